@@ -1,0 +1,3 @@
+//! One module per group of verbs. Each exposes a clap `Command` enum that `main` flattens.
+
+pub mod spec;

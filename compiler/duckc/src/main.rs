@@ -1,0 +1,48 @@
+//! The `duckc` command line: parses arguments and hands each verb to its module in `cmd/`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// duckc: a declarative environment compiler with a bundled container runtime.
+#[derive(Debug, Parser)]
+#[command(name = "duckc", version, about, propagate_version = true)]
+struct Cli {
+    /// Store directory (default: /var/lib/duckc for root, else $XDG_DATA_HOME/duckc).
+    #[arg(long, global = true, env = "DUCKC_STORE", value_name = "DIR")]
+    store: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Spec(cmd::spec::Command),
+}
+
+/// What every command gets besides its own arguments.
+#[derive(Debug, Clone)]
+pub struct Global {
+    /// The `--store` flag or `DUCKC_STORE`, if given.
+    pub store: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let global = Global { store: cli.store };
+    let result = match cli.command {
+        Command::Spec(c) => c.run(&global),
+    };
+    match result {
+        Ok(code) => code,
+        Err(report) => {
+            eprintln!("{report:?}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Helpers shared by the end-to-end tests: the binary, throwaway stores, root checks, fixtures.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `duckc` binary under test.
+pub fn duckc_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_duckc"))
+}
+
+/// A `duckc` command that uses `store` as its store and a fixed `SOURCE_DATE_EPOCH`-free environment.
+pub fn duckc(store: &Path) -> Command {
+    let mut cmd = Command::new(duckc_bin());
+    cmd.env("DUCKC_STORE", store)
+        .env("NO_COLOR", "1")
+        .env("CLICOLOR", "0")
+        .env_remove("DUCKC_LOG");
+    cmd
+}
+
+/// Run a command and return its output, panicking with both streams if it could not start.
+pub fn output(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Run a command that must succeed; return its stdout as text.
+pub fn ok(cmd: &mut Command) -> String {
+    let out = output(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// True when the process runs as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc_geteuid() == 0 }
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+/// Whether a test that needs root can run. CI runs as root: there a missing root is a failure,
+/// never a silent skip. Elsewhere the test prints why it is skipped and returns false.
+pub fn require_root() -> bool {
+    if is_root() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some_and(|v| v == "true" || v == "1") {
+        panic!("this test needs root, and CI must run it as root");
+    }
+    eprintln!("skipped: this test needs root");
+    false
+}
+
+/// Whether an external tool is on PATH. Under CI a missing tool is a failure.
+pub fn require_tool(name: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false);
+    if !found {
+        if std::env::var_os("CI").is_some_and(|v| v == "true" || v == "1") {
+            panic!("`{name}` is missing; .ci/run must install it");
+        }
+        eprintln!("skipped: `{name}` is not installed");
+    }
+    found
+}
+
+/// Fill `root` with a minimal busybox root filesystem made from the host's static busybox
+/// (Debian `busybox-static`): `/bin/busybox`, one symlink per applet, and the usual directories.
+pub fn busybox_rootfs(root: &Path) {
+    let busybox = Path::new("/bin/busybox");
+    assert!(
+        busybox.is_file(),
+        "/bin/busybox is missing: install Debian's busybox-static"
+    );
+    for dir in ["bin", "etc", "tmp", "root", "proc", "sys", "dev", "usr/bin", "var"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
+    let list = ok(Command::new(busybox).arg("--list"));
+    for applet in list.lines().filter(|a| !a.is_empty() && *a != "busybox") {
+        let link = root.join("bin").join(applet);
+        if !link.exists() {
+            std::os::unix::fs::symlink("busybox", &link).unwrap();
+        }
+    }
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n").unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+}
