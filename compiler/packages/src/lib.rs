@@ -1,0 +1,1 @@
+//! Packages from apt repositories: repository access, resolution, the download cache and `duck.lock`.
