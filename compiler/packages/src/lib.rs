@@ -1,8 +1,11 @@
 //! Packages from apt repositories: repository access, resolution, the download cache and `duck.lock`.
 
 pub mod control;
+pub mod download;
+pub mod fetch;
 pub mod index;
 pub mod relation;
+pub mod release;
 pub mod source;
 
 /// One line per KDL diagnostic: `line L: message`.

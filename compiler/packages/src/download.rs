@@ -1,0 +1,450 @@
+//! The download cache: files stored by sha256, shared by every env; parallel downloads that
+//! resume after an interruption and never leave a file under its final name with a wrong hash.
+//!
+//! A file is written to `sha256/HEX.partial`, locked with `flock` so two processes never write
+//! it at once, checked against its size and sha256, synced, and renamed to `sha256/HEX`. An
+//! interrupted download keeps its `.partial`; the next run resumes it with a range request
+//! (or starts again when the server cannot resume) and checks the whole file at the end.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use crate::fetch::{self, Fetcher};
+
+/// One file to fetch and what it must hash to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    /// What progress and errors call it (a `.deb` file name).
+    pub name: String,
+    pub url: String,
+    pub size: u64,
+    /// Lowercase hex.
+    pub sha256: String,
+}
+
+/// What a download is doing, for progress reporting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// Already in the cache and intact.
+    Cached { name: &'a str, size: u64 },
+    /// Fetching starts; `from` is non-zero when an interrupted download resumes.
+    Started { name: &'a str, size: u64, from: u64 },
+    /// `bytes` more bytes arrived.
+    Progress { name: &'a str, bytes: u64 },
+    /// Fetched, verified and stored.
+    Finished { name: &'a str },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Fetch(#[from] fetch::Error),
+    #[error(
+        "`{name}` does not match the repository index: sha256 {actual}, expected {expected}; nothing was stored"
+    )]
+    Mismatch {
+        name: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("download of `{name}` stopped after {got} of {size} bytes; run again to resume it")]
+    Truncated { name: String, got: u64, size: u64 },
+    #[error(
+        "`{name}` is larger than the {size} bytes the repository index gives; nothing was stored"
+    )]
+    TooLarge { name: String, size: u64 },
+    #[error("download of `{name}` failed after {got} bytes: {source}; run again to resume it")]
+    Interrupted {
+        name: String,
+        got: u64,
+        source: std::io::Error,
+    },
+    #[error("bad sha256 `{0}`")]
+    BadDigest(String),
+    #[error("download cache `{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A directory of files named by their sha256.
+#[derive(Debug, Clone)]
+pub struct DownloadCache {
+    dir: PathBuf,
+}
+
+impl DownloadCache {
+    /// A cache in `dir` (created on first write).
+    pub fn new(dir: impl Into<PathBuf>) -> DownloadCache {
+        DownloadCache { dir: dir.into() }
+    }
+
+    /// Where the file with this sha256 lives once downloaded.
+    pub fn path(&self, sha256: &str) -> PathBuf {
+        self.dir.join("sha256").join(sha256)
+    }
+
+    /// Whether the file is present (not verified).
+    pub fn contains(&self, sha256: &str) -> bool {
+        self.path(sha256).is_file()
+    }
+
+    /// Fetch one file unless it is already present and intact; return its path.
+    pub fn fetch(
+        &self,
+        fetcher: &Fetcher,
+        item: &Download,
+        progress: &(dyn Fn(Event<'_>) + Sync),
+    ) -> Result<PathBuf> {
+        if item.sha256.len() != 64
+            || !item
+                .sha256
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
+            return Err(Error::BadDigest(item.sha256.clone()));
+        }
+        let dir = self.dir.join("sha256");
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::Io { path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let target = self.path(&item.sha256);
+        if self.intact(&target, item)? {
+            progress(Event::Cached {
+                name: &item.name,
+                size: item.size,
+            });
+            return Ok(target);
+        }
+        let partial_path = dir.join(format!("{}.partial", item.sha256));
+        let mut partial = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&partial_path)
+            .map_err(io(&partial_path))?;
+        rustix::fs::flock(&partial, rustix::fs::FlockOperation::LockExclusive).map_err(|e| {
+            Error::Io {
+                path: partial_path.clone(),
+                source: e.into(),
+            }
+        })?;
+        // Another process may have finished it while we waited for the lock.
+        if self.intact(&target, item)? {
+            progress(Event::Cached {
+                name: &item.name,
+                size: item.size,
+            });
+            return Ok(target);
+        }
+        let mut from = partial.metadata().map_err(io(&partial_path))?.len();
+        if from >= item.size {
+            from = 0;
+        }
+        let result = self.fetch_into(fetcher, item, &mut partial, &partial_path, from, progress);
+        let result = match result {
+            // A resumed file that does not verify may have a bad prefix: start over once.
+            Err(Error::Mismatch { .. }) if from > 0 => {
+                self.fetch_into(fetcher, item, &mut partial, &partial_path, 0, progress)
+            }
+            other => other,
+        };
+        match result {
+            Ok(()) => {}
+            Err(e @ (Error::Truncated { .. } | Error::Interrupted { .. })) => return Err(e),
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial_path);
+                return Err(e);
+            }
+        }
+        partial.sync_all().map_err(io(&partial_path))?;
+        std::fs::rename(&partial_path, &target).map_err(io(&target))?;
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&dir))?;
+        progress(Event::Finished { name: &item.name });
+        Ok(target)
+    }
+
+    fn fetch_into(
+        &self,
+        fetcher: &Fetcher,
+        item: &Download,
+        file: &mut File,
+        path: &Path,
+        from: u64,
+        progress: &(dyn Fn(Event<'_>) + Sync),
+    ) -> Result<()> {
+        let io = |source| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let body = fetcher.open(&item.url, from)?;
+        let from = if body.resumed { from } else { 0 };
+        file.set_len(from).map_err(io)?;
+        file.seek(SeekFrom::Start(from)).map_err(io)?;
+        progress(Event::Started {
+            name: &item.name,
+            size: item.size,
+            from,
+        });
+        let mut reader = body.reader.take(item.size - from + 1);
+        let mut got = from;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(Error::Interrupted {
+                        name: item.name.clone(),
+                        got,
+                        source,
+                    });
+                }
+            };
+            file.write_all(&buf[..n]).map_err(io)?;
+            got += n as u64;
+            progress(Event::Progress {
+                name: &item.name,
+                bytes: n as u64,
+            });
+        }
+        if got > item.size {
+            return Err(Error::TooLarge {
+                name: item.name.clone(),
+                size: item.size,
+            });
+        }
+        if got < item.size {
+            return Err(Error::Truncated {
+                name: item.name.clone(),
+                got,
+                size: item.size,
+            });
+        }
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        let actual = sha256_reader(file).map_err(io)?;
+        if actual != item.sha256 {
+            return Err(Error::Mismatch {
+                name: item.name.clone(),
+                expected: item.sha256.clone(),
+                actual,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether `target` exists with the right size and hash; a corrupt file is removed.
+    fn intact(&self, target: &Path, item: &Download) -> Result<bool> {
+        let mut file = match File::open(target) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(source) => {
+                return Err(Error::Io {
+                    path: target.to_owned(),
+                    source,
+                });
+            }
+        };
+        let io = |source| Error::Io {
+            path: target.to_owned(),
+            source,
+        };
+        let size = file.metadata().map_err(io)?.len();
+        if size == item.size && sha256_reader(&mut file).map_err(io)? == item.sha256 {
+            return Ok(true);
+        }
+        std::fs::remove_file(target).map_err(io)?;
+        Ok(false)
+    }
+}
+
+/// Fetch every item, `jobs` at a time; paths come back in the order of `items`. On failure
+/// the first error (in `items` order) is returned; what finished is kept.
+pub fn fetch_all(
+    cache: &DownloadCache,
+    fetcher: &Fetcher,
+    items: &[Download],
+    jobs: usize,
+    progress: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<Vec<PathBuf>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<PathBuf>>>> =
+        Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, items.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let result = cache.fetch(fetcher, item, progress);
+                    if let Ok(mut r) = results.lock() {
+                        r[i] = Some(result);
+                    }
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    results
+        .into_iter()
+        .zip(items)
+        .map(|(r, item)| {
+            r.unwrap_or_else(|| {
+                Err(Error::Interrupted {
+                    name: item.name.clone(),
+                    got: 0,
+                    source: std::io::Error::other("the download thread stopped"),
+                })
+            })
+        })
+        .collect()
+}
+
+/// Lowercase hex sha256 of everything `reader` yields.
+pub fn sha256_reader(reader: &mut impl Read) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Lowercase hex sha256 of `data`.
+pub fn sha256_bytes(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(dir: &Path, content: &[u8]) -> Download {
+        let src = dir.join("src.deb");
+        std::fs::write(&src, content).unwrap();
+        Download {
+            name: "src.deb".into(),
+            url: format!("file://{}", src.display()),
+            size: content.len() as u64,
+            sha256: sha256_bytes(content),
+        }
+    }
+
+    #[test]
+    fn stores_by_hash_and_reuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DownloadCache::new(dir.path().join("cache"));
+        let it = item(dir.path(), b"hello deb");
+        let events = Mutex::new(Vec::new());
+        let record = |e: Event<'_>| events.lock().unwrap().push(format!("{e:?}"));
+        let paths = fetch_all(
+            &cache,
+            &Fetcher::default(),
+            std::slice::from_ref(&it),
+            4,
+            &record,
+        )
+        .unwrap();
+        assert_eq!(paths[0], cache.path(&it.sha256));
+        assert_eq!(std::fs::read(&paths[0]).unwrap(), b"hello deb");
+        cache.fetch(&Fetcher::default(), &it, &record).unwrap();
+        let events = events.into_inner().unwrap();
+        assert_eq!(
+            events.first().unwrap(),
+            r#"Started { name: "src.deb", size: 9, from: 0 }"#
+        );
+        assert_eq!(
+            events.last().unwrap(),
+            r#"Cached { name: "src.deb", size: 9 }"#
+        );
+    }
+
+    #[test]
+    fn wrong_hash_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DownloadCache::new(dir.path().join("cache"));
+        let mut it = item(dir.path(), b"hello deb");
+        it.sha256 = sha256_bytes(b"something else");
+        let err = cache.fetch(&Fetcher::default(), &it, &|_| {}).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("`src.deb` does not match the repository index"),
+            "{err}"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("cache/sha256"))
+            .unwrap()
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn resumes_a_partial_file_and_restarts_a_corrupt_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DownloadCache::new(dir.path().join("cache"));
+        let it = item(dir.path(), b"0123456789");
+        std::fs::create_dir_all(dir.path().join("cache/sha256")).unwrap();
+        let partial = dir
+            .path()
+            .join(format!("cache/sha256/{}.partial", it.sha256));
+        std::fs::write(&partial, b"01234").unwrap();
+        let starts = Mutex::new(Vec::new());
+        let record = |e: Event<'_>| {
+            if let Event::Started { from, .. } = e {
+                starts.lock().unwrap().push(from);
+            }
+        };
+        cache.fetch(&Fetcher::default(), &it, &record).unwrap();
+        std::fs::remove_file(cache.path(&it.sha256)).unwrap();
+        std::fs::write(&partial, b"xxxxx").unwrap();
+        cache.fetch(&Fetcher::default(), &it, &record).unwrap();
+        assert_eq!(starts.into_inner().unwrap(), [5, 5, 0]);
+        assert_eq!(
+            std::fs::read(cache.path(&it.sha256)).unwrap(),
+            b"0123456789"
+        );
+        assert!(!partial.exists());
+    }
+
+    #[test]
+    fn truncated_source_is_an_error_and_keeps_no_final_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DownloadCache::new(dir.path().join("cache"));
+        let mut it = item(dir.path(), b"short");
+        it.size = 10;
+        let err = cache.fetch(&Fetcher::default(), &it, &|_| {}).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "download of `src.deb` stopped after 5 of 10 bytes; run again to resume it"
+        );
+        assert!(!cache.contains(&it.sha256));
+    }
+
+    #[test]
+    fn corrupt_cached_file_is_fetched_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DownloadCache::new(dir.path().join("cache"));
+        let it = item(dir.path(), b"payload");
+        cache.fetch(&Fetcher::default(), &it, &|_| {}).unwrap();
+        std::fs::write(cache.path(&it.sha256), b"paYload").unwrap();
+        cache.fetch(&Fetcher::default(), &it, &|_| {}).unwrap();
+        assert_eq!(std::fs::read(cache.path(&it.sha256)).unwrap(), b"payload");
+    }
+}
