@@ -1,1 +1,197 @@
-//! placeholder
+//! The content-addressed store: an OCI-layout blob store, a layer index (diff_id → blob),
+//! unpacked layer snapshots, image refs, the build cache index and the containers directory,
+//! all written atomically and shared safely between concurrent duckc processes.
+//!
+//! Layout under the root (see `docs/architecture.md`):
+//! ```text
+//! oci-layout                 {"imageLayoutVersion":"1.0.0"}: blobs/ is an OCI blob store
+//! blobs/sha256/<hex>         every blob (layers, configs, manifests, indexes)
+//! layers/sha256/<diff>.json  diff_id → the blob that holds that layer
+//! snapshots/sha256/<diff>/   the layer unpacked once (overlay whiteouts), read-only lowerdir
+//! snapshots/sha256/<diff>.json  its record: present only once the directory is complete
+//! cache/sha256/<key>.json    build cache: layer-graph key → layer
+//! refs.json                  known images and tags (`name:tag` → manifest digest)
+//! roots/<id>                 extra gc roots (e.g. containers): manifest digests, one a line
+//! containers/                owned by the runtime
+//! locks/                     flock files
+//! tmp/                       scratch on the same file system, for atomic renames
+//! ```
+
+mod atomic;
+mod blobs;
+mod cache;
+mod layers;
+mod lock;
+mod refs;
+mod snapshot;
+mod verify;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use duckc_layer::{Compression, Digest};
+
+pub use atomic::{fsync_dir, write_atomic};
+pub use blobs::BlobWriter;
+pub use layers::{LayerRecord, LayerRef};
+pub use lock::{Lease, LockFile};
+pub use refs::{ImageEntry, Refs};
+pub use snapshot::SnapshotRecord;
+pub use verify::{Problem, VerifyReport};
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file system operation failed.
+    #[error("cannot access `{path}`: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A blob that is not in the store.
+    #[error("blob `{0}` is not in the store")]
+    BlobMissing(Digest),
+    /// A layer (by diff_id) that no stored blob provides.
+    #[error("no layer with diff_id `{0}` in the store")]
+    LayerMissing(Digest),
+    /// Bytes that did not hash to what they should.
+    #[error("digest mismatch for `{what}`: expected {expected}, got {actual}")]
+    DigestMismatch {
+        /// What was checked.
+        what: String,
+        /// The expected digest.
+        expected: Digest,
+        /// The digest of the bytes.
+        actual: Digest,
+    },
+    /// Bytes of another length than declared.
+    #[error("size mismatch for `{what}`: expected {expected} bytes, got {actual}")]
+    SizeMismatch {
+        /// What was checked.
+        what: String,
+        /// The expected size.
+        expected: u64,
+        /// The real size.
+        actual: u64,
+    },
+    /// A blob larger than a reader accepts.
+    #[error("blob `{0}` is larger than {1} bytes")]
+    TooLarge(Digest, u64),
+    /// A store file that does not parse.
+    #[error("store file `{path}` is corrupt: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Writing a layer failed.
+    #[error(transparent)]
+    Write(#[from] duckc_layer::WriteError),
+    /// Unpacking a layer failed.
+    #[error("cannot unpack layer `{diff_id}`: {source}")]
+    Extract {
+        /// The layer.
+        diff_id: Digest,
+        /// Why.
+        source: duckc_layer::ExtractError,
+    },
+}
+
+/// Result of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// A duckc store rooted at a directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+const DIRS: &[&str] = &[
+    "blobs/sha256",
+    "layers/sha256",
+    "snapshots/sha256",
+    "cache/sha256",
+    "roots",
+    "containers",
+    "locks",
+    "tmp",
+];
+
+impl Store {
+    /// Open the store at `root`, creating its layout when missing.
+    pub fn open(root: &Path) -> Result<Store> {
+        for d in DIRS {
+            let p = root.join(d);
+            std::fs::create_dir_all(&p).map_err(io_err(&p))?;
+        }
+        let root = std::fs::canonicalize(root).map_err(io_err(root))?;
+        let store = Store { root };
+        let layout = store.root.join("oci-layout");
+        if !layout.exists() {
+            write_atomic(&store, &layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        }
+        Ok(store)
+    }
+
+    /// The default root: `/var/lib/duckc` for root, else `$XDG_DATA_HOME/duckc`, else
+    /// `~/.local/share/duckc`.
+    pub fn default_root() -> PathBuf {
+        if rustix::process::geteuid().is_root() {
+            return PathBuf::from("/var/lib/duckc");
+        }
+        if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(x).join("duckc");
+        }
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/"));
+        home.join(".local/share/duckc")
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `<root>/containers`: the runtime owns what is inside.
+    pub fn containers_dir(&self) -> PathBuf {
+        self.root.join("containers")
+    }
+
+    /// `<root>/tmp`: scratch space on the store's file system (for atomic renames).
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// A fresh, unique path under [`Store::tmp_dir`] (nothing is created).
+    pub fn tmp_path(&self, what: &str) -> PathBuf {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        self.tmp_dir().join(format!(
+            "{what}-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ))
+    }
+
+    pub(crate) fn locks_dir(&self) -> PathBuf {
+        self.root.join("locks")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,65 @@
+//! The build cache index: a layer-graph node key (a digest of everything that can change the
+//! node's output) → the layer it produced.
+
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+
+use duckc_layer::Digest;
+
+use crate::{Error, LayerRef, Result, Store, io_err, write_atomic};
+
+impl Store {
+    fn cache_path(&self, key: &Digest) -> PathBuf {
+        self.root()
+            .join("cache/sha256")
+            .join(format!("{}.json", key.hex()))
+    }
+
+    /// The layer cached under `key`, if it and its blob are present.
+    pub fn cache_get(&self, key: &Digest) -> Result<Option<LayerRef>> {
+        let p = self.cache_path(key);
+        let layer: LayerRef = match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Corrupt {
+                path: p.clone(),
+                reason: e.to_string(),
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&p)(e)),
+        };
+        Ok(self.has_blob(&layer.digest).then_some(layer))
+    }
+
+    /// Cache `layer` (whose blob must be stored) under `key`.
+    pub fn cache_put(&self, key: &Digest, layer: &LayerRef) -> Result<()> {
+        if !self.has_blob(&layer.digest) {
+            return Err(Error::BlobMissing(layer.digest));
+        }
+        let bytes = serde_json::to_vec(layer).expect("layer ref serialises");
+        write_atomic(self, &self.cache_path(key), &bytes)
+    }
+
+    /// Every cache entry.
+    pub fn cache_entries(&self) -> Result<Vec<(Digest, LayerRef)>> {
+        let mut out = Vec::new();
+        for key in crate::blobs::list_hex(&self.root().join("cache/sha256"), ".json")? {
+            let p = self.cache_path(&key);
+            if let Ok(b) = fs::read(&p) {
+                if let Ok(l) = serde_json::from_slice(&b) {
+                    out.push((key, l));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Drop a cache entry.
+    pub fn cache_remove(&self, key: &Digest) -> Result<()> {
+        let p = self.cache_path(key);
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&p)(e)),
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The layer index: which blob holds the layer with a given diff_id (and its uncompressed
+//! size), so a snapshot can be made from a diff_id alone; and writing a directory as a layer.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use duckc_layer::{Digest, WriteOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result, Store, io_err, write_atomic};
+
+/// A layer of an image: its blob and its uncompressed digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerRef {
+    /// Digest of the blob.
+    pub digest: Digest,
+    /// Digest of the uncompressed tar.
+    pub diff_id: Digest,
+    /// Size of the blob.
+    pub size: u64,
+    /// OCI media type of the blob.
+    pub media_type: String,
+}
+
+/// What the store knows about a layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerRecord {
+    /// The layer.
+    #[serde(flatten)]
+    pub layer: LayerRef,
+    /// Size of the uncompressed tar, when known.
+    #[serde(default)]
+    pub diff_size: Option<u64>,
+}
+
+impl Store {
+    fn layer_record_path(&self, diff_id: &Digest) -> std::path::PathBuf {
+        self.root()
+            .join("layers/sha256")
+            .join(format!("{}.json", diff_id.hex()))
+    }
+
+    /// Record that `layer.digest` holds the layer `layer.diff_id` (the blob must be stored).
+    pub fn register_layer(&self, layer: &LayerRef, diff_size: Option<u64>) -> Result<()> {
+        if !self.has_blob(&layer.digest) {
+            return Err(Error::BlobMissing(layer.digest));
+        }
+        if let Some(old) = self.layer(&layer.diff_id)? {
+            if self.has_blob(&old.layer.digest) && (old.diff_size.is_some() || diff_size.is_none())
+            {
+                return Ok(());
+            }
+        }
+        let rec = LayerRecord {
+            layer: layer.clone(),
+            diff_size,
+        };
+        let bytes = serde_json::to_vec(&rec).expect("layer record serialises");
+        write_atomic(self, &self.layer_record_path(&layer.diff_id), &bytes)
+    }
+
+    /// The record for the layer `diff_id`, if any.
+    pub fn layer(&self, diff_id: &Digest) -> Result<Option<LayerRecord>> {
+        let p = self.layer_record_path(diff_id);
+        match fs::read(&p) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::Corrupt {
+                    path: p,
+                    reason: e.to_string(),
+                }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&p)(e)),
+        }
+    }
+
+    /// Every layer record.
+    pub fn layers(&self) -> Result<Vec<LayerRecord>> {
+        let mut out = Vec::new();
+        for d in crate::blobs::list_hex(&self.root().join("layers/sha256"), ".json")? {
+            if let Some(r) = self.layer(&d)? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Remove a layer record (used by gc).
+    pub fn remove_layer_record(&self, diff_id: &Digest) -> Result<()> {
+        let p = self.layer_record_path(diff_id);
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&p)(e)),
+        }
+    }
+
+    /// Write the tree under `dir` as a reproducible layer blob (hashed and compressed in one
+    /// pass), store it and index it. `opts.source` says whether `dir` is an overlay upper dir.
+    pub fn write_layer(&self, dir: &Path, opts: &WriteOptions) -> Result<LayerRef> {
+        let _lease = self.lease()?;
+        let w = self.blob_writer()?;
+        let (w, info) = duckc_layer::write_layer(dir, opts, w)?;
+        let (digest, size) = w.commit(Some((&info.digest, info.size)))?;
+        let layer = LayerRef {
+            digest,
+            diff_id: info.diff_id,
+            size,
+            media_type: info.compression.media_type().to_owned(),
+        };
+        self.register_layer(&layer, Some(info.diff_size))?;
+        Ok(layer)
+    }
+}

@@ -1,0 +1,153 @@
+//! Snapshots: each layer unpacked once into `snapshots/sha256/<diff_id>/`, with overlayfs
+//! whiteouts, for the runtime to use as a read-only overlay lower directory.
+//!
+//! A snapshot is unpacked into `tmp/`, checked (blob digest, size and diff_id while
+//! streaming), described (a tree digest for `verify`), renamed into place, and only then
+//! recorded in `<diff_id>.json`. A directory without its record is an interrupted unpack and
+//! is redone; a per-layer lock makes concurrent callers unpack it once.
+
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+
+use duckc_layer::{Digest, Expected, ExtractOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result, Store, fsync_dir, io_err, write_atomic};
+
+/// The record written once a snapshot is complete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotRecord {
+    /// The layer.
+    pub diff_id: Digest,
+    /// The blob it was unpacked from.
+    pub blob: Digest,
+    /// Canonical digest of the unpacked tree (`duckc_layer::tree::digest`).
+    pub tree: Digest,
+    /// Entries in the layer.
+    pub entries: u64,
+    /// Bytes of uncompressed tar.
+    pub diff_size: u64,
+}
+
+impl Store {
+    /// The directory of the snapshot of `diff_id` (whether or not it exists).
+    pub fn snapshot_path(&self, diff_id: &Digest) -> PathBuf {
+        self.root().join("snapshots/sha256").join(diff_id.hex())
+    }
+
+    fn snapshot_record_path(&self, diff_id: &Digest) -> PathBuf {
+        self.root()
+            .join("snapshots/sha256")
+            .join(format!("{}.json", diff_id.hex()))
+    }
+
+    /// The record of a complete snapshot, if there is one.
+    pub fn snapshot_record(&self, diff_id: &Digest) -> Result<Option<SnapshotRecord>> {
+        let p = self.snapshot_record_path(diff_id);
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| Error::Corrupt {
+                    path: p,
+                    reason: e.to_string(),
+                }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&p)(e)),
+        }
+    }
+
+    /// The unpacked layer `diff_id`, unpacking it first if needed (once, shared by every
+    /// image and container). Use it read-only, e.g. as an overlay `lowerdir`.
+    pub fn snapshot(&self, diff_id: &Digest) -> Result<PathBuf> {
+        self.snapshot_with(diff_id, &ExtractOptions::default())
+    }
+
+    /// [`Store::snapshot`] with explicit extraction options (limits, owners).
+    pub fn snapshot_with(&self, diff_id: &Digest, opts: &ExtractOptions) -> Result<PathBuf> {
+        let dir = self.snapshot_path(diff_id);
+        if self.snapshot_record(diff_id)?.is_some() && dir.is_dir() {
+            return Ok(dir);
+        }
+        let _lease = self.lease()?;
+        let _lock = self.named_lock(&format!("snapshot-{}", diff_id.hex()))?;
+        if self.snapshot_record(diff_id)?.is_some() && dir.is_dir() {
+            return Ok(dir);
+        }
+        let layer = self.layer(diff_id)?.ok_or(Error::LayerMissing(*diff_id))?;
+        let tmp = self.tmp_path("snapshot");
+        fs::create_dir(&tmp).map_err(io_err(&tmp))?;
+        let result = (|| {
+            let blob = self.open_blob(&layer.layer.digest)?;
+            let expected = Expected {
+                digest: Some(layer.layer.digest),
+                size: Some(layer.layer.size),
+                diff_id: Some(*diff_id),
+            };
+            let stats = duckc_layer::unpack_layer(
+                io::BufReader::with_capacity(1 << 20, blob),
+                &tmp,
+                opts,
+                &expected,
+            )
+            .map_err(|source| Error::Extract {
+                diff_id: *diff_id,
+                source,
+            })?;
+            let tree = duckc_layer::tree::digest(&tmp).map_err(io_err(&tmp))?;
+            Ok(SnapshotRecord {
+                diff_id: *diff_id,
+                blob: layer.layer.digest,
+                tree,
+                entries: stats.entries,
+                diff_size: stats.diff_size,
+            })
+        })();
+        let record = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = duckc_layer::remove_tree(&tmp);
+                return Err(e);
+            }
+        };
+        if fs::symlink_metadata(&dir).is_ok() {
+            duckc_layer::remove_tree(&dir).map_err(io_err(&dir))?;
+        }
+        fs::rename(&tmp, &dir).map_err(io_err(&dir))?;
+        fsync_dir(dir.parent().expect("snapshot has a parent"))?;
+        let bytes = serde_json::to_vec(&record).expect("snapshot record serialises");
+        write_atomic(self, &self.snapshot_record_path(diff_id), &bytes)?;
+        if layer.diff_size.is_none() {
+            self.register_layer(&layer.layer, Some(record.diff_size))?;
+        }
+        Ok(dir)
+    }
+
+    /// Every snapshot directory or record present (complete or not).
+    pub fn snapshots(&self) -> Result<Vec<Digest>> {
+        let dir = self.root().join("snapshots/sha256");
+        let mut all = crate::blobs::list_hex(&dir, "")?;
+        all.extend(crate::blobs::list_hex(&dir, ".json")?);
+        all.sort();
+        all.dedup();
+        Ok(all)
+    }
+
+    /// Remove a snapshot: its record first (so it is never half-present but recorded), then
+    /// its tree, moved to `tmp/` before deletion.
+    pub fn remove_snapshot(&self, diff_id: &Digest) -> Result<()> {
+        let rec = self.snapshot_record_path(diff_id);
+        if let Err(e) = fs::remove_file(&rec) {
+            if e.kind() != io::ErrorKind::NotFound {
+                return Err(io_err(&rec)(e));
+            }
+        }
+        let dir = self.snapshot_path(diff_id);
+        if fs::symlink_metadata(&dir).is_ok() {
+            let trash = self.tmp_path("trash");
+            fs::rename(&dir, &trash).map_err(io_err(&dir))?;
+            duckc_layer::remove_tree(&trash).map_err(io_err(&trash))?;
+        }
+        Ok(())
+    }
+}
