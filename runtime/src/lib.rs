@@ -1,1 +1,84 @@
-//! placeholder
+//! duckc's bundled container runtime: runs a command in new Linux namespaces over an overlay of
+//! image layers, with no daemon.
+//!
+//! The shape follows youki's libcontainer: every kernel call goes through [`kernel::Kernel`]
+//! (a real [`kernel::Linux`] and a [`kernel::Recording`] for tests); [`rootfs`] builds the
+//! mount namespace; [`caps`] and [`user`] decide who the process runs as; [`init`] is the code
+//! that runs inside the namespaces (re-executed from a sealed copy of the binary, [`exe`]);
+//! [`process`] starts, waits for and talks to containers from the host side.
+//!
+//! The binary that bundles the runtime must call [`init::main_if_init`] first thing in `main`.
+
+pub mod caps;
+pub mod dev;
+mod error;
+pub mod exe;
+pub mod init;
+pub mod kernel;
+pub mod process;
+pub mod rootfs;
+pub mod spec;
+pub mod user;
+
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+pub use error::{Error, Result};
+pub use process::{Child, Io, Stdio, attach, exec_in, spawn};
+pub use spec::{ContainerSpec, Network, Process, Rootfs, Volume};
+
+impl Rootfs {
+    /// A root filesystem over `lower` (bottom layer first) whose upper, work and mount
+    /// directories live in `dir` (`dir/upper`, `dir/work`, `dir/rootfs`), created if missing.
+    pub fn in_dir(lower: Vec<std::path::PathBuf>, dir: &Path) -> Result<Rootfs> {
+        let rootfs = Rootfs {
+            lower,
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            mountpoint: dir.join("rootfs"),
+        };
+        for d in [&rootfs.upper, &rootfs.work, &rootfs.mountpoint] {
+            std::fs::create_dir_all(d).map_err(|source| Error::Kernel {
+                what: format!("cannot create `{}`", d.display()),
+                source,
+            })?;
+        }
+        Ok(rootfs)
+    }
+}
+
+/// What a container run to completion printed, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Captured {
+    /// Exit status; 128+N when killed by signal N.
+    pub code: i32,
+    /// stdout and stderr, interleaved as written.
+    pub output: Vec<u8>,
+}
+
+/// Run a container to completion with stdin at `/dev/null` and its output captured: what a
+/// build's `run` step does. The changes it makes land in `spec.rootfs.upper`.
+pub fn run_captured(spec: &ContainerSpec) -> Result<Captured> {
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Kernel {
+        what: "cannot create a pipe".into(),
+        source: e.into(),
+    })?;
+    let write2: OwnedFd = write.try_clone().map_err(|source| Error::Kernel {
+        what: "cannot duplicate a pipe".into(),
+        source,
+    })?;
+    let mut spec = spec.clone();
+    spec.process.terminal = false;
+    let child = spawn(
+        &spec,
+        Io { stdin: Stdio::Null, stdout: Stdio::Fd(write), stderr: Stdio::Fd(write2) },
+    )?;
+    let mut output = Vec::new();
+    let _ = std::fs::File::from(read).read_to_end(&mut output);
+    let code = process::wait_code(child.pid).map_err(|source| Error::Kernel {
+        what: "cannot wait for the container".into(),
+        source,
+    })?;
+    Ok(Captured { code, output })
+}

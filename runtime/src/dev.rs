@@ -1,0 +1,116 @@
+//! The container's minimal `/dev`: a fresh tmpfs holding bind mounts of a few host device
+//! nodes, its own `devpts` and `shm`, and the usual symlinks.
+//!
+//! Device nodes are bound rather than created with `mknod` so that the same code works in a
+//! user namespace, where `mknod` is not allowed. Each host node is opened and checked to be
+//! the character device it should be before it is used: an image (or a host) whose
+//! `/dev/null` is a symlink or a regular file is refused (CVE-2025-31133).
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Context, Error, Result};
+use crate::kernel::{FileKind, Fd, Kernel, Resolve, ms};
+
+/// The host device nodes bound into every container: name, major, minor.
+pub const HOST_DEVICES: &[(&str, u32, u32)] = &[
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+const LINKS: &[(&str, &str)] = &[
+    ("/proc/self/fd", "fd"),
+    ("/proc/self/fd/0", "stdin"),
+    ("/proc/self/fd/1", "stdout"),
+    ("/proc/self/fd/2", "stderr"),
+    ("pts/ptmx", "ptmx"),
+    ("/proc/kcore", "core"),
+];
+
+/// `/proc/self/fd/N`, the path through which the runtime mounts onto or from a descriptor.
+pub(crate) fn fd_path(fd: Fd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{fd}"))
+}
+
+/// Open the host device `/dev/<name>` and check it is the character device `major:minor`.
+/// Returns an `O_PATH` descriptor to bind from.
+pub(crate) fn open_host_device(k: &dyn Kernel, name: &str, major: u32, minor: u32) -> Result<Fd> {
+    let path = Path::new("/dev").join(name);
+    let fd = k
+        .open_in_root(Path::new("/"), &path, Resolve { create: None, no_symlinks: true })
+        .what(|| format!("cannot open host `{}`", path.display()))?;
+    let st = k.fstat(fd).what(|| format!("cannot stat host `{}`", path.display()))?;
+    if st.kind != FileKind::CharDevice || st.rdev != libc::makedev(major, minor) {
+        k.close(fd);
+        return Err(Error::BadDevice(path.display().to_string()));
+    }
+    Ok(fd)
+}
+
+/// Mount the container's `/dev` under `root`. `console` is the host path of the terminal to
+/// show as `/dev/console` (the pty's other end, with `-t`).
+pub fn mount_dev(k: &dyn Kernel, root: &Path, rootless: bool, console: Option<&Path>) -> Result<()> {
+    let dev = open_dir(k, root, "/dev")?;
+    k.mount(
+        Some("tmpfs"),
+        &fd_path(dev),
+        Some("tmpfs"),
+        ms::NOSUID | ms::STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )
+    .what(|| "cannot mount tmpfs on /dev".into())?;
+    k.close(dev);
+    for (name, major, minor) in HOST_DEVICES {
+        let src = open_host_device(k, name, *major, *minor)?;
+        bind_file(k, root, &fd_path(src), &format!("/dev/{name}"))?;
+        k.close(src);
+    }
+    let pts = open_dir(k, root, "/dev/pts")?;
+    // Without root the tty group (5) is usually not mapped; leave the owner group alone then.
+    let pts_opts = if rootless {
+        "newinstance,ptmxmode=0666,mode=0620"
+    } else {
+        "newinstance,ptmxmode=0666,mode=0620,gid=5"
+    };
+    k.mount(Some("devpts"), &fd_path(pts), Some("devpts"), ms::NOSUID | ms::NOEXEC, Some(pts_opts))
+        .what(|| "cannot mount devpts on /dev/pts".into())?;
+    k.close(pts);
+    let shm = open_dir(k, root, "/dev/shm")?;
+    k.mount(
+        Some("shm"),
+        &fd_path(shm),
+        Some("tmpfs"),
+        ms::NOSUID | ms::NODEV | ms::NOEXEC,
+        Some("mode=1777,size=65536k"),
+    )
+    .what(|| "cannot mount /dev/shm".into())?;
+    k.close(shm);
+    let dev_root = root.join("dev");
+    for (target, link) in LINKS {
+        k.symlink_in_root(&dev_root, target, link)
+            .what(|| format!("cannot create /dev/{link}"))?;
+    }
+    if let Some(console) = console {
+        bind_file(k, root, console, "/dev/console")?;
+    }
+    Ok(())
+}
+
+fn open_dir(k: &dyn Kernel, root: &Path, path: &str) -> Result<Fd> {
+    k.open_in_root(root, Path::new(path), Resolve { create: Some(FileKind::Dir), no_symlinks: true })
+        .what(|| format!("cannot open `{path}` in the container"))
+}
+
+fn bind_file(k: &dyn Kernel, root: &Path, source: &Path, target: &str) -> Result<()> {
+    let fd = k
+        .open_in_root(root, Path::new(target), Resolve { create: Some(FileKind::File), no_symlinks: true })
+        .what(|| format!("cannot create `{target}` in the container"))?;
+    let src = source.to_string_lossy();
+    k.mount(Some(&src), &fd_path(fd), None, ms::BIND, None)
+        .what(|| format!("cannot bind `{src}` to `{target}`"))?;
+    k.close(fd);
+    Ok(())
+}

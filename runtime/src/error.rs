@@ -1,0 +1,74 @@
+//! The runtime's error type.
+
+use std::io;
+
+/// Everything that can stop a container from starting or running.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{what}: {source}")]
+    Kernel {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("`{0}` in the image is a symlink; refusing to mount over it")]
+    SymlinkMountpoint(String),
+    #[error("host device `{0}` is not the expected character device; refusing to use it")]
+    BadDevice(String),
+    #[error("mount target `{0}` did not end up inside the container's root")]
+    MountEscaped(String),
+    #[error("working directory `{0}` is not usable: {1}")]
+    Workdir(String, String),
+    #[error("user `{0}` not found in the image's /etc/passwd")]
+    UnknownUser(String),
+    #[error("group `{0}` not found in the image's /etc/group")]
+    UnknownGroup(String),
+    #[error(
+        "user `{0}` cannot be used without root: only the caller is mapped into the container (as root)"
+    )]
+    Rootless(String),
+    #[error("layer path `{0}` contains `:` or `,`, which overlayfs cannot take")]
+    LayerPath(String),
+    #[error("too many layers for one overlay mount ({0} bytes of options)")]
+    TooManyLayers(usize),
+    #[error("no command given and the image has no entrypoint or cmd")]
+    NoCommand,
+    #[error("`{0}`: executable file not found in $PATH")]
+    NotFound(String),
+    #[error("cannot start `{0}`: {1}")]
+    Exec(String, String),
+    #[error("user namespaces are not available: {0}")]
+    NoUserNamespaces(String),
+    /// The container's command could not be started; `code` is what `docker run` exits with
+    /// then (125 set-up failed, 126 not executable, 127 not found).
+    #[error("{message}")]
+    Start { code: u8, message: String },
+    #[error("invalid runtime configuration: {0}")]
+    Config(String),
+}
+
+/// `Result` with the runtime's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Attach a description to a kernel call's error.
+pub(crate) trait Context<T> {
+    fn what(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> Context<T> for io::Result<T> {
+    fn what(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Kernel {
+            what: what(),
+            source,
+        })
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, rustix::io::Errno> {
+    fn what(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::Kernel {
+            what: what(),
+            source: e.into(),
+        })
+    }
+}

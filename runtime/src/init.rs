@@ -1,0 +1,297 @@
+//! The container init: the first code that runs inside the new namespaces.
+//!
+//! The runtime clones a child into fresh namespaces and immediately re-executes the sealed copy
+//! of its own binary there (see [`crate::exe`]) as `duckc-init <config-fd> <error-fd>`. The
+//! binary's `main` calls [`main_if_init`] first, which recognises that name and runs
+//! [`Create`](InitConfig::Create) (build the root and exec the command) or
+//! [`Join`](InitConfig::Join) (`setns` into a running container, fork, exec: `duckc exec`).
+//!
+//! Errors before the final `execve` are written to the error pipe, whose write end is
+//! close-on-exec: the parent reads it to the end, and an empty read means the command started.
+
+use std::ffi::{CString, OsString};
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::caps;
+use crate::error::{Context, Error, Result};
+use crate::kernel::{FileKind, Kernel, Linux, Namespace, Resolve};
+use crate::rootfs::{self, Setup};
+use crate::spec::{ContainerSpec, Process};
+use crate::user::{self, Identity};
+
+/// `argv[0]` of a container init.
+pub const INIT_NAME: &str = "duckc-init";
+
+/// What the init is asked to do, sent as JSON through a memfd.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum InitConfig {
+    /// Set up the container's root and run its process: `run`, `start`.
+    Create {
+        spec: ContainerSpec,
+        /// Map the caller (these host ids) to root in a new user namespace.
+        rootless: Option<(u32, u32)>,
+        /// Host path of the pty slave that is our stdio (`-t`).
+        console: Option<PathBuf>,
+    },
+    /// Join the namespaces of the running container whose init is `pid`: `exec`.
+    Join {
+        pid: i32,
+        process: Process,
+        hostname: String,
+        rootless: bool,
+    },
+}
+
+/// Run the container init when this process was started as one; `None` otherwise. The binary
+/// that bundles the runtime calls this first thing in `main`.
+pub fn main_if_init() -> Option<std::process::ExitCode> {
+    let mut args = std::env::args_os();
+    if args.next().as_deref() != Some(std::ffi::OsStr::new(INIT_NAME)) {
+        return None;
+    }
+    let fds: Vec<RawFd> = args.filter_map(|a| a.to_str()?.parse().ok()).collect();
+    let [config_fd, error_fd] = fds[..] else {
+        eprintln!("duckc-init: expected <config-fd> <error-fd>");
+        return Some(std::process::ExitCode::from(125));
+    };
+    let err = init(config_fd, error_fd);
+    // Only reached on failure: success ends in execve (or, for Join, in exit below).
+    let (code, msg) = match err {
+        Ok(code) => return Some(std::process::ExitCode::from(code)),
+        Err(e @ Error::NotFound(_)) => (127, e.to_string()),
+        Err(e @ Error::Exec(..)) => (126, e.to_string()),
+        Err(e) => (125, e.to_string()),
+    };
+    // SAFETY: the parent gave us this descriptor; it is ours to write and close.
+    let mut pipe = unsafe { std::fs::File::from_raw_fd(error_fd) };
+    let _ = write!(pipe, "{code} {msg}");
+    Some(std::process::ExitCode::from(code))
+}
+
+fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
+    reset_signals();
+    // SAFETY: the parent passed this descriptor for us to read and close.
+    let mut file = unsafe { std::fs::File::from_raw_fd(config_fd) };
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .what(|| "cannot read the init configuration".into())?;
+    drop(file);
+    let config: InitConfig =
+        serde_json::from_str(&text).map_err(|e| Error::Config(e.to_string()))?;
+    close_other_fds(error_fd);
+    let k = Linux;
+    match config {
+        InitConfig::Create { spec, rootless, console } => {
+            if let Some((uid, gid)) = rootless {
+                rootfs::map_caller(&k, uid, gid)?;
+            }
+            let setup = Setup { rootless: rootless.is_some(), console };
+            rootfs::setup(&k, &spec, &setup)?;
+            let terminal = spec.process.terminal;
+            start(&k, &spec.process, &spec.hostname, rootless.is_some(), terminal)
+        }
+        InitConfig::Join { pid, process, hostname, rootless } => {
+            join(&k, pid, &process, &hostname, rootless, error_fd)
+        }
+    }
+}
+
+/// Undo what the runtime's own process had: blocked signals (the parent blocks them to read
+/// them from a signalfd) and ignored ones (Rust ignores `SIGPIPE`), both inherited over exec.
+fn reset_signals() {
+    // SAFETY: plain signal-mask and disposition calls with valid arguments.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        for sig in 1..32 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
+}
+
+/// Close every descriptor above stdio except the error pipe, which is made close-on-exec:
+/// nothing the calling shell leaked reaches the container (CVE-2024-21626).
+fn close_other_fds(keep: RawFd) {
+    // SAFETY: close_range and fcntl with integer arguments.
+    unsafe {
+        if keep > 3 {
+            libc::syscall(libc::SYS_close_range, 3u32, (keep - 1) as u32, 0u32);
+        }
+        libc::syscall(libc::SYS_close_range, (keep + 1) as u32, u32::MAX, 0u32);
+        libc::fcntl(keep, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+}
+
+/// Everything after the root is in place: terminal, user, working directory, capabilities,
+/// environment, then `execve`. Only returns on error.
+fn start(k: &dyn Kernel, process: &Process, hostname: &str, rootless: bool, terminal: bool) -> Result<u8> {
+    if terminal {
+        // SAFETY: setsid and TIOCSCTTY on our own stdin, the pty slave.
+        unsafe {
+            libc::setsid();
+            libc::ioctl(0, libc::TIOCSCTTY, 0);
+        }
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let id = user::resolve(&process.user, &passwd, &group)?;
+    if rootless && (id.uid != 0 || id.gid != 0) {
+        return Err(Error::Rootless(process.user.clone()));
+    }
+    enter_workdir(k, &process.cwd)?;
+    let env = environment(process, &id, hostname);
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH)
+        .to_owned();
+    let program = process.args.first().ok_or(Error::NoCommand)?;
+    let exe = find_program(program, &path)?;
+    caps::become_user(k, &id, rootless)?;
+    exec(&exe, &process.args, &env)
+}
+
+/// Docker's default `PATH`.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The process environment: the configured one plus `PATH`, `HOSTNAME`, `HOME` and (with a
+/// terminal) `TERM` where it does not set them, as Docker does.
+pub fn environment(process: &Process, id: &Identity, hostname: &str) -> Vec<String> {
+    let mut env = Vec::new();
+    let has = |env: &[String], key: &str| env.iter().any(|e| e.split_once('=').is_some_and(|(k, _)| k == key));
+    if !has(&process.env, "PATH") {
+        env.push(format!("PATH={DEFAULT_PATH}"));
+    }
+    if !has(&process.env, "HOSTNAME") {
+        env.push(format!("HOSTNAME={hostname}"));
+    }
+    env.extend(process.env.iter().cloned());
+    if process.terminal && !has(&env, "TERM") {
+        env.push("TERM=xterm".to_owned());
+    }
+    if !has(&env, "HOME") {
+        env.push(format!("HOME={}", id.home));
+    }
+    env
+}
+
+/// `chdir` into the working directory, resolved inside the root with no magic links, so
+/// `/proc/self/fd/N` or a symlink out of the root cannot put the process's cwd on the host
+/// (CVE-2024-21626); then check the kernel agrees the cwd is inside the root.
+fn enter_workdir(k: &dyn Kernel, cwd: &str) -> Result<()> {
+    let cwd = if cwd.is_empty() { "/" } else { cwd };
+    if !cwd.starts_with('/') {
+        return Err(Error::Workdir(cwd.to_owned(), "it must be an absolute path".into()));
+    }
+    let fd = k
+        .open_in_root(Path::new("/"), Path::new(cwd), Resolve { create: Some(FileKind::Dir), no_symlinks: false })
+        .map_err(|e| Error::Workdir(cwd.to_owned(), e.to_string()))?;
+    let st = k.fstat(fd).map_err(|e| Error::Workdir(cwd.to_owned(), e.to_string()))?;
+    if st.kind != FileKind::Dir {
+        k.close(fd);
+        return Err(Error::Workdir(cwd.to_owned(), "not a directory".into()));
+    }
+    k.chdir(&crate::dev::fd_path(fd))
+        .map_err(|e| Error::Workdir(cwd.to_owned(), e.to_string()))?;
+    k.close(fd);
+    match std::env::current_dir() {
+        Ok(p) if p.is_absolute() => Ok(()),
+        _ => Err(Error::Workdir(cwd.to_owned(), "it is outside the container's root".into())),
+    }
+}
+
+/// Find `program` the way `execvp` would, in the container's `PATH`.
+fn find_program(program: &str, path: &str) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if program.contains('/') {
+        return Ok(PathBuf::from(program));
+    }
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(program))
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .ok_or_else(|| Error::NotFound(program.to_owned()))
+}
+
+fn exec(exe: &Path, args: &[String], env: &[String]) -> Result<u8> {
+    let c = |s: OsString| CString::new(s.into_vec()).map_err(|_| Error::Config("NUL byte in argv or env".into()));
+    let exe_c = c(exe.as_os_str().to_owned())?;
+    let argv: Vec<CString> = args.iter().map(|a| c(a.into())).collect::<Result<_>>()?;
+    let envp: Vec<CString> = env.iter().map(|a| c(a.into())).collect::<Result<_>>()?;
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
+    envp_p.push(std::ptr::null());
+    // SAFETY: argv and envp are NUL-terminated arrays of valid C strings that outlive the call.
+    unsafe { libc::execve(exe_c.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ENOENT) => Err(Error::NotFound(exe.display().to_string())),
+        _ => Err(Error::Exec(exe.display().to_string(), e.to_string())),
+    }
+}
+
+/// `duckc exec`: enter the namespaces of the container whose init is `pid`, fork (a new pid
+/// namespace only applies to children), and run `process` in the child while this process
+/// waits and passes signals on.
+fn join(
+    k: &dyn Kernel,
+    pid: i32,
+    process: &Process,
+    hostname: &str,
+    rootless: bool,
+    error_fd: RawFd,
+) -> Result<u8> {
+    let mut order = vec![];
+    if rootless {
+        order.push(Namespace::User);
+    }
+    order.extend([Namespace::Ipc, Namespace::Uts, Namespace::Net, Namespace::Pid, Namespace::Mount]);
+    let mut fds = vec![];
+    for ns in &order {
+        let path = format!("/proc/{pid}/ns/{}", ns.proc_name());
+        let mine = format!("/proc/self/ns/{}", ns.proc_name());
+        // Joining a namespace we are already in is an error for user namespaces and a no-op
+        // otherwise (`--network host`): skip it.
+        if k.lstat(Path::new(&path)).is_ok() && same_file(&path, &mine) {
+            continue;
+        }
+        let fd = k
+            .open_in_root(Path::new("/"), Path::new(&path), Resolve::default())
+            .what(|| format!("cannot open `{path}`: is the container running?"))?;
+        fds.push((fd, *ns));
+    }
+    for (fd, ns) in fds {
+        k.setns(fd, ns).what(|| format!("cannot join the container's {} namespace", ns.proc_name()))?;
+        k.close(fd);
+    }
+    // SAFETY: this process is single-threaded; the child only runs this function's code.
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        return Err(Error::Kernel { what: "cannot fork".into(), source: std::io::Error::last_os_error() });
+    }
+    if child == 0 {
+        return start(k, process, hostname, rootless, process.terminal);
+    }
+    // The child holds the error pipe until its execve; our copy must not keep it open.
+    k.close(error_fd);
+    crate::process::forward_signals_to(child);
+    let code = crate::process::wait_code(child).what(|| "cannot wait for the process".into())?;
+    Ok(code as u8)
+}
+
+fn same_file(a: &str, b: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}

@@ -1,0 +1,181 @@
+//! The kernel calls the runtime makes, behind one trait: [`Linux`] for real, [`Recording`] for tests.
+//!
+//! Every mount, namespace, capability and identity change the runtime makes goes through
+//! [`Kernel`], so the order and arguments of the set-up can be checked without root by
+//! recording them (youki's `syscall/` does the same). Plain file reads (the image's
+//! `/etc/passwd`, the config) are not kernel calls in this sense and use `std`.
+
+mod linux;
+mod recording;
+
+use std::io;
+use std::path::Path;
+
+pub use linux::Linux;
+pub use recording::Recording;
+
+/// A file descriptor number handed out by [`Kernel::open_in_root`].
+pub type Fd = i32;
+
+/// What a path names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Dir,
+    File,
+    Symlink,
+    CharDevice,
+    Other,
+}
+
+/// The parts of `stat` the runtime checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    pub kind: FileKind,
+    pub dev: u64,
+    pub ino: u64,
+    /// Device number of a device node (`st_rdev`).
+    pub rdev: u64,
+}
+
+/// How [`Kernel::open_in_root`] resolves a path inside a root directory.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Resolve {
+    /// Create the last component (and missing parents, as directories) when it does not exist.
+    pub create: Option<FileKind>,
+    /// Refuse any symlink on the way (for `/proc`, `/sys`, `/dev`); otherwise symlinks are
+    /// followed but can never leave the root.
+    pub no_symlinks: bool,
+}
+
+/// Mount flags, as the kernel spells them.
+pub mod ms {
+    pub const RDONLY: u64 = libc::MS_RDONLY;
+    pub const NOSUID: u64 = libc::MS_NOSUID;
+    pub const NODEV: u64 = libc::MS_NODEV;
+    pub const NOEXEC: u64 = libc::MS_NOEXEC;
+    pub const REMOUNT: u64 = libc::MS_REMOUNT;
+    pub const BIND: u64 = libc::MS_BIND;
+    pub const REC: u64 = libc::MS_REC;
+    pub const PRIVATE: u64 = libc::MS_PRIVATE;
+    pub const SLAVE: u64 = libc::MS_SLAVE;
+    pub const STRICTATIME: u64 = libc::MS_STRICTATIME;
+    pub const RELATIME: u64 = libc::MS_RELATIME;
+
+    /// `MS_A|MS_B` for snapshots and error messages.
+    pub fn names(flags: u64) -> String {
+        const ALL: &[(u64, &str)] = &[
+            (RDONLY, "RDONLY"),
+            (NOSUID, "NOSUID"),
+            (NODEV, "NODEV"),
+            (NOEXEC, "NOEXEC"),
+            (REMOUNT, "REMOUNT"),
+            (BIND, "BIND"),
+            (REC, "REC"),
+            (PRIVATE, "PRIVATE"),
+            (SLAVE, "SLAVE"),
+            (STRICTATIME, "STRICTATIME"),
+            (RELATIME, "RELATIME"),
+        ];
+        let names: Vec<&str> = ALL
+            .iter()
+            .filter(|(bit, _)| flags & bit != 0)
+            .map(|(_, n)| *n)
+            .collect();
+        if names.is_empty() {
+            "0".to_owned()
+        } else {
+            names.join("|")
+        }
+    }
+}
+
+/// Namespace kinds for [`Kernel::setns`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Namespace {
+    User,
+    Mount,
+    Pid,
+    Uts,
+    Ipc,
+    Net,
+}
+
+impl Namespace {
+    /// The name under `/proc/<pid>/ns/`.
+    pub fn proc_name(self) -> &'static str {
+        match self {
+            Namespace::User => "user",
+            Namespace::Mount => "mnt",
+            Namespace::Pid => "pid",
+            Namespace::Uts => "uts",
+            Namespace::Ipc => "ipc",
+            Namespace::Net => "net",
+        }
+    }
+
+    pub(crate) fn clone_flag(self) -> i32 {
+        match self {
+            Namespace::User => libc::CLONE_NEWUSER,
+            Namespace::Mount => libc::CLONE_NEWNS,
+            Namespace::Pid => libc::CLONE_NEWPID,
+            Namespace::Uts => libc::CLONE_NEWUTS,
+            Namespace::Ipc => libc::CLONE_NEWIPC,
+            Namespace::Net => libc::CLONE_NEWNET,
+        }
+    }
+}
+
+/// The kernel interface of the runtime. Paths are host paths unless a method says otherwise.
+pub trait Kernel {
+    /// `mount(2)`.
+    fn mount(
+        &self,
+        source: Option<&str>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: u64,
+        data: Option<&str>,
+    ) -> io::Result<()>;
+    /// `umount2(target, MNT_DETACH)`.
+    fn umount_detach(&self, target: &Path) -> io::Result<()>;
+    /// `pivot_root(new_root, put_old)`.
+    fn pivot_root(&self, new_root: &Path, put_old: &Path) -> io::Result<()>;
+    /// `chdir(2)`.
+    fn chdir(&self, path: &Path) -> io::Result<()>;
+    /// `sethostname(2)`.
+    fn sethostname(&self, name: &str) -> io::Result<()>;
+    /// Bring the loopback interface of the current network namespace up.
+    fn loopback_up(&self) -> io::Result<()>;
+    /// Write a whole file (`/proc/self/uid_map` and friends).
+    fn write_file(&self, path: &Path, data: &str) -> io::Result<()>;
+    /// Open `path` inside `root` (`openat2` with `RESOLVE_IN_ROOT`, no magic links) as an
+    /// `O_PATH` descriptor; mount onto it through `/proc/self/fd/N`.
+    fn open_in_root(&self, root: &Path, path: &Path, how: Resolve) -> io::Result<Fd>;
+    /// `fstat(2)`.
+    fn fstat(&self, fd: Fd) -> io::Result<Stat>;
+    /// `lstat(2)` of a host path.
+    fn lstat(&self, path: &Path) -> io::Result<Stat>;
+    /// The `MS_NOSUID`/`MS_NODEV`/`MS_NOEXEC`/`MS_RDONLY` flags of the mount holding `path`
+    /// (`statvfs`), which a read-only remount must repeat when they are locked.
+    fn mount_flags(&self, path: &Path) -> io::Result<u64>;
+    /// `close(2)`.
+    fn close(&self, fd: Fd);
+    /// `symlinkat(2)`: create `link` inside `root` pointing to `target`.
+    fn symlink_in_root(&self, root: &Path, target: &str, link: &str) -> io::Result<()>;
+    /// `setns(2)` into the namespace open at `fd`.
+    fn setns(&self, fd: Fd, ns: Namespace) -> io::Result<()>;
+    /// Drop every capability not in `keep` from the bounding set.
+    fn drop_bounding(&self, keep: u64) -> io::Result<()>;
+    /// `capset(2)` for this thread.
+    fn capset(&self, effective: u64, permitted: u64, inheritable: u64) -> io::Result<()>;
+    /// Clear the ambient capability set.
+    fn clear_ambient(&self) -> io::Result<()>;
+    /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
+    fn set_no_new_privs(&self) -> io::Result<()>;
+    /// `setgroups(2)`.
+    fn setgroups(&self, groups: &[u32]) -> io::Result<()>;
+    /// `setresgid(gid, gid, gid)`.
+    fn setgid(&self, gid: u32) -> io::Result<()>;
+    /// `setresuid(uid, uid, uid)`.
+    fn setuid(&self, uid: u32) -> io::Result<()>;
+}

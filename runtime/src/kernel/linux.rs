@@ -1,0 +1,340 @@
+//! The real kernel: each [`Kernel`] method is one or two system calls through rustix or libc.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+
+use super::{FileKind, Fd, Kernel, Namespace, Resolve, Stat};
+
+/// The Linux implementation of [`Kernel`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Linux;
+
+fn cstr(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+fn check(ret: libc::c_int) -> io::Result<()> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn kind_of(mode: u32) -> FileKind {
+    match mode & libc::S_IFMT {
+        libc::S_IFDIR => FileKind::Dir,
+        libc::S_IFREG => FileKind::File,
+        libc::S_IFLNK => FileKind::Symlink,
+        libc::S_IFCHR => FileKind::CharDevice,
+        _ => FileKind::Other,
+    }
+}
+
+fn stat_of(st: &libc::stat) -> Stat {
+    Stat {
+        kind: kind_of(st.st_mode),
+        dev: st.st_dev,
+        ino: st.st_ino,
+        rdev: st.st_rdev,
+    }
+}
+
+/// The resolve flags used for every lookup inside a container's root.
+fn resolve_flags(how: Resolve) -> ResolveFlags {
+    let mut flags = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    if how.no_symlinks {
+        flags |= ResolveFlags::NO_SYMLINKS;
+    }
+    flags
+}
+
+fn open_path(root: &OwnedFd, rel: &Path, how: Resolve) -> io::Result<OwnedFd> {
+    rustix::fs::openat2(
+        root,
+        rel,
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        resolve_flags(how),
+    )
+    .map_err(io::Error::from)
+}
+
+/// Open `rel` under `root`, creating it (and missing parents) when asked. Creation happens
+/// relative to an already resolved parent descriptor with `O_NOFOLLOW`/`mkdirat`, so a symlink
+/// planted in the image can never make the runtime create anything outside the root.
+fn open_or_create(root: &OwnedFd, rel: &Path, how: Resolve) -> io::Result<OwnedFd> {
+    match open_path(root, rel, how) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        other => return other,
+    }
+    let Some(kind) = how.create else {
+        return open_path(root, rel, how);
+    };
+    let (parent, name) = match (rel.parent(), rel.file_name()) {
+        (Some(p), Some(n)) => (p, n),
+        _ => return Err(io::Error::from_raw_os_error(libc::ENOENT)),
+    };
+    let parent_how = Resolve {
+        create: Some(FileKind::Dir),
+        no_symlinks: how.no_symlinks,
+    };
+    let parent_fd = if parent.as_os_str().is_empty() || parent == Path::new("/") {
+        open_path(root, Path::new("/"), how)?
+    } else {
+        open_or_create(root, parent, parent_how)?
+    };
+    // O_PATH descriptors cannot be used with mkdirat/openat(O_CREAT); reopen the parent.
+    let dir = rustix::fs::openat(
+        &parent_fd,
+        ".",
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let created = match kind {
+        FileKind::Dir => rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o755)).map(|_| ()),
+        _ => rustix::fs::openat(
+            &dir,
+            name,
+            OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::WRONLY | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )
+        .map(drop),
+    };
+    match created {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+        Err(e) => return Err(e.into()),
+    }
+    open_path(root, rel, how)
+}
+
+impl Kernel for Linux {
+    fn mount(
+        &self,
+        source: Option<&str>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: u64,
+        data: Option<&str>,
+    ) -> io::Result<()> {
+        let to_c = |s: &str| {
+            CString::new(s)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in mount argument"))
+        };
+        let source = source.map(to_c).transpose()?;
+        let fstype = fstype.map(to_c).transpose()?;
+        let data = data.map(to_c).transpose()?;
+        let target = cstr(target)?;
+        let ptr = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+        // SAFETY: every pointer is a valid NUL-terminated string or null, as mount(2) allows.
+        check(unsafe {
+            libc::mount(
+                ptr(&source),
+                target.as_ptr(),
+                ptr(&fstype),
+                flags as libc::c_ulong,
+                ptr(&data).cast(),
+            )
+        })
+    }
+
+    fn umount_detach(&self, target: &Path) -> io::Result<()> {
+        let target = cstr(target)?;
+        // SAFETY: valid C string.
+        check(unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) })
+    }
+
+    fn pivot_root(&self, new_root: &Path, put_old: &Path) -> io::Result<()> {
+        rustix::process::pivot_root(new_root, put_old).map_err(Into::into)
+    }
+
+    fn chdir(&self, path: &Path) -> io::Result<()> {
+        rustix::process::chdir(path).map_err(Into::into)
+    }
+
+    fn sethostname(&self, name: &str) -> io::Result<()> {
+        rustix::system::sethostname(name.as_bytes()).map_err(Into::into)
+    }
+
+    fn loopback_up(&self) -> io::Result<()> {
+        // SAFETY: a plain socket call; the descriptor is owned right below.
+        let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if sock < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `sock` is a fresh descriptor we own.
+        let sock = unsafe { OwnedFd::from_raw_fd(sock) };
+        // SAFETY: ifreq is plain old data; all-zero is a valid value.
+        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+            *dst = *src as libc::c_char;
+        }
+        // SAFETY: SIOCGIFFLAGS reads into `req`, which lives for the call.
+        check(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) })?;
+        // SAFETY: the flags member is the one SIOCGIFFLAGS filled in.
+        unsafe {
+            req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        }
+        // SAFETY: SIOCSIFFLAGS reads `req`.
+        check(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) })
+    }
+
+    fn write_file(&self, path: &Path, data: &str) -> io::Result<()> {
+        std::fs::write(path, data)
+    }
+
+    fn open_in_root(&self, root: &Path, path: &Path, how: Resolve) -> io::Result<Fd> {
+        let root_fd = rustix::fs::open(
+            root,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+        Ok(open_or_create(&root_fd, rel, how)?.into_raw_fd())
+    }
+
+    fn fstat(&self, fd: Fd) -> io::Result<Stat> {
+        // SAFETY: stat is plain old data, filled by fstat.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `st` is valid for writes.
+        check(unsafe { libc::fstat(fd, &mut st) })?;
+        Ok(stat_of(&st))
+    }
+
+    fn lstat(&self, path: &Path) -> io::Result<Stat> {
+        let p = cstr(path)?;
+        // SAFETY: as above.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: valid C string and output buffer.
+        check(unsafe { libc::lstat(p.as_ptr(), &mut st) })?;
+        Ok(stat_of(&st))
+    }
+
+    fn mount_flags(&self, path: &Path) -> io::Result<u64> {
+        let st = rustix::fs::statvfs(path)?;
+        let f = st.f_flag;
+        let mut flags = 0;
+        for (st_bit, ms_bit) in [
+            (rustix::fs::StatVfsMountFlags::NOSUID, super::ms::NOSUID),
+            (rustix::fs::StatVfsMountFlags::NODEV, super::ms::NODEV),
+            (rustix::fs::StatVfsMountFlags::NOEXEC, super::ms::NOEXEC),
+            (rustix::fs::StatVfsMountFlags::RDONLY, super::ms::RDONLY),
+        ] {
+            if f.contains(st_bit) {
+                flags |= ms_bit;
+            }
+        }
+        Ok(flags)
+    }
+
+    fn close(&self, fd: Fd) {
+        // SAFETY: the caller hands over a descriptor it owns.
+        unsafe { libc::close(fd) };
+    }
+
+    fn symlink_in_root(&self, root: &Path, target: &str, link: &str) -> io::Result<()> {
+        let dir = rustix::fs::open(root, OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        let link = link.trim_start_matches('/');
+        match rustix::fs::symlinkat(target, &dir, link) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn setns(&self, fd: Fd, ns: Namespace) -> io::Result<()> {
+        // SAFETY: setns takes a descriptor and a flag.
+        check(unsafe { libc::setns(fd, ns.clone_flag()) })
+    }
+
+    fn drop_bounding(&self, keep: u64) -> io::Result<()> {
+        for cap in 0..64u64 {
+            if keep & (1 << cap) != 0 {
+                continue;
+            }
+            // SAFETY: prctl with integer arguments.
+            let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+            if r == -1 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::EINVAL) {
+                    break; // past the kernel's last capability
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn capset(&self, effective: u64, permitted: u64, inheritable: u64) -> io::Result<()> {
+        #[repr(C)]
+        struct Header {
+            version: u32,
+            pid: i32,
+        }
+        #[repr(C)]
+        #[derive(Clone, Copy)]
+        struct Data {
+            effective: u32,
+            permitted: u32,
+            inheritable: u32,
+        }
+        const VERSION_3: u32 = 0x2008_0522;
+        let mut header = Header { version: VERSION_3, pid: 0 };
+        let split = |v: u64, i: usize| (v >> (32 * i)) as u32;
+        let data: [Data; 2] = std::array::from_fn(|i| Data {
+            effective: split(effective, i),
+            permitted: split(permitted, i),
+            inheritable: split(inheritable, i),
+        });
+        // SAFETY: header and data have the layout capset(2) expects for version 3.
+        let r = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+        if r == -1 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    }
+
+    fn clear_ambient(&self) -> io::Result<()> {
+        // SAFETY: prctl with integer arguments.
+        let r = unsafe {
+            libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0)
+        };
+        if r == -1 {
+            let e = io::Error::last_os_error();
+            // Kernels without ambient capabilities have nothing to clear.
+            if e.raw_os_error() == Some(libc::EINVAL) {
+                return Ok(());
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn set_no_new_privs(&self) -> io::Result<()> {
+        // SAFETY: prctl with integer arguments.
+        check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) })
+    }
+
+    fn setgroups(&self, groups: &[u32]) -> io::Result<()> {
+        // SAFETY: the slice is valid for `len` gids. The raw syscall sets the groups of this
+        // thread only, which is what a single-threaded init wants (glibc's wrapper would try
+        // to signal other threads).
+        let r = unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) };
+        if r == -1 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    }
+
+    fn setgid(&self, gid: u32) -> io::Result<()> {
+        // SAFETY: integer arguments.
+        let r = unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) };
+        if r == -1 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    }
+
+    fn setuid(&self, uid: u32) -> io::Result<()> {
+        // SAFETY: integer arguments.
+        let r = unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) };
+        if r == -1 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    }
+}

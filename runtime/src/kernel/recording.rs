@@ -1,0 +1,234 @@
+//! A [`Kernel`] that performs nothing and records every call, for snapshot tests of the set-up.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::{FileKind, Fd, Kernel, Namespace, Resolve, Stat, ms};
+
+/// Records calls as one line each. `lstat`/`fstat` answer from a table of known paths (see
+/// [`Recording::with_stat`]); unknown paths are plain directories. A bind mount copies the
+/// source's identity onto the target, as the kernel would, so identity checks after a mount
+/// can be exercised too.
+#[derive(Debug, Default)]
+pub struct Recording {
+    calls: RefCell<Vec<String>>,
+    stats: RefCell<HashMap<PathBuf, Stat>>,
+    fds: RefCell<HashMap<Fd, PathBuf>>,
+    next_fd: RefCell<Fd>,
+    fail: RefCell<Vec<(String, i32)>>,
+}
+
+impl Recording {
+    /// A recorder where the host's device nodes (`/dev/null`, …) are real character devices.
+    pub fn with_host_devices() -> Self {
+        let k = Recording::default();
+        for (name, major, minor) in crate::dev::HOST_DEVICES {
+            k.with_stat(
+                &Path::new("/dev").join(name),
+                Stat {
+                    kind: FileKind::CharDevice,
+                    dev: 5,
+                    ino: 1000 + u64::from(*minor),
+                    rdev: libc::makedev(*major, *minor),
+                },
+            );
+        }
+        k
+    }
+
+    /// Make `lstat(path)` (and `fstat` of a descriptor opened at it) return `stat`.
+    pub fn with_stat(&self, path: &Path, stat: Stat) -> &Self {
+        self.stats.borrow_mut().insert(path.to_owned(), stat);
+        self
+    }
+
+    /// Make the first call whose recorded line contains `needle` fail with `errno`.
+    pub fn fail_on(&self, needle: &str, errno: i32) -> &Self {
+        self.fail.borrow_mut().push((needle.to_owned(), errno));
+        self
+    }
+
+    /// The calls so far, one per line.
+    pub fn calls(&self) -> String {
+        self.calls.borrow().join("\n")
+    }
+
+    fn record(&self, line: String) -> io::Result<()> {
+        let mut fail = self.fail.borrow_mut();
+        let hit = fail.iter().position(|(needle, _)| line.contains(needle.as_str()));
+        self.calls.borrow_mut().push(line);
+        match hit {
+            Some(i) => Err(io::Error::from_raw_os_error(fail.remove(i).1)),
+            None => Ok(()),
+        }
+    }
+
+    fn stat_of(&self, path: &Path) -> Stat {
+        self.stats.borrow().get(path).copied().unwrap_or(Stat {
+            kind: FileKind::Dir,
+            dev: 1,
+            ino: 1,
+            rdev: 0,
+        })
+    }
+
+    /// The path a `/proc/self/fd/N` target stands for.
+    fn real_target(&self, target: &Path) -> PathBuf {
+        target
+            .strip_prefix("/proc/self/fd")
+            .ok()
+            .and_then(|n| n.to_str()?.parse::<Fd>().ok())
+            .and_then(|fd| self.fds.borrow().get(&fd).cloned())
+            .unwrap_or_else(|| target.to_owned())
+    }
+}
+
+fn opt(s: Option<&str>) -> &str {
+    s.unwrap_or("none")
+}
+
+impl Kernel for Recording {
+    fn mount(
+        &self,
+        source: Option<&str>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: u64,
+        data: Option<&str>,
+    ) -> io::Result<()> {
+        let real = self.real_target(target);
+        let shown = if real != target {
+            format!("{} ({})", target.display(), real.display())
+        } else {
+            target.display().to_string()
+        };
+        self.record(format!(
+            "mount {} -> {shown} type={} flags={} data={}",
+            opt(source),
+            opt(fstype),
+            ms::names(flags),
+            opt(data)
+        ))?;
+        if flags & ms::BIND != 0 && flags & ms::REMOUNT == 0 {
+            if let Some(src) = source {
+                let src = self.real_target(Path::new(src));
+                let st = self.stat_of(&src);
+                self.stats.borrow_mut().insert(real, st);
+            }
+        }
+        Ok(())
+    }
+
+    fn umount_detach(&self, target: &Path) -> io::Result<()> {
+        self.record(format!("umount2 {} MNT_DETACH", target.display()))
+    }
+
+    fn pivot_root(&self, new_root: &Path, put_old: &Path) -> io::Result<()> {
+        self.record(format!("pivot_root {} {}", new_root.display(), put_old.display()))
+    }
+
+    fn chdir(&self, path: &Path) -> io::Result<()> {
+        self.record(format!("chdir {}", path.display()))
+    }
+
+    fn sethostname(&self, name: &str) -> io::Result<()> {
+        self.record(format!("sethostname {name}"))
+    }
+
+    fn loopback_up(&self) -> io::Result<()> {
+        self.record("ifup lo".to_owned())
+    }
+
+    fn write_file(&self, path: &Path, data: &str) -> io::Result<()> {
+        self.record(format!("write {} {:?}", path.display(), data))
+    }
+
+    fn open_in_root(&self, root: &Path, path: &Path, how: Resolve) -> io::Result<Fd> {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let full = root.join(rel);
+        if how.no_symlinks && self.stat_of(&full).kind == FileKind::Symlink {
+            self.record(format!("open_in_root {} {} -> ELOOP", root.display(), path.display()))?;
+            return Err(io::Error::from_raw_os_error(libc::ELOOP));
+        }
+        let fd = {
+            let mut next = self.next_fd.borrow_mut();
+            if *next == 0 {
+                *next = 10;
+            }
+            *next += 1;
+            *next - 1
+        };
+        let create = match how.create {
+            Some(k) => format!(" create={k:?}"),
+            None => String::new(),
+        };
+        let nosym = if how.no_symlinks { " no_symlinks" } else { "" };
+        self.record(format!(
+            "open_in_root {} {}{create}{nosym} = {fd}",
+            root.display(),
+            path.display()
+        ))?;
+        self.fds.borrow_mut().insert(fd, full);
+        Ok(fd)
+    }
+
+    fn fstat(&self, fd: Fd) -> io::Result<Stat> {
+        let path = self.fds.borrow().get(&fd).cloned();
+        match path {
+            Some(p) => Ok(self.stat_of(&p)),
+            None => Err(io::Error::from_raw_os_error(libc::EBADF)),
+        }
+    }
+
+    fn lstat(&self, path: &Path) -> io::Result<Stat> {
+        Ok(self.stat_of(path))
+    }
+
+    fn mount_flags(&self, _path: &Path) -> io::Result<u64> {
+        Ok(0)
+    }
+
+    fn close(&self, fd: Fd) {
+        self.fds.borrow_mut().remove(&fd);
+    }
+
+    fn symlink_in_root(&self, root: &Path, target: &str, link: &str) -> io::Result<()> {
+        self.record(format!("symlink {}{link} -> {target}", root.display()))
+    }
+
+    fn setns(&self, fd: Fd, ns: Namespace) -> io::Result<()> {
+        self.record(format!("setns {fd} {}", ns.proc_name()))
+    }
+
+    fn drop_bounding(&self, keep: u64) -> io::Result<()> {
+        self.record(format!("capbset keep={keep:#x}"))
+    }
+
+    fn capset(&self, effective: u64, permitted: u64, inheritable: u64) -> io::Result<()> {
+        self.record(format!(
+            "capset eff={effective:#x} perm={permitted:#x} inh={inheritable:#x}"
+        ))
+    }
+
+    fn clear_ambient(&self) -> io::Result<()> {
+        self.record("ambient clear".to_owned())
+    }
+
+    fn set_no_new_privs(&self) -> io::Result<()> {
+        self.record("no_new_privs".to_owned())
+    }
+
+    fn setgroups(&self, groups: &[u32]) -> io::Result<()> {
+        self.record(format!("setgroups {groups:?}"))
+    }
+
+    fn setgid(&self, gid: u32) -> io::Result<()> {
+        self.record(format!("setgid {gid}"))
+    }
+
+    fn setuid(&self, uid: u32) -> io::Result<()> {
+        self.record(format!("setuid {uid}"))
+    }
+}

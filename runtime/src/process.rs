@@ -1,0 +1,426 @@
+//! Starting container processes from the host side: clone into new namespaces, hand the init
+//! its configuration, wait, forward signals, relay a pseudo-terminal.
+
+use std::ffi::CString;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use crate::error::{Context, Error, Result};
+use crate::init::{INIT_NAME, InitConfig};
+use crate::spec::{ContainerSpec, Network, Process};
+
+/// Where one of the container's standard streams goes (ignored with a terminal, where all
+/// three are the pty).
+#[derive(Debug, Default)]
+pub enum Stdio {
+    /// The caller's own descriptor.
+    #[default]
+    Inherit,
+    /// `/dev/null`.
+    Null,
+    /// This descriptor (a log file, a pipe).
+    Fd(OwnedFd),
+}
+
+/// The container's standard streams.
+#[derive(Debug, Default)]
+pub struct Io {
+    pub stdin: Stdio,
+    pub stdout: Stdio,
+    pub stderr: Stdio,
+}
+
+/// A started container process (the init of `run`/`start`, or the helper of `exec`).
+#[derive(Debug)]
+pub struct Child {
+    /// Its pid on the host.
+    pub pid: i32,
+    /// The pty's master side, when the process has a terminal.
+    pub pty: Option<OwnedFd>,
+}
+
+/// Whether this process is unprivileged and so needs a user namespace.
+pub fn is_rootless() -> bool {
+    rustix::process::geteuid().as_raw() != 0
+}
+
+/// Start the container described by `spec`; returns once its command is running (or failed to
+/// start, with the init's error).
+pub fn spawn(spec: &ContainerSpec, io: Io) -> Result<Child> {
+    let rootless = is_rootless();
+    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    if spec.network != Network::Host {
+        flags |= libc::CLONE_NEWNET;
+    }
+    if rootless {
+        flags |= libc::CLONE_NEWUSER;
+        check_userns()?;
+    }
+    let pty = if spec.process.terminal { Some(open_pty()?) } else { None };
+    let config = InitConfig::Create {
+        spec: spec.clone(),
+        rootless: rootless.then(|| {
+            (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw())
+        }),
+        console: pty.as_ref().map(|p| p.slave_path.clone()),
+    };
+    launch(&config, flags, io, pty)
+}
+
+/// Run `process` inside the running container whose init has host pid `pid` (`duckc exec`).
+pub fn exec_in(pid: i32, process: &Process, hostname: &str, io: Io) -> Result<Child> {
+    let pty = if process.terminal { Some(open_pty()?) } else { None };
+    let config = InitConfig::Join {
+        pid,
+        process: process.clone(),
+        hostname: hostname.to_owned(),
+        rootless: is_rootless(),
+    };
+    launch(&config, 0, io, pty)
+}
+
+fn check_userns() -> Result<()> {
+    let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_owned());
+    if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+        return Err(Error::NoUserNamespaces(
+            "user.max_user_namespaces is 0; ask an administrator to raise it, or run as root".into(),
+        ));
+    }
+    if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+        return Err(Error::NoUserNamespaces(
+            "kernel.unprivileged_userns_clone is 0; ask an administrator to set it to 1, or run as root".into(),
+        ));
+    }
+    Ok(())
+}
+
+struct Pty {
+    master: OwnedFd,
+    slave: OwnedFd,
+    slave_path: PathBuf,
+}
+
+fn open_pty() -> Result<Pty> {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let io_err = |e: rustix::io::Errno| Error::Kernel { what: "cannot open a pseudo-terminal".into(), source: e.into() };
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).map_err(io_err)?;
+    grantpt(&master).map_err(io_err)?;
+    unlockpt(&master).map_err(io_err)?;
+    let name = ptsname(&master, Vec::new()).map_err(io_err)?;
+    let slave_path = PathBuf::from(name.to_string_lossy().into_owned());
+    let slave = rustix::fs::open(
+        &slave_path,
+        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(io_err)?;
+    // Start with the caller's window size.
+    if let Ok(ws) = rustix::termios::tcgetwinsize(rustix::stdio::stdin()) {
+        let _ = rustix::termios::tcsetwinsize(&master, ws);
+    }
+    Ok(Pty { master, slave, slave_path })
+}
+
+fn null_fd() -> Result<OwnedFd> {
+    let fd = crate::dev::open_host_device(&crate::kernel::Linux, "null", 1, 3)?;
+    // SAFETY: open_host_device returned a fresh O_PATH descriptor; reopen it for reading.
+    let path = OwnedFd::from(unsafe { std::fs::File::from_raw_fd(fd) });
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/self/fd/{}", path.as_raw_fd()))
+        .what(|| "cannot open /dev/null".into())?;
+    Ok(file.into())
+}
+
+/// Clone a child with `flags`, make its stdio, and re-execute the sealed runtime binary in it
+/// as the init, with `config`.
+fn launch(config: &InitConfig, flags: i32, io: Io, pty: Option<Pty>) -> Result<Child> {
+    let exe = crate::exe::sealed_self().what(|| "cannot make a sealed copy of the runtime".into())?;
+    let json = serde_json::to_vec(config).map_err(|e| Error::Config(e.to_string()))?;
+    let config_fd = rustix::fs::memfd_create("duckc-config", rustix::fs::MemfdFlags::empty())
+        .what(|| "cannot create the config memfd".into())?;
+    let mut config_file = std::fs::File::from(config_fd);
+    config_file.write_all(&json).what(|| "cannot write the config memfd".into())?;
+    rustix::fs::seek(&config_file, rustix::fs::SeekFrom::Start(0)).what(|| "cannot rewind the config".into())?;
+    let (err_read, err_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .what(|| "cannot create a pipe".into())?;
+    // The write end must survive the exec into the init (which sets close-on-exec itself).
+    rustix::io::fcntl_setfd(&err_write, rustix::io::FdFlags::empty()).what(|| "fcntl".into())?;
+
+    let stdio: [Option<OwnedFd>; 3] = match &pty {
+        Some(p) => {
+            let dup = |fd: &OwnedFd| fd.try_clone().what(|| "cannot duplicate the pty".into());
+            [Some(dup(&p.slave)?), Some(dup(&p.slave)?), Some(dup(&p.slave)?)]
+        }
+        None => {
+            let pick = |s: Stdio| -> Result<Option<OwnedFd>> {
+                match s {
+                    Stdio::Inherit => Ok(None),
+                    Stdio::Null => null_fd().map(Some),
+                    Stdio::Fd(fd) => Ok(Some(fd)),
+                }
+            };
+            [pick(io.stdin)?, pick(io.stdout)?, pick(io.stderr)?]
+        }
+    };
+    let stdio_raw: [RawFd; 3] = std::array::from_fn(|i| stdio[i].as_ref().map_or(-1, |f| f.as_raw_fd()));
+
+    let argv_c = [
+        CString::new(INIT_NAME).expect("no NUL"),
+        CString::new(config_file.as_raw_fd().to_string()).expect("digits"),
+        CString::new(err_write.as_raw_fd().to_string()).expect("digits"),
+    ];
+    let argv: [*const libc::c_char; 4] = [argv_c[0].as_ptr(), argv_c[1].as_ptr(), argv_c[2].as_ptr(), std::ptr::null()];
+    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+    let empty = c"";
+    let exe_fd = exe.as_raw_fd();
+    let err_fd = err_write.as_raw_fd();
+
+    // SAFETY: a raw clone behaves like fork (no new stack). The child only calls
+    // async-signal-safe functions (dup2, fcntl, execveat, write, _exit) on data prepared above.
+    let pid = unsafe {
+        libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+    };
+    if pid < 0 {
+        let e = io::Error::last_os_error();
+        if flags & libc::CLONE_NEWUSER != 0 && matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSPC)) {
+            return Err(Error::NoUserNamespaces(format!("cannot create a user namespace ({e}); running without root needs them")));
+        }
+        return Err(Error::Kernel { what: "cannot create the container's namespaces".into(), source: e });
+    }
+    if pid == 0 {
+        // SAFETY: see above; this is the child and never returns.
+        unsafe {
+            for (target, fd) in stdio_raw.iter().enumerate() {
+                if *fd >= 0 {
+                    libc::dup2(*fd, target as i32);
+                }
+            }
+            libc::syscall(libc::SYS_execveat, exe_fd, empty.as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
+            let msg = b"125 cannot execute the runtime's init";
+            libc::write(err_fd, msg.as_ptr().cast(), msg.len());
+            libc::_exit(125);
+        }
+    }
+    let pid = pid as i32;
+    drop(err_write);
+    drop(stdio);
+    drop(config_file);
+    let mut err = String::new();
+    let mut read_end = std::fs::File::from(err_read);
+    let _ = read_end.read_to_string(&mut err);
+    if !err.is_empty() {
+        let _ = wait_code(pid);
+        let (code, message) = err.split_once(' ').unwrap_or(("125", err.as_str()));
+        return Err(Error::Start { code: code.parse().unwrap_or(125), message: message.to_owned() });
+    }
+    Ok(Child { pid, pty: pty.map(|p| p.master) })
+}
+
+/// Wait for `pid` and return its exit code the shell way: the status, or 128+N for signal N.
+pub fn wait_code(pid: i32) -> io::Result<i32> {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes the status into `status`.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == -1 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(decode(status));
+    }
+}
+
+fn decode(status: i32) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        1
+    }
+}
+
+/// The signals passed on to the container, as `docker run`'s signal proxy does.
+pub const FORWARDED: &[i32] = &[
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+];
+
+static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let pid = FORWARD_TO.load(Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// Install handlers that pass [`FORWARDED`] signals on to `pid` (used by the `exec` helper,
+/// which has nothing else to do while it waits).
+pub fn forward_signals_to(pid: i32) {
+    FORWARD_TO.store(pid, Ordering::Relaxed);
+    for sig in FORWARDED {
+        // SAFETY: `forward` only calls kill.
+        unsafe { libc::signal(*sig, forward as *const () as libc::sighandler_t) };
+    }
+}
+
+/// Stay attached to a started container until it exits: forward signals, relay the terminal
+/// (copying the caller's stdin to it when `stdin` is true) and return the exit code.
+pub fn attach(child: &Child, stdin: bool) -> Result<i32> {
+    let err = |what: &str| {
+        let what = what.to_owned();
+        move |e: io::Error| Error::Kernel { what, source: e }
+    };
+    // SAFETY: sigset manipulation on a local value; sigprocmask on this single thread.
+    let sigfd = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in FORWARDED.iter().chain([&libc::SIGCHLD]) {
+            libc::sigaddset(&mut set, *sig);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC);
+        if fd < 0 {
+            return Err(err("cannot create a signalfd")(io::Error::last_os_error()));
+        }
+        OwnedFd::from_raw_fd(fd)
+    };
+    let raw = child.pty.as_ref().and_then(|_| RawMode::enter());
+    let mut stdin_open = stdin && child.pty.is_some();
+    let mut buf = vec![0u8; 16384];
+    let code = loop {
+        if let Some(code) = try_wait(child.pid).map_err(err("cannot wait for the container"))? {
+            break code;
+        }
+        let mut fds = vec![libc::pollfd { fd: sigfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        if let Some(m) = &child.pty {
+            fds.push(libc::pollfd { fd: m.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            if stdin_open {
+                fds.push(libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 });
+            }
+        }
+        // SAFETY: `fds` is a valid array of pollfd for the call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if n < 0 {
+            continue; // EINTR
+        }
+        if fds[0].revents & libc::POLLIN != 0 {
+            // SAFETY: signalfd_siginfo is plain data; read fills it.
+            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+            // SAFETY: reading one record into `info`.
+            unsafe { libc::read(sigfd.as_raw_fd(), (&raw mut info).cast(), std::mem::size_of_val(&info)) };
+            let sig = info.ssi_signo as i32;
+            if sig == libc::SIGWINCH {
+                if let (Some(m), Ok(ws)) = (&child.pty, rustix::termios::tcgetwinsize(rustix::stdio::stdin())) {
+                    let _ = rustix::termios::tcsetwinsize(m, ws);
+                }
+            }
+            if sig != libc::SIGCHLD {
+                // SAFETY: kill with a pid and a signal number.
+                unsafe { libc::kill(child.pid, sig) };
+            }
+        }
+        if let Some(m) = &child.pty {
+            if fds[1].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
+                // SAFETY: reading into our buffer.
+                let n = unsafe { libc::read(m.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+                if n > 0 {
+                    let _ = io::stdout().write_all(&buf[..n as usize]);
+                    let _ = io::stdout().flush();
+                } else if fds[1].revents & libc::POLLHUP != 0 {
+                    // Nobody holds the slave any more; wait for the exit without spinning.
+                    let code = wait_code(child.pid).map_err(err("cannot wait for the container"))?;
+                    drop(raw);
+                    return Ok(code);
+                }
+            }
+            if stdin_open && fds.len() > 2 && fds[2].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
+                // SAFETY: reading into our buffer.
+                let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+                if n > 0 {
+                    write_all(m.as_raw_fd(), &buf[..n as usize]);
+                } else {
+                    // End of input: send the terminal's end-of-file character.
+                    write_all(m.as_raw_fd(), &[4]);
+                    stdin_open = false;
+                }
+            }
+        }
+    };
+    if let Some(m) = &child.pty {
+        drain(m.as_raw_fd(), &mut buf);
+    }
+    drop(raw);
+    Ok(code)
+}
+
+fn try_wait(pid: i32) -> io::Result<Option<i32>> {
+    let mut status = 0;
+    // SAFETY: waitpid writes the status into `status`.
+    let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    match r {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        _ => Ok(Some(decode(status))),
+    }
+}
+
+fn write_all(fd: RawFd, mut data: &[u8]) {
+    while !data.is_empty() {
+        // SAFETY: writing from a valid slice.
+        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if n <= 0 {
+            return;
+        }
+        data = &data[n as usize..];
+    }
+}
+
+/// Copy what is left in the pty to stdout after the process exited.
+fn drain(fd: RawFd, buf: &mut [u8]) {
+    // SAFETY: fcntl on a descriptor we hold.
+    unsafe { libc::fcntl(fd, libc::F_SETFL, libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK) };
+    loop {
+        // SAFETY: reading into `buf`.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        let _ = io::stdout().write_all(&buf[..n as usize]);
+    }
+    let _ = io::stdout().flush();
+}
+
+/// The caller's terminal in raw mode for the life of the value (only when stdin is a tty).
+struct RawMode(rustix::termios::Termios);
+
+impl RawMode {
+    fn enter() -> Option<RawMode> {
+        let stdin = rustix::stdio::stdin();
+        let saved = rustix::termios::tcgetattr(stdin).ok()?;
+        let mut raw = saved.clone();
+        raw.make_raw();
+        rustix::termios::tcsetattr(stdin, rustix::termios::OptionalActions::Now, &raw).ok()?;
+        Some(RawMode(saved))
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = rustix::termios::tcsetattr(rustix::stdio::stdin(), rustix::termios::OptionalActions::Now, &self.0);
+    }
+}

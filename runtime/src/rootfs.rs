@@ -1,0 +1,271 @@
+//! The container's mount namespace: overlay root, `/proc`, `/dev`, `/sys`, volumes, masked
+//! and read-only paths, then `pivot_root`.
+//!
+//! Everything is mounted *before* `pivot_root`, while the host's `/proc` is still reachable,
+//! and every target inside the container's root is opened with `openat2(RESOLVE_IN_ROOT)` and
+//! mounted onto through `/proc/self/fd/N`. The image controls the tree we mount into, so a
+//! path is never looked up twice by name: a symlink swapped in between could otherwise send a
+//! mount outside the root (CVE-2021-30465).
+
+use std::path::Path;
+
+use crate::dev::{self, fd_path};
+use crate::error::{Context, Error, Result};
+use crate::kernel::{FileKind, Fd, Kernel, Resolve, ms};
+use crate::spec::{ContainerSpec, Network, Rootfs};
+
+/// runc's masked paths: directories get an empty read-only tmpfs, files `/dev/null`.
+pub const MASKED: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// runc's read-only paths.
+pub const READ_ONLY: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Facts about the caller that change how the root is set up.
+#[derive(Clone, Debug, Default)]
+pub struct Setup {
+    /// Running in a user namespace as an unprivileged caller.
+    pub rootless: bool,
+    /// Host path of the pty to show as `/dev/console`.
+    pub console: Option<std::path::PathBuf>,
+}
+
+/// Map the caller to root in the new user namespace (from inside it, which the kernel allows
+/// for a single line mapping the caller's own ids).
+pub fn map_caller(k: &dyn Kernel, uid: u32, gid: u32) -> Result<()> {
+    k.write_file(Path::new("/proc/self/setgroups"), "deny")
+        .what(|| "cannot write /proc/self/setgroups".into())?;
+    k.write_file(Path::new("/proc/self/uid_map"), &format!("0 {uid} 1\n"))
+        .what(|| "cannot write /proc/self/uid_map".into())?;
+    k.write_file(Path::new("/proc/self/gid_map"), &format!("0 {gid} 1\n"))
+        .what(|| "cannot write /proc/self/gid_map".into())
+}
+
+/// The overlayfs options for `rootfs`: lower layers top first, as overlayfs wants them.
+pub fn overlay_options(rootfs: &Rootfs, rootless: bool) -> Result<String> {
+    let check = |p: &Path| {
+        let s = p.to_string_lossy();
+        if s.contains([':', ',']) {
+            Err(Error::LayerPath(s.into_owned()))
+        } else {
+            Ok(s.into_owned())
+        }
+    };
+    let lower = rootfs
+        .lower
+        .iter()
+        .rev()
+        .map(|p| check(p))
+        .collect::<Result<Vec<_>>>()?
+        .join(":");
+    let mut opts = format!(
+        "lowerdir={lower},upperdir={},workdir={}",
+        check(&rootfs.upper)?,
+        check(&rootfs.work)?
+    );
+    if rootless {
+        opts.push_str(",userxattr");
+    }
+    // The kernel takes one page of options.
+    if opts.len() >= 4000 {
+        return Err(Error::TooManyLayers(opts.len()));
+    }
+    Ok(opts)
+}
+
+/// Build the container's mount tree and `pivot_root` into it. On return the process's root and
+/// working directory are the container's `/`; the hostname is set and loopback is up.
+pub fn setup(k: &dyn Kernel, spec: &ContainerSpec, setup: &Setup) -> Result<()> {
+    let root = spec.rootfs.mountpoint.as_path();
+    k.mount(None, Path::new("/"), None, ms::REC | ms::PRIVATE, None)
+        .what(|| "cannot make the mount tree private".into())?;
+    if spec.rootfs.lower.is_empty() {
+        return Err(Error::Config("no layers to mount".into()));
+    }
+    let opts = overlay_options(&spec.rootfs, setup.rootless)?;
+    k.mount(Some("overlay"), root, Some("overlay"), 0, Some(&opts))
+        .what(|| "cannot mount the container's overlay".into())?;
+
+    let proc_fd = special_dir(k, root, "/proc")?;
+    k.mount(Some("proc"), &fd_path(proc_fd), Some("proc"), ms::NOSUID | ms::NODEV | ms::NOEXEC, None)
+        .what(|| "cannot mount /proc".into())?;
+    k.close(proc_fd);
+
+    let dev_fd = special_dir(k, root, "/dev")?;
+    k.close(dev_fd);
+    dev::mount_dev(k, root, setup.rootless, setup.console.as_deref())?;
+
+    let sys_fd = special_dir(k, root, "/sys")?;
+    let sys_flags = ms::NOSUID | ms::NODEV | ms::NOEXEC | ms::RDONLY;
+    if setup.rootless && spec.network == Network::Host {
+        // sysfs can only be mounted by the owner of the network namespace: without root and
+        // with the host's network, bind the host's /sys read-only instead (as runc does).
+        k.mount(Some("/sys"), &fd_path(sys_fd), None, ms::BIND | ms::REC, None)
+            .what(|| "cannot bind /sys".into())?;
+        let fd = reopen(k, root, "/sys")?;
+        k.mount(None, &fd_path(fd), None, ms::BIND | ms::REMOUNT | sys_flags, None)
+            .what(|| "cannot make /sys read-only".into())?;
+        k.close(fd);
+    } else {
+        k.mount(Some("sysfs"), &fd_path(sys_fd), Some("sysfs"), sys_flags, None)
+            .what(|| "cannot mount /sys".into())?;
+    }
+    k.close(sys_fd);
+
+    for volume in &spec.volumes {
+        bind_volume(k, root, &volume.source, &volume.target, volume.readonly)?;
+    }
+
+    mask_paths(k, root)?;
+    for path in READ_ONLY {
+        read_only(k, root, path)?;
+    }
+
+    k.sethostname(&spec.hostname)
+        .what(|| format!("cannot set hostname `{}`", spec.hostname))?;
+    if spec.network != Network::Host {
+        k.loopback_up().what(|| "cannot bring up loopback".into())?;
+    }
+
+    k.chdir(root).what(|| "cannot enter the container's root".into())?;
+    k.pivot_root(Path::new("."), Path::new("."))
+        .what(|| "cannot pivot_root into the container".into())?;
+    k.umount_detach(Path::new("."))
+        .what(|| "cannot detach the host's root".into())?;
+    k.chdir(Path::new("/")).what(|| "cannot chdir to /".into())
+}
+
+/// Open `/proc`, `/sys` or `/dev` of the image, refusing a symlink anywhere on the way
+/// (CVE-2019-19921, CVE-2023-27561) and creating the directory when the image lacks it.
+fn special_dir(k: &dyn Kernel, root: &Path, path: &str) -> Result<Fd> {
+    let fd = k
+        .open_in_root(root, Path::new(path), Resolve { create: Some(FileKind::Dir), no_symlinks: true })
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                Error::SymlinkMountpoint(path.to_owned())
+            } else {
+                Error::Kernel { what: format!("cannot open `{path}` in the image"), source: e }
+            }
+        })?;
+    let st = k.fstat(fd).what(|| format!("cannot stat `{path}` in the image"))?;
+    if st.kind != FileKind::Dir {
+        k.close(fd);
+        return Err(Error::Config(format!("`{path}` in the image is not a directory")));
+    }
+    Ok(fd)
+}
+
+/// Open `path` inside `root` again, after something was mounted on it, so the descriptor
+/// names the new mount.
+fn reopen(k: &dyn Kernel, root: &Path, path: &str) -> Result<Fd> {
+    k.open_in_root(root, Path::new(path), Resolve::default())
+        .what(|| format!("cannot open `{path}` in the container"))
+}
+
+/// Bind `source` (a host path) onto `target` inside the root. Symlinks in `target` resolve
+/// inside the root; after mounting, the target is opened again by name and must be the
+/// source's inode (device and inode number), or the start fails.
+fn bind_volume(k: &dyn Kernel, root: &Path, source: &Path, target: &str, readonly: bool) -> Result<()> {
+    let src = k
+        .open_in_root(Path::new("/"), source, Resolve::default())
+        .what(|| format!("cannot open volume source `{}`", source.display()))?;
+    let src_stat = k.fstat(src).what(|| format!("cannot stat `{}`", source.display()))?;
+    let kind = if src_stat.kind == FileKind::Dir { FileKind::Dir } else { FileKind::File };
+    let dst = k
+        .open_in_root(root, Path::new(target), Resolve { create: Some(kind), no_symlinks: false })
+        .what(|| format!("cannot create volume target `{target}`"))?;
+    k.mount(
+        Some(&fd_path(src).to_string_lossy()),
+        &fd_path(dst),
+        None,
+        ms::BIND | ms::REC,
+        None,
+    )
+    .what(|| format!("cannot bind `{}` to `{target}`", source.display()))?;
+    k.close(dst);
+    let mounted = reopen(k, root, target)?;
+    let now = k.fstat(mounted).what(|| format!("cannot stat `{target}`"))?;
+    if (now.dev, now.ino) != (src_stat.dev, src_stat.ino) {
+        k.close(mounted);
+        k.close(src);
+        return Err(Error::MountEscaped(target.to_owned()));
+    }
+    if readonly {
+        let locked = k
+            .mount_flags(&fd_path(src))
+            .what(|| format!("cannot read the mount flags of `{}`", source.display()))?;
+        k.mount(
+            None,
+            &fd_path(mounted),
+            None,
+            ms::BIND | ms::REMOUNT | ms::RDONLY | (locked & (ms::NOSUID | ms::NODEV | ms::NOEXEC)),
+            None,
+        )
+        .what(|| format!("cannot make `{target}` read-only"))?;
+    }
+    k.close(mounted);
+    k.close(src);
+    Ok(())
+}
+
+fn open_existing(k: &dyn Kernel, root: &Path, path: &str) -> Result<Option<Fd>> {
+    match k.open_in_root(root, Path::new(path), Resolve { create: None, no_symlinks: true }) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(Error::Kernel { what: format!("cannot open `{path}`"), source: e }),
+    }
+}
+
+fn mask_paths(k: &dyn Kernel, root: &Path) -> Result<()> {
+    let null = dev::open_host_device(k, "null", 1, 3)?;
+    for path in MASKED {
+        let Some(fd) = open_existing(k, root, path)? else { continue };
+        let st = k.fstat(fd).what(|| format!("cannot stat `{path}`"))?;
+        if st.kind == FileKind::Dir {
+            k.mount(Some("tmpfs"), &fd_path(fd), Some("tmpfs"), ms::RDONLY, None)
+        } else {
+            k.mount(Some(&fd_path(null).to_string_lossy()), &fd_path(fd), None, ms::BIND, None)
+        }
+        .what(|| format!("cannot mask `{path}`"))?;
+        k.close(fd);
+    }
+    k.close(null);
+    Ok(())
+}
+
+fn read_only(k: &dyn Kernel, root: &Path, path: &str) -> Result<()> {
+    let Some(fd) = open_existing(k, root, path)? else { return Ok(()) };
+    let p = fd_path(fd);
+    k.mount(Some(&p.to_string_lossy()), &p, None, ms::BIND | ms::REC, None)
+        .what(|| format!("cannot bind `{path}` to itself"))?;
+    k.close(fd);
+    let fd = reopen(k, root, path)?;
+    k.mount(
+        None,
+        &fd_path(fd),
+        None,
+        ms::BIND | ms::REMOUNT | ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC,
+        None,
+    )
+    .what(|| format!("cannot make `{path}` read-only"))?;
+    k.close(fd);
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! What to run, as plain data: the root filesystem layers, the process, the namespaces.
+//!
+//! A [`ContainerSpec`] is what the CLI keeps in a container's `config.json` and what a build's
+//! `run` step hands to the runtime; it is serialised to the container init unchanged.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The container's root filesystem: an overlay of read-only layer snapshots under a writable
+/// upper directory that outlives the container (so a stopped container keeps its changes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rootfs {
+    /// Layer directories, bottom first (the image's layer order).
+    pub lower: Vec<PathBuf>,
+    /// Where the container's changes go (whiteouts included).
+    pub upper: PathBuf,
+    /// overlayfs's scratch directory, on the same file system as `upper`.
+    pub work: PathBuf,
+    /// An empty directory to mount the overlay on (inside the container's own mount namespace).
+    pub mountpoint: PathBuf,
+}
+
+/// Which network namespace the container gets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// A new network namespace with loopback up (the default).
+    #[default]
+    Private,
+    /// A new network namespace with only loopback: the same as `Private` until duckc grows
+    /// bridge networking, kept apart so `--network none` keeps meaning "no network".
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+/// A host path bind-mounted into the container (`-v HOST:CTR[:ro]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volume {
+    pub source: PathBuf,
+    pub target: String,
+    #[serde(default)]
+    pub readonly: bool,
+}
+
+/// The process to start inside the container.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Process {
+    /// argv; `args[0]` is looked up in the container's `PATH` when it has no `/`.
+    pub args: Vec<String>,
+    /// `KEY=VALUE` pairs.
+    pub env: Vec<String>,
+    /// Working directory inside the container; created when missing (as Docker does).
+    pub cwd: String,
+    /// `user`, `uid`, `user:group` or `uid:gid`; empty means root.
+    pub user: String,
+    /// Give the process a pseudo-terminal (`-t`).
+    #[serde(default)]
+    pub terminal: bool,
+}
+
+/// Everything needed to start a container.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    pub rootfs: Rootfs,
+    pub process: Process,
+    pub hostname: String,
+    #[serde(default)]
+    pub network: Network,
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
+}
