@@ -269,3 +269,6 @@ fn read_only(k: &dyn Kernel, root: &Path, path: &str) -> Result<()> {
     k.close(fd);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -18,6 +18,7 @@ pub struct Recording {
     fds: RefCell<HashMap<Fd, PathBuf>>,
     next_fd: RefCell<Fd>,
     fail: RefCell<Vec<(String, i32)>>,
+    misdirect: RefCell<bool>,
 }
 
 impl Recording {
@@ -47,6 +48,13 @@ impl Recording {
     /// Make the first call whose recorded line contains `needle` fail with `errno`.
     pub fn fail_on(&self, needle: &str, errno: i32) -> &Self {
         self.fail.borrow_mut().push((needle.to_owned(), errno));
+        self
+    }
+
+    /// Make bind mounts of files and directories not show up at their target (the table is
+    /// left alone), to exercise the checks that catch a mount landing elsewhere.
+    pub fn misdirect_binds(&self) -> &Self {
+        *self.misdirect.borrow_mut() = true;
         self
     }
 
@@ -111,7 +119,7 @@ impl Kernel for Recording {
             ms::names(flags),
             opt(data)
         ))?;
-        if flags & ms::BIND != 0 && flags & ms::REMOUNT == 0 {
+        if flags & ms::BIND != 0 && flags & ms::REMOUNT == 0 && !*self.misdirect.borrow() {
             if let Some(src) = source {
                 let src = self.real_target(Path::new(src));
                 let st = self.stat_of(&src);
@@ -195,7 +203,7 @@ impl Kernel for Recording {
     }
 
     fn symlink_in_root(&self, root: &Path, target: &str, link: &str) -> io::Result<()> {
-        self.record(format!("symlink {}{link} -> {target}", root.display()))
+        self.record(format!("symlink {} -> {target}", root.join(link).display()))
     }
 
     fn setns(&self, fd: Fd, ns: Namespace) -> io::Result<()> {
