@@ -6,6 +6,8 @@ pub mod fetch;
 pub mod index;
 pub mod relation;
 pub mod release;
+pub mod repo;
+pub mod resolve;
 pub mod source;
 
 /// One line per KDL diagnostic: `line L: message`.

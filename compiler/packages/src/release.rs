@@ -180,8 +180,7 @@ fn gpgv(scratch: &Path, keyrings: &[PathBuf], args: &[&Path], output: Option<&Pa
     let detail = stderr
         .lines()
         .map(|l| l.trim_start_matches("gpgv: ").trim())
-        .filter(|l| !l.is_empty() && !l.starts_with("Signature made") && !l.starts_with("using "))
-        .last()
+        .rfind(|l| !l.is_empty() && !l.starts_with("Signature made") && !l.starts_with("using "))
         .unwrap_or("no signature")
         .to_owned();
     Err(Error::BadSignature {
