@@ -4,6 +4,7 @@ pub mod control;
 pub mod download;
 pub mod fetch;
 pub mod index;
+pub mod lock;
 pub mod relation;
 pub mod release;
 pub mod repo;
