@@ -1,0 +1,29 @@
+//! The Dockerfile frontend of duckc: a parser that never fails (a tree with byte spans plus
+//! errors), Docker's variable substitution, the stage model the lowering to the build IR
+//! consumes, and lints.
+//!
+//! ```
+//! let file = duckc_dockerfile::parse("FROM busybox\nRUN touch new_file1\nCMD ls -l\n");
+//! assert!(!file.has_errors());
+//! assert_eq!(file.instructions.len(), 3);
+//! ```
+
+pub mod ast;
+pub mod diagnostic;
+pub mod expand;
+mod instructions;
+mod mount;
+mod parser;
+mod pretty;
+pub mod span;
+pub mod stages;
+mod suggest;
+mod words;
+
+pub use ast::*;
+pub use diagnostic::{Diagnostic, Label, Severity};
+pub use instructions::INSTRUCTIONS;
+pub use parser::parse;
+pub use pretty::pretty;
+pub use span::{Span, SpanMap, Spanned};
+pub use stages::{EvalOptions, Evaluation, evaluate};
