@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: the binary, throwaway stores, root checks, fixtures.
 #![allow(dead_code)]
 
+pub mod store;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -84,7 +86,9 @@ pub fn busybox_rootfs(root: &Path) {
         busybox.is_file(),
         "/bin/busybox is missing: install Debian's busybox-static"
     );
-    for dir in ["bin", "etc", "tmp", "root", "proc", "sys", "dev", "usr/bin", "var"] {
+    for dir in [
+        "bin", "etc", "tmp", "root", "proc", "sys", "dev", "usr/bin", "var",
+    ] {
         std::fs::create_dir_all(root.join(dir)).unwrap();
     }
     std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
@@ -95,7 +99,11 @@ pub fn busybox_rootfs(root: &Path) {
             std::os::unix::fs::symlink("busybox", &link).unwrap();
         }
     }
-    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n").unwrap();
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+    )
+    .unwrap();
     std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();

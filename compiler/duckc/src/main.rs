@@ -23,6 +23,10 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Spec(cmd::spec::Command),
+    #[command(flatten)]
+    Image(cmd::image::Command),
+    #[command(flatten)]
+    System(cmd::system::Command),
 }
 
 /// What every command gets besides its own arguments.
@@ -37,6 +41,8 @@ fn main() -> ExitCode {
     let global = Global { store: cli.store };
     let result = match cli.command {
         Command::Spec(c) => c.run(&global),
+        Command::Image(c) => c.run(&global),
+        Command::System(c) => c.run(&global),
     };
     match result {
         Ok(code) => code,

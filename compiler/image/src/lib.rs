@@ -1,1 +1,349 @@
-//! placeholder
+//! OCI images in the store: reading image indexes, manifests and configs (via `oci-spec`),
+//! resolving references, tagging, committing a directory as a new layer, loading and saving
+//! OCI layouts, OCI archives and docker archives, and store maintenance (gc, verify, df).
+
+mod commit;
+mod export;
+mod import;
+mod maintenance;
+mod reference;
+mod tags;
+pub mod time;
+
+use duckc_store::Store;
+use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
+
+pub use commit::{CommitOptions, apply_change, commit};
+pub use duckc_store::{Digest, LayerRef};
+pub use export::{ArchiveFormat, export_layout, save};
+pub use import::{Loaded, load};
+pub use maintenance::{DiskUsage, GcReport, UsageRow, disk_usage, gc, verify};
+pub use reference::{normalize_name, resolve};
+pub use tags::{ListedImage, list, remove, tag, untag};
+
+/// The largest manifest, index or config duckc reads (bigger ones are refused).
+pub const MAX_METADATA_BYTES: u64 = 4 << 20;
+
+/// OCI media types duckc writes.
+pub mod media {
+    /// An image manifest.
+    pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    /// An image index.
+    pub const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    /// An image config.
+    pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    /// Docker's manifest list.
+    pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    /// Docker's manifest.
+    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+}
+
+/// Errors about images.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] duckc_store::Error),
+    /// A reference names no image.
+    #[error("no image `{0}` in the store")]
+    NotFound(String),
+    /// A short id matches several images.
+    #[error("image id `{0}` is ambiguous: it matches several images")]
+    Ambiguous(String),
+    /// A reference that does not parse.
+    #[error("invalid image reference `{0}`: {1}")]
+    BadReference(String, String),
+    /// A manifest, index or config that does not parse.
+    #[error("invalid {what} `{digest}`: {reason}")]
+    BadMetadata {
+        /// `manifest`, `index` or `config`.
+        what: &'static str,
+        /// Its digest.
+        digest: Digest,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An index with no manifest for this platform.
+    #[error("image index `{0}` has no manifest for linux/{1}")]
+    NoPlatform(Digest, String),
+    /// A layer whose contents do not hash to its diff_id.
+    #[error("layer `{digest}` does not match its diff_id: expected {expected}, got {actual}")]
+    DiffIdMismatch {
+        /// The layer blob.
+        digest: Digest,
+        /// The diff_id in the config.
+        expected: Digest,
+        /// What the layer hashes to.
+        actual: Digest,
+    },
+    /// An archive or layout that cannot be imported.
+    #[error("cannot load `{path}`: {reason}")]
+    BadArchive {
+        /// The file or directory.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An I/O error outside the store (reading an archive, writing an export).
+    #[error("cannot access `{path}`: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A `--change` instruction that is not understood.
+    #[error("invalid change `{0}`: {1}")]
+    BadChange(String, String),
+    /// An image that containers still use.
+    #[error("image `{0}` is used by {1}")]
+    InUse(String, String),
+}
+
+/// Result of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+pub(crate) fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// An image: its manifest, config and layers, all present in the store.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// What refs point at: the manifest digest, or the index digest for multi-platform images.
+    pub digest: Digest,
+    /// The manifest for this platform.
+    pub manifest_digest: Digest,
+    /// The manifest.
+    pub manifest: ImageManifest,
+    /// The config blob's digest: the image ID.
+    pub config_digest: Digest,
+    /// The config.
+    pub config: ImageConfiguration,
+    /// The layers, bottom first, with their diff_ids.
+    pub layers: Vec<LayerRef>,
+}
+
+/// The GOARCH name of this machine.
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        "riscv64" => "riscv64",
+        "s390x" => "s390x",
+        "arm" => "arm",
+        other => other,
+    }
+}
+
+fn parse_digest(s: &str, what: &'static str, within: Digest) -> Result<Digest> {
+    s.parse().map_err(|_| Error::BadMetadata {
+        what,
+        digest: within,
+        reason: format!("unsupported digest `{s}`"),
+    })
+}
+
+impl Image {
+    /// The short image id (12 hex digits of the config digest), as docker shows it.
+    pub fn short_id(&self) -> String {
+        self.config_digest.hex()[..12].to_owned()
+    }
+
+    /// Read the image that `digest` (a manifest or an index) describes, picking this host's
+    /// platform from an index.
+    pub fn read(store: &Store, digest: &Digest) -> Result<Image> {
+        let bytes = store.read_blob(digest, MAX_METADATA_BYTES)?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| Error::BadMetadata {
+                what: "manifest",
+                digest: *digest,
+                reason: e.to_string(),
+            })?;
+        if value.get("manifests").is_some() {
+            let index = ImageIndex::from_reader(&bytes[..]).map_err(|e| Error::BadMetadata {
+                what: "index",
+                digest: *digest,
+                reason: e.to_string(),
+            })?;
+            let chosen = pick_platform(&index)
+                .ok_or_else(|| Error::NoPlatform(*digest, host_arch().to_owned()))?;
+            let manifest_digest = parse_digest(chosen.digest().as_ref(), "index", *digest)?;
+            let mut image = Image::read(store, &manifest_digest)?;
+            image.digest = *digest;
+            return Ok(image);
+        }
+        Image::from_manifest_bytes(store, digest, &bytes)
+    }
+
+    fn from_manifest_bytes(store: &Store, digest: &Digest, bytes: &[u8]) -> Result<Image> {
+        let bad = |what, reason: String| Error::BadMetadata {
+            what,
+            digest: *digest,
+            reason,
+        };
+        let manifest =
+            ImageManifest::from_reader(bytes).map_err(|e| bad("manifest", e.to_string()))?;
+        let config_digest = parse_digest(manifest.config().digest().as_ref(), "manifest", *digest)?;
+        let config_bytes = store.read_blob(&config_digest, MAX_METADATA_BYTES)?;
+        let config =
+            ImageConfiguration::from_reader(&config_bytes[..]).map_err(|e| Error::BadMetadata {
+                what: "config",
+                digest: config_digest,
+                reason: e.to_string(),
+            })?;
+        let diff_ids = config.rootfs().diff_ids();
+        if diff_ids.len() != manifest.layers().len() {
+            return Err(bad(
+                "manifest",
+                format!(
+                    "{} layers but the config lists {} diff_ids",
+                    manifest.layers().len(),
+                    diff_ids.len()
+                ),
+            ));
+        }
+        let mut layers = Vec::new();
+        for (desc, diff_id) in manifest.layers().iter().zip(diff_ids) {
+            layers.push(LayerRef {
+                digest: parse_digest(desc.digest().as_ref(), "manifest", *digest)?,
+                diff_id: parse_digest(diff_id, "config", config_digest)?,
+                size: desc.size(),
+                media_type: desc.media_type().to_string(),
+            });
+        }
+        Ok(Image {
+            digest: *digest,
+            manifest_digest: *digest,
+            manifest,
+            config_digest,
+            config,
+            layers,
+        })
+    }
+
+    /// An empty image (no layers) for this platform, to commit a first layer onto.
+    pub fn scratch() -> Image {
+        let config: ImageConfiguration = serde_json::from_value(serde_json::json!({
+            "architecture": host_arch(),
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": []},
+            "config": {}
+        }))
+        .expect("scratch config is valid");
+        let manifest: ImageManifest = serde_json::from_value(serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media::MANIFEST,
+            "config": {"mediaType": media::CONFIG, "digest": Digest::of(b"{}").to_string(), "size": 2},
+            "layers": []
+        }))
+        .expect("scratch manifest is valid");
+        Image {
+            digest: Digest::of(b""),
+            manifest_digest: Digest::of(b""),
+            manifest,
+            config_digest: Digest::of(b"{}"),
+            config,
+            layers: Vec::new(),
+        }
+    }
+
+    /// Every blob this image needs (manifest, config, layers; not the index).
+    pub fn blobs(&self) -> Vec<Digest> {
+        let mut out = vec![self.manifest_digest, self.config_digest];
+        out.extend(self.layers.iter().map(|l| l.digest));
+        out
+    }
+
+    /// Uncompressed size of the layers (as docker shows), or the blob sizes when unknown.
+    pub fn size(&self, store: &Store) -> u64 {
+        self.layers
+            .iter()
+            .map(|l| match store.layer(&l.diff_id) {
+                Ok(Some(rec)) => rec.diff_size.unwrap_or(l.size),
+                _ => l.size,
+            })
+            .sum()
+    }
+
+    /// Seconds since the epoch of `config.created`, if it parses.
+    pub fn created(&self) -> Option<i64> {
+        self.config
+            .created()
+            .as_deref()
+            .and_then(time::parse_rfc3339)
+    }
+}
+
+/// The manifest of an index for this host: linux and this architecture, skipping
+/// attestations; the only manifest when there is just one.
+pub(crate) fn pick_platform(index: &ImageIndex) -> Option<&oci_spec::image::Descriptor> {
+    let arch = host_arch();
+    let candidates: Vec<_> = index
+        .manifests()
+        .iter()
+        .filter(|d| {
+            d.platform()
+                .as_ref()
+                .is_none_or(|p| p.os().to_string() != "unknown")
+        })
+        .collect();
+    candidates
+        .iter()
+        .find(|d| {
+            d.platform().as_ref().is_some_and(|p| {
+                p.os().to_string() == "linux" && p.architecture().to_string() == arch
+            })
+        })
+        .copied()
+        .or_else(|| (candidates.len() == 1).then(|| candidates[0]))
+}
+
+/// All blobs reachable from `digest` (a manifest or an index): the index, every manifest of
+/// every platform, their configs and layers. Missing or unreadable blobs end the walk there.
+pub fn closure(store: &Store, digest: &Digest, out: &mut std::collections::BTreeSet<Digest>) {
+    if !out.insert(*digest) {
+        return;
+    }
+    let Ok(bytes) = store.read_blob(digest, MAX_METADATA_BYTES) else {
+        return;
+    };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return;
+    };
+    if let Some(ms) = value.get("manifests").and_then(|m| m.as_array()) {
+        for m in ms {
+            if let Some(d) = m
+                .get("digest")
+                .and_then(|d| d.as_str())
+                .and_then(|d| d.parse().ok())
+            {
+                closure(store, &d, out);
+            }
+        }
+        return;
+    }
+    if let Some(d) = value
+        .pointer("/config/digest")
+        .and_then(|d| d.as_str())
+        .and_then(|d| d.parse().ok())
+    {
+        out.insert(d);
+    }
+    if let Some(ls) = value.get("layers").and_then(|l| l.as_array()) {
+        for l in ls {
+            if let Some(d) = l
+                .get("digest")
+                .and_then(|d| d.as_str())
+                .and_then(|d| d.parse().ok())
+            {
+                out.insert(d);
+            }
+        }
+    }
+}

@@ -7,9 +7,14 @@ use std::path::Path;
 
 use crate::{Result, Store, io_err};
 
-/// Replace `dest` with `bytes` atomically (the temporary file lives in the store's `tmp/`).
+/// Replace `dest` with `bytes` atomically. The temporary file lives beside `dest` (named
+/// `.NAME.tmp-…`, which no listing mistakes for a record), so `gc` emptying `tmp/` never
+/// races with it.
 pub fn write_atomic(store: &Store, dest: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = store.tmp_path("write");
+    let unique = store.tmp_path("w");
+    let unique = unique.file_name().unwrap_or_default().to_string_lossy();
+    let name = dest.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dest.with_file_name(format!(".{name}.tmp-{unique}"));
     let result = (|| {
         let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
         f.write_all(bytes).map_err(io_err(&tmp))?;

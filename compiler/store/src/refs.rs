@@ -104,6 +104,9 @@ impl Store {
         let mut out = Vec::new();
         for e in fs::read_dir(&dir).map_err(io_err(&dir))? {
             let e = e.map_err(io_err(&dir))?;
+            if e.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
             let text = fs::read_to_string(e.path()).map_err(io_err(&e.path()))?;
             let digests = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
             out.push((e.file_name().to_string_lossy().into_owned(), digests));

@@ -1,3 +1,5 @@
 //! One module per group of verbs. Each exposes a clap `Command` enum that `main` flattens.
 
 pub mod spec;
+pub mod image;
+pub mod system;

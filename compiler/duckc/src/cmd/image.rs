@@ -1,0 +1,333 @@
+//! Verbs on stored images: `images`, `tag`, `rmi`, `inspect`, `save`, `load`, `export-layout`.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Subcommand, ValueEnum};
+use duckc_image::{ArchiveFormat, Image, time};
+use duckc_store::Store;
+use miette::{IntoDiagnostic, WrapErr, miette};
+
+use crate::Global;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List images.
+    Images {
+        /// Only show image IDs.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Show full image IDs.
+        #[arg(long)]
+        no_trunc: bool,
+        /// Only images whose name matches this repository.
+        repository: Option<String>,
+    },
+    /// Give an image another name.
+    Tag {
+        /// The image: name[:tag], or an image id.
+        source: String,
+        /// The new name[:tag].
+        target: String,
+    },
+    /// Remove images (tags; the image itself when no tag is left). Space is freed by `gc`.
+    Rmi {
+        /// Images: name[:tag], or image ids.
+        #[arg(required = true)]
+        images: Vec<String>,
+        /// Remove images with several tags, or in use by containers.
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Show an image's config, manifest and layers as JSON.
+    Inspect {
+        /// Images: name[:tag], or image ids.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Write images to an archive (OCI; `--format docker` adds what `docker load` reads).
+    Save {
+        /// The archive to write.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Archive format.
+        #[arg(long, value_enum, default_value_t = Format::Oci)]
+        format: Format,
+        /// Images: name[:tag], or image ids.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Load images from an OCI layout directory, an OCI archive or a docker archive.
+    Load {
+        /// The archive or layout directory.
+        #[arg(short, long, value_name = "FILE")]
+        input: PathBuf,
+        /// Only print the image ids.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Write an image into an OCI layout directory (created, or extended).
+    ExportLayout {
+        /// The image: name[:tag], or an image id.
+        image: String,
+        /// The layout directory.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// OCI image layout in a tar.
+    Oci,
+    /// OCI layout plus docker's manifest.json.
+    Docker,
+}
+
+/// Open the store the global options name.
+pub fn open_store(global: &Global) -> miette::Result<Store> {
+    let root = global.store.clone().unwrap_or_else(Store::default_root);
+    Store::open(&root).map_err(|e| {
+        miette!(
+            help = "pass another directory with `--store DIR` or `DUCKC_STORE`",
+            "cannot open the store: {e}"
+        )
+    })
+}
+
+/// Resolve a reference for the CLI, with a hint when it names nothing.
+pub fn resolve(store: &Store, reference: &str) -> miette::Result<Image> {
+    duckc_image::resolve(store, reference).map_err(|e| match e {
+        duckc_image::Error::NotFound(_) => {
+            miette!(help = "`duckc images` lists the images in the store", "{e}")
+        }
+        e => miette!("{e}"),
+    })
+}
+
+impl Command {
+    pub fn run(self, global: &Global) -> miette::Result<ExitCode> {
+        let store = open_store(global)?;
+        match self {
+            Command::Images {
+                quiet,
+                no_trunc,
+                repository,
+            } => images(&store, quiet, no_trunc, repository.as_deref()),
+            Command::Tag { source, target } => {
+                let image = resolve(&store, &source)?;
+                duckc_image::tag(&store, &image, &target).map_err(|e| {
+                    miette!(
+                        help = "a name looks like `name`, `name:tag` or `host/path/name:tag`",
+                        "{e}"
+                    )
+                })?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Rmi { images, force } => {
+                let mut code = ExitCode::SUCCESS;
+                for r in images {
+                    match duckc_image::remove(&store, &r, force) {
+                        Ok((untagged, deleted)) => {
+                            for t in untagged {
+                                println!("Untagged: {t}");
+                            }
+                            if let Some(d) = deleted {
+                                println!("Deleted: {d}");
+                            }
+                        }
+                        Err(e) => {
+                            eprintln!("Error: {e}");
+                            code = ExitCode::FAILURE;
+                        }
+                    }
+                }
+                Ok(code)
+            }
+            Command::Inspect { images } => {
+                let mut out = Vec::new();
+                for r in images {
+                    let image = resolve(&store, &r)?;
+                    out.push(inspect(&store, &image));
+                }
+                println!("{}", serde_json::to_string_pretty(&out).into_diagnostic()?);
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Save {
+                output,
+                format,
+                images,
+            } => {
+                let mut list = Vec::new();
+                for r in &images {
+                    let image = resolve(&store, r)?;
+                    let refs = store.refs().map_err(|e| miette!("{e}"))?;
+                    let name = duckc_image::normalize_name(r)
+                        .ok()
+                        .filter(|n| refs.tags.get(n) == Some(&image.digest))
+                        .or_else(|| refs.tags_of(&image.digest).first().map(|s| s.to_string()));
+                    list.push((name, image));
+                }
+                let format = match format {
+                    Format::Oci => ArchiveFormat::Oci,
+                    Format::Docker => ArchiveFormat::Docker,
+                };
+                write_file_atomically(&output, |w| {
+                    duckc_image::save(&store, &list, w, format).map_err(|e| miette!("{e}"))
+                })?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Load { input, quiet } => {
+                let loaded = duckc_image::load(&store, &input).map_err(|e| miette!(help = "`load` reads an OCI layout directory, an OCI archive (`skopeo copy … oci-archive:FILE`) or a docker archive (`docker save`)", "{e}"))?;
+                for l in loaded {
+                    if quiet {
+                        println!("{}", l.image.config_digest);
+                    } else if l.names.is_empty() {
+                        println!("Loaded image ID: {}", l.image.config_digest);
+                    } else {
+                        for n in l.names {
+                            println!("Loaded image: {n}");
+                        }
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::ExportLayout { image, dir } => {
+                let img = resolve(&store, &image)?;
+                let refs = store.refs().map_err(|e| miette!("{e}"))?;
+                let name = duckc_image::normalize_name(&image)
+                    .ok()
+                    .filter(|n| refs.tags.get(n) == Some(&img.digest))
+                    .or_else(|| refs.tags_of(&img.digest).first().map(|s| s.to_string()));
+                duckc_image::export_layout(&store, &img, name.as_deref(), &dir)
+                    .map_err(|e| miette!("{e}"))?;
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+}
+
+/// Write `path` through a temporary file beside it, renamed into place when complete.
+fn write_file_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> miette::Result<()>,
+) -> miette::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let file = File::create(&tmp)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot create `{}`", tmp.display()))?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        write(&mut w)?;
+        let file = w
+            .into_inner()
+            .map_err(|e| miette!("cannot write `{}`: {}", tmp.display(), e.error()))?;
+        file.sync_all().into_diagnostic()?;
+        std::fs::rename(&tmp, path)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot write `{}`", path.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn images(
+    store: &Store,
+    quiet: bool,
+    no_trunc: bool,
+    repository: Option<&str>,
+) -> miette::Result<ExitCode> {
+    let rows = duckc_image::list(store).map_err(|e| miette!("{e}"))?;
+    let now = time::now();
+    let mut table = vec![[
+        "REPOSITORY".to_owned(),
+        "TAG".into(),
+        "IMAGE ID".into(),
+        "CREATED".into(),
+        "SIZE".into(),
+    ]];
+    let mut seen = std::collections::BTreeSet::new();
+    for row in rows {
+        let (repo, tag) = match &row.tag {
+            Some(t) => {
+                let (r, t) = t.rsplit_once(':').unwrap_or((t, "latest"));
+                (r.to_owned(), t.to_owned())
+            }
+            None => ("<none>".into(), "<none>".into()),
+        };
+        if let Some(want) = repository {
+            let want = want.split(':').next().unwrap_or(want);
+            if repo != want && repo.strip_prefix("localhost/") != Some(want) {
+                continue;
+            }
+        }
+        let id = if no_trunc {
+            row.image.config_digest.to_string()
+        } else {
+            row.image.short_id()
+        };
+        if quiet {
+            if seen.insert(id.clone()) {
+                println!("{id}");
+            }
+            continue;
+        }
+        let created = match row.image.created() {
+            Some(t) => format!("{} ago", time::human_duration(now - t)),
+            None => "N/A".into(),
+        };
+        table.push([repo, tag, id, created, time::human_size(row.size)]);
+    }
+    if !quiet {
+        print_table(&table);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Columns padded like docker's tabwriter (minimum width 10, three spaces between columns).
+pub fn print_table<const N: usize>(rows: &[[String; N]]) {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == N {
+                line.push_str(cell);
+            } else {
+                let w = (widths[i] + 3).max(10);
+                line.push_str(&format!("{cell:<w$}"));
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+}
+
+fn inspect(store: &Store, image: &Image) -> serde_json::Value {
+    let refs = store.refs().unwrap_or_default();
+    serde_json::json!({
+        "Id": image.config_digest.to_string(),
+        "Digest": image.digest.to_string(),
+        "ManifestDigest": image.manifest_digest.to_string(),
+        "RepoTags": refs.tags_of(&image.digest),
+        "Created": image.config.created(),
+        "Size": image.size(store),
+        "Architecture": image.config.architecture().to_string(),
+        "Os": image.config.os().to_string(),
+        "Config": image.config.config(),
+        "RootFS": image.config.rootfs(),
+        "History": image.config.history(),
+        "Layers": image.layers,
+    })
+}

@@ -1,0 +1,107 @@
+//! Store maintenance verbs: `verify`, `gc`, `system df`.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use duckc_image::{UsageRow, time};
+use miette::miette;
+
+use crate::Global;
+use crate::cmd::image::{open_store, print_table};
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Re-hash every blob and snapshot in the store and report what is wrong.
+    Verify,
+    /// Remove blobs, layers and snapshots that no image, container or cache entry uses.
+    Gc,
+    /// Store-wide views.
+    System {
+        #[command(subcommand)]
+        command: SystemCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Show disk usage: images, layers, snapshots, containers, build cache.
+    Df,
+    /// Same as `duckc gc`.
+    Prune,
+}
+
+impl Command {
+    pub fn run(self, global: &Global) -> miette::Result<ExitCode> {
+        let store = open_store(global)?;
+        match self {
+            Command::Verify => {
+                let report = duckc_image::verify(&store).map_err(|e| miette!("{e}"))?;
+                for p in &report.problems {
+                    println!("{}: {}", p.what, p.reason);
+                }
+                if report.problems.is_empty() {
+                    println!(
+                        "ok: {} blobs and {} snapshots verified",
+                        report.blobs, report.snapshots
+                    );
+                    Ok(ExitCode::SUCCESS)
+                } else {
+                    eprintln!(
+                        "{} problem(s) found; `duckc gc` removes unreferenced leftovers, `duckc rmi` and `duckc load` replace damaged images",
+                        report.problems.len()
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+            Command::Gc
+            | Command::System {
+                command: SystemCommand::Prune,
+            } => {
+                let r = duckc_image::gc(&store).map_err(|e| miette!("{e}"))?;
+                println!(
+                    "removed {} blobs, {} snapshots and {} leftovers; reclaimed {}",
+                    r.blobs,
+                    r.snapshots,
+                    r.tmp,
+                    time::human_size(r.bytes)
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::System {
+                command: SystemCommand::Df,
+            } => {
+                let u = duckc_image::disk_usage(&store).map_err(|e| miette!("{e}"))?;
+                let row = |name: &str, r: &UsageRow| {
+                    let pct = if r.size > 0 {
+                        r.reclaimable * 100 / r.size
+                    } else {
+                        0
+                    };
+                    [
+                        name.to_owned(),
+                        r.total.to_string(),
+                        r.active.to_string(),
+                        time::human_size(r.size),
+                        format!("{} ({pct}%)", time::human_size(r.reclaimable)),
+                    ]
+                };
+                print_table(&[
+                    [
+                        "TYPE".to_owned(),
+                        "TOTAL".into(),
+                        "ACTIVE".into(),
+                        "SIZE".into(),
+                        "RECLAIMABLE".into(),
+                    ],
+                    row("Images", &u.images),
+                    row("Layers", &u.layers),
+                    row("Snapshots", &u.snapshots),
+                    row("Containers", &u.containers),
+                    row("Build Cache", &u.cache),
+                ]);
+                println!("\nShared between images: {}", time::human_size(u.shared));
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+}

@@ -1,0 +1,481 @@
+//! `load`: import an OCI layout directory, an OCI archive, or a docker archive (`docker
+//! save` output, old and new), verifying every blob against its digest and every layer
+//! against its diff_id before any tag points at it.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use duckc_layer::{Compression, compress};
+use duckc_store::Store;
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex};
+use serde::Deserialize;
+
+use crate::{
+    Digest, Error, Image, MAX_METADATA_BYTES, Result, io_err, media, normalize_name, time,
+};
+
+/// One image a load brought in.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The image.
+    pub image: Image,
+    /// The names it was tagged with.
+    pub names: Vec<String>,
+}
+
+/// Where the blobs of what is being loaded come from.
+enum Source {
+    /// An OCI layout (or an unpacked docker archive) on disk: copied blob by blob on demand.
+    Dir(PathBuf),
+    /// An archive already streamed into the store: relative path → blob.
+    Archive(HashMap<String, (Digest, u64)>),
+}
+
+/// Import the OCI layout directory, OCI archive or docker archive at `path`.
+pub fn load(store: &Store, path: &Path) -> Result<Vec<Loaded>> {
+    let _lease = store.lease()?;
+    let meta = fs::metadata(path).map_err(io_err(path))?;
+    let bad = |reason: String| Error::BadArchive {
+        path: path.display().to_string(),
+        reason,
+    };
+    let (source, small) = if meta.is_dir() {
+        let mut small = HashMap::new();
+        for name in ["index.json", "manifest.json"] {
+            let p = path.join(name);
+            if p.is_file() {
+                small.insert(name.to_owned(), read_small(&p)?);
+            }
+        }
+        (Source::Dir(path.to_owned()), small)
+    } else {
+        stream_archive(store, path)?
+    };
+    let docker_tags = match small.get("manifest.json") {
+        Some(bytes) => {
+            docker_manifest(bytes).map_err(|e| bad(format!("bad `manifest.json`: {e}")))?
+        }
+        None => Vec::new(),
+    };
+    let mut loaded = Vec::new();
+    if let Some(index) = small.get("index.json") {
+        let index = ImageIndex::from_reader(&index[..])
+            .map_err(|e| bad(format!("bad `index.json`: {e}")))?;
+        for desc in index.manifests() {
+            let digest: Digest = desc
+                .digest()
+                .as_ref()
+                .parse()
+                .map_err(|_| bad(format!("unsupported digest `{}`", desc.digest())))?;
+            ensure_blob(store, &source, &digest, Some(desc.size()), path)?;
+            ensure_tree(store, &source, &digest, path, true)?;
+            let image = Image::read(store, &digest)?;
+            index_layers(store, &image)?;
+            let mut names = names_from(desc);
+            if names.is_empty() {
+                if let Some((_, tags)) = docker_tags.iter().find(|(c, _)| {
+                    c == &image.config_digest_path_hint()
+                        || *c == format!("blobs/sha256/{}", image.config_digest.hex())
+                }) {
+                    names = tags.clone();
+                }
+            }
+            loaded.push(Loaded { image, names });
+        }
+    } else if !docker_tags.is_empty() || small.contains_key("manifest.json") {
+        let entries: Vec<DockerEntry> = serde_json::from_slice(&small["manifest.json"])
+            .map_err(|e| bad(format!("bad `manifest.json`: {e}")))?;
+        for entry in entries {
+            let image = import_docker(store, &source, &entry, path)?;
+            let names = entry
+                .repo_tags
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|t| normalize_name(t).ok())
+                .collect();
+            loaded.push(Loaded { image, names });
+        }
+    } else {
+        return Err(bad(
+            "it has neither an `index.json` (OCI) nor a `manifest.json` (docker)".into(),
+        ));
+    }
+    let added = time::now().max(0) as u64;
+    store.update_refs(|refs| {
+        for l in &loaded {
+            refs.images
+                .entry(l.image.digest)
+                .or_insert(duckc_store::ImageEntry { added });
+            for n in &l.names {
+                refs.tags.insert(n.clone(), l.image.digest);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(loaded)
+}
+
+impl Image {
+    fn config_digest_path_hint(&self) -> String {
+        format!("{}.json", self.config_digest.hex())
+    }
+}
+
+/// The names an index entry carries: `io.containerd.image.name`, or an
+/// `org.opencontainers.image.ref.name` that is a full `name:tag` (a bare tag names nothing).
+fn names_from(desc: &Descriptor) -> Vec<String> {
+    let Some(ann) = desc.annotations() else {
+        return Vec::new();
+    };
+    if let Some(n) = ann
+        .get("io.containerd.image.name")
+        .and_then(|n| normalize_name(n).ok())
+    {
+        return vec![n];
+    }
+    match ann.get("org.opencontainers.image.ref.name") {
+        Some(r) if r.contains(':') || r.contains('/') => {
+            normalize_name(r).ok().into_iter().collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn read_small(p: &Path) -> Result<Vec<u8>> {
+    let f = File::open(p).map_err(io_err(p))?;
+    let mut out = Vec::new();
+    f.take(MAX_METADATA_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(io_err(p))?;
+    if out.len() as u64 > MAX_METADATA_BYTES {
+        return Err(Error::BadArchive {
+            path: p.display().to_string(),
+            reason: "metadata file too large".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// Stream an archive (plain, gzip or zstd tar) into the store: every regular file becomes a
+/// blob (checked against its name under `blobs/sha256/`), the small metadata files are kept.
+fn stream_archive(store: &Store, path: &Path) -> Result<(Source, HashMap<String, Vec<u8>>)> {
+    let bad = |reason: String| Error::BadArchive {
+        path: path.display().to_string(),
+        reason,
+    };
+    let file = File::open(path).map_err(io_err(path))?;
+    let reader =
+        compress::decoder(BufReader::with_capacity(1 << 20, file)).map_err(io_err(path))?;
+    let mut archive = tar::Archive::new(reader);
+    let mut files = HashMap::new();
+    let mut links: Vec<(String, String)> = Vec::new();
+    let mut small = HashMap::new();
+    for entry in archive.entries().map_err(io_err(path))? {
+        let mut entry = entry.map_err(io_err(path))?;
+        let raw = entry.path_bytes().into_owned();
+        let Some(comps) = duckc_layer::extract::safe_components(&raw) else {
+            return Err(bad(format!(
+                "unsafe entry name `{}`",
+                String::from_utf8_lossy(&raw)
+            )));
+        };
+        let name = String::from_utf8_lossy(&comps.join(&b'/')).into_owned();
+        let kind = entry.header().entry_type();
+        if kind.is_symlink() || kind.is_hard_link() {
+            let target = entry
+                .link_name_bytes()
+                .map(|t| String::from_utf8_lossy(&t).into_owned())
+                .unwrap_or_default();
+            let base = if kind.is_symlink() {
+                name.rsplit_once('/').map_or("", |(d, _)| d).to_owned()
+            } else {
+                String::new()
+            };
+            links.push((name, join_rel(&base, &target)));
+            continue;
+        }
+        if !kind.is_file() {
+            continue;
+        }
+        let size = entry.size();
+        if matches!(
+            name.as_str(),
+            "index.json" | "manifest.json" | "oci-layout" | "repositories"
+        ) {
+            if size > MAX_METADATA_BYTES {
+                return Err(bad(format!("`{name}` is too large")));
+            }
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).map_err(io_err(path))?;
+            small.insert(name, bytes);
+            continue;
+        }
+        let expected = name
+            .strip_prefix("blobs/sha256/")
+            .and_then(|h| Digest::from_hex(h).ok());
+        let got = match expected {
+            Some(d) if store.has_blob(&d) => (d, size),
+            Some(d) => store
+                .put_blob_from(&mut entry, Some((&d, size)))
+                .map_err(|e| bad(format!("blob `{name}`: {e}")))?,
+            None => store.put_blob_from(&mut entry, None)?,
+        };
+        files.insert(name, got);
+    }
+    for (name, target) in links {
+        if let Some(t) = files.get(&target).copied() {
+            files.insert(name, t);
+        }
+    }
+    Ok((Source::Archive(files), small))
+}
+
+fn join_rel(base: &str, target: &str) -> String {
+    let mut parts: Vec<&str> = if target.starts_with('/') {
+        Vec::new()
+    } else {
+        base.split('/').filter(|p| !p.is_empty()).collect()
+    };
+    for p in target.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+/// Make sure blob `digest` is in the store, copying it from a layout directory if needed.
+fn ensure_blob(
+    store: &Store,
+    source: &Source,
+    digest: &Digest,
+    size: Option<u64>,
+    path: &Path,
+) -> Result<()> {
+    if store.has_blob(digest) {
+        return Ok(());
+    }
+    match source {
+        Source::Dir(dir) => {
+            let p = dir.join("blobs/sha256").join(digest.hex());
+            let mut f = File::open(&p).map_err(|e| Error::BadArchive {
+                path: path.display().to_string(),
+                reason: format!("blob {digest} is missing: {e}"),
+            })?;
+            let size = match size {
+                Some(s) => s,
+                None => f.metadata().map_err(io_err(&p))?.len(),
+            };
+            store
+                .put_blob_from(&mut f, Some((digest, size)))
+                .map_err(|e| Error::BadArchive {
+                    path: path.display().to_string(),
+                    reason: format!("blob {digest}: {e}"),
+                })?;
+            Ok(())
+        }
+        Source::Archive(_) => Err(Error::BadArchive {
+            path: path.display().to_string(),
+            reason: format!("blob {digest} is missing"),
+        }),
+    }
+}
+
+/// Bring in everything a manifest or index references. For an index, the host's platform
+/// must be complete; other platforms are taken when present.
+fn ensure_tree(
+    store: &Store,
+    source: &Source,
+    digest: &Digest,
+    path: &Path,
+    required: bool,
+) -> Result<()> {
+    let bytes = store.read_blob(digest, MAX_METADATA_BYTES)?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| Error::BadMetadata {
+            what: "manifest",
+            digest: *digest,
+            reason: e.to_string(),
+        })?;
+    let digest_of = |v: &serde_json::Value| -> Option<(Digest, Option<u64>)> {
+        Some((
+            v.get("digest")?.as_str()?.parse().ok()?,
+            v.get("size").and_then(|s| s.as_u64()),
+        ))
+    };
+    if let Some(ms) = value.get("manifests").and_then(|m| m.as_array()) {
+        let index = ImageIndex::from_reader(&bytes[..]).map_err(|e| Error::BadMetadata {
+            what: "index",
+            digest: *digest,
+            reason: e.to_string(),
+        })?;
+        let host = crate::pick_platform(&index).map(|d| d.digest().to_string());
+        for m in ms {
+            let Some((d, size)) = digest_of(m) else {
+                continue;
+            };
+            let needed = required && host.as_deref() == Some(&d.to_string());
+            let r = ensure_blob(store, source, &d, size, path)
+                .and_then(|()| ensure_tree(store, source, &d, path, needed));
+            if needed {
+                r?;
+            }
+        }
+        return Ok(());
+    }
+    let mut blobs: Vec<(Digest, Option<u64>)> = value
+        .get("config")
+        .and_then(digest_of)
+        .into_iter()
+        .collect();
+    for l in value
+        .get("layers")
+        .and_then(|l| l.as_array())
+        .into_iter()
+        .flatten()
+    {
+        blobs.extend(digest_of(l));
+    }
+    for (d, size) in blobs {
+        ensure_blob(store, source, &d, size, path)?;
+    }
+    Ok(())
+}
+
+/// Check each layer's diff_id by decompressing it once, and index it for snapshots.
+pub(crate) fn index_layers(store: &Store, image: &Image) -> Result<()> {
+    for l in &image.layers {
+        if let Some(rec) = store.layer(&l.diff_id)? {
+            if rec.diff_size.is_some() && store.has_blob(&rec.layer.digest) {
+                continue;
+            }
+        }
+        let f = store.open_blob(&l.digest)?;
+        let p = store.blob_path(&l.digest);
+        let reader = compress::decoder(BufReader::with_capacity(1 << 20, f)).map_err(io_err(&p))?;
+        let (actual, n) = duckc_layer::digest::digest_reader(reader).map_err(io_err(&p))?;
+        if actual != l.diff_id {
+            return Err(Error::DiffIdMismatch {
+                digest: l.digest,
+                expected: l.diff_id,
+                actual,
+            });
+        }
+        store.register_layer(l, Some(n))?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+struct DockerEntry {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags", default)]
+    repo_tags: Option<Vec<String>>,
+    #[serde(rename = "Layers", default)]
+    layers: Vec<String>,
+}
+
+/// (config path, normalised tags) for each entry of a docker `manifest.json`.
+fn docker_manifest(
+    bytes: &[u8],
+) -> std::result::Result<Vec<(String, Vec<String>)>, serde_json::Error> {
+    let entries: Vec<DockerEntry> = serde_json::from_slice(bytes)?;
+    Ok(entries
+        .into_iter()
+        .map(|e| {
+            (
+                e.config,
+                e.repo_tags
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|t| normalize_name(t).ok())
+                    .collect(),
+            )
+        })
+        .collect())
+}
+
+fn docker_file(store: &Store, source: &Source, rel: &str, path: &Path) -> Result<(Digest, u64)> {
+    let bad = |reason: String| Error::BadArchive {
+        path: path.display().to_string(),
+        reason,
+    };
+    let rel = join_rel("", rel);
+    match source {
+        Source::Archive(files) => files
+            .get(&rel)
+            .copied()
+            .ok_or_else(|| bad(format!("`{rel}` is missing"))),
+        Source::Dir(dir) => {
+            let p = dir.join(&rel);
+            if fs::symlink_metadata(&p)
+                .map(|m| m.file_type().is_symlink())
+                .unwrap_or(false)
+            {
+                let canon = fs::canonicalize(&p).map_err(io_err(&p))?;
+                let dir_canon = fs::canonicalize(dir).map_err(io_err(dir))?;
+                if !canon.starts_with(&dir_canon) {
+                    return Err(bad(format!("`{rel}` points outside the directory")));
+                }
+            }
+            let mut f = File::open(&p).map_err(io_err(&p))?;
+            Ok(store.put_blob_from(&mut f, None)?)
+        }
+    }
+}
+
+/// Turn one docker `manifest.json` entry into an OCI manifest in the store.
+fn import_docker(
+    store: &Store,
+    source: &Source,
+    entry: &DockerEntry,
+    path: &Path,
+) -> Result<Image> {
+    let (config_digest, config_size) = docker_file(store, source, &entry.config, path)?;
+    let config_bytes = store.read_blob(&config_digest, MAX_METADATA_BYTES)?;
+    let config =
+        ImageConfiguration::from_reader(&config_bytes[..]).map_err(|e| Error::BadMetadata {
+            what: "config",
+            digest: config_digest,
+            reason: e.to_string(),
+        })?;
+    if config.rootfs().diff_ids().len() != entry.layers.len() {
+        return Err(Error::BadArchive {
+            path: path.display().to_string(),
+            reason: format!(
+                "{} layers but the config lists {} diff_ids",
+                entry.layers.len(),
+                config.rootfs().diff_ids().len()
+            ),
+        });
+    }
+    let mut layers = Vec::new();
+    for rel in &entry.layers {
+        let (d, size) = docker_file(store, source, rel, path)?;
+        let mut head = [0u8; 8];
+        let n = store
+            .open_blob(&d)?
+            .read(&mut head)
+            .map_err(io_err(&store.blob_path(&d)))?;
+        let compression: Compression = compress::sniff(&head[..n]);
+        layers.push(serde_json::json!({"mediaType": compression.media_type(), "digest": d.to_string(), "size": size}));
+    }
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media::MANIFEST,
+        "config": {"mediaType": media::CONFIG, "digest": config_digest.to_string(), "size": config_size},
+        "layers": layers,
+    });
+    let bytes = serde_json::to_vec(&manifest).expect("manifest serialises");
+    let digest = store.put_blob(&bytes)?;
+    let image = Image::read(store, &digest)?;
+    index_layers(store, &image)?;
+    Ok(image)
+}

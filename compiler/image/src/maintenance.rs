@@ -1,0 +1,280 @@
+//! Store maintenance that needs to know what images reference: `gc`, `verify`, `system df`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use duckc_store::{Problem, Store, VerifyReport};
+
+use crate::{Digest, Image, Result, closure};
+
+/// What gc removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Blobs deleted.
+    pub blobs: usize,
+    /// Snapshots deleted.
+    pub snapshots: usize,
+    /// Leftovers of interrupted operations removed from `tmp/`.
+    pub tmp: usize,
+    /// Bytes freed (blobs and snapshots).
+    pub bytes: u64,
+}
+
+struct Live {
+    blobs: BTreeSet<Digest>,
+    diff_ids: BTreeSet<Digest>,
+}
+
+/// Everything reachable from images, gc roots and the build cache.
+fn live(store: &Store) -> Result<Live> {
+    let refs = store.refs()?;
+    let mut tops: BTreeSet<Digest> = refs.images.keys().copied().collect();
+    tops.extend(refs.tags.values().copied());
+    for (_, ds) in store.roots()? {
+        tops.extend(ds);
+    }
+    let mut blobs = BTreeSet::new();
+    for d in &tops {
+        closure(store, d, &mut blobs);
+    }
+    let mut diff_ids = BTreeSet::new();
+    for d in &blobs {
+        // Configs name the diff_ids; reading every reachable small blob as a config is cheap.
+        if let Ok(bytes) = store.read_blob(d, crate::MAX_METADATA_BYTES) {
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                for id in v
+                    .pointer("/rootfs/diff_ids")
+                    .and_then(|x| x.as_array())
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(id) = id.as_str().and_then(|s| s.parse().ok()) {
+                        diff_ids.insert(id);
+                    }
+                }
+            }
+        }
+    }
+    for (_, layer) in store.cache_entries()? {
+        blobs.insert(layer.digest);
+        diff_ids.insert(layer.diff_id);
+    }
+    Ok(Live { blobs, diff_ids })
+}
+
+/// Remove every blob, layer record and snapshot that no image, gc root (container) or cache
+/// entry references, and the leftovers of interrupted operations. Waits for in-flight
+/// operations (their leases) and blocks new ones while it runs.
+pub fn gc(store: &Store) -> Result<GcReport> {
+    let _lock = store.gc_lock()?;
+    let live = live(store)?;
+    let mut report = GcReport::default();
+    // Leftovers first: nobody holds a lease, so nothing in tmp/ is in use.
+    let tmp = store.tmp_dir();
+    for e in fs::read_dir(&tmp)
+        .map_err(|e| duckc_store::Error::Io {
+            path: tmp.clone(),
+            source: e,
+        })?
+        .flatten()
+    {
+        let p = e.path();
+        let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        let r = if is_dir {
+            duckc_layer::remove_tree(&p)
+        } else {
+            fs::remove_file(&p)
+        };
+        if r.is_ok() {
+            report.tmp += 1;
+        }
+    }
+    for d in store.snapshots()? {
+        let complete = store.snapshot_record(&d)?.is_some();
+        if !live.diff_ids.contains(&d) || !complete {
+            report.bytes += du(&store.snapshot_path(&d));
+            store.remove_snapshot(&d)?;
+            report.snapshots += 1;
+        }
+    }
+    for rec in store.layers()? {
+        if !live.diff_ids.contains(&rec.layer.diff_id) || !live.blobs.contains(&rec.layer.digest) {
+            store.remove_layer_record(&rec.layer.diff_id)?;
+        }
+    }
+    for d in store.list_blobs()? {
+        if !live.blobs.contains(&d) {
+            report.bytes += store.blob_size(&d).unwrap_or(0);
+            store.remove_blob(&d)?;
+            report.blobs += 1;
+        }
+    }
+    Ok(report)
+}
+
+/// Re-hash every blob and snapshot, and check that every image and tag is complete.
+pub fn verify(store: &Store) -> Result<VerifyReport> {
+    let mut report = store.verify()?;
+    let refs = store.refs()?;
+    for (tag, d) in &refs.tags {
+        if !refs.images.contains_key(d) {
+            report.problems.push(Problem {
+                what: format!("tag {tag}"),
+                reason: format!("points at unknown image {d}"),
+            });
+        }
+    }
+    for d in refs.images.keys() {
+        match Image::read(store, d) {
+            Err(e) => report.problems.push(Problem {
+                what: format!("image {d}"),
+                reason: e.to_string(),
+            }),
+            Ok(image) => {
+                for l in &image.layers {
+                    if !store.has_blob(&l.digest) {
+                        report.problems.push(Problem {
+                            what: format!("image {d}"),
+                            reason: format!("layer {} is missing", l.digest),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// One row of `system df`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageRow {
+    /// How many.
+    pub total: usize,
+    /// How many are in use (images: by containers; layers: by images; …).
+    pub active: usize,
+    /// Bytes on disk.
+    pub size: u64,
+    /// Bytes `gc` (or removing unused things) would free.
+    pub reclaimable: u64,
+}
+
+/// What `system df` shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiskUsage {
+    /// Images (size: their unique blobs).
+    pub images: UsageRow,
+    /// Layer blobs.
+    pub layers: UsageRow,
+    /// Unpacked snapshots.
+    pub snapshots: UsageRow,
+    /// Containers (size: their directories).
+    pub containers: UsageRow,
+    /// Build cache entries.
+    pub cache: UsageRow,
+    /// Blob bytes used by more than one image.
+    pub shared: u64,
+}
+
+/// Measure the store.
+pub fn disk_usage(store: &Store) -> Result<DiskUsage> {
+    let refs = store.refs()?;
+    let live = live(store)?;
+    let rooted: BTreeSet<Digest> = store.roots()?.into_iter().flat_map(|(_, d)| d).collect();
+    let mut usage = DiskUsage::default();
+    let mut users: BTreeMap<Digest, usize> = BTreeMap::new();
+    let mut image_blobs = BTreeSet::new();
+    for d in refs.images.keys() {
+        let mut all = BTreeSet::new();
+        closure(store, d, &mut all);
+        for b in &all {
+            *users.entry(*b).or_default() += 1;
+        }
+        image_blobs.extend(all);
+        usage.images.total += 1;
+        if rooted.contains(d) {
+            usage.images.active += 1;
+        }
+    }
+    let all_blobs = store.list_blobs()?;
+    let size_of = |d: &Digest| store.blob_size(d).unwrap_or(0);
+    usage.images.size = image_blobs
+        .iter()
+        .filter(|d| store.has_blob(d))
+        .map(size_of)
+        .sum();
+    usage.shared = users
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(d, _)| size_of(d))
+        .sum();
+    let layer_blobs: BTreeSet<Digest> = store
+        .layers()?
+        .into_iter()
+        .map(|r| r.layer.digest)
+        .collect();
+    for d in &layer_blobs {
+        if !store.has_blob(d) {
+            continue;
+        }
+        usage.layers.total += 1;
+        usage.layers.size += size_of(d);
+        if live.blobs.contains(d) {
+            usage.layers.active += 1;
+        } else {
+            usage.layers.reclaimable += size_of(d);
+        }
+    }
+    usage.images.reclaimable = all_blobs
+        .iter()
+        .filter(|d| !live.blobs.contains(d))
+        .map(size_of)
+        .sum();
+    for d in store.snapshots()? {
+        let size = du(&store.snapshot_path(&d));
+        usage.snapshots.total += 1;
+        usage.snapshots.size += size;
+        if live.diff_ids.contains(&d) {
+            usage.snapshots.active += 1;
+        } else {
+            usage.snapshots.reclaimable += size;
+        }
+    }
+    if let Ok(entries) = fs::read_dir(store.containers_dir()) {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                usage.containers.total += 1;
+                usage.containers.size += du(&e.path());
+            }
+        }
+    }
+    for (_, layer) in store.cache_entries()? {
+        usage.cache.total += 1;
+        usage.cache.active += 1;
+        usage.cache.size += size_of(&layer.digest);
+    }
+    Ok(usage)
+}
+
+/// Bytes used by a tree (hard links counted once), not following symlinks.
+fn du(path: &Path) -> u64 {
+    fn walk(p: &Path, seen: &mut BTreeSet<(u64, u64)>) -> u64 {
+        let Ok(m) = fs::symlink_metadata(p) else {
+            return 0;
+        };
+        if m.nlink() > 1 && !m.is_dir() && !seen.insert((m.dev(), m.ino())) {
+            return 0;
+        }
+        let mut total = m.blocks() * 512;
+        if m.is_dir() {
+            if let Ok(rd) = fs::read_dir(p) {
+                for e in rd.flatten() {
+                    total += walk(&e.path(), seen);
+                }
+            }
+        }
+        total
+    }
+    walk(path, &mut BTreeSet::new())
+}

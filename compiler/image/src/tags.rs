@@ -1,0 +1,159 @@
+//! Tagging, untagging and listing images.
+
+use duckc_store::Store;
+
+use crate::{Digest, Error, Image, Result, normalize_name, time};
+
+/// Point `name` (`name[:tag]`) at `image` and make sure the image is recorded.
+pub fn tag(store: &Store, image: &Image, name: &str) -> Result<()> {
+    let name = normalize_name(name)?;
+    store.update_refs(|refs| {
+        refs.images
+            .entry(image.digest)
+            .or_insert_with(|| duckc_store::ImageEntry {
+                added: time::now().max(0) as u64,
+            });
+        refs.tags.insert(name, image.digest);
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Remove the tag `name`; returns the digest it pointed at.
+pub fn untag(store: &Store, name: &str) -> Result<Option<Digest>> {
+    let name = normalize_name(name)?;
+    Ok(store.update_refs(|refs| Ok(refs.tags.remove(&name)))?)
+}
+
+/// `rmi`: a tag reference removes that tag (and the image when no tag is left); an id or
+/// digest removes the image and all its tags when `force` or when it has at most one tag.
+/// Images that a gc root (a container) uses are refused unless `force`.
+pub fn remove(
+    store: &Store,
+    reference: &str,
+    force: bool,
+) -> Result<(Vec<String>, Option<Digest>)> {
+    let image = crate::resolve(store, reference)?;
+    let by_name = normalize_name(reference).ok().filter(|n| {
+        store
+            .refs()
+            .map(|r| {
+                r.tags.keys().any(|t| {
+                    t == n
+                        || t.strip_prefix("localhost/") == Some(n)
+                        || n.strip_prefix("localhost/") == Some(t)
+                })
+            })
+            .unwrap_or(false)
+    });
+    let users: Vec<String> = store
+        .roots()?
+        .into_iter()
+        .filter(|(_, ds)| ds.contains(&image.digest))
+        .map(|(id, _)| id)
+        .collect();
+    let outcome = store.update_refs(|refs| {
+        let tags: Vec<String> = refs
+            .tags_of(&image.digest)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let mut untagged = Vec::new();
+        match &by_name {
+            Some(n) => {
+                let t = tags
+                    .iter()
+                    .find(|t| {
+                        *t == n
+                            || t.strip_prefix("localhost/") == Some(n)
+                            || n.strip_prefix("localhost/") == Some(t.as_str())
+                    })
+                    .cloned()
+                    .unwrap_or_else(|| n.clone());
+                if tags.len() == 1 && !users.is_empty() && !force {
+                    return Ok(Err(Error::InUse(
+                        reference.to_owned(),
+                        format!("container {}", users.join(", ")),
+                    )));
+                }
+                refs.tags.remove(&t);
+                untagged.push(t);
+            }
+            None => {
+                if tags.len() > 1 && !force {
+                    return Ok(Err(Error::InUse(
+                        reference.to_owned(),
+                        format!(
+                            "several tags ({}); remove them by name or use `--force`",
+                            tags.join(", ")
+                        ),
+                    )));
+                }
+                if !users.is_empty() && !force {
+                    return Ok(Err(Error::InUse(
+                        reference.to_owned(),
+                        format!("container {}", users.join(", ")),
+                    )));
+                }
+                for t in &tags {
+                    refs.tags.remove(t);
+                }
+                untagged = tags.clone();
+            }
+        }
+        let left = refs.tags.values().any(|d| *d == image.digest);
+        let deleted = (!left).then(|| {
+            refs.images.remove(&image.digest);
+            image.config_digest
+        });
+        Ok(Ok((untagged, deleted)))
+    })?;
+    outcome
+}
+
+/// One row of `duckc images`.
+#[derive(Debug, Clone)]
+pub struct ListedImage {
+    /// `name:tag`, or `None` for an untagged image.
+    pub tag: Option<String>,
+    /// The image.
+    pub image: Image,
+    /// Its size as shown.
+    pub size: u64,
+}
+
+/// Every image, one row per tag (untagged images once), newest first.
+pub fn list(store: &Store) -> Result<Vec<ListedImage>> {
+    let refs = store.refs()?;
+    let mut rows = Vec::new();
+    for digest in refs.images.keys() {
+        let image = match Image::read(store, digest) {
+            Ok(i) => i,
+            Err(_) => continue,
+        };
+        let size = image.size(store);
+        let tags = refs.tags_of(digest);
+        if tags.is_empty() {
+            rows.push(ListedImage {
+                tag: None,
+                image,
+                size,
+            });
+        } else {
+            for t in tags {
+                rows.push(ListedImage {
+                    tag: Some(t.to_owned()),
+                    image: image.clone(),
+                    size,
+                });
+            }
+        }
+    }
+    rows.sort_by(|a, b| {
+        b.image
+            .created()
+            .cmp(&a.image.created())
+            .then_with(|| a.tag.cmp(&b.tag))
+    });
+    Ok(rows)
+}

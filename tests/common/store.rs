@@ -1,0 +1,58 @@
+//! Store fixtures: a busybox OCI image made with the real tools (umoci), and loading it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use super::{busybox_rootfs, duckc, is_root, ok};
+
+/// The image name the busybox fixture carries.
+pub const BUSYBOX: &str = "busybox:latest";
+
+/// Build (once per test process) a busybox OCI layout with umoci: `umoci init`/`new`/
+/// `unpack`, the root filesystem from [`busybox_rootfs`], `umoci repack`, `umoci config
+/// --config.cmd sh`. The image is tagged `busybox:latest` in the layout's index.
+fn cached_layout() -> &'static Path {
+    static LAYOUT: OnceLock<PathBuf> = OnceLock::new();
+    LAYOUT.get_or_init(|| {
+        let tmp = tempfile::Builder::new()
+            .prefix("duckc-busybox-")
+            .tempdir()
+            .unwrap()
+            .keep();
+        let layout = tmp.join("layout");
+        let image = format!("{}:{BUSYBOX}", layout.display());
+        let bundle = tmp.join("bundle");
+        let rootless: &[&str] = if is_root() { &[] } else { &["--rootless"] };
+        ok(Command::new("umoci")
+            .args(["init", "--layout"])
+            .arg(&layout));
+        ok(Command::new("umoci").args(["new", "--image", &image]));
+        ok(Command::new("umoci")
+            .arg("unpack")
+            .args(rootless)
+            .args(["--image", &image])
+            .arg(&bundle));
+        busybox_rootfs(&bundle.join("rootfs"));
+        ok(Command::new("umoci")
+            .arg("repack")
+            .args(["--image", &image])
+            .arg(&bundle));
+        ok(Command::new("umoci").args(["config", "--image", &image, "--config.cmd", "sh"]));
+        layout
+    })
+}
+
+/// Copy the busybox layout (built once per process with umoci) into `dir`; return its path.
+pub fn busybox_layout(dir: &Path) -> PathBuf {
+    let dest = dir.join("busybox-layout");
+    ok(Command::new("cp").arg("-a").arg(cached_layout()).arg(&dest));
+    dest
+}
+
+/// Load the busybox image into the store at `store` with `duckc load -i`; return the
+/// reference to run it by.
+pub fn load_busybox(store: &Path) -> String {
+    ok(duckc(store).arg("load").arg("-i").arg(cached_layout()));
+    BUSYBOX.to_owned()
+}
