@@ -380,10 +380,10 @@ impl Extractor {
         }
         let header = entry.header();
         let mode = header.mode().map_err(|e| io_at(&shown, e))? & 0o7777;
-        let uid = header.uid().map_err(|e| io_at(&shown, e))?;
-        let gid = header.gid().map_err(|e| io_at(&shown, e))?;
+        // Empty numeric fields read as 0, as Go's archive/tar reads them; PAX records win.
+        let mut uid = header.uid().unwrap_or(0);
+        let mut gid = header.gid().unwrap_or(0);
         let mtime = header.mtime().unwrap_or(0);
-        let meta = Meta { mode, uid, gid };
 
         let Some((&base, parent)) = comps.split_last() else {
             // The root itself: only a directory may describe it.
@@ -397,7 +397,7 @@ impl Extractor {
                 Mode::empty(),
             )
             .map_err(|e| io_at(&shown, e))?;
-            self.set_meta_fd(&fd, &meta, &shown)?;
+            self.set_meta_fd(&fd, &Meta { mode, uid, gid }, &shown)?;
             self.dirs.push((Vec::new(), mtime));
             return Ok(());
         };
@@ -408,7 +408,14 @@ impl Extractor {
 
         let pfd = self.open_parent(parent, &shown)?;
         let path = join(&comps);
-        let xattrs = pax_xattrs(entry).map_err(|e| io_at(&shown, e))?;
+        let (xattrs, pax_ids) = pax_records(entry).map_err(|e| io_at(&shown, e))?;
+        if let Some(u) = pax_ids.0 {
+            uid = u;
+        }
+        if let Some(g) = pax_ids.1 {
+            gid = g;
+        }
+        let meta = Meta { mode, uid, gid };
         let is_dir = kind.is_dir();
         let kept_dir = self.clear(&pfd, base, is_dir, &shown)?;
         if self.opts.whiteouts == WhiteoutMode::Apply {
@@ -779,17 +786,34 @@ fn gid_of(id: u64) -> rustix::fs::Gid {
     rustix::fs::Gid::from_raw(u32::try_from(id).unwrap_or(u32::MAX - 1))
 }
 
-fn pax_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+type PaxIds = (Option<u64>, Option<u64>);
+
+/// The xattrs and numeric owners an entry's PAX records carry.
+fn pax_records<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+) -> io::Result<(Vec<(Vec<u8>, Vec<u8>)>, PaxIds)> {
     let mut out = Vec::new();
+    let mut ids = (None, None);
     if let Some(exts) = entry.pax_extensions()? {
         for ext in exts {
             let ext = ext?;
-            if let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") {
-                out.push((name.to_vec(), ext.value_bytes().to_vec()));
+            let num = || {
+                std::str::from_utf8(ext.value_bytes())
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+            };
+            match ext.key_bytes() {
+                b"uid" => ids.0 = num(),
+                b"gid" => ids.1 = num(),
+                k => {
+                    if let Some(name) = k.strip_prefix(b"SCHILY.xattr.") {
+                        out.push((name.to_vec(), ext.value_bytes().to_vec()));
+                    }
+                }
             }
         }
     }
-    Ok(out)
+    Ok((out, ids))
 }
 
 fn set_xattrs(fd: impl AsFd, xattrs: &[(Vec<u8>, Vec<u8>)], shown: &str) -> Result<()> {

@@ -17,3 +17,6 @@ pub use write::{
     DEFAULT_SOURCE_DATE_EPOCH, LayerInfo, SourceKind, WriteError, WriteOptions, source_date_epoch,
     write_layer, write_tar,
 };
+
+#[cfg(test)]
+mod tests;
