@@ -450,10 +450,16 @@ impl Interner for Provider<'_> {
                 constraint: None,
             } => format!("providing {name}"),
         };
-        if def.negate {
-            format!("not {text}")
-        } else {
-            text
+        match (&def.kind, def.negate) {
+            (
+                SetKind::Real {
+                    constraint: None,
+                    arch: ArchQualifier::None,
+                },
+                true,
+            ) => "(no version)".to_owned(),
+            (_, true) => format!("not {text}"),
+            (_, false) => text,
         }
     }
 
