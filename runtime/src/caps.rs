@@ -40,8 +40,10 @@ pub fn become_user(k: &dyn Kernel, id: &Identity, rootless: bool) -> Result<()> 
         k.setgroups(&id.groups)
             .what(|| "cannot set supplementary groups".into())?;
     }
-    k.setgid(id.gid).what(|| format!("cannot set gid {}", id.gid))?;
-    k.setuid(id.uid).what(|| format!("cannot set uid {}", id.uid))?;
+    k.setgid(id.gid)
+        .what(|| format!("cannot set gid {}", id.gid))?;
+    k.setuid(id.uid)
+        .what(|| format!("cannot set uid {}", id.uid))?;
     let (eff, perm) = if id.uid == 0 { (mask, mask) } else { (0, 0) };
     k.capset(eff, perm, 0)
         .what(|| "cannot set capabilities".into())?;

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Error, Result};
-use crate::kernel::{FileKind, Fd, Kernel, Resolve, ms};
+use crate::kernel::{Fd, FileKind, Kernel, Resolve, ms};
 
 /// The host device nodes bound into every container: name, major, minor.
 pub const HOST_DEVICES: &[(&str, u32, u32)] = &[
@@ -40,9 +40,18 @@ pub(crate) fn fd_path(fd: Fd) -> PathBuf {
 pub(crate) fn open_host_device(k: &dyn Kernel, name: &str, major: u32, minor: u32) -> Result<Fd> {
     let path = Path::new("/dev").join(name);
     let fd = k
-        .open_in_root(Path::new("/"), &path, Resolve { create: None, no_symlinks: true })
+        .open_in_root(
+            Path::new("/"),
+            &path,
+            Resolve {
+                create: None,
+                no_symlinks: true,
+            },
+        )
         .what(|| format!("cannot open host `{}`", path.display()))?;
-    let st = k.fstat(fd).what(|| format!("cannot stat host `{}`", path.display()))?;
+    let st = k
+        .fstat(fd)
+        .what(|| format!("cannot stat host `{}`", path.display()))?;
     if st.kind != FileKind::CharDevice || st.rdev != libc::makedev(major, minor) {
         k.close(fd);
         return Err(Error::BadDevice(path.display().to_string()));
@@ -52,7 +61,12 @@ pub(crate) fn open_host_device(k: &dyn Kernel, name: &str, major: u32, minor: u3
 
 /// Mount the container's `/dev` under `root`. `console` is the host path of the terminal to
 /// show as `/dev/console` (the pty's other end, with `-t`).
-pub fn mount_dev(k: &dyn Kernel, root: &Path, rootless: bool, console: Option<&Path>) -> Result<()> {
+pub fn mount_dev(
+    k: &dyn Kernel,
+    root: &Path,
+    rootless: bool,
+    console: Option<&Path>,
+) -> Result<()> {
     let dev = open_dir(k, root, "/dev")?;
     k.mount(
         Some("tmpfs"),
@@ -75,8 +89,14 @@ pub fn mount_dev(k: &dyn Kernel, root: &Path, rootless: bool, console: Option<&P
     } else {
         "newinstance,ptmxmode=0666,mode=0620,gid=5"
     };
-    k.mount(Some("devpts"), &fd_path(pts), Some("devpts"), ms::NOSUID | ms::NOEXEC, Some(pts_opts))
-        .what(|| "cannot mount devpts on /dev/pts".into())?;
+    k.mount(
+        Some("devpts"),
+        &fd_path(pts),
+        Some("devpts"),
+        ms::NOSUID | ms::NOEXEC,
+        Some(pts_opts),
+    )
+    .what(|| "cannot mount devpts on /dev/pts".into())?;
     k.close(pts);
     let shm = open_dir(k, root, "/dev/shm")?;
     k.mount(
@@ -100,13 +120,27 @@ pub fn mount_dev(k: &dyn Kernel, root: &Path, rootless: bool, console: Option<&P
 }
 
 fn open_dir(k: &dyn Kernel, root: &Path, path: &str) -> Result<Fd> {
-    k.open_in_root(root, Path::new(path), Resolve { create: Some(FileKind::Dir), no_symlinks: true })
-        .what(|| format!("cannot open `{path}` in the container"))
+    k.open_in_root(
+        root,
+        Path::new(path),
+        Resolve {
+            create: Some(FileKind::Dir),
+            no_symlinks: true,
+        },
+    )
+    .what(|| format!("cannot open `{path}` in the container"))
 }
 
 fn bind_file(k: &dyn Kernel, root: &Path, source: &Path, target: &str) -> Result<()> {
     let fd = k
-        .open_in_root(root, Path::new(target), Resolve { create: Some(FileKind::File), no_symlinks: true })
+        .open_in_root(
+            root,
+            Path::new(target),
+            Resolve {
+                create: Some(FileKind::File),
+                no_symlinks: true,
+            },
+        )
         .what(|| format!("cannot create `{target}` in the container"))?;
     let src = source.to_string_lossy();
     k.mount(Some(&src), &fd_path(fd), None, ms::BIND, None)

@@ -86,18 +86,34 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
     close_other_fds(error_fd);
     let k = Linux;
     match config {
-        InitConfig::Create { spec, rootless, console } => {
+        InitConfig::Create {
+            spec,
+            rootless,
+            console,
+        } => {
             if let Some((uid, gid)) = rootless {
                 rootfs::map_caller(&k, uid, gid)?;
             }
-            let setup = Setup { rootless: rootless.is_some(), console };
+            let setup = Setup {
+                rootless: rootless.is_some(),
+                console,
+            };
             rootfs::setup(&k, &spec, &setup)?;
             let terminal = spec.process.terminal;
-            start(&k, &spec.process, &spec.hostname, rootless.is_some(), terminal)
+            start(
+                &k,
+                &spec.process,
+                &spec.hostname,
+                rootless.is_some(),
+                terminal,
+            )
         }
-        InitConfig::Join { pid, process, hostname, rootless } => {
-            join(&k, pid, &process, &hostname, rootless, error_fd)
-        }
+        InitConfig::Join {
+            pid,
+            process,
+            hostname,
+            rootless,
+        } => join(&k, pid, &process, &hostname, rootless, error_fd),
     }
 }
 
@@ -132,7 +148,13 @@ fn close_other_fds(keep: RawFd) {
 
 /// Everything after the root is in place: terminal, user, working directory, capabilities,
 /// environment, then `execve`. Only returns on error.
-fn start(k: &dyn Kernel, process: &Process, hostname: &str, rootless: bool, terminal: bool) -> Result<u8> {
+fn start(
+    k: &dyn Kernel,
+    process: &Process,
+    hostname: &str,
+    rootless: bool,
+    terminal: bool,
+) -> Result<u8> {
     if terminal {
         // SAFETY: setsid and TIOCSCTTY on our own stdin, the pty slave.
         unsafe {
@@ -166,7 +188,10 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// terminal) `TERM` where it does not set them, as Docker does.
 pub fn environment(process: &Process, id: &Identity, hostname: &str) -> Vec<String> {
     let mut env = Vec::new();
-    let has = |env: &[String], key: &str| env.iter().any(|e| e.split_once('=').is_some_and(|(k, _)| k == key));
+    let has = |env: &[String], key: &str| {
+        env.iter()
+            .any(|e| e.split_once('=').is_some_and(|(k, _)| k == key))
+    };
     if !has(&process.env, "PATH") {
         env.push(format!("PATH={DEFAULT_PATH}"));
     }
@@ -189,12 +214,24 @@ pub fn environment(process: &Process, id: &Identity, hostname: &str) -> Vec<Stri
 fn enter_workdir(k: &dyn Kernel, cwd: &str) -> Result<()> {
     let cwd = if cwd.is_empty() { "/" } else { cwd };
     if !cwd.starts_with('/') {
-        return Err(Error::Workdir(cwd.to_owned(), "it must be an absolute path".into()));
+        return Err(Error::Workdir(
+            cwd.to_owned(),
+            "it must be an absolute path".into(),
+        ));
     }
     let fd = k
-        .open_in_root(Path::new("/"), Path::new(cwd), Resolve { create: Some(FileKind::Dir), no_symlinks: false })
+        .open_in_root(
+            Path::new("/"),
+            Path::new(cwd),
+            Resolve {
+                create: Some(FileKind::Dir),
+                no_symlinks: false,
+            },
+        )
         .map_err(|e| Error::Workdir(cwd.to_owned(), e.to_string()))?;
-    let st = k.fstat(fd).map_err(|e| Error::Workdir(cwd.to_owned(), e.to_string()))?;
+    let st = k
+        .fstat(fd)
+        .map_err(|e| Error::Workdir(cwd.to_owned(), e.to_string()))?;
     if st.kind != FileKind::Dir {
         k.close(fd);
         return Err(Error::Workdir(cwd.to_owned(), "not a directory".into()));
@@ -204,7 +241,10 @@ fn enter_workdir(k: &dyn Kernel, cwd: &str) -> Result<()> {
     k.close(fd);
     match std::env::current_dir() {
         Ok(p) if p.is_absolute() => Ok(()),
-        _ => Err(Error::Workdir(cwd.to_owned(), "it is outside the container's root".into())),
+        _ => Err(Error::Workdir(
+            cwd.to_owned(),
+            "it is outside the container's root".into(),
+        )),
     }
 }
 
@@ -217,12 +257,16 @@ fn find_program(program: &str, path: &str) -> Result<PathBuf> {
     path.split(':')
         .filter(|d| !d.is_empty())
         .map(|d| Path::new(d).join(program))
-        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
         .ok_or_else(|| Error::NotFound(program.to_owned()))
 }
 
 fn exec(exe: &Path, args: &[String], env: &[String]) -> Result<u8> {
-    let c = |s: OsString| CString::new(s.into_vec()).map_err(|_| Error::Config("NUL byte in argv or env".into()));
+    let c = |s: OsString| {
+        CString::new(s.into_vec()).map_err(|_| Error::Config("NUL byte in argv or env".into()))
+    };
     let exe_c = c(exe.as_os_str().to_owned())?;
     let argv: Vec<CString> = args.iter().map(|a| c(a.into())).collect::<Result<_>>()?;
     let envp: Vec<CString> = env.iter().map(|a| c(a.into())).collect::<Result<_>>()?;
@@ -254,7 +298,13 @@ fn join(
     if rootless {
         order.push(Namespace::User);
     }
-    order.extend([Namespace::Ipc, Namespace::Uts, Namespace::Net, Namespace::Pid, Namespace::Mount]);
+    order.extend([
+        Namespace::Ipc,
+        Namespace::Uts,
+        Namespace::Net,
+        Namespace::Pid,
+        Namespace::Mount,
+    ]);
     let mut fds = vec![];
     for ns in &order {
         let path = format!("/proc/{pid}/ns/{}", ns.proc_name());
@@ -264,19 +314,23 @@ fn join(
         if k.lstat(Path::new(&path)).is_ok() && same_file(&path, &mine) {
             continue;
         }
-        let fd = k
-            .open_in_root(Path::new("/"), Path::new(&path), Resolve::default())
+        // Namespace files are magic links: open them plainly, not through `open_in_root`.
+        let fd = std::fs::File::open(&path)
             .what(|| format!("cannot open `{path}`: is the container running?"))?;
-        fds.push((fd, *ns));
+        fds.push((std::os::fd::IntoRawFd::into_raw_fd(fd), *ns));
     }
     for (fd, ns) in fds {
-        k.setns(fd, ns).what(|| format!("cannot join the container's {} namespace", ns.proc_name()))?;
+        k.setns(fd, ns)
+            .what(|| format!("cannot join the container's {} namespace", ns.proc_name()))?;
         k.close(fd);
     }
     // SAFETY: this process is single-threaded; the child only runs this function's code.
     let child = unsafe { libc::fork() };
     if child < 0 {
-        return Err(Error::Kernel { what: "cannot fork".into(), source: std::io::Error::last_os_error() });
+        return Err(Error::Kernel {
+            what: "cannot fork".into(),
+            source: std::io::Error::last_os_error(),
+        });
     }
     if child == 0 {
         return start(k, process, hostname, rootless, process.terminal);

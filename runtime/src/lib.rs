@@ -60,10 +60,11 @@ pub struct Captured {
 /// Run a container to completion with stdin at `/dev/null` and its output captured: what a
 /// build's `run` step does. The changes it makes land in `spec.rootfs.upper`.
 pub fn run_captured(spec: &ContainerSpec) -> Result<Captured> {
-    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Kernel {
-        what: "cannot create a pipe".into(),
-        source: e.into(),
-    })?;
+    let (read, write) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Kernel {
+            what: "cannot create a pipe".into(),
+            source: e.into(),
+        })?;
     let write2: OwnedFd = write.try_clone().map_err(|source| Error::Kernel {
         what: "cannot duplicate a pipe".into(),
         source,
@@ -72,7 +73,11 @@ pub fn run_captured(spec: &ContainerSpec) -> Result<Captured> {
     spec.process.terminal = false;
     let child = spawn(
         &spec,
-        Io { stdin: Stdio::Null, stdout: Stdio::Fd(write), stderr: Stdio::Fd(write2) },
+        Io {
+            stdin: Stdio::Null,
+            stdout: Stdio::Fd(write),
+            stderr: Stdio::Fd(write2),
+        },
     )?;
     let mut output = Vec::new();
     let _ = std::fs::File::from(read).read_to_end(&mut output);

@@ -50,7 +50,8 @@ pub fn is_rootless() -> bool {
 /// start, with the init's error).
 pub fn spawn(spec: &ContainerSpec, io: Io) -> Result<Child> {
     let rootless = is_rootless();
-    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    let mut flags =
+        libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
     if spec.network != Network::Host {
         flags |= libc::CLONE_NEWNET;
     }
@@ -58,11 +59,18 @@ pub fn spawn(spec: &ContainerSpec, io: Io) -> Result<Child> {
         flags |= libc::CLONE_NEWUSER;
         check_userns()?;
     }
-    let pty = if spec.process.terminal { Some(open_pty()?) } else { None };
+    let pty = if spec.process.terminal {
+        Some(open_pty()?)
+    } else {
+        None
+    };
     let config = InitConfig::Create {
         spec: spec.clone(),
         rootless: rootless.then(|| {
-            (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw())
+            (
+                rustix::process::geteuid().as_raw(),
+                rustix::process::getegid().as_raw(),
+            )
         }),
         console: pty.as_ref().map(|p| p.slave_path.clone()),
     };
@@ -71,7 +79,11 @@ pub fn spawn(spec: &ContainerSpec, io: Io) -> Result<Child> {
 
 /// Run `process` inside the running container whose init has host pid `pid` (`duckc exec`).
 pub fn exec_in(pid: i32, process: &Process, hostname: &str, io: Io) -> Result<Child> {
-    let pty = if process.terminal { Some(open_pty()?) } else { None };
+    let pty = if process.terminal {
+        Some(open_pty()?)
+    } else {
+        None
+    };
     let config = InitConfig::Join {
         pid,
         process: process.clone(),
@@ -85,7 +97,8 @@ fn check_userns() -> Result<()> {
     let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_owned());
     if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
         return Err(Error::NoUserNamespaces(
-            "user.max_user_namespaces is 0; ask an administrator to raise it, or run as root".into(),
+            "user.max_user_namespaces is 0; ask an administrator to raise it, or run as root"
+                .into(),
         ));
     }
     if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
@@ -104,8 +117,12 @@ struct Pty {
 
 fn open_pty() -> Result<Pty> {
     use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
-    let io_err = |e: rustix::io::Errno| Error::Kernel { what: "cannot open a pseudo-terminal".into(), source: e.into() };
-    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).map_err(io_err)?;
+    let io_err = |e: rustix::io::Errno| Error::Kernel {
+        what: "cannot open a pseudo-terminal".into(),
+        source: e.into(),
+    };
+    let master =
+        openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).map_err(io_err)?;
     grantpt(&master).map_err(io_err)?;
     unlockpt(&master).map_err(io_err)?;
     let name = ptsname(&master, Vec::new()).map_err(io_err)?;
@@ -120,7 +137,11 @@ fn open_pty() -> Result<Pty> {
     if let Ok(ws) = rustix::termios::tcgetwinsize(rustix::stdio::stdin()) {
         let _ = rustix::termios::tcsetwinsize(&master, ws);
     }
-    Ok(Pty { master, slave, slave_path })
+    Ok(Pty {
+        master,
+        slave,
+        slave_path,
+    })
 }
 
 fn null_fd() -> Result<OwnedFd> {
@@ -138,13 +159,17 @@ fn null_fd() -> Result<OwnedFd> {
 /// Clone a child with `flags`, make its stdio, and re-execute the sealed runtime binary in it
 /// as the init, with `config`.
 fn launch(config: &InitConfig, flags: i32, io: Io, pty: Option<Pty>) -> Result<Child> {
-    let exe = crate::exe::sealed_self().what(|| "cannot make a sealed copy of the runtime".into())?;
+    let exe =
+        crate::exe::sealed_self().what(|| "cannot make a sealed copy of the runtime".into())?;
     let json = serde_json::to_vec(config).map_err(|e| Error::Config(e.to_string()))?;
     let config_fd = rustix::fs::memfd_create("duckc-config", rustix::fs::MemfdFlags::empty())
         .what(|| "cannot create the config memfd".into())?;
     let mut config_file = std::fs::File::from(config_fd);
-    config_file.write_all(&json).what(|| "cannot write the config memfd".into())?;
-    rustix::fs::seek(&config_file, rustix::fs::SeekFrom::Start(0)).what(|| "cannot rewind the config".into())?;
+    config_file
+        .write_all(&json)
+        .what(|| "cannot write the config memfd".into())?;
+    rustix::fs::seek(&config_file, rustix::fs::SeekFrom::Start(0))
+        .what(|| "cannot rewind the config".into())?;
     let (err_read, err_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .what(|| "cannot create a pipe".into())?;
     // The write end must survive the exec into the init (which sets close-on-exec itself).
@@ -153,7 +178,11 @@ fn launch(config: &InitConfig, flags: i32, io: Io, pty: Option<Pty>) -> Result<C
     let stdio: [Option<OwnedFd>; 3] = match &pty {
         Some(p) => {
             let dup = |fd: &OwnedFd| fd.try_clone().what(|| "cannot duplicate the pty".into());
-            [Some(dup(&p.slave)?), Some(dup(&p.slave)?), Some(dup(&p.slave)?)]
+            [
+                Some(dup(&p.slave)?),
+                Some(dup(&p.slave)?),
+                Some(dup(&p.slave)?),
+            ]
         }
         None => {
             let pick = |s: Stdio| -> Result<Option<OwnedFd>> {
@@ -166,14 +195,20 @@ fn launch(config: &InitConfig, flags: i32, io: Io, pty: Option<Pty>) -> Result<C
             [pick(io.stdin)?, pick(io.stdout)?, pick(io.stderr)?]
         }
     };
-    let stdio_raw: [RawFd; 3] = std::array::from_fn(|i| stdio[i].as_ref().map_or(-1, |f| f.as_raw_fd()));
+    let stdio_raw: [RawFd; 3] =
+        std::array::from_fn(|i| stdio[i].as_ref().map_or(-1, |f| f.as_raw_fd()));
 
     let argv_c = [
         CString::new(INIT_NAME).expect("no NUL"),
         CString::new(config_file.as_raw_fd().to_string()).expect("digits"),
         CString::new(err_write.as_raw_fd().to_string()).expect("digits"),
     ];
-    let argv: [*const libc::c_char; 4] = [argv_c[0].as_ptr(), argv_c[1].as_ptr(), argv_c[2].as_ptr(), std::ptr::null()];
+    let argv: [*const libc::c_char; 4] = [
+        argv_c[0].as_ptr(),
+        argv_c[1].as_ptr(),
+        argv_c[2].as_ptr(),
+        std::ptr::null(),
+    ];
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
     let empty = c"";
     let exe_fd = exe.as_raw_fd();
@@ -182,14 +217,28 @@ fn launch(config: &InitConfig, flags: i32, io: Io, pty: Option<Pty>) -> Result<C
     // SAFETY: a raw clone behaves like fork (no new stack). The child only calls
     // async-signal-safe functions (dup2, fcntl, execveat, write, _exit) on data prepared above.
     let pid = unsafe {
-        libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
     };
     if pid < 0 {
         let e = io::Error::last_os_error();
-        if flags & libc::CLONE_NEWUSER != 0 && matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSPC)) {
-            return Err(Error::NoUserNamespaces(format!("cannot create a user namespace ({e}); running without root needs them")));
+        if flags & libc::CLONE_NEWUSER != 0
+            && matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSPC))
+        {
+            return Err(Error::NoUserNamespaces(format!(
+                "cannot create a user namespace ({e}); running without root needs them"
+            )));
         }
-        return Err(Error::Kernel { what: "cannot create the container's namespaces".into(), source: e });
+        return Err(Error::Kernel {
+            what: "cannot create the container's namespaces".into(),
+            source: e,
+        });
     }
     if pid == 0 {
         // SAFETY: see above; this is the child and never returns.
@@ -199,7 +248,14 @@ fn launch(config: &InitConfig, flags: i32, io: Io, pty: Option<Pty>) -> Result<C
                     libc::dup2(*fd, target as i32);
                 }
             }
-            libc::syscall(libc::SYS_execveat, exe_fd, empty.as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
+            libc::syscall(
+                libc::SYS_execveat,
+                exe_fd,
+                empty.as_ptr(),
+                argv.as_ptr(),
+                envp.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            );
             let msg = b"125 cannot execute the runtime's init";
             libc::write(err_fd, msg.as_ptr().cast(), msg.len());
             libc::_exit(125);
@@ -215,9 +271,15 @@ fn launch(config: &InitConfig, flags: i32, io: Io, pty: Option<Pty>) -> Result<C
     if !err.is_empty() {
         let _ = wait_code(pid);
         let (code, message) = err.split_once(' ').unwrap_or(("125", err.as_str()));
-        return Err(Error::Start { code: code.parse().unwrap_or(125), message: message.to_owned() });
+        return Err(Error::Start {
+            code: code.parse().unwrap_or(125),
+            message: message.to_owned(),
+        });
     }
-    Ok(Child { pid, pty: pty.map(|p| p.master) })
+    Ok(Child {
+        pid,
+        pty: pty.map(|p| p.master),
+    })
 }
 
 /// Wait for `pid` and return its exit code the shell way: the status, or 128+N for signal N.
@@ -306,11 +368,23 @@ pub fn attach(child: &Child, stdin: bool) -> Result<i32> {
         if let Some(code) = try_wait(child.pid).map_err(err("cannot wait for the container"))? {
             break code;
         }
-        let mut fds = vec![libc::pollfd { fd: sigfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        let mut fds = vec![libc::pollfd {
+            fd: sigfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
         if let Some(m) = &child.pty {
-            fds.push(libc::pollfd { fd: m.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            fds.push(libc::pollfd {
+                fd: m.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
             if stdin_open {
-                fds.push(libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 });
+                fds.push(libc::pollfd {
+                    fd: 0,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
             }
         }
         // SAFETY: `fds` is a valid array of pollfd for the call.
@@ -322,10 +396,19 @@ pub fn attach(child: &Child, stdin: bool) -> Result<i32> {
             // SAFETY: signalfd_siginfo is plain data; read fills it.
             let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
             // SAFETY: reading one record into `info`.
-            unsafe { libc::read(sigfd.as_raw_fd(), (&raw mut info).cast(), std::mem::size_of_val(&info)) };
+            unsafe {
+                libc::read(
+                    sigfd.as_raw_fd(),
+                    (&raw mut info).cast(),
+                    std::mem::size_of_val(&info),
+                )
+            };
             let sig = info.ssi_signo as i32;
             if sig == libc::SIGWINCH {
-                if let (Some(m), Ok(ws)) = (&child.pty, rustix::termios::tcgetwinsize(rustix::stdio::stdin())) {
+                if let (Some(m), Ok(ws)) = (
+                    &child.pty,
+                    rustix::termios::tcgetwinsize(rustix::stdio::stdin()),
+                ) {
                     let _ = rustix::termios::tcsetwinsize(m, ws);
                 }
             }
@@ -343,7 +426,8 @@ pub fn attach(child: &Child, stdin: bool) -> Result<i32> {
                     let _ = io::stdout().flush();
                 } else if fds[1].revents & libc::POLLHUP != 0 {
                     // Nobody holds the slave any more; wait for the exit without spinning.
-                    let code = wait_code(child.pid).map_err(err("cannot wait for the container"))?;
+                    let code =
+                        wait_code(child.pid).map_err(err("cannot wait for the container"))?;
                     drop(raw);
                     return Ok(code);
                 }
@@ -393,7 +477,13 @@ fn write_all(fd: RawFd, mut data: &[u8]) {
 /// Copy what is left in the pty to stdout after the process exited.
 fn drain(fd: RawFd, buf: &mut [u8]) {
     // SAFETY: fcntl on a descriptor we hold.
-    unsafe { libc::fcntl(fd, libc::F_SETFL, libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK) };
+    unsafe {
+        libc::fcntl(
+            fd,
+            libc::F_SETFL,
+            libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK,
+        )
+    };
     loop {
         // SAFETY: reading into `buf`.
         let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
@@ -421,6 +511,127 @@ impl RawMode {
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        let _ = rustix::termios::tcsetattr(rustix::stdio::stdin(), rustix::termios::OptionalActions::Now, &self.0);
+        let _ = rustix::termios::tcsetattr(
+            rustix::stdio::stdin(),
+            rustix::termios::OptionalActions::Now,
+            &self.0,
+        );
     }
+}
+
+/// Run `monitor` in a new session, detached from the caller (double fork, stdio on
+/// `/dev/null`), and return what it writes to the `File` it is given before closing it: how a
+/// detached container reports that it started while its monitor stays behind to wait for it.
+/// The caller must be single-threaded.
+pub fn spawn_monitor(monitor: impl FnOnce(std::fs::File) -> i32) -> Result<String> {
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .what(|| "cannot create a pipe".into())?;
+    // SAFETY: the caller is single-threaded; the children go on running ordinary Rust code.
+    let first = unsafe { libc::fork() };
+    if first < 0 {
+        return Err(Error::Kernel {
+            what: "cannot fork".into(),
+            source: io::Error::last_os_error(),
+        });
+    }
+    if first == 0 {
+        // SAFETY: as above; setsid detaches from the caller's terminal and process group.
+        unsafe {
+            libc::setsid();
+            if libc::fork() != 0 {
+                libc::_exit(0);
+            }
+        }
+        drop(read);
+        if let Ok(null) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+        {
+            for fd in 0..3 {
+                // SAFETY: dup2 onto the standard descriptors.
+                unsafe { libc::dup2(null.as_raw_fd(), fd) };
+            }
+        }
+        let code = monitor(std::fs::File::from(write));
+        // SAFETY: leave without running the caller's destructors or atexit handlers twice.
+        unsafe { libc::_exit(code) };
+    }
+    drop(write);
+    let _ = wait_code(first);
+    let mut out = String::new();
+    let _ = std::fs::File::from(read).read_to_string(&mut out);
+    Ok(out)
+}
+
+/// Send signal `sig` to `pid`.
+pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: kill with integer arguments.
+    if unsafe { libc::kill(pid, sig) } == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// A signal by name (`KILL`, `SIGKILL`) or number (`9`).
+pub fn signal_number(name: &str) -> Option<i32> {
+    if let Ok(n) = name.parse::<i32>() {
+        return (1..65).contains(&n).then_some(n);
+    }
+    let name = name.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    Some(match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "SEGV" => libc::SIGSEGV,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "CHLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "WINCH" => libc::SIGWINCH,
+        "IO" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
+        _ => return None,
+    })
+}
+
+/// Wait for a detached container: with a terminal, copy everything it writes there to `log`
+/// (nobody types into it; the terminal stays open, as with `docker run -dit`).
+pub fn wait_logging(child: &Child, log: &mut std::fs::File) -> Result<i32> {
+    if let Some(m) = &child.pty {
+        let mut buf = vec![0u8; 16384];
+        loop {
+            // SAFETY: reading into our buffer.
+            let n = unsafe { libc::read(m.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n > 0 {
+                let _ = log.write_all(&buf[..n as usize]);
+            } else if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            } else {
+                break; // EIO: every holder of the terminal's other side is gone
+            }
+        }
+    }
+    wait_code(child.pid).what(|| "cannot wait for the container".into())
 }

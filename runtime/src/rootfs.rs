@@ -11,7 +11,7 @@ use std::path::Path;
 
 use crate::dev::{self, fd_path};
 use crate::error::{Context, Error, Result};
-use crate::kernel::{FileKind, Fd, Kernel, Resolve, ms};
+use crate::kernel::{Fd, FileKind, Kernel, Resolve, ms};
 use crate::spec::{ContainerSpec, Network, Rootfs};
 
 /// runc's masked paths: directories get an empty read-only tmpfs, files `/dev/null`.
@@ -105,8 +105,14 @@ pub fn setup(k: &dyn Kernel, spec: &ContainerSpec, setup: &Setup) -> Result<()> 
         .what(|| "cannot mount the container's overlay".into())?;
 
     let proc_fd = special_dir(k, root, "/proc")?;
-    k.mount(Some("proc"), &fd_path(proc_fd), Some("proc"), ms::NOSUID | ms::NODEV | ms::NOEXEC, None)
-        .what(|| "cannot mount /proc".into())?;
+    k.mount(
+        Some("proc"),
+        &fd_path(proc_fd),
+        Some("proc"),
+        ms::NOSUID | ms::NODEV | ms::NOEXEC,
+        None,
+    )
+    .what(|| "cannot mount /proc".into())?;
     k.close(proc_fd);
 
     let dev_fd = special_dir(k, root, "/dev")?;
@@ -118,15 +124,33 @@ pub fn setup(k: &dyn Kernel, spec: &ContainerSpec, setup: &Setup) -> Result<()> 
     if setup.rootless && spec.network == Network::Host {
         // sysfs can only be mounted by the owner of the network namespace: without root and
         // with the host's network, bind the host's /sys read-only instead (as runc does).
-        k.mount(Some("/sys"), &fd_path(sys_fd), None, ms::BIND | ms::REC, None)
-            .what(|| "cannot bind /sys".into())?;
+        k.mount(
+            Some("/sys"),
+            &fd_path(sys_fd),
+            None,
+            ms::BIND | ms::REC,
+            None,
+        )
+        .what(|| "cannot bind /sys".into())?;
         let fd = reopen(k, root, "/sys")?;
-        k.mount(None, &fd_path(fd), None, ms::BIND | ms::REMOUNT | sys_flags, None)
-            .what(|| "cannot make /sys read-only".into())?;
+        k.mount(
+            None,
+            &fd_path(fd),
+            None,
+            ms::BIND | ms::REMOUNT | sys_flags,
+            None,
+        )
+        .what(|| "cannot make /sys read-only".into())?;
         k.close(fd);
     } else {
-        k.mount(Some("sysfs"), &fd_path(sys_fd), Some("sysfs"), sys_flags, None)
-            .what(|| "cannot mount /sys".into())?;
+        k.mount(
+            Some("sysfs"),
+            &fd_path(sys_fd),
+            Some("sysfs"),
+            sys_flags,
+            None,
+        )
+        .what(|| "cannot mount /sys".into())?;
     }
     k.close(sys_fd);
 
@@ -145,7 +169,8 @@ pub fn setup(k: &dyn Kernel, spec: &ContainerSpec, setup: &Setup) -> Result<()> 
         k.loopback_up().what(|| "cannot bring up loopback".into())?;
     }
 
-    k.chdir(root).what(|| "cannot enter the container's root".into())?;
+    k.chdir(root)
+        .what(|| "cannot enter the container's root".into())?;
     k.pivot_root(Path::new("."), Path::new("."))
         .what(|| "cannot pivot_root into the container".into())?;
     k.umount_detach(Path::new("."))
@@ -157,18 +182,32 @@ pub fn setup(k: &dyn Kernel, spec: &ContainerSpec, setup: &Setup) -> Result<()> 
 /// (CVE-2019-19921, CVE-2023-27561) and creating the directory when the image lacks it.
 fn special_dir(k: &dyn Kernel, root: &Path, path: &str) -> Result<Fd> {
     let fd = k
-        .open_in_root(root, Path::new(path), Resolve { create: Some(FileKind::Dir), no_symlinks: true })
+        .open_in_root(
+            root,
+            Path::new(path),
+            Resolve {
+                create: Some(FileKind::Dir),
+                no_symlinks: true,
+            },
+        )
         .map_err(|e| {
             if e.raw_os_error() == Some(libc::ELOOP) {
                 Error::SymlinkMountpoint(path.to_owned())
             } else {
-                Error::Kernel { what: format!("cannot open `{path}` in the image"), source: e }
+                Error::Kernel {
+                    what: format!("cannot open `{path}` in the image"),
+                    source: e,
+                }
             }
         })?;
-    let st = k.fstat(fd).what(|| format!("cannot stat `{path}` in the image"))?;
+    let st = k
+        .fstat(fd)
+        .what(|| format!("cannot stat `{path}` in the image"))?;
     if st.kind != FileKind::Dir {
         k.close(fd);
-        return Err(Error::Config(format!("`{path}` in the image is not a directory")));
+        return Err(Error::Config(format!(
+            "`{path}` in the image is not a directory"
+        )));
     }
     Ok(fd)
 }
@@ -183,14 +222,33 @@ fn reopen(k: &dyn Kernel, root: &Path, path: &str) -> Result<Fd> {
 /// Bind `source` (a host path) onto `target` inside the root. Symlinks in `target` resolve
 /// inside the root; after mounting, the target is opened again by name and must be the
 /// source's inode (device and inode number), or the start fails.
-fn bind_volume(k: &dyn Kernel, root: &Path, source: &Path, target: &str, readonly: bool) -> Result<()> {
+fn bind_volume(
+    k: &dyn Kernel,
+    root: &Path,
+    source: &Path,
+    target: &str,
+    readonly: bool,
+) -> Result<()> {
     let src = k
         .open_in_root(Path::new("/"), source, Resolve::default())
         .what(|| format!("cannot open volume source `{}`", source.display()))?;
-    let src_stat = k.fstat(src).what(|| format!("cannot stat `{}`", source.display()))?;
-    let kind = if src_stat.kind == FileKind::Dir { FileKind::Dir } else { FileKind::File };
+    let src_stat = k
+        .fstat(src)
+        .what(|| format!("cannot stat `{}`", source.display()))?;
+    let kind = if src_stat.kind == FileKind::Dir {
+        FileKind::Dir
+    } else {
+        FileKind::File
+    };
     let dst = k
-        .open_in_root(root, Path::new(target), Resolve { create: Some(kind), no_symlinks: false })
+        .open_in_root(
+            root,
+            Path::new(target),
+            Resolve {
+                create: Some(kind),
+                no_symlinks: false,
+            },
+        )
         .what(|| format!("cannot create volume target `{target}`"))?;
     k.mount(
         Some(&fd_path(src).to_string_lossy()),
@@ -202,7 +260,9 @@ fn bind_volume(k: &dyn Kernel, root: &Path, source: &Path, target: &str, readonl
     .what(|| format!("cannot bind `{}` to `{target}`", source.display()))?;
     k.close(dst);
     let mounted = reopen(k, root, target)?;
-    let now = k.fstat(mounted).what(|| format!("cannot stat `{target}`"))?;
+    let now = k
+        .fstat(mounted)
+        .what(|| format!("cannot stat `{target}`"))?;
     if (now.dev, now.ino) != (src_stat.dev, src_stat.ino) {
         k.close(mounted);
         k.close(src);
@@ -227,22 +287,40 @@ fn bind_volume(k: &dyn Kernel, root: &Path, source: &Path, target: &str, readonl
 }
 
 fn open_existing(k: &dyn Kernel, root: &Path, path: &str) -> Result<Option<Fd>> {
-    match k.open_in_root(root, Path::new(path), Resolve { create: None, no_symlinks: true }) {
+    match k.open_in_root(
+        root,
+        Path::new(path),
+        Resolve {
+            create: None,
+            no_symlinks: true,
+        },
+    ) {
         Ok(fd) => Ok(Some(fd)),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
-        Err(e) => Err(Error::Kernel { what: format!("cannot open `{path}`"), source: e }),
+        Err(e) => Err(Error::Kernel {
+            what: format!("cannot open `{path}`"),
+            source: e,
+        }),
     }
 }
 
 fn mask_paths(k: &dyn Kernel, root: &Path) -> Result<()> {
     let null = dev::open_host_device(k, "null", 1, 3)?;
     for path in MASKED {
-        let Some(fd) = open_existing(k, root, path)? else { continue };
+        let Some(fd) = open_existing(k, root, path)? else {
+            continue;
+        };
         let st = k.fstat(fd).what(|| format!("cannot stat `{path}`"))?;
         if st.kind == FileKind::Dir {
             k.mount(Some("tmpfs"), &fd_path(fd), Some("tmpfs"), ms::RDONLY, None)
         } else {
-            k.mount(Some(&fd_path(null).to_string_lossy()), &fd_path(fd), None, ms::BIND, None)
+            k.mount(
+                Some(&fd_path(null).to_string_lossy()),
+                &fd_path(fd),
+                None,
+                ms::BIND,
+                None,
+            )
         }
         .what(|| format!("cannot mask `{path}`"))?;
         k.close(fd);
@@ -252,10 +330,18 @@ fn mask_paths(k: &dyn Kernel, root: &Path) -> Result<()> {
 }
 
 fn read_only(k: &dyn Kernel, root: &Path, path: &str) -> Result<()> {
-    let Some(fd) = open_existing(k, root, path)? else { return Ok(()) };
+    let Some(fd) = open_existing(k, root, path)? else {
+        return Ok(());
+    };
     let p = fd_path(fd);
-    k.mount(Some(&p.to_string_lossy()), &p, None, ms::BIND | ms::REC, None)
-        .what(|| format!("cannot bind `{path}` to itself"))?;
+    k.mount(
+        Some(&p.to_string_lossy()),
+        &p,
+        None,
+        ms::BIND | ms::REC,
+        None,
+    )
+    .what(|| format!("cannot bind `{path}` to itself"))?;
     k.close(fd);
     let fd = reopen(k, root, path)?;
     k.mount(

@@ -27,6 +27,8 @@ enum Command {
     Image(cmd::image::Command),
     #[command(flatten)]
     System(cmd::system::Command),
+    #[command(flatten)]
+    Container(cmd::container::Command),
 }
 
 /// What every command gets besides its own arguments.
@@ -37,10 +39,15 @@ pub struct Global {
 }
 
 fn main() -> ExitCode {
+    // A container init is this binary re-executed inside the container's namespaces.
+    if let Some(code) = duckc_runtime::init::main_if_init() {
+        return code;
+    }
     let cli = Cli::parse();
     let global = Global { store: cli.store };
     let result = match cli.command {
         Command::Spec(c) => c.run(&global),
+        Command::Container(c) => c.run(&global),
         Command::Image(c) => c.run(&global),
         Command::System(c) => c.run(&global),
     };

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
-use super::{FileKind, Fd, Kernel, Namespace, Resolve, Stat};
+use super::{Fd, FileKind, Kernel, Namespace, Resolve, Stat};
 
 /// The Linux implementation of [`Kernel`].
 #[derive(Debug, Default, Clone, Copy)]
@@ -196,7 +196,11 @@ impl Kernel for Linux {
             Mode::empty(),
         )?;
         let rel = path.strip_prefix("/").unwrap_or(path);
-        let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
         Ok(open_or_create(&root_fd, rel, how)?.into_raw_fd())
     }
 
@@ -285,7 +289,10 @@ impl Kernel for Linux {
             inheritable: u32,
         }
         const VERSION_3: u32 = 0x2008_0522;
-        let mut header = Header { version: VERSION_3, pid: 0 };
+        let mut header = Header {
+            version: VERSION_3,
+            pid: 0,
+        };
         let split = |v: u64, i: usize| (v >> (32 * i)) as u32;
         let data: [Data; 2] = std::array::from_fn(|i| Data {
             effective: split(effective, i),
@@ -294,13 +301,23 @@ impl Kernel for Linux {
         });
         // SAFETY: header and data have the layout capset(2) expects for version 3.
         let r = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
-        if r == -1 { Err(io::Error::last_os_error()) } else { Ok(()) }
+        if r == -1 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     }
 
     fn clear_ambient(&self) -> io::Result<()> {
         // SAFETY: prctl with integer arguments.
         let r = unsafe {
-            libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0)
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+                0,
+                0,
+                0,
+            )
         };
         if r == -1 {
             let e = io::Error::last_os_error();
@@ -323,18 +340,30 @@ impl Kernel for Linux {
         // thread only, which is what a single-threaded init wants (glibc's wrapper would try
         // to signal other threads).
         let r = unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) };
-        if r == -1 { Err(io::Error::last_os_error()) } else { Ok(()) }
+        if r == -1 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     }
 
     fn setgid(&self, gid: u32) -> io::Result<()> {
         // SAFETY: integer arguments.
         let r = unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) };
-        if r == -1 { Err(io::Error::last_os_error()) } else { Ok(()) }
+        if r == -1 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     }
 
     fn setuid(&self, uid: u32) -> io::Result<()> {
         // SAFETY: integer arguments.
         let r = unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) };
-        if r == -1 { Err(io::Error::last_os_error()) } else { Ok(()) }
+        if r == -1 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{FileKind, Fd, Kernel, Namespace, Resolve, Stat, ms};
+use super::{Fd, FileKind, Kernel, Namespace, Resolve, Stat, ms};
 
 /// Records calls as one line each. `lstat`/`fstat` answer from a table of known paths (see
 /// [`Recording::with_stat`]); unknown paths are plain directories. A bind mount copies the
@@ -65,7 +65,9 @@ impl Recording {
 
     fn record(&self, line: String) -> io::Result<()> {
         let mut fail = self.fail.borrow_mut();
-        let hit = fail.iter().position(|(needle, _)| line.contains(needle.as_str()));
+        let hit = fail
+            .iter()
+            .position(|(needle, _)| line.contains(needle.as_str()));
         self.calls.borrow_mut().push(line);
         match hit {
             Some(i) => Err(io::Error::from_raw_os_error(fail.remove(i).1)),
@@ -134,7 +136,11 @@ impl Kernel for Recording {
     }
 
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> io::Result<()> {
-        self.record(format!("pivot_root {} {}", new_root.display(), put_old.display()))
+        self.record(format!(
+            "pivot_root {} {}",
+            new_root.display(),
+            put_old.display()
+        ))
     }
 
     fn chdir(&self, path: &Path) -> io::Result<()> {
@@ -157,7 +163,11 @@ impl Kernel for Recording {
         let rel = path.strip_prefix("/").unwrap_or(path);
         let full = root.join(rel);
         if how.no_symlinks && self.stat_of(&full).kind == FileKind::Symlink {
-            self.record(format!("open_in_root {} {} -> ELOOP", root.display(), path.display()))?;
+            self.record(format!(
+                "open_in_root {} {} -> ELOOP",
+                root.display(),
+                path.display()
+            ))?;
             return Err(io::Error::from_raw_os_error(libc::ELOOP));
         }
         let fd = {

@@ -17,7 +17,10 @@ fn spec() -> ContainerSpec {
             work: "/c/work".into(),
             mountpoint: "/c/rootfs".into(),
         },
-        process: Process { args: vec!["sh".into()], ..Process::default() },
+        process: Process {
+            args: vec!["sh".into()],
+            ..Process::default()
+        },
         hostname: "0123456789ab".into(),
         network: Network::Private,
         volumes: vec![],
@@ -25,15 +28,28 @@ fn spec() -> ContainerSpec {
 }
 
 fn file(ino: u64) -> Stat {
-    Stat { kind: FileKind::File, dev: 9, ino, rdev: 0 }
+    Stat {
+        kind: FileKind::File,
+        dev: 9,
+        ino,
+        rdev: 0,
+    }
 }
 
 /// A recorder where the masked /proc files are files, as on a real kernel.
 fn kernel() -> Recording {
     let k = Recording::with_host_devices();
-    for (i, p) in ["kcore", "keys", "timer_list", "sched_debug", "interrupts", "latency_stats", "timer_stats"]
-        .iter()
-        .enumerate()
+    for (i, p) in [
+        "kcore",
+        "keys",
+        "timer_list",
+        "sched_debug",
+        "interrupts",
+        "latency_stats",
+        "timer_stats",
+    ]
+    .iter()
+    .enumerate()
     {
         k.with_stat(&Path::new("/c/rootfs/proc").join(p), file(i as u64));
     }
@@ -62,16 +78,31 @@ fn rootless_host_network_with_terminal() {
     let mut s = spec();
     s.network = Network::Host;
     map_caller(&k, 1000, 1000).unwrap();
-    let setup_ = Setup { rootless: true, console: Some(PathBuf::from("/dev/pts/7")) };
+    let setup_ = Setup {
+        rootless: true,
+        console: Some(PathBuf::from("/dev/pts/7")),
+    };
     insta::assert_snapshot!(check(&s, &setup_, &k));
 }
 
 #[test]
 fn volumes_are_checked_by_device_and_inode() {
     let k = kernel();
-    k.with_stat(Path::new("/data"), Stat { kind: FileKind::Dir, dev: 3, ino: 77, rdev: 0 });
+    k.with_stat(
+        Path::new("/data"),
+        Stat {
+            kind: FileKind::Dir,
+            dev: 3,
+            ino: 77,
+            rdev: 0,
+        },
+    );
     let mut s = spec();
-    s.volumes = vec![Volume { source: "/data".into(), target: "/mnt/data".into(), readonly: true }];
+    s.volumes = vec![Volume {
+        source: "/data".into(),
+        target: "/mnt/data".into(),
+        readonly: true,
+    }];
     let out = check(&s, &Setup::default(), &k);
     let volume: Vec<&str> = out.lines().filter(|l| l.contains("/data")).collect();
     insta::assert_snapshot!(volume.join("\n"), @r"
@@ -86,12 +117,24 @@ fn volumes_are_checked_by_device_and_inode() {
 #[test]
 fn a_volume_mount_that_lands_elsewhere_is_refused() {
     let k = kernel();
-    k.with_stat(Path::new("/data"), Stat { kind: FileKind::Dir, dev: 3, ino: 77, rdev: 0 });
+    k.with_stat(
+        Path::new("/data"),
+        Stat {
+            kind: FileKind::Dir,
+            dev: 3,
+            ino: 77,
+            rdev: 0,
+        },
+    );
     // The bind does not show up at the target when it is opened again by name, as when a
     // symlink swapped in between sent the mount somewhere else.
     k.misdirect_binds();
     let mut s = spec();
-    s.volumes = vec![Volume { source: "/data".into(), target: "/mnt/data".into(), readonly: false }];
+    s.volumes = vec![Volume {
+        source: "/data".into(),
+        target: "/mnt/data".into(),
+        readonly: false,
+    }];
     let out = check(&s, &Setup::default(), &k);
     assert!(
         out.ends_with("error: mount target `/mnt/data` did not end up inside the container's root"),
@@ -103,29 +146,59 @@ fn a_volume_mount_that_lands_elsewhere_is_refused() {
 fn symlinked_proc_sys_dev_are_refused() {
     for dir in ["proc", "sys", "dev"] {
         let k = kernel();
-        k.with_stat(&Path::new("/c/rootfs").join(dir), Stat { kind: FileKind::Symlink, dev: 1, ino: 2, rdev: 0 });
+        k.with_stat(
+            &Path::new("/c/rootfs").join(dir),
+            Stat {
+                kind: FileKind::Symlink,
+                dev: 1,
+                ino: 2,
+                rdev: 0,
+            },
+        );
         let out = check(&spec(), &Setup::default(), &k);
         let last = out.lines().last().unwrap_or_default().to_owned();
-        assert_eq!(last, format!("error: `/{dir}` in the image is a symlink; refusing to mount over it"), "{out}");
+        assert_eq!(
+            last,
+            format!("error: `/{dir}` in the image is a symlink; refusing to mount over it"),
+            "{out}"
+        );
     }
 }
 
 #[test]
 fn a_dev_null_that_is_not_the_device_is_refused() {
     let k = kernel();
-    k.with_stat(Path::new("/dev/null"), Stat { kind: FileKind::File, dev: 1, ino: 3, rdev: 0 });
+    k.with_stat(
+        Path::new("/dev/null"),
+        Stat {
+            kind: FileKind::File,
+            dev: 1,
+            ino: 3,
+            rdev: 0,
+        },
+    );
     let out = check(&spec(), &Setup::default(), &k);
     assert!(
         out.ends_with("error: host device `/dev/null` is not the expected character device; refusing to use it"),
         "{out}"
     );
-    assert!(!out.contains("fd/") || !out.lines().any(|l| l.contains("/dev/null") && l.starts_with("mount")));
+    assert!(
+        !out.contains("fd/")
+            || !out
+                .lines()
+                .any(|l| l.contains("/dev/null") && l.starts_with("mount"))
+    );
 }
 
 #[test]
 fn root_keeps_the_default_capabilities() {
     let k = Recording::default();
-    let id = Identity { uid: 0, gid: 0, groups: vec![0, 10], home: "/root".into() };
+    let id = Identity {
+        uid: 0,
+        gid: 0,
+        groups: vec![0, 10],
+        home: "/root".into(),
+    };
     caps::become_user(&k, &id, false).unwrap();
     insta::assert_snapshot!(k.calls(), @r"
     capbset keep=0xa80425fb
@@ -141,7 +214,12 @@ fn root_keeps_the_default_capabilities() {
 #[test]
 fn a_non_root_user_has_no_effective_capabilities() {
     let k = Recording::default();
-    let id = Identity { uid: 1000, gid: 1000, groups: vec![1000], home: "/home/duck".into() };
+    let id = Identity {
+        uid: 1000,
+        gid: 1000,
+        groups: vec![1000],
+        home: "/home/duck".into(),
+    };
     caps::become_user(&k, &id, false).unwrap();
     insta::assert_snapshot!(k.calls(), @r"
     capbset keep=0xa80425fb

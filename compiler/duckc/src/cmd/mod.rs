@@ -3,3 +3,4 @@
 pub mod spec;
 pub mod image;
 pub mod system;
+pub mod container;

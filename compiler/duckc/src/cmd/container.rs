@@ -1,0 +1,939 @@
+//! Container verbs: `run`, `ps`/`container ls`, `start`, `stop`, `kill`, `rm`, `logs`, `exec`,
+//! `commit`. No daemon: a foreground `run` waits for its container itself, and a detached one
+//! (`-d`, `start` without `-a`) leaves a small monitor process behind that records the exit.
+
+mod names;
+mod state;
+mod table;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+use duckc_image::time::now;
+use duckc_runtime::{ContainerSpec, Io, Network, Process, Rootfs, Stdio, Volume};
+use duckc_store::Store;
+use miette::{IntoDiagnostic, miette};
+
+use crate::Global;
+use state::{Config, Dir, State, Status};
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create and run a new container from an image.
+    Run(RunArgs),
+    /// List containers.
+    Ps(PsArgs),
+    /// Start a stopped container again, over the files it kept.
+    Start(StartArgs),
+    /// Stop running containers (SIGTERM, then SIGKILL after a grace period).
+    Stop(StopArgs),
+    /// Send a signal to running containers.
+    Kill(KillArgs),
+    /// Remove containers.
+    Rm(RmArgs),
+    /// Print the output of a container.
+    Logs(LogsArgs),
+    /// Run a command in a running container.
+    Exec(ExecArgs),
+    /// Create a new image from a container's changes.
+    Commit(CommitArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(ContainerCommand),
+}
+
+/// `duckc container …`: the same verbs under Docker's management command.
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// List containers.
+    #[command(visible_aliases = ["ps", "list"])]
+    Ls(PsArgs),
+    /// Create and run a new container from an image.
+    Run(RunArgs),
+    /// Start a stopped container again.
+    Start(StartArgs),
+    /// Stop running containers.
+    Stop(StopArgs),
+    /// Send a signal to running containers.
+    Kill(KillArgs),
+    /// Remove containers.
+    Rm(RmArgs),
+    /// Print the output of a container.
+    Logs(LogsArgs),
+    /// Run a command in a running container.
+    Exec(ExecArgs),
+    /// Create a new image from a container's changes.
+    Commit(CommitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run in the background and print the container ID.
+    #[arg(short, long)]
+    detach: bool,
+    /// Keep stdin open.
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-terminal.
+    #[arg(short, long)]
+    tty: bool,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    rm: bool,
+    /// Name the container (default: a random adjective_animal).
+    #[arg(long)]
+    name: Option<String>,
+    /// Set an environment variable (`KEY=VALUE`, or `KEY` to pass the caller's value).
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Bind-mount a host path: `HOST:CONTAINER[:ro]`.
+    #[arg(short, long = "volume", value_name = "HOST:CONTAINER[:ro]")]
+    volume: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// User to run as: `name|uid[:group|gid]`.
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Container hostname (default: the short container ID).
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Network: `default` (own namespace, loopback only), `none`, or `host`.
+    #[arg(long, default_value = "default")]
+    network: String,
+    /// Override the image's entrypoint (`""` clears it).
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// The image: `name[:tag]`, an image ID or a digest.
+    image: String,
+    /// Command and arguments (default: the image's).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers (default: only running ones).
+    #[arg(short, long)]
+    all: bool,
+    /// Only print container IDs.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Attach to the container's output and wait for it.
+    #[arg(short, long)]
+    attach: bool,
+    /// Attach stdin.
+    #[arg(short, long)]
+    interactive: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container.
+    #[arg(short, long, default_value_t = 10)]
+    time: u64,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal to send.
+    #[arg(short, long, default_value = "KILL")]
+    signal: String,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Kill and remove a running container.
+    #[arg(short, long)]
+    force: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep printing output until the container exits.
+    #[arg(short, long)]
+    follow: bool,
+    container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Keep stdin open.
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-terminal.
+    #[arg(short, long)]
+    tty: bool,
+    /// Set an environment variable.
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// User to run as.
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    workdir: Option<String>,
+    container: String,
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// Commit message (kept in the image history).
+    #[arg(short, long)]
+    message: Option<String>,
+    /// Author.
+    #[arg(short, long)]
+    author: Option<String>,
+    /// Apply a Dockerfile instruction to the image config (`CMD`, `ENTRYPOINT`, `ENV`, …).
+    #[arg(short, long = "change")]
+    change: Vec<String>,
+    container: String,
+    /// `REPOSITORY[:TAG]` for the new image.
+    repository: Option<String>,
+}
+
+impl Command {
+    pub fn run(self, global: &Global) -> miette::Result<ExitCode> {
+        let store = open_store(global)?;
+        match self {
+            Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => run(&store, a),
+            Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => ps(&store, &a),
+            Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => start(&store, &a),
+            Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => stop(&store, &a),
+            Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => kill(&store, &a),
+            Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => rm(&store, &a),
+            Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => logs(&store, &a),
+            Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => exec(&store, a),
+            Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
+                commit(&store, &a)
+            }
+        }
+    }
+}
+
+fn open_store(global: &Global) -> miette::Result<Store> {
+    let root = global.store.clone().unwrap_or_else(Store::default_root);
+    let store = Store::open(&root)
+        .map_err(|e| miette!("cannot open the store at `{}`: {e}", root.display()))?;
+    std::fs::create_dir_all(store.containers_dir()).into_diagnostic()?;
+    Ok(store)
+}
+
+fn short(id: &str) -> &str {
+    &id[..12.min(id.len())]
+}
+
+/// Every container in the store, newest first.
+fn all(store: &Store) -> Vec<(Dir, Config)> {
+    let mut out: Vec<(Dir, Config)> = std::fs::read_dir(store.containers_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let dir = Dir(e.path());
+            let config = dir.read_config().ok()?;
+            Some((dir, config))
+        })
+        .collect();
+    out.sort_by(|a, b| (b.1.created, b.1.created_nanos).cmp(&(a.1.created, a.1.created_nanos)));
+    out
+}
+
+/// Find a container by name, full ID or unique ID prefix.
+fn find(store: &Store, query: &str) -> miette::Result<(Dir, Config)> {
+    let containers = all(store);
+    let not_found = || {
+        miette!(
+            help = "list containers with `duckc ps -a`",
+            "no such container: `{query}`"
+        )
+    };
+    if query.is_empty() {
+        return Err(not_found());
+    }
+    if let Some(i) = containers
+        .iter()
+        .position(|(_, c)| c.name == query || c.id == query)
+    {
+        return Ok(containers.into_iter().nth(i).ok_or_else(not_found)?);
+    }
+    let mut hits = containers
+        .into_iter()
+        .filter(|(_, c)| c.id.starts_with(query));
+    match (hits.next(), hits.next()) {
+        (Some(hit), None) => Ok(hit),
+        (Some(_), Some(_)) => Err(miette!(
+            help = "give more characters of the ID, or the name",
+            "`{query}` matches more than one container"
+        )),
+        _ => Err(not_found()),
+    }
+}
+
+fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
+    let image = duckc_image::resolve(store, &args.image).map_err(|e| {
+        miette!(
+            help = "list images with `duckc images`, or load one with `duckc load -i FILE`",
+            "{e}"
+        )
+    })?;
+    let mut lower = Vec::new();
+    for layer in &image.layers {
+        lower.push(
+            store
+                .snapshot(&layer.diff_id)
+                .map_err(|e| miette!("cannot unpack layer `{}`: {e}", layer.diff_id))?,
+        );
+    }
+    let process = process_for(&image, &args)?;
+    let network = match args.network.as_str() {
+        "default" | "bridge" | "private" => Network::Private,
+        "none" => Network::None,
+        "host" => Network::Host,
+        other => {
+            return Err(miette!(
+                help = "use `--network default`, `none` or `host`",
+                "unknown network `{other}`"
+            ));
+        }
+    };
+    let volumes = args
+        .volume
+        .iter()
+        .map(|v| parse_volume(v))
+        .collect::<miette::Result<Vec<_>>>()?;
+    let containers = all(store);
+    let name = match &args.name {
+        Some(n) => {
+            let n = n.trim_start_matches('/');
+            if !names::valid_name(n) {
+                return Err(miette!(
+                    help = "names are letters, digits, `_`, `.` and `-`, starting with a letter or digit",
+                    "invalid container name `{n}`"
+                ));
+            }
+            if let Some((_, c)) = containers.iter().find(|(_, c)| c.name == n) {
+                return Err(miette!(
+                    help = format!("remove it with `duckc rm {n}`, or choose another name"),
+                    "the container name `{n}` is already in use by container `{}`",
+                    c.id
+                ));
+            }
+            n.to_owned()
+        }
+        None => loop {
+            let n = names::random_name();
+            if !containers.iter().any(|(_, c)| c.name == n) {
+                break n;
+            }
+        },
+    };
+    let id = names::new_id();
+    let dir = Dir(store.containers_dir().join(&id));
+    std::fs::create_dir_all(&dir.0).into_diagnostic()?;
+    let rootfs = Rootfs::in_dir(lower, &dir.0).map_err(|e| miette!("{e}"))?;
+    let spec = ContainerSpec {
+        rootfs,
+        process,
+        hostname: args
+            .hostname
+            .clone()
+            .unwrap_or_else(|| short(&id).to_owned()),
+        network,
+        volumes,
+    };
+    let config = Config {
+        id: id.clone(),
+        name,
+        image: args.image.clone(),
+        image_digest: image.digest.to_string(),
+        created: now(),
+        created_nanos: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+        spec,
+        interactive: args.interactive,
+        auto_remove: args.rm,
+    };
+    store
+        .add_root(&root_id(&id), std::slice::from_ref(&image.digest))
+        .map_err(|e| miette!("cannot record the container's image: {e}"))?;
+    dir.write_config(&config).into_diagnostic()?;
+    dir.write_state(&State::created()).into_diagnostic()?;
+    if args.detach {
+        if let Some(code) = detach(store, &dir, &config)? {
+            return Ok(code);
+        }
+        println!("{id}");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        foreground(store, &dir, &config, args.interactive)
+    }
+}
+
+fn root_id(id: &str) -> String {
+    format!("container-{id}")
+}
+
+/// The process from the image config and the `run` flags, the way Docker combines them.
+fn process_for(image: &duckc_image::Image, args: &RunArgs) -> miette::Result<Process> {
+    let cfg = image.config.config().clone().unwrap_or_default();
+    let entrypoint: Vec<String> = match &args.entrypoint {
+        Some(e) if e.is_empty() => vec![],
+        Some(e) => vec![e.clone()],
+        None => cfg.entrypoint().clone().unwrap_or_default(),
+    };
+    let cmd: Vec<String> = if !args.command.is_empty() {
+        args.command.clone()
+    } else if args.entrypoint.is_some() {
+        vec![]
+    } else {
+        cfg.cmd().clone().unwrap_or_default()
+    };
+    let argv: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+    if argv.is_empty() {
+        return Err(miette!(
+            help = "give a command after the image, e.g. `duckc run IMAGE sh`",
+            "no command specified: the image has no entrypoint or cmd"
+        ));
+    }
+    let mut env = cfg.env().clone().unwrap_or_default();
+    merge_env(&mut env, &args.env);
+    Ok(Process {
+        args: argv,
+        env,
+        cwd: args
+            .workdir
+            .clone()
+            .or_else(|| cfg.working_dir().clone().filter(|w| !w.is_empty()))
+            .unwrap_or_else(|| "/".to_owned()),
+        user: args
+            .user
+            .clone()
+            .or_else(|| cfg.user().clone())
+            .unwrap_or_default(),
+        terminal: args.tty,
+    })
+}
+
+/// Apply `-e` flags: `K=V` sets, `K` copies the caller's value when it has one.
+fn merge_env(env: &mut Vec<String>, flags: &[String]) {
+    for flag in flags {
+        let entry = match flag.split_once('=') {
+            Some(_) => flag.clone(),
+            None => match std::env::var(flag) {
+                Ok(v) => format!("{flag}={v}"),
+                Err(_) => continue,
+            },
+        };
+        let key = entry.split('=').next().unwrap_or_default().to_owned();
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(entry);
+    }
+}
+
+fn parse_volume(spec: &str) -> miette::Result<Volume> {
+    let bad = || {
+        miette!(
+            help = "write `-v /host/path:/container/path[:ro]`",
+            "invalid volume `{spec}`"
+        )
+    };
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (host, target, readonly) = match parts[..] {
+        [h, t] => (h, t, false),
+        [h, t, "ro"] => (h, t, true),
+        [h, t, "rw"] => (h, t, false),
+        _ => return Err(bad()),
+    };
+    if !host.starts_with('/') || !target.starts_with('/') {
+        return Err(miette!(
+            help = "named volumes are not supported; give absolute paths: `-v /host/path:/container/path`",
+            "invalid volume `{spec}`: both paths must be absolute"
+        ));
+    }
+    if !Path::new(host).exists() {
+        std::fs::create_dir_all(host).map_err(|e| miette!("cannot create `{host}`: {e}"))?;
+    }
+    let source =
+        std::fs::canonicalize(host).map_err(|e| miette!("cannot resolve `{host}`: {e}"))?;
+    Ok(Volume {
+        source,
+        target: target.to_owned(),
+        readonly,
+    })
+}
+
+/// Print a start failure the way the rest of the CLI prints errors and return Docker's code
+/// for it (125: duckc failed, 126: not executable, 127: not found).
+fn start_failed(err: &duckc_runtime::Error) -> ExitCode {
+    let code = start_code(err);
+    let report = match err {
+        duckc_runtime::Error::NoUserNamespaces(_) | duckc_runtime::Error::Rootless(_) => {
+            miette!(
+                help = "run duckc as root, or enable unprivileged user namespaces",
+                "{err}"
+            )
+        }
+        _ => miette!("{err}"),
+    };
+    eprintln!("{report:?}");
+    ExitCode::from(code)
+}
+
+fn start_code(err: &duckc_runtime::Error) -> u8 {
+    match err {
+        duckc_runtime::Error::Start { code, .. } => *code,
+        _ => 125,
+    }
+}
+
+fn running(pid: i32) -> State {
+    State {
+        status: Status::Running,
+        pid: Some(pid),
+        pid_start: state::start_time(pid),
+        exit_code: None,
+        started_at: Some(now()),
+        finished_at: None,
+    }
+}
+
+fn exited(dir: &Dir, code: i32) {
+    let mut st = dir.read_state().unwrap_or_else(|_| State::created());
+    st.status = Status::Exited;
+    st.pid = None;
+    st.exit_code = Some(code);
+    st.finished_at = Some(now());
+    let _ = dir.write_state(&st);
+}
+
+/// Run the container attached to this terminal and wait for it.
+fn foreground(
+    store: &Store,
+    dir: &Dir,
+    config: &Config,
+    interactive: bool,
+) -> miette::Result<ExitCode> {
+    let io = Io {
+        stdin: if interactive {
+            Stdio::Inherit
+        } else {
+            Stdio::Null
+        },
+        stdout: Stdio::Inherit,
+        stderr: Stdio::Inherit,
+    };
+    let child = match duckc_runtime::spawn(&config.spec, io) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = start_code(&e);
+            let exit = start_failed(&e);
+            exited(dir, i32::from(code));
+            if config.auto_remove {
+                remove(store, dir, config);
+            }
+            return Ok(exit);
+        }
+    };
+    dir.write_state(&running(child.pid)).into_diagnostic()?;
+    let code = duckc_runtime::attach(&child, interactive).map_err(|e| miette!("{e}"))?;
+    exited(dir, code);
+    if config.auto_remove {
+        remove(store, dir, config);
+    }
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// Start the container under a detached monitor that records its exit; returns once it runs,
+/// or the exit code after printing why it could not start.
+fn detach(store: &Store, dir: &Dir, config: &Config) -> miette::Result<Option<ExitCode>> {
+    let store_root = store.root().to_owned();
+    let result =
+        duckc_runtime::process::spawn_monitor(|report| monitor(&store_root, dir, config, report))
+            .map_err(|e| miette!("{e}"))?;
+    if result == "ok" {
+        return Ok(None);
+    }
+    match result.split_once(' ') {
+        Some((code, msg)) => {
+            eprintln!("{:?}", miette!("{msg}"));
+            Ok(Some(ExitCode::from(code.parse::<u8>().unwrap_or(125))))
+        }
+        None => Err(miette!(
+            "the container monitor exited before the container started"
+        )),
+    }
+}
+
+/// The body of a detached container's monitor process: start it with its output going to the
+/// log, report, wait, record the exit.
+fn monitor(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::File) -> i32 {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.log());
+    let mut log = match log {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = write!(report, "125 cannot open the container log: {e}");
+            return 1;
+        }
+    };
+    let out = |l: &std::fs::File| {
+        l.try_clone()
+            .map(|f| Stdio::Fd(f.into()))
+            .unwrap_or(Stdio::Null)
+    };
+    // `-i` without a terminal: a pipe nobody writes to keeps stdin open, as Docker's `-di` does.
+    let mut keep_stdin = None;
+    let stdin = if config.interactive && !config.spec.process.terminal {
+        match std::io::pipe() {
+            Ok((r, w)) => {
+                keep_stdin = Some(w);
+                Stdio::Fd(r.into())
+            }
+            Err(_) => Stdio::Null,
+        }
+    } else {
+        Stdio::Null
+    };
+    let io = Io {
+        stdin,
+        stdout: out(&log),
+        stderr: out(&log),
+    };
+    let child = match duckc_runtime::spawn(&config.spec, io) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = start_code(&e);
+            exited(dir, i32::from(code));
+            let _ = write!(report, "{code} {e}");
+            return 1;
+        }
+    };
+    if dir.write_state(&running(child.pid)).is_err() {
+        let _ = write!(report, "125 cannot record the container's state");
+        return 1;
+    }
+    let _ = write!(report, "ok");
+    drop(report);
+    let code = duckc_runtime::process::wait_logging(&child, &mut log).unwrap_or(255);
+    drop(keep_stdin);
+    exited(dir, code);
+    if config.auto_remove {
+        if let Ok(store) = Store::open(store_root) {
+            remove(&store, dir, config);
+        }
+    }
+    0
+}
+
+fn ps(store: &Store, args: &PsArgs) -> miette::Result<ExitCode> {
+    let now = now();
+    let mut rows = vec![
+        [
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for (dir, config) in all(store) {
+        let Ok(state) = dir.read_state() else {
+            continue;
+        };
+        if !args.all && state.status != Status::Running {
+            continue;
+        }
+        if args.quiet {
+            println!("{}", short(&config.id));
+            continue;
+        }
+        rows.push(vec![
+            short(&config.id).to_owned(),
+            config.image.clone(),
+            table::command(&config),
+            format!(
+                "{} ago",
+                duckc_image::time::human_duration(now - config.created)
+            ),
+            table::status(&state, now),
+            String::new(),
+            config.name.clone(),
+        ]);
+    }
+    if !args.quiet {
+        print!("{}", table::render(&rows));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn start(store: &Store, args: &StartArgs) -> miette::Result<ExitCode> {
+    if args.attach && args.containers.len() > 1 {
+        return Err(miette!(
+            help = "attach to one container at a time",
+            "you cannot start and attach multiple containers at once"
+        ));
+    }
+    for query in &args.containers {
+        let (dir, config) = find(store, query)?;
+        let state = dir.read_state().into_diagnostic()?;
+        if state.status == Status::Running {
+            if !args.attach {
+                println!("{query}");
+            }
+            continue;
+        }
+        if args.attach {
+            return foreground(store, &dir, &config, args.interactive);
+        }
+        if let Some(code) = detach(store, &dir, &config)? {
+            return Ok(code);
+        }
+        println!("{query}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Wait until `pid` is gone, for at most `limit`.
+fn wait_gone(state: &State, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while state::alive(state.pid, state.pid_start) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// After the init is gone, give its monitor a moment to record the exit; record it ourselves
+/// when nobody does (the monitor was killed too).
+fn settle(dir: &Dir, code: i32) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        if let Ok(text) = std::fs::read(dir.state_path()) {
+            if serde_json::from_slice::<State>(&text).is_ok_and(|s| s.status != Status::Running) {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    exited(dir, code);
+}
+
+fn stop(store: &Store, args: &StopArgs) -> miette::Result<ExitCode> {
+    for query in &args.containers {
+        let (dir, _) = find(store, query)?;
+        let state = dir.read_state().into_diagnostic()?;
+        if let (Status::Running, Some(pid)) = (state.status, state.pid) {
+            let _ = duckc_runtime::process::kill(pid, libc_sig("TERM"));
+            let code = if wait_gone(&state, Duration::from_secs(args.time)) {
+                143
+            } else {
+                let _ = duckc_runtime::process::kill(pid, libc_sig("KILL"));
+                wait_gone(&state, Duration::from_secs(10));
+                137
+            };
+            settle(&dir, code);
+        }
+        println!("{query}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn libc_sig(name: &str) -> i32 {
+    duckc_runtime::process::signal_number(name).unwrap_or(9)
+}
+
+fn kill(store: &Store, args: &KillArgs) -> miette::Result<ExitCode> {
+    let sig = duckc_runtime::process::signal_number(&args.signal).ok_or_else(|| {
+        miette!(
+            help = "use a name like `KILL`, `TERM`, `SIGINT`, or a number",
+            "invalid signal `{}`",
+            args.signal
+        )
+    })?;
+    for query in &args.containers {
+        let (dir, _) = find(store, query)?;
+        let state = dir.read_state().into_diagnostic()?;
+        let Some(pid) = state.pid.filter(|_| state.status == Status::Running) else {
+            return Err(miette!(
+                help = format!("start it with `duckc start {query}`"),
+                "container `{query}` is not running"
+            ));
+        };
+        duckc_runtime::process::kill(pid, sig)
+            .map_err(|e| miette!("cannot signal `{query}`: {e}"))?;
+        if sig == libc_sig("KILL") {
+            wait_gone(&state, Duration::from_secs(10));
+            settle(&dir, 137);
+        }
+        println!("{query}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rm(store: &Store, args: &RmArgs) -> miette::Result<ExitCode> {
+    for query in &args.containers {
+        let (dir, config) = find(store, query)?;
+        let state = dir.read_state().into_diagnostic()?;
+        if state.status == Status::Running {
+            if !args.force {
+                return Err(miette!(
+                    help = format!(
+                        "stop the container with `duckc stop {query}` first, or use `duckc rm -f`"
+                    ),
+                    "cannot remove container `{query}`: container is running"
+                ));
+            }
+            if let Some(pid) = state.pid {
+                let _ = duckc_runtime::process::kill(pid, libc_sig("KILL"));
+                wait_gone(&state, Duration::from_secs(10));
+                settle(&dir, 137);
+            }
+        }
+        remove(store, &dir, &config);
+        println!("{query}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Delete a container's directory and its gc root.
+fn remove(store: &Store, dir: &Dir, config: &Config) {
+    if std::fs::remove_dir_all(&dir.0).is_err() {
+        // overlayfs leaves `work/work` with mode 000: make everything writable and retry.
+        make_writable(&dir.0);
+        let _ = std::fs::remove_dir_all(&dir.0);
+    }
+    let _ = store.remove_root(&root_id(&config.id));
+}
+
+fn make_writable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return;
+    };
+    if meta.is_dir() {
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
+        for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+            make_writable(&entry.path());
+        }
+    }
+}
+
+fn logs(store: &Store, args: &LogsArgs) -> miette::Result<ExitCode> {
+    let (dir, _) = find(store, &args.container)?;
+    let mut file = match std::fs::File::open(dir.log()) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ExitCode::SUCCESS),
+        Err(e) => return Err(miette!("cannot read the log of `{}`: {e}", args.container)),
+    };
+    let mut out = std::io::stdout().lock();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let n = file.read(&mut buf).into_diagnostic()?;
+        if n > 0 {
+            out.write_all(&buf[..n]).into_diagnostic()?;
+            continue;
+        }
+        out.flush().into_diagnostic()?;
+        if !args.follow {
+            break;
+        }
+        let running = dir.read_state().is_ok_and(|s| s.status == Status::Running);
+        if !running {
+            // One last read for what was written just before the exit.
+            let mut rest = Vec::new();
+            file.read_to_end(&mut rest).into_diagnostic()?;
+            out.write_all(&rest).into_diagnostic()?;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn exec(store: &Store, args: ExecArgs) -> miette::Result<ExitCode> {
+    let (dir, config) = find(store, &args.container)?;
+    let state = dir.read_state().into_diagnostic()?;
+    let Some(pid) = state.pid.filter(|_| state.status == Status::Running) else {
+        return Err(miette!(
+            help = format!("start it with `duckc start {}`", args.container),
+            "container `{}` is not running",
+            args.container
+        ));
+    };
+    let mut process = config.spec.process.clone();
+    process.args = args.command.clone();
+    process.terminal = args.tty;
+    merge_env(&mut process.env, &args.env);
+    if let Some(u) = &args.user {
+        process.user = u.clone();
+    }
+    if let Some(w) = &args.workdir {
+        process.cwd = w.clone();
+    }
+    let io = Io {
+        stdin: if args.interactive {
+            Stdio::Inherit
+        } else {
+            Stdio::Null
+        },
+        stdout: Stdio::Inherit,
+        stderr: Stdio::Inherit,
+    };
+    let child = match duckc_runtime::exec_in(pid, &process, &config.spec.hostname, io) {
+        Ok(c) => c,
+        Err(e) => return Ok(start_failed(&e)),
+    };
+    let code = duckc_runtime::attach(&child, args.interactive).map_err(|e| miette!("{e}"))?;
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+fn commit(store: &Store, args: &CommitArgs) -> miette::Result<ExitCode> {
+    let (dir, config) = find(store, &args.container)?;
+    let base = duckc_image::resolve(store, &config.image_digest)
+        .map_err(|e| miette!("cannot find the image of `{}`: {e}", args.container))?;
+    let opts = duckc_image::CommitOptions {
+        message: args.message.clone(),
+        author: args.author.clone(),
+        changes: args.change.clone(),
+        ..Default::default()
+    };
+    let upper: PathBuf = dir.upper();
+    let image = duckc_image::commit(store, &base, &upper, &opts).map_err(|e| miette!("{e}"))?;
+    if let Some(repo) = &args.repository {
+        duckc_image::tag(store, &image, repo).map_err(|e| {
+            miette!(
+                help = "write `REPOSITORY[:TAG]`, e.g. `your/duck:v2`",
+                "{e}"
+            )
+        })?;
+    }
+    println!("{}", image.config_digest);
+    Ok(ExitCode::SUCCESS)
+}
