@@ -6,8 +6,12 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+
 use common::store::{busybox_layout, load_busybox};
-use common::{duckc, ok, output, require_tool};
+use common::{duckc, ok, output, require_root, require_tool};
+use duckc_image::{CommitOptions, Image};
 use duckc_store::Store;
 
 fn tools(names: &[&str]) -> bool {
@@ -134,7 +138,524 @@ fn assert_trees_equal(a: &Path, b: &Path) {
     }
 }
 
-#[allow(dead_code)]
-fn run(cmd: &mut Command) -> std::process::Output {
-    output(cmd)
+/// This test binary, re-run as a helper process (see [`helper`]).
+fn helper_cmd(action: &str, store: &Path) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["helper", "--exact", "--nocapture", "--test-threads=1"])
+        .env("DUCKC_TEST_HELPER", action)
+        .env("DUCKC_TEST_STORE", store)
+        .env_remove("DUCKC_CRASH_AT")
+        .env_remove("DUCKC_PAUSE_AT");
+    cmd
+}
+
+/// Not a test by itself: when `DUCKC_TEST_HELPER` is set, this process does one library
+/// operation (so a test can run it under another umask, or kill it midway), then exits.
+///   commit: commit `DUCKC_TEST_SRC` onto `DUCKC_TEST_BASE` (or scratch), tag `DUCKC_TEST_TAG`,
+///           print `DIGEST=<manifest digest>`
+///   snapshot: unpack every layer of `DUCKC_TEST_BASE`
+#[test]
+fn helper() {
+    let Ok(action) = std::env::var("DUCKC_TEST_HELPER") else {
+        return;
+    };
+    let store = Store::open(Path::new(&std::env::var("DUCKC_TEST_STORE").unwrap())).unwrap();
+    let base = match std::env::var("DUCKC_TEST_BASE") {
+        Ok(b) => duckc_image::resolve(&store, &b).unwrap(),
+        Err(_) => Image::scratch(),
+    };
+    match action.as_str() {
+        "commit" => {
+            let opts = CommitOptions {
+                message: Some("test commit".into()),
+                changes: std::env::var("DUCKC_TEST_CHANGES")
+                    .map(|c| c.split(';').map(str::to_owned).collect())
+                    .unwrap_or_default(),
+                plain: std::env::var_os("DUCKC_TEST_UPPER").is_none(),
+                ..CommitOptions::default()
+            };
+            let src = PathBuf::from(std::env::var("DUCKC_TEST_SRC").unwrap());
+            let image = duckc_image::commit(&store, &base, &src, &opts).unwrap();
+            duckc_image::tag(&store, &image, &std::env::var("DUCKC_TEST_TAG").unwrap()).unwrap();
+            println!("DIGEST={}", image.digest);
+        }
+        "snapshot" => {
+            for l in &base.layers {
+                store.snapshot(&l.diff_id).unwrap();
+            }
+        }
+        other => panic!("unknown helper action {other}"),
+    }
+}
+
+fn helper_digest(out: &str) -> String {
+    out.split("DIGEST=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no digest in {out}"))
+        .to_owned()
+}
+
+fn killed(out: &Output) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    out.status.signal() == Some(9)
+}
+
+fn verify_clean(store: &Path) {
+    let out = output(duckc(store).arg("verify"));
+    assert!(
+        out.status.success(),
+        "verify found problems:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A busybox-based image with a duckc-written layer on top: a new file, a whiteout (from an
+/// overlay upper dir), a new command.
+fn duck_image(tmp: &Path, store: &Path) -> String {
+    load_busybox(store);
+    let upper = tmp.join("upper");
+    fs_tree(
+        &upper,
+        &[("hello.txt", "hello from duckc\n"), ("etc/motd", "quack\n")],
+    );
+    std::fs::create_dir_all(upper.join("bin")).unwrap();
+    ok(Command::new("mknod")
+        .arg(upper.join("bin/vi"))
+        .args(["c", "0", "0"]));
+    let out = ok(helper_cmd("commit", store)
+        .env("DUCKC_TEST_BASE", "busybox")
+        .env("DUCKC_TEST_SRC", &upper)
+        .env("DUCKC_TEST_UPPER", "1")
+        .env("DUCKC_TEST_TAG", "localhost/duck:v1")
+        .env(
+            "DUCKC_TEST_CHANGES",
+            r#"ENV PATH=/bin;CMD ["cat", "/hello.txt"]"#,
+        ));
+    helper_digest(&out);
+    "localhost/duck:v1".into()
+}
+
+fn fs_tree(root: &Path, files: &[(&str, &str)]) {
+    for (p, content) in files {
+        let p = root.join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+}
+
+fn podman(tmp: &Path) -> Command {
+    let conf = tmp.join("containers.conf");
+    std::fs::write(
+        &conf,
+        "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new("podman");
+    cmd.env("CONTAINERS_CONF", &conf)
+        .arg("--root")
+        .arg(tmp.join("podman-root"))
+        .arg("--runroot")
+        .arg(tmp.join("podman-runroot"))
+        .args(["--storage-driver", "vfs"]);
+    cmd
+}
+
+/// crun refuses this VM's hybrid cgroup set-up until `hugetlb` is mounted as v1 (PEERS.md).
+fn crun_workaround() {
+    let hugetlb = Path::new("/sys/fs/cgroup/hugetlb");
+    let mounted = output(Command::new("mountpoint").arg("-q").arg(hugetlb))
+        .status
+        .success();
+    let hybrid = Path::new("/sys/fs/cgroup/unified").exists();
+    if !mounted && hybrid {
+        let _ = std::fs::create_dir_all(hugetlb);
+        let _ = output(
+            Command::new("mount")
+                .args(["-t", "cgroup", "-o", "hugetlb", "cgroup"])
+                .arg(hugetlb),
+        );
+    }
+}
+
+#[test]
+fn other_tools_read_duckc_images() {
+    if !tools(&["umoci", "skopeo", "podman", "mknod"]) || !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let name = duck_image(tmp.path(), &store);
+
+    // skopeo reads an exported layout, an OCI archive and a docker archive, and copies them.
+    let layout = tmp.path().join("layout");
+    ok(duckc(&store).args(["export-layout", &name]).arg(&layout));
+    let inspect: serde_json::Value = serde_json::from_str(&ok(Command::new("skopeo")
+        .arg("inspect")
+        .arg(format!("oci:{}:{name}", layout.display()))))
+    .unwrap();
+    assert_eq!(inspect["Layers"].as_array().unwrap().len(), 2, "{inspect}");
+    let oci = tmp.path().join("duck-oci.tar");
+    let docker = tmp.path().join("duck-docker.tar");
+    ok(duckc(&store).arg("save").arg("-o").arg(&oci).arg(&name));
+    ok(duckc(&store)
+        .args(["save", "--format", "docker", "-o"])
+        .arg(&docker)
+        .arg(&name));
+    for src in [
+        format!("oci-archive:{}", oci.display()),
+        format!("docker-archive:{}", docker.display()),
+    ] {
+        ok(Command::new("skopeo").arg("inspect").arg(&src));
+        let copy = tmp.path().join("copy");
+        ok(Command::new("skopeo")
+            .arg("copy")
+            .arg(&src)
+            .arg(format!("oci:{}:copy", copy.display())));
+        let _ = std::fs::remove_dir_all(&copy);
+    }
+
+    // umoci unpacks the same tree duckc flattens: the new files, and no `bin/vi`.
+    let bundle = tmp.path().join("bundle");
+    ok(Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:{name}", layout.display()))
+        .arg(&bundle));
+    let s = Store::open(&store).unwrap();
+    let image = duckc_image::resolve(&s, &name).unwrap();
+    let flat = tmp.path().join("flat");
+    std::fs::create_dir(&flat).unwrap();
+    duckc_image::unpack_rootfs(&s, &image, &flat).unwrap();
+    assert_trees_equal(&bundle.join("rootfs"), &flat);
+    assert!(!flat.join("bin/vi").exists() && flat.join("bin/sh").exists());
+    assert_eq!(
+        std::fs::read_to_string(flat.join("hello.txt")).unwrap(),
+        "hello from duckc\n"
+    );
+
+    // podman loads both archives and runs the image.
+    crun_workaround();
+    for archive in [&docker, &oci] {
+        let out = ok(podman(tmp.path()).arg("load").arg("-i").arg(archive));
+        assert!(out.contains("localhost/duck:v1"), "{out}");
+    }
+    let out =
+        ok(podman(tmp.path()).args(["run", "--rm", "--network", "none", "localhost/duck:v1"]));
+    assert_eq!(out, "hello from duckc\n");
+    let _ = output(podman(tmp.path()).args(["rmi", "-a", "-f"]));
+}
+
+#[test]
+fn images_made_by_skopeo_and_umoci_load_into_duckc() {
+    if !tools(&["umoci", "skopeo"]) || !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = busybox_layout(tmp.path());
+    let bundle = tmp.path().join("bundle");
+    ok(Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:busybox:latest", layout.display()))
+        .arg(&bundle));
+    let oci = tmp.path().join("bb-oci.tar");
+    let docker = tmp.path().join("bb-docker.tar");
+    let src = format!("oci:{}:busybox:latest", layout.display());
+    ok(Command::new("skopeo")
+        .args(["copy", &src])
+        .arg(format!("oci-archive:{}:busybox:latest", oci.display())));
+    ok(Command::new("skopeo").args(["copy", &src]).arg(format!(
+        "docker-archive:{}:busybox:latest",
+        docker.display()
+    )));
+    for (i, input) in [layout.clone(), oci, docker].iter().enumerate() {
+        let store = tmp.path().join(format!("store{i}"));
+        let out = ok(duckc(&store).arg("load").arg("-i").arg(input));
+        assert!(out.contains("busybox:latest"), "{out}");
+        let s = Store::open(&store).unwrap();
+        let image = duckc_image::resolve(&s, "busybox").unwrap();
+        let snap = s.snapshot(&image.layers[0].diff_id).unwrap();
+        assert_trees_equal(&bundle.join("rootfs"), &snap);
+        verify_clean(&store);
+    }
+}
+
+#[test]
+fn same_content_gives_the_same_digests_in_any_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut digests = Vec::new();
+    let mut archives = Vec::new();
+    for (i, umask) in ["022", "077"].iter().enumerate() {
+        let src = tmp.path().join(format!("elsewhere-{i}/src"));
+        let store = tmp.path().join(format!("store-{i}"));
+        // The same content, made under another umask at another time.
+        let script = format!(
+            "umask {umask} && mkdir -p {s}/app/lib && printf 'print(1)\\n' > {s}/app/main.py && printf x > {s}/app/lib/x && ln -s main.py {s}/app/link && chmod 0755 {s}/app {s}/app/lib && chmod 0644 {s}/app/main.py {s}/app/lib/x && touch -d @{t} {s}/app/main.py",
+            s = src.display(),
+            t = 1_800_000_000 + i
+        );
+        ok(Command::new("sh").arg("-c").arg(&script));
+        let mut cmd = helper_cmd("commit", &store);
+        cmd.env("DUCKC_TEST_SRC", &src)
+            .env("DUCKC_TEST_TAG", "repro:1")
+            .env("SOURCE_DATE_EPOCH", "1700000000");
+        let shell = format!("umask {umask} && exec \"$@\"");
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg(shell)
+            .arg("sh")
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => sh.env(k, v),
+                None => sh.env_remove(k),
+            };
+        }
+        digests.push(helper_digest(&ok(&mut sh)));
+        let archive = tmp.path().join(format!("repro-{i}.tar"));
+        ok(duckc(&store)
+            .arg("save")
+            .arg("-o")
+            .arg(&archive)
+            .arg("repro:1"));
+        archives.push(std::fs::read(&archive).unwrap());
+    }
+    assert_eq!(digests[0], digests[1]);
+    assert!(archives[0] == archives[1], "saved archives differ");
+}
+
+#[test]
+fn sigkill_at_any_point_leaves_a_consistent_store() {
+    if !tools(&["umoci"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = busybox_layout(tmp.path());
+    // load
+    for point in [
+        "blob-before-rename:1",
+        "blob-after-rename:2",
+        "write-before-rename:1",
+        "load-before-refs",
+    ] {
+        let store = tmp.path().join(format!("store-load-{point}"));
+        let out = output(
+            duckc(&store)
+                .env("DUCKC_CRASH_AT", point)
+                .arg("load")
+                .arg("-i")
+                .arg(&layout),
+        );
+        assert!(killed(&out), "{point}: not killed: {out:?}");
+        verify_clean(&store);
+        ok(duckc(&store).arg("load").arg("-i").arg(&layout));
+        verify_clean(&store);
+        assert!(ok(duckc(&store).arg("images")).contains("busybox"));
+    }
+    // save
+    let store = tmp.path().join("store-save");
+    load_busybox(&store);
+    let archive = tmp.path().join("save.tar");
+    for point in ["save-blob:1", "save-blob:2"] {
+        let out = output(
+            duckc(&store)
+                .env("DUCKC_CRASH_AT", point)
+                .arg("save")
+                .arg("-o")
+                .arg(&archive)
+                .arg("busybox"),
+        );
+        assert!(killed(&out), "{point}: not killed: {out:?}");
+        assert!(
+            !archive.exists(),
+            "a partial archive is never visible under its name"
+        );
+        verify_clean(&store);
+    }
+    ok(duckc(&store)
+        .arg("save")
+        .arg("-o")
+        .arg(&archive)
+        .arg("busybox"));
+    ok(duckc(&tmp.path().join("store-save-check"))
+        .arg("load")
+        .arg("-i")
+        .arg(&archive));
+    // commit
+    let src = tmp.path().join("commit-src");
+    fs_tree(&src, &[("a/b", "content"), ("c", "more")]);
+    for point in [
+        "blob-before-rename:1",
+        "commit-layer-written",
+        "blob-after-rename:2",
+        "commit-before-refs",
+        "write-before-rename:2",
+    ] {
+        let out = output(
+            helper_cmd("commit", &store)
+                .env("DUCKC_CRASH_AT", point)
+                .env("DUCKC_TEST_BASE", "busybox")
+                .env("DUCKC_TEST_SRC", &src)
+                .env("DUCKC_TEST_TAG", "c:1"),
+        );
+        assert!(
+            killed(&out),
+            "{point}: not killed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        verify_clean(&store);
+    }
+    ok(helper_cmd("commit", &store)
+        .env("DUCKC_TEST_BASE", "busybox")
+        .env("DUCKC_TEST_SRC", &src)
+        .env("DUCKC_TEST_TAG", "c:1"));
+    // snapshot
+    if common::is_root() {
+        for point in ["snapshot-before-rename", "snapshot-before-record"] {
+            let out = output(
+                helper_cmd("snapshot", &store)
+                    .env("DUCKC_CRASH_AT", point)
+                    .env("DUCKC_TEST_BASE", "c:1"),
+            );
+            assert!(killed(&out), "{point}: not killed");
+            verify_clean(&store);
+        }
+        ok(helper_cmd("snapshot", &store).env("DUCKC_TEST_BASE", "c:1"));
+    }
+    // gc killed halfway deletes only garbage.
+    ok(duckc(&store).args(["rmi", "c:1"]));
+    let out = output(duckc(&store).env("DUCKC_CRASH_AT", "gc-blob:1").arg("gc"));
+    assert!(killed(&out));
+    verify_clean(&store);
+    ok(duckc(&store).arg("gc"));
+    verify_clean(&store);
+    let s = Store::open(&store).unwrap();
+    let image = duckc_image::resolve(&s, "busybox").unwrap();
+    assert!(image.blobs().iter().all(|d| s.has_blob(d)));
+}
+
+#[test]
+fn concurrent_loads_and_gc_keep_images_intact() {
+    if !tools(&["umoci"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = busybox_layout(tmp.path());
+    for round in 0..3 {
+        let store = tmp.path().join(format!("store-{round}"));
+        let spawn = || {
+            duckc(&store)
+                .arg("load")
+                .arg("-i")
+                .arg(&layout)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        for child in [a, b] {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        verify_clean(&store);
+        assert_eq!(ok(duckc(&store).arg("images")).lines().count(), 2);
+    }
+    // gc while a load is in flight (paused before it records its image) deletes nothing of it.
+    let store = tmp.path().join("store-gc");
+    let release = tmp.path().join("release");
+    let load = duckc(&store)
+        .env(
+            "DUCKC_PAUSE_AT",
+            format!("load-before-refs:{}", release.display()),
+        )
+        .arg("load")
+        .arg("-i")
+        .arg(&layout)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while !store.join("blobs/sha256").exists()
+        || std::fs::read_dir(store.join("blobs/sha256"))
+            .unwrap()
+            .count()
+            < 3
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let gc = duckc(&store)
+        .arg("gc")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    std::fs::write(&release, b"").unwrap();
+    assert!(load.wait_with_output().unwrap().status.success());
+    assert!(gc.wait_with_output().unwrap().status.success());
+    verify_clean(&store);
+    let s = Store::open(&store).unwrap();
+    let image = duckc_image::resolve(&s, "busybox").unwrap();
+    assert!(image.blobs().iter().all(|d| s.has_blob(d)));
+}
+
+#[test]
+fn corrupted_blobs_are_refused_and_reported() {
+    if !tools(&["umoci"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    load_busybox(&store);
+    let s = Store::open(&store).unwrap();
+    let image = duckc_image::resolve(&s, "busybox").unwrap();
+    let blob = s.blob_path(&image.layers[0].digest);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&blob, &bytes).unwrap();
+    let out = output(duckc(&store).arg("verify"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&image.layers[0].digest.to_string()));
+    assert!(s.snapshot(&image.layers[0].diff_id).is_err());
+    assert!(
+        std::fs::read_dir(s.tmp_dir()).unwrap().count() == 0,
+        "a failed unpack leaves nothing"
+    );
+    let out = output(
+        duckc(&store)
+            .arg("save")
+            .arg("-o")
+            .arg(tmp.path().join("x.tar"))
+            .arg("busybox"),
+    );
+    assert!(!out.status.success(), "saving a corrupted blob must fail");
+    assert!(!tmp.path().join("x.tar").exists());
+}
+
+#[test]
+fn layer_size_limits_remove_partial_snapshots() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Store::open(&tmp.path().join("store")).unwrap();
+    let src = tmp.path().join("src");
+    fs_tree(&src, &[("big", &"x".repeat(1 << 20))]);
+    let layer = s
+        .write_layer(&src, &duckc_layer::WriteOptions::default())
+        .unwrap();
+    let opts = duckc_layer::ExtractOptions {
+        limits: duckc_layer::Limits {
+            max_bytes: 64 << 10,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let err = s.snapshot_with(&layer.diff_id, &opts).unwrap_err();
+    assert!(err.to_string().contains("limit"), "{err}");
+    assert!(!s.snapshot_path(&layer.diff_id).exists());
+    assert_eq!(std::fs::read_dir(s.tmp_dir()).unwrap().count(), 0);
+    assert!(s.verify().unwrap().problems.is_empty());
+    s.snapshot(&layer.diff_id).unwrap();
 }

@@ -46,6 +46,7 @@ pub fn commit(store: &Store, base: &Image, upper: &Path, opts: &CommitOptions) -
             },
         },
     )?;
+    duckc_store::crash_point("commit-layer-written");
     let created = opts
         .created
         .unwrap_or_else(|| match std::env::var("SOURCE_DATE_EPOCH") {
@@ -95,6 +96,7 @@ pub fn commit(store: &Store, base: &Image, upper: &Path, opts: &CommitOptions) -
     let manifest_digest =
         store.put_blob(&serde_json::to_vec(&manifest).expect("manifest serialises"))?;
     let image = Image::read(store, &manifest_digest)?;
+    duckc_store::crash_point("commit-before-refs");
     store.update_refs(|refs| {
         refs.images
             .entry(manifest_digest)

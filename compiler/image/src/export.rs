@@ -118,9 +118,25 @@ pub fn save(
         tar.append_data(&mut h, dir, io::empty()).map_err(wrap)?;
     }
     for d in &blobs {
-        let mut f = store.open_blob(d)?;
+        let f = store.open_blob(d)?;
         let size = f.metadata().map_err(io_err(&store.blob_path(d)))?.len();
-        add(&mut tar, &format!("blobs/sha256/{}", d.hex()), size, &mut f).map_err(wrap)?;
+        let mut hashing = duckc_layer::HashingReader::new(f);
+        add(
+            &mut tar,
+            &format!("blobs/sha256/{}", d.hex()),
+            size,
+            &mut hashing,
+        )
+        .map_err(wrap)?;
+        let (actual, _) = hashing.finish().map_err(wrap)?;
+        if actual != *d {
+            return Err(Error::Store(duckc_store::Error::DigestMismatch {
+                what: format!("blob {d}"),
+                expected: *d,
+                actual,
+            }));
+        }
+        duckc_store::crash_point("save-blob");
     }
     let index_bytes = serde_json::to_vec(&index).expect("index serialises");
     add(
@@ -157,9 +173,18 @@ pub fn export_layout(store: &Store, image: &Image, name: Option<&str>, dir: &Pat
             continue;
         }
         let tmp = blob_dir.join(format!(".{}.tmp", d.hex()));
-        let mut src = store.open_blob(d)?;
+        let mut src = duckc_layer::HashingReader::new(store.open_blob(d)?);
         let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
         io::copy(&mut src, &mut f).map_err(io_err(&tmp))?;
+        let (actual, _) = src.finish().map_err(io_err(&tmp))?;
+        if actual != *d {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::Store(duckc_store::Error::DigestMismatch {
+                what: format!("blob {d}"),
+                expected: *d,
+                actual,
+            }));
+        }
         f.sync_all().map_err(io_err(&tmp))?;
         fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
     }

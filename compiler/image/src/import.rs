@@ -102,6 +102,7 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<Loaded>> {
             "it has neither an `index.json` (OCI) nor a `manifest.json` (docker)".into(),
         ));
     }
+    duckc_store::crash_point("load-before-refs");
     let added = time::now().max(0) as u64;
     store.update_refs(|refs| {
         for l in &loaded {

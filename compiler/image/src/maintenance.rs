@@ -109,6 +109,7 @@ pub fn gc(store: &Store) -> Result<GcReport> {
             report.bytes += store.blob_size(&d).unwrap_or(0);
             store.remove_blob(&d)?;
             report.blobs += 1;
+            duckc_store::crash_point("gc-blob");
         }
     }
     Ok(report)

@@ -20,6 +20,7 @@ pub fn write_atomic(store: &Store, dest: &Path, bytes: &[u8]) -> Result<()> {
         f.write_all(bytes).map_err(io_err(&tmp))?;
         f.sync_all().map_err(io_err(&tmp))?;
         drop(f);
+        crate::crash_point("write-before-rename");
         fs::rename(&tmp, dest).map_err(io_err(dest))?;
         fsync_dir(dest.parent().unwrap_or(Path::new("/")))
     })();

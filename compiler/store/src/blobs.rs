@@ -56,7 +56,9 @@ impl BlobWriter {
         file.sync_all().map_err(io_err(&self.tmp))?;
         drop(file);
         let dest = self.final_dir.join(digest.hex());
+        crate::crash_point("blob-before-rename");
         fs::rename(&self.tmp, &dest).map_err(io_err(&dest))?;
+        crate::crash_point("blob-after-rename");
         fsync_dir(&self.final_dir)?;
         Ok((digest, size))
     }

@@ -20,6 +20,7 @@
 mod atomic;
 mod blobs;
 mod cache;
+mod crash;
 mod layers;
 mod lock;
 mod refs;
@@ -33,6 +34,7 @@ pub use duckc_layer::{Compression, Digest};
 
 pub use atomic::{fsync_dir, write_atomic};
 pub use blobs::BlobWriter;
+pub use crash::crash_point;
 pub use layers::{LayerRecord, LayerRef};
 pub use lock::{Lease, LockFile};
 pub use refs::{ImageEntry, Refs};

@@ -113,7 +113,9 @@ impl Store {
         if fs::symlink_metadata(&dir).is_ok() {
             duckc_layer::remove_tree(&dir).map_err(io_err(&dir))?;
         }
+        crate::crash_point("snapshot-before-rename");
         fs::rename(&tmp, &dir).map_err(io_err(&dir))?;
+        crate::crash_point("snapshot-before-record");
         fsync_dir(dir.parent().expect("snapshot has a parent"))?;
         let bytes = serde_json::to_vec(&record).expect("snapshot record serialises");
         write_atomic(self, &self.snapshot_record_path(diff_id), &bytes)?;

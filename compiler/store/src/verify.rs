@@ -69,10 +69,8 @@ impl Store {
             }
         };
         match (record, fs::symlink_metadata(&dir).is_ok()) {
-            (None, true) => problems.push(Problem {
-                what,
-                reason: "unpacked but never recorded (interrupted; gc removes it)".into(),
-            }),
+            // An interrupted unpack: never used (`snapshot` redoes it) and removed by gc.
+            (None, true) => {}
             (Some(_), false) => problems.push(Problem {
                 what,
                 reason: "recorded but its directory is missing".into(),

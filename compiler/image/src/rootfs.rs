@@ -1,0 +1,39 @@
+//! Flatten an image into one directory: every layer extracted in order with its whiteouts
+//! applied (what `umoci unpack` or `docker export` gives), checking every digest on the way.
+
+use std::io::BufReader;
+use std::path::Path;
+
+use duckc_layer::{Expected, ExtractOptions, WhiteoutMode};
+use duckc_store::Store;
+
+use crate::{Error, Image, Result};
+
+/// Extract every layer of `image` into `dest` (which must exist), bottom first.
+pub fn unpack_rootfs(store: &Store, image: &Image, dest: &Path) -> Result<()> {
+    let opts = ExtractOptions {
+        whiteouts: WhiteoutMode::Apply,
+        ..ExtractOptions::default()
+    };
+    for layer in &image.layers {
+        let blob = store.open_blob(&layer.digest)?;
+        let expected = Expected {
+            digest: Some(layer.digest),
+            size: Some(layer.size),
+            diff_id: Some(layer.diff_id),
+        };
+        duckc_layer::unpack_layer(
+            BufReader::with_capacity(1 << 20, blob),
+            dest,
+            &opts,
+            &expected,
+        )
+        .map_err(|source| {
+            Error::Store(duckc_store::Error::Extract {
+                diff_id: layer.diff_id,
+                source,
+            })
+        })?;
+    }
+    Ok(())
+}
