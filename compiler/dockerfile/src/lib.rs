@@ -9,21 +9,27 @@
 //! ```
 
 pub mod ast;
+mod check;
 pub mod diagnostic;
 pub mod expand;
 mod instructions;
+pub mod lint;
 mod mount;
 mod parser;
 mod pretty;
+mod shell;
 pub mod span;
 pub mod stages;
 mod suggest;
+mod unsupported;
 mod words;
 
 pub use ast::*;
 pub use diagnostic::{Diagnostic, Label, Severity};
 pub use instructions::INSTRUCTIONS;
 pub use parser::parse;
-pub use pretty::pretty;
+pub use pretty::{pretty, pretty_stages};
 pub use span::{Span, SpanMap, Spanned};
 pub use stages::{EvalOptions, Evaluation, evaluate};
+pub use check::{CheckOptions, Checked, check};
+pub use lint::{LintOptions, RULES, Rule};

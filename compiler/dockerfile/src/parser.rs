@@ -184,7 +184,7 @@ impl Parser<'_> {
                         format!("invalid escape character `{other}`"),
                         "not `\\` or `` ` ``",
                     )
-                    .with_help("write `# escape=\\` (the default) or ``# escape=` `` "),
+                    .with_help("the escape character is `\\` (the default) or a backtick"),
                 ),
             }
         }

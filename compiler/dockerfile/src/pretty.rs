@@ -192,3 +192,33 @@ fn mount(m: &Mount) -> String {
     let _: Span = m.span;
     s
 }
+
+/// Print an evaluation: the stages, their bases and dependencies, and each step with its
+/// arguments substituted.
+pub fn pretty_stages(ev: &crate::stages::Evaluation) -> String {
+    let mut out = String::new();
+    if !ev.global_args.is_empty() {
+        let _ = writeln!(out, "global args: {:?}", ev.global_args);
+    }
+    for s in &ev.stages {
+        let _ = writeln!(
+            out,
+            "stage {} {:?} base={:?} platform={:?} depends_on={:?} build_args_used={:?}",
+            s.index, s.name, s.base, s.platform, s.depends_on, s.build_args_used
+        );
+        for step in &s.steps {
+            let _ = writeln!(out, "  {:?}", step.op);
+            if !step.args.is_empty() {
+                let _ = writeln!(out, "    args: {:?}", step.args);
+            }
+        }
+        if !s.env.is_empty() {
+            let _ = writeln!(out, "  final env: {:?}", s.env);
+        }
+    }
+    let _ = writeln!(out, "target: {:?}, needed: {:?}", ev.target, ev.needed);
+    if !ev.unused_build_args.is_empty() {
+        let _ = writeln!(out, "unused build args: {:?}", ev.unused_build_args);
+    }
+    out
+}

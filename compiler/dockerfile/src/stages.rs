@@ -285,6 +285,8 @@ pub fn evaluate(file: &Dockerfile, opts: &EvalOptions) -> Evaluation {
             InstructionKind::Unknown => {}
             _ => match current.as_mut() {
                 Some(stage) => ev.step(stage, i, inst),
+                // After a syntax error (a misspelt FROM, say) this would only pile on.
+                None if file.has_errors() => {}
                 None => ev.diagnostics.push(
                     Diagnostic::error(
                         codes::EVAL,
@@ -491,7 +493,7 @@ impl Evaluator<'_> {
     /// Whether a stage named `name` is defined after instruction `index`.
     fn later_stage(&self, index: usize, name: &str) -> bool {
         let lower = name.to_ascii_lowercase();
-        self.file.instructions[index..].iter().any(|i| {
+        self.file.instructions[index + 1..].iter().any(|i| {
             matches!(&i.kind, InstructionKind::From(f) if f.name.as_ref().is_some_and(|n| n.value == lower))
         })
     }
@@ -504,11 +506,30 @@ impl Evaluator<'_> {
     }
 
     /// Resolve `--from=` / `from=`: an earlier stage by name or index, else an image.
-    fn source(&mut self, current: usize, value: &str, span: Span) -> Source {
+    fn source(&mut self, current: &Stage, value: &str, span: Span) -> Source {
         let lower = value.to_ascii_lowercase();
         if let Some(s) = self.stages.iter().find(|s| s.name.as_deref() == Some(lower.as_str())) {
             return Source::Stage(s.index);
         }
+        if current.name.as_deref() == Some(lower.as_str()) {
+            self.diagnostics.push(
+                Diagnostic::error(codes::EVAL, format!("stage `{lower}` cannot use itself"))
+                    .with_label(span, "the stage being built")
+                    .with_help("name an earlier stage, or an image"),
+            );
+            return Source::Image(value.to_string());
+        }
+        if self.later_stage(current.instruction, &lower) {
+            self.diagnostics.push(
+                Diagnostic::warning(
+                    codes::EVAL,
+                    format!("stage `{lower}` is defined later, so `{value}` is taken as an image"),
+                )
+                .with_label(span, "not a stage yet")
+                .with_help("move the stage it names above this one"),
+            );
+        }
+        let current = current.index;
         if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
             match value.parse::<usize>() {
                 Ok(i) if i < current => return Source::Stage(i),
@@ -561,7 +582,7 @@ impl Evaluator<'_> {
                 let mounts = r
                     .mounts
                     .iter()
-                    .map(|m| self.mount(s.stage.index, m, &lookup, &mut s.stage.depends_on))
+                    .map(|m| self.mount(&mut s.stage, m, &lookup))
                     .collect();
                 Op::Run(RunOp {
                     command: command(&r.command),
@@ -584,7 +605,7 @@ impl Evaluator<'_> {
                 };
                 let from = match opt(&c.from, self) {
                     Some(f) => {
-                        let src = self.source(s.stage.index, &f, c.from.as_ref().map_or_else(Span::default, |f| f.span));
+                        let src = self.source(&s.stage, &f, c.from.as_ref().map_or_else(Span::default, |f| f.span));
                         if let Source::Stage(i) = src {
                             s.stage.depends_on.push(i);
                         }
@@ -716,17 +737,16 @@ impl Evaluator<'_> {
 
     fn mount(
         &mut self,
-        current: usize,
+        current: &mut Stage,
         m: &ast::Mount,
         lookup: &dyn Fn(&str) -> Option<String>,
-        depends_on: &mut Vec<usize>,
     ) -> MountOp {
         let opt = |v: &Option<Spanned<String>>, ev: &mut Evaluator<'_>| v.as_ref().map(|v| ev.expand(v, lookup));
         let from = match (opt(&m.from, self), &m.from) {
             (Some(f), Some(sf)) => {
                 let src = self.source(current, &f, sf.span);
                 if let Source::Stage(i) = src {
-                    depends_on.push(i);
+                    current.depends_on.push(i);
                 }
                 Some(src)
             }
@@ -750,7 +770,7 @@ impl Evaluator<'_> {
     }
 
     fn conclude(mut self) -> Evaluation {
-        if self.stages.is_empty() {
+        if self.stages.is_empty() && !self.file.has_errors() {
             self.diagnostics.push(
                 Diagnostic::error(codes::EVAL, "the Dockerfile has no `FROM`")
                     .with_help("start the first stage with `FROM image` (or `FROM scratch`)"),

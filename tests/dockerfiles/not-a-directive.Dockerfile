@@ -1,0 +1,3 @@
+FROM debian:bookworm
+# escape=x
+RUN true

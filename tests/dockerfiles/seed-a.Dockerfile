@@ -1,0 +1,3 @@
+FROM busybox
+RUN touch new_file1
+CMD ls -l
