@@ -1,0 +1,554 @@
+//! Lowering: each env becomes a chain of layer nodes with keys, ending in an image node.
+//!
+//! `lower_env` is tracked per env and reads only that env's fields, its base's lowering, and the
+//! context entries its `copy` steps copy. So an edit inside one env re-lowers that env and the
+//! envs built on it, and a change to a context file no `copy` reads re-lowers nothing.
+
+use duckc_syntax::Code;
+use duckc_syntax::ast::Network;
+use duckc_syntax::reference::ImageRef;
+use duckc_syntax::suggest::nearest;
+use salsa::Accumulator;
+
+use crate::diagnostics::Diag;
+use crate::graph::*;
+use crate::inputs::{Context, EntryKind};
+use crate::items::{EnvItem, Ptr, StepDecl, StepDeclKind};
+use crate::key::{KeyHasher, NodeKey};
+use crate::resolve::{Ancestry, Base, ancestry, env_base};
+
+/// One env, lowered.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LoweredEnv {
+    /// The nodes this env adds, in order: its external base (if its `from` is not an env), its
+    /// layers, and its image node last.
+    pub nodes: Vec<Node>,
+    /// The last layer node: what an env `from` this one builds on.
+    pub top: NodeKey,
+    /// The run state at the end, inherited by envs `from` this one.
+    pub state: RunState,
+    /// The image config (tags included; envs `from` this one drop them).
+    pub config: ImageConfig,
+}
+
+impl LoweredEnv {
+    /// The image node's key.
+    pub fn image(&self) -> NodeKey {
+        self.nodes.last().map_or(self.top, |n| n.key)
+    }
+}
+
+/// Lowers an env. `None` when it or a base cannot be lowered (the reason was reported).
+#[salsa::tracked(returns(ref))]
+pub fn lower_env<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Option<LoweredEnv> {
+    if !matches!(ancestry(db, env), Ancestry::Chain(_)) {
+        return None;
+    }
+    let mut nodes = Vec::new();
+    let (mut parent, mut state, mut config) = match env_base(db, env) {
+        Base::Env(base) => {
+            let lowered = lower_env(db, *base).as_ref()?;
+            let mut config = lowered.config.clone();
+            config.tags.clear();
+            (lowered.top, lowered.state.clone(), config)
+        }
+        Base::Unresolved => return None,
+        external => {
+            let node = base_node(external)?;
+            let key = node.key;
+            nodes.push(node);
+            let config = ImageConfig {
+                layers: vec![key],
+                ..ImageConfig::default()
+            };
+            (key, RunState::default(), config)
+        }
+    };
+    let steps = env.steps(db);
+    // `platform` is for the whole env, wherever it is written.
+    for step in steps {
+        if let StepDeclKind::Platform(p) = &step.kind {
+            state.platforms = p.clone();
+        }
+    }
+    let mut ok = true;
+    let mut entrypoint_set = false;
+    for step in steps {
+        let mut empty_layer = true;
+        let node_step = match &step.kind {
+            StepDeclKind::Packages(names) => Some(Step::Packages {
+                names: names.clone(),
+            }),
+            StepDeclKind::Copy {
+                sources,
+                destination,
+                chown,
+                chmod,
+            } => {
+                let destination = join(&state.workdir, destination);
+                match copy_files(db, env, step, sources, &destination, *chmod) {
+                    Some(files) => Some(Step::Copy(CopyStep {
+                        sources: sources.clone(),
+                        destination,
+                        chown: chown.clone(),
+                        files,
+                    })),
+                    None => {
+                        ok = false;
+                        None
+                    }
+                }
+            }
+            StepDeclKind::Run { command, network } => Some(Step::Run(RunStep {
+                command: command.clone(),
+                network: *network,
+            })),
+            StepDeclKind::Env(vars) => {
+                for (k, v) in vars {
+                    match state.env.iter_mut().find(|(key, _)| key == k) {
+                        Some(slot) => slot.1 = v.clone(),
+                        None => state.env.push((k.clone(), v.clone())),
+                    }
+                }
+                None
+            }
+            StepDeclKind::Workdir(w) => {
+                state.workdir = join(&state.workdir, w);
+                None
+            }
+            StepDeclKind::User(u) => {
+                state.user = u.clone();
+                None
+            }
+            StepDeclKind::Entrypoint(v) => {
+                config.entrypoint = Some(v.clone());
+                if !entrypoint_set {
+                    // As in Docker: a new entrypoint drops the inherited cmd.
+                    config.cmd = None;
+                    entrypoint_set = true;
+                }
+                None
+            }
+            StepDeclKind::Cmd(v) => {
+                config.cmd = Some(v.clone());
+                None
+            }
+            StepDeclKind::Label(k, v) => {
+                config.labels.insert(k.clone(), v.clone());
+                None
+            }
+            StepDeclKind::Expose(ports) => {
+                config
+                    .exposed_ports
+                    .extend(ports.iter().map(|p| p.to_string()));
+                config.exposed_ports.sort();
+                config.exposed_ports.dedup();
+                None
+            }
+            StepDeclKind::Tag(tags) => {
+                config.tags.extend(tags.iter().cloned());
+                None
+            }
+            StepDeclKind::Platform(_) => None,
+        };
+        if let Some(node_step) = node_step {
+            let key = layer_key(parent, &node_step, &state);
+            nodes.push(Node {
+                key,
+                parent: Some(parent),
+                step: node_step,
+                state: state.clone(),
+                envs: Vec::new(),
+            });
+            config.layers.push(key);
+            parent = key;
+            empty_layer = false;
+        }
+        config.history.push(History {
+            created_by: describe(&step.kind),
+            empty_layer,
+        });
+    }
+    if !ok {
+        return None;
+    }
+    config.env = state.env.clone();
+    config.workdir = state.workdir.clone();
+    config.user = state.user.clone();
+    config.platforms = state.platforms.clone();
+    let image_key = image_key(parent, &config);
+    nodes.push(Node {
+        key: image_key,
+        parent: Some(parent),
+        step: Step::Image(config.clone()),
+        state: RunState::default(),
+        envs: Vec::new(),
+    });
+    Some(LoweredEnv {
+        nodes,
+        top: parent,
+        state,
+        config,
+    })
+}
+
+fn base_node(base: &Base<'_>) -> Option<Node> {
+    let (image, canonical) = match base {
+        Base::Scratch => (BaseImage::Scratch, "scratch".to_owned()),
+        Base::Image(ImageRef::Tagged { name, tag }) => (
+            BaseImage::Stored {
+                name: name.clone(),
+                tag: tag.clone(),
+            },
+            format!("stored:{name}:{tag}"),
+        ),
+        Base::Image(ImageRef::Pinned { name, digest }) => (
+            BaseImage::Pinned {
+                name: name.clone(),
+                digest: digest.clone(),
+            },
+            format!("pinned:{name}@{digest}"),
+        ),
+        Base::OciLayout(path) => (
+            BaseImage::OciLayout { path: path.clone() },
+            format!("oci-layout:{path}"),
+        ),
+        Base::Env(_) | Base::Unresolved => return None,
+    };
+    let mut h = KeyHasher::new("base");
+    h.str("base", &canonical);
+    Some(Node {
+        key: h.finish(),
+        parent: None,
+        step: Step::Base(image),
+        state: RunState::default(),
+        envs: Vec::new(),
+    })
+}
+
+/// The key of a layer step: its parent, the run state, and the step's canonical fields.
+fn layer_key(parent: NodeKey, step: &Step, state: &RunState) -> NodeKey {
+    let kind = match step {
+        Step::Base(_) => "base",
+        Step::Packages { .. } => "packages",
+        Step::Copy(_) => "copy",
+        Step::Run(_) => "run",
+        Step::Image(_) => "image",
+    };
+    let mut h = KeyHasher::new(kind);
+    h.field("parent", &parent.0.0);
+    let env: Vec<String> = state.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    h.strs("env", env.iter().map(String::as_str));
+    h.str("workdir", &state.workdir).str("user", &state.user);
+    h.strs("platforms", state.platforms.iter().map(String::as_str));
+    match step {
+        Step::Packages { names } => {
+            h.strs("names", names.iter().map(String::as_str));
+        }
+        Step::Copy(copy) => {
+            h.str("chown", copy.chown.as_deref().unwrap_or(""));
+            h.field("files", &(copy.files.len() as u64).to_le_bytes());
+            for f in &copy.files {
+                let kind = match f.kind {
+                    EntryKind::File => "file",
+                    EntryKind::Dir => "dir",
+                    EntryKind::Symlink => "symlink",
+                };
+                h.str("target", &f.target)
+                    .str("type", kind)
+                    .field("mode", &f.mode.to_le_bytes());
+                h.field("digest", f.digest.as_ref().map_or(&[][..], |d| &d.0[..]));
+            }
+        }
+        Step::Run(run) => {
+            h.strs("argv", run.command.argv().iter().map(String::as_str));
+            h.str("network", run.network.as_str());
+        }
+        Step::Base(_) | Step::Image(_) => {}
+    }
+    h.finish()
+}
+
+fn image_key(top: NodeKey, config: &ImageConfig) -> NodeKey {
+    let mut h = KeyHasher::new("image");
+    h.field("parent", &top.0.0);
+    let env: Vec<String> = config.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    h.strs("env", env.iter().map(String::as_str));
+    fn opt(v: &Option<Vec<String>>) -> impl Iterator<Item = &str> {
+        v.iter().flatten().map(String::as_str)
+    }
+    h.field("has_entrypoint", &[u8::from(config.entrypoint.is_some())]);
+    h.strs("entrypoint", opt(&config.entrypoint));
+    h.field("has_cmd", &[u8::from(config.cmd.is_some())]);
+    h.strs("cmd", opt(&config.cmd));
+    h.str("workdir", &config.workdir).str("user", &config.user);
+    let labels: Vec<String> = config
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    h.strs("labels", labels.iter().map(String::as_str));
+    h.strs("exposed", config.exposed_ports.iter().map(String::as_str));
+    h.strs("tags", config.tags.iter().map(String::as_str));
+    h.strs("platforms", config.platforms.iter().map(String::as_str));
+    h.field("layers", &(config.layers.len() as u64).to_le_bytes());
+    for l in &config.layers {
+        h.field("layer", &l.0.0);
+    }
+    for entry in &config.history {
+        h.str("history", &entry.created_by)
+            .field("empty", &[u8::from(entry.empty_layer)]);
+    }
+    h.finish()
+}
+
+/// Joins a path to a directory and normalizes it (`.`, `..`, `//`), keeping a trailing `/`.
+pub fn join(dir: &str, path: &str) -> String {
+    let full = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("{dir}/{path}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in full.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    let mut out = format!("/{}", parts.join("/"));
+    if path.ends_with('/') && out != "/" {
+        out.push('/');
+    }
+    out
+}
+
+/// A context path as written (`./src/`, `.`) to the listing's form (`src`, ``).
+fn normalize_source(s: &str) -> String {
+    let parts: Vec<&str> = s
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    parts.join("/")
+}
+
+/// The entries a `copy` writes, read from the context listing and from the entries it copies
+/// (and no others). Reports sources that are not in the context; `None` if any is missing.
+fn copy_files(
+    db: &dyn salsa::Database,
+    env: EnvItem<'_>,
+    step: &StepDecl,
+    sources: &[String],
+    destination: &str,
+    chmod: Option<u32>,
+) -> Option<Vec<crate::graph::CopiedFile>> {
+    let file = env.file(db);
+    let ptr = |value: usize| Ptr::Value {
+        item: env.item(db),
+        step: step.step,
+        value: value as u32,
+    };
+    let Some(context) = file.context(db) else {
+        Diag::error(
+            file,
+            Code::MissingCopySource,
+            "a stdlib module has no build context to copy from",
+            ptr(0).loc(),
+            "nothing to copy from",
+        )
+        .with_help("stdlib modules install with `packages` and `run`")
+        .accumulate(db);
+        return None;
+    };
+    let listing = context.entries(db);
+    let dest_dir = destination.trim_end_matches('/');
+    let into_dir = destination.ends_with('/') || sources.len() > 1;
+    let mut files: std::collections::BTreeMap<String, CopiedFile> =
+        std::collections::BTreeMap::new();
+    let mut ok = true;
+    for (i, source) in sources.iter().enumerate() {
+        let path = normalize_source(source);
+        let entry_kind = if path.is_empty() {
+            Some(EntryKind::Dir)
+        } else {
+            listing.get(&path).map(|e| e.kind(db))
+        };
+        match entry_kind {
+            None => {
+                ok = false;
+                missing_source(db, context, file, ptr(i), source, &path);
+            }
+            Some(EntryKind::Dir) => {
+                // A directory copies its contents, as in Docker.
+                let prefix = if path.is_empty() {
+                    String::new()
+                } else {
+                    format!("{path}/")
+                };
+                for (p, entry) in listing
+                    .range(prefix.clone()..)
+                    .take_while(|(p, _)| p.starts_with(&prefix))
+                {
+                    let target = format!("{dest_dir}/{}", &p[prefix.len()..]);
+                    files.insert(target.clone(), copied(db, p, target, *entry, chmod));
+                }
+            }
+            Some(_) => {
+                let name = path.rsplit('/').next().unwrap_or(&path);
+                let target = if into_dir {
+                    format!("{dest_dir}/{name}")
+                } else {
+                    dest_dir.to_owned()
+                };
+                let entry = listing[&path];
+                files.insert(target.clone(), copied(db, &path, target, entry, chmod));
+            }
+        }
+    }
+    ok.then(|| files.into_values().collect())
+}
+
+fn copied(
+    db: &dyn salsa::Database,
+    source: &str,
+    target: String,
+    entry: crate::inputs::ContextEntry,
+    chmod: Option<u32>,
+) -> CopiedFile {
+    let kind = entry.kind(db);
+    let mode = match (kind, chmod) {
+        (EntryKind::Symlink, _) => 0o777,
+        (_, Some(m)) => m,
+        (EntryKind::Dir, None) => 0o755,
+        (EntryKind::File, None) if entry.mode(db) & 0o111 != 0 => 0o755,
+        (EntryKind::File, None) => 0o644,
+    };
+    let digest = if kind == EntryKind::Dir {
+        None
+    } else {
+        entry.digest(db)
+    };
+    CopiedFile {
+        source: source.to_owned(),
+        target,
+        kind,
+        mode,
+        digest,
+    }
+}
+
+fn missing_source(
+    db: &dyn salsa::Database,
+    context: Context,
+    file: crate::inputs::SpecFile,
+    ptr: Ptr,
+    source: &str,
+    path: &str,
+) {
+    let listing = context.entries(db);
+    let label = match nearest(path, listing.keys().map(String::as_str)) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => "not in the build context".to_owned(),
+    };
+    let top: Vec<String> = listing
+        .keys()
+        .filter(|k| !k.contains('/'))
+        .take(8)
+        .map(|k| format!("`{k}`"))
+        .collect();
+    let help = if top.is_empty() {
+        "the build context (the spec's directory) is empty; add the file next to the spec"
+            .to_owned()
+    } else {
+        format!(
+            "sources are relative to the spec's directory, which holds {}{}",
+            top.join(", "),
+            if listing.keys().filter(|k| !k.contains('/')).count() > 8 {
+                ", …"
+            } else {
+                ""
+            }
+        )
+    };
+    Diag::error(
+        file,
+        Code::MissingCopySource,
+        format!("copy source `{source}` is not in the build context"),
+        ptr.loc(),
+        label,
+    )
+    .with_help(help)
+    .accumulate(db);
+}
+
+/// A step as it appears in the image history: the spec's own syntax.
+pub fn describe(kind: &StepDeclKind) -> String {
+    let q = |s: &str| format!("{s:?}");
+    let list = |v: &[String]| v.iter().map(|s| q(s)).collect::<Vec<_>>().join(" ");
+    match kind {
+        StepDeclKind::Platform(p) => format!("platform {}", list(p)),
+        StepDeclKind::Packages(p) => format!("packages {}", list(p)),
+        StepDeclKind::Copy {
+            sources,
+            destination,
+            chown,
+            chmod,
+        } => {
+            let mut s = format!("copy {} {}", list(sources), q(destination));
+            if let Some(c) = chown {
+                s.push_str(&format!(" chown={}", q(c)));
+            }
+            if let Some(m) = chmod {
+                s.push_str(&format!(" chmod=\"{m:04o}\""));
+            }
+            s
+        }
+        StepDeclKind::Run { command, network } => {
+            let mut s = match command {
+                RunCommand::Shell(c) => format!("run {}", q(c)),
+                RunCommand::Exec(v) => format!("run {}", list(v)),
+            };
+            if *network == Network::Host {
+                s.push_str(" network=\"host\"");
+            }
+            s
+        }
+        StepDeclKind::Env(vars) => {
+            let v: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={}", q(v))).collect();
+            format!("env {}", v.join(" "))
+        }
+        StepDeclKind::Workdir(w) => format!("workdir {}", q(w)),
+        StepDeclKind::User(u) => format!("user {}", q(u)),
+        StepDeclKind::Entrypoint(v) => format!("entrypoint {}", list(v)).trim_end().to_owned(),
+        StepDeclKind::Cmd(v) => format!("cmd {}", list(v)).trim_end().to_owned(),
+        StepDeclKind::Label(k, v) => format!("label {} {}", q(k), q(v)),
+        StepDeclKind::Expose(p) => {
+            format!(
+                "expose {}",
+                p.iter()
+                    .map(|p| q(&p.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        }
+        StepDeclKind::Tag(t) => format!("tag {}", list(t)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::join;
+
+    #[test]
+    fn joins() {
+        assert_eq!(join("/", "app"), "/app");
+        assert_eq!(join("/app", "src/"), "/app/src/");
+        assert_eq!(join("/app", "/etc/x"), "/etc/x");
+        assert_eq!(join("/app", "../x"), "/x");
+        assert_eq!(join("/", "../../"), "/");
+        assert_eq!(join("/app", "."), "/app");
+    }
+}
