@@ -33,8 +33,8 @@ pub enum InitConfig {
     /// Set up the container's root and run its process: `run`, `start`.
     Create {
         spec: ContainerSpec,
-        /// Map the caller (these host ids) to root in a new user namespace.
-        rootless: Option<(u32, u32)>,
+        /// Running in a new user namespace where only the caller is mapped (to root).
+        rootless: bool,
         /// Host path of the pty slave that is our stdio (`-t`).
         console: Option<PathBuf>,
     },
@@ -91,11 +91,8 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
             rootless,
             console,
         } => {
-            if let Some((uid, gid)) = rootless {
-                rootfs::map_caller(&k, uid, gid)?;
-            }
             let setup = Setup {
-                rootless: rootless.is_some(),
+                rootless: rootless,
                 console,
             };
             rootfs::setup(&k, &spec, &setup)?;
@@ -104,7 +101,7 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
                 &k,
                 &spec.process,
                 &spec.hostname,
-                rootless.is_some(),
+                rootless,
                 terminal,
             )
         }

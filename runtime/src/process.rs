@@ -66,12 +66,7 @@ pub fn spawn(spec: &ContainerSpec, io: Io) -> Result<Child> {
     };
     let config = InitConfig::Create {
         spec: spec.clone(),
-        rootless: rootless.then(|| {
-            (
-                rustix::process::geteuid().as_raw(),
-                rustix::process::getegid().as_raw(),
-            )
-        }),
+        rootless,
         console: pty.as_ref().map(|p| p.slave_path.clone()),
     };
     launch(&config, flags, io, pty)
@@ -213,6 +208,13 @@ fn launch(config: &InitConfig, flags: i32, io: Io, pty: Option<Pty>) -> Result<C
     let empty = c"";
     let exe_fd = exe.as_raw_fd();
     let err_fd = err_write.as_raw_fd();
+    // With a new user namespace, the child waits until we have written its id maps: the init
+    // binary must be exec'd by a mapped root, or the kernel makes it undumpable and its own
+    // /proc files unwritable.
+    let (go_read, go_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .what(|| "cannot create a pipe".into())?;
+    let go_fd = go_read.as_raw_fd();
+    let userns = flags & libc::CLONE_NEWUSER != 0;
 
     // SAFETY: a raw clone behaves like fork (no new stack). The child only calls
     // async-signal-safe functions (dup2, fcntl, execveat, write, _exit) on data prepared above.
@@ -243,6 +245,12 @@ fn launch(config: &InitConfig, flags: i32, io: Io, pty: Option<Pty>) -> Result<C
     if pid == 0 {
         // SAFETY: see above; this is the child and never returns.
         unsafe {
+            if userns {
+                let mut byte = 0u8;
+                if libc::read(go_fd, (&raw mut byte).cast(), 1) != 1 {
+                    libc::_exit(125);
+                }
+            }
             for (target, fd) in stdio_raw.iter().enumerate() {
                 if *fd >= 0 {
                     libc::dup2(*fd, target as i32);
@@ -262,6 +270,18 @@ fn launch(config: &InitConfig, flags: i32, io: Io, pty: Option<Pty>) -> Result<C
         }
     }
     let pid = pid as i32;
+    drop(go_read);
+    if userns {
+        let ids = (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw());
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        if let Err(e) = crate::rootfs::map_caller(&crate::kernel::Linux, &proc_dir, ids.0, ids.1) {
+            let _ = kill(pid, libc::SIGKILL);
+            let _ = wait_code(pid);
+            return Err(e);
+        }
+        let _ = rustix::io::write(&go_write, &[1]);
+    }
+    drop(go_write);
     drop(err_write);
     drop(stdio);
     drop(config_file);

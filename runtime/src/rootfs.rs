@@ -48,15 +48,20 @@ pub struct Setup {
     pub console: Option<std::path::PathBuf>,
 }
 
-/// Map the caller to root in the new user namespace (from inside it, which the kernel allows
-/// for a single line mapping the caller's own ids).
-pub fn map_caller(k: &dyn Kernel, uid: u32, gid: u32) -> Result<()> {
-    k.write_file(Path::new("/proc/self/setgroups"), "deny")
-        .what(|| "cannot write /proc/self/setgroups".into())?;
-    k.write_file(Path::new("/proc/self/uid_map"), &format!("0 {uid} 1\n"))
-        .what(|| "cannot write /proc/self/uid_map".into())?;
-    k.write_file(Path::new("/proc/self/gid_map"), &format!("0 {gid} 1\n"))
-        .what(|| "cannot write /proc/self/gid_map".into())
+/// Map the caller (host ids `uid`, `gid`) to root in the user namespace of the process whose
+/// `/proc` directory is `proc_dir`. An unprivileged caller may map exactly its own ids, once
+/// `setgroups` is denied.
+pub fn map_caller(k: &dyn Kernel, proc_dir: &Path, uid: u32, gid: u32) -> Result<()> {
+    for (file, data) in [
+        ("setgroups", "deny".to_owned()),
+        ("uid_map", format!("0 {uid} 1\n")),
+        ("gid_map", format!("0 {gid} 1\n")),
+    ] {
+        let path = proc_dir.join(file);
+        k.write_file(&path, &data)
+            .what(|| format!("cannot write `{}`", path.display()))?;
+    }
+    Ok(())
 }
 
 /// The overlayfs options for `rootfs`: lower layers top first, as overlayfs wants them.

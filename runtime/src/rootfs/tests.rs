@@ -77,7 +77,7 @@ fn rootless_host_network_with_terminal() {
     let k = kernel();
     let mut s = spec();
     s.network = Network::Host;
-    map_caller(&k, 1000, 1000).unwrap();
+    map_caller(&k, Path::new("/proc/4242"), 1000, 1000).unwrap();
     let setup_ = Setup {
         rootless: true,
         console: Some(PathBuf::from("/dev/pts/7")),
