@@ -189,6 +189,8 @@ pub struct Copy {
 }
 
 /// HEALTHCHECK.
+// One per instruction at most: the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Healthcheck {
     None,

@@ -241,7 +241,9 @@ impl Lexer<'_> {
         let mut modifier = m.to_string();
         let null_is_unset = m == ':';
         if null_is_unset {
-            m = self.next().ok_or(ExpandError::MissingBrace { offset: start })?;
+            m = self
+                .next()
+                .ok_or(ExpandError::MissingBrace { offset: start })?;
             modifier.push(m);
         }
         let longest = matches!(m, '#' | '%') && !null_is_unset && self.peek() == Some(m);
@@ -338,7 +340,11 @@ fn glob_escape(s: &str) -> String {
 }
 
 fn remove_prefix(value: &str, pattern: &str, longest: bool) -> String {
-    let mut cuts: Vec<usize> = value.char_indices().map(|(i, _)| i).chain([value.len()]).collect();
+    let mut cuts: Vec<usize> = value
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain([value.len()])
+        .collect();
     if longest {
         cuts.reverse();
     }
@@ -351,7 +357,11 @@ fn remove_prefix(value: &str, pattern: &str, longest: bool) -> String {
 }
 
 fn remove_suffix(value: &str, pattern: &str, longest: bool) -> String {
-    let mut cuts: Vec<usize> = value.char_indices().map(|(i, _)| i).chain([value.len()]).collect();
+    let mut cuts: Vec<usize> = value
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain([value.len()])
+        .collect();
     if !longest {
         cuts.reverse();
     }
@@ -484,7 +494,10 @@ mod tests {
             ("${A", "error at 0: missing `}` in variable substitution"),
             ("x${}", "error at 1: bad substitution"),
             ("${:A}", "error at 0: bad substitution"),
-            ("${A/x/y}", "error at 0: unsupported modifier `/` in substitution"),
+            (
+                "${A/x/y}",
+                "error at 0: unsupported modifier `/` in substitution",
+            ),
             ("${U:?}", "error at 0: U: is not allowed to be unset"),
             ("${E:?must be set}", "error at 0: E: must be set"),
             ("'abc", "error at 0: unterminated single quote"),

@@ -237,7 +237,10 @@ fn flags(line: &mut Line<'_>, name: &str, base: usize, raw: &[words::RawFlag]) -
             (Some(v), true) if bool_value(&v.value).is_none() => {
                 line.error(
                     v.span,
-                    format!("flag `--{fname}` takes `true` or `false`, not `{}`", v.value),
+                    format!(
+                        "flag `--{fname}` takes `true` or `false`, not `{}`",
+                        v.value
+                    ),
                     "not a boolean",
                     format!("write `--{fname}` or `--{fname}=false`"),
                 );
@@ -267,7 +270,9 @@ fn flag_value(flags: &[Flag], name: &str) -> Option<Spanned<String>> {
 
 fn flag_bool(flags: &[Flag], name: &str) -> Option<bool> {
     let f = flags.iter().find(|f| f.name.value == name)?;
-    Some(f.value.as_ref().map_or(Some(true), |v| bool_value(&v.value))? )
+    f.value
+        .as_ref()
+        .map_or(Some(true), |v| bool_value(&v.value))
 }
 
 fn missing(line: &mut Line<'_>, kw: &Spanned<String>, at: usize, what: &str, example: &str) {
@@ -283,7 +288,8 @@ fn missing(line: &mut Line<'_>, kw: &Spanned<String>, at: usize, what: &str, exa
 
 fn from(line: &mut Line<'_>, rest: usize, end: usize, f: &[Flag]) -> InstructionKind {
     let fields = words::fields(&line.text[rest..end]);
-    let field = |i: usize| -> Option<(usize, usize)> { fields.get(i).map(|&(a, b)| (rest + a, rest + b)) };
+    let field =
+        |i: usize| -> Option<(usize, usize)> { fields.get(i).map(|&(a, b)| (rest + a, rest + b)) };
     let image = match field(0) {
         Some((a, b)) => line.spanned(a, b),
         None => {
@@ -441,7 +447,12 @@ fn shell(line: &mut Line<'_>, rest: usize, end: usize, kw: &Spanned<String>) -> 
 }
 
 /// ENV and LABEL: `k=v …`, or the old `k v` where the value is the rest of the line.
-fn name_values(line: &mut Line<'_>, rest: usize, end: usize, kw: &Spanned<String>) -> Vec<KeyValue> {
+fn name_values(
+    line: &mut Line<'_>,
+    rest: usize,
+    end: usize,
+    kw: &Spanned<String>,
+) -> Vec<KeyValue> {
     let name = kw.value.to_ascii_uppercase();
     let ws = words::words(&line.text[rest..end], line.escape);
     let Some(&(a0, b0)) = ws.first() else {
@@ -586,13 +597,7 @@ fn string(
     line.spanned(rest, end.max(rest))
 }
 
-fn copy(
-    line: &mut Line<'_>,
-    rest: usize,
-    end: usize,
-    f: &[Flag],
-    kw: &Spanned<String>,
-) -> Copy {
+fn copy(line: &mut Line<'_>, rest: usize, end: usize, f: &[Flag], kw: &Spanned<String>) -> Copy {
     let (mut args, json) = json_or_fields(line, rest, end);
     let dest = if args.len() >= 2 {
         args.pop().unwrap_or_else(|| unreachable_empty(line, end))
@@ -633,7 +638,13 @@ fn healthcheck(
 ) -> InstructionKind {
     let fields = words::fields(&line.text[rest..end]);
     let Some(&(a, b)) = fields.first() else {
-        missing(line, kw, rest, "`CMD command` or `NONE`", "CMD curl -f http://localhost/");
+        missing(
+            line,
+            kw,
+            rest,
+            "`CMD command` or `NONE`",
+            "CMD curl -f http://localhost/",
+        );
         return InstructionKind::Healthcheck(Healthcheck::None);
     };
     let (a, b) = (rest + a, rest + b);
@@ -642,7 +653,8 @@ fn healthcheck(
         "NONE" => {
             if fields.len() > 1 || !f.is_empty() {
                 line.error(
-                    line.span(a, end).cover(f.first().map_or(line.span(a, b), |f| f.span)),
+                    line.span(a, end)
+                        .cover(f.first().map_or(line.span(a, b), |f| f.span)),
                     "`HEALTHCHECK NONE` takes no arguments".to_string(),
                     "unexpected arguments",
                     "write just `HEALTHCHECK NONE`".to_string(),
@@ -653,7 +665,13 @@ fn healthcheck(
         "CMD" => {
             let c = skip_ws(line.text, b, end);
             let command = maybe_json(line, c, end).unwrap_or_else(|| {
-                missing(line, kw, c, "a command after `CMD`", "CMD curl -f http://localhost/");
+                missing(
+                    line,
+                    kw,
+                    c,
+                    "a command after `CMD`",
+                    "CMD curl -f http://localhost/",
+                );
                 CommandForm::Exec(Vec::new())
             });
             InstructionKind::Healthcheck(Healthcheck::Cmd {

@@ -25,11 +25,11 @@ mod unsupported;
 mod words;
 
 pub use ast::*;
+pub use check::{CheckOptions, Checked, check};
 pub use diagnostic::{Diagnostic, Label, Severity};
 pub use instructions::INSTRUCTIONS;
+pub use lint::{LintOptions, RULES, Rule};
 pub use parser::parse;
 pub use pretty::{pretty, pretty_stages};
 pub use span::{Span, SpanMap, Spanned};
 pub use stages::{EvalOptions, Evaluation, evaluate};
-pub use check::{CheckOptions, Checked, check};
-pub use lint::{LintOptions, RULES, Rule};

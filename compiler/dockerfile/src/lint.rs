@@ -121,18 +121,27 @@ pub fn check_directive(file: &Dockerfile) -> (LintOptions, Vec<Diagnostic>) {
                             None => format!("the rules are {}", names.join(", ")),
                         };
                         warnings.push(
-                            Diagnostic::warning(crate::diagnostic::codes::SYNTAX, format!("unknown lint rule `{name}`"))
-                                .with_label(Span::new(s, s + name.len()), "not a rule")
-                                .with_help(help),
+                            Diagnostic::warning(
+                                crate::diagnostic::codes::SYNTAX,
+                                format!("unknown lint rule `{name}`"),
+                            )
+                            .with_label(Span::new(s, s + name.len()), "not a rule")
+                            .with_help(help),
                         );
                     }
                 }
             }
             "error" => opts.error = value.trim().eq_ignore_ascii_case("true"),
             other => warnings.push(
-                Diagnostic::warning(crate::diagnostic::codes::SYNTAX, format!("unknown `check` option `{other}`"))
-                    .with_label(Span::new(part_start + lead, part_start + lead + key.len()), "unknown option")
-                    .with_help("write `# check=skip=Rule1,Rule2` and optionally `;error=true`"),
+                Diagnostic::warning(
+                    crate::diagnostic::codes::SYNTAX,
+                    format!("unknown `check` option `{other}`"),
+                )
+                .with_label(
+                    Span::new(part_start + lead, part_start + lead + key.len()),
+                    "unknown option",
+                )
+                .with_help("write `# check=skip=Rule1,Rule2` and optionally `;error=true`"),
             ),
         }
     }
@@ -200,10 +209,9 @@ fn scripts(inst: &Instruction) -> Vec<RunScript<'_>> {
         offset: Some(cmd.offset),
         heredoc: None,
     }];
-    let only_heredocs = cmd
-        .text
-        .split_whitespace()
-        .all(|w| crate::parser::marker(w).is_some() || matches!(w, "sh" | "bash" | "/bin/sh" | "/bin/bash"));
+    let only_heredocs = cmd.text.split_whitespace().all(|w| {
+        crate::parser::marker(w).is_some() || matches!(w, "sh" | "bash" | "/bin/sh" | "/bin/bash")
+    });
     if only_heredocs {
         for (i, h) in inst.heredocs.iter().enumerate() {
             out.push(RunScript {
@@ -218,11 +226,18 @@ fn scripts(inst: &Instruction) -> Vec<RunScript<'_>> {
 }
 
 impl Linter<'_> {
-    fn emit(&mut self, rule: &'static str, message: String, labels: Vec<(Span, String)>, help: String) {
+    fn emit(
+        &mut self,
+        rule: &'static str,
+        message: String,
+        labels: Vec<(Span, String)>,
+        help: String,
+    ) {
         if !self.opts.enabled(rule) {
             return;
         }
-        let mut d = Diagnostic::warning(&format!("dockerfile::lint::{rule}"), message).with_help(help);
+        let mut d =
+            Diagnostic::warning(&format!("dockerfile::lint::{rule}"), message).with_help(help);
         d.rule = Some(rule);
         for (span, text) in labels {
             d = d.with_label(span, text);
@@ -267,7 +282,11 @@ impl Linter<'_> {
         let mut run_group: Vec<&Instruction> = Vec::new();
         for &inst in insts {
             // Consecutive RUNs.
-            if mergeable_run(inst) && run_group.last().is_none_or(|prev| prev.flags == inst.flags || same_flags(prev, inst)) {
+            if mergeable_run(inst)
+                && run_group
+                    .last()
+                    .is_none_or(|prev| prev.flags == inst.flags || same_flags(prev, inst))
+            {
                 run_group.push(inst);
             } else {
                 self.run_group(&run_group);
@@ -278,10 +297,8 @@ impl Linter<'_> {
             }
             match &inst.kind {
                 InstructionKind::From(f) => self.from(f, earlier_stages),
-                InstructionKind::Shell(args) => {
-                    if !args.is_empty() {
-                        shell = args.iter().map(|a| a.value.clone()).collect();
-                    }
+                InstructionKind::Shell(args) if !args.is_empty() => {
+                    shell = args.iter().map(|a| a.value.clone()).collect();
                 }
                 InstructionKind::Maintainer(_) => self.emit(
                     "MaintainerDeprecated",
@@ -289,9 +306,14 @@ impl Linter<'_> {
                     vec![(inst.span, "deprecated instruction".into())],
                     "use `LABEL org.opencontainers.image.authors=\"name <email>\"`".into(),
                 ),
-                InstructionKind::Cmd(CommandForm::Shell(c)) | InstructionKind::Entrypoint(CommandForm::Shell(c)) => {
+                InstructionKind::Cmd(CommandForm::Shell(c))
+                | InstructionKind::Entrypoint(CommandForm::Shell(c)) => {
                     let name = inst.name();
-                    let words: Vec<String> = c.text.split_whitespace().map(|w| format!("\"{}\"", w.replace('"', "\\\""))).collect();
+                    let words: Vec<String> = c
+                        .text
+                        .split_whitespace()
+                        .map(|w| format!("\"{}\"", w.replace('"', "\\\"")))
+                        .collect();
                     self.emit(
                         "JSONArgsRecommended",
                         format!("`{name}` in shell form runs under `/bin/sh -c`, which does not pass on signals"),
@@ -316,19 +338,22 @@ impl Linter<'_> {
                         broad_copy = broad_source(inst).map(|s| (inst, s));
                     }
                 }
-                InstructionKind::Copy(_) => {
-                    if broad_copy.is_none() {
-                        broad_copy = broad_source(inst).map(|s| (inst, s));
-                    }
+                InstructionKind::Copy(_) if broad_copy.is_none() => {
+                    broad_copy = broad_source(inst).map(|s| (inst, s));
                 }
                 InstructionKind::Run(run) => {
                     let posix = shell.first().is_some_and(|s| {
-                        matches!(s.rsplit('/').next(), Some("sh" | "bash" | "ash" | "dash" | "zsh" | "ksh" | "mksh"))
+                        matches!(
+                            s.rsplit('/').next(),
+                            Some("sh" | "bash" | "ash" | "dash" | "zsh" | "ksh" | "mksh")
+                        )
                     });
                     let shell_pipefail = shell.iter().any(|a| a == "pipefail");
                     let apt_cache = run.mounts.iter().any(|m| {
                         m.kind == MountKind::Cache
-                            && m.target.as_ref().is_some_and(|t| t.value.trim_end_matches('/').starts_with("/var/lib/apt"))
+                            && m.target.as_ref().is_some_and(|t| {
+                                t.value.trim_end_matches('/').starts_with("/var/lib/apt")
+                            })
                     });
                     let scripts = scripts(inst);
                     if posix {
@@ -336,7 +361,11 @@ impl Linter<'_> {
                     }
                     if let Some((copy, span)) = broad_copy
                         && let Some((s, c)) = scripts.iter().find_map(|s| {
-                            s.script.commands.iter().find(|c| installs_dependencies(c)).map(|c| (s, c))
+                            s.script
+                                .commands
+                                .iter()
+                                .find(|c| installs_dependencies(c))
+                                .map(|c| (s, c))
                         })
                     {
                         self.emit(
@@ -394,31 +423,45 @@ impl Linter<'_> {
         let span = rest[0].span.cover(rest[rest.len() - 1].span);
         self.emit(
             "ConsecutiveRun",
-            format!("{} consecutive `RUN` instructions could be one", group.len()),
+            format!(
+                "{} consecutive `RUN` instructions could be one",
+                group.len()
+            ),
             vec![
                 (span, "each of these makes another layer".into()),
                 (first.keyword.span, "could join this `RUN`".into()),
             ],
-            "join the commands with `&&` in one `RUN` (continue lines with `\\`) to make one layer".into(),
+            "join the commands with `&&` in one `RUN` (continue lines with `\\`) to make one layer"
+                .into(),
         );
     }
 
     fn run_scripts(&mut self, scripts: &[RunScript<'_>], shell_pipefail: bool, apt_cache: bool) {
-        let all: Vec<(&RunScript<'_>, &SimpleCommand)> =
-            scripts.iter().flat_map(|s| s.script.commands.iter().map(move |c| (s, c))).collect();
+        let all: Vec<(&RunScript<'_>, &SimpleCommand)> = scripts
+            .iter()
+            .flat_map(|s| s.script.commands.iter().map(move |c| (s, c)))
+            .collect();
         // apt-get update without removing the lists.
         let removes_lists = all.iter().any(|(_, c)| {
-            c.name() == Some("rm") && c.argv().iter().any(|w| w.text.contains("/var/lib/apt/lists"))
+            c.name() == Some("rm")
+                && c.argv()
+                    .iter()
+                    .any(|w| w.text.contains("/var/lib/apt/lists"))
         });
         if !removes_lists
             && !apt_cache
-            && let Some((s, c)) = all.iter().find(|(_, c)| apt_subcommand(c) == Some("update"))
+            && let Some((s, c)) = all
+                .iter()
+                .find(|(_, c)| apt_subcommand(c) == Some("update"))
         {
             let tool = c.argv().first().map_or("apt-get", |w| w.text.as_str());
             self.emit(
                 "AptListsNotRemoved",
                 format!("`{tool} update` leaves the package lists in the layer"),
-                vec![(s.cmd_span(c), "lists downloaded here stay in the image".into())],
+                vec![(
+                    s.cmd_span(c),
+                    "lists downloaded here stay in the image".into(),
+                )],
                 "end the same `RUN` with `&& rm -rf /var/lib/apt/lists/*`".into(),
             );
         }
@@ -435,53 +478,86 @@ impl Linter<'_> {
                     opts.push(w.text.to_ascii_lowercase());
                 }
                 prev_o = w.text == "-o";
-                if let Some(o) = w.text.strip_prefix("-o") && !o.is_empty() {
+                if let Some(o) = w.text.strip_prefix("-o")
+                    && !o.is_empty()
+                {
                     opts.push(o.to_ascii_lowercase());
                 }
             }
             let tool = &argv[0].text;
             if !has(&|w| w == "--no-install-recommends")
-                && !opts.iter().any(|o| o.starts_with("apt::install-recommends=") && (o.ends_with("=false") || o.ends_with("=0")))
+                && !opts.iter().any(|o| {
+                    o.starts_with("apt::install-recommends=")
+                        && (o.ends_with("=false") || o.ends_with("=0"))
+                })
             {
                 self.emit(
                     "AptInstallRecommends",
                     format!("`{tool} install` without `--no-install-recommends`"),
-                    vec![(s.cmd_span(c), "also installs every recommended package".into())],
-                    format!("write `{tool} install --no-install-recommends …` and list what you need"),
+                    vec![(
+                        s.cmd_span(c),
+                        "also installs every recommended package".into(),
+                    )],
+                    format!(
+                        "write `{tool} install --no-install-recommends …` and list what you need"
+                    ),
                 );
             }
             let yes = has(&|w| {
                 w == "--yes"
                     || w == "--assume-yes"
                     || w.starts_with("--yes=")
-                    || (w.starts_with('-') && !w.starts_with("--") && w[1..].chars().all(|c| c.is_ascii_alphabetic()) && w.contains('y'))
-            }) || opts.iter().any(|o| o.starts_with("apt::get::assume-yes=true"));
+                    || (w.starts_with('-')
+                        && !w.starts_with("--")
+                        && w[1..].chars().all(|c| c.is_ascii_alphabetic())
+                        && w.contains('y'))
+            }) || opts
+                .iter()
+                .any(|o| o.starts_with("apt::get::assume-yes=true"));
             if !yes {
                 self.emit(
                     "AptInstallNoYes",
                     format!("`{tool} install` without `-y`"),
-                    vec![(s.cmd_span(c), "asks for confirmation, which no one can give during a build".into())],
+                    vec![(
+                        s.cmd_span(c),
+                        "asks for confirmation, which no one can give during a build".into(),
+                    )],
                     format!("write `{tool} install -y …`"),
                 );
             }
         }
         // RUN cd.
         if let Some((s, c)) = all.iter().find(|(_, c)| c.name() == Some("cd")) {
-            let dir = c.argv().get(1).map_or("/path".to_string(), |w| w.text.clone());
+            let dir = c
+                .argv()
+                .get(1)
+                .map_or("/path".to_string(), |w| w.text.clone());
             self.emit(
                 "CdInsteadOfWorkdir",
                 "`cd` in `RUN` instead of `WORKDIR`".into(),
-                vec![(s.cmd_span(c), "changes directory for this `RUN` only".into())],
-                format!("use `WORKDIR {dir}`: it is clearer and applies to the instructions after it"),
+                vec![(
+                    s.cmd_span(c),
+                    "changes directory for this `RUN` only".into(),
+                )],
+                format!(
+                    "use `WORKDIR {dir}`: it is clearer and applies to the instructions after it"
+                ),
             );
         }
         // Pipes without pipefail.
         if !shell_pipefail {
             for s in scripts {
-                let Some(&(pipe, next)) = s.script.pipes.first() else { continue };
-                let pipefail_before = s.script.commands[..next.min(s.script.commands.len())].iter().any(|c| {
-                    c.name() == Some("set") && c.argv().iter().any(|w| w.text == "pipefail" || w.text.ends_with("pipefail"))
-                });
+                let Some(&(pipe, next)) = s.script.pipes.first() else {
+                    continue;
+                };
+                let pipefail_before = s.script.commands[..next.min(s.script.commands.len())]
+                    .iter()
+                    .any(|c| {
+                        c.name() == Some("set")
+                            && c.argv()
+                                .iter()
+                                .any(|w| w.text == "pipefail" || w.text.ends_with("pipefail"))
+                    });
                 if !pipefail_before {
                     self.emit(
                         "PipeWithoutPipefail",
@@ -497,12 +573,21 @@ impl Linter<'_> {
 }
 
 fn mergeable_run(inst: &Instruction) -> bool {
-    matches!(&inst.kind, InstructionKind::Run(r) if matches!(r.command, CommandForm::Shell(_))) && inst.heredocs.is_empty()
+    matches!(&inst.kind, InstructionKind::Run(r) if matches!(r.command, CommandForm::Shell(_)))
+        && inst.heredocs.is_empty()
 }
 
 fn same_flags(a: &Instruction, b: &Instruction) -> bool {
     let key = |i: &Instruction| -> Vec<(String, Option<String>)> {
-        i.flags.iter().map(|f| (f.name.value.clone(), f.value.as_ref().map(|v| v.value.clone()))).collect()
+        i.flags
+            .iter()
+            .map(|f| {
+                (
+                    f.name.value.clone(),
+                    f.value.as_ref().map(|v| v.value.clone()),
+                )
+            })
+            .collect()
     };
     key(a) == key(b)
 }
@@ -537,7 +622,10 @@ fn apt_subcommand(c: &SimpleCommand) -> Option<&str> {
             skip_next = false;
             continue;
         }
-        if matches!(w.text.as_str(), "-o" | "-t" | "-c" | "--option" | "--target-release" | "--config-file") {
+        if matches!(
+            w.text.as_str(),
+            "-o" | "-t" | "-c" | "--option" | "--target-release" | "--config-file"
+        ) {
             skip_next = true;
             continue;
         }
@@ -551,23 +639,34 @@ fn apt_subcommand(c: &SimpleCommand) -> Option<&str> {
 /// Whether a command installs dependencies (packages, or a project's declared dependencies).
 fn installs_dependencies(c: &SimpleCommand) -> bool {
     let argv: Vec<&str> = c.argv().iter().map(|w| w.text.as_str()).collect();
-    let Some(&first) = argv.first() else { return false };
+    let Some(&first) = argv.first() else {
+        return false;
+    };
     let name = first.rsplit('/').next().unwrap_or(first);
-    let sub: Vec<&str> = argv[1..].iter().copied().filter(|w| !w.starts_with('-')).collect();
+    let sub: Vec<&str> = argv[1..]
+        .iter()
+        .copied()
+        .filter(|w| !w.starts_with('-'))
+        .collect();
     let sub0 = sub.first().copied().unwrap_or("");
     match name {
         "apt-get" | "apt" | "aptitude" => apt_subcommand(c) == Some("install"),
         "apk" => sub0 == "add",
         "dnf" | "yum" | "microdnf" | "zypper" => sub0 == "install",
         "pip" | "pip3" | "pipx" | "gem" | "pnpm" | "bun" => matches!(sub0, "install" | "i"),
-        "python" | "python3" => argv.windows(3).any(|w| w[0] == "-m" && w[1] == "pip" && w[2] == "install"),
-        "uv" => matches!(sub0, "sync" | "pip") ,
+        "python" | "python3" => argv
+            .windows(3)
+            .any(|w| w[0] == "-m" && w[1] == "pip" && w[2] == "install"),
+        "uv" => matches!(sub0, "sync" | "pip"),
         "poetry" | "pipenv" | "bundle" | "composer" => sub0 == "install",
         "conda" | "mamba" | "micromamba" => matches!(sub0, "install" | "create" | "env"),
         "npm" => matches!(sub0, "install" | "i" | "ci"),
         "yarn" => sub0.is_empty() || sub0 == "install",
         "cargo" => matches!(sub0, "build" | "fetch" | "install"),
-        "go" => (sub0 == "mod" && sub.get(1) == Some(&"download")) || matches!(sub0, "get" | "build" | "install"),
+        "go" => {
+            (sub0 == "mod" && sub.get(1) == Some(&"download"))
+                || matches!(sub0, "get" | "build" | "install")
+        }
         "mvn" | "gradle" | "./gradlew" | "gradlew" => true,
         "dotnet" => sub0 == "restore",
         _ => false,

@@ -205,7 +205,9 @@ pub(crate) fn kind_name(kind: MountKind) -> &'static str {
 
 fn allowed_help(kind: MountKind) -> &'static str {
     match kind {
-        MountKind::Cache => "`sharing` is for cache mounts, `size` for tmpfs, `required` for secret and ssh; this cache mount takes `target`, `id`, `sharing`, `from`, `source`, `mode`, `uid`, `gid`, `readonly`",
+        MountKind::Cache => {
+            "`sharing` is for cache mounts, `size` for tmpfs, `required` for secret and ssh; this cache mount takes `target`, `id`, `sharing`, `from`, `source`, `mode`, `uid`, `gid`, `readonly`"
+        }
         MountKind::Tmpfs => "a tmpfs mount takes `target` and `size`",
         MountKind::Bind => "a bind mount takes `target`, `source`, `from`, `readonly`/`rw`",
         MountKind::Secret | MountKind::Ssh => {

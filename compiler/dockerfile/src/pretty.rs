@@ -10,7 +10,11 @@ pub fn pretty(file: &Dockerfile, source: &str) -> String {
     let mut out = String::new();
     let line_of = |offset: usize| source[..offset.min(source.len())].matches('\n').count() + 1;
     for d in &file.directives {
-        let _ = writeln!(out, "directive {} = {:?} {:?}", d.name.value, d.value.value, d.span);
+        let _ = writeln!(
+            out,
+            "directive {} = {:?} {:?}",
+            d.name.value, d.value.value, d.span
+        );
     }
     if file.escape != '\\' {
         let _ = writeln!(out, "escape {:?}", file.escape);
@@ -31,13 +35,21 @@ pub fn pretty(file: &Dockerfile, source: &str) -> String {
             e.severity,
             e.span().unwrap_or_default(),
             e.message,
-            e.help.as_ref().map(|h| format!(" (help: {h})")).unwrap_or_default()
+            e.help
+                .as_ref()
+                .map(|h| format!(" (help: {h})"))
+                .unwrap_or_default()
         );
     }
     out
 }
 
-fn instruction(out: &mut String, inst: &Instruction, line_of: &dyn Fn(usize) -> usize, depth: usize) {
+fn instruction(
+    out: &mut String,
+    inst: &Instruction,
+    line_of: &dyn Fn(usize) -> usize,
+    depth: usize,
+) {
     let pad = "  ".repeat(depth);
     let _ = writeln!(
         out,
@@ -102,7 +114,11 @@ fn instruction(out: &mut String, inst: &Instruction, line_of: &dyn Fn(usize) -> 
             if !c.exclude.is_empty() {
                 field("exclude", list(&c.exclude));
             }
-            let bools = [("link", c.link), ("parents", c.parents), ("keep-git-dir", c.keep_git_dir)];
+            let bools = [
+                ("link", c.link),
+                ("parents", c.parents),
+                ("keep-git-dir", c.keep_git_dir),
+            ];
             for (k, v) in bools {
                 if v {
                     field(k, "true".into());
@@ -118,7 +134,11 @@ fn instruction(out: &mut String, inst: &Instruction, line_of: &dyn Fn(usize) -> 
         | InstructionKind::Maintainer(v) => field("value", sp(v)),
         InstructionKind::Arg(args) => {
             for a in args {
-                let d = a.default.as_ref().map(sp).unwrap_or_else(|| "(no default)".into());
+                let d = a
+                    .default
+                    .as_ref()
+                    .map(sp)
+                    .unwrap_or_else(|| "(no default)".into());
                 field("arg", format!("{} = {d}", sp(&a.name)));
             }
         }
@@ -143,7 +163,11 @@ fn instruction(out: &mut String, inst: &Instruction, line_of: &dyn Fn(usize) -> 
             h.body,
             if h.terminated { "" } else { " UNTERMINATED" }
         );
-        let _ = writeln!(out, "{pad}  | {}", h.text().replace('\n', &format!("\n{pad}  | ")));
+        let _ = writeln!(
+            out,
+            "{pad}  | {}",
+            h.text().replace('\n', &format!("\n{pad}  | "))
+        );
     }
 }
 

@@ -21,11 +21,13 @@ impl SimpleCommand {
     pub fn argv(&self) -> &[Word] {
         let mut i = 0;
         while let Some(w) = self.words.get(i) {
-            let assignment = w
-                .text
-                .split_once('=')
-                .is_some_and(|(k, _)| is_name(k));
-            if assignment || matches!(w.text.as_str(), "sudo" | "env" | "time" | "nohup" | "exec" | "command") {
+            let assignment = w.text.split_once('=').is_some_and(|(k, _)| is_name(k));
+            if assignment
+                || matches!(
+                    w.text.as_str(),
+                    "sudo" | "env" | "time" | "nohup" | "exec" | "command"
+                )
+            {
                 i += 1;
             } else {
                 break;
@@ -49,7 +51,8 @@ impl SimpleCommand {
 
 fn is_name(s: &str) -> bool {
     let mut c = s.chars();
-    c.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    c.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -98,7 +101,14 @@ pub(crate) fn tokenize(s: &str) -> Script {
                     continue;
                 }
                 end_cmd(&mut cmd, &mut script);
-                i += if matches!((c, b.get(i + 1)), (b'&', Some(b'&')) | (b'|', Some(b'|')) | (b';', Some(b';'))) { 2 } else { 1 };
+                i += if matches!(
+                    (c, b.get(i + 1)),
+                    (b'&', Some(b'&')) | (b'|', Some(b'|')) | (b';', Some(b';'))
+                ) {
+                    2
+                } else {
+                    1
+                };
             }
             b'>' | b'<' => {
                 // Redirections: the operator is dropped, the target stays a word.
@@ -156,7 +166,11 @@ fn word_piece(s: &str, i: usize, out: &mut String) -> usize {
             }
         }
         b'$' if b.get(i + 1) == Some(&b'(') || b.get(i + 1) == Some(&b'{') => {
-            let (open, close) = if b[i + 1] == b'(' { (b'(', b')') } else { (b'{', b'}') };
+            let (open, close) = if b[i + 1] == b'(' {
+                (b'(', b')')
+            } else {
+                (b'{', b'}')
+            };
             let mut depth = 0usize;
             let mut j = i + 1;
             while j < b.len() {
@@ -202,7 +216,9 @@ mod tests {
     #[test]
     fn commands_and_operators() {
         assert_eq!(
-            names("apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y 'a b' ; rm -rf /x"),
+            names(
+                "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y 'a b' ; rm -rf /x"
+            ),
             vec![
                 vec!["apt-get", "update"],
                 vec!["apt-get", "install", "-y", "a b"],
@@ -212,7 +228,10 @@ mod tests {
         let s = tokenize("curl -s x | tar -xz || echo \"a | b\" > /dev/null");
         assert_eq!(s.pipes, vec![(10, 1)]);
         assert_eq!(s.commands.len(), 3);
-        assert_eq!(names("echo $(a | b) `c|d` # | e"), vec![vec!["echo", "$(a | b)", "`c|d`"]]);
+        assert_eq!(
+            names("echo $(a | b) `c|d` # | e"),
+            vec![vec!["echo", "$(a | b)", "`c|d`"]]
+        );
     }
 
     #[test]

@@ -356,7 +356,11 @@ fn platform_args(opts: &EvalOptions) -> Vec<(String, String)> {
 
 impl Evaluator<'_> {
     /// Expand a word; on error report it at the word and return the word unchanged.
-    fn expand(&mut self, word: &Spanned<String>, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    fn expand(
+        &mut self,
+        word: &Spanned<String>,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> String {
         match expand::expand(&word.value, self.file.escape, lookup) {
             Ok(e) => e.value,
             Err(e) => {
@@ -391,7 +395,10 @@ impl Evaluator<'_> {
         let platform = self.platform_args.clone();
         move |name: &str| match global.iter().find(|(k, _)| k == name) {
             Some((_, v)) => v.clone(),
-            None => platform.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+            None => platform
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone()),
         }
     }
 
@@ -419,7 +426,9 @@ impl Evaluator<'_> {
             .map(|e| e.references)
             .unwrap_or_default()
         {
-            if self.opts.build_args.contains_key(&name) && self.global.iter().any(|(k, _)| *k == name) {
+            if self.opts.build_args.contains_key(&name)
+                && self.global.iter().any(|(k, _)| *k == name)
+            {
                 build_args_used.insert(name);
             }
         }
@@ -460,15 +469,21 @@ impl Evaluator<'_> {
                 .find(|s| s.name.as_deref() == Some(name.value.as_str()))
         {
             self.diagnostics.push(
-                Diagnostic::error(codes::EVAL, format!("duplicate stage name `{}`", name.value))
-                    .with_label(name.span, "named again here")
-                    .with_label(prev.span, "first defined here")
-                    .with_help("give each stage its own name"),
+                Diagnostic::error(
+                    codes::EVAL,
+                    format!("duplicate stage name `{}`", name.value),
+                )
+                .with_label(name.span, "named again here")
+                .with_label(prev.span, "first defined here")
+                .with_help("give each stage its own name"),
             );
         }
         let (env, depends_on) = match &base {
             Base::Stage(i) => (self.stages[*i].env.clone(), vec![*i]),
-            Base::Image(r) => (self.opts.base_env.get(r).cloned().unwrap_or_default(), vec![]),
+            Base::Image(r) => (
+                self.opts.base_env.get(r).cloned().unwrap_or_default(),
+                vec![],
+            ),
             Base::Scratch => (Vec::new(), vec![]),
         };
         StageState {
@@ -508,7 +523,11 @@ impl Evaluator<'_> {
     /// Resolve `--from=` / `from=`: an earlier stage by name or index, else an image.
     fn source(&mut self, current: &Stage, value: &str, span: Span) -> Source {
         let lower = value.to_ascii_lowercase();
-        if let Some(s) = self.stages.iter().find(|s| s.name.as_deref() == Some(lower.as_str())) {
+        if let Some(s) = self
+            .stages
+            .iter()
+            .find(|s| s.name.as_deref() == Some(lower.as_str()))
+        {
             return Source::Stage(s.index);
         }
         if current.name.as_deref() == Some(lower.as_str()) {
@@ -535,9 +554,14 @@ impl Evaluator<'_> {
                 Ok(i) if i < current => return Source::Stage(i),
                 _ => {
                     self.diagnostics.push(
-                        Diagnostic::error(codes::EVAL, format!("there is no stage {value} before this one"))
-                            .with_label(span, "stage index out of range")
-                            .with_help(format!("stages are numbered from 0; this is stage {current}")),
+                        Diagnostic::error(
+                            codes::EVAL,
+                            format!("there is no stage {value} before this one"),
+                        )
+                        .with_label(span, "stage index out of range")
+                        .with_help(format!(
+                            "stages are numbered from 0; this is stage {current}"
+                        )),
                     );
                     return Source::Image(value.to_string());
                 }
@@ -586,9 +610,16 @@ impl Evaluator<'_> {
                     .collect();
                 Op::Run(RunOp {
                     command: command(&r.command),
-                    heredocs: inst.heredocs.iter().map(|h| heredoc(h, self, false)).collect(),
+                    heredocs: inst
+                        .heredocs
+                        .iter()
+                        .map(|h| heredoc(h, self, false))
+                        .collect(),
                     mounts,
-                    network: r.network.as_ref().map_or(ast::Network::Default, |n| n.value),
+                    network: r
+                        .network
+                        .as_ref()
+                        .map_or(ast::Network::Default, |n| n.value),
                     shell: s.shell.clone(),
                 })
             }
@@ -605,7 +636,11 @@ impl Evaluator<'_> {
                 };
                 let from = match opt(&c.from, self) {
                     Some(f) => {
-                        let src = self.source(&s.stage, &f, c.from.as_ref().map_or_else(Span::default, |f| f.span));
+                        let src = self.source(
+                            &s.stage,
+                            &f,
+                            c.from.as_ref().map_or_else(Span::default, |f| f.span),
+                        );
                         if let Source::Stage(i) = src {
                             s.stage.depends_on.push(i);
                         }
@@ -644,7 +679,12 @@ impl Evaluator<'_> {
             InstructionKind::Env(kvs) | InstructionKind::Label(kvs) => {
                 let pairs: Vec<(String, String)> = kvs
                     .iter()
-                    .map(|kv| (self.expand(&kv.key, &lookup), self.expand(&kv.value, &lookup)))
+                    .map(|kv| {
+                        (
+                            self.expand(&kv.key, &lookup),
+                            self.expand(&kv.value, &lookup),
+                        )
+                    })
                     .collect();
                 if matches!(inst.kind, InstructionKind::Env(_)) {
                     for (k, v) in &pairs {
@@ -655,8 +695,12 @@ impl Evaluator<'_> {
                     Op::Label(pairs)
                 }
             }
-            InstructionKind::Expose(v) => Op::Expose(v.iter().map(|w| self.expand(w, &lookup)).collect()),
-            InstructionKind::Volume(v) => Op::Volume(v.iter().map(|w| self.expand(w, &lookup)).collect()),
+            InstructionKind::Expose(v) => {
+                Op::Expose(v.iter().map(|w| self.expand(w, &lookup)).collect())
+            }
+            InstructionKind::Volume(v) => {
+                Op::Volume(v.iter().map(|w| self.expand(w, &lookup)).collect())
+            }
             InstructionKind::User(v) => Op::User(self.expand(v, &lookup)),
             InstructionKind::Workdir(v) => Op::Workdir(self.expand(v, &lookup)),
             InstructionKind::StopSignal(v) => Op::StopSignal(self.expand(v, &lookup)),
@@ -679,7 +723,12 @@ impl Evaluator<'_> {
                                 env_args.push((k.clone(), v.clone()));
                             }
                         }
-                        let l = move |n: &str| env_args.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+                        let l = move |n: &str| {
+                            env_args
+                                .iter()
+                                .find(|(k, _)| k == n)
+                                .map(|(_, v)| v.clone())
+                        };
                         Some(self.expand(def, &l))
                     } else if let Some((_, v)) = self.global.iter().find(|(k, _)| *k == name) {
                         v.clone()
@@ -741,7 +790,9 @@ impl Evaluator<'_> {
         m: &ast::Mount,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> MountOp {
-        let opt = |v: &Option<Spanned<String>>, ev: &mut Evaluator<'_>| v.as_ref().map(|v| ev.expand(v, lookup));
+        let opt = |v: &Option<Spanned<String>>, ev: &mut Evaluator<'_>| {
+            v.as_ref().map(|v| ev.expand(v, lookup))
+        };
         let from = match (opt(&m.from, self), &m.from) {
             (Some(f), Some(sf)) => {
                 let src = self.source(current, &f, sf.span);
@@ -779,13 +830,22 @@ impl Evaluator<'_> {
         let target = match &self.opts.target {
             Some(t) => {
                 let lower = t.to_ascii_lowercase();
-                let found = self.stages.iter().find(|s| s.name.as_deref() == Some(lower.as_str()));
+                let found = self
+                    .stages
+                    .iter()
+                    .find(|s| s.name.as_deref() == Some(lower.as_str()));
                 if found.is_none() {
-                    let names: Vec<String> = self.stages.iter().filter_map(|s| s.name.clone()).map(|n| format!("`{n}`")).collect();
+                    let names: Vec<String> = self
+                        .stages
+                        .iter()
+                        .filter_map(|s| s.name.clone())
+                        .map(|n| format!("`{n}`"))
+                        .collect();
                     self.diagnostics.push(
                         Diagnostic::error(codes::EVAL, format!("target stage `{t}` not found"))
                             .with_help(if names.is_empty() {
-                                "no stage has a name; name one with `FROM image AS name`".to_string()
+                                "no stage has a name; name one with `FROM image AS name`"
+                                    .to_string()
                             } else {
                                 format!("the named stages are {}", names.join(", "))
                             }),
@@ -815,10 +875,16 @@ impl Evaluator<'_> {
                     codes::EVAL,
                     format!(
                         "build arguments not consumed by any `ARG`: {}",
-                        unused.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(", ")
+                        unused
+                            .iter()
+                            .map(|u| format!("`{u}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 )
-                .with_help("declare them with `ARG NAME` where they are used, or drop the `--build-arg`"),
+                .with_help(
+                    "declare them with `ARG NAME` where they are used, or drop the `--build-arg`",
+                ),
             );
         }
         crate::diagnostic::sort(&mut self.diagnostics);

@@ -26,9 +26,15 @@ pub fn warnings(file: &Dockerfile) -> Vec<Diagnostic> {
         let kind = match &inst.kind {
             InstructionKind::Onbuild(trigger) => {
                 out.push(
-                    Diagnostic::warning(codes::UNSUPPORTED, "duckc does not run `ONBUILD` triggers")
-                        .with_label(trigger.span, "never runs, here or in images built on this one")
-                        .with_help("put the instruction into the stages that need it"),
+                    Diagnostic::warning(
+                        codes::UNSUPPORTED,
+                        "duckc does not run `ONBUILD` triggers",
+                    )
+                    .with_label(
+                        trigger.span,
+                        "never runs, here or in images built on this one",
+                    )
+                    .with_help("put the instruction into the stages that need it"),
                 );
                 &trigger.kind
             }

@@ -27,8 +27,9 @@ fn corpus() -> Vec<(String, String)> {
 
 /// Render diagnostics the way the CLI does, without colour, at a fixed width.
 fn render(name: &str, text: &str, diagnostics: &[duckc_dockerfile::Diagnostic]) -> String {
-    let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-        .with_width(100);
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            .with_width(100);
     let mut out = String::new();
     for d in diagnostics {
         let report = d.to_report(name, text);
@@ -84,8 +85,14 @@ fn stage_model() {
 
 #[test]
 fn seed_dockerfiles_parse_without_errors() {
-    for name in ["seed-a", "seed-b-layers", "seed-c-copy", "seed-d-multistage"] {
-        let text = std::fs::read_to_string(corpus_dir().join(format!("{name}.Dockerfile"))).unwrap();
+    for name in [
+        "seed-a",
+        "seed-b-layers",
+        "seed-c-copy",
+        "seed-d-multistage",
+    ] {
+        let text =
+            std::fs::read_to_string(corpus_dir().join(format!("{name}.Dockerfile"))).unwrap();
         let checked = check(&text, &CheckOptions::default());
         assert!(!checked.has_errors(), "{name}: {:#?}", checked.diagnostics);
     }
@@ -122,7 +129,11 @@ fn each_lint_once_on_its_line() {
     assert_eq!(got, want);
     // Every rule is exercised by this file.
     for rule in duckc_dockerfile::RULES {
-        assert!(got.iter().any(|(r, _)| *r == rule.name), "{} not covered", rule.name);
+        assert!(
+            got.iter().any(|(r, _)| *r == rule.name),
+            "{} not covered",
+            rule.name
+        );
     }
 }
 
@@ -140,17 +151,39 @@ fn lints_switch_off_by_option() {
     opts.lint.skip.insert("consecutiverun".into());
     opts.lint.skip.insert("BaseImageNotPinned".into());
     let checked = check(&text, &opts);
-    assert!(checked.diagnostics.iter().all(|d| !matches!(d.rule, Some("ConsecutiveRun" | "BaseImageNotPinned"))));
-    assert!(checked.diagnostics.iter().any(|d| d.rule == Some("MaintainerDeprecated")));
+    assert!(
+        checked
+            .diagnostics
+            .iter()
+            .all(|d| !matches!(d.rule, Some("ConsecutiveRun" | "BaseImageNotPinned")))
+    );
+    assert!(
+        checked
+            .diagnostics
+            .iter()
+            .any(|d| d.rule == Some("MaintainerDeprecated"))
+    );
     opts.lint.skip_all = true;
-    assert!(check(&text, &opts).diagnostics.iter().all(|d| d.rule.is_none()));
+    assert!(
+        check(&text, &opts)
+            .diagnostics
+            .iter()
+            .all(|d| d.rule.is_none())
+    );
 }
 
-fn evaluate(text: &str, args: &[(&str, &str)], target: Option<&str>) -> duckc_dockerfile::Evaluation {
+fn evaluate(
+    text: &str,
+    args: &[(&str, &str)],
+    target: Option<&str>,
+) -> duckc_dockerfile::Evaluation {
     let file = duckc_dockerfile::parse(text);
     assert!(!file.has_errors(), "{:#?}", file.errors);
     let opts = EvalOptions {
-        build_args: args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        build_args: args
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         target: target.map(str::to_string),
         ..EvalOptions::default()
     };
@@ -158,13 +191,20 @@ fn evaluate(text: &str, args: &[(&str, &str)], target: Option<&str>) -> duckc_do
 }
 
 fn messages(ev: &duckc_dockerfile::Evaluation) -> Vec<String> {
-    ev.diagnostics.iter().map(|d| format!("{}: {}", d.severity, d.message)).collect()
+    ev.diagnostics
+        .iter()
+        .map(|d| format!("{}: {}", d.severity, d.message))
+        .collect()
 }
 
 #[test]
 fn build_args_override_defaults_and_unused_ones_are_reported() {
     let text = "ARG V=1\nFROM busybox:${V}\nARG V\nARG W=2\nLABEL v=$V w=$W\n";
-    let ev = evaluate(text, &[("V", "9"), ("W", "8"), ("X", "7"), ("HTTP_PROXY", "p")], None);
+    let ev = evaluate(
+        text,
+        &[("V", "9"), ("W", "8"), ("X", "7"), ("HTTP_PROXY", "p")],
+        None,
+    );
     use duckc_dockerfile::stages::{Base, Op};
     assert_eq!(ev.stages[0].base, Base::Image("busybox:9".into()));
     assert_eq!(
@@ -172,8 +212,14 @@ fn build_args_override_defaults_and_unused_ones_are_reported() {
         Op::Label(vec![("v".into(), "9".into()), ("w".into(), "8".into())])
     );
     assert_eq!(ev.unused_build_args, vec!["X".to_string()]);
-    assert_eq!(ev.used_build_args.iter().collect::<Vec<_>>(), vec!["V", "W"]);
-    assert_eq!(messages(&ev), vec!["warning: build arguments not consumed by any `ARG`: `X`"]);
+    assert_eq!(
+        ev.used_build_args.iter().collect::<Vec<_>>(),
+        vec!["V", "W"]
+    );
+    assert_eq!(
+        messages(&ev),
+        vec!["warning: build arguments not consumed by any `ARG`: `X`"]
+    );
 }
 
 #[test]
@@ -211,16 +257,25 @@ fn env_is_inherited_by_child_stages_but_args_are_not() {
     let ev = evaluate(text, &[], None);
     use duckc_dockerfile::stages::Op;
     assert_eq!(ev.stages[1].steps[0].op, Op::Workdir("//e".into()));
-    assert_eq!(ev.stages[1].steps[0].env, vec![("E".to_string(), "e".to_string())]);
+    assert_eq!(
+        ev.stages[1].steps[0].env,
+        vec![("E".to_string(), "e".to_string())]
+    );
 }
 
 #[test]
 fn base_image_env_is_used_when_known() {
     let file = duckc_dockerfile::parse("FROM python:3.12\nWORKDIR $PYTHON_HOME/app\n");
     let mut opts = EvalOptions::default();
-    opts.base_env.insert("python:3.12".into(), vec![("PYTHON_HOME".into(), "/py".into())]);
+    opts.base_env.insert(
+        "python:3.12".into(),
+        vec![("PYTHON_HOME".into(), "/py".into())],
+    );
     let ev = duckc_dockerfile::evaluate(&file, &opts);
-    assert_eq!(ev.stages[0].steps[0].op, duckc_dockerfile::stages::Op::Workdir("/py/app".into()));
+    assert_eq!(
+        ev.stages[0].steps[0].op,
+        duckc_dockerfile::stages::Op::Workdir("/py/app".into())
+    );
 }
 
 #[test]
@@ -248,8 +303,12 @@ fn crlf_and_byte_order_mark() {
     let file = duckc_dockerfile::parse(text);
     assert!(!file.has_errors(), "{:#?}", file.errors);
     assert_eq!(file.escape, '`');
-    let duckc_dockerfile::InstructionKind::Run(run) = &file.instructions[1].kind else { panic!() };
-    let duckc_dockerfile::CommandForm::Shell(cmd) = &run.command else { panic!() };
+    let duckc_dockerfile::InstructionKind::Run(run) = &file.instructions[1].kind else {
+        panic!()
+    };
+    let duckc_dockerfile::CommandForm::Shell(cmd) = &run.command else {
+        panic!()
+    };
     assert_eq!(cmd.text, "echo a   b");
     assert_eq!(file.instructions[2].heredocs[0].content, "line\n");
     assert!(file.instructions[2].heredocs[0].terminated);
@@ -272,24 +331,77 @@ impl Rng {
 }
 
 const PIECES: &[&str] = &[
-    "\\\n", "\n", "`\n", "<<EOF", "<<-EOF", "<<'EOF'", "EOF\n", "\tEOF\n", "${", "}", "${A:-", "$",
-    "[\"", "\"]", "\",\"", "[", "]", "--mount=type=cache,target=", "--from=", "--", "#", "# escape=`\n",
-    "# check=skip=", "ONBUILD ", "FROM ", "RUN ", "COPY ", "ARG ", "ENV ", "HEALTHCHECK ", " AS ", "\"",
-    "'", "=", ",", " ", "\t", "é", "🦆", "\r\n", "\u{feff}", "|", "&&", "cd /", "apt-get update",
+    "\\\n",
+    "\n",
+    "`\n",
+    "<<EOF",
+    "<<-EOF",
+    "<<'EOF'",
+    "EOF\n",
+    "\tEOF\n",
+    "${",
+    "}",
+    "${A:-",
+    "$",
+    "[\"",
+    "\"]",
+    "\",\"",
+    "[",
+    "]",
+    "--mount=type=cache,target=",
+    "--from=",
+    "--",
+    "#",
+    "# escape=`\n",
+    "# check=skip=",
+    "ONBUILD ",
+    "FROM ",
+    "RUN ",
+    "COPY ",
+    "ARG ",
+    "ENV ",
+    "HEALTHCHECK ",
+    " AS ",
+    "\"",
+    "'",
+    "=",
+    ",",
+    " ",
+    "\t",
+    "é",
+    "🦆",
+    "\r\n",
+    "\u{feff}",
+    "|",
+    "&&",
+    "cd /",
+    "apt-get update",
 ];
 
 /// Every span a diagnostic or instruction carries lies inside the text, on character boundaries.
 fn assert_spans_valid(text: &str, checked: &duckc_dockerfile::Checked) {
     let ok = |s: duckc_dockerfile::Span| {
-        s.start <= s.end && s.end <= text.len() && text.is_char_boundary(s.start) && text.is_char_boundary(s.end)
+        s.start <= s.end
+            && s.end <= text.len()
+            && text.is_char_boundary(s.start)
+            && text.is_char_boundary(s.end)
     };
     for d in &checked.diagnostics {
         for l in &d.labels {
-            assert!(ok(l.span), "bad span {:?} for {:?} in {text:?}", l.span, d.message);
+            assert!(
+                ok(l.span),
+                "bad span {:?} for {:?} in {text:?}",
+                l.span,
+                d.message
+            );
         }
     }
     for inst in &checked.file.instructions {
-        assert!(ok(inst.span), "bad instruction span {:?} in {text:?}", inst.span);
+        assert!(
+            ok(inst.span),
+            "bad instruction span {:?} in {text:?}",
+            inst.span
+        );
         assert!(ok(inst.keyword.span), "bad keyword span in {text:?}");
     }
 }
@@ -307,7 +419,11 @@ fn mutated_inputs_never_panic() {
             corpus[rng.below(corpus.len())].1.clone()
         };
         for _ in 0..1 + rng.below(8) {
-            let boundaries: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
+            let boundaries: Vec<usize> = text
+                .char_indices()
+                .map(|(i, _)| i)
+                .chain([text.len()])
+                .collect();
             let at = boundaries[rng.below(boundaries.len())];
             match rng.below(3) {
                 0 => text.insert_str(at, PIECES[rng.below(PIECES.len())]),
