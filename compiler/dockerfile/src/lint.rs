@@ -428,8 +428,8 @@ impl Linter<'_> {
                 group.len()
             ),
             vec![
-                (span, "each of these makes another layer".into()),
-                (first.keyword.span, "could join this `RUN`".into()),
+                (first.keyword.span, "this `RUN`…".into()),
+                (span, "…and these each make another layer".into()),
             ],
             "join the commands with `&&` in one `RUN` (continue lines with `\\`) to make one layer"
                 .into(),
