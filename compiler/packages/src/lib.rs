@@ -32,3 +32,24 @@ pub(crate) fn kdl_error_message(error: &kdl::KdlError) -> String {
         lines.join("; ")
     }
 }
+
+#[cfg(test)]
+mod docs_tests {
+    /// Every ```kdl block of docs/packages.md is a valid lock or repositories config.
+    #[test]
+    fn kdl_blocks_in_the_docs_parse() {
+        let doc = include_str!("../../../docs/packages.md");
+        let mut blocks = 0;
+        for block in doc.split("```kdl\n").skip(1) {
+            let text = block.split("```").next().unwrap_or_default();
+            if text.contains("\nversion ") {
+                crate::lock::Lock::parse(text).unwrap();
+            } else {
+                let origin = crate::source::Origin::ConfigFile("docs/packages.md".into());
+                crate::source::parse_config(text, &origin).unwrap();
+            }
+            blocks += 1;
+        }
+        assert_eq!(blocks, 2);
+    }
+}
