@@ -1,24 +1,217 @@
-//! Verbs that read specs: `check`, `graph`.
+//! Verbs that read specs: `check` (diagnostics) and `graph` (the layer graph a build executes).
+//!
+//! This is the driver of the spec compiler: it does the IO the core does not (reading the spec,
+//! its imports and the build context) and sets it as salsa inputs, then asks the queries.
 
+use std::io::{IsTerminal, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
+use duckc_ir::database::{ContextFile, Database};
+use duckc_ir::{Digest, EntryKind, LayerGraph};
+use duckc_syntax::Severity;
+use duckc_syntax::render::{Style, render};
+use miette::{IntoDiagnostic, miette};
+use sha2::Digest as _;
 
 use crate::Global;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check a spec and print its diagnostics.
+    /// Check a spec and print its diagnostics (exit 1 if there are errors).
     Check {
-        /// The spec (default: env.kdl, then duck.kdl).
-        file: Option<std::path::PathBuf>,
+        /// The spec (default: env.kdl, then duck.kdl, in the current directory).
+        file: Option<PathBuf>,
     },
+    /// Print the layer graph that building a spec executes.
+    Graph {
+        /// The spec (default: env.kdl, then duck.kdl, in the current directory).
+        file: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+        format: GraphFormat,
+    },
+}
+
+/// How `duckc graph` prints the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// An indented tree: short key, step, envs using the node.
+    Text,
+    /// Graphviz DOT (`duckc graph --format dot | dot -Tsvg`).
+    Dot,
+    /// Every node with all its fields and full keys.
+    Json,
 }
 
 impl Command {
     pub fn run(self, _global: &Global) -> miette::Result<ExitCode> {
         match self {
-            Command::Check { .. } => Ok(ExitCode::SUCCESS),
+            Command::Check { file: Some(file) } if super::dockerfile::is_dockerfile(&file) => {
+                super::dockerfile::check(&file)
+            }
+            Command::Check { file } => {
+                let compiled = compile(file.as_deref())?;
+                let (errors, warnings) = compiled.report()?;
+                if errors + warnings > 0 {
+                    let s = |n: usize| if n == 1 { "" } else { "s" };
+                    eprintln!("{}: {errors} error{}, {warnings} warning{}", compiled.name, s(errors), s(warnings));
+                }
+                if errors > 0 {
+                    return Ok(ExitCode::FAILURE);
+                }
+                let graph = duckc_ir::layer_graph(&compiled.db);
+                println!(
+                    "{}: ok, {} envs, {} layer-graph nodes",
+                    compiled.name,
+                    graph.envs.len(),
+                    graph.graph.node_count()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Graph { file, format } => {
+                let compiled = compile(file.as_deref())?;
+                if compiled.report()?.0 > 0 {
+                    eprintln!("error: `{}` has errors; fix them to see its graph", compiled.name);
+                    return Ok(ExitCode::FAILURE);
+                }
+                let graph: &LayerGraph = duckc_ir::layer_graph(&compiled.db);
+                let out = match format {
+                    GraphFormat::Text => duckc_ir::format::text(graph),
+                    GraphFormat::Dot => duckc_ir::format::dot(graph),
+                    GraphFormat::Json => duckc_ir::format::json(graph),
+                };
+                std::io::stdout().write_all(out.as_bytes()).into_diagnostic()?;
+                Ok(ExitCode::SUCCESS)
+            }
         }
     }
+}
+
+/// A spec loaded into a database with its imports and build context.
+pub struct Compiled {
+    pub db: Database,
+    /// The spec's path as the user gave it (or found by default), for messages.
+    pub name: String,
+}
+
+impl Compiled {
+    /// Prints every diagnostic to stderr; returns the number of errors and of warnings.
+    pub fn report(&self) -> miette::Result<(usize, usize)> {
+        let style = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+            Style::Color
+        } else {
+            Style::Plain
+        };
+        let (mut errors, mut warnings) = (0, 0);
+        let mut stderr = std::io::stderr().lock();
+        for f in duckc_ir::diagnostics(&self.db) {
+            let e = f.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+            errors += e;
+            warnings += f.diagnostics.len() - e;
+            let path = f.file.path(&self.db);
+            let name = if f.file == duckc_ir::Workspace::get(&self.db).root(&self.db) { self.name.as_str() } else { path.as_str() };
+            let text = render(&f.diagnostics, name, f.file.text(&self.db), style);
+            stderr.write_all(text.as_bytes()).into_diagnostic()?;
+        }
+        Ok((errors, warnings))
+    }
+}
+
+/// The spec to read: the one given, else `env.kdl`, else `duck.kdl` in the current directory.
+fn find_spec(file: Option<&Path>) -> miette::Result<PathBuf> {
+    if let Some(f) = file {
+        return Ok(f.to_owned());
+    }
+    ["env.kdl", "duck.kdl"].iter().map(PathBuf::from).find(|p| p.exists()).ok_or_else(|| {
+        miette!(
+            help = "pass the spec's path, e.g. `duckc check path/to/env.kdl`",
+            "no spec given, and neither `env.kdl` nor `duck.kdl` is in the current directory"
+        )
+    })
+}
+
+/// Reads a spec, the user modules it imports and its build context (the spec's directory) into
+/// a database. Errors are about files, not about the spec: the spec's own mistakes are
+/// diagnostics in the database.
+pub fn compile(file: Option<&Path>) -> miette::Result<Compiled> {
+    let path = find_spec(file)?;
+    let name = path.display().to_string();
+    let text = std::fs::read(&path).map_err(|e| miette!("cannot read `{name}`: {}", io_reason(&e)))?;
+    let text = String::from_utf8(text).map_err(|_| miette!("cannot read `{name}`: it is not UTF-8 text"))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let logical = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "env.kdl".to_owned());
+    let listing = walk_context(&dir)?;
+    let mut db = Database::default();
+    db.load(&logical, text, listing);
+    db.load_imports(|import| std::fs::read_to_string(dir.join(import)).ok());
+    hash_copied(&mut db, &dir)?;
+    Ok(Compiled { db, name })
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    }
+}
+
+/// Lists the build context: every file, directory and symlink under `dir` (not `.git`), with
+/// its mode. Digests are filled in later, only for what `copy` reads.
+fn walk_context(dir: &Path) -> miette::Result<Vec<ContextFile>> {
+    let mut out = Vec::new();
+    let walker = walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .sort_by_file_name()
+        .min_depth(1)
+        .into_iter()
+        .filter_entry(|e| e.file_name() != ".git");
+    for entry in walker {
+        let entry = entry.map_err(|e| miette!("cannot read the build context `{}`: {e}", dir.display()))?;
+        let Ok(rel) = entry.path().strip_prefix(dir) else { continue };
+        let Some(rel) = rel.to_str() else { continue }; // not UTF-8: no spec can name it
+        let meta = entry.metadata().map_err(|e| miette!("cannot read `{}`: {e}", entry.path().display()))?;
+        let kind = if meta.is_dir() {
+            EntryKind::Dir
+        } else if meta.file_type().is_symlink() {
+            EntryKind::Symlink
+        } else if meta.is_file() {
+            EntryKind::File
+        } else {
+            continue; // sockets, fifos, devices are not copied
+        };
+        out.push(ContextFile { path: rel.to_owned(), kind, mode: meta.permissions().mode() & 0o7777, digest: None });
+    }
+    Ok(out)
+}
+
+/// Hashes the context entries that `copy` steps name (and everything under them).
+fn hash_copied(db: &mut Database, dir: &Path) -> miette::Result<()> {
+    let sources = duckc_ir::copy_sources(db).clone();
+    let Some(context) = duckc_ir::Workspace::get(db).root(db).context(db) else { return Ok(()) };
+    let entries: Vec<(String, duckc_ir::ContextEntry)> =
+        context.entries(db).iter().map(|(p, e)| (p.clone(), *e)).collect();
+    for (path, entry) in entries {
+        let wanted = sources.iter().any(|s| s.is_empty() || path == *s || path.starts_with(&format!("{s}/")));
+        let kind = entry.kind(db);
+        if !wanted || kind == EntryKind::Dir {
+            continue;
+        }
+        let full = dir.join(&path);
+        let bytes = match kind {
+            EntryKind::Symlink => std::fs::read_link(&full).map(|t| t.into_os_string().into_encoded_bytes()),
+            _ => std::fs::read(&full),
+        }
+        .map_err(|e| miette!("cannot read `{}`: {}", full.display(), io_reason(&e)))?;
+        let digest = Digest(sha2::Sha256::digest(&bytes).into());
+        let mode = entry.mode(db);
+        db.set_context_file(&path, mode, Some(digest));
+    }
+    Ok(())
 }
