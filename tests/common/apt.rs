@@ -165,6 +165,17 @@ fn build() -> AptRepo {
         .map_or_else(std::env::temp_dir, PathBuf::from)
         .join(format!("duckc-apt-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
+    // Leftovers of earlier test processes that have exited.
+    if let Ok(dirs) = std::fs::read_dir(base.parent().unwrap()) {
+        for dir in dirs.flatten() {
+            let name = dir.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("duckc-apt-") {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(dir.path());
+                }
+            }
+        }
+    }
     let root = base.join("repo");
     let gnupg = base.join("gnupg");
     std::fs::create_dir_all(&gnupg).unwrap();
