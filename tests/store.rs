@@ -659,3 +659,63 @@ fn layer_size_limits_remove_partial_snapshots() {
     assert!(s.verify().unwrap().problems.is_empty());
     s.snapshot(&layer.diff_id).unwrap();
 }
+
+#[test]
+fn import_writes_zstd_or_gzip_layers_reproducibly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs_tree(
+        &src,
+        &[("app/main.sh", "echo quack\n"), ("etc/motd", "duck\n")],
+    );
+    let mut ids = Vec::new();
+    for (i, compression) in ["zstd", "zstd", "gzip"].iter().enumerate() {
+        let store = tmp.path().join(format!("store-{i}"));
+        let id = ok(duckc(&store)
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args([
+                "import",
+                "--compression",
+                compression,
+                "-t",
+                "imp:1",
+                "-c",
+                "WORKDIR /app",
+                "-c",
+                r#"CMD ["sh", "main.sh"]"#,
+            ])
+            .arg(&src));
+        let inspect: serde_json::Value =
+            serde_json::from_str(&ok(duckc(&store).args(["inspect", "imp:1"]))).unwrap();
+        assert_eq!(inspect[0]["Id"].as_str().unwrap(), id.trim());
+        assert_eq!(inspect[0]["Created"], "2023-11-14T22:13:20Z");
+        assert_eq!(inspect[0]["Config"]["WorkingDir"], "/app");
+        assert_eq!(
+            inspect[0]["Layers"][0]["media_type"],
+            format!("application/vnd.oci.image.layer.v1.tar+{compression}")
+        );
+        let s = Store::open(&store).unwrap();
+        let image = duckc_image::resolve(&s, "imp:1").unwrap();
+        let snap = s.snapshot(&image.layers[0].diff_id).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(snap.join("app/main.sh")).unwrap(),
+            "echo quack\n"
+        );
+        ids.push((id, image.layers[0].diff_id));
+    }
+    assert_eq!(ids[0], ids[1], "zstd layers are byte-stable");
+    assert_eq!(
+        ids[0].1, ids[2].1,
+        "the diff_id does not depend on the compression"
+    );
+    assert_eq!(
+        ids[0].0, ids[2].0,
+        "the image id (config digest) names diff_ids, not blobs"
+    );
+    let out = output(
+        duckc(&tmp.path().join("store-0"))
+            .args(["import", "--compression", "lz4"])
+            .arg(&src),
+    );
+    assert!(!out.status.success());
+}

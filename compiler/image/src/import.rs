@@ -74,14 +74,13 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<Loaded>> {
             let image = Image::read(store, &digest)?;
             index_layers(store, &image)?;
             let mut names = names_from(desc);
-            if names.is_empty() {
-                if let Some((_, tags)) = docker_tags.iter().find(|(c, _)| {
+            if names.is_empty()
+                && let Some((_, tags)) = docker_tags.iter().find(|(c, _)| {
                     c == &image.config_digest_path_hint()
                         || *c == format!("blobs/sha256/{}", image.config_digest.hex())
                 }) {
                     names = tags.clone();
                 }
-            }
             loaded.push(Loaded { image, names });
         }
     } else if !docker_tags.is_empty() || small.contains_key("manifest.json") {
@@ -352,11 +351,10 @@ fn ensure_tree(
 /// Check each layer's diff_id by decompressing it once, and index it for snapshots.
 pub(crate) fn index_layers(store: &Store, image: &Image) -> Result<()> {
     for l in &image.layers {
-        if let Some(rec) = store.layer(&l.diff_id)? {
-            if rec.diff_size.is_some() && store.has_blob(&rec.layer.digest) {
+        if let Some(rec) = store.layer(&l.diff_id)?
+            && rec.diff_size.is_some() && store.has_blob(&rec.layer.digest) {
                 continue;
             }
-        }
         let f = store.open_blob(&l.digest)?;
         let p = store.blob_path(&l.digest);
         let reader = compress::decoder(BufReader::with_capacity(1 << 20, f)).map_err(io_err(&p))?;

@@ -42,8 +42,8 @@ fn live(store: &Store) -> Result<Live> {
     let mut diff_ids = BTreeSet::new();
     for d in &blobs {
         // Configs name the diff_ids; reading every reachable small blob as a config is cheap.
-        if let Ok(bytes) = store.read_blob(d, crate::MAX_METADATA_BYTES) {
-            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+        if let Ok(bytes) = store.read_blob(d, crate::MAX_METADATA_BYTES)
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
                 for id in v
                     .pointer("/rootfs/diff_ids")
                     .and_then(|x| x.as_array())
@@ -55,7 +55,6 @@ fn live(store: &Store) -> Result<Live> {
                     }
                 }
             }
-        }
     }
     for (_, layer) in store.cache_entries()? {
         blobs.insert(layer.digest);
@@ -268,13 +267,12 @@ fn du(path: &Path) -> u64 {
             return 0;
         }
         let mut total = m.blocks() * 512;
-        if m.is_dir() {
-            if let Ok(rd) = fs::read_dir(p) {
+        if m.is_dir()
+            && let Ok(rd) = fs::read_dir(p) {
                 for e in rd.flatten() {
                     total += walk(&e.path(), seen);
                 }
             }
-        }
         total
     }
     walk(path, &mut BTreeSet::new())

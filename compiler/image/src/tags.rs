@@ -52,7 +52,8 @@ pub fn remove(
         .filter(|(_, ds)| ds.contains(&image.digest))
         .map(|(id, _)| id)
         .collect();
-    let outcome = store.update_refs(|refs| {
+    
+    store.update_refs(|refs| {
         let tags: Vec<String> = refs
             .tags_of(&image.digest)
             .into_iter()
@@ -107,8 +108,7 @@ pub fn remove(
             image.config_digest
         });
         Ok(Ok((untagged, deleted)))
-    })?;
-    outcome
+    })?
 }
 
 /// One row of `duckc images`.

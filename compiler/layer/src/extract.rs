@@ -554,7 +554,7 @@ impl Extractor {
                     .map_err(|e| io_at(&shown, e))?;
                 }
                 // The node was just created by us in a private tree: it is not a symlink.
-                rustix::fs::chmodat(&pfd, b, Mode::from_raw_mode(mode as u32), AtFlags::empty())
+                rustix::fs::chmodat(&pfd, b, Mode::from_raw_mode(mode), AtFlags::empty())
                     .map_err(|e| io_at(&shown, e))?;
                 let t = ts(mtime);
                 rustix::fs::utimensat(
@@ -729,7 +729,7 @@ impl Extractor {
                 .map_err(|e| io_at(shown, e))?;
         }
         // After chown, which clears setuid/setgid.
-        rustix::fs::fchmod(&fd, Mode::from_raw_mode(meta.mode as u32)).map_err(|e| io_at(shown, e))
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(meta.mode)).map_err(|e| io_at(shown, e))
     }
 
     fn finish_dirs(&mut self) {
@@ -787,11 +787,12 @@ fn gid_of(id: u64) -> rustix::fs::Gid {
 }
 
 type PaxIds = (Option<u64>, Option<u64>);
+type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// The xattrs and numeric owners an entry's PAX records carry.
 fn pax_records<R: Read>(
     entry: &mut tar::Entry<'_, R>,
-) -> io::Result<(Vec<(Vec<u8>, Vec<u8>)>, PaxIds)> {
+) -> io::Result<(Xattrs, PaxIds)> {
     let mut out = Vec::new();
     let mut ids = (None, None);
     if let Some(exts) = entry.pax_extensions()? {

@@ -9,15 +9,13 @@ static COUNTS: Mutex<Vec<(String, u32)>> = Mutex::new(Vec::new());
 
 /// A named point where a crash test may kill the process.
 pub fn crash_point(name: &str) {
-    if let Ok(spec) = std::env::var("DUCKC_PAUSE_AT") {
-        if let Some((point, file)) = spec.split_once(':') {
-            if point == name {
+    if let Ok(spec) = std::env::var("DUCKC_PAUSE_AT")
+        && let Some((point, file)) = spec.split_once(':')
+            && point == name {
                 while !std::path::Path::new(file).exists() {
                     std::thread::sleep(std::time::Duration::from_millis(10));
                 }
             }
-        }
-    }
     let Ok(spec) = std::env::var("DUCKC_CRASH_AT") else {
         return;
     };

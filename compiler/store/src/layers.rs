@@ -46,12 +46,11 @@ impl Store {
         if !self.has_blob(&layer.digest) {
             return Err(Error::BlobMissing(layer.digest));
         }
-        if let Some(old) = self.layer(&layer.diff_id)? {
-            if self.has_blob(&old.layer.digest) && (old.diff_size.is_some() || diff_size.is_none())
+        if let Some(old) = self.layer(&layer.diff_id)?
+            && self.has_blob(&old.layer.digest) && (old.diff_size.is_some() || diff_size.is_none())
             {
                 return Ok(());
             }
-        }
         let rec = LayerRecord {
             layer: layer.clone(),
             diff_size,

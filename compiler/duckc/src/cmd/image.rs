@@ -1,4 +1,5 @@
-//! Verbs on stored images: `images`, `tag`, `rmi`, `inspect`, `save`, `load`, `export-layout`.
+//! Verbs on stored images: `images`, `tag`, `rmi`, `inspect`, `save`, `load`, `import`,
+//! `export-layout`.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -67,6 +68,23 @@ pub enum Command {
         /// Only print the image ids.
         #[arg(short, long)]
         quiet: bool,
+    },
+    /// Create a one-layer image from a directory, written as a reproducible layer.
+    Import {
+        /// The directory whose tree becomes the layer.
+        dir: PathBuf,
+        /// Name the image (name[:tag]).
+        #[arg(short, long)]
+        tag: Option<String>,
+        /// Layer compression: `gzip`, `zstd` or `none`.
+        #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd", "none"])]
+        compression: String,
+        /// Apply a Dockerfile instruction to the config (`CMD`, `ENV`, `WORKDIR`, …).
+        #[arg(short, long)]
+        change: Vec<String>,
+        /// History comment.
+        #[arg(short, long)]
+        message: Option<String>,
     },
     /// Write an image into an OCI layout directory (created, or extended).
     ExportLayout {
@@ -191,6 +209,42 @@ impl Command {
                         }
                     }
                 }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Import {
+                dir,
+                tag,
+                compression,
+                change,
+                message,
+            } => {
+                if !dir.is_dir() {
+                    return Err(miette!(
+                        help = "pass a directory; its tree becomes the image's only layer",
+                        "`{}` is not a directory",
+                        dir.display()
+                    ));
+                }
+                let opts = duckc_image::CommitOptions {
+                    message,
+                    created_by: Some(format!("duckc import {}", dir.display())),
+                    changes: change,
+                    compression: duckc_layer::Compression::from_name(&compression)
+                        .unwrap_or_default(),
+                    plain: true,
+                    ..Default::default()
+                };
+                let image = duckc_image::commit(&store, &Image::scratch(), &dir, &opts)
+                    .map_err(|e| miette!(help = "`--change` takes CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME or WORKDIR", "{e}"))?;
+                if let Some(t) = tag {
+                    duckc_image::tag(&store, &image, &t).map_err(|e| {
+                        miette!(
+                            help = "a name looks like `name`, `name:tag` or `host/path/name:tag`",
+                            "{e}"
+                        )
+                    })?;
+                }
+                println!("{}", image.config_digest);
                 Ok(ExitCode::SUCCESS)
             }
             Command::ExportLayout { image, dir } => {

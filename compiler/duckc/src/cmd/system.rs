@@ -72,11 +72,7 @@ impl Command {
             } => {
                 let u = duckc_image::disk_usage(&store).map_err(|e| miette!("{e}"))?;
                 let row = |name: &str, r: &UsageRow| {
-                    let pct = if r.size > 0 {
-                        r.reclaimable * 100 / r.size
-                    } else {
-                        0
-                    };
+                    let pct = (r.reclaimable * 100).checked_div(r.size).unwrap_or(0);
                     [
                         name.to_owned(),
                         r.total.to_string(),
