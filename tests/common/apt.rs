@@ -169,10 +169,10 @@ fn build() -> AptRepo {
     if let Ok(dirs) = std::fs::read_dir(base.parent().unwrap()) {
         for dir in dirs.flatten() {
             let name = dir.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix("duckc-apt-") {
-                if !Path::new("/proc").join(pid).exists() {
-                    let _ = std::fs::remove_dir_all(dir.path());
-                }
+            if let Some(pid) = name.strip_prefix("duckc-apt-")
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(dir.path());
             }
         }
     }
