@@ -42,7 +42,10 @@ fn run(store: &Path, args: &[&str]) -> (i32, String, String) {
 /// Run and require success; stdout.
 fn must(store: &Path, args: &[&str]) -> String {
     let (code, out, err) = run(store, args);
-    assert_eq!(code, 0, "duckc {args:?} failed\nstdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(
+        code, 0,
+        "duckc {args:?} failed\nstdout:\n{out}\nstderr:\n{err}"
+    );
     out
 }
 
@@ -55,9 +58,17 @@ fn with_stdin(store: &Path, args: &[&str], input: &str) -> (i32, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 /// The `ps -a` row of the container called `name`, split into columns (at runs of 3+ spaces).
@@ -67,11 +78,19 @@ fn ps_row(store: &Path, name: &str) -> Vec<String> {
         .lines()
         .find(|l| l.trim_end().ends_with(&format!("   {name}")))
         .unwrap_or_else(|| panic!("no container `{name}` in\n{table}"));
-    line.split("   ").map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned).collect()
+    line.split("   ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn sha256(path: &Path) -> String {
-    ok(Command::new("sha256sum").arg(path)).split(' ').next().unwrap().to_owned()
+    ok(Command::new("sha256sum").arg(path))
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 /// The container's upper directory (its kept changes), found by name.
@@ -88,7 +107,18 @@ fn upper_of(store: &Path, name: &str) -> PathBuf {
 #[test]
 fn pid_one_hostname_is_the_short_id_and_exit_status_passes_through() {
     let Some(store) = store() else { return };
-    let (code, out, err) = run(store, &["run", "--name", "seven", "busybox", "sh", "-c", "echo $$; hostname; exit 7"]);
+    let (code, out, err) = run(
+        store,
+        &[
+            "run",
+            "--name",
+            "seven",
+            "busybox",
+            "sh",
+            "-c",
+            "echo $$; hostname; exit 7",
+        ],
+    );
     assert_eq!(code, 7, "{err}");
     let short = &ps_row(store, "seven")[0];
     assert_eq!(short.len(), 12);
@@ -105,27 +135,58 @@ fn pid_one_hostname_is_the_short_id_and_exit_status_passes_through() {
         .spawn()
         .unwrap();
     let mut ready = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(fg.stdout.as_mut().unwrap()), &mut ready).unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(fg.stdout.as_mut().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
     assert_eq!(ready, "ready\n");
     ok(Command::new("kill").args(["-INT", &fg.id().to_string()]));
     let out = fg.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(42));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "got-int\n");
     let mut fg = duckc(store)
-        .args(["run", "--name", "killed", "busybox", "sh", "-c", "echo ready; exec sleep 1000"])
+        .args([
+            "run",
+            "--name",
+            "killed",
+            "busybox",
+            "sh",
+            "-c",
+            "echo ready; exec sleep 1000",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut ready = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(fg.stdout.as_mut().unwrap()), &mut ready).unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(fg.stdout.as_mut().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
     must(store, &["kill", "-s", "KILL", "killed"]);
     assert_eq!(fg.wait().unwrap().code(), Some(137));
     assert!(ps_row(store, "killed")[4].starts_with("Exited (137) "));
     // --hostname, -e, -w, -u and --entrypoint override the image.
     let out = must(
         store,
-        &["run", "--rm", "--hostname", "pond", "-e", "DUCK=mallard", "-w", "/tmp/work", "-u", "nobody",
-          "--entrypoint", "sh", "busybox", "-c", "hostname; echo $DUCK; pwd; id -u; echo $HOME"],
+        &[
+            "run",
+            "--rm",
+            "--hostname",
+            "pond",
+            "-e",
+            "DUCK=mallard",
+            "-w",
+            "/tmp/work",
+            "-u",
+            "nobody",
+            "--entrypoint",
+            "sh",
+            "busybox",
+            "-c",
+            "hostname; echo $DUCK; pwd; id -u; echo $HOME",
+        ],
     );
     assert_eq!(out, "pond\nmallard\n/tmp/work\n65534\n/\n");
     // A command that does not exist: Docker's 127.
@@ -138,9 +199,17 @@ fn pid_one_hostname_is_the_short_id_and_exit_status_passes_through() {
 fn seed_walkthrough() {
     let Some(store) = store() else { return };
     let first = "seed_first";
-    let (code, _) = with_stdin(store, &["run", "-i", "--name", first, "busybox", "sh"], "touch new_file\nexit 130\n");
+    let (code, _) = with_stdin(
+        store,
+        &["run", "-i", "--name", first, "busybox", "sh"],
+        "touch new_file\nexit 130\n",
+    );
     assert_eq!(code, 130);
-    let (code, out) = with_stdin(store, &["run", "-i", "--name", "seed_second", "busybox", "sh"], "ls new_file\nexit\n");
+    let (code, out) = with_stdin(
+        store,
+        &["run", "-i", "--name", "seed_second", "busybox", "sh"],
+        "ls new_file\nexit\n",
+    );
     assert_eq!(code, 1, "{out}");
     assert!(!out.contains("new_file"));
 
@@ -150,12 +219,31 @@ fn seed_walkthrough() {
     assert!(rows[1][4].starts_with("Exited (1) "), "{rows:?}");
     assert_eq!(rows[0][1], "busybox");
     assert_eq!(rows[0][2], "\"sh\"");
-    let header = must(store, &["ps", "-a"]).lines().next().unwrap().to_owned();
+    let header = must(store, &["ps", "-a"])
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
     assert_eq!(
-        header.split("   ").map(str::trim).filter(|c| !c.is_empty()).collect::<Vec<_>>(),
-        ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+        header
+            .split("   ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect::<Vec<_>>(),
+        [
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES"
+        ]
     );
-    assert!(!must(store, &["ps"]).contains(first), "`ps` lists only running containers");
+    assert!(
+        !must(store, &["ps"]).contains(first),
+        "`ps` lists only running containers"
+    );
 
     // `start -a` runs the same command again over the kept files.
     let (code, out) = with_stdin(store, &["start", "-a", "-i", first], "ls\nexit\n");
@@ -203,7 +291,19 @@ fn interactive_shell_through_a_pty() {
 #[test]
 fn detached_logs_exec_stop_kill_rm() {
     let Some(store) = store() else { return };
-    let id = must(store, &["run", "-d", "--name", "napper", "busybox", "sh", "-c", "echo quack; exec sleep 1000"]);
+    let id = must(
+        store,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "napper",
+            "busybox",
+            "sh",
+            "-c",
+            "echo quack; exec sleep 1000",
+        ],
+    );
     let id = id.trim();
     assert_eq!(id.len(), 64);
     let row = ps_row(store, "napper");
@@ -221,7 +321,16 @@ fn detached_logs_exec_stop_kill_rm() {
     }
     assert_eq!(logs, "quack\n");
     // exec joins its namespaces: same hostname, its pid namespace (sleep is pid 1).
-    let out = must(store, &["exec", "napper", "sh", "-c", "hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo"]);
+    let out = must(
+        store,
+        &[
+            "exec",
+            "napper",
+            "sh",
+            "-c",
+            "hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo",
+        ],
+    );
     assert_eq!(out, format!("{}\nsleep 1000 \n", &id[..12]));
     let (code, _, _) = run(store, &["exec", "napper", "sh", "-c", "exit 5"]);
     assert_eq!(code, 5);
@@ -251,22 +360,72 @@ fn detached_logs_exec_stop_kill_rm() {
 fn network_modes_and_volumes() {
     let Some(store) = store() else { return };
     let out = must(store, &["run", "--rm", "busybox", "cat", "/proc/net/dev"]);
-    let ifaces: Vec<&str> = out.lines().skip(2).filter_map(|l| l.split(':').next()).map(str::trim).collect();
+    let ifaces: Vec<&str> = out
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .collect();
     assert_eq!(ifaces, ["lo"], "a new network namespace with only loopback");
-    let out = must(store, &["run", "--rm", "--network", "none", "busybox", "sh", "-c", "ip link show lo"]);
+    let out = must(
+        store,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "ip link show lo",
+        ],
+    );
     assert!(out.contains("UP"), "{out}");
     let host = std::fs::read_to_string("/proc/net/dev").unwrap();
-    let out = must(store, &["run", "--rm", "--network", "host", "busybox", "cat", "/proc/net/dev"]);
-    assert_eq!(out.lines().count(), host.lines().count(), "the host's interfaces");
+    let out = must(
+        store,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "busybox",
+            "cat",
+            "/proc/net/dev",
+        ],
+    );
+    assert_eq!(
+        out.lines().count(),
+        host.lines().count(),
+        "the host's interfaces"
+    );
 
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("egg"), "speckled\n").unwrap();
     let rw = format!("{}:/data", tmp.path().display());
-    let out = must(store, &["run", "--rm", "-v", &rw, "busybox", "sh", "-c", "cat /data/egg; echo new > /data/hatched"]);
+    let out = must(
+        store,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &rw,
+            "busybox",
+            "sh",
+            "-c",
+            "cat /data/egg; echo new > /data/hatched",
+        ],
+    );
     assert_eq!(out, "speckled\n");
-    assert_eq!(std::fs::read_to_string(tmp.path().join("hatched")).unwrap(), "new\n");
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("hatched")).unwrap(),
+        "new\n"
+    );
     let ro = format!("{}:/data:ro", tmp.path().display());
-    let (code, _, _) = run(store, &["run", "--rm", "-v", &ro, "busybox", "touch", "/data/x"]);
+    let (code, _, _) = run(
+        store,
+        &["run", "--rm", "-v", &ro, "busybox", "touch", "/data/x"],
+    );
     assert_eq!(code, 1);
     assert!(!tmp.path().join("x").exists());
 }
@@ -276,7 +435,18 @@ fn network_modes_and_volumes() {
 #[test]
 fn security_8_default_capabilities_and_no_new_privs() {
     let Some(store) = store() else { return };
-    let out = must(store, &["run", "--rm", "busybox", "grep", "-E", "^(Cap|NoNewPrivs)", "/proc/self/status"]);
+    let out = must(
+        store,
+        &[
+            "run",
+            "--rm",
+            "busybox",
+            "grep",
+            "-E",
+            "^(Cap|NoNewPrivs)",
+            "/proc/self/status",
+        ],
+    );
     insta::assert_snapshot!(out, @r"
     CapInh:	0000000000000000
     CapPrm:	00000000a80425fb
@@ -285,8 +455,24 @@ fn security_8_default_capabilities_and_no_new_privs() {
     CapAmb:	0000000000000000
     NoNewPrivs:	1
     ");
-    let out = must(store, &["run", "--rm", "-u", "65534", "busybox", "grep", "-E", "^Cap(Eff|Prm|Bnd)", "/proc/self/status"]);
-    assert_eq!(out, "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapBnd:\t00000000a80425fb\n");
+    let out = must(
+        store,
+        &[
+            "run",
+            "--rm",
+            "-u",
+            "65534",
+            "busybox",
+            "grep",
+            "-E",
+            "^Cap(Eff|Prm|Bnd)",
+            "/proc/self/status",
+        ],
+    );
+    assert_eq!(
+        out,
+        "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapBnd:\t00000000a80425fb\n"
+    );
 }
 
 /// SECURITY 7: masked paths read empty; read-only paths refuse writes.
@@ -307,7 +493,10 @@ grep -E ' /proc/(sys|bus|fs|irq|sysrq-trigger) ' /proc/self/mounts | cut -d' ' -
     let out = must(store, &["run", "--rm", "busybox", "sh", "-c", script]);
     for line in out.lines() {
         let zero = line.ends_with(" 0") || line.ends_with(": 0");
-        assert!(zero || line.ends_with("refused") || line.ends_with(" ro"), "{line}\n{out}");
+        assert!(
+            zero || line.ends_with("refused") || line.ends_with(" ro"),
+            "{line}\n{out}"
+        );
     }
     assert!(out.contains("/proc/keys 0"), "{out}");
     assert!(out.contains("/proc/sys/kernel/hostname refused"), "{out}");
@@ -327,7 +516,11 @@ fn security_2_leaked_descriptors_are_closed() {
     );
     let out = ok(Command::new("bash").args(["-c", &cmd]));
     // ls itself holds one descriptor (3) for the directory it lists.
-    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["0", "1", "2", "3"], "{out}");
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["0", "1", "2", "3"],
+        "{out}"
+    );
 }
 
 /// SECURITY 3: a working directory through `/proc/self/fd/N` or out of the root is refused.
@@ -342,15 +535,51 @@ fn security_3_workdir_cannot_leave_the_root() {
     }
     // The same through the image's WORKDIR.
     must(store, &["run", "--name", "sec3_base", "busybox", "true"]);
-    must(store, &["commit", "-c", "WORKDIR /proc/self/fd/3", "sec3_base", "sec3:workdir"]);
+    must(
+        store,
+        &[
+            "commit",
+            "-c",
+            "WORKDIR /proc/self/fd/3",
+            "sec3_base",
+            "sec3:workdir",
+        ],
+    );
     let (code, _, err) = run(store, &["run", "--rm", "sec3:workdir", "pwd"]);
     assert_eq!(code, 125);
     assert!(err.contains("/proc/self/fd/3"), "{err}");
     // A symlink pointing out of the root resolves inside it.
-    must(store, &["run", "--name", "sec3_link", "busybox", "ln", "-s", "../../../../../../etc", "/up"]);
+    must(
+        store,
+        &[
+            "run",
+            "--name",
+            "sec3_link",
+            "busybox",
+            "ln",
+            "-s",
+            "../../../../../../etc",
+            "/up",
+        ],
+    );
     must(store, &["commit", "sec3_link", "sec3:link"]);
-    let out = must(store, &["run", "--rm", "-w", "/up", "sec3:link", "sh", "-c", "pwd; cat passwd | wc -l"]);
-    assert_eq!(out, "/etc\n2\n", "the image's /etc (2 users), not the host's");
+    let out = must(
+        store,
+        &[
+            "run",
+            "--rm",
+            "-w",
+            "/up",
+            "sec3:link",
+            "sh",
+            "-c",
+            "pwd; cat passwd | wc -l",
+        ],
+    );
+    assert_eq!(
+        out, "/etc\n2\n",
+        "the image's /etc (2 users), not the host's"
+    );
 }
 
 /// SECURITY 4 and 6: `/proc`, `/sys`, `/dev` that are symlinks are refused, and an image's
@@ -369,7 +598,10 @@ fn security_4_6_symlinked_special_dirs_and_dev_null() {
         must(store, &["commit", &name, &image]);
         let (code, _, err) = run(store, &["run", "--rm", &image, "true"]);
         assert_eq!(code, 125);
-        assert!(err.contains(&format!("`/{dir}` in the image is a symlink")), "{err}");
+        assert!(
+            err.contains(&format!("`/{dir}` in the image is a symlink")),
+            "{err}"
+        );
         assert!(!target.exists(), "nothing created outside the root");
         let (code, _, _) = run(store, &["start", "-a", &name]);
         assert_eq!(code, 125, "the kept container is refused too");
@@ -384,7 +616,14 @@ fn security_4_6_symlinked_special_dirs_and_dev_null() {
     must(store, &["commit", "sec6", "sec6:null"]);
     let out = must(
         store,
-        &["run", "--rm", "sec6:null", "sh", "-c", "test -c /dev/null && echo chardev; echo junk > /dev/null; wc -l < /etc/passwd; cat /proc/keys | wc -c"],
+        &[
+            "run",
+            "--rm",
+            "sec6:null",
+            "sh",
+            "-c",
+            "test -c /dev/null && echo chardev; echo junk > /dev/null; wc -l < /etc/passwd; cat /proc/keys | wc -c",
+        ],
     );
     assert_eq!(out, "chardev\n2\n0\n");
 }
@@ -399,12 +638,30 @@ fn security_5_volume_target_through_a_symlink() {
     // The image has the victim's path too, so following the link on the host would land there.
     let link = format!("../../../../../../../..{}", victim.path().display());
     let make = format!("mkdir -p {} && ln -s {link} /link", victim.path().display());
-    must(store, &["run", "--name", "sec5", "busybox", "sh", "-c", &make]);
+    must(
+        store,
+        &["run", "--name", "sec5", "busybox", "sh", "-c", &make],
+    );
     must(store, &["commit", "sec5", "sec5:link"]);
     let vol = format!("{}:/link/mnt", source.path().display());
-    let out = must(store, &["run", "--rm", "-v", &vol, "sec5:link", "cat", "/link/mnt/marker"]);
+    let out = must(
+        store,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &vol,
+            "sec5:link",
+            "cat",
+            "/link/mnt/marker",
+        ],
+    );
     assert_eq!(out, "inside\n");
-    assert_eq!(std::fs::read_dir(victim.path()).unwrap().count(), 0, "nothing created on the host");
+    assert_eq!(
+        std::fs::read_dir(victim.path()).unwrap().count(),
+        0,
+        "nothing created on the host"
+    );
 }
 
 /// SECURITY 1: processes in the container never see the host's duckc binary as an
@@ -429,7 +686,17 @@ fn security_1_host_binary_cannot_be_overwritten() {
     // A process in the container that runs `/proc/self/exe`: whatever the runtime ran as.
     // `load -i /dev/stdin` keeps it waiting on its stdin while we look at it.
     let mut waiting = duckc(store)
-        .args(["exec", "-i", "sec1", "/proc/self/exe", "--store", "/tmp/s", "load", "-i", "/dev/stdin"])
+        .args([
+            "exec",
+            "-i",
+            "sec1",
+            "/proc/self/exe",
+            "--store",
+            "/tmp/s",
+            "load",
+            "-i",
+            "/dev/stdin",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -471,8 +738,12 @@ fn security_9_rootless() {
         return;
     }
     let max = std::fs::read_to_string("/proc/sys/user/max_user_namespaces").unwrap_or_default();
-    let clone = std::fs::read_to_string("/proc/sys/kernel/unprivileged_userns_clone").unwrap_or("1".into());
-    assert!(max.trim() != "0" && clone.trim() != "0", "user namespaces are off on this machine");
+    let clone =
+        std::fs::read_to_string("/proc/sys/kernel/unprivileged_userns_clone").unwrap_or("1".into());
+    assert!(
+        max.trim() != "0" && clone.trim() != "0",
+        "user namespaces are off on this machine"
+    );
     let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("runtime-rootless");
     let _ = std::fs::remove_dir_all(&base);
     std::fs::create_dir_all(&base).unwrap();
@@ -489,19 +760,31 @@ fn security_9_rootless() {
                 .env("HOME", &base)
                 .stdin(Stdio::null()),
         );
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (code, _, err) = as_nobody(&["load", "-i", &layout.display().to_string()]);
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = as_nobody(&[
-        "run", "--name", "rootless", "busybox", "sh", "-c",
+        "run",
+        "--name",
+        "rootless",
+        "busybox",
+        "sh",
+        "-c",
         "id -u; tr -s ' ' < /proc/self/uid_map; echo $$; touch /made-here && echo wrote",
     ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "0\n 0 65534 1\n1\nwrote\n");
     let (code, out, _) = as_nobody(&["ps", "-a"]);
     assert_eq!(code, 0);
-    assert!(out.contains("Exited (0)") && out.contains("rootless"), "{out}");
+    assert!(
+        out.contains("Exited (0)") && out.contains("rootless"),
+        "{out}"
+    );
     let (code, out, _) = as_nobody(&["start", "-a", "rootless"]);
     assert_eq!(code, 0);
     assert!(out.ends_with("wrote\n"), "{out}");

@@ -91,19 +91,10 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
             rootless,
             console,
         } => {
-            let setup = Setup {
-                rootless: rootless,
-                console,
-            };
+            let setup = Setup { rootless, console };
             rootfs::setup(&k, &spec, &setup)?;
             let terminal = spec.process.terminal;
-            start(
-                &k,
-                &spec.process,
-                &spec.hostname,
-                rootless,
-                terminal,
-            )
+            start(&k, &spec.process, &spec.hostname, rootless, terminal)
         }
         InitConfig::Join {
             pid,

@@ -272,7 +272,10 @@ fn launch(config: &InitConfig, flags: i32, io: Io, pty: Option<Pty>) -> Result<C
     let pid = pid as i32;
     drop(go_read);
     if userns {
-        let ids = (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw());
+        let ids = (
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw(),
+        );
         let proc_dir = PathBuf::from(format!("/proc/{pid}"));
         if let Err(e) = crate::rootfs::map_caller(&crate::kernel::Linux, &proc_dir, ids.0, ids.1) {
             let _ = kill(pid, libc::SIGKILL);
@@ -424,13 +427,13 @@ pub fn attach(child: &Child, stdin: bool) -> Result<i32> {
                 )
             };
             let sig = info.ssi_signo as i32;
-            if sig == libc::SIGWINCH {
-                if let (Some(m), Ok(ws)) = (
+            if sig == libc::SIGWINCH
+                && let (Some(m), Ok(ws)) = (
                     &child.pty,
                     rustix::termios::tcgetwinsize(rustix::stdio::stdin()),
-                ) {
-                    let _ = rustix::termios::tcsetwinsize(m, ws);
-                }
+                )
+            {
+                let _ = rustix::termios::tcsetwinsize(m, ws);
             }
             if sig != libc::SIGCHLD {
                 // SAFETY: kill with a pid and a signal number.

@@ -121,12 +121,14 @@ impl Kernel for Recording {
             ms::names(flags),
             opt(data)
         ))?;
-        if flags & ms::BIND != 0 && flags & ms::REMOUNT == 0 && !*self.misdirect.borrow() {
-            if let Some(src) = source {
-                let src = self.real_target(Path::new(src));
-                let st = self.stat_of(&src);
-                self.stats.borrow_mut().insert(real, st);
-            }
+        if flags & ms::BIND != 0
+            && flags & ms::REMOUNT == 0
+            && !*self.misdirect.borrow()
+            && let Some(src) = source
+        {
+            let src = self.real_target(Path::new(src));
+            let st = self.stat_of(&src);
+            self.stats.borrow_mut().insert(real, st);
         }
         Ok(())
     }

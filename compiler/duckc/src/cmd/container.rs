@@ -252,7 +252,7 @@ fn all(store: &Store) -> Vec<(Dir, Config)> {
             Some((dir, config))
         })
         .collect();
-    out.sort_by(|a, b| (b.1.created, b.1.created_nanos).cmp(&(a.1.created, a.1.created_nanos)));
+    out.sort_by_key(|(_, c)| std::cmp::Reverse((c.created, c.created_nanos)));
     out
 }
 
@@ -272,7 +272,7 @@ fn find(store: &Store, query: &str) -> miette::Result<(Dir, Config)> {
         .iter()
         .position(|(_, c)| c.name == query || c.id == query)
     {
-        return Ok(containers.into_iter().nth(i).ok_or_else(not_found)?);
+        return containers.into_iter().nth(i).ok_or_else(not_found);
     }
     let mut hits = containers
         .into_iter()
@@ -638,10 +638,10 @@ fn monitor(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::F
     let code = duckc_runtime::process::wait_logging(&child, &mut log).unwrap_or(255);
     drop(keep_stdin);
     exited(dir, code);
-    if config.auto_remove {
-        if let Ok(store) = Store::open(store_root) {
-            remove(&store, dir, config);
-        }
+    if config.auto_remove
+        && let Ok(store) = Store::open(store_root)
+    {
+        remove(&store, dir, config);
     }
     0
 }
@@ -735,10 +735,10 @@ fn wait_gone(state: &State, limit: Duration) -> bool {
 fn settle(dir: &Dir, code: i32) {
     let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline {
-        if let Ok(text) = std::fs::read(dir.state_path()) {
-            if serde_json::from_slice::<State>(&text).is_ok_and(|s| s.status != Status::Running) {
-                return;
-            }
+        if let Ok(text) = std::fs::read(dir.state_path())
+            && serde_json::from_slice::<State>(&text).is_ok_and(|s| s.status != Status::Running)
+        {
+            return;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
