@@ -719,3 +719,89 @@ fn import_writes_zstd_or_gzip_layers_reproducibly() {
     );
     assert!(!out.status.success());
 }
+
+#[test]
+fn multi_platform_indexes_load_resolve_and_save() {
+    if !tools(&["umoci", "skopeo"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = busybox_layout(tmp.path());
+    // Make the layout's image a two-platform index: the real manifest for this host, and a
+    // second manifest whose config says arm64 (same layers).
+    let read_json = |p: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    let put = |v: &serde_json::Value| -> (String, usize) {
+        let bytes = serde_json::to_vec(v).unwrap();
+        let d = duckc_layer::Digest::of(&bytes);
+        std::fs::write(layout.join("blobs/sha256").join(d.hex()), &bytes).unwrap();
+        (d.to_string(), bytes.len())
+    };
+    let blob = |d: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(d.strip_prefix("sha256:").unwrap())
+    };
+    let index = read_json(&layout.join("index.json"));
+    let host = index["manifests"][0].clone();
+    let manifest = read_json(&blob(host["digest"].as_str().unwrap()));
+    let mut config = read_json(&blob(manifest["config"]["digest"].as_str().unwrap()));
+    config["architecture"] = "arm64".into();
+    let (cd, cs) = put(&config);
+    let mut arm = manifest.clone();
+    arm["config"]["digest"] = cd.into();
+    arm["config"]["size"] = cs.into();
+    let (ad, asz) = put(&arm);
+    let host_arch = duckc_image::host_arch();
+    let (id, isz) = put(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": ad, "size": asz,
+             "platform": {"architecture": if host_arch == "arm64" { "riscv64" } else { "arm64" }, "os": "linux"}},
+            {"mediaType": host["mediaType"], "digest": host["digest"], "size": host["size"],
+             "platform": {"architecture": host_arch, "os": "linux"}},
+        ]
+    }));
+    let top = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.index.v1+json", "digest": id, "size": isz,
+        "annotations": {"org.opencontainers.image.ref.name": "multi:1"}}]});
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+
+    let store = tmp.path().join("store");
+    assert_eq!(
+        ok(duckc(&store).arg("load").arg("-i").arg(&layout)),
+        "Loaded image: multi:1\n"
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&ok(duckc(&store).args(["inspect", "multi:1"]))).unwrap();
+    assert_eq!(inspect[0]["Digest"], id.as_str());
+    assert_eq!(inspect[0]["ManifestDigest"], host["digest"]);
+    assert_eq!(inspect[0]["Architecture"], host_arch);
+    // Saved, the whole index travels: skopeo sees both platforms.
+    let archive = tmp.path().join("multi.tar");
+    ok(duckc(&store)
+        .arg("save")
+        .arg("-o")
+        .arg(&archive)
+        .arg("multi:1"));
+    let raw: serde_json::Value = serde_json::from_str(&ok(Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!("oci-archive:{}", archive.display()))))
+    .unwrap();
+    assert_eq!(raw["manifests"].as_array().unwrap().len(), 2, "{raw}");
+    let copy = tmp.path().join("copy");
+    ok(Command::new("skopeo")
+        .args(["copy", "--all"])
+        .arg(format!("oci-archive:{}", archive.display()))
+        .arg(format!("oci:{}:multi", copy.display())));
+    ok(duckc(&store).args(["rmi", "multi:1"]));
+    ok(duckc(&store).arg("gc"));
+    assert_eq!(
+        std::fs::read_dir(store.join("blobs/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
