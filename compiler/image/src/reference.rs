@@ -38,6 +38,8 @@ pub fn normalize_name(reference: &str) -> Result<String> {
         first = false;
         let ok = if is_host {
             !part.is_empty()
+                && part.as_bytes()[0].is_ascii_alphanumeric()
+                && part.as_bytes()[part.len() - 1].is_ascii_alphanumeric()
                 && part
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b))
