@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# run-latency.sh - wall time to start a container running /bin/true and wait for it:
+# `duckc run --rm IMAGE /bin/true` next to `crun run` (Debian's crun) on the same busybox root
+# filesystem, in one hyperfine run (-N: no shell in between), and the ratio duckc/crun.
+#
+#   crun run -b BUNDLE ID     OCI bundle from `crun spec` (new pid/mnt/ipc/uts/net namespaces,
+#                             cgroups, read-only root), the rootfs below, terminal off
+#   duckc run --rm busybox    the same rootfs loaded as a one-layer image; new pid/mnt/ipc/uts/net
+#                             namespaces, overlay with a fresh upper dir, /dev, /proc, /sys, masks,
+#                             capabilities, the sealed init; the container is removed afterwards
+#
+# Needs root, crun, umoci, hyperfine, python3 and /bin/busybox (busybox-static).
+# Env: DUCKC=path/to/duckc (default: target/release/duckc, built if missing)  B=work dir
+#      RUNS=200 WARMUP=10
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+B=${B:-/tmp/duckc-bench/run-latency}
+RUNS=${RUNS:-200}; WARMUP=${WARMUP:-10}
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+[ "$(id -u)" = 0 ] || { echo "run-latency.sh: needs root (crun run and the comparison run as root)"; exit 1; }
+for t in crun umoci hyperfine python3; do command -v $t >/dev/null || { echo "missing: $t"; exit 1; }; done
+
+DUCKC=${DUCKC:-$ROOT/target/release/duckc}
+if [ ! -x "$DUCKC" ]; then (cd "$ROOT" && cargo build --release -p duckc); fi
+
+# crun refuses a hybrid cgroup layout whose v2 tree owns controllers (hugetlb here): mount
+# those controllers as v1 (see /work/shared/PEERS.md, "Workarounds").
+fix_cgroups() {
+  local u=/sys/fs/cgroup/unified/cgroup.controllers
+  [ -f "$u" ] && [ -n "$(cat "$u")" ] || return 0
+  for c in $(cat "$u"); do
+    mountpoint -q "/sys/fs/cgroup/$c" && continue
+    mkdir -p "/sys/fs/cgroup/$c" && mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c"
+  done
+}
+fix_cgroups
+
+rm -rf "$B"; mkdir -p "$B"
+# One busybox root filesystem for both.
+L=$B/layout
+umoci init --layout "$L" >/dev/null
+umoci new --image "$L:busybox:latest" >/dev/null
+umoci unpack --image "$L:busybox:latest" "$B/bundle" >/dev/null
+R=$B/bundle/rootfs
+mkdir -p "$R"/{bin,etc,tmp,root,proc,sys,dev}
+cp /bin/busybox "$R/bin/busybox"
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$R/bin/$a"; done
+printf 'root:x:0:0:root:/root:/bin/sh\n' > "$R/etc/passwd"; printf 'root:x:0:\n' > "$R/etc/group"
+umoci repack --image "$L:busybox:latest" "$B/bundle" >/dev/null
+"$DUCKC" --store "$B/store" load -i "$L" >/dev/null
+
+# The crun bundle over the same rootfs.
+(cd "$B/bundle" && rm -f config.json && crun spec)
+python3 - "$B/bundle/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]; c = json.load(open(p))
+c["process"]["args"] = ["/bin/true"]; c["process"]["terminal"] = False
+c["root"] = {"path": "rootfs", "readonly": True}
+json.dump(c, open(p, "w"), indent=2)
+PY
+crun delete -f bench-crun >/dev/null 2>&1 || true
+
+# Both must work before they are timed.
+crun run -b "$B/bundle" bench-crun
+"$DUCKC" --store "$B/store" run --rm busybox /bin/true
+
+LOAD0=$(cut -d" " -f1 /proc/loadavg)
+hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" --export-json "$B/result.json" \
+  --command-name "crun run" "crun run -b $B/bundle bench-crun" \
+  --command-name "duckc run --rm" "$DUCKC --store $B/store run --rm busybox /bin/true"
+
+echo
+echo "== run-latency: /bin/true, $(nproc) cores, $(date -u '+%F %H:%M UTC'), loadavg $LOAD0 -> $(cut -d' ' -f1 /proc/loadavg)"
+python3 - "$B/result.json" <<'PY'
+import json, sys
+rs = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
+print(f"{'command':<16} {'mean ms':>8} {'median ms':>10} {'min ms':>8} {'runs':>5}")
+for n, r in rs.items():
+    print(f"{n:<16} {r['mean']*1e3:8.2f} {r['median']*1e3:10.2f} {r['min']*1e3:8.2f} {len(r['times']):5d}")
+d, c = rs["duckc run --rm"]["median"], rs["crun run"]["median"]
+print(f"ratio duckc/crun (median): {d / c:.2f}x  (goal: <= 0.5x)")
+PY
