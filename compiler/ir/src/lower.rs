@@ -41,28 +41,29 @@ impl LoweredEnv {
 /// Lowers an env. `None` when it or a base cannot be lowered (the reason was reported).
 #[salsa::tracked(returns(ref))]
 pub fn lower_env<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Option<LoweredEnv> {
-    if !matches!(ancestry(db, env), Ancestry::Chain(_)) {
-        return None;
-    }
     let mut nodes = Vec::new();
-    let (mut parent, mut state, mut config) = match env_base(db, env) {
-        Base::Env(base) => {
-            let lowered = lower_env(db, *base).as_ref()?;
+    let start = match (ancestry(db, env), env_base(db, env)) {
+        (Ancestry::Chain(_), Base::Env(base)) => lower_env(db, *base).as_ref().map(|lowered| {
             let mut config = lowered.config.clone();
             config.tags.clear();
             (lowered.top, lowered.state.clone(), config)
-        }
-        Base::Unresolved => return None,
-        external => {
-            let node = base_node(external)?;
+        }),
+        (Ancestry::Chain(_), external) => base_node(external).map(|node| {
             let key = node.key;
             nodes.push(node);
-            let config = ImageConfig {
-                layers: vec![key],
-                ..ImageConfig::default()
-            };
+            let config = ImageConfig { layers: vec![key], ..ImageConfig::default() };
             (key, RunState::default(), config)
+        }),
+        _ => None,
+    };
+    let Some((mut parent, mut state, mut config)) = start else {
+        // Nothing to lower, but a missing `copy` source is a mistake of its own: report it.
+        for step in env.steps(db) {
+            if let StepDeclKind::Copy { sources, destination, chmod, .. } = &step.kind {
+                let _ = copy_files(db, env, step, sources, &join("/", destination), *chmod);
+            }
         }
+        return None;
     };
     let steps = env.steps(db);
     // `platform` is for the whole env, wherever it is written.

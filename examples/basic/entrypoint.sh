@@ -1,0 +1,3 @@
+#!/bin/sh
+# Runs the command given; a place for setup a real service needs.
+exec "$@"
