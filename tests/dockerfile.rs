@@ -32,7 +32,11 @@ fn located_codes(text: &str) -> Vec<(String, usize)> {
         } else if let Some(at) = line.split("╭─[").nth(1)
             && let Some(c) = code.take()
         {
-            let n = at.trim_end_matches(']').split(':').nth(1).and_then(|n| n.parse().ok());
+            let n = at
+                .trim_end_matches(']')
+                .split(':')
+                .nth(1)
+                .and_then(|n| n.parse().ok());
             out.push((c, n.unwrap_or(0)));
         }
     }
@@ -44,7 +48,11 @@ fn located_codes(text: &str) -> Vec<(String, usize)> {
 fn every_lint_once_on_its_line() {
     let out = check("lints-all.Dockerfile");
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(0), "warnings only must exit 0:\n{err}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "warnings only must exit 0:\n{err}"
+    );
     let mut want: Vec<(String, usize)> = [
         ("BaseImageNotPinned", 1),
         ("MaintainerDeprecated", 2),
@@ -65,7 +73,10 @@ fn every_lint_once_on_its_line() {
     .collect();
     want.sort();
     assert_eq!(located_codes(&err), want, "{err}");
-    assert!(err.ends_with("lints-all.Dockerfile: 0 errors, 13 warnings\n"), "{err}");
+    assert!(
+        err.ends_with("lints-all.Dockerfile: 0 errors, 13 warnings\n"),
+        "{err}"
+    );
 }
 
 #[test]
