@@ -29,6 +29,8 @@ enum Command {
     System(cmd::system::Command),
     #[command(flatten)]
     Container(cmd::container::Command),
+    #[command(flatten)]
+    Build(cmd::build::Command),
 }
 
 /// What every command gets besides its own arguments.
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Container(c) => c.run(&global),
         Command::Image(c) => c.run(&global),
         Command::System(c) => c.run(&global),
+        Command::Build(c) => c.run(&global),
     };
     match result {
         Ok(code) => code,

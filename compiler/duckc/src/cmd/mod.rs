@@ -5,3 +5,4 @@ pub mod dockerfile;
 pub mod image;
 pub mod system;
 pub mod container;
+pub mod build;

@@ -1,0 +1,178 @@
+//! Image assembly: an env's layers and its `ImageConfig` become an OCI config and manifest in
+//! the store, recorded as an image and tagged.
+//!
+//! The config is a pure function of the layers, the spec and the base image: `created` and
+//! every history entry's time are `SOURCE_DATE_EPOCH` (else the Unix epoch), never the clock,
+//! and JSON is written with a fixed key order, so the same inputs give the same digests.
+
+use std::collections::BTreeMap;
+
+use duckc_image::{Image, media, time};
+use duckc_ir::{LayerGraph, NodeKey, Step};
+use duckc_store::Store;
+use serde_json::{Map, Value, json};
+
+use crate::execute::NodeResult;
+use crate::plan::EnvPlan;
+use crate::{Error, Result};
+
+/// An assembled, tagged image.
+#[derive(Debug, Clone)]
+pub struct Assembled {
+    pub image: Image,
+    /// The tags it was given (`tag` nodes, then `-t`), normalised (`name:tag`).
+    pub tags: Vec<String>,
+}
+
+/// Assembles the image of `plan` from the finished `nodes` and tags it.
+pub fn assemble(
+    store: &Store,
+    graph: &LayerGraph,
+    plan: &EnvPlan,
+    nodes: &BTreeMap<NodeKey, NodeResult>,
+    extra_tags: &[String],
+) -> Result<Assembled> {
+    let image_node = graph
+        .node(&plan.env.image)
+        .ok_or_else(|| Error::MissingNode(plan.env.image.to_string()))?;
+    let Step::Image(cfg) = &image_node.step else {
+        return Err(Error::MissingNode(plan.env.image.to_string()));
+    };
+    let top = plan
+        .layers
+        .last()
+        .and_then(|k| nodes.get(k))
+        .ok_or_else(|| Error::MissingNode(plan.env.image.to_string()))?;
+    let host = duckc_image::host_arch();
+    if let Some(p) = cfg.platforms.first() {
+        if p.as_str() != format!("linux/{host}") {
+            return Err(Error::Platform {
+                platform: p.clone(),
+                host: host.to_owned(),
+            });
+        }
+    }
+    let base = &top.base;
+    let created = time::format_rfc3339(crate::epoch());
+
+    // The runtime config: the base image's, with the spec's values over it.
+    let state = duckc_ir::RunState {
+        env: cfg.env.clone(),
+        workdir: cfg.workdir.clone(),
+        user: cfg.user.clone(),
+        platforms: cfg.platforms.clone(),
+    };
+    let mut c = Map::new();
+    let env = crate::run::environment(base, &state);
+    if !env.is_empty() {
+        c.insert("Env".into(), json!(env));
+    }
+    let base_list = |field: &str| -> Option<Value> {
+        base.config
+            .pointer(&format!("/config/{field}"))
+            .filter(|v| !v.is_null())
+            .cloned()
+    };
+    let entrypoint = cfg
+        .entrypoint
+        .as_ref()
+        .map(|v| json!(v))
+        .or_else(|| base_list("Entrypoint"));
+    // A new entrypoint drops the base image's cmd, as in Docker.
+    let cmd = match (&cfg.cmd, &cfg.entrypoint) {
+        (Some(c), _) => Some(json!(c)),
+        (None, Some(_)) => None,
+        (None, None) => base_list("Cmd"),
+    };
+    if let Some(e) = entrypoint {
+        c.insert("Entrypoint".into(), e);
+    }
+    if let Some(cmd) = cmd {
+        c.insert("Cmd".into(), cmd);
+    }
+    let workdir = crate::run::workdir(base, &state);
+    if workdir != "/" {
+        c.insert("WorkingDir".into(), json!(workdir));
+    }
+    let user = crate::run::user(base, &state);
+    if !user.is_empty() {
+        c.insert("User".into(), json!(user));
+    }
+    let mut labels: BTreeMap<String, String> = base
+        .config
+        .pointer("/config/Labels")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    labels.extend(cfg.labels.clone());
+    if !labels.is_empty() {
+        c.insert("Labels".into(), json!(labels));
+    }
+    let mut ports: BTreeMap<String, Value> = base
+        .config
+        .pointer("/config/ExposedPorts")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    for p in &cfg.exposed_ports {
+        ports.insert(p.clone(), json!({}));
+    }
+    if !ports.is_empty() {
+        c.insert("ExposedPorts".into(), json!(ports));
+    }
+
+    // History: the base image's, then one entry per step of the spec.
+    let mut history: Vec<Value> = base
+        .config
+        .get("history")
+        .and_then(|h| h.as_array())
+        .cloned()
+        .unwrap_or_default();
+    for h in &cfg.history {
+        let mut e = json!({"created": created, "created_by": h.created_by});
+        if h.empty_layer {
+            e["empty_layer"] = json!(true);
+        }
+        history.push(e);
+    }
+    let diff_ids: Vec<String> = top.layers.iter().map(|l| l.diff_id.to_string()).collect();
+    let config = json!({
+        "created": created,
+        "architecture": host,
+        "os": "linux",
+        "config": Value::Object(c),
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": history,
+    });
+    let config_bytes = serde_json::to_vec(&config).expect("config serialises");
+    let config_digest = store.put_blob(&config_bytes)?;
+    let layers: Vec<Value> = top
+        .layers
+        .iter()
+        .map(|l| json!({"mediaType": l.media_type, "digest": l.digest.to_string(), "size": l.size}))
+        .collect();
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": media::MANIFEST,
+        "config": {"mediaType": media::CONFIG, "digest": config_digest.to_string(), "size": config_bytes.len()},
+        "layers": layers,
+    });
+    let manifest_digest =
+        store.put_blob(&serde_json::to_vec(&manifest).expect("manifest serialises"))?;
+    let image = Image::read(store, &manifest_digest)?;
+    store.update_refs(|refs| {
+        refs.images
+            .entry(manifest_digest)
+            .or_insert(duckc_store::ImageEntry {
+                added: time::now().max(0) as u64,
+            });
+        Ok(())
+    })?;
+    let mut tags = Vec::new();
+    for t in plan.env.tags.iter().chain(extra_tags) {
+        let name = duckc_image::normalize_name(t)?;
+        duckc_image::tag(store, &image, &name)?;
+        if !tags.contains(&name) {
+            tags.push(name);
+        }
+    }
+    Ok(Assembled { image, tags })
+}

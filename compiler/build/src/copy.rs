@@ -1,0 +1,240 @@
+//! `copy` steps: the files a node names are staged from the build context into a fresh
+//! directory with the owner and mode the node says, and that directory becomes the layer.
+//!
+//! Sources are opened relative to the context directory with `openat2(RESOLVE_BENEATH |
+//! RESOLVE_NO_SYMLINKS)`, so no symlink in the context is ever followed (a link that points
+//! outside is copied as a link), and each file's bytes are hashed while copied and checked
+//! against the digest the compiler keyed the node by: a file edited mid-build fails the step
+//! instead of caching a layer under the wrong key.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::{self, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use duckc_ir::{CopyStep, EntryKind};
+use duckc_layer::{Compression, SourceKind, WriteOptions};
+use duckc_store::{LayerRef, Store};
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
+use sha2::Digest as _;
+
+use crate::{Error, Result, io_err};
+
+/// Writes the layer of a `copy` node whose parent chain is `chain` (for `chown=` by name).
+pub(crate) fn copy_layer(
+    store: &Store,
+    step: &CopyStep,
+    context: &Path,
+    chain: &[LayerRef],
+) -> Result<LayerRef> {
+    let (uid, gid) = owner(store, chain, step.chown.as_deref())?;
+    let stage = store.tmp_path("copy");
+    let result = (|| {
+        fs::create_dir(&stage).map_err(io_err(&stage))?;
+        let ctx = rustix::fs::open(
+            context,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| io_err(context)(e.into()))?;
+        for f in &step.files {
+            let rel = f.target.trim_start_matches('/');
+            let dest = stage.join(rel);
+            if let Some(parent) = dest.parent() {
+                make_parents(&stage, parent)?;
+            }
+            match f.kind {
+                EntryKind::Dir => {
+                    if fs::symlink_metadata(&dest).is_err() {
+                        fs::create_dir(&dest).map_err(io_err(&dest))?;
+                    }
+                }
+                EntryKind::File => copy_file(&ctx, &f.source, &dest, f.digest)?,
+                EntryKind::Symlink => {
+                    let target = read_link(&ctx, &f.source)?;
+                    if f.digest != Some(duckc_ir::Digest::of(target.as_encoded_bytes())) {
+                        return Err(Error::ContextChanged {
+                            path: f.source.clone(),
+                        });
+                    }
+                    std::os::unix::fs::symlink(&target, &dest).map_err(io_err(&dest))?;
+                }
+            }
+            if f.kind != EntryKind::Symlink {
+                fs::set_permissions(&dest, fs::Permissions::from_mode(f.mode & 0o7777))
+                    .map_err(io_err(&dest))?;
+            }
+            std::os::unix::fs::lchown(&dest, Some(uid), Some(gid)).map_err(io_err(&dest))?;
+        }
+        set_times(&stage, crate::epoch())?;
+        Ok(store.write_layer(
+            &stage,
+            &WriteOptions {
+                epoch: duckc_layer::source_date_epoch(),
+                compression: Compression::Gzip,
+                source: SourceKind::Plain,
+            },
+        )?)
+    })();
+    let _ = duckc_layer::remove_tree(&stage);
+    result
+}
+
+/// Creates the missing directories from `stage` down to `dir`: 0755, owned by root.
+fn make_parents(stage: &Path, dir: &Path) -> Result<()> {
+    if dir == stage || fs::symlink_metadata(dir).is_ok() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        make_parents(stage, parent)?;
+    }
+    fs::create_dir(dir).map_err(io_err(dir))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(io_err(dir))?;
+    std::os::unix::fs::lchown(dir, Some(0), Some(0)).map_err(io_err(dir))
+}
+
+fn open_beneath(ctx: &OwnedFd, rel: &str, flags: OFlags) -> Result<OwnedFd> {
+    rustix::fs::openat2(
+        ctx,
+        rel,
+        flags | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    )
+    .map_err(|e| Error::Io {
+        path: rel.into(),
+        source: e.into(),
+    })
+}
+
+fn copy_file(
+    ctx: &OwnedFd,
+    source: &str,
+    dest: &Path,
+    digest: Option<duckc_ir::Digest>,
+) -> Result<()> {
+    let src = open_beneath(ctx, source, OFlags::RDONLY)?;
+    let mut src = fs::File::from(src);
+    if !src.metadata().map_err(io_err(dest))?.is_file() {
+        return Err(Error::ContextChanged {
+            path: source.to_owned(),
+        });
+    }
+    let mut out = fs::File::create(dest).map_err(io_err(dest))?;
+    let mut tee = HashTee {
+        out: &mut out,
+        hash: sha2::Sha256::new(),
+    };
+    io::copy(&mut src, &mut tee).map_err(io_err(dest))?;
+    let got = duckc_ir::Digest(tee.hash.finalize().into());
+    if digest != Some(got) {
+        return Err(Error::ContextChanged {
+            path: source.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+struct HashTee<'a> {
+    out: &'a mut fs::File,
+    hash: sha2::Sha256,
+}
+
+impl Write for HashTee<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Reads a symlink of the context without following any link on the way to it.
+fn read_link(ctx: &OwnedFd, source: &str) -> Result<OsString> {
+    let (dir, name) = match source.rsplit_once('/') {
+        Some((d, n)) => (
+            Some(open_beneath(ctx, d, OFlags::PATH | OFlags::DIRECTORY)?),
+            n,
+        ),
+        None => (None, source),
+    };
+    let dir = dir.as_ref().unwrap_or(ctx);
+    let target = rustix::fs::readlinkat(dir, name, Vec::new()).map_err(|e| Error::Io {
+        path: source.into(),
+        source: e.into(),
+    })?;
+    Ok(OsString::from_vec(target.into_bytes()))
+}
+
+/// Sets every entry's mtime and atime to `epoch` (links themselves, not their targets).
+fn set_times(stage: &Path, epoch: i64) -> Result<()> {
+    let t = Timespec {
+        tv_sec: epoch,
+        tv_nsec: 0,
+    };
+    let times = Timestamps {
+        last_access: t,
+        last_modification: t,
+    };
+    for entry in walkdir::WalkDir::new(stage).contents_first(true) {
+        let entry = entry.map_err(|e| io_err(stage)(e.into()))?;
+        rustix::fs::utimensat(
+            rustix::fs::CWD,
+            entry.path(),
+            &times,
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| io_err(entry.path())(e.into()))?;
+    }
+    Ok(())
+}
+
+/// The numeric owner for `chown=`: `UID[:GID]` directly (the group defaults to the uid, as in
+/// Docker), names through the image's `/etc/passwd` and `/etc/group`.
+fn owner(store: &Store, chain: &[LayerRef], chown: Option<&str>) -> Result<(u32, u32)> {
+    let Some(spec) = chown else {
+        return Ok((0, 0));
+    };
+    let bad = |reason: String| Error::Chown {
+        spec: spec.to_owned(),
+        reason,
+    };
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    if let Ok(uid) = user.parse::<u32>() {
+        match group.map(str::parse::<u32>) {
+            None => return Ok((uid, uid)),
+            Some(Ok(gid)) => return Ok((uid, gid)),
+            Some(Err(_)) => {}
+        }
+    }
+    let passwd = read_in_chain(store, chain, "etc/passwd")?.unwrap_or_default();
+    let groups = read_in_chain(store, chain, "etc/group")?.unwrap_or_default();
+    let id =
+        duckc_runtime::user::resolve(spec, &passwd, &groups).map_err(|e| bad(e.to_string()))?;
+    Ok((id.uid, id.gid))
+}
+
+/// The text of the file `rel` in the image made of `chain`: from the topmost layer that has
+/// it, unless a higher layer deleted it.
+fn read_in_chain(store: &Store, chain: &[LayerRef], rel: &str) -> Result<Option<String>> {
+    for layer in chain.iter().rev() {
+        let snap = store.snapshot(&layer.diff_id)?;
+        let path = snap.join(rel);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => {
+                return Ok(Some(fs::read_to_string(&path).map_err(io_err(&path))?));
+            }
+            Ok(_) => return Ok(None), // a whiteout or something that is not a file
+            Err(_) => continue,
+        }
+    }
+    Ok(None)
+}

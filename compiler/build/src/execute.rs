@@ -1,0 +1,315 @@
+//! The scheduler: every node the selected envs need runs once its parent is done, on rayon's
+//! pool, so independent branches (two envs over one base) build in parallel. Results come back
+//! over a channel to the caller's thread, which reports them as [`Event`]s in completion order
+//! and assembles each env's image as soon as its last layer is ready.
+//!
+//! A node whose cache key is in the store's cache index is not executed (`Using cache`). The
+//! first failure stops new work; nodes already running finish (and are cached), so a rerun
+//! starts from there.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use duckc_image::Image;
+use duckc_ir::{BaseImage, LayerGraph, Node, NodeKey, Step};
+use duckc_store::{Digest, LayerRef, Store};
+
+use crate::assemble::{Assembled, assemble};
+use crate::plan::EnvPlan;
+use crate::{Error, Result, cache_key};
+
+/// How to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// The build context `copy` reads from.
+    pub context: PathBuf,
+    /// Do not look nodes up in the cache (`--no-cache`).
+    pub no_cache: bool,
+    /// Record newly built nodes in the cache.
+    pub write_cache: bool,
+    /// Extra tags for the last selected env (`-t`).
+    pub extra_tags: Vec<String>,
+}
+
+/// What a base image contributes besides its layers.
+#[derive(Debug, Clone, Default)]
+pub struct BaseInfo {
+    /// The base image's config (`null` for `scratch`).
+    pub config: serde_json::Value,
+    /// The base's manifest digest (`None` for `scratch`).
+    pub digest: Option<Digest>,
+    /// The short image id, as Docker shows it after `FROM`.
+    pub short_id: Option<String>,
+}
+
+impl BaseInfo {
+    /// `config.Env` of the base image.
+    pub fn env(&self) -> Vec<String> {
+        self.config
+            .pointer("/config/Env")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    /// A string field of the base image's `config`.
+    pub fn string(&self, field: &str) -> Option<String> {
+        self.config
+            .pointer(&format!("/config/{field}"))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    }
+}
+
+/// The outcome of one node.
+#[derive(Debug, Clone)]
+pub struct NodeResult {
+    pub key: NodeKey,
+    pub cache_key: Digest,
+    /// The layers of the chain up to and including this node, bottom first.
+    pub layers: Vec<LayerRef>,
+    /// This node's own layer (`None` for bases).
+    pub layer: Option<LayerRef>,
+    pub base: Arc<BaseInfo>,
+    /// Taken from the cache rather than executed.
+    pub cached: bool,
+    /// What a `run` step printed.
+    pub output: Vec<u8>,
+}
+
+/// What the build reports while it runs, on the caller's thread.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A node began executing (cache lookups included).
+    Started(&'a Node),
+    /// A node is done.
+    Finished(&'a Node, &'a NodeResult),
+    /// An env's image is assembled and tagged.
+    EnvBuilt(&'a EnvPlan, &'a Assembled),
+    /// Nothing happened for a while (for live views).
+    Tick,
+}
+
+/// What a build produced.
+#[derive(Debug, Default)]
+pub struct BuildOutcome {
+    /// Every finished node, by compiler key.
+    pub nodes: BTreeMap<NodeKey, NodeResult>,
+    /// The assembled envs, in plan order.
+    pub images: Vec<(String, Assembled)>,
+    /// The first failure, if any (the build stopped there).
+    pub error: Option<(Option<NodeKey>, Error)>,
+}
+
+/// Builds the envs of `plans` from `graph` into `store`.
+pub fn build(
+    store: &Store,
+    graph: &LayerGraph,
+    plans: &[EnvPlan],
+    opts: &BuildOptions,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<BuildOutcome> {
+    let _lease = store.lease()?;
+    // Every node the plans need, and which nodes wait on each.
+    let mut needed: BTreeSet<NodeKey> = BTreeSet::new();
+    for p in plans {
+        needed.extend(p.layers.iter().copied());
+    }
+    let mut nodes: BTreeMap<NodeKey, Arc<Node>> = BTreeMap::new();
+    for k in &needed {
+        let n = graph
+            .node(k)
+            .ok_or_else(|| Error::MissingNode(k.to_string()))?;
+        nodes.insert(*k, Arc::new(n.clone()));
+    }
+    let mut outcome = BuildOutcome::default();
+    let mut started: BTreeSet<NodeKey> = BTreeSet::new();
+    let mut assembled = vec![false; plans.len()];
+    let (tx, rx) = mpsc::channel::<(NodeKey, Result<NodeResult>)>();
+    let mut running = 0usize;
+    let last = plans.len().saturating_sub(1);
+    loop {
+        if outcome.error.is_none() {
+            for (key, node) in &nodes {
+                if started.contains(key) {
+                    continue;
+                }
+                let parent = match node.parent {
+                    None => None,
+                    Some(p) => match outcome.nodes.get(&p) {
+                        Some(r) => Some(r.clone()),
+                        None => continue,
+                    },
+                };
+                started.insert(*key);
+                running += 1;
+                on_event(Event::Started(node));
+                let (tx, node, store, opts) =
+                    (tx.clone(), node.clone(), store.clone(), opts.clone());
+                rayon::spawn(move || {
+                    let result = execute(&store, &node, parent.as_ref(), &opts);
+                    let _ = tx.send((node.key, result));
+                });
+            }
+            // Assemble every env whose layers are all done.
+            for (i, plan) in plans.iter().enumerate() {
+                if assembled[i] || !plan.layers.iter().all(|k| outcome.nodes.contains_key(k)) {
+                    continue;
+                }
+                assembled[i] = true;
+                let extra: &[String] = if i == last { &opts.extra_tags } else { &[] };
+                match assemble(store, graph, plan, &outcome.nodes, extra) {
+                    Ok(a) => {
+                        on_event(Event::EnvBuilt(plan, &a));
+                        outcome.images.push((plan.env.name.clone(), a));
+                    }
+                    Err(e) => outcome.error = Some((None, e)),
+                }
+            }
+        }
+        if running == 0 {
+            break;
+        }
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok((key, result)) => {
+                running -= 1;
+                match result {
+                    Ok(r) => {
+                        on_event(Event::Finished(&nodes[&key], &r));
+                        outcome.nodes.insert(key, r);
+                    }
+                    Err(e) => {
+                        if outcome.error.is_none() {
+                            outcome.error = Some((Some(key), e));
+                        }
+                    }
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => on_event(Event::Tick),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    Ok(outcome)
+}
+
+/// Executes one node (or takes it from the cache).
+fn execute(
+    store: &Store,
+    node: &Node,
+    parent: Option<&NodeResult>,
+    opts: &BuildOptions,
+) -> Result<NodeResult> {
+    let Some(parent) = parent else {
+        return base(store, node, opts);
+    };
+    let key = cache_key(&node.key, Some(&parent.cache_key), None);
+    let done = |layer: LayerRef, cached: bool, output: Vec<u8>| {
+        let mut layers = parent.layers.clone();
+        layers.push(layer.clone());
+        NodeResult {
+            key: node.key,
+            cache_key: key,
+            layers,
+            layer: Some(layer),
+            base: parent.base.clone(),
+            cached,
+            output,
+        }
+    };
+    if !opts.no_cache {
+        if let Some(layer) = store.cache_get(&key)? {
+            if store.layer(&layer.diff_id)?.is_some() {
+                return Ok(done(layer, true, Vec::new()));
+            }
+        }
+    }
+    let (layer, output) = match &node.step {
+        Step::Copy(copy) => (
+            crate::copy::copy_layer(store, copy, &opts.context, &parent.layers)?,
+            Vec::new(),
+        ),
+        Step::Run(run) => {
+            crate::run::run_layer(store, run, &node.state, &parent.base, &parent.layers)?
+        }
+        Step::Packages { names } => {
+            return Err(Error::PackagesUnsupported {
+                names: names.join(" "),
+            });
+        }
+        Step::Base(_) | Step::Image(_) => return Err(Error::MissingNode(node.key.to_string())),
+    };
+    duckc_store::crash_point("build-layer-written");
+    if opts.write_cache {
+        store.cache_put(&key, &layer)?;
+    }
+    Ok(done(layer, false, output))
+}
+
+/// Resolves a base node to its image.
+fn base(store: &Store, node: &Node, opts: &BuildOptions) -> Result<NodeResult> {
+    let Step::Base(b) = &node.step else {
+        return Err(Error::MissingNode(node.key.to_string()));
+    };
+    let image = match resolve_base(store, b, opts)? {
+        None => {
+            return Ok(NodeResult {
+                key: node.key,
+                cache_key: cache_key(&node.key, None, None),
+                layers: Vec::new(),
+                layer: None,
+                base: Arc::new(BaseInfo::default()),
+                cached: true,
+                output: Vec::new(),
+            });
+        }
+        Some(image) => image,
+    };
+    let config = serde_json::to_value(&image.config).unwrap_or_default();
+    Ok(NodeResult {
+        key: node.key,
+        cache_key: cache_key(&node.key, None, Some(&image.manifest_digest)),
+        layers: image.layers.clone(),
+        layer: None,
+        base: Arc::new(BaseInfo {
+            config,
+            digest: Some(image.manifest_digest),
+            short_id: Some(image.short_id()),
+        }),
+        cached: true,
+        output: Vec::new(),
+    })
+}
+
+/// The image a base names: `None` for `scratch`. `oci-layout:` bases are loaded into the store.
+pub fn resolve_base(store: &Store, base: &BaseImage, opts: &BuildOptions) -> Result<Option<Image>> {
+    let reference = crate::plan::base_name(base);
+    let missing = || Error::BaseMissing {
+        reference: reference.clone(),
+    };
+    match base {
+        BaseImage::Scratch => Ok(None),
+        BaseImage::Stored { .. } | BaseImage::Pinned { .. } => {
+            match duckc_image::resolve(store, &reference) {
+                Ok(i) => Ok(Some(i)),
+                Err(duckc_image::Error::NotFound(_)) => Err(missing()),
+                Err(e) => Err(e.into()),
+            }
+        }
+        BaseImage::OciLayout { path } => {
+            let dir = opts.context.join(path);
+            let loaded = duckc_image::load(store, &dir).map_err(|e| Error::BaseLayout {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            match loaded.into_iter().next() {
+                Some(l) => Ok(Some(l.image)),
+                None => Err(Error::BaseLayout {
+                    path: path.clone(),
+                    reason: "the layout holds no image".to_owned(),
+                }),
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The build executor: turns the layer graph of a spec into layers and tagged OCI images in the
+//! store, skipping every node whose cache key is already cached, and explains why a node was
+//! rebuilt.
+//!
+//! [`build`] schedules the graph's nodes on rayon (each node once its parent is done, so
+//! independent envs build in parallel) and reports [`Event`]s on the caller's thread, which
+//! [`progress::Printer`] turns into Docker-style output. The compiler's node keys say what a
+//! step *is*; the cache key ([`cache_key`]) also folds in what the base resolved to, so a
+//! re-tagged base image is never mistaken for the old one.
+
+pub mod assemble;
+pub mod context;
+mod copy;
+pub mod execute;
+pub mod explain;
+pub mod ignore;
+pub mod plan;
+pub mod progress;
+pub mod record;
+mod run;
+
+use std::path::PathBuf;
+
+pub use execute::{BuildOptions, BuildOutcome, Event, NodeResult, build};
+pub use plan::{EnvPlan, PlanStep};
+
+/// Errors of a build.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] duckc_store::Error),
+    #[error(transparent)]
+    Image(#[from] duckc_image::Error),
+    #[error("cannot access `{path}`: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A `from` image that is not in the store.
+    #[error("base image `{reference}` is not in the store")]
+    BaseMissing { reference: String },
+    /// An `oci-layout:` base that cannot be read.
+    #[error("cannot load the base `oci-layout:{path}`: {reason}")]
+    BaseLayout { path: String, reason: String },
+    /// A `packages` node: not buildable yet.
+    #[error(
+        "`packages {names}` cannot be built yet: package steps are not supported by the executor"
+    )]
+    PackagesUnsupported { names: String },
+    /// A `run` step that exited non-zero.
+    #[error("`{step}` failed with exit code {code}")]
+    RunFailed {
+        step: String,
+        code: i32,
+        /// The last lines of its output.
+        tail: String,
+    },
+    /// The runtime could not start or wait for a `run` step.
+    #[error("cannot run `{step}`: {reason}")]
+    Runtime { step: String, reason: String },
+    /// A context file that no longer has the digest the compiler keyed it by.
+    #[error("`{path}` changed while the build was reading it")]
+    ContextChanged { path: String },
+    /// A `chown=` that names an unknown user or group.
+    #[error("invalid `chown=\"{spec}\"`: {reason}")]
+    Chown { spec: String, reason: String },
+    /// A platform other than the host's.
+    #[error("cannot build for `{platform}` on this `linux/{host}` machine")]
+    Platform { platform: String, host: String },
+    /// A node the graph does not hold (a compiler bug).
+    #[error("the layer graph has no node `{0}`")]
+    MissingNode(String),
+}
+
+/// Result of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+pub(crate) fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The cache key of a node: its compiler key, its parent's cache key, and for a base what it
+/// resolved to (the manifest digest). Everything that can change a layer is in it.
+pub fn cache_key(
+    node: &duckc_ir::NodeKey,
+    parent: Option<&duckc_store::Digest>,
+    base: Option<&duckc_store::Digest>,
+) -> duckc_store::Digest {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for (name, value) in [
+        ("duckc-cache-key", &b"v1"[..]),
+        ("node", &node.0.0[..]),
+        ("parent", parent.map_or(&[][..], |d| &d.as_bytes()[..])),
+        ("base", base.map_or(&[][..], |d| &d.as_bytes()[..])),
+    ] {
+        for part in [name.as_bytes(), value] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+    }
+    duckc_store::Digest::from_hasher(h)
+}
+
+/// The config `created` time and layer mtime clamp: `SOURCE_DATE_EPOCH`, else 0. Never the
+/// wall clock, so the same inputs give the same digests on any day.
+pub fn epoch() -> i64 {
+    duckc_layer::source_date_epoch().min(i64::MAX as u64) as i64
+}

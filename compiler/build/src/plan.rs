@@ -1,0 +1,87 @@
+//! The steps of an env as the user sees them: its base `from`, then every step of its chain of
+//! envs in order, each layer step tied to its graph node. Progress output and `explain` number
+//! steps from this list (`Step 3/7 : …`).
+
+use duckc_ir::{BaseImage, EnvOutput, LayerGraph, NodeKey, Step};
+
+use crate::{Error, Result};
+
+/// One displayed step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanStep {
+    /// The step in the spec's own syntax, e.g. `run "make"`.
+    pub text: String,
+    /// The layer node it produces (the base node for the `from` step); `None` for steps that
+    /// change only the image config.
+    pub node: Option<NodeKey>,
+}
+
+/// An env's steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvPlan {
+    pub env: EnvOutput,
+    pub steps: Vec<PlanStep>,
+    /// The layer nodes, base first (the image's layers).
+    pub layers: Vec<NodeKey>,
+}
+
+/// The plan of `env` in `graph`.
+pub fn env_plan(graph: &LayerGraph, env: &EnvOutput) -> Result<EnvPlan> {
+    let image = graph
+        .node(&env.image)
+        .ok_or_else(|| Error::MissingNode(env.image.to_string()))?;
+    let Step::Image(config) = &image.step else {
+        return Err(Error::MissingNode(env.image.to_string()));
+    };
+    let mut layers = config.layers.iter().copied();
+    let mut steps = Vec::new();
+    if let Some(base) = layers.next() {
+        let node = graph
+            .node(&base)
+            .ok_or_else(|| Error::MissingNode(base.to_string()))?;
+        steps.push(PlanStep {
+            text: match &node.step {
+                Step::Base(b) => format!("from {:?}", base_name(b)),
+                _ => "from".to_owned(),
+            },
+            node: Some(base),
+        });
+    }
+    for h in &config.history {
+        steps.push(PlanStep {
+            text: h.created_by.clone(),
+            node: if h.empty_layer { None } else { layers.next() },
+        });
+    }
+    Ok(EnvPlan {
+        env: env.clone(),
+        steps,
+        layers: config.layers.clone(),
+    })
+}
+
+/// How a base is written in a spec: `scratch`, `name:tag`, `name@digest`, `oci-layout:PATH`.
+pub fn base_name(base: &BaseImage) -> String {
+    match base {
+        BaseImage::Scratch => "scratch".to_owned(),
+        BaseImage::Stored { name, tag } => format!("{name}:{tag}"),
+        BaseImage::Pinned { name, digest } => format!("{name}@{digest}"),
+        BaseImage::OciLayout { path } => format!("oci-layout:{path}"),
+    }
+}
+
+/// The plans of the envs to build: `targets` by name (all envs when empty), in source order.
+/// Unknown names are returned as the error value.
+pub fn select(graph: &LayerGraph, targets: &[String]) -> std::result::Result<Vec<EnvPlan>, String> {
+    for t in targets {
+        if !graph.envs.iter().any(|e| &e.name == t) {
+            return Err(t.clone());
+        }
+    }
+    graph
+        .envs
+        .iter()
+        .filter(|e| targets.is_empty() || targets.contains(&e.name))
+        .map(|e| env_plan(graph, e).map_err(|err| err.to_string()))
+        .collect()
+}

@@ -1,0 +1,214 @@
+//! Build output: Docker's plain style (`Step 2/6 : …`, ` ---> Using cache`, ` ---> <id>`,
+//! `Successfully built …`), a live view for terminals (the same lines, plus a status line of
+//! the steps running now), or one JSON object per event.
+//!
+//! Nodes finish in any order (envs build in parallel), but the plain and live views print env
+//! by env, step by step, in spec order: a step is printed once it and everything before it
+//! are done, so the output of the same build is the same every time.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::time::Instant;
+
+use duckc_ir::{Node, NodeKey, Step};
+use serde_json::json;
+
+use crate::assemble::Assembled;
+use crate::execute::{Event, NodeResult};
+use crate::plan::EnvPlan;
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Plain,
+    /// Plain lines plus a live status line (for terminals).
+    Tty,
+    /// One JSON object per line and event.
+    Json,
+}
+
+/// Prints build events.
+pub struct Printer<'a> {
+    mode: Mode,
+    plans: &'a [EnvPlan],
+    out: Box<dyn Write + 'a>,
+    results: BTreeMap<NodeKey, NodeResult>,
+    built: BTreeMap<usize, Assembled>,
+    /// Nodes whose result lines were printed once (a run's output is shown once).
+    shown: BTreeSet<NodeKey>,
+    running: BTreeMap<NodeKey, (Instant, String)>,
+    env: usize,
+    step: usize,
+    status_shown: bool,
+}
+
+impl std::fmt::Debug for Printer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Printer").field("mode", &self.mode).finish()
+    }
+}
+
+/// Twelve hex digits of a digest, as Docker shows ids.
+pub fn short(d: &duckc_store::Digest) -> String {
+    d.hex()[..12].to_owned()
+}
+
+impl<'a> Printer<'a> {
+    pub fn new(mode: Mode, plans: &'a [EnvPlan], out: Box<dyn Write + 'a>) -> Self {
+        Printer {
+            mode,
+            plans,
+            out,
+            results: BTreeMap::new(),
+            built: BTreeMap::new(),
+            shown: BTreeSet::new(),
+            running: BTreeMap::new(),
+            env: 0,
+            step: 0,
+            status_shown: false,
+        }
+    }
+
+    /// Handles one build event.
+    pub fn event(&mut self, event: Event<'_>) {
+        match self.mode {
+            Mode::Json => self.json(event),
+            Mode::Plain | Mode::Tty => {
+                match event {
+                    Event::Started(node) => {
+                        self.running
+                            .insert(node.key, (Instant::now(), node_text(node)));
+                    }
+                    Event::Finished(node, result) => {
+                        self.running.remove(&node.key);
+                        self.results.insert(node.key, result.clone());
+                    }
+                    Event::EnvBuilt(plan, a) => {
+                        if let Some(i) = self.plans.iter().position(|p| p.env.name == plan.env.name)
+                        {
+                            self.built.insert(i, a.clone());
+                        }
+                    }
+                    Event::Tick => {}
+                }
+                self.advance();
+            }
+        }
+    }
+
+    /// Clears the live status line (call before printing an error).
+    pub fn finish(&mut self) {
+        if self.status_shown {
+            let _ = write!(self.out, "\r\x1b[2K");
+            self.status_shown = false;
+        }
+        let _ = self.out.flush();
+    }
+
+    fn json(&mut self, event: Event<'_>) {
+        let v = match event {
+            Event::Started(node) => {
+                json!({"event": "started", "node": node.key.to_string(), "step": node_text(node)})
+            }
+            Event::Finished(node, r) => json!({
+                "event": "finished",
+                "node": node.key.to_string(),
+                "step": node_text(node),
+                "cached": r.cached,
+                "layer": r.layer.as_ref().map(|l| l.diff_id.to_string()),
+                "output": String::from_utf8_lossy(&r.output),
+            }),
+            Event::EnvBuilt(plan, a) => json!({
+                "event": "built",
+                "env": plan.env.name,
+                "image": a.image.config_digest.to_string(),
+                "digest": a.image.manifest_digest.to_string(),
+                "tags": a.tags,
+            }),
+            Event::Tick => return,
+        };
+        let _ = writeln!(self.out, "{v}");
+    }
+
+    /// Prints every line that is ready, in spec order.
+    fn advance(&mut self) {
+        let mut lines: Vec<String> = Vec::new();
+        while let Some(plan) = self.plans.get(self.env) {
+            let total = plan.steps.len();
+            if let Some(step) = plan.steps.get(self.step) {
+                let result = match step.node {
+                    Some(k) => match self.results.get(&k) {
+                        Some(r) => Some(r),
+                        None => break,
+                    },
+                    None => None,
+                };
+                lines.push(format!("Step {}/{total} : {}", self.step + 1, step.text));
+                if let (Some(k), Some(r)) = (step.node, result) {
+                    match &r.layer {
+                        None => {
+                            if let Some(id) = &r.base.short_id {
+                                lines.push(format!(" ---> {id}"));
+                            }
+                        }
+                        Some(layer) => {
+                            let first = self.shown.insert(k);
+                            if r.cached {
+                                lines.push(" ---> Using cache".to_owned());
+                            } else if first && !r.output.is_empty() {
+                                lines.push(format!(" ---> Running in {}", &k.short()));
+                                let text = String::from_utf8_lossy(&r.output);
+                                lines.extend(text.trim_end().lines().map(str::to_owned));
+                            }
+                            lines.push(format!(" ---> {}", short(&layer.diff_id)));
+                        }
+                    }
+                }
+                self.step += 1;
+                continue;
+            }
+            let Some(a) = self.built.get(&self.env) else {
+                break;
+            };
+            lines.push(format!("Successfully built {}", a.image.short_id()));
+            for t in &a.tags {
+                lines.push(format!("Successfully tagged {t}"));
+            }
+            self.env += 1;
+            self.step = 0;
+        }
+        if self.status_shown {
+            let _ = write!(self.out, "\r\x1b[2K");
+            self.status_shown = false;
+        }
+        for l in lines {
+            let _ = writeln!(self.out, "{l}");
+        }
+        if self.mode == Mode::Tty && !self.running.is_empty() {
+            let parts: Vec<String> = self
+                .running
+                .values()
+                .map(|(t, text)| format!("{text} ({:.1}s)", t.elapsed().as_secs_f64()))
+                .collect();
+            let mut status = format!("[+] running: {}", parts.join(" | "));
+            status.truncate(200);
+            let _ = write!(self.out, "{status}");
+            self.status_shown = true;
+        }
+        let _ = self.out.flush();
+    }
+}
+
+/// A node in the spec's syntax, for status lines and JSON events.
+pub fn node_text(node: &Node) -> String {
+    match &node.step {
+        Step::Base(b) => format!("from {:?}", crate::plan::base_name(b)),
+        Step::Packages { names } => format!("packages {}", names.join(" ")),
+        Step::Copy(c) => {
+            let s: Vec<String> = c.sources.iter().map(|s| format!("{s:?}")).collect();
+            format!("copy {} {:?}", s.join(" "), c.destination)
+        }
+        Step::Run(r) => crate::run::describe(&r.command),
+        Step::Image(_) => "image".to_owned(),
+    }
+}

@@ -1,0 +1,149 @@
+//! `run` steps: the command runs in the bundled runtime over the parent chain's snapshots, and
+//! the overlay's upper directory (new files, whiteouts for deletions, opaque directories)
+//! becomes the layer.
+//!
+//! The container has no network unless the step says `network="host"`, a fixed hostname and
+//! stdin at `/dev/null`, so nothing about the host or the moment leaks into the layer. Its
+//! scratch directory lives in the store's `tmp/` and is removed whatever happens; one left by
+//! a killed build is inert (no record points at it).
+
+use std::fs;
+
+use duckc_ir::{RunCommand, RunState, RunStep};
+use duckc_layer::{Compression, SourceKind, WriteOptions};
+use duckc_runtime::{ContainerSpec, Network, Process, Rootfs};
+use duckc_store::{LayerRef, Store};
+
+use crate::execute::BaseInfo;
+use crate::{Error, Result, io_err};
+
+/// How many lines of a failed step's output the error shows.
+const TAIL_LINES: usize = 20;
+
+/// Runs a `run` node whose parent chain is `chain`; returns its layer and its output.
+pub(crate) fn run_layer(
+    store: &Store,
+    run: &RunStep,
+    state: &RunState,
+    base: &BaseInfo,
+    chain: &[LayerRef],
+) -> Result<(LayerRef, Vec<u8>)> {
+    let step = describe(&run.command);
+    let dir = store.tmp_path("run");
+    let result = (|| {
+        fs::create_dir(&dir).map_err(io_err(&dir))?;
+        let mut lower = Vec::new();
+        for layer in chain {
+            lower.push(store.snapshot(&layer.diff_id)?);
+        }
+        if lower.is_empty() {
+            // overlayfs needs a lower directory: an empty one stands for `scratch`.
+            let empty = dir.join("empty");
+            fs::create_dir(&empty).map_err(io_err(&empty))?;
+            lower.push(empty);
+        }
+        let runtime_err = |e: duckc_runtime::Error| Error::Runtime {
+            step: step.clone(),
+            reason: e.to_string(),
+        };
+        let rootfs = Rootfs::in_dir(lower, &dir).map_err(runtime_err)?;
+        let spec = ContainerSpec {
+            rootfs,
+            process: Process {
+                args: run.command.argv(),
+                env: environment(base, state),
+                cwd: workdir(base, state),
+                user: user(base, state),
+                terminal: false,
+            },
+            hostname: "duckc-build".to_owned(),
+            network: match run.network {
+                duckc_syntax::ast::Network::Host => Network::Host,
+                duckc_syntax::ast::Network::None => Network::None,
+            },
+            volumes: Vec::new(),
+        };
+        let captured = duckc_runtime::run_captured(&spec).map_err(runtime_err)?;
+        if captured.code != 0 {
+            return Err(Error::RunFailed {
+                step: step.clone(),
+                code: captured.code,
+                tail: tail(&captured.output, TAIL_LINES),
+            });
+        }
+        let upper = dir.join("upper");
+        let layer = store.write_layer(
+            &upper,
+            &WriteOptions {
+                epoch: duckc_layer::source_date_epoch(),
+                compression: Compression::Gzip,
+                source: SourceKind::OverlayUpper,
+            },
+        )?;
+        Ok((layer, captured.output))
+    })();
+    let _ = duckc_layer::remove_tree(&dir);
+    result
+}
+
+/// The step as written in a spec.
+pub(crate) fn describe(cmd: &RunCommand) -> String {
+    match cmd {
+        RunCommand::Shell(s) => format!("run {s:?}"),
+        RunCommand::Exec(v) => {
+            let args: Vec<String> = v.iter().map(|a| format!("{a:?}")).collect();
+            format!("run {}", args.join(" "))
+        }
+    }
+}
+
+/// The base image's environment with the spec's `env` values over it.
+pub(crate) fn environment(base: &BaseInfo, state: &RunState) -> Vec<String> {
+    let mut env: Vec<(String, String)> = base
+        .env()
+        .into_iter()
+        .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    for (k, v) in &state.env {
+        match env.iter_mut().find(|(key, _)| key == k) {
+            Some(slot) => slot.1 = v.clone(),
+            None => env.push((k.clone(), v.clone())),
+        }
+    }
+    env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+/// The spec's `workdir`, or the base image's when the spec leaves it at `/`.
+pub(crate) fn workdir(base: &BaseInfo, state: &RunState) -> String {
+    match (state.workdir.as_str(), base.string("WorkingDir")) {
+        ("/", Some(w)) if !w.is_empty() => w,
+        (w, _) => w.to_owned(),
+    }
+}
+
+/// The spec's `user`, or the base image's when the spec sets none.
+pub(crate) fn user(base: &BaseInfo, state: &RunState) -> String {
+    if state.user.is_empty() {
+        base.string("User").unwrap_or_default()
+    } else {
+        state.user.clone()
+    }
+}
+
+/// The last `n` lines of `output`, as text.
+fn tail(output: &[u8], n: usize) -> String {
+    let text = String::from_utf8_lossy(output);
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tail;
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        assert_eq!(tail(b"a\nb\nc\n", 2), "b\nc");
+        assert_eq!(tail(b"", 2), "");
+    }
+}
