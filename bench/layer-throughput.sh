@@ -8,7 +8,8 @@
 # Baseline: `cat` of every file (sorted) piped to `openssl dgst -sha256` (SHA-NI, like the
 # sha2 crate); coreutils `sha256sum` (no SHA-NI) is printed too.
 # duckc:    the `write-layer` example of duckc-layer: sorted walk, tar headers, sha256 of the
-#           uncompressed tar (the diff_id), written to /dev/null, uncompressed. gzip and zstd
+#           uncompressed tar (the diff_id), written to /dev/null, uncompressed. zstd (and gzip
+#           with ALL=1) figures are printed for information.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-/tmp/duckc-bench/layer}
