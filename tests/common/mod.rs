@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests: the binary, throwaway stores, root checks, fixtures.
 #![allow(dead_code)]
 
+pub mod apt;
 pub mod store;
 
 use std::path::{Path, PathBuf};
