@@ -44,13 +44,13 @@ pub fn assemble(
         .and_then(|k| nodes.get(k))
         .ok_or_else(|| Error::MissingNode(plan.env.image.to_string()))?;
     let host = duckc_image::host_arch();
-    if let Some(p) = cfg.platforms.first() {
-        if p.as_str() != format!("linux/{host}") {
-            return Err(Error::Platform {
-                platform: p.clone(),
-                host: host.to_owned(),
-            });
-        }
+    if let Some(p) = cfg.platforms.first()
+        && p.as_str() != format!("linux/{host}")
+    {
+        return Err(Error::Platform {
+            platform: p.clone(),
+            host: host.to_owned(),
+        });
     }
     let base = &top.base;
     let created = time::format_rfc3339(crate::epoch());

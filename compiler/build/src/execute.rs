@@ -112,6 +112,9 @@ pub fn build(
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<BuildOutcome> {
     let _lease = store.lease()?;
+    // `run` steps inherit the umask: fix it to Docker's 0022, so files they create have the
+    // same modes whatever the caller's umask (layer digests must not depend on it).
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
     // Every node the plans need, and which nodes wait on each.
     let mut needed: BTreeSet<NodeKey> = BTreeSet::new();
     for p in plans {
@@ -218,12 +221,11 @@ fn execute(
             output,
         }
     };
-    if !opts.no_cache {
-        if let Some(layer) = store.cache_get(&key)? {
-            if store.layer(&layer.diff_id)?.is_some() {
-                return Ok(done(layer, true, Vec::new()));
-            }
-        }
+    if !opts.no_cache
+        && let Some(layer) = store.cache_get(&key)?
+        && store.layer(&layer.diff_id)?.is_some()
+    {
+        return Ok(done(layer, true, Vec::new()));
     }
     let (layer, output) = match &node.step {
         Step::Copy(copy) => (

@@ -268,14 +268,12 @@ pub fn differences(old: &Value, new: &Value) -> Vec<String> {
                 }
             }
         }
-        "packages" => {
-            if s(old, "/step/names") != s(new, "/step/names") {
-                out.push(format!(
-                    "packages changed: {} → {}",
-                    s(old, "/step/names"),
-                    s(new, "/step/names")
-                ));
-            }
+        "packages" if s(old, "/step/names") != s(new, "/step/names") => {
+            out.push(format!(
+                "packages changed: {} → {}",
+                s(old, "/step/names"),
+                s(new, "/step/names")
+            ));
         }
         _ => {}
     }

@@ -1,0 +1,327 @@
+//! End-to-end tests of `duckc build` and `duckc explain` on the `examples/hello` spec: output,
+//! the layer cache, rebuilding after an edit, explanations, reproducibility across stores,
+//! directories, umasks and mtimes, failing and killed `run` steps, `--check`, `-o oci:`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{duckc, ok, output, require_root, require_tool};
+use sha2::Digest as _;
+
+/// A copy of `examples/hello` in `dir`, with the busybox binary (the fetched one, else the
+/// host's `/bin/busybox` from busybox-static).
+fn hello(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello");
+    std::fs::create_dir_all(dir).unwrap();
+    for f in ["env.kdl", "hello.sh", ".duckignore"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let fetched = src.join("busybox");
+    let busybox = if fetched.is_file() {
+        fetched
+    } else {
+        PathBuf::from("/bin/busybox")
+    };
+    std::fs::copy(&busybox, dir.join("busybox")).unwrap();
+    dir.join("env.kdl")
+}
+
+/// Docker-style output with layer and image ids replaced, for snapshots.
+fn redact(out: &str) -> String {
+    out.lines()
+        .map(|l| {
+            if let Some(id) = l
+                .strip_prefix(" ---> ")
+                .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                let _ = id;
+                " ---> <id>".to_owned()
+            } else if l.starts_with("Successfully built ") {
+                "Successfully built <id>".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn sha(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex_lower(&sha2::Sha256::digest(bytes)))
+}
+
+fn hex_lower(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The `built` events of a `--progress json` build: (env, manifest digest).
+fn built(json_lines: &str) -> Vec<(String, String)> {
+    json_lines
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "built")
+        .map(|v| {
+            (
+                v["env"].as_str().unwrap().to_owned(),
+                v["digest"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The steps a `--progress json` build executed (not taken from the cache).
+fn executed(json_lines: &str) -> Vec<String> {
+    json_lines
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "finished" && v["cached"] == false && !v["layer"].is_null())
+        .map(|v| v["step"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn build_cache_edit_explain_run_check_export() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let spec = hello(&tmp.path().join("hello"));
+    let build = |extra: &[&str]| {
+        let mut c = duckc(&store);
+        c.arg("build").arg(&spec).args(extra);
+        ok(&mut c)
+    };
+
+    let first = build(&["--progress", "plain"]);
+    assert!(
+        first.contains("Step 4/6 : copy \"busybox\" \"/bin/busybox\" chmod=\"0755\""),
+        "{first}"
+    );
+    assert!(
+        first.contains("Successfully tagged duckc-example/hello:latest"),
+        "{first}"
+    );
+    assert!(!first.contains("Using cache"), "{first}");
+
+    // Nothing changed: every layer step comes from the cache.
+    let second = build(&["--progress", "plain"]);
+    insta::assert_snapshot!("second_build", redact(&second));
+    assert_eq!(second.matches("Using cache").count(), 8, "{second}");
+
+    // The image runs.
+    let greeting = ok(duckc(&store).args(["run", "--rm", "duckc-example/hello"]));
+    assert!(
+        greeting.starts_with("Hello from duckc, Linux"),
+        "{greeting}"
+    );
+
+    // Edit one copied file: only its copy is rebuilt, and explain names it.
+    let script = spec.with_file_name("hello.sh");
+    let old = std::fs::read(&script).unwrap();
+    let mut new = old.clone();
+    new.extend_from_slice(b"echo edited\n");
+    std::fs::write(&script, &new).unwrap();
+    let explained = ok(duckc(&store).arg("explain").arg(&spec).arg("hello"));
+    assert!(
+        explained.contains(&format!(
+            "file `hello.sh` changed: {} → {}",
+            sha(&old),
+            sha(&new)
+        )),
+        "{explained}"
+    );
+    assert!(
+        explained.contains("1 of 10 steps to rebuild"),
+        "{explained}"
+    );
+    let edited = build(&["--progress", "json"]);
+    assert_eq!(
+        executed(&edited),
+        ["copy \"hello.sh\" \"/usr/local/bin/hello\""],
+        "{edited}"
+    );
+    let greeting = ok(duckc(&store).args(["run", "--rm", "duckc-example/hello"]));
+    assert!(greeting.contains("edited"), "{greeting}");
+
+    // Touching an unrelated file, or a file's mtime, rebuilds nothing.
+    std::fs::write(spec.with_file_name("notes.txt"), "x").unwrap();
+    let touched = build(&["--progress", "json"]);
+    assert!(executed(&touched).is_empty(), "{touched}");
+
+    // --check rebuilds without the cache and gets the same digest.
+    let checked = build(&["--target", "hello", "--check", "--progress", "plain"]);
+    assert!(
+        checked.contains("`hello`: reproducible (sha256:"),
+        "{checked}"
+    );
+
+    // -o oci:DIR writes a layout that skopeo reads.
+    let layout = tmp.path().join("layout");
+    build(&[
+        "--target",
+        "hello",
+        "-o",
+        &format!("oci:{}", layout.display()),
+    ]);
+    if require_tool("skopeo") {
+        let inspected = ok(Command::new("skopeo").arg("inspect").arg(format!(
+            "oci:{}:duckc-example/hello:latest",
+            layout.display()
+        )));
+        assert!(inspected.contains("\"Layers\""), "{inspected}");
+    }
+
+    let verify = ok(duckc(&store).arg("verify"));
+    assert!(verify.starts_with("ok"), "{verify}");
+}
+
+#[test]
+fn reproducible_across_stores_directories_umasks_and_mtimes() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut digests = Vec::new();
+    for (i, umask) in ["0022", "0002"].iter().enumerate() {
+        let spec = hello(&tmp.path().join(format!("copy-{i}/deeper")));
+        // Different mtimes on every input, as if checked out on another day.
+        for f in ["env.kdl", "hello.sh", "busybox"] {
+            let t = std::fs::File::options()
+                .write(true)
+                .open(spec.with_file_name(f))
+                .unwrap();
+            t.set_modified(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000 * (i as u64 + 1)),
+            )
+            .unwrap();
+        }
+        let store = tmp.path().join(format!("store-{i}"));
+        let mut c = duckc(&store);
+        c.env_remove("SOURCE_DATE_EPOCH");
+        let bin = c.get_program().to_owned();
+        let out = ok(Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "umask {umask}; exec \"$0\" build \"$1\" --progress json"
+            ))
+            .arg(bin)
+            .arg(&spec)
+            .env("DUCKC_STORE", &store)
+            .env_remove("SOURCE_DATE_EPOCH"));
+        digests.push(built(&out));
+    }
+    assert_eq!(digests[0].len(), 3);
+    assert_eq!(digests[0], digests[1]);
+}
+
+/// A spec over the example's base whose env `broken` runs `command`.
+fn with_run(dir: &Path, command: &str) -> PathBuf {
+    let spec = hello(dir);
+    let mut text = std::fs::read_to_string(&spec).unwrap();
+    text.push_str(&format!(
+        "\nenv \"broken\" {{\n    from \"base\"\n    run {command:?}\n}}\n"
+    ));
+    std::fs::write(&spec, text).unwrap();
+    spec
+}
+
+#[test]
+fn a_failing_run_step_stops_the_build_with_its_code_and_output() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let spec = with_run(&tmp.path().join("ctx"), "echo first; echo boom >&2; exit 3");
+    let out = output(
+        duckc(&store)
+            .arg("build")
+            .arg(&spec)
+            .args(["--target", "broken"]),
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("failed with exit code 3"), "{stderr}");
+    assert!(stderr.contains("| boom"), "{stderr}");
+    let verify = ok(duckc(&store).arg("verify"));
+    assert!(verify.starts_with("ok"), "{verify}");
+}
+
+#[test]
+fn a_build_killed_during_a_run_step_completes_when_run_again() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let spec = with_run(&tmp.path().join("ctx"), "sleep 2; touch /slept");
+    let mut child = duckc(&store)
+        .arg("build")
+        .arg(&spec)
+        .args(["--target", "broken", "--progress", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the `sleep` step has started, then give the container a moment to run.
+    let stdout = child.stdout.take().unwrap();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if line.contains("\"started\"") && line.contains("sleep 2") {
+            break;
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let again = ok(duckc(&store).arg("build").arg(&spec).args([
+        "--target",
+        "broken",
+        "--progress",
+        "plain",
+    ]));
+    assert!(again.contains("Successfully built"), "{again}");
+    let verify = ok(duckc(&store).arg("verify"));
+    assert!(verify.starts_with("ok"), "{verify}");
+}
+
+#[test]
+fn package_steps_are_refused_with_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let dir = tmp.path().join("ctx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("env.kdl"),
+        "env \"py\" {\n    from \"scratch\"\n    packages \"python3\"\n}\n",
+    )
+    .unwrap();
+    let out = output(
+        duckc(&store)
+            .arg("build")
+            .arg(dir.join("env.kdl"))
+            .args(["--progress", "plain"]),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!("packages_unsupported", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn unknown_target_lists_the_envs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = hello(&tmp.path().join("ctx"));
+    let out = output(
+        duckc(&tmp.path().join("store"))
+            .arg("build")
+            .arg(&spec)
+            .args(["--target", "nope"]),
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no env `nope`"), "{stderr}");
+    assert!(stderr.contains("`base`, `hello`, `tools`"), "{stderr}");
+}
