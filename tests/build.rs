@@ -325,3 +325,43 @@ fn unknown_target_lists_the_envs() {
     assert!(stderr.contains("no env `nope`"), "{stderr}");
     assert!(stderr.contains("`base`, `hello`, `tools`"), "{stderr}");
 }
+
+#[test]
+fn copy_honours_duckignore_and_never_follows_links_out_of_the_context() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let spec = hello(&tmp.path().join("ctx"));
+    let dir = spec.parent().unwrap();
+    std::fs::create_dir(dir.join("data")).unwrap();
+    std::fs::write(dir.join("data/secret.txt"), "no").unwrap();
+    std::fs::write(dir.join("data/kept.md"), "yes").unwrap();
+    std::fs::write(dir.join("data/notes.md"), "no").unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", dir.join("data/escape")).unwrap();
+    let mut ignore = std::fs::read_to_string(dir.join(".duckignore")).unwrap();
+    ignore.push_str("data/secret.txt\ndata/*.md\n!data/kept.md\n");
+    std::fs::write(dir.join(".duckignore"), ignore).unwrap();
+    let mut text = std::fs::read_to_string(&spec).unwrap();
+    text.push_str(concat!(
+        "\nenv \"ctx\" {\n    from \"base\"\n    copy \"data\" \"/ctx/\"\n",
+        "    run \"test -L /ctx/escape && test \\\"$(readlink /ctx/escape)\\\" = /etc/hostname ",
+        "&& test ! -e /ctx/secret.txt && test ! -e /ctx/notes.md && test \\\"$(cat /ctx/kept.md)\\\" = yes\"\n}\n"
+    ));
+    std::fs::write(&spec, text).unwrap();
+    let out =
+        ok(duckc(&store)
+            .arg("build")
+            .arg(&spec)
+            .args(["--target", "ctx", "--progress", "plain"]));
+    assert!(out.contains("Successfully built"), "{out}");
+    // Editing an ignored file changes nothing.
+    std::fs::write(dir.join("data/secret.txt"), "changed").unwrap();
+    let again =
+        ok(duckc(&store)
+            .arg("build")
+            .arg(&spec)
+            .args(["--target", "ctx", "--progress", "json"]));
+    assert!(executed(&again).is_empty(), "{again}");
+}
