@@ -9,7 +9,10 @@ use common::{duckc_bin, output};
 
 fn duckc(dir: &Path, args: &[&str]) -> Output {
     let mut cmd = std::process::Command::new(duckc_bin());
-    cmd.current_dir(dir).args(args).env("NO_COLOR", "1").env_remove("DUCKC_STORE");
+    cmd.current_dir(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("DUCKC_STORE");
     output(&mut cmd)
 }
 
@@ -51,7 +54,10 @@ env "tools" {
 }
 "#;
 
-const CONTEXT: &[(&str, &str)] = &[("src/main.py", "print('quack')\n"), ("tool.sh", "echo quack\n")];
+const CONTEXT: &[(&str, &str)] = &[
+    ("src/main.py", "print('quack')\n"),
+    ("tool.sh", "echo quack\n"),
+];
 
 #[test]
 fn clean_spec_exits_zero() {
@@ -67,7 +73,10 @@ fn clean_spec_exits_zero() {
 #[test]
 fn duck_kdl_is_the_second_default() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), &[("duck.kdl", "env \"a\" { from \"scratch\" }\n")]);
+    write(
+        dir.path(),
+        &[("duck.kdl", "env \"a\" { from \"scratch\" }\n")],
+    );
     let out = duckc(dir.path(), &["check"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).starts_with("duck.kdl: ok"), "{}", stdout(&out));
@@ -97,8 +106,18 @@ env "base" {
     let out = duckc(dir.path(), &["check"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
-    for code in ["unknown_import", "unknown_from", "missing_copy_source", "unknown_node", "unknown_property", "duplicate_env"] {
-        assert!(err.contains(&format!("duckc::{code}")), "missing {code}:\n{err}");
+    for code in [
+        "unknown_import",
+        "unknown_from",
+        "missing_copy_source",
+        "unknown_node",
+        "unknown_property",
+        "duplicate_env",
+    ] {
+        assert!(
+            err.contains(&format!("duckc::{code}")),
+            "missing {code}:\n{err}"
+        );
     }
     insta::assert_snapshot!(err);
 }
@@ -106,7 +125,13 @@ env "base" {
 #[test]
 fn syntax_error_exits_one_without_follow_on_errors() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), &[("env.kdl", "env \"app\" {\n    from \"nothing\"\n    run \"make\n}\n")]);
+    write(
+        dir.path(),
+        &[(
+            "env.kdl",
+            "env \"app\" {\n    from \"nothing\"\n    run \"make\n}\n",
+        )],
+    );
     let out = duckc(dir.path(), &["check"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
@@ -121,10 +146,17 @@ fn missing_file_is_one_line() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("cannot read `nope.kdl`: no such file"), "{err}");
+    assert!(
+        err.contains("cannot read `nope.kdl`: no such file"),
+        "{err}"
+    );
     let out = duckc(dir.path(), &["graph"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("neither `env.kdl` nor `duck.kdl`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("neither `env.kdl` nor `duck.kdl`"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -149,7 +181,11 @@ fn graph_keys_do_not_depend_on_the_directory() {
     }
     // Different checkout modes that store the same way.
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(nested.join("src/main.py"), std::fs::Permissions::from_mode(0o664)).unwrap();
+    std::fs::set_permissions(
+        nested.join("src/main.py"),
+        std::fs::Permissions::from_mode(0o664),
+    )
+    .unwrap();
     for format in ["text", "json", "dot"] {
         let one = duckc(a.path(), &["graph", "--format", format]);
         let two = duckc(&nested, &["graph", "--format", format]);
@@ -169,9 +205,17 @@ fn two_envs_from_one_base_share_its_nodes() {
     write(dir.path(), CONTEXT);
     let out = stdout(&duckc(dir.path(), &["graph"]));
     assert_eq!(out.matches("base scratch").count(), 1, "{out}");
-    assert_eq!(out.matches("packages ca-certificates python3").count(), 1, "{out}");
-    assert!(out.contains("packages ca-certificates python3  [base, app, tools]"), "{out}");
-    let json: serde_json::Value = serde_json::from_str(&stdout(&duckc(dir.path(), &["graph", "--format", "json"]))).unwrap();
+    assert_eq!(
+        out.matches("packages ca-certificates python3").count(),
+        1,
+        "{out}"
+    );
+    assert!(
+        out.contains("packages ca-certificates python3  [base, app, tools]"),
+        "{out}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&duckc(dir.path(), &["graph", "--format", "json"]))).unwrap();
     let nodes = json["nodes"].as_array().unwrap();
     let mut keys: Vec<&str> = nodes.iter().map(|n| n["key"].as_str().unwrap()).collect();
     let total = keys.len();
@@ -205,12 +249,20 @@ fn input_nested_100000_levels_is_a_diagnostic() {
     write(dir.path(), &[("env.kdl", &deep)]);
     let out = duckc(dir.path(), &["check"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("duckc::nesting_too_deep"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("duckc::nesting_too_deep"),
+        "{}",
+        stderr(&out)
+    );
     let comments = "/*".repeat(100_000) + &"*/".repeat(100_000);
     write(dir.path(), &[("env.kdl", &comments)]);
     let out = duckc(dir.path(), &["check"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("duckc::nesting_too_deep"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("duckc::nesting_too_deep"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -240,7 +292,11 @@ fn docs_and_examples_check() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut docs = vec![root.join("README.md")];
     if let Ok(dir) = std::fs::read_dir(root.join("docs")) {
-        docs.extend(dir.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "md")));
+        docs.extend(
+            dir.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "md")),
+        );
     }
     docs.sort();
     let mut checked = 0;
@@ -255,14 +311,23 @@ fn docs_and_examples_check() {
                 // Other KDL documents (a config file, `duck.lock`): ```kdl,config and the like.
                 _ => continue,
             };
-            let block: Vec<&str> = lines.by_ref().map(|(_, l)| l).take_while(|l| l.trim_start() != "```").collect();
+            let block: Vec<&str> = lines
+                .by_ref()
+                .map(|(_, l)| l)
+                .take_while(|l| l.trim_start() != "```")
+                .collect();
             let dir = tempfile::tempdir().unwrap();
             write(dir.path(), DOC_CONTEXT);
             write(dir.path(), &[("env.kdl", &block.join("\n"))]);
             let out = duckc(dir.path(), &["check"]);
             let place = format!("{}:{}", doc.display(), n + 1);
             if should_fail {
-                assert_eq!(out.status.code(), Some(1), "{place} should fail:\n{}", stdout(&out));
+                assert_eq!(
+                    out.status.code(),
+                    Some(1),
+                    "{place} should fail:\n{}",
+                    stdout(&out)
+                );
             } else {
                 assert!(out.status.success(), "{place} fails:\n{}", stderr(&out));
             }
@@ -273,7 +338,12 @@ fn docs_and_examples_check() {
     for entry in walk(&root.join("examples")) {
         if entry.file_name().is_some_and(|n| n == "env.kdl") {
             let out = duckc(entry.parent().unwrap(), &["check"]);
-            assert!(out.status.success(), "{} fails:\n{}", entry.display(), stderr(&out));
+            assert!(
+                out.status.success(),
+                "{} fails:\n{}",
+                entry.display(),
+                stderr(&out)
+            );
             examples += 1;
         }
     }
@@ -283,7 +353,9 @@ fn docs_and_examples_check() {
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
     for e in entries.filter_map(|e| e.ok()) {
         let p = e.path();
         if p.is_dir() {

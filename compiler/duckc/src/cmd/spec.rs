@@ -57,7 +57,12 @@ impl Command {
                 let (errors, warnings) = compiled.report()?;
                 if errors + warnings > 0 {
                     let s = |n: usize| if n == 1 { "" } else { "s" };
-                    eprintln!("{}: {errors} error{}, {warnings} warning{}", compiled.name, s(errors), s(warnings));
+                    eprintln!(
+                        "{}: {errors} error{}, {warnings} warning{}",
+                        compiled.name,
+                        s(errors),
+                        s(warnings)
+                    );
                 }
                 if errors > 0 {
                     return Ok(ExitCode::FAILURE);
@@ -74,7 +79,10 @@ impl Command {
             Command::Graph { file, format } => {
                 let compiled = compile(file.as_deref())?;
                 if compiled.report()?.0 > 0 {
-                    eprintln!("error: `{}` has errors; fix them to see its graph", compiled.name);
+                    eprintln!(
+                        "error: `{}` has errors; fix them to see its graph",
+                        compiled.name
+                    );
                     return Ok(ExitCode::FAILURE);
                 }
                 let graph: &LayerGraph = duckc_ir::layer_graph(&compiled.db);
@@ -83,7 +91,9 @@ impl Command {
                     GraphFormat::Dot => duckc_ir::format::dot(graph),
                     GraphFormat::Json => duckc_ir::format::json(graph),
                 };
-                std::io::stdout().write_all(out.as_bytes()).into_diagnostic()?;
+                std::io::stdout()
+                    .write_all(out.as_bytes())
+                    .into_diagnostic()?;
                 Ok(ExitCode::SUCCESS)
             }
         }
@@ -108,11 +118,19 @@ impl Compiled {
         let (mut errors, mut warnings) = (0, 0);
         let mut stderr = std::io::stderr().lock();
         for f in duckc_ir::diagnostics(&self.db) {
-            let e = f.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+            let e = f
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
             errors += e;
             warnings += f.diagnostics.len() - e;
             let path = f.file.path(&self.db);
-            let name = if f.file == duckc_ir::Workspace::get(&self.db).root(&self.db) { self.name.as_str() } else { path.as_str() };
+            let name = if f.file == duckc_ir::Workspace::get(&self.db).root(&self.db) {
+                self.name.as_str()
+            } else {
+                path.as_str()
+            };
             let text = render(&f.diagnostics, name, f.file.text(&self.db), style);
             stderr.write_all(text.as_bytes()).into_diagnostic()?;
         }
@@ -125,12 +143,16 @@ fn find_spec(file: Option<&Path>) -> miette::Result<PathBuf> {
     if let Some(f) = file {
         return Ok(f.to_owned());
     }
-    ["env.kdl", "duck.kdl"].iter().map(PathBuf::from).find(|p| p.exists()).ok_or_else(|| {
-        miette!(
-            help = "pass the spec's path, e.g. `duckc check path/to/env.kdl`",
-            "no spec given, and neither `env.kdl` nor `duck.kdl` is in the current directory"
-        )
-    })
+    ["env.kdl", "duck.kdl"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or_else(|| {
+            miette!(
+                help = "pass the spec's path, e.g. `duckc check path/to/env.kdl`",
+                "no spec given, and neither `env.kdl` nor `duck.kdl` is in the current directory"
+            )
+        })
 }
 
 /// Reads a spec, the user modules it imports and its build context (the spec's directory) into
@@ -139,13 +161,18 @@ fn find_spec(file: Option<&Path>) -> miette::Result<PathBuf> {
 pub fn compile(file: Option<&Path>) -> miette::Result<Compiled> {
     let path = find_spec(file)?;
     let name = path.display().to_string();
-    let text = std::fs::read(&path).map_err(|e| miette!("cannot read `{name}`: {}", io_reason(&e)))?;
-    let text = String::from_utf8(text).map_err(|_| miette!("cannot read `{name}`: it is not UTF-8 text"))?;
+    let text =
+        std::fs::read(&path).map_err(|e| miette!("cannot read `{name}`: {}", io_reason(&e)))?;
+    let text = String::from_utf8(text)
+        .map_err(|_| miette!("cannot read `{name}`: it is not UTF-8 text"))?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
-    let logical = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "env.kdl".to_owned());
+    let logical = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "env.kdl".to_owned());
     let listing = walk_context(&dir)?;
     let mut db = Database::default();
     db.load(&logical, text, listing);
@@ -173,10 +200,15 @@ fn walk_context(dir: &Path) -> miette::Result<Vec<ContextFile>> {
         .into_iter()
         .filter_entry(|e| e.file_name() != ".git");
     for entry in walker {
-        let entry = entry.map_err(|e| miette!("cannot read the build context `{}`: {e}", dir.display()))?;
-        let Ok(rel) = entry.path().strip_prefix(dir) else { continue };
+        let entry =
+            entry.map_err(|e| miette!("cannot read the build context `{}`: {e}", dir.display()))?;
+        let Ok(rel) = entry.path().strip_prefix(dir) else {
+            continue;
+        };
         let Some(rel) = rel.to_str() else { continue }; // not UTF-8: no spec can name it
-        let meta = entry.metadata().map_err(|e| miette!("cannot read `{}`: {e}", entry.path().display()))?;
+        let meta = entry
+            .metadata()
+            .map_err(|e| miette!("cannot read `{}`: {e}", entry.path().display()))?;
         let kind = if meta.is_dir() {
             EntryKind::Dir
         } else if meta.file_type().is_symlink() {
@@ -186,7 +218,12 @@ fn walk_context(dir: &Path) -> miette::Result<Vec<ContextFile>> {
         } else {
             continue; // sockets, fifos, devices are not copied
         };
-        out.push(ContextFile { path: rel.to_owned(), kind, mode: meta.permissions().mode() & 0o7777, digest: None });
+        out.push(ContextFile {
+            path: rel.to_owned(),
+            kind,
+            mode: meta.permissions().mode() & 0o7777,
+            digest: None,
+        });
     }
     Ok(out)
 }
@@ -194,18 +231,27 @@ fn walk_context(dir: &Path) -> miette::Result<Vec<ContextFile>> {
 /// Hashes the context entries that `copy` steps name (and everything under them).
 fn hash_copied(db: &mut Database, dir: &Path) -> miette::Result<()> {
     let sources = duckc_ir::copy_sources(db).clone();
-    let Some(context) = duckc_ir::Workspace::get(db).root(db).context(db) else { return Ok(()) };
-    let entries: Vec<(String, duckc_ir::ContextEntry)> =
-        context.entries(db).iter().map(|(p, e)| (p.clone(), *e)).collect();
+    let Some(context) = duckc_ir::Workspace::get(db).root(db).context(db) else {
+        return Ok(());
+    };
+    let entries: Vec<(String, duckc_ir::ContextEntry)> = context
+        .entries(db)
+        .iter()
+        .map(|(p, e)| (p.clone(), *e))
+        .collect();
     for (path, entry) in entries {
-        let wanted = sources.iter().any(|s| s.is_empty() || path == *s || path.starts_with(&format!("{s}/")));
+        let wanted = sources
+            .iter()
+            .any(|s| s.is_empty() || path == *s || path.starts_with(&format!("{s}/")));
         let kind = entry.kind(db);
         if !wanted || kind == EntryKind::Dir {
             continue;
         }
         let full = dir.join(&path);
         let bytes = match kind {
-            EntryKind::Symlink => std::fs::read_link(&full).map(|t| t.into_os_string().into_encoded_bytes()),
+            EntryKind::Symlink => {
+                std::fs::read_link(&full).map(|t| t.into_os_string().into_encoded_bytes())
+            }
             _ => std::fs::read(&full),
         }
         .map_err(|e| miette!("cannot read `{}`: {}", full.display(), io_reason(&e)))?;
