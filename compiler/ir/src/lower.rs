@@ -51,7 +51,10 @@ pub fn lower_env<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Option
         (Ancestry::Chain(_), external) => base_node(external).map(|node| {
             let key = node.key;
             nodes.push(node);
-            let config = ImageConfig { layers: vec![key], ..ImageConfig::default() };
+            let config = ImageConfig {
+                layers: vec![key],
+                ..ImageConfig::default()
+            };
             (key, RunState::default(), config)
         }),
         _ => None,
@@ -59,7 +62,13 @@ pub fn lower_env<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Option
     let Some((mut parent, mut state, mut config)) = start else {
         // Nothing to lower, but a missing `copy` source is a mistake of its own: report it.
         for step in env.steps(db) {
-            if let StepDeclKind::Copy { sources, destination, chmod, .. } = &step.kind {
+            if let StepDeclKind::Copy {
+                sources,
+                destination,
+                chmod,
+                ..
+            } = &step.kind
+            {
                 let _ = copy_files(db, env, step, sources, &join("/", destination), *chmod);
             }
         }

@@ -19,6 +19,9 @@ pub struct Scope<'db> {
     pub local: BTreeMap<String, EnvItem<'db>>,
     /// Envs of imported modules, by name; more than one means the name is ambiguous.
     pub imported: BTreeMap<String, Vec<EnvItem<'db>>>,
+    /// An imported module has a syntax error, so a name may be missing only because of it:
+    /// unknown names are not reported (the syntax error is).
+    pub incomplete: bool,
 }
 
 /// Resolves an import path as written in `from_file` to a module's logical path:
@@ -90,6 +93,7 @@ pub fn scope(db: &dyn salsa::Database, file: SpecFile) -> Scope<'_> {
     }
     let mut imported: BTreeMap<String, Vec<EnvItem<'_>>> = BTreeMap::new();
     let mut seen = Vec::new();
+    let mut incomplete = false;
     for import in &parsed.imports {
         let Some(module) = find_module(db, file, &import.path) else {
             unknown_import(db, file, &import.path, import.ptr);
@@ -99,6 +103,7 @@ pub fn scope(db: &dyn salsa::Database, file: SpecFile) -> Scope<'_> {
             continue;
         }
         seen.push(module);
+        incomplete |= parse(db, module).broken;
         for &env in &parse(db, module).envs {
             let list = imported.entry(env.name(db).clone()).or_default();
             if !list.contains(&env) {
@@ -106,7 +111,11 @@ pub fn scope(db: &dyn salsa::Database, file: SpecFile) -> Scope<'_> {
             }
         }
     }
-    Scope { local, imported }
+    Scope {
+        local,
+        imported,
+        incomplete,
+    }
 }
 
 fn unknown_import(db: &dyn salsa::Database, file: SpecFile, path: &str, ptr: Ptr) {
@@ -256,6 +265,9 @@ pub fn env_base<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Base<'d
             modules.join(", ")
         ))
         .accumulate(db);
+        return Base::Unresolved;
+    }
+    if scope.incomplete {
         return Base::Unresolved;
     }
     let is_ref = value.contains('@')

@@ -432,3 +432,15 @@ fn unused_context_file_change_reruns_nothing() {
     expected.sort();
     assert_eq!(lowered, expected, "{log:#?}");
 }
+
+#[test]
+fn syntax_error_in_an_import_reports_only_itself() {
+    let out = render_all(&fixture(
+        "import \"./lib.kdl\"\nenv \"app\" { from \"base\" }\n",
+        &[],
+        &[("lib.kdl", "env \"base\" { from \"scratch\"\n")],
+    ));
+    assert_eq!(out.matches("duckc::").count(), 1, "{out}");
+    assert!(out.contains("duckc::kdl_syntax"), "{out}");
+    assert!(out.contains("lib.kdl:1:"), "{out}");
+}
