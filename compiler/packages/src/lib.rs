@@ -1,9 +1,13 @@
-//! Packages from apt repositories: repository access, resolution, the download cache and `duck.lock`.
+//! Packages from apt repositories: repository access, resolution, the download cache, `duck.lock`,
+//! and the package, dpkg-database and configure layers built from them.
 
 pub mod control;
+pub mod deb;
+pub mod dpkg;
 pub mod download;
 pub mod fetch;
 pub mod index;
+pub mod layers;
 pub mod lock;
 pub mod relation;
 pub mod release;

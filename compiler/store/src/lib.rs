@@ -10,6 +10,7 @@
 //! snapshots/sha256/<diff>/   the layer unpacked once (overlay whiteouts), read-only lowerdir
 //! snapshots/sha256/<diff>.json  its record: present only once the directory is complete
 //! cache/sha256/<key>.json    build cache: layer-graph key → layer
+//! cache/sha256/<key>.layers.json  build cache: key → several layers (a `packages` step)
 //! refs.json                  known images and tags (`name:tag` → manifest digest)
 //! roots/<id>                 extra gc roots (e.g. containers): manifest digests, one a line
 //! containers/                owned by the runtime

@@ -1,0 +1,163 @@
+//! Reading a `.deb`: an `ar` archive of `debian-binary`, `control.tar.*` (the control file,
+//! maintainer scripts, `conffiles`, `md5sums`) and `data.tar.*` (the files to install).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use crate::control::{self, Paragraph};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read `{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`{}` is not a Debian package: {what}", path.display())]
+    Invalid { path: PathBuf, what: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The control part of a package.
+#[derive(Debug, Clone)]
+pub struct Control {
+    /// The `control` file as written in the package.
+    pub text: String,
+    pub paragraph: Paragraph,
+    /// Every other member of `control.tar`: maintainer scripts, `conffiles`, `md5sums`,
+    /// `triggers`, `shlibs`, … by file name.
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+impl Control {
+    /// A field of the control paragraph.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.paragraph.get(name)
+    }
+
+    /// The absolute paths listed in `conffiles` (`remove-on-upgrade` flags dropped).
+    pub fn conffiles(&self) -> Vec<String> {
+        let Some(bytes) = self.files.get("conffiles") else {
+            return Vec::new();
+        };
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|p| p.starts_with('/'))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// The decompressor for a `control.tar*` / `data.tar*` member, by its name.
+fn decompress<'a>(name: &str, inner: impl Read + 'a) -> Option<Box<dyn Read + 'a>> {
+    let ext = name.rsplit_once(".tar").map(|(_, e)| e)?;
+    Some(match ext {
+        "" => Box::new(inner),
+        ".gz" => Box::new(flate2::read::GzDecoder::new(inner)),
+        ".xz" => Box::new(liblzma::read::XzDecoder::new(inner)),
+        ".zst" => Box::new(zstd::stream::read::Decoder::new(inner).ok()?),
+        _ => return None,
+    })
+}
+
+/// Calls `f` with the uncompressed stream of the member whose name starts with `prefix`.
+fn with_member<T>(
+    path: &Path,
+    prefix: &str,
+    f: impl FnOnce(&mut dyn Read) -> Result<T>,
+) -> Result<T> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let invalid = |what: String| Error::Invalid {
+        path: path.to_owned(),
+        what,
+    };
+    let file = File::open(path).map_err(io)?;
+    let mut archive = ar::Archive::new(BufReader::new(file));
+    let mut first = true;
+    while let Some(entry) = archive.next_entry() {
+        let entry = entry.map_err(io)?;
+        let name = String::from_utf8_lossy(entry.header().identifier())
+            .trim_end_matches('/')
+            .to_owned();
+        if first && name != "debian-binary" {
+            return Err(invalid(format!(
+                "the first member is `{name}`, not `debian-binary`"
+            )));
+        }
+        first = false;
+        if name.starts_with(prefix) {
+            let mut reader = decompress(&name, entry)
+                .ok_or_else(|| invalid(format!("unsupported compression of `{name}`")))?;
+            return f(&mut reader);
+        }
+    }
+    Err(invalid(format!("no `{prefix}.*` member")))
+}
+
+/// Reads the control part of the package at `path`.
+pub fn read_control(path: &Path) -> Result<Control> {
+    let invalid = |what: String| Error::Invalid {
+        path: path.to_owned(),
+        what,
+    };
+    let files = with_member(path, "control.tar", |reader| {
+        let mut files = BTreeMap::new();
+        let mut archive = tar::Archive::new(reader);
+        let entries = archive
+            .entries()
+            .map_err(|e| invalid(format!("control.tar: {e}")))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| invalid(format!("control.tar: {e}")))?;
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            let name = entry
+                .path()
+                .map_err(|e| invalid(format!("control.tar: {e}")))?
+                .to_string_lossy()
+                .trim_start_matches("./")
+                .to_owned();
+            if name.is_empty() || name.contains('/') {
+                continue;
+            }
+            let mut bytes = Vec::new();
+            entry
+                .by_ref()
+                .take(16 << 20)
+                .read_to_end(&mut bytes)
+                .map_err(|e| invalid(format!("control.tar: {e}")))?;
+            files.insert(name, bytes);
+        }
+        Ok(files)
+    })?;
+    let mut files = files;
+    let text = files
+        .remove("control")
+        .ok_or_else(|| invalid("control.tar has no `control` file".into()))?;
+    let text = String::from_utf8(text).map_err(|_| invalid("`control` is not UTF-8".into()))?;
+    let paragraph = control::parse(&text)
+        .map_err(|e| invalid(format!("control: {e}")))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| invalid("`control` is empty".into()))?;
+    if paragraph.get("Package").is_none() {
+        return Err(invalid("`control` has no `Package` field".into()));
+    }
+    Ok(Control {
+        text,
+        paragraph,
+        files,
+    })
+}
+
+/// Calls `f` with the uncompressed `data.tar` stream of the package at `path`.
+pub fn with_data<T>(path: &Path, f: impl FnOnce(&mut dyn Read) -> Result<T>) -> Result<T> {
+    with_member(path, "data.tar", f)
+}

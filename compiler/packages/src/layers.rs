@@ -1,0 +1,809 @@
+//! Package layers: the pinned `.deb` files of a `packages` step become content-addressed layers
+//! in the store (one per package, or a few groups under the layer budget), a dpkg-database
+//! layer, and a configure layer (the maintainer scripts run in the sandbox).
+//!
+//! A package layer is a pure function of the `.deb` (and of the merged-`/usr` choice, below):
+//! its `data.tar` is unpacked with the hardened extractor and written back with the store's
+//! reproducible writer (sorted, numeric owners, mtimes clamped to `SOURCE_DATE_EPOCH`), so the
+//! same package gives the same layer digest in every env and on every machine, and the store
+//! keeps it once. A per-package cache entry (keyed by the `.deb`'s sha256) means a package is
+//! unpacked once per store, whatever env asks for it.
+//!
+//! **Merged `/usr` and overlay stacking.** overlayfs shows an upper *directory* over a lower
+//! *symlink*: if a package layer held a `bin/` directory above a layer with `bin -> usr/bin`,
+//! `/bin` would show only that package's files and `/usr/bin` would lack them. So when the image
+//! is merged-`/usr` (the parent has `bin -> usr/bin`, or no `/bin` at all), each package
+//! layer moves its top-level `bin`, `sbin` and `lib*` directories under `usr/` — exactly where
+//! `dpkg --unpack` through the symlinks would put them — and the dpkg-database layer adds the
+//! `bin -> usr/bin` style links the parent lacks. Over a parent with a real `/bin` directory
+//! (a busybox base) package layers are unpacked as shipped and the directories merge. The
+//! dpkg `.list` files keep the paths as the package ships them, as dpkg does on a merged system.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use duckc_layer::{Compression, ExtractOptions, SourceKind, WhiteoutMode, WriteOptions};
+use duckc_store::{Digest, LayerRef, Store};
+use sha2::Digest as _;
+
+use crate::deb;
+use crate::download::{self, DownloadCache};
+use crate::dpkg::{self, PackageInfo, State};
+use crate::fetch::Fetcher;
+use crate::lock::LockedPackage;
+use crate::source::Repository;
+
+/// The default most layers an image may have (Docker's historical limit is 127 on overlay).
+pub const DEFAULT_LAYER_BUDGET: usize = 100;
+
+/// Top-level directories that merged-`/usr` turns into symlinks into `usr/`.
+const MERGED_DIRS: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libo32", "libx32"];
+
+/// Bump when the layout of a package layer changes: it is part of every package-layer key.
+const LAYER_FORMAT: &[u8] = b"duckc-package-layer-v1";
+
+/// What one `packages` step installs, and on what.
+#[derive(Debug, Clone, Copy)]
+pub struct PackagesRequest<'a> {
+    /// The pinned packages to install (from `duck.lock`), parent's packages excluded.
+    pub packages: &'a [LockedPackage],
+    /// Where to download them from (any mirror: the sha256 decides).
+    pub repository: &'a Repository,
+    /// The download cache (the store's `downloads/`).
+    pub downloads: &'a Path,
+    /// `linux/amd64`: scripts of another architecture need qemu-user via binfmt_misc.
+    pub platform: &'a str,
+    /// The parent's layers, bottom first.
+    pub parent: &'a [LayerRef],
+    /// The most layers the whole image may have.
+    pub budget: usize,
+}
+
+/// What building the layers is doing, for progress reporting.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    Download(download::Event<'a>),
+    /// A package (or a group, `name` joined by spaces) is unpacked into a layer.
+    Unpacked { name: &'a str, cached: bool },
+    /// The configure step starts (`command` as run in the sandbox).
+    Configuring { command: &'a str },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Download(#[from] download::Error),
+    #[error(transparent)]
+    Deb(#[from] deb::Error),
+    #[error(transparent)]
+    Store(#[from] duckc_store::Error),
+    #[error("cannot unpack `{name}`: {source}")]
+    Extract {
+        name: String,
+        source: duckc_layer::ExtractError,
+    },
+    #[error("cannot write `{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "`{file}` is not the pinned package: it says `{found}`, the lock says `{expected}`; nothing was stored"
+    )]
+    NotPinned {
+        file: String,
+        found: String,
+        expected: String,
+    },
+    #[error("`{name}` ships both `/{path}` and `/usr/{path}`: it cannot be unpacked on a merged-/usr image")]
+    MergedUsrConflict { name: String, path: String },
+    #[error("cannot configure the packages: {reason}")]
+    Runtime { reason: String },
+    #[error("configuring the packages (`{command}`) failed with exit code {code}:\n{tail}")]
+    ConfigureFailed {
+        command: String,
+        code: i32,
+        tail: String,
+    },
+    #[error(
+        "the maintainer scripts of `{platform}` packages need emulation on this `{host}` machine: register qemu-user with binfmt_misc (`apt-get install qemu-user-static binfmt-support`, then `update-binfmts --enable`)"
+    )]
+    NoEmulation { platform: String, host: String },
+    #[error("cannot configure `{package}`: the image has no `/bin/sh` to run its maintainer scripts")]
+    NoShell { package: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Builds the layers of one `packages` step on top of `request.parent`; returns them bottom
+/// first: the package (or group) layers, the dpkg-database layer, then the configure layer
+/// when something had to be configured. Nothing is stored for a package whose `.deb` does not
+/// verify.
+pub fn build_packages(
+    store: &Store,
+    request: &PackagesRequest<'_>,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<Vec<LayerRef>> {
+    let cache = DownloadCache::new(request.downloads);
+    let items: Vec<_> = request
+        .packages
+        .iter()
+        .map(|p| p.download(request.repository))
+        .collect();
+    let debs = download::fetch_all(&cache, &Fetcher::default(), &items, 8, &|ev| {
+        progress(Progress::Download(ev))
+    })?;
+    let mut infos = Vec::with_capacity(debs.len());
+    for (pin, path) in request.packages.iter().zip(&debs) {
+        let info = PackageInfo::read(path)?;
+        let found = format!("{} {} {}", info.name, info.version, info.architecture);
+        let expected = format!("{} {} {}", pin.name, pin.version, pin.architecture);
+        if found != expected {
+            return Err(Error::NotPinned {
+                file: pin.path.clone(),
+                found,
+                expected,
+            });
+        }
+        infos.push(info);
+    }
+    let parent = ParentFs::open(store, request.parent)?;
+    let merged = parent.is_merged_usr();
+    let epoch = duckc_layer::source_date_epoch();
+
+    let mut layers = Vec::new();
+    for group in plan_groups(&infos, request.parent.len(), request.budget) {
+        let members: Vec<(&PackageInfo, &Path)> =
+            group.iter().map(|&i| (&infos[i], debs[i].as_path())).collect();
+        layers.push(package_layer(store, &members, merged, epoch, progress)?);
+    }
+
+    // The dpkg database: everything unpacked (dpkg configures it), or, without a real dpkg in
+    // the image, installed directly unless a script or conffile needs the configure step.
+    let real_dpkg = parent.has_package("dpkg") || infos.iter().any(|p| p.name == "dpkg");
+    let states: Vec<(&PackageInfo, State)> = infos
+        .iter()
+        .map(|p| {
+            let state = if real_dpkg || p.needs_configure() {
+                State::Unpacked
+            } else {
+                State::Installed
+            };
+            (p, state)
+        })
+        .collect();
+    let parent_status = parent.read("var/lib/dpkg/status").unwrap_or_default();
+    let db = store.tmp_path("dpkg-db");
+    let result = (|| {
+        let status = dpkg::status_file(&parent_status, &states);
+        write_db(&db, &status, &infos, &parent, merged)?;
+        Ok::<_, Error>(store.write_layer(
+            &db,
+            &WriteOptions {
+                epoch,
+                compression: Compression::Gzip,
+                source: SourceKind::Plain,
+            },
+        )?)
+    })();
+    let _ = duckc_layer::remove_tree(&db);
+    layers.push(result?);
+
+    if states.iter().any(|(_, s)| *s == State::Unpacked) {
+        let mut chain = request.parent.to_vec();
+        chain.extend(layers.iter().cloned());
+        let installed: Vec<(&PackageInfo, State)> =
+            infos.iter().map(|p| (p, State::Installed)).collect();
+        let final_status = dpkg::status_file(&parent_status, &installed);
+        layers.push(configure(
+            store,
+            &chain,
+            &ConfigurePlan {
+                real_dpkg,
+                packages: &order_for_configure(&infos),
+                platform: request.platform,
+                final_status: &final_status,
+                epoch,
+            },
+            progress,
+        )?);
+    }
+    Ok(layers)
+}
+
+/// Which packages share a layer. With room, every package has its own (sorted by name). Over
+/// the budget, the packages that the most others in the set depend on keep their own layer
+/// and the rest share one group layer — see `docs/architecture.md` ("Layer budget").
+pub fn plan_groups(infos: &[PackageInfo], parent_layers: usize, budget: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..infos.len()).collect();
+    order.sort_by(|&a, &b| {
+        (&infos[a].name, &infos[a].architecture).cmp(&(&infos[b].name, &infos[b].architecture))
+    });
+    // The database and configure layers count too.
+    let room = budget.saturating_sub(parent_layers + 2).max(1);
+    if infos.len() <= room {
+        return order.into_iter().map(|i| vec![i]).collect();
+    }
+    let names: BTreeSet<&str> = infos.iter().map(|p| p.name.as_str()).collect();
+    let mut dependents: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in infos {
+        let mut deps = BTreeSet::new();
+        for field in ["Pre-Depends", "Depends"] {
+            for name in dependency_names(p.control.field(field).unwrap_or_default()) {
+                if names.contains(name.as_str()) && name != p.name {
+                    deps.insert(name);
+                }
+            }
+        }
+        for d in deps {
+            if let Some(n) = names.get(d.as_str()) {
+                *dependents.entry(n).or_default() += 1;
+            }
+        }
+    }
+    let mut by_sharing = order.clone();
+    by_sharing.sort_by(|&a, &b| {
+        let da = dependents.get(infos[a].name.as_str()).copied().unwrap_or(0);
+        let db = dependents.get(infos[b].name.as_str()).copied().unwrap_or(0);
+        db.cmp(&da).then(infos[a].name.cmp(&infos[b].name))
+    });
+    let own: BTreeSet<usize> = by_sharing.iter().copied().take(room - 1).collect();
+    let mut groups: Vec<Vec<usize>> = order
+        .iter()
+        .filter(|i| own.contains(i))
+        .map(|&i| vec![i])
+        .collect();
+    groups.push(order.into_iter().filter(|i| !own.contains(i)).collect());
+    groups
+}
+
+/// The package names a `Depends` value mentions (every alternative), qualifiers dropped.
+fn dependency_names(value: &str) -> Vec<String> {
+    value
+        .split([',', '|'])
+        .filter_map(|alt| alt.split_whitespace().next())
+        .map(|n| n.split(':').next().unwrap_or(n).to_owned())
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+/// The layer of one package, or of a group of packages, cached by the `.deb` digests.
+fn package_layer(
+    store: &Store,
+    members: &[(&PackageInfo, &Path)],
+    merged: bool,
+    epoch: u64,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<LayerRef> {
+    let label = members
+        .iter()
+        .map(|(p, _)| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut h = sha2::Sha256::new();
+    h.update(LAYER_FORMAT);
+    h.update([u8::from(merged)]);
+    h.update(epoch.to_le_bytes());
+    for (_, path) in members {
+        // The download cache names each file by its sha256.
+        h.update(path.file_name().unwrap_or_default().as_encoded_bytes());
+        h.update([0]);
+    }
+    let key = Digest::from_hasher(h);
+    if let Some(layer) = store.cache_get(&key)?
+        && store.layer(&layer.diff_id)?.is_some()
+    {
+        progress(Progress::Unpacked {
+            name: &label,
+            cached: true,
+        });
+        return Ok(layer);
+    }
+    let dir = store.tmp_path("package");
+    let result = (|| {
+        std::fs::create_dir(&dir).map_err(io_err(&dir))?;
+        let opts = ExtractOptions {
+            whiteouts: WhiteoutMode::Apply,
+            ..ExtractOptions::default()
+        };
+        for (info, path) in members {
+            deb::with_data(path, |reader| {
+                duckc_layer::extract_into(reader, &dir, &opts)
+                    .map(|_| ())
+                    .map_err(|source| {
+                        deb::Error::Io {
+                            path: path.to_path_buf(),
+                            source: std::io::Error::other(source.to_string()),
+                        }
+                    })
+            })?;
+            // New conffiles wait as `PATH.dpkg-new` until configure installs them, as after
+            // `dpkg --unpack`.
+            for conffile in info.conffiles.keys() {
+                let from = dir.join(conffile.trim_start_matches('/'));
+                if from.symlink_metadata().is_ok() {
+                    let mut to = from.clone().into_os_string();
+                    to.push(".dpkg-new");
+                    std::fs::rename(&from, &to).map_err(io_err(&from))?;
+                }
+            }
+            if merged {
+                merge_usr(&dir, &info.name)?;
+            }
+        }
+        Ok::<_, Error>(store.write_layer(
+            &dir,
+            &WriteOptions {
+                epoch,
+                compression: Compression::Gzip,
+                source: SourceKind::Plain,
+            },
+        )?)
+    })();
+    let _ = duckc_layer::remove_tree(&dir);
+    let layer = result?;
+    store.cache_put(&key, &layer)?;
+    progress(Progress::Unpacked {
+        name: &label,
+        cached: false,
+    });
+    Ok(layer)
+}
+
+/// Moves the top-level `bin`, `sbin`, `lib*` directories of an unpacked package into `usr/`.
+fn merge_usr(root: &Path, name: &str) -> Result<()> {
+    for top in MERGED_DIRS {
+        let from = root.join(top);
+        match from.symlink_metadata() {
+            Ok(m) if m.is_dir() => {}
+            _ => continue,
+        }
+        let usr = root.join("usr");
+        if usr.symlink_metadata().is_err() {
+            std::fs::create_dir(&usr).map_err(io_err(&usr))?;
+            set_mode(&usr, 0o755)?;
+        }
+        merge_dir(&from, &usr.join(top), name, top)?;
+    }
+    Ok(())
+}
+
+fn merge_dir(from: &Path, to: &Path, name: &str, rel: &str) -> Result<()> {
+    match to.symlink_metadata() {
+        Err(_) => return std::fs::rename(from, to).map_err(io_err(from)),
+        Ok(m) if !m.is_dir() => {
+            return Err(Error::MergedUsrConflict {
+                name: name.to_owned(),
+                path: rel.to_owned(),
+            });
+        }
+        Ok(_) => {}
+    }
+    let mut children: Vec<_> = std::fs::read_dir(from)
+        .map_err(io_err(from))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
+    children.sort();
+    for child in children {
+        let (f, t) = (from.join(&child), to.join(&child));
+        let rel = format!("{rel}/{}", child.to_string_lossy());
+        let both_dirs = f.symlink_metadata().is_ok_and(|m| m.is_dir())
+            && t.symlink_metadata().is_ok_and(|m| m.is_dir());
+        if both_dirs {
+            merge_dir(&f, &t, name, &rel)?;
+        } else if t.symlink_metadata().is_ok() {
+            return Err(Error::MergedUsrConflict {
+                name: name.to_owned(),
+                path: rel,
+            });
+        } else {
+            std::fs::rename(&f, &t).map_err(io_err(&f))?;
+        }
+    }
+    std::fs::remove_dir(from).map_err(io_err(from))
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io_err(path))
+}
+
+/// Writes the dpkg-database layer's tree under `root`.
+fn write_db(
+    root: &Path,
+    status: &str,
+    infos: &[PackageInfo],
+    parent: &ParentFs,
+    merged: bool,
+) -> Result<()> {
+    let dpkg_dir = root.join("var/lib/dpkg");
+    for d in ["info", "updates", "triggers"] {
+        let p = dpkg_dir.join(d);
+        std::fs::create_dir_all(&p).map_err(io_err(&p))?;
+    }
+    let infos_ref: Vec<&PackageInfo> = infos.iter().collect();
+    dpkg::write_info(root, &infos_ref).map_err(io_err(&dpkg_dir))?;
+    let status_path = dpkg_dir.join("status");
+    std::fs::write(&status_path, status).map_err(io_err(&status_path))?;
+    if !parent.exists("var/lib/dpkg/available") {
+        let p = dpkg_dir.join("available");
+        std::fs::write(&p, "").map_err(io_err(&p))?;
+    }
+    for d in walk_dirs(root) {
+        set_mode(&d, 0o755)?;
+    }
+    if merged {
+        // The `bin -> usr/bin` links the parent lacks, for every directory a package used
+        // (bin, sbin and lib always: a merged-/usr system has them).
+        for top in MERGED_DIRS {
+            let used = ["bin", "sbin", "lib"].contains(top)
+                || infos
+                    .iter()
+                    .any(|p| p.list.iter().any(|l| l == &format!("/{top}")));
+            if used && !parent.exists(top) {
+                let link = root.join(top);
+                std::os::unix::fs::symlink(format!("usr/{top}"), &link)
+                    .map_err(io_err(&link))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every directory under `root`, itself included.
+fn walk_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut out = vec![root.to_owned()];
+    let mut i = 0;
+    while i < out.len() {
+        if let Ok(rd) = std::fs::read_dir(&out[i]) {
+            for e in rd.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    out.push(e.path());
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Packages in the order to configure them: each after what it depends on (cycles broken by
+/// name order), as `dpkg --configure -a` does.
+fn order_for_configure(infos: &[PackageInfo]) -> Vec<&PackageInfo> {
+    let mut sorted: Vec<&PackageInfo> = infos.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let names: BTreeSet<&str> = sorted.iter().map(|p| p.name.as_str()).collect();
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut out = Vec::new();
+    while out.len() < sorted.len() {
+        let ready = sorted.iter().find(|p| {
+            !done.contains(&p.name)
+                && ["Pre-Depends", "Depends"].iter().all(|f| {
+                    dependency_names(p.control.field(f).unwrap_or_default())
+                        .iter()
+                        .all(|d| d == &p.name || !names.contains(d.as_str()) || done.contains(d))
+                })
+        });
+        // A cycle: take the first one left.
+        let next = ready.or_else(|| sorted.iter().find(|p| !done.contains(&p.name)));
+        let Some(next) = next else { break };
+        done.insert(next.name.clone());
+        out.push(*next);
+    }
+    out
+}
+
+struct ConfigurePlan<'a> {
+    real_dpkg: bool,
+    packages: &'a [&'a PackageInfo],
+    platform: &'a str,
+    final_status: &'a str,
+    epoch: u64,
+}
+
+/// Runs the maintainer scripts over `chain` in the sandbox; the upper directory is the layer.
+/// With a real dpkg in the image that is `dpkg --configure -a` (as mmdebstrap does); without
+/// one (a busybox base), each `postinst configure` runs in dependency order after its new
+/// conffiles are moved into place, and duckc writes the final `status`.
+fn configure(
+    store: &Store,
+    chain: &[LayerRef],
+    plan: &ConfigurePlan<'_>,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<LayerRef> {
+    check_emulation(plan.platform)?;
+    let dir = store.tmp_path("configure");
+    let result = (|| {
+        std::fs::create_dir(&dir).map_err(io_err(&dir))?;
+        let mut lower = Vec::new();
+        for layer in chain {
+            lower.push(store.snapshot(&layer.diff_id)?);
+        }
+        let merged_view = ParentFs { dirs: lower.iter().rev().cloned().collect() };
+        let (args, command) = if plan.real_dpkg {
+            let command = "dpkg --configure -a".to_owned();
+            (
+                vec!["dpkg".into(), "--configure".into(), "-a".into()],
+                command,
+            )
+        } else {
+            if !merged_view.exists("bin/sh") {
+                let package = plan
+                    .packages
+                    .iter()
+                    .find(|p| p.needs_configure())
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default();
+                return Err(Error::NoShell { package });
+            }
+            let script = script_for(plan.packages);
+            (vec!["/bin/sh".into(), "-ec".into(), script], "postinst configure".to_owned())
+        };
+        progress(Progress::Configuring { command: &command });
+        let rootfs = duckc_runtime::Rootfs::in_dir(lower, &dir)
+            .map_err(|e| Error::Runtime { reason: e.to_string() })?;
+        let spec = duckc_runtime::ContainerSpec {
+            rootfs,
+            process: duckc_runtime::Process {
+                args,
+                env: [
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "DEBIAN_FRONTEND=noninteractive",
+                    "DEBCONF_NONINTERACTIVE_SEEN=true",
+                    "LC_ALL=C",
+                    "LANGUAGE=C",
+                    "LANG=C",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+                cwd: "/".into(),
+                user: String::new(),
+                terminal: false,
+            },
+            hostname: "duckc-build".into(),
+            network: duckc_runtime::Network::None,
+            volumes: Vec::new(),
+        };
+        let captured = duckc_runtime::run_captured(&spec)
+            .map_err(|e| Error::Runtime { reason: e.to_string() })?;
+        if captured.code != 0 {
+            let text = String::from_utf8_lossy(&captured.output);
+            let lines: Vec<&str> = text.trim_end().lines().collect();
+            return Err(Error::ConfigureFailed {
+                command,
+                code: captured.code,
+                tail: lines[lines.len().saturating_sub(20)..].join("\n"),
+            });
+        }
+        let upper = dir.join("upper");
+        if !plan.real_dpkg {
+            let dpkg_dir = upper.join("var/lib/dpkg");
+            for d in [upper.join("var"), upper.join("var/lib"), dpkg_dir.clone()] {
+                if d.symlink_metadata().is_err() {
+                    std::fs::create_dir(&d).map_err(io_err(&d))?;
+                    set_mode(&d, 0o755)?;
+                }
+            }
+            let status = dpkg_dir.join("status");
+            std::fs::write(&status, plan.final_status).map_err(io_err(&status))?;
+        }
+        Ok(store.write_layer(
+            &upper,
+            &WriteOptions {
+                epoch: plan.epoch,
+                compression: Compression::Gzip,
+                source: SourceKind::OverlayUpper,
+            },
+        )?)
+    })();
+    let _ = duckc_layer::remove_tree(&dir);
+    result
+}
+
+/// The shell script that configures `packages` without dpkg: conffiles into place, then each
+/// `postinst configure` with the variables dpkg sets.
+fn script_for(packages: &[&PackageInfo]) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let mut script = String::new();
+    for p in packages {
+        for conffile in p.conffiles.keys() {
+            let path = quote(conffile);
+            let new = quote(&format!("{conffile}.dpkg-new"));
+            script.push_str(&format!("if [ -e {new} ] || [ -L {new} ]; then mv -f {new} {path}; fi\n"));
+        }
+        if p.control.files.contains_key("postinst") {
+            let info = quote(&format!("/var/lib/dpkg/info/{}.postinst", p.info_name()));
+            script.push_str(&format!(
+                "DPKG_MAINTSCRIPT_PACKAGE={} DPKG_MAINTSCRIPT_ARCH={} DPKG_MAINTSCRIPT_NAME=postinst {info} configure\n",
+                quote(&p.name),
+                quote(&p.architecture)
+            ));
+        }
+    }
+    script
+}
+
+/// Scripts of a foreign architecture run only through a registered qemu-user interpreter.
+fn check_emulation(platform: &str) -> Result<()> {
+    let host = crate::lock::debian_architecture(&format!("linux/{}", host_go_arch()))
+        .unwrap_or("unknown");
+    let Some(target) = crate::lock::debian_architecture(platform) else {
+        return Ok(());
+    };
+    if target == host {
+        return Ok(());
+    }
+    let qemu = match target {
+        "arm64" => "qemu-aarch64",
+        "armhf" | "armel" => "qemu-arm",
+        "i386" => return Ok(()),
+        "ppc64el" => "qemu-ppc64le",
+        "s390x" => "qemu-s390x",
+        "riscv64" => "qemu-riscv64",
+        "mips64el" => "qemu-mips64el",
+        _ => "qemu",
+    };
+    let entry = Path::new("/proc/sys/fs/binfmt_misc").join(qemu);
+    match std::fs::read_to_string(&entry) {
+        Ok(text) if text.starts_with("enabled") => Ok(()),
+        _ => Err(Error::NoEmulation {
+            platform: platform.to_owned(),
+            host: format!("linux/{}", host_go_arch()),
+        }),
+    }
+}
+
+fn host_go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+/// The parent image's filesystem as its snapshots, top layer first: enough to read a file and
+/// to see what a path is, the way the overlay shows it.
+struct ParentFs {
+    dirs: Vec<PathBuf>,
+}
+
+impl ParentFs {
+    fn open(store: &Store, layers: &[LayerRef]) -> Result<ParentFs> {
+        let mut dirs = Vec::new();
+        for l in layers.iter().rev() {
+            dirs.push(store.snapshot(&l.diff_id)?);
+        }
+        Ok(ParentFs { dirs })
+    }
+
+    /// The path in the topmost layer that has `rel`; `None` if absent or whited out.
+    fn find(&self, rel: &str) -> Option<(PathBuf, std::fs::Metadata)> {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        for d in &self.dirs {
+            let p = d.join(rel);
+            if let Ok(m) = p.symlink_metadata() {
+                if m.file_type().is_char_device() && m.rdev() == 0 {
+                    return None;
+                }
+                return Some((p, m));
+            }
+        }
+        None
+    }
+
+    fn exists(&self, rel: &str) -> bool {
+        self.find(rel).is_some()
+    }
+
+    fn read(&self, rel: &str) -> Option<String> {
+        let (p, m) = self.find(rel)?;
+        m.is_file()
+            .then(|| std::fs::read_to_string(p).ok())
+            .flatten()
+    }
+
+    /// Merged-/usr unless the parent has a real `/bin` directory.
+    fn is_merged_usr(&self) -> bool {
+        !self.find("bin").is_some_and(|(_, m)| m.is_dir())
+    }
+
+    /// Whether the parent's dpkg database lists `name` as installed.
+    fn has_package(&self, name: &str) -> bool {
+        let Some(status) = self.read("var/lib/dpkg/status") else {
+            return false;
+        };
+        status.split("\n\n").any(|p| {
+            p.lines().any(|l| l.trim() == format!("Package: {name}"))
+                && p.lines().any(|l| l.trim() == "Status: install ok installed")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(name: &str, depends: &str) -> PackageInfo {
+        let text = format!("Package: {name}\nVersion: 1\nArchitecture: all\nDepends: {depends}\n");
+        PackageInfo {
+            name: name.into(),
+            architecture: "all".into(),
+            version: "1".into(),
+            control: crate::deb::Control {
+                paragraph: crate::control::parse(&text).unwrap().remove(0),
+                text,
+                files: BTreeMap::new(),
+            },
+            list: Vec::new(),
+            conffiles: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn groups_keep_widely_depended_on_packages_alone() {
+        let infos = vec![
+            info("app", "libc, libz | libzz, tool"),
+            info("libc", ""),
+            info("libz", "libc"),
+            info("tool", "libc (>= 1), libz:any"),
+            info("zeta", "libc"),
+        ];
+        let names = |groups: Vec<Vec<usize>>| -> Vec<Vec<&str>> {
+            groups
+                .iter()
+                .map(|g| g.iter().map(|&i| infos[i].name.as_str()).collect())
+                .collect()
+        };
+        // Room for everything: one layer each, by name.
+        assert_eq!(
+            names(plan_groups(&infos, 0, 100)),
+            [["app"], ["libc"], ["libz"], ["tool"], ["zeta"]]
+        );
+        // 3 parent layers + db + configure leave 3: libc (4 dependents), libz (2), then the rest.
+        assert_eq!(
+            names(plan_groups(&infos, 3, 8)),
+            vec![vec!["libc"], vec!["libz"], vec!["app", "tool", "zeta"]]
+        );
+        // No room at all: one group.
+        assert_eq!(names(plan_groups(&infos, 200, 100)).len(), 1);
+    }
+
+    #[test]
+    fn configure_order_follows_dependencies() {
+        let infos = vec![info("a", "c"), info("b", "a, c"), info("c", "")];
+        let order: Vec<&str> = order_for_configure(&infos).iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(order, ["c", "a", "b"]);
+    }
+
+    #[test]
+    fn merge_usr_moves_top_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::write(root.join("bin/sh"), "x").unwrap();
+        std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+        std::fs::write(root.join("usr/bin/env"), "y").unwrap();
+        std::fs::create_dir_all(root.join("lib64")).unwrap();
+        std::fs::write(root.join("lib64/ld.so"), "z").unwrap();
+        merge_usr(root, "p").unwrap();
+        assert!(!root.join("bin").exists());
+        assert!(root.join("usr/bin/sh").is_file() && root.join("usr/bin/env").is_file());
+        assert!(root.join("usr/lib64/ld.so").is_file());
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::write(root.join("bin/env"), "again").unwrap();
+        assert!(matches!(
+            merge_usr(root, "p"),
+            Err(Error::MergedUsrConflict { .. })
+        ));
+    }
+}
