@@ -31,6 +31,8 @@ enum Command {
     Container(cmd::container::Command),
     #[command(flatten)]
     Build(cmd::build::Command),
+    #[command(flatten)]
+    Packages(cmd::packages::Command),
 }
 
 /// What every command gets besides its own arguments.
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Image(c) => c.run(&global),
         Command::System(c) => c.run(&global),
         Command::Build(c) => c.run(&global),
+        Command::Packages(c) => c.run(&global),
     };
     match result {
         Ok(code) => code,

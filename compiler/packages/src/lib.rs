@@ -8,6 +8,7 @@ pub mod download;
 pub mod fetch;
 pub mod index;
 pub mod layers;
+pub mod locking;
 pub mod lock;
 pub mod relation;
 pub mod release;

@@ -359,3 +359,101 @@ fn truncated_download_is_an_error_then_resumes() {
     assert_eq!(apt::sha256(&path), package.sha256);
     assert_eq!(starts.into_inner().unwrap(), [100]);
 }
+
+mod layers {
+    //! Package layers against the test repository: sharing, the dpkg database, reproducibility
+    //! and what a bad download leaves behind.
+
+    use super::*;
+    use duckc_packages::layers::{DEFAULT_LAYER_BUDGET, PackagesRequest, build_packages};
+    use duckc_packages::lock::LockedPackage;
+    use duckc_store::{LayerRef, Store};
+
+    fn pins(index: &RepositoryIndex, names: &[&str]) -> Vec<LockedPackage> {
+        install(index, names)
+            .unwrap()
+            .iter()
+            .map(LockedPackage::from)
+            .collect()
+    }
+
+    fn build(
+        store: &Store,
+        repository: &Repository,
+        packages: &[LockedPackage],
+    ) -> Result<Vec<LayerRef>, duckc_packages::layers::Error> {
+        build_packages(
+            store,
+            &PackagesRequest {
+                packages,
+                repository,
+                downloads: &store.root().join("downloads"),
+                platform: "linux/amd64",
+                parent: &[],
+                budget: DEFAULT_LAYER_BUDGET,
+            },
+            &|_| {},
+        )
+    }
+
+    #[test]
+    fn two_envs_share_a_package_layer_and_dpkg_lists_every_package() {
+        let r = apt::repo();
+        let repository = repository(&r.url, &r.keyring);
+        let index = index("amd64");
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // duck-base, then mawk or gawk: no maintainer scripts, so no configure layer.
+        let a = build(&store, &repository, &pins(&index, &["duck-base", "mawk"])).unwrap();
+        let b = build(&store, &repository, &pins(&index, &["duck-base", "gawk"])).unwrap();
+        assert_eq!(a.len(), 3, "duck-base, mawk, dpkg database");
+        assert_eq!(a[0], b[0], "duck-base is one layer in both envs");
+        assert_ne!(a[1], b[1]);
+        assert_ne!(a[2], b[2]);
+        // Stored once: three package layers and two databases.
+        assert_eq!(store.layers().unwrap().len(), 5);
+
+        let db = store.snapshot(&a[2].diff_id).unwrap();
+        let status = std::fs::read_to_string(db.join("var/lib/dpkg/status")).unwrap();
+        assert!(status.contains("Package: duck-base\nStatus: install ok installed\n"), "{status}");
+        assert!(status.contains("Package: mawk\nStatus: install ok installed\n"), "{status}");
+        let list = std::fs::read_to_string(db.join("var/lib/dpkg/info/mawk.list")).unwrap();
+        assert!(list.lines().any(|l| l == "/usr/bin/mawk"), "{list}");
+        // Merged /usr over an empty parent: the links are in the database layer.
+        assert_eq!(
+            std::fs::read_link(db.join("bin")).unwrap(),
+            Path::new("usr/bin")
+        );
+        let mawk = store.snapshot(&a[1].diff_id).unwrap();
+        assert!(mawk.join("usr/bin/mawk").is_file());
+
+        // Another store (another machine) gets the same digests.
+        let other = tempfile::tempdir().unwrap();
+        let other = Store::open(other.path()).unwrap();
+        let again = build(&other, &repository, &pins(&index, &["duck-base", "mawk"])).unwrap();
+        assert_eq!(again, a);
+    }
+
+    #[test]
+    fn a_tampered_deb_stores_no_layer() {
+        let r = apt::repo();
+        let deb = "pool/main/g/gawk/gawk_5.2.1-2_amd64.deb";
+        let (_dir, url) = tampered_copy(|root| {
+            let mut data = std::fs::read(root.join(deb)).unwrap();
+            data.truncate(data.len() / 2);
+            data.resize(data.len() * 2, 0);
+            std::fs::write(root.join(deb), data).unwrap();
+        });
+        let repository = repository(&url, &r.keyring);
+        let index = index_of(&repository, "amd64").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let err = build(&store, &repository, &pins(&index, &["gawk"])).unwrap_err();
+        assert!(
+            err.to_string().contains("does not match the repository index"),
+            "{err}"
+        );
+        assert!(store.layers().unwrap().is_empty());
+        assert!(store.list_blobs().unwrap().is_empty());
+    }
+}

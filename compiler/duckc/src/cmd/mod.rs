@@ -6,3 +6,4 @@ pub mod image;
 pub mod system;
 pub mod container;
 pub mod build;
+pub mod packages;

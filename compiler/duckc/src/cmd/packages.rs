@@ -1,0 +1,292 @@
+//! `lock`: resolve every env's `packages` against the configured apt repository and pin them in
+//! `duck.lock` next to the spec. [`prepare`] is the same pass for `build` (which extends the
+//! lock, or with `--locked` only checks it) and returns what the executor needs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use duckc_ir::items::{Ptr, StepDeclKind};
+use duckc_ir::{Base, EnvItem, Step};
+use duckc_packages::layers::DEFAULT_LAYER_BUDGET;
+use duckc_packages::lock::Lock;
+use duckc_packages::locking::{self, Mode, PackagesContext};
+use duckc_packages::source::{self, Settings};
+use duckc_store::Store;
+use miette::{LabeledSpan, NamedSource, miette};
+
+use super::spec::Compiled;
+use crate::Global;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Resolve every env's `packages` and pin each package by sha256 in `duck.lock`.
+    Lock {
+        /// The spec (default: env.kdl, then duck.kdl, in the current directory).
+        file: Option<PathBuf>,
+        /// Move pins forward: of the entries that pin these packages, or of every entry when
+        /// none is named.
+        #[arg(long, num_args = 0.., value_name = "PKG")]
+        update: Option<Vec<String>>,
+        /// The apt repository, as a `sources.list` line (overrides `DUCKC_APT_REPOSITORY`,
+        /// the config file and the host's apt sources).
+        #[arg(long, value_name = "LINE")]
+        repository: Option<String>,
+    },
+}
+
+impl Command {
+    pub fn run(self, global: &Global) -> miette::Result<ExitCode> {
+        let Command::Lock {
+            file,
+            update,
+            repository,
+        } = self;
+        let compiled = super::spec::compile(file.as_deref())?;
+        let (errors, _) = compiled.report()?;
+        if errors > 0 {
+            eprintln!(
+                "error: `{}` has errors; fix them to lock its packages",
+                compiled.name
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        let store = super::image::open_store(global)?;
+        let mode = match update {
+            Some(names) => Mode::Update(names),
+            None => Mode::Extend,
+        };
+        let (path, changed, steps) = lock(&compiled, &store, &mode, repository)?;
+        let what = if steps == 0 {
+            "no `packages` steps"
+        } else if changed {
+            "updated"
+        } else {
+            "up to date"
+        };
+        eprintln!("{}: {what}", path.display());
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// One `packages` step found in the spec, with where it is written.
+struct Found {
+    step: locking::Step,
+    node: String,
+    file: duckc_ir::SpecFile,
+    ptr: Ptr,
+}
+
+/// Every `packages` step of the envs the user files reach (stdlib bases included), parents
+/// before children, each tied to its graph node.
+fn steps(db: &duckc_ir::Database) -> Vec<Found> {
+    let mut found = Vec::new();
+    // env → index of its last `packages` step (or of its base's).
+    let mut last: BTreeMap<String, Option<usize>> = BTreeMap::new();
+    for file in duckc_ir::user_files(db) {
+        for &env in &duckc_ir::parse(db, file).envs {
+            visit(db, env, &mut found, &mut last);
+        }
+    }
+    found
+}
+
+fn visit<'db>(
+    db: &'db duckc_ir::Database,
+    env: EnvItem<'db>,
+    found: &mut Vec<Found>,
+    last: &mut BTreeMap<String, Option<usize>>,
+) -> Option<usize> {
+    let label = duckc_ir::env_label(db, env);
+    if let Some(done) = last.get(&label) {
+        return *done;
+    }
+    // Guards against a cycle (reported elsewhere): the env counts as having no steps.
+    last.insert(label.clone(), None);
+    let mut parent = match duckc_ir::env_base(db, env) {
+        Base::Env(base) => visit(db, *base, found, last),
+        _ => None,
+    };
+    let decls: Vec<(u32, Vec<String>)> = env
+        .steps(db)
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepDeclKind::Packages(names) => Some((s.step, names.clone())),
+            _ => None,
+        })
+        .collect();
+    if let Some(lowered) = duckc_ir::lower_env(db, env).as_ref() {
+        let nodes = lowered
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.step, Step::Packages { .. }));
+        for (n, (node, (step, names))) in nodes.zip(decls).enumerate() {
+            let name = if n == 0 {
+                label.clone()
+            } else {
+                format!("{label} ({})", n + 1)
+            };
+            found.push(Found {
+                step: locking::Step {
+                    env: name,
+                    names,
+                    platforms: node.state.platforms.clone(),
+                    parent,
+                },
+                node: node.key.to_string(),
+                file: env.file(db),
+                ptr: Ptr::Value {
+                    item: env.item(db),
+                    step,
+                    value: 0,
+                },
+            });
+            parent = Some(found.len() - 1);
+        }
+    }
+    last.insert(label, parent);
+    parent
+}
+
+/// `duck.lock` next to the spec.
+fn lock_path(compiled: &Compiled) -> PathBuf {
+    match Path::new(&compiled.name).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join("duck.lock"),
+        _ => PathBuf::from("duck.lock"),
+    }
+}
+
+/// Brings the lock up to date (or checks it, for [`Mode::Locked`]); writes it when it changed.
+/// Returns the lock's path, whether it changed, and how many steps there are.
+fn lock(
+    compiled: &Compiled,
+    store: &Store,
+    mode: &Mode,
+    repository: Option<String>,
+) -> miette::Result<(PathBuf, bool, usize)> {
+    let ctx = context(compiled, store, mode, repository)?;
+    Ok((ctx.0, ctx.1, ctx.2.envs.len()))
+}
+
+/// The lock pass of `build`: `None` when the spec has no `packages` steps; otherwise the lock
+/// is extended (written if it changed) or, with `locked`, only checked, and the executor's
+/// context comes back.
+pub fn prepare(
+    compiled: &Compiled,
+    store: &Store,
+    locked: bool,
+    repository: Option<String>,
+) -> miette::Result<Option<PackagesContext>> {
+    if steps(&compiled.db).is_empty() {
+        return Ok(None);
+    }
+    let mode = if locked { Mode::Locked } else { Mode::Extend };
+    let (_, _, ctx) = context(compiled, store, &mode, repository)?;
+    Ok(Some(ctx))
+}
+
+fn context(
+    compiled: &Compiled,
+    store: &Store,
+    mode: &Mode,
+    repository: Option<String>,
+) -> miette::Result<(PathBuf, bool, PackagesContext)> {
+    let found = steps(&compiled.db);
+    let path = lock_path(compiled);
+    let mut lock = Lock::read(&path).map_err(|e| {
+        miette!(
+            help = "run `duckc lock` to write it again",
+            "cannot read the lock: {e}"
+        )
+    })?;
+    let configured = source::configured(&Settings::from_env(repository)).map_err(|e| miette!("{e}"))?;
+    let downloads = store.root().join("downloads");
+    let list: Vec<locking::Step> = found.iter().map(|f| f.step.clone()).collect();
+    let changed = if list.is_empty() {
+        false
+    } else {
+        locking::lock_steps(&list, &mut lock, mode, &configured.repository, &downloads)
+            .map_err(|e| step_error(compiled, &found[e.step], &e.error, &path))?
+    };
+    if changed && *mode != Mode::Locked {
+        lock.write(&path).map_err(|e| miette!("{e}"))?;
+    }
+    let envs = found
+        .iter()
+        .map(|f| (f.node.clone(), f.step.env.clone()))
+        .collect();
+    Ok((
+        path,
+        changed,
+        PackagesContext {
+            lock,
+            envs,
+            repository: configured.repository,
+            downloads,
+            budget: DEFAULT_LAYER_BUDGET,
+        },
+    ))
+}
+
+/// A failed step as a diagnostic on its `packages` node.
+fn step_error(
+    compiled: &Compiled,
+    found: &Found,
+    error: &locking::Error,
+    lock: &Path,
+) -> miette::Report {
+    let db = &compiled.db;
+    let (label, help) = match error {
+        locking::Error::NotLocked(_) => (
+            "not in the lock".to_owned(),
+            format!(
+                "run `duckc lock` (or `duckc build` without `--locked`) to update `{}`, then commit it",
+                lock.display()
+            ),
+        ),
+        locking::Error::Resolve(_) => (
+            "cannot be resolved".to_owned(),
+            "check the names (`apt-cache policy NAME` on a Debian host) and version constraints; the explanation above says which packages conflict".to_owned(),
+        ),
+        locking::Error::Platform(_) => (
+            "for this platform".to_owned(),
+            "use `platform \"linux/amd64\"` or `platform \"linux/arm64\"`".to_owned(),
+        ),
+        locking::Error::Repository(_) => {
+            return miette!(
+                help = "check the repository setting: `--repository`, `DUCKC_APT_REPOSITORY`, or the host's apt sources",
+                "{error}"
+            );
+        }
+    };
+    let file = found.file;
+    let text = file.text(db).clone();
+    let tree = duckc_ir::source_map(db, file);
+    let name = if file == duckc_ir::Workspace::get(db).root(db) {
+        compiled.name.clone()
+    } else {
+        file.path(db).clone()
+    };
+    let mut report = miette!(help = help, "{error}");
+    if let Some(span) = found.ptr.span(tree) {
+        report = miette!(
+            labels = vec![LabeledSpan::at(span.start..span.end, label)],
+            help = help_text(error, lock),
+            "{error}"
+        );
+        report = report.with_source_code(NamedSource::new(name, text));
+    }
+    report
+}
+
+fn help_text(error: &locking::Error, lock: &Path) -> String {
+    match error {
+        locking::Error::NotLocked(_) => format!(
+            "run `duckc lock` (or `duckc build` without `--locked`) to update `{}`, then commit it",
+            lock.display()
+        ),
+        locking::Error::Resolve(_) => "check the names (`apt-cache policy NAME` on a Debian host) and version constraints; the explanation above says which packages conflict".to_owned(),
+        _ => "use `platform \"linux/amd64\"` or `platform \"linux/arm64\"`".to_owned(),
+    }
+}
