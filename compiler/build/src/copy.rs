@@ -34,41 +34,7 @@ pub(crate) fn copy_layer(
     let stage = store.tmp_path("copy");
     let result = (|| {
         fs::create_dir(&stage).map_err(io_err(&stage))?;
-        let ctx = rustix::fs::open(
-            context,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| io_err(context)(e.into()))?;
-        for f in &step.files {
-            let rel = f.target.trim_start_matches('/');
-            let dest = stage.join(rel);
-            if let Some(parent) = dest.parent() {
-                make_parents(&stage, parent)?;
-            }
-            match f.kind {
-                EntryKind::Dir => {
-                    if fs::symlink_metadata(&dest).is_err() {
-                        fs::create_dir(&dest).map_err(io_err(&dest))?;
-                    }
-                }
-                EntryKind::File => copy_file(&ctx, &f.source, &dest, f.digest)?,
-                EntryKind::Symlink => {
-                    let target = read_link(&ctx, &f.source)?;
-                    if f.digest != Some(duckc_ir::Digest::of(target.as_encoded_bytes())) {
-                        return Err(Error::ContextChanged {
-                            path: f.source.clone(),
-                        });
-                    }
-                    std::os::unix::fs::symlink(&target, &dest).map_err(io_err(&dest))?;
-                }
-            }
-            if f.kind != EntryKind::Symlink {
-                fs::set_permissions(&dest, fs::Permissions::from_mode(f.mode & 0o7777))
-                    .map_err(io_err(&dest))?;
-            }
-            std::os::unix::fs::lchown(&dest, Some(uid), Some(gid)).map_err(io_err(&dest))?;
-        }
+        stage_files(context, &step.files, &stage, (uid, gid))?;
         set_times(&stage, crate::epoch())?;
         Ok(store.write_layer(
             &stage,
@@ -83,8 +49,54 @@ pub(crate) fn copy_layer(
     result
 }
 
+/// Writes `files` from the context into `stage` (which exists), owned by `uid:gid`, each
+/// checked against the digest it was keyed by.
+pub(crate) fn stage_files(
+    context: &Path,
+    files: &[duckc_ir::CopiedFile],
+    stage: &Path,
+    (uid, gid): (u32, u32),
+) -> Result<()> {
+    let ctx = rustix::fs::open(
+        context,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io_err(context)(e.into()))?;
+    for f in files {
+        let rel = f.target.trim_start_matches('/');
+        let dest = stage.join(rel);
+        if let Some(parent) = dest.parent() {
+            make_parents(stage, parent)?;
+        }
+        match f.kind {
+            EntryKind::Dir => {
+                if fs::symlink_metadata(&dest).is_err() {
+                    fs::create_dir(&dest).map_err(io_err(&dest))?;
+                }
+            }
+            EntryKind::File => copy_file(&ctx, &f.source, &dest, f.digest)?,
+            EntryKind::Symlink => {
+                let target = read_link(&ctx, &f.source)?;
+                if f.digest != Some(duckc_ir::Digest::of(target.as_encoded_bytes())) {
+                    return Err(Error::ContextChanged {
+                        path: f.source.clone(),
+                    });
+                }
+                std::os::unix::fs::symlink(&target, &dest).map_err(io_err(&dest))?;
+            }
+        }
+        if f.kind != EntryKind::Symlink {
+            fs::set_permissions(&dest, fs::Permissions::from_mode(f.mode & 0o7777))
+                .map_err(io_err(&dest))?;
+        }
+        std::os::unix::fs::lchown(&dest, Some(uid), Some(gid)).map_err(io_err(&dest))?;
+    }
+    Ok(())
+}
+
 /// Creates the missing directories from `stage` down to `dir`: 0755, owned by root.
-fn make_parents(stage: &Path, dir: &Path) -> Result<()> {
+pub(crate) fn make_parents(stage: &Path, dir: &Path) -> Result<()> {
     if dir == stage || fs::symlink_metadata(dir).is_ok() {
         return Ok(());
     }
@@ -172,7 +184,7 @@ fn read_link(ctx: &OwnedFd, source: &str) -> Result<OsString> {
 }
 
 /// Sets every entry's mtime and atime to `epoch` (links themselves, not their targets).
-fn set_times(stage: &Path, epoch: i64) -> Result<()> {
+pub(crate) fn set_times(stage: &Path, epoch: i64) -> Result<()> {
     let t = Timespec {
         tv_sec: epoch,
         tv_nsec: 0,
@@ -196,7 +208,7 @@ fn set_times(stage: &Path, epoch: i64) -> Result<()> {
 
 /// The numeric owner for `chown=`: `UID[:GID]` directly (the group defaults to the uid, as in
 /// Docker), names through the image's `/etc/passwd` and `/etc/group`.
-fn owner(store: &Store, chain: &[LayerRef], chown: Option<&str>) -> Result<(u32, u32)> {
+pub(crate) fn owner(store: &Store, chain: &[LayerRef], chown: Option<&str>) -> Result<(u32, u32)> {
     let Some(spec) = chown else {
         return Ok((0, 0));
     };

@@ -116,16 +116,22 @@ pub fn build(
     // same modes whatever the caller's umask (layer digests must not depend on it).
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
     // Every node the plans need, and which nodes wait on each.
+    // Plus, transitively, what they read from other chains (`copy … from=`, bind mounts).
     let mut needed: BTreeSet<NodeKey> = BTreeSet::new();
+    let mut todo: Vec<NodeKey> = Vec::new();
     for p in plans {
-        needed.extend(p.layers.iter().copied());
+        todo.extend(p.layers.iter().copied());
     }
     let mut nodes: BTreeMap<NodeKey, Arc<Node>> = BTreeMap::new();
-    for k in &needed {
+    while let Some(k) = todo.pop() {
+        if !needed.insert(k) {
+            continue;
+        }
         let n = graph
-            .node(k)
+            .node(&k)
             .ok_or_else(|| Error::MissingNode(k.to_string()))?;
-        nodes.insert(*k, Arc::new(n.clone()));
+        todo.extend(dependencies(n));
+        nodes.insert(k, Arc::new(n.clone()));
     }
     let mut outcome = BuildOutcome::default();
     let mut started: BTreeSet<NodeKey> = BTreeSet::new();
@@ -146,13 +152,21 @@ pub fn build(
                         None => continue,
                     },
                 };
+                let extra = extra_dependencies(node);
+                if !extra.iter().all(|k| outcome.nodes.contains_key(k)) {
+                    continue;
+                }
+                let sources: BTreeMap<NodeKey, NodeResult> = extra
+                    .iter()
+                    .map(|k| (*k, outcome.nodes[k].clone()))
+                    .collect();
                 started.insert(*key);
                 running += 1;
                 on_event(Event::Started(node));
                 let (tx, node, store, opts) =
                     (tx.clone(), node.clone(), store.clone(), opts.clone());
                 rayon::spawn(move || {
-                    let result = execute(&store, &node, parent.as_ref(), &opts);
+                    let result = execute(&store, &node, parent.as_ref(), &sources, &opts);
                     let _ = tx.send((node.key, result));
                 });
             }
@@ -202,12 +216,22 @@ fn execute(
     store: &Store,
     node: &Node,
     parent: Option<&NodeResult>,
+    sources: &BTreeMap<NodeKey, NodeResult>,
     opts: &BuildOptions,
 ) -> Result<NodeResult> {
     let Some(parent) = parent else {
         return base(store, node, opts);
     };
-    let key = cache_key(&node.key, Some(&parent.cache_key), None);
+    // What other chains a node reads is part of its cache key through their cache keys.
+    let extra = (!sources.is_empty()).then(|| {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        for r in sources.values() {
+            h.update(r.cache_key.as_bytes());
+        }
+        Digest::from_hasher(h)
+    });
+    let key = cache_key(&node.key, Some(&parent.cache_key), extra.as_ref());
     let done = |layer: LayerRef, cached: bool, output: Vec<u8>| {
         let mut layers = parent.layers.clone();
         layers.push(layer.clone());
@@ -228,13 +252,36 @@ fn execute(
         return Ok(done(layer, true, Vec::new()));
     }
     let (layer, output) = match &node.step {
-        Step::Copy(copy) => (
-            crate::copy::copy_layer(store, copy, &opts.context, &parent.layers)?,
-            Vec::new(),
-        ),
-        Step::Run(run) => {
-            crate::run::run_layer(store, run, &node.state, &parent.base, &parent.layers)?
-        }
+        Step::Copy(copy) => match &copy.from {
+            None => (
+                crate::copy::copy_layer(store, copy, &opts.context, &parent.layers)?,
+                Vec::new(),
+            ),
+            Some(from) => {
+                let source = sources
+                    .get(&from.node)
+                    .ok_or_else(|| Error::MissingNode(from.node.to_string()))?;
+                let layer = crate::copy_from::copy_from_layer(
+                    store,
+                    copy,
+                    from,
+                    &source.layers,
+                    &parent.layers,
+                )?;
+                (layer, Vec::new())
+            }
+        },
+        Step::Run(run) => crate::run::run_layer(
+            store,
+            run,
+            &node.state,
+            &parent.base,
+            &parent.layers,
+            &crate::run::Mounts {
+                context: &opts.context,
+                sources,
+            },
+        )?,
         Step::Packages { names } => {
             return Err(Error::PackagesUnsupported {
                 names: names.join(" "),
@@ -247,6 +294,32 @@ fn execute(
         store.cache_put(&key, &layer)?;
     }
     Ok(done(layer, false, output))
+}
+
+/// The nodes `node` waits for: its parent and what it reads from other chains.
+pub fn dependencies(node: &Node) -> Vec<NodeKey> {
+    let mut out: Vec<NodeKey> = node.parent.into_iter().collect();
+    out.extend(extra_dependencies(node));
+    out
+}
+
+/// The nodes of other chains `node` reads: a `copy … from=` source, `run` bind mounts' sources.
+pub fn extra_dependencies(node: &Node) -> Vec<NodeKey> {
+    let mut out = Vec::new();
+    match &node.step {
+        Step::Copy(c) => out.extend(c.from.as_ref().map(|f| f.node)),
+        Step::Run(r) => {
+            for m in &r.mounts {
+                if let duckc_ir::RunMount::BindFrom { node, .. } = m {
+                    out.push(*node);
+                }
+            }
+        }
+        _ => {}
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Resolves a base node to its image.

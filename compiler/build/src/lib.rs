@@ -11,6 +11,7 @@
 pub mod assemble;
 pub mod context;
 mod copy;
+mod copy_from;
 pub mod execute;
 pub mod explain;
 pub mod ignore;
@@ -67,6 +68,9 @@ pub enum Error {
     /// A platform other than the host's.
     #[error("cannot build for `{platform}` on this `linux/{host}` machine")]
     Platform { platform: String, host: String },
+    /// A `copy … from=` source path that the source's filesystem does not have.
+    #[error("`{path}` does not exist in `{image}`")]
+    CopyFromMissing { path: String, image: String },
     /// A node the graph does not hold (a compiler bug).
     #[error("the layer graph has no node `{0}`")]
     MissingNode(String),

@@ -9,16 +9,97 @@
 
 use std::fs;
 
-use duckc_ir::{RunCommand, RunState, RunStep};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use duckc_ir::{NodeKey, RunCommand, RunMount, RunState, RunStep};
 use duckc_layer::{Compression, SourceKind, WriteOptions};
 use duckc_runtime::{ContainerSpec, Network, Process, Rootfs};
 use duckc_store::{LayerRef, Store};
 
-use crate::execute::BaseInfo;
+use crate::execute::{BaseInfo, NodeResult};
 use crate::{Error, Result, io_err};
 
 /// How many lines of a failed step's output the error shows.
 const TAIL_LINES: usize = 20;
+
+/// What a `run` step's mounts are made from.
+pub(crate) struct Mounts<'a> {
+    /// The build context (bind mounts without `from`).
+    pub context: &'a Path,
+    /// The finished nodes bind mounts read from, by key.
+    pub sources: &'a BTreeMap<NodeKey, NodeResult>,
+}
+
+/// The directory of a cache mount: `<store>/cache-mounts/<sha256 of id>`. The id is hashed, so
+/// no id (`../../../../root`, an absolute path) can name anything outside that directory.
+pub fn cache_mount_dir(store: &Store, id: &str) -> PathBuf {
+    use sha2::Digest as _;
+    store
+        .root()
+        .join("cache-mounts")
+        .join(hex::encode(sha2::Sha256::digest(id.as_bytes())))
+}
+
+/// Prepares the host side of each mount under `dir`; returns the volumes to bind.
+fn volumes(
+    store: &Store,
+    run: &RunStep,
+    dir: &Path,
+    mounts: &Mounts<'_>,
+) -> Result<Vec<duckc_runtime::Volume>> {
+    let mut out = Vec::new();
+    for (i, m) in run.mounts.iter().enumerate() {
+        let (source, readonly) = match m {
+            RunMount::Cache { id, .. } => {
+                let d = cache_mount_dir(store, id);
+                fs::create_dir_all(&d).map_err(io_err(&d))?;
+                (d, false)
+            }
+            RunMount::Tmpfs { .. } => {
+                // A fresh private directory, removed with the step's scratch space.
+                let d = dir.join(format!("tmpfs-{i}"));
+                fs::create_dir(&d).map_err(io_err(&d))?;
+                (d, false)
+            }
+            RunMount::Bind { files, source, .. } => {
+                // The bound files are staged (hash-checked, no symlink followed) rather than
+                // the context bound directly, so the command sees exactly what was keyed.
+                let d = dir.join(format!("bind-{i}"));
+                fs::create_dir(&d).map_err(io_err(&d))?;
+                crate::copy::stage_files(mounts.context, files, &d, (0, 0))?;
+                match files.as_slice() {
+                    [f] if f.source == *source && f.kind != duckc_ir::EntryKind::Dir => {
+                        (d.join(f.target.trim_start_matches('/')), true)
+                    }
+                    _ => (d, true),
+                }
+            }
+            RunMount::BindFrom { node, source, .. } => {
+                let result = mounts
+                    .sources
+                    .get(node)
+                    .ok_or_else(|| Error::MissingNode(node.to_string()))?;
+                let root = dir.join(format!("bindfrom-{i}"));
+                fs::create_dir(&root).map_err(io_err(&root))?;
+                crate::copy_from::flatten(store, &result.layers, &root)?;
+                let real = crate::copy_from::resolve_in_root(&root, source)?.ok_or_else(|| {
+                    Error::CopyFromMissing {
+                        path: source.clone(),
+                        image: node.short(),
+                    }
+                })?;
+                (real, true)
+            }
+        };
+        out.push(duckc_runtime::Volume {
+            source,
+            target: m.target().to_owned(),
+            readonly,
+        });
+    }
+    Ok(out)
+}
 
 /// Runs a `run` node whose parent chain is `chain`; returns its layer and its output.
 pub(crate) fn run_layer(
@@ -27,6 +108,7 @@ pub(crate) fn run_layer(
     state: &RunState,
     base: &BaseInfo,
     chain: &[LayerRef],
+    mounts: &Mounts<'_>,
 ) -> Result<(LayerRef, Vec<u8>)> {
     let step = describe(&run.command);
     let dir = store.tmp_path("run");
@@ -61,7 +143,7 @@ pub(crate) fn run_layer(
                 duckc_syntax::ast::Network::Host => Network::Host,
                 duckc_syntax::ast::Network::None => Network::None,
             },
-            volumes: Vec::new(),
+            volumes: volumes(store, run, &dir, mounts)?,
         };
         let captured = duckc_runtime::run_captured(&spec).map_err(runtime_err)?;
         if captured.code != 0 {

@@ -133,8 +133,27 @@ pub struct CopyStep {
     pub destination: String,
     /// `USER[:GROUP]` for every copied entry; `None` is root.
     pub chown: Option<String>,
-    /// What to write, sorted by target path; parents before children.
+    /// What to write, sorted by target path; parents before children. Empty for `from=`.
     pub files: Vec<CopiedFile>,
+    /// `from=`: copy out of another env's (or an image's) filesystem instead of the context.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<CopyFrom>,
+}
+
+/// The source of a `copy … from=`: paths in another node's filesystem, resolved at build time
+/// (they are not known before that node is built). The node's key stands for its content.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct CopyFrom {
+    /// The node whose filesystem is read: another env's last layer, or a base node.
+    pub node: NodeKey,
+    /// How the source was named (`builder`, `busybox:1.36`), for display.
+    pub name: String,
+    /// Absolute paths in that filesystem, as written (`*` and `?` match within one component).
+    pub paths: Vec<String>,
+    /// `chmod=` for every copied entry; `None` keeps the source's modes.
+    pub chmod: Option<u32>,
+    /// Patterns (relative to each source) of paths not to copy.
+    pub exclude: Vec<String>,
 }
 
 /// One entry a `copy` writes into the layer.
@@ -160,6 +179,46 @@ pub struct RunStep {
     /// The network the command sees.
     #[serde(serialize_with = "network_str")]
     pub network: Network,
+    /// Mounts the command sees that are not part of the layer (`RUN --mount=` in Dockerfiles).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<RunMount>,
+}
+
+/// A mount of a `run` step: its content is never part of the layer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum RunMount {
+    /// A directory kept in the store between builds, shared by every step with the same `id`.
+    /// Its content is deliberately not in the key (it is a cache).
+    Cache { target: String, id: String },
+    /// An empty tmpfs.
+    Tmpfs { target: String },
+    /// A read-only bind of context files: their digests are in the key like a `copy`'s.
+    Bind {
+        target: String,
+        /// The files under the bound path (`source` of each is its context path).
+        files: Vec<CopiedFile>,
+        /// The bound context path (`""` for the whole context).
+        source: String,
+    },
+    /// A read-only bind of a path of another node's filesystem.
+    BindFrom {
+        target: String,
+        node: NodeKey,
+        source: String,
+    },
+}
+
+impl RunMount {
+    /// The mount point in the container.
+    pub fn target(&self) -> &str {
+        match self {
+            RunMount::Cache { target, .. }
+            | RunMount::Tmpfs { target }
+            | RunMount::Bind { target, .. }
+            | RunMount::BindFrom { target, .. } => target,
+        }
+    }
 }
 
 fn network_str<S: serde::Serializer>(n: &Network, s: S) -> Result<S::Ok, S::Error> {
@@ -223,6 +282,12 @@ pub struct ImageConfig {
     pub exposed_ports: Vec<String>,
     pub tags: Vec<String>,
     pub platforms: Vec<String>,
+    /// `STOPSIGNAL` (Dockerfiles).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    /// `VOLUME` paths, sorted (Dockerfiles).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
     /// The layer nodes of the image, base first (the base node included).
     pub layers: Vec<NodeKey>,
     /// One entry per step of the env and its bases, for the OCI history.

@@ -7,6 +7,7 @@
 
 pub mod database;
 pub mod diagnostics;
+pub mod dockerfile;
 pub mod format;
 pub mod graph;
 pub mod inputs;

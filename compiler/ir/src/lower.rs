@@ -102,6 +102,7 @@ pub fn lower_env<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Option
                         destination,
                         chown: chown.clone(),
                         files,
+                        from: None,
                     })),
                     None => {
                         ok = false;
@@ -112,6 +113,7 @@ pub fn lower_env<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Option
             StepDeclKind::Run { command, network } => Some(Step::Run(RunStep {
                 command: command.clone(),
                 network: *network,
+                mounts: Vec::new(),
             })),
             StepDeclKind::Env(vars) => {
                 for (k, v) in vars {
@@ -237,7 +239,7 @@ fn base_node(base: &Base<'_>) -> Option<Node> {
 }
 
 /// The key of a layer step: its parent, the run state, and the step's canonical fields.
-fn layer_key(parent: NodeKey, step: &Step, state: &RunState) -> NodeKey {
+pub(crate) fn layer_key(parent: NodeKey, step: &Step, state: &RunState) -> NodeKey {
     let kind = match step {
         Step::Base(_) => "base",
         Step::Packages { .. } => "packages",
@@ -269,17 +271,23 @@ fn layer_key(parent: NodeKey, step: &Step, state: &RunState) -> NodeKey {
                     .field("mode", &f.mode.to_le_bytes());
                 h.field("digest", f.digest.as_ref().map_or(&[][..], |d| &d.0[..]));
             }
+            if let Some(from) = &copy.from {
+                crate::dockerfile::key_copy_from(&mut h, from);
+            }
         }
         Step::Run(run) => {
             h.strs("argv", run.command.argv().iter().map(String::as_str));
             h.str("network", run.network.as_str());
+            if !run.mounts.is_empty() {
+                crate::dockerfile::key_mounts(&mut h, &run.mounts);
+            }
         }
         Step::Base(_) | Step::Image(_) => {}
     }
     h.finish()
 }
 
-fn image_key(top: NodeKey, config: &ImageConfig) -> NodeKey {
+pub(crate) fn image_key(top: NodeKey, config: &ImageConfig) -> NodeKey {
     let mut h = KeyHasher::new("image");
     h.field("parent", &top.0.0);
     let env: Vec<String> = config.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -308,6 +316,13 @@ fn image_key(top: NodeKey, config: &ImageConfig) -> NodeKey {
     for entry in &config.history {
         h.str("history", &entry.created_by)
             .field("empty", &[u8::from(entry.empty_layer)]);
+    }
+    // Fields only Dockerfiles set: keyed only when set, so KDL keys stay as they were.
+    if let Some(s) = &config.stop_signal {
+        h.str("stop_signal", s);
+    }
+    if !config.volumes.is_empty() {
+        h.strs("volumes", config.volumes.iter().map(String::as_str));
     }
     h.finish()
 }

@@ -1,0 +1,236 @@
+//! `copy … from=` (Dockerfile `COPY --from`): files come out of another node's filesystem
+//! instead of the build context.
+//!
+//! The source chain is flattened into a private directory (every layer blob extracted in order,
+//! digests checked, whiteouts applied). Each source path is then opened with
+//! `openat2(RESOLVE_IN_ROOT)`, so symlinks on the way — even absolute ones, or `..` — resolve
+//! inside that root as they would inside the image, never to the host. Below a copied directory
+//! nothing is followed: symlinks are copied as symlinks. Owners and modes are kept from the
+//! source (as Docker does) unless `chown=`/`chmod=` say otherwise.
+
+use std::fs;
+use std::io::BufReader;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use duckc_ir::{CopyFrom, CopyStep};
+use duckc_layer::{Compression, Expected, ExtractOptions, SourceKind, WhiteoutMode, WriteOptions};
+use duckc_store::{LayerRef, Store};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+
+use crate::{Error, Result, io_err};
+
+/// Extracts the image made of `layers` into `dest` (which must exist), bottom first.
+pub(crate) fn flatten(store: &Store, layers: &[LayerRef], dest: &Path) -> Result<()> {
+    let opts = ExtractOptions {
+        whiteouts: WhiteoutMode::Apply,
+        ..ExtractOptions::default()
+    };
+    for layer in layers {
+        let blob = store.open_blob(&layer.digest)?;
+        let expected = Expected {
+            digest: Some(layer.digest),
+            size: Some(layer.size),
+            diff_id: Some(layer.diff_id),
+        };
+        duckc_layer::unpack_layer(
+            BufReader::with_capacity(1 << 20, blob),
+            dest,
+            &opts,
+            &expected,
+        )
+        .map_err(|source| {
+            Error::Store(duckc_store::Error::Extract {
+                diff_id: layer.diff_id,
+                source,
+            })
+        })?;
+    }
+    Ok(())
+}
+
+/// Resolves `path` (absolute, in the image) inside `root` as the image would see it, following
+/// symlinks only within `root`. Returns the real host path of what it names, inside `root`.
+pub(crate) fn resolve_in_root(root: &Path, path: &str) -> Result<Option<PathBuf>> {
+    let dir = rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io_err(root)(e.into()))?;
+    let rel = path.trim_start_matches('/');
+    let rel = if rel.is_empty() { "." } else { rel };
+    let fd = match rustix::fs::openat2(
+        &dir,
+        rel,
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::NOTDIR) => return Ok(None),
+        Err(e) => return Err(io_err(Path::new(path))(e.into())),
+    };
+    let real = fs::read_link(format!(
+        "/proc/self/fd/{}",
+        rustix::fd::AsRawFd::as_raw_fd(&fd)
+    ))
+    .map_err(io_err(Path::new(path)))?;
+    // RESOLVE_IN_ROOT guarantees this; checked again because everything below trusts it.
+    let root_real = fs::canonicalize(root).map_err(io_err(root))?;
+    if !real.starts_with(&root_real) {
+        return Ok(None);
+    }
+    Ok(Some(real))
+}
+
+/// The source paths `pattern` names in `root`: itself, or for a last component with `*`/`?`,
+/// every matching entry of its directory (sorted).
+fn expand(root: &Path, pattern: &str) -> Result<Vec<(String, PathBuf)>> {
+    let (dir, last) = pattern.rsplit_once('/').unwrap_or(("", pattern));
+    if !last.contains(['*', '?', '[']) {
+        return Ok(resolve_in_root(root, pattern)?
+            .map(|p| vec![(last.to_owned(), p)])
+            .unwrap_or_default());
+    }
+    let Some(real_dir) = resolve_in_root(root, if dir.is_empty() { "/" } else { dir })? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    let entries = fs::read_dir(&real_dir).map_err(io_err(&real_dir))?;
+    for e in entries {
+        let e = e.map_err(io_err(&real_dir))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if duckc_ir::dockerfile::glob(last, &name)
+            && let Some(p) = resolve_in_root(root, &format!("{dir}/{name}"))?
+        {
+            out.push((name, p));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Writes the layer of a `copy … from=` node: `source` is the source node's chain, `chain`
+/// the copying env's (for `chown=` by name).
+pub(crate) fn copy_from_layer(
+    store: &Store,
+    step: &CopyStep,
+    from: &CopyFrom,
+    source: &[LayerRef],
+    chain: &[LayerRef],
+) -> Result<LayerRef> {
+    let owner = match step.chown.as_deref() {
+        Some(_) => Some(crate::copy::owner(store, chain, step.chown.as_deref())?),
+        None => None,
+    };
+    let work = store.tmp_path("copy-from");
+    let result = (|| {
+        let root = work.join("root");
+        let stage = work.join("stage");
+        fs::create_dir_all(&root).map_err(io_err(&root))?;
+        fs::create_dir(&stage).map_err(io_err(&stage))?;
+        flatten(store, source, &root)?;
+        let wild = from.paths.iter().any(|p| p.contains(['*', '?', '[']));
+        let into_dir = step.destination.ends_with('/') || from.paths.len() > 1 || wild;
+        let dest = step.destination.trim_end_matches('/');
+        for pattern in &from.paths {
+            let found = expand(&root, pattern)?;
+            if found.is_empty() {
+                return Err(Error::CopyFromMissing {
+                    path: pattern.clone(),
+                    image: from.name.clone(),
+                });
+            }
+            for (name, real) in found {
+                let meta = fs::metadata(&real).map_err(io_err(&real))?;
+                if meta.is_dir() {
+                    copy_tree(&real, &stage, dest, from, owner)?;
+                } else {
+                    let target = if into_dir {
+                        format!("{dest}/{name}")
+                    } else {
+                        dest.to_owned()
+                    };
+                    let out = stage.join(target.trim_start_matches('/'));
+                    if let Some(parent) = out.parent() {
+                        crate::copy::make_parents(&stage, parent)?;
+                    }
+                    copy_entry(&real, &out, from.chmod, owner)?;
+                }
+            }
+        }
+        crate::copy::set_times(&stage, crate::epoch())?;
+        Ok(store.write_layer(
+            &stage,
+            &WriteOptions {
+                epoch: duckc_layer::source_date_epoch(),
+                compression: Compression::Gzip,
+                source: SourceKind::Plain,
+            },
+        )?)
+    })();
+    let _ = duckc_layer::remove_tree(&work);
+    result
+}
+
+/// Copies the contents of directory `src` to `dest` (absolute, in the image) under `stage`.
+fn copy_tree(
+    src: &Path,
+    stage: &Path,
+    dest: &str,
+    from: &CopyFrom,
+    owner: Option<(u32, u32)>,
+) -> Result<()> {
+    let top = stage.join(dest.trim_start_matches('/'));
+    if let Some(parent) = top.parent() {
+        crate::copy::make_parents(stage, parent)?;
+    }
+    for entry in walkdir::WalkDir::new(src)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
+        let entry = entry.map_err(|e| io_err(src)(e.into()))?;
+        let rel = entry.path().strip_prefix(src).unwrap_or(Path::new(""));
+        let rel_str = rel.to_string_lossy();
+        if !rel_str.is_empty() && duckc_ir::dockerfile::excluded(&from.exclude, &rel_str) {
+            continue;
+        }
+        let out = if rel_str.is_empty() {
+            top.clone()
+        } else {
+            top.join(rel)
+        };
+        copy_entry(entry.path(), &out, from.chmod, owner)?;
+    }
+    Ok(())
+}
+
+/// Copies one entry (not following a symlink at `src`), keeping its owner and mode unless
+/// overridden. Devices, sockets and fifos are not copied.
+fn copy_entry(src: &Path, out: &Path, chmod: Option<u32>, owner: Option<(u32, u32)>) -> Result<()> {
+    let meta = fs::symlink_metadata(src).map_err(io_err(src))?;
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        let target = fs::read_link(src).map_err(io_err(src))?;
+        let _ = fs::remove_file(out);
+        std::os::unix::fs::symlink(&target, out).map_err(io_err(out))?;
+    } else if ft.is_dir() {
+        if fs::symlink_metadata(out).is_err() {
+            fs::create_dir(out).map_err(io_err(out))?;
+        }
+    } else if ft.is_file() {
+        let mut from = crate::context::open_nofollow(src).map_err(io_err(src))?;
+        let mut to = fs::File::create(out).map_err(io_err(out))?;
+        std::io::copy(&mut from, &mut to).map_err(io_err(out))?;
+    } else {
+        return Ok(());
+    }
+    if !ft.is_symlink() {
+        let mode = chmod.unwrap_or(meta.mode() & 0o7777);
+        fs::set_permissions(out, fs::Permissions::from_mode(mode)).map_err(io_err(out))?;
+    }
+    let (uid, gid) = owner.unwrap_or((meta.uid(), meta.gid()));
+    std::os::unix::fs::lchown(out, Some(uid), Some(gid)).map_err(io_err(out))?;
+    Ok(())
+}

@@ -1,0 +1,981 @@
+//! Dockerfile lowering: the stages a target needs become chains of the same layer-graph nodes
+//! a KDL spec lowers to, keyed by the same key code, so the cache, `explain`, reproducibility
+//! and `--check` behave the same for both frontends.
+//!
+//! Each needed stage is a chain: its base (an external base node, or the last layer of an
+//! earlier stage), one node per `RUN`/`COPY`/`ADD`, and config-only instructions folded into
+//! the [`RunState`] and [`ImageConfig`] as KDL's `env`, `workdir`, `cmd`… are. `COPY --from`
+//! becomes a [`CopyStep`] with [`CopyFrom`] naming the source stage's last node (or a base node
+//! for an image), which the graph also holds as an extra edge. Only the target gets an image
+//! node. History entries are written in the spec language (`run "make"`), exactly as the KDL
+//! lowering writes them, so a Dockerfile and its `duckc convert` output give the same digest.
+//!
+//! Like the KDL lowering this does no IO: the driver lists the build context and hashes the
+//! entries [`context_sources`] names.
+
+use std::collections::BTreeMap;
+
+use duckc_dockerfile::ast::{MountKind, Network as DNetwork};
+use duckc_dockerfile::stages::{
+    Base as DBase, Command, CopyOp, CopySource, Evaluation, Op, Source,
+};
+use duckc_dockerfile::{Diagnostic, Dockerfile, Label, Severity, Span};
+use duckc_syntax::ast::{Network, Port, Protocol};
+use duckc_syntax::reference::{ImageRef, parse_image_ref};
+
+use crate::database::ContextFile;
+use crate::graph::*;
+use crate::inputs::EntryKind;
+use crate::items::StepDeclKind;
+use crate::key::{KeyHasher, NodeKey};
+use crate::lower::{describe, image_key, join, layer_key};
+
+/// The diagnostic code of lowering errors.
+pub const CODE: &str = "dockerfile::lower";
+
+/// A Dockerfile lowered for one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoweredDockerfile {
+    /// The nodes of every needed stage; `envs` holds the target alone.
+    pub graph: LayerGraph,
+    /// Every instruction of the needed stages, in build order, for progress output.
+    pub steps: Vec<DisplayStep>,
+    /// Per needed stage, its spec-language form (what `duckc convert` prints).
+    pub stages: Vec<ConvertedStage>,
+}
+
+/// One instruction as the build prints it (`Step 2/3 : RUN touch new_file1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayStep {
+    /// The instruction's logical line.
+    pub text: String,
+    /// Its layer node (the base node for `FROM` an image); `None` for config-only ones.
+    pub node: Option<NodeKey>,
+}
+
+/// A stage in the spec language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvertedStage {
+    /// The env name: the stage name, else `stage-N`.
+    pub name: String,
+    /// What `from` names: an image reference, `scratch`, `oci-layout:PATH`, or an env.
+    pub from: String,
+    /// One spec line per instruction; `Err` holds why an instruction has no spec form.
+    pub lines: Vec<Result<String, String>>,
+}
+
+/// The label of stage `index`: its name, else `stage-N`.
+pub fn stage_label(ev: &Evaluation, index: usize) -> String {
+    ev.stages[index]
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("stage-{index}"))
+}
+
+/// Context paths the needed stages read (`COPY`/`ADD` sources, bind mounts), normalized as the
+/// listing writes them (`""` for the whole context): the entries to hash.
+pub fn context_sources(ev: &Evaluation) -> Vec<String> {
+    let mut out = Vec::new();
+    for &i in &ev.needed {
+        for step in &ev.stages[i].steps {
+            match &step.op {
+                Op::Copy(c) | Op::Add(c) if c.from.is_none() => {
+                    for s in &c.sources {
+                        if let CopySource::Path(p) = s {
+                            out.push(glob_prefix(&normalize(p)));
+                        }
+                    }
+                }
+                Op::Run(r) => {
+                    for m in &r.mounts {
+                        if m.kind == MountKind::Bind && m.from.is_none() {
+                            out.push(normalize(m.source.as_deref().unwrap_or("")));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The part of a pattern before its first component with a wildcard.
+fn glob_prefix(path: &str) -> String {
+    let parts: Vec<&str> = path
+        .split('/')
+        .take_while(|p| !p.contains(['*', '?', '[']))
+        .collect();
+    parts.join("/")
+}
+
+fn normalize(s: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for p in s.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+struct StageOut {
+    top: NodeKey,
+    state: RunState,
+    config: ImageConfig,
+    shell: Vec<String>,
+}
+
+struct Lowering<'a> {
+    ev: &'a Evaluation,
+    file: &'a Dockerfile,
+    listing: BTreeMap<String, &'a ContextFile>,
+    nodes: Vec<Node>,
+    seen: BTreeMap<NodeKey, usize>,
+    extra_edges: Vec<(NodeKey, NodeKey)>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+fn diag(severity: Severity, span: Span, message: String, label: &str, help: &str) -> Diagnostic {
+    Diagnostic {
+        severity,
+        code: CODE.to_owned(),
+        rule: None,
+        message,
+        labels: vec![Label {
+            span,
+            text: label.to_owned(),
+        }],
+        help: Some(help.to_owned()),
+    }
+}
+
+/// Lowers the stages `ev` needs for its target. `context` is the listing of the build context
+/// with digests set for the entries [`context_sources`] names. Errors and warnings come back
+/// as diagnostics; the graph is `None` when there are errors.
+pub fn lower(
+    file: &Dockerfile,
+    ev: &Evaluation,
+    context: &[ContextFile],
+    tags: &[String],
+) -> (Option<LoweredDockerfile>, Vec<Diagnostic>) {
+    let mut l = Lowering {
+        ev,
+        file,
+        listing: context.iter().map(|f| (f.path.clone(), f)).collect(),
+        nodes: Vec::new(),
+        seen: BTreeMap::new(),
+        extra_edges: Vec::new(),
+        diagnostics: Vec::new(),
+    };
+    let Some(target) = ev.target else {
+        return (None, l.diagnostics);
+    };
+    let mut outs: BTreeMap<usize, StageOut> = BTreeMap::new();
+    let mut steps = Vec::new();
+    let mut stages = Vec::new();
+    for &i in &ev.needed {
+        if let Some(out) = l.stage(i, &outs, &mut steps, &mut stages) {
+            outs.insert(i, out);
+        }
+    }
+    if l.diagnostics.iter().any(Diagnostic::is_error) {
+        return (None, l.diagnostics);
+    }
+    let Some(out) = outs.remove(&target) else {
+        return (None, l.diagnostics);
+    };
+    let mut config = out.config;
+    config.tags = tags.to_vec();
+    let label = stage_label(ev, target);
+    let image = image_key(out.top, &config);
+    l.push(Node {
+        key: image,
+        parent: Some(out.top),
+        step: Step::Image(config.clone()),
+        state: RunState::default(),
+        envs: Vec::new(),
+    });
+    // Every node belongs to the target's build; label it with the stage that added it.
+    let mut graph = LayerGraph::default();
+    let mut index = BTreeMap::new();
+    for node in l.nodes {
+        let key = node.key;
+        let parent = node.parent;
+        let i = graph.graph.add_node(node);
+        if let Some(p) = parent.and_then(|p| index.get(&p)) {
+            graph.graph.add_edge(*p, i, ());
+        }
+        index.insert(key, i);
+    }
+    for (from, to) in l.extra_edges {
+        if let (Some(&a), Some(&b)) = (index.get(&from), index.get(&to)) {
+            graph.graph.add_edge(a, b, ());
+        }
+    }
+    graph.envs.push(EnvOutput {
+        name: label,
+        image,
+        tags: tags.to_vec(),
+    });
+    (
+        Some(LoweredDockerfile {
+            graph,
+            steps,
+            stages,
+        }),
+        l.diagnostics,
+    )
+}
+
+impl Lowering<'_> {
+    fn push(&mut self, node: Node) {
+        if let Some(&i) = self.seen.get(&node.key) {
+            for e in node.envs {
+                if !self.nodes[i].envs.contains(&e) {
+                    self.nodes[i].envs.push(e);
+                }
+            }
+            return;
+        }
+        self.seen.insert(node.key, self.nodes.len());
+        self.nodes.push(node);
+    }
+
+    fn error(&mut self, span: Span, message: String, label: &str, help: &str) {
+        self.diagnostics
+            .push(diag(Severity::Error, span, message, label, help));
+    }
+
+    /// A base node for an image reference (`scratch`, `oci-layout:PATH`, `name[:tag|@digest]`).
+    fn base(&mut self, reference: &str, span: Span, label: &str) -> Option<NodeKey> {
+        let (image, canonical) = if reference == "scratch" {
+            (BaseImage::Scratch, "scratch".to_owned())
+        } else if let Some(path) = reference.strip_prefix("oci-layout:") {
+            let path = path.trim_start_matches("//").to_owned();
+            let canonical = format!("oci-layout:{path}");
+            (BaseImage::OciLayout { path }, canonical)
+        } else {
+            match parse_image_ref(reference) {
+                Some(ImageRef::Tagged { name, tag }) => {
+                    let c = format!("stored:{name}:{tag}");
+                    (BaseImage::Stored { name, tag }, c)
+                }
+                Some(ImageRef::Pinned { name, digest }) => {
+                    let c = format!("pinned:{name}@{digest}");
+                    (BaseImage::Pinned { name, digest }, c)
+                }
+                None => {
+                    self.error(
+                        span,
+                        format!("`{reference}` is not an image reference"),
+                        "not NAME[:TAG], NAME@sha256:DIGEST, scratch or oci-layout:PATH",
+                        "write e.g. `FROM busybox:1.36`, or `FROM oci-layout:DIR` for an OCI layout in the context",
+                    );
+                    return None;
+                }
+            }
+        };
+        let mut h = KeyHasher::new("base");
+        h.str("base", &canonical);
+        let key = h.finish();
+        self.push(Node {
+            key,
+            parent: None,
+            step: Step::Base(image),
+            state: RunState::default(),
+            envs: vec![label.to_owned()],
+        });
+        Some(key)
+    }
+
+    fn stage(
+        &mut self,
+        i: usize,
+        outs: &BTreeMap<usize, StageOut>,
+        display: &mut Vec<DisplayStep>,
+        converted: &mut Vec<ConvertedStage>,
+    ) -> Option<StageOut> {
+        let ev = self.ev;
+        let stage = &ev.stages[i];
+        let label = stage_label(ev, i);
+        let from_text = self.file.instructions[stage.instruction].text.clone();
+        let (mut out, from_name) = match &stage.base {
+            DBase::Stage(j) => {
+                let base = outs.get(j)?;
+                let mut config = base.config.clone();
+                config.tags.clear();
+                display.push(DisplayStep {
+                    text: from_text,
+                    node: None,
+                });
+                (
+                    StageOut {
+                        top: base.top,
+                        state: base.state.clone(),
+                        config,
+                        shell: base.shell.clone(),
+                    },
+                    stage_label(ev, *j),
+                )
+            }
+            DBase::Scratch | DBase::Image(_) => {
+                let reference = match &stage.base {
+                    DBase::Image(r) => r.clone(),
+                    _ => "scratch".to_owned(),
+                };
+                let key = self.base(&reference, stage.span, &label)?;
+                display.push(DisplayStep {
+                    text: from_text,
+                    node: Some(key),
+                });
+                let name = match parse_image_ref(&reference) {
+                    Some(ImageRef::Tagged { name, tag }) => format!("{name}:{tag}"),
+                    _ => reference,
+                };
+                (
+                    StageOut {
+                        top: key,
+                        state: RunState::default(),
+                        config: ImageConfig {
+                            layers: vec![key],
+                            ..ImageConfig::default()
+                        },
+                        shell: vec!["/bin/sh".to_owned(), "-c".to_owned()],
+                    },
+                    name,
+                )
+            }
+        };
+        if let Some(p) = &stage.platform {
+            out.state.platforms = vec![p.clone()];
+        }
+        let mut lines = Vec::new();
+        let mut entrypoint_set = false;
+        for step in &stage.steps {
+            let text = self.file.instructions[step.instruction].text.clone();
+            let mut node_step = None;
+            // The spec-language form, for the history and for `duckc convert`.
+            let kdl: Result<Option<StepDeclKind>, String> = match &step.op {
+                Op::Run(run) => {
+                    let command = run_command(&run.command, &run.shell, &run.heredocs);
+                    let network = match run.network {
+                        DNetwork::Host => Network::Host,
+                        DNetwork::None | DNetwork::Default => Network::None,
+                    };
+                    let mounts = self.mounts(run, &out.state, step.span, outs);
+                    let kind = StepDeclKind::Run {
+                        command: command.clone(),
+                        network,
+                    };
+                    let kdl = if mounts.is_empty() {
+                        Ok(Some(kind))
+                    } else {
+                        Err(format!("`RUN --mount` has no spec form: {text}"))
+                    };
+                    node_step = Some(Step::Run(RunStep {
+                        command,
+                        network,
+                        mounts,
+                    }));
+                    kdl
+                }
+                Op::Copy(c) | Op::Add(c) => {
+                    let is_add = matches!(step.op, Op::Add(_));
+                    match self.copy(c, is_add, &out.state, step.span, outs) {
+                        Some((copy, kdl)) => {
+                            node_step = Some(Step::Copy(copy));
+                            kdl.map(Some)
+                        }
+                        None => Ok(None),
+                    }
+                }
+                Op::Cmd(c) => {
+                    let v = command_vec(c, &out.shell);
+                    out.config.cmd = Some(v.clone());
+                    Ok(Some(StepDeclKind::Cmd(v)))
+                }
+                Op::Entrypoint(c) => {
+                    let v = command_vec(c, &out.shell);
+                    out.config.entrypoint = Some(v.clone());
+                    if !entrypoint_set {
+                        out.config.cmd = None;
+                        entrypoint_set = true;
+                    }
+                    Ok(Some(StepDeclKind::Entrypoint(v)))
+                }
+                Op::Shell(s) => {
+                    out.shell = s.clone();
+                    Err(format!("`SHELL` has no spec form: {text}"))
+                }
+                Op::Env(vars) => {
+                    for (k, v) in vars {
+                        match out.state.env.iter_mut().find(|(key, _)| key == k) {
+                            Some(slot) => slot.1 = v.clone(),
+                            None => out.state.env.push((k.clone(), v.clone())),
+                        }
+                    }
+                    Ok(Some(StepDeclKind::Env(vars.clone())))
+                }
+                Op::Label(labels) => {
+                    for (k, v) in labels {
+                        out.config.labels.insert(k.clone(), v.clone());
+                    }
+                    match labels.as_slice() {
+                        [(k, v)] => Ok(Some(StepDeclKind::Label(k.clone(), v.clone()))),
+                        _ => Err(format!("write one `LABEL` per key to convert: {text}")),
+                    }
+                }
+                Op::Expose(ports) => {
+                    let mut parsed = Vec::new();
+                    for p in ports {
+                        let (num, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+                        let proto = proto.to_ascii_lowercase();
+                        out.config.exposed_ports.push(format!("{num}/{proto}"));
+                        let protocol = match proto.as_str() {
+                            "udp" => Some(Protocol::Udp),
+                            "sctp" => Some(Protocol::Sctp),
+                            "tcp" => Some(Protocol::Tcp),
+                            _ => None,
+                        };
+                        if let (Ok(number), Some(protocol)) = (num.parse::<u16>(), protocol) {
+                            parsed.push(Port { number, protocol });
+                        }
+                    }
+                    out.config.exposed_ports.sort();
+                    out.config.exposed_ports.dedup();
+                    if parsed.len() == ports.len() {
+                        Ok(Some(StepDeclKind::Expose(parsed)))
+                    } else {
+                        Err(format!("port ranges have no spec form: {text}"))
+                    }
+                }
+                Op::Volume(v) => {
+                    out.config.volumes.extend(v.iter().cloned());
+                    out.config.volumes.sort();
+                    out.config.volumes.dedup();
+                    Err(format!("`VOLUME` has no spec form: {text}"))
+                }
+                Op::User(u) => {
+                    out.state.user = u.clone();
+                    Ok(Some(StepDeclKind::User(u.clone())))
+                }
+                Op::Workdir(w) => {
+                    out.state.workdir = join(&out.state.workdir, w);
+                    Ok(Some(StepDeclKind::Workdir(w.clone())))
+                }
+                // Build-time only: ARG values reach `RUN`'s environment (see below).
+                Op::Arg(_) => Ok(None),
+                Op::StopSignal(s) => {
+                    out.config.stop_signal = Some(s.clone());
+                    Err(format!("`STOPSIGNAL` has no spec form: {text}"))
+                }
+                // Warned about by the frontend: not stored, never run.
+                Op::Healthcheck(_) | Op::Onbuild(_) | Op::Maintainer(_) => Ok(None),
+            };
+            let created_by = match &kdl {
+                Ok(Some(kind)) => Some(describe(kind)),
+                Ok(None) => None,
+                Err(_) => Some(text.clone()),
+            };
+            match kdl {
+                Ok(Some(kind)) => lines.push(Ok(describe(&kind))),
+                Ok(None) => {}
+                Err(e) => lines.push(Err(e)),
+            }
+            let mut node = None;
+            if let Some(s) = node_step {
+                // `RUN` sees the stage's ARG values under its ENV (ENV wins), as in Docker.
+                let mut state = out.state.clone();
+                if matches!(s, Step::Run(_)) {
+                    for (k, v) in &step.args {
+                        if !state.env.iter().any(|(key, _)| key == k) {
+                            state.env.push((k.clone(), v.clone()));
+                        }
+                    }
+                }
+                let key = layer_key(out.top, &s, &state);
+                if let Step::Copy(CopyStep {
+                    from: Some(from), ..
+                }) = &s
+                {
+                    self.extra_edges.push((from.node, key));
+                }
+                if let Step::Run(r) = &s {
+                    for m in &r.mounts {
+                        if let RunMount::BindFrom { node: n, .. } = m {
+                            self.extra_edges.push((*n, key));
+                        }
+                    }
+                }
+                self.push(Node {
+                    key,
+                    parent: Some(out.top),
+                    step: s,
+                    state,
+                    envs: vec![label.clone()],
+                });
+                out.config.layers.push(key);
+                out.top = key;
+                node = Some(key);
+            }
+            if let Some(created_by) = created_by {
+                out.config.history.push(History {
+                    created_by,
+                    empty_layer: node.is_none(),
+                });
+            }
+            display.push(DisplayStep { text, node });
+        }
+        out.config.env = out.state.env.clone();
+        out.config.workdir = out.state.workdir.clone();
+        out.config.user = out.state.user.clone();
+        out.config.platforms = out.state.platforms.clone();
+        converted.push(ConvertedStage {
+            name: label,
+            from: from_name,
+            lines,
+        });
+        Some(out)
+    }
+
+    /// The node a `--from=` names: an earlier stage's last layer, or an image's base node.
+    fn source_node(
+        &mut self,
+        source: &Source,
+        span: Span,
+        outs: &BTreeMap<usize, StageOut>,
+    ) -> Option<(NodeKey, String)> {
+        match source {
+            Source::Stage(j) => outs.get(j).map(|o| (o.top, stage_label(self.ev, *j))),
+            Source::Image(r) => {
+                let key = self.base(r, span, &format!("from {r}"))?;
+                Some((key, r.clone()))
+            }
+        }
+    }
+
+    fn copy(
+        &mut self,
+        c: &CopyOp,
+        is_add: bool,
+        state: &RunState,
+        span: Span,
+        outs: &BTreeMap<usize, StageOut>,
+    ) -> Option<(CopyStep, Result<StepDeclKind, String>)> {
+        let name = if is_add { "ADD" } else { "COPY" };
+        let chmod = match c.chmod.as_deref().map(|m| u32::from_str_radix(m, 8)) {
+            None => None,
+            Some(Ok(m)) if m <= 0o7777 => Some(m),
+            Some(_) => {
+                self.error(
+                    span,
+                    format!(
+                        "`--chmod={}` is not an octal mode",
+                        c.chmod.as_deref().unwrap_or("")
+                    ),
+                    "not an octal mode",
+                    "write the mode in octal, e.g. `--chmod=0755`",
+                );
+                return None;
+            }
+        };
+        let mut paths = Vec::new();
+        for s in &c.sources {
+            match s {
+                CopySource::Path(p) => paths.push(p.clone()),
+                CopySource::Heredoc(_) => {
+                    self.error(
+                        span,
+                        format!("duckc cannot `{name}` a heredoc yet"),
+                        "heredoc source",
+                        "write the file into the build context and copy it, or create it with `RUN cat <<EOF > FILE`",
+                    );
+                    return None;
+                }
+            }
+        }
+        let destination = join(&state.workdir, &c.dest);
+        if let Some(from) = &c.from {
+            let (node, source_name) = self.source_node(from, span, outs)?;
+            let step = CopyStep {
+                sources: paths.clone(),
+                destination,
+                chown: c.chown.clone(),
+                files: Vec::new(),
+                from: Some(CopyFrom {
+                    node,
+                    name: source_name,
+                    paths: paths.iter().map(|p| join("/", p)).collect(),
+                    chmod,
+                    exclude: c.exclude.clone(),
+                }),
+            };
+            let kdl = Err(format!("`{name} --from` has no spec form yet"));
+            return Some((step, kdl));
+        }
+        for p in &paths {
+            if p.contains("://") {
+                self.error(
+                    span,
+                    format!("duckc cannot `{name}` from a URL yet"),
+                    "remote source",
+                    "download the file into the build context first and `COPY` it",
+                );
+                return None;
+            }
+            if is_add && is_archive(p) {
+                self.error(
+                    span,
+                    "duckc cannot unpack archives with `ADD` yet".to_owned(),
+                    "local archive",
+                    "unpack it with `RUN tar -xf` after a `COPY`, or unpack it into the context",
+                );
+                return None;
+            }
+        }
+        let files = self.context_files(&paths, &destination, chmod, &c.exclude, span)?;
+        let kdl = if c.exclude.is_empty() && !paths.iter().any(|p| p.contains(['*', '?', '['])) {
+            Ok(StepDeclKind::Copy {
+                sources: paths.clone(),
+                destination: c.dest.clone(),
+                chown: c.chown.clone(),
+                chmod,
+            })
+        } else {
+            Err(format!(
+                "`{name}` with wildcards or `--exclude` has no spec form"
+            ))
+        };
+        Some((
+            CopyStep {
+                sources: paths,
+                destination,
+                chown: c.chown.clone(),
+                files,
+                from: None,
+            },
+            kdl,
+        ))
+    }
+
+    /// The files a context copy writes (the same modes the KDL lowering gives them).
+    fn context_files(
+        &mut self,
+        sources: &[String],
+        destination: &str,
+        chmod: Option<u32>,
+        exclude: &[String],
+        span: Span,
+    ) -> Option<Vec<CopiedFile>> {
+        let dest_dir = destination.trim_end_matches('/');
+        let wild = sources.iter().any(|s| s.contains(['*', '?', '[']));
+        let into_dir = destination.ends_with('/') || sources.len() > 1 || wild;
+        let mut files: BTreeMap<String, CopiedFile> = BTreeMap::new();
+        for source in sources {
+            let path = normalize(source);
+            let matched: Vec<String> = if path.contains(['*', '?', '[']) {
+                self.listing
+                    .keys()
+                    .filter(|k| glob(&path, k))
+                    .cloned()
+                    .collect()
+            } else if path.is_empty() || self.listing.contains_key(&path) {
+                vec![path.clone()]
+            } else {
+                Vec::new()
+            };
+            if matched.is_empty() {
+                self.error(
+                    span,
+                    format!("`{source}` is not in the build context"),
+                    "no such file in the context",
+                    "sources are relative to the build context; check the path and the .dockerignore",
+                );
+                return None;
+            }
+            for m in matched {
+                let kind = if m.is_empty() {
+                    EntryKind::Dir
+                } else {
+                    self.listing[&m].kind
+                };
+                if kind == EntryKind::Dir {
+                    let prefix = if m.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{m}/")
+                    };
+                    for (p, entry) in self
+                        .listing
+                        .range(prefix.clone()..)
+                        .take_while(|(p, _)| p.starts_with(&prefix))
+                    {
+                        let rel = &p[prefix.len()..];
+                        if excluded(exclude, rel) {
+                            continue;
+                        }
+                        let target = format!("{dest_dir}/{rel}");
+                        files.insert(target.clone(), copied(p, target, entry, chmod));
+                    }
+                } else {
+                    let name = m.rsplit('/').next().unwrap_or(&m);
+                    if excluded(exclude, name) {
+                        continue;
+                    }
+                    let target = if into_dir {
+                        format!("{dest_dir}/{name}")
+                    } else {
+                        dest_dir.to_owned()
+                    };
+                    let entry = self.listing[&m];
+                    files.insert(target.clone(), copied(&m, target, entry, chmod));
+                }
+            }
+        }
+        Some(files.into_values().collect())
+    }
+
+    fn mounts(
+        &mut self,
+        run: &duckc_dockerfile::stages::RunOp,
+        state: &RunState,
+        span: Span,
+        outs: &BTreeMap<usize, StageOut>,
+    ) -> Vec<RunMount> {
+        let mut out = Vec::new();
+        for m in &run.mounts {
+            let target = join(&state.workdir, m.target.as_deref().unwrap_or(""));
+            match m.kind {
+                MountKind::Cache => out.push(RunMount::Cache {
+                    id: m.id.clone().unwrap_or_else(|| target.clone()),
+                    target,
+                }),
+                MountKind::Tmpfs => out.push(RunMount::Tmpfs { target }),
+                MountKind::Bind => {
+                    let source = m.source.clone().unwrap_or_default();
+                    match &m.from {
+                        Some(from) => {
+                            if let Some((node, _)) = self.source_node(from, span, outs) {
+                                out.push(RunMount::BindFrom {
+                                    target,
+                                    node,
+                                    source: join("/", &source),
+                                });
+                            }
+                        }
+                        None => {
+                            let path = normalize(&source);
+                            if let Some(files) =
+                                self.context_files(&[source.clone()], "/", None, &[], span)
+                            {
+                                out.push(RunMount::Bind {
+                                    target,
+                                    files,
+                                    source: path,
+                                });
+                            }
+                        }
+                    }
+                }
+                // Warned about by the frontend: the command runs without them.
+                MountKind::Secret | MountKind::Ssh => {}
+            }
+        }
+        out
+    }
+}
+
+fn copied(source: &str, target: String, entry: &ContextFile, chmod: Option<u32>) -> CopiedFile {
+    let mode = match (entry.kind, chmod) {
+        (EntryKind::Symlink, _) => 0o777,
+        (_, Some(m)) => m,
+        (EntryKind::Dir, None) => 0o755,
+        (EntryKind::File, None) if entry.mode & 0o111 != 0 => 0o755,
+        (EntryKind::File, None) => 0o644,
+    };
+    CopiedFile {
+        source: source.to_owned(),
+        target,
+        kind: entry.kind,
+        mode,
+        digest: if entry.kind == EntryKind::Dir {
+            None
+        } else {
+            entry.digest
+        },
+    }
+}
+
+/// Whether `rel` (or a directory above it) matches an `--exclude` pattern.
+pub fn excluded(patterns: &[String], rel: &str) -> bool {
+    patterns.iter().any(|p| {
+        let p = normalize(p);
+        let mut prefix = String::new();
+        for part in rel.split('/') {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(part);
+            if glob(&p, &prefix) || glob(&p, part) {
+                return true;
+            }
+        }
+        false
+    })
+}
+
+/// Matches `path` against `pattern` component by component: `*` is any run of characters and
+/// `?` any one character, neither crossing a `/`.
+pub fn glob(pattern: &str, path: &str) -> bool {
+    let pp: Vec<&str> = pattern.split('/').collect();
+    let cp: Vec<&str> = path.split('/').collect();
+    pp.len() == cp.len()
+        && pp
+            .iter()
+            .zip(&cp)
+            .all(|(p, c)| component(p.as_bytes(), c.as_bytes()))
+}
+
+fn component(p: &[u8], s: &[u8]) -> bool {
+    match (p.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => component(&p[1..], s) || (!s.is_empty() && component(p, &s[1..])),
+        (Some(b'?'), Some(_)) => component(&p[1..], &s[1..]),
+        (Some(a), Some(b)) if a == b => component(&p[1..], &s[1..]),
+        _ => false,
+    }
+}
+
+fn is_archive(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    [
+        ".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tar.zst",
+    ]
+    .iter()
+    .any(|ext| lower.ends_with(ext))
+}
+
+/// A `RUN` command as the layer graph runs it. The default shell's shell form is the spec's
+/// `run "…"`; heredocs follow the command as the shell reads them, and a command that is only
+/// a heredoc runs the heredoc's body as the script, as BuildKit does.
+fn run_command(
+    command: &Command,
+    shell: &[String],
+    heredocs: &[duckc_dockerfile::stages::HeredocBody],
+) -> RunCommand {
+    let script = match command {
+        Command::Exec(v) => return RunCommand::Exec(v.clone()),
+        Command::Shell(s) => {
+            let only_heredoc = heredocs.len() == 1 && {
+                let t = s.trim().trim_start_matches("<<").trim_start_matches('-');
+                t.trim_matches(['"', '\'']) == heredocs[0].name
+            };
+            if only_heredoc {
+                heredocs[0].content.clone()
+            } else if heredocs.is_empty() {
+                s.clone()
+            } else {
+                let mut full = s.clone();
+                for h in heredocs {
+                    full.push('\n');
+                    full.push_str(&h.content);
+                    if !h.content.ends_with('\n') {
+                        full.push('\n');
+                    }
+                    full.push_str(&h.name);
+                }
+                full
+            }
+        }
+    };
+    if shell == ["/bin/sh", "-c"] {
+        RunCommand::Shell(script)
+    } else {
+        let mut v = shell.to_vec();
+        v.push(script);
+        RunCommand::Exec(v)
+    }
+}
+
+/// `CMD`/`ENTRYPOINT` as stored in the config: the shell form runs through the SHELL.
+fn command_vec(command: &Command, shell: &[String]) -> Vec<String> {
+    match command {
+        Command::Exec(v) => v.clone(),
+        Command::Shell(s) => {
+            let mut v = shell.to_vec();
+            v.push(s.clone());
+            v
+        }
+    }
+}
+
+/// Key fields of a `copy … from=` (called by the shared layer-key code).
+pub(crate) fn key_copy_from(h: &mut KeyHasher, from: &CopyFrom) {
+    h.field("from", &from.node.0.0);
+    h.strs("from_paths", from.paths.iter().map(String::as_str));
+    h.field(
+        "from_chmod",
+        &from.chmod.map_or(Vec::new(), |m| m.to_le_bytes().to_vec()),
+    );
+    h.strs("exclude", from.exclude.iter().map(String::as_str));
+}
+
+/// Key fields of a `run` step's mounts (called by the shared layer-key code). A cache mount's
+/// content is deliberately not keyed; a bind's files are, like a `copy`'s.
+pub(crate) fn key_mounts(h: &mut KeyHasher, mounts: &[RunMount]) {
+    h.field("mounts", &(mounts.len() as u64).to_le_bytes());
+    for m in mounts {
+        match m {
+            RunMount::Cache { target, id } => {
+                h.str("cache", target).str("id", id);
+            }
+            RunMount::Tmpfs { target } => {
+                h.str("tmpfs", target);
+            }
+            RunMount::Bind {
+                target,
+                files,
+                source,
+            } => {
+                h.str("bind", target).str("source", source);
+                for f in files {
+                    h.str("file", &f.source);
+                    h.field("mode", &f.mode.to_le_bytes());
+                    h.field("digest", f.digest.as_ref().map_or(&[][..], |d| &d.0[..]));
+                }
+            }
+            RunMount::BindFrom {
+                target,
+                node,
+                source,
+            } => {
+                h.str("bind_from", target)
+                    .field("node", &node.0.0)
+                    .str("source", source);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_stay_within_a_component() {
+        assert!(glob("*.txt", "a.txt"));
+        assert!(!glob("*.txt", "dir/a.txt"));
+        assert!(glob("src/?.rs", "src/a.rs"));
+        assert!(!glob("src/?.rs", "src/ab.rs"));
+        assert!(excluded(&["*.md".to_owned()], "docs/readme.md"));
+        assert!(excluded(&["build".to_owned()], "build/out.o"));
+        assert!(!excluded(&["build".to_owned()], "src/main.rs"));
+    }
+}
