@@ -34,15 +34,24 @@ fn lock_pins_every_env_and_children_only_add_packages() {
     let store = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("env.kdl"), SPEC).unwrap();
     let out = lock(dir.path(), store.path(), &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(dir.path().join("duck.lock")).unwrap();
     let pinned = duckc_lock_envs(&text);
     let host = format!(
         "linux/{}",
-        if cfg!(target_arch = "aarch64") { "arm64" } else { "amd64" }
+        if cfg!(target_arch = "aarch64") {
+            "arm64"
+        } else {
+            "amd64"
+        }
     );
     let names = |env: &str| -> Vec<String> {
-        pinned.iter()
+        pinned
+            .iter()
             .filter(|(e, p, _)| e == env && *p == host)
             .map(|(_, _, n)| n.clone())
             .collect()
@@ -59,7 +68,10 @@ fn lock_pins_every_env_and_children_only_add_packages() {
     // A second run changes nothing.
     let out = lock(dir.path(), store.path(), &[]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("up to date"));
-    assert_eq!(std::fs::read_to_string(dir.path().join("duck.lock")).unwrap(), text);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("duck.lock")).unwrap(),
+        text
+    );
 }
 
 #[test]

@@ -127,8 +127,8 @@ impl PackageInfo {
             let continuation = line.starts_with([' ', '\t']);
             if !continuation {
                 let field = line.split(':').next().unwrap_or_default();
-                skipping = field.eq_ignore_ascii_case("Status")
-                    || field.eq_ignore_ascii_case("Conffiles");
+                skipping =
+                    field.eq_ignore_ascii_case("Status") || field.eq_ignore_ascii_case("Conffiles");
             }
             if skipping {
                 continue;
@@ -248,7 +248,11 @@ mod tests {
             "Package: a\nVersion: 1\nArchitecture: amd64\nDescription: x\n more\n",
             &[("/etc/a.conf", "0123")],
         );
-        let b = info("b", "Package: b\nStatus: junk\nVersion: 2\nArchitecture: amd64\n", &[]);
+        let b = info(
+            "b",
+            "Package: b\nStatus: junk\nVersion: 2\nArchitecture: amd64\n",
+            &[],
+        );
         let parent = "Package: old\nStatus: install ok installed\nArchitecture: all\n\nPackage: b\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n\n";
         let status = status_file(parent, &[(&b, State::Installed), (&a, State::Unpacked)]);
         insta::assert_snapshot!(status, @r"
@@ -270,6 +274,9 @@ mod tests {
         Version: 2
         Architecture: amd64
         ");
-        assert!(a.status_entry(State::Installed).contains(" /etc/a.conf 0123\n"));
+        assert!(
+            a.status_entry(State::Installed)
+                .contains(" /etc/a.conf 0123\n")
+        );
     }
 }

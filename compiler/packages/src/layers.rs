@@ -64,9 +64,14 @@ pub struct PackagesRequest<'a> {
 pub enum Progress<'a> {
     Download(download::Event<'a>),
     /// A package (or a group, `name` joined by spaces) is unpacked into a layer.
-    Unpacked { name: &'a str, cached: bool },
+    Unpacked {
+        name: &'a str,
+        cached: bool,
+    },
     /// The configure step starts (`command` as run in the sandbox).
-    Configuring { command: &'a str },
+    Configuring {
+        command: &'a str,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +100,9 @@ pub enum Error {
         found: String,
         expected: String,
     },
-    #[error("`{name}` ships both `/{path}` and `/usr/{path}`: it cannot be unpacked on a merged-/usr image")]
+    #[error(
+        "`{name}` ships both `/{path}` and `/usr/{path}`: it cannot be unpacked on a merged-/usr image"
+    )]
     MergedUsrConflict { name: String, path: String },
     #[error("cannot configure the packages: {reason}")]
     Runtime { reason: String },
@@ -109,7 +116,9 @@ pub enum Error {
         "the maintainer scripts of `{platform}` packages need emulation on this `{host}` machine: register qemu-user with binfmt_misc (`apt-get install qemu-user-static binfmt-support`, then `update-binfmts --enable`)"
     )]
     NoEmulation { platform: String, host: String },
-    #[error("cannot configure `{package}`: the image has no `/bin/sh` to run its maintainer scripts")]
+    #[error(
+        "cannot configure `{package}`: the image has no `/bin/sh` to run its maintainer scripts"
+    )]
     NoShell { package: String },
 }
 
@@ -160,8 +169,10 @@ pub fn build_packages(
 
     let mut layers = Vec::new();
     for group in plan_groups(&infos, request.parent.len(), request.budget) {
-        let members: Vec<(&PackageInfo, &Path)> =
-            group.iter().map(|&i| (&infos[i], debs[i].as_path())).collect();
+        let members: Vec<(&PackageInfo, &Path)> = group
+            .iter()
+            .map(|&i| (&infos[i], debs[i].as_path()))
+            .collect();
         layers.push(package_layer(store, &members, merged, epoch, progress)?);
     }
 
@@ -317,11 +328,9 @@ fn package_layer(
             deb::with_data(path, |reader| {
                 duckc_layer::extract_into(reader, &dir, &opts)
                     .map(|_| ())
-                    .map_err(|source| {
-                        deb::Error::Io {
-                            path: path.to_path_buf(),
-                            source: std::io::Error::other(source.to_string()),
-                        }
+                    .map_err(|source| deb::Error::Io {
+                        path: path.to_path_buf(),
+                        source: std::io::Error::other(source.to_string()),
                     })
             })?;
             // New conffiles wait as `PATH.dpkg-new` until configure installs them, as after
@@ -450,8 +459,7 @@ fn write_db(
                     .any(|p| p.list.iter().any(|l| l == &format!("/{top}")));
             if used && !parent.exists(top) {
                 let link = root.join(top);
-                std::os::unix::fs::symlink(format!("usr/{top}"), &link)
-                    .map_err(io_err(&link))?;
+                std::os::unix::fs::symlink(format!("usr/{top}"), &link).map_err(io_err(&link))?;
             }
         }
     }
@@ -527,7 +535,9 @@ fn configure(
         for layer in chain {
             lower.push(store.snapshot(&layer.diff_id)?);
         }
-        let merged_view = ParentFs { dirs: lower.iter().rev().cloned().collect() };
+        let merged_view = ParentFs {
+            dirs: lower.iter().rev().cloned().collect(),
+        };
         let (args, command) = if plan.real_dpkg {
             let command = "dpkg --configure -a".to_owned();
             (
@@ -545,11 +555,15 @@ fn configure(
                 return Err(Error::NoShell { package });
             }
             let script = script_for(plan.packages);
-            (vec!["/bin/sh".into(), "-ec".into(), script], "postinst configure".to_owned())
+            (
+                vec!["/bin/sh".into(), "-ec".into(), script],
+                "postinst configure".to_owned(),
+            )
         };
         progress(Progress::Configuring { command: &command });
-        let rootfs = duckc_runtime::Rootfs::in_dir(lower, &dir)
-            .map_err(|e| Error::Runtime { reason: e.to_string() })?;
+        let rootfs = duckc_runtime::Rootfs::in_dir(lower, &dir).map_err(|e| Error::Runtime {
+            reason: e.to_string(),
+        })?;
         let spec = duckc_runtime::ContainerSpec {
             rootfs,
             process: duckc_runtime::Process {
@@ -572,8 +586,9 @@ fn configure(
             network: duckc_runtime::Network::None,
             volumes: Vec::new(),
         };
-        let captured = duckc_runtime::run_captured(&spec)
-            .map_err(|e| Error::Runtime { reason: e.to_string() })?;
+        let captured = duckc_runtime::run_captured(&spec).map_err(|e| Error::Runtime {
+            reason: e.to_string(),
+        })?;
         if captured.code != 0 {
             let text = String::from_utf8_lossy(&captured.output);
             let lines: Vec<&str> = text.trim_end().lines().collect();
@@ -617,7 +632,9 @@ fn script_for(packages: &[&PackageInfo]) -> String {
         for conffile in p.conffiles.keys() {
             let path = quote(conffile);
             let new = quote(&format!("{conffile}.dpkg-new"));
-            script.push_str(&format!("if [ -e {new} ] || [ -L {new} ]; then mv -f {new} {path}; fi\n"));
+            script.push_str(&format!(
+                "if [ -e {new} ] || [ -L {new} ]; then mv -f {new} {path}; fi\n"
+            ));
         }
         if p.control.files.contains_key("postinst") {
             let info = quote(&format!("/var/lib/dpkg/info/{}.postinst", p.info_name()));
@@ -633,8 +650,8 @@ fn script_for(packages: &[&PackageInfo]) -> String {
 
 /// Scripts of a foreign architecture run only through a registered qemu-user interpreter.
 fn check_emulation(platform: &str) -> Result<()> {
-    let host = crate::lock::debian_architecture(&format!("linux/{}", host_go_arch()))
-        .unwrap_or("unknown");
+    let host =
+        crate::lock::debian_architecture(&format!("linux/{}", host_go_arch())).unwrap_or("unknown");
     let Some(target) = crate::lock::debian_architecture(platform) else {
         return Ok(());
     };
@@ -724,7 +741,8 @@ impl ParentFs {
         };
         status.split("\n\n").any(|p| {
             p.lines().any(|l| l.trim() == format!("Package: {name}"))
-                && p.lines().any(|l| l.trim() == "Status: install ok installed")
+                && p.lines()
+                    .any(|l| l.trim() == "Status: install ok installed")
         })
     }
 }
@@ -781,7 +799,10 @@ mod tests {
     #[test]
     fn configure_order_follows_dependencies() {
         let infos = vec![info("a", "c"), info("b", "a, c"), info("c", "")];
-        let order: Vec<&str> = order_for_configure(&infos).iter().map(|p| p.name.as_str()).collect();
+        let order: Vec<&str> = order_for_configure(&infos)
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
         assert_eq!(order, ["c", "a", "b"]);
     }
 

@@ -62,7 +62,7 @@ pub enum Error {
 pub struct StepError {
     /// Index of the step.
     pub step: usize,
-    pub error: Error,
+    pub error: Box<Error>,
 }
 
 /// The platform a step with no `platform` builds for: the host's.
@@ -99,7 +99,10 @@ pub fn lock_steps(
     let fetcher = Fetcher::default();
     let mut indexes: BTreeMap<&'static str, RepositoryIndex> = BTreeMap::new();
     for (i, step) in steps.iter().enumerate() {
-        let at = |error: Error| StepError { step: i, error };
+        let at = |error: Error| StepError {
+            step: i,
+            error: Box::new(error),
+        };
         for platform in platforms(step) {
             let installed = installed(steps, lock, i, &platform);
             let current = lock.locked(&step.env, &platform, &step.names);
@@ -107,8 +110,7 @@ pub fn lock_steps(
                 (Mode::Locked, Ok(_)) => true,
                 (Mode::Locked, Err(e)) => return Err(at(Error::NotLocked(e.clone()))),
                 (Mode::Extend, Ok(entry)) => {
-                    entry.repository.suite == repository.suite
-                        && consistent(entry, &installed)
+                    entry.repository.suite == repository.suite && consistent(entry, &installed)
                 }
                 (Mode::Extend, Err(_)) => false,
                 (Mode::Update(names), Ok(entry)) => {

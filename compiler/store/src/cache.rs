@@ -85,9 +85,10 @@ impl Store {
         for key in crate::blobs::list_hex(&self.root().join("cache/sha256"), ".json")? {
             let p = self.cache_path(&key);
             if let Ok(b) = fs::read(&p)
-                && let Ok(l) = serde_json::from_slice(&b) {
-                    out.push((key, l));
-                }
+                && let Ok(l) = serde_json::from_slice(&b)
+            {
+                out.push((key, l));
+            }
         }
         Ok(out)
     }

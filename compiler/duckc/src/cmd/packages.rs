@@ -202,7 +202,8 @@ fn context(
             "cannot read the lock: {e}"
         )
     })?;
-    let configured = source::configured(&Settings::from_env(repository)).map_err(|e| miette!("{e}"))?;
+    let configured =
+        source::configured(&Settings::from_env(repository)).map_err(|e| miette!("{e}"))?;
     let downloads = store.root().join("downloads");
     let list: Vec<locking::Step> = found.iter().map(|f| f.step.clone()).collect();
     let changed = if list.is_empty() {
