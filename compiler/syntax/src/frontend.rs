@@ -486,12 +486,17 @@ impl<'t> Cx<'t> {
                 let packages = self.strings(args, example)?;
                 for p in &packages {
                     if !valid_package(&p.value) {
-                        self.push(invalid(
-                            p.span,
-                            &format!("`{}` as a package name", p.value),
-                            "not a package name",
-                            example,
-                        ));
+                        self.push(
+                            Diagnostic::error(
+                                Code::InvalidValue,
+                                format!("`{}` is not a package name or pattern", p.value),
+                                p.span,
+                                "not a package",
+                            )
+                            .with_help(
+                                "write a Debian package (`python3`, `python3=3.11.2-1`, `libc6:amd64`) or a pattern (`?essential`, `?priority(required)`)",
+                            ),
+                        );
                     }
                 }
                 StepKind::Packages(packages)
@@ -927,9 +932,24 @@ fn valid_platform(p: &str) -> bool {
             .is_none_or(|v| matches!(*v, "v5" | "v6" | "v7" | "v8"))
 }
 
+/// A package request as `apt-get install` takes it: `name`, `name:arch`, `name=version`, or the
+/// patterns `?essential` and `?priority(required|important|standard)`.
 fn valid_package(p: &str) -> bool {
-    let name = p.split_once(':').map_or(p, |(n, _)| n);
-    name.len() >= 2
+    if let Some(pattern) = p.strip_prefix('?') {
+        return matches!(
+            pattern,
+            "essential" | "priority(required)" | "priority(important)" | "priority(standard)"
+        );
+    }
+    let (name, version) = p.split_once('=').map_or((p, None), |(n, v)| (n, Some(v)));
+    let name = name.split_once(':').map_or(name, |(n, _)| n);
+    let version_ok = version.is_none_or(|v| {
+        !v.is_empty()
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.~:".contains(&b))
+    });
+    version_ok
+        && name.len() >= 2
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && name
             .bytes()

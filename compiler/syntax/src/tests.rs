@@ -15,6 +15,7 @@ import "std/busybox"
 env "app" {
     from "std/scratch:base"
     platform "linux/amd64"
+    packages "?essential" "?priority(required)" "python3=3.11.2-1+b1" "libc6:amd64"
     copy "src/" "/app/" chown="1000:1000" chmod="0644"
     run "make"
     env A="1"
@@ -155,6 +156,7 @@ fn invalid_values() {
         r#"env "app" {
     from "scratch"
     platform "linux/amd46" "windows/amd64"
+    packages "?frobnicate" "Python3"
     copy "../secret" "/etc/" chmod="999"
     copy "a" "b" "/not-a-dir"
     run "make" network="bridge"
