@@ -40,21 +40,21 @@ pub(crate) fn kdl_error_message(error: &kdl::KdlError) -> String {
 
 #[cfg(test)]
 mod docs_tests {
-    /// Every ```kdl block of docs/packages.md is a valid lock or repositories config.
+    /// Every ```kdl,lock block of docs/packages.md is a valid `duck.lock` and every ```kdl,config
+    /// block a valid repositories config (plain ```kdl blocks are specs, checked by tests/spec.rs).
     #[test]
     fn kdl_blocks_in_the_docs_parse() {
         let doc = include_str!("../../../docs/packages.md");
-        let mut blocks = 0;
-        for block in doc.split("```kdl\n").skip(1) {
-            let text = block.split("```").next().unwrap_or_default();
-            if text.contains("\nversion ") {
-                crate::lock::Lock::parse(text).unwrap();
-            } else {
-                let origin = crate::source::Origin::ConfigFile("docs/packages.md".into());
-                crate::source::parse_config(text, &origin).unwrap();
-            }
-            blocks += 1;
+        let body = |block: &str| block.split("```").next().unwrap_or_default().to_owned();
+        let locks: Vec<String> = doc.split("```kdl,lock\n").skip(1).map(body).collect();
+        let configs: Vec<String> = doc.split("```kdl,config\n").skip(1).map(body).collect();
+        for text in &locks {
+            crate::lock::Lock::parse(text).unwrap();
         }
-        assert_eq!(blocks, 2);
+        let origin = crate::source::Origin::ConfigFile("docs/packages.md".into());
+        for text in &configs {
+            crate::source::parse_config(text, &origin).unwrap();
+        }
+        assert_eq!((locks.len(), configs.len()), (1, 1));
     }
 }

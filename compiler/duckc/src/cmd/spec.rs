@@ -4,17 +4,16 @@
 //! its imports and the build context) and sets it as salsa inputs, then asks the queries.
 
 use std::io::{IsTerminal, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
-use duckc_ir::database::{ContextFile, Database};
-use duckc_ir::{Digest, EntryKind, LayerGraph};
+use duckc_build::ignore::Ignore;
+use duckc_ir::LayerGraph;
+use duckc_ir::database::Database;
 use duckc_syntax::Severity;
 use duckc_syntax::render::{Style, render};
 use miette::{IntoDiagnostic, miette};
-use sha2::Digest as _;
 
 use crate::Global;
 
@@ -173,11 +172,15 @@ pub fn compile(file: Option<&Path>) -> miette::Result<Compiled> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "env.kdl".to_owned());
-    let listing = walk_context(&dir)?;
+    // The same listing and hashing as `duckc build`, ignore files included, so `graph` shows
+    // the keys a build uses.
+    let (ignore, _) = Ignore::read(&dir)
+        .map_err(|e| miette!("cannot read the ignore file of `{}`: {e}", dir.display()))?;
+    let listing = duckc_build::context::list(&dir, &ignore).map_err(|e| miette!("{e}"))?;
     let mut db = Database::default();
     db.load(&logical, text, listing);
     db.load_imports(|import| std::fs::read_to_string(dir.join(import)).ok());
-    hash_copied(&mut db, &dir)?;
+    duckc_build::context::hash_copied(&mut db, &dir).map_err(|e| miette!("{e}"))?;
     Ok(Compiled { db, name })
 }
 
@@ -187,77 +190,4 @@ fn io_reason(e: &std::io::Error) -> String {
         std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
         _ => e.to_string(),
     }
-}
-
-/// Lists the build context: every file, directory and symlink under `dir` (not `.git`), with
-/// its mode. Digests are filled in later, only for what `copy` reads.
-fn walk_context(dir: &Path) -> miette::Result<Vec<ContextFile>> {
-    let mut out = Vec::new();
-    let walker = walkdir::WalkDir::new(dir)
-        .follow_links(false)
-        .sort_by_file_name()
-        .min_depth(1)
-        .into_iter()
-        .filter_entry(|e| e.file_name() != ".git");
-    for entry in walker {
-        let entry =
-            entry.map_err(|e| miette!("cannot read the build context `{}`: {e}", dir.display()))?;
-        let Ok(rel) = entry.path().strip_prefix(dir) else {
-            continue;
-        };
-        let Some(rel) = rel.to_str() else { continue }; // not UTF-8: no spec can name it
-        let meta = entry
-            .metadata()
-            .map_err(|e| miette!("cannot read `{}`: {e}", entry.path().display()))?;
-        let kind = if meta.is_dir() {
-            EntryKind::Dir
-        } else if meta.file_type().is_symlink() {
-            EntryKind::Symlink
-        } else if meta.is_file() {
-            EntryKind::File
-        } else {
-            continue; // sockets, fifos, devices are not copied
-        };
-        out.push(ContextFile {
-            path: rel.to_owned(),
-            kind,
-            mode: meta.permissions().mode() & 0o7777,
-            digest: None,
-        });
-    }
-    Ok(out)
-}
-
-/// Hashes the context entries that `copy` steps name (and everything under them).
-fn hash_copied(db: &mut Database, dir: &Path) -> miette::Result<()> {
-    let sources = duckc_ir::copy_sources(db).clone();
-    let Some(context) = duckc_ir::Workspace::get(db).root(db).context(db) else {
-        return Ok(());
-    };
-    let entries: Vec<(String, duckc_ir::ContextEntry)> = context
-        .entries(db)
-        .iter()
-        .map(|(p, e)| (p.clone(), *e))
-        .collect();
-    for (path, entry) in entries {
-        let wanted = sources
-            .iter()
-            .any(|s| s.is_empty() || path == *s || path.starts_with(&format!("{s}/")));
-        let kind = entry.kind(db);
-        if !wanted || kind == EntryKind::Dir {
-            continue;
-        }
-        let full = dir.join(&path);
-        let bytes = match kind {
-            EntryKind::Symlink => {
-                std::fs::read_link(&full).map(|t| t.into_os_string().into_encoded_bytes())
-            }
-            _ => std::fs::read(&full),
-        }
-        .map_err(|e| miette!("cannot read `{}`: {}", full.display(), io_reason(&e)))?;
-        let digest = Digest(sha2::Sha256::digest(&bytes).into());
-        let mode = entry.mode(db);
-        db.set_context_file(&path, mode, Some(digest));
-    }
-    Ok(())
 }
