@@ -140,6 +140,8 @@ struct Lowering<'a> {
     seen: BTreeMap<NodeKey, usize>,
     extra_edges: Vec<(NodeKey, NodeKey)>,
     diagnostics: Vec<Diagnostic>,
+    /// For conversion only: sources missing from the (empty) listing are not errors.
+    lenient: bool,
 }
 
 fn diag(severity: Severity, span: Span, message: String, label: &str, help: &str) -> Diagnostic {
@@ -173,6 +175,7 @@ pub fn lower(
         seen: BTreeMap::new(),
         extra_edges: Vec::new(),
         diagnostics: Vec::new(),
+        lenient: false,
     };
     let Some(target) = ev.target else {
         return (None, l.diagnostics);
@@ -232,6 +235,29 @@ pub fn lower(
         }),
         l.diagnostics,
     )
+}
+
+/// The spec-language form of the stages `ev` needs (what `duckc convert` prints), without a
+/// build context: the lines do not depend on the files copied.
+pub fn convert_stages(file: &Dockerfile, ev: &Evaluation) -> Vec<ConvertedStage> {
+    let mut l = Lowering {
+        ev,
+        file,
+        listing: BTreeMap::new(),
+        nodes: Vec::new(),
+        seen: BTreeMap::new(),
+        extra_edges: Vec::new(),
+        diagnostics: Vec::new(),
+        lenient: true,
+    };
+    let mut outs: BTreeMap<usize, StageOut> = BTreeMap::new();
+    let (mut steps, mut stages) = (Vec::new(), Vec::new());
+    for &i in &ev.needed {
+        if let Some(out) = l.stage(i, &outs, &mut steps, &mut stages) {
+            outs.insert(i, out);
+        }
+    }
+    stages
 }
 
 impl Lowering<'_> {
@@ -691,6 +717,9 @@ impl Lowering<'_> {
             } else {
                 Vec::new()
             };
+            if matched.is_empty() && self.lenient {
+                continue;
+            }
             if matched.is_empty() {
                 self.error(
                     span,

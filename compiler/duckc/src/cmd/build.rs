@@ -2,6 +2,7 @@
 //! and say why each step was (or will be) rebuilt. The executor is `duckc-build`; this module
 //! loads the spec and its context, picks the output style, and reports failures.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,11 +24,18 @@ use crate::Global;
 pub enum Command {
     /// Build every env of a spec (or `--target`) into tagged images, reusing cached layers.
     Build {
-        /// The spec (default: env.kdl, then duck.kdl, in the current directory).
+        /// The spec or Dockerfile, or a directory: the build context, holding `env.kdl`,
+        /// `duck.kdl` or a `Dockerfile` (default: the current directory).
         file: Option<PathBuf>,
+        /// The spec or Dockerfile to build when the positional argument is the context.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        spec_file: Option<PathBuf>,
         /// The build context `copy` reads from (default: the spec's directory).
         #[arg(long, value_name = "DIR")]
         context: Option<PathBuf>,
+        /// A Dockerfile `ARG` value; may be repeated.
+        #[arg(long = "build-arg", value_name = "NAME=VALUE")]
+        build_args: Vec<String>,
         /// Build only this env (and what it needs); may be repeated.
         #[arg(long, value_name = "ENV")]
         target: Vec<String>,
@@ -46,12 +54,33 @@ pub enum Command {
         /// Progress output (default: tty on a terminal, else plain).
         #[arg(long, value_enum)]
         progress: Option<Progress>,
+        /// Never resolve packages: build exactly what `duck.lock` pins, and fail on the first
+        /// thing it lacks.
+        #[arg(long)]
+        locked: bool,
+        /// The apt repository for `packages`, as a `sources.list` line (overrides
+        /// `DUCKC_APT_REPOSITORY`, the config file and the host's apt sources).
+        #[arg(long, value_name = "LINE")]
+        repository: Option<String>,
+    },
+    /// Write the KDL spec equivalent to a Dockerfile (its target and the stages it needs).
+    Convert {
+        /// The Dockerfile (default: `Dockerfile` in the current directory).
+        file: Option<PathBuf>,
+        /// The stage to convert (with the stages it needs; default: the last).
+        #[arg(long, value_name = "STAGE")]
+        target: Option<String>,
+        /// A Dockerfile `ARG` value; may be repeated.
+        #[arg(long = "build-arg", value_name = "NAME=VALUE")]
+        build_args: Vec<String>,
     },
     /// Show, per step, whether the next build takes it from the cache, and what changed.
     Explain {
-        /// The spec (default: env.kdl, then duck.kdl, in the current directory).
+        /// The spec or Dockerfile (default: env.kdl, duck.kdl, then Dockerfile, in the current
+        /// directory).
         file: Option<PathBuf>,
-        /// The env to explain (default: every env).
+        /// The env (Dockerfile: the target stage) to explain (default: every env; the last
+        /// stage).
         env: Option<String>,
         /// The build context (default: the spec's directory).
         #[arg(long, value_name = "DIR")]
@@ -75,13 +104,17 @@ impl Command {
         match self {
             Command::Build {
                 file,
+                spec_file,
                 context,
+                build_args,
                 target,
                 tags,
                 no_cache,
                 check,
                 outputs,
                 progress,
+                locked,
+                repository,
             } => {
                 let mode = match progress {
                     Some(Progress::Plain) => Mode::Plain,
@@ -94,16 +127,32 @@ impl Command {
                     .iter()
                     .map(|o| Output::parse(o))
                     .collect::<miette::Result<Vec<_>>>()?;
-                let loaded = load(file.as_deref(), context.as_deref())?;
+                let (file, context) = resolve_args(file, spec_file, context)?;
+                let store = super::image::open_store(global)?;
+                let build_args = parse_build_args(&build_args)?;
+                let loaded = load(
+                    file.as_deref(),
+                    context.as_deref(),
+                    &build_args,
+                    &target,
+                    &tags,
+                )?;
                 let Some(plans) = loaded.plans(&target)? else {
                     return Ok(ExitCode::FAILURE);
                 };
-                let store = super::image::open_store(global)?;
+                let packages = match &loaded.frontend {
+                    Frontend::Kdl(compiled) => {
+                        super::packages::prepare(compiled, &store, locked, repository)?
+                            .map(std::sync::Arc::new)
+                    }
+                    Frontend::Dockerfile { .. } => None,
+                };
                 let opts = BuildOptions {
                     context: loaded.context.clone(),
                     no_cache,
                     write_cache: true,
                     extra_tags: tags,
+                    packages,
                 };
                 let outcome = run_build(&store, &loaded, &plans, &opts, mode)?;
                 if let Some(code) = failure(&loaded, outcome.error.as_ref()) {
@@ -114,7 +163,7 @@ impl Command {
                         duckc_build::record::write(
                             &store,
                             &loaded.spec,
-                            duckc_ir::layer_graph(&loaded.compiled.db),
+                            loaded.graph(),
                             plan,
                             &outcome.nodes,
                             &a.image.manifest_digest,
@@ -130,79 +179,208 @@ impl Command {
                 }
                 Ok(ExitCode::SUCCESS)
             }
+            Command::Convert {
+                file,
+                target,
+                build_args,
+            } => {
+                let file = file.unwrap_or_else(|| PathBuf::from("Dockerfile"));
+                super::convert::run(&file, target, parse_build_args(&build_args)?)
+            }
             Command::Explain { file, env, context } => {
-                let loaded = load(file.as_deref(), context.as_deref())?;
                 let targets: Vec<String> = env.into_iter().collect();
+                let store = super::image::open_store(global)?;
+                let loaded = load(
+                    file.as_deref(),
+                    context.as_deref(),
+                    &Default::default(),
+                    &targets,
+                    &[],
+                )?;
                 let Some(plans) = loaded.plans(&targets)? else {
                     return Ok(ExitCode::FAILURE);
                 };
-                let store = super::image::open_store(global)?;
                 explain(&store, &loaded, &plans)
             }
         }
     }
 }
 
-/// A spec compiled for building.
+/// A spec or Dockerfile compiled for building.
 struct Loaded {
-    compiled: Compiled,
+    frontend: Frontend,
     /// The spec's absolute path (builds are recorded under it).
     spec: PathBuf,
     /// The build context directory.
     context: PathBuf,
 }
 
+enum Frontend {
+    Kdl(Compiled),
+    Dockerfile {
+        lowered: duckc_ir::dockerfile::LoweredDockerfile,
+    },
+}
+
 impl Loaded {
+    fn graph(&self) -> &duckc_ir::LayerGraph {
+        match &self.frontend {
+            Frontend::Kdl(c) => duckc_ir::layer_graph(&c.db),
+            Frontend::Dockerfile { lowered, .. } => &lowered.graph,
+        }
+    }
+
     /// The plans of `targets` (all envs when empty); `None` after printing the spec's errors.
     fn plans(&self, targets: &[String]) -> miette::Result<Option<Vec<EnvPlan>>> {
-        let (errors, _) = self.compiled.report()?;
+        let compiled = match &self.frontend {
+            Frontend::Kdl(c) => c,
+            Frontend::Dockerfile { lowered, .. } => {
+                return Ok(Some(vec![dockerfile_plan(lowered)?]));
+            }
+        };
+        let (errors, _) = compiled.report()?;
         if errors > 0 {
             let s = if errors == 1 { "" } else { "s" };
             eprintln!(
                 "error: `{}` has {errors} error{s}; fix them to build it",
-                self.compiled.name
+                compiled.name
             );
             return Ok(None);
         }
-        let graph = duckc_ir::layer_graph(&self.compiled.db);
+        let graph = duckc_ir::layer_graph(&compiled.db);
         duckc_build::plan::select(graph, targets)
             .map(Some)
             .map_err(|unknown| {
                 let names: Vec<String> =
                     graph.envs.iter().map(|e| format!("`{}`", e.name)).collect();
                 miette!(
-                    help = format!(
-                        "the envs of `{}` are {}",
-                        self.compiled.name,
-                        names.join(", ")
-                    ),
+                    help = format!("the envs of `{}` are {}", compiled.name, names.join(", ")),
                     "no env `{unknown}` in `{}`",
-                    self.compiled.name
+                    compiled.name
                 )
             })
     }
 }
 
-/// The spec to read: the one given, else `env.kdl`, else `duck.kdl` in the current directory.
+/// The plan of a Dockerfile's target: every instruction of every needed stage, numbered
+/// across the file as Docker numbers them.
+fn dockerfile_plan(lowered: &duckc_ir::dockerfile::LoweredDockerfile) -> miette::Result<EnvPlan> {
+    let env = lowered
+        .graph
+        .envs
+        .first()
+        .ok_or_else(|| miette!("the Dockerfile has no stage to build"))?;
+    let mut plan = duckc_build::plan::env_plan(&lowered.graph, env).map_err(|e| miette!("{e}"))?;
+    plan.steps = lowered
+        .steps
+        .iter()
+        .map(|s| duckc_build::PlanStep {
+            text: s.text.clone(),
+            node: s.node,
+        })
+        .collect();
+    Ok(plan)
+}
+
+/// The positional argument, `-f` and `--context` as (spec file, context directory). A
+/// directory as the positional argument is the context, as in `docker build .`.
+fn resolve_args(
+    file: Option<PathBuf>,
+    spec_file: Option<PathBuf>,
+    context: Option<PathBuf>,
+) -> miette::Result<(Option<PathBuf>, Option<PathBuf>)> {
+    match (file, spec_file) {
+        (Some(dir), spec) if dir.is_dir() => {
+            if context.is_some() {
+                return Err(miette!(
+                    help = "give the context once: `duckc build -f FILE DIR`",
+                    "both `{}` and `--context` name a build context",
+                    dir.display()
+                ));
+            }
+            let spec = match spec {
+                Some(s) => Some(s),
+                None => Some(find_in(&dir)?),
+            };
+            Ok((spec, Some(dir)))
+        }
+        (Some(f), None) => Ok((Some(f), context)),
+        (None, spec) => Ok((spec, context)),
+        (Some(f), Some(s)) => Err(miette!(
+            help = "pass the spec once, with `-f`, and the context directory as the argument",
+            "both `{}` and `-f {}` name a spec",
+            f.display(),
+            s.display()
+        )),
+    }
+}
+
+/// The spec in `dir`: `env.kdl`, `duck.kdl`, else `Dockerfile` (or `Containerfile`).
+fn find_in(dir: &Path) -> miette::Result<PathBuf> {
+    ["env.kdl", "duck.kdl", "Dockerfile", "Containerfile"]
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.exists())
+        .ok_or_else(|| {
+            miette!(
+                help = "add an `env.kdl` or a `Dockerfile` there, or name one with `-f FILE`",
+                "`{}` holds no `env.kdl`, `duck.kdl` or `Dockerfile`",
+                dir.display()
+            )
+        })
+}
+
+fn parse_build_args(args: &[String]) -> miette::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for a in args {
+        match a.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                out.insert(k.to_owned(), v.to_owned());
+            }
+            // `--build-arg NAME` takes the value from the environment, as in Docker.
+            None if !a.is_empty() => {
+                if let Ok(v) = std::env::var(a) {
+                    out.insert(a.clone(), v);
+                }
+            }
+            _ => {
+                return Err(miette!(
+                    help = "write `--build-arg NAME=VALUE`",
+                    "invalid `--build-arg {a}`"
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The spec to read: the one given, else `env.kdl`, `duck.kdl`, then `Dockerfile` in the
+/// current directory.
 fn find_spec(file: Option<&Path>) -> miette::Result<PathBuf> {
     if let Some(f) = file {
         return Ok(f.to_owned());
     }
-    ["env.kdl", "duck.kdl"]
+    ["env.kdl", "duck.kdl", "Dockerfile"]
         .iter()
         .map(PathBuf::from)
         .find(|p| p.exists())
         .ok_or_else(|| {
             miette!(
                 help = "pass the spec's path, e.g. `duckc build path/to/env.kdl`",
-                "no spec given, and neither `env.kdl` nor `duck.kdl` is in the current directory"
+                "no spec given, and neither `env.kdl`, `duck.kdl` nor `Dockerfile` is in the current directory"
             )
         })
 }
 
-/// Reads the spec, its imports and the build context (minus what `.duckignore` or
-/// `.dockerignore` excludes) into a database.
-fn load(file: Option<&Path>, context: Option<&Path>) -> miette::Result<Loaded> {
+/// Reads the spec (or Dockerfile), its imports and the build context (minus what
+/// `.duckignore` or `.dockerignore` excludes) and compiles it to a layer graph.
+fn load(
+    file: Option<&Path>,
+    context: Option<&Path>,
+    build_args: &BTreeMap<String, String>,
+    targets: &[String],
+    tags: &[String],
+) -> miette::Result<Loaded> {
     let path = find_spec(file)?;
     let name = path.display().to_string();
     let text = std::fs::read_to_string(&path).map_err(|e| miette!("cannot read `{name}`: {e}"))?;
@@ -223,6 +401,24 @@ fn load(file: Option<&Path>, context: Option<&Path>) -> miette::Result<Loaded> {
         )
     })?;
     let listing = duckc_build::context::list(&context, &ignore).map_err(|e| miette!("{e}"))?;
+    if super::dockerfile::is_dockerfile(&path) {
+        let target = match targets {
+            [] => None,
+            [t] => Some(t.clone()),
+            _ => {
+                return Err(miette!(
+                    help = "build one stage per run: `--target STAGE`",
+                    "a Dockerfile build has one target"
+                ));
+            }
+        };
+        let lowered = lower_dockerfile(&path, &text, &context, listing, build_args, target, tags)?;
+        return Ok(Loaded {
+            frontend: Frontend::Dockerfile { lowered },
+            spec,
+            context,
+        });
+    }
     let logical = spec
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -232,10 +428,94 @@ fn load(file: Option<&Path>, context: Option<&Path>) -> miette::Result<Loaded> {
     db.load_imports(|import| std::fs::read_to_string(spec_dir.join(import)).ok());
     duckc_build::context::hash_copied(&mut db, &context).map_err(|e| miette!("{e}"))?;
     Ok(Loaded {
-        compiled: Compiled { db, name },
+        frontend: Frontend::Kdl(Compiled { db, name }),
         spec,
         context,
     })
+}
+
+/// Parses, lints, evaluates and lowers a Dockerfile. Lints and warnings print before the
+/// build; errors stop it.
+#[allow(clippy::too_many_arguments)]
+fn lower_dockerfile(
+    path: &Path,
+    text: &str,
+    context: &Path,
+    mut listing: Vec<duckc_ir::database::ContextFile>,
+    build_args: &BTreeMap<String, String>,
+    target: Option<String>,
+    tags: &[String],
+) -> miette::Result<duckc_ir::dockerfile::LoweredDockerfile> {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let (rendered, has_errors) = super::dockerfile::check_dockerfile(path, text, color);
+    eprint!("{rendered}");
+    if has_errors {
+        return Err(miette!(
+            "`{}` has errors; fix them to build it",
+            path.display()
+        ));
+    }
+    let file = duckc_dockerfile::parse(text);
+    let opts = duckc_dockerfile::EvalOptions {
+        build_args: build_args.clone(),
+        target: target.clone(),
+        ..Default::default()
+    };
+    let ev = duckc_dockerfile::evaluate(&file, &opts);
+    if let Some(t) = &target
+        && ev.stage(t).is_none()
+    {
+        let names: Vec<String> = ev
+            .stages
+            .iter()
+            .filter_map(|s| s.name.as_ref().map(|n| format!("`{n}`")))
+            .collect();
+        return Err(miette!(
+            help = if names.is_empty() {
+                "the Dockerfile names no stage: add `AS NAME` to a `FROM`".to_owned()
+            } else {
+                format!("its stages are {}", names.join(", "))
+            },
+            "no stage `{t}` in `{}`",
+            path.display()
+        ));
+    }
+    for unused in &ev.unused_build_args {
+        eprintln!("warning: build argument `{unused}` is not consumed by any `ARG`");
+    }
+    // Hash the context entries the needed stages read.
+    let sources = duckc_ir::dockerfile::context_sources(&ev);
+    for f in &mut listing {
+        let wanted = sources
+            .iter()
+            .any(|s| s.is_empty() || f.path == *s || f.path.starts_with(&format!("{s}/")));
+        if wanted && f.kind != duckc_ir::EntryKind::Dir {
+            let full = context.join(&f.path);
+            f.digest = Some(
+                duckc_build::context::digest_entry(&full, f.kind)
+                    .map_err(|e| miette!("cannot read `{}`: {e}", full.display()))?,
+            );
+        }
+    }
+    let (lowered, diagnostics) = duckc_ir::dockerfile::lower(&file, &ev, &listing, tags);
+    let name = path.display().to_string();
+    let mut errors = 0;
+    // The evaluation's warnings were printed by the check above (it evaluates too); its
+    // errors may depend on the build arguments, so they print here.
+    let ev_errors = ev.diagnostics.iter().filter(|d| d.is_error());
+    for d in ev_errors.chain(&diagnostics) {
+        if d.is_error() {
+            errors += 1;
+        }
+        eprintln!("{:?}", d.to_report(&name, text));
+    }
+    match lowered {
+        Some(l) if errors == 0 => Ok(l),
+        _ => Err(miette!(
+            "`{}` cannot be built; fix the errors above",
+            path.display()
+        )),
+    }
 }
 
 fn run_build(
@@ -245,7 +525,7 @@ fn run_build(
     opts: &BuildOptions,
     mode: Mode,
 ) -> miette::Result<BuildOutcome> {
-    let graph = duckc_ir::layer_graph(&loaded.compiled.db);
+    let graph = loaded.graph();
     let mut printer = Printer::new(mode, plans, Box::new(std::io::stdout()));
     let outcome = duckc_build::build(store, graph, plans, opts, &mut |e| printer.event(e));
     printer.finish();
@@ -258,7 +538,7 @@ fn failure(
     error: Option<&(Option<duckc_ir::NodeKey>, duckc_build::Error)>,
 ) -> Option<ExitCode> {
     let (node, error) = error?;
-    let graph = duckc_ir::layer_graph(&loaded.compiled.db);
+    let graph = loaded.graph();
     let envs = node
         .and_then(|k| graph.node(&k))
         .map(|n| {
@@ -281,11 +561,6 @@ fn failure(
             }
             eprintln!("  help: fix the command, then build again: the steps before it are cached");
             Some(ExitCode::from((*code).clamp(1, 255) as u8))
-        }
-        duckc_build::Error::PackagesUnsupported { .. } => {
-            eprintln!("error: {error}{whose}");
-            eprintln!("  help: install software with `copy` and `run` steps for now");
-            Some(ExitCode::FAILURE)
         }
         duckc_build::Error::BaseMissing { reference } => {
             eprintln!("error: {error}{whose}");
@@ -368,7 +643,7 @@ fn check_reproducible(
         extra_tags: opts.extra_tags.clone(),
         ..opts.clone()
     };
-    let graph = duckc_ir::layer_graph(&loaded.compiled.db);
+    let graph = loaded.graph();
     let second =
         duckc_build::build(store, graph, plans, &opts, &mut |_| {}).map_err(|e| miette!("{e}"))?;
     if let Some(code) = failure(loaded, second.error.as_ref()) {
@@ -402,7 +677,7 @@ fn check_reproducible(
 }
 
 fn explain(store: &Store, loaded: &Loaded, plans: &[EnvPlan]) -> miette::Result<ExitCode> {
-    let graph = duckc_ir::layer_graph(&loaded.compiled.db);
+    let graph = loaded.graph();
     for plan in plans {
         let record = duckc_build::record::read(store, &loaded.spec, &plan.env.name);
         let steps =
