@@ -1,11 +1,13 @@
-//! End-to-end tests of `duckc lock` against the signed test repository served on 127.0.0.1.
+//! End-to-end tests of `duckc lock` and of `duckc build` with `packages` steps, against the
+//! signed test repository served on 127.0.0.1.
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::OnceLock;
 
-use common::{apt, output};
+use common::{apt, ok, output};
 
 fn lock(dir: &Path, store: &Path, args: &[&str]) -> Output {
     let mut cmd = common::duckc(store);
@@ -108,4 +110,282 @@ fn duckc_lock_envs(text: &str) -> Vec<(String, String, String)> {
         }
     }
     out
+}
+
+/// Two envs over one busybox base with different package sets that share `libduck1`.
+const BUILD_SPEC: &str = r#"env "base" {
+    from "std/scratch:base"
+    copy "busybox" "/bin/busybox" chmod="0755"
+    run "/bin/busybox" "--install" "-s" "/bin"
+    cmd "/bin/sh"
+}
+
+env "tool" {
+    from "base"
+    packages "duck-tool"
+    tag "pkgtest/tool:latest"
+}
+
+env "other" {
+    from "base"
+    packages "libduck1" "gawk"
+    tag "pkgtest/other:latest"
+}
+"#;
+
+/// The spec built once (store, context with its `duck.lock`) shared by the build tests.
+struct Built {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    store: PathBuf,
+    /// What the first build printed.
+    stdout: String,
+}
+
+fn build(dir: &Path, store: &Path, repo: &str, args: &[&str]) -> Output {
+    let mut cmd = common::duckc(store);
+    cmd.current_dir(dir)
+        .args(["build", "--progress", "plain"])
+        .args(args)
+        .env("DUCKC_APT_REPOSITORY", repo);
+    output(&mut cmd)
+}
+
+fn succeeded(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "build failed with {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Builds [`BUILD_SPEC`] once per test binary (root only).
+fn built() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ctx");
+        let store = tmp.path().join("store");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy("/bin/busybox", dir.join("busybox")).unwrap();
+        std::fs::write(dir.join("env.kdl"), BUILD_SPEC).unwrap();
+        let stdout = succeeded(&build(&dir, &store, &apt::repo().line(), &[]));
+        Built {
+            _tmp: tmp,
+            dir,
+            store,
+            stdout,
+        }
+    })
+}
+
+/// `duckc inspect` of one image: its manifest digest and layer digests.
+fn inspect(store: &Path, image: &str) -> (String, Vec<String>) {
+    let text = ok(common::duckc(store).args(["inspect", image]));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let digest = v[0]["ManifestDigest"].as_str().unwrap().to_owned();
+    let layers = v[0]["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .collect();
+    (digest, layers)
+}
+
+#[test]
+fn build_installs_packages_configures_them_and_extends_the_lock() {
+    if !common::require_root() {
+        return;
+    }
+    let b = built();
+    assert!(
+        b.stdout.contains(": packages \"duck-tool\"\n ---> "),
+        "{}",
+        b.stdout
+    );
+    // `duckc build` wrote the lock: both envs, every package pinned.
+    let lock = std::fs::read_to_string(b.dir.join("duck.lock")).unwrap();
+    let pinned: Vec<(String, String)> = duckc_lock_envs(&lock)
+        .into_iter()
+        .map(|(e, _, n)| (e, n))
+        .collect();
+    for (env, name) in [
+        ("tool", "duck-tool"),
+        ("tool", "libduck1"),
+        ("tool", "mawk"),
+        ("tool", "duck-mta"),
+        ("other", "libduck1"),
+        ("other", "gawk"),
+    ] {
+        assert!(
+            pinned.contains(&(env.to_owned(), name.to_owned())),
+            "{name} of {env}: {lock}"
+        );
+    }
+
+    // Inside: dpkg's database lists each package as installed, and the maintainer scripts ran.
+    let status = ok(common::duckc(&b.store).args([
+        "run",
+        "--rm",
+        "pkgtest/tool",
+        "cat",
+        "/var/lib/dpkg/status",
+    ]));
+    for name in ["duck-tool", "libduck1", "mawk", "duck-mta"] {
+        let paragraph = status
+            .split("\n\n")
+            .find(|p| p.starts_with(&format!("Package: {name}\n")))
+            .unwrap_or_else(|| panic!("no `{name}` in the dpkg status:\n{status}"));
+        assert!(
+            paragraph.contains("\nStatus: install ok installed\n"),
+            "{paragraph}"
+        );
+    }
+    let state = ok(common::duckc(&b.store).args([
+        "run",
+        "--rm",
+        "pkgtest/tool",
+        "cat",
+        "/var/lib/duck-mta.state",
+        "/var/lib/libduck1.state",
+    ]));
+    assert_eq!(state, "configured\nlibduck1 configured\n");
+    let quack = ok(common::duckc(&b.store).args(["run", "--rm", "pkgtest/tool", "duck-tool"]));
+    assert_eq!(quack, "quack\n");
+
+    // Built again: the package steps come from the cache and the lock is unchanged.
+    let again = succeeded(&build(&b.dir, &b.store, &apt::repo().line(), &[]));
+    assert!(
+        again.contains(": packages \"duck-tool\"\n ---> Using cache\n"),
+        "{again}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.dir.join("duck.lock")).unwrap(),
+        lock
+    );
+}
+
+#[test]
+fn envs_sharing_a_package_share_its_layer() {
+    if !common::require_root() {
+        return;
+    }
+    let b = built();
+    let (_, tool) = inspect(&b.store, "pkgtest/tool");
+    let (_, other) = inspect(&b.store, "pkgtest/other");
+    // The base's two layers, then one layer per package, the dpkg database and the configure
+    // layer; only `libduck1`'s package layer is the same in both.
+    let base_layers = 2;
+    let shared: Vec<&String> = tool[base_layers..]
+        .iter()
+        .filter(|l| other[base_layers..].contains(l))
+        .collect();
+    assert_eq!(shared.len(), 1, "tool {tool:?}\nother {other:?}");
+    assert_eq!(tool[..base_layers], other[..base_layers]);
+    assert!(tool.len() > base_layers + 2 && other.len() > base_layers + 2);
+    // The store holds each layer once.
+    let mut all: Vec<&String> = tool.iter().chain(&other).collect();
+    all.sort();
+    all.dedup();
+    let df = ok(common::duckc(&b.store).args(["system", "df"]));
+    let layers = df
+        .lines()
+        .find(|l| l.starts_with("Layers"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("{df}"));
+    assert_eq!(layers, all.len().to_string(), "{df}");
+}
+
+#[test]
+fn locked_builds_give_the_same_digest_and_refuse_what_the_lock_lacks() {
+    if !common::require_root() {
+        return;
+    }
+    let b = built();
+    let (tool, _) = inspect(&b.store, "pkgtest/tool");
+    let (other, _) = inspect(&b.store, "pkgtest/other");
+    // A fresh store and a copy of the context: `--locked` builds the same images.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ctx");
+    let store = tmp.path().join("store");
+    apt::copy_tree(&b.dir, &dir);
+    succeeded(&build(&dir, &store, &apt::repo().line(), &["--locked"]));
+    assert_eq!(inspect(&store, "pkgtest/tool").0, tool);
+    assert_eq!(inspect(&store, "pkgtest/other").0, other);
+
+    // A package the lock does not pin: `--locked` names it and builds nothing.
+    let spec = BUILD_SPEC.replace(r#""libduck1" "gawk""#, r#""libduck1" "gawk" "old-duck""#);
+    std::fs::write(dir.join("env.kdl"), spec).unwrap();
+    let lock = std::fs::read_to_string(dir.join("duck.lock")).unwrap();
+    let fresh = tmp.path().join("fresh-store");
+    let out = build(&dir, &fresh, &apt::repo().line(), &["--locked"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`old-duck`"), "{err}");
+    assert!(err.contains("not in the lock"), "{err}");
+    assert!(err.contains("duckc lock"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("duck.lock")).unwrap(),
+        lock
+    );
+    assert_eq!(ok(common::duckc(&fresh).args(["images", "-q"])), "");
+}
+
+#[test]
+fn a_tampered_deb_fails_the_build_and_stores_nothing() {
+    if !common::require_root() {
+        return;
+    }
+    // A copy of the repository whose `gawk` .deb differs from what `Packages` pins.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    apt::copy_tree(&apt::repo().root, &root);
+    let arch = if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    let deb = root.join(format!("pool/main/g/gawk/gawk_5.2.1-2_{arch}.deb"));
+    let mut bytes = std::fs::read(&deb).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&deb, bytes).unwrap();
+    let url = apt::serve(&root, apt::Serve::Normal);
+    let line = format!(
+        "[signed-by={}] {url} {} {}",
+        apt::repo().keyring.display(),
+        apt::SUITE,
+        apt::COMPONENT
+    );
+
+    let dir = tmp.path().join("ctx");
+    let store = tmp.path().join("store");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("env.kdl"),
+        "env \"awk\" {\n    from \"scratch\"\n    packages \"gawk\"\n}\n",
+    )
+    .unwrap();
+    let out = build(&dir, &store, &line, &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("gawk"), "{err}");
+    assert!(err.contains("sha256"), "{err}");
+    // Nothing of it is stored: no layer, no image, no downloaded .deb under its name.
+    let df = ok(common::duckc(&store).args(["system", "df"]));
+    for kind in ["Images", "Layers"] {
+        let line = df.lines().find(|l| l.starts_with(kind)).unwrap();
+        assert_eq!(line.split_whitespace().nth(1), Some("0"), "{df}");
+    }
+    let pinned = apt::sha256(
+        &apt::repo()
+            .root
+            .join(format!("pool/main/g/gawk/gawk_5.2.1-2_{arch}.deb")),
+    );
+    assert!(!store.join("downloads/sha256").join(&pinned).exists());
+    ok(common::duckc(&store).arg("verify"));
 }

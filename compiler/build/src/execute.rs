@@ -32,6 +32,8 @@ pub struct BuildOptions {
     pub write_cache: bool,
     /// Extra tags for the last selected env (`-t`).
     pub extra_tags: Vec<String>,
+    /// The lock and repository `packages` nodes are built from (`None`: the spec has none).
+    pub packages: Option<Arc<duckc_packages::locking::PackagesContext>>,
 }
 
 /// What a base image contributes besides its layers.
@@ -222,6 +224,9 @@ fn execute(
     let Some(parent) = parent else {
         return base(store, node, opts);
     };
+    if let Step::Packages { names } = &node.step {
+        return packages(store, node, names, parent, opts);
+    }
     // What other chains a node reads is part of its cache key through their cache keys.
     let extra = (!sources.is_empty()).then(|| {
         use sha2::Digest as _;
@@ -282,18 +287,98 @@ fn execute(
                 sources,
             },
         )?,
-        Step::Packages { names } => {
-            return Err(Error::PackagesUnsupported {
-                names: names.join(" "),
-            });
+        Step::Packages { .. } | Step::Base(_) | Step::Image(_) => {
+            return Err(Error::MissingNode(node.key.to_string()));
         }
-        Step::Base(_) | Step::Image(_) => return Err(Error::MissingNode(node.key.to_string())),
     };
     duckc_store::crash_point("build-layer-written");
     if opts.write_cache {
         store.cache_put(&key, &layer)?;
     }
     Ok(done(layer, false, output))
+}
+
+/// The platform a `packages` node installs for: the env's first, else the host's.
+fn packages_platform(node: &Node) -> String {
+    node.state
+        .platforms
+        .first()
+        .cloned()
+        .unwrap_or_else(duckc_packages::locking::host_platform)
+}
+
+/// The cache key of a `packages` node: besides its step and parent, every package it pins, so
+/// a moved pin is never taken from the cache.
+pub fn packages_cache_key(
+    ctx: &duckc_packages::locking::PackagesContext,
+    node: &Node,
+    names: &[String],
+    parent: &Digest,
+) -> Result<Digest> {
+    let pins = ctx
+        .pins(&node.key.to_string(), names, &packages_platform(node))
+        .map_err(|e| Error::Packages(e.to_string()))?;
+    Ok(cache_key(&node.key, Some(parent), Some(&pins)))
+}
+
+/// Builds (or takes from the cache) the layers of a `packages` node: one per package (or
+/// group), the dpkg database, and what configuring them changed.
+fn packages(
+    store: &Store,
+    node: &Node,
+    names: &[String],
+    parent: &NodeResult,
+    opts: &BuildOptions,
+) -> Result<NodeResult> {
+    let ctx = opts
+        .packages
+        .as_deref()
+        .ok_or_else(|| Error::Packages("the spec's packages are not locked".to_owned()))?;
+    let key = packages_cache_key(ctx, node, names, &parent.cache_key)?;
+    let cached = if opts.no_cache {
+        None
+    } else {
+        store.cache_get_many(&key)?
+    };
+    let present = |layers: &[LayerRef]| -> Result<bool> {
+        for l in layers {
+            if store.layer(&l.diff_id)?.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(!layers.is_empty())
+    };
+    let (new, cached) = match cached {
+        Some(layers) if present(&layers)? => (layers, true),
+        _ => {
+            let layers = ctx
+                .build(
+                    store,
+                    &node.key.to_string(),
+                    names,
+                    &packages_platform(node),
+                    &parent.layers,
+                    &|_| {},
+                )
+                .map_err(|e| Error::Packages(e.to_string()))?;
+            duckc_store::crash_point("build-layer-written");
+            if opts.write_cache {
+                store.cache_put_many(&key, &layers)?;
+            }
+            (layers, false)
+        }
+    };
+    let mut layers = parent.layers.clone();
+    layers.extend(new.iter().cloned());
+    Ok(NodeResult {
+        key: node.key,
+        cache_key: key,
+        layers,
+        layer: new.last().cloned(),
+        base: parent.base.clone(),
+        cached,
+        output: Vec::new(),
+    })
 }
 
 /// The nodes `node` waits for: its parent and what it reads from other chains.

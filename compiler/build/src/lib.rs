@@ -43,11 +43,10 @@ pub enum Error {
     /// An `oci-layout:` base that cannot be read.
     #[error("cannot load the base `oci-layout:{path}`: {reason}")]
     BaseLayout { path: String, reason: String },
-    /// A `packages` node: not buildable yet.
-    #[error(
-        "`packages {names}` cannot be built yet: package steps are not supported by the executor"
-    )]
-    PackagesUnsupported { names: String },
+    /// A `packages` node that could not be built (not locked, a download or a `.deb` that
+    /// does not verify, a maintainer script that failed).
+    #[error("{0}")]
+    Packages(String),
     /// A `run` step that exited non-zero.
     #[error("`{step}` failed with exit code {code}")]
     RunFailed {

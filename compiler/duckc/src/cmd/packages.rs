@@ -172,8 +172,6 @@ fn lock(
 /// The lock pass of `build`: `None` when the spec has no `packages` steps; otherwise the lock
 /// is extended (written if it changed) or, with `locked`, only checked, and the executor's
 /// context comes back.
-// Called by `duckc build` once its executor builds `packages` nodes (see docs/architecture.md).
-#[allow(dead_code)]
 pub fn prepare(
     compiled: &Compiled,
     store: &Store,
