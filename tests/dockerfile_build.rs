@@ -347,3 +347,244 @@ fn copy_from_resolves_symlinks_inside_the_source_stage() {
         "x\n"
     );
 }
+
+/// A Dockerfile with the config instructions and copy flags the conformance test compares.
+const CONFORMANCE: &str = r#"FROM busybox:1.36 AS build
+WORKDIR /src
+COPY duck.txt ./
+RUN mkdir -p /out/bin && cp duck.txt /out/ && ln -s ../duck.txt /out/bin/link \
+    && echo made > /out/made.txt && chmod 0600 /out/made.txt
+FROM busybox:1.36
+ENV GREETING=quack LEVEL=3
+LABEL org.opencontainers.image.title="duck" maintainer.name=ducks
+EXPOSE 8080 53/udp
+COPY --from=build /out /opt/duck
+COPY --chmod=0755 duck.txt /usr/local/bin/duck
+COPY --chown=65534:65534 duck.txt /home/nobody/
+WORKDIR /opt/duck
+RUN echo "$GREETING" > greeting.txt
+USER nobody
+ENTRYPOINT ["/bin/cat"]
+CMD ["/opt/duck/duck.txt"]
+"#;
+
+/// A `dockerd` private to one test, started as PEERS.md says and stopped when dropped.
+struct Dockerd {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Dockerd {
+    fn start() -> Dockerd {
+        let dir = tempfile::Builder::new()
+            .prefix("dkr")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let d = dir.path();
+        let log = std::fs::File::create(d.join("log")).unwrap();
+        let child = std::process::Command::new("dockerd")
+            .arg("--data-root")
+            .arg(d.join("data"))
+            .arg("--exec-root")
+            .arg(d.join("exec"))
+            .arg("--pidfile")
+            .arg(d.join("pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", d.join("docker.sock").display()))
+            .args(["--storage-driver", "overlay2"])
+            .args(["--exec-opt", "native.cgroupdriver=cgroupfs"])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start dockerd");
+        let daemon = Dockerd { dir, child };
+        for _ in 0..300 {
+            if daemon
+                .docker()
+                .arg("version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+            {
+                return daemon;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let log = std::fs::read_to_string(daemon.dir.path().join("log")).unwrap_or_default();
+        panic!("dockerd did not come up:\n{log}");
+    }
+
+    /// A `docker` client for this daemon. Debian's client (`/usr/bin/docker`) runs BuildKit
+    /// builds itself; a newer client elsewhere on PATH may need buildx.
+    fn docker(&self) -> std::process::Command {
+        let bin = if Path::new("/usr/bin/docker").exists() {
+            "/usr/bin/docker"
+        } else {
+            "docker"
+        };
+        let mut cmd = std::process::Command::new(bin);
+        cmd.env(
+            "DOCKER_HOST",
+            format!("unix://{}", self.dir.path().join("docker.sock").display()),
+        )
+        .env("DOCKER_BUILDKIT", "1");
+        cmd
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc_kill(self.child.id() as i32, 15);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// The tree of `root` as `describe` writes it, without what `docker export` adds to every
+/// container (`/.dockerenv`, the `/etc/hosts`-style mount points, the contents of `/dev`,
+/// `/proc` and `/sys`).
+fn tree(root: &Path) -> String {
+    let described = duckc_layer::tree::describe(root).unwrap();
+    described
+        .lines()
+        .filter(|l| {
+            let path = l.split(' ').next().unwrap_or("");
+            !matches!(
+                path,
+                ".dockerenv" | "etc/hostname" | "etc/hosts" | "etc/resolv.conf" | "etc/mtab"
+            ) && !["dev/", "proc/", "sys/"]
+                .iter()
+                .any(|p| path.starts_with(p))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// The fields of an image config the conformance test compares. BuildKit gives an image whose
+/// base sets no `PATH` the default one; duckc does not (a documented difference), so that one
+/// entry is dropped from Docker's side when the base has none.
+fn config_fields(config: &serde_json::Value) -> serde_json::Value {
+    let default_path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    let env: Vec<serde_json::Value> = config["Env"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.as_str() != Some(default_path))
+        .collect();
+    let or_null = |v: &serde_json::Value| match v {
+        serde_json::Value::Object(m) if m.is_empty() => serde_json::Value::Null,
+        serde_json::Value::String(s) if s.is_empty() => serde_json::Value::Null,
+        other => other.clone(),
+    };
+    serde_json::json!({
+        "Env": env,
+        "Cmd": config["Cmd"],
+        "Entrypoint": config["Entrypoint"],
+        "WorkingDir": or_null(&config["WorkingDir"]),
+        "User": or_null(&config["User"]),
+        "ExposedPorts": or_null(&config["ExposedPorts"]),
+        "Labels": or_null(&config["Labels"]),
+    })
+}
+
+#[test]
+fn conformance_with_docker_build() {
+    if !require_root() || !common::require_tool("dockerd") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let daemon = Dockerd::start();
+    // The same busybox root filesystem as duckc's fixture, as Docker's base.
+    let rootfs = tmp.path().join("rootfs");
+    common::busybox_rootfs(&rootfs);
+    let tar = output(
+        std::process::Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .args(["--numeric-owner", "-c", "."]),
+    );
+    assert!(tar.status.success());
+    let import = tmp.path().join("rootfs.tar");
+    std::fs::write(&import, &tar.stdout).unwrap();
+    ok(daemon
+        .docker()
+        .arg("import")
+        .arg(&import)
+        .arg("busybox:latest"));
+    ok(daemon
+        .docker()
+        .args(["tag", "busybox:latest", "busybox:1.36"]));
+
+    let mut cases: Vec<(String, PathBuf)> = [
+        "seed-a",
+        "seed-b-layers",
+        "seed-c-copy",
+        "seed-d-multistage",
+    ]
+    .iter()
+    .map(|n| (n.to_string(), context(tmp.path(), n)))
+    .collect();
+    let conf = dockerfile(tmp.path(), "conformance", CONFORMANCE);
+    std::fs::write(conf.join("duck.txt"), "quack\n").unwrap();
+    cases.push(("conformance".to_owned(), conf));
+
+    let duckc_store = duckc_store::Store::open(&store).unwrap();
+    for (name, ctx) in &cases {
+        let tag = format!("conf/{name}:latest");
+        ok(daemon
+            .docker()
+            .current_dir(ctx)
+            .args(["build", "-q", "-t", &tag, "."]));
+        build(&store, ctx, &tag);
+
+        // Configs.
+        let inspect = ok(daemon.docker().args(["image", "inspect", &tag]));
+        let docker: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+        let image = duckc_image::resolve(&duckc_store, &tag).unwrap();
+        let ours = serde_json::to_value(&image.config).unwrap();
+        assert_eq!(
+            config_fields(&ours["config"]),
+            config_fields(&docker[0]["Config"]),
+            "{name}: configs differ"
+        );
+
+        // File trees: Docker's through `docker export` of a created container, duckc's by
+        // extracting the image's layers.
+        let theirs = tmp.path().join(format!("{name}-docker"));
+        let mine = tmp.path().join(format!("{name}-duckc"));
+        std::fs::create_dir_all(&theirs).unwrap();
+        std::fs::create_dir_all(&mine).unwrap();
+        let id = ok(daemon.docker().args(["create", &tag])).trim().to_owned();
+        let export = tmp.path().join(format!("{name}.tar"));
+        ok(daemon.docker().args(["export", "-o"]).arg(&export).arg(&id));
+        ok(std::process::Command::new("tar")
+            .arg("-C")
+            .arg(&theirs)
+            .args(["--numeric-owner", "-xpf"])
+            .arg(&export));
+        duckc_image::unpack_rootfs(&duckc_store, &image, &mine).unwrap();
+        let (a, b) = (tree(&mine), tree(&theirs));
+        if a != b {
+            let diff: Vec<String> = a
+                .lines()
+                .filter(|l| !b.lines().any(|m| m == *l))
+                .map(|l| format!("duckc only:  {l}"))
+                .chain(
+                    b.lines()
+                        .filter(|l| !a.lines().any(|m| m == *l))
+                        .map(|l| format!("docker only: {l}")),
+                )
+                .collect();
+            panic!("{name}: file trees differ:\n{}", diff.join("\n"));
+        }
+    }
+    drop(daemon);
+}

@@ -67,7 +67,7 @@ pub(crate) fn stage_files(
         let rel = f.target.trim_start_matches('/');
         let dest = stage.join(rel);
         if let Some(parent) = dest.parent() {
-            make_parents(stage, parent)?;
+            make_parents(stage, parent, (uid, gid))?;
         }
         match f.kind {
             EntryKind::Dir => {
@@ -95,17 +95,18 @@ pub(crate) fn stage_files(
     Ok(())
 }
 
-/// Creates the missing directories from `stage` down to `dir`: 0755, owned by root.
-pub(crate) fn make_parents(stage: &Path, dir: &Path) -> Result<()> {
+/// Creates the missing directories from `stage` down to `dir`: 0755, owned by the copy's
+/// owner (root without `chown=`), as BuildKit creates them.
+pub(crate) fn make_parents(stage: &Path, dir: &Path, (uid, gid): (u32, u32)) -> Result<()> {
     if dir == stage || fs::symlink_metadata(dir).is_ok() {
         return Ok(());
     }
     if let Some(parent) = dir.parent() {
-        make_parents(stage, parent)?;
+        make_parents(stage, parent, (uid, gid))?;
     }
     fs::create_dir(dir).map_err(io_err(dir))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(io_err(dir))?;
-    std::os::unix::fs::lchown(dir, Some(0), Some(0)).map_err(io_err(dir))
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid)).map_err(io_err(dir))
 }
 
 fn open_beneath(ctx: &OwnedFd, rel: &str, flags: OFlags) -> Result<OwnedFd> {

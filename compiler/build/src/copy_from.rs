@@ -154,7 +154,7 @@ pub(crate) fn copy_from_layer(
                     };
                     let out = stage.join(target.trim_start_matches('/'));
                     if let Some(parent) = out.parent() {
-                        crate::copy::make_parents(&stage, parent)?;
+                        crate::copy::make_parents(&stage, parent, owner.unwrap_or((0, 0)))?;
                     }
                     copy_entry(&real, &out, from.chmod, owner)?;
                 }
@@ -184,7 +184,7 @@ fn copy_tree(
 ) -> Result<()> {
     let top = stage.join(dest.trim_start_matches('/'));
     if let Some(parent) = top.parent() {
-        crate::copy::make_parents(stage, parent)?;
+        crate::copy::make_parents(stage, parent, owner.unwrap_or((0, 0)))?;
     }
     for entry in walkdir::WalkDir::new(src)
         .follow_links(false)
