@@ -317,10 +317,32 @@ fn locked_builds_give_the_same_digest_and_refuse_what_the_lock_lacks() {
     assert_eq!(inspect(&store, "pkgtest/tool").0, tool);
     assert_eq!(inspect(&store, "pkgtest/other").0, other);
 
+    // Nothing to rebuild; a moved pin rebuilds that step, and `explain` says why.
+    let explain = |env: &str| {
+        let mut cmd = common::duckc(&store);
+        cmd.current_dir(&dir).args(["explain", "env.kdl", env]);
+        ok(&mut cmd)
+    };
+    let text = explain("other");
+    assert!(text.contains("env `other`: 0 of "), "{text}");
+    let lock = std::fs::read_to_string(dir.join("duck.lock")).unwrap();
+    let gawk = lock
+        .lines()
+        .find(|l| l.trim_start().starts_with("package \"gawk\""))
+        .unwrap();
+    let sha = gawk.split("sha256=\"").nth(1).unwrap()[..64].to_owned();
+    let moved = lock.replace(&sha, &"0".repeat(64));
+    std::fs::write(dir.join("duck.lock"), moved).unwrap();
+    let text = explain("other");
+    assert!(
+        text.contains("packages \"libduck1\" \"gawk\"  [REBUILD]\n    package pins changed"),
+        "{text}"
+    );
+    std::fs::write(dir.join("duck.lock"), &lock).unwrap();
+
     // A package the lock does not pin: `--locked` names it and builds nothing.
     let spec = BUILD_SPEC.replace(r#""libduck1" "gawk""#, r#""libduck1" "gawk" "old-duck""#);
     std::fs::write(dir.join("env.kdl"), spec).unwrap();
-    let lock = std::fs::read_to_string(dir.join("duck.lock")).unwrap();
     let fresh = tmp.path().join("fresh-store");
     let out = build(&dir, &fresh, &apt::repo().line(), &["--locked"]);
     assert!(!out.status.success());
@@ -374,7 +396,8 @@ fn a_tampered_deb_fails_the_build_and_stores_nothing() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("gawk"), "{err}");
-    assert!(err.contains("sha256"), "{err}");
+    assert!(err.contains("does not match the repository index"), "{err}");
+    assert!(err.contains("nothing was stored"), "{err}");
     // Nothing of it is stored: no layer, no image, no downloaded .deb under its name.
     let df = ok(common::duckc(&store).args(["system", "df"]));
     for kind in ["Images", "Layers"] {

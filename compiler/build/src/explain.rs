@@ -30,13 +30,15 @@ pub struct Explained {
     pub status: Status,
 }
 
-/// Explains `plan` against the last `record` of it.
+/// Explains `plan` against the last `record` of it. `packages` is the lock as it stands (no
+/// resolution): a `packages` step's key includes its pins.
 pub fn explain(
     store: &Store,
     graph: &LayerGraph,
     plan: &EnvPlan,
     record: Option<&BuildRecord>,
     context: &std::path::Path,
+    packages: Option<&duckc_packages::locking::PackagesContext>,
 ) -> Result<Vec<Explained>> {
     let mut keys: BTreeMap<duckc_ir::NodeKey, (Digest, bool)> = BTreeMap::new();
     let mut out = Vec::new();
@@ -66,8 +68,27 @@ pub fn explain(
                 status
             }
             (_, Some((parent_key, parent_missed))) => {
-                let ck = cache_key(&node.key, Some(&parent_key), None);
-                let hit = store.cache_get(&ck)?.is_some();
+                // Why a `packages` step cannot be keyed yet (it is not in the lock).
+                let mut unlocked = None;
+                let (ck, hit) = match (&node.step, packages) {
+                    (Step::Packages { names }, Some(ctx)) => {
+                        match crate::execute::packages_cache_key(ctx, node, names, &parent_key) {
+                            Ok(ck) => (ck, store.cache_get_many(&ck)?.is_some()),
+                            Err(e) => {
+                                unlocked = Some(e.to_string());
+                                (cache_key(&node.key, Some(&parent_key), None), false)
+                            }
+                        }
+                    }
+                    (Step::Packages { .. }, None) => {
+                        unlocked = Some("the spec's packages are not locked".to_owned());
+                        (cache_key(&node.key, Some(&parent_key), None), false)
+                    }
+                    _ => {
+                        let ck = cache_key(&node.key, Some(&parent_key), None);
+                        (ck, store.cache_get(&ck)?.is_some())
+                    }
+                };
                 parent = Some((ck, !hit));
                 keys.insert(key, (ck, !hit));
                 if hit {
@@ -80,6 +101,15 @@ pub fn explain(
                         )],
                         Some(r) => differences(&r.node, &current),
                     };
+                    if let Some(why) = unlocked {
+                        reasons.push(format!("{why}: the build resolves it and extends the lock"));
+                    } else if reasons.is_empty()
+                        && !parent_missed
+                        && matches!(node.step, Step::Packages { .. })
+                        && recorded.is_some_and(|r| r.cache_key != ck.to_string())
+                    {
+                        reasons.push("package pins changed (`duck.lock`)".to_owned());
+                    }
                     if reasons.is_empty() {
                         reasons.push(if parent_missed {
                             "parent rebuilt".to_owned()

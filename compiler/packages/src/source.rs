@@ -14,7 +14,7 @@ pub const REPOSITORY_VAR: &str = "DUCKC_APT_REPOSITORY";
 pub const DEFAULT_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
 /// One apt repository: `URI SUITE COMPONENT…` plus how to trust it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Repository {
     /// `http://…`, `https://…` or `file:/…`, without a trailing `/`.
     pub uri: String,

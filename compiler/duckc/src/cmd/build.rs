@@ -678,11 +678,21 @@ fn check_reproducible(
 
 fn explain(store: &Store, loaded: &Loaded, plans: &[EnvPlan]) -> miette::Result<ExitCode> {
     let graph = loaded.graph();
+    let packages = match &loaded.frontend {
+        Frontend::Kdl(compiled) => super::packages::pinned(compiled, store),
+        Frontend::Dockerfile { .. } => None,
+    };
     for plan in plans {
         let record = duckc_build::record::read(store, &loaded.spec, &plan.env.name);
-        let steps =
-            duckc_build::explain::explain(store, graph, plan, record.as_ref(), &loaded.context)
-                .map_err(|e| miette!("{e}"))?;
+        let steps = duckc_build::explain::explain(
+            store,
+            graph,
+            plan,
+            record.as_ref(),
+            &loaded.context,
+            packages.as_ref(),
+        )
+        .map_err(|e| miette!("{e}"))?;
         let misses = steps
             .iter()
             .filter(|s| matches!(s.status, Status::Miss(_)))

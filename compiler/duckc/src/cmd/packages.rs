@@ -186,6 +186,30 @@ pub fn prepare(
     Ok(Some(ctx))
 }
 
+/// What `explain` needs to key `packages` steps: the lock as it is, never resolved or written.
+/// `None` when the spec has no `packages` steps; an unreadable lock counts as empty.
+pub fn pinned(compiled: &Compiled, store: &Store) -> Option<PackagesContext> {
+    let found = steps(&compiled.db);
+    if found.is_empty() {
+        return None;
+    }
+    let lock = Lock::read(&lock_path(compiled)).unwrap_or_default();
+    // The repository is only read to download, which explaining never does.
+    let repository = source::configured(&Settings::from_env(None))
+        .map(|c| c.repository)
+        .unwrap_or_default();
+    Some(PackagesContext {
+        lock,
+        envs: found
+            .iter()
+            .map(|f| (f.node.clone(), f.step.env.clone()))
+            .collect(),
+        repository,
+        downloads: store.root().join("downloads"),
+        budget: DEFAULT_LAYER_BUDGET,
+    })
+}
+
 fn context(
     compiled: &Compiled,
     store: &Store,
