@@ -802,7 +802,7 @@ impl Lowering<'_> {
                         None => {
                             let path = normalize(&source);
                             if let Some(files) =
-                                self.context_files(&[source.clone()], "/", None, &[], span)
+                                self.context_files(std::slice::from_ref(&source), "/", None, &[], span)
                             {
                                 out.push(RunMount::Bind {
                                     target,
