@@ -588,3 +588,58 @@ fn conformance_with_docker_build() {
     }
     drop(daemon);
 }
+
+#[test]
+fn add_unpacks_local_archives_inside_the_destination() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let ctx = dockerfile(
+        tmp.path(),
+        "add",
+        "FROM busybox:1.36\nADD app.tar.gz /opt/app\nADD notes.txt /notes.txt\n",
+    );
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(src.join("bin")).unwrap();
+    std::fs::write(src.join("bin/tool"), "#!/bin/sh\necho tool\n").unwrap();
+    std::fs::write(ctx.join("notes.txt"), "plain file\n").unwrap();
+    ok(std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&src)
+        .arg("-czf")
+        .arg(ctx.join("app.tar.gz"))
+        .arg("bin"));
+    build(&store, &ctx, "duck:add");
+    assert_eq!(
+        run(
+            &store,
+            "duck:add",
+            &["cat", "/opt/app/bin/tool", "/notes.txt"]
+        ),
+        "#!/bin/sh\necho tool\nplain file\n"
+    );
+
+    // An entry that climbs out (`../`) never lands outside: the build fails instead.
+    std::fs::write(tmp.path().join("outside.txt"), "x").unwrap();
+    let evil = dockerfile(
+        tmp.path(),
+        "evil",
+        "FROM busybox:1.36\nADD evil.tar /opt/\n",
+    );
+    ok(std::process::Command::new("tar").current_dir(&evil).args([
+        "-cPf",
+        "evil.tar",
+        "../outside.txt",
+    ]));
+    std::fs::remove_file(tmp.path().join("outside.txt")).unwrap();
+    let out = output(
+        duckc(&store)
+            .current_dir(&evil)
+            .args(["build", "--progress", "plain", "."]),
+    );
+    assert!(!out.status.success());
+    assert!(!tmp.path().join("outside.txt").exists());
+    assert!(!store.join("outside.txt").exists());
+}

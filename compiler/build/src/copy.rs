@@ -34,7 +34,11 @@ pub(crate) fn copy_layer(
     let stage = store.tmp_path("copy");
     let result = (|| {
         fs::create_dir(&stage).map_err(io_err(&stage))?;
-        stage_files(context, &step.files, &stage, (uid, gid))?;
+        if step.unpack {
+            unpack_archives(store, context, step, &stage)?;
+        } else {
+            stage_files(context, &step.files, &stage, (uid, gid))?;
+        }
         set_times(&stage, crate::epoch())?;
         Ok(store.write_layer(
             &stage,
@@ -47,6 +51,46 @@ pub(crate) fn copy_layer(
     })();
     let _ = duckc_layer::remove_tree(&stage);
     result
+}
+
+/// `ADD` of local archives: each archive (hash-checked) is extracted into the destination
+/// directory with the layer extractor, which keeps every entry inside it (no `..`, no write
+/// through a symlink) and bounds its size.
+fn unpack_archives(store: &Store, context: &Path, step: &CopyStep, stage: &Path) -> Result<()> {
+    let dest = stage.join(step.destination.trim_start_matches('/'));
+    make_parents(stage, &dest, (0, 0))?;
+    let ctx = rustix::fs::open(
+        context,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io_err(context)(e.into()))?;
+    for f in &step.files {
+        // Copied out first, hashing, so what is extracted is what was keyed.
+        let tmp = store.tmp_path("add");
+        let result = (|| -> Result<()> {
+            copy_file(&ctx, &f.source, &tmp, f.digest)?;
+            let archive = fs::File::open(&tmp).map_err(io_err(&tmp))?;
+            let opts = duckc_layer::ExtractOptions {
+                whiteouts: duckc_layer::WhiteoutMode::Apply,
+                ..duckc_layer::ExtractOptions::default()
+            };
+            duckc_layer::unpack_layer(
+                io::BufReader::new(archive),
+                &dest,
+                &opts,
+                &duckc_layer::Expected::default(),
+            )
+            .map_err(|e| Error::Archive {
+                path: f.source.clone(),
+                reason: e.to_string(),
+            })?;
+            Ok(())
+        })();
+        let _ = fs::remove_file(&tmp);
+        result?;
+    }
+    Ok(())
 }
 
 /// Writes `files` from the context into `stage` (which exists), owned by `uid:gid`, each

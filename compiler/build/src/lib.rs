@@ -70,6 +70,9 @@ pub enum Error {
     /// A `copy … from=` source path that the source's filesystem does not have.
     #[error("`{path}` does not exist in `{image}`")]
     CopyFromMissing { path: String, image: String },
+    /// An `ADD`ed archive that cannot be extracted.
+    #[error("cannot unpack `{path}`: {reason}")]
+    Archive { path: String, reason: String },
     /// A node the graph does not hold (a compiler bug).
     #[error("the layer graph has no node `{0}`")]
     MissingNode(String),

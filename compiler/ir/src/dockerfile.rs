@@ -642,6 +642,7 @@ impl Lowering<'_> {
                     chmod,
                     exclude: c.exclude.clone(),
                 }),
+                unpack: false,
             };
             let kdl = Err(format!("`{name} --from` has no spec form yet"));
             return Some((step, kdl));
@@ -656,18 +657,43 @@ impl Lowering<'_> {
                 );
                 return None;
             }
-            if is_add && is_archive(p) {
+            if is_add && c.unpack != Some(false) && archive(p) == Some(false) {
                 self.error(
                     span,
-                    "duckc cannot unpack archives with `ADD` yet".to_owned(),
-                    "local archive",
-                    "unpack it with `RUN tar -xf` after a `COPY`, or unpack it into the context",
+                    "duckc cannot unpack xz or bzip2 archives with `ADD`".to_owned(),
+                    "xz or bzip2 archive",
+                    "recompress it with gzip or zstd, or `COPY` it and unpack it with `RUN tar -xf`",
                 );
                 return None;
             }
         }
+        // `ADD` extracts local tar archives (plain, gzip, zstd) into the destination.
+        let unpack = is_add
+            && c.unpack != Some(false)
+            && !paths.is_empty()
+            && paths.iter().all(|p| archive(p) == Some(true));
+        if is_add
+            && !unpack
+            && c.unpack != Some(false)
+            && paths.iter().any(|p| archive(p).is_some())
+        {
+            self.error(
+                span,
+                "`ADD` of archives and other files together".to_owned(),
+                "mixes archives and files",
+                "split it into one `ADD` for the archives and one `COPY` for the rest",
+            );
+            return None;
+        }
+        let destination = if unpack && !destination.ends_with('/') {
+            format!("{destination}/")
+        } else {
+            destination
+        };
         let files = self.context_files(&paths, &destination, chmod, &c.exclude, span)?;
-        let kdl = if c.exclude.is_empty() && !paths.iter().any(|p| p.contains(['*', '?', '['])) {
+        let kdl = if unpack {
+            Err(format!("`{name}` of an archive has no spec form"))
+        } else if c.exclude.is_empty() && !paths.iter().any(|p| p.contains(['*', '?', '['])) {
             Ok(StepDeclKind::Copy {
                 sources: paths.clone(),
                 destination: c.dest.clone(),
@@ -686,6 +712,7 @@ impl Lowering<'_> {
                 chown: c.chown.clone(),
                 files,
                 from: None,
+                unpack,
             },
             kdl,
         ))
@@ -801,9 +828,13 @@ impl Lowering<'_> {
                         }
                         None => {
                             let path = normalize(&source);
-                            if let Some(files) =
-                                self.context_files(std::slice::from_ref(&source), "/", None, &[], span)
-                            {
+                            if let Some(files) = self.context_files(
+                                std::slice::from_ref(&source),
+                                "/",
+                                None,
+                                &[],
+                                span,
+                            ) {
                                 out.push(RunMount::Bind {
                                     target,
                                     files,
@@ -882,13 +913,18 @@ fn component(p: &[u8], s: &[u8]) -> bool {
     }
 }
 
-fn is_archive(path: &str) -> bool {
+/// Whether `ADD` unpacks `path`, by its name: `Some(true)` for tar archives duckc extracts
+/// (plain, gzip, zstd), `Some(false)` for those it cannot (xz, bzip2), `None` for other files.
+fn archive(path: &str) -> Option<bool> {
     let lower = path.to_ascii_lowercase();
-    [
-        ".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tar.zst",
-    ]
-    .iter()
-    .any(|ext| lower.ends_with(ext))
+    let ends = |exts: &[&str]| exts.iter().any(|e| lower.ends_with(e));
+    if ends(&[".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst"]) {
+        Some(true)
+    } else if ends(&[".tar.xz", ".txz", ".tar.bz2", ".tbz2"]) {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 /// A `RUN` command as the layer graph runs it. The default shell's shell form is the spec's

@@ -138,6 +138,10 @@ pub struct CopyStep {
     /// `from=`: copy out of another env's (or an image's) filesystem instead of the context.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<CopyFrom>,
+    /// Dockerfile `ADD` of a local archive: each file is a tar (plain, gzip or zstd), extracted
+    /// into the destination directory instead of copied.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unpack: bool,
 }
 
 /// The source of a `copy … from=`: paths in another node's filesystem, resolved at build time

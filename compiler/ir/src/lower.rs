@@ -103,6 +103,7 @@ pub fn lower_env<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Option
                         chown: chown.clone(),
                         files,
                         from: None,
+                        unpack: false,
                     })),
                     None => {
                         ok = false;
@@ -273,6 +274,9 @@ pub(crate) fn layer_key(parent: NodeKey, step: &Step, state: &RunState) -> NodeK
             }
             if let Some(from) = &copy.from {
                 crate::dockerfile::key_copy_from(&mut h, from);
+            }
+            if copy.unpack {
+                h.str("unpack", "tar");
             }
         }
         Step::Run(run) => {
