@@ -59,14 +59,8 @@ pub(crate) fn open_host_device(k: &dyn Kernel, name: &str, major: u32, minor: u3
     Ok(fd)
 }
 
-/// Mount the container's `/dev` under `root`. `console` is the host path of the terminal to
-/// show as `/dev/console` (the pty's other end, with `-t`).
-pub fn mount_dev(
-    k: &dyn Kernel,
-    root: &Path,
-    rootless: bool,
-    console: Option<&Path>,
-) -> Result<()> {
+/// Mount the container's `/dev` under `root`.
+pub fn mount_dev(k: &dyn Kernel, root: &Path, rootless: bool) -> Result<()> {
     let dev = open_dir(k, root, "/dev")?;
     k.mount(
         Some("tmpfs"),
@@ -112,9 +106,6 @@ pub fn mount_dev(
     for (target, link) in LINKS {
         k.symlink_in_root(&dev_root, target, link)
             .what(|| format!("cannot create /dev/{link}"))?;
-    }
-    if let Some(console) = console {
-        bind_file(k, root, console, "/dev/console")?;
     }
     Ok(())
 }

@@ -4,18 +4,39 @@
 //! A process inside the container can open `/proc/<pid>/exe` of any process in its pid
 //! namespace, and a container command of `/proc/self/exe` runs whatever the init was running.
 //! If that were the host's `duckc` binary, container root could overwrite it and get code run
-//! on the host by the next `duckc` call (CVE-2019-5736). So the init is started from a memfd
-//! copy of the binary with write, grow and shrink seals: `/proc/<pid>/exe` then names the
-//! memfd, and every write to it fails with `EPERM`.
+//! on the host by the next `duckc` call (CVE-2019-5736). So the init never runs from the host
+//! binary, but from one of two copies:
+//!
+//! - as root, a copy under `/run/duckc/` marked immutable (`FS_IMMUTABLE_FL`): no process
+//!   without `CAP_LINUX_IMMUTABLE`, which containers never have, can write, truncate or remove
+//!   it. It is made once per binary (keyed by the binary's device, inode, size and mtime) and
+//!   checked on every use, so a start costs no copy;
+//! - otherwise (or when the file system has no immutable flag), a memfd copy with write, grow
+//!   and shrink seals, made for each start.
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 use rustix::fs::{MemfdFlags, SealFlags};
 
-/// A sealed, executable memfd holding a copy of `/proc/self/exe`.
+/// Where root keeps the immutable copies.
+pub const COPY_DIR: &str = "/run/duckc";
+
+/// A descriptor of a copy of `/proc/self/exe` that nothing in a container can write to.
 pub fn sealed_self() -> io::Result<OwnedFd> {
+    if rustix::process::geteuid().is_root()
+        && let Ok(fd) = immutable_copy(Path::new(COPY_DIR))
+    {
+        return Ok(fd);
+    }
+    memfd_copy()
+}
+
+/// A sealed, executable memfd holding a copy of `/proc/self/exe`.
+pub fn memfd_copy() -> io::Result<OwnedFd> {
     let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
     // MFD_EXEC (6.3+) keeps the memfd executable when vm.memfd_noexec says otherwise; older
     // kernels reject the flag.
@@ -33,4 +54,94 @@ pub fn sealed_self() -> io::Result<OwnedFd> {
         SealFlags::SEAL | SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE,
     )?;
     Ok(memfd)
+}
+
+const FS_IMMUTABLE_FL: libc::c_long = 0x10;
+
+fn flags(file: &File) -> io::Result<libc::c_long> {
+    let mut flags: libc::c_long = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes one long into `flags`.
+    if unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(flags)
+}
+
+/// Whether `file` is a finished copy: immutable, owned by root, not writable, of `size` bytes.
+fn usable(file: &File, size: u64) -> bool {
+    let Ok(meta) = file.metadata() else {
+        return false;
+    };
+    meta.is_file()
+        && meta.uid() == 0
+        && meta.len() == size
+        && meta.mode() & 0o222 == 0
+        && flags(file).is_ok_and(|f| f & FS_IMMUTABLE_FL != 0)
+}
+
+/// The immutable copy of this binary in `dir`, made if missing.
+pub fn immutable_copy(dir: &Path) -> io::Result<OwnedFd> {
+    let exe = std::fs::metadata("/proc/self/exe")?;
+    let name = format!(
+        "duckc-init-{:x}-{:x}-{:x}-{:x}.{:x}",
+        exe.dev(),
+        exe.ino(),
+        exe.size(),
+        exe.mtime(),
+        exe.mtime_nsec()
+    );
+    let path = dir.join(&name);
+    if let Ok(file) = File::open(&path)
+        && usable(&file, exe.size())
+    {
+        return Ok(file.into());
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    remove_stale(dir, &name);
+    let tmp: PathBuf = dir.join(format!(".tmp-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    {
+        let mut src = File::open("/proc/self/exe")?;
+        let mut dst = File::create(&tmp)?;
+        io::copy(&mut src, &mut dst)?;
+        dst.set_permissions(std::fs::Permissions::from_mode(0o555))?;
+        dst.sync_all()?;
+    }
+    // Another duckc may have finished the same copy meanwhile: its immutable file then refuses
+    // the rename, and we use it.
+    if std::fs::rename(&tmp, &path).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    let file = File::open(&path)?;
+    if !usable(&file, exe.size()) {
+        let f = flags(&file)? | FS_IMMUTABLE_FL;
+        // SAFETY: FS_IOC_SETFLAGS reads one long.
+        if unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_SETFLAGS, &f) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    if !usable(&file, exe.size()) {
+        return Err(io::Error::other("the copy of the runtime is not immutable"));
+    }
+    Ok(file.into())
+}
+
+/// Remove copies of older binaries (clearing their immutable flag first).
+fn remove_stale(dir: &Path, keep: &str) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name == keep || !(name.starts_with("duckc-init-") || name.starts_with(".tmp-")) {
+            continue;
+        }
+        if let Ok(file) = File::open(entry.path())
+            && let Ok(f) = flags(&file)
+        {
+            let f = f & !FS_IMMUTABLE_FL;
+            // SAFETY: FS_IOC_SETFLAGS reads one long.
+            unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_SETFLAGS, &f) };
+        }
+        let _ = std::fs::remove_file(entry.path());
+    }
 }

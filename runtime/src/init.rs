@@ -35,8 +35,8 @@ pub enum InitConfig {
         spec: ContainerSpec,
         /// Running in a new user namespace where only the caller is mapped (to root).
         rootless: bool,
-        /// Host path of the pty slave that is our stdio (`-t`).
-        console: Option<PathBuf>,
+        /// With `-t`: the socket to send the new terminal's master side to.
+        console_socket: Option<RawFd>,
     },
     /// Join the namespaces of the running container whose init is `pid`: `exec`.
     Join {
@@ -44,6 +44,8 @@ pub enum InitConfig {
         process: Process,
         hostname: String,
         rootless: bool,
+        /// With `-t`: the socket to send the new terminal's master side to.
+        console_socket: Option<RawFd>,
     },
 }
 
@@ -83,25 +85,43 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
     drop(file);
     let config: InitConfig =
         serde_json::from_str(&text).map_err(|e| Error::Config(e.to_string()))?;
-    close_other_fds(error_fd);
+    let socket = match &config {
+        InitConfig::Create { console_socket, .. } | InitConfig::Join { console_socket, .. } => {
+            *console_socket
+        }
+    };
+    close_other_fds(
+        &[Some(error_fd), socket]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>(),
+    );
     let k = Linux;
     match config {
         InitConfig::Create {
             spec,
             rootless,
-            console,
+            console_socket,
         } => {
-            let setup = Setup { rootless, console };
-            rootfs::setup(&k, &spec, &setup)?;
-            let terminal = spec.process.terminal;
-            start(&k, &spec.process, &spec.hostname, rootless, terminal)
+            rootfs::setup(&k, &spec, &Setup { rootless })?;
+            let console = console_socket.map(|s| (s, true));
+            start(&k, &spec.process, &spec.hostname, rootless, console)
         }
         InitConfig::Join {
             pid,
             process,
             hostname,
             rootless,
-        } => join(&k, pid, &process, &hostname, rootless, error_fd),
+            console_socket,
+        } => join(
+            &k,
+            pid,
+            &process,
+            &hostname,
+            rootless,
+            error_fd,
+            console_socket,
+        ),
     }
 }
 
@@ -123,15 +143,52 @@ fn reset_signals() {
 
 /// Close every descriptor above stdio except the error pipe, which is made close-on-exec:
 /// nothing the calling shell leaked reaches the container (CVE-2024-21626).
-fn close_other_fds(keep: RawFd) {
-    // SAFETY: close_range and fcntl with integer arguments.
-    unsafe {
-        if keep > 3 {
-            libc::syscall(libc::SYS_close_range, 3u32, (keep - 1) as u32, 0u32);
+fn close_other_fds(keep: &[RawFd]) {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|fd| *fd >= 3).collect();
+    keep.sort_unstable();
+    let mut from = 3;
+    for fd in keep {
+        // SAFETY: close_range and fcntl with integer arguments.
+        unsafe {
+            if fd > from {
+                libc::syscall(libc::SYS_close_range, from as u32, (fd - 1) as u32, 0u32);
+            }
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
         }
-        libc::syscall(libc::SYS_close_range, (keep + 1) as u32, u32::MAX, 0u32);
-        libc::fcntl(keep, libc::F_SETFD, libc::FD_CLOEXEC);
+        from = fd + 1;
     }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, from as u32, u32::MAX, 0u32) };
+}
+
+/// Send descriptor `fd` over the Unix socket `socket` (`SCM_RIGHTS`).
+fn send_fd(socket: RawFd, fd: RawFd) -> std::io::Result<()> {
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    let mut control = vec![0u8; space];
+    // SAFETY: msghdr is plain data; every pointer set below outlives the sendmsg call, and the
+    // control buffer is CMSG_SPACE bytes for one descriptor.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
+        if libc::sendmsg(socket, &msg, 0) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// Everything after the root is in place: terminal, user, working directory, capabilities,
@@ -141,11 +198,20 @@ fn start(
     process: &Process,
     hostname: &str,
     rootless: bool,
-    terminal: bool,
+    console: Option<(RawFd, bool)>,
 ) -> Result<u8> {
-    if terminal {
-        // SAFETY: setsid and TIOCSCTTY on our own stdin, the pty slave.
+    if let Some((socket, bind_console)) = console {
+        let (master, slave) = rootfs::open_console(k, bind_console)?;
+        send_fd(socket, master).what(|| "cannot hand the terminal to duckc".into())?;
+        k.close(master);
+        k.close(socket);
+        // SAFETY: make the terminal our stdio, start a session and take it as the controlling
+        // terminal; integer arguments only.
         unsafe {
+            for target in 0..3 {
+                libc::dup2(slave, target);
+            }
+            libc::close(slave);
             libc::setsid();
             libc::ioctl(0, libc::TIOCSCTTY, 0);
         }
@@ -281,6 +347,7 @@ fn join(
     hostname: &str,
     rootless: bool,
     error_fd: RawFd,
+    console_socket: Option<RawFd>,
 ) -> Result<u8> {
     let mut order = vec![];
     if rootless {
@@ -321,10 +388,20 @@ fn join(
         });
     }
     if child == 0 {
-        return start(k, process, hostname, rootless, process.terminal);
+        return start(
+            k,
+            process,
+            hostname,
+            rootless,
+            console_socket.map(|s| (s, false)),
+        );
     }
-    // The child holds the error pipe until its execve; our copy must not keep it open.
+    // The child holds the error pipe and the console socket until its execve; our copies must
+    // not keep them open.
     k.close(error_fd);
+    if let Some(s) = console_socket {
+        k.close(s);
+    }
     crate::process::forward_signals_to(child);
     let code = crate::process::wait_code(child).what(|| "cannot wait for the process".into())?;
     Ok(code as u8)

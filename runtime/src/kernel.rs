@@ -158,6 +158,10 @@ pub trait Kernel {
     /// The `MS_NOSUID`/`MS_NODEV`/`MS_NOEXEC`/`MS_RDONLY` flags of the mount holding `path`
     /// (`statvfs`), which a read-only remount must repeat when they are locked.
     fn mount_flags(&self, path: &Path) -> io::Result<u64>;
+    /// Open the pseudo-terminal multiplexer at `ptmx` (an `O_PATH` descriptor) and return a new
+    /// terminal's (master, slave), the slave opened from the master (`TIOCGPTPEER`), never by
+    /// name.
+    fn open_pty(&self, ptmx: Fd) -> io::Result<(Fd, Fd)>;
     /// `close(2)`.
     fn close(&self, fd: Fd);
     /// `symlinkat(2)`: create `link` inside `root` pointing to `target`.

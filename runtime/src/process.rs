@@ -49,6 +49,12 @@ pub fn is_rootless() -> bool {
 /// Start the container described by `spec`; returns once its command is running (or failed to
 /// start, with the init's error).
 pub fn spawn(spec: &ContainerSpec, io: Io) -> Result<Child> {
+    spawn_with(spec, io, &mut |_| {})
+}
+
+/// [`spawn`], calling `on_clone` with the init's host pid as soon as it exists, before its
+/// command can run or print anything (so a caller can record the container as running first).
+pub fn spawn_with(spec: &ContainerSpec, io: Io, on_clone: &mut dyn FnMut(i32)) -> Result<Child> {
     let rootless = is_rootless();
     let mut flags =
         libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
@@ -59,33 +65,24 @@ pub fn spawn(spec: &ContainerSpec, io: Io) -> Result<Child> {
         flags |= libc::CLONE_NEWUSER;
         check_userns()?;
     }
-    let pty = if spec.process.terminal {
-        Some(open_pty()?)
-    } else {
-        None
-    };
     let config = InitConfig::Create {
         spec: spec.clone(),
         rootless,
-        console: pty.as_ref().map(|p| p.slave_path.clone()),
+        console_socket: None,
     };
-    launch(&config, flags, io, pty)
+    launch(config, flags, io, spec.process.terminal, on_clone)
 }
 
 /// Run `process` inside the running container whose init has host pid `pid` (`duckc exec`).
 pub fn exec_in(pid: i32, process: &Process, hostname: &str, io: Io) -> Result<Child> {
-    let pty = if process.terminal {
-        Some(open_pty()?)
-    } else {
-        None
-    };
     let config = InitConfig::Join {
         pid,
         process: process.clone(),
         hostname: hostname.to_owned(),
         rootless: is_rootless(),
+        console_socket: None,
     };
-    launch(&config, 0, io, pty)
+    launch(config, 0, io, process.terminal, &mut |_| {})
 }
 
 fn check_userns() -> Result<()> {
@@ -104,39 +101,59 @@ fn check_userns() -> Result<()> {
     Ok(())
 }
 
-struct Pty {
-    master: OwnedFd,
-    slave: OwnedFd,
-    slave_path: PathBuf,
+/// A connected pair of Unix stream sockets, close-on-exec.
+fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: socketpair fills the two-element array.
+    let r = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if r == -1 {
+        return Err(Error::Kernel {
+            what: "cannot create a socket pair".into(),
+            source: io::Error::last_os_error(),
+        });
+    }
+    // SAFETY: both descriptors are fresh and ours.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-fn open_pty() -> Result<Pty> {
-    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
-    let io_err = |e: rustix::io::Errno| Error::Kernel {
-        what: "cannot open a pseudo-terminal".into(),
-        source: e.into(),
+/// Receive one descriptor sent with `SCM_RIGHTS`; `None` when the peer closed without sending.
+fn recv_fd(socket: &OwnedFd) -> Option<OwnedFd> {
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
     };
-    let master =
-        openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).map_err(io_err)?;
-    grantpt(&master).map_err(io_err)?;
-    unlockpt(&master).map_err(io_err)?;
-    let name = ptsname(&master, Vec::new()).map_err(io_err)?;
-    let slave_path = PathBuf::from(name.to_string_lossy().into_owned());
-    let slave = rustix::fs::open(
-        &slave_path,
-        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY,
-        rustix::fs::Mode::empty(),
-    )
-    .map_err(io_err)?;
-    // Start with the caller's window size.
-    if let Ok(ws) = rustix::termios::tcgetwinsize(rustix::stdio::stdin()) {
-        let _ = rustix::termios::tcsetwinsize(&master, ws);
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    let mut control = vec![0u8; space];
+    // SAFETY: msghdr is plain data; its pointers outlive the call; the received descriptor is
+    // read from a control message the kernel filled in.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        if libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) <= 0 {
+            return None;
+        }
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if cmsg.is_null()
+            || (*cmsg).cmsg_level != libc::SOL_SOCKET
+            || (*cmsg).cmsg_type != libc::SCM_RIGHTS
+        {
+            return None;
+        }
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>());
+        Some(OwnedFd::from_raw_fd(fd))
     }
-    Ok(Pty {
-        master,
-        slave,
-        slave_path,
-    })
 }
 
 fn null_fd() -> Result<OwnedFd> {
@@ -153,10 +170,30 @@ fn null_fd() -> Result<OwnedFd> {
 
 /// Clone a child with `flags`, make its stdio, and re-execute the sealed runtime binary in it
 /// as the init, with `config`.
-fn launch(config: &InitConfig, flags: i32, io: Io, pty: Option<Pty>) -> Result<Child> {
+fn launch(
+    mut config: InitConfig,
+    flags: i32,
+    io: Io,
+    terminal: bool,
+    on_clone: &mut dyn FnMut(i32),
+) -> Result<Child> {
     let exe =
         crate::exe::sealed_self().what(|| "cannot make a sealed copy of the runtime".into())?;
-    let json = serde_json::to_vec(config).map_err(|e| Error::Config(e.to_string()))?;
+    // With a terminal, the init makes it inside the container (so it is the container's
+    // /dev/pts/0) and sends us the master side over this socket.
+    let console = if terminal {
+        let (ours, theirs) = socket_pair()?;
+        rustix::io::fcntl_setfd(&theirs, rustix::io::FdFlags::empty()).what(|| "fcntl".into())?;
+        match &mut config {
+            InitConfig::Create { console_socket, .. } | InitConfig::Join { console_socket, .. } => {
+                *console_socket = Some(theirs.as_raw_fd());
+            }
+        }
+        Some((ours, theirs))
+    } else {
+        None
+    };
+    let json = serde_json::to_vec(&config).map_err(|e| Error::Config(e.to_string()))?;
     let config_fd = rustix::fs::memfd_create("duckc-config", rustix::fs::MemfdFlags::empty())
         .what(|| "cannot create the config memfd".into())?;
     let mut config_file = std::fs::File::from(config_fd);
@@ -170,26 +207,14 @@ fn launch(config: &InitConfig, flags: i32, io: Io, pty: Option<Pty>) -> Result<C
     // The write end must survive the exec into the init (which sets close-on-exec itself).
     rustix::io::fcntl_setfd(&err_write, rustix::io::FdFlags::empty()).what(|| "fcntl".into())?;
 
-    let stdio: [Option<OwnedFd>; 3] = match &pty {
-        Some(p) => {
-            let dup = |fd: &OwnedFd| fd.try_clone().what(|| "cannot duplicate the pty".into());
-            [
-                Some(dup(&p.slave)?),
-                Some(dup(&p.slave)?),
-                Some(dup(&p.slave)?),
-            ]
-        }
-        None => {
-            let pick = |s: Stdio| -> Result<Option<OwnedFd>> {
-                match s {
-                    Stdio::Inherit => Ok(None),
-                    Stdio::Null => null_fd().map(Some),
-                    Stdio::Fd(fd) => Ok(Some(fd)),
-                }
-            };
-            [pick(io.stdin)?, pick(io.stdout)?, pick(io.stderr)?]
+    let pick = |s: Stdio| -> Result<Option<OwnedFd>> {
+        match s {
+            Stdio::Inherit => Ok(None),
+            Stdio::Null => null_fd().map(Some),
+            Stdio::Fd(fd) => Ok(Some(fd)),
         }
     };
+    let stdio: [Option<OwnedFd>; 3] = [pick(io.stdin)?, pick(io.stdout)?, pick(io.stderr)?];
     let stdio_raw: [RawFd; 3] =
         std::array::from_fn(|i| stdio[i].as_ref().map_or(-1, |f| f.as_raw_fd()));
 
@@ -270,6 +295,7 @@ fn launch(config: &InitConfig, flags: i32, io: Io, pty: Option<Pty>) -> Result<C
         }
     }
     let pid = pid as i32;
+    on_clone(pid);
     drop(go_read);
     if userns {
         let ids = (
@@ -288,6 +314,10 @@ fn launch(config: &InitConfig, flags: i32, io: Io, pty: Option<Pty>) -> Result<C
     drop(err_write);
     drop(stdio);
     drop(config_file);
+    let master = console.and_then(|(ours, theirs)| {
+        drop(theirs);
+        recv_fd(&ours)
+    });
     let mut err = String::new();
     let mut read_end = std::fs::File::from(err_read);
     let _ = read_end.read_to_string(&mut err);
@@ -299,10 +329,21 @@ fn launch(config: &InitConfig, flags: i32, io: Io, pty: Option<Pty>) -> Result<C
             message: message.to_owned(),
         });
     }
-    Ok(Child {
-        pid,
-        pty: pty.map(|p| p.master),
-    })
+    if terminal && master.is_none() {
+        let _ = kill(pid, libc::SIGKILL);
+        let _ = wait_code(pid);
+        return Err(Error::Start {
+            code: 125,
+            message: "the container did not send its terminal".into(),
+        });
+    }
+    if let (Some(m), Ok(ws)) = (
+        &master,
+        rustix::termios::tcgetwinsize(rustix::stdio::stdin()),
+    ) {
+        let _ = rustix::termios::tcsetwinsize(m, ws);
+    }
+    Ok(Child { pid, pty: master })
 }
 
 /// Wait for `pid` and return its exit code the shell way: the status, or 128+N for signal N.
@@ -350,6 +391,21 @@ extern "C" fn forward(sig: libc::c_int) {
     if pid > 0 {
         // SAFETY: kill is async-signal-safe.
         unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// Block [`FORWARDED`] signals and `SIGCHLD` in this thread, so that none arriving between a
+/// container's start and [`attach`] is lost or kills the caller: `attach` then reads them from
+/// a signalfd. (The container's init unblocks everything before running the command.)
+pub fn hold_signals() {
+    // SAFETY: sigset manipulation on a local value; sigprocmask on this thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in FORWARDED.iter().chain([&libc::SIGCHLD]) {
+            libc::sigaddset(&mut set, *sig);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
 

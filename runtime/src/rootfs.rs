@@ -44,8 +44,6 @@ pub const READ_ONLY: &[&str] = &[
 pub struct Setup {
     /// Running in a user namespace as an unprivileged caller.
     pub rootless: bool,
-    /// Host path of the pty to show as `/dev/console`.
-    pub console: Option<std::path::PathBuf>,
 }
 
 /// Map the caller (host ids `uid`, `gid`) to root in the user namespace of the process whose
@@ -122,7 +120,7 @@ pub fn setup(k: &dyn Kernel, spec: &ContainerSpec, setup: &Setup) -> Result<()> 
 
     let dev_fd = special_dir(k, root, "/dev")?;
     k.close(dev_fd);
-    dev::mount_dev(k, root, setup.rootless, setup.console.as_deref())?;
+    dev::mount_dev(k, root, setup.rootless)?;
 
     let sys_fd = special_dir(k, root, "/sys")?;
     let sys_flags = ms::NOSUID | ms::NODEV | ms::NOEXEC | ms::RDONLY;
@@ -181,6 +179,48 @@ pub fn setup(k: &dyn Kernel, spec: &ContainerSpec, setup: &Setup) -> Result<()> 
     k.umount_detach(Path::new("."))
         .what(|| "cannot detach the host's root".into())?;
     k.chdir(Path::new("/")).what(|| "cannot chdir to /".into())
+}
+
+/// A new pseudo-terminal from the container's own devpts, after `pivot_root`: returns
+/// (master, slave). With `console`, the slave is also bind-mounted on `/dev/console`. Creating
+/// it inside the container (rather than on the host) makes it `/dev/pts/0` there, as in Docker.
+pub fn open_console(k: &dyn Kernel, console: bool) -> Result<(Fd, Fd)> {
+    let ptmx = k
+        .open_in_root(
+            Path::new("/"),
+            Path::new("/dev/pts/ptmx"),
+            Resolve {
+                create: None,
+                no_symlinks: true,
+            },
+        )
+        .what(|| "cannot open /dev/pts/ptmx".into())?;
+    let (master, slave) = k
+        .open_pty(ptmx)
+        .what(|| "cannot open a pseudo-terminal".into())?;
+    k.close(ptmx);
+    if console {
+        let target = k
+            .open_in_root(
+                Path::new("/"),
+                Path::new("/dev/console"),
+                Resolve {
+                    create: Some(FileKind::File),
+                    no_symlinks: true,
+                },
+            )
+            .what(|| "cannot create /dev/console".into())?;
+        k.mount(
+            Some(&fd_path(slave).to_string_lossy()),
+            &fd_path(target),
+            None,
+            ms::BIND,
+            None,
+        )
+        .what(|| "cannot bind the terminal to /dev/console".into())?;
+        k.close(target);
+    }
+    Ok((master, slave))
 }
 
 /// Open `/proc`, `/sys` or `/dev` of the image, refusing a symlink anywhere on the way

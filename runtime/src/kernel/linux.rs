@@ -238,6 +238,27 @@ impl Kernel for Linux {
         Ok(flags)
     }
 
+    fn open_pty(&self, ptmx: Fd) -> io::Result<(Fd, Fd)> {
+        let master = rustix::fs::open(
+            format!("/proc/self/fd/{ptmx}"),
+            OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        rustix::pty::unlockpt(&master)?;
+        // SAFETY: TIOCGPTPEER takes open flags and returns a new descriptor.
+        let slave = unsafe {
+            libc::ioctl(
+                master.as_raw_fd(),
+                libc::TIOCGPTPEER,
+                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+            )
+        };
+        if slave < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok((master.into_raw_fd(), slave))
+    }
+
     fn close(&self, fd: Fd) {
         // SAFETY: the caller hands over a descriptor it owns.
         unsafe { libc::close(fd) };

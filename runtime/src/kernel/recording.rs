@@ -210,6 +210,27 @@ impl Kernel for Recording {
         Ok(0)
     }
 
+    fn open_pty(&self, ptmx: Fd) -> io::Result<(Fd, Fd)> {
+        let (master, slave) = {
+            let mut next = self.next_fd.borrow_mut();
+            *next += 2;
+            (*next - 2, *next - 1)
+        };
+        self.record(format!("open_pty {ptmx} = ({master}, {slave})"))?;
+        let pts = PathBuf::from("/dev/pts/0");
+        self.stats.borrow_mut().insert(
+            pts.clone(),
+            Stat {
+                kind: FileKind::CharDevice,
+                dev: 7,
+                ino: 3,
+                rdev: libc::makedev(136, 0),
+            },
+        );
+        self.fds.borrow_mut().insert(slave, pts);
+        Ok((master, slave))
+    }
+
     fn close(&self, fd: Fd) {
         self.fds.borrow_mut().remove(&fd);
     }

@@ -541,7 +541,12 @@ fn foreground(
         stdout: Stdio::Inherit,
         stderr: Stdio::Inherit,
     };
-    let child = match duckc_runtime::spawn(&config.spec, io) {
+    // Signals that arrive while the container starts are passed on once it runs.
+    duckc_runtime::process::hold_signals();
+    let mut record = |pid| {
+        let _ = dir.write_state(&running(pid));
+    };
+    let child = match duckc_runtime::process::spawn_with(&config.spec, io, &mut record) {
         Ok(c) => c,
         Err(e) => {
             let code = start_code(&e);
@@ -553,7 +558,6 @@ fn foreground(
             return Ok(exit);
         }
     };
-    dir.write_state(&running(child.pid)).into_diagnostic()?;
     let code = duckc_runtime::attach(&child, interactive).map_err(|e| miette!("{e}"))?;
     exited(dir, code);
     if config.auto_remove {
@@ -620,7 +624,10 @@ fn monitor(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::F
         stdout: out(&log),
         stderr: out(&log),
     };
-    let child = match duckc_runtime::spawn(&config.spec, io) {
+    let mut record = |pid| {
+        let _ = dir.write_state(&running(pid));
+    };
+    let child = match duckc_runtime::process::spawn_with(&config.spec, io, &mut record) {
         Ok(c) => c,
         Err(e) => {
             let code = start_code(&e);
@@ -629,10 +636,6 @@ fn monitor(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::F
             return 1;
         }
     };
-    if dir.write_state(&running(child.pid)).is_err() {
-        let _ = write!(report, "125 cannot record the container's state");
-        return 1;
-    }
     let _ = write!(report, "ok");
     drop(report);
     let code = duckc_runtime::process::wait_logging(&child, &mut log).unwrap_or(255);
@@ -906,6 +909,7 @@ fn exec(store: &Store, args: ExecArgs) -> miette::Result<ExitCode> {
         stdout: Stdio::Inherit,
         stderr: Stdio::Inherit,
     };
+    duckc_runtime::process::hold_signals();
     let child = match duckc_runtime::exec_in(pid, &process, &config.spec.hostname, io) {
         Ok(c) => c,
         Err(e) => return Ok(start_failed(&e)),
