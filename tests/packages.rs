@@ -128,7 +128,7 @@ env "tool" {
 
 env "other" {
     from "base"
-    packages "libduck1" "gawk"
+    packages "libduck1" "gawk" "duck-users"
     tag "pkgtest/other:latest"
 }
 "#;
@@ -220,6 +220,7 @@ fn build_installs_packages_configures_them_and_extends_the_lock() {
         ("tool", "duck-mta"),
         ("other", "libduck1"),
         ("other", "gawk"),
+        ("other", "duck-users"),
     ] {
         assert!(
             pinned.contains(&(env.to_owned(), name.to_owned())),
@@ -254,6 +255,15 @@ fn build_installs_packages_configures_them_and_extends_the_lock() {
         "/var/lib/libduck1.state",
     ]));
     assert_eq!(state, "configured\nlibduck1 configured\n");
+    // A preinst runs (before the postinst) although duckc unpacks without dpkg.
+    let users = ok(common::duckc(&b.store).args([
+        "run",
+        "--rm",
+        "pkgtest/other",
+        "cat",
+        "/var/lib/duck-users.state",
+    ]));
+    assert_eq!(users, "preinst install\npostinst configure\n");
     let quack = ok(common::duckc(&b.store).args(["run", "--rm", "pkgtest/tool", "duck-tool"]));
     assert_eq!(quack, "quack\n");
 
@@ -335,13 +345,18 @@ fn locked_builds_give_the_same_digest_and_refuse_what_the_lock_lacks() {
     std::fs::write(dir.join("duck.lock"), moved).unwrap();
     let text = explain("other");
     assert!(
-        text.contains("packages \"libduck1\" \"gawk\"  [REBUILD]\n    package pins changed"),
+        text.contains(
+            "packages \"libduck1\" \"gawk\" \"duck-users\"  [REBUILD]\n    package pins changed"
+        ),
         "{text}"
     );
     std::fs::write(dir.join("duck.lock"), &lock).unwrap();
 
     // A package the lock does not pin: `--locked` names it and builds nothing.
-    let spec = BUILD_SPEC.replace(r#""libduck1" "gawk""#, r#""libduck1" "gawk" "old-duck""#);
+    let spec = BUILD_SPEC.replace(
+        r#""gawk" "duck-users""#,
+        r#""gawk" "duck-users" "old-duck""#,
+    );
     std::fs::write(dir.join("env.kdl"), spec).unwrap();
     let fresh = tmp.path().join("fresh-store");
     let out = build(&dir, &fresh, &apt::repo().line(), &["--locked"]);

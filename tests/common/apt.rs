@@ -97,6 +97,25 @@ pub const PACKAGES: &[TestPackage] = &[
         ],
     },
     TestPackage {
+        name: "duck-users",
+        version: "1.0",
+        architectures: &["all"],
+        fields: "Priority: optional\n",
+        files: &[("usr/share/duck-users/users", "duck:1000\n")],
+        // Like base-passwd: the preinst makes a file that the postinst (dpkg runs it later)
+        // needs.
+        scripts: &[
+            (
+                "preinst",
+                "#!/bin/sh\nset -e\nmkdir -p /var/lib\necho \"preinst $1\" > /var/lib/duck-users.state\n",
+            ),
+            (
+                "postinst",
+                "#!/bin/sh\nset -e\necho \"postinst $1\" >> /var/lib/duck-users.state\n",
+            ),
+        ],
+    },
+    TestPackage {
         name: "pond-mta",
         version: "3.1",
         architectures: &["all"],

@@ -107,9 +107,12 @@ impl PackageInfo {
         }
     }
 
-    /// Whether configuring does anything: a `postinst` to run or conffiles to install.
+    /// Whether configuring does anything: a `preinst` or `postinst` to run, or conffiles to
+    /// install. (duckc unpacks without dpkg, so a `preinst` runs in the configure step.)
     pub fn needs_configure(&self) -> bool {
-        self.control.files.contains_key("postinst") || !self.conffiles.is_empty()
+        self.control.files.contains_key("preinst")
+            || self.control.files.contains_key("postinst")
+            || !self.conffiles.is_empty()
     }
 
     /// The package's paragraph of `status`, with its state (and a trailing blank line).

@@ -509,6 +509,14 @@ fn order_for_configure(infos: &[PackageInfo]) -> Vec<&PackageInfo> {
     out
 }
 
+/// What configuring leaves behind that differs from run to run (logs with the time, caches
+/// with inode numbers, dpkg's and debconf's backups): removed at the end of the configure step,
+/// as mmdebstrap does, so the layer is the same on every build. Unmatched globs stay literal
+/// and `rm -f` ignores them.
+const CLEAN_UP: &str = "rm -f /var/log/dpkg.log /var/log/alternatives.log /var/log/apt/history.log \
+/var/log/apt/term.log /var/log/apt/eipp.log.xz /var/cache/ldconfig/aux-cache /var/lib/dpkg/*-old \
+/var/cache/debconf/*-old\n";
+
 struct ConfigurePlan<'a> {
     real_dpkg: bool,
     packages: &'a [&'a PackageInfo],
@@ -538,11 +546,15 @@ fn configure(
         let merged_view = ParentFs {
             dirs: lower.iter().rev().cloned().collect(),
         };
+        let preinst = preinst_script(plan.packages);
         let (args, command) = if plan.real_dpkg {
-            let command = "dpkg --configure -a".to_owned();
             (
-                vec!["dpkg".into(), "--configure".into(), "-a".into()],
-                command,
+                vec![
+                    "/bin/sh".into(),
+                    "-ec".into(),
+                    format!("{preinst}dpkg --configure -a\n{CLEAN_UP}"),
+                ],
+                "dpkg --configure -a".to_owned(),
             )
         } else {
             if !merged_view.exists("bin/sh") {
@@ -554,7 +566,7 @@ fn configure(
                     .unwrap_or_default();
                 return Err(Error::NoShell { package });
             }
-            let script = script_for(plan.packages);
+            let script = format!("{preinst}{}{CLEAN_UP}", script_for(plan.packages));
             (
                 vec!["/bin/sh".into(), "-ec".into(), script],
                 "postinst configure".to_owned(),
@@ -568,16 +580,17 @@ fn configure(
             rootfs,
             process: duckc_runtime::Process {
                 args,
-                env: [
-                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                    "DEBIAN_FRONTEND=noninteractive",
-                    "DEBCONF_NONINTERACTIVE_SEEN=true",
-                    "LC_ALL=C",
-                    "LANGUAGE=C",
-                    "LANG=C",
-                ]
-                .map(str::to_owned)
-                .to_vec(),
+                env: vec![
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
+                    // Tools that write a date into a file (`pwconv`'s last password change in
+                    // `/etc/shadow`) take this one instead of today's.
+                    format!("SOURCE_DATE_EPOCH={}", plan.epoch),
+                    "DEBIAN_FRONTEND=noninteractive".to_owned(),
+                    "DEBCONF_NONINTERACTIVE_SEEN=true".to_owned(),
+                    "LC_ALL=C".to_owned(),
+                    "LANGUAGE=C".to_owned(),
+                    "LANG=C".to_owned(),
+                ],
                 cwd: "/".into(),
                 user: String::new(),
                 terminal: false,
@@ -621,6 +634,28 @@ fn configure(
     })();
     let _ = duckc_layer::remove_tree(&dir);
     result
+}
+
+/// The shell script that runs every `preinst install` of `packages`, in order, with the
+/// variables dpkg sets. dpkg runs a `preinst` before it unpacks the package; duckc unpacks
+/// without dpkg, so the scripts run here, over the unpacked files, before anything is
+/// configured, as `dpkg --install` would have run them (`base-passwd`'s creates `/etc/passwd`,
+/// which later `postinst`s need). On a first install they do not depend on the files being
+/// absent: `dpkg-maintscript-helper` acts only on upgrades.
+fn preinst_script(packages: &[&PackageInfo]) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let mut script = String::new();
+    for p in packages {
+        if p.control.files.contains_key("preinst") {
+            let info = quote(&format!("/var/lib/dpkg/info/{}.preinst", p.info_name()));
+            script.push_str(&format!(
+                "DPKG_MAINTSCRIPT_PACKAGE={} DPKG_MAINTSCRIPT_ARCH={} DPKG_MAINTSCRIPT_NAME=preinst {info} install\n",
+                quote(&p.name),
+                quote(&p.architecture)
+            ));
+        }
+    }
+    script
 }
 
 /// The shell script that configures `packages` without dpkg: conffiles into place, then each

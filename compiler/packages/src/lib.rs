@@ -3,13 +3,13 @@
 
 pub mod control;
 pub mod deb;
-pub mod dpkg;
 pub mod download;
+pub mod dpkg;
 pub mod fetch;
 pub mod index;
 pub mod layers;
-pub mod locking;
 pub mod lock;
+pub mod locking;
 pub mod relation;
 pub mod release;
 pub mod repo;

@@ -415,8 +415,14 @@ mod layers {
 
         let db = store.snapshot(&a[2].diff_id).unwrap();
         let status = std::fs::read_to_string(db.join("var/lib/dpkg/status")).unwrap();
-        assert!(status.contains("Package: duck-base\nStatus: install ok installed\n"), "{status}");
-        assert!(status.contains("Package: mawk\nStatus: install ok installed\n"), "{status}");
+        assert!(
+            status.contains("Package: duck-base\nStatus: install ok installed\n"),
+            "{status}"
+        );
+        assert!(
+            status.contains("Package: mawk\nStatus: install ok installed\n"),
+            "{status}"
+        );
         let list = std::fs::read_to_string(db.join("var/lib/dpkg/info/mawk.list")).unwrap();
         assert!(list.lines().any(|l| l == "/usr/bin/mawk"), "{list}");
         // Merged /usr over an empty parent: the links are in the database layer.
@@ -450,7 +456,8 @@ mod layers {
         let store = Store::open(dir.path()).unwrap();
         let err = build(&store, &repository, &pins(&index, &["gawk"])).unwrap_err();
         assert!(
-            err.to_string().contains("does not match the repository index"),
+            err.to_string()
+                .contains("does not match the repository index"),
             "{err}"
         );
         assert!(store.layers().unwrap().is_empty());
