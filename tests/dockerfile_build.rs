@@ -62,7 +62,9 @@ fn steps(out: &str) -> Vec<(String, &'static str)> {
 }
 
 fn image_id(out: &str) -> String {
+    // The last one: a spec builds every env, the target (last stage) last.
     out.lines()
+        .rev()
         .find_map(|l| l.strip_prefix("Successfully built "))
         .unwrap_or_else(|| panic!("no image id in:\n{out}"))
         .to_owned()
@@ -209,7 +211,12 @@ fn convert_gives_the_same_image() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let store = store(tmp.path());
-    for name in ["seed-a", "seed-b-layers", "seed-c-copy"] {
+    for name in [
+        "seed-a",
+        "seed-b-layers",
+        "seed-c-copy",
+        "seed-d-multistage",
+    ] {
         let ctx = context(tmp.path(), name);
         let id = image_id(&build(&store, &ctx, "duck:docker"));
         let spec = ok(duckc(&store).current_dir(&ctx).arg("convert"));
@@ -235,11 +242,16 @@ fn convert_gives_the_same_image() {
     "#
     );
     // What has no spec form is an error, not dropped.
-    let d = context(tmp.path(), "seed-d-multistage");
-    let out = output(duckc(&store).current_dir(&d).arg("convert"));
+    let v = dockerfile(
+        tmp.path(),
+        "volume",
+        "FROM busybox:1.36\nVOLUME /data\nCOPY --from=busybox:1.36 /bin/busybox /bb\n",
+    );
+    let out = output(duckc(&store).current_dir(&v).arg("convert"));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("`COPY --from` has no spec form"), "{err}");
+    assert!(err.contains("`VOLUME` has no spec form"), "{err}");
+    assert!(err.contains("(an image) has no spec form"), "{err}");
 }
 
 /// Writes `text` as the Dockerfile of a new context `name`.

@@ -644,7 +644,22 @@ impl Lowering<'_> {
                 }),
                 unpack: false,
             };
-            let kdl = Err(format!("`{name} --from` has no spec form yet"));
+            let plain = c.exclude.is_empty() && !paths.iter().any(|p| p.contains(['*', '?', '[']));
+            let kdl = match from {
+                Source::Stage(j) if plain && !is_add => Ok(StepDeclKind::Copy {
+                    sources: paths.clone(),
+                    destination: c.dest.clone(),
+                    chown: c.chown.clone(),
+                    chmod,
+                    from: Some((stage_label(self.ev, *j), 0)),
+                }),
+                Source::Stage(_) => Err(format!(
+                    "`{name} --from` with wildcards or `--exclude` has no spec form"
+                )),
+                Source::Image(r) => Err(format!(
+                    "`{name} --from={r}` (an image) has no spec form; copy from an env built `from \"{r}\"`"
+                )),
+            };
             return Some((step, kdl));
         }
         for p in &paths {
@@ -699,6 +714,7 @@ impl Lowering<'_> {
                 destination: c.dest.clone(),
                 chown: c.chown.clone(),
                 chmod,
+                from: None,
             })
         } else {
             Err(format!(

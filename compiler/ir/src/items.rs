@@ -88,6 +88,8 @@ pub enum StepDeclKind {
         destination: String,
         chown: Option<String>,
         chmod: Option<u32>,
+        /// `from="ENV"` and the index of its value in the step's values.
+        from: Option<(String, u32)>,
     },
     Run {
         command: crate::graph::RunCommand,
@@ -168,6 +170,10 @@ fn lower_steps(item: u32, env: &ast::EnvDef) -> (Option<BaseDecl>, Vec<StepDecl>
                 destination: c.destination.value.clone(),
                 chown: c.chown.as_ref().map(|s| s.value.clone()),
                 chmod: c.chmod.as_ref().map(|s| s.value),
+                from: c.from.as_ref().map(|f| {
+                    let value = step.values.iter().position(|v| *v == f.span);
+                    (f.value.clone(), value.unwrap_or(0) as u32)
+                }),
             },
             StepKind::Run(r) => StepDeclKind::Run {
                 command: match &r.command {

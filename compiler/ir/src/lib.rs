@@ -133,7 +133,12 @@ pub fn copy_sources(db: &dyn salsa::Database) -> Vec<String> {
     for file in user_files(db) {
         for &env in &parse(db, file).envs {
             for step in env.steps(db) {
-                if let items::StepDeclKind::Copy { sources, .. } = &step.kind {
+                if let items::StepDeclKind::Copy {
+                    sources,
+                    from: None,
+                    ..
+                } = &step.kind
+                {
                     for s in sources {
                         let parts: Vec<&str> = s
                             .split('/')

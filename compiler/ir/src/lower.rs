@@ -66,6 +66,7 @@ pub fn lower_env<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Option
                 sources,
                 destination,
                 chmod,
+                from: None,
                 ..
             } = &step.kind
             {
@@ -94,6 +95,33 @@ pub fn lower_env<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Option
                 destination,
                 chown,
                 chmod,
+                from: Some((source_env, value)),
+            } => match copy_from(db, env, step.step, source_env, *value) {
+                Some((node, name)) => Some(Step::Copy(CopyStep {
+                    sources: sources.clone(),
+                    destination: join(&state.workdir, destination),
+                    chown: chown.clone(),
+                    files: Vec::new(),
+                    from: Some(CopyFrom {
+                        node,
+                        name,
+                        paths: sources.iter().map(|p| join("/", p)).collect(),
+                        chmod: *chmod,
+                        exclude: Vec::new(),
+                    }),
+                    unpack: false,
+                })),
+                None => {
+                    ok = false;
+                    None
+                }
+            },
+            StepDeclKind::Copy {
+                sources,
+                destination,
+                chown,
+                chmod,
+                from: None,
             } => {
                 let destination = join(&state.workdir, destination);
                 match copy_files(db, env, step, sources, &destination, *chmod) {
@@ -513,6 +541,63 @@ fn missing_source(
     .accumulate(db);
 }
 
+/// The node a `copy … from="ENV"` reads: that env's last layer. The env must be defined above
+/// this one in the same file, and so must every env it is built `from`: then no chain of
+/// `from`s and `copy … from=`s can lead back here, and lowering never cycles.
+fn copy_from(
+    db: &dyn salsa::Database,
+    env: EnvItem<'_>,
+    step: u32,
+    name: &str,
+    value: u32,
+) -> Option<(NodeKey, String)> {
+    let file = env.file(db);
+    let ptr = Ptr::Value {
+        item: env.item(db),
+        step,
+        value,
+    };
+    let here = env.item(db);
+    let source = crate::resolve::scope(db, file).local.get(name).copied();
+    let earlier = |e: &EnvItem<'_>| e.item(db) < here;
+    let ok = match source {
+        Some(s) if earlier(&s) => match ancestry(db, s) {
+            Ancestry::Chain(chain) => chain.iter().all(|e| e.file(db) != file || earlier(e)),
+            _ => return None, // reported where that env is
+        },
+        _ => false,
+    };
+    if !ok {
+        let above: Vec<String> = crate::parse(db, file)
+            .envs
+            .iter()
+            .filter(|e| earlier(e))
+            .map(|e| format!("`{}`", e.name(db)))
+            .collect();
+        Diag::error(
+            file,
+            Code::UnknownFrom,
+            format!("`copy … from=\"{name}\"` names no env defined above this one"),
+            ptr.loc(),
+            "not an env above",
+        )
+        .with_help(if above.is_empty() {
+            "copy from an env defined earlier in this file (with its bases), e.g. `copy \"/out/app\" \"/app\" from=\"builder\"`".to_owned()
+        } else {
+            format!(
+                "copy from an env defined earlier in this file (with its bases): {}",
+                above.join(", ")
+            )
+        })
+        .accumulate(db);
+        return None;
+    }
+    let source = source?;
+    lower_env(db, source)
+        .as_ref()
+        .map(|l| (l.top, name.to_owned()))
+}
+
 /// A step as it appears in the image history: the spec's own syntax.
 pub fn describe(kind: &StepDeclKind) -> String {
     let q = |s: &str| format!("{s:?}");
@@ -525,6 +610,7 @@ pub fn describe(kind: &StepDeclKind) -> String {
             destination,
             chown,
             chmod,
+            from,
         } => {
             let mut s = format!("copy {} {}", list(sources), q(destination));
             if let Some(c) = chown {
@@ -532,6 +618,9 @@ pub fn describe(kind: &StepDeclKind) -> String {
             }
             if let Some(m) = chmod {
                 s.push_str(&format!(" chmod=\"{m:04o}\""));
+            }
+            if let Some((f, _)) = from {
+                s.push_str(&format!(" from={}", q(f)));
             }
             s
         }

@@ -138,6 +138,8 @@ pub struct Copy {
     pub chown: Option<Spanned<String>>,
     /// `chmod="0755"`, already parsed from octal.
     pub chmod: Option<Spanned<u32>>,
+    /// `from="ENV"`: the sources are paths in that env's filesystem, not in the build context.
+    pub from: Option<Spanned<String>>,
 }
 
 /// A `run` step.

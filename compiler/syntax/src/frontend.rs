@@ -102,7 +102,7 @@ const STEPS: &[Shape] = &[
         keyword: "copy",
         min: 2,
         max: None,
-        props: &["chown", "chmod"],
+        props: &["chown", "chmod", "from"],
         example: "copy \"src/\" \"/app/\" chown=\"1000:1000\" chmod=\"0644\"",
     },
     Shape {
@@ -641,7 +641,9 @@ impl<'t> Cx<'t> {
         let mut strings = self.strings(args, example)?;
         let destination = strings.pop()?;
         let mut ok = true;
-        for source in &strings {
+        // With `from=`, sources are paths in another env's filesystem: any path goes.
+        let from_env = entries.props.iter().any(|&(name, ..)| name == "from");
+        for source in strings.iter().filter(|_| !from_env) {
             let bad = source.value.is_empty()
                 || source.value.starts_with('/')
                 || source.value.split('/').any(|c| c == "..");
@@ -681,7 +683,7 @@ impl<'t> Cx<'t> {
                 )),
             );
         }
-        let (mut chown, mut chmod) = (None, None);
+        let (mut chown, mut chmod, mut from) = (None, None, None);
         for &(name, _, value, span) in &entries.props {
             let v = self.string((value, span), example)?;
             match name {
@@ -712,6 +714,16 @@ impl<'t> Cx<'t> {
                         }
                     }
                 }
+                "from" if !v.value.is_empty() => from = Some(v),
+                "from" => {
+                    ok = false;
+                    self.push(invalid(
+                        v.span,
+                        "an empty `from`",
+                        "names no env",
+                        "copy \"/out/app\" \"/app\" from=\"builder\"",
+                    ));
+                }
                 _ => {} // reported as an unknown property
             }
         }
@@ -720,6 +732,7 @@ impl<'t> Cx<'t> {
             destination,
             chown,
             chmod,
+            from,
         })
     }
 
