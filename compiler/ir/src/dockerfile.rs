@@ -379,10 +379,12 @@ impl Lowering<'_> {
                 )
             }
         };
+        let mut lines = Vec::new();
         if let Some(p) = &stage.platform {
             out.state.platforms = vec![p.clone()];
+            // KDL's `platform` is also a history entry; `FROM --platform` is not.
+            lines.push(Err(format!("`FROM --platform={p}` has no one-to-one spec form")));
         }
-        let mut lines = Vec::new();
         let mut entrypoint_set = false;
         for step in &stage.steps {
             let text = self.file.instructions[step.instruction].text.clone();
