@@ -182,7 +182,10 @@ pub fn prepare(
         return Ok(None);
     }
     let mode = if locked { Mode::Locked } else { Mode::Extend };
-    let (_, _, ctx) = context(compiled, store, &mode, repository)?;
+    let (path, changed, ctx) = context(compiled, store, &mode, repository)?;
+    if changed {
+        eprintln!("{}: updated", path.display());
+    }
     Ok(Some(ctx))
 }
 
