@@ -802,3 +802,54 @@ fn security_9_rootless() {
     assert!(err.contains("cannot be used without root"), "{err}");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// The library entry a build's `run` step uses: lower dirs + a scratch dir in, exit status and
+/// output back, the changes left in the upper dir.
+#[test]
+fn run_step_api_captures_output_and_changes() {
+    let Some(store) = store() else { return };
+    let st = duckc_store::Store::open(store).unwrap();
+    let image = duckc_image::resolve(&st, "busybox:latest").unwrap();
+    let lower: Vec<PathBuf> = image
+        .layers
+        .iter()
+        .map(|l| st.snapshot(&l.diff_id).unwrap())
+        .collect();
+    let scratch = tempfile::tempdir().unwrap();
+    duckc_runtime::exe::set_init_binary(common::duckc_bin());
+    let spec = duckc_runtime::ContainerSpec {
+        rootfs: duckc_runtime::Rootfs::in_dir(lower, scratch.path()).unwrap(),
+        process: duckc_runtime::Process {
+            args: vec!["sh".into(), "-c".into(), "echo out; echo err >&2; mkdir -p /app && echo built > /app/x; rm /etc/group; exit 3".into()],
+            env: vec!["PATH=/bin".into()],
+            cwd: "/".into(),
+            user: String::new(),
+            terminal: false,
+        },
+        hostname: "step".into(),
+        network: duckc_runtime::Network::None,
+        volumes: vec![],
+    };
+    let captured = duckc_runtime::run_captured(&spec).unwrap();
+    assert_eq!(captured.code, 3);
+    assert_eq!(String::from_utf8_lossy(&captured.output), "out\nerr\n");
+    let upper = scratch.path().join("upper");
+    assert_eq!(
+        std::fs::read_to_string(upper.join("app/x")).unwrap(),
+        "built\n"
+    );
+    // A deleted file is an overlayfs whiteout (a 0:0 character device) in the upper dir.
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let wh = std::fs::symlink_metadata(upper.join("etc/group")).unwrap();
+    assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
+    // A command that does not exist is an error with Docker's code.
+    let mut missing = spec.clone();
+    missing.process.args = vec!["no-such-tool".into()];
+    match duckc_runtime::run_captured(&missing) {
+        Err(duckc_runtime::Error::Start { code, message }) => {
+            assert_eq!(code, 127);
+            assert!(message.contains("no-such-tool"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

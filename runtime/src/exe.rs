@@ -25,7 +25,32 @@ use rustix::fs::{MemfdFlags, SealFlags};
 /// Where root keeps the immutable copies.
 pub const COPY_DIR: &str = "/run/duckc";
 
-/// A descriptor of a copy of `/proc/self/exe` that nothing in a container can write to.
+/// Names the binary to run container inits from instead of this process's own executable:
+/// for programs that use the runtime but do not call [`crate::init::main_if_init`] themselves
+/// (tests of other crates point it at the `duckc` binary).
+pub const INIT_BINARY_ENV: &str = "DUCKC_RUNTIME_INIT";
+
+static INIT_BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Run container inits from `binary` (one that calls [`crate::init::main_if_init`], like
+/// `duckc`) instead of this process's executable. The first call wins.
+pub fn set_init_binary(binary: PathBuf) {
+    let _ = INIT_BINARY.set(binary);
+}
+
+/// The binary container inits run: [`set_init_binary`]'s, else [`INIT_BINARY_ENV`]'s, else
+/// this one.
+fn source() -> PathBuf {
+    if let Some(p) = INIT_BINARY.get() {
+        return p.clone();
+    }
+    std::env::var_os(INIT_BINARY_ENV)
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from("/proc/self/exe"), PathBuf::from)
+}
+
+/// A descriptor of a copy of the init binary (normally `/proc/self/exe`) that nothing in a
+/// container can write to.
 pub fn sealed_self() -> io::Result<OwnedFd> {
     if rustix::process::geteuid().is_root()
         && let Ok(fd) = immutable_copy(Path::new(COPY_DIR))
@@ -45,7 +70,7 @@ pub fn memfd_copy() -> io::Result<OwnedFd> {
         Err(rustix::io::Errno::INVAL) => rustix::fs::memfd_create("duckc-init", flags)?,
         Err(e) => return Err(e.into()),
     };
-    let mut src = File::open("/proc/self/exe")?;
+    let mut src = File::open(source())?;
     let mut dst = File::from(memfd);
     io::copy(&mut src, &mut dst)?;
     let memfd = OwnedFd::from(dst);
@@ -81,7 +106,7 @@ fn usable(file: &File, size: u64) -> bool {
 
 /// The immutable copy of this binary in `dir`, made if missing.
 pub fn immutable_copy(dir: &Path) -> io::Result<OwnedFd> {
-    let exe = std::fs::metadata("/proc/self/exe")?;
+    let exe = std::fs::metadata(source())?;
     let name = format!(
         "duckc-init-{:x}-{:x}-{:x}-{:x}.{:x}",
         exe.dev(),
@@ -102,7 +127,7 @@ pub fn immutable_copy(dir: &Path) -> io::Result<OwnedFd> {
     let tmp: PathBuf = dir.join(format!(".tmp-{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     {
-        let mut src = File::open("/proc/self/exe")?;
+        let mut src = File::open(source())?;
         let mut dst = File::create(&tmp)?;
         io::copy(&mut src, &mut dst)?;
         dst.set_permissions(std::fs::Permissions::from_mode(0o555))?;
