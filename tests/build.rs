@@ -290,27 +290,6 @@ fn a_build_killed_during_a_run_step_completes_when_run_again() {
 }
 
 #[test]
-fn package_steps_are_refused_with_a_clear_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("store");
-    let dir = tmp.path().join("ctx");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("env.kdl"),
-        "env \"py\" {\n    from \"scratch\"\n    packages \"python3\"\n}\n",
-    )
-    .unwrap();
-    let out = output(
-        duckc(&store)
-            .arg("build")
-            .arg(dir.join("env.kdl"))
-            .args(["--progress", "plain"]),
-    );
-    assert_eq!(out.status.code(), Some(1));
-    insta::assert_snapshot!("packages_unsupported", String::from_utf8_lossy(&out.stderr));
-}
-
-#[test]
 fn unknown_target_lists_the_envs() {
     let tmp = tempfile::tempdir().unwrap();
     let spec = hello(&tmp.path().join("ctx"));
