@@ -187,9 +187,10 @@ pub fn apply_change(config: &mut ImageConfiguration, change: &str) -> Result<()>
 /// JSON form `["a","b"]`, else shell form `/bin/sh -c "…"`.
 fn command(rest: &str) -> Vec<String> {
     if rest.starts_with('[')
-        && let Ok(v) = serde_json::from_str::<Vec<String>>(rest) {
-            return v;
-        }
+        && let Ok(v) = serde_json::from_str::<Vec<String>>(rest)
+    {
+        return v;
+    }
     vec!["/bin/sh".into(), "-c".into(), rest.to_owned()]
 }
 

@@ -78,9 +78,10 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<Loaded>> {
                 && let Some((_, tags)) = docker_tags.iter().find(|(c, _)| {
                     c == &image.config_digest_path_hint()
                         || *c == format!("blobs/sha256/{}", image.config_digest.hex())
-                }) {
-                    names = tags.clone();
-                }
+                })
+            {
+                names = tags.clone();
+            }
             loaded.push(Loaded { image, names });
         }
     } else if !docker_tags.is_empty() || small.contains_key("manifest.json") {
@@ -352,9 +353,11 @@ fn ensure_tree(
 pub(crate) fn index_layers(store: &Store, image: &Image) -> Result<()> {
     for l in &image.layers {
         if let Some(rec) = store.layer(&l.diff_id)?
-            && rec.diff_size.is_some() && store.has_blob(&rec.layer.digest) {
-                continue;
-            }
+            && rec.diff_size.is_some()
+            && store.has_blob(&rec.layer.digest)
+        {
+            continue;
+        }
         let f = store.open_blob(&l.digest)?;
         let p = store.blob_path(&l.digest);
         let reader = compress::decoder(BufReader::with_capacity(1 << 20, f)).map_err(io_err(&p))?;

@@ -43,18 +43,19 @@ fn live(store: &Store) -> Result<Live> {
     for d in &blobs {
         // Configs name the diff_ids; reading every reachable small blob as a config is cheap.
         if let Ok(bytes) = store.read_blob(d, crate::MAX_METADATA_BYTES)
-            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
-                for id in v
-                    .pointer("/rootfs/diff_ids")
-                    .and_then(|x| x.as_array())
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(id) = id.as_str().and_then(|s| s.parse().ok()) {
-                        diff_ids.insert(id);
-                    }
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        {
+            for id in v
+                .pointer("/rootfs/diff_ids")
+                .and_then(|x| x.as_array())
+                .into_iter()
+                .flatten()
+            {
+                if let Some(id) = id.as_str().and_then(|s| s.parse().ok()) {
+                    diff_ids.insert(id);
                 }
             }
+        }
     }
     for (_, layer) in store.cache_entries()? {
         blobs.insert(layer.digest);
@@ -268,11 +269,12 @@ fn du(path: &Path) -> u64 {
         }
         let mut total = m.blocks() * 512;
         if m.is_dir()
-            && let Ok(rd) = fs::read_dir(p) {
-                for e in rd.flatten() {
-                    total += walk(&e.path(), seen);
-                }
+            && let Ok(rd) = fs::read_dir(p)
+        {
+            for e in rd.flatten() {
+                total += walk(&e.path(), seen);
             }
+        }
         total
     }
     walk(path, &mut BTreeSet::new())

@@ -52,7 +52,7 @@ pub fn remove(
         .filter(|(_, ds)| ds.contains(&image.digest))
         .map(|(id, _)| id)
         .collect();
-    
+
     store.update_refs(|refs| {
         let tags: Vec<String> = refs
             .tags_of(&image.digest)

@@ -790,9 +790,7 @@ type PaxIds = (Option<u64>, Option<u64>);
 type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// The xattrs and numeric owners an entry's PAX records carry.
-fn pax_records<R: Read>(
-    entry: &mut tar::Entry<'_, R>,
-) -> io::Result<(Xattrs, PaxIds)> {
+fn pax_records<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<(Xattrs, PaxIds)> {
     let mut out = Vec::new();
     let mut ids = (None, None);
     if let Some(exts) = entry.pax_extensions()? {

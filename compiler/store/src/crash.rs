@@ -11,11 +11,12 @@ static COUNTS: Mutex<Vec<(String, u32)>> = Mutex::new(Vec::new());
 pub fn crash_point(name: &str) {
     if let Ok(spec) = std::env::var("DUCKC_PAUSE_AT")
         && let Some((point, file)) = spec.split_once(':')
-            && point == name {
-                while !std::path::Path::new(file).exists() {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-            }
+        && point == name
+    {
+        while !std::path::Path::new(file).exists() {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
     let Ok(spec) = std::env::var("DUCKC_CRASH_AT") else {
         return;
     };

@@ -47,10 +47,11 @@ impl Store {
             return Err(Error::BlobMissing(layer.digest));
         }
         if let Some(old) = self.layer(&layer.diff_id)?
-            && self.has_blob(&old.layer.digest) && (old.diff_size.is_some() || diff_size.is_none())
-            {
-                return Ok(());
-            }
+            && self.has_blob(&old.layer.digest)
+            && (old.diff_size.is_some() || diff_size.is_none())
+        {
+            return Ok(());
+        }
         let rec = LayerRecord {
             layer: layer.clone(),
             diff_size,

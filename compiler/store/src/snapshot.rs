@@ -140,9 +140,10 @@ impl Store {
     pub fn remove_snapshot(&self, diff_id: &Digest) -> Result<()> {
         let rec = self.snapshot_record_path(diff_id);
         if let Err(e) = fs::remove_file(&rec)
-            && e.kind() != io::ErrorKind::NotFound {
-                return Err(io_err(&rec)(e));
-            }
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            return Err(io_err(&rec)(e));
+        }
         let dir = self.snapshot_path(diff_id);
         if fs::symlink_metadata(&dir).is_ok() {
             let trash = self.tmp_path("trash");
