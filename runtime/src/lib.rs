@@ -37,6 +37,7 @@ impl Rootfs {
             upper: dir.join("upper"),
             work: dir.join("work"),
             mountpoint: dir.join("rootfs"),
+            ephemeral: false,
         };
         for d in [&rootfs.upper, &rootfs.work, &rootfs.mountpoint] {
             std::fs::create_dir_all(d).map_err(|source| Error::Kernel {

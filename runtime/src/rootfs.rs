@@ -63,7 +63,12 @@ pub fn map_caller(k: &dyn Kernel, proc_dir: &Path, uid: u32, gid: u32) -> Result
 }
 
 /// The overlayfs options for `rootfs`: lower layers top first, as overlayfs wants them.
-pub fn overlay_options(rootfs: &Rootfs, rootless: bool) -> Result<String> {
+pub fn overlay_options(
+    rootfs: &Rootfs,
+    upper: &Path,
+    work: &Path,
+    rootless: bool,
+) -> Result<String> {
     let check = |p: &Path| {
         let s = p.to_string_lossy();
         if s.contains([':', ',']) {
@@ -81,8 +86,8 @@ pub fn overlay_options(rootfs: &Rootfs, rootless: bool) -> Result<String> {
         .join(":");
     let mut opts = format!(
         "lowerdir={lower},upperdir={},workdir={}",
-        check(&rootfs.upper)?,
-        check(&rootfs.work)?
+        check(upper)?,
+        check(work)?
     );
     if rootless {
         opts.push_str(",userxattr");
@@ -97,13 +102,49 @@ pub fn overlay_options(rootfs: &Rootfs, rootless: bool) -> Result<String> {
 /// Build the container's mount tree and `pivot_root` into it. On return the process's root and
 /// working directory are the container's `/`; the hostname is set and loopback is up.
 pub fn setup(k: &dyn Kernel, spec: &ContainerSpec, setup: &Setup) -> Result<()> {
-    let root = spec.rootfs.mountpoint.as_path();
+    let mountpoint = spec.rootfs.mountpoint.as_path();
     k.mount(None, Path::new("/"), None, ms::REC | ms::PRIVATE, None)
         .what(|| "cannot make the mount tree private".into())?;
     if spec.rootfs.lower.is_empty() {
         return Err(Error::Config("no layers to mount".into()));
     }
-    let opts = overlay_options(&spec.rootfs, setup.rootless)?;
+    let (root, upper, work) = if spec.rootfs.ephemeral {
+        // upper/, work/ and the merged root on a tmpfs that only this mount namespace sees.
+        k.mount(
+            Some("tmpfs"),
+            mountpoint,
+            Some("tmpfs"),
+            0,
+            Some("mode=755"),
+        )
+        .what(|| "cannot mount a tmpfs for the container's changes".into())?;
+        for dir in ["upper", "work", "merged"] {
+            let fd = k
+                .open_in_root(
+                    mountpoint,
+                    Path::new(dir),
+                    Resolve {
+                        create: Some(FileKind::Dir),
+                        no_symlinks: true,
+                    },
+                )
+                .what(|| format!("cannot create `{dir}` on the tmpfs"))?;
+            k.close(fd);
+        }
+        (
+            mountpoint.join("merged"),
+            mountpoint.join("upper"),
+            mountpoint.join("work"),
+        )
+    } else {
+        (
+            mountpoint.to_owned(),
+            spec.rootfs.upper.clone(),
+            spec.rootfs.work.clone(),
+        )
+    };
+    let root = root.as_path();
+    let opts = overlay_options(&spec.rootfs, &upper, &work, setup.rootless)?;
     k.mount(Some("overlay"), root, Some("overlay"), 0, Some(&opts))
         .what(|| "cannot mount the container's overlay".into())?;
 

@@ -19,6 +19,11 @@ pub struct Rootfs {
     pub work: PathBuf,
     /// An empty directory to mount the overlay on (inside the container's own mount namespace).
     pub mountpoint: PathBuf,
+    /// Keep the changes on a tmpfs inside the container's mount namespace instead of in
+    /// `upper`/`work` (which are then unused): they vanish with the container, and starting
+    /// one writes nothing to disk (`run --rm`).
+    #[serde(default)]
+    pub ephemeral: bool,
 }
 
 /// Which network namespace the container gets.

@@ -16,6 +16,7 @@ fn spec() -> ContainerSpec {
             upper: "/c/upper".into(),
             work: "/c/work".into(),
             mountpoint: "/c/rootfs".into(),
+            ephemeral: false,
         },
         process: Process {
             args: vec!["sh".into()],
@@ -83,6 +84,24 @@ fn rootless_host_network_with_terminal() {
     assert!(!out.contains("error"), "{out}");
     super::open_console(&k, true).unwrap();
     insta::assert_snapshot!(k.calls());
+}
+
+#[test]
+fn ephemeral_changes_live_on_a_tmpfs() {
+    let k = kernel();
+    let mut s = spec();
+    s.rootfs.ephemeral = true;
+    let out = check(&s, &Setup::default(), &k);
+    let head: Vec<&str> = out.lines().take(7).collect();
+    insta::assert_snapshot!(head.join("\n"), @r"
+    mount none -> / type=none flags=REC|PRIVATE data=none
+    mount tmpfs -> /c/rootfs type=tmpfs flags=0 data=mode=755
+    open_in_root /c/rootfs upper create=Dir no_symlinks = 10
+    open_in_root /c/rootfs work create=Dir no_symlinks = 11
+    open_in_root /c/rootfs merged create=Dir no_symlinks = 12
+    mount overlay -> /c/rootfs/merged type=overlay flags=0 data=lowerdir=/s/layer1:/s/layer0,upperdir=/c/rootfs/upper,workdir=/c/rootfs/work
+    open_in_root /c/rootfs/merged /proc create=Dir no_symlinks = 13
+    ");
 }
 
 #[test]

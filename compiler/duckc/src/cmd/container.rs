@@ -348,7 +348,20 @@ fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
     let id = names::new_id();
     let dir = Dir(store.containers_dir().join(&id));
     std::fs::create_dir_all(&dir.0).into_diagnostic()?;
-    let rootfs = Rootfs::in_dir(lower, &dir.0).map_err(|e| miette!("{e}"))?;
+    let rootfs = if args.rm {
+        // A container removed on exit keeps its changes on a tmpfs: nothing to write to disk.
+        let mountpoint = dir.0.join("rootfs");
+        std::fs::create_dir_all(&mountpoint).into_diagnostic()?;
+        Rootfs {
+            lower,
+            upper: dir.upper(),
+            work: dir.0.join("work"),
+            mountpoint,
+            ephemeral: true,
+        }
+    } else {
+        Rootfs::in_dir(lower, &dir.0).map_err(|e| miette!("{e}"))?
+    };
     let spec = ContainerSpec {
         rootfs,
         process,
@@ -559,9 +572,10 @@ fn foreground(
         }
     };
     let code = duckc_runtime::attach(&child, interactive).map_err(|e| miette!("{e}"))?;
-    exited(dir, code);
     if config.auto_remove {
         remove(store, dir, config);
+    } else {
+        exited(dir, code);
     }
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
@@ -920,6 +934,13 @@ fn exec(store: &Store, args: ExecArgs) -> miette::Result<ExitCode> {
 
 fn commit(store: &Store, args: &CommitArgs) -> miette::Result<ExitCode> {
     let (dir, config) = find(store, &args.container)?;
+    if config.spec.rootfs.ephemeral {
+        return Err(miette!(
+            help = "run it without `--rm` to keep its changes",
+            "container `{}` was started with `--rm`: its changes are not kept",
+            args.container
+        ));
+    }
     let base = duckc_image::resolve(store, &config.image_digest)
         .map_err(|e| miette!("cannot find the image of `{}`: {e}", args.container))?;
     let opts = duckc_image::CommitOptions {
