@@ -286,6 +286,27 @@ fn interactive_shell_through_a_pty() {
     assert!(text.contains("42"), "{text}");
     assert!(text.contains("stdin-is-a-tty"), "{text}");
     assert_eq!(out.status.code(), Some(3), "{text}");
+
+    // `exec -t` gets a terminal of the container's own too.
+    must(
+        store,
+        &[
+            "run", "-d", "--name", "tty_host", "busybox", "sleep", "1000",
+        ],
+    );
+    let cmd = format!(
+        "{} --store {} exec -t tty_host sh -c 'tty; test -t 1 && echo out-is-a-tty'",
+        common::duckc_bin().display(),
+        store.display()
+    );
+    let out = ok(Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::null()));
+    assert!(
+        out.contains("/dev/pts/0") && out.contains("out-is-a-tty"),
+        "{out}"
+    );
+    must(store, &["rm", "-f", "tty_host"]);
 }
 
 #[test]
