@@ -333,7 +333,7 @@ fn detached_logs_exec_stop_kill_rm() {
     assert!(must(store, &["ps", "-q"]).lines().any(|l| l == &id[..12]));
     // Output of a detached container is kept.
     let mut logs = String::new();
-    for _ in 0..100 {
+    for _ in 0..500 {
         logs = must(store, &["logs", "napper"]);
         if !logs.is_empty() {
             break;
@@ -368,7 +368,10 @@ fn detached_logs_exec_stop_kill_rm() {
     // start again in the background, kill with a signal it handles by dying.
     must(store, &["start", "napper"]);
     assert!(ps_row(store, "napper")[4].starts_with("Up "));
-    while must(store, &["logs", "napper"]) != "quack\nquack\n" {
+    for _ in 0..500 {
+        if must(store, &["logs", "napper"]) == "quack\nquack\n" {
+            break;
+        }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     must(store, &["kill", "napper"]);
