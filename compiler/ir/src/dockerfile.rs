@@ -383,7 +383,9 @@ impl Lowering<'_> {
         if let Some(p) = &stage.platform {
             out.state.platforms = vec![p.clone()];
             // KDL's `platform` is also a history entry; `FROM --platform` is not.
-            lines.push(Err(format!("`FROM --platform={p}` has no one-to-one spec form")));
+            lines.push(Err(format!(
+                "`FROM --platform={p}` has no one-to-one spec form"
+            )));
         }
         let mut entrypoint_set = false;
         for step in &stage.steps {
