@@ -877,3 +877,57 @@ fn run_step_api_captures_output_and_changes() {
         other => panic!("{other:?}"),
     }
 }
+
+/// An image with more layers than one `lowerdir=` string holds (150 paths as long as the
+/// store's): the overlay gets them one by one and every layer shows through.
+#[test]
+fn a_container_over_150_layers() {
+    if !require_root() {
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let snapshots = scratch.path().join("snapshots/sha256");
+    let lower: Vec<PathBuf> = (0..150)
+        .map(|i| {
+            let dir = snapshots.join(format!("{i:064x}"));
+            if i == 0 {
+                common::busybox_rootfs(&dir);
+            } else {
+                std::fs::create_dir_all(dir.join("layers")).unwrap();
+                std::fs::write(dir.join(format!("layers/{i}")), format!("layer {i}\n")).unwrap();
+            }
+            dir
+        })
+        .collect();
+    let joined: usize = lower.iter().map(|p| p.as_os_str().len() + 1).sum();
+    assert!(
+        joined > 4096,
+        "the layers must not fit in one page of options"
+    );
+    duckc_runtime::exe::set_init_binary(common::duckc_bin());
+    let container = scratch.path().join("container");
+    let spec = duckc_runtime::ContainerSpec {
+        rootfs: duckc_runtime::Rootfs::in_dir(lower, &container).unwrap(),
+        process: duckc_runtime::Process {
+            args: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "cat /layers/149 /layers/75; ls /layers | wc -l; exit 3".into(),
+            ],
+            env: vec!["PATH=/bin".into()],
+            cwd: "/".into(),
+            user: String::new(),
+            terminal: false,
+        },
+        hostname: "layers".into(),
+        network: duckc_runtime::Network::None,
+        volumes: vec![],
+    };
+    let captured = duckc_runtime::run_captured(&spec).unwrap();
+    let output = String::from_utf8_lossy(&captured.output);
+    assert_eq!(captured.code, 3, "{output}");
+    assert_eq!(
+        output.split_whitespace().collect::<Vec<_>>(),
+        ["layer", "149", "layer", "75", "149"]
+    );
+}

@@ -29,8 +29,14 @@ pub enum Error {
     Rootless(String),
     #[error("layer path `{0}` contains `:` or `,`, which overlayfs cannot take")]
     LayerPath(String),
-    #[error("too many layers for one overlay mount ({0} bytes of options)")]
+    #[error(
+        "the image has {0} layers, more than overlayfs stacks (500); flatten it into fewer layers"
+    )]
     TooManyLayers(usize),
+    #[error(
+        "the image has {layers} layers ({bytes} bytes of overlay options), more than one classic overlay mount takes (4000 bytes); this kernel lacks overlayfs `lowerdir+`: run on Linux 6.8 or later, or flatten the image into fewer layers"
+    )]
+    KernelTooOld { layers: usize, bytes: usize },
     #[error("no command given and the image has no entrypoint or cmd")]
     NoCommand,
     #[error("`{0}`: executable file not found in $PATH")]

@@ -47,6 +47,19 @@ pub struct Resolve {
     pub no_symlinks: bool,
 }
 
+/// An overlayfs mount for [`Kernel::mount_overlay`].
+#[derive(Clone, Copy, Debug)]
+pub struct OverlayMount<'a> {
+    /// The read-only layers, top first, as overlayfs stacks them.
+    pub lower: &'a [&'a Path],
+    /// The writable directory that receives the changes.
+    pub upper: &'a Path,
+    /// overlayfs's scratch directory, on the same file system as `upper`.
+    pub work: &'a Path,
+    /// Keep overlay's own attributes in `user.overlay.*` (needed without root).
+    pub userxattr: bool,
+}
+
 /// Mount flags, as the kernel spells them.
 pub mod ms {
     pub const RDONLY: u64 = libc::MS_RDONLY;
@@ -136,6 +149,12 @@ pub trait Kernel {
         flags: u64,
         data: Option<&str>,
     ) -> io::Result<()>;
+    /// Mount overlayfs on `target` with the new mount API (`fsopen`, one
+    /// `fsconfig(lowerdir+)` per layer, `fsmount`, `move_mount`), so the number of layers is not
+    /// bounded by one page of mount options. Fails with [`io::ErrorKind::Unsupported`] when the
+    /// kernel lacks that API or overlayfs's `lowerdir+` (before Linux 6.8): the caller may then
+    /// fall back to [`Kernel::mount`] with a `lowerdir=` string.
+    fn mount_overlay(&self, overlay: &OverlayMount<'_>, target: &Path) -> io::Result<()>;
     /// `umount2(target, MNT_DETACH)`.
     fn umount_detach(&self, target: &Path) -> io::Result<()>;
     /// `pivot_root(new_root, put_old)`.

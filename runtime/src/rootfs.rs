@@ -7,11 +7,12 @@
 //! path is never looked up twice by name: a symlink swapped in between could otherwise send a
 //! mount outside the root (CVE-2021-30465).
 
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use crate::dev::{self, fd_path};
 use crate::error::{Context, Error, Result};
-use crate::kernel::{Fd, FileKind, Kernel, Resolve, ms};
+use crate::kernel::{Fd, FileKind, Kernel, OverlayMount, Resolve, ms};
 use crate::spec::{ContainerSpec, Network, Rootfs};
 
 /// runc's masked paths: directories get an empty read-only tmpfs, files `/dev/null`.
@@ -62,7 +63,48 @@ pub fn map_caller(k: &dyn Kernel, proc_dir: &Path, uid: u32, gid: u32) -> Result
     Ok(())
 }
 
-/// The overlayfs options for `rootfs`: lower layers top first, as overlayfs wants them.
+/// overlayfs stacks at most this many lower layers (the kernel's `OVL_MAX_STACK`).
+pub const MAX_LAYERS: usize = 500;
+
+/// The classic `mount(2)` takes one page of options; stay clear of the end of it.
+const MAX_OPTIONS: usize = 4000;
+
+/// Mount the overlay of `rootfs`'s layers (under `upper`, `work`) on `target`.
+///
+/// One `lowerdir=a:b:c` option string is limited to a page, about 40 layer snapshots at
+/// ~96 bytes a path, while package-based images have one layer per package. So the layers go
+/// to the kernel one by one (`fsconfig(lowerdir+)`, Linux 6.8), top first, and only a kernel
+/// without that falls back to the single string, when it fits.
+pub fn mount_overlay(
+    k: &dyn Kernel,
+    rootfs: &Rootfs,
+    upper: &Path,
+    work: &Path,
+    rootless: bool,
+    target: &Path,
+) -> Result<()> {
+    if rootfs.lower.len() > MAX_LAYERS {
+        return Err(Error::TooManyLayers(rootfs.lower.len()));
+    }
+    let lower: Vec<&Path> = rootfs.lower.iter().rev().map(PathBuf::as_path).collect();
+    let overlay = OverlayMount {
+        lower: &lower,
+        upper,
+        work,
+        userxattr: rootless,
+    };
+    match k.mount_overlay(&overlay, target) {
+        Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+            let opts = overlay_options(rootfs, upper, work, rootless)?;
+            k.mount(Some("overlay"), target, Some("overlay"), 0, Some(&opts))
+        }
+        other => other,
+    }
+    .what(|| "cannot mount the container's overlay".into())
+}
+
+/// The classic overlayfs options for `rootfs`: lower layers top first, as overlayfs wants
+/// them. For kernels without `lowerdir+`; fails when they do not fit in one mount.
 pub fn overlay_options(
     rootfs: &Rootfs,
     upper: &Path,
@@ -92,9 +134,11 @@ pub fn overlay_options(
     if rootless {
         opts.push_str(",userxattr");
     }
-    // The kernel takes one page of options.
-    if opts.len() >= 4000 {
-        return Err(Error::TooManyLayers(opts.len()));
+    if opts.len() >= MAX_OPTIONS {
+        return Err(Error::KernelTooOld {
+            layers: rootfs.lower.len(),
+            bytes: opts.len(),
+        });
     }
     Ok(opts)
 }
@@ -144,9 +188,7 @@ pub fn setup(k: &dyn Kernel, spec: &ContainerSpec, setup: &Setup) -> Result<()> 
         )
     };
     let root = root.as_path();
-    let opts = overlay_options(&spec.rootfs, &upper, &work, setup.rootless)?;
-    k.mount(Some("overlay"), root, Some("overlay"), 0, Some(&opts))
-        .what(|| "cannot mount the container's overlay".into())?;
+    mount_overlay(k, &spec.rootfs, &upper, &work, setup.rootless, root)?;
 
     let proc_fd = special_dir(k, root, "/proc")?;
     k.mount(

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
-use super::{Fd, FileKind, Kernel, Namespace, Resolve, Stat};
+use super::{Fd, FileKind, Kernel, Namespace, OverlayMount, Resolve, Stat};
 
 /// The Linux implementation of [`Kernel`].
 #[derive(Debug, Default, Clone, Copy)]
@@ -142,6 +142,57 @@ impl Kernel for Linux {
                 ptr(&data).cast(),
             )
         })
+    }
+
+    fn mount_overlay(&self, overlay: &OverlayMount<'_>, target: &Path) -> io::Result<()> {
+        use rustix::io::Errno;
+        use rustix::mount::{
+            FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, fsconfig_create,
+            fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount,
+        };
+        let unsupported = |what: &str| io::Error::new(io::ErrorKind::Unsupported, what);
+        let at = |e: Errno, what: &str, path: &Path| {
+            io::Error::new(
+                io::Error::from(e).kind(),
+                format!("{what} `{}`: {e}", path.display()),
+            )
+        };
+        let fs = match fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC) {
+            Err(Errno::NOSYS) => {
+                return Err(unsupported(
+                    "the kernel has no `fsopen` (Linux 5.2 or later)",
+                ));
+            }
+            other => other?,
+        };
+        for (i, layer) in overlay.lower.iter().enumerate() {
+            match fsconfig_set_string(&fs, "lowerdir+", *layer) {
+                // An overlayfs that does not know the key refuses the first layer already.
+                Err(Errno::INVAL) if i == 0 => {
+                    return Err(unsupported(
+                        "overlayfs does not take `lowerdir+` (Linux 6.8 or later)",
+                    ));
+                }
+                other => other.map_err(|e| at(e, "lower layer", layer))?,
+            }
+        }
+        fsconfig_set_string(&fs, "upperdir", overlay.upper)
+            .map_err(|e| at(e, "upper directory", overlay.upper))?;
+        fsconfig_set_string(&fs, "workdir", overlay.work)
+            .map_err(|e| at(e, "work directory", overlay.work))?;
+        if overlay.userxattr {
+            fsconfig_set_flag(&fs, "userxattr")?;
+        }
+        fsconfig_create(&fs)?;
+        let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())?;
+        move_mount(
+            &mnt,
+            "",
+            rustix::fs::CWD,
+            target,
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+        )?;
+        Ok(())
     }
 
     fn umount_detach(&self, target: &Path) -> io::Result<()> {

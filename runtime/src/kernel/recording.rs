@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{Fd, FileKind, Kernel, Namespace, Resolve, Stat, ms};
+use super::{Fd, FileKind, Kernel, Namespace, OverlayMount, Resolve, Stat, ms};
 
 /// Records calls as one line each. `lstat`/`fstat` answer from a table of known paths (see
 /// [`Recording::with_stat`]); unknown paths are plain directories. A bind mount copies the
@@ -131,6 +131,22 @@ impl Kernel for Recording {
             self.stats.borrow_mut().insert(real, st);
         }
         Ok(())
+    }
+
+    fn mount_overlay(&self, overlay: &OverlayMount<'_>, target: &Path) -> io::Result<()> {
+        let lower: Vec<String> = overlay
+            .lower
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        self.record(format!(
+            "mount_overlay -> {} lower+={} upper={} work={}{}",
+            target.display(),
+            lower.join(" lower+="),
+            overlay.upper.display(),
+            overlay.work.display(),
+            if overlay.userxattr { " userxattr" } else { "" }
+        ))
     }
 
     fn umount_detach(&self, target: &Path) -> io::Result<()> {

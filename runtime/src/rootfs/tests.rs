@@ -99,9 +99,84 @@ fn ephemeral_changes_live_on_a_tmpfs() {
     open_in_root /c/rootfs upper create=Dir no_symlinks = 10
     open_in_root /c/rootfs work create=Dir no_symlinks = 11
     open_in_root /c/rootfs merged create=Dir no_symlinks = 12
-    mount overlay -> /c/rootfs/merged type=overlay flags=0 data=lowerdir=/s/layer1:/s/layer0,upperdir=/c/rootfs/upper,workdir=/c/rootfs/work
+    mount_overlay -> /c/rootfs/merged lower+=/s/layer1 lower+=/s/layer0 upper=/c/rootfs/upper work=/c/rootfs/work
     open_in_root /c/rootfs/merged /proc create=Dir no_symlinks = 13
     ");
+}
+
+fn with_layers(n: usize, dir: &str) -> ContainerSpec {
+    let mut s = spec();
+    s.rootfs.lower = (0..n).map(|i| format!("{dir}/{i:03}").into()).collect();
+    s
+}
+
+/// The overlay call of a recorded set-up (the second call, after making `/` private).
+fn overlay_call(out: &str) -> String {
+    out.lines()
+        .find(|l| l.contains("overlay"))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn many_layers_go_to_the_kernel_one_by_one() {
+    // 150 layers, far past what one `lowerdir=` string holds: each is its own `lowerdir+`,
+    // top (the last) first.
+    let k = kernel();
+    let out = check(&with_layers(150, "/s"), &Setup::default(), &k);
+    assert!(!out.contains("error"), "{out}");
+    let call = overlay_call(&out);
+    let layers: Vec<&str> = call
+        .split(' ')
+        .filter_map(|w| w.strip_prefix("lower+="))
+        .collect();
+    assert_eq!(layers.len(), 150);
+    assert_eq!((layers[0], layers[149]), ("/s/149", "/s/000"));
+    insta::assert_snapshot!(check(&with_layers(3, "/s"), &Setup { rootless: true }, &kernel()).lines().nth(1).unwrap(), @"mount_overlay -> /c/rootfs lower+=/s/002 lower+=/s/001 lower+=/s/000 upper=/c/upper work=/c/work userxattr");
+}
+
+#[test]
+fn an_old_kernel_gets_one_option_string_when_it_fits() {
+    let k = kernel();
+    k.fail_on("mount_overlay", libc::ENOSYS);
+    let out = check(&spec(), &Setup { rootless: true }, &k);
+    let head: Vec<&str> = out.lines().take(3).collect();
+    insta::assert_snapshot!(head.join("\n"), @r"
+    mount none -> / type=none flags=REC|PRIVATE data=none
+    mount_overlay -> /c/rootfs lower+=/s/layer1 lower+=/s/layer0 upper=/c/upper work=/c/work userxattr
+    mount overlay -> /c/rootfs type=overlay flags=0 data=lowerdir=/s/layer1:/s/layer0,upperdir=/c/upper,workdir=/c/work,userxattr
+    ");
+}
+
+#[test]
+fn an_old_kernel_with_too_many_layers_says_what_it_needs() {
+    let k = kernel();
+    k.fail_on("mount_overlay", libc::ENOSYS);
+    let store = format!("/var/lib/duckc/snapshots/sha256/{}", "ab".repeat(30));
+    let out = check(&with_layers(99, &store), &Setup::default(), &k);
+    let last = out.lines().last().unwrap_or_default();
+    insta::assert_snapshot!(last, @"error: the image has 99 layers (9645 bytes of overlay options), more than one classic overlay mount takes (4000 bytes); this kernel lacks overlayfs `lowerdir+`: run on Linux 6.8 or later, or flatten the image into fewer layers");
+    // A kernel error other than "unsupported" is reported as it is, without a fallback.
+    let k = kernel();
+    k.fail_on("mount_overlay", libc::ENOENT);
+    let out = check(&spec(), &Setup::default(), &k);
+    assert!(!out.contains("type=overlay"), "{out}");
+    assert!(
+        out.ends_with(
+            "error: cannot mount the container's overlay: No such file or directory (os error 2)"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn more_layers_than_overlayfs_stacks_are_refused() {
+    let k = kernel();
+    let out = check(&with_layers(501, "/s"), &Setup::default(), &k);
+    assert!(!out.contains("mount_overlay"), "{out}");
+    insta::assert_snapshot!(out.lines().last().unwrap_or_default(), @"error: the image has 501 layers, more than overlayfs stacks (500); flatten it into fewer layers");
+    let out = check(&with_layers(500, "/s"), &Setup::default(), &kernel());
+    assert!(!out.contains("error"), "{out}");
 }
 
 #[test]
