@@ -9,12 +9,11 @@
 //! source (as Docker does) unless `chown=`/`chmod=` say otherwise.
 
 use std::fs;
-use std::io::BufReader;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use duckc_ir::{CopyFrom, CopyStep};
-use duckc_layer::{Compression, Expected, ExtractOptions, SourceKind, WhiteoutMode, WriteOptions};
+use duckc_layer::{Compression, SourceKind, WriteOptions};
 use duckc_store::{LayerRef, Store};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
@@ -22,31 +21,7 @@ use crate::{Error, Result, io_err};
 
 /// Extracts the image made of `layers` into `dest` (which must exist), bottom first.
 pub(crate) fn flatten(store: &Store, layers: &[LayerRef], dest: &Path) -> Result<()> {
-    let opts = ExtractOptions {
-        whiteouts: WhiteoutMode::Apply,
-        ..ExtractOptions::default()
-    };
-    for layer in layers {
-        let blob = store.open_blob(&layer.digest)?;
-        let expected = Expected {
-            digest: Some(layer.digest),
-            size: Some(layer.size),
-            diff_id: Some(layer.diff_id),
-        };
-        duckc_layer::unpack_layer(
-            BufReader::with_capacity(1 << 20, blob),
-            dest,
-            &opts,
-            &expected,
-        )
-        .map_err(|source| {
-            Error::Store(duckc_store::Error::Extract {
-                diff_id: layer.diff_id,
-                source,
-            })
-        })?;
-    }
-    Ok(())
+    Ok(duckc_image::unpack_layers(store, layers, dest)?)
 }
 
 /// Resolves `path` (absolute, in the image) inside `root` as the image would see it, following

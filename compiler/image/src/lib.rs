@@ -20,7 +20,7 @@ pub use export::{ArchiveFormat, export_layout, save};
 pub use import::{Loaded, load};
 pub use maintenance::{DiskUsage, GcReport, UsageRow, disk_usage, gc, verify};
 pub use reference::{normalize_name, resolve};
-pub use rootfs::unpack_rootfs;
+pub use rootfs::{unpack_layers, unpack_rootfs};
 pub use tags::{ListedImage, list, remove, tag, untag};
 
 /// The largest manifest, index or config duckc reads (bigger ones are refused).

@@ -5,17 +5,23 @@ use std::io::BufReader;
 use std::path::Path;
 
 use duckc_layer::{Expected, ExtractOptions, WhiteoutMode};
-use duckc_store::Store;
+use duckc_store::{LayerRef, Store};
 
 use crate::{Error, Image, Result};
 
 /// Extract every layer of `image` into `dest` (which must exist), bottom first.
 pub fn unpack_rootfs(store: &Store, image: &Image, dest: &Path) -> Result<()> {
+    unpack_layers(store, &image.layers, dest)
+}
+
+/// Extract `layers` (bottom first) into `dest` (which must exist), applying whiteouts and
+/// checking each blob's digest, size and diff_id.
+pub fn unpack_layers(store: &Store, layers: &[LayerRef], dest: &Path) -> Result<()> {
     let opts = ExtractOptions {
         whiteouts: WhiteoutMode::Apply,
         ..ExtractOptions::default()
     };
-    for layer in &image.layers {
+    for layer in layers {
         let blob = store.open_blob(&layer.digest)?;
         let expected = Expected {
             digest: Some(layer.digest),
