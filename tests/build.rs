@@ -110,7 +110,7 @@ fn build_cache_edit_explain_run_check_export() {
     // Nothing changed: every layer step comes from the cache.
     let second = build(&["--progress", "plain"]);
     insta::assert_snapshot!("second_build", redact(&second));
-    assert_eq!(second.matches("Using cache").count(), 8, "{second}");
+    assert_eq!(second.matches("Using cache").count(), 9, "{second}");
 
     // The image runs.
     let greeting = ok(duckc(&store).args(["run", "--rm", "duckc-example/hello"]));

@@ -157,7 +157,7 @@ fn cache_follows_the_seed() {
     let first = build(&store, &ctx, "duck:b");
     assert_eq!(
         steps(&first).iter().map(|s| s.1).collect::<Vec<_>>(),
-        ["built", "config", "built", "built", "built", "config"],
+        ["built", "built", "built", "built", "built", "config"],
         "{first}"
     );
 
@@ -166,7 +166,7 @@ fn cache_follows_the_seed() {
     let edited = build(&store, &ctx, "duck:b");
     assert_eq!(
         steps(&edited).iter().map(|s| s.1).collect::<Vec<_>>(),
-        ["built", "config", "cached", "built", "built", "config"],
+        ["built", "cached", "cached", "built", "built", "config"],
         "{edited}"
     );
     assert_eq!(run(&store, "duck:b", &[]), "QUACK!\n");
@@ -186,7 +186,7 @@ fn cache_follows_the_seed() {
     assert_eq!(
         steps(&added).iter().map(|s| s.1).collect::<Vec<_>>(),
         [
-            "built", "config", "cached", "cached", "cached", "config", "built"
+            "built", "cached", "cached", "cached", "cached", "config", "built"
         ],
         "{added}"
     );
@@ -380,6 +380,13 @@ ENTRYPOINT ["/bin/cat"]
 CMD ["/opt/duck/duck.txt"]
 "#;
 
+/// `WORKDIR`s that no `RUN` follows.
+const WORKDIR_ONLY: &str = "FROM busybox:1.36\n\
+WORKDIR /made/here\n\
+USER nobody\n\
+WORKDIR /tmp/nobodys/dir\n\
+CMD [\"pwd\"]\n";
+
 /// A `dockerd` private to one test, started as PEERS.md says and stopped when dropped.
 struct Dockerd {
     dir: tempfile::TempDir,
@@ -544,6 +551,12 @@ fn conformance_with_docker_build() {
     .iter()
     .map(|n| (n.to_string(), context(tmp.path(), n)))
     .collect();
+    // WORKDIR without a later RUN: the directories exist in the image all the same, the
+    // ones under USER owned by that user.
+    cases.push((
+        "workdir".to_owned(),
+        dockerfile(tmp.path(), "workdir", WORKDIR_ONLY),
+    ));
     let conf = dockerfile(tmp.path(), "conformance", CONFORMANCE);
     std::fs::write(conf.join("duck.txt"), "quack\n").unwrap();
     cases.push(("conformance".to_owned(), conf));
@@ -654,4 +667,56 @@ fn add_unpacks_local_archives_inside_the_destination() {
     assert!(!out.status.success());
     assert!(!tmp.path().join("outside.txt").exists());
     assert!(!store.join("outside.txt").exists());
+}
+
+#[test]
+fn workdir_creates_its_directory_in_the_image() {
+    use std::os::unix::fs::MetadataExt;
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let ctx = dockerfile(tmp.path(), "workdir", WORKDIR_ONLY);
+    build(&store, &ctx, "duck:workdir");
+    let s = duckc_store::Store::open(&store).unwrap();
+    let image = duckc_image::resolve(&s, "duck:workdir").unwrap();
+    let base = duckc_image::resolve(&s, "busybox:1.36").unwrap();
+    let root = tmp.path().join("rootfs");
+    std::fs::create_dir(&root).unwrap();
+    duckc_image::unpack_rootfs(&s, &image, &root).unwrap();
+    let meta = |p: &str| std::fs::symlink_metadata(root.join(p)).unwrap();
+    for dir in ["made", "made/here"] {
+        let m = meta(dir);
+        assert!(m.is_dir(), "{dir}");
+        assert_eq!(
+            (m.mode() & 0o7777, m.uid(), m.gid()),
+            (0o755, 0, 0),
+            "{dir}"
+        );
+    }
+    // Created under `USER nobody`: owned by nobody; a directory the base has keeps its mode.
+    for dir in ["tmp/nobodys", "tmp/nobodys/dir"] {
+        let m = meta(dir);
+        assert_eq!((m.mode() & 0o7777, m.uid()), (0o755, 65534), "{dir}");
+    }
+    let base_root = tmp.path().join("base");
+    std::fs::create_dir(&base_root).unwrap();
+    duckc_image::unpack_rootfs(&s, &base, &base_root).unwrap();
+    if let Ok(b) = std::fs::symlink_metadata(base_root.join("tmp")) {
+        let m = meta("tmp");
+        assert_eq!(
+            (m.mode() & 0o7777, m.uid(), m.gid()),
+            (b.mode() & 0o7777, b.uid(), b.gid())
+        );
+    }
+    // One layer per WORKDIR, each cached on a rebuild.
+    assert_eq!(image.layers.len(), base.layers.len() + 2);
+    let again = build(&store, &ctx, "duck:workdir");
+    assert_eq!(
+        steps(&again).iter().map(|s| s.1).collect::<Vec<_>>(),
+        ["built", "cached", "config", "cached", "config"],
+        "{again}"
+    );
+    assert_eq!(run(&store, "duck:workdir", &[]), "/tmp/nobodys/dir\n");
 }

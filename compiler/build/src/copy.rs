@@ -295,3 +295,64 @@ fn read_in_chain(store: &Store, chain: &[LayerRef], rel: &str) -> Result<Option<
     }
     Ok(None)
 }
+
+/// Writes the layer of a `workdir` node: the directory `path` and every directory above it.
+/// Those the parent chain has keep their mode and owner (so `WORKDIR /tmp/x` leaves `/tmp`
+/// 1777); missing ones are created 0755, owned by `user` (root when empty), as BuildKit does.
+/// A path through something that is not a directory stops the chain there: the runtime
+/// resolves it when a step runs.
+pub(crate) fn mkdir_layer(
+    store: &Store,
+    path: &str,
+    user: &str,
+    chain: &[LayerRef],
+) -> Result<LayerRef> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let (uid, gid) = owner(store, chain, (!user.is_empty()).then_some(user))?;
+    let stage = store.tmp_path("mkdir");
+    let result = (|| {
+        fs::create_dir(&stage).map_err(io_err(&stage))?;
+        let mut rel = String::new();
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            if !rel.is_empty() {
+                rel.push('/');
+            }
+            rel.push_str(part);
+            let dest = stage.join(&rel);
+            let (mode, owner) = match lookup_in_chain(store, chain, &rel)? {
+                None => (0o755, (uid, gid)),
+                Some(m) if m.is_dir() => (m.mode() & 0o7777, (m.uid(), m.gid())),
+                // A whiteout hides what is below: the directory is missing.
+                Some(m) if m.file_type().is_char_device() && m.rdev() == 0 => (0o755, (uid, gid)),
+                Some(_) => break,
+            };
+            fs::create_dir(&dest).map_err(io_err(&dest))?;
+            fs::set_permissions(&dest, fs::Permissions::from_mode(mode)).map_err(io_err(&dest))?;
+            std::os::unix::fs::lchown(&dest, Some(owner.0), Some(owner.1))
+                .map_err(io_err(&dest))?;
+        }
+        set_times(&stage, crate::epoch())?;
+        Ok(store.write_layer(
+            &stage,
+            &WriteOptions {
+                epoch: duckc_layer::source_date_epoch(),
+                compression: Compression::Gzip,
+                source: SourceKind::Plain,
+            },
+        )?)
+    })();
+    let _ = duckc_layer::remove_tree(&stage);
+    result
+}
+
+/// The metadata of `rel` in the topmost layer of `chain` that has an entry for it (a whiteout
+/// included).
+fn lookup_in_chain(store: &Store, chain: &[LayerRef], rel: &str) -> Result<Option<fs::Metadata>> {
+    for layer in chain.iter().rev() {
+        let snap = store.snapshot(&layer.diff_id)?;
+        if let Ok(m) = fs::symlink_metadata(snap.join(rel)) {
+            return Ok(Some(m));
+        }
+    }
+    Ok(None)
+}

@@ -287,6 +287,10 @@ fn execute(
                 sources,
             },
         )?,
+        Step::Mkdir { path } => (
+            crate::copy::mkdir_layer(store, path, &node.state.user, &parent.layers)?,
+            Vec::new(),
+        ),
         Step::Packages { .. } | Step::Base(_) | Step::Image(_) => {
             return Err(Error::MissingNode(node.key.to_string()));
         }

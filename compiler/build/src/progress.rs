@@ -209,6 +209,7 @@ pub fn node_text(node: &Node) -> String {
             format!("copy {} {:?}", s.join(" "), c.destination)
         }
         Step::Run(r) => crate::run::describe(&r.command),
+        Step::Mkdir { path } => format!("workdir {path:?}"),
         Step::Image(_) => "image".to_owned(),
     }
 }

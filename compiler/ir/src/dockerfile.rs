@@ -3,8 +3,9 @@
 //! and `--check` behave the same for both frontends.
 //!
 //! Each needed stage is a chain: its base (an external base node, or the last layer of an
-//! earlier stage), one node per `RUN`/`COPY`/`ADD`, and config-only instructions folded into
-//! the [`RunState`] and [`ImageConfig`] as KDL's `env`, `workdir`, `cmd`… are. `COPY --from`
+//! earlier stage), one node per `RUN`/`COPY`/`ADD`/`WORKDIR` (a [`Step::Mkdir`], as KDL's
+//! `workdir`), and config-only instructions folded into the [`RunState`] and [`ImageConfig`] as
+//! KDL's `env`, `cmd`… are. `COPY --from`
 //! becomes a [`CopyStep`] with [`CopyFrom`] naming the source stage's last node (or a base node
 //! for an image), which the graph also holds as an extra edge. Only the target gets an image
 //! node. History entries are written in the spec language (`run "make"`), exactly as the KDL
@@ -497,7 +498,11 @@ impl Lowering<'_> {
                     Ok(Some(StepDeclKind::User(u.clone())))
                 }
                 Op::Workdir(w) => {
+                    // BuildKit creates the directory (as the current `USER`) in a layer.
                     out.state.workdir = join(&out.state.workdir, w);
+                    node_step = (out.state.workdir != "/").then(|| Step::Mkdir {
+                        path: out.state.workdir.clone(),
+                    });
                     Ok(Some(StepDeclKind::Workdir(w.clone())))
                 }
                 // Build-time only: ARG values reach `RUN`'s environment (see below).

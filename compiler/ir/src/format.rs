@@ -39,6 +39,7 @@ pub fn summary(node: &Node) -> String {
             };
             format!("run {cmd}{net}")
         }
+        Step::Mkdir { path } => format!("mkdir {path}"),
         Step::Image(config) if config.tags.is_empty() => "image".to_owned(),
         Step::Image(config) => format!("image {}", config.tags.join(" ")),
     }

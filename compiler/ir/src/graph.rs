@@ -1,7 +1,7 @@
 //! The layer graph: what a build executes, as a petgraph DAG of content-keyed nodes.
 //!
 //! Each node is one layer-producing step (an external base, a `packages` set, a `copy`, a
-//! `run`) or one image. Its [`NodeKey`] is the sha256 of everything that can change its output:
+//! `run`, a `workdir`'s `mkdir`) or one image. Its [`NodeKey`] is the sha256 of everything that can change its output:
 //! the parent's key, the step, the digests and stored modes of copied files, and the
 //! [`RunState`] (env, workdir, user, platforms). Equal keys are one node, so two envs `from` one
 //! base share that base's nodes, and an executor builds and stores each once.
@@ -106,6 +106,10 @@ pub enum Step {
     Copy(CopyStep),
     /// Run a command in the parent's filesystem; the changes are the layer.
     Run(RunStep),
+    /// Create the working directory `path` and its missing parents (mode 0755, owned by the
+    /// step's user), as `WORKDIR`/`workdir` do: one layer holding the directory chain, where
+    /// directories the parent already has keep their mode and owner.
+    Mkdir { path: String },
     /// The final image of an env: no layer, a config over the chain of layers.
     Image(ImageConfig),
 }

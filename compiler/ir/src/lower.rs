@@ -154,8 +154,11 @@ pub fn lower_env<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Option
                 None
             }
             StepDeclKind::Workdir(w) => {
+                // As Docker: the directory exists in the image, not only while a `run` runs.
                 state.workdir = join(&state.workdir, w);
-                None
+                (state.workdir != "/").then(|| Step::Mkdir {
+                    path: state.workdir.clone(),
+                })
             }
             StepDeclKind::User(u) => {
                 state.user = u.clone();
@@ -274,6 +277,7 @@ pub(crate) fn layer_key(parent: NodeKey, step: &Step, state: &RunState) -> NodeK
         Step::Packages { .. } => "packages",
         Step::Copy(_) => "copy",
         Step::Run(_) => "run",
+        Step::Mkdir { .. } => "mkdir",
         Step::Image(_) => "image",
     };
     let mut h = KeyHasher::new(kind);
@@ -313,6 +317,9 @@ pub(crate) fn layer_key(parent: NodeKey, step: &Step, state: &RunState) -> NodeK
             if !run.mounts.is_empty() {
                 crate::dockerfile::key_mounts(&mut h, &run.mounts);
             }
+        }
+        Step::Mkdir { path } => {
+            h.str("path", path);
         }
         Step::Base(_) | Step::Image(_) => {}
     }
