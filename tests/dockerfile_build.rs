@@ -387,6 +387,19 @@ USER nobody\n\
 WORKDIR /tmp/nobodys/dir\n\
 CMD [\"pwd\"]\n";
 
+/// `COPY` of heredocs: one to a file, two into a directory, substituted unless quoted.
+const HEREDOC: &str = "FROM busybox:1.36\n\
+ENV NAME=duck\n\
+COPY <<EOF /greeting.txt\n\
+hello $NAME\n\
+EOF\n\
+COPY --chmod=0755 <<A <<'B' /notes/\n\
+one\n\
+A\n\
+two $NAME\n\
+B\n\
+CMD [\"cat\", \"/greeting.txt\", \"/notes/A\", \"/notes/B\"]\n";
+
 /// A `dockerd` private to one test, started as PEERS.md says and stopped when dropped.
 struct Dockerd {
     dir: tempfile::TempDir,
@@ -557,6 +570,8 @@ fn conformance_with_docker_build() {
         "workdir".to_owned(),
         dockerfile(tmp.path(), "workdir", WORKDIR_ONLY),
     ));
+    // No `COPY <<EOF` case: Debian's Docker 20.10 parses heredocs only under a
+    // `# syntax=docker/dockerfile:1.4` frontend, which it would have to pull.
     let conf = dockerfile(tmp.path(), "conformance", CONFORMANCE);
     std::fs::write(conf.join("duck.txt"), "quack\n").unwrap();
     cases.push(("conformance".to_owned(), conf));
@@ -719,4 +734,57 @@ fn workdir_creates_its_directory_in_the_image() {
         "{again}"
     );
     assert_eq!(run(&store, "duck:workdir", &[]), "/tmp/nobodys/dir\n");
+}
+
+#[test]
+fn copy_writes_heredocs() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let ctx = dockerfile(tmp.path(), "heredoc", HEREDOC);
+    build(&store, &ctx, "duck:heredoc");
+    assert_eq!(
+        run(&store, "duck:heredoc", &[]),
+        "hello duck\none\ntwo $NAME\n"
+    );
+    assert_eq!(
+        run(
+            &store,
+            "duck:heredoc",
+            &[
+                "stat",
+                "-c",
+                "%a %u %n",
+                "/greeting.txt",
+                "/notes/A",
+                "/notes/B"
+            ]
+        ),
+        "644 0 /greeting.txt\n755 0 /notes/A\n755 0 /notes/B\n"
+    );
+    // The body is in the key: an edit rebuilds that step (and only from there).
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        HEREDOC.replace("hello $NAME", "goodbye $NAME"),
+    )
+    .unwrap();
+    let out = build(&store, &ctx, "duck:heredoc");
+    assert_eq!(
+        steps(&out).iter().map(|s| s.1).collect::<Vec<_>>(),
+        ["built", "config", "built", "built", "config"],
+        "{out}"
+    );
+    assert_eq!(
+        run(&store, "duck:heredoc", &[]),
+        "goodbye duck\none\ntwo $NAME\n"
+    );
+    // The same text again comes from the cache.
+    let again = build(&store, &ctx, "duck:heredoc");
+    assert_eq!(
+        steps(&again).iter().map(|s| s.1).collect::<Vec<_>>(),
+        ["built", "config", "cached", "cached", "config"],
+        "{again}"
+    );
 }

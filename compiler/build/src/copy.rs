@@ -119,7 +119,11 @@ pub(crate) fn stage_files(
                     fs::create_dir(&dest).map_err(io_err(&dest))?;
                 }
             }
-            EntryKind::File => copy_file(&ctx, &f.source, &dest, f.digest)?,
+            EntryKind::File => match &f.content {
+                // Written in the Dockerfile (`COPY <<EOF`): keyed by its digest already.
+                Some(content) => fs::write(&dest, content).map_err(io_err(&dest))?,
+                None => copy_file(&ctx, &f.source, &dest, f.digest)?,
+            },
             EntryKind::Symlink => {
                 let target = read_link(&ctx, &f.source)?;
                 if f.digest != Some(duckc_ir::Digest::of(target.as_encoded_bytes())) {

@@ -622,21 +622,27 @@ impl Lowering<'_> {
             }
         };
         let mut paths = Vec::new();
+        let mut heredocs = Vec::new();
         for s in &c.sources {
             match s {
                 CopySource::Path(p) => paths.push(p.clone()),
-                CopySource::Heredoc(_) => {
-                    self.error(
-                        span,
-                        format!("duckc cannot `{name}` a heredoc yet"),
-                        "heredoc source",
-                        "write the file into the build context and copy it, or create it with `RUN cat <<EOF > FILE`",
-                    );
-                    return None;
-                }
+                CopySource::Heredoc(h) => heredocs.push(h),
             }
         }
-        let destination = join(&state.workdir, &c.dest);
+        let mut destination = join(&state.workdir, &c.dest);
+        if !heredocs.is_empty() && c.from.is_some() {
+            self.error(
+                span,
+                format!("`{name} --from` cannot copy a heredoc"),
+                "heredoc source with `--from`",
+                "copy the heredoc in an instruction of its own, without `--from`",
+            );
+            return None;
+        }
+        // As in BuildKit: several sources go into the destination directory.
+        if !heredocs.is_empty() && c.sources.len() > 1 && !destination.ends_with('/') {
+            destination.push('/');
+        }
         if let Some(from) = &c.from {
             let (node, source_name) = self.source_node(from, span, outs)?;
             let step = CopyStep {
@@ -695,6 +701,7 @@ impl Lowering<'_> {
         let unpack = is_add
             && c.unpack != Some(false)
             && !paths.is_empty()
+            && heredocs.is_empty()
             && paths.iter().all(|p| archive(p) == Some(true));
         if is_add
             && !unpack
@@ -714,8 +721,37 @@ impl Lowering<'_> {
         } else {
             destination
         };
-        let files = self.context_files(&paths, &destination, chmod, &c.exclude, span)?;
-        let kdl = if unpack {
+        let mut files = self.context_files(&paths, &destination, chmod, &c.exclude, span)?;
+        for h in &heredocs {
+            // The body is the file, 0644 unless `--chmod`, named by its delimiter in a
+            // directory destination.
+            let target = if destination.ends_with('/') {
+                format!("{destination}{}", h.name)
+            } else {
+                destination.clone()
+            };
+            files.retain(|f| f.target != target);
+            files.push(CopiedFile {
+                source: format!("<<{}", h.name),
+                target,
+                kind: EntryKind::File,
+                mode: chmod.unwrap_or(0o644),
+                digest: Some(crate::key::Digest::of(h.content.as_bytes())),
+                content: Some(h.content.clone()),
+            });
+        }
+        files.sort_by(|a, b| a.target.cmp(&b.target));
+        let sources: Vec<String> = c
+            .sources
+            .iter()
+            .map(|s| match s {
+                CopySource::Path(p) => p.clone(),
+                CopySource::Heredoc(h) => format!("<<{}", h.name),
+            })
+            .collect();
+        let kdl = if !heredocs.is_empty() {
+            Err(format!("`{name}` of a heredoc has no spec form"))
+        } else if unpack {
             Err(format!("`{name}` of an archive has no spec form"))
         } else if c.exclude.is_empty() && !paths.iter().any(|p| p.contains(['*', '?', '['])) {
             Ok(StepDeclKind::Copy {
@@ -732,7 +768,7 @@ impl Lowering<'_> {
         };
         Some((
             CopyStep {
-                sources: paths,
+                sources,
                 destination,
                 chown: c.chown.clone(),
                 files,
@@ -895,6 +931,7 @@ fn copied(source: &str, target: String, entry: &ContextFile, chmod: Option<u32>)
         } else {
             entry.digest
         },
+        content: None,
     }
 }
 

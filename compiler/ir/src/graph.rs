@@ -178,6 +178,10 @@ pub struct CopiedFile {
     pub mode: u32,
     /// The content digest (of the link target for symlinks); `None` for directories.
     pub digest: Option<Digest>,
+    /// The file's bytes when they are written in the Dockerfile (`COPY <<EOF /dst`) rather
+    /// than read from the context; `source` is then `<<NAME`. Keyed through `digest`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
 }
 
 /// A `run`.

@@ -501,6 +501,7 @@ fn copied(
         kind,
         mode,
         digest,
+        content: None,
     }
 }
 
