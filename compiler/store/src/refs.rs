@@ -88,6 +88,17 @@ impl Store {
         write_atomic(self, &self.root_path(id), text.as_bytes())
     }
 
+    /// Like [`Store::add_root`] but without fsync, for roots that need not survive a crash (a
+    /// foreground `--rm` container is gone after one anyway). Still atomic: a temporary file
+    /// renamed into place, so gc never reads half a root.
+    pub fn add_volatile_root(&self, id: &str, digests: &[Digest]) -> Result<()> {
+        let text: String = digests.iter().map(|d| format!("{d}\n")).collect();
+        let path = self.root_path(id);
+        let tmp = self.tmp_path("root");
+        fs::write(&tmp, text).map_err(io_err(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io_err(&path))
+    }
+
     /// Forget the gc root `id`.
     pub fn remove_root(&self, id: &str) -> Result<()> {
         let p = self.root_path(id);

@@ -288,19 +288,13 @@ fn find(store: &Store, query: &str) -> miette::Result<(Dir, Config)> {
 }
 
 fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
-    // A foreground `--rm` container lives no longer than this process: a lease (a shared lock
-    // that `gc` waits for) keeps its image alive, taken before the image is resolved and held
-    // until the container is removed. Nothing is written to disk for it and nothing needs an
-    // fsync. Every other container gets a durable gc root, as it outlives this process.
-    let lease = if args.rm && !args.detach {
-        Some(
-            store
-                .lease()
-                .map_err(|e| miette!("cannot lock the store: {e}"))?,
-        )
-    } else {
-        None
-    };
+    // A lease (a shared lock that `gc` waits for) keeps the image alive from its resolution
+    // until the container's gc root is written; the root keeps it alive after that. A
+    // foreground `--rm` container lives no longer than this process, so its root is written
+    // without fsync (nothing on its start path waits for the disk).
+    let lease = store
+        .lease()
+        .map_err(|e| miette!("cannot lock the store: {e}"))?;
     let image = duckc_image::resolve(store, &args.image).map_err(|e| {
         miette!(
             help = "list images with `duckc images`, or load one with `duckc load -i FILE`",
@@ -398,11 +392,14 @@ fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
         interactive: args.interactive,
         auto_remove: args.rm,
     };
-    if lease.is_none() {
-        store
-            .add_root(&root_id(&id), std::slice::from_ref(&image.digest))
-            .map_err(|e| miette!("cannot record the container's image: {e}"))?;
+    let digests = std::slice::from_ref(&image.digest);
+    if args.rm && !args.detach {
+        store.add_volatile_root(&root_id(&id), digests)
+    } else {
+        store.add_root(&root_id(&id), digests)
     }
+    .map_err(|e| miette!("cannot record the container's image: {e}"))?;
+    drop(lease);
     dir.write_config(&config).into_diagnostic()?;
     dir.write_state(&State::created()).into_diagnostic()?;
     if args.detach {
@@ -412,9 +409,7 @@ fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
         println!("{id}");
         Ok(ExitCode::SUCCESS)
     } else {
-        let code = foreground(store, &dir, &config, args.interactive);
-        drop(lease);
-        code
+        foreground(store, &dir, &config, args.interactive)
     }
 }
 
