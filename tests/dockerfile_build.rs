@@ -788,3 +788,85 @@ fn copy_writes_heredocs() {
         "{again}"
     );
 }
+
+#[test]
+fn add_downloads_urls_checked_against_their_checksum() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let served = tmp.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::write(served.join("tool.sh"), "downloaded\n").unwrap();
+    std::fs::write(served.join("notes.txt"), "first\n").unwrap();
+    let base = common::apt::serve(&served, common::apt::Serve::Normal);
+    let sum = common::apt::sha256(&served.join("tool.sh"));
+    let text = format!(
+        "FROM busybox:1.36\n\
+         ADD --checksum=sha256:{sum} {base}/tool.sh /opt/\n\
+         ADD {base}/notes.txt /notes\n"
+    );
+    let ctx = dockerfile(tmp.path(), "url", &text);
+    let out = output(duckc(&store).current_dir(&ctx).args([
+        "build",
+        "--progress",
+        "plain",
+        "-t",
+        "duck:url",
+        ".",
+    ]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // Only the URL without a checksum is warned about.
+    assert_eq!(
+        err.matches("`ADD` of a URL without `--checksum`").count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(
+        run(
+            &store,
+            "duck:url",
+            &["stat", "-c", "%a %u %n", "/opt/tool.sh", "/notes"]
+        ),
+        "600 0 /opt/tool.sh\n600 0 /notes\n"
+    );
+    assert_eq!(
+        run(&store, "duck:url", &["cat", "/opt/tool.sh", "/notes"]),
+        "downloaded\nfirst\n"
+    );
+
+    // Without a checksum the step is keyed by what the URL serves: a change rebuilds it.
+    std::fs::write(served.join("notes.txt"), "second\n").unwrap();
+    let out = build(&store, &ctx, "duck:url");
+    assert_eq!(
+        steps(&out).iter().map(|s| s.1).collect::<Vec<_>>(),
+        ["built", "cached", "built"],
+        "{out}"
+    );
+    assert_eq!(run(&store, "duck:url", &["cat", "/notes"]), "second\n");
+
+    // A checksum the download does not match fails the step; nothing is tagged. (With the
+    // cache, the step is the one built above: keyed by the checksum, it downloads nothing.)
+    std::fs::write(served.join("tool.sh"), "tampered\n").unwrap();
+    let bad = dockerfile(
+        tmp.path(),
+        "bad",
+        &format!("FROM busybox:1.36\nADD --checksum=sha256:{sum} {base}/tool.sh /opt/\n"),
+    );
+    let out = output(duckc(&store).current_dir(&bad).args([
+        "build",
+        "--progress",
+        "plain",
+        "-t",
+        "duck:bad",
+        "--no-cache",
+        ".",
+    ]));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not the expected sha256:"), "{err}");
+    let s = duckc_store::Store::open(&store).unwrap();
+    assert!(duckc_image::resolve(&s, "duck:bad").is_err());
+}

@@ -9,7 +9,7 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::PermissionsExt;
@@ -122,6 +122,16 @@ pub(crate) fn stage_files(
             EntryKind::File => match &f.content {
                 // Written in the Dockerfile (`COPY <<EOF`): keyed by its digest already.
                 Some(content) => fs::write(&dest, content).map_err(io_err(&dest))?,
+                None if f.url => {
+                    let got = download(&f.source, &dest)?;
+                    if Some(got) != f.digest {
+                        return Err(Error::Checksum {
+                            url: f.source.clone(),
+                            expected: f.digest.map(|d| d.to_string()).unwrap_or_default(),
+                            got: got.to_string(),
+                        });
+                    }
+                }
                 None => copy_file(&ctx, &f.source, &dest, f.digest)?,
             },
             EntryKind::Symlink => {
@@ -200,7 +210,7 @@ fn copy_file(
 }
 
 struct HashTee<'a> {
-    out: &'a mut fs::File,
+    out: &'a mut dyn Write,
     hash: sha2::Sha256,
 }
 
@@ -359,4 +369,43 @@ fn lookup_in_chain(store: &Store, chain: &[LayerRef], rel: &str) -> Result<Optio
         }
     }
     Ok(None)
+}
+
+/// The most an `ADD` URL may download (8 GiB).
+const DOWNLOAD_LIMIT: u64 = 8 << 30;
+
+/// Downloads the HTTP(S) `url` into `dest` (created), returning the content's sha256.
+fn download(url: &str, dest: &Path) -> Result<duckc_ir::Digest> {
+    let mut out = fs::File::create(dest).map_err(io_err(dest))?;
+    fetch_into(url, &mut out)
+}
+
+/// Streams the HTTP(S) `url` into `out`, returning the content's sha256.
+fn fetch_into(url: &str, out: &mut dyn Write) -> Result<duckc_ir::Digest> {
+    let fail = |reason: String| Error::Download {
+        url: url.to_owned(),
+        reason,
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(fail("only http and https URLs are downloaded".to_owned()));
+    }
+    let body = duckc_packages::fetch::Fetcher::default()
+        .open(url, 0)
+        .map_err(|e| fail(e.to_string()))?;
+    let mut tee = HashTee {
+        out,
+        hash: sha2::Sha256::new(),
+    };
+    let n = io::copy(&mut body.reader.take(DOWNLOAD_LIMIT + 1), &mut tee)
+        .map_err(|e| fail(e.to_string()))?;
+    if n > DOWNLOAD_LIMIT {
+        return Err(fail(format!("larger than {DOWNLOAD_LIMIT} bytes")));
+    }
+    Ok(duckc_ir::Digest(tee.hash.finalize().into()))
+}
+
+/// The sha256 of what the HTTP(S) `url` serves now, for `ADD URL` without `--checksum`
+/// (keyed by its content when the build is planned; the build downloads it again and checks).
+pub fn url_digest(url: &str) -> Result<duckc_ir::Digest> {
+    fetch_into(url, &mut io::sink())
 }

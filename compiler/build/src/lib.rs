@@ -22,6 +22,7 @@ mod run;
 
 use std::path::PathBuf;
 
+pub use copy::url_digest;
 pub use execute::{BuildOptions, BuildOutcome, Event, NodeResult, build};
 pub use plan::{EnvPlan, PlanStep};
 
@@ -73,6 +74,16 @@ pub enum Error {
     /// An `ADD`ed archive that cannot be extracted.
     #[error("cannot unpack `{path}`: {reason}")]
     Archive { path: String, reason: String },
+    /// An `ADD` URL that could not be downloaded.
+    #[error("cannot download `{url}`: {reason}")]
+    Download { url: String, reason: String },
+    /// An `ADD` URL whose content is not what its `--checksum` (or the planned digest) says.
+    #[error("`{url}` has digest {got}, not the expected {expected}")]
+    Checksum {
+        url: String,
+        expected: String,
+        got: String,
+    },
     /// A node the graph does not hold (a compiler bug).
     #[error("the layer graph has no node `{0}`")]
     MissingNode(String),

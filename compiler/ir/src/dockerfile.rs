@@ -82,7 +82,9 @@ pub fn context_sources(ev: &Evaluation) -> Vec<String> {
             match &step.op {
                 Op::Copy(c) | Op::Add(c) if c.from.is_none() => {
                     for s in &c.sources {
-                        if let CopySource::Path(p) = s {
+                        if let CopySource::Path(p) = s
+                            && !(matches!(step.op, Op::Add(_)) && is_url(p))
+                        {
                             out.push(glob_prefix(&normalize(p)));
                         }
                     }
@@ -143,6 +145,8 @@ struct Lowering<'a> {
     diagnostics: Vec<Diagnostic>,
     /// For conversion only: sources missing from the (empty) listing are not errors.
     lenient: bool,
+    /// The digests of `ADD` URLs without `--checksum`, fetched by the driver.
+    fetched: &'a BTreeMap<String, crate::key::Digest>,
 }
 
 fn diag(severity: Severity, span: Span, message: String, label: &str, help: &str) -> Diagnostic {
@@ -168,7 +172,49 @@ pub fn lower(
     context: &[ContextFile],
     tags: &[String],
 ) -> (Option<LoweredDockerfile>, Vec<Diagnostic>) {
+    lower_with_urls(file, ev, context, &BTreeMap::new(), tags)
+}
+
+/// `ADD` URLs without `--checksum` in the stages `ev` needs: the driver fetches each once to
+/// key it by its content ([`lower_with_urls`]).
+pub fn unpinned_urls(ev: &Evaluation) -> Vec<String> {
+    let mut out = Vec::new();
+    for &i in &ev.needed {
+        for step in &ev.stages[i].steps {
+            if let Op::Add(c) = &step.op
+                && c.checksum.is_none()
+                && c.from.is_none()
+            {
+                for s in &c.sources {
+                    if let CopySource::Path(p) = s
+                        && is_url(p)
+                        && !p.split(['?', '#']).next().unwrap_or("").ends_with(".git")
+                    {
+                        out.push(p.clone());
+                    }
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+/// [`lower`], with the content digests of the [`unpinned_urls`].
+pub fn lower_with_urls(
+    file: &Dockerfile,
+    ev: &Evaluation,
+    context: &[ContextFile],
+    fetched: &BTreeMap<String, crate::key::Digest>,
+    tags: &[String],
+) -> (Option<LoweredDockerfile>, Vec<Diagnostic>) {
     let mut l = Lowering {
+        fetched,
         ev,
         file,
         listing: context.iter().map(|f| (f.path.clone(), f)).collect(),
@@ -241,7 +287,9 @@ pub fn lower(
 /// The spec-language form of the stages `ev` needs (what `duckc convert` prints), without a
 /// build context: the lines do not depend on the files copied.
 pub fn convert_stages(file: &Dockerfile, ev: &Evaluation) -> Vec<ConvertedStage> {
+    let no_urls = BTreeMap::new();
     let mut l = Lowering {
+        fetched: &no_urls,
         ev,
         file,
         listing: BTreeMap::new(),
@@ -640,7 +688,11 @@ impl Lowering<'_> {
             return None;
         }
         // As in BuildKit: several sources go into the destination directory.
-        if !heredocs.is_empty() && c.sources.len() > 1 && !destination.ends_with('/') {
+        let has_url = is_add
+            && c.sources
+                .iter()
+                .any(|s| matches!(s, CopySource::Path(p) if is_url(p)));
+        if (!heredocs.is_empty() || has_url) && c.sources.len() > 1 && !destination.ends_with('/') {
             destination.push('/');
         }
         if let Some(from) = &c.from {
@@ -677,13 +729,108 @@ impl Lowering<'_> {
             };
             return Some((step, kdl));
         }
+        // `ADD URL`: downloaded at build time, checked against the `--checksum` (or the
+        // digest it had when the build was planned); 0600 as in Docker; never unpacked.
+        let mut urls = Vec::new();
+        if is_add {
+            let (u, local): (Vec<String>, Vec<String>) =
+                paths.iter().cloned().partition(|p| is_url(p));
+            urls = u;
+            if !urls.is_empty() {
+                paths = local;
+            }
+        }
+        let pinned = match c.checksum.as_deref() {
+            None => None,
+            Some(sum) => match sum
+                .strip_prefix("sha256:")
+                .and_then(crate::key::Digest::from_hex)
+            {
+                Some(d) if urls.len() == 1 && paths.is_empty() && heredocs.is_empty() => Some(d),
+                Some(_) => {
+                    self.error(
+                        span,
+                        "`--checksum` needs exactly one URL source".to_owned(),
+                        "checksum of what",
+                        "write one `ADD --checksum=… URL DEST` per URL",
+                    );
+                    return None;
+                }
+                None => {
+                    self.error(
+                        span,
+                        format!("`--checksum={sum}` is not a sha256 digest"),
+                        "not sha256:HEX",
+                        "write `--checksum=sha256:` and the 64 hex digits of the file's sha256",
+                    );
+                    return None;
+                }
+            },
+        };
+        let mut url_files = Vec::new();
+        for u in &urls {
+            if u.split(['?', '#']).next().unwrap_or("").ends_with(".git") {
+                self.error(
+                    span,
+                    format!("duckc cannot `{name}` a git repository"),
+                    "git URL",
+                    "clone it into the build context first and `COPY` it",
+                );
+                return None;
+            }
+            let digest = match pinned.or_else(|| self.fetched.get(u).copied()) {
+                Some(d) => d,
+                None if self.lenient => continue,
+                None => {
+                    self.error(
+                        span,
+                        format!("`{u}` was not downloaded"),
+                        "remote source",
+                        "add `--checksum=sha256:…` so duckc knows its content",
+                    );
+                    return None;
+                }
+            };
+            let file_name = u
+                .split(['?', '#'])
+                .next()
+                .unwrap_or("")
+                .split_once("://")
+                .and_then(|(_, rest)| rest.split_once('/'))
+                .map(|(_, path)| path.rsplit('/').next().unwrap_or(""))
+                .unwrap_or("");
+            let into_dir = destination.ends_with('/') || c.sources.len() > 1;
+            if into_dir && (file_name.is_empty() || file_name == "." || file_name == "..") {
+                self.error(
+                    span,
+                    format!("cannot name the file `{u}` downloads"),
+                    "the URL's path ends without a file name",
+                    "give the destination a file name, e.g. `ADD URL /opt/file`",
+                );
+                return None;
+            }
+            let target = if into_dir {
+                format!("{}/{file_name}", destination.trim_end_matches('/'))
+            } else {
+                destination.clone()
+            };
+            url_files.push(CopiedFile {
+                source: u.clone(),
+                target,
+                kind: EntryKind::File,
+                mode: chmod.unwrap_or(0o600),
+                digest: Some(digest),
+                content: None,
+                url: true,
+            });
+        }
         for p in &paths {
             if p.contains("://") {
                 self.error(
                     span,
-                    format!("duckc cannot `{name}` from a URL yet"),
+                    format!("duckc cannot `{name}` from a URL"),
                     "remote source",
-                    "download the file into the build context first and `COPY` it",
+                    "`ADD` downloads HTTP(S) URLs; `COPY` copies from the build context only",
                 );
                 return None;
             }
@@ -702,6 +849,7 @@ impl Lowering<'_> {
             && c.unpack != Some(false)
             && !paths.is_empty()
             && heredocs.is_empty()
+            && urls.is_empty()
             && paths.iter().all(|p| archive(p) == Some(true));
         if is_add
             && !unpack
@@ -738,7 +886,12 @@ impl Lowering<'_> {
                 mode: chmod.unwrap_or(0o644),
                 digest: Some(crate::key::Digest::of(h.content.as_bytes())),
                 content: Some(h.content.clone()),
+                url: false,
             });
+        }
+        for f in url_files {
+            files.retain(|g| g.target != f.target);
+            files.push(f);
         }
         files.sort_by(|a, b| a.target.cmp(&b.target));
         let sources: Vec<String> = c
@@ -751,6 +904,8 @@ impl Lowering<'_> {
             .collect();
         let kdl = if !heredocs.is_empty() {
             Err(format!("`{name}` of a heredoc has no spec form"))
+        } else if !urls.is_empty() {
+            Err(format!("`{name}` of a URL has no spec form"))
         } else if unpack {
             Err(format!("`{name}` of an archive has no spec form"))
         } else if c.exclude.is_empty() && !paths.iter().any(|p| p.contains(['*', '?', '['])) {
@@ -932,6 +1087,7 @@ fn copied(source: &str, target: String, entry: &ContextFile, chmod: Option<u32>)
             entry.digest
         },
         content: None,
+        url: false,
     }
 }
 

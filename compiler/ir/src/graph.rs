@@ -182,6 +182,10 @@ pub struct CopiedFile {
     /// than read from the context; `source` is then `<<NAME`. Keyed through `digest`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// `source` is an HTTP(S) URL (`ADD URL`), downloaded at build time and checked against
+    /// `digest` (the `--checksum`, or what the URL gave when the build was planned).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub url: bool,
 }
 
 /// A `run`.

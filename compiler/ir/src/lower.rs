@@ -502,6 +502,7 @@ fn copied(
         mode,
         digest,
         content: None,
+        url: false,
     }
 }
 

@@ -497,7 +497,15 @@ fn lower_dockerfile(
             );
         }
     }
-    let (lowered, diagnostics) = duckc_ir::dockerfile::lower(&file, &ev, &listing, tags);
+    // `ADD URL` without `--checksum`: keyed by what the URL serves now (warned about by
+    // the `AddUrlWithoutChecksum` lint); the build downloads it again and checks it.
+    let mut fetched = std::collections::BTreeMap::new();
+    for url in duckc_ir::dockerfile::unpinned_urls(&ev) {
+        let digest = duckc_build::url_digest(&url).map_err(|e| miette!("{e}"))?;
+        fetched.insert(url, digest);
+    }
+    let (lowered, diagnostics) =
+        duckc_ir::dockerfile::lower_with_urls(&file, &ev, &listing, &fetched, tags);
     let name = path.display().to_string();
     let mut errors = 0;
     // The evaluation's warnings were printed by the check above (it evaluates too); its
