@@ -870,3 +870,26 @@ fn add_downloads_urls_checked_against_their_checksum() {
     let s = duckc_store::Store::open(&store).unwrap();
     assert!(duckc_image::resolve(&s, "duck:bad").is_err());
 }
+
+/// What duckc cannot build the way Docker would is an error with a span, never dropped:
+/// `COPY --parents` would lay the files out differently.
+#[test]
+fn copy_parents_is_refused_with_a_span() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let ctx = dockerfile(
+        tmp.path(),
+        "parents",
+        "FROM scratch\nCOPY --parents ./src/*/config.toml /etc/app/\n",
+    );
+    std::fs::create_dir_all(ctx.join("src/a")).unwrap();
+    std::fs::write(ctx.join("src/a/config.toml"), "quack = true\n").unwrap();
+    let out = common::output(duckc(&store).current_dir(&ctx).args(["build", "."]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("duckc cannot `COPY --parents` yet"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Dockerfile:2:1"), "{stderr}");
+}

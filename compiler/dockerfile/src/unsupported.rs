@@ -64,11 +64,62 @@ pub fn warnings(file: &Dockerfile) -> Vec<Diagnostic> {
                                 .with_label(m.span, "the command runs without it")
                                 .with_help("fetch what the command needs in an earlier stage from the build context instead"),
                         );
+                        continue;
+                    }
+                    let ignored = ignored_mount_options(m);
+                    if !ignored.is_empty() {
+                        let kind = crate::mount::kind_name(m.kind);
+                        let names = ignored.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", ");
+                        out.push(
+                            Diagnostic::warning(
+                                codes::UNSUPPORTED,
+                                format!("duckc ignores {names} on `{kind}` mounts"),
+                            )
+                            .with_label(m.span, "mounted without these options")
+                            .with_help(match m.kind {
+                                MountKind::Cache => "duckc's cache mounts are shared by every step, start empty, and are owned by root with mode 0755; remove the options to silence this",
+                                MountKind::Bind => "duckc's bind mounts are read-only; write to a cache or tmpfs mount instead",
+                                _ => "duckc's tmpfs mounts have no size limit; remove the option to silence this",
+                            }),
+                        );
                     }
                 }
             }
             _ => {}
         }
+    }
+    out
+}
+
+/// Mount options the parser accepts but the executor does not apply.
+fn ignored_mount_options(m: &crate::ast::Mount) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let is_cache = m.kind == MountKind::Cache;
+    if is_cache
+        && matches!(
+            m.sharing,
+            Some(crate::ast::Sharing::Locked | crate::ast::Sharing::Private)
+        )
+    {
+        out.push("sharing");
+    }
+    if is_cache && (m.from.is_some() || m.source.is_some()) {
+        out.push("from/source");
+    }
+    if m.readonly == Some(false) && m.kind == MountKind::Bind {
+        out.push("rw");
+    }
+    if m.mode.is_some() {
+        out.push("mode");
+    }
+    if m.uid.is_some() {
+        out.push("uid");
+    }
+    if m.gid.is_some() {
+        out.push("gid");
+    }
+    if m.kind == MountKind::Tmpfs && m.size.is_some() {
+        out.push("size");
     }
     out
 }

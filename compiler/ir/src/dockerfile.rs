@@ -653,6 +653,15 @@ impl Lowering<'_> {
         outs: &BTreeMap<usize, StageOut>,
     ) -> Option<(CopyStep, Result<StepDeclKind, String>)> {
         let name = if is_add { "ADD" } else { "COPY" };
+        if c.parents {
+            self.error(
+                span,
+                format!("duckc cannot `{name} --parents` yet"),
+                "would lay out the copied files differently from Docker",
+                "copy each directory to its full destination path instead, e.g. `COPY src/a/config.toml /etc/app/src/a/`",
+            );
+            return None;
+        }
         let chmod = match c.chmod.as_deref().map(|m| u32::from_str_radix(m, 8)) {
             None => None,
             Some(Ok(m)) if m <= 0o7777 => Some(m),
