@@ -7,7 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use duckc_image::{Image, media, time};
+use duckc_image::manifest::ManifestLayer;
+use duckc_image::{Image, time};
 use duckc_ir::{LayerGraph, NodeKey, Step};
 use duckc_store::Store;
 use serde_json::{Map, Value, json};
@@ -144,28 +145,12 @@ pub fn assemble(
     });
     let config_bytes = serde_json::to_vec(&config).expect("config serialises");
     let config_digest = store.put_blob(&config_bytes)?;
-    let layers: Vec<Value> = top
-        .layers
-        .iter()
-        .map(|l| json!({"mediaType": l.media_type, "digest": l.digest.to_string(), "size": l.size}))
-        .collect();
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": media::MANIFEST,
-        "config": {"mediaType": media::CONFIG, "digest": config_digest.to_string(), "size": config_bytes.len()},
-        "layers": layers,
-    });
-    let manifest_digest =
-        store.put_blob(&serde_json::to_vec(&manifest).expect("manifest serialises"))?;
-    let image = Image::read(store, &manifest_digest)?;
-    store.update_refs(|refs| {
-        refs.images
-            .entry(manifest_digest)
-            .or_insert(duckc_store::ImageEntry {
-                added: time::now().max(0) as u64,
-            });
-        Ok(())
-    })?;
+    let image = duckc_image::manifest::write_manifest(
+        store,
+        (&config_digest, config_bytes.len() as u64),
+        top.layers.iter().map(ManifestLayer::from),
+    )?;
+    duckc_image::manifest::record(store, &image)?;
     let mut tags = Vec::new();
     for t in plan.env.tags.iter().chain(extra_tags) {
         let name = duckc_image::normalize_name(t)?;

@@ -7,7 +7,8 @@ use duckc_layer::{Compression, SourceKind, WriteOptions};
 use duckc_store::Store;
 use oci_spec::image::{Config, HistoryBuilder, ImageConfiguration};
 
-use crate::{Error, Image, Result, media, time};
+use crate::manifest::{ManifestLayer, record, write_manifest};
+use crate::{Error, Image, Result, time};
 
 /// How to commit.
 #[derive(Debug, Clone, Default)]
@@ -81,30 +82,14 @@ pub fn commit(store: &Store, base: &Image, upper: &Path, opts: &CommitOptions) -
     config.set_created(Some(created));
     let config_bytes = serde_json::to_vec(&config).expect("config serialises");
     let config_digest = store.put_blob(&config_bytes)?;
-    let mut layers: Vec<serde_json::Value> = base
-        .layers
-        .iter()
-        .map(|l| serde_json::json!({"mediaType": l.media_type, "digest": l.digest.to_string(), "size": l.size}))
-        .collect();
-    layers.push(serde_json::json!({"mediaType": layer.media_type, "digest": layer.digest.to_string(), "size": layer.size}));
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": media::MANIFEST,
-        "config": {"mediaType": media::CONFIG, "digest": config_digest.to_string(), "size": config_bytes.len()},
-        "layers": layers,
-    });
-    let manifest_digest =
-        store.put_blob(&serde_json::to_vec(&manifest).expect("manifest serialises"))?;
-    let image = Image::read(store, &manifest_digest)?;
+    let layers = base.layers.iter().chain(std::iter::once(&layer));
+    let image = write_manifest(
+        store,
+        (&config_digest, config_bytes.len() as u64),
+        layers.map(ManifestLayer::from),
+    )?;
     duckc_store::crash_point("commit-before-refs");
-    store.update_refs(|refs| {
-        refs.images
-            .entry(manifest_digest)
-            .or_insert(duckc_store::ImageEntry {
-                added: time::now().max(0) as u64,
-            });
-        Ok(())
-    })?;
+    record(store, &image)?;
     Ok(image)
 }
 

@@ -12,9 +12,8 @@ use duckc_store::Store;
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex};
 use serde::Deserialize;
 
-use crate::{
-    Digest, Error, Image, MAX_METADATA_BYTES, Result, io_err, media, normalize_name, time,
-};
+use crate::manifest::{ManifestLayer, write_manifest};
+use crate::{Digest, Error, Image, MAX_METADATA_BYTES, Result, io_err, normalize_name, time};
 
 /// One image a load brought in.
 #[derive(Debug, Clone)]
@@ -467,17 +466,19 @@ fn import_docker(
             .read(&mut head)
             .map_err(io_err(&store.blob_path(&d)))?;
         let compression: Compression = compress::sniff(&head[..n]);
-        layers.push(serde_json::json!({"mediaType": compression.media_type(), "digest": d.to_string(), "size": size}));
+        layers.push((compression.media_type(), d, size));
     }
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": media::MANIFEST,
-        "config": {"mediaType": media::CONFIG, "digest": config_digest.to_string(), "size": config_size},
-        "layers": layers,
-    });
-    let bytes = serde_json::to_vec(&manifest).expect("manifest serialises");
-    let digest = store.put_blob(&bytes)?;
-    let image = Image::read(store, &digest)?;
+    let image = write_manifest(
+        store,
+        (&config_digest, config_size),
+        layers
+            .iter()
+            .map(|(media_type, digest, size)| ManifestLayer {
+                media_type,
+                digest,
+                size: *size,
+            }),
+    )?;
     index_layers(store, &image)?;
     Ok(image)
 }

@@ -6,6 +6,7 @@ mod commit;
 mod export;
 mod import;
 mod maintenance;
+pub mod manifest;
 mod reference;
 mod rootfs;
 mod tags;
