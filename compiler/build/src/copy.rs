@@ -39,15 +39,7 @@ pub(crate) fn copy_layer(
         } else {
             stage_files(context, &step.files, &stage, (uid, gid))?;
         }
-        set_times(&stage, crate::epoch())?;
-        Ok(store.write_layer(
-            &stage,
-            &WriteOptions {
-                epoch: duckc_layer::source_date_epoch(),
-                compression: Compression::Gzip,
-                source: SourceKind::Plain,
-            },
-        )?)
+        write_staged_layer(store, &stage)
     })();
     let _ = duckc_layer::remove_tree(&stage);
     result
@@ -243,6 +235,20 @@ fn read_link(ctx: &OwnedFd, source: &str) -> Result<OsString> {
 }
 
 /// Sets every entry's mtime and atime to `epoch` (links themselves, not their targets).
+/// Write a staged directory as a plain (not overlay) layer: every time clamped to the build's
+/// epoch first, so the checkout's mtimes never reach the tar.
+pub(crate) fn write_staged_layer(store: &Store, stage: &Path) -> Result<LayerRef> {
+    set_times(stage, crate::epoch())?;
+    Ok(store.write_layer(
+        stage,
+        &WriteOptions {
+            epoch: duckc_layer::source_date_epoch(),
+            compression: Compression::Gzip,
+            source: SourceKind::Plain,
+        },
+    )?)
+}
+
 pub(crate) fn set_times(stage: &Path, epoch: i64) -> Result<()> {
     let t = Timespec {
         tv_sec: epoch,
@@ -345,15 +351,7 @@ pub(crate) fn mkdir_layer(
             std::os::unix::fs::lchown(&dest, Some(owner.0), Some(owner.1))
                 .map_err(io_err(&dest))?;
         }
-        set_times(&stage, crate::epoch())?;
-        Ok(store.write_layer(
-            &stage,
-            &WriteOptions {
-                epoch: duckc_layer::source_date_epoch(),
-                compression: Compression::Gzip,
-                source: SourceKind::Plain,
-            },
-        )?)
+        write_staged_layer(store, &stage)
     })();
     let _ = duckc_layer::remove_tree(&stage);
     result

@@ -13,7 +13,6 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use duckc_ir::{CopyFrom, CopyStep};
-use duckc_layer::{Compression, SourceKind, WriteOptions};
 use duckc_store::{LayerRef, Store};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
@@ -135,15 +134,7 @@ pub(crate) fn copy_from_layer(
                 }
             }
         }
-        crate::copy::set_times(&stage, crate::epoch())?;
-        Ok(store.write_layer(
-            &stage,
-            &WriteOptions {
-                epoch: duckc_layer::source_date_epoch(),
-                compression: Compression::Gzip,
-                source: SourceKind::Plain,
-            },
-        )?)
+        crate::copy::write_staged_layer(store, &stage)
     })();
     let _ = duckc_layer::remove_tree(&work);
     result

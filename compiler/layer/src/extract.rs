@@ -462,15 +462,7 @@ impl Extractor {
                 }
                 self.set_meta_fd(file.as_fd(), &meta, &shown)?;
                 set_xattrs(&file, &xattrs, &shown)?;
-                let t = ts(mtime);
-                rustix::fs::futimens(
-                    &file,
-                    &Timestamps {
-                        last_access: t,
-                        last_modification: t,
-                    },
-                )
-                .map_err(|e| io_at(&shown, e))?;
+                rustix::fs::futimens(&file, &times(mtime)).map_err(|e| io_at(&shown, e))?;
             }
             b'2' => {
                 let target = entry
@@ -488,17 +480,8 @@ impl Extractor {
                     )
                     .map_err(|e| io_at(&shown, e))?;
                 }
-                let t = ts(mtime);
-                rustix::fs::utimensat(
-                    &pfd,
-                    b,
-                    &Timestamps {
-                        last_access: t,
-                        last_modification: t,
-                    },
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(|e| io_at(&shown, e))?;
+                rustix::fs::utimensat(&pfd, b, &times(mtime), AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| io_at(&shown, e))?;
             }
             b'1' => {
                 let target = entry
@@ -556,17 +539,8 @@ impl Extractor {
                 // The node was just created by us in a private tree: it is not a symlink.
                 rustix::fs::chmodat(&pfd, b, Mode::from_raw_mode(mode), AtFlags::empty())
                     .map_err(|e| io_at(&shown, e))?;
-                let t = ts(mtime);
-                rustix::fs::utimensat(
-                    &pfd,
-                    b,
-                    &Timestamps {
-                        last_access: t,
-                        last_modification: t,
-                    },
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(|e| io_at(&shown, e))?;
+                rustix::fs::utimensat(&pfd, b, &times(mtime), AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| io_at(&shown, e))?;
             }
             other => {
                 return Err(ExtractError::Unsupported {
@@ -752,14 +726,7 @@ impl Extractor {
                 )
             };
             if let Ok(fd) = fd {
-                let t = ts(mtime);
-                let _ = rustix::fs::futimens(
-                    &fd,
-                    &Timestamps {
-                        last_access: t,
-                        last_modification: t,
-                    },
-                );
+                let _ = rustix::fs::futimens(&fd, &times(mtime));
             }
         }
     }
@@ -771,10 +738,15 @@ struct Meta {
     gid: u64,
 }
 
-fn ts(secs: u64) -> Timespec {
-    Timespec {
+/// Access and modification time both `secs`, as every extracted entry gets.
+fn times(secs: u64) -> Timestamps {
+    let t = Timespec {
         tv_sec: i64::try_from(secs).unwrap_or(i64::MAX),
         tv_nsec: 0,
+    };
+    Timestamps {
+        last_access: t,
+        last_modification: t,
     }
 }
 
