@@ -115,17 +115,7 @@ fn glob_prefix(path: &str) -> String {
 }
 
 fn normalize(s: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for p in s.split('/') {
-        match p {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    parts.join("/")
+    crate::lower::clean(s).join("/")
 }
 
 struct StageOut {

@@ -366,15 +366,11 @@ pub(crate) fn image_key(top: NodeKey, config: &ImageConfig) -> NodeKey {
     h.finish()
 }
 
-/// Joins a path to a directory and normalizes it (`.`, `..`, `//`), keeping a trailing `/`.
-pub fn join(dir: &str, path: &str) -> String {
-    let full = if path.starts_with('/') {
-        path.to_owned()
-    } else {
-        format!("{dir}/{path}")
-    };
+/// The components of `path` with `.`, empty components and `..` resolved lexically (`..` at
+/// the top stays at the top, as in an image's root).
+pub(crate) fn clean(path: &str) -> Vec<&str> {
     let mut parts: Vec<&str> = Vec::new();
-    for part in full.split('/') {
+    for part in path.split('/') {
         match part {
             "" | "." => {}
             ".." => {
@@ -383,7 +379,17 @@ pub fn join(dir: &str, path: &str) -> String {
             p => parts.push(p),
         }
     }
-    let mut out = format!("/{}", parts.join("/"));
+    parts
+}
+
+/// Joins a path to a directory and normalizes it (`.`, `..`, `//`), keeping a trailing `/`.
+pub fn join(dir: &str, path: &str) -> String {
+    let full = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("{dir}/{path}")
+    };
+    let mut out = format!("/{}", clean(&full).join("/"));
     if path.ends_with('/') && out != "/" {
         out.push('/');
     }
