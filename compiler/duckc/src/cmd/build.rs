@@ -13,7 +13,6 @@ use duckc_build::explain::Status;
 use duckc_build::ignore::Ignore;
 use duckc_build::progress::{Mode, Printer};
 use duckc_build::{BuildOptions, EnvPlan};
-use duckc_ir::Database;
 use duckc_store::Store;
 use miette::miette;
 
@@ -419,14 +418,7 @@ fn load(
             context,
         });
     }
-    let logical = spec
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "env.kdl".to_owned());
-    let mut db = Database::default();
-    db.load(&logical, text, listing);
-    db.load_imports(|import| std::fs::read_to_string(spec_dir.join(import)).ok());
-    duckc_build::context::hash_copied(&mut db, &context).map_err(|e| miette!("{e}"))?;
+    let db = super::spec::database(&spec, text, &spec_dir, &context, listing)?;
     Ok(Loaded {
         frontend: Frontend::Kdl(Compiled { db, name }),
         spec,

@@ -168,20 +168,34 @@ pub fn compile(file: Option<&Path>) -> miette::Result<Compiled> {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
-    let logical = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "env.kdl".to_owned());
     // The same listing and hashing as `duckc build`, ignore files included, so `graph` shows
     // the keys a build uses.
     let (ignore, _) = Ignore::read(&dir)
         .map_err(|e| miette!("cannot read the ignore file of `{}`: {e}", dir.display()))?;
     let listing = duckc_build::context::list(&dir, &ignore).map_err(|e| miette!("{e}"))?;
+    let db = database(&path, text, &dir, &dir, listing)?;
+    Ok(Compiled { db, name })
+}
+
+/// A database holding the spec at `path` (its text read already), the user modules it imports
+/// (relative to `spec_dir`), and the build context `context` as `listing`, with the entries
+/// `copy` steps read hashed.
+pub fn database(
+    path: &Path,
+    text: String,
+    spec_dir: &Path,
+    context: &Path,
+    listing: Vec<duckc_ir::database::ContextFile>,
+) -> miette::Result<Database> {
+    let logical = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "env.kdl".to_owned());
     let mut db = Database::default();
     db.load(&logical, text, listing);
-    db.load_imports(|import| std::fs::read_to_string(dir.join(import)).ok());
-    duckc_build::context::hash_copied(&mut db, &dir).map_err(|e| miette!("{e}"))?;
-    Ok(Compiled { db, name })
+    db.load_imports(|import| std::fs::read_to_string(spec_dir.join(import)).ok());
+    duckc_build::context::hash_copied(&mut db, context).map_err(|e| miette!("{e}"))?;
+    Ok(db)
 }
 
 fn io_reason(e: &std::io::Error) -> String {
