@@ -11,6 +11,7 @@
 
 pub mod caps;
 pub mod dev;
+pub mod emulation;
 mod error;
 pub mod exe;
 pub mod init;

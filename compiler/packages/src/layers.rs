@@ -51,7 +51,8 @@ pub struct PackagesRequest<'a> {
     pub repository: &'a Repository,
     /// The download cache (the store's `downloads/`).
     pub downloads: &'a Path,
-    /// `linux/amd64`: scripts of another architecture need qemu-user via binfmt_misc.
+    /// `linux/amd64`. Scripts of another architecture run through qemu-user (binfmt_misc);
+    /// without it the packages are left unpacked, and a [`Progress::NotConfigured`] says so.
     pub platform: &'a str,
     /// The parent's layers, bottom first.
     pub parent: &'a [LayerRef],
@@ -71,6 +72,13 @@ pub enum Progress<'a> {
     /// The configure step starts (`command` as run in the sandbox).
     Configuring {
         command: &'a str,
+    },
+    /// The packages of a foreign platform stay unpacked, not configured: no emulation.
+    NotConfigured {
+        /// How many packages wait for their maintainer scripts.
+        packages: usize,
+        /// Why, and how to enable emulation.
+        reason: &'a str,
     },
 }
 
@@ -112,10 +120,6 @@ pub enum Error {
         code: i32,
         tail: String,
     },
-    #[error(
-        "the maintainer scripts of `{platform}` packages need emulation on this `{host}` machine: register qemu-user with binfmt_misc (`apt-get install qemu-user-static binfmt-support`, then `update-binfmts --enable`)"
-    )]
-    NoEmulation { platform: String, host: String },
     #[error(
         "cannot configure `{package}`: the image has no `/bin/sh` to run its maintainer scripts"
     )]
@@ -207,7 +211,21 @@ pub fn build_packages(
     let _ = duckc_layer::remove_tree(&db);
     layers.push(result?);
 
-    if states.iter().any(|(_, s)| *s == State::Unpacked) {
+    let unpacked = states.iter().filter(|(_, s)| *s == State::Unpacked).count();
+    if unpacked > 0
+        && let duckc_runtime::emulation::Support::Missing(reason) =
+            duckc_runtime::emulation::support(request.platform)
+    {
+        // A foreign platform with no emulation: the image is what `dpkg --unpack` leaves
+        // (mmdebstrap's `extract` variant), and the dpkg database says so (`iU`), so
+        // `dpkg --configure -a` on a machine of that platform finishes the job.
+        progress(Progress::NotConfigured {
+            packages: unpacked,
+            reason: &reason,
+        });
+        return Ok(layers);
+    }
+    if unpacked > 0 {
         let mut chain = request.parent.to_vec();
         chain.extend(layers.iter().cloned());
         let installed: Vec<(&PackageInfo, State)> =
@@ -219,7 +237,6 @@ pub fn build_packages(
             &ConfigurePlan {
                 real_dpkg,
                 packages: &order_for_configure(&infos),
-                platform: request.platform,
                 final_status: &final_status,
                 epoch,
             },
@@ -520,7 +537,6 @@ const CLEAN_UP: &str = "rm -f /var/log/dpkg.log /var/log/alternatives.log /var/l
 struct ConfigurePlan<'a> {
     real_dpkg: bool,
     packages: &'a [&'a PackageInfo],
-    platform: &'a str,
     final_status: &'a str,
     epoch: u64,
 }
@@ -535,7 +551,6 @@ fn configure(
     plan: &ConfigurePlan<'_>,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<LayerRef> {
-    check_emulation(plan.platform)?;
     let dir = store.tmp_path("configure");
     let result = (|| {
         std::fs::create_dir(&dir).map_err(io_err(&dir))?;
@@ -681,46 +696,6 @@ fn script_for(packages: &[&PackageInfo]) -> String {
         }
     }
     script
-}
-
-/// Scripts of a foreign architecture run only through a registered qemu-user interpreter.
-fn check_emulation(platform: &str) -> Result<()> {
-    let host =
-        crate::lock::debian_architecture(&format!("linux/{}", host_go_arch())).unwrap_or("unknown");
-    let Some(target) = crate::lock::debian_architecture(platform) else {
-        return Ok(());
-    };
-    if target == host {
-        return Ok(());
-    }
-    let qemu = match target {
-        "arm64" => "qemu-aarch64",
-        "armhf" | "armel" => "qemu-arm",
-        "i386" => return Ok(()),
-        "ppc64el" => "qemu-ppc64le",
-        "s390x" => "qemu-s390x",
-        "riscv64" => "qemu-riscv64",
-        "mips64el" => "qemu-mips64el",
-        _ => "qemu",
-    };
-    let entry = Path::new("/proc/sys/fs/binfmt_misc").join(qemu);
-    match std::fs::read_to_string(&entry) {
-        Ok(text) if text.starts_with("enabled") => Ok(()),
-        _ => Err(Error::NoEmulation {
-            platform: platform.to_owned(),
-            host: format!("linux/{}", host_go_arch()),
-        }),
-    }
-}
-
-fn host_go_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    }
 }
 
 /// The parent image's filesystem as its snapshots, top layer first: enough to read a file and
