@@ -427,3 +427,123 @@ fn a_tampered_deb_fails_the_build_and_stores_nothing() {
     assert!(!store.join("downloads/sha256").join(&pinned).exists());
     ok(common::duckc(&store).arg("verify"));
 }
+
+/// Foreign platforms: an env for `linux/arm64`, and one for two platforms at once.
+const PLATFORM_SPEC: &str = r#"env "arm" {
+    from "scratch"
+    platform "linux/arm64"
+    packages "duck-tool"
+    tag "pkgtest/arm:latest"
+}
+
+env "both" {
+    from "scratch"
+    platform "linux/amd64" "linux/arm64"
+    packages "gawk"
+    tag "pkgtest/both:latest"
+}
+"#;
+
+#[test]
+fn foreign_platforms_build_without_emulation_and_two_platforms_give_an_index() {
+    if !common::require_root() || !common::require_tool("umoci") || !common::require_tool("skopeo")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, store, layout) = (
+        tmp.path().join("ctx"),
+        tmp.path().join("store"),
+        tmp.path().join("layout"),
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("env.kdl"), PLATFORM_SPEC).unwrap();
+    let layout_arg = format!("oci:{}", layout.display());
+    let out = build(&dir, &store, &apt::repo().line(), &["-o", &layout_arg]);
+    let emulated = !matches!(
+        duckc_runtime::emulation::support("linux/arm64"),
+        duckc_runtime::emulation::Support::Missing(_)
+    );
+    if emulated {
+        // With qemu-user registered the maintainer scripts run, and a scratch image has no
+        // shell for them: the build says so.
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no `/bin/sh`"), "{err}");
+        return;
+    }
+    let stdout = succeeded(&out);
+    // No emulation: the arm64 packages with maintainer scripts (libduck1, duck-mta) stay
+    // unpacked, not configured, and the build says so.
+    assert!(
+        stdout.contains("Step 3/4 [linux/arm64] : packages \"duck-tool\"\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("warning: 2 packages are unpacked but not configured"),
+        "{stdout}"
+    );
+    // The lock pins arm64 packages for `arm`, and both platforms for `both`.
+    let lock = std::fs::read_to_string(dir.join("duck.lock")).unwrap();
+    let pinned = duckc_lock_envs(&lock);
+    assert!(pinned.contains(&("arm".into(), "linux/arm64".into(), "libduck1".into())));
+    for platform in ["linux/amd64", "linux/arm64"] {
+        assert!(
+            pinned.contains(&("both".into(), platform.into(), "gawk".into())),
+            "{lock}"
+        );
+    }
+    assert!(lock.contains("_arm64.deb"), "{lock}");
+
+    // The arm64 image: its config says arm64, dpkg's database says unpacked (`iU`), and
+    // running it here is refused with a way out.
+    let inspect: serde_json::Value =
+        serde_json::from_str(&ok(common::duckc(&store).args(["inspect", "pkgtest/arm"]))).unwrap();
+    assert_eq!(inspect[0]["Architecture"], "arm64", "{inspect}");
+    let bundle = tmp.path().join("bundle");
+    ok(std::process::Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:pkgtest/arm:latest", layout.display()))
+        .arg(&bundle));
+    let status = std::fs::read_to_string(bundle.join("rootfs/var/lib/dpkg/status")).unwrap();
+    let libduck = status
+        .split("\n\n")
+        .find(|p| p.starts_with("Package: libduck1\n"))
+        .unwrap_or_else(|| panic!("{status}"));
+    assert!(
+        libduck.contains("\nStatus: install ok unpacked\n"),
+        "{libduck}"
+    );
+    assert!(libduck.contains("\nArchitecture: arm64\n"), "{libduck}");
+    assert!(bundle.join("rootfs/usr/bin/duck-tool").is_file());
+    let run = output(common::duckc(&store).args(["run", "--rm", "pkgtest/arm", "duck-tool"]));
+    assert!(!run.status.success());
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("is a `linux/arm64` image") && err.contains("qemu-user-static"),
+        "{err}"
+    );
+
+    // Two platforms: an OCI index with one manifest each, which skopeo reads.
+    let raw = ok(std::process::Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!("oci:{}:pkgtest/both:latest", layout.display())));
+    let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let archs: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{raw}"))
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(archs, ["amd64", "arm64"], "{raw}");
+    // The two manifests differ only in what is per architecture: the gawk package layer.
+    let arm = ok(std::process::Command::new("skopeo")
+        .args(["inspect", "--override-arch", "arm64"])
+        .arg(format!("oci:{}:pkgtest/both:latest", layout.display())));
+    let arm: serde_json::Value = serde_json::from_str(&arm).unwrap();
+    assert_eq!(arm["Architecture"], "arm64", "{arm}");
+
+    // Built again: every platform's steps come from the cache.
+    let again = succeeded(&build(&dir, &store, &apt::repo().line(), &[]));
+    assert_eq!(again.matches(" ---> Using cache").count(), 3, "{again}");
+}

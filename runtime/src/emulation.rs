@@ -105,10 +105,7 @@ mod tests {
     #[test]
     fn native_emulated_and_missing() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(
-            support_in(dir.path(), &host_platform()),
-            Support::Native
-        );
+        assert_eq!(support_in(dir.path(), &host_platform()), Support::Native);
         let foreign = if host_arch() == "arm64" {
             ("linux/amd64", "qemu-x86_64")
         } else {
@@ -119,8 +116,11 @@ mod tests {
             Support::Missing(why) if why.contains("qemu-user-static")
         ));
         let entry = dir.path().join(foreign.1);
-        std::fs::write(&entry, "enabled\ninterpreter /usr/libexec/qemu-binfmt/x\nflags: OCF\n")
-            .unwrap();
+        std::fs::write(
+            &entry,
+            "enabled\ninterpreter /usr/libexec/qemu-binfmt/x\nflags: OCF\n",
+        )
+        .unwrap();
         assert_eq!(
             support_in(dir.path(), foreign.0),
             Support::Emulated(foreign.1.to_owned())

@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 
 use duckc_image::manifest::ManifestLayer;
 use duckc_image::{Image, time};
-use duckc_ir::{LayerGraph, NodeKey, Step};
+use duckc_ir::{LayerGraph, Step};
 use duckc_store::Store;
 use serde_json::{Map, Value, json};
 
-use crate::execute::NodeResult;
+use crate::execute::{NodeResult, Unit};
 use crate::plan::EnvPlan;
 use crate::{Error, Result};
 
@@ -25,14 +25,43 @@ pub struct Assembled {
     pub tags: Vec<String>,
 }
 
-/// Assembles the image of `plan` from the finished `nodes` and tags it.
+/// Assembles the image of `plan` from the finished `nodes` and tags it: one manifest per
+/// platform, under an OCI index when there are several.
 pub fn assemble(
     store: &Store,
     graph: &LayerGraph,
     plan: &EnvPlan,
-    nodes: &BTreeMap<NodeKey, NodeResult>,
+    nodes: &BTreeMap<Unit, NodeResult>,
     extra_tags: &[String],
 ) -> Result<Assembled> {
+    let mut images = Vec::new();
+    for platform in &plan.platforms {
+        images.push(assemble_platform(store, graph, plan, platform, nodes)?);
+    }
+    let image = match images.len() {
+        1 => images.remove(0),
+        _ => duckc_image::manifest::write_index(store, &images)?,
+    };
+    duckc_image::manifest::record(store, &image)?;
+    let mut tags = Vec::new();
+    for t in plan.env.tags.iter().chain(extra_tags) {
+        let name = duckc_image::normalize_name(t)?;
+        duckc_image::tag(store, &image, &name)?;
+        if !tags.contains(&name) {
+            tags.push(name);
+        }
+    }
+    Ok(Assembled { image, tags })
+}
+
+/// The manifest of `plan` built for `platform` (`linux/arm64`, `linux/arm/v7`).
+fn assemble_platform(
+    store: &Store,
+    graph: &LayerGraph,
+    plan: &EnvPlan,
+    platform: &str,
+    nodes: &BTreeMap<Unit, NodeResult>,
+) -> Result<Image> {
     let image_node = graph
         .node(&plan.env.image)
         .ok_or_else(|| Error::MissingNode(plan.env.image.to_string()))?;
@@ -42,17 +71,12 @@ pub fn assemble(
     let top = plan
         .layers
         .last()
-        .and_then(|k| nodes.get(k))
+        .and_then(|k| nodes.get(&(*k, platform.to_owned())))
         .ok_or_else(|| Error::MissingNode(plan.env.image.to_string()))?;
-    let host = duckc_image::host_arch();
-    if let Some(p) = cfg.platforms.first()
-        && p.as_str() != format!("linux/{host}")
-    {
-        return Err(Error::Platform {
-            platform: p.clone(),
-            host: host.to_owned(),
-        });
-    }
+    let mut parts = platform.split('/');
+    let os = parts.next().unwrap_or("linux");
+    let arch = parts.next().unwrap_or_default();
+    let variant = parts.next();
     let base = &top.base;
     let created = time::format_rfc3339(crate::epoch());
 
@@ -135,29 +159,22 @@ pub fn assemble(
         history.push(e);
     }
     let diff_ids: Vec<String> = top.layers.iter().map(|l| l.diff_id.to_string()).collect();
-    let config = json!({
+    let mut config = json!({
         "created": created,
-        "architecture": host,
-        "os": "linux",
+        "architecture": arch,
+        "os": os,
         "config": Value::Object(c),
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": history,
     });
+    if let Some(v) = variant {
+        config["variant"] = json!(v);
+    }
     let config_bytes = serde_json::to_vec(&config).expect("config serialises");
     let config_digest = store.put_blob(&config_bytes)?;
-    let image = duckc_image::manifest::write_manifest(
+    Ok(duckc_image::manifest::write_manifest(
         store,
         (&config_digest, config_bytes.len() as u64),
         top.layers.iter().map(ManifestLayer::from),
-    )?;
-    duckc_image::manifest::record(store, &image)?;
-    let mut tags = Vec::new();
-    for t in plan.env.tags.iter().chain(extra_tags) {
-        let name = duckc_image::normalize_name(t)?;
-        duckc_image::tag(store, &image, &name)?;
-        if !tags.contains(&name) {
-            tags.push(name);
-        }
-    }
-    Ok(Assembled { image, tags })
+    )?)
 }

@@ -19,7 +19,7 @@ use duckc_store::{Digest, LayerRef, Store};
 
 use crate::assemble::{Assembled, assemble};
 use crate::plan::EnvPlan;
-use crate::{Error, Result, cache_key};
+use crate::{Error, Result, cache_key, root_key};
 
 /// How to build.
 #[derive(Debug, Clone)]
@@ -69,6 +69,8 @@ impl BaseInfo {
 #[derive(Debug, Clone)]
 pub struct NodeResult {
     pub key: NodeKey,
+    /// The platform it was built for (`linux/amd64`).
+    pub platform: String,
     pub cache_key: Digest,
     /// The layers of the chain up to and including this node, bottom first.
     pub layers: Vec<LayerRef>,
@@ -77,15 +79,21 @@ pub struct NodeResult {
     pub base: Arc<BaseInfo>,
     /// Taken from the cache rather than executed.
     pub cached: bool,
-    /// What a `run` step printed.
+    /// What a `run` step printed; what a `packages` step did.
     pub output: Vec<u8>,
 }
+
+/// One thing to build: a graph node, for a platform (`linux/arm64`). An env built for two
+/// platforms builds each of its nodes twice; the platform is part of every cache key.
+pub type Unit = (NodeKey, String);
 
 /// What the build reports while it runs, on the caller's thread.
 #[derive(Debug)]
 pub enum Event<'a> {
-    /// A node began executing (cache lookups included).
-    Started(&'a Node),
+    /// A node began executing for a platform (cache lookups included).
+    Started(&'a Node, &'a str),
+    /// A running node says what it is doing (a `packages` step: a download, a package).
+    Progress(&'a Node, &'a str, &'a str),
     /// A node is done.
     Finished(&'a Node, &'a NodeResult),
     /// An env's image is assembled and tagged.
@@ -97,12 +105,29 @@ pub enum Event<'a> {
 /// What a build produced.
 #[derive(Debug, Default)]
 pub struct BuildOutcome {
-    /// Every finished node, by compiler key.
-    pub nodes: BTreeMap<NodeKey, NodeResult>,
+    /// Every finished node, by compiler key and platform.
+    pub nodes: BTreeMap<Unit, NodeResult>,
     /// The assembled envs, in plan order.
     pub images: Vec<(String, Assembled)>,
     /// The first failure, if any (the build stopped there).
     pub error: Option<(Option<NodeKey>, Error)>,
+}
+
+impl BuildOutcome {
+    /// The nodes built for `platform`, by compiler key.
+    pub fn on(&self, platform: &str) -> BTreeMap<NodeKey, NodeResult> {
+        self.nodes
+            .iter()
+            .filter(|((_, p), _)| p == platform)
+            .map(|((k, _), r)| (*k, r.clone()))
+            .collect()
+    }
+}
+
+/// What a node's worker sends back to the scheduler.
+enum Message {
+    Progress(Unit, String),
+    Done(Unit, Box<Result<NodeResult>>),
 }
 
 /// Builds the envs of `plans` from `graph` into `store`.
@@ -117,64 +142,93 @@ pub fn build(
     // `run` steps inherit the umask: fix it to Docker's 0022, so files they create have the
     // same modes whatever the caller's umask (layer digests must not depend on it).
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
-    // Every node the plans need, and which nodes wait on each.
+    // Every node the plans need, for each platform, and which nodes wait on each.
     // Plus, transitively, what they read from other chains (`copy … from=`, bind mounts).
-    let mut needed: BTreeSet<NodeKey> = BTreeSet::new();
-    let mut todo: Vec<NodeKey> = Vec::new();
+    let mut needed: BTreeSet<Unit> = BTreeSet::new();
+    let mut todo: Vec<Unit> = Vec::new();
     for p in plans {
-        todo.extend(p.layers.iter().copied());
+        for platform in &p.platforms {
+            todo.extend(p.layers.iter().map(|k| (*k, platform.clone())));
+        }
     }
     let mut nodes: BTreeMap<NodeKey, Arc<Node>> = BTreeMap::new();
-    while let Some(k) = todo.pop() {
-        if !needed.insert(k) {
+    while let Some(unit) = todo.pop() {
+        if needed.contains(&unit) {
             continue;
         }
         let n = graph
-            .node(&k)
-            .ok_or_else(|| Error::MissingNode(k.to_string()))?;
-        todo.extend(dependencies(n));
-        nodes.insert(k, Arc::new(n.clone()));
+            .node(&unit.0)
+            .ok_or_else(|| Error::MissingNode(unit.0.to_string()))?;
+        todo.extend(dependencies(n).into_iter().map(|k| (k, unit.1.clone())));
+        nodes.insert(unit.0, Arc::new(n.clone()));
+        needed.insert(unit);
     }
     let mut outcome = BuildOutcome::default();
-    let mut started: BTreeSet<NodeKey> = BTreeSet::new();
+    let mut started: BTreeSet<Unit> = BTreeSet::new();
     let mut assembled = vec![false; plans.len()];
-    let (tx, rx) = mpsc::channel::<(NodeKey, Result<NodeResult>)>();
+    let (tx, rx) = mpsc::channel::<Message>();
     let mut running = 0usize;
     let last = plans.len().saturating_sub(1);
     loop {
         if outcome.error.is_none() {
-            for (key, node) in &nodes {
-                if started.contains(key) {
+            for unit in &needed {
+                if started.contains(unit) {
                     continue;
                 }
+                let (key, platform) = unit;
+                let node = &nodes[key];
                 let parent = match node.parent {
                     None => None,
-                    Some(p) => match outcome.nodes.get(&p) {
+                    Some(p) => match outcome.nodes.get(&(p, platform.clone())) {
                         Some(r) => Some(r.clone()),
                         None => continue,
                     },
                 };
                 let extra = extra_dependencies(node);
-                if !extra.iter().all(|k| outcome.nodes.contains_key(k)) {
+                if !extra
+                    .iter()
+                    .all(|k| outcome.nodes.contains_key(&(*k, platform.clone())))
+                {
                     continue;
                 }
                 let sources: BTreeMap<NodeKey, NodeResult> = extra
                     .iter()
-                    .map(|k| (*k, outcome.nodes[k].clone()))
+                    .map(|k| (*k, outcome.nodes[&(*k, platform.clone())].clone()))
                     .collect();
-                started.insert(*key);
+                started.insert(unit.clone());
                 running += 1;
-                on_event(Event::Started(node));
-                let (tx, node, store, opts) =
-                    (tx.clone(), node.clone(), store.clone(), opts.clone());
+                on_event(Event::Started(node, platform));
+                let (tx, node, store, opts, unit) = (
+                    tx.clone(),
+                    node.clone(),
+                    store.clone(),
+                    opts.clone(),
+                    unit.clone(),
+                );
                 rayon::spawn(move || {
-                    let result = execute(&store, &node, parent.as_ref(), &sources, &opts);
-                    let _ = tx.send((node.key, result));
+                    let say = |line: String| {
+                        let _ = tx.send(Message::Progress(unit.clone(), line));
+                    };
+                    let result = execute(
+                        &store,
+                        &node,
+                        &unit.1,
+                        parent.as_ref(),
+                        &sources,
+                        &opts,
+                        &say,
+                    );
+                    let _ = tx.send(Message::Done(unit, Box::new(result)));
                 });
             }
-            // Assemble every env whose layers are all done.
+            // Assemble every env whose layers are all done, on every platform.
             for (i, plan) in plans.iter().enumerate() {
-                if assembled[i] || !plan.layers.iter().all(|k| outcome.nodes.contains_key(k)) {
+                let done = plan.platforms.iter().all(|p| {
+                    plan.layers
+                        .iter()
+                        .all(|k| outcome.nodes.contains_key(&(*k, p.clone())))
+                });
+                if assembled[i] || !done {
                     continue;
                 }
                 assembled[i] = true;
@@ -192,16 +246,19 @@ pub fn build(
             break;
         }
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok((key, result)) => {
+            Ok(Message::Progress((key, platform), line)) => {
+                on_event(Event::Progress(&nodes[&key], &platform, &line));
+            }
+            Ok(Message::Done(unit, result)) => {
                 running -= 1;
-                match result {
+                match *result {
                     Ok(r) => {
-                        on_event(Event::Finished(&nodes[&key], &r));
-                        outcome.nodes.insert(key, r);
+                        on_event(Event::Finished(&nodes[&unit.0], &r));
+                        outcome.nodes.insert(unit, r);
                     }
                     Err(e) => {
                         if outcome.error.is_none() {
-                            outcome.error = Some((Some(key), e));
+                            outcome.error = Some((Some(unit.0), e));
                         }
                     }
                 }
@@ -217,15 +274,17 @@ pub fn build(
 fn execute(
     store: &Store,
     node: &Node,
+    platform: &str,
     parent: Option<&NodeResult>,
     sources: &BTreeMap<NodeKey, NodeResult>,
     opts: &BuildOptions,
+    say: &(dyn Fn(String) + Sync),
 ) -> Result<NodeResult> {
     let Some(parent) = parent else {
-        return base(store, node, opts);
+        return base(store, node, platform, opts);
     };
     if let Step::Packages { names } = &node.step {
-        return packages(store, node, names, parent, opts);
+        return packages(store, node, names, platform, parent, opts, say);
     }
     // What other chains a node reads is part of its cache key through their cache keys.
     let extra = (!sources.is_empty()).then(|| {
@@ -242,6 +301,7 @@ fn execute(
         layers.push(layer.clone());
         NodeResult {
             key: node.key,
+            platform: platform.to_owned(),
             cache_key: key,
             layers,
             layer: Some(layer),
@@ -276,17 +336,28 @@ fn execute(
                 (layer, Vec::new())
             }
         },
-        Step::Run(run) => crate::run::run_layer(
-            store,
-            run,
-            &node.state,
-            &parent.base,
-            &parent.layers,
-            &crate::run::Mounts {
-                context: &opts.context,
-                sources,
-            },
-        )?,
+        Step::Run(run) => {
+            if let duckc_runtime::emulation::Support::Missing(reason) =
+                duckc_runtime::emulation::support(platform)
+            {
+                return Err(Error::Platform {
+                    step: crate::run::describe(&run.command),
+                    platform: platform.to_owned(),
+                    reason,
+                });
+            }
+            crate::run::run_layer(
+                store,
+                run,
+                &node.state,
+                &parent.base,
+                &parent.layers,
+                &crate::run::Mounts {
+                    context: &opts.context,
+                    sources,
+                },
+            )?
+        }
         Step::Mkdir { path } => (
             crate::copy::mkdir_layer(store, path, &node.state.user, &parent.layers)?,
             Vec::new(),
@@ -302,25 +373,17 @@ fn execute(
     Ok(done(layer, false, output))
 }
 
-/// The platform a `packages` node installs for: the env's first, else the host's.
-fn packages_platform(node: &Node) -> String {
-    node.state
-        .platforms
-        .first()
-        .cloned()
-        .unwrap_or_else(duckc_packages::locking::host_platform)
-}
-
-/// The cache key of a `packages` node: besides its step and parent, every package it pins, so
-/// a moved pin is never taken from the cache.
+/// The cache key of a `packages` node built for `platform`: besides its step and parent,
+/// every package it pins, so a moved pin is never taken from the cache.
 pub fn packages_cache_key(
     ctx: &duckc_packages::locking::PackagesContext,
     node: &Node,
     names: &[String],
+    platform: &str,
     parent: &Digest,
 ) -> Result<Digest> {
     let pins = ctx
-        .pins(&node.key.to_string(), names, &packages_platform(node))
+        .pins(&node.key.to_string(), names, platform)
         .map_err(|e| Error::Packages(e.to_string()))?;
     Ok(cache_key(&node.key, Some(parent), Some(&pins)))
 }
@@ -331,14 +394,17 @@ fn packages(
     store: &Store,
     node: &Node,
     names: &[String],
+    platform: &str,
     parent: &NodeResult,
     opts: &BuildOptions,
+    say: &(dyn Fn(String) + Sync),
 ) -> Result<NodeResult> {
     let ctx = opts
         .packages
         .as_deref()
         .ok_or_else(|| Error::Packages("the spec's packages are not locked".to_owned()))?;
-    let key = packages_cache_key(ctx, node, names, &parent.cache_key)?;
+    let key = packages_cache_key(ctx, node, names, platform, &parent.cache_key)?;
+    let log = std::sync::Mutex::new(crate::packages_log::Log::default());
     let cached = if opts.no_cache {
         None
     } else {
@@ -360,9 +426,14 @@ fn packages(
                     store,
                     &node.key.to_string(),
                     names,
-                    &packages_platform(node),
+                    platform,
                     &parent.layers,
-                    &|_| {},
+                    &|event| {
+                        let line = log.lock().map(|mut l| l.event(&event)).unwrap_or_default();
+                        if let Some(line) = line {
+                            say(line);
+                        }
+                    },
                 )
                 .map_err(|e| Error::Packages(e.to_string()))?;
             duckc_store::crash_point("build-layer-written");
@@ -374,14 +445,16 @@ fn packages(
     };
     let mut layers = parent.layers.clone();
     layers.extend(new.iter().cloned());
+    let output = log.into_inner().map(|l| l.output()).unwrap_or_default();
     Ok(NodeResult {
         key: node.key,
+        platform: platform.to_owned(),
         cache_key: key,
         layers,
         layer: new.last().cloned(),
         base: parent.base.clone(),
         cached,
-        output: Vec::new(),
+        output,
     })
 }
 
@@ -412,15 +485,16 @@ pub fn extra_dependencies(node: &Node) -> Vec<NodeKey> {
 }
 
 /// Resolves a base node to its image.
-fn base(store: &Store, node: &Node, opts: &BuildOptions) -> Result<NodeResult> {
+fn base(store: &Store, node: &Node, platform: &str, opts: &BuildOptions) -> Result<NodeResult> {
     let Step::Base(b) = &node.step else {
         return Err(Error::MissingNode(node.key.to_string()));
     };
-    let image = match resolve_base(store, b, opts)? {
+    let image = match resolve_base(store, b, platform, opts)? {
         None => {
             return Ok(NodeResult {
                 key: node.key,
-                cache_key: cache_key(&node.key, None, None),
+                platform: platform.to_owned(),
+                cache_key: root_key(&node.key, None, platform),
                 layers: Vec::new(),
                 layer: None,
                 base: Arc::new(BaseInfo::default()),
@@ -433,7 +507,8 @@ fn base(store: &Store, node: &Node, opts: &BuildOptions) -> Result<NodeResult> {
     let config = serde_json::to_value(&image.config).unwrap_or_default();
     Ok(NodeResult {
         key: node.key,
-        cache_key: cache_key(&node.key, None, Some(&image.manifest_digest)),
+        platform: platform.to_owned(),
+        cache_key: root_key(&node.key, Some(&image.manifest_digest), platform),
         layers: image.layers.clone(),
         layer: None,
         base: Arc::new(BaseInfo {
@@ -446,8 +521,36 @@ fn base(store: &Store, node: &Node, opts: &BuildOptions) -> Result<NodeResult> {
     })
 }
 
-/// The image a base names: `None` for `scratch`. `oci-layout:` bases are loaded into the store.
-pub fn resolve_base(store: &Store, base: &BaseImage, opts: &BuildOptions) -> Result<Option<Image>> {
+/// The image a base names, for `platform` (from a multi-platform index, that platform's
+/// manifest; a single-platform image must be that platform): `None` for `scratch`.
+/// `oci-layout:` bases are loaded into the store.
+pub fn resolve_base(
+    store: &Store,
+    base: &BaseImage,
+    platform: &str,
+    opts: &BuildOptions,
+) -> Result<Option<Image>> {
+    let image = resolve_any_base(store, base, opts)?;
+    let Some(image) = image else { return Ok(None) };
+    let arch = duckc_runtime::emulation::platform_arch(platform);
+    let image = if image.digest != image.manifest_digest {
+        duckc_image::Image::read_for(store, &image.digest, arch)?
+    } else {
+        image
+    };
+    let has = image.config.architecture().to_string();
+    if has != arch {
+        return Err(Error::BasePlatform {
+            reference: crate::plan::base_name(base),
+            has: format!("linux/{has}"),
+            platform: platform.to_owned(),
+        });
+    }
+    Ok(Some(image))
+}
+
+/// The image a base names, for whatever platform it has.
+fn resolve_any_base(store: &Store, base: &BaseImage, opts: &BuildOptions) -> Result<Option<Image>> {
     let reference = crate::plan::base_name(base);
     let missing = || Error::BaseMissing {
         reference: reference.clone(),

@@ -40,6 +40,8 @@ pub fn explain(
     context: &std::path::Path,
     packages: Option<&duckc_packages::locking::PackagesContext>,
 ) -> Result<Vec<Explained>> {
+    // The first platform's build is the one recorded.
+    let platform = plan.platforms.first().map_or("", String::as_str);
     let mut keys: BTreeMap<duckc_ir::NodeKey, (Digest, bool)> = BTreeMap::new();
     let mut out = Vec::new();
     let mut parent: Option<(Digest, bool)> = None;
@@ -60,8 +62,8 @@ pub fn explain(
         let current = serde_json::to_value(node).unwrap_or_default();
         let status = match (&node.step, parent) {
             (Step::Base(b), _) => {
-                let (digest, status) = base_status(store, b, context, recorded);
-                let ck = cache_key(&node.key, None, digest.as_ref());
+                let (digest, status) = base_status(store, b, context, platform, recorded);
+                let ck = crate::root_key(&node.key, digest.as_ref(), platform);
                 let changed = recorded.is_some_and(|r| r.cache_key != ck.to_string());
                 keys.insert(key, (ck, changed));
                 parent = Some((ck, changed));
@@ -72,7 +74,13 @@ pub fn explain(
                 let mut unlocked = None;
                 let (ck, hit) = match (&node.step, packages) {
                     (Step::Packages { names }, Some(ctx)) => {
-                        match crate::execute::packages_cache_key(ctx, node, names, &parent_key) {
+                        match crate::execute::packages_cache_key(
+                            ctx,
+                            node,
+                            names,
+                            platform,
+                            &parent_key,
+                        ) {
                             Ok(ck) => (ck, store.cache_get_many(&ck)?.is_some()),
                             Err(e) => {
                                 unlocked = Some(e.to_string());
@@ -135,12 +143,17 @@ fn base_status(
     store: &Store,
     base: &BaseImage,
     context: &std::path::Path,
+    platform: &str,
     recorded: Option<&crate::record::RecordedLayer>,
 ) -> (Option<Digest>, Status) {
     let digest = match base {
         BaseImage::Scratch => return (None, Status::Base("scratch".to_owned())),
         BaseImage::Stored { .. } | BaseImage::Pinned { .. } => {
             duckc_image::resolve(store, &crate::plan::base_name(base))
+                .and_then(|i| {
+                    let arch = duckc_runtime::emulation::platform_arch(platform);
+                    duckc_image::Image::read_for(store, &i.digest, arch)
+                })
                 .ok()
                 .map(|i| i.manifest_digest)
         }

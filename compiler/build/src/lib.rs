@@ -15,6 +15,7 @@ mod copy_from;
 pub mod execute;
 pub mod explain;
 pub mod ignore;
+mod packages_log;
 pub mod plan;
 pub mod progress;
 pub mod record;
@@ -23,7 +24,7 @@ mod run;
 use std::path::PathBuf;
 
 pub use copy::url_digest;
-pub use execute::{BuildOptions, BuildOutcome, Event, NodeResult, build};
+pub use execute::{BuildOptions, BuildOutcome, Event, NodeResult, Unit, build};
 pub use plan::{EnvPlan, PlanStep};
 
 /// Errors of a build.
@@ -65,9 +66,20 @@ pub enum Error {
     /// A `chown=` that names an unknown user or group.
     #[error("invalid `chown=\"{spec}\"`: {reason}")]
     Chown { spec: String, reason: String },
-    /// A platform other than the host's.
-    #[error("cannot build for `{platform}` on this `linux/{host}` machine")]
-    Platform { platform: String, host: String },
+    /// A `run` step for a platform this machine cannot run binaries of.
+    #[error("cannot run `{step}` for `{platform}`: {reason}")]
+    Platform {
+        step: String,
+        platform: String,
+        reason: String,
+    },
+    /// A single-platform base image of another platform than the one being built.
+    #[error("base image `{reference}` is `{has}`, not `{platform}`")]
+    BasePlatform {
+        reference: String,
+        has: String,
+        platform: String,
+    },
     /// A `copy … from=` source path that the source's filesystem does not have.
     #[error("`{path}` does not exist in `{image}`")]
     CopyFromMissing { path: String, image: String },
@@ -120,6 +132,24 @@ pub fn cache_key(
         }
     }
     duckc_store::Digest::from_hasher(h)
+}
+
+/// The cache key of a chain's root (its base) built for `platform`: what the base resolved
+/// to and the platform, so the same spec built for two platforms never shares a cache entry.
+pub fn root_key(
+    node: &duckc_ir::NodeKey,
+    base: Option<&duckc_store::Digest>,
+    platform: &str,
+) -> duckc_store::Digest {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(b"duckc-root-v1\0");
+    h.update(platform.as_bytes());
+    h.update([0]);
+    if let Some(b) = base {
+        h.update(b.as_bytes());
+    }
+    cache_key(node, None, Some(&duckc_store::Digest::from_hasher(h)))
 }
 
 /// The config `created` time and layer mtime clamp: `SOURCE_DATE_EPOCH`, else 0. Never the

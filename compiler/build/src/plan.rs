@@ -23,6 +23,9 @@ pub struct EnvPlan {
     pub steps: Vec<PlanStep>,
     /// The layer nodes, base first (the image's layers).
     pub layers: Vec<NodeKey>,
+    /// The platforms to build it for (`linux/arm64`), the host's when the spec names none;
+    /// several give an OCI index.
+    pub platforms: Vec<String>,
 }
 
 /// The plan of `env` in `graph`.
@@ -57,6 +60,11 @@ pub fn env_plan(graph: &LayerGraph, env: &EnvOutput) -> Result<EnvPlan> {
         env: env.clone(),
         steps,
         layers: config.layers.clone(),
+        platforms: if config.platforms.is_empty() {
+            vec![duckc_runtime::emulation::host_platform()]
+        } else {
+            config.platforms.clone()
+        },
     })
 }
 

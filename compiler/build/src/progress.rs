@@ -10,11 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::time::Instant;
 
-use duckc_ir::{Node, NodeKey, Step};
+use duckc_ir::{Node, Step};
 use serde_json::json;
 
 use crate::assemble::Assembled;
-use crate::execute::{Event, NodeResult};
+use crate::execute::{Event, NodeResult, Unit};
 use crate::plan::EnvPlan;
 
 /// How progress is shown.
@@ -32,12 +32,15 @@ pub struct Printer<'a> {
     mode: Mode,
     plans: &'a [EnvPlan],
     out: Box<dyn Write + 'a>,
-    results: BTreeMap<NodeKey, NodeResult>,
+    results: BTreeMap<Unit, NodeResult>,
     built: BTreeMap<usize, Assembled>,
     /// Nodes whose result lines were printed once (a run's output is shown once).
-    shown: BTreeSet<NodeKey>,
-    running: BTreeMap<NodeKey, (Instant, String)>,
+    shown: BTreeSet<Unit>,
+    /// What runs now: since when, the step, and its latest progress line.
+    running: BTreeMap<Unit, (Instant, String, String)>,
     env: usize,
+    /// Which of the env's platforms is being printed.
+    platform: usize,
     step: usize,
     status_shown: bool,
 }
@@ -64,6 +67,7 @@ impl<'a> Printer<'a> {
             shown: BTreeSet::new(),
             running: BTreeMap::new(),
             env: 0,
+            platform: 0,
             step: 0,
             status_shown: false,
         }
@@ -75,13 +79,24 @@ impl<'a> Printer<'a> {
             Mode::Json => self.json(event),
             Mode::Plain | Mode::Tty => {
                 match event {
-                    Event::Started(node) => {
-                        self.running
-                            .insert(node.key, (Instant::now(), node_text(node)));
+                    Event::Started(node, platform) => {
+                        self.running.insert(
+                            (node.key, platform.to_owned()),
+                            (Instant::now(), node_text(node), String::new()),
+                        );
+                    }
+                    Event::Progress(node, platform, line) => {
+                        if let Some(r) = self.running.get_mut(&(node.key, platform.to_owned())) {
+                            r.2 = line.to_owned();
+                        }
+                        if self.mode == Mode::Plain {
+                            return;
+                        }
                     }
                     Event::Finished(node, result) => {
-                        self.running.remove(&node.key);
-                        self.results.insert(node.key, result.clone());
+                        let unit = (node.key, result.platform.clone());
+                        self.running.remove(&unit);
+                        self.results.insert(unit, result.clone());
                     }
                     Event::EnvBuilt(plan, a) => {
                         if let Some(i) = self.plans.iter().position(|p| p.env.name == plan.env.name)
@@ -107,12 +122,23 @@ impl<'a> Printer<'a> {
 
     fn json(&mut self, event: Event<'_>) {
         let v = match event {
-            Event::Started(node) => {
-                json!({"event": "started", "node": node.key.to_string(), "step": node_text(node)})
-            }
+            Event::Started(node, platform) => json!({
+                "event": "started",
+                "node": node.key.to_string(),
+                "platform": platform,
+                "step": node_text(node),
+            }),
+            Event::Progress(node, platform, line) => json!({
+                "event": "progress",
+                "node": node.key.to_string(),
+                "platform": platform,
+                "step": node_text(node),
+                "line": line,
+            }),
             Event::Finished(node, r) => json!({
                 "event": "finished",
                 "node": node.key.to_string(),
+                "platform": r.platform,
                 "step": node_text(node),
                 "cached": r.cached,
                 "layer": r.layer.as_ref().map(|l| l.diff_id.to_string()),
@@ -122,7 +148,7 @@ impl<'a> Printer<'a> {
                 "event": "built",
                 "env": plan.env.name,
                 "image": a.image.config_digest.to_string(),
-                "digest": a.image.manifest_digest.to_string(),
+                "digest": a.image.digest.to_string(),
                 "tags": a.tags,
             }),
             Event::Tick => return,
@@ -135,36 +161,55 @@ impl<'a> Printer<'a> {
         let mut lines: Vec<String> = Vec::new();
         while let Some(plan) = self.plans.get(self.env) {
             let total = plan.steps.len();
-            if let Some(step) = plan.steps.get(self.step) {
-                let result = match step.node {
-                    Some(k) => match self.results.get(&k) {
-                        Some(r) => Some(r),
-                        None => break,
-                    },
-                    None => None,
+            if let Some(platform) = plan.platforms.get(self.platform) {
+                // Which platform a step is for, unless it is just this machine's.
+                let label = if plan.platforms.len() > 1
+                    || *platform != duckc_runtime::emulation::host_platform()
+                {
+                    format!(" [{platform}]")
+                } else {
+                    String::new()
                 };
-                lines.push(format!("Step {}/{total} : {}", self.step + 1, step.text));
-                if let (Some(k), Some(r)) = (step.node, result) {
-                    match &r.layer {
-                        None => {
-                            if let Some(id) = &r.base.short_id {
-                                lines.push(format!(" ---> {id}"));
+                if let Some(step) = plan.steps.get(self.step) {
+                    let unit = step.node.map(|k| (k, platform.clone()));
+                    let result = match &unit {
+                        Some(u) => match self.results.get(u) {
+                            Some(r) => Some(r),
+                            None => break,
+                        },
+                        None => None,
+                    };
+                    lines.push(format!(
+                        "Step {}/{total}{label} : {}",
+                        self.step + 1,
+                        step.text
+                    ));
+                    if let (Some(u), Some(r)) = (unit, result) {
+                        match &r.layer {
+                            None => {
+                                if let Some(id) = &r.base.short_id {
+                                    lines.push(format!(" ---> {id}"));
+                                }
                             }
-                        }
-                        Some(layer) => {
-                            let first = self.shown.insert(k);
-                            if r.cached {
-                                lines.push(" ---> Using cache".to_owned());
-                            } else if first && !r.output.is_empty() {
-                                lines.push(format!(" ---> Running in {}", &k.short()));
-                                let text = String::from_utf8_lossy(&r.output);
-                                lines.extend(text.trim_end().lines().map(str::to_owned));
+                            Some(layer) => {
+                                let short_key = u.0.short();
+                                let first = self.shown.insert(u);
+                                if r.cached {
+                                    lines.push(" ---> Using cache".to_owned());
+                                } else if first && !r.output.is_empty() {
+                                    lines.push(format!(" ---> Running in {short_key}"));
+                                    let text = String::from_utf8_lossy(&r.output);
+                                    lines.extend(text.trim_end().lines().map(str::to_owned));
+                                }
+                                lines.push(format!(" ---> {}", short(&layer.diff_id)));
                             }
-                            lines.push(format!(" ---> {}", short(&layer.diff_id)));
                         }
                     }
+                    self.step += 1;
+                    continue;
                 }
-                self.step += 1;
+                self.platform += 1;
+                self.step = 0;
                 continue;
             }
             let Some(a) = self.built.get(&self.env) else {
@@ -175,6 +220,7 @@ impl<'a> Printer<'a> {
                 lines.push(format!("Successfully tagged {t}"));
             }
             self.env += 1;
+            self.platform = 0;
             self.step = 0;
         }
         if self.status_shown {
@@ -188,10 +234,19 @@ impl<'a> Printer<'a> {
             let parts: Vec<String> = self
                 .running
                 .values()
-                .map(|(t, text)| format!("{text} ({:.1}s)", t.elapsed().as_secs_f64()))
+                .map(|(t, text, now)| {
+                    let now = if now.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {now}")
+                    };
+                    format!("{text}{now} ({:.1}s)", t.elapsed().as_secs_f64())
+                })
                 .collect();
             let mut status = format!("[+] running: {}", parts.join(" | "));
-            status.truncate(200);
+            if let Some((cut, _)) = status.char_indices().nth(200) {
+                status.truncate(cut);
+            }
             let _ = write!(self.out, "{status}");
             self.status_shown = true;
         }

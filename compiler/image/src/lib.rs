@@ -160,7 +160,19 @@ impl Image {
 
     /// Read the image that `digest` (a manifest or an index) describes, picking this host's
     /// platform from an index.
+    /// An index built for other platforms only gives its first manifest (to list and inspect
+    /// it; running checks the architecture).
     pub fn read(store: &Store, digest: &Digest) -> Result<Image> {
+        match Image::read_for(store, digest, host_arch()) {
+            Err(Error::NoPlatform(..)) => Image::read_for(store, digest, ""),
+            other => other,
+        }
+    }
+
+    /// [`Image::read`] for the platform whose architecture is `arch` (`arm64`; empty: the
+    /// index's first manifest); an index without it gives [`Error::NoPlatform`], a plain
+    /// manifest is returned as it is.
+    pub fn read_for(store: &Store, digest: &Digest, arch: &str) -> Result<Image> {
         let bytes = store.read_blob(digest, MAX_METADATA_BYTES)?;
         let value: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| Error::BadMetadata {
@@ -174,10 +186,10 @@ impl Image {
                 digest: *digest,
                 reason: e.to_string(),
             })?;
-            let chosen = pick_platform(&index)
-                .ok_or_else(|| Error::NoPlatform(*digest, host_arch().to_owned()))?;
+            let chosen = pick_platform(&index, arch)
+                .ok_or_else(|| Error::NoPlatform(*digest, arch.to_owned()))?;
             let manifest_digest = parse_digest(chosen.digest().as_ref(), "index", *digest)?;
-            let mut image = Image::read(store, &manifest_digest)?;
+            let mut image = Image::read_for(store, &manifest_digest, arch)?;
             image.digest = *digest;
             return Ok(image);
         }
@@ -283,10 +295,12 @@ impl Image {
     }
 }
 
-/// The manifest of an index for this host: linux and this architecture, skipping
-/// attestations; the only manifest when there is just one.
-pub(crate) fn pick_platform(index: &ImageIndex) -> Option<&oci_spec::image::Descriptor> {
-    let arch = host_arch();
+/// The manifest of an index for `arch`: linux and that architecture, skipping attestations;
+/// the only manifest when there is just one.
+pub(crate) fn pick_platform<'a>(
+    index: &'a ImageIndex,
+    arch: &str,
+) -> Option<&'a oci_spec::image::Descriptor> {
     let candidates: Vec<_> = index
         .manifests()
         .iter()
@@ -299,9 +313,10 @@ pub(crate) fn pick_platform(index: &ImageIndex) -> Option<&oci_spec::image::Desc
     candidates
         .iter()
         .find(|d| {
-            d.platform().as_ref().is_some_and(|p| {
-                p.os().to_string() == "linux" && p.architecture().to_string() == arch
-            })
+            arch.is_empty()
+                || d.platform().as_ref().is_some_and(|p| {
+                    p.os().to_string() == "linux" && p.architecture().to_string() == arch
+                })
         })
         .copied()
         .or_else(|| (candidates.len() == 1).then(|| candidates[0]))

@@ -55,3 +55,34 @@ pub fn record(store: &Store, image: &Image) -> Result<()> {
     })?;
     Ok(())
 }
+
+/// Store an OCI image index over `images` (one per platform, each already in the store), as
+/// a multi-platform build gives; return the image it describes (this host's platform, else
+/// the first). The index is not yet listed: see [`record`].
+pub fn write_index(store: &Store, images: &[Image]) -> Result<Image> {
+    let manifests: Vec<serde_json::Value> = images
+        .iter()
+        .map(|image| {
+            let mut platform = serde_json::json!({
+                "architecture": image.config.architecture().to_string(),
+                "os": image.config.os().to_string(),
+            });
+            if let Some(v) = image.config.variant() {
+                platform["variant"] = serde_json::json!(v);
+            }
+            Ok(serde_json::json!({
+                "mediaType": media::MANIFEST,
+                "digest": image.manifest_digest.to_string(),
+                "size": store.blob_size(&image.manifest_digest)?,
+                "platform": platform,
+            }))
+        })
+        .collect::<Result<_>>()?;
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media::INDEX,
+        "manifests": manifests,
+    });
+    let digest = store.put_blob(&serde_json::to_vec(&index).expect("index serialises"))?;
+    Image::read(store, &digest)
+}

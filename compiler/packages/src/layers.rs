@@ -751,8 +751,11 @@ impl ParentFs {
         };
         status.split("\n\n").any(|p| {
             p.lines().any(|l| l.trim() == format!("Package: {name}"))
-                && p.lines()
-                    .any(|l| l.trim() == "Status: install ok installed")
+                // Unpacked counts: a foreign platform's packages may wait for configuring.
+                && p.lines().any(|l| {
+                    let l = l.trim();
+                    l == "Status: install ok installed" || l == "Status: install ok unpacked"
+                })
         })
     }
 }

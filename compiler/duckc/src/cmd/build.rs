@@ -164,7 +164,7 @@ impl Command {
                             &loaded.spec,
                             loaded.graph(),
                             plan,
-                            &outcome.nodes,
+                            &outcome.on(plan.platforms.first().map_or("", String::as_str)),
                             &a.image.manifest_digest,
                         )
                         .map_err(|e| miette!("cannot record the build of `{name}`: {e}"))?;
@@ -655,18 +655,15 @@ fn check_reproducible(
             .images
             .iter()
             .find(|(e, _)| e == env)
-            .map(|(_, b)| b.image.manifest_digest);
-        if again == Some(a.image.manifest_digest) {
-            println!("`{env}`: reproducible ({})", a.image.manifest_digest);
+            .map(|(_, b)| b.image.digest);
+        if again == Some(a.image.digest) {
+            println!("`{env}`: reproducible ({})", a.image.digest);
         } else {
             all = false;
             let again = again
                 .map(|d| d.to_string())
                 .unwrap_or_else(|| "nothing".to_owned());
-            println!(
-                "`{env}`: NOT reproducible: {} then {again}",
-                a.image.manifest_digest
-            );
+            println!("`{env}`: NOT reproducible: {} then {again}", a.image.digest);
         }
     }
     Ok(if all {

@@ -301,6 +301,17 @@ fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
             "{e}"
         )
     })?;
+    let platform = format!("{}/{}", image.config.os(), image.config.architecture());
+    if let duckc_runtime::emulation::Support::Missing(reason) =
+        duckc_runtime::emulation::support(&platform)
+    {
+        return Err(miette!(
+            help = reason,
+            "`{}` is a `{platform}` image; this machine is `{}`",
+            args.image,
+            duckc_runtime::emulation::host_platform()
+        ));
+    }
     let mut lower = Vec::new();
     for layer in &image.layers {
         lower.push(

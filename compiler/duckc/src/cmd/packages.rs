@@ -89,6 +89,29 @@ fn steps(db: &duckc_ir::Database) -> Vec<Found> {
             visit(db, env, &mut found, &mut last);
         }
     }
+    // A step is locked for every platform an env built on it is built for: `platform` flows
+    // down into bases (an arm64 env from `std/debian:bookworm` installs arm64 packages).
+    for file in duckc_ir::user_files(db) {
+        for &env in &duckc_ir::parse(db, file).envs {
+            let Some(lowered) = duckc_ir::lower_env(db, env).as_ref() else {
+                continue;
+            };
+            let platforms = if lowered.state.platforms.is_empty() {
+                vec![locking::host_platform()]
+            } else {
+                lowered.state.platforms.clone()
+            };
+            let mut at = last.get(&duckc_ir::env_label(db, env)).copied().flatten();
+            while let Some(i) = at {
+                for p in &platforms {
+                    if !found[i].step.platforms.contains(p) {
+                        found[i].step.platforms.push(p.clone());
+                    }
+                }
+                at = found[i].step.parent;
+            }
+        }
+    }
     found
 }
 
@@ -131,7 +154,8 @@ fn visit<'db>(
                 step: locking::Step {
                     env: name,
                     names,
-                    platforms: node.state.platforms.clone(),
+                    // Filled in by `steps` from the envs built on it.
+                    platforms: Vec::new(),
                     parent,
                 },
                 node: node.key.to_string(),
