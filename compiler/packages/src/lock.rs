@@ -198,9 +198,13 @@ impl Lock {
         }
     }
 
-    /// Drop envs not in `envs` (envs removed from the spec).
-    pub fn retain_envs(&mut self, envs: &[&str]) {
-        self.envs.retain(|e, _| envs.contains(&e.as_str()));
+    /// Keep only the (env, platform) entries in `keep` (envs removed from the spec, platforms
+    /// no env asks for any more).
+    pub fn retain(&mut self, keep: &[(&str, &str)]) {
+        self.envs.retain(|e, platforms| {
+            platforms.retain(|p, _| keep.contains(&(e.as_str(), p.as_str())));
+            !platforms.is_empty()
+        });
     }
 
     /// The pinned packages of `env` on `platform`, if the lock was made for exactly `request`;
@@ -513,8 +517,10 @@ mod tests {
         a.merge(b);
         assert_eq!(a.envs["web"]["linux/amd64"], PlatformLock::default());
         assert_eq!(a.envs.keys().collect::<Vec<_>>(), ["base", "new", "web"]);
-        a.retain_envs(&["web"]);
+        a.set("web", "linux/arm64", PlatformLock::default());
+        a.retain(&[("web", "linux/amd64"), ("gone", "linux/amd64")]);
         assert_eq!(a.envs.keys().collect::<Vec<_>>(), ["web"]);
+        assert_eq!(a.envs["web"].keys().collect::<Vec<_>>(), ["linux/amd64"]);
     }
 
     #[test]

@@ -67,14 +67,7 @@ pub struct StepError {
 
 /// The platform a step with no `platform` builds for: the host's.
 pub fn host_platform() -> String {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    };
-    format!("linux/{arch}")
+    duckc_runtime::emulation::host_platform()
 }
 
 fn platforms(step: &Step) -> Vec<String> {
@@ -141,8 +134,13 @@ pub fn lock_steps(
             lock.set(&step.env, &platform, entry);
         }
     }
-    let envs: Vec<&str> = steps.iter().map(|s| s.env.as_str()).collect();
-    lock.retain_envs(&envs);
+    let platforms: Vec<Vec<String>> = steps.iter().map(platforms).collect();
+    let keep: Vec<(&str, &str)> = steps
+        .iter()
+        .zip(&platforms)
+        .flat_map(|(s, ps)| ps.iter().map(|p| (s.env.as_str(), p.as_str())))
+        .collect();
+    lock.retain(&keep);
     Ok(*lock != before)
 }
 
