@@ -428,11 +428,26 @@ fn a_tampered_deb_fails_the_build_and_stores_nothing() {
     ok(common::duckc(&store).arg("verify"));
 }
 
-/// Foreign platforms: an env for `linux/arm64`, and one for two platforms at once.
-const PLATFORM_SPEC: &str = r#"env "arm" {
+/// Foreign platforms: an env for `linux/arm64` that copies from an env with no platform (built
+/// for arm64 too) and from one that names amd64 (built for amd64, as Docker builds a
+/// `FROM --platform=$BUILDPLATFORM` stage), and an env for two platforms at once.
+const PLATFORM_SPEC: &str = r#"env "tools" {
+    from "scratch"
+    packages "gawk"
+}
+
+env "native" {
+    from "scratch"
+    platform "linux/amd64"
+    packages "mawk"
+}
+
+env "arm" {
     from "scratch"
     platform "linux/arm64"
     packages "duck-tool"
+    copy "/usr/bin/gawk" "/opt/gawk" from="tools"
+    copy "/usr/bin/mawk" "/opt/mawk" from="native"
     tag "pkgtest/arm:latest"
 }
 
@@ -476,7 +491,7 @@ fn foreign_platforms_build_without_emulation_and_two_platforms_give_an_index() {
     // No emulation: the arm64 packages with maintainer scripts (libduck1, duck-mta) stay
     // unpacked, not configured, and the build says so.
     assert!(
-        stdout.contains("Step 3/4 [linux/arm64] : packages \"duck-tool\"\n"),
+        stdout.contains("Step 3/6 [linux/arm64] : packages \"duck-tool\"\n"),
         "{stdout}"
     );
     assert!(
@@ -494,6 +509,14 @@ fn foreign_platforms_build_without_emulation_and_two_platforms_give_an_index() {
         );
     }
     assert!(lock.contains("_arm64.deb"), "{lock}");
+    // `tools` is built for arm64 as well (for `arm`), `native` only for amd64.
+    assert!(pinned.contains(&("tools".into(), "linux/arm64".into(), "gawk".into())));
+    assert!(
+        !pinned
+            .iter()
+            .any(|(e, p, _)| e == "native" && p == "linux/arm64"),
+        "{lock}"
+    );
 
     // The arm64 image: its config says arm64, dpkg's database says unpacked (`iU`), and
     // running it here is refused with a way out.
@@ -515,7 +538,9 @@ fn foreign_platforms_build_without_emulation_and_two_platforms_give_an_index() {
         "{libduck}"
     );
     assert!(libduck.contains("\nArchitecture: arm64\n"), "{libduck}");
-    assert!(bundle.join("rootfs/usr/bin/duck-tool").is_file());
+    for file in ["usr/bin/duck-tool", "opt/gawk", "opt/mawk"] {
+        assert!(bundle.join("rootfs").join(file).is_file(), "{file}");
+    }
     let run = output(common::duckc(&store).args(["run", "--rm", "pkgtest/arm", "duck-tool"]));
     assert!(!run.status.success());
     let err = String::from_utf8_lossy(&run.stderr);
@@ -545,5 +570,5 @@ fn foreign_platforms_build_without_emulation_and_two_platforms_give_an_index() {
 
     // Built again: every platform's steps come from the cache.
     let again = succeeded(&build(&dir, &store, &apt::repo().line(), &[]));
-    assert_eq!(again.matches(" ---> Using cache").count(), 3, "{again}");
+    assert_eq!(again.matches(" ---> Using cache").count(), 7, "{again}");
 }

@@ -142,27 +142,7 @@ pub fn build(
     // `run` steps inherit the umask: fix it to Docker's 0022, so files they create have the
     // same modes whatever the caller's umask (layer digests must not depend on it).
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
-    // Every node the plans need, for each platform, and which nodes wait on each.
-    // Plus, transitively, what they read from other chains (`copy … from=`, bind mounts).
-    let mut needed: BTreeSet<Unit> = BTreeSet::new();
-    let mut todo: Vec<Unit> = Vec::new();
-    for p in plans {
-        for platform in &p.platforms {
-            todo.extend(p.layers.iter().map(|k| (*k, platform.clone())));
-        }
-    }
-    let mut nodes: BTreeMap<NodeKey, Arc<Node>> = BTreeMap::new();
-    while let Some(unit) = todo.pop() {
-        if needed.contains(&unit) {
-            continue;
-        }
-        let n = graph
-            .node(&unit.0)
-            .ok_or_else(|| Error::MissingNode(unit.0.to_string()))?;
-        todo.extend(dependencies(n).into_iter().map(|k| (k, unit.1.clone())));
-        nodes.insert(unit.0, Arc::new(n.clone()));
-        needed.insert(unit);
-    }
+    let (needed, nodes) = units(graph, plans)?;
     let mut outcome = BuildOutcome::default();
     let mut started: BTreeSet<Unit> = BTreeSet::new();
     let mut assembled = vec![false; plans.len()];
@@ -184,16 +164,16 @@ pub fn build(
                         None => continue,
                     },
                 };
-                let extra = extra_dependencies(node);
-                if !extra
-                    .iter()
-                    .all(|k| outcome.nodes.contains_key(&(*k, platform.clone())))
-                {
+                let extra: Vec<Unit> = extra_dependencies(node)
+                    .into_iter()
+                    .map(|k| (k, source_platform(&nodes[&k], platform)))
+                    .collect();
+                if !extra.iter().all(|u| outcome.nodes.contains_key(u)) {
                     continue;
                 }
                 let sources: BTreeMap<NodeKey, NodeResult> = extra
                     .iter()
-                    .map(|k| (*k, outcome.nodes[&(*k, platform.clone())].clone()))
+                    .map(|u| (u.0, outcome.nodes[u].clone()))
                     .collect();
                 started.insert(unit.clone());
                 running += 1;
@@ -268,6 +248,51 @@ pub fn build(
         }
     }
     Ok(outcome)
+}
+
+/// The units a build needs, and their nodes by key.
+pub type Units = (BTreeSet<Unit>, BTreeMap<NodeKey, Arc<Node>>);
+
+/// Every unit the plans need (each env's layer nodes for each of its platforms, and,
+/// transitively, their parents and what they read from other chains), with the nodes by key.
+pub fn units(graph: &LayerGraph, plans: &[EnvPlan]) -> Result<Units> {
+    let mut needed: BTreeSet<Unit> = BTreeSet::new();
+    let mut todo: Vec<Unit> = Vec::new();
+    for p in plans {
+        for platform in &p.platforms {
+            todo.extend(p.layers.iter().map(|k| (*k, platform.clone())));
+        }
+    }
+    let mut nodes: BTreeMap<NodeKey, Arc<Node>> = BTreeMap::new();
+    let node = |k: &NodeKey| {
+        graph
+            .node(k)
+            .ok_or_else(|| Error::MissingNode(k.to_string()))
+    };
+    while let Some(unit) = todo.pop() {
+        if needed.contains(&unit) {
+            continue;
+        }
+        let n = node(&unit.0)?;
+        todo.extend(n.parent.map(|k| (k, unit.1.clone())));
+        for k in extra_dependencies(n) {
+            todo.push((k, source_platform(node(&k)?, &unit.1)));
+        }
+        nodes.insert(unit.0, Arc::new(n.clone()));
+        needed.insert(unit);
+    }
+    Ok((needed, nodes))
+}
+
+/// The platform a chain read by a unit of `platform` (`copy … from=`, a bind mount) is built
+/// for: the reader's, unless the source's env names platforms without it — then the source's
+/// first, as Docker builds a `FROM --platform=$BUILDPLATFORM` stage for the build machine and
+/// copies its output into the target's image.
+pub fn source_platform(source: &Node, platform: &str) -> String {
+    match source.state.platforms.first() {
+        Some(first) if !source.state.platforms.iter().any(|p| p == platform) => first.clone(),
+        _ => platform.to_owned(),
+    }
 }
 
 /// Executes one node (or takes it from the cache).

@@ -89,27 +89,20 @@ fn steps(db: &duckc_ir::Database) -> Vec<Found> {
             visit(db, env, &mut found, &mut last);
         }
     }
-    // A step is locked for every platform an env built on it is built for: `platform` flows
-    // down into bases (an arm64 env from `std/debian:bookworm` installs arm64 packages).
-    for file in duckc_ir::user_files(db) {
-        for &env in &duckc_ir::parse(db, file).envs {
-            let Some(lowered) = duckc_ir::lower_env(db, env).as_ref() else {
-                continue;
-            };
-            let platforms = if lowered.state.platforms.is_empty() {
-                vec![locking::host_platform()]
-            } else {
-                lowered.state.platforms.clone()
-            };
-            let mut at = last.get(&duckc_ir::env_label(db, env)).copied().flatten();
-            while let Some(i) = at {
-                for p in &platforms {
-                    if !found[i].step.platforms.contains(p) {
-                        found[i].step.platforms.push(p.clone());
-                    }
-                }
-                at = found[i].step.parent;
-            }
+    // A step is locked for every platform the build runs it for: `platform` flows down into
+    // bases and into the envs `copy … from=` reads (see `duckc_build::execute::units`).
+    let graph = duckc_ir::layer_graph(db);
+    let mut platforms: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if let Ok(plans) = duckc_build::plan::select(graph, &[])
+        && let Ok((units, _)) = duckc_build::execute::units(graph, &plans)
+    {
+        for (key, platform) in units {
+            platforms.entry(key.to_string()).or_default().push(platform);
+        }
+    }
+    for f in &mut found {
+        if let Some(p) = platforms.get(&f.node) {
+            f.step.platforms = p.clone();
         }
     }
     found
