@@ -321,6 +321,9 @@ fn copy_from_resolves_symlinks_inside_the_source_stage() {
         "FROM busybox:1.36 AS builder\n\
          RUN ln -s ../../../../../../../etc/passwd /link && ln -s /etc/passwd /abs \
              && mkdir -p /out/sub && echo x > /out/sub/file && ln -s /etc/shadow /out/dangling\n\
+         RUN mkdir -p /out/gone /out/keep && echo 1 > /out/gone/f && echo k > /out/keep/f \
+             && echo old > /out/old\n\
+         RUN rm -rf /out/gone /out/old && mkdir /out/gone && echo new > /out/gone/g\n\
          FROM scratch\n\
          COPY --from=builder /link /copied\n\
          COPY --from=builder /abs /copied-abs\n\
@@ -357,6 +360,18 @@ fn copy_from_resolves_symlinks_inside_the_source_stage() {
             &["/bin/busybox", "cat", "/out/sub/file"]
         ),
         "x\n"
+    );
+    // The source is seen as the overlay shows it: a deleted file (a whiteout) is gone, a
+    // directory deleted and made again (opaque) holds only its new files.
+    assert_eq!(
+        run(
+            &store,
+            "duck:escape",
+            &["/bin/busybox", "find", "/out", "-type", "f"]
+        )
+        .lines()
+        .collect::<std::collections::BTreeSet<_>>(),
+        ["/out/gone/g", "/out/keep/f", "/out/sub/file"].into()
     );
 }
 

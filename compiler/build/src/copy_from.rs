@@ -1,8 +1,8 @@
 //! `copy … from=` (Dockerfile `COPY --from`): files come out of another node's filesystem
 //! instead of the build context.
 //!
-//! The source chain is flattened into a private directory (every layer blob extracted in order,
-//! digests checked, whiteouts applied). Each source path is then opened with
+//! The source chain is flattened into a private directory from the layers' snapshots (hard
+//! links to their files, whiteouts and opaque directories applied; nothing decompressed). Each source path is then opened with
 //! `openat2(RESOLVE_IN_ROOT)`, so symlinks on the way — even absolute ones, or `..` — resolve
 //! inside that root as they would inside the image, never to the host. Below a copied directory
 //! nothing is followed: symlinks are copied as symlinks. Owners and modes are kept from the
@@ -21,6 +21,95 @@ use crate::{Error, Result, io_err};
 /// Extracts the image made of `layers` into `dest` (which must exist), bottom first.
 pub(crate) fn flatten(store: &Store, layers: &[LayerRef], dest: &Path) -> Result<()> {
     Ok(duckc_image::unpack_layers(store, layers, dest)?)
+}
+
+/// Builds the image made of `layers` in `dest` (which must exist, on the store's file system)
+/// from the layers' snapshots, bottom first, as overlayfs would show them: every file is a
+/// hard link to its snapshot's inode (nothing is decompressed or copied), directories are
+/// made with the topmost layer's metadata, whiteouts remove, opaque directories hide what is
+/// below. The result must only be read: writing a file would write the snapshot.
+pub(crate) fn flatten_linked(store: &Store, layers: &[LayerRef], dest: &Path) -> Result<()> {
+    // Directory times are set last, top-down order reversed, as adding entries changes them.
+    let mut times: Vec<(PathBuf, fs::Metadata)> = Vec::new();
+    for layer in layers {
+        let snap = store.snapshot(&layer.diff_id)?;
+        for entry in walkdir::WalkDir::new(&snap)
+            .follow_links(false)
+            .sort_by_file_name()
+            .min_depth(1)
+        {
+            let entry = entry.map_err(|e| io_err(&snap)(e.into()))?;
+            let rel = entry.path().strip_prefix(&snap).unwrap_or(entry.path());
+            let out = dest.join(rel);
+            let meta = entry
+                .path()
+                .symlink_metadata()
+                .map_err(io_err(entry.path()))?;
+            let existing = out.symlink_metadata().ok();
+            let ft = meta.file_type();
+            if std::os::unix::fs::FileTypeExt::is_char_device(&ft) && meta.rdev() == 0 {
+                // A whiteout: the path is gone from here up.
+                if existing.is_some() {
+                    duckc_layer::remove_tree(&out).map_err(io_err(&out))?;
+                }
+                continue;
+            }
+            if ft.is_dir() {
+                // The extractor marks opaque directories with `trusted.` as root, `user.`
+                // otherwise.
+                let opaque = ["trusted.overlay.opaque", "user.overlay.opaque"]
+                    .iter()
+                    .any(|name| xattr_get(entry.path(), name).as_deref() == Some(b"y"));
+                match existing {
+                    Some(m) if m.is_dir() && !opaque => {}
+                    Some(_) => {
+                        duckc_layer::remove_tree(&out).map_err(io_err(&out))?;
+                        fs::create_dir(&out).map_err(io_err(&out))?;
+                    }
+                    None => fs::create_dir(&out).map_err(io_err(&out))?,
+                }
+                fs::set_permissions(&out, fs::Permissions::from_mode(meta.mode() & 0o7777))
+                    .map_err(io_err(&out))?;
+                std::os::unix::fs::lchown(&out, Some(meta.uid()), Some(meta.gid()))
+                    .map_err(io_err(&out))?;
+                times.push((out, meta));
+                continue;
+            }
+            if let Some(m) = existing {
+                if m.is_dir() {
+                    duckc_layer::remove_tree(&out).map_err(io_err(&out))?;
+                } else {
+                    fs::remove_file(&out).map_err(io_err(&out))?;
+                }
+            }
+            fs::hard_link(entry.path(), &out).map_err(io_err(&out))?;
+        }
+    }
+    for (dir, meta) in times.iter().rev() {
+        let t = |s: i64, ns: i64| rustix::fs::Timespec {
+            tv_sec: s,
+            tv_nsec: ns as _,
+        };
+        let stamps = rustix::fs::Timestamps {
+            last_access: t(meta.atime(), meta.atime_nsec()),
+            last_modification: t(meta.mtime(), meta.mtime_nsec()),
+        };
+        rustix::fs::utimensat(
+            rustix::fs::CWD,
+            dir,
+            &stamps,
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| io_err(dir)(e.into()))?;
+    }
+    Ok(())
+}
+
+/// The value of extended attribute `name` of `path` (not following a symlink), if set.
+fn xattr_get(path: &Path, name: &str) -> Option<Vec<u8>> {
+    let mut buf = [0u8; 16];
+    let n = rustix::fs::lgetxattr(path, name, &mut buf).ok()?;
+    Some(buf[..n].to_vec())
 }
 
 /// Resolves `path` (absolute, in the image) inside `root` as the image would see it, following
@@ -104,7 +193,7 @@ pub(crate) fn copy_from_layer(
         let stage = work.join("stage");
         fs::create_dir_all(&root).map_err(io_err(&root))?;
         fs::create_dir(&stage).map_err(io_err(&stage))?;
-        flatten(store, source, &root)?;
+        flatten_linked(store, source, &root)?;
         let wild = from.paths.iter().any(|p| p.contains(['*', '?', '[']));
         let into_dir = step.destination.ends_with('/') || from.paths.len() > 1 || wild;
         let dest = step.destination.trim_end_matches('/');
