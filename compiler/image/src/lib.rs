@@ -130,19 +130,8 @@ pub struct Image {
     pub layers: Vec<LayerRef>,
 }
 
-/// The GOARCH name of this machine.
-pub fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        "riscv64" => "riscv64",
-        "s390x" => "s390x",
-        "arm" => "arm",
-        other => other,
-    }
-}
+/// The GOARCH name of this machine (`amd64`, `arm64`).
+pub use duckc_runtime::emulation::host_arch;
 
 fn parse_digest(s: &str, what: &'static str, within: Digest) -> Result<Digest> {
     s.parse().map_err(|_| Error::BadMetadata {
