@@ -571,4 +571,42 @@ fn foreign_platforms_build_without_emulation_and_two_platforms_give_an_index() {
     // Built again: every platform's steps come from the cache.
     let again = succeeded(&build(&dir, &store, &apt::repo().line(), &[]));
     assert_eq!(again.matches(" ---> Using cache").count(), 7, "{again}");
+
+    // `--platform` builds an env for another platform than the one it names; the lock keeps
+    // the spec's own platforms too.
+    let arm_tools = succeeded(&build(
+        &dir,
+        &store,
+        &apt::repo().line(),
+        &[
+            "--target",
+            "tools",
+            "--platform",
+            "linux/arm64",
+            "-t",
+            "pkgtest/tools:arm",
+        ],
+    ));
+    assert!(
+        arm_tools.contains("Step 2/2 [linux/arm64] : packages \"gawk\"\n ---> Using cache"),
+        "{arm_tools}"
+    );
+    let inspect: serde_json::Value = serde_json::from_str(&ok(
+        common::duckc(&store).args(["inspect", "pkgtest/tools:arm"])
+    ))
+    .unwrap();
+    assert_eq!(inspect[0]["Architecture"], "arm64", "{inspect}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("duck.lock")).unwrap(),
+        lock
+    );
+    let bad =
+        output(
+            common::duckc(&store)
+                .current_dir(&dir)
+                .args(["build", "--platform", "linux/vax"]),
+        );
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("unknown platform `linux/vax`"), "{err}");
 }

@@ -935,7 +935,8 @@ pub fn valid_env_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
-fn valid_platform(p: &str) -> bool {
+/// Whether `p` is a platform duckc builds for: `linux/ARCH[/VARIANT]`.
+pub fn valid_platform(p: &str) -> bool {
     let parts: Vec<&str> = p.split('/').collect();
     matches!(parts.len(), 2 | 3)
         && parts[0] == "linux"

@@ -61,6 +61,10 @@ pub enum Command {
         /// `DUCKC_APT_REPOSITORY`, the config file and the host's apt sources).
         #[arg(long, value_name = "LINE")]
         repository: Option<String>,
+        /// Build the envs for these platforms instead of the ones they name (comma-separated,
+        /// e.g. `linux/amd64,linux/arm64`; several give an OCI index).
+        #[arg(long, value_name = "OS/ARCH", value_delimiter = ',')]
+        platform: Vec<String>,
     },
     /// Write the KDL spec equivalent to a Dockerfile (its target and the stages it needs).
     Convert {
@@ -114,7 +118,14 @@ impl Command {
                 progress,
                 locked,
                 repository,
+                platform,
             } => {
+                if let Some(bad) = platform.iter().find(|p| !duckc_syntax::valid_platform(p)) {
+                    return Err(miette!(
+                        help = "use `linux/ARCH[/VARIANT]` with ARCH one of amd64, arm64, arm, 386, ppc64le, s390x, riscv64, mips64le, e.g. `--platform linux/amd64,linux/arm64`",
+                        "unknown platform `{bad}`"
+                    ));
+                }
                 let mode = match progress {
                     Some(Progress::Plain) => Mode::Plain,
                     Some(Progress::Tty) => Mode::Tty,
@@ -135,13 +146,23 @@ impl Command {
                     &build_args,
                     &target,
                     &tags,
+                    &platform,
                 )?;
-                let Some(plans) = loaded.plans(&target)? else {
+                let Some(mut plans) = loaded.plans(&target)? else {
                     return Ok(ExitCode::FAILURE);
                 };
+                if !platform.is_empty() {
+                    for plan in &mut plans {
+                        plan.platforms = platform.clone();
+                    }
+                }
                 let packages = match &loaded.frontend {
                     Frontend::Kdl(compiled) => {
-                        super::packages::prepare(compiled, &store, locked, repository)?
+                        let overrides = super::packages::Overrides {
+                            targets: &target,
+                            platforms: &platform,
+                        };
+                        super::packages::prepare(compiled, &store, locked, repository, &overrides)?
                             .map(std::sync::Arc::new)
                     }
                     Frontend::Dockerfile { .. } => None,
@@ -194,6 +215,7 @@ impl Command {
                     context.as_deref(),
                     &Default::default(),
                     &targets,
+                    &[],
                     &[],
                 )?;
                 let Some(plans) = loaded.plans(&targets)? else {
@@ -379,6 +401,7 @@ fn load(
     build_args: &BTreeMap<String, String>,
     targets: &[String],
     tags: &[String],
+    platforms: &[String],
 ) -> miette::Result<Loaded> {
     let path = find_spec(file)?;
     let name = path.display().to_string();
@@ -411,7 +434,21 @@ fn load(
                 ));
             }
         };
-        let lowered = lower_dockerfile(&path, &text, &context, listing, build_args, target, tags)?;
+        // `TARGETPLATFORM` and friends are fixed when the Dockerfile is evaluated, so one
+        // evaluation serves one platform.
+        let platform = match platforms {
+            [] => None,
+            [p] => Some(p.clone()),
+            _ => {
+                return Err(miette!(
+                    help = "build a Dockerfile for one `--platform` per run, or convert it to a spec (`duckc convert`) and build that for several",
+                    "a Dockerfile build has one platform"
+                ));
+            }
+        };
+        let lowered = lower_dockerfile(
+            &path, &text, &context, listing, build_args, target, tags, platform,
+        )?;
         return Ok(Loaded {
             frontend: Frontend::Dockerfile { lowered },
             spec,
@@ -437,6 +474,7 @@ fn lower_dockerfile(
     build_args: &BTreeMap<String, String>,
     target: Option<String>,
     tags: &[String],
+    platform: Option<String>,
 ) -> miette::Result<duckc_ir::dockerfile::LoweredDockerfile> {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let (rendered, has_errors) = super::dockerfile::check_dockerfile(path, text, color);
@@ -448,11 +486,14 @@ fn lower_dockerfile(
         ));
     }
     let file = duckc_dockerfile::parse(text);
-    let opts = duckc_dockerfile::EvalOptions {
+    let mut opts = duckc_dockerfile::EvalOptions {
         build_args: build_args.clone(),
         target: target.clone(),
         ..Default::default()
     };
+    if let Some(p) = platform {
+        opts.target_platform = p;
+    }
     let ev = duckc_dockerfile::evaluate(&file, &opts);
     if let Some(t) = &target
         && ev.stage(t).is_none()

@@ -78,9 +78,17 @@ struct Found {
     ptr: Ptr,
 }
 
+/// `build --platform`: the platforms the target envs (all when none) are built for instead of
+/// their own.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Overrides<'a> {
+    pub targets: &'a [String],
+    pub platforms: &'a [String],
+}
+
 /// Every `packages` step of the envs the user files reach (stdlib bases included), parents
 /// before children, each tied to its graph node.
-fn steps(db: &duckc_ir::Database) -> Vec<Found> {
+fn steps(db: &duckc_ir::Database, overrides: &Overrides<'_>) -> Vec<Found> {
     let mut found = Vec::new();
     // env → index of its last `packages` step (or of its base's).
     let mut last: BTreeMap<String, Option<usize>> = BTreeMap::new();
@@ -91,13 +99,31 @@ fn steps(db: &duckc_ir::Database) -> Vec<Found> {
     }
     // A step is locked for every platform the build runs it for: `platform` flows down into
     // bases and into the envs `copy … from=` reads (see `duckc_build::execute::units`).
+    // With `build --platform`, also for those (the spec's own stay locked: no churn).
     let graph = duckc_ir::layer_graph(db);
     let mut platforms: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    if let Ok(plans) = duckc_build::plan::select(graph, &[])
-        && let Ok((units, _)) = duckc_build::execute::units(graph, &plans)
-    {
-        for (key, platform) in units {
-            platforms.entry(key.to_string()).or_default().push(platform);
+    if let Ok(plans) = duckc_build::plan::select(graph, &[]) {
+        let mut overridden = plans.clone();
+        overridden
+            .retain(|p| overrides.targets.is_empty() || overrides.targets.contains(&p.env.name));
+        for p in &mut overridden {
+            p.platforms = overrides.platforms.to_vec();
+        }
+        let sets = if overrides.platforms.is_empty() {
+            vec![plans]
+        } else {
+            vec![plans, overridden]
+        };
+        for plans in sets {
+            let Ok((units, _)) = duckc_build::execute::units(graph, &plans) else {
+                continue;
+            };
+            for (key, platform) in units {
+                let list = platforms.entry(key.to_string()).or_default();
+                if !list.contains(&platform) {
+                    list.push(platform);
+                }
+            }
         }
     }
     for f in &mut found {
@@ -182,7 +208,7 @@ fn lock(
     mode: &Mode,
     repository: Option<String>,
 ) -> miette::Result<(PathBuf, bool, usize)> {
-    let ctx = context(compiled, store, mode, repository)?;
+    let ctx = context(compiled, store, mode, repository, &Overrides::default())?;
     Ok((ctx.0, ctx.1, ctx.2.envs.len()))
 }
 
@@ -194,12 +220,13 @@ pub fn prepare(
     store: &Store,
     locked: bool,
     repository: Option<String>,
+    overrides: &Overrides<'_>,
 ) -> miette::Result<Option<PackagesContext>> {
-    if steps(&compiled.db).is_empty() {
+    if steps(&compiled.db, overrides).is_empty() {
         return Ok(None);
     }
     let mode = if locked { Mode::Locked } else { Mode::Extend };
-    let (path, changed, ctx) = context(compiled, store, &mode, repository)?;
+    let (path, changed, ctx) = context(compiled, store, &mode, repository, overrides)?;
     if changed {
         eprintln!("{}: updated", path.display());
     }
@@ -209,7 +236,7 @@ pub fn prepare(
 /// What `explain` needs to key `packages` steps: the lock as it is, never resolved or written.
 /// `None` when the spec has no `packages` steps; an unreadable lock counts as empty.
 pub fn pinned(compiled: &Compiled, store: &Store) -> Option<PackagesContext> {
-    let found = steps(&compiled.db);
+    let found = steps(&compiled.db, &Overrides::default());
     if found.is_empty() {
         return None;
     }
@@ -235,8 +262,9 @@ fn context(
     store: &Store,
     mode: &Mode,
     repository: Option<String>,
+    overrides: &Overrides<'_>,
 ) -> miette::Result<(PathBuf, bool, PackagesContext)> {
-    let found = steps(&compiled.db);
+    let found = steps(&compiled.db, overrides);
     let path = lock_path(compiled);
     let mut lock = Lock::read(&path).map_err(|e| {
         miette!(
