@@ -8,7 +8,7 @@
 //! `install ok installed`. Packages with nothing to configure are written installed directly
 //! when the image has no real dpkg to do it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Read;
 use std::path::Path;
@@ -222,6 +222,173 @@ pub fn write_info(root: &Path, packages: &[&PackageInfo]) -> std::io::Result<()>
     Ok(())
 }
 
+/// One `interest*` directive of a package's `triggers` control file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interest {
+    /// A file trigger (an absolute path) or an explicit trigger's name.
+    pub trigger: String,
+    /// `interest-noawait`: the activating package need not wait for it.
+    pub noawait: bool,
+}
+
+impl PackageInfo {
+    /// The triggers this package is interested in, as its `triggers` control file declares
+    /// them (`interest`, `interest-await`, `interest-noawait`). Names dpkg would refuse
+    /// (explicit names that are not package-name-like, relative or `..` paths) are skipped.
+    pub fn trigger_interests(&self) -> Vec<Interest> {
+        let Some(bytes) = self.control.files.get("triggers") else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for line in String::from_utf8_lossy(bytes).lines() {
+            let line = line.split('#').next().unwrap_or_default();
+            let mut words = line.split_whitespace();
+            let (Some(directive), Some(trigger), None) = (words.next(), words.next(), words.next())
+            else {
+                continue;
+            };
+            let noawait = match directive {
+                "interest" | "interest-await" => false,
+                "interest-noawait" => true,
+                _ => continue,
+            };
+            if valid_trigger(trigger) {
+                out.push(Interest {
+                    trigger: trigger.to_owned(),
+                    noawait,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Whether dpkg accepts `name` as a trigger: an absolute path with no empty, `.` or `..`
+/// component, or an explicit name (letters, digits, `+-.`, starting with a letter or digit:
+/// the name of a file in `triggers/`, never one of dpkg's own files there).
+fn valid_trigger(name: &str) -> bool {
+    if let Some(path) = name.strip_prefix('/') {
+        return path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+            && !name.contains(|c: char| c.is_control() || c.is_whitespace());
+    }
+    name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        && !["File", "Unincorp", "Lock"].contains(&name)
+        && !name.ends_with(".new")
+}
+
+/// Whether a file-trigger interest in `interest` is activated by `path` (the path itself or
+/// anything under it, as dpkg activates a file's parents).
+fn activates(interest: &str, path: &str) -> bool {
+    path.strip_prefix(interest)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The files of `var/lib/dpkg/triggers/` after unpacking `packages` over a parent whose files
+/// there `parent` reads by name (`File`, `Unincorp`, an explicit trigger's name): the
+/// bookkeeping `dpkg --unpack` does and duckc's unpacking would otherwise skip.
+///
+/// - `File` (file-trigger interests, `PATH PKG[/noawait]`) and one file per explicit trigger
+///   (`PKG[/noawait]` lines) keep the parent's lines and add each package's interests, so that
+///   `dpkg-trigger` in a maintainer script, and packages installed later, reach them. A package
+///   installed again replaces its old lines.
+/// - `Unincorp` (activations dpkg has not processed yet) gets `PATH -` for each interest of a
+///   parent package in a path a new package ships (dpkg activates file triggers as it unpacks);
+///   `dpkg --configure -a` reads it and runs those packages' `postinst triggered`. Interests of
+///   the new packages themselves need no activation: their `postinst configure` runs anyway.
+///
+/// Returns file name → content; lines are in a fixed order (the parent's, then the packages'
+/// by name), so the layer is reproducible.
+pub fn trigger_files(
+    parent: &dyn Fn(&str) -> Option<String>,
+    packages: &[&PackageInfo],
+) -> BTreeMap<String, String> {
+    let mut sorted: Vec<&PackageInfo> = packages.to_vec();
+    sorted.sort_by_key(|p| p.info_name());
+    let new_names: BTreeSet<String> = sorted.iter().map(|p| p.info_name()).collect();
+    // `PKG[/opts]` → PKG, for comparing a parent line with a package installed here.
+    let owner = |entry: &str| entry.split('/').next().unwrap_or_default().to_owned();
+    let interest_line = |p: &PackageInfo, i: &Interest| {
+        format!(
+            "{}{}",
+            p.info_name(),
+            if i.noawait { "/noawait" } else { "" }
+        )
+    };
+
+    let mut out = BTreeMap::new();
+    // File triggers.
+    let parent_file = parent("File").unwrap_or_default();
+    let mut file = String::new();
+    let mut unincorp = parent("Unincorp").unwrap_or_default();
+    if !unincorp.is_empty() && !unincorp.ends_with('\n') {
+        unincorp.push('\n');
+    }
+    let mut activated = BTreeSet::new();
+    for line in parent_file.lines() {
+        let Some((path, entry)) = line.split_once(' ') else {
+            continue;
+        };
+        if new_names.contains(&owner(entry)) {
+            continue;
+        }
+        let _ = writeln!(file, "{line}");
+        let hit = sorted
+            .iter()
+            .any(|p| p.list.iter().any(|l| activates(path, l)));
+        if hit && activated.insert(path.to_owned()) {
+            let _ = writeln!(unincorp, "{path} -");
+        }
+    }
+    let mut explicit: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in &sorted {
+        for i in p.trigger_interests() {
+            if i.trigger.starts_with('/') {
+                let _ = writeln!(file, "{} {}", i.trigger, interest_line(p, &i));
+            } else {
+                explicit
+                    .entry(i.trigger.clone())
+                    .or_default()
+                    .push(interest_line(p, &i));
+            }
+        }
+    }
+    out.insert("File".to_owned(), file);
+    out.insert("Unincorp".to_owned(), unincorp);
+    // Explicit triggers.
+    for (name, lines) in explicit {
+        let mut content = String::new();
+        for line in parent(&name).unwrap_or_default().lines() {
+            if !line.is_empty() && !new_names.contains(&owner(line)) {
+                let _ = writeln!(content, "{line}");
+            }
+        }
+        for line in lines {
+            let _ = writeln!(content, "{line}");
+        }
+        out.insert(name, content);
+    }
+    out
+}
+
+/// Writes [`trigger_files`] under `root/var/lib/dpkg/triggers/`.
+pub fn write_triggers(
+    root: &Path,
+    parent: &dyn Fn(&str) -> Option<String>,
+    packages: &[&PackageInfo],
+) -> std::io::Result<()> {
+    let dir = root.join("var/lib/dpkg/triggers");
+    std::fs::create_dir_all(&dir)?;
+    for (name, content) in trigger_files(parent, packages) {
+        std::fs::write(dir.join(name), content)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,5 +448,60 @@ mod tests {
             a.status_entry(State::Installed)
                 .contains(" /etc/a.conf 0123\n")
         );
+    }
+
+    #[test]
+    fn trigger_interests_are_registered_and_parent_file_triggers_activated() {
+        let mut glib = info("libglib", "Package: libglib\nMulti-Arch: same\n", &[]);
+        glib.control.files.insert(
+            "triggers".into(),
+            b"# comment\ninterest-noawait /usr/lib/gio/modules\ninterest /usr/share/schemas\n\
+              activate-noawait ldconfig\ninterest ../bad\ninterest File\ninterest sgml-cat extra\n"
+                .to_vec(),
+        );
+        let mut sgml = info("sgml-base", "Package: sgml-base\n", &[]);
+        sgml.control
+            .files
+            .insert("triggers".into(), b"interest update-sgmlcatalog\n".to_vec());
+        let mut fonts = info("fonts-duck", "Package: fonts-duck\n", &[]);
+        fonts.list = [
+            "/.",
+            "/usr",
+            "/usr/share",
+            "/usr/share/fonts",
+            "/usr/share/fonts/duck.ttf",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        // The parent: fontconfig watches fonts, an old sgml-base is installed again here, and
+        // another package already waits for the explicit trigger.
+        let parent = |name: &str| -> Option<String> {
+            match name {
+                "File" => Some(
+                    "/usr/share/fonts fontconfig/noawait\n/usr/share/fontsx other\n\
+                     /usr/share/sgml sgml-base\n/usr/share/debianutils/shells.d debianutils/noawait\n"
+                        .into(),
+                ),
+                "update-sgmlcatalog" => Some("sgml-base\nxml-core/noawait\n".into()),
+                _ => None,
+            }
+        };
+        let files = trigger_files(&parent, &[&sgml, &fonts, &glib]);
+        insta::assert_snapshot!(files["File"], @r"
+        /usr/share/fonts fontconfig/noawait
+        /usr/share/fontsx other
+        /usr/share/debianutils/shells.d debianutils/noawait
+        /usr/lib/gio/modules libglib:amd64/noawait
+        /usr/share/schemas libglib:amd64
+        ");
+        assert_eq!(files["Unincorp"], "/usr/share/fonts -\n");
+        assert_eq!(files["update-sgmlcatalog"], "xml-core/noawait\nsgml-base\n");
+        assert_eq!(files.len(), 3, "{files:?}");
+
+        // Nothing of the parent's is hit: an empty `Unincorp`, the parent's lines kept.
+        let files = trigger_files(&parent, &[&glib]);
+        assert_eq!(files["Unincorp"], "");
+        assert!(files["File"].starts_with("/usr/share/fonts fontconfig/noawait\n"));
+        assert!(!files.contains_key("update-sgmlcatalog"));
     }
 }
