@@ -457,6 +457,9 @@ fn write_db(
     }
     let infos_ref: Vec<&PackageInfo> = infos.iter().collect();
     dpkg::write_info(root, &infos_ref).map_err(io_err(&dpkg_dir))?;
+    // Trigger interests and activations, as `dpkg --unpack` records them.
+    let parent_trigger = |name: &str| parent.read(&format!("var/lib/dpkg/triggers/{name}"));
+    dpkg::write_triggers(root, &parent_trigger, &infos_ref).map_err(io_err(&dpkg_dir))?;
     let status_path = dpkg_dir.join("status");
     std::fs::write(&status_path, status).map_err(io_err(&status_path))?;
     if !parent.exists("var/lib/dpkg/available") {
