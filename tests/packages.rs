@@ -610,3 +610,52 @@ fn foreign_platforms_build_without_emulation_and_two_platforms_give_an_index() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("unknown platform `linux/vax`"), "{err}");
 }
+
+/// dpkg registers a package's trigger interests when it unpacks it, and a later package that
+/// ships files where an installed package has a file trigger activates it; duckc, which
+/// unpacks without dpkg, writes the same files into the dpkg-database layer.
+const TRIGGERS_SPEC: &str = r#"env "base" {
+    from "std/scratch:base"
+    copy "busybox" "/bin/busybox" chmod="0755"
+    run "/bin/busybox" "--install" "-s" "/bin"
+}
+
+env "catalog" {
+    from "base"
+    packages "duck-catalog"
+}
+
+env "extra" {
+    from "catalog"
+    packages "duck-catalog-extra"
+    tag "pkgtest/triggers:latest"
+}
+"#;
+
+#[test]
+fn trigger_interests_are_registered_and_file_triggers_of_the_parent_activated() {
+    if !common::require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, store) = (tmp.path().join("ctx"), tmp.path().join("store"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy("/bin/busybox", dir.join("busybox")).unwrap();
+    std::fs::write(dir.join("env.kdl"), TRIGGERS_SPEC).unwrap();
+    succeeded(&build(&dir, &store, &apt::repo().line(), &[]));
+    let cat = |file: &str| {
+        ok(common::duckc(&store).args([
+            "run",
+            "--rm",
+            "pkgtest/triggers",
+            "cat",
+            &format!("/var/lib/dpkg/triggers/{file}"),
+        ]))
+    };
+    // `duck-catalog`'s interests, from its `triggers` control file.
+    assert_eq!(cat("File"), "/usr/share/duck-catalog duck-catalog/noawait\n");
+    assert_eq!(cat("duck-catalog-update"), "duck-catalog\n");
+    // `duck-catalog-extra` ships a file in the watched directory: the trigger is activated for
+    // the next `dpkg --configure -a` (the busybox base has no dpkg to process it).
+    assert_eq!(cat("Unincorp"), "/usr/share/duck-catalog -\n");
+}

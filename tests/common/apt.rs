@@ -140,6 +140,27 @@ pub const PACKAGES: &[TestPackage] = &[
         scripts: &[],
     },
     TestPackage {
+        name: "duck-catalog",
+        version: "1.0",
+        architectures: &["all"],
+        fields: "Priority: optional\n",
+        files: &[("usr/share/duck-catalog/duck.cat", "duck\n")],
+        // Like sgml-base and fontconfig: a file trigger on a directory other packages fill,
+        // and an explicit trigger that their maintainer scripts activate.
+        scripts: &[(
+            "triggers",
+            "interest-noawait /usr/share/duck-catalog\ninterest duck-catalog-update\n",
+        )],
+    },
+    TestPackage {
+        name: "duck-catalog-extra",
+        version: "1.0",
+        architectures: &["all"],
+        fields: "Priority: optional\nDepends: duck-catalog\n",
+        files: &[("usr/share/duck-catalog/extra.cat", "extra\n")],
+        scripts: &[],
+    },
+    TestPackage {
         name: "old-duck",
         version: "0.1",
         architectures: &["all"],
