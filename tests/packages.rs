@@ -653,7 +653,10 @@ fn trigger_interests_are_registered_and_file_triggers_of_the_parent_activated() 
         ]))
     };
     // `duck-catalog`'s interests, from its `triggers` control file.
-    assert_eq!(cat("File"), "/usr/share/duck-catalog duck-catalog/noawait\n");
+    assert_eq!(
+        cat("File"),
+        "/usr/share/duck-catalog duck-catalog/noawait\n"
+    );
     assert_eq!(cat("duck-catalog-update"), "duck-catalog\n");
     // `duck-catalog-extra` ships a file in the watched directory: the trigger is activated for
     // the next `dpkg --configure -a` (the busybox base has no dpkg to process it).
