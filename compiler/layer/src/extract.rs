@@ -294,6 +294,18 @@ impl<R: Read> Read for LimitReader<R> {
 
 /// Extract an uncompressed tar stream into `dest` (which must exist); return the entry count.
 pub fn extract_into(tar_stream: impl Read, dest: &Path, opts: &ExtractOptions) -> Result<u64> {
+    extract_into_observed(tar_stream, dest, opts, &mut |_, _| {})
+}
+
+/// [`extract_into`], calling `observe` with each entry's raw name and whether it is a regular
+/// file, in archive order, before the entry is extracted (a package's file list is read in the
+/// same pass as its files).
+pub fn extract_into_observed(
+    tar_stream: impl Read,
+    dest: &Path,
+    opts: &ExtractOptions,
+    observe: &mut dyn FnMut(&[u8], bool),
+) -> Result<u64> {
     let root: OwnedFd = rustix::fs::open(
         dest,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -314,6 +326,7 @@ pub fn extract_into(tar_stream: impl Read, dest: &Path, opts: &ExtractOptions) -
         if x.entries > opts.limits.max_entries {
             return Err(ExtractError::TooManyEntries(opts.limits.max_entries));
         }
+        observe(&entry.path_bytes(), entry.header().entry_type().is_file());
         x.entry(&mut entry)?;
     }
     x.finish_dirs();

@@ -11,11 +11,11 @@ pub use compress::Compression;
 pub use digest::{Digest, DigestParseError, HashingReader, HashingWriter};
 pub use extract::{
     Expected, ExtractError, ExtractOptions, ExtractStats, Limits, WhiteoutMode, extract_into,
-    remove_tree, unpack_layer,
+    extract_into_observed, remove_tree, unpack_layer,
 };
 pub use write::{
-    DEFAULT_SOURCE_DATE_EPOCH, LayerInfo, SourceKind, WriteError, WriteOptions, source_date_epoch,
-    write_layer, write_tar,
+    DEFAULT_SOURCE_DATE_EPOCH, LayerInfo, SourceKind, WriteError, WriteOptions, clamp_mtimes,
+    source_date_epoch, write_layer, write_tar,
 };
 
 #[cfg(test)]

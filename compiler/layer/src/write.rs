@@ -75,6 +75,8 @@ pub struct LayerInfo {
     pub size: u64,
     /// How the blob is compressed.
     pub compression: Compression,
+    /// Entries in the tar (PAX records not counted).
+    pub entries: u64,
 }
 
 /// Errors while writing a layer.
@@ -110,7 +112,7 @@ pub fn write_layer<W: Write>(source: &Path, opts: &WriteOptions, out: W) -> Resu
         Compression::None => {
             let mut tar = TarWriter::new(HashingWriter::new(out), opts);
             tar.write_tree(source)?;
-            let (hw, _) = tar.finish().map_err(ctx)?;
+            let (hw, entries) = tar.finish().map_err(ctx)?;
             let (out, diff_id, diff_size) = hw.finish();
             Ok((
                 out,
@@ -120,6 +122,7 @@ pub fn write_layer<W: Write>(source: &Path, opts: &WriteOptions, out: W) -> Resu
                     digest: diff_id,
                     size: diff_size,
                     compression: Compression::None,
+                    entries,
                 },
             ))
         }
@@ -128,7 +131,7 @@ pub fn write_layer<W: Write>(source: &Path, opts: &WriteOptions, out: W) -> Resu
             let enc = Encoder::new(blob, compression).map_err(io_err(source))?;
             let mut tar = TarWriter::new(HashingWriter::new(enc), opts);
             tar.write_tree(source)?;
-            let (hw, _) = tar.finish().map_err(io_err(source))?;
+            let (hw, entries) = tar.finish().map_err(io_err(source))?;
             let (enc, diff_id, diff_size) = hw.finish();
             let blob = enc.finish().map_err(io_err(source))?;
             let (out, digest, size) = blob.finish();
@@ -140,10 +143,48 @@ pub fn write_layer<W: Write>(source: &Path, opts: &WriteOptions, out: W) -> Resu
                     digest,
                     size,
                     compression,
+                    entries,
                 },
             ))
         }
     }
+}
+
+/// Clamp every mtime under `root` (the root excluded, as the writer never records it) to
+/// `epoch`, without following symlinks: the tree then has the times a layer written from it
+/// records, so it can serve as that layer's unpacked snapshot.
+pub fn clamp_mtimes(root: &Path, epoch: u64) -> io::Result<()> {
+    let epoch_i = i64::try_from(epoch).unwrap_or(i64::MAX);
+    let mut dirs = vec![root.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            let meta = fs::symlink_metadata(&path)?;
+            if meta.is_dir() {
+                dirs.push(path.clone());
+            }
+            if meta.mtime() > epoch_i || (meta.mtime() == epoch_i && meta.mtime_nsec() != 0) {
+                let t = rustix::fs::Timestamps {
+                    last_access: rustix::fs::Timespec {
+                        tv_sec: epoch_i,
+                        tv_nsec: 0,
+                    },
+                    last_modification: rustix::fs::Timespec {
+                        tv_sec: epoch_i,
+                        tv_nsec: 0,
+                    },
+                };
+                rustix::fs::utimensat(
+                    rustix::fs::CWD,
+                    &path,
+                    &t,
+                    rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Write an uncompressed reproducible tar of `source` into `out`; return `out` and the entry count.

@@ -99,6 +99,14 @@ impl Store {
     /// Write the tree under `dir` as a reproducible layer blob (hashed and compressed in one
     /// pass), store it and index it. `opts.source` says whether `dir` is an overlay upper dir.
     pub fn write_layer(&self, dir: &Path, opts: &WriteOptions) -> Result<LayerRef> {
+        Ok(self.write_layer_info(dir, opts)?.0)
+    }
+
+    fn write_layer_info(
+        &self,
+        dir: &Path,
+        opts: &WriteOptions,
+    ) -> Result<(LayerRef, duckc_layer::LayerInfo)> {
         let _lease = self.lease()?;
         let w = self.blob_writer()?;
         let (w, info) = duckc_layer::write_layer(dir, opts, w)?;
@@ -110,6 +118,48 @@ impl Store {
             media_type: info.compression.media_type().to_owned(),
         };
         self.register_layer(&layer, Some(info.diff_size))?;
+        Ok((layer, info))
+    }
+
+    /// [`Store::write_layer`], then keep `dir` as the layer's snapshot instead of unpacking the
+    /// blob again later: its mtimes are clamped as the writer clamps them (so it is the tree
+    /// unpacking the blob gives, times included), it is described and renamed into
+    /// `snapshots/`. `dir` must be under [`Store::tmp_dir`] and is gone afterwards (removed if
+    /// the snapshot already exists). Only for plain directories: an overlay upper directory's
+    /// whiteouts and overlay xattrs are not what the layer holds.
+    pub fn write_layer_snapshot(&self, dir: &Path, opts: &WriteOptions) -> Result<LayerRef> {
+        let _lease = self.lease()?;
+        let (layer, info) = self.write_layer_info(dir, opts)?;
+        if opts.source != duckc_layer::SourceKind::Plain {
+            duckc_layer::remove_tree(dir).map_err(io_err(dir))?;
+            return Ok(layer);
+        }
+        self.adopt_snapshot(&layer, &info, dir, opts.epoch)?;
         Ok(layer)
+    }
+
+    fn adopt_snapshot(
+        &self,
+        layer: &LayerRef,
+        info: &duckc_layer::LayerInfo,
+        dir: &Path,
+        epoch: u64,
+    ) -> Result<()> {
+        let diff_id = &layer.diff_id;
+        let target = self.snapshot_path(diff_id);
+        let _lock = self.named_lock(&format!("snapshot-{}", diff_id.hex()))?;
+        if self.snapshot_record(diff_id)?.is_some() && target.is_dir() {
+            return duckc_layer::remove_tree(dir).map_err(io_err(dir));
+        }
+        duckc_layer::clamp_mtimes(dir, epoch).map_err(io_err(dir))?;
+        let tree = duckc_layer::tree::digest(dir).map_err(io_err(dir))?;
+        let record = crate::SnapshotRecord {
+            diff_id: *diff_id,
+            blob: layer.digest,
+            tree,
+            entries: info.entries,
+            diff_size: info.diff_size,
+        };
+        self.install_snapshot(dir, &record)
     }
 }

@@ -8,7 +8,7 @@
 
 use std::fs;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use duckc_layer::{Digest, Expected, ExtractOptions};
 use serde::{Deserialize, Serialize};
@@ -110,19 +110,26 @@ impl Store {
                 return Err(e);
             }
         };
-        if fs::symlink_metadata(&dir).is_ok() {
-            duckc_layer::remove_tree(&dir).map_err(io_err(&dir))?;
-        }
-        crate::crash_point("snapshot-before-rename");
-        fs::rename(&tmp, &dir).map_err(io_err(&dir))?;
-        crate::crash_point("snapshot-before-record");
-        fsync_dir(dir.parent().expect("snapshot has a parent"))?;
-        let bytes = serde_json::to_vec(&record).expect("snapshot record serialises");
-        write_atomic(self, &self.snapshot_record_path(diff_id), &bytes)?;
+        self.install_snapshot(&tmp, &record)?;
         if layer.diff_size.is_none() {
             self.register_layer(&layer.layer, Some(record.diff_size))?;
         }
         Ok(dir)
+    }
+
+    /// Moves the complete tree `tmp` into place as the snapshot `record` describes, then
+    /// writes the record (the caller holds the snapshot's lock).
+    pub(crate) fn install_snapshot(&self, tmp: &Path, record: &SnapshotRecord) -> Result<()> {
+        let dir = self.snapshot_path(&record.diff_id);
+        if fs::symlink_metadata(&dir).is_ok() {
+            duckc_layer::remove_tree(&dir).map_err(io_err(&dir))?;
+        }
+        crate::crash_point("snapshot-before-rename");
+        fs::rename(tmp, &dir).map_err(io_err(&dir))?;
+        crate::crash_point("snapshot-before-record");
+        fsync_dir(dir.parent().expect("snapshot has a parent"))?;
+        let bytes = serde_json::to_vec(record).expect("snapshot record serialises");
+        write_atomic(self, &self.snapshot_record_path(&record.diff_id), &bytes)
     }
 
     /// Every snapshot directory or record present (complete or not).

@@ -66,6 +66,84 @@ fn layer_snapshot_round_trip_and_cache() {
     assert_eq!(report.problems.len(), 1, "{report:?}");
 }
 
+/// Paths and mtimes under `root`, sorted.
+fn times(root: &std::path::Path) -> Vec<(String, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            let meta = path.symlink_metadata().unwrap();
+            if meta.is_dir() {
+                dirs.push(path.clone());
+            }
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            out.push((rel, meta.mtime()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A tree with a setuid file, a hard link, a symlink and a fifo, written now.
+fn odd_tree(src: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(src.join("usr/bin")).unwrap();
+    std::fs::write(src.join("usr/bin/tool"), b"#!/bin/sh\n").unwrap();
+    let setuid = std::fs::Permissions::from_mode(0o4755);
+    std::fs::set_permissions(src.join("usr/bin/tool"), setuid).unwrap();
+    std::fs::hard_link(src.join("usr/bin/tool"), src.join("usr/bin/tool2")).unwrap();
+    std::os::unix::fs::symlink("usr/bin", src.join("bin")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        src.join("fifo"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+}
+
+#[test]
+fn adopted_snapshot_is_the_unpacked_layer() {
+    let (_d, s) = store();
+    let src = s.tmp_path("src");
+    odd_tree(&src);
+    // Written now, after the epoch: the layer records the epoch.
+    let opts = WriteOptions {
+        epoch: 1_000_000,
+        ..WriteOptions::default()
+    };
+    let layer = s.write_layer_snapshot(&src, &opts).unwrap();
+    assert!(!src.exists());
+    let adopted = s.snapshot_record(&layer.diff_id).unwrap().unwrap();
+    let dir = s.snapshot(&layer.diff_id).unwrap();
+    let adopted_times = times(&dir);
+    assert_eq!(adopted_times.len(), 6);
+    assert!(
+        adopted_times.iter().all(|(_, t)| *t == 1_000_000),
+        "{adopted_times:?}"
+    );
+    assert!(s.verify().unwrap().problems.is_empty());
+
+    // Unpacking the blob gives the same tree, times included.
+    s.remove_snapshot(&layer.diff_id).unwrap();
+    let dir = s.snapshot(&layer.diff_id).unwrap();
+    let unpacked = s.snapshot_record(&layer.diff_id).unwrap().unwrap();
+    assert_eq!(unpacked.tree, adopted.tree);
+    assert_eq!(unpacked.entries, adopted.entries);
+    assert_eq!(unpacked.diff_size, adopted.diff_size);
+    assert_eq!(times(&dir), adopted_times);
+
+    // The same tree again: the snapshot stays as it is and the new directory is removed.
+    let again = s.tmp_path("src");
+    odd_tree(&again);
+    assert_eq!(s.write_layer_snapshot(&again, &opts).unwrap(), layer);
+    assert!(!again.exists());
+    assert_eq!(s.snapshot_record(&layer.diff_id).unwrap(), Some(unpacked));
+}
+
 #[test]
 fn refs_update_atomically() {
     let (_d, s) = store();
