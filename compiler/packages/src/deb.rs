@@ -103,41 +103,51 @@ fn with_member<T>(
 
 /// Reads the control part of the package at `path`.
 pub fn read_control(path: &Path) -> Result<Control> {
+    let files = with_member(path, "control.tar", |reader| control_files(reader, path))?;
+    control_from_files(files, path)
+}
+
+/// Every regular file at the top of a `control.tar` stream, by name.
+fn control_files(reader: &mut dyn Read, path: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
     let invalid = |what: String| Error::Invalid {
         path: path.to_owned(),
         what,
     };
-    let files = with_member(path, "control.tar", |reader| {
-        let mut files = BTreeMap::new();
-        let mut archive = tar::Archive::new(reader);
-        let entries = archive
-            .entries()
-            .map_err(|e| invalid(format!("control.tar: {e}")))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| invalid(format!("control.tar: {e}")))?;
-            if !entry.header().entry_type().is_file() {
-                continue;
-            }
-            let name = entry
-                .path()
-                .map_err(|e| invalid(format!("control.tar: {e}")))?
-                .to_string_lossy()
-                .trim_start_matches("./")
-                .to_owned();
-            if name.is_empty() || name.contains('/') {
-                continue;
-            }
-            let mut bytes = Vec::new();
-            entry
-                .by_ref()
-                .take(16 << 20)
-                .read_to_end(&mut bytes)
-                .map_err(|e| invalid(format!("control.tar: {e}")))?;
-            files.insert(name, bytes);
+    let mut files = BTreeMap::new();
+    let mut archive = tar::Archive::new(reader);
+    let entries = archive
+        .entries()
+        .map_err(|e| invalid(format!("control.tar: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| invalid(format!("control.tar: {e}")))?;
+        if !entry.header().entry_type().is_file() {
+            continue;
         }
-        Ok(files)
-    })?;
-    let mut files = files;
+        let name = entry
+            .path()
+            .map_err(|e| invalid(format!("control.tar: {e}")))?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_owned();
+        if name.is_empty() || name.contains('/') {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        entry
+            .by_ref()
+            .take(16 << 20)
+            .read_to_end(&mut bytes)
+            .map_err(|e| invalid(format!("control.tar: {e}")))?;
+        files.insert(name, bytes);
+    }
+    Ok(files)
+}
+
+fn control_from_files(mut files: BTreeMap<String, Vec<u8>>, path: &Path) -> Result<Control> {
+    let invalid = |what: String| Error::Invalid {
+        path: path.to_owned(),
+        what,
+    };
     let text = files
         .remove("control")
         .ok_or_else(|| invalid("control.tar has no `control` file".into()))?;
@@ -155,6 +165,54 @@ pub fn read_control(path: &Path) -> Result<Control> {
         paragraph,
         files,
     })
+}
+
+/// Reads a whole package from `reader` (the bytes of the `.deb` at `path`, which errors name)
+/// in one pass: its control part, then `data` over the uncompressed `data.tar` stream, which
+/// must come after it (as `dpkg-deb` writes them).
+pub fn read_stream<T>(
+    reader: impl Read,
+    path: &Path,
+    data: impl FnOnce(&Control, &mut dyn Read) -> Result<T>,
+) -> Result<(Control, T)> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let invalid = |what: String| Error::Invalid {
+        path: path.to_owned(),
+        what,
+    };
+    let mut archive = ar::Archive::new(reader);
+    let mut first = true;
+    let mut control = None;
+    while let Some(entry) = archive.next_entry() {
+        let entry = entry.map_err(io)?;
+        let name = String::from_utf8_lossy(entry.header().identifier())
+            .trim_end_matches('/')
+            .to_owned();
+        if first && name != "debian-binary" {
+            return Err(invalid(format!(
+                "the first member is `{name}`, not `debian-binary`"
+            )));
+        }
+        first = false;
+        if name.starts_with("control.tar") && control.is_none() {
+            let mut reader = decompress(&name, entry)
+                .ok_or_else(|| invalid(format!("unsupported compression of `{name}`")))?;
+            let files = control_files(&mut reader, path)?;
+            control = Some(control_from_files(files, path)?);
+        } else if name.starts_with("data.tar") {
+            let Some(control) = control else {
+                return Err(invalid("`data.tar` comes before `control.tar`".into()));
+            };
+            let mut reader = decompress(&name, entry)
+                .ok_or_else(|| invalid(format!("unsupported compression of `{name}`")))?;
+            let out = data(&control, &mut reader)?;
+            return Ok((control, out));
+        }
+    }
+    Err(invalid("no `data.tar.*` member".into()))
 }
 
 /// Calls `f` with the uncompressed `data.tar` stream of the package at `path`.

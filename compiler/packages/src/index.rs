@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use debversion::Version;
+use rayon::prelude::*;
 
 use crate::control;
 use crate::relation::{self, Relation, Relations};
@@ -105,15 +106,41 @@ pub struct Index {
 }
 
 impl Index {
-    /// Parse a `Packages` file, keeping the packages of `architecture` and `all`.
+    /// Parse a `Packages` file, keeping the packages of `architecture` and `all`. A large file
+    /// is cut at empty lines (paragraph boundaries) and the pieces parsed in parallel; the
+    /// packages keep their file order.
     pub fn parse(text: &str, architecture: &str) -> Result<Index> {
+        let keep = |p: &Package| p.architecture == architecture || p.architecture == "all";
+        let pieces = split_paragraphs(text, 1 << 20);
+        let parsed: Option<Vec<Vec<Package>>> = pieces
+            .par_iter()
+            .map(|piece| {
+                let paragraphs = control::parse(piece).ok()?;
+                let mut out = Vec::with_capacity(paragraphs.len());
+                for paragraph in &paragraphs {
+                    let package = parse_package(paragraph).ok()?;
+                    if keep(&package) {
+                        out.push(package);
+                    }
+                }
+                Some(out)
+            })
+            .collect();
         let mut index = Index {
             architecture: architecture.to_owned(),
             ..Index::default()
         };
+        if let Some(parsed) = parsed {
+            for package in parsed.into_iter().flatten() {
+                index.push(package);
+            }
+            return Ok(index);
+        }
+        // Something does not parse: read it again in one piece for the first error, with
+        // line numbers of the whole file.
         for paragraph in control::parse(text)? {
             let package = parse_package(&paragraph)?;
-            if package.architecture == architecture || package.architecture == "all" {
+            if keep(&package) {
                 index.push(package);
             }
         }
@@ -177,6 +204,27 @@ impl Index {
             .map(|&i| &self.packages[i])
             .find(|p| p.architecture == architecture && p.version.to_string() == version)
     }
+}
+
+/// `text` cut into pieces of about `size` bytes, each ending after an empty line (so no
+/// paragraph is split); the pieces joined are `text`.
+fn split_paragraphs(text: &str, size: usize) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while rest.len() > size {
+        let Some(at) = rest.as_bytes()[size..]
+            .windows(2)
+            .position(|w| w == b"\n\n")
+        else {
+            break;
+        };
+        // Both bytes are ASCII, so the cut is on a character boundary.
+        let (piece, tail) = rest.split_at(size + at + 2);
+        pieces.push(piece);
+        rest = tail;
+    }
+    pieces.push(rest);
+    pieces
 }
 
 fn parse_package(p: &control::Paragraph) -> Result<Package> {
@@ -302,6 +350,23 @@ SHA256: 0000000000000000000000000000000000000000000000000000000000000000
         assert_eq!(mawk.priority, Priority::Required);
         assert_eq!(mawk.multi_arch, MultiArch::Foreign);
         assert_eq!(index.find("data", "2", "all").unwrap().depends[0].len(), 2);
+    }
+
+    #[test]
+    fn pieces_split_at_empty_lines_and_parse_like_the_whole() {
+        let pieces = split_paragraphs(PACKAGES, 10);
+        assert_eq!(pieces.len(), 3);
+        assert_eq!(pieces.concat(), PACKAGES);
+        assert!(pieces[..2].iter().all(|p| p.ends_with("\n\n")));
+        assert_eq!(split_paragraphs(PACKAGES, 1 << 20), [PACKAGES]);
+        // Many packages, parsed in pieces: the same records in file order.
+        let many: String = (0..5000)
+            .map(|i| PACKAGES.replace("Package: data", &format!("Package: data{i}")) + "\n")
+            .collect();
+        let index = Index::parse(&many, "amd64").unwrap();
+        assert_eq!(index.packages().len(), 10_000);
+        assert_eq!(index.by_name("data4999"), [9999]);
+        assert_eq!(index.by_name("mawk").len(), 5000);
     }
 
     #[test]

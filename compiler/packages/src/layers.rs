@@ -20,7 +20,10 @@
 //! dpkg `.list` files keep the paths as the package ships them, as dpkg does on a merged system.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
 
 use duckc_layer::{Compression, ExtractOptions, SourceKind, WhiteoutMode, WriteOptions};
 use duckc_store::{Digest, LayerRef, Store};
@@ -144,7 +147,8 @@ pub fn build_packages(
     request: &PackagesRequest<'_>,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<Vec<LayerRef>> {
-    let cache = DownloadCache::new(request.downloads);
+    // A cached `.deb` is hashed as it is read below, not twice.
+    let cache = DownloadCache::new(request.downloads).hashed_by_reader();
     let items: Vec<_> = request
         .packages
         .iter()
@@ -153,31 +157,58 @@ pub fn build_packages(
     let debs = download::fetch_all(&cache, &Fetcher::default(), &items, 8, &|ev| {
         progress(Progress::Download(ev))
     })?;
-    let mut infos = Vec::with_capacity(debs.len());
-    for (pin, path) in request.packages.iter().zip(&debs) {
-        let info = PackageInfo::read(path)?;
-        let found = format!("{} {} {}", info.name, info.version, info.architecture);
-        let expected = format!("{} {} {}", pin.name, pin.version, pin.architecture);
-        if found != expected {
-            return Err(Error::NotPinned {
-                file: pin.path.clone(),
-                found,
-                expected,
-            });
-        }
-        infos.push(info);
-    }
+    // The control parts first (small): the pins are checked and the groups planned; each
+    // package's file list is read with its files.
+    let mut infos = request
+        .packages
+        .par_iter()
+        .zip(&debs)
+        .map(|(pin, path)| {
+            let control = deb::read_control(path)?;
+            let field = |f: &str| control.field(f).unwrap_or_default().to_owned();
+            let info = PackageInfo {
+                name: field("Package"),
+                architecture: field("Architecture"),
+                version: field("Version"),
+                list: Vec::new(),
+                conffiles: BTreeMap::new(),
+                control,
+            };
+            let found = format!("{} {} {}", info.name, info.version, info.architecture);
+            let expected = format!("{} {} {}", pin.name, pin.version, pin.architecture);
+            if found != expected {
+                return Err(Error::NotPinned {
+                    file: pin.path.clone(),
+                    found,
+                    expected,
+                });
+            }
+            Ok(info)
+        })
+        .collect::<Result<Vec<_>>>()?;
     let parent = ParentFs::open(store, request.parent)?;
     let merged = parent.is_merged_usr();
     let epoch = duckc_layer::source_date_epoch();
 
+    // One layer per group, built in parallel (rayon's pool: one thread per core).
+    let groups = plan_groups(&infos, request.parent.len(), request.budget);
+    let source = DebSource {
+        cache: &cache,
+        items: &items,
+        debs: &debs,
+        progress,
+    };
+    let built = groups
+        .par_iter()
+        .map(|group| package_layer(store, &source, group, &infos, merged, epoch, progress))
+        .collect::<Result<Vec<_>>>()?;
     let mut layers = Vec::new();
-    for group in plan_groups(&infos, request.parent.len(), request.budget) {
-        let members: Vec<(&PackageInfo, &Path)> = group
-            .iter()
-            .map(|&i| (&infos[i], debs[i].as_path()))
-            .collect();
-        layers.push(package_layer(store, &members, merged, epoch, progress)?);
+    for (layer, contents) in built {
+        layers.push(layer);
+        for (i, (list, conffiles)) in contents {
+            infos[i].list = list;
+            infos[i].conffiles = conffiles;
+        }
     }
 
     // The dpkg database: everything unpacked (dpkg configures it), or, without a real dpkg in
@@ -199,7 +230,7 @@ pub fn build_packages(
     let result = (|| {
         let status = dpkg::status_file(&parent_status, &states);
         write_db(&db, &status, &infos, &parent, merged)?;
-        Ok::<_, Error>(store.write_layer(
+        Ok::<_, Error>(store.write_layer_snapshot(
             &db,
             &WriteOptions {
                 epoch,
@@ -208,7 +239,9 @@ pub fn build_packages(
             },
         )?)
     })();
-    let _ = duckc_layer::remove_tree(&db);
+    if db.symlink_metadata().is_ok() {
+        let _ = duckc_layer::remove_tree(&db);
+    }
     layers.push(result?);
 
     let unpacked = states.iter().filter(|(_, s)| *s == State::Unpacked).count();
@@ -302,37 +335,181 @@ fn dependency_names(value: &str) -> Vec<String> {
         .collect()
 }
 
-/// The layer of one package, or of a group of packages, cached by the `.deb` digests.
+/// Where the `.deb` files of a step are, and how to fetch one again.
+struct DebSource<'a> {
+    cache: &'a DownloadCache,
+    items: &'a [download::Download],
+    debs: &'a [PathBuf],
+    progress: &'a (dyn Fn(Progress<'_>) + Sync),
+}
+
+impl DebSource<'_> {
+    /// Reads the `.deb` of package `i` in one pass, hashing every byte: `data` gets its
+    /// control part and its `data.tar` stream. A file that does not hash to its pin is
+    /// removed from the download cache and fetched again (verified), once.
+    fn read<T>(
+        &self,
+        i: usize,
+        data: &mut dyn FnMut(&deb::Control, &mut dyn Read) -> deb::Result<T>,
+    ) -> Result<T> {
+        let item = &self.items[i];
+        match read_hashed(&self.debs[i], item, data) {
+            Err(Error::Download(download::Error::Mismatch { .. })) => {
+                self.cache.discard(&item.sha256)?;
+                let path = self.cache.fetch(&Fetcher::default(), item, &|ev| {
+                    (self.progress)(Progress::Download(ev))
+                })?;
+                read_hashed(&path, item, data)
+            }
+            other => other,
+        }
+    }
+}
+
+/// [`deb::read_stream`] over the file at `path`, checking its size and sha256 against `item`
+/// once it has been read to the end.
+fn read_hashed<T>(
+    path: &Path,
+    item: &download::Download,
+    data: &mut dyn FnMut(&deb::Control, &mut dyn Read) -> deb::Result<T>,
+) -> Result<T> {
+    let file = std::fs::File::open(path).map_err(io_err(path))?;
+    let mut hashing = duckc_layer::HashingReader::new(file);
+    let out = {
+        let mut buffered = std::io::BufReader::with_capacity(256 * 1024, &mut hashing);
+        let (_, out) = deb::read_stream(&mut buffered, path, |c, r| data(c, r))?;
+        std::io::copy(&mut buffered, &mut std::io::sink()).map_err(io_err(path))?;
+        out
+    };
+    let (digest, size) = hashing.finish().map_err(io_err(path))?;
+    if size != item.size || digest.hex() != item.sha256 {
+        return Err(download::Error::Mismatch {
+            name: item.name.clone(),
+            expected: item.sha256.clone(),
+            actual: digest.hex().to_string(),
+        }
+        .into());
+    }
+    Ok(out)
+}
+
+/// A package's file list as dpkg records it (`/.`, `/usr`, …) and its conffiles' md5 sums.
+type Contents = (Vec<String>, BTreeMap<String, String>);
+
+/// The name dpkg's `.list` gives a `data.tar` entry: `./usr/` is `/usr`, `./` is `/.`.
+fn list_name(raw: &[u8]) -> String {
+    let name = String::from_utf8_lossy(raw);
+    let name = name.trim_start_matches('.').trim_end_matches('/');
+    if name.is_empty() {
+        "/.".to_owned()
+    } else if name.starts_with('/') {
+        name.to_owned()
+    } else {
+        format!("/{name}")
+    }
+}
+
+/// A package's [`Contents`] read from its `data.tar` stream (for a package whose layer is
+/// already in the store).
+fn contents_of(
+    control: &deb::Control,
+    reader: &mut dyn Read,
+    path: &Path,
+) -> deb::Result<Contents> {
+    use md5::Digest as _;
+    let invalid = |what: String| deb::Error::Invalid {
+        path: path.to_owned(),
+        what,
+    };
+    let wanted = control.conffiles();
+    let mut list = Vec::new();
+    let mut conffiles = BTreeMap::new();
+    let mut archive = tar::Archive::new(reader);
+    let entries = archive
+        .entries()
+        .map_err(|e| invalid(format!("data.tar: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| invalid(format!("data.tar: {e}")))?;
+        let name = list_name(&entry.path_bytes());
+        if wanted.contains(&name) && entry.header().entry_type().is_file() {
+            let mut hasher = md5::Md5::new();
+            std::io::copy(&mut entry, &mut Md5Writer(&mut hasher))
+                .map_err(|e| invalid(format!("data.tar: {e}")))?;
+            conffiles.insert(name.clone(), hex::encode(hasher.finalize()));
+        }
+        list.push(name);
+    }
+    Ok((list, conffiles))
+}
+
+struct Md5Writer<'a>(&'a mut md5::Md5);
+
+impl std::io::Write for Md5Writer<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        md5::Digest::update(self.0, buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The md5 of the regular file at `path`.
+fn md5_file(path: &Path) -> Result<String> {
+    use md5::Digest as _;
+    let mut hasher = md5::Md5::new();
+    let mut file = std::fs::File::open(path).map_err(io_err(path))?;
+    std::io::copy(&mut file, &mut Md5Writer(&mut hasher)).map_err(io_err(path))?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// The layer of one package, or of a group of packages (indexes into `infos`), cached by the
+/// `.deb` digests; with each member's [`Contents`]. Every `.deb` is read once: unpacked (and
+/// listed in the same pass), or only listed when the layer is already in the store. The
+/// unpacked tree becomes the layer's snapshot.
 fn package_layer(
     store: &Store,
-    members: &[(&PackageInfo, &Path)],
+    source: &DebSource<'_>,
+    group: &[usize],
+    infos: &[PackageInfo],
     merged: bool,
     epoch: u64,
     progress: &(dyn Fn(Progress<'_>) + Sync),
-) -> Result<LayerRef> {
-    let label = members
+) -> Result<(LayerRef, Vec<(usize, Contents)>)> {
+    let label = group
         .iter()
-        .map(|(p, _)| p.name.as_str())
+        .map(|&i| infos[i].name.as_str())
         .collect::<Vec<_>>()
         .join(" ");
     let mut h = sha2::Sha256::new();
     h.update(LAYER_FORMAT);
     h.update([u8::from(merged)]);
     h.update(epoch.to_le_bytes());
-    for (_, path) in members {
+    for &i in group {
         // The download cache names each file by its sha256.
-        h.update(path.file_name().unwrap_or_default().as_encoded_bytes());
+        h.update(
+            source.debs[i]
+                .file_name()
+                .unwrap_or_default()
+                .as_encoded_bytes(),
+        );
         h.update([0]);
     }
     let key = Digest::from_hasher(h);
     if let Some(layer) = store.cache_get(&key)?
         && store.layer(&layer.diff_id)?.is_some()
     {
+        let mut contents = Vec::new();
+        for &i in group {
+            let path = &source.debs[i];
+            let (list, conffiles) = source.read(i, &mut |c, r| contents_of(c, r, path))?;
+            contents.push((i, (list, conffiles)));
+        }
         progress(Progress::Unpacked {
             name: &label,
             cached: true,
         });
-        return Ok(layer);
+        return Ok((layer, contents));
     }
     let dir = store.tmp_path("package");
     let result = (|| {
@@ -341,18 +518,35 @@ fn package_layer(
             whiteouts: WhiteoutMode::Apply,
             ..ExtractOptions::default()
         };
-        for (info, path) in members {
-            deb::with_data(path, |reader| {
-                duckc_layer::extract_into(reader, &dir, &opts)
-                    .map(|_| ())
-                    .map_err(|source| deb::Error::Io {
-                        path: path.to_path_buf(),
-                        source: std::io::Error::other(source.to_string()),
-                    })
+        let mut contents = Vec::new();
+        for &i in group {
+            let info = &infos[i];
+            let path = &source.debs[i];
+            let mut files = Vec::new();
+            source.read(i, &mut |_, reader| {
+                files.clear();
+                duckc_layer::extract_into_observed(reader, &dir, &opts, &mut |raw, is_file| {
+                    files.push((list_name(raw), is_file));
+                })
+                .map(|_| ())
+                .map_err(|source| deb::Error::Io {
+                    path: path.clone(),
+                    source: std::io::Error::other(source.to_string()),
+                })
             })?;
+            // The conffiles' md5 sums, from the files as unpacked (the last entry of a name
+            // is the one on disk).
+            let wanted = info.control.conffiles();
+            let mut conffiles = BTreeMap::new();
+            for (name, is_file) in &files {
+                if *is_file && wanted.contains(name) {
+                    let on_disk = dir.join(name.trim_start_matches('/'));
+                    conffiles.insert(name.clone(), md5_file(&on_disk)?);
+                }
+            }
             // New conffiles wait as `PATH.dpkg-new` until configure installs them, as after
             // `dpkg --unpack`.
-            for conffile in info.conffiles.keys() {
+            for conffile in info.control.conffiles() {
                 let from = dir.join(conffile.trim_start_matches('/'));
                 if from.symlink_metadata().is_ok() {
                     let mut to = from.clone().into_os_string();
@@ -363,24 +557,29 @@ fn package_layer(
             if merged {
                 merge_usr(&dir, &info.name)?;
             }
+            let list = files.into_iter().map(|(n, _)| n).collect();
+            contents.push((i, (list, conffiles)));
         }
-        Ok::<_, Error>(store.write_layer(
+        let layer = store.write_layer_snapshot(
             &dir,
             &WriteOptions {
                 epoch,
                 compression: Compression::Gzip,
                 source: SourceKind::Plain,
             },
-        )?)
+        )?;
+        Ok::<_, Error>((layer, contents))
     })();
-    let _ = duckc_layer::remove_tree(&dir);
-    let layer = result?;
+    if dir.symlink_metadata().is_ok() {
+        let _ = duckc_layer::remove_tree(&dir);
+    }
+    let (layer, contents) = result?;
     store.cache_put(&key, &layer)?;
     progress(Progress::Unpacked {
         name: &label,
         cached: false,
     });
-    Ok(layer)
+    Ok((layer, contents))
 }
 
 /// Moves the top-level `bin`, `sbin`, `lib*` directories of an unpacked package into `usr/`.
