@@ -662,3 +662,54 @@ fn trigger_interests_are_registered_and_file_triggers_of_the_parent_activated() 
     // the next `dpkg --configure -a` (the busybox base has no dpkg to process it).
     assert_eq!(cat("Unincorp"), "/usr/share/duck-catalog -\n");
 }
+
+/// A cached `.deb` is not hashed before use but as it is unpacked: one corrupted in the
+/// download cache (same size, one byte changed) is noticed there, fetched again, and the build
+/// gives the same image as from an intact cache.
+#[test]
+fn a_corrupted_cached_deb_is_noticed_while_unpacking_and_fetched_again() {
+    if !common::require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ctx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("env.kdl"),
+        "env \"awk\" {\n    from \"scratch\"\n    packages \"gawk\"\n    tag \"pkgtest/awk:latest\"\n}\n",
+    )
+    .unwrap();
+    let first = tmp.path().join("first");
+    succeeded(&build(&dir, &first, &apt::repo().line(), &[]));
+    let (digest, _) = inspect(&first, "pkgtest/awk:latest");
+
+    let arch = if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    let pinned = apt::sha256(
+        &apt::repo()
+            .root
+            .join(format!("pool/main/g/gawk/gawk_5.2.1-2_{arch}.deb")),
+    );
+    // Another store with only the download cache, its gawk .deb corrupted in the control
+    // part (read first, for the pins: its `control.tar` starts at byte 132, after the ar
+    // magic, two member headers and `debian-binary`) or at the end (the data part, read
+    // while unpacking).
+    for (n, at) in [("control", 142), ("data", usize::MAX)] {
+        let second = tmp.path().join(n);
+        std::fs::create_dir_all(&second).unwrap();
+        apt::copy_tree(&first.join("downloads"), &second.join("downloads"));
+        let cached = second.join("downloads/sha256").join(&pinned);
+        let mut bytes = std::fs::read(&cached).unwrap();
+        let at = at.min(bytes.len() - 1);
+        bytes[at] ^= 0xff;
+        std::fs::write(&cached, bytes).unwrap();
+
+        succeeded(&build(&dir, &second, &apt::repo().line(), &[]));
+        assert_eq!(inspect(&second, "pkgtest/awk:latest").0, digest, "{n}");
+        assert_eq!(apt::sha256(&cached), pinned, "{n}");
+        ok(common::duckc(&second).arg("verify"));
+    }
+}

@@ -157,34 +157,19 @@ pub fn build_packages(
     let debs = download::fetch_all(&cache, &Fetcher::default(), &items, 8, &|ev| {
         progress(Progress::Download(ev))
     })?;
+    let source = DebSource {
+        cache: &cache,
+        items: &items,
+        debs: &debs,
+        progress,
+    };
     // The control parts first (small): the pins are checked and the groups planned; each
     // package's file list is read with its files.
     let mut infos = request
         .packages
         .par_iter()
-        .zip(&debs)
-        .map(|(pin, path)| {
-            let control = deb::read_control(path)?;
-            let field = |f: &str| control.field(f).unwrap_or_default().to_owned();
-            let info = PackageInfo {
-                name: field("Package"),
-                architecture: field("Architecture"),
-                version: field("Version"),
-                list: Vec::new(),
-                conffiles: BTreeMap::new(),
-                control,
-            };
-            let found = format!("{} {} {}", info.name, info.version, info.architecture);
-            let expected = format!("{} {} {}", pin.name, pin.version, pin.architecture);
-            if found != expected {
-                return Err(Error::NotPinned {
-                    file: pin.path.clone(),
-                    found,
-                    expected,
-                });
-            }
-            Ok(info)
-        })
+        .enumerate()
+        .map(|(i, pin)| source.control(i, pin))
         .collect::<Result<Vec<_>>>()?;
     let parent = ParentFs::open(store, request.parent)?;
     let merged = parent.is_merged_usr();
@@ -192,12 +177,6 @@ pub fn build_packages(
 
     // One layer per group, built in parallel (rayon's pool: one thread per core).
     let groups = plan_groups(&infos, request.parent.len(), request.budget);
-    let source = DebSource {
-        cache: &cache,
-        items: &items,
-        debs: &debs,
-        progress,
-    };
     let built = groups
         .par_iter()
         .map(|group| package_layer(store, &source, group, &infos, merged, epoch, progress))
@@ -344,6 +323,51 @@ struct DebSource<'a> {
 }
 
 impl DebSource<'_> {
+    /// The control part of package `i`, checked against its pin (the rest of the package is
+    /// read later). When it does not read or does not match, the file is hashed: a corrupted
+    /// one is fetched again, once.
+    fn control(&self, i: usize, pin: &LockedPackage) -> Result<PackageInfo> {
+        let read = |path: &Path| {
+            let control = deb::read_control(path)?;
+            let field = |f: &str| control.field(f).unwrap_or_default().to_owned();
+            let info = PackageInfo {
+                name: field("Package"),
+                architecture: field("Architecture"),
+                version: field("Version"),
+                list: Vec::new(),
+                conffiles: BTreeMap::new(),
+                control,
+            };
+            let found = format!("{} {} {}", info.name, info.version, info.architecture);
+            let expected = format!("{} {} {}", pin.name, pin.version, pin.architecture);
+            if found != expected {
+                return Err(Error::NotPinned {
+                    file: pin.path.clone(),
+                    found,
+                    expected,
+                });
+            }
+            Ok(info)
+        };
+        let path = &self.debs[i];
+        match read(path) {
+            Err(e) => {
+                let item = &self.items[i];
+                let mut file = std::fs::File::open(path).map_err(io_err(path))?;
+                let actual = download::sha256_reader(&mut file).map_err(io_err(path))?;
+                if actual == item.sha256 {
+                    return Err(e);
+                }
+                self.cache.discard(&item.sha256)?;
+                let path = self.cache.fetch(&Fetcher::default(), item, &|ev| {
+                    (self.progress)(Progress::Download(ev))
+                })?;
+                read(&path)
+            }
+            ok => ok,
+        }
+    }
+
     /// Reads the `.deb` of package `i` in one pass, hashing every byte: `data` gets its
     /// control part and its `data.tar` stream. A file that does not hash to its pin is
     /// removed from the download cache and fetched again (verified), once.
@@ -377,9 +401,14 @@ fn read_hashed<T>(
     let mut hashing = duckc_layer::HashingReader::new(file);
     let out = {
         let mut buffered = std::io::BufReader::with_capacity(256 * 1024, &mut hashing);
-        let (_, out) = deb::read_stream(&mut buffered, path, |c, r| data(c, r))?;
-        std::io::copy(&mut buffered, &mut std::io::sink()).map_err(io_err(path))?;
-        out
+        let out = deb::read_stream(&mut buffered, path, |c, r| data(c, r));
+        // The rest of the file, hashed too: also after an error, which a corrupted file
+        // explains better than its first symptom (a bad xz stream, a short tar).
+        let rest = std::io::copy(&mut buffered, &mut std::io::sink());
+        match out {
+            Ok((_, out)) => rest.map(|_| out).map_err(io_err(path)),
+            Err(e) => Err(Error::from(e)),
+        }
     };
     let (digest, size) = hashing.finish().map_err(io_err(path))?;
     if size != item.size || digest.hex() != item.sha256 {
@@ -390,7 +419,7 @@ fn read_hashed<T>(
         }
         .into());
     }
-    Ok(out)
+    out
 }
 
 /// A package's file list as dpkg records it (`/.`, `/usr`, …) and its conffiles' md5 sums.
