@@ -389,6 +389,80 @@ pub fn write_triggers(
     Ok(())
 }
 
+/// The packages to configure before the rest: the `Essential: yes` ones of `packages` and,
+/// transitively, every package of `packages` that could satisfy one of their `Pre-Depends` or
+/// `Depends` (each alternative, and each provider of a virtual name), in the order given.
+///
+/// debootstrap and mmdebstrap configure the Essential set first and the rest afterwards;
+/// packages rely on that without declaring it (`passwd`'s `shadowconfig` reads
+/// `/etc/login.defs`, which `login` installs when it is configured), and a single
+/// `dpkg --configure -a` would configure them in name order instead. Taking every alternative
+/// keeps the set closed, so dpkg never finds a dependency left for later.
+pub fn essential_closure<'a>(packages: &[&'a PackageInfo]) -> Vec<&'a PackageInfo> {
+    let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, p) in packages.iter().enumerate() {
+        by_name.entry(p.name.as_str()).or_default().push(i);
+        for provided in p.control.field("Provides").unwrap_or_default().split(',') {
+            if let Some(name) = provided.split_whitespace().next() {
+                by_name.entry(name).or_default().push(i);
+            }
+        }
+    }
+    let mut wanted = vec![false; packages.len()];
+    let mut todo: Vec<usize> = packages
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| {
+            p.control
+                .field("Essential")
+                .is_some_and(|e| e.trim().eq_ignore_ascii_case("yes"))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    while let Some(i) = todo.pop() {
+        if std::mem::replace(&mut wanted[i], true) {
+            continue;
+        }
+        for field in ["Pre-Depends", "Depends"] {
+            let value = packages[i].control.field(field).unwrap_or_default();
+            for alternative in value.split([',', '|']) {
+                let Some(name) = alternative.split_whitespace().next() else {
+                    continue;
+                };
+                let name = name.split(':').next().unwrap_or(name);
+                let name = name.split('(').next().unwrap_or(name);
+                for &j in by_name.get(name).into_iter().flatten() {
+                    if !wanted[j] {
+                        todo.push(j);
+                    }
+                }
+            }
+        }
+    }
+    packages
+        .iter()
+        .zip(wanted)
+        .filter(|(_, w)| *w)
+        .map(|(p, _)| *p)
+        .collect()
+}
+
+/// The shell line that configures [`essential_closure`] of `packages` before
+/// `dpkg --configure -a` runs: `dpkg --configure 'a' 'b' || true`, or nothing when there is
+/// no Essential package. A failure there is left to the `-a` run, which retries the package
+/// and reports it.
+pub fn configure_essential_first(packages: &[&PackageInfo]) -> String {
+    let names: Vec<String> = essential_closure(packages)
+        .iter()
+        .map(|p| format!("'{}'", p.info_name().replace('\'', r"'\''")))
+        .collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!("dpkg --configure {} || true\n", names.join(" "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,5 +577,51 @@ mod tests {
         assert_eq!(files["Unincorp"], "");
         assert!(files["File"].starts_with("/usr/share/fonts fontconfig/noawait\n"));
         assert!(!files.contains_key("update-sgmlcatalog"));
+    }
+
+    #[test]
+    fn the_essential_closure_takes_every_alternative_and_provider() {
+        let pkg = |name: &str, fields: &str| info(name, &format!("Package: {name}\n{fields}"), &[]);
+        let login = pkg(
+            "login",
+            "Essential: yes\nPre-Depends: libpam-runtime, libc6 (>= 2.34)\n",
+        );
+        let pam = pkg(
+            "libpam-runtime",
+            "Depends: debconf (>= 0.5) | debconf-2.0\n",
+        );
+        let debconf = pkg("debconf", "");
+        let cdebconf = pkg("cdebconf", "Provides: debconf-2.0\n");
+        let libc = pkg("libc6", "Depends: libgcc-s1:any\n");
+        let gcc = pkg("libgcc-s1", "");
+        let passwd = pkg("passwd", "Depends: libpam-runtime\n");
+        let mawk = pkg("mawk", "Provides: awk\n");
+        let base = pkg("base-files", "Essential: yes\nPre-Depends: awk\n");
+        let all = [
+            &passwd, &login, &pam, &debconf, &cdebconf, &libc, &gcc, &mawk, &base,
+        ];
+        let names: Vec<&str> = essential_closure(&all)
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "login",
+                "libpam-runtime",
+                "debconf",
+                "cdebconf",
+                "libc6",
+                "libgcc-s1",
+                "mawk",
+                "base-files"
+            ]
+        );
+        assert!(essential_closure(&[&passwd, &pam]).is_empty());
+        assert_eq!(
+            configure_essential_first(&[&passwd, &mawk, &gcc, &base]),
+            "dpkg --configure 'mawk' 'base-files' || true\n"
+        );
+        assert_eq!(configure_essential_first(&[&passwd]), "");
     }
 }
