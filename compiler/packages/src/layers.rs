@@ -763,7 +763,7 @@ fn order_for_configure(infos: &[PackageInfo]) -> Vec<&PackageInfo> {
 /// and `rm -f` ignores them.
 const CLEAN_UP: &str = "rm -f /var/log/dpkg.log /var/log/alternatives.log /var/log/apt/history.log \
 /var/log/apt/term.log /var/log/apt/eipp.log.xz /var/cache/ldconfig/aux-cache /var/lib/dpkg/*-old \
-/var/cache/debconf/*-old\n";
+/var/cache/debconf/*-old /run/adduser\n";
 
 struct ConfigurePlan<'a> {
     real_dpkg: bool,
@@ -798,7 +798,11 @@ fn configure(
                 vec![
                     "/bin/sh".into(),
                     "-ec".into(),
-                    format!("{preinst}dpkg --configure -a\n{CLEAN_UP}"),
+                    // The Essential set first, as mmdebstrap does.
+                    format!(
+                        "{preinst}{}dpkg --configure -a\n{CLEAN_UP}",
+                        dpkg::configure_essential_first(plan.packages)
+                    ),
                 ],
                 "dpkg --configure -a".to_owned(),
             )
@@ -895,7 +899,10 @@ fn preinst_script(packages: &[&PackageInfo]) -> String {
         if p.control.files.contains_key("preinst") {
             let info = quote(&format!("/var/lib/dpkg/info/{}.preinst", p.info_name()));
             script.push_str(&format!(
-                "DPKG_MAINTSCRIPT_PACKAGE={} DPKG_MAINTSCRIPT_ARCH={} DPKG_MAINTSCRIPT_NAME=preinst {info} install\n",
+                // debconf takes the package from dpkg's `tmp.ci/control` in a preinst; here
+                // it is told, so the questions a preinst loads are owned by the package.
+                "DEBCONF_PACKAGE={} DPKG_MAINTSCRIPT_PACKAGE={} DPKG_MAINTSCRIPT_ARCH={} DPKG_MAINTSCRIPT_NAME=preinst {info} install\n",
+                quote(&p.name),
                 quote(&p.name),
                 quote(&p.architecture)
             ));
