@@ -603,6 +603,25 @@ mod tests {
     }
 
     #[test]
+    fn minbase_takes_usrmerge_as_apt_and_mmdebstrap_do() {
+        // bookworm: `init-system-helpers` (Essential) depends on `usrmerge | usr-is-merged`.
+        // apt takes the first alternative although the second is an empty package, so the
+        // minbase set has `usrmerge` and the perl it needs, as `mmdebstrap --variant=minbase`
+        // (without its merged-usr hook) installs it.
+        let idx = index(
+            "init-system-helpers 1.65 Essential: yes; Priority: required; Depends: usrmerge | usr-is-merged
+             usrmerge 37 Priority: optional; Provides: usr-is-merged; Depends: perl:any, libfile-find-rule-perl
+             usr-is-merged 37 Priority: optional
+             perl 5.36 Priority: standard; Multi-Arch: allowed
+             libfile-find-rule-perl 0.34 Priority: optional; Depends: perl:any",
+        );
+        assert_eq!(
+            check(&idx, &["?essential"]),
+            "init-system-helpers 1.65, libfile-find-rule-perl 0.34, perl 5.36, usrmerge 37"
+        );
+    }
+
+    #[test]
     fn virtual_providers_in_apt_priority_order() {
         // gawk is newer and sorts first by name, but apt prefers the Priority: required provider.
         let idx = index(
