@@ -74,6 +74,15 @@ fn lock_pins_every_env_and_children_only_add_packages() {
         std::fs::read_to_string(dir.path().join("duck.lock")).unwrap(),
         text
     );
+    // `--update PKG… FILE`: the spec is not taken for a package name.
+    let spec = dir.path().join("env.kdl");
+    let out = lock(
+        store.path(),
+        store.path(),
+        &["--update", "gawk", spec.to_str().unwrap()],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("up to date"), "{err}");
 }
 
 #[test]

@@ -48,6 +48,13 @@ fn main() -> ExitCode {
         return code;
     }
     let cli = Cli::parse();
+    // `duckc images | head -1`: a closed pipe ends the process quietly, as for other Unix
+    // tools, instead of a panic in `println!`. Container verbs keep ignoring SIGPIPE: a
+    // foreground container must still be waited for and cleaned up when the reader goes.
+    if !matches!(cli.command, Command::Container(_)) {
+        // SAFETY: setting a signal's disposition to the default, before any thread starts.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let global = Global { store: cli.store };
     let result = match cli.command {
         Command::Spec(c) => c.run(&global),

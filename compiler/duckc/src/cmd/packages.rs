@@ -39,10 +39,20 @@ pub enum Command {
 impl Command {
     pub fn run(self, global: &Global) -> miette::Result<ExitCode> {
         let Command::Lock {
-            file,
-            update,
+            mut file,
+            mut update,
             repository,
         } = self;
+        // `duckc lock --update env.kdl`: clap gives the spec to `--update`; a package name
+        // never has a `/` or ends in `.kdl`.
+        if file.is_none()
+            && let Some(names) = &mut update
+            && let Some(i) = names
+                .iter()
+                .position(|n| n.ends_with(".kdl") || n.contains('/'))
+        {
+            file = Some(PathBuf::from(names.remove(i)));
+        }
         let compiled = super::spec::compile(file.as_deref())?;
         let (errors, _) = compiled.report()?;
         if errors > 0 {
