@@ -100,6 +100,32 @@ impl DownloadCache {
         self
     }
 
+    /// Stores `bytes`, which the caller checked hash to `sha256`, under that name: written
+    /// beside it under a unique name and renamed, so the name never holds part of it. Not
+    /// synced: a reader hashes such a file before use (a crash may leave it empty or short).
+    pub fn put(&self, sha256: &str, bytes: &[u8]) -> Result<PathBuf> {
+        use std::sync::atomic::AtomicU64;
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = self.dir.join("sha256");
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::Io { path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let target = self.path(sha256);
+        let tmp = dir.join(format!(
+            "{sha256}.tmp-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &target));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io(&target)(e));
+        }
+        Ok(target)
+    }
+
     /// Removes the file with this sha256 (a caller found it corrupt); absent is fine.
     pub fn discard(&self, sha256: &str) -> Result<()> {
         let path = self.path(sha256);

@@ -160,6 +160,19 @@ fn fetch_component(
             component: component.to_owned(),
             architecture: architecture.to_owned(),
         })?;
+    // The Release also pins the uncompressed `Packages`: kept in the download cache under its
+    // own sha256, it spares decompressing the index again (half a second for bookworm's xz).
+    let plain = (path != base)
+        .then(|| release.sha256.get(&base).cloned())
+        .flatten()
+        .filter(|(size, _)| *size <= PACKAGES_LIMIT);
+    if let Some((plain_size, plain_sha256)) = &plain
+        && let Ok(text) = std::fs::read(cache.path(plain_sha256))
+        && text.len() as u64 == *plain_size
+        && sha256_bytes(&text) == *plain_sha256
+    {
+        return parse_packages(&text, &base, architecture);
+    }
     let item = Download {
         name: path.clone(),
         url: repository.dists_url(&path),
@@ -192,9 +205,20 @@ fn fetch_component(
     if text.len() as u64 > PACKAGES_LIMIT {
         return Err(Error::TooLarge { path });
     }
-    let index = Index::parse(&String::from_utf8_lossy(&text), architecture).map_err(|source| {
+    if let Some((plain_size, plain_sha256)) = &plain
+        && text.len() as u64 == *plain_size
+        && sha256_bytes(&text) == *plain_sha256
+    {
+        // Best effort: without it the next run decompresses again.
+        let _ = cache.put(plain_sha256, &text);
+    }
+    parse_packages(&text, &path, architecture)
+}
+
+fn parse_packages(text: &[u8], path: &str, architecture: &str) -> Result<Vec<Package>> {
+    let index = Index::parse(&String::from_utf8_lossy(text), architecture).map_err(|source| {
         Error::Parse {
-            path: path.clone(),
+            path: path.to_owned(),
             source,
         }
     })?;

@@ -464,3 +464,54 @@ mod layers {
         assert!(store.list_blobs().unwrap().is_empty());
     }
 }
+
+#[test]
+fn the_uncompressed_index_is_cached_by_its_release_digest() {
+    let r = apt::repo();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = DownloadCache::new(cache_dir.path());
+    let fetch = |url: &str| {
+        fetch_index(
+            &repository(url, &r.keyring),
+            "amd64",
+            &Fetcher::default(),
+            &cache,
+        )
+    };
+    let names = |index: &RepositoryIndex| -> Vec<String> {
+        let mut v: Vec<String> = index
+            .index
+            .packages()
+            .iter()
+            .map(|p| format!("{} {} {}", p.name, p.version, p.architecture))
+            .collect();
+        v.sort();
+        v
+    };
+    let first = names(&fetch(&r.url).unwrap());
+    // The decompressed `Packages`, under the sha256 the Release gives it.
+    let plain = apt::sha256(&r.root.join("dists/stable/main/binary-amd64/Packages"));
+    let cached = cache.path(&plain);
+    assert!(cached.is_file());
+
+    // With it cached, the compressed index is neither read nor fetched: a server without
+    // `Packages.xz` still gives the same index.
+    let (_dir, url) = tampered_copy(|root| {
+        std::fs::remove_file(root.join("dists/stable/main/binary-amd64/Packages.xz")).unwrap();
+    });
+    for entry in std::fs::read_dir(cache_dir.path().join("sha256")).unwrap() {
+        let path = entry.unwrap().path();
+        if path != cached {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    assert_eq!(names(&fetch(&url).unwrap()), first);
+
+    // A corrupted copy is not used: the index is decompressed again and the copy replaced.
+    let mut bytes = std::fs::read(&cached).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&cached, bytes).unwrap();
+    assert!(fetch(&url).is_err(), "the corrupted copy was used");
+    assert_eq!(names(&fetch(&r.url).unwrap()), first);
+    assert_eq!(apt::sha256(&cached), plain);
+}
