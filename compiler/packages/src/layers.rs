@@ -61,6 +61,9 @@ pub struct PackagesRequest<'a> {
     pub parent: &'a [LayerRef],
     /// The most layers the whole image may have.
     pub budget: usize,
+    /// What the step asks for (`python3`, `curl=8.1-1`, `?essential`): packages named here keep
+    /// their own layer first when the budget makes some share one.
+    pub requested: &'a [String],
 }
 
 /// What building the layers is doing, for progress reporting.
@@ -176,7 +179,12 @@ pub fn build_packages(
     let epoch = duckc_layer::source_date_epoch();
 
     // One layer per group, built in parallel (rayon's pool: one thread per core).
-    let groups = plan_groups(&infos, request.parent.len(), request.budget);
+    let groups = plan_groups(
+        &infos,
+        request.parent.len(),
+        request.budget,
+        request.requested,
+    );
     let built = groups
         .par_iter()
         .map(|group| package_layer(store, &source, group, &infos, merged, epoch, progress))
@@ -258,19 +266,35 @@ pub fn build_packages(
     Ok(layers)
 }
 
-/// Which packages share a layer. With room, every package has its own (sorted by name). Over
-/// the budget, the packages that the most others in the set depend on keep their own layer
-/// and the rest share one group layer — see `docs/architecture.md` ("Layer budget").
-pub fn plan_groups(infos: &[PackageInfo], parent_layers: usize, budget: usize) -> Vec<Vec<usize>> {
+/// Which packages share a layer. A step may use half of the layers the budget leaves above
+/// its parent (the rest is for the steps and envs built on it). With room, every package has
+/// its own (sorted by name). Over it, the packages the step names, then those that the most
+/// others in the set depend on, keep their own layer and the rest share one group layer — see
+/// `docs/architecture.md` ("Layer budget").
+pub fn plan_groups(
+    infos: &[PackageInfo],
+    parent_layers: usize,
+    budget: usize,
+    requested: &[String],
+) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..infos.len()).collect();
     order.sort_by(|&a, &b| {
         (&infos[a].name, &infos[a].architecture).cmp(&(&infos[b].name, &infos[b].architecture))
     });
     // The database and configure layers count too.
-    let room = budget.saturating_sub(parent_layers + 2).max(1);
+    let room = (budget.saturating_sub(parent_layers + 2) / 2).max(1);
     if infos.len() <= room {
         return order.into_iter().map(|i| vec![i]).collect();
     }
+    // `name`, `name:arch`, `name=version`; patterns name no package.
+    let named: BTreeSet<&str> = requested
+        .iter()
+        .filter(|r| !r.starts_with('?'))
+        .map(|r| {
+            let r = r.split('=').next().unwrap_or(r);
+            r.split(':').next().unwrap_or(r)
+        })
+        .collect();
     let names: BTreeSet<&str> = infos.iter().map(|p| p.name.as_str()).collect();
     let mut dependents: BTreeMap<&str, usize> = BTreeMap::new();
     for p in infos {
@@ -290,9 +314,13 @@ pub fn plan_groups(infos: &[PackageInfo], parent_layers: usize, budget: usize) -
     }
     let mut by_sharing = order.clone();
     by_sharing.sort_by(|&a, &b| {
+        let na = named.contains(infos[a].name.as_str());
+        let nb = named.contains(infos[b].name.as_str());
         let da = dependents.get(infos[a].name.as_str()).copied().unwrap_or(0);
         let db = dependents.get(infos[b].name.as_str()).copied().unwrap_or(0);
-        db.cmp(&da).then(infos[a].name.cmp(&infos[b].name))
+        nb.cmp(&na)
+            .then(db.cmp(&da))
+            .then(infos[a].name.cmp(&infos[b].name))
     });
     let own: BTreeSet<usize> = by_sharing.iter().copied().take(room - 1).collect();
     let mut groups: Vec<Vec<usize>> = order
@@ -1035,16 +1063,27 @@ mod tests {
         };
         // Room for everything: one layer each, by name.
         assert_eq!(
-            names(plan_groups(&infos, 0, 100)),
+            names(plan_groups(&infos, 0, 100, &[])),
             [["app"], ["libc"], ["libz"], ["tool"], ["zeta"]]
         );
-        // 3 parent layers + db + configure leave 3: libc (4 dependents), libz (2), then the rest.
+        // 4 parent layers + db + configure leave 6, half of it for this step: libc (4
+        // dependents), libz (2), then the rest.
         assert_eq!(
-            names(plan_groups(&infos, 3, 8)),
+            names(plan_groups(&infos, 4, 12, &[])),
             vec![vec!["libc"], vec!["libz"], vec!["app", "tool", "zeta"]]
         );
+        // What the step names keeps its own layer first.
+        assert_eq!(
+            names(plan_groups(
+                &infos,
+                4,
+                12,
+                &["zeta=1.0".into(), "?essential".into()]
+            )),
+            vec![vec!["libc"], vec!["zeta"], vec!["app", "libz", "tool"]]
+        );
         // No room at all: one group.
-        assert_eq!(names(plan_groups(&infos, 200, 100)).len(), 1);
+        assert_eq!(names(plan_groups(&infos, 200, 100, &[])).len(), 1);
     }
 
     #[test]

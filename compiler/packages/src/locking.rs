@@ -231,6 +231,7 @@ impl PackagesContext {
                 platform,
                 parent,
                 budget: self.budget,
+                requested: names,
             },
             progress,
         )?)

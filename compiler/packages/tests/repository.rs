@@ -391,6 +391,7 @@ mod layers {
                 platform: "linux/amd64",
                 parent: &[],
                 budget: DEFAULT_LAYER_BUDGET,
+                requested: &[],
             },
             &|_| {},
         )
