@@ -201,7 +201,10 @@ impl PackagesContext {
     pub fn pins(&self, node: &str, names: &[String], platform: &str) -> Result<Digest, NotLocked> {
         let entry = self.entry(node, names, platform)?;
         let mut h = sha2::Sha256::new();
-        h.update(b"duckc-packages-pins-v1\0");
+        // Bump when what a step's layers are made of changes (grouping, database, configure):
+        // cached results of the old way must not be taken.
+        h.update(b"duckc-packages-pins-v2\0");
+        h.update(self.budget.to_le_bytes());
         h.update(platform.as_bytes());
         for p in &entry.packages {
             h.update([0]);
