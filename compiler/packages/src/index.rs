@@ -115,15 +115,15 @@ impl Index {
         let parsed: Option<Vec<Vec<Package>>> = pieces
             .par_iter()
             .map(|piece| {
-                let paragraphs = control::parse(piece).ok()?;
-                let mut out = Vec::with_capacity(paragraphs.len());
-                for paragraph in &paragraphs {
-                    let package = parse_package(paragraph).ok()?;
+                let mut out = Vec::new();
+                let all = scan_paragraphs(piece, &mut |fields| {
+                    let package = parse_package(fields).ok()?;
                     if keep(&package) {
                         out.push(package);
                     }
-                }
-                Some(out)
+                    Some(())
+                });
+                all.map(|()| out)
             })
             .collect();
         let mut index = Index {
@@ -183,6 +183,11 @@ impl Index {
         &self.packages
     }
 
+    /// The packages, in file order, without copying them.
+    pub fn into_packages(self) -> Vec<Package> {
+        self.packages
+    }
+
     pub fn get(&self, i: usize) -> &Package {
         &self.packages[i]
     }
@@ -203,6 +208,103 @@ impl Index {
             .iter()
             .map(|&i| &self.packages[i])
             .find(|p| p.architecture == architecture && p.version.to_string() == version)
+    }
+}
+
+/// The fields [`parse_package`] reads; others (`Description`, the biggest) are skipped.
+const WANTED: &[&str] = &[
+    "Package",
+    "Version",
+    "Architecture",
+    "Multi-Arch",
+    "Essential",
+    "Priority",
+    "Pre-Depends",
+    "Depends",
+    "Provides",
+    "Conflicts",
+    "Breaks",
+    "Filename",
+    "Size",
+    "SHA256",
+];
+
+/// A paragraph's wanted fields, borrowed from the text unless continued over several lines.
+#[derive(Default)]
+struct Fields<'t> {
+    fields: Vec<(&'t str, std::borrow::Cow<'t, str>)>,
+}
+
+impl Lookup for Fields<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+    }
+}
+
+/// Reads `text`'s paragraphs as `control::parse` does (same fields, same values for the
+/// [`WANTED`] ones) without copying what is not needed, calling `each` with every paragraph;
+/// `None` when a line is not valid or `each` says so (the caller then parses the slow way, for
+/// the error).
+fn scan_paragraphs<'t>(
+    text: &'t str,
+    each: &mut dyn FnMut(&Fields<'t>) -> Option<()>,
+) -> Option<()> {
+    let mut current = Fields::default();
+    let mut any = false;
+    let mut last_wanted = false;
+    for raw in text.lines() {
+        let line = raw.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            if any {
+                each(&current)?;
+                current.fields.clear();
+                any = false;
+            }
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with([' ', '\t']) {
+            if !any {
+                return None;
+            }
+            if last_wanted && let Some((_, value)) = current.fields.last_mut() {
+                let rest = &line[1..];
+                let rest = if rest.trim() == "." { "" } else { rest };
+                let value = value.to_mut();
+                value.push('\n');
+                value.push_str(rest);
+            }
+            continue;
+        }
+        let (name, value) = line.split_once(':')?;
+        let name = name.trim();
+        any = true;
+        last_wanted = WANTED.iter().any(|w| w.eq_ignore_ascii_case(name));
+        if last_wanted {
+            current
+                .fields
+                .push((name, std::borrow::Cow::Borrowed(value.trim())));
+        }
+    }
+    if any {
+        each(&current)?;
+    }
+    Some(())
+}
+
+/// Field lookup by name (case-insensitive), over a parsed paragraph or a borrowed one.
+trait Lookup {
+    fn get(&self, name: &str) -> Option<&str>;
+}
+
+impl Lookup for control::Paragraph {
+    fn get(&self, name: &str) -> Option<&str> {
+        control::Paragraph::get(self, name)
     }
 }
 
@@ -227,7 +329,7 @@ fn split_paragraphs(text: &str, size: usize) -> Vec<&str> {
     pieces
 }
 
-fn parse_package(p: &control::Paragraph) -> Result<Package> {
+fn parse_package(p: &impl Lookup) -> Result<Package> {
     let name = p.get("Package").unwrap_or_default().to_owned();
     if name.is_empty() {
         return Err(Error::Missing {
@@ -367,6 +469,37 @@ SHA256: 0000000000000000000000000000000000000000000000000000000000000000
         assert_eq!(index.packages().len(), 10_000);
         assert_eq!(index.by_name("data4999"), [9999]);
         assert_eq!(index.by_name("mawk").len(), 5000);
+    }
+
+    #[test]
+    fn the_fast_scan_reads_what_control_parse_reads() {
+        let text = "# comment\r\nPackage: a\r\nVersion: 1\nDepends: b,\n c (>= 2)\n\
+                    Description: x\n .\n y\npriority: required\n \t\nPackage: b\n\
+                    Version: 2\nArchitecture: all\n";
+        let mut scanned = Vec::new();
+        scan_paragraphs(text, &mut |f| {
+            scanned.push(
+                WANTED
+                    .iter()
+                    .map(|w| f.get(w).map(str::to_owned))
+                    .collect::<Vec<_>>(),
+            );
+            Some(())
+        })
+        .unwrap();
+        let parsed: Vec<Vec<Option<String>>> = control::parse(text)
+            .unwrap()
+            .iter()
+            .map(|p| WANTED.iter().map(|w| p.get(w).map(str::to_owned)).collect())
+            .collect();
+        assert_eq!(scanned, parsed);
+        assert_eq!(scanned[0][7].as_deref(), Some("b,\nc (>= 2)"));
+        assert_eq!(scanned[0][5].as_deref(), Some("required"));
+        assert_eq!(
+            scan_paragraphs("Package: a\nnonsense\n", &mut |_| Some(())),
+            None
+        );
+        assert_eq!(scan_paragraphs(" x\n", &mut |_| Some(())), None);
     }
 
     #[test]

@@ -222,5 +222,5 @@ fn parse_packages(text: &[u8], path: &str, architecture: &str) -> Result<Vec<Pac
             source,
         }
     })?;
-    Ok(index.packages().to_vec())
+    Ok(index.into_packages())
 }
