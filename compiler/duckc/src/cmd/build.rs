@@ -38,7 +38,7 @@ pub enum Command {
         /// Build only this env (and what it needs); may be repeated.
         #[arg(long, value_name = "ENV")]
         target: Vec<String>,
-        /// Also tag the last env built (the target) as NAME[:TAG]; may be repeated.
+        /// Also tag the last env built (the target) as `NAME[:TAG]`; may be repeated.
         #[arg(short = 't', long = "tag", value_name = "NAME:TAG")]
         tags: Vec<String>,
         /// Execute every step, ignoring the cache.

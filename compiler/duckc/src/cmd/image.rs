@@ -28,14 +28,14 @@ pub enum Command {
     },
     /// Give an image another name.
     Tag {
-        /// The image: name[:tag], or an image id.
+        /// The image: `name[:tag]`, or an image id.
         source: String,
-        /// The new name[:tag].
+        /// The new `name[:tag]`.
         target: String,
     },
     /// Remove images (tags; the image itself when no tag is left). Space is freed by `gc`.
     Rmi {
-        /// Images: name[:tag], or image ids.
+        /// Images: `name[:tag]`, or image ids.
         #[arg(required = true)]
         images: Vec<String>,
         /// Remove images with several tags, or in use by containers.
@@ -44,7 +44,7 @@ pub enum Command {
     },
     /// Show an image's config, manifest and layers as JSON.
     Inspect {
-        /// Images: name[:tag], or image ids.
+        /// Images: `name[:tag]`, or image ids.
         #[arg(required = true)]
         images: Vec<String>,
     },
@@ -56,7 +56,7 @@ pub enum Command {
         /// Archive format.
         #[arg(long, value_enum, default_value_t = Format::Oci)]
         format: Format,
-        /// Images: name[:tag], or image ids.
+        /// Images: `name[:tag]`, or image ids.
         #[arg(required = true)]
         images: Vec<String>,
     },
@@ -73,7 +73,7 @@ pub enum Command {
     Import {
         /// The directory whose tree becomes the layer.
         dir: PathBuf,
-        /// Name the image (name[:tag]).
+        /// Name the image (`name[:tag]`).
         #[arg(short, long)]
         tag: Option<String>,
         /// Layer compression: `gzip`, `zstd` or `none`.
@@ -88,7 +88,7 @@ pub enum Command {
     },
     /// Write an image into an OCI layout directory (created, or extended).
     ExportLayout {
-        /// The image: name[:tag], or an image id.
+        /// The image: `name[:tag]`, or an image id.
         image: String,
         /// The layout directory.
         dir: PathBuf,
