@@ -275,6 +275,23 @@ fn build_installs_packages_configures_them_and_extends_the_lock() {
     assert_eq!(users, "preinst install\npostinst configure\n");
     let quack = ok(common::duckc(&b.store).args(["run", "--rm", "pkgtest/tool", "duck-tool"]));
     assert_eq!(quack, "quack\n");
+    // Package files keep the `.deb`'s times (the test packages are built at
+    // SOURCE_DATE_EPOCH), as dpkg leaves them: caches keyed by mtime see what changed.
+    let mtime = ok(common::duckc(&b.store).args([
+        "run",
+        "--rm",
+        "pkgtest/tool",
+        "stat",
+        "-c",
+        "%Y",
+        "/usr/bin/duck-tool",
+        "/usr/share/doc/libduck1/README",
+    ]));
+    assert_eq!(
+        mtime,
+        format!("{0}\n{0}\n", apt::SOURCE_DATE_EPOCH),
+        "package files keep the .deb's mtimes"
+    );
 
     // Built again: the package steps come from the cache and the lock is unchanged.
     let again = succeeded(&build(&b.dir, &b.store, &apt::repo().line(), &[]));

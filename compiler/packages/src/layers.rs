@@ -4,7 +4,8 @@
 //!
 //! A package layer is a pure function of the `.deb` (and of the merged-`/usr` choice, below):
 //! its `data.tar` is unpacked with the hardened extractor and written back with the store's
-//! reproducible writer (sorted, numeric owners, mtimes clamped to `SOURCE_DATE_EPOCH`), so the
+//! reproducible writer (sorted, numeric owners; files keep the `.deb`'s mtimes, as dpkg leaves
+//! them, and what unpacking touched is clamped to the newest of them), so the
 //! same package gives the same layer digest in every env and on every machine, and the store
 //! keeps it once. A per-package cache entry (keyed by the `.deb`'s sha256) means a package is
 //! unpacked once per store, whatever env asks for it.
@@ -43,7 +44,7 @@ pub const DEFAULT_LAYER_BUDGET: usize = 100;
 const MERGED_DIRS: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libo32", "libx32"];
 
 /// Bump when the layout of a package layer changes: it is part of every package-layer key.
-const LAYER_FORMAT: &[u8] = b"duckc-package-layer-v1";
+const LAYER_FORMAT: &[u8] = b"duckc-package-layer-v2";
 
 /// What one `packages` step installs, and on what.
 #[derive(Debug, Clone, Copy)]
@@ -617,10 +618,17 @@ fn package_layer(
             let list = files.into_iter().map(|(n, _)| n).collect();
             contents.push((i, (list, conffiles)));
         }
+        // Files keep the times the `.deb` gives them, as dpkg leaves them: fontconfig's
+        // trigger and other caches tell a changed directory by its mtime, which a clamp to
+        // `SOURCE_DATE_EPOCH` (0 by default) would make the same for every package. What
+        // unpacking touched (directories that got entries, renamed conffiles' and merged
+        // `/usr`'s parents) is clamped to the newest file's time, so the layer is still a
+        // function of the `.deb`s alone.
+        let clamp = newest_file_time(&dir)?.unwrap_or(epoch);
         let layer = store.write_layer_snapshot(
             &dir,
             &WriteOptions {
-                epoch,
+                epoch: clamp,
                 compression: Compression::Gzip,
                 source: SourceKind::Plain,
             },
@@ -637,6 +645,30 @@ fn package_layer(
         cached: false,
     });
     Ok((layer, contents))
+}
+
+/// The newest mtime of a file or symlink under `root` (directories left out: unpacking and
+/// renaming change theirs); `None` when there is none.
+fn newest_file_time(root: &Path) -> Result<Option<u64>> {
+    use std::os::unix::fs::MetadataExt;
+    let mut newest: Option<u64> = None;
+    let mut dirs = vec![root.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let entry = entry.map_err(io_err(&dir))?;
+            let meta = entry
+                .path()
+                .symlink_metadata()
+                .map_err(io_err(&entry.path()))?;
+            if meta.is_dir() {
+                dirs.push(entry.path());
+            } else {
+                let t = u64::try_from(meta.mtime()).unwrap_or(0);
+                newest = Some(newest.map_or(t, |n| n.max(t)));
+            }
+        }
+    }
+    Ok(newest)
 }
 
 /// Moves the top-level `bin`, `sbin`, `lib*` directories of an unpacked package into `usr/`.
