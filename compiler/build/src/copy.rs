@@ -234,12 +234,13 @@ fn read_link(ctx: &OwnedFd, source: &str) -> Result<OsString> {
     Ok(OsString::from_vec(target.into_bytes()))
 }
 
-/// Sets every entry's mtime and atime to `epoch` (links themselves, not their targets).
 /// Write a staged directory as a plain (not overlay) layer: every time clamped to the build's
 /// epoch first, so the checkout's mtimes never reach the tar.
 pub(crate) fn write_staged_layer(store: &Store, stage: &Path) -> Result<LayerRef> {
     set_times(stage, crate::epoch())?;
-    Ok(store.write_layer(
+    // The staged tree (under the store's tmp/) becomes the layer's snapshot, so the next
+    // `run` step mounts it instead of unpacking the blob just written.
+    Ok(store.write_layer_snapshot(
         stage,
         &WriteOptions {
             epoch: duckc_layer::source_date_epoch(),
@@ -249,6 +250,7 @@ pub(crate) fn write_staged_layer(store: &Store, stage: &Path) -> Result<LayerRef
     )?)
 }
 
+/// Sets every entry's mtime and atime to `epoch` (links themselves, not their targets).
 pub(crate) fn set_times(stage: &Path, epoch: i64) -> Result<()> {
     let t = Timespec {
         tv_sec: epoch,
