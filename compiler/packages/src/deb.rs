@@ -64,46 +64,68 @@ fn decompress<'a>(name: &str, inner: impl Read + 'a) -> Option<Box<dyn Read + 'a
     })
 }
 
-/// Calls `f` with the uncompressed stream of the member whose name starts with `prefix`.
-fn with_member<T>(
+/// Walks the members of the `.deb` archive in `reader` (the file at `path`, which errors
+/// name): the first must be `debian-binary`; `visit` gets every later member's name and raw
+/// stream, and returns `Some` to stop there with that value.
+fn each_member<T>(
+    reader: impl Read,
     path: &Path,
-    prefix: &str,
-    f: impl FnOnce(&mut dyn Read) -> Result<T>,
-) -> Result<T> {
+    mut visit: impl FnMut(&str, &mut dyn Read) -> Result<Option<T>>,
+) -> Result<Option<T>> {
     let io = |source| Error::Io {
         path: path.to_owned(),
         source,
     };
-    let invalid = |what: String| Error::Invalid {
-        path: path.to_owned(),
-        what,
-    };
-    let file = File::open(path).map_err(io)?;
-    let mut archive = ar::Archive::new(BufReader::new(file));
+    let mut archive = ar::Archive::new(reader);
     let mut first = true;
     while let Some(entry) = archive.next_entry() {
-        let entry = entry.map_err(io)?;
+        let mut entry = entry.map_err(io)?;
         let name = String::from_utf8_lossy(entry.header().identifier())
             .trim_end_matches('/')
             .to_owned();
-        if first && name != "debian-binary" {
-            return Err(invalid(format!(
-                "the first member is `{name}`, not `debian-binary`"
-            )));
+        if first {
+            if name != "debian-binary" {
+                return Err(invalid(
+                    path,
+                    format!("the first member is `{name}`, not `debian-binary`"),
+                ));
+            }
+            first = false;
+            continue;
         }
-        first = false;
-        if name.starts_with(prefix) {
-            let mut reader = decompress(&name, entry)
-                .ok_or_else(|| invalid(format!("unsupported compression of `{name}`")))?;
-            return f(&mut reader);
+        if let Some(out) = visit(&name, &mut entry)? {
+            return Ok(Some(out));
         }
     }
-    Err(invalid(format!("no `{prefix}.*` member")))
+    Ok(None)
+}
+
+fn invalid(path: &Path, what: String) -> Error {
+    Error::Invalid {
+        path: path.to_owned(),
+        what,
+    }
+}
+
+/// The uncompressed stream of member `name` (`control.tar.xz`, `data.tar.zst`, …).
+fn decompressed<'a>(name: &str, raw: &'a mut dyn Read, path: &Path) -> Result<Box<dyn Read + 'a>> {
+    decompress(name, raw)
+        .ok_or_else(|| invalid(path, format!("unsupported compression of `{name}`")))
 }
 
 /// Reads the control part of the package at `path`.
 pub fn read_control(path: &Path) -> Result<Control> {
-    let files = with_member(path, "control.tar", |reader| control_files(reader, path))?;
+    let file = File::open(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let files = each_member(BufReader::new(file), path, |name, raw| {
+        if !name.starts_with("control.tar") {
+            return Ok(None);
+        }
+        control_files(&mut decompressed(name, raw, path)?, path).map(Some)
+    })?
+    .ok_or_else(|| invalid(path, "no `control.tar.*` member".into()))?;
     control_from_files(files, path)
 }
 
@@ -175,47 +197,27 @@ pub fn read_stream<T>(
     path: &Path,
     data: impl FnOnce(&Control, &mut dyn Read) -> Result<T>,
 ) -> Result<(Control, T)> {
-    let io = |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let invalid = |what: String| Error::Invalid {
-        path: path.to_owned(),
-        what,
-    };
-    let mut archive = ar::Archive::new(reader);
-    let mut first = true;
     let mut control = None;
-    while let Some(entry) = archive.next_entry() {
-        let entry = entry.map_err(io)?;
-        let name = String::from_utf8_lossy(entry.header().identifier())
-            .trim_end_matches('/')
-            .to_owned();
-        if first && name != "debian-binary" {
-            return Err(invalid(format!(
-                "the first member is `{name}`, not `debian-binary`"
-            )));
-        }
-        first = false;
+    let mut data = Some(data);
+    let out = each_member(reader, path, |name, raw| {
         if name.starts_with("control.tar") && control.is_none() {
-            let mut reader = decompress(&name, entry)
-                .ok_or_else(|| invalid(format!("unsupported compression of `{name}`")))?;
-            let files = control_files(&mut reader, path)?;
+            let files = control_files(&mut decompressed(name, raw, path)?, path)?;
             control = Some(control_from_files(files, path)?);
+            Ok(None)
         } else if name.starts_with("data.tar") {
-            let Some(control) = control else {
-                return Err(invalid("`data.tar` comes before `control.tar`".into()));
+            let (Some(control), Some(data)) = (&control, data.take()) else {
+                return Err(invalid(
+                    path,
+                    "`data.tar` comes before `control.tar`".into(),
+                ));
             };
-            let mut reader = decompress(&name, entry)
-                .ok_or_else(|| invalid(format!("unsupported compression of `{name}`")))?;
-            let out = data(&control, &mut reader)?;
-            return Ok((control, out));
+            data(control, &mut decompressed(name, raw, path)?).map(Some)
+        } else {
+            Ok(None)
         }
+    })?;
+    match (control, out) {
+        (Some(control), Some(out)) => Ok((control, out)),
+        _ => Err(invalid(path, "no `data.tar.*` member".into())),
     }
-    Err(invalid("no `data.tar.*` member".into()))
-}
-
-/// Calls `f` with the uncompressed `data.tar` stream of the package at `path`.
-pub fn with_data<T>(path: &Path, f: impl FnOnce(&mut dyn Read) -> Result<T>) -> Result<T> {
-    with_member(path, "data.tar", f)
 }

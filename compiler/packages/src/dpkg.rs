@@ -10,12 +10,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::io::Read;
 use std::path::Path;
 
-use md5::Digest as _;
-
-use crate::deb::{self, Control};
+use crate::deb::Control;
 
 /// The dpkg status of a package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,62 +35,6 @@ pub struct PackageInfo {
 }
 
 impl PackageInfo {
-    /// Reads `.deb` at `path`: its control part and the names in its data part.
-    pub fn read(path: &Path) -> deb::Result<PackageInfo> {
-        let control = deb::read_control(path)?;
-        let wanted: Vec<String> = control.conffiles();
-        let invalid = |what: String| deb::Error::Invalid {
-            path: path.to_owned(),
-            what,
-        };
-        let (list, conffiles) = deb::with_data(path, |reader| {
-            let mut list = Vec::new();
-            let mut conffiles = BTreeMap::new();
-            let mut archive = tar::Archive::new(reader);
-            let entries = archive
-                .entries()
-                .map_err(|e| invalid(format!("data.tar: {e}")))?;
-            for entry in entries {
-                let mut entry = entry.map_err(|e| invalid(format!("data.tar: {e}")))?;
-                let raw = entry.path_bytes().into_owned();
-                let name = String::from_utf8_lossy(&raw);
-                let name = name.trim_start_matches('.').trim_end_matches('/');
-                let name = if name.is_empty() {
-                    "/.".to_owned()
-                } else if name.starts_with('/') {
-                    name.to_owned()
-                } else {
-                    format!("/{name}")
-                };
-                if wanted.contains(&name) && entry.header().entry_type().is_file() {
-                    let mut hasher = md5::Md5::new();
-                    let mut buf = [0u8; 64 * 1024];
-                    loop {
-                        let n = entry
-                            .read(&mut buf)
-                            .map_err(|e| invalid(format!("data.tar: {e}")))?;
-                        if n == 0 {
-                            break;
-                        }
-                        hasher.update(&buf[..n]);
-                    }
-                    conffiles.insert(name.clone(), hex::encode(hasher.finalize()));
-                }
-                list.push(name);
-            }
-            Ok((list, conffiles))
-        })?;
-        let field = |f: &str| control.field(f).unwrap_or_default().to_owned();
-        Ok(PackageInfo {
-            name: field("Package"),
-            architecture: field("Architecture"),
-            version: field("Version"),
-            list,
-            conffiles,
-            control,
-        })
-    }
-
     /// The name dpkg files this package's info under: `pkg:arch` for `Multi-Arch: same`.
     pub fn info_name(&self) -> String {
         if self
