@@ -594,6 +594,29 @@ fn foreign_platforms_build_without_emulation_and_two_platforms_give_an_index() {
     let arm: serde_json::Value = serde_json::from_str(&arm).unwrap();
     assert_eq!(arm["Architecture"], "arm64", "{arm}");
 
+    // `run --platform` picks a platform of the index: arm64 cannot run here, riscv64 is not in
+    // it.
+    let run = output(common::duckc(&store).args([
+        "run",
+        "--rm",
+        "--platform",
+        "linux/arm64",
+        "pkgtest/both",
+        "gawk",
+    ]));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("is a `linux/arm64` image"), "{err}");
+    let run = output(common::duckc(&store).args([
+        "run",
+        "--rm",
+        "--platform",
+        "linux/riscv64",
+        "pkgtest/both",
+        "gawk",
+    ]));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("has no `linux/riscv64` image"), "{err}");
+
     // Built again: every platform's steps come from the cache.
     let again = succeeded(&build(&dir, &store, &apt::repo().line(), &[]));
     assert_eq!(again.matches(" ---> Using cache").count(), 7, "{again}");

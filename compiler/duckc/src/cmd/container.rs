@@ -107,6 +107,10 @@ pub struct RunArgs {
     /// Override the image's entrypoint (`""` clears it).
     #[arg(long)]
     entrypoint: Option<String>,
+    /// Which platform of a multi-platform image to run (`linux/arm64`; default: this
+    /// machine's).
+    #[arg(long, value_name = "OS/ARCH")]
+    platform: Option<String>,
     /// The image: `name[:tag]`, an image ID or a digest.
     image: String,
     /// Command and arguments (default: the image's).
@@ -301,6 +305,22 @@ fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
             "{e}"
         )
     })?;
+    let image = match &args.platform {
+        None => image,
+        Some(p) => {
+            let arch = duckc_runtime::emulation::platform_arch(p);
+            let picked = duckc_image::Image::read_for(store, &image.digest, arch)
+                .ok()
+                .filter(|i| i.config.architecture().to_string() == arch);
+            picked.ok_or_else(|| {
+                miette!(
+                    help = "`duckc inspect` shows the image's platform; build it for this one with `duckc build --platform`",
+                    "`{}` has no `{p}` image",
+                    args.image
+                )
+            })?
+        }
+    };
     let platform = format!("{}/{}", image.config.os(), image.config.architecture());
     if let duckc_runtime::emulation::Support::Missing(reason) =
         duckc_runtime::emulation::support(&platform)
@@ -394,7 +414,9 @@ fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
         id: id.clone(),
         name,
         image: args.image.clone(),
-        image_digest: image.digest.to_string(),
+        // The manifest that runs (of a multi-platform index, this platform's): `commit`
+        // builds on it.
+        image_digest: image.manifest_digest.to_string(),
         created: now(),
         created_nanos: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

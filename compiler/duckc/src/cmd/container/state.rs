@@ -13,7 +13,8 @@ pub struct Config {
     pub name: String,
     /// The image reference as the user wrote it.
     pub image: String,
-    /// The image's digest (what the gc root keeps alive, and what `commit` builds on).
+    /// The manifest that runs (of a multi-platform index, the platform picked): what `commit`
+    /// builds on. The gc root keeps the whole image alive.
     pub image_digest: String,
     /// Seconds since the epoch.
     pub created: i64,
