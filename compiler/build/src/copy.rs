@@ -244,7 +244,7 @@ pub(crate) fn write_staged_layer(store: &Store, stage: &Path) -> Result<LayerRef
         stage,
         &WriteOptions {
             epoch: duckc_layer::source_date_epoch(),
-            compression: Compression::Gzip,
+            compression: Compression::BUILD,
             source: SourceKind::Plain,
         },
     )?)

@@ -158,7 +158,7 @@ pub(crate) fn run_layer(
             &upper,
             &WriteOptions {
                 epoch: duckc_layer::source_date_epoch(),
-                compression: Compression::Gzip,
+                compression: Compression::BUILD,
                 source: SourceKind::OverlayUpper,
             },
         )?;

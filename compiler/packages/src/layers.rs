@@ -222,7 +222,7 @@ pub fn build_packages(
             &db,
             &WriteOptions {
                 epoch,
-                compression: Compression::Gzip,
+                compression: Compression::BUILD,
                 source: SourceKind::Plain,
             },
         )?)
@@ -629,7 +629,7 @@ fn package_layer(
             &dir,
             &WriteOptions {
                 epoch: clamp,
-                compression: Compression::Gzip,
+                compression: Compression::BUILD,
                 source: SourceKind::Plain,
             },
         )?;
@@ -937,7 +937,7 @@ fn configure(
             &upper,
             &WriteOptions {
                 epoch: plan.epoch,
-                compression: Compression::Gzip,
+                compression: Compression::BUILD,
                 source: SourceKind::OverlayUpper,
             },
         )?)
