@@ -18,14 +18,8 @@ impl Store {
 
     /// The layer cached under `key`, if it and its blob are present.
     pub fn cache_get(&self, key: &Digest) -> Result<Option<LayerRef>> {
-        let p = self.cache_path(key);
-        let layer: LayerRef = match fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Corrupt {
-                path: p.clone(),
-                reason: e.to_string(),
-            })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err(&p)(e)),
+        let Some(layer) = crate::read_record::<LayerRef>(&self.cache_path(key))? else {
+            return Ok(None);
         };
         Ok(self.has_blob(&layer.digest).then_some(layer))
     }
@@ -48,14 +42,8 @@ impl Store {
     /// The layers cached under `key` by [`Store::cache_put_many`], if every blob is present
     /// (a node that yields several layers, such as a `packages` step).
     pub fn cache_get_many(&self, key: &Digest) -> Result<Option<Vec<LayerRef>>> {
-        let p = self.cache_many_path(key);
-        let layers: Vec<LayerRef> = match fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Corrupt {
-                path: p.clone(),
-                reason: e.to_string(),
-            })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err(&p)(e)),
+        let Some(layers) = crate::read_record::<Vec<LayerRef>>(&self.cache_many_path(key))? else {
+            return Ok(None);
         };
         Ok(layers
             .iter()

@@ -62,17 +62,7 @@ impl Store {
 
     /// The record for the layer `diff_id`, if any.
     pub fn layer(&self, diff_id: &Digest) -> Result<Option<LayerRecord>> {
-        let p = self.layer_record_path(diff_id);
-        match fs::read(&p) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| Error::Corrupt {
-                    path: p,
-                    reason: e.to_string(),
-                }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err(&p)(e)),
-        }
+        crate::read_record(&self.layer_record_path(diff_id))
     }
 
     /// Every layer record.

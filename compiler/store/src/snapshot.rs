@@ -44,17 +44,7 @@ impl Store {
 
     /// The record of a complete snapshot, if there is one.
     pub fn snapshot_record(&self, diff_id: &Digest) -> Result<Option<SnapshotRecord>> {
-        let p = self.snapshot_record_path(diff_id);
-        match fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|e| Error::Corrupt {
-                    path: p,
-                    reason: e.to_string(),
-                }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err(&p)(e)),
-        }
+        crate::read_record(&self.snapshot_record_path(diff_id))
     }
 
     /// The unpacked layer `diff_id`, unpacking it first if needed (once, shared by every
