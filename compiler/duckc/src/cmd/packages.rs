@@ -218,7 +218,8 @@ fn lock(
     mode: &Mode,
     repository: Option<String>,
 ) -> miette::Result<(PathBuf, bool, usize)> {
-    let ctx = context(compiled, store, mode, repository, &Overrides::default())?;
+    let found = steps(&compiled.db, &Overrides::default());
+    let ctx = context(compiled, store, mode, repository, &found)?;
     Ok((ctx.0, ctx.1, ctx.2.envs.len()))
 }
 
@@ -232,11 +233,12 @@ pub fn prepare(
     repository: Option<String>,
     overrides: &Overrides<'_>,
 ) -> miette::Result<Option<PackagesContext>> {
-    if steps(&compiled.db, overrides).is_empty() {
+    let found = steps(&compiled.db, overrides);
+    if found.is_empty() {
         return Ok(None);
     }
     let mode = if locked { Mode::Locked } else { Mode::Extend };
-    let (path, changed, ctx) = context(compiled, store, &mode, repository, overrides)?;
+    let (path, changed, ctx) = context(compiled, store, &mode, repository, &found)?;
     if changed {
         eprintln!("{}: updated", path.display());
     }
@@ -257,14 +259,19 @@ pub fn pinned(compiled: &Compiled, store: &Store) -> Option<PackagesContext> {
         .unwrap_or_default();
     Some(PackagesContext {
         lock,
-        envs: found
-            .iter()
-            .map(|f| (f.node.clone(), f.step.env.clone()))
-            .collect(),
+        envs: declaring_envs(&found),
         repository,
         downloads: store.root().join("downloads"),
         budget: DEFAULT_LAYER_BUDGET,
     })
+}
+
+/// Graph node key → the env that declares the step (the lock's key for it).
+fn declaring_envs(found: &[Found]) -> BTreeMap<String, String> {
+    found
+        .iter()
+        .map(|f| (f.node.clone(), f.step.env.clone()))
+        .collect()
 }
 
 fn context(
@@ -272,9 +279,8 @@ fn context(
     store: &Store,
     mode: &Mode,
     repository: Option<String>,
-    overrides: &Overrides<'_>,
+    found: &[Found],
 ) -> miette::Result<(PathBuf, bool, PackagesContext)> {
-    let found = steps(&compiled.db, overrides);
     let path = lock_path(compiled);
     let mut lock = Lock::read(&path).map_err(|e| {
         miette!(
@@ -295,16 +301,12 @@ fn context(
     if changed && *mode != Mode::Locked {
         lock.write(&path).map_err(|e| miette!("{e}"))?;
     }
-    let envs = found
-        .iter()
-        .map(|f| (f.node.clone(), f.step.env.clone()))
-        .collect();
     Ok((
         path,
         changed,
         PackagesContext {
             lock,
-            envs,
+            envs: declaring_envs(found),
             repository: configured.repository,
             downloads,
             budget: DEFAULT_LAYER_BUDGET,
