@@ -329,7 +329,7 @@ pub(crate) fn mkdir_layer(
     user: &str,
     chain: &[LayerRef],
 ) -> Result<LayerRef> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    use std::os::unix::fs::MetadataExt;
     let (uid, gid) = owner(store, chain, (!user.is_empty()).then_some(user))?;
     let stage = store.tmp_path("mkdir");
     let result = (|| {
@@ -345,7 +345,7 @@ pub(crate) fn mkdir_layer(
                 None => (0o755, (uid, gid)),
                 Some(m) if m.is_dir() => (m.mode() & 0o7777, (m.uid(), m.gid())),
                 // A whiteout hides what is below: the directory is missing.
-                Some(m) if m.file_type().is_char_device() && m.rdev() == 0 => (0o755, (uid, gid)),
+                Some(m) if duckc_layer::overlay::is_whiteout(&m) => (0o755, (uid, gid)),
                 Some(_) => break,
             };
             fs::create_dir(&dest).map_err(io_err(&dest))?;

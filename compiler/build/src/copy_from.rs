@@ -47,7 +47,7 @@ pub(crate) fn flatten_linked(store: &Store, layers: &[LayerRef], dest: &Path) ->
                 .map_err(io_err(entry.path()))?;
             let existing = out.symlink_metadata().ok();
             let ft = meta.file_type();
-            if std::os::unix::fs::FileTypeExt::is_char_device(&ft) && meta.rdev() == 0 {
+            if duckc_layer::overlay::is_whiteout(&meta) {
                 // A whiteout: the path is gone from here up.
                 if existing.is_some() {
                     duckc_layer::remove_tree(&out).map_err(io_err(&out))?;
@@ -55,11 +55,7 @@ pub(crate) fn flatten_linked(store: &Store, layers: &[LayerRef], dest: &Path) ->
                 continue;
             }
             if ft.is_dir() {
-                // The extractor marks opaque directories with `trusted.` as root, `user.`
-                // otherwise.
-                let opaque = ["trusted.overlay.opaque", "user.overlay.opaque"]
-                    .iter()
-                    .any(|name| xattr_get(entry.path(), name).as_deref() == Some(b"y"));
+                let opaque = duckc_layer::overlay::is_opaque(entry.path());
                 match existing {
                     Some(m) if m.is_dir() && !opaque => {}
                     Some(_) => {
@@ -103,13 +99,6 @@ pub(crate) fn flatten_linked(store: &Store, layers: &[LayerRef], dest: &Path) ->
         .map_err(|e| io_err(dir)(e.into()))?;
     }
     Ok(())
-}
-
-/// The value of extended attribute `name` of `path` (not following a symlink), if set.
-fn xattr_get(path: &Path, name: &str) -> Option<Vec<u8>> {
-    let mut buf = [0u8; 16];
-    let n = rustix::fs::lgetxattr(path, name, &mut buf).ok()?;
-    Some(buf[..n].to_vec())
 }
 
 /// Resolves `path` (absolute, in the image) inside `root` as the image would see it, following

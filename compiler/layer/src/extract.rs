@@ -570,10 +570,11 @@ impl Extractor {
             let pfd = self.open_parent(parent, shown)?;
             return match self.opts.whiteouts {
                 WhiteoutMode::Overlay => {
+                    let [root, user] = crate::overlay::OPAQUE_XATTRS;
                     let name = if rustix::process::geteuid().is_root() {
-                        "trusted.overlay.opaque"
+                        root
                     } else {
-                        "user.overlay.opaque"
+                        user
                     };
                     rustix::fs::fsetxattr(&pfd, name, b"y", rustix::fs::XattrFlags::empty())
                         .map_err(|e| io_at(shown, e))

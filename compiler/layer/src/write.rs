@@ -294,7 +294,7 @@ impl<W: Write> TarWriter<W> {
         h.gid = u64::from(meta.gid());
         h.mtime = u64::try_from(meta.mtime()).unwrap_or(0).min(self.epoch);
         let overlay = self.source_kind == SourceKind::OverlayUpper;
-        if ft.is_char_device() && overlay && meta.rdev() == 0 {
+        if overlay && crate::overlay::is_whiteout(&meta) {
             // An overlay whiteout: the name is deleted in this layer.
             let (parent, base) = split_last(rel);
             let mut wh = parent.to_vec();
@@ -307,9 +307,9 @@ impl<W: Write> TarWriter<W> {
         }
         h.xattrs = read_xattrs(path).map_err(io_err(path))?;
         let opaque = overlay
-            && h.xattrs.iter().any(|(k, v)| {
-                (k == b"trusted.overlay.opaque" || k == b"user.overlay.opaque") && v == b"y"
-            });
+            && h.xattrs
+                .iter()
+                .any(|(k, v)| crate::overlay::is_opaque_xattr(k, v));
         h.xattrs.retain(|(k, _)| {
             !(k.starts_with(b"trusted.overlay.") || k.starts_with(b"user.overlay."))
         });

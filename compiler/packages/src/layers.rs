@@ -1013,11 +1013,10 @@ impl ParentFs {
 
     /// The path in the topmost layer that has `rel`; `None` if absent or whited out.
     fn find(&self, rel: &str) -> Option<(PathBuf, std::fs::Metadata)> {
-        use std::os::unix::fs::{FileTypeExt, MetadataExt};
         for d in &self.dirs {
             let p = d.join(rel);
             if let Ok(m) = p.symlink_metadata() {
-                if m.file_type().is_char_device() && m.rdev() == 0 {
+                if duckc_layer::overlay::is_whiteout(&m) {
                     return None;
                 }
                 return Some((p, m));
