@@ -21,12 +21,8 @@ W=${1:-/tmp/duckc-bench/build}
 RUNS=${RUNS:-5}
 TOOLS=${TOOLS:-duckc duckc-kdl docker podman}
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
-if [ -z "${DUCKC:-}" ]; then
-    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
-    cargo build --quiet --release -p duckc
-    DUCKC=$CARGO_TARGET_DIR/release/duckc
-fi
-DUCKC=$(readlink -f "$DUCKC")
+. bench/lib.sh
+duckc_binary
 rm -rf "$W"
 mkdir -p "$W/res"
 RES=$W/res

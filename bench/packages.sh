@@ -31,12 +31,8 @@ cd "$(dirname "$0")/.."
 W=${1:-/tmp/duckc-bench/packages}
 RUNS=${RUNS:-3}
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
-if [ -z "${DUCKC:-}" ]; then
-    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
-    cargo build --quiet --release -p duckc
-    DUCKC=$CARGO_TARGET_DIR/release/duckc
-fi
-DUCKC=$(readlink -f "$DUCKC")
+. bench/lib.sh
+duckc_binary
 command -v mmdebstrap >/dev/null || { echo "mmdebstrap is not installed (apt-get install -y mmdebstrap)" >&2; exit 1; }
 command -v hyperfine >/dev/null || { echo "hyperfine is not installed" >&2; exit 1; }
 unset DUCKC_STORE DUCKC_APT_REPOSITORY
