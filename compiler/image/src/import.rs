@@ -315,7 +315,8 @@ fn ensure_tree(
             digest: *digest,
             reason: e.to_string(),
         })?;
-        let host = crate::pick_platform(&index, crate::host_arch()).map(|d| d.digest().to_string());
+        let host =
+            crate::pick_platform(&index, crate::host_arch(), false).map(|d| d.digest().to_string());
         for m in ms {
             let Some((d, size)) = digest_of(m) else {
                 continue;

@@ -152,16 +152,18 @@ impl Image {
     /// An index built for other platforms only gives its first manifest (to list and inspect
     /// it; running checks the architecture).
     pub fn read(store: &Store, digest: &Digest) -> Result<Image> {
-        match Image::read_for(store, digest, host_arch()) {
-            Err(Error::NoPlatform(..)) => Image::read_for(store, digest, ""),
-            other => other,
-        }
+        Image::read_picking(store, digest, host_arch(), true)
     }
 
-    /// [`Image::read`] for the platform whose architecture is `arch` (`arm64`; empty: the
-    /// index's first manifest); an index without it gives [`Error::NoPlatform`], a plain
-    /// manifest is returned as it is.
+    /// [`Image::read`] for the platform whose architecture is `arch` (`arm64`); an index
+    /// without it gives [`Error::NoPlatform`], a plain manifest is returned as it is.
     pub fn read_for(store: &Store, digest: &Digest, arch: &str) -> Result<Image> {
+        Image::read_picking(store, digest, arch, false)
+    }
+
+    /// Reads `digest`; from an index, the manifest for `arch`, else (with `or_first`) the
+    /// first one.
+    fn read_picking(store: &Store, digest: &Digest, arch: &str, or_first: bool) -> Result<Image> {
         let bytes = store.read_blob(digest, MAX_METADATA_BYTES)?;
         let value: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| Error::BadMetadata {
@@ -175,10 +177,10 @@ impl Image {
                 digest: *digest,
                 reason: e.to_string(),
             })?;
-            let chosen = pick_platform(&index, arch)
+            let chosen = pick_platform(&index, arch, or_first)
                 .ok_or_else(|| Error::NoPlatform(*digest, arch.to_owned()))?;
             let manifest_digest = parse_digest(chosen.digest().as_ref(), "index", *digest)?;
-            let mut image = Image::read_for(store, &manifest_digest, arch)?;
+            let mut image = Image::read_picking(store, &manifest_digest, arch, or_first)?;
             image.digest = *digest;
             return Ok(image);
         }
@@ -285,10 +287,11 @@ impl Image {
 }
 
 /// The manifest of an index for `arch`: linux and that architecture, skipping attestations;
-/// the only manifest when there is just one.
+/// the only manifest when there is just one, and with `or_first` the first one.
 pub(crate) fn pick_platform<'a>(
     index: &'a ImageIndex,
     arch: &str,
+    or_first: bool,
 ) -> Option<&'a oci_spec::image::Descriptor> {
     let candidates: Vec<_> = index
         .manifests()
@@ -302,13 +305,12 @@ pub(crate) fn pick_platform<'a>(
     candidates
         .iter()
         .find(|d| {
-            arch.is_empty()
-                || d.platform().as_ref().is_some_and(|p| {
-                    p.os().to_string() == "linux" && p.architecture().to_string() == arch
-                })
+            d.platform().as_ref().is_some_and(|p| {
+                p.os().to_string() == "linux" && p.architecture().to_string() == arch
+            })
         })
         .copied()
-        .or_else(|| (candidates.len() == 1).then(|| candidates[0]))
+        .or_else(|| (or_first || candidates.len() == 1).then(|| candidates.first().copied())?)
 }
 
 /// All blobs reachable from `digest` (a manifest or an index): the index, every manifest of
