@@ -161,36 +161,6 @@ fn close_other_fds(keep: &[RawFd]) {
     unsafe { libc::syscall(libc::SYS_close_range, from as u32, u32::MAX, 0u32) };
 }
 
-/// Send descriptor `fd` over the Unix socket `socket` (`SCM_RIGHTS`).
-fn send_fd(socket: RawFd, fd: RawFd) -> std::io::Result<()> {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut control = vec![0u8; space];
-    // SAFETY: msghdr is plain data; every pointer set below outlives the sendmsg call, and the
-    // control buffer is CMSG_SPACE bytes for one descriptor.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
-        if libc::sendmsg(socket, &msg, 0) < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
 /// Everything after the root is in place: terminal, user, working directory, capabilities,
 /// environment, then `execve`. Only returns on error.
 fn start(
@@ -202,7 +172,8 @@ fn start(
 ) -> Result<u8> {
     if let Some((socket, bind_console)) = console {
         let (master, slave) = rootfs::open_console(k, bind_console)?;
-        send_fd(socket, master).what(|| "cannot hand the terminal to duckc".into())?;
+        crate::fdpass::send_fd(socket, master)
+            .what(|| "cannot hand the terminal to duckc".into())?;
         k.close(master);
         k.close(socket);
         // SAFETY: make the terminal our stdio, start a session and take it as the controlling

@@ -14,6 +14,7 @@ pub mod dev;
 pub mod emulation;
 mod error;
 pub mod exe;
+mod fdpass;
 pub mod init;
 pub mod kernel;
 pub mod process;

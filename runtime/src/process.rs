@@ -123,39 +123,6 @@ fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Receive one descriptor sent with `SCM_RIGHTS`; `None` when the peer closed without sending.
-fn recv_fd(socket: &OwnedFd) -> Option<OwnedFd> {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut control = vec![0u8; space];
-    // SAFETY: msghdr is plain data; its pointers outlive the call; the received descriptor is
-    // read from a control message the kernel filled in.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        if libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) <= 0 {
-            return None;
-        }
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        if cmsg.is_null()
-            || (*cmsg).cmsg_level != libc::SOL_SOCKET
-            || (*cmsg).cmsg_type != libc::SCM_RIGHTS
-        {
-            return None;
-        }
-        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>());
-        Some(OwnedFd::from_raw_fd(fd))
-    }
-}
-
 fn null_fd() -> Result<OwnedFd> {
     let fd = crate::dev::open_host_device(&crate::kernel::Linux, "null", 1, 3)?;
     // SAFETY: open_host_device returned a fresh O_PATH descriptor; reopen it for reading.
@@ -316,7 +283,7 @@ fn launch(
     drop(config_file);
     let master = console.and_then(|(ours, theirs)| {
         drop(theirs);
-        recv_fd(&ours)
+        crate::fdpass::recv_fd(&ours)
     });
     let mut err = String::new();
     let mut read_end = std::fs::File::from(err_read);
