@@ -1,0 +1,3 @@
+//! End-to-end tests of the default seccomp profile and `--security-opt seccomp=…`.
+
+mod common;
