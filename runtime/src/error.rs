@@ -24,6 +24,10 @@ pub enum Error {
     #[error("group `{0}` not found in the image's /etc/group")]
     UnknownGroup(String),
     #[error(
+        "user or group id `{0}` is out of range: ids above 2147483647 are refused (4294967295 means \"unchanged\" to the kernel and would keep root)"
+    )]
+    IdOutOfRange(String),
+    #[error(
         "user `{0}` cannot be used without root: only the caller is mapped into the container (as root)"
     )]
     Rootless(String),

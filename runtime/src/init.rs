@@ -170,23 +170,27 @@ fn start(
     rootless: bool,
     console: Option<(RawFd, bool)>,
 ) -> Result<u8> {
+    // Always a new session (no controlling terminal but the container's own pty) and a fresh
+    // session keyring, before anything from the image runs (and before a seccomp filter that
+    // would refuse `keyctl`): see [`crate::session`].
+    let mut terminal = None;
     if let Some((socket, bind_console)) = console {
         let (master, slave) = rootfs::open_console(k, bind_console)?;
         crate::fdpass::send_fd(socket, master)
             .what(|| "cannot hand the terminal to duckc".into())?;
         k.close(master);
         k.close(socket);
-        // SAFETY: make the terminal our stdio, start a session and take it as the controlling
-        // terminal; integer arguments only.
+        // SAFETY: make the terminal our stdio; integer arguments only.
         unsafe {
             for target in 0..3 {
                 libc::dup2(slave, target);
             }
             libc::close(slave);
-            libc::setsid();
-            libc::ioctl(0, libc::TIOCSCTTY, 0);
         }
+        terminal = Some(0);
     }
+    crate::session::enter_new_session(terminal)?;
+    crate::session::join_fresh_keyring()?;
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
     let id = user::resolve(&process.user, &passwd, &group)?;

@@ -19,6 +19,7 @@ pub mod init;
 pub mod kernel;
 pub mod process;
 pub mod rootfs;
+pub mod session;
 pub mod spec;
 pub mod user;
 

@@ -1,5 +1,13 @@
 //! Starting container processes from the host side: clone into new namespaces, hand the init
-//! its configuration, wait, forward signals, relay a pseudo-terminal.
+//! its configuration, wait, forward signals, relay a pseudo-terminal or the caller's streams.
+//!
+//! A container never gets the caller's own standard streams. Without `-t` they are pipes that
+//! [`attach`] relays (as Docker always does): a terminal descriptor would let the container
+//! push input into the caller's shell with `TIOCSTI` (its processes hold `CAP_SYS_ADMIN` with
+//! root, which `TIOCSTI` accepts on any terminal) or change its settings, and a regular file
+//! would let it `fchown`/`fchmod` a host file or reopen it read-write through
+//! `/proc/self/fd`. Relaying only terminals would be cheaper but leaves the second class open;
+//! the copy costs one pipe per stream and nothing on the start path.
 
 use std::ffi::CString;
 use std::io::{self, Read, Write};
@@ -15,7 +23,8 @@ use crate::spec::{ContainerSpec, Network, Process};
 /// three are the pty).
 #[derive(Debug, Default)]
 pub enum Stdio {
-    /// The caller's own descriptor.
+    /// The caller's own stream, relayed through a pipe by [`attach`] (which a caller that
+    /// asks for this must call): the container never holds the caller's descriptor.
     #[default]
     Inherit,
     /// `/dev/null`.
@@ -39,6 +48,17 @@ pub struct Child {
     pub pid: i32,
     /// The pty's master side, when the process has a terminal.
     pub pty: Option<OwnedFd>,
+    /// Our ends of the pipes that stand for the caller's streams ([`Stdio::Inherit`]).
+    pub relay: Relay,
+}
+
+/// The host side of the pipes [`attach`] relays: what it writes to the container's stdin,
+/// and reads from its stdout and stderr.
+#[derive(Debug, Default)]
+pub struct Relay {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
 }
 
 /// Whether this process is unprivileged and so needs a user namespace.
@@ -174,14 +194,29 @@ fn launch(
     // The write end must survive the exec into the init (which sets close-on-exec itself).
     rustix::io::fcntl_setfd(&err_write, rustix::io::FdFlags::empty()).what(|| "fcntl".into())?;
 
-    let pick = |s: Stdio| -> Result<Option<OwnedFd>> {
-        match s {
-            Stdio::Inherit => Ok(None),
-            Stdio::Null => null_fd().map(Some),
-            Stdio::Fd(fd) => Ok(Some(fd)),
-        }
-    };
-    let stdio: [Option<OwnedFd>; 3] = [pick(io.stdin)?, pick(io.stdout)?, pick(io.stderr)?];
+    // Every stream is set: the container's fds 0 to 2 are never the caller's. With a terminal
+    // the init replaces them with the pty before the command runs; until then they are
+    // /dev/null rather than the caller's terminal.
+    let mut relay = Relay::default();
+    let mut stdio: [Option<OwnedFd>; 3] = [None, None, None];
+    for (i, s) in [io.stdin, io.stdout, io.stderr].into_iter().enumerate() {
+        stdio[i] = Some(match s {
+            Stdio::Inherit if terminal => null_fd()?,
+            Stdio::Inherit => {
+                let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+                    .what(|| "cannot create a pipe for the container's stdio".into())?;
+                let (theirs, ours) = if i == 0 { (read, write) } else { (write, read) };
+                match i {
+                    0 => relay.stdin = Some(ours),
+                    1 => relay.stdout = Some(ours),
+                    _ => relay.stderr = Some(ours),
+                }
+                theirs
+            }
+            Stdio::Null => null_fd()?,
+            Stdio::Fd(fd) => fd,
+        });
+    }
     let stdio_raw: [RawFd; 3] =
         std::array::from_fn(|i| stdio[i].as_ref().map_or(-1, |f| f.as_raw_fd()));
 
@@ -310,7 +345,11 @@ fn launch(
     ) {
         let _ = rustix::termios::tcsetwinsize(m, ws);
     }
-    Ok(Child { pid, pty: master })
+    Ok(Child {
+        pid,
+        pty: master,
+        relay,
+    })
 }
 
 /// Wait for `pid` and return its exit code the shell way: the status, or 128+N for signal N.
@@ -387,8 +426,9 @@ pub fn forward_signals_to(pid: i32) {
 }
 
 /// Stay attached to a started container until it exits: forward signals, relay the terminal
-/// (copying the caller's stdin to it when `stdin` is true) and return the exit code.
-pub fn attach(child: &Child, stdin: bool) -> Result<i32> {
+/// or the stdio pipes (copying the caller's stdin to the container when `stdin` is true) and
+/// return the exit code.
+pub fn attach(child: &mut Child, stdin: bool) -> Result<i32> {
     let err = |what: &str| {
         let what = what.to_owned();
         move |e: io::Error| Error::Kernel { what, source: e }
@@ -407,6 +447,18 @@ pub fn attach(child: &Child, stdin: bool) -> Result<i32> {
         }
         OwnedFd::from_raw_fd(fd)
     };
+    // The caller's stdin goes to the container's pipe from a thread of its own: a blocking
+    // write there (a container that does not read) must not stop the output relay below.
+    // The thread inherits the blocked signals; it ends with its input or with the process.
+    if let Some(pipe) = child.relay.stdin.take() {
+        if stdin {
+            std::thread::spawn(move || copy_stdin(pipe));
+        }
+    }
+    let mut outputs: Vec<(OwnedFd, RawFd)> = [(child.relay.stdout.take(), 1), (child.relay.stderr.take(), 2)]
+        .into_iter()
+        .filter_map(|(fd, to)| Some((fd?, to)))
+        .collect();
     let raw = child.pty.as_ref().and_then(|_| RawMode::enter());
     let mut stdin_open = stdin && child.pty.is_some();
     let mut buf = vec![0u8; 16384];
@@ -419,6 +471,14 @@ pub fn attach(child: &Child, stdin: bool) -> Result<i32> {
             events: libc::POLLIN,
             revents: 0,
         }];
+        for (fd, _) in &outputs {
+            fds.push(libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        let pty_at = fds.len();
         if let Some(m) = &child.pty {
             fds.push(libc::pollfd {
                 fd: m.as_raw_fd(),
@@ -463,14 +523,26 @@ pub fn attach(child: &Child, stdin: bool) -> Result<i32> {
                 unsafe { libc::kill(child.pid, sig) };
             }
         }
+        // Relay what the container wrote; forget a pipe at its end, or when our own output
+        // is gone (closing it gives the container EPIPE, as a shell pipeline would).
+        let mut i = 0;
+        outputs.retain(|(fd, to)| {
+            i += 1;
+            if fds[i].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) == 0 {
+                return true;
+            }
+            // SAFETY: reading into our buffer.
+            let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            n > 0 && write_all(*to, &buf[..n as usize])
+        });
         if let Some(m) = &child.pty {
-            if fds[1].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
+            if fds[pty_at].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
                 // SAFETY: reading into our buffer.
                 let n = unsafe { libc::read(m.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
                 if n > 0 {
                     let _ = io::stdout().write_all(&buf[..n as usize]);
                     let _ = io::stdout().flush();
-                } else if fds[1].revents & libc::POLLHUP != 0 {
+                } else if fds[pty_at].revents & libc::POLLHUP != 0 {
                     // Nobody holds the slave any more; wait for the exit without spinning.
                     let code =
                         wait_code(child.pid).map_err(err("cannot wait for the container"))?;
@@ -478,7 +550,10 @@ pub fn attach(child: &Child, stdin: bool) -> Result<i32> {
                     return Ok(code);
                 }
             }
-            if stdin_open && fds.len() > 2 && fds[2].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
+            if stdin_open
+                && fds.len() > pty_at + 1
+                && fds[pty_at + 1].revents & (libc::POLLIN | libc::POLLHUP) != 0
+            {
                 // SAFETY: reading into our buffer.
                 let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
                 if n > 0 {
@@ -491,11 +566,34 @@ pub fn attach(child: &Child, stdin: bool) -> Result<i32> {
             }
         }
     };
+    // What the container wrote before it exited is still in the pipes. Processes it left
+    // behind (an `exec`'d command's background jobs) may hold them open: read what is there
+    // now, without waiting for an end.
+    for (fd, to) in &outputs {
+        drain(fd.as_raw_fd(), *to, &mut buf);
+    }
     if let Some(m) = &child.pty {
-        drain(m.as_raw_fd(), &mut buf);
+        let _ = io::stdout().flush();
+        drain(m.as_raw_fd(), 1, &mut buf);
     }
     drop(raw);
     Ok(code)
+}
+
+/// Copy the caller's stdin into the container's stdin pipe until either ends, then close it
+/// (the container sees end-of-file, as with `echo hi | docker run -i`).
+fn copy_stdin(pipe: OwnedFd) {
+    let mut buf = vec![0u8; 16384];
+    loop {
+        // SAFETY: reading into our buffer.
+        let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        if n <= 0 || !write_all(pipe.as_raw_fd(), &buf[..n as usize]) {
+            return;
+        }
+    }
 }
 
 fn try_wait(pid: i32) -> io::Result<Option<i32>> {
@@ -509,19 +607,24 @@ fn try_wait(pid: i32) -> io::Result<Option<i32>> {
     }
 }
 
-fn write_all(fd: RawFd, mut data: &[u8]) {
+/// Write all of `data` to `fd`; false when it cannot take more (a closed pipe).
+fn write_all(fd: RawFd, mut data: &[u8]) -> bool {
     while !data.is_empty() {
         // SAFETY: writing from a valid slice.
         let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
         if n <= 0 {
-            return;
+            return false;
         }
         data = &data[n as usize..];
     }
+    true
 }
 
-/// Copy what is left in the pty to stdout after the process exited.
-fn drain(fd: RawFd, buf: &mut [u8]) {
+/// Copy what is left in the pty or an output pipe to our `to` after the process exited.
+fn drain(fd: RawFd, to: RawFd, buf: &mut [u8]) {
     // SAFETY: fcntl on a descriptor we hold.
     unsafe {
         libc::fcntl(
@@ -536,9 +639,10 @@ fn drain(fd: RawFd, buf: &mut [u8]) {
         if n <= 0 {
             break;
         }
-        let _ = io::stdout().write_all(&buf[..n as usize]);
+        if !write_all(to, &buf[..n as usize]) {
+            break;
+        }
     }
-    let _ = io::stdout().flush();
 }
 
 /// The caller's terminal in raw mode for the life of the value (only when stdin is a tty).

@@ -287,6 +287,8 @@ pub(crate) fn owner(store: &Store, chain: &[LayerRef], chown: Option<&str>) -> R
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
+    // `chown` reads 4294967295 as "leave unchanged": ids are bounded as for users.
+    duckc_runtime::user::check_spec(spec).map_err(|e| bad(e.to_string()))?;
     if let Ok(uid) = user.parse::<u32>() {
         match group.map(str::parse::<u32>) {
             None => return Ok((uid, uid)),

@@ -69,7 +69,7 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<Loaded>> {
                 .parse()
                 .map_err(|_| bad(format!("unsupported digest `{}`", desc.digest())))?;
             ensure_blob(store, &source, &digest, Some(desc.size()), path)?;
-            ensure_tree(store, &source, &digest, path, true)?;
+            ensure_tree(store, &source, &digest, path, true, &mut Walk::default())?;
             let image = Image::read(store, &digest)?;
             index_layers(store, &image)?;
             let mut names = names_from(desc);
@@ -287,6 +287,16 @@ fn ensure_blob(
     }
 }
 
+/// Where [`ensure_tree`] has been: each blob is brought in and walked once (a diamond of
+/// indexes stays linear), and indexes nest at most [`crate::MAX_INDEX_DEPTH`] deep.
+#[derive(Default)]
+struct Walk {
+    /// Blobs walked, with whether they were required then (a blob first walked as an
+    /// optional platform is walked again when another path requires it).
+    seen: HashMap<Digest, bool>,
+    depth: usize,
+}
+
 /// Bring in everything a manifest or index references. For an index, the host's platform
 /// must be complete; other platforms are taken when present.
 fn ensure_tree(
@@ -295,7 +305,14 @@ fn ensure_tree(
     digest: &Digest,
     path: &Path,
     required: bool,
+    walk: &mut Walk,
 ) -> Result<()> {
+    match walk.seen.get(digest) {
+        Some(true) => return Ok(()),
+        Some(false) if !required => return Ok(()),
+        _ => {}
+    }
+    walk.seen.insert(*digest, required);
     let bytes = store.read_blob(digest, MAX_METADATA_BYTES)?;
     let value: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| Error::BadMetadata {
@@ -310,6 +327,9 @@ fn ensure_tree(
         ))
     };
     if let Some(ms) = value.get("manifests").and_then(|m| m.as_array()) {
+        if walk.depth >= crate::MAX_INDEX_DEPTH {
+            return Err(Error::IndexTooDeep(*digest));
+        }
         let index = ImageIndex::from_reader(&bytes[..]).map_err(|e| Error::BadMetadata {
             what: "index",
             digest: *digest,
@@ -322,10 +342,14 @@ fn ensure_tree(
                 continue;
             };
             let needed = required && host.as_deref() == Some(&d.to_string());
+            walk.depth += 1;
             let r = ensure_blob(store, source, &d, size, path)
-                .and_then(|()| ensure_tree(store, source, &d, path, needed));
-            if needed {
-                r?;
+                .and_then(|()| ensure_tree(store, source, &d, path, needed, walk));
+            walk.depth -= 1;
+            match r {
+                Err(e @ Error::IndexTooDeep(_)) => return Err(e),
+                Err(e) if needed => return Err(e),
+                _ => {}
             }
         }
         return Ok(());

@@ -27,6 +27,12 @@ pub use tags::{ListedImage, list, remove, tag, untag};
 /// The largest manifest, index or config duckc reads (bigger ones are refused).
 pub const MAX_METADATA_BYTES: u64 = 4 << 20;
 
+/// How deep image indexes may nest (an index of indexes of … manifests): real images use one
+/// level, two at most. A deeper chain is refused rather than followed, and every walk over an
+/// index visits each blob once, so a chain or a diamond of indexes (A → B, C → D, each twice
+/// more …) neither overflows the stack nor takes exponential time.
+pub const MAX_INDEX_DEPTH: usize = 8;
+
 /// OCI media types duckc writes.
 pub mod media {
     /// An image manifest.
@@ -98,6 +104,11 @@ pub enum Error {
     /// A `--change` instruction that is not understood.
     #[error("invalid change `{0}`: {1}")]
     BadChange(String, String),
+    /// Indexes nested deeper than [`MAX_INDEX_DEPTH`].
+    #[error(
+        "image index `{0}` nests indexes more than {MAX_INDEX_DEPTH} levels deep; duckc refuses it"
+    )]
+    IndexTooDeep(Digest),
     /// An image that containers still use.
     #[error("image `{0}` is used by {1}")]
     InUse(String, String),
@@ -152,18 +163,24 @@ impl Image {
     /// An index built for other platforms only gives its first manifest (to list and inspect
     /// it; running checks the architecture).
     pub fn read(store: &Store, digest: &Digest) -> Result<Image> {
-        Image::read_picking(store, digest, host_arch(), true)
+        Image::read_picking(store, digest, host_arch(), true, 0)
     }
 
     /// [`Image::read`] for the platform whose architecture is `arch` (`arm64`); an index
     /// without it gives [`Error::NoPlatform`], a plain manifest is returned as it is.
     pub fn read_for(store: &Store, digest: &Digest, arch: &str) -> Result<Image> {
-        Image::read_picking(store, digest, arch, false)
+        Image::read_picking(store, digest, arch, false, 0)
     }
 
     /// Reads `digest`; from an index, the manifest for `arch`, else (with `or_first`) the
-    /// first one.
-    fn read_picking(store: &Store, digest: &Digest, arch: &str, or_first: bool) -> Result<Image> {
+    /// first one. `depth` is how many indexes led here.
+    fn read_picking(
+        store: &Store,
+        digest: &Digest,
+        arch: &str,
+        or_first: bool,
+        depth: usize,
+    ) -> Result<Image> {
         let bytes = store.read_blob(digest, MAX_METADATA_BYTES)?;
         let value: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| Error::BadMetadata {
@@ -172,6 +189,9 @@ impl Image {
                 reason: e.to_string(),
             })?;
         if value.get("manifests").is_some() {
+            if depth >= MAX_INDEX_DEPTH {
+                return Err(Error::IndexTooDeep(*digest));
+            }
             let index = ImageIndex::from_reader(&bytes[..]).map_err(|e| Error::BadMetadata {
                 what: "index",
                 digest: *digest,
@@ -180,7 +200,8 @@ impl Image {
             let chosen = pick_platform(&index, arch, or_first)
                 .ok_or_else(|| Error::NoPlatform(*digest, arch.to_owned()))?;
             let manifest_digest = parse_digest(chosen.digest().as_ref(), "index", *digest)?;
-            let mut image = Image::read_picking(store, &manifest_digest, arch, or_first)?;
+            let mut image =
+                Image::read_picking(store, &manifest_digest, arch, or_first, depth + 1)?;
             image.digest = *digest;
             return Ok(image);
         }
@@ -314,9 +335,19 @@ pub(crate) fn pick_platform<'a>(
 }
 
 /// All blobs reachable from `digest` (a manifest or an index): the index, every manifest of
-/// every platform, their configs and layers. Missing or unreadable blobs end the walk there.
+/// every platform, their configs and layers. Missing or unreadable blobs end the walk there,
+/// and so do indexes nested deeper than [`MAX_INDEX_DEPTH`] (no image can use what is below).
 pub fn closure(store: &Store, digest: &Digest, out: &mut std::collections::BTreeSet<Digest>) {
-    if !out.insert(*digest) {
+    closure_at(store, digest, out, 0);
+}
+
+fn closure_at(
+    store: &Store,
+    digest: &Digest,
+    out: &mut std::collections::BTreeSet<Digest>,
+    depth: usize,
+) {
+    if depth > MAX_INDEX_DEPTH || !out.insert(*digest) {
         return;
     }
     let Ok(bytes) = store.read_blob(digest, MAX_METADATA_BYTES) else {
@@ -332,7 +363,7 @@ pub fn closure(store: &Store, digest: &Digest, out: &mut std::collections::BTree
                 .and_then(|d| d.as_str())
                 .and_then(|d| d.parse().ok())
             {
-                closure(store, &d, out);
+                closure_at(store, &d, out, depth + 1);
             }
         }
         return;

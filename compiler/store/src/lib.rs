@@ -16,7 +16,12 @@
 //! containers/                owned by the runtime
 //! locks/                     flock files
 //! tmp/                       scratch on the same file system, for atomic renames
+//! cache-mounts/, builds/, downloads/  the build's cache mounts and records, package downloads
 //! ```
+//!
+//! **Invariant:** the root and every directory duckc makes in it are 0700, private files
+//! (container configs, states, logs, locks) 0600, and the root belongs to the user who runs
+//! duckc (see [`modes`]).
 
 mod atomic;
 mod blobs;
@@ -24,6 +29,7 @@ mod cache;
 mod crash;
 mod layers;
 mod lock;
+pub mod modes;
 mod refs;
 mod snapshot;
 mod verify;
@@ -90,6 +96,18 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A store root that belongs to another user.
+    #[error(
+        "the store `{path}` belongs to uid {owner}, not to this user (uid {me}): its owner could change images and containers under duckc"
+    )]
+    NotOwner {
+        /// The store root.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// Who runs duckc.
+        me: u32,
+    },
     /// Writing a layer failed.
     #[error(transparent)]
     Write(#[from] duckc_layer::WriteError),
@@ -143,14 +161,35 @@ const DIRS: &[&str] = &[
     "containers",
     "locks",
     "tmp",
+    // Made here (0700) rather than by their users: the build's cache mounts and records, the
+    // package downloads.
+    "cache-mounts",
+    "builds",
+    "downloads",
 ];
 
 impl Store {
-    /// Open the store at `root`, creating its layout when missing.
+    /// Open the store at `root`, creating its layout when missing; refuse a root that
+    /// another user owns, and bring an older store's modes to the invariant ([`modes`]).
     pub fn open(root: &Path) -> Result<Store> {
+        if root.exists() {
+            Store::check_owner(root)?;
+        }
+        let store = Store::open_as_is(root)?;
+        Store::check_owner(&store.root)?;
+        store.secure_modes()?;
+        Ok(store)
+    }
+
+    /// [`Store::open`] without checking the owner or fixing modes: for `verify`, which
+    /// reports them ([`Store::check_modes`]).
+    pub fn open_as_is(root: &Path) -> Result<Store> {
+        if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
         for d in DIRS {
             let p = root.join(d);
-            std::fs::create_dir_all(&p).map_err(io_err(&p))?;
+            modes::create_private_dir(&p).map_err(io_err(&p))?;
         }
         let root = std::fs::canonicalize(root).map_err(io_err(root))?;
         let store = Store { root };

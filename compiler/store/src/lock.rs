@@ -6,6 +6,7 @@
 //! process drops its lock with its file descriptors.
 
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use rustix::fs::FlockOperation;
@@ -23,6 +24,7 @@ impl LockFile {
     pub fn lock(path: &Path, exclusive: bool) -> Result<LockFile> {
         let file = OpenOptions::new()
             .create(true)
+            .mode(crate::modes::FILE_MODE)
             .truncate(false)
             .read(true)
             .write(true)
@@ -47,6 +49,7 @@ impl LockFile {
     pub fn try_exclusive(path: &Path) -> Result<Option<LockFile>> {
         let file = OpenOptions::new()
             .create(true)
+            .mode(crate::modes::FILE_MODE)
             .truncate(false)
             .read(true)
             .write(true)

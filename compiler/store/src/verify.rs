@@ -1,5 +1,6 @@
 //! Store-level verification: every blob re-hashed, every snapshot re-described and compared
-//! with its record, every layer record checked against its blob.
+//! with its record, every layer record checked against its blob, the store's modes and owner
+//! checked against its invariant.
 
 use std::fs;
 
@@ -31,6 +32,7 @@ impl Store {
     /// Re-hash every blob and snapshot; report what does not match.
     pub fn verify(&self) -> Result<VerifyReport> {
         let mut report = VerifyReport::default();
+        report.problems.extend(self.check_modes());
         for d in self.list_blobs()? {
             report.blobs += 1;
             if let Err(e) = self.check_blob(&d) {

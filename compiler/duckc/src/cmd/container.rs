@@ -385,7 +385,7 @@ fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
     };
     let id = names::new_id();
     let dir = Dir(store.containers_dir().join(&id));
-    std::fs::create_dir_all(&dir.0).into_diagnostic()?;
+    duckc_store::modes::create_private_dir(&dir.0).into_diagnostic()?;
     let rootfs = if args.rm {
         // A container removed on exit keeps its changes on a tmpfs: nothing to write to disk.
         let mountpoint = dir.0.join("rootfs");
@@ -474,6 +474,12 @@ fn process_for(image: &duckc_image::Image, args: &RunArgs) -> miette::Result<Pro
     }
     let mut env = cfg.env().clone().unwrap_or_default();
     merge_env(&mut env, &args.env);
+    let user = args
+        .user
+        .clone()
+        .or_else(|| cfg.user().clone())
+        .unwrap_or_default();
+    check_user(&user)?;
     Ok(Process {
         args: argv,
         env,
@@ -482,12 +488,19 @@ fn process_for(image: &duckc_image::Image, args: &RunArgs) -> miette::Result<Pro
             .clone()
             .or_else(|| cfg.working_dir().clone().filter(|w| !w.is_empty()))
             .unwrap_or_else(|| "/".to_owned()),
-        user: args
-            .user
-            .clone()
-            .or_else(|| cfg.user().clone())
-            .unwrap_or_default(),
+        user,
         terminal: args.tty,
+    })
+}
+
+/// Refuse a user or group id that is out of range before anything starts (`-u`, the image's
+/// `USER`); names are resolved against the image's files when the container starts.
+fn check_user(user: &str) -> miette::Result<()> {
+    duckc_runtime::user::check_spec(user).map_err(|e| {
+        miette!(
+            help = "give an id between 0 and 2147483647, or a user name from the image",
+            "{e}"
+        )
     })
 }
 
@@ -604,7 +617,7 @@ fn foreground(
     let mut record = |pid| {
         let _ = dir.write_state(&running(pid));
     };
-    let child = match duckc_runtime::process::spawn_with(&config.spec, io, &mut record) {
+    let mut child = match duckc_runtime::process::spawn_with(&config.spec, io, &mut record) {
         Ok(c) => c,
         Err(e) => {
             let code = start_code(&e);
@@ -616,7 +629,7 @@ fn foreground(
             return Ok(exit);
         }
     };
-    let code = duckc_runtime::attach(&child, interactive).map_err(|e| miette!("{e}"))?;
+    let code = duckc_runtime::attach(&mut child, interactive).map_err(|e| miette!("{e}"))?;
     if config.auto_remove {
         remove(store, dir, config);
     } else {
@@ -649,9 +662,11 @@ fn detach(store: &Store, dir: &Dir, config: &Config) -> miette::Result<Option<Ex
 /// The body of a detached container's monitor process: start it with its output going to the
 /// log, report, wait, record the exit.
 fn monitor(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::File) -> i32 {
+    use std::os::unix::fs::OpenOptionsExt;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(duckc_store::modes::FILE_MODE)
         .open(dir.log());
     let mut log = match log {
         Ok(l) => l,
@@ -954,6 +969,7 @@ fn exec(store: &Store, args: ExecArgs) -> miette::Result<ExitCode> {
     process.terminal = args.tty;
     merge_env(&mut process.env, &args.env);
     if let Some(u) = &args.user {
+        check_user(u)?;
         process.user = u.clone();
     }
     if let Some(w) = &args.workdir {
@@ -969,11 +985,11 @@ fn exec(store: &Store, args: ExecArgs) -> miette::Result<ExitCode> {
         stderr: Stdio::Inherit,
     };
     duckc_runtime::process::hold_signals();
-    let child = match duckc_runtime::exec_in(pid, &process, &config.spec.hostname, io) {
+    let mut child = match duckc_runtime::exec_in(pid, &process, &config.spec.hostname, io) {
         Ok(c) => c,
         Err(e) => return Ok(start_failed(&e)),
     };
-    let code = duckc_runtime::attach(&child, args.interactive).map_err(|e| miette!("{e}"))?;
+    let code = duckc_runtime::attach(&mut child, args.interactive).map_err(|e| miette!("{e}"))?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 

@@ -9,6 +9,20 @@ use miette::miette;
 use crate::Global;
 use crate::cmd::image::{open_store, print_table};
 
+/// The store as it is on disk: [`duckc_store::Store::open_as_is`].
+fn open_store_as_is(global: &Global) -> miette::Result<duckc_store::Store> {
+    let root = global
+        .store
+        .clone()
+        .unwrap_or_else(duckc_store::Store::default_root);
+    duckc_store::Store::open_as_is(&root).map_err(|e| {
+        miette!(
+            help = "pass another directory with `--store DIR` or `DUCKC_STORE`",
+            "cannot open the store: {e}"
+        )
+    })
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Re-hash every blob and snapshot in the store and report what is wrong.
@@ -32,7 +46,11 @@ pub enum SystemCommand {
 
 impl Command {
     pub fn run(self, global: &Global) -> miette::Result<ExitCode> {
-        let store = open_store(global)?;
+        // `verify` reports wrong modes; every other command fixes them when it opens the store.
+        let store = match self {
+            Command::Verify => open_store_as_is(global)?,
+            _ => open_store(global)?,
+        };
         match self {
             Command::Verify => {
                 let report = duckc_image::verify(&store).map_err(|e| miette!("{e}"))?;
@@ -47,7 +65,7 @@ impl Command {
                     Ok(ExitCode::SUCCESS)
                 } else {
                     eprintln!(
-                        "{} problem(s) found; `duckc gc` removes unreferenced leftovers, `duckc rmi` and `duckc load` replace damaged images",
+                        "{} problem(s) found; `duckc gc` removes unreferenced leftovers and restores the store's modes, `duckc rmi` and `duckc load` replace damaged images",
                         report.problems.len()
                     );
                     Ok(ExitCode::FAILURE)

@@ -115,10 +115,20 @@ impl Dir {
     }
 }
 
-/// Write through a temporary file and rename, so readers never see half a file.
+/// Write through a temporary file and rename, so readers never see half a file. The file is
+/// its owner's alone (a config holds the `-e` values).
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(duckc_store::modes::FILE_MODE)
+        .open(&tmp)?;
+    file.write_all(bytes)?;
+    drop(file);
     std::fs::rename(&tmp, path)
 }
 
