@@ -156,23 +156,34 @@ mod tests {
         "4242:7" => 4242:7 [7] /
         "nobody" => user `nobody` not found in the image's /etc/passwd
         "duck:nogroup" => group `nogroup` not found in the image's /etc/group
+        "4294967295" => user or group id `4294967295` is out of range: ids above 2147483647 are refused (4294967295 means "unchanged" to the kernel and would keep root)
+        "0:4294967295" => user or group id `4294967295` is out of range: ids above 2147483647 are refused (4294967295 means "unchanged" to the kernel and would keep root)
+        "2147483648" => user or group id `2147483648` is out of range: ids above 2147483647 are refused (4294967295 means "unchanged" to the kernel and would keep root)
+        "99999999999999999999" => user or group id `99999999999999999999` is out of range: ids above 2147483647 are refused (4294967295 means "unchanged" to the kernel and would keep root)
+        "2147483647" => 2147483647:0 [0] /
         "#
         );
     }
 
     #[test]
     fn ids_from_the_image_files_are_bounded() {
-        let passwd = "evil:x:4294967295:0::/:/bin/sh\nhalf:x:1:4294967295::/:/bin/sh\nok:x:5:5::/:/bin/sh\n";
-        let group = "big:x:4294967295:ok\n";
+        let passwd = "evil:x:4294967295:0::/:/bin/sh\nhalf:x:1:4294967295::/:/bin/sh\nok:x:5:5::/:/bin/sh\nmember:x:6:6::/:/bin/sh\n";
+        let group = "big:x:4294967295:member\n";
         let r = |spec| match resolve(spec, passwd, group) {
             Ok(id) => format!("{}:{} {:?}", id.uid, id.gid, id.groups),
             Err(e) => e.to_string(),
         };
         insta::assert_snapshot!(
-            ["evil", "half", "ok", "ok:big"]
+            ["evil", "half", "ok", "ok:big", "member"]
                 .map(|s| format!("{s} => {}", r(s)))
                 .join("\n"),
-            @""
+            @r#"
+        evil => user or group id `4294967295` is out of range: ids above 2147483647 are refused (4294967295 means "unchanged" to the kernel and would keep root)
+        half => user or group id `4294967295` is out of range: ids above 2147483647 are refused (4294967295 means "unchanged" to the kernel and would keep root)
+        ok => 5:5 [5]
+        ok:big => user or group id `4294967295` is out of range: ids above 2147483647 are refused (4294967295 means "unchanged" to the kernel and would keep root)
+        member => user or group id `4294967295` is out of range: ids above 2147483647 are refused (4294967295 means "unchanged" to the kernel and would keep root)
+        "#
         );
     }
 }
