@@ -455,10 +455,13 @@ pub fn attach(child: &mut Child, stdin: bool) -> Result<i32> {
             std::thread::spawn(move || copy_stdin(pipe));
         }
     }
-    let mut outputs: Vec<(OwnedFd, RawFd)> = [(child.relay.stdout.take(), 1), (child.relay.stderr.take(), 2)]
-        .into_iter()
-        .filter_map(|(fd, to)| Some((fd?, to)))
-        .collect();
+    let mut outputs: Vec<(OwnedFd, RawFd)> = [
+        (child.relay.stdout.take(), 1),
+        (child.relay.stderr.take(), 2),
+    ]
+    .into_iter()
+    .filter_map(|(fd, to)| Some((fd?, to)))
+    .collect();
     let raw = child.pty.as_ref().and_then(|_| RawMode::enter());
     let mut stdin_open = stdin && child.pty.is_some();
     let mut buf = vec![0u8; 16384];

@@ -73,7 +73,12 @@ impl Store {
                 out.push((top, DIR_MODE));
             }
         }
-        for dir in ["blobs/sha256", "layers/sha256", "snapshots/sha256", "cache/sha256"] {
+        for dir in [
+            "blobs/sha256",
+            "layers/sha256",
+            "snapshots/sha256",
+            "cache/sha256",
+        ] {
             out.push((self.root().join(dir), DIR_MODE));
         }
         for container in entries(&self.containers_dir()) {
