@@ -450,10 +450,10 @@ pub fn attach(child: &mut Child, stdin: bool) -> Result<i32> {
     // The caller's stdin goes to the container's pipe from a thread of its own: a blocking
     // write there (a container that does not read) must not stop the output relay below.
     // The thread inherits the blocked signals; it ends with its input or with the process.
-    if let Some(pipe) = child.relay.stdin.take() {
-        if stdin {
-            std::thread::spawn(move || copy_stdin(pipe));
-        }
+    if let Some(pipe) = child.relay.stdin.take()
+        && stdin
+    {
+        std::thread::spawn(move || copy_stdin(pipe));
     }
     let mut outputs: Vec<(OwnedFd, RawFd)> = [
         (child.relay.stdout.take(), 1),
