@@ -158,3 +158,36 @@ fn refs_update_atomically() {
 }
 
 use duckc_layer::WriteOptions;
+
+#[test]
+fn modes_are_private_reported_and_fixed_on_open() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| {
+        std::os::unix::fs::MetadataExt::mode(&std::fs::metadata(p).unwrap()) & 0o7777
+    };
+    let set = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    let (_d, s) = store();
+    let _lease = s.lease().unwrap();
+    assert_eq!(mode(s.root()), 0o700);
+    assert_eq!(mode(&s.root().join("blobs/sha256")), 0o700);
+    assert_eq!(mode(&s.locks_dir().join("gc.lock")), 0o600);
+    assert_eq!(s.check_modes(), vec![]);
+
+    // An older store: open as it is reports, open fixes.
+    set(s.root(), 0o755);
+    set(&s.tmp_dir(), 0o777);
+    let as_is = Store::open_as_is(s.root()).unwrap();
+    let found: Vec<String> = as_is.check_modes().into_iter().map(|p| p.reason).collect();
+    assert_eq!(
+        found,
+        [
+            "0777 lets other users reach it; the store keeps it 0700",
+            "0755 lets other users reach it; the store keeps it 0700",
+        ]
+    );
+    let fixed = Store::open(s.root()).unwrap();
+    assert_eq!(fixed.check_modes(), vec![]);
+    assert_eq!(mode(&s.tmp_dir()), 0o700);
+}
