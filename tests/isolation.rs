@@ -32,11 +32,14 @@ fn setup() -> Option<&'static (PathBuf, PathBuf)> {
     let probe = common::probe::static_probe("tiocsti")?;
     static SETUP: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     Some(SETUP.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("duckc-isolation-")
-            .tempdir()
-            .unwrap()
-            .keep();
+        // One directory per build tree, replaced by each run (as `runtime-store` is): under
+        // the system's temporary directory, whose ancestors every user may traverse.
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        env!("CARGO_TARGET_TMPDIR").hash(&mut h);
+        let dir = std::env::temp_dir().join(format!("duckc-isolation-{:016x}", h.finish()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let store = dir.join("store");
         assert_eq!(load_busybox(&store), "busybox:latest");
