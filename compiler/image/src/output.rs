@@ -71,10 +71,17 @@ pub fn subdir(dir: &OwnedFd, shown: &Path, name: &OsStr) -> Result<OwnedFd> {
         Mode::empty(),
     )
     .map_err(|e| match e {
-        Errno::LOOP => unsafe_output(
-            shown,
-            "it is a symlink, and duckc does not write through links; remove it or name the directory it points to",
-        ),
+        // `O_DIRECTORY` makes a symlink `ENOTDIR` rather than `ELOOP`: look at what it is.
+        Errno::LOOP | Errno::NOTDIR
+            if rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|st| {
+                rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Symlink
+            }) =>
+        {
+            unsafe_output(
+                shown,
+                "it is a symlink, and duckc does not write through links; remove it or name the directory it points to",
+            )
+        }
         Errno::NOTDIR => unsafe_output(shown, "it exists and is not a directory"),
         e => io(shown, e),
     })

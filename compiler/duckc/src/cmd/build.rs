@@ -791,6 +791,17 @@ impl miette::Diagnostic for EntitlementNeeded {
     }
 }
 
+/// An error writing an `-o` output, as a diagnostic.
+pub(crate) fn output_error(e: duckc_image::Error, path: &Path) -> miette::Report {
+    match e {
+        duckc_image::Error::UnsafeOutput { .. } => miette!(
+            help = "duckc never writes through a symlink at an output path (another user may have planted it); remove it, or name the real path",
+            "{e}"
+        ),
+        e => miette!("cannot write `{}`: {e}", path.display()),
+    }
+}
+
 /// `-o` destinations.
 enum Output {
     Layout(PathBuf),
@@ -824,14 +835,14 @@ impl Output {
             Output::Layout(dir) => {
                 for (name, image) in &named {
                     duckc_image::export_layout(store, image, name.as_deref(), dir)
-                        .map_err(|e| miette!("cannot write `{}`: {e}", dir.display()))?;
+                        .map_err(|e| output_error(e, dir))?;
                 }
             }
             Output::Archive(file) => {
                 // Written beside its name and renamed over it: a symlink planted at `FILE`
                 // is replaced, never written through.
                 let mut out = duckc_image::output::AtomicFile::create(file)
-                    .map_err(|e| miette!("cannot write `{}`: {e}", file.display()))?;
+                    .map_err(|e| output_error(e, file))?;
                 duckc_image::save(
                     store,
                     &named,
@@ -839,7 +850,7 @@ impl Output {
                     duckc_image::ArchiveFormat::Oci,
                 )
                 .and_then(|()| out.commit())
-                .map_err(|e| miette!("cannot write `{}`: {e}", file.display()))?;
+                .map_err(|e| output_error(e, file))?;
             }
         }
         Ok(())

@@ -255,7 +255,7 @@ impl Command {
                     .filter(|n| refs.tags.get(n) == Some(&img.digest))
                     .or_else(|| refs.tags_of(&img.digest).first().map(|s| s.to_string()));
                 duckc_image::export_layout(&store, &img, name.as_deref(), &dir)
-                    .map_err(|e| miette!("{e}"))?;
+                    .map_err(|e| super::build::output_error(e, &dir))?;
                 Ok(ExitCode::SUCCESS)
             }
         }
@@ -269,7 +269,7 @@ fn write_file_atomically(
     write: impl FnOnce(&mut BufWriter<&mut File>) -> miette::Result<()>,
 ) -> miette::Result<()> {
     let mut out = duckc_image::output::AtomicFile::create(path)
-        .map_err(|e| miette!("cannot write `{}`: {e}", path.display()))?;
+        .map_err(|e| super::build::output_error(e, path))?;
     {
         let mut w = BufWriter::with_capacity(1 << 20, out.file());
         write(&mut w)?;
@@ -278,7 +278,7 @@ fn write_file_atomically(
             .wrap_err_with(|| format!("cannot write `{}`", path.display()))?;
     }
     out.commit()
-        .map_err(|e| miette!("cannot write `{}`: {e}", path.display()))
+        .map_err(|e| super::build::output_error(e, path))
 }
 
 fn images(
