@@ -73,7 +73,11 @@ impl Canary {
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names, ["canary"], "something was written into the canary's directory");
+        assert_eq!(
+            names,
+            ["canary"],
+            "something was written into the canary's directory"
+        );
     }
 
     /// Panics when any blob of `store` (decompressed) or any file under it holds the canary.
@@ -312,7 +316,11 @@ fn archives_loaded_from_a_directory_read_nothing_outside_it() {
             .to_owned(),
     ] {
         write(&docker, "manifest.json", &manifest);
-        let out = duck(&store, tmp.path(), &["load", "-i", docker.to_str().unwrap()]);
+        let out = duck(
+            &store,
+            tmp.path(),
+            &["load", "-i", docker.to_str().unwrap()],
+        );
         assert!(!out.status.success(), "{}", text(&out));
         canary.absent_from("load's errors", &out.stderr);
     }
@@ -333,13 +341,21 @@ fn archives_loaded_from_a_directory_read_nothing_outside_it() {
             canary.content.len()
         ),
     );
-    let out = duck(&store, tmp.path(), &["load", "-i", layout.to_str().unwrap()]);
+    let out = duck(
+        &store,
+        tmp.path(),
+        &["load", "-i", layout.to_str().unwrap()],
+    );
     assert!(!out.status.success(), "{}", text(&out));
     canary.absent_from("load's errors", &out.stderr);
     // `index.json` itself as a link to a host file.
     std::fs::remove_file(layout.join("index.json")).unwrap();
     symlink(&canary.file, layout.join("index.json")).unwrap();
-    let out = duck(&store, tmp.path(), &["load", "-i", layout.to_str().unwrap()]);
+    let out = duck(
+        &store,
+        tmp.path(),
+        &["load", "-i", layout.to_str().unwrap()],
+    );
     assert!(!out.status.success(), "{}", text(&out));
     canary.absent_from("load's errors", &out.stderr);
     canary.absent_from_store(&store);
@@ -368,7 +384,14 @@ fn outputs_never_write_through_planted_links() {
     must(duck(
         &store,
         t,
-        &["build", "--progress", "plain", "-o", &format!("oci-archive:{a}"), "ctx"],
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "-o",
+            &format!("oci-archive:{a}"),
+            "ctx",
+        ],
     ));
     canary.unchanged();
     assert!(std::fs::symlink_metadata(&archive).unwrap().is_file());
@@ -386,7 +409,14 @@ fn outputs_never_write_through_planted_links() {
     let refused = duck(
         &store,
         t,
-        &["build", "--progress", "plain", "-o", &format!("oci:{l}"), "ctx"],
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "-o",
+            &format!("oci:{l}"),
+            "ctx",
+        ],
     );
     let refused_export = duck(&store, t, &["export-layout", "busybox:latest", &l]);
     canary.unchanged();
@@ -403,7 +433,11 @@ fn outputs_never_write_through_planted_links() {
     symlink(&canary.file, layout.join("oci-layout")).unwrap();
     must(duck(&store, t, &["export-layout", "busybox:latest", &l]));
     canary.unchanged();
-    assert!(std::fs::symlink_metadata(layout.join("oci-layout")).unwrap().is_file());
+    assert!(
+        std::fs::symlink_metadata(layout.join("oci-layout"))
+            .unwrap()
+            .is_file()
+    );
     insta::assert_snapshot!(
         "outputs_refused",
         [
@@ -425,22 +459,37 @@ fn commit_of_a_container_swapping_a_directory_for_a_link_never_reads_the_host() 
     let Some(store) = store(tmp.path()) else {
         return;
     };
+    let Some(swapper) = common::probe::static_probe("swap_dir_link") else {
+        return;
+    };
     let canary = Canary::new(tmp.path());
     let c = canary.dir.display().to_string();
-    // `d` is a directory holding `canary`, then a link to the host's canary directory (a
-    // path that means nothing inside the container, everything to a walk that follows it),
-    // then a link to `/`, in a loop.
+    // 100 pairs `/w/dN` (a directory holding `canary`) and `/w/xN` (a link to the host's
+    // canary directory: a path that means nothing inside the container, everything to a
+    // walk that follows it), exchanged atomically in a tight loop (renameat2
+    // RENAME_EXCHANGE). A walk that looks names up twice reads the host's canary within a
+    // few commits.
     let script = format!(
-        "mkdir -p /w; while :; do \
-         rm -rf /w/d; mkdir /w/d; echo inside > /w/d/canary; \
-         rm -rf /w/d; ln -s {c} /w/d; \
-         rm -f /w/d; ln -s / /w/d; \
-         rm -f /w/d; done"
+        "mkdir -p /w; for i in $(seq 0 99); do \
+         mkdir /w/d$i; echo inside > /w/d$i/canary; ln -s {c} /w/x$i; done; \
+         exec /swap /w 100"
     );
+    let volume = format!("{}:/swap:ro", swapper.display());
     must(duck(
         &store,
         tmp.path(),
-        &["run", "-d", "--name", "swapper", "busybox:latest", "sh", "-c", &script],
+        &[
+            "run",
+            "-d",
+            "--name",
+            "swapper",
+            "-v",
+            &volume,
+            "busybox:latest",
+            "sh",
+            "-c",
+            &script,
+        ],
     ));
     let mut committed = 0;
     for i in 0..30 {
@@ -452,6 +501,8 @@ fn commit_of_a_container_swapping_a_directory_for_a_link_never_reads_the_host() 
             committed += 1;
         }
     }
+    let logs = text(&duck(&store, tmp.path(), &["logs", "swapper"]));
+    assert!(!logs.contains("renameat2"), "the swapper stopped: {logs}");
     must(duck(&store, tmp.path(), &["rm", "-f", "swapper"]));
     assert!(committed > 0, "no commit succeeded");
     // No layer of any image holds the canary (every blob, decompressed, is searched).
@@ -487,7 +538,14 @@ fn host_network_steps_need_the_entitlement() {
     let unknown = duck(
         &store,
         &ctx,
-        &["build", "--allow", "network.hots", "--progress", "plain", "env.kdl"],
+        &[
+            "build",
+            "--allow",
+            "network.hots",
+            "--progress",
+            "plain",
+            "env.kdl",
+        ],
     );
     insta::assert_snapshot!(
         "entitlements",
@@ -520,11 +578,21 @@ fn host_network_steps_need_the_entitlement() {
     must(duck(
         &store,
         &ctx,
-        &["build", "--allow=network.host", "--progress", "plain", "env.kdl"],
+        &[
+            "build",
+            "--allow=network.host",
+            "--progress",
+            "plain",
+            "env.kdl",
+        ],
     ));
     // The step saw the host's interfaces (more than a fresh namespace's loopback).
     let host_links = std::fs::read_to_string("/proc/net/dev").unwrap();
-    let seen = must(duck(&store, &ctx, &["run", "--rm", "paths:net", "cat", "/links"]));
+    let seen = must(duck(
+        &store,
+        &ctx,
+        &["run", "--rm", "paths:net", "cat", "/links"],
+    ));
     if host_links.lines().count() > 3 {
         assert_eq!(seen.lines().count(), host_links.lines().count(), "{seen}");
     }

@@ -124,7 +124,10 @@ pub fn dir_beneath(context: &Path, rel: &str) -> std::io::Result<(OwnedFd, PathB
 pub fn read_link_beneath(ctx: &OwnedFd, rel: &str) -> std::io::Result<std::ffi::OsString> {
     use std::os::unix::ffi::OsStringExt;
     let (dir, name) = match rel.rsplit_once('/') {
-        Some((d, n)) => (Some(open_beneath(ctx, d, OFlags::PATH | OFlags::DIRECTORY)?), n),
+        Some((d, n)) => (
+            Some(open_beneath(ctx, d, OFlags::PATH | OFlags::DIRECTORY)?),
+            n,
+        ),
         None => (None, rel),
     };
     let dir = dir.as_ref().unwrap_or(ctx);

@@ -196,12 +196,7 @@ pub fn export_layout(store: &Store, image: &Image, name: Option<&str>, dir: &Pat
         out.commit()?;
     }
     let index_path = dir.join("index.json");
-    let existing = output::read_file(
-        &root,
-        &index_path,
-        "index.json",
-        crate::MAX_METADATA_BYTES,
-    )?;
+    let existing = output::read_file(&root, &index_path, "index.json", crate::MAX_METADATA_BYTES)?;
     let mut index: serde_json::Value = match existing {
         Some(b) => serde_json::from_slice(&b).map_err(|e| Error::BadArchive {
             path: index_path.display().to_string(),

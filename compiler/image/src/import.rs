@@ -10,8 +10,8 @@ use std::path::Path;
 
 use duckc_layer::{Compression, compress};
 use duckc_store::Store;
-use rustix::fs::{Mode, OFlags, ResolveFlags};
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
 use serde::Deserialize;
 
 use crate::manifest::{ManifestLayer, write_manifest};

@@ -77,10 +77,7 @@ pub fn subdir(dir: &OwnedFd, shown: &Path, name: &OsStr) -> Result<OwnedFd> {
                 rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Symlink
             }) =>
         {
-            unsafe_output(
-                shown,
-                "it is a symlink, and duckc does not write through links; remove it or name the directory it points to",
-            )
+            unsafe_output(shown, "it is a symlink")
         }
         Errno::NOTDIR => unsafe_output(shown, "it exists and is not a directory"),
         e => io(shown, e),
@@ -108,10 +105,7 @@ pub fn read_file(dir: &OwnedFd, shown: &Path, name: &str, limit: u64) -> Result<
         Ok(fd) => fd,
         Err(Errno::NOENT) => return Ok(None),
         Err(Errno::LOOP) => {
-            return Err(unsafe_output(
-                shown,
-                "it is a symlink, and duckc does not read or write through links; remove it",
-            ));
+            return Err(unsafe_output(shown, "it is a symlink"));
         }
         Err(e) => return Err(io(shown, e)),
     };
@@ -174,11 +168,7 @@ impl AtomicFile {
             match rustix::fs::openat(
                 &dir,
                 tmp.as_os_str(),
-                OFlags::WRONLY
-                    | OFlags::CREATE
-                    | OFlags::EXCL
-                    | OFlags::NOFOLLOW
-                    | OFlags::CLOEXEC,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::from_raw_mode(0o666),
             ) {
                 Ok(fd) => {
@@ -208,8 +198,13 @@ impl AtomicFile {
             path: self.path.display().to_string(),
             source: e,
         })?;
-        rustix::fs::renameat(&self.dir, self.tmp.as_os_str(), &self.dir, self.name.as_os_str())
-            .map_err(|e| io(&self.path, e))?;
+        rustix::fs::renameat(
+            &self.dir,
+            self.tmp.as_os_str(),
+            &self.dir,
+            self.name.as_os_str(),
+        )
+        .map_err(|e| io(&self.path, e))?;
         self.done = true;
         Ok(())
     }

@@ -664,8 +664,10 @@ impl Entitlements {
         }
         let graph = loaded.graph();
         let mut seen = std::collections::BTreeSet::new();
-        let mut stack: Vec<duckc_ir::NodeKey> =
-            plans.iter().flat_map(|p| p.layers.iter().copied()).collect();
+        let mut stack: Vec<duckc_ir::NodeKey> = plans
+            .iter()
+            .flat_map(|p| p.layers.iter().copied())
+            .collect();
         let mut host = Vec::new();
         while let Some(key) = stack.pop() {
             if !seen.insert(key) {
@@ -711,7 +713,10 @@ impl Entitlements {
                     duckc_ir::RunCommand::Shell(c) => format!("run {c:?} network=\"host\""),
                     duckc_ir::RunCommand::Exec(v) => format!(
                         "run {} network=\"host\"",
-                        v.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(" ")
+                        v.iter()
+                            .map(|a| format!("{a:?}"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
                     ),
                 },
                 "network=\"host\"",
@@ -748,7 +753,11 @@ impl Entitlements {
 /// Where `token` of the step `step` is in `text`: in the first line that holds the step's
 /// first words and the token, else the first occurrence of the token.
 fn locate(text: &str, step: &str, token: &str) -> Option<usize> {
-    let head: String = step.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    let head: String = step
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         if let Some(i) = line.find(token)
