@@ -149,6 +149,7 @@ fn context_symlinks_never_expose_the_host_in_dockerfile_builds() {
     };
     let canary = Canary::new(tmp.path());
     let ctx = context(tmp.path(), "ctx", &canary);
+    write(&ctx, "sub/inner", "sub-inner\n");
     // `.dockerignore` as a link to the canary: read inside the context (nothing there).
     symlink(&canary.file, ctx.join(".dockerignore")).unwrap();
     std::fs::write(
@@ -161,7 +162,9 @@ fn context_symlinks_never_expose_the_host_in_dockerfile_builds() {
          COPY . /ctx/\n\
          RUN cat /abs /rel /ctx/abs /ctx/rel /ctx/dir/canary 2>&1; ls -l /ctx\n\
          RUN --mount=type=bind,target=/m cat /m/abs /m/rel /m/dir/canary 2>&1; ls -l /m\n\
-         RUN --mount=type=bind,from=stage,source=/lnk,target=/s cat /s/canary\n",
+         RUN --mount=type=bind,from=stage,source=/lnk,target=/s cat /s/canary\n\
+         RUN --mount=type=bind,source=file,target=/f --mount=type=bind,source=sub,target=/sub \
+             cat /f /sub/inner\n",
     )
     .unwrap();
     let out = duck(
@@ -172,6 +175,8 @@ fn context_symlinks_never_expose_the_host_in_dockerfile_builds() {
     let shown = must(out);
     canary.absent_from("the build's output", shown.as_bytes());
     assert!(shown.contains("stage-own"), "{shown}");
+    // Plain files and directories of the context bind as before.
+    assert!(shown.contains("inside\nsub-inner\n"), "{shown}");
     // The links are in the image as links; inside the container they name nothing.
     let out = duck(
         &store,
