@@ -11,14 +11,13 @@ use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
-use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use duckc_ir::{CopyStep, EntryKind};
 use duckc_layer::{Compression, SourceKind, WriteOptions};
 use duckc_store::{LayerRef, Store};
-use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
+use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps};
 use sha2::Digest as _;
 
 use crate::{Error, Result, io_err};
@@ -160,16 +159,9 @@ pub(crate) fn make_parents(stage: &Path, dir: &Path, (uid, gid): (u32, u32)) -> 
 }
 
 fn open_beneath(ctx: &OwnedFd, rel: &str, flags: OFlags) -> Result<OwnedFd> {
-    rustix::fs::openat2(
-        ctx,
-        rel,
-        flags | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
-    )
-    .map_err(|e| Error::Io {
+    crate::context::open_beneath(ctx, rel, flags).map_err(|source| Error::Io {
         path: rel.into(),
-        source: e.into(),
+        source,
     })
 }
 
@@ -219,19 +211,10 @@ impl Write for HashTee<'_> {
 
 /// Reads a symlink of the context without following any link on the way to it.
 fn read_link(ctx: &OwnedFd, source: &str) -> Result<OsString> {
-    let (dir, name) = match source.rsplit_once('/') {
-        Some((d, n)) => (
-            Some(open_beneath(ctx, d, OFlags::PATH | OFlags::DIRECTORY)?),
-            n,
-        ),
-        None => (None, source),
-    };
-    let dir = dir.as_ref().unwrap_or(ctx);
-    let target = rustix::fs::readlinkat(dir, name, Vec::new()).map_err(|e| Error::Io {
+    crate::context::read_link_beneath(ctx, source).map_err(|e| Error::Io {
         path: source.into(),
-        source: e.into(),
-    })?;
-    Ok(OsString::from_vec(target.into_bytes()))
+        source: e,
+    })
 }
 
 /// Write a staged directory as a plain (not overlay) layer: every time clamped to the build's

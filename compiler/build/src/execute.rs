@@ -590,7 +590,15 @@ fn resolve_any_base(store: &Store, base: &BaseImage, opts: &BuildOptions) -> Res
             }
         }
         BaseImage::OciLayout { path } => {
-            let dir = opts.context.join(path);
+            // Inside the context, no symlink followed (SECURITY 36).
+            let (_held, dir) = crate::context::dir_beneath(&opts.context, path).map_err(|e| {
+                Error::BaseLayout {
+                    path: path.clone(),
+                    reason: format!(
+                        "not a directory inside the build context (symlinks are not followed): {e}"
+                    ),
+                }
+            })?;
             let loaded = duckc_image::load(store, &dir).map_err(|e| Error::BaseLayout {
                 path: path.clone(),
                 reason: e.to_string(),

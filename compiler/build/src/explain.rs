@@ -157,7 +157,9 @@ fn base_status(
                 .ok()
                 .map(|i| i.manifest_digest)
         }
-        BaseImage::OciLayout { path } => layout_digest(&context.join(path)),
+        BaseImage::OciLayout { path } => crate::context::dir_beneath(context, path)
+            .ok()
+            .and_then(|(_held, dir)| layout_digest(&dir)),
     };
     let Some(digest) = digest else {
         return (
@@ -183,7 +185,9 @@ fn base_status(
 
 /// The first manifest digest an OCI layout's `index.json` lists.
 fn layout_digest(dir: &std::path::Path) -> Option<Digest> {
-    let bytes = std::fs::read(dir.join("index.json")).ok()?;
+    let f = crate::context::open_nofollow(&dir.join("index.json")).ok()?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(f, 4 << 20), &mut bytes).ok()?;
     let v: Value = serde_json::from_slice(&bytes).ok()?;
     v.pointer("/manifests/0/digest")?.as_str()?.parse().ok()
 }

@@ -46,8 +46,37 @@ impl Ignore {
     /// Reads `.duckignore` in `dir`, else `.dockerignore`, else nothing is ignored. Returns the
     /// rules and the name of the file they came from.
     pub fn read(dir: &Path) -> std::io::Result<(Ignore, Option<&'static str>)> {
+        use rustix::fs::{Mode, OFlags, ResolveFlags};
+        use std::io::Read as _;
+        let ctx = rustix::fs::open(
+            dir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         for name in [".duckignore", ".dockerignore"] {
-            match std::fs::read_to_string(dir.join(name)) {
+            // Symlinks resolve inside the context (`RESOLVE_IN_ROOT`), as BuildKit reads the
+            // ignore file: one pointing at a host file reads nothing of the host.
+            let opened = rustix::fs::openat2(
+                &ctx,
+                name,
+                OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            )
+            .map_err(std::io::Error::from)
+            .and_then(|fd| {
+                let mut f = std::fs::File::from(fd);
+                if !f.metadata()?.is_file() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("`{name}` is not a regular file"),
+                    ));
+                }
+                let mut text = String::new();
+                f.read_to_string(&mut text)?;
+                Ok(text)
+            });
+            match opened {
                 Ok(text) => return Ok((Ignore::parse(&text), Some(name))),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),

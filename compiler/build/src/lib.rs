@@ -63,6 +63,9 @@ pub enum Error {
     /// A context file that no longer has the digest the compiler keyed it by.
     #[error("`{path}` changed while the build was reading it")]
     ContextChanged { path: String },
+    /// A bind mount source that does not resolve to a file inside what was staged for it.
+    #[error("the bind mount source `{path}` is not a file inside the build context")]
+    BindSymlink { path: String },
     /// A `chown=` that names an unknown user or group.
     #[error("invalid `chown=\"{spec}\"`: {reason}")]
     Chown { spec: String, reason: String },

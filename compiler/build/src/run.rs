@@ -70,7 +70,14 @@ fn volumes(
                 crate::copy::stage_files(mounts.context, files, &d, (0, 0))?;
                 match files.as_slice() {
                     [f] if f.source == *source && f.kind != duckc_ir::EntryKind::Dir => {
-                        (d.join(f.target.trim_start_matches('/')), true)
+                        // Resolved inside the staged tree, never on the host: the runtime opens
+                        // a volume source following links, so what it gets must hold none.
+                        let real = crate::copy_from::resolve_in_root(&d, &f.target)?
+                            .filter(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+                            .ok_or_else(|| Error::BindSymlink {
+                                path: source.clone(),
+                            })?;
+                        (real, true)
                     }
                     _ => (d, true),
                 }

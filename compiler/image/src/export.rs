@@ -4,7 +4,6 @@
 //! owners, modes and times.
 
 use std::collections::BTreeSet;
-use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -163,38 +162,47 @@ pub fn save(
 }
 
 /// Write `image` into the OCI layout directory `dir` (created or extended), under `name`.
+/// Nothing is written through a symlink: `dir`, `blobs` and `blobs/sha256` are opened without
+/// following one (a link there is refused), and every file is written beside its name and
+/// renamed over it (see [`crate::output`]).
 pub fn export_layout(store: &Store, image: &Image, name: Option<&str>, dir: &Path) -> Result<()> {
+    use crate::output;
+    use std::ffi::OsStr;
+    let root = output::open_dir(dir)?;
+    let blobs = output::subdir(&root, &dir.join("blobs"), OsStr::new("blobs"))?;
     let blob_dir = dir.join("blobs/sha256");
-    fs::create_dir_all(&blob_dir).map_err(io_err(&blob_dir))?;
+    let sha = output::subdir(&blobs, &blob_dir, OsStr::new("sha256"))?;
     let (digest, all) = top(store, image);
     for d in &all {
-        let dest = blob_dir.join(d.hex());
-        if dest.is_file() && fs::metadata(&dest).map(|m| m.len()).ok() == store.blob_size(d).ok() {
+        let hex = d.hex();
+        let dest = blob_dir.join(&hex);
+        if let Ok(size) = store.blob_size(d)
+            && output::is_file_of_size(&sha, OsStr::new(&hex), size)
+        {
             continue;
         }
-        let tmp = blob_dir.join(format!(".{}.tmp", d.hex()));
+        let dup = sha.try_clone().map_err(io_err(&blob_dir))?;
+        let mut out = output::AtomicFile::create_in(dup, &dest, OsStr::new(&hex))?;
         let mut src = duckc_layer::HashingReader::new(store.open_blob(d)?);
-        let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-        io::copy(&mut src, &mut f).map_err(io_err(&tmp))?;
-        let (actual, _) = src.finish().map_err(io_err(&tmp))?;
+        io::copy(&mut src, out.file()).map_err(io_err(&dest))?;
+        let (actual, _) = src.finish().map_err(io_err(&dest))?;
         if actual != *d {
-            let _ = fs::remove_file(&tmp);
             return Err(Error::Store(duckc_store::Error::DigestMismatch {
                 what: format!("blob {d}"),
                 expected: *d,
                 actual,
             }));
         }
-        f.sync_all().map_err(io_err(&tmp))?;
-        fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
+        out.commit()?;
     }
     let index_path = dir.join("index.json");
-    let mut index: serde_json::Value = match fs::read(&index_path) {
-        Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::BadArchive {
+    let existing = output::read_file(&root, &index_path, "index.json", crate::MAX_METADATA_BYTES)?;
+    let mut index: serde_json::Value = match existing {
+        Some(b) => serde_json::from_slice(&b).map_err(|e| Error::BadArchive {
             path: index_path.display().to_string(),
             reason: e.to_string(),
         })?,
-        Err(_) => {
+        None => {
             serde_json::json!({"schemaVersion": 2, "mediaType": media::INDEX, "manifests": []})
         }
     };
@@ -215,10 +223,17 @@ pub fn export_layout(store: &Store, image: &Image, name: Option<&str>, dir: &Pat
         ms.retain(|m| m.get("digest") != desc.get("digest"));
     }
     ms.push(desc);
-    let layout = dir.join("oci-layout");
-    fs::write(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io_err(&layout))?;
-    let tmp = dir.join(".index.json.tmp");
-    fs::write(&tmp, serde_json::to_vec(&index).expect("index serialises")).map_err(io_err(&tmp))?;
-    fs::rename(&tmp, &index_path).map_err(io_err(&index_path))?;
+    let write = |name: &str, bytes: &[u8]| -> Result<()> {
+        let path = dir.join(name);
+        let dup = root.try_clone().map_err(io_err(dir))?;
+        let mut out = output::AtomicFile::create_in(dup, &path, OsStr::new(name))?;
+        out.file().write_all(bytes).map_err(io_err(&path))?;
+        out.commit()
+    };
+    write("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    write(
+        "index.json",
+        &serde_json::to_vec(&index).expect("index serialises"),
+    )?;
     Ok(())
 }

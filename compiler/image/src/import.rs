@@ -5,11 +5,13 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::os::fd::OwnedFd;
+use std::path::Path;
 
 use duckc_layer::{Compression, compress};
 use duckc_store::Store;
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
 use serde::Deserialize;
 
 use crate::manifest::{ManifestLayer, write_manifest};
@@ -26,8 +28,9 @@ pub struct Loaded {
 
 /// Where the blobs of what is being loaded come from.
 enum Source {
-    /// An OCI layout (or an unpacked docker archive) on disk: copied blob by blob on demand.
-    Dir(PathBuf),
+    /// An OCI layout (or an unpacked docker archive) on disk: copied blob by blob on demand,
+    /// every path opened beneath the directory's descriptor (see [`open_in`]).
+    Dir(OwnedFd),
     /// An archive already streamed into the store: relative path → blob.
     Archive(HashMap<String, (Digest, u64)>),
 }
@@ -41,14 +44,23 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<Loaded>> {
         reason,
     };
     let (source, small) = if meta.is_dir() {
+        let dir = rustix::fs::open(
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| io_err(path)(e.into()))?;
         let mut small = HashMap::new();
         for name in ["index.json", "manifest.json"] {
-            let p = path.join(name);
-            if p.is_file() {
-                small.insert(name.to_owned(), read_small(&p)?);
+            match open_in(&dir, name) {
+                Ok(f) => {
+                    small.insert(name.to_owned(), read_small(f, &path.join(name))?);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(bad(format!("cannot read `{name}`: {e}"))),
             }
         }
-        (Source::Dir(path.to_owned()), small)
+        (Source::Dir(dir), small)
     } else {
         stream_archive(store, path)?
     };
@@ -143,8 +155,29 @@ fn names_from(desc: &Descriptor) -> Vec<String> {
     }
 }
 
-fn read_small(p: &Path) -> Result<Vec<u8>> {
-    let f = File::open(p).map_err(io_err(p))?;
+/// Opens the regular file `rel` of the directory open as `dir`, every component (symlinks
+/// included, absolute or `..` ones) resolved beneath it (`RESOLVE_IN_ROOT`): a layout or
+/// docker archive directory can name nothing of the host (SECURITY 36). A FIFO or device is
+/// refused without blocking.
+fn open_in(dir: &OwnedFd, rel: &str) -> std::io::Result<File> {
+    let fd = rustix::fs::openat2(
+        dir,
+        rel.trim_start_matches('/'),
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )?;
+    let f = File::from(fd);
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(f)
+}
+
+fn read_small(f: File, p: &Path) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     f.take(MAX_METADATA_BYTES + 1)
         .read_to_end(&mut out)
@@ -263,8 +296,9 @@ fn ensure_blob(
     }
     match source {
         Source::Dir(dir) => {
-            let p = dir.join("blobs/sha256").join(digest.hex());
-            let mut f = File::open(&p).map_err(|e| Error::BadArchive {
+            let rel = format!("blobs/sha256/{}", digest.hex());
+            let p = path.join(&rel);
+            let mut f = open_in(dir, &rel).map_err(|e| Error::BadArchive {
                 path: path.display().to_string(),
                 reason: format!("blob {digest} is missing: {e}"),
             })?;
@@ -440,18 +474,9 @@ fn docker_file(store: &Store, source: &Source, rel: &str, path: &Path) -> Result
             .copied()
             .ok_or_else(|| bad(format!("`{rel}` is missing"))),
         Source::Dir(dir) => {
-            let p = dir.join(&rel);
-            if fs::symlink_metadata(&p)
-                .map(|m| m.file_type().is_symlink())
-                .unwrap_or(false)
-            {
-                let canon = fs::canonicalize(&p).map_err(io_err(&p))?;
-                let dir_canon = fs::canonicalize(dir).map_err(io_err(dir))?;
-                if !canon.starts_with(&dir_canon) {
-                    return Err(bad(format!("`{rel}` points outside the directory")));
-                }
-            }
-            let mut f = File::open(&p).map_err(io_err(&p))?;
+            // Resolved beneath the directory: `../../etc/shadow`, an absolute symlink or a
+            // symlinked component stay inside it (as they would inside the archive).
+            let mut f = open_in(dir, &rel).map_err(|e| bad(format!("cannot read `{rel}`: {e}")))?;
             Ok(store.put_blob_from(&mut f, None)?)
         }
     }

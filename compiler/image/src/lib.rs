@@ -7,6 +7,7 @@ mod export;
 mod import;
 mod maintenance;
 pub mod manifest;
+pub mod output;
 mod reference;
 mod rootfs;
 mod tags;
@@ -100,6 +101,14 @@ pub enum Error {
         path: String,
         /// The underlying error.
         source: std::io::Error,
+    },
+    /// An output path that duckc will not write (a planted symlink, not a directory).
+    #[error("will not write `{path}`: {reason}")]
+    UnsafeOutput {
+        /// The path.
+        path: String,
+        /// Why.
+        reason: String,
     },
     /// A `--change` instruction that is not understood.
     #[error("invalid change `{0}`: {1}")]

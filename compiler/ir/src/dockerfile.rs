@@ -1050,6 +1050,22 @@ impl Lowering<'_> {
                                 &[],
                                 span,
                             ) {
+                                // A symlink is never bound: binding it would bind whatever it
+                                // names on the host (SECURITY 36).
+                                if let [f] = files.as_slice()
+                                    && f.kind == EntryKind::Symlink
+                                    && f.source == path
+                                {
+                                    self.error(
+                                        span,
+                                        format!(
+                                            "the bind mount source `{source}` is a symlink in the build context"
+                                        ),
+                                        "a symlink as bind source",
+                                        "duckc never follows a symlink of the build context; bind the file or directory it points to (`source=TARGET`)",
+                                    );
+                                    continue;
+                                }
                                 out.push(RunMount::Bind {
                                     target,
                                     files,

@@ -11,9 +11,12 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
 
 use crate::compress::{Compression, Encoder};
 use crate::digest::{Digest, HashingWriter};
@@ -265,28 +268,59 @@ impl<W: Write> TarWriter<W> {
                 source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
             });
         }
-        self.write_children(root, &mut Vec::new())
+        let dir = rustix::fs::open(
+            root,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| io_err(root)(e.into()))?;
+        self.write_children(&dir, root, &mut Vec::new())
     }
 
-    fn write_children(&mut self, dir: &Path, prefix: &mut Vec<u8>) -> Result<()> {
-        let mut names: Vec<std::ffi::OsString> = fs::read_dir(dir)
-            .map_err(io_err(dir))?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<io::Result<_>>()
-            .map_err(io_err(dir))?;
-        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    /// Writes the entries of the directory open as `dir` (shown as `path` in errors). Every
+    /// entry is opened relative to `dir` without following a link (`O_PATH|O_NOFOLLOW`) and
+    /// described through that descriptor, so a tree that changes while it is walked (a running
+    /// container swapping a directory for a symlink to `/`) is read as what each entry is when
+    /// opened, and never through a link (SECURITY 37).
+    fn write_children(&mut self, dir: &OwnedFd, path: &Path, prefix: &mut Vec<u8>) -> Result<()> {
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        for entry in rustix::fs::Dir::read_from(dir).map_err(|e| io_err(path)(e.into()))? {
+            let entry = entry.map_err(|e| io_err(path)(e.into()))?;
+            let name = entry.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                names.push(name.to_vec());
+            }
+        }
+        names.sort();
         for name in names {
-            let path = dir.join(&name);
+            let child = path.join(OsStr::from_bytes(&name));
             let len = prefix.len();
-            prefix.extend_from_slice(name.as_bytes());
-            self.write_path(&path, prefix)?;
+            prefix.extend_from_slice(&name);
+            let fd = match rustix::fs::openat(
+                dir,
+                &name[..],
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(fd) => fd,
+                // Removed since the directory was read: it is not in the tree any more.
+                Err(rustix::io::Errno::NOENT) => {
+                    prefix.truncate(len);
+                    continue;
+                }
+                Err(e) => return Err(io_err(&child)(e.into())),
+            };
+            self.write_entry(fd, &child, prefix)?;
             prefix.truncate(len);
         }
         Ok(())
     }
 
-    fn write_path(&mut self, path: &Path, rel: &mut Vec<u8>) -> Result<()> {
-        let meta = fs::symlink_metadata(path).map_err(io_err(path))?;
+    /// Writes one entry, open as `O_PATH|O_NOFOLLOW` in `fd` (the entry itself, a symlink
+    /// included).
+    fn write_entry(&mut self, fd: OwnedFd, path: &Path, rel: &mut Vec<u8>) -> Result<()> {
+        let fd = fs::File::from(fd);
+        let meta = fd.metadata().map_err(io_err(path))?;
         let ft = meta.file_type();
         let mut h = EntryHeader::new(rel.clone(), b'0');
         h.mode = meta.mode() & 0o7777;
@@ -305,7 +339,10 @@ impl<W: Write> TarWriter<W> {
             h.mtime = h.mtime.min(self.epoch);
             return self.append(&h, &mut io::empty()).map_err(io_err(path));
         }
-        h.xattrs = read_xattrs(path).map_err(io_err(path))?;
+        // `/proc/self/fd/N` of an `O_PATH` descriptor names exactly the inode it holds (the
+        // symlink itself for a link), whatever happens to the name meanwhile.
+        let by_fd = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+        h.xattrs = read_xattrs(&by_fd).map_err(io_err(path))?;
         let opaque = overlay
             && h.xattrs
                 .iter()
@@ -326,7 +363,14 @@ impl<W: Write> TarWriter<W> {
                 o.mtime = h.mtime;
                 self.append(&o, &mut io::empty()).map_err(io_err(path))?;
             }
-            return self.write_children(path, rel);
+            let dir = rustix::fs::openat(
+                &fd,
+                ".",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| io_err(path)(e.into()))?;
+            return self.write_children(&dir, path, rel);
         }
         if !ft.is_dir() && meta.nlink() > 1 {
             let key = (meta.dev(), meta.ino());
@@ -340,10 +384,11 @@ impl<W: Write> TarWriter<W> {
         }
         if ft.is_file() {
             h.size = meta.len();
+            // Reopened through the descriptor: the same inode, known to be a regular file.
             let file = fs::OpenOptions::new()
                 .read(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(path)
+                .custom_flags(libc::O_NOCTTY)
+                .open(&by_fd)
                 .map_err(io_err(path))?;
             let mut limited = file.take(h.size);
             self.append(&h, &mut limited).map_err(|e| {
@@ -361,10 +406,9 @@ impl<W: Write> TarWriter<W> {
         if ft.is_symlink() {
             h.kind = b'2';
             h.link = Some(
-                fs::read_link(path)
-                    .map_err(io_err(path))?
-                    .into_os_string()
-                    .into_vec_bytes(),
+                rustix::fs::readlinkat(&fd, "", Vec::new())
+                    .map_err(|e| io_err(path)(e.into()))?
+                    .into_bytes(),
             );
         } else if ft.is_char_device() || ft.is_block_device() {
             h.kind = if ft.is_char_device() { b'3' } else { b'4' };
@@ -490,15 +534,6 @@ impl<W: Write> TarWriter<W> {
     }
 }
 
-trait IntoVecBytes {
-    fn into_vec_bytes(self) -> Vec<u8>;
-}
-impl IntoVecBytes for std::ffi::OsString {
-    fn into_vec_bytes(self) -> Vec<u8> {
-        std::os::unix::ffi::OsStringExt::into_vec(self)
-    }
-}
-
 fn truncate(b: &[u8], n: usize) -> &[u8] {
     &b[..b.len().min(n)]
 }
@@ -526,9 +561,10 @@ fn split_ustar(path: &[u8]) -> Option<(&[u8], &[u8])> {
     None
 }
 
-/// The extended attributes of `path` (not following a final symlink), sorted by name.
+/// The extended attributes of the inode `path` (`/proc/self/fd/N` of an `O_PATH` descriptor)
+/// names, sorted by name.
 fn read_xattrs(path: &Path) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let size = match rustix::fs::llistxattr_query(path) {
+    let size = match rustix::fs::listxattr_query(path) {
         Ok(n) => n,
         Err(rustix::io::Errno::NOTSUP) => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
@@ -537,18 +573,18 @@ fn read_xattrs(path: &Path) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
         return Ok(Vec::new());
     }
     let mut list = vec![0u8; size];
-    let n = rustix::fs::llistxattr(path, &mut list[..])?;
+    let n = rustix::fs::listxattr(path, &mut list[..])?;
     list.truncate(n);
     let mut out = Vec::new();
     for name in list.split(|&b| b == 0).filter(|n| !n.is_empty()) {
         let name_os = OsStr::from_bytes(name);
-        let len = match rustix::fs::lgetxattr_query(path, name_os) {
+        let len = match rustix::fs::getxattr_query(path, name_os) {
             Ok(n) => n,
             Err(rustix::io::Errno::NODATA) => continue,
             Err(e) => return Err(e.into()),
         };
         let mut value = vec![0u8; len];
-        let n = rustix::fs::lgetxattr(path, name_os, &mut value[..])?;
+        let n = rustix::fs::getxattr(path, name_os, &mut value[..])?;
         value.truncate(n);
         out.push((name.to_vec(), value));
     }

@@ -65,6 +65,11 @@ pub enum Command {
         /// e.g. `linux/amd64,linux/arm64`; several give an OCI index).
         #[arg(long, value_name = "OS/ARCH", value_delimiter = ',')]
         platform: Vec<String>,
+        /// Allow what a step asks for beyond the default sandbox (BuildKit's entitlements):
+        /// `network.host` lets `network="host"` / `RUN --network=host` steps use the host's
+        /// network. May be repeated or comma-separated.
+        #[arg(long = "allow", value_name = "ENTITLEMENT", value_delimiter = ',')]
+        allow: Vec<String>,
     },
     /// Write the KDL spec equivalent to a Dockerfile (its target and the stages it needs).
     Convert {
@@ -119,7 +124,9 @@ impl Command {
                 locked,
                 repository,
                 platform,
+                allow,
             } => {
+                let allow = Entitlements::parse(&allow)?;
                 if let Some(bad) = platform.iter().find(|p| !duckc_syntax::valid_platform(p)) {
                     return Err(miette!(
                         help = "use `linux/ARCH[/VARIANT]` with ARCH one of amd64, arm64, arm, 386, ppc64le, s390x, riscv64, mips64le, e.g. `--platform linux/amd64,linux/arm64`",
@@ -151,6 +158,8 @@ impl Command {
                 let Some(mut plans) = loaded.plans(&target)? else {
                     return Ok(ExitCode::FAILURE);
                 };
+                // Before anything runs (packages resolved, bases pulled, steps started).
+                allow.check(&loaded, &plans)?;
                 if !platform.is_empty() {
                     for plan in &mut plans {
                         plan.platforms = platform.clone();
@@ -518,6 +527,8 @@ fn lower_dockerfile(
     }
     // Hash the context entries the needed stages read.
     let sources = duckc_ir::dockerfile::context_sources(&ev);
+    let ctx = duckc_build::context::open_context(context)
+        .map_err(|e| miette!("cannot read the build context `{}`: {e}", context.display()))?;
     for f in &mut listing {
         let wanted = sources
             .iter()
@@ -525,7 +536,7 @@ fn lower_dockerfile(
         if wanted && f.kind != duckc_ir::EntryKind::Dir {
             let full = context.join(&f.path);
             f.digest = Some(
-                duckc_build::context::digest_entry(&full, f.kind)
+                duckc_build::context::digest_entry(&ctx, &f.path, f.kind)
                     .map_err(|e| miette!("cannot read `{}`: {e}", full.display()))?,
             );
         }
@@ -617,6 +628,189 @@ fn failure(
     }
 }
 
+/// The entitlements of `--allow` (BuildKit's word): what build steps may use beyond the
+/// default sandbox. They are not part of any cache key: they decide whether a step may run,
+/// not what it produces (BuildKit does not key them either).
+#[derive(Debug, Default)]
+struct Entitlements {
+    network_host: bool,
+}
+
+/// The entitlements `--allow` knows.
+const ENTITLEMENTS: [&str; 1] = ["network.host"];
+
+impl Entitlements {
+    fn parse(values: &[String]) -> miette::Result<Entitlements> {
+        let mut out = Entitlements::default();
+        for v in values {
+            match v.trim() {
+                "network.host" => out.network_host = true,
+                other => {
+                    return Err(miette!(
+                        help = format!("the entitlements duckc knows: {}", ENTITLEMENTS.join(", ")),
+                        "unknown entitlement `{other}` in `--allow`"
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Fails, naming the step and the flag, when a step the plans build needs an entitlement
+    /// that was not given.
+    fn check(&self, loaded: &Loaded, plans: &[EnvPlan]) -> miette::Result<()> {
+        if self.network_host {
+            return Ok(());
+        }
+        let graph = loaded.graph();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack: Vec<duckc_ir::NodeKey> = plans
+            .iter()
+            .flat_map(|p| p.layers.iter().copied())
+            .collect();
+        let mut host = Vec::new();
+        while let Some(key) = stack.pop() {
+            if !seen.insert(key) {
+                continue;
+            }
+            let Some(node) = graph.node(&key) else {
+                continue;
+            };
+            stack.extend(node.parent);
+            match &node.step {
+                duckc_ir::Step::Copy(c) => stack.extend(c.from.as_ref().map(|f| f.node)),
+                duckc_ir::Step::Run(run) => {
+                    for m in &run.mounts {
+                        if let duckc_ir::RunMount::BindFrom { node, .. } = m {
+                            stack.push(*node);
+                        }
+                    }
+                    if run.network == duckc_syntax::ast::Network::Host {
+                        host.push(node);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(node) = host.into_iter().min_by_key(|n| n.key) else {
+            return Ok(());
+        };
+        let duckc_ir::Step::Run(run) = &node.step else {
+            return Ok(());
+        };
+        let (step, token) = match &loaded.frontend {
+            Frontend::Dockerfile { lowered } => (
+                lowered
+                    .steps
+                    .iter()
+                    .find(|s| s.node == Some(node.key))
+                    .map(|s| s.text.clone())
+                    .unwrap_or_else(|| format!("RUN {}", run.command.argv().join(" "))),
+                "--network=host",
+            ),
+            Frontend::Kdl(_) => (
+                match &run.command {
+                    duckc_ir::RunCommand::Shell(c) => format!("run {c:?} network=\"host\""),
+                    duckc_ir::RunCommand::Exec(v) => format!(
+                        "run {} network=\"host\"",
+                        v.iter()
+                            .map(|a| format!("{a:?}"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
+                },
+                "network=\"host\"",
+            ),
+        };
+        let envs = if node.envs.is_empty() {
+            String::new()
+        } else {
+            format!(" (env `{}`)", node.envs.join("`, `"))
+        };
+        let mut report = miette!(
+            help = "a step on the host's network reaches every service listening on the host, loopback included; allow it with `duckc build --allow network.host`",
+            "the step `{step}`{envs} uses the host's network, which this build does not allow"
+        );
+        // Point at the step in the spec when its text is found there.
+        if let Ok(text) = std::fs::read_to_string(&loaded.spec)
+            && let Some(at) = locate(&text, &step, token)
+        {
+            let name = loaded
+                .spec
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            report = miette::Report::new(EntitlementNeeded {
+                message: report.to_string(),
+                span: (at..at + token.len()).into(),
+            })
+            .with_source_code(miette::NamedSource::new(name, text));
+        }
+        Err(report)
+    }
+}
+
+/// Where `token` of the step `step` is in `text`: in the first line that holds the step's
+/// first words and the token, else the first occurrence of the token.
+fn locate(text: &str, step: &str, token: &str) -> Option<usize> {
+    let head: String = step
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if let Some(i) = line.find(token)
+            && (line.contains(&head) || head.is_empty())
+        {
+            return Some(offset + i);
+        }
+        offset += line.len();
+    }
+    text.find(token)
+}
+
+/// The `--allow` diagnostic with a span in the spec.
+#[derive(Debug)]
+struct EntitlementNeeded {
+    message: String,
+    span: miette::SourceSpan,
+}
+
+impl std::fmt::Display for EntitlementNeeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for EntitlementNeeded {}
+
+impl miette::Diagnostic for EntitlementNeeded {
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new(
+            "a step on the host's network reaches every service listening on the host, loopback included; allow it with `duckc build --allow network.host`",
+        ))
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        Some(Box::new(std::iter::once(miette::LabeledSpan::at(
+            self.span,
+            "needs `--allow network.host`",
+        ))))
+    }
+}
+
+/// An error writing an `-o` output, as a diagnostic.
+pub(crate) fn output_error(e: duckc_image::Error, path: &Path) -> miette::Report {
+    match e {
+        duckc_image::Error::UnsafeOutput { .. } => miette!(
+            help = "duckc never writes through a symlink at an output path (another user may have planted it); remove it, or name the real path",
+            "{e}"
+        ),
+        e => miette!("cannot write `{}`: {e}", path.display()),
+    }
+}
+
 /// `-o` destinations.
 enum Output {
     Layout(PathBuf),
@@ -650,19 +844,22 @@ impl Output {
             Output::Layout(dir) => {
                 for (name, image) in &named {
                     duckc_image::export_layout(store, image, name.as_deref(), dir)
-                        .map_err(|e| miette!("cannot write `{}`: {e}", dir.display()))?;
+                        .map_err(|e| output_error(e, dir))?;
                 }
             }
             Output::Archive(file) => {
-                let f = std::fs::File::create(file)
-                    .map_err(|e| miette!("cannot write `{}`: {e}", file.display()))?;
+                // Written beside its name and renamed over it: a symlink planted at `FILE`
+                // is replaced, never written through.
+                let mut out = duckc_image::output::AtomicFile::create(file)
+                    .map_err(|e| output_error(e, file))?;
                 duckc_image::save(
                     store,
                     &named,
-                    std::io::BufWriter::new(f),
+                    std::io::BufWriter::new(out.file()),
                     duckc_image::ArchiveFormat::Oci,
                 )
-                .map_err(|e| miette!("cannot write `{}`: {e}", file.display()))?;
+                .and_then(|()| out.commit())
+                .map_err(|e| output_error(e, file))?;
             }
         }
         Ok(())

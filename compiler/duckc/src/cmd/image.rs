@@ -255,41 +255,30 @@ impl Command {
                     .filter(|n| refs.tags.get(n) == Some(&img.digest))
                     .or_else(|| refs.tags_of(&img.digest).first().map(|s| s.to_string()));
                 duckc_image::export_layout(&store, &img, name.as_deref(), &dir)
-                    .map_err(|e| miette!("{e}"))?;
+                    .map_err(|e| super::build::output_error(e, &dir))?;
                 Ok(ExitCode::SUCCESS)
             }
         }
     }
 }
 
-/// Write `path` through a temporary file beside it, renamed into place when complete.
+/// Write `path` through a temporary file beside it, renamed into place when complete: a
+/// symlink planted at `path` is replaced, never written through (SECURITY 38).
 fn write_file_atomically(
     path: &Path,
-    write: impl FnOnce(&mut BufWriter<File>) -> miette::Result<()>,
+    write: impl FnOnce(&mut BufWriter<&mut File>) -> miette::Result<()>,
 ) -> miette::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let file = File::create(&tmp)
-            .into_diagnostic()
-            .wrap_err_with(|| format!("cannot create `{}`", tmp.display()))?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
+    let mut out = duckc_image::output::AtomicFile::create(path)
+        .map_err(|e| super::build::output_error(e, path))?;
+    {
+        let mut w = BufWriter::with_capacity(1 << 20, out.file());
         write(&mut w)?;
-        let file = w
-            .into_inner()
-            .map_err(|e| miette!("cannot write `{}`: {}", tmp.display(), e.error()))?;
-        file.sync_all().into_diagnostic()?;
-        std::fs::rename(&tmp, path)
+        w.flush()
             .into_diagnostic()
-            .wrap_err_with(|| format!("cannot write `{}`", path.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+            .wrap_err_with(|| format!("cannot write `{}`", path.display()))?;
     }
-    result
+    out.commit()
+        .map_err(|e| super::build::output_error(e, path))
 }
 
 fn images(
