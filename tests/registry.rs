@@ -129,20 +129,29 @@ fn run(store: &Path, docker_config: &Path, args: &[&str]) -> (i32, String, Strin
 
 fn must(store: &Path, docker_config: &Path, args: &[&str]) -> String {
     let (code, out, err) = run(store, docker_config, args);
-    assert_eq!(code, 0, "duckc {args:?} failed\nstdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(
+        code, 0,
+        "duckc {args:?} failed\nstdout:\n{out}\nstderr:\n{err}"
+    );
     out
 }
 
 fn digest_line(out: &str) -> String {
     out.lines()
-        .find_map(|l| l.split_once("digest: ").map(|(_, r)| r.split(' ').next().unwrap().to_owned()))
+        .find_map(|l| {
+            l.split_once("digest: ")
+                .map(|(_, r)| r.split(' ').next().unwrap().to_owned())
+        })
         .unwrap_or_else(|| panic!("no digest line in\n{out}"))
 }
 
 /// Whether the access log has a request that sends blob bytes (an upload's PUT or PATCH).
 fn uploads(log: &str) -> usize {
     log.lines()
-        .filter(|l| (l.contains("\"PUT /v2/") || l.contains("\"PATCH /v2/")) && l.contains("/blobs/uploads/"))
+        .filter(|l| {
+            (l.contains("\"PUT /v2/") || l.contains("\"PATCH /v2/"))
+                && l.contains("/blobs/uploads/")
+        })
         .count()
 }
 
@@ -169,26 +178,52 @@ fn tutorial_push_pull_run() {
     let (code, _, err) = run(
         a,
         cfg.path(),
-        &["run", "--name", "tut", "busybox", "sh", "-c", "echo quack > /new_file"],
+        &[
+            "run",
+            "--name",
+            "tut",
+            "busybox",
+            "sh",
+            "-c",
+            "echo quack > /new_file",
+        ],
     );
     assert_eq!(code, 0, "{err}");
-    must(a, cfg.path(), &["commit", "-m", "fork", "tut", "your/duck:v2"]);
+    must(
+        a,
+        cfg.path(),
+        &["commit", "-m", "fork", "tut", "your/duck:v2"],
+    );
     let remote = format!("{host}/your/duck:v2");
     must(a, cfg.path(), &["tag", "your/duck:v2", &remote]);
 
     let out = must(a, cfg.path(), &["push", &remote]);
-    assert!(out.contains(&format!("The push refers to repository [{host}/your/duck]")), "{out}");
+    assert!(
+        out.contains(&format!("The push refers to repository [{host}/your/duck]")),
+        "{out}"
+    );
     assert!(out.contains(": Pushed"), "{out}");
     let first = digest_line(&out);
-    assert!(out.contains(&format!("v2: digest: {first} size: ")), "{out}");
+    assert!(
+        out.contains(&format!("v2: digest: {first} size: ")),
+        "{out}"
+    );
     assert!(uploads(&registry.log()) >= 2, "{}", registry.log());
 
     // Again: nothing new is uploaded, and the manifest is the same.
     let before = registry.log().len();
     let out = must(a, cfg.path(), &["push", &remote]);
     assert_eq!(digest_line(&out), first, "{out}");
-    assert!(out.contains("Layer already exists") && !out.contains(": Pushed"), "{out}");
-    assert_eq!(uploads(&registry.log()[before..]), 0, "{}", &registry.log()[before..]);
+    assert!(
+        out.contains("Layer already exists") && !out.contains(": Pushed"),
+        "{out}"
+    );
+    assert_eq!(
+        uploads(&registry.log()[before..]),
+        0,
+        "{}",
+        &registry.log()[before..]
+    );
 
     // A fresh store pulls it and runs it.
     let b = fresh_store();
@@ -197,7 +232,10 @@ fn tutorial_push_pull_run() {
     assert!(out.contains("v2: Pulling from your/duck"), "{out}");
     assert!(out.contains(": Pull complete"), "{out}");
     assert!(out.contains(&format!("Digest: {first}")), "{out}");
-    assert!(out.contains(&format!("Status: Downloaded newer image for {remote}")), "{out}");
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {remote}")),
+        "{out}"
+    );
     let out = must(b, cfg.path(), &["run", "--rm", &remote, "ls", "-l", "/"]);
     assert!(out.contains("new_file"), "{out}");
     let out = must(b, cfg.path(), &["run", "--rm", &remote, "cat", "/new_file"]);
@@ -206,9 +244,17 @@ fn tutorial_push_pull_run() {
     // Pulling again downloads no blob.
     let before = registry.log().len();
     let out = must(b, cfg.path(), &["pull", &remote]);
-    assert!(out.contains(&format!("Status: Image is up to date for {remote}")), "{out}");
+    assert!(
+        out.contains(&format!("Status: Image is up to date for {remote}")),
+        "{out}"
+    );
     assert!(out.contains("Already exists"), "{out}");
-    assert_eq!(blob_gets(&registry.log()[before..]), 0, "{}", &registry.log()[before..]);
+    assert_eq!(
+        blob_gets(&registry.log()[before..]),
+        0,
+        "{}",
+        &registry.log()[before..]
+    );
     must(b, cfg.path(), &["verify"]);
 
     // A short name resolves through the search registry (`library/` for one component).
@@ -220,9 +266,20 @@ fn tutorial_push_pull_run() {
             .args(["pull", "your/duck:v2"]),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("Status: Downloaded newer image for your/duck:v2"), "{stdout}");
-    let out = must(c.path(), cfg.path(), &["run", "--rm", "your/duck:v2", "cat", "/new_file"]);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Status: Downloaded newer image for your/duck:v2"),
+        "{stdout}"
+    );
+    let out = must(
+        c.path(),
+        cfg.path(),
+        &["run", "--rm", "your/duck:v2", "cat", "/new_file"],
+    );
     assert_eq!(out.trim(), "quack");
 
     // skopeo reads what duckc pushed.
@@ -265,7 +322,11 @@ fn pulls_what_skopeo_pushed() {
     let s = fresh_store();
     let out = must(s.path(), cfg.path(), &["pull", &remote]);
     assert!(out.contains("Status: Downloaded newer image"), "{out}");
-    let out = must(s.path(), cfg.path(), &["run", "--rm", &remote, "echo", "hello from skopeo"]);
+    let out = must(
+        s.path(),
+        cfg.path(),
+        &["run", "--rm", &remote, "echo", "hello from skopeo"],
+    );
     assert_eq!(out.trim(), "hello from skopeo");
     // By digest too.
     let digest = out_digest(&must(s.path(), cfg.path(), &["pull", &remote]));
@@ -318,7 +379,10 @@ fn basic_auth_login_logout() {
     );
     assert_ne!(code, 0);
     assert!(err.contains("refused the credentials"), "{err}");
-    assert!(!err.contains("wrong"), "the password is never printed: {err}");
+    assert!(
+        !err.contains("wrong"),
+        "the password is never printed: {err}"
+    );
     assert!(!cfg.path().join("config.json").exists());
 
     let mut child = duckc(s)
@@ -329,9 +393,18 @@ fn basic_auth_login_logout() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"quack-quack\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"quack-quack\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Login Succeeded"));
     let config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(cfg.path().join("config.json")).unwrap()).unwrap();
@@ -345,7 +418,10 @@ fn basic_auth_login_logout() {
     must(t.path(), cfg.path(), &["run", "--rm", &remote, "true"]);
 
     let out = must(s, cfg.path(), &["logout", &host]);
-    assert!(out.contains(&format!("Removing login credentials for {host}")), "{out}");
+    assert!(
+        out.contains(&format!("Removing login credentials for {host}")),
+        "{out}"
+    );
     let config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(cfg.path().join("config.json")).unwrap()).unwrap();
     assert!(config["auths"].get(&host).is_none(), "{config}");
@@ -436,7 +512,12 @@ fn lying_route(path: &str, _headers: &str, conn: &mut TcpStream) {
     if path == "/v2/" {
         respond(conn, "200 OK", "application/json", b"{}");
     } else if path == "/v2/bad/duck/manifests/v1" {
-        respond(conn, "200 OK", "application/vnd.oci.image.manifest.v1+json", &manifest);
+        respond(
+            conn,
+            "200 OK",
+            "application/vnd.oci.image.manifest.v1+json",
+            &manifest,
+        );
     } else if path == format!("/v2/bad/duck/blobs/{}", sha(&config)) {
         respond(conn, "200 OK", "application/octet-stream", &config);
     } else if path == format!("/v2/bad/duck/blobs/{}", sha(GOOD_LAYER)) {
@@ -452,7 +533,12 @@ fn lying_route(path: &str, _headers: &str, conn: &mut TcpStream) {
         let chunk = vec![b'a'; 64 << 10];
         while conn.write_all(&chunk).is_ok() {}
     } else {
-        respond(conn, "404 Not Found", "application/json", br#"{"errors":[{"code":"NOT_FOUND","message":"no"}]}"#);
+        respond(
+            conn,
+            "404 Not Found",
+            "application/json",
+            br#"{"errors":[{"code":"NOT_FOUND","message":"no"}]}"#,
+        );
     }
 }
 
@@ -471,9 +557,17 @@ fn bytes_that_do_not_match_the_digest_are_refused() {
     assert_ne!(code, 0, "{out}");
     let layer = &sha(GOOD_LAYER)["sha256:".len()..][..12];
     assert!(err.contains(&format!("layer {layer} of {name}")), "{err}");
-    assert!(err.contains("digest mismatch") || err.contains("do not match"), "{err}");
+    assert!(
+        err.contains("digest mismatch") || err.contains("do not match"),
+        "{err}"
+    );
     assert!(err.contains("help:"), "{err}");
-    assert!(!s.path().join("blobs/sha256").join(&sha(GOOD_LAYER)[7..]).exists());
+    assert!(
+        !s.path()
+            .join("blobs/sha256")
+            .join(&sha(GOOD_LAYER)[7..])
+            .exists()
+    );
     let images = must(s.path(), cfg.path(), &["images", "-q"]);
     assert!(images.trim().is_empty(), "{images}");
     must(s.path(), cfg.path(), &["verify"]);
@@ -530,7 +624,12 @@ fn redirecting_route(path: &str, headers: &str, conn: &mut TcpStream) {
     if path == "/v2/" {
         respond(conn, "200 OK", "application/json", b"{}");
     } else if path == "/v2/redirect/duck/manifests/v1" {
-        respond(conn, "200 OK", "application/vnd.oci.image.manifest.v1+json", &lying_manifest());
+        respond(
+            conn,
+            "200 OK",
+            "application/vnd.oci.image.manifest.v1+json",
+            &lying_manifest(),
+        );
     } else if let Some(blob) = path.strip_prefix("/v2/redirect/duck/blobs/") {
         let _ = write!(
             conn,
@@ -577,8 +676,133 @@ fn redirects_never_carry_credentials_to_another_host() {
     let name = format!("127.0.0.1:{port}/redirect/duck:v1");
     let (code, out, err) = run(s.path(), cfg.path(), &["pull", &name]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(STORAGE_HIT.load(Ordering::SeqCst), "the blobs came from the storage host");
-    assert!(!AUTH_LEAKED.load(Ordering::SeqCst), "credentials went to another host");
+    assert!(
+        STORAGE_HIT.load(Ordering::SeqCst),
+        "the blobs came from the storage host"
+    );
+    assert!(
+        !AUTH_LEAKED.load(Ordering::SeqCst),
+        "credentials went to another host"
+    );
     assert!(!out.contains("secret-quack") && !err.contains("secret-quack"));
     must(s.path(), cfg.path(), &["verify"]);
+}
+
+static BEARER_PORT: AtomicU16 = AtomicU16::new(0);
+static LOOP_REQUESTS: AtomicU16 = AtomicU16::new(0);
+const TOKEN: &str = "duck-token-123";
+
+/// A registry with bearer-token auth that follows the distribution token spec: `/v2/…` answers
+/// 401 with a `Bearer realm=…,service=…,scope=…` challenge unless the request carries the
+/// token; `/token` gives the token for `service=fake-registry` and the right scope, and only
+/// with the user's basic credentials. `loop/duck` answers 401 whatever it gets.
+fn bearer_route(path: &str, headers: &str, conn: &mut TcpStream) {
+    let port = BEARER_PORT.load(Ordering::SeqCst);
+    if let Some(query) = path.strip_prefix("/token?") {
+        // base64("duck:token-pass")
+        let creds_ok = headers.contains("authorization: basic zhvjazp0b2tlbi1wyxnz");
+        let service_ok = query.split('&').any(|p| p == "service=fake-registry");
+        // A login asks for no scope (the challenge of `/v2/` has none).
+        let scope_ok = !query.contains("scope=")
+            || query.split('&').any(|p| {
+                p == "scope=repository%3Abearer%2Fduck%3Apull"
+                    || p == "scope=repository%3Aloop%2Fduck%3Apull"
+            });
+        if creds_ok && service_ok && scope_ok {
+            respond(
+                conn,
+                "200 OK",
+                "application/json",
+                format!(r#"{{"token":"{TOKEN}","expires_in":300}}"#).as_bytes(),
+            );
+        } else {
+            respond(conn, "401 Unauthorized", "application/json", b"{}");
+        }
+        return;
+    }
+    let looping = path.starts_with("/v2/loop/");
+    if looping {
+        LOOP_REQUESTS.fetch_add(1, Ordering::SeqCst);
+    }
+    if looping
+        || !headers.contains(&format!(
+            "authorization: bearer {}",
+            TOKEN.to_ascii_lowercase()
+        ))
+    {
+        let repo = path
+            .strip_prefix("/v2/")
+            .and_then(|p| p.split("/manifests/").next())
+            .and_then(|p| p.split("/blobs/").next())
+            .unwrap_or("");
+        let scope = if repo.is_empty() {
+            String::new()
+        } else {
+            format!(",scope=\"repository:{repo}:pull\"")
+        };
+        let _ = write!(
+            conn,
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake-registry\"{scope}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        return;
+    }
+    let config = lying_config();
+    if path == "/v2/" {
+        respond(conn, "200 OK", "application/json", b"{}");
+    } else if path == "/v2/bearer/duck/manifests/v1" {
+        respond(
+            conn,
+            "200 OK",
+            "application/vnd.oci.image.manifest.v1+json",
+            &lying_manifest(),
+        );
+    } else if path == format!("/v2/bearer/duck/blobs/{}", sha(&config)) {
+        respond(conn, "200 OK", "application/octet-stream", &config);
+    } else if path == format!("/v2/bearer/duck/blobs/{}", sha(GOOD_LAYER)) {
+        respond(conn, "200 OK", "application/octet-stream", GOOD_LAYER);
+    } else {
+        respond(conn, "404 Not Found", "application/json", b"{}");
+    }
+}
+
+/// Bearer tokens: the challenge is answered at the token service with the stored credentials
+/// and the scope, and the pull goes through; without a login the error says to log in; a
+/// registry that keeps answering 401 gets one retry, not a loop (SECURITY 28).
+#[test]
+fn bearer_token_auth_and_no_401_loop() {
+    if !require_root() {
+        return;
+    }
+    let port = fake_registry(bearer_route);
+    BEARER_PORT.store(port, Ordering::SeqCst);
+    let host = format!("127.0.0.1:{port}");
+    let cfg = tempfile::tempdir().unwrap();
+    let s = fresh_store();
+    let name = format!("{host}/bearer/duck:v1");
+    let (code, _, err) = run(s.path(), cfg.path(), &["pull", &name]);
+    assert_ne!(code, 0);
+    assert!(err.contains(&format!("duckc login {host}")), "{err}");
+
+    let (code, out, err) = run(
+        s.path(),
+        cfg.path(),
+        &["login", "-u", "duck", "-p", "token-pass", &host],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let out = must(s.path(), cfg.path(), &["pull", &name]);
+    assert!(out.contains("Status: Downloaded newer image"), "{out}");
+    assert!(!out.contains(TOKEN) && !out.contains("token-pass"), "{out}");
+
+    let (code, out, err) = run(
+        s.path(),
+        cfg.path(),
+        &["pull", &format!("{host}/loop/duck:v1")],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("refused the credentials"), "{err}");
+    assert!(!err.contains(TOKEN), "{err}");
+    assert!(
+        LOOP_REQUESTS.load(Ordering::SeqCst) <= 2,
+        "one retry per challenge, not a loop"
+    );
 }

@@ -49,7 +49,16 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        for s in ["", "f", "fo", "foo", "foob", "fooba", "foobar", "duck:quack"] {
+        for s in [
+            "",
+            "f",
+            "fo",
+            "foo",
+            "foob",
+            "fooba",
+            "foobar",
+            "duck:quack",
+        ] {
             assert_eq!(decode(&encode(s.as_bytes())).unwrap(), s.as_bytes());
         }
         assert_eq!(encode(b"foobar"), "Zm9vYmFy");

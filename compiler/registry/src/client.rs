@@ -138,7 +138,9 @@ pub(crate) fn encode_query(s: &str) -> String {
 /// The `scheme://host[:port]` of an absolute URL.
 fn origin_of(url: &str) -> &str {
     let after = url.find("://").map_or(0, |i| i + 3);
-    let end = url[after..].find(['/', '?']).map_or(url.len(), |i| after + i);
+    let end = url[after..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| after + i);
     &url[..end]
 }
 
@@ -152,7 +154,11 @@ pub(crate) fn parse_challenge(header: &str) -> (String, Vec<(String, String)>) {
         let Some((key, after)) = rest.split_once('=') else {
             break;
         };
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let after = after.trim_start();
         let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
             let mut value = String::new();
@@ -356,9 +362,7 @@ impl Client {
                     }));
                 }
                 if status != 200 {
-                    return Err(unauthorized(format!(
-                        "the token service answered {status}"
-                    )));
+                    return Err(unauthorized(format!("the token service answered {status}")));
                 }
                 let mut body = Vec::new();
                 response
@@ -400,8 +404,7 @@ impl Client {
         scope: &str,
         what: &str,
     ) -> Result<Response> {
-        let mut url = if path_or_url.starts_with("http://") || path_or_url.starts_with("https://")
-        {
+        let mut url = if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
             path_or_url.to_owned()
         } else {
             self.url(path_or_url)
@@ -568,8 +571,14 @@ mod tests {
 
     #[test]
     fn origins() {
-        assert_eq!(origin_of("http://127.0.0.1:5000/v2/x"), "http://127.0.0.1:5000");
+        assert_eq!(
+            origin_of("http://127.0.0.1:5000/v2/x"),
+            "http://127.0.0.1:5000"
+        );
         assert_eq!(origin_of("https://h"), "https://h");
-        assert_eq!(encode_query("repository:a/b:pull,push"), "repository%3Aa%2Fb%3Apull%2Cpush");
+        assert_eq!(
+            encode_query("repository:a/b:pull,push"),
+            "repository%3Aa%2Fb%3Apull%2Cpush"
+        );
     }
 }

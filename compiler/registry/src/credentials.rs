@@ -58,9 +58,8 @@ fn read_config() -> Result<Value> {
 fn write_config(config: &Value) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let path = config_path();
-    let fail = |e: std::io::Error| {
-        Error::Credentials(format!("cannot write `{}`: {e}", path.display()))
-    };
+    let fail =
+        |e: std::io::Error| Error::Credentials(format!("cannot write `{}`: {e}", path.display()));
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(fail)?;
     }
@@ -87,7 +86,10 @@ fn write_config(config: &Value) -> Result<()> {
 /// The helper for `host`: `credHelpers.HOST`, else `credsStore`.
 fn helper_for(config: &Value, host: &str) -> Option<String> {
     config
-        .pointer(&format!("/credHelpers/{}", host.replace('~', "~0").replace('/', "~1")))
+        .pointer(&format!(
+            "/credHelpers/{}",
+            host.replace('~', "~0").replace('/', "~1")
+        ))
         .or_else(|| config.get("credsStore"))
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
@@ -143,10 +145,11 @@ pub fn get(host: &str) -> Result<Option<Credentials>> {
             password: secret.to_owned(),
         }));
     }
-    let entry = config
-        .get("auths")
-        .and_then(|a| a.get(host).or_else(|| a.get(format!("https://{host}")))
-            .or_else(|| a.get(format!("http://{host}"))));
+    let entry = config.get("auths").and_then(|a| {
+        a.get(host)
+            .or_else(|| a.get(format!("https://{host}")))
+            .or_else(|| a.get(format!("http://{host}")))
+    });
     let Some(entry) = entry else {
         return Ok(None);
     };
@@ -185,7 +188,8 @@ pub fn get(host: &str) -> Result<Option<Credentials>> {
 pub fn store(host: &str, creds: &Credentials) -> Result<()> {
     let mut config = read_config()?;
     if let Some(helper) = helper_for(&config, host) {
-        let input = json!({"ServerURL": host, "Username": creds.username, "Secret": creds.password});
+        let input =
+            json!({"ServerURL": host, "Username": creds.username, "Secret": creds.password});
         run_helper(&helper, "store", &input.to_string())?;
         return Ok(());
     }
@@ -217,10 +221,14 @@ pub fn erase(host: &str) -> Result<bool> {
         .get_mut("auths")
         .and_then(Value::as_object_mut)
         .map(|a| {
-            [host.to_owned(), format!("https://{host}"), format!("http://{host}")]
-                .iter()
-                .filter(|k| a.remove(k.as_str()).is_some())
-                .count()
+            [
+                host.to_owned(),
+                format!("https://{host}"),
+                format!("http://{host}"),
+            ]
+            .iter()
+            .filter(|k| a.remove(k.as_str()).is_some())
+            .count()
                 > 0
         })
         .unwrap_or(false);

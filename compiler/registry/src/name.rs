@@ -202,7 +202,10 @@ mod tests {
         assert_eq!(r.tag.as_deref(), Some("v2"));
         assert_eq!(r.local_name, "127.0.0.1:5000/your/duck:v2");
         let r = &parse_with("localhost/duck", &[]).unwrap()[0];
-        assert_eq!((r.registry.as_str(), r.repository.as_str()), ("localhost", "duck"));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("localhost", "duck")
+        );
         assert_eq!(r.reference(), "latest");
         let d = format!("sha256:{}", "a".repeat(64));
         let r = &parse_with(&format!("localhost:5000/duck@{d}"), &[]).unwrap()[0];
@@ -222,7 +225,10 @@ mod tests {
         assert_eq!(rs[0].repository, "library/debian");
         assert_eq!(rs[0].local_name, "debian:bookworm");
         assert_eq!(rs[1].registry, "other.example");
-        assert_eq!(parse_with("your/duck", &regs).unwrap()[0].repository, "your/duck");
+        assert_eq!(
+            parse_with("your/duck", &regs).unwrap()[0].repository,
+            "your/duck"
+        );
     }
 
     #[test]
@@ -234,7 +240,13 @@ mod tests {
 
     #[test]
     fn loopback() {
-        for h in ["localhost", "localhost:5000", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000"] {
+        for h in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "[::1]:5000",
+        ] {
             assert!(is_loopback(h), "{h}");
         }
         for h in ["registry.example", "10.0.0.1:5000", "localhost.example"] {
@@ -251,8 +263,15 @@ mod tests {
             "# comment\nunqualified-search-registries = [\"reg.example\",\n  \"b.example:5000\"]\n[[registry]]\nlocation = \"x\"\n",
         )
         .unwrap();
-        assert_eq!(read_search_registries(&p), ["reg.example", "b.example:5000"]);
-        std::fs::write(&p, "[[registry]]\nunqualified-search-registries = [\"x\"]\n").unwrap();
+        assert_eq!(
+            read_search_registries(&p),
+            ["reg.example", "b.example:5000"]
+        );
+        std::fs::write(
+            &p,
+            "[[registry]]\nunqualified-search-registries = [\"x\"]\n",
+        )
+        .unwrap();
         assert!(read_search_registries(&p).is_empty());
     }
 }

@@ -283,12 +283,11 @@ pub fn pull(
         (top.clone(), top_digest, None)
     };
 
-    let manifest = ImageManifest::from_reader(&manifest_bytes[..]).map_err(|e| {
-        Error::BadManifest {
+    let manifest =
+        ImageManifest::from_reader(&manifest_bytes[..]).map_err(|e| Error::BadManifest {
             what: format!("manifest of {name}"),
             reason: e.to_string(),
-        }
-    })?;
+        })?;
     let parse = |d: &str| -> Result<Digest> {
         d.parse().map_err(|_| Error::BadManifest {
             what: format!("manifest of {name}"),
@@ -381,8 +380,8 @@ pub fn pull(
     sources::remember(store, &config_digest, &reference.registry, repo);
 
     let refs = store.refs()?;
-    let up_to_date = reference.tag.is_some()
-        && refs.tags.get(&reference.local_name) == Some(&image.digest);
+    let up_to_date =
+        reference.tag.is_some() && refs.tags.get(&reference.local_name) == Some(&image.digest);
     if reference.tag.is_some() {
         duckc_image::tag(store, &image, &reference.local_name)?;
     } else {

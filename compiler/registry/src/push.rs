@@ -59,11 +59,9 @@ fn gzipped(store: &Store, digest: &Digest, what: &str) -> Result<(Digest, u64)> 
         path: store.blob_path(digest),
         source: e,
     })?;
-    io::copy(&mut BufReader::with_capacity(1 << 20, input), &mut enc).map_err(|e| {
-        Error::Io {
-            path: store.blob_path(digest),
-            source: e,
-        }
+    io::copy(&mut BufReader::with_capacity(1 << 20, input), &mut enc).map_err(|e| Error::Io {
+        path: store.blob_path(digest),
+        source: e,
     })?;
     let writer = enc.finish().map_err(|e| Error::Io {
         path: store.blob_path(digest),
@@ -295,8 +293,7 @@ pub fn push(
         what: format!("image {local}"),
         reason: e.to_string(),
     })?;
-    let (digest, size, _) = if let Some(ms) = top_value.get("manifests").and_then(Value::as_array)
-    {
+    let (digest, size, _) = if let Some(ms) = top_value.get("manifests").and_then(Value::as_array) {
         // A multi-platform image: every platform's manifest by digest, then the index.
         let mut index = top_value.clone();
         let mut changed = false;

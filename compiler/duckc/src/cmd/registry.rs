@@ -102,10 +102,7 @@ fn report(e: Error) -> miette::Report {
              are right; a registry without TLS away from this machine needs `--tls-verify=false`"
             .to_owned(),
         Error::Tls(_) => "pass a directory of `*.crt` files with `--cert-dir`".to_owned(),
-        Error::NotFound { .. } => {
-            "check the name and the tag (or digest); for a push, is the image in the registry?"
-                .to_owned()
-        }
+        Error::NotFound { .. } => "check the name and the tag (or digest)".to_owned(),
         Error::Unauthorized { host, .. } => {
             format!("log in with `duckc login {host}` (or check the account's permissions)")
         }
@@ -236,6 +233,12 @@ impl Command {
             }
             Command::Push { name, quiet, tls } => {
                 let store = open_store(global)?;
+                if let Err(duckc_image::Error::NotFound(_)) = duckc_image::resolve(&store, &name) {
+                    return Err(miette!(
+                        help = format!("name a local image first: `duckc tag IMAGE {name}`"),
+                        "no image `{name}` in the store"
+                    ));
+                }
                 let reference = duckc_registry::parse(&name)
                     .map_err(report)?
                     .into_iter()
@@ -253,14 +256,9 @@ impl Command {
                         let _ = writeln!(out, "{line}");
                     }
                 };
-                let pushed = duckc_registry::push(&store, &name, &reference, &tls.options(), &print)
-                    .map_err(|e| match e {
-                        Error::Image(duckc_image::Error::NotFound(_)) => miette!(
-                            help = "name a local image first: `duckc tag IMAGE {name}`",
-                            "no image `{name}` in the store"
-                        ),
-                        e => report(e),
-                    })?;
+                let pushed =
+                    duckc_registry::push(&store, &name, &reference, &tls.options(), &print)
+                        .map_err(report)?;
                 if quiet {
                     println!("{}", pushed.digest);
                 } else {
