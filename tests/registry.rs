@@ -806,3 +806,104 @@ fn bearer_token_auth_and_no_401_loop() {
         "one retry per challenge, not a loop"
     );
 }
+
+/// A registry with TLS and a CA the test makes: trusted with `--cert-dir`, refused without
+/// it (with a hint, and no fall-back to plain HTTP), accepted with `--tls-verify=false`.
+#[test]
+fn tls_with_a_custom_ca() {
+    if !ready() || !require_tool("openssl") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    let p = |name: &str| tmp.path().join(name).display().to_string();
+    let ca_crt = certs.join("ca.crt").display().to_string();
+    ok(Command::new("openssl").args([
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=duckc test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &ca_crt,
+    ]));
+    ok(Command::new("openssl").args([
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &p("server.key"),
+        "-out",
+        &p("server.csr"),
+    ]));
+    std::fs::write(
+        p("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    ok(Command::new("openssl").args([
+        "x509",
+        "-req",
+        "-in",
+        &p("server.csr"),
+        "-CA",
+        &ca_crt,
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &p("ext"),
+        "-out",
+        &p("server.crt"),
+    ]));
+    let registry = Registry::start(&format!(
+        "  tls:\n    certificate: {}\n    key: {}\n",
+        p("server.crt"),
+        p("server.key")
+    ));
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let s = fresh_store();
+    load_busybox(s.path());
+    let remote = format!("{host}/tls/busybox:1");
+    must(s.path(), cfg.path(), &["tag", "busybox", &remote]);
+    let cert_dir = certs.display().to_string();
+    must(
+        s.path(),
+        cfg.path(),
+        &["push", "--cert-dir", &cert_dir, &remote],
+    );
+
+    let t = fresh_store();
+    let (code, _, err) = run(t.path(), cfg.path(), &["pull", &remote]);
+    assert_ne!(code, 0);
+    assert!(err.contains("certs.d"), "{err}");
+    must(
+        t.path(),
+        cfg.path(),
+        &["pull", "--tls-verify=false", &remote],
+    );
+    let u = fresh_store();
+    must(
+        u.path(),
+        cfg.path(),
+        &["pull", "--cert-dir", &cert_dir, &remote],
+    );
+    must(u.path(), cfg.path(), &["run", "--rm", &remote, "true"]);
+}

@@ -243,13 +243,17 @@ impl Client {
         let probe = client.agent.get(format!("{}/v2/", client.origin)).call();
         match probe {
             Ok(_) => {}
-            Err(_) if may_http => client.origin = format!("http://{host}"),
+            // A server that speaks TLS with a certificate we do not trust is not a plain
+            // HTTP server: falling back would only hide the real problem.
+            Err(e) if may_http && !e.to_string().contains("peer certificate") => {
+                client.origin = format!("http://{host}")
+            }
             Err(e) => {
                 return Err(Error::Transport {
                     url: format!("https://{host}/v2/"),
                     message: format!(
                         "{e}{}",
-                        if matches!(e, ureq::Error::Tls(_) | ureq::Error::Rustls(_)) {
+                        if e.to_string().contains("certificate") {
                             " (for a registry with its own CA, put its `ca.crt` in \
                              `/etc/duckc/certs.d/HOST/` or pass `--cert-dir`)"
                         } else {
