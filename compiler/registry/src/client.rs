@@ -79,10 +79,9 @@ fn ca_certs(host: &str, opts: &Options) -> Result<Vec<ureq::tls::Certificate<'st
     let dirs: Vec<PathBuf> = match &opts.cert_dir {
         Some(d) => vec![d.clone()],
         None => {
-            let dir_name = host.replace(':', ":");
             vec![
-                Path::new("/etc/duckc/certs.d").join(&dir_name),
-                Path::new("/etc/docker/certs.d").join(&dir_name),
+                Path::new("/etc/duckc/certs.d").join(host),
+                Path::new("/etc/docker/certs.d").join(host),
             ]
         }
     };

@@ -89,7 +89,7 @@ pub enum Error {
         /// Which blob of which image.
         what: String,
         /// The store's error.
-        source: duckc_store::Error,
+        source: Box<duckc_store::Error>,
     },
     /// A manifest that does not parse or that duckc cannot use.
     #[error("invalid {what}: {reason}")]
@@ -122,10 +122,22 @@ pub enum Error {
     },
     /// The store failed.
     #[error(transparent)]
-    Store(#[from] duckc_store::Error),
+    Store(Box<duckc_store::Error>),
     /// Reading or recording an image failed.
     #[error(transparent)]
-    Image(#[from] duckc_image::Error),
+    Image(Box<duckc_image::Error>),
+}
+
+impl From<duckc_store::Error> for Error {
+    fn from(e: duckc_store::Error) -> Self {
+        Error::Store(Box::new(e))
+    }
+}
+
+impl From<duckc_image::Error> for Error {
+    fn from(e: duckc_image::Error) -> Self {
+        Error::Image(Box::new(e))
+    }
 }
 
 /// Result of this crate.

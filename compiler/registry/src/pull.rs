@@ -230,7 +230,7 @@ pub fn fetch_blob(
         .put_blob_from(&mut reader, Some((digest, size)))
         .map_err(|e| Error::Blob {
             what: what.to_owned(),
-            source: e,
+            source: Box::new(e),
         })?;
     Ok(())
 }

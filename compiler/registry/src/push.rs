@@ -51,7 +51,7 @@ fn gzipped(store: &Store, digest: &Digest, what: &str) -> Result<(Digest, u64)> 
     }
     let blob_err = |e: duckc_store::Error| Error::Blob {
         what: what.to_owned(),
-        source: e,
+        source: Box::new(e),
     };
     let input = store.open_blob(digest).map_err(blob_err)?;
     let writer = store.blob_writer().map_err(blob_err)?;
