@@ -299,6 +299,53 @@ fn tutorial_push_pull_run() {
         &format!("docker://{remote}"),
     ]));
     assert!(inspect.contains(&first), "{inspect}");
+
+    // SECURITY 29: a pull cut short by a layer the registry cannot serve keeps what it
+    // completed and tags nothing; run again, it fetches only what is missing.
+    let blobs = registry._dir.path().join("data/docker/registry/v2/blobs");
+    let mut files: Vec<(u64, PathBuf)> = walk(&blobs)
+        .into_iter()
+        .filter(|p| p.ends_with("data"))
+        .map(|p| (std::fs::metadata(&p).unwrap().len(), p))
+        .collect();
+    files.sort();
+    let (_, biggest) = files.last().unwrap().clone();
+    let aside = biggest.with_file_name("aside");
+    std::fs::rename(&biggest, &aside).unwrap();
+    let d = fresh_store();
+    let (code, out, err) = run(d.path(), cfg.path(), &["pull", &remote]);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("layer "), "{err}");
+    assert!(
+        must(d.path(), cfg.path(), &["images", "-q"])
+            .trim()
+            .is_empty()
+    );
+    must(d.path(), cfg.path(), &["verify"]);
+    std::fs::rename(&aside, &biggest).unwrap();
+    let out = must(d.path(), cfg.path(), &["pull", &remote]);
+    assert_eq!(out.matches(": Pull complete").count(), 1, "{out}");
+    assert_eq!(out.matches(": Already exists").count(), 1, "{out}");
+    let out = must(
+        d.path(),
+        cfg.path(),
+        &["run", "--rm", &remote, "cat", "/new_file"],
+    );
+    assert_eq!(out.trim(), "quack");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// An image that skopeo pushed (from an OCI layout made with umoci) is pulled and run.
