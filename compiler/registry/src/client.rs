@@ -213,7 +213,7 @@ fn error_detail(response: Response) -> String {
     if msgs.is_empty() {
         String::new()
     } else {
-        format!(" ({})", msgs.join("; "))
+        format!(" ({})", crate::printable(&msgs.join("; ")))
     }
 }
 
@@ -329,7 +329,8 @@ impl Client {
                             || origin_of(realm) == self.origin))
                 {
                     return Err(unauthorized(format!(
-                        "the token service `{realm}` is not HTTPS"
+                        "the token service `{}` is not HTTPS",
+                        crate::printable(realm)
                     )));
                 }
                 let mut url = realm.to_owned();
@@ -389,7 +390,8 @@ impl Client {
                 Ok(())
             }
             other => Err(unauthorized(format!(
-                "unsupported authentication scheme `{other}`"
+                "unsupported authentication scheme `{}`",
+                crate::printable(other)
             ))),
         }
     }

@@ -92,7 +92,7 @@ pub enum Error {
         source: Box<duckc_store::Error>,
     },
     /// A manifest that does not parse or that duckc cannot use.
-    #[error("invalid {what}: {reason}")]
+    #[error("invalid {what}: {}", printable(reason))]
     BadManifest {
         /// Which.
         what: String,
@@ -138,6 +138,15 @@ impl From<duckc_image::Error> for Error {
     fn from(e: duckc_image::Error) -> Self {
         Error::Image(Box::new(e))
     }
+}
+
+/// Text from a registry made safe to print: control characters (terminal escapes) become `?`,
+/// and it is cut at 500 characters.
+pub(crate) fn printable(s: &str) -> String {
+    s.chars()
+        .take(500)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// Result of this crate.

@@ -308,7 +308,11 @@ pub fn pull(
         if Compression::from_media_type(&mt).is_none() {
             return Err(Error::BadManifest {
                 what: format!("manifest of {name}"),
-                reason: format!("layer {} has the unsupported media type `{mt}`", l.digest()),
+                reason: format!(
+                    "layer {} has the unsupported media type `{}`",
+                    crate::printable(l.digest().as_ref()),
+                    crate::printable(&mt)
+                ),
             });
         }
         layers.push((parse(l.digest().as_ref())?, l.size()));
