@@ -954,3 +954,97 @@ fn tls_with_a_custom_ca() {
     );
     must(u.path(), cfg.path(), &["run", "--rm", &remote, "true"]);
 }
+
+/// The GOARCH name of this machine.
+fn goarch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// A multi-platform image (an index, pushed by skopeo): the host's platform is picked,
+/// `--platform` picks another, an absent one is an error listing what there is, and the
+/// pulled image is pushed back as an index.
+#[test]
+fn multi_platform_index() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = busybox_layout(tmp.path());
+    let top: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest = top["manifests"][0].clone();
+    let other = if goarch() == "amd64" {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    let entry = |arch: &str| {
+        let mut m = manifest.clone();
+        m.as_object_mut().unwrap().remove("annotations");
+        m["platform"] = serde_json::json!({"os": "linux", "architecture": arch});
+        m
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [entry(goarch()), entry(other)],
+    });
+    let bytes = serde_json::to_vec(&index).unwrap();
+    let digest = sha(&bytes);
+    std::fs::write(layout.join("blobs/sha256").join(&digest[7..]), &bytes).unwrap();
+    let new_top = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": digest,
+            "size": bytes.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "multi"},
+        }],
+    });
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&new_top).unwrap(),
+    )
+    .unwrap();
+    let remote = format!("{host}/multi/busybox:1");
+    ok(Command::new("skopeo").args([
+        "copy",
+        "--multi-arch=all",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", layout.display()),
+        &format!("docker://{remote}"),
+    ]));
+
+    let s = fresh_store();
+    let out = must(s.path(), cfg.path(), &["pull", &remote]);
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    must(s.path(), cfg.path(), &["run", "--rm", &remote, "true"]);
+    let (code, _, err) = run(
+        s.path(),
+        cfg.path(),
+        &["pull", "--platform", "linux/s390x", &remote],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("no image for linux/s390x"), "{err}");
+    assert!(err.contains(&format!("linux/{other}")), "{err}");
+    let t = fresh_store();
+    let out = must(
+        t.path(),
+        cfg.path(),
+        &["pull", "--platform", &format!("linux/{other}"), &remote],
+    );
+    assert!(out.contains("Pull complete"), "{out}");
+
+    // Pushed back (to another repository), it is the same index.
+    let again = format!("{host}/multi/again:1");
+    must(s.path(), cfg.path(), &["tag", &remote, &again]);
+    let out = must(s.path(), cfg.path(), &["push", &again]);
+    assert_eq!(digest_line(&out), digest, "{out}");
+}
