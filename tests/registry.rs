@@ -1048,3 +1048,70 @@ fn multi_platform_index() {
     let out = must(s.path(), cfg.path(), &["push", &again]);
     assert_eq!(digest_line(&out), digest, "{out}");
 }
+
+/// A registry whose blob downloads break after 10 bytes unless a `Range` asks for the rest.
+fn cutting_route(path: &str, headers: &str, conn: &mut TcpStream) {
+    let config = lying_config();
+    if path == "/v2/" {
+        respond(conn, "200 OK", "application/json", b"{}");
+    } else if path == "/v2/cut/duck/manifests/v1" {
+        respond(
+            conn,
+            "200 OK",
+            "application/vnd.oci.image.manifest.v1+json",
+            &lying_manifest(),
+        );
+    } else if path == format!("/v2/cut/duck/blobs/{}", sha(&config)) {
+        respond(conn, "200 OK", "application/octet-stream", &config);
+    } else if path == format!("/v2/cut/duck/blobs/{}", sha(GOOD_LAYER)) {
+        let from = headers
+            .lines()
+            .find_map(|l| l.strip_prefix("range: bytes="))
+            .and_then(|r| r.trim().trim_end_matches('-').parse::<usize>().ok());
+        match from {
+            Some(from) => {
+                let rest = &GOOD_LAYER[from..];
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {from}-{}/{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    GOOD_LAYER.len() - 1,
+                    GOOD_LAYER.len(),
+                    rest.len()
+                );
+                let _ = conn.write_all(rest);
+            }
+            None => {
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    GOOD_LAYER.len()
+                );
+                let _ = conn.write_all(&GOOD_LAYER[..10]);
+                let _ = conn.flush();
+                let _ = conn.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    } else {
+        respond(conn, "404 Not Found", "application/json", b"{}");
+    }
+}
+
+/// A download cut short resumes with `Range` from where it broke, and the blob is still
+/// verified as a whole (SECURITY 29).
+#[test]
+fn a_cut_download_resumes_with_range() {
+    if !require_root() {
+        return;
+    }
+    let port = fake_registry(cutting_route);
+    let cfg = tempfile::tempdir().unwrap();
+    let s = fresh_store();
+    let name = format!("127.0.0.1:{port}/cut/duck:v1");
+    let out = must(s.path(), cfg.path(), &["pull", &name]);
+    assert!(out.contains("Pull complete"), "{out}");
+    assert_eq!(
+        std::fs::read(s.path().join("blobs/sha256").join(&sha(GOOD_LAYER)[7..])).unwrap(),
+        GOOD_LAYER
+    );
+    must(s.path(), cfg.path(), &["verify"]);
+}

@@ -206,6 +206,61 @@ fn pick(index: &ImageIndex, platform: &Platform) -> Option<(Digest, u64)> {
         .and_then(|d| Some((d.digest().as_ref().parse().ok()?, d.size())))
 }
 
+/// How many times one blob download is resumed with `Range` after a cut.
+const RESUMES: u32 = 3;
+
+/// A blob body that, when the connection breaks, asks again for the rest (`Range: bytes=N-`)
+/// and carries on: the bytes still all go through the one hash. A server that answers the
+/// range with the whole body (200) cannot resume, and the error stands.
+struct Resuming<'a> {
+    client: &'a Client,
+    path: String,
+    scope: &'a str,
+    what: &'a str,
+    inner: Box<dyn Read + 'a>,
+    offset: u64,
+    resumes: u32,
+}
+
+impl Read for Resuming<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match self.inner.read(buf) {
+                Ok(n) => {
+                    self.offset += n as u64;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    if self.resumes >= RESUMES {
+                        return Err(e);
+                    }
+                    self.resumes += 1;
+                    let range = format!("bytes={}-", self.offset);
+                    let response = self
+                        .client
+                        .send(
+                            "GET",
+                            &self.path,
+                            &[("Range", &range)],
+                            Body::Empty,
+                            self.scope,
+                            self.what,
+                        )
+                        .map_err(|_| e)?;
+                    if response.status().as_u16() != 206 {
+                        return Err(std::io::Error::other(format!(
+                            "the download broke at byte {} and the registry cannot resume it",
+                            self.offset
+                        )));
+                    }
+                    self.inner = Box::new(response.into_body().into_reader());
+                }
+            }
+        }
+    }
+}
+
 /// Download the blob `digest` of `size` bytes into the store, checking both as it streams.
 pub fn fetch_blob(
     client: &Client,
@@ -224,8 +279,17 @@ pub fn fetch_blob(
         what,
     )?;
     let response = client.check(response, &[200], what)?;
+    let mut reader = Resuming {
+        client,
+        path: format!("/v2/{repository}/blobs/{digest}"),
+        scope,
+        what,
+        inner: Box::new(response.into_body().into_reader()),
+        offset: 0,
+        resumes: 0,
+    };
     // One byte past the declared size is enough to see that the body is too long.
-    let mut reader = response.into_body().into_reader().take(size + 1);
+    let mut reader = (&mut reader).take(size + 1);
     store
         .put_blob_from(&mut reader, Some((digest, size)))
         .map_err(|e| Error::Blob {
