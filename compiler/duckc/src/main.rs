@@ -33,6 +33,8 @@ enum Command {
     Build(cmd::build::Command),
     #[command(flatten)]
     Packages(cmd::packages::Command),
+    #[command(flatten)]
+    Registry(cmd::registry::Command),
 }
 
 /// What every command gets besides its own arguments.
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::System(c) => c.run(&global),
         Command::Build(c) => c.run(&global),
         Command::Packages(c) => c.run(&global),
+        Command::Registry(c) => c.run(&global),
     };
     match result {
         Ok(code) => code,

@@ -408,7 +408,7 @@ fn ensure_tree(
 }
 
 /// Check each layer's diff_id by decompressing it once, and index it for snapshots.
-pub(crate) fn index_layers(store: &Store, image: &Image) -> Result<()> {
+pub fn index_layers(store: &Store, image: &Image) -> Result<()> {
     for l in &image.layers {
         if let Some(rec) = store.layer(&l.diff_id)?
             && rec.diff_size.is_some()

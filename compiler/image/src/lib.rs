@@ -19,7 +19,7 @@ use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 pub use commit::{CommitOptions, apply_change, commit};
 pub use duckc_store::{Digest, LayerRef};
 pub use export::{ArchiveFormat, export_layout, save};
-pub use import::{Loaded, load};
+pub use import::{Loaded, index_layers, load};
 pub use maintenance::{DiskUsage, GcReport, UsageRow, disk_usage, gc, verify};
 pub use reference::{normalize_name, resolve};
 pub use rootfs::{unpack_layers, unpack_rootfs};

@@ -6,5 +6,6 @@ pub mod convert;
 pub mod dockerfile;
 pub mod image;
 pub mod packages;
+pub mod registry;
 pub mod spec;
 pub mod system;

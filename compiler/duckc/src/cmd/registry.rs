@@ -1,0 +1,347 @@
+//! Registry verbs: `pull`, `push`, `login`, `logout` (the client is `duckc-registry`).
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgAction, Args, Subcommand};
+use duckc_registry::{Credentials, Error, Options, Platform, PullOptions};
+use miette::miette;
+
+use crate::Global;
+use crate::cmd::image::open_store;
+
+/// How to reach a registry: flags shared by the verbs.
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// Require HTTPS with a verified certificate (`--tls-verify=false` accepts any
+    /// certificate and plain HTTP; loopback registries may always use plain HTTP).
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    tls_verify: bool,
+    /// A directory of CA certificates (`*.crt`) for the registry (default:
+    /// `/etc/duckc/certs.d/HOST/`, then `/etc/docker/certs.d/HOST/`).
+    #[arg(long, value_name = "DIR")]
+    cert_dir: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn options(&self) -> Options {
+        Options {
+            insecure: !self.tls_verify,
+            cert_dir: self.cert_dir.clone(),
+            credentials: None,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Download an image from a registry (`HOST[:PORT]/NAME[:TAG|@sha256:…]`).
+    Pull {
+        /// The image: `HOST[:PORT]/PATH[:TAG]`, `…@sha256:…`, or a short name resolved
+        /// through the search registries.
+        name: String,
+        /// The platform to pick from a multi-platform image (`OS/ARCH[/VARIANT]`).
+        #[arg(long, value_name = "OS/ARCH")]
+        platform: Option<String>,
+        /// Layers downloaded at the same time.
+        #[arg(long, default_value_t = 4, value_name = "N")]
+        jobs: usize,
+        /// Print only the image name.
+        #[arg(short, long)]
+        quiet: bool,
+        #[command(flatten)]
+        tls: TlsArgs,
+    },
+    /// Upload an image to a registry (name it first: `duckc tag IMAGE HOST[:PORT]/NAME:TAG`).
+    Push {
+        /// The image's name, which says where it goes: `HOST[:PORT]/PATH[:TAG]`.
+        name: String,
+        /// Print only the digest.
+        #[arg(short, long)]
+        quiet: bool,
+        #[command(flatten)]
+        tls: TlsArgs,
+    },
+    /// Log in to a registry; the credentials are kept in Docker's config.json.
+    Login {
+        /// The registry: `HOST[:PORT]`.
+        server: String,
+        /// User name.
+        #[arg(short, long)]
+        username: Option<String>,
+        /// Password (prefer `--password-stdin`: arguments are visible to other users).
+        #[arg(short, long)]
+        password: Option<String>,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        tls: TlsArgs,
+    },
+    /// Forget the credentials for a registry.
+    Logout {
+        /// The registry: `HOST[:PORT]`.
+        server: String,
+    },
+}
+
+/// A registry error as a report with a `help:` line saying what to do.
+fn report(e: Error) -> miette::Report {
+    let help = match &e {
+        Error::BadReference(..) => {
+            "a name looks like `HOST[:PORT]/PATH[:TAG]` or `HOST[:PORT]/PATH@sha256:…`".to_owned()
+        }
+        Error::NoRegistry(name) => format!(
+            "name the registry, as in `localhost:5000/{name}`, or list registries to search in \
+             `unqualified-search-registries` of /etc/containers/registries.conf (or set \
+             DUCKC_REGISTRY=HOST)"
+        ),
+        Error::Transport { .. } => "check that the registry is up and the name's host and port \
+             are right; a registry without TLS away from this machine needs `--tls-verify=false`"
+            .to_owned(),
+        Error::Tls(_) => "pass a directory of `*.crt` files with `--cert-dir`".to_owned(),
+        Error::NotFound { .. } => "check the name and the tag (or digest)".to_owned(),
+        Error::Unauthorized { host, .. } => {
+            format!("log in with `duckc login {host}` (or check the account's permissions)")
+        }
+        Error::Status { .. } => "the registry failed; try again later".to_owned(),
+        Error::TooLarge { .. } => {
+            "duckc refuses manifests and configs over 4 MiB; the registry serves something that \
+             is not an image manifest"
+                .to_owned()
+        }
+        Error::Mismatch { .. } | Error::Blob { .. } => {
+            "the registry served bytes that do not match the image's digests; nothing of it was \
+             stored. Try again; if it persists, the registry's copy is corrupt"
+                .to_owned()
+        }
+        Error::BadManifest { .. } => "the image uses a format duckc does not read".to_owned(),
+        Error::NoPlatform { .. } => {
+            "pick one of the platforms it has with `--platform OS/ARCH`".to_owned()
+        }
+        Error::Credentials(_) => {
+            "fix or remove the Docker config file (`$DOCKER_CONFIG/config.json` or \
+             `~/.docker/config.json`)"
+                .to_owned()
+        }
+        Error::Io { .. } | Error::Store(_) | Error::Image(_) => {
+            "check the store with `duckc verify`".to_owned()
+        }
+    };
+    miette!(help = help, "{e}")
+}
+
+/// `https://host/path` or `host` → `host`.
+fn server_host(server: &str) -> miette::Result<String> {
+    let s = server
+        .strip_prefix("https://")
+        .or_else(|| server.strip_prefix("http://"))
+        .unwrap_or(server);
+    let host = s.split('/').next().unwrap_or("").to_owned();
+    if host.is_empty()
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+    {
+        return Err(miette!(
+            help = "name the registry as `HOST` or `HOST:PORT`",
+            "invalid registry `{server}`"
+        ));
+    }
+    Ok(host)
+}
+
+impl Command {
+    pub fn run(self, global: &Global) -> miette::Result<ExitCode> {
+        match self {
+            Command::Pull {
+                name,
+                platform,
+                jobs,
+                quiet,
+                tls,
+            } => {
+                let store = open_store(global)?;
+                let platform = match platform {
+                    Some(p) => Some(Platform::parse(&p).ok_or_else(|| {
+                        miette!(
+                            help = "a platform is `OS/ARCH` or `OS/ARCH/VARIANT`, as `linux/arm64`",
+                            "invalid platform `{p}`"
+                        )
+                    })?),
+                    None => None,
+                };
+                let candidates = duckc_registry::parse(&name).map_err(report)?;
+                let pull_opts = PullOptions { platform, jobs };
+                let opts = tls.options();
+                let print = |line: String| {
+                    if !quiet {
+                        let mut out = std::io::stdout().lock();
+                        let _ = writeln!(out, "{line}");
+                    }
+                };
+                let mut last = None;
+                for reference in &candidates {
+                    if !quiet {
+                        if reference.tag.is_none() && reference.digest.is_none() {
+                            println!("Using default tag: latest");
+                        }
+                        println!(
+                            "{}: Pulling from {}",
+                            reference
+                                .tag
+                                .clone()
+                                .unwrap_or_else(|| reference.reference()),
+                            reference.repository
+                        );
+                    }
+                    match duckc_registry::pull(&store, reference, &opts, &pull_opts, &print) {
+                        Ok(pulled) => {
+                            if quiet {
+                                println!("{}", reference.local_name);
+                            } else {
+                                println!("Digest: {}", pulled.digest);
+                                let shown = match reference.digest {
+                                    Some(d) => format!(
+                                        "{}@{d}",
+                                        reference
+                                            .local_name
+                                            .rsplit_once(':')
+                                            .map_or(reference.local_name.as_str(), |(n, _)| n)
+                                    ),
+                                    None => reference.local_name.clone(),
+                                };
+                                if pulled.up_to_date {
+                                    println!("Status: Image is up to date for {shown}");
+                                } else {
+                                    println!("Status: Downloaded newer image for {shown}");
+                                }
+                                println!("{reference}");
+                            }
+                            return Ok(ExitCode::SUCCESS);
+                        }
+                        // A short name: try the next search registry.
+                        Err(e @ Error::NotFound { .. }) if candidates.len() > 1 => {
+                            last = Some(e);
+                        }
+                        Err(e) => return Err(report(e)),
+                    }
+                }
+                Err(report(last.expect("at least one candidate")))
+            }
+            Command::Push { name, quiet, tls } => {
+                let store = open_store(global)?;
+                if let Err(duckc_image::Error::NotFound(_)) = duckc_image::resolve(&store, &name) {
+                    return Err(miette!(
+                        help = format!("name a local image first: `duckc tag IMAGE {name}`"),
+                        "no image `{name}` in the store"
+                    ));
+                }
+                let reference = duckc_registry::parse(&name)
+                    .map_err(report)?
+                    .into_iter()
+                    .next()
+                    .expect("parse gives at least one reference");
+                if !quiet {
+                    println!(
+                        "The push refers to repository [{}]",
+                        reference.repository_name()
+                    );
+                }
+                let print = |line: String| {
+                    if !quiet {
+                        let mut out = std::io::stdout().lock();
+                        let _ = writeln!(out, "{line}");
+                    }
+                };
+                let pushed =
+                    duckc_registry::push(&store, &name, &reference, &tls.options(), &print)
+                        .map_err(report)?;
+                if quiet {
+                    println!("{}", pushed.digest);
+                } else {
+                    println!(
+                        "{}: digest: {} size: {}",
+                        reference.reference(),
+                        pushed.digest,
+                        pushed.size
+                    );
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Login {
+                server,
+                username,
+                password,
+                password_stdin,
+                tls,
+            } => {
+                let host = server_host(&server)?;
+                let Some(username) = username.filter(|u| !u.is_empty()) else {
+                    return Err(miette!(
+                        help = "pass the user name with `-u USER` and the password on standard input with `--password-stdin`",
+                        "no user name given"
+                    ));
+                };
+                let password = match (password, password_stdin) {
+                    (Some(_), true) => {
+                        return Err(miette!(
+                            help = "use one of them: `--password-stdin` keeps it out of the process list",
+                            "`--password` and `--password-stdin` were both given"
+                        ));
+                    }
+                    (Some(p), false) => {
+                        eprintln!(
+                            "WARNING! Using --password via the CLI is insecure. Use --password-stdin."
+                        );
+                        p
+                    }
+                    (None, true) => {
+                        let mut line = String::new();
+                        std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+                            miette!("cannot read the password from standard input: {e}")
+                        })?;
+                        line.trim_end_matches(['\n', '\r']).to_owned()
+                    }
+                    (None, false) => {
+                        return Err(miette!(
+                            help = "pipe it in with `--password-stdin` (or pass `-p PASSWORD`)",
+                            "no password given"
+                        ));
+                    }
+                };
+                if password.is_empty() {
+                    return Err(miette!(
+                        help = "pipe the password in with `--password-stdin`",
+                        "the password is empty"
+                    ));
+                }
+                let creds = Credentials { username, password };
+                let mut opts = tls.options();
+                opts.credentials = Some(creds.clone());
+                let client = duckc_registry::Client::connect(&host, &opts).map_err(report)?;
+                client.ping().map_err(|e| match e {
+                    Error::Unauthorized { .. } => miette!(
+                        help = "check the user name and password",
+                        "login to {host} failed: the registry refused the credentials"
+                    ),
+                    e => report(e),
+                })?;
+                duckc_registry::credentials::store(&host, &creds).map_err(report)?;
+                println!("Login Succeeded");
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Logout { server } => {
+                let host = server_host(&server)?;
+                if duckc_registry::credentials::erase(&host).map_err(report)? {
+                    println!("Removing login credentials for {host}");
+                } else {
+                    println!("Not logged in to {host}");
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Registry credentials in Docker's config format, so an existing `docker login` works and
+//! `duckc login` is seen by Docker: `$DOCKER_CONFIG/config.json` (else
+//! `~/.docker/config.json`), `auths.HOST.auth` = base64 of `user:password`, and
+//! `credsStore`/`credHelpers` naming `docker-credential-NAME` helpers.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::{Error, Result, base64};
+
+/// A user name and password (or identity token) for one registry.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name.
+    pub username: String,
+    /// The password; never printed (see the `Debug` implementation).
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The Docker config file: `$DOCKER_CONFIG/config.json`, else `$HOME/.docker/config.json`.
+pub fn config_path() -> PathBuf {
+    if let Some(d) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("config.json");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    home.join(".docker/config.json")
+}
+
+fn read_config() -> Result<Value> {
+    let path = config_path();
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Credentials(format!("`{}` is not valid JSON: {e}", path.display()))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(json!({})),
+        Err(e) => Err(Error::Credentials(format!(
+            "cannot read `{}`: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Write the config with mode 0600 through a temporary file and a rename.
+fn write_config(config: &Value) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = config_path();
+    let fail =
+        |e: std::io::Error| Error::Credentials(format!("cannot write `{}`: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let tmp = path.with_file_name(format!(".config.json.tmp-{}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(fail)?;
+    let mut bytes = serde_json::to_vec_pretty(config).expect("config serialises");
+    bytes.push(b'\n');
+    let result = f
+        .write_all(&bytes)
+        .and_then(|()| f.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(fail)
+}
+
+/// The helper for `host`: `credHelpers.HOST`, else `credsStore`.
+fn helper_for(config: &Value, host: &str) -> Option<String> {
+    config
+        .pointer(&format!(
+            "/credHelpers/{}",
+            host.replace('~', "~0").replace('/', "~1")
+        ))
+        .or_else(|| config.get("credsStore"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// Run `docker-credential-NAME ACTION` with `input` on stdin; its stdout.
+fn run_helper(name: &str, action: &str, input: &str) -> Result<Vec<u8>> {
+    let program = format!("docker-credential-{name}");
+    let mut child = Command::new(&program)
+        .arg(action)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Credentials(format!("cannot run `{program}`: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::Credentials(format!("`{program} {action}` failed: {e}")))?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stdout);
+        let msg = msg.trim();
+        // A helper that has nothing for the host says so on stdout; report it as "none".
+        if action == "get" && msg.contains("credentials not found") {
+            return Ok(Vec::new());
+        }
+        return Err(Error::Credentials(format!(
+            "`{program} {action}` failed ({})",
+            out.status
+        )));
+    }
+    Ok(out.stdout)
+}
+
+/// The stored credentials for `host`, if any.
+pub fn get(host: &str) -> Result<Option<Credentials>> {
+    let config = read_config()?;
+    if let Some(helper) = helper_for(&config, host) {
+        let out = run_helper(&helper, "get", host)?;
+        if out.is_empty() {
+            return Ok(None);
+        }
+        let v: Value = serde_json::from_slice(&out).map_err(|e| {
+            Error::Credentials(format!("`docker-credential-{helper}` gave bad JSON: {e}"))
+        })?;
+        let user = v.get("Username").and_then(Value::as_str).unwrap_or("");
+        let secret = v.get("Secret").and_then(Value::as_str).unwrap_or("");
+        return Ok((!secret.is_empty()).then(|| Credentials {
+            username: user.to_owned(),
+            password: secret.to_owned(),
+        }));
+    }
+    let entry = config.get("auths").and_then(|a| {
+        a.get(host)
+            .or_else(|| a.get(format!("https://{host}")))
+            .or_else(|| a.get(format!("http://{host}")))
+    });
+    let Some(entry) = entry else {
+        return Ok(None);
+    };
+    if let Some(auth) = entry.get("auth").and_then(Value::as_str)
+        && !auth.is_empty()
+    {
+        let decoded = base64::decode(auth)
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| {
+                Error::Credentials(format!(
+                    "`auths.{host}.auth` in `{}` is not base64 of `user:password`",
+                    config_path().display()
+                ))
+            })?;
+        let (u, p) = decoded.split_once(':').ok_or_else(|| {
+            Error::Credentials(format!(
+                "`auths.{host}.auth` in `{}` has no `:`",
+                config_path().display()
+            ))
+        })?;
+        return Ok(Some(Credentials {
+            username: u.to_owned(),
+            password: p.to_owned(),
+        }));
+    }
+    if let Some(token) = entry.get("identitytoken").and_then(Value::as_str) {
+        return Ok(Some(Credentials {
+            username: "<token>".into(),
+            password: token.to_owned(),
+        }));
+    }
+    Ok(None)
+}
+
+/// Save `creds` for `host` (through the helper when one is configured).
+pub fn store(host: &str, creds: &Credentials) -> Result<()> {
+    let mut config = read_config()?;
+    if let Some(helper) = helper_for(&config, host) {
+        let input =
+            json!({"ServerURL": host, "Username": creds.username, "Secret": creds.password});
+        run_helper(&helper, "store", &input.to_string())?;
+        return Ok(());
+    }
+    if !config.is_object() {
+        config = json!({});
+    }
+    let auths = config
+        .as_object_mut()
+        .expect("an object")
+        .entry("auths")
+        .or_insert_with(|| json!({}));
+    if !auths.is_object() {
+        *auths = json!({});
+    }
+    auths[host] = json!({
+        "auth": base64::encode(format!("{}:{}", creds.username, creds.password).as_bytes())
+    });
+    write_config(&config)
+}
+
+/// Forget the credentials for `host`; whether there were any.
+pub fn erase(host: &str) -> Result<bool> {
+    let mut config = read_config()?;
+    if let Some(helper) = helper_for(&config, host) {
+        run_helper(&helper, "erase", host)?;
+        return Ok(true);
+    }
+    let removed = config
+        .get_mut("auths")
+        .and_then(Value::as_object_mut)
+        .map(|a| {
+            [
+                host.to_owned(),
+                format!("https://{host}"),
+                format!("http://{host}"),
+            ]
+            .iter()
+            .filter(|k| a.remove(k.as_str()).is_some())
+            .count()
+                > 0
+        })
+        .unwrap_or(false);
+    if removed {
+        write_config(&config)?;
+    }
+    Ok(removed)
+}

@@ -1,0 +1,464 @@
+//! `pull`: the manifest (an index picks a platform), then the config and the layers, a few
+//! at a time, each streamed into the store and checked against its digest and size before
+//! it is published; the image is tagged only when everything is in.
+
+use std::io::Read;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use duckc_image::{Image, MAX_METADATA_BYTES, media};
+use duckc_layer::Compression;
+use duckc_store::{Digest, Store};
+use oci_spec::image::{ImageIndex, ImageManifest};
+
+use crate::client::{Body, Client, Options};
+use crate::name::Reference;
+use crate::{Error, Result, sources};
+
+/// The manifest media types a pull accepts, for the `Accept` header.
+pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+application/vnd.oci.image.manifest.v1+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, \
+application/vnd.docker.distribution.manifest.v2+json";
+
+/// A platform to pick from an index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    /// `linux`.
+    pub os: String,
+    /// `amd64`, `arm64`, …
+    pub architecture: String,
+    /// `v8`, `v7`, …
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// Parse `OS/ARCH[/VARIANT]`.
+    pub fn parse(s: &str) -> Option<Platform> {
+        let mut parts = s.split('/');
+        let os = parts.next().filter(|p| !p.is_empty())?.to_owned();
+        let architecture = parts.next().filter(|p| !p.is_empty())?.to_owned();
+        let variant = parts.next().map(str::to_owned);
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Platform {
+            os,
+            architecture,
+            variant,
+        })
+    }
+
+    /// This host's platform.
+    pub fn host() -> Platform {
+        Platform {
+            os: "linux".into(),
+            architecture: duckc_image::host_arch().to_owned(),
+            variant: None,
+        }
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How to pull.
+#[derive(Debug, Clone)]
+pub struct PullOptions {
+    /// The platform to pick from an index (default: this host's).
+    pub platform: Option<Platform>,
+    /// Layers downloaded at the same time.
+    pub jobs: usize,
+}
+
+impl Default for PullOptions {
+    fn default() -> Self {
+        PullOptions {
+            platform: None,
+            jobs: 4,
+        }
+    }
+}
+
+/// What a pull did.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    /// The image, as stored.
+    pub image: Image,
+    /// The digest the registry gave for the name (an index's, for a multi-platform image).
+    pub digest: Digest,
+    /// Whether the name already pointed at this image (Docker's "Image is up to date").
+    pub up_to_date: bool,
+    /// Layers downloaded (the others were already in the store).
+    pub downloaded: usize,
+}
+
+/// The first 12 hex digits, as Docker names layers in progress lines.
+pub fn short(d: &Digest) -> String {
+    d.hex()[..12].to_owned()
+}
+
+/// Read a whole manifest or config body, refusing more than 4 MiB (an endless body is cut
+/// there, so memory stays bounded).
+fn read_limited(response: crate::client::Response, what: &str) -> Result<Vec<u8>> {
+    if let Some(len) = response
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > MAX_METADATA_BYTES
+    {
+        return Err(Error::TooLarge {
+            what: what.to_owned(),
+            limit: MAX_METADATA_BYTES,
+        });
+    }
+    let mut bytes = Vec::new();
+    response
+        .into_body()
+        .into_reader()
+        .take(MAX_METADATA_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::Transport {
+            url: what.to_owned(),
+            message: e.to_string(),
+        })?;
+    if bytes.len() as u64 > MAX_METADATA_BYTES {
+        return Err(Error::TooLarge {
+            what: what.to_owned(),
+            limit: MAX_METADATA_BYTES,
+        });
+    }
+    Ok(bytes)
+}
+
+/// `GET /v2/REPO/manifests/REF`: the bytes and their media type, checked against the digest
+/// when `reference` is one.
+pub fn get_manifest(
+    client: &Client,
+    repository: &str,
+    reference: &str,
+    scope: &str,
+    what: &str,
+) -> Result<(Vec<u8>, String)> {
+    let response = client.send(
+        "GET",
+        &format!("/v2/{repository}/manifests/{reference}"),
+        &[("Accept", ACCEPT)],
+        Body::Empty,
+        scope,
+        what,
+    )?;
+    let response = client.check(response, &[200], what)?;
+    let media_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    let bytes = read_limited(response, what)?;
+    if let Ok(expected) = reference.parse::<Digest>() {
+        let actual = Digest::of(&bytes);
+        if actual != expected {
+            return Err(Error::Mismatch {
+                what: what.to_owned(),
+                reason: format!("its bytes hash to {actual}, not {expected}"),
+            });
+        }
+    }
+    Ok((bytes, media_type))
+}
+
+fn is_index(bytes: &[u8], media_type: &str) -> bool {
+    media_type == media::INDEX
+        || media_type == media::DOCKER_LIST
+        || serde_json::from_slice::<serde_json::Value>(bytes)
+            .is_ok_and(|v| v.get("manifests").is_some() && v.get("layers").is_none())
+}
+
+/// The manifest of `index` for `platform`: same OS and architecture, and the variant when one
+/// is asked for.
+fn pick(index: &ImageIndex, platform: &Platform) -> Option<(Digest, u64)> {
+    index
+        .manifests()
+        .iter()
+        .find(|d| {
+            d.platform().as_ref().is_some_and(|p| {
+                p.os().to_string() == platform.os
+                    && p.architecture().to_string() == platform.architecture
+                    && platform
+                        .variant
+                        .as_ref()
+                        .is_none_or(|v| p.variant().as_deref() == Some(v.as_str()))
+            })
+        })
+        .and_then(|d| Some((d.digest().as_ref().parse().ok()?, d.size())))
+}
+
+/// How many times one blob download is resumed with `Range` after a cut.
+const RESUMES: u32 = 3;
+
+/// A blob body that, when the connection breaks, asks again for the rest (`Range: bytes=N-`)
+/// and carries on: the bytes still all go through the one hash. A server that answers the
+/// range with the whole body (200) cannot resume, and the error stands.
+struct Resuming<'a> {
+    client: &'a Client,
+    path: String,
+    scope: &'a str,
+    what: &'a str,
+    inner: Box<dyn Read + 'a>,
+    offset: u64,
+    resumes: u32,
+}
+
+impl Read for Resuming<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match self.inner.read(buf) {
+                Ok(n) => {
+                    self.offset += n as u64;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    if self.resumes >= RESUMES {
+                        return Err(e);
+                    }
+                    self.resumes += 1;
+                    let range = format!("bytes={}-", self.offset);
+                    let response = self
+                        .client
+                        .send(
+                            "GET",
+                            &self.path,
+                            &[("Range", &range)],
+                            Body::Empty,
+                            self.scope,
+                            self.what,
+                        )
+                        .map_err(|_| e)?;
+                    if response.status().as_u16() != 206 {
+                        return Err(std::io::Error::other(format!(
+                            "the download broke at byte {} and the registry cannot resume it",
+                            self.offset
+                        )));
+                    }
+                    self.inner = Box::new(response.into_body().into_reader());
+                }
+            }
+        }
+    }
+}
+
+/// Download the blob `digest` of `size` bytes into the store, checking both as it streams.
+pub fn fetch_blob(
+    client: &Client,
+    store: &Store,
+    repository: &str,
+    (digest, size): (&Digest, u64),
+    scope: &str,
+    what: &str,
+) -> Result<()> {
+    let response = client.send(
+        "GET",
+        &format!("/v2/{repository}/blobs/{digest}"),
+        &[],
+        Body::Empty,
+        scope,
+        what,
+    )?;
+    let response = client.check(response, &[200], what)?;
+    let mut reader = Resuming {
+        client,
+        path: format!("/v2/{repository}/blobs/{digest}"),
+        scope,
+        what,
+        inner: Box::new(response.into_body().into_reader()),
+        offset: 0,
+        resumes: 0,
+    };
+    // One byte past the declared size is enough to see that the body is too long.
+    let mut reader = (&mut reader).take(size + 1);
+    store
+        .put_blob_from(&mut reader, Some((digest, size)))
+        .map_err(|e| Error::Blob {
+            what: what.to_owned(),
+            source: Box::new(e),
+        })?;
+    Ok(())
+}
+
+/// Pull `reference` into `store` and tag it with its local name. `progress` gets Docker's
+/// lines (`abc123456789: Pull complete`).
+pub fn pull(
+    store: &Store,
+    reference: &Reference,
+    opts: &Options,
+    pull_opts: &PullOptions,
+    progress: &(dyn Fn(String) + Sync),
+) -> Result<Pulled> {
+    let _lease = store.lease()?;
+    let client = Client::connect(&reference.registry, opts)?;
+    let repo = &reference.repository;
+    let scope = format!("repository:{repo}:pull");
+    let name = reference.to_string();
+    let what = format!("manifest of {name}");
+    let (top, top_type) = get_manifest(&client, repo, &reference.reference(), &scope, &what)?;
+    let top_digest = Digest::of(&top);
+    let platform = pull_opts.platform.clone().unwrap_or_else(Platform::host);
+
+    let (manifest_bytes, manifest_digest, index_bytes) = if is_index(&top, &top_type) {
+        let index = ImageIndex::from_reader(&top[..]).map_err(|e| Error::BadManifest {
+            what: what.clone(),
+            reason: e.to_string(),
+        })?;
+        let (d, size) = pick(&index, &platform).ok_or_else(|| Error::NoPlatform {
+            name: name.clone(),
+            platform: platform.to_string(),
+            available: index
+                .manifests()
+                .iter()
+                .filter_map(|m| m.platform().as_ref())
+                .map(|p| format!("{}/{}", p.os(), p.architecture()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+        let what = format!("{platform} manifest of {name}");
+        let (bytes, _) = get_manifest(&client, repo, &d.to_string(), &scope, &what)?;
+        if bytes.len() as u64 != size {
+            return Err(Error::Mismatch {
+                what,
+                reason: format!("{} bytes, the index says {size}", bytes.len()),
+            });
+        }
+        (bytes, d, Some(top.clone()))
+    } else {
+        (top.clone(), top_digest, None)
+    };
+
+    let manifest =
+        ImageManifest::from_reader(&manifest_bytes[..]).map_err(|e| Error::BadManifest {
+            what: format!("manifest of {name}"),
+            reason: e.to_string(),
+        })?;
+    let parse = |d: &str| -> Result<Digest> {
+        d.parse().map_err(|_| Error::BadManifest {
+            what: format!("manifest of {name}"),
+            reason: format!("unsupported digest `{d}`"),
+        })
+    };
+    let config_digest = parse(manifest.config().digest().as_ref())?;
+    let config_size = manifest.config().size();
+    if config_size > MAX_METADATA_BYTES {
+        return Err(Error::TooLarge {
+            what: format!("config of {name}"),
+            limit: MAX_METADATA_BYTES,
+        });
+    }
+    let mut layers = Vec::new();
+    for l in manifest.layers() {
+        let mt = l.media_type().to_string();
+        if Compression::from_media_type(&mt).is_none() {
+            return Err(Error::BadManifest {
+                what: format!("manifest of {name}"),
+                reason: format!(
+                    "layer {} has the unsupported media type `{}`",
+                    crate::printable(l.digest().as_ref()),
+                    crate::printable(&mt)
+                ),
+            });
+        }
+        layers.push((parse(l.digest().as_ref())?, l.size()));
+    }
+
+    let config_what = format!("config {} of {name}", short(&config_digest));
+    if !store.has_blob(&config_digest) {
+        fetch_blob(
+            &client,
+            store,
+            repo,
+            (&config_digest, config_size),
+            &scope,
+            &config_what,
+        )?;
+    }
+
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    let downloaded = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..pull_opts.jobs.clamp(1, 16).min(layers.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    if failed.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((d, size)) = layers.get(i) else {
+                        return;
+                    };
+                    if store.has_blob(d) {
+                        progress(format!("{}: Already exists", short(d)));
+                        continue;
+                    }
+                    let what = format!("layer {} of {name}", short(d));
+                    match fetch_blob(&client, store, repo, (d, *size), &scope, &what) {
+                        Ok(()) => {
+                            downloaded.fetch_add(1, Ordering::Relaxed);
+                            progress(format!("{}: Pull complete", short(d)));
+                        }
+                        Err(e) => {
+                            failed.store(true, Ordering::Relaxed);
+                            first_error.lock().expect("error lock").get_or_insert(e);
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().expect("error lock") {
+        return Err(e);
+    }
+
+    // The manifest (and the index) go in last: an image is never visible half-downloaded.
+    store.put_blob(&manifest_bytes)?;
+    let host_platform = platform == Platform::host();
+    let record = match &index_bytes {
+        Some(bytes) if host_platform => store.put_blob(bytes)?,
+        _ => manifest_digest,
+    };
+    let image = Image::read_for(store, &record, &platform.architecture)?;
+    duckc_image::index_layers(store, &image)?;
+    for (d, _) in &layers {
+        sources::remember(store, d, &reference.registry, repo);
+    }
+    sources::remember(store, &config_digest, &reference.registry, repo);
+
+    let refs = store.refs()?;
+    let up_to_date =
+        reference.tag.is_some() && refs.tags.get(&reference.local_name) == Some(&image.digest);
+    if reference.tag.is_some() {
+        duckc_image::tag(store, &image, &reference.local_name)?;
+    } else {
+        duckc_image::manifest::record(store, &image)?;
+    }
+    Ok(Pulled {
+        image,
+        digest: top_digest,
+        up_to_date,
+        downloaded: downloaded.into_inner(),
+    })
+}

@@ -1,0 +1,344 @@
+//! `push`: layers stored uncompressed are gzipped (deterministically, with the layer crate's
+//! pinned encoder) once, and the store remembers which compressed blob belongs to which
+//! uncompressed one, so pushing an unchanged image again sends no layer bytes and gives the
+//! same manifest digest. Each blob is `HEAD`ed first, mounted from another repository of the
+//! same registry when one is known to hold it, else uploaded (POST, then one PUT).
+
+use std::io::{self, BufReader};
+
+use duckc_image::{MAX_METADATA_BYTES, media};
+use duckc_layer::Compression;
+use duckc_layer::compress::Encoder;
+use duckc_store::{Digest, Store};
+use serde_json::{Value, json};
+
+use crate::client::{Body, Client, Options, encode_query};
+use crate::name::Reference;
+use crate::pull::short;
+use crate::{Error, Result, sources};
+
+/// What a push did.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    /// The digest of the manifest (or index) the tag now names.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Blobs whose bytes were sent.
+    pub uploaded: usize,
+}
+
+fn gzip_record_path(store: &Store, digest: &Digest) -> std::path::PathBuf {
+    store
+        .root()
+        .join("registry/gzip")
+        .join(format!("{}.json", digest.hex()))
+}
+
+/// The gzip blob for the uncompressed layer blob `digest`: remembered, or written now.
+fn gzipped(store: &Store, digest: &Digest, what: &str) -> Result<(Digest, u64)> {
+    let record = gzip_record_path(store, digest);
+    if let Ok(bytes) = std::fs::read(&record)
+        && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
+        && let Some(d) = v
+            .get("digest")
+            .and_then(Value::as_str)
+            .and_then(|d| d.parse::<Digest>().ok())
+        && let Some(size) = v.get("size").and_then(Value::as_u64)
+        && store.has_blob(&d)
+    {
+        return Ok((d, size));
+    }
+    let blob_err = |e: duckc_store::Error| Error::Blob {
+        what: what.to_owned(),
+        source: Box::new(e),
+    };
+    let input = store.open_blob(digest).map_err(blob_err)?;
+    let writer = store.blob_writer().map_err(blob_err)?;
+    let mut enc = Encoder::new(writer, Compression::Gzip).map_err(|e| Error::Io {
+        path: store.blob_path(digest),
+        source: e,
+    })?;
+    io::copy(&mut BufReader::with_capacity(1 << 20, input), &mut enc).map_err(|e| Error::Io {
+        path: store.blob_path(digest),
+        source: e,
+    })?;
+    let writer = enc.finish().map_err(|e| Error::Io {
+        path: store.blob_path(digest),
+        source: e,
+    })?;
+    let (d, size) = writer.commit(None).map_err(blob_err)?;
+    if let Some(dir) = record.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let rec = json!({"digest": d.to_string(), "size": size, "compression": "gzip"});
+    duckc_store::write_atomic(store, &record, rec.to_string().as_bytes())?;
+    Ok((d, size))
+}
+
+struct Pusher<'a> {
+    store: &'a Store,
+    client: Client,
+    repo: String,
+    scope: String,
+    name: String,
+    uploaded: usize,
+    progress: &'a (dyn Fn(String) + Sync),
+}
+
+impl Pusher<'_> {
+    /// Make sure the registry has blob `digest` (`size` bytes); `layer` prints a line for it.
+    fn blob(&mut self, digest: &Digest, size: u64, layer: bool) -> Result<()> {
+        let what = if layer {
+            format!("layer {} of {}", short(digest), self.name)
+        } else {
+            format!("config {} of {}", short(digest), self.name)
+        };
+        let path = format!("/v2/{}/blobs/{digest}", self.repo);
+        let head = self
+            .client
+            .send("HEAD", &path, &[], Body::Empty, &self.scope, &what)?;
+        if head.status().as_u16() == 200 {
+            if layer {
+                (self.progress)(format!("{}: Layer already exists", short(digest)));
+            }
+            return Ok(());
+        }
+        let host = self.client.host().to_owned();
+        let from = sources::known(self.store, digest, &host, &self.repo);
+        let start = match &from {
+            Some(from) => format!(
+                "/v2/{}/blobs/uploads/?mount={}&from={}",
+                self.repo,
+                encode_query(&digest.to_string()),
+                encode_query(from)
+            ),
+            None => format!("/v2/{}/blobs/uploads/", self.repo),
+        };
+        let response = self.client.send(
+            "POST",
+            &start,
+            &[("Content-Length", "0")],
+            Body::Empty,
+            &self.scope,
+            &what,
+        )?;
+        let response = self.client.check(response, &[201, 202], &what)?;
+        if response.status().as_u16() == 201 {
+            if layer {
+                (self.progress)(format!(
+                    "{}: Mounted from {}",
+                    short(digest),
+                    from.unwrap_or_default()
+                ));
+            }
+            sources::remember(self.store, digest, &host, &self.repo);
+            return Ok(());
+        }
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| Error::Status {
+                what: what.clone(),
+                status: 202,
+                detail: " (no upload location)".into(),
+            })?;
+        let base = self.client.url(&start);
+        let mut url = self.client.resolve(&base, location);
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(&format!("digest={}", encode_query(&digest.to_string())));
+        let file = self.store.blob_path(digest);
+        if self.store.blob_size(digest)? != size {
+            return Err(Error::Mismatch {
+                what,
+                reason: format!("the stored blob is not {size} bytes"),
+            });
+        }
+        let response = self.client.send(
+            "PUT",
+            &url,
+            &[("Content-Type", "application/octet-stream")],
+            Body::File(&file),
+            &self.scope,
+            &what,
+        )?;
+        self.client.check(response, &[201], &what)?;
+        self.uploaded += 1;
+        sources::remember(self.store, digest, &host, &self.repo);
+        if layer {
+            (self.progress)(format!("{}: Pushed", short(digest)));
+        }
+        Ok(())
+    }
+
+    /// Push the manifest `digest`'s blobs, then the manifest under `tag_or_digest` (its own
+    /// digest when `None`); return the bytes pushed, their digest and media type.
+    fn manifest(&mut self, digest: &Digest, tag: Option<&str>) -> Result<(Digest, u64, String)> {
+        let bytes = self.store.read_blob(digest, MAX_METADATA_BYTES)?;
+        let mut value: Value = serde_json::from_slice(&bytes).map_err(|e| Error::BadManifest {
+            what: format!("manifest {digest}"),
+            reason: e.to_string(),
+        })?;
+        let config = value
+            .pointer("/config/digest")
+            .and_then(Value::as_str)
+            .and_then(|d| d.parse::<Digest>().ok());
+        let config_size = value.pointer("/config/size").and_then(Value::as_u64);
+        let (Some(config), Some(config_size)) = (config, config_size) else {
+            return Err(Error::BadManifest {
+                what: format!("manifest {digest}"),
+                reason: "it has no config".into(),
+            });
+        };
+        let mut changed = false;
+        let mut layers = Vec::new();
+        if let Some(ls) = value.get_mut("layers").and_then(Value::as_array_mut) {
+            for l in ls.iter_mut() {
+                let d = l
+                    .get("digest")
+                    .and_then(Value::as_str)
+                    .and_then(|d| d.parse::<Digest>().ok());
+                let size = l.get("size").and_then(Value::as_u64);
+                let mt = l
+                    .get("mediaType")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                let (Some(d), Some(size)) = (d, size) else {
+                    return Err(Error::BadManifest {
+                        what: format!("manifest {digest}"),
+                        reason: "a layer has no digest or size".into(),
+                    });
+                };
+                if Compression::from_media_type(&mt) == Some(Compression::None) {
+                    let what = format!("layer {} of {}", short(&d), self.name);
+                    let (gz, gz_size) = gzipped(self.store, &d, &what)?;
+                    l["digest"] = json!(gz.to_string());
+                    l["size"] = json!(gz_size);
+                    l["mediaType"] = json!(if mt.starts_with("application/vnd.docker") {
+                        "application/vnd.docker.image.rootfs.diff.tar.gzip"
+                    } else {
+                        Compression::Gzip.media_type()
+                    });
+                    changed = true;
+                    layers.push((gz, gz_size));
+                } else {
+                    layers.push((d, size));
+                }
+            }
+        }
+        for (d, size) in &layers {
+            self.blob(d, *size, true)?;
+        }
+        self.blob(&config, config_size, false)?;
+        let bytes = if changed {
+            serde_json::to_vec(&value).expect("manifest serialises")
+        } else {
+            bytes
+        };
+        let media_type = value
+            .get("mediaType")
+            .and_then(Value::as_str)
+            .unwrap_or(media::MANIFEST)
+            .to_owned();
+        self.put_manifest(&bytes, &media_type, tag)
+    }
+
+    fn put_manifest(
+        &mut self,
+        bytes: &[u8],
+        media_type: &str,
+        tag: Option<&str>,
+    ) -> Result<(Digest, u64, String)> {
+        let digest = Digest::of(bytes);
+        let reference = tag.map_or_else(|| digest.to_string(), str::to_owned);
+        let what = format!("manifest of {}", self.name);
+        let response = self.client.send(
+            "PUT",
+            &format!("/v2/{}/manifests/{reference}", self.repo),
+            &[("Content-Type", media_type)],
+            Body::Bytes(bytes),
+            &self.scope,
+            &what,
+        )?;
+        self.client.check(response, &[200, 201, 202], &what)?;
+        Ok((digest, bytes.len() as u64, media_type.to_owned()))
+    }
+}
+
+/// Push the local image `local` to `reference`'s registry, repository and tag.
+pub fn push(
+    store: &Store,
+    local: &str,
+    reference: &Reference,
+    opts: &Options,
+    progress: &(dyn Fn(String) + Sync),
+) -> Result<Pushed> {
+    let _lease = store.lease()?;
+    let image = duckc_image::resolve(store, local)?;
+    let client = Client::connect(&reference.registry, opts)?;
+    let mut pusher = Pusher {
+        store,
+        client,
+        repo: reference.repository.clone(),
+        scope: format!("repository:{}:pull,push", reference.repository),
+        name: reference.to_string(),
+        uploaded: 0,
+        progress,
+    };
+    let tag = reference.reference();
+    let top = store.read_blob(&image.digest, MAX_METADATA_BYTES)?;
+    let top_value: Value = serde_json::from_slice(&top).map_err(|e| Error::BadManifest {
+        what: format!("image {local}"),
+        reason: e.to_string(),
+    })?;
+    let (digest, size, _) = if let Some(ms) = top_value.get("manifests").and_then(Value::as_array) {
+        // A multi-platform image: every platform's manifest by digest, then the index.
+        let mut index = top_value.clone();
+        let mut changed = false;
+        let mut new = Vec::new();
+        for m in ms {
+            let Some(d) = m
+                .get("digest")
+                .and_then(Value::as_str)
+                .and_then(|d| d.parse::<Digest>().ok())
+            else {
+                continue;
+            };
+            if !store.has_blob(&d) {
+                return Err(Error::BadManifest {
+                    what: format!("image {local}"),
+                    reason: format!(
+                        "its index names manifest {d}, which is not in the store (pulled for another platform only?)"
+                    ),
+                });
+            }
+            let (nd, nsize, _) = pusher.manifest(&d, None)?;
+            changed |= nd != d;
+            let mut m = m.clone();
+            m["digest"] = json!(nd.to_string());
+            m["size"] = json!(nsize);
+            new.push(m);
+        }
+        index["manifests"] = Value::Array(new);
+        let bytes = if changed {
+            serde_json::to_vec(&index).expect("index serialises")
+        } else {
+            top.clone()
+        };
+        let mt = index
+            .get("mediaType")
+            .and_then(Value::as_str)
+            .unwrap_or(media::INDEX)
+            .to_owned();
+        pusher.put_manifest(&bytes, &mt, Some(&tag))?
+    } else {
+        pusher.manifest(&image.digest, Some(&tag))?
+    };
+    Ok(Pushed {
+        digest,
+        size,
+        uploaded: pusher.uploaded,
+    })
+}

@@ -1,0 +1,42 @@
+//! Which repositories of which registries are known to hold a blob (learnt by pulling and
+//! pushing), so a push can ask the registry to mount the blob from there instead of sending
+//! it again. Kept as `registry/sources/<hex>` in the store, one `host repository` a line.
+
+use std::path::PathBuf;
+
+use duckc_store::{Digest, Store};
+
+const MAX_LINES: usize = 32;
+
+fn path(store: &Store, digest: &Digest) -> PathBuf {
+    store.root().join("registry/sources").join(digest.hex())
+}
+
+/// Note that `host/repository` holds `digest` (best effort: a failure only loses a hint).
+pub fn remember(store: &Store, digest: &Digest, host: &str, repository: &str) {
+    let p = path(store, digest);
+    let line = format!("{host} {repository}");
+    let old = std::fs::read_to_string(&p).unwrap_or_default();
+    if old.lines().any(|l| l == line) {
+        return;
+    }
+    let mut lines: Vec<&str> = old.lines().collect();
+    lines.insert(0, &line);
+    lines.truncate(MAX_LINES);
+    let mut text = lines.join("\n");
+    text.push('\n');
+    if let Some(dir) = p.parent()
+        && std::fs::create_dir_all(dir).is_ok()
+    {
+        let _ = duckc_store::write_atomic(store, &p, text.as_bytes());
+    }
+}
+
+/// Another repository of `host` known to hold `digest`.
+pub fn known(store: &Store, digest: &Digest, host: &str, not: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path(store, digest)).ok()?;
+    text.lines().find_map(|l| {
+        let (h, r) = l.split_once(' ')?;
+        (h == host && r != not).then(|| r.to_owned())
+    })
+}

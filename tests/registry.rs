@@ -1,0 +1,1117 @@
+//! End-to-end tests of the registry client (`pull`, `push`, `login`, `logout`) against Debian's
+//! `docker-registry` on 127.0.0.1 (plain HTTP, htpasswd basic auth), `skopeo` for interop,
+//! and tiny loopback servers that lie (SECURITY.md 26–29): bytes that do not match their
+//! digest, an endless manifest.
+//!
+//! Each test starts its own registry on a free port, with its storage under a temporary
+//! directory, and stops it when it ends (and the kernel stops it if the test process dies).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use common::store::{busybox_layout, load_busybox};
+use common::{duckc, ok, output, require_root, require_tool};
+
+/// A running `docker-registry`.
+struct Registry {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Start one; `auth` is an extra `auth:` section of the config.
+    fn start(auth: &str) -> Registry {
+        let dir = tempfile::Builder::new()
+            .prefix("duckc-registry-")
+            .tempdir()
+            .unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let log = dir.path().join("registry.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new("docker-registry");
+        cmd.arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file);
+        // SAFETY: prctl is async-signal-safe; the registry dies with the test thread.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("docker-registry starts");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry {
+            child,
+            port,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The access log so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether the tools these tests need are here (under CI a missing one is a failure).
+fn ready() -> bool {
+    require_root()
+        && require_tool("docker-registry")
+        && require_tool("umoci")
+        && require_tool("skopeo")
+}
+
+/// A fresh store directory.
+fn fresh_store() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("duckc-registry-store-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap()
+}
+
+/// `duckc ARGS` in `store` with its Docker config under `docker_config`: (code, stdout, stderr).
+fn run(store: &Path, docker_config: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = output(
+        duckc(store)
+            .env("DOCKER_CONFIG", docker_config)
+            .env_remove("DUCKC_REGISTRY")
+            .env("CONTAINERS_REGISTRIES_CONF", "/nonexistent")
+            .args(args)
+            .stdin(Stdio::null()),
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn must(store: &Path, docker_config: &Path, args: &[&str]) -> String {
+    let (code, out, err) = run(store, docker_config, args);
+    assert_eq!(
+        code, 0,
+        "duckc {args:?} failed\nstdout:\n{out}\nstderr:\n{err}"
+    );
+    out
+}
+
+fn digest_line(out: &str) -> String {
+    out.lines()
+        .find_map(|l| {
+            l.split_once("digest: ")
+                .map(|(_, r)| r.split(' ').next().unwrap().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no digest line in\n{out}"))
+}
+
+/// Whether the access log has a request that sends blob bytes (an upload's PUT or PATCH).
+fn uploads(log: &str) -> usize {
+    log.lines()
+        .filter(|l| {
+            (l.contains("\"PUT /v2/") || l.contains("\"PATCH /v2/"))
+                && l.contains("/blobs/uploads/")
+        })
+        .count()
+}
+
+fn blob_gets(log: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains("\"GET /v2/") && l.contains("/blobs/sha256:"))
+        .count()
+}
+
+/// The tutorial's sharing story: run, commit, tag, push; a fresh store pulls and runs it.
+/// Pushing again sends no layer bytes and gives the same digest; pulling again downloads
+/// nothing; skopeo reads what duckc pushed.
+#[test]
+fn tutorial_push_pull_run() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let a = fresh_store();
+    let a = a.path();
+    load_busybox(a);
+    let (code, _, err) = run(
+        a,
+        cfg.path(),
+        &[
+            "run",
+            "--name",
+            "tut",
+            "busybox",
+            "sh",
+            "-c",
+            "echo quack > /new_file",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    must(
+        a,
+        cfg.path(),
+        &["commit", "-m", "fork", "tut", "your/duck:v2"],
+    );
+    let remote = format!("{host}/your/duck:v2");
+    must(a, cfg.path(), &["tag", "your/duck:v2", &remote]);
+
+    let out = must(a, cfg.path(), &["push", &remote]);
+    assert!(
+        out.contains(&format!("The push refers to repository [{host}/your/duck]")),
+        "{out}"
+    );
+    assert!(out.contains(": Pushed"), "{out}");
+    let first = digest_line(&out);
+    assert!(
+        out.contains(&format!("v2: digest: {first} size: ")),
+        "{out}"
+    );
+    assert!(uploads(&registry.log()) >= 2, "{}", registry.log());
+
+    // Again: nothing new is uploaded, and the manifest is the same.
+    let before = registry.log().len();
+    let out = must(a, cfg.path(), &["push", &remote]);
+    assert_eq!(digest_line(&out), first, "{out}");
+    assert!(
+        out.contains("Layer already exists") && !out.contains(": Pushed"),
+        "{out}"
+    );
+    assert_eq!(
+        uploads(&registry.log()[before..]),
+        0,
+        "{}",
+        &registry.log()[before..]
+    );
+
+    // A fresh store pulls it and runs it.
+    let b = fresh_store();
+    let b = b.path();
+    let out = must(b, cfg.path(), &["pull", &remote]);
+    assert!(out.contains("v2: Pulling from your/duck"), "{out}");
+    assert!(out.contains(": Pull complete"), "{out}");
+    assert!(out.contains(&format!("Digest: {first}")), "{out}");
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {remote}")),
+        "{out}"
+    );
+    let out = must(b, cfg.path(), &["run", "--rm", &remote, "ls", "-l", "/"]);
+    assert!(out.contains("new_file"), "{out}");
+    let out = must(b, cfg.path(), &["run", "--rm", &remote, "cat", "/new_file"]);
+    assert_eq!(out.trim(), "quack");
+
+    // Pulling again downloads no blob.
+    let before = registry.log().len();
+    let out = must(b, cfg.path(), &["pull", &remote]);
+    assert!(
+        out.contains(&format!("Status: Image is up to date for {remote}")),
+        "{out}"
+    );
+    assert!(out.contains("Already exists"), "{out}");
+    assert_eq!(
+        blob_gets(&registry.log()[before..]),
+        0,
+        "{}",
+        &registry.log()[before..]
+    );
+    must(b, cfg.path(), &["verify"]);
+
+    // A short name resolves through the search registry (`library/` for one component).
+    let c = fresh_store();
+    let out = output(
+        duckc(c.path())
+            .env("DOCKER_CONFIG", cfg.path())
+            .env("DUCKC_REGISTRY", &host)
+            .args(["pull", "your/duck:v2"]),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Status: Downloaded newer image for your/duck:v2"),
+        "{stdout}"
+    );
+    let out = must(
+        c.path(),
+        cfg.path(),
+        &["run", "--rm", "your/duck:v2", "cat", "/new_file"],
+    );
+    assert_eq!(out.trim(), "quack");
+
+    // skopeo reads what duckc pushed.
+    let oci = tempfile::tempdir().unwrap();
+    let dest = format!("oci:{}:duck", oci.path().join("layout").display());
+    ok(Command::new("skopeo").args([
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{remote}"),
+        &dest,
+    ]));
+    let inspect = ok(Command::new("skopeo").args(["inspect", &dest]));
+    assert!(inspect.contains("\"Layers\""), "{inspect}");
+    let inspect = ok(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{remote}"),
+    ]));
+    assert!(inspect.contains(&first), "{inspect}");
+
+    // SECURITY 29: a pull cut short by a layer the registry cannot serve keeps what it
+    // completed and tags nothing; run again, it fetches only what is missing.
+    let blobs = registry._dir.path().join("data/docker/registry/v2/blobs");
+    let mut files: Vec<(u64, PathBuf)> = walk(&blobs)
+        .into_iter()
+        .filter(|p| p.ends_with("data"))
+        .map(|p| (std::fs::metadata(&p).unwrap().len(), p))
+        .collect();
+    files.sort();
+    let (_, biggest) = files.last().unwrap().clone();
+    let aside = biggest.with_file_name("aside");
+    std::fs::rename(&biggest, &aside).unwrap();
+    let d = fresh_store();
+    let (code, out, err) = run(d.path(), cfg.path(), &["pull", &remote]);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("layer "), "{err}");
+    assert!(
+        must(d.path(), cfg.path(), &["images", "-q"])
+            .trim()
+            .is_empty()
+    );
+    must(d.path(), cfg.path(), &["verify"]);
+    std::fs::rename(&aside, &biggest).unwrap();
+    let out = must(d.path(), cfg.path(), &["pull", &remote]);
+    assert_eq!(out.matches(": Pull complete").count(), 1, "{out}");
+    assert_eq!(out.matches(": Already exists").count(), 1, "{out}");
+    let out = must(
+        d.path(),
+        cfg.path(),
+        &["run", "--rm", &remote, "cat", "/new_file"],
+    );
+    assert_eq!(out.trim(), "quack");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// An image that skopeo pushed (from an OCI layout made with umoci) is pulled and run.
+#[test]
+fn pulls_what_skopeo_pushed() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = busybox_layout(tmp.path());
+    let remote = format!("{host}/skopeo/busybox:1.0");
+    ok(Command::new("skopeo").args([
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:busybox:latest", layout.display()),
+        &format!("docker://{remote}"),
+    ]));
+    let s = fresh_store();
+    let out = must(s.path(), cfg.path(), &["pull", &remote]);
+    assert!(out.contains("Status: Downloaded newer image"), "{out}");
+    let out = must(
+        s.path(),
+        cfg.path(),
+        &["run", "--rm", &remote, "echo", "hello from skopeo"],
+    );
+    assert_eq!(out.trim(), "hello from skopeo");
+    // By digest too.
+    let digest = out_digest(&must(s.path(), cfg.path(), &["pull", &remote]));
+    let by_digest = format!("{host}/skopeo/busybox@{digest}");
+    let out = must(s.path(), cfg.path(), &["pull", &by_digest]);
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    must(s.path(), cfg.path(), &["run", "--rm", &by_digest, "true"]);
+    must(s.path(), cfg.path(), &["verify"]);
+}
+
+fn out_digest(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("Digest: "))
+        .unwrap_or_else(|| panic!("no Digest line in\n{out}"))
+        .trim()
+        .to_owned()
+}
+
+/// htpasswd basic auth: a pull without a login is refused with a hint, a wrong password is
+/// refused, `login` saves Docker's `auths` entry, push and pull work, `logout` removes it.
+#[test]
+fn basic_auth_login_logout() {
+    if !ready() || !require_tool("htpasswd") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let htpasswd = tmp.path().join("htpasswd");
+    let line = ok(Command::new("htpasswd").args(["-Bbn", "duck", "quack-quack"]));
+    std::fs::write(&htpasswd, line.trim()).unwrap();
+    let registry = Registry::start(&format!(
+        "auth:\n  htpasswd:\n    realm: duckc-test\n    path: {}\n",
+        htpasswd.display()
+    ));
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let s = fresh_store();
+    let s = s.path();
+    load_busybox(s);
+    let remote = format!("{host}/private/busybox:1");
+    must(s, cfg.path(), &["tag", "busybox", &remote]);
+
+    let (code, _, err) = run(s, cfg.path(), &["push", &remote]);
+    assert_ne!(code, 0);
+    assert!(err.contains(&format!("duckc login {host}")), "{err}");
+
+    let (code, _, err) = run(
+        s,
+        cfg.path(),
+        &["login", "-u", "duck", "-p", "wrong", &host],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("refused the credentials"), "{err}");
+    assert!(
+        !err.contains("wrong"),
+        "the password is never printed: {err}"
+    );
+    assert!(!cfg.path().join("config.json").exists());
+
+    let mut child = duckc(s)
+        .env("DOCKER_CONFIG", cfg.path())
+        .args(["login", "-u", "duck", "--password-stdin", &host])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"quack-quack\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Login Succeeded"));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cfg.path().join("config.json")).unwrap()).unwrap();
+    // base64("duck:quack-quack")
+    assert_eq!(config["auths"][&host]["auth"], "ZHVjazpxdWFjay1xdWFjaw==");
+
+    let out = must(s, cfg.path(), &["push", &remote]);
+    assert!(!out.contains("quack-quack"), "{out}");
+    let t = fresh_store();
+    must(t.path(), cfg.path(), &["pull", &remote]);
+    must(t.path(), cfg.path(), &["run", "--rm", &remote, "true"]);
+
+    let out = must(s, cfg.path(), &["logout", &host]);
+    assert!(
+        out.contains(&format!("Removing login credentials for {host}")),
+        "{out}"
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cfg.path().join("config.json")).unwrap()).unwrap();
+    assert!(config["auths"].get(&host).is_none(), "{config}");
+    let u = fresh_store();
+    let (code, _, err) = run(u.path(), cfg.path(), &["pull", &remote]);
+    assert_ne!(code, 0);
+    assert!(err.contains("duckc login"), "{err}");
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 for registries that lie: `route` maps a request path
+/// to a response it writes itself. TLS probes (a ClientHello) are closed at once.
+fn fake_registry(route: fn(&str, &str, &mut TcpStream)) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut first = [0u8; 1];
+                if conn.peek(&mut first).is_err() || first[0] == 0x16 {
+                    return;
+                }
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                let mut headers = String::new();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                        break;
+                    }
+                    headers.push_str(&h.to_ascii_lowercase());
+                }
+                let path = line.split(' ').nth(1).unwrap_or("").to_owned();
+                route(&path, &headers, &mut conn);
+            });
+        }
+    });
+    port
+}
+
+fn respond(conn: &mut TcpStream, status: &str, content_type: &str, body: &[u8]) {
+    let _ = write!(
+        conn,
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = conn.write_all(body);
+}
+
+fn sha(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex(&sha2::Sha256::digest(bytes)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const GOOD_LAYER: &[u8] = b"the layer the manifest promises";
+const BAD_LAYER: &[u8] = b"a layer that is something else";
+
+fn lying_config() -> Vec<u8> {
+    format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}},"config":{{}}}}"#,
+        sha(GOOD_LAYER)
+    )
+    .into_bytes()
+}
+
+fn lying_manifest() -> Vec<u8> {
+    let config = lying_config();
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}]}}"#,
+        sha(&config),
+        config.len(),
+        sha(GOOD_LAYER),
+        GOOD_LAYER.len()
+    )
+    .into_bytes()
+}
+
+fn lying_route(path: &str, _headers: &str, conn: &mut TcpStream) {
+    let manifest = lying_manifest();
+    let config = lying_config();
+    if path == "/v2/" {
+        respond(conn, "200 OK", "application/json", b"{}");
+    } else if path == "/v2/bad/duck/manifests/v1" {
+        respond(
+            conn,
+            "200 OK",
+            "application/vnd.oci.image.manifest.v1+json",
+            &manifest,
+        );
+    } else if path == format!("/v2/bad/duck/blobs/{}", sha(&config)) {
+        respond(conn, "200 OK", "application/octet-stream", &config);
+    } else if path == format!("/v2/bad/duck/blobs/{}", sha(GOOD_LAYER)) {
+        // Same length, other bytes.
+        let mut body = BAD_LAYER.to_vec();
+        body.resize(GOOD_LAYER.len(), b'!');
+        respond(conn, "200 OK", "application/octet-stream", &body);
+    } else if path == "/v2/endless/duck/manifests/v1" {
+        let _ = write!(
+            conn,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nConnection: close\r\n\r\n{{\"schemaVersion\":2,\"x\":\""
+        );
+        let chunk = vec![b'a'; 64 << 10];
+        while conn.write_all(&chunk).is_ok() {}
+    } else {
+        respond(
+            conn,
+            "404 Not Found",
+            "application/json",
+            br#"{"errors":[{"code":"NOT_FOUND","message":"no"}]}"#,
+        );
+    }
+}
+
+/// SECURITY 26: a layer whose bytes do not match its digest is refused, naming the image and
+/// the layer, and nothing of it is stored.
+#[test]
+fn bytes_that_do_not_match_the_digest_are_refused() {
+    if !require_root() {
+        return;
+    }
+    let port = fake_registry(lying_route);
+    let cfg = tempfile::tempdir().unwrap();
+    let s = fresh_store();
+    let name = format!("127.0.0.1:{port}/bad/duck:v1");
+    let (code, out, err) = run(s.path(), cfg.path(), &["pull", &name]);
+    assert_ne!(code, 0, "{out}");
+    let layer = &sha(GOOD_LAYER)["sha256:".len()..][..12];
+    assert!(err.contains(&format!("layer {layer} of {name}")), "{err}");
+    assert!(
+        err.contains("digest mismatch") || err.contains("do not match"),
+        "{err}"
+    );
+    assert!(err.contains("help:"), "{err}");
+    assert!(
+        !s.path()
+            .join("blobs/sha256")
+            .join(&sha(GOOD_LAYER)[7..])
+            .exists()
+    );
+    let images = must(s.path(), cfg.path(), &["images", "-q"]);
+    assert!(images.trim().is_empty(), "{images}");
+    must(s.path(), cfg.path(), &["verify"]);
+    let leftovers: Vec<_> = std::fs::read_dir(s.path().join("tmp")).unwrap().collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// SECURITY 27: an endless manifest body is cut at 4 MiB (memory stays bounded) and refused.
+#[test]
+fn an_endless_manifest_is_refused() {
+    if !require_root() {
+        return;
+    }
+    let port = fake_registry(lying_route);
+    let cfg = tempfile::tempdir().unwrap();
+    let s = fresh_store();
+    let name = format!("127.0.0.1:{port}/endless/duck:v1");
+    let (code, _, err) = run(s.path(), cfg.path(), &["pull", &name]);
+    assert_ne!(code, 0);
+    assert!(err.contains("larger than 4194304 bytes"), "{err}");
+    assert!(err.contains(&name), "{err}");
+}
+
+/// A short name with no search registry is a clear error that says how to name one.
+#[test]
+fn short_name_without_a_registry() {
+    if !require_root() {
+        return;
+    }
+    let cfg = tempfile::tempdir().unwrap();
+    let s = fresh_store();
+    let (code, _, err) = run(s.path(), cfg.path(), &["pull", "debian:bookworm"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("names no registry"), "{err}");
+    assert!(err.contains("localhost:5000/debian"), "{err}");
+    let (code, _, err) = run(s.path(), cfg.path(), &["pull", "localhost:5000/Bad"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("help:"), "{err}");
+}
+
+static STORAGE_PORT: AtomicU16 = AtomicU16::new(0);
+static AUTH_LEAKED: AtomicBool = AtomicBool::new(false);
+static STORAGE_HIT: AtomicBool = AtomicBool::new(false);
+
+/// A registry that wants basic auth and redirects blob downloads to another host.
+fn redirecting_route(path: &str, headers: &str, conn: &mut TcpStream) {
+    if !headers.contains("authorization: basic ") {
+        let _ = write!(
+            conn,
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"fake\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        return;
+    }
+    if path == "/v2/" {
+        respond(conn, "200 OK", "application/json", b"{}");
+    } else if path == "/v2/redirect/duck/manifests/v1" {
+        respond(
+            conn,
+            "200 OK",
+            "application/vnd.oci.image.manifest.v1+json",
+            &lying_manifest(),
+        );
+    } else if let Some(blob) = path.strip_prefix("/v2/redirect/duck/blobs/") {
+        let _ = write!(
+            conn,
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:{}/storage/{blob}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            STORAGE_PORT.load(Ordering::SeqCst)
+        );
+    } else {
+        respond(conn, "404 Not Found", "application/json", b"{}");
+    }
+}
+
+/// The storage service blobs are redirected to: notes whether credentials reached it.
+fn storage_route(path: &str, headers: &str, conn: &mut TcpStream) {
+    STORAGE_HIT.store(true, Ordering::SeqCst);
+    if headers.contains("authorization") {
+        AUTH_LEAKED.store(true, Ordering::SeqCst);
+    }
+    let config = lying_config();
+    if path == format!("/storage/{}", sha(&config)) {
+        respond(conn, "200 OK", "application/octet-stream", &config);
+    } else if path == format!("/storage/{}", sha(GOOD_LAYER)) {
+        respond(conn, "200 OK", "application/octet-stream", GOOD_LAYER);
+    } else {
+        respond(conn, "404 Not Found", "application/json", b"{}");
+    }
+}
+
+/// SECURITY 28: blob downloads redirected to another host get no Authorization header, and
+/// the password appears nowhere in the output.
+#[test]
+fn redirects_never_carry_credentials_to_another_host() {
+    if !require_root() {
+        return;
+    }
+    STORAGE_PORT.store(fake_registry(storage_route), Ordering::SeqCst);
+    let port = fake_registry(redirecting_route);
+    let cfg = tempfile::tempdir().unwrap();
+    std::fs::write(
+        cfg.path().join("config.json"),
+        format!(r#"{{"auths":{{"127.0.0.1:{port}":{{"auth":"ZHVjazpzZWNyZXQtcXVhY2s="}}}}}}"#),
+    )
+    .unwrap();
+    let s = fresh_store();
+    let name = format!("127.0.0.1:{port}/redirect/duck:v1");
+    let (code, out, err) = run(s.path(), cfg.path(), &["pull", &name]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        STORAGE_HIT.load(Ordering::SeqCst),
+        "the blobs came from the storage host"
+    );
+    assert!(
+        !AUTH_LEAKED.load(Ordering::SeqCst),
+        "credentials went to another host"
+    );
+    assert!(!out.contains("secret-quack") && !err.contains("secret-quack"));
+    must(s.path(), cfg.path(), &["verify"]);
+}
+
+static BEARER_PORT: AtomicU16 = AtomicU16::new(0);
+static LOOP_REQUESTS: AtomicU16 = AtomicU16::new(0);
+const TOKEN: &str = "duck-token-123";
+
+/// A registry with bearer-token auth that follows the distribution token spec: `/v2/…` answers
+/// 401 with a `Bearer realm=…,service=…,scope=…` challenge unless the request carries the
+/// token; `/token` gives the token for `service=fake-registry` and the right scope, and only
+/// with the user's basic credentials. `loop/duck` answers 401 whatever it gets.
+fn bearer_route(path: &str, headers: &str, conn: &mut TcpStream) {
+    let port = BEARER_PORT.load(Ordering::SeqCst);
+    if let Some(query) = path.strip_prefix("/token?") {
+        // base64("duck:token-pass")
+        let creds_ok = headers.contains("authorization: basic zhvjazp0b2tlbi1wyxnz");
+        let service_ok = query.split('&').any(|p| p == "service=fake-registry");
+        // A login asks for no scope (the challenge of `/v2/` has none).
+        let scope_ok = !query.contains("scope=")
+            || query.split('&').any(|p| {
+                p == "scope=repository%3Abearer%2Fduck%3Apull"
+                    || p == "scope=repository%3Aloop%2Fduck%3Apull"
+            });
+        if creds_ok && service_ok && scope_ok {
+            respond(
+                conn,
+                "200 OK",
+                "application/json",
+                format!(r#"{{"token":"{TOKEN}","expires_in":300}}"#).as_bytes(),
+            );
+        } else {
+            respond(conn, "401 Unauthorized", "application/json", b"{}");
+        }
+        return;
+    }
+    let looping = path.starts_with("/v2/loop/");
+    if looping {
+        LOOP_REQUESTS.fetch_add(1, Ordering::SeqCst);
+    }
+    if looping
+        || !headers.contains(&format!(
+            "authorization: bearer {}",
+            TOKEN.to_ascii_lowercase()
+        ))
+    {
+        let repo = path
+            .strip_prefix("/v2/")
+            .and_then(|p| p.split("/manifests/").next())
+            .and_then(|p| p.split("/blobs/").next())
+            .unwrap_or("");
+        let scope = if repo.is_empty() {
+            String::new()
+        } else {
+            format!(",scope=\"repository:{repo}:pull\"")
+        };
+        let _ = write!(
+            conn,
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake-registry\"{scope}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        return;
+    }
+    let config = lying_config();
+    if path == "/v2/" {
+        respond(conn, "200 OK", "application/json", b"{}");
+    } else if path == "/v2/bearer/duck/manifests/v1" {
+        respond(
+            conn,
+            "200 OK",
+            "application/vnd.oci.image.manifest.v1+json",
+            &lying_manifest(),
+        );
+    } else if path == format!("/v2/bearer/duck/blobs/{}", sha(&config)) {
+        respond(conn, "200 OK", "application/octet-stream", &config);
+    } else if path == format!("/v2/bearer/duck/blobs/{}", sha(GOOD_LAYER)) {
+        respond(conn, "200 OK", "application/octet-stream", GOOD_LAYER);
+    } else {
+        respond(conn, "404 Not Found", "application/json", b"{}");
+    }
+}
+
+/// Bearer tokens: the challenge is answered at the token service with the stored credentials
+/// and the scope, and the pull goes through; without a login the error says to log in; a
+/// registry that keeps answering 401 gets one retry, not a loop (SECURITY 28).
+#[test]
+fn bearer_token_auth_and_no_401_loop() {
+    if !require_root() {
+        return;
+    }
+    let port = fake_registry(bearer_route);
+    BEARER_PORT.store(port, Ordering::SeqCst);
+    let host = format!("127.0.0.1:{port}");
+    let cfg = tempfile::tempdir().unwrap();
+    let s = fresh_store();
+    let name = format!("{host}/bearer/duck:v1");
+    let (code, _, err) = run(s.path(), cfg.path(), &["pull", &name]);
+    assert_ne!(code, 0);
+    assert!(err.contains(&format!("duckc login {host}")), "{err}");
+
+    let (code, out, err) = run(
+        s.path(),
+        cfg.path(),
+        &["login", "-u", "duck", "-p", "token-pass", &host],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let out = must(s.path(), cfg.path(), &["pull", &name]);
+    assert!(out.contains("Status: Downloaded newer image"), "{out}");
+    assert!(!out.contains(TOKEN) && !out.contains("token-pass"), "{out}");
+
+    let (code, out, err) = run(
+        s.path(),
+        cfg.path(),
+        &["pull", &format!("{host}/loop/duck:v1")],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("refused the credentials"), "{err}");
+    assert!(!err.contains(TOKEN), "{err}");
+    assert!(
+        LOOP_REQUESTS.load(Ordering::SeqCst) <= 2,
+        "one retry per challenge, not a loop"
+    );
+}
+
+/// A registry with TLS and a CA the test makes: trusted with `--cert-dir`, refused without
+/// it (with a hint, and no fall-back to plain HTTP), accepted with `--tls-verify=false`.
+#[test]
+fn tls_with_a_custom_ca() {
+    if !ready() || !require_tool("openssl") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    let p = |name: &str| tmp.path().join(name).display().to_string();
+    let ca_crt = certs.join("ca.crt").display().to_string();
+    ok(Command::new("openssl").args([
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=duckc test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &ca_crt,
+    ]));
+    ok(Command::new("openssl").args([
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &p("server.key"),
+        "-out",
+        &p("server.csr"),
+    ]));
+    std::fs::write(
+        p("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    ok(Command::new("openssl").args([
+        "x509",
+        "-req",
+        "-in",
+        &p("server.csr"),
+        "-CA",
+        &ca_crt,
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &p("ext"),
+        "-out",
+        &p("server.crt"),
+    ]));
+    let registry = Registry::start(&format!(
+        "  tls:\n    certificate: {}\n    key: {}\n",
+        p("server.crt"),
+        p("server.key")
+    ));
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let s = fresh_store();
+    load_busybox(s.path());
+    let remote = format!("{host}/tls/busybox:1");
+    must(s.path(), cfg.path(), &["tag", "busybox", &remote]);
+    let cert_dir = certs.display().to_string();
+    must(
+        s.path(),
+        cfg.path(),
+        &["push", "--cert-dir", &cert_dir, &remote],
+    );
+
+    let t = fresh_store();
+    let (code, _, err) = run(t.path(), cfg.path(), &["pull", &remote]);
+    assert_ne!(code, 0);
+    assert!(err.contains("certs.d"), "{err}");
+    must(
+        t.path(),
+        cfg.path(),
+        &["pull", "--tls-verify=false", &remote],
+    );
+    let u = fresh_store();
+    must(
+        u.path(),
+        cfg.path(),
+        &["pull", "--cert-dir", &cert_dir, &remote],
+    );
+    must(u.path(), cfg.path(), &["run", "--rm", &remote, "true"]);
+}
+
+/// The GOARCH name of this machine.
+fn goarch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// A multi-platform image (an index, pushed by skopeo): the host's platform is picked,
+/// `--platform` picks another, an absent one is an error listing what there is, and the
+/// pulled image is pushed back as an index.
+#[test]
+fn multi_platform_index() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = busybox_layout(tmp.path());
+    let top: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest = top["manifests"][0].clone();
+    let other = if goarch() == "amd64" {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    let entry = |arch: &str| {
+        let mut m = manifest.clone();
+        m.as_object_mut().unwrap().remove("annotations");
+        m["platform"] = serde_json::json!({"os": "linux", "architecture": arch});
+        m
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [entry(goarch()), entry(other)],
+    });
+    let bytes = serde_json::to_vec(&index).unwrap();
+    let digest = sha(&bytes);
+    std::fs::write(layout.join("blobs/sha256").join(&digest[7..]), &bytes).unwrap();
+    let new_top = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": digest,
+            "size": bytes.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "multi"},
+        }],
+    });
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&new_top).unwrap(),
+    )
+    .unwrap();
+    let remote = format!("{host}/multi/busybox:1");
+    ok(Command::new("skopeo").args([
+        "copy",
+        "--multi-arch=all",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", layout.display()),
+        &format!("docker://{remote}"),
+    ]));
+
+    let s = fresh_store();
+    let out = must(s.path(), cfg.path(), &["pull", &remote]);
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    must(s.path(), cfg.path(), &["run", "--rm", &remote, "true"]);
+    let (code, _, err) = run(
+        s.path(),
+        cfg.path(),
+        &["pull", "--platform", "linux/s390x", &remote],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("no image for linux/s390x"), "{err}");
+    assert!(err.contains(&format!("linux/{other}")), "{err}");
+    let t = fresh_store();
+    let out = must(
+        t.path(),
+        cfg.path(),
+        &["pull", "--platform", &format!("linux/{other}"), &remote],
+    );
+    assert!(out.contains("Pull complete"), "{out}");
+
+    // Pushed back (to another repository), it is the same index.
+    let again = format!("{host}/multi/again:1");
+    must(s.path(), cfg.path(), &["tag", &remote, &again]);
+    let out = must(s.path(), cfg.path(), &["push", &again]);
+    assert_eq!(digest_line(&out), digest, "{out}");
+}
+
+/// A registry whose blob downloads break after 10 bytes unless a `Range` asks for the rest.
+fn cutting_route(path: &str, headers: &str, conn: &mut TcpStream) {
+    let config = lying_config();
+    if path == "/v2/" {
+        respond(conn, "200 OK", "application/json", b"{}");
+    } else if path == "/v2/cut/duck/manifests/v1" {
+        respond(
+            conn,
+            "200 OK",
+            "application/vnd.oci.image.manifest.v1+json",
+            &lying_manifest(),
+        );
+    } else if path == format!("/v2/cut/duck/blobs/{}", sha(&config)) {
+        respond(conn, "200 OK", "application/octet-stream", &config);
+    } else if path == format!("/v2/cut/duck/blobs/{}", sha(GOOD_LAYER)) {
+        let from = headers
+            .lines()
+            .find_map(|l| l.strip_prefix("range: bytes="))
+            .and_then(|r| r.trim().trim_end_matches('-').parse::<usize>().ok());
+        match from {
+            Some(from) => {
+                let rest = &GOOD_LAYER[from..];
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {from}-{}/{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    GOOD_LAYER.len() - 1,
+                    GOOD_LAYER.len(),
+                    rest.len()
+                );
+                let _ = conn.write_all(rest);
+            }
+            None => {
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    GOOD_LAYER.len()
+                );
+                let _ = conn.write_all(&GOOD_LAYER[..10]);
+                let _ = conn.flush();
+                let _ = conn.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    } else {
+        respond(conn, "404 Not Found", "application/json", b"{}");
+    }
+}
+
+/// A download cut short resumes with `Range` from where it broke, and the blob is still
+/// verified as a whole (SECURITY 29).
+#[test]
+fn a_cut_download_resumes_with_range() {
+    if !require_root() {
+        return;
+    }
+    let port = fake_registry(cutting_route);
+    let cfg = tempfile::tempdir().unwrap();
+    let s = fresh_store();
+    let name = format!("127.0.0.1:{port}/cut/duck:v1");
+    let out = must(s.path(), cfg.path(), &["pull", &name]);
+    assert!(out.contains("Pull complete"), "{out}");
+    assert_eq!(
+        std::fs::read(s.path().join("blobs/sha256").join(&sha(GOOD_LAYER)[7..])).unwrap(),
+        GOOD_LAYER
+    );
+    must(s.path(), cfg.path(), &["verify"]);
+}
