@@ -19,6 +19,7 @@ pub mod init;
 pub mod kernel;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod spec;
 pub mod user;
 
