@@ -114,7 +114,14 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
             rootfs::setup(&k, &spec, &Setup { rootless })?;
             let console = console_socket.map(|s| (s, true));
             let seccomp = seccomp.as_ref();
-            start(&k, &spec.process, &spec.hostname, rootless, console, seccomp)
+            start(
+                &k,
+                &spec.process,
+                &spec.hostname,
+                rootless,
+                console,
+                seccomp,
+            )
         }
         InitConfig::Join {
             pid,

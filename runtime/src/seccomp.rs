@@ -23,7 +23,7 @@
 //! the i386 and x32 ABIs in the same filter as x86_64, which seccompiler cannot express.
 
 use std::io::{Read, Seek};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext};
 use serde::{Deserialize, Serialize};
@@ -57,7 +57,7 @@ pub struct Filter {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Not JSON, or not the shape of a seccomp profile; `line`/`column` are 1-based.
-    #[error("{message}")]
+    #[error("{message} at line {line} column {column}")]
     Syntax {
         message: String,
         line: usize,
@@ -211,10 +211,18 @@ pub enum Op {
 
 /// Read a profile from its JSON text.
 pub fn parse(text: &str) -> Result<Profile> {
-    serde_json::from_str(text).map_err(|e| Error::Syntax {
-        message: e.to_string(),
-        line: e.line(),
-        column: e.column(),
+    serde_json::from_str(text).map_err(|e| {
+        let (line, column) = (e.line(), e.column());
+        let message = e.to_string();
+        let message = message
+            .strip_suffix(&format!(" at line {line} column {column}"))
+            .unwrap_or(&message)
+            .to_owned();
+        Error::Syntax {
+            message,
+            line,
+            column,
+        }
     })
 }
 
@@ -384,7 +392,9 @@ fn arches(profile: &Profile, target: &Target<'_>) -> Result<Vec<ScmpArch>> {
     names.iter().map(|n| arch(n)).collect()
 }
 
-fn libseccomp(what: impl FnOnce() -> String) -> impl FnOnce(libseccomp::error::SeccompError) -> Error {
+fn libseccomp(
+    what: impl FnOnce() -> String,
+) -> impl FnOnce(libseccomp::error::SeccompError) -> Error {
     move |e| Error::Libseccomp {
         what: what(),
         message: e.to_string(),
@@ -418,7 +428,8 @@ pub fn check(profile: &Profile) -> Result<()> {
 /// Compile `profile` for `target` into a BPF program.
 pub fn compile(profile: &Profile, target: &Target<'_>) -> Result<Filter> {
     let default = action(profile.default_action, profile.default_errno_ret)?;
-    let mut ctx = ScmpFilterContext::new(default).map_err(libseccomp(|| "create a filter".into()))?;
+    let mut ctx =
+        ScmpFilterContext::new(default).map_err(libseccomp(|| "create a filter".into()))?;
     // A system call from an ABI the filter does not cover kills the process: it must not get
     // around the rules.
     ctx.set_act_badarch(ScmpAction::KillProcess)
@@ -500,14 +511,15 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>> {
 }
 
 impl Seccomp {
-    /// The filter this choice means for the container: `None` when unconfined.
+    /// The filter this choice means for the container: `None` when unconfined. Compiled once
+    /// per profile, machine and kernel, then read from [`cache_dir`].
     pub fn filter(&self) -> Result<Option<Filter>> {
         let text = match self {
             Seccomp::Unconfined => return Ok(None),
             Seccomp::Default => DEFAULT_PROFILE,
             Seccomp::Profile(text) => text,
         };
-        compile(&parse(text)?, &Target::host()).map(Some)
+        compile_cached(text, &Target::host(), cache_dir().as_deref()).map(Some)
     }
 
     /// Read a custom profile from `path`, checking that it compiles.
@@ -518,6 +530,129 @@ impl Seccomp {
             .map(|()| Seccomp::Profile(text.clone()));
         Ok((text, checked))
     }
+}
+
+/// Where compiled filters are kept between starts: root's in `/run/duckc/seccomp` (a tmpfs,
+/// emptied at boot, like the sealed init binary's copies), another user's under
+/// `$XDG_RUNTIME_DIR`; nowhere when that is unset.
+pub fn cache_dir() -> Option<PathBuf> {
+    if rustix::process::geteuid().is_root() {
+        return Some(Path::new(crate::exe::COPY_DIR).join("seccomp"));
+    }
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|d| !d.is_empty())
+        .map(|d| PathBuf::from(d).join("duckc/seccomp"))
+}
+
+/// [`compile`] `text` for `target`, through a cache in `dir`. libseccomp takes milliseconds for
+/// Docker's profile (hundreds of rules on three ABIs), more than the rest of a container start,
+/// so the program is kept in a file named by the SHA-256 of everything it depends on: the
+/// profile text, the target (architecture, kernel version, capabilities), the libseccomp
+/// version and this format. A cache file is used only when it is a regular file of this user's
+/// that nobody else can write, in a directory of the same kind; anything else is compiled again.
+fn compile_cached(text: &str, target: &Target<'_>, dir: Option<&Path>) -> Result<Filter> {
+    let key = cache_key(text, target);
+    if let Some(dir) = dir
+        && let Some(filter) = read_cached(&dir.join(&key))
+    {
+        return Ok(filter);
+    }
+    let filter = compile(&parse(text)?, target)?;
+    if let Some(dir) = dir {
+        // A cache that cannot be written only costs the next start the compile again.
+        let _ = write_cached(dir, &key, &filter);
+    }
+    Ok(filter)
+}
+
+fn cache_key(text: &str, target: &Target<'_>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let version = libseccomp::ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_default();
+    for part in [
+        "duckc seccomp cache 1",
+        env!("CARGO_PKG_VERSION"),
+        &version,
+        target.arch,
+        &format!("{}.{}", target.kernel.0, target.kernel.1),
+        &target.caps.join(","),
+        text,
+    ] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A cache file: the flags (4 bytes, little-endian), then the program.
+fn encode(filter: &Filter) -> Vec<u8> {
+    let mut out = filter.flags.to_le_bytes().to_vec();
+    out.extend_from_slice(&filter.bpf);
+    out
+}
+
+/// Whether `meta` is this user's and writable by nobody else.
+fn private(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    meta.uid() == rustix::process::geteuid().as_raw() && meta.mode() & 0o022 == 0
+}
+
+fn read_cached(path: &Path) -> Option<Filter> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::fs::symlink_metadata(path.parent()?).ok()?;
+    if !dir.is_dir() || !private(&dir) {
+        return None;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || !private(&meta) || meta.len() > 1 << 20 {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    let (flags, bpf) = bytes.split_first_chunk::<4>()?;
+    if bpf.is_empty() || bpf.len() % 8 != 0 {
+        return None;
+    }
+    Some(Filter {
+        bpf: bpf.to_vec(),
+        flags: u32::from_le_bytes(*flags),
+    })
+}
+
+fn write_cached(dir: &Path, key: &str, filter: &Filter) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let meta = std::fs::symlink_metadata(dir)?;
+    if !meta.is_dir() || !private(&meta) {
+        return Err(std::io::Error::other(
+            "the seccomp cache directory is not private",
+        ));
+    }
+    let tmp = dir.join(format!(".{key}.{}", std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&tmp)?;
+    let written = file
+        .write_all(&encode(filter))
+        .and_then(|()| std::fs::rename(&tmp, dir.join(key)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 #[cfg(test)]

@@ -290,6 +290,9 @@ impl Kernel for Recording {
     }
 
     fn seccomp_filter(&self, bpf: &[u8], flags: u32) -> io::Result<()> {
-        self.record(format!("seccomp {} instructions flags {flags:#x}", bpf.len() / 8))
+        self.record(format!(
+            "seccomp {} instructions flags {flags:#x}",
+            bpf.len() / 8
+        ))
     }
 }

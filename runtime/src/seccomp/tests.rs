@@ -42,8 +42,8 @@ fn run(bpf: &[u8], arch: u32, nr: i32, args: [u64; 6]) -> String {
         let src = if code & 0x08 != 0 { x } else { k };
         match code & 0x07 {
             0x00 => match code & 0xe0 {
-                0x20 => a = word(k),   // BPF_LD|BPF_W|BPF_ABS
-                0x00 => a = k,         // BPF_IMM
+                0x20 => a = word(k), // BPF_LD|BPF_W|BPF_ABS
+                0x00 => a = k,       // BPF_IMM
                 0x60 => a = mem[k as usize],
                 m => panic!("ld mode {m:#x}"),
             },
@@ -155,7 +155,12 @@ fn default_profile_under_the_default_capabilities() {
         ("clone3", X86_64, 435, NONE),
         ("personality(0)", X86_64, 135, one(0)),
         ("personality(0xffffffff)", X86_64, 135, one(0xffff_ffff)),
-        ("personality(ADDR_NO_RANDOMIZE)", X86_64, 135, one(0x0040000)),
+        (
+            "personality(ADDR_NO_RANDOMIZE)",
+            X86_64,
+            135,
+            one(0x0040000),
+        ),
         ("socket(AF_INET)", X86_64, 41, one(2)),
         ("socket(AF_VSOCK)", X86_64, 41, one(40)),
         ("socket(AF_ALG)", X86_64, 41, one(38)),
@@ -242,10 +247,14 @@ fn includes_and_excludes_by_arch_and_kernel() {
     let rule = |json: &str| -> Syscall { serde_json::from_str(json).unwrap() };
     let caps = default_caps();
     let t = target(&caps);
-    let arm_only = rule(r#"{"names":["x"],"action":"SCMP_ACT_ALLOW","includes":{"arches":["arm64"]}}"#);
-    let not_amd64 = rule(r#"{"names":["x"],"action":"SCMP_ACT_ALLOW","excludes":{"arches":["amd64"]}}"#);
-    let new_kernel = rule(r#"{"names":["x"],"action":"SCMP_ACT_ALLOW","includes":{"minKernel":"7.0"}}"#);
-    let old_kernel = rule(r#"{"names":["x"],"action":"SCMP_ACT_ALLOW","includes":{"minKernel":"4.8"}}"#);
+    let arm_only =
+        rule(r#"{"names":["x"],"action":"SCMP_ACT_ALLOW","includes":{"arches":["arm64"]}}"#);
+    let not_amd64 =
+        rule(r#"{"names":["x"],"action":"SCMP_ACT_ALLOW","excludes":{"arches":["amd64"]}}"#);
+    let new_kernel =
+        rule(r#"{"names":["x"],"action":"SCMP_ACT_ALLOW","includes":{"minKernel":"7.0"}}"#);
+    let old_kernel =
+        rule(r#"{"names":["x"],"action":"SCMP_ACT_ALLOW","includes":{"minKernel":"4.8"}}"#);
     let both_caps = rule(
         r#"{"names":["x"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["CAP_CHOWN","CAP_SYS_ADMIN"]}}"#,
     );
@@ -254,7 +263,10 @@ fn includes_and_excludes_by_arch_and_kernel() {
     assert!(!applies(&not_amd64, &t).unwrap());
     assert!(!applies(&new_kernel, &t).unwrap());
     assert!(applies(&old_kernel, &t).unwrap());
-    assert!(!applies(&both_caps, &t).unwrap(), "every listed capability is needed");
+    assert!(
+        !applies(&both_caps, &t).unwrap(),
+        "every listed capability is needed"
+    );
     assert!(matches!(applies(&bad, &t), Err(Error::KernelVersion(_))));
     assert_eq!(kernel_version("6.18.0-1-amd64"), Some((6, 18)));
     assert_eq!(kernel_version("5.10-rc5"), Some((5, 10)));
@@ -397,4 +409,58 @@ fn seccomp_choice_round_trips_and_defaults() {
         assert_eq!(serde_json::from_str::<Seccomp>(&json).unwrap(), s);
     }
     assert_eq!(Seccomp::Unconfined.filter().unwrap(), None);
+}
+
+#[test]
+fn compiled_filters_are_cached_by_profile_and_target() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("seccomp");
+    let caps = default_caps();
+    let t = target(&caps);
+    let fresh = compile(&parse(DEFAULT_PROFILE).unwrap(), &t).unwrap();
+    let first = compile_cached(DEFAULT_PROFILE, &t, Some(&cache)).unwrap();
+    assert_eq!(first, fresh);
+    let files: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(
+        std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    // A second start reads the file: replace its program with another valid one to see that.
+    let other = custom(r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#).unwrap();
+    std::fs::write(&files[0], encode(&other)).unwrap();
+    assert_eq!(
+        compile_cached(DEFAULT_PROFILE, &t, Some(&cache)).unwrap(),
+        other
+    );
+    // Another capability set or kernel is another entry.
+    let t2 = Target {
+        kernel: (4, 4),
+        ..t.clone()
+    };
+    assert_eq!(
+        compile_cached(DEFAULT_PROFILE, &t2, Some(&cache))
+            .unwrap()
+            .bpf
+            .len()
+            > 0,
+        true
+    );
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2);
+    // A file others could have written is not trusted: it is compiled again and replaced.
+    std::fs::set_permissions(&files[0], std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert_eq!(
+        compile_cached(DEFAULT_PROFILE, &t, Some(&cache)).unwrap(),
+        fresh
+    );
+    // Truncated garbage is ignored too.
+    std::fs::write(&files[0], b"abc").unwrap();
+    assert_eq!(
+        compile_cached(DEFAULT_PROFILE, &t, Some(&cache)).unwrap(),
+        fresh
+    );
 }

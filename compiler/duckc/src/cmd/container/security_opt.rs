@@ -79,6 +79,11 @@ fn read_profile(path: &Path) -> miette::Result<Seccomp> {
         _ => "fix the profile, or run with `--security-opt seccomp=unconfined` to run without one",
     };
     let name = path.display().to_string();
+    // With a span to show, the message need not repeat the line and column.
+    let message = match &error {
+        seccomp::Error::Syntax { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
     let span = match &error {
         seccomp::Error::Syntax { line, column, .. } => offset(&text, *line, *column).map(|o| {
             // serde reports the position just after the offending token: point at that token.
@@ -94,7 +99,7 @@ fn read_profile(path: &Path) -> miette::Result<Seccomp> {
         Some(span) => miette!(
             labels = vec![LabeledSpan::at(span, "here")],
             help = help,
-            "invalid seccomp profile `{name}`: {error}"
+            "invalid seccomp profile `{name}`: {message}"
         )
         .with_source_code(NamedSource::new(name, text)),
         None => miette!(help = help, "invalid seccomp profile `{name}`: {error}"),
