@@ -337,6 +337,8 @@ fn exec(exe: &Path, args: &[String], env: &[String]) -> Result<u8> {
 /// `duckc exec`: enter the namespaces of the container whose init is `pid`, fork (a new pid
 /// namespace only applies to children), and run `process` in the child while this process
 /// waits and passes signals on.
+// The arguments are the fields of `InitConfig::Join`, one by one.
+#[allow(clippy::too_many_arguments)]
 fn join(
     k: &dyn Kernel,
     pid: i32,

@@ -617,7 +617,7 @@ fn read_cached(path: &Path) -> Option<Filter> {
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).ok()?;
     let (flags, bpf) = bytes.split_first_chunk::<4>()?;
-    if bpf.is_empty() || bpf.len() % 8 != 0 {
+    if bpf.is_empty() || !bpf.len().is_multiple_of(8) {
         return None;
     }
     Some(Filter {

@@ -440,7 +440,7 @@ impl Kernel for Linux {
     }
 
     fn seccomp_filter(&self, bpf: &[u8], flags: u32) -> io::Result<()> {
-        if bpf.is_empty() || bpf.len() % 8 != 0 || bpf.len() / 8 > usize::from(u16::MAX) {
+        if bpf.is_empty() || !bpf.len().is_multiple_of(8) || bpf.len() / 8 > usize::from(u16::MAX) {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
         let program: Vec<libc::sock_filter> = bpf
