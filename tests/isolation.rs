@@ -20,9 +20,9 @@ use common::store::{busybox_layout, load_busybox};
 use common::{duckc, output, require_root, require_tool};
 
 /// Flags for the containers of the keyring test. The default seccomp profile refuses `keyctl`
-/// outright; add `"--security-opt", "seccomp=unconfined"` here to show that the fresh session
-/// keyring alone keeps the caller's key out of reach.
-const KEYRING_RUN_FLAGS: &[&str] = &[];
+/// outright, so the test turns it off: the fresh session keyring alone must keep the caller's
+/// key out of reach.
+const KEYRING_RUN_FLAGS: &[&str] = &["--security-opt", "seccomp=unconfined"];
 
 /// The shared store (busybox loaded) in a directory others may traverse, and the probe.
 fn setup() -> Option<&'static (PathBuf, PathBuf)> {

@@ -55,6 +55,8 @@ pub enum Error {
     Start { code: u8, message: String },
     #[error("invalid runtime configuration: {0}")]
     Config(String),
+    #[error("seccomp profile: {0}")]
+    Seccomp(#[from] crate::seccomp::Error),
 }
 
 /// `Result` with the runtime's [`Error`].

@@ -21,6 +21,7 @@ use crate::caps;
 use crate::error::{Context, Error, Result};
 use crate::kernel::{FileKind, Kernel, Linux, Namespace, Resolve};
 use crate::rootfs::{self, Setup};
+use crate::seccomp::Filter;
 use crate::spec::{ContainerSpec, Process};
 use crate::user::{self, Identity};
 
@@ -37,6 +38,9 @@ pub enum InitConfig {
         rootless: bool,
         /// With `-t`: the socket to send the new terminal's master side to.
         console_socket: Option<RawFd>,
+        /// The seccomp filter, compiled by the parent; `None` when unconfined.
+        #[serde(default)]
+        seccomp: Option<Filter>,
     },
     /// Join the namespaces of the running container whose init is `pid`: `exec`.
     Join {
@@ -46,6 +50,9 @@ pub enum InitConfig {
         rootless: bool,
         /// With `-t`: the socket to send the new terminal's master side to.
         console_socket: Option<RawFd>,
+        /// The container's seccomp filter; `None` when unconfined.
+        #[serde(default)]
+        seccomp: Option<Filter>,
     },
 }
 
@@ -102,10 +109,19 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
             spec,
             rootless,
             console_socket,
+            seccomp,
         } => {
             rootfs::setup(&k, &spec, &Setup { rootless })?;
             let console = console_socket.map(|s| (s, true));
-            start(&k, &spec.process, &spec.hostname, rootless, console)
+            let seccomp = seccomp.as_ref();
+            start(
+                &k,
+                &spec.process,
+                &spec.hostname,
+                rootless,
+                console,
+                seccomp,
+            )
         }
         InitConfig::Join {
             pid,
@@ -113,6 +129,7 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
             hostname,
             rootless,
             console_socket,
+            seccomp,
         } => join(
             &k,
             pid,
@@ -121,6 +138,7 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
             rootless,
             error_fd,
             console_socket,
+            seccomp.as_ref(),
         ),
     }
 }
@@ -162,13 +180,14 @@ fn close_other_fds(keep: &[RawFd]) {
 }
 
 /// Everything after the root is in place: terminal, user, working directory, capabilities,
-/// environment, then `execve`. Only returns on error.
+/// environment, seccomp, then `execve`. Only returns on error.
 fn start(
     k: &dyn Kernel,
     process: &Process,
     hostname: &str,
     rootless: bool,
     console: Option<(RawFd, bool)>,
+    seccomp: Option<&Filter>,
 ) -> Result<u8> {
     // Always a new session (no controlling terminal but the container's own pty) and a fresh
     // session keyring, before anything from the image runs (and before a seccomp filter that
@@ -207,6 +226,13 @@ fn start(
     let program = process.args.first().ok_or(Error::NoCommand)?;
     let exe = find_program(program, &path)?;
     caps::become_user(k, &id, rootless)?;
+    // Last, after no_new_privs (which lets an unprivileged process install it) and with
+    // nothing left to do but `execve` (which every profile must allow): the runtime's own
+    // set-up never runs under the container's filter.
+    if let Some(filter) = seccomp {
+        k.seccomp_filter(&filter.bpf, filter.flags)
+            .what(|| "cannot install the seccomp filter".into())?;
+    }
     exec(&exe, &process.args, &env)
 }
 
@@ -315,6 +341,8 @@ fn exec(exe: &Path, args: &[String], env: &[String]) -> Result<u8> {
 /// `duckc exec`: enter the namespaces of the container whose init is `pid`, fork (a new pid
 /// namespace only applies to children), and run `process` in the child while this process
 /// waits and passes signals on.
+// The arguments are the fields of `InitConfig::Join`, one by one.
+#[allow(clippy::too_many_arguments)]
 fn join(
     k: &dyn Kernel,
     pid: i32,
@@ -323,6 +351,7 @@ fn join(
     rootless: bool,
     error_fd: RawFd,
     console_socket: Option<RawFd>,
+    seccomp: Option<&Filter>,
 ) -> Result<u8> {
     let mut order = vec![];
     if rootless {
@@ -369,6 +398,7 @@ fn join(
             hostname,
             rootless,
             console_socket.map(|s| (s, false)),
+            seccomp,
         );
     }
     // The child holds the error pipe and the console socket until its execve; our copies must

@@ -201,4 +201,7 @@ pub trait Kernel {
     fn setgid(&self, gid: u32) -> io::Result<()>;
     /// `setresuid(uid, uid, uid)`.
     fn setuid(&self, uid: u32) -> io::Result<()>;
+    /// `seccomp(SECCOMP_SET_MODE_FILTER, flags, prog)` with a compiled BPF program
+    /// ([`crate::seccomp::Filter`]); needs `no_new_privs` (or `CAP_SYS_ADMIN`).
+    fn seccomp_filter(&self, bpf: &[u8], flags: u32) -> io::Result<()>;
 }

@@ -20,6 +20,7 @@ pub mod kernel;
 pub mod process;
 pub mod rootfs;
 pub mod session;
+pub mod seccomp;
 pub mod spec;
 pub mod user;
 

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::error::{Context, Error, Result};
 use crate::init::{INIT_NAME, InitConfig};
+use crate::seccomp::Seccomp;
 use crate::spec::{ContainerSpec, Network, Process};
 
 /// Where one of the container's standard streams goes (ignored with a terminal, where all
@@ -89,18 +90,27 @@ pub fn spawn_with(spec: &ContainerSpec, io: Io, on_clone: &mut dyn FnMut(i32)) -
         spec: spec.clone(),
         rootless,
         console_socket: None,
+        seccomp: spec.seccomp.filter()?,
     };
     launch(config, flags, io, spec.process.terminal, on_clone)
 }
 
-/// Run `process` inside the running container whose init has host pid `pid` (`duckc exec`).
-pub fn exec_in(pid: i32, process: &Process, hostname: &str, io: Io) -> Result<Child> {
+/// Run `process` inside the running container whose init has host pid `pid` (`duckc exec`),
+/// under the container's seccomp profile.
+pub fn exec_in(
+    pid: i32,
+    process: &Process,
+    hostname: &str,
+    seccomp: &Seccomp,
+    io: Io,
+) -> Result<Child> {
     let config = InitConfig::Join {
         pid,
         process: process.clone(),
         hostname: hostname.to_owned(),
         rootless: is_rootless(),
         console_socket: None,
+        seccomp: seccomp.filter()?,
     };
     launch(config, 0, io, process.terminal, &mut |_| {})
 }

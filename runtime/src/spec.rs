@@ -75,4 +75,8 @@ pub struct ContainerSpec {
     pub network: Network,
     #[serde(default)]
     pub volumes: Vec<Volume>,
+    /// The seccomp profile (`--security-opt seccomp=…`): Docker's default unless asked
+    /// otherwise, also for configs written before duckc had seccomp.
+    #[serde(default)]
+    pub seccomp: crate::seccomp::Seccomp,
 }

@@ -151,6 +151,7 @@ pub(crate) fn run_layer(
                 duckc_syntax::ast::Network::None => Network::None,
             },
             volumes: volumes(store, run, &dir, mounts)?,
+            seccomp: Default::default(),
         };
         let captured = duckc_runtime::run_captured(&spec).map_err(runtime_err)?;
         if captured.code != 0 {

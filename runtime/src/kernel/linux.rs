@@ -438,4 +438,38 @@ impl Kernel for Linux {
             Ok(())
         }
     }
+
+    fn seccomp_filter(&self, bpf: &[u8], flags: u32) -> io::Result<()> {
+        if bpf.is_empty() || !bpf.len().is_multiple_of(8) || bpf.len() / 8 > usize::from(u16::MAX) {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let program: Vec<libc::sock_filter> = bpf
+            .chunks_exact(8)
+            .map(|c| libc::sock_filter {
+                code: u16::from_ne_bytes([c[0], c[1]]),
+                jt: c[2],
+                jf: c[3],
+                k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+            })
+            .collect();
+        let prog = libc::sock_fprog {
+            len: program.len() as u16,
+            filter: program.as_ptr().cast_mut(),
+        };
+        // SAFETY: `prog` points at `len` valid instructions that outlive the call; the kernel
+        // copies them.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                flags,
+                &prog as *const libc::sock_fprog,
+            )
+        };
+        if r == -1 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
 }

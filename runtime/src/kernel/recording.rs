@@ -288,4 +288,11 @@ impl Kernel for Recording {
     fn setuid(&self, uid: u32) -> io::Result<()> {
         self.record(format!("setuid {uid}"))
     }
+
+    fn seccomp_filter(&self, bpf: &[u8], flags: u32) -> io::Result<()> {
+        self.record(format!(
+            "seccomp {} instructions flags {flags:#x}",
+            bpf.len() / 8
+        ))
+    }
 }

@@ -3,6 +3,7 @@
 //! (`-d`, `start` without `-a`) leaves a small monitor process behind that records the exit.
 
 mod names;
+mod security_opt;
 mod state;
 mod table;
 
@@ -111,6 +112,9 @@ pub struct RunArgs {
     /// machine's).
     #[arg(long, value_name = "OS/ARCH")]
     platform: Option<String>,
+    /// Security options: `seccomp=PROFILE.json`, `seccomp=unconfined`, `no-new-privileges`.
+    #[arg(long = "security-opt", value_name = "OPTION")]
+    security_opt: Vec<String>,
     /// The image: `name[:tag]`, an image ID or a digest.
     image: String,
     /// Command and arguments (default: the image's).
@@ -357,6 +361,7 @@ fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
         .iter()
         .map(|v| parse_volume(v))
         .collect::<miette::Result<Vec<_>>>()?;
+    let seccomp = security_opt::seccomp_of(&args.security_opt)?;
     let containers = all(store);
     let name = match &args.name {
         Some(n) => {
@@ -409,6 +414,7 @@ fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
             .unwrap_or_else(|| short(&id).to_owned()),
         network,
         volumes,
+        seccomp,
     };
     let config = Config {
         id: id.clone(),
@@ -985,7 +991,13 @@ fn exec(store: &Store, args: ExecArgs) -> miette::Result<ExitCode> {
         stderr: Stdio::Inherit,
     };
     duckc_runtime::process::hold_signals();
-    let mut child = match duckc_runtime::exec_in(pid, &process, &config.spec.hostname, io) {
+    let mut child = match duckc_runtime::exec_in(
+        pid,
+        &process,
+        &config.spec.hostname,
+        &config.spec.seccomp,
+        io,
+    ) {
         Ok(c) => c,
         Err(e) => return Ok(start_failed(&e)),
     };
