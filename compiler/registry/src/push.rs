@@ -69,7 +69,7 @@ fn gzipped(store: &Store, digest: &Digest, what: &str) -> Result<(Digest, u64)> 
     })?;
     let (d, size) = writer.commit(None).map_err(blob_err)?;
     if let Some(dir) = record.parent() {
-        let _ = std::fs::create_dir_all(dir);
+        let _ = duckc_store::modes::create_private_dir(dir);
     }
     let rec = json!({"digest": d.to_string(), "size": size, "compression": "gzip"});
     duckc_store::write_atomic(store, &record, rec.to_string().as_bytes())?;

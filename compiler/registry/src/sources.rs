@@ -26,7 +26,7 @@ pub fn remember(store: &Store, digest: &Digest, host: &str, repository: &str) {
     let mut text = lines.join("\n");
     text.push('\n');
     if let Some(dir) = p.parent()
-        && std::fs::create_dir_all(dir).is_ok()
+        && duckc_store::modes::create_private_dir(dir).is_ok()
     {
         let _ = duckc_store::write_atomic(store, &p, text.as_bytes());
     }
