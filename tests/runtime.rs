@@ -853,6 +853,7 @@ fn run_step_api_captures_output_and_changes() {
         hostname: "step".into(),
         network: duckc_runtime::Network::None,
         volumes: vec![],
+        resources: Default::default(),
     };
     let captured = duckc_runtime::run_captured(&spec).unwrap();
     assert_eq!(captured.code, 3);
@@ -922,6 +923,7 @@ fn a_container_over_150_layers() {
         hostname: "layers".into(),
         network: duckc_runtime::Network::None,
         volumes: vec![],
+        resources: Default::default(),
     };
     let captured = duckc_runtime::run_captured(&spec).unwrap();
     let output = String::from_utf8_lossy(&captured.output);

@@ -110,6 +110,35 @@ pub fn mount_dev(k: &dyn Kernel, root: &Path, rootless: bool) -> Result<()> {
     Ok(())
 }
 
+/// Bind each `--device` host node onto its path under the container's `/dev` (a tmpfs without
+/// `nodev`, so the node opens there, and only there). The host path is resolved on the host,
+/// following links as Docker does, and must be a character or block device; the container
+/// path is created under `/dev` with no symlink followed. The devices cgroup allows exactly
+/// these nodes besides the default set.
+pub fn bind_devices(k: &dyn Kernel, root: &Path, devices: &[crate::spec::Device]) -> Result<()> {
+    for d in devices {
+        if !d.container.starts_with("/dev/") || d.container.split('/').any(|c| c == "..") {
+            return Err(Error::Config(format!(
+                "device path `{}` is not under /dev",
+                d.container
+            )));
+        }
+        let src = k
+            .open_in_root(Path::new("/"), &d.host, Resolve::default())
+            .what(|| format!("cannot open host device `{}`", d.host.display()))?;
+        let st = k
+            .fstat(src)
+            .what(|| format!("cannot stat host device `{}`", d.host.display()))?;
+        if !matches!(st.kind, FileKind::CharDevice | FileKind::BlockDevice) {
+            k.close(src);
+            return Err(Error::NotADevice(d.host.display().to_string()));
+        }
+        bind_file(k, root, &fd_path(src), &d.container)?;
+        k.close(src);
+    }
+    Ok(())
+}
+
 fn open_dir(k: &dyn Kernel, root: &Path, path: &str) -> Result<Fd> {
     k.open_in_root(
         root,

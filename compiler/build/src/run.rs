@@ -144,6 +144,7 @@ pub(crate) fn run_layer(
                 duckc_syntax::ast::Network::None => Network::None,
             },
             volumes: volumes(store, run, &dir, mounts)?,
+            resources: Default::default(),
         };
         let captured = duckc_runtime::run_captured(&spec).map_err(runtime_err)?;
         if captured.code != 0 {

@@ -908,6 +908,7 @@ fn configure(
             hostname: "duckc-build".into(),
             network: duckc_runtime::Network::None,
             volumes: Vec::new(),
+            resources: Default::default(),
         };
         let captured = duckc_runtime::run_captured(&spec).map_err(|e| Error::Runtime {
             reason: e.to_string(),

@@ -25,6 +25,7 @@ fn spec() -> ContainerSpec {
         hostname: "0123456789ab".into(),
         network: Network::Private,
         volumes: vec![],
+        resources: Default::default(),
     }
 }
 
