@@ -710,12 +710,12 @@ mod tests {
             cg,
             Cgroup::V1(vec![
                 (
-                    vec![Controller::Memory],
-                    PathBuf::from("/sys/fs/cgroup/memory/duckc/abc")
-                ),
-                (
                     vec![Controller::Cpu, Controller::Cpuacct],
                     PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/duckc/abc")
+                ),
+                (
+                    vec![Controller::Memory],
+                    PathBuf::from("/sys/fs/cgroup/memory/duckc/abc")
                 ),
                 (
                     vec![Controller::Devices],

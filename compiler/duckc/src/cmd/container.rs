@@ -600,6 +600,16 @@ fn start_failed(err: &duckc_runtime::Error) -> ExitCode {
                 "{err}"
             )
         }
+        duckc_runtime::Error::RootlessLimits { .. } => miette!(
+            help = "run duckc as root to apply them, or leave those flags out",
+            "{err}"
+        ),
+        duckc_runtime::Error::Start { message, .. } if message.starts_with("cannot set ulimit") => {
+            miette!(
+                help = "ask for a `--ulimit` within the hard limit duckc runs under",
+                "{err}"
+            )
+        }
         _ => miette!("{err}"),
     };
     eprintln!("{report:?}");
