@@ -81,18 +81,38 @@ fn a_container_has_its_own_cgroup_gone_after_exit_and_rm() {
     // Foreground: the cgroup it reports is its own, and it is gone once the run returns.
     let out = must(
         store,
-        &["run", "--name", "cg-own", "busybox", "cat", "/proc/self/cgroup"],
+        &[
+            "run",
+            "--name",
+            "cg-own",
+            "busybox",
+            "cat",
+            "/proc/self/cgroup",
+        ],
     );
     let lines: Vec<&str> = out.lines().filter(|l| l.contains("/duckc/")).collect();
     assert!(!lines.is_empty(), "no duckc cgroup in\n{out}");
     let id = lines[0].rsplit('/').next().unwrap().to_owned();
-    assert!(lines.iter().all(|l| l.ends_with(&format!("/duckc/{id}"))), "{out}");
+    assert!(
+        lines.iter().all(|l| l.ends_with(&format!("/duckc/{id}"))),
+        "{out}"
+    );
     for ctrl in ["memory", "pids", "devices", "freezer"] {
         if Path::new("/sys/fs/cgroup").join(ctrl).is_dir() {
-            assert!(out.lines().any(|l| l.split(':').nth(1).is_some_and(|c| c.split(',').any(|x| x == ctrl)) && l.ends_with(&format!("/duckc/{id}"))), "{ctrl} missing in\n{out}");
+            assert!(
+                out.lines().any(|l| l
+                    .split(':')
+                    .nth(1)
+                    .is_some_and(|c| c.split(',').any(|x| x == ctrl))
+                    && l.ends_with(&format!("/duckc/{id}"))),
+                "{ctrl} missing in\n{out}"
+            );
         }
     }
-    assert!(!cgroup_of(&id).exists(), "cgroup of an exited container left behind");
+    assert!(
+        !cgroup_of(&id).exists(),
+        "cgroup of an exited container left behind"
+    );
     must(store, &["rm", "cg-own"]);
 
     // Detached: there while it runs, `exec` joins it, `rm -f` removes it.
@@ -135,7 +155,15 @@ fn pids_limit_holds_against_a_fork_loop() {
     let limited = must(
         store,
         &[
-            "run", "--rm", "--pids-limit", "20", "-v", &volume, "busybox", "/cg_fork", "50",
+            "run",
+            "--rm",
+            "--pids-limit",
+            "20",
+            "-v",
+            &volume,
+            "busybox",
+            "/cg_fork",
+            "50",
         ],
     );
     let numbers: Vec<u32> = limited
@@ -147,8 +175,14 @@ fn pids_limit_holds_against_a_fork_loop() {
     };
     assert!(started < 20, "{limited}");
     assert_eq!(started + failed, 50, "{limited}");
-    assert!(limited.contains("Resource temporarily unavailable"), "{limited}");
-    let free = must(store, &["run", "--rm", "-v", &volume, "busybox", "/cg_fork", "50"]);
+    assert!(
+        limited.contains("Resource temporarily unavailable"),
+        "{limited}"
+    );
+    let free = must(
+        store,
+        &["run", "--rm", "-v", &volume, "busybox", "/cg_fork", "50"],
+    );
     assert!(free.starts_with("started 50 failed 0"), "{free}");
 }
 
@@ -158,7 +192,15 @@ fn memory_limit_ends_in_the_oom_kill() {
     let (code, out, err) = run(
         store,
         &[
-            "run", "--rm", "-m", "32m", "--memory-swap", "32m", "busybox", "sh", "-c",
+            "run",
+            "--rm",
+            "-m",
+            "32m",
+            "--memory-swap",
+            "32m",
+            "busybox",
+            "sh",
+            "-c",
             "head -c 200m /dev/zero | tail",
         ],
     );
@@ -172,8 +214,19 @@ fn limits_are_applied_and_bad_values_are_diagnostics() {
     let id2 = detached(
         store,
         &[
-            "--name", "cg-limits", "-m", "64m", "--memory-swap", "-1", "--cpus", "0.5",
-            "--pids-limit", "33", "busybox", "sleep", "300",
+            "--name",
+            "cg-limits",
+            "-m",
+            "64m",
+            "--memory-swap",
+            "-1",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "33",
+            "busybox",
+            "sleep",
+            "300",
         ],
     );
     match cgroup_of(&id2) {
@@ -190,7 +243,12 @@ fn limits_are_applied_and_bad_values_are_diagnostics() {
             assert_eq!(file("cpu.cfs_period_us").as_deref(), Some("100000"));
         }
         Cgroup::V2(dir) => {
-            let file = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap().trim().to_owned();
+            let file = |f: &str| {
+                std::fs::read_to_string(dir.join(f))
+                    .unwrap()
+                    .trim()
+                    .to_owned()
+            };
             assert_eq!(file("memory.max"), "67108864");
             assert_eq!(file("pids.max"), "33");
             assert_eq!(file("cpu.max"), "50000 100000");
@@ -200,7 +258,10 @@ fn limits_are_applied_and_bad_values_are_diagnostics() {
     let stats = must(store, &["stats", "--no-stream", "cg-limits"]);
     assert!(stats.starts_with("CONTAINER ID"), "{stats}");
     let row = stats.lines().nth(1).unwrap();
-    assert!(row.contains("cg-limits") && row.contains("/ 64MiB"), "{stats}");
+    assert!(
+        row.contains("cg-limits") && row.contains("/ 64MiB"),
+        "{stats}"
+    );
     assert!(row.trim_end().ends_with(" 1"), "{stats}");
     must(store, &["rm", "-f", "cg-limits"]);
 
@@ -208,7 +269,13 @@ fn limits_are_applied_and_bad_values_are_diagnostics() {
     let out = must(
         store,
         &[
-            "run", "--rm", "--ulimit", "nofile=100:200", "busybox", "sh", "-c",
+            "run",
+            "--rm",
+            "--ulimit",
+            "nofile=100:200",
+            "busybox",
+            "sh",
+            "-c",
             "ulimit -n; ulimit -Hn",
         ],
     );
@@ -341,7 +408,10 @@ fn device_nodes_open_only_when_given_with_device() {
     );
     let out = must(store, &["run", "--rm", "busybox", "sh", "-c", &script]);
     assert!(!out.contains(CANARY), "a mknod'd node opened:\n{out}");
-    assert!(out.contains("Permission denied"), "the root is not nodev:\n{out}");
+    assert!(
+        out.contains("Permission denied"),
+        "the root is not nodev:\n{out}"
+    );
     assert!(
         out.contains("Operation not permitted"),
         "the devices cgroup let /dev/x open:\n{out}"
@@ -349,20 +419,45 @@ fn device_nodes_open_only_when_given_with_device() {
     // The default set still opens.
     let out = must(
         store,
-        &["run", "--rm", "busybox", "sh", "-c", "head -c 4 /dev/urandom | wc -c; echo > /dev/null && echo null-ok"],
+        &[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "head -c 4 /dev/urandom | wc -c; echo > /dev/null && echo null-ok",
+        ],
     );
     assert_eq!(out, "4\nnull-ok\n");
 
     // (c) `--device` is the way in, read-only when asked.
     let out = must(
         store,
-        &["run", "--rm", "--device", &lo.dev, "busybox", "sh", "-c", &read(&lo.dev)],
+        &[
+            "run",
+            "--rm",
+            "--device",
+            &lo.dev,
+            "busybox",
+            "sh",
+            "-c",
+            &read(&lo.dev),
+        ],
     );
     assert!(out.contains(CANARY), "{out}");
     let given = format!("{}:/dev/xda:r", lo.dev);
     let out = must(
         store,
-        &["run", "--rm", "--device", &given, "busybox", "sh", "-c", &read("/dev/xda")],
+        &[
+            "run",
+            "--rm",
+            "--device",
+            &given,
+            "busybox",
+            "sh",
+            "-c",
+            &read("/dev/xda"),
+        ],
     );
     assert!(out.contains(CANARY), "{out}");
 
@@ -371,8 +466,15 @@ fn device_nodes_open_only_when_given_with_device() {
     let layout = layout_with_node(tmp.path(), lo.major, lo.minor);
     let other = tmp.path().join("store");
     ok(duckc(&other).arg("load").arg("-i").arg(&layout));
-    let script = format!("{}; cp -a /dev-node /dev/y && {}", read("/node"), read("/dev/y"));
-    let out = must(&other, &["run", "--rm", "busybox:latest", "sh", "-c", &script]);
+    let script = format!(
+        "{}; cp -a /dev-node /dev/y && {}",
+        read("/node"),
+        read("/dev/y")
+    );
+    let out = must(
+        &other,
+        &["run", "--rm", "busybox:latest", "sh", "-c", &script],
+    );
     assert!(!out.contains(CANARY), "a node from a layer opened:\n{out}");
 
     // …and one made by a build step (which cannot open it either).
@@ -394,11 +496,31 @@ fn device_nodes_open_only_when_given_with_device() {
         .arg("build")
         .arg(ctx.join("env.kdl"))
         .args(["--target", "devnode"]));
+    // Each step ran in its own cgroup, removed after the step.
+    if let Some(Cgroup::V1(dirs)) = Cgroup::named(&Layout::host(), "x", false).unwrap() {
+        let subtree = dirs[0].1.parent().unwrap().to_owned();
+        let left: Vec<_> = std::fs::read_dir(&subtree)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("build-"))
+            .collect();
+        assert!(left.is_empty(), "build step cgroups left: {left:?}");
+    }
     let out = must(
         &other,
-        &["run", "--rm", "cgtest/devnode:latest", "sh", "-c", &format!("ls -l /node; {}", read("/node"))],
+        &[
+            "run",
+            "--rm",
+            "cgtest/devnode:latest",
+            "sh",
+            "-c",
+            &format!("ls -l /node; {}", read("/node")),
+        ],
     );
-    assert!(!out.contains(CANARY), "a node from a build step opened:\n{out}");
+    assert!(
+        !out.contains(CANARY),
+        "a node from a build step opened:\n{out}"
+    );
 
     // The cgroup v2 device program (on this hybrid host, on the empty cgroup2 mount): the
     // same allow list, checked by the kernel.
@@ -451,7 +573,11 @@ fn commit_pauses_a_running_container() {
     let id = detached(
         store,
         &[
-            "--name", "cg-commit", "busybox", "sh", "-c",
+            "--name",
+            "cg-commit",
+            "busybox",
+            "sh",
+            "-c",
             "dd if=/dev/urandom of=/big bs=1M count=48 2>/dev/null; \
              i=0; while :; do i=$((i+1)); echo $i > /tmp/c; done",
         ],
@@ -479,7 +605,10 @@ fn commit_pauses_a_running_container() {
         });
         seen.load(Ordering::Relaxed)
     };
-    assert!(watch(&["cg-commit", "cgtest/paused"]), "commit did not freeze the container");
+    assert!(
+        watch(&["cg-commit", "cgtest/paused"]),
+        "commit did not freeze the container"
+    );
     assert!(!cg.is_frozen(), "commit left the container frozen");
     assert!(
         !watch(&["--pause=false", "cg-commit", "cgtest/unpaused"]),
@@ -493,7 +622,11 @@ fn commit_pauses_a_running_container() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(std::fs::read_to_string(&counter).unwrap(), before);
     let ps = must(store, &["ps"]);
-    assert!(ps.lines().any(|l| l.contains("cg-commit") && l.contains("(Paused)")), "{ps}");
+    assert!(
+        ps.lines()
+            .any(|l| l.contains("cg-commit") && l.contains("(Paused)")),
+        "{ps}"
+    );
     must(store, &["unpause", "cg-commit"]);
     assert!(!cg.is_frozen());
     must(store, &["rm", "-f", "cg-commit"]);

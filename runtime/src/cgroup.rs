@@ -451,7 +451,9 @@ impl Cgroup {
                 match std::fs::remove_dir(dir) {
                     Ok(()) => break,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                    Err(e)
+                        if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline =>
+                    {
                         std::thread::sleep(Duration::from_millis(5));
                     }
                     Err(e) => {
@@ -479,7 +481,9 @@ impl Cgroup {
     /// Whether the cgroup is frozen now.
     pub fn is_frozen(&self) -> bool {
         match self {
-            Cgroup::V2(dir) => parse::events_frozen(&read(dir, "cgroup.events").unwrap_or_default()),
+            Cgroup::V2(dir) => {
+                parse::events_frozen(&read(dir, "cgroup.events").unwrap_or_default())
+            }
             Cgroup::V1(_) => self
                 .v1(Controller::Freezer)
                 .and_then(|d| read(d, "freezer.state"))
@@ -547,9 +551,7 @@ impl Cgroup {
             }
             Cgroup::V1(_) => {
                 let mem = self.v1(Controller::Memory);
-                let stat = mem
-                    .and_then(|d| read(d, "memory.stat"))
-                    .unwrap_or_default();
+                let stat = mem.and_then(|d| read(d, "memory.stat")).unwrap_or_default();
                 let current = mem
                     .and_then(|d| read_u64(d, "memory.usage_in_bytes"))
                     .unwrap_or(0);
@@ -562,9 +564,8 @@ impl Cgroup {
                         .v1(Controller::Cpuacct)
                         .and_then(|d| read_u64(d, "cpuacct.usage"))
                         .unwrap_or(0),
-                    memory: current.saturating_sub(
-                        parse::keyed(&stat, "total_inactive_file").unwrap_or(0),
-                    ),
+                    memory: current
+                        .saturating_sub(parse::keyed(&stat, "total_inactive_file").unwrap_or(0)),
                     memory_limit: limit,
                     pids: self
                         .v1(Controller::Pids)
@@ -608,10 +609,8 @@ pub fn device_rules(r: &Resources) -> Result<Vec<bpf::Rule>> {
 /// `/dev/disk/by-id/…` names).
 pub fn device_number(path: &Path) -> Result<(bpf::Kind, u32, u32)> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let meta = std::fs::metadata(path).map_err(kernel(format!(
-        "cannot stat device `{}`",
-        path.display()
-    )))?;
+    let meta = std::fs::metadata(path)
+        .map_err(kernel(format!("cannot stat device `{}`", path.display())))?;
     let kind = if meta.file_type().is_char_device() {
         bpf::Kind::Char
     } else if meta.file_type().is_block_device() {
@@ -703,7 +702,10 @@ mod tests {
         let Layout::V1 { mounts, unified } = &layout else {
             panic!("{layout:?}");
         };
-        assert_eq!(unified.as_deref(), Some(Path::new("/sys/fs/cgroup/unified")));
+        assert_eq!(
+            unified.as_deref(),
+            Some(Path::new("/sys/fs/cgroup/unified"))
+        );
         assert_eq!(mounts.len(), 4);
         let cg = Cgroup::named(&layout, "abc", false).unwrap().unwrap();
         assert_eq!(

@@ -168,3 +168,71 @@ fn bind_file(k: &dyn Kernel, root: &Path, source: &Path, target: &str) -> Result
     k.close(fd);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::{Recording, Stat};
+    use crate::spec::Device;
+
+    fn device(host: &str, container: &str) -> Device {
+        Device {
+            host: PathBuf::from(host),
+            container: container.to_owned(),
+            access: "r".to_owned(),
+        }
+    }
+
+    #[test]
+    fn devices_are_checked_then_bound_under_dev() {
+        let k = Recording::default();
+        k.with_stat(
+            Path::new("/dev/loop3"),
+            Stat {
+                kind: FileKind::BlockDevice,
+                dev: 5,
+                ino: 77,
+                rdev: libc::makedev(7, 3),
+            },
+        );
+        bind_devices(
+            &k,
+            Path::new("/c/rootfs"),
+            &[device("/dev/loop3", "/dev/xda")],
+        )
+        .unwrap();
+        let calls = k.calls();
+        assert!(
+            calls.contains("/c/rootfs/dev/xda") && calls.contains("BIND"),
+            "{calls}"
+        );
+
+        // A regular file (the recorder's default is a directory) is refused before any mount.
+        let k = Recording::default();
+        k.with_stat(
+            Path::new("/etc/passwd"),
+            Stat {
+                kind: FileKind::File,
+                dev: 5,
+                ino: 78,
+                rdev: 0,
+            },
+        );
+        let err = bind_devices(
+            &k,
+            Path::new("/c/rootfs"),
+            &[device("/etc/passwd", "/dev/p")],
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::NotADevice(_)), "{err}");
+        assert!(!k.calls().contains("mount"), "{}", k.calls());
+
+        // The container path stays under /dev.
+        for bad in ["/etc/x", "/dev/../etc/x"] {
+            let k = Recording::default();
+            assert!(
+                bind_devices(&k, Path::new("/c/rootfs"), &[device("/dev/loop3", bad)]).is_err()
+            );
+        }
+    }
+}

@@ -398,7 +398,13 @@ fn set_ulimits(ulimits: &[crate::spec::Ulimit]) -> Result<()> {
         else {
             return Err(Error::Config(format!("unknown ulimit `{}`", u.name)));
         };
-        let value = |v: u64| if v == u64::MAX { libc::RLIM_INFINITY } else { v };
+        let value = |v: u64| {
+            if v == u64::MAX {
+                libc::RLIM_INFINITY
+            } else {
+                v
+            }
+        };
         let limit = libc::rlimit {
             rlim_cur: value(u.soft),
             rlim_max: value(u.hard),

@@ -73,7 +73,15 @@ pub fn spawn_with(spec: &ContainerSpec, io: Io, on_clone: &mut dyn FnMut(i32)) -
         rootless,
         console_socket: None,
     };
-    launch(config, flags, io, spec.process.terminal, on_clone, cgroup, true)
+    launch(
+        config,
+        flags,
+        io,
+        spec.process.terminal,
+        on_clone,
+        cgroup,
+        true,
+    )
 }
 
 /// Make the container's cgroup with its limits (a build step's gets a unique name), or say

@@ -412,11 +412,7 @@ fn bind_volume(
             None,
             &fd_path(mounted),
             None,
-            ms::BIND
-                | ms::REMOUNT
-                | ms::RDONLY
-                | ms::NODEV
-                | (locked & (ms::NOSUID | ms::NOEXEC)),
+            ms::BIND | ms::REMOUNT | ms::RDONLY | ms::NODEV | (locked & (ms::NOSUID | ms::NOEXEC)),
             None,
         )
         .what(|| format!("cannot make `{target}` read-only"))?;

@@ -64,7 +64,11 @@ impl fmt::Display for Rule {
             Kind::Block => 'b',
         };
         let mut access = String::new();
-        for (bit, c) in [(Access::READ, 'r'), (Access::WRITE, 'w'), (Access::MKNOD, 'm')] {
+        for (bit, c) in [
+            (Access::READ, 'r'),
+            (Access::WRITE, 'w'),
+            (Access::MKNOD, 'm'),
+        ] {
             if self.access.0 & bit != 0 {
                 access.push(c);
             }
@@ -233,21 +237,58 @@ fn bpf_err(what: &str) -> Error {
     }
 }
 
-/// Load `program` as a cgroup device program; returns its descriptor.
+/// Load `program` as a cgroup device program; returns its descriptor. Loaded without the
+/// verifier's log first (a log that does not fit fails the load with `ENOSPC`); only a refused
+/// program is loaded again with the log, for the error message.
 pub fn load(program: &[Insn]) -> Result<OwnedFd> {
+    match load_with_log(program, None) {
+        Ok(fd) => Ok(fd),
+        Err(e) => {
+            let mut log = vec![0u8; 1 << 16];
+            match load_with_log(program, Some(&mut log)) {
+                Ok(fd) => Ok(fd),
+                Err(_) => {
+                    let text = String::from_utf8_lossy(&log);
+                    let text = text.split('\0').next().unwrap_or_default().trim();
+                    let tail: String = text
+                        .lines()
+                        .rev()
+                        .take(3)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    match e {
+                        Error::Kernel { what, source } if !tail.is_empty() => Err(Error::Kernel {
+                            what: format!("{what} (verifier: {tail})"),
+                            source,
+                        }),
+                        other => Err(other),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn load_with_log(program: &[Insn], log: Option<&mut Vec<u8>>) -> Result<OwnedFd> {
     let code = encode(program);
     let license = c"Apache-2.0";
-    let mut log = vec![0u8; 4096];
     let mut name = [0u8; 16];
     name[..12].copy_from_slice(b"duckc_device");
+    let (log_level, log_size, log_buf) = match log {
+        Some(buf) => (1, buf.len() as u32, buf.as_mut_ptr() as u64),
+        None => (0, 0, 0),
+    };
     let mut attr = ProgLoad {
         prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
         insn_cnt: program.len() as u32,
         insns: code.as_ptr() as u64,
         license: license.as_ptr() as u64,
-        log_level: 1,
-        log_size: log.len() as u32,
-        log_buf: log.as_mut_ptr() as u64,
+        log_level,
+        log_size,
+        log_buf,
         prog_name: name,
         ..Default::default()
     };
@@ -262,15 +303,7 @@ pub fn load(program: &[Insn]) -> Result<OwnedFd> {
         )
     };
     if fd < 0 {
-        let mut e = bpf_err("cannot load the devices cgroup program");
-        let text = String::from_utf8_lossy(&log);
-        let text = text.trim_end_matches('\0').trim();
-        if !text.is_empty()
-            && let Error::Kernel { what, .. } = &mut e
-        {
-            what.push_str(&format!(" (verifier: {text})"));
-        }
-        return Err(e);
+        return Err(bpf_err("cannot load the devices cgroup program"));
     }
     // SAFETY: a fresh descriptor from the kernel.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
@@ -314,8 +347,17 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",
-                "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm"
+                "c *:* m",
+                "b *:* m",
+                "c 1:3 rwm",
+                "c 1:5 rwm",
+                "c 1:7 rwm",
+                "c 1:8 rwm",
+                "c 1:9 rwm",
+                "c 5:0 rwm",
+                "c 5:1 rwm",
+                "c 5:2 rwm",
+                "c 136:* rwm"
             ]
         );
         assert_eq!(Access::parse("rw"), Some(Access(6)));

@@ -23,7 +23,11 @@ pub fn size(text: &str) -> Result<u64, String> {
     }
     // Docker takes fractions (`1.5g`); keep them exact where they are.
     let bytes = if let Some((whole, frac)) = digits.split_once('.') {
-        let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| bad())? };
+        let whole: u64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| bad())?
+        };
         if frac.is_empty() || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
@@ -72,7 +76,11 @@ pub fn cpus(text: &str) -> Result<(u64, u64), String> {
     {
         return Err(bad());
     }
-    let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| bad())? };
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| bad())?
+    };
     // Microseconds of quota per CPU: 5 decimals are all a 100000 µs period can hold.
     let mut frac_us = 0u64;
     for (i, d) in frac.bytes().take(5).enumerate() {
@@ -228,7 +236,16 @@ mod tests {
         assert_eq!(size("2g"), Ok(2 << 30));
         assert_eq!(size("1.5g"), Ok(3 << 29));
         assert_eq!(size("1t"), Ok(1 << 40));
-        for bad in ["", "m", "-1", "1x", "1.m", "abc", "99999999999999999999", "16777216t"] {
+        for bad in [
+            "",
+            "m",
+            "-1",
+            "1x",
+            "1.m",
+            "abc",
+            "99999999999999999999",
+            "16777216t",
+        ] {
             assert!(size(bad).is_err(), "{bad}");
         }
         assert!(memory("4m").is_err());
@@ -243,7 +260,17 @@ mod tests {
         assert_eq!(cpus("0.5"), Ok((50_000, 100_000)));
         assert_eq!(cpus(".25"), Ok((25_000, 100_000)));
         assert_eq!(cpus("0.01"), Ok((1_000, 100_000)));
-        for bad in ["", ".", "0", "0.001", "-1", "1e3", "abc", "1.2.3", "100000000000"] {
+        for bad in [
+            "",
+            ".",
+            "0",
+            "0.001",
+            "-1",
+            "1e3",
+            "abc",
+            "1.2.3",
+            "100000000000",
+        ] {
             assert!(cpus(bad).is_err(), "{bad}");
         }
         assert_eq!(cpuset("0-1,3"), Ok("0-1,3".into()));
@@ -265,19 +292,38 @@ mod tests {
             assert!(ulimit(bad).is_err(), "{bad}");
         }
         let d = device("/dev/loop3").unwrap();
-        assert_eq!((d.container.as_str(), d.access.as_str()), ("/dev/loop3", "rwm"));
+        assert_eq!(
+            (d.container.as_str(), d.access.as_str()),
+            ("/dev/loop3", "rwm")
+        );
         let d = device("/dev/loop3:r").unwrap();
-        assert_eq!((d.container.as_str(), d.access.as_str()), ("/dev/loop3", "r"));
+        assert_eq!(
+            (d.container.as_str(), d.access.as_str()),
+            ("/dev/loop3", "r")
+        );
         let d = device("/dev/loop3:/dev/xvda:rw").unwrap();
-        assert_eq!((d.container.as_str(), d.access.as_str()), ("/dev/xvda", "rw"));
-        for bad in ["loop3", "/dev/a:b", "/dev/a:/etc/passwd", "/dev/a:/dev/../etc", "/dev/a:/dev/b:x", "/a:/b:/c:r"] {
+        assert_eq!(
+            (d.container.as_str(), d.access.as_str()),
+            ("/dev/xvda", "rw")
+        );
+        for bad in [
+            "loop3",
+            "/dev/a:b",
+            "/dev/a:/etc/passwd",
+            "/dev/a:/dev/../etc",
+            "/dev/a:/dev/b:x",
+            "/a:/b:/c:r",
+        ] {
             assert!(device(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn cgroup_files() {
-        assert_eq!(keyed("usage_usec 1234\nuser_usec 1", "usage_usec"), Some(1234));
+        assert_eq!(
+            keyed("usage_usec 1234\nuser_usec 1", "usage_usec"),
+            Some(1234)
+        );
         assert_eq!(keyed("a 1", "b"), None);
         assert!(events_frozen("populated 1\nfrozen 1\n"));
         assert!(!events_frozen("populated 1\nfrozen 0\n"));

@@ -1093,8 +1093,9 @@ fn stats(store: &Store, args: &StatsArgs) -> miette::Result<ExitCode> {
             Ok(all(store)
                 .into_iter()
                 .filter(|(d, _)| {
-                    d.read_state()
-                        .is_ok_and(|s| s.status == Status::Running && state::alive(s.pid, s.pid_start))
+                    d.read_state().is_ok_and(|s| {
+                        s.status == Status::Running && state::alive(s.pid, s.pid_start)
+                    })
                 })
                 .collect())
         } else {
@@ -1102,7 +1103,10 @@ fn stats(store: &Store, args: &StatsArgs) -> miette::Result<ExitCode> {
         }
     };
     if args.no_stream {
-        print!("{}", limits::stats_table(&pick()?, Duration::from_millis(500)));
+        print!(
+            "{}",
+            limits::stats_table(&pick()?, Duration::from_millis(500))
+        );
         return Ok(ExitCode::SUCCESS);
     }
     loop {

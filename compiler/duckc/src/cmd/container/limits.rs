@@ -48,7 +48,10 @@ pub fn resources(id: &str, a: &LimitArgs) -> miette::Result<Resources> {
         .as_deref()
         .map(parse::memory)
         .transpose()
-        .map_err(bad("--memory", "write a size like `512m` or `2g` (at least 6m)"))?;
+        .map_err(bad(
+            "--memory",
+            "write a size like `512m` or `2g` (at least 6m)",
+        ))?;
     let memory_swap = a
         .memory_swap
         .as_deref()
@@ -83,7 +86,10 @@ pub fn resources(id: &str, a: &LimitArgs) -> miette::Result<Resources> {
         .as_deref()
         .map(parse::cpuset)
         .transpose()
-        .map_err(bad("--cpuset-cpus", "write CPU numbers and ranges like `0-2,4`"))?;
+        .map_err(bad(
+            "--cpuset-cpus",
+            "write CPU numbers and ranges like `0-2,4`",
+        ))?;
     if let Some(set) = &cpuset_cpus {
         let online = std::thread::available_parallelism().map_or(1, |n| n.get());
         let too_high = set.split(',').any(|part| {
@@ -115,16 +121,19 @@ pub fn resources(id: &str, a: &LimitArgs) -> miette::Result<Resources> {
         ))?;
     let mut devices = Vec::new();
     for d in &a.device {
+        let host = d.split(':').next().unwrap_or_default();
+        if host.starts_with('/') {
+            cgroup::device_number(std::path::Path::new(host)).map_err(|e| {
+                miette!(
+                    help = "`--device` takes a character or block device node, e.g. `/dev/loop0`",
+                    "{e}"
+                )
+            })?;
+        }
         let dev = parse::device(d).map_err(bad(
             "--device",
             "write `--device /dev/HOST[:/dev/CONTAINER][:rwm]`",
         ))?;
-        cgroup::device_number(&dev.host).map_err(|e| {
-            miette!(
-                help = "`--device` takes a character or block device node, e.g. `/dev/loop0`",
-                "{e}"
-            )
-        })?;
         devices.push(dev);
     }
     Ok(Resources {
@@ -149,9 +158,9 @@ pub fn cleanup(config: &Config) {
 
 /// The running container's cgroup, or why there is none.
 fn running_cgroup(dir: &Dir, config: &Config, query: &str) -> miette::Result<Cgroup> {
-    let running = dir.read_state().is_ok_and(|s| {
-        s.status == Status::Running && super::state::alive(s.pid, s.pid_start)
-    });
+    let running = dir
+        .read_state()
+        .is_ok_and(|s| s.status == Status::Running && super::state::alive(s.pid, s.pid_start));
     if !running {
         return Err(miette!(
             help = format!("start it with `duckc start {query}`"),
@@ -210,8 +219,12 @@ pub fn while_paused<T>(
         // Paused by the user: leave it paused.
         return f();
     }
-    cg.freeze()
-        .map_err(|e| miette!(help = "commit it with `--pause=false`", "cannot pause `{query}`: {e}"))?;
+    cg.freeze().map_err(|e| {
+        miette!(
+            help = "commit it with `--pause=false`",
+            "cannot pause `{query}`: {e}"
+        )
+    })?;
     let result = f();
     let thawed = cg.thaw();
     let out = result?;
@@ -278,9 +291,16 @@ pub fn stats_table(containers: &[(Dir, Config)], interval: Duration) -> String {
     std::thread::sleep(interval);
     let total = host_memory();
     let mut rows = vec![
-        ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "CONTAINER ID",
+            "NAME",
+            "CPU %",
+            "MEM USAGE / LIMIT",
+            "MEM %",
+            "PIDS",
+        ]
+        .map(String::from)
+        .to_vec(),
     ];
     for ((_, config), before) in containers.iter().zip(first) {
         let id = config.id[..12.min(config.id.len())].to_owned();
@@ -303,11 +323,7 @@ pub fn stats_table(containers: &[(Dir, Config)], interval: Duration) -> String {
             id,
             config.name.clone(),
             format!("{cpu:.2}%"),
-            format!(
-                "{} / {}",
-                human_bytes(now.usage.memory),
-                human_bytes(limit)
-            ),
+            format!("{} / {}", human_bytes(now.usage.memory), human_bytes(limit)),
             format!("{mem_pct:.2}%"),
             now.usage.pids.to_string(),
         ]);
