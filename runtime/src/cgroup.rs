@@ -78,10 +78,14 @@ pub enum Layout {
 }
 
 impl Layout {
-    /// The layout of this host, from `/proc/self/mountinfo`.
+    /// The layout of this host, from `/proc/self/mountinfo` (read once per process).
     pub fn host() -> Layout {
-        let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        Layout::from_mountinfo(&text)
+        static HOST: std::sync::OnceLock<Layout> = std::sync::OnceLock::new();
+        HOST.get_or_init(|| {
+            let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            Layout::from_mountinfo(&text)
+        })
+        .clone()
     }
 
     /// The layout described by a `mountinfo` text.
@@ -310,14 +314,12 @@ impl Cgroup {
                 write(dir, "cpuset.cpus", cpus)?;
             }
         }
-        if let Some(dir) = self.v1(Controller::Memory) {
-            if let Some(m) = r.memory {
-                write(dir, "memory.limit_in_bytes", &m.to_string())?;
-                if let Some(sw) = swap_total(r)
-                    && dir.join("memory.memsw.limit_in_bytes").exists()
-                {
-                    write(dir, "memory.memsw.limit_in_bytes", &sw.to_string())?;
-                }
+        if let (Some(dir), Some(m)) = (self.v1(Controller::Memory), r.memory) {
+            write(dir, "memory.limit_in_bytes", &m.to_string())?;
+            if let Some(sw) = swap_total(r)
+                && dir.join("memory.memsw.limit_in_bytes").exists()
+            {
+                write(dir, "memory.memsw.limit_in_bytes", &sw.to_string())?;
             }
         }
         if let (Some(dir), Some((quota, period))) = (self.v1(Controller::Cpu), r.cpu_quota) {
@@ -355,13 +357,10 @@ impl Cgroup {
             .collect();
         for parent in [root, subtree] {
             let on = read(parent, "cgroup.subtree_control").unwrap_or_default();
-            let missing: Vec<String> = wanted
-                .iter()
-                .filter(|c| !on.split(' ').any(|o| o == **c))
-                .map(|c| format!("+{c}"))
-                .collect();
-            if !missing.is_empty() {
-                write(parent, "cgroup.subtree_control", &missing.join(" "))?;
+            for c in wanted.iter().filter(|c| !on.split(' ').any(|o| o == **c)) {
+                // One at a time: a controller the host will not hand down only matters when
+                // a limit needs it, and writing that limit's file then says so.
+                let _ = write(parent, "cgroup.subtree_control", &format!("+{c}"));
             }
         }
         std::fs::create_dir(dir).map_err(kernel(format!(
@@ -466,6 +465,15 @@ impl Cgroup {
             }
         }
         Ok(())
+    }
+
+    /// Remove every directory that is empty; false when one still has processes (or cannot
+    /// be removed for another reason).
+    fn try_remove(&self) -> bool {
+        self.dirs().iter().all(|d| match std::fs::remove_dir(d) {
+            Ok(()) => true,
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
+        })
     }
 
     /// Freeze every process in the cgroup; returns once the kernel says they are frozen.
@@ -637,10 +645,9 @@ pub fn of_container(name: &str) -> Option<Cgroup> {
 /// exited, or a stale one after duckc itself was killed. Quiet when there is none.
 pub fn remove_container(name: &str) -> Result<()> {
     match of_container(name) {
-        Some(cg) if cg.exists() => {
-            if !cg.pids().is_empty() {
-                cg.kill_all();
-            }
+        // Usually empty by now: one rmdir each; only a busy one has processes to kill.
+        Some(cg) if !cg.try_remove() => {
+            cg.kill_all();
             cg.remove()
         }
         _ => Ok(()),

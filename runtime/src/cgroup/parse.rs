@@ -131,7 +131,9 @@ pub fn pids_limit(text: &str) -> Result<Option<u64>, String> {
     }
 }
 
-/// Docker's `--ulimit` names and their `RLIMIT_*` resources.
+/// Docker's `--ulimit` names and their `RLIMIT_*` resources (`u32` on glibc already, `c_int`
+/// on musl: the casts are for the latter).
+#[allow(clippy::unnecessary_cast)]
 pub const ULIMITS: &[(&str, u32)] = &[
     ("core", libc::RLIMIT_CORE as u32),
     ("cpu", libc::RLIMIT_CPU as u32),

@@ -140,7 +140,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "OS/ARCH")]
     platform: Option<String>,
     #[command(flatten)]
-    limits: limits::LimitArgs,
+    limits: Box<limits::LimitArgs>,
     /// The image: `name[:tag]`, an image ID or a digest.
     image: String,
     /// Command and arguments (default: the image's).
