@@ -110,6 +110,35 @@ pub fn mount_dev(k: &dyn Kernel, root: &Path, rootless: bool) -> Result<()> {
     Ok(())
 }
 
+/// Bind each `--device` host node onto its path under the container's `/dev` (a tmpfs without
+/// `nodev`, so the node opens there, and only there). The host path is resolved on the host,
+/// following links as Docker does, and must be a character or block device; the container
+/// path is created under `/dev` with no symlink followed. The devices cgroup allows exactly
+/// these nodes besides the default set.
+pub fn bind_devices(k: &dyn Kernel, root: &Path, devices: &[crate::spec::Device]) -> Result<()> {
+    for d in devices {
+        if !d.container.starts_with("/dev/") || d.container.split('/').any(|c| c == "..") {
+            return Err(Error::Config(format!(
+                "device path `{}` is not under /dev",
+                d.container
+            )));
+        }
+        let src = k
+            .open_in_root(Path::new("/"), &d.host, Resolve::default())
+            .what(|| format!("cannot open host device `{}`", d.host.display()))?;
+        let st = k
+            .fstat(src)
+            .what(|| format!("cannot stat host device `{}`", d.host.display()))?;
+        if !matches!(st.kind, FileKind::CharDevice | FileKind::BlockDevice) {
+            k.close(src);
+            return Err(Error::NotADevice(d.host.display().to_string()));
+        }
+        bind_file(k, root, &fd_path(src), &d.container)?;
+        k.close(src);
+    }
+    Ok(())
+}
+
 fn open_dir(k: &dyn Kernel, root: &Path, path: &str) -> Result<Fd> {
     k.open_in_root(
         root,
@@ -138,4 +167,72 @@ fn bind_file(k: &dyn Kernel, root: &Path, source: &Path, target: &str) -> Result
         .what(|| format!("cannot bind `{src}` to `{target}`"))?;
     k.close(fd);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::{Recording, Stat};
+    use crate::spec::Device;
+
+    fn device(host: &str, container: &str) -> Device {
+        Device {
+            host: PathBuf::from(host),
+            container: container.to_owned(),
+            access: "r".to_owned(),
+        }
+    }
+
+    #[test]
+    fn devices_are_checked_then_bound_under_dev() {
+        let k = Recording::default();
+        k.with_stat(
+            Path::new("/dev/loop3"),
+            Stat {
+                kind: FileKind::BlockDevice,
+                dev: 5,
+                ino: 77,
+                rdev: libc::makedev(7, 3),
+            },
+        );
+        bind_devices(
+            &k,
+            Path::new("/c/rootfs"),
+            &[device("/dev/loop3", "/dev/xda")],
+        )
+        .unwrap();
+        let calls = k.calls();
+        assert!(
+            calls.contains("/c/rootfs/dev/xda") && calls.contains("BIND"),
+            "{calls}"
+        );
+
+        // A regular file (the recorder's default is a directory) is refused before any mount.
+        let k = Recording::default();
+        k.with_stat(
+            Path::new("/etc/passwd"),
+            Stat {
+                kind: FileKind::File,
+                dev: 5,
+                ino: 78,
+                rdev: 0,
+            },
+        );
+        let err = bind_devices(
+            &k,
+            Path::new("/c/rootfs"),
+            &[device("/etc/passwd", "/dev/p")],
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::NotADevice(_)), "{err}");
+        assert!(!k.calls().contains("mount"), "{}", k.calls());
+
+        // The container path stays under /dev.
+        for bad in ["/etc/x", "/dev/../etc/x"] {
+            let k = Recording::default();
+            assert!(
+                bind_devices(&k, Path::new("/c/rootfs"), &[device("/dev/loop3", bad)]).is_err()
+            );
+        }
+    }
 }

@@ -57,6 +57,21 @@ pub enum Error {
     Config(String),
     #[error("seccomp profile: {0}")]
     Seccomp(#[from] crate::seccomp::Error),
+    #[error("`{0}` is not a device node; `--device` takes a character or block device")]
+    NotADevice(String),
+    #[error("cannot set ulimit `{name}` to {soft}:{hard}: {reason}")]
+    Ulimit {
+        name: String,
+        soft: String,
+        hard: String,
+        reason: String,
+    },
+    /// Limits asked for that a rootless run cannot apply.
+    #[error("{} cannot apply without root: {reason}", .limits.join(", "))]
+    RootlessLimits {
+        limits: Vec<&'static str>,
+        reason: String,
+    },
 }
 
 /// `Result` with the runtime's [`Error`].

@@ -29,6 +29,8 @@ use crate::user::{self, Identity};
 pub const INIT_NAME: &str = "duckc-init";
 
 /// What the init is asked to do, sent as JSON through a memfd.
+// Made once per start and serialised at once: the size of the larger variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Serialize, Deserialize)]
 pub enum InitConfig {
     /// Set up the container's root and run its process: `run`, `start`.
@@ -112,6 +114,7 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
             seccomp,
         } => {
             rootfs::setup(&k, &spec, &Setup { rootless })?;
+            set_ulimits(&spec.resources.ulimits)?;
             let console = console_socket.map(|s| (s, true));
             let seccomp = seccomp.as_ref();
             start(
@@ -418,4 +421,62 @@ fn same_file(a: &str, b: &str) -> bool {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
         _ => false,
     }
+}
+
+/// `--ulimit`: `setrlimit` each one in the init, so the command and everything it starts
+/// inherit them. Raising a hard limit needs `CAP_SYS_RESOURCE`; without it the start fails
+/// saying so, rather than running with a limit other than the one asked for.
+fn set_ulimits(ulimits: &[crate::spec::Ulimit]) -> Result<()> {
+    for u in ulimits {
+        let Some((_, resource)) = crate::cgroup::parse::ULIMITS
+            .iter()
+            .find(|(n, _)| *n == u.name)
+        else {
+            return Err(Error::Config(format!("unknown ulimit `{}`", u.name)));
+        };
+        let value = |v: u64| {
+            if v == u64::MAX {
+                libc::RLIM_INFINITY
+            } else {
+                v
+            }
+        };
+        let limit = libc::rlimit {
+            rlim_cur: value(u.soft),
+            rlim_max: value(u.hard),
+        };
+        // SAFETY: setrlimit reads the struct we pass.
+        if unsafe { libc::setrlimit(*resource as _, &limit) } != 0 {
+            let e = std::io::Error::last_os_error();
+            let show = |v: u64| {
+                if v == u64::MAX {
+                    "unlimited".to_owned()
+                } else {
+                    v.to_string()
+                }
+            };
+            let mut current: libc::rlimit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit fills the struct.
+            unsafe { libc::getrlimit(*resource as _, &mut current) };
+            let reason = if e.raw_os_error() == Some(libc::EPERM) {
+                format!(
+                    "the hard limit is {} here and raising it needs CAP_SYS_RESOURCE, which duckc does not have; ask for at most {}",
+                    show(current.rlim_max),
+                    show(current.rlim_max)
+                )
+            } else {
+                e.to_string()
+            };
+            return Err(Error::Ulimit {
+                name: u.name.clone(),
+                soft: show(u.soft),
+                hard: show(u.hard),
+                reason,
+            });
+        }
+    }
+    Ok(())
 }

@@ -24,6 +24,7 @@ pub enum FileKind {
     File,
     Symlink,
     CharDevice,
+    BlockDevice,
     Other,
 }
 

@@ -10,6 +10,7 @@
 //! The binary that bundles the runtime must call [`init::main_if_init`] first thing in `main`.
 
 pub mod caps;
+pub mod cgroup;
 pub mod dev;
 pub mod emulation;
 mod error;
@@ -30,7 +31,7 @@ use std::path::Path;
 
 pub use error::{Error, Result};
 pub use process::{Child, Io, Stdio, attach, exec_in, spawn};
-pub use spec::{ContainerSpec, Network, Process, Rootfs, Volume};
+pub use spec::{ContainerSpec, Device, Network, Process, Resources, Rootfs, Ulimit, Volume};
 
 impl Rootfs {
     /// A root filesystem over `lower` (bottom layer first) whose upper, work and mount
@@ -86,7 +87,13 @@ pub fn run_captured(spec: &ContainerSpec) -> Result<Captured> {
     )?;
     let mut output = Vec::new();
     let _ = std::fs::File::from(read).read_to_end(&mut output);
-    let code = process::wait_code(child.pid).map_err(|source| Error::Kernel {
+    let code = process::wait_code(child.pid);
+    // The step's cgroup goes with the step, and anything the step left behind with it.
+    if let Some(cg) = &child.cgroup {
+        cg.kill_all();
+        let _ = cg.remove();
+    }
+    let code = code.map_err(|source| Error::Kernel {
         what: "cannot wait for the container".into(),
         source,
     })?;

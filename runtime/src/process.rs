@@ -49,6 +49,8 @@ pub struct Child {
     pub pid: i32,
     /// The pty's master side, when the process has a terminal.
     pub pty: Option<OwnedFd>,
+    /// The cgroup it runs in (none without root, or on a host without cgroups).
+    pub cgroup: Option<crate::cgroup::Cgroup>,
     /// Our ends of the pipes that stand for the caller's streams ([`Stdio::Inherit`]).
     pub relay: Relay,
 }
@@ -86,13 +88,55 @@ pub fn spawn_with(spec: &ContainerSpec, io: Io, on_clone: &mut dyn FnMut(i32)) -
         flags |= libc::CLONE_NEWUSER;
         check_userns()?;
     }
+    let cgroup = container_cgroup(spec, rootless)?;
     let config = InitConfig::Create {
         spec: spec.clone(),
         rootless,
         console_socket: None,
         seccomp: spec.seccomp.filter()?,
     };
-    launch(config, flags, io, spec.process.terminal, on_clone)
+    launch(
+        config,
+        flags,
+        io,
+        spec.process.terminal,
+        on_clone,
+        cgroup,
+        true,
+    )
+}
+
+/// Make the container's cgroup with its limits (a build step's gets a unique name), or say
+/// which limits cannot apply without root.
+fn container_cgroup(spec: &ContainerSpec, rootless: bool) -> Result<Option<crate::cgroup::Cgroup>> {
+    use crate::cgroup::{Cgroup, Layout, requested_limits, unique_name};
+    let r = &spec.resources;
+    let limits = requested_limits(r);
+    if rootless {
+        if limits.is_empty() {
+            return Ok(None);
+        }
+        return Err(Error::RootlessLimits {
+            limits,
+            reason: "duckc makes no cgroup for a run without root (it does not use cgroup delegation yet)".into(),
+        });
+    }
+    let name = if r.cgroup.is_empty() {
+        unique_name("build")
+    } else {
+        r.cgroup.clone()
+    };
+    let Some(cgroup) = Cgroup::named(&Layout::host(), &name, r.cpuset_cpus.is_some())? else {
+        if limits.is_empty() {
+            return Ok(None);
+        }
+        return Err(Error::RootlessLimits {
+            limits,
+            reason: "this host has no cgroup file system mounted".into(),
+        });
+    };
+    cgroup.create(r)?;
+    Ok(Some(cgroup))
 }
 
 /// Run `process` inside the running container whose init has host pid `pid` (`duckc exec`),
@@ -112,7 +156,12 @@ pub fn exec_in(
         console_socket: None,
         seccomp: seccomp.filter()?,
     };
-    launch(config, 0, io, process.terminal, &mut |_| {})
+    let cgroup = if is_rootless() {
+        None
+    } else {
+        crate::cgroup::of_pid(pid)
+    };
+    launch(config, 0, io, process.terminal, &mut |_| {}, cgroup, false)
 }
 
 fn check_userns() -> Result<()> {
@@ -166,13 +215,44 @@ fn null_fd() -> Result<OwnedFd> {
 }
 
 /// Clone a child with `flags`, make its stdio, and re-execute the sealed runtime binary in it
-/// as the init, with `config`.
+/// as the init, with `config`. The child waits on a pipe until it is in `cgroup` (and, with a
+/// user namespace, mapped), so nothing of the image runs outside its cgroup; `owned` says the
+/// cgroup is this container's own, removed again when the start fails.
 fn launch(
+    config: InitConfig,
+    flags: i32,
+    io: Io,
+    terminal: bool,
+    on_clone: &mut dyn FnMut(i32),
+    cgroup: Option<crate::cgroup::Cgroup>,
+    owned: bool,
+) -> Result<Child> {
+    let drop_cgroup = |cgroup: &Option<crate::cgroup::Cgroup>| {
+        if let (Some(cg), true) = (cgroup, owned) {
+            cg.kill_all();
+            let _ = cg.remove();
+        }
+    };
+    let child = launch_in(config, flags, io, terminal, on_clone, &cgroup);
+    match child {
+        Ok(mut c) => {
+            c.cgroup = cgroup;
+            Ok(c)
+        }
+        Err(e) => {
+            drop_cgroup(&cgroup);
+            Err(e)
+        }
+    }
+}
+
+fn launch_in(
     mut config: InitConfig,
     flags: i32,
     io: Io,
     terminal: bool,
     on_clone: &mut dyn FnMut(i32),
+    cgroup: &Option<crate::cgroup::Cgroup>,
 ) -> Result<Child> {
     let exe =
         crate::exe::sealed_self().what(|| "cannot make a sealed copy of the runtime".into())?;
@@ -245,9 +325,9 @@ fn launch(
     let empty = c"";
     let exe_fd = exe.as_raw_fd();
     let err_fd = err_write.as_raw_fd();
-    // With a new user namespace, the child waits until we have written its id maps: the init
-    // binary must be exec'd by a mapped root, or the kernel makes it undumpable and its own
-    // /proc files unwritable.
+    // The child waits until it is in its cgroup and, with a new user namespace, until we have
+    // written its id maps: the init binary must be exec'd by a mapped root, or the kernel
+    // makes it undumpable and its own /proc files unwritable.
     let (go_read, go_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .what(|| "cannot create a pipe".into())?;
     let go_fd = go_read.as_raw_fd();
@@ -282,11 +362,9 @@ fn launch(
     if pid == 0 {
         // SAFETY: see above; this is the child and never returns.
         unsafe {
-            if userns {
-                let mut byte = 0u8;
-                if libc::read(go_fd, (&raw mut byte).cast(), 1) != 1 {
-                    libc::_exit(125);
-                }
+            let mut byte = 0u8;
+            if libc::read(go_fd, (&raw mut byte).cast(), 1) != 1 {
+                libc::_exit(125);
             }
             for (target, fd) in stdio_raw.iter().enumerate() {
                 if *fd >= 0 {
@@ -309,6 +387,13 @@ fn launch(
     let pid = pid as i32;
     on_clone(pid);
     drop(go_read);
+    if let Some(cg) = cgroup
+        && let Err(e) = cg.add(pid)
+    {
+        let _ = kill(pid, libc::SIGKILL);
+        let _ = wait_code(pid);
+        return Err(e);
+    }
     if userns {
         let ids = (
             rustix::process::geteuid().as_raw(),
@@ -320,8 +405,8 @@ fn launch(
             let _ = wait_code(pid);
             return Err(e);
         }
-        let _ = rustix::io::write(&go_write, &[1]);
     }
+    let _ = rustix::io::write(&go_write, &[1]);
     drop(go_write);
     drop(err_write);
     drop(stdio);
@@ -359,6 +444,7 @@ fn launch(
         pid,
         pty: master,
         relay,
+        cgroup: None,
     })
 }
 

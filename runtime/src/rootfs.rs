@@ -69,7 +69,8 @@ pub const MAX_LAYERS: usize = 500;
 /// The classic `mount(2)` takes one page of options; stay clear of the end of it.
 const MAX_OPTIONS: usize = 4000;
 
-/// Mount the overlay of `rootfs`'s layers (under `upper`, `work`) on `target`.
+/// Mount the overlay of `rootfs`'s layers (under `upper`, `work`) on `target`, `nodev`: a
+/// device node shipped in a layer or made with `mknod` never opens from the root.
 ///
 /// One `lowerdir=a:b:c` option string is limited to a page, about 40 layer snapshots at
 /// ~96 bytes a path, while package-based images have one layer per package. So the layers go
@@ -96,7 +97,13 @@ pub fn mount_overlay(
     match k.mount_overlay(&overlay, target) {
         Err(e) if e.kind() == io::ErrorKind::Unsupported => {
             let opts = overlay_options(rootfs, upper, work, rootless)?;
-            k.mount(Some("overlay"), target, Some("overlay"), 0, Some(&opts))
+            k.mount(
+                Some("overlay"),
+                target,
+                Some("overlay"),
+                ms::NODEV,
+                Some(&opts),
+            )
         }
         other => other,
     }
@@ -204,6 +211,7 @@ pub fn setup(k: &dyn Kernel, spec: &ContainerSpec, setup: &Setup) -> Result<()> 
     let dev_fd = special_dir(k, root, "/dev")?;
     k.close(dev_fd);
     dev::mount_dev(k, root, setup.rootless)?;
+    dev::bind_devices(k, root, &spec.resources.devices)?;
 
     let sys_fd = special_dir(k, root, "/sys")?;
     let sys_flags = ms::NOSUID | ms::NODEV | ms::NOEXEC | ms::RDONLY;
@@ -404,7 +412,7 @@ fn bind_volume(
             None,
             &fd_path(mounted),
             None,
-            ms::BIND | ms::REMOUNT | ms::RDONLY | (locked & (ms::NOSUID | ms::NODEV | ms::NOEXEC)),
+            ms::BIND | ms::REMOUNT | ms::RDONLY | ms::NODEV | (locked & (ms::NOSUID | ms::NOEXEC)),
             None,
         )
         .what(|| format!("cannot make `{target}` read-only"))?;

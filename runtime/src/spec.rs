@@ -79,4 +79,58 @@ pub struct ContainerSpec {
     /// otherwise, also for configs written before duckc had seccomp.
     #[serde(default)]
     pub seccomp: crate::seccomp::Seccomp,
+    #[serde(default)]
+    pub resources: Resources,
+}
+
+/// A host device node given to the container (`--device HOST[:CONTAINER][:rwm]`): bound into
+/// its `/dev` and allowed in its devices cgroup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// The node on the host (checked to be a character or block device when the container
+    /// starts).
+    pub host: PathBuf,
+    /// Where it appears inside the container (under `/dev`).
+    pub container: String,
+    /// Any of `r`, `w`, `m`.
+    pub access: String,
+}
+
+/// One `--ulimit NAME=SOFT[:HARD]`: set with `setrlimit` in the init before the command runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ulimit {
+    /// Docker's name: `nofile`, `nproc`, `core`, …
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// The container's cgroup and what is limited in it; everything unset means "no limit".
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    /// The cgroup's name under duckc's subtree (`duckc/<cgroup>` in every hierarchy); empty
+    /// for a build step, which gets a unique one removed after the step.
+    #[serde(default)]
+    pub cgroup: String,
+    /// `--memory`, bytes.
+    #[serde(default)]
+    pub memory: Option<u64>,
+    /// `--memory-swap`, bytes of memory plus swap; `-1` for unlimited swap.
+    #[serde(default)]
+    pub memory_swap: Option<i64>,
+    /// `--cpus` as a CFS quota per period, microseconds.
+    #[serde(default)]
+    pub cpu_quota: Option<(u64, u64)>,
+    /// `--cpuset-cpus`, in the kernel's list syntax (`0-2,4`).
+    #[serde(default)]
+    pub cpuset_cpus: Option<String>,
+    /// `--pids-limit`.
+    #[serde(default)]
+    pub pids_limit: Option<u64>,
+    /// `--ulimit`.
+    #[serde(default)]
+    pub ulimits: Vec<Ulimit>,
+    /// `--device`.
+    #[serde(default)]
+    pub devices: Vec<Device>,
 }

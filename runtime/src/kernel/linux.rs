@@ -33,6 +33,7 @@ fn kind_of(mode: u32) -> FileKind {
         libc::S_IFREG => FileKind::File,
         libc::S_IFLNK => FileKind::Symlink,
         libc::S_IFCHR => FileKind::CharDevice,
+        libc::S_IFBLK => FileKind::BlockDevice,
         _ => FileKind::Other,
     }
 }
@@ -184,7 +185,11 @@ impl Kernel for Linux {
             fsconfig_set_flag(&fs, "userxattr")?;
         }
         fsconfig_create(&fs)?;
-        let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())?;
+        let mnt = fsmount(
+            &fs,
+            FsMountFlags::FSMOUNT_CLOEXEC,
+            MountAttrFlags::MOUNT_ATTR_NODEV,
+        )?;
         move_mount(
             &mnt,
             "",

@@ -140,7 +140,7 @@ impl Kernel for Recording {
             .map(|p| p.display().to_string())
             .collect();
         self.record(format!(
-            "mount_overlay -> {} lower+={} upper={} work={}{}",
+            "mount_overlay -> {} lower+={} upper={} work={}{} nodev",
             target.display(),
             lower.join(" lower+="),
             overlay.upper.display(),

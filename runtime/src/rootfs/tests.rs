@@ -26,6 +26,7 @@ fn spec() -> ContainerSpec {
         network: Network::Private,
         volumes: vec![],
         seccomp: Default::default(),
+        resources: Default::default(),
     }
 }
 
@@ -100,7 +101,7 @@ fn ephemeral_changes_live_on_a_tmpfs() {
     open_in_root /c/rootfs upper create=Dir no_symlinks = 10
     open_in_root /c/rootfs work create=Dir no_symlinks = 11
     open_in_root /c/rootfs merged create=Dir no_symlinks = 12
-    mount_overlay -> /c/rootfs/merged lower+=/s/layer1 lower+=/s/layer0 upper=/c/rootfs/upper work=/c/rootfs/work
+    mount_overlay -> /c/rootfs/merged lower+=/s/layer1 lower+=/s/layer0 upper=/c/rootfs/upper work=/c/rootfs/work nodev
     open_in_root /c/rootfs/merged /proc create=Dir no_symlinks = 13
     ");
 }
@@ -133,7 +134,7 @@ fn many_layers_go_to_the_kernel_one_by_one() {
         .collect();
     assert_eq!(layers.len(), 150);
     assert_eq!((layers[0], layers[149]), ("/s/149", "/s/000"));
-    insta::assert_snapshot!(check(&with_layers(3, "/s"), &Setup { rootless: true }, &kernel()).lines().nth(1).unwrap(), @"mount_overlay -> /c/rootfs lower+=/s/002 lower+=/s/001 lower+=/s/000 upper=/c/upper work=/c/work userxattr");
+    insta::assert_snapshot!(check(&with_layers(3, "/s"), &Setup { rootless: true }, &kernel()).lines().nth(1).unwrap(), @"mount_overlay -> /c/rootfs lower+=/s/002 lower+=/s/001 lower+=/s/000 upper=/c/upper work=/c/work userxattr nodev");
 }
 
 #[test]
@@ -144,8 +145,8 @@ fn an_old_kernel_gets_one_option_string_when_it_fits() {
     let head: Vec<&str> = out.lines().take(3).collect();
     insta::assert_snapshot!(head.join("\n"), @r"
     mount none -> / type=none flags=REC|PRIVATE data=none
-    mount_overlay -> /c/rootfs lower+=/s/layer1 lower+=/s/layer0 upper=/c/upper work=/c/work userxattr
-    mount overlay -> /c/rootfs type=overlay flags=0 data=lowerdir=/s/layer1:/s/layer0,upperdir=/c/upper,workdir=/c/work,userxattr
+    mount_overlay -> /c/rootfs lower+=/s/layer1 lower+=/s/layer0 upper=/c/upper work=/c/work userxattr nodev
+    mount overlay -> /c/rootfs type=overlay flags=NODEV data=lowerdir=/s/layer1:/s/layer0,upperdir=/c/upper,workdir=/c/work,userxattr
     ");
 }
 
@@ -205,7 +206,7 @@ fn volumes_are_checked_by_device_and_inode() {
     open_in_root /c/rootfs /mnt/data create=Dir = 29
     mount /proc/self/fd/28 -> /proc/self/fd/29 (/c/rootfs/mnt/data) type=none flags=BIND|REC data=none
     open_in_root /c/rootfs /mnt/data = 30
-    mount none -> /proc/self/fd/30 (/c/rootfs/mnt/data) type=none flags=RDONLY|REMOUNT|BIND data=none
+    mount none -> /proc/self/fd/30 (/c/rootfs/mnt/data) type=none flags=RDONLY|NODEV|REMOUNT|BIND data=none
     ");
 }
 

@@ -2,6 +2,7 @@
 //! `commit`. No daemon: a foreground `run` waits for its container itself, and a detached one
 //! (`-d`, `start` without `-a`) leaves a small monitor process behind that records the exit.
 
+mod limits;
 mod names;
 mod security_opt;
 mod state;
@@ -41,6 +42,12 @@ pub enum Command {
     Exec(ExecArgs),
     /// Create a new image from a container's changes.
     Commit(CommitArgs),
+    /// Show containers' CPU, memory and process counts.
+    Stats(StatsArgs),
+    /// Pause (freeze) all processes in running containers.
+    Pause(PauseArgs),
+    /// Unpause (thaw) paused containers.
+    Unpause(PauseArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -68,6 +75,27 @@ pub enum ContainerCommand {
     Exec(ExecArgs),
     /// Create a new image from a container's changes.
     Commit(CommitArgs),
+    /// Show containers' CPU, memory and process counts.
+    Stats(StatsArgs),
+    /// Pause (freeze) all processes in running containers.
+    Pause(PauseArgs),
+    /// Unpause (thaw) paused containers.
+    Unpause(PauseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Print one table and exit (default: refresh every second).
+    #[arg(long)]
+    no_stream: bool,
+    /// Containers to show (default: every running one).
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    #[arg(required = true)]
+    containers: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +143,8 @@ pub struct RunArgs {
     /// Security options: `seccomp=PROFILE.json`, `seccomp=unconfined`, `no-new-privileges`.
     #[arg(long = "security-opt", value_name = "OPTION")]
     security_opt: Vec<String>,
+    #[command(flatten)]
+    limits: Box<limits::LimitArgs>,
     /// The image: `name[:tag]`, an image ID or a digest.
     image: String,
     /// Command and arguments (default: the image's).
@@ -212,6 +242,17 @@ pub struct CommitArgs {
     /// Apply a Dockerfile instruction to the image config (`CMD`, `ENTRYPOINT`, `ENV`, …).
     #[arg(short, long = "change")]
     change: Vec<String>,
+    /// Pause the container while committing (`--pause=false` to commit it running).
+    #[arg(
+        short,
+        long,
+        default_value_t = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pause: bool,
     container: String,
     /// `REPOSITORY[:TAG]` for the new image.
     repository: Option<String>,
@@ -231,6 +272,13 @@ impl Command {
             Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => exec(&store, a),
             Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
                 commit(&store, &a)
+            }
+            Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => stats(&store, &a),
+            Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
+                pause(&store, &a, true)
+            }
+            Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
+                pause(&store, &a, false)
             }
         }
     }
@@ -389,6 +437,7 @@ fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
         },
     };
     let id = names::new_id();
+    let resources = limits::resources(&id, &args.limits)?;
     let dir = Dir(store.containers_dir().join(&id));
     duckc_store::modes::create_private_dir(&dir.0).into_diagnostic()?;
     let rootfs = if args.rm {
@@ -415,6 +464,7 @@ fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
         network,
         volumes,
         seccomp,
+        resources,
     };
     let config = Config {
         id: id.clone(),
@@ -569,6 +619,16 @@ fn start_failed(err: &duckc_runtime::Error) -> ExitCode {
                 "{err}"
             )
         }
+        duckc_runtime::Error::RootlessLimits { .. } => miette!(
+            help = "run duckc as root to apply them, or leave those flags out",
+            "{err}"
+        ),
+        duckc_runtime::Error::Start { message, .. } if message.starts_with("cannot set ulimit") => {
+            miette!(
+                help = "ask for a `--ulimit` within the hard limit duckc runs under",
+                "{err}"
+            )
+        }
         _ => miette!("{err}"),
     };
     eprintln!("{report:?}");
@@ -635,7 +695,9 @@ fn foreground(
             return Ok(exit);
         }
     };
-    let code = duckc_runtime::attach(&mut child, interactive).map_err(|e| miette!("{e}"))?;
+    let code = duckc_runtime::attach(&mut child, interactive);
+    limits::cleanup(config);
+    let code = code.map_err(|e| miette!("{e}"))?;
     if config.auto_remove {
         remove(store, dir, config);
     } else {
@@ -719,6 +781,7 @@ fn monitor(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::F
     let _ = write!(report, "ok");
     drop(report);
     let code = duckc_runtime::process::wait_logging(&child, &mut log).unwrap_or(255);
+    limits::cleanup(config);
     drop(keep_stdin);
     exited(dir, code);
     if config.auto_remove
@@ -763,7 +826,11 @@ fn ps(store: &Store, args: &PsArgs) -> miette::Result<ExitCode> {
                 "{} ago",
                 duckc_image::time::human_duration(now - config.created)
             ),
-            table::status(&state, now),
+            if state.status == Status::Running && limits::is_paused(&config) {
+                format!("{} (Paused)", table::status(&state, now))
+            } else {
+                table::status(&state, now)
+            },
             String::new(),
             config.name.clone(),
         ]);
@@ -782,7 +849,11 @@ fn start(store: &Store, args: &StartArgs) -> miette::Result<ExitCode> {
         ));
     }
     for query in &args.containers {
-        let (dir, config) = find(store, query)?;
+        let (dir, mut config) = find(store, query)?;
+        if config.spec.resources.cgroup.is_empty() {
+            // Made by a duckc that kept no cgroup name: the container's own from now on.
+            config.spec.resources.cgroup = config.id.clone();
+        }
         let state = dir.read_state().into_diagnostic()?;
         if state.status == Status::Running {
             if !args.attach {
@@ -830,7 +901,7 @@ fn settle(dir: &Dir, code: i32) {
 
 fn stop(store: &Store, args: &StopArgs) -> miette::Result<ExitCode> {
     for query in &args.containers {
-        let (dir, _) = find(store, query)?;
+        let (dir, config) = find(store, query)?;
         let state = dir.read_state().into_diagnostic()?;
         if let (Status::Running, Some(pid)) = (state.status, state.pid) {
             let _ = duckc_runtime::process::kill(pid, libc_sig("TERM"));
@@ -842,6 +913,8 @@ fn stop(store: &Store, args: &StopArgs) -> miette::Result<ExitCode> {
                 137
             };
             settle(&dir, code);
+            // Anything still in the container's cgroup goes too.
+            limits::cleanup(&config);
         }
         println!("{query}");
     }
@@ -861,7 +934,7 @@ fn kill(store: &Store, args: &KillArgs) -> miette::Result<ExitCode> {
         )
     })?;
     for query in &args.containers {
-        let (dir, _) = find(store, query)?;
+        let (dir, config) = find(store, query)?;
         let state = dir.read_state().into_diagnostic()?;
         let Some(pid) = state.pid.filter(|_| state.status == Status::Running) else {
             return Err(miette!(
@@ -874,6 +947,7 @@ fn kill(store: &Store, args: &KillArgs) -> miette::Result<ExitCode> {
         if sig == libc_sig("KILL") {
             wait_gone(&state, Duration::from_secs(10));
             settle(&dir, 137);
+            limits::cleanup(&config);
         }
         println!("{query}");
     }
@@ -905,8 +979,9 @@ fn rm(store: &Store, args: &RmArgs) -> miette::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Delete a container's directory and its gc root.
+/// Delete a container's directory, its cgroup and its gc root.
 fn remove(store: &Store, dir: &Dir, config: &Config) {
+    limits::cleanup(config);
     if std::fs::remove_dir_all(&dir.0).is_err() {
         // overlayfs leaves `work/work` with mode 000: make everything writable and retry.
         make_writable(&dir.0);
@@ -1023,7 +1098,11 @@ fn commit(store: &Store, args: &CommitArgs) -> miette::Result<ExitCode> {
         ..Default::default()
     };
     let upper: PathBuf = dir.upper();
-    let image = duckc_image::commit(store, &base, &upper, &opts).map_err(|e| miette!("{e}"))?;
+    // Frozen for the walk (as `docker commit` pauses by default): nothing in the container can
+    // change the upper directory while it is read.
+    let image = limits::while_paused(&dir, &config, &args.container, args.pause, || {
+        duckc_image::commit(store, &base, &upper, &opts).map_err(|e| miette!("{e}"))
+    })?;
     if let Some(repo) = &args.repository {
         duckc_image::tag(store, &image, repo).map_err(|e| {
             miette!(
@@ -1033,5 +1112,44 @@ fn commit(store: &Store, args: &CommitArgs) -> miette::Result<ExitCode> {
         })?;
     }
     println!("{}", image.config_digest);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn stats(store: &Store, args: &StatsArgs) -> miette::Result<ExitCode> {
+    let pick = || -> miette::Result<Vec<(Dir, Config)>> {
+        if args.containers.is_empty() {
+            Ok(all(store)
+                .into_iter()
+                .filter(|(d, _)| {
+                    d.read_state().is_ok_and(|s| {
+                        s.status == Status::Running && state::alive(s.pid, s.pid_start)
+                    })
+                })
+                .collect())
+        } else {
+            args.containers.iter().map(|q| find(store, q)).collect()
+        }
+    };
+    if args.no_stream {
+        print!(
+            "{}",
+            limits::stats_table(&pick()?, Duration::from_millis(500))
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
+        let table = limits::stats_table(&pick()?, Duration::from_secs(1));
+        // Clear the screen and home the cursor, as `docker stats` redraws.
+        print!("\x1b[2J\x1b[H{table}");
+        std::io::stdout().flush().into_diagnostic()?;
+    }
+}
+
+fn pause(store: &Store, args: &PauseArgs, paused: bool) -> miette::Result<ExitCode> {
+    for query in &args.containers {
+        let (dir, config) = find(store, query)?;
+        limits::set_paused(&dir, &config, query, paused)?;
+        println!("{query}");
+    }
     Ok(ExitCode::SUCCESS)
 }
