@@ -665,3 +665,42 @@ fn security_39_nested_indexes_are_bounded() {
     assert_eq!(out, "quack\n");
     must(&store, &["inspect", "busybox"]);
 }
+
+/// Issue 11's "done when", in one container started with the default settings: Docker's
+/// seccomp filter is on, the container has its own cgroup in every hierarchy that confines it,
+/// and its init leads its own session (the keyring is checked above, with seccomp off, since
+/// the filter alone already refuses `keyctl`).
+#[test]
+fn a_default_container_is_filtered_confined_and_leads_its_own_session() {
+    let Some((store, _)) = setup() else { return };
+    let script = "grep '^Seccomp:' /proc/self/status; \
+                  read pid comm state ppid pgrp sid rest < /proc/self/stat; \
+                  echo \"pid=$pid pgrp=$pgrp sid=$sid\"; cat /proc/self/cgroup";
+    let out = must(store, &["run", "--rm", "busybox", "sh", "-c", script]);
+    assert!(out.contains("Seccomp:\t2"), "no seccomp filter:\n{out}");
+    assert!(
+        out.contains("pid=1 pgrp=1 sid=1"),
+        "the init does not lead a session of its own:\n{out}"
+    );
+    let cgroups: Vec<&str> = out.lines().filter(|l| l.contains(':')).collect();
+    let v1 = Path::new("/sys/fs/cgroup/devices/cgroup.procs").exists();
+    let wanted: &[&str] = if v1 {
+        &["memory", "pids", "devices", "freezer"]
+    } else {
+        &[""]
+    };
+    for controller in wanted {
+        let line = cgroups
+            .iter()
+            .find(|l| {
+                l.split(':')
+                    .nth(1)
+                    .is_some_and(|c| c.split(',').any(|c| c == *controller))
+            })
+            .unwrap_or_else(|| panic!("no `{controller}` line in\n{out}"));
+        assert!(
+            line.contains("/duckc/"),
+            "`{controller}` is not a cgroup of duckc's own: {line}\n{out}"
+        );
+    }
+}
