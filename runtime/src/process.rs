@@ -121,12 +121,14 @@ fn container_cgroup(spec: &ContainerSpec, rootless: bool) -> Result<Option<crate
             reason: "duckc makes no cgroup for a run without root (it does not use cgroup delegation yet)".into(),
         });
     }
+    let layout = Layout::host();
     let name = if r.cgroup.is_empty() {
+        crate::cgroup::sweep_stale_builds(&layout);
         unique_name("build")
     } else {
         r.cgroup.clone()
     };
-    let Some(cgroup) = Cgroup::named(&Layout::host(), &name, r.cpuset_cpus.is_some())? else {
+    let Some(cgroup) = Cgroup::named(&layout, &name, r.cpuset_cpus.is_some())? else {
         if limits.is_empty() {
             return Ok(None);
         }
