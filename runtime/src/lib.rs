@@ -19,8 +19,8 @@ pub mod init;
 pub mod kernel;
 pub mod process;
 pub mod rootfs;
-pub mod session;
 pub mod seccomp;
+pub mod session;
 pub mod spec;
 pub mod user;
 
