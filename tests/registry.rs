@@ -1260,17 +1260,20 @@ fn kdl_base_from_a_registry() {
     .unwrap();
     let s = fresh_store();
     let spec_arg = spec.to_str().unwrap();
-    let out = must(
-        s.path(),
-        cfg.path(),
-        &["build", "--progress", "plain", spec_arg],
-    );
+    // `duckc lock` pulls the base and pins it; the build then has it.
+    let out = must(s.path(), cfg.path(), &["lock", spec_arg]);
     assert!(out.contains(&format!("Digest: {digest}")), "{out}");
     let text = std::fs::read_to_string(ctx.path().join("duck.lock")).unwrap();
     assert!(
         text.contains(&format!("base \"{remote}\" digest=\"{digest}\"")),
         "{text}"
     );
+    let out = must(
+        s.path(),
+        cfg.path(),
+        &["build", "--progress", "plain", "--locked", spec_arg],
+    );
+    assert!(!out.contains("Pulling"), "{out}");
     // By digest, in a fresh store.
     let pinned = format!("{host}/library/busybox@{digest}");
     std::fs::write(
