@@ -137,8 +137,13 @@ pub fn prepare(
             _ => {}
         }
     }
-    if !locked && lock.bases != before {
-        lock.write(lock_path).map_err(|e| miette!("{e}"))?;
+    if !locked
+        && lock.bases != before
+        && let Err(e) = lock.write(lock_path)
+    {
+        // The build itself does not need the lock (a read-only checkout still builds).
+        eprintln!("warning: {e}; the bases are not pinned");
+        eprintln!("  help: make the spec's directory writable to pin them for `--locked`");
     }
     Ok(resolved)
 }
