@@ -1220,6 +1220,14 @@ fn bases_from_a_registry() {
     assert!(!out.contains("Using cache"), "{out}");
     let text = std::fs::read_to_string(&lock).unwrap();
     assert!(text.contains(&pin(&second)), "{text}");
+    // `explain` names the base by the digest the build used.
+    let dockerfile = ctx.path().join("Dockerfile");
+    let out = must(
+        s1.path(),
+        cfg.path(),
+        &["explain", dockerfile.to_str().unwrap()],
+    );
+    assert!(out.contains(&format!("[base {second}]")), "{out}");
 
     // `--locked` with a lock that does not pin the base: the stale-lock error.
     std::fs::remove_file(&lock).unwrap();
