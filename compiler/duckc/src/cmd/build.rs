@@ -58,8 +58,9 @@ pub enum Command {
         #[arg(long)]
         locked: bool,
         /// When to pull a base from its registry: `missing` (default), `always` (ask the
-        /// registry what the tag names now) or `never`. A bare `--pull` is `always`.
-        #[arg(long, value_enum, value_name = "POLICY", num_args = 0..=1,
+        /// registry what the tag names now) or `never`, as `--pull=POLICY`; a bare `--pull` is
+        /// `always` (`duckc build --pull .`, as with Docker).
+        #[arg(long, value_enum, value_name = "POLICY", num_args = 0..=1, require_equals = true,
               default_value_t = super::bases::Pull::Missing, default_missing_value = "always")]
         pull: super::bases::Pull,
         /// The apt repository for `packages`, as a `sources.list` line (overrides
