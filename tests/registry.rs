@@ -1115,3 +1115,186 @@ fn a_cut_download_resumes_with_range() {
     );
     must(s.path(), cfg.path(), &["verify"]);
 }
+
+/// Pushes the busybox layout (changed by `umoci config ARGS` first, when there are any) to
+/// `remote` with skopeo; returns the manifest digest the registry has for it.
+fn push_busybox(remote: &str, config: &[&str]) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = busybox_layout(tmp.path());
+    let image = format!("{}:busybox:latest", layout.display());
+    if !config.is_empty() {
+        ok(Command::new("umoci")
+            .args(["config", "--image", &image])
+            .args(config));
+    }
+    ok(Command::new("skopeo").args([
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{image}"),
+        &format!("docker://{remote}"),
+    ]));
+    let out = ok(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        "--format",
+        "{{.Digest}}",
+        &format!("docker://{remote}"),
+    ]));
+    out.trim().to_owned()
+}
+
+/// The image id of `Successfully built ID` in a build's output.
+fn built_id(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("Successfully built "))
+        .unwrap_or_else(|| panic!("no `Successfully built` in\n{out}"))
+        .trim()
+        .to_owned()
+}
+
+/// A Dockerfile `FROM HOST:PORT/repo:tag` pulls the base into a fresh store, `duck.lock`
+/// pins the digest, `--locked` keeps building from it after the tag moved, `--pull=always`
+/// takes the moved tag and rebuilds, and `--pull=never` names the missing base with help.
+#[test]
+fn bases_from_a_registry() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let remote = format!("{host}/library/busybox:1");
+    let first = push_busybox(&remote, &[]);
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {remote}\nRUN echo hi > /x\n"),
+    )
+    .unwrap();
+    let dir = ctx.path().to_str().unwrap();
+    let build = |store: &Path, args: &[&str]| {
+        let mut all = vec!["build", "--progress", "plain"];
+        all.extend_from_slice(args);
+        all.push(dir);
+        run(store, cfg.path(), &all)
+    };
+    let lock = ctx.path().join("duck.lock");
+    let pin = |digest: &str| format!("base \"{remote}\" digest=\"{digest}\"");
+
+    // A fresh store: no manual pull; the pull shows in the build's output.
+    let s1 = fresh_store();
+    let (code, out, err) = build(s1.path(), &[]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains(&format!("Pulling {remote}")), "{out}");
+    assert!(out.contains(&format!("Digest: {first}")), "{out}");
+    let id1 = built_id(&out);
+    let text = std::fs::read_to_string(&lock).unwrap();
+    assert!(text.contains(&pin(&first)), "{text}");
+
+    // The tag moves.
+    let second = push_busybox(&remote, &["--config.env", "MOVED=1"]);
+    assert_ne!(first, second);
+
+    // `--locked` in another fresh store: the locked digest, the same image.
+    let s2 = fresh_store();
+    let (code, out, err) = build(s2.path(), &["--locked"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains(&format!("Digest: {first}")), "{out}");
+    assert_eq!(built_id(&out), id1);
+    // Again, with the base in the store: nothing pulled, still the same image.
+    let (code, out, err) = build(s2.path(), &["--locked"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(!out.contains("Pulling"), "{out}");
+    assert_eq!(built_id(&out), id1);
+    assert!(
+        std::fs::read_to_string(&lock)
+            .unwrap()
+            .contains(&pin(&first))
+    );
+
+    // `--pull=always` asks the registry: the moved tag, the step rebuilt, the lock moved.
+    let (code, out, err) = build(s1.path(), &["--pull=always"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains(&format!("Digest: {second}")), "{out}");
+    assert_ne!(built_id(&out), id1);
+    assert!(!out.contains("Using cache"), "{out}");
+    let text = std::fs::read_to_string(&lock).unwrap();
+    assert!(text.contains(&pin(&second)), "{text}");
+    // `explain` names the base by the digest the build used.
+    let dockerfile = ctx.path().join("Dockerfile");
+    let out = must(
+        s1.path(),
+        cfg.path(),
+        &["explain", dockerfile.to_str().unwrap()],
+    );
+    assert!(out.contains(&format!("[base {second}]")), "{out}");
+
+    // `--locked` with a lock that does not pin the base: the stale-lock error.
+    std::fs::remove_file(&lock).unwrap();
+    let (code, _, err) = build(s1.path(), &["--locked"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("is not pinned"), "{err}");
+    assert!(err.contains("help:"), "{err}");
+    assert!(!lock.exists());
+
+    // `--pull=never` in a fresh store: the missing base, with how to get it.
+    let s3 = fresh_store();
+    let (code, out, err) = build(s3.path(), &["--pull=never"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(!out.contains("Pulling"), "{out}");
+    assert!(err.contains(&remote), "{err}");
+    assert!(err.contains(&format!("duckc pull {remote}")), "{err}");
+    must(s1.path(), cfg.path(), &["verify"]);
+    must(s2.path(), cfg.path(), &["verify"]);
+}
+
+/// A KDL `from "HOST:PORT/repo:tag"` pulls too, and `@sha256:` works where a tag does.
+#[test]
+fn kdl_base_from_a_registry() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let remote = format!("{host}/library/busybox:1");
+    let digest = push_busybox(&remote, &[]);
+    let ctx = tempfile::tempdir().unwrap();
+    let spec = ctx.path().join("env.kdl");
+    std::fs::write(
+        &spec,
+        format!("env \"app\" {{\n    from \"{remote}\"\n    run \"echo hi > /x\"\n}}\n"),
+    )
+    .unwrap();
+    let s = fresh_store();
+    let spec_arg = spec.to_str().unwrap();
+    // `duckc lock` pulls the base and pins it; the build then has it.
+    let out = must(s.path(), cfg.path(), &["lock", spec_arg]);
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    let text = std::fs::read_to_string(ctx.path().join("duck.lock")).unwrap();
+    assert!(
+        text.contains(&format!("base \"{remote}\" digest=\"{digest}\"")),
+        "{text}"
+    );
+    let out = must(
+        s.path(),
+        cfg.path(),
+        &["build", "--progress", "plain", "--locked", spec_arg],
+    );
+    assert!(!out.contains("Pulling"), "{out}");
+    // By digest, in a fresh store.
+    let pinned = format!("{host}/library/busybox@{digest}");
+    std::fs::write(
+        &spec,
+        format!("env \"app\" {{\n    from \"{pinned}\"\n    run \"echo hi > /x\"\n}}\n"),
+    )
+    .unwrap();
+    let s = fresh_store();
+    let out = must(
+        s.path(),
+        cfg.path(),
+        &["build", "--progress", "plain", spec_arg],
+    );
+    assert!(out.contains(&format!("Pulling {pinned}")), "{out}");
+    must(s.path(), cfg.path(), &["verify"]);
+}

@@ -34,6 +34,9 @@ pub struct BuildOptions {
     pub extra_tags: Vec<String>,
     /// The lock and repository `packages` nodes are built from (`None`: the spec has none).
     pub packages: Option<Arc<duckc_packages::locking::PackagesContext>>,
+    /// Stored bases (as [`crate::plan::base_name`] writes them) resolved by this digest
+    /// instead of their tag: what `duck.lock` pins, or what `--pull` just fetched.
+    pub bases: BTreeMap<String, Digest>,
 }
 
 /// What a base image contributes besides its layers.
@@ -583,7 +586,11 @@ fn resolve_any_base(store: &Store, base: &BaseImage, opts: &BuildOptions) -> Res
     match base {
         BaseImage::Scratch => Ok(None),
         BaseImage::Stored { .. } | BaseImage::Pinned { .. } => {
-            match duckc_image::resolve(store, &reference) {
+            let by = match opts.bases.get(&reference) {
+                Some(d) => format!("{reference}@{d}"),
+                None => reference.clone(),
+            };
+            match duckc_image::resolve(store, &by) {
                 Ok(i) => Ok(Some(i)),
                 Err(duckc_image::Error::NotFound(_)) => Err(missing()),
                 Err(e) => Err(e.into()),

@@ -19,6 +19,9 @@ pub const VERSION: i128 = 1;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Lock {
     pub envs: BTreeMap<String, BTreeMap<String, PlatformLock>>,
+    /// Registry bases, as the spec names them (`host:port/repo:tag`) → the `sha256:…` digest
+    /// the registry resolved the name to when it was pinned (`build --locked` uses exactly it).
+    pub bases: BTreeMap<String, String>,
 }
 
 /// What one env installs on one platform.
@@ -254,6 +257,18 @@ impl Lock {
             let at = |what: String| format!("line {}: {what}", line(node));
             match node.name().value() {
                 "version" => version = node.get(0).and_then(|v| v.as_integer()),
+                "base" => {
+                    let name = string_arg(node).ok_or_else(|| at("`base` needs a name".into()))?;
+                    let digest = node
+                        .get("digest")
+                        .and_then(|v| v.as_string())
+                        .ok_or_else(|| at("`base` needs `digest=\"sha256:…\"`".into()))?;
+                    let hex = digest.strip_prefix("sha256:").unwrap_or("");
+                    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return Err(at(format!("bad digest `{digest}`")));
+                    }
+                    lock.bases.insert(name, digest.to_owned());
+                }
                 "env" => {
                     let env = string_arg(node).ok_or_else(|| at("`env` needs a name".into()))?;
                     for p in children(node) {
@@ -272,7 +287,7 @@ impl Lock {
                 }
                 other => {
                     return Err(at(format!(
-                        "unknown node `{other}`: expected `version` or `env`"
+                        "unknown node `{other}`: expected `version`, `base` or `env`"
                     )));
                 }
             }
@@ -365,6 +380,9 @@ impl std::fmt::Display for Lock {
         let mut out = String::new();
         out.push_str("// duck.lock: written by `duckc lock`; pins every package by sha256. Do not edit by hand.\n");
         let _ = writeln!(out, "version {VERSION}");
+        for (name, digest) in &self.bases {
+            let _ = writeln!(out, "base {} digest={}", quote(name), quote(digest));
+        }
         for (env, platforms) in &self.envs {
             let _ = writeln!(out, "env {} {{", quote(env));
             for (platform, lock) in platforms {
@@ -481,6 +499,20 @@ mod tests {
     }
 
     #[test]
+    fn bases_round_trip() {
+        let mut lock = sample();
+        lock.bases.insert(
+            "127.0.0.1:5000/library/busybox:1".into(),
+            format!("sha256:{}", "ef".repeat(32)),
+        );
+        let text = lock.to_string();
+        assert!(text.contains("base \"127.0.0.1:5000/library/busybox:1\" digest=\"sha256:efef"));
+        assert_eq!(Lock::parse(&text).unwrap(), lock);
+        let bad = "version 1\nbase \"x:1\" digest=\"md5:00\"\n";
+        assert_eq!(Lock::parse(bad).unwrap_err(), "line 2: bad digest `md5:00`");
+    }
+
+    #[test]
     fn locked_names_the_first_missing_thing() {
         let lock = sample();
         let req = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
@@ -531,7 +563,7 @@ mod tests {
         );
         assert_eq!(
             Lock::parse("version 1\nenvs \"a\"\n").unwrap_err(),
-            "line 2: unknown node `envs`: expected `version` or `env`"
+            "line 2: unknown node `envs`: expected `version`, `base` or `env`"
         );
         assert_eq!(
             Lock::parse("version 1\nenv \"a\" {\n platform \"linux/amd64\" {\n  package \"x\" version=\"1\"\n }\n}\n").unwrap_err(),

@@ -57,6 +57,12 @@ pub enum Command {
         /// thing it lacks.
         #[arg(long)]
         locked: bool,
+        /// When to pull a base from its registry: `missing` (default), `always` (ask the
+        /// registry what the tag names now) or `never`, as `--pull=POLICY`; a bare `--pull` is
+        /// `always` (`duckc build --pull .`, as with Docker).
+        #[arg(long, value_enum, value_name = "POLICY", num_args = 0..=1, require_equals = true,
+              default_value_t = super::bases::Pull::Missing, default_missing_value = "always")]
+        pull: super::bases::Pull,
         /// The apt repository for `packages`, as a `sources.list` line (overrides
         /// `DUCKC_APT_REPOSITORY`, the config file and the host's apt sources).
         #[arg(long, value_name = "LINE")]
@@ -122,6 +128,7 @@ impl Command {
                 outputs,
                 progress,
                 locked,
+                pull,
                 repository,
                 platform,
                 allow,
@@ -176,12 +183,22 @@ impl Command {
                     }
                     Frontend::Dockerfile { .. } => None,
                 };
+                let bases = super::bases::prepare(
+                    &store,
+                    loaded.graph(),
+                    &plans,
+                    &loaded.spec.with_file_name("duck.lock"),
+                    pull,
+                    locked,
+                    mode,
+                )?;
                 let opts = BuildOptions {
                     context: loaded.context.clone(),
                     no_cache,
                     write_cache: true,
                     extra_tags: tags,
                     packages,
+                    bases,
                 };
                 let outcome = run_build(&store, &loaded, &plans, &opts, mode)?;
                 if let Some(code) = failure(&loaded, outcome.error.as_ref()) {
@@ -617,7 +634,7 @@ fn failure(
         duckc_build::Error::BaseMissing { reference } => {
             eprintln!("error: {error}{whose}");
             eprintln!(
-                "  help: load it with `duckc load -i FILE` or pull it with `duckc pull {reference}`"
+                "  help: load it with `duckc load -i FILE` or pull it with `duckc pull {reference}` (a build pulls a missing base from its registry unless `--pull=never`)"
             );
             Some(ExitCode::FAILURE)
         }

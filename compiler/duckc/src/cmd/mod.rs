@@ -1,5 +1,6 @@
 //! One module per group of verbs. Each exposes a clap `Command` enum that `main` flattens.
 
+pub mod bases;
 pub mod build;
 pub mod container;
 pub mod convert;

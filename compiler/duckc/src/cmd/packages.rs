@@ -67,6 +67,24 @@ impl Command {
             Some(names) => Mode::Update(names),
             None => Mode::Extend,
         };
+        // Registry bases first: pulled when missing (`--update`: the tags asked again), their
+        // digests pinned next to the packages.
+        let graph = duckc_ir::layer_graph(&compiled.db);
+        if let Ok(plans) = duckc_build::plan::select(graph, &[]) {
+            let pull = match &mode {
+                Mode::Update(_) => super::bases::Pull::Always,
+                _ => super::bases::Pull::Missing,
+            };
+            super::bases::prepare(
+                &store,
+                graph,
+                &plans,
+                &lock_path(&compiled),
+                pull,
+                false,
+                duckc_build::progress::Mode::Plain,
+            )?;
+        }
         let (path, changed, steps) = lock(&compiled, &store, &mode, repository)?;
         let what = if steps == 0 {
             "no `packages` steps"

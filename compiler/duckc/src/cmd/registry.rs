@@ -88,7 +88,7 @@ pub enum Command {
 }
 
 /// A registry error as a report with a `help:` line saying what to do.
-fn report(e: Error) -> miette::Report {
+pub(crate) fn report(e: Error) -> miette::Report {
     let help = match &e {
         Error::BadReference(..) => {
             "a name looks like `HOST[:PORT]/PATH[:TAG]` or `HOST[:PORT]/PATH@sha256:…`".to_owned()
