@@ -690,6 +690,49 @@ pub fn of_pid(pid: i32) -> Option<Cgroup> {
     }
 }
 
+/// Remove the build-step cgroups (`build-<pid>-…`, see [`unique_name`]) whose duckc process is
+/// gone, killing what is left in them: a build killed mid-step (`kill -9`, a lost terminal)
+/// leaves its step's cgroup, and perhaps the step, behind, and nothing else would ever remove
+/// it. Called before each build step makes its own; one directory read when there is nothing
+/// to do. A pid that was reused keeps its cgroups until that process is gone too.
+pub fn sweep_stale_builds(layout: &Layout) {
+    let Ok(Some(probe)) = Cgroup::named(layout, "build-0-0-0", false) else {
+        return;
+    };
+    let Some(subtree) = probe.dirs().first().and_then(|d| d.parent()) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(subtree) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(pid) = name
+            .strip_prefix("build-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        if let Ok(Some(stale)) = Cgroup::named(layout, name, true) {
+            let stale = match stale {
+                Cgroup::V1(dirs) => {
+                    Cgroup::V1(dirs.into_iter().filter(|(_, d)| d.is_dir()).collect())
+                }
+                v2 => v2,
+            };
+            if !stale.try_remove() {
+                stale.kill_all();
+                let _ = stale.remove();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -765,48 +808,5 @@ mod tests {
         assert_eq!(swap_total(&r(Some(100), Some(-1))), None);
         assert_eq!(swap_total(&r(Some(100), Some(100))), Some(100));
         assert_eq!(swap_total(&r(None, None)), None);
-    }
-}
-
-/// Remove the build-step cgroups (`build-<pid>-…`, see [`unique_name`]) whose duckc process is
-/// gone, killing what is left in them: a build killed mid-step (`kill -9`, a lost terminal)
-/// leaves its step's cgroup, and perhaps the step, behind, and nothing else would ever remove
-/// it. Called before each build step makes its own; one directory read when there is nothing
-/// to do. A pid that was reused keeps its cgroups until that process is gone too.
-pub fn sweep_stale_builds(layout: &Layout) {
-    let Ok(Some(probe)) = Cgroup::named(layout, "build-0-0-0", false) else {
-        return;
-    };
-    let Some(subtree) = probe.dirs().first().and_then(|d| d.parent()) else {
-        return;
-    };
-    let Ok(entries) = std::fs::read_dir(subtree) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let Some(pid) = name
-            .strip_prefix("build-")
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if Path::new(&format!("/proc/{pid}")).exists() {
-            continue;
-        }
-        if let Ok(Some(stale)) = Cgroup::named(layout, name, true) {
-            let stale = match stale {
-                Cgroup::V1(dirs) => {
-                    Cgroup::V1(dirs.into_iter().filter(|(_, d)| d.is_dir()).collect())
-                }
-                v2 => v2,
-            };
-            if !stale.try_remove() {
-                stale.kill_all();
-                let _ = stale.remove();
-            }
-        }
     }
 }
