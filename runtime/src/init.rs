@@ -41,6 +41,10 @@ pub enum InitConfig {
         /// The seccomp filter, compiled by the parent; `None` when unconfined.
         #[serde(default)]
         seccomp: Option<Filter>,
+        /// The generated `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname`, rendered by
+        /// the parent from the host's files.
+        #[serde(default)]
+        etc: crate::etc::EtcFiles,
     },
     /// Join the namespaces of the running container whose init is `pid`: `exec`.
     Join {
@@ -110,8 +114,16 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
             rootless,
             console_socket,
             seccomp,
+            etc,
         } => {
-            rootfs::setup(&k, &spec, &Setup { rootless })?;
+            rootfs::setup(
+                &k,
+                &spec,
+                &Setup {
+                    rootless,
+                    etc: Some(etc),
+                },
+            )?;
             let console = console_socket.map(|s| (s, true));
             let seccomp = seccomp.as_ref();
             start(

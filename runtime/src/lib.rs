@@ -13,14 +13,15 @@ pub mod caps;
 pub mod dev;
 pub mod emulation;
 mod error;
+pub mod etc;
 pub mod exe;
 mod fdpass;
 pub mod init;
 pub mod kernel;
 pub mod process;
 pub mod rootfs;
-pub mod session;
 pub mod seccomp;
+pub mod session;
 pub mod spec;
 pub mod user;
 
@@ -30,7 +31,7 @@ use std::path::Path;
 
 pub use error::{Error, Result};
 pub use process::{Child, Io, Stdio, attach, exec_in, spawn};
-pub use spec::{ContainerSpec, Network, Process, Rootfs, Volume};
+pub use spec::{ContainerSpec, Dns, Network, Process, Rootfs, Volume};
 
 impl Rootfs {
     /// A root filesystem over `lower` (bottom layer first) whose upper, work and mount

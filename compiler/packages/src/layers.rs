@@ -909,6 +909,7 @@ fn configure(
             network: duckc_runtime::Network::None,
             volumes: Vec::new(),
             seccomp: Default::default(),
+            dns: Default::default(),
         };
         let captured = duckc_runtime::run_captured(&spec).map_err(|e| Error::Runtime {
             reason: e.to_string(),
