@@ -854,6 +854,7 @@ fn run_step_api_captures_output_and_changes() {
         network: duckc_runtime::Network::None,
         volumes: vec![],
         seccomp: Default::default(),
+        dns: Default::default(),
     };
     let captured = duckc_runtime::run_captured(&spec).unwrap();
     assert_eq!(captured.code, 3);
@@ -924,6 +925,7 @@ fn a_container_over_150_layers() {
         network: duckc_runtime::Network::None,
         volumes: vec![],
         seccomp: Default::default(),
+        dns: Default::default(),
     };
     let captured = duckc_runtime::run_captured(&spec).unwrap();
     let output = String::from_utf8_lossy(&captured.output);

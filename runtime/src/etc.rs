@@ -150,14 +150,14 @@ fn resolv_conf(network: Network, dns: &Dns, host: &HostFiles) -> (String, Option
             .into_iter()
             .filter(|s| !is_loopback(s))
             .collect();
-        if left.is_empty() {
-            if let Some(up) = &host.resolved_upstream {
-                left = parse_resolv(up)
-                    .nameservers
-                    .into_iter()
-                    .filter(|s| !is_loopback(s))
-                    .collect();
-            }
+        if left.is_empty()
+            && let Some(up) = &host.resolved_upstream
+        {
+            left = parse_resolv(up)
+                .nameservers
+                .into_iter()
+                .filter(|s| !is_loopback(s))
+                .collect();
         }
         if left.is_empty() && network == Network::Private {
             warning = Some(NO_NAMESERVER);

@@ -29,6 +29,8 @@ use crate::user::{self, Identity};
 pub const INIT_NAME: &str = "duckc-init";
 
 /// What the init is asked to do, sent as JSON through a memfd.
+// Made once per start and sent as JSON: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Serialize, Deserialize)]
 pub enum InitConfig {
     /// Set up the container's root and run its process: `run`, `start`.

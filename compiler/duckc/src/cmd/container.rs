@@ -47,6 +47,8 @@ pub enum Command {
 }
 
 /// `duckc container …`: the same verbs under Docker's management command.
+// Parsed once per invocation: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
     /// List containers.
