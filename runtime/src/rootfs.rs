@@ -437,7 +437,7 @@ fn bind_etc(k: &dyn Kernel, root: &Path, source: &Path, name: &str) -> Result<()
         Err(e) => {
             k.close(src);
             eprintln!(
-                "duckc: warning: `{target}` in the container cannot be replaced safely ({e}); it is left as it is"
+                "duckc: warning: `{target}` in the container's own changes is a symlink or lies behind one ({e}); the generated file is not mounted there"
             );
             return Ok(());
         }
@@ -447,7 +447,7 @@ fn bind_etc(k: &dyn Kernel, root: &Path, source: &Path, name: &str) -> Result<()
         k.close(dst);
         k.close(src);
         eprintln!(
-            "duckc: warning: `{target}` in the container is not a regular file; it is left as it is"
+            "duckc: warning: `{target}` in the container's own changes is not a regular file; the generated file is not mounted there"
         );
         return Ok(());
     }
