@@ -329,3 +329,54 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Without root (a user namespace mapping only the caller) the files are generated too.
+#[test]
+fn rootless_containers_get_the_files() {
+    let Some(_) = store() else { return };
+    if !common::require_tool("setpriv") {
+        return;
+    }
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("network-rootless");
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let layout = common::store::busybox_layout(&base);
+    ok(std::process::Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&base));
+    let store = base.join("store");
+    let as_nobody = |args: &[&str]| {
+        output(
+            std::process::Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                .arg(common::duckc_bin())
+                .args(args)
+                .env("DUCKC_STORE", &store)
+                .env("HOME", &base)
+                .stdin(Stdio::null()),
+        )
+    };
+    let out = as_nobody(&["load", "-i", &layout.display().to_string()]);
+    assert!(out.status.success(), "{out:?}");
+    let out = as_nobody(&[
+        "run",
+        "--rm",
+        "--hostname",
+        "nobodybox",
+        "--add-host",
+        "db:10.9.8.7",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/hosts /etc/hostname",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.contains("127.0.0.1\tlocalhost\n"), "{text}");
+    assert!(text.contains("10.9.8.7\tdb\n"), "{text}");
+    assert!(
+        text.ends_with("127.0.1.1\tnobodybox\nnobodybox\n"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&base);
+}
