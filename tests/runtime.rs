@@ -855,6 +855,7 @@ fn run_step_api_captures_output_and_changes() {
         volumes: vec![],
         seccomp: Default::default(),
         resources: Default::default(),
+        dns: Default::default(),
     };
     let captured = duckc_runtime::run_captured(&spec).unwrap();
     assert_eq!(captured.code, 3);
@@ -926,6 +927,7 @@ fn a_container_over_150_layers() {
         volumes: vec![],
         seccomp: Default::default(),
         resources: Default::default(),
+        dns: Default::default(),
     };
     let captured = duckc_runtime::run_captured(&spec).unwrap();
     let output = String::from_utf8_lossy(&captured.output);

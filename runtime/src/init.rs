@@ -29,7 +29,7 @@ use crate::user::{self, Identity};
 pub const INIT_NAME: &str = "duckc-init";
 
 /// What the init is asked to do, sent as JSON through a memfd.
-// Made once per start and serialised at once: the size of the larger variant does not matter.
+// Made once per start and sent as JSON: the size of the variants does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Serialize, Deserialize)]
 pub enum InitConfig {
@@ -43,6 +43,10 @@ pub enum InitConfig {
         /// The seccomp filter, compiled by the parent; `None` when unconfined.
         #[serde(default)]
         seccomp: Option<Filter>,
+        /// The generated `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname`, rendered by
+        /// the parent from the host's files.
+        #[serde(default)]
+        etc: crate::etc::EtcFiles,
     },
     /// Join the namespaces of the running container whose init is `pid`: `exec`.
     Join {
@@ -112,8 +116,16 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
             rootless,
             console_socket,
             seccomp,
+            etc,
         } => {
-            rootfs::setup(&k, &spec, &Setup { rootless })?;
+            rootfs::setup(
+                &k,
+                &spec,
+                &Setup {
+                    rootless,
+                    etc: Some(etc),
+                },
+            )?;
             set_ulimits(&spec.resources.ulimits)?;
             let console = console_socket.map(|s| (s, true));
             let seccomp = seccomp.as_ref();

@@ -168,6 +168,9 @@ pub trait Kernel {
     fn loopback_up(&self) -> io::Result<()>;
     /// Write a whole file (`/proc/self/uid_map` and friends).
     fn write_file(&self, path: &Path, data: &str) -> io::Result<()>;
+    /// Give `to` the owner (where it can be given), mode and times of `from` (host paths,
+    /// not following a final symlink).
+    fn copy_attrs(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Open `path` inside `root` (`openat2` with `RESOLVE_IN_ROOT`, no magic links) as an
     /// `O_PATH` descriptor; mount onto it through `/proc/self/fd/N`.
     fn open_in_root(&self, root: &Path, path: &Path, how: Resolve) -> io::Result<Fd>;

@@ -14,6 +14,7 @@ pub mod cgroup;
 pub mod dev;
 pub mod emulation;
 mod error;
+pub mod etc;
 pub mod exe;
 mod fdpass;
 pub mod init;
@@ -31,7 +32,7 @@ use std::path::Path;
 
 pub use error::{Error, Result};
 pub use process::{Child, Io, Stdio, attach, exec_in, spawn};
-pub use spec::{ContainerSpec, Device, Network, Process, Resources, Rootfs, Ulimit, Volume};
+pub use spec::{ContainerSpec, Device, Dns, Network, Process, Resources, Rootfs, Ulimit, Volume};
 
 impl Rootfs {
     /// A root filesystem over `lower` (bottom layer first) whose upper, work and mount

@@ -89,11 +89,22 @@ pub fn spawn_with(spec: &ContainerSpec, io: Io, on_clone: &mut dyn FnMut(i32)) -
         check_userns()?;
     }
     let cgroup = container_cgroup(spec, rootless)?;
+    let (etc, warning) = crate::etc::render(
+        &spec.hostname,
+        spec.network,
+        &spec.dns,
+        &crate::etc::HostFiles::read(),
+    );
+    if let Some(warning) = warning {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| eprintln!("warning: {warning}"));
+    }
     let config = InitConfig::Create {
         spec: spec.clone(),
         rootless,
         console_socket: None,
         seccomp: spec.seccomp.filter()?,
+        etc,
     };
     launch(
         config,

@@ -45,6 +45,8 @@ pub const READ_ONLY: &[&str] = &[
 pub struct Setup {
     /// Running in a user namespace as an unprivileged caller.
     pub rootless: bool,
+    /// The generated `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname` to mount.
+    pub etc: Option<crate::etc::EtcFiles>,
 }
 
 /// Map the caller (host ids `uid`, `gid`) to root in the user namespace of the process whose
@@ -159,43 +161,55 @@ pub fn setup(k: &dyn Kernel, spec: &ContainerSpec, setup: &Setup) -> Result<()> 
     if spec.rootfs.lower.is_empty() {
         return Err(Error::Config("no layers to mount".into()));
     }
-    let (root, upper, work) = if spec.rootfs.ephemeral {
-        // upper/, work/ and the merged root on a tmpfs that only this mount namespace sees.
-        k.mount(
-            Some("tmpfs"),
-            mountpoint,
-            Some("tmpfs"),
-            0,
-            Some("mode=755"),
-        )
-        .what(|| "cannot mount a tmpfs for the container's changes".into())?;
-        for dir in ["upper", "work", "merged"] {
-            let fd = k
-                .open_in_root(
-                    mountpoint,
-                    Path::new(dir),
-                    Resolve {
-                        create: Some(FileKind::Dir),
-                        no_symlinks: true,
-                    },
-                )
-                .what(|| format!("cannot create `{dir}` on the tmpfs"))?;
-            k.close(fd);
-        }
-        (
-            mountpoint.join("merged"),
-            mountpoint.join("upper"),
-            mountpoint.join("work"),
-        )
+    // A tmpfs that only this mount namespace sees holds the merged root, the generated /etc
+    // files and the layer of their mount targets (and, for an ephemeral container, its
+    // changes): nothing of it reaches the host's disk or the container's upper directory.
+    k.mount(
+        Some("tmpfs"),
+        mountpoint,
+        Some("tmpfs"),
+        0,
+        Some("mode=755"),
+    )
+    .what(|| "cannot mount a tmpfs for the container's root".into())?;
+    let mut dirs = vec!["merged", ETC_LAYER, ETC_FILES];
+    if spec.rootfs.ephemeral {
+        dirs.extend(["upper", "work"]);
+    }
+    for dir in dirs {
+        let fd = k
+            .open_in_root(
+                mountpoint,
+                Path::new(dir),
+                Resolve {
+                    create: Some(FileKind::Dir),
+                    no_symlinks: true,
+                },
+            )
+            .what(|| format!("cannot create `{dir}` on the tmpfs"))?;
+        k.close(fd);
+    }
+    let (upper, work) = if spec.rootfs.ephemeral {
+        (mountpoint.join("upper"), mountpoint.join("work"))
     } else {
-        (
-            mountpoint.to_owned(),
-            spec.rootfs.upper.clone(),
-            spec.rootfs.work.clone(),
-        )
+        (spec.rootfs.upper.clone(), spec.rootfs.work.clone())
     };
+    let root = mountpoint.join("merged");
     let root = root.as_path();
-    mount_overlay(k, &spec.rootfs, &upper, &work, setup.rootless, root)?;
+    let etc = match &setup.etc {
+        Some(_) if spec.rootfs.lower.len() >= MAX_LAYERS => EtcPlan::Skip(Some(format!(
+            "the image has {MAX_LAYERS} layers, overlayfs's most, and no room for the layer of the generated files"
+        ))),
+        Some(files) => prepare_etc(k, spec, mountpoint, &upper, files)?,
+        None => EtcPlan::Skip(None),
+    };
+    let mut rootfs = spec.rootfs.clone();
+    if let EtcPlan::Mount = etc {
+        // On top of the image: mount targets that exist as plain files, whatever the image
+        // holds at these paths.
+        rootfs.lower.push(mountpoint.join(ETC_LAYER));
+    }
+    mount_overlay(k, &rootfs, &upper, &work, setup.rootless, root)?;
 
     let proc_fd = special_dir(k, root, "/proc")?;
     k.mount(
@@ -247,6 +261,16 @@ pub fn setup(k: &dyn Kernel, spec: &ContainerSpec, setup: &Setup) -> Result<()> 
         .what(|| "cannot mount /sys".into())?;
     }
     k.close(sys_fd);
+
+    if let EtcPlan::Mount = etc {
+        for name in ETC_NAMES {
+            bind_etc(k, root, &mountpoint.join(ETC_FILES).join(name), name)?;
+        }
+    } else if let EtcPlan::Skip(Some(why)) = etc {
+        eprintln!(
+            "duckc: warning: {why}; the container gets no generated /etc/hosts, /etc/resolv.conf or /etc/hostname"
+        );
+    }
 
     for volume in &spec.volumes {
         bind_volume(k, root, &volume.source, &volume.target, volume.readonly)?;
@@ -312,6 +336,148 @@ pub fn open_console(k: &dyn Kernel, console: bool) -> Result<(Fd, Fd)> {
         k.close(target);
     }
     Ok((master, slave))
+}
+
+/// Where on the container's private tmpfs the generated files are written.
+const ETC_FILES: &str = "etc-files";
+/// A directory on the tmpfs stacked over the image as its top layer: `etc/` (with the
+/// image's `/etc`'s owner, mode and times) holding empty `hosts`, `resolv.conf` and
+/// `hostname`, so the mount targets are regular files whatever the image has there (a
+/// symlink to a host path, a directory, nothing) and none is ever created in `upper`.
+const ETC_LAYER: &str = "etc-layer";
+/// The generated files, under `/etc`.
+const ETC_NAMES: [&str; 3] = ["hosts", "resolv.conf", "hostname"];
+
+/// Whether the generated /etc files are mounted.
+enum EtcPlan {
+    Mount,
+    /// Not mounted; why, when the user should know.
+    Skip(Option<String>),
+}
+
+/// Write the generated files to the tmpfs and build the layer of their mount targets. The
+/// image's `/etc` is found as overlayfs finds it: the first of upper and the layers (top
+/// first) that has an entry `etc`.
+fn prepare_etc(
+    k: &dyn Kernel,
+    spec: &ContainerSpec,
+    tmpfs: &Path,
+    upper: &Path,
+    files: &crate::etc::EtcFiles,
+) -> Result<EtcPlan> {
+    let mut image_etc = None;
+    for layer in std::iter::once(upper).chain(spec.rootfs.lower.iter().rev().map(PathBuf::as_path))
+    {
+        let path = layer.join("etc");
+        match k.lstat(&path) {
+            Ok(st) if st.kind == FileKind::Dir => {
+                image_etc = Some(path);
+                break;
+            }
+            // A whiteout: the image removed /etc.
+            Ok(st) if st.kind == FileKind::CharDevice && st.rdev == 0 => break,
+            Ok(_) => {
+                return Ok(EtcPlan::Skip(Some(
+                    "/etc in the image is not a directory".into(),
+                )));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(Error::Kernel {
+                    what: format!("cannot stat `{}`", path.display()),
+                    source: e,
+                });
+            }
+        }
+    }
+    let layer = tmpfs.join(ETC_LAYER);
+    let data = tmpfs.join(ETC_FILES);
+    for (name, text) in [
+        ("hosts", &files.hosts),
+        ("resolv.conf", &files.resolv_conf),
+        ("hostname", &files.hostname),
+    ] {
+        let placeholder = Path::new("etc").join(name);
+        let fd = k
+            .open_in_root(
+                &layer,
+                &placeholder,
+                Resolve {
+                    create: Some(FileKind::File),
+                    no_symlinks: true,
+                },
+            )
+            .what(|| format!("cannot create the mount target for /etc/{name}"))?;
+        k.close(fd);
+        let path = data.join(name);
+        k.write_file(&path, text)
+            .what(|| format!("cannot write `{}`", path.display()))?;
+    }
+    if let Some(from) = image_etc {
+        let to = layer.join("etc");
+        k.copy_attrs(&from, &to)
+            .what(|| format!("cannot give `{}` the image's attributes", to.display()))?;
+    }
+    Ok(EtcPlan::Mount)
+}
+
+/// Bind the generated file `source` onto `/etc/NAME` in the container. The target is opened
+/// without following any symlink (the layer of mount targets makes it a regular file; only
+/// a container's own upper directory can still hold something else there, which is then
+/// left alone with a warning), and must be the source's inode after the mount.
+fn bind_etc(k: &dyn Kernel, root: &Path, source: &Path, name: &str) -> Result<()> {
+    let target = format!("/etc/{name}");
+    let src = k
+        .open_in_root(Path::new("/"), source, Resolve::default())
+        .what(|| format!("cannot open `{}`", source.display()))?;
+    let src_stat = k
+        .fstat(src)
+        .what(|| format!("cannot stat `{}`", source.display()))?;
+    let dst = match k.open_in_root(
+        root,
+        Path::new(&target),
+        Resolve {
+            create: None,
+            no_symlinks: true,
+        },
+    ) {
+        Ok(fd) => fd,
+        Err(e) => {
+            k.close(src);
+            eprintln!(
+                "duckc: warning: `{target}` in the container's own changes is a symlink or lies behind one ({e}); the generated file is not mounted there"
+            );
+            return Ok(());
+        }
+    };
+    let st = k.fstat(dst).what(|| format!("cannot stat `{target}`"))?;
+    if st.kind != FileKind::File {
+        k.close(dst);
+        k.close(src);
+        eprintln!(
+            "duckc: warning: `{target}` in the container's own changes is not a regular file; the generated file is not mounted there"
+        );
+        return Ok(());
+    }
+    k.mount(
+        Some(&fd_path(src).to_string_lossy()),
+        &fd_path(dst),
+        None,
+        ms::BIND,
+        None,
+    )
+    .what(|| format!("cannot bind the generated `{target}`"))?;
+    k.close(dst);
+    let mounted = reopen(k, root, &target)?;
+    let now = k
+        .fstat(mounted)
+        .what(|| format!("cannot stat `{target}`"))?;
+    k.close(mounted);
+    k.close(src);
+    if (now.dev, now.ino) != (src_stat.dev, src_stat.ino) {
+        return Err(Error::MountEscaped(target));
+    }
+    Ok(())
 }
 
 /// Open `/proc`, `/sys` or `/dev` of the image, refusing a symlink anywhere on the way

@@ -40,6 +40,24 @@ pub enum Network {
     Host,
 }
 
+/// Name resolution options (`--add-host`, `--dns`, `--dns-search`, `--dns-option`), from
+/// which the container's `/etc/hosts` and `/etc/resolv.conf` are generated ([`crate::etc`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dns {
+    /// `NAME:IP` entries for `/etc/hosts`.
+    #[serde(default)]
+    pub add_hosts: Vec<String>,
+    /// Nameservers that replace the host's.
+    #[serde(default)]
+    pub servers: Vec<String>,
+    /// Search domains that replace the host's.
+    #[serde(default)]
+    pub search: Vec<String>,
+    /// `options` that replace the host's.
+    #[serde(default)]
+    pub options: Vec<String>,
+}
+
 /// A host path bind-mounted into the container (`-v HOST:CTR[:ro]`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Volume {
@@ -81,6 +99,9 @@ pub struct ContainerSpec {
     pub seccomp: crate::seccomp::Seccomp,
     #[serde(default)]
     pub resources: Resources,
+    /// Name resolution options for the generated `/etc/hosts` and `/etc/resolv.conf`.
+    #[serde(default)]
+    pub dns: Dns,
 }
 
 /// A host device node given to the container (`--device HOST[:CONTAINER][:rwm]`): bound into

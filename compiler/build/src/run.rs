@@ -153,6 +153,7 @@ pub(crate) fn run_layer(
             volumes: volumes(store, run, &dir, mounts)?,
             seccomp: Default::default(),
             resources: Default::default(),
+            dns: Default::default(),
         };
         let captured = duckc_runtime::run_captured(&spec).map_err(runtime_err)?;
         if captured.code != 0 {

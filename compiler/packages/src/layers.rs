@@ -910,6 +910,7 @@ fn configure(
             volumes: Vec::new(),
             seccomp: Default::default(),
             resources: Default::default(),
+            dns: Default::default(),
         };
         let captured = duckc_runtime::run_captured(&spec).map_err(|e| Error::Runtime {
             reason: e.to_string(),

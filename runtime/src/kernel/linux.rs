@@ -245,6 +245,28 @@ impl Kernel for Linux {
         std::fs::write(path, data)
     }
 
+    fn copy_attrs(&self, from: &Path, to: &Path) -> io::Result<()> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let m = std::fs::symlink_metadata(from)?;
+        // Best effort for the owner: without root only the mapped ids can be given.
+        let _ = std::os::unix::fs::lchown(to, Some(m.uid()), Some(m.gid()));
+        std::fs::set_permissions(to, std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
+        let time = |sec: i64, nsec: i64| rustix::fs::Timespec {
+            tv_sec: sec,
+            tv_nsec: nsec as _,
+        };
+        rustix::fs::utimensat(
+            rustix::fs::CWD,
+            to,
+            &rustix::fs::Timestamps {
+                last_access: time(m.atime(), m.atime_nsec()),
+                last_modification: time(m.mtime(), m.mtime_nsec()),
+            },
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )?;
+        Ok(())
+    }
+
     fn open_in_root(&self, root: &Path, path: &Path, how: Resolve) -> io::Result<Fd> {
         let root_fd = rustix::fs::open(
             root,

@@ -177,6 +177,10 @@ impl Kernel for Recording {
         self.record(format!("write {} {:?}", path.display(), data))
     }
 
+    fn copy_attrs(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.record(format!("copy-attrs {} {}", from.display(), to.display()))
+    }
+
     fn open_in_root(&self, root: &Path, path: &Path, how: Resolve) -> io::Result<Fd> {
         let rel = path.strip_prefix("/").unwrap_or(path);
         let full = root.join(rel);

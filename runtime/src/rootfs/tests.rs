@@ -27,6 +27,7 @@ fn spec() -> ContainerSpec {
         volumes: vec![],
         seccomp: Default::default(),
         resources: Default::default(),
+        dns: Default::default(),
     }
 }
 
@@ -81,7 +82,10 @@ fn rootless_host_network_with_terminal() {
     let mut s = spec();
     s.network = Network::Host;
     map_caller(&k, Path::new("/proc/4242"), 1000, 1000).unwrap();
-    let setup_ = Setup { rootless: true };
+    let setup_ = Setup {
+        rootless: true,
+        etc: None,
+    };
     let out = check(&s, &setup_, &k);
     assert!(!out.contains("error"), "{out}");
     super::open_console(&k, true).unwrap();
@@ -94,15 +98,16 @@ fn ephemeral_changes_live_on_a_tmpfs() {
     let mut s = spec();
     s.rootfs.ephemeral = true;
     let out = check(&s, &Setup::default(), &k);
-    let head: Vec<&str> = out.lines().take(7).collect();
+    let head: Vec<&str> = out.lines().take(8).collect();
     insta::assert_snapshot!(head.join("\n"), @r"
     mount none -> / type=none flags=REC|PRIVATE data=none
     mount tmpfs -> /c/rootfs type=tmpfs flags=0 data=mode=755
-    open_in_root /c/rootfs upper create=Dir no_symlinks = 10
-    open_in_root /c/rootfs work create=Dir no_symlinks = 11
-    open_in_root /c/rootfs merged create=Dir no_symlinks = 12
+    open_in_root /c/rootfs merged create=Dir no_symlinks = 10
+    open_in_root /c/rootfs etc-layer create=Dir no_symlinks = 11
+    open_in_root /c/rootfs etc-files create=Dir no_symlinks = 12
+    open_in_root /c/rootfs upper create=Dir no_symlinks = 13
+    open_in_root /c/rootfs work create=Dir no_symlinks = 14
     mount_overlay -> /c/rootfs/merged lower+=/s/layer1 lower+=/s/layer0 upper=/c/rootfs/upper work=/c/rootfs/work nodev
-    open_in_root /c/rootfs/merged /proc create=Dir no_symlinks = 13
     ");
 }
 
@@ -134,19 +139,25 @@ fn many_layers_go_to_the_kernel_one_by_one() {
         .collect();
     assert_eq!(layers.len(), 150);
     assert_eq!((layers[0], layers[149]), ("/s/149", "/s/000"));
-    insta::assert_snapshot!(check(&with_layers(3, "/s"), &Setup { rootless: true }, &kernel()).lines().nth(1).unwrap(), @"mount_overlay -> /c/rootfs lower+=/s/002 lower+=/s/001 lower+=/s/000 upper=/c/upper work=/c/work userxattr nodev");
+    insta::assert_snapshot!(overlay_call(&check(&with_layers(3, "/s"), &Setup { rootless: true, etc: None }, &kernel())), @"mount_overlay -> /c/rootfs/merged lower+=/s/002 lower+=/s/001 lower+=/s/000 upper=/c/upper work=/c/work userxattr nodev");
 }
 
 #[test]
 fn an_old_kernel_gets_one_option_string_when_it_fits() {
     let k = kernel();
     k.fail_on("mount_overlay", libc::ENOSYS);
-    let out = check(&spec(), &Setup { rootless: true }, &k);
-    let head: Vec<&str> = out.lines().take(3).collect();
+    let out = check(
+        &spec(),
+        &Setup {
+            rootless: true,
+            etc: None,
+        },
+        &k,
+    );
+    let head: Vec<&str> = out.lines().filter(|l| l.contains("overlay")).collect();
     insta::assert_snapshot!(head.join("\n"), @r"
-    mount none -> / type=none flags=REC|PRIVATE data=none
-    mount_overlay -> /c/rootfs lower+=/s/layer1 lower+=/s/layer0 upper=/c/upper work=/c/work userxattr nodev
-    mount overlay -> /c/rootfs type=overlay flags=NODEV data=lowerdir=/s/layer1:/s/layer0,upperdir=/c/upper,workdir=/c/work,userxattr
+    mount_overlay -> /c/rootfs/merged lower+=/s/layer1 lower+=/s/layer0 upper=/c/upper work=/c/work userxattr nodev
+    mount overlay -> /c/rootfs/merged type=overlay flags=NODEV data=lowerdir=/s/layer1:/s/layer0,upperdir=/c/upper,workdir=/c/work,userxattr
     ");
 }
 
@@ -202,11 +213,11 @@ fn volumes_are_checked_by_device_and_inode() {
     let out = check(&s, &Setup::default(), &k);
     let volume: Vec<&str> = out.lines().filter(|l| l.contains("/data")).collect();
     insta::assert_snapshot!(volume.join("\n"), @r"
-    open_in_root / /data = 28
-    open_in_root /c/rootfs /mnt/data create=Dir = 29
-    mount /proc/self/fd/28 -> /proc/self/fd/29 (/c/rootfs/mnt/data) type=none flags=BIND|REC data=none
-    open_in_root /c/rootfs /mnt/data = 30
-    mount none -> /proc/self/fd/30 (/c/rootfs/mnt/data) type=none flags=RDONLY|NODEV|REMOUNT|BIND data=none
+    open_in_root / /data = 31
+    open_in_root /c/rootfs/merged /mnt/data create=Dir = 32
+    mount /proc/self/fd/31 -> /proc/self/fd/32 (/c/rootfs/merged/mnt/data) type=none flags=BIND|REC data=none
+    open_in_root /c/rootfs/merged /mnt/data = 33
+    mount none -> /proc/self/fd/33 (/c/rootfs/merged/mnt/data) type=none flags=RDONLY|NODEV|REMOUNT|BIND data=none
     ");
 }
 
@@ -243,7 +254,7 @@ fn symlinked_proc_sys_dev_are_refused() {
     for dir in ["proc", "sys", "dev"] {
         let k = kernel();
         k.with_stat(
-            &Path::new("/c/rootfs").join(dir),
+            &Path::new("/c/rootfs/merged").join(dir),
             Stat {
                 kind: FileKind::Symlink,
                 dev: 1,
@@ -326,4 +337,64 @@ fn a_non_root_user_has_no_effective_capabilities() {
     ambient clear
     no_new_privs
     ");
+}
+
+#[test]
+fn generated_etc_files_are_bound_over_a_layer_of_plain_targets() {
+    let k = kernel();
+    // The image's /etc/hosts is a symlink: the layer of targets shadows it with a file.
+    k.with_stat(
+        Path::new("/s/layer1/etc/hosts"),
+        Stat {
+            kind: FileKind::Symlink,
+            dev: 9,
+            ino: 5,
+            rdev: 0,
+        },
+    );
+    for (i, name) in ["hosts", "resolv.conf", "hostname"].iter().enumerate() {
+        k.with_stat(
+            &Path::new("/c/rootfs/merged/etc").join(name),
+            file(60 + i as u64),
+        );
+        k.with_stat(
+            &Path::new("/c/rootfs/etc-files").join(name),
+            file(60 + i as u64),
+        );
+    }
+    let setup_ = Setup {
+        rootless: false,
+        etc: Some(crate::etc::EtcFiles {
+            hosts: "127.0.0.1\tlocalhost\n".into(),
+            resolv_conf: String::new(),
+            hostname: "box\n".into(),
+        }),
+    };
+    let out = check(&spec(), &setup_, &k);
+    assert!(!out.contains("error"), "{out}");
+    let etc: Vec<&str> = out.lines().filter(|l| l.contains("etc")).collect();
+    insta::assert_snapshot!(etc.join("\n"), @r#"
+    open_in_root /c/rootfs etc-layer create=Dir no_symlinks = 11
+    open_in_root /c/rootfs etc-files create=Dir no_symlinks = 12
+    open_in_root /c/rootfs/etc-layer etc/hosts create=File no_symlinks = 13
+    write /c/rootfs/etc-files/hosts "127.0.0.1\tlocalhost\n"
+    open_in_root /c/rootfs/etc-layer etc/resolv.conf create=File no_symlinks = 14
+    write /c/rootfs/etc-files/resolv.conf ""
+    open_in_root /c/rootfs/etc-layer etc/hostname create=File no_symlinks = 15
+    write /c/rootfs/etc-files/hostname "box\n"
+    copy-attrs /c/upper/etc /c/rootfs/etc-layer/etc
+    mount_overlay -> /c/rootfs/merged lower+=/c/rootfs/etc-layer lower+=/s/layer1 lower+=/s/layer0 upper=/c/upper work=/c/work nodev
+    open_in_root / /c/rootfs/etc-files/hosts = 34
+    open_in_root /c/rootfs/merged /etc/hosts no_symlinks = 35
+    mount /proc/self/fd/34 -> /proc/self/fd/35 (/c/rootfs/merged/etc/hosts) type=none flags=BIND data=none
+    open_in_root /c/rootfs/merged /etc/hosts = 36
+    open_in_root / /c/rootfs/etc-files/resolv.conf = 37
+    open_in_root /c/rootfs/merged /etc/resolv.conf no_symlinks = 38
+    mount /proc/self/fd/37 -> /proc/self/fd/38 (/c/rootfs/merged/etc/resolv.conf) type=none flags=BIND data=none
+    open_in_root /c/rootfs/merged /etc/resolv.conf = 39
+    open_in_root / /c/rootfs/etc-files/hostname = 40
+    open_in_root /c/rootfs/merged /etc/hostname no_symlinks = 41
+    mount /proc/self/fd/40 -> /proc/self/fd/41 (/c/rootfs/merged/etc/hostname) type=none flags=BIND data=none
+    open_in_root /c/rootfs/merged /etc/hostname = 42
+    "#);
 }

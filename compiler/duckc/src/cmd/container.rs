@@ -54,6 +54,8 @@ pub enum Command {
 }
 
 /// `duckc container …`: the same verbs under Docker's management command.
+// Parsed once per invocation: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
     /// List containers.
@@ -133,6 +135,18 @@ pub struct RunArgs {
     /// Network: `default` (own namespace, loopback only), `none`, or `host`.
     #[arg(long, default_value = "default")]
     network: String,
+    /// Add a line to the container's /etc/hosts: `NAME:IP`.
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    add_host: Vec<String>,
+    /// Nameserver for the container's /etc/resolv.conf (replaces the host's).
+    #[arg(long = "dns", value_name = "IP")]
+    dns: Vec<String>,
+    /// Search domain for the container's /etc/resolv.conf (replaces the host's).
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    dns_search: Vec<String>,
+    /// Resolver option for the container's /etc/resolv.conf (replaces the host's).
+    #[arg(long = "dns-option", value_name = "OPTION")]
+    dns_option: Vec<String>,
     /// Override the image's entrypoint (`""` clears it).
     #[arg(long)]
     entrypoint: Option<String>,
@@ -150,6 +164,46 @@ pub struct RunArgs {
     /// Command and arguments (default: the image's).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
+}
+
+/// `--add-host`, `--dns`, `--dns-search`, `--dns-option`, checked.
+fn dns_options(args: &RunArgs) -> miette::Result<duckc_runtime::Dns> {
+    use duckc_runtime::etc;
+    for entry in &args.add_host {
+        etc::parse_add_host(entry).map_err(|e| {
+            miette!(
+                help = "write `--add-host NAME:IP`, e.g. `--add-host db:10.0.0.5`",
+                "bad --add-host: {e}"
+            )
+        })?;
+    }
+    for server in &args.dns {
+        etc::check_server(server).map_err(|e| {
+            miette!(
+                help = "`--dns` takes a nameserver's IP address, e.g. `--dns 10.0.0.2`",
+                "bad --dns: {e}"
+            )
+        })?;
+    }
+    for (flag, words) in [
+        ("--dns-search", &args.dns_search),
+        ("--dns-option", &args.dns_option),
+    ] {
+        for word in words {
+            etc::check_word(word).map_err(|e| {
+                miette!(
+                    help = format!("give `{flag}` once per value"),
+                    "bad {flag}: {e}"
+                )
+            })?;
+        }
+    }
+    Ok(duckc_runtime::Dns {
+        add_hosts: args.add_host.clone(),
+        servers: args.dns.clone(),
+        search: args.dns_search.clone(),
+        options: args.dns_option.clone(),
+    })
 }
 
 #[derive(Debug, Args)]
@@ -404,6 +458,7 @@ fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
             ));
         }
     };
+    let dns = dns_options(&args)?;
     let volumes = args
         .volume
         .iter()
@@ -465,6 +520,7 @@ fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
         volumes,
         seccomp,
         resources,
+        dns,
     };
     let config = Config {
         id: id.clone(),
