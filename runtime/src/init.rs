@@ -47,6 +47,11 @@ pub enum InitConfig {
         /// the parent from the host's files.
         #[serde(default)]
         etc: crate::etc::EtcFiles,
+        /// A socket to read one byte from once the runtime has put this process in its cgroup:
+        /// the root is set up meanwhile (moving a process between cgroups waits for an RCU
+        /// grace period, ~10 ms), and nothing of the image runs before the byte arrives.
+        #[serde(default)]
+        cgroup_wait: Option<RawFd>,
     },
     /// Join the namespaces of the running container whose init is `pid`: `exec`.
     Join {
@@ -98,13 +103,16 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
     drop(file);
     let config: InitConfig =
         serde_json::from_str(&text).map_err(|e| Error::Config(e.to_string()))?;
-    let socket = match &config {
-        InitConfig::Create { console_socket, .. } | InitConfig::Join { console_socket, .. } => {
-            *console_socket
-        }
+    let (socket, cgroup_wait) = match &config {
+        InitConfig::Create {
+            console_socket,
+            cgroup_wait,
+            ..
+        } => (*console_socket, *cgroup_wait),
+        InitConfig::Join { console_socket, .. } => (*console_socket, None),
     };
     close_other_fds(
-        &[Some(error_fd), socket]
+        &[Some(error_fd), socket, cgroup_wait]
             .into_iter()
             .flatten()
             .collect::<Vec<_>>(),
@@ -117,6 +125,7 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
             console_socket,
             seccomp,
             etc,
+            cgroup_wait,
         } => {
             rootfs::setup(
                 &k,
@@ -127,6 +136,9 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
                 },
             )?;
             set_ulimits(&spec.resources.ulimits)?;
+            if let Some(fd) = cgroup_wait {
+                wait_for_cgroup(fd)?;
+            }
             let console = console_socket.map(|s| (s, true));
             let seccomp = seccomp.as_ref();
             start(
@@ -155,6 +167,19 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
             console_socket,
             seccomp.as_ref(),
         ),
+    }
+}
+
+/// Block until the runtime says this process is in its cgroup (one byte on `fd`).
+fn wait_for_cgroup(fd: RawFd) -> Result<()> {
+    // SAFETY: the parent passed this descriptor for us to read and close.
+    let mut pipe = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut byte = [0u8; 1];
+    match pipe.read(&mut byte) {
+        Ok(1) => Ok(()),
+        _ => Err(Error::Config(
+            "the runtime did not put the container in its cgroup".into(),
+        )),
     }
 }
 

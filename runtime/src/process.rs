@@ -105,6 +105,7 @@ pub fn spawn_with(spec: &ContainerSpec, io: Io, on_clone: &mut dyn FnMut(i32)) -
         console_socket: None,
         seccomp: spec.seccomp.filter()?,
         etc,
+        cgroup_wait: None,
     };
     launch(
         config,
@@ -283,6 +284,20 @@ fn launch_in(
     } else {
         None
     };
+    // A container's own cgroup is joined while its init sets up the root, which then waits
+    // for this socket before anything of the image runs (see `InitConfig::Create`); `exec`'s
+    // helper forks, so it waits before it starts instead (the go pipe below).
+    let placed = match (&mut config, cgroup) {
+        (InitConfig::Create { cgroup_wait, .. }, Some(_)) => {
+            // A socket, not a pipe: the byte goes with MSG_NOSIGNAL, so an init that already
+            // failed (and closed its end) cannot raise SIGPIPE in the caller.
+            let (write, read) = socket_pair()?;
+            rustix::io::fcntl_setfd(&read, rustix::io::FdFlags::empty()).what(|| "fcntl".into())?;
+            *cgroup_wait = Some(read.as_raw_fd());
+            Some((read, write))
+        }
+        _ => None,
+    };
     let json = serde_json::to_vec(&config).map_err(|e| Error::Config(e.to_string()))?;
     let config_fd = rustix::fs::memfd_create("duckc-config", rustix::fs::MemfdFlags::empty())
         .what(|| "cannot create the config memfd".into())?;
@@ -345,6 +360,7 @@ fn launch_in(
         .what(|| "cannot create a pipe".into())?;
     let go_fd = go_read.as_raw_fd();
     let userns = flags & libc::CLONE_NEWUSER != 0;
+    let wait_go = userns || (cgroup.is_some() && placed.is_none());
 
     // SAFETY: a raw clone behaves like fork (no new stack). The child only calls
     // async-signal-safe functions (dup2, fcntl, execveat, write, _exit) on data prepared above.
@@ -376,7 +392,7 @@ fn launch_in(
         // SAFETY: see above; this is the child and never returns.
         unsafe {
             let mut byte = 0u8;
-            if libc::read(go_fd, (&raw mut byte).cast(), 1) != 1 {
+            if wait_go && libc::read(go_fd, (&raw mut byte).cast(), 1) != 1 {
                 libc::_exit(125);
             }
             for (target, fd) in stdio_raw.iter().enumerate() {
@@ -400,7 +416,8 @@ fn launch_in(
     let pid = pid as i32;
     on_clone(pid);
     drop(go_read);
-    if let Some(cg) = cgroup
+    if placed.is_none()
+        && let Some(cg) = cgroup
         && let Err(e) = cg.add(pid)
     {
         let _ = kill(pid, libc::SIGKILL);
@@ -419,8 +436,45 @@ fn launch_in(
             return Err(e);
         }
     }
-    let _ = rustix::io::write(&go_write, &[1]);
+    // Only a waiting child still holds the read end: a write to a pipe nobody reads would
+    // raise SIGPIPE here.
+    if wait_go {
+        let _ = rustix::io::write(&go_write, &[1]);
+    }
     drop(go_write);
+    if let (Some((read, write)), Some(cg)) = (placed, cgroup) {
+        drop(read);
+        match cg.add(pid) {
+            Ok(()) => {
+                // SAFETY: sending one byte from a local buffer on a socket we own.
+                unsafe {
+                    libc::send(
+                        write.as_raw_fd(),
+                        [1u8].as_ptr().cast(),
+                        1,
+                        libc::MSG_NOSIGNAL,
+                    )
+                };
+            }
+            // The init may have failed already (its error, on the error pipe below, is the
+            // one to report); otherwise it must not go on outside its cgroup.
+            Err(e) => {
+                let _ = kill(pid, libc::SIGKILL);
+                drop(write);
+                drop(err_write);
+                let mut err = String::new();
+                let _ = std::fs::File::from(err_read).read_to_string(&mut err);
+                let _ = wait_code(pid);
+                if let Some((code, message)) = err.split_once(' ') {
+                    return Err(Error::Start {
+                        code: code.parse().unwrap_or(125),
+                        message: message.to_owned(),
+                    });
+                }
+                return Err(e);
+            }
+        }
+    }
     drop(err_write);
     drop(stdio);
     drop(config_file);
