@@ -8,13 +8,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::store::load_busybox;
-use common::{duckc, ok, output, require_root, require_tool};
+use common::{duckc, ok, require_root, require_tool};
+use common::{must, run};
 use duckc_runtime::cgroup::{self, Cgroup, Layout};
 
 /// The shared store (busybox loaded), or `None` when the tests cannot run here.
@@ -30,25 +31,6 @@ fn store() -> Option<&'static Path> {
         assert_eq!(load_busybox(&dir), "busybox:latest");
         dir
     }))
-}
-
-/// Run `duckc ARGS` against `store`: (exit code, stdout, stderr).
-fn run(store: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = output(duckc(store).args(args).stdin(Stdio::null()));
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn must(store: &Path, args: &[&str]) -> String {
-    let (code, out, err) = run(store, args);
-    assert_eq!(
-        code, 0,
-        "duckc {args:?} failed\nstdout:\n{out}\nstderr:\n{err}"
-    );
-    out
 }
 
 /// The container id `duckc run -d` printed.

@@ -18,6 +18,7 @@ use std::sync::OnceLock;
 
 use common::store::{busybox_layout, load_busybox};
 use common::{duckc, output, require_root, require_tool};
+use common::{must, run};
 
 /// Flags for the containers of the keyring test. The default seccomp profile refuses `keyctl`
 /// outright, so the test turns it off: the fresh session keyring alone must keep the caller's
@@ -55,25 +56,6 @@ fn probe_mount(probe: &Path) -> (String, String) {
         format!("{}:/probes:ro", dir.display()),
         format!("/probes/{name}"),
     )
-}
-
-/// Run `duckc ARGS`: (exit code, stdout, stderr).
-fn run(store: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = output(duckc(store).args(args).stdin(Stdio::null()));
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn must(store: &Path, args: &[&str]) -> String {
-    let (code, out, err) = run(store, args);
-    assert_eq!(
-        code, 0,
-        "duckc {args:?} failed\nstdout:\n{out}\nstderr:\n{err}"
-    );
-    out
 }
 
 /// A pseudo-terminal pair; the slave side in raw mode (no echo, input readable at once).

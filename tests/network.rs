@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 
 use common::store::load_busybox;
 use common::{duckc, ok, output, require_root, require_tool};
+use common::{must, run};
 
 /// The shared store (busybox loaded), or `None` when the tests cannot run here.
 fn store() -> Option<&'static Path> {
@@ -26,25 +27,6 @@ fn store() -> Option<&'static Path> {
         assert_eq!(load_busybox(&dir), "busybox:latest");
         dir
     }))
-}
-
-/// Run `duckc ARGS`: (exit code, stdout, stderr).
-fn run(store: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = output(duckc(store).args(args).stdin(Stdio::null()));
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn must(store: &Path, args: &[&str]) -> String {
-    let (code, out, err) = run(store, args);
-    assert_eq!(
-        code, 0,
-        "duckc {args:?} failed\nstdout:\n{out}\nstderr:\n{err}"
-    );
-    out
 }
 
 /// The upper directory of the container named `name`.

@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 
 use common::store::{busybox_layout, load_busybox};
 use common::{duckc, ok, output, require_root, require_tool};
+use common::{must, run};
 
 /// The shared store (busybox loaded), or `None` when the tests cannot run here.
 fn store() -> Option<&'static Path> {
@@ -27,26 +28,6 @@ fn store() -> Option<&'static Path> {
         assert_eq!(load_busybox(&dir), "busybox:latest");
         dir
     }))
-}
-
-/// Run `duckc ARGS` against `store`: (exit code, stdout, stderr).
-fn run(store: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = output(duckc(store).args(args).stdin(Stdio::null()));
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Run and require success; stdout.
-fn must(store: &Path, args: &[&str]) -> String {
-    let (code, out, err) = run(store, args);
-    assert_eq!(
-        code, 0,
-        "duckc {args:?} failed\nstdout:\n{out}\nstderr:\n{err}"
-    );
-    out
 }
 
 /// Run `duckc ARGS` with `input` on stdin.

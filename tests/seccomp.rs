@@ -9,12 +9,12 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::OnceLock;
 
 use common::probe::static_probe;
 use common::store::load_busybox;
 use common::{duckc, output, require_root, require_tool};
+use common::{must, run};
 
 /// The shared store (busybox loaded) and the probe binary, or `None` when the tests cannot run.
 fn setup() -> Option<(&'static Path, PathBuf)> {
@@ -31,26 +31,6 @@ fn setup() -> Option<(&'static Path, PathBuf)> {
         dir
     });
     Some((store, probe))
-}
-
-/// Run `duckc ARGS` against `store`: (exit code, stdout, stderr).
-fn run(store: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = output(duckc(store).args(args).stdin(Stdio::null()));
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Run and require success; stdout.
-fn must(store: &Path, args: &[&str]) -> String {
-    let (code, out, err) = run(store, args);
-    assert_eq!(
-        code, 0,
-        "duckc {args:?} failed\nstdout:\n{out}\nstderr:\n{err}"
-    );
-    out
 }
 
 /// The probe's `name errno` lines.

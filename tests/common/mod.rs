@@ -110,3 +110,23 @@ pub fn busybox_rootfs(root: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
 }
+
+/// Run `duckc ARGS` against `store` with stdin on `/dev/null`: (exit code, stdout, stderr).
+pub fn run(store: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = output(duckc(store).args(args).stdin(std::process::Stdio::null()));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// [`run`], requiring success; stdout.
+pub fn must(store: &Path, args: &[&str]) -> String {
+    let (code, out, err) = run(store, args);
+    assert_eq!(
+        code, 0,
+        "duckc {args:?} failed\nstdout:\n{out}\nstderr:\n{err}"
+    );
+    out
+}
