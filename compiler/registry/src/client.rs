@@ -10,7 +10,9 @@ use std::time::Duration;
 use ureq::http;
 
 use crate::credentials::Credentials;
-use crate::{Error, Result, base64, name::is_loopback};
+use crate::{Error, Result, name::is_loopback};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 
 /// How to reach a registry.
 #[derive(Debug, Clone, Default)]
@@ -286,7 +288,7 @@ impl Client {
             Auth::Basic => self.credentials.as_ref().map(|c| {
                 format!(
                     "Basic {}",
-                    base64::encode(format!("{}:{}", c.username, c.password).as_bytes())
+                    BASE64.encode(format!("{}:{}", c.username, c.password).as_bytes())
                 )
             }),
             Auth::Bearer(t) => Some(format!("Bearer {t}")),
@@ -349,7 +351,7 @@ impl Client {
                         "Authorization",
                         format!(
                             "Basic {}",
-                            base64::encode(format!("{}:{}", c.username, c.password).as_bytes())
+                            BASE64.encode(format!("{}:{}", c.username, c.password).as_bytes())
                         ),
                     );
                 }

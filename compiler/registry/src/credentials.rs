@@ -9,7 +9,10 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::{Error, Result, base64};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD as BASE64, STANDARD_PAD_INDIFFERENT};
+
+use crate::{Error, Result};
 
 /// A user name and password (or identity token) for one registry.
 #[derive(Clone, PartialEq, Eq)]
@@ -156,7 +159,10 @@ pub fn get(host: &str) -> Result<Option<Credentials>> {
     if let Some(auth) = entry.get("auth").and_then(Value::as_str)
         && !auth.is_empty()
     {
-        let decoded = base64::decode(auth)
+        // Padding optional, as Docker's own reader accepts.
+        let decoded = STANDARD_PAD_INDIFFERENT
+            .decode(auth)
+            .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(|| {
                 Error::Credentials(format!(
@@ -205,7 +211,7 @@ pub fn store(host: &str, creds: &Credentials) -> Result<()> {
         *auths = json!({});
     }
     auths[host] = json!({
-        "auth": base64::encode(format!("{}:{}", creds.username, creds.password).as_bytes())
+        "auth": BASE64.encode(format!("{}:{}", creds.username, creds.password).as_bytes())
     });
     write_config(&config)
 }

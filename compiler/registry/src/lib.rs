@@ -3,7 +3,6 @@
 //! `push` (gzip of build layers remembered, `HEAD` before upload, cross-repository mounts),
 //! and credentials in Docker's config format for `login`/`logout`.
 
-mod base64;
 pub mod client;
 pub mod credentials;
 pub mod name;
