@@ -172,12 +172,21 @@ impl Store {
     /// Open the store at `root`, creating its layout when missing; refuse a root that
     /// another user owns, and bring an older store's modes to the invariant ([`modes`]).
     pub fn open(root: &Path) -> Result<Store> {
-        if root.exists() {
-            Store::check_owner(root)?;
+        // One `stat` of an existing root gives its owner and its mode; a root made just now
+        // is ours and already has the invariant's modes.
+        let existing = match std::fs::metadata(root) {
+            Ok(meta) => Some(meta),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_err(root)(e)),
+        };
+        if let Some(meta) = &existing {
+            Store::check_owner_of(root, meta)?;
         }
         let store = Store::open_as_is(root)?;
-        Store::check_owner(&store.root)?;
-        store.secure_modes()?;
+        if let Some(meta) = existing {
+            use std::os::unix::fs::MetadataExt;
+            store.secure_modes(meta.mode())?;
+        }
         Ok(store)
     }
 

@@ -100,6 +100,11 @@ impl Store {
     /// Refuse a root that another user owns (they could change anything in it under us).
     pub(crate) fn check_owner(root: &Path) -> Result<()> {
         let meta = fs::metadata(root).map_err(io_err(root))?;
+        Store::check_owner_of(root, &meta)
+    }
+
+    /// [`Store::check_owner`] with the root's metadata already at hand.
+    pub(crate) fn check_owner_of(root: &Path, meta: &fs::Metadata) -> Result<()> {
         let me = rustix::process::geteuid().as_raw();
         if meta.uid() != me {
             return Err(Error::NotOwner {
@@ -112,11 +117,9 @@ impl Store {
     }
 
     /// Bring the modes of a store made by an older duckc (a root others can reach) to the
-    /// invariant; a store that has it costs one `stat`.
-    pub(crate) fn secure_modes(&self) -> Result<()> {
-        let root_mode = fs::metadata(self.root())
-            .map_err(io_err(self.root()))?
-            .mode();
+    /// invariant, given the mode its root had when it was opened; a store that has it costs
+    /// nothing more.
+    pub(crate) fn secure_modes(&self, root_mode: u32) -> Result<()> {
         if !too_open(root_mode & 0o7777) {
             return Ok(());
         }
