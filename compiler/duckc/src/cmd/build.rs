@@ -865,18 +865,12 @@ impl Output {
                 }
             }
             Output::Archive(file) => {
-                // Written beside its name and renamed over it: a symlink planted at `FILE`
-                // is replaced, never written through.
-                let mut out = duckc_image::output::AtomicFile::create(file)
-                    .map_err(|e| output_error(e, file))?;
-                duckc_image::save(
-                    store,
-                    &named,
-                    std::io::BufWriter::new(out.file()),
-                    duckc_image::ArchiveFormat::Oci,
-                )
-                .and_then(|()| out.commit())
-                .map_err(|e| output_error(e, file))?;
+                // Written beside its name and renamed over it, as `save -o` is: a symlink
+                // planted at `FILE` is replaced, never written through.
+                super::image::write_file_atomically(file, |w| {
+                    duckc_image::save(store, &named, w, duckc_image::ArchiveFormat::Oci)
+                        .map_err(|e| output_error(e, file))
+                })?;
             }
         }
         Ok(())

@@ -264,7 +264,7 @@ impl Command {
 
 /// Write `path` through a temporary file beside it, renamed into place when complete: a
 /// symlink planted at `path` is replaced, never written through (SECURITY 38).
-fn write_file_atomically(
+pub(crate) fn write_file_atomically(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<&mut File>) -> miette::Result<()>,
 ) -> miette::Result<()> {
