@@ -48,11 +48,7 @@ impl Ignore {
     pub fn read(dir: &Path) -> std::io::Result<(Ignore, Option<&'static str>)> {
         use rustix::fs::{Mode, OFlags, ResolveFlags};
         use std::io::Read as _;
-        let ctx = rustix::fs::open(
-            dir,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+        let ctx = crate::context::open_context(dir)?;
         for name in [".duckignore", ".dockerignore"] {
             // Symlinks resolve inside the context (`RESOLVE_IN_ROOT`), as BuildKit reads the
             // ignore file: one pointing at a host file reads nothing of the host.
