@@ -467,6 +467,24 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Kill whatever is left in the cgroup and remove it; usually empty by then, so one
+    /// `rmdir` per directory, and only a busy one has processes to kill.
+    pub fn destroy(&self) -> Result<()> {
+        if self.try_remove() {
+            return Ok(());
+        }
+        self.kill_all();
+        self.remove()
+    }
+
+    /// The directories of the cgroup called `name` that exist (every hierarchy it may be in).
+    fn existing(layout: &Layout, name: &str) -> Option<Cgroup> {
+        Some(match Cgroup::named(layout, name, true).ok().flatten()? {
+            Cgroup::V1(dirs) => Cgroup::V1(dirs.into_iter().filter(|(_, d)| d.is_dir()).collect()),
+            v2 => v2,
+        })
+    }
+
     /// Remove every directory that is empty; false when one still has processes (or cannot
     /// be removed for another reason).
     fn try_remove(&self) -> bool {
@@ -633,25 +651,13 @@ pub fn device_number(path: &Path) -> Result<(bpf::Kind, u32, u32)> {
 /// The cgroup of the container called `name`, if the host has cgroups; for commands that find
 /// an existing one (`rm`, `stats`, `commit`), with every hierarchy it may be in.
 pub fn of_container(name: &str) -> Option<Cgroup> {
-    let layout = Layout::host();
-    let cg = Cgroup::named(&layout, name, true).ok().flatten()?;
-    Some(match cg {
-        Cgroup::V1(dirs) => Cgroup::V1(dirs.into_iter().filter(|(_, d)| d.is_dir()).collect()),
-        v2 => v2,
-    })
+    Cgroup::existing(&Layout::host(), name)
 }
 
 /// Kill what is left in the container called `name`'s cgroup and remove it: after its init
 /// exited, or a stale one after duckc itself was killed. Quiet when there is none.
 pub fn remove_container(name: &str) -> Result<()> {
-    match of_container(name) {
-        // Usually empty by now: one rmdir each; only a busy one has processes to kill.
-        Some(cg) if !cg.try_remove() => {
-            cg.kill_all();
-            cg.remove()
-        }
-        _ => Ok(()),
-    }
+    of_container(name).map_or(Ok(()), |cg| cg.destroy())
 }
 
 /// The cgroup directory of `pid` in each hierarchy, for `exec`: the helper joins whatever
@@ -718,17 +724,8 @@ pub fn sweep_stale_builds(layout: &Layout) {
         if Path::new(&format!("/proc/{pid}")).exists() {
             continue;
         }
-        if let Ok(Some(stale)) = Cgroup::named(layout, name, true) {
-            let stale = match stale {
-                Cgroup::V1(dirs) => {
-                    Cgroup::V1(dirs.into_iter().filter(|(_, d)| d.is_dir()).collect())
-                }
-                v2 => v2,
-            };
-            if !stale.try_remove() {
-                stale.kill_all();
-                let _ = stale.remove();
-            }
+        if let Some(stale) = Cgroup::existing(layout, name) {
+            let _ = stale.destroy();
         }
     }
 }

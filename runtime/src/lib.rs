@@ -91,8 +91,7 @@ pub fn run_captured(spec: &ContainerSpec) -> Result<Captured> {
     let code = process::wait_code(child.pid);
     // The step's cgroup goes with the step, and anything the step left behind with it.
     if let Some(cg) = &child.cgroup {
-        cg.kill_all();
-        let _ = cg.remove();
+        let _ = cg.destroy();
     }
     let code = code.map_err(|source| Error::Kernel {
         what: "cannot wait for the container".into(),

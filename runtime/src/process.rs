@@ -243,8 +243,7 @@ fn launch(
 ) -> Result<Child> {
     let drop_cgroup = |cgroup: &Option<crate::cgroup::Cgroup>| {
         if let (Some(cg), true) = (cgroup, owned) {
-            cg.kill_all();
-            let _ = cg.remove();
+            let _ = cg.destroy();
         }
     };
     let child = launch_in(config, flags, io, terminal, on_clone, &cgroup);
