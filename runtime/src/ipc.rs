@@ -71,7 +71,7 @@ pub fn setup(k: &dyn Kernel, root: &Path, ipc: &Ipc) -> Result<()> {
             k.setns(ipc_ns.as_raw_fd(), Namespace::Ipc)
                 .what(|| format!("cannot join the IPC namespace of container `{id}`"))?;
             let dst = shm_target(k, root)?;
-            k.bind_from_namespace(mnt_ns.as_raw_fd(), Path::new("/dev/shm"), &fd_path(dst))
+            k.bind_from_namespace(mnt_ns.as_raw_fd(), Path::new("/dev/shm"), dst)
                 .what(|| format!("cannot mount the /dev/shm of container `{id}`"))?;
             k.close(dst);
             Ok(())

@@ -356,7 +356,7 @@ impl Kernel for Linux {
         check(unsafe { libc::setns(fd, ns.clone_flag()) })
     }
 
-    fn bind_from_namespace(&self, mnt_ns: Fd, path: &Path, target: &Path) -> io::Result<()> {
+    fn bind_from_namespace(&self, mnt_ns: Fd, path: &Path, target: Fd) -> io::Result<()> {
         use rustix::mount::{MoveMountFlags, OpenTreeFlags, move_mount, open_tree};
         let own = rustix::fs::open("/proc/self/ns/mnt", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
         let cwd = rustix::fs::open(".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
@@ -388,12 +388,15 @@ impl Kernel for Linux {
         check(unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNS) })?;
         rustix::process::fchdir(&cwd)?;
         let cloned = cloned?;
+        // Onto the descriptor itself: `move_mount` does not follow a `/proc/self/fd/N` link.
+        // SAFETY: the caller keeps `target` open for the call.
+        let target = unsafe { std::os::fd::BorrowedFd::borrow_raw(target) };
         move_mount(
             &cloned,
             "",
-            rustix::fs::CWD,
             target,
-            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+            "",
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
         )?;
         Ok(())
     }

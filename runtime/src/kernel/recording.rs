@@ -263,8 +263,8 @@ impl Kernel for Recording {
         self.record(format!("setns {fd} {}", ns.proc_name()))
     }
 
-    fn bind_from_namespace(&self, mnt_ns: Fd, path: &Path, target: &Path) -> io::Result<()> {
-        let real = self.real_target(target);
+    fn bind_from_namespace(&self, mnt_ns: Fd, path: &Path, target: Fd) -> io::Result<()> {
+        let real = self.real_target(&crate::dev::fd_path(target));
         self.record(format!(
             "bind_from_namespace {mnt_ns} {} -> {}",
             path.display(),
