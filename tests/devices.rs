@@ -224,10 +224,20 @@ fn a_cdi_device_brings_its_node_env_mount_and_hooks() {
     let (code, _, err) = run_env(
         store,
         &[(k, &v)],
-        &["run", "--rm", "--device", "vendor.example/dev=one", "busybox", "true"],
+        &[
+            "run",
+            "--rm",
+            "--device",
+            "vendor.example/dev=one",
+            "busybox",
+            "true",
+        ],
     );
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("is not safe to use") && err.contains("help:"), "{err}");
+    assert!(
+        err.contains("is not safe to use") && err.contains("help:"),
+        "{err}"
+    );
     std::fs::set_permissions(
         dir.path().join("vendor.json"),
         std::fs::Permissions::from_mode(0o644),
@@ -237,19 +247,39 @@ fn a_cdi_device_brings_its_node_env_mount_and_hooks() {
     let (code, _, err) = run_env(
         store,
         &[(k, &v)],
-        &["run", "--rm", "--device", "vendor.example/dev=one", "busybox", "true"],
+        &[
+            "run",
+            "--rm",
+            "--device",
+            "vendor.example/dev=one",
+            "busybox",
+            "true",
+        ],
     );
     assert_eq!(code, 1, "{err}");
-    assert!(flat(&err).contains("belongs to uid 65534, not root"), "{err}");
+    assert!(
+        flat(&err).contains("belongs to uid 65534, not root"),
+        "{err}"
+    );
     std::os::unix::fs::chown(dir.path(), Some(0), None).unwrap();
 
     // A malformed spec says where.
-    let bad = spec_dir(&[("bad.json", "{\n  \"cdiVersion\": \"0.7.0\",\n  \"kind\": [\n}")]);
+    let bad = spec_dir(&[(
+        "bad.json",
+        "{\n  \"cdiVersion\": \"0.7.0\",\n  \"kind\": [\n}",
+    )]);
     let (k, v) = cdi_env(bad.path());
     let (code, _, err) = run_env(
         store,
         &[(k, &v)],
-        &["run", "--rm", "--device", "vendor.example/dev=one", "busybox", "true"],
+        &[
+            "run",
+            "--rm",
+            "--device",
+            "vendor.example/dev=one",
+            "busybox",
+            "true",
+        ],
     );
     assert_eq!(code, 1, "{err}");
     assert!(flat(&err).contains("bad.json` at line 3"), "{err}");
@@ -283,7 +313,11 @@ fn gpus_map_to_nvidia_cdi_devices() {
             &["run", "--rm", "--gpus", gpus, "busybox", "sh", "-c", script],
         );
         assert_eq!(code, 0, "--gpus {gpus}: {err}");
-        assert_eq!(out, format!("fake nvidia-smi\n{CANARY}\nvoid\n"), "--gpus {gpus}");
+        assert_eq!(
+            out,
+            format!("fake nvidia-smi\n{CANARY}\nvoid\n"),
+            "--gpus {gpus}"
+        );
     }
     let (code, _, err) = run_env(
         store,
@@ -323,7 +357,11 @@ fn shm_size_and_ipc_modes() {
         all.extend(["busybox", "df", "-k", "/dev/shm"]);
         must(store, &all)
     };
-    assert!(df(&["--shm-size", "1g"]).contains(" 1048576 "), "{}", df(&["--shm-size", "1g"]));
+    assert!(
+        df(&["--shm-size", "1g"]).contains(" 1048576 "),
+        "{}",
+        df(&["--shm-size", "1g"])
+    );
     assert!(df(&[]).contains(" 65536 "), "{}", df(&[]));
 
     // `--ipc host`: the host's namespace and its /dev/shm.
@@ -333,7 +371,9 @@ fn shm_size_and_ipc_modes() {
     let script = format!("readlink /proc/self/ns/ipc; cat {host_file} 2>&1");
     let out = must(
         store,
-        &["run", "--rm", "--ipc", "host", "busybox", "sh", "-c", &script],
+        &[
+            "run", "--rm", "--ipc", "host", "busybox", "sh", "-c", &script,
+        ],
     );
     assert_eq!(
         out,
@@ -349,8 +389,18 @@ fn shm_size_and_ipc_modes() {
     must(
         store,
         &[
-            "run", "-d", "--name", "ipc-a", "--ipc", "shareable", "--shm-size", "8m", "busybox",
-            "sh", "-c", "echo from-a > /dev/shm/marker; exec sleep 1000",
+            "run",
+            "-d",
+            "--name",
+            "ipc-a",
+            "--ipc",
+            "shareable",
+            "--shm-size",
+            "8m",
+            "busybox",
+            "sh",
+            "-c",
+            "echo from-a > /dev/shm/marker; exec sleep 1000",
         ],
     );
     wait_for("ipc-a's marker", || {
@@ -360,7 +410,13 @@ fn shm_size_and_ipc_modes() {
     let out = must(
         store,
         &[
-            "run", "--rm", "--ipc", "container:ipc-a", "busybox", "sh", "-c",
+            "run",
+            "--rm",
+            "--ipc",
+            "container:ipc-a",
+            "busybox",
+            "sh",
+            "-c",
             "readlink /proc/self/ns/ipc; cat /dev/shm/marker; echo from-b > /dev/shm/back; df -k /dev/shm | tail -n 1",
         ],
     );
@@ -376,11 +432,26 @@ fn shm_size_and_ipc_modes() {
     // A private container cannot be joined.
     must(
         store,
-        &["run", "-d", "--name", "ipc-private", "busybox", "sleep", "1000"],
+        &[
+            "run",
+            "-d",
+            "--name",
+            "ipc-private",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
     );
     let (code, _, err) = run(
         store,
-        &["run", "--rm", "--ipc", "container:ipc-private", "busybox", "true"],
+        &[
+            "run",
+            "--rm",
+            "--ipc",
+            "container:ipc-private",
+            "busybox",
+            "true",
+        ],
     );
     assert_eq!(code, 1);
     assert!(flat(&err).contains("--ipc shareable"), "{err}");
@@ -393,21 +464,47 @@ fn group_add_by_id_and_by_name() {
     let out = must(
         store,
         &[
-            "run", "--rm", "--group-add", "1234", "--group-add", "nogroup", "-u", "nobody",
-            "busybox", "id", "-G",
+            "run",
+            "--rm",
+            "--group-add",
+            "1234",
+            "--group-add",
+            "nogroup",
+            "-u",
+            "nobody",
+            "busybox",
+            "id",
+            "-G",
         ],
     );
     let groups: Vec<&str> = out.split_whitespace().collect();
-    assert!(groups.contains(&"1234") && groups.contains(&"65534"), "{out}");
+    assert!(
+        groups.contains(&"1234") && groups.contains(&"65534"),
+        "{out}"
+    );
     let (code, _, err) = run(
         store,
-        &["run", "--rm", "--group-add", "no-such-group", "busybox", "true"],
+        &[
+            "run",
+            "--rm",
+            "--group-add",
+            "no-such-group",
+            "busybox",
+            "true",
+        ],
     );
     assert_ne!(code, 0);
     assert!(err.contains("no-such-group"), "{err}");
     let (code, _, err) = run(
         store,
-        &["run", "--rm", "--group-add", "99999999999", "busybox", "true"],
+        &[
+            "run",
+            "--rm",
+            "--group-add",
+            "99999999999",
+            "busybox",
+            "true",
+        ],
     );
     assert_eq!(code, 1);
     assert!(err.contains("help:"), "{err}");
@@ -502,7 +599,9 @@ fn gui_gives_the_display_and_a_cookie_that_works_inside() {
     let (code, _, _) = run_env(
         store,
         &[("DISPLAY", &x.display), ("XAUTHORITY", &auth)],
-        &["run", "--rm", "-e", "DISPLAY", "-v", &mount, "busybox", "/x11"],
+        &[
+            "run", "--rm", "-e", "DISPLAY", "-v", &mount, "busybox", "/x11",
+        ],
     );
     assert_eq!(code, 2);
 
@@ -515,7 +614,12 @@ fn gui_gives_the_display_and_a_cookie_that_works_inside() {
         .env("WAYLAND_DISPLAY", "wayland-duckc")
         .env("XDG_RUNTIME_DIR", runtime.path());
     let out = ok(cmd.args([
-        "run", "--rm", "--gui", "busybox", "sh", "-c",
+        "run",
+        "--rm",
+        "--gui",
+        "busybox",
+        "sh",
+        "-c",
         "test -S \"$XDG_RUNTIME_DIR/$WAYLAND_DISPLAY\" && echo wayland-socket",
     ]));
     assert_eq!(out, "wayland-socket\n");
@@ -536,7 +640,13 @@ fn gui_gives_the_display_and_a_cookie_that_works_inside() {
 fn sleeps(store: &Path, name: &str) -> (usize, usize) {
     let (_, out, _) = run(
         store,
-        &["exec", name, "sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null"],
+        &[
+            "exec",
+            name,
+            "sh",
+            "-c",
+            "cat /proc/[0-9]*/stat 2>/dev/null",
+        ],
     );
     let all: Vec<&str> = out.lines().filter(|l| l.contains(" (sleep) ")).collect();
     let zombies = all.iter().filter(|l| l.contains(" (sleep) Z ")).count();
@@ -548,7 +658,9 @@ fn init_forwards_signals_and_reaps_orphans() {
     let Some(store) = store() else { return };
     // Ctrl-C reaches `sleep` through the reaper (a bare `sleep` as pid 1 would ignore it).
     let mut child = duckc(store)
-        .args(["run", "--rm", "--name", "init-int", "--init", "busybox", "sleep", "1000"])
+        .args([
+            "run", "--rm", "--name", "init-int", "--init", "busybox", "sleep", "1000",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -565,7 +677,10 @@ fn init_forwards_signals_and_reaps_orphans() {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < deadline, "SIGINT did not stop the container");
+        assert!(
+            Instant::now() < deadline,
+            "SIGINT did not stop the container"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(130));
@@ -575,12 +690,26 @@ fn init_forwards_signals_and_reaps_orphans() {
     let orphan = "sh -c 'sleep 2 &'; exec sleep 1000";
     must(
         store,
-        &["run", "-d", "--name", "no-init", "busybox", "sh", "-c", orphan],
+        &[
+            "run", "-d", "--name", "no-init", "busybox", "sh", "-c", orphan,
+        ],
     );
-    wait_for("the zombie of no-init", || sleeps(store, "no-init") == (2, 1));
+    wait_for("the zombie of no-init", || {
+        sleeps(store, "no-init") == (2, 1)
+    });
     must(
         store,
-        &["run", "-d", "--name", "with-init", "--init", "busybox", "sh", "-c", orphan],
+        &[
+            "run",
+            "-d",
+            "--name",
+            "with-init",
+            "--init",
+            "busybox",
+            "sh",
+            "-c",
+            orphan,
+        ],
     );
     wait_for("with-init to run", || {
         run(store, &["exec", "with-init", "true"]).0 == 0
@@ -606,13 +735,18 @@ fn privileged_is_refused_with_what_to_use_instead() {
     assert_eq!(code, 1);
     let err = flat(&err);
     assert!(
-        err.contains("--privileged") && err.contains("--device") && err.contains("seccomp=unconfined"),
+        err.contains("--privileged")
+            && err.contains("--device")
+            && err.contains("seccomp=unconfined"),
         "{err}"
     );
     for (args, says) in [
         (&["--shm-size", "lots"][..], "--shm-size"),
         (&["--ipc", "sideways"][..], "unknown IPC mode"),
-        (&["--ipc", "container:nobody-here"][..], "no container `nobody-here`"),
+        (
+            &["--ipc", "container:nobody-here"][..],
+            "no container `nobody-here`",
+        ),
         (&["--gpus", "colour=blue"][..], "unknown key"),
     ] {
         let mut all = vec!["run", "--rm"];
@@ -621,7 +755,10 @@ fn privileged_is_refused_with_what_to_use_instead() {
         let (code, _, err) = run(store, &all);
         let err = flat(&err);
         assert_eq!(code, 1, "{args:?}: {err}");
-        assert!(err.contains(says) && err.contains("help:"), "{args:?}: {err}");
+        assert!(
+            err.contains(says) && err.contains("help:"),
+            "{args:?}: {err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
     }
 }

@@ -229,7 +229,10 @@ mod tests {
         .unwrap();
         let text = std::fs::read_to_string(&out).unwrap();
         assert!(text.starts_with("hello unset|{"), "{text}");
-        assert!(text.contains("\"pid\":42") && text.contains("\"ociVersion\""), "{text}");
+        assert!(
+            text.contains("\"pid\":42") && text.contains("\"ociVersion\""),
+            "{text}"
+        );
     }
 
     #[test]

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::caps;
-use crate::hooks::{self, Stage};
 use crate::error::{Context, Error, Result};
+use crate::hooks::{self, Stage};
 use crate::kernel::{FileKind, Kernel, Linux, Namespace, Resolve};
 use crate::rootfs::{self, Setup};
 use crate::seccomp::Filter;
@@ -140,9 +140,10 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
                 },
                 &mut |root| {
                     crate::ipc::setup(&k, root, &spec.launch.ipc)?;
-                    if hooks.iter().any(|h| {
-                        matches!(h.stage, Stage::CreateRuntime | Stage::CreateContainer)
-                    }) {
+                    if hooks
+                        .iter()
+                        .any(|h| matches!(h.stage, Stage::CreateRuntime | Stage::CreateContainer))
+                    {
                         // Hooks run in the container's cgroup, like everything it starts.
                         if let Some(fd) = cgroup_wait.take() {
                             wait_for_cgroup(fd)?;
@@ -165,7 +166,10 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
                 &hook_state(&spec, &bundle, "created"),
             )?;
             if spec.launch.init {
-                let keep_out: Vec<RawFd> = [Some(error_fd), console_socket].into_iter().flatten().collect();
+                let keep_out: Vec<RawFd> = [Some(error_fd), console_socket]
+                    .into_iter()
+                    .flatten()
+                    .collect();
                 crate::reaper::fork_reaper(&k, seccomp.as_ref(), &keep_out)?;
             }
             let console = console_socket.map(|s| (s, true));
@@ -218,7 +222,11 @@ fn write_bundle(bundle: &Path, root: &Path, spec: &ContainerSpec) -> Result<()> 
 }
 
 /// The OCI state for hooks the init runs: its own pid as the host sees it.
-fn hook_state<'a>(spec: &'a ContainerSpec, bundle: &'a Path, status: &'static str) -> hooks::State<'a> {
+fn hook_state<'a>(
+    spec: &'a ContainerSpec,
+    bundle: &'a Path,
+    status: &'static str,
+) -> hooks::State<'a> {
     // Before `pivot_root` this is still the host's /proc, which gives the host's pid; after
     // it, the container's, which gives the pid inside (as for a hook runc runs there).
     let pid = std::fs::read_link("/proc/self")
@@ -362,7 +370,9 @@ fn extra_groups(wanted: &[String], group_file: &str) -> Result<Vec<u32>> {
         .iter()
         .map(|g| {
             if !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()) {
-                let id = g.parse::<u64>().map_err(|_| Error::IdOutOfRange(g.clone()))?;
+                let id = g
+                    .parse::<u64>()
+                    .map_err(|_| Error::IdOutOfRange(g.clone()))?;
                 return user::check_id(id);
             }
             group_file

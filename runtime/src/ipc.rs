@@ -44,7 +44,9 @@ pub fn setup(k: &dyn Kernel, root: &Path, ipc: &Ipc) -> Result<()> {
                 .what(|| "cannot stat the host's /dev/shm".into())?;
             if st.kind != FileKind::Dir {
                 k.close(src);
-                return Err(Error::Config("the host's /dev/shm is not a directory".into()));
+                return Err(Error::Config(
+                    "the host's /dev/shm is not a directory".into(),
+                ));
             }
             let dst = shm_target(k, root)?;
             k.mount(
@@ -111,7 +113,9 @@ mod tests {
         setup(&k, Path::new("/c/rootfs/merged"), &Ipc::Host).unwrap();
         let calls = k.calls();
         assert!(
-            calls.contains("/dev/shm") && calls.contains("/c/rootfs/merged/dev/shm") && calls.contains("BIND"),
+            calls.contains("/dev/shm")
+                && calls.contains("/c/rootfs/merged/dev/shm")
+                && calls.contains("BIND"),
             "{calls}"
         );
         assert_eq!(clone_flag(&Ipc::Host), 0);

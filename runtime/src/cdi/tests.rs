@@ -7,8 +7,10 @@ fn registry(files: &[(&str, &str)]) -> Result<Registry> {
         let spec = parse(&path, text)?;
         validate(&path, &spec)?;
         for (d, device) in spec.devices.iter().enumerate() {
-            reg.devices
-                .insert(format!("{}={}", spec.kind, device.name), (reg.specs.len(), d));
+            reg.devices.insert(
+                format!("{}={}", spec.kind, device.name),
+                (reg.specs.len(), d),
+            );
         }
         reg.specs.push((path, spec));
         reg.priority.push(0);
@@ -68,7 +70,9 @@ fn all_is_every_device_of_the_kind_and_spec_edits_come_once() {
 #[test]
 fn an_unknown_device_lists_the_known_ones() {
     let reg = registry(&[("vendor.json", VENDOR)]).unwrap();
-    let err = reg.resolve(&["vendor.example/dev=three".into()]).unwrap_err();
+    let err = reg
+        .resolve(&["vendor.example/dev=three".into()])
+        .unwrap_err();
     let Error::UnknownDevice { name, known } = err else {
         panic!("{err}")
     };
@@ -82,8 +86,11 @@ fn an_unknown_device_lists_the_known_ones() {
 
 #[test]
 fn malformed_specs_say_where() {
-    let err = registry(&[("bad.json", "{\n  \"cdiVersion\": \"0.6.0\",\n  \"kind\": 7\n}")])
-        .unwrap_err();
+    let err = registry(&[(
+        "bad.json",
+        "{\n  \"cdiVersion\": \"0.6.0\",\n  \"kind\": 7\n}",
+    )])
+    .unwrap_err();
     let Error::Malformed { line, column, .. } = &err else {
         panic!("{err}")
     };
@@ -133,7 +140,10 @@ containerEdits:
     - bind
 "#;
     let reg = registry(&[("nvidia.yaml", yaml)]).unwrap();
-    assert_eq!(reg.names_of_kind("nvidia.com/gpu"), ["nvidia.com/gpu=0", "nvidia.com/gpu=all"]);
+    assert_eq!(
+        reg.names_of_kind("nvidia.com/gpu"),
+        ["nvidia.com/gpu=0", "nvidia.com/gpu=all"]
+    );
     let edits = reg.resolve(&["nvidia.com/gpu=all".into()]).unwrap();
     assert_eq!(edits.env, ["NVIDIA_VISIBLE_DEVICES=void"]);
     assert_eq!(edits.devices.len(), 1);
@@ -143,9 +153,18 @@ containerEdits:
 #[test]
 fn invalid_specs_are_refused() {
     for (text, want) in [
-        (r#"{"cdiVersion":"9.0.0","kind":"a.b/c","devices":[{"name":"x"}]}"#, "newer"),
-        (r#"{"cdiVersion":"0.6.0","kind":"noslash","devices":[{"name":"x"}]}"#, "kind"),
-        (r#"{"cdiVersion":"0.6.0","kind":"a.b/c","devices":[]}"#, "no devices"),
+        (
+            r#"{"cdiVersion":"9.0.0","kind":"a.b/c","devices":[{"name":"x"}]}"#,
+            "newer",
+        ),
+        (
+            r#"{"cdiVersion":"0.6.0","kind":"noslash","devices":[{"name":"x"}]}"#,
+            "kind",
+        ),
+        (
+            r#"{"cdiVersion":"0.6.0","kind":"a.b/c","devices":[]}"#,
+            "no devices",
+        ),
         (
             r#"{"cdiVersion":"0.6.0","kind":"a.b/c","devices":[{"name":"x","containerEdits":{"hooks":[{"hookName":"later","path":"/bin/true"}]}}]}"#,
             "hook name",

@@ -358,8 +358,16 @@ impl Kernel for Linux {
 
     fn bind_from_namespace(&self, mnt_ns: Fd, path: &Path, target: Fd) -> io::Result<()> {
         use rustix::mount::{MoveMountFlags, OpenTreeFlags, move_mount, open_tree};
-        let own = rustix::fs::open("/proc/self/ns/mnt", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
-        let cwd = rustix::fs::open(".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        let own = rustix::fs::open(
+            "/proc/self/ns/mnt",
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let cwd = rustix::fs::open(
+            ".",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         // SAFETY: setns takes a descriptor and a flag.
         check(unsafe { libc::setns(mnt_ns, libc::CLONE_NEWNS) })?;
         let cloned = self

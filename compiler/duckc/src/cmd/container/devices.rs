@@ -232,7 +232,9 @@ fn gpu_devices(registry: &Registry, text: &str) -> miette::Result<Vec<String>> {
         match field.split_once('=') {
             None if field == "all" => count = Some(None),
             None if !field.is_empty() && field.bytes().all(|b| b.is_ascii_digit()) => {
-                count = Some(Some(field.parse().map_err(|_| bad("the count is too large"))?));
+                count = Some(Some(
+                    field.parse().map_err(|_| bad("the count is too large"))?,
+                ));
             }
             Some(("count", "all")) => count = Some(None),
             Some(("count", n)) => {
@@ -488,7 +490,9 @@ fn x11(
         use std::io::Write;
         let _ = stdin.write_all(cookies.as_bytes());
     }
-    let status = merge.wait().map_err(|e| miette!("cannot run `xauth`: {e}"))?;
+    let status = merge
+        .wait()
+        .map_err(|e| miette!("cannot run `xauth`: {e}"))?;
     if !status.success() || !file.exists() {
         return Err(miette!(
             help = "check that `xauth nlist :{number}` works in your session",
@@ -511,7 +515,12 @@ fn x11(
 
 /// Run the container's `poststart` hooks (a failure is a warning, as the OCI spec says).
 pub fn poststart(config: &Config, pid: i32) {
-    run_host_hooks(config, duckc_runtime::hooks::Stage::Poststart, "running", pid);
+    run_host_hooks(
+        config,
+        duckc_runtime::hooks::Stage::Poststart,
+        "running",
+        pid,
+    );
 }
 
 /// Run the container's `poststop` hooks once it is gone.

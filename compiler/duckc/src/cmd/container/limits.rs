@@ -122,7 +122,11 @@ pub fn resources(id: &str, a: &LimitArgs) -> miette::Result<Resources> {
         ))?;
     let mut devices = Vec::new();
     // CDI devices (`vendor.com/class=name`) are resolved with the other device flags.
-    for d in a.device.iter().filter(|d| !duckc_runtime::cdi::is_qualified(d)) {
+    for d in a
+        .device
+        .iter()
+        .filter(|d| !duckc_runtime::cdi::is_qualified(d))
+    {
         let host = d.split(':').next().unwrap_or_default();
         if host.starts_with('/') {
             cgroup::device_number(std::path::Path::new(host)).map_err(|e| {
