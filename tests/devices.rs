@@ -193,6 +193,32 @@ fn a_cdi_device_brings_its_node_env_mount_and_hooks() {
     );
     assert_eq!((code, out.as_str()), (0, "refused\n"));
 
+    // A hook that fails stops the start, saying which and why.
+    let failing = spec_dir(&[(
+        "failing.json",
+        r#"{"cdiVersion":"0.6.0","kind":"vendor.example/broken","devices":[{"name":"x","containerEdits":{"hooks":[{"hookName":"createContainer","path":"/bin/sh","args":["sh","-c","echo hook says no >&2; exit 4"]}]}}]}"#,
+    )]);
+    let (fk, fv) = cdi_env(failing.path());
+    let (code, _, err) = run_env(
+        store,
+        &[(fk, &fv)],
+        &[
+            "run",
+            "--rm",
+            "--device",
+            "vendor.example/broken=x",
+            "busybox",
+            "true",
+        ],
+    );
+    assert_eq!(code, 125, "{err}");
+    let err = flat(&err);
+    assert!(
+        err.contains("the createContainer hook `/bin/sh` failed with exit code 4: hook says no")
+            && err.contains("help:"),
+        "{err}"
+    );
+
     // An unknown device names the known ones.
     let (code, _, err) = run_env(
         store,

@@ -700,6 +700,11 @@ fn start_failed(err: &duckc_runtime::Error) -> ExitCode {
                 "{err}"
             )
         }
+        // OCI hooks come only from CDI specs (`cmd/container/devices.rs`).
+        duckc_runtime::Error::Start { message, .. } if message.contains(" hook `") => miette!(
+            help = "the hook comes from the CDI spec of a `--device`/`--gpus` device: fix the vendor's software, or leave the device out",
+            "{err}"
+        ),
         _ => miette!("{err}"),
     };
     eprintln!("{report:?}");
