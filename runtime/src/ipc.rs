@@ -119,6 +119,29 @@ mod tests {
             "{calls}"
         );
         assert_eq!(clone_flag(&Ipc::Host), 0);
+    }
+
+    #[test]
+    fn joining_a_container_enters_its_ipc_namespace_and_mounts_its_shm() {
+        let k = Recording::default();
+        // Our own process stands in for the other container's init: its namespace files
+        // exist; the recorder only records the joins.
+        let ipc = Ipc::Container {
+            id: "a".into(),
+            pid: std::process::id() as i32,
+        };
+        setup(&k, Path::new("/c/rootfs/merged"), &ipc).unwrap();
+        let calls = k.calls();
+        let setns = calls.find("ipc").expect("an ipc setns");
+        let bind = calls
+            .find("bind_from_namespace")
+            .expect("a bind from the other namespace");
+        assert!(setns < bind, "{calls}");
+        assert!(
+            calls.contains("/dev/shm -> /c/rootfs/merged/dev/shm"),
+            "{calls}"
+        );
+        assert_eq!(clone_flag(&ipc), 0);
         assert_eq!(clone_flag(&Ipc::Shareable), libc::CLONE_NEWIPC);
     }
 }
