@@ -185,8 +185,10 @@ fn shareable(name: &str, containers: &[(Dir, Config)]) -> miette::Result<(String
         ));
     };
     let state = dir.read_state().ok();
+    // Running by its state file, and its init still the process with that pid (not a pid
+    // the kernel gave to something else since).
     let pid = match state {
-        Some(s) if s.status == Status::Running => s.pid,
+        Some(s) if s.status == Status::Running && super::state::alive(s.pid, s.pid_start) => s.pid,
         _ => None,
     };
     let Some(pid) = pid else {
