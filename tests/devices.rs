@@ -399,6 +399,14 @@ fn shm_size_and_ipc_modes() {
     // `--ipc host`: the host's namespace and its /dev/shm.
     let host_file = format!("/dev/shm/duckc-ipc-test-{}", std::process::id());
     std::fs::write(&host_file, "from-the-host\n").unwrap();
+    /// Removes the host's /dev/shm file however the test ends.
+    struct Remove<'a>(&'a str);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(self.0);
+        }
+    }
+    let _remove = Remove(&host_file);
     let host_ns = std::fs::read_link("/proc/self/ns/ipc").unwrap();
     let script = format!("readlink /proc/self/ns/ipc; cat {host_file} 2>&1");
     let out = must(
@@ -415,7 +423,6 @@ fn shm_size_and_ipc_modes() {
     let (_, out, _) = run(store, &["run", "--rm", "busybox", "sh", "-c", &script]);
     assert!(!out.contains("from-the-host"), "{out}");
     assert!(!out.starts_with(&host_ns.display().to_string()), "{out}");
-    std::fs::remove_file(&host_file).unwrap();
 
     // `--ipc container:A`: A's namespace and A's /dev/shm.
     must(
@@ -587,7 +594,18 @@ impl Xvfb {
 }
 
 impl Drop for Xvfb {
+    /// SIGTERM, so Xvfb removes its socket and lock file itself (SIGKILL would leave them in
+    /// /tmp); SIGKILL only if it does not go.
     fn drop(&mut self) {
+        // SAFETY: kill with a pid we started and a signal number.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
