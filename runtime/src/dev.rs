@@ -59,8 +59,9 @@ pub(crate) fn open_host_device(k: &dyn Kernel, name: &str, major: u32, minor: u3
     Ok(fd)
 }
 
-/// Mount the container's `/dev` under `root`.
-pub fn mount_dev(k: &dyn Kernel, root: &Path, rootless: bool) -> Result<()> {
+/// Mount the container's `/dev` under `root`, with a `/dev/shm` of `shm_size` bytes
+/// (Docker's 64 MiB when `None`).
+pub fn mount_dev(k: &dyn Kernel, root: &Path, rootless: bool, shm_size: Option<u64>) -> Result<()> {
     let dev = open_dir(k, root, "/dev")?;
     k.mount(
         Some("tmpfs"),
@@ -98,7 +99,7 @@ pub fn mount_dev(k: &dyn Kernel, root: &Path, rootless: bool) -> Result<()> {
         &fd_path(shm),
         Some("tmpfs"),
         ms::NOSUID | ms::NODEV | ms::NOEXEC,
-        Some("mode=1777,size=65536k"),
+        Some(&crate::ipc::shm_options(shm_size)),
     )
     .what(|| "cannot mount /dev/shm".into())?;
     k.close(shm);

@@ -72,6 +72,9 @@ pub enum Error {
         limits: Vec<&'static str>,
         reason: String,
     },
+    /// An OCI hook (from a CDI spec) that failed.
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::Error),
 }
 
 /// `Result` with the runtime's [`Error`].

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::caps;
 use crate::error::{Context, Error, Result};
+use crate::hooks::{self, Stage};
 use crate::kernel::{FileKind, Kernel, Linux, Namespace, Resolve};
 use crate::rootfs::{self, Setup};
 use crate::seccomp::Filter;
@@ -127,23 +128,56 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
             etc,
             cgroup_wait,
         } => {
-            rootfs::setup(
+            let mut cgroup_wait = cgroup_wait;
+            let hooks = &spec.launch.hooks;
+            let bundle = spec.rootfs.mountpoint.join(BUNDLE);
+            rootfs::setup_then(
                 &k,
                 &spec,
                 &Setup {
                     rootless,
                     etc: Some(etc),
                 },
+                &mut |root| {
+                    crate::ipc::setup(&k, root, &spec.launch.ipc)?;
+                    if hooks
+                        .iter()
+                        .any(|h| matches!(h.stage, Stage::CreateRuntime | Stage::CreateContainer))
+                    {
+                        // Hooks run in the container's cgroup, like everything it starts.
+                        if let Some(fd) = cgroup_wait.take() {
+                            wait_for_cgroup(fd)?;
+                        }
+                        write_bundle(&bundle, root, &spec)?;
+                        let state = hook_state(&spec, &bundle, "creating");
+                        hooks::run(hooks, Stage::CreateRuntime, &state)?;
+                        hooks::run(hooks, Stage::CreateContainer, &state)?;
+                    }
+                    Ok(())
+                },
             )?;
             set_ulimits(&spec.resources.ulimits)?;
             if let Some(fd) = cgroup_wait {
                 wait_for_cgroup(fd)?;
+            }
+            hooks::run(
+                hooks,
+                Stage::StartContainer,
+                &hook_state(&spec, &bundle, "created"),
+            )?;
+            if spec.launch.init {
+                let keep_out: Vec<RawFd> = [Some(error_fd), console_socket]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                crate::reaper::fork_reaper(&k, seccomp.as_ref(), &keep_out)?;
             }
             let console = console_socket.map(|s| (s, true));
             let seccomp = seccomp.as_ref();
             start(
                 &k,
                 &spec.process,
+                &spec.launch.group_add,
                 &spec.hostname,
                 rootless,
                 console,
@@ -167,6 +201,44 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
             console_socket,
             seccomp.as_ref(),
         ),
+    }
+}
+
+/// The directory on the container's private tmpfs given to hooks as the OCI bundle: it
+/// holds a `config.json` whose `root.path` is the container's root, which is what hooks
+/// such as `nvidia-cdi-hook` read to find it.
+const BUNDLE: &str = "bundle";
+
+fn write_bundle(bundle: &Path, root: &Path, spec: &ContainerSpec) -> Result<()> {
+    std::fs::create_dir_all(bundle).what(|| format!("cannot create `{}`", bundle.display()))?;
+    let config = serde_json::json!({
+        "ociVersion": hooks::OCI_VERSION,
+        "root": { "path": root },
+        "process": { "args": spec.process.args, "env": spec.process.env, "cwd": spec.process.cwd },
+        "hostname": spec.hostname,
+    });
+    let path = bundle.join("config.json");
+    std::fs::write(&path, config.to_string()).what(|| format!("cannot write `{}`", path.display()))
+}
+
+/// The OCI state for hooks the init runs: its own pid as the host sees it.
+fn hook_state<'a>(
+    spec: &'a ContainerSpec,
+    bundle: &'a Path,
+    status: &'static str,
+) -> hooks::State<'a> {
+    // Before `pivot_root` this is still the host's /proc, which gives the host's pid; after
+    // it, the container's, which gives the pid inside (as for a hook runc runs there).
+    let pid = std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str()?.parse().ok())
+        .unwrap_or(0);
+    hooks::State {
+        oci_version: hooks::OCI_VERSION,
+        id: &spec.resources.cgroup,
+        status,
+        pid,
+        bundle,
     }
 }
 
@@ -221,9 +293,12 @@ fn close_other_fds(keep: &[RawFd]) {
 
 /// Everything after the root is in place: terminal, user, working directory, capabilities,
 /// environment, seccomp, then `execve`. Only returns on error.
+// One argument per part of the process the init sets up.
+#[allow(clippy::too_many_arguments)]
 fn start(
     k: &dyn Kernel,
     process: &Process,
+    group_add: &[String],
     hostname: &str,
     rootless: bool,
     console: Option<(RawFd, bool)>,
@@ -252,9 +327,21 @@ fn start(
     crate::session::join_fresh_keyring()?;
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
-    let id = user::resolve(&process.user, &passwd, &group)?;
+    let mut id = user::resolve(&process.user, &passwd, &group)?;
     if rootless && (id.uid != 0 || id.gid != 0) {
         return Err(Error::Rootless(process.user.clone()));
+    }
+    if !group_add.is_empty() {
+        if rootless {
+            return Err(Error::Config(
+                "`--group-add` needs root: without it the container cannot set supplementary groups".into(),
+            ));
+        }
+        for gid in extra_groups(group_add, &group)? {
+            if !id.groups.contains(&gid) {
+                id.groups.push(gid);
+            }
+        }
     }
     enter_workdir(k, &process.cwd)?;
     let env = environment(process, &id, hostname);
@@ -274,6 +361,30 @@ fn start(
             .what(|| "cannot install the seccomp filter".into())?;
     }
     exec(&exe, &process.args, &env)
+}
+
+/// `--group-add` values: numeric ids as they are, names looked up in the image's
+/// `/etc/group` (as Docker does, an unknown name is an error).
+fn extra_groups(wanted: &[String], group_file: &str) -> Result<Vec<u32>> {
+    wanted
+        .iter()
+        .map(|g| {
+            if !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()) {
+                let id = g
+                    .parse::<u64>()
+                    .map_err(|_| Error::IdOutOfRange(g.clone()))?;
+                return user::check_id(id);
+            }
+            group_file
+                .lines()
+                .find_map(|line| {
+                    let f: Vec<&str> = line.split(':').collect();
+                    (f.len() >= 3 && f[0] == g).then(|| f[2].parse::<u64>().ok())?
+                })
+                .ok_or_else(|| Error::UnknownGroup(g.clone()))
+                .and_then(user::check_id)
+        })
+        .collect()
 }
 
 /// Docker's default `PATH`.
@@ -435,6 +546,7 @@ fn join(
         return start(
             k,
             process,
+            &[],
             hostname,
             rootless,
             console_socket.map(|s| (s, false)),

@@ -208,4 +208,10 @@ pub trait Kernel {
     /// `seccomp(SECCOMP_SET_MODE_FILTER, flags, prog)` with a compiled BPF program
     /// ([`crate::seccomp::Filter`]); needs `no_new_privs` (or `CAP_SYS_ADMIN`).
     fn seccomp_filter(&self, bpf: &[u8], flags: u32) -> io::Result<()>;
+    /// Bind `path` of the mount namespace open at `mnt_ns` (resolved from that namespace's
+    /// root, no symlinks followed) onto the directory open at `target` in ours: enter it,
+    /// clone the mount there (`open_tree(OPEN_TREE_CLONE)`), come back, `move_mount` the
+    /// clone onto the descriptor. Needs a single-threaded caller; the working directory is
+    /// restored, the root is our namespace's root afterwards.
+    fn bind_from_namespace(&self, mnt_ns: Fd, path: &Path, target: Fd) -> io::Result<()>;
 }

@@ -10,6 +10,7 @@
 //! The binary that bundles the runtime must call [`init::main_if_init`] first thing in `main`.
 
 pub mod caps;
+pub mod cdi;
 pub mod cgroup;
 pub mod dev;
 pub mod emulation;
@@ -17,9 +18,12 @@ mod error;
 pub mod etc;
 pub mod exe;
 mod fdpass;
+pub mod hooks;
 pub mod init;
+pub mod ipc;
 pub mod kernel;
 pub mod process;
+pub mod reaper;
 pub mod rootfs;
 pub mod seccomp;
 pub mod session;
@@ -32,7 +36,9 @@ use std::path::Path;
 
 pub use error::{Error, Result};
 pub use process::{Child, Io, Stdio, attach, exec_in, spawn};
-pub use spec::{ContainerSpec, Device, Dns, Network, Process, Resources, Rootfs, Ulimit, Volume};
+pub use spec::{
+    ContainerSpec, Device, Dns, Ipc, Launch, Network, Process, Resources, Rootfs, Ulimit, Volume,
+};
 
 impl Rootfs {
     /// A root filesystem over `lower` (bottom layer first) whose upper, work and mount

@@ -79,8 +79,10 @@ pub fn spawn(spec: &ContainerSpec, io: Io) -> Result<Child> {
 /// command can run or print anything (so a caller can record the container as running first).
 pub fn spawn_with(spec: &ContainerSpec, io: Io, on_clone: &mut dyn FnMut(i32)) -> Result<Child> {
     let rootless = is_rootless();
-    let mut flags =
-        libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    let mut flags = libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWUTS
+        | crate::ipc::clone_flag(&spec.launch.ipc);
     if spec.network != Network::Host {
         flags |= libc::CLONE_NEWNET;
     }

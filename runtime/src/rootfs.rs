@@ -155,6 +155,19 @@ pub fn overlay_options(
 /// Build the container's mount tree and `pivot_root` into it. On return the process's root and
 /// working directory are the container's `/`; the hostname is set and loopback is up.
 pub fn setup(k: &dyn Kernel, spec: &ContainerSpec, setup: &Setup) -> Result<()> {
+    setup_then(k, spec, setup, &mut |_| Ok(()))
+}
+
+/// [`setup`], calling `before_pivot` with the container's root (a host path) once every
+/// mount is made and before `pivot_root`, while the host's file system is still reachable:
+/// where the init joins another IPC namespace and runs the `createRuntime` and
+/// `createContainer` hooks.
+pub fn setup_then(
+    k: &dyn Kernel,
+    spec: &ContainerSpec,
+    setup: &Setup,
+    before_pivot: &mut dyn FnMut(&Path) -> Result<()>,
+) -> Result<()> {
     let mountpoint = spec.rootfs.mountpoint.as_path();
     k.mount(None, Path::new("/"), None, ms::REC | ms::PRIVATE, None)
         .what(|| "cannot make the mount tree private".into())?;
@@ -224,7 +237,7 @@ pub fn setup(k: &dyn Kernel, spec: &ContainerSpec, setup: &Setup) -> Result<()> 
 
     let dev_fd = special_dir(k, root, "/dev")?;
     k.close(dev_fd);
-    dev::mount_dev(k, root, setup.rootless)?;
+    dev::mount_dev(k, root, setup.rootless, spec.launch.shm_size)?;
     dev::bind_devices(k, root, &spec.resources.devices)?;
 
     let sys_fd = special_dir(k, root, "/sys")?;
@@ -286,6 +299,8 @@ pub fn setup(k: &dyn Kernel, spec: &ContainerSpec, setup: &Setup) -> Result<()> 
     if spec.network != Network::Host {
         k.loopback_up().what(|| "cannot bring up loopback".into())?;
     }
+
+    before_pivot(root)?;
 
     k.chdir(root)
         .what(|| "cannot enter the container's root".into())?;

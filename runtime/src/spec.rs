@@ -102,6 +102,55 @@ pub struct ContainerSpec {
     /// Name resolution options for the generated `/etc/hosts` and `/etc/resolv.conf`.
     #[serde(default)]
     pub dns: Dns,
+    /// IPC namespace and `/dev/shm`, extra groups, OCI hooks and `--init`.
+    #[serde(default)]
+    pub launch: Launch,
+}
+
+/// How the container starts beyond its root and its process: its IPC namespace and
+/// `/dev/shm` (`--ipc`, `--shm-size`), extra groups (`--group-add`, CDI `additionalGids`),
+/// the OCI hooks of CDI devices, and a reaper as pid 1 (`--init`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Launch {
+    #[serde(default)]
+    pub ipc: Ipc,
+    /// The size of the container's `/dev/shm` tmpfs in bytes; `None` is Docker's 64 MiB.
+    #[serde(default)]
+    pub shm_size: Option<u64>,
+    /// Supplementary groups for the process: ids, or names looked up in the image's
+    /// `/etc/group` when the container starts.
+    #[serde(default)]
+    pub group_add: Vec<String>,
+    /// OCI hooks (from CDI specs), run at their stages ([`crate::hooks`]).
+    #[serde(default)]
+    pub hooks: Vec<crate::hooks::Hook>,
+    /// Keep the runtime's init as pid 1: it forwards signals to the command and reaps
+    /// orphaned processes ([`crate::reaper`]).
+    #[serde(default)]
+    pub init: bool,
+}
+
+/// Docker's `/dev/shm` size when `--shm-size` is not given.
+pub const DEFAULT_SHM_SIZE: u64 = 64 << 20;
+
+/// The container's IPC namespace (System V IPC, POSIX message queues) and `/dev/shm`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ipc {
+    /// Its own namespace and `/dev/shm`, which no other container may join.
+    #[default]
+    Private,
+    /// Its own, which other containers may join (`--ipc container:NAME`).
+    Shareable,
+    /// The host's namespace and the host's `/dev/shm`.
+    Host,
+    /// Another container's: its namespace is joined and its `/dev/shm` mounted.
+    Container {
+        /// The other container's ID.
+        id: String,
+        /// Host pid of its init, set each time this container starts.
+        pid: i32,
+    },
 }
 
 /// A host device node given to the container (`--device HOST[:CONTAINER][:rwm]`): bound into

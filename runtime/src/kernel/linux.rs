@@ -356,6 +356,59 @@ impl Kernel for Linux {
         check(unsafe { libc::setns(fd, ns.clone_flag()) })
     }
 
+    fn bind_from_namespace(&self, mnt_ns: Fd, path: &Path, target: Fd) -> io::Result<()> {
+        use rustix::mount::{MoveMountFlags, OpenTreeFlags, move_mount, open_tree};
+        let own = rustix::fs::open(
+            "/proc/self/ns/mnt",
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let cwd = rustix::fs::open(
+            ".",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        // SAFETY: setns takes a descriptor and a flag.
+        check(unsafe { libc::setns(mnt_ns, libc::CLONE_NEWNS) })?;
+        let cloned = self
+            .open_in_root(
+                Path::new("/"),
+                path,
+                Resolve {
+                    create: None,
+                    no_symlinks: true,
+                },
+            )
+            .and_then(|fd| {
+                // SAFETY: open_in_root handed us this fresh descriptor.
+                let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+                open_tree(
+                    &fd,
+                    "",
+                    OpenTreeFlags::OPEN_TREE_CLONE
+                        | OpenTreeFlags::OPEN_TREE_CLOEXEC
+                        | OpenTreeFlags::AT_EMPTY_PATH,
+                )
+                .map_err(io::Error::from)
+            });
+        // Back home before anything else, whatever happened there.
+        // SAFETY: as above.
+        check(unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNS) })?;
+        rustix::process::fchdir(&cwd)?;
+        let cloned = cloned?;
+        // Onto the descriptor itself: `move_mount` does not follow a `/proc/self/fd/N` link.
+        // SAFETY: the caller keeps `target` open for the call.
+        let target = unsafe { std::os::fd::BorrowedFd::borrow_raw(target) };
+        move_mount(
+            &cloned,
+            "",
+            target,
+            "",
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+        )?;
+        Ok(())
+    }
+
     fn drop_bounding(&self, keep: u64) -> io::Result<()> {
         for cap in 0..64u64 {
             if keep & (1 << cap) != 0 {

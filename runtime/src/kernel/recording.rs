@@ -263,6 +263,15 @@ impl Kernel for Recording {
         self.record(format!("setns {fd} {}", ns.proc_name()))
     }
 
+    fn bind_from_namespace(&self, mnt_ns: Fd, path: &Path, target: Fd) -> io::Result<()> {
+        let real = self.real_target(&crate::dev::fd_path(target));
+        self.record(format!(
+            "bind_from_namespace {mnt_ns} {} -> {}",
+            path.display(),
+            real.display()
+        ))
+    }
+
     fn drop_bounding(&self, keep: u64) -> io::Result<()> {
         self.record(format!("capbset keep={keep:#x}"))
     }

@@ -2,6 +2,7 @@
 //! `commit`. No daemon: a foreground `run` waits for its container itself, and a detached one
 //! (`-d`, `start` without `-a`) leaves a small monitor process behind that records the exit.
 
+mod devices;
 mod limits;
 mod names;
 mod security_opt;
@@ -159,6 +160,8 @@ pub struct RunArgs {
     security_opt: Vec<String>,
     #[command(flatten)]
     limits: Box<limits::LimitArgs>,
+    #[command(flatten)]
+    devices: Box<devices::DeviceArgs>,
     /// The image: `name[:tag]`, an image ID or a digest.
     image: String,
     /// Command and arguments (default: the image's).
@@ -509,7 +512,7 @@ fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
     } else {
         Rootfs::in_dir(lower, &dir.0).map_err(|e| miette!("{e}"))?
     };
-    let spec = ContainerSpec {
+    let mut spec = ContainerSpec {
         rootfs,
         process,
         hostname: args
@@ -521,7 +524,19 @@ fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
         seccomp,
         resources,
         dns,
+        launch: Default::default(),
     };
+    if let Err(e) = devices::apply(
+        &args.devices,
+        &args.limits.device,
+        &args.env,
+        &mut spec,
+        &dir.0,
+        &containers,
+    ) {
+        let _ = std::fs::remove_dir_all(&dir.0);
+        return Err(e);
+    }
     let config = Config {
         id: id.clone(),
         name,
@@ -685,6 +700,11 @@ fn start_failed(err: &duckc_runtime::Error) -> ExitCode {
                 "{err}"
             )
         }
+        // OCI hooks come only from CDI specs (`cmd/container/devices.rs`).
+        duckc_runtime::Error::Start { message, .. } if message.contains(" hook `") => miette!(
+            help = "the hook comes from the CDI spec of a `--device`/`--gpus` device: fix the vendor's software, or leave the device out",
+            "{err}"
+        ),
         _ => miette!("{err}"),
     };
     eprintln!("{report:?}");
@@ -751,8 +771,10 @@ fn foreground(
             return Ok(exit);
         }
     };
+    devices::poststart(config, child.pid);
     let code = duckc_runtime::attach(&mut child, interactive);
     limits::cleanup(config);
+    devices::poststop(config);
     let code = code.map_err(|e| miette!("{e}"))?;
     if config.auto_remove {
         remove(store, dir, config);
@@ -836,8 +858,10 @@ fn monitor(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::F
     };
     let _ = write!(report, "ok");
     drop(report);
+    devices::poststart(config, child.pid);
     let code = duckc_runtime::process::wait_logging(&child, &mut log).unwrap_or(255);
     limits::cleanup(config);
+    devices::poststop(config);
     drop(keep_stdin);
     exited(dir, code);
     if config.auto_remove
@@ -917,6 +941,7 @@ fn start(store: &Store, args: &StartArgs) -> miette::Result<ExitCode> {
             }
             continue;
         }
+        devices::refresh_ipc(&mut config.spec, &all(store))?;
         if args.attach {
             return foreground(store, &dir, &config, args.interactive);
         }

@@ -31,7 +31,8 @@ pub struct LimitArgs {
     /// A resource limit for the container's processes: `NAME=SOFT[:HARD]` (`nofile=1024:2048`).
     #[arg(long, value_name = "NAME=SOFT[:HARD]")]
     pub ulimit: Vec<String>,
-    /// Give the container a host device: `HOST[:CONTAINER][:rwm]`.
+    /// Give the container a host device, `HOST[:CONTAINER][:rwm]`, or a CDI device,
+    /// `vendor.com/class=name`.
     #[arg(long, value_name = "HOST[:CONTAINER][:rwm]")]
     pub device: Vec<String>,
 }
@@ -120,7 +121,12 @@ pub fn resources(id: &str, a: &LimitArgs) -> miette::Result<Resources> {
             "write `NAME=SOFT[:HARD]` with NAME one of core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack",
         ))?;
     let mut devices = Vec::new();
-    for d in &a.device {
+    // CDI devices (`vendor.com/class=name`) are resolved with the other device flags.
+    for d in a
+        .device
+        .iter()
+        .filter(|d| !duckc_runtime::cdi::is_qualified(d))
+    {
         let host = d.split(':').next().unwrap_or_default();
         if host.starts_with('/') {
             cgroup::device_number(std::path::Path::new(host)).map_err(|e| {
