@@ -32,7 +32,9 @@ use std::path::Path;
 
 pub use error::{Error, Result};
 pub use process::{Child, Io, Stdio, attach, exec_in, spawn};
-pub use spec::{ContainerSpec, Device, Dns, Network, Process, Resources, Rootfs, Ulimit, Volume};
+pub use spec::{
+    ContainerSpec, Device, Dns, Network, Process, Resources, Rootfs, Tmpfs, Ulimit, Volume,
+};
 
 impl Rootfs {
     /// A root filesystem over `lower` (bottom layer first) whose upper, work and mount

@@ -591,6 +591,17 @@ pub fn forward_signals_to(pid: i32) {
 /// or the stdio pipes (copying the caller's stdin to the container when `stdin` is true) and
 /// return the exit code.
 pub fn attach(child: &mut Child, stdin: bool) -> Result<i32> {
+    attach_logging(child, stdin, None)
+}
+
+/// [`attach`], also copying everything the container writes to `log` (so `logs` shows the
+/// output of a foreground container too).
+pub fn attach_logging(child: &mut Child, stdin: bool, log: Option<RawFd>) -> Result<i32> {
+    let tee = |data: &[u8]| {
+        if let Some(fd) = log {
+            write_all(fd, data);
+        }
+    };
     let err = |what: &str| {
         let what = what.to_owned();
         move |e: io::Error| Error::Kernel { what, source: e }
@@ -698,6 +709,9 @@ pub fn attach(child: &mut Child, stdin: bool) -> Result<i32> {
             }
             // SAFETY: reading into our buffer.
             let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n > 0 {
+                tee(&buf[..n as usize]);
+            }
             n > 0 && write_all(*to, &buf[..n as usize])
         });
         if let Some(m) = &child.pty {
@@ -705,6 +719,7 @@ pub fn attach(child: &mut Child, stdin: bool) -> Result<i32> {
                 // SAFETY: reading into our buffer.
                 let n = unsafe { libc::read(m.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
                 if n > 0 {
+                    tee(&buf[..n as usize]);
                     let _ = io::stdout().write_all(&buf[..n as usize]);
                     let _ = io::stdout().flush();
                 } else if fds[pty_at].revents & libc::POLLHUP != 0 {
@@ -735,11 +750,11 @@ pub fn attach(child: &mut Child, stdin: bool) -> Result<i32> {
     // behind (an `exec`'d command's background jobs) may hold them open: read what is there
     // now, without waiting for an end.
     for (fd, to) in &outputs {
-        drain(fd.as_raw_fd(), *to, &mut buf);
+        drain(fd.as_raw_fd(), *to, log, &mut buf);
     }
     if let Some(m) = &child.pty {
         let _ = io::stdout().flush();
-        drain(m.as_raw_fd(), 1, &mut buf);
+        drain(m.as_raw_fd(), 1, log, &mut buf);
     }
     drop(raw);
     Ok(code)
@@ -788,8 +803,9 @@ fn write_all(fd: RawFd, mut data: &[u8]) -> bool {
     true
 }
 
-/// Copy what is left in the pty or an output pipe to our `to` after the process exited.
-fn drain(fd: RawFd, to: RawFd, buf: &mut [u8]) {
+/// Copy what is left in the pty or an output pipe to our `to` (and `log`) after the process
+/// exited.
+fn drain(fd: RawFd, to: RawFd, log: Option<RawFd>, buf: &mut [u8]) {
     // SAFETY: fcntl on a descriptor we hold.
     unsafe {
         libc::fcntl(
@@ -803,6 +819,9 @@ fn drain(fd: RawFd, to: RawFd, buf: &mut [u8]) {
         let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
         if n <= 0 {
             break;
+        }
+        if let Some(log) = log {
+            write_all(log, &buf[..n as usize]);
         }
         if !write_all(to, &buf[..n as usize]) {
             break;
@@ -825,12 +844,25 @@ impl RawMode {
 }
 
 impl Drop for RawMode {
+    /// Restore the caller's settings, first discarding input nobody read: replies the
+    /// terminal sent to the container's queries (a shell's cursor-position request answers
+    /// `ESC[row;colR`) must not reach the caller's shell as typed text once we are gone.
+    /// `TCSAFLUSH` also waits for our output to be written, so a reply to output written just
+    /// now is discarded too when the terminal answered by then.
     fn drop(&mut self) {
-        let _ = rustix::termios::tcsetattr(
-            rustix::stdio::stdin(),
-            rustix::termios::OptionalActions::Now,
-            &self.0,
-        );
+        let stdin = rustix::stdio::stdin();
+        let _ = rustix::termios::tcflush(stdin, rustix::termios::QueueSelector::IFlush);
+        let _ = rustix::termios::tcsetattr(stdin, rustix::termios::OptionalActions::Flush, &self.0);
+    }
+}
+
+/// The caller's terminal in raw mode while a client is attached (`duckc attach`): restored,
+/// with unread input discarded, when dropped. `None` when stdin is not a terminal.
+pub struct TerminalGuard(#[allow(dead_code)] RawMode);
+
+impl TerminalGuard {
+    pub fn enter() -> Option<TerminalGuard> {
+        RawMode::enter().map(TerminalGuard)
     }
 }
 
