@@ -222,15 +222,13 @@ pub fn serve(dir: &Dir, child: &Child, log: &mut File, stdin: Option<std::io::Pi
                 pty_open = false; // EIO: every holder of the terminal's other side is gone
             }
         }
-        if ready(at_listener)
-            && let Some(l) = &listener
-        {
-            while let Ok((c, _)) = l.accept() {
-                clients.push(c);
-            }
-        }
         let mut gone = Vec::new();
-        for (i, c) in clients.iter_mut().enumerate() {
+        // Only the clients that were polled: new ones are accepted below.
+        for (i, c) in clients
+            .iter_mut()
+            .enumerate()
+            .take(fds.len() - first_client)
+        {
             if fds[first_client + i].revents == 0 {
                 continue;
             }
@@ -245,6 +243,13 @@ pub fn serve(dir: &Dir, child: &Child, log: &mut File, stdin: Option<std::io::Pi
         }
         for i in gone.into_iter().rev() {
             clients.remove(i);
+        }
+        if ready(at_listener)
+            && let Some(l) = &listener
+        {
+            while let Ok((c, _)) = l.accept() {
+                clients.push(c);
+            }
         }
         let exited = match &pidfd {
             Some(_) => ready(at_pid),
