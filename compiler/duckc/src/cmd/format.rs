@@ -99,10 +99,11 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
-                Part::Action { path, .. } => match path.last() {
-                    Some(field) => out.push_str(&header(field)),
-                    None => {}
-                },
+                Part::Action { path, .. } => {
+                    if let Some(field) = path.last() {
+                        out.push_str(&header(field));
+                    }
+                }
             }
         }
         out
