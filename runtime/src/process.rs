@@ -962,23 +962,3 @@ pub fn signal_number(name: &str) -> Option<i32> {
         _ => return None,
     })
 }
-
-/// Wait for a detached container: with a terminal, copy everything it writes there to `log`
-/// (nobody types into it; the terminal stays open, as with `docker run -dit`).
-pub fn wait_logging(child: &Child, log: &mut std::fs::File) -> Result<i32> {
-    if let Some(m) = &child.pty {
-        let mut buf = vec![0u8; 16384];
-        loop {
-            // SAFETY: reading into our buffer.
-            let n = unsafe { libc::read(m.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if n > 0 {
-                let _ = log.write_all(&buf[..n as usize]);
-            } else if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            } else {
-                break; // EIO: every holder of the terminal's other side is gone
-            }
-        }
-    }
-    wait_code(child.pid).what(|| "cannot wait for the container".into())
-}
