@@ -635,7 +635,7 @@ pub fn attach_logging(child: &mut Child, stdin: bool, log: Option<RawFd>) -> Res
     .into_iter()
     .filter_map(|(fd, to)| Some((fd?, to)))
     .collect();
-    let raw = child.pty.as_ref().and_then(|_| RawMode::enter());
+    let raw = child.pty.as_ref().and_then(|_| TerminalGuard::enter(stdin));
     let mut stdin_open = stdin && child.pty.is_some();
     let mut buf = vec![0u8; 16384];
     let code = loop {
@@ -829,40 +829,46 @@ fn drain(fd: RawFd, to: RawFd, log: Option<RawFd>, buf: &mut [u8]) {
     }
 }
 
-/// The caller's terminal in raw mode for the life of the value (only when stdin is a tty).
-struct RawMode(rustix::termios::Termios);
+/// The caller's terminal while a container with a terminal of its own is attached to it (only
+/// when stdin is a tty): in raw mode when the caller's input goes to the container (`-it`, as
+/// Docker does; with `-t` alone it stays as it was, so ctrl-c still interrupts duckc, which
+/// passes SIGINT on).
+///
+/// When dropped it discards the input nobody read, then restores the settings: replies the
+/// terminal sent to the container's queries (a shell's cursor-position request is answered
+/// with `ESC[row;colR`) must not reach the caller's shell as typed text once duckc is gone.
+/// Input typed meanwhile could not reach the container either (with `-it` it was read and sent
+/// on). `TCSAFLUSH` also waits for duckc's output to be written first.
+pub struct TerminalGuard {
+    saved: rustix::termios::Termios,
+    raw: bool,
+}
 
-impl RawMode {
-    fn enter() -> Option<RawMode> {
+impl TerminalGuard {
+    /// Take the caller's terminal (raw with `raw`); `None` when stdin is not a terminal.
+    pub fn enter(raw: bool) -> Option<TerminalGuard> {
         let stdin = rustix::stdio::stdin();
         let saved = rustix::termios::tcgetattr(stdin).ok()?;
-        let mut raw = saved.clone();
-        raw.make_raw();
-        rustix::termios::tcsetattr(stdin, rustix::termios::OptionalActions::Now, &raw).ok()?;
-        Some(RawMode(saved))
+        if raw {
+            let mut r = saved.clone();
+            r.make_raw();
+            rustix::termios::tcsetattr(stdin, rustix::termios::OptionalActions::Now, &r).ok()?;
+        }
+        Some(TerminalGuard { saved, raw })
     }
 }
 
-impl Drop for RawMode {
-    /// Restore the caller's settings, first discarding input nobody read: replies the
-    /// terminal sent to the container's queries (a shell's cursor-position request answers
-    /// `ESC[row;colR`) must not reach the caller's shell as typed text once we are gone.
-    /// `TCSAFLUSH` also waits for our output to be written, so a reply to output written just
-    /// now is discarded too when the terminal answered by then.
+impl Drop for TerminalGuard {
     fn drop(&mut self) {
         let stdin = rustix::stdio::stdin();
         let _ = rustix::termios::tcflush(stdin, rustix::termios::QueueSelector::IFlush);
-        let _ = rustix::termios::tcsetattr(stdin, rustix::termios::OptionalActions::Flush, &self.0);
-    }
-}
-
-/// The caller's terminal in raw mode while a client is attached (`duckc attach`): restored,
-/// with unread input discarded, when dropped. `None` when stdin is not a terminal.
-pub struct TerminalGuard(#[allow(dead_code)] RawMode);
-
-impl TerminalGuard {
-    pub fn enter() -> Option<TerminalGuard> {
-        RawMode::enter().map(TerminalGuard)
+        if self.raw {
+            let _ = rustix::termios::tcsetattr(
+                stdin,
+                rustix::termios::OptionalActions::Flush,
+                &self.saved,
+            );
+        }
     }
 }
 

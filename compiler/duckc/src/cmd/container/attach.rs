@@ -61,12 +61,13 @@ pub fn attach(store: &Store, query: &str, stdin: bool) -> miette::Result<ExitCod
     log.seek(SeekFrom::End(0)).map_err(|e| miette!("{e}"))?;
     let tty = config.spec.process.terminal;
     let send_input = stdin && (tty || config.interactive);
-    let guard = if tty && send_input {
-        duckc_runtime::process::TerminalGuard::enter()
+    let guard = if tty {
+        duckc_runtime::process::TerminalGuard::enter(send_input)
     } else {
         None
     };
-    let detached = relay(&dir, &mut log, &socket, send_input, tty && guard.is_some());
+    let keys = send_input && guard.is_some();
+    let detached = relay(&dir, &mut log, &socket, send_input, keys);
     drop(guard);
     if detached {
         return Ok(ExitCode::SUCCESS);
