@@ -755,6 +755,14 @@ impl Pty {
         assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
         // SAFETY: fresh descriptors we own.
         let (master, slave) = unsafe { (File::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
+        let size = libc::winsize {
+            ws_row: 33,
+            ws_col: 111,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads a winsize.
+        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (mut reader, sink) = (master.try_clone().unwrap(), seen.clone());
         std::thread::spawn(move || {
@@ -906,6 +914,9 @@ fn terminals_start_attach_and_no_leaked_replies() {
         pty.type_in(b"echo attached-$((6*7))\n");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The container's terminal took the size of ours.
+    pty.type_in(b"stty size\n");
+    pty.wait_for("33 111");
     pty.type_in(&[0x10, 0x11]);
     assert_eq!(wait_child(&mut attach), 0, "{}", pty.text());
     assert_eq!(field(store, "tt_att", "{{.State.Status}}"), "running");

@@ -9,6 +9,8 @@
 //!
 //! The socket is bound and reached as `/proc/self/fd/N/attach.sock`, N a descriptor of the
 //! container's directory: a store path can be longer than the 108 bytes of a socket address.
+//! A client sends frames: one byte of kind (`i` input, `w` window size), a little-endian u32
+//! length, the payload (for `w`: rows, columns, x and y pixels, each a little-endian u16).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -37,6 +39,30 @@ fn socket_path(dir: &Dir) -> std::io::Result<(File, PathBuf)> {
 
 /// Ctrl-p ctrl-q.
 const DETACH: [u8; 2] = [0x10, 0x11];
+
+const INPUT: u8 = b'i';
+const WINSIZE: u8 = b'w';
+
+fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 5);
+    out.push(kind);
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The caller's window size as a `w` payload, when stdout is a terminal.
+fn winsize() -> Option<[u8; 8]> {
+    let ws = rustix::termios::tcgetwinsize(rustix::stdio::stdout()).ok()?;
+    let mut out = [0u8; 8];
+    for (i, v) in [ws.ws_row, ws.ws_col, ws.ws_xpixel, ws.ws_ypixel]
+        .into_iter()
+        .enumerate()
+    {
+        out[i * 2..i * 2 + 2].copy_from_slice(&v.to_le_bytes());
+    }
+    Some(out)
+}
 
 pub fn attach(store: &Store, query: &str, stdin: bool) -> miette::Result<ExitCode> {
     let (dir, config) = find(store, query)?;
@@ -84,7 +110,19 @@ fn relay(dir: &Dir, log: &mut File, socket: &UnixStream, send_input: bool, keys:
     let mut stdin_open = send_input;
     let mut held = false; // a ctrl-p waiting to see whether ctrl-q follows
     let mut socket_w = socket;
+    // The container's terminal takes our size, now and whenever it changes (looked at every
+    // round; a round is at most 50 ms).
+    let mut size = None;
     loop {
+        if keys {
+            let now = winsize();
+            if now.is_some() && now != size {
+                size = now;
+                if let Some(ws) = now {
+                    let _ = socket_w.write_all(&frame(WINSIZE, &ws));
+                }
+            }
+        }
         // New output first, so nothing written before an exit is lost.
         while let Ok(n) = log.read(&mut buf) {
             if n == 0 {
@@ -143,7 +181,7 @@ fn relay(dir: &Dir, log: &mut File, socket: &UnixStream, send_input: bool, keys:
                 }
                 input.push(b);
             }
-            if socket_w.write_all(&input).is_err() {
+            if socket_w.write_all(&frame(INPUT, &input)).is_err() {
                 stdin_open = false;
             }
         }
@@ -172,7 +210,8 @@ pub fn serve(dir: &Dir, child: &Child, log: &mut File, stdin: Option<std::io::Pi
         (None, Some(w)) => Some(w.as_raw_fd()),
         (None, None) => None,
     };
-    let mut clients: Vec<UnixStream> = Vec::new();
+    // Each client with the bytes of a frame not complete yet.
+    let mut clients: Vec<(UnixStream, Vec<u8>)> = Vec::new();
     let mut pty_open = child.pty.is_some();
     let mut buf = vec![0u8; 16384];
     loop {
@@ -193,7 +232,7 @@ pub fn serve(dir: &Dir, child: &Child, log: &mut File, stdin: Option<std::io::Pi
             .map(|m| push(m.as_raw_fd()));
         let at_listener = listener.as_ref().map(|l| push(l.as_raw_fd()));
         let first_client = fds.len();
-        for c in &clients {
+        for (c, _) in &clients {
             fds.push(libc::pollfd {
                 fd: c.as_raw_fd(),
                 events: libc::POLLIN,
@@ -225,7 +264,7 @@ pub fn serve(dir: &Dir, child: &Child, log: &mut File, stdin: Option<std::io::Pi
         }
         let mut gone = Vec::new();
         // Only the clients that were polled: new ones are accepted below.
-        for (i, c) in clients
+        for (i, (c, pending)) in clients
             .iter_mut()
             .enumerate()
             .take(fds.len() - first_client)
@@ -235,8 +274,9 @@ pub fn serve(dir: &Dir, child: &Child, log: &mut File, stdin: Option<std::io::Pi
             }
             match c.read(&mut buf) {
                 Ok(n) if n > 0 => {
-                    if let Some(fd) = input {
-                        write_all(fd, &buf[..n]);
+                    pending.extend_from_slice(&buf[..n]);
+                    if !deliver(pending, input, child.pty.as_ref()) {
+                        gone.push(i);
                     }
                 }
                 _ => gone.push(i),
@@ -249,7 +289,7 @@ pub fn serve(dir: &Dir, child: &Child, log: &mut File, stdin: Option<std::io::Pi
             && let Some(l) = &listener
         {
             while let Ok((c, _)) = l.accept() {
-                clients.push(c);
+                clients.push((c, Vec::new()));
             }
         }
         let exited = match &pidfd {
@@ -281,6 +321,43 @@ pub fn serve(dir: &Dir, child: &Child, log: &mut File, stdin: Option<std::io::Pi
         let _ = std::fs::remove_file(path);
     }
     duckc_runtime::process::wait_code(child.pid).unwrap_or(255)
+}
+
+/// Act on the complete frames at the start of `pending` and keep the rest; false for a client
+/// that sent something that is not a frame (it is dropped).
+fn deliver(pending: &mut Vec<u8>, input: Option<RawFd>, pty: Option<&OwnedFd>) -> bool {
+    while pending.len() >= 5 {
+        let len = u32::from_le_bytes([pending[1], pending[2], pending[3], pending[4]]) as usize;
+        if len > 1 << 20 {
+            return false;
+        }
+        if pending.len() < 5 + len {
+            break;
+        }
+        let payload = &pending[5..5 + len];
+        match pending[0] {
+            INPUT => {
+                if let Some(fd) = input {
+                    write_all(fd, payload);
+                }
+            }
+            WINSIZE if len == 8 => {
+                let v = |i: usize| u16::from_le_bytes([payload[i * 2], payload[i * 2 + 1]]);
+                if let Some(m) = pty {
+                    let ws = rustix::termios::Winsize {
+                        ws_row: v(0),
+                        ws_col: v(1),
+                        ws_xpixel: v(2),
+                        ws_ypixel: v(3),
+                    };
+                    let _ = rustix::termios::tcsetwinsize(m, ws);
+                }
+            }
+            _ => return false,
+        }
+        pending.drain(..5 + len);
+    }
+    true
 }
 
 fn write_all(fd: RawFd, mut data: &[u8]) {
