@@ -350,15 +350,26 @@ fn walk_container(
             }
         }
         Kind::File => {
+            // `O_NONBLOCK`: a FIFO swapped in after the `statat` must not block the open; it is
+            // then skipped by the `fstat` below (regular files ignore the flag).
             let fd = rustix::fs::openat(
                 parent,
                 name,
-                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
                 Mode::empty(),
             )
             .map_err(errno(format!("cannot open `{}`", shown())))?;
+            let now =
+                rustix::fs::fstat(&fd).map_err(errno(format!("cannot stat `{}`", shown())))?;
+            if kind(now.st_mode) != Kind::File {
+                eprintln!(
+                    "duckc: skipping `{}`: it changed while being copied",
+                    shown()
+                );
+                return Ok(());
+            }
             let mut file = std::fs::File::from(fd);
-            sink.file(rel, mode, st.st_size as u64, &mut file)?;
+            sink.file(rel, mode, now.st_size as u64, &mut file)?;
         }
         Kind::Symlink => {
             let target = rustix::fs::readlinkat(parent, name, Vec::new())
