@@ -492,9 +492,11 @@ impl<W: Write> Sink for TarSink<W> {
         h.set_entry_type(tar::EntryType::Regular);
         h.set_mode(mode);
         h.set_size(size);
-        // A file that grows while it is read is cut at the size announced in its header.
+        // Exactly the size announced in the header: a file that grows while it is read is
+        // cut, one that shrinks is padded with zeros, so the stream stays a valid tar.
+        let exact = data.take(size).chain(io::repeat(0)).take(size);
         self.builder
-            .append_data(&mut h, self.name(rel), data.take(size))
+            .append_data(&mut h, self.name(rel), exact)
             .map_err(err("cannot write the tar stream"))
     }
 
