@@ -838,6 +838,7 @@ fn run_step_api_captures_output_and_changes() {
         resources: Default::default(),
         dns: Default::default(),
         launch: Default::default(),
+        tmpfs: vec![],
     };
     let captured = duckc_runtime::run_captured(&spec).unwrap();
     assert_eq!(captured.code, 3);
@@ -911,6 +912,7 @@ fn a_container_over_150_layers() {
         resources: Default::default(),
         dns: Default::default(),
         launch: Default::default(),
+        tmpfs: vec![],
     };
     let captured = duckc_runtime::run_captured(&spec).unwrap();
     let output = String::from_utf8_lossy(&captured.output);

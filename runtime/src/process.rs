@@ -593,6 +593,17 @@ pub fn forward_signals_to(pid: i32) {
 /// or the stdio pipes (copying the caller's stdin to the container when `stdin` is true) and
 /// return the exit code.
 pub fn attach(child: &mut Child, stdin: bool) -> Result<i32> {
+    attach_logging(child, stdin, None)
+}
+
+/// [`attach`], also copying everything the container writes to `log` (so `logs` shows the
+/// output of a foreground container too).
+pub fn attach_logging(child: &mut Child, stdin: bool, log: Option<RawFd>) -> Result<i32> {
+    let tee = |data: &[u8]| {
+        if let Some(fd) = log {
+            write_all(fd, data);
+        }
+    };
     let err = |what: &str| {
         let what = what.to_owned();
         move |e: io::Error| Error::Kernel { what, source: e }
@@ -626,7 +637,7 @@ pub fn attach(child: &mut Child, stdin: bool) -> Result<i32> {
     .into_iter()
     .filter_map(|(fd, to)| Some((fd?, to)))
     .collect();
-    let raw = child.pty.as_ref().and_then(|_| RawMode::enter());
+    let raw = child.pty.as_ref().and_then(|_| TerminalGuard::enter(stdin));
     let mut stdin_open = stdin && child.pty.is_some();
     let mut buf = vec![0u8; 16384];
     let code = loop {
@@ -700,6 +711,9 @@ pub fn attach(child: &mut Child, stdin: bool) -> Result<i32> {
             }
             // SAFETY: reading into our buffer.
             let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n > 0 {
+                tee(&buf[..n as usize]);
+            }
             n > 0 && write_all(*to, &buf[..n as usize])
         });
         if let Some(m) = &child.pty {
@@ -707,6 +721,7 @@ pub fn attach(child: &mut Child, stdin: bool) -> Result<i32> {
                 // SAFETY: reading into our buffer.
                 let n = unsafe { libc::read(m.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
                 if n > 0 {
+                    tee(&buf[..n as usize]);
                     let _ = io::stdout().write_all(&buf[..n as usize]);
                     let _ = io::stdout().flush();
                 } else if fds[pty_at].revents & libc::POLLHUP != 0 {
@@ -737,11 +752,11 @@ pub fn attach(child: &mut Child, stdin: bool) -> Result<i32> {
     // behind (an `exec`'d command's background jobs) may hold them open: read what is there
     // now, without waiting for an end.
     for (fd, to) in &outputs {
-        drain(fd.as_raw_fd(), *to, &mut buf);
+        drain(fd.as_raw_fd(), *to, log, &mut buf);
     }
     if let Some(m) = &child.pty {
         let _ = io::stdout().flush();
-        drain(m.as_raw_fd(), 1, &mut buf);
+        drain(m.as_raw_fd(), 1, log, &mut buf);
     }
     drop(raw);
     Ok(code)
@@ -790,8 +805,9 @@ fn write_all(fd: RawFd, mut data: &[u8]) -> bool {
     true
 }
 
-/// Copy what is left in the pty or an output pipe to our `to` after the process exited.
-fn drain(fd: RawFd, to: RawFd, buf: &mut [u8]) {
+/// Copy what is left in the pty or an output pipe to our `to` (and `log`) after the process
+/// exited.
+fn drain(fd: RawFd, to: RawFd, log: Option<RawFd>, buf: &mut [u8]) {
     // SAFETY: fcntl on a descriptor we hold.
     unsafe {
         libc::fcntl(
@@ -806,33 +822,55 @@ fn drain(fd: RawFd, to: RawFd, buf: &mut [u8]) {
         if n <= 0 {
             break;
         }
+        if let Some(log) = log {
+            write_all(log, &buf[..n as usize]);
+        }
         if !write_all(to, &buf[..n as usize]) {
             break;
         }
     }
 }
 
-/// The caller's terminal in raw mode for the life of the value (only when stdin is a tty).
-struct RawMode(rustix::termios::Termios);
+/// The caller's terminal while a container with a terminal of its own is attached to it (only
+/// when stdin is a tty): in raw mode when the caller's input goes to the container (`-it`, as
+/// Docker does; with `-t` alone it stays as it was, so ctrl-c still interrupts duckc, which
+/// passes SIGINT on).
+///
+/// When dropped it discards the input nobody read, then restores the settings: replies the
+/// terminal sent to the container's queries (a shell's cursor-position request is answered
+/// with `ESC[row;colR`) must not reach the caller's shell as typed text once duckc is gone.
+/// Input typed meanwhile could not reach the container either (with `-it` it was read and sent
+/// on). `TCSAFLUSH` also waits for duckc's output to be written first.
+pub struct TerminalGuard {
+    saved: rustix::termios::Termios,
+    raw: bool,
+}
 
-impl RawMode {
-    fn enter() -> Option<RawMode> {
+impl TerminalGuard {
+    /// Take the caller's terminal (raw with `raw`); `None` when stdin is not a terminal.
+    pub fn enter(raw: bool) -> Option<TerminalGuard> {
         let stdin = rustix::stdio::stdin();
         let saved = rustix::termios::tcgetattr(stdin).ok()?;
-        let mut raw = saved.clone();
-        raw.make_raw();
-        rustix::termios::tcsetattr(stdin, rustix::termios::OptionalActions::Now, &raw).ok()?;
-        Some(RawMode(saved))
+        if raw {
+            let mut r = saved.clone();
+            r.make_raw();
+            rustix::termios::tcsetattr(stdin, rustix::termios::OptionalActions::Now, &r).ok()?;
+        }
+        Some(TerminalGuard { saved, raw })
     }
 }
 
-impl Drop for RawMode {
+impl Drop for TerminalGuard {
     fn drop(&mut self) {
-        let _ = rustix::termios::tcsetattr(
-            rustix::stdio::stdin(),
-            rustix::termios::OptionalActions::Now,
-            &self.0,
-        );
+        let stdin = rustix::stdio::stdin();
+        let _ = rustix::termios::tcflush(stdin, rustix::termios::QueueSelector::IFlush);
+        if self.raw {
+            let _ = rustix::termios::tcsetattr(
+                stdin,
+                rustix::termios::OptionalActions::Flush,
+                &self.saved,
+            );
+        }
     }
 }
 
@@ -931,24 +969,4 @@ pub fn signal_number(name: &str) -> Option<i32> {
         "SYS" => libc::SIGSYS,
         _ => return None,
     })
-}
-
-/// Wait for a detached container: with a terminal, copy everything it writes there to `log`
-/// (nobody types into it; the terminal stays open, as with `docker run -dit`).
-pub fn wait_logging(child: &Child, log: &mut std::fs::File) -> Result<i32> {
-    if let Some(m) = &child.pty {
-        let mut buf = vec![0u8; 16384];
-        loop {
-            // SAFETY: reading into our buffer.
-            let n = unsafe { libc::read(m.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if n > 0 {
-                let _ = log.write_all(&buf[..n as usize]);
-            } else if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            } else {
-                break; // EIO: every holder of the terminal's other side is gone
-            }
-        }
-    }
-    wait_code(child.pid).what(|| "cannot wait for the container".into())
 }

@@ -288,6 +288,9 @@ pub fn setup_then(
     for volume in &spec.volumes {
         bind_volume(k, root, &volume.source, &volume.target, volume.readonly)?;
     }
+    for tmpfs in &spec.tmpfs {
+        mount_tmpfs(k, root, tmpfs)?;
+    }
 
     mask_paths(k, root)?;
     for path in READ_ONLY {
@@ -534,6 +537,35 @@ fn special_dir(k: &dyn Kernel, root: &Path, path: &str) -> Result<Fd> {
 fn reopen(k: &dyn Kernel, root: &Path, path: &str) -> Result<Fd> {
     k.open_in_root(root, Path::new(path), Resolve::default())
         .what(|| format!("cannot open `{path}` in the container"))
+}
+
+/// Mount a tmpfs on `tmpfs.target` inside the root (created as a directory when missing;
+/// symlinks on the way resolve inside the root).
+fn mount_tmpfs(k: &dyn Kernel, root: &Path, tmpfs: &crate::spec::Tmpfs) -> Result<()> {
+    let dst = k
+        .open_in_root(
+            root,
+            Path::new(&tmpfs.target),
+            Resolve {
+                create: Some(FileKind::Dir),
+                no_symlinks: false,
+            },
+        )
+        .what(|| format!("cannot create tmpfs target `{}`", tmpfs.target))?;
+    let mut opts = format!("mode={:o}", tmpfs.mode.unwrap_or(0o1777));
+    if let Some(size) = tmpfs.size {
+        opts.push_str(&format!(",size={size}"));
+    }
+    k.mount(
+        Some("tmpfs"),
+        &fd_path(dst),
+        Some("tmpfs"),
+        ms::NOSUID | ms::NODEV | ms::NOEXEC,
+        Some(&opts),
+    )
+    .what(|| format!("cannot mount a tmpfs on `{}`", tmpfs.target))?;
+    k.close(dst);
+    Ok(())
 }
 
 /// Bind `source` (a host path) onto `target` inside the root. Symlinks in `target` resolve

@@ -151,6 +151,23 @@ pub enum Ipc {
         /// Host pid of its init, set each time this container starts.
         pid: i32,
     },
+    /// tmpfs file systems mounted into the container (`--mount type=tmpfs`).
+    #[serde(default)]
+    pub tmpfs: Vec<Tmpfs>,
+}
+
+/// A tmpfs mounted into the container (`--mount type=tmpfs,target=…`), `nosuid,nodev,noexec`
+/// as Docker mounts it; its contents live and die with the mount.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tmpfs {
+    /// Where, inside the container (created when missing).
+    pub target: String,
+    /// Size limit in bytes (`tmpfs-size`); the kernel's default (half the memory) when unset.
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// Permission bits of its root (`tmpfs-mode`; default 1777).
+    #[serde(default)]
+    pub mode: Option<u32>,
 }
 
 /// A host device node given to the container (`--device HOST[:CONTAINER][:rwm]`): bound into

@@ -155,6 +155,7 @@ pub(crate) fn run_layer(
             resources: Default::default(),
             dns: Default::default(),
             launch: Default::default(),
+            tmpfs: vec![],
         };
         let captured = duckc_runtime::run_captured(&spec).map_err(runtime_err)?;
         if captured.code != 0 {

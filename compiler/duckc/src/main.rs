@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod cmd;
 
@@ -49,7 +49,19 @@ fn main() -> ExitCode {
     if let Some(code) = duckc_runtime::init::main_if_init() {
         return code;
     }
-    let cli = Cli::parse();
+    let cli = match cmd::help::grouped(Cli::command())
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => match cmd::help::unknown_docker_verb(&e) {
+            Some(report) => {
+                eprintln!("{report:?}");
+                return ExitCode::from(2);
+            }
+            None => e.exit(),
+        },
+    };
     // `duckc images | head -1`: a closed pipe ends the process quietly, as for other Unix
     // tools, instead of a panic in `println!`. Container verbs keep ignoring SIGPIPE: a
     // foreground container must still be waited for and cleaned up when the reader goes.

@@ -912,6 +912,7 @@ fn configure(
             resources: Default::default(),
             dns: Default::default(),
             launch: Default::default(),
+            tmpfs: vec![],
         };
         let captured = duckc_runtime::run_captured(&spec).map_err(|e| Error::Runtime {
             reason: e.to_string(),

@@ -29,6 +29,7 @@ fn spec() -> ContainerSpec {
         resources: Default::default(),
         dns: Default::default(),
         launch: Default::default(),
+        tmpfs: vec![],
     }
 }
 

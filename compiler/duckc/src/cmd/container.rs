@@ -3,11 +3,19 @@
 //! (`-d`, `start` without `-a`) leaves a small monitor process behind that records the exit.
 
 mod devices;
+mod attach;
+mod cp;
+mod diff;
+mod inspect;
+pub(crate) mod lifecycle;
 mod limits;
+mod mounts;
 mod names;
 mod security_opt;
 mod state;
 mod table;
+mod top;
+mod verbs;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -49,6 +57,8 @@ pub enum Command {
     Pause(PauseArgs),
     /// Unpause (thaw) paused containers.
     Unpause(PauseArgs),
+    #[command(flatten)]
+    More(verbs::Command),
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -84,6 +94,8 @@ pub enum ContainerCommand {
     Pause(PauseArgs),
     /// Unpause (thaw) paused containers.
     Unpause(PauseArgs),
+    #[command(flatten)]
+    More(verbs::ContainerOnly),
 }
 
 #[derive(Debug, Args)]
@@ -162,6 +174,7 @@ pub struct RunArgs {
     limits: Box<limits::LimitArgs>,
     #[command(flatten)]
     devices: Box<devices::DeviceArgs>,
+    mounts: Box<mounts::MountArgs>,
     /// The image: `name[:tag]`, an image ID or a digest.
     image: String,
     /// Command and arguments (default: the image's).
@@ -217,6 +230,13 @@ pub struct PsArgs {
     /// Only print container IDs.
     #[arg(short, long)]
     quiet: bool,
+    /// Only containers that match: `status=exited`, `name=N`, `ancestor=IMAGE`, `id=ID`,
+    /// `exited=CODE`.
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    filter: Vec<String>,
+    /// Print each container through a Go-style template (`{{.ID}}`, `{{json .}}`, `table …`).
+    #[arg(long)]
+    format: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -337,6 +357,8 @@ impl Command {
             Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
                 pause(&store, &a, false)
             }
+            Command::More(c) => c.run(&store),
+            Command::Container(ContainerCommand::More(c)) => c.run(&store),
         }
     }
 }
@@ -400,7 +422,8 @@ fn find(store: &Store, query: &str) -> miette::Result<(Dir, Config)> {
     }
 }
 
-fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
+fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
+    args.env = mounts::env_flags(&args.mounts, &args.env)?;
     // A lease (a shared lock that `gc` waits for) keeps the image alive from its resolution
     // until the container's gc root is written; the root keeps it alive after that. A
     // foreground `--rm` container lives no longer than this process, so its root is written
@@ -537,6 +560,9 @@ fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
         let _ = std::fs::remove_dir_all(&dir.0);
         return Err(e);
     }
+        tmpfs: vec![],
+    };
+    mounts::apply(&args.mounts, &mut spec)?;
     let config = Config {
         id: id.clone(),
         name,
@@ -773,6 +799,18 @@ fn foreground(
     };
     devices::poststart(config, child.pid);
     let code = duckc_runtime::attach(&mut child, interactive);
+    // The output goes to the log too, so `logs` shows what a foreground run printed (not
+    // for `--rm`, whose container is gone when it ends).
+    let log = if config.auto_remove {
+        None
+    } else {
+        open_log(dir).ok()
+    };
+    let code = duckc_runtime::process::attach_logging(
+        &mut child,
+        interactive,
+        log.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
+    );
     limits::cleanup(config);
     devices::poststop(config);
     let code = code.map_err(|e| miette!("{e}"))?;
@@ -805,15 +843,20 @@ fn detach(store: &Store, dir: &Dir, config: &Config) -> miette::Result<Option<Ex
     }
 }
 
-/// The body of a detached container's monitor process: start it with its output going to the
-/// log, report, wait, record the exit.
-fn monitor(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::File) -> i32 {
+/// The container's log, opened for appending.
+fn open_log(dir: &Dir) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let log = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .mode(duckc_store::modes::FILE_MODE)
-        .open(dir.log());
+        .open(dir.log())
+}
+
+/// The body of a detached container's monitor process: start it with its output going to the
+/// log, report, wait, record the exit.
+fn monitor(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::File) -> i32 {
+    let log = open_log(dir);
     let mut log = match log {
         Ok(l) => l,
         Err(e) => {
@@ -863,6 +906,9 @@ fn monitor(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::F
     limits::cleanup(config);
     devices::poststop(config);
     drop(keep_stdin);
+    // Serves `duckc attach` clients while it waits (and copies a terminal's output to the log).
+    let code = attach::serve(dir, &child, &mut log, keep_stdin.take());
+    limits::cleanup(config);
     exited(dir, code);
     if config.auto_remove
         && let Ok(store) = Store::open(store_root)
@@ -874,6 +920,13 @@ fn monitor(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::F
 
 fn ps(store: &Store, args: &PsArgs) -> miette::Result<ExitCode> {
     let now = now();
+    let filters = inspect::Filters::parse(&args.filter)?;
+    let template = args
+        .format
+        .as_deref()
+        .map(crate::cmd::format::Template::parse)
+        .transpose()?;
+    let mut values = Vec::new();
     let mut rows = vec![
         [
             "CONTAINER ID",
@@ -891,7 +944,14 @@ fn ps(store: &Store, args: &PsArgs) -> miette::Result<ExitCode> {
         let Ok(state) = dir.read_state() else {
             continue;
         };
-        if !args.all && state.status != Status::Running {
+        if !args.all && !filters.implies_all() && state.status != Status::Running {
+            continue;
+        }
+        if !filters.matches(store, &config, &state) {
+            continue;
+        }
+        if template.is_some() && !args.quiet {
+            values.push(inspect::ps_row(&config, &state, now));
             continue;
         }
         if args.quiet {
@@ -915,7 +975,9 @@ fn ps(store: &Store, args: &PsArgs) -> miette::Result<ExitCode> {
             config.name.clone(),
         ]);
     }
-    if !args.quiet {
+    if let (Some(t), false) = (&template, args.quiet) {
+        t.print(&values, &crate::cmd::format::docker_header("container"))?;
+    } else if !args.quiet {
         print!("{}", table::render(&rows));
     }
     Ok(ExitCode::SUCCESS)
@@ -943,7 +1005,10 @@ fn start(store: &Store, args: &StartArgs) -> miette::Result<ExitCode> {
         }
         devices::refresh_ipc(&mut config.spec, &all(store))?;
         if args.attach {
-            return foreground(store, &dir, &config, args.interactive);
+            // A container made with `-it` gets its terminal back with its input, as
+            // `docker start -ai` gives it (without input its shell would sit there unusable).
+            let stdin = args.interactive || (config.interactive && config.spec.process.terminal);
+            return foreground(store, &dir, &config, stdin);
         }
         if let Some(code) = detach(store, &dir, &config)? {
             return Ok(code);
@@ -984,22 +1049,27 @@ fn stop(store: &Store, args: &StopArgs) -> miette::Result<ExitCode> {
     for query in &args.containers {
         let (dir, config) = find(store, query)?;
         let state = dir.read_state().into_diagnostic()?;
-        if let (Status::Running, Some(pid)) = (state.status, state.pid) {
-            let _ = duckc_runtime::process::kill(pid, libc_sig("TERM"));
-            let code = if wait_gone(&state, Duration::from_secs(args.time)) {
-                143
-            } else {
-                let _ = duckc_runtime::process::kill(pid, libc_sig("KILL"));
-                wait_gone(&state, Duration::from_secs(10));
-                137
-            };
-            settle(&dir, code);
-            // Anything still in the container's cgroup goes too.
-            limits::cleanup(&config);
-        }
+        stop_one(&dir, &config, &state, args.time);
         println!("{query}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM to a running container's init, SIGKILL after `time` seconds; record the exit.
+fn stop_one(dir: &Dir, config: &Config, state: &State, time: u64) {
+    if let (Status::Running, Some(pid)) = (state.status, state.pid) {
+        let _ = duckc_runtime::process::kill(pid, libc_sig("TERM"));
+        let code = if wait_gone(state, Duration::from_secs(time)) {
+            143
+        } else {
+            let _ = duckc_runtime::process::kill(pid, libc_sig("KILL"));
+            wait_gone(state, Duration::from_secs(10));
+            137
+        };
+        settle(dir, code);
+        // Anything still in the container's cgroup goes too.
+        limits::cleanup(config);
+    }
 }
 
 fn libc_sig(name: &str) -> i32 {

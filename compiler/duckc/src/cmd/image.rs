@@ -13,6 +13,12 @@ use miette::{IntoDiagnostic, WrapErr, miette};
 
 use crate::Global;
 
+mod history;
+mod listing;
+mod prune;
+
+pub use prune::prune_images;
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List images.
@@ -25,6 +31,12 @@ pub enum Command {
         no_trunc: bool,
         /// Only images whose name matches this repository.
         repository: Option<String>,
+        /// Only images that match: `dangling=true|false`, `reference=NAME[:TAG]`.
+        #[arg(short, long, value_name = "KEY=VALUE")]
+        filter: Vec<String>,
+        /// Print each image through a Go-style template (`{{.ID}}`, `{{json .}}`, `table …`).
+        #[arg(long)]
+        format: Option<String>,
     },
     /// Give an image another name.
     Tag {
@@ -42,9 +54,12 @@ pub enum Command {
         #[arg(short, long)]
         force: bool,
     },
-    /// Show an image's config, manifest and layers as JSON.
+    /// Show containers or images as JSON (a container by that name or id first, as Docker).
     Inspect {
-        /// Images: `name[:tag]`, or image ids.
+        /// Print each object through a Go-style template (`{{.Id}}`, `{{json .Config}}`).
+        #[arg(short, long)]
+        format: Option<String>,
+        /// Containers or images: names, `name[:tag]`, or ids.
         #[arg(required = true)]
         images: Vec<String>,
     },
@@ -86,6 +101,11 @@ pub enum Command {
         #[arg(short, long)]
         message: Option<String>,
     },
+    /// Show an image's history: the step or commit behind each layer.
+    History(history::HistoryArgs),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(prune::ImageCommand),
     /// Write an image into an OCI layout directory (created, or extended).
     ExportLayout {
         /// The image: `name[:tag]`, or an image id.
@@ -132,7 +152,12 @@ impl Command {
                 quiet,
                 no_trunc,
                 repository,
-            } => images(&store, quiet, no_trunc, repository.as_deref()),
+                filter,
+                format,
+            } => {
+                let listing = listing::Listing::parse(&filter, format.as_deref())?;
+                images(&store, quiet, no_trunc, repository.as_deref(), &listing)
+            }
             Command::Tag { source, target } => {
                 let image = resolve(&store, &source)?;
                 duckc_image::tag(&store, &image, &target).map_err(|e| {
@@ -163,13 +188,16 @@ impl Command {
                 }
                 Ok(code)
             }
-            Command::Inspect { images } => {
+            Command::Inspect { images, format } => {
+                use crate::cmd::container::lifecycle;
                 let mut out = Vec::new();
                 for r in images {
-                    let image = resolve(&store, &r)?;
-                    out.push(inspect(&store, &image));
+                    match lifecycle::inspect_value(&store, &r) {
+                        Some(container) => out.push(container),
+                        None => out.push(inspect(&store, &resolve(&store, &r)?)),
+                    }
                 }
-                println!("{}", serde_json::to_string_pretty(&out).into_diagnostic()?);
+                lifecycle::print_documents(&out, format.as_deref())?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Save {
@@ -247,6 +275,8 @@ impl Command {
                 println!("{}", image.config_digest);
                 Ok(ExitCode::SUCCESS)
             }
+            Command::History(a) => history::history(&store, &a),
+            Command::Image(c) => c.run(&store),
             Command::ExportLayout { image, dir } => {
                 let img = resolve(&store, &image)?;
                 let refs = store.refs().map_err(|e| miette!("{e}"))?;
@@ -286,6 +316,7 @@ fn images(
     quiet: bool,
     no_trunc: bool,
     repository: Option<&str>,
+    listing: &listing::Listing,
 ) -> miette::Result<ExitCode> {
     let rows = duckc_image::list(store).map_err(|e| miette!("{e}"))?;
     let now = time::now();
@@ -297,7 +328,11 @@ fn images(
         "SIZE".into(),
     ]];
     let mut seen = std::collections::BTreeSet::new();
+    let mut values = Vec::new();
     for row in rows {
+        if !listing.matches(&row) {
+            continue;
+        }
         let (repo, tag) = match &row.tag {
             Some(t) => {
                 let (r, t) = t.rsplit_once(':').unwrap_or((t, "latest"));
@@ -326,9 +361,15 @@ fn images(
             Some(t) => format!("{} ago", time::human_duration(now - t)),
             None => "N/A".into(),
         };
+        if listing.template.is_some() {
+            values.push(listing::row_value(&row, &repo, &tag, &id, &created));
+            continue;
+        }
         table.push([repo, tag, id, created, time::human_size(row.size)]);
     }
-    if !quiet {
+    if let (Some(t), false) = (&listing.template, quiet) {
+        t.print(&values, &crate::cmd::format::docker_header("image"))?;
+    } else if !quiet {
         print_table(&table);
     }
     Ok(ExitCode::SUCCESS)

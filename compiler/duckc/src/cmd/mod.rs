@@ -5,6 +5,8 @@ pub mod build;
 pub mod container;
 pub mod convert;
 pub mod dockerfile;
+pub mod format;
+pub mod help;
 pub mod image;
 pub mod packages;
 pub mod registry;

@@ -1,4 +1,7 @@
-//! Store maintenance verbs: `verify`, `gc`, `system df`.
+//! Store maintenance verbs: `verify`, `gc`, `system df`, `system prune`; and `version`,
+//! `info`.
+
+mod facts;
 
 use std::process::ExitCode;
 
@@ -29,6 +32,10 @@ pub enum Command {
     Verify,
     /// Remove blobs, layers and snapshots that no image, container or cache entry uses.
     Gc,
+    /// Show duckc's version and the runtime's facts (kernel, cgroups, seccomp, store).
+    Version(FormatArg),
+    /// Show the store's containers and images and what the runtime can use.
+    Info(FormatArg),
     /// Store-wide views.
     System {
         #[command(subcommand)]
@@ -40,12 +47,38 @@ pub enum Command {
 pub enum SystemCommand {
     /// Show disk usage: images, layers, snapshots, containers, build cache.
     Df,
-    /// Same as `duckc gc`.
-    Prune,
+    /// Remove stopped containers and untagged images (`-a`: every unused image), then `gc`.
+    Prune(SystemPruneArgs),
+    /// Same as `duckc info`.
+    Info(FormatArg),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FormatArg {
+    /// Print through a Go-style template (`{{.KernelVersion}}`, `{{json .}}`).
+    #[arg(short, long)]
+    format: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SystemPruneArgs {
+    /// Remove every image no container uses, not only untagged ones.
+    #[arg(short, long)]
+    all: bool,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    force: bool,
 }
 
 impl Command {
     pub fn run(self, global: &Global) -> miette::Result<ExitCode> {
+        if let Command::Version(a) = &self {
+            let root = global
+                .store
+                .clone()
+                .unwrap_or_else(duckc_store::Store::default_root);
+            return facts::version(&root, a.format.as_deref());
+        }
         // `verify` reports wrong modes; every other command fixes them when it opens the store.
         let store = match self {
             Command::Verify => open_store_as_is(global)?,
@@ -71,10 +104,42 @@ impl Command {
                     Ok(ExitCode::FAILURE)
                 }
             }
-            Command::Gc
+            Command::Version(a) => facts::version(store.root(), a.format.as_deref()),
+            Command::Info(a)
             | Command::System {
-                command: SystemCommand::Prune,
+                command: SystemCommand::Info(a),
+            } => facts::info(&store, a.format.as_deref()),
+            Command::System {
+                command: SystemCommand::Prune(a),
             } => {
+                use crate::cmd::container::lifecycle;
+                lifecycle::confirm(
+                    a.force,
+                    if a.all {
+                        "This will remove:\n  - all stopped containers\n  - all images without at least one container associated to them\n  - all build cache entries no image uses"
+                    } else {
+                        "This will remove:\n  - all stopped containers\n  - all dangling images"
+                    },
+                )?;
+                let (containers, container_bytes) = lifecycle::remove_stopped(&store);
+                let (images, image_bytes) = crate::cmd::image::prune_images(&store, a.all)?;
+                if !containers.is_empty() {
+                    println!("Deleted Containers:");
+                    containers.iter().for_each(|c| println!("{c}"));
+                    println!();
+                }
+                if !images.is_empty() {
+                    println!("Deleted Images:");
+                    images.iter().for_each(|i| println!("deleted: {i}"));
+                    println!();
+                }
+                println!(
+                    "Total reclaimed space: {}",
+                    time::human_size(container_bytes + image_bytes)
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Gc => {
                 let r = duckc_image::gc(&store).map_err(|e| miette!("{e}"))?;
                 println!(
                     "removed {} blobs, {} snapshots and {} leftovers; reclaimed {}",

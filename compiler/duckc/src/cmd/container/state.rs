@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use duckc_runtime::ContainerSpec;
 use serde::{Deserialize, Serialize};
 
-/// What a container was created with; never changes after `run`.
+/// What a container was created with; never changes after `run`, except its name (`rename`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
     pub id: String,

@@ -1,0 +1,214 @@
+//! `rename`, `wait`, `restart`, `container prune` and container `inspect`: verbs that read or
+//! change a container's recorded state without touching its files.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use duckc_store::Store;
+use miette::{IntoDiagnostic, miette};
+use serde_json::Value;
+
+use super::state::{Dir, Status};
+use super::{all, find, names};
+use crate::cmd::format::Template;
+
+pub fn rename(store: &Store, query: &str, new_name: &str) -> miette::Result<ExitCode> {
+    let (dir, mut config) = find(store, query)?;
+    let new_name = new_name.trim_start_matches('/');
+    if !names::valid_name(new_name) {
+        return Err(miette!(
+            help = "names are letters, digits, `_`, `.` and `-`, starting with a letter or digit",
+            "invalid container name `{new_name}`"
+        ));
+    }
+    if config.name == new_name {
+        return Err(miette!(
+            help = "give a name it does not have yet",
+            "container `{query}` is already called `{new_name}`"
+        ));
+    }
+    if let Some((_, other)) = all(store).iter().find(|(_, c)| c.name == new_name) {
+        return Err(miette!(
+            help = format!("remove it with `duckc rm {new_name}`, or choose another name"),
+            "the container name `{new_name}` is already in use by container `{}`",
+            other.id
+        ));
+    }
+    config.name = new_name.to_owned();
+    dir.write_config(&config).into_diagnostic()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Block until each container is not running, then print its exit code (Docker's `wait`: a
+/// container that never ran counts as stopped with code 0).
+pub fn wait(store: &Store, queries: &[String]) -> miette::Result<ExitCode> {
+    let found: Vec<(String, Dir)> = queries
+        .iter()
+        .map(|q| find(store, q).map(|(d, _)| (q.clone(), d)))
+        .collect::<miette::Result<_>>()?;
+    for (query, dir) in found {
+        let code = loop {
+            let state = dir
+                .read_state()
+                .map_err(|e| miette!("cannot read the state of `{query}`: {e}"))?;
+            if state.status != Status::Running {
+                break state.exit_code.unwrap_or(0);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        println!("{code}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn restart(store: &Store, queries: &[String], time: u64) -> miette::Result<ExitCode> {
+    for query in queries {
+        let (dir, mut config) = find(store, query)?;
+        let state = dir.read_state().into_diagnostic()?;
+        if state.status == Status::Running {
+            super::stop_one(&dir, &config, &state, time);
+        }
+        if config.spec.resources.cgroup.is_empty() {
+            config.spec.resources.cgroup = config.id.clone();
+        }
+        if let Some(code) = super::detach(store, &dir, &config)? {
+            return Ok(code);
+        }
+        println!("{query}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ask `question` on the terminal unless `force`; without a terminal to ask on, refuse.
+pub fn confirm(force: bool, question: &str) -> miette::Result<()> {
+    if force {
+        return Ok(());
+    }
+    let refuse = || {
+        miette!(
+            help = "pass `-f` to go ahead without being asked",
+            "nothing removed: not confirmed"
+        )
+    };
+    if !std::io::stdin().is_terminal() {
+        return Err(refuse());
+    }
+    print!("WARNING! {question}\nAre you sure you want to continue? [y/N] ");
+    std::io::stdout().flush().into_diagnostic()?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .into_diagnostic()?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+        Ok(())
+    } else {
+        Err(refuse())
+    }
+}
+
+/// Remove every container that is not running; returns their ids and the bytes freed.
+pub fn remove_stopped(store: &Store) -> (Vec<String>, u64) {
+    let mut ids = Vec::new();
+    let mut bytes = 0;
+    for (dir, config) in all(store) {
+        let Ok(state) = dir.read_state() else {
+            continue;
+        };
+        if state.status == Status::Running {
+            continue;
+        }
+        bytes += du(&dir.0);
+        super::remove(store, &dir, &config);
+        ids.push(config.id);
+    }
+    (ids, bytes)
+}
+
+/// `container prune`.
+pub fn prune(store: &Store, force: bool) -> miette::Result<ExitCode> {
+    confirm(force, "This will remove all stopped containers.")?;
+    let (ids, bytes) = remove_stopped(store);
+    if !ids.is_empty() {
+        println!("Deleted Containers:");
+        for id in &ids {
+            println!("{id}");
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        duckc_image::time::human_size(bytes)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Bytes in the files under `path` (not following links).
+fn du(path: &std::path::Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| du(&e.path()))
+        .sum()
+}
+
+/// The `inspect` document of the container `query` names, if it names one.
+pub fn inspect_value(store: &Store, query: &str) -> Option<Value> {
+    let (dir, config) = find(store, query).ok()?;
+    let state = dir.read_state().ok()?;
+    Some(super::inspect::document(store, &dir, &config, &state))
+}
+
+/// Print documents as `inspect` does: a JSON array, or one template line each.
+pub fn print_documents(docs: &[Value], format: Option<&str>) -> miette::Result<()> {
+    match format {
+        Some(f) => {
+            let t = Template::parse(f)?;
+            for d in docs {
+                println!("{}", t.render(d)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(docs).into_diagnostic()?),
+    }
+    Ok(())
+}
+
+/// `container inspect`.
+pub fn inspect(
+    store: &Store,
+    queries: &[String],
+    format: Option<&str>,
+) -> miette::Result<ExitCode> {
+    let mut docs = Vec::new();
+    for q in queries {
+        let (dir, config) = find(store, q)?;
+        let state = dir.read_state().into_diagnostic()?;
+        docs.push(super::inspect::document(store, &dir, &config, &state));
+    }
+    print_documents(&docs, format)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Containers in the store: (total, running, paused, stopped), for `info`.
+pub fn counts(store: &Store) -> (usize, usize, usize, usize) {
+    let (mut total, mut running, mut paused) = (0, 0, 0);
+    for (dir, config) in all(store) {
+        total += 1;
+        if dir.read_state().is_ok_and(|s| s.status == Status::Running) {
+            if super::limits::is_paused(&config) {
+                paused += 1;
+            } else {
+                running += 1;
+            }
+        }
+    }
+    (total, running, paused, total - running - paused)
+}

@@ -1,0 +1,151 @@
+//! The top-level help grouped as Docker's is (Common Commands, Management Commands, Commands,
+//! then duckc's own), and a clear answer to a Docker verb duckc does not have, instead of
+//! clap's "did you mean" pointing at an unrelated verb (`swarm` → `stats`).
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use miette::miette;
+
+/// Docker's "Common Commands", in Docker's order.
+const COMMON: &[&str] = &[
+    "run", "exec", "ps", "build", "pull", "push", "images", "login", "logout", "search", "version",
+    "info",
+];
+
+/// Docker's other top-level verbs (its "Commands" and "Management Commands").
+const DOCKER: &[&str] = &[
+    "attach",
+    "builder",
+    "buildx",
+    "checkpoint",
+    "commit",
+    "compose",
+    "config",
+    "container",
+    "context",
+    "cp",
+    "create",
+    "debug",
+    "diff",
+    "events",
+    "export",
+    "history",
+    "image",
+    "import",
+    "init",
+    "inspect",
+    "kill",
+    "load",
+    "logs",
+    "manifest",
+    "network",
+    "node",
+    "pause",
+    "plugin",
+    "port",
+    "rename",
+    "restart",
+    "rm",
+    "rmi",
+    "save",
+    "scout",
+    "secret",
+    "service",
+    "stack",
+    "start",
+    "stats",
+    "stop",
+    "swarm",
+    "system",
+    "tag",
+    "top",
+    "trust",
+    "unpause",
+    "update",
+    "volume",
+    "wait",
+];
+
+/// `cmd` with a help template that lists its subcommands in Docker's groups.
+pub fn grouped(cmd: clap::Command) -> clap::Command {
+    let mut common = Vec::new();
+    let mut management = Vec::new();
+    let mut docker = Vec::new();
+    let mut own = Vec::new();
+    for sub in cmd.get_subcommands() {
+        let name = sub.get_name().to_owned();
+        if sub.is_hide_set() || name == "help" {
+            continue;
+        }
+        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+        let row = (name.clone(), about);
+        if COMMON.contains(&name.as_str()) {
+            common.push(row);
+        } else if sub.has_subcommands() {
+            management.push(row);
+        } else if DOCKER.contains(&name.as_str()) {
+            docker.push(row);
+        } else {
+            own.push(row);
+        }
+    }
+    common.sort_by_key(|(n, _)| COMMON.iter().position(|c| c == n));
+    management.sort();
+    docker.sort();
+    let width = common
+        .iter()
+        .chain(&management)
+        .chain(&docker)
+        .chain(&own)
+        .map(|(n, _)| n.len())
+        .max()
+        .unwrap_or(0);
+    let mut text = String::from("{about-with-newline}\n{usage-heading} {usage}\n");
+    for (title, rows) in [
+        ("Common Commands", &common),
+        ("Management Commands", &management),
+        ("Commands", &docker),
+        ("Environment Commands (duckc's own)", &own),
+    ] {
+        if rows.is_empty() {
+            continue;
+        }
+        text.push_str(&format!("\n{title}:\n"));
+        for (name, about) in rows.iter() {
+            // A brace would start a template tag.
+            let about = about.replace(['{', '}'], "");
+            text.push_str(&format!("  {name:<width$}  {about}\n"));
+        }
+    }
+    text.push_str("\nGlobal Options:\n{options}\n\nRun 'duckc COMMAND --help' for more information on a command.\n");
+    cmd.help_template(text)
+}
+
+/// A clap error for a Docker verb duckc lacks, turned into duckc's own diagnostic.
+pub fn unknown_docker_verb(err: &clap::Error) -> Option<miette::Report> {
+    if err.kind() != ErrorKind::InvalidSubcommand {
+        return None;
+    }
+    let Some(ContextValue::String(word)) = err.get(ContextKind::InvalidSubcommand) else {
+        return None;
+    };
+    if !DOCKER.contains(&word.as_str()) && !COMMON.contains(&word.as_str()) {
+        return None;
+    }
+    Some(miette!(
+        help = "duckc runs containers without a daemon and has Docker's everyday verbs; `duckc --help` lists them",
+        "duckc has no `{word}`"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_verbs_are_sorted_and_apart_from_the_common_ones() {
+        let mut sorted = DOCKER.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(sorted, DOCKER);
+        assert!(COMMON.iter().all(|c| !DOCKER.contains(c)));
+    }
+}
