@@ -37,8 +37,8 @@ use std::path::Path;
 pub use error::{Error, Result};
 pub use process::{Child, Io, Stdio, attach, exec_in, spawn};
 pub use spec::{
-    ContainerSpec, Device, Dns, Ipc, Launch, Network, Process, Resources, Rootfs, Ulimit, Volume,
-    ContainerSpec, Device, Dns, Network, Process, Resources, Rootfs, Tmpfs, Ulimit, Volume,
+    ContainerSpec, Device, Dns, Ipc, Launch, Network, Process, Resources, Rootfs, Tmpfs, Ulimit,
+    Volume,
 };
 
 impl Rootfs {

@@ -105,6 +105,9 @@ pub struct ContainerSpec {
     /// IPC namespace and `/dev/shm`, extra groups, OCI hooks and `--init`.
     #[serde(default)]
     pub launch: Launch,
+    /// tmpfs file systems mounted into the container (`--mount type=tmpfs`).
+    #[serde(default)]
+    pub tmpfs: Vec<Tmpfs>,
 }
 
 /// How the container starts beyond its root and its process: its IPC namespace and
@@ -151,9 +154,6 @@ pub enum Ipc {
         /// Host pid of its init, set each time this container starts.
         pid: i32,
     },
-    /// tmpfs file systems mounted into the container (`--mount type=tmpfs`).
-    #[serde(default)]
-    pub tmpfs: Vec<Tmpfs>,
 }
 
 /// A tmpfs mounted into the container (`--mount type=tmpfs,target=…`), `nosuid,nodev,noexec`

@@ -2,9 +2,9 @@
 //! `commit`. No daemon: a foreground `run` waits for its container itself, and a detached one
 //! (`-d`, `start` without `-a`) leaves a small monitor process behind that records the exit.
 
-mod devices;
 mod attach;
 mod cp;
+mod devices;
 mod diff;
 mod inspect;
 pub(crate) mod lifecycle;
@@ -174,6 +174,7 @@ pub struct RunArgs {
     limits: Box<limits::LimitArgs>,
     #[command(flatten)]
     devices: Box<devices::DeviceArgs>,
+    #[command(flatten)]
     mounts: Box<mounts::MountArgs>,
     /// The image: `name[:tag]`, an image ID or a digest.
     image: String,
@@ -548,6 +549,7 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
         resources,
         dns,
         launch: Default::default(),
+        tmpfs: vec![],
     };
     if let Err(e) = devices::apply(
         &args.devices,
@@ -560,9 +562,10 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
         let _ = std::fs::remove_dir_all(&dir.0);
         return Err(e);
     }
-        tmpfs: vec![],
-    };
-    mounts::apply(&args.mounts, &mut spec)?;
+    if let Err(e) = mounts::apply(&args.mounts, &mut spec) {
+        let _ = std::fs::remove_dir_all(&dir.0);
+        return Err(e);
+    }
     let config = Config {
         id: id.clone(),
         name,
@@ -798,7 +801,6 @@ fn foreground(
         }
     };
     devices::poststart(config, child.pid);
-    let code = duckc_runtime::attach(&mut child, interactive);
     // The output goes to the log too, so `logs` shows what a foreground run printed (not
     // for `--rm`, whose container is gone when it ends).
     let log = if config.auto_remove {
@@ -902,13 +904,10 @@ fn monitor(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::F
     let _ = write!(report, "ok");
     drop(report);
     devices::poststart(config, child.pid);
-    let code = duckc_runtime::process::wait_logging(&child, &mut log).unwrap_or(255);
-    limits::cleanup(config);
-    devices::poststop(config);
-    drop(keep_stdin);
     // Serves `duckc attach` clients while it waits (and copies a terminal's output to the log).
     let code = attach::serve(dir, &child, &mut log, keep_stdin.take());
     limits::cleanup(config);
+    devices::poststop(config);
     exited(dir, code);
     if config.auto_remove
         && let Ok(store) = Store::open(store_root)
