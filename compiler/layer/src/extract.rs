@@ -76,12 +76,11 @@ pub struct ExtractOptions {
 
 impl Default for ExtractOptions {
     fn default() -> Self {
-        let root = rustix::process::geteuid().is_root();
         ExtractOptions {
             whiteouts: WhiteoutMode::Overlay,
             limits: Limits::default(),
-            owners: root,
-            devices: root,
+            owners: crate::ids::can_chown(),
+            devices: crate::ids::host_root(),
         }
     }
 }
@@ -571,7 +570,7 @@ impl Extractor {
             return match self.opts.whiteouts {
                 WhiteoutMode::Overlay => {
                     let [root, user] = crate::overlay::OPAQUE_XATTRS;
-                    let name = if rustix::process::geteuid().is_root() {
+                    let name = if crate::ids::host_root() {
                         root
                     } else {
                         user
