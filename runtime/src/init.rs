@@ -255,8 +255,7 @@ fn start(
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
     let id = user::resolve(&process.user, &passwd, &group)?;
     // Rootless, the ids the namespace maps: only root without subordinate ids.
-    if rootless && !(crate::userns::mapped(id.uid, true) && crate::userns::mapped(id.gid, false))
-    {
+    if rootless && !(crate::userns::mapped(id.uid, true) && crate::userns::mapped(id.gid, false)) {
         return Err(Error::Rootless(process.user.clone()));
     }
     enter_workdir(k, &process.cwd)?;

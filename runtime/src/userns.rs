@@ -183,10 +183,20 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// This process's real user, named from `/etc/passwd` (the uid itself when it has no entry).
+    /// This process's real user on the host, named from `/etc/passwd` (the uid itself when it
+    /// has no entry); in a user namespace, the host ids its root stands for.
     pub fn current() -> Caller {
-        let uid = rustix::process::getuid().as_raw();
-        let gid = rustix::process::getgid().as_raw();
+        let host = |file: &str, own: u32| {
+            let map = own_map(file);
+            if is_initial(&map) {
+                return own;
+            }
+            map.iter()
+                .find(|e| e.inside == 0)
+                .map_or(own, |e| e.outside)
+        };
+        let uid = host("uid_map", rustix::process::getuid().as_raw());
+        let gid = host("gid_map", rustix::process::getgid().as_raw());
         let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
         let name = passwd
             .lines()

@@ -570,11 +570,7 @@ impl Extractor {
             return match self.opts.whiteouts {
                 WhiteoutMode::Overlay => {
                     let [root, user] = crate::overlay::OPAQUE_XATTRS;
-                    let name = if crate::ids::host_root() {
-                        root
-                    } else {
-                        user
-                    };
+                    let name = if crate::ids::host_root() { root } else { user };
                     rustix::fs::fsetxattr(&pfd, name, b"y", rustix::fs::XattrFlags::empty())
                         .map_err(|e| io_at(shown, e))
                 }
