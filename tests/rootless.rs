@@ -10,7 +10,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{must, require_root, require_tool};
+use common::{apt, must, require_root, require_tool};
 
 /// A user made for one test, removed (with its `/etc/subuid` and `/etc/subgid` lines, which
 /// `userdel` drops) and its home with it, also when the test fails.
@@ -18,6 +18,8 @@ struct TestUser {
     name: String,
     dir: tempfile::TempDir,
     bin: PathBuf,
+    /// `NAME=VALUE`s for every duckc it runs (the test apt repository).
+    env: Vec<String>,
 }
 
 impl TestUser {
@@ -41,6 +43,7 @@ impl TestUser {
             name,
             dir,
             bin: common::duckc_bin(),
+            env: vec![format!("DUCKC_APT_REPOSITORY={}", apt::repo().line())],
         };
         std::fs::create_dir(&home).unwrap();
         chown_to(&home, &user.name);
@@ -89,6 +92,7 @@ impl TestUser {
             .arg(format!("HOME={}", self.home().display()))
             .arg("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
             .args(["NO_COLOR=1", "CLICOLOR=0", "SOURCE_DATE_EPOCH=0"])
+            .args(&self.env)
             .arg(program)
             .stdin(Stdio::null());
         cmd
@@ -171,6 +175,23 @@ fn hello_context(dir: &Path) -> PathBuf {
     ctx
 }
 
+/// A spec with a `packages` step from the test repository, in `dir/NAME` (owned by `owner`, so
+/// its build can write `duck.lock`).
+fn packages_context(dir: &Path, name: &str, owner: Option<&str>) -> PathBuf {
+    let ctx = dir.join(name);
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("env.kdl"),
+        "env \"pkgs\" {\n    from \"duckc-example/hello:latest\"\n    packages \"duck-tool\"\n    tag \"rootless/pkgs:latest\"\n}\n",
+    )
+    .unwrap();
+    if let Some(owner) = owner {
+        chown_to(&ctx, owner);
+        chown_to(&ctx.join("env.kdl"), owner);
+    }
+    ctx
+}
+
 /// `duckc images --no-trunc` as `(name:tag, id)` lines, sorted.
 fn image_ids(listing: &str) -> Vec<String> {
     let mut ids: Vec<String> = listing
@@ -234,9 +255,19 @@ fn rootless_with_subordinate_ids_matches_root() {
         root(spec);
         user.must(&ctx, spec);
     }
+    // Packages unpacked with their owners, rootless as with root.
+    let pkgs_root = packages_context(user.dir.path(), "pkgs-root", None);
+    let pkgs_user = packages_context(user.dir.path(), "pkgs-user", Some(&user.name));
+    let mut cmd = common::duckc(root_store.path());
+    common::ok(
+        cmd.arg("build")
+            .current_dir(&pkgs_root)
+            .env("DUCKC_APT_REPOSITORY", apt::repo().line()),
+    );
+    user.must(&pkgs_user, &["build"]);
     let rootless = image_ids(&user.must(&ctx, &["images", "--no-trunc"]));
     assert_eq!(image_ids(&root(&["images", "--no-trunc"])), rootless);
-    assert_eq!(rootless.len(), 5, "{rootless:?}");
+    assert_eq!(rootless.len(), 6, "{rootless:?}");
 
     // Inside, the owners are the ones the step gave; on disk, subordinate ids.
     let out = user.must(
@@ -374,6 +405,13 @@ fn rootless_without_subordinate_ids_says_what_to_add() {
     );
     assert!(
         err.contains("Invalid argument") && err.contains(&line),
+        "{err}"
+    );
+    let pkgs = packages_context(user.dir.path(), "pkgs", Some(&user.name));
+    let (code, _, err) = user.duckc(&pkgs, &["build"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("a `packages` step needs user ids besides root's") && err.contains(&line),
         "{err}"
     );
     let (code, _, err) = user.duckc(
