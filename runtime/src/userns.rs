@@ -310,8 +310,8 @@ pub fn enter() -> Result<Entered> {
             "cannot create a user namespace ({e}); running without root needs them"
         )));
     }
-    let result = match (helper, outcome) {
-        (Some(pid), Ok(_)) => {
+    let result = match helper {
+        Some(pid) => {
             let _ = std::fs::File::from(go_write).write_all(&[1]);
             let mut report = String::new();
             let _ = std::fs::File::from(done_read).read_to_string(&mut report);
@@ -323,11 +323,10 @@ pub fn enter() -> Result<Entered> {
                 Entered::CallerOnly(report)
             }
         }
-        (_, Err(why)) => {
+        None => {
             map_self(&caller)?;
-            Entered::CallerOnly(why)
+            Entered::CallerOnly(outcome.err().unwrap_or_default())
         }
-        (None, Ok(_)) => unreachable!("a helper is forked whenever there are maps"),
     };
     if let Entered::CallerOnly(why) = &result {
         let _ = NO_IDS.set(why.clone());
