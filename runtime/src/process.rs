@@ -426,7 +426,7 @@ fn launch_in(
     }
     if userns {
         let proc_dir = PathBuf::from(format!("/proc/{pid}"));
-        if let Err(e) = crate::userns::map_child(&proc_dir) {
+        if let Err(e) = crate::userns::map_child(&crate::kernel::Linux, &proc_dir) {
             let _ = kill(pid, libc::SIGKILL);
             let _ = wait_code(pid);
             return Err(e);

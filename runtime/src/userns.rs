@@ -136,37 +136,43 @@ pub fn has_subordinate_ids() -> bool {
         .all(|m| m.iter().map(|e| u64::from(e.count)).sum::<u64>() > 1)
 }
 
-/// Write the maps of a container's user namespace (the process whose `/proc` directory is
-/// `proc_dir`), created by this process: the ids of our own namespace, each as itself, when
-/// we are in duckc's rootless namespace; only the caller, as root, when we are a host user.
-pub fn map_child(proc_dir: &Path) -> Result<()> {
-    let (uids, gids) = (own_map("uid_map"), own_map("gid_map"));
-    let write = |file: &str, data: &str| {
-        let path = proc_dir.join(file);
-        std::fs::write(&path, data).map_err(|source| Error::Kernel {
-            what: format!("cannot write `{}`", path.display()),
-            source,
-        })
-    };
-    if is_initial(&uids) {
-        let uid = rustix::process::geteuid().as_raw();
-        let gid = rustix::process::getegid().as_raw();
-        write("setgroups", "deny")?;
-        write("uid_map", &format!("0 {uid} 1\n"))?;
-        return write("gid_map", &format!("0 {gid} 1\n"));
-    }
+/// What to write into a container's user namespace created by a process that is itself in a
+/// user namespace with maps `uids` and `gids`: the same ids, each as itself (`setgroups` first,
+/// denied when it is `denied` in ours, since a namespace inherits that).
+pub fn nested_maps(uids: &[Extent], gids: &[Extent], denied: bool) -> Vec<(&'static str, String)> {
     let identity = |map: &[Extent]| {
         map.iter()
             .map(|e| format!("{} {} {}\n", e.inside, e.inside, e.count))
             .collect::<String>()
     };
-    // A namespace whose setgroups is denied passes that on; say so before the gid map.
-    let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+    let mut files = vec![];
     if denied {
-        write("setgroups", "deny")?;
+        files.push(("setgroups", "deny".to_owned()));
     }
-    write("uid_map", &identity(&uids))?;
-    write("gid_map", &identity(&gids))
+    files.push(("uid_map", identity(uids)));
+    files.push(("gid_map", identity(gids)));
+    files
+}
+
+/// Write the maps of a container's user namespace (the process whose `/proc` directory is
+/// `proc_dir`), created by this process: the ids of our own namespace, each as itself, when we
+/// are in duckc's rootless namespace ([`nested_maps`]); only the caller, as root, when we are a
+/// plain host user.
+pub fn map_child(k: &dyn crate::kernel::Kernel, proc_dir: &Path) -> Result<()> {
+    let (uids, gids) = (own_map("uid_map"), own_map("gid_map"));
+    if is_initial(&uids) {
+        let uid = rustix::process::geteuid().as_raw();
+        let gid = rustix::process::getegid().as_raw();
+        return crate::rootfs::map_caller(k, proc_dir, uid, gid);
+    }
+    for (file, data) in nested_maps(&uids, &gids, !setgroups_allowed()) {
+        let path = proc_dir.join(file);
+        k.write_file(&path, &data).map_err(|source| Error::Kernel {
+            what: format!("cannot write `{}`", path.display()),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 /// Whether `setgroups(2)` is allowed in this process's user namespace.
@@ -478,6 +484,23 @@ mod tests {
         65537 300000 10
         ");
         insta::assert_snapshot!(show(map_for(1000, &[])), @"0 1000 1");
+        let nested = nested_maps(&map_for(1000, &ranges), &map_for(1000, &[]), true);
+        insta::assert_debug_snapshot!(nested, @r#"
+        [
+            (
+                "setgroups",
+                "deny",
+            ),
+            (
+                "uid_map",
+                "0 0 1\n1 1 65536\n65537 65537 10\n",
+            ),
+            (
+                "gid_map",
+                "0 0 1\n",
+            ),
+        ]
+        "#);
         assert!(is_initial(&parse_map("         0          0 4294967295\n")));
         assert!(!is_initial(&parse_map("0 1000 1\n1 100000 65536\n")));
     }
