@@ -375,6 +375,27 @@ fn rootless_with_subordinate_ids_matches_root() {
     user.must(&ctx, &["verify"]);
     let map = user.must(&ctx, &["unshare", "cat", "/proc/self/uid_map"]);
     assert!(map.contains(&format!("{}", second.0)), "{map}");
+
+    // An image with an owner past the user's 75536 ids: unpacking it says why it cannot.
+    std::fs::write(
+        ctx.join("far.kdl"),
+        "env \"far\" {\n    from \"rootless/owners:latest\"\n    run \"/bin/busybox\" \"chown\" \"100000\" \"/data/f\"\n    tag \"rootless/far:latest\"\n}\n",
+    )
+    .unwrap();
+    root(&["build", "far.kdl"]);
+    let archive = user.dir.path().join("far.tar");
+    root(&["save", "-o", &archive.to_string_lossy(), "rootless/far"]);
+    std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o644)).unwrap();
+    user.must(&ctx, &["load", "-i", &archive.to_string_lossy()]);
+    let (code, _, err) = user.duckc(
+        &ctx,
+        &["run", "--rm", "rootless/far", "/bin/busybox", "true"],
+    );
+    assert_ne!(code, 0, "{err}");
+    // miette wraps the report: compare words, without its `|` margins.
+    let err: Vec<&str> = err.split_whitespace().filter(|w| *w != "|").collect();
+    let err = err.join(" ");
+    assert!(err.contains("its owner 100000:1000 is not mapped"), "{err}");
 }
 
 #[test]

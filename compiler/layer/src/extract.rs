@@ -157,6 +157,18 @@ pub enum ExtractError {
         /// What was read.
         actual: u64,
     },
+    /// An owner the process cannot give (a rootless duckc whose user namespace maps too few
+    /// ids: `chown` answers EINVAL for an unmapped id).
+    #[error(
+        "cannot extract `{path}`: its owner {uid}:{gid} is not mapped in this rootless duckc's user namespace (too few subordinate ids in /etc/subuid and /etc/subgid; 65536 cover Debian's packages)"
+    )]
+    UnmappedOwner {
+        /// The entry.
+        path: String,
+        /// Its owner.
+        uid: u64,
+        gid: u64,
+    },
     /// A file system operation failed.
     #[error("cannot extract `{path}`: {source}")]
     Io {
@@ -332,6 +344,18 @@ pub fn extract_into_observed(
     Ok(x.entries)
 }
 
+/// The error of giving `path` the owner `uid:gid`.
+fn chown_err(path: &str, uid: u64, gid: u64, e: Errno) -> ExtractError {
+    if e == Errno::INVAL {
+        return ExtractError::UnmappedOwner {
+            path: path.to_owned(),
+            uid,
+            gid,
+        };
+    }
+    io_at(path, e)
+}
+
 fn io_at(path: &str, e: impl Into<io::Error>) -> ExtractError {
     ExtractError::Io {
         path: path.to_owned(),
@@ -490,7 +514,7 @@ impl Extractor {
                         Some(gid_of(gid)),
                         AtFlags::SYMLINK_NOFOLLOW,
                     )
-                    .map_err(|e| io_at(&shown, e))?;
+                    .map_err(|e| chown_err(&shown, uid, gid, e))?;
                 }
                 rustix::fs::utimensat(&pfd, b, &times(mtime), AtFlags::SYMLINK_NOFOLLOW)
                     .map_err(|e| io_at(&shown, e))?;
@@ -546,7 +570,7 @@ impl Extractor {
                         Some(gid_of(gid)),
                         AtFlags::SYMLINK_NOFOLLOW,
                     )
-                    .map_err(|e| io_at(&shown, e))?;
+                    .map_err(|e| chown_err(&shown, uid, gid, e))?;
                 }
                 // The node was just created by us in a private tree: it is not a symlink.
                 rustix::fs::chmodat(&pfd, b, Mode::from_raw_mode(mode), AtFlags::empty())
@@ -709,7 +733,7 @@ impl Extractor {
     fn set_meta_fd(&self, fd: impl AsFd, meta: &Meta, shown: &str) -> Result<()> {
         if self.opts.owners {
             rustix::fs::fchown(&fd, Some(uid_of(meta.uid)), Some(gid_of(meta.gid)))
-                .map_err(|e| io_at(shown, e))?;
+                .map_err(|e| chown_err(shown, meta.uid, meta.gid, e))?;
         }
         // After chown, which clears setuid/setgid.
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(meta.mode)).map_err(|e| io_at(shown, e))
