@@ -32,13 +32,13 @@ impl TestUser {
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let home = dir.path().join("home");
-        let status = Command::new("useradd")
-            .args(["-M", "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", "-d"])
-            .arg(&home)
-            .arg(&name)
-            .status()
-            .unwrap();
-        assert!(status.success(), "useradd {name} failed");
+        shadow_tool(
+            Command::new("useradd")
+                .args(["-M", "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", "-d"])
+                .arg(&home)
+                .arg(&name),
+        )
+        .unwrap();
         let user = TestUser {
             name,
             dir,
@@ -49,11 +49,14 @@ impl TestUser {
         chown_to(&home, &user.name);
         for (start, count) in ranges {
             let r = format!("{start}-{}", start + count - 1);
-            let status = Command::new("usermod")
-                .args(["--add-subuids", &r, "--add-subgids", &r, &user.name])
-                .status()
-                .unwrap();
-            assert!(status.success(), "usermod --add-subuids {r} failed");
+            shadow_tool(Command::new("usermod").args([
+                "--add-subuids",
+                &r,
+                "--add-subgids",
+                &r,
+                &user.name,
+            ]))
+            .unwrap();
         }
         user.with_reachable_binary()
     }
@@ -127,8 +130,26 @@ impl TestUser {
 impl Drop for TestUser {
     fn drop(&mut self) {
         // userdel also removes the user's lines from /etc/subuid and /etc/subgid.
-        let _ = Command::new("userdel").arg(&self.name).status();
+        let _ = shadow_tool(Command::new("userdel").arg(&self.name));
     }
+}
+
+/// Run a shadow tool (`useradd`, `usermod`, `userdel`); its error text on failure. Other tests
+/// on the machine edit /etc/passwd and /etc/subuid too, and these tools give up at once on a
+/// file another one has locked: try again until it is free.
+fn shadow_tool(cmd: &mut Command) -> Result<(), String> {
+    for _ in 0..100 {
+        let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !err.contains("lock") {
+            return Err(format!("{cmd:?} failed: {err}"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err(format!("{cmd:?}: the user database stayed locked"))
 }
 
 fn chown_to(path: &Path, user: &str) {
