@@ -156,11 +156,12 @@ pub fn nested_maps(uids: &[Extent], gids: &[Extent], denied: bool) -> Vec<(&'sta
 
 /// Write the maps of a container's user namespace (the process whose `/proc` directory is
 /// `proc_dir`), created by this process: the ids of our own namespace, each as itself, when we
-/// are in duckc's rootless namespace ([`nested_maps`]); only the caller, as root, when we are a
-/// plain host user.
+/// are root of a user namespace, as in duckc's rootless one ([`nested_maps`]); only the caller,
+/// as root, when we are a plain user.
 pub fn map_child(k: &dyn crate::kernel::Kernel, proc_dir: &Path) -> Result<()> {
     let (uids, gids) = (own_map("uid_map"), own_map("gid_map"));
-    if is_initial(&uids) {
+    // A plain user (on the host, or in a namespace someone else made) may map only itself.
+    if is_initial(&uids) || !rustix::process::geteuid().is_root() {
         let uid = rustix::process::geteuid().as_raw();
         let gid = rustix::process::getegid().as_raw();
         return crate::rootfs::map_caller(k, proc_dir, uid, gid);
