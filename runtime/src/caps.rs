@@ -31,12 +31,14 @@ pub fn default_mask() -> u64 {
 /// bounding set while still privileged, switch groups and user (the kernel clears the permitted
 /// set when a root process becomes non-root), set the final sets, clear ambient, and set
 /// `no_new_privs` last so nothing exec'd can gain privileges back.
-pub fn become_user(k: &dyn Kernel, id: &Identity, rootless: bool) -> Result<()> {
+/// `groups_denied` says `setgroups` is denied in this user namespace (rootless without
+/// subordinate ids).
+pub fn become_user(k: &dyn Kernel, id: &Identity, groups_denied: bool) -> Result<()> {
     let mask = default_mask();
     k.drop_bounding(mask)
         .what(|| "cannot drop the capability bounding set".into())?;
-    if !rootless {
-        // With setgroups denied (rootless), the group list is the one the caller had.
+    if !groups_denied {
+        // With setgroups denied, the group list is the one the caller had.
         k.setgroups(&id.groups)
             .what(|| "cannot set supplementary groups".into())?;
     }

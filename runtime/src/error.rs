@@ -28,7 +28,7 @@ pub enum Error {
     )]
     IdOutOfRange(String),
     #[error(
-        "user `{0}` cannot be used without root: only the caller is mapped into the container (as root)"
+        "user `{0}` cannot be used without root: only the caller is mapped into the container (as root), it has no subordinate ids for other users"
     )]
     Rootless(String),
     #[error("layer path `{0}` contains `:` or `,`, which overlayfs cannot take")]

@@ -52,7 +52,7 @@ fn source() -> PathBuf {
 /// A descriptor of a copy of the init binary (normally `/proc/self/exe`) that nothing in a
 /// container can write to.
 pub fn sealed_self() -> io::Result<OwnedFd> {
-    if rustix::process::geteuid().is_root()
+    if crate::userns::host_root()
         && let Ok(fd) = immutable_copy(Path::new(COPY_DIR))
     {
         return Ok(fd);

@@ -37,7 +37,8 @@ pub enum InitConfig {
     /// Set up the container's root and run its process: `run`, `start`.
     Create {
         spec: ContainerSpec,
-        /// Running in a new user namespace where only the caller is mapped (to root).
+        /// Running in a new user namespace (the caller is root there, and its subordinate ids,
+        /// if any, are the other ids: see `crate::userns`).
         rootless: bool,
         /// With `-t`: the socket to send the new terminal's master side to.
         console_socket: Option<RawFd>,
@@ -329,6 +330,9 @@ fn start(
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
     let mut id = user::resolve(&process.user, &passwd, &group)?;
     if rootless && (id.uid != 0 || id.gid != 0) {
+    let id = user::resolve(&process.user, &passwd, &group)?;
+    // Rootless, the ids the namespace maps: only root without subordinate ids.
+    if rootless && !(crate::userns::mapped(id.uid, true) && crate::userns::mapped(id.gid, false)) {
         return Err(Error::Rootless(process.user.clone()));
     }
     if !group_add.is_empty() {
@@ -352,7 +356,7 @@ fn start(
         .to_owned();
     let program = process.args.first().ok_or(Error::NoCommand)?;
     let exe = find_program(program, &path)?;
-    caps::become_user(k, &id, rootless)?;
+    caps::become_user(k, &id, rootless && !crate::userns::setgroups_allowed())?;
     // Last, after no_new_privs (which lets an unprivileged process install it) and with
     // nothing left to do but `execve` (which every profile must allow): the runtime's own
     // set-up never runs under the container's filter.

@@ -29,6 +29,7 @@ pub mod seccomp;
 pub mod session;
 pub mod spec;
 pub mod user;
+pub mod userns;
 
 use std::io::Read;
 use std::os::fd::OwnedFd;

@@ -64,9 +64,10 @@ pub struct Relay {
     pub stderr: Option<OwnedFd>,
 }
 
-/// Whether this process is unprivileged and so needs a user namespace.
+/// Whether this process is not root of the host (a plain user, or root of a rootless duckc's
+/// user namespace) and so gives each container a user namespace of its own.
 pub fn is_rootless() -> bool {
-    rustix::process::geteuid().as_raw() != 0
+    !crate::userns::host_root()
 }
 
 /// Start the container described by `spec`; returns once its command is running (or failed to
@@ -426,12 +427,8 @@ fn launch_in(
         return Err(e);
     }
     if userns {
-        let ids = (
-            rustix::process::geteuid().as_raw(),
-            rustix::process::getegid().as_raw(),
-        );
         let proc_dir = PathBuf::from(format!("/proc/{pid}"));
-        if let Err(e) = crate::rootfs::map_caller(&crate::kernel::Linux, &proc_dir, ids.0, ids.1) {
+        if let Err(e) = crate::userns::map_child(&crate::kernel::Linux, &proc_dir) {
             let _ = kill(pid, libc::SIGKILL);
             let _ = wait_code(pid);
             return Err(e);

@@ -536,7 +536,7 @@ impl Seccomp {
 /// emptied at boot, like the sealed init binary's copies), another user's under
 /// `$XDG_RUNTIME_DIR`; nowhere when that is unset.
 pub fn cache_dir() -> Option<PathBuf> {
-    if rustix::process::geteuid().is_root() {
+    if crate::userns::host_root() {
         return Some(Path::new(crate::exe::COPY_DIR).join("seccomp"));
     }
     std::env::var_os("XDG_RUNTIME_DIR")

@@ -29,7 +29,7 @@ pub(crate) fn copy_layer(
     context: &Path,
     chain: &[LayerRef],
 ) -> Result<LayerRef> {
-    let (uid, gid) = owner(store, chain, step.chown.as_deref())?;
+    let (uid, gid) = mapped_owner(store, chain, step.chown.as_deref())?;
     let stage = store.tmp_path("copy");
     let result = (|| {
         fs::create_dir(&stage).map_err(io_err(&stage))?;
@@ -286,6 +286,21 @@ pub(crate) fn owner(store: &Store, chain: &[LayerRef], chown: Option<&str>) -> R
     Ok((id.uid, id.gid))
 }
 
+/// [`owner`], refused when it is not root and duckc runs rootless with only the caller mapped.
+pub(crate) fn mapped_owner(
+    store: &Store,
+    chain: &[LayerRef],
+    chown: Option<&str>,
+) -> Result<(u32, u32)> {
+    let id = owner(store, chain, chown)?;
+    if id != (0, 0) && duckc_runtime::userns::missing_ids_help().is_some() {
+        return Err(Error::NoSubordinateIds {
+            what: format!("the owner `{}`", chown.unwrap_or_default()),
+        });
+    }
+    Ok(id)
+}
+
 /// The text of the file `rel` in the image made of `chain`: from the topmost layer that has
 /// it, unless a higher layer deleted it.
 fn read_in_chain(store: &Store, chain: &[LayerRef], rel: &str) -> Result<Option<String>> {
@@ -315,7 +330,7 @@ pub(crate) fn mkdir_layer(
     chain: &[LayerRef],
 ) -> Result<LayerRef> {
     use std::os::unix::fs::MetadataExt;
-    let (uid, gid) = owner(store, chain, (!user.is_empty()).then_some(user))?;
+    let (uid, gid) = mapped_owner(store, chain, (!user.is_empty()).then_some(user))?;
     let stage = store.tmp_path("mkdir");
     let result = (|| {
         fs::create_dir(&stage).map_err(io_err(&stage))?;

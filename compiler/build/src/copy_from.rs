@@ -173,7 +173,11 @@ pub(crate) fn copy_from_layer(
     chain: &[LayerRef],
 ) -> Result<LayerRef> {
     let owner = match step.chown.as_deref() {
-        Some(_) => Some(crate::copy::owner(store, chain, step.chown.as_deref())?),
+        Some(_) => Some(crate::copy::mapped_owner(
+            store,
+            chain,
+            step.chown.as_deref(),
+        )?),
         None => None,
     };
     let work = store.tmp_path("copy-from");

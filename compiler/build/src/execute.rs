@@ -312,6 +312,12 @@ fn execute(
         return base(store, node, platform, opts);
     };
     if let Step::Packages { names } = &node.step {
+        // Package files have owners other than root (`shadow`, `messagebus`, …).
+        if duckc_runtime::userns::missing_ids_help().is_some() {
+            return Err(Error::NoSubordinateIds {
+                what: "a `packages` step".into(),
+            });
+        }
         return packages(store, node, names, platform, parent, opts, say);
     }
     // What other chains a node reads is part of its cache key through their cache keys.

@@ -99,6 +99,10 @@ pub enum Error {
         expected: String,
         got: String,
     },
+    /// A step that needs ids besides root's while duckc runs rootless with only the caller
+    /// mapped (no subordinate ids).
+    #[error("{what} needs user ids besides root's, and this rootless duckc has no subordinate ids")]
+    NoSubordinateIds { what: String },
     /// A node the graph does not hold (a compiler bug).
     #[error("the layer graph has no node `{0}`")]
     MissingNode(String),

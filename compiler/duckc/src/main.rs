@@ -35,6 +35,9 @@ enum Command {
     Packages(cmd::packages::Command),
     #[command(flatten)]
     Registry(cmd::registry::Command),
+    /// Run a command as root of duckc's rootless user namespace (your uid is 0, your
+    /// subordinate ids the others), e.g. to inspect or remove files in a rootless store.
+    Unshare(cmd::unshare::UnshareArgs),
 }
 
 /// What every command gets besides its own arguments.
@@ -69,6 +72,19 @@ fn main() -> ExitCode {
         // SAFETY: setting a signal's disposition to the default, before any thread starts.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
+    // Rootless, everything but the verbs that signal or join running containers works as root
+    // of a user namespace with the caller's subordinate ids (see duckc_runtime::userns).
+    let on_host = matches!(&cli.command, Command::Container(c) if c.stays_on_host());
+    if !on_host && let Err(e) = duckc_runtime::userns::enter() {
+        eprintln!(
+            "{:?}",
+            miette::miette!(
+                help = "enable unprivileged user namespaces (user.max_user_namespaces), or run as root",
+                "{e}"
+            )
+        );
+        return ExitCode::FAILURE;
+    }
     let global = Global { store: cli.store };
     let result = match cli.command {
         Command::Spec(c) => c.run(&global),
@@ -78,6 +94,7 @@ fn main() -> ExitCode {
         Command::Build(c) => c.run(&global),
         Command::Packages(c) => c.run(&global),
         Command::Registry(c) => c.run(&global),
+        Command::Unshare(c) => c.run(),
     };
     match result {
         Ok(code) => code,

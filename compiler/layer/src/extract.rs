@@ -76,12 +76,11 @@ pub struct ExtractOptions {
 
 impl Default for ExtractOptions {
     fn default() -> Self {
-        let root = rustix::process::geteuid().is_root();
         ExtractOptions {
             whiteouts: WhiteoutMode::Overlay,
             limits: Limits::default(),
-            owners: root,
-            devices: root,
+            owners: crate::ids::can_chown(),
+            devices: crate::ids::host_root(),
         }
     }
 }
@@ -157,6 +156,18 @@ pub enum ExtractError {
         expected: u64,
         /// What was read.
         actual: u64,
+    },
+    /// An owner the process cannot give (a rootless duckc whose user namespace maps too few
+    /// ids: `chown` answers EINVAL for an unmapped id).
+    #[error(
+        "cannot extract `{path}`: its owner {uid}:{gid} is not mapped in this rootless duckc's user namespace (too few subordinate ids in /etc/subuid and /etc/subgid; 65536 cover Debian's packages)"
+    )]
+    UnmappedOwner {
+        /// The entry.
+        path: String,
+        /// Its owner.
+        uid: u64,
+        gid: u64,
     },
     /// A file system operation failed.
     #[error("cannot extract `{path}`: {source}")]
@@ -333,6 +344,18 @@ pub fn extract_into_observed(
     Ok(x.entries)
 }
 
+/// The error of giving `path` the owner `uid:gid`.
+fn chown_err(path: &str, uid: u64, gid: u64, e: Errno) -> ExtractError {
+    if e == Errno::INVAL {
+        return ExtractError::UnmappedOwner {
+            path: path.to_owned(),
+            uid,
+            gid,
+        };
+    }
+    io_at(path, e)
+}
+
 fn io_at(path: &str, e: impl Into<io::Error>) -> ExtractError {
     ExtractError::Io {
         path: path.to_owned(),
@@ -491,7 +514,7 @@ impl Extractor {
                         Some(gid_of(gid)),
                         AtFlags::SYMLINK_NOFOLLOW,
                     )
-                    .map_err(|e| io_at(&shown, e))?;
+                    .map_err(|e| chown_err(&shown, uid, gid, e))?;
                 }
                 rustix::fs::utimensat(&pfd, b, &times(mtime), AtFlags::SYMLINK_NOFOLLOW)
                     .map_err(|e| io_at(&shown, e))?;
@@ -547,7 +570,7 @@ impl Extractor {
                         Some(gid_of(gid)),
                         AtFlags::SYMLINK_NOFOLLOW,
                     )
-                    .map_err(|e| io_at(&shown, e))?;
+                    .map_err(|e| chown_err(&shown, uid, gid, e))?;
                 }
                 // The node was just created by us in a private tree: it is not a symlink.
                 rustix::fs::chmodat(&pfd, b, Mode::from_raw_mode(mode), AtFlags::empty())
@@ -571,11 +594,7 @@ impl Extractor {
             return match self.opts.whiteouts {
                 WhiteoutMode::Overlay => {
                     let [root, user] = crate::overlay::OPAQUE_XATTRS;
-                    let name = if rustix::process::geteuid().is_root() {
-                        root
-                    } else {
-                        user
-                    };
+                    let name = if crate::ids::host_root() { root } else { user };
                     rustix::fs::fsetxattr(&pfd, name, b"y", rustix::fs::XattrFlags::empty())
                         .map_err(|e| io_at(shown, e))
                 }
@@ -714,7 +733,7 @@ impl Extractor {
     fn set_meta_fd(&self, fd: impl AsFd, meta: &Meta, shown: &str) -> Result<()> {
         if self.opts.owners {
             rustix::fs::fchown(&fd, Some(uid_of(meta.uid)), Some(gid_of(meta.gid)))
-                .map_err(|e| io_at(shown, e))?;
+                .map_err(|e| chown_err(shown, meta.uid, meta.gid, e))?;
         }
         // After chown, which clears setuid/setgid.
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(meta.mode)).map_err(|e| io_at(shown, e))

@@ -4,6 +4,7 @@
 pub mod compress;
 pub mod digest;
 pub mod extract;
+pub mod ids;
 pub mod overlay;
 pub mod tree;
 pub mod write;

@@ -209,10 +209,11 @@ impl Store {
         Ok(store)
     }
 
-    /// The default root: `/var/lib/duckc` for root, else `$XDG_DATA_HOME/duckc`, else
+    /// The default root: `/var/lib/duckc` for root (of the host, not of a rootless duckc's user
+    /// namespace), else `$XDG_DATA_HOME/duckc`, else
     /// `~/.local/share/duckc`.
     pub fn default_root() -> PathBuf {
-        if rustix::process::geteuid().is_root() {
+        if duckc_layer::ids::host_root() {
             return PathBuf::from("/var/lib/duckc");
         }
         if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {

@@ -628,8 +628,23 @@ fn failure(
                     eprintln!("  | {line}");
                 }
             }
-            eprintln!("  help: fix the command, then build again: the steps before it are cached");
+            match duckc_runtime::userns::missing_ids_help() {
+                // Without subordinate ids, `chown` and friends fail with EINVAL inside.
+                Some(help) => eprintln!(
+                    "  help: duckc runs rootless with only your own uid mapped (as root), so a step that changes owners fails; {help}"
+                ),
+                None => eprintln!(
+                    "  help: fix the command, then build again: the steps before it are cached"
+                ),
+            }
             Some(ExitCode::from((*code).clamp(1, 255) as u8))
+        }
+        duckc_build::Error::NoSubordinateIds { .. } => {
+            eprintln!("error: {error}{whose}");
+            if let Some(help) = duckc_runtime::userns::missing_ids_help() {
+                eprintln!("  help: {help}");
+            }
+            Some(ExitCode::FAILURE)
         }
         duckc_build::Error::BaseMissing { reference } => {
             eprintln!("error: {error}{whose}");

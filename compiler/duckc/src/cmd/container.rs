@@ -337,6 +337,36 @@ pub struct CommitArgs {
 }
 
 impl Command {
+    /// Verbs that run as the caller on the host even rootless: they signal or join running
+    /// containers, which only the owner of duckc's user namespaces may do from a later
+    /// process (another process's fresh namespace has no power over them), or only read.
+    pub fn stays_on_host(&self) -> bool {
+        use ContainerCommand as C;
+        matches!(
+            self,
+            Command::Stop(_)
+                | Command::Kill(_)
+                | Command::Rm(_)
+                | Command::Exec(_)
+                | Command::Ps(_)
+                | Command::Logs(_)
+                | Command::Stats(_)
+                | Command::Pause(_)
+                | Command::Unpause(_)
+                | Command::Container(
+                    C::Stop(_)
+                        | C::Kill(_)
+                        | C::Rm(_)
+                        | C::Exec(_)
+                        | C::Ls(_)
+                        | C::Logs(_)
+                        | C::Stats(_)
+                        | C::Pause(_)
+                        | C::Unpause(_)
+                )
+        )
+    }
+
     pub fn run(self, global: &Global) -> miette::Result<ExitCode> {
         let store = open_store(global)?;
         match self {
@@ -718,6 +748,10 @@ fn start_failed(err: &duckc_runtime::Error) -> ExitCode {
                 help = "run duckc as root, or enable unprivileged user namespaces",
                 "{err}"
             )
+        }
+        duckc_runtime::Error::Start { message, .. } if message.contains("no subordinate ids") => {
+            let help = duckc_runtime::userns::missing_ids_help().unwrap_or_default();
+            miette!(help = help, "{err}")
         }
         duckc_runtime::Error::RootlessLimits { .. } => miette!(
             help = "run duckc as root to apply them, or leave those flags out",
@@ -1135,7 +1169,9 @@ fn remove(store: &Store, dir: &Dir, config: &Config) {
     if std::fs::remove_dir_all(&dir.0).is_err() {
         // overlayfs leaves `work/work` with mode 000: make everything writable and retry.
         make_writable(&dir.0);
-        let _ = std::fs::remove_dir_all(&dir.0);
+        // Rootless `rm` runs outside duckc's user namespace (to signal the container): files
+        // that subordinate ids own there are removed from inside it.
+        let _ = duckc_runtime::userns::remove_tree(&dir.0);
     }
     let _ = store.remove_root(&root_id(&config.id));
 }

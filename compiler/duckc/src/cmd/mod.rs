@@ -12,3 +12,4 @@ pub mod packages;
 pub mod registry;
 pub mod spec;
 pub mod system;
+pub mod unshare;

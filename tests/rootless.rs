@@ -1,0 +1,468 @@
+//! Rootless duckc end to end: the test (as root) creates throwaway users, one with subordinate
+//! id ranges and one without, and runs the real `duckc` binary as each, with its own store
+//! under a temporary home. A rootless build must give root's digests, `chown` in a step must
+//! land as the container id, the store's subordinate-owned files must still be removable, and
+//! without ranges duckc must say what to add.
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{apt, must, require_root, require_tool};
+
+/// A user made for one test, removed (with its `/etc/subuid` and `/etc/subgid` lines, which
+/// `userdel` drops) and its home with it, also when the test fails.
+struct TestUser {
+    name: String,
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    /// `NAME=VALUE`s for every duckc it runs (the test apt repository).
+    env: Vec<String>,
+}
+
+impl TestUser {
+    /// `useradd` with no automatic subordinate ranges; `ranges` are added with `usermod`.
+    fn new(tag: &str, ranges: &[(u64, u64)]) -> TestUser {
+        // Unique across the engineers' concurrent runs on one machine: pid and a counter.
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("drl{tag}{}x{n}", std::process::id());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let home = dir.path().join("home");
+        shadow_tool(
+            Command::new("useradd")
+                .args(["-M", "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", "-d"])
+                .arg(&home)
+                .arg(&name),
+        )
+        .unwrap();
+        let user = TestUser {
+            name,
+            dir,
+            bin: common::duckc_bin(),
+            env: vec![format!("DUCKC_APT_REPOSITORY={}", apt::repo().line())],
+        };
+        std::fs::create_dir(&home).unwrap();
+        chown_to(&home, &user.name);
+        for (start, count) in ranges {
+            let r = format!("{start}-{}", start + count - 1);
+            shadow_tool(Command::new("usermod").args([
+                "--add-subuids",
+                &r,
+                "--add-subgids",
+                &r,
+                &user.name,
+            ]))
+            .unwrap();
+        }
+        user.with_reachable_binary()
+    }
+
+    /// The binary under test, or a copy the user can execute when the build directory is not
+    /// traversable by others.
+    fn with_reachable_binary(mut self) -> TestUser {
+        let ok = self
+            .cmd_as_user(&self.bin.clone())
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let copy = self.dir.path().join("duckc");
+            std::fs::copy(&self.bin, &copy).unwrap();
+            std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+            self.bin = copy;
+        }
+        self
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// The rootless store: `~/.local/share/duckc`, the default without `XDG_DATA_HOME`.
+    fn store(&self) -> PathBuf {
+        self.home().join(".local/share/duckc")
+    }
+
+    fn cmd_as_user(&self, program: &Path) -> Command {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", &self.name, "--", "env", "-i"])
+            .arg(format!("HOME={}", self.home().display()))
+            .arg("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .args(["NO_COLOR=1", "CLICOLOR=0", "SOURCE_DATE_EPOCH=0"])
+            .args(&self.env)
+            .arg(program)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// `duckc ARGS` as the user, in `dir`: (exit code, stdout, stderr).
+    fn duckc(&self, dir: &Path, args: &[&str]) -> (i32, String, String) {
+        let out = self
+            .cmd_as_user(&self.bin)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn must(&self, dir: &Path, args: &[&str]) -> String {
+        let (code, out, err) = self.duckc(dir, args);
+        assert_eq!(
+            code, 0,
+            "duckc {args:?} as {} failed\nstdout:\n{out}\nstderr:\n{err}",
+            self.name
+        );
+        out
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        // userdel also removes the user's lines from /etc/subuid and /etc/subgid.
+        let _ = shadow_tool(Command::new("userdel").arg(&self.name));
+    }
+}
+
+/// Run a shadow tool (`useradd`, `usermod`, `userdel`); its error text on failure. Other tests
+/// on the machine edit /etc/passwd and /etc/subuid too, and these tools give up at once on a
+/// file another one has locked: try again until it is free.
+fn shadow_tool(cmd: &mut Command) -> Result<(), String> {
+    for _ in 0..100 {
+        let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !err.contains("lock") {
+            return Err(format!("{cmd:?} failed: {err}"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err(format!("{cmd:?}: the user database stayed locked"))
+}
+
+fn chown_to(path: &Path, user: &str) {
+    let status = Command::new("chown")
+        .arg(format!("{user}:"))
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// examples/hello with the host's static busybox in place of the one its script fetches,
+/// readable by anyone, in `dir/hello`.
+fn hello_context(dir: &Path) -> PathBuf {
+    let ctx = dir.join("hello");
+    std::fs::create_dir(&ctx).unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello");
+    for f in ["env.kdl", "hello.sh"] {
+        std::fs::copy(examples.join(f), ctx.join(f)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", ctx.join("busybox")).unwrap();
+    // A step that gives files to other ids, in the first range and past it.
+    std::fs::write(
+        ctx.join("owners.kdl"),
+        r#"env "owners" {
+    from "std/scratch:base"
+    copy "busybox" "/bin/busybox" chmod="0755"
+    run "/bin/busybox" "sh" "-c" "cd / && /bin/busybox mkdir -p data/d && /bin/busybox touch data/f data/d/x data/far && /bin/busybox chown 1000:1000 data/f && /bin/busybox chown -R 1000:1000 data/d && /bin/busybox chmod 0700 data/d && /bin/busybox chown 70000:70000 data/far"
+    tag "rootless/owners:latest"
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox mkdir /srv && /bin/busybox chown 33:33 /srv\"]\n",
+    )
+    .unwrap();
+    for entry in std::fs::read_dir(&ctx).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(&ctx, std::fs::Permissions::from_mode(0o755)).unwrap();
+    ctx
+}
+
+/// A spec with a `packages` step from the test repository, in `dir/NAME` (owned by `owner`, so
+/// its build can write `duck.lock`).
+fn packages_context(dir: &Path, name: &str, owner: Option<&str>) -> PathBuf {
+    let ctx = dir.join(name);
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("env.kdl"),
+        "env \"pkgs\" {\n    from \"duckc-example/hello:latest\"\n    packages \"duck-tool\"\n    tag \"rootless/pkgs:latest\"\n}\n",
+    )
+    .unwrap();
+    if let Some(owner) = owner {
+        chown_to(&ctx, owner);
+        chown_to(&ctx.join("env.kdl"), owner);
+    }
+    ctx
+}
+
+/// `duckc images --no-trunc` as `(name:tag, id)` lines, sorted.
+fn image_ids(listing: &str) -> Vec<String> {
+    let mut ids: Vec<String> = listing
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 3 && f[0] != "<none>").then(|| format!("{}:{} {}", f[0], f[1], f[2]))
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// A subordinate range unlikely to meet another test's: useradd's own ranges stay below
+/// SUB_UID_MAX (600100000 on Debian), these start at 1000000000.
+fn ranges() -> [(u64, u64); 2] {
+    let base = 1_000_000_000 + u64::from(std::process::id() % 20_000) * 100_000;
+    // Two ranges: ids 1..=65536 are the first, 65537.. the second (as /etc/subuid lists them).
+    [(base, 65536), (base + 70_000, 10_000)]
+}
+
+#[test]
+fn rootless_with_subordinate_ids_matches_root() {
+    if !require_root() || !require_tool("newuidmap") || !require_tool("useradd") {
+        return;
+    }
+    let [first, second] = ranges();
+    let user = TestUser::new("s", &[first, second]);
+    let ctx = hello_context(user.dir.path());
+
+    // The README's main job, rootless and as root: the same images, digest for digest; and a
+    // container's changes committed the same way.
+    let root_store = tempfile::tempdir().unwrap();
+    let root = |args: &[&str]| {
+        let mut cmd = common::duckc(root_store.path());
+        common::ok(
+            cmd.args(args)
+                .env("SOURCE_DATE_EPOCH", "0")
+                .current_dir(&ctx)
+                .stdin(Stdio::null()),
+        )
+    };
+    let change = "/bin/busybox mkdir /up && /bin/busybox touch /up/x && /bin/busybox chown -R 1000 /up && /bin/busybox chmod 0700 /up";
+    for spec in [
+        &["build", "env.kdl"][..],
+        &["build", "owners.kdl"],
+        &["build", "-f", "Dockerfile", "-t", "rootless/docker", "."],
+        &[
+            "run",
+            "--name",
+            "keep",
+            "rootless/owners",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            change,
+        ],
+        &["commit", "keep", "rootless/committed"],
+    ] {
+        root(spec);
+        user.must(&ctx, spec);
+    }
+    // Packages unpacked with their owners, rootless as with root.
+    let pkgs_root = packages_context(user.dir.path(), "pkgs-root", None);
+    let pkgs_user = packages_context(user.dir.path(), "pkgs-user", Some(&user.name));
+    let mut cmd = common::duckc(root_store.path());
+    common::ok(
+        cmd.arg("build")
+            .current_dir(&pkgs_root)
+            .env("DUCKC_APT_REPOSITORY", apt::repo().line()),
+    );
+    user.must(&pkgs_user, &["build"]);
+    let rootless = image_ids(&user.must(&ctx, &["images", "--no-trunc"]));
+    assert_eq!(image_ids(&root(&["images", "--no-trunc"])), rootless);
+    assert_eq!(rootless.len(), 6, "{rootless:?}");
+
+    // Inside, the owners are the ones the step gave; on disk, subordinate ids.
+    let out = user.must(
+        &ctx,
+        &[
+            "run",
+            "--rm",
+            "rootless/owners",
+            "/bin/busybox",
+            "stat",
+            "-c",
+            "%u:%g %n",
+            "/data/f",
+            "/data/d",
+            "/data/d/x",
+            "/data/far",
+        ],
+    );
+    assert_eq!(
+        out,
+        "1000:1000 /data/f\n1000:1000 /data/d\n1000:1000 /data/d/x\n70000:70000 /data/far\n"
+    );
+    let out = user.must(
+        &ctx,
+        &[
+            "run",
+            "--rm",
+            "rootless/docker",
+            "/bin/busybox",
+            "stat",
+            "-c",
+            "%u:%g",
+            "/srv",
+        ],
+    );
+    assert_eq!(out, "33:33\n");
+    let out = user.must(
+        &ctx,
+        &[
+            "run",
+            "--rm",
+            "rootless/committed",
+            "/bin/busybox",
+            "stat",
+            "-c",
+            "%u %a",
+            "/up",
+        ],
+    );
+    assert_eq!(out, "1000 700\n");
+
+    // The container's upper directory holds a 0700 directory of a subordinate id: `rm` (which
+    // runs outside the namespace, to signal containers) still removes it.
+    let containers = user.store().join("containers");
+    let upper = std::fs::read_dir(&containers)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("upper/up");
+    let host_uid = std::fs::symlink_metadata(&upper).unwrap().uid();
+    assert_eq!(
+        u64::from(host_uid),
+        first.0 + 999,
+        "container uid 1000 is the range's 1000th id"
+    );
+    user.must(&ctx, &["rm", "keep"]);
+    assert_eq!(std::fs::read_dir(&containers).unwrap().count(), 0);
+
+    // A detached container running as a subordinate id: stop, exec and rm work on it.
+    user.must(
+        &ctx,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "sleeper",
+            "-u",
+            "70000",
+            "rootless/owners",
+            "/bin/busybox",
+            "sleep",
+            "300",
+        ],
+    );
+    let id = user.must(&ctx, &["exec", "sleeper", "/bin/busybox", "id", "-u"]);
+    assert_eq!(id, "70000\n");
+    user.must(&ctx, &["stop", "-t", "1", "sleeper"]);
+    user.must(&ctx, &["rm", "sleeper"]);
+
+    // The committed layer's snapshot (a 0700 directory of a subordinate id) goes with its image.
+    let snapshots = || {
+        std::fs::read_dir(user.store().join("snapshots/sha256"))
+            .unwrap()
+            .count()
+    };
+    let before = snapshots();
+    user.must(&ctx, &["rmi", "rootless/committed"]);
+    user.must(&ctx, &["gc"]);
+    assert!(
+        snapshots() < before,
+        "gc left the committed layer's snapshot"
+    );
+    user.must(&ctx, &["verify"]);
+    let map = user.must(&ctx, &["unshare", "cat", "/proc/self/uid_map"]);
+    assert!(map.contains(&format!("{}", second.0)), "{map}");
+
+    // An image with an owner past the user's 75536 ids: unpacking it says why it cannot.
+    std::fs::write(
+        ctx.join("far.kdl"),
+        "env \"far\" {\n    from \"rootless/owners:latest\"\n    run \"/bin/busybox\" \"chown\" \"100000\" \"/data/f\"\n    tag \"rootless/far:latest\"\n}\n",
+    )
+    .unwrap();
+    root(&["build", "far.kdl"]);
+    let archive = user.dir.path().join("far.tar");
+    root(&["save", "-o", &archive.to_string_lossy(), "rootless/far"]);
+    std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o644)).unwrap();
+    user.must(&ctx, &["load", "-i", &archive.to_string_lossy()]);
+    let (code, _, err) = user.duckc(
+        &ctx,
+        &["run", "--rm", "rootless/far", "/bin/busybox", "true"],
+    );
+    assert_ne!(code, 0, "{err}");
+    // miette wraps the report: compare words, without its `|` margins.
+    let err: Vec<&str> = err.split_whitespace().filter(|w| *w != "|").collect();
+    let err = err.join(" ");
+    assert!(err.contains("its owner 100000:1000 is not mapped"), "{err}");
+}
+
+#[test]
+fn rootless_without_subordinate_ids_says_what_to_add() {
+    if !require_root() || !require_tool("useradd") {
+        return;
+    }
+    let user = TestUser::new("n", &[]);
+    let ctx = hello_context(user.dir.path());
+    // Steps that need no other id work, with root's digests.
+    user.must(&ctx, &["build", "env.kdl"]);
+    let root_store = tempfile::tempdir().unwrap();
+    must(
+        root_store.path(),
+        &["build", &ctx.join("env.kdl").to_string_lossy()],
+    );
+    // (the builds fix their times themselves: no SOURCE_DATE_EPOCH is needed for them)
+    assert_eq!(
+        image_ids(&user.must(&ctx, &["images", "--no-trunc"])),
+        image_ids(&must(root_store.path(), &["images", "--no-trunc"]))
+    );
+    // `chown` in a step fails, and the help names the line to add for this user.
+    let (code, _, err) = user.duckc(&ctx, &["build", "owners.kdl"]);
+    assert_ne!(code, 0);
+    let line = format!(
+        "add a line \"{}:100000:65536\" to /etc/subuid and /etc/subgid",
+        user.name
+    );
+    assert!(
+        err.contains("Invalid argument") && err.contains(&line),
+        "{err}"
+    );
+    let pkgs = packages_context(user.dir.path(), "pkgs", Some(&user.name));
+    let (code, _, err) = user.duckc(&pkgs, &["build"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("a `packages` step needs user ids besides root's") && err.contains(&line),
+        "{err}"
+    );
+    let (code, _, err) = user.duckc(
+        &ctx,
+        &["run", "--rm", "-u", "1000", "duckc-example/hello", "true"],
+    );
+    assert_eq!(code, 125);
+    assert!(
+        err.contains("no subordinate ids") && err.contains(&line),
+        "{err}"
+    );
+}
