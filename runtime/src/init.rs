@@ -329,16 +329,14 @@ fn start(
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
     let mut id = user::resolve(&process.user, &passwd, &group)?;
-    if rootless && (id.uid != 0 || id.gid != 0) {
-    let id = user::resolve(&process.user, &passwd, &group)?;
     // Rootless, the ids the namespace maps: only root without subordinate ids.
     if rootless && !(crate::userns::mapped(id.uid, true) && crate::userns::mapped(id.gid, false)) {
         return Err(Error::Rootless(process.user.clone()));
     }
     if !group_add.is_empty() {
-        if rootless {
+        if rootless && !crate::userns::setgroups_allowed() {
             return Err(Error::Config(
-                "`--group-add` needs root: without it the container cannot set supplementary groups".into(),
+                "`--group-add` needs root or subordinate group ids: without them the container cannot set supplementary groups".into(),
             ));
         }
         for gid in extra_groups(group_add, &group)? {

@@ -353,6 +353,9 @@ impl Command {
                 | Command::Stats(_)
                 | Command::Pause(_)
                 | Command::Unpause(_)
+                | Command::More(
+                    verbs::Command::Top(_) | verbs::Command::Attach(_) | verbs::Command::Wait(_)
+                )
                 | Command::Container(
                     C::Stop(_)
                         | C::Kill(_)
@@ -363,6 +366,11 @@ impl Command {
                         | C::Stats(_)
                         | C::Pause(_)
                         | C::Unpause(_)
+                        | C::More(verbs::ContainerOnly::Common(
+                            verbs::Command::Top(_)
+                                | verbs::Command::Attach(_)
+                                | verbs::Command::Wait(_)
+                        ))
                 )
         )
     }
