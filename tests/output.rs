@@ -1,0 +1,178 @@
+//! End-to-end tests of live build output: in plain mode a step's header is printed when it
+//! starts and its output line by line as the command writes it (`#N`-prefixed for a step that
+//! runs ahead of the spec order), a failing step's header is always printed, and
+//! `--progress json` streams `output` events.
+//!
+//! Arrival is checked by order, never by time: the waiting step prints a line, then polls for a
+//! file in its cache mount (`<store>/cache-mounts/<sha256 of the id>`) that this test creates
+//! only after reading that line from duckc's stdout. Were the output held back until the step
+//! ends, the step would give up polling (after a minute) and print `gave-up` instead of `done`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use common::{duckc, require_root};
+use sha2::Digest as _;
+
+/// A store with the busybox fixture as `busybox:latest`.
+fn store(dir: &Path) -> PathBuf {
+    let store = dir.join("store");
+    common::store::load_busybox(&store);
+    store
+}
+
+/// A build context holding `dockerfile` as its `Dockerfile`.
+fn context(dir: &Path, name: &str, dockerfile: &str) -> PathBuf {
+    let ctx = dir.join(name);
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    ctx
+}
+
+const WAITING: &str = "\
+FROM busybox AS waiter
+RUN --mount=type=cache,id=sync,target=/sync sh -c 'echo waiting; i=0; while [ ! -e /sync/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; if [ -e /sync/go ]; then echo done; else echo gave-up; fi; touch /waited'
+FROM busybox
+RUN echo side-out
+COPY --from=waiter /waited /waited
+";
+
+#[test]
+fn plain_output_streams_as_it_comes() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let ctx = context(tmp.path(), "waiting", WAITING);
+    let go = store
+        .join("cache-mounts")
+        .join(hex(&sha2::Sha256::digest(b"sync")))
+        .join("go");
+    // Piped stdout (not a terminal) means plain mode; two threads at least, so the second
+    // stage's step runs while the first waits.
+    let mut child = duckc(&store)
+        .env("RAYON_NUM_THREADS", "4")
+        .args(["build", "-t", "live:test", "."])
+        .current_dir(&ctx)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines: Vec<String> = Vec::new();
+    let mut created = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        lines.push(line);
+        // Both steps have printed while the first still waits: let it go on.
+        if created.is_none()
+            && lines.iter().any(|l| l == "waiting")
+            && lines.iter().any(|l| l == "#1 side-out")
+        {
+            created = Some(lines.len());
+            std::fs::write(&go, b"").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = lines.join("\n");
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        created.is_some(),
+        "the lines never came while the step ran:\n{text}"
+    );
+    let at = |want: &str| {
+        lines
+            .iter()
+            .position(|l| l == want)
+            .unwrap_or_else(|| panic!("no line `{want}` in:\n{text}"))
+    };
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("Step 2/5 : RUN --mount=type=cache"))
+        .unwrap_or_else(|| panic!("no header of the waiting step:\n{text}"));
+    // The header when the step starts, then its output as it comes; the step running at the
+    // same time further on prints `#1`-prefixed under its own header.
+    assert!(header < at("waiting"), "{text}");
+    let side = lines
+        .iter()
+        .position(|l| l.starts_with("#1 [") && l.ends_with("] Step 4/5 : RUN echo side-out"))
+        .unwrap_or_else(|| panic!("no `#1` header of the parallel step:\n{text}"));
+    assert!(side < at("#1 side-out"), "{text}");
+    assert!(at("done") >= created.unwrap(), "{text}");
+    assert!(!lines.iter().any(|l| l == "gave-up"), "{text}");
+    // In spec order afterwards, without printing the output twice.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("(its output is above, as #1)")),
+        "{text}"
+    );
+    let printed = |l: &&String| *l == "side-out" || *l == "#1 side-out";
+    assert_eq!(lines.iter().filter(printed).count(), 1, "{text}");
+    assert!(text.contains("Successfully tagged live:test"), "{text}");
+}
+
+#[test]
+fn a_failing_step_prints_its_header_its_output_then_the_error() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let ctx = context(
+        tmp.path(),
+        "failing",
+        "FROM busybox\nRUN echo before-failing; exit 3\n",
+    );
+    let (code, out, err) = common::run(
+        &store,
+        &["build", "--progress", "plain", ctx.to_str().unwrap()],
+    );
+    assert_eq!(code, 3, "{out}\n{err}");
+    let header = out
+        .find("Step 2/2 : RUN echo before-failing; exit 3\n")
+        .unwrap_or_else(|| panic!("no header of the failing step:\n{out}"));
+    let output = out.find("\nbefore-failing\n").expect(&out);
+    assert!(header < output, "{out}");
+    assert!(err.contains("failed with exit code 3"), "{err}");
+
+    // JSON: the line as an `output` event, then the `failed` event.
+    let (code, out, err) = common::run(
+        &store,
+        &["build", "--progress", "json", ctx.to_str().unwrap()],
+    );
+    assert_eq!(code, 3, "{out}\n{err}");
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let output = events
+        .iter()
+        .position(|v| v["event"] == "output" && v["line"] == "before-failing")
+        .unwrap_or_else(|| panic!("no output event:\n{out}"));
+    let failed = events
+        .iter()
+        .position(|v| v["event"] == "failed")
+        .unwrap_or_else(|| panic!("no failed event:\n{out}"));
+    assert!(output < failed, "{out}");
+    assert_eq!(events[failed]["step"], events[output]["step"], "{out}");
+    assert!(
+        events[failed]["error"]
+            .as_str()
+            .unwrap()
+            .contains("exit code 3"),
+        "{out}"
+    );
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
