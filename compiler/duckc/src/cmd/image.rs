@@ -23,6 +23,9 @@ pub enum Command {
         /// Show full image IDs.
         #[arg(long)]
         no_trunc: bool,
+        /// Show untagged intermediate images too (untagged envs other images are built on).
+        #[arg(short, long)]
+        all: bool,
         /// Only images whose name matches this repository.
         repository: Option<String>,
     },
@@ -131,8 +134,9 @@ impl Command {
             Command::Images {
                 quiet,
                 no_trunc,
+                all,
                 repository,
-            } => images(&store, quiet, no_trunc, repository.as_deref()),
+            } => images(&store, quiet, no_trunc, all, repository.as_deref()),
             Command::Tag { source, target } => {
                 let image = resolve(&store, &source)?;
                 duckc_image::tag(&store, &image, &target).map_err(|e| {
@@ -285,6 +289,7 @@ fn images(
     store: &Store,
     quiet: bool,
     no_trunc: bool,
+    all: bool,
     repository: Option<&str>,
 ) -> miette::Result<ExitCode> {
     let rows = duckc_image::list(store).map_err(|e| miette!("{e}"))?;
@@ -298,6 +303,9 @@ fn images(
     ]];
     let mut seen = std::collections::BTreeSet::new();
     for row in rows {
+        if row.intermediate && !all {
+            continue;
+        }
         let (repo, tag) = match &row.tag {
             Some(t) => {
                 let (r, t) = t.rsplit_once(':').unwrap_or((t, "latest"));
@@ -322,10 +330,7 @@ fn images(
             }
             continue;
         }
-        let created = match row.image.created() {
-            Some(t) => format!("{} ago", time::human_duration(now - t)),
-            None => "N/A".into(),
-        };
+        let created = format!("{} ago", time::human_duration(now - row.time()));
         table.push([repo, tag, id, created, time::human_size(row.size)]);
     }
     if !quiet {
