@@ -303,3 +303,50 @@ fn console_blocks_run_on_a_fresh_store() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     assert!(ran >= 5, "only {ran} console blocks ran");
 }
+
+/// The packages of the first `apt-get install` command in `text` (`\` continuations joined,
+/// options and comments left out).
+fn apt_install_line(text: &str) -> Vec<String> {
+    let joined = text.replace("\\\n", " ");
+    let line = joined
+        .lines()
+        .find(|l| l.contains("apt-get install"))
+        .unwrap_or_else(|| panic!("no `apt-get install` line in:\n{text}"));
+    let after = line.split("apt-get install").nth(1).unwrap();
+    let mut packages: Vec<String> = after
+        .split('#')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .filter(|w| !w.starts_with('-'))
+        .map(str::to_owned)
+        .collect();
+    packages.sort();
+    packages
+}
+
+/// `.ci/run`, the README's "Run the tests" line and the suite's own check of the host
+/// (`tests/common/tools.rs`) name the same packages.
+#[test]
+fn ci_readme_and_the_host_check_name_the_same_packages() {
+    let ci = apt_install_line(&std::fs::read_to_string(root().join(".ci/run")).unwrap());
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme
+        .split("## Run the tests")
+        .nth(1)
+        .expect("README.md has a \"Run the tests\" section");
+    let readme = apt_install_line(section);
+    let mut checked: Vec<String> = common::tools::PACKAGES
+        .iter()
+        .map(|(p, _)| (*p).to_owned())
+        .collect();
+    checked.sort();
+    assert_eq!(
+        ci, readme,
+        ".ci/run and README.md's \"Run the tests\" install different packages"
+    );
+    assert_eq!(
+        ci, checked,
+        ".ci/run installs other packages than tests/common/tools.rs checks for"
+    );
+}

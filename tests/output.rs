@@ -1,7 +1,9 @@
-//! End-to-end tests of live build output: in plain mode a step's header is printed when it
-//! starts and its output line by line as the command writes it (`#N`-prefixed for a step that
-//! runs ahead of the spec order), a failing step's header is always printed, and
-//! `--progress json` streams `output` events.
+//! End-to-end tests of what `build` and `images` print. Live build output: in plain mode a
+//! step's header is printed when it starts and its output line by line as the command writes
+//! it (`#N`-prefixed for a step that runs ahead of the spec order), a failing step's header is
+//! always printed, and `--progress json` streams `output` events. `images`: newest first, a
+//! CREATED that means something for reproducible images, untagged intermediates with `-a`
+//! only; `commit` records `created` and `created_by`.
 //!
 //! Arrival is checked by order, never by time: the waiting step prints a line, then polls for a
 //! file in its cache mount (`<store>/cache-mounts/<sha256 of the id>`) that this test creates
@@ -170,6 +172,79 @@ fn a_failing_step_prints_its_header_its_output_then_the_error() {
             .unwrap()
             .contains("exit code 3"),
         "{out}"
+    );
+}
+
+/// A copy of `examples/hello` with a static busybox in `dir`; its spec.
+fn hello(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello");
+    let to = dir.join("hello");
+    std::fs::create_dir_all(&to).unwrap();
+    for f in ["env.kdl", "hello.sh", ".duckignore"] {
+        std::fs::copy(src.join(f), to.join(f)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", to.join("busybox")).unwrap();
+    to.join("env.kdl")
+}
+
+#[test]
+fn images_newest_first_with_a_meaningful_created_and_commit_history() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let spec = hello(tmp.path());
+    common::must(
+        &store,
+        &["build", "--progress", "plain", spec.to_str().unwrap()],
+    );
+    // The untagged `base` env the two tagged ones are built on is an intermediate image.
+    let listed = common::must(&store, &["images"]);
+    assert!(!listed.contains("years ago"), "{listed}");
+    // The two tagged envs were stored within moments of each other, in either order.
+    let mut rows: Vec<&str> = listed
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        ["duckc-example/hello", "duckc-example/tools"],
+        "{listed}"
+    );
+    let all = common::must(&store, &["images", "-a"]);
+    assert_eq!(all.matches("<none>").count(), 2, "{all}");
+    assert_eq!(all.lines().count(), 4, "{all}");
+
+    // A commit is newer than every build: it comes first, dated now, with its history.
+    common::must(&store, &["run", "--name", "dated", "duckc-example/hello"]);
+    common::must(&store, &["commit", "-m", "a note", "dated", "committed:1"]);
+    let listed = common::must(&store, &["images"]);
+    let first = listed.lines().nth(1).unwrap();
+    assert!(first.starts_with("committed "), "{listed}");
+    let inspected: serde_json::Value =
+        serde_json::from_str(&common::must(&store, &["inspect", "committed:1"])).unwrap();
+    let image = if inspected.is_array() {
+        &inspected[0]
+    } else {
+        &inspected
+    };
+    assert!(
+        !image["Created"].as_str().unwrap().starts_with("1970-"),
+        "{image}"
+    );
+    let last = image["History"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["created_by"], "/usr/local/bin/hello", "{last}");
+    assert_eq!(last["comment"], "a note", "{last}");
+    // The build's own entries say which step made each layer, in the spec's words.
+    let history = image["History"].as_array().unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|h| h["created_by"] == "run \"/bin/busybox\" \"--install\" \"-s\" \"/bin\""),
+        "{image}"
     );
 }
 
