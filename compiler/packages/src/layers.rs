@@ -854,8 +854,9 @@ fn configure(
         };
         let preinst = preinst_script(plan.packages);
         // Checked before anything runs, so the error names the base to use instead of the
-        // runtime's "executable file not found".
-        if !merged_view.exists("bin/sh") {
+        // runtime's "executable file not found". On a merged-/usr image `/bin` is a link to
+        // `usr/bin` in one layer and `sh` is in another: the layers are not merged here.
+        if !merged_view.exists("bin/sh") && !merged_view.exists("usr/bin/sh") {
             let package = plan
                 .packages
                 .iter()
