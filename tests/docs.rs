@@ -91,10 +91,14 @@ fn blocks(doc: &Path) -> Vec<Block> {
             continue;
         };
         let start = i;
+        // A block in a list item is indented: its lines lose the fence's indentation.
+        let indent = lines[i].len() - fence.len();
         let mut body = Vec::new();
         i += 1;
         while i < lines.len() && lines[i].trim_start() != "```" {
-            body.push(lines[i]);
+            let l = lines[i];
+            let cut = l.len() - l.trim_start().len();
+            body.push(&l[cut.min(indent)..]);
             i += 1;
         }
         i += 1;
@@ -227,6 +231,36 @@ fn run_block(block: &Block, bin: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// How a document is read: markers, `$ ` lines with continuations, sample output left out,
+/// the nearest spec above, indented blocks, and the line each block starts on.
+#[test]
+fn blocks_are_read_with_their_markers_and_commands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let doc = tmp.path().join("sample.md");
+    std::fs::write(
+        &doc,
+        "# t\n\n```kdl\nenv \"a\" { from \"scratch\" }\n```\n\n<!-- docs-test: spec-above fails -->\n```console\n$ duckc check \\\n    env.kdl\nsample output\n$ duckc graph\n```\n\n1. a step:\n\n   ```console\n   $ duckc images\n   ```\n",
+    )
+    .unwrap();
+    let found = blocks(&doc);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].place.ends_with("sample.md:8"), "{found:?}");
+    assert_eq!(found[0].markers, ["spec-above", "fails"]);
+    assert_eq!(
+        found[0].commands,
+        [
+            (9, "duckc check \\\n    env.kdl".to_owned()),
+            (12, "duckc graph".to_owned())
+        ]
+    );
+    assert_eq!(
+        found[0].kdl_above.as_deref(),
+        Some("env \"a\" { from \"scratch\" }\n")
+    );
+    assert_eq!(found[1].commands, [(18, "duckc images".to_owned())]);
+    assert!(found[1].markers.is_empty());
 }
 
 /// The markers are known words, and every block has commands.
