@@ -105,7 +105,13 @@ fn usable(file: &File, size: u64) -> bool {
 }
 
 /// The immutable copy of this binary in `dir`, made if missing.
+///
+/// One thread of a process makes it at a time: two build steps starting together would
+/// otherwise share the temporary file (named by the process), and one could execute the copy
+/// while the other still holds it open for writing (`ETXTBSY`).
 pub fn immutable_copy(dir: &Path) -> io::Result<OwnedFd> {
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = MAKING.lock().unwrap_or_else(|e| e.into_inner());
     let exe = std::fs::metadata(source())?;
     let name = format!(
         "duckc-init-{:x}-{:x}-{:x}-{:x}.{:x}",

@@ -75,6 +75,12 @@ pub struct Captured {
 /// Run a container to completion with stdin at `/dev/null` and its output captured: what a
 /// build's `run` step does. The changes it makes land in `spec.rootfs.upper`.
 pub fn run_captured(spec: &ContainerSpec) -> Result<Captured> {
+    run_streamed(spec, &mut |_| {})
+}
+
+/// [`run_captured`], also handing each chunk of output to `on_output` as the container writes
+/// it (a build's live output), before the container has exited.
+pub fn run_streamed(spec: &ContainerSpec, on_output: &mut dyn FnMut(&[u8])) -> Result<Captured> {
     let (read, write) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Kernel {
             what: "cannot create a pipe".into(),
@@ -95,7 +101,19 @@ pub fn run_captured(spec: &ContainerSpec) -> Result<Captured> {
         },
     )?;
     let mut output = Vec::new();
-    let _ = std::fs::File::from(read).read_to_end(&mut output);
+    let mut pipe = std::fs::File::from(read);
+    let mut chunk = [0u8; 8192];
+    loop {
+        match pipe.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                on_output(&chunk[..n]);
+                output.extend_from_slice(&chunk[..n]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
     let code = process::wait_code(child.pid);
     // The step's cgroup goes with the step, and anything the step left behind with it.
     if let Some(cg) = &child.cgroup {

@@ -4,12 +4,15 @@
 pub mod apt;
 pub mod probe;
 pub mod store;
+pub mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The `duckc` binary under test.
 pub fn duckc_bin() -> PathBuf {
+    // First use in a test binary: say at once everything the host lacks.
+    tools::check();
     PathBuf::from(env!("CARGO_BIN_EXE_duckc"))
 }
 

@@ -97,6 +97,11 @@ pub enum Event<'a> {
     Started(&'a Node, &'a str),
     /// A running node says what it is doing (a `packages` step: a download, a package).
     Progress(&'a Node, &'a str, &'a str),
+    /// A running node printed a line of output (a `run` step's command, a `packages` step's
+    /// log), as it came.
+    Output(&'a Node, &'a str, &'a str),
+    /// A node failed; the build stops after the nodes running now.
+    Failed(&'a Node, &'a str, &'a Error),
     /// A node is done.
     Finished(&'a Node, &'a NodeResult),
     /// An env's image is assembled and tagged.
@@ -130,6 +135,7 @@ impl BuildOutcome {
 /// What a node's worker sends back to the scheduler.
 enum Message {
     Progress(Unit, String),
+    Output(Unit, String),
     Done(Unit, Box<Result<NodeResult>>),
 }
 
@@ -189,8 +195,17 @@ pub fn build(
                     unit.clone(),
                 );
                 rayon::spawn(move || {
+                    let tx_out = tx.clone();
+                    let out_unit = unit.clone();
                     let say = |line: String| {
                         let _ = tx.send(Message::Progress(unit.clone(), line));
+                    };
+                    let print = move |line: String| {
+                        let _ = tx_out.send(Message::Output(out_unit.clone(), line));
+                    };
+                    let report = Report {
+                        status: &say,
+                        output: &print,
                     };
                     let result = execute(
                         &store,
@@ -199,7 +214,7 @@ pub fn build(
                         parent.as_ref(),
                         &sources,
                         &opts,
-                        &say,
+                        &report,
                     );
                     let _ = tx.send(Message::Done(unit, Box::new(result)));
                 });
@@ -232,6 +247,9 @@ pub fn build(
             Ok(Message::Progress((key, platform), line)) => {
                 on_event(Event::Progress(&nodes[&key], &platform, &line));
             }
+            Ok(Message::Output((key, platform), line)) => {
+                on_event(Event::Output(&nodes[&key], &platform, &line));
+            }
             Ok(Message::Done(unit, result)) => {
                 running -= 1;
                 match *result {
@@ -240,6 +258,7 @@ pub fn build(
                         outcome.nodes.insert(unit, r);
                     }
                     Err(e) => {
+                        on_event(Event::Failed(&nodes[&unit.0], &unit.1, &e));
                         if outcome.error.is_none() {
                             outcome.error = Some((Some(unit.0), e));
                         }
@@ -298,6 +317,14 @@ pub fn source_platform(source: &Node, platform: &str) -> String {
     }
 }
 
+/// Where a running node reports to: a status line for live views, and lines of output.
+pub(crate) struct Report<'a> {
+    /// What the node is doing now (replaced by the next status).
+    pub status: &'a (dyn Fn(String) + Sync),
+    /// A line the node printed (kept: part of the build's output).
+    pub output: &'a (dyn Fn(String) + Sync),
+}
+
 /// Executes one node (or takes it from the cache).
 fn execute(
     store: &Store,
@@ -306,7 +333,7 @@ fn execute(
     parent: Option<&NodeResult>,
     sources: &BTreeMap<NodeKey, NodeResult>,
     opts: &BuildOptions,
-    say: &(dyn Fn(String) + Sync),
+    report: &Report<'_>,
 ) -> Result<NodeResult> {
     let Some(parent) = parent else {
         return base(store, node, platform, opts);
@@ -319,6 +346,7 @@ fn execute(
             });
         }
         return packages(store, node, names, platform, parent, opts, say);
+        return packages(store, node, names, platform, parent, opts, report);
     }
     // What other chains a node reads is part of its cache key through their cache keys.
     let extra = (!sources.is_empty()).then(|| {
@@ -390,6 +418,7 @@ fn execute(
                     context: &opts.context,
                     sources,
                 },
+                report.output,
             )?
         }
         Step::Mkdir { path } => (
@@ -431,7 +460,7 @@ fn packages(
     platform: &str,
     parent: &NodeResult,
     opts: &BuildOptions,
-    say: &(dyn Fn(String) + Sync),
+    report: &Report<'_>,
 ) -> Result<NodeResult> {
     let ctx = opts
         .packages
@@ -463,9 +492,15 @@ fn packages(
                     platform,
                     &parent.layers,
                     &|event| {
-                        let line = log.lock().map(|mut l| l.event(&event)).unwrap_or_default();
-                        if let Some(line) = line {
-                            say(line);
+                        let (status, lines) = log
+                            .lock()
+                            .map(|mut l| (l.event(&event), l.take_new()))
+                            .unwrap_or_default();
+                        for line in lines {
+                            (report.output)(line);
+                        }
+                        if let Some(line) = status {
+                            (report.status)(line);
                         }
                     },
                 )
@@ -479,7 +514,11 @@ fn packages(
     };
     let mut layers = parent.layers.clone();
     layers.extend(new.iter().cloned());
-    let output = log.into_inner().map(|l| l.output()).unwrap_or_default();
+    let mut log = log.into_inner().unwrap_or_default();
+    for line in log.flush() {
+        (report.output)(line);
+    }
+    let output = log.output();
     Ok(NodeResult {
         key: node.key,
         platform: platform.to_owned(),

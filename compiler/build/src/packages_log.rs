@@ -16,6 +16,8 @@ pub struct Log {
     /// Bytes downloaded so far, and at the last live line.
     fetched_bytes: u64,
     shown_bytes: u64,
+    /// How many of `lines` [`Log::take_new`] has handed out.
+    taken: usize,
 }
 
 const MIB: u64 = 1 << 20;
@@ -83,6 +85,19 @@ impl Log {
                 Some(line)
             }
         }
+    }
+
+    /// The lines of the step's output added since the last call (printed as they come).
+    pub fn take_new(&mut self) -> Vec<String> {
+        let new = self.lines[self.taken..].to_vec();
+        self.taken = self.lines.len();
+        new
+    }
+
+    /// The lines not handed out yet, the download-cache summary included: the end of the step.
+    pub fn flush(&mut self) -> Vec<String> {
+        self.note_cached();
+        self.take_new()
     }
 
     /// The summary of cache hits, once, before the first line after the downloads.

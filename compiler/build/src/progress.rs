@@ -3,8 +3,11 @@
 //! the steps running now), or one JSON object per event.
 //!
 //! Nodes finish in any order (envs build in parallel), but the plain and live views print env
-//! by env, step by step, in spec order: a step is printed once it and everything before it
-//! are done, so the output of the same build is the same every time.
+//! by env, step by step, in spec order. The step next in that order has its `Step N/M` header
+//! printed as soon as it starts, and its output as it comes; a step running at the same time
+//! further on (another env's) prints its lines as they come too, each prefixed `#N` (a number
+//! given in the order such steps first print, as BuildKit numbers its steps), after a
+//! `#N Step …` header. A failing step's header is always printed before the build ends.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -38,6 +41,14 @@ pub struct Printer<'a> {
     shown: BTreeSet<Unit>,
     /// What runs now: since when, the step, and its latest progress line.
     running: BTreeMap<Unit, (Instant, String, String)>,
+    /// Nodes that began executing.
+    started: BTreeSet<Unit>,
+    /// Nodes whose output was printed as it came (not printed again when they finish).
+    streamed: BTreeSet<Unit>,
+    /// Nodes printed ahead of the spec order, by their `#N`.
+    tags: BTreeMap<Unit, usize>,
+    /// The header of the step at (env, platform, step) was printed before the step finished.
+    header_at: Option<(usize, usize, usize)>,
     env: usize,
     /// Which of the env's platforms is being printed.
     platform: usize,
@@ -66,6 +77,10 @@ impl<'a> Printer<'a> {
             built: BTreeMap::new(),
             shown: BTreeSet::new(),
             running: BTreeMap::new(),
+            started: BTreeSet::new(),
+            streamed: BTreeSet::new(),
+            tags: BTreeMap::new(),
+            header_at: None,
             env: 0,
             platform: 0,
             step: 0,
@@ -78,12 +93,38 @@ impl<'a> Printer<'a> {
         match self.mode {
             Mode::Json => self.json(event),
             Mode::Plain | Mode::Tty => {
+                let mut lines = Vec::new();
                 match event {
                     Event::Started(node, platform) => {
                         self.running.insert(
                             (node.key, platform.to_owned()),
                             (Instant::now(), node_text(node), String::new()),
                         );
+                        self.started.insert((node.key, platform.to_owned()));
+                    }
+                    Event::Output(node, platform, line) => {
+                        let unit = (node.key, platform.to_owned());
+                        let at_cursor = self.cursor_unit().as_ref() == Some(&unit)
+                            && self.header_at == Some(self.position());
+                        if at_cursor && !self.tags.contains_key(&unit) {
+                            if self.streamed.insert(unit.clone()) {
+                                self.shown.insert(unit);
+                                lines.push(format!(" ---> Running in {}", node.key.short()));
+                            }
+                            lines.push(line.to_owned());
+                        } else {
+                            let n = self.tag(&unit, &mut lines);
+                            lines.push(format!("#{n} {line}"));
+                        }
+                    }
+                    Event::Failed(node, platform, _) => {
+                        let unit = (node.key, platform.to_owned());
+                        self.running.remove(&unit);
+                        let at_cursor = self.cursor_unit().as_ref() == Some(&unit)
+                            && self.header_at == Some(self.position());
+                        if !at_cursor {
+                            self.tag(&unit, &mut lines);
+                        }
                     }
                     Event::Progress(node, platform, line) => {
                         if let Some(r) = self.running.get_mut(&(node.key, platform.to_owned())) {
@@ -106,7 +147,7 @@ impl<'a> Printer<'a> {
                     }
                     Event::Tick => {}
                 }
-                self.advance();
+                self.advance(lines);
             }
         }
     }
@@ -151,39 +192,102 @@ impl<'a> Printer<'a> {
                 "digest": a.image.digest.to_string(),
                 "tags": a.tags,
             }),
+            Event::Output(node, platform, line) => json!({
+                "event": "output",
+                "node": node.key.to_string(),
+                "platform": platform,
+                "step": node_text(node),
+                "line": line,
+            }),
+            Event::Failed(node, platform, error) => json!({
+                "event": "failed",
+                "node": node.key.to_string(),
+                "platform": platform,
+                "step": node_text(node),
+                "error": error.to_string(),
+            }),
             Event::Tick => return,
         };
         let _ = writeln!(self.out, "{v}");
     }
 
-    /// Prints every line that is ready, in spec order.
-    fn advance(&mut self) {
-        let mut lines: Vec<String> = Vec::new();
+    /// Where the spec-order printing stands: (env, platform, step).
+    fn position(&self) -> (usize, usize, usize) {
+        (self.env, self.platform, self.step)
+    }
+
+    /// The node of the step printed next, if that step has one.
+    fn cursor_unit(&self) -> Option<Unit> {
+        let plan = self.plans.get(self.env)?;
+        let platform = plan.platforms.get(self.platform)?;
+        let key = plan.steps.get(self.step)?.node?;
+        Some((key, platform.clone()))
+    }
+
+    /// The `#N` of a node printed ahead of the spec order; the first time, its header too.
+    fn tag(&mut self, unit: &Unit, lines: &mut Vec<String>) -> usize {
+        if let Some(n) = self.tags.get(unit) {
+            return *n;
+        }
+        let n = self.tags.len() + 1;
+        self.tags.insert(unit.clone(), n);
+        self.streamed.insert(unit.clone());
+        // The first env (in spec order) that builds the node names it.
+        let found = self.plans.iter().find_map(|plan| {
+            let i = plan.steps.iter().position(|s| s.node == Some(unit.0))?;
+            Some((plan, i))
+        });
+        match found {
+            Some((plan, i)) => lines.push(format!(
+                "#{n} [{}] Step {}/{}{} : {}",
+                plan.env.name,
+                i + 1,
+                plan.steps.len(),
+                self.label(plan, &unit.1),
+                plan.steps[i].text
+            )),
+            None => lines.push(format!("#{n} {}", unit.0.short())),
+        }
+        n
+    }
+
+    /// ` [linux/arm64]`: which platform a step is for, unless it is just this machine's.
+    fn label(&self, plan: &EnvPlan, platform: &str) -> String {
+        if plan.platforms.len() > 1 || platform != duckc_runtime::emulation::host_platform() {
+            format!(" [{platform}]")
+        } else {
+            String::new()
+        }
+    }
+
+    /// Prints `lines`, then every line that is ready, in spec order.
+    fn advance(&mut self, mut lines: Vec<String>) {
         while let Some(plan) = self.plans.get(self.env) {
             let total = plan.steps.len();
             if let Some(platform) = plan.platforms.get(self.platform) {
-                // Which platform a step is for, unless it is just this machine's.
-                let label = if plan.platforms.len() > 1
-                    || *platform != duckc_runtime::emulation::host_platform()
-                {
-                    format!(" [{platform}]")
-                } else {
-                    String::new()
-                };
+                let label = self.label(plan, platform);
                 if let Some(step) = plan.steps.get(self.step) {
+                    let header = format!("Step {}/{total}{label} : {}", self.step + 1, step.text);
+                    let header_printed = self.header_at == Some(self.position());
                     let unit = step.node.map(|k| (k, platform.clone()));
                     let result = match &unit {
                         Some(u) => match self.results.get(u) {
                             Some(r) => Some(r),
-                            None => break,
+                            None => {
+                                // Running (or failed): its header now, its output as it comes.
+                                if !header_printed && self.started.contains(u) {
+                                    lines.push(header);
+                                    self.header_at = Some(self.position());
+                                }
+                                break;
+                            }
                         },
                         None => None,
                     };
-                    lines.push(format!(
-                        "Step {}/{total}{label} : {}",
-                        self.step + 1,
-                        step.text
-                    ));
+                    if !header_printed {
+                        lines.push(header);
+                    }
+                    self.header_at = None;
                     if let (Some(u), Some(r)) = (unit, result) {
                         match &r.layer {
                             None => {
@@ -193,9 +297,16 @@ impl<'a> Printer<'a> {
                             }
                             Some(layer) => {
                                 let short_key = u.0.short();
+                                let tag = self.tags.get(&u).copied();
                                 let first = self.shown.insert(u);
                                 if r.cached {
                                     lines.push(" ---> Using cache".to_owned());
+                                } else if let Some(n) =
+                                    tag.filter(|_| first && !r.output.is_empty())
+                                {
+                                    lines.push(format!(
+                                        " ---> Running in {short_key} (its output is above, as #{n})"
+                                    ));
                                 } else if first && !r.output.is_empty() {
                                     lines.push(format!(" ---> Running in {short_key}"));
                                     let text = String::from_utf8_lossy(&r.output);

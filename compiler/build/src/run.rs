@@ -116,6 +116,7 @@ pub(crate) fn run_layer(
     base: &BaseInfo,
     chain: &[LayerRef],
     mounts: &Mounts<'_>,
+    print: &(dyn Fn(String) + Sync),
 ) -> Result<(LayerRef, Vec<u8>)> {
     let step = describe(&run.command);
     let dir = store.tmp_path("run");
@@ -157,7 +158,16 @@ pub(crate) fn run_layer(
             launch: Default::default(),
             tmpfs: vec![],
         };
-        let captured = duckc_runtime::run_captured(&spec).map_err(runtime_err)?;
+        let mut lines = Lines::default();
+        let captured = duckc_runtime::run_streamed(&spec, &mut |chunk| {
+            for line in lines.push(chunk) {
+                print(line);
+            }
+        })
+        .map_err(runtime_err)?;
+        if let Some(line) = lines.finish() {
+            print(line);
+        }
         if captured.code != 0 {
             return Err(Error::RunFailed {
                 step: step.clone(),
@@ -178,6 +188,39 @@ pub(crate) fn run_layer(
     })();
     let _ = duckc_layer::remove_tree(&dir);
     result
+}
+
+/// Splits a command's output into lines as it arrives; a line is handed out once its newline
+/// has come (a carriage return ends a line too: progress bars redraw with it).
+#[derive(Default)]
+struct Lines {
+    partial: Vec<u8>,
+    /// The last byte was a carriage return (a `\n` after it ends no second line).
+    after_cr: bool,
+}
+
+impl Lines {
+    fn push(&mut self, chunk: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        for &b in chunk {
+            let cr = std::mem::replace(&mut self.after_cr, b == b'\r');
+            match b {
+                b'\n' if cr => {}
+                b'\n' | b'\r' => {
+                    out.push(String::from_utf8_lossy(&self.partial).into_owned());
+                    self.partial.clear();
+                }
+                _ => self.partial.push(b),
+            }
+        }
+        out
+    }
+
+    /// What is left after the last newline.
+    fn finish(&mut self) -> Option<String> {
+        (!self.partial.is_empty())
+            .then(|| String::from_utf8_lossy(&std::mem::take(&mut self.partial)).into_owned())
+    }
 }
 
 /// The step as written in a spec.
@@ -233,7 +276,18 @@ fn tail(output: &[u8], n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::tail;
+    use super::{Lines, tail};
+
+    #[test]
+    fn lines_are_handed_out_when_their_newline_comes() {
+        let mut l = Lines::default();
+        assert!(l.push(b"on").is_empty());
+        assert_eq!(l.push(b"e\ntw"), ["one"]);
+        assert_eq!(l.push(b"o\r\n\nx\r"), ["two", "", "x"]);
+        assert_eq!(l.push(b"tail"), Vec::<String>::new());
+        assert_eq!(l.finish().as_deref(), Some("tail"));
+        assert_eq!(l.finish(), None);
+    }
 
     #[test]
     fn tail_keeps_the_last_lines() {

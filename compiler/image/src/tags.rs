@@ -120,24 +120,50 @@ pub struct ListedImage {
     pub image: Image,
     /// Its size as shown.
     pub size: u64,
+    /// When it entered this store (seconds since the epoch).
+    pub added: i64,
+    /// An image other images are built on (its layers begin another's) with no tag: an
+    /// untagged env a spec builds others from. `images` hides these without `-a`, as Docker
+    /// hides intermediate images.
+    pub intermediate: bool,
+}
+
+impl ListedImage {
+    /// The time `images` shows and sorts by: the config's `created` when it says more than
+    /// the Unix epoch (`SOURCE_DATE_EPOCH` was set, a pulled or committed image), else when
+    /// the image entered this store. A reproducible build dates its images at the epoch, and
+    /// "56 years ago" tells nobody anything.
+    pub fn time(&self) -> i64 {
+        match self.image.created() {
+            Some(t) if t > 0 => t,
+            _ => self.added,
+        }
+    }
 }
 
 /// Every image, one row per tag (untagged images once), newest first.
 pub fn list(store: &Store) -> Result<Vec<ListedImage>> {
     let refs = store.refs()?;
     let mut rows = Vec::new();
-    for digest in refs.images.keys() {
-        let image = match Image::read(store, digest) {
-            Ok(i) => i,
-            Err(_) => continue,
-        };
+    let mut images = Vec::new();
+    for (digest, entry) in &refs.images {
+        if let Ok(i) = Image::read(store, digest) {
+            images.push((digest, entry.added as i64, i));
+        }
+    }
+    for (digest, added, image) in &images {
         let size = image.size(store);
         let tags = refs.tags_of(digest);
         if tags.is_empty() {
+            let has_child = images.iter().any(|(_, _, other)| {
+                other.layers.len() > image.layers.len() && other.layers.starts_with(&image.layers)
+            });
             rows.push(ListedImage {
                 tag: None,
-                image,
+                image: image.clone(),
                 size,
+                added: *added,
+                intermediate: has_child,
             });
         } else {
             for t in tags {
@@ -145,14 +171,16 @@ pub fn list(store: &Store) -> Result<Vec<ListedImage>> {
                     tag: Some(t.to_owned()),
                     image: image.clone(),
                     size,
+                    added: *added,
+                    intermediate: false,
                 });
             }
         }
     }
     rows.sort_by(|a, b| {
-        b.image
-            .created()
-            .cmp(&a.image.created())
+        b.time()
+            .cmp(&a.time())
+            .then_with(|| a.tag.is_none().cmp(&b.tag.is_none()))
             .then_with(|| a.tag.cmp(&b.tag))
     });
     Ok(rows)

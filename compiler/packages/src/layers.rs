@@ -128,7 +128,7 @@ pub enum Error {
         tail: String,
     },
     #[error(
-        "cannot configure `{package}`: the image has no `/bin/sh` to run its maintainer scripts"
+        "cannot configure `{package}`: the image has no `/bin/sh` to run its maintainer scripts; build it over a base with a shell and dpkg, `from \"std/debian:bookworm\"` (Debian's minbase), not over `scratch`"
     )]
     NoShell { package: String },
 }
@@ -853,6 +853,18 @@ fn configure(
             dirs: lower.iter().rev().cloned().collect(),
         };
         let preinst = preinst_script(plan.packages);
+        // Checked before anything runs, so the error names the base to use instead of the
+        // runtime's "executable file not found". On a merged-/usr image `/bin` is a link to
+        // `usr/bin` in one layer and `sh` is in another: the layers are not merged here.
+        if !merged_view.exists("bin/sh") && !merged_view.exists("usr/bin/sh") {
+            let package = plan
+                .packages
+                .iter()
+                .find(|p| p.needs_configure())
+                .map(|p| p.name.clone())
+                .unwrap_or_default();
+            return Err(Error::NoShell { package });
+        }
         let (args, command) = if plan.real_dpkg {
             (
                 vec![
@@ -867,15 +879,6 @@ fn configure(
                 "dpkg --configure -a".to_owned(),
             )
         } else {
-            if !merged_view.exists("bin/sh") {
-                let package = plan
-                    .packages
-                    .iter()
-                    .find(|p| p.needs_configure())
-                    .map(|p| p.name.clone())
-                    .unwrap_or_default();
-                return Err(Error::NoShell { package });
-            }
             let script = format!("{preinst}{}{CLEAN_UP}", script_for(plan.packages));
             (
                 vec!["/bin/sh".into(), "-ec".into(), script],

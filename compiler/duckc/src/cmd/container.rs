@@ -1289,6 +1289,8 @@ fn commit(store: &Store, args: &CommitArgs) -> miette::Result<ExitCode> {
         message: args.message.clone(),
         author: args.author.clone(),
         changes: args.change.clone(),
+        // What Docker's history says made a committed layer: the container's command.
+        created_by: Some(config.spec.process.args.join(" ")),
         ..Default::default()
     };
     let upper: PathBuf = dir.upper();

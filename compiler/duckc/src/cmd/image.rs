@@ -29,6 +29,9 @@ pub enum Command {
         /// Show full image IDs.
         #[arg(long)]
         no_trunc: bool,
+        /// Show untagged intermediate images too (untagged envs other images are built on).
+        #[arg(short, long)]
+        all: bool,
         /// Only images whose name matches this repository.
         repository: Option<String>,
         /// Only images that match: `dangling=true|false`, `reference=NAME[:TAG]`.
@@ -151,6 +154,7 @@ impl Command {
             Command::Images {
                 quiet,
                 no_trunc,
+                all,
                 repository,
                 filter,
                 format,
@@ -158,6 +162,7 @@ impl Command {
                 let listing = listing::Listing::parse(&filter, format.as_deref())?;
                 images(&store, quiet, no_trunc, repository.as_deref(), &listing)
             }
+            } => images(&store, quiet, no_trunc, all, repository.as_deref()),
             Command::Tag { source, target } => {
                 let image = resolve(&store, &source)?;
                 duckc_image::tag(&store, &image, &target).map_err(|e| {
@@ -315,6 +320,7 @@ fn images(
     store: &Store,
     quiet: bool,
     no_trunc: bool,
+    all: bool,
     repository: Option<&str>,
     listing: &listing::Listing,
 ) -> miette::Result<ExitCode> {
@@ -331,6 +337,7 @@ fn images(
     let mut values = Vec::new();
     for row in rows {
         if !listing.matches(&row) {
+        if row.intermediate && !all {
             continue;
         }
         let (repo, tag) = match &row.tag {
@@ -365,6 +372,7 @@ fn images(
             values.push(listing::row_value(&row, &repo, &tag, &id, &created));
             continue;
         }
+        let created = format!("{} ago", time::human_duration(now - row.time()));
         table.push([repo, tag, id, created, time::human_size(row.size)]);
     }
     if let (Some(t), false) = (&listing.template, quiet) {

@@ -1,0 +1,208 @@
+//! End-to-end: every `examples/*/env.kdl` builds and every image it tags runs its default
+//! command with the output [`EXPECTED`] names. Each example is built from a copy (a build
+//! never writes into the checkout), and one whose directory holds a `duck.lock` is built
+//! `--locked`, so a stale committed lock fails here instead of being rewritten.
+//!
+//! Examples with `packages` steps download Debian packages (hundreds of MB) from the host's
+//! configured apt repository: they run under `CI=true` only, and every run shares one download
+//! cache (`<target>/tmp/apt-downloads`, the store's `downloads/`), so only the first run
+//! downloads. `examples/hello` needs no network and runs wherever root is.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::{must, require_root};
+
+/// What each tagged image of each example prints when run: (example, image, command — empty
+/// for the image's default —, what the output contains).
+const EXPECTED: &[(&str, &str, &[&str], &str)] = &[
+    (
+        "hello",
+        "duckc-example/hello:latest",
+        &[],
+        "Hello from duckc, Linux ",
+    ),
+    ("hello", "duckc-example/tools:latest", &[], "tools ready\n"),
+    ("basic", "example/duck-app:latest", &[], "quack, world\n"),
+    ("basic", "example/duck-app:test", &[], "quack, world\n"),
+    // A debug shell: its default command waits for input, so the test names one.
+    (
+        "basic",
+        "example/duck-debug:latest",
+        &["ls", "/app"],
+        "main.py\n",
+    ),
+    (
+        "python",
+        "duckc-example/python:latest",
+        &[],
+        "eigenvalues of [[2, 1], [1, 2]] = [1.0, 3.0]",
+    ),
+    (
+        "robotics",
+        "duckc-example/robotics:latest",
+        &[],
+        "blob centroid in frame 'camera': (29.5, 19.5), area 400 px",
+    ),
+];
+
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// The examples, by directory name.
+fn examples() -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(examples_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("env.kdl").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Whether the example's spec (or a spec it imports from its directory) has `packages`
+/// steps, or builds on a stdlib env that does.
+fn needs_apt(example: &Path) -> bool {
+    std::fs::read_dir(example)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "kdl"))
+        .any(|e| {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            text.contains("packages ")
+                || text.contains("std/debian")
+                || text.contains("std/busybox")
+        })
+}
+
+/// One store for every example built by this process (they share the Debian base's layers),
+/// whose download cache lives across runs in the target directory.
+fn store() -> &'static Path {
+    static STORE: OnceLock<PathBuf> = OnceLock::new();
+    STORE.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("duckc-examples-")
+            .tempdir()
+            .unwrap()
+            .keep();
+        let store = dir.join("store");
+        std::fs::create_dir_all(&store).unwrap();
+        let downloads = Path::new(env!("CARGO_TARGET_TMPDIR")).join("apt-downloads");
+        std::fs::create_dir_all(&downloads).unwrap();
+        std::os::unix::fs::symlink(&downloads, store.join("downloads")).unwrap();
+        store
+    })
+}
+
+/// A copy of the example directory, with the static busybox `examples/hello` copies (its
+/// `fetch-busybox.sh` downloads it; on a clean clone it comes from the host's busybox-static).
+fn copy_of(example: &Path, into: &Path) -> PathBuf {
+    let to = into.join(example.file_name().unwrap());
+    assert!(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(example)
+            .arg(&to)
+            .status()
+            .unwrap()
+            .success()
+    );
+    if to.join("fetch-busybox.sh").exists() && !to.join("busybox").exists() {
+        std::fs::copy("/bin/busybox", to.join("busybox"))
+            .expect("/bin/busybox is missing: install Debian's busybox-static");
+    }
+    to
+}
+
+/// Builds the example and runs each image it tags.
+fn build_and_run(name: &str) {
+    let example = examples_dir().join(name);
+    let expected: Vec<_> = EXPECTED.iter().filter(|(e, _, _, _)| *e == name).collect();
+    assert!(
+        !expected.is_empty(),
+        "examples/{name} has no entry in EXPECTED (tests/examples.rs): add what its images print"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = copy_of(&example, tmp.path());
+    let spec = copy.join("env.kdl");
+    let mut args = vec!["build", "--progress", "plain", spec.to_str().unwrap()];
+    if copy.join("duck.lock").exists() {
+        args.push("--locked");
+    }
+    let store = store();
+    let (code, out, err) = common::run(store, &args);
+    assert_eq!(code, 0, "building examples/{name} failed:\n{out}\n{err}");
+    for (_, image, command, want) in expected {
+        assert!(
+            out.contains(&format!("Successfully tagged {image}\n")),
+            "examples/{name} did not tag `{image}`:\n{out}"
+        );
+        let mut run = vec!["run", "--rm", image];
+        run.extend_from_slice(command);
+        let printed = must(store, &run);
+        assert!(
+            printed.contains(want),
+            "`duckc {}` printed {printed:?}, expected it to contain {want:?}",
+            run.join(" ")
+        );
+    }
+    // Every tag the build made is checked above.
+    for line in out.lines() {
+        if let Some(tag) = line.strip_prefix("Successfully tagged ") {
+            assert!(
+                EXPECTED.iter().any(|(e, i, _, _)| *e == name && *i == tag),
+                "examples/{name} tags `{tag}`, which EXPECTED (tests/examples.rs) does not name"
+            );
+        }
+    }
+}
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| v == "true" || v == "1")
+}
+
+#[test]
+fn every_example_has_expectations() {
+    let names = examples();
+    assert!(names.len() >= 4, "{names:?}");
+    for name in &names {
+        assert!(
+            EXPECTED.iter().any(|(e, _, _, _)| e == name),
+            "examples/{name} has no entry in EXPECTED (tests/examples.rs): add what its images print"
+        );
+    }
+}
+
+#[test]
+fn examples_without_packages_build_and_run() {
+    if !require_root() {
+        return;
+    }
+    for name in examples() {
+        if !needs_apt(&examples_dir().join(&name)) {
+            build_and_run(&name);
+        }
+    }
+}
+
+#[test]
+fn examples_with_packages_build_and_run() {
+    if !in_ci() {
+        eprintln!(
+            "skipped: the examples with `packages` download hundreds of MB from the host's apt repository; they run under CI=true (`CI=true cargo test -p duckc --test examples`)"
+        );
+        return;
+    }
+    if !require_root() {
+        return;
+    }
+    for name in examples() {
+        if needs_apt(&examples_dir().join(&name)) {
+            build_and_run(&name);
+        }
+    }
+}

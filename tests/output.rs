@@ -1,0 +1,274 @@
+//! End-to-end tests of what `build` and `images` print. Live build output: in plain mode a
+//! step's header is printed when it starts and its output line by line as the command writes
+//! it (`#N`-prefixed for a step that runs ahead of the spec order), a failing step's header is
+//! always printed, and `--progress json` streams `output` events. `images`: newest first, a
+//! CREATED that means something for reproducible images, untagged intermediates with `-a`
+//! only; `commit` records `created` and `created_by`.
+//!
+//! Arrival is checked by order, never by time: the waiting step prints a line, then polls for a
+//! file in its cache mount (`<store>/cache-mounts/<sha256 of the id>`) that this test creates
+//! only after reading that line from duckc's stdout. Were the output held back until the step
+//! ends, the step would give up polling (after a minute) and print `gave-up` instead of `done`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use common::{duckc, require_root};
+use sha2::Digest as _;
+
+/// A store with the busybox fixture as `busybox:latest`.
+fn store(dir: &Path) -> PathBuf {
+    let store = dir.join("store");
+    common::store::load_busybox(&store);
+    store
+}
+
+/// A build context holding `dockerfile` as its `Dockerfile`.
+fn context(dir: &Path, name: &str, dockerfile: &str) -> PathBuf {
+    let ctx = dir.join(name);
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    ctx
+}
+
+const WAITING: &str = "\
+FROM busybox AS waiter
+RUN --mount=type=cache,id=sync,target=/sync sh -c 'echo waiting; i=0; while [ ! -e /sync/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; if [ -e /sync/go ]; then echo done; else echo gave-up; fi; touch /waited'
+FROM busybox
+RUN echo side-out
+COPY --from=waiter /waited /waited
+";
+
+#[test]
+fn plain_output_streams_as_it_comes() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let ctx = context(tmp.path(), "waiting", WAITING);
+    let go = store
+        .join("cache-mounts")
+        .join(hex(&sha2::Sha256::digest(b"sync")))
+        .join("go");
+    // Piped stdout (not a terminal) means plain mode; two threads at least, so the second
+    // stage's step runs while the first waits.
+    let mut child = duckc(&store)
+        .env("RAYON_NUM_THREADS", "4")
+        .args(["build", "-t", "live:test", "."])
+        .current_dir(&ctx)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines: Vec<String> = Vec::new();
+    let mut created = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        lines.push(line);
+        // Both steps have printed while the first still waits: let it go on.
+        if created.is_none()
+            && lines.iter().any(|l| l == "waiting")
+            && lines.iter().any(|l| l == "#1 side-out")
+        {
+            created = Some(lines.len());
+            std::fs::write(&go, b"").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = lines.join("\n");
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        created.is_some(),
+        "the lines never came while the step ran:\n{text}"
+    );
+    let at = |want: &str| {
+        lines
+            .iter()
+            .position(|l| l == want)
+            .unwrap_or_else(|| panic!("no line `{want}` in:\n{text}"))
+    };
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("Step 2/5 : RUN --mount=type=cache"))
+        .unwrap_or_else(|| panic!("no header of the waiting step:\n{text}"));
+    // The header when the step starts, then its output as it comes; the step running at the
+    // same time further on prints `#1`-prefixed under its own header.
+    assert!(header < at("waiting"), "{text}");
+    let side = lines
+        .iter()
+        .position(|l| l.starts_with("#1 [") && l.ends_with("] Step 4/5 : RUN echo side-out"))
+        .unwrap_or_else(|| panic!("no `#1` header of the parallel step:\n{text}"));
+    assert!(side < at("#1 side-out"), "{text}");
+    assert!(at("done") >= created.unwrap(), "{text}");
+    assert!(!lines.iter().any(|l| l == "gave-up"), "{text}");
+    // In spec order afterwards, without printing the output twice.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("(its output is above, as #1)")),
+        "{text}"
+    );
+    let printed = |l: &&String| *l == "side-out" || *l == "#1 side-out";
+    assert_eq!(lines.iter().filter(printed).count(), 1, "{text}");
+    assert!(text.contains("Successfully tagged live:test"), "{text}");
+}
+
+#[test]
+fn a_failing_step_prints_its_header_its_output_then_the_error() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let ctx = context(
+        tmp.path(),
+        "failing",
+        "FROM busybox\nRUN echo before-failing; exit 3\n",
+    );
+    let (code, out, err) = common::run(
+        &store,
+        &["build", "--progress", "plain", ctx.to_str().unwrap()],
+    );
+    assert_eq!(code, 3, "{out}\n{err}");
+    insta::assert_snapshot!(redact_ids(&out), @r"
+    Step 1/2 : FROM busybox
+     ---> <id>
+    Step 2/2 : RUN echo before-failing; exit 3
+     ---> Running in <id>
+    before-failing
+    ");
+    assert!(err.contains("failed with exit code 3"), "{err}");
+
+    // JSON: the line as an `output` event, then the `failed` event.
+    let (code, out, err) = common::run(
+        &store,
+        &["build", "--progress", "json", ctx.to_str().unwrap()],
+    );
+    assert_eq!(code, 3, "{out}\n{err}");
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let output = events
+        .iter()
+        .position(|v| v["event"] == "output" && v["line"] == "before-failing")
+        .unwrap_or_else(|| panic!("no output event:\n{out}"));
+    let failed = events
+        .iter()
+        .position(|v| v["event"] == "failed")
+        .unwrap_or_else(|| panic!("no failed event:\n{out}"));
+    assert!(output < failed, "{out}");
+    assert_eq!(events[failed]["step"], events[output]["step"], "{out}");
+    assert!(
+        events[failed]["error"]
+            .as_str()
+            .unwrap()
+            .contains("exit code 3"),
+        "{out}"
+    );
+}
+
+/// A copy of `examples/hello` with a static busybox in `dir`; its spec.
+fn hello(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello");
+    let to = dir.join("hello");
+    std::fs::create_dir_all(&to).unwrap();
+    for f in ["env.kdl", "hello.sh", ".duckignore"] {
+        std::fs::copy(src.join(f), to.join(f)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", to.join("busybox")).unwrap();
+    to.join("env.kdl")
+}
+
+#[test]
+fn images_newest_first_with_a_meaningful_created_and_commit_history() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let spec = hello(tmp.path());
+    common::must(
+        &store,
+        &["build", "--progress", "plain", spec.to_str().unwrap()],
+    );
+    // The untagged `base` env the two tagged ones are built on is an intermediate image.
+    let listed = common::must(&store, &["images"]);
+    assert!(!listed.contains("years ago"), "{listed}");
+    // The two tagged envs were stored within moments of each other, in either order.
+    let mut rows: Vec<&str> = listed
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        ["duckc-example/hello", "duckc-example/tools"],
+        "{listed}"
+    );
+    let all = common::must(&store, &["images", "-a"]);
+    assert_eq!(all.matches("<none>").count(), 2, "{all}");
+    assert_eq!(all.lines().count(), 4, "{all}");
+
+    // A commit is newer than every build: it comes first, dated now, with its history.
+    common::must(&store, &["run", "--name", "dated", "duckc-example/hello"]);
+    common::must(&store, &["commit", "-m", "a note", "dated", "committed:1"]);
+    let listed = common::must(&store, &["images"]);
+    let first = listed.lines().nth(1).unwrap();
+    assert!(first.starts_with("committed "), "{listed}");
+    let inspected: serde_json::Value =
+        serde_json::from_str(&common::must(&store, &["inspect", "committed:1"])).unwrap();
+    let image = if inspected.is_array() {
+        &inspected[0]
+    } else {
+        &inspected
+    };
+    assert!(
+        !image["Created"].as_str().unwrap().starts_with("1970-"),
+        "{image}"
+    );
+    let last = image["History"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["created_by"], "/usr/local/bin/hello", "{last}");
+    assert_eq!(last["comment"], "a note", "{last}");
+    // The build's own entries say which step made each layer, in the spec's words.
+    let history = image["History"].as_array().unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|h| h["created_by"] == "run \"/bin/busybox\" \"--install\" \"-s\" \"/bin\""),
+        "{image}"
+    );
+}
+
+/// Build output with its 12-hex-digit layer, node and image ids replaced, for snapshots.
+fn redact_ids(out: &str) -> String {
+    out.split_inclusive('\n')
+        .map(|l| {
+            l.split(' ')
+                .map(|w| {
+                    let t = w.trim_end();
+                    if t.len() == 12 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        w.replacen(t, "<id>", 1)
+                    } else {
+                        w.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
