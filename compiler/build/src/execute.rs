@@ -345,7 +345,6 @@ fn execute(
                 what: "a `packages` step".into(),
             });
         }
-        return packages(store, node, names, platform, parent, opts, say);
         return packages(store, node, names, platform, parent, opts, report);
     }
     // What other chains a node reads is part of its cache key through their cache keys.

@@ -160,9 +160,15 @@ impl Command {
                 format,
             } => {
                 let listing = listing::Listing::parse(&filter, format.as_deref())?;
-                images(&store, quiet, no_trunc, repository.as_deref(), &listing)
+                images(
+                    &store,
+                    quiet,
+                    no_trunc,
+                    all,
+                    repository.as_deref(),
+                    &listing,
+                )
             }
-            } => images(&store, quiet, no_trunc, all, repository.as_deref()),
             Command::Tag { source, target } => {
                 let image = resolve(&store, &source)?;
                 duckc_image::tag(&store, &image, &target).map_err(|e| {
@@ -336,8 +342,7 @@ fn images(
     let mut seen = std::collections::BTreeSet::new();
     let mut values = Vec::new();
     for row in rows {
-        if !listing.matches(&row) {
-        if row.intermediate && !all {
+        if !listing.matches(&row) || (row.intermediate && !all) {
             continue;
         }
         let (repo, tag) = match &row.tag {
@@ -364,15 +369,11 @@ fn images(
             }
             continue;
         }
-        let created = match row.image.created() {
-            Some(t) => format!("{} ago", time::human_duration(now - t)),
-            None => "N/A".into(),
-        };
+        let created = format!("{} ago", time::human_duration(now - row.time()));
         if listing.template.is_some() {
             values.push(listing::row_value(&row, &repo, &tag, &id, &created));
             continue;
         }
-        let created = format!("{} ago", time::human_duration(now - row.time()));
         table.push([repo, tag, id, created, time::human_size(row.size)]);
     }
     if let (Some(t), false) = (&listing.template, quiet) {
