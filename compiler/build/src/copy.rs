@@ -195,7 +195,11 @@ fn place(
         }
         return Ok(real);
     }
-    match f.target.strip_prefix(dest).and_then(|r| r.strip_prefix('/')) {
+    match f
+        .target
+        .strip_prefix(dest)
+        .and_then(|r| r.strip_prefix('/'))
+    {
         Some(rel) => Ok(lower::join(real_dest, rel)),
         // Not under the destination (not something the compilers write): resolve it whole.
         None => tree.resolve(&f.target),

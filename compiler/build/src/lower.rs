@@ -79,7 +79,9 @@ impl LowerTree {
                         continue 'layers;
                     }
                     // A file where a directory would be: ENOTDIR hides what is below.
-                    Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) => {
+                    Err(e)
+                        if e.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) =>
+                    {
                         return Ok(None);
                     }
                     Err(e) => return Err(io_err(&here)(e)),

@@ -153,7 +153,10 @@ fn a_layer_held_twice_is_mounted_once_at_its_top_place() {
         .collect();
     insta::assert_snapshot!(overlay_call(&check(&s, &Setup::default(), &kernel())), @"mount_overlay -> /c/rootfs/merged lower+=/s/e lower+=/s/b lower+=/s/a upper=/c/upper work=/c/work nodev");
     let opts = overlay_options(&s.rootfs, "/c/upper".as_ref(), "/c/work".as_ref(), false).unwrap();
-    assert_eq!(opts, "lowerdir=/s/e:/s/b:/s/a,upperdir=/c/upper,workdir=/c/work");
+    assert_eq!(
+        opts,
+        "lowerdir=/s/e:/s/b:/s/a,upperdir=/c/upper,workdir=/c/work"
+    );
 }
 
 #[test]

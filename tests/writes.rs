@@ -1,0 +1,238 @@
+//! End-to-end tests of steps that write onto a tree their parents built, as Docker does: a
+//! `COPY` into a symlinked directory of a merged-/usr base follows the link inside the image
+//! (never to the host); `COPY` and `WORKDIR` leave existing directories' owners and modes
+//! alone; a chain holding the same layer twice builds and runs; and one image answers to its
+//! short, `library/` and fully qualified names across `tag`, `images`, `run`, `inspect`,
+//! `FROM`, `save`/`load` and `rmi`.
+
+mod common;
+
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+
+use common::{duckc, must, ok, require_root, run};
+
+/// A merged-/usr busybox base (`/bin` → `usr/bin`, as Debian since bookworm), with a `/tmp`
+/// 1777, a home directory `/home/duck` owned by 1000:1000 (0750, as `useradd` leaves it), a
+/// root-only `/private` (0700), and two links that point out of the image if followed on the
+/// host: `/escape` → `../../../../CANARY` and `/abs` → `/CANARY-abs`. Imported into `store` as
+/// `merged:latest`.
+fn merged_base(store: &Path, dir: &Path, canary: &str) {
+    let root = dir.join("merged-rootfs");
+    for d in [
+        "usr/bin",
+        "etc",
+        "tmp",
+        "root",
+        "home/duck",
+        "private",
+        "proc",
+        "sys",
+        "dev",
+    ] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", root.join("usr/bin/busybox")).unwrap();
+    let list = ok(std::process::Command::new("/bin/busybox").arg("--list"));
+    for applet in list.lines().filter(|a| !a.is_empty() && *a != "busybox") {
+        symlink("busybox", root.join("usr/bin").join(applet)).unwrap();
+    }
+    symlink("usr/bin", root.join("bin")).unwrap();
+    symlink(format!("../../../../{canary}"), root.join("escape")).unwrap();
+    symlink(format!("/{canary}-abs"), root.join("abs")).unwrap();
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nduck:x:1000:1000::/home/duck:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\nduck:x:1000:\n").unwrap();
+    let mode = |p: &str, m: u32| {
+        std::fs::set_permissions(root.join(p), std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    mode("tmp", 0o1777);
+    mode("home/duck", 0o750);
+    mode("private", 0o700);
+    std::os::unix::fs::chown(root.join("home/duck"), Some(1000), Some(1000)).unwrap();
+    ok(duckc(store)
+        .args(["import", "--tag", "merged:latest"])
+        .arg(&root));
+}
+
+/// A build context in `dir/name` holding `Dockerfile`, an executable `server` and `note.txt`.
+fn context(dir: &Path, name: &str, dockerfile: &str) -> PathBuf {
+    let ctx = dir.join(name);
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    std::fs::write(ctx.join("server"), "#!/bin/sh\necho served\n").unwrap();
+    std::fs::set_permissions(ctx.join("server"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(ctx.join("note.txt"), "quack\n").unwrap();
+    ctx
+}
+
+fn build(store: &Path, ctx: &Path, tag: &str) -> String {
+    ok(duckc(store)
+        .current_dir(ctx)
+        .args(["build", "--progress", "plain", "-t", tag, "."]))
+}
+
+/// `duckc run --rm IMAGE sh -c SCRIPT`'s output.
+fn sh(store: &Path, image: &str, script: &str) -> String {
+    must(store, &["run", "--rm", image, "/bin/sh", "-c", script])
+}
+
+/// A fresh store with the merged-/usr base; the canary name for this test.
+fn setup(tmp: &Path) -> (PathBuf, String) {
+    let store = tmp.join("store");
+    let canary = format!("duckc-writes-canary-{}", std::process::id());
+    merged_base(&store, tmp, &canary);
+    (store, canary)
+}
+
+/// Issue 19, item 1: `COPY server /bin/` on a merged-/usr base follows `/bin` → `usr/bin`
+/// inside the image: `server` lands in `/usr/bin`, and `/bin` stays the link, so `/bin/sh`
+/// still runs. The same for a KDL `copy`. Links that would leave the root on the host
+/// (`../../../../X`, `/X`) resolve inside the image, and nothing appears on the host.
+#[test]
+fn copy_follows_symlinked_directories_inside_the_image() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, canary) = setup(tmp.path());
+    let ctx = context(
+        tmp.path(),
+        "bin",
+        "FROM merged:latest\n\
+         COPY server /bin/\n\
+         COPY note.txt /escape/\n\
+         COPY note.txt /abs/sub/\n\
+         WORKDIR /escape/work\n",
+    );
+    build(&store, &ctx, "writes:bin");
+    let out = sh(
+        &store,
+        "writes:bin",
+        &format!(
+            "test -L /bin && /bin/server && /usr/bin/server && cat /{canary}/note.txt /{canary}-abs/sub/note.txt && test -d /{canary}/work && pwd -P"
+        ),
+    );
+    assert_eq!(
+        out,
+        format!("served\nserved\nquack\nquack\n/{canary}/work\n")
+    );
+    for host in [format!("/{canary}"), format!("/{canary}-abs")] {
+        assert!(!Path::new(&host).exists(), "{host} was written on the host");
+    }
+
+    // A KDL `copy` goes through the same executor.
+    std::fs::write(
+        ctx.join("env.kdl"),
+        "env \"app\" {\n    from \"merged:latest\"\n    copy \"server\" \"/bin/\"\n}\n",
+    )
+    .unwrap();
+    ok(duckc(&store).current_dir(&ctx).args([
+        "build",
+        "--progress",
+        "plain",
+        "-t",
+        "writes:kdl",
+        "env.kdl",
+    ]));
+    assert_eq!(
+        sh(&store, "writes:kdl", "test -L /bin && /bin/server"),
+        "served\n"
+    );
+}
+
+/// Issue 19, item 1: `COPY` and `WORKDIR` into an existing `/tmp` (1777), a home directory
+/// owned by 1000:1000 (0750) and a 0700 directory leave their owners and modes as they were;
+/// only what the steps create is root's 0755. A `WORKDIR` that exists already adds an empty
+/// layer, as BuildKit's does. The non-root user can still write to `/tmp` and its home.
+#[test]
+fn existing_directories_keep_their_owner_and_mode() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = setup(tmp.path());
+    let ctx = context(
+        tmp.path(),
+        "owners",
+        "FROM merged:latest\n\
+         COPY note.txt /tmp/\n\
+         COPY note.txt /home/duck/\n\
+         COPY note.txt /private/sub/\n\
+         WORKDIR /home/duck/work\n\
+         WORKDIR /tmp\n\
+         USER duck\n\
+         RUN touch /tmp/by-duck /home/duck/by-duck\n\
+         USER root\n\
+         WORKDIR /private\n",
+    );
+    build(&store, &ctx, "writes:owners");
+    let out = sh(
+        &store,
+        "writes:owners",
+        "stat -c '%n %a %u:%g' /tmp /home/duck /home/duck/work /private /private/sub /tmp/by-duck /home/duck/by-duck",
+    );
+    assert_eq!(
+        out,
+        "/tmp 1777 0:0\n\
+         /home/duck 750 1000:1000\n\
+         /home/duck/work 755 0:0\n\
+         /private 700 0:0\n\
+         /private/sub 755 0:0\n\
+         /tmp/by-duck 644 1000:1000\n\
+         /home/duck/by-duck 644 1000:1000\n"
+    );
+    // `WORKDIR /tmp` and `WORKDIR /private` changed nothing: their layers are empty.
+    let s = duckc_store::Store::open(&store).unwrap();
+    let image = duckc_image::resolve(&s, "writes:owners").unwrap();
+    let base = duckc_image::resolve(&s, "merged:latest").unwrap();
+    assert_eq!(image.layers.len(), base.layers.len() + 7);
+    let ids: Vec<_> = image.layers.iter().map(|l| l.diff_id).collect();
+    let n = base.layers.len();
+    assert_eq!(ids[n + 4], ids[n + 6], "both are the empty layer");
+    assert_ne!(ids[n], ids[n + 4]);
+}
+
+/// Issue 19, item 2 (issue 18, class 3): `RUN mkdir /app` then `WORKDIR /app`, and two `RUN`s
+/// that change nothing, give a chain that holds one layer more than once. It builds, a later
+/// `RUN` runs over it, `duckc run` starts it, and the image keeps every layer, as Docker does.
+#[test]
+fn a_chain_holding_one_layer_twice_builds_and_runs() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = setup(tmp.path());
+    let ctx = context(
+        tmp.path(),
+        "twice",
+        "FROM merged:latest\n\
+         RUN mkdir /app\n\
+         WORKDIR /app\n\
+         RUN true\n\
+         RUN true\n\
+         RUN echo made > /app/made\n",
+    );
+    build(&store, &ctx, "writes:twice");
+    assert_eq!(sh(&store, "writes:twice", "pwd; cat made"), "/app\nmade\n");
+    let s = duckc_store::Store::open(&store).unwrap();
+    let image = duckc_image::resolve(&s, "writes:twice").unwrap();
+    let base = duckc_image::resolve(&s, "merged:latest").unwrap();
+    let ours: Vec<_> = image.layers[base.layers.len()..]
+        .iter()
+        .map(|l| l.diff_id)
+        .collect();
+    assert_eq!(ours.len(), 5);
+    assert_eq!(ours[2], ours[3], "two `RUN true` give one layer twice");
+    // A container over that image, and a commit of it, work too.
+    let (code, _, err) = run(
+        &store,
+        &["run", "--name", "twice", "writes:twice", "touch", "x"],
+    );
+    assert_eq!(code, 0, "{err}");
+    must(&store, &["commit", "twice", "writes:committed"]);
+    assert_eq!(sh(&store, "writes:committed", "ls /app"), "made\nx\n");
+}
