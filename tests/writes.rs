@@ -236,3 +236,139 @@ fn a_chain_holding_one_layer_twice_builds_and_runs() {
     must(&store, &["commit", "twice", "writes:committed"]);
     assert_eq!(sh(&store, "writes:committed", "ls /app"), "made\nx\n");
 }
+
+/// `duckc images NAME`: the (repository, tag) rows.
+fn image_rows(store: &Path, name: &str) -> Vec<(String, String)> {
+    must(store, &["images", name])
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next().unwrap().to_owned(), w.next().unwrap().to_owned())
+        })
+        .collect()
+}
+
+/// Issue 19, item 3: `duck`, `library/duck` and Docker Hub's fully qualified form are one
+/// name, normalized once for `tag`, `images`, `run`, `inspect`, `FROM`, `save`/`load` and
+/// `rmi`; `localhost:5000/duck` is another. A tag an older store kept as `library/old`
+/// is still found, listed under its short name, and replaced by a new tag of that name.
+#[test]
+fn one_image_answers_to_its_short_library_and_qualified_names() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    common::store::load_busybox(&store);
+    let qualified = |n: &str| format!("{}/{n}", duckc_image::DOCKER_HUB);
+    must(&store, &["tag", "busybox", "library/duck:v1"]);
+    must(
+        &store,
+        &["tag", "busybox:latest", &qualified("library/duck:v2")],
+    );
+    must(&store, &["tag", "busybox", &qualified("duck:v3")]);
+    let short = |rows: &[(&str, &str)]| -> Vec<(String, String)> {
+        rows.iter()
+            .map(|(r, t)| (r.to_string(), t.to_string()))
+            .collect()
+    };
+    for filter in ["duck", "library/duck"] {
+        let mut rows = image_rows(&store, filter);
+        rows.sort();
+        assert_eq!(
+            rows,
+            short(&[("duck", "v1"), ("duck", "v2"), ("duck", "v3")]),
+            "images {filter}"
+        );
+    }
+    for name in [
+        "duck:v1".to_owned(),
+        "library/duck:v2".to_owned(),
+        qualified("library/duck:v3"),
+        qualified("duck:v1"),
+    ] {
+        assert_eq!(
+            must(&store, &["run", "--rm", &name, "echo", "ran"]),
+            "ran\n",
+            "{name}"
+        );
+    }
+    let (code, _, _) = run(&store, &["inspect", &qualified("library/duck")]);
+    assert_ne!(code, 0, "no `duck:latest` was tagged");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&must(&store, &["inspect", "library/duck:v1"])).unwrap();
+    assert_eq!(
+        inspect[0]["RepoTags"],
+        serde_json::json!(["busybox:latest", "duck:v1", "duck:v2", "duck:v3"])
+    );
+    // A registry host is another name.
+    let (code, _, err) = run(&store, &["run", "--rm", "localhost:5000/duck:v1", "true"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("localhost:5000/duck:v1"), "{err}");
+
+    // `FROM` by the `library/` and the qualified spelling; `-t` by the `library/` one.
+    for (i, from) in ["library/duck:v1".to_owned(), qualified("library/duck:v2")]
+        .iter()
+        .enumerate()
+    {
+        let ctx = context(
+            tmp.path(),
+            &format!("from{i}"),
+            &format!("FROM {from}\nRUN echo {i} > /from\n"),
+        );
+        build(&store, &ctx, &format!("library/built:{i}"));
+        assert_eq!(
+            must(
+                &store,
+                &["run", "--rm", &format!("built:{i}"), "cat", "/from"]
+            ),
+            format!("{i}\n")
+        );
+    }
+
+    // `save` by one spelling records the short name; `load` gives it back as such.
+    let archive = tmp.path().join("duck.tar");
+    must(
+        &store,
+        &[
+            "save",
+            "-o",
+            archive.to_str().unwrap(),
+            &qualified("library/duck:v2"),
+        ],
+    );
+    let other = tmp.path().join("other");
+    let loaded = must(&other, &["load", "-i", archive.to_str().unwrap()]);
+    assert_eq!(loaded, "Loaded image: duck:v2\n");
+    must(&other, &["run", "--rm", "library/duck:v2", "true"]);
+
+    // `rmi` by the qualified spelling removes that one tag.
+    let out = must(&store, &["rmi", &qualified("library/duck:v1")]);
+    assert_eq!(out, "Untagged: duck:v1\n");
+    assert_eq!(
+        image_rows(&store, "duck"),
+        short(&[("duck", "v2"), ("duck", "v3")])
+    );
+
+    // A tag an older duckc stored as typed still works, shows short, and is replaced by a
+    // new tag of the same name instead of living beside it.
+    let s = duckc_store::Store::open(&store).unwrap();
+    let digest = duckc_image::resolve(&s, "busybox").unwrap().digest;
+    s.update_refs(|refs| {
+        refs.tags.insert("library/old:v1".into(), digest);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(image_rows(&store, "old"), short(&[("old", "v1")]));
+    must(&store, &["run", "--rm", "old:v1", "true"]);
+    must(&store, &["tag", "built:0", "old:v1"]);
+    assert_eq!(image_rows(&store, "library/old"), short(&[("old", "v1")]));
+    assert_eq!(
+        must(&store, &["run", "--rm", "old:v1", "cat", "/from"]),
+        "0\n"
+    );
+    assert!(!s.refs().unwrap().tags.contains_key("library/old:v1"));
+    must(&store, &["rmi", "library/old:v1"]);
+    assert!(image_rows(&store, "old").is_empty());
+}
