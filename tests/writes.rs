@@ -7,52 +7,16 @@
 
 mod common;
 
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use common::{duckc, must, ok, require_root, run};
 
-/// A merged-/usr busybox base (`/bin` → `usr/bin`, as Debian since bookworm), with a `/tmp`
-/// 1777, a home directory `/home/duck` owned by 1000:1000 (0750, as `useradd` leaves it), a
-/// root-only `/private` (0700), and two links that point out of the image if followed on the
-/// host: `/escape` → `../../../../CANARY` and `/abs` → `/CANARY-abs`. Imported into `store` as
+/// The merged-/usr busybox base of [`common::merged_usr_rootfs`], imported into `store` as
 /// `merged:latest`.
 fn merged_base(store: &Path, dir: &Path, canary: &str) {
     let root = dir.join("merged-rootfs");
-    for d in [
-        "usr/bin",
-        "etc",
-        "tmp",
-        "root",
-        "home/duck",
-        "private",
-        "proc",
-        "sys",
-        "dev",
-    ] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", root.join("usr/bin/busybox")).unwrap();
-    let list = ok(std::process::Command::new("/bin/busybox").arg("--list"));
-    for applet in list.lines().filter(|a| !a.is_empty() && *a != "busybox") {
-        symlink("busybox", root.join("usr/bin").join(applet)).unwrap();
-    }
-    symlink("usr/bin", root.join("bin")).unwrap();
-    symlink(format!("../../../../{canary}"), root.join("escape")).unwrap();
-    symlink(format!("/{canary}-abs"), root.join("abs")).unwrap();
-    std::fs::write(
-        root.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nduck:x:1000:1000::/home/duck:/bin/sh\n",
-    )
-    .unwrap();
-    std::fs::write(root.join("etc/group"), "root:x:0:\nduck:x:1000:\n").unwrap();
-    let mode = |p: &str, m: u32| {
-        std::fs::set_permissions(root.join(p), std::fs::Permissions::from_mode(m)).unwrap()
-    };
-    mode("tmp", 0o1777);
-    mode("home/duck", 0o750);
-    mode("private", 0o700);
-    std::os::unix::fs::chown(root.join("home/duck"), Some(1000), Some(1000)).unwrap();
+    common::merged_usr_rootfs(&root, canary);
     ok(duckc(store)
         .args(["import", "--tag", "merged:latest"])
         .arg(&root));
