@@ -223,9 +223,10 @@ pub fn repo_tags(refs: &Refs, digest: &Digest) -> Vec<String> {
     let mut out: Vec<String> = refs
         .tags_of(digest)
         .into_iter()
-        .filter_map(|stored| {
-            let name = normalize_name(stored).unwrap_or_else(|_| stored.to_owned());
-            (stored_tag(refs, &name).as_deref() == Some(stored)).then_some(name)
+        .filter_map(|stored| match normalize_name(stored) {
+            Ok(name) => (stored_tag(refs, &name).as_deref() == Some(stored)).then_some(name),
+            // Not a name this version writes: shown as stored.
+            Err(_) => Some(stored.to_owned()),
         })
         .collect();
     out.sort();
