@@ -234,10 +234,9 @@ fn copy_tree(
 ) -> Result<()> {
     let top = lower::staged(stage, dest);
     let top_exists = tree.dir(dest)?.is_some();
-    match dest.split_last() {
-        Some((_, parent)) => lower::make_dirs(stage, tree, parent, owner.unwrap_or((0, 0)))?,
-        // The root: it is there already, and keeps what it has.
-        None => {}
+    // The root (no parent) is there already, and keeps what it has.
+    if let Some((_, parent)) = dest.split_last() {
+        lower::make_dirs(stage, tree, parent, owner.unwrap_or((0, 0)))?;
     }
     if top_exists {
         lower::make_dirs(stage, tree, dest, owner.unwrap_or((0, 0)))?;

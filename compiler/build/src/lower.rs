@@ -279,7 +279,7 @@ mod tests {
         // A whiteout of `gone` (a 0:0 character device) needs root; skip that part without.
         let whiteout = rustix::fs::mknodat(
             rustix::fs::CWD,
-            &b.join("gone"),
+            b.join("gone"),
             rustix::fs::FileType::CharacterDevice,
             rustix::fs::Mode::from_raw_mode(0),
             0,
