@@ -417,8 +417,11 @@ CMD [\"cat\", \"/greeting.txt\", \"/notes/A\", \"/notes/B\"]\n";
 
 /// Issue 19's cases, over a merged-/usr base (`common::merged_usr_rootfs`): a `COPY` into
 /// the symlinked `/bin` and through links that leave the root if followed on the host.
-const WRITES_BIN: &str = "FROM merged:latest\n\
+const WRITES_BIN: &str = "FROM merged:latest AS tools\n\
+RUN echo tooled > /tool\n\
+FROM merged:latest\n\
 COPY server /bin/\n\
+COPY --from=tools /tool /bin/\n\
 COPY note.txt /escape/\n\
 COPY note.txt /abs/sub/\n\
 WORKDIR /escape/work\n\

@@ -54,7 +54,7 @@ fn setup(tmp: &Path) -> (PathBuf, String) {
 
 /// Issue 19, item 1: `COPY server /bin/` on a merged-/usr base follows `/bin` → `usr/bin`
 /// inside the image: `server` lands in `/usr/bin`, and `/bin` stays the link, so `/bin/sh`
-/// still runs. The same for a KDL `copy`. Links that would leave the root on the host
+/// still runs. The same for `COPY --from`, a heredoc and a KDL `copy`. Links that would leave the root on the host
 /// (`../../../../X`, `/X`) resolve inside the image, and nothing appears on the host.
 #[test]
 fn copy_follows_symlinked_directories_inside_the_image() {
@@ -66,8 +66,14 @@ fn copy_follows_symlinked_directories_inside_the_image() {
     let ctx = context(
         tmp.path(),
         "bin",
-        "FROM merged:latest\n\
+        "FROM merged:latest AS tools\n\
+         RUN echo tooled > /tool\n\
+         FROM merged:latest\n\
          COPY server /bin/\n\
+         COPY --from=tools /tool /bin/\n\
+         COPY <<EOF /bin/hello\n\
+         hello\n\
+         EOF\n\
          COPY note.txt /escape/\n\
          COPY note.txt /abs/sub/\n\
          WORKDIR /escape/work\n",
@@ -77,12 +83,12 @@ fn copy_follows_symlinked_directories_inside_the_image() {
         &store,
         "writes:bin",
         &format!(
-            "test -L /bin && /bin/server && /usr/bin/server && cat /{canary}/note.txt /{canary}-abs/sub/note.txt && test -d /{canary}/work && pwd -P"
+            "test -L /bin && /bin/server && /usr/bin/server && cat /usr/bin/tool /usr/bin/hello /{canary}/note.txt /{canary}-abs/sub/note.txt && test -d /{canary}/work && pwd -P"
         ),
     );
     assert_eq!(
         out,
-        format!("served\nserved\nquack\nquack\n/{canary}/work\n")
+        format!("served\nserved\ntooled\nhello\nquack\nquack\n/{canary}/work\n")
     );
     for host in [format!("/{canary}"), format!("/{canary}-abs")] {
         assert!(!Path::new(&host).exists(), "{host} was written on the host");
