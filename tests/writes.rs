@@ -155,6 +155,27 @@ fn existing_directories_keep_their_owner_and_mode() {
          /tmp/by-duck 644 1000:1000\n\
          /home/duck/by-duck 644 1000:1000\n"
     );
+    // A destination through a file is an error that names it, with what to do.
+    for step in ["COPY note.txt /etc/passwd/x", "WORKDIR /etc/passwd"] {
+        let bad = context(
+            tmp.path(),
+            "through-a-file",
+            &format!("FROM merged:latest\n{step}\n"),
+        );
+        let out = common::output(duckc(&store).current_dir(&bad).args([
+            "build",
+            "--progress",
+            "plain",
+            ".",
+        ]));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{step}");
+        assert!(
+            err.contains("`/etc/passwd` is not a directory in the image") && err.contains("help:"),
+            "{step}: {err}"
+        );
+    }
+
     // `WORKDIR /tmp` and `WORKDIR /private` changed nothing: their layers are empty.
     let s = duckc_store::Store::open(&store).unwrap();
     let image = duckc_image::resolve(&s, "writes:owners").unwrap();
@@ -296,6 +317,25 @@ fn one_image_answers_to_its_short_library_and_qualified_names() {
             format!("{i}\n")
         );
     }
+
+    // A KDL `from` by the qualified spelling, tagged by the `library/` one.
+    let kdl = tmp.path().join("kdl");
+    std::fs::create_dir_all(&kdl).unwrap();
+    std::fs::write(
+        kdl.join("env.kdl"),
+        format!(
+            "env \"k\" {{\n    from \"{}\"\n    run \"echo kdl > /from\"\n    tag \"library/built:kdl\"\n}}\n",
+            qualified("library/duck:v3")
+        ),
+    )
+    .unwrap();
+    ok(duckc(&store)
+        .current_dir(&kdl)
+        .args(["build", "--progress", "plain", "env.kdl"]));
+    assert_eq!(
+        must(&store, &["run", "--rm", "built:kdl", "cat", "/from"]),
+        "kdl\n"
+    );
 
     // `save` by one spelling records the short name; `load` gives it back as such.
     let archive = tmp.path().join("duck.tar");
