@@ -415,6 +415,41 @@ two $NAME\n\
 B\n\
 CMD [\"cat\", \"/greeting.txt\", \"/notes/A\", \"/notes/B\"]\n";
 
+/// Issue 19's cases, over a merged-/usr base (`common::merged_usr_rootfs`): a `COPY` into
+/// the symlinked `/bin` and through links that leave the root if followed on the host.
+const WRITES_BIN: &str = "FROM merged:latest AS tools\n\
+RUN echo tooled > /tool\n\
+FROM merged:latest\n\
+COPY server /bin/\n\
+COPY --from=tools /tool /bin/\n\
+COPY note.txt /escape/\n\
+COPY note.txt /abs/sub/\n\
+WORKDIR /escape/work\n\
+CMD [\"sh\"]\n";
+
+/// `COPY` and `WORKDIR` onto existing directories: `/tmp` 1777, a home owned by 1000:1000, a
+/// 0700 directory.
+const WRITES_OWNERS: &str = "FROM merged:latest\n\
+COPY note.txt /tmp/\n\
+COPY note.txt /home/duck/\n\
+COPY note.txt /private/sub/\n\
+WORKDIR /home/duck/work\n\
+WORKDIR /tmp\n\
+USER duck\n\
+RUN touch /tmp/by-duck /home/duck/by-duck\n\
+USER root\n\
+WORKDIR /private\n\
+CMD [\"sh\"]\n";
+
+/// A chain holding one layer more than once.
+const WRITES_TWICE: &str = "FROM merged:latest\n\
+RUN mkdir /app\n\
+WORKDIR /app\n\
+RUN true\n\
+RUN true\n\
+RUN echo made > /app/made\n\
+CMD [\"sh\"]\n";
+
 /// A `dockerd` private to one test, started as PEERS.md says and stopped when dropped.
 struct Dockerd {
     dir: tempfile::TempDir,
@@ -570,6 +605,27 @@ fn conformance_with_docker_build() {
         .docker()
         .args(["tag", "busybox:latest", "busybox:1.36"]));
 
+    // The merged-/usr base of issue 19's cases, the same tree on both sides.
+    let merged = tmp.path().join("merged");
+    common::merged_usr_rootfs(&merged, "duckc-conformance-canary");
+    let tar = output(
+        std::process::Command::new("tar")
+            .arg("-C")
+            .arg(&merged)
+            .args(["--numeric-owner", "-c", "."]),
+    );
+    assert!(tar.status.success());
+    let merged_tar = tmp.path().join("merged.tar");
+    std::fs::write(&merged_tar, &tar.stdout).unwrap();
+    ok(daemon
+        .docker()
+        .arg("import")
+        .arg(&merged_tar)
+        .arg("merged:latest"));
+    ok(duckc(&store)
+        .args(["import", "--tag", "merged:latest"])
+        .arg(&merged));
+
     let mut cases: Vec<(String, PathBuf)> = [
         "seed-a",
         "seed-b-layers",
@@ -591,6 +647,22 @@ fn conformance_with_docker_build() {
     std::fs::write(conf.join("duck.txt"), "quack\n").unwrap();
     cases.push(("conformance".to_owned(), conf));
 
+    for (name, text) in [
+        ("writes-bin", WRITES_BIN),
+        ("writes-owners", WRITES_OWNERS),
+        ("writes-twice", WRITES_TWICE),
+    ] {
+        let ctx = dockerfile(tmp.path(), name, text);
+        std::fs::write(ctx.join("server"), "#!/bin/sh\necho served\n").unwrap();
+        std::fs::set_permissions(
+            ctx.join("server"),
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+        )
+        .unwrap();
+        std::fs::write(ctx.join("note.txt"), "quack\n").unwrap();
+        cases.push((name.to_owned(), ctx));
+    }
+
     let duckc_store = duckc_store::Store::open(&store).unwrap();
     for (name, ctx) in &cases {
         let tag = format!("conf/{name}:latest");
@@ -610,6 +682,15 @@ fn conformance_with_docker_build() {
             config_fields(&docker[0]["Config"]),
             "{name}: configs differ"
         );
+        if name.starts_with("writes-") {
+            // Every step's layer is kept, empty and repeated ones included, as BuildKit keeps
+            // them.
+            assert_eq!(
+                image.layers.len(),
+                docker[0]["RootFS"]["Layers"].as_array().map_or(0, Vec::len),
+                "{name}: layer counts differ"
+            );
+        }
 
         // File trees: Docker's through `docker export` of a created container, duckc's by
         // extracting the image's layers.

@@ -86,10 +86,10 @@ pub fn mount_overlay(
     rootless: bool,
     target: &Path,
 ) -> Result<()> {
-    if rootfs.lower.len() > MAX_LAYERS {
-        return Err(Error::TooManyLayers(rootfs.lower.len()));
+    let lower = lower_top_first(&rootfs.lower);
+    if lower.len() > MAX_LAYERS {
+        return Err(Error::TooManyLayers(lower.len()));
     }
-    let lower: Vec<&Path> = rootfs.lower.iter().rev().map(PathBuf::as_path).collect();
     let overlay = OverlayMount {
         lower: &lower,
         upper,
@@ -112,6 +112,25 @@ pub fn mount_overlay(
     .what(|| "cannot mount the container's overlay".into())
 }
 
+/// The lower directories of `lower` (bottom first) as overlayfs takes them: top first, each
+/// once.
+///
+/// A chain may hold the same layer more than once (two steps that change nothing give the
+/// same empty layer; `RUN mkdir /app` then `WORKDIR /app` give two identical ones), and
+/// overlayfs refuses a lower directory given twice (`ELOOP`). Keeping only the topmost copy
+/// gives the same tree: every path the repeated layer holds (a file, a whiteout, an opaque or
+/// a plain directory's attributes) is decided again by its upper copy, whatever the layers
+/// between did, and what it does not hold passes through both copies alike.
+pub fn lower_top_first(lower: &[PathBuf]) -> Vec<&Path> {
+    let mut seen = std::collections::HashSet::new();
+    lower
+        .iter()
+        .rev()
+        .map(PathBuf::as_path)
+        .filter(|p| seen.insert(*p))
+        .collect()
+}
+
 /// The classic overlayfs options for `rootfs`: lower layers top first, as overlayfs wants
 /// them. For kernels without `lowerdir+`; fails when they do not fit in one mount.
 pub fn overlay_options(
@@ -128,11 +147,9 @@ pub fn overlay_options(
             Ok(s.into_owned())
         }
     };
-    let lower = rootfs
-        .lower
-        .iter()
-        .rev()
-        .map(|p| check(p))
+    let lower = lower_top_first(&rootfs.lower)
+        .into_iter()
+        .map(check)
         .collect::<Result<Vec<_>>>()?
         .join(":");
     let mut opts = format!(

@@ -133,3 +133,42 @@ pub fn must(store: &Path, args: &[&str]) -> String {
     );
     out
 }
+
+/// Fill `root` with a merged-/usr busybox root filesystem (`/bin` → `usr/bin`, as Debian's
+/// since bookworm) with a `/tmp` 1777, a home directory `/home/duck` owned by 1000:1000 (0750,
+/// as `useradd` leaves it), a root-only `/private` (0700), and two links that leave the root
+/// if followed on the host: `/escape` → `../../../../CANARY` and `/abs` → `/CANARY-abs`.
+pub fn merged_usr_rootfs(root: &Path, canary: &str) {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    for d in [
+        "usr/bin",
+        "etc",
+        "tmp",
+        "root",
+        "home/duck",
+        "private",
+        "proc",
+        "sys",
+        "dev",
+    ] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", root.join("usr/bin/busybox")).unwrap();
+    let list = ok(Command::new("/bin/busybox").arg("--list"));
+    for applet in list.lines().filter(|a| !a.is_empty() && *a != "busybox") {
+        symlink("busybox", root.join("usr/bin").join(applet)).unwrap();
+    }
+    symlink("usr/bin", root.join("bin")).unwrap();
+    symlink(format!("../../../../{canary}"), root.join("escape")).unwrap();
+    symlink(format!("/{canary}-abs"), root.join("abs")).unwrap();
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nduck:x:1000:1000::/home/duck:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\nduck:x:1000:\n").unwrap();
+    for (p, m) in [("tmp", 0o1777), ("home/duck", 0o750), ("private", 0o700)] {
+        std::fs::set_permissions(root.join(p), std::fs::Permissions::from_mode(m)).unwrap();
+    }
+    std::os::unix::fs::chown(root.join("home/duck"), Some(1000), Some(1000)).unwrap();
+}

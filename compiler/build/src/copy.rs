@@ -6,6 +6,13 @@
 //! outside is copied as a link), and each file's bytes are hashed while copied and checked
 //! against the digest the compiler keyed the node by: a file edited mid-build fails the step
 //! instead of caching a layer under the wrong key.
+//!
+//! The destination is resolved against the tree the parents built ([`LowerTree`]), as
+//! BuildKit resolves it: its symlinks are followed inside the image (`COPY server /bin/` on a
+//! merged-/usr base writes `/usr/bin/server`), a single file copied onto an existing
+//! directory goes into it, directories that exist keep their owner and mode (the layer
+//! records them as they are), and only the directories the step creates get its owner and
+//! 0755. Below the destination, paths are joined as the context lists them.
 
 use std::ffi::OsString;
 use std::fs;
@@ -20,6 +27,7 @@ use duckc_store::{LayerRef, Store};
 use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps};
 use sha2::Digest as _;
 
+use crate::lower::{self, LowerTree};
 use crate::{Error, Result, io_err};
 
 /// Writes the layer of a `copy` node whose parent chain is `chain` (for `chown=` by name).
@@ -30,13 +38,22 @@ pub(crate) fn copy_layer(
     chain: &[LayerRef],
 ) -> Result<LayerRef> {
     let (uid, gid) = mapped_owner(store, chain, step.chown.as_deref())?;
+    let (uid, gid) = owner(store, chain, step.chown.as_deref())?;
+    let tree = LowerTree::open(store, chain)?;
     let stage = store.tmp_path("copy");
     let result = (|| {
         fs::create_dir(&stage).map_err(io_err(&stage))?;
         if step.unpack {
-            unpack_archives(store, context, step, &stage)?;
+            unpack_archives(store, context, step, &tree, &stage)?;
         } else {
-            stage_files(context, &step.files, &stage, (uid, gid))?;
+            stage_files(
+                context,
+                &step.files,
+                &step.destination,
+                &tree,
+                &stage,
+                (uid, gid),
+            )?;
         }
         write_staged_layer(store, &stage)
     })();
@@ -47,9 +64,16 @@ pub(crate) fn copy_layer(
 /// `ADD` of local archives: each archive (hash-checked) is extracted into the destination
 /// directory with the layer extractor, which keeps every entry inside it (no `..`, no write
 /// through a symlink) and bounds its size.
-fn unpack_archives(store: &Store, context: &Path, step: &CopyStep, stage: &Path) -> Result<()> {
-    let dest = stage.join(step.destination.trim_start_matches('/'));
-    make_parents(stage, &dest, (0, 0))?;
+fn unpack_archives(
+    store: &Store,
+    context: &Path,
+    step: &CopyStep,
+    tree: &LowerTree,
+    stage: &Path,
+) -> Result<()> {
+    let real = tree.resolve(&step.destination)?;
+    lower::make_dirs(stage, tree, &real, (0, 0))?;
+    let dest = lower::staged(stage, &real);
     let ctx = rustix::fs::open(
         context,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -85,10 +109,13 @@ fn unpack_archives(store: &Store, context: &Path, step: &CopyStep, stage: &Path)
 }
 
 /// Writes `files` from the context into `stage` (which exists), owned by `uid:gid`, each
-/// checked against the digest it was keyed by.
+/// checked against the digest it was keyed by. `destination` is where the compiler put them
+/// (their targets are under it); it is resolved in `tree`, the parents' tree.
 pub(crate) fn stage_files(
     context: &Path,
     files: &[duckc_ir::CopiedFile],
+    destination: &str,
+    tree: &LowerTree,
     stage: &Path,
     (uid, gid): (u32, u32),
 ) -> Result<()> {
@@ -98,33 +125,41 @@ pub(crate) fn stage_files(
         Mode::empty(),
     )
     .map_err(|e| io_err(context)(e.into()))?;
+    let dest = destination.trim_end_matches('/');
+    let real_dest = tree.resolve(dest)?;
     for f in files {
-        let rel = f.target.trim_start_matches('/');
-        let dest = stage.join(rel);
-        if let Some(parent) = dest.parent() {
-            make_parents(stage, parent, (uid, gid))?;
-        }
+        let real = place(tree, f, dest, &real_dest)?;
+        let Some((_, parent)) = real.split_last() else {
+            // The root itself: it is there already.
+            continue;
+        };
+        lower::make_dirs(stage, tree, parent, (uid, gid))?;
+        let dest = lower::staged(stage, &real);
         match f.kind {
             EntryKind::Dir => {
                 if fs::symlink_metadata(&dest).is_err() {
                     fs::create_dir(&dest).map_err(io_err(&dest))?;
                 }
             }
-            EntryKind::File => match &f.content {
-                // Written in the Dockerfile (`COPY <<EOF`): keyed by its digest already.
-                Some(content) => fs::write(&dest, content).map_err(io_err(&dest))?,
-                None if f.url => {
-                    let got = download(&f.source, &dest)?;
-                    if Some(got) != f.digest {
-                        return Err(Error::Checksum {
-                            url: f.source.clone(),
-                            expected: f.digest.map(|d| d.to_string()).unwrap_or_default(),
-                            got: got.to_string(),
-                        });
+            EntryKind::File => {
+                // Two sources may land on one path; the later one wins, as in Docker.
+                remove_staged(&dest)?;
+                match &f.content {
+                    // Written in the Dockerfile (`COPY <<EOF`): keyed by its digest already.
+                    Some(content) => fs::write(&dest, content).map_err(io_err(&dest))?,
+                    None if f.url => {
+                        let got = download(&f.source, &dest)?;
+                        if Some(got) != f.digest {
+                            return Err(Error::Checksum {
+                                url: f.source.clone(),
+                                expected: f.digest.map(|d| d.to_string()).unwrap_or_default(),
+                                got: got.to_string(),
+                            });
+                        }
                     }
+                    None => copy_file(&ctx, &f.source, &dest, f.digest)?,
                 }
-                None => copy_file(&ctx, &f.source, &dest, f.digest)?,
-            },
+            }
             EntryKind::Symlink => {
                 let target = read_link(&ctx, &f.source)?;
                 if f.digest != Some(duckc_ir::Digest::of(target.as_encoded_bytes())) {
@@ -132,6 +167,7 @@ pub(crate) fn stage_files(
                         path: f.source.clone(),
                     });
                 }
+                remove_staged(&dest)?;
                 std::os::unix::fs::symlink(&target, &dest).map_err(io_err(&dest))?;
             }
         }
@@ -144,18 +180,48 @@ pub(crate) fn stage_files(
     Ok(())
 }
 
-/// Creates the missing directories from `stage` down to `dir`: 0755, owned by the copy's
-/// owner (root without `chown=`), as BuildKit creates them.
-pub(crate) fn make_parents(stage: &Path, dir: &Path, (uid, gid): (u32, u32)) -> Result<()> {
-    if dir == stage || fs::symlink_metadata(dir).is_ok() {
-        return Ok(());
+/// Where in the image `f` lands: its target with the destination part replaced by where the
+/// destination really is (`real_dest`), and a single file copied onto an existing directory
+/// put inside it under its own name.
+fn place(
+    tree: &LowerTree,
+    f: &duckc_ir::CopiedFile,
+    dest: &str,
+    real_dest: &[OsString],
+) -> Result<lower::ImagePath> {
+    if f.target == dest || (dest.is_empty() && f.target == "/") {
+        let mut real = real_dest.to_vec();
+        if f.kind != EntryKind::Dir && tree.dir(&real)?.is_some() {
+            real.push(OsString::from(source_name(&f.source)));
+        }
+        return Ok(real);
     }
-    if let Some(parent) = dir.parent() {
-        make_parents(stage, parent, (uid, gid))?;
+    match f
+        .target
+        .strip_prefix(dest)
+        .and_then(|r| r.strip_prefix('/'))
+    {
+        Some(rel) => Ok(lower::join(real_dest, rel)),
+        // Not under the destination (not something the compilers write): resolve it whole.
+        None => tree.resolve(&f.target),
     }
-    fs::create_dir(dir).map_err(io_err(dir))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(io_err(dir))?;
-    std::os::unix::fs::lchown(dir, Some(uid), Some(gid)).map_err(io_err(dir))
+}
+
+/// The name a source has in a directory: the last component of its path (of a URL's path,
+/// of a heredoc's word).
+fn source_name(source: &str) -> &str {
+    let s = source.trim_start_matches("<<");
+    let s = s.split(['?', '#']).next().unwrap_or(s);
+    s.trim_end_matches('/').rsplit('/').next().unwrap_or(s)
+}
+
+/// Removes a non-directory staged at `path` earlier in the same step, so a later source
+/// replaces it instead of writing through it.
+fn remove_staged(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if !m.is_dir() => fs::remove_file(path).map_err(io_err(path)),
+        _ => Ok(()),
+    }
 }
 
 fn open_beneath(ctx: &OwnedFd, rel: &str, flags: OFlags) -> Result<OwnedFd> {
@@ -318,11 +384,11 @@ fn read_in_chain(store: &Store, chain: &[LayerRef], rel: &str) -> Result<Option<
     Ok(None)
 }
 
-/// Writes the layer of a `workdir` node: the directory `path` and every directory above it.
-/// Those the parent chain has keep their mode and owner (so `WORKDIR /tmp/x` leaves `/tmp`
-/// 1777); missing ones are created 0755, owned by `user` (root when empty), as BuildKit does.
-/// A path through something that is not a directory stops the chain there: the runtime
-/// resolves it when a step runs.
+/// Writes the layer of a `workdir` node: the directory `path`, resolved in the parents' tree
+/// as BuildKit resolves it (symlinks followed inside the image). When it exists already the
+/// layer is empty; otherwise it holds the path's directories, those the parents have with
+/// their mode and owner (so `WORKDIR /tmp/x` leaves `/tmp` 1777), the missing ones 0755 and
+/// owned by `user` (root when empty), as BuildKit makes them.
 pub(crate) fn mkdir_layer(
     store: &Store,
     path: &str,
@@ -331,44 +397,27 @@ pub(crate) fn mkdir_layer(
 ) -> Result<LayerRef> {
     use std::os::unix::fs::MetadataExt;
     let (uid, gid) = mapped_owner(store, chain, (!user.is_empty()).then_some(user))?;
+    let (uid, gid) = owner(store, chain, (!user.is_empty()).then_some(user))?;
+    let tree = LowerTree::open(store, chain)?;
+    let real = tree.resolve(path)?;
+    if let Some(e) = tree.entry(&real)?
+        && !e.meta.is_dir()
+    {
+        return Err(Error::NotADirectory {
+            path: path.to_owned(),
+            file: lower::display(&real),
+        });
+    }
     let stage = store.tmp_path("mkdir");
     let result = (|| {
         fs::create_dir(&stage).map_err(io_err(&stage))?;
-        let mut rel = String::new();
-        for part in path.split('/').filter(|p| !p.is_empty()) {
-            if !rel.is_empty() {
-                rel.push('/');
-            }
-            rel.push_str(part);
-            let dest = stage.join(&rel);
-            let (mode, owner) = match lookup_in_chain(store, chain, &rel)? {
-                None => (0o755, (uid, gid)),
-                Some(m) if m.is_dir() => (m.mode() & 0o7777, (m.uid(), m.gid())),
-                // A whiteout hides what is below: the directory is missing.
-                Some(m) if duckc_layer::overlay::is_whiteout(&m) => (0o755, (uid, gid)),
-                Some(_) => break,
-            };
-            fs::create_dir(&dest).map_err(io_err(&dest))?;
-            fs::set_permissions(&dest, fs::Permissions::from_mode(mode)).map_err(io_err(&dest))?;
-            std::os::unix::fs::lchown(&dest, Some(owner.0), Some(owner.1))
-                .map_err(io_err(&dest))?;
+        if tree.dir(&real)?.is_none() {
+            lower::make_dirs(&stage, &tree, &real, (uid, gid))?;
         }
         write_staged_layer(store, &stage)
     })();
     let _ = duckc_layer::remove_tree(&stage);
     result
-}
-
-/// The metadata of `rel` in the topmost layer of `chain` that has an entry for it (a whiteout
-/// included).
-fn lookup_in_chain(store: &Store, chain: &[LayerRef], rel: &str) -> Result<Option<fs::Metadata>> {
-    for layer in chain.iter().rev() {
-        let snap = store.snapshot(&layer.diff_id)?;
-        if let Ok(m) = fs::symlink_metadata(snap.join(rel)) {
-            return Ok(Some(m));
-        }
-    }
-    Ok(None)
 }
 
 /// The most an `ADD` URL may download (8 GiB).

@@ -6,7 +6,8 @@
 //! `openat2(RESOLVE_IN_ROOT)`, so symlinks on the way — even absolute ones, or `..` — resolve
 //! inside that root as they would inside the image, never to the host. Below a copied directory
 //! nothing is followed: symlinks are copied as symlinks. Owners and modes are kept from the
-//! source (as Docker does) unless `chown=`/`chmod=` say otherwise.
+//! source (as Docker does) unless `chown=`/`chmod=` say otherwise. The destination resolves
+//! in the copying image's own tree, as for a context `copy` (see [`crate::lower`]).
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -16,6 +17,7 @@ use duckc_ir::{CopyFrom, CopyStep};
 use duckc_store::{LayerRef, Store};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
+use crate::lower::{self, LowerTree};
 use crate::{Error, Result, io_err};
 
 /// Extracts the image made of `layers` into `dest` (which must exist), bottom first.
@@ -164,7 +166,7 @@ fn expand(root: &Path, pattern: &str) -> Result<Vec<(String, PathBuf)>> {
 }
 
 /// Writes the layer of a `copy … from=` node: `source` is the source node's chain, `chain`
-/// the copying env's (for `chown=` by name).
+/// the copying env's (for `chown=` by name, and the tree the destination resolves in).
 pub(crate) fn copy_from_layer(
     store: &Store,
     step: &CopyStep,
@@ -180,6 +182,7 @@ pub(crate) fn copy_from_layer(
         )?),
         None => None,
     };
+    let tree = LowerTree::open(store, chain)?;
     let work = store.tmp_path("copy-from");
     let result = (|| {
         let root = work.join("root");
@@ -189,7 +192,9 @@ pub(crate) fn copy_from_layer(
         flatten_linked(store, source, &root)?;
         let wild = from.paths.iter().any(|p| p.contains(['*', '?', '[']));
         let into_dir = step.destination.ends_with('/') || from.paths.len() > 1 || wild;
-        let dest = step.destination.trim_end_matches('/');
+        // Where the destination really is in the copying image (its symlinks followed there).
+        let dest = tree.resolve(step.destination.trim_end_matches('/'))?;
+        let dest_is_dir = tree.dir(&dest)?.is_some();
         for pattern in &from.paths {
             let found = expand(&root, pattern)?;
             if found.is_empty() {
@@ -201,18 +206,16 @@ pub(crate) fn copy_from_layer(
             for (name, real) in found {
                 let meta = fs::metadata(&real).map_err(io_err(&real))?;
                 if meta.is_dir() {
-                    copy_tree(&real, &stage, dest, from, owner)?;
+                    copy_tree(&real, &stage, &tree, &dest, from, owner)?;
                 } else {
-                    let target = if into_dir {
-                        format!("{dest}/{name}")
-                    } else {
-                        dest.to_owned()
-                    };
-                    let out = stage.join(target.trim_start_matches('/'));
-                    if let Some(parent) = out.parent() {
-                        crate::copy::make_parents(&stage, parent, owner.unwrap_or((0, 0)))?;
+                    let mut target = dest.clone();
+                    if into_dir || dest_is_dir {
+                        target.push(name.into());
                     }
-                    copy_entry(&real, &out, from.chmod, owner)?;
+                    if let Some((_, parent)) = target.split_last() {
+                        lower::make_dirs(&stage, &tree, parent, owner.unwrap_or((0, 0)))?;
+                        copy_entry(&real, &lower::staged(&stage, &target), from.chmod, owner)?;
+                    }
                 }
             }
         }
@@ -222,17 +225,25 @@ pub(crate) fn copy_from_layer(
     result
 }
 
-/// Copies the contents of directory `src` to `dest` (absolute, in the image) under `stage`.
+/// Copies the contents of directory `src` to `dest` (resolved in `tree`) under `stage`. An
+/// existing `dest` keeps its owner and mode (BuildKit keeps the top directory's); one the
+/// step creates takes the source directory's.
 fn copy_tree(
     src: &Path,
     stage: &Path,
-    dest: &str,
+    tree: &LowerTree,
+    dest: &[std::ffi::OsString],
     from: &CopyFrom,
     owner: Option<(u32, u32)>,
 ) -> Result<()> {
-    let top = stage.join(dest.trim_start_matches('/'));
-    if let Some(parent) = top.parent() {
-        crate::copy::make_parents(stage, parent, owner.unwrap_or((0, 0)))?;
+    let top = lower::staged(stage, dest);
+    let top_exists = tree.dir(dest)?.is_some();
+    // The root (no parent) is there already, and keeps what it has.
+    if let Some((_, parent)) = dest.split_last() {
+        lower::make_dirs(stage, tree, parent, owner.unwrap_or((0, 0)))?;
+    }
+    if top_exists {
+        lower::make_dirs(stage, tree, dest, owner.unwrap_or((0, 0)))?;
     }
     for entry in walkdir::WalkDir::new(src)
         .follow_links(false)
@@ -241,15 +252,16 @@ fn copy_tree(
         let entry = entry.map_err(|e| io_err(src)(e.into()))?;
         let rel = entry.path().strip_prefix(src).unwrap_or(Path::new(""));
         let rel_str = rel.to_string_lossy();
-        if !rel_str.is_empty() && duckc_ir::dockerfile::excluded(&from.exclude, &rel_str) {
+        if rel_str.is_empty() {
+            if !top_exists && !dest.is_empty() {
+                copy_entry(entry.path(), &top, from.chmod, owner)?;
+            }
             continue;
         }
-        let out = if rel_str.is_empty() {
-            top.clone()
-        } else {
-            top.join(rel)
-        };
-        copy_entry(entry.path(), &out, from.chmod, owner)?;
+        if duckc_ir::dockerfile::excluded(&from.exclude, &rel_str) {
+            continue;
+        }
+        copy_entry(entry.path(), &top.join(rel), from.chmod, owner)?;
     }
     Ok(())
 }
@@ -264,10 +276,20 @@ fn copy_entry(src: &Path, out: &Path, chmod: Option<u32>, owner: Option<(u32, u3
         let _ = fs::remove_file(out);
         std::os::unix::fs::symlink(&target, out).map_err(io_err(out))?;
     } else if ft.is_dir() {
-        if fs::symlink_metadata(out).is_err() {
-            fs::create_dir(out).map_err(io_err(out))?;
+        match fs::symlink_metadata(out) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                // A link or file staged by an earlier source: replaced, never chmod'ed through.
+                fs::remove_file(out).map_err(io_err(out))?;
+                fs::create_dir(out).map_err(io_err(out))?;
+            }
+            Err(_) => fs::create_dir(out).map_err(io_err(out))?,
         }
     } else if ft.is_file() {
+        // A link staged by an earlier source is replaced, never written through.
+        if fs::symlink_metadata(out).is_ok_and(|m| !m.is_dir()) {
+            fs::remove_file(out).map_err(io_err(out))?;
+        }
         let mut from = crate::context::open_nofollow(src).map_err(io_err(src))?;
         let mut to = fs::File::create(out).map_err(io_err(out))?;
         std::io::copy(&mut from, &mut to).map_err(io_err(out))?;

@@ -15,6 +15,7 @@ mod copy_from;
 pub mod execute;
 pub mod explain;
 pub mod ignore;
+mod lower;
 mod packages_log;
 pub mod plan;
 pub mod progress;
@@ -103,6 +104,13 @@ pub enum Error {
     /// mapped (no subordinate ids).
     #[error("{what} needs user ids besides root's, and this rootless duckc has no subordinate ids")]
     NoSubordinateIds { what: String },
+    /// A destination that goes through something the parents' tree holds that is not a
+    /// directory (`COPY x /etc/passwd/y`, `WORKDIR /etc/passwd`).
+    #[error("cannot write `{path}`: `{file}` is not a directory in the image")]
+    NotADirectory { path: String, file: String },
+    /// A destination whose symlinks (inside the image) never end.
+    #[error("cannot resolve `{path}` in the image: too many levels of symbolic links")]
+    SymlinkLoop { path: String },
     /// A node the graph does not hold (a compiler bug).
     #[error("the layer graph has no node `{0}`")]
     MissingNode(String),

@@ -67,7 +67,14 @@ fn volumes(
                 // the context bound directly, so the command sees exactly what was keyed.
                 let d = dir.join(format!("bind-{i}"));
                 fs::create_dir(&d).map_err(io_err(&d))?;
-                crate::copy::stage_files(mounts.context, files, &d, (0, 0))?;
+                crate::copy::stage_files(
+                    mounts.context,
+                    files,
+                    "/",
+                    &crate::lower::LowerTree::default(),
+                    &d,
+                    (0, 0),
+                )?;
                 match files.as_slice() {
                     [f] if f.source == *source && f.kind != duckc_ir::EntryKind::Dir => {
                         // Resolved inside the staged tree, never on the host: the runtime opens

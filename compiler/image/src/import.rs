@@ -121,7 +121,7 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<Loaded>> {
                 .entry(l.image.digest)
                 .or_insert(duckc_store::ImageEntry { added });
             for n in &l.names {
-                refs.tags.insert(n.clone(), l.image.digest);
+                crate::set_tag(refs, n, l.image.digest);
             }
         }
         Ok(())

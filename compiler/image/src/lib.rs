@@ -21,7 +21,10 @@ pub use duckc_store::{Digest, LayerRef};
 pub use export::{ArchiveFormat, export_layout, save};
 pub use import::{Loaded, index_layers, load};
 pub use maintenance::{DiskUsage, GcReport, UsageRow, disk_usage, gc, verify};
-pub use reference::{normalize_name, resolve};
+pub use reference::{
+    DOCKER_HUB, ImageName, is_host, name_for, normalize_name, repo_tags, resolve, set_tag,
+    stored_tag,
+};
 pub use rootfs::{unpack_layers, unpack_rootfs};
 pub use tags::{ListedImage, list, remove, tag, untag};
 

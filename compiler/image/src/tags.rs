@@ -2,7 +2,7 @@
 
 use duckc_store::Store;
 
-use crate::{Digest, Error, Image, Result, normalize_name, time};
+use crate::{Digest, Error, Image, Result, normalize_name, repo_tags, set_tag, stored_tag, time};
 
 /// Point `name` (`name[:tag]`) at `image` and make sure the image is recorded.
 pub fn tag(store: &Store, image: &Image, name: &str) -> Result<()> {
@@ -13,16 +13,18 @@ pub fn tag(store: &Store, image: &Image, name: &str) -> Result<()> {
             .or_insert_with(|| duckc_store::ImageEntry {
                 added: time::now().max(0) as u64,
             });
-        refs.tags.insert(name, image.digest);
+        set_tag(refs, &name, image.digest);
         Ok(())
     })?;
     Ok(())
 }
 
-/// Remove the tag `name`; returns the digest it pointed at.
+/// Remove the tag `name` (as stored under whatever spelling); returns the digest it pointed at.
 pub fn untag(store: &Store, name: &str) -> Result<Option<Digest>> {
-    let name = normalize_name(name)?;
-    Ok(store.update_refs(|refs| Ok(refs.tags.remove(&name)))?)
+    normalize_name(name)?;
+    Ok(store.update_refs(|refs| {
+        Ok(stored_tag(refs, name).and_then(|stored| refs.tags.remove(&stored)))
+    })?)
 }
 
 /// `rmi`: a tag reference removes that tag (and the image when no tag is left); an id or
@@ -34,18 +36,10 @@ pub fn remove(
     force: bool,
 ) -> Result<(Vec<String>, Option<Digest>)> {
     let image = crate::resolve(store, reference)?;
-    let by_name = normalize_name(reference).ok().filter(|n| {
-        store
-            .refs()
-            .map(|r| {
-                r.tags.keys().any(|t| {
-                    t == n
-                        || t.strip_prefix("localhost/") == Some(n)
-                        || n.strip_prefix("localhost/") == Some(t)
-                })
-            })
-            .unwrap_or(false)
-    });
+    // A name removes that tag, as the store spells it (an older store may hold
+    // `library/debian:latest` for `debian`).
+    let by_name = stored_tag(&store.refs()?, reference)
+        .filter(|_| !reference.contains('@') && normalize_name(reference).is_ok());
     let users: Vec<String> = store
         .roots()?
         .into_iter()
@@ -62,15 +56,7 @@ pub fn remove(
         let mut untagged = Vec::new();
         match &by_name {
             Some(n) => {
-                let t = tags
-                    .iter()
-                    .find(|t| {
-                        *t == n
-                            || t.strip_prefix("localhost/") == Some(n)
-                            || n.strip_prefix("localhost/") == Some(t.as_str())
-                    })
-                    .cloned()
-                    .unwrap_or_else(|| n.clone());
+                let t = n.clone();
                 if tags.len() == 1 && !users.is_empty() && !force {
                     return Ok(Err(Error::InUse(
                         reference.to_owned(),
@@ -78,7 +64,7 @@ pub fn remove(
                     )));
                 }
                 refs.tags.remove(&t);
-                untagged.push(t);
+                untagged.push(normalize_name(&t).unwrap_or(t));
             }
             None => {
                 if tags.len() > 1 && !force {
@@ -99,7 +85,10 @@ pub fn remove(
                 for t in &tags {
                     refs.tags.remove(t);
                 }
-                untagged = tags.clone();
+                untagged = tags
+                    .iter()
+                    .map(|t| normalize_name(t).unwrap_or_else(|_| t.clone()))
+                    .collect();
             }
         }
         let left = refs.tags.values().any(|d| *d == image.digest);
@@ -153,7 +142,7 @@ pub fn list(store: &Store) -> Result<Vec<ListedImage>> {
     }
     for (digest, added, image) in &images {
         let size = image.size(store);
-        let tags = refs.tags_of(digest);
+        let tags = repo_tags(&refs, digest);
         if tags.is_empty() {
             let has_child = images.iter().any(|(_, _, other)| {
                 other.layers.len() > image.layers.len() && other.layers.starts_with(&image.layers)
@@ -168,7 +157,7 @@ pub fn list(store: &Store) -> Result<Vec<ListedImage>> {
         } else {
             for t in tags {
                 rows.push(ListedImage {
-                    tag: Some(t.to_owned()),
+                    tag: Some(t),
                     image: image.clone(),
                     size,
                     added: *added,

@@ -19,7 +19,7 @@ pub struct Reference {
     /// The digest, for `name@sha256:…`.
     pub digest: Option<Digest>,
     /// The name the local store keeps the image under (`127.0.0.1:5000/your/duck:v2`,
-    /// `debian:latest`): the name as the user spelled it, with `:latest` added.
+    /// `debian:latest`): the name normalized as every command normalizes it.
     pub local_name: String,
 }
 
@@ -48,12 +48,6 @@ impl std::fmt::Display for Reference {
             write!(f, ":{}", self.tag.as_deref().unwrap_or("latest"))
         }
     }
-}
-
-/// Whether the first component of a name is a registry host, as Docker decides it: it has a
-/// `.` or a `:`, or it is `localhost`.
-fn is_host(part: &str) -> bool {
-    part.contains('.') || part.contains(':') || part == "localhost"
 }
 
 /// Whether `host` (`host[:port]`) is a loopback address: `localhost`, 127.0.0.0/8 or `[::1]`.
@@ -137,57 +131,28 @@ pub fn parse(name: &str) -> Result<Vec<Reference>> {
     parse_with(name, &search_registries())
 }
 
-/// [`parse`] with the search registries given.
+/// [`parse`] with the search registries given. The name is split by the one normalizer every
+/// command uses ([`duckc_image::ImageName`]); only a name that writes no registry goes to the
+/// search registries.
 pub fn parse_with(name: &str, search: &[String]) -> Result<Vec<Reference>> {
-    let bad = |why: &str| Error::BadReference(name.to_owned(), why.to_owned());
-    let (rest, digest) = match name.split_once('@') {
-        Some((rest, d)) => (
-            rest,
-            Some(
-                d.parse::<Digest>()
-                    .map_err(|_| bad("the digest is not `sha256:` and 64 hex digits"))?,
-            ),
-        ),
-        None => (name, None),
-    };
-    let has_tag = rest[rest.rfind('/').map_or(0, |i| i + 1)..].contains(':');
-    let normalized = duckc_image::normalize_name(rest).map_err(|e| match e {
-        duckc_image::Error::BadReference(_, why) => bad(&why),
-        e => bad(&e.to_string()),
+    let parsed = duckc_image::ImageName::parse(name).map_err(|e| match e {
+        duckc_image::Error::BadReference(_, why) => Error::BadReference(name.to_owned(), why),
+        e => Error::BadReference(name.to_owned(), e.to_string()),
     })?;
-    let (path, tag) = normalized
-        .rsplit_once(':')
-        .expect("a normalized name has a tag");
-    let tag = (has_tag || digest.is_none()).then(|| tag.to_owned());
-    let local_name = normalized.clone();
-    let (first, remainder) = path.split_once('/').unwrap_or((path, ""));
-    if !remainder.is_empty() && is_host(first) {
-        return Ok(vec![Reference {
-            registry: first.to_owned(),
-            repository: remainder.to_owned(),
-            tag,
-            digest,
-            local_name,
-        }]);
+    let reference = |registry: &str| Reference {
+        registry: registry.to_owned(),
+        repository: parsed.repository.clone(),
+        tag: parsed.tag.clone(),
+        digest: parsed.digest,
+        local_name: parsed.familiar(),
+    };
+    if parsed.explicit_registry {
+        return Ok(vec![reference(&parsed.registry)]);
     }
     if search.is_empty() {
         return Err(Error::NoRegistry(name.to_owned()));
     }
-    let repository = if path.contains('/') {
-        path.to_owned()
-    } else {
-        format!("library/{path}")
-    };
-    Ok(search
-        .iter()
-        .map(|registry| Reference {
-            registry: registry.clone(),
-            repository: repository.clone(),
-            tag: tag.clone(),
-            digest,
-            local_name: local_name.clone(),
-        })
-        .collect())
+    Ok(search.iter().map(|r| reference(r)).collect())
 }
 
 #[cfg(test)]

@@ -448,8 +448,9 @@ pub fn pull(
     sources::remember(store, &config_digest, &reference.registry, repo);
 
     let refs = store.refs()?;
-    let up_to_date =
-        reference.tag.is_some() && refs.tags.get(&reference.local_name) == Some(&image.digest);
+    let up_to_date = reference.tag.is_some()
+        && duckc_image::stored_tag(&refs, &reference.local_name)
+            .is_some_and(|t| refs.tags.get(&t) == Some(&image.digest));
     if reference.tag.is_some() {
         duckc_image::tag(store, &image, &reference.local_name)?;
     } else {

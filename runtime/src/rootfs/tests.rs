@@ -7,7 +7,7 @@ use crate::kernel::{FileKind, Recording, Stat};
 use crate::spec::{ContainerSpec, Network, Process, Rootfs, Volume};
 use crate::user::Identity;
 
-use super::{Setup, map_caller, setup};
+use super::{Setup, map_caller, overlay_options, setup};
 
 fn spec() -> ContainerSpec {
     ContainerSpec {
@@ -142,6 +142,23 @@ fn many_layers_go_to_the_kernel_one_by_one() {
     assert_eq!(layers.len(), 150);
     assert_eq!((layers[0], layers[149]), ("/s/149", "/s/000"));
     insta::assert_snapshot!(overlay_call(&check(&with_layers(3, "/s"), &Setup { rootless: true, etc: None }, &kernel())), @"mount_overlay -> /c/rootfs/merged lower+=/s/002 lower+=/s/001 lower+=/s/000 upper=/c/upper work=/c/work userxattr nodev");
+}
+
+#[test]
+fn a_layer_held_twice_is_mounted_once_at_its_top_place() {
+    // `RUN true` twice gives one empty layer twice; overlayfs refuses a lower directory given
+    // twice (ELOOP), so only the topmost copy is passed, in both mount APIs.
+    let mut s = spec();
+    s.rootfs.lower = ["/s/a", "/s/e", "/s/b", "/s/e", "/s/e"]
+        .iter()
+        .map(Into::into)
+        .collect();
+    insta::assert_snapshot!(overlay_call(&check(&s, &Setup::default(), &kernel())), @"mount_overlay -> /c/rootfs/merged lower+=/s/e lower+=/s/b lower+=/s/a upper=/c/upper work=/c/work nodev");
+    let opts = overlay_options(&s.rootfs, "/c/upper".as_ref(), "/c/work".as_ref(), false).unwrap();
+    assert_eq!(
+        opts,
+        "lowerdir=/s/e:/s/b:/s/a,upperdir=/c/upper,workdir=/c/work"
+    );
 }
 
 #[test]

@@ -653,6 +653,13 @@ fn failure(
             );
             Some(ExitCode::FAILURE)
         }
+        duckc_build::Error::NotADirectory { .. } | duckc_build::Error::SymlinkLoop { .. } => {
+            eprintln!("error: {error}{whose}");
+            eprintln!(
+                "  help: destinations resolve inside the image as Docker resolves them (its symlinks followed); write to a directory path, or remove what is in the way in an earlier step"
+            );
+            Some(ExitCode::FAILURE)
+        }
         other => {
             eprintln!("error: {other}{whose}");
             Some(ExitCode::FAILURE)

@@ -220,10 +220,7 @@ impl Command {
                 for r in &images {
                     let image = resolve(&store, r)?;
                     let refs = store.refs().map_err(|e| miette!("{e}"))?;
-                    let name = duckc_image::normalize_name(r)
-                        .ok()
-                        .filter(|n| refs.tags.get(n) == Some(&image.digest))
-                        .or_else(|| refs.tags_of(&image.digest).first().map(|s| s.to_string()));
+                    let name = duckc_image::name_for(&refs, r, &image);
                     list.push((name, image));
                 }
                 let format = match format {
@@ -291,10 +288,7 @@ impl Command {
             Command::ExportLayout { image, dir } => {
                 let img = resolve(&store, &image)?;
                 let refs = store.refs().map_err(|e| miette!("{e}"))?;
-                let name = duckc_image::normalize_name(&image)
-                    .ok()
-                    .filter(|n| refs.tags.get(n) == Some(&img.digest))
-                    .or_else(|| refs.tags_of(&img.digest).first().map(|s| s.to_string()));
+                let name = duckc_image::name_for(&refs, &image, &img);
                 duckc_image::export_layout(&store, &img, name.as_deref(), &dir)
                     .map_err(|e| super::build::output_error(e, &dir))?;
                 Ok(ExitCode::SUCCESS)
@@ -353,8 +347,11 @@ fn images(
             None => ("<none>".into(), "<none>".into()),
         };
         if let Some(want) = repository {
-            let want = want.split(':').next().unwrap_or(want);
-            if repo != want && repo.strip_prefix("localhost/") != Some(want) {
+            // Normalized as names are (`library/debian` is `debian`).
+            let want = duckc_image::ImageName::parse(want)
+                .map(|n| n.familiar_repository())
+                .unwrap_or_else(|_| want.split(':').next().unwrap_or(want).to_owned());
+            if repo != want && repo.strip_prefix("localhost/") != Some(want.as_str()) {
                 continue;
             }
         }
@@ -413,7 +410,7 @@ fn inspect(store: &Store, image: &Image) -> serde_json::Value {
         "Id": image.config_digest.to_string(),
         "Digest": image.digest.to_string(),
         "ManifestDigest": image.manifest_digest.to_string(),
-        "RepoTags": refs.tags_of(&image.digest),
+        "RepoTags": duckc_image::repo_tags(&refs, &image.digest),
         "Created": image.config.created(),
         "Size": image.size(store),
         "Architecture": image.config.architecture().to_string(),
