@@ -38,7 +38,6 @@ pub(crate) fn copy_layer(
     chain: &[LayerRef],
 ) -> Result<LayerRef> {
     let (uid, gid) = mapped_owner(store, chain, step.chown.as_deref())?;
-    let (uid, gid) = owner(store, chain, step.chown.as_deref())?;
     let tree = LowerTree::open(store, chain)?;
     let stage = store.tmp_path("copy");
     let result = (|| {
@@ -395,9 +394,7 @@ pub(crate) fn mkdir_layer(
     user: &str,
     chain: &[LayerRef],
 ) -> Result<LayerRef> {
-    use std::os::unix::fs::MetadataExt;
     let (uid, gid) = mapped_owner(store, chain, (!user.is_empty()).then_some(user))?;
-    let (uid, gid) = owner(store, chain, (!user.is_empty()).then_some(user))?;
     let tree = LowerTree::open(store, chain)?;
     let real = tree.resolve(path)?;
     if let Some(e) = tree.entry(&real)?
