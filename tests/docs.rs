@@ -13,7 +13,8 @@
 //! - `<!-- docs-test: needs=WHAT -->`: the block is skipped, and the test says why. WHAT is
 //!   one of [`NEEDS`]: `host` (it changes the machine: installs packages, builds duckc),
 //!   `registry` (an OCI registry to push to and pull from), `terminal` (an interactive
-//!   `-it` session), `second-machine`, `credentials` (a registry login).
+//!   `-it` session), `second-machine`, `credentials` (a registry login), `device` (a device or CDI spec the host
+//!   must have), `gpu`, `display` (an X11 or Wayland display).
 //! - `<!-- docs-test: apt -->`: it downloads Debian packages from the host's apt repository:
 //!   it runs under `CI=true` only (sharing the examples test's download cache).
 //! - `<!-- docs-test: spec-above -->`: the nearest ```kdl block above is `env.kdl` in the
@@ -37,6 +38,9 @@ const NEEDS: &[&str] = &[
     "terminal",
     "second-machine",
     "credentials",
+    "device",
+    "gpu",
+    "display",
 ];
 
 /// One console block.

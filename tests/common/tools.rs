@@ -31,6 +31,8 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("docker.io", "dockerd"),
     ("apache2-utils", "htpasswd"),
     ("openssl", "openssl"),
+    ("xvfb", "Xvfb"),
+    ("xauth", "xauth"),
 ];
 
 fn present(what: &str) -> bool {
