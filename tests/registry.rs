@@ -1298,3 +1298,124 @@ fn kdl_base_from_a_registry() {
     assert!(out.contains(&format!("Pulling {pinned}")), "{out}");
     must(s.path(), cfg.path(), &["verify"]);
 }
+
+/// The string value of the first `"FIELD": "…"` in `duckc inspect`'s output.
+fn inspect_field(out: &str, field: &str) -> String {
+    let key = format!("\"{field}\": \"");
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix(&key))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no {field} in\n{out}"))
+        .to_owned()
+}
+
+/// The registry build cache, as a CI fleet uses it: a build in one store pushes its cache
+/// with `--cache-to`; a second, empty store building the same spec from another checkout
+/// with `--cache-from` runs no step (its `run` writes random bytes, so a step run again would
+/// change the image digest) and prints `Using cache` for each, and exporting the cache from
+/// there again sends no blob.
+#[test]
+fn build_cache_shared_through_a_registry() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let base = format!("{host}/library/busybox:1");
+    push_busybox(&base, &[]);
+    let cache = format!("{host}/ci/app:buildcache");
+
+    let checkout = |dir: &Path| {
+        std::fs::write(dir.join("greeting.txt"), "quack\n").unwrap();
+        std::fs::write(
+            dir.join("env.kdl"),
+            format!(
+                "env \"app\" {{\n    from \"{base}\"\n    copy \"greeting.txt\" \"/greeting.txt\"\n    \
+                 run \"head -c 16 /dev/urandom | od -A n -t x1 > /build-id && echo ran-the-step\"\n    \
+                 tag \"ci/app:latest\"\n}}\n"
+            ),
+        )
+        .unwrap();
+    };
+    let build = |store: &Path, dir: &Path, args: &[&str]| {
+        let mut all = vec!["build", "--progress", "plain"];
+        all.extend_from_slice(args);
+        let spec = dir.join("env.kdl");
+        all.push(spec.to_str().unwrap());
+        let (code, out, err) = run(store, cfg.path(), &all);
+        assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+        (out, err)
+    };
+    let digest_of =
+        |store: &Path| inspect_field(&must(store, cfg.path(), &["inspect", "ci/app"]), "Digest");
+
+    // Runner 1: the cache does not exist yet (a warning), the steps run, the cache is pushed.
+    let one = tempfile::tempdir().unwrap();
+    checkout(one.path());
+    let s1 = fresh_store();
+    let (out, err) = build(
+        s1.path(),
+        one.path(),
+        &["--cache-from", &cache, "--cache-to", &cache],
+    );
+    let ran = |out: &str| out.lines().any(|l| l == "ran-the-step");
+    assert!(ran(&out), "{out}");
+    assert!(err.contains("no build cache at"), "{err}");
+    assert!(
+        out.contains(&format!("exporting cache to {cache}")),
+        "{out}"
+    );
+    let first = digest_of(s1.path());
+    assert!(first.starts_with("sha256:"), "{first}");
+
+    // The cache is an OCI artifact of duckc's type that skopeo reads.
+    let raw = ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{cache}"),
+    ]));
+    assert!(
+        raw.contains("\"artifactType\":\"application/vnd.duckc.build-cache.v1\""),
+        "{raw}"
+    );
+
+    // Runner 2: another checkout, an empty store: every step from the cache, same image.
+    let two = tempfile::tempdir().unwrap();
+    checkout(two.path());
+    std::fs::copy(one.path().join("duck.lock"), two.path().join("duck.lock")).unwrap();
+    let s2 = fresh_store();
+    let before = blob_gets(&registry.log());
+    let (out, _) = build(
+        s2.path(),
+        two.path(),
+        &["--cache-from", &format!("type=registry,ref={cache}")],
+    );
+    assert!(!ran(&out), "a step ran:\n{out}");
+    assert_eq!(out.matches(" ---> Using cache").count(), 2, "{out}");
+    assert!(blob_gets(&registry.log()) > before);
+    assert_eq!(digest_of(s2.path()), first);
+    let out = must(
+        s2.path(),
+        cfg.path(),
+        &["run", "--rm", "ci/app", "cat", "/greeting.txt"],
+    );
+    assert_eq!(out, "quack\n");
+    must(s2.path(), cfg.path(), &["verify"]);
+
+    // Exporting from runner 2 again: every blob is there, nothing is sent.
+    let uploads_before = uploads(&registry.log());
+    let (out, _) = build(s2.path(), two.path(), &["--cache-to", &cache]);
+    assert!(out.contains("uploaded: 0"), "{out}");
+    assert_eq!(uploads(&registry.log()), uploads_before);
+
+    // A bad value says what to write.
+    let (code, _, err) = run(
+        s2.path(),
+        cfg.path(),
+        &["build", "--cache-from", "type=local,src=/tmp", "."],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("type=registry"), "{err}");
+}

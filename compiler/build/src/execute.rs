@@ -37,6 +37,9 @@ pub struct BuildOptions {
     /// Stored bases (as [`crate::plan::base_name`] writes them) resolved by this digest
     /// instead of their tag: what `duck.lock` pins, or what `--pull` just fetched.
     pub bases: BTreeMap<String, Digest>,
+    /// Where to look for a node the store's cache lacks before building it
+    /// (`--cache-from`).
+    pub remote_cache: Option<Arc<dyn crate::RemoteCache>>,
 }
 
 /// What a base image contributes besides its layers.
@@ -338,6 +341,9 @@ fn execute(
             output,
         }
     };
+    if !opts.no_cache && store.cache_get(&key)?.is_none() {
+        from_remote(store, &key, opts, say);
+    }
     if !opts.no_cache
         && let Some(layer) = store.cache_get(&key)?
         && store.layer(&layer.diff_id)?.is_some()
@@ -401,6 +407,18 @@ fn execute(
     Ok(done(layer, false, output))
 }
 
+/// Asks the remote cache (if any) for the entry `key` the store's cache lacks; a failure is
+/// a warning (the step is then built here), never the build's failure.
+fn from_remote(store: &Store, key: &Digest, opts: &BuildOptions, say: &(dyn Fn(String) + Sync)) {
+    if let Some(remote) = &opts.remote_cache
+        && let Err(e) = remote.import(store, key)
+    {
+        say(format!(
+            "warning: cannot take this step from the registry cache: {e}"
+        ));
+    }
+}
+
 /// The cache key of a `packages` node built for `platform`: besides its step and parent,
 /// every package it pins, so a moved pin is never taken from the cache.
 pub fn packages_cache_key(
@@ -436,6 +454,9 @@ fn packages(
     let cached = if opts.no_cache {
         None
     } else {
+        if store.cache_get_many(&key)?.is_none() {
+            from_remote(store, &key, opts, say);
+        }
         store.cache_get_many(&key)?
     };
     let present = |layers: &[LayerRef]| -> Result<bool> {

@@ -3,6 +3,7 @@
 //! `push` (gzip of build layers remembered, `HEAD` before upload, cross-repository mounts),
 //! and credentials in Docker's config format for `login`/`logout`.
 
+pub mod cache;
 pub mod client;
 pub mod credentials;
 pub mod name;

@@ -36,7 +36,7 @@ fn gzip_record_path(store: &Store, digest: &Digest) -> std::path::PathBuf {
 }
 
 /// The gzip blob for the uncompressed layer blob `digest`: remembered, or written now.
-fn gzipped(store: &Store, digest: &Digest, what: &str) -> Result<(Digest, u64)> {
+pub(crate) fn gzipped(store: &Store, digest: &Digest, what: &str) -> Result<(Digest, u64)> {
     let record = gzip_record_path(store, digest);
     if let Ok(bytes) = std::fs::read(&record)
         && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
@@ -68,27 +68,35 @@ fn gzipped(store: &Store, digest: &Digest, what: &str) -> Result<(Digest, u64)> 
         source: e,
     })?;
     let (d, size) = writer.commit(None).map_err(blob_err)?;
-    if let Some(dir) = record.parent() {
-        let _ = duckc_store::modes::create_private_dir(dir);
-    }
-    let rec = json!({"digest": d.to_string(), "size": size, "compression": "gzip"});
-    duckc_store::write_atomic(store, &record, rec.to_string().as_bytes())?;
+    remember_gzip(store, digest, &d, size)?;
     Ok((d, size))
 }
 
-struct Pusher<'a> {
-    store: &'a Store,
-    client: Client,
-    repo: String,
-    scope: String,
-    name: String,
-    uploaded: usize,
-    progress: &'a (dyn Fn(String) + Sync),
+/// Record that the gzip blob `gz` (`size` bytes) holds the uncompressed layer blob `digest`
+/// (a pull of a registry cache learns it too, so pushing the built image sends nothing new).
+pub(crate) fn remember_gzip(store: &Store, digest: &Digest, gz: &Digest, size: u64) -> Result<()> {
+    let record = gzip_record_path(store, digest);
+    if let Some(dir) = record.parent() {
+        let _ = duckc_store::modes::create_private_dir(dir);
+    }
+    let rec = json!({"digest": gz.to_string(), "size": size, "compression": "gzip"});
+    duckc_store::write_atomic(store, &record, rec.to_string().as_bytes())?;
+    Ok(())
+}
+
+pub(crate) struct Pusher<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) client: Client,
+    pub(crate) repo: String,
+    pub(crate) scope: String,
+    pub(crate) name: String,
+    pub(crate) uploaded: usize,
+    pub(crate) progress: &'a (dyn Fn(String) + Sync),
 }
 
 impl Pusher<'_> {
     /// Make sure the registry has blob `digest` (`size` bytes); `layer` prints a line for it.
-    fn blob(&mut self, digest: &Digest, size: u64, layer: bool) -> Result<()> {
+    pub(crate) fn blob(&mut self, digest: &Digest, size: u64, layer: bool) -> Result<()> {
         let what = if layer {
             format!("layer {} of {}", short(digest), self.name)
         } else {
@@ -245,7 +253,7 @@ impl Pusher<'_> {
         self.put_manifest(&bytes, &media_type, tag)
     }
 
-    fn put_manifest(
+    pub(crate) fn put_manifest(
         &mut self,
         bytes: &[u8],
         media_type: &str,

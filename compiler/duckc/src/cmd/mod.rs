@@ -2,6 +2,7 @@
 
 pub mod bases;
 pub mod build;
+pub mod build_cache;
 pub mod container;
 pub mod convert;
 pub mod dockerfile;
