@@ -257,6 +257,27 @@ fn tutorial_push_pull_run() {
     );
     must(b, cfg.path(), &["verify"]);
 
+    // Where each image came from: `images --digests` and `inspect`.
+    let repo_digest = format!("{host}/your/duck@{first}");
+    let out = must(b, cfg.path(), &["images", "--digests"]);
+    let row = out
+        .lines()
+        .find(|l| l.starts_with(&format!("{host}/your/duck ")))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(out.lines().next().unwrap().contains("DIGEST"), "{out}");
+    assert!(row.contains(&first), "{out}");
+    let out = must(b, cfg.path(), &["inspect", &remote]);
+    assert!(out.contains(&format!("\"{repo_digest}\"")), "{out}");
+    assert_eq!(inspect_field(&out, "Registry"), host, "{out}");
+    assert_eq!(inspect_field(&out, "Repository"), "your/duck", "{out}");
+    assert_eq!(inspect_field(&out, "ManifestDigest"), first, "{out}");
+    // In the store that pushed it: the pushed digest, no pull origin; a built image: none.
+    let out = must(a, cfg.path(), &["inspect", &remote]);
+    assert!(out.contains(&format!("\"{repo_digest}\"")), "{out}");
+    assert!(out.contains("\"Origin\": null"), "{out}");
+    let out = must(a, cfg.path(), &["images", "--digests", "your/duck"]);
+    assert!(out.contains("<none>"), "{out}");
+
     // A short name resolves through the search registry (`library/` for one component).
     let c = fresh_store();
     let out = output(
@@ -281,6 +302,8 @@ fn tutorial_push_pull_run() {
         &["run", "--rm", "your/duck:v2", "cat", "/new_file"],
     );
     assert_eq!(out.trim(), "quack");
+    let out = must(c.path(), cfg.path(), &["images", "--digests", "your/duck"]);
+    assert!(out.contains(&first), "{out}");
 
     // skopeo reads what duckc pushed.
     let oci = tempfile::tempdir().unwrap();

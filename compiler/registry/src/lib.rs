@@ -7,6 +7,7 @@ pub mod cache;
 pub mod client;
 pub mod credentials;
 pub mod name;
+pub mod origin;
 pub mod pull;
 pub mod push;
 mod sources;

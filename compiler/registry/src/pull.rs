@@ -447,6 +447,18 @@ pub fn pull(
     }
     sources::remember(store, &config_digest, &reference.registry, repo);
 
+    crate::origin::remember(
+        store,
+        &image.digest,
+        crate::origin::Origin {
+            action: "pull".into(),
+            registry: reference.registry.clone(),
+            repository: repo.clone(),
+            tag: reference.tag.clone(),
+            digest: top_digest,
+            local: Some(crate::origin::local_repository(&reference.local_name).to_owned()),
+        },
+    );
     let refs = store.refs()?;
     let up_to_date =
         reference.tag.is_some() && refs.tags.get(&reference.local_name) == Some(&image.digest);

@@ -344,6 +344,18 @@ pub fn push(
     } else {
         pusher.manifest(&image.digest, Some(&tag))?
     };
+    crate::origin::remember(
+        store,
+        &image.digest,
+        crate::origin::Origin {
+            action: "push".into(),
+            registry: reference.registry.clone(),
+            repository: reference.repository.clone(),
+            tag: reference.tag.clone(),
+            digest,
+            local: Some(crate::origin::local_repository(local).to_owned()),
+        },
+    );
     Ok(Pushed {
         digest,
         size,

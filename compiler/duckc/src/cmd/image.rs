@@ -23,6 +23,10 @@ pub enum Command {
         /// Show full image IDs.
         #[arg(long)]
         no_trunc: bool,
+        /// Show the digest each image has in its repository's registry (learnt by `pull`
+        /// and `push`; `<none>` for images never pulled or pushed under that name).
+        #[arg(long)]
+        digests: bool,
         /// Only images whose name matches this repository.
         repository: Option<String>,
     },
@@ -131,8 +135,9 @@ impl Command {
             Command::Images {
                 quiet,
                 no_trunc,
+                digests,
                 repository,
-            } => images(&store, quiet, no_trunc, repository.as_deref()),
+            } => images(&store, quiet, no_trunc, digests, repository.as_deref()),
             Command::Tag { source, target } => {
                 let image = resolve(&store, &source)?;
                 duckc_image::tag(&store, &image, &target).map_err(|e| {
@@ -285,6 +290,7 @@ fn images(
     store: &Store,
     quiet: bool,
     no_trunc: bool,
+    digests: bool,
     repository: Option<&str>,
 ) -> miette::Result<ExitCode> {
     let rows = duckc_image::list(store).map_err(|e| miette!("{e}"))?;
@@ -297,6 +303,7 @@ fn images(
         "SIZE".into(),
     ]];
     let mut seen = std::collections::BTreeSet::new();
+    let mut image_digests = Vec::new();
     for row in rows {
         let (repo, tag) = match &row.tag {
             Some(t) => {
@@ -326,7 +333,12 @@ fn images(
             Some(t) => format!("{} ago", time::human_duration(now - t)),
             None => "N/A".into(),
         };
+        image_digests.push(row.image.digest);
         table.push([repo, tag, id, created, time::human_size(row.size)]);
+    }
+    if digests && !quiet {
+        print_table(&with_digests(store, &table, &image_digests));
+        return Ok(ExitCode::SUCCESS);
     }
     if !quiet {
         print_table(&table);
@@ -335,6 +347,26 @@ fn images(
 }
 
 /// Columns padded like docker's tabwriter (minimum width 10, three spaces between columns).
+/// `table` with Docker's DIGEST column after TAG: the digest the row's repository has for
+/// the image (`<none>` when it was never pulled or pushed under that name). `digests` holds
+/// each data row's image digest.
+fn with_digests(
+    store: &Store,
+    table: &[[String; 5]],
+    digests: &[duckc_store::Digest],
+) -> Vec<[String; 6]> {
+    let mut out = Vec::with_capacity(table.len());
+    for (i, [repo, tag, id, created, size]) in table.iter().cloned().enumerate() {
+        let digest = match i.checked_sub(1).and_then(|i| digests.get(i)) {
+            None => "DIGEST".to_owned(),
+            Some(d) => duckc_registry::origin::repo_digest(store, d, &repo)
+                .map_or_else(|| "<none>".to_owned(), |d| d.to_string()),
+        };
+        out.push([repo, tag, digest, id, created, size]);
+    }
+    out
+}
+
 pub fn print_table<const N: usize>(rows: &[[String; N]]) {
     let mut widths = [0usize; N];
     for row in rows {
@@ -364,6 +396,13 @@ fn inspect(store: &Store, image: &Image) -> serde_json::Value {
         "Digest": image.digest.to_string(),
         "ManifestDigest": image.manifest_digest.to_string(),
         "RepoTags": refs.tags_of(&image.digest),
+        "RepoDigests": repo_digests(store, image),
+        "Origin": duckc_registry::origin::pulled_from(store, &image.digest).map(|o| serde_json::json!({
+            "Registry": o.registry,
+            "Repository": o.repository,
+            "Tag": o.tag,
+            "ManifestDigest": o.digest.to_string(),
+        })),
         "Created": image.config.created(),
         "Size": image.size(store),
         "Architecture": image.config.architecture().to_string(),
@@ -373,4 +412,20 @@ fn inspect(store: &Store, image: &Image) -> serde_json::Value {
         "History": image.config.history(),
         "Layers": image.layers,
     })
+}
+
+/// Docker's `RepoDigests`: `host/repository@sha256:…` for each repository the image was
+/// pulled from or pushed to (the newest digest of each).
+fn repo_digests(store: &Store, image: &Image) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for o in duckc_registry::origin::read(store, &image.digest)
+        .iter()
+        .rev()
+    {
+        let name = o.repository_name();
+        if !out.iter().any(|d| d.starts_with(&format!("{name}@"))) {
+            out.push(o.repo_digest());
+        }
+    }
+    out
 }
