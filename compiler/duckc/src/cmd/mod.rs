@@ -9,5 +9,6 @@ pub mod dockerfile;
 pub mod image;
 pub mod packages;
 pub mod registry;
+pub mod sbom;
 pub mod spec;
 pub mod system;
