@@ -1442,3 +1442,61 @@ fn build_cache_shared_through_a_registry() {
     assert_ne!(code, 0);
     assert!(err.contains("type=registry"), "{err}");
 }
+
+/// `push --sbom` attaches the image's SPDX document with `subject` set to the pushed manifest;
+/// docker-registry 2.8 has no referrers API, so the tag-schema fallback (`sha256-HEX`, an
+/// index of the referrers) is what lists it, and skopeo reads both. Pushing again adds nothing.
+#[test]
+fn push_attaches_an_sbom() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let s = fresh_store();
+    load_busybox(s.path());
+    let remote = format!("{host}/sbom/busybox:1");
+    must(s.path(), cfg.path(), &["tag", "busybox:latest", &remote]);
+    let out = must(s.path(), cfg.path(), &["push", "--sbom", &remote]);
+    let pushed = digest_line(&out);
+    let hex = pushed.strip_prefix("sha256:").unwrap();
+    let tag = format!("sha256-{hex}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("sbom: digest: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains(&tag), "{out}");
+    let artifact = line["sbom: digest: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let skopeo_raw = |what: &str| {
+        ok(Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{host}/sbom/busybox{what}"),
+        ]))
+    };
+    let index = skopeo_raw(&format!(":{tag}"));
+    assert!(index.contains(&artifact), "{index}");
+    assert!(
+        index.contains("\"artifactType\":\"application/spdx+json\""),
+        "{index}"
+    );
+    let manifest = skopeo_raw(&format!("@{artifact}"));
+    assert!(
+        manifest.contains(&format!("\"subject\":{{\"digest\":\"{pushed}\"")),
+        "{manifest}"
+    );
+    assert!(manifest.contains("application/spdx+json"), "{manifest}");
+
+    // Again: the same artifact, listed once.
+    let out = must(s.path(), cfg.path(), &["push", "--sbom", &remote]);
+    assert!(out.contains(&artifact), "{out}");
+    let index = skopeo_raw(&format!(":{tag}"));
+    assert_eq!(index.matches(&artifact).count(), 1, "{index}");
+}

@@ -10,6 +10,7 @@ pub mod name;
 pub mod origin;
 pub mod pull;
 pub mod push;
+pub mod referrers;
 mod sources;
 
 use std::path::PathBuf;

@@ -26,6 +26,8 @@ pub struct Pushed {
     pub size: u64,
     /// Blobs whose bytes were sent.
     pub uploaded: usize,
+    /// Its media type.
+    pub media_type: String,
 }
 
 fn gzip_record_path(store: &Store, digest: &Digest) -> std::path::PathBuf {
@@ -301,7 +303,9 @@ pub fn push(
         what: format!("image {local}"),
         reason: e.to_string(),
     })?;
-    let (digest, size, _) = if let Some(ms) = top_value.get("manifests").and_then(Value::as_array) {
+    let (digest, size, media_type) = if let Some(ms) =
+        top_value.get("manifests").and_then(Value::as_array)
+    {
         // A multi-platform image: every platform's manifest by digest, then the index.
         let mut index = top_value.clone();
         let mut changed = false;
@@ -360,5 +364,6 @@ pub fn push(
         digest,
         size,
         uploaded: pusher.uploaded,
+        media_type,
     })
 }

@@ -30,12 +30,12 @@ fn under(path: &str, dir: &str) -> bool {
 }
 
 /// The files of the image made of `layers` (bottom first) whose path (relative, no leading
-/// `/`) `want` accepts, each read up to `max` bytes.
+/// `/`) `want` accepts: it gives the most bytes to read of each (a larger file is `None`), so
+/// memory stays bounded whatever the image holds.
 pub fn read_files(
     store: &Store,
     layers: &[LayerRef],
-    want: &dyn Fn(&str) -> bool,
-    max: u64,
+    want: &dyn Fn(&str) -> Option<u64>,
 ) -> Result<Found> {
     let mut found = Found::new();
     // Paths hidden from the layers below by whiteouts of the layers above.
@@ -85,10 +85,12 @@ pub fn read_files(
             if found.contains_key(&path)
                 || hidden.iter().any(|h| under(&path, h))
                 || opaque.iter().any(|d| under(&path, d) && path != *d)
-                || !want(&path)
             {
                 continue;
             }
+            let Some(max) = want(&path) else {
+                continue;
+            };
             let content = if entry.header().entry_type().is_file() && entry.size() <= max {
                 let mut bytes = Vec::with_capacity(entry.size() as usize);
                 entry.read_to_end(&mut bytes).map_err(|e| Error::Layer {

@@ -99,13 +99,14 @@ fn copyright_path(path: &str) -> Option<&str> {
 
 /// The inventory of `image` (asked for as `name`), with what its build recorded.
 pub fn inventory(store: &Store, image: &Image, name: &str, known: &Known) -> Result<Inventory> {
-    let want = |p: &str| {
-        p == STATUS
-            || p == "etc/os-release"
-            || p == "usr/lib/os-release"
-            || copyright_path(p).is_some()
+    // The status file of a big image is a few MB; copyright files are small, and there is one
+    // per package.
+    let want = |p: &str| match p {
+        STATUS => Some(64 << 20),
+        "etc/os-release" | "usr/lib/os-release" => Some(64 << 10),
+        _ => copyright_path(p).map(|_| 1 << 20),
     };
-    let found = layers::read_files(store, &image.layers, &want, 64 << 20)?;
+    let found = layers::read_files(store, &image.layers, &want)?;
     let text = |p: &str| {
         found
             .get(p)

@@ -61,6 +61,10 @@ pub enum Command {
         /// Print only the digest.
         #[arg(short, long)]
         quiet: bool,
+        /// Also attach the image's SBOM (SPDX 2.3 JSON, as `duckc sbom` writes it) through
+        /// the OCI referrers API (or its `sha256-HEX` tag fallback).
+        #[arg(long)]
+        sbom: bool,
         #[command(flatten)]
         tls: TlsArgs,
     },
@@ -231,7 +235,12 @@ impl Command {
                 }
                 Err(report(last.expect("at least one candidate")))
             }
-            Command::Push { name, quiet, tls } => {
+            Command::Push {
+                name,
+                quiet,
+                sbom,
+                tls,
+            } => {
                 let store = open_store(global)?;
                 if let Err(duckc_image::Error::NotFound(_)) = duckc_image::resolve(&store, &name) {
                     return Err(miette!(
@@ -268,6 +277,9 @@ impl Command {
                         pushed.digest,
                         pushed.size
                     );
+                }
+                if sbom {
+                    attach_sbom(&store, &name, &reference, &pushed, &tls.options(), quiet)?;
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -345,3 +357,58 @@ impl Command {
         }
     }
 }
+
+/// `push --sbom`: the image's SPDX document, attached to the manifest just pushed.
+fn attach_sbom(
+    store: &duckc_store::Store,
+    name: &str,
+    reference: &duckc_registry::Reference,
+    pushed: &duckc_registry::Pushed,
+    opts: &Options,
+    quiet: bool,
+) -> miette::Result<()> {
+    let image = crate::cmd::image::resolve(store, name)?;
+    let bytes = crate::cmd::sbom::document(
+        store,
+        &image,
+        name,
+        crate::cmd::sbom::Format::Spdx,
+        Some(pushed.digest),
+    )?;
+    let subject = duckc_registry::referrers::Subject {
+        digest: pushed.digest,
+        size: pushed.size,
+        media_type: pushed.media_type.clone(),
+    };
+    let attached = duckc_registry::referrers::attach(
+        store,
+        reference,
+        &subject,
+        SPDX_MEDIA_TYPE,
+        SPDX_MEDIA_TYPE,
+        &bytes,
+        opts,
+        &|_| {},
+    )
+    .map_err(|e| {
+        let r = report(e);
+        let help = r.help().map(|h| h.to_string()).unwrap_or_default();
+        miette!(
+            help = format!("{help}; the image itself was pushed"),
+            "cannot attach the SBOM to {reference}: {r}"
+        )
+    })?;
+    if !quiet {
+        match &attached.fallback_tag {
+            None => println!("sbom: digest: {} (referrers API)", attached.digest),
+            Some(tag) => println!(
+                "sbom: digest: {} (the registry has no referrers API: listed under the tag {tag})",
+                attached.digest
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// The media type (and artifact type) of an SPDX JSON document.
+const SPDX_MEDIA_TYPE: &str = "application/spdx+json";

@@ -51,7 +51,7 @@ impl Command {
         } = self;
         let store = super::image::open_store(global)?;
         let img = super::image::resolve(&store, &image)?;
-        let bytes = document(&store, &img, &image, format)?;
+        let bytes = document(&store, &img, &image, format, None)?;
         match output {
             Some(path) => super::image::write_file_atomically(&path, |w| {
                 use std::io::Write;
@@ -70,19 +70,25 @@ impl Command {
 }
 
 /// The SBOM of `image` (asked for as `name`) in `format`, as bytes (pretty JSON, newline).
+/// `pushed` is the digest the registry has for the image, when the SBOM goes with a push: the
+/// document then describes that manifest.
 pub fn document(
     store: &Store,
     image: &Image,
     name: &str,
     format: Format,
+    pushed: Option<Digest>,
 ) -> miette::Result<Vec<u8>> {
     let known = known(store, image);
-    let inventory = duckc_sbom::inventory(store, image, name, &known).map_err(|e| {
+    let mut inventory = duckc_sbom::inventory(store, image, name, &known).map_err(|e| {
         miette!(
             help = "check the store with `duckc verify`",
             "cannot read `{name}`: {e}"
         )
     })?;
+    if let Some(d) = pushed {
+        inventory.digest = d;
+    }
     let doc = match format {
         Format::Spdx => duckc_sbom::spdx::document(&inventory),
         Format::Cyclonedx => duckc_sbom::cyclonedx::document(&inventory),
