@@ -1500,3 +1500,108 @@ fn push_attaches_an_sbom() {
     let index = skopeo_raw(&format!(":{tag}"));
     assert_eq!(index.matches(&artifact).count(), 1, "{index}");
 }
+
+/// `podman` with its own throwaway storage under `dir` (vfs: nothing mounted on the host),
+/// and limits it can set where root lacks CAP_SYS_RESOURCE (podman's default `nofile` is
+/// above the hard limit there; see PEERS.md).
+fn podman(dir: &Path) -> Command {
+    let conf = dir.join("containers.conf");
+    if !conf.exists() {
+        std::fs::write(
+            &conf,
+            "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n",
+        )
+        .unwrap();
+    }
+    let mut cmd = Command::new("podman");
+    cmd.env("CONTAINERS_CONF", &conf)
+        .arg("--root")
+        .arg(dir.join("root"))
+        .arg("--runroot")
+        .arg(dir.join("run"))
+        .args([
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "none",
+        ]);
+    cmd
+}
+
+/// Interop, duckc → podman and skopeo: a built image pushed with gzip (the default) and with
+/// `--compression zstd` (OCI `tar+zstd` layers; pushed again, nothing sent and the same
+/// digest), each pulled and run by podman and inspected by skopeo.
+#[test]
+fn podman_runs_what_duckc_pushed_gzip_and_zstd() {
+    if !ready() || !require_tool("podman") {
+        return;
+    }
+    let registry = Registry::start("");
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let s = fresh_store();
+    load_busybox(s.path());
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("env.kdl"),
+        "env \"app\" {\n    from \"busybox:latest\"\n    run \"echo quack > /quack\"\n    tag \"interop/app:1\"\n}\n",
+    )
+    .unwrap();
+    must(
+        s.path(),
+        cfg.path(),
+        &[
+            "build",
+            "--progress",
+            "plain",
+            ctx.path().join("env.kdl").to_str().unwrap(),
+        ],
+    );
+    let pm = tempfile::tempdir().unwrap();
+    for compression in ["gzip", "zstd"] {
+        let remote = format!("{host}/interop/{compression}:1");
+        must(s.path(), cfg.path(), &["tag", "interop/app:1", &remote]);
+        let out = must(
+            s.path(),
+            cfg.path(),
+            &["push", "--compression", compression, &remote],
+        );
+        let digest = digest_line(&out);
+        let raw = ok(Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{remote}"),
+        ]));
+        assert!(
+            raw.contains(&format!(
+                "application/vnd.oci.image.layer.v1.tar+{compression}"
+            )),
+            "{raw}"
+        );
+        // Again: no bytes, the same manifest.
+        let before = uploads(&registry.log());
+        let out = must(
+            s.path(),
+            cfg.path(),
+            &["push", "--compression", compression, &remote],
+        );
+        assert_eq!(digest_line(&out), digest, "{out}");
+        assert_eq!(uploads(&registry.log()), before);
+        // podman pulls and runs it.
+        ok(podman(pm.path()).args(["pull", "--tls-verify=false", &remote]));
+        let out = ok(podman(pm.path()).args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &remote,
+            "cat",
+            "/quack",
+        ]));
+        assert_eq!(out.trim(), "quack", "{compression}");
+    }
+    let _ = output(podman(pm.path()).args(["rmi", "--all", "--force"]));
+}

@@ -21,7 +21,7 @@ use serde_json::json;
 use crate::client::{Client, Options};
 use crate::name::Reference;
 use crate::pull::{fetch_blob, get_manifest, short};
-use crate::push::{Pusher, gzipped, remember_gzip};
+use crate::push::{Pusher, compressed, remember_compressed};
 use crate::{Error, Result};
 
 /// The `artifactType` of a duckc build cache manifest.
@@ -99,6 +99,7 @@ pub fn export(
         name: reference.to_string(),
         uploaded: 0,
         progress,
+        compression: Compression::Gzip,
     };
     let mut index = CacheIndex::default();
     for key in keys {
@@ -110,7 +111,7 @@ pub fn export(
             let what = format!("layer {} of {}", short(&layer.diff_id), reference);
             let (blob, blob_size) =
                 if Compression::from_media_type(&layer.media_type) == Some(Compression::None) {
-                    gzipped(store, &layer.digest, &what)?
+                    compressed(store, &layer.digest, Compression::Gzip, &what)?
                 } else {
                     (layer.digest, layer.size)
                 };
@@ -349,7 +350,13 @@ impl RegistryCache {
             writer
                 .commit(Some((&layer.digest, layer.size)))
                 .map_err(blob_err)?;
-            remember_gzip(store, &layer.digest, &l.blob, l.blob_size)?;
+            remember_compressed(
+                store,
+                &layer.digest,
+                Compression::Gzip,
+                &l.blob,
+                l.blob_size,
+            )?;
         }
         store.register_layer(layer, l.diff_size)?;
         crate::sources::remember(store, &l.blob, &self.reference.registry, repo);

@@ -1,5 +1,5 @@
-//! `push`: layers stored uncompressed are gzipped (deterministically, with the layer crate's
-//! pinned encoder) once, and the store remembers which compressed blob belongs to which
+//! `push`: layers stored uncompressed are gzipped (or zstd-compressed with `--compression
+//! zstd`; deterministically, with the layer crate's pinned encoders) once, and the store remembers which compressed blob belongs to which
 //! uncompressed one, so pushing an unchanged image again sends no layer bytes and gives the
 //! same manifest digest. Each blob is `HEAD`ed first, mounted from another repository of the
 //! same registry when one is known to hold it, else uploaded (POST, then one PUT).
@@ -30,16 +30,26 @@ pub struct Pushed {
     pub media_type: String,
 }
 
-fn gzip_record_path(store: &Store, digest: &Digest) -> std::path::PathBuf {
+fn record_path(store: &Store, digest: &Digest, compression: Compression) -> std::path::PathBuf {
+    let dir = match compression {
+        Compression::Zstd => "registry/zstd",
+        _ => "registry/gzip",
+    };
     store
         .root()
-        .join("registry/gzip")
+        .join(dir)
         .join(format!("{}.json", digest.hex()))
 }
 
-/// The gzip blob for the uncompressed layer blob `digest`: remembered, or written now.
-pub(crate) fn gzipped(store: &Store, digest: &Digest, what: &str) -> Result<(Digest, u64)> {
-    let record = gzip_record_path(store, digest);
+/// The `compression` (gzip or zstd) blob for the uncompressed layer blob `digest`:
+/// remembered, or written now with the layer crate's pinned encoder.
+pub(crate) fn compressed(
+    store: &Store,
+    digest: &Digest,
+    compression: Compression,
+    what: &str,
+) -> Result<(Digest, u64)> {
+    let record = record_path(store, digest, compression);
     if let Ok(bytes) = std::fs::read(&record)
         && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
         && let Some(d) = v
@@ -55,33 +65,39 @@ pub(crate) fn gzipped(store: &Store, digest: &Digest, what: &str) -> Result<(Dig
         what: what.to_owned(),
         source: Box::new(e),
     };
+    let io_err = |e| Error::Io {
+        path: store.blob_path(digest),
+        source: e,
+    };
     let input = store.open_blob(digest).map_err(blob_err)?;
     let writer = store.blob_writer().map_err(blob_err)?;
-    let mut enc = Encoder::new(writer, Compression::Gzip).map_err(|e| Error::Io {
-        path: store.blob_path(digest),
-        source: e,
-    })?;
-    io::copy(&mut BufReader::with_capacity(1 << 20, input), &mut enc).map_err(|e| Error::Io {
-        path: store.blob_path(digest),
-        source: e,
-    })?;
-    let writer = enc.finish().map_err(|e| Error::Io {
-        path: store.blob_path(digest),
-        source: e,
-    })?;
+    let mut enc = Encoder::new(writer, compression).map_err(io_err)?;
+    io::copy(&mut BufReader::with_capacity(1 << 20, input), &mut enc).map_err(io_err)?;
+    let writer = enc.finish().map_err(io_err)?;
     let (d, size) = writer.commit(None).map_err(blob_err)?;
-    remember_gzip(store, digest, &d, size)?;
+    remember_compressed(store, digest, compression, &d, size)?;
     Ok((d, size))
 }
 
-/// Record that the gzip blob `gz` (`size` bytes) holds the uncompressed layer blob `digest`
-/// (a pull of a registry cache learns it too, so pushing the built image sends nothing new).
-pub(crate) fn remember_gzip(store: &Store, digest: &Digest, gz: &Digest, size: u64) -> Result<()> {
-    let record = gzip_record_path(store, digest);
+/// Record that the `compression` blob `blob` (`size` bytes) holds the uncompressed layer blob
+/// `digest`, one record per compression (a pull of a registry cache learns the gzip one too,
+/// so pushing the built image sends nothing new).
+pub(crate) fn remember_compressed(
+    store: &Store,
+    digest: &Digest,
+    compression: Compression,
+    blob: &Digest,
+    size: u64,
+) -> Result<()> {
+    let record = record_path(store, digest, compression);
     if let Some(dir) = record.parent() {
         let _ = duckc_store::modes::create_private_dir(dir);
     }
-    let rec = json!({"digest": gz.to_string(), "size": size, "compression": "gzip"});
+    let name = match compression {
+        Compression::Zstd => "zstd",
+        _ => "gzip",
+    };
+    let rec = json!({"digest": blob.to_string(), "size": size, "compression": name});
     duckc_store::write_atomic(store, &record, rec.to_string().as_bytes())?;
     Ok(())
 }
@@ -94,6 +110,8 @@ pub(crate) struct Pusher<'a> {
     pub(crate) name: String,
     pub(crate) uploaded: usize,
     pub(crate) progress: &'a (dyn Fn(String) + Sync),
+    /// How uncompressed layers are compressed for the registry.
+    pub(crate) compression: Compression,
 }
 
 impl Pusher<'_> {
@@ -223,16 +241,25 @@ impl Pusher<'_> {
                 };
                 if Compression::from_media_type(&mt) == Some(Compression::None) {
                     let what = format!("layer {} of {}", short(&d), self.name);
-                    let (gz, gz_size) = gzipped(self.store, &d, &what)?;
-                    l["digest"] = json!(gz.to_string());
-                    l["size"] = json!(gz_size);
-                    l["mediaType"] = json!(if mt.starts_with("application/vnd.docker") {
+                    let docker = mt.starts_with("application/vnd.docker");
+                    if docker && self.compression == Compression::Zstd {
+                        return Err(Error::BadManifest {
+                            what: format!("manifest {digest}"),
+                            reason: "zstd layers need an OCI manifest, and this image has \
+                                     Docker's v2 manifest"
+                                .into(),
+                        });
+                    }
+                    let (blob, blob_size) = compressed(self.store, &d, self.compression, &what)?;
+                    l["digest"] = json!(blob.to_string());
+                    l["size"] = json!(blob_size);
+                    l["mediaType"] = json!(if docker {
                         "application/vnd.docker.image.rootfs.diff.tar.gzip"
                     } else {
-                        Compression::Gzip.media_type()
+                        self.compression.media_type()
                     });
                     changed = true;
-                    layers.push((gz, gz_size));
+                    layers.push((blob, blob_size));
                 } else {
                     layers.push((d, size));
                 }
@@ -283,6 +310,7 @@ pub fn push(
     local: &str,
     reference: &Reference,
     opts: &Options,
+    compression: Compression,
     progress: &(dyn Fn(String) + Sync),
 ) -> Result<Pushed> {
     let _lease = store.lease()?;
@@ -296,6 +324,7 @@ pub fn push(
         name: reference.to_string(),
         uploaded: 0,
         progress,
+        compression,
     };
     let tag = reference.reference();
     let top = store.read_blob(&image.digest, MAX_METADATA_BYTES)?;

@@ -6,6 +6,7 @@
 //! tag-schema fallback), which it reads, extends and pushes again.
 
 use duckc_image::media;
+use duckc_layer::Compression;
 use duckc_store::{Digest, Store};
 use serde_json::{Value, json};
 
@@ -65,6 +66,7 @@ pub fn attach(
         name: reference.to_string(),
         uploaded: 0,
         progress,
+        compression: Compression::Gzip,
     };
     let blob = store.put_blob(bytes)?;
     pusher.blob(&blob, bytes.len() as u64, false)?;

@@ -61,6 +61,11 @@ pub enum Command {
         /// Print only the digest.
         #[arg(short, long)]
         quiet: bool,
+        /// How to compress the layers duckc stores uncompressed (those it built): `gzip`
+        /// (default) or `zstd` (OCI media type `…tar+zstd`). Layers already compressed are
+        /// pushed as they are.
+        #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd"])]
+        compression: String,
         /// Also attach the image's SBOM (SPDX 2.3 JSON, as `duckc sbom` writes it) through
         /// the OCI referrers API (or its `sha256-HEX` tag fallback).
         #[arg(long)]
@@ -238,6 +243,7 @@ impl Command {
             Command::Push {
                 name,
                 quiet,
+                compression,
                 sbom,
                 tls,
             } => {
@@ -265,9 +271,17 @@ impl Command {
                         let _ = writeln!(out, "{line}");
                     }
                 };
-                let pushed =
-                    duckc_registry::push(&store, &name, &reference, &tls.options(), &print)
-                        .map_err(report)?;
+                let compression = duckc_layer::Compression::from_name(&compression)
+                    .unwrap_or(duckc_layer::Compression::Gzip);
+                let pushed = duckc_registry::push(
+                    &store,
+                    &name,
+                    &reference,
+                    &tls.options(),
+                    compression,
+                    &print,
+                )
+                .map_err(report)?;
                 if quiet {
                     println!("{}", pushed.digest);
                 } else {
