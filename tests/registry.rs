@@ -1000,16 +1000,38 @@ fn multi_platform_index() {
     let cfg = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let layout = busybox_layout(tmp.path());
-    let top: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let manifest = top["manifests"][0].clone();
     let other = if goarch() == "amd64" {
         "arm64"
     } else {
         "amd64"
     };
+    // The other platform's image: the same layer, a config that says `other`.
+    ok(Command::new("umoci").args([
+        "config",
+        "--image",
+        &format!("{}:busybox:latest", layout.display()),
+        "--tag",
+        "other",
+        "--architecture",
+        other,
+    ]));
+    let top: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let tagged = |name: &str| {
+        top["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == name)
+            .unwrap()
+            .clone()
+    };
     let entry = |arch: &str| {
-        let mut m = manifest.clone();
+        let mut m = tagged(if arch == other {
+            "other"
+        } else {
+            "busybox:latest"
+        });
         m.as_object_mut().unwrap().remove("annotations");
         m["platform"] = serde_json::json!({"os": "linux", "architecture": arch});
         m
@@ -1065,11 +1087,37 @@ fn multi_platform_index() {
     );
     assert!(out.contains("Pull complete"), "{out}");
 
-    // Pushed back (to another repository), it is the same index.
+    // `--all-platforms`: every platform's manifest is in the store, the name is the index,
+    // it runs (this host's platform), and pushed back (to another repository) it is the same
+    // index.
+    let a = fresh_store();
+    let out = must(a.path(), cfg.path(), &["pull", "--all-platforms", &remote]);
+    assert!(out.contains(&format!("linux/{other}: Pulling")), "{out}");
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    must(a.path(), cfg.path(), &["run", "--rm", &remote, "true"]);
+    let out = must(a.path(), cfg.path(), &["inspect", &remote]);
+    assert_eq!(inspect_field(&out, "Digest"), digest, "{out}");
+    must(a.path(), cfg.path(), &["verify"]);
     let again = format!("{host}/multi/again:1");
-    must(s.path(), cfg.path(), &["tag", &remote, &again]);
-    let out = must(s.path(), cfg.path(), &["push", &again]);
+    must(a.path(), cfg.path(), &["tag", &remote, &again]);
+    let out = must(a.path(), cfg.path(), &["push", &again]);
     assert_eq!(digest_line(&out), digest, "{out}");
+    let raw = ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!(
+            "docker://{host}/multi/again@{}",
+            tagged("other")["digest"].as_str().unwrap()
+        ),
+    ]));
+    assert!(raw.contains("\"layers\""), "{raw}");
+    // A single-platform pull cannot push the whole index back, and says why.
+    let again2 = format!("{host}/multi/again:2");
+    must(s.path(), cfg.path(), &["tag", &remote, &again2]);
+    let (code, _, err) = run(s.path(), cfg.path(), &["push", &again2]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not in the store"), "{err}");
 }
 
 /// A registry whose blob downloads break after 10 bytes unless a `Range` asks for the rest.

@@ -351,7 +351,7 @@ pub fn push(
                 return Err(Error::BadManifest {
                     what: format!("image {local}"),
                     reason: format!(
-                        "its index names manifest {d}, which is not in the store (pulled for another platform only?)"
+                        "its index names manifest {d}, which is not in the store: pull the image with `duckc pull --all-platforms` to push every platform"
                     ),
                 });
             }

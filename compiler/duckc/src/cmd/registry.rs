@@ -48,6 +48,10 @@ pub enum Command {
         /// Layers downloaded at the same time.
         #[arg(long, default_value_t = 4, value_name = "N")]
         jobs: usize,
+        /// Pull every platform of a multi-platform image (the name then points at the whole
+        /// index, and `push` pushes it whole).
+        #[arg(short = 'a', long, conflicts_with = "platform")]
+        all_platforms: bool,
         /// Print only the image name.
         #[arg(short, long)]
         quiet: bool,
@@ -169,6 +173,7 @@ impl Command {
                 name,
                 platform,
                 jobs,
+                all_platforms,
                 quiet,
                 tls,
             } => {
@@ -183,7 +188,11 @@ impl Command {
                     None => None,
                 };
                 let candidates = duckc_registry::parse(&name).map_err(report)?;
-                let pull_opts = PullOptions { platform, jobs };
+                let pull_opts = PullOptions {
+                    platform,
+                    jobs,
+                    all_platforms,
+                };
                 let opts = tls.options();
                 let print = |line: String| {
                     if !quiet {
