@@ -19,6 +19,8 @@ use miette::miette;
 use super::spec::Compiled;
 use crate::Global;
 
+// Parsed once per process: the size of the big variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build every env of a spec (or `--target`) into tagged images, reusing cached layers.
