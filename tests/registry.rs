@@ -1481,6 +1481,38 @@ fn build_cache_shared_through_a_registry() {
     assert!(out.contains("uploaded: 0"), "{out}");
     assert_eq!(uploads(&registry.log()), uploads_before);
 
+    // SECURITY: a cache whose layers are not the bytes its index names (the registry's copy
+    // overwritten): each such step is a warning and is built; nothing bad is stored.
+    let s3 = fresh_store();
+    must(s3.path(), cfg.path(), &["pull", &base]);
+    let manifest: serde_json::Value = serde_json::from_str(&ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{cache}"),
+    ])))
+    .unwrap();
+    for l in manifest["layers"].as_array().unwrap() {
+        let hex = &l["digest"].as_str().unwrap()[7..];
+        let data = registry
+            ._dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data");
+        let len = std::fs::metadata(&data).unwrap().len() as usize;
+        std::fs::write(&data, vec![b'x'; len]).unwrap();
+    }
+    let (out, err) = build(s3.path(), two.path(), &["--cache-from", &cache]);
+    assert!(ran(&out), "{out}");
+    assert!(
+        err.contains("warning: cannot take a step from the build cache"),
+        "{err}"
+    );
+    assert!(!out.contains("Using cache"), "{out}");
+    must(s3.path(), cfg.path(), &["verify"]);
+
     // A bad value says what to write.
     let (code, _, err) = run(
         s2.path(),
