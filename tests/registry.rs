@@ -277,6 +277,10 @@ fn tutorial_push_pull_run() {
     assert!(out.contains("\"Origin\": null"), "{out}");
     let out = must(a, cfg.path(), &["images", "--digests", "your/duck"]);
     assert!(out.contains("<none>"), "{out}");
+    // A `HOST:PORT/REPO` filter keeps the port.
+    let out = must(a, cfg.path(), &["images", "--digests", &remote]);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.contains(&first), "{out}");
 
     // A short name resolves through the search registry (`library/` for one component).
     let c = fresh_store();

@@ -313,7 +313,7 @@ fn images(
             None => ("<none>".into(), "<none>".into()),
         };
         if let Some(want) = repository {
-            let want = want.split(':').next().unwrap_or(want);
+            let want = duckc_registry::origin::local_repository(want);
             if repo != want && repo.strip_prefix("localhost/") != Some(want) {
                 continue;
             }
