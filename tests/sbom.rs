@@ -32,6 +32,27 @@ Copyright: 2023 The Duck Foundation
 License: GPL-2+ with Duck exception
 ";
 
+/// Validates a CycloneDX 1.5 JSON file with `cyclonedx-python-lib`; exits non-zero if invalid.
+const CDX_VALIDATE: &str = "import sys
+from cyclonedx.validation.json import JsonStrictValidator
+from cyclonedx.schema import SchemaVersion
+err = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open(sys.argv[1]).read())
+if err:
+    sys.exit(f'invalid: {err}')
+";
+
+/// The Python of the virtual environment `pyspdxtools` is installed in (`.ci/run` installs
+/// `cyclonedx-python-lib` there too).
+fn venv_python() -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .find(|d| d.join("pyspdxtools").is_file() && d.join("python3").exists())
+        })
+        .expect("pyspdxtools is in a virtual environment")
+        .join("python3")
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     hex(&sha2::Sha256::digest(bytes))
@@ -151,6 +172,19 @@ fn sbom_of_a_built_image() {
         "-o",
         cdx.to_str().unwrap(),
     ]));
+    // The CycloneDX library's strict schema validator (the venv that has pyspdxtools).
+    let out = output(
+        Command::new(venv_python())
+            .arg("-c")
+            .arg(CDX_VALIDATE)
+            .arg(&cdx),
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let bom = json(&cdx);
     assert_eq!(bom["bomFormat"], "CycloneDX");
     assert_eq!(bom["specVersion"], "1.5");
