@@ -346,7 +346,6 @@ fn images(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Columns padded like docker's tabwriter (minimum width 10, three spaces between columns).
 /// `table` with Docker's DIGEST column after TAG: the digest the row's repository has for
 /// the image (`<none>` when it was never pulled or pushed under that name). `digests` holds
 /// each data row's image digest.
@@ -367,6 +366,7 @@ fn with_digests(
     out
 }
 
+/// Columns padded like docker's tabwriter (minimum width 10, three spaces between columns).
 pub fn print_table<const N: usize>(rows: &[[String; N]]) {
     let mut widths = [0usize; N];
     for row in rows {
