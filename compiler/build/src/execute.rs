@@ -3,7 +3,8 @@
 //! over a channel to the caller's thread, which reports them as [`Event`]s in completion order
 //! and assembles each env's image as soon as its last layer is ready.
 //!
-//! A node whose cache key is in the store's cache index is not executed (`Using cache`). The
+//! A node whose cache key is in the store's cache index is not executed (`Using cache`); nor
+//! is one a remote cache ([`crate::RemoteCache`], `--cache-from`) brings into that index first. The
 //! first failure stops new work; nodes already running finish (and are cached), so a rerun
 //! starts from there.
 
