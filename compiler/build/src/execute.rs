@@ -5,8 +5,8 @@
 //!
 //! A node whose cache key is in the store's cache index is not executed (`Using cache`); nor
 //! is one a remote cache ([`crate::RemoteCache`], `--cache-from`) brings into that index
-//! first. The first failure stops new work; nodes already running finish (and are cached), so a rerun
-//! starts from there.
+//! first. The first failure stops new work; nodes already running finish (and are cached),
+//! so a rerun starts from there.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
