@@ -91,13 +91,13 @@ pub fn export(
 ) -> Result<Exported> {
     let _lease = store.lease()?;
     let client = Client::connect(&reference.registry, opts)?;
-    let mut pusher = Pusher {
+    let pusher = Pusher {
         store,
         client,
         repo: reference.repository.clone(),
         scope: format!("repository:{}:pull,push", reference.repository),
         name: reference.to_string(),
-        uploaded: 0,
+        uploaded: std::sync::atomic::AtomicUsize::new(0),
         progress,
         compression: Compression::Gzip,
     };
@@ -170,7 +170,7 @@ pub fn export(
     Ok(Exported {
         digest,
         entries: index.entries.len(),
-        uploaded: pusher.uploaded,
+        uploaded: pusher.uploaded.into_inner(),
     })
 }
 

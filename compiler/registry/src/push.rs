@@ -5,6 +5,8 @@
 //! same registry when one is known to hold it, else uploaded (POST, then one PUT).
 
 use std::io::{self, BufReader};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use duckc_image::{MAX_METADATA_BYTES, media};
 use duckc_layer::Compression;
@@ -108,7 +110,7 @@ pub(crate) struct Pusher<'a> {
     pub(crate) repo: String,
     pub(crate) scope: String,
     pub(crate) name: String,
-    pub(crate) uploaded: usize,
+    pub(crate) uploaded: AtomicUsize,
     pub(crate) progress: &'a (dyn Fn(String) + Sync),
     /// How uncompressed layers are compressed for the registry.
     pub(crate) compression: Compression,
@@ -116,7 +118,7 @@ pub(crate) struct Pusher<'a> {
 
 impl Pusher<'_> {
     /// Make sure the registry has blob `digest` (`size` bytes); `layer` prints a line for it.
-    pub(crate) fn blob(&mut self, digest: &Digest, size: u64, layer: bool) -> Result<()> {
+    pub(crate) fn blob(&self, digest: &Digest, size: u64, layer: bool) -> Result<()> {
         let what = if layer {
             format!("layer {} of {}", short(digest), self.name)
         } else {
@@ -192,7 +194,7 @@ impl Pusher<'_> {
             &what,
         )?;
         self.client.check(response, &[201], &what)?;
-        self.uploaded += 1;
+        self.uploaded.fetch_add(1, Ordering::Relaxed);
         sources::remember(self.store, digest, &host, &self.repo);
         if layer {
             (self.progress)(format!("{}: Pushed", short(digest)));
@@ -200,9 +202,55 @@ impl Pusher<'_> {
         Ok(())
     }
 
+    /// One layer descriptor of the manifest `manifest`: compressed when stored uncompressed,
+    /// then made sure of in the registry. Returns the new descriptor when it changed.
+    fn layer(&self, manifest: &Digest, l: &Value) -> Result<Option<Value>> {
+        let d = l
+            .get("digest")
+            .and_then(Value::as_str)
+            .and_then(|d| d.parse::<Digest>().ok());
+        let size = l.get("size").and_then(Value::as_u64);
+        let mt = l
+            .get("mediaType")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let (Some(d), Some(size)) = (d, size) else {
+            return Err(Error::BadManifest {
+                what: format!("manifest {manifest}"),
+                reason: "a layer has no digest or size".into(),
+            });
+        };
+        if Compression::from_media_type(&mt) != Some(Compression::None) {
+            self.blob(&d, size, true)?;
+            return Ok(None);
+        }
+        let what = format!("layer {} of {}", short(&d), self.name);
+        let docker = mt.starts_with("application/vnd.docker");
+        if docker && self.compression == Compression::Zstd {
+            return Err(Error::BadManifest {
+                what: format!("manifest {manifest}"),
+                reason: "zstd layers need an OCI manifest, and this image has Docker's v2 \
+                         manifest"
+                    .into(),
+            });
+        }
+        let (blob, blob_size) = compressed(self.store, &d, self.compression, &what)?;
+        self.blob(&blob, blob_size, true)?;
+        let mut new = l.clone();
+        new["digest"] = json!(blob.to_string());
+        new["size"] = json!(blob_size);
+        new["mediaType"] = json!(if docker {
+            "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        } else {
+            self.compression.media_type()
+        });
+        Ok(Some(new))
+    }
+
     /// Push the manifest `digest`'s blobs, then the manifest under `tag_or_digest` (its own
     /// digest when `None`); return the bytes pushed, their digest and media type.
-    fn manifest(&mut self, digest: &Digest, tag: Option<&str>) -> Result<(Digest, u64, String)> {
+    fn manifest(&self, digest: &Digest, tag: Option<&str>) -> Result<(Digest, u64, String)> {
         let bytes = self.store.read_blob(digest, MAX_METADATA_BYTES)?;
         let mut value: Value = serde_json::from_slice(&bytes).map_err(|e| Error::BadManifest {
             what: format!("manifest {digest}"),
@@ -219,54 +267,21 @@ impl Pusher<'_> {
                 reason: "it has no config".into(),
             });
         };
-        let mut changed = false;
-        let mut layers = Vec::new();
+        // Each layer: compressed if it is stored uncompressed, then made sure of in the
+        // registry, `PARALLEL` at a time (an unchanged image's re-push is one `HEAD` each).
+        let entries: Vec<Value> = value
+            .get("layers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let done = parallel(&entries, |l| self.layer(digest, l))?;
+        let changed = done.iter().any(Option::is_some);
         if let Some(ls) = value.get_mut("layers").and_then(Value::as_array_mut) {
-            for l in ls.iter_mut() {
-                let d = l
-                    .get("digest")
-                    .and_then(Value::as_str)
-                    .and_then(|d| d.parse::<Digest>().ok());
-                let size = l.get("size").and_then(Value::as_u64);
-                let mt = l
-                    .get("mediaType")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned();
-                let (Some(d), Some(size)) = (d, size) else {
-                    return Err(Error::BadManifest {
-                        what: format!("manifest {digest}"),
-                        reason: "a layer has no digest or size".into(),
-                    });
-                };
-                if Compression::from_media_type(&mt) == Some(Compression::None) {
-                    let what = format!("layer {} of {}", short(&d), self.name);
-                    let docker = mt.starts_with("application/vnd.docker");
-                    if docker && self.compression == Compression::Zstd {
-                        return Err(Error::BadManifest {
-                            what: format!("manifest {digest}"),
-                            reason: "zstd layers need an OCI manifest, and this image has \
-                                     Docker's v2 manifest"
-                                .into(),
-                        });
-                    }
-                    let (blob, blob_size) = compressed(self.store, &d, self.compression, &what)?;
-                    l["digest"] = json!(blob.to_string());
-                    l["size"] = json!(blob_size);
-                    l["mediaType"] = json!(if docker {
-                        "application/vnd.docker.image.rootfs.diff.tar.gzip"
-                    } else {
-                        self.compression.media_type()
-                    });
-                    changed = true;
-                    layers.push((blob, blob_size));
-                } else {
-                    layers.push((d, size));
+            for (l, new) in ls.iter_mut().zip(done) {
+                if let Some(new) = new {
+                    *l = new;
                 }
             }
-        }
-        for (d, size) in &layers {
-            self.blob(d, *size, true)?;
         }
         self.blob(&config, config_size, false)?;
         let bytes = if changed {
@@ -283,7 +298,7 @@ impl Pusher<'_> {
     }
 
     pub(crate) fn put_manifest(
-        &mut self,
+        &self,
         bytes: &[u8],
         media_type: &str,
         tag: Option<&str>,
@@ -304,6 +319,45 @@ impl Pusher<'_> {
     }
 }
 
+/// Layers compressed and sent at the same time.
+const PARALLEL: usize = 4;
+
+/// `f` of each item, [`PARALLEL`] at a time, in order; the first error stops the rest.
+fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
+    let next = AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let results: Mutex<Vec<Option<Result<R>>>> =
+        Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL.min(items.len()) {
+            scope.spawn(|| {
+                while !failed.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { return };
+                    let r = f(item);
+                    if r.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    results.lock().expect("results lock")[i] = Some(r);
+                }
+            });
+        }
+    });
+    let mut out = Vec::with_capacity(items.len());
+    for r in results.into_inner().expect("results lock") {
+        match r {
+            Some(Ok(v)) => out.push(v),
+            Some(Err(e)) => return Err(e),
+            // Not run: an earlier item failed (its error comes first, or below).
+            None => {}
+        }
+    }
+    if out.len() == items.len() {
+        return Ok(out);
+    }
+    unreachable!("a failed item's error is returned above")
+}
+
 /// Push the local image `local` to `reference`'s registry, repository and tag.
 pub fn push(
     store: &Store,
@@ -316,13 +370,13 @@ pub fn push(
     let _lease = store.lease()?;
     let image = duckc_image::resolve(store, local)?;
     let client = Client::connect(&reference.registry, opts)?;
-    let mut pusher = Pusher {
+    let pusher = Pusher {
         store,
         client,
         repo: reference.repository.clone(),
         scope: format!("repository:{}:pull,push", reference.repository),
         name: reference.to_string(),
-        uploaded: 0,
+        uploaded: AtomicUsize::new(0),
         progress,
         compression,
     };
@@ -392,7 +446,7 @@ pub fn push(
     Ok(Pushed {
         digest,
         size,
-        uploaded: pusher.uploaded,
+        uploaded: pusher.uploaded.into_inner(),
         media_type,
     })
 }

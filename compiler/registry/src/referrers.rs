@@ -58,13 +58,13 @@ pub fn attach(
     let client = Client::connect(&reference.registry, opts)?;
     let repo = reference.repository.clone();
     let scope = format!("repository:{repo}:pull,push");
-    let mut pusher = Pusher {
+    let pusher = Pusher {
         store,
         client,
         repo: repo.clone(),
         scope: scope.clone(),
         name: reference.to_string(),
-        uploaded: 0,
+        uploaded: std::sync::atomic::AtomicUsize::new(0),
         progress,
         compression: Compression::Gzip,
     };
