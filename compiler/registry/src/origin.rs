@@ -69,6 +69,9 @@ pub fn read(store: &Store, image: &Digest) -> Vec<Origin> {
 /// Add `origin` to the records of `image` (best effort: a failure loses only the record).
 pub fn remember(store: &Store, image: &Digest, origin: Origin) {
     let mut all = read(store, image);
+    if all.last() == Some(&origin) {
+        return;
+    }
     all.retain(|o| o != &origin);
     all.push(origin);
     if all.len() > MAX_RECORDS {

@@ -593,7 +593,9 @@ fn finish(
     let up_to_date =
         reference.tag.is_some() && refs.tags.get(&reference.local_name) == Some(&image.digest);
     if reference.tag.is_some() {
-        duckc_image::tag(store, &image, &reference.local_name)?;
+        if !up_to_date {
+            duckc_image::tag(store, &image, &reference.local_name)?;
+        }
     } else {
         duckc_image::manifest::record(store, &image)?;
     }
