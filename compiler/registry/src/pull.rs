@@ -363,6 +363,27 @@ fn fetch_content(
         )?;
     }
 
+    // The config's diff_ids, to check each layer on the thread that downloaded it (the
+    // decompression is the costly part of a pull; `index_layers` then finds them checked).
+    let diff_ids: Vec<Digest> = store
+        .read_blob(&config_digest, MAX_METADATA_BYTES)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| {
+            v.pointer("/rootfs/diff_ids")?
+                .as_array()?
+                .iter()
+                .map(|d| d.as_str()?.parse().ok())
+                .collect()
+        })
+        .filter(|ids: &Vec<Digest>| ids.len() == layers.len())
+        .unwrap_or_default();
+    let media_types: Vec<String> = manifest
+        .layers()
+        .iter()
+        .map(|l| l.media_type().to_string())
+        .collect();
+
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
@@ -382,7 +403,21 @@ fn fetch_content(
                         continue;
                     }
                     let what = format!("layer {} of {name}", short(d));
-                    match fetch_blob(client, store, repo, (d, *size), scope, &what) {
+                    let fetched = fetch_blob(client, store, repo, (d, *size), scope, &what)
+                        .and_then(|()| match diff_ids.get(i) {
+                            Some(diff_id) => check_layer(
+                                store,
+                                &duckc_store::LayerRef {
+                                    digest: *d,
+                                    diff_id: *diff_id,
+                                    size: *size,
+                                    media_type: media_types[i].clone(),
+                                },
+                                &what,
+                            ),
+                            None => Ok(()),
+                        });
+                    match fetched {
                         Ok(()) => {
                             downloaded.fetch_add(1, Ordering::Relaxed);
                             progress(format!("{}: Pull complete", short(d)));
@@ -401,6 +436,30 @@ fn fetch_content(
         return Err(e);
     }
     Ok((config_digest, layers))
+}
+
+/// Check that the stored layer blob `layer.digest` unpacks to `layer.diff_id`, and index it
+/// (as `duckc_image::index_layers` does, which then skips it).
+fn check_layer(store: &Store, layer: &duckc_store::LayerRef, what: &str) -> Result<()> {
+    let io = |e: std::io::Error| Error::Io {
+        path: store.blob_path(&layer.digest),
+        source: e,
+    };
+    let file = store.open_blob(&layer.digest)?;
+    let reader = duckc_layer::compress::decoder(std::io::BufReader::with_capacity(1 << 20, file))
+        .map_err(io)?;
+    let (actual, n) = duckc_layer::digest::digest_reader(reader).map_err(io)?;
+    if actual != layer.diff_id {
+        return Err(Error::Mismatch {
+            what: what.to_owned(),
+            reason: format!(
+                "it unpacks to {actual}, but the image's config says {}",
+                layer.diff_id
+            ),
+        });
+    }
+    store.register_layer(layer, Some(n))?;
+    Ok(())
 }
 
 /// `--all-platforms`: every platform's manifest of the index `top` (entries without a
