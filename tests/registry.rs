@@ -257,6 +257,31 @@ fn tutorial_push_pull_run() {
     );
     must(b, cfg.path(), &["verify"]);
 
+    // Where each image came from: `images --digests` and `inspect`.
+    let repo_digest = format!("{host}/your/duck@{first}");
+    let out = must(b, cfg.path(), &["images", "--digests"]);
+    let row = out
+        .lines()
+        .find(|l| l.starts_with(&format!("{host}/your/duck ")))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(out.lines().next().unwrap().contains("DIGEST"), "{out}");
+    assert!(row.contains(&first), "{out}");
+    let out = must(b, cfg.path(), &["inspect", &remote]);
+    assert!(out.contains(&format!("\"{repo_digest}\"")), "{out}");
+    assert_eq!(inspect_field(&out, "Registry"), host, "{out}");
+    assert_eq!(inspect_field(&out, "Repository"), "your/duck", "{out}");
+    assert_eq!(inspect_field(&out, "ManifestDigest"), first, "{out}");
+    // In the store that pushed it: the pushed digest, no pull origin; a built image: none.
+    let out = must(a, cfg.path(), &["inspect", &remote]);
+    assert!(out.contains(&format!("\"{repo_digest}\"")), "{out}");
+    assert!(out.contains("\"Origin\": null"), "{out}");
+    let out = must(a, cfg.path(), &["images", "--digests", "your/duck"]);
+    assert!(out.contains("<none>"), "{out}");
+    // A `HOST:PORT/REPO` filter keeps the port.
+    let out = must(a, cfg.path(), &["images", "--digests", &remote]);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.contains(&first), "{out}");
+
     // A short name resolves through the search registry (`library/` for one component).
     let c = fresh_store();
     let out = output(
@@ -281,6 +306,8 @@ fn tutorial_push_pull_run() {
         &["run", "--rm", "your/duck:v2", "cat", "/new_file"],
     );
     assert_eq!(out.trim(), "quack");
+    let out = must(c.path(), cfg.path(), &["images", "--digests", "your/duck"]);
+    assert!(out.contains(&first), "{out}");
 
     // skopeo reads what duckc pushed.
     let oci = tempfile::tempdir().unwrap();
@@ -977,16 +1004,38 @@ fn multi_platform_index() {
     let cfg = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let layout = busybox_layout(tmp.path());
-    let top: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let manifest = top["manifests"][0].clone();
     let other = if goarch() == "amd64" {
         "arm64"
     } else {
         "amd64"
     };
+    // The other platform's image: the same layer, a config that says `other`.
+    ok(Command::new("umoci").args([
+        "config",
+        "--image",
+        &format!("{}:busybox:latest", layout.display()),
+        "--tag",
+        "other",
+        "--architecture",
+        other,
+    ]));
+    let top: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let tagged = |name: &str| {
+        top["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == name)
+            .unwrap()
+            .clone()
+    };
     let entry = |arch: &str| {
-        let mut m = manifest.clone();
+        let mut m = tagged(if arch == other {
+            "other"
+        } else {
+            "busybox:latest"
+        });
         m.as_object_mut().unwrap().remove("annotations");
         m["platform"] = serde_json::json!({"os": "linux", "architecture": arch});
         m
@@ -1042,11 +1091,37 @@ fn multi_platform_index() {
     );
     assert!(out.contains("Pull complete"), "{out}");
 
-    // Pushed back (to another repository), it is the same index.
+    // `--all-platforms`: every platform's manifest is in the store, the name is the index,
+    // it runs (this host's platform), and pushed back (to another repository) it is the same
+    // index.
+    let a = fresh_store();
+    let out = must(a.path(), cfg.path(), &["pull", "--all-platforms", &remote]);
+    assert!(out.contains(&format!("linux/{other}: Pulling")), "{out}");
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    must(a.path(), cfg.path(), &["run", "--rm", &remote, "true"]);
+    let out = must(a.path(), cfg.path(), &["inspect", &remote]);
+    assert_eq!(inspect_field(&out, "Digest"), digest, "{out}");
+    must(a.path(), cfg.path(), &["verify"]);
     let again = format!("{host}/multi/again:1");
-    must(s.path(), cfg.path(), &["tag", &remote, &again]);
-    let out = must(s.path(), cfg.path(), &["push", &again]);
+    must(a.path(), cfg.path(), &["tag", &remote, &again]);
+    let out = must(a.path(), cfg.path(), &["push", &again]);
     assert_eq!(digest_line(&out), digest, "{out}");
+    let raw = ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!(
+            "docker://{host}/multi/again@{}",
+            tagged("other")["digest"].as_str().unwrap()
+        ),
+    ]));
+    assert!(raw.contains("\"layers\""), "{raw}");
+    // A single-platform pull cannot push the whole index back, and says why.
+    let again2 = format!("{host}/multi/again:2");
+    must(s.path(), cfg.path(), &["tag", &remote, &again2]);
+    let (code, _, err) = run(s.path(), cfg.path(), &["push", &again2]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not in the store"), "{err}");
 }
 
 /// A registry whose blob downloads break after 10 bytes unless a `Range` asks for the rest.
@@ -1297,4 +1372,320 @@ fn kdl_base_from_a_registry() {
     );
     assert!(out.contains(&format!("Pulling {pinned}")), "{out}");
     must(s.path(), cfg.path(), &["verify"]);
+}
+
+/// The string value of the first `"FIELD": "…"` in `duckc inspect`'s output.
+fn inspect_field(out: &str, field: &str) -> String {
+    let key = format!("\"{field}\": \"");
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix(&key))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no {field} in\n{out}"))
+        .to_owned()
+}
+
+/// The registry build cache, as a CI fleet uses it: a build in one store pushes its cache
+/// with `--cache-to`; a second, empty store building the same spec from another checkout
+/// with `--cache-from` runs no step (its `run` writes random bytes, so a step run again would
+/// change the image digest) and prints `Using cache` for each, and exporting the cache from
+/// there again sends no blob.
+#[test]
+fn build_cache_shared_through_a_registry() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let base = format!("{host}/library/busybox:1");
+    push_busybox(&base, &[]);
+    let cache = format!("{host}/ci/app:buildcache");
+
+    let checkout = |dir: &Path| {
+        std::fs::write(dir.join("greeting.txt"), "quack\n").unwrap();
+        std::fs::write(
+            dir.join("env.kdl"),
+            format!(
+                "env \"app\" {{\n    from \"{base}\"\n    copy \"greeting.txt\" \"/greeting.txt\"\n    \
+                 run \"head -c 16 /dev/urandom | od -A n -t x1 > /build-id && echo ran-the-step\"\n    \
+                 tag \"ci/app:latest\"\n}}\n"
+            ),
+        )
+        .unwrap();
+    };
+    let build = |store: &Path, dir: &Path, args: &[&str]| {
+        let mut all = vec!["build", "--progress", "plain"];
+        all.extend_from_slice(args);
+        let spec = dir.join("env.kdl");
+        all.push(spec.to_str().unwrap());
+        let (code, out, err) = run(store, cfg.path(), &all);
+        assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+        (out, err)
+    };
+    let digest_of =
+        |store: &Path| inspect_field(&must(store, cfg.path(), &["inspect", "ci/app"]), "Digest");
+
+    // Runner 1: the cache does not exist yet (a warning), the steps run, the cache is pushed.
+    let one = tempfile::tempdir().unwrap();
+    checkout(one.path());
+    let s1 = fresh_store();
+    let (out, err) = build(
+        s1.path(),
+        one.path(),
+        &["--cache-from", &cache, "--cache-to", &cache],
+    );
+    let ran = |out: &str| out.lines().any(|l| l == "ran-the-step");
+    assert!(ran(&out), "{out}");
+    assert!(err.contains("no build cache at"), "{err}");
+    assert!(
+        out.contains(&format!("exporting cache to {cache}")),
+        "{out}"
+    );
+    let first = digest_of(s1.path());
+    assert!(first.starts_with("sha256:"), "{first}");
+
+    // The cache is an OCI artifact of duckc's type that skopeo reads.
+    let raw = ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{cache}"),
+    ]));
+    assert!(
+        raw.contains("\"artifactType\":\"application/vnd.duckc.build-cache.v1\""),
+        "{raw}"
+    );
+
+    // Runner 2: another checkout, an empty store: every step from the cache, same image.
+    let two = tempfile::tempdir().unwrap();
+    checkout(two.path());
+    std::fs::copy(one.path().join("duck.lock"), two.path().join("duck.lock")).unwrap();
+    let s2 = fresh_store();
+    let before = blob_gets(&registry.log());
+    let (out, _) = build(
+        s2.path(),
+        two.path(),
+        &["--cache-from", &format!("type=registry,ref={cache}")],
+    );
+    assert!(!ran(&out), "a step ran:\n{out}");
+    assert_eq!(out.matches(" ---> Using cache").count(), 2, "{out}");
+    assert!(blob_gets(&registry.log()) > before);
+    assert_eq!(digest_of(s2.path()), first);
+    let out = must(
+        s2.path(),
+        cfg.path(),
+        &["run", "--rm", "ci/app", "cat", "/greeting.txt"],
+    );
+    assert_eq!(out, "quack\n");
+    must(s2.path(), cfg.path(), &["verify"]);
+
+    // Exporting from runner 2 again: every blob is there, nothing is sent.
+    let uploads_before = uploads(&registry.log());
+    let (out, _) = build(s2.path(), two.path(), &["--cache-to", &cache]);
+    assert!(out.contains("uploaded: 0"), "{out}");
+    assert_eq!(uploads(&registry.log()), uploads_before);
+
+    // SECURITY: a cache whose layers are not the bytes its index names (the registry's copy
+    // overwritten): each such step is a warning and is built; nothing bad is stored.
+    let s3 = fresh_store();
+    must(s3.path(), cfg.path(), &["pull", &base]);
+    let manifest: serde_json::Value = serde_json::from_str(&ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{cache}"),
+    ])))
+    .unwrap();
+    for l in manifest["layers"].as_array().unwrap() {
+        let hex = &l["digest"].as_str().unwrap()[7..];
+        let data = registry
+            ._dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data");
+        let len = std::fs::metadata(&data).unwrap().len() as usize;
+        std::fs::write(&data, vec![b'x'; len]).unwrap();
+    }
+    let (out, err) = build(s3.path(), two.path(), &["--cache-from", &cache]);
+    assert!(ran(&out), "{out}");
+    assert!(
+        err.contains("warning: cannot take a step from the build cache"),
+        "{err}"
+    );
+    assert!(!out.contains("Using cache"), "{out}");
+    must(s3.path(), cfg.path(), &["verify"]);
+
+    // A bad value says what to write.
+    let (code, _, err) = run(
+        s2.path(),
+        cfg.path(),
+        &["build", "--cache-from", "type=local,src=/tmp", "."],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("type=registry"), "{err}");
+}
+
+/// `push --sbom` attaches the image's SPDX document with `subject` set to the pushed manifest;
+/// docker-registry 2.8 has no referrers API, so the tag-schema fallback (`sha256-HEX`, an
+/// index of the referrers) is what lists it, and skopeo reads both. Pushing again adds nothing.
+#[test]
+fn push_attaches_an_sbom() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let s = fresh_store();
+    load_busybox(s.path());
+    let remote = format!("{host}/sbom/busybox:1");
+    must(s.path(), cfg.path(), &["tag", "busybox:latest", &remote]);
+    let out = must(s.path(), cfg.path(), &["push", "--sbom", &remote]);
+    let pushed = digest_line(&out);
+    let hex = pushed.strip_prefix("sha256:").unwrap();
+    let tag = format!("sha256-{hex}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("sbom: digest: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains(&tag), "{out}");
+    let artifact = line["sbom: digest: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let skopeo_raw = |what: &str| {
+        ok(Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{host}/sbom/busybox{what}"),
+        ]))
+    };
+    let index = skopeo_raw(&format!(":{tag}"));
+    assert!(index.contains(&artifact), "{index}");
+    assert!(
+        index.contains("\"artifactType\":\"application/spdx+json\""),
+        "{index}"
+    );
+    let manifest = skopeo_raw(&format!("@{artifact}"));
+    assert!(
+        manifest.contains(&format!("\"subject\":{{\"digest\":\"{pushed}\"")),
+        "{manifest}"
+    );
+    assert!(manifest.contains("application/spdx+json"), "{manifest}");
+
+    // Again: the same artifact, listed once.
+    let out = must(s.path(), cfg.path(), &["push", "--sbom", &remote]);
+    assert!(out.contains(&artifact), "{out}");
+    let index = skopeo_raw(&format!(":{tag}"));
+    assert_eq!(index.matches(&artifact).count(), 1, "{index}");
+}
+
+/// `podman` with its own throwaway storage under `dir` (vfs: nothing mounted on the host),
+/// and limits it can set where root lacks CAP_SYS_RESOURCE (podman's default `nofile` is
+/// above the hard limit there; see PEERS.md).
+fn podman(dir: &Path) -> Command {
+    let conf = dir.join("containers.conf");
+    if !conf.exists() {
+        std::fs::write(
+            &conf,
+            "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n",
+        )
+        .unwrap();
+    }
+    let mut cmd = Command::new("podman");
+    cmd.env("CONTAINERS_CONF", &conf)
+        .arg("--root")
+        .arg(dir.join("root"))
+        .arg("--runroot")
+        .arg(dir.join("run"))
+        .args([
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "none",
+        ]);
+    cmd
+}
+
+/// Interop, duckc → podman and skopeo: a built image pushed with gzip (the default) and with
+/// `--compression zstd` (OCI `tar+zstd` layers; pushed again, nothing sent and the same
+/// digest), each pulled and run by podman and inspected by skopeo.
+#[test]
+fn podman_runs_what_duckc_pushed_gzip_and_zstd() {
+    if !ready() || !require_tool("podman") {
+        return;
+    }
+    let registry = Registry::start("");
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let s = fresh_store();
+    load_busybox(s.path());
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("env.kdl"),
+        "env \"app\" {\n    from \"busybox:latest\"\n    run \"echo quack > /quack\"\n    tag \"interop/app:1\"\n}\n",
+    )
+    .unwrap();
+    must(
+        s.path(),
+        cfg.path(),
+        &[
+            "build",
+            "--progress",
+            "plain",
+            ctx.path().join("env.kdl").to_str().unwrap(),
+        ],
+    );
+    let pm = tempfile::tempdir().unwrap();
+    for compression in ["gzip", "zstd"] {
+        let remote = format!("{host}/interop/{compression}:1");
+        must(s.path(), cfg.path(), &["tag", "interop/app:1", &remote]);
+        let out = must(
+            s.path(),
+            cfg.path(),
+            &["push", "--compression", compression, &remote],
+        );
+        let digest = digest_line(&out);
+        let raw = ok(Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{remote}"),
+        ]));
+        assert!(
+            raw.contains(&format!(
+                "application/vnd.oci.image.layer.v1.tar+{compression}"
+            )),
+            "{raw}"
+        );
+        // Again: no bytes, the same manifest.
+        let before = uploads(&registry.log());
+        let out = must(
+            s.path(),
+            cfg.path(),
+            &["push", "--compression", compression, &remote],
+        );
+        assert_eq!(digest_line(&out), digest, "{out}");
+        assert_eq!(uploads(&registry.log()), before);
+        // podman pulls and runs it.
+        ok(podman(pm.path()).args(["pull", "--tls-verify=false", &remote]));
+        let out = ok(podman(pm.path()).args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &remote,
+            "cat",
+            "/quack",
+        ]));
+        assert_eq!(out.trim(), "quack", "{compression}");
+    }
+    let _ = output(podman(pm.path()).args(["rmi", "--all", "--force"]));
 }

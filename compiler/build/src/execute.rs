@@ -3,9 +3,10 @@
 //! over a channel to the caller's thread, which reports them as [`Event`]s in completion order
 //! and assembles each env's image as soon as its last layer is ready.
 //!
-//! A node whose cache key is in the store's cache index is not executed (`Using cache`). The
-//! first failure stops new work; nodes already running finish (and are cached), so a rerun
-//! starts from there.
+//! A node whose cache key is in the store's cache index is not executed (`Using cache`); nor
+//! is one a remote cache ([`crate::RemoteCache`], `--cache-from`) brings into that index
+//! first. The first failure stops new work; nodes already running finish (and are cached),
+//! so a rerun starts from there.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ pub struct BuildOptions {
     /// Stored bases (as [`crate::plan::base_name`] writes them) resolved by this digest
     /// instead of their tag: what `duck.lock` pins, or what `--pull` just fetched.
     pub bases: BTreeMap<String, Digest>,
+    /// Where to look for a node the store's cache lacks before building it
+    /// (`--cache-from`).
+    pub remote_cache: Option<Arc<dyn crate::RemoteCache>>,
 }
 
 /// What a base image contributes besides its layers.
@@ -371,6 +375,9 @@ fn execute(
             output,
         }
     };
+    if !opts.no_cache && store.cache_get(&key)?.is_none() {
+        from_remote(store, &key, opts, say);
+    }
     if !opts.no_cache
         && let Some(layer) = store.cache_get(&key)?
         && store.layer(&layer.diff_id)?.is_some()
@@ -435,6 +442,18 @@ fn execute(
     Ok(done(layer, false, output))
 }
 
+/// Asks the remote cache (if any) for the entry `key` the store's cache lacks; a failure is
+/// a warning (the step is then built here), never the build's failure.
+fn from_remote(store: &Store, key: &Digest, opts: &BuildOptions, say: &(dyn Fn(String) + Sync)) {
+    if let Some(remote) = &opts.remote_cache
+        && let Err(e) = remote.import(store, key)
+    {
+        say(format!(
+            "warning: cannot take this step from the registry cache: {e}"
+        ));
+    }
+}
+
 /// The cache key of a `packages` node built for `platform`: besides its step and parent,
 /// every package it pins, so a moved pin is never taken from the cache.
 pub fn packages_cache_key(
@@ -470,6 +489,9 @@ fn packages(
     let cached = if opts.no_cache {
         None
     } else {
+        if store.cache_get_many(&key)?.is_none() {
+            from_remote(store, &key, opts, say);
+        }
         store.cache_get_many(&key)?
     };
     let present = |layers: &[LayerRef]| -> Result<bool> {

@@ -20,6 +20,7 @@ mod packages_log;
 pub mod plan;
 pub mod progress;
 pub mod record;
+pub mod remote;
 mod run;
 
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ use std::path::PathBuf;
 pub use copy::url_digest;
 pub use execute::{BuildOptions, BuildOutcome, Event, NodeResult, Unit, build};
 pub use plan::{EnvPlan, PlanStep};
+pub use remote::RemoteCache;
 
 /// Errors of a build.
 #[derive(Debug, thiserror::Error)]

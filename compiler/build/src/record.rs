@@ -91,3 +91,28 @@ pub fn read(store: &Store, spec: &Path, env: &str) -> Option<BuildRecord> {
     let bytes = std::fs::read(path(store, spec, env)).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
+
+/// The newest recorded build whose image is `image` (a manifest digest), if any.
+pub fn find_for_image(store: &Store, image: &duckc_store::Digest) -> Option<BuildRecord> {
+    let wanted = image.to_string();
+    let mut best: Option<(std::time::SystemTime, BuildRecord)> = None;
+    for entry in std::fs::read_dir(store.root().join("builds"))
+        .ok()?
+        .flatten()
+    {
+        let Ok(bytes) = std::fs::read(entry.path()) else {
+            continue;
+        };
+        let Ok(record) = serde_json::from_slice::<BuildRecord>(&bytes) else {
+            continue;
+        };
+        let time = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .unwrap_or(std::time::UNIX_EPOCH);
+        if record.image == wanted && best.as_ref().is_none_or(|(t, _)| time > *t) {
+            best = Some((time, record));
+        }
+    }
+    best.map(|(_, r)| r)
+}

@@ -38,6 +38,8 @@ enum Command {
     /// Run a command as root of duckc's rootless user namespace (your uid is 0, your
     /// subordinate ids the others), e.g. to inspect or remove files in a rootless store.
     Unshare(cmd::unshare::UnshareArgs),
+    #[command(flatten)]
+    Sbom(cmd::sbom::Command),
 }
 
 /// What every command gets besides its own arguments.
@@ -95,6 +97,7 @@ fn main() -> ExitCode {
         Command::Packages(c) => c.run(&global),
         Command::Registry(c) => c.run(&global),
         Command::Unshare(c) => c.run(),
+        Command::Sbom(c) => c.run(&global),
     };
     match result {
         Ok(code) => code,

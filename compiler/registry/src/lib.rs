@@ -3,11 +3,14 @@
 //! `push` (gzip of build layers remembered, `HEAD` before upload, cross-repository mounts),
 //! and credentials in Docker's config format for `login`/`logout`.
 
+pub mod cache;
 pub mod client;
 pub mod credentials;
 pub mod name;
+pub mod origin;
 pub mod pull;
 pub mod push;
+pub mod referrers;
 mod sources;
 
 use std::path::PathBuf;

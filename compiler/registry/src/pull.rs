@@ -76,6 +76,8 @@ pub struct PullOptions {
     pub platform: Option<Platform>,
     /// Layers downloaded at the same time.
     pub jobs: usize,
+    /// Every platform of an index, not only one (`--all-platforms`).
+    pub all_platforms: bool,
 }
 
 impl Default for PullOptions {
@@ -83,6 +85,7 @@ impl Default for PullOptions {
         PullOptions {
             platform: None,
             jobs: 4,
+            all_platforms: false,
         }
     }
 }
@@ -299,59 +302,25 @@ pub fn fetch_blob(
     Ok(())
 }
 
-/// Pull `reference` into `store` and tag it with its local name. `progress` gets Docker's
-/// lines (`abc123456789: Pull complete`).
-pub fn pull(
+/// Fetch the config and layers of the manifest `manifest_bytes` into the store (`jobs`
+/// layers at a time, each checked while it streams), returning the config digest and the
+/// layers. The manifest itself is not stored here: the caller stores it last.
+#[allow(clippy::too_many_arguments)]
+fn fetch_content(
+    client: &Client,
     store: &Store,
-    reference: &Reference,
-    opts: &Options,
-    pull_opts: &PullOptions,
+    repo: &str,
+    scope: &str,
+    name: &str,
+    manifest_bytes: &[u8],
+    jobs: usize,
+    downloaded: &AtomicUsize,
     progress: &(dyn Fn(String) + Sync),
-) -> Result<Pulled> {
-    let _lease = store.lease()?;
-    let client = Client::connect(&reference.registry, opts)?;
-    let repo = &reference.repository;
-    let scope = format!("repository:{repo}:pull");
-    let name = reference.to_string();
-    let what = format!("manifest of {name}");
-    let (top, top_type) = get_manifest(&client, repo, &reference.reference(), &scope, &what)?;
-    let top_digest = Digest::of(&top);
-    let platform = pull_opts.platform.clone().unwrap_or_else(Platform::host);
-
-    let (manifest_bytes, manifest_digest, index_bytes) = if is_index(&top, &top_type) {
-        let index = ImageIndex::from_reader(&top[..]).map_err(|e| Error::BadManifest {
-            what: what.clone(),
-            reason: e.to_string(),
-        })?;
-        let (d, size) = pick(&index, &platform).ok_or_else(|| Error::NoPlatform {
-            name: name.clone(),
-            platform: platform.to_string(),
-            available: index
-                .manifests()
-                .iter()
-                .filter_map(|m| m.platform().as_ref())
-                .map(|p| format!("{}/{}", p.os(), p.architecture()))
-                .collect::<Vec<_>>()
-                .join(", "),
-        })?;
-        let what = format!("{platform} manifest of {name}");
-        let (bytes, _) = get_manifest(&client, repo, &d.to_string(), &scope, &what)?;
-        if bytes.len() as u64 != size {
-            return Err(Error::Mismatch {
-                what,
-                reason: format!("{} bytes, the index says {size}", bytes.len()),
-            });
-        }
-        (bytes, d, Some(top.clone()))
-    } else {
-        (top.clone(), top_digest, None)
-    };
-
-    let manifest =
-        ImageManifest::from_reader(&manifest_bytes[..]).map_err(|e| Error::BadManifest {
-            what: format!("manifest of {name}"),
-            reason: e.to_string(),
-        })?;
+) -> Result<(Digest, Vec<(Digest, u64)>)> {
+    let manifest = ImageManifest::from_reader(manifest_bytes).map_err(|e| Error::BadManifest {
+        what: format!("manifest of {name}"),
+        reason: e.to_string(),
+    })?;
     let parse = |d: &str| -> Result<Digest> {
         d.parse().map_err(|_| Error::BadManifest {
             what: format!("manifest of {name}"),
@@ -385,21 +354,41 @@ pub fn pull(
     let config_what = format!("config {} of {name}", short(&config_digest));
     if !store.has_blob(&config_digest) {
         fetch_blob(
-            &client,
+            client,
             store,
             repo,
             (&config_digest, config_size),
-            &scope,
+            scope,
             &config_what,
         )?;
     }
 
+    // The config's diff_ids, to check each layer on the thread that downloaded it (the
+    // decompression is the costly part of a pull; `index_layers` then finds them checked).
+    let diff_ids: Vec<Digest> = store
+        .read_blob(&config_digest, MAX_METADATA_BYTES)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| {
+            v.pointer("/rootfs/diff_ids")?
+                .as_array()?
+                .iter()
+                .map(|d| d.as_str()?.parse().ok())
+                .collect()
+        })
+        .filter(|ids: &Vec<Digest>| ids.len() == layers.len())
+        .unwrap_or_default();
+    let media_types: Vec<String> = manifest
+        .layers()
+        .iter()
+        .map(|l| l.media_type().to_string())
+        .collect();
+
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
-    let downloaded = AtomicUsize::new(0);
     std::thread::scope(|s| {
-        for _ in 0..pull_opts.jobs.clamp(1, 16).min(layers.len().max(1)) {
+        for _ in 0..jobs.clamp(1, 16).min(layers.len().max(1)) {
             s.spawn(|| {
                 loop {
                     if failed.load(Ordering::Relaxed) {
@@ -414,7 +403,21 @@ pub fn pull(
                         continue;
                     }
                     let what = format!("layer {} of {name}", short(d));
-                    match fetch_blob(&client, store, repo, (d, *size), &scope, &what) {
+                    let fetched = fetch_blob(client, store, repo, (d, *size), scope, &what)
+                        .and_then(|()| match diff_ids.get(i) {
+                            Some(diff_id) => check_layer(
+                                store,
+                                &duckc_store::LayerRef {
+                                    digest: *d,
+                                    diff_id: *diff_id,
+                                    size: *size,
+                                    media_type: media_types[i].clone(),
+                                },
+                                &what,
+                            ),
+                            None => Ok(()),
+                        });
+                    match fetched {
                         Ok(()) => {
                             downloaded.fetch_add(1, Ordering::Relaxed);
                             progress(format!("{}: Pull complete", short(d)));
@@ -432,7 +435,182 @@ pub fn pull(
     if let Some(e) = first_error.into_inner().expect("error lock") {
         return Err(e);
     }
+    Ok((config_digest, layers))
+}
 
+/// Check that the stored layer blob `layer.digest` unpacks to `layer.diff_id`, and index it
+/// (as `duckc_image::index_layers` does, which then skips it).
+fn check_layer(store: &Store, layer: &duckc_store::LayerRef, what: &str) -> Result<()> {
+    let io = |e: std::io::Error| Error::Io {
+        path: store.blob_path(&layer.digest),
+        source: e,
+    };
+    let file = store.open_blob(&layer.digest)?;
+    let reader = duckc_layer::compress::decoder(std::io::BufReader::with_capacity(1 << 20, file))
+        .map_err(io)?;
+    let (actual, n) = duckc_layer::digest::digest_reader(reader).map_err(io)?;
+    if actual != layer.diff_id {
+        return Err(Error::Mismatch {
+            what: what.to_owned(),
+            reason: format!(
+                "it unpacks to {actual}, but the image's config says {}",
+                layer.diff_id
+            ),
+        });
+    }
+    store.register_layer(layer, Some(n))?;
+    Ok(())
+}
+
+/// `--all-platforms`: every platform's manifest of the index `top` (entries without a
+/// platform, or for `unknown/unknown` such as BuildKit's attestations, are left out), its
+/// config and layers, then the index; the image (this host's platform, else the first) and
+/// the layers downloaded.
+fn pull_all(
+    client: &Client,
+    store: &Store,
+    reference: &Reference,
+    scope: &str,
+    top: &[u8],
+    pull_opts: &PullOptions,
+    progress: &(dyn Fn(String) + Sync),
+) -> Result<(Image, usize)> {
+    let name = reference.to_string();
+    let repo = &reference.repository;
+    let index = ImageIndex::from_reader(top).map_err(|e| Error::BadManifest {
+        what: format!("manifest of {name}"),
+        reason: e.to_string(),
+    })?;
+    let downloaded = AtomicUsize::new(0);
+    let mut kept = 0;
+    for m in index.manifests() {
+        let Some(p) = m
+            .platform()
+            .as_ref()
+            .filter(|p| p.os().to_string() != "unknown")
+        else {
+            continue;
+        };
+        let platform = format!("{}/{}", p.os(), p.architecture());
+        let what = format!("{platform} manifest of {name}");
+        let d: Digest = m
+            .digest()
+            .as_ref()
+            .parse()
+            .map_err(|_| Error::BadManifest {
+                what: what.clone(),
+                reason: format!(
+                    "unsupported digest `{}`",
+                    crate::printable(m.digest().as_ref())
+                ),
+            })?;
+        let (bytes, media_type) = get_manifest(client, repo, &d.to_string(), scope, &what)?;
+        if bytes.len() as u64 != m.size() {
+            return Err(Error::Mismatch {
+                what,
+                reason: format!("{} bytes, the index says {}", bytes.len(), m.size()),
+            });
+        }
+        if is_index(&bytes, &media_type) {
+            return Err(Error::BadManifest {
+                what,
+                reason: "an index inside an index".into(),
+            });
+        }
+        progress(format!("{platform}: Pulling {}", short(&d)));
+        let (config, layers) = fetch_content(
+            client,
+            store,
+            repo,
+            scope,
+            &name,
+            &bytes,
+            pull_opts.jobs,
+            &downloaded,
+            progress,
+        )?;
+        store.put_blob(&bytes)?;
+        duckc_image::index_layers(store, &Image::read(store, &d)?)?;
+        for (l, _) in &layers {
+            sources::remember(store, l, &reference.registry, repo);
+        }
+        sources::remember(store, &config, &reference.registry, repo);
+        kept += 1;
+    }
+    if kept == 0 {
+        return Err(Error::BadManifest {
+            what: format!("manifest of {name}"),
+            reason: "its index lists no platform".into(),
+        });
+    }
+    let digest = store.put_blob(top)?;
+    Ok((Image::read(store, &digest)?, downloaded.into_inner()))
+}
+
+/// Pull `reference` into `store` and tag it with its local name. `progress` gets Docker's
+/// lines (`abc123456789: Pull complete`).
+pub fn pull(
+    store: &Store,
+    reference: &Reference,
+    opts: &Options,
+    pull_opts: &PullOptions,
+    progress: &(dyn Fn(String) + Sync),
+) -> Result<Pulled> {
+    let _lease = store.lease()?;
+    let client = Client::connect(&reference.registry, opts)?;
+    let repo = &reference.repository;
+    let scope = format!("repository:{repo}:pull");
+    let name = reference.to_string();
+    let what = format!("manifest of {name}");
+    let (top, top_type) = get_manifest(&client, repo, &reference.reference(), &scope, &what)?;
+    let top_digest = Digest::of(&top);
+    let platform = pull_opts.platform.clone().unwrap_or_else(Platform::host);
+    if pull_opts.all_platforms && is_index(&top, &top_type) {
+        let image = pull_all(&client, store, reference, &scope, &top, pull_opts, progress)?;
+        return finish(store, reference, image.0, top_digest, image.1);
+    }
+
+    let (manifest_bytes, manifest_digest, index_bytes) = if is_index(&top, &top_type) {
+        let index = ImageIndex::from_reader(&top[..]).map_err(|e| Error::BadManifest {
+            what: what.clone(),
+            reason: e.to_string(),
+        })?;
+        let (d, size) = pick(&index, &platform).ok_or_else(|| Error::NoPlatform {
+            name: name.clone(),
+            platform: platform.to_string(),
+            available: index
+                .manifests()
+                .iter()
+                .filter_map(|m| m.platform().as_ref())
+                .map(|p| format!("{}/{}", p.os(), p.architecture()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+        let what = format!("{platform} manifest of {name}");
+        let (bytes, _) = get_manifest(&client, repo, &d.to_string(), &scope, &what)?;
+        if bytes.len() as u64 != size {
+            return Err(Error::Mismatch {
+                what,
+                reason: format!("{} bytes, the index says {size}", bytes.len()),
+            });
+        }
+        (bytes, d, Some(top.clone()))
+    } else {
+        (top.clone(), top_digest, None)
+    };
+
+    let downloaded = AtomicUsize::new(0);
+    let (config_digest, layers) = fetch_content(
+        &client,
+        store,
+        repo,
+        &scope,
+        &name,
+        &manifest_bytes,
+        pull_opts.jobs,
+        &downloaded,
+        progress,
+    )?;
     // The manifest (and the index) go in last: an image is never visible half-downloaded.
     store.put_blob(&manifest_bytes)?;
     let host_platform = platform == Platform::host();
@@ -447,12 +625,37 @@ pub fn pull(
     }
     sources::remember(store, &config_digest, &reference.registry, repo);
 
+    finish(store, reference, image, top_digest, downloaded.into_inner())
+}
+
+/// Record where `image` came from and tag it (or record it, for a pull by digest).
+fn finish(
+    store: &Store,
+    reference: &Reference,
+    image: Image,
+    top_digest: Digest,
+    downloaded: usize,
+) -> Result<Pulled> {
+    crate::origin::remember(
+        store,
+        &image.digest,
+        crate::origin::Origin {
+            action: "pull".into(),
+            registry: reference.registry.clone(),
+            repository: reference.repository.clone(),
+            tag: reference.tag.clone(),
+            digest: top_digest,
+            local: Some(crate::origin::local_repository(&reference.local_name).to_owned()),
+        },
+    );
     let refs = store.refs()?;
     let up_to_date = reference.tag.is_some()
         && duckc_image::stored_tag(&refs, &reference.local_name)
             .is_some_and(|t| refs.tags.get(&t) == Some(&image.digest));
     if reference.tag.is_some() {
-        duckc_image::tag(store, &image, &reference.local_name)?;
+        if !up_to_date {
+            duckc_image::tag(store, &image, &reference.local_name)?;
+        }
     } else {
         duckc_image::manifest::record(store, &image)?;
     }
@@ -460,6 +663,6 @@ pub fn pull(
         image,
         digest: top_digest,
         up_to_date,
-        downloaded: downloaded.into_inner(),
+        downloaded,
     })
 }

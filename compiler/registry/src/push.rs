@@ -1,10 +1,12 @@
-//! `push`: layers stored uncompressed are gzipped (deterministically, with the layer crate's
-//! pinned encoder) once, and the store remembers which compressed blob belongs to which
+//! `push`: layers stored uncompressed are gzipped (or zstd-compressed with `--compression
+//! zstd`; deterministically, with the layer crate's pinned encoders) once, and the store remembers which compressed blob belongs to which
 //! uncompressed one, so pushing an unchanged image again sends no layer bytes and gives the
 //! same manifest digest. Each blob is `HEAD`ed first, mounted from another repository of the
 //! same registry when one is known to hold it, else uploaded (POST, then one PUT).
 
 use std::io::{self, BufReader};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use duckc_image::{MAX_METADATA_BYTES, media};
 use duckc_layer::Compression;
@@ -26,18 +28,30 @@ pub struct Pushed {
     pub size: u64,
     /// Blobs whose bytes were sent.
     pub uploaded: usize,
+    /// Its media type.
+    pub media_type: String,
 }
 
-fn gzip_record_path(store: &Store, digest: &Digest) -> std::path::PathBuf {
+fn record_path(store: &Store, digest: &Digest, compression: Compression) -> std::path::PathBuf {
+    let dir = match compression {
+        Compression::Zstd => "registry/zstd",
+        _ => "registry/gzip",
+    };
     store
         .root()
-        .join("registry/gzip")
+        .join(dir)
         .join(format!("{}.json", digest.hex()))
 }
 
-/// The gzip blob for the uncompressed layer blob `digest`: remembered, or written now.
-fn gzipped(store: &Store, digest: &Digest, what: &str) -> Result<(Digest, u64)> {
-    let record = gzip_record_path(store, digest);
+/// The `compression` (gzip or zstd) blob for the uncompressed layer blob `digest`:
+/// remembered, or written now with the layer crate's pinned encoder.
+pub(crate) fn compressed(
+    store: &Store,
+    digest: &Digest,
+    compression: Compression,
+    what: &str,
+) -> Result<(Digest, u64)> {
+    let record = record_path(store, digest, compression);
     if let Ok(bytes) = std::fs::read(&record)
         && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
         && let Some(d) = v
@@ -53,42 +67,58 @@ fn gzipped(store: &Store, digest: &Digest, what: &str) -> Result<(Digest, u64)> 
         what: what.to_owned(),
         source: Box::new(e),
     };
+    let io_err = |e| Error::Io {
+        path: store.blob_path(digest),
+        source: e,
+    };
     let input = store.open_blob(digest).map_err(blob_err)?;
     let writer = store.blob_writer().map_err(blob_err)?;
-    let mut enc = Encoder::new(writer, Compression::Gzip).map_err(|e| Error::Io {
-        path: store.blob_path(digest),
-        source: e,
-    })?;
-    io::copy(&mut BufReader::with_capacity(1 << 20, input), &mut enc).map_err(|e| Error::Io {
-        path: store.blob_path(digest),
-        source: e,
-    })?;
-    let writer = enc.finish().map_err(|e| Error::Io {
-        path: store.blob_path(digest),
-        source: e,
-    })?;
+    let mut enc = Encoder::new(writer, compression).map_err(io_err)?;
+    io::copy(&mut BufReader::with_capacity(1 << 20, input), &mut enc).map_err(io_err)?;
+    let writer = enc.finish().map_err(io_err)?;
     let (d, size) = writer.commit(None).map_err(blob_err)?;
-    if let Some(dir) = record.parent() {
-        let _ = duckc_store::modes::create_private_dir(dir);
-    }
-    let rec = json!({"digest": d.to_string(), "size": size, "compression": "gzip"});
-    duckc_store::write_atomic(store, &record, rec.to_string().as_bytes())?;
+    remember_compressed(store, digest, compression, &d, size)?;
     Ok((d, size))
 }
 
-struct Pusher<'a> {
-    store: &'a Store,
-    client: Client,
-    repo: String,
-    scope: String,
-    name: String,
-    uploaded: usize,
-    progress: &'a (dyn Fn(String) + Sync),
+/// Record that the `compression` blob `blob` (`size` bytes) holds the uncompressed layer blob
+/// `digest`, one record per compression (a pull of a registry cache learns the gzip one too,
+/// so pushing the built image sends nothing new).
+pub(crate) fn remember_compressed(
+    store: &Store,
+    digest: &Digest,
+    compression: Compression,
+    blob: &Digest,
+    size: u64,
+) -> Result<()> {
+    let record = record_path(store, digest, compression);
+    if let Some(dir) = record.parent() {
+        let _ = duckc_store::modes::create_private_dir(dir);
+    }
+    let name = match compression {
+        Compression::Zstd => "zstd",
+        _ => "gzip",
+    };
+    let rec = json!({"digest": blob.to_string(), "size": size, "compression": name});
+    duckc_store::write_atomic(store, &record, rec.to_string().as_bytes())?;
+    Ok(())
+}
+
+pub(crate) struct Pusher<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) client: Client,
+    pub(crate) repo: String,
+    pub(crate) scope: String,
+    pub(crate) name: String,
+    pub(crate) uploaded: AtomicUsize,
+    pub(crate) progress: &'a (dyn Fn(String) + Sync),
+    /// How uncompressed layers are compressed for the registry.
+    pub(crate) compression: Compression,
 }
 
 impl Pusher<'_> {
     /// Make sure the registry has blob `digest` (`size` bytes); `layer` prints a line for it.
-    fn blob(&mut self, digest: &Digest, size: u64, layer: bool) -> Result<()> {
+    pub(crate) fn blob(&self, digest: &Digest, size: u64, layer: bool) -> Result<()> {
         let what = if layer {
             format!("layer {} of {}", short(digest), self.name)
         } else {
@@ -164,7 +194,7 @@ impl Pusher<'_> {
             &what,
         )?;
         self.client.check(response, &[201], &what)?;
-        self.uploaded += 1;
+        self.uploaded.fetch_add(1, Ordering::Relaxed);
         sources::remember(self.store, digest, &host, &self.repo);
         if layer {
             (self.progress)(format!("{}: Pushed", short(digest)));
@@ -172,9 +202,55 @@ impl Pusher<'_> {
         Ok(())
     }
 
+    /// One layer descriptor of the manifest `manifest`: compressed when stored uncompressed,
+    /// then made sure of in the registry. Returns the new descriptor when it changed.
+    fn layer(&self, manifest: &Digest, l: &Value) -> Result<Option<Value>> {
+        let d = l
+            .get("digest")
+            .and_then(Value::as_str)
+            .and_then(|d| d.parse::<Digest>().ok());
+        let size = l.get("size").and_then(Value::as_u64);
+        let mt = l
+            .get("mediaType")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let (Some(d), Some(size)) = (d, size) else {
+            return Err(Error::BadManifest {
+                what: format!("manifest {manifest}"),
+                reason: "a layer has no digest or size".into(),
+            });
+        };
+        if Compression::from_media_type(&mt) != Some(Compression::None) {
+            self.blob(&d, size, true)?;
+            return Ok(None);
+        }
+        let what = format!("layer {} of {}", short(&d), self.name);
+        let docker = mt.starts_with("application/vnd.docker");
+        if docker && self.compression == Compression::Zstd {
+            return Err(Error::BadManifest {
+                what: format!("manifest {manifest}"),
+                reason: "zstd layers need an OCI manifest, and this image has Docker's v2 \
+                         manifest"
+                    .into(),
+            });
+        }
+        let (blob, blob_size) = compressed(self.store, &d, self.compression, &what)?;
+        self.blob(&blob, blob_size, true)?;
+        let mut new = l.clone();
+        new["digest"] = json!(blob.to_string());
+        new["size"] = json!(blob_size);
+        new["mediaType"] = json!(if docker {
+            "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        } else {
+            self.compression.media_type()
+        });
+        Ok(Some(new))
+    }
+
     /// Push the manifest `digest`'s blobs, then the manifest under `tag_or_digest` (its own
     /// digest when `None`); return the bytes pushed, their digest and media type.
-    fn manifest(&mut self, digest: &Digest, tag: Option<&str>) -> Result<(Digest, u64, String)> {
+    fn manifest(&self, digest: &Digest, tag: Option<&str>) -> Result<(Digest, u64, String)> {
         let bytes = self.store.read_blob(digest, MAX_METADATA_BYTES)?;
         let mut value: Value = serde_json::from_slice(&bytes).map_err(|e| Error::BadManifest {
             what: format!("manifest {digest}"),
@@ -191,45 +267,21 @@ impl Pusher<'_> {
                 reason: "it has no config".into(),
             });
         };
-        let mut changed = false;
-        let mut layers = Vec::new();
+        // Each layer: compressed if it is stored uncompressed, then made sure of in the
+        // registry, `PARALLEL` at a time (an unchanged image's re-push is one `HEAD` each).
+        let entries: Vec<Value> = value
+            .get("layers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let done = parallel(&entries, |l| self.layer(digest, l))?;
+        let changed = done.iter().any(Option::is_some);
         if let Some(ls) = value.get_mut("layers").and_then(Value::as_array_mut) {
-            for l in ls.iter_mut() {
-                let d = l
-                    .get("digest")
-                    .and_then(Value::as_str)
-                    .and_then(|d| d.parse::<Digest>().ok());
-                let size = l.get("size").and_then(Value::as_u64);
-                let mt = l
-                    .get("mediaType")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned();
-                let (Some(d), Some(size)) = (d, size) else {
-                    return Err(Error::BadManifest {
-                        what: format!("manifest {digest}"),
-                        reason: "a layer has no digest or size".into(),
-                    });
-                };
-                if Compression::from_media_type(&mt) == Some(Compression::None) {
-                    let what = format!("layer {} of {}", short(&d), self.name);
-                    let (gz, gz_size) = gzipped(self.store, &d, &what)?;
-                    l["digest"] = json!(gz.to_string());
-                    l["size"] = json!(gz_size);
-                    l["mediaType"] = json!(if mt.starts_with("application/vnd.docker") {
-                        "application/vnd.docker.image.rootfs.diff.tar.gzip"
-                    } else {
-                        Compression::Gzip.media_type()
-                    });
-                    changed = true;
-                    layers.push((gz, gz_size));
-                } else {
-                    layers.push((d, size));
+            for (l, new) in ls.iter_mut().zip(done) {
+                if let Some(new) = new {
+                    *l = new;
                 }
             }
-        }
-        for (d, size) in &layers {
-            self.blob(d, *size, true)?;
         }
         self.blob(&config, config_size, false)?;
         let bytes = if changed {
@@ -245,8 +297,8 @@ impl Pusher<'_> {
         self.put_manifest(&bytes, &media_type, tag)
     }
 
-    fn put_manifest(
-        &mut self,
+    pub(crate) fn put_manifest(
+        &self,
         bytes: &[u8],
         media_type: &str,
         tag: Option<&str>,
@@ -267,25 +319,66 @@ impl Pusher<'_> {
     }
 }
 
+/// Layers compressed and sent at the same time.
+const PARALLEL: usize = 4;
+
+/// `f` of each item, [`PARALLEL`] at a time, in order; the first error stops the rest.
+fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
+    let next = AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let results: Mutex<Vec<Option<Result<R>>>> =
+        Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL.min(items.len()) {
+            scope.spawn(|| {
+                while !failed.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { return };
+                    let r = f(item);
+                    if r.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    results.lock().expect("results lock")[i] = Some(r);
+                }
+            });
+        }
+    });
+    let mut out = Vec::with_capacity(items.len());
+    for r in results.into_inner().expect("results lock") {
+        match r {
+            Some(Ok(v)) => out.push(v),
+            Some(Err(e)) => return Err(e),
+            // Not run: an earlier item failed (its error comes first, or below).
+            None => {}
+        }
+    }
+    if out.len() == items.len() {
+        return Ok(out);
+    }
+    unreachable!("a failed item's error is returned above")
+}
+
 /// Push the local image `local` to `reference`'s registry, repository and tag.
 pub fn push(
     store: &Store,
     local: &str,
     reference: &Reference,
     opts: &Options,
+    compression: Compression,
     progress: &(dyn Fn(String) + Sync),
 ) -> Result<Pushed> {
     let _lease = store.lease()?;
     let image = duckc_image::resolve(store, local)?;
     let client = Client::connect(&reference.registry, opts)?;
-    let mut pusher = Pusher {
+    let pusher = Pusher {
         store,
         client,
         repo: reference.repository.clone(),
         scope: format!("repository:{}:pull,push", reference.repository),
         name: reference.to_string(),
-        uploaded: 0,
+        uploaded: AtomicUsize::new(0),
         progress,
+        compression,
     };
     let tag = reference.reference();
     let top = store.read_blob(&image.digest, MAX_METADATA_BYTES)?;
@@ -293,7 +386,9 @@ pub fn push(
         what: format!("image {local}"),
         reason: e.to_string(),
     })?;
-    let (digest, size, _) = if let Some(ms) = top_value.get("manifests").and_then(Value::as_array) {
+    let (digest, size, media_type) = if let Some(ms) =
+        top_value.get("manifests").and_then(Value::as_array)
+    {
         // A multi-platform image: every platform's manifest by digest, then the index.
         let mut index = top_value.clone();
         let mut changed = false;
@@ -310,7 +405,7 @@ pub fn push(
                 return Err(Error::BadManifest {
                     what: format!("image {local}"),
                     reason: format!(
-                        "its index names manifest {d}, which is not in the store (pulled for another platform only?)"
+                        "its index names manifest {d}, which is not in the store: pull the image with `duckc pull --all-platforms` to push every platform"
                     ),
                 });
             }
@@ -336,9 +431,22 @@ pub fn push(
     } else {
         pusher.manifest(&image.digest, Some(&tag))?
     };
+    crate::origin::remember(
+        store,
+        &image.digest,
+        crate::origin::Origin {
+            action: "push".into(),
+            registry: reference.registry.clone(),
+            repository: reference.repository.clone(),
+            tag: reference.tag.clone(),
+            digest,
+            local: Some(crate::origin::local_repository(local).to_owned()),
+        },
+    );
     Ok(Pushed {
         digest,
         size,
-        uploaded: pusher.uploaded,
+        uploaded: pusher.uploaded.into_inner(),
+        media_type,
     })
 }

@@ -28,7 +28,12 @@ pub fn remember(store: &Store, digest: &Digest, host: &str, repository: &str) {
     if let Some(dir) = p.parent()
         && duckc_store::modes::create_private_dir(dir).is_ok()
     {
-        let _ = duckc_store::write_atomic(store, &p, text.as_bytes());
+        // A hint, not a record: renamed into place (never seen half-written) but not
+        // fsynced, which on a busy disk cost a pull of many layers seconds.
+        let tmp = store.tmp_path("source");
+        if std::fs::write(&tmp, text.as_bytes()).is_err() || std::fs::rename(&tmp, &p).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
     }
 }
 

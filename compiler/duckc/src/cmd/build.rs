@@ -19,6 +19,8 @@ use miette::miette;
 use super::spec::Compiled;
 use crate::Global;
 
+// Parsed once per process: the size of the big variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build every env of a spec (or `--target`) into tagged images, reusing cached layers.
@@ -76,6 +78,14 @@ pub enum Command {
         /// network. May be repeated or comma-separated.
         #[arg(long = "allow", value_name = "ENTITLEMENT", value_delimiter = ',')]
         allow: Vec<String>,
+        /// Take steps the store's cache lacks from a build cache in a registry
+        /// (`HOST[:PORT]/REPO:TAG` or `type=registry,ref=…`); may be repeated.
+        #[arg(long = "cache-from", value_name = "REF")]
+        cache_from: Vec<String>,
+        /// After the build, push the cache of every step it used to a registry
+        /// (`HOST[:PORT]/REPO:TAG` or `type=registry,ref=…`); may be repeated.
+        #[arg(long = "cache-to", value_name = "REF")]
+        cache_to: Vec<String>,
     },
     /// Write the KDL spec equivalent to a Dockerfile (its target and the stages it needs).
     Convert {
@@ -132,8 +142,18 @@ impl Command {
                 repository,
                 platform,
                 allow,
+                cache_from,
+                cache_to,
             } => {
                 let allow = Entitlements::parse(&allow)?;
+                let cache_from = cache_from
+                    .iter()
+                    .map(|v| super::build_cache::parse(v, "--cache-from"))
+                    .collect::<miette::Result<Vec<_>>>()?;
+                let cache_to = cache_to
+                    .iter()
+                    .map(|v| super::build_cache::parse(v, "--cache-to"))
+                    .collect::<miette::Result<Vec<_>>>()?;
                 if let Some(bad) = platform.iter().find(|p| !duckc_syntax::valid_platform(p)) {
                     return Err(miette!(
                         help = "use `linux/ARCH[/VARIANT]` with ARCH one of amd64, arm64, arm, 386, ppc64le, s390x, riscv64, mips64le, e.g. `--platform linux/amd64,linux/arm64`",
@@ -199,6 +219,7 @@ impl Command {
                     extra_tags: tags,
                     packages,
                     bases,
+                    remote_cache: super::build_cache::prepare(&cache_from, mode),
                 };
                 let outcome = run_build(&store, &loaded, &plans, &opts, mode)?;
                 if let Some(code) = failure(&loaded, outcome.error.as_ref()) {
@@ -220,6 +241,7 @@ impl Command {
                 for out in &outputs {
                     out.write(&store, &outcome)?;
                 }
+                super::build_cache::export(&store, &cache_to, &outcome, mode)?;
                 if check {
                     return check_reproducible(&store, &loaded, &plans, &opts, &outcome);
                 }

@@ -32,6 +32,10 @@ pub enum Command {
         /// Show untagged intermediate images too (untagged envs other images are built on).
         #[arg(short, long)]
         all: bool,
+        /// Show the digest each image has in its repository's registry (learnt by `pull`
+        /// and `push`; `<none>` for images never pulled or pushed under that name).
+        #[arg(long)]
+        digests: bool,
         /// Only images whose name matches this repository.
         repository: Option<String>,
         /// Only images that match: `dangling=true|false`, `reference=NAME[:TAG]`.
@@ -169,6 +173,9 @@ impl Command {
                     &listing,
                 )
             }
+                digests,
+                repository,
+            } => images(&store, quiet, no_trunc, digests, repository.as_deref()),
             Command::Tag { source, target } => {
                 let image = resolve(&store, &source)?;
                 duckc_image::tag(&store, &image, &target).map_err(|e| {
@@ -321,6 +328,7 @@ fn images(
     quiet: bool,
     no_trunc: bool,
     all: bool,
+    digests: bool,
     repository: Option<&str>,
     listing: &listing::Listing,
 ) -> miette::Result<ExitCode> {
@@ -335,6 +343,7 @@ fn images(
     ]];
     let mut seen = std::collections::BTreeSet::new();
     let mut values = Vec::new();
+    let mut image_digests = Vec::new();
     for row in rows {
         if !listing.matches(&row) || (row.intermediate && !all) {
             continue;
@@ -352,6 +361,8 @@ fn images(
                 .map(|n| n.familiar_repository())
                 .unwrap_or_else(|_| want.split(':').next().unwrap_or(want).to_owned());
             if repo != want && repo.strip_prefix("localhost/") != Some(want.as_str()) {
+            let want = duckc_registry::origin::local_repository(want);
+            if repo != want && repo.strip_prefix("localhost/") != Some(want) {
                 continue;
             }
         }
@@ -376,9 +387,41 @@ fn images(
     if let (Some(t), false) = (&listing.template, quiet) {
         t.print(&values, &crate::cmd::format::docker_header("image"))?;
     } else if !quiet {
+        let created = match row.image.created() {
+            Some(t) => format!("{} ago", time::human_duration(now - t)),
+            None => "N/A".into(),
+        };
+        image_digests.push(row.image.digest);
+        table.push([repo, tag, id, created, time::human_size(row.size)]);
+    }
+    if digests && !quiet {
+        print_table(&with_digests(store, &table, &image_digests));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !quiet {
         print_table(&table);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `table` with Docker's DIGEST column after TAG: the digest the row's repository has for
+/// the image (`<none>` when it was never pulled or pushed under that name). `digests` holds
+/// each data row's image digest.
+fn with_digests(
+    store: &Store,
+    table: &[[String; 5]],
+    digests: &[duckc_store::Digest],
+) -> Vec<[String; 6]> {
+    let mut out = Vec::with_capacity(table.len());
+    for (i, [repo, tag, id, created, size]) in table.iter().cloned().enumerate() {
+        let digest = match i.checked_sub(1).and_then(|i| digests.get(i)) {
+            None => "DIGEST".to_owned(),
+            Some(d) => duckc_registry::origin::repo_digest(store, d, &repo)
+                .map_or_else(|| "<none>".to_owned(), |d| d.to_string()),
+        };
+        out.push([repo, tag, digest, id, created, size]);
+    }
+    out
 }
 
 /// Columns padded like docker's tabwriter (minimum width 10, three spaces between columns).
@@ -411,6 +454,14 @@ fn inspect(store: &Store, image: &Image) -> serde_json::Value {
         "Digest": image.digest.to_string(),
         "ManifestDigest": image.manifest_digest.to_string(),
         "RepoTags": duckc_image::repo_tags(&refs, &image.digest),
+        "RepoTags": refs.tags_of(&image.digest),
+        "RepoDigests": repo_digests(store, image),
+        "Origin": duckc_registry::origin::pulled_from(store, &image.digest).map(|o| serde_json::json!({
+            "Registry": o.registry,
+            "Repository": o.repository,
+            "Tag": o.tag,
+            "ManifestDigest": o.digest.to_string(),
+        })),
         "Created": image.config.created(),
         "Size": image.size(store),
         "Architecture": image.config.architecture().to_string(),
@@ -420,4 +471,20 @@ fn inspect(store: &Store, image: &Image) -> serde_json::Value {
         "History": image.config.history(),
         "Layers": image.layers,
     })
+}
+
+/// Docker's `RepoDigests`: `host/repository@sha256:…` for each repository the image was
+/// pulled from or pushed to (the newest digest of each).
+fn repo_digests(store: &Store, image: &Image) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for o in duckc_registry::origin::read(store, &image.digest)
+        .iter()
+        .rev()
+    {
+        let name = o.repository_name();
+        if !out.iter().any(|d| d.starts_with(&format!("{name}@"))) {
+            out.push(o.repo_digest());
+        }
+    }
+    out
 }

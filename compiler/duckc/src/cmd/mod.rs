@@ -2,6 +2,7 @@
 
 pub mod bases;
 pub mod build;
+pub mod build_cache;
 pub mod container;
 pub mod convert;
 pub mod dockerfile;
@@ -10,6 +11,7 @@ pub mod help;
 pub mod image;
 pub mod packages;
 pub mod registry;
+pub mod sbom;
 pub mod spec;
 pub mod system;
 pub mod unshare;

@@ -48,6 +48,10 @@ pub enum Command {
         /// Layers downloaded at the same time.
         #[arg(long, default_value_t = 4, value_name = "N")]
         jobs: usize,
+        /// Pull every platform of a multi-platform image (the name then points at the whole
+        /// index, and `push` pushes it whole).
+        #[arg(short = 'a', long, conflicts_with = "platform")]
+        all_platforms: bool,
         /// Print only the image name.
         #[arg(short, long)]
         quiet: bool,
@@ -61,6 +65,15 @@ pub enum Command {
         /// Print only the digest.
         #[arg(short, long)]
         quiet: bool,
+        /// How to compress the layers duckc stores uncompressed (those it built): `gzip`
+        /// (default) or `zstd` (OCI media type `…tar+zstd`). Layers already compressed are
+        /// pushed as they are.
+        #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd"])]
+        compression: String,
+        /// Also attach the image's SBOM (SPDX 2.3 JSON, as `duckc sbom` writes it) through
+        /// the OCI referrers API (or its `sha256-HEX` tag fallback).
+        #[arg(long)]
+        sbom: bool,
         #[command(flatten)]
         tls: TlsArgs,
     },
@@ -160,6 +173,7 @@ impl Command {
                 name,
                 platform,
                 jobs,
+                all_platforms,
                 quiet,
                 tls,
             } => {
@@ -174,7 +188,11 @@ impl Command {
                     None => None,
                 };
                 let candidates = duckc_registry::parse(&name).map_err(report)?;
-                let pull_opts = PullOptions { platform, jobs };
+                let pull_opts = PullOptions {
+                    platform,
+                    jobs,
+                    all_platforms,
+                };
                 let opts = tls.options();
                 let print = |line: String| {
                     if !quiet {
@@ -231,7 +249,13 @@ impl Command {
                 }
                 Err(report(last.expect("at least one candidate")))
             }
-            Command::Push { name, quiet, tls } => {
+            Command::Push {
+                name,
+                quiet,
+                compression,
+                sbom,
+                tls,
+            } => {
                 let store = open_store(global)?;
                 if let Err(duckc_image::Error::NotFound(_)) = duckc_image::resolve(&store, &name) {
                     return Err(miette!(
@@ -256,9 +280,17 @@ impl Command {
                         let _ = writeln!(out, "{line}");
                     }
                 };
-                let pushed =
-                    duckc_registry::push(&store, &name, &reference, &tls.options(), &print)
-                        .map_err(report)?;
+                let compression = duckc_layer::Compression::from_name(&compression)
+                    .unwrap_or(duckc_layer::Compression::Gzip);
+                let pushed = duckc_registry::push(
+                    &store,
+                    &name,
+                    &reference,
+                    &tls.options(),
+                    compression,
+                    &print,
+                )
+                .map_err(report)?;
                 if quiet {
                     println!("{}", pushed.digest);
                 } else {
@@ -268,6 +300,9 @@ impl Command {
                         pushed.digest,
                         pushed.size
                     );
+                }
+                if sbom {
+                    attach_sbom(&store, &name, &reference, &pushed, &tls.options(), quiet)?;
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -345,3 +380,58 @@ impl Command {
         }
     }
 }
+
+/// `push --sbom`: the image's SPDX document, attached to the manifest just pushed.
+fn attach_sbom(
+    store: &duckc_store::Store,
+    name: &str,
+    reference: &duckc_registry::Reference,
+    pushed: &duckc_registry::Pushed,
+    opts: &Options,
+    quiet: bool,
+) -> miette::Result<()> {
+    let image = crate::cmd::image::resolve(store, name)?;
+    let bytes = crate::cmd::sbom::document(
+        store,
+        &image,
+        name,
+        crate::cmd::sbom::Format::Spdx,
+        Some(pushed.digest),
+    )?;
+    let subject = duckc_registry::referrers::Subject {
+        digest: pushed.digest,
+        size: pushed.size,
+        media_type: pushed.media_type.clone(),
+    };
+    let attached = duckc_registry::referrers::attach(
+        store,
+        reference,
+        &subject,
+        SPDX_MEDIA_TYPE,
+        SPDX_MEDIA_TYPE,
+        &bytes,
+        opts,
+        &|_| {},
+    )
+    .map_err(|e| {
+        let r = report(e);
+        let help = r.help().map(|h| h.to_string()).unwrap_or_default();
+        miette!(
+            help = format!("{help}; the image itself was pushed"),
+            "cannot attach the SBOM to {reference}: {r}"
+        )
+    })?;
+    if !quiet {
+        match &attached.fallback_tag {
+            None => println!("sbom: digest: {} (referrers API)", attached.digest),
+            Some(tag) => println!(
+                "sbom: digest: {} (the registry has no referrers API: listed under the tag {tag})",
+                attached.digest
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// The media type (and artifact type) of an SPDX JSON document.
+const SPDX_MEDIA_TYPE: &str = "application/spdx+json";
