@@ -41,16 +41,26 @@ if err:
     sys.exit(f'invalid: {err}')
 ";
 
-/// The Python of the virtual environment `pyspdxtools` is installed in (`.ci/run` installs
-/// `cyclonedx-python-lib` there too).
-fn venv_python() -> std::path::PathBuf {
-    std::env::var_os("PATH")
-        .and_then(|p| {
-            std::env::split_paths(&p)
-                .find(|d| d.join("pyspdxtools").is_file() && d.join("python3").exists())
-        })
-        .expect("pyspdxtools is in a virtual environment")
-        .join("python3")
+/// The bin directory of the virtual environment the validators are installed in: the first
+/// `PATH` entry with `pyspdxtools` in it, else `/opt/duckc-spdx/bin`, where `.ci/run` and the
+/// README install `spdx-tools` and `cyclonedx-python-lib`. `None` (a skip, a failure under
+/// `CI=true`) when neither has it.
+fn validators() -> Option<std::path::PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .find(|d| d.join("pyspdxtools").is_file() && d.join("python3").exists())
+    });
+    let found = on_path.or_else(|| {
+        let opt = Path::new("/opt/duckc-spdx/bin");
+        opt.join("pyspdxtools").is_file().then(|| opt.to_path_buf())
+    });
+    if found.is_none() {
+        if std::env::var_os("CI").is_some_and(|v| v == "true" || v == "1") {
+            panic!("`pyspdxtools` is missing; .ci/run must install it in /opt/duckc-spdx");
+        }
+        eprintln!("skipped: `pyspdxtools` is not installed (see README.md, Run the tests)");
+    }
+    found
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -68,7 +78,7 @@ fn json(path: &Path) -> serde_json::Value {
 
 #[test]
 fn sbom_of_a_built_image() {
-    if !require_root() || !require_tool("umoci") || !require_tool("pyspdxtools") {
+    if !require_root() || !require_tool("umoci") || validators().is_none() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -87,7 +97,11 @@ fn sbom_of_a_built_image() {
     let spdx = tmp.path().join("app.spdx.json");
     ok(duckc(&store).args(["sbom", "sbomtest/app", "-o", spdx.to_str().unwrap()]));
     // The real validator.
-    let out = output(Command::new("pyspdxtools").arg("-i").arg(&spdx));
+    let out = output(
+        Command::new(validators().unwrap().join("pyspdxtools"))
+            .arg("-i")
+            .arg(&spdx),
+    );
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -174,7 +188,7 @@ fn sbom_of_a_built_image() {
     ]));
     // The CycloneDX library's strict schema validator (the venv that has pyspdxtools).
     let out = output(
-        Command::new(venv_python())
+        Command::new(validators().unwrap().join("python3"))
             .arg("-c")
             .arg(CDX_VALIDATE)
             .arg(&cdx),

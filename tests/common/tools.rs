@@ -33,6 +33,7 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("openssl", "openssl"),
     ("xvfb", "Xvfb"),
     ("xauth", "xauth"),
+    ("python3-venv", "/usr/share/doc/python3-venv"),
 ];
 
 fn present(what: &str) -> bool {

@@ -376,7 +376,7 @@ fn execute(
         }
     };
     if !opts.no_cache && store.cache_get(&key)?.is_none() {
-        from_remote(store, &key, opts, say);
+        from_remote(store, &key, opts, report.status);
     }
     if !opts.no_cache
         && let Some(layer) = store.cache_get(&key)?
@@ -490,7 +490,7 @@ fn packages(
         None
     } else {
         if store.cache_get_many(&key)?.is_none() {
-            from_remote(store, &key, opts, say);
+            from_remote(store, &key, opts, report.status);
         }
         store.cache_get_many(&key)?
     };

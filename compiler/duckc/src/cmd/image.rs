@@ -159,6 +159,7 @@ impl Command {
                 quiet,
                 no_trunc,
                 all,
+                digests,
                 repository,
                 filter,
                 format,
@@ -169,13 +170,11 @@ impl Command {
                     quiet,
                     no_trunc,
                     all,
+                    digests,
                     repository.as_deref(),
                     &listing,
                 )
             }
-                digests,
-                repository,
-            } => images(&store, quiet, no_trunc, digests, repository.as_deref()),
             Command::Tag { source, target } => {
                 let image = resolve(&store, &source)?;
                 duckc_image::tag(&store, &image, &target).map_err(|e| {
@@ -361,8 +360,6 @@ fn images(
                 .map(|n| n.familiar_repository())
                 .unwrap_or_else(|_| want.split(':').next().unwrap_or(want).to_owned());
             if repo != want && repo.strip_prefix("localhost/") != Some(want.as_str()) {
-            let want = duckc_registry::origin::local_repository(want);
-            if repo != want && repo.strip_prefix("localhost/") != Some(want) {
                 continue;
             }
         }
@@ -382,23 +379,14 @@ fn images(
             values.push(listing::row_value(&row, &repo, &tag, &id, &created));
             continue;
         }
+        image_digests.push(row.image.digest);
         table.push([repo, tag, id, created, time::human_size(row.size)]);
     }
     if let (Some(t), false) = (&listing.template, quiet) {
         t.print(&values, &crate::cmd::format::docker_header("image"))?;
-    } else if !quiet {
-        let created = match row.image.created() {
-            Some(t) => format!("{} ago", time::human_duration(now - t)),
-            None => "N/A".into(),
-        };
-        image_digests.push(row.image.digest);
-        table.push([repo, tag, id, created, time::human_size(row.size)]);
-    }
-    if digests && !quiet {
+    } else if digests && !quiet {
         print_table(&with_digests(store, &table, &image_digests));
-        return Ok(ExitCode::SUCCESS);
-    }
-    if !quiet {
+    } else if !quiet {
         print_table(&table);
     }
     Ok(ExitCode::SUCCESS)
@@ -454,7 +442,6 @@ fn inspect(store: &Store, image: &Image) -> serde_json::Value {
         "Digest": image.digest.to_string(),
         "ManifestDigest": image.manifest_digest.to_string(),
         "RepoTags": duckc_image::repo_tags(&refs, &image.digest),
-        "RepoTags": refs.tags_of(&image.digest),
         "RepoDigests": repo_digests(store, image),
         "Origin": duckc_registry::origin::pulled_from(store, &image.digest).map(|o| serde_json::json!({
             "Registry": o.registry,
