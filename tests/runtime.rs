@@ -837,6 +837,7 @@ fn run_step_api_captures_output_and_changes() {
         seccomp: Default::default(),
         resources: Default::default(),
         dns: Default::default(),
+        net: None,
     };
     let captured = duckc_runtime::run_captured(&spec).unwrap();
     assert_eq!(captured.code, 3);
@@ -909,6 +910,7 @@ fn a_container_over_150_layers() {
         seccomp: Default::default(),
         resources: Default::default(),
         dns: Default::default(),
+        net: None,
     };
     let captured = duckc_runtime::run_captured(&spec).unwrap();
     let output = String::from_utf8_lossy(&captured.output);

@@ -52,6 +52,10 @@ pub enum InitConfig {
         /// grace period, ~10 ms), and nothing of the image runs before the byte arrives.
         #[serde(default)]
         cgroup_wait: Option<RawFd>,
+        /// The container's `eth0` to configure ([`crate::net::inside`]), once the runtime
+        /// has made it: after the go pipe or the cgroup byte.
+        #[serde(default)]
+        net: Option<crate::net::Inside>,
     },
     /// Join the namespaces of the running container whose init is `pid`: `exec`.
     Join {
@@ -126,6 +130,7 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
             seccomp,
             etc,
             cgroup_wait,
+            net,
         } => {
             rootfs::setup(
                 &k,
@@ -138,6 +143,9 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
             set_ulimits(&spec.resources.ulimits)?;
             if let Some(fd) = cgroup_wait {
                 wait_for_cgroup(fd)?;
+            }
+            if let Some(net) = &net {
+                crate::net::inside::configure(net).what(|| "cannot configure eth0".into())?;
             }
             let console = console_socket.map(|s| (s, true));
             let seccomp = seccomp.as_ref();

@@ -19,6 +19,7 @@ pub mod exe;
 mod fdpass;
 pub mod init;
 pub mod kernel;
+pub mod net;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;

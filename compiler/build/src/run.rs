@@ -154,6 +154,7 @@ pub(crate) fn run_layer(
             seccomp: Default::default(),
             resources: Default::default(),
             dns: Default::default(),
+            net: None,
         };
         let captured = duckc_runtime::run_captured(&spec).map_err(runtime_err)?;
         if captured.code != 0 {

@@ -35,6 +35,8 @@ enum Command {
     Packages(cmd::packages::Command),
     #[command(flatten)]
     Registry(cmd::registry::Command),
+    #[command(flatten)]
+    Network(cmd::network::Command),
 }
 
 /// What every command gets besides its own arguments.
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Command::Build(c) => c.run(&global),
         Command::Packages(c) => c.run(&global),
         Command::Registry(c) => c.run(&global),
+        Command::Network(c) => c.run(&global),
     };
     match result {
         Ok(code) => code,

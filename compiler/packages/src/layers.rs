@@ -911,6 +911,7 @@ fn configure(
             seccomp: Default::default(),
             resources: Default::default(),
             dns: Default::default(),
+            net: None,
         };
         let captured = duckc_runtime::run_captured(&spec).map_err(|e| Error::Runtime {
             reason: e.to_string(),

@@ -28,6 +28,7 @@ fn spec() -> ContainerSpec {
         seccomp: Default::default(),
         resources: Default::default(),
         dns: Default::default(),
+        net: None,
     }
 }
 

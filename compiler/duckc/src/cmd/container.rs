@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use duckc_image::time::now;
-use duckc_runtime::{ContainerSpec, Io, Network, Process, Rootfs, Stdio, Volume};
+use duckc_runtime::{ContainerSpec, Io, Process, Rootfs, Stdio, Volume};
 use duckc_store::Store;
 use miette::{IntoDiagnostic, miette};
 
@@ -132,9 +132,19 @@ pub struct RunArgs {
     /// Container hostname (default: the short container ID).
     #[arg(long)]
     hostname: Option<String>,
-    /// Network: `default` (own namespace, loopback only), `none`, or `host`.
+    /// Network: `bridge` (the default: NAT through duckc's bridge), a user network's name,
+    /// `none` (loopback only), or `host`.
     #[arg(long, default_value = "default")]
     network: String,
+    /// Publish a container port on the host: `[IP:][HOST_PORT:]CONTAINER_PORT[/udp]`.
+    #[arg(short = 'p', long = "publish", value_name = "[IP:][HOST:]PORT[/PROTO]")]
+    publish: Vec<String>,
+    /// Publish every port the image exposes on a free host port.
+    #[arg(short = 'P', long = "publish-all")]
+    publish_all: bool,
+    /// Another name the container has on its user network.
+    #[arg(long = "network-alias", value_name = "NAME")]
+    network_alias: Vec<String>,
     /// Add a line to the container's /etc/hosts: `NAME:IP`.
     #[arg(long = "add-host", value_name = "NAME:IP")]
     add_host: Vec<String>,
@@ -366,6 +376,11 @@ fn all(store: &Store) -> Vec<(Dir, Config)> {
     out
 }
 
+/// The id and name of the container `query` names (`duckc port`).
+pub(crate) fn id_and_name(store: &Store, query: &str) -> miette::Result<(String, String)> {
+    find(store, query).map(|(_, c)| (c.id, c.name))
+}
+
 /// Find a container by name, full ID or unique ID prefix.
 fn find(store: &Store, query: &str) -> miette::Result<(Dir, Config)> {
     let containers = all(store);
@@ -398,6 +413,8 @@ fn find(store: &Store, query: &str) -> miette::Result<(Dir, Config)> {
 }
 
 fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
+    // What a killed duckc left on the networks goes first (its addresses and ports).
+    let _ = duckc_runtime::net::sweep();
     // A lease (a shared lock that `gc` waits for) keeps the image alive from its resolution
     // until the container's gc root is written; the root keeps it alive after that. A
     // foreground `--rm` container lives no longer than this process, so its root is written
@@ -447,17 +464,6 @@ fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
         );
     }
     let process = process_for(&image, &args)?;
-    let network = match args.network.as_str() {
-        "default" | "bridge" | "private" => Network::Private,
-        "none" => Network::None,
-        "host" => Network::Host,
-        other => {
-            return Err(miette!(
-                help = "use `--network default`, `none` or `host`",
-                "unknown network `{other}`"
-            ));
-        }
-    };
     let dns = dns_options(&args)?;
     let volumes = args
         .volume
@@ -492,6 +498,23 @@ fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
         },
     };
     let id = names::new_id();
+    let (network, net) = super::network::request(
+        store,
+        &super::network::RunNet {
+            network: &args.network,
+            publish: &args.publish,
+            publish_all: args.publish_all,
+            aliases: &args.network_alias,
+            exposed: image
+                .config
+                .config()
+                .as_ref()
+                .and_then(|c| c.exposed_ports().clone())
+                .unwrap_or_default(),
+        },
+        &id,
+        &name,
+    )?;
     let resources = limits::resources(&id, &args.limits)?;
     let dir = Dir(store.containers_dir().join(&id));
     duckc_store::modes::create_private_dir(&dir.0).into_diagnostic()?;
@@ -521,6 +544,7 @@ fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
         seccomp,
         resources,
         dns,
+        net,
     };
     let config = Config {
         id: id.clone(),
@@ -675,6 +699,7 @@ fn start_failed(err: &duckc_runtime::Error) -> ExitCode {
                 "{err}"
             )
         }
+        duckc_runtime::Error::Net(e) => miette!(help = super::network::help_for(e), "{err}"),
         duckc_runtime::Error::RootlessLimits { .. } => miette!(
             help = "run duckc as root to apply them, or leave those flags out",
             "{err}"
@@ -753,6 +778,7 @@ fn foreground(
     };
     let code = duckc_runtime::attach(&mut child, interactive);
     limits::cleanup(config);
+    super::network::cleanup(&config.id);
     let code = code.map_err(|e| miette!("{e}"))?;
     if config.auto_remove {
         remove(store, dir, config);
@@ -838,6 +864,7 @@ fn monitor(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::F
     drop(report);
     let code = duckc_runtime::process::wait_logging(&child, &mut log).unwrap_or(255);
     limits::cleanup(config);
+    super::network::cleanup(&config.id);
     drop(keep_stdin);
     exited(dir, code);
     if config.auto_remove
@@ -849,6 +876,7 @@ fn monitor(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::F
 }
 
 fn ps(store: &Store, args: &PsArgs) -> miette::Result<ExitCode> {
+    let _ = duckc_runtime::net::sweep();
     let now = now();
     let mut rows = vec![
         [
@@ -887,7 +915,15 @@ fn ps(store: &Store, args: &PsArgs) -> miette::Result<ExitCode> {
             } else {
                 table::status(&state, now)
             },
-            String::new(),
+            if state.status == Status::Running {
+                super::network::ports_of(&config.id)
+                    .iter()
+                    .map(|p| p.short())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            } else {
+                String::new()
+            },
             config.name.clone(),
         ]);
     }
@@ -911,6 +947,11 @@ fn start(store: &Store, args: &StartArgs) -> miette::Result<ExitCode> {
             config.spec.resources.cgroup = config.id.clone();
         }
         let state = dir.read_state().into_diagnostic()?;
+        if state.status != Status::Running
+            && let Some(req) = &mut config.spec.net
+        {
+            super::network::refresh(store, req)?;
+        }
         if state.status == Status::Running {
             if !args.attach {
                 println!("{query}");
@@ -971,6 +1012,7 @@ fn stop(store: &Store, args: &StopArgs) -> miette::Result<ExitCode> {
             settle(&dir, code);
             // Anything still in the container's cgroup goes too.
             limits::cleanup(&config);
+            super::network::cleanup(&config.id);
         }
         println!("{query}");
     }
@@ -1004,6 +1046,7 @@ fn kill(store: &Store, args: &KillArgs) -> miette::Result<ExitCode> {
             wait_gone(&state, Duration::from_secs(10));
             settle(&dir, 137);
             limits::cleanup(&config);
+            super::network::cleanup(&config.id);
         }
         println!("{query}");
     }
@@ -1038,6 +1081,7 @@ fn rm(store: &Store, args: &RmArgs) -> miette::Result<ExitCode> {
 /// Delete a container's directory, its cgroup and its gc root.
 fn remove(store: &Store, dir: &Dir, config: &Config) {
     limits::cleanup(config);
+    super::network::cleanup(&config.id);
     if std::fs::remove_dir_all(&dir.0).is_err() {
         // overlayfs leaves `work/work` with mode 000: make everything writable and retry.
         make_writable(&dir.0);

@@ -6,6 +6,7 @@ pub mod container;
 pub mod convert;
 pub mod dockerfile;
 pub mod image;
+pub mod network;
 pub mod packages;
 pub mod registry;
 pub mod spec;
