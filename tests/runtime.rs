@@ -374,7 +374,11 @@ fn network_modes_and_volumes() {
         .filter_map(|l| l.split(':').next())
         .map(str::trim)
         .collect();
-    assert_eq!(ifaces, ["lo"], "a new network namespace with only loopback");
+    assert_eq!(
+        ifaces,
+        ["lo", "eth0"],
+        "a new network namespace on duckc's bridge"
+    );
     let out = must(
         store,
         &[
