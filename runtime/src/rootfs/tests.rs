@@ -369,6 +369,7 @@ fn generated_etc_files_are_bound_over_a_layer_of_plain_targets() {
             hosts: "127.0.0.1\tlocalhost\n".into(),
             resolv_conf: String::new(),
             hostname: "box\n".into(),
+            hosts_file: None,
         }),
     };
     let out = check(&spec(), &setup_, &k);
