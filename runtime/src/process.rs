@@ -119,12 +119,38 @@ pub fn spawn_with(spec: &ContainerSpec, io: Io, on_clone: &mut dyn FnMut(i32)) -
             return Err(e);
         }
     };
+    // Without root: slirp4netns, started once the namespaces exist and are mapped.
+    let slirp = match (&spec.net, spec.network) {
+        (Some(req), Network::Private) if rootless => match crate::net::slirp::usable() {
+            Ok(()) => Some(req),
+            Err(why) if req.ports.is_empty() => {
+                static WARNED: std::sync::Once = std::sync::Once::new();
+                WARNED.call_once(|| {
+                    eprintln!("warning: the container has loopback only: {why}")
+                });
+                None
+            }
+            Err(why) => {
+                release(&net);
+                if let Some(cg) = &cgroup {
+                    let _ = cg.destroy();
+                }
+                return Err(crate::net::NetError::Port(format!("cannot publish ports: {why}")).into());
+            }
+        },
+        _ => None,
+    };
+    let address = match (&net, slirp) {
+        (Some(p), _) => Some(p.inside.address.into()),
+        (None, Some(_)) => Some(crate::net::slirp::ADDRESS.into()),
+        _ => None,
+    };
     let (mut etc, warning) = crate::etc::render_on(
         &spec.hostname,
         spec.network,
         &spec.dns,
         &host_files,
-        net.as_ref().map(|p| p.inside.address.into()),
+        address,
     );
     etc.hosts_file = net.as_ref().map(|p| p.inside.hosts_file.clone());
     if let Some(warning) = warning {
@@ -155,7 +181,9 @@ pub fn spawn_with(spec: &ContainerSpec, io: Io, on_clone: &mut dyn FnMut(i32)) -
         on_clone,
         cgroup,
         true,
-        net.as_ref(),
+        net.as_ref()
+            .map(crate::net::Attach::Bridge)
+            .or(slirp.map(crate::net::Attach::Slirp)),
     );
     if child.is_err() {
         release(&net);
@@ -296,7 +324,7 @@ fn launch(
     on_clone: &mut dyn FnMut(i32),
     cgroup: Option<crate::cgroup::Cgroup>,
     owned: bool,
-    net: Option<&crate::net::lease::Prepared>,
+    net: Option<crate::net::Attach<'_>>,
 ) -> Result<Child> {
     let drop_cgroup = |cgroup: &Option<crate::cgroup::Cgroup>| {
         if let (Some(cg), true) = (cgroup, owned) {
@@ -323,7 +351,7 @@ fn launch_in(
     terminal: bool,
     on_clone: &mut dyn FnMut(i32),
     cgroup: &Option<crate::cgroup::Cgroup>,
-    net: Option<&crate::net::lease::Prepared>,
+    net: Option<crate::net::Attach<'_>>,
 ) -> Result<Child> {
     let exe =
         crate::exe::sealed_self().what(|| "cannot make a sealed copy of the runtime".into())?;
@@ -419,7 +447,9 @@ fn launch_in(
     let userns = flags & libc::CLONE_NEWUSER != 0;
     // The init configures `eth0` after the go byte or, when it waits for its cgroup, after
     // that byte: either comes after the veth pair exists.
-    let wait_go = userns || (placed.is_none() && (cgroup.is_some() || net.is_some()));
+    let wait_go = userns
+        || (placed.is_none()
+            && (cgroup.is_some() || matches!(net, Some(crate::net::Attach::Bridge(_)))));
 
     // SAFETY: a raw clone behaves like fork (no new stack). The child only calls
     // async-signal-safe functions (dup2, fcntl, execveat, write, _exit) on data prepared above.
@@ -495,9 +525,14 @@ fn launch_in(
             return Err(e);
         }
     }
-    if let Some(net) = net
-        && let Err(e) = crate::net::lease::connect(net, pid)
-    {
+    let attached = match net {
+        Some(crate::net::Attach::Bridge(p)) => crate::net::lease::connect(p, pid),
+        Some(crate::net::Attach::Slirp(req)) => {
+            crate::net::slirp::start(&req.container, pid, &req.ports)
+        }
+        None => Ok(()),
+    };
+    if let Err(e) = attached {
         let _ = kill(pid, libc::SIGKILL);
         let _ = wait_code(pid);
         return Err(e.into());

@@ -14,6 +14,7 @@ pub mod inside;
 pub mod lease;
 pub mod link;
 pub mod ports;
+pub mod slirp;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -174,12 +175,27 @@ pub struct Inside {
     pub hosts_file: PathBuf,
 }
 
-/// Where duckc keeps network state: `/run/duckc/net` (`DUCKC_NET_STATE` overrides it, for
-/// tests that must not share it).
+/// Where duckc keeps network state: `/run/duckc/net` for root; without root
+/// `$XDG_RUNTIME_DIR/duckc/net`, else `/tmp/duckc-<uid>/net`.
 pub fn state_dir() -> PathBuf {
-    std::env::var_os("DUCKC_NET_STATE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/run/duckc/net"))
+    if rustix::process::geteuid().is_root() {
+        return PathBuf::from("/run/duckc/net");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d).join("duckc/net"),
+        None => std::env::temp_dir()
+            .join(format!("duckc-{}", rustix::process::geteuid().as_raw()))
+            .join("net"),
+    }
+}
+
+/// How a container joins its network, for the runtime's start path.
+#[derive(Clone, Copy, Debug)]
+pub enum Attach<'a> {
+    /// As root: a veth pair on a bridge, with the address [`lease::prepare`] reserved.
+    Bridge(&'a lease::Prepared),
+    /// Without root: slirp4netns, publishing the request's ports.
+    Slirp(&'a Request),
 }
 
 /// An exclusive lock on the network state, held while leases, links, the firewall table or
@@ -198,6 +214,7 @@ pub fn lock() -> Result<StateLock> {
         .mode(0o700)
         .create(&dir)
         .map_err(io_err(format!("cannot create `{}`", dir.display())))?;
+    check_owner(&dir)?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -211,6 +228,20 @@ pub fn lock() -> Result<StateLock> {
             source: e.into(),
         })?;
     Ok(StateLock { _file: file, dir })
+}
+
+/// Refuse a state directory another user owns (one planted in `/tmp`).
+pub(crate) fn check_owner(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(io_err(format!("cannot stat `{}`", dir.display())))?;
+    if !meta.is_dir() || meta.uid() != rustix::process::geteuid().as_raw() {
+        return Err(NetError::Io {
+            what: format!("`{}` is not a directory of this user", dir.display()),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        });
+    }
+    Ok(())
 }
 
 /// Run `program` with `args` (and `stdin`), failing with its standard error.

@@ -382,10 +382,15 @@ fn unknown(name: &str) -> miette::Report {
 
 /// The published ports of the running container `id`, host ports as picked at its start.
 pub fn ports_of(id: &str) -> Vec<Port> {
+    let slirp = net::slirp::live()
+        .into_iter()
+        .filter(|r| r.container == id)
+        .flat_map(|r| r.ports);
     net::lease::live()
         .into_iter()
         .filter(|l| l.container == id)
         .flat_map(|l| l.ports)
+        .chain(slirp)
         .collect()
 }
 
@@ -476,13 +481,30 @@ pub fn request(
         other => find(store, other).ok_or_else(|| unknown(other))?.def(),
     };
     if duckc_runtime::process::is_rootless() {
-        if def.name != "bridge" || !ports.is_empty() {
+        if def.name != "bridge" {
             return Err(miette!(
-                help = "run duckc as root for `-p` and user networks",
-                "without root duckc cannot make bridges: user networks and `-p` need root"
+                help = "run duckc as root for user networks, or use the default network",
+                "without root duckc cannot make bridges: user networks need root"
             ));
         }
-        return Ok((Network::Private, None));
+        // slirp4netns's network: one container per network namespace, always 10.0.2.100.
+        return Ok((
+            Network::Private,
+            Some(net::Request {
+                network: NetworkDef {
+                    name: "bridge".into(),
+                    bridge: "slirp4netns".into(),
+                    subnet: Subnet {
+                        addr: std::net::Ipv4Addr::new(10, 0, 2, 0),
+                        prefix: 24,
+                    },
+                },
+                container: id.to_owned(),
+                name: name.to_owned(),
+                aliases: Vec::new(),
+                ports,
+            }),
+        ));
     }
     for a in flags.aliases {
         if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '#') {
@@ -507,6 +529,9 @@ pub fn request(
 /// Before a stopped container starts again: its user network must still exist (it may have
 /// been removed and made again with another bridge).
 pub fn refresh(store: &Store, req: &mut net::Request) -> miette::Result<()> {
+    if req.network.bridge == "slirp4netns" {
+        return Ok(());
+    }
     if req.network.name == "bridge" {
         req.network = net::default_network().map_err(|e| miette!("{e}"))?;
         return Ok(());
@@ -519,7 +544,11 @@ pub fn refresh(store: &Store, req: &mut net::Request) -> miette::Result<()> {
 
 /// Release what the container `id` held on its networks (it ended, or is being removed).
 pub fn cleanup(id: &str) {
-    let _ = net::release(id);
+    if duckc_runtime::process::is_rootless() {
+        net::slirp::release(id);
+    } else {
+        let _ = net::release(id);
+    }
 }
 
 /// Turn a start failure of the network into a report with what to do.
@@ -538,7 +567,11 @@ pub fn help_for(err: &net::NetError) -> String {
         }
         net::NetError::Missing(tool) => format!(
             "install it (`apt-get install {}`), or run with `--network none`",
-            if *tool == "ip" { "iproute2" } else { "nftables" }
+            match *tool {
+                "ip" => "iproute2",
+                "slirp4netns" => "slirp4netns",
+                _ => "nftables",
+            }
         ),
         _ => "run with `--network none` to start without a network".into(),
     }
