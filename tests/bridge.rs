@@ -457,3 +457,82 @@ unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
+
+/// Without root the default network is slirp4netns's (Podman's choice): the container has
+/// `tap0` and a port published with `-p` is reached from the host's loopback. Where slirp4netns
+/// cannot run for the user (no `slirp4netns`, or `/dev/net/tun` closed to it), the container
+/// has loopback only with a warning, and `-p` is refused with what to do.
+#[test]
+fn rootless_containers_get_slirp4netns_or_say_why_not() {
+    let Some(_) = store() else { return };
+    if !require_tool("setpriv") {
+        return;
+    }
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bridge-rootless");
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let layout = common::store::busybox_layout(&base);
+    common::ok(
+        std::process::Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(&base),
+    );
+    let store = base.join("store");
+    let as_nobody = |args: &[&str]| {
+        let out = common::output(
+            std::process::Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                .arg(common::duckc_bin())
+                .args(args)
+                .env("DUCKC_STORE", &store)
+                .env("HOME", &base)
+                .env_remove("XDG_RUNTIME_DIR")
+                .env("NO_COLOR", "1")
+                .stdin(std::process::Stdio::null()),
+        );
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = as_nobody(&["load", "-i", &layout.display().to_string()]);
+    assert_eq!(code, 0, "{err}");
+    use std::os::unix::fs::PermissionsExt;
+    let tun_open = std::fs::metadata("/dev/net/tun").is_ok_and(|m| m.permissions().mode() & 0o006 == 0o006);
+    let slirp = tun_open && require_tool("slirp4netns");
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let (code, _, err) = as_nobody(&[
+        "run",
+        "-d",
+        "--name",
+        "rootless-web",
+        "-p",
+        &publish,
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /www && echo served-rootless > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
+    if slirp {
+        assert_eq!(code, 0, "{err}");
+        assert!(http_get(port).contains("served-rootless"));
+        let (_, out, _) = as_nobody(&["port", "rootless-web"]);
+        assert_eq!(out, format!("80/tcp -> 127.0.0.1:{port}\n"));
+        let (code, out, err) = as_nobody(&["run", "--rm", "busybox", "ip", "-4", "addr", "show", "tap0"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("inet 10.0.2.100/24"), "{out}");
+        let (code, _, err) = as_nobody(&["rm", "-f", "rootless-web"]);
+        assert_eq!(code, 0, "{err}");
+    } else {
+        assert_eq!(code, 1, "{err}");
+        assert!(flat(&err).contains("cannot publish ports without root"), "{err}");
+        assert!(flat(&err).contains("help:"), "{err}");
+        let (code, out, err) = as_nobody(&["run", "--rm", "busybox", "cat", "/proc/net/dev"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("the container has loopback only"), "{err}");
+        assert!(!out.contains("tap0") && !out.contains("eth0"), "{out}");
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}

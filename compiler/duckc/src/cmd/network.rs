@@ -487,6 +487,14 @@ pub fn request(
                 "without root duckc cannot make bridges: user networks need root"
             ));
         }
+        if !ports.is_empty()
+            && let Err(why) = net::slirp::usable()
+        {
+            return Err(miette!(
+                help = "publish ports as root, or make slirp4netns usable as the message says",
+                "cannot publish ports without root: {why}"
+            ));
+        }
         // slirp4netns's network: one container per network namespace, always 10.0.2.100.
         return Ok((
             Network::Private,
