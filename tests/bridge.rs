@@ -309,6 +309,45 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_not_other_networks(
 }
 
 #[test]
+fn concurrent_runs_get_different_addresses() {
+    let Some(store) = store() else { return };
+    let names: Vec<String> = (0..4).map(|i| format!("crowd{i}")).collect();
+    // All four start at once: each takes its lease while the others do.
+    let starts: Vec<_> = names
+        .iter()
+        .map(|n| {
+            common::duckc(store)
+                .args(["run", "-d", "--name", n, "web"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (n, child) in names.iter().zip(starts) {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{n}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let inspect = must(store, &["network", "inspect", "bridge"]);
+    let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    let mut mine: Vec<String> = v[0]["Containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| names.iter().any(|n| c["Name"] == n.as_str()))
+        .map(|c| c["IPv4Address"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(mine.len(), 4, "{inspect}");
+    mine.sort();
+    mine.dedup();
+    assert_eq!(mine.len(), 4, "an address given twice: {inspect}");
+    let mut args = vec!["rm", "-f"];
+    args.extend(names.iter().map(String::as_str));
+    must(store, &args);
+}
+
+#[test]
 fn network_none_has_only_loopback_and_the_default_has_eth0() {
     let Some(store) = store() else { return };
     let ifaces = |net: &str| {
