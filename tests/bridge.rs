@@ -21,8 +21,7 @@ use common::{must, require_root, require_tool, run};
 /// The shared store (busybox loaded, plus `web:latest`: busybox that exposes port 80 and
 /// serves `/www` with httpd), or `None` when the tests cannot run here.
 fn store() -> Option<&'static Path> {
-    if !require_root() || !require_tool("umoci") || !require_tool("nft") || !require_tool("ip")
-    {
+    if !require_root() || !require_tool("umoci") || !require_tool("nft") || !require_tool("ip") {
         return None;
     }
     static STORE: OnceLock<PathBuf> = OnceLock::new();
@@ -116,8 +115,8 @@ fn full_id(store: &Path, name: &str) -> String {
 /// The host pid of a running container's init, from its state.
 fn pid_of(store: &Path, name: &str) -> i32 {
     let id = full_id(store, name);
-    let state = std::fs::read_to_string(store.join("containers").join(id).join("state.json"))
-        .unwrap();
+    let state =
+        std::fs::read_to_string(store.join("containers").join(id).join("state.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&state).unwrap();
     v["pid"].as_i64().expect("a running container has a pid") as i32
 }
@@ -131,8 +130,16 @@ fn leftovers(id: &str, address: Option<&str>) -> Vec<String> {
         out.push(format!("link {veth}"));
     }
     let state = Path::new("/run/duckc/net");
-    for net in std::fs::read_dir(state.join("leases")).into_iter().flatten().flatten() {
-        for lease in std::fs::read_dir(net.path()).into_iter().flatten().flatten() {
+    for net in std::fs::read_dir(state.join("leases"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for lease in std::fs::read_dir(net.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             if std::fs::read_to_string(lease.path()).is_ok_and(|t| t.contains(id)) {
                 out.push(format!("lease {}", lease.path().display()));
             }
@@ -187,7 +194,10 @@ fn a_container_reaches_a_server_on_the_host_through_its_gateway() {
         .find_map(|l| l.strip_prefix("gateway "))
         .unwrap();
     let inspect = must(store, &["network", "inspect", "bridge"]);
-    assert!(inspect.contains(&format!("\"Gateway\": \"{gateway}\"")), "{inspect}");
+    assert!(
+        inspect.contains(&format!("\"Gateway\": \"{gateway}\"")),
+        "{inspect}"
+    );
     // The server saw the container's own address (no NAT on the way to the gateway).
     assert!(
         out.contains(&format!("inet {}", peer.ip())),
@@ -211,7 +221,8 @@ fn published_ports_are_reached_from_the_hosts_loopback() {
     );
     let ps = must(store, &["ps"]);
     assert!(
-        ps.lines().any(|l| l.contains("pub-fixed") && l.contains(&format!("127.0.0.1:{port}->80/tcp"))),
+        ps.lines()
+            .any(|l| l.contains("pub-fixed") && l.contains(&format!("127.0.0.1:{port}->80/tcp"))),
         "{ps}"
     );
 
@@ -230,7 +241,10 @@ fn published_ports_are_reached_from_the_hosts_loopback() {
     // The same fixed port again: refused, naming the container that has it.
     let (code, _, err) = run(store, &["run", "--rm", "-p", &publish, "web"]);
     assert_eq!(code, 125, "{err}");
-    assert!(flat(&err).contains("already published by container `pub-fixed`"), "{err}");
+    assert!(
+        flat(&err).contains("already published by container `pub-fixed`"),
+        "{err}"
+    );
     assert!(flat(&err).contains("help:"), "{err}");
 
     must(store, &["rm", "-f", "pub-fixed", "pub-all"]);
@@ -278,7 +292,10 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_not_other_networks(
         2,
         "by name and by alias: {out}"
     );
-    assert!(out.contains("listener"), "its own name resolves to its address: {out}");
+    assert!(
+        out.contains("listener"),
+        "its own name resolves to its address: {out}"
+    );
 
     // A container on the default network cannot reach it.
     let inspect = must(store, &["network", "inspect", "talkers"]);
@@ -299,7 +316,10 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_not_other_networks(
     // In use: refused with what to do; unused: removed with its bridge.
     let (code, _, err) = run(store, &["network", "rm", "talkers"]);
     assert_ne!(code, 0);
-    assert!(flat(&err).contains("in use by running container(s): master"), "{err}");
+    assert!(
+        flat(&err).contains("in use by running container(s): master"),
+        "{err}"
+    );
     assert!(flat(&err).contains("help:"), "{err}");
     let bridge = v[0]["Bridge"].as_str().unwrap().to_owned();
     assert!(Path::new("/sys/class/net").join(&bridge).exists());
@@ -327,7 +347,11 @@ fn concurrent_runs_get_different_addresses() {
         .collect();
     for (n, child) in names.iter().zip(starts) {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{n}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{n}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let inspect = must(store, &["network", "inspect", "bridge"]);
     let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
@@ -353,7 +377,15 @@ fn network_none_has_only_loopback_and_the_default_has_eth0() {
     let ifaces = |net: &str| {
         let out = must(
             store,
-            &["run", "--rm", "--network", net, "busybox", "cat", "/proc/net/dev"],
+            &[
+                "run",
+                "--rm",
+                "--network",
+                net,
+                "busybox",
+                "cat",
+                "/proc/net/dev",
+            ],
         );
         let mut v: Vec<String> = out
             .lines()
@@ -387,14 +419,24 @@ fn bad_network_input_gets_clear_errors() {
     let port = held.local_addr().unwrap().port();
     let (code, _, err) = run(
         store,
-        &["run", "--rm", "-p", &format!("127.0.0.1:{port}:80"), "busybox", "true"],
+        &[
+            "run",
+            "--rm",
+            "-p",
+            &format!("127.0.0.1:{port}:80"),
+            "busybox",
+            "true",
+        ],
     );
     assert_eq!(code, 125, "{err}");
     assert!(flat(&err).contains("already in use"), "{err}");
     assert!(flat(&err).contains("help:"), "{err}");
     drop(held);
     // An unknown network; an alias without a user network; a network name taken.
-    let (code, _, err) = run(store, &["run", "--rm", "--network", "nowhere", "busybox", "true"]);
+    let (code, _, err) = run(
+        store,
+        &["run", "--rm", "--network", "nowhere", "busybox", "true"],
+    );
     assert_eq!(code, 1);
     assert!(flat(&err).contains("network `nowhere` not found"), "{err}");
     assert!(flat(&err).contains("duckc network create nowhere"), "{err}");
@@ -409,7 +451,10 @@ fn bad_network_input_gets_clear_errors() {
     let (code, _, err) = run(store, &["network", "rm", "nowhere"]);
     assert_ne!(code, 0);
     assert!(flat(&err).contains("not found"), "{err}");
-    let (code, _, err) = run(store, &["network", "create", "--subnet", "10.1.2.3/24", "x1"]);
+    let (code, _, err) = run(
+        store,
+        &["network", "create", "--subnet", "10.1.2.3/24", "x1"],
+    );
     assert_ne!(code, 0);
     assert!(flat(&err).contains("host bits are set"), "{err}");
 }
@@ -420,7 +465,10 @@ fn teardown_leaves_nothing_behind_also_after_kill_9() {
     let _ = run(store, &["network", "rm", "sweepnet"]);
     must(store, &["network", "create", "sweepnet"]);
     let address = |name: &str| {
-        let out = must(store, &["exec", name, "sh", "-c", "ip -4 -o addr show eth0"]);
+        let out = must(
+            store,
+            &["exec", name, "sh", "-c", "ip -4 -o addr show eth0"],
+        );
         out.split_whitespace()
             .skip_while(|w| *w != "inet")
             .nth(1)
@@ -434,7 +482,19 @@ fn teardown_leaves_nothing_behind_also_after_kill_9() {
     // An ordinary exit (`--rm`, foreground): everything goes with it.
     let out = must(
         store,
-        &["run", "--name", "brief", "--network", "sweepnet", "-p", "80", "web", "sh", "-c", "ip -4 -o addr show eth0"],
+        &[
+            "run",
+            "--name",
+            "brief",
+            "--network",
+            "sweepnet",
+            "-p",
+            "80",
+            "web",
+            "sh",
+            "-c",
+            "ip -4 -o addr show eth0",
+        ],
     );
     let brief = full_id(store, "brief");
     let brief_addr = out
@@ -450,10 +510,31 @@ fn teardown_leaves_nothing_behind_also_after_kill_9() {
     must(store, &["rm", "brief"]);
 
     // A peer that stays, and a victim whose monitor and init are killed with SIGKILL.
-    must(store, &["run", "-d", "--name", "peer", "--network", "sweepnet", "web"]);
     must(
         store,
-        &["run", "-d", "--name", "victim", "--network", "sweepnet", "-p", "80", "web"],
+        &[
+            "run",
+            "-d",
+            "--name",
+            "peer",
+            "--network",
+            "sweepnet",
+            "web",
+        ],
+    );
+    must(
+        store,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "victim",
+            "--network",
+            "sweepnet",
+            "-p",
+            "80",
+            "web",
+        ],
     );
     let victim = full_id(store, "victim");
     let victim_addr = address("victim");
@@ -538,7 +619,8 @@ fn rootless_containers_get_slirp4netns_or_say_why_not() {
     let (code, _, err) = as_nobody(&["load", "-i", &layout.display().to_string()]);
     assert_eq!(code, 0, "{err}");
     use std::os::unix::fs::PermissionsExt;
-    let tun_open = std::fs::metadata("/dev/net/tun").is_ok_and(|m| m.permissions().mode() & 0o006 == 0o006);
+    let tun_open =
+        std::fs::metadata("/dev/net/tun").is_ok_and(|m| m.permissions().mode() & 0o006 == 0o006);
     let slirp = tun_open && require_tool("slirp4netns");
     let port = free_port();
     let publish = format!("127.0.0.1:{port}:80");
@@ -559,14 +641,18 @@ fn rootless_containers_get_slirp4netns_or_say_why_not() {
         assert!(http_get(port).contains("served-rootless"));
         let (_, out, _) = as_nobody(&["port", "rootless-web"]);
         assert_eq!(out, format!("80/tcp -> 127.0.0.1:{port}\n"));
-        let (code, out, err) = as_nobody(&["run", "--rm", "busybox", "ip", "-4", "addr", "show", "tap0"]);
+        let (code, out, err) =
+            as_nobody(&["run", "--rm", "busybox", "ip", "-4", "addr", "show", "tap0"]);
         assert_eq!(code, 0, "{err}");
         assert!(out.contains("inet 10.0.2.100/24"), "{out}");
         let (code, _, err) = as_nobody(&["rm", "-f", "rootless-web"]);
         assert_eq!(code, 0, "{err}");
     } else {
         assert_eq!(code, 1, "{err}");
-        assert!(flat(&err).contains("cannot publish ports without root"), "{err}");
+        assert!(
+            flat(&err).contains("cannot publish ports without root"),
+            "{err}"
+        );
         assert!(flat(&err).contains("help:"), "{err}");
         let (code, out, err) = as_nobody(&["run", "--rm", "busybox", "cat", "/proc/net/dev"]);
         assert_eq!(code, 0, "{err}");

@@ -125,9 +125,7 @@ pub fn spawn_with(spec: &ContainerSpec, io: Io, on_clone: &mut dyn FnMut(i32)) -
             Ok(()) => Some(req),
             Err(why) if req.ports.is_empty() => {
                 static WARNED: std::sync::Once = std::sync::Once::new();
-                WARNED.call_once(|| {
-                    eprintln!("warning: the container has loopback only: {why}")
-                });
+                WARNED.call_once(|| eprintln!("warning: the container has loopback only: {why}"));
                 None
             }
             Err(why) => {
@@ -135,7 +133,9 @@ pub fn spawn_with(spec: &ContainerSpec, io: Io, on_clone: &mut dyn FnMut(i32)) -
                 if let Some(cg) = &cgroup {
                     let _ = cg.destroy();
                 }
-                return Err(crate::net::NetError::Port(format!("cannot publish ports: {why}")).into());
+                return Err(
+                    crate::net::NetError::Port(format!("cannot publish ports: {why}")).into(),
+                );
             }
         },
         _ => None,

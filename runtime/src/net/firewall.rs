@@ -30,13 +30,8 @@ pub fn render(leases: &[Lease]) -> String {
     out.push_str("table ip duckc {\n");
     // A container's packets never reach the host's loopback services (route_localnet is on
     // for the bridges: CVE-2020-8558).
-    out.push_str(
-        "\tchain guard {\n\t\ttype filter hook prerouting priority raw; policy accept;\n",
-    );
-    let _ = writeln!(
-        out,
-        "\t\tiifname {bridge_set} ip daddr 127.0.0.0/8 drop"
-    );
+    out.push_str("\tchain guard {\n\t\ttype filter hook prerouting priority raw; policy accept;\n");
+    let _ = writeln!(out, "\t\tiifname {bridge_set} ip daddr 127.0.0.0/8 drop");
     out.push_str("\t}\n");
     out.push_str("\tchain ports {\n");
     for l in leases {
@@ -65,7 +60,9 @@ pub fn render(leases: &[Lease]) -> String {
         "\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n\
          \t\tfib daddr type local jump ports\n\t}\n",
     );
-    out.push_str("\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
+    out.push_str(
+        "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n",
+    );
     for (bridge, subnet) in &networks {
         // The host's own connections to a port published on 127.0.0.1, and a container's to
         // a published port of its own network (hairpin), come back through the host.
@@ -83,7 +80,9 @@ pub fn render(leases: &[Lease]) -> String {
         );
     }
     out.push_str("\t}\n");
-    out.push_str("\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n");
+    out.push_str(
+        "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n",
+    );
     // Published ports are reachable from everywhere, as through the host; otherwise one
     // network's containers cannot reach another's.
     out.push_str("\t\tct status dnat accept\n");
@@ -105,7 +104,10 @@ pub fn render(leases: &[Lease]) -> String {
     // hook, where another tool's drop policy (Docker's `FORWARD`) would silently eat them.
     out.push_str("table netdev duckc {\n");
     for bridge in networks.keys() {
-        let members: Vec<&Lease> = leases.iter().filter(|l| l.network.bridge == *bridge).collect();
+        let members: Vec<&Lease> = leases
+            .iter()
+            .filter(|l| l.network.bridge == *bridge)
+            .collect();
         let devices: Vec<String> = members.iter().map(|l| format!("\"{}\"", l.veth)).collect();
         let _ = writeln!(
             out,
@@ -118,9 +120,18 @@ pub fn render(leases: &[Lease]) -> String {
             let v = &l.veth;
             let a = l.address;
             let _ = writeln!(out, "\t\tiifname \"{v}\" ether saddr != {mac} drop");
-            let _ = writeln!(out, "\t\tiifname \"{v}\" ether type ip ip saddr != {a} drop");
-            let _ = writeln!(out, "\t\tiifname \"{v}\" ether type arp arp saddr ip != {a} drop");
-            let _ = writeln!(out, "\t\tiifname \"{v}\" ether type arp arp saddr ether != {mac} drop");
+            let _ = writeln!(
+                out,
+                "\t\tiifname \"{v}\" ether type ip ip saddr != {a} drop"
+            );
+            let _ = writeln!(
+                out,
+                "\t\tiifname \"{v}\" ether type arp arp saddr ip != {a} drop"
+            );
+            let _ = writeln!(
+                out,
+                "\t\tiifname \"{v}\" ether type arp arp saddr ether != {mac} drop"
+            );
             map.push(format!("{mac} : \"{v}\""));
         }
         if members.len() > 1 {

@@ -103,8 +103,16 @@ impl Lease {
 /// Every lease in the state directory.
 pub fn all_in(dir: &Path) -> Vec<Lease> {
     let mut out = Vec::new();
-    for net in std::fs::read_dir(dir.join("leases")).into_iter().flatten().flatten() {
-        for entry in std::fs::read_dir(net.path()).into_iter().flatten().flatten() {
+    for net in std::fs::read_dir(dir.join("leases"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for entry in std::fs::read_dir(net.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             if entry.path().extension().is_none_or(|x| x != "json") {
                 continue; // a `.tmp` being written
             }

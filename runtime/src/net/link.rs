@@ -48,7 +48,11 @@ pub fn clash(subnet: &Subnet, bridge: &str) -> Option<(Subnet, String)> {
 pub fn ensure_bridge(net: &NetworkDef) -> Result<()> {
     let cidr = format!("{}/{}", net.subnet.gateway(), net.subnet.prefix);
     if exists(&net.bridge) {
-        let out = command("ip", &["-4", "-o", "addr", "show", "dev", &net.bridge], None)?;
+        let out = command(
+            "ip",
+            &["-4", "-o", "addr", "show", "dev", &net.bridge],
+            None,
+        )?;
         if !out.split_whitespace().any(|w| w == cidr) {
             return Err(NetError::Command {
                 cmd: format!("ip addr show dev {}", net.bridge),

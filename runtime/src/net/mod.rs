@@ -39,7 +39,9 @@ pub enum NetError {
     Missing(&'static str),
     #[error("network `{network}` ({subnet}) has no free address left")]
     Exhausted { network: String, subnet: String },
-    #[error("the subnet {subnet} of network `{network}` overlaps the host's route to {route} on `{dev}`")]
+    #[error(
+        "the subnet {subnet} of network `{network}` overlaps the host's route to {route} on `{dev}`"
+    )]
     Clash {
         network: String,
         subnet: String,
@@ -73,16 +75,21 @@ impl Subnet {
         let bad = |why: &str| NetError::Subnet(text.to_owned(), why.to_owned());
         let (addr, prefix) = text.split_once('/').ok_or_else(|| bad("write A.B.C.D/N"))?;
         let addr: Ipv4Addr = addr.parse().map_err(|_| bad("not an IPv4 address"))?;
-        let prefix: u8 = prefix.parse().map_err(|_| bad("the prefix is not a number"))?;
+        let prefix: u8 = prefix
+            .parse()
+            .map_err(|_| bad("the prefix is not a number"))?;
         if !(16..=29).contains(&prefix) {
             return Err(bad("the prefix must be between /16 and /29"));
         }
         let s = Subnet { addr, prefix };
         if s.network() != addr {
-            return Err(bad(&format!("host bits are set; did you mean {}?", Subnet {
-                addr: s.network(),
-                prefix
-            })));
+            return Err(bad(&format!(
+                "host bits are set; did you mean {}?",
+                Subnet {
+                    addr: s.network(),
+                    prefix
+                }
+            )));
         }
         Ok(s)
     }
@@ -222,11 +229,12 @@ pub fn lock() -> Result<StateLock> {
         .mode(0o600)
         .open(dir.join("lock"))
         .map_err(io_err("cannot open the network lock"))?;
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-        .map_err(|e| NetError::Io {
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(|e| {
+        NetError::Io {
             what: "cannot lock the network state".into(),
             source: e.into(),
-        })?;
+        }
+    })?;
     Ok(StateLock { _file: file, dir })
 }
 

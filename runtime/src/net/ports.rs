@@ -74,7 +74,7 @@ pub fn parse_publish(text: &str) -> Result<Port> {
         [ip, h, c] => (ip, h, c),
         _ => {
             return Err(bad(
-                "too many `:` (IPv6 host addresses are not supported)".into(),
+                "too many `:` (IPv6 host addresses are not supported)".into()
             ));
         }
     };
@@ -196,7 +196,16 @@ mod tests {
         let p = parse_publish("127.0.0.1::53").unwrap();
         assert_eq!((p.host_port, p.container_port), (0, 53));
         assert_eq!(parse_publish("8080:80").unwrap().host_port, 8080);
-        for bad in ["", "x", "80/sctp", "0", "70000", "a:b:c:d", "1-5:1-5", "nope:80:80"] {
+        for bad in [
+            "",
+            "x",
+            "80/sctp",
+            "0",
+            "70000",
+            "a:b:c:d",
+            "1-5:1-5",
+            "nope:80:80",
+        ] {
             assert!(parse_publish(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_exposed("53/udp").unwrap().proto, Proto::Udp);

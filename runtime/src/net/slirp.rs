@@ -40,8 +40,11 @@ pub fn usable() -> std::result::Result<(), String> {
     if !found {
         return Err("slirp4netns is not installed (Debian package `slirp4netns`)".into());
     }
-    if rustix::fs::access("/dev/net/tun", rustix::fs::Access::READ_OK | rustix::fs::Access::WRITE_OK)
-        .is_err()
+    if rustix::fs::access(
+        "/dev/net/tun",
+        rustix::fs::Access::READ_OK | rustix::fs::Access::WRITE_OK,
+    )
+    .is_err()
     {
         return Err(
             "/dev/net/tun is not open to this user (an administrator can `chmod 0666 /dev/net/tun`, as udev does by default)"
@@ -54,7 +57,11 @@ pub fn usable() -> std::result::Result<(), String> {
 /// The rootless containers' records whose slirp4netns still runs.
 pub fn live() -> Vec<Record> {
     let mut out = Vec::new();
-    for e in std::fs::read_dir(records_dir()).into_iter().flatten().flatten() {
+    for e in std::fs::read_dir(records_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let Ok(text) = std::fs::read(e.path()) else {
             continue;
         };

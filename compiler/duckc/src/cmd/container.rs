@@ -136,15 +136,8 @@ pub struct RunArgs {
     /// `none` (loopback only), or `host`.
     #[arg(long, default_value = "default")]
     network: String,
-    /// Publish a container port on the host: `[IP:][HOST_PORT:]CONTAINER_PORT[/udp]`.
-    #[arg(short = 'p', long = "publish", value_name = "[IP:][HOST:]PORT[/PROTO]")]
-    publish: Vec<String>,
-    /// Publish every port the image exposes on a free host port.
-    #[arg(short = 'P', long = "publish-all")]
-    publish_all: bool,
-    /// Another name the container has on its user network.
-    #[arg(long = "network-alias", value_name = "NAME")]
-    network_alias: Vec<String>,
+    #[command(flatten)]
+    net: Box<super::network::NetArgs>,
     /// Add a line to the container's /etc/hosts: `NAME:IP`.
     #[arg(long = "add-host", value_name = "NAME:IP")]
     add_host: Vec<String>,
@@ -502,9 +495,9 @@ fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
         store,
         &super::network::RunNet {
             network: &args.network,
-            publish: &args.publish,
-            publish_all: args.publish_all,
-            aliases: &args.network_alias,
+            publish: &args.net.publish,
+            publish_all: args.net.publish_all,
+            aliases: &args.net.network_alias,
             exposed: image
                 .config
                 .config()

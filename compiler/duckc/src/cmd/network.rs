@@ -76,6 +76,20 @@ pub struct PortArgs {
     port: Option<String>,
 }
 
+/// `run`'s port and alias flags.
+#[derive(Debug, Args)]
+pub struct NetArgs {
+    /// Publish a container port on the host: `[IP:][HOST_PORT:]CONTAINER_PORT[/udp]`.
+    #[arg(short = 'p', long = "publish", value_name = "[IP:][HOST:]PORT[/PROTO]")]
+    pub publish: Vec<String>,
+    /// Publish every port the image exposes on a free host port.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Another name the container has on its user network.
+    #[arg(long = "network-alias", value_name = "NAME")]
+    pub network_alias: Vec<String>,
+}
+
 /// A user network as kept in the store.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Stored {
@@ -156,7 +170,10 @@ fn create(store: &Store, args: &CreateArgs) -> miette::Result<ExitCode> {
     let name = args.name.as_str();
     let valid = !name.is_empty()
         && name.len() <= 64
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
@@ -182,9 +199,8 @@ fn create(store: &Store, args: &CreateArgs) -> miette::Result<ExitCode> {
         ));
     }
     let default = net::default_network().map_err(|e| miette!("{e}"))?;
-    let in_use = |s: &Subnet| {
-        s.overlaps(&default.subnet) || existing.iter().any(|n| n.subnet.overlaps(s))
-    };
+    let in_use =
+        |s: &Subnet| s.overlaps(&default.subnet) || existing.iter().any(|n| n.subnet.overlaps(s));
     let subnet = match &args.subnet {
         Some(text) => {
             let s = Subnet::parse(text).map_err(|e| {
@@ -252,8 +268,18 @@ fn ls(store: &Store, args: &LsArgs) -> miette::Result<ExitCode> {
         "bridge".into(),
         default.subnet.to_string(),
     ]);
-    rows.push(vec!["host".into(), "host".into(), "host".into(), String::new()]);
-    rows.push(vec!["none".into(), "none".into(), "null".into(), String::new()]);
+    rows.push(vec![
+        "host".into(),
+        "host".into(),
+        "host".into(),
+        String::new(),
+    ]);
+    rows.push(vec![
+        "none".into(),
+        "none".into(),
+        "null".into(),
+        String::new(),
+    ]);
     for n in stored(store) {
         rows.push(vec![
             n.id[..12].to_owned(),
@@ -364,10 +390,7 @@ fn inspect(store: &Store, args: &InspectArgs) -> miette::Result<ExitCode> {
             "Containers": containers,
         }));
     }
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&out).into_diagnostic()?
-    );
+    println!("{}", serde_json::to_string_pretty(&out).into_diagnostic()?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -437,10 +460,17 @@ pub fn request(
     use duckc_runtime::Network;
     let mut ports = Vec::new();
     for p in flags.publish {
-        ports.push(net::parse_publish(p).map_err(|e| miette!(help = net::ports::publish_help(), "{e}"))?);
+        ports.push(
+            net::parse_publish(p).map_err(|e| miette!(help = net::ports::publish_help(), "{e}"))?,
+        );
     }
     if flags.publish_all {
-        ports.extend(flags.exposed.iter().filter_map(|k| net::ports::parse_exposed(k)));
+        ports.extend(
+            flags
+                .exposed
+                .iter()
+                .filter_map(|k| net::ports::parse_exposed(k)),
+        );
     }
     let def = match flags.network {
         "none" | "host" => {
@@ -467,13 +497,17 @@ pub fn request(
         "default" | "bridge" | "private" => {
             if !flags.aliases.is_empty() {
                 return Err(miette!(
-                    help = "make one with `duckc network create NAME` and run with `--network NAME`",
+                    help =
+                        "make one with `duckc network create NAME` and run with `--network NAME`",
                     "`--network-alias` needs a user network (the default network resolves no names)"
                 ));
             }
             net::default_network().map_err(|e| {
                 miette!(
-                    help = format!("set `{}` to an IPv4 subnet, e.g. 10.200.0.0/24", net::SUBNET_VAR),
+                    help = format!(
+                        "set `{}` to an IPv4 subnet, e.g. 10.200.0.0/24",
+                        net::SUBNET_VAR
+                    ),
                     "{e}"
                 )
             })?
@@ -571,7 +605,8 @@ pub fn help_for(err: &net::NetError) -> String {
             "remove the network (`duckc network rm {network}`) and make it again with a free `--subnet`"
         ),
         net::NetError::Port(_) => {
-            "choose another host port, or leave it out (`-p CONTAINER_PORT`) to get a free one".into()
+            "choose another host port, or leave it out (`-p CONTAINER_PORT`) to get a free one"
+                .into()
         }
         net::NetError::Missing(tool) => format!(
             "install it (`apt-get install {}`), or run with `--network none`",
