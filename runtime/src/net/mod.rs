@@ -291,20 +291,22 @@ pub(crate) fn command(program: &'static str, args: &[&str], stdin: Option<&str>)
 }
 
 /// Write `text` into the existing file `path` in place (same inode, so a bind mount of it
-/// sees the change), or create it.
+/// sees the change), or create it. The new text overwrites the old from the start and the file
+/// is cut to its length after, so a reader never finds it empty.
 pub(crate) fn write_in_place(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    let err = || io_err(format!("cannot write `{}`", path.display()));
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
-        .truncate(true)
+        .truncate(false)
         .mode(0o644)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
-        .map_err(io_err(format!("cannot write `{}`", path.display())))?;
-    f.write_all(text.as_bytes())
-        .map_err(io_err(format!("cannot write `{}`", path.display())))
+        .map_err(err())?;
+    f.write_all(text.as_bytes()).map_err(err())?;
+    f.set_len(text.len() as u64).map_err(err())
 }
 
 #[cfg(test)]
