@@ -661,3 +661,77 @@ fn rootless_containers_get_slirp4netns_or_say_why_not() {
     }
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// Without `nft` on `PATH`, duckc falls back to its own iptables chains: a published port
+/// still works, and the chains and jumps go when the container does (the next command that
+/// has `nft` takes them away too).
+#[test]
+fn without_nft_the_iptables_chains_do_the_same() {
+    let Some(store) = store() else { return };
+    if !require_tool("iptables-restore") {
+        return;
+    }
+    let bin = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bridge-no-nft-bin");
+    let _ = std::fs::remove_dir_all(&bin);
+    std::fs::create_dir_all(&bin).unwrap();
+    let which = |tool: &str| {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap())
+            .map(|d| d.join(tool))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("{tool} not on PATH"))
+    };
+    for tool in ["ip", "iptables", "iptables-restore"] {
+        std::os::unix::fs::symlink(which(tool), bin.join(tool)).unwrap();
+    }
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    assert!(
+        std::env::split_paths(&path).all(|d| !d.join("nft").exists()),
+        "nft is in {path}"
+    );
+    let duckc_no_nft = |args: &[&str]| {
+        let out = common::output(
+            common::duckc(store)
+                .env("PATH", &path)
+                .args(args)
+                .stdin(std::process::Stdio::null()),
+        );
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let port = free_port();
+    duckc_no_nft(&[
+        "run",
+        "-d",
+        "--name",
+        "ipt-web",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        "web",
+    ]);
+    assert!(http_get(port).contains("served-by-duckc"));
+    let rules = |table: &str| {
+        String::from_utf8_lossy(
+            &std::process::Command::new("iptables")
+                .args(["-w", "-t", table, "-S"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .into_owned()
+    };
+    let nat = rules("nat");
+    assert!(nat.contains(&format!("--dport {port} -j DNAT")), "{nat}");
+    assert!(nat.contains("-A POSTROUTING -j DUCKC-POST"), "{nat}");
+    assert!(rules("filter").contains("-A FORWARD -j DUCKC-FWD"));
+    duckc_no_nft(&["rm", "-f", "ipt-web"]);
+    // The next command with nft on PATH removes whatever the iptables run left.
+    must(store, &["ps"]);
+    must(store, &["run", "--rm", "busybox", "true"]);
+    let nat = rules("nat");
+    assert!(!nat.contains(&format!("--dport {port} ")), "{nat}");
+    assert!(!nat.contains("DUCKC"), "{nat}");
+    assert!(!rules("filter").contains("DUCKC"));
+}

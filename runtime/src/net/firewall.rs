@@ -147,9 +147,15 @@ pub fn render(leases: &[Lease]) -> String {
     out
 }
 
+/// Whether a program is on `PATH`.
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
 /// Replace duckc's tables with the rules for `leases` (those whose veth exists: a netdev
 /// chain cannot name a missing device). A container that ends meanwhile makes the load fail
-/// once; the second try leaves it out.
+/// once; the second try leaves it out. Without `nft`, duckc's iptables chains instead.
 pub fn apply(leases: &[Lease]) -> Result<()> {
     let load = || {
         let present: Vec<Lease> = leases
@@ -157,9 +163,152 @@ pub fn apply(leases: &[Lease]) -> Result<()> {
             .filter(|l| super::link::exists(&l.veth))
             .cloned()
             .collect();
-        command("nft", &["-f", "-"], Some(&render(&present))).map(|_| ())
+        // Which backend last wrote rules: a later run with the other one removes them.
+        let marker = super::state_dir().join("iptables-in-use");
+        if !on_path("nft") && on_path("iptables-restore") {
+            iptables::apply(&present)?;
+            if present.is_empty() {
+                let _ = std::fs::remove_file(&marker);
+            } else {
+                let _ = std::fs::write(&marker, "");
+            }
+            return Ok(());
+        }
+        command("nft", &["-f", "-"], Some(&render(&present)))?;
+        if marker.exists() && on_path("iptables") {
+            iptables::apply(&[])?;
+            let _ = std::fs::remove_file(&marker);
+        }
+        Ok(())
     };
     load().or_else(|_| load())
+}
+
+/// The fallback for hosts without `nft`: duckc's own chains (`DUCKC-*`) in the `raw`, `nat`
+/// and `filter` tables, filled by one `iptables-restore --noflush` (which empties a chain it
+/// declares), and one jump to each from the built-in chain it serves. There is no `netdev`
+/// family here: no anti-spoofing, and traffic between containers crosses the `FORWARD` chain,
+/// where duckc's jump comes first.
+pub mod iptables {
+    use std::collections::BTreeMap;
+    use std::fmt::Write;
+
+    use super::super::{Lease, Result, command};
+
+    /// (table, built-in chain, duckc's chain, the jump's match, insert first).
+    const JUMPS: [(&str, &str, &str, &str, bool); 5] = [
+        ("raw", "PREROUTING", "DUCKC-GUARD", "", true),
+        (
+            "nat",
+            "PREROUTING",
+            "DUCKC-PORTS",
+            "-m addrtype --dst-type LOCAL",
+            false,
+        ),
+        (
+            "nat",
+            "OUTPUT",
+            "DUCKC-PORTS",
+            "-m addrtype --dst-type LOCAL",
+            false,
+        ),
+        ("nat", "POSTROUTING", "DUCKC-POST", "", false),
+        ("filter", "FORWARD", "DUCKC-FWD", "", true),
+    ];
+
+    /// The `iptables-restore --noflush` input for `leases`.
+    pub fn render(leases: &[Lease]) -> String {
+        let networks: BTreeMap<&str, String> = leases
+            .iter()
+            .map(|l| (l.network.bridge.as_str(), l.network.subnet.to_string()))
+            .collect();
+        let mut out = String::from("*raw\n:DUCKC-GUARD - [0:0]\n");
+        for b in networks.keys() {
+            let _ = writeln!(out, "-A DUCKC-GUARD -i {b} -d 127.0.0.0/8 -j DROP");
+        }
+        out.push_str("COMMIT\n*nat\n:DUCKC-PORTS - [0:0]\n:DUCKC-POST - [0:0]\n");
+        for l in leases {
+            for p in &l.ports {
+                let daddr = if p.host_ip.is_unspecified() {
+                    String::new()
+                } else {
+                    format!("-d {}/32 ", p.host_ip)
+                };
+                let _ = writeln!(
+                    out,
+                    "-A DUCKC-PORTS {daddr}-p {proto} -m {proto} --dport {hp} -j DNAT --to-destination {ip}:{cp}",
+                    proto = p.proto,
+                    hp = p.host_port,
+                    ip = l.address,
+                    cp = p.container_port
+                );
+            }
+        }
+        for (b, subnet) in &networks {
+            let _ = writeln!(out, "-A DUCKC-POST -o {b} -s 127.0.0.0/8 -j MASQUERADE");
+            let _ = writeln!(
+                out,
+                "-A DUCKC-POST -o {b} -s {subnet} -m conntrack --ctstate DNAT -j MASQUERADE"
+            );
+            let _ = writeln!(out, "-A DUCKC-POST -s {subnet} ! -o {b} -j MASQUERADE");
+        }
+        out.push_str("COMMIT\n*filter\n:DUCKC-FWD - [0:0]\n");
+        out.push_str("-A DUCKC-FWD -m conntrack --ctstate DNAT -j ACCEPT\n");
+        for b in networks.keys() {
+            for other in networks.keys().filter(|o| *o != b) {
+                let _ = writeln!(out, "-A DUCKC-FWD -i {b} -o {other} -j DROP");
+            }
+            let _ = writeln!(out, "-A DUCKC-FWD -i {b} -j ACCEPT");
+            let _ = writeln!(
+                out,
+                "-A DUCKC-FWD -o {b} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
+            );
+        }
+        out.push_str("COMMIT\n");
+        out
+    }
+
+    fn jump_args<'a>(
+        op: &'a str,
+        (table, chain, target, matches, _): &'a (&str, &str, &str, &str, bool),
+    ) -> Vec<&'a str> {
+        let mut args = vec!["-w", "-t", table, op, chain];
+        args.extend(matches.split_whitespace());
+        args.extend(["-j", target]);
+        args
+    }
+
+    /// Load the chains for `leases` and make sure each jump is there once; with no leases,
+    /// remove the jumps and the chains.
+    pub fn apply(leases: &[Lease]) -> Result<()> {
+        if leases.is_empty() {
+            for j in &JUMPS {
+                while command("iptables", &jump_args("-D", j), None).is_ok() {}
+            }
+            for (table, chain) in [
+                ("raw", "DUCKC-GUARD"),
+                ("nat", "DUCKC-PORTS"),
+                ("nat", "DUCKC-POST"),
+                ("filter", "DUCKC-FWD"),
+            ] {
+                let _ = command("iptables", &["-w", "-t", table, "-F", chain], None);
+                let _ = command("iptables", &["-w", "-t", table, "-X", chain], None);
+            }
+            return Ok(());
+        }
+        command(
+            "iptables-restore",
+            &["-w", "--noflush"],
+            Some(&render(leases)),
+        )?;
+        for j in &JUMPS {
+            if command("iptables", &jump_args("-C", j), None).is_err() {
+                let op = if j.4 { "-I" } else { "-A" };
+                command("iptables", &jump_args(op, j), None)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -188,6 +337,21 @@ mod tests {
             hosts_base: String::new(),
             hosts_file: "/x".into(),
         }
+    }
+
+    #[test]
+    fn iptables_fallback_rules() {
+        let p = Port {
+            host_ip: Ipv4Addr::UNSPECIFIED,
+            host_port: 8080,
+            container_port: 80,
+            proto: Proto::Udp,
+        };
+        let text = iptables::render(&[
+            lease("duckc0", "10.199.0.0/24", [10, 199, 0, 2], vec![p]),
+            lease("duckc-ab", "10.199.1.0/24", [10, 199, 1, 2], vec![]),
+        ]);
+        insta::assert_snapshot!(text);
     }
 
     #[test]
