@@ -451,6 +451,17 @@ fn bad_network_input_gets_clear_errors() {
     let (code, _, err) = run(store, &["network", "rm", "nowhere"]);
     assert_ne!(code, 0);
     assert!(flat(&err).contains("not found"), "{err}");
+    // A default subnet that is not one names the variable to fix.
+    let out = common::output(
+        common::duckc(store)
+            .env("DUCKC_BRIDGE_SUBNET", "10.1.2.0")
+            .args(["run", "--rm", "busybox", "true"])
+            .stdin(std::process::Stdio::null()),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(flat(&err).contains("bad subnet `10.1.2.0`"), "{err}");
+    assert!(flat(&err).contains("set `DUCKC_BRIDGE_SUBNET`"), "{err}");
     let (code, _, err) = run(
         store,
         &["network", "create", "--subnet", "10.1.2.3/24", "x1"],

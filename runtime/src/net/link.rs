@@ -54,12 +54,10 @@ pub fn ensure_bridge(net: &NetworkDef) -> Result<()> {
             None,
         )?;
         if !out.split_whitespace().any(|w| w == cidr) {
-            return Err(NetError::Command {
-                cmd: format!("ip addr show dev {}", net.bridge),
-                stderr: format!(
-                    "the bridge `{}` exists without the address {cidr} of network `{}`",
-                    net.bridge, net.name
-                ),
+            return Err(NetError::BridgeAddress {
+                bridge: net.bridge.clone(),
+                want: cidr,
+                network: net.name.clone(),
             });
         }
         return Ok(());

@@ -48,6 +48,12 @@ pub enum NetError {
         route: String,
         dev: String,
     },
+    #[error("the bridge `{bridge}` exists without the address {want} of network `{network}`")]
+    BridgeAddress {
+        bridge: String,
+        want: String,
+        network: String,
+    },
     #[error("{0}")]
     Port(String),
     #[error("bad subnet `{0}`: {1}")]

@@ -604,6 +604,10 @@ pub fn help_for(err: &net::NetError) -> String {
         net::NetError::Clash { network, .. } => format!(
             "remove the network (`duckc network rm {network}`) and make it again with a free `--subnet`"
         ),
+        net::NetError::BridgeAddress { bridge, .. } => format!(
+            "the subnet changed (`{}`?) while the bridge stayed: when no container uses it, remove it with `ip link del {bridge}`",
+            net::SUBNET_VAR
+        ),
         net::NetError::Port(_) => {
             "choose another host port, or leave it out (`-p CONTAINER_PORT`) to get a free one"
                 .into()
