@@ -244,6 +244,9 @@ fn create(store: &Store, args: &CreateArgs) -> miette::Result<ExitCode> {
         subnet,
         created: duckc_image::time::now(),
     };
+    // The bridge now, as Docker does: its route keeps other networks (of other stores too)
+    // off the subnet.
+    net::link::ensure_bridge(&network.def()).map_err(|e| miette!("{e}"))?;
     std::fs::create_dir_all(dir(store)).into_diagnostic()?;
     let path = dir(store).join(format!("{name}.json"));
     let tmp = path.with_extension("tmp");
