@@ -533,8 +533,19 @@ fn launch_in(
         None => Ok(()),
     };
     if let Err(e) = attached {
+        // The init may have failed first (its namespace then went with it): its error is the
+        // one to report.
         let _ = kill(pid, libc::SIGKILL);
         let _ = wait_code(pid);
+        drop(err_write);
+        let mut err = String::new();
+        let _ = std::fs::File::from(err_read).read_to_string(&mut err);
+        if let Some((code, message)) = err.split_once(' ') {
+            return Err(Error::Start {
+                code: code.parse().unwrap_or(125),
+                message: message.to_owned(),
+            });
+        }
         return Err(e.into());
     }
     // Only a waiting child still holds the read end: a write to a pipe nobody reads would
