@@ -126,7 +126,16 @@ fn pid_of(store: &Path, name: &str) -> i32 {
 fn leftovers(id: &str, address: Option<&str>) -> Vec<String> {
     let mut out = Vec::new();
     let veth = format!("dk{}", &id[..12]);
-    if Path::new("/sys/class/net").join(&veth).exists() {
+    // The kernel removes the veth pair with the container's network namespace, from a work
+    // queue: give it a moment.
+    let link = Path::new("/sys/class/net").join(&veth);
+    for _ in 0..100 {
+        if !link.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if link.exists() {
         out.push(format!("link {veth}"));
     }
     let state = Path::new("/run/duckc/net");

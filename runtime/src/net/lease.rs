@@ -284,7 +284,11 @@ pub fn release(container: &str) -> Result<()> {
 }
 
 fn drop_lease(guard: &StateLock, l: &Lease) {
-    let _ = link::delete(&l.veth);
+    // The kernel removes the veth pair with the container's network namespace; only a pair
+    // whose container still runs (a failed start, a `network rm` race) is deleted here.
+    if l.pid == 0 || start_time(l.pid) == Some(l.pid_start) {
+        let _ = link::delete(&l.veth);
+    }
     let _ = std::fs::remove_file(&l.hosts_file);
     let _ = std::fs::remove_file(l.path(&guard.dir));
 }

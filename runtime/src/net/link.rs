@@ -48,12 +48,7 @@ pub fn clash(subnet: &Subnet, bridge: &str) -> Option<(Subnet, String)> {
 pub fn ensure_bridge(net: &NetworkDef) -> Result<()> {
     let cidr = format!("{}/{}", net.subnet.gateway(), net.subnet.prefix);
     if exists(&net.bridge) {
-        let out = command(
-            "ip",
-            &["-4", "-o", "addr", "show", "dev", &net.bridge],
-            None,
-        )?;
-        if !out.split_whitespace().any(|w| w == cidr) {
+        if address_of(&net.bridge) != Some((net.subnet.gateway(), net.subnet.prefix)) {
             return Err(NetError::BridgeAddress {
                 bridge: net.bridge.clone(),
                 want: cidr,
@@ -87,6 +82,40 @@ pub fn ensure_bridge(net: &NetworkDef) -> Result<()> {
         &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge),
         "1",
     )
+}
+
+/// The IPv4 address and prefix length of interface `name` (the `SIOCGIFADDR` and
+/// `SIOCGIFNETMASK` ioctls: no process on the start path).
+fn address_of(name: &str) -> Option<(Ipv4Addr, u8)> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: a plain socket call; the descriptor is owned right below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` is a fresh descriptor we own.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let get = |request: libc::c_ulong| -> Option<Ipv4Addr> {
+        // SAFETY: ifreq is plain old data; all-zero is a valid value.
+        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+        if name.len() >= req.ifr_name.len() {
+            return None;
+        }
+        for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+            *dst = src as libc::c_char;
+        }
+        // SAFETY: the ioctl fills `req`, which lives for the call.
+        if unsafe { libc::ioctl(sock.as_raw_fd(), request, &mut req) } < 0 {
+            return None;
+        }
+        // SAFETY: both requests fill the address member with a sockaddr_in.
+        let sin: libc::sockaddr_in =
+            unsafe { std::mem::transmute_copy(&req.ifr_ifru.ifru_addr) };
+        Some(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)))
+    };
+    let addr = get(libc::SIOCGIFADDR)?;
+    let mask = get(libc::SIOCGIFNETMASK)?;
+    Some((addr, u32::from(mask).count_ones() as u8))
 }
 
 /// Remove the link `name` when it exists.
