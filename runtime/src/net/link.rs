@@ -109,8 +109,7 @@ fn address_of(name: &str) -> Option<(Ipv4Addr, u8)> {
             return None;
         }
         // SAFETY: both requests fill the address member with a sockaddr_in.
-        let sin: libc::sockaddr_in =
-            unsafe { std::mem::transmute_copy(&req.ifr_ifru.ifru_addr) };
+        let sin: libc::sockaddr_in = unsafe { std::mem::transmute_copy(&req.ifr_ifru.ifru_addr) };
         Some(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)))
     };
     let addr = get(libc::SIOCGIFADDR)?;
