@@ -7,7 +7,9 @@
 #                             cgroups, read-only root), the rootfs below, terminal off
 #   duckc run --rm busybox    the same rootfs loaded as a one-layer image; new pid/mnt/ipc/uts/net
 #                             namespaces, overlay with a fresh upper dir, /dev, /proc, /sys, masks,
-#                             capabilities, the sealed init; the container is removed afterwards
+#                             capabilities, the sealed init; the container is removed afterwards;
+#                             as root on duckc's default bridge (veth, lease, nftables)
+#   ... --network none        the same with loopback only, like crun's bundle
 #
 # Needs root, crun, umoci, hyperfine, python3 and /bin/busybox (busybox-static).
 # Env: DUCKC=path/to/duckc (default: target/release/duckc, built if missing)  B=work dir
@@ -68,16 +70,20 @@ crun run -b "$B/bundle" bench-crun
 LOAD0=$(cut -d" " -f1 /proc/loadavg)
 hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" --export-json "$B/result.json" \
   --command-name "crun run" "crun run -b $B/bundle bench-crun" \
-  --command-name "duckc run --rm" "$DUCKC --store $B/store run --rm busybox /bin/true"
+  --command-name "duckc run --rm" "$DUCKC --store $B/store run --rm busybox /bin/true" \
+  --command-name "duckc --network none" "$DUCKC --store $B/store run --rm --network none busybox /bin/true"
 
 echo
 echo "== run-latency: /bin/true, $(nproc) cores, $(date -u '+%F %H:%M UTC'), loadavg $LOAD0 -> $(cut -d' ' -f1 /proc/loadavg)"
 python3 - "$B/result.json" <<'PY'
 import json, sys
 rs = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
-print(f"{'command':<16} {'mean ms':>8} {'median ms':>10} {'min ms':>8} {'runs':>5}")
+print(f"{'command':<22} {'mean ms':>8} {'median ms':>10} {'min ms':>8} {'runs':>5}")
 for n, r in rs.items():
-    print(f"{n:<16} {r['mean']*1e3:8.2f} {r['median']*1e3:10.2f} {r['min']*1e3:8.2f} {len(r['times']):5d}")
+    print(f"{n:<22} {r['mean']*1e3:8.2f} {r['median']*1e3:10.2f} {r['min']*1e3:8.2f} {len(r['times']):5d}")
 d, c = rs["duckc run --rm"]["median"], rs["crun run"]["median"]
+n = rs["duckc --network none"]["median"]
 print(f"ratio duckc/crun (median): {d / c:.2f}x  (goal: <= 0.5x)")
+# crun's bundle has a network namespace with loopback only: the like-for-like figure.
+print(f"ratio duckc --network none/crun (median): {n / c:.2f}x; the bridge adds {(d - n) * 1e3:.1f} ms")
 PY

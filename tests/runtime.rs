@@ -374,7 +374,11 @@ fn network_modes_and_volumes() {
         .filter_map(|l| l.split(':').next())
         .map(str::trim)
         .collect();
-    assert_eq!(ifaces, ["lo"], "a new network namespace with only loopback");
+    assert_eq!(
+        ifaces,
+        ["lo", "eth0"],
+        "a new network namespace on duckc's bridge"
+    );
     let out = must(
         store,
         &[
@@ -841,6 +845,7 @@ fn run_step_api_captures_output_and_changes() {
         dns: Default::default(),
         launch: Default::default(),
         tmpfs: vec![],
+        net: None,
     };
     let captured = duckc_runtime::run_captured(&spec).unwrap();
     assert_eq!(captured.code, 3);
@@ -915,6 +920,7 @@ fn a_container_over_150_layers() {
         dns: Default::default(),
         launch: Default::default(),
         tmpfs: vec![],
+        net: None,
     };
     let captured = duckc_runtime::run_captured(&spec).unwrap();
     let output = String::from_utf8_lossy(&captured.output);

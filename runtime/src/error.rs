@@ -66,6 +66,9 @@ pub enum Error {
         hard: String,
         reason: String,
     },
+    /// The container's network could not be set up.
+    #[error("network: {0}")]
+    Net(#[from] crate::net::NetError),
     /// Limits asked for that a rootless run cannot apply.
     #[error("{} cannot apply without root: {reason}", .limits.join(", "))]
     RootlessLimits {

@@ -40,6 +40,10 @@ pub struct EtcFiles {
     pub hosts: String,
     pub resolv_conf: String,
     pub hostname: String,
+    /// A host file to bind onto `/etc/hosts` instead of `hosts`: a container on a network,
+    /// whose file duckc rewrites in place as its peers come and go ([`crate::net`]).
+    #[serde(default)]
+    pub hosts_file: Option<std::path::PathBuf>,
 }
 
 /// Why a container's `resolv.conf` came out without a nameserver, to tell the user once.
@@ -55,16 +59,35 @@ pub fn render(
     dns: &Dns,
     host: &HostFiles,
 ) -> (EtcFiles, Option<&'static str>) {
+    render_on(hostname, network, dns, host, None)
+}
+
+/// [`render`] for a container with its own `address` on a network: its hostname resolves
+/// to that address instead of `127.0.1.1`.
+pub fn render_on(
+    hostname: &str,
+    network: Network,
+    dns: &Dns,
+    host: &HostFiles,
+    address: Option<IpAddr>,
+) -> (EtcFiles, Option<&'static str>) {
     let (resolv_conf, warning) = resolv_conf(network, dns, host);
     let files = EtcFiles {
-        hosts: hosts(hostname, network, dns, host),
+        hosts: hosts(hostname, network, dns, host, address),
         resolv_conf,
         hostname: format!("{hostname}\n"),
+        hosts_file: None,
     };
     (files, warning)
 }
 
-fn hosts(hostname: &str, network: Network, dns: &Dns, host: &HostFiles) -> String {
+fn hosts(
+    hostname: &str,
+    network: Network,
+    dns: &Dns,
+    host: &HostFiles,
+    address: Option<IpAddr>,
+) -> String {
     let mut out = match (network, &host.hosts) {
         (Network::Host, Some(h)) => {
             let mut h = h.clone();
@@ -91,7 +114,8 @@ fn hosts(hostname: &str, network: Network, dns: &Dns, host: &HostFiles) -> Strin
         .filter(|l| !l.trim_start().starts_with('#'))
         .any(|l| l.split_whitespace().skip(1).any(|n| n == hostname));
     if !hostname.is_empty() && !listed {
-        out.push_str(&format!("127.0.1.1\t{hostname}\n"));
+        let ip = address.map_or_else(|| "127.0.1.1".to_owned(), |a| a.to_string());
+        out.push_str(&format!("{ip}\t{hostname}\n"));
     }
     out
 }
@@ -249,6 +273,19 @@ mod tests {
         assert!(f.hosts.contains("fd00::1\tsix\n"));
         assert!(f.hosts.ends_with("127.0.1.1\tbox1\n"));
         assert_eq!(f.hostname, "box1\n");
+    }
+
+    #[test]
+    fn a_container_with_an_address_resolves_its_hostname_to_it() {
+        let ip: IpAddr = "10.199.0.5".parse().unwrap();
+        let (f, _) = render_on(
+            "box1",
+            Network::Private,
+            &Dns::default(),
+            &host("", None),
+            Some(ip),
+        );
+        assert!(f.hosts.ends_with("10.199.0.5\tbox1\n"), "{}", f.hosts);
     }
 
     #[test]

@@ -54,6 +54,10 @@ pub enum InitConfig {
         /// grace period, ~10 ms), and nothing of the image runs before the byte arrives.
         #[serde(default)]
         cgroup_wait: Option<RawFd>,
+        /// The container's `eth0` to configure ([`crate::net::inside`]), once the runtime
+        /// has made it: after the go pipe or the cgroup byte.
+        #[serde(default)]
+        net: Option<crate::net::Inside>,
     },
     /// Join the namespaces of the running container whose init is `pid`: `exec`.
     Join {
@@ -128,6 +132,7 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
             seccomp,
             etc,
             cgroup_wait,
+            net,
         } => {
             let mut cgroup_wait = cgroup_wait;
             let hooks = &spec.launch.hooks;
@@ -172,6 +177,8 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
                     .flatten()
                     .collect();
                 crate::reaper::fork_reaper(&k, seccomp.as_ref(), &keep_out)?;
+            if let Some(net) = &net {
+                crate::net::inside::configure(net).what(|| "cannot configure eth0".into())?;
             }
             let console = console_socket.map(|s| (s, true));
             let seccomp = seccomp.as_ref();

@@ -22,6 +22,7 @@ pub mod hooks;
 pub mod init;
 pub mod ipc;
 pub mod kernel;
+pub mod net;
 pub mod process;
 pub mod reaper;
 pub mod rootfs;

@@ -91,26 +91,92 @@ pub fn spawn_with(spec: &ContainerSpec, io: Io, on_clone: &mut dyn FnMut(i32)) -
         flags |= libc::CLONE_NEWUSER;
         check_userns()?;
     }
-    let cgroup = container_cgroup(spec, rootless)?;
-    let (etc, warning) = crate::etc::render(
+    let host_files = crate::etc::HostFiles::read();
+    // A container on a network gets its address (and its hosts file) before the clone; its
+    // veth pair is made once its namespace exists (`launch_in`).
+    let net = match (&spec.net, spec.network) {
+        (Some(req), Network::Private) if !rootless => {
+            Some(crate::net::lease::prepare(req, &spec.hostname, |ip| {
+                crate::etc::render_on(
+                    &spec.hostname,
+                    spec.network,
+                    &spec.dns,
+                    &host_files,
+                    Some(ip.into()),
+                )
+                .0
+                .hosts
+            })?)
+        }
+        _ => None,
+    };
+    let release = |net: &Option<crate::net::lease::Prepared>| {
+        if let Some(p) = net {
+            let _ = crate::net::release(&p.lease.container);
+        }
+    };
+    let cgroup = match container_cgroup(spec, rootless) {
+        Ok(c) => c,
+        Err(e) => {
+            release(&net);
+            return Err(e);
+        }
+    };
+    // Without root: slirp4netns, started once the namespaces exist and are mapped.
+    let slirp = match (&spec.net, spec.network) {
+        (Some(req), Network::Private) if rootless => match crate::net::slirp::usable() {
+            Ok(()) => Some(req),
+            Err(why) if req.ports.is_empty() => {
+                static WARNED: std::sync::Once = std::sync::Once::new();
+                WARNED.call_once(|| eprintln!("warning: the container has loopback only: {why}"));
+                None
+            }
+            Err(why) => {
+                release(&net);
+                if let Some(cg) = &cgroup {
+                    let _ = cg.destroy();
+                }
+                return Err(
+                    crate::net::NetError::Port(format!("cannot publish ports: {why}")).into(),
+                );
+            }
+        },
+        _ => None,
+    };
+    let address = match (&net, slirp) {
+        (Some(p), _) => Some(p.inside.address.into()),
+        (None, Some(_)) => Some(crate::net::slirp::ADDRESS.into()),
+        _ => None,
+    };
+    let (mut etc, warning) = crate::etc::render_on(
         &spec.hostname,
         spec.network,
         &spec.dns,
-        &crate::etc::HostFiles::read(),
+        &host_files,
+        address,
     );
+    etc.hosts_file = net.as_ref().map(|p| p.inside.hosts_file.clone());
     if let Some(warning) = warning {
         static WARNED: std::sync::Once = std::sync::Once::new();
         WARNED.call_once(|| eprintln!("warning: {warning}"));
     }
+    let seccomp = match spec.seccomp.filter() {
+        Ok(f) => f,
+        Err(e) => {
+            release(&net);
+            return Err(e.into());
+        }
+    };
     let config = InitConfig::Create {
         spec: spec.clone(),
         rootless,
         console_socket: None,
-        seccomp: spec.seccomp.filter()?,
+        seccomp,
         etc,
         cgroup_wait: None,
+        net: net.as_ref().map(|p| p.inside.clone()),
     };
-    launch(
+    let child = launch(
         config,
         flags,
         io,
@@ -118,7 +184,14 @@ pub fn spawn_with(spec: &ContainerSpec, io: Io, on_clone: &mut dyn FnMut(i32)) -
         on_clone,
         cgroup,
         true,
-    )
+        net.as_ref()
+            .map(crate::net::Attach::Bridge)
+            .or(slirp.map(crate::net::Attach::Slirp)),
+    );
+    if child.is_err() {
+        release(&net);
+    }
+    child
 }
 
 /// Make the container's cgroup with its limits (a build step's gets a unique name), or say
@@ -178,7 +251,16 @@ pub fn exec_in(
     } else {
         crate::cgroup::of_pid(pid)
     };
-    launch(config, 0, io, process.terminal, &mut |_| {}, cgroup, false)
+    launch(
+        config,
+        0,
+        io,
+        process.terminal,
+        &mut |_| {},
+        cgroup,
+        false,
+        None,
+    )
 }
 
 fn check_userns() -> Result<()> {
@@ -234,7 +316,9 @@ fn null_fd() -> Result<OwnedFd> {
 /// Clone a child with `flags`, make its stdio, and re-execute the sealed runtime binary in it
 /// as the init, with `config`. The child waits on a pipe until it is in `cgroup` (and, with a
 /// user namespace, mapped), so nothing of the image runs outside its cgroup; `owned` says the
-/// cgroup is this container's own, removed again when the start fails.
+/// cgroup is this container's own, removed again when the start fails. With `net`, the
+/// container's veth pair is made before its init may go on.
+#[allow(clippy::too_many_arguments)]
 fn launch(
     config: InitConfig,
     flags: i32,
@@ -243,13 +327,14 @@ fn launch(
     on_clone: &mut dyn FnMut(i32),
     cgroup: Option<crate::cgroup::Cgroup>,
     owned: bool,
+    net: Option<crate::net::Attach<'_>>,
 ) -> Result<Child> {
     let drop_cgroup = |cgroup: &Option<crate::cgroup::Cgroup>| {
         if let (Some(cg), true) = (cgroup, owned) {
             let _ = cg.destroy();
         }
     };
-    let child = launch_in(config, flags, io, terminal, on_clone, &cgroup);
+    let child = launch_in(config, flags, io, terminal, on_clone, &cgroup, net);
     match child {
         Ok(mut c) => {
             c.cgroup = cgroup;
@@ -269,6 +354,7 @@ fn launch_in(
     terminal: bool,
     on_clone: &mut dyn FnMut(i32),
     cgroup: &Option<crate::cgroup::Cgroup>,
+    net: Option<crate::net::Attach<'_>>,
 ) -> Result<Child> {
     let exe =
         crate::exe::sealed_self().what(|| "cannot make a sealed copy of the runtime".into())?;
@@ -362,7 +448,11 @@ fn launch_in(
         .what(|| "cannot create a pipe".into())?;
     let go_fd = go_read.as_raw_fd();
     let userns = flags & libc::CLONE_NEWUSER != 0;
-    let wait_go = userns || (cgroup.is_some() && placed.is_none());
+    // The init configures `eth0` after the go byte or, when it waits for its cgroup, after
+    // that byte: either comes after the veth pair exists.
+    let wait_go = userns
+        || (placed.is_none()
+            && (cgroup.is_some() || matches!(net, Some(crate::net::Attach::Bridge(_)))));
 
     // SAFETY: a raw clone behaves like fork (no new stack). The child only calls
     // async-signal-safe functions (dup2, fcntl, execveat, write, _exit) on data prepared above.
@@ -433,6 +523,29 @@ fn launch_in(
             let _ = wait_code(pid);
             return Err(e);
         }
+    }
+    let attached = match net {
+        Some(crate::net::Attach::Bridge(p)) => crate::net::lease::connect(p, pid),
+        Some(crate::net::Attach::Slirp(req)) => {
+            crate::net::slirp::start(&req.container, pid, &req.ports)
+        }
+        None => Ok(()),
+    };
+    if let Err(e) = attached {
+        // The init may have failed first (its namespace then went with it): its error is the
+        // one to report.
+        let _ = kill(pid, libc::SIGKILL);
+        let _ = wait_code(pid);
+        drop(err_write);
+        let mut err = String::new();
+        let _ = std::fs::File::from(err_read).read_to_string(&mut err);
+        if let Some((code, message)) = err.split_once(' ') {
+            return Err(Error::Start {
+                code: code.parse().unwrap_or(125),
+                message: message.to_owned(),
+            });
+        }
+        return Err(e.into());
     }
     // Only a waiting child still holds the read end: a write to a pipe nobody reads would
     // raise SIGPIPE here.

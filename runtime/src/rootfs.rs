@@ -294,7 +294,11 @@ pub fn setup_then(
 
     if let EtcPlan::Mount = etc {
         for name in ETC_NAMES {
-            bind_etc(k, root, &mountpoint.join(ETC_FILES).join(name), name)?;
+            let source = match setup.etc.as_ref().and_then(|f| f.hosts_file.as_ref()) {
+                Some(file) if name == "hosts" => file.clone(),
+                _ => mountpoint.join(ETC_FILES).join(name),
+            };
+            bind_etc(k, root, &source, name)?;
         }
     } else if let EtcPlan::Skip(Some(why)) = etc {
         eprintln!(

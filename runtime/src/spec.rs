@@ -30,11 +30,11 @@ pub struct Rootfs {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Network {
-    /// A new network namespace with loopback up (the default).
+    /// A new network namespace with loopback up, joined to the network in
+    /// [`ContainerSpec::net`] when there is one (the default).
     #[default]
     Private,
-    /// A new network namespace with only loopback: the same as `Private` until duckc grows
-    /// bridge networking, kept apart so `--network none` keeps meaning "no network".
+    /// A new network namespace with only loopback (`--network none`).
     None,
     /// The host's network namespace.
     Host,
@@ -168,6 +168,10 @@ pub struct Tmpfs {
     /// Permission bits of its root (`tmpfs-mode`; default 1777).
     #[serde(default)]
     pub mode: Option<u32>,
+    /// With [`Network::Private`]: the network to join (bridge, user network) and the ports to
+    /// publish; `None` keeps the namespace loopback-only (build steps).
+    #[serde(default)]
+    pub net: Option<crate::net::Request>,
 }
 
 /// A host device node given to the container (`--device HOST[:CONTAINER][:rwm]`): bound into

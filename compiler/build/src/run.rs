@@ -164,6 +164,7 @@ pub(crate) fn run_layer(
             dns: Default::default(),
             launch: Default::default(),
             tmpfs: vec![],
+            net: None,
         };
         let mut lines = Lines::default();
         let captured = duckc_runtime::run_streamed(&spec, &mut |chunk| {

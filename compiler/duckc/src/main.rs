@@ -40,6 +40,8 @@ enum Command {
     Unshare(cmd::unshare::UnshareArgs),
     #[command(flatten)]
     Sbom(cmd::sbom::Command),
+    #[command(flatten)]
+    Network(cmd::network::Command),
 }
 
 /// What every command gets besides its own arguments.
@@ -98,6 +100,7 @@ fn main() -> ExitCode {
         Command::Registry(c) => c.run(&global),
         Command::Unshare(c) => c.run(),
         Command::Sbom(c) => c.run(&global),
+        Command::Network(c) => c.run(&global),
     };
     match result {
         Ok(code) => code,

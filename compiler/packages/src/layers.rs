@@ -916,6 +916,7 @@ fn configure(
             dns: Default::default(),
             launch: Default::default(),
             tmpfs: vec![],
+            net: None,
         };
         let captured = duckc_runtime::run_captured(&spec).map_err(|e| Error::Runtime {
             reason: e.to_string(),

@@ -30,6 +30,7 @@ fn spec() -> ContainerSpec {
         dns: Default::default(),
         launch: Default::default(),
         tmpfs: vec![],
+        net: None,
     }
 }
 
@@ -387,6 +388,7 @@ fn generated_etc_files_are_bound_over_a_layer_of_plain_targets() {
             hosts: "127.0.0.1\tlocalhost\n".into(),
             resolv_conf: String::new(),
             hostname: "box\n".into(),
+            hosts_file: None,
         }),
     };
     let out = check(&spec(), &setup_, &k);

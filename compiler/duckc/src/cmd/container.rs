@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use duckc_image::time::now;
-use duckc_runtime::{ContainerSpec, Io, Network, Process, Rootfs, Stdio, Volume};
+use duckc_runtime::{ContainerSpec, Io, Process, Rootfs, Stdio, Volume};
 use duckc_store::Store;
 use miette::{IntoDiagnostic, miette};
 
@@ -145,9 +145,12 @@ pub struct RunArgs {
     /// Container hostname (default: the short container ID).
     #[arg(long)]
     hostname: Option<String>,
-    /// Network: `default` (own namespace, loopback only), `none`, or `host`.
+    /// Network: `bridge` (the default: NAT through duckc's bridge), a user network's name,
+    /// `none` (loopback only), or `host`.
     #[arg(long, default_value = "default")]
     network: String,
+    #[command(flatten)]
+    net: Box<super::network::NetArgs>,
     /// Add a line to the container's /etc/hosts: `NAME:IP`.
     #[arg(long = "add-host", value_name = "NAME:IP")]
     add_host: Vec<String>,
@@ -430,6 +433,11 @@ fn all(store: &Store) -> Vec<(Dir, Config)> {
     out
 }
 
+/// The id and name of the container `query` names (`duckc port`).
+pub(crate) fn id_and_name(store: &Store, query: &str) -> miette::Result<(String, String)> {
+    find(store, query).map(|(_, c)| (c.id, c.name))
+}
+
 /// Find a container by name, full ID or unique ID prefix.
 fn find(store: &Store, query: &str) -> miette::Result<(Dir, Config)> {
     let containers = all(store);
@@ -463,6 +471,9 @@ fn find(store: &Store, query: &str) -> miette::Result<(Dir, Config)> {
 
 fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
     args.env = mounts::env_flags(&args.mounts, &args.env)?;
+fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
+    // What a killed duckc left on the networks goes first (its addresses and ports).
+    let _ = duckc_runtime::net::sweep();
     // A lease (a shared lock that `gc` waits for) keeps the image alive from its resolution
     // until the container's gc root is written; the root keeps it alive after that. A
     // foreground `--rm` container lives no longer than this process, so its root is written
@@ -512,17 +523,6 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
         );
     }
     let process = process_for(&image, &args)?;
-    let network = match args.network.as_str() {
-        "default" | "bridge" | "private" => Network::Private,
-        "none" => Network::None,
-        "host" => Network::Host,
-        other => {
-            return Err(miette!(
-                help = "use `--network default`, `none` or `host`",
-                "unknown network `{other}`"
-            ));
-        }
-    };
     let dns = dns_options(&args)?;
     let volumes = args
         .volume
@@ -557,6 +557,23 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
         },
     };
     let id = names::new_id();
+    let (network, net) = super::network::request(
+        store,
+        &super::network::RunNet {
+            network: &args.network,
+            publish: &args.net.publish,
+            publish_all: args.net.publish_all,
+            aliases: &args.net.network_alias,
+            exposed: image
+                .config
+                .config()
+                .as_ref()
+                .and_then(|c| c.exposed_ports().clone())
+                .unwrap_or_default(),
+        },
+        &id,
+        &name,
+    )?;
     let resources = limits::resources(&id, &args.limits)?;
     let dir = Dir(store.containers_dir().join(&id));
     duckc_store::modes::create_private_dir(&dir.0).into_diagnostic()?;
@@ -588,6 +605,7 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
         dns,
         launch: Default::default(),
         tmpfs: vec![],
+        net,
     };
     if let Err(e) = devices::apply(
         &args.devices,
@@ -761,6 +779,7 @@ fn start_failed(err: &duckc_runtime::Error) -> ExitCode {
             let help = duckc_runtime::userns::missing_ids_help().unwrap_or_default();
             miette!(help = help, "{err}")
         }
+        duckc_runtime::Error::Net(e) => miette!(help = super::network::help_for(e), "{err}"),
         duckc_runtime::Error::RootlessLimits { .. } => miette!(
             help = "run duckc as root to apply them, or leave those flags out",
             "{err}"
@@ -857,6 +876,7 @@ fn foreground(
     );
     limits::cleanup(config);
     devices::poststop(config);
+    super::network::cleanup(&config.id);
     let code = code.map_err(|e| miette!("{e}"))?;
     if config.auto_remove {
         remove(store, dir, config);
@@ -950,6 +970,8 @@ fn monitor(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::F
     let code = attach::serve(dir, &child, &mut log, keep_stdin.take());
     limits::cleanup(config);
     devices::poststop(config);
+    super::network::cleanup(&config.id);
+    drop(keep_stdin);
     exited(dir, code);
     if config.auto_remove
         && let Ok(store) = Store::open(store_root)
@@ -960,6 +982,7 @@ fn monitor(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::F
 }
 
 fn ps(store: &Store, args: &PsArgs) -> miette::Result<ExitCode> {
+    let _ = duckc_runtime::net::sweep();
     let now = now();
     let filters = inspect::Filters::parse(&args.filter)?;
     let template = args
@@ -1012,7 +1035,15 @@ fn ps(store: &Store, args: &PsArgs) -> miette::Result<ExitCode> {
             } else {
                 table::status(&state, now)
             },
-            String::new(),
+            if state.status == Status::Running {
+                super::network::ports_of(&config.id)
+                    .iter()
+                    .map(|p| p.short())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            } else {
+                String::new()
+            },
             config.name.clone(),
         ]);
     }
@@ -1038,6 +1069,11 @@ fn start(store: &Store, args: &StartArgs) -> miette::Result<ExitCode> {
             config.spec.resources.cgroup = config.id.clone();
         }
         let state = dir.read_state().into_diagnostic()?;
+        if state.status != Status::Running
+            && let Some(req) = &mut config.spec.net
+        {
+            super::network::refresh(store, req)?;
+        }
         if state.status == Status::Running {
             if !args.attach {
                 println!("{query}");
@@ -1091,6 +1127,20 @@ fn stop(store: &Store, args: &StopArgs) -> miette::Result<ExitCode> {
         let (dir, config) = find(store, query)?;
         let state = dir.read_state().into_diagnostic()?;
         stop_one(&dir, &config, &state, args.time);
+        if let (Status::Running, Some(pid)) = (state.status, state.pid) {
+            let _ = duckc_runtime::process::kill(pid, libc_sig("TERM"));
+            let code = if wait_gone(&state, Duration::from_secs(args.time)) {
+                143
+            } else {
+                let _ = duckc_runtime::process::kill(pid, libc_sig("KILL"));
+                wait_gone(&state, Duration::from_secs(10));
+                137
+            };
+            settle(&dir, code);
+            // Anything still in the container's cgroup goes too.
+            limits::cleanup(&config);
+            super::network::cleanup(&config.id);
+        }
         println!("{query}");
     }
     Ok(ExitCode::SUCCESS)
@@ -1140,6 +1190,7 @@ fn kill(store: &Store, args: &KillArgs) -> miette::Result<ExitCode> {
             wait_gone(&state, Duration::from_secs(10));
             settle(&dir, 137);
             limits::cleanup(&config);
+            super::network::cleanup(&config.id);
         }
         println!("{query}");
     }
@@ -1174,6 +1225,7 @@ fn rm(store: &Store, args: &RmArgs) -> miette::Result<ExitCode> {
 /// Delete a container's directory, its cgroup and its gc root.
 fn remove(store: &Store, dir: &Dir, config: &Config) {
     limits::cleanup(config);
+    super::network::cleanup(&config.id);
     if std::fs::remove_dir_all(&dir.0).is_err() {
         // overlayfs leaves `work/work` with mode 000: make everything writable and retry.
         make_writable(&dir.0);

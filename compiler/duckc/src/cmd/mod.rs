@@ -9,6 +9,7 @@ pub mod dockerfile;
 pub mod format;
 pub mod help;
 pub mod image;
+pub mod network;
 pub mod packages;
 pub mod registry;
 pub mod sbom;
