@@ -166,6 +166,9 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
             if let Some(fd) = cgroup_wait {
                 wait_for_cgroup(fd)?;
             }
+            if let Some(net) = &net {
+                crate::net::inside::configure(net).what(|| "cannot configure eth0".into())?;
+            }
             hooks::run(
                 hooks,
                 Stage::StartContainer,
@@ -177,8 +180,6 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
                     .flatten()
                     .collect();
                 crate::reaper::fork_reaper(&k, seccomp.as_ref(), &keep_out)?;
-            if let Some(net) = &net {
-                crate::net::inside::configure(net).what(|| "cannot configure eth0".into())?;
             }
             let console = console_socket.map(|s| (s, true));
             let seccomp = seccomp.as_ref();

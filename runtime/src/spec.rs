@@ -108,6 +108,10 @@ pub struct ContainerSpec {
     /// tmpfs file systems mounted into the container (`--mount type=tmpfs`).
     #[serde(default)]
     pub tmpfs: Vec<Tmpfs>,
+    /// With [`Network::Private`]: the network to join (bridge, user network) and the ports to
+    /// publish; `None` keeps the namespace loopback-only (build steps).
+    #[serde(default)]
+    pub net: Option<crate::net::Request>,
 }
 
 /// How the container starts beyond its root and its process: its IPC namespace and
@@ -168,10 +172,6 @@ pub struct Tmpfs {
     /// Permission bits of its root (`tmpfs-mode`; default 1777).
     #[serde(default)]
     pub mode: Option<u32>,
-    /// With [`Network::Private`]: the network to join (bridge, user network) and the ports to
-    /// publish; `None` keeps the namespace loopback-only (build steps).
-    #[serde(default)]
-    pub net: Option<crate::net::Request>,
 }
 
 /// A host device node given to the container (`--device HOST[:CONTAINER][:rwm]`): bound into

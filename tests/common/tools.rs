@@ -34,6 +34,9 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("xvfb", "Xvfb"),
     ("xauth", "xauth"),
     ("python3-venv", "/usr/share/doc/python3-venv"),
+    ("nftables", "nft"),
+    ("iproute2", "ip"),
+    ("slirp4netns", "slirp4netns"),
 ];
 
 fn present(what: &str) -> bool {

@@ -471,7 +471,6 @@ fn find(store: &Store, query: &str) -> miette::Result<(Dir, Config)> {
 
 fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
     args.env = mounts::env_flags(&args.mounts, &args.env)?;
-fn run(store: &Store, args: RunArgs) -> miette::Result<ExitCode> {
     // What a killed duckc left on the networks goes first (its addresses and ports).
     let _ = duckc_runtime::net::sweep();
     // A lease (a shared lock that `gc` waits for) keeps the image alive from its resolution
@@ -971,7 +970,6 @@ fn monitor(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::F
     limits::cleanup(config);
     devices::poststop(config);
     super::network::cleanup(&config.id);
-    drop(keep_stdin);
     exited(dir, code);
     if config.auto_remove
         && let Ok(store) = Store::open(store_root)
@@ -1127,20 +1125,6 @@ fn stop(store: &Store, args: &StopArgs) -> miette::Result<ExitCode> {
         let (dir, config) = find(store, query)?;
         let state = dir.read_state().into_diagnostic()?;
         stop_one(&dir, &config, &state, args.time);
-        if let (Status::Running, Some(pid)) = (state.status, state.pid) {
-            let _ = duckc_runtime::process::kill(pid, libc_sig("TERM"));
-            let code = if wait_gone(&state, Duration::from_secs(args.time)) {
-                143
-            } else {
-                let _ = duckc_runtime::process::kill(pid, libc_sig("KILL"));
-                wait_gone(&state, Duration::from_secs(10));
-                137
-            };
-            settle(&dir, code);
-            // Anything still in the container's cgroup goes too.
-            limits::cleanup(&config);
-            super::network::cleanup(&config.id);
-        }
         println!("{query}");
     }
     Ok(ExitCode::SUCCESS)
@@ -1158,8 +1142,9 @@ fn stop_one(dir: &Dir, config: &Config, state: &State, time: u64) {
             137
         };
         settle(dir, code);
-        // Anything still in the container's cgroup goes too.
+        // Anything still in the container's cgroup and on its network goes too.
         limits::cleanup(config);
+        super::network::cleanup(&config.id);
     }
 }
 
