@@ -7,6 +7,7 @@ pub mod convert;
 pub mod dockerfile;
 pub mod format;
 pub mod help;
+pub mod host;
 pub mod image;
 pub mod packages;
 pub mod registry;
