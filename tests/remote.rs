@@ -560,3 +560,48 @@ fn images_move_over_ssh_with_their_digests_and_only_missing_blobs() {
     let (code, _, err) = sshd.run(&["push", "ssh://box"]);
     assert!(code != 0 && err.contains("names no image"), "{err}");
 }
+
+#[test]
+fn build_with_a_local_context_sends_only_what_it_copies_and_then_only_edits() {
+    let Some(sshd) = Sshd::with_box("build") else {
+        return;
+    };
+    // examples/hello, with the static busybox its fetch script would put there.
+    let ctx = sshd.dir.join("hello");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello");
+    for f in ["env.kdl", "hello.sh"] {
+        std::fs::copy(example.join(f), ctx.join(f)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", ctx.join("busybox")).unwrap();
+    // Not copied by any step: never sent.
+    std::fs::write(ctx.join("notes.txt"), "x".repeat(50_000)).unwrap();
+    let spec = ctx.join("env.kdl");
+    let spec = spec.to_str().unwrap();
+
+    let (out, err) = sshd.must(&["-H", "box", "build", spec]);
+    let (files, bytes) = sent(&err);
+    let busybox = std::fs::metadata("/bin/busybox").unwrap().len();
+    let small = std::fs::metadata(ctx.join("env.kdl")).unwrap().len()
+        + std::fs::metadata(ctx.join("hello.sh")).unwrap().len();
+    assert_eq!((files, bytes), (3, busybox + small), "{err}\n{out}");
+    let (out, _) = sshd.must(&["-H", "box", "run", "--rm", "duckc-example/hello"]);
+    assert!(out.starts_with("Hello from duckc, Linux"), "{out}");
+
+    // One edited file: that file alone crosses.
+    let edited = "#!/bin/sh\necho \"edited: $GREETING\"\n";
+    std::fs::write(ctx.join("hello.sh"), edited).unwrap();
+    let (_, err) = sshd.must(&["-H", "box", "build", spec]);
+    assert_eq!(sent(&err), (1, edited.len() as u64), "{err}");
+    let (out, _) = sshd.must(&["-H", "box", "run", "--rm", "duckc-example/hello"]);
+    assert_eq!(out, "edited: Hello from duckc\n");
+
+    // Nothing edited: nothing sent; a failing build's exit code comes back.
+    let (_, err) = sshd.must(&["-H", "box", "build", spec]);
+    assert_eq!(sent(&err), (0, 0), "{err}");
+    std::fs::write(ctx.join("env.kdl"), "env \"bad\" {\n    from \"std/scratch:base\"\n    run \"/no/such/program\"\n}\n").unwrap();
+    let (code, _, err) = sshd.run(&["-H", "box", "build", spec]);
+    assert!(code != 0 && sent(&err).0 == 1, "{err}");
+    let (code, _, err) = sshd.run(&["-H", "box", "build", spec, "-o", "oci:/tmp/x"]);
+    assert!(code != 0 && flat(&err).contains("would write on the remote host"), "{err}");
+}

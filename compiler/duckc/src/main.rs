@@ -57,12 +57,13 @@ fn main() -> ExitCode {
     if let Some(code) = duckc_runtime::init::main_if_init() {
         return code;
     }
-    let mut tty = false;
+    let mut matches = None;
     let cli = match cmd::help::grouped(Cli::command())
         .try_get_matches()
         .and_then(|m| {
-            tty = remote::wants_terminal(&m);
-            Cli::from_arg_matches(&m)
+            let cli = Cli::from_arg_matches(&m);
+            matches = Some(m);
+            cli
         }) {
         Ok(cli) => cli,
         Err(e) => match cmd::help::unknown_docker_verb(&e) {
@@ -80,7 +81,17 @@ fn main() -> ExitCode {
         && !(matches!(cli.command, Command::Registry(_))
             && args.iter().any(|a| remote::is_ssh_address(a)))
     {
-        return remote::forward(host, &args, tty).unwrap_or_else(|report| {
+        let matches = matches.expect("parsed");
+        let result = match cli.command {
+            Command::Build(b @ cmd::build::Command::Build { .. }) => remote::build::run(
+                host,
+                b,
+                matches.subcommand_matches("build").expect("build"),
+                Cli::command().find_subcommand("build").expect("build"),
+            ),
+            _ => remote::forward(host, &args, remote::wants_terminal(&matches)),
+        };
+        return result.unwrap_or_else(|report| {
             eprintln!("{report:?}");
             ExitCode::from(125)
         });

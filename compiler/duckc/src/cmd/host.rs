@@ -25,6 +25,13 @@ pub enum Command {
     /// Offer an image on standard output (the remote side of `pull ssh://`).
     #[command(hide = true)]
     BlobSend { name: String },
+    /// Take a build context on standard input, then build it (the remote side of `-H … build`).
+    #[command(hide = true)]
+    ContextBuild {
+        /// The flags for `build`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        flags: Vec<std::ffi::OsString>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +116,7 @@ impl Command {
                 remote::transfer::receive(&store, Some(&name), &mut r, &mut w)?;
                 Ok(ExitCode::SUCCESS)
             }
+            Command::ContextBuild { flags } => remote::build::serve(global, &flags),
             Command::BlobSend { name } => {
                 let store = open_store(global)?;
                 let image = duckc_image::resolve(&store, &name).map_err(|e| {

@@ -7,6 +7,7 @@
 //! version (`duckc remote-hello`), and says what is wrong on standard error behind a marker
 //! byte that this side turns into a diagnostic naming the host.
 
+pub mod build;
 pub mod hosts;
 pub mod transfer;
 
