@@ -314,7 +314,10 @@ fn verbs_run_remotely_with_their_output_exit_codes_and_clear_errors() {
 
     // Bad host names and addresses.
     let (code, _, err) = sshd.run(&["-H", "nosuch", "ps"]);
-    assert!(code != 0 && flat(&err).contains("unknown host `nosuch`"), "{err}");
+    assert!(
+        code != 0 && flat(&err).contains("unknown host `nosuch`"),
+        "{err}"
+    );
     let (code, _, err) = sshd.run(&["-H", "ssh://-oProxyCommand=touch", "ps"]);
     assert!(code != 0 && err.contains("invalid host"), "{err}");
     let (code, _, err) = sshd.run(&["-H", "tcp://127.0.0.1:2375", "ps"]);
@@ -556,7 +559,10 @@ fn images_move_over_ssh_with_their_digests_and_only_missing_blobs() {
     let (code, _, err) = sshd.run(&["pull", "ssh://box/nothing:here"]);
     assert!(code != 0 && err.contains("nothing"), "{err}");
     let (code, _, err) = sshd.run(&["push", "ssh://box/nothing:here"]);
-    assert!(code != 0 && err.contains("no image `nothing:here`"), "{err}");
+    assert!(
+        code != 0 && err.contains("no image `nothing:here`"),
+        "{err}"
+    );
     let (code, _, err) = sshd.run(&["push", "ssh://box"]);
     assert!(code != 0 && err.contains("names no image"), "{err}");
 }
@@ -599,9 +605,16 @@ fn build_with_a_local_context_sends_only_what_it_copies_and_then_only_edits() {
     // Nothing edited: nothing sent; a failing build's exit code comes back.
     let (_, err) = sshd.must(&["-H", "box", "build", spec]);
     assert_eq!(sent(&err), (0, 0), "{err}");
-    std::fs::write(ctx.join("env.kdl"), "env \"bad\" {\n    from \"std/scratch:base\"\n    run \"/no/such/program\"\n}\n").unwrap();
+    std::fs::write(
+        ctx.join("env.kdl"),
+        "env \"bad\" {\n    from \"std/scratch:base\"\n    run \"/no/such/program\"\n}\n",
+    )
+    .unwrap();
     let (code, _, err) = sshd.run(&["-H", "box", "build", spec]);
     assert!(code != 0 && sent(&err).0 == 1, "{err}");
     let (code, _, err) = sshd.run(&["-H", "box", "build", spec, "-o", "oci:/tmp/x"]);
-    assert!(code != 0 && flat(&err).contains("would write on the remote host"), "{err}");
+    assert!(
+        code != 0 && flat(&err).contains("would write on the remote host"),
+        "{err}"
+    );
 }

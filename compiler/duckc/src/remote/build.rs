@@ -92,7 +92,9 @@ fn plain_relative(path: &str) -> bool {
         && Path::new(path)
             .components()
             .all(|c| matches!(c, Component::Normal(_)))
-        && !path.split('/').any(|p| p.is_empty() || p == "." || p == "..")
+        && !path
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..")
 }
 
 fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
@@ -214,7 +216,10 @@ fn collect(
                 let t = context::read_link_beneath(&ctx, &f.path)
                     .map_err(|err| miette!("cannot read `{}`: {err}", full.display()))?;
                 e.target = Some(t.into_string().map_err(|_| {
-                    miette!("the symlink `{}` points at a name that is not UTF-8", full.display())
+                    miette!(
+                        "the symlink `{}` points at a name that is not UTF-8",
+                        full.display()
+                    )
                 })?);
             }
             EntryKind::File => {
@@ -329,7 +334,9 @@ fn read_line(r: &mut impl BufRead) -> miette::Result<String> {
         .read_line(&mut line)
         .map_err(|e| miette!("the remote's answer could not be read: {e}"))?;
     if !line.ends_with('\n') {
-        return Err(miette!("the remote ended the session (see its message above)"));
+        return Err(miette!(
+            "the remote ended the session (see its message above)"
+        ));
     }
     Ok(line)
 }
@@ -457,7 +464,10 @@ fn take(
     let manifest: Manifest = serde_json::from_str(&read_line(r)?)
         .map_err(|e| miette!("the other side sent something unexpected: {e}"))?;
     if manifest.protocol != super::PROTOCOL {
-        return Err(miette!("the other side speaks protocol {}", manifest.protocol));
+        return Err(miette!(
+            "the other side speaks protocol {}",
+            manifest.protocol
+        ));
     }
     if !plain_relative(&manifest.spec) {
         return Err(miette!("invalid spec name `{}`", manifest.spec));
@@ -531,9 +541,12 @@ fn take(
                 std::os::unix::fs::symlink(t, &dest).into_diagnostic()?;
             }
             "file" => {
-                let d: Digest = e.digest.as_deref().unwrap_or_default().parse().map_err(|_| {
-                    miette!("`{}` has no valid digest", e.path)
-                })?;
+                let d: Digest = e
+                    .digest
+                    .as_deref()
+                    .unwrap_or_default()
+                    .parse()
+                    .map_err(|_| miette!("`{}` has no valid digest", e.path))?;
                 let mut from = store.open_blob(&d).into_diagnostic()?;
                 let mut to = std::fs::OpenOptions::new()
                     .write(true)

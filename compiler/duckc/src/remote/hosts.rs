@@ -54,7 +54,9 @@ pub fn parse_url(url: &str) -> miette::Result<(Option<String>, String, Option<u1
         None => (None, rest),
     };
     let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-        let (h, after) = v6.split_once(']').ok_or_else(|| bad("no `]` after an IPv6 address"))?;
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| bad("no `]` after an IPv6 address"))?;
         match after.strip_prefix(':') {
             Some(p) => (h, Some(p)),
             None if after.is_empty() => (h, None),
@@ -228,7 +230,10 @@ mod tests {
             parse_url("ssh://[::1]:22/").unwrap(),
             (None, "::1".into(), Some(22))
         );
-        assert_eq!(parse_url("ssh://robot").unwrap(), (None, "robot".into(), None));
+        assert_eq!(
+            parse_url("ssh://robot").unwrap(),
+            (None, "robot".into(), None)
+        );
         for bad in [
             "tcp://robot",
             "ssh://-oProxyCommand=x",

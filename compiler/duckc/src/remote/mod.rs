@@ -147,7 +147,10 @@ fn watch_stderr(mut from: impl Read) -> StderrSeen {
             if first.first().is_some_and(|b| *b != MARKER) || first.contains(&b'\n') {
                 first_done = true;
                 if first[0] == MARKER {
-                    let end = first.iter().position(|b| *b == b'\n').unwrap_or(first.len());
+                    let end = first
+                        .iter()
+                        .position(|b| *b == b'\n')
+                        .unwrap_or(first.len());
                     seen.report = Some(String::from_utf8_lossy(&first[1..end]).into_owned());
                     first.drain(..(end + 1).min(first.len()));
                 }

@@ -132,7 +132,9 @@ pub fn send(
     for d in &want.want {
         let d = parse_digest(d)?;
         if !all.contains(&d) {
-            return Err(miette!("the other side asked for `{d}`, which is not in the image"));
+            return Err(miette!(
+                "the other side asked for `{d}`, which is not in the image"
+            ));
         }
         let size = store.blob_size(&d).into_diagnostic()?;
         let mut f = store.open_blob(&d).into_diagnostic()?;
@@ -174,8 +176,8 @@ pub fn receive(
         ));
     }
     let result = (|| {
-        let name = duckc_image::normalize_name(name.unwrap_or(&offer.name))
-            .map_err(|e| miette!("{e}"))?;
+        let name =
+            duckc_image::normalize_name(name.unwrap_or(&offer.name)).map_err(|e| miette!("{e}"))?;
         let root = parse_digest(&offer.digest)?;
         let mut blobs = Vec::new();
         for b in &offer.blobs {
