@@ -428,11 +428,14 @@ fn run_it_remotely_has_a_terminal_its_size_exit_codes_and_ctrl_c() {
         "busybox",
         "sh",
         "-c",
-        "stty size; tty; exit 7",
+        // The runtime sets the size of a container's terminal just after starting it (a
+        // local `run -it` has the same window): ask again until it is there.
+        "for i in 1 2 3 4 5 6 7 8 9 10; do s=$(stty size 2>/dev/null) && break; sleep 0.3; \
+         done; echo size=$s; tty; exit 7",
     ]);
     let mut child = pty.spawn(cmd);
     assert_eq!(child.wait().unwrap().code(), Some(7), "{}", pty.text());
-    pty.wait_for("33 111");
+    pty.wait_for("size=33 111");
     pty.wait_for("/dev/pts/");
 
     // ctrl-c typed here interrupts the process in the remote container.
