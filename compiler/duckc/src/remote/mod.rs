@@ -51,7 +51,8 @@ pub fn quote(arg: &[u8]) -> Vec<u8> {
 /// The remote shell line that runs `duckc ARGS` (with the host's `--store`), after checking
 /// that duckc is there and speaks this version when `check` is set.
 fn remote_line(host: &Host, args: &[OsString], check: bool) -> OsString {
-    let mut line = b"D=".to_vec();
+    // A `DUCKC_HOST` in the remote user's shell start-up files must not send it on again.
+    let mut line = b"unset DUCKC_HOST; D=".to_vec();
     line.extend(quote(host.duckc.as_bytes()));
     line.extend_from_slice(b"; ");
     if check {
