@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -457,6 +457,41 @@ fn run_it_remotely_has_a_terminal_its_size_exit_codes_and_ctrl_c() {
     pty.master.write_all(b"\x03").unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(42), "{}", pty.text());
     pty.wait_for("got-int");
+
+    // `logs -f` follows on a remote terminal; ctrl-c ends it with the exit code it has when
+    // run there directly.
+    sshd.must(&[
+        "-H",
+        "box",
+        "run",
+        "-d",
+        "--name",
+        "follow",
+        "busybox",
+        "sh",
+        "-c",
+        "echo line-one; sleep 1000",
+    ]);
+    let mut codes = Vec::new();
+    for remote in [true, false] {
+        let mut pty = Pty::new();
+        let mut cmd = sshd.duckc();
+        if remote {
+            cmd.args(["-H", "box"]);
+        } else {
+            cmd.env("DUCKC_STORE", sshd.remote());
+        }
+        cmd.args(["logs", "-f", "follow"]);
+        let mut child = pty.spawn(cmd);
+        pty.wait_for("line-one");
+        pty.master.write_all(b"\x03").unwrap();
+        // As a shell reports it: a process killed by signal N exits 128+N.
+        let status = child.wait().unwrap();
+        codes.push(status.code().or(status.signal().map(|s| 128 + s)));
+    }
+    assert_eq!(codes[0], codes[1], "remote, then local");
+    assert_ne!(codes[0], Some(255));
+    sshd.must(&["-H", "box", "rm", "-f", "follow"]);
 }
 
 /// The local digest of `name` in `store`.

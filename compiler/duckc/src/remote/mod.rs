@@ -50,9 +50,21 @@ pub fn quote(arg: &[u8]) -> Vec<u8> {
 
 /// The remote shell line that runs `duckc ARGS` (with the host's `--store`), after checking
 /// that duckc is there and speaks this version when `check` is set.
-fn remote_line(host: &Host, args: &[OsString], check: bool) -> OsString {
+fn remote_line(host: &Host, args: &[OsString], check: bool, tty: bool) -> OsString {
     // A `DUCKC_HOST` in the remote user's shell start-up files must not send it on again.
-    let mut line = b"unset DUCKC_HOST; D=".to_vec();
+    let mut line = b"unset DUCKC_HOST; ".to_vec();
+    // ssh asks for a terminal of this one's size, but sshd may apply it after the command has
+    // started (and a container's terminal copies the size once, when it starts): set it first.
+    if tty
+        && let Ok(ws) = rustix::termios::tcgetwinsize(rustix::stdio::stdin())
+        && ws.ws_row > 0
+        && ws.ws_col > 0
+    {
+        line.extend_from_slice(
+            format!("stty rows {} cols {} 2>/dev/null; ", ws.ws_row, ws.ws_col).as_bytes(),
+        );
+    }
+    line.extend_from_slice(b"D=");
     line.extend(quote(host.duckc.as_bytes()));
     line.extend_from_slice(b"; ");
     if check {
@@ -65,7 +77,10 @@ fn remote_line(host: &Host, args: &[OsString], check: bool) -> OsString {
             b" ] || { printf '\\036duckc-remote version %s\\n' \"$v\" >&2; exit 125; }; ",
         );
     }
-    line.extend_from_slice(b"exec \"$D\"");
+    // Not `exec`: a duckc killed by a signal (ctrl-c on a remote terminal) would make ssh
+    // exit 255; the shell reports it as 128+N, as a local shell does. The trap keeps the shell
+    // alive to report it (a caught signal is reset to the default in the child).
+    line.extend_from_slice(b"trap : INT QUIT TERM HUP; \"$D\"");
     if let Some(store) = &host.store {
         line.extend_from_slice(b" --store ");
         line.extend(quote(store.as_bytes()));
@@ -74,6 +89,7 @@ fn remote_line(host: &Host, args: &[OsString], check: bool) -> OsString {
         line.push(b' ');
         line.extend(quote(a.as_bytes()));
     }
+    line.extend_from_slice(b"; exit $?");
     OsString::from_vec(line)
 }
 
@@ -187,7 +203,7 @@ impl Session {
         stdin: Stdio,
         stdout: Stdio,
     ) -> miette::Result<Session> {
-        let mut cmd = ssh(host, tty, remote_line(host, args, check));
+        let mut cmd = ssh(host, tty, remote_line(host, args, check, tty));
         cmd.stdin(stdin).stdout(stdout).stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| {
             miette!(
