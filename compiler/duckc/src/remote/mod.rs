@@ -81,7 +81,12 @@ fn remote_line(host: &Host, args: &[OsString], check: bool, tty: bool) -> OsStri
     // exit 255; the shell reports it as 128+N, as a local shell does. The trap keeps the shell
     // alive to report it (a caught signal is reset to the default in the child).
     line.extend_from_slice(b"trap : INT QUIT TERM HUP; \"$D\"");
-    if let Some(store) = &host.store {
+    // `--store` given with `-H` names the remote store and wins over the host's.
+    let given = args
+        .iter()
+        .take_while(|a| a.as_bytes().starts_with(b"-"))
+        .any(|a| a == "--store" || a.as_bytes().starts_with(b"--store="));
+    if let Some(store) = host.store.as_ref().filter(|_| !given) {
         line.extend_from_slice(b" --store ");
         line.extend(quote(store.as_bytes()));
     }
@@ -422,6 +427,25 @@ mod tests {
         assert_eq!(quote(b"a b"), b"'a b'");
         assert_eq!(quote(b"it's"), b"'it'\\''s'");
         assert_eq!(quote(b"$(id);`x`"), b"'$(id);`x`'");
+    }
+
+    #[test]
+    fn the_remote_line_quotes_and_prefers_the_given_store() {
+        let host = Host {
+            label: "robot".into(),
+            user: None,
+            host: "robot".into(),
+            port: None,
+            duckc: "/opt/duck c".into(),
+            store: Some("/data".into()),
+        };
+        let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        let line = remote_line(&host, &args(&["run", "a'b"]), false, false);
+        let line = line.to_string_lossy();
+        assert!(line.contains("D='/opt/duck c'"), "{line}");
+        assert!(line.contains("\"$D\" --store '/data' 'run' 'a'\\''b'"), "{line}");
+        let line = remote_line(&host, &args(&["--store", "/x", "ps"]), false, false);
+        assert!(!line.to_string_lossy().contains("/data"), "{line:?}");
     }
 
     #[test]
