@@ -655,4 +655,36 @@ fn build_with_a_local_context_sends_only_what_it_copies_and_then_only_edits() {
         code != 0 && flat(&err).contains("would write on the remote host"),
         "{err}"
     );
+
+    // A file saved while it is sent: the build stops and says so; the rerun builds.
+    std::fs::copy(example.join("env.kdl"), ctx.join("env.kdl")).unwrap();
+    std::fs::write(ctx.join("hello.sh"), "#!/bin/sh\necho third\n").unwrap();
+    let editor = sshd.dir.join("edit-ssh");
+    std::fs::write(
+        &editor,
+        format!(
+            "#!/bin/sh\n(IFS= read -r offer; echo 'echo fourth' >> {}; printf '%s\\n' \"$offer\"; \
+             exec cat) | ssh -F {}/ssh_config \"$@\"\n",
+            ctx.join("hello.sh").display(),
+            sshd.dir.display()
+        ),
+    )
+    .unwrap();
+    ok(Command::new("chmod").arg("755").arg(&editor));
+    let out = sshd
+        .duckc()
+        .env("DUCKC_SSH_COMMAND", &editor)
+        .args(["-H", "box", "build", spec])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = flat(&String::from_utf8_lossy(&out.stderr));
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("hello.sh` changed while it was sent") && err.contains("help:"),
+        "{err}"
+    );
+    sshd.must(&["-H", "box", "build", spec]);
+    let (out, _) = sshd.must(&["-H", "box", "run", "--rm", "duckc-example/hello"]);
+    assert_eq!(out, "third\nfourth\n");
 }

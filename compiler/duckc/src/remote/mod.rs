@@ -443,7 +443,10 @@ mod tests {
         let line = remote_line(&host, &args(&["run", "a'b"]), false, false);
         let line = line.to_string_lossy();
         assert!(line.contains("D='/opt/duck c'"), "{line}");
-        assert!(line.contains("\"$D\" --store '/data' 'run' 'a'\\''b'"), "{line}");
+        assert!(
+            line.contains("\"$D\" --store '/data' 'run' 'a'\\''b'"),
+            "{line}"
+        );
         let line = remote_line(&host, &args(&["--store", "/x", "ps"]), false, false);
         assert!(!line.to_string_lossy().contains("/data"), "{line:?}");
     }
