@@ -591,7 +591,27 @@ fn images_move_over_ssh_with_their_digests_and_only_missing_blobs() {
             (),
         )
     };
-    assert_eq!((code, got), (Some(0), want));
+    assert_eq!((code, got), (Some(0), want.clone()));
+
+    // By digest: recorded under it, not tagged.
+    let by_digest = sshd.dir.join("by-digest");
+    std::fs::create_dir_all(&by_digest).unwrap();
+    let pinned = format!("busybox@{want}");
+    let out = sshd
+        .duckc()
+        .env("DUCKC_STORE", &by_digest)
+        .args(["pull", &format!("ssh://box/{pinned}")])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let o = sshd
+        .duckc()
+        .env("DUCKC_STORE", &by_digest)
+        .args(["inspect", "--format", "{{.Digest}}", &pinned])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), want, "{o:?}");
 
     // A name that is not there, on either side.
     let (code, _, err) = sshd.run(&["pull", "ssh://box/nothing:here"]);

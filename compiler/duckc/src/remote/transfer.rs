@@ -176,8 +176,12 @@ pub fn receive(
         ));
     }
     let result = (|| {
-        let name =
-            duckc_image::normalize_name(name.unwrap_or(&offer.name)).map_err(|e| miette!("{e}"))?;
+        // `NAME@sha256:…` names the image by digest: it is recorded, not tagged.
+        let name = name.unwrap_or(&offer.name);
+        let name = match name.split_once('@') {
+            Some(_) => None,
+            None => Some(duckc_image::normalize_name(name).map_err(|e| miette!("{e}"))?),
+        };
         let root = parse_digest(&offer.digest)?;
         let mut blobs = Vec::new();
         for b in &offer.blobs {
@@ -220,7 +224,11 @@ pub fn receive(
         }
         let image = Image::read(store, &root).map_err(|e| miette!("{e}"))?;
         duckc_image::index_layers(store, &image).map_err(|e| miette!("{e}"))?;
-        duckc_image::tag(store, &image, &name).map_err(|e| miette!("{e}"))?;
+        match &name {
+            Some(name) => duckc_image::tag(store, &image, name),
+            None => duckc_image::manifest::record(store, &image),
+        }
+        .map_err(|e| miette!("{e}"))?;
         Ok((moved, name))
     })();
     match result {
