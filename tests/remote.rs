@@ -185,10 +185,31 @@ impl Sshd {
 
 impl Drop for Sshd {
     fn drop(&mut self) {
+        // Containers a failed test left running, on either side, go first.
+        for store in [self.local(), self.remote()] {
+            let Ok(out) = self
+                .duckc()
+                .arg("--store")
+                .arg(&store)
+                .args(["ps", "-aq"])
+                .output()
+            else {
+                continue;
+            };
+            let ids = String::from_utf8_lossy(&out.stdout).into_owned();
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            if !ids.is_empty() {
+                let _ = self
+                    .duckc()
+                    .arg("--store")
+                    .arg(&store)
+                    .args(["rm", "-f"])
+                    .args(&ids)
+                    .output();
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // Containers the test left running on either side are the test's failure to report,
-        // not to clean up here; their stores go with the directory.
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
