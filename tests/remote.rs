@@ -512,6 +512,23 @@ fn run_it_remotely_has_a_terminal_its_size_exit_codes_and_ctrl_c() {
     }
     assert_eq!(codes[0], codes[1], "remote, then local");
     assert_ne!(codes[0], Some(255));
+
+    // `exec -it` in the running container: a terminal there, its exit code here.
+    let pty = Pty::new();
+    let mut cmd = sshd.duckc();
+    cmd.args([
+        "-H",
+        "box",
+        "exec",
+        "-it",
+        "follow",
+        "sh",
+        "-c",
+        "tty; exit 5",
+    ]);
+    let mut child = pty.spawn(cmd);
+    assert_eq!(child.wait().unwrap().code(), Some(5), "{}", pty.text());
+    pty.wait_for("/dev/pts/");
     sshd.must(&["-H", "box", "rm", "-f", "follow"]);
 }
 
