@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod cmd;
+mod remote;
 
 /// duckc: a declarative environment compiler with a bundled container runtime.
 #[derive(Debug, Parser)]
@@ -14,6 +15,11 @@ struct Cli {
     /// Store directory (default: /var/lib/duckc for root, else $XDG_DATA_HOME/duckc).
     #[arg(long, global = true, env = "DUCKC_STORE", value_name = "DIR")]
     store: Option<PathBuf>,
+
+    /// Run the command on another machine over ssh: `ssh://[USER@]HOST[:PORT]` or a name
+    /// from `duckc host add` (see docs/remote.md).
+    #[arg(short = 'H', long, env = "DUCKC_HOST", value_name = "HOST")]
+    host: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -42,6 +48,8 @@ enum Command {
     Sbom(cmd::sbom::Command),
     #[command(flatten)]
     Network(cmd::network::Command),
+    #[command(flatten)]
+    Host(cmd::host::Command),
 }
 
 /// What every command gets besides its own arguments.
@@ -56,10 +64,14 @@ fn main() -> ExitCode {
     if let Some(code) = duckc_runtime::init::main_if_init() {
         return code;
     }
+    let mut matches = None;
     let cli = match cmd::help::grouped(Cli::command())
         .try_get_matches()
-        .and_then(|m| Cli::from_arg_matches(&m))
-    {
+        .and_then(|m| {
+            let cli = Cli::from_arg_matches(&m);
+            matches = Some(m);
+            cli
+        }) {
         Ok(cli) => cli,
         Err(e) => match cmd::help::unknown_docker_verb(&e) {
             Some(report) => {
@@ -69,6 +81,28 @@ fn main() -> ExitCode {
             None => e.exit(),
         },
     };
+    let args = remote::strip_host_flag(std::env::args_os());
+    if let Some(host) = cli.host.as_deref().filter(|h| !h.is_empty())
+        && !matches!(cli.command, Command::Host(_))
+        // `push`/`pull ssh://…` reach their host themselves.
+        && !(matches!(cli.command, Command::Registry(_))
+            && args.iter().any(|a| remote::is_ssh_address(a)))
+    {
+        let matches = matches.expect("parsed");
+        let result = match cli.command {
+            Command::Build(b @ cmd::build::Command::Build { .. }) => remote::build::run(
+                host,
+                b,
+                matches.subcommand_matches("build").expect("build"),
+                Cli::command().find_subcommand("build").expect("build"),
+            ),
+            _ => remote::forward(host, &args, remote::wants_terminal(&matches)),
+        };
+        return result.unwrap_or_else(|report| {
+            eprintln!("{report:?}");
+            ExitCode::from(125)
+        });
+    }
     // `duckc images | head -1`: a closed pipe ends the process quietly, as for other Unix
     // tools, instead of a panic in `println!`. Container verbs keep ignoring SIGPIPE: a
     // foreground container must still be waited for and cleaned up when the reader goes.
@@ -101,6 +135,7 @@ fn main() -> ExitCode {
         Command::Unshare(c) => c.run(),
         Command::Sbom(c) => c.run(&global),
         Command::Network(c) => c.run(&global),
+        Command::Host(c) => c.run(&global),
     };
     match result {
         Ok(code) => code,

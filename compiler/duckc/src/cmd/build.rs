@@ -353,7 +353,7 @@ fn dockerfile_plan(lowered: &duckc_ir::dockerfile::LoweredDockerfile) -> miette:
 
 /// The positional argument, `-f` and `--context` as (spec file, context directory). A
 /// directory as the positional argument is the context, as in `docker build .`.
-fn resolve_args(
+pub(crate) fn resolve_args(
     file: Option<PathBuf>,
     spec_file: Option<PathBuf>,
     context: Option<PathBuf>,
@@ -399,7 +399,7 @@ fn find_in(dir: &Path) -> miette::Result<PathBuf> {
         })
 }
 
-fn parse_build_args(args: &[String]) -> miette::Result<BTreeMap<String, String>> {
+pub(crate) fn parse_build_args(args: &[String]) -> miette::Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for a in args {
         match a.split_once('=') {
@@ -425,7 +425,7 @@ fn parse_build_args(args: &[String]) -> miette::Result<BTreeMap<String, String>>
 
 /// The spec to read: the one given, else `env.kdl`, `duck.kdl`, then `Dockerfile` in the
 /// current directory.
-fn find_spec(file: Option<&Path>) -> miette::Result<PathBuf> {
+pub(crate) fn find_spec(file: Option<&Path>) -> miette::Result<PathBuf> {
     if let Some(f) = file {
         return Ok(f.to_owned());
     }

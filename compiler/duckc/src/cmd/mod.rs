@@ -8,6 +8,7 @@ pub mod convert;
 pub mod dockerfile;
 pub mod format;
 pub mod help;
+pub mod host;
 pub mod image;
 pub mod network;
 pub mod packages;

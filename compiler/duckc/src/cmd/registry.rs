@@ -177,6 +177,9 @@ impl Command {
                 quiet,
                 tls,
             } => {
+                if name.starts_with("ssh://") {
+                    return crate::remote::transfer::pull(global, &name, quiet);
+                }
                 let store = open_store(global)?;
                 let platform = match platform {
                     Some(p) => Some(Platform::parse(&p).ok_or_else(|| {
@@ -256,6 +259,10 @@ impl Command {
                 sbom,
                 tls,
             } => {
+            Command::Push { name, quiet, tls } => {
+                if name.starts_with("ssh://") {
+                    return crate::remote::transfer::push(global, &name, quiet);
+                }
                 let store = open_store(global)?;
                 if let Err(duckc_image::Error::NotFound(_)) = duckc_image::resolve(&store, &name) {
                     return Err(miette!(
