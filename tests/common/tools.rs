@@ -37,6 +37,8 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("nftables", "nft"),
     ("iproute2", "ip"),
     ("slirp4netns", "slirp4netns"),
+    ("openssh-server", "/usr/sbin/sshd"),
+    ("openssh-client", "ssh"),
 ];
 
 fn present(what: &str) -> bool {

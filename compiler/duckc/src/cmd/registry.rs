@@ -259,7 +259,6 @@ impl Command {
                 sbom,
                 tls,
             } => {
-            Command::Push { name, quiet, tls } => {
                 if name.starts_with("ssh://") {
                     return crate::remote::transfer::push(global, &name, quiet);
                 }
