@@ -110,6 +110,8 @@ pub struct Stage {
     pub build_args_used: BTreeSet<String>,
     /// ENV at the end of the stage (inherited by stages built on it).
     pub env: Vec<(String, String)>,
+    /// The `SHELL` at the end of the stage (inherited by stages built on it, as in BuildKit).
+    pub shell: Vec<String>,
 }
 
 /// What a stage starts from.
@@ -322,6 +324,23 @@ struct StageState {
     shell: Vec<String>,
 }
 
+/// Whether `spec` is a port BuildKit's `EXPOSE` takes: `[[IP:]HOST:]PORT[-PORT][/PROTO]`,
+/// ports 0–65535, a range not descending, PROTO `tcp`, `udp` or `sctp` (any case).
+fn valid_port(spec: &str) -> bool {
+    let container = spec.rsplit(':').next().unwrap_or(spec);
+    let (port, proto) = container.split_once('/').unwrap_or((container, "tcp"));
+    let number = |s: &str| {
+        !s.is_empty()
+            && s.bytes().all(|b| b.is_ascii_digit())
+            && s.parse::<u32>().is_ok_and(|n| n <= 65535)
+    };
+    let range_ok = match port.split_once('-') {
+        Some((a, b)) => number(a) && number(b) && a.parse::<u32>().ok() <= b.parse::<u32>().ok(),
+        None => number(port),
+    };
+    range_ok && ["tcp", "udp", "sctp"].contains(&proto.to_ascii_lowercase().as_str())
+}
+
 fn set(vars: &mut Vec<(String, String)>, key: String, value: String) {
     match vars.iter_mut().find(|(k, _)| *k == key) {
         Some(slot) => slot.1 = value,
@@ -478,13 +497,19 @@ impl Evaluator<'_> {
                 .with_help("give each stage its own name"),
             );
         }
-        let (env, depends_on) = match &base {
-            Base::Stage(i) => (self.stages[*i].env.clone(), vec![*i]),
+        let default_shell = vec!["/bin/sh".to_string(), "-c".to_string()];
+        let (env, depends_on, shell) = match &base {
+            Base::Stage(i) => (
+                self.stages[*i].env.clone(),
+                vec![*i],
+                self.stages[*i].shell.clone(),
+            ),
             Base::Image(r) => (
                 self.opts.base_env.get(r).cloned().unwrap_or_default(),
                 vec![],
+                default_shell,
             ),
-            Base::Scratch => (Vec::new(), vec![]),
+            Base::Scratch => (Vec::new(), vec![], default_shell),
         };
         StageState {
             stage: Stage {
@@ -498,10 +523,11 @@ impl Evaluator<'_> {
                 depends_on,
                 build_args_used,
                 env: Vec::new(),
+                shell: Vec::new(),
             },
             args: Vec::new(),
             env,
-            shell: vec!["/bin/sh".to_string(), "-c".to_string()],
+            shell,
         }
     }
 
@@ -515,6 +541,7 @@ impl Evaluator<'_> {
 
     fn finish(&mut self, mut s: StageState) {
         s.stage.env = s.env;
+        s.stage.shell = s.shell;
         s.stage.depends_on.sort_unstable();
         s.stage.depends_on.dedup();
         self.stages.push(s.stage);
@@ -696,7 +723,22 @@ impl Evaluator<'_> {
                 }
             }
             InstructionKind::Expose(v) => {
-                Op::Expose(v.iter().map(|w| self.expand(w, &lookup)).collect())
+                let mut ports = Vec::new();
+                for w in v {
+                    // Each word may expand to several, as in BuildKit.
+                    for port in self.expand(w, &lookup).split_whitespace() {
+                        if valid_port(port) {
+                            ports.push(port.to_owned());
+                        } else {
+                            self.diagnostics.push(
+                                Diagnostic::error(codes::EVAL, format!("invalid port `{port}`"))
+                                    .with_label(w.span, "not PORT[-PORT][/tcp|udp|sctp]")
+                                    .with_help("write the ports as words, e.g. `EXPOSE 80 443/tcp 53/udp`: `EXPOSE` has no JSON form"),
+                            );
+                        }
+                    }
+                }
+                Op::Expose(ports)
             }
             InstructionKind::Volume(v) => {
                 Op::Volume(v.iter().map(|w| self.expand(w, &lookup)).collect())
