@@ -328,3 +328,35 @@ fn trim_continuation(line: &str, escape: char) -> (usize, bool) {
         _ => (line.len(), false),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_escape_does_not_continue() {
+        assert_eq!(trim_continuation("echo a \\", '\\'), (7, true));
+        assert_eq!(trim_continuation("echo a \\ \t", '\\'), (7, true));
+        assert_eq!(trim_continuation("\\", '\\'), (0, true));
+        assert_eq!(trim_continuation("echo a \\\\", '\\'), (9, false));
+        assert_eq!(trim_continuation("echo a `", '`'), (7, true));
+        assert_eq!(trim_continuation("echo a ``", '`'), (9, false));
+    }
+
+    #[test]
+    fn heredoc_markers_as_buildkit() {
+        for (word, name, chomp) in [
+            ("<<EOF", "EOF", false),
+            ("<< EOF", "EOF", false),
+            ("<<-EOF", "EOF", true),
+            ("<< -EOF", "-EOF", false),
+            ("<<'EOF'", "EOF", false),
+        ] {
+            let m = marker(word).unwrap_or_else(|| panic!("{word}"));
+            assert_eq!((m.name.as_str(), m.chomp), (name, chomp), "{word}");
+        }
+        for word in ["<<", "<<-", "<<<EOF", "<EOF"] {
+            assert!(marker(word).is_none(), "{word}");
+        }
+    }
+}

@@ -948,3 +948,26 @@ fn command(c: &CommandForm) -> Command {
         CommandForm::Shell(s) => Command::Shell(s.text.clone()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::valid_port;
+
+    #[test]
+    fn ports_as_buildkit() {
+        for p in [
+            "80",
+            "80/tcp",
+            "53/UDP",
+            "9-10/sctp",
+            "8080:80",
+            "0",
+            "65535",
+        ] {
+            assert!(valid_port(p), "{p}");
+        }
+        for p in ["[80]", "80/icmp", "65536", "10-9", "", "/tcp", "80-", "x"] {
+            assert!(!valid_port(p), "{p}");
+        }
+    }
+}

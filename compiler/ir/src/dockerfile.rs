@@ -434,6 +434,9 @@ impl Lowering<'_> {
                 let base = outs.get(j)?;
                 let mut config = base.config.clone();
                 config.tags.clear();
+                // BuildKit runs a stage's `ONBUILD` triggers in the stages built on it and
+                // does not carry them over (duckc does not run them: the frontend warns).
+                config.onbuild.clear();
                 display.push(DisplayStep {
                     text: from_text,
                     node: None,
@@ -1374,6 +1377,19 @@ pub fn go_duration(s: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration("30s"), Some(30_000_000_000));
+        assert_eq!(go_duration("1m30s"), Some(90_000_000_000));
+        assert_eq!(go_duration("1.5s"), Some(1_500_000_000));
+        assert_eq!(go_duration("500ms"), Some(500_000_000));
+        assert_eq!(go_duration("2h"), Some(7_200_000_000_000));
+        assert_eq!(go_duration("0"), Some(0));
+        for bad in ["", "30", "s", "-1s", "1x", "1.s.", "1 s"] {
+            assert_eq!(go_duration(bad), None, "{bad}");
+        }
+    }
     use super::*;
 
     #[test]
