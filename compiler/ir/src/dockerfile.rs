@@ -614,7 +614,7 @@ impl Lowering<'_> {
                 // Recorded in the config as Docker records them; never run (the frontend
                 // warns).
                 Op::Healthcheck(hc) => {
-                    out.config.healthcheck = self.healthcheck(hc, step.span);
+                    out.config.healthcheck = self.healthcheck(hc, step.span).map(Box::new);
                     Err(format!("`HEALTHCHECK` has no spec form: {text}"))
                 }
                 Op::Onbuild(trigger) => {

@@ -309,7 +309,7 @@ pub struct ImageConfig {
     pub shell: Option<Vec<String>>,
     /// `HEALTHCHECK` (Dockerfiles): the config's `Healthcheck`, as Docker records it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub healthcheck: Option<Healthcheck>,
+    pub healthcheck: Option<Box<Healthcheck>>,
     /// `ONBUILD` triggers as written (Dockerfiles): the config's `OnBuild`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub onbuild: Vec<String>,
