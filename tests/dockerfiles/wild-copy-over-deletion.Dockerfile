@@ -10,3 +10,4 @@ RUN rm -rf /var/lib/apt/lists/*
 FROM busybox:1.36
 COPY --from=build /var/lib /copied
 COPY --from=build /out/tool /usr/local/bin/tool
+CMD ["sh"]
