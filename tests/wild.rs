@@ -115,6 +115,104 @@ fn base_image_env_is_in_scope() {
     );
 }
 
+/// A `docker-registry` on a free loopback port, storage in `dir`, killed with the test thread.
+struct Registry(std::process::Child, u16);
+
+impl Registry {
+    fn start(dir: &Path) -> Registry {
+        use std::os::unix::process::CommandExt;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.join("registry.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.join("registry").display()
+            ),
+        )
+        .unwrap();
+        let mut cmd = std::process::Command::new("docker-registry");
+        cmd.arg("serve")
+            .arg(&config)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        // SAFETY: prctl is async-signal-safe; the registry dies with the test thread.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("docker-registry starts");
+        for _ in 0..600 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Registry(child, port);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("docker-registry did not start");
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Class 1, a base the build pulls: its ENV is read once it is in the store, before any step
+/// runs, and the Dockerfile is evaluated again with it.
+#[test]
+fn base_env_of_a_pulled_base_is_in_scope() {
+    if !require_root() || !common::require_tool("docker-registry") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = Registry::start(tmp.path());
+    let host = format!("127.0.0.1:{}", registry.1);
+    let pusher = store(tmp.path());
+    base_image(
+        &pusher,
+        tmp.path(),
+        "wild/base:1",
+        "FROM busybox:1.36\nENV PATH=/opt/tool/bin:/usr/sbin:/usr/bin:/sbin:/bin APPDIR=/srv/app GREETING=quack APPUSER=nobody\n",
+    );
+    let remote = format!("{host}/wild/base:1");
+    ok(duckc(&pusher).args(["tag", "wild/base:1", &remote]));
+    ok(duckc(&pusher)
+        .env("DOCKER_CONFIG", tmp.path().join("docker-config"))
+        .args(["push", &remote]));
+    // A store without the base: the build pulls it.
+    let store = tmp.path().join("puller");
+    let ctx = context(tmp.path(), "wild-base-env");
+    let text = std::fs::read_to_string(ctx.join("Dockerfile")).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        text.replace("FROM wild/base:1", &format!("FROM {remote}")),
+    )
+    .unwrap();
+    let out = output(
+        duckc(&store)
+            .env("DOCKER_CONFIG", tmp.path().join("docker-config"))
+            .current_dir(&ctx)
+            .args(["build", "--progress", "plain", "-t", "wild/pulled:1", "."]),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let c = config(&store, "wild/pulled:1");
+    assert_eq!(c["WorkingDir"], "/srv/app", "{c}");
+    assert_eq!(
+        run(&store, "wild/pulled:1", &["cat", "/srv/app/out.txt"]),
+        "quack /srv/app/data /usr/local/go/bin:/opt/tool/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+    );
+}
+
 /// Class 2: `COPY --from` a stage whose later layer deleted what an earlier one made copies
 /// the merged view: the deleted files are gone, the directory that held them is there.
 #[test]
