@@ -148,10 +148,11 @@ impl Registry {
                 Ok(())
             });
         }
-        let child = cmd.spawn().expect("docker-registry starts");
+        // Held by the guard at once, so it is killed and waited for on every path.
+        let registry = Registry(cmd.spawn().expect("docker-registry starts"), port);
         for _ in 0..600 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Registry(child, port);
+                return registry;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
