@@ -322,6 +322,28 @@ fn shell_and_config_fields_as_docker_records_them() {
         serde_json::json!(["RUN echo from-a-child"]),
         "{c}"
     );
+    // An image built on it: its `Shell` runs the shell-form `RUN` and `CMD` (BuildKit's
+    // rule), and the config keeps it; `OnBuild` is not inherited.
+    let ctx = tmp.path().join("on-shell-image");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM wild/shell:1\nRUN echo from-an-image\nCMD echo again\n",
+    )
+    .unwrap();
+    build(&store, &ctx, "wild/shell:2");
+    assert_eq!(
+        run(&store, "wild/shell:2", &["tail", "-n", "1", "/shell.log"]),
+        "-c echo from-an-image\n"
+    );
+    let c = config(&store, "wild/shell:2");
+    assert_eq!(c["Shell"], serde_json::json!(["/bin/logsh", "-c"]), "{c}");
+    assert_eq!(
+        c["Cmd"],
+        serde_json::json!(["/bin/logsh", "-c", "echo again"]),
+        "{c}"
+    );
+    assert_eq!(c["OnBuild"], serde_json::Value::Null, "{c}");
 }
 
 /// Class 8: BuildKit's lexer: `\\` at the end of a line ends it; `<< EOF` opens a heredoc;

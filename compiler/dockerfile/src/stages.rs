@@ -34,6 +34,9 @@ pub struct EvalOptions {
     /// The image ENV of external base images, by the reference written after FROM (once
     /// substituted), when the caller knows it; used for substitution in stages built on them.
     pub base_env: BTreeMap<String, Vec<(String, String)>>,
+    /// The image `Shell` of external base images that set one, keyed as `base_env`: the shell
+    /// of the stage's shell-form `RUN`, `CMD` and `ENTRYPOINT` until a `SHELL`, as in BuildKit.
+    pub base_shell: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for EvalOptions {
@@ -54,6 +57,7 @@ impl Default for EvalOptions {
             target_platform: platform.clone(),
             build_platform: platform,
             base_env: BTreeMap::new(),
+            base_shell: BTreeMap::new(),
         }
     }
 }
@@ -112,6 +116,9 @@ pub struct Stage {
     pub env: Vec<(String, String)>,
     /// The `SHELL` at the end of the stage (inherited by stages built on it, as in BuildKit).
     pub shell: Vec<String>,
+    /// The shell in effect at the `FROM`: the base stage's, the base image's `Shell`, else
+    /// `/bin/sh -c`.
+    pub from_shell: Vec<String>,
 }
 
 /// What a stage starts from.
@@ -507,7 +514,12 @@ impl Evaluator<'_> {
             Base::Image(r) => (
                 self.opts.base_env.get(r).cloned().unwrap_or_default(),
                 vec![],
-                default_shell,
+                self.opts
+                    .base_shell
+                    .get(r)
+                    .filter(|s| !s.is_empty())
+                    .cloned()
+                    .unwrap_or(default_shell),
             ),
             Base::Scratch => (Vec::new(), vec![], default_shell),
         };
@@ -524,6 +536,7 @@ impl Evaluator<'_> {
                 build_args_used,
                 env: Vec::new(),
                 shell: Vec::new(),
+                from_shell: shell.clone(),
             },
             args: Vec::new(),
             env,

@@ -473,7 +473,7 @@ impl Lowering<'_> {
                             layers: vec![key],
                             ..ImageConfig::default()
                         },
-                        shell: vec!["/bin/sh".to_owned(), "-c".to_owned()],
+                        shell: stage.from_shell.clone(),
                     },
                     name,
                 )

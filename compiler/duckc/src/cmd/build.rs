@@ -296,14 +296,19 @@ enum Frontend {
     Kdl(Compiled),
     Dockerfile {
         lowered: duckc_ir::dockerfile::LoweredDockerfile,
-        /// The evaluation lowered, and the base images' ENV it substituted with.
+        /// The evaluation lowered, and the base images' ENV and Shell it was evaluated with.
         ev: Box<duckc_dockerfile::Evaluation>,
-        base_env: BaseEnv,
+        base_env: BaseConfigs,
     },
 }
 
-/// Base image reference (as written after `FROM`, substituted) → its config's ENV.
-type BaseEnv = BTreeMap<String, Vec<(String, String)>>;
+/// By base image reference (as written after `FROM`, substituted): its config's ENV, and its
+/// `Shell` where it sets one.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct BaseConfigs {
+    env: BTreeMap<String, Vec<(String, String)>>,
+    shell: BTreeMap<String, Vec<String>>,
+}
 
 /// Where the ENV of a Dockerfile's base images comes from: the store, by the digest
 /// `bases::prepare` resolved each base to when it has run, else by the reference.
@@ -315,15 +320,16 @@ struct Bases<'a> {
 }
 
 impl Bases<'_> {
-    /// The ENV of the external bases of `ev`'s needed stages that the store holds. A base not
-    /// there yet (it is pulled before the build) is left out; the build lowers again once it is.
-    fn of(&self, ev: &duckc_dockerfile::Evaluation) -> BaseEnv {
-        let mut out = BaseEnv::new();
+    /// The ENV and Shell of the external bases of `ev`'s needed stages that the store holds. A
+    /// base not there yet (it is pulled before the build) is left out; the build lowers again
+    /// once it is.
+    fn of(&self, ev: &duckc_dockerfile::Evaluation) -> BaseConfigs {
+        let mut out = BaseConfigs::default();
         for &i in &ev.needed {
             let duckc_dockerfile::stages::Base::Image(reference) = &ev.stages[i].base else {
                 continue;
             };
-            if out.contains_key(reference) {
+            if out.env.contains_key(reference) {
                 continue;
             }
             use duckc_syntax::reference::{ImageRef, parse_image_ref};
@@ -353,7 +359,20 @@ impl Bases<'_> {
                         .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 })
                 .collect();
-            out.insert(reference.clone(), env);
+            out.env.insert(reference.clone(), env);
+            // `Shell` is Docker's field, not OCI's: read from the config as stored.
+            let shell = self
+                .store
+                .read_blob(&image.config_digest, duckc_image::MAX_METADATA_BYTES)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|c| {
+                    serde_json::from_value::<Vec<String>>(c["config"]["Shell"].clone()).ok()
+                })
+                .filter(|s| !s.is_empty());
+            if let Some(shell) = shell {
+                out.shell.insert(reference.clone(), shell);
+            }
         }
         out
     }
@@ -619,7 +638,7 @@ fn lower_dockerfile(
 ) -> miette::Result<(
     duckc_ir::dockerfile::LoweredDockerfile,
     duckc_dockerfile::Evaluation,
-    BaseEnv,
+    BaseConfigs,
 )> {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let (rendered, has_errors) = super::dockerfile::check_dockerfile(path, text, color, false);
@@ -643,10 +662,13 @@ fn lower_dockerfile(
     }
     let mut ev = duckc_dockerfile::evaluate(&file, &opts);
     // A base image's ENV is in scope for the stage's substitutions, as in BuildKit (`ENV
-    // PATH=/usr/local/go/bin:$PATH`). `FROM` lines cannot use ENV, so one more pass with the
-    // bases' ENV is the final evaluation.
-    opts.base_env = bases.of(&ev);
-    if !opts.base_env.is_empty() {
+    // PATH=/usr/local/go/bin:$PATH`), and its `Shell` runs the shell forms until a `SHELL`.
+    // `FROM` lines cannot use ENV, so one more pass with the bases' configs is the final
+    // evaluation.
+    let configs = bases.of(&ev);
+    if configs != BaseConfigs::default() {
+        opts.base_env = configs.env.clone();
+        opts.base_shell = configs.shell.clone();
         ev = duckc_dockerfile::evaluate(&file, &opts);
     }
     if let Some(t) = &target
@@ -709,7 +731,7 @@ fn lower_dockerfile(
         }
     }
     match lowered {
-        Some(l) if errors == 0 => Ok((l, ev, opts.base_env)),
+        Some(l) if errors == 0 => Ok((l, ev, configs)),
         _ => Err(miette!(
             "`{}` cannot be built; fix the errors above",
             path.display()
