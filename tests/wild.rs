@@ -308,6 +308,11 @@ fn shell_and_config_fields_as_docker_records_them() {
     assert_eq!(c["StopSignal"], "SIGINT", "{c}");
     assert_eq!(c["Volumes"], serde_json::json!({"/data": {}}), "{c}");
     assert_eq!(
+        c["ExposedPorts"],
+        serde_json::json!({"80/tcp": {}, "8000/udp": {}, "8001/udp": {}}),
+        "{c}"
+    );
+    assert_eq!(
         c["Healthcheck"],
         serde_json::json!({
             "Test": ["CMD-SHELL", "wget -q -O- http://127.0.0.1/ || exit 1"],

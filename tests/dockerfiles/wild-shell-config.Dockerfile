@@ -7,6 +7,7 @@ SHELL ["/bin/logsh", "-c"]
 RUN echo in-base
 STOPSIGNAL SIGINT
 VOLUME /data
+EXPOSE 8000-8001/udp 80
 HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD wget -q -O- http://127.0.0.1/ || exit 1
 
 FROM base

@@ -566,9 +566,22 @@ impl Lowering<'_> {
                 Op::Expose(ports) => {
                     let mut parsed = Vec::new();
                     for p in ports {
+                        // As BuildKit: the container port of `[IP:]HOST:PORT`, and a range as
+                        // one entry per port (the evaluation checked the syntax).
+                        let p = p.rsplit(':').next().unwrap_or(p);
                         let (num, proto) = p.split_once('/').unwrap_or((p, "tcp"));
                         let proto = proto.to_ascii_lowercase();
-                        out.config.exposed_ports.push(format!("{num}/{proto}"));
+                        match num.split_once('-') {
+                            Some((a, b)) => {
+                                let (a, b) = (a.parse::<u32>(), b.parse::<u32>());
+                                if let (Ok(a), Ok(b)) = (a, b) {
+                                    for n in a..=b.min(65535) {
+                                        out.config.exposed_ports.push(format!("{n}/{proto}"));
+                                    }
+                                }
+                            }
+                            None => out.config.exposed_ports.push(format!("{num}/{proto}")),
+                        }
                         let protocol = match proto.as_str() {
                             "udp" => Some(Protocol::Udp),
                             "sctp" => Some(Protocol::Sctp),
