@@ -48,7 +48,7 @@ pub enum GraphFormat {
 
 impl Command {
     pub fn run(self, _global: &Global) -> miette::Result<ExitCode> {
-        let self_ = match self {
+        let command = match self {
             // A directory (or none: the current one) is looked in as `build DIR` looks.
             Command::Check { file } if file.as_deref().is_none_or(Path::is_dir) => {
                 let dir = file.unwrap_or_else(|| PathBuf::from("."));
@@ -65,7 +65,7 @@ impl Command {
             }
             other => other,
         };
-        match self_ {
+        match command {
             Command::Check { file: Some(file) } if super::dockerfile::is_dockerfile(&file) => {
                 super::dockerfile::check(&file)
             }
