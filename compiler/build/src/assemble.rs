@@ -143,6 +143,57 @@ fn assemble_platform(
     if !ports.is_empty() {
         c.insert("ExposedPorts".into(), json!(ports));
     }
+    // Dockerfile-only fields, as Docker records them: set here, else the base image's
+    // (`OnBuild` is not inherited: Docker clears it once a build has consumed the triggers).
+    let mut volumes: BTreeMap<String, Value> = base
+        .config
+        .pointer("/config/Volumes")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    for v in &cfg.volumes {
+        volumes.insert(v.clone(), json!({}));
+    }
+    if !volumes.is_empty() {
+        c.insert("Volumes".into(), json!(volumes));
+    }
+    if let Some(s) = cfg
+        .stop_signal
+        .as_ref()
+        .map(|s| json!(s))
+        .or_else(|| base_list("StopSignal"))
+    {
+        c.insert("StopSignal".into(), s);
+    }
+    if let Some(s) = cfg
+        .shell
+        .as_ref()
+        .map(|s| json!(s))
+        .or_else(|| base_list("Shell"))
+    {
+        c.insert("Shell".into(), s);
+    }
+    let healthcheck = cfg.healthcheck.as_ref().map(|h| {
+        let mut o = Map::new();
+        o.insert("Test".into(), json!(h.test));
+        for (name, n) in [
+            ("Interval", h.interval),
+            ("Timeout", h.timeout),
+            ("StartPeriod", h.start_period),
+            ("StartInterval", h.start_interval),
+            ("Retries", h.retries),
+        ] {
+            if n != 0 {
+                o.insert(name.into(), json!(n));
+            }
+        }
+        Value::Object(o)
+    });
+    if let Some(h) = healthcheck.or_else(|| base_list("Healthcheck")) {
+        c.insert("Healthcheck".into(), h);
+    }
+    if !cfg.onbuild.is_empty() {
+        c.insert("OnBuild".into(), json!(cfg.onbuild));
+    }
 
     // History: the base image's, then one entry per step of the spec.
     let mut history: Vec<Value> = base

@@ -31,8 +31,10 @@ pub(crate) fn flatten(store: &Store, layers: &[LayerRef], dest: &Path) -> Result
 /// made with the topmost layer's metadata, whiteouts remove, opaque directories hide what is
 /// below. The result must only be read: writing a file would write the snapshot.
 pub(crate) fn flatten_linked(store: &Store, layers: &[LayerRef], dest: &Path) -> Result<()> {
-    // Directory times are set last, top-down order reversed, as adding entries changes them.
-    let mut times: Vec<(PathBuf, fs::Metadata)> = Vec::new();
+    // Directory times are set last, as adding entries changes them: each directory's from
+    // the topmost layer that has it, and none for a directory a later layer removed (a
+    // whiteout, `rm -rf dir/*` in a later step).
+    let mut times: std::collections::BTreeMap<PathBuf, fs::Metadata> = Default::default();
     for layer in layers {
         let snap = store.snapshot(&layer.diff_id)?;
         for entry in walkdir::WalkDir::new(&snap)
@@ -53,6 +55,7 @@ pub(crate) fn flatten_linked(store: &Store, layers: &[LayerRef], dest: &Path) ->
                 // A whiteout: the path is gone from here up.
                 if existing.is_some() {
                     duckc_layer::remove_tree(&out).map_err(io_err(&out))?;
+                    times.retain(|p, _| !p.starts_with(&out));
                 }
                 continue;
             }
@@ -62,6 +65,7 @@ pub(crate) fn flatten_linked(store: &Store, layers: &[LayerRef], dest: &Path) ->
                     Some(m) if m.is_dir() && !opaque => {}
                     Some(_) => {
                         duckc_layer::remove_tree(&out).map_err(io_err(&out))?;
+                        times.retain(|p, _| !p.starts_with(&out));
                         fs::create_dir(&out).map_err(io_err(&out))?;
                     }
                     None => fs::create_dir(&out).map_err(io_err(&out))?,
@@ -70,12 +74,13 @@ pub(crate) fn flatten_linked(store: &Store, layers: &[LayerRef], dest: &Path) ->
                     .map_err(io_err(&out))?;
                 std::os::unix::fs::lchown(&out, Some(meta.uid()), Some(meta.gid()))
                     .map_err(io_err(&out))?;
-                times.push((out, meta));
+                times.insert(out, meta);
                 continue;
             }
             if let Some(m) = existing {
                 if m.is_dir() {
                     duckc_layer::remove_tree(&out).map_err(io_err(&out))?;
+                    times.retain(|p, _| !p.starts_with(&out));
                 } else {
                     fs::remove_file(&out).map_err(io_err(&out))?;
                 }
@@ -83,7 +88,7 @@ pub(crate) fn flatten_linked(store: &Store, layers: &[LayerRef], dest: &Path) ->
             fs::hard_link(entry.path(), &out).map_err(io_err(&out))?;
         }
     }
-    for (dir, meta) in times.iter().rev() {
+    for (dir, meta) in &times {
         let t = |s: i64, ns: i64| rustix::fs::Timespec {
             tv_sec: s,
             tv_nsec: ns as _,

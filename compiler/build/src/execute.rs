@@ -598,7 +598,13 @@ fn base(store: &Store, node: &Node, platform: &str, opts: &BuildOptions) -> Resu
         }
         Some(image) => image,
     };
-    let config = serde_json::to_value(&image.config).unwrap_or_default();
+    // The config as stored: Docker's fields the OCI type lacks (`Shell`, `Healthcheck`) are
+    // inherited too.
+    let config = store
+        .read_blob(&image.config_digest, duckc_image::MAX_METADATA_BYTES)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_else(|| serde_json::to_value(&image.config).unwrap_or_default());
     Ok(NodeResult {
         key: node.key,
         platform: platform.to_owned(),

@@ -35,6 +35,7 @@ pub fn check(text: &str, opts: &CheckOptions) -> Checked {
     lint_opts.skip.extend(opts.lint.skip.iter().cloned());
     lint_opts.skip_all |= opts.lint.skip_all;
     lint_opts.error |= opts.lint.error;
+    lint_opts.buildkit_only |= opts.lint.buildkit_only;
     diagnostics.extend(file.errors.iter().cloned());
     diagnostics.extend(evaluation.diagnostics.iter().cloned());
     diagnostics.extend(crate::unsupported::warnings(&file));

@@ -142,7 +142,17 @@ pub(crate) fn parse(line: &mut Line<'_>, start: usize, nested: bool) -> Instruct
         "SHELL" => shell(line, rest, end, &keyword),
         "LABEL" => InstructionKind::Label(name_values(line, rest, end, &keyword)),
         "ENV" => InstructionKind::Env(name_values(line, rest, end, &keyword)),
-        "EXPOSE" => InstructionKind::Expose(list(line, rest, end, &keyword, "a port", "80/tcp")),
+        // No JSON form, as in BuildKit: `EXPOSE ["80"]` is the port `[80]` (an error later).
+        "EXPOSE" => InstructionKind::Expose({
+            let out: Vec<Spanned<String>> = words::fields(&line.text[rest..end])
+                .into_iter()
+                .map(|(a, b)| line.spanned(rest + a, rest + b))
+                .collect();
+            if out.is_empty() {
+                missing(line, &keyword, rest, "a port", "80/tcp");
+            }
+            out
+        }),
         "ADD" => InstructionKind::Add(copy(line, rest, end, f, &keyword)),
         "COPY" => InstructionKind::Copy(copy(line, rest, end, f, &keyword)),
         "VOLUME" => InstructionKind::Volume(list(line, rest, end, &keyword, "a path", "/data")),

@@ -13,6 +13,9 @@ use crate::span::Span;
 pub struct Rule {
     pub name: &'static str,
     pub summary: &'static str,
+    /// One of BuildKit's own build checks (on by default there), so `duckc build` shows it
+    /// too; the others are duckc's and show under `duckc check` only.
+    pub buildkit: bool,
 }
 
 /// Every lint rule.
@@ -20,50 +23,62 @@ pub const RULES: &[Rule] = &[
     Rule {
         name: "BroadCopyBeforeInstall",
         summary: "the whole build context is copied before a `RUN` that installs dependencies",
+        buildkit: false,
     },
     Rule {
         name: "AptListsNotRemoved",
         summary: "`apt-get update` without `rm -rf /var/lib/apt/lists/*` in the same `RUN`",
+        buildkit: false,
     },
     Rule {
         name: "AptInstallRecommends",
         summary: "`apt-get install` without `--no-install-recommends`",
+        buildkit: false,
     },
     Rule {
         name: "AptInstallNoYes",
         summary: "`apt-get install` without `-y`",
+        buildkit: false,
     },
     Rule {
         name: "BaseImageNotPinned",
         summary: "`FROM` an image without a tag, or with `latest`",
+        buildkit: false,
     },
     Rule {
         name: "ConsecutiveRun",
         summary: "consecutive `RUN` instructions that could be one",
+        buildkit: false,
     },
     Rule {
         name: "CdInsteadOfWorkdir",
         summary: "`RUN cd …` instead of `WORKDIR`",
+        buildkit: false,
     },
     Rule {
         name: "PipeWithoutPipefail",
         summary: "a pipe in a shell-form `RUN` without `set -o pipefail`",
+        buildkit: false,
     },
     Rule {
         name: "MaintainerDeprecated",
         summary: "`MAINTAINER` is deprecated",
+        buildkit: true,
     },
     Rule {
         name: "AddUrlWithoutChecksum",
         summary: "`ADD` of a URL without `--checksum`",
+        buildkit: false,
     },
     Rule {
         name: "JSONArgsRecommended",
         summary: "`CMD` or `ENTRYPOINT` in shell form",
+        buildkit: true,
     },
     Rule {
         name: "NoEmptyContinuation",
         summary: "an empty line inside a line continuation",
+        buildkit: true,
     },
 ];
 
@@ -76,11 +91,15 @@ pub struct LintOptions {
     pub skip_all: bool,
     /// Report lints as errors.
     pub error: bool,
+    /// Run only BuildKit's own checks (what `docker build` shows by default): `duckc build`.
+    pub buildkit_only: bool,
 }
 
 impl LintOptions {
     fn enabled(&self, rule: &str) -> bool {
-        !self.skip_all && !self.skip.iter().any(|s| s.eq_ignore_ascii_case(rule))
+        !self.skip_all
+            && !self.skip.iter().any(|s| s.eq_ignore_ascii_case(rule))
+            && (!self.buildkit_only || RULES.iter().any(|r| r.name == rule && r.buildkit))
     }
 }
 

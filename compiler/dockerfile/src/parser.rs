@@ -202,7 +202,21 @@ impl Parser<'_> {
             return;
         }
         let mut heredocs = Vec::new();
-        for (a, b) in words::words(&inst.text, '\\') {
+        let all = words::words(&inst.text, '\\');
+        let mut i = 0;
+        while i < all.len() {
+            let (a, mut b) = all[i];
+            i += 1;
+            // BuildKit's lexer keeps white space after `<<` in the word: `cat << EOF` opens
+            // the heredoc `EOF` (`<<- EOF` does not: the `-` ends the `<<`).
+            if inst.text[a..b]
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .eq("<<")
+                && let Some(&(_, next)) = all.get(i)
+            {
+                b = next;
+                i += 1;
+            }
             let word = &inst.text[a..b];
             let Some(marker) = marker(word) else { continue };
             let mut content = String::new();
@@ -284,6 +298,8 @@ pub(crate) fn marker(word: &str) -> Option<Marker> {
         Some(r) => (true, r),
         None => (false, rest),
     };
+    // BuildKit's `<<(-?)\s*WORD`.
+    let rest = rest.trim_start_matches([' ', '\t']);
     if rest.is_empty() || rest.contains('<') {
         return None;
     }
@@ -302,10 +318,45 @@ pub(crate) fn marker(word: &str) -> Option<Marker> {
 
 /// Strip a trailing continuation (the escape character, then spaces or tabs). Returns the length
 /// of the content and whether the line continues.
+/// As in BuildKit, an escape character that is itself escaped (`foo \\`) does not continue the
+/// line: the escape continues only when the line is that character alone or the character
+/// before it is another one.
 fn trim_continuation(line: &str, escape: char) -> (usize, bool) {
     let trimmed = line.trim_end_matches([' ', '\t']);
     match trimmed.strip_suffix(escape) {
-        Some(content) => (content.len(), true),
-        None => (line.len(), false),
+        Some(content) if !content.ends_with(escape) => (content.len(), true),
+        _ => (line.len(), false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_escape_does_not_continue() {
+        assert_eq!(trim_continuation("echo a \\", '\\'), (7, true));
+        assert_eq!(trim_continuation("echo a \\ \t", '\\'), (7, true));
+        assert_eq!(trim_continuation("\\", '\\'), (0, true));
+        assert_eq!(trim_continuation("echo a \\\\", '\\'), (9, false));
+        assert_eq!(trim_continuation("echo a `", '`'), (7, true));
+        assert_eq!(trim_continuation("echo a ``", '`'), (9, false));
+    }
+
+    #[test]
+    fn heredoc_markers_as_buildkit() {
+        for (word, name, chomp) in [
+            ("<<EOF", "EOF", false),
+            ("<< EOF", "EOF", false),
+            ("<<-EOF", "EOF", true),
+            ("<< -EOF", "-EOF", false),
+            ("<<'EOF'", "EOF", false),
+        ] {
+            let m = marker(word).unwrap_or_else(|| panic!("{word}"));
+            assert_eq!((m.name.as_str(), m.chomp), (name, chomp), "{word}");
+        }
+        for word in ["<<", "<<-", "<<<EOF", "<EOF"] {
+            assert!(marker(word).is_none(), "{word}");
+        }
     }
 }

@@ -34,6 +34,9 @@ pub struct EvalOptions {
     /// The image ENV of external base images, by the reference written after FROM (once
     /// substituted), when the caller knows it; used for substitution in stages built on them.
     pub base_env: BTreeMap<String, Vec<(String, String)>>,
+    /// The image `Shell` of external base images that set one, keyed as `base_env`: the shell
+    /// of the stage's shell-form `RUN`, `CMD` and `ENTRYPOINT` until a `SHELL`, as in BuildKit.
+    pub base_shell: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for EvalOptions {
@@ -54,6 +57,7 @@ impl Default for EvalOptions {
             target_platform: platform.clone(),
             build_platform: platform,
             base_env: BTreeMap::new(),
+            base_shell: BTreeMap::new(),
         }
     }
 }
@@ -110,6 +114,11 @@ pub struct Stage {
     pub build_args_used: BTreeSet<String>,
     /// ENV at the end of the stage (inherited by stages built on it).
     pub env: Vec<(String, String)>,
+    /// The `SHELL` at the end of the stage (inherited by stages built on it, as in BuildKit).
+    pub shell: Vec<String>,
+    /// The shell in effect at the `FROM`: the base stage's, the base image's `Shell`, else
+    /// `/bin/sh -c`.
+    pub from_shell: Vec<String>,
 }
 
 /// What a stage starts from.
@@ -322,6 +331,23 @@ struct StageState {
     shell: Vec<String>,
 }
 
+/// Whether `spec` is a port BuildKit's `EXPOSE` takes: `[[IP:]HOST:]PORT[-PORT][/PROTO]`,
+/// ports 0–65535, a range not descending, PROTO `tcp`, `udp` or `sctp` (any case).
+fn valid_port(spec: &str) -> bool {
+    let container = spec.rsplit(':').next().unwrap_or(spec);
+    let (port, proto) = container.split_once('/').unwrap_or((container, "tcp"));
+    let number = |s: &str| {
+        !s.is_empty()
+            && s.bytes().all(|b| b.is_ascii_digit())
+            && s.parse::<u32>().is_ok_and(|n| n <= 65535)
+    };
+    let range_ok = match port.split_once('-') {
+        Some((a, b)) => number(a) && number(b) && a.parse::<u32>().ok() <= b.parse::<u32>().ok(),
+        None => number(port),
+    };
+    range_ok && ["tcp", "udp", "sctp"].contains(&proto.to_ascii_lowercase().as_str())
+}
+
 fn set(vars: &mut Vec<(String, String)>, key: String, value: String) {
     match vars.iter_mut().find(|(k, _)| *k == key) {
         Some(slot) => slot.1 = value,
@@ -478,13 +504,24 @@ impl Evaluator<'_> {
                 .with_help("give each stage its own name"),
             );
         }
-        let (env, depends_on) = match &base {
-            Base::Stage(i) => (self.stages[*i].env.clone(), vec![*i]),
+        let default_shell = vec!["/bin/sh".to_string(), "-c".to_string()];
+        let (env, depends_on, shell) = match &base {
+            Base::Stage(i) => (
+                self.stages[*i].env.clone(),
+                vec![*i],
+                self.stages[*i].shell.clone(),
+            ),
             Base::Image(r) => (
                 self.opts.base_env.get(r).cloned().unwrap_or_default(),
                 vec![],
+                self.opts
+                    .base_shell
+                    .get(r)
+                    .filter(|s| !s.is_empty())
+                    .cloned()
+                    .unwrap_or(default_shell),
             ),
-            Base::Scratch => (Vec::new(), vec![]),
+            Base::Scratch => (Vec::new(), vec![], default_shell),
         };
         StageState {
             stage: Stage {
@@ -498,10 +535,12 @@ impl Evaluator<'_> {
                 depends_on,
                 build_args_used,
                 env: Vec::new(),
+                shell: Vec::new(),
+                from_shell: shell.clone(),
             },
             args: Vec::new(),
             env,
-            shell: vec!["/bin/sh".to_string(), "-c".to_string()],
+            shell,
         }
     }
 
@@ -515,6 +554,7 @@ impl Evaluator<'_> {
 
     fn finish(&mut self, mut s: StageState) {
         s.stage.env = s.env;
+        s.stage.shell = s.shell;
         s.stage.depends_on.sort_unstable();
         s.stage.depends_on.dedup();
         self.stages.push(s.stage);
@@ -696,7 +736,22 @@ impl Evaluator<'_> {
                 }
             }
             InstructionKind::Expose(v) => {
-                Op::Expose(v.iter().map(|w| self.expand(w, &lookup)).collect())
+                let mut ports = Vec::new();
+                for w in v {
+                    // Each word may expand to several, as in BuildKit.
+                    for port in self.expand(w, &lookup).split_whitespace() {
+                        if valid_port(port) {
+                            ports.push(port.to_owned());
+                        } else {
+                            self.diagnostics.push(
+                                Diagnostic::error(codes::EVAL, format!("invalid port `{port}`"))
+                                    .with_label(w.span, "not PORT[-PORT][/tcp|udp|sctp]")
+                                    .with_help("write the ports as words, e.g. `EXPOSE 80 443/tcp 53/udp`: `EXPOSE` has no JSON form"),
+                            );
+                        }
+                    }
+                }
+                Op::Expose(ports)
             }
             InstructionKind::Volume(v) => {
                 Op::Volume(v.iter().map(|w| self.expand(w, &lookup)).collect())
@@ -904,5 +959,28 @@ fn command(c: &CommandForm) -> Command {
     match c {
         CommandForm::Exec(args) => Command::Exec(args.iter().map(|a| a.value.clone()).collect()),
         CommandForm::Shell(s) => Command::Shell(s.text.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_port;
+
+    #[test]
+    fn ports_as_buildkit() {
+        for p in [
+            "80",
+            "80/tcp",
+            "53/UDP",
+            "9-10/sctp",
+            "8080:80",
+            "0",
+            "65535",
+        ] {
+            assert!(valid_port(p), "{p}");
+        }
+        for p in ["[80]", "80/icmp", "65536", "10-9", "", "/tcp", "80-", "x"] {
+            assert!(!valid_port(p), "{p}");
+        }
     }
 }

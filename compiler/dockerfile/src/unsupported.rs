@@ -32,7 +32,7 @@ pub fn warnings(file: &Dockerfile) -> Vec<Diagnostic> {
                     )
                     .with_label(
                         trigger.span,
-                        "never runs, here or in images built on this one",
+                        "recorded in the image config; never runs, here or in images built on this one",
                     )
                     .with_help("put the instruction into the stages that need it"),
                 );
@@ -43,7 +43,7 @@ pub fn warnings(file: &Dockerfile) -> Vec<Diagnostic> {
         match kind {
             InstructionKind::Healthcheck(Healthcheck::Cmd { .. }) => out.push(
                 Diagnostic::warning(codes::UNSUPPORTED, "duckc does not run health checks")
-                    .with_label(inst.span, "not stored in the image and never run")
+                    .with_label(inst.span, "recorded in the image config, never run")
                     .with_help("check health from outside, e.g. `duckc run … <probe>`, or remove the `HEALTHCHECK`"),
             ),
             InstructionKind::Volume(v) if !v.is_empty() => {

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use duckc_dockerfile::ast::{MountKind, Network as DNetwork};
 use duckc_dockerfile::stages::{
-    Base as DBase, Command, CopyOp, CopySource, Evaluation, Op, Source,
+    Base as DBase, Command, CopyOp, CopySource, Evaluation, HealthcheckOp, Op, Source,
 };
 use duckc_dockerfile::{Diagnostic, Dockerfile, Label, Severity, Span};
 use duckc_syntax::ast::{Network, Port, Protocol};
@@ -360,6 +360,64 @@ impl Lowering<'_> {
         Some(key)
     }
 
+    /// A `HEALTHCHECK` as Docker's config holds it; a bad duration or retry count is an error.
+    fn healthcheck(&mut self, hc: &HealthcheckOp, span: Span) -> Option<Healthcheck> {
+        let HealthcheckOp::Cmd {
+            command,
+            interval,
+            timeout,
+            start_period,
+            start_interval,
+            retries,
+        } = hc
+        else {
+            return Some(Healthcheck {
+                test: vec!["NONE".to_owned()],
+                ..Healthcheck::default()
+            });
+        };
+        let test = match command {
+            Command::Exec(v) => std::iter::once("CMD".to_owned())
+                .chain(v.iter().cloned())
+                .collect(),
+            Command::Shell(s) => vec!["CMD-SHELL".to_owned(), s.clone()],
+        };
+        let mut out = Healthcheck {
+            test,
+            ..Healthcheck::default()
+        };
+        for (flag, value, slot) in [
+            ("interval", interval, &mut out.interval),
+            ("timeout", timeout, &mut out.timeout),
+            ("start-period", start_period, &mut out.start_period),
+            ("start-interval", start_interval, &mut out.start_interval),
+        ] {
+            if let Some(v) = value {
+                match go_duration(v) {
+                    Some(ns) => *slot = ns,
+                    None => self.error(
+                        span,
+                        format!("`--{flag}={v}` is not a duration"),
+                        "in this `HEALTHCHECK`",
+                        "write a number with a unit, as Docker does: `30s`, `1m30s`, `500ms`",
+                    ),
+                }
+            }
+        }
+        if let Some(r) = retries {
+            match r.parse::<u64>() {
+                Ok(n) => out.retries = n,
+                Err(_) => self.error(
+                    span,
+                    format!("`--retries={r}` is not a count"),
+                    "in this `HEALTHCHECK`",
+                    "write a whole number of retries, e.g. `--retries=3`",
+                ),
+            }
+        }
+        Some(out)
+    }
+
     fn stage(
         &mut self,
         i: usize,
@@ -376,6 +434,9 @@ impl Lowering<'_> {
                 let base = outs.get(j)?;
                 let mut config = base.config.clone();
                 config.tags.clear();
+                // BuildKit runs a stage's `ONBUILD` triggers in the stages built on it and
+                // does not carry them over (duckc does not run them: the frontend warns).
+                config.onbuild.clear();
                 display.push(DisplayStep {
                     text: from_text,
                     node: None,
@@ -412,7 +473,7 @@ impl Lowering<'_> {
                             layers: vec![key],
                             ..ImageConfig::default()
                         },
-                        shell: vec!["/bin/sh".to_owned(), "-c".to_owned()],
+                        shell: stage.from_shell.clone(),
                     },
                     name,
                 )
@@ -481,6 +542,7 @@ impl Lowering<'_> {
                 }
                 Op::Shell(s) => {
                     out.shell = s.clone();
+                    out.config.shell = Some(s.clone());
                     Err(format!("`SHELL` has no spec form: {text}"))
                 }
                 Op::Env(vars) => {
@@ -504,9 +566,22 @@ impl Lowering<'_> {
                 Op::Expose(ports) => {
                     let mut parsed = Vec::new();
                     for p in ports {
+                        // As BuildKit: the container port of `[IP:]HOST:PORT`, and a range as
+                        // one entry per port (the evaluation checked the syntax).
+                        let p = p.rsplit(':').next().unwrap_or(p);
                         let (num, proto) = p.split_once('/').unwrap_or((p, "tcp"));
                         let proto = proto.to_ascii_lowercase();
-                        out.config.exposed_ports.push(format!("{num}/{proto}"));
+                        match num.split_once('-') {
+                            Some((a, b)) => {
+                                let (a, b) = (a.parse::<u32>(), b.parse::<u32>());
+                                if let (Ok(a), Ok(b)) = (a, b) {
+                                    for n in a..=b.min(65535) {
+                                        out.config.exposed_ports.push(format!("{n}/{proto}"));
+                                    }
+                                }
+                            }
+                            None => out.config.exposed_ports.push(format!("{num}/{proto}")),
+                        }
                         let protocol = match proto.as_str() {
                             "udp" => Some(Protocol::Udp),
                             "sctp" => Some(Protocol::Sctp),
@@ -549,8 +624,17 @@ impl Lowering<'_> {
                     out.config.stop_signal = Some(s.clone());
                     Err(format!("`STOPSIGNAL` has no spec form: {text}"))
                 }
-                // Warned about by the frontend: not stored, never run.
-                Op::Healthcheck(_) | Op::Onbuild(_) | Op::Maintainer(_) => Ok(None),
+                // Recorded in the config as Docker records them; never run (the frontend
+                // warns).
+                Op::Healthcheck(hc) => {
+                    out.config.healthcheck = self.healthcheck(hc, step.span).map(Box::new);
+                    Err(format!("`HEALTHCHECK` has no spec form: {text}"))
+                }
+                Op::Onbuild(trigger) => {
+                    out.config.onbuild.push(trigger.clone());
+                    Err(format!("`ONBUILD` has no spec form: {text}"))
+                }
+                Op::Maintainer(_) => Ok(None),
             };
             let created_by = match &kdl {
                 Ok(Some(kind)) => Some(describe(kind)),
@@ -1173,6 +1257,8 @@ fn run_command(
         Command::Shell(s) => {
             let only_heredoc = heredocs.len() == 1 && {
                 let t = s.trim().trim_start_matches("<<").trim_start_matches('-');
+                // `RUN << EOF`: BuildKit allows white space before the word.
+                let t = t.trim_start();
                 t.trim_matches(['"', '\'']) == heredocs[0].name
             };
             if only_heredoc {
@@ -1262,8 +1348,61 @@ pub(crate) fn key_mounts(h: &mut KeyHasher, mounts: &[RunMount]) {
     }
 }
 
+/// A duration as Go's `time.ParseDuration` reads it (what Docker's `HEALTHCHECK` flags take):
+/// a sequence of decimal numbers, each with a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`),
+/// e.g. `1m30s`, `1.5s`; `0` alone. In nanoseconds; `None` when it is not one (or negative).
+pub fn go_duration(s: &str) -> Option<u64> {
+    if s == "0" {
+        return Some(0);
+    }
+    let mut rest = s.strip_prefix('+').unwrap_or(s);
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total: f64 = 0.0;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (num, after) = rest.split_at(num_len);
+        if num.is_empty() || num == "." {
+            return None;
+        }
+        let value: f64 = num.parse().ok()?;
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += value * scale;
+        rest = next;
+    }
+    (total <= u64::MAX as f64).then_some(total.round() as u64)
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration("30s"), Some(30_000_000_000));
+        assert_eq!(go_duration("1m30s"), Some(90_000_000_000));
+        assert_eq!(go_duration("1.5s"), Some(1_500_000_000));
+        assert_eq!(go_duration("500ms"), Some(500_000_000));
+        assert_eq!(go_duration("2h"), Some(7_200_000_000_000));
+        assert_eq!(go_duration("0"), Some(0));
+        for bad in ["", "30", "s", "-1s", "1x", "1.s.", "1 s"] {
+            assert_eq!(go_duration(bad), None, "{bad}");
+        }
+    }
     use super::*;
 
     #[test]

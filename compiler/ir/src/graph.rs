@@ -304,10 +304,31 @@ pub struct ImageConfig {
     /// `VOLUME` paths, sorted (Dockerfiles).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<String>,
+    /// `SHELL` (Dockerfiles): the config's `Shell`, as Docker records it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Vec<String>>,
+    /// `HEALTHCHECK` (Dockerfiles): the config's `Healthcheck`, as Docker records it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<Box<Healthcheck>>,
+    /// `ONBUILD` triggers as written (Dockerfiles): the config's `OnBuild`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub onbuild: Vec<String>,
     /// The layer nodes of the image, base first (the base node included).
     pub layers: Vec<NodeKey>,
     /// One entry per step of the env and its bases, for the OCI history.
     pub history: Vec<History>,
+}
+
+/// A `HEALTHCHECK` as Docker's image config holds it: the test (`["NONE"]`, `["CMD", …]` or
+/// `["CMD-SHELL", "…"]`) and durations in nanoseconds (0: Docker's default, not written).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Default)]
+pub struct Healthcheck {
+    pub test: Vec<String>,
+    pub interval: u64,
+    pub timeout: u64,
+    pub start_period: u64,
+    pub start_interval: u64,
+    pub retries: u64,
 }
 
 /// One step in an image's history.

@@ -363,6 +363,24 @@ pub(crate) fn image_key(top: NodeKey, config: &ImageConfig) -> NodeKey {
     if !config.volumes.is_empty() {
         h.strs("volumes", config.volumes.iter().map(String::as_str));
     }
+    if let Some(s) = &config.shell {
+        h.strs("shell", s.iter().map(String::as_str));
+    }
+    if let Some(hc) = &config.healthcheck {
+        h.strs("healthcheck", hc.test.iter().map(String::as_str));
+        for n in [
+            hc.interval,
+            hc.timeout,
+            hc.start_period,
+            hc.start_interval,
+            hc.retries,
+        ] {
+            h.field("healthcheck_n", &n.to_le_bytes());
+        }
+    }
+    if !config.onbuild.is_empty() {
+        h.strs("onbuild", config.onbuild.iter().map(String::as_str));
+    }
     h.finish()
 }
 

@@ -174,14 +174,20 @@ impl Command {
                 let (file, context) = resolve_args(file, spec_file, context)?;
                 let store = super::image::open_store(global)?;
                 let build_args = parse_build_args(&build_args)?;
-                let loaded = load(
-                    file.as_deref(),
-                    context.as_deref(),
-                    &build_args,
-                    &target,
-                    &tags,
-                    &platform,
-                )?;
+                let no_bases = BTreeMap::new();
+                let load_with = |resolved| {
+                    load(
+                        file.as_deref(),
+                        context.as_deref(),
+                        &build_args,
+                        &target,
+                        &tags,
+                        &platform,
+                        &store,
+                        resolved,
+                    )
+                };
+                let mut loaded = load_with(&no_bases)?;
                 let Some(mut plans) = loaded.plans(&target)? else {
                     return Ok(ExitCode::FAILURE);
                 };
@@ -212,6 +218,28 @@ impl Command {
                     locked,
                     mode,
                 )?;
+                // A base pulled just now (or resolved through the lock) may set ENV the
+                // Dockerfile's substitutions use: lower again with it.
+                if let Frontend::Dockerfile { ev, base_env, .. } = &loaded.frontend
+                    && *base_env
+                        != (Bases {
+                            store: &store,
+                            resolved: &bases,
+                            quiet: true,
+                        })
+                        .of(ev)
+                {
+                    loaded = load_with(&bases)?;
+                    let Some(again) = loaded.plans(&target)? else {
+                        return Ok(ExitCode::FAILURE);
+                    };
+                    plans = again;
+                    if !platform.is_empty() {
+                        for plan in &mut plans {
+                            plan.platforms = platform.clone();
+                        }
+                    }
+                }
                 let opts = BuildOptions {
                     context: loaded.context.clone(),
                     no_cache,
@@ -265,6 +293,8 @@ impl Command {
                     &targets,
                     &[],
                     &[],
+                    &store,
+                    &BTreeMap::new(),
                 )?;
                 let Some(plans) = loaded.plans(&targets)? else {
                     return Ok(ExitCode::FAILURE);
@@ -288,7 +318,86 @@ enum Frontend {
     Kdl(Compiled),
     Dockerfile {
         lowered: duckc_ir::dockerfile::LoweredDockerfile,
+        /// The evaluation lowered, and the base images' ENV and Shell it was evaluated with.
+        ev: Box<duckc_dockerfile::Evaluation>,
+        base_env: BaseConfigs,
     },
+}
+
+/// By base image reference (as written after `FROM`, substituted): its config's ENV, and its
+/// `Shell` where it sets one.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct BaseConfigs {
+    env: BTreeMap<String, Vec<(String, String)>>,
+    shell: BTreeMap<String, Vec<String>>,
+}
+
+/// Where the ENV of a Dockerfile's base images comes from: the store, by the digest
+/// `bases::prepare` resolved each base to when it has run, else by the reference.
+struct Bases<'a> {
+    store: &'a Store,
+    resolved: &'a BTreeMap<String, duckc_store::Digest>,
+    /// An earlier lowering of the same file printed its diagnostics already.
+    quiet: bool,
+}
+
+impl Bases<'_> {
+    /// The ENV and Shell of the external bases of `ev`'s needed stages that the store holds. A
+    /// base not there yet (it is pulled before the build) is left out; the build lowers again
+    /// once it is.
+    fn of(&self, ev: &duckc_dockerfile::Evaluation) -> BaseConfigs {
+        let mut out = BaseConfigs::default();
+        for &i in &ev.needed {
+            let duckc_dockerfile::stages::Base::Image(reference) = &ev.stages[i].base else {
+                continue;
+            };
+            if out.env.contains_key(reference) {
+                continue;
+            }
+            use duckc_syntax::reference::{ImageRef, parse_image_ref};
+            let name = match parse_image_ref(reference) {
+                Some(ImageRef::Tagged { name, tag }) => format!("{name}:{tag}"),
+                Some(ImageRef::Pinned { name, digest }) => format!("{name}@{digest}"),
+                None => continue,
+            };
+            let image = match self.resolved.get(&name) {
+                Some(d) if !name.contains('@') => {
+                    duckc_image::resolve(self.store, &format!("{name}@{d}")).ok()
+                }
+                _ => duckc_image::resolve(self.store, &name).ok(),
+            };
+            let Some(image) = image else {
+                continue;
+            };
+            let env = image
+                .config
+                .config()
+                .as_ref()
+                .and_then(|c| c.env().clone())
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|kv| {
+                    kv.split_once('=')
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                })
+                .collect();
+            out.env.insert(reference.clone(), env);
+            // `Shell` is Docker's field, not OCI's: read from the config as stored.
+            let shell = self
+                .store
+                .read_blob(&image.config_digest, duckc_image::MAX_METADATA_BYTES)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|c| {
+                    serde_json::from_value::<Vec<String>>(c["config"]["Shell"].clone()).ok()
+                })
+                .filter(|s| !s.is_empty());
+            if let Some(shell) = shell {
+                out.shell.insert(reference.clone(), shell);
+            }
+        }
+        out
+    }
 }
 
 impl Loaded {
@@ -384,19 +493,41 @@ pub(crate) fn resolve_args(
     }
 }
 
-/// The spec in `dir`: `env.kdl`, `duck.kdl`, else `Dockerfile` (or `Containerfile`).
-fn find_in(dir: &Path) -> miette::Result<PathBuf> {
-    ["env.kdl", "duck.kdl", "Dockerfile", "Containerfile"]
+/// The spec in `dir`: `env.kdl`, `duck.kdl`, else `Dockerfile` (or `Containerfile`). When `dir`
+/// holds both a KDL spec and a Dockerfile, a note on stderr says which was picked and how to
+/// pick the other (`build`, `check` and `explain` pick alike).
+pub(super) fn find_in(dir: &Path) -> miette::Result<PathBuf> {
+    let found: Vec<PathBuf> = ["env.kdl", "duck.kdl", "Dockerfile", "Containerfile"]
         .iter()
         .map(|n| dir.join(n))
-        .find(|p| p.exists())
-        .ok_or_else(|| {
-            miette!(
-                help = "add an `env.kdl` or a `Dockerfile` there, or name one with `-f FILE`",
-                "`{}` holds no `env.kdl`, `duck.kdl` or `Dockerfile`",
-                dir.display()
-            )
-        })
+        .filter(|p| p.exists())
+        .collect();
+    let Some(first) = found.first() else {
+        return Err(miette!(
+            help = "add an `env.kdl` or a `Dockerfile` there, or name one with `-f FILE`",
+            "`{}` holds no `env.kdl`, `duck.kdl` or `Dockerfile`",
+            dir.display()
+        ));
+    };
+    let is_df = super::dockerfile::is_dockerfile;
+    if !is_df(first)
+        && let Some(other) = found.iter().find(|p| is_df(p))
+    {
+        let name = |p: &Path| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        eprintln!(
+            "note: `{}` holds both `{}` and `{}`; using `{}` (name the other with `-f {}`)",
+            dir.display(),
+            name(first),
+            name(other),
+            name(first),
+            other.display()
+        );
+    }
+    Ok(first.clone())
 }
 
 pub(crate) fn parse_build_args(args: &[String]) -> miette::Result<BTreeMap<String, String>> {
@@ -428,21 +559,17 @@ pub(crate) fn parse_build_args(args: &[String]) -> miette::Result<BTreeMap<Strin
 pub(crate) fn find_spec(file: Option<&Path>) -> miette::Result<PathBuf> {
     if let Some(f) = file {
         return Ok(f.to_owned());
+/// The spec to read: the one given, else what [`find_in`] picks in the current directory.
+fn find_spec(file: Option<&Path>) -> miette::Result<PathBuf> {
+    match file {
+        Some(f) => Ok(f.to_owned()),
+        None => find_in(Path::new(".")).map(|p| p.strip_prefix("./").unwrap_or(&p).to_owned()),
     }
-    ["env.kdl", "duck.kdl", "Dockerfile"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .ok_or_else(|| {
-            miette!(
-                help = "pass the spec's path, e.g. `duckc build path/to/env.kdl`",
-                "no spec given, and neither `env.kdl`, `duck.kdl` nor `Dockerfile` is in the current directory"
-            )
-        })
 }
 
 /// Reads the spec (or Dockerfile), its imports and the build context (minus what
 /// `.duckignore` or `.dockerignore` excludes) and compiles it to a layer graph.
+#[allow(clippy::too_many_arguments)]
 fn load(
     file: Option<&Path>,
     context: Option<&Path>,
@@ -450,6 +577,8 @@ fn load(
     targets: &[String],
     tags: &[String],
     platforms: &[String],
+    store: &Store,
+    resolved: &BTreeMap<String, duckc_store::Digest>,
 ) -> miette::Result<Loaded> {
     let path = find_spec(file)?;
     let name = path.display().to_string();
@@ -494,11 +623,20 @@ fn load(
                 ));
             }
         };
-        let lowered = lower_dockerfile(
-            &path, &text, &context, listing, build_args, target, tags, platform,
+        let bases = Bases {
+            store,
+            resolved,
+            quiet: !resolved.is_empty(),
+        };
+        let (lowered, ev, base_env) = lower_dockerfile(
+            &path, &text, &context, listing, build_args, target, tags, platform, &bases,
         )?;
         return Ok(Loaded {
-            frontend: Frontend::Dockerfile { lowered },
+            frontend: Frontend::Dockerfile {
+                lowered,
+                ev: Box::new(ev),
+                base_env,
+            },
             spec,
             context,
         });
@@ -523,10 +661,17 @@ fn lower_dockerfile(
     target: Option<String>,
     tags: &[String],
     platform: Option<String>,
-) -> miette::Result<duckc_ir::dockerfile::LoweredDockerfile> {
+    bases: &Bases<'_>,
+) -> miette::Result<(
+    duckc_ir::dockerfile::LoweredDockerfile,
+    duckc_dockerfile::Evaluation,
+    BaseConfigs,
+)> {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let (rendered, has_errors) = super::dockerfile::check_dockerfile(path, text, color);
-    eprint!("{rendered}");
+    let (rendered, has_errors) = super::dockerfile::check_dockerfile(path, text, color, false);
+    if !bases.quiet {
+        eprint!("{rendered}");
+    }
     if has_errors {
         return Err(miette!(
             "`{}` has errors; fix them to build it",
@@ -542,7 +687,17 @@ fn lower_dockerfile(
     if let Some(p) = platform {
         opts.target_platform = p;
     }
-    let ev = duckc_dockerfile::evaluate(&file, &opts);
+    let mut ev = duckc_dockerfile::evaluate(&file, &opts);
+    // A base image's ENV is in scope for the stage's substitutions, as in BuildKit (`ENV
+    // PATH=/usr/local/go/bin:$PATH`), and its `Shell` runs the shell forms until a `SHELL`.
+    // `FROM` lines cannot use ENV, so one more pass with the bases' configs is the final
+    // evaluation.
+    let configs = bases.of(&ev);
+    if configs != BaseConfigs::default() {
+        opts.base_env = configs.env.clone();
+        opts.base_shell = configs.shell.clone();
+        ev = duckc_dockerfile::evaluate(&file, &opts);
+    }
     if let Some(t) = &target
         && ev.stage(t).is_none()
     {
@@ -561,7 +716,7 @@ fn lower_dockerfile(
             path.display()
         ));
     }
-    for unused in &ev.unused_build_args {
+    for unused in ev.unused_build_args.iter().filter(|_| !bases.quiet) {
         eprintln!("warning: build argument `{unused}` is not consumed by any `ARG`");
     }
     // Hash the context entries the needed stages read.
@@ -598,10 +753,12 @@ fn lower_dockerfile(
         if d.is_error() {
             errors += 1;
         }
-        eprintln!("{:?}", d.to_report(&name, text));
+        if d.is_error() || !bases.quiet {
+            eprintln!("{:?}", d.to_report(&name, text));
+        }
     }
     match lowered {
-        Some(l) if errors == 0 => Ok(l),
+        Some(l) if errors == 0 => Ok((l, ev, configs)),
         _ => Err(miette!(
             "`{}` cannot be built; fix the errors above",
             path.display()
@@ -760,7 +917,7 @@ impl Entitlements {
             return Ok(());
         };
         let (step, token) = match &loaded.frontend {
-            Frontend::Dockerfile { lowered } => (
+            Frontend::Dockerfile { lowered, .. } => (
                 lowered
                     .steps
                     .iter()

@@ -19,7 +19,7 @@ pub fn run(
     let text = std::fs::read_to_string(path).map_err(|e| miette!("cannot read `{name}`: {e}"))?;
     let file = duckc_dockerfile::parse(&text);
     if file.has_errors() {
-        let (rendered, _) = super::dockerfile::check_dockerfile(path, &text, false);
+        let (rendered, _) = super::dockerfile::check_dockerfile(path, &text, false, false);
         eprint!("{rendered}");
         return Err(miette!("`{name}` has errors; fix them to convert it"));
     }

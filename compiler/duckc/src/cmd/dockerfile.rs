@@ -23,9 +23,13 @@ pub fn is_dockerfile(path: &Path) -> bool {
 }
 
 /// Check the Dockerfile `text` read from `path`. Returns the rendered diagnostics (with a summary
-/// line when there are any) and whether any of them is an error.
-pub fn check_dockerfile(path: &Path, text: &str, color: bool) -> (String, bool) {
-    let checked = duckc_dockerfile::check(text, &CheckOptions::default());
+/// line when there are any) and whether any of them is an error. `all_lints` is `duckc check`:
+/// every lint; `build` and `convert` show only BuildKit's own build checks, as `docker build`
+/// does by default.
+pub fn check_dockerfile(path: &Path, text: &str, color: bool, all_lints: bool) -> (String, bool) {
+    let mut opts = CheckOptions::default();
+    opts.lint.buildkit_only = !all_lints;
+    let checked = duckc_dockerfile::check(text, &opts);
     let theme = if color {
         miette::GraphicalTheme::unicode()
     } else {
@@ -63,7 +67,7 @@ pub fn check(path: &Path) -> miette::Result<ExitCode> {
         .map_err(|e| miette::miette!("cannot read `{}`: {e}", path.display()))?;
     let stderr = std::io::stderr();
     let color = stderr.is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let (rendered, has_errors) = check_dockerfile(path, &text, color);
+    let (rendered, has_errors) = check_dockerfile(path, &text, color, true);
     eprint!("{rendered}");
     Ok(if has_errors {
         ExitCode::FAILURE
@@ -95,12 +99,17 @@ mod tests {
 
     #[test]
     fn warnings_only_is_not_an_error() {
-        let (out, errors) =
-            check_dockerfile(Path::new("Dockerfile"), "FROM busybox\nCMD ls -l\n", false);
+        let (out, errors) = check_dockerfile(
+            Path::new("Dockerfile"),
+            "FROM busybox\nCMD ls -l\n",
+            false,
+            true,
+        );
         assert!(!errors);
         assert!(out.contains("BaseImageNotPinned"), "{out}");
         assert!(out.ends_with("Dockerfile: 0 errors, 2 warnings\n"), "{out}");
-        let (out, errors) = check_dockerfile(Path::new("Dockerfile"), "FORM busybox\n", false);
+        let (out, errors) =
+            check_dockerfile(Path::new("Dockerfile"), "FORM busybox\n", false, true);
         assert!(errors, "{out}");
     }
 }

@@ -437,6 +437,14 @@ pub fn print_table<const N: usize>(rows: &[[String; N]]) {
 
 fn inspect(store: &Store, image: &Image) -> serde_json::Value {
     let refs = store.refs().unwrap_or_default();
+    // The config as stored: Docker's fields the OCI type lacks (`Shell`, `Healthcheck`,
+    // `OnBuild`) included.
+    let config = store
+        .read_blob(&image.config_digest, duckc_image::MAX_METADATA_BYTES)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.get("config").cloned())
+        .unwrap_or_else(|| serde_json::json!(image.config.config()));
     serde_json::json!({
         "Id": image.config_digest.to_string(),
         "Digest": image.digest.to_string(),
@@ -453,7 +461,7 @@ fn inspect(store: &Store, image: &Image) -> serde_json::Value {
         "Size": image.size(store),
         "Architecture": image.config.architecture().to_string(),
         "Os": image.config.os().to_string(),
-        "Config": image.config.config(),
+        "Config": config,
         "RootFS": image.config.rootfs(),
         "History": image.config.history(),
         "Layers": image.layers,

@@ -19,9 +19,10 @@ use crate::Global;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check a spec and print its diagnostics (exit 1 if there are errors).
+    /// Check a spec or Dockerfile and print its diagnostics (exit 1 if there are errors).
     Check {
-        /// The spec (default: env.kdl, then duck.kdl, in the current directory).
+        /// The spec or Dockerfile, or a directory to look in as `build DIR` does (default: the
+        /// current directory: env.kdl, then duck.kdl, then Dockerfile).
         file: Option<PathBuf>,
     },
     /// Print the layer graph that building a spec executes.
@@ -47,7 +48,24 @@ pub enum GraphFormat {
 
 impl Command {
     pub fn run(self, _global: &Global) -> miette::Result<ExitCode> {
-        match self {
+        let command = match self {
+            // A directory (or none: the current one) is looked in as `build DIR` looks.
+            Command::Check { file } if file.as_deref().is_none_or(Path::is_dir) => {
+                let dir = file.unwrap_or_else(|| PathBuf::from("."));
+                let found = super::build::find_in(&dir)?;
+                let found = if dir == Path::new(".") {
+                    found
+                        .strip_prefix("./")
+                        .map(Path::to_owned)
+                        .unwrap_or(found)
+                } else {
+                    found
+                };
+                Command::Check { file: Some(found) }
+            }
+            other => other,
+        };
+        match command {
             Command::Check { file: Some(file) } if super::dockerfile::is_dockerfile(&file) => {
                 super::dockerfile::check(&file)
             }
