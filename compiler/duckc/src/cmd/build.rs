@@ -554,13 +554,8 @@ pub(crate) fn parse_build_args(args: &[String]) -> miette::Result<BTreeMap<Strin
     Ok(out)
 }
 
-/// The spec to read: the one given, else `env.kdl`, `duck.kdl`, then `Dockerfile` in the
-/// current directory.
-pub(crate) fn find_spec(file: Option<&Path>) -> miette::Result<PathBuf> {
-    if let Some(f) = file {
-        return Ok(f.to_owned());
 /// The spec to read: the one given, else what [`find_in`] picks in the current directory.
-fn find_spec(file: Option<&Path>) -> miette::Result<PathBuf> {
+pub(crate) fn find_spec(file: Option<&Path>) -> miette::Result<PathBuf> {
     match file {
         Some(f) => Ok(f.to_owned()),
         None => find_in(Path::new(".")).map(|p| p.strip_prefix("./").unwrap_or(&p).to_owned()),
