@@ -873,14 +873,16 @@ fn foreground(
         interactive,
         log.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
     );
+    // Recorded before the clean-up, as the monitor does (see there).
+    if let (Ok(code), false) = (&code, config.auto_remove) {
+        exited(dir, *code);
+    }
     limits::cleanup(config);
     devices::poststop(config);
     super::network::cleanup(&config.id);
     let code = code.map_err(|e| miette!("{e}"))?;
     if config.auto_remove {
         remove(store, dir, config);
-    } else {
-        exited(dir, code);
     }
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
@@ -967,10 +969,13 @@ fn monitor(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::F
     devices::poststart(config, child.pid);
     // Serves `duckc attach` clients while it waits (and copies a terminal's output to the log).
     let code = attach::serve(dir, &child, &mut log, keep_stdin.take());
+    // The exit is recorded first: until it is, a reader of the state sees a running container
+    // whose init is gone, which it reports as Docker's "unknown" 255 (`wait` would print that
+    // while the network is still being torn down).
+    exited(dir, code);
     limits::cleanup(config);
     devices::poststop(config);
     super::network::cleanup(&config.id);
-    exited(dir, code);
     if config.auto_remove
         && let Ok(store) = Store::open(store_root)
     {
