@@ -321,6 +321,11 @@ fn start(
         let (master, slave) = rootfs::open_console(k, bind_console)?;
         crate::fdpass::send_fd(socket, master)
             .what(|| "cannot hand the terminal to duckc".into())?;
+        // duckc sizes the terminal, then answers with one byte: the command never starts on
+        // a 0x0 terminal. An end of file (duckc gone) goes on all the same.
+        let mut ack = [0u8; 1];
+        // SAFETY: reading one byte into a local buffer from a socket we own.
+        unsafe { libc::read(socket, ack.as_mut_ptr().cast(), 1) };
         k.close(master);
         k.close(socket);
         // SAFETY: make the terminal our stdio; integer arguments only.

@@ -591,7 +591,22 @@ fn launch_in(
     drop(config_file);
     let master = console.and_then(|(ours, theirs)| {
         drop(theirs);
-        crate::fdpass::recv_fd(&ours)
+        let master = crate::fdpass::recv_fd(&ours)?;
+        // Sized before the command starts (the init waits for this byte): a fast command
+        // would otherwise see a 0x0 terminal.
+        if let Ok(ws) = rustix::termios::tcgetwinsize(rustix::stdio::stdin()) {
+            let _ = rustix::termios::tcsetwinsize(&master, ws);
+        }
+        // SAFETY: sending one byte from a local buffer on a socket we own.
+        unsafe {
+            libc::send(
+                ours.as_raw_fd(),
+                [1u8].as_ptr().cast(),
+                1,
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        Some(master)
     });
     let mut err = String::new();
     let mut read_end = std::fs::File::from(err_read);
@@ -611,12 +626,6 @@ fn launch_in(
             code: 125,
             message: "the container did not send its terminal".into(),
         });
-    }
-    if let (Some(m), Ok(ws)) = (
-        &master,
-        rustix::termios::tcgetwinsize(rustix::stdio::stdin()),
-    ) {
-        let _ = rustix::termios::tcsetwinsize(m, ws);
     }
     Ok(Child {
         pid,
