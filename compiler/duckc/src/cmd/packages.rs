@@ -83,6 +83,7 @@ impl Command {
                 pull,
                 false,
                 duckc_build::progress::Mode::Plain,
+                &duckc_registry::Options::default(),
             )?;
         }
         let (path, changed, steps) = lock(&compiled, &store, &mode, repository)?;
