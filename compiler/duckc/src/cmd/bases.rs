@@ -27,6 +27,19 @@ pub enum Pull {
     Never,
 }
 
+/// How [`prepare`] brings in bases.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy<'a> {
+    /// `--pull`.
+    pub pull: Pull,
+    /// `--locked`: build from the digests the lock pins, and never write it.
+    pub locked: bool,
+    /// The build's output style, for the pulls' lines.
+    pub mode: Mode,
+    /// How to reach the registries (`--tls-verify`, `--cert-dir`).
+    pub registry: &'a Options,
+}
+
 /// Brings the bases the plans need into the store as `pull` and `locked` say, prints the
 /// pulls as build progress, and (unless `locked`) pins registry bases in the lock at
 /// `lock_path`. Returns base name → the digest the build resolves it by.
@@ -35,11 +48,14 @@ pub fn prepare(
     graph: &LayerGraph,
     plans: &[EnvPlan],
     lock_path: &Path,
-    pull: Pull,
-    locked: bool,
-    mode: Mode,
-    opts: &Options,
+    policy: &Policy<'_>,
 ) -> miette::Result<BTreeMap<String, Digest>> {
+    let Policy {
+        pull,
+        locked,
+        mode,
+        registry: opts,
+    } = *policy;
     // The bases the build reaches, with the platforms it needs them for. A graph that does
     // not resolve is reported by the build itself.
     let Ok((units, _)) = duckc_build::execute::units(graph, plans) else {

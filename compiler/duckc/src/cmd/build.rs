@@ -214,10 +214,12 @@ impl Command {
                     loaded.graph(),
                     &plans,
                     &loaded.spec.with_file_name("duck.lock"),
-                    pull,
-                    locked,
-                    mode,
-                    &registry_opts,
+                    &super::bases::Policy {
+                        pull,
+                        locked,
+                        mode,
+                        registry: &registry_opts,
+                    },
                 )?;
                 let opts = BuildOptions {
                     context: loaded.context.clone(),
