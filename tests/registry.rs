@@ -980,6 +980,51 @@ fn tls_with_a_custom_ca() {
         &["pull", "--cert-dir", &cert_dir, &remote],
     );
     must(u.path(), cfg.path(), &["run", "--rm", &remote, "true"]);
+
+    // `build` reaches the registry of its base and of its cache with the same flags.
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {remote}\nCOPY hello /hello\n"),
+    )
+    .unwrap();
+    std::fs::write(ctx.path().join("hello"), "quack\n").unwrap();
+    let dir = ctx.path().to_str().unwrap();
+    let cache = format!("{host}/tls/cache:1");
+    let b = fresh_store();
+    let (code, _, err) = run(b.path(), cfg.path(), &["build", "--progress", "plain", dir]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--cert-dir"), "{err}");
+    let out = must(
+        b.path(),
+        cfg.path(),
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "--cert-dir",
+            &cert_dir,
+            "--cache-to",
+            &cache,
+            dir,
+        ],
+    );
+    assert!(out.contains("Pull complete"), "{out}");
+    let c = fresh_store();
+    let out = must(
+        c.path(),
+        cfg.path(),
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "--tls-verify=false",
+            "--cache-from",
+            &cache,
+            dir,
+        ],
+    );
+    assert!(out.contains("Using cache"), "{out}");
 }
 
 /// The GOARCH name of this machine.
@@ -1688,4 +1733,362 @@ fn podman_runs_what_duckc_pushed_gzip_and_zstd() {
         assert_eq!(out.trim(), "quack", "{compression}");
     }
     let _ = output(podman(pm.path()).args(["rmi", "--all", "--force"]));
+}
+
+/// A loopback TCP proxy in front of a registry that understands just enough HTTP/1.1 to find
+/// where each request starts (every request duckc sends has a `Content-Length`). It counts the
+/// bytes clients send through it and, once `cut` is set and that many have passed, breaks:
+/// inside the request that crossed it (`inside`), or at the start of the next request (a
+/// clean cut between two chunks); from then on every connection is closed at once, until
+/// `pass` lets everything through again.
+struct CuttingProxy {
+    port: u16,
+    state: std::sync::Arc<ProxyState>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    sent: std::sync::atomic::AtomicU64,
+    cut: std::sync::atomic::AtomicU64,
+    inside: AtomicBool,
+    dead: AtomicBool,
+}
+
+impl CuttingProxy {
+    fn start(upstream: u16) -> CuttingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = std::sync::Arc::new(ProxyState::default());
+        state.cut.store(u64::MAX, Ordering::SeqCst);
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(client) = conn else { continue };
+                if shared.dead.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let (mut from_server, mut to_client) =
+                    (server.try_clone().unwrap(), client.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from_server, &mut to_client);
+                    let _ = to_client.shutdown(std::net::Shutdown::Both);
+                });
+                let state = shared.clone();
+                std::thread::spawn(move || {
+                    let _ = proxy_requests(client, server, &state);
+                });
+            }
+        });
+        CuttingProxy { port, state }
+    }
+
+    /// Break after `bytes` more bytes (inside a request, or before the next one).
+    fn cut(&self, bytes: u64, inside: bool) {
+        self.state.inside.store(inside, Ordering::SeqCst);
+        self.state.sent.store(0, Ordering::SeqCst);
+        self.state.cut.store(bytes, Ordering::SeqCst);
+    }
+
+    /// Let everything through again, counting from 0.
+    fn pass(&self) {
+        self.state.cut.store(u64::MAX, Ordering::SeqCst);
+        self.state.sent.store(0, Ordering::SeqCst);
+        self.state.dead.store(false, Ordering::SeqCst);
+    }
+
+    fn sent(&self) -> u64 {
+        self.state.sent.load(Ordering::SeqCst)
+    }
+}
+
+/// Forward the requests of one connection from `client` to `server`, as [`CuttingProxy`] says.
+fn proxy_requests(
+    client: TcpStream,
+    mut server: TcpStream,
+    state: &ProxyState,
+) -> std::io::Result<()> {
+    use std::io::Read;
+    // duckc tries HTTPS first: a TLS ClientHello is closed at once (plain HTTP follows).
+    let mut first = [0u8; 1];
+    if client.peek(&mut first)? == 0 || first[0] == 0x16 {
+        let _ = server.shutdown(std::net::Shutdown::Both);
+        return Ok(());
+    }
+    let mut reader = BufReader::new(client.try_clone()?);
+    let cut = |s: &TcpStream, server: &TcpStream| {
+        state.dead.store(true, Ordering::SeqCst);
+        let _ = s.shutdown(std::net::Shutdown::Both);
+        let _ = server.shutdown(std::net::Shutdown::Both);
+    };
+    loop {
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                let _ = server.shutdown(std::net::Shutdown::Write);
+                return Ok(());
+            }
+            head.extend_from_slice(line.as_bytes());
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let crossed = state.sent.load(Ordering::SeqCst) >= state.cut.load(Ordering::SeqCst);
+        if state.dead.load(Ordering::SeqCst) || crossed {
+            cut(&client, &server);
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        assert!(!text.contains("transfer-encoding: chunked"), "{text}");
+        let mut length: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        server.write_all(&head)?;
+        state.sent.fetch_add(head.len() as u64, Ordering::SeqCst);
+        let mut buf = vec![0u8; 64 << 10];
+        while length > 0 {
+            let n = reader.read(&mut buf[..length.min(64 << 10) as usize])?;
+            if n == 0 {
+                return Ok(());
+            }
+            let before = state.sent.fetch_add(n as u64, Ordering::SeqCst);
+            if state.inside.load(Ordering::SeqCst)
+                && before + n as u64 >= state.cut.load(Ordering::SeqCst)
+            {
+                cut(&client, &server);
+                return Ok(());
+            }
+            server.write_all(&buf[..n])?;
+            length -= n as u64;
+        }
+    }
+}
+
+/// `len` bytes that gzip cannot shrink, the same for the same `seed` (xorshift).
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Checks that the image at `registry_port/repository:tag` (read by skopeo straight from the
+/// registry, every blob checked against its digest) has `/big` with exactly `big`'s bytes;
+/// returns the size of that layer's blob.
+fn skopeo_has_big(registry_port: u16, image: &str, big: &Path) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy");
+    ok(Command::new("skopeo").args([
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://127.0.0.1:{registry_port}/{image}"),
+        &format!("dir:{}", copy.display()),
+    ]));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(copy.join("manifest.json")).unwrap()).unwrap();
+    let layers = manifest["layers"].as_array().unwrap();
+    let last = layers.last().unwrap()["digest"].as_str().unwrap();
+    let blob = copy.join(&last[7..]);
+    let out = dir.path().join("big");
+    ok(Command::new("sh").arg("-c").arg(format!(
+        "tar -xzOf '{}' big > '{}'",
+        blob.display(),
+        out.display()
+    )));
+    assert!(
+        std::fs::read(&out).unwrap() == std::fs::read(big).unwrap(),
+        "the pushed layer does not hold the file"
+    );
+    std::fs::metadata(&blob).unwrap().len()
+}
+
+/// A layer over 16 MiB is pushed in 16 MiB chunks (`PATCH` with `Content-Range`) and skopeo
+/// reads back the right bytes. A push cut by a proxy fails with help to run it again; run
+/// again, it completes: after a cut between two chunks it sends only the chunk left (the
+/// upload URL kept in the store, the offset from the registry's `Range`), after a cut inside
+/// a chunk (which Docker's registry will not resume) it sends the blob again (SECURITY 29).
+#[test]
+fn chunked_push_resumes_after_a_cut() {
+    if !ready() {
+        return;
+    }
+    let cfg = tempfile::tempdir().unwrap();
+    let s = fresh_store();
+    load_busybox(s.path());
+    let ctx = tempfile::tempdir().unwrap();
+    let big = ctx.path().join("big");
+    let size = 40 << 20;
+    std::fs::write(&big, noise(size, 0x5eed)).unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nCOPY big /big\n",
+    )
+    .unwrap();
+    must(
+        s.path(),
+        cfg.path(),
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "-t",
+            "chunks/big:1",
+            ctx.path().to_str().unwrap(),
+        ],
+    );
+
+    // A cut between two chunks: the second push sends the last 8 MiB and little else.
+    let registry = Registry::start("");
+    let proxy = CuttingProxy::start(registry.port);
+    let remote = format!("127.0.0.1:{}/chunks/between:1", proxy.port);
+    must(s.path(), cfg.path(), &["tag", "chunks/big:1", &remote]);
+    proxy.cut(20 << 20, false);
+    let (code, _, err) = run(s.path(), cfg.path(), &["push", &remote]);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("layer"), "{err}");
+    assert!(err.contains("run the push again"), "{err}");
+    proxy.pass();
+    let out = must(s.path(), cfg.path(), &["push", &remote]);
+    assert!(out.contains("Layer already exists"), "{out}");
+    let resent = proxy.sent();
+    let blob = skopeo_has_big(registry.port, "chunks/between:1", &big);
+    // Two 16 MiB chunks were in before the cut: the rest of the blob, and requests.
+    let left = blob - (32 << 20);
+    assert!(
+        resent > left && resent < left + (256 << 10),
+        "the resumed push sent {resent} bytes; {left} of the blob were left\n{out}"
+    );
+    let log = registry.log();
+    let patches = log.lines().filter(|l| l.contains("\"PATCH /v2/")).count();
+    assert!(patches >= 3, "no chunked upload in\n{log}");
+
+    // A cut inside a chunk: the registry refuses the kept upload, the blob is sent again.
+    let registry = Registry::start("");
+    let proxy = CuttingProxy::start(registry.port);
+    let remote = format!("127.0.0.1:{}/chunks/inside:1", proxy.port);
+    must(s.path(), cfg.path(), &["tag", "chunks/big:1", &remote]);
+    proxy.cut(24 << 20, true);
+    let (code, _, err) = run(s.path(), cfg.path(), &["push", &remote]);
+    assert_ne!(code, 0, "{err}");
+    proxy.pass();
+    must(s.path(), cfg.path(), &["push", &remote]);
+    // The kept upload was asked about, refused, and the blob sent again: 3 more chunks.
+    let log = registry.log();
+    let asked = log
+        .find("\"GET /v2/chunks/inside/blobs/uploads/")
+        .unwrap_or_else(|| panic!("the kept upload was not asked about\n{log}"));
+    let patches = log[asked..].matches("\"PATCH /v2/").count();
+    assert!(patches >= 3, "{log}");
+    skopeo_has_big(registry.port, "chunks/inside:1", &big);
+    must(s.path(), cfg.path(), &["verify"]);
+}
+
+/// Requests the failing registry got, by what it failed.
+static FAILED_MANIFESTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static RESET_MANIFESTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static FAILED_UPLOADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static RESET_UPLOADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Close `conn` with a TCP reset (`SO_LINGER` 0), as a crashing server or a middlebox does.
+fn reset(conn: &mut TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket and a `linger` of the right size.
+    unsafe {
+        libc::setsockopt(
+            conn.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
+/// A registry that answers every manifest and upload of `five/…` with a 500 and resets every
+/// such request of `reset/…`; it has no blobs.
+fn failing_route(path: &str, _headers: &str, conn: &mut TcpStream) {
+    if path == "/v2/" {
+        respond(conn, "200 OK", "application/json", b"{}");
+    } else if path.starts_with("/v2/five/duck/manifests/") {
+        FAILED_MANIFESTS.fetch_add(1, Ordering::SeqCst);
+        respond(conn, "500 Internal Server Error", "application/json", b"{}");
+    } else if path.starts_with("/v2/reset/duck/manifests/") {
+        RESET_MANIFESTS.fetch_add(1, Ordering::SeqCst);
+        reset(conn);
+    } else if path.starts_with("/v2/five/duck/blobs/uploads/") {
+        FAILED_UPLOADS.fetch_add(1, Ordering::SeqCst);
+        respond(conn, "500 Internal Server Error", "application/json", b"{}");
+    } else if path.starts_with("/v2/reset/duck/blobs/uploads/") {
+        RESET_UPLOADS.fetch_add(1, Ordering::SeqCst);
+        reset(conn);
+    } else {
+        respond(conn, "404 Not Found", "application/json", b"{}");
+    }
+}
+
+/// A registry that keeps failing (500s, connection resets) gets a bounded number of retries
+/// (three, so four requests per operation) for a pull and a push alike; the error names the
+/// image (and for a push the layer) and tells what to do, and nothing is stored (SECURITY 29).
+#[test]
+fn retries_on_500s_and_resets_are_bounded() {
+    if !require_root() {
+        return;
+    }
+    let port = fake_registry(failing_route);
+    let cfg = tempfile::tempdir().unwrap();
+    let s = fresh_store();
+    for (repo, count) in [("five", &FAILED_MANIFESTS), ("reset", &RESET_MANIFESTS)] {
+        let name = format!("127.0.0.1:{port}/{repo}/duck:v1");
+        let (code, _, err) = run(s.path(), cfg.path(), &["pull", &name]);
+        assert_ne!(code, 0);
+        assert!(err.contains("help:"), "{err}");
+        assert_eq!(count.load(Ordering::SeqCst), 4, "{repo}: {err}");
+        if repo == "five" {
+            assert!(err.contains(&format!("{repo}/duck")), "{err}");
+            assert!(err.contains("500"), "{err}");
+        } else {
+            assert!(err.contains("after 3 retries"), "{err}");
+        }
+    }
+    let (_, out, _) = run(s.path(), cfg.path(), &["images"]);
+    assert!(!out.contains("duck"), "{out}");
+    must(s.path(), cfg.path(), &["verify"]);
+
+    load_busybox(s.path());
+    let layers = {
+        let out = must(s.path(), cfg.path(), &["inspect", "busybox"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v[0]["RootFS"]["Layers"].as_array().map_or(1, Vec::len)
+    };
+    for (repo, count) in [("five", &FAILED_UPLOADS), ("reset", &RESET_UPLOADS)] {
+        let name = format!("127.0.0.1:{port}/{repo}/duck:v1");
+        must(s.path(), cfg.path(), &["tag", "busybox", &name]);
+        let (code, _, err) = run(s.path(), cfg.path(), &["push", &name]);
+        assert_ne!(code, 0);
+        assert!(err.contains("run the push again"), "{err}");
+        let n = count.load(Ordering::SeqCst);
+        assert!(
+            n >= 4 && n <= 4 * layers,
+            "{repo}: {n} uploads started\n{err}"
+        );
+        if repo == "five" {
+            assert!(err.contains("layer"), "{err}");
+            assert!(err.contains("500"), "{err}");
+        }
+    }
 }

@@ -38,6 +38,9 @@ pub enum Body<'a> {
     Bytes(&'a [u8]),
     /// A file (a blob in the store).
     File(&'a Path),
+    /// `len` bytes of a file from `offset` (a chunk of a blob; the caller sets
+    /// `Content-Length`).
+    Range(&'a Path, u64, u64),
 }
 
 #[derive(Debug, Clone)]
@@ -59,7 +62,7 @@ pub struct Client {
 }
 
 /// Retries after a connection error or a 5xx answer.
-const RETRIES: u32 = 3;
+pub(crate) const RETRIES: u32 = 3;
 /// The largest token or error body read.
 const SMALL_BODY: u64 = 1 << 20;
 
@@ -411,6 +414,34 @@ impl Client {
         scope: &str,
         what: &str,
     ) -> Result<Response> {
+        self.request(method, path_or_url, headers, body, scope, what, RETRIES)
+    }
+
+    /// [`Client::send`] without its retries: for a request that must not be sent again as it
+    /// is after a failure (a chunk of an upload, whose registry may have kept part of it).
+    pub fn send_once(
+        &self,
+        method: &str,
+        path_or_url: &str,
+        headers: &[(&str, &str)],
+        body: Body<'_>,
+        scope: &str,
+        what: &str,
+    ) -> Result<Response> {
+        self.request(method, path_or_url, headers, body, scope, what, 0)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn request(
+        &self,
+        method: &str,
+        path_or_url: &str,
+        headers: &[(&str, &str)],
+        body: Body<'_>,
+        scope: &str,
+        what: &str,
+        retries: u32,
+    ) -> Result<Response> {
         let mut url = if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
             path_or_url.to_owned()
         } else {
@@ -438,6 +469,18 @@ impl Client {
                     })?;
                     builder.body(f).map(|r| self.agent.run(r))
                 }
+                Body::Range(p, offset, len) => {
+                    use std::io::{Seek, SeekFrom};
+                    let io = |e| Error::Io {
+                        path: p.to_owned(),
+                        source: e,
+                    };
+                    let mut f = std::fs::File::open(p).map_err(io)?;
+                    f.seek(SeekFrom::Start(offset)).map_err(io)?;
+                    builder
+                        .body(ureq::SendBody::from_owned_reader(f.take(len)))
+                        .map(|r| self.agent.run(r))
+                }
             };
             let result = result.map_err(|e| Error::Transport {
                 url: url.clone(),
@@ -446,14 +489,18 @@ impl Client {
             let response = match result {
                 Ok(r) => r,
                 Err(e) => {
-                    if attempt < RETRIES {
+                    if attempt < retries {
                         attempt += 1;
                         std::thread::sleep(Duration::from_millis(200 << attempt));
                         continue;
                     }
                     return Err(Error::Transport {
                         url: origin_of(&url).to_owned(),
-                        message: format!("{e} (after {RETRIES} retries)"),
+                        message: if retries == 0 {
+                            format!("{what}: {e}")
+                        } else {
+                            format!("{what}: {e} (after {retries} retries)")
+                        },
                     });
                 }
             };
@@ -497,7 +544,7 @@ impl Client {
                 url = self.resolve(&url, loc);
                 continue;
             }
-            if status >= 500 && attempt < RETRIES {
+            if status >= 500 && attempt < retries {
                 attempt += 1;
                 std::thread::sleep(Duration::from_millis(200 << attempt));
                 continue;

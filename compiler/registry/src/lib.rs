@@ -12,6 +12,7 @@ pub mod pull;
 pub mod push;
 pub mod referrers;
 mod sources;
+mod upload;
 
 use std::path::PathBuf;
 

@@ -2,7 +2,8 @@
 //! zstd`; deterministically, with the layer crate's pinned encoders) once, and the store remembers which compressed blob belongs to which
 //! uncompressed one, so pushing an unchanged image again sends no layer bytes and gives the
 //! same manifest digest. Each blob is `HEAD`ed first, mounted from another repository of the
-//! same registry when one is known to hold it, else uploaded (POST, then one PUT).
+//! same registry when one is known to hold it, else uploaded: in one PUT, or in chunks that a
+//! later push resumes when this one is cut (the `upload` module).
 
 use std::io::{self, BufReader};
 use std::sync::Mutex;
@@ -17,7 +18,7 @@ use serde_json::{Value, json};
 use crate::client::{Body, Client, Options, encode_query};
 use crate::name::Reference;
 use crate::pull::short;
-use crate::{Error, Result, sources};
+use crate::{Error, Result, sources, upload};
 
 /// What a push did.
 #[derive(Debug, Clone)]
@@ -128,13 +129,27 @@ impl Pusher<'_> {
         let head = self
             .client
             .send("HEAD", &path, &[], Body::Empty, &self.scope, &what)?;
+        let host = self.client.host().to_owned();
         if head.status().as_u16() == 200 {
+            upload::forget(self.store, &host, &self.repo, digest);
             if layer {
                 (self.progress)(format!("{}: Layer already exists", short(digest)));
             }
             return Ok(());
         }
-        let host = self.client.host().to_owned();
+        let chunked = size > upload::CHUNKED_ABOVE;
+        if chunked && self.store.blob_size(digest)? != size {
+            return Err(Error::Mismatch {
+                what,
+                reason: format!("the stored blob is not {size} bytes"),
+            });
+        }
+        // A push cut in the middle of this blob left its upload: go on from where it broke.
+        if chunked && let Some(session) = upload::resume(self, digest, size, &what, true) {
+            upload::chunked(self, digest, size, &what, session)?;
+            self.pushed(digest, layer);
+            return Ok(());
+        }
         let from = sources::known(self.store, digest, &host, &self.repo);
         let start = match &from {
             Some(from) => format!(
@@ -176,6 +191,12 @@ impl Pusher<'_> {
             })?;
         let base = self.client.url(&start);
         let mut url = self.client.resolve(&base, location);
+        if chunked {
+            let session = upload::Session::new(url, &response);
+            upload::chunked(self, digest, size, &what, session)?;
+            self.pushed(digest, layer);
+            return Ok(());
+        }
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str(&format!("digest={}", encode_query(&digest.to_string())));
         let file = self.store.blob_path(digest);
@@ -194,12 +215,17 @@ impl Pusher<'_> {
             &what,
         )?;
         self.client.check(response, &[201], &what)?;
+        self.pushed(digest, layer);
+        Ok(())
+    }
+
+    /// Count and note an uploaded blob.
+    fn pushed(&self, digest: &Digest, layer: bool) {
         self.uploaded.fetch_add(1, Ordering::Relaxed);
-        sources::remember(self.store, digest, &host, &self.repo);
+        sources::remember(self.store, digest, self.client.host(), &self.repo);
         if layer {
             (self.progress)(format!("{}: Pushed", short(digest)));
         }
-        Ok(())
     }
 
     /// One layer descriptor of the manifest `manifest`: compressed when stored uncompressed,

@@ -27,6 +27,19 @@ pub enum Pull {
     Never,
 }
 
+/// How [`prepare`] brings in bases.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy<'a> {
+    /// `--pull`.
+    pub pull: Pull,
+    /// `--locked`: build from the digests the lock pins, and never write it.
+    pub locked: bool,
+    /// The build's output style, for the pulls' lines.
+    pub mode: Mode,
+    /// How to reach the registries (`--tls-verify`, `--cert-dir`).
+    pub registry: &'a Options,
+}
+
 /// Brings the bases the plans need into the store as `pull` and `locked` say, prints the
 /// pulls as build progress, and (unless `locked`) pins registry bases in the lock at
 /// `lock_path`. Returns base name → the digest the build resolves it by.
@@ -35,10 +48,14 @@ pub fn prepare(
     graph: &LayerGraph,
     plans: &[EnvPlan],
     lock_path: &Path,
-    pull: Pull,
-    locked: bool,
-    mode: Mode,
+    policy: &Policy<'_>,
 ) -> miette::Result<BTreeMap<String, Digest>> {
+    let Policy {
+        pull,
+        locked,
+        mode,
+        registry: opts,
+    } = *policy;
     // The bases the build reaches, with the platforms it needs them for. A graph that does
     // not resolve is reported by the build itself.
     let Ok((units, _)) = duckc_build::execute::units(graph, plans) else {
@@ -69,7 +86,7 @@ pub fn prepare(
         )
     })?;
     let before = lock.bases.clone();
-    let printer = Pulls { mode };
+    let printer = Pulls { mode, opts };
     let mut resolved = BTreeMap::new();
     for (reference, (base, platforms)) in &bases {
         // A name with a registry host (`host:port/repo:tag`) is pinned; a short name is a
@@ -155,7 +172,7 @@ fn pull_for(
     reference: &str,
     qualified: Option<&Reference>,
     platforms: &[String],
-    printer: &Pulls,
+    printer: &Pulls<'_>,
 ) -> miette::Result<Option<duckc_registry::Pulled>> {
     let candidates = match qualified {
         Some(r) => vec![r.clone()],
@@ -195,13 +212,9 @@ fn pull_one(
     store: &Store,
     reference: &Reference,
     platforms: &[String],
-    printer: &Pulls,
+    printer: &Pulls<'_>,
 ) -> Result<duckc_registry::Pulled, PullError> {
-    let opts = Options {
-        insecure: false,
-        cert_dir: None,
-        credentials: None,
-    };
+    let opts = printer.opts;
     let mut last = None;
     for platform in platforms {
         printer.line(
@@ -213,7 +226,7 @@ fn pull_one(
             ..PullOptions::default()
         };
         let print = |line: String| printer.line(&reference.to_string(), &line);
-        match duckc_registry::pull(store, reference, &opts, &pull_opts, &print) {
+        match duckc_registry::pull(store, reference, opts, &pull_opts, &print) {
             Ok(p) => {
                 printer.line(&reference.to_string(), &format!("Digest: {}", p.digest));
                 last = Some(p);
@@ -238,12 +251,14 @@ fn base_error(reference: &str, e: Error) -> miette::Report {
     )
 }
 
-/// Pull progress in the build's output style.
-struct Pulls {
+/// Pull progress in the build's output style, and how to reach the registries
+/// (`build --tls-verify`, `--cert-dir`).
+struct Pulls<'a> {
     mode: Mode,
+    opts: &'a Options,
 }
 
-impl Pulls {
+impl Pulls<'_> {
     fn line(&self, base: &str, line: &str) {
         use std::io::Write;
         let mut out = std::io::stdout().lock();

@@ -86,6 +86,10 @@ pub enum Command {
         /// (`HOST[:PORT]/REPO:TAG` or `type=registry,ref=…`); may be repeated.
         #[arg(long = "cache-to", value_name = "REF")]
         cache_to: Vec<String>,
+        /// How to reach the registries of bases and of `--cache-from`/`--cache-to`, as for
+        /// `pull`.
+        #[command(flatten)]
+        tls: super::registry::TlsArgs,
     },
     /// Write the KDL spec equivalent to a Dockerfile (its target and the stages it needs).
     Convert {
@@ -144,7 +148,9 @@ impl Command {
                 allow,
                 cache_from,
                 cache_to,
+                tls,
             } => {
+                let registry_opts = tls.options();
                 let allow = Entitlements::parse(&allow)?;
                 let cache_from = cache_from
                     .iter()
@@ -214,9 +220,12 @@ impl Command {
                     loaded.graph(),
                     &plans,
                     &loaded.spec.with_file_name("duck.lock"),
-                    pull,
-                    locked,
-                    mode,
+                    &super::bases::Policy {
+                        pull,
+                        locked,
+                        mode,
+                        registry: &registry_opts,
+                    },
                 )?;
                 // A base pulled just now (or resolved through the lock) may set ENV the
                 // Dockerfile's substitutions use: lower again with it.
@@ -247,7 +256,7 @@ impl Command {
                     extra_tags: tags,
                     packages,
                     bases,
-                    remote_cache: super::build_cache::prepare(&cache_from, mode),
+                    remote_cache: super::build_cache::prepare(&cache_from, mode, &registry_opts),
                 };
                 let outcome = run_build(&store, &loaded, &plans, &opts, mode)?;
                 if let Some(code) = failure(&loaded, outcome.error.as_ref()) {
@@ -269,7 +278,7 @@ impl Command {
                 for out in &outputs {
                     out.write(&store, &outcome)?;
                 }
-                super::build_cache::export(&store, &cache_to, &outcome, mode)?;
+                super::build_cache::export(&store, &cache_to, &outcome, mode, &registry_opts)?;
                 if check {
                     return check_reproducible(&store, &loaded, &plans, &opts, &outcome);
                 }

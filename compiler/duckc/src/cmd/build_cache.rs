@@ -77,11 +77,11 @@ fn say(mode: Mode, cache: &Reference, line: &str) {
 
 /// The caches `--cache-from` names, read now. A cache that does not exist yet, or that cannot
 /// be read, is a warning: the build then runs what its own store lacks.
-pub fn prepare(from: &[Reference], mode: Mode) -> Option<Arc<dyn RemoteCache>> {
+pub fn prepare(from: &[Reference], mode: Mode, opts: &Options) -> Option<Arc<dyn RemoteCache>> {
     let mut caches = Vec::new();
     for r in from {
         say(mode, r, &format!("importing cache manifest from {r}"));
-        match RegistryCache::open(r, &Options::default()) {
+        match RegistryCache::open(r, opts) {
             Ok(Some(c)) => {
                 say(
                     mode,
@@ -130,6 +130,7 @@ pub fn export(
     to: &[Reference],
     outcome: &BuildOutcome,
     mode: Mode,
+    opts: &Options,
 ) -> miette::Result<()> {
     let keys: Vec<Digest> = outcome
         .nodes
@@ -142,8 +143,8 @@ pub fn export(
     for r in to {
         say(mode, r, &format!("exporting cache to {r}"));
         let print = |line: String| say(mode, r, &line);
-        let exported = duckc_registry::cache::export(store, &keys, r, &Options::default(), &print)
-            .map_err(|e| {
+        let exported =
+            duckc_registry::cache::export(store, &keys, r, opts, &print).map_err(|e| {
                 let report = super::registry::report(e);
                 let help = report
                     .help()

@@ -80,9 +80,12 @@ impl Command {
                 graph,
                 &plans,
                 &lock_path(&compiled),
-                pull,
-                false,
-                duckc_build::progress::Mode::Plain,
+                &super::bases::Policy {
+                    pull,
+                    locked: false,
+                    mode: duckc_build::progress::Mode::Plain,
+                    registry: &duckc_registry::Options::default(),
+                },
             )?;
         }
         let (path, changed, steps) = lock(&compiled, &store, &mode, repository)?;

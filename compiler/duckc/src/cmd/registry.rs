@@ -26,7 +26,8 @@ pub struct TlsArgs {
 }
 
 impl TlsArgs {
-    fn options(&self) -> Options {
+    /// The client options these flags ask for.
+    pub fn options(&self) -> Options {
         Options {
             insecure: !self.tls_verify,
             cert_dir: self.cert_dir.clone(),
@@ -296,7 +297,24 @@ impl Command {
                     compression,
                     &print,
                 )
-                .map_err(report)?;
+                .map_err(|e| {
+                    let again = matches!(
+                        e,
+                        Error::Transport { .. } | Error::Status { status: 500.., .. }
+                    );
+                    let report = report(e);
+                    if !again {
+                        return report;
+                    }
+                    let help = report.help().map(|h| format!("{h}; ")).unwrap_or_default();
+                    miette!(
+                        help = format!(
+                            "{help}run the push again: it skips the blobs the registry has and \
+                             resumes a cut chunked upload"
+                        ),
+                        "{report}"
+                    )
+                })?;
                 if quiet {
                     println!("{}", pushed.digest);
                 } else {
