@@ -12,7 +12,7 @@
 //! Containers get a user namespace of their own nested in that one, with the identity map of
 //! its ids (written by the parent, which is root there). The caller on the host owns the outer
 //! namespace, so a plain host process of the caller can still signal and `setns` into every
-//! container (`stop`, `kill`, `exec` stay outside; [`stays_on_host`] is the CLI's choice), and
+//! container (`stop`, `kill`, `exec` stay outside; the CLI's `stays_on_host` chooses), and
 //! files owned by subordinate ids are removed by re-entering ([`remove_tree`]).
 
 use std::io::{self, Read, Write};
