@@ -8,15 +8,14 @@
 mod common;
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::pty::Pty;
 use common::store::load_busybox;
 use common::{duckc_bin, ok, require_root, require_tool};
 
@@ -347,87 +346,6 @@ fn verbs_run_remotely_with_their_output_exit_codes_and_clear_errors() {
     sshd.must(&["host", "rm", "old"]);
     let (ls, _) = sshd.must(&["host", "ls"]);
     assert!(!ls.contains("old-duckc"), "{ls}");
-}
-
-/// A pseudo-terminal for a duckc process: its slave side is the process's stdin, stdout and
-/// controlling terminal; the test plays the terminal on the master side.
-struct Pty {
-    master: File,
-    slave: OwnedFd,
-    seen: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Pty {
-    fn new() -> Pty {
-        let (mut m, mut s) = (0, 0);
-        // SAFETY: openpty fills in two descriptors.
-        let r = unsafe {
-            libc::openpty(
-                &mut m,
-                &mut s,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
-        assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
-        // SAFETY: fresh descriptors we own.
-        let (master, slave) = unsafe { (File::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
-        let size = libc::winsize {
-            ws_row: 33,
-            ws_col: 111,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: TIOCSWINSZ reads a winsize.
-        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let (mut reader, sink) = (master.try_clone().unwrap(), seen.clone());
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        Pty {
-            master,
-            slave,
-            seen,
-        }
-    }
-
-    fn spawn(&self, mut cmd: Command) -> Child {
-        let io = || Stdio::from(self.slave.try_clone().unwrap());
-        cmd.stdin(io()).stdout(io()).stderr(io());
-        // SAFETY: setsid and an ioctl on fd 0 between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setsid();
-                libc::ioctl(0, libc::TIOCSCTTY, 0);
-                Ok(())
-            });
-        }
-        cmd.spawn().unwrap()
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.seen.lock().unwrap()).into_owned()
-    }
-
-    fn wait_for(&self, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !self.text().contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "`{needle}` never appeared in\n{}",
-                self.text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
 }
 
 #[test]

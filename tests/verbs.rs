@@ -8,15 +8,13 @@
 
 mod common;
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::pty::Pty;
 use common::store::load_busybox;
 use common::{duckc, must, require_root, require_tool, run};
 
@@ -731,111 +729,11 @@ fn env_file_and_mounts() {
     }
 }
 
-/// A pseudo-terminal for a duckc process: its slave side is the process's stdin, stdout and
-/// controlling terminal; the test plays the terminal on the master side.
-struct Pty {
-    master: File,
-    slave: OwnedFd,
-    seen: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Pty {
-    fn new() -> Pty {
-        let (mut m, mut s) = (0, 0);
-        // SAFETY: openpty fills in two descriptors.
-        let r = unsafe {
-            libc::openpty(
-                &mut m,
-                &mut s,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
-        assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
-        // SAFETY: fresh descriptors we own.
-        let (master, slave) = unsafe { (File::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
-        let size = libc::winsize {
-            ws_row: 33,
-            ws_col: 111,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: TIOCSWINSZ reads a winsize.
-        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let (mut reader, sink) = (master.try_clone().unwrap(), seen.clone());
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        Pty {
-            master,
-            slave,
-            seen,
-        }
-    }
-
-    fn spawn(&self, store: &Path, args: &[&str]) -> Child {
-        let io = || Stdio::from(self.slave.try_clone().unwrap());
-        let mut cmd = duckc(store);
-        cmd.args(args).stdin(io()).stdout(io()).stderr(io());
-        // SAFETY: setsid and an ioctl on fd 0 between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setsid();
-                libc::ioctl(0, libc::TIOCSCTTY, 0);
-                Ok(())
-            });
-        }
-        cmd.spawn().unwrap()
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.seen.lock().unwrap()).into_owned()
-    }
-
-    /// Wait (at most a minute) until the terminal has shown `needle`.
-    fn wait_for(&self, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !self.text().contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "`{needle}` never appeared in\n{}",
-                self.text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn type_in(&mut self, text: &[u8]) {
-        self.master.write_all(text).unwrap();
-    }
-
-    /// Bytes waiting to be read on the slave side: what the caller's shell would read next.
-    fn unread_input(&self) -> Vec<u8> {
-        let fd = self.slave.as_raw_fd();
-        // SAFETY: termios calls on a descriptor we hold; the buffer is ours.
-        unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            libc::tcgetattr(fd, &mut t);
-            libc::cfmakeraw(&mut t);
-            libc::tcsetattr(fd, libc::TCSANOW, &t);
-            libc::fcntl(
-                fd,
-                libc::F_SETFL,
-                libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK,
-            );
-            let mut buf = [0u8; 256];
-            let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
-            buf[..n.max(0) as usize].to_vec()
-        }
-    }
+/// `duckc ARGS` on `pty`'s terminal.
+fn spawn(pty: &Pty, store: &Path, args: &[&str]) -> Child {
+    let mut cmd = duckc(store);
+    cmd.args(args);
+    pty.spawn(cmd)
 }
 
 fn wait_child(child: &mut Child) -> i32 {
@@ -862,14 +760,15 @@ fn terminals_start_attach_and_no_leaked_replies() {
 
     // `run -it … sh`, leave, then `start -a`: the terminal is attached with its input.
     let mut pty = Pty::new();
-    let mut first = pty.spawn(
+    let mut first = spawn(
+        &pty,
         store,
         &["run", "-it", "--name", "tt_shell", "busybox", "sh"],
     );
     pty.type_in(b"exit\n");
     assert_eq!(wait_child(&mut first), 0, "{}", pty.text());
     let mut pty = Pty::new();
-    let mut again = pty.spawn(store, &["start", "-a", "tt_shell"]);
+    let mut again = spawn(&pty, store, &["start", "-a", "tt_shell"]);
     pty.type_in(b"echo started-$((6*7)); exit 5\n");
     assert_eq!(wait_child(&mut again), 5, "{}", pty.text());
     assert!(pty.text().contains("started-42"), "{}", pty.text());
@@ -877,7 +776,8 @@ fn terminals_start_attach_and_no_leaked_replies() {
     // A terminal reply to the container's cursor query, unread when the container ends, is
     // discarded: the caller's shell never reads `^[[12;5R`.
     let mut pty = Pty::new();
-    let mut leak = pty.spawn(
+    let mut leak = spawn(
+        &pty,
         store,
         &[
             "run",
@@ -906,7 +806,7 @@ fn terminals_start_attach_and_no_leaked_replies() {
     // attach to a detached `-dit` shell; ctrl-p ctrl-q leaves it running; attach again, exit.
     must(store, &["run", "-dit", "--name", "tt_att", "busybox", "sh"]);
     let mut pty = Pty::new();
-    let mut attach = pty.spawn(store, &["attach", "tt_att"]);
+    let mut attach = spawn(&pty, store, &["attach", "tt_att"]);
     // Attached once the monitor took our input: keep asking until the answer shows.
     let deadline = Instant::now() + Duration::from_secs(60);
     while !pty.text().contains("attached-42") {
@@ -921,7 +821,7 @@ fn terminals_start_attach_and_no_leaked_replies() {
     assert_eq!(wait_child(&mut attach), 0, "{}", pty.text());
     assert_eq!(field(store, "tt_att", "{{.State.Status}}"), "running");
     let mut pty = Pty::new();
-    let mut attach = pty.spawn(store, &["attach", "tt_att"]);
+    let mut attach = spawn(&pty, store, &["attach", "tt_att"]);
     let deadline = Instant::now() + Duration::from_secs(60);
     while field(store, "tt_att", "{{.State.Status}}") == "running" {
         assert!(Instant::now() < deadline, "{}", pty.text());

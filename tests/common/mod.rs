@@ -3,6 +3,7 @@
 
 pub mod apt;
 pub mod probe;
+pub mod pty;
 pub mod store;
 pub mod tools;
 
