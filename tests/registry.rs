@@ -505,6 +505,114 @@ fn basic_auth_login_logout() {
     assert!(err.contains("duckc login"), "{err}");
 }
 
+/// A `credsStore` helper, as Docker Desktop and `docker-credential-pass` set up: `login` hands
+/// the password to `docker-credential-NAME store` (nothing lands in `config.json`), push and
+/// pull get it back through `get`, `logout` calls `erase`. The helper here is a shell script
+/// keeping what it is given in a file next to itself.
+#[test]
+fn credential_helper_holds_the_password() {
+    if !ready() || !require_tool("htpasswd") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let htpasswd = tmp.path().join("htpasswd");
+    let line = ok(Command::new("htpasswd").args(["-Bbn", "duck", "quack-quack"]));
+    std::fs::write(&htpasswd, line.trim()).unwrap();
+    let registry = Registry::start(&format!(
+        "auth:\n  htpasswd:\n    realm: duckc-test\n    path: {}\n",
+        htpasswd.display()
+    ));
+    let host = registry.host();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let helper = bin.join("docker-credential-ducktest");
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\n\
+         f=\"$(dirname \"$0\")/kept.json\"\n\
+         case \"$1\" in\n\
+         store) cat > \"$f\" ;;\n\
+         get) if [ -f \"$f\" ]; then cat \"$f\"; else echo 'credentials not found in native keychain'; exit 1; fi ;;\n\
+         erase) rm -f \"$f\" ;;\n\
+         *) exit 2 ;;\n\
+         esac\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cfg = tempfile::tempdir().unwrap();
+    std::fs::write(
+        cfg.path().join("config.json"),
+        r#"{"credsStore": "ducktest"}"#,
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let duck = |store: &Path, args: &[&str], stdin: &[u8]| {
+        let mut child = duckc(store)
+            .env("DOCKER_CONFIG", cfg.path())
+            .env("PATH", &path)
+            .env_remove("DUCKC_REGISTRY")
+            .env("CONTAINERS_REGISTRIES_CONF", "/nonexistent")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let s = fresh_store();
+    let s = s.path();
+    load_busybox(s);
+    let remote = format!("{host}/helped/busybox:1");
+    let (code, _, err) = duck(s, &["tag", "busybox", &remote], b"");
+    assert_eq!(code, 0, "{err}");
+
+    let (code, out, err) = duck(
+        s,
+        &["login", "-u", "duck", "--password-stdin", &host],
+        b"quack-quack\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Login Succeeded"), "{out}");
+    let kept = std::fs::read_to_string(bin.join("kept.json")).unwrap();
+    let kept: serde_json::Value = serde_json::from_str(&kept).unwrap();
+    assert_eq!(kept["Username"], "duck");
+    assert_eq!(kept["Secret"], "quack-quack");
+    let config = std::fs::read_to_string(cfg.path().join("config.json")).unwrap();
+    assert!(
+        !config.contains("ZHVjazpxdWFjay1xdWFjaw==") && !config.contains("quack"),
+        "the password stays with the helper: {config}"
+    );
+
+    let (code, out, err) = duck(s, &["push", &remote], b"");
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("quack-quack") && !err.contains("quack-quack"));
+    let t = fresh_store();
+    let (code, _, err) = duck(t.path(), &["pull", &remote], b"");
+    assert_eq!(code, 0, "{err}");
+
+    let (code, _, err) = duck(s, &["logout", &host], b"");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !bin.join("kept.json").exists(),
+        "logout erased the helper's entry"
+    );
+    let u = fresh_store();
+    let (code, _, err) = duck(u.path(), &["pull", &remote], b"");
+    assert_ne!(code, 0);
+    assert!(err.contains("duckc login"), "{err}");
+}
+
 /// A tiny HTTP/1.1 server on 127.0.0.1 for registries that lie: `route` maps a request path
 /// to a response it writes itself. TLS probes (a ClientHello) are closed at once.
 fn fake_registry(route: fn(&str, &str, &mut TcpStream)) -> u16 {
