@@ -205,4 +205,76 @@ fn examples_with_packages_build_and_run() {
             build_and_run(&name);
         }
     }
+    ros_nodes_on_a_user_network();
+}
+
+/// Issue 15's done-when, on the image just built: a ROS master, a talker and a listener in
+/// three containers on a user network, with no `ROS_IP`: each node registers under its
+/// container's hostname, which its peers resolve through duckc's `/etc/hosts`.
+fn ros_nodes_on_a_user_network() {
+    let store = store();
+    let net = format!("ros-{}", std::process::id());
+    let (master, talker) = (format!("{net}-master"), format!("{net}-talker"));
+    let uri = format!("ROS_MASTER_URI=http://{master}:11311");
+    // Both clients wait for the master, as a launch file would.
+    let wait = "for i in $(seq 60); do rostopic list >/dev/null 2>&1 && break; sleep 1; done";
+    must(store, &["network", "create", &net]);
+    let result = std::panic::catch_unwind(|| {
+        must(
+            store,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &master,
+                "--network",
+                &net,
+                "duckc-example/robotics:latest",
+                "roscore",
+            ],
+        );
+        must(
+            store,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &talker,
+                "--network",
+                &net,
+                "-e",
+                &uri,
+                "duckc-example/robotics:latest",
+                "sh",
+                "-c",
+                &format!(
+                    "{wait}; exec rostopic pub -r 5 /chatter std_msgs/String 'data: hello from talker'"
+                ),
+            ],
+        );
+        let heard = must(
+            store,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                &net,
+                "-e",
+                &uri,
+                "duckc-example/robotics:latest",
+                "sh",
+                "-c",
+                &format!("{wait}; timeout 120 rostopic echo -n 1 /chatter"),
+            ],
+        );
+        assert!(
+            heard.contains("hello from talker"),
+            "the listener heard {heard:?}"
+        );
+    });
+    let _ = common::run(store, &["rm", "-f", &talker, &master]);
+    let _ = common::run(store, &["network", "rm", &net]);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
 }
