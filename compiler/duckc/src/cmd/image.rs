@@ -342,7 +342,9 @@ fn images(
     ]];
     let mut seen = std::collections::BTreeSet::new();
     let mut values = Vec::new();
-    let mut image_digests = Vec::new();
+    // Docker's DIGEST column (`--digests`): the digest each row's repository has for the
+    // image, `<none>` when it was never pulled or pushed under that name.
+    let mut digest_column = vec!["DIGEST".to_owned()];
     for row in rows {
         if !listing.matches(&row) || (row.intermediate && !all) {
             continue;
@@ -379,37 +381,27 @@ fn images(
             values.push(listing::row_value(&row, &repo, &tag, &id, &created));
             continue;
         }
-        image_digests.push(row.image.digest);
+        if digests {
+            digest_column.push(
+                duckc_registry::origin::repo_digest(store, &row.image.digest, &repo)
+                    .map_or_else(|| "<none>".to_owned(), |d| d.to_string()),
+            );
+        }
         table.push([repo, tag, id, created, time::human_size(row.size)]);
     }
     if let (Some(t), false) = (&listing.template, quiet) {
         t.print(&values, &crate::cmd::format::docker_header("image"))?;
     } else if digests && !quiet {
-        print_table(&with_digests(store, &table, &image_digests));
+        let rows: Vec<[String; 6]> = table
+            .into_iter()
+            .zip(digest_column)
+            .map(|([repo, tag, id, created, size], digest)| [repo, tag, digest, id, created, size])
+            .collect();
+        print_table(&rows);
     } else if !quiet {
         print_table(&table);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `table` with Docker's DIGEST column after TAG: the digest the row's repository has for
-/// the image (`<none>` when it was never pulled or pushed under that name). `digests` holds
-/// each data row's image digest.
-fn with_digests(
-    store: &Store,
-    table: &[[String; 5]],
-    digests: &[duckc_store::Digest],
-) -> Vec<[String; 6]> {
-    let mut out = Vec::with_capacity(table.len());
-    for (i, [repo, tag, id, created, size]) in table.iter().cloned().enumerate() {
-        let digest = match i.checked_sub(1).and_then(|i| digests.get(i)) {
-            None => "DIGEST".to_owned(),
-            Some(d) => duckc_registry::origin::repo_digest(store, d, &repo)
-                .map_or_else(|| "<none>".to_owned(), |d| d.to_string()),
-        };
-        out.push([repo, tag, digest, id, created, size]);
-    }
-    out
 }
 
 /// Columns padded like docker's tabwriter (minimum width 10, three spaces between columns).
