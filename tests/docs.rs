@@ -144,10 +144,6 @@ fn blocks(doc: &Path) -> Vec<Block> {
     out
 }
 
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| v == "true" || v == "1")
-}
-
 /// Copies `from` (a file or a directory's contents) into `dir` with `cp -a`.
 fn copy_into(from: &Path, dir: &Path) {
     let mut cmd = Command::new("cp");
@@ -320,7 +316,7 @@ fn console_blocks_run_on_a_fresh_store() {
                 skipped.push(format!("{} (needs {what})", block.place));
                 continue;
             }
-            if block.markers.iter().any(|m| m == "apt") && !in_ci() {
+            if block.markers.iter().any(|m| m == "apt") && !common::in_ci() {
                 skipped.push(format!(
                     "{} (downloads packages: CI=true only)",
                     block.place

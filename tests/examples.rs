@@ -161,10 +161,6 @@ fn build_and_run(name: &str) {
     }
 }
 
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| v == "true" || v == "1")
-}
-
 #[test]
 fn every_example_has_expectations() {
     let names = examples();
@@ -191,7 +187,7 @@ fn examples_without_packages_build_and_run() {
 
 #[test]
 fn examples_with_packages_build_and_run() {
-    if !in_ci() {
+    if !common::in_ci() {
         eprintln!(
             "skipped: the examples with `packages` download hundreds of MB from the host's apt repository; they run under CI=true (`CI=true cargo test -p duckc --test examples`)"
         );

@@ -55,7 +55,7 @@ fn validators() -> Option<std::path::PathBuf> {
         opt.join("pyspdxtools").is_file().then(|| opt.to_path_buf())
     });
     if found.is_none() {
-        if std::env::var_os("CI").is_some_and(|v| v == "true" || v == "1") {
+        if common::in_ci() {
             panic!("`pyspdxtools` is missing; .ci/run must install it in /opt/duckc-spdx");
         }
         eprintln!("skipped: `pyspdxtools` is not installed (see README.md, Run the tests)");

@@ -57,13 +57,18 @@ unsafe extern "C" {
     fn libc_geteuid() -> u32;
 }
 
+/// Whether this is CI (`CI=true`), where a skipped test is a failure.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| v == "true" || v == "1")
+}
+
 /// Whether a test that needs root can run. CI runs as root: there a missing root is a failure,
 /// never a silent skip. Elsewhere the test prints why it is skipped and returns false.
 pub fn require_root() -> bool {
     if is_root() {
         return true;
     }
-    if std::env::var_os("CI").is_some_and(|v| v == "true" || v == "1") {
+    if in_ci() {
         panic!("this test needs root, and CI must run it as root");
     }
     eprintln!("skipped: this test needs root");
@@ -76,7 +81,7 @@ pub fn require_tool(name: &str) -> bool {
         .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
         .unwrap_or(false);
     if !found {
-        if std::env::var_os("CI").is_some_and(|v| v == "true" || v == "1") {
+        if in_ci() {
             panic!("`{name}` is missing; .ci/run must install it");
         }
         eprintln!("skipped: `{name}` is not installed");

@@ -88,7 +88,7 @@ pub fn check() {
         Some(text)
     });
     if let Some(text) = message
-        && std::env::var_os("CI").is_some_and(|v| v == "true" || v == "1")
+        && super::in_ci()
     {
         panic!("{text}CI (.ci/run) must install them");
     }
