@@ -1083,7 +1083,7 @@ fn start(store: &Store, args: &StartArgs) -> miette::Result<ExitCode> {
             }
             continue;
         }
-        devices::refresh_ipc(&mut config.spec, &all(store))?;
+        devices::refresh_ipc(&mut config.spec, || all(store))?;
         if args.attach {
             // A container made with `-it` gets its terminal back with its input, as
             // `docker start -ai` gives it (without input its shell would sit there unusable).

@@ -208,9 +208,14 @@ fn shareable(name: &str, containers: &[(Dir, Config)]) -> miette::Result<(String
 
 /// Before each start: the pid of the container whose IPC namespace this one joins, which
 /// must be running and shareable now.
-pub fn refresh_ipc(spec: &mut ContainerSpec, containers: &[(Dir, Config)]) -> miette::Result<()> {
+pub fn refresh_ipc(
+    spec: &mut ContainerSpec,
+    containers: impl FnOnce() -> Vec<(Dir, Config)>,
+) -> miette::Result<()> {
+    // The containers are listed only for a container that joins another's IPC namespace:
+    // `start` of any other pays nothing.
     if let Ipc::Container { id, pid } = &mut spec.launch.ipc {
-        let (_, now) = shareable(id, containers)?;
+        let (_, now) = shareable(id, &containers())?;
         *pid = now;
     }
     Ok(())
