@@ -820,17 +820,17 @@ fn starts_and_exits_run_no_ip_or_nft_and_set_up_the_same() {
         .unwrap()
         .parse()
         .unwrap();
+    let id = full_id(store, "bare");
     let me = v[0]["Containers"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["Name"] == "bare")
+        .find(|c| c["Id"] == id.as_str())
         .unwrap_or_else(|| panic!("{inspect}"))
         .clone();
     let cidr = me["IPv4Address"].as_str().unwrap().to_owned();
     let address = cidr.split('/').next().unwrap().to_owned();
     let mac = me["MacAddress"].as_str().unwrap().to_owned();
-    let id = full_id(store, "bare");
     let veth = format!("dk{}", &id[..12]);
 
     let ip_json = |args: &[&str]| -> serde_json::Value {
@@ -908,7 +908,9 @@ fn starts_and_exits_run_no_ip_or_nft_and_set_up_the_same() {
         "{ip4}"
     );
     assert!(
-        ip4.contains("iifname { ") && ip4.contains("ip daddr 127.0.0.0/8 drop"),
+        ip4.contains("type filter hook prerouting priority raw; policy accept; iifname ")
+            && ip4.contains("\"duckc0\"")
+            && ip4.contains("ip daddr 127.0.0.0/8 drop"),
         "the guard of docs/security.md: {ip4}"
     );
     let subnet = v[0]["Subnet"].as_str().unwrap();
