@@ -7,8 +7,8 @@ use std::path::PathBuf;
 fn main() {
     let src = "stub/exec.c";
     println!("cargo:rerun-if-changed={src}");
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"))
-        .join("duckc-exec");
+    let out =
+        PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("duckc-exec");
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     // The architectures `stub/exec.c` has system call glue for; others link the static libc.
     let bare = matches!(arch.as_str(), "x86_64" | "aarch64" | "riscv64");

@@ -93,7 +93,10 @@ pub fn memfd_copy() -> io::Result<OwnedFd> {
 }
 
 /// A sealed, executable memfd named `name` that `fill` writes.
-fn sealed_memfd(name: &str, fill: &mut dyn FnMut(&mut File) -> io::Result<()>) -> io::Result<OwnedFd> {
+fn sealed_memfd(
+    name: &str,
+    fill: &mut dyn FnMut(&mut File) -> io::Result<()>,
+) -> io::Result<OwnedFd> {
     let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
     // MFD_EXEC (6.3+) keeps the memfd executable when vm.memfd_noexec says otherwise; older
     // kernels reject the flag.

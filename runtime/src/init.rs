@@ -612,7 +612,9 @@ fn c_string(s: OsString) -> Result<CString> {
 
 /// `strings` as C strings and the NULL-terminated array of pointers to them, which borrows
 /// the first.
-fn c_array(strings: impl Iterator<Item = OsString>) -> Result<(Vec<CString>, Vec<*const libc::c_char>)> {
+fn c_array(
+    strings: impl Iterator<Item = OsString>,
+) -> Result<(Vec<CString>, Vec<*const libc::c_char>)> {
     let owned: Vec<CString> = strings.map(c_string).collect::<Result<_>>()?;
     let mut ptrs: Vec<*const libc::c_char> = owned.iter().map(|a| a.as_ptr()).collect();
     ptrs.push(std::ptr::null());
@@ -633,7 +635,13 @@ fn exec(exe: &Path, args: &[String], env: &[String]) -> Result<u8> {
 }
 
 /// Exec `exe` through `duckc-exec` (`stub`): `duckc-exec ERROR-FD EXE ARGV...`.
-fn exec_stub(stub: RawFd, error_fd: RawFd, exe: &Path, args: &[String], env: &[String]) -> Result<u8> {
+fn exec_stub(
+    stub: RawFd,
+    error_fd: RawFd,
+    exe: &Path,
+    args: &[String],
+    env: &[String],
+) -> Result<u8> {
     let head = [
         OsString::from("duckc-exec"),
         OsString::from(error_fd.to_string()),

@@ -434,8 +434,13 @@ fn launch_in(
 
     let argv_c = [
         CString::new(INIT_NAME).expect("no NUL"),
-        CString::new(config_file.as_ref().map_or(-1, |f| f.as_raw_fd()).to_string())
-            .expect("digits"),
+        CString::new(
+            config_file
+                .as_ref()
+                .map_or(-1, |f| f.as_raw_fd())
+                .to_string(),
+        )
+        .expect("digits"),
         CString::new(err_write.as_raw_fd().to_string()).expect("digits"),
     ];
     let argv: [*const libc::c_char; 4] = [
