@@ -174,6 +174,20 @@ fn pid_one_hostname_is_the_short_id_and_exit_status_passes_through() {
     let (code, _, err) = run(store, &["run", "--rm", "busybox", "no-such-command"]);
     assert_eq!(code, 127);
     assert!(err.contains("no-such-command"), "{err}");
+    // A path the final `execve` fails on (which `duckc-exec` reports): 127 and 126, worded as
+    // for a command looked up in `PATH`.
+    let (code, _, err) = run(store, &["run", "--rm", "busybox", "/no/such"]);
+    assert_eq!(code, 127, "{err}");
+    assert!(
+        err.contains("`/no/such`: executable file not found in $PATH"),
+        "{err}"
+    );
+    let (code, _, err) = run(store, &["run", "--rm", "busybox", "/etc/hostname"]);
+    assert_eq!(code, 126, "{err}");
+    assert!(
+        err.contains("cannot start `/etc/hostname`: Permission denied (os error 13)"),
+        "{err}"
+    );
 }
 
 #[test]
