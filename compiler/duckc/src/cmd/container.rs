@@ -10,9 +10,7 @@ mod inspect;
 pub(crate) mod lifecycle;
 mod limits;
 mod mounts;
-mod names;
 mod security_opt;
-mod state;
 mod table;
 mod top;
 mod verbs;
@@ -24,12 +22,12 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use duckc_image::time::now;
-use duckc_runtime::{ContainerSpec, Io, Process, Rootfs, Stdio, Volume};
+use duckc_runtime::container::{self, Config, Dir, State, Status};
+use duckc_runtime::{ContainerSpec, Io, Process, Stdio, Volume};
 use duckc_store::Store;
 use miette::{IntoDiagnostic, miette};
 
 use crate::Global;
-use state::{Config, Dir, State, Status};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -419,18 +417,7 @@ fn short(id: &str) -> &str {
 
 /// Every container in the store, newest first.
 fn all(store: &Store) -> Vec<(Dir, Config)> {
-    let mut out: Vec<(Dir, Config)> = std::fs::read_dir(store.containers_dir())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let dir = Dir(e.path());
-            let config = dir.read_config().ok()?;
-            Some((dir, config))
-        })
-        .collect();
-    out.sort_by_key(|(_, c)| std::cmp::Reverse((c.created, c.created_nanos)));
-    out
+    container::list(store)
 }
 
 /// The id and name of the container `query` names (`duckc port`).
@@ -440,32 +427,23 @@ pub(crate) fn id_and_name(store: &Store, query: &str) -> miette::Result<(String,
 
 /// Find a container by name, full ID or unique ID prefix.
 fn find(store: &Store, query: &str) -> miette::Result<(Dir, Config)> {
-    let containers = all(store);
-    let not_found = || {
-        miette!(
-            help = "list containers with `duckc ps -a`",
-            "no such container: `{query}`"
-        )
-    };
-    if query.is_empty() {
-        return Err(not_found());
-    }
-    if let Some(i) = containers
-        .iter()
-        .position(|(_, c)| c.name == query || c.id == query)
-    {
-        return containers.into_iter().nth(i).ok_or_else(not_found);
-    }
-    let mut hits = containers
-        .into_iter()
-        .filter(|(_, c)| c.id.starts_with(query));
-    match (hits.next(), hits.next()) {
-        (Some(hit), None) => Ok(hit),
-        (Some(_), Some(_)) => Err(miette!(
-            help = "give more characters of the ID, or the name",
-            "`{query}` matches more than one container"
-        )),
-        _ => Err(not_found()),
+    container::find(store, query).map_err(report)
+}
+
+/// A lifecycle error as a report that says what to do.
+fn report(e: container::Error) -> miette::Report {
+    use container::Error as E;
+    match &e {
+        E::NotFound(_) => miette!(help = "list containers with `duckc ps -a`", "{e}"),
+        E::Ambiguous(_) => miette!(help = "give more characters of the ID, or the name", "{e}"),
+        E::InvalidName(_) => miette!(
+            help = "names are letters, digits, `_`, `.` and `-`, starting with a letter or digit",
+            "{e}"
+        ),
+        E::NameInUse { name, .. } => miette!(
+            help = format!("remove it with `duckc rm {name}`, or choose another name"),
+            "{e}"
+        ),
     }
 }
 
@@ -530,32 +508,8 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
         .collect::<miette::Result<Vec<_>>>()?;
     let seccomp = security_opt::seccomp_of(&args.security_opt)?;
     let containers = all(store);
-    let name = match &args.name {
-        Some(n) => {
-            let n = n.trim_start_matches('/');
-            if !names::valid_name(n) {
-                return Err(miette!(
-                    help = "names are letters, digits, `_`, `.` and `-`, starting with a letter or digit",
-                    "invalid container name `{n}`"
-                ));
-            }
-            if let Some((_, c)) = containers.iter().find(|(_, c)| c.name == n) {
-                return Err(miette!(
-                    help = format!("remove it with `duckc rm {n}`, or choose another name"),
-                    "the container name `{n}` is already in use by container `{}`",
-                    c.id
-                ));
-            }
-            n.to_owned()
-        }
-        None => loop {
-            let n = names::random_name();
-            if !containers.iter().any(|(_, c)| c.name == n) {
-                break n;
-            }
-        },
-    };
-    let id = names::new_id();
+    let name = container::name_for(&containers, args.name.as_deref()).map_err(report)?;
+    let id = container::new_id();
     let (network, net) = super::network::request(
         store,
         &super::network::RunNet {
@@ -574,22 +528,9 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
         &name,
     )?;
     let resources = limits::resources(&id, &args.limits)?;
-    let dir = Dir(store.containers_dir().join(&id));
-    duckc_store::modes::create_private_dir(&dir.0).into_diagnostic()?;
-    let rootfs = if args.rm {
-        // A container removed on exit keeps its changes on a tmpfs: nothing to write to disk.
-        let mountpoint = dir.0.join("rootfs");
-        std::fs::create_dir_all(&mountpoint).into_diagnostic()?;
-        Rootfs {
-            lower,
-            upper: dir.upper(),
-            work: dir.0.join("work"),
-            mountpoint,
-            ephemeral: true,
-        }
-    } else {
-        Rootfs::in_dir(lower, &dir.0).map_err(|e| miette!("{e}"))?
-    };
+    let dir = Dir::create(store, &id).into_diagnostic()?;
+    // A container removed on exit keeps its changes on a tmpfs: nothing to write to disk.
+    let rootfs = dir.rootfs(lower, args.rm).map_err(|e| miette!("{e}"))?;
     let mut spec = ContainerSpec {
         rootfs,
         process,
@@ -614,28 +555,24 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
         &dir.0,
         &containers,
     ) {
-        let _ = std::fs::remove_dir_all(&dir.0);
+        dir.discard();
         return Err(e);
     }
     if let Err(e) = mounts::apply(&args.mounts, &mut spec) {
-        let _ = std::fs::remove_dir_all(&dir.0);
+        dir.discard();
         return Err(e);
     }
-    let config = Config {
-        id: id.clone(),
+    let mut config = Config::new(
+        id.clone(),
         name,
-        image: args.image.clone(),
+        args.image.clone(),
         // The manifest that runs (of a multi-platform index, this platform's): `commit`
         // builds on it.
-        image_digest: image.manifest_digest.to_string(),
-        created: now(),
-        created_nanos: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
+        image.manifest_digest.to_string(),
         spec,
-        interactive: args.interactive,
-        auto_remove: args.rm,
-    };
+    );
+    config.interactive = args.interactive;
+    config.auto_remove = args.rm;
     let digests = std::slice::from_ref(&image.digest);
     if args.rm && !args.detach {
         store.add_volatile_root(&root_id(&id), digests)
@@ -808,23 +745,11 @@ fn start_code(err: &duckc_runtime::Error) -> u8 {
 }
 
 fn running(pid: i32) -> State {
-    State {
-        status: Status::Running,
-        pid: Some(pid),
-        pid_start: state::start_time(pid),
-        exit_code: None,
-        started_at: Some(now()),
-        finished_at: None,
-    }
+    State::running(pid)
 }
 
 fn exited(dir: &Dir, code: i32) {
-    let mut st = dir.read_state().unwrap_or_else(|_| State::created());
-    st.status = Status::Exited;
-    st.pid = None;
-    st.exit_code = Some(code);
-    st.finished_at = Some(now());
-    let _ = dir.write_state(&st);
+    dir.record_exit(code);
 }
 
 /// Run the container attached to this terminal and wait for it.
@@ -866,7 +791,7 @@ fn foreground(
     let log = if config.auto_remove {
         None
     } else {
-        open_log(dir).ok()
+        dir.open_log().ok()
     };
     let code = duckc_runtime::process::attach_logging(
         &mut child,
@@ -908,20 +833,10 @@ fn detach(store: &Store, dir: &Dir, config: &Config) -> miette::Result<Option<Ex
     }
 }
 
-/// The container's log, opened for appending.
-fn open_log(dir: &Dir) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(duckc_store::modes::FILE_MODE)
-        .open(dir.log())
-}
-
 /// The body of a detached container's monitor process: start it with its output going to the
 /// log, report, wait, record the exit.
 fn monitor(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::File) -> i32 {
-    let log = open_log(dir);
+    let log = dir.open_log();
     let mut log = match log {
         Ok(l) => l,
         Err(e) => {
@@ -1101,7 +1016,7 @@ fn start(store: &Store, args: &StartArgs) -> miette::Result<ExitCode> {
 /// Wait until `pid` is gone, for at most `limit`.
 fn wait_gone(state: &State, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
-    while state::alive(state.pid, state.pid_start) {
+    while container::alive(state.pid, state.pid_start) {
         if Instant::now() >= deadline {
             return false;
         }
@@ -1115,9 +1030,7 @@ fn wait_gone(state: &State, limit: Duration) -> bool {
 fn settle(dir: &Dir, code: i32) {
     let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline {
-        if let Ok(text) = std::fs::read(dir.state_path())
-            && serde_json::from_slice::<State>(&text).is_ok_and(|s| s.status != Status::Running)
-        {
+        if dir.recorded_stopped() {
             return;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -1360,7 +1273,7 @@ fn stats(store: &Store, args: &StatsArgs) -> miette::Result<ExitCode> {
                 .into_iter()
                 .filter(|(d, _)| {
                     d.read_state().is_ok_and(|s| {
-                        s.status == Status::Running && state::alive(s.pid, s.pid_start)
+                        s.status == Status::Running && container::alive(s.pid, s.pid_start)
                     })
                 })
                 .collect())

@@ -25,7 +25,7 @@ use duckc_store::Store;
 use miette::miette;
 
 use super::find;
-use super::state::{Dir, Status};
+use duckc_runtime::container::{Dir, Status};
 
 const SOCKET: &str = "attach.sock";
 
@@ -294,7 +294,7 @@ pub fn serve(dir: &Dir, child: &Child, log: &mut File, stdin: Option<std::io::Pi
         }
         let exited = match &pidfd {
             Some(_) => ready(at_pid),
-            None => !super::state::alive(Some(child.pid), None),
+            None => !duckc_runtime::container::alive(Some(child.pid), None),
         };
         if exited && !(pty_open && ready(at_pty)) {
             break;

@@ -24,7 +24,7 @@ use miette::miette;
 use rustix::fs::{AtFlags, Mode, OFlags};
 
 use super::find;
-use super::state::{Config, Dir, Status};
+use duckc_runtime::container::{Config, Dir, Status};
 
 /// One side of `cp`.
 enum End<'a> {

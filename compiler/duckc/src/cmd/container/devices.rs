@@ -10,7 +10,7 @@ use duckc_runtime::cdi::{self, Registry};
 use duckc_runtime::{ContainerSpec, Device, Ipc, Volume};
 use miette::miette;
 
-use super::state::{Config, Dir, Status};
+use duckc_runtime::container::{Config, Dir, Status};
 
 #[derive(Debug, Args, Default)]
 pub struct DeviceArgs {
@@ -188,7 +188,7 @@ fn shareable(name: &str, containers: &[(Dir, Config)]) -> miette::Result<(String
     // Running by its state file, and its init still the process with that pid (not a pid
     // the kernel gave to something else since).
     let pid = match state {
-        Some(s) if s.status == Status::Running && super::state::alive(s.pid, s.pid_start) => s.pid,
+        Some(s) if s.status == Status::Running && duckc_runtime::container::alive(s.pid, s.pid_start) => s.pid,
         _ => None,
     };
     let Some(pid) = pid else {

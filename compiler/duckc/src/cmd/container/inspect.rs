@@ -7,7 +7,7 @@ use miette::miette;
 use serde_json::{Value, json};
 
 use super::limits;
-use super::state::{Config, Dir, State, Status};
+use duckc_runtime::container::{Config, Dir, State, Status};
 use super::table;
 
 /// Docker's state word: `created`, `running`, `paused`, `exited`.

@@ -9,14 +9,14 @@ use duckc_store::Store;
 use miette::{IntoDiagnostic, miette};
 use serde_json::Value;
 
-use super::state::{Dir, Status};
-use super::{all, find, names};
+use duckc_runtime::container::{Dir, Status};
+use super::{all, find};
 use crate::cmd::format::Template;
 
 pub fn rename(store: &Store, query: &str, new_name: &str) -> miette::Result<ExitCode> {
     let (dir, mut config) = find(store, query)?;
     let new_name = new_name.trim_start_matches('/');
-    if !names::valid_name(new_name) {
+    if !duckc_runtime::container::valid_name(new_name) {
         return Err(miette!(
             help = "names are letters, digits, `_`, `.` and `-`, starting with a letter or digit",
             "invalid container name `{new_name}`"

@@ -8,7 +8,7 @@ use duckc_runtime::Resources;
 use duckc_runtime::cgroup::{self, Cgroup, parse};
 use miette::miette;
 
-use super::state::{Config, Dir, Status};
+use duckc_runtime::container::{Config, Dir, Status};
 
 /// `run`'s limits, spelled as Docker spells them.
 #[derive(Debug, Args, Default)]
@@ -166,7 +166,7 @@ pub fn cleanup(config: &Config) {
 fn running_cgroup(dir: &Dir, config: &Config, query: &str) -> miette::Result<Cgroup> {
     let running = dir
         .read_state()
-        .is_ok_and(|s| s.status == Status::Running && super::state::alive(s.pid, s.pid_start));
+        .is_ok_and(|s| s.status == Status::Running && duckc_runtime::container::alive(s.pid, s.pid_start));
     if !running {
         return Err(miette!(
             help = format!("start it with `duckc start {query}`"),
@@ -208,7 +208,7 @@ pub fn while_paused<T>(
 ) -> miette::Result<T> {
     let running = dir
         .read_state()
-        .is_ok_and(|s| s.status == Status::Running && super::state::alive(s.pid, s.pid_start));
+        .is_ok_and(|s| s.status == Status::Running && duckc_runtime::container::alive(s.pid, s.pid_start));
     if !pause || !running {
         return f();
     }

@@ -2,7 +2,7 @@
 
 use duckc_image::time::human_duration;
 
-use super::state::{Config, State, Status};
+use duckc_runtime::container::{Config, State, Status};
 
 /// `Up 5 minutes`, `Exited (130) About a minute ago`, `Created`.
 pub fn status(state: &State, now: i64) -> String {

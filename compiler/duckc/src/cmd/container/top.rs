@@ -9,7 +9,7 @@ use duckc_store::Store;
 use miette::miette;
 
 use super::find;
-use super::state::Status;
+use duckc_runtime::container::Status;
 
 pub fn top(store: &Store, query: &str, ps_options: &[String]) -> miette::Result<ExitCode> {
     if !ps_options.is_empty() {
