@@ -4,11 +4,25 @@
 //! [`ContainerSpec`](crate::ContainerSpec) and how it was made), `state.json` ([`State`]:
 //! status, init pid and start time, exit code, times), the overlay's `upper/` and `work/`, the
 //! `rootfs/` mount point and the `log`. The CLI finds containers here ([`list`], [`find`]) and
-//! prints what it reads; every change to a container's files goes through this module.
+//! prints what it reads; every change to a container's files goes through this module:
+//! [`create`], [`run_attached`] and [`start_detached`], [`stop`], [`kill`], [`delete`],
+//! [`rename`], [`wait`].
+//!
+//! Three parties talk, each with typed messages: the CLI calls these functions and gets an
+//! [`Error`] back (a start failure keeps the runtime's [`crate::Error`], or for a detached
+//! start the code and message its monitor sent); a detached container's [`monitor`] sends
+//! the CLI one [`monitor::Report`]; `attach` clients send the monitor [`attach::Message`]s.
 
+pub mod attach;
+mod lifecycle;
+pub mod monitor;
 mod names;
 mod state;
 
+pub use lifecycle::{
+    create, delete, kill, remove_stopped, rename, run_attached, start_code, start_detached, stop,
+    wait,
+};
 pub use names::{new_id, random_name, valid_name};
 pub use state::{Config, Dir, State, Status, alive, start_time};
 
@@ -25,6 +39,30 @@ pub enum Error {
     InvalidName(String),
     #[error("the container name `{name}` is already in use by container `{id}`")]
     NameInUse { name: String, id: String },
+    /// `rename` to the name the container has.
+    #[error("the container is already called `{0}`")]
+    SameName(String),
+    #[error("the container is not running")]
+    NotRunning,
+    #[error("cannot signal the container: {0}")]
+    Signal(#[source] std::io::Error),
+    #[error("cannot record the container's image: {0}")]
+    Root(#[source] duckc_store::Error),
+    #[error("cannot write the container's record: {0}")]
+    Record(#[source] std::io::Error),
+    /// The container could not start in this process; [`start_code`] is Docker's exit code.
+    #[error(transparent)]
+    Start(crate::Error),
+    /// Waiting for an attached container failed after it started.
+    #[error(transparent)]
+    Attach(crate::Error),
+    /// A detached container's monitor could not start it: Docker's exit code and why.
+    #[error("{message}")]
+    Detached { code: u8, message: String },
+    #[error("the container monitor exited before the container started")]
+    MonitorGone,
+    #[error(transparent)]
+    Runtime(#[from] crate::Error),
 }
 
 /// `Result` with the lifecycle's [`Error`].

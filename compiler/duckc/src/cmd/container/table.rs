@@ -1,7 +1,6 @@
 //! `ps` output: Docker's columns, humanised times and truncation.
 
 use duckc_image::time::human_duration;
-
 use duckc_runtime::container::{Config, State, Status};
 
 /// `Up 5 minutes`, `Exited (130) About a minute ago`, `Created`.
