@@ -1013,3 +1013,31 @@ fn a_container_over_150_layers() {
         ["layer", "149", "layer", "75", "149"]
     );
 }
+
+/// A detached container whose command cannot start: its monitor's report reaches `run -d`
+/// (and `start`), which exits with Docker's code and says why, and the container is recorded
+/// as exited with that code.
+#[test]
+fn a_detached_start_failure_comes_back_with_dockers_code() {
+    let Some(store) = store() else { return };
+    let (code, out, err) = run(
+        store,
+        &["run", "-d", "--name", "nocmd", "busybox", "no-such-command"],
+    );
+    assert_eq!(code, 127, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("no-such-command"), "{err}");
+    let row = ps_row(store, "nocmd");
+    assert!(row[4].starts_with("Exited (127) "), "{row:?}");
+    let (code, out, err) = run(store, &["start", "nocmd"]);
+    assert_eq!(code, 127, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("no-such-command"), "{err}");
+    // Not executable: 126.
+    let (code, _, err) = run(
+        store,
+        &["run", "-d", "--name", "noexec", "busybox", "/etc/passwd"],
+    );
+    assert_eq!(code, 126, "{err}");
+    must(store, &["rm", "nocmd", "noexec"]);
+}

@@ -1014,51 +1014,6 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// Run `monitor` in a new session, detached from the caller (double fork, stdio on
-/// `/dev/null`), and return what it writes to the `File` it is given before closing it: how a
-/// detached container reports that it started while its monitor stays behind to wait for it.
-/// The caller must be single-threaded.
-pub fn spawn_monitor(monitor: impl FnOnce(std::fs::File) -> i32) -> Result<String> {
-    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .what(|| "cannot create a pipe".into())?;
-    // SAFETY: the caller is single-threaded; the children go on running ordinary Rust code.
-    let first = unsafe { libc::fork() };
-    if first < 0 {
-        return Err(Error::Kernel {
-            what: "cannot fork".into(),
-            source: io::Error::last_os_error(),
-        });
-    }
-    if first == 0 {
-        // SAFETY: as above; setsid detaches from the caller's terminal and process group.
-        unsafe {
-            libc::setsid();
-            if libc::fork() != 0 {
-                libc::_exit(0);
-            }
-        }
-        drop(read);
-        if let Ok(null) = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/null")
-        {
-            for fd in 0..3 {
-                // SAFETY: dup2 onto the standard descriptors.
-                unsafe { libc::dup2(null.as_raw_fd(), fd) };
-            }
-        }
-        let code = monitor(std::fs::File::from(write));
-        // SAFETY: leave without running the caller's destructors or atexit handlers twice.
-        unsafe { libc::_exit(code) };
-    }
-    drop(write);
-    let _ = wait_code(first);
-    let mut out = String::new();
-    let _ = std::fs::File::from(read).read_to_string(&mut out);
-    Ok(out)
-}
-
 /// Send signal `sig` to `pid`.
 pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
     // SAFETY: kill with integer arguments.

@@ -13,7 +13,7 @@
 //! cache/sha256/<key>.layers.json  build cache: key → several layers (a `packages` step)
 //! refs.json                  known images and tags (`name:tag` → manifest digest)
 //! roots/<id>                 extra gc roots (e.g. containers): manifest digests, one a line
-//! containers/                owned by the runtime
+//! containers/                the runtime's (`duckc_runtime::container`): one directory per container
 //! locks/                     flock files
 //! tmp/                       scratch on the same file system, for atomic renames
 //! cache-mounts/, builds/, downloads/  the build's cache mounts and records, package downloads

@@ -589,15 +589,6 @@ pub fn refresh(store: &Store, req: &mut net::Request) -> miette::Result<()> {
     Ok(())
 }
 
-/// Release what the container `id` held on its networks (it ended, or is being removed).
-pub fn cleanup(id: &str) {
-    if duckc_runtime::process::is_rootless() {
-        net::slirp::release(id);
-    } else {
-        let _ = net::release(id);
-    }
-}
-
 /// Turn a start failure of the network into a report with what to do.
 pub fn help_for(err: &net::NetError) -> String {
     match err {

@@ -18,13 +18,13 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
+use duckc_runtime::container::{Config, Dir, Status};
 use duckc_runtime::kernel::{FileKind, Kernel, Linux, Resolve};
 use duckc_store::Store;
 use miette::miette;
 use rustix::fs::{AtFlags, Mode, OFlags};
 
 use super::find;
-use super::state::{Config, Dir, Status};
 
 /// One side of `cp`.
 enum End<'a> {
