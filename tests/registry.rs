@@ -2332,7 +2332,9 @@ fn pull_progress_json_events() {
         .collect();
     insta::assert_snapshot!(
         "pull_progress_json",
-        redact_pull_json(&without_progress).replace(&registry.host(), "HOST")
+        redact_pull_json(&without_progress)
+            .replace(&registry.host(), "HOST")
+            .replace(&format!("\"linux/{}\"", goarch()), "\"HOST_PLATFORM\"")
     );
     must(b.path(), cfg.path(), &["verify"]);
 }
@@ -2449,7 +2451,7 @@ fn pull_progress_tty_view() {
             let line = raw
                 .split(['\r', '\n'])
                 .filter_map(|l| l.split("\x1b[2K").last())
-                .find(|l| l.starts_with(&downloading) && l.contains("MB/"))
+                .find(|l| l.starts_with(&downloading) && l.contains("B/"))
                 .unwrap_or_else(|| panic!("no bytes for {} in {raw:?}", shorts[1]));
             let (done, total) = line.rsplit_once(' ').unwrap().1.split_once('/').unwrap();
             assert!(total.ends_with("MB") && done.ends_with('B'), "{line}");
