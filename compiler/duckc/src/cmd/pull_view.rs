@@ -430,7 +430,7 @@ mod tests {
         });
         let frame = out.take();
         assert!(frame.starts_with("\x1b[22A\r"), "{frame:?}");
-        assert!(frame.contains("Downloading        0B/1.001kB"), "{frame}");
+        assert!(frame.contains("Downloading       0B/1.001kB"), "{frame}");
         for (d, size) in &layers[1..] {
             view.event(PullEvent::Exists {
                 platform: "linux/amd64",
