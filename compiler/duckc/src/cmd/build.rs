@@ -116,15 +116,30 @@ pub enum Command {
     },
 }
 
-/// `--progress` values.
+/// `--progress` values (`build`'s and `pull`'s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Progress {
+    /// `tty` on a terminal, else `plain`.
+    Auto,
     /// Docker-style lines.
     Plain,
     /// The same lines plus a live status line.
     Tty,
     /// One JSON object per event.
     Json,
+}
+
+impl Progress {
+    /// The output mode, `auto` being `tty` when the output it draws on is a terminal.
+    pub fn mode(self, terminal: bool) -> Mode {
+        match self {
+            Progress::Plain => Mode::Plain,
+            Progress::Tty => Mode::Tty,
+            Progress::Json => Mode::Json,
+            Progress::Auto if terminal => Mode::Tty,
+            Progress::Auto => Mode::Plain,
+        }
+    }
 }
 
 impl Command {
@@ -166,13 +181,9 @@ impl Command {
                         "unknown platform `{bad}`"
                     ));
                 }
-                let mode = match progress {
-                    Some(Progress::Plain) => Mode::Plain,
-                    Some(Progress::Tty) => Mode::Tty,
-                    Some(Progress::Json) => Mode::Json,
-                    None if std::io::stdout().is_terminal() => Mode::Tty,
-                    None => Mode::Plain,
-                };
+                let mode = progress
+                    .unwrap_or(Progress::Auto)
+                    .mode(std::io::stdout().is_terminal());
                 let outputs = outputs
                     .iter()
                     .map(|o| Output::parse(o))
