@@ -26,10 +26,12 @@ use duckc_syntax::reference::{ImageRef, parse_image_ref};
 
 use crate::database::ContextFile;
 use crate::graph::*;
+use crate::history::describe;
 use crate::inputs::EntryKind;
 use crate::items::StepDeclKind;
-use crate::key::{KeyHasher, NodeKey};
-use crate::lower::{describe, image_key, join, layer_key};
+use crate::key::NodeKey;
+use crate::node_key::{base_key, image_key, layer_key};
+use crate::path::{excluded, glob, join, normalize};
 
 /// The diagnostic code of lowering errors.
 pub const CODE: &str = "dockerfile::lower";
@@ -112,10 +114,6 @@ fn glob_prefix(path: &str) -> String {
         .take_while(|p| !p.contains(['*', '?', '[']))
         .collect();
     parts.join("/")
-}
-
-fn normalize(s: &str) -> String {
-    crate::lower::clean(s).join("/")
 }
 
 struct StageOut {
@@ -320,22 +318,15 @@ impl Lowering<'_> {
 
     /// A base node for an image reference (`scratch`, `oci-layout:PATH`, `name[:tag|@digest]`).
     fn base(&mut self, reference: &str, span: Span, label: &str) -> Option<NodeKey> {
-        let (image, canonical) = if reference == "scratch" {
-            (BaseImage::Scratch, "scratch".to_owned())
+        let image = if reference == "scratch" {
+            BaseImage::Scratch
         } else if let Some(path) = reference.strip_prefix("oci-layout:") {
             let path = path.trim_start_matches("//").to_owned();
-            let canonical = format!("oci-layout:{path}");
-            (BaseImage::OciLayout { path }, canonical)
+            BaseImage::OciLayout { path }
         } else {
             match parse_image_ref(reference) {
-                Some(ImageRef::Tagged { name, tag }) => {
-                    let c = format!("stored:{name}:{tag}");
-                    (BaseImage::Stored { name, tag }, c)
-                }
-                Some(ImageRef::Pinned { name, digest }) => {
-                    let c = format!("pinned:{name}@{digest}");
-                    (BaseImage::Pinned { name, digest }, c)
-                }
+                Some(ImageRef::Tagged { name, tag }) => BaseImage::Stored { name, tag },
+                Some(ImageRef::Pinned { name, digest }) => BaseImage::Pinned { name, digest },
                 None => {
                     self.error(
                         span,
@@ -347,9 +338,7 @@ impl Lowering<'_> {
                 }
             }
         };
-        let mut h = KeyHasher::new("base");
-        h.str("base", &canonical);
-        let key = h.finish();
+        let key = base_key(&image);
         self.push(Node {
             key,
             parent: None,
@@ -1190,46 +1179,6 @@ fn copied(source: &str, target: String, entry: &ContextFile, chmod: Option<u32>)
     }
 }
 
-/// Whether `rel` (or a directory above it) matches an `--exclude` pattern.
-pub fn excluded(patterns: &[String], rel: &str) -> bool {
-    patterns.iter().any(|p| {
-        let p = normalize(p);
-        let mut prefix = String::new();
-        for part in rel.split('/') {
-            if !prefix.is_empty() {
-                prefix.push('/');
-            }
-            prefix.push_str(part);
-            if glob(&p, &prefix) || glob(&p, part) {
-                return true;
-            }
-        }
-        false
-    })
-}
-
-/// Matches `path` against `pattern` component by component: `*` is any run of characters and
-/// `?` any one character, neither crossing a `/`.
-pub fn glob(pattern: &str, path: &str) -> bool {
-    let pp: Vec<&str> = pattern.split('/').collect();
-    let cp: Vec<&str> = path.split('/').collect();
-    pp.len() == cp.len()
-        && pp
-            .iter()
-            .zip(&cp)
-            .all(|(p, c)| component(p.as_bytes(), c.as_bytes()))
-}
-
-fn component(p: &[u8], s: &[u8]) -> bool {
-    match (p.first(), s.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => component(&p[1..], s) || (!s.is_empty() && component(p, &s[1..])),
-        (Some(b'?'), Some(_)) => component(&p[1..], &s[1..]),
-        (Some(a), Some(b)) if a == b => component(&p[1..], &s[1..]),
-        _ => false,
-    }
-}
-
 /// Whether `ADD` unpacks `path`, by its name: `Some(true)` for tar archives duckc extracts
 /// (plain, gzip, zstd), `Some(false)` for those it cannot (xz, bzip2), `None` for other files.
 fn archive(path: &str) -> Option<bool> {
@@ -1300,54 +1249,6 @@ fn command_vec(command: &Command, shell: &[String]) -> Vec<String> {
     }
 }
 
-/// Key fields of a `copy … from=` (called by the shared layer-key code).
-pub(crate) fn key_copy_from(h: &mut KeyHasher, from: &CopyFrom) {
-    h.field("from", &from.node.0.0);
-    h.strs("from_paths", from.paths.iter().map(String::as_str));
-    h.field(
-        "from_chmod",
-        &from.chmod.map_or(Vec::new(), |m| m.to_le_bytes().to_vec()),
-    );
-    h.strs("exclude", from.exclude.iter().map(String::as_str));
-}
-
-/// Key fields of a `run` step's mounts (called by the shared layer-key code). A cache mount's
-/// content is deliberately not keyed; a bind's files are, like a `copy`'s.
-pub(crate) fn key_mounts(h: &mut KeyHasher, mounts: &[RunMount]) {
-    h.field("mounts", &(mounts.len() as u64).to_le_bytes());
-    for m in mounts {
-        match m {
-            RunMount::Cache { target, id } => {
-                h.str("cache", target).str("id", id);
-            }
-            RunMount::Tmpfs { target } => {
-                h.str("tmpfs", target);
-            }
-            RunMount::Bind {
-                target,
-                files,
-                source,
-            } => {
-                h.str("bind", target).str("source", source);
-                for f in files {
-                    h.str("file", &f.source);
-                    h.field("mode", &f.mode.to_le_bytes());
-                    h.field("digest", f.digest.as_ref().map_or(&[][..], |d| &d.0[..]));
-                }
-            }
-            RunMount::BindFrom {
-                target,
-                node,
-                source,
-            } => {
-                h.str("bind_from", target)
-                    .field("node", &node.0.0)
-                    .str("source", source);
-            }
-        }
-    }
-}
-
 /// A duration as Go's `time.ParseDuration` reads it (what Docker's `HEALTHCHECK` flags take):
 /// a sequence of decimal numbers, each with a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`),
 /// e.g. `1m30s`, `1.5s`; `0` alone. In nanoseconds; `None` when it is not one (or negative).
@@ -1390,6 +1291,7 @@ pub fn go_duration(s: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn go_durations() {
@@ -1402,17 +1304,5 @@ mod tests {
         for bad in ["", "30", "s", "-1s", "1x", "1.s.", "1 s"] {
             assert_eq!(go_duration(bad), None, "{bad}");
         }
-    }
-    use super::*;
-
-    #[test]
-    fn globs_stay_within_a_component() {
-        assert!(glob("*.txt", "a.txt"));
-        assert!(!glob("*.txt", "dir/a.txt"));
-        assert!(glob("src/?.rs", "src/a.rs"));
-        assert!(!glob("src/?.rs", "src/ab.rs"));
-        assert!(excluded(&["*.md".to_owned()], "docs/readme.md"));
-        assert!(excluded(&["build".to_owned()], "build/out.o"));
-        assert!(!excluded(&["build".to_owned()], "src/main.rs"));
     }
 }
