@@ -52,7 +52,7 @@ pub(crate) fn open_host_device(k: &dyn Kernel, name: &str, major: u32, minor: u3
     let st = k
         .fstat(fd)
         .what(|| format!("cannot stat host `{}`", path.display()))?;
-    if st.kind != FileKind::CharDevice || st.rdev != libc::makedev(major, minor) {
+    if st.kind != FileKind::CharDevice || st.rdev != rustix::fs::makedev(major, minor) {
         k.close(fd);
         return Err(Error::BadDevice(path.display().to_string()));
     }
@@ -193,7 +193,7 @@ mod tests {
                 kind: FileKind::BlockDevice,
                 dev: 5,
                 ino: 77,
-                rdev: libc::makedev(7, 3),
+                rdev: rustix::fs::makedev(7, 3),
             },
         );
         bind_devices(

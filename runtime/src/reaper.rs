@@ -34,9 +34,12 @@ const NOT_FORWARDED: &[i32] = &[
 
 extern "C" fn forward(sig: libc::c_int) {
     let pid = CHILD.load(Ordering::Relaxed);
-    if pid > 0 {
-        // SAFETY: kill is async-signal-safe.
-        unsafe { libc::kill(pid, sig) };
+    // kill(2) straight from rustix: async-signal-safe, as a signal handler needs.
+    if let (Some(pid), Some(sig)) = (
+        rustix::process::Pid::from_raw(pid),
+        rustix::process::Signal::from_named_raw(sig),
+    ) {
+        let _ = rustix::process::kill_process(pid, sig);
     }
 }
 
@@ -112,21 +115,17 @@ fn reap(k: &dyn Kernel, seccomp: Option<&Filter>, child: i32, old: &libc::sigset
         libc::sigprocmask(libc::SIG_SETMASK, old, std::ptr::null_mut());
     }
     loop {
-        let mut status = 0;
-        // SAFETY: waitpid writes the status into `status`.
-        let r = unsafe { libc::waitpid(-1, &mut status, 0) };
-        if r == child {
-            return Ok(if libc::WIFEXITED(status) {
-                libc::WEXITSTATUS(status)
-            } else if libc::WIFSIGNALED(status) {
-                128 + libc::WTERMSIG(status)
-            } else {
-                1
-            });
+        match rustix::process::wait(rustix::process::WaitOptions::empty()) {
+            Ok(Some((pid, status))) if pid.as_raw_pid() == child => {
+                return Ok(match (status.exit_status(), status.terminating_signal()) {
+                    (Some(code), _) => code,
+                    (None, Some(sig)) => 128 + sig,
+                    (None, None) => 1,
+                });
+            }
+            Err(rustix::io::Errno::CHILD) => return Ok(1),
+            // Another orphan reaped, or EINTR from a forwarded signal: wait on.
+            _ => {}
         }
-        if r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD) {
-            return Ok(1);
-        }
-        // Another orphan reaped, or EINTR from a forwarded signal: wait on.
     }
 }

@@ -32,7 +32,7 @@ impl Recording {
                     kind: FileKind::CharDevice,
                     dev: 5,
                     ino: 1000 + u64::from(*minor),
-                    rdev: libc::makedev(*major, *minor),
+                    rdev: rustix::fs::makedev(*major, *minor),
                 },
             );
         }
@@ -244,7 +244,7 @@ impl Kernel for Recording {
                 kind: FileKind::CharDevice,
                 dev: 7,
                 ino: 3,
-                rdev: libc::makedev(136, 0),
+                rdev: rustix::fs::makedev(136, 0),
             },
         );
         self.fds.borrow_mut().insert(slave, pts);
