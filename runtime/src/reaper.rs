@@ -7,10 +7,11 @@
 //! `no_new_privs` and installs the container's seccomp filter before it waits, so a process
 //! of the container that could trace it gains nothing.
 
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::error::{Context, Error, Result};
-use crate::kernel::{Fd, Kernel};
+use crate::kernel::Kernel;
 use crate::seccomp::Filter;
 
 static CHILD: AtomicI32 = AtomicI32::new(0);
@@ -51,7 +52,7 @@ fn forwarded() -> impl Iterator<Item = i32> {
 /// there). Returns in the child, which goes on to start the command. `keep_out` are the
 /// descriptors only the command's process may hold (the error pipe, the console socket): the
 /// reaper closes its copies so duckc sees them close at the command's `execve`.
-pub fn fork_reaper(k: &dyn Kernel, seccomp: Option<&Filter>, keep_out: &[Fd]) -> Result<()> {
+pub fn fork_reaper(k: &dyn Kernel, seccomp: Option<&Filter>, keep_out: &[RawFd]) -> Result<()> {
     // Signals sent between the fork and the handlers stay pending instead of being dropped
     // (the kernel drops a signal with no handler sent to a pid 1, unless it is blocked).
     // SAFETY: sigset manipulation on a local value; sigprocmask on this single thread.

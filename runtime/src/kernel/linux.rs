@@ -2,13 +2,13 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
-use super::{Fd, FileKind, Kernel, Namespace, OverlayMount, Resolve, Stat};
+use super::{FileKind, Kernel, Namespace, OverlayMount, Resolve, Stat};
 
 /// The Linux implementation of [`Kernel`].
 #[derive(Debug, Default, Clone, Copy)]
@@ -116,6 +116,19 @@ fn open_or_create(root: &OwnedFd, rel: &Path, how: Resolve) -> io::Result<OwnedF
         Err(e) => return Err(e.into()),
     }
     open_path(root, rel, how)
+}
+
+/// rustix's name for the namespace type `setns` checks the descriptor against.
+fn link_type(ns: Namespace) -> rustix::thread::LinkNameSpaceType {
+    use rustix::thread::LinkNameSpaceType as T;
+    match ns {
+        Namespace::User => T::User,
+        Namespace::Mount => T::Mount,
+        Namespace::Pid => T::ProcessID,
+        Namespace::Uts => T::HostNameAndNISDomainName,
+        Namespace::Ipc => T::InterProcessCommunication,
+        Namespace::Net => T::Network,
+    }
 }
 
 impl Kernel for Linux {
@@ -268,7 +281,7 @@ impl Kernel for Linux {
         Ok(())
     }
 
-    fn open_in_root(&self, root: &Path, path: &Path, how: Resolve) -> io::Result<Fd> {
+    fn open_in_root(&self, root: &Path, path: &Path, how: Resolve) -> io::Result<OwnedFd> {
         let root_fd = rustix::fs::open(
             root,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -280,12 +293,10 @@ impl Kernel for Linux {
         } else {
             rel
         };
-        Ok(open_or_create(&root_fd, rel, how)?.into_raw_fd())
+        open_or_create(&root_fd, rel, how)
     }
 
-    fn fstat(&self, fd: Fd) -> io::Result<Stat> {
-        // SAFETY: the caller holds `fd` open for the call.
-        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    fn fstat(&self, fd: BorrowedFd<'_>) -> io::Result<Stat> {
         Ok(stat_of(&rustix::fs::fstat(fd)?))
     }
 
@@ -310,9 +321,9 @@ impl Kernel for Linux {
         Ok(flags)
     }
 
-    fn open_pty(&self, ptmx: Fd) -> io::Result<(Fd, Fd)> {
+    fn open_pty(&self, ptmx: BorrowedFd<'_>) -> io::Result<(OwnedFd, OwnedFd)> {
         let master = rustix::fs::open(
-            format!("/proc/self/fd/{ptmx}"),
+            format!("/proc/self/fd/{}", ptmx.as_raw_fd()),
             OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
@@ -322,10 +333,10 @@ impl Kernel for Linux {
             &master,
             OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC,
         )?;
-        Ok((master.into_raw_fd(), slave.into_raw_fd()))
+        Ok((master, slave))
     }
 
-    fn close(&self, fd: Fd) {
+    fn close(&self, fd: RawFd) {
         // SAFETY: the caller hands over a descriptor it owns.
         unsafe { libc::close(fd) };
     }
@@ -339,12 +350,16 @@ impl Kernel for Linux {
         }
     }
 
-    fn setns(&self, fd: Fd, ns: Namespace) -> io::Result<()> {
-        // SAFETY: setns takes a descriptor and a flag.
-        check(unsafe { libc::setns(fd, ns.clone_flag()) })
+    fn setns(&self, fd: BorrowedFd<'_>, ns: Namespace) -> io::Result<()> {
+        rustix::thread::move_into_link_name_space(fd, Some(link_type(ns))).map_err(Into::into)
     }
 
-    fn bind_from_namespace(&self, mnt_ns: Fd, path: &Path, target: Fd) -> io::Result<()> {
+    fn bind_from_namespace(
+        &self,
+        mnt_ns: BorrowedFd<'_>,
+        path: &Path,
+        target: BorrowedFd<'_>,
+    ) -> io::Result<()> {
         use rustix::mount::{MoveMountFlags, OpenTreeFlags, move_mount, open_tree};
         let own = rustix::fs::open(
             "/proc/self/ns/mnt",
@@ -356,8 +371,7 @@ impl Kernel for Linux {
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        // SAFETY: setns takes a descriptor and a flag.
-        check(unsafe { libc::setns(mnt_ns, libc::CLONE_NEWNS) })?;
+        self.setns(mnt_ns, Namespace::Mount)?;
         let cloned = self
             .open_in_root(
                 Path::new("/"),
@@ -368,8 +382,6 @@ impl Kernel for Linux {
                 },
             )
             .and_then(|fd| {
-                // SAFETY: open_in_root handed us this fresh descriptor.
-                let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
                 open_tree(
                     &fd,
                     "",
@@ -380,13 +392,10 @@ impl Kernel for Linux {
                 .map_err(io::Error::from)
             });
         // Back home before anything else, whatever happened there.
-        // SAFETY: as above.
-        check(unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNS) })?;
+        self.setns(own.as_fd(), Namespace::Mount)?;
         rustix::process::fchdir(&cwd)?;
         let cloned = cloned?;
         // Onto the descriptor itself: `move_mount` does not follow a `/proc/self/fd/N` link.
-        // SAFETY: the caller keeps `target` open for the call.
-        let target = unsafe { std::os::fd::BorrowedFd::borrow_raw(target) };
         move_mount(
             &cloned,
             "",
