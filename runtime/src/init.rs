@@ -21,7 +21,7 @@
 
 use std::ffi::{CString, OsString};
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsFd, FromRawFd, IntoRawFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
@@ -426,6 +426,7 @@ fn start(
     let mut terminal = None;
     if let Some((socket, bind_console)) = console {
         let (master, slave) = rootfs::open_console(k, bind_console)?;
+        let (master, slave) = (master.into_raw_fd(), slave.into_raw_fd());
         crate::fdpass::send_fd(socket, master)
             .what(|| "cannot hand the terminal to duckc".into())?;
         // duckc sizes the terminal, then answers with one byte: the command never starts on
@@ -573,15 +574,14 @@ fn enter_workdir(k: &dyn Kernel, cwd: &str) -> Result<()> {
         )
         .map_err(|e| Error::Workdir(cwd.to_owned(), e.to_string()))?;
     let st = k
-        .fstat(fd)
+        .fstat(fd.as_fd())
         .map_err(|e| Error::Workdir(cwd.to_owned(), e.to_string()))?;
     if st.kind != FileKind::Dir {
-        k.close(fd);
         return Err(Error::Workdir(cwd.to_owned(), "not a directory".into()));
     }
-    k.chdir(&crate::dev::fd_path(fd))
+    k.chdir(&crate::dev::fd_path(&fd))
         .map_err(|e| Error::Workdir(cwd.to_owned(), e.to_string()))?;
-    k.close(fd);
+    drop(fd);
     match std::env::current_dir() {
         Ok(p) if p.is_absolute() => Ok(()),
         _ => Err(Error::Workdir(
@@ -710,12 +710,12 @@ fn join(
         // Namespace files are magic links: open them plainly, not through `open_in_root`.
         let fd = std::fs::File::open(&path)
             .what(|| format!("cannot open `{path}`: is the container running?"))?;
-        fds.push((std::os::fd::IntoRawFd::into_raw_fd(fd), *ns));
+        fds.push((fd, *ns));
     }
     for (fd, ns) in fds {
-        k.setns(fd, ns)
+        k.setns(fd.as_fd(), ns)
             .what(|| format!("cannot join the container's {} namespace", ns.proc_name()))?;
-        k.close(fd);
+        drop(fd);
     }
     // SAFETY: this process is single-threaded; the child only runs this function's code.
     let child = unsafe { libc::fork() };

@@ -302,9 +302,8 @@ fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
 }
 
 fn null_fd() -> Result<OwnedFd> {
-    let fd = crate::dev::open_host_device(&crate::kernel::Linux, "null", 1, 3)?;
-    // SAFETY: open_host_device returned a fresh O_PATH descriptor; reopen it for reading.
-    let path = OwnedFd::from(unsafe { std::fs::File::from_raw_fd(fd) });
+    // An O_PATH descriptor of the checked device, reopened for reading and writing.
+    let path = crate::dev::open_host_device(&crate::kernel::Linux, "null", 1, 3)?;
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)

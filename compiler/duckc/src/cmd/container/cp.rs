@@ -156,9 +156,7 @@ impl Root {
             create: create.then_some(FileKind::Dir),
             no_symlinks: false,
         };
-        let fd = Linux.open_in_root(&self.path, path, how)?;
-        // SAFETY: open_in_root returns a descriptor that we now own.
-        Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+        Linux.open_in_root(&self.path, path, how)
     }
 
     fn no_such(&self, path: &str) -> miette::Report {
