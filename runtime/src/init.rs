@@ -663,7 +663,7 @@ fn exec_stub(
     };
     // A seccomp profile may allow `execve` but not `execveat`: the same file by its path in
     // the container's own /proc.
-    let path = c_string(crate::dev::fd_path(stub).into_os_string())?;
+    let path = c_string(crate::dev::fd_path(&stub).into_os_string())?;
     // SAFETY: as above.
     unsafe { libc::execve(path.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
     Err(Error::Kernel {
