@@ -31,6 +31,7 @@ mod layers;
 mod lock;
 pub mod modes;
 mod refs;
+mod rewrite;
 mod snapshot;
 mod verify;
 
@@ -45,6 +46,7 @@ pub use crash::crash_point;
 pub use layers::{LayerRecord, LayerRef};
 pub use lock::{Lease, LockFile};
 pub use refs::{ImageEntry, Refs};
+pub use rewrite::{BlobReader, Rewrite, RewriteMismatch};
 pub use snapshot::SnapshotRecord;
 pub use verify::{Problem, VerifyReport};
 
