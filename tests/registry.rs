@@ -2248,14 +2248,22 @@ fn layers_kept_only_as_snapshots_push_and_save_as_before() {
 
     // The reference: the same image in a store that holds every blob as a file.
     let tar_a = a.join("../a.tar");
-    must(a, cfg.path(), &["save", "-o", tar_a.to_str().unwrap(), "snap:1"]);
+    must(
+        a,
+        cfg.path(),
+        &["save", "-o", tar_a.to_str().unwrap(), "snap:1"],
+    );
     let b = fresh_store();
     let b = b.path();
     must(b, cfg.path(), &["load", "-i", tar_a.to_str().unwrap()]);
     let sb = duckc_store::Store::open(b).unwrap();
     assert!(image.layers.iter().all(|l| sb.has_blob_file(&l.digest)));
     let tar_b = b.join("../b.tar");
-    must(b, cfg.path(), &["save", "-o", tar_b.to_str().unwrap(), "snap:1"]);
+    must(
+        b,
+        cfg.path(),
+        &["save", "-o", tar_b.to_str().unwrap(), "snap:1"],
+    );
     assert!(
         std::fs::read(&tar_a).unwrap() == std::fs::read(&tar_b).unwrap(),
         "`save` of layers kept as snapshots differs from `save` of their blobs"
@@ -2287,7 +2295,11 @@ fn layers_kept_only_as_snapshots_push_and_save_as_before() {
     let log = registry.log()[before..].to_owned();
     assert!(!log.contains("/v2/snap/c/manifests/"), "{log}");
     let tar_c = c.join("../c.tar");
-    let (code, _, err) = run(c, cfg.path(), &["save", "-o", tar_c.to_str().unwrap(), "snap:1"]);
+    let (code, _, err) = run(
+        c,
+        cfg.path(),
+        &["save", "-o", tar_c.to_str().unwrap(), "snap:1"],
+    );
     assert_ne!(code, 0, "a tampered snapshot was saved");
     assert!(err.contains(&copy_layer.diff_id.to_string()), "{err}");
     assert!(!tar_c.exists());
@@ -2300,6 +2312,10 @@ fn layers_kept_only_as_snapshots_push_and_save_as_before() {
     assert!(out.contains("repaired snapshot"), "{out}");
     must(c, cfg.path(), &["build", "-t", "snap:1", ctx_s]);
     must(c, cfg.path(), &["verify"]);
-    must(c, cfg.path(), &["save", "-o", tar_c.to_str().unwrap(), "snap:1"]);
+    must(
+        c,
+        cfg.path(),
+        &["save", "-o", tar_c.to_str().unwrap(), "snap:1"],
+    );
     assert!(std::fs::read(&tar_a).unwrap() == std::fs::read(&tar_c).unwrap());
 }

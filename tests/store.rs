@@ -848,7 +848,10 @@ fn build_layers_are_kept_once_and_gc_keeps_them() {
     for l in &image.layers {
         assert!(s.has_blob(&l.digest), "gc removed {}", l.digest);
     }
-    assert!(archive("after.tar") == before, "the archive changed after gc");
+    assert!(
+        archive("after.tar") == before,
+        "the archive changed after gc"
+    );
     // The same archive loads into a fresh store as the same image.
     let other = tmp.path().join("other");
     ok(duckc(&other)

@@ -73,13 +73,20 @@ pub struct RewriteMismatch {
 }
 
 /// A blob's bytes: the stored file, or a build layer's tar written again from its snapshot.
-#[derive(Debug)]
 pub struct BlobReader {
     inner: Inner,
     len: u64,
 }
 
-#[derive(Debug)]
+impl std::fmt::Debug for BlobReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobReader")
+            .field("len", &self.len)
+            .field("rewritten", &self.is_rewritten())
+            .finish()
+    }
+}
+
 enum Inner {
     File(File),
     Rewrite(Box<Rewriter>),
@@ -114,7 +121,6 @@ impl Read for BlobReader {
 type Chunk = io::Result<Vec<u8>>;
 
 /// The reading end: chunks from the writing thread, hashed and counted, checked at the end.
-#[derive(Debug)]
 struct Rewriter {
     rx: Option<Receiver<Chunk>>,
     thread: Option<JoinHandle<()>>,
@@ -257,9 +263,17 @@ impl Store {
                 tx: tx.clone(),
                 buf: Vec::with_capacity(CHUNK),
             };
+            // `write_tar` flushes at its end, which sends the last chunk.
             let result = duckc_layer::write_tar(&src, &rewrite_options(how), &mut w)
-                .map_err(|e| io::Error::other(e.to_string()))
-                .and_then(|_| w.flush());
+                .map(|_| ())
+                .map_err(|e| match e {
+                    duckc_layer::WriteError::Io { source, .. }
+                        if source.kind() == io::ErrorKind::BrokenPipe =>
+                    {
+                        source
+                    }
+                    e => io::Error::other(e.to_string()),
+                });
             if let Err(e) = result
                 && e.kind() != io::ErrorKind::BrokenPipe
             {

@@ -258,12 +258,18 @@ fn an_uncompressed_adopted_layer_keeps_no_blob_file_and_reads_back_the_same_byte
     // A reader that takes exactly the recorded size still gets the error.
     {
         use std::io::Read;
-        let mut r = s.open_blob(&layer.digest).unwrap().take(expected.len() as u64);
+        let mut r = s
+            .open_blob(&layer.digest)
+            .unwrap()
+            .take(expected.len() as u64);
         assert!(std::io::copy(&mut r, &mut std::io::sink()).is_err());
     }
     let report = s.verify().unwrap();
     assert_eq!(report.problems.len(), 1, "{report:?}");
-    assert!(report.problems[0].what.starts_with("snapshot "), "{report:?}");
+    assert!(
+        report.problems[0].what.starts_with("snapshot "),
+        "{report:?}"
+    );
 
     // `repair` drops the snapshot, and with it the layer and its cache entry: a build makes
     // the layer again rather than reusing it.
@@ -275,7 +281,10 @@ fn an_uncompressed_adopted_layer_keeps_no_blob_file_and_reads_back_the_same_byte
     assert!(s.verify().unwrap().problems.is_empty());
     let again = s.tmp_path("src");
     odd_tree(&again);
-    assert_eq!(s.write_layer_snapshot(&again, &uncompressed()).unwrap(), layer);
+    assert_eq!(
+        s.write_layer_snapshot(&again, &uncompressed()).unwrap(),
+        layer
+    );
     assert_eq!(blob_bytes(&s, &layer.digest).unwrap(), expected);
 }
 
