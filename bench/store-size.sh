@@ -13,7 +13,8 @@
 #           duckc only, with and without its .deb download cache
 #   hello   examples/hello; duckc only
 # Env: DUCKC=path (default: a release build of this checkout); OLD=path/to/an/older/duckc to
-# measure it too (e.g. the build before layers were kept once); SKIP="python hello ..."; KEEP=1.
+# measure it too (e.g. the build before layers were kept once); SKIP="python hello ..."; KEEP=1;
+# BASE=debian.tar (the base's docker archive from an earlier run, instead of building it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-/tmp/duckc-bench/store-size}
@@ -65,7 +66,9 @@ RUN echo done > /opt/out/done.txt
 EOF
 
 # ---- the debian base, built once by duckc and saved (a docker archive both sides load)
-if ! skip app; then
+if [ -n "${BASE:-}" ]; then
+    cp "$BASE" "$W/debian.tar"
+elif ! skip app; then
     mkdir -p "$W/base"
     printf 'env "base" {\n    from "std/debian:bookworm"\n    tag "debian:bookworm"\n}\n' > "$W/base/env.kdl"
     DUCKC_STORE=$W/base-store "$DUCKC" build "$W/base/env.kdl" > "$W/base/build.log" 2>&1
@@ -79,13 +82,13 @@ duckc_run() { # NAME BINARY
         s=$W/$name-seeds
         DUCKC_STORE=$s "$bin" load -i "$W/layout" >/dev/null
         DUCKC_STORE=$s "$bin" tag busybox:latest busybox:1.36
-        for c in "$W"/ctx/seed-*; do DUCKC_STORE=$s "$bin" build -q -t "bench/$(basename "$c")" "$c" >/dev/null; done
+        for c in "$W"/ctx/seed-*; do DUCKC_STORE=$s "$bin" build -t "bench/$(basename "$c")" "$c" >/dev/null; done
         echo "$name seeds $(kib "$s")" >> "$W/res/sizes"
     fi
     if ! skip app; then
         s=$W/$name-app
         DUCKC_STORE=$s "$bin" load -i "$W/debian.tar" >/dev/null
-        DUCKC_STORE=$s "$bin" build -q -t bench/app "$APP" >/dev/null
+        DUCKC_STORE=$s "$bin" build -t bench/app "$APP" >/dev/null
         echo "$name app $(kib "$s")" >> "$W/res/sizes"
     fi
     if ! skip python; then
@@ -118,11 +121,11 @@ docker_run() { # WORKLOAD
             /usr/bin/docker import "$W/rootfs.tar" busybox:latest > /dev/null
             /usr/bin/docker tag busybox:latest busybox:1.36
             for c in "$W"/ctx/seed-*; do
-                DOCKER_BUILDKIT=1 /usr/bin/docker build -q -t "bench/$(basename "$c")" "$c" > /dev/null
+                DOCKER_BUILDKIT=1 /usr/bin/docker build -t "bench/$(basename "$c")" "$c" > /dev/null
             done ;;
         app)
             /usr/bin/docker load -i "$W/debian.tar" > /dev/null
-            DOCKER_BUILDKIT=1 /usr/bin/docker build -q -t bench/app "$APP" > /dev/null ;;
+            DOCKER_BUILDKIT=1 /usr/bin/docker build -t bench/app "$APP" > /dev/null ;;
     esac
     sync
     echo "docker $1 $(kib "$D/data")" >> "$W/res/sizes"

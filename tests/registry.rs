@@ -2247,7 +2247,8 @@ fn layers_kept_only_as_snapshots_push_and_save_as_before() {
         .arg(c));
 
     // The reference: the same image in a store that holds every blob as a file.
-    let tar_a = a.join("../a.tar");
+    let archives = tempfile::tempdir().unwrap();
+    let tar_a = archives.path().join("a.tar");
     must(
         a,
         cfg.path(),
@@ -2258,7 +2259,7 @@ fn layers_kept_only_as_snapshots_push_and_save_as_before() {
     must(b, cfg.path(), &["load", "-i", tar_a.to_str().unwrap()]);
     let sb = duckc_store::Store::open(b).unwrap();
     assert!(image.layers.iter().all(|l| sb.has_blob_file(&l.digest)));
-    let tar_b = b.join("../b.tar");
+    let tar_b = archives.path().join("b.tar");
     must(
         b,
         cfg.path(),
@@ -2294,7 +2295,7 @@ fn layers_kept_only_as_snapshots_push_and_save_as_before() {
     // No manifest reaches the registry (the base layer, intact, may have gone up).
     let log = registry.log()[before..].to_owned();
     assert!(!log.contains("/v2/snap/c/manifests/"), "{log}");
-    let tar_c = c.join("../c.tar");
+    let tar_c = archives.path().join("c.tar");
     let (code, _, err) = run(
         c,
         cfg.path(),
