@@ -2283,6 +2283,14 @@ fn redact_pull_json(text: &str) -> String {
 /// snapshot; one layer at a time (`--jobs 1`) keeps the order fixed.
 #[test]
 fn pull_progress_json_events() {
+/// A build keeps its layers as snapshots only, with no uncompressed blob file: `save` writes
+/// them again byte for byte and `push` gives the manifest digest that a store holding every
+/// blob as a file (the same image saved and loaded) gives. A snapshot changed since the build
+/// (here only a file's mtime, which the tree digest leaves out) is refused at that point,
+/// naming the layer and `duckc verify --repair`, and nothing is pushed; after the repair a
+/// rebuild makes the layer again, the same bytes.
+#[test]
+fn layers_kept_only_as_snapshots_push_and_save_as_before() {
     if !ready() {
         return;
     }
@@ -2634,4 +2642,110 @@ fn layers_that_do_not_unpack_to_their_diff_id_are_refused() {
         let leftovers: Vec<_> = std::fs::read_dir(s.path().join("tmp")).unwrap().collect();
         assert!(leftovers.is_empty(), "{repo}: {leftovers:?}");
     }
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let a = fresh_store();
+    let a = a.path();
+    load_busybox(a);
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("greeting"), "quack\n").unwrap();
+    // A deletion (whiteout) and a directory replaced (opaque) in the first RUN, whose layer
+    // the second RUN unpacks as its lower directory.
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nCOPY greeting /greeting\n\
+         RUN rm /bin/vi && rm -rf /var && mkdir -p /var/spool && echo hi > /var/spool/x\n\
+         RUN echo two > /y\n",
+    )
+    .unwrap();
+    let ctx_s = ctx.path().to_str().unwrap();
+    must(a, cfg.path(), &["build", "-t", "snap:1", ctx_s]);
+    let s = duckc_store::Store::open(a).unwrap();
+    let image = duckc_image::resolve(&s, "snap:1").unwrap();
+    assert_eq!(image.layers.len(), 4);
+    for l in &image.layers[1..3] {
+        assert!(!s.has_blob_file(&l.digest), "{} has a blob file", l.digest);
+        assert!(s.has_blob(&l.digest));
+    }
+    let copy_layer = image.layers[1].clone();
+    let c = fresh_store();
+    let c = c.path();
+    ok(Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", a.display()))
+        .arg(c));
+
+    // The reference: the same image in a store that holds every blob as a file.
+    let archives = tempfile::tempdir().unwrap();
+    let tar_a = archives.path().join("a.tar");
+    must(
+        a,
+        cfg.path(),
+        &["save", "-o", tar_a.to_str().unwrap(), "snap:1"],
+    );
+    let b = fresh_store();
+    let b = b.path();
+    must(b, cfg.path(), &["load", "-i", tar_a.to_str().unwrap()]);
+    let sb = duckc_store::Store::open(b).unwrap();
+    assert!(image.layers.iter().all(|l| sb.has_blob_file(&l.digest)));
+    let tar_b = archives.path().join("b.tar");
+    must(
+        b,
+        cfg.path(),
+        &["save", "-o", tar_b.to_str().unwrap(), "snap:1"],
+    );
+    assert!(
+        std::fs::read(&tar_a).unwrap() == std::fs::read(&tar_b).unwrap(),
+        "`save` of layers kept as snapshots differs from `save` of their blobs"
+    );
+    let push = |store: &Path, repo: &str| {
+        let remote = format!("{host}/snap/{repo}:1");
+        must(store, cfg.path(), &["tag", "snap:1", &remote]);
+        run(store, cfg.path(), &["push", &remote])
+    };
+    let (code, from_b, err) = push(b, "b");
+    assert_eq!(code, 0, "{err}");
+    let (code, from_a, err) = push(a, "a");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(digest_line(&from_a), digest_line(&from_b));
+    must(a, cfg.path(), &["verify"]);
+
+    // Tampered: an mtime in the COPY layer's snapshot.
+    let sc = duckc_store::Store::open(c).unwrap();
+    let greeting = sc.snapshot_path(&copy_layer.diff_id).join("greeting");
+    ok(Command::new("touch")
+        .args(["-h", "-d", "@12345"])
+        .arg(&greeting));
+    let before = registry.log().len();
+    let (code, _, err) = push(c, "c");
+    assert_ne!(code, 0, "a tampered snapshot was pushed");
+    assert!(err.contains(&copy_layer.diff_id.to_string()), "{err}");
+    assert!(err.contains("duckc verify --repair"), "{err}");
+    // No manifest reaches the registry (the base layer, intact, may have gone up).
+    let log = registry.log()[before..].to_owned();
+    assert!(!log.contains("/v2/snap/c/manifests/"), "{log}");
+    let tar_c = archives.path().join("c.tar");
+    let (code, _, err) = run(
+        c,
+        cfg.path(),
+        &["save", "-o", tar_c.to_str().unwrap(), "snap:1"],
+    );
+    assert_ne!(code, 0, "a tampered snapshot was saved");
+    assert!(err.contains(&copy_layer.diff_id.to_string()), "{err}");
+    assert!(!tar_c.exists());
+    let (code, out, _) = run(c, cfg.path(), &["verify"]);
+    assert_ne!(code, 0);
+    assert!(out.contains(&copy_layer.diff_id.to_string()), "{out}");
+
+    // Repaired, then built again: the same layer, the same archive.
+    let (_, out, _) = run(c, cfg.path(), &["verify", "--repair"]);
+    assert!(out.contains("repaired snapshot"), "{out}");
+    must(c, cfg.path(), &["build", "-t", "snap:1", ctx_s]);
+    must(c, cfg.path(), &["verify"]);
+    must(
+        c,
+        cfg.path(),
+        &["save", "-o", tar_c.to_str().unwrap(), "snap:1"],
+    );
+    assert!(std::fs::read(&tar_a).unwrap() == std::fs::read(&tar_c).unwrap());
 }

@@ -6,10 +6,12 @@
 //! but `registry/` and `networks/` when it opens; the second column says who writes below.
 //! ```text
 //! oci-layout                      {"imageLayoutVersion":"1.0.0"}: blobs/ is an OCI blob store
-//! blobs/sha256/<hex>              every blob (layers, configs, manifests, indexes)
+//! blobs/sha256/<hex>              every blob (layers, configs, manifests, indexes), but no file
+//!                                 for an uncompressed layer kept as its snapshot ([`rewrite`])
 //! layers/sha256/<diff>.json       diff_id → the blob that holds that layer
 //! snapshots/sha256/<diff>/        the layer unpacked once (overlay whiteouts), read-only lowerdir
-//! snapshots/sha256/<diff>.json    its record: present only once the directory is complete
+//! snapshots/sha256/<diff>.json    its record: present only once the directory is complete; with
+//!                                 `rewrite`, the snapshot stands for the layer's blob
 //! cache/sha256/<key>.json         build cache: layer-graph key → layer
 //! cache/sha256/<key>.layers.json  build cache: key → several layers (a `packages` step)
 //! refs.json                       known images and tags (`name:tag` → manifest digest)
@@ -42,6 +44,7 @@ mod layers;
 mod lock;
 pub mod modes;
 mod refs;
+mod rewrite;
 mod snapshot;
 mod verify;
 
@@ -56,6 +59,7 @@ pub use crash::crash_point;
 pub use layers::{LayerRecord, LayerRef};
 pub use lock::{Lease, LockFile};
 pub use refs::{ImageEntry, Refs};
+pub use rewrite::{BlobReader, Rewrite, RewriteMismatch};
 pub use snapshot::SnapshotRecord;
 pub use verify::{Problem, VerifyReport};
 
