@@ -2283,14 +2283,6 @@ fn redact_pull_json(text: &str) -> String {
 /// snapshot; one layer at a time (`--jobs 1`) keeps the order fixed.
 #[test]
 fn pull_progress_json_events() {
-/// A build keeps its layers as snapshots only, with no uncompressed blob file: `save` writes
-/// them again byte for byte and `push` gives the manifest digest that a store holding every
-/// blob as a file (the same image saved and loaded) gives. A snapshot changed since the build
-/// (here only a file's mtime, which the tree digest leaves out) is refused at that point,
-/// naming the layer and `duckc verify --repair`, and nothing is pushed; after the repair a
-/// rebuild makes the layer again, the same bytes.
-#[test]
-fn layers_kept_only_as_snapshots_push_and_save_as_before() {
     if !ready() {
         return;
     }
@@ -2642,6 +2634,20 @@ fn layers_that_do_not_unpack_to_their_diff_id_are_refused() {
         let leftovers: Vec<_> = std::fs::read_dir(s.path().join("tmp")).unwrap().collect();
         assert!(leftovers.is_empty(), "{repo}: {leftovers:?}");
     }
+}
+
+/// A build keeps its layers as snapshots only, with no uncompressed blob file: `save` writes
+/// them again byte for byte and `push` gives the manifest digest that a store holding every
+/// blob as a file (the same image saved and loaded) gives. A snapshot changed since the build
+/// (here only a file's mtime, which the tree digest leaves out) is refused at that point,
+/// naming the layer and `duckc verify --repair`, and nothing is pushed; after the repair a
+/// rebuild makes the layer again, the same bytes.
+#[test]
+fn layers_kept_only_as_snapshots_push_and_save_as_before() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
     let host = registry.host();
     let cfg = tempfile::tempdir().unwrap();
     let a = fresh_store();
