@@ -60,14 +60,23 @@ fn resolve_flags(how: Resolve) -> ResolveFlags {
 }
 
 fn open_path(root: &OwnedFd, rel: &Path, how: Resolve) -> io::Result<OwnedFd> {
-    rustix::fs::openat2(
-        root,
-        rel,
-        OFlags::PATH | OFlags::CLOEXEC,
-        Mode::empty(),
-        resolve_flags(how),
-    )
-    .map_err(io::Error::from)
+    // With `RESOLVE_IN_ROOT`, a lookup that meets `..` (written, or in a symlink's target)
+    // fails with EAGAIN when any rename or mount happened on the system meanwhile: the kernel
+    // cannot prove the walk stayed inside. That is a race with other processes, not an answer,
+    // so the lookup is tried again (as libpathrs and runc do), a bounded number of times.
+    let mut tries = 0;
+    loop {
+        match rustix::fs::openat2(
+            root,
+            rel,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            resolve_flags(how),
+        ) {
+            Err(rustix::io::Errno::AGAIN) if tries < 128 => tries += 1,
+            other => return other.map_err(io::Error::from),
+        }
+    }
 }
 
 /// Open `rel` under `root`, creating it (and missing parents) when asked. Creation happens
