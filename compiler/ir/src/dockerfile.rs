@@ -495,9 +495,11 @@ impl Lowering<'_> {
             let kdl: Result<Option<StepDeclKind>, String> = match &step.op {
                 Op::Run(run) => {
                     let command = run_command(&run.command, &run.shell, &run.heredocs);
+                    // BuildKit's default: the builder's network (duckc's NAT bridge).
                     let network = match run.network {
                         DNetwork::Host => Network::Host,
-                        DNetwork::None | DNetwork::Default => Network::None,
+                        DNetwork::None => Network::None,
+                        DNetwork::Default => Network::Bridge,
                     };
                     let mounts = self.mounts(run, &out.state, step.span, outs);
                     let kind = StepDeclKind::Run {
@@ -647,6 +649,10 @@ impl Lowering<'_> {
                 Err(e) => lines.push(Err(e)),
             }
             let mut node = None;
+            let node_step_kind = match &node_step {
+                Some(Step::Run(r)) => Some(r.network),
+                _ => None,
+            };
             if let Some(s) = node_step {
                 // `RUN` sees the stage's ARG values under its ENV (ENV wins), as in Docker.
                 let mut state = out.state.clone();
@@ -683,9 +689,14 @@ impl Lowering<'_> {
                 node = Some(key);
             }
             if let Some(created_by) = created_by {
+                let comment = match &node_step_kind {
+                    Some(network) => network_comment(*network),
+                    None => None,
+                };
                 out.config.history.push(History {
                     created_by,
                     empty_layer: node.is_none(),
+                    comment,
                 });
             }
             display.push(DisplayStep { text, node });

@@ -87,8 +87,9 @@ pub fn lower_env<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Option
     for step in steps {
         let mut empty_layer = true;
         let node_step = match &step.kind {
-            StepDeclKind::Packages(names) => Some(Step::Packages {
+            StepDeclKind::Packages(names, apt_sources) => Some(Step::Packages {
                 names: names.clone(),
+                apt_sources: *apt_sources,
             }),
             StepDeclKind::Copy {
                 sources,
@@ -208,9 +209,14 @@ pub fn lower_env<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Option
             parent = key;
             empty_layer = false;
         }
+        let comment = match &step.kind {
+            StepDeclKind::Run { network, .. } => crate::graph::network_comment(*network),
+            _ => None,
+        };
         config.history.push(History {
             created_by: describe(&step.kind),
             empty_layer,
+            comment,
         });
     }
     if !ok {
@@ -287,8 +293,12 @@ pub(crate) fn layer_key(parent: NodeKey, step: &Step, state: &RunState) -> NodeK
     h.str("workdir", &state.workdir).str("user", &state.user);
     h.strs("platforms", state.platforms.iter().map(String::as_str));
     match step {
-        Step::Packages { names } => {
+        Step::Packages { names, apt_sources } => {
             h.strs("names", names.iter().map(String::as_str));
+            // Keyed only when set, so other steps' keys stay as they were.
+            if *apt_sources {
+                h.str("apt_sources", "true");
+            }
         }
         Step::Copy(copy) => {
             h.str("chown", copy.chown.as_deref().unwrap_or(""));
@@ -355,6 +365,10 @@ pub(crate) fn image_key(top: NodeKey, config: &ImageConfig) -> NodeKey {
     for entry in &config.history {
         h.str("history", &entry.created_by)
             .field("empty", &[u8::from(entry.empty_layer)]);
+        // Keyed only when set, so the keys of images without such steps stay as they were.
+        if let Some(c) = &entry.comment {
+            h.str("history_comment", c);
+        }
     }
     // Fields only Dockerfiles set: keyed only when set, so KDL keys stay as they were.
     if let Some(s) = &config.stop_signal {
@@ -637,7 +651,8 @@ pub fn describe(kind: &StepDeclKind) -> String {
     let list = |v: &[String]| v.iter().map(|s| q(s)).collect::<Vec<_>>().join(" ");
     match kind {
         StepDeclKind::Platform(p) => format!("platform {}", list(p)),
-        StepDeclKind::Packages(p) => format!("packages {}", list(p)),
+        StepDeclKind::Packages(p, false) => format!("packages {}", list(p)),
+        StepDeclKind::Packages(p, true) => format!("packages {} apt-sources=#true", list(p)),
         StepDeclKind::Copy {
             sources,
             destination,
@@ -662,8 +677,8 @@ pub fn describe(kind: &StepDeclKind) -> String {
                 RunCommand::Shell(c) => format!("run {}", q(c)),
                 RunCommand::Exec(v) => format!("run {}", list(v)),
             };
-            if *network == Network::Host {
-                s.push_str(" network=\"host\"");
+            if *network != Network::None {
+                s.push_str(&format!(" network=\"{}\"", network.as_str()));
             }
             s
         }

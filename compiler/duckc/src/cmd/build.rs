@@ -78,6 +78,11 @@ pub enum Command {
         /// network. May be repeated or comma-separated.
         #[arg(long = "allow", value_name = "ENTITLEMENT", value_delimiter = ',')]
         allow: Vec<String>,
+        /// The network of Dockerfile `RUN` steps without `--network=`: `default` (duckc's NAT
+        /// bridge, as BuildKit's), `none` (loopback only) or `host` (needs `--allow
+        /// network.host`). KDL `run` steps name theirs.
+        #[arg(long, value_enum, value_name = "MODE", default_value_t = BuildNetwork::Default)]
+        network: BuildNetwork,
         /// Take steps the store's cache lacks from a build cache in a registry
         /// (`HOST[:PORT]/REPO:TAG` or `type=registry,ref=…`); may be repeated.
         #[arg(long = "cache-from", value_name = "REF")]
@@ -116,6 +121,28 @@ pub enum Command {
     },
 }
 
+/// `build --network` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BuildNetwork {
+    /// duckc's NAT bridge.
+    Default,
+    /// Loopback only.
+    None,
+    /// The host's network (with `--allow network.host`).
+    Host,
+}
+
+impl BuildNetwork {
+    fn dockerfile(self) -> duckc_dockerfile::ast::Network {
+        use duckc_dockerfile::ast::Network;
+        match self {
+            BuildNetwork::Default => Network::Default,
+            BuildNetwork::None => Network::None,
+            BuildNetwork::Host => Network::Host,
+        }
+    }
+}
+
 /// `--progress` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Progress {
@@ -146,6 +173,7 @@ impl Command {
                 repository,
                 platform,
                 allow,
+                network,
                 cache_from,
                 cache_to,
                 tls,
@@ -186,6 +214,7 @@ impl Command {
                         file.as_deref(),
                         context.as_deref(),
                         &build_args,
+                        network.dockerfile(),
                         &target,
                         &tags,
                         &platform,
@@ -299,6 +328,7 @@ impl Command {
                     file.as_deref(),
                     context.as_deref(),
                     &Default::default(),
+                    duckc_dockerfile::ast::Network::Default,
                     &targets,
                     &[],
                     &[],
@@ -578,6 +608,7 @@ fn load(
     file: Option<&Path>,
     context: Option<&Path>,
     build_args: &BTreeMap<String, String>,
+    network: duckc_dockerfile::ast::Network,
     targets: &[String],
     tags: &[String],
     platforms: &[String],
@@ -633,7 +664,8 @@ fn load(
             quiet: !resolved.is_empty(),
         };
         let (lowered, ev, base_env) = lower_dockerfile(
-            &path, &text, &context, listing, build_args, target, tags, platform, &bases,
+            &path, &text, &context, listing, build_args, network, target, tags, platform,
+            &bases,
         )?;
         return Ok(Loaded {
             frontend: Frontend::Dockerfile {
@@ -662,6 +694,7 @@ fn lower_dockerfile(
     context: &Path,
     mut listing: Vec<duckc_ir::database::ContextFile>,
     build_args: &BTreeMap<String, String>,
+    network: duckc_dockerfile::ast::Network,
     target: Option<String>,
     tags: &[String],
     platform: Option<String>,
@@ -686,6 +719,7 @@ fn lower_dockerfile(
     let mut opts = duckc_dockerfile::EvalOptions {
         build_args: build_args.clone(),
         target: target.clone(),
+        network,
         ..Default::default()
     };
     if let Some(p) = platform {
@@ -1119,12 +1153,48 @@ fn check_reproducible(
                 .unwrap_or_else(|| "nothing".to_owned());
             println!("`{env}`: NOT reproducible: {} then {again}", a.image.digest);
         }
+        // Two builds in a row agree on what a server answered twice; another day it may
+        // answer something else, which no cache key sees.
+        if let Some(plan) = plans.iter().find(|p| &p.env.name == env) {
+            for step in network_steps(loaded, plan) {
+                println!(
+                    "`{env}`: not reproducible from its inputs: `{step}` had the network, and its layer holds what servers answered"
+                );
+            }
+        }
     }
     Ok(if all {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The steps of `plan` that ran with the network, as written: their layers depend on what
+/// servers answered, which no cache key captures.
+fn network_steps(loaded: &Loaded, plan: &EnvPlan) -> Vec<String> {
+    let graph = loaded.graph();
+    plan.layers
+        .iter()
+        .filter_map(|key| {
+            let node = graph.node(key)?;
+            let duckc_ir::Step::Run(run) = &node.step else {
+                return None;
+            };
+            if !run.network.reaches_out() {
+                return None;
+            }
+            let written = match &loaded.frontend {
+                Frontend::Dockerfile { lowered, .. } => lowered
+                    .steps
+                    .iter()
+                    .find(|s| s.node == Some(*key))
+                    .map(|s| s.text.clone()),
+                Frontend::Kdl(_) => None,
+            };
+            Some(written.unwrap_or_else(|| duckc_ir::format::summary(node)))
+        })
+        .collect()
 }
 
 fn explain(store: &Store, loaded: &Loaded, plans: &[EnvPlan]) -> miette::Result<ExitCode> {
