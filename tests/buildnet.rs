@@ -26,7 +26,8 @@ fn store(dir: &Path) -> PathBuf {
 
 /// The default bridge's gateway address (`10.199.0.1` unless `DUCKC_BRIDGE_SUBNET` moves it).
 fn gateway() -> String {
-    let out = ok(std::process::Command::new("ip").args(["-4", "-o", "addr", "show", "dev", "duckc0"]));
+    let out =
+        ok(std::process::Command::new("ip").args(["-4", "-o", "addr", "show", "dev", "duckc0"]));
     out.split_whitespace()
         .skip_while(|w| *w != "inet")
         .nth(1)
@@ -113,20 +114,32 @@ fn a_dockerfile_run_has_the_bridge_unless_it_says_none() {
     let out = build(
         &store,
         &ctx,
-        &["-t", "net:1", "-o", &format!("oci:{}", layout.display()), "."],
+        &[
+            "-t",
+            "net:1",
+            "-o",
+            &format!("oci:{}", layout.display()),
+            ".",
+        ],
     );
     assert!(out.status.success(), "{}", text(&out));
     let run = |args: &[&str]| must(&store, &[&["run", "--rm", "net:1"], args].concat());
     assert_eq!(run(&["cat", "/fetched"]), "quack over the bridge\n");
     assert_ne!(run(&["cat", "/offline.code"]), "0\n");
     // The step's resolver configuration is the one `run` generates on the default network.
-    let resolv = must(&store, &["run", "--rm", "busybox", "cat", "/etc/resolv.conf"]);
+    let resolv = must(
+        &store,
+        &["run", "--rm", "busybox", "cat", "/etc/resolv.conf"],
+    );
     assert_eq!(run(&["cat", "/resolv.seen"]), resolv);
 
     let (config, layers) = image_in(&layout);
     // The bridge step's layer: only what the command made, no /etc file it did not.
     let bridged = listing(&layers[layers.len() - 2]);
-    let mut names: Vec<&str> = bridged.lines().map(|l| l.trim_start_matches("./")).collect();
+    let mut names: Vec<&str> = bridged
+        .lines()
+        .map(|l| l.trim_start_matches("./"))
+        .collect();
     names.sort();
     assert_eq!(names, ["fetched", "resolv.seen"], "{bridged}");
     // The history says which step had the network.

@@ -85,7 +85,9 @@ fn closure(all: &BTreeMap<String, Installed>) -> BTreeSet<String> {
     for (name, p) in all {
         for v in p.provides.split(',') {
             if let Some(v) = v.split_whitespace().next() {
-                providers.entry(v.to_owned()).or_insert_with(|| name.clone());
+                providers
+                    .entry(v.to_owned())
+                    .or_insert_with(|| name.clone());
             }
         }
     }
@@ -121,10 +123,8 @@ fn closure(all: &BTreeMap<String, Installed>) -> BTreeSet<String> {
 }
 
 fn build() -> HostRepo {
-    let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "duckc-debian-{}",
-        std::process::id()
-    ));
+    let base =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("duckc-debian-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
     let root = base.join("repo");
     let work = base.join("build");

@@ -468,7 +468,12 @@ pub fn packages_cache_key(
     parent: &Digest,
 ) -> Result<Digest> {
     let pins = ctx
-        .pins(&node.key.to_string(), step.names, platform, step.apt_sources)
+        .pins(
+            &node.key.to_string(),
+            step.names,
+            platform,
+            step.apt_sources,
+        )
         .map_err(|e| Error::Packages(e.to_string()))?;
     Ok(cache_key(&node.key, Some(parent), Some(&pins)))
 }

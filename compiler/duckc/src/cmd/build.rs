@@ -664,8 +664,7 @@ fn load(
             quiet: !resolved.is_empty(),
         };
         let (lowered, ev, base_env) = lower_dockerfile(
-            &path, &text, &context, listing, build_args, network, target, tags, platform,
-            &bases,
+            &path, &text, &context, listing, build_args, network, target, tags, platform, &bases,
         )?;
         return Ok(Loaded {
             frontend: Frontend::Dockerfile {
