@@ -259,7 +259,7 @@ pub fn index_and_sign(
     set_mode(&gnupg, 0o700);
     let dists = root.join("dists").join(SUITE);
     let mut release_files = Vec::new();
-    for (arch, list) in &paragraphs {
+    for (arch, list) in paragraphs {
         let dir = format!("{COMPONENT}/binary-{arch}");
         std::fs::create_dir_all(dists.join(&dir)).unwrap();
         let packages = dists.join(&dir).join("Packages");
