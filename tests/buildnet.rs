@@ -166,11 +166,18 @@ fn a_dockerfile_run_has_the_bridge_unless_it_says_none() {
     // `build --network host` is the host's network: only with the entitlement.
     let host = build(&store, &ctx, &["--network", "host", "."]);
     assert!(!host.status.success(), "{}", text(&host));
+    // The report as one line: miette wraps it, with `|` in the margin.
+    let refused: Vec<String> = text(&host)
+        .split_whitespace()
+        .filter(|w| *w != "|")
+        .map(str::to_owned)
+        .collect();
+    let refused = refused.join(" ");
     assert!(
-        text(&host).contains("--allow network.host"),
-        "{}",
-        text(&host)
+        refused.contains("uses the host's network, which this build does not allow"),
+        "{refused}"
     );
+    assert!(refused.contains("`duckc build --allow network.host`"), "{refused}");
 }
 
 /// Class 7, cheaply: a `packages` step with `apt-sources=#true` writes the repository's deb822
