@@ -177,7 +177,10 @@ fn a_dockerfile_run_has_the_bridge_unless_it_says_none() {
         refused.contains("uses the host's network, which this build does not allow"),
         "{refused}"
     );
-    assert!(refused.contains("`duckc build --allow network.host`"), "{refused}");
+    assert!(
+        refused.contains("`duckc build --allow network.host`"),
+        "{refused}"
+    );
 }
 
 /// Class 7, cheaply: a `packages` step with `apt-sources=#true` writes the repository's deb822
