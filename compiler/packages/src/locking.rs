@@ -262,6 +262,7 @@ impl PackagesContext {
     }
 
     /// Builds the node's layers on `parent` (see [`layers::build_packages`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn build(
         &self,
         store: &Store,
