@@ -7,7 +7,8 @@
 #
 #   duckc push        gzips the uncompressed layers (once), HEADs, uploads
 #   skopeo copy       the same image from `duckc export-layout` (already gzipped) to the registry
-#   duckc pull        fresh store: manifest, config, layers streamed and verified, diff_ids checked
+#   duckc pull        fresh store: manifest, config, layers streamed and verified, diff_ids
+#                     checked in the same pass (`--progress plain`: no live view on stderr)
 #   skopeo copy       registry → an OCI layout directory
 #   re-push / re-pull nothing changed: goals < 0.1 s, 0 layer bytes
 #
@@ -60,8 +61,8 @@ DUCKC_STORE=$SRC "$DUCKC" export-layout "$IMAGE" "$B/layout" > /dev/null
 push_d=$(DUCKC_STORE=$SRC t "$DUCKC" push "$H/duckc/img:1")
 repush_d=$(DUCKC_STORE=$SRC t "$DUCKC" push "$H/duckc/img:1")
 push_s=$(t skopeo copy -q --dest-tls-verify=false "oci:$B/layout" "docker://$H/skopeo/img:1")
-pull_d=$(DUCKC_STORE=$B/pulled t "$DUCKC" pull "$H/duckc/img:1")
-repull_d=$(DUCKC_STORE=$B/pulled t "$DUCKC" pull "$H/duckc/img:1")
+pull_d=$(DUCKC_STORE=$B/pulled t "$DUCKC" pull --progress plain "$H/duckc/img:1")
+repull_d=$(DUCKC_STORE=$B/pulled t "$DUCKC" pull --progress plain "$H/duckc/img:1")
 pull_s=$(t skopeo copy -q --src-tls-verify=false "docker://$H/duckc/img:1" "oci:$B/skopeo-pulled:x")
 
 echo "what            duckc     skopeo   duckc/skopeo"

@@ -163,8 +163,15 @@ fn leftovers(id: &str, address: Option<&str>) -> Vec<String> {
             .output()
             .unwrap();
         let rules = String::from_utf8_lossy(&rules.stdout);
+        // The address as a word of its own (`10.199.0.2 . 80`, `"dk…" . 10.199.0.2`, the
+        // older `dnat to 10.199.0.2:80`), and the container's MAC (the anti-spoofing set and
+        // the `fwd` map key on it, with the veth by its index, which nft lists as a number
+        // once the veth is gone).
+        let o: Vec<u8> = address.split('.').map(|p| p.parse().unwrap()).collect();
+        let mac = format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3]);
         for line in rules.lines() {
-            if line.contains(&format!("{address}:")) || line.contains(&format!("!= {address} ")) {
+            let words = line.split(|c: char| !(c.is_ascii_digit() || c == '.'));
+            if words.clone().any(|w| w == address) || line.contains(&mac) {
                 out.push(format!("rule {}", line.trim()));
             }
         }
@@ -174,6 +181,11 @@ fn leftovers(id: &str, address: Option<&str>) -> Vec<String> {
     }
     out
 }
+
+/// Held by the tests that run duckc without `nft` on `PATH`: while the iptables fallback
+/// is in use (its marker in `/run/duckc/net`), every change loads the whole table with a
+/// program, so a run that has neither program would fail.
+static BACKEND: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
 fn a_container_reaches_a_server_on_the_host_through_its_gateway() {
@@ -688,6 +700,7 @@ fn rootless_containers_get_slirp4netns_or_say_why_not() {
 #[test]
 fn without_nft_the_iptables_chains_do_the_same() {
     let Some(store) = store() else { return };
+    let _backend = BACKEND.lock().unwrap_or_else(|e| e.into_inner());
     if !require_tool("iptables-restore") {
         return;
     }
@@ -754,4 +767,180 @@ fn without_nft_the_iptables_chains_do_the_same() {
     assert!(!nat.contains(&format!("--dport {port} ")), "{nat}");
     assert!(!nat.contains("DUCKC"), "{nat}");
     assert!(!rules("filter").contains("DUCKC"));
+}
+
+/// A start and an exit on the default bridge run neither `ip` nor `nft` (the veth pair over
+/// rtnetlink, the container's set elements and ingress chain in one nftables netlink
+/// transaction; `PATH` is empty for them), and set up what the programs did: the bridge has
+/// the gateway address, the veth is on it and up, `eth0` has the container's MAC, address
+/// and default route, and duckc's tables hold its published port, its anti-spoofing pairs and
+/// an ingress chain on its veth; after `rm -f` nothing of it is left.
+#[test]
+fn starts_and_exits_run_no_ip_or_nft_and_set_up_the_same() {
+    let Some(store) = store() else { return };
+    let _backend = BACKEND.lock().unwrap_or_else(|e| e.into_inner());
+    // A full load (the first start, a new network) leaves out networks without containers:
+    // one that stays keeps the default network's rules loaded while this test runs.
+    must(store, &["run", "-d", "--name", "anchor", "web"]);
+    let empty = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bridge-empty-path");
+    std::fs::create_dir_all(&empty).unwrap();
+    let bare = |args: &[&str]| {
+        let out = common::output(
+            common::duckc(store)
+                .env("PATH", &empty)
+                .args(args)
+                .stdin(std::process::Stdio::null()),
+        );
+        assert!(
+            out.status.success(),
+            "{args:?} without programs on PATH: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let port = free_port();
+    bare(&[
+        "run",
+        "-d",
+        "--name",
+        "bare",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        "web",
+    ]);
+    assert!(http_get(port).contains("served-by-duckc"));
+
+    let inspect = must(store, &["network", "inspect", "bridge"]);
+    let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    let gateway = v[0]["Gateway"].as_str().unwrap().to_owned();
+    let prefix: u64 = v[0]["Subnet"]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let id = full_id(store, "bare");
+    let me = v[0]["Containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["Id"] == id.as_str())
+        .unwrap_or_else(|| panic!("{inspect}"))
+        .clone();
+    let cidr = me["IPv4Address"].as_str().unwrap().to_owned();
+    let address = cidr.split('/').next().unwrap().to_owned();
+    let mac = me["MacAddress"].as_str().unwrap().to_owned();
+    let veth = format!("dk{}", &id[..12]);
+
+    let ip_json = |args: &[&str]| -> serde_json::Value {
+        let out = std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let addr = ip_json(&["-j", "addr", "show", "dev", "duckc0"]);
+    let inet: Vec<&serde_json::Value> = addr[0]["addr_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["family"] == "inet")
+        .collect();
+    assert_eq!(inet.len(), 1, "{addr}");
+    assert_eq!(inet[0]["local"], gateway.as_str(), "{addr}");
+    assert_eq!(inet[0]["prefixlen"], prefix, "{addr}");
+    assert!(
+        addr[0]["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "UP"),
+        "{addr}"
+    );
+    let link = ip_json(&["-j", "link", "show", "dev", &veth]);
+    assert_eq!(link[0]["master"], "duckc0", "{link}");
+    assert!(
+        link[0]["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "UP"),
+        "{link}"
+    );
+    assert_eq!(link[0]["link_type"], "ether", "{link}");
+
+    let inside = must(
+        store,
+        &[
+            "exec",
+            "bare",
+            "sh",
+            "-c",
+            "cat /sys/class/net/eth0/address; ip -4 -o addr show eth0; ip route",
+        ],
+    );
+    assert!(inside.starts_with(&format!("{mac}\n")), "{inside}");
+    assert!(inside.contains(&format!("inet {cidr} ")), "{inside}");
+    assert!(
+        inside.contains(&format!("default via {gateway} dev eth0")),
+        "{inside}"
+    );
+
+    let table = |family: &str| {
+        let out = std::process::Command::new("nft")
+            .args(["list", "table", family, "duckc"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let ip4 = table("ip");
+    assert!(
+        ip4.contains(&format!("127.0.0.1 . tcp . {port} : {address} . 80")),
+        "{ip4}"
+    );
+    assert!(
+        ip4.contains("type filter hook prerouting priority raw; policy accept; iifname ")
+            && ip4.contains("\"duckc0\"")
+            && ip4.contains("ip daddr 127.0.0.0/8 drop"),
+        "the guard of docs/security.md: {ip4}"
+    );
+    let subnet = v[0]["Subnet"].as_str().unwrap();
+    assert!(
+        ip4.contains(&format!(
+            "ip saddr {subnet} oifname != \"duckc0\" masquerade"
+        )),
+        "{ip4}"
+    );
+    let netdev = table("netdev");
+    for want in [
+        format!("\"{veth}\" . {mac}"),
+        format!("\"{veth}\" . {address}"),
+        format!("{mac} : \"{veth}\""),
+        format!(
+            "chain {veth} {{ type filter hook ingress device \"{veth}\" priority -500; policy accept; jump net_duckc0 }}"
+        ),
+    ] {
+        assert!(netdev.contains(&want), "no `{want}` in {netdev}");
+    }
+
+    bare(&["rm", "-f", "bare"]);
+    // Other tests' containers may take the address at once: look for the veth and the port.
+    assert_eq!(leftovers(&id, None), Vec::<String>::new());
+    assert!(
+        !table("ip").contains(&format!(". {port} :")),
+        "{}",
+        table("ip")
+    );
+    let netdev = table("netdev");
+    assert!(!netdev.contains(&veth), "{netdev}");
+    must(store, &["rm", "-f", "anchor"]);
 }

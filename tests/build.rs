@@ -344,3 +344,132 @@ fn copy_honours_duckignore_and_never_follows_links_out_of_the_context() {
             .args(["--target", "ctx", "--progress", "json"]));
     assert!(executed(&again).is_empty(), "{again}");
 }
+
+/// The host's busybox (Debian 12's busybox-static) that [`PINNED_HELLO`] was built with.
+const PINNED_BUSYBOX: &str =
+    "sha256:3d9f2889d6782537624a4e1a10e68a2ddd53e0ee8bac02676f27308f42ec6bf6";
+
+/// The image digests of `examples/hello`, built with [`PINNED_BUSYBOX`].
+const PINNED_HELLO: &[(&str, &str)] = &[
+    (
+        "base",
+        "sha256:96b9187c912de3f17bd5f59ff4e6dd16e5a66678498a416048ac0b2ff8b20839",
+    ),
+    (
+        "hello",
+        "sha256:5d387726cf216f24b01e10e45ecbb952d38140b15c21902bedf42cc6f52c6bc0",
+    ),
+    (
+        "tools",
+        "sha256:7ba752fc60e227d4f4c2820fc4c9f72aa1d927f06430e0858b8cd2b54dd83474",
+    ),
+];
+
+/// Image digests of fixed inputs, pinned: a spec and a Dockerfile over `scratch` whose every
+/// byte is here, and `examples/hello` (when the host's busybox is the one it was pinned with).
+/// Moving the loading, lowering or hashing (issue 12) must not change one.
+#[test]
+fn image_digests_are_pinned() {
+    if !require_root() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let ctx = tmp.path().join("ctx");
+    std::fs::create_dir_all(ctx.join("dir")).unwrap();
+    let files: &[(&str, &str, u32)] = &[
+        (
+            "env.kdl",
+            r#"env "files" {
+    from "std/scratch:base"
+    copy "a.txt" "/a.txt"
+    copy "dir/" "/opt/dir/"
+    copy "link" "/opt/link"
+    env GREETING="quack"
+    workdir "/opt"
+    label "org.example.k" "v"
+    user "1000:1000"
+    cmd "/opt/dir/b.sh"
+    tag "pinned/files:latest"
+}
+
+env "more" {
+    from "files"
+    copy "a.txt" "/more/a.txt" chmod="0600" chown="1:2"
+    expose 8080
+    entrypoint "/opt/dir/b.sh"
+    tag "pinned/more:latest"
+}
+"#,
+            0o644,
+        ),
+        (
+            "Dockerfile",
+            "FROM scratch AS one\n\
+             COPY a.txt /a.txt\n\
+             COPY dir/ /d/\n\
+             \n\
+             FROM scratch\n\
+             COPY --from=one /a.txt /b.txt\n\
+             COPY dir/ /d/\n\
+             COPY link /link\n\
+             ENV X=1 Y=\"two words\"\n\
+             WORKDIR /d\n\
+             LABEL org.example.k=v\n\
+             USER 1000:1000\n\
+             EXPOSE 8080/tcp\n\
+             CMD [\"/d/b.sh\"]\n",
+            0o644,
+        ),
+        ("a.txt", "quack\n", 0o644),
+        ("dir/b.sh", "#!/bin/sh\necho b\n", 0o755),
+    ];
+    for (path, text, mode) in files {
+        let p = ctx.join(path);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode)).unwrap();
+    }
+    std::fs::set_permissions(ctx.join("dir"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("a.txt", ctx.join("link")).unwrap();
+    let build = |args: &[&str]| {
+        let mut c = duckc(&store);
+        c.arg("build")
+            .args(args)
+            .args(["--progress", "json"])
+            .env_remove("SOURCE_DATE_EPOCH");
+        let mut built = built(&ok(&mut c));
+        built.sort();
+        built
+    };
+    let mut pinned = String::new();
+    for (env, digest) in build(&[ctx.join("env.kdl").to_str().unwrap()]) {
+        pinned.push_str(&format!("env.kdl {env} {digest}\n"));
+    }
+    let dockerfile = ctx.join("Dockerfile");
+    for (env, digest) in build(&[
+        "-f",
+        dockerfile.to_str().unwrap(),
+        "-t",
+        "pinned/dockerfile:latest",
+        ctx.to_str().unwrap(),
+    ]) {
+        pinned.push_str(&format!("Dockerfile {env} {digest}\n"));
+    }
+    insta::assert_snapshot!("pinned_digests", pinned);
+
+    let spec = hello(&tmp.path().join("hello"));
+    let busybox = sha(&std::fs::read(spec.with_file_name("busybox")).unwrap());
+    if busybox != PINNED_BUSYBOX {
+        eprintln!(
+            "note: `examples/hello` is pinned with the busybox {PINNED_BUSYBOX}, and this host's is {busybox}: its digests are not compared"
+        );
+        return;
+    }
+    let got = build(&[spec.to_str().unwrap()]);
+    let want: Vec<(String, String)> = PINNED_HELLO
+        .iter()
+        .map(|(e, d)| ((*e).to_owned(), (*d).to_owned()))
+        .collect();
+    assert_eq!(got, want);
+}

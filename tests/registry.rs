@@ -2200,3 +2200,558 @@ fn retries_on_500s_and_resets_are_bounded() {
         }
     }
 }
+
+/// Pushes an image of three layers to `remote` from `store`: busybox, a 3 MB file of random
+/// bytes (so its download reports bytes more than once), a small file.
+fn push_three_layers(store: &Path, cfg: &Path, remote: &str) {
+    load_busybox(store);
+    let (code, _, err) = run(
+        store,
+        cfg,
+        &[
+            "run",
+            "--name",
+            "big",
+            "busybox",
+            "sh",
+            "-c",
+            "head -c 3000000 /dev/urandom > /big",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    must(store, cfg, &["commit", "big", "three/layers:step"]);
+    let (code, _, err) = run(
+        store,
+        cfg,
+        &[
+            "run",
+            "--name",
+            "small",
+            "three/layers:step",
+            "sh",
+            "-c",
+            "echo quack > /small",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    must(store, cfg, &["commit", "small", remote]);
+    must(store, cfg, &["push", remote]);
+}
+
+/// Each distinct `sha256:…` in `text` as `<digest-N>` (N in order of appearance), and the
+/// byte counts that depend on random bytes and compressors as `<n>`.
+fn redact_pull_json(text: &str) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("sha256:") {
+        out.push_str(&rest[..i]);
+        let end = rest[i + 7..]
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .map_or(rest.len(), |e| i + 7 + e);
+        let d = rest[i..end].to_owned();
+        let n = seen.iter().position(|s| *s == d).unwrap_or_else(|| {
+            seen.push(d);
+            seen.len() - 1
+        });
+        out.push_str(&format!("<digest-{n}>"));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    let mut redacted = String::new();
+    for line in out.lines() {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        for key in ["size", "current", "total"] {
+            if v.get(key).is_some() {
+                v[key] = "<n>".into();
+            }
+        }
+        if let Some(ls) = v.get_mut("layers").and_then(|l| l.as_array_mut()) {
+            for l in ls {
+                l["size"] = "<n>".into();
+            }
+        }
+        redacted.push_str(&format!("{v}\n"));
+    }
+    redacted
+}
+
+/// `pull --progress json` prints one event per line, in the build's vocabulary: the manifest
+/// with its layers, then per layer `started`, `progress` (bytes so far, growing to the
+/// total) and `finished`, and `pulled` last; a second pull has every layer `cached`. The
+/// events without `progress` (how many of those there are depends on how reads fall) are a
+/// snapshot; one layer at a time (`--jobs 1`) keeps the order fixed.
+#[test]
+fn pull_progress_json_events() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
+    let cfg = tempfile::tempdir().unwrap();
+    let a = fresh_store();
+    let remote = format!("{}/three/layers:v1", registry.host());
+    push_three_layers(a.path(), cfg.path(), &remote);
+
+    let b = fresh_store();
+    let args = ["pull", "--progress", "json", "--jobs", "1", &remote];
+    let first = must(b.path(), cfg.path(), &args);
+    let events: Vec<serde_json::Value> = first
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let manifest = &events[0];
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 3, "{first}");
+    for l in layers {
+        let (layer, size) = (&l["layer"], &l["size"]);
+        let progress: Vec<u64> = events
+            .iter()
+            .filter(|e| e["event"] == "progress" && e["layer"] == *layer)
+            .map(|e| {
+                assert_eq!(e["total"], *size, "{e}");
+                e["current"].as_u64().unwrap()
+            })
+            .collect();
+        assert!(progress.windows(2).all(|w| w[0] < w[1]), "{first}");
+        assert_eq!(progress.last(), size.as_u64().as_ref(), "{first}");
+    }
+    let big = layers[1]["size"].as_u64().unwrap();
+    let big_progress = events
+        .iter()
+        .filter(|e| e["event"] == "progress" && e["layer"] == layers[1]["layer"])
+        .count();
+    assert!(big > 2 << 20 && big_progress >= 2, "{first}");
+    let last = events.last().unwrap();
+    assert_eq!(last["name"], remote.as_str(), "{first}");
+    let second = must(b.path(), cfg.path(), &args);
+    let without_progress: String = first
+        .lines()
+        .chain(second.lines())
+        .filter(|l| !l.contains(r#""event":"progress""#))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    insta::assert_snapshot!(
+        "pull_progress_json",
+        redact_pull_json(&without_progress)
+            .replace(&registry.host(), "HOST")
+            .replace(&format!("\"linux/{}\"", goarch()), "\"HOST_PLATFORM\"")
+    );
+    must(b.path(), cfg.path(), &["verify"]);
+}
+
+/// What a terminal shows after `bytes`: the lines left on the screen, for the escapes the
+/// live view uses (`\r`, `\n`, erase line `ESC[2K`, cursor up `ESC[NA`; other escapes are
+/// skipped).
+fn screen(bytes: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut lines: Vec<Vec<char>> = vec![Vec::new()];
+    let (mut row, mut col) = (0usize, 0usize);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => col = 0,
+            '\n' => {
+                row += 1;
+                if lines.len() <= row {
+                    lines.push(Vec::new());
+                }
+            }
+            '\x1b' => {
+                if chars.peek() != Some(&'[') {
+                    continue;
+                }
+                chars.next();
+                let mut arg = String::new();
+                let mut cmd = ' ';
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        cmd = c;
+                        break;
+                    }
+                    arg.push(c);
+                }
+                match cmd {
+                    'A' => row = row.saturating_sub(arg.parse().unwrap_or(1)),
+                    'K' if arg == "2" => lines[row].clear(),
+                    'K' => lines[row].truncate(col),
+                    _ => {}
+                }
+            }
+            c => {
+                let line = &mut lines[row];
+                if line.len() <= col {
+                    line.resize(col, ' ');
+                    line.push(c);
+                } else {
+                    line[col] = c;
+                }
+                col += 1;
+            }
+        }
+    }
+    lines
+        .into_iter()
+        .map(|l| l.into_iter().collect::<String>().trim_end().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// On a terminal `pull` draws one line per layer in the manifest's order and redraws them in
+/// place: `Waiting`, then `Downloading` with a bar and the bytes done of the total, then
+/// `Pull complete`; what stays on the screen is Docker's pull output with the layers in
+/// order. A pull with every layer present leaves `Already exists` lines.
+#[test]
+fn pull_progress_tty_view() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
+    let cfg = tempfile::tempdir().unwrap();
+    let a = fresh_store();
+    let remote = format!("{}/three/layers:v1", registry.host());
+    push_three_layers(a.path(), cfg.path(), &remote);
+    // The layers in the manifest's order, from a JSON pull into another store.
+    let c = fresh_store();
+    let json = must(
+        c.path(),
+        cfg.path(),
+        &["pull", "--progress", "json", &remote],
+    );
+    let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    let shorts: Vec<String> = first["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["layer"].as_str().unwrap()["sha256:".len()..][..12].to_owned())
+        .collect();
+
+    let b = fresh_store();
+    for (pass, status) in [(1, "Pull complete"), (2, "Already exists")] {
+        let pty = common::pty::Pty::new();
+        let mut cmd = duckc(b.path());
+        cmd.env("DOCKER_CONFIG", cfg.path())
+            .args(["pull", "--jobs", "1", &remote]);
+        let mut child = pty.spawn(cmd);
+        assert!(child.wait().unwrap().success(), "{}", pty.text());
+        pty.wait_for(&format!("{remote}\r\n{remote}\r\n"));
+        let raw = pty.text();
+        let shown = screen(raw.as_bytes());
+        let mut want = vec!["v1: Pulling from three/layers".to_owned()];
+        want.extend(shorts.iter().map(|s| format!("{s}: {status}")));
+        assert_eq!(shown[..4], want[..], "pass {pass}: {shown:#?}\n{raw:?}");
+        assert!(shown[4].starts_with("Digest: sha256:"), "{shown:#?}");
+        assert!(shown[5].starts_with("Status: "), "{shown:#?}");
+        assert_eq!(shown[6], remote, "{shown:#?}");
+        assert_eq!(shown.len(), 7, "{shown:#?}");
+        if pass == 1 {
+            // Redrawn in place (cursor up), with Docker's bar and sizes on the way.
+            assert!(raw.contains("\x1b[3A"), "{raw:?}");
+            assert!(raw.contains(&format!("{}: Waiting", shorts[2])), "{raw:?}");
+            let downloading = format!("{}: Downloading [", shorts[1]);
+            let line = raw
+                .split(['\r', '\n'])
+                .filter_map(|l| l.split("\x1b[2K").last())
+                .find(|l| l.starts_with(&downloading) && l.contains("B/"))
+                .unwrap_or_else(|| panic!("no bytes for {} in {raw:?}", shorts[1]));
+            let (done, total) = line.rsplit_once(' ').unwrap().1.split_once('/').unwrap();
+            assert!(total.ends_with("MB") && done.ends_with('B'), "{line}");
+        }
+    }
+    must(b.path(), cfg.path(), &["verify"]);
+}
+
+/// Sends `DELETE PATH` to the registry on `port` (plain HTTP/1.1); returns the status line.
+fn http_delete(port: u16, path: &str) -> String {
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        conn,
+        "DELETE {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut status = String::new();
+    BufReader::new(conn).read_line(&mut status).unwrap();
+    status
+}
+
+fn blob_heads(log: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains("\"HEAD /v2/") && l.contains("/blobs/sha256:"))
+        .count()
+}
+
+/// Re-pushing an unchanged image asks the registry about no blob (it holds what this store
+/// pushed there) and sends none; when the registry lost one of them, it refuses the
+/// manifest, and the push asks about each blob, sends the lost one again and succeeds.
+#[test]
+fn repush_asks_nothing_and_recovers_a_lost_blob() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
+    let cfg = tempfile::tempdir().unwrap();
+    let a = fresh_store();
+    let remote = format!("{}/three/layers:v1", registry.host());
+    push_three_layers(a.path(), cfg.path(), &remote);
+    let first = registry.log();
+    let pushed = digest_line(&must(a.path(), cfg.path(), &["push", &remote]));
+
+    let before = registry.log().len();
+    let out = must(a.path(), cfg.path(), &["push", &remote]);
+    let log = &registry.log()[before..];
+    assert_eq!(digest_line(&out), pushed, "{out}");
+    assert_eq!(out.matches(": Layer already exists").count(), 3, "{out}");
+    assert_eq!(blob_heads(log), 0, "{log}");
+    assert_eq!(uploads(log), 0, "{log}");
+    assert!(blob_heads(&first) > 0, "the first push asked: {first}");
+
+    // The registry loses the middle layer of the repository.
+    let raw = ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{remote}"),
+    ]));
+    let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let lost = manifest["layers"][1]["digest"].as_str().unwrap().to_owned();
+    let status = http_delete(registry.port, &format!("/v2/three/layers/blobs/{lost}"));
+    assert!(status.contains(" 202"), "{status}");
+
+    let before = registry.log().len();
+    let out = must(a.path(), cfg.path(), &["push", &remote]);
+    let log = &registry.log()[before..];
+    assert_eq!(digest_line(&out), pushed, "{out}");
+    assert!(out.contains("the registry lacks a blob"), "{out}");
+    assert!(out.contains(&format!("{}: Pushed", &lost[7..19])), "{out}");
+    assert_eq!(uploads(log), 1, "{log}");
+
+    // Everything is there again: a fresh store pulls and runs it.
+    let b = fresh_store();
+    must(b.path(), cfg.path(), &["pull", &remote]);
+    let out = must(
+        b.path(),
+        cfg.path(),
+        &["run", "--rm", &remote, "cat", "/small"],
+    );
+    assert_eq!(out.trim(), "quack");
+    must(b.path(), cfg.path(), &["verify"]);
+}
+
+/// `gzip -n` of `bytes`, by the real tool.
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut child = Command::new("gzip")
+        .arg("-nc")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// A gzip layer of GOOD_LAYER whose config names BAD_LAYER's diff_id (`diffid/duck`); one
+/// whose bytes hash right but are no gzip past the header (`broken/duck`); one served short of
+/// its size in a complete response (`short/duck`).
+fn unpacking_route(path: &str, _headers: &str, conn: &mut TcpStream) {
+    static GZ: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let gz = GZ.get_or_init(|| gzip(GOOD_LAYER)).clone();
+    let mut broken = gz[..10].to_vec();
+    broken.extend_from_slice(b"\xff\xff not deflate at all");
+    let (repo, layer, diff_id, served) = if path.starts_with("/v2/diffid/") {
+        ("diffid", gz.clone(), sha(BAD_LAYER), gz)
+    } else if path.starts_with("/v2/broken/") {
+        ("broken", broken.clone(), sha(GOOD_LAYER), broken)
+    } else if path.starts_with("/v2/short/") {
+        (
+            "short",
+            gz.clone(),
+            sha(GOOD_LAYER),
+            gz[..gz.len() / 2].to_vec(),
+        )
+    } else {
+        respond(conn, "200 OK", "application/json", b"{}");
+        return;
+    };
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}},"config":{{}}}}"#
+    )
+    .into_bytes();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":{}}}]}}"#,
+        sha(&config),
+        config.len(),
+        sha(&layer),
+        layer.len()
+    );
+    if path == format!("/v2/{repo}/duck/manifests/v1") {
+        respond(
+            conn,
+            "200 OK",
+            "application/vnd.oci.image.manifest.v1+json",
+            manifest.as_bytes(),
+        );
+    } else if path == format!("/v2/{repo}/duck/blobs/{}", sha(&config)) {
+        respond(conn, "200 OK", "application/octet-stream", &config);
+    } else if path == format!("/v2/{repo}/duck/blobs/{}", sha(&layer)) {
+        respond(conn, "200 OK", "application/octet-stream", &served);
+    } else {
+        respond(conn, "404 Not Found", "application/json", b"{}");
+    }
+}
+
+/// The layer checks of the one-pass download (SECURITY 26): a layer that unpacks to another
+/// diff_id than its config says, one that hashes right but does not decompress, and one
+/// served short of its size each fail the pull with the image and the layer named; nothing is
+/// tagged, no half-written file is left, and `verify` is clean.
+#[test]
+fn layers_that_do_not_unpack_to_their_diff_id_are_refused() {
+    if !require_root() || !require_tool("gzip") {
+        return;
+    }
+    let port = fake_registry(unpacking_route);
+    let cfg = tempfile::tempdir().unwrap();
+    let gz = gzip(GOOD_LAYER);
+    for (repo, needle) in [
+        ("diffid", "it unpacks to"),
+        ("broken", "it does not unpack"),
+        ("short", "size mismatch"),
+    ] {
+        let s = fresh_store();
+        let name = format!("127.0.0.1:{port}/{repo}/duck:v1");
+        let (code, out, err) = run(s.path(), cfg.path(), &["pull", &name]);
+        assert_ne!(code, 0, "{repo}: {out}");
+        assert!(err.contains(needle), "{repo}: {err}");
+        assert!(err.contains(&format!(" of {name}")), "{repo}: {err}");
+        if repo != "broken" {
+            let layer = &sha(&gz)["sha256:".len()..][..12];
+            assert!(err.contains(&format!("layer {layer}")), "{repo}: {err}");
+        }
+        assert!(err.contains("help:"), "{repo}: {err}");
+        let images = must(s.path(), cfg.path(), &["images", "-q"]);
+        assert!(images.trim().is_empty(), "{repo}: {images}");
+        must(s.path(), cfg.path(), &["verify"]);
+        let leftovers: Vec<_> = std::fs::read_dir(s.path().join("tmp")).unwrap().collect();
+        assert!(leftovers.is_empty(), "{repo}: {leftovers:?}");
+    }
+}
+
+/// A build keeps its layers as snapshots only, with no uncompressed blob file: `save` writes
+/// them again byte for byte and `push` gives the manifest digest that a store holding every
+/// blob as a file (the same image saved and loaded) gives. A snapshot changed since the build
+/// (here only a file's mtime, which the tree digest leaves out) is refused at that point,
+/// naming the layer and `duckc verify --repair`, and nothing is pushed; after the repair a
+/// rebuild makes the layer again, the same bytes.
+#[test]
+fn layers_kept_only_as_snapshots_push_and_save_as_before() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let a = fresh_store();
+    let a = a.path();
+    load_busybox(a);
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("greeting"), "quack\n").unwrap();
+    // A deletion (whiteout) and a directory replaced (opaque) in the first RUN, whose layer
+    // the second RUN unpacks as its lower directory.
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nCOPY greeting /greeting\n\
+         RUN rm /bin/vi && rm -rf /var && mkdir -p /var/spool && echo hi > /var/spool/x\n\
+         RUN echo two > /y\n",
+    )
+    .unwrap();
+    let ctx_s = ctx.path().to_str().unwrap();
+    must(a, cfg.path(), &["build", "-t", "snap:1", ctx_s]);
+    let s = duckc_store::Store::open(a).unwrap();
+    let image = duckc_image::resolve(&s, "snap:1").unwrap();
+    assert_eq!(image.layers.len(), 4);
+    for l in &image.layers[1..3] {
+        assert!(!s.has_blob_file(&l.digest), "{} has a blob file", l.digest);
+        assert!(s.has_blob(&l.digest));
+    }
+    let copy_layer = image.layers[1].clone();
+    let c = fresh_store();
+    let c = c.path();
+    ok(Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", a.display()))
+        .arg(c));
+
+    // The reference: the same image in a store that holds every blob as a file.
+    let archives = tempfile::tempdir().unwrap();
+    let tar_a = archives.path().join("a.tar");
+    must(
+        a,
+        cfg.path(),
+        &["save", "-o", tar_a.to_str().unwrap(), "snap:1"],
+    );
+    let b = fresh_store();
+    let b = b.path();
+    must(b, cfg.path(), &["load", "-i", tar_a.to_str().unwrap()]);
+    let sb = duckc_store::Store::open(b).unwrap();
+    assert!(image.layers.iter().all(|l| sb.has_blob_file(&l.digest)));
+    let tar_b = archives.path().join("b.tar");
+    must(
+        b,
+        cfg.path(),
+        &["save", "-o", tar_b.to_str().unwrap(), "snap:1"],
+    );
+    assert!(
+        std::fs::read(&tar_a).unwrap() == std::fs::read(&tar_b).unwrap(),
+        "`save` of layers kept as snapshots differs from `save` of their blobs"
+    );
+    let push = |store: &Path, repo: &str| {
+        let remote = format!("{host}/snap/{repo}:1");
+        must(store, cfg.path(), &["tag", "snap:1", &remote]);
+        run(store, cfg.path(), &["push", &remote])
+    };
+    let (code, from_b, err) = push(b, "b");
+    assert_eq!(code, 0, "{err}");
+    let (code, from_a, err) = push(a, "a");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(digest_line(&from_a), digest_line(&from_b));
+    must(a, cfg.path(), &["verify"]);
+
+    // Tampered: an mtime in the COPY layer's snapshot.
+    let sc = duckc_store::Store::open(c).unwrap();
+    let greeting = sc.snapshot_path(&copy_layer.diff_id).join("greeting");
+    ok(Command::new("touch")
+        .args(["-h", "-d", "@12345"])
+        .arg(&greeting));
+    let before = registry.log().len();
+    let (code, _, err) = push(c, "c");
+    assert_ne!(code, 0, "a tampered snapshot was pushed");
+    assert!(err.contains(&copy_layer.diff_id.to_string()), "{err}");
+    assert!(err.contains("duckc verify --repair"), "{err}");
+    // No manifest reaches the registry (the base layer, intact, may have gone up).
+    let log = registry.log()[before..].to_owned();
+    assert!(!log.contains("/v2/snap/c/manifests/"), "{log}");
+    let tar_c = archives.path().join("c.tar");
+    let (code, _, err) = run(
+        c,
+        cfg.path(),
+        &["save", "-o", tar_c.to_str().unwrap(), "snap:1"],
+    );
+    assert_ne!(code, 0, "a tampered snapshot was saved");
+    assert!(err.contains(&copy_layer.diff_id.to_string()), "{err}");
+    assert!(!tar_c.exists());
+    let (code, out, _) = run(c, cfg.path(), &["verify"]);
+    assert_ne!(code, 0);
+    assert!(out.contains(&copy_layer.diff_id.to_string()), "{out}");
+
+    // Repaired, then built again: the same layer, the same archive.
+    let (_, out, _) = run(c, cfg.path(), &["verify", "--repair"]);
+    assert!(out.contains("repaired snapshot"), "{out}");
+    must(c, cfg.path(), &["build", "-t", "snap:1", ctx_s]);
+    must(c, cfg.path(), &["verify"]);
+    must(
+        c,
+        cfg.path(),
+        &["save", "-o", tar_c.to_str().unwrap(), "snap:1"],
+    );
+    assert!(std::fs::read(&tar_a).unwrap() == std::fs::read(&tar_c).unwrap());
+}

@@ -174,6 +174,20 @@ fn pid_one_hostname_is_the_short_id_and_exit_status_passes_through() {
     let (code, _, err) = run(store, &["run", "--rm", "busybox", "no-such-command"]);
     assert_eq!(code, 127);
     assert!(err.contains("no-such-command"), "{err}");
+    // A path the final `execve` fails on (which `duckc-exec` reports): 127 and 126, worded as
+    // for a command looked up in `PATH`.
+    let (code, _, err) = run(store, &["run", "--rm", "busybox", "/no/such"]);
+    assert_eq!(code, 127, "{err}");
+    assert!(
+        err.contains("`/no/such`: executable file not found in $PATH"),
+        "{err}"
+    );
+    let (code, _, err) = run(store, &["run", "--rm", "busybox", "/etc/hostname"]);
+    assert_eq!(code, 126, "{err}");
+    assert!(
+        err.contains("cannot start `/etc/hostname`: Permission denied (os error 13)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -677,7 +691,8 @@ fn security_5_volume_target_through_a_symlink() {
 }
 
 /// SECURITY 1: processes in the container never see the host's duckc binary as an
-/// executable they could open for writing: the init and exec helpers run from a sealed memfd.
+/// executable they could open for writing: the `exec` helper (like the init of `--init`)
+/// runs from a sealed copy of the binary.
 #[test]
 fn security_1_host_binary_cannot_be_overwritten() {
     let Some(store) = store() else { return };
@@ -746,6 +761,70 @@ exit 1
     assert_eq!(sha256(&bin), before, "the host binary is unchanged");
 }
 
+/// SECURITY 1, a plain start: its init runs in the cloned child straight from duckc's image
+/// (no second load of the binary) and execs the command through `duckc-exec`. A command that
+/// is `/proc/self/exe`, or a script whose interpreter is `/proc/self/exe`, therefore runs that
+/// stub, never the host's duckc binary or a copy of it: the stub refuses to be a program, and
+/// the copy it runs from cannot be written.
+#[test]
+fn security_1_command_cannot_reach_the_runtime_binary() {
+    let Some(store) = store() else { return };
+    let bin = common::duckc_bin();
+    let before = sha256(&bin);
+    // duckc prints this if anything runs it.
+    let version = must(store, &["--version"]);
+    let version = version.trim();
+    assert!(!version.is_empty());
+    must(
+        store,
+        &[
+            "run",
+            "--name",
+            "sec1b",
+            "busybox",
+            "sh",
+            "-c",
+            "printf '#!/proc/self/exe --version\\n' > /interp && chmod +x /interp",
+        ],
+    );
+    must(store, &["commit", "sec1b", "sec1b:interp"]);
+    must(store, &["rm", "sec1b"]);
+    // The host's libraries, read-only, so that duckc could run inside if it were reached.
+    let libs: Vec<String> = ["/lib", "/lib64", "/usr/lib"]
+        .iter()
+        .filter(|p| Path::new(p).exists())
+        .map(|p| format!("{p}:{p}:ro"))
+        .collect();
+    for command in [&["/proc/self/exe", "--version"][..], &["/interp"][..]] {
+        let mut args = vec!["run", "--rm"];
+        for l in &libs {
+            args.extend(["-v", l]);
+        }
+        args.push("sec1b:interp");
+        args.extend(command);
+        let (code, out, err) = run(store, &args);
+        assert!(!out.contains(version), "{command:?} ran duckc: {out}");
+        assert_eq!(code, 126, "{command:?}: {out}{err}");
+        assert!(
+            err.contains("duckc-exec: this is the last step of a container start"),
+            "{command:?}: {err}"
+        );
+    }
+    // As root the stub runs from an immutable copy, which not even root can open for writing.
+    let copies: Vec<PathBuf> = std::fs::read_dir("/run/duckc")
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("/duckc-exec-"))
+        .collect();
+    assert!(!copies.is_empty(), "no copy of the stub in /run/duckc");
+    for copy in copies {
+        let opened = std::fs::OpenOptions::new().append(true).open(&copy);
+        assert!(opened.is_err(), "{} is writable", copy.display());
+    }
+    assert_eq!(sha256(&bin), before, "the host binary is unchanged");
+}
+
 /// SECURITY 9: without root, the caller is mapped to root in a user namespace; what needs
 /// more than that is refused with a clear error.
 #[test]
@@ -811,6 +890,10 @@ fn security_9_rootless() {
     let (code, _, err) = as_nobody(&["run", "--rm", "-u", "65534", "busybox", "true"]);
     assert_eq!(code, 125);
     assert!(err.contains("cannot be used without root"), "{err}");
+    // The command's `/proc/self/exe` is the exec stub (here from a sealed memfd), not duckc.
+    let (code, out, err) = as_nobody(&["run", "--rm", "busybox", "/proc/self/exe", "--version"]);
+    assert_eq!((code, out.as_str()), (126, ""), "{err}");
+    assert!(err.contains("duckc-exec: this is the last step"), "{err}");
     let _ = std::fs::remove_dir_all(&base);
 }
 
@@ -929,4 +1012,32 @@ fn a_container_over_150_layers() {
         output.split_whitespace().collect::<Vec<_>>(),
         ["layer", "149", "layer", "75", "149"]
     );
+}
+
+/// A detached container whose command cannot start: its monitor's report reaches `run -d`
+/// (and `start`), which exits with Docker's code and says why, and the container is recorded
+/// as exited with that code.
+#[test]
+fn a_detached_start_failure_comes_back_with_dockers_code() {
+    let Some(store) = store() else { return };
+    let (code, out, err) = run(
+        store,
+        &["run", "-d", "--name", "nocmd", "busybox", "no-such-command"],
+    );
+    assert_eq!(code, 127, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("no-such-command"), "{err}");
+    let row = ps_row(store, "nocmd");
+    assert!(row[4].starts_with("Exited (127) "), "{row:?}");
+    let (code, out, err) = run(store, &["start", "nocmd"]);
+    assert_eq!(code, 127, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("no-such-command"), "{err}");
+    // Not executable: 126.
+    let (code, _, err) = run(
+        store,
+        &["run", "-d", "--name", "noexec", "busybox", "/etc/passwd"],
+    );
+    assert_eq!(code, 126, "{err}");
+    must(store, &["rm", "nocmd", "noexec"]);
 }

@@ -381,3 +381,36 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The layer graph of every example, pinned: moving the loading of specs and contexts (issue
+/// 12) must not change a key. `examples/hello` copies a busybox binary fetched at setup; a
+/// placeholder of fixed content stands in for it here, so the keys do not depend on the host.
+#[test]
+fn example_graphs_are_pinned() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut names: Vec<String> = std::fs::read_dir(&examples)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("env.kdl").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 4, "{names:?}");
+    for name in names {
+        let tmp = tempfile::tempdir().unwrap();
+        let copy = tmp.path().join(&name);
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(examples.join(&name))
+            .arg(&copy)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        if copy.join("fetch-busybox.sh").exists() {
+            std::fs::write(copy.join("busybox"), "a stand-in for the static busybox\n").unwrap();
+        }
+        let out = duckc(&copy, &["graph"]);
+        assert!(out.status.success(), "examples/{name}: {}", stderr(&out));
+        insta::assert_snapshot!(format!("example_graph_{name}"), stdout(&out));
+    }
+}

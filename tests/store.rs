@@ -805,3 +805,73 @@ fn multi_platform_indexes_load_resolve_and_save() {
         0
     );
 }
+
+/// A build keeps its `COPY` layer and a `RUN` layer that a later step unpacked as snapshots
+/// only (no blob file); gc keeps those snapshots, `verify` writes them again and is clean,
+/// `save` gives the same archive after gc. A build killed between recording such a snapshot
+/// and deleting the blob it replaces leaves a clean store, and builds again.
+#[test]
+fn build_layers_are_kept_once_and_gc_keeps_them() {
+    if !tools(&["umoci"]) || !common::require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = tmp.path().join("ctx");
+    fs_tree(
+        &ctx,
+        &[
+            ("greeting", "quack\n"),
+            (
+                "Dockerfile",
+                "FROM busybox\nCOPY greeting /greeting\nRUN rm /bin/vi && echo hi > /x\nRUN echo two > /y\n",
+            ),
+        ],
+    );
+    let store = tmp.path().join("store");
+    load_busybox(&store);
+    ok(duckc(&store).args(["build", "-t", "kept:1"]).arg(&ctx));
+    let s = Store::open(&store).unwrap();
+    let image = duckc_image::resolve(&s, "kept:1").unwrap();
+    assert_eq!(image.layers.len(), 4);
+    for l in &image.layers[1..3] {
+        assert!(!s.has_blob_file(&l.digest), "{} has a blob file", l.digest);
+        assert!(s.snapshot_path(&l.diff_id).is_dir());
+    }
+    let archive = |name: &str| {
+        let path = tmp.path().join(name);
+        ok(duckc(&store).arg("save").arg("-o").arg(&path).arg("kept:1"));
+        std::fs::read(path).unwrap()
+    };
+    let before = archive("before.tar");
+    ok(duckc(&store).arg("gc"));
+    verify_clean(&store);
+    for l in &image.layers {
+        assert!(s.has_blob(&l.digest), "gc removed {}", l.digest);
+    }
+    assert!(
+        archive("after.tar") == before,
+        "the archive changed after gc"
+    );
+    // The same archive loads into a fresh store as the same image.
+    let other = tmp.path().join("other");
+    ok(duckc(&other)
+        .arg("load")
+        .arg("-i")
+        .arg(tmp.path().join("after.tar")));
+    let id = |st: &Path| ok(duckc(st).args(["images", "--no-trunc", "-q", "kept"]));
+    assert_eq!(id(&other), id(&store));
+
+    let crashed = tmp.path().join("crashed");
+    load_busybox(&crashed);
+    let out = output(
+        duckc(&crashed)
+            .env("DUCKC_CRASH_AT", "snapshot-before-blob-removal")
+            .args(["build", "-t", "kept:1"])
+            .arg(&ctx),
+    );
+    assert!(killed(&out), "not killed: {out:?}");
+    verify_clean(&crashed);
+    ok(duckc(&crashed).args(["build", "-t", "kept:1"]).arg(&ctx));
+    verify_clean(&crashed);
+    assert_eq!(id(&crashed), id(&store));
+}

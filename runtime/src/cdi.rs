@@ -655,7 +655,10 @@ fn device_node(n: &DeviceNode, name: &str) -> Result<Device> {
         }
     }
     // Go's zero values stand for "not given": a spec without numbers is not checked.
-    let (major, minor) = (libc::major(meta.rdev()), libc::minor(meta.rdev()));
+    let (major, minor) = (
+        rustix::fs::major(meta.rdev()),
+        rustix::fs::minor(meta.rdev()),
+    );
     if let Some(want) = n.major.filter(|m| *m != 0) {
         let want_minor = n.minor.unwrap_or(0);
         if (want, want_minor) != (i64::from(major), i64::from(minor)) {

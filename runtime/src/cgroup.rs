@@ -645,7 +645,7 @@ pub fn device_number(path: &Path) -> Result<(bpf::Kind, u32, u32)> {
         return Err(Error::NotADevice(path.display().to_string()));
     };
     let rdev = meta.rdev();
-    Ok((kind, libc::major(rdev), libc::minor(rdev)))
+    Ok((kind, rustix::fs::major(rdev), rustix::fs::minor(rdev)))
 }
 
 /// The cgroup of the container called `name`, if the host has cgroups; for commands that find

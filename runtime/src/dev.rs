@@ -6,10 +6,11 @@
 //! the character device it should be before it is used: an image (or a host) whose
 //! `/dev/null` is a symlink or a regular file is refused (CVE-2025-31133).
 
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Error, Result};
-use crate::kernel::{Fd, FileKind, Kernel, Resolve, ms};
+use crate::kernel::{FileKind, Kernel, Resolve, ms};
 
 /// The host device nodes bound into every container: name, major, minor.
 pub const HOST_DEVICES: &[(&str, u32, u32)] = &[
@@ -31,13 +32,18 @@ const LINKS: &[(&str, &str)] = &[
 ];
 
 /// `/proc/self/fd/N`, the path through which the runtime mounts onto or from a descriptor.
-pub(crate) fn fd_path(fd: Fd) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{fd}"))
+pub(crate) fn fd_path(fd: &impl AsRawFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
 /// Open the host device `/dev/<name>` and check it is the character device `major:minor`.
 /// Returns an `O_PATH` descriptor to bind from.
-pub(crate) fn open_host_device(k: &dyn Kernel, name: &str, major: u32, minor: u32) -> Result<Fd> {
+pub(crate) fn open_host_device(
+    k: &dyn Kernel,
+    name: &str,
+    major: u32,
+    minor: u32,
+) -> Result<OwnedFd> {
     let path = Path::new("/dev").join(name);
     let fd = k
         .open_in_root(
@@ -50,10 +56,9 @@ pub(crate) fn open_host_device(k: &dyn Kernel, name: &str, major: u32, minor: u3
         )
         .what(|| format!("cannot open host `{}`", path.display()))?;
     let st = k
-        .fstat(fd)
+        .fstat(fd.as_fd())
         .what(|| format!("cannot stat host `{}`", path.display()))?;
-    if st.kind != FileKind::CharDevice || st.rdev != libc::makedev(major, minor) {
-        k.close(fd);
+    if st.kind != FileKind::CharDevice || st.rdev != rustix::fs::makedev(major, minor) {
         return Err(Error::BadDevice(path.display().to_string()));
     }
     Ok(fd)
@@ -65,17 +70,17 @@ pub fn mount_dev(k: &dyn Kernel, root: &Path, rootless: bool, shm_size: Option<u
     let dev = open_dir(k, root, "/dev")?;
     k.mount(
         Some("tmpfs"),
-        &fd_path(dev),
+        &fd_path(&dev),
         Some("tmpfs"),
         ms::NOSUID | ms::STRICTATIME,
         Some("mode=755,size=65536k"),
     )
     .what(|| "cannot mount tmpfs on /dev".into())?;
-    k.close(dev);
+    drop(dev);
     for (name, major, minor) in HOST_DEVICES {
         let src = open_host_device(k, name, *major, *minor)?;
-        bind_file(k, root, &fd_path(src), &format!("/dev/{name}"))?;
-        k.close(src);
+        bind_file(k, root, &fd_path(&src), &format!("/dev/{name}"))?;
+        drop(src);
     }
     let pts = open_dir(k, root, "/dev/pts")?;
     // Without root the tty group (5) is usually not mapped; leave the owner group alone then.
@@ -86,23 +91,23 @@ pub fn mount_dev(k: &dyn Kernel, root: &Path, rootless: bool, shm_size: Option<u
     };
     k.mount(
         Some("devpts"),
-        &fd_path(pts),
+        &fd_path(&pts),
         Some("devpts"),
         ms::NOSUID | ms::NOEXEC,
         Some(pts_opts),
     )
     .what(|| "cannot mount devpts on /dev/pts".into())?;
-    k.close(pts);
+    drop(pts);
     let shm = open_dir(k, root, "/dev/shm")?;
     k.mount(
         Some("shm"),
-        &fd_path(shm),
+        &fd_path(&shm),
         Some("tmpfs"),
         ms::NOSUID | ms::NODEV | ms::NOEXEC,
         Some(&crate::ipc::shm_options(shm_size)),
     )
     .what(|| "cannot mount /dev/shm".into())?;
-    k.close(shm);
+    drop(shm);
     let dev_root = root.join("dev");
     for (target, link) in LINKS {
         k.symlink_in_root(&dev_root, target, link)
@@ -128,19 +133,18 @@ pub fn bind_devices(k: &dyn Kernel, root: &Path, devices: &[crate::spec::Device]
             .open_in_root(Path::new("/"), &d.host, Resolve::default())
             .what(|| format!("cannot open host device `{}`", d.host.display()))?;
         let st = k
-            .fstat(src)
+            .fstat(src.as_fd())
             .what(|| format!("cannot stat host device `{}`", d.host.display()))?;
         if !matches!(st.kind, FileKind::CharDevice | FileKind::BlockDevice) {
-            k.close(src);
             return Err(Error::NotADevice(d.host.display().to_string()));
         }
-        bind_file(k, root, &fd_path(src), &d.container)?;
-        k.close(src);
+        bind_file(k, root, &fd_path(&src), &d.container)?;
+        drop(src);
     }
     Ok(())
 }
 
-fn open_dir(k: &dyn Kernel, root: &Path, path: &str) -> Result<Fd> {
+fn open_dir(k: &dyn Kernel, root: &Path, path: &str) -> Result<OwnedFd> {
     k.open_in_root(
         root,
         Path::new(path),
@@ -164,9 +168,9 @@ fn bind_file(k: &dyn Kernel, root: &Path, source: &Path, target: &str) -> Result
         )
         .what(|| format!("cannot create `{target}` in the container"))?;
     let src = source.to_string_lossy();
-    k.mount(Some(&src), &fd_path(fd), None, ms::BIND, None)
+    k.mount(Some(&src), &fd_path(&fd), None, ms::BIND, None)
         .what(|| format!("cannot bind `{src}` to `{target}`"))?;
-    k.close(fd);
+    drop(fd);
     Ok(())
 }
 
@@ -193,7 +197,7 @@ mod tests {
                 kind: FileKind::BlockDevice,
                 dev: 5,
                 ino: 77,
-                rdev: libc::makedev(7, 3),
+                rdev: rustix::fs::makedev(7, 3),
             },
         );
         bind_devices(
@@ -227,6 +231,8 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, Error::NotADevice(_)), "{err}");
         assert!(!k.calls().contains("mount"), "{}", k.calls());
+        // The refused device's descriptor is closed with the error.
+        assert_eq!(k.open_descriptors(), 0);
 
         // The container path stays under /dev.
         for bad in ["/etc/x", "/dev/../etc/x"] {

@@ -8,6 +8,8 @@
 
 use std::path::Path;
 
+use duckc_platform::Arch;
+
 /// How binaries of a platform run here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Support {
@@ -19,30 +21,8 @@ pub enum Support {
     Missing(String),
 }
 
-/// The GOARCH name (`amd64`, `arm64`) of this machine.
-pub fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        "riscv64" => "riscv64",
-        "s390x" => "s390x",
-        "arm" => "arm",
-        "mips64" => "mips64le",
-        other => other,
-    }
-}
-
-/// `linux/amd64`: this machine's OCI platform.
-pub fn host_platform() -> String {
-    format!("linux/{}", host_arch())
-}
-
-/// The architecture part of `os/arch[/variant]`.
-pub fn platform_arch(platform: &str) -> &str {
-    platform.split('/').nth(1).unwrap_or(platform)
-}
+// From the platform table, here too because the executor and the CLI ask the runtime what runs.
+pub use duckc_platform::{host_arch, host_platform, platform_arch};
 
 /// How binaries of `platform` (`linux/arm64`) run on this machine.
 pub fn support(platform: &str) -> Support {
@@ -51,37 +31,30 @@ pub fn support(platform: &str) -> Support {
 
 /// [`support`] against a binfmt_misc directory (for tests).
 pub fn support_in(binfmt: &Path, platform: &str) -> Support {
+    // Only the architecture matters: one emulator serves every variant.
     let arch = platform_arch(platform);
-    let host = host_arch();
-    if arch == host || (host == "amd64" && arch == "386") || (host == "arm64" && arch == "arm") {
+    if arch == host_arch() {
         return Support::Native;
     }
-    let entry = match arch {
-        "arm64" => "qemu-aarch64",
-        "arm" => "qemu-arm",
-        "amd64" => "qemu-x86_64",
-        "386" => "qemu-i386",
-        "ppc64le" => "qemu-ppc64le",
-        "s390x" => "qemu-s390x",
-        "riscv64" => "qemu-riscv64",
-        "mips64le" => "qemu-mips64el",
-        _ => "",
-    };
-    let how = "register qemu-user with binfmt_misc: `apt-get install qemu-user-static \
-               binfmt-support` (the entry needs the `F` flag, which Debian's package sets)";
-    if entry.is_empty() {
+    let Some(target) = Arch::by_oci(arch, None) else {
         return Support::Missing(format!(
             "duckc knows no qemu-user emulator for `{platform}`"
         ));
+    };
+    if Arch::host().is_some_and(|host| host.runs(target)) {
+        return Support::Native;
     }
-    match std::fs::read_to_string(binfmt.join(entry)) {
+    let entry = format!("qemu-{}", target.qemu);
+    let how = "register qemu-user with binfmt_misc: `apt-get install qemu-user-static \
+               binfmt-support` (the entry needs the `F` flag, which Debian's package sets)";
+    match std::fs::read_to_string(binfmt.join(&entry)) {
         Ok(text) if text.starts_with("enabled") => {
             let fixed = text
                 .lines()
                 .find_map(|l| l.strip_prefix("flags:"))
                 .is_some_and(|f| f.contains('F'));
             if fixed {
-                Support::Emulated(entry.to_owned())
+                Support::Emulated(entry)
             } else {
                 Support::Missing(format!(
                     "binfmt_misc entry `{entry}` lacks the `F` flag, so containers cannot reach its interpreter; register it again with `F` (e.g. `update-binfmts --enable {entry}` with Debian's qemu-user-static)"
@@ -139,5 +112,19 @@ mod tests {
             support_in(dir.path(), "linux/vax"),
             Support::Missing(_)
         ));
+        // Every 32-bit arm variant goes through the one `qemu-arm` entry, unless the host runs
+        // them itself.
+        if host_arch() != "arm64" {
+            std::fs::write(dir.path().join("qemu-arm"), "enabled\nflags: F\n").unwrap();
+            for p in ["linux/arm/v7", "linux/arm/v5", "linux/arm"] {
+                assert_eq!(
+                    support_in(dir.path(), p),
+                    Support::Emulated("qemu-arm".into())
+                );
+            }
+        }
+        if host_arch() == "amd64" {
+            assert_eq!(support_in(dir.path(), "linux/386"), Support::Native);
+        }
     }
 }

@@ -1,26 +1,37 @@
-//! The runtime's own executable, sealed: container inits run from a copy the container can
-//! never write to.
+//! The runtime's own executable and its exec stub, sealed: container processes run only from
+//! copies the container can never write to.
 //!
 //! A process inside the container can open `/proc/<pid>/exe` of any process in its pid
-//! namespace, and a container command of `/proc/self/exe` runs whatever the init was running.
-//! If that were the host's `duckc` binary, container root could overwrite it and get code run
-//! on the host by the next `duckc` call (CVE-2019-5736). So the init never runs from the host
-//! binary, but from one of two copies:
+//! namespace, and a container command of `/proc/self/exe` (or a script whose interpreter it
+//! is) runs whatever the process that execs it was running. If that were the host's `duckc`
+//! binary, container root could overwrite it and get code run on the host by the next `duckc`
+//! call (CVE-2019-5736). So neither the init nor the command is ever exec'd from the host
+//! binary:
+//!
+//! - a plain start sets the container up in the cloned child itself, straight from the
+//!   already-mapped image (no second load of the big binary), and execs the command through
+//!   `duckc-exec`, a few-kilobyte static program embedded in this crate (`stub/exec.c`): the
+//!   command's `/proc/self/exe` is then that program, which does nothing else;
+//! - `--init`, `exec`, OCI hooks and a multi-threaded caller re-execute the whole binary as
+//!   the init, from a copy of it.
+//!
+//! Both programs are run from one of two kinds of copy:
 //!
 //! - as root, a copy under `/run/duckc/` marked immutable (`FS_IMMUTABLE_FL`): no process
 //!   without `CAP_LINUX_IMMUTABLE`, which containers never have, can write, truncate or remove
-//!   it. It is made once per binary (keyed by the binary's device, inode, size and mtime) and
-//!   checked on every use, so a start costs no copy;
+//!   it. It is made once per binary (keyed by the binary's device, inode, size and mtime, or
+//!   by the stub's hash) and checked on every use, so a start costs no copy;
 //! - otherwise (or when the file system has no immutable flag), a memfd copy with write, grow
 //!   and shrink seals, made for each start.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{MemfdFlags, SealFlags};
+use sha2::Digest;
 
 /// Where root keeps the immutable copies.
 pub const COPY_DIR: &str = "/run/duckc";
@@ -60,19 +71,42 @@ pub fn sealed_self() -> io::Result<OwnedFd> {
     memfd_copy()
 }
 
+/// `duckc-exec`, built from `stub/exec.c` by the build script: `duckc-exec ERROR-FD PATH
+/// ARGV...` marks the error pipe close-on-exec and execs `PATH` with `ARGV`.
+pub const STUB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/duckc-exec"));
+
+/// A descriptor of a copy of [`STUB`] that nothing in a container can write to.
+pub fn sealed_stub() -> io::Result<OwnedFd> {
+    if crate::userns::host_root()
+        && let Ok(fd) = immutable_stub(Path::new(COPY_DIR))
+    {
+        return Ok(fd);
+    }
+    sealed_memfd("duckc-exec", &mut |dst| dst.write_all(STUB))
+}
+
 /// A sealed, executable memfd holding a copy of `/proc/self/exe`.
 pub fn memfd_copy() -> io::Result<OwnedFd> {
+    sealed_memfd("duckc-init", &mut |dst| {
+        io::copy(&mut File::open(source())?, dst).map(drop)
+    })
+}
+
+/// A sealed, executable memfd named `name` that `fill` writes.
+fn sealed_memfd(
+    name: &str,
+    fill: &mut dyn FnMut(&mut File) -> io::Result<()>,
+) -> io::Result<OwnedFd> {
     let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
     // MFD_EXEC (6.3+) keeps the memfd executable when vm.memfd_noexec says otherwise; older
     // kernels reject the flag.
-    let memfd = match rustix::fs::memfd_create("duckc-init", flags | MemfdFlags::EXEC) {
+    let memfd = match rustix::fs::memfd_create(name, flags | MemfdFlags::EXEC) {
         Ok(fd) => fd,
-        Err(rustix::io::Errno::INVAL) => rustix::fs::memfd_create("duckc-init", flags)?,
+        Err(rustix::io::Errno::INVAL) => rustix::fs::memfd_create(name, flags)?,
         Err(e) => return Err(e.into()),
     };
-    let mut src = File::open(source())?;
     let mut dst = File::from(memfd);
-    io::copy(&mut src, &mut dst)?;
+    fill(&mut dst)?;
     let memfd = OwnedFd::from(dst);
     rustix::fs::fcntl_add_seals(
         memfd.as_fd(),
@@ -105,37 +139,63 @@ fn usable(file: &File, size: u64) -> bool {
 }
 
 /// The immutable copy of this binary in `dir`, made if missing.
-///
-/// One thread of a process makes it at a time: two build steps starting together would
-/// otherwise share the temporary file (named by the process), and one could execute the copy
-/// while the other still holds it open for writing (`ETXTBSY`).
 pub fn immutable_copy(dir: &Path) -> io::Result<OwnedFd> {
-    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = MAKING.lock().unwrap_or_else(|e| e.into_inner());
     let exe = std::fs::metadata(source())?;
     let name = format!(
-        "duckc-init-{:x}-{:x}-{:x}-{:x}.{:x}",
+        "{INIT_PREFIX}{:x}-{:x}-{:x}-{:x}.{:x}",
         exe.dev(),
         exe.ino(),
         exe.size(),
         exe.mtime(),
         exe.mtime_nsec()
     );
-    let path = dir.join(&name);
+    immutable(dir, &name, INIT_PREFIX, exe.size(), &mut |dst| {
+        io::copy(&mut File::open(source())?, dst).map(drop)
+    })
+}
+
+/// The immutable copy of [`STUB`] in `dir`, named by its hash, made if missing.
+pub fn immutable_stub(dir: &Path) -> io::Result<OwnedFd> {
+    let hash = sha2::Sha256::digest(STUB);
+    let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let name = format!("{STUB_PREFIX}{hex}");
+    immutable(dir, &name, STUB_PREFIX, STUB.len() as u64, &mut |dst| {
+        dst.write_all(STUB)
+    })
+}
+
+const INIT_PREFIX: &str = "duckc-init-";
+const STUB_PREFIX: &str = "duckc-exec-";
+
+/// The immutable file `dir/name` of `size` bytes that `fill` writes, made if missing; older
+/// files named `prefix…` are removed.
+///
+/// One thread of a process makes a copy at a time: two build steps starting together would
+/// otherwise share the temporary file (named by the process), and one could execute the copy
+/// while the other still holds it open for writing (`ETXTBSY`).
+fn immutable(
+    dir: &Path,
+    name: &str,
+    prefix: &str,
+    size: u64,
+    fill: &mut dyn FnMut(&mut File) -> io::Result<()>,
+) -> io::Result<OwnedFd> {
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = MAKING.lock().unwrap_or_else(|e| e.into_inner());
+    let path = dir.join(name);
     if let Ok(file) = File::open(&path)
-        && usable(&file, exe.size())
+        && usable(&file, size)
     {
         return Ok(file.into());
     }
     std::fs::create_dir_all(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    remove_stale(dir, &name);
+    remove_stale(dir, prefix, name);
     let tmp: PathBuf = dir.join(format!(".tmp-{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     {
-        let mut src = File::open(source())?;
         let mut dst = File::create(&tmp)?;
-        io::copy(&mut src, &mut dst)?;
+        fill(&mut dst)?;
         dst.set_permissions(std::fs::Permissions::from_mode(0o555))?;
         dst.sync_all()?;
     }
@@ -145,25 +205,26 @@ pub fn immutable_copy(dir: &Path) -> io::Result<OwnedFd> {
         let _ = std::fs::remove_file(&tmp);
     }
     let file = File::open(&path)?;
-    if !usable(&file, exe.size()) {
+    if !usable(&file, size) {
         let f = flags(&file)? | FS_IMMUTABLE_FL;
         // SAFETY: FS_IOC_SETFLAGS reads one long.
         if unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_SETFLAGS, &f) } == -1 {
             return Err(io::Error::last_os_error());
         }
     }
-    if !usable(&file, exe.size()) {
+    if !usable(&file, size) {
         return Err(io::Error::other("the copy of the runtime is not immutable"));
     }
     Ok(file.into())
 }
 
-/// Remove copies of older binaries (clearing their immutable flag first).
-fn remove_stale(dir: &Path, keep: &str) {
+/// Remove copies named `prefix…` of older binaries but `keep`, and temporary files (clearing
+/// their immutable flag first).
+fn remove_stale(dir: &Path, prefix: &str, keep: &str) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name == keep || !(name.starts_with("duckc-init-") || name.starts_with(".tmp-")) {
+        if name == keep || !(name.starts_with(prefix) || name.starts_with(".tmp-")) {
             continue;
         }
         if let Ok(file) = File::open(entry.path())

@@ -1,17 +1,27 @@
 //! The container init: the first code that runs inside the new namespaces.
 //!
-//! The runtime clones a child into fresh namespaces and immediately re-executes the sealed copy
-//! of its own binary there (see [`crate::exe`]) as `duckc-init <config-fd> <error-fd>`. The
-//! binary's `main` calls [`main_if_init`] first, which recognises that name and runs
-//! [`Create`](InitConfig::Create) (build the root and exec the command) or
-//! [`Join`](InitConfig::Join) (`setns` into a running container, fork, exec: `duckc exec`).
+//! It runs in one of two ways (see [`crate::exe`] for why both avoid the host's binary):
+//!
+//! - **in the clone** ([`run_cloned`]): a plain [`Create`](InitConfig::Create) runs in the
+//!   cloned child itself, on the parent's already-mapped image and its configuration in
+//!   memory, and ends by exec'ing `duckc-exec`, which execs the command. This saves loading
+//!   and relocating the big binary a second time. It needs a single-threaded caller (the
+//!   child of a raw `clone` of a threaded process could find a lock held forever) and is only
+//!   taken where nothing of the container can run while the init still runs the host's
+//!   binary: no `--init` (whose reaper stays pid 1) and no OCI hooks run by the init
+//!   (`startContainer` runs a program of the image);
+//! - **re-executed**: otherwise the child re-executes the sealed copy of the runtime's own
+//!   binary as `duckc-init <config-fd> <error-fd>`. The binary's `main` calls
+//!   [`main_if_init`] first, which recognises that name and runs `Create` (build the root and
+//!   exec the command) or [`Join`](InitConfig::Join) (`setns` into a running container, fork,
+//!   exec: `duckc exec`).
 //!
 //! Errors before the final `execve` are written to the error pipe, whose write end is
 //! close-on-exec: the parent reads it to the end, and an empty read means the command started.
 
 use std::ffi::{CString, OsString};
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsFd, FromRawFd, IntoRawFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
@@ -85,30 +95,123 @@ pub fn main_if_init() -> Option<std::process::ExitCode> {
         eprintln!("duckc-init: expected <config-fd> <error-fd>");
         return Some(std::process::ExitCode::from(125));
     };
-    let err = init(config_fd, error_fd);
-    // Only reached on failure: success ends in execve (or, for Join, in exit below).
-    let (code, msg) = match err {
-        Ok(code) => return Some(std::process::ExitCode::from(code)),
-        Err(e @ Error::NotFound(_)) => (127, e.to_string()),
-        Err(e @ Error::Exec(..)) => (126, e.to_string()),
-        Err(e) => (125, e.to_string()),
+    // Only returns on failure: success ends in execve (or, for Join, in exit below).
+    let code = match read_config(config_fd).and_then(|c| init(c, error_fd, Final::Direct)) {
+        Ok(code) => code,
+        Err(e) => report(e, error_fd),
     };
-    // SAFETY: the parent gave us this descriptor; it is ours to write and close.
-    let mut pipe = unsafe { std::fs::File::from_raw_fd(error_fd) };
-    let _ = write!(pipe, "{code} {msg}");
     Some(std::process::ExitCode::from(code))
 }
 
-fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
-    reset_signals();
+/// Whether the init of `spec` may run in the cloned child itself ([`run_cloned`]) as far as
+/// the container goes: no `--init` reaper and no hook run by the init. The caller must also
+/// be single-threaded.
+pub(crate) fn runs_in_clone(spec: &ContainerSpec) -> bool {
+    !spec.launch.init
+        && !spec.launch.hooks.iter().any(|h| {
+            matches!(
+                h.stage,
+                Stage::CreateRuntime | Stage::CreateContainer | Stage::StartContainer
+            )
+        })
+}
+
+/// The init, run in the child of the runtime's `clone` without an `exec` (see the module's
+/// documentation): `config` is the parent's, `stub` a sealed `duckc-exec`. Never returns.
+pub(crate) fn run_cloned(config: InitConfig, error_fd: RawFd, stub: RawFd) -> ! {
+    let run = std::panic::AssertUnwindSafe(|| {
+        // This process runs the host's binary until it execs the stub: nothing without
+        // CAP_SYS_PTRACE over the host's user namespace may open its `/proc/<pid>/exe` (a
+        // `duckc exec` racing the start). The exec resets the flag.
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+        init(config, error_fd, Final::Stub { stub, error_fd })
+    });
+    let code = match std::panic::catch_unwind(run) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => report(e, error_fd),
+        // The panic message went to the container's stderr.
+        Err(_) => report(Error::Config("the init panicked".into()), error_fd),
+    };
+    // SAFETY: leaving the child without running anything of the parent's (destructors,
+    // atexit handlers, buffered output).
+    unsafe { libc::_exit(i32::from(code)) }
+}
+
+/// Write `e` to the error pipe as `<code> <message>` and give the exit code: 127 not found,
+/// 126 not executable, 125 anything else (as `docker run`).
+fn report(e: Error, error_fd: RawFd) -> u8 {
+    let code = match e {
+        Error::NotFound(_) => 127,
+        Error::Exec(..) => 126,
+        _ => 125,
+    };
+    // SAFETY: the parent gave us this descriptor; it is ours to write and close.
+    let mut pipe = unsafe { std::fs::File::from_raw_fd(error_fd) };
+    let _ = write!(pipe, "{code} {e}");
+    code
+}
+
+/// What `duckc-exec` writes to the error pipe when it cannot exec the command:
+/// `!exec <errno> <path>`.
+const STUB_FAILED: &str = "!exec ";
+
+/// The error an init or `duckc-exec` wrote to the error pipe; `None` when it wrote nothing.
+pub(crate) fn start_error(text: &str) -> Option<Error> {
+    if text.is_empty() {
+        return None;
+    }
+    if let Some(rest) = text.strip_prefix(STUB_FAILED)
+        && let Some((errno, path)) = rest.split_once(' ')
+        && let Ok(errno) = errno.parse::<i32>()
+    {
+        let e = if errno == libc::ENOENT {
+            Error::NotFound(path.to_owned())
+        } else {
+            Error::Exec(
+                path.to_owned(),
+                std::io::Error::from_raw_os_error(errno).to_string(),
+            )
+        };
+        let code = if errno == libc::ENOENT { 127 } else { 126 };
+        return Some(Error::Start {
+            code,
+            message: e.to_string(),
+        });
+    }
+    let (code, message) = text.split_once(' ').unwrap_or(("125", text));
+    Some(Error::Start {
+        code: code.parse().unwrap_or(125),
+        message: message.to_owned(),
+    })
+}
+
+/// How the init execs the container's command.
+#[derive(Clone, Copy, Debug)]
+enum Final {
+    /// `execve` itself: it runs from a sealed copy of the binary.
+    Direct,
+    /// Through `duckc-exec` (the descriptor `stub`), which marks `error_fd` close-on-exec and
+    /// reports its own `execve` failure there.
+    Stub { stub: RawFd, error_fd: RawFd },
+}
+
+fn read_config(config_fd: RawFd) -> Result<InitConfig> {
     // SAFETY: the parent passed this descriptor for us to read and close.
     let mut file = unsafe { std::fs::File::from_raw_fd(config_fd) };
     let mut text = String::new();
     file.read_to_string(&mut text)
         .what(|| "cannot read the init configuration".into())?;
     drop(file);
-    let config: InitConfig =
-        serde_json::from_str(&text).map_err(|e| Error::Config(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| Error::Config(e.to_string()))
+}
+
+fn init(config: InitConfig, error_fd: RawFd, last: Final) -> Result<u8> {
+    reset_signals();
+    let stub = match last {
+        Final::Stub { stub, .. } => Some(stub),
+        Final::Direct => None,
+    };
     let (socket, cgroup_wait) = match &config {
         InitConfig::Create {
             console_socket,
@@ -118,7 +221,7 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
         InitConfig::Join { console_socket, .. } => (*console_socket, None),
     };
     close_other_fds(
-        &[Some(error_fd), socket, cgroup_wait]
+        &[Some(error_fd), socket, cgroup_wait, stub]
             .into_iter()
             .flatten()
             .collect::<Vec<_>>(),
@@ -191,6 +294,7 @@ fn init(config_fd: RawFd, error_fd: RawFd) -> Result<u8> {
                 rootless,
                 console,
                 seccomp,
+                last,
             )
         }
         InitConfig::Join {
@@ -265,18 +369,20 @@ fn wait_for_cgroup(fd: RawFd) -> Result<()> {
 }
 
 /// Undo what the runtime's own process had: blocked signals (the parent blocks them to read
-/// them from a signalfd) and ignored ones (Rust ignores `SIGPIPE`), both inherited over exec.
+/// them from a signalfd) and ignored ones (Rust ignores `SIGPIPE`), both inherited over exec,
+/// and, for the init in the clone, the parent's handlers. Dispositions first: a signal
+/// pending since the clone must not run a handler of the parent's when it is unblocked.
 fn reset_signals() {
     // SAFETY: plain signal-mask and disposition calls with valid arguments.
     unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
         for sig in 1..32 {
             if sig != libc::SIGKILL && sig != libc::SIGSTOP {
                 libc::signal(sig, libc::SIG_DFL);
             }
         }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
 }
 
@@ -312,6 +418,7 @@ fn start(
     rootless: bool,
     console: Option<(RawFd, bool)>,
     seccomp: Option<&Filter>,
+    last: Final,
 ) -> Result<u8> {
     // Always a new session (no controlling terminal but the container's own pty) and a fresh
     // session keyring, before anything from the image runs (and before a seccomp filter that
@@ -319,6 +426,7 @@ fn start(
     let mut terminal = None;
     if let Some((socket, bind_console)) = console {
         let (master, slave) = rootfs::open_console(k, bind_console)?;
+        let (master, slave) = (master.into_raw_fd(), slave.into_raw_fd());
         crate::fdpass::send_fd(socket, master)
             .what(|| "cannot hand the terminal to duckc".into())?;
         // duckc sizes the terminal, then answers with one byte: the command never starts on
@@ -368,14 +476,29 @@ fn start(
     let program = process.args.first().ok_or(Error::NoCommand)?;
     let exe = find_program(program, &path)?;
     caps::become_user(k, &id, rootless && !crate::userns::setgroups_allowed())?;
+    if let Final::Stub { error_fd, .. } = last {
+        // The stub inherits the error pipe to report its own `execve` failure, and marks it
+        // close-on-exec itself.
+        // SAFETY: fcntl with integer arguments on a descriptor we hold.
+        if unsafe { libc::fcntl(error_fd, libc::F_SETFD, 0) } == -1 {
+            return Err(Error::Kernel {
+                what: "cannot pass the error pipe to `duckc-exec`".into(),
+                source: std::io::Error::last_os_error(),
+            });
+        }
+    }
     // Last, after no_new_privs (which lets an unprivileged process install it) and with
-    // nothing left to do but `execve` (which every profile must allow): the runtime's own
-    // set-up never runs under the container's filter.
+    // nothing left to do but `execve` (which every profile must allow; through the stub, also
+    // `execveat`, `fcntl` and, on failure, `write`): the runtime's own set-up never runs under
+    // the container's filter.
     if let Some(filter) = seccomp {
         k.seccomp_filter(&filter.bpf, filter.flags)
             .what(|| "cannot install the seccomp filter".into())?;
     }
-    exec(&exe, &process.args, &env)
+    match last {
+        Final::Direct => exec(&exe, &process.args, &env),
+        Final::Stub { stub, error_fd } => exec_stub(stub, error_fd, &exe, &process.args, &env),
+    }
 }
 
 /// `--group-add` values: numeric ids as they are, names looked up in the image's
@@ -451,15 +574,14 @@ fn enter_workdir(k: &dyn Kernel, cwd: &str) -> Result<()> {
         )
         .map_err(|e| Error::Workdir(cwd.to_owned(), e.to_string()))?;
     let st = k
-        .fstat(fd)
+        .fstat(fd.as_fd())
         .map_err(|e| Error::Workdir(cwd.to_owned(), e.to_string()))?;
     if st.kind != FileKind::Dir {
-        k.close(fd);
         return Err(Error::Workdir(cwd.to_owned(), "not a directory".into()));
     }
-    k.chdir(&crate::dev::fd_path(fd))
+    k.chdir(&crate::dev::fd_path(&fd))
         .map_err(|e| Error::Workdir(cwd.to_owned(), e.to_string()))?;
-    k.close(fd);
+    drop(fd);
     match std::env::current_dir() {
         Ok(p) if p.is_absolute() => Ok(()),
         _ => Err(Error::Workdir(
@@ -484,17 +606,25 @@ fn find_program(program: &str, path: &str) -> Result<PathBuf> {
         .ok_or_else(|| Error::NotFound(program.to_owned()))
 }
 
+fn c_string(s: OsString) -> Result<CString> {
+    CString::new(s.into_vec()).map_err(|_| Error::Config("NUL byte in argv or env".into()))
+}
+
+/// `strings` as C strings and the NULL-terminated array of pointers to them, which borrows
+/// the first.
+fn c_array(
+    strings: impl Iterator<Item = OsString>,
+) -> Result<(Vec<CString>, Vec<*const libc::c_char>)> {
+    let owned: Vec<CString> = strings.map(c_string).collect::<Result<_>>()?;
+    let mut ptrs: Vec<*const libc::c_char> = owned.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    Ok((owned, ptrs))
+}
+
 fn exec(exe: &Path, args: &[String], env: &[String]) -> Result<u8> {
-    let c = |s: OsString| {
-        CString::new(s.into_vec()).map_err(|_| Error::Config("NUL byte in argv or env".into()))
-    };
-    let exe_c = c(exe.as_os_str().to_owned())?;
-    let argv: Vec<CString> = args.iter().map(|a| c(a.into())).collect::<Result<_>>()?;
-    let envp: Vec<CString> = env.iter().map(|a| c(a.into())).collect::<Result<_>>()?;
-    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    argv_p.push(std::ptr::null());
-    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
-    envp_p.push(std::ptr::null());
+    let exe_c = c_string(exe.as_os_str().to_owned())?;
+    let (_argv, argv_p) = c_array(args.iter().map(OsString::from))?;
+    let (_envp, envp_p) = c_array(env.iter().map(OsString::from))?;
     // SAFETY: argv and envp are NUL-terminated arrays of valid C strings that outlive the call.
     unsafe { libc::execve(exe_c.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
     let e = std::io::Error::last_os_error();
@@ -502,6 +632,44 @@ fn exec(exe: &Path, args: &[String], env: &[String]) -> Result<u8> {
         Some(libc::ENOENT) => Err(Error::NotFound(exe.display().to_string())),
         _ => Err(Error::Exec(exe.display().to_string(), e.to_string())),
     }
+}
+
+/// Exec `exe` through `duckc-exec` (`stub`): `duckc-exec ERROR-FD EXE ARGV...`.
+fn exec_stub(
+    stub: RawFd,
+    error_fd: RawFd,
+    exe: &Path,
+    args: &[String],
+    env: &[String],
+) -> Result<u8> {
+    let head = [
+        OsString::from("duckc-exec"),
+        OsString::from(error_fd.to_string()),
+        exe.as_os_str().to_owned(),
+    ];
+    let (_argv, argv_p) = c_array(head.into_iter().chain(args.iter().map(OsString::from)))?;
+    let (_envp, envp_p) = c_array(env.iter().map(OsString::from))?;
+    // SAFETY: argv and envp are NUL-terminated arrays of valid C strings that outlive the
+    // call; `stub` is a descriptor we hold.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            stub,
+            c"".as_ptr(),
+            argv_p.as_ptr(),
+            envp_p.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    // A seccomp profile may allow `execve` but not `execveat`: the same file by its path in
+    // the container's own /proc.
+    let path = c_string(crate::dev::fd_path(&stub).into_os_string())?;
+    // SAFETY: as above.
+    unsafe { libc::execve(path.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
+    Err(Error::Kernel {
+        what: "cannot execute the runtime's `duckc-exec`".into(),
+        source: std::io::Error::last_os_error(),
+    })
 }
 
 /// `duckc exec`: enter the namespaces of the container whose init is `pid`, fork (a new pid
@@ -542,12 +710,12 @@ fn join(
         // Namespace files are magic links: open them plainly, not through `open_in_root`.
         let fd = std::fs::File::open(&path)
             .what(|| format!("cannot open `{path}`: is the container running?"))?;
-        fds.push((std::os::fd::IntoRawFd::into_raw_fd(fd), *ns));
+        fds.push((fd, *ns));
     }
     for (fd, ns) in fds {
-        k.setns(fd, ns)
+        k.setns(fd.as_fd(), ns)
             .what(|| format!("cannot join the container's {} namespace", ns.proc_name()))?;
-        k.close(fd);
+        drop(fd);
     }
     // SAFETY: this process is single-threaded; the child only runs this function's code.
     let child = unsafe { libc::fork() };
@@ -566,6 +734,7 @@ fn join(
             rootless,
             console_socket.map(|s| (s, false)),
             seccomp,
+            Final::Direct,
         );
     }
     // The child holds the error pipe and the console socket until its execve; our copies must

@@ -9,6 +9,7 @@
 //! ([`Kernel::bind_from_namespace`]): the two containers then see the same files, as in
 //! Docker, where the shared `/dev/shm` is a tmpfs kept on the host.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use crate::dev::fd_path;
@@ -40,25 +41,24 @@ pub fn setup(k: &dyn Kernel, root: &Path, ipc: &Ipc) -> Result<()> {
                 .open_in_root(Path::new("/"), Path::new("/dev/shm"), Resolve::default())
                 .what(|| "cannot open the host's /dev/shm".into())?;
             let st = k
-                .fstat(src)
+                .fstat(src.as_fd())
                 .what(|| "cannot stat the host's /dev/shm".into())?;
             if st.kind != FileKind::Dir {
-                k.close(src);
                 return Err(Error::Config(
                     "the host's /dev/shm is not a directory".into(),
                 ));
             }
             let dst = shm_target(k, root)?;
             k.mount(
-                Some(&fd_path(src).to_string_lossy()),
-                &fd_path(dst),
+                Some(&fd_path(&src).to_string_lossy()),
+                &fd_path(&dst),
                 None,
                 ms::BIND,
                 None,
             )
             .what(|| "cannot bind the host's /dev/shm".into())?;
-            k.close(dst);
-            k.close(src);
+            drop(dst);
+            drop(src);
             Ok(())
         }
         Ipc::Container { id, pid } => {
@@ -69,19 +69,18 @@ pub fn setup(k: &dyn Kernel, root: &Path, ipc: &Ipc) -> Result<()> {
             // Namespace files are magic links: open them plainly.
             let ipc_ns = std::fs::File::open(format!("/proc/{pid}/ns/ipc")).map_err(gone)?;
             let mnt_ns = std::fs::File::open(format!("/proc/{pid}/ns/mnt")).map_err(gone)?;
-            use std::os::fd::AsRawFd;
-            k.setns(ipc_ns.as_raw_fd(), Namespace::Ipc)
+            k.setns(ipc_ns.as_fd(), Namespace::Ipc)
                 .what(|| format!("cannot join the IPC namespace of container `{id}`"))?;
             let dst = shm_target(k, root)?;
-            k.bind_from_namespace(mnt_ns.as_raw_fd(), Path::new("/dev/shm"), dst)
+            k.bind_from_namespace(mnt_ns.as_fd(), Path::new("/dev/shm"), dst.as_fd())
                 .what(|| format!("cannot mount the /dev/shm of container `{id}`"))?;
-            k.close(dst);
+            drop(dst);
             Ok(())
         }
     }
 }
 
-fn shm_target(k: &dyn Kernel, root: &Path) -> Result<crate::kernel::Fd> {
+fn shm_target(k: &dyn Kernel, root: &Path) -> Result<OwnedFd> {
     k.open_in_root(
         root,
         Path::new("/dev/shm"),

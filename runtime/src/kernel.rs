@@ -9,13 +9,11 @@ mod linux;
 mod recording;
 
 use std::io;
+use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
 pub use linux::Linux;
 pub use recording::Recording;
-
-/// A file descriptor number handed out by [`Kernel::open_in_root`].
-pub type Fd = i32;
 
 /// What a path names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,17 +124,6 @@ impl Namespace {
             Namespace::Net => "net",
         }
     }
-
-    pub(crate) fn clone_flag(self) -> i32 {
-        match self {
-            Namespace::User => libc::CLONE_NEWUSER,
-            Namespace::Mount => libc::CLONE_NEWNS,
-            Namespace::Pid => libc::CLONE_NEWPID,
-            Namespace::Uts => libc::CLONE_NEWUTS,
-            Namespace::Ipc => libc::CLONE_NEWIPC,
-            Namespace::Net => libc::CLONE_NEWNET,
-        }
-    }
 }
 
 /// The kernel interface of the runtime. Paths are host paths unless a method says otherwise.
@@ -172,10 +159,11 @@ pub trait Kernel {
     /// not following a final symlink).
     fn copy_attrs(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Open `path` inside `root` (`openat2` with `RESOLVE_IN_ROOT`, no magic links) as an
-    /// `O_PATH` descriptor; mount onto it through `/proc/self/fd/N`.
-    fn open_in_root(&self, root: &Path, path: &Path, how: Resolve) -> io::Result<Fd>;
+    /// `O_PATH` descriptor; mount onto it through `/proc/self/fd/N`. The descriptor closes
+    /// when dropped, so an early return cannot leak it.
+    fn open_in_root(&self, root: &Path, path: &Path, how: Resolve) -> io::Result<OwnedFd>;
     /// `fstat(2)`.
-    fn fstat(&self, fd: Fd) -> io::Result<Stat>;
+    fn fstat(&self, fd: BorrowedFd<'_>) -> io::Result<Stat>;
     /// `lstat(2)` of a host path.
     fn lstat(&self, path: &Path) -> io::Result<Stat>;
     /// The `MS_NOSUID`/`MS_NODEV`/`MS_NOEXEC`/`MS_RDONLY` flags of the mount holding `path`
@@ -184,13 +172,14 @@ pub trait Kernel {
     /// Open the pseudo-terminal multiplexer at `ptmx` (an `O_PATH` descriptor) and return a new
     /// terminal's (master, slave), the slave opened from the master (`TIOCGPTPEER`), never by
     /// name.
-    fn open_pty(&self, ptmx: Fd) -> io::Result<(Fd, Fd)>;
-    /// `close(2)`.
-    fn close(&self, fd: Fd);
+    fn open_pty(&self, ptmx: BorrowedFd<'_>) -> io::Result<(OwnedFd, OwnedFd)>;
+    /// `close(2)` of a descriptor the caller holds as a number (a pipe or socket handed to the
+    /// init); what this trait hands out is an [`OwnedFd`] and closes when dropped.
+    fn close(&self, fd: RawFd);
     /// `symlinkat(2)`: create `link` inside `root` pointing to `target`.
     fn symlink_in_root(&self, root: &Path, target: &str, link: &str) -> io::Result<()>;
     /// `setns(2)` into the namespace open at `fd`.
-    fn setns(&self, fd: Fd, ns: Namespace) -> io::Result<()>;
+    fn setns(&self, fd: BorrowedFd<'_>, ns: Namespace) -> io::Result<()>;
     /// Drop every capability not in `keep` from the bounding set.
     fn drop_bounding(&self, keep: u64) -> io::Result<()>;
     /// `capset(2)` for this thread.
@@ -213,5 +202,10 @@ pub trait Kernel {
     /// clone the mount there (`open_tree(OPEN_TREE_CLONE)`), come back, `move_mount` the
     /// clone onto the descriptor. Needs a single-threaded caller; the working directory is
     /// restored, the root is our namespace's root afterwards.
-    fn bind_from_namespace(&self, mnt_ns: Fd, path: &Path, target: Fd) -> io::Result<()>;
+    fn bind_from_namespace(
+        &self,
+        mnt_ns: BorrowedFd<'_>,
+        path: &Path,
+        target: BorrowedFd<'_>,
+    ) -> io::Result<()>;
 }

@@ -4,14 +4,17 @@
 //! The shape follows youki's libcontainer: every kernel call goes through [`kernel::Kernel`]
 //! (a real [`kernel::Linux`] and a [`kernel::Recording`] for tests); [`rootfs`] builds the
 //! mount namespace; [`caps`] and [`user`] decide who the process runs as; [`init`] is the code
-//! that runs inside the namespaces (re-executed from a sealed copy of the binary, [`exe`]);
-//! [`process`] starts, waits for and talks to containers from the host side.
+//! that runs inside the namespaces (in the cloned child itself, ending in the `duckc-exec`
+//! stub, or re-executed from a sealed copy of the binary: [`exe`]);
+//! [`process`] starts, waits for and talks to containers from the host side; [`container`]
+//! owns the store's `containers/`: the containers' records and their life cycle.
 //!
 //! The binary that bundles the runtime must call [`init::main_if_init`] first thing in `main`.
 
 pub mod caps;
 pub mod cdi;
 pub mod cgroup;
+pub mod container;
 pub mod dev;
 pub mod emulation;
 mod error;

@@ -302,9 +302,8 @@ fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
 }
 
 fn null_fd() -> Result<OwnedFd> {
-    let fd = crate::dev::open_host_device(&crate::kernel::Linux, "null", 1, 3)?;
-    // SAFETY: open_host_device returned a fresh O_PATH descriptor; reopen it for reading.
-    let path = OwnedFd::from(unsafe { std::fs::File::from_raw_fd(fd) });
+    // An O_PATH descriptor of the checked device, reopened for reading and writing.
+    let path = crate::dev::open_host_device(&crate::kernel::Linux, "null", 1, 3)?;
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -356,8 +355,16 @@ fn launch_in(
     cgroup: &Option<crate::cgroup::Cgroup>,
     net: Option<crate::net::Attach<'_>>,
 ) -> Result<Child> {
-    let exe =
-        crate::exe::sealed_self().what(|| "cannot make a sealed copy of the runtime".into())?;
+    // A plain start runs its init in the cloned child itself and execs the command through
+    // the stub; the rest re-executes the runtime's binary (see `crate::init`).
+    let in_clone = matches!(&config, InitConfig::Create { spec, .. } if crate::init::runs_in_clone(spec))
+        && single_threaded();
+    let exe = if in_clone {
+        crate::exe::sealed_stub()
+            .what(|| "cannot make a sealed copy of the runtime's `duckc-exec`".into())?
+    } else {
+        crate::exe::sealed_self().what(|| "cannot make a sealed copy of the runtime".into())?
+    };
     // With a terminal, the init makes it inside the container (so it is the container's
     // /dev/pts/0) and sends us the master side over this socket.
     let console = if terminal {
@@ -386,15 +393,13 @@ fn launch_in(
         }
         _ => None,
     };
-    let json = serde_json::to_vec(&config).map_err(|e| Error::Config(e.to_string()))?;
-    let config_fd = rustix::fs::memfd_create("duckc-config", rustix::fs::MemfdFlags::empty())
-        .what(|| "cannot create the config memfd".into())?;
-    let mut config_file = std::fs::File::from(config_fd);
-    config_file
-        .write_all(&json)
-        .what(|| "cannot write the config memfd".into())?;
-    rustix::fs::seek(&config_file, rustix::fs::SeekFrom::Start(0))
-        .what(|| "cannot rewind the config".into())?;
+    // The init in the clone has the configuration in its copy of our memory; a re-executed
+    // one reads it as JSON from a memfd.
+    let (mut cloned_config, config_file) = if in_clone {
+        (Some(config), None)
+    } else {
+        (None, Some(config_memfd(&config)?))
+    };
     let (err_read, err_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .what(|| "cannot create a pipe".into())?;
     // The write end must survive the exec into the init (which sets close-on-exec itself).
@@ -428,7 +433,13 @@ fn launch_in(
 
     let argv_c = [
         CString::new(INIT_NAME).expect("no NUL"),
-        CString::new(config_file.as_raw_fd().to_string()).expect("digits"),
+        CString::new(
+            config_file
+                .as_ref()
+                .map_or(-1, |f| f.as_raw_fd())
+                .to_string(),
+        )
+        .expect("digits"),
         CString::new(err_write.as_raw_fd().to_string()).expect("digits"),
     ];
     let argv: [*const libc::c_char; 4] = [
@@ -454,8 +465,10 @@ fn launch_in(
         || (placed.is_none()
             && (cgroup.is_some() || matches!(net, Some(crate::net::Attach::Bridge(_)))));
 
-    // SAFETY: a raw clone behaves like fork (no new stack). The child only calls
-    // async-signal-safe functions (dup2, fcntl, execveat, write, _exit) on data prepared above.
+    // SAFETY: a raw clone behaves like fork (no new stack). Before it re-executes the runtime,
+    // the child only calls async-signal-safe functions (dup2, fcntl, execveat, write, _exit) on
+    // data prepared above; the init in the clone runs ordinary code, which is sound because
+    // this process has no other thread (no lock can be held by a thread the child lacks).
     let pid = unsafe {
         libc::syscall(
             libc::SYS_clone,
@@ -491,6 +504,9 @@ fn launch_in(
                 if *fd >= 0 {
                     libc::dup2(*fd, target as i32);
                 }
+            }
+            if let Some(config) = cloned_config.take() {
+                crate::init::run_cloned(config, err_fd, exe_fd);
             }
             libc::syscall(
                 libc::SYS_execveat,
@@ -539,13 +555,7 @@ fn launch_in(
         drop(err_write);
         let mut err = String::new();
         let _ = std::fs::File::from(err_read).read_to_string(&mut err);
-        if let Some((code, message)) = err.split_once(' ') {
-            return Err(Error::Start {
-                code: code.parse().unwrap_or(125),
-                message: message.to_owned(),
-            });
-        }
-        return Err(e.into());
+        return Err(crate::init::start_error(&err).unwrap_or_else(|| e.into()));
     }
     // Only a waiting child still holds the read end: a write to a pipe nobody reads would
     // raise SIGPIPE here.
@@ -576,13 +586,7 @@ fn launch_in(
                 let mut err = String::new();
                 let _ = std::fs::File::from(err_read).read_to_string(&mut err);
                 let _ = wait_code(pid);
-                if let Some((code, message)) = err.split_once(' ') {
-                    return Err(Error::Start {
-                        code: code.parse().unwrap_or(125),
-                        message: message.to_owned(),
-                    });
-                }
-                return Err(e);
+                return Err(crate::init::start_error(&err).unwrap_or(e));
             }
         }
     }
@@ -611,13 +615,9 @@ fn launch_in(
     let mut err = String::new();
     let mut read_end = std::fs::File::from(err_read);
     let _ = read_end.read_to_string(&mut err);
-    if !err.is_empty() {
+    if let Some(e) = crate::init::start_error(&err) {
         let _ = wait_code(pid);
-        let (code, message) = err.split_once(' ').unwrap_or(("125", err.as_str()));
-        return Err(Error::Start {
-            code: code.parse().unwrap_or(125),
-            message: message.to_owned(),
-        });
+        return Err(e);
     }
     if terminal && master.is_none() {
         let _ = kill(pid, libc::SIGKILL);
@@ -633,6 +633,26 @@ fn launch_in(
         relay,
         cgroup: None,
     })
+}
+
+/// The init configuration as JSON in a memfd, for an init that re-executes the runtime.
+fn config_memfd(config: &InitConfig) -> Result<std::fs::File> {
+    let json = serde_json::to_vec(config).map_err(|e| Error::Config(e.to_string()))?;
+    let config_fd = rustix::fs::memfd_create("duckc-config", rustix::fs::MemfdFlags::empty())
+        .what(|| "cannot create the config memfd".into())?;
+    let mut config_file = std::fs::File::from(config_fd);
+    config_file
+        .write_all(&json)
+        .what(|| "cannot write the config memfd".into())?;
+    rustix::fs::seek(&config_file, rustix::fs::SeekFrom::Start(0))
+        .what(|| "cannot rewind the config".into())?;
+    Ok(config_file)
+}
+
+/// Whether this process has one thread: the child of a raw `clone` may then run ordinary
+/// code (allocate, take locks) without exec'ing first.
+fn single_threaded() -> bool {
+    std::fs::read_dir("/proc/self/task").is_ok_and(|d| d.count() == 1)
 }
 
 /// Wait for `pid` and return its exit code the shell way: the status, or 128+N for signal N.
@@ -991,51 +1011,6 @@ impl Drop for TerminalGuard {
             );
         }
     }
-}
-
-/// Run `monitor` in a new session, detached from the caller (double fork, stdio on
-/// `/dev/null`), and return what it writes to the `File` it is given before closing it: how a
-/// detached container reports that it started while its monitor stays behind to wait for it.
-/// The caller must be single-threaded.
-pub fn spawn_monitor(monitor: impl FnOnce(std::fs::File) -> i32) -> Result<String> {
-    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .what(|| "cannot create a pipe".into())?;
-    // SAFETY: the caller is single-threaded; the children go on running ordinary Rust code.
-    let first = unsafe { libc::fork() };
-    if first < 0 {
-        return Err(Error::Kernel {
-            what: "cannot fork".into(),
-            source: io::Error::last_os_error(),
-        });
-    }
-    if first == 0 {
-        // SAFETY: as above; setsid detaches from the caller's terminal and process group.
-        unsafe {
-            libc::setsid();
-            if libc::fork() != 0 {
-                libc::_exit(0);
-            }
-        }
-        drop(read);
-        if let Ok(null) = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/null")
-        {
-            for fd in 0..3 {
-                // SAFETY: dup2 onto the standard descriptors.
-                unsafe { libc::dup2(null.as_raw_fd(), fd) };
-            }
-        }
-        let code = monitor(std::fs::File::from(write));
-        // SAFETY: leave without running the caller's destructors or atexit handlers twice.
-        unsafe { libc::_exit(code) };
-    }
-    drop(write);
-    let _ = wait_code(first);
-    let mut out = String::new();
-    let _ = std::fs::File::from(read).read_to_string(&mut out);
-    Ok(out)
 }
 
 /// Send signal `sig` to `pid`.

@@ -7,10 +7,11 @@
 //! `no_new_privs` and installs the container's seccomp filter before it waits, so a process
 //! of the container that could trace it gains nothing.
 
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::error::{Context, Error, Result};
-use crate::kernel::{Fd, Kernel};
+use crate::kernel::Kernel;
 use crate::seccomp::Filter;
 
 static CHILD: AtomicI32 = AtomicI32::new(0);
@@ -34,9 +35,12 @@ const NOT_FORWARDED: &[i32] = &[
 
 extern "C" fn forward(sig: libc::c_int) {
     let pid = CHILD.load(Ordering::Relaxed);
-    if pid > 0 {
-        // SAFETY: kill is async-signal-safe.
-        unsafe { libc::kill(pid, sig) };
+    // kill(2) straight from rustix: async-signal-safe, as a signal handler needs.
+    if let (Some(pid), Some(sig)) = (
+        rustix::process::Pid::from_raw(pid),
+        rustix::process::Signal::from_named_raw(sig),
+    ) {
+        let _ = rustix::process::kill_process(pid, sig);
     }
 }
 
@@ -48,7 +52,7 @@ fn forwarded() -> impl Iterator<Item = i32> {
 /// there). Returns in the child, which goes on to start the command. `keep_out` are the
 /// descriptors only the command's process may hold (the error pipe, the console socket): the
 /// reaper closes its copies so duckc sees them close at the command's `execve`.
-pub fn fork_reaper(k: &dyn Kernel, seccomp: Option<&Filter>, keep_out: &[Fd]) -> Result<()> {
+pub fn fork_reaper(k: &dyn Kernel, seccomp: Option<&Filter>, keep_out: &[RawFd]) -> Result<()> {
     // Signals sent between the fork and the handlers stay pending instead of being dropped
     // (the kernel drops a signal with no handler sent to a pid 1, unless it is blocked).
     // SAFETY: sigset manipulation on a local value; sigprocmask on this single thread.
@@ -112,21 +116,17 @@ fn reap(k: &dyn Kernel, seccomp: Option<&Filter>, child: i32, old: &libc::sigset
         libc::sigprocmask(libc::SIG_SETMASK, old, std::ptr::null_mut());
     }
     loop {
-        let mut status = 0;
-        // SAFETY: waitpid writes the status into `status`.
-        let r = unsafe { libc::waitpid(-1, &mut status, 0) };
-        if r == child {
-            return Ok(if libc::WIFEXITED(status) {
-                libc::WEXITSTATUS(status)
-            } else if libc::WIFSIGNALED(status) {
-                128 + libc::WTERMSIG(status)
-            } else {
-                1
-            });
+        match rustix::process::wait(rustix::process::WaitOptions::empty()) {
+            Ok(Some((pid, status))) if pid.as_raw_pid() == child => {
+                return Ok(match (status.exit_status(), status.terminating_signal()) {
+                    (Some(code), _) => code,
+                    (None, Some(sig)) => 128 + sig,
+                    (None, None) => 1,
+                });
+            }
+            Err(rustix::io::Errno::CHILD) => return Ok(1),
+            // Another orphan reaped, or EINTR from a forwarded signal: wait on.
+            _ => {}
         }
-        if r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD) {
-            return Ok(1);
-        }
-        // Another orphan reaped, or EINTR from a forwarded signal: wait on.
     }
 }

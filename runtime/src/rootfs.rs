@@ -8,11 +8,12 @@
 //! mount outside the root (CVE-2021-30465).
 
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::dev::{self, fd_path};
 use crate::error::{Context, Error, Result};
-use crate::kernel::{Fd, FileKind, Kernel, OverlayMount, Resolve, ms};
+use crate::kernel::{FileKind, Kernel, OverlayMount, Resolve, ms};
 use crate::spec::{ContainerSpec, Network, Rootfs};
 
 /// runc's masked paths: directories get an empty read-only tmpfs, files `/dev/null`.
@@ -217,7 +218,7 @@ pub fn setup_then(
                 },
             )
             .what(|| format!("cannot create `{dir}` on the tmpfs"))?;
-        k.close(fd);
+        drop(fd);
     }
     let (upper, work) = if spec.rootfs.ephemeral {
         (mountpoint.join("upper"), mountpoint.join("work"))
@@ -244,16 +245,16 @@ pub fn setup_then(
     let proc_fd = special_dir(k, root, "/proc")?;
     k.mount(
         Some("proc"),
-        &fd_path(proc_fd),
+        &fd_path(&proc_fd),
         Some("proc"),
         ms::NOSUID | ms::NODEV | ms::NOEXEC,
         None,
     )
     .what(|| "cannot mount /proc".into())?;
-    k.close(proc_fd);
+    drop(proc_fd);
 
     let dev_fd = special_dir(k, root, "/dev")?;
-    k.close(dev_fd);
+    drop(dev_fd);
     dev::mount_dev(k, root, setup.rootless, spec.launch.shm_size)?;
     dev::bind_devices(k, root, &spec.resources.devices)?;
 
@@ -264,7 +265,7 @@ pub fn setup_then(
         // with the host's network, bind the host's /sys read-only instead (as runc does).
         k.mount(
             Some("/sys"),
-            &fd_path(sys_fd),
+            &fd_path(&sys_fd),
             None,
             ms::BIND | ms::REC,
             None,
@@ -273,24 +274,24 @@ pub fn setup_then(
         let fd = reopen(k, root, "/sys")?;
         k.mount(
             None,
-            &fd_path(fd),
+            &fd_path(&fd),
             None,
             ms::BIND | ms::REMOUNT | sys_flags,
             None,
         )
         .what(|| "cannot make /sys read-only".into())?;
-        k.close(fd);
+        drop(fd);
     } else {
         k.mount(
             Some("sysfs"),
-            &fd_path(sys_fd),
+            &fd_path(&sys_fd),
             Some("sysfs"),
             sys_flags,
             None,
         )
         .what(|| "cannot mount /sys".into())?;
     }
-    k.close(sys_fd);
+    drop(sys_fd);
 
     if let EtcPlan::Mount = etc {
         for name in ETC_NAMES {
@@ -338,7 +339,7 @@ pub fn setup_then(
 /// A new pseudo-terminal from the container's own devpts, after `pivot_root`: returns
 /// (master, slave). With `console`, the slave is also bind-mounted on `/dev/console`. Creating
 /// it inside the container (rather than on the host) makes it `/dev/pts/0` there, as in Docker.
-pub fn open_console(k: &dyn Kernel, console: bool) -> Result<(Fd, Fd)> {
+pub fn open_console(k: &dyn Kernel, console: bool) -> Result<(OwnedFd, OwnedFd)> {
     let ptmx = k
         .open_in_root(
             Path::new("/"),
@@ -350,9 +351,9 @@ pub fn open_console(k: &dyn Kernel, console: bool) -> Result<(Fd, Fd)> {
         )
         .what(|| "cannot open /dev/pts/ptmx".into())?;
     let (master, slave) = k
-        .open_pty(ptmx)
+        .open_pty(ptmx.as_fd())
         .what(|| "cannot open a pseudo-terminal".into())?;
-    k.close(ptmx);
+    drop(ptmx);
     if console {
         let target = k
             .open_in_root(
@@ -365,14 +366,14 @@ pub fn open_console(k: &dyn Kernel, console: bool) -> Result<(Fd, Fd)> {
             )
             .what(|| "cannot create /dev/console".into())?;
         k.mount(
-            Some(&fd_path(slave).to_string_lossy()),
-            &fd_path(target),
+            Some(&fd_path(&slave).to_string_lossy()),
+            &fd_path(&target),
             None,
             ms::BIND,
             None,
         )
         .what(|| "cannot bind the terminal to /dev/console".into())?;
-        k.close(target);
+        drop(target);
     }
     Ok((master, slave))
 }
@@ -447,7 +448,7 @@ fn prepare_etc(
                 },
             )
             .what(|| format!("cannot create the mount target for /etc/{name}"))?;
-        k.close(fd);
+        drop(fd);
         let path = data.join(name);
         k.write_file(&path, text)
             .what(|| format!("cannot write `{}`", path.display()))?;
@@ -470,7 +471,7 @@ fn bind_etc(k: &dyn Kernel, root: &Path, source: &Path, name: &str) -> Result<()
         .open_in_root(Path::new("/"), source, Resolve::default())
         .what(|| format!("cannot open `{}`", source.display()))?;
     let src_stat = k
-        .fstat(src)
+        .fstat(src.as_fd())
         .what(|| format!("cannot stat `{}`", source.display()))?;
     let dst = match k.open_in_root(
         root,
@@ -482,37 +483,39 @@ fn bind_etc(k: &dyn Kernel, root: &Path, source: &Path, name: &str) -> Result<()
     ) {
         Ok(fd) => fd,
         Err(e) => {
-            k.close(src);
+            drop(src);
             eprintln!(
                 "duckc: warning: `{target}` in the container's own changes is a symlink or lies behind one ({e}); the generated file is not mounted there"
             );
             return Ok(());
         }
     };
-    let st = k.fstat(dst).what(|| format!("cannot stat `{target}`"))?;
+    let st = k
+        .fstat(dst.as_fd())
+        .what(|| format!("cannot stat `{target}`"))?;
     if st.kind != FileKind::File {
-        k.close(dst);
-        k.close(src);
+        drop(dst);
+        drop(src);
         eprintln!(
             "duckc: warning: `{target}` in the container's own changes is not a regular file; the generated file is not mounted there"
         );
         return Ok(());
     }
     k.mount(
-        Some(&fd_path(src).to_string_lossy()),
-        &fd_path(dst),
+        Some(&fd_path(&src).to_string_lossy()),
+        &fd_path(&dst),
         None,
         ms::BIND,
         None,
     )
     .what(|| format!("cannot bind the generated `{target}`"))?;
-    k.close(dst);
+    drop(dst);
     let mounted = reopen(k, root, &target)?;
     let now = k
-        .fstat(mounted)
+        .fstat(mounted.as_fd())
         .what(|| format!("cannot stat `{target}`"))?;
-    k.close(mounted);
-    k.close(src);
+    drop(mounted);
+    drop(src);
     if (now.dev, now.ino) != (src_stat.dev, src_stat.ino) {
         return Err(Error::MountEscaped(target));
     }
@@ -521,7 +524,7 @@ fn bind_etc(k: &dyn Kernel, root: &Path, source: &Path, name: &str) -> Result<()
 
 /// Open `/proc`, `/sys` or `/dev` of the image, refusing a symlink anywhere on the way
 /// (CVE-2019-19921, CVE-2023-27561) and creating the directory when the image lacks it.
-fn special_dir(k: &dyn Kernel, root: &Path, path: &str) -> Result<Fd> {
+fn special_dir(k: &dyn Kernel, root: &Path, path: &str) -> Result<OwnedFd> {
     let fd = k
         .open_in_root(
             root,
@@ -542,10 +545,9 @@ fn special_dir(k: &dyn Kernel, root: &Path, path: &str) -> Result<Fd> {
             }
         })?;
     let st = k
-        .fstat(fd)
+        .fstat(fd.as_fd())
         .what(|| format!("cannot stat `{path}` in the image"))?;
     if st.kind != FileKind::Dir {
-        k.close(fd);
         return Err(Error::Config(format!(
             "`{path}` in the image is not a directory"
         )));
@@ -555,7 +557,7 @@ fn special_dir(k: &dyn Kernel, root: &Path, path: &str) -> Result<Fd> {
 
 /// Open `path` inside `root` again, after something was mounted on it, so the descriptor
 /// names the new mount.
-fn reopen(k: &dyn Kernel, root: &Path, path: &str) -> Result<Fd> {
+fn reopen(k: &dyn Kernel, root: &Path, path: &str) -> Result<OwnedFd> {
     k.open_in_root(root, Path::new(path), Resolve::default())
         .what(|| format!("cannot open `{path}` in the container"))
 }
@@ -579,13 +581,13 @@ fn mount_tmpfs(k: &dyn Kernel, root: &Path, tmpfs: &crate::spec::Tmpfs) -> Resul
     }
     k.mount(
         Some("tmpfs"),
-        &fd_path(dst),
+        &fd_path(&dst),
         Some("tmpfs"),
         ms::NOSUID | ms::NODEV | ms::NOEXEC,
         Some(&opts),
     )
     .what(|| format!("cannot mount a tmpfs on `{}`", tmpfs.target))?;
-    k.close(dst);
+    drop(dst);
     Ok(())
 }
 
@@ -603,7 +605,7 @@ fn bind_volume(
         .open_in_root(Path::new("/"), source, Resolve::default())
         .what(|| format!("cannot open volume source `{}`", source.display()))?;
     let src_stat = k
-        .fstat(src)
+        .fstat(src.as_fd())
         .what(|| format!("cannot stat `{}`", source.display()))?;
     let kind = if src_stat.kind == FileKind::Dir {
         FileKind::Dir
@@ -621,42 +623,40 @@ fn bind_volume(
         )
         .what(|| format!("cannot create volume target `{target}`"))?;
     k.mount(
-        Some(&fd_path(src).to_string_lossy()),
-        &fd_path(dst),
+        Some(&fd_path(&src).to_string_lossy()),
+        &fd_path(&dst),
         None,
         ms::BIND | ms::REC,
         None,
     )
     .what(|| format!("cannot bind `{}` to `{target}`", source.display()))?;
-    k.close(dst);
+    drop(dst);
     let mounted = reopen(k, root, target)?;
     let now = k
-        .fstat(mounted)
+        .fstat(mounted.as_fd())
         .what(|| format!("cannot stat `{target}`"))?;
     if (now.dev, now.ino) != (src_stat.dev, src_stat.ino) {
-        k.close(mounted);
-        k.close(src);
         return Err(Error::MountEscaped(target.to_owned()));
     }
     if readonly {
         let locked = k
-            .mount_flags(&fd_path(src))
+            .mount_flags(&fd_path(&src))
             .what(|| format!("cannot read the mount flags of `{}`", source.display()))?;
         k.mount(
             None,
-            &fd_path(mounted),
+            &fd_path(&mounted),
             None,
             ms::BIND | ms::REMOUNT | ms::RDONLY | ms::NODEV | (locked & (ms::NOSUID | ms::NOEXEC)),
             None,
         )
         .what(|| format!("cannot make `{target}` read-only"))?;
     }
-    k.close(mounted);
-    k.close(src);
+    drop(mounted);
+    drop(src);
     Ok(())
 }
 
-fn open_existing(k: &dyn Kernel, root: &Path, path: &str) -> Result<Option<Fd>> {
+fn open_existing(k: &dyn Kernel, root: &Path, path: &str) -> Result<Option<OwnedFd>> {
     match k.open_in_root(
         root,
         Path::new(path),
@@ -680,22 +680,30 @@ fn mask_paths(k: &dyn Kernel, root: &Path) -> Result<()> {
         let Some(fd) = open_existing(k, root, path)? else {
             continue;
         };
-        let st = k.fstat(fd).what(|| format!("cannot stat `{path}`"))?;
+        let st = k
+            .fstat(fd.as_fd())
+            .what(|| format!("cannot stat `{path}`"))?;
         if st.kind == FileKind::Dir {
-            k.mount(Some("tmpfs"), &fd_path(fd), Some("tmpfs"), ms::RDONLY, None)
+            k.mount(
+                Some("tmpfs"),
+                &fd_path(&fd),
+                Some("tmpfs"),
+                ms::RDONLY,
+                None,
+            )
         } else {
             k.mount(
-                Some(&fd_path(null).to_string_lossy()),
-                &fd_path(fd),
+                Some(&fd_path(&null).to_string_lossy()),
+                &fd_path(&fd),
                 None,
                 ms::BIND,
                 None,
             )
         }
         .what(|| format!("cannot mask `{path}`"))?;
-        k.close(fd);
+        drop(fd);
     }
-    k.close(null);
+    drop(null);
     Ok(())
 }
 
@@ -703,7 +711,7 @@ fn read_only(k: &dyn Kernel, root: &Path, path: &str) -> Result<()> {
     let Some(fd) = open_existing(k, root, path)? else {
         return Ok(());
     };
-    let p = fd_path(fd);
+    let p = fd_path(&fd);
     k.mount(
         Some(&p.to_string_lossy()),
         &p,
@@ -712,17 +720,17 @@ fn read_only(k: &dyn Kernel, root: &Path, path: &str) -> Result<()> {
         None,
     )
     .what(|| format!("cannot bind `{path}` to itself"))?;
-    k.close(fd);
+    drop(fd);
     let fd = reopen(k, root, path)?;
     k.mount(
         None,
-        &fd_path(fd),
+        &fd_path(&fd),
         None,
         ms::BIND | ms::REMOUNT | ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC,
         None,
     )
     .what(|| format!("cannot make `{path}` read-only"))?;
-    k.close(fd);
+    drop(fd);
     Ok(())
 }
 

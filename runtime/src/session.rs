@@ -22,10 +22,9 @@ const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
 /// controlling terminal; without, the session has none, so `/dev/tty` cannot be opened and no
 /// job-control or `TIOCSTI` request reaches the caller's terminal.
 pub fn enter_new_session(terminal: Option<RawFd>) -> Result<()> {
-    // SAFETY: setsid has no arguments.
-    if unsafe { libc::setsid() } == -1 {
-        return Err(io::Error::last_os_error()).what(|| "cannot start a new session".into());
-    }
+    rustix::process::setsid()
+        .map_err(io::Error::from)
+        .what(|| "cannot start a new session".into())?;
     if let Some(fd) = terminal {
         // SAFETY: ioctl with an integer argument on a descriptor we hold.
         if unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) } == -1 {

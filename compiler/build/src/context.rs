@@ -1,90 +1,19 @@
-//! The build context on disk: listing it (minus `.git` and what `.duckignore` excludes) and
-//! hashing the entries `copy` steps read, as salsa inputs for the compiler.
+//! The build context on disk, read without following a symlink: the descriptor helpers the
+//! driver hashes context entries with and the executor copies them with.
 //!
-//! Symlinks are listed as symlinks and hashed by their target text; nothing here ever follows
-//! one, so a link pointing out of the context reads nothing outside it (SECURITY 20, 36):
-//! entries are read relative to the context's descriptor with `openat2(RESOLVE_BENEATH |
-//! RESOLVE_NO_SYMLINKS)`, so a symlinked directory component fails too.
+//! Nothing here ever follows a symlink, so a link pointing out of the context reads nothing
+//! outside it (SECURITY 20, 36): entries are read relative to the context's descriptor with
+//! `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, so a symlinked directory component fails
+//! too. Listing the context (and hashing what a build copies, in the same pass) is the
+//! driver's (`duckc_driver::context`); the executor never sets the compiler's inputs.
 
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use duckc_ir::database::{ContextFile, Database};
 use duckc_ir::{Digest, EntryKind};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use sha2::Digest as _;
-
-use crate::ignore::Ignore;
-
-/// Errors reading the build context.
-#[derive(Debug, thiserror::Error)]
-pub enum ContextError {
-    #[error("cannot read the build context at `{path}`: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-/// Lists `dir`: every file, directory and symlink, sorted, without `.git` and the paths the
-/// context's ignore file excludes. Digests are left `None` (see [`hash_copied`]).
-pub fn list(dir: &Path, ignore: &Ignore) -> Result<Vec<ContextFile>, ContextError> {
-    let err = |path: &Path, source: std::io::Error| ContextError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let negations = ignore.has_negations();
-    let mut out = Vec::new();
-    let walker = walkdir::WalkDir::new(dir)
-        .follow_links(false)
-        .sort_by_file_name()
-        .min_depth(1)
-        .into_iter()
-        .filter_entry(|e| {
-            if e.file_name() == ".git" {
-                return false;
-            }
-            // An excluded directory is skipped whole unless a `!` pattern may re-include
-            // something below it.
-            match e.path().strip_prefix(dir).ok().and_then(Path::to_str) {
-                Some(rel) if e.file_type().is_dir() && !negations => !ignore.excludes(rel),
-                _ => true,
-            }
-        });
-    for entry in walker {
-        let entry = entry.map_err(|e| {
-            let path = e.path().unwrap_or(dir).to_owned();
-            err(&path, e.into())
-        })?;
-        let Ok(rel) = entry.path().strip_prefix(dir) else {
-            continue;
-        };
-        let Some(rel) = rel.to_str() else { continue }; // not UTF-8: no spec can name it
-        if ignore.excludes(rel) {
-            continue;
-        }
-        let meta = entry.metadata().map_err(|e| err(entry.path(), e.into()))?;
-        let ft = meta.file_type();
-        let kind = if ft.is_symlink() {
-            EntryKind::Symlink
-        } else if ft.is_dir() {
-            EntryKind::Dir
-        } else if ft.is_file() {
-            EntryKind::File
-        } else {
-            continue; // sockets, fifos, devices are never copied
-        };
-        out.push(ContextFile {
-            path: rel.to_owned(),
-            kind,
-            mode: meta.permissions().mode() & 0o7777,
-            digest: None,
-        });
-    }
-    Ok(out)
-}
 
 /// Opens the build context directory, for [`digest_entry`].
 pub fn open_context(dir: &Path) -> std::io::Result<OwnedFd> {
@@ -177,58 +106,15 @@ fn libc_o_nofollow() -> i32 {
     rustix::fs::OFlags::NOFOLLOW.bits() as i32
 }
 
-/// Hashes the context entries that `copy` steps name (and everything under them) and sets
-/// their digests in `db`.
-pub fn hash_copied(db: &mut Database, dir: &Path) -> Result<(), ContextError> {
-    let sources = duckc_ir::copy_sources(db).clone();
-    let Some(context) = duckc_ir::Workspace::get(db).root(db).context(db) else {
-        return Ok(());
-    };
-    let ctx = open_context(dir).map_err(|source| ContextError::Io {
-        path: dir.to_owned(),
-        source,
-    })?;
-    let entries: Vec<(String, duckc_ir::ContextEntry)> = context
-        .entries(db)
-        .iter()
-        .map(|(p, e)| (p.clone(), *e))
-        .collect();
-    for (path, entry) in entries {
-        let wanted = sources
-            .iter()
-            .any(|s| s.is_empty() || path == *s || path.starts_with(&format!("{s}/")));
-        let kind = entry.kind(db);
-        if !wanted || kind == EntryKind::Dir {
-            continue;
-        }
-        let digest = digest_entry(&ctx, &path, kind).map_err(|source| ContextError::Io {
-            path: dir.join(&path),
-            source,
-        })?;
-        let mode = entry.mode(db);
-        db.set_context_file(&path, mode, Some(digest));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn ignored_paths_are_not_listed_and_links_are_not_followed() {
+    fn links_are_not_followed() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        std::fs::create_dir_all(d.join("src/gen")).unwrap();
-        std::fs::create_dir_all(d.join(".git")).unwrap();
-        std::fs::write(d.join("src/main.rs"), "fn main() {}").unwrap();
-        std::fs::write(d.join("src/gen/out.o"), "x").unwrap();
-        std::fs::write(d.join("notes.md"), "x").unwrap();
-        std::fs::write(d.join("keep.md"), "x").unwrap();
         std::os::unix::fs::symlink("/etc/passwd", d.join("escape")).unwrap();
-        let ig = Ignore::parse("*.md\n!keep.md\nsrc/gen\n");
-        let listed: Vec<String> = list(d, &ig).unwrap().into_iter().map(|f| f.path).collect();
-        assert_eq!(listed, ["escape", "keep.md", "src", "src/main.rs"]);
         let ctx = open_context(d).unwrap();
         let link = digest_entry(&ctx, "escape", EntryKind::Symlink).unwrap();
         assert_eq!(link, Digest::of(b"/etc/passwd"));

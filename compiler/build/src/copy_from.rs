@@ -160,7 +160,7 @@ fn expand(root: &Path, pattern: &str) -> Result<Vec<(String, PathBuf)>> {
     for e in entries {
         let e = e.map_err(io_err(&real_dir))?;
         let name = e.file_name().to_string_lossy().into_owned();
-        if duckc_ir::dockerfile::glob(last, &name)
+        if duckc_ir::path::glob(last, &name)
             && let Some(p) = resolve_in_root(root, &format!("{dir}/{name}"))?
         {
             out.push((name, p));
@@ -263,7 +263,7 @@ fn copy_tree(
             }
             continue;
         }
-        if duckc_ir::dockerfile::excluded(&from.exclude, &rel_str) {
+        if duckc_ir::path::excluded(&from.exclude, &rel_str) {
             continue;
         }
         copy_entry(entry.path(), &top.join(rel), from.chmod, owner)?;

@@ -467,14 +467,12 @@ pub fn packages_cache_key(
     platform: &str,
     parent: &Digest,
 ) -> Result<Digest> {
-    let pins = ctx
-        .pins(
-            &node.key.to_string(),
-            step.names,
-            platform,
-            step.apt_sources,
-        )
-        .map_err(|e| Error::Packages(e.to_string()))?;
+    let pins = ctx.pins(
+        &node.key.to_string(),
+        step.names,
+        platform,
+        step.apt_sources,
+    )?;
     Ok(cache_key(&node.key, Some(parent), Some(&pins)))
 }
 
@@ -497,10 +495,7 @@ fn packages(
     opts: &BuildOptions,
     report: &Report<'_>,
 ) -> Result<NodeResult> {
-    let ctx = opts
-        .packages
-        .as_deref()
-        .ok_or_else(|| Error::Packages("the spec's packages are not locked".to_owned()))?;
+    let ctx = opts.packages.as_deref().ok_or(Error::PackagesUnlocked)?;
     let key = packages_cache_key(ctx, node, step, platform, &parent.cache_key)?;
     let log = std::sync::Mutex::new(crate::packages_log::Log::default());
     let cached = if opts.no_cache {
@@ -522,28 +517,26 @@ fn packages(
     let (new, cached) = match cached {
         Some(layers) if present(&layers)? => (layers, true),
         _ => {
-            let layers = ctx
-                .build(
-                    store,
-                    &node.key.to_string(),
-                    step.names,
-                    platform,
-                    &parent.layers,
-                    step.apt_sources,
-                    &|event| {
-                        let (status, lines) = log
-                            .lock()
-                            .map(|mut l| (l.event(&event), l.take_new()))
-                            .unwrap_or_default();
-                        for line in lines {
-                            (report.output)(line);
-                        }
-                        if let Some(line) = status {
-                            (report.status)(line);
-                        }
-                    },
-                )
-                .map_err(|e| Error::Packages(e.to_string()))?;
+            let layers = ctx.build(
+                store,
+                &node.key.to_string(),
+                step.names,
+                platform,
+                &parent.layers,
+                step.apt_sources,
+                &|event| {
+                    let (status, lines) = log
+                        .lock()
+                        .map(|mut l| (l.event(&event), l.take_new()))
+                        .unwrap_or_default();
+                    for line in lines {
+                        (report.output)(line);
+                    }
+                    if let Some(line) = status {
+                        (report.status)(line);
+                    }
+                },
+            )?;
             duckc_store::crash_point("build-layer-written");
             if opts.write_cache {
                 store.cache_put_many(&key, &layers)?;

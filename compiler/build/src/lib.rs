@@ -48,10 +48,16 @@ pub enum Error {
     /// An `oci-layout:` base that cannot be read.
     #[error("cannot load the base `oci-layout:{path}`: {reason}")]
     BaseLayout { path: String, reason: String },
+    /// A `packages` node whose packages the lock does not hold.
+    #[error(transparent)]
+    NotLocked(#[from] duckc_packages::lock::NotLocked),
     /// A `packages` node that could not be built (not locked, a download or a `.deb` that
     /// does not verify, a maintainer script that failed).
-    #[error("{0}")]
-    Packages(String),
+    #[error(transparent)]
+    Packages(#[from] duckc_packages::locking::BuildError),
+    /// A spec with `packages` steps given to the executor without its lock.
+    #[error("the spec's packages are not locked")]
+    PackagesUnlocked,
     /// A `run` step that exited non-zero.
     #[error("`{step}` failed with exit code {code}")]
     RunFailed {

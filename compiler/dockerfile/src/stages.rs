@@ -44,16 +44,7 @@ pub struct EvalOptions {
 
 impl Default for EvalOptions {
     fn default() -> EvalOptions {
-        let arch = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            "arm" => "arm",
-            "riscv64" => "riscv64",
-            "s390x" => "s390x",
-            "powerpc64" => "ppc64le",
-            other => other,
-        };
-        let platform = format!("linux/{arch}");
+        let platform = duckc_platform::host_platform();
         EvalOptions {
             build_args: BTreeMap::new(),
             target: None,

@@ -117,8 +117,9 @@ pub fn save(
         tar.append_data(&mut h, dir, io::empty()).map_err(wrap)?;
     }
     for d in &blobs {
+        // A layer kept as its snapshot is written again here, checked at its end.
         let f = store.open_blob(d)?;
-        let size = f.metadata().map_err(io_err(&store.blob_path(d)))?.len();
+        let size = f.len();
         let mut hashing = duckc_layer::HashingReader::new(f);
         add(
             &mut tar,

@@ -153,8 +153,8 @@ pub struct Image {
     pub layers: Vec<LayerRef>,
 }
 
-/// The GOARCH name of this machine (`amd64`, `arm64`).
-pub use duckc_runtime::emulation::host_arch;
+/// The OCI architecture name of this machine (`amd64`, `arm64`), from duckc's platform table.
+pub use duckc_platform::host_arch;
 
 fn parse_digest(s: &str, what: &'static str, within: Digest) -> Result<Digest> {
     s.parse().map_err(|_| Error::BadMetadata {

@@ -61,6 +61,12 @@ fn live(store: &Store) -> Result<Live> {
         blobs.insert(layer.digest);
         diff_ids.insert(layer.diff_id);
     }
+    // A layer kept as its snapshot only has its bytes there: a live blob keeps its snapshot.
+    for rec in store.layers()? {
+        if blobs.contains(&rec.layer.digest) {
+            diff_ids.insert(rec.layer.diff_id);
+        }
+    }
     Ok(Live { blobs, diff_ids })
 }
 
@@ -216,7 +222,8 @@ pub fn disk_usage(store: &Store) -> Result<DiskUsage> {
         .map(|r| r.layer.digest)
         .collect();
     for d in &layer_blobs {
-        if !store.has_blob(d) {
+        // Blob files only: a layer kept as its snapshot is counted under snapshots.
+        if !store.has_blob_file(d) {
             continue;
         }
         usage.layers.total += 1;

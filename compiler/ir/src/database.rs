@@ -84,6 +84,21 @@ impl Database {
         root
     }
 
+    /// Replaces the build context listing. The driver lists the context once it knows, from
+    /// the loaded files' `copy` steps ([`crate::copy_sources`]), which entries to hash, so it
+    /// reads the directory in one pass.
+    pub fn set_context(&mut self, listing: Vec<ContextFile>) {
+        let ws = Workspace::get(self);
+        let Some(context) = ws.root(self).context(self) else {
+            return;
+        };
+        let entries: BTreeMap<String, ContextEntry> = listing
+            .into_iter()
+            .map(|f| (f.path, ContextEntry::new(self, f.kind, f.mode, f.digest)))
+            .collect();
+        context.set_entries(self).to(entries);
+    }
+
     /// Adds a user file that an import names (the driver read it). Returns it.
     pub fn add_file(&mut self, path: &str, text: String) -> SpecFile {
         let ws = Workspace::get(self);

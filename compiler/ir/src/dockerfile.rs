@@ -18,7 +18,8 @@ use std::collections::BTreeMap;
 
 use duckc_dockerfile::ast::{MountKind, Network as DNetwork};
 use duckc_dockerfile::stages::{
-    Base as DBase, Command, CopyOp, CopySource, Evaluation, HealthcheckOp, Op, Source,
+    Base as DBase, Command, CopyOp, CopySource, Evaluation, HealthcheckOp, Op, RunOp, Source,
+    Step as DStep,
 };
 use duckc_dockerfile::{Diagnostic, Dockerfile, Label, Severity, Span};
 use duckc_syntax::ast::{Network, Port, Protocol};
@@ -26,10 +27,12 @@ use duckc_syntax::reference::{ImageRef, parse_image_ref};
 
 use crate::database::ContextFile;
 use crate::graph::*;
+use crate::history::describe;
 use crate::inputs::EntryKind;
 use crate::items::StepDeclKind;
-use crate::key::{KeyHasher, NodeKey};
-use crate::lower::{describe, image_key, join, layer_key};
+use crate::key::NodeKey;
+use crate::node_key::{base_key, image_key, layer_key};
+use crate::path::{excluded, glob, join, normalize};
 
 /// The diagnostic code of lowering errors.
 pub const CODE: &str = "dockerfile::lower";
@@ -114,15 +117,140 @@ fn glob_prefix(path: &str) -> String {
     parts.join("/")
 }
 
-fn normalize(s: &str) -> String {
-    crate::lower::clean(s).join("/")
-}
-
+/// A stage as lowered so far: its top node, run state, image config and shell.
 struct StageOut {
     top: NodeKey,
     state: RunState,
     config: ImageConfig,
     shell: Vec<String>,
+}
+
+/// An instruction's spec-language form, for the history and `duckc convert`: `Ok(None)` for
+/// one that needs none (`ARG`), `Err` with the reason for one that has none.
+type SpecForm = Result<Option<StepDeclKind>, String>;
+
+/// The config-only instructions: each changes the stage's run state or image config.
+impl StageOut {
+    /// `WORKDIR`: BuildKit creates the directory (as the current `USER`) in a layer.
+    fn workdir(&mut self, w: &str) -> (SpecForm, Option<Step>) {
+        self.state.workdir = join(&self.state.workdir, w);
+        let step = (self.state.workdir != "/").then(|| Step::Mkdir {
+            path: self.state.workdir.clone(),
+        });
+        (Ok(Some(StepDeclKind::Workdir(w.to_owned()))), step)
+    }
+
+    /// `CMD`.
+    fn cmd(&mut self, c: &Command) -> SpecForm {
+        let v = command_vec(c, &self.shell);
+        self.config.cmd = Some(v.clone());
+        Ok(Some(StepDeclKind::Cmd(v)))
+    }
+
+    /// `ENTRYPOINT`: the stage's first one also clears the `CMD` it inherited.
+    fn entrypoint(&mut self, c: &Command, entrypoint_set: &mut bool) -> SpecForm {
+        let v = command_vec(c, &self.shell);
+        self.config.entrypoint = Some(v.clone());
+        if !*entrypoint_set {
+            self.config.cmd = None;
+            *entrypoint_set = true;
+        }
+        Ok(Some(StepDeclKind::Entrypoint(v)))
+    }
+
+    /// `SHELL`: the shell of later shell-form instructions, and the config's.
+    fn set_shell(&mut self, s: &[String], text: &str) -> SpecForm {
+        self.shell = s.to_vec();
+        self.config.shell = Some(s.to_vec());
+        Err(format!("`SHELL` has no spec form: {text}"))
+    }
+
+    /// `ENV`.
+    fn env(&mut self, vars: &[(String, String)]) -> SpecForm {
+        for (k, v) in vars {
+            match self.state.env.iter_mut().find(|(key, _)| key == k) {
+                Some(slot) => slot.1 = v.clone(),
+                None => self.state.env.push((k.clone(), v.clone())),
+            }
+        }
+        Ok(Some(StepDeclKind::Env(vars.to_vec())))
+    }
+
+    /// `LABEL`.
+    fn label(&mut self, labels: &[(String, String)], text: &str) -> SpecForm {
+        for (k, v) in labels {
+            self.config.labels.insert(k.clone(), v.clone());
+        }
+        match labels {
+            [(k, v)] => Ok(Some(StepDeclKind::Label(k.clone(), v.clone()))),
+            _ => Err(format!("write one `LABEL` per key to convert: {text}")),
+        }
+    }
+
+    /// `EXPOSE`.
+    fn expose(&mut self, ports: &[String], text: &str) -> SpecForm {
+        let mut parsed = Vec::new();
+        for p in ports {
+            // As BuildKit: the container port of `[IP:]HOST:PORT`, and a range as
+            // one entry per port (the evaluation checked the syntax).
+            let p = p.rsplit(':').next().unwrap_or(p);
+            let (num, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+            let proto = proto.to_ascii_lowercase();
+            match num.split_once('-') {
+                Some((a, b)) => {
+                    let (a, b) = (a.parse::<u32>(), b.parse::<u32>());
+                    if let (Ok(a), Ok(b)) = (a, b) {
+                        for n in a..=b.min(65535) {
+                            self.config.exposed_ports.push(format!("{n}/{proto}"));
+                        }
+                    }
+                }
+                None => self.config.exposed_ports.push(format!("{num}/{proto}")),
+            }
+            let protocol = match proto.as_str() {
+                "udp" => Some(Protocol::Udp),
+                "sctp" => Some(Protocol::Sctp),
+                "tcp" => Some(Protocol::Tcp),
+                _ => None,
+            };
+            if let (Ok(number), Some(protocol)) = (num.parse::<u16>(), protocol) {
+                parsed.push(Port { number, protocol });
+            }
+        }
+        self.config.exposed_ports.sort();
+        self.config.exposed_ports.dedup();
+        if parsed.len() == ports.len() {
+            Ok(Some(StepDeclKind::Expose(parsed)))
+        } else {
+            Err(format!("port ranges have no spec form: {text}"))
+        }
+    }
+
+    /// `VOLUME`.
+    fn volume(&mut self, v: &[String], text: &str) -> SpecForm {
+        self.config.volumes.extend(v.iter().cloned());
+        self.config.volumes.sort();
+        self.config.volumes.dedup();
+        Err(format!("`VOLUME` has no spec form: {text}"))
+    }
+
+    /// `USER`.
+    fn user(&mut self, u: &str) -> SpecForm {
+        self.state.user = u.to_owned();
+        Ok(Some(StepDeclKind::User(u.to_owned())))
+    }
+
+    /// `STOPSIGNAL`.
+    fn stop_signal(&mut self, s: &str, text: &str) -> SpecForm {
+        self.config.stop_signal = Some(s.to_owned());
+        Err(format!("`STOPSIGNAL` has no spec form: {text}"))
+    }
+
+    /// `ONBUILD`: recorded in the config; never run (the frontend warns).
+    fn onbuild(&mut self, trigger: &str, text: &str) -> SpecForm {
+        self.config.onbuild.push(trigger.to_owned());
+        Err(format!("`ONBUILD` has no spec form: {text}"))
+    }
 }
 
 struct Lowering<'a> {
@@ -320,22 +448,15 @@ impl Lowering<'_> {
 
     /// A base node for an image reference (`scratch`, `oci-layout:PATH`, `name[:tag|@digest]`).
     fn base(&mut self, reference: &str, span: Span, label: &str) -> Option<NodeKey> {
-        let (image, canonical) = if reference == "scratch" {
-            (BaseImage::Scratch, "scratch".to_owned())
+        let image = if reference == "scratch" {
+            BaseImage::Scratch
         } else if let Some(path) = reference.strip_prefix("oci-layout:") {
             let path = path.trim_start_matches("//").to_owned();
-            let canonical = format!("oci-layout:{path}");
-            (BaseImage::OciLayout { path }, canonical)
+            BaseImage::OciLayout { path }
         } else {
             match parse_image_ref(reference) {
-                Some(ImageRef::Tagged { name, tag }) => {
-                    let c = format!("stored:{name}:{tag}");
-                    (BaseImage::Stored { name, tag }, c)
-                }
-                Some(ImageRef::Pinned { name, digest }) => {
-                    let c = format!("pinned:{name}@{digest}");
-                    (BaseImage::Pinned { name, digest }, c)
-                }
+                Some(ImageRef::Tagged { name, tag }) => BaseImage::Stored { name, tag },
+                Some(ImageRef::Pinned { name, digest }) => BaseImage::Pinned { name, digest },
                 None => {
                     self.error(
                         span,
@@ -347,9 +468,7 @@ impl Lowering<'_> {
                 }
             }
         };
-        let mut h = KeyHasher::new("base");
-        h.str("base", &canonical);
-        let key = h.finish();
+        let key = base_key(&image);
         self.push(Node {
             key,
             parent: None,
@@ -418,6 +537,8 @@ impl Lowering<'_> {
         Some(out)
     }
 
+    /// One needed stage: its base, then each instruction in order, as a chain of nodes; its
+    /// spec form goes to `converted` and its lines to `display`.
     fn stage(
         &mut self,
         i: usize,
@@ -428,8 +549,69 @@ impl Lowering<'_> {
         let ev = self.ev;
         let stage = &ev.stages[i];
         let label = stage_label(ev, i);
+        let (mut out, from_name) = self.stage_base(i, &label, outs, display)?;
+        let mut lines = Vec::new();
+        if let Some(p) = &stage.platform {
+            out.state.platforms = vec![p.clone()];
+            // KDL's `platform` is also a history entry; `FROM --platform` is not.
+            lines.push(Err(format!(
+                "`FROM --platform={p}` has no one-to-one spec form"
+            )));
+        }
+        let mut entrypoint_set = false;
+        for step in &stage.steps {
+            let text = self.file.instructions[step.instruction].text.clone();
+            let (kdl, node_step) =
+                self.instruction(step, &text, &mut out, &mut entrypoint_set, outs);
+            let created_by = match &kdl {
+                Ok(Some(kind)) => Some(describe(kind)),
+                Ok(None) => None,
+                Err(_) => Some(text.clone()),
+            };
+            match kdl {
+                Ok(Some(kind)) => lines.push(Ok(describe(&kind))),
+                Ok(None) => {}
+                Err(e) => lines.push(Err(e)),
+            }
+            let comment = match &node_step {
+                Some(Step::Run(r)) => network_comment(r.network),
+                _ => None,
+            };
+            let node = node_step.map(|s| self.layer(step, s, &mut out, &label));
+            if let Some(created_by) = created_by {
+                out.config.history.push(History {
+                    created_by,
+                    empty_layer: node.is_none(),
+                    comment,
+                });
+            }
+            display.push(DisplayStep { text, node });
+        }
+        out.config.env = out.state.env.clone();
+        out.config.workdir = out.state.workdir.clone();
+        out.config.user = out.state.user.clone();
+        out.config.platforms = out.state.platforms.clone();
+        converted.push(ConvertedStage {
+            name: label,
+            from: from_name,
+            lines,
+        });
+        Some(out)
+    }
+
+    /// A stage's `FROM`: an earlier stage's output (its config without tags and `ONBUILD`s),
+    /// or a base node for an image or `scratch`; with the name `duckc convert` writes for it.
+    fn stage_base(
+        &mut self,
+        i: usize,
+        label: &str,
+        outs: &BTreeMap<usize, StageOut>,
+        display: &mut Vec<DisplayStep>,
+    ) -> Option<(StageOut, String)> {
+        let ev = self.ev;
+        let stage = &ev.stages[i];
         let from_text = self.file.instructions[stage.instruction].text.clone();
-        let (mut out, from_name) = match &stage.base {
+        Some(match &stage.base {
             DBase::Stage(j) => {
                 let base = outs.get(j)?;
                 let mut config = base.config.clone();
@@ -456,7 +638,7 @@ impl Lowering<'_> {
                     DBase::Image(r) => r.clone(),
                     _ => "scratch".to_owned(),
                 };
-                let key = self.base(&reference, stage.span, &label)?;
+                let key = self.base(&reference, stage.span, label)?;
                 display.push(DisplayStep {
                     text: from_text,
                     node: Some(key),
@@ -478,239 +660,122 @@ impl Lowering<'_> {
                     name,
                 )
             }
+        })
+    }
+
+    /// One instruction of a stage: what it does to the stage's state and config, its spec
+    /// form, and the layer step it makes, if any. Each instruction has its method: those that
+    /// make layers here, the config-only ones on [`StageOut`].
+    fn instruction(
+        &mut self,
+        step: &DStep,
+        text: &str,
+        out: &mut StageOut,
+        entrypoint_set: &mut bool,
+        outs: &BTreeMap<usize, StageOut>,
+    ) -> (SpecForm, Option<Step>) {
+        let config_only = |kdl: SpecForm| (kdl, None);
+        match &step.op {
+            Op::Run(run) => self.run(run, text, &out.state, step.span, outs),
+            Op::Copy(c) | Op::Add(c) => {
+                let is_add = matches!(step.op, Op::Add(_));
+                match self.copy(c, is_add, &out.state, step.span, outs) {
+                    Some((copy, kdl)) => (kdl.map(Some), Some(Step::Copy(copy))),
+                    None => (Ok(None), None),
+                }
+            }
+            Op::Workdir(w) => out.workdir(w),
+            Op::Cmd(c) => config_only(out.cmd(c)),
+            Op::Entrypoint(c) => config_only(out.entrypoint(c, entrypoint_set)),
+            Op::Shell(sh) => config_only(out.set_shell(sh, text)),
+            Op::Env(vars) => config_only(out.env(vars)),
+            Op::Label(labels) => config_only(out.label(labels, text)),
+            Op::Expose(ports) => config_only(out.expose(ports, text)),
+            Op::Volume(v) => config_only(out.volume(v, text)),
+            Op::User(u) => config_only(out.user(u)),
+            Op::StopSignal(sig) => config_only(out.stop_signal(sig, text)),
+            // Recorded in the config as Docker records them; never run (the frontend
+            // warns).
+            Op::Healthcheck(hc) => {
+                out.config.healthcheck = self.healthcheck(hc, step.span).map(Box::new);
+                config_only(Err(format!("`HEALTHCHECK` has no spec form: {text}")))
+            }
+            Op::Onbuild(trigger) => config_only(out.onbuild(trigger, text)),
+            // Build-time only: ARG values reach `RUN`'s environment (see `layer`).
+            Op::Arg(_) | Op::Maintainer(_) => (Ok(None), None),
+        }
+    }
+
+    /// `RUN`: the command as the layer graph runs it, its network and mounts.
+    fn run(
+        &mut self,
+        run: &RunOp,
+        text: &str,
+        state: &RunState,
+        span: Span,
+        outs: &BTreeMap<usize, StageOut>,
+    ) -> (SpecForm, Option<Step>) {
+        let command = run_command(&run.command, &run.shell, &run.heredocs);
+        let network = match run.network {
+            DNetwork::Host => Network::Host,
+            DNetwork::None => Network::None,
+            // BuildKit's default: the builder's network (duckc's NAT bridge).
+            DNetwork::Default => Network::Bridge,
         };
-        let mut lines = Vec::new();
-        if let Some(p) = &stage.platform {
-            out.state.platforms = vec![p.clone()];
-            // KDL's `platform` is also a history entry; `FROM --platform` is not.
-            lines.push(Err(format!(
-                "`FROM --platform={p}` has no one-to-one spec form"
-            )));
-        }
-        let mut entrypoint_set = false;
-        for step in &stage.steps {
-            let text = self.file.instructions[step.instruction].text.clone();
-            let mut node_step = None;
-            // The spec-language form, for the history and for `duckc convert`.
-            let kdl: Result<Option<StepDeclKind>, String> = match &step.op {
-                Op::Run(run) => {
-                    let command = run_command(&run.command, &run.shell, &run.heredocs);
-                    // BuildKit's default: the builder's network (duckc's NAT bridge).
-                    let network = match run.network {
-                        DNetwork::Host => Network::Host,
-                        DNetwork::None => Network::None,
-                        DNetwork::Default => Network::Bridge,
-                    };
-                    let mounts = self.mounts(run, &out.state, step.span, outs);
-                    let kind = StepDeclKind::Run {
-                        command: command.clone(),
-                        network,
-                    };
-                    let kdl = if mounts.is_empty() {
-                        Ok(Some(kind))
-                    } else {
-                        Err(format!("`RUN --mount` has no spec form: {text}"))
-                    };
-                    node_step = Some(Step::Run(RunStep {
-                        command,
-                        network,
-                        mounts,
-                    }));
-                    kdl
-                }
-                Op::Copy(c) | Op::Add(c) => {
-                    let is_add = matches!(step.op, Op::Add(_));
-                    match self.copy(c, is_add, &out.state, step.span, outs) {
-                        Some((copy, kdl)) => {
-                            node_step = Some(Step::Copy(copy));
-                            kdl.map(Some)
-                        }
-                        None => Ok(None),
-                    }
-                }
-                Op::Cmd(c) => {
-                    let v = command_vec(c, &out.shell);
-                    out.config.cmd = Some(v.clone());
-                    Ok(Some(StepDeclKind::Cmd(v)))
-                }
-                Op::Entrypoint(c) => {
-                    let v = command_vec(c, &out.shell);
-                    out.config.entrypoint = Some(v.clone());
-                    if !entrypoint_set {
-                        out.config.cmd = None;
-                        entrypoint_set = true;
-                    }
-                    Ok(Some(StepDeclKind::Entrypoint(v)))
-                }
-                Op::Shell(s) => {
-                    out.shell = s.clone();
-                    out.config.shell = Some(s.clone());
-                    Err(format!("`SHELL` has no spec form: {text}"))
-                }
-                Op::Env(vars) => {
-                    for (k, v) in vars {
-                        match out.state.env.iter_mut().find(|(key, _)| key == k) {
-                            Some(slot) => slot.1 = v.clone(),
-                            None => out.state.env.push((k.clone(), v.clone())),
-                        }
-                    }
-                    Ok(Some(StepDeclKind::Env(vars.clone())))
-                }
-                Op::Label(labels) => {
-                    for (k, v) in labels {
-                        out.config.labels.insert(k.clone(), v.clone());
-                    }
-                    match labels.as_slice() {
-                        [(k, v)] => Ok(Some(StepDeclKind::Label(k.clone(), v.clone()))),
-                        _ => Err(format!("write one `LABEL` per key to convert: {text}")),
-                    }
-                }
-                Op::Expose(ports) => {
-                    let mut parsed = Vec::new();
-                    for p in ports {
-                        // As BuildKit: the container port of `[IP:]HOST:PORT`, and a range as
-                        // one entry per port (the evaluation checked the syntax).
-                        let p = p.rsplit(':').next().unwrap_or(p);
-                        let (num, proto) = p.split_once('/').unwrap_or((p, "tcp"));
-                        let proto = proto.to_ascii_lowercase();
-                        match num.split_once('-') {
-                            Some((a, b)) => {
-                                let (a, b) = (a.parse::<u32>(), b.parse::<u32>());
-                                if let (Ok(a), Ok(b)) = (a, b) {
-                                    for n in a..=b.min(65535) {
-                                        out.config.exposed_ports.push(format!("{n}/{proto}"));
-                                    }
-                                }
-                            }
-                            None => out.config.exposed_ports.push(format!("{num}/{proto}")),
-                        }
-                        let protocol = match proto.as_str() {
-                            "udp" => Some(Protocol::Udp),
-                            "sctp" => Some(Protocol::Sctp),
-                            "tcp" => Some(Protocol::Tcp),
-                            _ => None,
-                        };
-                        if let (Ok(number), Some(protocol)) = (num.parse::<u16>(), protocol) {
-                            parsed.push(Port { number, protocol });
-                        }
-                    }
-                    out.config.exposed_ports.sort();
-                    out.config.exposed_ports.dedup();
-                    if parsed.len() == ports.len() {
-                        Ok(Some(StepDeclKind::Expose(parsed)))
-                    } else {
-                        Err(format!("port ranges have no spec form: {text}"))
-                    }
-                }
-                Op::Volume(v) => {
-                    out.config.volumes.extend(v.iter().cloned());
-                    out.config.volumes.sort();
-                    out.config.volumes.dedup();
-                    Err(format!("`VOLUME` has no spec form: {text}"))
-                }
-                Op::User(u) => {
-                    out.state.user = u.clone();
-                    Ok(Some(StepDeclKind::User(u.clone())))
-                }
-                Op::Workdir(w) => {
-                    // BuildKit creates the directory (as the current `USER`) in a layer.
-                    out.state.workdir = join(&out.state.workdir, w);
-                    node_step = (out.state.workdir != "/").then(|| Step::Mkdir {
-                        path: out.state.workdir.clone(),
-                    });
-                    Ok(Some(StepDeclKind::Workdir(w.clone())))
-                }
-                // Build-time only: ARG values reach `RUN`'s environment (see below).
-                Op::Arg(_) => Ok(None),
-                Op::StopSignal(s) => {
-                    out.config.stop_signal = Some(s.clone());
-                    Err(format!("`STOPSIGNAL` has no spec form: {text}"))
-                }
-                // Recorded in the config as Docker records them; never run (the frontend
-                // warns).
-                Op::Healthcheck(hc) => {
-                    out.config.healthcheck = self.healthcheck(hc, step.span).map(Box::new);
-                    Err(format!("`HEALTHCHECK` has no spec form: {text}"))
-                }
-                Op::Onbuild(trigger) => {
-                    out.config.onbuild.push(trigger.clone());
-                    Err(format!("`ONBUILD` has no spec form: {text}"))
-                }
-                Op::Maintainer(_) => Ok(None),
-            };
-            let created_by = match &kdl {
-                Ok(Some(kind)) => Some(describe(kind)),
-                Ok(None) => None,
-                Err(_) => Some(text.clone()),
-            };
-            match kdl {
-                Ok(Some(kind)) => lines.push(Ok(describe(&kind))),
-                Ok(None) => {}
-                Err(e) => lines.push(Err(e)),
-            }
-            let mut node = None;
-            let node_step_kind = match &node_step {
-                Some(Step::Run(r)) => Some(r.network),
-                _ => None,
-            };
-            if let Some(s) = node_step {
-                // `RUN` sees the stage's ARG values under its ENV (ENV wins), as in Docker.
-                let mut state = out.state.clone();
-                if matches!(s, Step::Run(_)) {
-                    for (k, v) in &step.args {
-                        if !state.env.iter().any(|(key, _)| key == k) {
-                            state.env.push((k.clone(), v.clone()));
-                        }
-                    }
-                }
-                let key = layer_key(out.top, &s, &state);
-                if let Step::Copy(CopyStep {
-                    from: Some(from), ..
-                }) = &s
-                {
-                    self.extra_edges.push((from.node, key));
-                }
-                if let Step::Run(r) = &s {
-                    for m in &r.mounts {
-                        if let RunMount::BindFrom { node: n, .. } = m {
-                            self.extra_edges.push((*n, key));
-                        }
-                    }
-                }
-                self.push(Node {
-                    key,
-                    parent: Some(out.top),
-                    step: s,
-                    state,
-                    envs: vec![label.clone()],
-                });
-                out.config.layers.push(key);
-                out.top = key;
-                node = Some(key);
-            }
-            if let Some(created_by) = created_by {
-                let comment = match &node_step_kind {
-                    Some(network) => network_comment(*network),
-                    None => None,
-                };
-                out.config.history.push(History {
-                    created_by,
-                    empty_layer: node.is_none(),
-                    comment,
-                });
-            }
-            display.push(DisplayStep { text, node });
-        }
-        out.config.env = out.state.env.clone();
-        out.config.workdir = out.state.workdir.clone();
-        out.config.user = out.state.user.clone();
-        out.config.platforms = out.state.platforms.clone();
-        converted.push(ConvertedStage {
-            name: label,
-            from: from_name,
-            lines,
+        let mounts = self.mounts(run, state, span, outs);
+        let kind = StepDeclKind::Run {
+            command: command.clone(),
+            network,
+        };
+        let kdl = if mounts.is_empty() {
+            Ok(Some(kind))
+        } else {
+            Err(format!("`RUN --mount` has no spec form: {text}"))
+        };
+        let step = Step::Run(RunStep {
+            command,
+            network,
+            mounts,
         });
-        Some(out)
+        (kdl, Some(step))
+    }
+
+    /// The layer node of an instruction's step on top of the stage, with the edges from the
+    /// nodes it reads (`--from`, bind mounts of stages); returns its key.
+    fn layer(&mut self, step: &DStep, s: Step, out: &mut StageOut, label: &str) -> NodeKey {
+        // `RUN` sees the stage's ARG values under its ENV (ENV wins), as in Docker.
+        let mut state = out.state.clone();
+        if matches!(s, Step::Run(_)) {
+            for (k, v) in &step.args {
+                if !state.env.iter().any(|(key, _)| key == k) {
+                    state.env.push((k.clone(), v.clone()));
+                }
+            }
+        }
+        let key = layer_key(out.top, &s, &state);
+        if let Step::Copy(CopyStep {
+            from: Some(from), ..
+        }) = &s
+        {
+            self.extra_edges.push((from.node, key));
+        }
+        if let Step::Run(r) = &s {
+            for m in &r.mounts {
+                if let RunMount::BindFrom { node: n, .. } = m {
+                    self.extra_edges.push((*n, key));
+                }
+            }
+        }
+        self.push(Node {
+            key,
+            parent: Some(out.top),
+            step: s,
+            state,
+            envs: vec![label.to_owned()],
+        });
+        out.config.layers.push(key);
+        out.top = key;
+        key
     }
 
     /// The node a `--from=` names: an earlier stage's last layer, or an image's base node.
@@ -729,6 +794,9 @@ impl Lowering<'_> {
         }
     }
 
+    /// `COPY`/`ADD`: the step, and its spec form (or why it has none). `--from` copies out of
+    /// another stage or an image; otherwise the files come from the context, heredocs and (for
+    /// `ADD`) URLs and archives, each gathered by a method of its own below.
     fn copy(
         &mut self,
         c: &CopyOp,
@@ -747,22 +815,7 @@ impl Lowering<'_> {
             );
             return None;
         }
-        let chmod = match c.chmod.as_deref().map(|m| u32::from_str_radix(m, 8)) {
-            None => None,
-            Some(Ok(m)) if m <= 0o7777 => Some(m),
-            Some(_) => {
-                self.error(
-                    span,
-                    format!(
-                        "`--chmod={}` is not an octal mode",
-                        c.chmod.as_deref().unwrap_or("")
-                    ),
-                    "not an octal mode",
-                    "write the mode in octal, e.g. `--chmod=0755`",
-                );
-                return None;
-            }
-        };
+        let chmod = self.copy_chmod(c, span)?;
         let mut paths = Vec::new();
         let mut heredocs = Vec::new();
         for s in &c.sources {
@@ -790,41 +843,8 @@ impl Lowering<'_> {
             destination.push('/');
         }
         if let Some(from) = &c.from {
-            let (node, source_name) = self.source_node(from, span, outs)?;
-            let step = CopyStep {
-                sources: paths.clone(),
-                destination,
-                chown: c.chown.clone(),
-                files: Vec::new(),
-                from: Some(CopyFrom {
-                    node,
-                    name: source_name,
-                    paths: paths.iter().map(|p| join("/", p)).collect(),
-                    chmod,
-                    exclude: c.exclude.clone(),
-                }),
-                unpack: false,
-            };
-            let plain = c.exclude.is_empty() && !paths.iter().any(|p| p.contains(['*', '?', '[']));
-            let kdl = match from {
-                Source::Stage(j) if plain && !is_add => Ok(StepDeclKind::Copy {
-                    sources: paths.clone(),
-                    destination: c.dest.clone(),
-                    chown: c.chown.clone(),
-                    chmod,
-                    from: Some((stage_label(self.ev, *j), 0)),
-                }),
-                Source::Stage(_) => Err(format!(
-                    "`{name} --from` with wildcards or `--exclude` has no spec form"
-                )),
-                Source::Image(r) => Err(format!(
-                    "`{name} --from={r}` (an image) has no spec form; copy from an env built `from \"{r}\"`"
-                )),
-            };
-            return Some((step, kdl));
+            return self.copy_from(c, from, is_add, paths, destination, chmod, span, outs);
         }
-        // `ADD URL`: downloaded at build time, checked against the `--checksum` (or the
-        // digest it had when the build was planned); 0600 as in Docker; never unpacked.
         let mut urls = Vec::new();
         if is_add {
             let (u, local): (Vec<String>, Vec<String>) =
@@ -834,130 +854,11 @@ impl Lowering<'_> {
                 paths = local;
             }
         }
-        let pinned = match c.checksum.as_deref() {
-            None => None,
-            Some(sum) => match sum
-                .strip_prefix("sha256:")
-                .and_then(crate::key::Digest::from_hex)
-            {
-                Some(d) if urls.len() == 1 && paths.is_empty() && heredocs.is_empty() => Some(d),
-                Some(_) => {
-                    self.error(
-                        span,
-                        "`--checksum` needs exactly one URL source".to_owned(),
-                        "checksum of what",
-                        "write one `ADD --checksum=… URL DEST` per URL",
-                    );
-                    return None;
-                }
-                None => {
-                    self.error(
-                        span,
-                        format!("`--checksum={sum}` is not a sha256 digest"),
-                        "not sha256:HEX",
-                        "write `--checksum=sha256:` and the 64 hex digits of the file's sha256",
-                    );
-                    return None;
-                }
-            },
-        };
-        let mut url_files = Vec::new();
-        for u in &urls {
-            if u.split(['?', '#']).next().unwrap_or("").ends_with(".git") {
-                self.error(
-                    span,
-                    format!("duckc cannot `{name}` a git repository"),
-                    "git URL",
-                    "clone it into the build context first and `COPY` it",
-                );
-                return None;
-            }
-            let digest = match pinned.or_else(|| self.fetched.get(u).copied()) {
-                Some(d) => d,
-                None if self.lenient => continue,
-                None => {
-                    self.error(
-                        span,
-                        format!("`{u}` was not downloaded"),
-                        "remote source",
-                        "add `--checksum=sha256:…` so duckc knows its content",
-                    );
-                    return None;
-                }
-            };
-            let file_name = u
-                .split(['?', '#'])
-                .next()
-                .unwrap_or("")
-                .split_once("://")
-                .and_then(|(_, rest)| rest.split_once('/'))
-                .map(|(_, path)| path.rsplit('/').next().unwrap_or(""))
-                .unwrap_or("");
-            let into_dir = destination.ends_with('/') || c.sources.len() > 1;
-            if into_dir && (file_name.is_empty() || file_name == "." || file_name == "..") {
-                self.error(
-                    span,
-                    format!("cannot name the file `{u}` downloads"),
-                    "the URL's path ends without a file name",
-                    "give the destination a file name, e.g. `ADD URL /opt/file`",
-                );
-                return None;
-            }
-            let target = if into_dir {
-                format!("{}/{file_name}", destination.trim_end_matches('/'))
-            } else {
-                destination.clone()
-            };
-            url_files.push(CopiedFile {
-                source: u.clone(),
-                target,
-                kind: EntryKind::File,
-                mode: chmod.unwrap_or(0o600),
-                digest: Some(digest),
-                content: None,
-                url: true,
-            });
-        }
-        for p in &paths {
-            if p.contains("://") {
-                self.error(
-                    span,
-                    format!("duckc cannot `{name}` from a URL"),
-                    "remote source",
-                    "`ADD` downloads HTTP(S) URLs; `COPY` copies from the build context only",
-                );
-                return None;
-            }
-            if is_add && c.unpack != Some(false) && archive(p) == Some(false) {
-                self.error(
-                    span,
-                    "duckc cannot unpack xz or bzip2 archives with `ADD`".to_owned(),
-                    "xz or bzip2 archive",
-                    "recompress it with gzip or zstd, or `COPY` it and unpack it with `RUN tar -xf`",
-                );
-                return None;
-            }
-        }
-        // `ADD` extracts local tar archives (plain, gzip, zstd) into the destination.
-        let unpack = is_add
-            && c.unpack != Some(false)
-            && !paths.is_empty()
-            && heredocs.is_empty()
-            && urls.is_empty()
-            && paths.iter().all(|p| archive(p) == Some(true));
-        if is_add
-            && !unpack
-            && c.unpack != Some(false)
-            && paths.iter().any(|p| archive(p).is_some())
-        {
-            self.error(
-                span,
-                "`ADD` of archives and other files together".to_owned(),
-                "mixes archives and files",
-                "split it into one `ADD` for the archives and one `COPY` for the rest",
-            );
-            return None;
-        }
+        let one_url = urls.len() == 1 && paths.is_empty() && heredocs.is_empty();
+        let pinned = self.add_checksum(c, one_url, span)?;
+        let url_files = self.add_urls(c, name, &urls, pinned, &destination, chmod, span)?;
+        let only_paths = heredocs.is_empty() && urls.is_empty();
+        let unpack = self.local_sources(c, name, is_add, &paths, only_paths, span)?;
         let destination = if unpack && !destination.ends_with('/') {
             format!("{destination}/")
         } else {
@@ -1028,6 +929,238 @@ impl Lowering<'_> {
         ))
     }
 
+    /// `--chmod=`: an octal mode up to 7777.
+    fn copy_chmod(&mut self, c: &CopyOp, span: Span) -> Option<Option<u32>> {
+        match c.chmod.as_deref().map(|m| u32::from_str_radix(m, 8)) {
+            None => Some(None),
+            Some(Ok(m)) if m <= 0o7777 => Some(Some(m)),
+            Some(_) => {
+                self.error(
+                    span,
+                    format!(
+                        "`--chmod={}` is not an octal mode",
+                        c.chmod.as_deref().unwrap_or("")
+                    ),
+                    "not an octal mode",
+                    "write the mode in octal, e.g. `--chmod=0755`",
+                );
+                None
+            }
+        }
+    }
+
+    /// `ADD --checksum=`: the sha256 a single URL source must have.
+    fn add_checksum(
+        &mut self,
+        c: &CopyOp,
+        one_url: bool,
+        span: Span,
+    ) -> Option<Option<crate::key::Digest>> {
+        let Some(sum) = c.checksum.as_deref() else {
+            return Some(None);
+        };
+        match sum
+            .strip_prefix("sha256:")
+            .and_then(crate::key::Digest::from_hex)
+        {
+            Some(d) if one_url => Some(Some(d)),
+            Some(_) => {
+                self.error(
+                    span,
+                    "`--checksum` needs exactly one URL source".to_owned(),
+                    "checksum of what",
+                    "write one `ADD --checksum=… URL DEST` per URL",
+                );
+                None
+            }
+            None => {
+                self.error(
+                    span,
+                    format!("`--checksum={sum}` is not a sha256 digest"),
+                    "not sha256:HEX",
+                    "write `--checksum=sha256:` and the 64 hex digits of the file's sha256",
+                );
+                None
+            }
+        }
+    }
+
+    /// `ADD URL`: each download as a file, checked at build time against the `--checksum` (or
+    /// the digest it had when the build was planned); 0600 as in Docker; never unpacked.
+    // One argument per part of the instruction already read by `copy`.
+    #[allow(clippy::too_many_arguments)]
+    fn add_urls(
+        &mut self,
+        c: &CopyOp,
+        name: &str,
+        urls: &[String],
+        pinned: Option<crate::key::Digest>,
+        destination: &str,
+        chmod: Option<u32>,
+        span: Span,
+    ) -> Option<Vec<CopiedFile>> {
+        let mut url_files = Vec::new();
+        for u in urls {
+            if u.split(['?', '#']).next().unwrap_or("").ends_with(".git") {
+                self.error(
+                    span,
+                    format!("duckc cannot `{name}` a git repository"),
+                    "git URL",
+                    "clone it into the build context first and `COPY` it",
+                );
+                return None;
+            }
+            let digest = match pinned.or_else(|| self.fetched.get(u).copied()) {
+                Some(d) => d,
+                None if self.lenient => continue,
+                None => {
+                    self.error(
+                        span,
+                        format!("`{u}` was not downloaded"),
+                        "remote source",
+                        "add `--checksum=sha256:…` so duckc knows its content",
+                    );
+                    return None;
+                }
+            };
+            let file_name = u
+                .split(['?', '#'])
+                .next()
+                .unwrap_or("")
+                .split_once("://")
+                .and_then(|(_, rest)| rest.split_once('/'))
+                .map(|(_, path)| path.rsplit('/').next().unwrap_or(""))
+                .unwrap_or("");
+            let into_dir = destination.ends_with('/') || c.sources.len() > 1;
+            if into_dir && (file_name.is_empty() || file_name == "." || file_name == "..") {
+                self.error(
+                    span,
+                    format!("cannot name the file `{u}` downloads"),
+                    "the URL's path ends without a file name",
+                    "give the destination a file name, e.g. `ADD URL /opt/file`",
+                );
+                return None;
+            }
+            let target = if into_dir {
+                format!("{}/{file_name}", destination.trim_end_matches('/'))
+            } else {
+                destination.to_owned()
+            };
+            url_files.push(CopiedFile {
+                source: u.clone(),
+                target,
+                kind: EntryKind::File,
+                mode: chmod.unwrap_or(0o600),
+                digest: Some(digest),
+                content: None,
+                url: true,
+            });
+        }
+        Some(url_files)
+    }
+
+    /// Checks the context sources (no URL for `COPY`, no archive `ADD` cannot unpack, archives
+    /// not mixed with other files) and says whether `ADD` extracts them: local tar archives
+    /// (plain, gzip, zstd) as the only sources (`only_paths`: no heredoc, no URL).
+    fn local_sources(
+        &mut self,
+        c: &CopyOp,
+        name: &str,
+        is_add: bool,
+        paths: &[String],
+        only_paths: bool,
+        span: Span,
+    ) -> Option<bool> {
+        for p in paths {
+            if p.contains("://") {
+                self.error(
+                    span,
+                    format!("duckc cannot `{name}` from a URL"),
+                    "remote source",
+                    "`ADD` downloads HTTP(S) URLs; `COPY` copies from the build context only",
+                );
+                return None;
+            }
+            if is_add && c.unpack != Some(false) && archive(p) == Some(false) {
+                self.error(
+                    span,
+                    "duckc cannot unpack xz or bzip2 archives with `ADD`".to_owned(),
+                    "xz or bzip2 archive",
+                    "recompress it with gzip or zstd, or `COPY` it and unpack it with `RUN tar -xf`",
+                );
+                return None;
+            }
+        }
+        let unpack = is_add
+            && c.unpack != Some(false)
+            && !paths.is_empty()
+            && only_paths
+            && paths.iter().all(|p| archive(p) == Some(true));
+        if is_add
+            && !unpack
+            && c.unpack != Some(false)
+            && paths.iter().any(|p| archive(p).is_some())
+        {
+            self.error(
+                span,
+                "`ADD` of archives and other files together".to_owned(),
+                "mixes archives and files",
+                "split it into one `ADD` for the archives and one `COPY` for the rest",
+            );
+            return None;
+        }
+        Some(unpack)
+    }
+
+    /// `COPY --from=`/`ADD --from=`: out of another stage's or an image's filesystem; the files
+    /// are known only once the source is built, so its node's key stands for them.
+    // One argument per part of the instruction already read by `copy`.
+    #[allow(clippy::too_many_arguments)]
+    fn copy_from(
+        &mut self,
+        c: &CopyOp,
+        from: &Source,
+        is_add: bool,
+        paths: Vec<String>,
+        destination: String,
+        chmod: Option<u32>,
+        span: Span,
+        outs: &BTreeMap<usize, StageOut>,
+    ) -> Option<(CopyStep, Result<StepDeclKind, String>)> {
+        let name = if is_add { "ADD" } else { "COPY" };
+        let (node, source_name) = self.source_node(from, span, outs)?;
+        let step = CopyStep {
+            sources: paths.clone(),
+            destination,
+            chown: c.chown.clone(),
+            files: Vec::new(),
+            from: Some(CopyFrom {
+                node,
+                name: source_name,
+                paths: paths.iter().map(|p| join("/", p)).collect(),
+                chmod,
+                exclude: c.exclude.clone(),
+            }),
+            unpack: false,
+        };
+        let plain = c.exclude.is_empty() && !paths.iter().any(|p| p.contains(['*', '?', '[']));
+        let kdl = match from {
+            Source::Stage(j) if plain && !is_add => Ok(StepDeclKind::Copy {
+                sources: paths,
+                destination: c.dest.clone(),
+                chown: c.chown.clone(),
+                chmod,
+                from: Some((stage_label(self.ev, *j), 0)),
+            }),
+            Source::Stage(_) => Err(format!(
+                "`{name} --from` with wildcards or `--exclude` has no spec form"
+            )),
+            Source::Image(r) => Err(format!(
+                "`{name} --from={r}` (an image) has no spec form; copy from an env built `from \"{r}\"`"
+            )),
+        };
+        Some((step, kdl))
+    }
     /// The files a context copy writes (the same modes the KDL lowering gives them).
     fn context_files(
         &mut self,
@@ -1110,7 +1243,7 @@ impl Lowering<'_> {
 
     fn mounts(
         &mut self,
-        run: &duckc_dockerfile::stages::RunOp,
+        run: &RunOp,
         state: &RunState,
         span: Span,
         outs: &BTreeMap<usize, StageOut>,
@@ -1201,46 +1334,6 @@ fn copied(source: &str, target: String, entry: &ContextFile, chmod: Option<u32>)
     }
 }
 
-/// Whether `rel` (or a directory above it) matches an `--exclude` pattern.
-pub fn excluded(patterns: &[String], rel: &str) -> bool {
-    patterns.iter().any(|p| {
-        let p = normalize(p);
-        let mut prefix = String::new();
-        for part in rel.split('/') {
-            if !prefix.is_empty() {
-                prefix.push('/');
-            }
-            prefix.push_str(part);
-            if glob(&p, &prefix) || glob(&p, part) {
-                return true;
-            }
-        }
-        false
-    })
-}
-
-/// Matches `path` against `pattern` component by component: `*` is any run of characters and
-/// `?` any one character, neither crossing a `/`.
-pub fn glob(pattern: &str, path: &str) -> bool {
-    let pp: Vec<&str> = pattern.split('/').collect();
-    let cp: Vec<&str> = path.split('/').collect();
-    pp.len() == cp.len()
-        && pp
-            .iter()
-            .zip(&cp)
-            .all(|(p, c)| component(p.as_bytes(), c.as_bytes()))
-}
-
-fn component(p: &[u8], s: &[u8]) -> bool {
-    match (p.first(), s.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => component(&p[1..], s) || (!s.is_empty() && component(p, &s[1..])),
-        (Some(b'?'), Some(_)) => component(&p[1..], &s[1..]),
-        (Some(a), Some(b)) if a == b => component(&p[1..], &s[1..]),
-        _ => false,
-    }
-}
-
 /// Whether `ADD` unpacks `path`, by its name: `Some(true)` for tar archives duckc extracts
 /// (plain, gzip, zstd), `Some(false)` for those it cannot (xz, bzip2), `None` for other files.
 fn archive(path: &str) -> Option<bool> {
@@ -1311,54 +1404,6 @@ fn command_vec(command: &Command, shell: &[String]) -> Vec<String> {
     }
 }
 
-/// Key fields of a `copy … from=` (called by the shared layer-key code).
-pub(crate) fn key_copy_from(h: &mut KeyHasher, from: &CopyFrom) {
-    h.field("from", &from.node.0.0);
-    h.strs("from_paths", from.paths.iter().map(String::as_str));
-    h.field(
-        "from_chmod",
-        &from.chmod.map_or(Vec::new(), |m| m.to_le_bytes().to_vec()),
-    );
-    h.strs("exclude", from.exclude.iter().map(String::as_str));
-}
-
-/// Key fields of a `run` step's mounts (called by the shared layer-key code). A cache mount's
-/// content is deliberately not keyed; a bind's files are, like a `copy`'s.
-pub(crate) fn key_mounts(h: &mut KeyHasher, mounts: &[RunMount]) {
-    h.field("mounts", &(mounts.len() as u64).to_le_bytes());
-    for m in mounts {
-        match m {
-            RunMount::Cache { target, id } => {
-                h.str("cache", target).str("id", id);
-            }
-            RunMount::Tmpfs { target } => {
-                h.str("tmpfs", target);
-            }
-            RunMount::Bind {
-                target,
-                files,
-                source,
-            } => {
-                h.str("bind", target).str("source", source);
-                for f in files {
-                    h.str("file", &f.source);
-                    h.field("mode", &f.mode.to_le_bytes());
-                    h.field("digest", f.digest.as_ref().map_or(&[][..], |d| &d.0[..]));
-                }
-            }
-            RunMount::BindFrom {
-                target,
-                node,
-                source,
-            } => {
-                h.str("bind_from", target)
-                    .field("node", &node.0.0)
-                    .str("source", source);
-            }
-        }
-    }
-}
-
 /// A duration as Go's `time.ParseDuration` reads it (what Docker's `HEALTHCHECK` flags take):
 /// a sequence of decimal numbers, each with a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`),
 /// e.g. `1m30s`, `1.5s`; `0` alone. In nanoseconds; `None` when it is not one (or negative).
@@ -1401,6 +1446,7 @@ pub fn go_duration(s: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn go_durations() {
@@ -1413,17 +1459,5 @@ mod tests {
         for bad in ["", "30", "s", "-1s", "1x", "1.s.", "1 s"] {
             assert_eq!(go_duration(bad), None, "{bad}");
         }
-    }
-    use super::*;
-
-    #[test]
-    fn globs_stay_within_a_component() {
-        assert!(glob("*.txt", "a.txt"));
-        assert!(!glob("*.txt", "dir/a.txt"));
-        assert!(glob("src/?.rs", "src/a.rs"));
-        assert!(!glob("src/?.rs", "src/ab.rs"));
-        assert!(excluded(&["*.md".to_owned()], "docs/readme.md"));
-        assert!(excluded(&["build".to_owned()], "build/out.o"));
-        assert!(!excluded(&["build".to_owned()], "src/main.rs"));
     }
 }

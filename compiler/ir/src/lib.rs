@@ -10,10 +10,13 @@ pub mod diagnostics;
 pub mod dockerfile;
 pub mod format;
 pub mod graph;
+pub mod history;
 pub mod inputs;
 pub mod items;
 pub mod key;
 pub mod lower;
+mod node_key;
+pub mod path;
 pub mod resolve;
 pub mod stdlib;
 

@@ -5,16 +5,18 @@
 //! envs built on it, and a change to a context file no `copy` reads re-lowers nothing.
 
 use duckc_syntax::Code;
-use duckc_syntax::ast::Network;
 use duckc_syntax::reference::ImageRef;
 use duckc_syntax::suggest::nearest;
 use salsa::Accumulator;
 
 use crate::diagnostics::Diag;
 use crate::graph::*;
+use crate::history::describe;
 use crate::inputs::{Context, EntryKind};
 use crate::items::{EnvItem, Ptr, StepDecl, StepDeclKind};
-use crate::key::{KeyHasher, NodeKey};
+use crate::key::NodeKey;
+use crate::node_key::{base_key, image_key, layer_key};
+use crate::path::join;
 use crate::resolve::{Ancestry, Base, ancestry, env_base};
 
 /// One env, lowered.
@@ -243,189 +245,26 @@ pub fn lower_env<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Option
 }
 
 fn base_node(base: &Base<'_>) -> Option<Node> {
-    let (image, canonical) = match base {
-        Base::Scratch => (BaseImage::Scratch, "scratch".to_owned()),
-        Base::Image(ImageRef::Tagged { name, tag }) => (
-            BaseImage::Stored {
-                name: name.clone(),
-                tag: tag.clone(),
-            },
-            format!("stored:{name}:{tag}"),
-        ),
-        Base::Image(ImageRef::Pinned { name, digest }) => (
-            BaseImage::Pinned {
-                name: name.clone(),
-                digest: digest.clone(),
-            },
-            format!("pinned:{name}@{digest}"),
-        ),
-        Base::OciLayout(path) => (
-            BaseImage::OciLayout { path: path.clone() },
-            format!("oci-layout:{path}"),
-        ),
+    let image = match base {
+        Base::Scratch => BaseImage::Scratch,
+        Base::Image(ImageRef::Tagged { name, tag }) => BaseImage::Stored {
+            name: name.clone(),
+            tag: tag.clone(),
+        },
+        Base::Image(ImageRef::Pinned { name, digest }) => BaseImage::Pinned {
+            name: name.clone(),
+            digest: digest.clone(),
+        },
+        Base::OciLayout(path) => BaseImage::OciLayout { path: path.clone() },
         Base::Env(_) | Base::Unresolved => return None,
     };
-    let mut h = KeyHasher::new("base");
-    h.str("base", &canonical);
     Some(Node {
-        key: h.finish(),
+        key: base_key(&image),
         parent: None,
         step: Step::Base(image),
         state: RunState::default(),
         envs: Vec::new(),
     })
-}
-
-/// The key of a layer step: its parent, the run state, and the step's canonical fields.
-pub(crate) fn layer_key(parent: NodeKey, step: &Step, state: &RunState) -> NodeKey {
-    let kind = match step {
-        Step::Base(_) => "base",
-        Step::Packages { .. } => "packages",
-        Step::Copy(_) => "copy",
-        Step::Run(_) => "run",
-        Step::Mkdir { .. } => "mkdir",
-        Step::Image(_) => "image",
-    };
-    let mut h = KeyHasher::new(kind);
-    h.field("parent", &parent.0.0);
-    let env: Vec<String> = state.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    h.strs("env", env.iter().map(String::as_str));
-    h.str("workdir", &state.workdir).str("user", &state.user);
-    h.strs("platforms", state.platforms.iter().map(String::as_str));
-    match step {
-        Step::Packages { names, apt_sources } => {
-            h.strs("names", names.iter().map(String::as_str));
-            // Keyed only when set, so other steps' keys stay as they were.
-            if *apt_sources {
-                h.str("apt_sources", "true");
-            }
-        }
-        Step::Copy(copy) => {
-            h.str("chown", copy.chown.as_deref().unwrap_or(""));
-            h.field("files", &(copy.files.len() as u64).to_le_bytes());
-            for f in &copy.files {
-                let kind = match f.kind {
-                    EntryKind::File => "file",
-                    EntryKind::Dir => "dir",
-                    EntryKind::Symlink => "symlink",
-                };
-                h.str("target", &f.target)
-                    .str("type", kind)
-                    .field("mode", &f.mode.to_le_bytes());
-                h.field("digest", f.digest.as_ref().map_or(&[][..], |d| &d.0[..]));
-            }
-            if let Some(from) = &copy.from {
-                crate::dockerfile::key_copy_from(&mut h, from);
-            }
-            if copy.unpack {
-                h.str("unpack", "tar");
-            }
-        }
-        Step::Run(run) => {
-            h.strs("argv", run.command.argv().iter().map(String::as_str));
-            h.str("network", run.network.as_str());
-            if !run.mounts.is_empty() {
-                crate::dockerfile::key_mounts(&mut h, &run.mounts);
-            }
-        }
-        Step::Mkdir { path } => {
-            h.str("path", path);
-        }
-        Step::Base(_) | Step::Image(_) => {}
-    }
-    h.finish()
-}
-
-pub(crate) fn image_key(top: NodeKey, config: &ImageConfig) -> NodeKey {
-    let mut h = KeyHasher::new("image");
-    h.field("parent", &top.0.0);
-    let env: Vec<String> = config.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    h.strs("env", env.iter().map(String::as_str));
-    fn opt(v: &Option<Vec<String>>) -> impl Iterator<Item = &str> {
-        v.iter().flatten().map(String::as_str)
-    }
-    h.field("has_entrypoint", &[u8::from(config.entrypoint.is_some())]);
-    h.strs("entrypoint", opt(&config.entrypoint));
-    h.field("has_cmd", &[u8::from(config.cmd.is_some())]);
-    h.strs("cmd", opt(&config.cmd));
-    h.str("workdir", &config.workdir).str("user", &config.user);
-    let labels: Vec<String> = config
-        .labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    h.strs("labels", labels.iter().map(String::as_str));
-    h.strs("exposed", config.exposed_ports.iter().map(String::as_str));
-    h.strs("tags", config.tags.iter().map(String::as_str));
-    h.strs("platforms", config.platforms.iter().map(String::as_str));
-    h.field("layers", &(config.layers.len() as u64).to_le_bytes());
-    for l in &config.layers {
-        h.field("layer", &l.0.0);
-    }
-    for entry in &config.history {
-        h.str("history", &entry.created_by)
-            .field("empty", &[u8::from(entry.empty_layer)]);
-        // Keyed only when set, so the keys of images without such steps stay as they were.
-        if let Some(c) = &entry.comment {
-            h.str("history_comment", c);
-        }
-    }
-    // Fields only Dockerfiles set: keyed only when set, so KDL keys stay as they were.
-    if let Some(s) = &config.stop_signal {
-        h.str("stop_signal", s);
-    }
-    if !config.volumes.is_empty() {
-        h.strs("volumes", config.volumes.iter().map(String::as_str));
-    }
-    if let Some(s) = &config.shell {
-        h.strs("shell", s.iter().map(String::as_str));
-    }
-    if let Some(hc) = &config.healthcheck {
-        h.strs("healthcheck", hc.test.iter().map(String::as_str));
-        for n in [
-            hc.interval,
-            hc.timeout,
-            hc.start_period,
-            hc.start_interval,
-            hc.retries,
-        ] {
-            h.field("healthcheck_n", &n.to_le_bytes());
-        }
-    }
-    if !config.onbuild.is_empty() {
-        h.strs("onbuild", config.onbuild.iter().map(String::as_str));
-    }
-    h.finish()
-}
-
-/// The components of `path` with `.`, empty components and `..` resolved lexically (`..` at
-/// the top stays at the top, as in an image's root).
-pub(crate) fn clean(path: &str) -> Vec<&str> {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    parts
-}
-
-/// Joins a path to a directory and normalizes it (`.`, `..`, `//`), keeping a trailing `/`.
-pub fn join(dir: &str, path: &str) -> String {
-    let full = if path.starts_with('/') {
-        path.to_owned()
-    } else {
-        format!("{dir}/{path}")
-    };
-    let mut out = format!("/{}", clean(&full).join("/"));
-    if path.ends_with('/') && out != "/" {
-        out.push('/');
-    }
-    out
 }
 
 /// A context path as written (`./src/`, `.`) to the listing's form (`src`, ``).
@@ -643,78 +482,4 @@ fn copy_from(
     lower_env(db, source)
         .as_ref()
         .map(|l| (l.top, name.to_owned()))
-}
-
-/// A step as it appears in the image history: the spec's own syntax.
-pub fn describe(kind: &StepDeclKind) -> String {
-    let q = |s: &str| format!("{s:?}");
-    let list = |v: &[String]| v.iter().map(|s| q(s)).collect::<Vec<_>>().join(" ");
-    match kind {
-        StepDeclKind::Platform(p) => format!("platform {}", list(p)),
-        StepDeclKind::Packages(p, false) => format!("packages {}", list(p)),
-        StepDeclKind::Packages(p, true) => format!("packages {} apt-sources=#true", list(p)),
-        StepDeclKind::Copy {
-            sources,
-            destination,
-            chown,
-            chmod,
-            from,
-        } => {
-            let mut s = format!("copy {} {}", list(sources), q(destination));
-            if let Some(c) = chown {
-                s.push_str(&format!(" chown={}", q(c)));
-            }
-            if let Some(m) = chmod {
-                s.push_str(&format!(" chmod=\"{m:04o}\""));
-            }
-            if let Some((f, _)) = from {
-                s.push_str(&format!(" from={}", q(f)));
-            }
-            s
-        }
-        StepDeclKind::Run { command, network } => {
-            let mut s = match command {
-                RunCommand::Shell(c) => format!("run {}", q(c)),
-                RunCommand::Exec(v) => format!("run {}", list(v)),
-            };
-            if *network != Network::None {
-                s.push_str(&format!(" network=\"{}\"", network.as_str()));
-            }
-            s
-        }
-        StepDeclKind::Env(vars) => {
-            let v: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={}", q(v))).collect();
-            format!("env {}", v.join(" "))
-        }
-        StepDeclKind::Workdir(w) => format!("workdir {}", q(w)),
-        StepDeclKind::User(u) => format!("user {}", q(u)),
-        StepDeclKind::Entrypoint(v) => format!("entrypoint {}", list(v)).trim_end().to_owned(),
-        StepDeclKind::Cmd(v) => format!("cmd {}", list(v)).trim_end().to_owned(),
-        StepDeclKind::Label(k, v) => format!("label {} {}", q(k), q(v)),
-        StepDeclKind::Expose(p) => {
-            format!(
-                "expose {}",
-                p.iter()
-                    .map(|p| q(&p.to_string()))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )
-        }
-        StepDeclKind::Tag(t) => format!("tag {}", list(t)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::join;
-
-    #[test]
-    fn joins() {
-        assert_eq!(join("/", "app"), "/app");
-        assert_eq!(join("/app", "src/"), "/app/src/");
-        assert_eq!(join("/app", "/etc/x"), "/etc/x");
-        assert_eq!(join("/app", "../x"), "/x");
-        assert_eq!(join("/", "../../"), "/");
-        assert_eq!(join("/app", "."), "/app");
-    }
 }

@@ -69,8 +69,8 @@ fn walk(root: &Path, dir: &Path, out: &mut String) -> io::Result<()> {
                 let _ = write!(
                     out,
                     " {}:{}",
-                    libc::major(meta.rdev()),
-                    libc::minor(meta.rdev())
+                    rustix::fs::major(meta.rdev()),
+                    rustix::fs::minor(meta.rdev())
                 );
             }
             _ => {}

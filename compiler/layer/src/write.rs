@@ -413,7 +413,7 @@ impl<W: Write> TarWriter<W> {
         } else if ft.is_char_device() || ft.is_block_device() {
             h.kind = if ft.is_char_device() { b'3' } else { b'4' };
             let rdev = meta.rdev();
-            h.dev = (libc::major(rdev), libc::minor(rdev));
+            h.dev = (rustix::fs::major(rdev), rustix::fs::minor(rdev));
         } else if ft.is_fifo() {
             h.kind = b'6';
         } else {

@@ -457,18 +457,7 @@ fn quote(s: &str) -> String {
 
 /// The Debian architecture of an OCI platform: `linux/amd64` → `amd64`, `linux/arm/v7` → `armhf`.
 pub fn debian_architecture(platform: &str) -> Option<&'static str> {
-    Some(match platform {
-        "linux/amd64" => "amd64",
-        "linux/arm64" | "linux/arm64/v8" => "arm64",
-        "linux/arm/v7" => "armhf",
-        "linux/arm/v5" | "linux/arm/v6" => "armel",
-        "linux/386" => "i386",
-        "linux/ppc64le" => "ppc64el",
-        "linux/s390x" => "s390x",
-        "linux/riscv64" => "riscv64",
-        "linux/mips64le" => "mips64el",
-        _ => return None,
-    })
+    duckc_platform::Arch::by_platform(platform).map(|a| a.debian)
 }
 
 #[cfg(test)]

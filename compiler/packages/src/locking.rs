@@ -71,7 +71,7 @@ pub struct StepError {
 
 /// The platform a step with no `platform` builds for: the host's.
 pub fn host_platform() -> String {
-    duckc_runtime::emulation::host_platform()
+    duckc_platform::host_platform()
 }
 
 fn platforms(step: &Step) -> Vec<String> {

@@ -100,6 +100,10 @@ pub fn export(
         uploaded: std::sync::atomic::AtomicUsize::new(0),
         progress,
         compression: Compression::Gzip,
+        // Its manifest is put without the recovery `Pusher::manifest` has: ask about
+        // every blob.
+        trust_sources: std::sync::atomic::AtomicBool::new(false),
+        trusted: std::sync::Mutex::new(Vec::new()),
     };
     let mut index = CacheIndex::default();
     for key in keys {

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 pub use client::{Client, Options};
 pub use credentials::Credentials;
 pub use name::{Reference, parse};
-pub use pull::{Platform, PullOptions, Pulled, pull};
+pub use pull::{Event as PullEvent, Platform, PullOptions, Pulled, pull};
 pub use push::{Pushed, push};
 
 /// Errors of registry operations. Each names the image and, where there is one, the layer.

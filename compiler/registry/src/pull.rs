@@ -1,10 +1,13 @@
 //! `pull`: the manifest (an index picks a platform), then the config and the layers, a few
 //! at a time, each streamed into the store and checked against its digest and size before
-//! it is published; the image is tagged only when everything is in.
+//! it is published — and, in the same pass, decompressed on a second thread and checked
+//! against the config's diff_id — reporting [`Event`]s as it goes; the image is tagged only
+//! when everything is in.
 
-use std::io::Read;
+use std::io::{self, Read, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
 
 use duckc_image::{Image, MAX_METADATA_BYTES, media};
 use duckc_layer::Compression;
@@ -106,6 +109,73 @@ pub struct Pulled {
 /// The first 12 hex digits, as Docker names layers in progress lines.
 pub fn short(d: &Digest) -> String {
     d.hex()[..12].to_owned()
+}
+
+/// What a pull reports as it goes, in the order it happens (layers download a few at a time,
+/// so their events interleave). The CLI draws Docker's lines, a live view or JSON from these.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// The manifest whose layers are fetched next, for `platform`: its digest and its layers
+    /// (digest, size) in order; `several` when it is one platform of an `--all-platforms`
+    /// pull.
+    Manifest {
+        /// `OS/ARCH[/VARIANT]`.
+        platform: &'a str,
+        /// The manifest's digest.
+        digest: &'a Digest,
+        /// Its layers: digest and size, in order.
+        layers: &'a [(Digest, u64)],
+        /// One platform of several.
+        several: bool,
+    },
+    /// A layer the store already has: it is not fetched.
+    Exists {
+        /// The platform whose manifest names it.
+        platform: &'a str,
+        /// The layer blob.
+        layer: &'a Digest,
+        /// Its size.
+        size: u64,
+    },
+    /// A layer downloading: `done` of its `size` bytes so far (0 when it starts; then at most
+    /// one event a mebibyte, and one at the end).
+    Downloading {
+        /// The platform whose manifest names it.
+        platform: &'a str,
+        /// The layer blob.
+        layer: &'a Digest,
+        /// Bytes received.
+        done: u64,
+        /// Its size.
+        size: u64,
+    },
+    /// A layer stored, its digest, its size and (when the config gives it) its diff_id
+    /// checked.
+    Complete {
+        /// The platform whose manifest names it.
+        platform: &'a str,
+        /// The layer blob.
+        layer: &'a Digest,
+        /// Its size.
+        size: u64,
+    },
+}
+
+impl Event<'_> {
+    /// Docker's plain line for the event, when it has one (`abc123456789: Pull complete`).
+    pub fn line(&self) -> Option<String> {
+        match self {
+            Event::Manifest {
+                platform,
+                digest,
+                several: true,
+                ..
+            } => Some(format!("{platform}: Pulling {}", short(digest))),
+            Event::Manifest { .. } | Event::Downloading { .. } => None,
+            Event::Exists { layer, .. } => Some(format!("{}: Already exists", short(layer))),
+            Event::Complete { layer, .. } => Some(format!("{}: Pull complete", short(layer))),
+        }
+    }
 }
 
 /// Read a whole manifest or config body, refusing more than 4 MiB (an endless body is cut
@@ -313,9 +383,10 @@ fn fetch_content(
     scope: &str,
     name: &str,
     manifest_bytes: &[u8],
+    (platform, several): (&str, bool),
     jobs: usize,
     downloaded: &AtomicUsize,
-    progress: &(dyn Fn(String) + Sync),
+    progress: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<(Digest, Vec<(Digest, u64)>)> {
     let manifest = ImageManifest::from_reader(manifest_bytes).map_err(|e| Error::BadManifest {
         what: format!("manifest of {name}"),
@@ -351,6 +422,13 @@ fn fetch_content(
         layers.push((parse(l.digest().as_ref())?, l.size()));
     }
 
+    progress(Event::Manifest {
+        platform,
+        digest: &Digest::of(manifest_bytes),
+        layers: &layers,
+        several,
+    });
+
     let config_what = format!("config {} of {name}", short(&config_digest));
     if !store.has_blob(&config_digest) {
         fetch_blob(
@@ -363,8 +441,8 @@ fn fetch_content(
         )?;
     }
 
-    // The config's diff_ids, to check each layer on the thread that downloaded it (the
-    // decompression is the costly part of a pull; `index_layers` then finds them checked).
+    // The config's diff_ids, to check each layer while it downloads (`index_layers` then
+    // finds them checked).
     let diff_ids: Vec<Digest> = store
         .read_blob(&config_digest, MAX_METADATA_BYTES)
         .ok()
@@ -399,28 +477,45 @@ fn fetch_content(
                         return;
                     };
                     if store.has_blob(d) {
-                        progress(format!("{}: Already exists", short(d)));
+                        progress(Event::Exists {
+                            platform,
+                            layer: d,
+                            size: *size,
+                        });
                         continue;
                     }
                     let what = format!("layer {} of {name}", short(d));
-                    let fetched = fetch_blob(client, store, repo, (d, *size), scope, &what)
-                        .and_then(|()| match diff_ids.get(i) {
-                            Some(diff_id) => check_layer(
-                                store,
-                                &duckc_store::LayerRef {
-                                    digest: *d,
-                                    diff_id: *diff_id,
-                                    size: *size,
-                                    media_type: media_types[i].clone(),
-                                },
-                                &what,
-                            ),
-                            None => Ok(()),
-                        });
+                    let layer = diff_ids.get(i).map(|diff_id| duckc_store::LayerRef {
+                        digest: *d,
+                        diff_id: *diff_id,
+                        size: *size,
+                        media_type: media_types[i].clone(),
+                    });
+                    let fetched = fetch_layer(
+                        client,
+                        store,
+                        repo,
+                        (d, *size),
+                        layer.as_ref(),
+                        scope,
+                        &what,
+                        &|done| {
+                            progress(Event::Downloading {
+                                platform,
+                                layer: d,
+                                done,
+                                size: *size,
+                            })
+                        },
+                    );
                     match fetched {
                         Ok(()) => {
                             downloaded.fetch_add(1, Ordering::Relaxed);
-                            progress(format!("{}: Pull complete", short(d)));
+                            progress(Event::Complete {
+                                platform,
+                                layer: d,
+                                size: *size,
+                            });
                         }
                         Err(e) => {
                             failed.store(true, Ordering::Relaxed);
@@ -438,17 +533,137 @@ fn fetch_content(
     Ok((config_digest, layers))
 }
 
-/// Check that the stored layer blob `layer.digest` unpacks to `layer.diff_id`, and index it
-/// (as `duckc_image::index_layers` does, which then skips it).
-fn check_layer(store: &Store, layer: &duckc_store::LayerRef, what: &str) -> Result<()> {
-    let io = |e: std::io::Error| Error::Io {
-        path: store.blob_path(&layer.digest),
-        source: e,
+/// Compressed bytes handed to the unpacking thread at a time, and how many may wait for it.
+const CHUNK: usize = 256 << 10;
+const QUEUED: usize = 8;
+/// A [`Event::Downloading`] at most every this many bytes.
+const PROGRESS_STEP: u64 = 1 << 20;
+
+/// A layer's compressed bytes as they arrive, read by the thread that decompresses them; the
+/// end of the stream is the sender hanging up.
+struct Chunks {
+    rx: Receiver<Vec<u8>>,
+    current: Vec<u8>,
+    at: usize,
+}
+
+impl Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.current.len() {
+            match self.rx.recv() {
+                Ok(chunk) => {
+                    self.current = chunk;
+                    self.at = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Download the layer blob `digest` of `size` bytes into the store in one pass: the bytes
+/// are hashed and written as they arrive, and — when `layer` gives the config's diff_id — a
+/// second thread decompresses the same bytes as they come and hashes the tar, so the diff_id
+/// is checked without reading the blob back (that second read made a pull slower than
+/// skopeo's). The blob's digest and size are checked first, so bytes that are not the blob
+/// fail as a mismatch however they decompress; then the diff_id, and the layer is indexed
+/// (as `duckc_image::index_layers` does, which then skips it). `progress` gets the bytes
+/// received so far.
+#[allow(clippy::too_many_arguments)]
+fn fetch_layer(
+    client: &Client,
+    store: &Store,
+    repo: &str,
+    (digest, size): (&Digest, u64),
+    layer: Option<&duckc_store::LayerRef>,
+    scope: &str,
+    what: &str,
+    progress: &dyn Fn(u64),
+) -> Result<()> {
+    let path = format!("/v2/{repo}/blobs/{digest}");
+    let response = client.send("GET", &path, &[], Body::Empty, scope, what)?;
+    let response = client.check(response, &[200], what)?;
+    let mut reader = Resuming {
+        client,
+        path: path.clone(),
+        scope,
+        what,
+        inner: Box::new(response.into_body().into_reader()),
+        offset: 0,
+        resumes: 0,
     };
-    let file = store.open_blob(&layer.digest)?;
-    let reader = duckc_layer::compress::decoder(std::io::BufReader::with_capacity(1 << 20, file))
-        .map_err(io)?;
-    let (actual, n) = duckc_layer::digest::digest_reader(reader).map_err(io)?;
+    // One byte past the declared size is enough to see that the body is too long.
+    let mut body = (&mut reader).take(size + 1);
+    let blob_err = |e: duckc_store::Error| Error::Blob {
+        what: what.to_owned(),
+        source: Box::new(e),
+    };
+    let mut blob = store.blob_writer().map_err(blob_err)?;
+    let (tx, rx) = sync_channel::<Vec<u8>>(QUEUED);
+    let unpacked = std::thread::scope(|s| -> Result<Option<io::Result<(Digest, u64)>>> {
+        let unpacking = layer.map(|_| {
+            s.spawn(move || {
+                let chunks = Chunks {
+                    rx,
+                    current: Vec::new(),
+                    at: 0,
+                };
+                duckc_layer::compress::decoder(chunks).and_then(duckc_layer::digest::digest_reader)
+            })
+        });
+        // Dropped on every way out of this closure: the unpacking thread then sees the end.
+        let mut tx = unpacking.is_some().then_some(tx);
+        let (mut done, mut shown) = (0u64, 0u64);
+        progress(0);
+        loop {
+            let mut chunk = Vec::with_capacity(CHUNK);
+            let n = (&mut body)
+                .take(CHUNK as u64)
+                .read_to_end(&mut chunk)
+                .map_err(|e| Error::Transport {
+                    url: client.url(&path),
+                    message: format!("{what}: {e}"),
+                })?;
+            if n == 0 {
+                break;
+            }
+            blob.write_all(&chunk).map_err(|e| {
+                blob_err(duckc_store::Error::Io {
+                    path: store.blob_path(digest),
+                    source: e,
+                })
+            })?;
+            done += n as u64;
+            if done - shown >= PROGRESS_STEP || done >= size {
+                progress(done.min(size));
+                shown = done;
+            }
+            // A send fails when the unpacking thread stopped at bytes it cannot decompress:
+            // keep storing, so that the digest check below says whether they were the blob.
+            if let Some(t) = &tx
+                && t.send(chunk).is_err()
+            {
+                tx = None;
+            }
+        }
+        drop(tx);
+        Ok(unpacking.map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(io::Error::other("the unpacking thread panicked")))
+        }))
+    })?;
+    blob.commit(Some((digest, size))).map_err(blob_err)?;
+    let (Some(layer), Some(unpacked)) = (layer, unpacked) else {
+        return Ok(());
+    };
+    let (actual, n) = unpacked.map_err(|e| Error::Mismatch {
+        what: what.to_owned(),
+        reason: format!("it does not unpack: {e}"),
+    })?;
     if actual != layer.diff_id {
         return Err(Error::Mismatch {
             what: what.to_owned(),
@@ -473,7 +688,7 @@ fn pull_all(
     scope: &str,
     top: &[u8],
     pull_opts: &PullOptions,
-    progress: &(dyn Fn(String) + Sync),
+    progress: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<(Image, usize)> {
     let name = reference.to_string();
     let repo = &reference.repository;
@@ -517,7 +732,6 @@ fn pull_all(
                 reason: "an index inside an index".into(),
             });
         }
-        progress(format!("{platform}: Pulling {}", short(&d)));
         let (config, layers) = fetch_content(
             client,
             store,
@@ -525,6 +739,7 @@ fn pull_all(
             scope,
             &name,
             &bytes,
+            (&platform, true),
             pull_opts.jobs,
             &downloaded,
             progress,
@@ -547,14 +762,14 @@ fn pull_all(
     Ok((Image::read(store, &digest)?, downloaded.into_inner()))
 }
 
-/// Pull `reference` into `store` and tag it with its local name. `progress` gets Docker's
-/// lines (`abc123456789: Pull complete`).
+/// Pull `reference` into `store` and tag it with its local name. `progress` gets each
+/// [`Event`] as it happens ([`Event::line`] gives Docker's lines).
 pub fn pull(
     store: &Store,
     reference: &Reference,
     opts: &Options,
     pull_opts: &PullOptions,
-    progress: &(dyn Fn(String) + Sync),
+    progress: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<Pulled> {
     let _lease = store.lease()?;
     let client = Client::connect(&reference.registry, opts)?;
@@ -607,6 +822,7 @@ pub fn pull(
         &scope,
         &name,
         &manifest_bytes,
+        (&platform.to_string(), false),
         pull_opts.jobs,
         &downloaded,
         progress,

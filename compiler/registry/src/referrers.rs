@@ -67,6 +67,10 @@ pub fn attach(
         uploaded: std::sync::atomic::AtomicUsize::new(0),
         progress,
         compression: Compression::Gzip,
+        // Its manifest is put without the recovery `Pusher::manifest` has: ask about
+        // every blob.
+        trust_sources: std::sync::atomic::AtomicBool::new(false),
+        trusted: std::sync::Mutex::new(Vec::new()),
     };
     let blob = store.put_blob(bytes)?;
     pusher.blob(&blob, bytes.len() as u64, false)?;

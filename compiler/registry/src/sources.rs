@@ -1,6 +1,7 @@
 //! Which repositories of which registries are known to hold a blob (learnt by pulling and
 //! pushing), so a push can ask the registry to mount the blob from there instead of sending
-//! it again. Kept as `registry/sources/<hex>` in the store, one `host repository` a line.
+//! it again, and need not ask (`HEAD`) about a blob it knows the repository it pushes to has.
+//! Kept as `registry/sources/<hex>` in the store, one `host repository` a line.
 
 use std::path::PathBuf;
 
@@ -44,4 +45,31 @@ pub fn known(store: &Store, digest: &Digest, host: &str, not: &str) -> Option<St
         let (h, r) = l.split_once(' ')?;
         (h == host && r != not).then(|| r.to_owned())
     })
+}
+
+/// Whether `host/repository` is known to hold `digest`.
+pub fn holds(store: &Store, digest: &Digest, host: &str, repository: &str) -> bool {
+    let line = format!("{host} {repository}");
+    std::fs::read_to_string(path(store, digest)).is_ok_and(|t| t.lines().any(|l| l == line))
+}
+
+/// Forget that `host/repository` holds `digest` (it turned out not to; best effort).
+pub fn forget(store: &Store, digest: &Digest, host: &str, repository: &str) {
+    let p = path(store, digest);
+    let line = format!("{host} {repository}");
+    let Ok(old) = std::fs::read_to_string(&p) else {
+        return;
+    };
+    if !old.lines().any(|l| l == line) {
+        return;
+    }
+    let text: String = old
+        .lines()
+        .filter(|l| *l != line)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let tmp = store.tmp_path("source");
+    if std::fs::write(&tmp, text.as_bytes()).is_err() || std::fs::rename(&tmp, &p).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
 }

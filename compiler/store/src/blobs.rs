@@ -1,5 +1,10 @@
 //! Blobs by sha256: written to `tmp/`, checked, then renamed to `blobs/sha256/<hex>`, so a
 //! blob is only ever visible under its name with exactly the bytes that hash to it.
+//!
+//! A build layer's uncompressed blob may have no file: its snapshot stands for it
+//! ([`crate::rewrite`]). [`Store::has_blob`], [`Store::blob_size`] and [`Store::open_blob`]
+//! treat such a blob as present, so readers need not know; [`Store::list_blobs`] and
+//! [`Store::remove_blob`] deal in files.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
@@ -7,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use duckc_layer::{Digest, HashingWriter};
 
-use crate::{Error, Result, Store, fsync_dir, io_err};
+use crate::{BlobReader, Error, Result, Store, fsync_dir, io_err};
 
 /// A blob being written. Call [`BlobWriter::commit`]; dropping it discards the bytes.
 #[derive(Debug)]
@@ -93,17 +98,26 @@ impl Store {
         self.root().join("blobs/sha256").join(digest.hex())
     }
 
-    /// Whether the blob is present.
+    /// Whether the blob is present: as a file, or as the snapshot of a layer kept only as
+    /// its snapshot.
     pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.has_blob_file(digest) || matches!(self.rewritable(digest), Ok(Some(_)))
+    }
+
+    /// Whether the blob is present as a file in `blobs/`.
+    pub fn has_blob_file(&self, digest: &Digest) -> bool {
         self.blob_path(digest).is_file()
     }
 
-    /// The blob's size on disk.
+    /// The blob's size (of its file, or recorded for a layer kept as its snapshot).
     pub fn blob_size(&self, digest: &Digest) -> Result<u64> {
         let p = self.blob_path(digest);
         match fs::metadata(&p) {
             Ok(m) => Ok(m.len()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::BlobMissing(*digest)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match self.rewritable(digest)? {
+                Some(rec) => Ok(rec.diff_size),
+                None => Err(Error::BlobMissing(*digest)),
+            },
             Err(e) => Err(io_err(&p)(e)),
         }
     }
@@ -143,16 +157,22 @@ impl Store {
         w.commit(expected)
     }
 
-    /// Open a blob for reading (unverified: see [`Store::read_blob`] and `duckc verify`).
-    pub fn open_blob(&self, digest: &Digest) -> Result<File> {
+    /// Open a blob for reading. A file is read unverified (see [`Store::read_blob`] and
+    /// `duckc verify`); a layer kept as its snapshot is written again and checked against
+    /// its digest and size, the reader failing at the end when they differ.
+    pub fn open_blob(&self, digest: &Digest) -> Result<BlobReader> {
         let p = self.blob_path(digest);
-        File::open(&p).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                Error::BlobMissing(*digest)
-            } else {
-                io_err(&p)(e)
+        match File::open(&p) {
+            Ok(f) => {
+                let len = f.metadata().map_err(io_err(&p))?.len();
+                Ok(Store::file_reader(f, len))
             }
-        })
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match self.rewritable(digest)? {
+                Some(rec) => Ok(self.rewrite_reader(&rec)),
+                None => Err(Error::BlobMissing(*digest)),
+            },
+            Err(e) => Err(io_err(&p)(e)),
+        }
     }
 
     /// Read a small blob (at most `max` bytes) and check its digest.

@@ -117,28 +117,60 @@ impl Store {
     /// `snapshots/`. `dir` must be under [`Store::tmp_dir`] and is gone afterwards (removed if
     /// the snapshot already exists). Only for plain directories: an overlay upper directory's
     /// whiteouts and overlay xattrs are not what the layer holds.
+    ///
+    /// An uncompressed layer (what builds write) gets no blob file at all: the tar is only
+    /// hashed, and the snapshot, recorded as [`crate::Rewrite::Plain`], stands for the blob
+    /// (writing the same directory again gives the same bytes).
     pub fn write_layer_snapshot(&self, dir: &Path, opts: &WriteOptions) -> Result<LayerRef> {
         let _lease = self.lease()?;
-        let (layer, info) = self.write_layer_info(dir, opts)?;
         if opts.source != duckc_layer::SourceKind::Plain {
+            let (layer, _) = self.write_layer_info(dir, opts)?;
             duckc_layer::remove_tree(dir).map_err(io_err(dir))?;
             return Ok(layer);
         }
-        self.adopt_snapshot(&layer, &info, dir, opts.epoch)?;
+        if opts.compression != duckc_layer::Compression::None {
+            let (layer, info) = self.write_layer_info(dir, opts)?;
+            self.adopt_snapshot(&layer, &info, dir, opts.epoch, None)?;
+            return Ok(layer);
+        }
+        let (_, info) = duckc_layer::write_layer(dir, opts, io::sink())?;
+        let layer = LayerRef {
+            digest: info.digest,
+            diff_id: info.diff_id,
+            size: info.size,
+            media_type: info.compression.media_type().to_owned(),
+        };
+        self.adopt_snapshot(&layer, &info, dir, opts.epoch, Some(opts))?;
+        self.register_layer(&layer, Some(info.diff_size))?;
         Ok(layer)
     }
 
+    /// Install `dir` as the snapshot of `layer` (unless a snapshot is there already). With
+    /// `rewrite_from` (the options the layer was written with), the snapshot stands for the
+    /// layer's blob, which no file need hold.
     fn adopt_snapshot(
         &self,
         layer: &LayerRef,
         info: &duckc_layer::LayerInfo,
         dir: &Path,
         epoch: u64,
+        rewrite_from: Option<&WriteOptions>,
     ) -> Result<()> {
+        let rewrite = rewrite_from.map(|_| crate::Rewrite::Plain);
         let diff_id = &layer.diff_id;
         let target = self.snapshot_path(diff_id);
         let _lock = self.named_lock(&format!("snapshot-{}", diff_id.hex()))?;
         if self.snapshot_record(diff_id)?.is_some() && target.is_dir() {
+            // The snapshot there serves (it may be in use as a lower directory, so it stays).
+            // When it cannot stand for this layer's blob (an older store's, or one unpacked
+            // from a compressed blob of the same layer), the blob is written as a file.
+            if let Some(opts) = rewrite_from
+                && !self.has_blob(&layer.digest)
+            {
+                let w = self.blob_writer()?;
+                let (w, _) = duckc_layer::write_layer(dir, opts, w)?;
+                w.commit(Some((&layer.digest, layer.size)))?;
+            }
             return duckc_layer::remove_tree(dir).map_err(io_err(dir));
         }
         duckc_layer::clamp_mtimes(dir, epoch).map_err(io_err(dir))?;
@@ -149,7 +181,13 @@ impl Store {
             tree,
             entries: info.entries,
             diff_size: info.diff_size,
+            rewrite,
         };
-        self.install_snapshot(dir, &record)
+        self.install_snapshot(dir, &record)?;
+        if rewrite.is_some() {
+            // A blob file of the same layer (built before, by an older duckc) is redundant now.
+            self.remove_blob(&layer.digest)?;
+        }
+        Ok(())
     }
 }

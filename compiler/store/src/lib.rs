@@ -2,21 +2,34 @@
 //! unpacked layer snapshots, image refs, the build cache index and the containers directory,
 //! all written atomically and shared safely between concurrent duckc processes.
 //!
-//! Layout under the root (see `docs/architecture.md`):
+//! Layout under the root (see `docs/architecture.md`). The store makes every top directory
+//! but `registry/` and `networks/` when it opens; the second column says who writes below.
 //! ```text
-//! oci-layout                 {"imageLayoutVersion":"1.0.0"}: blobs/ is an OCI blob store
-//! blobs/sha256/<hex>         every blob (layers, configs, manifests, indexes)
-//! layers/sha256/<diff>.json  diff_id → the blob that holds that layer
-//! snapshots/sha256/<diff>/   the layer unpacked once (overlay whiteouts), read-only lowerdir
-//! snapshots/sha256/<diff>.json  its record: present only once the directory is complete
-//! cache/sha256/<key>.json    build cache: layer-graph key → layer
+//! oci-layout                      {"imageLayoutVersion":"1.0.0"}: blobs/ is an OCI blob store
+//! blobs/sha256/<hex>              every blob (layers, configs, manifests, indexes), but no file
+//!                                 for an uncompressed layer kept as its snapshot ([`rewrite`])
+//! layers/sha256/<diff>.json       diff_id → the blob that holds that layer
+//! snapshots/sha256/<diff>/        the layer unpacked once (overlay whiteouts), read-only lowerdir
+//! snapshots/sha256/<diff>.json    its record: present only once the directory is complete; with
+//!                                 `rewrite`, the snapshot stands for the layer's blob
+//! cache/sha256/<key>.json         build cache: layer-graph key → layer
 //! cache/sha256/<key>.layers.json  build cache: key → several layers (a `packages` step)
-//! refs.json                  known images and tags (`name:tag` → manifest digest)
-//! roots/<id>                 extra gc roots (e.g. containers): manifest digests, one a line
-//! containers/                owned by the runtime
-//! locks/                     flock files
-//! tmp/                       scratch on the same file system, for atomic renames
-//! cache-mounts/, builds/, downloads/  the build's cache mounts and records, package downloads
+//! refs.json                       known images and tags (`name:tag` → manifest digest)
+//! roots/<id>                      extra gc roots (e.g. containers): manifest digests, one a line
+//! containers/<id>/                a container (`duckc_runtime::container` owns it): config.json,
+//!                                 state.json, log, and its overlay's upper/, work/, rootfs/
+//! locks/                          flock files
+//! tmp/                            scratch on the same file system, for atomic renames
+//! builds/<hash>.json              duckc-build's record of an env's last build (`explain`)
+//! cache-mounts/<sha256 of id>/    duckc-build: a `RUN --mount=type=cache` directory
+//! downloads/sha256/<hex>          duckc-packages: downloaded `.deb`s and indexes, by sha256
+//!                                 (`<hex>.partial` while one downloads)
+//! registry/gzip/<hex>.json        duckc-registry (push): the gzip blob made from layer <hex>
+//! registry/zstd/<hex>.json        duckc-registry (push): the same for zstd
+//! registry/sources/<hex>          duckc-registry: `host repository` lines that hold blob <hex>
+//! registry/uploads/<hash>.json    duckc-registry (push): a chunked upload under way, to resume
+//! registry/origins/<hex>.json     duckc-registry: where image <hex> was pulled from, pushed to
+//! networks/<name>.json            the CLI (`duckc network create`): a user network
 //! ```
 //!
 //! **Invariant:** the root and every directory duckc makes in it are 0700, private files
@@ -31,6 +44,7 @@ mod layers;
 mod lock;
 pub mod modes;
 mod refs;
+mod rewrite;
 mod snapshot;
 mod verify;
 
@@ -45,6 +59,7 @@ pub use crash::crash_point;
 pub use layers::{LayerRecord, LayerRef};
 pub use lock::{Lease, LockFile};
 pub use refs::{ImageEntry, Refs};
+pub use rewrite::{BlobReader, Rewrite, RewriteMismatch};
 pub use snapshot::SnapshotRecord;
 pub use verify::{Problem, VerifyReport};
 

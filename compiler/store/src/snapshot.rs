@@ -5,6 +5,10 @@
 //! streaming), described (a tree digest for `verify`), renamed into place, and only then
 //! recorded in `<diff_id>.json`. A directory without its record is an interrupted unpack and
 //! is redone; a per-layer lock makes concurrent callers unpack it once.
+//!
+//! An uncompressed layer blob that the snapshot gives back byte for byte when written again
+//! (checked here, once) is then deleted: the record's `rewrite` says how to write it, and the
+//! snapshot stands for the blob from then on ([`crate::rewrite`]).
 
 use std::fs;
 use std::io;
@@ -13,7 +17,7 @@ use std::path::{Path, PathBuf};
 use duckc_layer::{Digest, Expected, ExtractOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result, Store, fsync_dir, io_err, write_atomic};
+use crate::{Error, Result, Rewrite, Store, fsync_dir, io_err, write_atomic};
 
 /// The record written once a snapshot is complete.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +32,10 @@ pub struct SnapshotRecord {
     pub entries: u64,
     /// Bytes of uncompressed tar.
     pub diff_size: u64,
+    /// Set when the layer's tar is written again from this snapshot (the store then keeps no
+    /// blob file for it): how. Absent in records of older stores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewrite: Option<Rewrite>,
 }
 
 impl Store {
@@ -85,12 +93,14 @@ impl Store {
                 source,
             })?;
             let tree = duckc_layer::tree::digest(&tmp).map_err(io_err(&tmp))?;
+            let rewrite = self.rewrites_to(&tmp, &layer.layer);
             Ok(SnapshotRecord {
                 diff_id: *diff_id,
                 blob: layer.layer.digest,
                 tree,
                 entries: stats.entries,
                 diff_size: stats.diff_size,
+                rewrite,
             })
         })();
         let record = match result {
@@ -104,7 +114,32 @@ impl Store {
         if layer.diff_size.is_none() {
             self.register_layer(&layer.layer, Some(record.diff_size))?;
         }
+        if record.rewrite.is_some() {
+            // The snapshot, recorded first, stands for the blob from now on.
+            crate::crash_point("snapshot-before-blob-removal");
+            self.remove_blob(&layer.layer.digest)?;
+        }
         Ok(dir)
+    }
+
+    /// Whether the tree `dir`, just unpacked from the uncompressed blob `layer`, gives that
+    /// blob back when written as an overlay upper directory: then the blob need not be kept.
+    /// Compressed blobs (pulled layers) are kept as they are: compressing again would need the
+    /// very encoder that made them. An unpack that loses something (no owners or devices for a
+    /// user without privileges, an xattr the file system refuses) gives other bytes and keeps
+    /// the blob, and so does a tree that cannot be read back (the snapshot is still good).
+    fn rewrites_to(&self, dir: &Path, layer: &crate::LayerRef) -> Option<Rewrite> {
+        if layer.digest != layer.diff_id
+            || duckc_layer::Compression::from_media_type(&layer.media_type)
+                != Some(duckc_layer::Compression::None)
+        {
+            return None;
+        }
+        let opts = crate::rewrite::rewrite_options(Rewrite::Overlay);
+        let out = duckc_layer::HashingWriter::new(io::sink());
+        let (out, _) = duckc_layer::write_tar(dir, &opts, out).ok()?;
+        let (_, digest, size) = out.finish();
+        (digest == layer.digest && size == layer.size).then_some(Rewrite::Overlay)
     }
 
     /// Moves the complete tree `tmp` into place as the snapshot `record` describes, then

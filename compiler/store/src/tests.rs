@@ -191,3 +191,159 @@ fn modes_are_private_reported_and_fixed_on_open() {
     assert_eq!(fixed.check_modes(), vec![]);
     assert_eq!(mode(&s.tmp_dir()), 0o700);
 }
+
+/// The bytes of the blob `d`, read through [`Store::open_blob`].
+fn blob_bytes(s: &Store, d: &Digest) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    s.open_blob(d).unwrap().read_to_end(&mut out)?;
+    Ok(out)
+}
+
+fn uncompressed() -> WriteOptions {
+    WriteOptions {
+        epoch: 1_000_000,
+        compression: duckc_layer::Compression::None,
+        source: duckc_layer::SourceKind::Plain,
+    }
+}
+
+#[test]
+fn an_uncompressed_adopted_layer_keeps_no_blob_file_and_reads_back_the_same_bytes() {
+    let (_d, s) = store();
+    let src = s.tmp_path("src");
+    odd_tree(&src);
+    let (expected, info) = duckc_layer::write_layer(&src, &uncompressed(), Vec::new()).unwrap();
+    let layer = s.write_layer_snapshot(&src, &uncompressed()).unwrap();
+    assert_eq!(layer.digest, info.digest);
+    assert!(!s.has_blob_file(&layer.digest), "no blob file is written");
+    assert!(s.list_blobs().unwrap().is_empty());
+    assert!(s.has_blob(&layer.digest));
+    assert_eq!(s.blob_size(&layer.digest).unwrap(), expected.len() as u64);
+    assert_eq!(s.layer(&layer.diff_id).unwrap().unwrap().layer, layer);
+    let rec = s.snapshot_record(&layer.diff_id).unwrap().unwrap();
+    assert_eq!(rec.rewrite, Some(Rewrite::Plain));
+    assert_eq!(blob_bytes(&s, &layer.digest).unwrap(), expected);
+    assert_eq!(s.check_blob(&layer.digest).unwrap(), expected.len() as u64);
+    let key = Digest::of(b"node key");
+    s.cache_put(&key, &layer).unwrap();
+    assert_eq!(s.cache_get(&key).unwrap(), Some(layer.clone()));
+    assert!(s.verify().unwrap().problems.is_empty());
+
+    // A changed mtime leaves the tree digest as it was; writing the tar again finds it, both
+    // when reading and in `verify`, and names the layer and the way out.
+    let tool = s.snapshot_path(&layer.diff_id).join("usr/bin/tool");
+    let t = rustix::fs::Timespec {
+        tv_sec: 12345,
+        tv_nsec: 0,
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        &tool,
+        &rustix::fs::Timestamps {
+            last_access: t,
+            last_modification: t,
+        },
+        rustix::fs::AtFlags::empty(),
+    )
+    .unwrap();
+    let err = blob_bytes(&s, &layer.digest).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(&layer.diff_id.to_string()), "{msg}");
+    assert!(msg.contains("duckc verify --repair"), "{msg}");
+    assert!(
+        err.get_ref()
+            .is_some_and(|e| e.downcast_ref::<RewriteMismatch>().is_some())
+    );
+    // A reader that takes exactly the recorded size still gets the error.
+    {
+        use std::io::Read;
+        let mut r = s
+            .open_blob(&layer.digest)
+            .unwrap()
+            .take(expected.len() as u64);
+        assert!(std::io::copy(&mut r, &mut std::io::sink()).is_err());
+    }
+    let report = s.verify().unwrap();
+    assert_eq!(report.problems.len(), 1, "{report:?}");
+    assert!(
+        report.problems[0].what.starts_with("snapshot "),
+        "{report:?}"
+    );
+
+    // `repair` drops the snapshot, and with it the layer and its cache entry: a build makes
+    // the layer again rather than reusing it.
+    let repaired = s.repair().unwrap();
+    assert_eq!(repaired.len(), 1, "{repaired:?}");
+    assert!(!s.has_blob(&layer.digest));
+    assert_eq!(s.layer(&layer.diff_id).unwrap(), None);
+    assert_eq!(s.cache_get(&key).unwrap(), None);
+    assert!(s.verify().unwrap().problems.is_empty());
+    let again = s.tmp_path("src");
+    odd_tree(&again);
+    assert_eq!(
+        s.write_layer_snapshot(&again, &uncompressed()).unwrap(),
+        layer
+    );
+    assert_eq!(blob_bytes(&s, &layer.digest).unwrap(), expected);
+}
+
+#[test]
+fn unpacking_an_uncompressed_layer_drops_its_blob_once_the_snapshot_gives_it_back() {
+    let (_d, s) = store();
+    let src = s.tmp_path("src");
+    odd_tree(&src);
+    std::fs::create_dir_all(src.join("etc")).unwrap();
+    std::fs::write(src.join("etc/motd"), b"duck\n").unwrap();
+    let opts = WriteOptions {
+        source: duckc_layer::SourceKind::OverlayUpper,
+        ..uncompressed()
+    };
+    if duckc_layer::ids::host_root() {
+        // A whiteout and an opaque directory, as a `run` step's upper directory has them.
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            src.join("gone"),
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::from_raw_mode(0),
+            0,
+        )
+        .unwrap();
+        rustix::fs::setxattr(
+            src.join("etc"),
+            "trusted.overlay.opaque",
+            b"y",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .unwrap();
+    }
+    let (expected, _) = duckc_layer::write_layer(&src, &opts, Vec::new()).unwrap();
+    let layer = s.write_layer(&src, &opts).unwrap();
+    assert!(s.has_blob_file(&layer.digest));
+    s.snapshot(&layer.diff_id).unwrap();
+    let rec = s.snapshot_record(&layer.diff_id).unwrap().unwrap();
+    // Unpacked with owners (as root) the snapshot gives the layer back; otherwise the blob
+    // must stay, and does.
+    if duckc_layer::ids::can_chown() {
+        assert_eq!(rec.rewrite, Some(Rewrite::Overlay));
+        assert!(!s.has_blob_file(&layer.digest));
+    } else {
+        assert_eq!(rec.rewrite.is_some(), !s.has_blob_file(&layer.digest));
+    }
+    assert_eq!(blob_bytes(&s, &layer.digest).unwrap(), expected);
+    assert!(s.verify().unwrap().problems.is_empty());
+}
+
+#[test]
+fn a_compressed_layer_keeps_its_blob() {
+    let (_d, s) = store();
+    let src = s.tmp_path("src");
+    odd_tree(&src);
+    let layer = s.write_layer(&src, &WriteOptions::default()).unwrap();
+    s.snapshot(&layer.diff_id).unwrap();
+    assert!(s.has_blob_file(&layer.digest));
+    assert_eq!(
+        s.snapshot_record(&layer.diff_id).unwrap().unwrap().rewrite,
+        None
+    );
+}

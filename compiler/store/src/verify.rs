@@ -1,6 +1,7 @@
 //! Store-level verification: every blob re-hashed, every snapshot re-described and compared
-//! with its record, every layer record checked against its blob, the store's modes and owner
-//! checked against its invariant.
+//! with its record, every layer kept as its snapshot only written again and re-hashed, every
+//! layer record checked against its blob, the store's modes and owner checked against its
+//! invariant.
 
 use std::fs;
 
@@ -78,7 +79,19 @@ impl Store {
                 reason: "recorded but its directory is missing".into(),
             }),
             (Some(rec), true) => match duckc_layer::tree::digest(&dir) {
-                Ok(t) if t == rec.tree => {}
+                // The tree digest leaves out times, which the layer's tar holds: a snapshot
+                // that stands for its blob is written again and hashed, as a blob would be.
+                Ok(t) if t == rec.tree => {
+                    if rec.rewrite.is_some()
+                        && !self.has_blob_file(&rec.blob)
+                        && let Err(e) = self.check_rewrite(&rec)
+                    {
+                        problems.push(Problem {
+                            what,
+                            reason: e.to_string(),
+                        });
+                    }
+                }
                 Ok(t) => problems.push(Problem {
                     what,
                     reason: format!("tree changed: recorded {}, now {t}", rec.tree),
@@ -91,5 +104,53 @@ impl Store {
             (None, false) => {}
         }
         Ok(())
+    }
+}
+
+impl Store {
+    /// What `verify --repair` does: every damaged snapshot (its tree changed, it no longer
+    /// gives its layer's bytes, or it is recorded but gone) is removed. A layer whose bytes
+    /// lived only there is then gone too: its record and the build cache entries that name it
+    /// are removed, so the next build makes it again instead of reusing it. Returns what was
+    /// repaired. Holds the gc lock, so no build or pull runs meanwhile.
+    pub fn repair(&self) -> Result<Vec<Problem>> {
+        let _lock = self.gc_lock()?;
+        let mut repaired = Vec::new();
+        for d in self.snapshots()? {
+            let mut problems = Vec::new();
+            self.verify_snapshot(&d, &mut problems)?;
+            if problems.is_empty() {
+                continue;
+            }
+            let record = self.snapshot_record(&d).ok().flatten();
+            self.remove_snapshot(&d)?;
+            let lost = match (&record, self.layer(&d)?) {
+                (_, Some(layer)) => !self.has_blob(&layer.layer.digest),
+                (Some(rec), None) => !self.has_blob(&rec.blob),
+                (None, None) => false,
+            };
+            if lost {
+                self.remove_layer_record(&d)?;
+                for (key, layer) in self.cache_entries()? {
+                    if layer.diff_id == d {
+                        self.cache_remove(&key)?;
+                    }
+                }
+            }
+            for p in problems {
+                repaired.push(Problem {
+                    what: p.what,
+                    reason: if lost {
+                        format!(
+                            "{}: removed, with the layer and its build cache entries (build the images that use it again)",
+                            p.reason
+                        )
+                    } else {
+                        format!("{}: removed (it is unpacked again when used)", p.reason)
+                    },
+                });
+            }
+        }
+        Ok(repaired)
     }
 }

@@ -176,10 +176,6 @@ pub fn step_keywords() -> impl Iterator<Item = &'static str> {
 }
 
 /// Architectures a `platform` may name (OCI `GOARCH` values).
-const ARCHITECTURES: &[&str] = &[
-    "amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "mips64le",
-];
-
 struct Cx<'t> {
     text: &'t str,
     diagnostics: Vec<Diagnostic>,
@@ -475,7 +471,7 @@ impl<'t> Cx<'t> {
                             )
                             .with_help(format!(
                                 "write `linux/ARCH` with ARCH one of {}: `platform \"linux/amd64\"`",
-                                ARCHITECTURES.join(", ")
+                                duckc_platform::oci_names().join(", ")
                             )),
                         );
                     }
@@ -956,15 +952,10 @@ pub fn valid_env_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
-/// Whether `p` is a platform duckc builds for: `linux/ARCH[/VARIANT]`.
+/// Whether `p` is a platform duckc builds for: `linux/ARCH[/VARIANT]`, a row of the platform
+/// table (`duckc_platform::ARCHES`).
 pub fn valid_platform(p: &str) -> bool {
-    let parts: Vec<&str> = p.split('/').collect();
-    matches!(parts.len(), 2 | 3)
-        && parts[0] == "linux"
-        && ARCHITECTURES.contains(&parts[1])
-        && parts
-            .get(2)
-            .is_none_or(|v| matches!(*v, "v5" | "v6" | "v7" | "v8"))
+    duckc_platform::Arch::by_platform(p).is_some()
 }
 
 /// A package request as `apt-get install` takes it: `name`, `name:arch`, `name=version`, or the

@@ -2,13 +2,13 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
-use super::{Fd, FileKind, Kernel, Namespace, OverlayMount, Resolve, Stat};
+use super::{FileKind, Kernel, Namespace, OverlayMount, Resolve, Stat};
 
 /// The Linux implementation of [`Kernel`].
 #[derive(Debug, Default, Clone, Copy)]
@@ -28,22 +28,25 @@ fn check(ret: libc::c_int) -> io::Result<()> {
 }
 
 fn kind_of(mode: u32) -> FileKind {
-    match mode & libc::S_IFMT {
-        libc::S_IFDIR => FileKind::Dir,
-        libc::S_IFREG => FileKind::File,
-        libc::S_IFLNK => FileKind::Symlink,
-        libc::S_IFCHR => FileKind::CharDevice,
-        libc::S_IFBLK => FileKind::BlockDevice,
+    use rustix::fs::FileType;
+    match FileType::from_raw_mode(mode) {
+        FileType::Directory => FileKind::Dir,
+        FileType::RegularFile => FileKind::File,
+        FileType::Symlink => FileKind::Symlink,
+        FileType::CharacterDevice => FileKind::CharDevice,
+        FileType::BlockDevice => FileKind::BlockDevice,
         _ => FileKind::Other,
     }
 }
 
-fn stat_of(st: &libc::stat) -> Stat {
+// `struct stat`'s fields are `unsigned long` on some targets and `u64` on others.
+#[allow(clippy::unnecessary_cast)]
+fn stat_of(st: &rustix::fs::Stat) -> Stat {
     Stat {
-        kind: kind_of(st.st_mode),
-        dev: st.st_dev,
-        ino: st.st_ino,
-        rdev: st.st_rdev,
+        kind: kind_of(st.st_mode as u32),
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+        rdev: st.st_rdev as u64,
     }
 }
 
@@ -113,6 +116,19 @@ fn open_or_create(root: &OwnedFd, rel: &Path, how: Resolve) -> io::Result<OwnedF
         Err(e) => return Err(e.into()),
     }
     open_path(root, rel, how)
+}
+
+/// rustix's name for the namespace type `setns` checks the descriptor against.
+fn link_type(ns: Namespace) -> rustix::thread::LinkNameSpaceType {
+    use rustix::thread::LinkNameSpaceType as T;
+    match ns {
+        Namespace::User => T::User,
+        Namespace::Mount => T::Mount,
+        Namespace::Pid => T::ProcessID,
+        Namespace::Uts => T::HostNameAndNISDomainName,
+        Namespace::Ipc => T::InterProcessCommunication,
+        Namespace::Net => T::Network,
+    }
 }
 
 impl Kernel for Linux {
@@ -201,9 +217,7 @@ impl Kernel for Linux {
     }
 
     fn umount_detach(&self, target: &Path) -> io::Result<()> {
-        let target = cstr(target)?;
-        // SAFETY: valid C string.
-        check(unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) })
+        rustix::mount::unmount(target, rustix::mount::UnmountFlags::DETACH).map_err(Into::into)
     }
 
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> io::Result<()> {
@@ -267,7 +281,7 @@ impl Kernel for Linux {
         Ok(())
     }
 
-    fn open_in_root(&self, root: &Path, path: &Path, how: Resolve) -> io::Result<Fd> {
+    fn open_in_root(&self, root: &Path, path: &Path, how: Resolve) -> io::Result<OwnedFd> {
         let root_fd = rustix::fs::open(
             root,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -279,24 +293,15 @@ impl Kernel for Linux {
         } else {
             rel
         };
-        Ok(open_or_create(&root_fd, rel, how)?.into_raw_fd())
+        open_or_create(&root_fd, rel, how)
     }
 
-    fn fstat(&self, fd: Fd) -> io::Result<Stat> {
-        // SAFETY: stat is plain old data, filled by fstat.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: `st` is valid for writes.
-        check(unsafe { libc::fstat(fd, &mut st) })?;
-        Ok(stat_of(&st))
+    fn fstat(&self, fd: BorrowedFd<'_>) -> io::Result<Stat> {
+        Ok(stat_of(&rustix::fs::fstat(fd)?))
     }
 
     fn lstat(&self, path: &Path) -> io::Result<Stat> {
-        let p = cstr(path)?;
-        // SAFETY: as above.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: valid C string and output buffer.
-        check(unsafe { libc::lstat(p.as_ptr(), &mut st) })?;
-        Ok(stat_of(&st))
+        Ok(stat_of(&rustix::fs::lstat(path)?))
     }
 
     fn mount_flags(&self, path: &Path) -> io::Result<u64> {
@@ -316,28 +321,22 @@ impl Kernel for Linux {
         Ok(flags)
     }
 
-    fn open_pty(&self, ptmx: Fd) -> io::Result<(Fd, Fd)> {
+    fn open_pty(&self, ptmx: BorrowedFd<'_>) -> io::Result<(OwnedFd, OwnedFd)> {
         let master = rustix::fs::open(
-            format!("/proc/self/fd/{ptmx}"),
+            format!("/proc/self/fd/{}", ptmx.as_raw_fd()),
             OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
         rustix::pty::unlockpt(&master)?;
-        // SAFETY: TIOCGPTPEER takes open flags and returns a new descriptor.
-        let slave = unsafe {
-            libc::ioctl(
-                master.as_raw_fd(),
-                libc::TIOCGPTPEER,
-                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-            )
-        };
-        if slave < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok((master.into_raw_fd(), slave))
+        use rustix::pty::OpenptFlags;
+        let slave = rustix::pty::ioctl_tiocgptpeer(
+            &master,
+            OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC,
+        )?;
+        Ok((master, slave))
     }
 
-    fn close(&self, fd: Fd) {
+    fn close(&self, fd: RawFd) {
         // SAFETY: the caller hands over a descriptor it owns.
         unsafe { libc::close(fd) };
     }
@@ -351,12 +350,16 @@ impl Kernel for Linux {
         }
     }
 
-    fn setns(&self, fd: Fd, ns: Namespace) -> io::Result<()> {
-        // SAFETY: setns takes a descriptor and a flag.
-        check(unsafe { libc::setns(fd, ns.clone_flag()) })
+    fn setns(&self, fd: BorrowedFd<'_>, ns: Namespace) -> io::Result<()> {
+        rustix::thread::move_into_link_name_space(fd, Some(link_type(ns))).map_err(Into::into)
     }
 
-    fn bind_from_namespace(&self, mnt_ns: Fd, path: &Path, target: Fd) -> io::Result<()> {
+    fn bind_from_namespace(
+        &self,
+        mnt_ns: BorrowedFd<'_>,
+        path: &Path,
+        target: BorrowedFd<'_>,
+    ) -> io::Result<()> {
         use rustix::mount::{MoveMountFlags, OpenTreeFlags, move_mount, open_tree};
         let own = rustix::fs::open(
             "/proc/self/ns/mnt",
@@ -368,8 +371,7 @@ impl Kernel for Linux {
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        // SAFETY: setns takes a descriptor and a flag.
-        check(unsafe { libc::setns(mnt_ns, libc::CLONE_NEWNS) })?;
+        self.setns(mnt_ns, Namespace::Mount)?;
         let cloned = self
             .open_in_root(
                 Path::new("/"),
@@ -380,8 +382,6 @@ impl Kernel for Linux {
                 },
             )
             .and_then(|fd| {
-                // SAFETY: open_in_root handed us this fresh descriptor.
-                let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
                 open_tree(
                     &fd,
                     "",
@@ -392,13 +392,10 @@ impl Kernel for Linux {
                 .map_err(io::Error::from)
             });
         // Back home before anything else, whatever happened there.
-        // SAFETY: as above.
-        check(unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNS) })?;
+        self.setns(own.as_fd(), Namespace::Mount)?;
         rustix::process::fchdir(&cwd)?;
         let cloned = cloned?;
         // Onto the descriptor itself: `move_mount` does not follow a `/proc/self/fd/N` link.
-        // SAFETY: the caller keeps `target` open for the call.
-        let target = unsafe { std::os::fd::BorrowedFd::borrow_raw(target) };
         move_mount(
             &cloned,
             "",
@@ -428,95 +425,46 @@ impl Kernel for Linux {
     }
 
     fn capset(&self, effective: u64, permitted: u64, inheritable: u64) -> io::Result<()> {
-        #[repr(C)]
-        struct Header {
-            version: u32,
-            pid: i32,
-        }
-        #[repr(C)]
-        #[derive(Clone, Copy)]
-        struct Data {
-            effective: u32,
-            permitted: u32,
-            inheritable: u32,
-        }
-        const VERSION_3: u32 = 0x2008_0522;
-        let mut header = Header {
-            version: VERSION_3,
-            pid: 0,
+        use rustix::thread::{CapabilitySet, CapabilitySets};
+        // Every bit as given: a capability newer than rustix's names is still set or dropped.
+        let sets = CapabilitySets {
+            effective: CapabilitySet::from_bits_retain(effective),
+            permitted: CapabilitySet::from_bits_retain(permitted),
+            inheritable: CapabilitySet::from_bits_retain(inheritable),
         };
-        let split = |v: u64, i: usize| (v >> (32 * i)) as u32;
-        let data: [Data; 2] = std::array::from_fn(|i| Data {
-            effective: split(effective, i),
-            permitted: split(permitted, i),
-            inheritable: split(inheritable, i),
-        });
-        // SAFETY: header and data have the layout capset(2) expects for version 3.
-        let r = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
-        if r == -1 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+        rustix::thread::set_capabilities(None, sets).map_err(Into::into)
     }
 
     fn clear_ambient(&self) -> io::Result<()> {
-        // SAFETY: prctl with integer arguments.
-        let r = unsafe {
-            libc::prctl(
-                libc::PR_CAP_AMBIENT,
-                libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
-                0,
-                0,
-                0,
-            )
-        };
-        if r == -1 {
-            let e = io::Error::last_os_error();
+        match rustix::thread::clear_ambient_capability_set() {
             // Kernels without ambient capabilities have nothing to clear.
-            if e.raw_os_error() == Some(libc::EINVAL) {
-                return Ok(());
-            }
-            return Err(e);
+            Ok(()) | Err(rustix::io::Errno::INVAL) => Ok(()),
+            Err(e) => Err(e.into()),
         }
-        Ok(())
     }
 
     fn set_no_new_privs(&self) -> io::Result<()> {
-        // SAFETY: prctl with integer arguments.
-        check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) })
+        rustix::thread::set_no_new_privs(true).map_err(Into::into)
     }
 
     fn setgroups(&self, groups: &[u32]) -> io::Result<()> {
-        // SAFETY: the slice is valid for `len` gids. The raw syscall sets the groups of this
-        // thread only, which is what a single-threaded init wants (glibc's wrapper would try
-        // to signal other threads).
-        let r = unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) };
-        if r == -1 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+        // The groups of this thread only (the raw system call), which is what a
+        // single-threaded init wants: glibc's wrapper would try to signal other threads.
+        let groups: Vec<rustix::process::Gid> = groups
+            .iter()
+            .map(|&g| rustix::process::Gid::from_raw(g))
+            .collect();
+        rustix::thread::set_thread_groups(&groups).map_err(Into::into)
     }
 
     fn setgid(&self, gid: u32) -> io::Result<()> {
-        // SAFETY: integer arguments.
-        let r = unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) };
-        if r == -1 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+        let gid = rustix::process::Gid::from_raw(gid);
+        rustix::thread::set_thread_res_gid(gid, gid, gid).map_err(Into::into)
     }
 
     fn setuid(&self, uid: u32) -> io::Result<()> {
-        // SAFETY: integer arguments.
-        let r = unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) };
-        if r == -1 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+        let uid = rustix::process::Uid::from_raw(uid);
+        rustix::thread::set_thread_res_uid(uid, uid, uid).map_err(Into::into)
     }
 
     fn seccomp_filter(&self, bpf: &[u8], flags: u32) -> io::Result<()> {

@@ -3,20 +3,30 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use super::{Fd, FileKind, Kernel, Namespace, OverlayMount, Resolve, Stat, ms};
+use super::{FileKind, Kernel, Namespace, OverlayMount, Resolve, Stat, ms};
 
 /// Records calls as one line each. `lstat`/`fstat` answer from a table of known paths (see
 /// [`Recording::with_stat`]); unknown paths are plain directories. A bind mount copies the
 /// source's identity onto the target, as the kernel would, so identity checks after a mount
 /// can be exercised too.
+///
+/// The descriptors it hands out are real, because an [`OwnedFd`] closes what it holds when
+/// dropped: each is a duplicate of one memfd of this recorder's own, so
+/// [`Recording::open_descriptors`] can count those still open. The calls name them by numbers
+/// of its own, counted from 10, so what a test records does not depend on which descriptors
+/// the test process has open.
 #[derive(Debug, Default)]
 pub struct Recording {
     calls: RefCell<Vec<String>>,
     stats: RefCell<HashMap<PathBuf, Stat>>,
-    fds: RefCell<HashMap<Fd, PathBuf>>,
-    next_fd: RefCell<Fd>,
+    /// Each real descriptor handed out: its number in the calls, and the path it stands for.
+    fds: RefCell<HashMap<RawFd, (i32, PathBuf)>>,
+    /// The memfd every handed-out descriptor duplicates, and its name (unique in the process).
+    memfd: RefCell<Option<(OwnedFd, String)>>,
+    next_fd: RefCell<i32>,
     fail: RefCell<Vec<(String, i32)>>,
     misdirect: RefCell<bool>,
 }
@@ -32,7 +42,7 @@ impl Recording {
                     kind: FileKind::CharDevice,
                     dev: 5,
                     ino: 1000 + u64::from(*minor),
-                    rdev: libc::makedev(*major, *minor),
+                    rdev: rustix::fs::makedev(*major, *minor),
                 },
             );
         }
@@ -84,14 +94,83 @@ impl Recording {
         })
     }
 
+    /// The descriptor a `/proc/self/fd/N` path names, if this recorder handed it out.
+    fn handed_out(&self, path: &Path) -> Option<(i32, PathBuf)> {
+        let n = path
+            .strip_prefix("/proc/self/fd")
+            .ok()?
+            .to_str()?
+            .parse()
+            .ok()?;
+        self.fds.borrow().get(&n).cloned()
+    }
+
     /// The path a `/proc/self/fd/N` target stands for.
     fn real_target(&self, target: &Path) -> PathBuf {
-        target
-            .strip_prefix("/proc/self/fd")
-            .ok()
-            .and_then(|n| n.to_str()?.parse::<Fd>().ok())
-            .and_then(|fd| self.fds.borrow().get(&fd).cloned())
-            .unwrap_or_else(|| target.to_owned())
+        self.handed_out(target)
+            .map_or_else(|| target.to_owned(), |(_, path)| path)
+    }
+
+    /// `path` as the calls show it: `/proc/self/fd/` followed by the recorder's own number.
+    fn shown(&self, path: &Path) -> String {
+        match self.handed_out(path) {
+            Some((n, _)) => format!("/proc/self/fd/{n}"),
+            None => path.display().to_string(),
+        }
+    }
+
+    /// The recorder's number of a descriptor (the real one for a descriptor it did not open).
+    fn number(&self, fd: BorrowedFd<'_>) -> i32 {
+        self.fds
+            .borrow()
+            .get(&fd.as_raw_fd())
+            .map_or(fd.as_raw_fd(), |(n, _)| *n)
+    }
+
+    /// How many of the descriptors this recorder handed out are still open (dropped ones are
+    /// closed): what a test checks to hold that no error path leaks one.
+    pub fn open_descriptors(&self) -> usize {
+        let memfd = self.memfd.borrow();
+        let Some((_, name)) = memfd.as_ref() else {
+            return 0;
+        };
+        let link = format!("/memfd:{name} (deleted)");
+        let open = std::fs::read_dir("/proc/self/fd")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l == Path::new(&link)))
+            .count();
+        // Not counting the memfd itself.
+        open.saturating_sub(1)
+    }
+
+    /// A new real descriptor standing for `path`, and its number in the calls.
+    fn hand_out(&self, path: PathBuf) -> io::Result<(OwnedFd, i32)> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static RECORDERS: AtomicUsize = AtomicUsize::new(0);
+        let mut memfd = self.memfd.borrow_mut();
+        if memfd.is_none() {
+            let name = format!(
+                "duckc-recording-{}",
+                RECORDERS.fetch_add(1, Ordering::Relaxed)
+            );
+            let fd = rustix::fs::memfd_create(&name, rustix::fs::MemfdFlags::CLOEXEC)?;
+            *memfd = Some((fd, name));
+        }
+        let (original, _) = memfd.as_ref().expect("made above");
+        let fd = rustix::io::fcntl_dupfd_cloexec(original, 0)?;
+        let n = {
+            let mut next = self.next_fd.borrow_mut();
+            if *next == 0 {
+                *next = 10;
+            }
+            *next += 1;
+            *next - 1
+        };
+        // A number the kernel gives again replaces the entry of the descriptor it closed.
+        self.fds.borrow_mut().insert(fd.as_raw_fd(), (n, path));
+        Ok((fd, n))
     }
 }
 
@@ -110,13 +189,14 @@ impl Kernel for Recording {
     ) -> io::Result<()> {
         let real = self.real_target(target);
         let shown = if real != target {
-            format!("{} ({})", target.display(), real.display())
+            format!("{} ({})", self.shown(target), real.display())
         } else {
             target.display().to_string()
         };
+        let source_shown = source.map(|s| self.shown(Path::new(s)));
         self.record(format!(
             "mount {} -> {shown} type={} flags={} data={}",
-            opt(source),
+            opt(source_shown.as_deref()),
             opt(fstype),
             ms::names(flags),
             opt(data)
@@ -162,7 +242,7 @@ impl Kernel for Recording {
     }
 
     fn chdir(&self, path: &Path) -> io::Result<()> {
-        self.record(format!("chdir {}", path.display()))
+        self.record(format!("chdir {}", self.shown(path)))
     }
 
     fn sethostname(&self, name: &str) -> io::Result<()> {
@@ -181,7 +261,7 @@ impl Kernel for Recording {
         self.record(format!("copy-attrs {} {}", from.display(), to.display()))
     }
 
-    fn open_in_root(&self, root: &Path, path: &Path, how: Resolve) -> io::Result<Fd> {
+    fn open_in_root(&self, root: &Path, path: &Path, how: Resolve) -> io::Result<OwnedFd> {
         let rel = path.strip_prefix("/").unwrap_or(path);
         let full = root.join(rel);
         if how.no_symlinks && self.stat_of(&full).kind == FileKind::Symlink {
@@ -192,32 +272,24 @@ impl Kernel for Recording {
             ))?;
             return Err(io::Error::from_raw_os_error(libc::ELOOP));
         }
-        let fd = {
-            let mut next = self.next_fd.borrow_mut();
-            if *next == 0 {
-                *next = 10;
-            }
-            *next += 1;
-            *next - 1
-        };
+        let (fd, n) = self.hand_out(full)?;
         let create = match how.create {
             Some(k) => format!(" create={k:?}"),
             None => String::new(),
         };
         let nosym = if how.no_symlinks { " no_symlinks" } else { "" };
         self.record(format!(
-            "open_in_root {} {}{create}{nosym} = {fd}",
+            "open_in_root {} {}{create}{nosym} = {n}",
             root.display(),
             path.display()
         ))?;
-        self.fds.borrow_mut().insert(fd, full);
         Ok(fd)
     }
 
-    fn fstat(&self, fd: Fd) -> io::Result<Stat> {
-        let path = self.fds.borrow().get(&fd).cloned();
+    fn fstat(&self, fd: BorrowedFd<'_>) -> io::Result<Stat> {
+        let path = self.fds.borrow().get(&fd.as_raw_fd()).cloned();
         match path {
-            Some(p) => Ok(self.stat_of(&p)),
+            Some((_, p)) => Ok(self.stat_of(&p)),
             None => Err(io::Error::from_raw_os_error(libc::EBADF)),
         }
     }
@@ -230,28 +302,24 @@ impl Kernel for Recording {
         Ok(0)
     }
 
-    fn open_pty(&self, ptmx: Fd) -> io::Result<(Fd, Fd)> {
-        let (master, slave) = {
-            let mut next = self.next_fd.borrow_mut();
-            *next += 2;
-            (*next - 2, *next - 1)
-        };
-        self.record(format!("open_pty {ptmx} = ({master}, {slave})"))?;
+    fn open_pty(&self, ptmx: BorrowedFd<'_>) -> io::Result<(OwnedFd, OwnedFd)> {
         let pts = PathBuf::from("/dev/pts/0");
+        let (master, m) = self.hand_out(PathBuf::from("/dev/ptmx"))?;
+        let (slave, s) = self.hand_out(pts.clone())?;
+        self.record(format!("open_pty {} = ({m}, {s})", self.number(ptmx)))?;
         self.stats.borrow_mut().insert(
-            pts.clone(),
+            pts,
             Stat {
                 kind: FileKind::CharDevice,
                 dev: 7,
                 ino: 3,
-                rdev: libc::makedev(136, 0),
+                rdev: rustix::fs::makedev(136, 0),
             },
         );
-        self.fds.borrow_mut().insert(slave, pts);
         Ok((master, slave))
     }
 
-    fn close(&self, fd: Fd) {
+    fn close(&self, fd: RawFd) {
         self.fds.borrow_mut().remove(&fd);
     }
 
@@ -259,14 +327,20 @@ impl Kernel for Recording {
         self.record(format!("symlink {} -> {target}", root.join(link).display()))
     }
 
-    fn setns(&self, fd: Fd, ns: Namespace) -> io::Result<()> {
-        self.record(format!("setns {fd} {}", ns.proc_name()))
+    fn setns(&self, fd: BorrowedFd<'_>, ns: Namespace) -> io::Result<()> {
+        self.record(format!("setns {} {}", self.number(fd), ns.proc_name()))
     }
 
-    fn bind_from_namespace(&self, mnt_ns: Fd, path: &Path, target: Fd) -> io::Result<()> {
-        let real = self.real_target(&crate::dev::fd_path(target));
+    fn bind_from_namespace(
+        &self,
+        mnt_ns: BorrowedFd<'_>,
+        path: &Path,
+        target: BorrowedFd<'_>,
+    ) -> io::Result<()> {
+        let real = self.real_target(&crate::dev::fd_path(&target));
         self.record(format!(
-            "bind_from_namespace {mnt_ns} {} -> {}",
+            "bind_from_namespace {} {} -> {}",
+            self.number(mnt_ns),
             path.display(),
             real.display()
         ))

@@ -32,6 +32,10 @@ pub struct Lease {
     pub ports: Vec<Port>,
     /// The host side of the veth pair.
     pub veth: String,
+    /// Its interface index, 0 until it exists (the firewall's sets key on it; it must be
+    /// known after the veth has gone with the container's namespace, to take them out).
+    #[serde(default)]
+    pub ifindex: u32,
     /// The container's init, 0 until it exists.
     pub pid: i32,
     pub pid_start: u64,
@@ -207,6 +211,7 @@ pub fn prepare(
         aliases: req.aliases.clone(),
         ports,
         veth: veth_name(&req.container),
+        ifindex: 0,
         pid: 0,
         pid_start: 0,
         created: now(),
@@ -248,17 +253,15 @@ pub fn connect(prepared: &Prepared, pid: i32) -> Result<()> {
         let guard = lock()?;
         let mut lease = prepared.lease.clone();
         link::delete(&lease.veth)?; // left by a container of the same id killed before
-        link::add_veth(
-            &lease.veth,
-            &lease.network.bridge,
-            pid,
-            &link::mac_of(lease.address),
-        )?;
+        lease.ifindex = link::add_veth(&lease.veth, &lease.network.bridge, pid, lease.address)?;
         lease.pid = pid;
         lease.pid_start = start_time(pid).unwrap_or(0);
         lease.write(&guard.dir, false)?;
         link::enable_forwarding(&guard.dir)?;
-        refresh(&guard)
+        let connected = connected(&guard);
+        firewall::add(&lease, &connected)?;
+        update_hosts(&guard, &connected);
+        Ok(())
     })();
     if result.is_err() {
         let _ = release(&prepared.lease.container);
@@ -280,7 +283,10 @@ pub fn release(container: &str) -> Result<()> {
     for l in &mine {
         drop_lease(&guard, l);
     }
-    refresh(&guard)
+    let connected = connected(&guard);
+    firewall::remove(&mine, &connected)?;
+    after_release(&guard, &connected);
+    Ok(())
 }
 
 fn drop_lease(guard: &StateLock, l: &Lease) {
@@ -313,23 +319,41 @@ fn sweep_locked(guard: &StateLock) -> usize {
         drop_lease(guard, l);
     }
     if !stale.is_empty() {
-        let _ = refresh(guard);
+        let connected = connected(guard);
+        let _ = firewall::remove(&stale, &connected);
+        after_release(guard, &connected);
     }
     stale.len()
 }
 
-/// Make the firewall and the hosts files agree with the leases.
-fn refresh(guard: &StateLock) -> Result<()> {
-    let leases = all_in(&guard.dir);
-    let connected: Vec<Lease> = leases.iter().filter(|l| l.pid != 0).cloned().collect();
-    firewall::apply(&connected)?;
-    if leases.is_empty() {
+/// The leases whose container is plugged in (its veth made).
+fn connected(guard: &StateLock) -> Vec<Lease> {
+    all_in(&guard.dir)
+        .into_iter()
+        .filter(|l| l.pid != 0)
+        .collect()
+}
+
+/// After leases went: turn forwarding off again when no lease is left, and update the hosts
+/// files of the containers still connected.
+fn after_release(guard: &StateLock, connected: &[Lease]) {
+    if all_in(&guard.dir).is_empty() {
         link::restore_forwarding(&guard.dir);
     }
-    for l in &connected {
-        let _ = write_in_place(&l.hosts_file, &hosts_text(l, &connected));
+    update_hosts(guard, connected);
+}
+
+/// Make every connected member's hosts file name its peers.
+fn update_hosts(_guard: &StateLock, connected: &[Lease]) {
+    for l in connected {
+        let _ = write_in_place(&l.hosts_file, &hosts_text(l, connected));
     }
-    Ok(())
+}
+
+/// Load duckc's firewall tables whole from the connected leases (`nft -f`): after `network
+/// rm`, so the removed network's static rules go too. The caller holds the state lock.
+pub fn reload_firewall(guard: &StateLock) -> Result<()> {
+    firewall::apply(&connected(guard))
 }
 
 /// A member's `/etc/hosts`: its base, then its own name and aliases, then every other

@@ -1,10 +1,10 @@
 //! Host-side links: a network's bridge, a container's veth pair, the route clash check and
-//! IPv4 forwarding, through the `ip` tool (one `ip -batch` process per change).
+//! IPv4 forwarding, through rtnetlink from duckc itself ([`super::rtnl`]: no `ip` process).
 
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use super::{NetError, NetworkDef, Result, Subnet, command, io_err};
+use super::{NetError, NetworkDef, Result, Subnet, io_err, rtnl};
 
 /// Whether the host has a network interface `name`.
 pub fn exists(name: &str) -> bool {
@@ -65,14 +65,13 @@ pub fn ensure_bridge(net: &NetworkDef) -> Result<()> {
             dev,
         });
     }
-    let script = format!(
-        "link add name {b} type bridge\naddr add {cidr} dev {b}\nlink set {b} up\n",
-        b = net.bridge
-    );
-    if let Err(e) = command("ip", &["-batch", "-"], Some(&script)) {
+    if let Err(e) = rtnl::add_bridge(&net.bridge, net.subnet.gateway(), net.subnet.prefix) {
         // Another duckc made it at the same moment (the lock is per state directory).
         if !exists(&net.bridge) {
-            return Err(e);
+            return Err(NetError::Io {
+                what: format!("cannot make the bridge `{}` ({cidr})", net.bridge),
+                source: e,
+            });
         }
     }
     // Published ports on 127.0.0.1 are DNATed to the container: the kernel only routes
@@ -122,9 +121,9 @@ pub fn delete(name: &str) -> Result<()> {
     if !exists(name) {
         return Ok(());
     }
-    match command("ip", &["link", "del", name], None) {
+    match rtnl::delete(name) {
         Err(_) if !exists(name) => Ok(()),
-        r => r.map(|_| ()),
+        r => r.map_err(io_err(format!("cannot remove the link `{name}`"))),
     }
 }
 
@@ -135,14 +134,20 @@ pub fn mac_of(ip: Ipv4Addr) -> String {
     format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
 }
 
-/// Make the veth pair `veth` (host side, on `bridge`) / `eth0` (in the network namespace of
-/// `pid`, with `mac`).
-pub fn add_veth(veth: &str, bridge: &str, pid: i32, mac: &str) -> Result<()> {
-    let script = format!(
-        "link add {veth} type veth peer name eth0 address {mac} netns {pid}\n\
-         link set {veth} master {bridge} up\n"
-    );
-    command("ip", &["-batch", "-"], Some(&script)).map(|_| ())
+/// Make the veth pair `veth` (host side, on `bridge`, up) / `eth0` (in the network namespace
+/// of `pid`, with the MAC [`mac_of`] gives `ip`), in one rtnetlink request; returns the host
+/// side's interface index (the firewall's sets name the veth by it).
+pub fn add_veth(veth: &str, bridge: &str, pid: i32, ip: Ipv4Addr) -> Result<u32> {
+    rtnl::add_veth(
+        veth,
+        bridge,
+        super::inside::IFNAME,
+        super::firewall::mac_bytes(ip),
+        pid,
+    )
+    .map_err(io_err(format!(
+        "cannot make the veth pair `{veth}` on `{bridge}`"
+    )))
 }
 
 fn set_sysctl(path: &str, value: &str) -> Result<()> {

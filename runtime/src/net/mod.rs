@@ -3,17 +3,21 @@
 //! peers' names in each member's `/etc/hosts`.
 //!
 //! All state lives under [`state_dir`] (`/run/duckc/net`, gone at reboot with everything it
-//! describes): one lease file per container address, one hosts file per container. The
-//! firewall table is never edited rule by rule: every change (a start, an exit, a sweep)
-//! rewrites the whole table from the live leases in one `nft -f` transaction
-//! ([`firewall`]), so a rule can only outlive its container until the next duckc command.
-//! See `docs/architecture.md` ("Networks") for why duckc shells out to `ip` and `nft`.
+//! describes): one lease file per container address, one hosts file per container. Links and
+//! addresses are made over rtnetlink ([`rtnl`]); a container's start or exit changes only its
+//! own elements of the firewall's sets and maps, in one nftables transaction over netlink
+//! ([`nftnl`]), and the whole table is rewritten from the live leases with `nft -f` only when
+//! that fails ([`firewall`]), so a rule can only outlive its container until the next duckc
+//! command. See `docs/architecture.md` ("Networks").
 
 pub mod firewall;
 pub mod inside;
 pub mod lease;
 pub mod link;
+pub mod netlink;
+pub mod nftnl;
 pub mod ports;
+pub mod rtnl;
 pub mod slirp;
 
 use std::net::Ipv4Addr;

@@ -70,6 +70,12 @@ fn check(spec: &ContainerSpec, setup_: &Setup, k: &Recording) -> String {
     if let Err(e) = result {
         out.push_str(&format!("\nerror: {e}"));
     }
+    // Every descriptor the set-up opened is closed again, on the error paths too.
+    assert_eq!(
+        k.open_descriptors(),
+        0,
+        "descriptors left open after:\n{out}"
+    );
     out
 }
 

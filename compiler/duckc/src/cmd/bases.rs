@@ -225,7 +225,11 @@ fn pull_one(
             platform: Platform::parse(platform),
             ..PullOptions::default()
         };
-        let print = |line: String| printer.line(&reference.to_string(), &line);
+        let print = |e: duckc_registry::PullEvent<'_>| {
+            if let Some(line) = e.line() {
+                printer.line(&reference.to_string(), &line);
+            }
+        };
         match duckc_registry::pull(store, reference, opts, &pull_opts, &print) {
             Ok(p) => {
                 printer.line(&reference.to_string(), &format!("Digest: {}", p.digest));

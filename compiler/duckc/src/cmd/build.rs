@@ -1,6 +1,7 @@
 //! `build` and `explain`: compile a spec, build its envs into the store with the layer cache,
-//! and say why each step was (or will be) rebuilt. The executor is `duckc-build`; this module
-//! loads the spec and its context, picks the output style, and reports failures.
+//! and say why each step was (or will be) rebuilt. Loading is the driver's (`duckc_driver`),
+//! executing `duckc-build`'s; this module parses the arguments, picks the output style, and
+//! reports failures.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -10,13 +11,12 @@ use std::process::ExitCode;
 use clap::{Subcommand, ValueEnum};
 use duckc_build::execute::BuildOutcome;
 use duckc_build::explain::Status;
-use duckc_build::ignore::Ignore;
 use duckc_build::progress::{Mode, Printer};
 use duckc_build::{BuildOptions, EnvPlan};
+use duckc_driver::{Bases, Frontend, Loaded, Look, Options};
 use duckc_store::Store;
 use miette::miette;
 
-use super::spec::Compiled;
 use crate::Global;
 
 // Parsed once per process: the size of the big variant does not matter.
@@ -143,15 +143,30 @@ impl BuildNetwork {
     }
 }
 
-/// `--progress` values.
+/// `--progress` values (`build`'s and `pull`'s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Progress {
+    /// `tty` on a terminal, else `plain`.
+    Auto,
     /// Docker-style lines.
     Plain,
     /// The same lines plus a live status line.
     Tty,
     /// One JSON object per event.
     Json,
+}
+
+impl Progress {
+    /// The output mode, `auto` being `tty` when the output it draws on is a terminal.
+    pub fn mode(self, terminal: bool) -> Mode {
+        match self {
+            Progress::Plain => Mode::Plain,
+            Progress::Tty => Mode::Tty,
+            Progress::Json => Mode::Json,
+            Progress::Auto if terminal => Mode::Tty,
+            Progress::Auto => Mode::Plain,
+        }
+    }
 }
 
 impl Command {
@@ -194,38 +209,33 @@ impl Command {
                         "unknown platform `{bad}`"
                     ));
                 }
-                let mode = match progress {
-                    Some(Progress::Plain) => Mode::Plain,
-                    Some(Progress::Tty) => Mode::Tty,
-                    Some(Progress::Json) => Mode::Json,
-                    None if std::io::stdout().is_terminal() => Mode::Tty,
-                    None => Mode::Plain,
-                };
+                let mode = progress
+                    .unwrap_or(Progress::Auto)
+                    .mode(std::io::stdout().is_terminal());
                 let outputs = outputs
                     .iter()
                     .map(|o| Output::parse(o))
                     .collect::<miette::Result<Vec<_>>>()?;
                 let (file, context) = resolve_args(file, spec_file, context)?;
                 let store = super::image::open_store(global)?;
-                let build_args = parse_build_args(&build_args)?;
                 let no_bases = BTreeMap::new();
-                let load_with = |resolved| {
-                    load(
-                        file.as_deref(),
-                        context.as_deref(),
-                        &build_args,
-                        network.dockerfile(),
-                        &target,
-                        &tags,
-                        &platform,
-                        &store,
-                        resolved,
-                    )
+                let options = Options {
+                    file: find_spec(file.as_deref())?,
+                    context,
+                    build_args: parse_build_args(&build_args)?,
+                    targets: target.clone(),
+                    tags: tags.clone(),
+                    platforms: platform.clone(),
+                    bases: Some(Bases {
+                        store: &store,
+                        resolved: &no_bases,
+                    }),
+                    network: Some(network.dockerfile()),
                 };
-                let mut loaded = load_with(&no_bases)?;
-                let Some(mut plans) = loaded.plans(&target)? else {
+                let Some(mut loaded) = load(&options, false)? else {
                     return Ok(ExitCode::FAILURE);
                 };
+                let mut plans = loaded.plans(&target)?;
                 // Before anything runs (packages resolved, bases pulled, steps started).
                 allow.check(&loaded, &plans)?;
                 if !platform.is_empty() {
@@ -234,15 +244,15 @@ impl Command {
                     }
                 }
                 let packages = match &loaded.frontend {
-                    Frontend::Kdl(compiled) => {
-                        let overrides = super::packages::Overrides {
+                    Frontend::Kdl(_) => {
+                        let overrides = duckc_driver::packages::Overrides {
                             targets: &target,
                             platforms: &platform,
                         };
-                        super::packages::prepare(compiled, &store, locked, repository, &overrides)?
+                        super::packages::prepare(&loaded, &store, locked, repository, &overrides)?
                             .map(std::sync::Arc::new)
                     }
-                    Frontend::Dockerfile { .. } => None,
+                    Frontend::Dockerfile(_) => None,
                 };
                 let bases = super::bases::prepare(
                     &store,
@@ -257,21 +267,27 @@ impl Command {
                     },
                 )?;
                 // A base pulled just now (or resolved through the lock) may set ENV the
-                // Dockerfile's substitutions use: lower again with it.
-                if let Frontend::Dockerfile { ev, base_env, .. } = &loaded.frontend
-                    && *base_env
+                // Dockerfile's substitutions use: load again with it.
+                if let Frontend::Dockerfile(d) = &loaded.frontend
+                    && d.base_env
                         != (Bases {
                             store: &store,
                             resolved: &bases,
-                            quiet: true,
                         })
-                        .of(ev)
+                        .of(&d.ev)
                 {
-                    loaded = load_with(&bases)?;
-                    let Some(again) = loaded.plans(&target)? else {
+                    let options = Options {
+                        bases: Some(Bases {
+                            store: &store,
+                            resolved: &bases,
+                        }),
+                        ..options.clone()
+                    };
+                    let Some(again) = load(&options, true)? else {
                         return Ok(ExitCode::FAILURE);
                     };
-                    plans = again;
+                    loaded = again;
+                    plans = loaded.plans(&target)?;
                     if !platform.is_empty() {
                         for plan in &mut plans {
                             plan.platforms = platform.clone();
@@ -324,179 +340,46 @@ impl Command {
             Command::Explain { file, env, context } => {
                 let targets: Vec<String> = env.into_iter().collect();
                 let store = super::image::open_store(global)?;
-                let loaded = load(
-                    file.as_deref(),
-                    context.as_deref(),
-                    &Default::default(),
-                    duckc_dockerfile::ast::Network::Default,
-                    &targets,
-                    &[],
-                    &[],
-                    &store,
-                    &BTreeMap::new(),
-                )?;
-                let Some(plans) = loaded.plans(&targets)? else {
+                let no_bases = BTreeMap::new();
+                let Some(loaded) = load(
+                    &Options {
+                        file: find_spec(file.as_deref())?,
+                        context,
+                        targets: targets.clone(),
+                        bases: Some(Bases {
+                            store: &store,
+                            resolved: &no_bases,
+                        }),
+                        ..Default::default()
+                    },
+                    false,
+                )?
+                else {
                     return Ok(ExitCode::FAILURE);
                 };
+                let plans = loaded.plans(&targets)?;
                 explain(&store, &loaded, &plans)
             }
         }
     }
 }
 
-/// A spec or Dockerfile compiled for building.
-struct Loaded {
-    frontend: Frontend,
-    /// The spec's absolute path (builds are recorded under it).
-    spec: PathBuf,
-    /// The build context directory.
-    context: PathBuf,
-}
-
-enum Frontend {
-    Kdl(Compiled),
-    Dockerfile {
-        lowered: duckc_ir::dockerfile::LoweredDockerfile,
-        /// The evaluation lowered, and the base images' ENV and Shell it was evaluated with.
-        ev: Box<duckc_dockerfile::Evaluation>,
-        base_env: BaseConfigs,
-    },
-}
-
-/// By base image reference (as written after `FROM`, substituted): its config's ENV, and its
-/// `Shell` where it sets one.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct BaseConfigs {
-    env: BTreeMap<String, Vec<(String, String)>>,
-    shell: BTreeMap<String, Vec<String>>,
-}
-
-/// Where the ENV of a Dockerfile's base images comes from: the store, by the digest
-/// `bases::prepare` resolved each base to when it has run, else by the reference.
-struct Bases<'a> {
-    store: &'a Store,
-    resolved: &'a BTreeMap<String, duckc_store::Digest>,
-    /// An earlier lowering of the same file printed its diagnostics already.
-    quiet: bool,
-}
-
-impl Bases<'_> {
-    /// The ENV and Shell of the external bases of `ev`'s needed stages that the store holds. A
-    /// base not there yet (it is pulled before the build) is left out; the build lowers again
-    /// once it is.
-    fn of(&self, ev: &duckc_dockerfile::Evaluation) -> BaseConfigs {
-        let mut out = BaseConfigs::default();
-        for &i in &ev.needed {
-            let duckc_dockerfile::stages::Base::Image(reference) = &ev.stages[i].base else {
-                continue;
-            };
-            if out.env.contains_key(reference) {
-                continue;
-            }
-            use duckc_syntax::reference::{ImageRef, parse_image_ref};
-            let name = match parse_image_ref(reference) {
-                Some(ImageRef::Tagged { name, tag }) => format!("{name}:{tag}"),
-                Some(ImageRef::Pinned { name, digest }) => format!("{name}@{digest}"),
-                None => continue,
-            };
-            let image = match self.resolved.get(&name) {
-                Some(d) if !name.contains('@') => {
-                    duckc_image::resolve(self.store, &format!("{name}@{d}")).ok()
-                }
-                _ => duckc_image::resolve(self.store, &name).ok(),
-            };
-            let Some(image) = image else {
-                continue;
-            };
-            let env = image
-                .config
-                .config()
-                .as_ref()
-                .and_then(|c| c.env().clone())
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|kv| {
-                    kv.split_once('=')
-                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                })
-                .collect();
-            out.env.insert(reference.clone(), env);
-            // `Shell` is Docker's field, not OCI's: read from the config as stored.
-            let shell = self
-                .store
-                .read_blob(&image.config_digest, duckc_image::MAX_METADATA_BYTES)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .and_then(|c| {
-                    serde_json::from_value::<Vec<String>>(c["config"]["Shell"].clone()).ok()
-                })
-                .filter(|s| !s.is_empty());
-            if let Some(shell) = shell {
-                out.shell.insert(reference.clone(), shell);
-            }
-        }
-        out
+/// Loads the spec or Dockerfile and prints its diagnostics (`again`: a second loading of the
+/// same file, whose warnings were printed by the first: only its errors). `None` after a
+/// spec's errors, which were printed; a Dockerfile's errors stop it with an error.
+fn load(opts: &Options<'_>, again: bool) -> miette::Result<Option<Loaded>> {
+    let load = duckc_driver::load(opts);
+    let (errors, _) = super::spec::print(&load.diagnostics, again)?;
+    let loaded = load.result?;
+    if errors > 0 && matches!(loaded.frontend, Frontend::Kdl(_)) {
+        let s = if errors == 1 { "" } else { "s" };
+        eprintln!(
+            "error: `{}` has {errors} error{s}; fix them to build it",
+            loaded.name
+        );
+        return Ok(None);
     }
-}
-
-impl Loaded {
-    fn graph(&self) -> &duckc_ir::LayerGraph {
-        match &self.frontend {
-            Frontend::Kdl(c) => duckc_ir::layer_graph(&c.db),
-            Frontend::Dockerfile { lowered, .. } => &lowered.graph,
-        }
-    }
-
-    /// The plans of `targets` (all envs when empty); `None` after printing the spec's errors.
-    fn plans(&self, targets: &[String]) -> miette::Result<Option<Vec<EnvPlan>>> {
-        let compiled = match &self.frontend {
-            Frontend::Kdl(c) => c,
-            Frontend::Dockerfile { lowered, .. } => {
-                return Ok(Some(vec![dockerfile_plan(lowered)?]));
-            }
-        };
-        let (errors, _) = compiled.report()?;
-        if errors > 0 {
-            let s = if errors == 1 { "" } else { "s" };
-            eprintln!(
-                "error: `{}` has {errors} error{s}; fix them to build it",
-                compiled.name
-            );
-            return Ok(None);
-        }
-        let graph = duckc_ir::layer_graph(&compiled.db);
-        duckc_build::plan::select(graph, targets)
-            .map(Some)
-            .map_err(|unknown| {
-                let names: Vec<String> =
-                    graph.envs.iter().map(|e| format!("`{}`", e.name)).collect();
-                miette!(
-                    help = format!("the envs of `{}` are {}", compiled.name, names.join(", ")),
-                    "no env `{unknown}` in `{}`",
-                    compiled.name
-                )
-            })
-    }
-}
-
-/// The plan of a Dockerfile's target: every instruction of every needed stage, numbered
-/// across the file as Docker numbers them.
-fn dockerfile_plan(lowered: &duckc_ir::dockerfile::LoweredDockerfile) -> miette::Result<EnvPlan> {
-    let env = lowered
-        .graph
-        .envs
-        .first()
-        .ok_or_else(|| miette!("the Dockerfile has no stage to build"))?;
-    let mut plan = duckc_build::plan::env_plan(&lowered.graph, env).map_err(|e| miette!("{e}"))?;
-    plan.steps = lowered
-        .steps
-        .iter()
-        .map(|s| duckc_build::PlanStep {
-            text: s.text.clone(),
-            node: s.node,
-        })
-        .collect();
-    Ok(plan)
+    Ok(Some(loaded))
 }
 
 /// The positional argument, `-f` and `--context` as (spec file, context directory). A
@@ -517,7 +400,13 @@ pub(crate) fn resolve_args(
             }
             let spec = match spec {
                 Some(s) => Some(s),
-                None => Some(find_in(&dir)?),
+                None => {
+                    let found = duckc_driver::find_in(&dir)?;
+                    if let Some(note) = &found.note {
+                        eprintln!("note: {note}");
+                    }
+                    Some(found.path)
+                }
             };
             Ok((spec, Some(dir)))
         }
@@ -530,43 +419,6 @@ pub(crate) fn resolve_args(
             s.display()
         )),
     }
-}
-
-/// The spec in `dir`: `env.kdl`, `duck.kdl`, else `Dockerfile` (or `Containerfile`). When `dir`
-/// holds both a KDL spec and a Dockerfile, a note on stderr says which was picked and how to
-/// pick the other (`build`, `check` and `explain` pick alike).
-pub(super) fn find_in(dir: &Path) -> miette::Result<PathBuf> {
-    let found: Vec<PathBuf> = ["env.kdl", "duck.kdl", "Dockerfile", "Containerfile"]
-        .iter()
-        .map(|n| dir.join(n))
-        .filter(|p| p.exists())
-        .collect();
-    let Some(first) = found.first() else {
-        return Err(miette!(
-            help = "add an `env.kdl` or a `Dockerfile` there, or name one with `-f FILE`",
-            "`{}` holds no `env.kdl`, `duck.kdl` or `Dockerfile`",
-            dir.display()
-        ));
-    };
-    let is_df = super::dockerfile::is_dockerfile;
-    if !is_df(first)
-        && let Some(other) = found.iter().find(|p| is_df(p))
-    {
-        let name = |p: &Path| {
-            p.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        };
-        eprintln!(
-            "note: `{}` holds both `{}` and `{}`; using `{}` (name the other with `-f {}`)",
-            dir.display(),
-            name(first),
-            name(other),
-            name(first),
-            other.display()
-        );
-    }
-    Ok(first.clone())
 }
 
 pub(crate) fn parse_build_args(args: &[String]) -> miette::Result<BTreeMap<String, String>> {
@@ -593,214 +445,14 @@ pub(crate) fn parse_build_args(args: &[String]) -> miette::Result<BTreeMap<Strin
     Ok(out)
 }
 
-/// The spec to read: the one given, else what [`find_in`] picks in the current directory.
+/// The spec to read: the one given, else what `duckc_driver::find_in` picks in the current
+/// directory (its note printed).
 pub(crate) fn find_spec(file: Option<&Path>) -> miette::Result<PathBuf> {
-    match file {
-        Some(f) => Ok(f.to_owned()),
-        None => find_in(Path::new(".")).map(|p| p.strip_prefix("./").unwrap_or(&p).to_owned()),
+    let found = duckc_driver::find_spec(file, Look::Any)?;
+    if let Some(note) = &found.note {
+        eprintln!("note: {note}");
     }
-}
-
-/// Reads the spec (or Dockerfile), its imports and the build context (minus what
-/// `.duckignore` or `.dockerignore` excludes) and compiles it to a layer graph.
-#[allow(clippy::too_many_arguments)]
-fn load(
-    file: Option<&Path>,
-    context: Option<&Path>,
-    build_args: &BTreeMap<String, String>,
-    network: duckc_dockerfile::ast::Network,
-    targets: &[String],
-    tags: &[String],
-    platforms: &[String],
-    store: &Store,
-    resolved: &BTreeMap<String, duckc_store::Digest>,
-) -> miette::Result<Loaded> {
-    let path = find_spec(file)?;
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(&path).map_err(|e| miette!("cannot read `{name}`: {e}"))?;
-    let spec = std::fs::canonicalize(&path).map_err(|e| miette!("cannot read `{name}`: {e}"))?;
-    let spec_dir = spec
-        .parent()
-        .map(Path::to_owned)
-        .unwrap_or_else(|| PathBuf::from("/"));
-    let context = match context {
-        Some(c) => std::fs::canonicalize(c)
-            .map_err(|e| miette!("cannot read the build context `{}`: {e}", c.display()))?,
-        None => spec_dir.clone(),
-    };
-    let (ignore, _) = Ignore::read(&context).map_err(|e| {
-        miette!(
-            "cannot read the ignore file of `{}`: {e}",
-            context.display()
-        )
-    })?;
-    let listing = duckc_build::context::list(&context, &ignore).map_err(|e| miette!("{e}"))?;
-    if super::dockerfile::is_dockerfile(&path) {
-        let target = match targets {
-            [] => None,
-            [t] => Some(t.clone()),
-            _ => {
-                return Err(miette!(
-                    help = "build one stage per run: `--target STAGE`",
-                    "a Dockerfile build has one target"
-                ));
-            }
-        };
-        // `TARGETPLATFORM` and friends are fixed when the Dockerfile is evaluated, so one
-        // evaluation serves one platform.
-        let platform = match platforms {
-            [] => None,
-            [p] => Some(p.clone()),
-            _ => {
-                return Err(miette!(
-                    help = "build a Dockerfile for one `--platform` per run, or convert it to a spec (`duckc convert`) and build that for several",
-                    "a Dockerfile build has one platform"
-                ));
-            }
-        };
-        let bases = Bases {
-            store,
-            resolved,
-            quiet: !resolved.is_empty(),
-        };
-        let (lowered, ev, base_env) = lower_dockerfile(
-            &path, &text, &context, listing, build_args, network, target, tags, platform, &bases,
-        )?;
-        return Ok(Loaded {
-            frontend: Frontend::Dockerfile {
-                lowered,
-                ev: Box::new(ev),
-                base_env,
-            },
-            spec,
-            context,
-        });
-    }
-    let db = super::spec::database(&spec, text, &spec_dir, &context, listing)?;
-    Ok(Loaded {
-        frontend: Frontend::Kdl(Compiled { db, name }),
-        spec,
-        context,
-    })
-}
-
-/// Parses, lints, evaluates and lowers a Dockerfile. Lints and warnings print before the
-/// build; errors stop it.
-#[allow(clippy::too_many_arguments)]
-fn lower_dockerfile(
-    path: &Path,
-    text: &str,
-    context: &Path,
-    mut listing: Vec<duckc_ir::database::ContextFile>,
-    build_args: &BTreeMap<String, String>,
-    network: duckc_dockerfile::ast::Network,
-    target: Option<String>,
-    tags: &[String],
-    platform: Option<String>,
-    bases: &Bases<'_>,
-) -> miette::Result<(
-    duckc_ir::dockerfile::LoweredDockerfile,
-    duckc_dockerfile::Evaluation,
-    BaseConfigs,
-)> {
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let (rendered, has_errors) = super::dockerfile::check_dockerfile(path, text, color, false);
-    if !bases.quiet {
-        eprint!("{rendered}");
-    }
-    if has_errors {
-        return Err(miette!(
-            "`{}` has errors; fix them to build it",
-            path.display()
-        ));
-    }
-    let file = duckc_dockerfile::parse(text);
-    let mut opts = duckc_dockerfile::EvalOptions {
-        build_args: build_args.clone(),
-        target: target.clone(),
-        network,
-        ..Default::default()
-    };
-    if let Some(p) = platform {
-        opts.target_platform = p;
-    }
-    let mut ev = duckc_dockerfile::evaluate(&file, &opts);
-    // A base image's ENV is in scope for the stage's substitutions, as in BuildKit (`ENV
-    // PATH=/usr/local/go/bin:$PATH`), and its `Shell` runs the shell forms until a `SHELL`.
-    // `FROM` lines cannot use ENV, so one more pass with the bases' configs is the final
-    // evaluation.
-    let configs = bases.of(&ev);
-    if configs != BaseConfigs::default() {
-        opts.base_env = configs.env.clone();
-        opts.base_shell = configs.shell.clone();
-        ev = duckc_dockerfile::evaluate(&file, &opts);
-    }
-    if let Some(t) = &target
-        && ev.stage(t).is_none()
-    {
-        let names: Vec<String> = ev
-            .stages
-            .iter()
-            .filter_map(|s| s.name.as_ref().map(|n| format!("`{n}`")))
-            .collect();
-        return Err(miette!(
-            help = if names.is_empty() {
-                "the Dockerfile names no stage: add `AS NAME` to a `FROM`".to_owned()
-            } else {
-                format!("its stages are {}", names.join(", "))
-            },
-            "no stage `{t}` in `{}`",
-            path.display()
-        ));
-    }
-    for unused in ev.unused_build_args.iter().filter(|_| !bases.quiet) {
-        eprintln!("warning: build argument `{unused}` is not consumed by any `ARG`");
-    }
-    // Hash the context entries the needed stages read.
-    let sources = duckc_ir::dockerfile::context_sources(&ev);
-    let ctx = duckc_build::context::open_context(context)
-        .map_err(|e| miette!("cannot read the build context `{}`: {e}", context.display()))?;
-    for f in &mut listing {
-        let wanted = sources
-            .iter()
-            .any(|s| s.is_empty() || f.path == *s || f.path.starts_with(&format!("{s}/")));
-        if wanted && f.kind != duckc_ir::EntryKind::Dir {
-            let full = context.join(&f.path);
-            f.digest = Some(
-                duckc_build::context::digest_entry(&ctx, &f.path, f.kind)
-                    .map_err(|e| miette!("cannot read `{}`: {e}", full.display()))?,
-            );
-        }
-    }
-    // `ADD URL` without `--checksum`: keyed by what the URL serves now (warned about by
-    // the `AddUrlWithoutChecksum` lint); the build downloads it again and checks it.
-    let mut fetched = std::collections::BTreeMap::new();
-    for url in duckc_ir::dockerfile::unpinned_urls(&ev) {
-        let digest = duckc_build::url_digest(&url).map_err(|e| miette!("{e}"))?;
-        fetched.insert(url, digest);
-    }
-    let (lowered, diagnostics) =
-        duckc_ir::dockerfile::lower_with_urls(&file, &ev, &listing, &fetched, tags);
-    let name = path.display().to_string();
-    let mut errors = 0;
-    // The evaluation's warnings were printed by the check above (it evaluates too); its
-    // errors may depend on the build arguments, so they print here.
-    let ev_errors = ev.diagnostics.iter().filter(|d| d.is_error());
-    for d in ev_errors.chain(&diagnostics) {
-        if d.is_error() {
-            errors += 1;
-        }
-        if d.is_error() || !bases.quiet {
-            eprintln!("{:?}", d.to_report(&name, text));
-        }
-    }
-    match lowered {
-        Some(l) if errors == 0 => Ok((l, ev, configs)),
-        _ => Err(miette!(
-            "`{}` cannot be built; fix the errors above",
-            path.display()
-        )),
-    }
+    Ok(found.path)
 }
 
 fn run_build(
@@ -954,8 +606,8 @@ impl Entitlements {
             return Ok(());
         };
         let (step, token) = match &loaded.frontend {
-            Frontend::Dockerfile { lowered, .. } => (
-                lowered
+            Frontend::Dockerfile(d) => (
+                d.lowered
                     .steps
                     .iter()
                     .find(|s| s.node == Some(node.key))
@@ -1184,7 +836,8 @@ fn network_steps(loaded: &Loaded, plan: &EnvPlan) -> Vec<String> {
                 return None;
             }
             let written = match &loaded.frontend {
-                Frontend::Dockerfile { lowered, .. } => lowered
+                Frontend::Dockerfile(d) => d
+                    .lowered
                     .steps
                     .iter()
                     .find(|s| s.node == Some(*key))
@@ -1198,10 +851,7 @@ fn network_steps(loaded: &Loaded, plan: &EnvPlan) -> Vec<String> {
 
 fn explain(store: &Store, loaded: &Loaded, plans: &[EnvPlan]) -> miette::Result<ExitCode> {
     let graph = loaded.graph();
-    let packages = match &loaded.frontend {
-        Frontend::Kdl(compiled) => super::packages::pinned(compiled, store),
-        Frontend::Dockerfile { .. } => None,
-    };
+    let packages = super::packages::pinned(loaded, store);
     for plan in plans {
         let record = duckc_build::record::read(store, &loaded.spec, &plan.env.name);
         let steps = duckc_build::explain::explain(

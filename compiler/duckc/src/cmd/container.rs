@@ -10,9 +10,7 @@ mod inspect;
 pub(crate) mod lifecycle;
 mod limits;
 mod mounts;
-mod names;
 mod security_opt;
-mod state;
 mod table;
 mod top;
 mod verbs;
@@ -20,16 +18,16 @@ mod verbs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use duckc_image::time::now;
-use duckc_runtime::{ContainerSpec, Io, Process, Rootfs, Stdio, Volume};
+use duckc_runtime::container::{self, Config, Dir, Status};
+use duckc_runtime::{ContainerSpec, Io, Process, Stdio, Volume};
 use duckc_store::Store;
 use miette::{IntoDiagnostic, miette};
 
 use crate::Global;
-use state::{Config, Dir, State, Status};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -419,18 +417,7 @@ fn short(id: &str) -> &str {
 
 /// Every container in the store, newest first.
 fn all(store: &Store) -> Vec<(Dir, Config)> {
-    let mut out: Vec<(Dir, Config)> = std::fs::read_dir(store.containers_dir())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let dir = Dir(e.path());
-            let config = dir.read_config().ok()?;
-            Some((dir, config))
-        })
-        .collect();
-    out.sort_by_key(|(_, c)| std::cmp::Reverse((c.created, c.created_nanos)));
-    out
+    container::list(store)
 }
 
 /// The id and name of the container `query` names (`duckc port`).
@@ -440,32 +427,24 @@ pub(crate) fn id_and_name(store: &Store, query: &str) -> miette::Result<(String,
 
 /// Find a container by name, full ID or unique ID prefix.
 fn find(store: &Store, query: &str) -> miette::Result<(Dir, Config)> {
-    let containers = all(store);
-    let not_found = || {
-        miette!(
-            help = "list containers with `duckc ps -a`",
-            "no such container: `{query}`"
-        )
-    };
-    if query.is_empty() {
-        return Err(not_found());
-    }
-    if let Some(i) = containers
-        .iter()
-        .position(|(_, c)| c.name == query || c.id == query)
-    {
-        return containers.into_iter().nth(i).ok_or_else(not_found);
-    }
-    let mut hits = containers
-        .into_iter()
-        .filter(|(_, c)| c.id.starts_with(query));
-    match (hits.next(), hits.next()) {
-        (Some(hit), None) => Ok(hit),
-        (Some(_), Some(_)) => Err(miette!(
-            help = "give more characters of the ID, or the name",
-            "`{query}` matches more than one container"
-        )),
-        _ => Err(not_found()),
+    container::find(store, query).map_err(report)
+}
+
+/// A lifecycle error as a report that says what to do.
+fn report(e: container::Error) -> miette::Report {
+    use container::Error as E;
+    match &e {
+        E::NotFound(_) => miette!(help = "list containers with `duckc ps -a`", "{e}"),
+        E::Ambiguous(_) => miette!(help = "give more characters of the ID, or the name", "{e}"),
+        E::InvalidName(_) => miette!(
+            help = "names are letters, digits, `_`, `.` and `-`, starting with a letter or digit",
+            "{e}"
+        ),
+        E::NameInUse { name, .. } => miette!(
+            help = format!("remove it with `duckc rm {name}`, or choose another name"),
+            "{e}"
+        ),
+        _ => miette!("{e}"),
     }
 }
 
@@ -530,32 +509,8 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
         .collect::<miette::Result<Vec<_>>>()?;
     let seccomp = security_opt::seccomp_of(&args.security_opt)?;
     let containers = all(store);
-    let name = match &args.name {
-        Some(n) => {
-            let n = n.trim_start_matches('/');
-            if !names::valid_name(n) {
-                return Err(miette!(
-                    help = "names are letters, digits, `_`, `.` and `-`, starting with a letter or digit",
-                    "invalid container name `{n}`"
-                ));
-            }
-            if let Some((_, c)) = containers.iter().find(|(_, c)| c.name == n) {
-                return Err(miette!(
-                    help = format!("remove it with `duckc rm {n}`, or choose another name"),
-                    "the container name `{n}` is already in use by container `{}`",
-                    c.id
-                ));
-            }
-            n.to_owned()
-        }
-        None => loop {
-            let n = names::random_name();
-            if !containers.iter().any(|(_, c)| c.name == n) {
-                break n;
-            }
-        },
-    };
-    let id = names::new_id();
+    let name = container::name_for(&containers, args.name.as_deref()).map_err(report)?;
+    let id = container::new_id();
     let (network, net) = super::network::request(
         store,
         &super::network::RunNet {
@@ -574,22 +529,9 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
         &name,
     )?;
     let resources = limits::resources(&id, &args.limits)?;
-    let dir = Dir(store.containers_dir().join(&id));
-    duckc_store::modes::create_private_dir(&dir.0).into_diagnostic()?;
-    let rootfs = if args.rm {
-        // A container removed on exit keeps its changes on a tmpfs: nothing to write to disk.
-        let mountpoint = dir.0.join("rootfs");
-        std::fs::create_dir_all(&mountpoint).into_diagnostic()?;
-        Rootfs {
-            lower,
-            upper: dir.upper(),
-            work: dir.0.join("work"),
-            mountpoint,
-            ephemeral: true,
-        }
-    } else {
-        Rootfs::in_dir(lower, &dir.0).map_err(|e| miette!("{e}"))?
-    };
+    let dir = Dir::create(store, &id).into_diagnostic()?;
+    // A container removed on exit keeps its changes on a tmpfs: nothing to write to disk.
+    let rootfs = dir.rootfs(lower, args.rm).map_err(|e| miette!("{e}"))?;
     let mut spec = ContainerSpec {
         rootfs,
         process,
@@ -614,38 +556,28 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
         &dir.0,
         &containers,
     ) {
-        let _ = std::fs::remove_dir_all(&dir.0);
+        dir.discard();
         return Err(e);
     }
     if let Err(e) = mounts::apply(&args.mounts, &mut spec) {
-        let _ = std::fs::remove_dir_all(&dir.0);
+        dir.discard();
         return Err(e);
     }
-    let config = Config {
-        id: id.clone(),
+    let mut config = Config::new(
+        id.clone(),
         name,
-        image: args.image.clone(),
+        args.image.clone(),
         // The manifest that runs (of a multi-platform index, this platform's): `commit`
         // builds on it.
-        image_digest: image.manifest_digest.to_string(),
-        created: now(),
-        created_nanos: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
+        image.manifest_digest.to_string(),
         spec,
-        interactive: args.interactive,
-        auto_remove: args.rm,
-    };
-    let digests = std::slice::from_ref(&image.digest);
-    if args.rm && !args.detach {
-        store.add_volatile_root(&root_id(&id), digests)
-    } else {
-        store.add_root(&root_id(&id), digests)
-    }
-    .map_err(|e| miette!("cannot record the container's image: {e}"))?;
+    );
+    config.interactive = args.interactive;
+    config.auto_remove = args.rm;
+    // A foreground `--rm` container's gc root is written without fsync (see `create`).
+    container::create(store, &dir, &config, &image.digest, args.rm && !args.detach)
+        .map_err(report)?;
     drop(lease);
-    dir.write_config(&config).into_diagnostic()?;
-    dir.write_state(&State::created()).into_diagnostic()?;
     if args.detach {
         if let Some(code) = detach(store, &dir, &config)? {
             return Ok(code);
@@ -655,10 +587,6 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
     } else {
         foreground(store, &dir, &config, args.interactive)
     }
-}
-
-fn root_id(id: &str) -> String {
-    format!("container-{id}")
 }
 
 /// The process from the image config and the `run` flags, the way Docker combines them.
@@ -766,7 +694,7 @@ fn parse_volume(spec: &str) -> miette::Result<Volume> {
 /// Print a start failure the way the rest of the CLI prints errors and return Docker's code
 /// for it (125: duckc failed, 126: not executable, 127: not found).
 fn start_failed(err: &duckc_runtime::Error) -> ExitCode {
-    let code = start_code(err);
+    let code = container::start_code(err);
     let report = match err {
         duckc_runtime::Error::NoUserNamespaces(_) | duckc_runtime::Error::Rootless(_) => {
             miette!(
@@ -800,33 +728,6 @@ fn start_failed(err: &duckc_runtime::Error) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn start_code(err: &duckc_runtime::Error) -> u8 {
-    match err {
-        duckc_runtime::Error::Start { code, .. } => *code,
-        _ => 125,
-    }
-}
-
-fn running(pid: i32) -> State {
-    State {
-        status: Status::Running,
-        pid: Some(pid),
-        pid_start: state::start_time(pid),
-        exit_code: None,
-        started_at: Some(now()),
-        finished_at: None,
-    }
-}
-
-fn exited(dir: &Dir, code: i32) {
-    let mut st = dir.read_state().unwrap_or_else(|_| State::created());
-    st.status = Status::Exited;
-    st.pid = None;
-    st.exit_code = Some(code);
-    st.finished_at = Some(now());
-    let _ = dir.write_state(&st);
-}
-
 /// Run the container attached to this terminal and wait for it.
 fn foreground(
     store: &Store,
@@ -834,154 +735,24 @@ fn foreground(
     config: &Config,
     interactive: bool,
 ) -> miette::Result<ExitCode> {
-    let io = Io {
-        stdin: if interactive {
-            Stdio::Inherit
-        } else {
-            Stdio::Null
-        },
-        stdout: Stdio::Inherit,
-        stderr: Stdio::Inherit,
-    };
-    // Signals that arrive while the container starts are passed on once it runs.
-    duckc_runtime::process::hold_signals();
-    let mut record = |pid| {
-        let _ = dir.write_state(&running(pid));
-    };
-    let mut child = match duckc_runtime::process::spawn_with(&config.spec, io, &mut record) {
-        Ok(c) => c,
-        Err(e) => {
-            let code = start_code(&e);
-            let exit = start_failed(&e);
-            exited(dir, i32::from(code));
-            if config.auto_remove {
-                remove(store, dir, config);
-            }
-            return Ok(exit);
-        }
-    };
-    devices::poststart(config, child.pid);
-    // The output goes to the log too, so `logs` shows what a foreground run printed (not
-    // for `--rm`, whose container is gone when it ends).
-    let log = if config.auto_remove {
-        None
-    } else {
-        open_log(dir).ok()
-    };
-    let code = duckc_runtime::process::attach_logging(
-        &mut child,
-        interactive,
-        log.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
-    );
-    // Recorded before the clean-up, as the monitor does (see there).
-    if let (Ok(code), false) = (&code, config.auto_remove) {
-        exited(dir, *code);
+    match container::run_attached(store, dir, config, interactive) {
+        Ok(code) => Ok(ExitCode::from(code.clamp(0, 255) as u8)),
+        Err(container::Error::Start(e)) => Ok(start_failed(&e)),
+        Err(e) => Err(miette!("{e}")),
     }
-    limits::cleanup(config);
-    devices::poststop(config);
-    super::network::cleanup(&config.id);
-    let code = code.map_err(|e| miette!("{e}"))?;
-    if config.auto_remove {
-        remove(store, dir, config);
-    }
-    Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
-/// Start the container under a detached monitor that records its exit; returns once it runs,
-/// or the exit code after printing why it could not start.
+/// Start the container under a detached monitor; returns once it runs, or the exit code after
+/// printing why it could not start.
 fn detach(store: &Store, dir: &Dir, config: &Config) -> miette::Result<Option<ExitCode>> {
-    let store_root = store.root().to_owned();
-    let result =
-        duckc_runtime::process::spawn_monitor(|report| monitor(&store_root, dir, config, report))
-            .map_err(|e| miette!("{e}"))?;
-    if result == "ok" {
-        return Ok(None);
+    match container::start_detached(store, dir, config) {
+        Ok(()) => Ok(None),
+        Err(container::Error::Detached { code, message }) => {
+            eprintln!("{:?}", miette!("{message}"));
+            Ok(Some(ExitCode::from(code)))
+        }
+        Err(e) => Err(miette!("{e}")),
     }
-    match result.split_once(' ') {
-        Some((code, msg)) => {
-            eprintln!("{:?}", miette!("{msg}"));
-            Ok(Some(ExitCode::from(code.parse::<u8>().unwrap_or(125))))
-        }
-        None => Err(miette!(
-            "the container monitor exited before the container started"
-        )),
-    }
-}
-
-/// The container's log, opened for appending.
-fn open_log(dir: &Dir) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(duckc_store::modes::FILE_MODE)
-        .open(dir.log())
-}
-
-/// The body of a detached container's monitor process: start it with its output going to the
-/// log, report, wait, record the exit.
-fn monitor(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::File) -> i32 {
-    let log = open_log(dir);
-    let mut log = match log {
-        Ok(l) => l,
-        Err(e) => {
-            let _ = write!(report, "125 cannot open the container log: {e}");
-            return 1;
-        }
-    };
-    let out = |l: &std::fs::File| {
-        l.try_clone()
-            .map(|f| Stdio::Fd(f.into()))
-            .unwrap_or(Stdio::Null)
-    };
-    // `-i` without a terminal: a pipe nobody writes to keeps stdin open, as Docker's `-di` does.
-    let mut keep_stdin = None;
-    let stdin = if config.interactive && !config.spec.process.terminal {
-        match std::io::pipe() {
-            Ok((r, w)) => {
-                keep_stdin = Some(w);
-                Stdio::Fd(r.into())
-            }
-            Err(_) => Stdio::Null,
-        }
-    } else {
-        Stdio::Null
-    };
-    let io = Io {
-        stdin,
-        stdout: out(&log),
-        stderr: out(&log),
-    };
-    let mut record = |pid| {
-        let _ = dir.write_state(&running(pid));
-    };
-    let child = match duckc_runtime::process::spawn_with(&config.spec, io, &mut record) {
-        Ok(c) => c,
-        Err(e) => {
-            let code = start_code(&e);
-            exited(dir, i32::from(code));
-            let _ = write!(report, "{code} {e}");
-            return 1;
-        }
-    };
-    let _ = write!(report, "ok");
-    drop(report);
-    devices::poststart(config, child.pid);
-    // Serves `duckc attach` clients while it waits (and copies a terminal's output to the log).
-    let code = attach::serve(dir, &child, &mut log, keep_stdin.take());
-    // The exit is recorded first: until it is, a reader of the state sees a running container
-    // whose init is gone, which it reports as Docker's "unknown" 255 (`wait` would print that
-    // while the network is still being torn down).
-    exited(dir, code);
-    limits::cleanup(config);
-    devices::poststop(config);
-    super::network::cleanup(&config.id);
-    if config.auto_remove
-        && let Ok(store) = Store::open(store_root)
-    {
-        remove(&store, dir, config);
-    }
-    0
 }
 
 fn ps(store: &Store, args: &PsArgs) -> miette::Result<ExitCode> {
@@ -1067,10 +838,7 @@ fn start(store: &Store, args: &StartArgs) -> miette::Result<ExitCode> {
     }
     for query in &args.containers {
         let (dir, mut config) = find(store, query)?;
-        if config.spec.resources.cgroup.is_empty() {
-            // Made by a duckc that kept no cgroup name: the container's own from now on.
-            config.spec.resources.cgroup = config.id.clone();
-        }
+        config.own_cgroup();
         let state = dir.read_state().into_diagnostic()?;
         if state.status != Status::Running
             && let Some(req) = &mut config.spec.net
@@ -1098,63 +866,14 @@ fn start(store: &Store, args: &StartArgs) -> miette::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Wait until `pid` is gone, for at most `limit`.
-fn wait_gone(state: &State, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while state::alive(state.pid, state.pid_start) {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
-/// After the init is gone, give its monitor a moment to record the exit; record it ourselves
-/// when nobody does (the monitor was killed too).
-fn settle(dir: &Dir, code: i32) {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline {
-        if let Ok(text) = std::fs::read(dir.state_path())
-            && serde_json::from_slice::<State>(&text).is_ok_and(|s| s.status != Status::Running)
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    exited(dir, code);
-}
-
 fn stop(store: &Store, args: &StopArgs) -> miette::Result<ExitCode> {
     for query in &args.containers {
         let (dir, config) = find(store, query)?;
         let state = dir.read_state().into_diagnostic()?;
-        stop_one(&dir, &config, &state, args.time);
+        container::stop(&dir, &config, &state, Duration::from_secs(args.time));
         println!("{query}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// SIGTERM to a running container's init, SIGKILL after `time` seconds; record the exit.
-fn stop_one(dir: &Dir, config: &Config, state: &State, time: u64) {
-    if let (Status::Running, Some(pid)) = (state.status, state.pid) {
-        let _ = duckc_runtime::process::kill(pid, libc_sig("TERM"));
-        let code = if wait_gone(state, Duration::from_secs(time)) {
-            143
-        } else {
-            let _ = duckc_runtime::process::kill(pid, libc_sig("KILL"));
-            wait_gone(state, Duration::from_secs(10));
-            137
-        };
-        settle(dir, code);
-        // Anything still in the container's cgroup and on its network goes too.
-        limits::cleanup(config);
-        super::network::cleanup(&config.id);
-    }
-}
-
-fn libc_sig(name: &str) -> i32 {
-    duckc_runtime::process::signal_number(name).unwrap_or(9)
 }
 
 fn kill(store: &Store, args: &KillArgs) -> miette::Result<ExitCode> {
@@ -1168,19 +887,18 @@ fn kill(store: &Store, args: &KillArgs) -> miette::Result<ExitCode> {
     for query in &args.containers {
         let (dir, config) = find(store, query)?;
         let state = dir.read_state().into_diagnostic()?;
-        let Some(pid) = state.pid.filter(|_| state.status == Status::Running) else {
-            return Err(miette!(
-                help = format!("start it with `duckc start {query}`"),
-                "container `{query}` is not running"
-            ));
-        };
-        duckc_runtime::process::kill(pid, sig)
-            .map_err(|e| miette!("cannot signal `{query}`: {e}"))?;
-        if sig == libc_sig("KILL") {
-            wait_gone(&state, Duration::from_secs(10));
-            settle(&dir, 137);
-            limits::cleanup(&config);
-            super::network::cleanup(&config.id);
+        match container::kill(&dir, &config, &state, sig) {
+            Ok(()) => {}
+            Err(container::Error::NotRunning) => {
+                return Err(miette!(
+                    help = format!("start it with `duckc start {query}`"),
+                    "container `{query}` is not running"
+                ));
+            }
+            Err(container::Error::Signal(e)) => {
+                return Err(miette!("cannot signal `{query}`: {e}"));
+            }
+            Err(e) => return Err(report(e)),
         }
         println!("{query}");
     }
@@ -1191,52 +909,18 @@ fn rm(store: &Store, args: &RmArgs) -> miette::Result<ExitCode> {
     for query in &args.containers {
         let (dir, config) = find(store, query)?;
         let state = dir.read_state().into_diagnostic()?;
-        if state.status == Status::Running {
-            if !args.force {
-                return Err(miette!(
-                    help = format!(
-                        "stop the container with `duckc stop {query}` first, or use `duckc rm -f`"
-                    ),
-                    "cannot remove container `{query}`: container is running"
-                ));
-            }
-            if let Some(pid) = state.pid {
-                let _ = duckc_runtime::process::kill(pid, libc_sig("KILL"));
-                wait_gone(&state, Duration::from_secs(10));
-                settle(&dir, 137);
-            }
+        if state.status == Status::Running && !args.force {
+            return Err(miette!(
+                help = format!(
+                    "stop the container with `duckc stop {query}` first, or use `duckc rm -f`"
+                ),
+                "cannot remove container `{query}`: container is running"
+            ));
         }
-        remove(store, &dir, &config);
+        container::delete(store, &dir, &config, &state);
         println!("{query}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Delete a container's directory, its cgroup and its gc root.
-fn remove(store: &Store, dir: &Dir, config: &Config) {
-    limits::cleanup(config);
-    super::network::cleanup(&config.id);
-    if std::fs::remove_dir_all(&dir.0).is_err() {
-        // overlayfs leaves `work/work` with mode 000: make everything writable and retry.
-        make_writable(&dir.0);
-        // Rootless `rm` runs outside duckc's user namespace (to signal the container): files
-        // that subordinate ids own there are removed from inside it.
-        let _ = duckc_runtime::userns::remove_tree(&dir.0);
-    }
-    let _ = store.remove_root(&root_id(&config.id));
-}
-
-fn make_writable(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return;
-    };
-    if meta.is_dir() {
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
-        for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
-            make_writable(&entry.path());
-        }
-    }
 }
 
 fn logs(store: &Store, args: &LogsArgs) -> miette::Result<ExitCode> {
@@ -1360,7 +1044,7 @@ fn stats(store: &Store, args: &StatsArgs) -> miette::Result<ExitCode> {
                 .into_iter()
                 .filter(|(d, _)| {
                     d.read_state().is_ok_and(|s| {
-                        s.status == Status::Running && state::alive(s.pid, s.pid_start)
+                        s.status == Status::Running && container::alive(s.pid, s.pid_start)
                     })
                 })
                 .collect())

@@ -16,28 +16,21 @@ pub fn run(
     build_args: BTreeMap<String, String>,
 ) -> miette::Result<ExitCode> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| miette!("cannot read `{name}`: {e}"))?;
-    let file = duckc_dockerfile::parse(&text);
-    if file.has_errors() {
-        let (rendered, _) = super::dockerfile::check_dockerfile(path, &text, false, false);
-        eprint!("{rendered}");
-        return Err(miette!("`{name}` has errors; fix them to convert it"));
-    }
-    let opts = duckc_dockerfile::EvalOptions {
+    let load = duckc_driver::dockerfile::evaluate(&duckc_driver::Options {
+        file: path.to_owned(),
         build_args,
-        target,
+        targets: target.into_iter().collect(),
         ..Default::default()
-    };
-    let ev = duckc_dockerfile::evaluate(&file, &opts);
-    if ev.has_errors() {
-        for d in ev.diagnostics.iter().filter(|d| d.is_error()) {
-            eprintln!("{:?}", d.to_report(&name, &text));
+    });
+    super::spec::print(&load.diagnostics, false)?;
+    let evaluated = match load.result {
+        Ok(e) => e,
+        Err(duckc_driver::Error::DockerfileHasErrors { .. }) => {
+            return Err(miette!("`{name}` has errors; fix them to convert it"));
         }
-        return Err(miette!(
-            "`{name}` cannot be evaluated; fix the errors above"
-        ));
-    }
-    let (out, problems) = convert(&file, &ev);
+        Err(e) => return Err(e.into()),
+    };
+    let (out, problems) = convert(&evaluated.file, &evaluated.ev);
     if !problems.is_empty() {
         for p in &problems {
             eprintln!("error: {p}");

@@ -12,6 +12,7 @@ pub mod host;
 pub mod image;
 pub mod network;
 pub mod packages;
+pub mod pull_view;
 pub mod registry;
 pub mod sbom;
 pub mod spec;

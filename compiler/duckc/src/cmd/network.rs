@@ -334,7 +334,7 @@ fn rm(store: &Store, args: &RmArgs) -> miette::Result<ExitCode> {
         let Some(network) = find(store, query) else {
             return Err(unknown(query));
         };
-        let _lock = net::lock().map_err(|e| miette!("{e}"))?;
+        let lock = net::lock().map_err(|e| miette!("{e}"))?;
         let users: Vec<String> = net::lease::all_in(&net::state_dir())
             .into_iter()
             .filter(|l| l.network.bridge == network.bridge && !l.stale())
@@ -353,6 +353,8 @@ fn rm(store: &Store, args: &RmArgs) -> miette::Result<ExitCode> {
         }
         net::link::delete(&network.bridge).map_err(|e| miette!("{e}"))?;
         let _ = std::fs::remove_dir_all(net::state_dir().join("leases").join(&network.bridge));
+        // Starts and exits leave a network's own rules loaded; this load drops them.
+        let _ = net::lease::reload_firewall(&lock);
         std::fs::remove_file(dir(store).join(format!("{}.json", network.name)))
             .map_err(|e| miette!("cannot remove network `{}`: {e}", network.name))?;
         println!("{query}");
@@ -585,15 +587,6 @@ pub fn refresh(store: &Store, req: &mut net::Request) -> miette::Result<()> {
     req.network = n.def();
     // Ports picked at the last start are picked again.
     Ok(())
-}
-
-/// Release what the container `id` held on its networks (it ended, or is being removed).
-pub fn cleanup(id: &str) {
-    if duckc_runtime::process::is_rootless() {
-        net::slirp::release(id);
-    } else {
-        let _ = net::release(id);
-    }
 }
 
 /// Turn a start failure of the network into a report with what to do.

@@ -1,14 +1,14 @@
 //! `lock`: resolve every env's `packages` against the configured apt repository and pin them in
 //! `duck.lock` next to the spec. [`prepare`] is the same pass for `build` (which extends the
-//! lock, or with `--locked` only checks it) and returns what the executor needs.
+//! lock, or with `--locked` only checks it) and returns what the executor needs. The steps come
+//! from the driver (`duckc_driver::packages`).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use duckc_ir::items::{Ptr, StepDeclKind};
-use duckc_ir::{Base, EnvItem, Step};
+use duckc_driver::packages::{Overrides, PackagesStep, declaring_envs};
+use duckc_driver::{Frontend, Loaded};
 use duckc_packages::layers::DEFAULT_LAYER_BUDGET;
 use duckc_packages::lock::Lock;
 use duckc_packages::locking::{self, Mode, PackagesContext};
@@ -16,7 +16,6 @@ use duckc_packages::source::{self, Settings};
 use duckc_store::Store;
 use miette::{LabeledSpan, NamedSource, miette};
 
-use super::spec::Compiled;
 use crate::Global;
 
 #[derive(Debug, Subcommand)]
@@ -53,12 +52,11 @@ impl Command {
         {
             file = Some(PathBuf::from(names.remove(i)));
         }
-        let compiled = super::spec::compile(file.as_deref())?;
-        let (errors, _) = compiled.report()?;
+        let (loaded, errors, _) = super::spec::load(file.as_deref())?;
         if errors > 0 {
             eprintln!(
                 "error: `{}` has errors; fix them to lock its packages",
-                compiled.name
+                loaded.name
             );
             return Ok(ExitCode::FAILURE);
         }
@@ -69,7 +67,7 @@ impl Command {
         };
         // Registry bases first: pulled when missing (`--update`: the tags asked again), their
         // digests pinned next to the packages.
-        let graph = duckc_ir::layer_graph(&compiled.db);
+        let graph = loaded.graph();
         if let Ok(plans) = duckc_build::plan::select(graph, &[]) {
             let pull = match &mode {
                 Mode::Update(_) => super::bases::Pull::Always,
@@ -79,7 +77,7 @@ impl Command {
                 &store,
                 graph,
                 &plans,
-                &lock_path(&compiled),
+                &loaded.lock_path(),
                 &super::bases::Policy {
                     pull,
                     locked: false,
@@ -88,7 +86,7 @@ impl Command {
                 },
             )?;
         }
-        let (path, changed, steps) = lock(&compiled, &store, &mode, repository)?;
+        let (path, changed, steps) = lock(&loaded, &store, &mode, repository)?;
         let what = if steps == 0 {
             "no `packages` steps"
         } else if changed {
@@ -101,149 +99,16 @@ impl Command {
     }
 }
 
-/// One `packages` step found in the spec, with where it is written.
-struct Found {
-    step: locking::Step,
-    node: String,
-    file: duckc_ir::SpecFile,
-    ptr: Ptr,
-}
-
-/// `build --platform`: the platforms the target envs (all when none) are built for instead of
-/// their own.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Overrides<'a> {
-    pub targets: &'a [String],
-    pub platforms: &'a [String],
-}
-
-/// Every `packages` step of the envs the user files reach (stdlib bases included), parents
-/// before children, each tied to its graph node.
-fn steps(db: &duckc_ir::Database, overrides: &Overrides<'_>) -> Vec<Found> {
-    let mut found = Vec::new();
-    // env → index of its last `packages` step (or of its base's).
-    let mut last: BTreeMap<String, Option<usize>> = BTreeMap::new();
-    for file in duckc_ir::user_files(db) {
-        for &env in &duckc_ir::parse(db, file).envs {
-            visit(db, env, &mut found, &mut last);
-        }
-    }
-    // A step is locked for every platform the build runs it for: `platform` flows down into
-    // bases and into the envs `copy … from=` reads (see `duckc_build::execute::units`).
-    // With `build --platform`, also for those (the spec's own stay locked: no churn).
-    let graph = duckc_ir::layer_graph(db);
-    let mut platforms: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    if let Ok(plans) = duckc_build::plan::select(graph, &[]) {
-        let mut overridden = plans.clone();
-        overridden
-            .retain(|p| overrides.targets.is_empty() || overrides.targets.contains(&p.env.name));
-        for p in &mut overridden {
-            p.platforms = overrides.platforms.to_vec();
-        }
-        let sets = if overrides.platforms.is_empty() {
-            vec![plans]
-        } else {
-            vec![plans, overridden]
-        };
-        for plans in sets {
-            let Ok((units, _)) = duckc_build::execute::units(graph, &plans) else {
-                continue;
-            };
-            for (key, platform) in units {
-                let list = platforms.entry(key.to_string()).or_default();
-                if !list.contains(&platform) {
-                    list.push(platform);
-                }
-            }
-        }
-    }
-    for f in &mut found {
-        if let Some(p) = platforms.get(&f.node) {
-            f.step.platforms = p.clone();
-        }
-    }
-    found
-}
-
-fn visit<'db>(
-    db: &'db duckc_ir::Database,
-    env: EnvItem<'db>,
-    found: &mut Vec<Found>,
-    last: &mut BTreeMap<String, Option<usize>>,
-) -> Option<usize> {
-    let label = duckc_ir::env_label(db, env);
-    if let Some(done) = last.get(&label) {
-        return *done;
-    }
-    // Guards against a cycle (reported elsewhere): the env counts as having no steps.
-    last.insert(label.clone(), None);
-    let mut parent = match duckc_ir::env_base(db, env) {
-        Base::Env(base) => visit(db, *base, found, last),
-        _ => None,
-    };
-    let decls: Vec<(u32, Vec<String>, bool)> = env
-        .steps(db)
-        .iter()
-        .filter_map(|s| match &s.kind {
-            StepDeclKind::Packages(names, apt_sources) => {
-                Some((s.step, names.clone(), *apt_sources))
-            }
-            _ => None,
-        })
-        .collect();
-    if let Some(lowered) = duckc_ir::lower_env(db, env).as_ref() {
-        let nodes = lowered
-            .nodes
-            .iter()
-            .filter(|n| matches!(n.step, Step::Packages { .. }));
-        for (n, (node, (step, names, apt_sources))) in nodes.zip(decls).enumerate() {
-            let name = if n == 0 {
-                label.clone()
-            } else {
-                format!("{label} ({})", n + 1)
-            };
-            found.push(Found {
-                step: locking::Step {
-                    env: name,
-                    names,
-                    // Filled in by `steps` from the envs built on it.
-                    platforms: Vec::new(),
-                    parent,
-                    apt_sources,
-                },
-                node: node.key.to_string(),
-                file: env.file(db),
-                ptr: Ptr::Value {
-                    item: env.item(db),
-                    step,
-                    value: 0,
-                },
-            });
-            parent = Some(found.len() - 1);
-        }
-    }
-    last.insert(label, parent);
-    parent
-}
-
-/// `duck.lock` next to the spec.
-fn lock_path(compiled: &Compiled) -> PathBuf {
-    match Path::new(&compiled.name).parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.join("duck.lock"),
-        _ => PathBuf::from("duck.lock"),
-    }
-}
-
 /// Brings the lock up to date (or checks it, for [`Mode::Locked`]); writes it when it changed.
 /// Returns the lock's path, whether it changed, and how many steps there are.
 fn lock(
-    compiled: &Compiled,
+    loaded: &Loaded,
     store: &Store,
     mode: &Mode,
     repository: Option<String>,
 ) -> miette::Result<(PathBuf, bool, usize)> {
-    let found = steps(&compiled.db, &Overrides::default());
-    let ctx = context(compiled, store, mode, repository, &found)?;
+    let found = loaded.packages_steps(&Overrides::default());
+    let ctx = context(loaded, store, mode, repository, &found)?;
     Ok((ctx.0, ctx.1, ctx.2.envs.len()))
 }
 
@@ -251,18 +116,18 @@ fn lock(
 /// is extended (written if it changed) or, with `locked`, only checked, and the executor's
 /// context comes back.
 pub fn prepare(
-    compiled: &Compiled,
+    loaded: &Loaded,
     store: &Store,
     locked: bool,
     repository: Option<String>,
     overrides: &Overrides<'_>,
 ) -> miette::Result<Option<PackagesContext>> {
-    let found = steps(&compiled.db, overrides);
+    let found = loaded.packages_steps(overrides);
     if found.is_empty() {
         return Ok(None);
     }
     let mode = if locked { Mode::Locked } else { Mode::Extend };
-    let (path, changed, ctx) = context(compiled, store, &mode, repository, &found)?;
+    let (path, changed, ctx) = context(loaded, store, &mode, repository, &found)?;
     if changed {
         eprintln!("{}: updated", path.display());
     }
@@ -271,12 +136,12 @@ pub fn prepare(
 
 /// What `explain` needs to key `packages` steps: the lock as it is, never resolved or written.
 /// `None` when the spec has no `packages` steps; an unreadable lock counts as empty.
-pub fn pinned(compiled: &Compiled, store: &Store) -> Option<PackagesContext> {
-    let found = steps(&compiled.db, &Overrides::default());
+pub fn pinned(loaded: &Loaded, store: &Store) -> Option<PackagesContext> {
+    let found = loaded.packages_steps(&Overrides::default());
     if found.is_empty() {
         return None;
     }
-    let lock = Lock::read(&lock_path(compiled)).unwrap_or_default();
+    let lock = Lock::read(&loaded.lock_path()).unwrap_or_default();
     // The repository is only read to download, which explaining never does.
     let repository = source::configured(&Settings::from_env(None))
         .map(|c| c.repository)
@@ -290,22 +155,14 @@ pub fn pinned(compiled: &Compiled, store: &Store) -> Option<PackagesContext> {
     })
 }
 
-/// Graph node key → the env that declares the step (the lock's key for it).
-fn declaring_envs(found: &[Found]) -> BTreeMap<String, String> {
-    found
-        .iter()
-        .map(|f| (f.node.clone(), f.step.env.clone()))
-        .collect()
-}
-
 fn context(
-    compiled: &Compiled,
+    loaded: &Loaded,
     store: &Store,
     mode: &Mode,
     repository: Option<String>,
-    found: &[Found],
+    found: &[PackagesStep],
 ) -> miette::Result<(PathBuf, bool, PackagesContext)> {
-    let path = lock_path(compiled);
+    let path = loaded.lock_path();
     let mut lock = Lock::read(&path).map_err(|e| {
         miette!(
             help = "run `duckc lock` to write it again",
@@ -320,7 +177,7 @@ fn context(
         false
     } else {
         locking::lock_steps(&list, &mut lock, mode, &configured.repository, &downloads)
-            .map_err(|e| step_error(compiled, &found[e.step], &e.error, &path))?
+            .map_err(|e| step_error(loaded, &found[e.step], &e.error, &path))?
     };
     if changed && *mode != Mode::Locked {
         lock.write(&path).map_err(|e| miette!("{e}"))?;
@@ -340,12 +197,15 @@ fn context(
 
 /// A failed step as a diagnostic on its `packages` node.
 fn step_error(
-    compiled: &Compiled,
-    found: &Found,
+    loaded: &Loaded,
+    found: &PackagesStep,
     error: &locking::Error,
     lock: &Path,
 ) -> miette::Report {
-    let db = &compiled.db;
+    let Frontend::Kdl(db) = &loaded.frontend else {
+        // Only specs have `packages` steps.
+        return miette!("{error}");
+    };
     let (label, help) = match error {
         locking::Error::NotLocked(_) => (
             "not in the lock".to_owned(),
@@ -373,7 +233,7 @@ fn step_error(
     let text = file.text(db).clone();
     let tree = duckc_ir::source_map(db, file);
     let name = if file == duckc_ir::Workspace::get(db).root(db) {
-        compiled.name.clone()
+        loaded.name.clone()
     } else {
         file.path(db).clone()
     };

@@ -1,6 +1,6 @@
 //! Registry verbs: `pull`, `push`, `login`, `logout` (the client is `duckc-registry`).
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,6 +10,8 @@ use miette::miette;
 
 use crate::Global;
 use crate::cmd::image::open_store;
+use crate::cmd::pull_view::{View, pulled_json};
+use duckc_build::progress::Mode;
 
 /// How to reach a registry: flags shared by the verbs.
 #[derive(Debug, Args)]
@@ -56,6 +58,11 @@ pub enum Command {
         /// Print only the image name.
         #[arg(short, long)]
         quiet: bool,
+        /// Progress output: `tty` (a live line per layer with its bytes, on stderr; the
+        /// default when stderr is a terminal), `plain` (Docker's lines) or `json` (one event
+        /// a line).
+        #[arg(long, value_enum, default_value = "auto")]
+        progress: super::build::Progress,
         #[command(flatten)]
         tls: TlsArgs,
     },
@@ -176,6 +183,7 @@ impl Command {
                 jobs,
                 all_platforms,
                 quiet,
+                progress,
                 tls,
             } => {
                 if name.starts_with("ssh://") {
@@ -198,57 +206,80 @@ impl Command {
                     all_platforms,
                 };
                 let opts = tls.options();
-                let print = |line: String| {
-                    if !quiet {
-                        let mut out = std::io::stdout().lock();
-                        let _ = writeln!(out, "{line}");
+                let mode = progress.mode(std::io::stderr().is_terminal());
+                let json = mode == Mode::Json;
+                // Docker's header lines, `Digest:` and `Status:` (not in JSON: its events
+                // say all that).
+                let say = |line: String| {
+                    if !quiet && !json {
+                        println!("{line}");
                     }
                 };
                 let mut last = None;
                 for reference in &candidates {
-                    if !quiet {
-                        if reference.tag.is_none() && reference.digest.is_none() {
-                            println!("Using default tag: latest");
-                        }
-                        println!(
-                            "{}: Pulling from {}",
-                            reference
-                                .tag
-                                .clone()
-                                .unwrap_or_else(|| reference.reference()),
-                            reference.repository
-                        );
+                    if reference.tag.is_none() && reference.digest.is_none() {
+                        say("Using default tag: latest".to_owned());
                     }
-                    match duckc_registry::pull(&store, reference, &opts, &pull_opts, &print) {
+                    say(format!(
+                        "{}: Pulling from {}",
+                        reference
+                            .tag
+                            .clone()
+                            .unwrap_or_else(|| reference.reference()),
+                        reference.repository
+                    ));
+                    let view = (!quiet).then(|| View::new(mode));
+                    let event = |e: duckc_registry::PullEvent<'_>| {
+                        if let Some(view) = &view {
+                            view.event(e);
+                        }
+                    };
+                    let result = duckc_registry::pull(&store, reference, &opts, &pull_opts, &event);
+                    match result {
                         Ok(pulled) => {
+                            if let Some(view) = &view {
+                                view.finish();
+                            }
                             if quiet {
                                 println!("{}", reference.local_name);
-                            } else {
-                                println!("Digest: {}", pulled.digest);
-                                let shown = match reference.digest {
-                                    Some(d) => format!(
-                                        "{}@{d}",
-                                        reference
-                                            .local_name
-                                            .rsplit_once(':')
-                                            .map_or(reference.local_name.as_str(), |(n, _)| n)
-                                    ),
-                                    None => reference.local_name.clone(),
-                                };
-                                if pulled.up_to_date {
-                                    println!("Status: Image is up to date for {shown}");
-                                } else {
-                                    println!("Status: Downloaded newer image for {shown}");
-                                }
-                                println!("{reference}");
+                                return Ok(ExitCode::SUCCESS);
                             }
+                            if json {
+                                println!("{}", pulled_json(&reference.local_name, &pulled));
+                                return Ok(ExitCode::SUCCESS);
+                            }
+                            say(format!("Digest: {}", pulled.digest));
+                            let shown = match reference.digest {
+                                Some(d) => format!(
+                                    "{}@{d}",
+                                    reference
+                                        .local_name
+                                        .rsplit_once(':')
+                                        .map_or(reference.local_name.as_str(), |(n, _)| n)
+                                ),
+                                None => reference.local_name.clone(),
+                            };
+                            if pulled.up_to_date {
+                                say(format!("Status: Image is up to date for {shown}"));
+                            } else {
+                                say(format!("Status: Downloaded newer image for {shown}"));
+                            }
+                            say(reference.to_string());
                             return Ok(ExitCode::SUCCESS);
                         }
                         // A short name: try the next search registry.
                         Err(e @ Error::NotFound { .. }) if candidates.len() > 1 => {
+                            if let Some(view) = &view {
+                                view.finish();
+                            }
                             last = Some(e);
                         }
-                        Err(e) => return Err(report(e)),
+                        Err(e) => {
+                            if let Some(view) = &view {
+                                view.failed(&e.to_string());
+                            }
+                            return Err(report(e));
+                        }
                     }
                 }
                 Err(report(last.expect("at least one candidate")))

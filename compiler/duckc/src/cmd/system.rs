@@ -29,7 +29,7 @@ fn open_store_as_is(global: &Global) -> miette::Result<duckc_store::Store> {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Re-hash every blob and snapshot in the store and report what is wrong.
-    Verify,
+    Verify(VerifyArgs),
     /// Remove blobs, layers and snapshots that no image, container or cache entry uses.
     Gc,
     /// Show duckc's version and the runtime's facts (kernel, cgroups, seccomp, store).
@@ -51,6 +51,14 @@ pub enum SystemCommand {
     Prune(SystemPruneArgs),
     /// Same as `duckc info`.
     Info(FormatArg),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Remove damaged snapshots first (with a layer kept only as its snapshot, the layer and
+    /// its build cache entries, so a build makes it again), then verify.
+    #[arg(long)]
+    repair: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -81,11 +89,17 @@ impl Command {
         }
         // `verify` reports wrong modes; every other command fixes them when it opens the store.
         let store = match self {
-            Command::Verify => open_store_as_is(global)?,
+            Command::Verify(_) => open_store_as_is(global)?,
             _ => open_store(global)?,
         };
         match self {
-            Command::Verify => {
+            Command::Verify(a) => {
+                if a.repair {
+                    let repaired = store.repair().map_err(|e| miette!("{e}"))?;
+                    for p in &repaired {
+                        println!("repaired {}: {}", p.what, p.reason);
+                    }
+                }
                 let report = duckc_image::verify(&store).map_err(|e| miette!("{e}"))?;
                 for p in &report.problems {
                     println!("{}: {}", p.what, p.reason);
@@ -98,7 +112,7 @@ impl Command {
                     Ok(ExitCode::SUCCESS)
                 } else {
                     eprintln!(
-                        "{} problem(s) found; `duckc gc` removes unreferenced leftovers and restores the store's modes, `duckc rmi` and `duckc load` replace damaged images",
+                        "{} problem(s) found; `duckc verify --repair` removes damaged snapshots, `duckc gc` removes unreferenced leftovers and restores the store's modes, `duckc rmi` and `duckc load` replace damaged images",
                         report.problems.len()
                     );
                     Ok(ExitCode::FAILURE)

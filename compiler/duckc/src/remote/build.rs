@@ -27,7 +27,6 @@ use std::process::{ExitCode, Stdio};
 use clap::ArgAction;
 use clap::parser::ValueSource;
 use duckc_build::context;
-use duckc_build::ignore::Ignore;
 use duckc_image::Digest;
 use duckc_ir::EntryKind;
 use duckc_layer::HashingWriter;
@@ -77,14 +76,6 @@ struct Ready {
     error: Option<String>,
 }
 
-/// Whether the context entry `path` is read by a step that copies `sources` (the same rule
-/// as `duckc_build::context::hash_copied`).
-fn wanted(sources: &[String], path: &str) -> bool {
-    sources
-        .iter()
-        .any(|s| s.is_empty() || path == s || path.starts_with(&format!("{s}/")))
-}
-
 /// A relative `/`-separated path with no `.`, `..` or empty part.
 fn plain_relative(path: &str) -> bool {
     !path.is_empty()
@@ -113,45 +104,19 @@ fn collect(
     platform: &[String],
 ) -> miette::Result<(String, Vec<(Entry, std::path::PathBuf)>)> {
     let (file, context_dir) = resolve_args(file, spec_file, context_dir)?;
-    let path = find_spec(file.as_deref())?;
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(&path).map_err(|e| miette!("cannot read `{shown}`: {e}"))?;
-    let spec = std::fs::canonicalize(&path).map_err(|e| miette!("cannot read `{shown}`: {e}"))?;
-    let spec_dir = spec.parent().unwrap_or(Path::new("/")).to_owned();
-    let spec_name = spec
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "env.kdl".to_owned());
-    let ctx_dir = match context_dir {
-        Some(c) => std::fs::canonicalize(&c)
-            .map_err(|e| miette!("cannot read the build context `{}`: {e}", c.display()))?,
-        None => spec_dir.clone(),
-    };
-    let (ignore, _) = Ignore::read(&ctx_dir).map_err(|e| {
-        miette!(
-            "cannot read the ignore file of `{}`: {e}",
-            ctx_dir.display()
-        )
+    let inputs = duckc_driver::inputs(&duckc_driver::Options {
+        file: find_spec(file.as_deref())?,
+        context: context_dir,
+        build_args: parse_build_args(build_args)?,
+        targets: target.to_vec(),
+        platforms: platform.to_vec(),
+        ..Default::default()
     })?;
-    let listing = context::list(&ctx_dir, &ignore).map_err(|e| miette!("{e}"))?;
-    let mut spec_files: BTreeSet<String> = BTreeSet::from([spec_name.clone()]);
-    let sources = if crate::cmd::dockerfile::is_dockerfile(&path) {
-        let parsed = duckc_dockerfile::parse(&text);
-        let mut opts = duckc_dockerfile::EvalOptions {
-            build_args: parse_build_args(build_args)?,
-            target: target.first().cloned(),
-            ..Default::default()
-        };
-        if let Some(p) = platform.first() {
-            opts.target_platform = p.clone();
-        }
-        duckc_ir::dockerfile::context_sources(&duckc_dockerfile::evaluate(&parsed, &opts))
-    } else {
-        let db = crate::cmd::spec::database(&spec, text, &spec_dir, &ctx_dir, listing.clone())?;
-        let ws = duckc_ir::Workspace::get(&db);
-        spec_files.extend(ws.files(&db).keys().cloned());
-        duckc_ir::copy_sources(&db).clone()
-    };
+    let spec_dir = inputs.spec.parent().unwrap_or(Path::new("/")).to_owned();
+    let spec_name = inputs.spec_files[0].clone();
+    let ctx_dir = inputs.context;
+    let (sources, listing) = (inputs.sources, inputs.listing);
+    let mut spec_files: BTreeSet<String> = inputs.spec_files.into_iter().collect();
     if spec_dir.join("duck.lock").is_file() {
         spec_files.insert("duck.lock".to_owned());
     }
@@ -186,7 +151,7 @@ fn collect(
         .map_err(|e| miette!("cannot read the build context `{}`: {e}", ctx_dir.display()))?;
     let mut dirs: BTreeSet<String> = BTreeSet::new();
     for f in &listing {
-        if !wanted(&sources, &f.path) {
+        if !duckc_driver::context::wanted(&sources, &f.path) {
             continue;
         }
         let mut parent = Path::new(&f.path).parent();
@@ -196,7 +161,7 @@ fn collect(
         }
     }
     for f in &listing {
-        if !wanted(&sources, &f.path) && !dirs.contains(&f.path) {
+        if !duckc_driver::context::wanted(&sources, &f.path) && !dirs.contains(&f.path) {
             continue;
         }
         let full = ctx_dir.join(&f.path);

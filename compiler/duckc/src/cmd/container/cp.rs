@@ -18,13 +18,13 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
+use duckc_runtime::container::{Config, Dir, Status};
 use duckc_runtime::kernel::{FileKind, Kernel, Linux, Resolve};
 use duckc_store::Store;
 use miette::miette;
 use rustix::fs::{AtFlags, Mode, OFlags};
 
 use super::find;
-use super::state::{Config, Dir, Status};
 
 /// One side of `cp`.
 enum End<'a> {
@@ -156,9 +156,7 @@ impl Root {
             create: create.then_some(FileKind::Dir),
             no_symlinks: false,
         };
-        let fd = Linux.open_in_root(&self.path, path, how)?;
-        // SAFETY: open_in_root returns a descriptor that we now own.
-        Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+        Linux.open_in_root(&self.path, path, how)
     }
 
     fn no_such(&self, path: &str) -> miette::Report {

@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use duckc_runtime::cdi::{self, Registry};
+use duckc_runtime::container::{self, Config, Dir, Status};
 use duckc_runtime::{ContainerSpec, Device, Ipc, Volume};
 use miette::miette;
-
-use super::state::{Config, Dir, Status};
 
 #[derive(Debug, Args, Default)]
 pub struct DeviceArgs {
@@ -188,7 +187,7 @@ fn shareable(name: &str, containers: &[(Dir, Config)]) -> miette::Result<(String
     // Running by its state file, and its init still the process with that pid (not a pid
     // the kernel gave to something else since).
     let pid = match state {
-        Some(s) if s.status == Status::Running && super::state::alive(s.pid, s.pid_start) => s.pid,
+        Some(s) if s.status == Status::Running && container::alive(s.pid, s.pid_start) => s.pid,
         _ => None,
     };
     let Some(pid) = pid else {
@@ -518,43 +517,6 @@ fn x11(
     });
     env.push(format!("XAUTHORITY={XAUTHORITY_IN_CONTAINER}"));
     Ok(())
-}
-
-/// Run the container's `poststart` hooks (a failure is a warning, as the OCI spec says).
-pub fn poststart(config: &Config, pid: i32) {
-    run_host_hooks(
-        config,
-        duckc_runtime::hooks::Stage::Poststart,
-        "running",
-        pid,
-    );
-}
-
-/// Run the container's `poststop` hooks once it is gone.
-pub fn poststop(config: &Config) {
-    run_host_hooks(config, duckc_runtime::hooks::Stage::Poststop, "stopped", 0);
-}
-
-fn run_host_hooks(
-    config: &Config,
-    stage: duckc_runtime::hooks::Stage,
-    status: &'static str,
-    pid: i32,
-) {
-    let hooks = &config.spec.launch.hooks;
-    if !hooks.iter().any(|h| h.stage == stage) {
-        return;
-    }
-    let state = duckc_runtime::hooks::State {
-        oci_version: duckc_runtime::hooks::OCI_VERSION,
-        id: &config.id,
-        status,
-        pid,
-        bundle: &config.spec.rootfs.mountpoint,
-    };
-    if let Err(e) = duckc_runtime::hooks::run(hooks, stage, &state) {
-        eprintln!("duckc: warning: {e}");
-    }
 }
 
 #[cfg(test)]

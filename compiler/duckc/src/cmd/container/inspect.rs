@@ -2,12 +2,12 @@
 //! and `ps --filter`.
 
 use duckc_image::time::{format_rfc3339, human_duration};
+use duckc_runtime::container::{Config, Dir, State, Status};
 use duckc_store::Store;
 use miette::miette;
 use serde_json::{Value, json};
 
 use super::limits;
-use super::state::{Config, Dir, State, Status};
 use super::table;
 
 /// Docker's state word: `created`, `running`, `paused`, `exited`.

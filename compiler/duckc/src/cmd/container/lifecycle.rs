@@ -5,38 +5,23 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use duckc_runtime::container::{self, Dir, Status};
 use duckc_store::Store;
 use miette::{IntoDiagnostic, miette};
 use serde_json::Value;
 
-use super::state::{Dir, Status};
-use super::{all, find, names};
+use super::{all, find, report};
 use crate::cmd::format::Template;
 
 pub fn rename(store: &Store, query: &str, new_name: &str) -> miette::Result<ExitCode> {
     let (dir, mut config) = find(store, query)?;
-    let new_name = new_name.trim_start_matches('/');
-    if !names::valid_name(new_name) {
-        return Err(miette!(
-            help = "names are letters, digits, `_`, `.` and `-`, starting with a letter or digit",
-            "invalid container name `{new_name}`"
-        ));
-    }
-    if config.name == new_name {
-        return Err(miette!(
+    container::rename(store, &dir, &mut config, new_name).map_err(|e| match e {
+        container::Error::SameName(name) => miette!(
             help = "give a name it does not have yet",
-            "container `{query}` is already called `{new_name}`"
-        ));
-    }
-    if let Some((_, other)) = all(store).iter().find(|(_, c)| c.name == new_name) {
-        return Err(miette!(
-            help = format!("remove it with `duckc rm {new_name}`, or choose another name"),
-            "the container name `{new_name}` is already in use by container `{}`",
-            other.id
-        ));
-    }
-    config.name = new_name.to_owned();
-    dir.write_config(&config).into_diagnostic()?;
+            "container `{query}` is already called `{name}`"
+        ),
+        e => report(e),
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -48,15 +33,8 @@ pub fn wait(store: &Store, queries: &[String]) -> miette::Result<ExitCode> {
         .map(|q| find(store, q).map(|(d, _)| (q.clone(), d)))
         .collect::<miette::Result<_>>()?;
     for (query, dir) in found {
-        let code = loop {
-            let state = dir
-                .read_state()
-                .map_err(|e| miette!("cannot read the state of `{query}`: {e}"))?;
-            if state.status != Status::Running {
-                break state.exit_code.unwrap_or(0);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
+        let code = container::wait(&dir)
+            .map_err(|e| miette!("cannot read the state of `{query}`: {e}"))?;
         println!("{code}");
     }
     Ok(ExitCode::SUCCESS)
@@ -66,12 +44,8 @@ pub fn restart(store: &Store, queries: &[String], time: u64) -> miette::Result<E
     for query in queries {
         let (dir, mut config) = find(store, query)?;
         let state = dir.read_state().into_diagnostic()?;
-        if state.status == Status::Running {
-            super::stop_one(&dir, &config, &state, time);
-        }
-        if config.spec.resources.cgroup.is_empty() {
-            config.spec.resources.cgroup = config.id.clone();
-        }
+        container::stop(&dir, &config, &state, Duration::from_secs(time));
+        config.own_cgroup();
         if let Some(code) = super::detach(store, &dir, &config)? {
             return Ok(code);
         }
@@ -110,20 +84,7 @@ pub fn confirm(force: bool, question: &str) -> miette::Result<()> {
 
 /// Remove every container that is not running; returns their ids and the bytes freed.
 pub fn remove_stopped(store: &Store) -> (Vec<String>, u64) {
-    let mut ids = Vec::new();
-    let mut bytes = 0;
-    for (dir, config) in all(store) {
-        let Ok(state) = dir.read_state() else {
-            continue;
-        };
-        if state.status == Status::Running {
-            continue;
-        }
-        bytes += du(&dir.0);
-        super::remove(store, &dir, &config);
-        ids.push(config.id);
-    }
-    (ids, bytes)
+    container::remove_stopped(store)
 }
 
 /// `container prune`.
@@ -142,22 +103,6 @@ pub fn prune(store: &Store, force: bool) -> miette::Result<ExitCode> {
         duckc_image::time::human_size(bytes)
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Bytes in the files under `path` (not following links).
-fn du(path: &std::path::Path) -> u64 {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return 0;
-    };
-    if !meta.is_dir() {
-        return meta.len();
-    }
-    std::fs::read_dir(path)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| du(&e.path()))
-        .sum()
 }
 
 /// The `inspect` document of the container `query` names, if it names one.

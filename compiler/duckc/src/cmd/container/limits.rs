@@ -6,9 +6,8 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use duckc_runtime::Resources;
 use duckc_runtime::cgroup::{self, Cgroup, parse};
+use duckc_runtime::container::{self, Config, Dir, Status};
 use miette::miette;
-
-use super::state::{Config, Dir, Status};
 
 /// `run`'s limits, spelled as Docker spells them.
 #[derive(Debug, Args, Default)]
@@ -154,19 +153,11 @@ pub fn resources(id: &str, a: &LimitArgs) -> miette::Result<Resources> {
     })
 }
 
-/// Remove the cgroup of a container that no longer runs (after its exit, or a stale one left
-/// when duckc was killed); quiet when there is none.
-pub fn cleanup(config: &Config) {
-    if !config.spec.resources.cgroup.is_empty() {
-        let _ = cgroup::remove_container(&config.spec.resources.cgroup);
-    }
-}
-
 /// The running container's cgroup, or why there is none.
 fn running_cgroup(dir: &Dir, config: &Config, query: &str) -> miette::Result<Cgroup> {
     let running = dir
         .read_state()
-        .is_ok_and(|s| s.status == Status::Running && super::state::alive(s.pid, s.pid_start));
+        .is_ok_and(|s| s.status == Status::Running && container::alive(s.pid, s.pid_start));
     if !running {
         return Err(miette!(
             help = format!("start it with `duckc start {query}`"),
@@ -208,7 +199,7 @@ pub fn while_paused<T>(
 ) -> miette::Result<T> {
     let running = dir
         .read_state()
-        .is_ok_and(|s| s.status == Status::Running && super::state::alive(s.pid, s.pid_start));
+        .is_ok_and(|s| s.status == Status::Running && container::alive(s.pid, s.pid_start));
     if !pause || !running {
         return f();
     }

@@ -1,8 +1,7 @@
 //! `ps` output: Docker's columns, humanised times and truncation.
 
 use duckc_image::time::human_duration;
-
-use super::state::{Config, State, Status};
+use duckc_runtime::container::{Config, State, Status};
 
 /// `Up 5 minutes`, `Exited (130) About a minute ago`, `Created`.
 pub fn status(state: &State, now: i64) -> String {

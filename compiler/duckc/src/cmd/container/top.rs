@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 use std::process::ExitCode;
 
+use duckc_runtime::container::Status;
 use duckc_store::Store;
 use miette::miette;
 
 use super::find;
-use super::state::Status;
 
 pub fn top(store: &Store, query: &str, ps_options: &[String]) -> miette::Result<ExitCode> {
     if !ps_options.is_empty() {

@@ -1,0 +1,77 @@
+//! Why a file could not be loaded. Mistakes in the spec itself are diagnostics, not errors: an
+//! error is about the files (missing, unreadable), the arguments, or a Dockerfile whose
+//! diagnostics stop its build.
+
+use std::path::PathBuf;
+
+/// An error loading a spec or a Dockerfile. An IO error is a field of the message, not its
+/// source: the message says it whole, and a report prints no cause chain under it.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum Error {
+    #[error("cannot read `{name}`: {}", reason(.error))]
+    Read { name: String, error: std::io::Error },
+    #[error("cannot read `{name}`: it is not UTF-8 text")]
+    NotText { name: String },
+    #[error("`{}` holds no `env.kdl`, `duck.kdl` or `Dockerfile`", .dir.display())]
+    #[diagnostic(help("add an `env.kdl` or a `Dockerfile` there, or name one with `-f FILE`"))]
+    NothingIn { dir: PathBuf },
+    #[error("no spec given, and neither `env.kdl` nor `duck.kdl` is in the current directory")]
+    #[diagnostic(help("pass the spec's path, e.g. `duckc check path/to/env.kdl`"))]
+    NoSpecHere,
+    #[error("cannot read the build context at `{}`: {error}", .path.display())]
+    Context {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot read `{}`: {error}", .path.display())]
+    ContextEntry {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot read the ignore file of `{}`: {error}", .dir.display())]
+    Ignore { dir: PathBuf, error: std::io::Error },
+    #[error("a Dockerfile build has one target")]
+    #[diagnostic(help("build one stage per run: `--target STAGE`"))]
+    OneTarget,
+    #[error("a Dockerfile build has one platform")]
+    #[diagnostic(help(
+        "build a Dockerfile for one `--platform` per run, or convert it to a spec (`duckc convert`) and build that for several"
+    ))]
+    OnePlatform,
+    /// Syntax errors (or lints made errors) found before evaluation.
+    #[error("`{}` has errors; fix them to build it", .path.display())]
+    DockerfileHasErrors { path: PathBuf },
+    #[error("no stage `{stage}` in `{}`", .path.display())]
+    NoStage {
+        stage: String,
+        path: PathBuf,
+        #[help]
+        help: String,
+    },
+    /// Evaluation or lowering errors.
+    #[error("`{}` cannot be built; fix the errors above", .path.display())]
+    CannotBuild { path: PathBuf },
+    #[error("`{}` cannot be evaluated; fix the errors above", .path.display())]
+    CannotEvaluate { path: PathBuf },
+    #[error("the Dockerfile has no stage to build")]
+    NoStageToBuild,
+    #[error("no env `{env}` in `{name}`")]
+    #[diagnostic(help("the envs of `{name}` are {envs}"))]
+    NoEnv {
+        env: String,
+        name: String,
+        envs: String,
+    },
+    /// Downloading an `ADD` URL to key it, or planning the build.
+    #[error(transparent)]
+    Build(#[from] duckc_build::Error),
+}
+
+/// An IO error in words, for the files the user named.
+fn reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    }
+}

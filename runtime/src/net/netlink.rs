@@ -1,0 +1,332 @@
+//! A small netlink client: messages with (nested) attributes and a socket that sends a set of
+//! them in one datagram and checks the kernel's answer to each. Just what [`super::rtnl`]
+//! (links and addresses) and [`super::nftnl`] (nftables set elements and chains) need, so a
+//! container start runs no `ip` or `nft` process.
+//!
+//! The kernel handles a netlink request in the sending thread, inside `sendmsg`: when it
+//! returns, every answer is already queued on the socket. So answers are read without waiting,
+//! and a request the kernel did not answer is an error instead of a hang.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// `NLM_F_REQUEST`.
+pub const F_REQUEST: u16 = 0x1;
+/// `NLM_F_ACK`: answer with an `NLMSG_ERROR` carrying 0 on success.
+pub const F_ACK: u16 = 0x4;
+/// `NLM_F_EXCL`: fail when the object exists.
+pub const F_EXCL: u16 = 0x200;
+/// `NLM_F_CREATE`: make the object when missing.
+pub const F_CREATE: u16 = 0x400;
+/// `NLM_F_APPEND`: add at the end of a list (nftables rules).
+pub const F_APPEND: u16 = 0x800;
+/// `NLA_F_NESTED`: nfnetlink refuses nested attributes without this bit.
+pub const NLA_F_NESTED: u16 = 0x8000;
+
+const NLMSG_ERROR: u16 = 2;
+const HEADER: usize = 16;
+
+fn align(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+/// One netlink message being built: header, a fixed family header, attributes.
+#[derive(Clone, Debug)]
+pub struct Msg {
+    buf: Vec<u8>,
+    /// Start offsets of the attributes still open for nesting.
+    open: Vec<usize>,
+    /// Whether nested attributes carry [`NLA_F_NESTED`].
+    flag_nested: bool,
+}
+
+impl Msg {
+    /// A message of `kind` with `flags` ([`F_REQUEST`] is added); sequence number and port
+    /// are set when it is sent.
+    pub fn new(kind: u16, flags: u16) -> Msg {
+        let mut buf = vec![0u8; HEADER];
+        buf[4..6].copy_from_slice(&kind.to_ne_bytes());
+        buf[6..8].copy_from_slice(&(flags | F_REQUEST).to_ne_bytes());
+        Msg {
+            buf,
+            open: Vec::new(),
+            flag_nested: false,
+        }
+    }
+
+    /// Mark nested attributes with [`NLA_F_NESTED`] (nfnetlink's rule; rtnetlink, like
+    /// iproute2, goes without).
+    pub fn flag_nested(mut self) -> Msg {
+        self.flag_nested = true;
+        self
+    }
+
+    /// The family's fixed header (`ifinfomsg`, `ifaddrmsg`, `nfgenmsg`), padded.
+    pub fn fixed(&mut self, bytes: &[u8]) -> &mut Msg {
+        self.buf.extend_from_slice(bytes);
+        self.buf.resize(align(self.buf.len()), 0);
+        self
+    }
+
+    /// An attribute with `data`, padded to four bytes.
+    pub fn attr(&mut self, kind: u16, data: &[u8]) -> &mut Msg {
+        let len = 4 + data.len();
+        self.buf.extend_from_slice(&(len as u16).to_ne_bytes());
+        self.buf.extend_from_slice(&kind.to_ne_bytes());
+        self.buf.extend_from_slice(data);
+        self.buf.resize(align(self.buf.len()), 0);
+        self
+    }
+
+    /// A NUL-terminated string attribute.
+    pub fn str(&mut self, kind: u16, s: &str) -> &mut Msg {
+        let mut data = s.as_bytes().to_vec();
+        data.push(0);
+        self.attr(kind, &data)
+    }
+
+    /// A `u32` in host byte order (rtnetlink).
+    pub fn u32(&mut self, kind: u16, v: u32) -> &mut Msg {
+        self.attr(kind, &v.to_ne_bytes())
+    }
+
+    /// A `u32` in network byte order (nfnetlink).
+    pub fn be32(&mut self, kind: u16, v: u32) -> &mut Msg {
+        self.attr(kind, &v.to_be_bytes())
+    }
+
+    /// Open a nested attribute; close it with [`Msg::end`].
+    pub fn nest(&mut self, kind: u16) -> &mut Msg {
+        self.open.push(self.buf.len());
+        let kind = if self.flag_nested {
+            kind | NLA_F_NESTED
+        } else {
+            kind
+        };
+        self.attr(kind, &[])
+    }
+
+    /// Close the innermost open nested attribute.
+    pub fn end(&mut self) -> &mut Msg {
+        let start = self.open.pop().expect("`end` without `nest`");
+        let len = (self.buf.len() - start) as u16;
+        self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
+        self
+    }
+
+    /// Append raw bytes inside the current attribute (the peer's `ifinfomsg` of a veth).
+    pub fn raw(&mut self, bytes: &[u8]) -> &mut Msg {
+        self.buf.extend_from_slice(bytes);
+        self.buf.resize(align(self.buf.len()), 0);
+        self
+    }
+
+    /// Whether the kernel will answer this message (it asks for an ACK).
+    fn acked(&self) -> bool {
+        u16::from_ne_bytes([self.buf[6], self.buf[7]]) & F_ACK != 0
+    }
+
+    /// The finished bytes with sequence number `seq` (port 0: the kernel fills it in).
+    pub fn bytes(&self, seq: u32) -> Vec<u8> {
+        assert!(self.open.is_empty(), "a nested attribute is still open");
+        let mut out = self.buf.clone();
+        let len = out.len() as u32;
+        out[0..4].copy_from_slice(&len.to_ne_bytes());
+        out[8..12].copy_from_slice(&seq.to_ne_bytes());
+        out
+    }
+}
+
+/// The kernel's refusal of one message of a request.
+#[derive(Debug, thiserror::Error)]
+#[error("message {index} of {count}: {source}")]
+pub struct Refused {
+    /// The message's position in what was sent (0-based).
+    pub index: usize,
+    pub count: usize,
+    #[source]
+    pub source: io::Error,
+}
+
+impl Refused {
+    /// The `errno` the kernel answered with.
+    pub fn errno(&self) -> Option<i32> {
+        self.source.raw_os_error()
+    }
+}
+
+/// A netlink socket of one protocol (`NETLINK_ROUTE`, `NETLINK_NETFILTER`), in the network
+/// namespace of the thread that opened it.
+pub struct Socket {
+    fd: OwnedFd,
+}
+
+impl Socket {
+    pub fn open(protocol: i32) -> io::Result<Socket> {
+        // SAFETY: a plain socket call; the descriptor is owned right below.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                protocol,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // Extended ACKs would only add text to each answer; errors are reported by errno.
+        Ok(Socket { fd })
+    }
+
+    /// Send `msgs` in one datagram (numbered from 1) and check every answer: each message
+    /// that asked for an ACK must get a zero one. The first refusal is returned.
+    pub fn request(&self, msgs: &[Msg]) -> Result<(), Refused> {
+        let count = msgs.len();
+        let refused = |index: usize, source: io::Error| Refused {
+            index,
+            count,
+            source,
+        };
+        let mut out = Vec::new();
+        for (i, m) in msgs.iter().enumerate() {
+            out.extend_from_slice(&m.bytes(i as u32 + 1));
+        }
+        // SAFETY: a zeroed sockaddr_nl is the kernel's address (pid 0, no groups).
+        let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        // SAFETY: `out` and `kernel` live for the call; the lengths are theirs.
+        let sent = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                out.as_ptr().cast(),
+                out.len(),
+                0,
+                (&raw const kernel).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if sent < 0 {
+            return Err(refused(0, io::Error::last_os_error()));
+        }
+        let mut waiting: Vec<bool> = msgs.iter().map(Msg::acked).collect();
+        let mut first_error: Option<Refused> = None;
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            // SAFETY: `buf` is writable for its length.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::WouldBlock {
+                    break;
+                }
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(refused(0, e));
+            }
+            for (seq, errno) in acks(&buf[..n as usize]) {
+                let Some(index) = (seq as usize).checked_sub(1).filter(|i| *i < count) else {
+                    continue;
+                };
+                waiting[index] = false;
+                if errno != 0 && first_error.is_none() {
+                    first_error = Some(refused(index, io::Error::from_raw_os_error(-errno)));
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        if let Some(index) = waiting.iter().position(|w| *w) {
+            return Err(refused(
+                index,
+                io::Error::other("the kernel did not answer"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The (sequence number, error) of each `NLMSG_ERROR` answer in `buf` (error 0: an ACK).
+pub fn acks(mut buf: &[u8]) -> Vec<(u32, i32)> {
+    let mut out = Vec::new();
+    while buf.len() >= HEADER {
+        let len = u32::from_ne_bytes(buf[0..4].try_into().unwrap_or_default()) as usize;
+        if len < HEADER || len > buf.len() {
+            break;
+        }
+        let kind = u16::from_ne_bytes([buf[4], buf[5]]);
+        if kind == NLMSG_ERROR && len >= HEADER + 4 + HEADER {
+            let errno = i32::from_ne_bytes(buf[16..20].try_into().unwrap_or_default());
+            // The answer quotes the header of the message it answers.
+            let seq = u32::from_ne_bytes(buf[28..32].try_into().unwrap_or_default());
+            out.push((seq, errno));
+        }
+        buf = &buf[align(len).min(buf.len())..];
+    }
+    out
+}
+
+/// The attributes of one level of `data` as (type without flags, payload).
+pub fn attrs(mut data: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    while data.len() >= 4 {
+        let len = u16::from_ne_bytes([data[0], data[1]]) as usize;
+        let kind = u16::from_ne_bytes([data[2], data[3]]) & !NLA_F_NESTED & !0x4000;
+        if len < 4 || len > data.len() {
+            break;
+        }
+        out.push((kind, &data[4..len]));
+        data = &data[align(len).min(data.len())..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_are_padded_and_nests_measured() {
+        let mut m = Msg::new(16, F_ACK).flag_nested();
+        m.fixed(&[1, 2, 3]).str(3, "ab").nest(18).u32(1, 7).end();
+        let b = m.bytes(9);
+        assert_eq!(b.len(), 16 + 4 + 8 + 4 + 8);
+        assert_eq!(
+            u32::from_ne_bytes(b[0..4].try_into().unwrap()),
+            b.len() as u32
+        );
+        assert_eq!(u16::from_ne_bytes([b[6], b[7]]), F_REQUEST | F_ACK);
+        assert_eq!(u32::from_ne_bytes(b[8..12].try_into().unwrap()), 9);
+        let top = attrs(&b[20..]);
+        assert_eq!(top.len(), 2);
+        assert_eq!(top[0], (3, &b"ab\0"[..]));
+        assert_eq!(top[1].0, 18);
+        assert_eq!(u16::from_ne_bytes([b[30], b[31]]), 18 | NLA_F_NESTED);
+        assert_eq!(attrs(top[1].1), vec![(1, &7u32.to_ne_bytes()[..])]);
+    }
+
+    #[test]
+    fn answers_are_read_by_sequence_number() {
+        // Two NLMSG_ERROR answers: an ACK for message 1, EEXIST for message 2.
+        let answer = |seq: u32, errno: i32| {
+            let mut m = Msg::new(NLMSG_ERROR, 0);
+            let mut quoted = Msg::new(16, F_ACK).bytes(seq);
+            quoted.truncate(HEADER);
+            m.fixed(&errno.to_ne_bytes()).fixed(&quoted);
+            m.bytes(seq)
+        };
+        let mut buf = answer(1, 0);
+        buf.extend(answer(2, -libc::EEXIST));
+        assert_eq!(acks(&buf), vec![(1, 0), (2, -libc::EEXIST)]);
+    }
+}
