@@ -217,9 +217,6 @@ fn build() -> AptRepo {
         }
     }
     let root = base.join("repo");
-    let gnupg = base.join("gnupg");
-    std::fs::create_dir_all(&gnupg).unwrap();
-    set_mode(&gnupg, 0o700);
 
     let mut paragraphs: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for arch in ["amd64", "arm64"] {
@@ -238,9 +235,31 @@ fn build() -> AptRepo {
             }
         }
     }
+    let (keyring, other_keyring) = index_and_sign(&root, &base, &paragraphs);
+    let url = serve(&root, Serve::Normal);
+    AptRepo {
+        root,
+        keyring,
+        other_keyring,
+        url,
+    }
+}
+
+/// Write `dists/SUITE/COMPONENT/binary-ARCH/Packages` (and `.xz`) from `paragraphs` (by
+/// architecture), a `Release` listing them, and sign it (`InRelease`, `Release.gpg`) with a key
+/// made on the spot in `base/gnupg`; returns the keyring holding that key and one holding
+/// another key.
+pub fn index_and_sign(
+    root: &Path,
+    base: &Path,
+    paragraphs: &BTreeMap<&str, Vec<String>>,
+) -> (PathBuf, PathBuf) {
+    let gnupg = base.join("gnupg");
+    std::fs::create_dir_all(&gnupg).unwrap();
+    set_mode(&gnupg, 0o700);
     let dists = root.join("dists").join(SUITE);
     let mut release_files = Vec::new();
-    for (arch, list) in &paragraphs {
+    for (arch, list) in paragraphs {
         let dir = format!("{COMPONENT}/binary-{arch}");
         std::fs::create_dir_all(dists.join(&dir)).unwrap();
         let packages = dists.join(&dir).join("Packages");
@@ -249,8 +268,10 @@ fn build() -> AptRepo {
         release_files.push(format!("{dir}/Packages"));
         release_files.push(format!("{dir}/Packages.xz"));
     }
+    let archs: Vec<&str> = paragraphs.keys().copied().collect();
     let mut release = format!(
-        "Origin: duckc-test\nLabel: duckc-test\nSuite: {SUITE}\nCodename: duck\nDate: Tue, 14 Nov 2023 22:13:20 UTC\nArchitectures: amd64 arm64\nComponents: {COMPONENT}\nDescription: duckc test repository\nSHA256:\n"
+        "Origin: duckc-test\nLabel: duckc-test\nSuite: {SUITE}\nCodename: duck\nDate: Tue, 14 Nov 2023 22:13:20 UTC\nArchitectures: {}\nComponents: {COMPONENT}\nDescription: duckc test repository\nSHA256:\n",
+        archs.join(" ")
     );
     for f in &release_files {
         let path = dists.join(f);
@@ -318,17 +339,10 @@ fn build() -> AptRepo {
         .env("GNUPGHOME", &gnupg)
         .args(["--kill", "gpg-agent"])
         .status();
-
-    let url = serve(&root, Serve::Normal);
-    AptRepo {
-        root,
-        keyring,
-        other_keyring,
-        url,
-    }
+    (keyring, other_keyring)
 }
 
-fn build_deb(root: &Path, work: &Path, p: &TestPackage, arch: &str) -> (String, String) {
+pub fn build_deb(root: &Path, work: &Path, p: &TestPackage, arch: &str) -> (String, String) {
     let dir = work.join(format!("{}_{arch}", p.name));
     std::fs::create_dir_all(dir.join("DEBIAN")).unwrap();
     for (path, content) in p.files {
@@ -363,7 +377,7 @@ fn build_deb(root: &Path, work: &Path, p: &TestPackage, arch: &str) -> (String, 
     (deb_path, control)
 }
 
-fn run(cmd: &mut Command) {
+pub fn run(cmd: &mut Command) {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
@@ -374,7 +388,7 @@ fn run(cmd: &mut Command) {
     );
 }
 
-fn set_mode(path: &Path, mode: u32) {
+pub fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
@@ -417,7 +431,13 @@ pub enum Serve {
 
 /// Serve `root` over HTTP on 127.0.0.1 for the life of the test binary; returns the base URL.
 pub fn serve(root: &Path, behaviour: Serve) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    serve_on(root, "127.0.0.1", behaviour)
+}
+
+/// [`serve`] on the address `ip` (a duckc bridge's gateway, so that containers on it reach
+/// the server too).
+pub fn serve_on(root: &Path, ip: &str, behaviour: Serve) -> String {
+    let listener = TcpListener::bind((ip, 0)).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let root = root.to_owned();
     std::thread::spawn(move || {

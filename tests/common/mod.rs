@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod apt;
+pub mod debian;
 pub mod probe;
 pub mod pty;
 pub mod store;

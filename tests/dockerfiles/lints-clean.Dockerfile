@@ -1,4 +1,5 @@
-# None of these may warn.
+# check=skip=RunWithNetwork
+# None of these may warn (its `RUN`s download on purpose: the reproducibility lint is off).
 ARG IMAGE=debian:bookworm
 FROM debian:bookworm-slim AS base
 RUN apt-get update \

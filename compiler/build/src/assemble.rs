@@ -204,6 +204,9 @@ fn assemble_platform(
         .unwrap_or_default();
     for h in &cfg.history {
         let mut e = json!({"created": created, "created_by": h.created_by});
+        if let Some(c) = &h.comment {
+            e["comment"] = json!(c);
+        }
         if h.empty_layer {
             e["empty_layer"] = json!(true);
         }

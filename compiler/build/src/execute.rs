@@ -342,14 +342,18 @@ fn execute(
     let Some(parent) = parent else {
         return base(store, node, platform, opts);
     };
-    if let Step::Packages { names } = &node.step {
+    if let Step::Packages { names, apt_sources } = &node.step {
         // Package files have owners other than root (`shadow`, `messagebus`, …).
         if duckc_runtime::userns::missing_ids_help().is_some() {
             return Err(Error::NoSubordinateIds {
                 what: "a `packages` step".into(),
             });
         }
-        return packages(store, node, names, platform, parent, opts, report);
+        let step = PackagesStep {
+            names,
+            apt_sources: *apt_sources,
+        };
+        return packages(store, node, &step, platform, parent, opts, report);
     }
     // What other chains a node reads is part of its cache key through their cache keys.
     let extra = (!sources.is_empty()).then(|| {
@@ -459,27 +463,40 @@ fn from_remote(store: &Store, key: &Digest, opts: &BuildOptions, say: &(dyn Fn(S
 pub fn packages_cache_key(
     ctx: &duckc_packages::locking::PackagesContext,
     node: &Node,
-    names: &[String],
+    step: &PackagesStep<'_>,
     platform: &str,
     parent: &Digest,
 ) -> Result<Digest> {
-    let pins = ctx.pins(&node.key.to_string(), names, platform)?;
+    let pins = ctx.pins(
+        &node.key.to_string(),
+        step.names,
+        platform,
+        step.apt_sources,
+    )?;
     Ok(cache_key(&node.key, Some(parent), Some(&pins)))
 }
 
+/// What a `packages` node asks for.
+pub struct PackagesStep<'a> {
+    pub names: &'a [String],
+    /// `apt-sources=#true`.
+    pub apt_sources: bool,
+}
+
 /// Builds (or takes from the cache) the layers of a `packages` node: one per package (or
-/// group), the dpkg database, and what configuring them changed.
+/// group), the dpkg database, what configuring them changed, and with `apt-sources` the
+/// repository's apt sources and keyring.
 fn packages(
     store: &Store,
     node: &Node,
-    names: &[String],
+    step: &PackagesStep<'_>,
     platform: &str,
     parent: &NodeResult,
     opts: &BuildOptions,
     report: &Report<'_>,
 ) -> Result<NodeResult> {
     let ctx = opts.packages.as_deref().ok_or(Error::PackagesUnlocked)?;
-    let key = packages_cache_key(ctx, node, names, platform, &parent.cache_key)?;
+    let key = packages_cache_key(ctx, node, step, platform, &parent.cache_key)?;
     let log = std::sync::Mutex::new(crate::packages_log::Log::default());
     let cached = if opts.no_cache {
         None
@@ -503,9 +520,10 @@ fn packages(
             let layers = ctx.build(
                 store,
                 &node.key.to_string(),
-                names,
+                step.names,
                 platform,
                 &parent.layers,
+                step.apt_sources,
                 &|event| {
                     let (status, lines) = log
                         .lock()

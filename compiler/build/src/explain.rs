@@ -73,11 +73,14 @@ pub fn explain(
                 // Why a `packages` step cannot be keyed yet (it is not in the lock).
                 let mut unlocked = None;
                 let (ck, hit) = match (&node.step, packages) {
-                    (Step::Packages { names }, Some(ctx)) => {
+                    (Step::Packages { names, apt_sources }, Some(ctx)) => {
                         match crate::execute::packages_cache_key(
                             ctx,
                             node,
-                            names,
+                            &crate::execute::PackagesStep {
+                                names,
+                                apt_sources: *apt_sources,
+                            },
                             platform,
                             &parent_key,
                         ) {

@@ -369,7 +369,7 @@ impl<'a> Printer<'a> {
 pub fn node_text(node: &Node) -> String {
     match &node.step {
         Step::Base(b) => format!("from {:?}", crate::plan::base_name(b)),
-        Step::Packages { names } => format!("packages {}", names.join(" ")),
+        Step::Packages { names, .. } => format!("packages {}", names.join(" ")),
         Step::Copy(c) => {
             let s: Vec<String> = c.sources.iter().map(|s| format!("{s:?}")).collect();
             format!("copy {} {:?}", s.join(" "), c.destination)

@@ -2,10 +2,14 @@
 //! the overlay's upper directory (new files, whiteouts for deletions, opaque directories)
 //! becomes the layer.
 //!
-//! The container has no network unless the step says `network="host"`, a fixed hostname and
-//! stdin at `/dev/null`, so nothing about the host or the moment leaks into the layer. Its
+//! The container has the network its step names: none (loopback only, a KDL `run`'s default),
+//! duckc's NAT bridge (a Dockerfile `RUN`'s default, as in BuildKit; without root,
+//! slirp4netns) or the host's (`--allow network.host` only). It gets a fixed hostname and
+//! stdin at `/dev/null`, so nothing about the host or the moment leaks into the layer; the
+//! generated `/etc/hosts` and `/etc/resolv.conf` are mounted, never written into it. Its
 //! scratch directory lives in the store's `tmp/` and is removed whatever happens; one left by
-//! a killed build is inert (no record points at it).
+//! a killed build is inert (no record points at it), and a bridge address it held is taken
+//! back by the next sweep (the lease names the step's dead process).
 
 use std::fs;
 
@@ -14,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use duckc_ir::{NodeKey, RunCommand, RunMount, RunState, RunStep};
 use duckc_layer::{Compression, SourceKind, WriteOptions};
-use duckc_runtime::{ContainerSpec, Network, Process, Rootfs};
+use duckc_runtime::{ContainerSpec, Network, Process, Rootfs, net};
 use duckc_store::{LayerRef, Store};
 
 use crate::execute::{BaseInfo, NodeResult};
@@ -144,6 +148,10 @@ pub(crate) fn run_layer(
             reason: e.to_string(),
         };
         let rootfs = Rootfs::in_dir(lower, &dir).map_err(runtime_err)?;
+        let (network, net) = step_network(run.network, &dir).map_err(|e| Error::Runtime {
+            step: step.clone(),
+            reason: e.to_string(),
+        })?;
         let spec = ContainerSpec {
             rootfs,
             process: Process {
@@ -154,25 +162,25 @@ pub(crate) fn run_layer(
                 terminal: false,
             },
             hostname: "duckc-build".to_owned(),
-            network: match run.network {
-                duckc_syntax::ast::Network::Host => Network::Host,
-                duckc_syntax::ast::Network::None => Network::None,
-            },
+            network,
             volumes: volumes(store, run, &dir, mounts)?,
             seccomp: Default::default(),
             resources: Default::default(),
             dns: Default::default(),
             launch: Default::default(),
             tmpfs: vec![],
-            net: None,
+            net,
         };
         let mut lines = Lines::default();
         let captured = duckc_runtime::run_streamed(&spec, &mut |chunk| {
             for line in lines.push(chunk) {
                 print(line);
             }
-        })
-        .map_err(runtime_err)?;
+        });
+        if let Some(req) = &spec.net {
+            release(&req.container);
+        }
+        let captured = captured.map_err(runtime_err)?;
         if let Some(line) = lines.finish() {
             print(line);
         }
@@ -196,6 +204,61 @@ pub(crate) fn run_layer(
     })();
     let _ = duckc_layer::remove_tree(&dir);
     result
+}
+
+/// The runtime's network for a step on `network`, and for the bridge the request that puts
+/// it there. The step's container id is derived from its scratch directory (unique in the
+/// store and the process), so two steps running at once get two addresses.
+fn step_network(
+    network: duckc_syntax::ast::Network,
+    dir: &Path,
+) -> std::result::Result<(Network, Option<net::Request>), net::NetError> {
+    use duckc_syntax::ast::Network as Step;
+    match network {
+        Step::None => Ok((Network::None, None)),
+        Step::Host => Ok((Network::Host, None)),
+        Step::Bridge => {
+            use sha2::Digest as _;
+            let id = hex::encode(sha2::Sha256::digest(dir.as_os_str().as_encoded_bytes()));
+            let def = if duckc_runtime::process::is_rootless() {
+                // slirp4netns's network, as `duckc run` without root names it: one container
+                // per namespace, always at 10.0.2.100 (the runtime warns and keeps loopback
+                // only when slirp4netns cannot run).
+                net::NetworkDef {
+                    name: "bridge".into(),
+                    bridge: "slirp4netns".into(),
+                    subnet: net::Subnet {
+                        addr: std::net::Ipv4Addr::new(10, 0, 2, 0),
+                        prefix: 24,
+                    },
+                }
+            } else {
+                // Addresses a killed build left leased go back first.
+                let _ = net::sweep();
+                net::default_network()?
+            };
+            Ok((
+                Network::Private,
+                Some(net::Request {
+                    network: def,
+                    name: format!("build-{}", &id[..12]),
+                    container: id,
+                    aliases: Vec::new(),
+                    ports: Vec::new(),
+                }),
+            ))
+        }
+    }
+}
+
+/// Take back the address (veth, lease, hosts file, firewall rules) or the slirp4netns record
+/// of the step's container once it has ended.
+fn release(container: &str) {
+    if duckc_runtime::process::is_rootless() {
+        net::slirp::release(container);
+    } else {
+        let _ = net::release(container);
+    }
 }
 
 /// Splits a command's output into lines as it arrives; a line is handed out once its newline

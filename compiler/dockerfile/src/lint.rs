@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::ast::{CommandForm, Dockerfile, Instruction, InstructionKind, MountKind};
+use crate::ast::{CommandForm, Dockerfile, Instruction, InstructionKind, MountKind, Network};
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::shell::{self, Script, SimpleCommand};
 use crate::span::Span;
@@ -74,6 +74,11 @@ pub const RULES: &[Rule] = &[
         name: "JSONArgsRecommended",
         summary: "`CMD` or `ENTRYPOINT` in shell form",
         buildkit: true,
+    },
+    Rule {
+        name: "RunWithNetwork",
+        summary: "`RUN` steps with the network, whose layers hold what servers answered",
+        buildkit: false,
     },
     Rule {
         name: "NoEmptyContinuation",
@@ -293,6 +298,44 @@ impl Linter<'_> {
                 stage_names.push(n.value.clone());
             }
         }
+        self.networked_runs();
+    }
+
+    /// One warning for the whole file (not one per step): the `RUN`s that get the network,
+    /// BuildKit's default, make layers that depend on what servers answered that day.
+    fn networked_runs(&mut self) {
+        let labels: Vec<(Span, String)> = self
+            .file
+            .instructions
+            .iter()
+            .filter_map(|inst| match &inst.kind {
+                InstructionKind::Run(r) => match r.network.as_ref().map(|n| n.value) {
+                    None | Some(Network::Default) => {
+                        Some((inst.keyword.span, "has the network".to_owned()))
+                    }
+                    Some(Network::Host) => {
+                        Some((inst.keyword.span, "has the host's network".to_owned()))
+                    }
+                    Some(Network::None) => None,
+                },
+                _ => None,
+            })
+            .collect();
+        if labels.is_empty() {
+            return;
+        }
+        let n = labels.len();
+        let (steps, have) = if n == 1 {
+            ("1 `RUN` step".to_owned(), "has")
+        } else {
+            (format!("{n} `RUN` steps"), "have")
+        };
+        self.emit(
+            "RunWithNetwork",
+            format!("{steps} {have} the network, so the image is not reproducible from its inputs"),
+            labels,
+            "what a step downloads is not in its cache key; `RUN --network=none` for a step that needs no network (the image's history marks the others `network=bridge`)".into(),
+        );
     }
 
     fn stage(&mut self, insts: &[&Instruction], earlier_stages: &[String]) {

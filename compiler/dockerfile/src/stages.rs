@@ -37,6 +37,9 @@ pub struct EvalOptions {
     /// The image `Shell` of external base images that set one, keyed as `base_env`: the shell
     /// of the stage's shell-form `RUN`, `CMD` and `ENTRYPOINT` until a `SHELL`, as in BuildKit.
     pub base_shell: BTreeMap<String, Vec<String>>,
+    /// The network of a `RUN` without `--network` (`duckc build --network`): `Default` is the
+    /// builder's default network, as in BuildKit.
+    pub network: ast::Network,
 }
 
 impl Default for EvalOptions {
@@ -49,6 +52,7 @@ impl Default for EvalOptions {
             build_platform: platform,
             base_env: BTreeMap::new(),
             base_shell: BTreeMap::new(),
+            network: ast::Network::Default,
         }
     }
 }
@@ -647,10 +651,7 @@ impl Evaluator<'_> {
                         .map(|h| heredoc(h, self, false))
                         .collect(),
                     mounts,
-                    network: r
-                        .network
-                        .as_ref()
-                        .map_or(ast::Network::Default, |n| n.value),
+                    network: r.network.as_ref().map_or(self.opts.network, |n| n.value),
                     shell: s.shell.clone(),
                 })
             }

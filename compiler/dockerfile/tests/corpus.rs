@@ -124,6 +124,7 @@ fn each_lint_once_on_its_line() {
         ("MaintainerDeprecated", 2),
         ("NoEmptyContinuation", 11),
         ("PipeWithoutPipefail", 7),
+        ("RunWithNetwork", 5),
     ];
     want.sort();
     assert_eq!(got, want);

@@ -128,6 +128,9 @@ pub(crate) fn eval_options(opts: &Options<'_>) -> Result<duckc_dockerfile::EvalO
         target,
         ..Default::default()
     };
+    if let Some(n) = opts.network {
+        eval.network = n;
+    }
     if let Some(p) = platform {
         eval.target_platform = p;
     }

@@ -45,6 +45,9 @@ pub struct Options<'a> {
     pub platforms: Vec<String>,
     /// Where a Dockerfile's base images' ENV and Shell come from; none: from nowhere.
     pub bases: Option<Bases<'a>>,
+    /// `build --network`: the network of Dockerfile `RUN`s without `--network=` (none given:
+    /// BuildKit's default, duckc's NAT bridge).
+    pub network: Option<duckc_dockerfile::ast::Network>,
 }
 
 /// What loading gives back: the diagnostics, in the order to show them, whether or not the
@@ -221,6 +224,9 @@ pub fn inputs(opts: &Options<'_>) -> Result<Inputs, Error> {
             target: opts.targets.first().cloned(),
             ..Default::default()
         };
+        if let Some(n) = opts.network {
+            eval.network = n;
+        }
         if let Some(p) = opts.platforms.first() {
             eval.target_platform = p.clone();
         }

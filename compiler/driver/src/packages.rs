@@ -90,11 +90,13 @@ fn visit<'db>(
         Base::Env(base) => visit(db, *base, found, last),
         _ => None,
     };
-    let decls: Vec<(u32, Vec<String>)> = env
+    let decls: Vec<(u32, Vec<String>, bool)> = env
         .steps(db)
         .iter()
         .filter_map(|s| match &s.kind {
-            StepDeclKind::Packages(names) => Some((s.step, names.clone())),
+            StepDeclKind::Packages(names, apt_sources) => {
+                Some((s.step, names.clone(), *apt_sources))
+            }
             _ => None,
         })
         .collect();
@@ -103,7 +105,7 @@ fn visit<'db>(
             .nodes
             .iter()
             .filter(|n| matches!(n.step, Step::Packages { .. }));
-        for (n, (node, (step, names))) in nodes.zip(decls).enumerate() {
+        for (n, (node, (step, names, apt_sources))) in nodes.zip(decls).enumerate() {
             let name = if n == 0 {
                 label.clone()
             } else {
@@ -116,6 +118,7 @@ fn visit<'db>(
                     // Filled in by `steps` from the envs built on it.
                     platforms: Vec::new(),
                     parent,
+                    apt_sources,
                 },
                 node: node.key.to_string(),
                 file: env.file(db),

@@ -573,11 +573,16 @@ impl Lowering<'_> {
                 Ok(None) => {}
                 Err(e) => lines.push(Err(e)),
             }
+            let comment = match &node_step {
+                Some(Step::Run(r)) => network_comment(r.network),
+                _ => None,
+            };
             let node = node_step.map(|s| self.layer(step, s, &mut out, &label));
             if let Some(created_by) = created_by {
                 out.config.history.push(History {
                     created_by,
                     empty_layer: node.is_none(),
+                    comment,
                 });
             }
             display.push(DisplayStep { text, node });
@@ -713,7 +718,9 @@ impl Lowering<'_> {
         let command = run_command(&run.command, &run.shell, &run.heredocs);
         let network = match run.network {
             DNetwork::Host => Network::Host,
-            DNetwork::None | DNetwork::Default => Network::None,
+            DNetwork::None => Network::None,
+            // BuildKit's default: the builder's network (duckc's NAT bridge).
+            DNetwork::Default => Network::Bridge,
         };
         let mounts = self.mounts(run, state, span, outs);
         let kind = StepDeclKind::Run {

@@ -13,7 +13,7 @@ pub fn summary(node: &Node) -> String {
         Step::Base(BaseImage::Stored { name, tag }) => format!("base {name}:{tag}"),
         Step::Base(BaseImage::Pinned { name, digest }) => format!("base {name}@{digest}"),
         Step::Base(BaseImage::OciLayout { path }) => format!("base oci-layout:{path}"),
-        Step::Packages { names } => format!("packages {}", names.join(" ")),
+        Step::Packages { names, .. } => format!("packages {}", names.join(" ")),
         Step::Copy(c) => {
             let files = c
                 .files
@@ -32,10 +32,10 @@ pub fn summary(node: &Node) -> String {
                 RunCommand::Shell(s) => s.clone(),
                 RunCommand::Exec(v) => format!("{v:?}"),
             };
-            let net = if r.network.as_str() == "host" {
-                " (network=host)"
+            let net = if r.network.reaches_out() {
+                format!(" (network={})", r.network.as_str())
             } else {
-                ""
+                String::new()
             };
             format!("run {cmd}{net}")
         }

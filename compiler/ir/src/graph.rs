@@ -100,8 +100,13 @@ pub struct Node {
 pub enum Step {
     /// The start of a chain: an image that is not built from a spec.
     Base(BaseImage),
-    /// Install these Debian packages (resolved through `duck.lock` at build time), one layer.
-    Packages { names: Vec<String> },
+    /// Install these Debian packages (resolved through `duck.lock` at build time), one layer;
+    /// with `apt_sources`, one more layer with the repository's apt sources and keyring.
+    Packages {
+        names: Vec<String>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        apt_sources: bool,
+    },
     /// Copy files from the build context, one layer.
     Copy(CopyStep),
     /// Run a command in the parent's filesystem; the changes are the layer.
@@ -338,4 +343,16 @@ pub struct History {
     pub created_by: String,
     /// True for steps that change only the config.
     pub empty_layer: bool,
+    /// The history entry's `comment`: `network=bridge` or `network=host` for a `run` step
+    /// that had the network ([`network_comment`]), so the image says which of its layers
+    /// are not reproducible.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// The history comment of a `run` step on `network`: none for a step without the network.
+pub fn network_comment(network: Network) -> Option<String> {
+    network
+        .reaches_out()
+        .then(|| format!("network={}", network.as_str()))
 }

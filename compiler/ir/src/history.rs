@@ -13,7 +13,8 @@ pub fn describe(kind: &StepDeclKind) -> String {
     let list = |v: &[String]| v.iter().map(|s| q(s)).collect::<Vec<_>>().join(" ");
     match kind {
         StepDeclKind::Platform(p) => format!("platform {}", list(p)),
-        StepDeclKind::Packages(p) => format!("packages {}", list(p)),
+        StepDeclKind::Packages(p, false) => format!("packages {}", list(p)),
+        StepDeclKind::Packages(p, true) => format!("packages {} apt-sources=#true", list(p)),
         StepDeclKind::Copy {
             sources,
             destination,
@@ -38,8 +39,8 @@ pub fn describe(kind: &StepDeclKind) -> String {
                 RunCommand::Shell(c) => format!("run {}", q(c)),
                 RunCommand::Exec(v) => format!("run {}", list(v)),
             };
-            if *network == Network::Host {
-                s.push_str(" network=\"host\"");
+            if *network != Network::None {
+                s.push_str(&format!(" network=\"{}\"", network.as_str()));
             }
             s
         }

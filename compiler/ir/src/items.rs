@@ -82,7 +82,8 @@ pub struct StepDecl {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StepDeclKind {
     Platform(Vec<String>),
-    Packages(Vec<String>),
+    /// The packages, and `apt-sources=#true`.
+    Packages(Vec<String>, bool),
     Copy {
         sources: Vec<String>,
         destination: String,
@@ -164,7 +165,7 @@ fn lower_steps(item: u32, env: &ast::EnvDef) -> (Option<BaseDecl>, Vec<StepDecl>
                 continue;
             }
             StepKind::Platform(p) => StepDeclKind::Platform(strings(p)),
-            StepKind::Packages(p) => StepDeclKind::Packages(strings(p)),
+            StepKind::Packages(p, sources) => StepDeclKind::Packages(strings(p), *sources),
             StepKind::Copy(c) => StepDeclKind::Copy {
                 sources: strings(&c.sources),
                 destination: c.destination.value.clone(),

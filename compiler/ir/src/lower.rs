@@ -89,8 +89,9 @@ pub fn lower_env<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Option
     for step in steps {
         let mut empty_layer = true;
         let node_step = match &step.kind {
-            StepDeclKind::Packages(names) => Some(Step::Packages {
+            StepDeclKind::Packages(names, apt_sources) => Some(Step::Packages {
                 names: names.clone(),
+                apt_sources: *apt_sources,
             }),
             StepDeclKind::Copy {
                 sources,
@@ -210,9 +211,14 @@ pub fn lower_env<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Option
             parent = key;
             empty_layer = false;
         }
+        let comment = match &step.kind {
+            StepDeclKind::Run { network, .. } => crate::graph::network_comment(*network),
+            _ => None,
+        };
         config.history.push(History {
             created_by: describe(&step.kind),
             empty_layer,
+            comment,
         });
     }
     if !ok {

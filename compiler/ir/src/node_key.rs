@@ -38,8 +38,12 @@ pub(crate) fn layer_key(parent: NodeKey, step: &Step, state: &RunState) -> NodeK
     h.str("workdir", &state.workdir).str("user", &state.user);
     h.strs("platforms", state.platforms.iter().map(String::as_str));
     match step {
-        Step::Packages { names } => {
+        Step::Packages { names, apt_sources } => {
             h.strs("names", names.iter().map(String::as_str));
+            // Keyed only when set, so other steps' keys stay as they were.
+            if *apt_sources {
+                h.str("apt_sources", "true");
+            }
         }
         Step::Copy(copy) => {
             h.str("chown", copy.chown.as_deref().unwrap_or(""));
@@ -107,6 +111,10 @@ pub(crate) fn image_key(top: NodeKey, config: &ImageConfig) -> NodeKey {
     for entry in &config.history {
         h.str("history", &entry.created_by)
             .field("empty", &[u8::from(entry.empty_layer)]);
+        // Keyed only when set, so the keys of images without such steps stay as they were.
+        if let Some(c) = &entry.comment {
+            h.str("history_comment", c);
+        }
     }
     // Fields only Dockerfiles set: keyed only when set, so KDL keys stay as they were.
     if let Some(s) = &config.stop_signal {

@@ -1,6 +1,7 @@
 //! Packages from apt repositories: repository access, resolution, the download cache, `duck.lock`,
 //! and the package, dpkg-database and configure layers built from them.
 
+pub mod apt_sources;
 pub mod control;
 pub mod deb;
 pub mod download;

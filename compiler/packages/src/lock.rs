@@ -40,6 +40,9 @@ pub struct LockedRepository {
     pub suite: String,
     pub components: Vec<String>,
     pub release: String,
+    /// The repository's URI without credentials, recorded only for a step whose image
+    /// carries its apt sources (`apt-sources=#true`): there it is part of the image.
+    pub uri: Option<String>,
 }
 
 /// One pinned package.
@@ -103,6 +106,7 @@ impl PlatformLock {
                 suite: repository.suite.clone(),
                 components: repository.components.clone(),
                 release: release.to_owned(),
+                uri: None,
             },
             request,
             packages,
@@ -335,6 +339,7 @@ fn parse_platform(
                         .map(str::to_owned)
                         .collect(),
                     release: need("release")?,
+                    uri: prop("uri"),
                 };
             }
             "request" => {
@@ -388,13 +393,17 @@ impl std::fmt::Display for Lock {
             for (platform, lock) in platforms {
                 let _ = writeln!(out, "    platform {} {{", quote(platform));
                 let r = &lock.repository;
-                let _ = writeln!(
+                let _ = write!(
                     out,
                     "        repository suite={} components={} release={}",
                     quote(&r.suite),
                     quote(&r.components.join(" ")),
                     quote(&r.release)
                 );
+                if let Some(uri) = &r.uri {
+                    let _ = write!(out, " uri={}", quote(uri));
+                }
+                out.push('\n');
                 out.push_str("        request");
                 let mut request: Vec<&String> = lock.request.iter().collect();
                 request.sort();
@@ -470,12 +479,15 @@ mod tests {
                 suite: "stable".into(),
                 components: vec!["main".into()],
                 release: format!("sha256:{}", "cd".repeat(32)),
+                uri: None,
             },
             request: vec!["?essential".into(), "app".into()],
             packages: vec![pkg("app", "1.0-1"), pkg("lib\"quoted", "2:1.0~rc1")],
         };
         lock.set("web", "linux/amd64", platform.clone());
-        lock.set("base", "linux/arm64", platform);
+        let mut with_sources = platform;
+        with_sources.repository.uri = Some("http://10.199.0.1:8080/debian".into());
+        lock.set("base", "linux/arm64", with_sources);
         lock
     }
 

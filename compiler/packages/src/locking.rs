@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use duckc_store::{Digest, LayerRef, Store};
 use sha2::Digest as _;
 
+use crate::apt_sources::AptSources;
 use crate::download::DownloadCache;
 use crate::fetch::Fetcher;
 use crate::layers::{self, PackagesRequest, Progress};
@@ -30,6 +31,9 @@ pub struct Step {
     pub platforms: Vec<String>,
     /// The nearest `packages` step below this one in the env's chain (an index into the list).
     pub parent: Option<usize>,
+    /// `apt-sources=#true`: the image carries the repository's apt sources, so its entry
+    /// records the repository's URI.
+    pub apt_sources: bool,
 }
 
 /// How to treat the lock.
@@ -112,6 +116,19 @@ pub fn lock_steps(
                 (Mode::Update(_), Err(_)) => false,
             };
             if keep {
+                // The URI is part of the image's sources: a moved repository moves it (the
+                // pins stay, the sha256s decide what any mirror may serve).
+                let uri = crate::apt_sources::public_uri(&repository.uri);
+                if step.apt_sources
+                    && *mode != Mode::Locked
+                    && let Some(entry) = lock
+                        .envs
+                        .get_mut(&step.env)
+                        .and_then(|e| e.get_mut(&platform))
+                    && entry.repository.uri.as_ref() != Some(&uri)
+                {
+                    entry.repository.uri = Some(uri);
+                }
                 continue;
             }
             let arch = crate::lock::debian_architecture(&platform)
@@ -130,7 +147,10 @@ pub fn lock_steps(
                 },
             )
             .map_err(|e| at(e.into()))?;
-            let entry = PlatformLock::new(repository, &idx.release, &step.names, &packages);
+            let mut entry = PlatformLock::new(repository, &idx.release, &step.names, &packages);
+            if step.apt_sources {
+                entry.repository.uri = Some(crate::apt_sources::public_uri(&repository.uri));
+            }
             lock.set(&step.env, &platform, entry);
         }
     }
@@ -196,9 +216,16 @@ impl PackagesContext {
         self.lock.locked(env, platform, names)
     }
 
-    /// A digest of what the node installs (every pin): part of the node's cache key, so a
-    /// moved pin is never taken from the cache.
-    pub fn pins(&self, node: &str, names: &[String], platform: &str) -> Result<Digest, NotLocked> {
+    /// A digest of what the node installs (every pin, and with `apt_sources` everything the
+    /// sources layer is made of): part of the node's cache key, so a moved pin or repository
+    /// is never taken from the cache.
+    pub fn pins(
+        &self,
+        node: &str,
+        names: &[String],
+        platform: &str,
+        apt_sources: bool,
+    ) -> Result<Digest, BuildError> {
         let entry = self.entry(node, names, platform)?;
         let mut h = sha2::Sha256::new();
         // Bump when what a step's layers are made of changes (grouping, database, configure):
@@ -210,10 +237,32 @@ impl PackagesContext {
             h.update([0]);
             h.update(p.sha256.as_bytes());
         }
+        if apt_sources {
+            h.update(b"\0apt-sources\0");
+            h.update(self.apt_sources(node, names, platform)?.digest());
+        }
         Ok(Digest::from_hasher(h))
     }
 
+    /// The apt sources of the node's image: the URI its lock entry records (the configured
+    /// repository's for a lock written before it recorded one), the configured keyrings.
+    pub fn apt_sources(
+        &self,
+        node: &str,
+        names: &[String],
+        platform: &str,
+    ) -> Result<AptSources, BuildError> {
+        let entry = self.entry(node, names, platform)?;
+        let uri = entry
+            .repository
+            .uri
+            .clone()
+            .unwrap_or_else(|| self.repository.uri.clone());
+        Ok(AptSources::new(&self.repository, &uri)?)
+    }
+
     /// Builds the node's layers on `parent` (see [`layers::build_packages`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn build(
         &self,
         store: &Store,
@@ -221,11 +270,18 @@ impl PackagesContext {
         names: &[String],
         platform: &str,
         parent: &[LayerRef],
+        apt_sources: bool,
         progress: &(dyn Fn(Progress<'_>) + Sync),
     ) -> Result<Vec<LayerRef>, BuildError> {
         let entry = self.entry(node, names, platform)?;
         let packages: Vec<LockedPackage> = entry.packages.clone();
-        Ok(layers::build_packages(
+        // Read before anything is built: a missing keyring fails the step at once.
+        let sources = if apt_sources {
+            Some(self.apt_sources(node, names, platform)?)
+        } else {
+            None
+        };
+        let mut layers = layers::build_packages(
             store,
             &PackagesRequest {
                 packages: &packages,
@@ -237,7 +293,11 @@ impl PackagesContext {
                 requested: names,
             },
             progress,
-        )?)
+        )?;
+        if let Some(sources) = sources {
+            layers.push(sources.write_layer(store)?);
+        }
+        Ok(layers)
     }
 }
 
@@ -248,4 +308,6 @@ pub enum BuildError {
     NotLocked(#[from] NotLocked),
     #[error(transparent)]
     Layers(#[from] layers::Error),
+    #[error(transparent)]
+    Sources(#[from] crate::apt_sources::Error),
 }

@@ -81,8 +81,9 @@ pub enum StepKind {
     From(Spanned<String>),
     /// `platform "linux/amd64" …`: the arguments.
     Platform(Vec<Spanned<String>>),
-    /// `packages "python3" …`: the arguments.
-    Packages(Vec<Spanned<String>>),
+    /// `packages "python3" …`: the arguments, and whether `apt-sources=#true` asks for the
+    /// repository's apt sources and keyring in the image.
+    Packages(Vec<Spanned<String>>, bool),
     /// `copy "src/" "/app/" chown="1000:1000" chmod="0755"`: sources, destination, then the
     /// properties in source order.
     Copy(Copy),
@@ -112,7 +113,7 @@ impl StepKind {
         match self {
             StepKind::From(_) => "from",
             StepKind::Platform(_) => "platform",
-            StepKind::Packages(_) => "packages",
+            StepKind::Packages(..) => "packages",
             StepKind::Copy(_) => "copy",
             StepKind::Run(_) => "run",
             StepKind::Env(_) => "env",
@@ -165,6 +166,9 @@ pub enum Network {
     None,
     /// The host's network.
     Host,
+    /// duckc's default NAT bridge (what a Dockerfile `RUN` gets unless it says otherwise, as
+    /// in BuildKit): other hosts through NAT, never the host's loopback.
+    Bridge,
 }
 
 impl Network {
@@ -172,7 +176,13 @@ impl Network {
         match self {
             Network::None => "none",
             Network::Host => "host",
+            Network::Bridge => "bridge",
         }
+    }
+
+    /// Whether the step reaches other machines: its layer depends on what they answered.
+    pub fn reaches_out(self) -> bool {
+        self != Network::None
     }
 }
 

@@ -95,7 +95,7 @@ const STEPS: &[Shape] = &[
         keyword: "packages",
         min: 1,
         max: None,
-        props: &[],
+        props: &["apt-sources"],
         example: "packages \"ca-certificates\" \"python3\"",
     },
     Shape {
@@ -495,7 +495,27 @@ impl<'t> Cx<'t> {
                         );
                     }
                 }
-                StepKind::Packages(packages)
+                let mut apt_sources = false;
+                for &(name, _, value, span) in &entries.props {
+                    if name == "apt-sources" {
+                        match value {
+                            KdlValue::Bool(b) => apt_sources = *b,
+                            _ => {
+                                self.push(
+                                    Diagnostic::error(
+                                        Code::InvalidValue,
+                                        "`apt-sources` is `#true` or `#false`",
+                                        span,
+                                        "not a boolean",
+                                    )
+                                    .with_help("write `packages \"apt\" apt-sources=#true`"),
+                                );
+                                return None;
+                            }
+                        }
+                    }
+                }
+                StepKind::Packages(packages, apt_sources)
             }
             "copy" => StepKind::Copy(self.copy(args, entries, example)?),
             "run" => {
@@ -512,15 +532,16 @@ impl<'t> Cx<'t> {
                         network = Some(match v.value.as_str() {
                             "none" => Spanned::new(Network::None, v.span),
                             "host" => Spanned::new(Network::Host, v.span),
+                            "bridge" => Spanned::new(Network::Bridge, v.span),
                             other => {
                                 self.push(
                                     Diagnostic::error(
                                         Code::InvalidValue,
                                         format!("`{other}` is not a network mode"),
                                         v.span,
-                                        "not `none` or `host`",
+                                        "not `none`, `bridge` or `host`",
                                     )
-                                    .with_help("write `network=\"none\"` (the default) or `network=\"host\"`"),
+                                    .with_help("write `network=\"none\"` (the default), `network=\"bridge\"` or `network=\"host\"`"),
                                 );
                                 return None;
                             }

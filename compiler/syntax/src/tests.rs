@@ -159,7 +159,7 @@ fn invalid_values() {
     packages "?frobnicate" "Python3"
     copy "../secret" "/etc/" chmod="999"
     copy "a" "b" "/not-a-dir"
-    run "make" network="bridge"
+    run "make" network="wifi"
     expose 0 "80/icmp" 8080 "53/udp"
     tag "Your/Duck:v3"
     user "a b"

@@ -78,6 +78,11 @@ pub enum Command {
         /// network. May be repeated or comma-separated.
         #[arg(long = "allow", value_name = "ENTITLEMENT", value_delimiter = ',')]
         allow: Vec<String>,
+        /// The network of Dockerfile `RUN` steps without `--network=`: `default` (duckc's NAT
+        /// bridge, as BuildKit's), `none` (loopback only) or `host` (needs `--allow
+        /// network.host`). KDL `run` steps name theirs.
+        #[arg(long, value_enum, value_name = "MODE", default_value_t = BuildNetwork::Default)]
+        network: BuildNetwork,
         /// Take steps the store's cache lacks from a build cache in a registry
         /// (`HOST[:PORT]/REPO:TAG` or `type=registry,ref=…`); may be repeated.
         #[arg(long = "cache-from", value_name = "REF")]
@@ -114,6 +119,28 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         context: Option<PathBuf>,
     },
+}
+
+/// `build --network` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BuildNetwork {
+    /// duckc's NAT bridge.
+    Default,
+    /// Loopback only.
+    None,
+    /// The host's network (with `--allow network.host`).
+    Host,
+}
+
+impl BuildNetwork {
+    fn dockerfile(self) -> duckc_dockerfile::ast::Network {
+        use duckc_dockerfile::ast::Network;
+        match self {
+            BuildNetwork::Default => Network::Default,
+            BuildNetwork::None => Network::None,
+            BuildNetwork::Host => Network::Host,
+        }
+    }
 }
 
 /// `--progress` values (`build`'s and `pull`'s).
@@ -161,6 +188,7 @@ impl Command {
                 repository,
                 platform,
                 allow,
+                network,
                 cache_from,
                 cache_to,
                 tls,
@@ -202,6 +230,7 @@ impl Command {
                         store: &store,
                         resolved: &no_bases,
                     }),
+                    network: Some(network.dockerfile()),
                 };
                 let Some(mut loaded) = load(&options, false)? else {
                     return Ok(ExitCode::FAILURE);
@@ -775,12 +804,49 @@ fn check_reproducible(
                 .unwrap_or_else(|| "nothing".to_owned());
             println!("`{env}`: NOT reproducible: {} then {again}", a.image.digest);
         }
+        // Two builds in a row agree on what a server answered twice; another day it may
+        // answer something else, which no cache key sees.
+        if let Some(plan) = plans.iter().find(|p| &p.env.name == env) {
+            for step in network_steps(loaded, plan) {
+                println!(
+                    "`{env}`: not reproducible from its inputs: `{step}` had the network, and its layer holds what servers answered"
+                );
+            }
+        }
     }
     Ok(if all {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The steps of `plan` that ran with the network, as written: their layers depend on what
+/// servers answered, which no cache key captures.
+fn network_steps(loaded: &Loaded, plan: &EnvPlan) -> Vec<String> {
+    let graph = loaded.graph();
+    plan.layers
+        .iter()
+        .filter_map(|key| {
+            let node = graph.node(key)?;
+            let duckc_ir::Step::Run(run) = &node.step else {
+                return None;
+            };
+            if !run.network.reaches_out() {
+                return None;
+            }
+            let written = match &loaded.frontend {
+                Frontend::Dockerfile(d) => d
+                    .lowered
+                    .steps
+                    .iter()
+                    .find(|s| s.node == Some(*key))
+                    .map(|s| s.text.clone()),
+                Frontend::Kdl(_) => None,
+            };
+            Some(written.unwrap_or_else(|| duckc_ir::format::summary(node)))
+        })
+        .collect()
 }
 
 fn explain(store: &Store, loaded: &Loaded, plans: &[EnvPlan]) -> miette::Result<ExitCode> {
