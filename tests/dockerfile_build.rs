@@ -234,9 +234,9 @@ fn convert_gives_the_same_image() {
     env "stage-0" {
         from "busybox:1.36"
         workdir "/app"
-        run "echo \"step three\" > /app/three.txt"
+        run "echo \"step three\" > /app/three.txt" network="bridge"
         copy "duck.txt" "/app/duck.txt"
-        run "wc -c /app/duck.txt > /app/size.txt"
+        run "wc -c /app/duck.txt > /app/size.txt" network="bridge"
         cmd "cat" "/app/duck.txt"
     }
     "#
