@@ -2,7 +2,7 @@
 //!
 //! It runs in one of two ways (see [`crate::exe`] for why both avoid the host's binary):
 //!
-//! - **in the clone** ([`run_cloned`]): a plain [`Create`](InitConfig::Create) runs in the
+//! - **in the clone** (`run_cloned`): a plain [`Create`](InitConfig::Create) runs in the
 //!   cloned child itself, on the parent's already-mapped image and its configuration in
 //!   memory, and ends by exec'ing `duckc-exec`, which execs the command. This saves loading
 //!   and relocating the big binary a second time. It needs a single-threaded caller (the

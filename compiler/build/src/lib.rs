@@ -54,7 +54,7 @@ pub enum Error {
     /// A `packages` node that could not be built (not locked, a download or a `.deb` that
     /// does not verify, a maintainer script that failed).
     #[error(transparent)]
-    Packages(#[from] duckc_packages::locking::BuildError),
+    Packages(Box<duckc_packages::locking::BuildError>),
     /// A spec with `packages` steps given to the executor without its lock.
     #[error("the spec's packages are not locked")]
     PackagesUnlocked,
@@ -125,6 +125,13 @@ pub enum Error {
 }
 
 /// Result of this crate.
+// Boxed: the packages error is large, and every executor `Result` would carry its size.
+impl From<duckc_packages::locking::BuildError> for Error {
+    fn from(e: duckc_packages::locking::BuildError) -> Self {
+        Error::Packages(Box::new(e))
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 pub(crate) fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {

@@ -64,7 +64,14 @@ pub enum Error {
     },
     /// Downloading an `ADD` URL to key it, or planning the build.
     #[error(transparent)]
-    Build(#[from] duckc_build::Error),
+    Build(Box<duckc_build::Error>),
+}
+
+// Boxed: the executor's error is large, and every driver `Result` would carry its size.
+impl From<duckc_build::Error> for Error {
+    fn from(e: duckc_build::Error) -> Self {
+        Error::Build(Box::new(e))
+    }
 }
 
 /// An IO error in words, for the files the user named.

@@ -70,7 +70,7 @@ fn command(kind: u16, flags: u16, family: u8) -> Msg {
 }
 
 /// A set element: its key and, for a map, its data, in the kernel's layout (each part of a
-/// concatenation in its own 4-byte-aligned slot, see [`concat`]).
+/// concatenation in its own 4-byte-aligned slot, see [`concat()`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Elem {
     pub key: Vec<u8>,
