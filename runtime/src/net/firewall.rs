@@ -340,7 +340,12 @@ pub fn remove(gone: &[Lease], connected: &[Lease]) -> Result<()> {
     if iptables_backend() || iptables_marker().exists() || gone.iter().any(|l| l.ifindex == 0) {
         return apply(connected);
     }
-    if remove_batch(&gone).commit().is_err() {
+    // One socket for every batch below: each close of one is a wait in the kernel, on the
+    // path of a container's exit.
+    let Ok(sock) = super::nftnl::open() else {
+        return apply(connected);
+    };
+    if remove_batch(&gone).commit_on(&sock).is_err() {
         return apply(connected);
     }
     for l in &gone {
@@ -349,7 +354,7 @@ pub fn remove(gone: &[Lease], connected: &[Lease]) -> Result<()> {
         // (ENOENT), hence a batch of its own whose refusal changes nothing else.
         let mut b = Batch::new();
         b.delete_chain(NETDEV, TABLE, &l.veth);
-        if let Err(e) = b.commit()
+        if let Err(e) = b.commit_on(&sock)
             && e.errno() != Some(libc::ENOENT)
         {
             return apply(connected);

@@ -214,14 +214,27 @@ impl Batch {
         if self.cmds.is_empty() {
             return Ok(());
         }
-        let msgs = self.messages();
-        let sock = Socket::open(libc::NETLINK_NETFILTER).map_err(|source| Refused {
+        self.commit_on(&open().map_err(|source| Refused {
             index: 0,
-            count: msgs.len(),
+            count: self.cmds.len() + 2,
             source,
-        })?;
-        sock.request(&msgs)
+        })?)
     }
+
+    /// [`Batch::commit`] over a socket the caller keeps for several batches: closing an
+    /// nfnetlink socket costs milliseconds in the kernel, so a caller with more than one
+    /// batch to send opens one.
+    pub fn commit_on(&self, sock: &Socket) -> Result<(), Refused> {
+        if self.cmds.is_empty() {
+            return Ok(());
+        }
+        sock.request(&self.messages())
+    }
+}
+
+/// A socket for [`Batch::commit_on`].
+pub fn open() -> std::io::Result<Socket> {
+    Socket::open(libc::NETLINK_NETFILTER)
 }
 
 #[cfg(test)]
