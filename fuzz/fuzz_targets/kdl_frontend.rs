@@ -2,7 +2,7 @@
 //! inside the text, and render. Run with `cargo fuzz run kdl_frontend` in `fuzz/`.
 #![no_main]
 
-use duckc_syntax::render::{Style, render};
+use duckc_diagnostic::{Style, render};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

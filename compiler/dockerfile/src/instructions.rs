@@ -5,7 +5,7 @@ use crate::ast::{
     ArgDecl, CommandForm, Copy, Flag, From, Healthcheck, Instruction, InstructionKind, KeyValue,
     Network, Run, ShellCommand,
 };
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{self, Diagnostic};
 use crate::mount;
 use crate::span::{Span, SpanMap, Spanned};
 use crate::suggest;
@@ -89,7 +89,7 @@ impl Line<'_> {
 
     fn error(&mut self, span: Span, message: String, label: &str, help: String) {
         self.errors
-            .push(Diagnostic::syntax(span, message, label).with_help(help));
+            .push(diagnostic::syntax(span, message, label).with_help(help));
     }
 }
 
@@ -113,7 +113,8 @@ pub(crate) fn parse(line: &mut Line<'_>, start: usize, nested: bool) -> Instruct
         map: line.map.clone(),
     };
     let Some(&name) = INSTRUCTIONS.iter().find(|&&i| i == upper) else {
-        let help = match suggest::nearest(&keyword.value, INSTRUCTIONS) {
+        let nearest = suggest::nearest(&keyword.value, INSTRUCTIONS);
+        let help = match nearest {
             Some(s) => format!("did you mean `{s}`?"),
             None => format!(
                 "a Dockerfile instruction is one of {}",
@@ -126,6 +127,12 @@ pub(crate) fn parse(line: &mut Line<'_>, start: usize, nested: bool) -> Instruct
             "unknown instruction",
             help,
         );
+        if let (Some(s), Some(d)) = (nearest, line.errors.last_mut()) {
+            d.suggestion = Some(diagnostic::Suggestion {
+                span: keyword.span,
+                replacement: s.to_owned(),
+            });
+        }
         return inst;
     };
 

@@ -10,7 +10,7 @@
 
 pub mod ast;
 mod check;
-pub mod diagnostic;
+mod diagnostic;
 pub mod expand;
 mod instructions;
 pub mod lint;
@@ -26,7 +26,7 @@ mod words;
 
 pub use ast::*;
 pub use check::{CheckOptions, Checked, check};
-pub use diagnostic::{Diagnostic, Label, Severity};
+pub use diagnostic::{Code, Diagnostic, Label, Severity, Suggestion};
 pub use instructions::INSTRUCTIONS;
 pub use lint::{LintOptions, RULES, Rule};
 pub use parser::parse;

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::ast::{CommandForm, Dockerfile, Instruction, InstructionKind, MountKind, Network};
-use crate::diagnostic::{Diagnostic, Severity};
+use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::shell::{self, Script, SimpleCommand};
 use crate::span::Span;
 
@@ -140,25 +140,29 @@ pub fn check_directive(file: &Dockerfile) -> (LintOptions, Vec<Diagnostic>) {
                         opts.skip.insert(name.to_string());
                     } else {
                         let names: Vec<&str> = RULES.iter().map(|r| r.name).collect();
-                        let help = match crate::suggest::nearest(name, &names) {
+                        let nearest = crate::suggest::nearest(name, &names);
+                        let help = match nearest {
                             Some(n) => format!("did you mean `{n}`?"),
                             None => format!("the rules are {}", names.join(", ")),
                         };
-                        warnings.push(
-                            Diagnostic::warning(
-                                crate::diagnostic::codes::SYNTAX,
-                                format!("unknown lint rule `{name}`"),
-                            )
-                            .with_label(Span::new(s, s + name.len()), "not a rule")
-                            .with_help(help),
-                        );
+                        let span = Span::new(s, s + name.len());
+                        let mut d = Diagnostic::warning(
+                            Code::DockerfileSyntax,
+                            format!("unknown lint rule `{name}`"),
+                        )
+                        .with_label(span, "not a rule")
+                        .with_help(help);
+                        if let Some(n) = nearest {
+                            d = d.with_suggestion(span, n);
+                        }
+                        warnings.push(d);
                     }
                 }
             }
             "error" => opts.error = value.trim().eq_ignore_ascii_case("true"),
             other => warnings.push(
                 Diagnostic::warning(
-                    crate::diagnostic::codes::SYNTAX,
+                    Code::DockerfileSyntax,
                     format!("unknown `check` option `{other}`"),
                 )
                 .with_label(
@@ -260,9 +264,7 @@ impl Linter<'_> {
         if !self.opts.enabled(rule) {
             return;
         }
-        let mut d =
-            Diagnostic::warning(&format!("dockerfile::lint::{rule}"), message).with_help(help);
-        d.rule = Some(rule);
+        let mut d = Diagnostic::warning(Code::Lint(rule), message).with_help(help);
         for (span, text) in labels {
             d = d.with_label(span, text);
         }

@@ -1,7 +1,7 @@
 //! `RUN --mount=…`: the comma-separated `key=value` list parsed into a [`Mount`].
 
 use crate::ast::{Mount, MountKind, Sharing};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{self, Diagnostic};
 use crate::span::{Span, Spanned};
 
 const KEYS: &[&str] = &[
@@ -63,7 +63,7 @@ pub(crate) fn parse(value: &str, span: Span, errors: &mut Vec<Diagnostic>) -> Mo
                 "ssh" => MountKind::Ssh,
                 _ => {
                     errors.push(
-                        Diagnostic::syntax(
+                        diagnostic::syntax(
                             at(*a, *b),
                             format!("unsupported mount type `{v}`"),
                             "unknown type",
@@ -86,7 +86,7 @@ pub(crate) fn parse(value: &str, span: Span, errors: &mut Vec<Diagnostic>) -> Mo
         let sv = |v: &str| Spanned::new(v.to_string(), val_span);
         let wrong_type = |errors: &mut Vec<Diagnostic>| {
             errors.push(
-                Diagnostic::syntax(
+                diagnostic::syntax(
                     field_span,
                     format!("`{key}` is not allowed for mount type `{kind_name}`"),
                     "not for this type",
@@ -103,7 +103,7 @@ pub(crate) fn parse(value: &str, span: Span, errors: &mut Vec<Diagnostic>) -> Mo
                 }
                 "required" => wrong_type(errors),
                 _ => errors.push(
-                    Diagnostic::syntax(
+                    diagnostic::syntax(
                         field_span,
                         format!("mount option `{text}` must be a `key=value` pair"),
                         "no value",
@@ -119,7 +119,7 @@ pub(crate) fn parse(value: &str, span: Span, errors: &mut Vec<Diagnostic>) -> Mo
             Some(b) => Some(b),
             None => {
                 errors.push(
-                    Diagnostic::syntax(
+                    diagnostic::syntax(
                         val_span,
                         format!("`{value}` is not a boolean"),
                         "expected true or false",
@@ -147,7 +147,7 @@ pub(crate) fn parse(value: &str, span: Span, errors: &mut Vec<Diagnostic>) -> Mo
                     "locked" => Some(Sharing::Locked),
                     _ => {
                         errors.push(
-                            Diagnostic::syntax(
+                            diagnostic::syntax(
                                 val_span,
                                 format!("unknown cache sharing mode `{value}`"),
                                 "unknown mode",
@@ -165,7 +165,7 @@ pub(crate) fn parse(value: &str, span: Span, errors: &mut Vec<Diagnostic>) -> Mo
             "gid" => mount.gid = Some(sv(value)),
             "env" => mount.env = Some(sv(value)),
             _ => {
-                let mut d = Diagnostic::syntax(
+                let mut d = diagnostic::syntax(
                     at(*a, a + key.len()),
                     format!("unknown mount option `{key}`"),
                     "unknown option",
@@ -180,7 +180,7 @@ pub(crate) fn parse(value: &str, span: Span, errors: &mut Vec<Diagnostic>) -> Mo
     }
     if mount.target.is_none() && !matches!(mount.kind, MountKind::Secret | MountKind::Ssh) {
         errors.push(
-            Diagnostic::syntax(
+            diagnostic::syntax(
                 span,
                 format!("a `{kind_name}` mount needs a `target`"),
                 "no target",

@@ -2,7 +2,7 @@
 //! way BuildKit's `parser.go` reads a Dockerfile. Each logical line goes to `instructions`.
 
 use crate::ast::{CommandForm, Directive, Dockerfile, Heredoc, Instruction, InstructionKind};
-use crate::diagnostic::{self, Diagnostic};
+use crate::diagnostic;
 use crate::instructions::{self, Line};
 use crate::span::{Span, SpanMap, Spanned};
 use crate::words;
@@ -165,7 +165,7 @@ impl Parser<'_> {
         let value_span = Span::new(value_start, value_start + value_text.len());
         if self.file.directive(&lower).is_some() {
             self.file.errors.push(
-                Diagnostic::syntax(
+                diagnostic::syntax(
                     name_span,
                     format!("only one `{lower}` parser directive can be used"),
                     "repeated directive",
@@ -179,7 +179,7 @@ impl Parser<'_> {
                 "\\" => self.escape = '\\',
                 "`" => self.escape = '`',
                 other => self.file.errors.push(
-                    Diagnostic::syntax(
+                    diagnostic::syntax(
                         value_span,
                         format!("invalid escape character `{other}`"),
                         "not `\\` or `` ` ``",
@@ -246,7 +246,7 @@ impl Parser<'_> {
             let span = inst.map.span(a, b);
             if !terminated {
                 self.file.errors.push(
-                    Diagnostic::syntax(
+                    diagnostic::syntax(
                         span,
                         format!("unterminated heredoc `{}`", marker.name),
                         "opened here",

@@ -1,47 +1,9 @@
-//! Byte spans into the Dockerfile text, and the map from a logical line back to the source.
+//! Byte spans into the Dockerfile text (duckc's one [`Span`]), values with their spans, and the
+//! map from a logical line back to the source.
 
 use std::fmt;
 
-/// A half-open byte range `start..end` into the original Dockerfile text.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Span {
-    pub start: usize,
-    pub end: usize,
-}
-
-impl Span {
-    pub fn new(start: usize, end: usize) -> Span {
-        Span {
-            start,
-            end: end.max(start),
-        }
-    }
-
-    pub fn len(self) -> usize {
-        self.end - self.start
-    }
-
-    pub fn is_empty(self) -> bool {
-        self.start == self.end
-    }
-
-    /// The smallest span that covers both.
-    pub fn cover(self, other: Span) -> Span {
-        Span::new(self.start.min(other.start), self.end.max(other.end))
-    }
-}
-
-impl fmt::Debug for Span {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}..{}", self.start, self.end)
-    }
-}
-
-impl From<Span> for miette::SourceSpan {
-    fn from(span: Span) -> miette::SourceSpan {
-        (span.start, span.len()).into()
-    }
-}
+pub use duckc_diagnostic::Span;
 
 /// A value with the span of the text it came from.
 #[derive(Clone, PartialEq, Eq, Hash)]

@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ast::{self, CommandForm, Dockerfile, Healthcheck, Instruction, InstructionKind};
-use crate::diagnostic::{Diagnostic, codes};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::expand::{self, ExpandError};
 use crate::span::{Span, Spanned};
 
@@ -293,7 +293,7 @@ pub fn evaluate(file: &Dockerfile, opts: &EvalOptions) -> Evaluation {
                 None if file.has_errors() => {}
                 None => ev.diagnostics.push(
                     Diagnostic::error(
-                        codes::EVAL,
+                        Code::DockerfileEval,
                         format!("`{}` before the first `FROM`", inst.name()),
                     )
                     .with_label(inst.keyword.span, "no stage yet")
@@ -404,7 +404,7 @@ impl Evaluator<'_> {
             _ => "write `${NAME}` or `$NAME`; escape a literal `$` as `\\$`".to_string(),
         };
         self.diagnostics.push(
-            Diagnostic::error(codes::EVAL, e.to_string())
+            Diagnostic::error(Code::DockerfileEval, e.to_string())
                 .with_label(Span::new(at, span.end), "in this substitution")
                 .with_help(help),
         );
@@ -457,7 +457,7 @@ impl Evaluator<'_> {
         let platform = from.platform.as_ref().map(|p| self.expand(p, &lookup));
         if image.is_empty() && !from.image.value.is_empty() {
             self.diagnostics.push(
-                Diagnostic::error(codes::EVAL, "the base image name is empty after substitution")
+                Diagnostic::error(Code::DockerfileEval, "the base image name is empty after substitution")
                     .with_label(from.image.span, "empty")
                     .with_help("declare the `ARG` before the first `FROM` with a default, or pass `--build-arg`"),
             );
@@ -474,7 +474,7 @@ impl Evaluator<'_> {
             if self.later_stage(index, &image) {
                 self.diagnostics.push(
                     Diagnostic::warning(
-                        codes::EVAL,
+                        Code::DockerfileEval,
                         format!("stage `{image}` is defined after this `FROM`, so `{image}` is taken as an image"),
                     )
                     .with_label(from.image.span, "not a stage yet")
@@ -491,7 +491,7 @@ impl Evaluator<'_> {
         {
             self.diagnostics.push(
                 Diagnostic::error(
-                    codes::EVAL,
+                    Code::DockerfileEval,
                     format!("duplicate stage name `{}`", name.value),
                 )
                 .with_label(name.span, "named again here")
@@ -567,16 +567,19 @@ impl Evaluator<'_> {
         }
         if current.name.as_deref() == Some(lower.as_str()) {
             self.diagnostics.push(
-                Diagnostic::error(codes::EVAL, format!("stage `{lower}` cannot use itself"))
-                    .with_label(span, "the stage being built")
-                    .with_help("name an earlier stage, or an image"),
+                Diagnostic::error(
+                    Code::DockerfileEval,
+                    format!("stage `{lower}` cannot use itself"),
+                )
+                .with_label(span, "the stage being built")
+                .with_help("name an earlier stage, or an image"),
             );
             return Source::Image(value.to_string());
         }
         if self.later_stage(current.instruction, &lower) {
             self.diagnostics.push(
                 Diagnostic::warning(
-                    codes::EVAL,
+                    Code::DockerfileEval,
                     format!("stage `{lower}` is defined later, so `{value}` is taken as an image"),
                 )
                 .with_label(span, "not a stage yet")
@@ -590,7 +593,7 @@ impl Evaluator<'_> {
                 _ => {
                     self.diagnostics.push(
                         Diagnostic::error(
-                            codes::EVAL,
+                            Code::DockerfileEval,
                             format!("there is no stage {value} before this one"),
                         )
                         .with_label(span, "stage index out of range")
@@ -736,7 +739,7 @@ impl Evaluator<'_> {
                             ports.push(port.to_owned());
                         } else {
                             self.diagnostics.push(
-                                Diagnostic::error(codes::EVAL, format!("invalid port `{port}`"))
+                                Diagnostic::error(Code::DockerfileEval, format!("invalid port `{port}`"))
                                     .with_label(w.span, "not PORT[-PORT][/tcp|udp|sctp]")
                                     .with_help("write the ports as words, e.g. `EXPOSE 80 443/tcp 53/udp`: `EXPOSE` has no JSON form"),
                             );
@@ -870,7 +873,7 @@ impl Evaluator<'_> {
     fn conclude(mut self) -> Evaluation {
         if self.stages.is_empty() && !self.file.has_errors() {
             self.diagnostics.push(
-                Diagnostic::error(codes::EVAL, "the Dockerfile has no `FROM`")
+                Diagnostic::error(Code::DockerfileEval, "the Dockerfile has no `FROM`")
                     .with_help("start the first stage with `FROM image` (or `FROM scratch`)"),
             );
         }
@@ -889,13 +892,15 @@ impl Evaluator<'_> {
                         .map(|n| format!("`{n}`"))
                         .collect();
                     self.diagnostics.push(
-                        Diagnostic::error(codes::EVAL, format!("target stage `{t}` not found"))
-                            .with_help(if names.is_empty() {
-                                "no stage has a name; name one with `FROM image AS name`"
-                                    .to_string()
-                            } else {
-                                format!("the named stages are {}", names.join(", "))
-                            }),
+                        Diagnostic::error(
+                            Code::DockerfileEval,
+                            format!("target stage `{t}` not found"),
+                        )
+                        .with_help(if names.is_empty() {
+                            "no stage has a name; name one with `FROM image AS name`".to_string()
+                        } else {
+                            format!("the named stages are {}", names.join(", "))
+                        }),
                     );
                 }
                 found.map(|s| s.index)
@@ -919,7 +924,7 @@ impl Evaluator<'_> {
         if !unused.is_empty() {
             self.diagnostics.push(
                 Diagnostic::warning(
-                    codes::EVAL,
+                    Code::DockerfileEval,
                     format!(
                         "build arguments not consumed by any `ARG`: {}",
                         unused

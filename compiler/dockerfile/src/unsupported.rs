@@ -2,7 +2,7 @@
 //! cannot be switched off, because the build would silently differ from Docker's.
 
 use crate::ast::{Dockerfile, Healthcheck, InstructionKind, MountKind};
-use crate::diagnostic::{Diagnostic, codes};
+use crate::diagnostic::{Code, Diagnostic};
 
 /// Frontends whose syntax duckc implements itself; any other `# syntax=` is ignored with a warning.
 const KNOWN_FRONTENDS: &[&str] = &["docker/dockerfile", "docker.io/docker/dockerfile"];
@@ -14,7 +14,7 @@ pub fn warnings(file: &Dockerfile) -> Vec<Diagnostic> {
         if !KNOWN_FRONTENDS.contains(&image) {
             out.push(
                 Diagnostic::warning(
-                    codes::UNSUPPORTED,
+                    Code::DockerfileUnsupported,
                     format!("duckc ignores the frontend `{}` and parses this file itself", d.value.value),
                 )
                 .with_label(d.value.span, "external frontend not run")
@@ -27,7 +27,7 @@ pub fn warnings(file: &Dockerfile) -> Vec<Diagnostic> {
             InstructionKind::Onbuild(trigger) => {
                 out.push(
                     Diagnostic::warning(
-                        codes::UNSUPPORTED,
+                        Code::DockerfileUnsupported,
                         "duckc does not run `ONBUILD` triggers",
                     )
                     .with_label(
@@ -42,7 +42,7 @@ pub fn warnings(file: &Dockerfile) -> Vec<Diagnostic> {
         };
         match kind {
             InstructionKind::Healthcheck(Healthcheck::Cmd { .. }) => out.push(
-                Diagnostic::warning(codes::UNSUPPORTED, "duckc does not run health checks")
+                Diagnostic::warning(Code::DockerfileUnsupported, "duckc does not run health checks")
                     .with_label(inst.span, "recorded in the image config, never run")
                     .with_help("check health from outside, e.g. `duckc run … <probe>`, or remove the `HEALTHCHECK`"),
             ),
@@ -50,7 +50,7 @@ pub fn warnings(file: &Dockerfile) -> Vec<Diagnostic> {
                 let first = &v[0];
                 let span = first.span.cover(v[v.len() - 1].span);
                 out.push(
-                    Diagnostic::warning(codes::UNSUPPORTED, "`duckc run` creates no volume for `VOLUME`")
+                    Diagnostic::warning(Code::DockerfileUnsupported, "`duckc run` creates no volume for `VOLUME`")
                         .with_label(span, "recorded in the image config only")
                         .with_help("files written there stay in the container's own filesystem like any other path"),
                 )
@@ -60,7 +60,7 @@ pub fn warnings(file: &Dockerfile) -> Vec<Diagnostic> {
                     if matches!(m.kind, MountKind::Secret | MountKind::Ssh) {
                         let kind = crate::mount::kind_name(m.kind);
                         out.push(
-                            Diagnostic::warning(codes::UNSUPPORTED, format!("duckc cannot provide `{kind}` mounts"))
+                            Diagnostic::warning(Code::DockerfileUnsupported, format!("duckc cannot provide `{kind}` mounts"))
                                 .with_label(m.span, "the command runs without it")
                                 .with_help("fetch what the command needs in an earlier stage from the build context instead"),
                         );
@@ -72,7 +72,7 @@ pub fn warnings(file: &Dockerfile) -> Vec<Diagnostic> {
                         let names = ignored.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", ");
                         out.push(
                             Diagnostic::warning(
-                                codes::UNSUPPORTED,
+                                Code::DockerfileUnsupported,
                                 format!("duckc ignores {names} on `{kind}` mounts"),
                             )
                             .with_label(m.span, "mounted without these options")

@@ -27,17 +27,7 @@ fn corpus() -> Vec<(String, String)> {
 
 /// Render diagnostics the way the CLI does, without colour, at a fixed width.
 fn render(name: &str, text: &str, diagnostics: &[duckc_dockerfile::Diagnostic]) -> String {
-    let handler =
-        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-            .with_width(100);
-    let mut out = String::new();
-    for d in diagnostics {
-        let report = d.to_report(name, text);
-        handler
-            .render_report(&mut out, report.as_ref())
-            .expect("rendering to a string cannot fail");
-    }
-    out
+    duckc_diagnostic::render(diagnostics, name, text, duckc_diagnostic::Style::Plain)
 }
 
 fn settings() -> insta::Settings {
@@ -107,7 +97,7 @@ fn each_lint_once_on_its_line() {
     let mut got: Vec<(&str, usize)> = checked
         .diagnostics
         .iter()
-        .filter_map(|d| Some((d.rule?, line_of(d.span()?.start))))
+        .filter_map(|d| Some((d.code.rule()?, line_of(d.span()?.start))))
         .collect();
     got.sort();
     let mut want = vec![
@@ -156,20 +146,20 @@ fn lints_switch_off_by_option() {
         checked
             .diagnostics
             .iter()
-            .all(|d| !matches!(d.rule, Some("ConsecutiveRun" | "BaseImageNotPinned")))
+            .all(|d| !matches!(d.code.rule(), Some("ConsecutiveRun" | "BaseImageNotPinned")))
     );
     assert!(
         checked
             .diagnostics
             .iter()
-            .any(|d| d.rule == Some("MaintainerDeprecated"))
+            .any(|d| d.code.rule() == Some("MaintainerDeprecated"))
     );
     opts.lint.skip_all = true;
     assert!(
         check(&text, &opts)
             .diagnostics
             .iter()
-            .all(|d| d.rule.is_none())
+            .all(|d| d.code.rule().is_none())
     );
 }
 

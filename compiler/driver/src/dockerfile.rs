@@ -8,7 +8,7 @@ use duckc_dockerfile::{CheckOptions, Evaluation};
 use duckc_ir::dockerfile::LoweredDockerfile;
 use duckc_store::{Digest, Store};
 
-use crate::{Diagnostics, Error, Options, context};
+use crate::{Diagnostics, Error, Kind, Options, context};
 
 /// A Dockerfile lowered for building.
 #[derive(Debug)]
@@ -102,10 +102,9 @@ impl Bases<'_> {
 pub fn check(name: &str, text: &str, all_lints: bool) -> Diagnostics {
     let mut opts = CheckOptions::default();
     opts.lint.buildkit_only = !all_lints;
-    Diagnostics::Dockerfile {
-        name: name.to_owned(),
-        text: text.to_owned(),
+    Diagnostics {
         items: duckc_dockerfile::check(text, &opts).diagnostics,
+        ..Diagnostics::new(Kind::Dockerfile, name, text)
     }
 }
 
@@ -186,8 +185,12 @@ pub(crate) fn load(
             },
         });
     }
-    for unused in &ev.unused_build_args {
-        diagnostics.push(Diagnostics::UnusedBuildArg(unused.clone()));
+    if !ev.unused_build_args.is_empty() {
+        let mut unused = Diagnostics::new(Kind::Lowering, name, text);
+        for arg in &ev.unused_build_args {
+            unused.unused_build_arg(arg);
+        }
+        diagnostics.push(unused);
     }
     // The context, with the entries the needed stages read hashed.
     let sources = duckc_ir::dockerfile::context_sources(&ev);
@@ -210,10 +213,9 @@ pub(crate) fn load(
         .chain(&lowering)
         .cloned()
         .collect();
-    let lowering = Diagnostics::Lowering {
-        name: name.to_owned(),
-        text: text.to_owned(),
+    let lowering = Diagnostics {
         items,
+        ..Diagnostics::new(Kind::Lowering, name, text)
     };
     let errors = lowering.errors();
     diagnostics.push(lowering);
@@ -262,15 +264,14 @@ fn evaluate_into(
     }
     let ev = duckc_dockerfile::evaluate(&file, &eval_options(opts)?);
     if ev.has_errors() {
-        diagnostics.push(Diagnostics::Lowering {
+        diagnostics.push(Diagnostics {
             items: ev
                 .diagnostics
                 .iter()
                 .filter(|d| d.is_error())
                 .cloned()
                 .collect(),
-            name,
-            text,
+            ..Diagnostics::new(Kind::Lowering, name, text)
         });
         return Err(Error::CannotEvaluate {
             path: opts.file.clone(),

@@ -23,7 +23,7 @@ use duckc_build::EnvPlan;
 use duckc_ir::database::{ContextFile, Database};
 use duckc_ir::{LayerGraph, Workspace};
 
-pub use diagnostics::Diagnostics;
+pub use diagnostics::{Diagnostics, Kind};
 pub use dockerfile::{BaseConfigs, Bases, Dockerfile};
 pub use error::Error;
 pub use find::{Found, Look, find_in, find_spec, is_dockerfile};
@@ -116,10 +116,9 @@ fn load_into(opts: &Options<'_>, diagnostics: &mut Vec<Diagnostics>) -> Result<L
         } else {
             f.file.path(&db).clone()
         };
-        diagnostics.push(Diagnostics::Spec {
-            name,
-            text: f.file.text(&db).clone(),
+        diagnostics.push(Diagnostics {
             items: f.diagnostics.clone(),
+            ..Diagnostics::new(Kind::Spec, name, f.file.text(&db).clone())
         });
     }
     Ok(Loaded {

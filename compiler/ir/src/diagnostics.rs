@@ -3,7 +3,7 @@
 //! Queries after `parse` never see spans, so they report positions as [`Ptr`]s; spans are looked
 //! up in the side table ([`crate::source_map`]) only when diagnostics are collected for display.
 
-use duckc_syntax::{Code, Diagnostic, Severity, Span};
+use duckc_diagnostic::{Code, Diagnostic, Label, Severity, Span, Suggestion};
 
 use crate::inputs::{SpecFile, Workspace};
 use crate::items::Ptr;
@@ -17,7 +17,8 @@ pub enum Loc {
     Ptr(Ptr),
 }
 
-/// One accumulated diagnostic.
+/// One accumulated diagnostic: a [`Diagnostic`] whose spans may still be tree positions. It
+/// becomes one in [`collect`].
 #[salsa::accumulator]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diag {
@@ -29,6 +30,8 @@ pub struct Diag {
     pub label: String,
     pub help: Option<String>,
     pub related: Vec<(Loc, String)>,
+    /// A machine-applicable fix, for diagnostics made while parsing.
+    pub suggestion: Option<Suggestion>,
 }
 
 impl Diag {
@@ -48,6 +51,7 @@ impl Diag {
             label: label.into(),
             help: None,
             related: Vec::new(),
+            suggestion: None,
         }
     }
 
@@ -62,19 +66,21 @@ impl Diag {
     }
 
     pub fn from_syntax(file: SpecFile, d: Diagnostic) -> Self {
+        let mut labels = d.labels.into_iter();
+        let primary = labels.next().unwrap_or_else(|| Label {
+            span: Span::default(),
+            text: String::new(),
+        });
         Diag {
             file,
             code: d.code,
             severity: d.severity,
             message: d.message,
-            loc: Loc::Span(d.span),
-            label: d.label,
+            loc: Loc::Span(primary.span),
+            label: primary.text,
             help: d.help,
-            related: d
-                .related
-                .into_iter()
-                .map(|(s, l)| (Loc::Span(s), l))
-                .collect(),
+            related: labels.map(|l| (Loc::Span(l.span), l.text)).collect(),
+            suggestion: d.suggestion,
         }
     }
 }
@@ -102,19 +108,15 @@ pub fn collect(db: &dyn salsa::Database) -> Vec<FileDiagnostics> {
             Loc::Ptr(p) => p.span(tree),
         };
         let Some(primary) = span(d.loc) else { continue };
-        let diagnostic = Diagnostic {
-            code: d.code,
-            severity: d.severity,
-            message: d.message.clone(),
-            span: primary,
-            label: d.label.clone(),
-            help: d.help.clone(),
-            related: d
-                .related
-                .iter()
-                .filter_map(|(l, label)| Some((span(*l)?, label.clone())))
-                .collect(),
-        };
+        let mut diagnostic = Diagnostic::new(d.severity, d.code, d.message.clone())
+            .with_label(primary, d.label.clone());
+        for (loc, label) in &d.related {
+            if let Some(s) = span(*loc) {
+                diagnostic = diagnostic.with_label(s, label.clone());
+            }
+        }
+        diagnostic.help = d.help.clone();
+        diagnostic.suggestion = d.suggestion.clone();
         match by_file.iter_mut().find(|f| f.file == d.file) {
             Some(f) => f.diagnostics.push(diagnostic),
             None => by_file.push(FileDiagnostics {
@@ -125,7 +127,7 @@ pub fn collect(db: &dyn salsa::Database) -> Vec<FileDiagnostics> {
     }
     for f in &mut by_file {
         f.diagnostics
-            .sort_by(|a, b| (a.span, &a.message).cmp(&(b.span, &b.message)));
+            .sort_by(|a, b| (a.span(), &a.message).cmp(&(b.span(), &b.message)));
         f.diagnostics.dedup();
     }
     by_file.sort_by_key(|f| (f.file != root, f.file.path(db).clone()));

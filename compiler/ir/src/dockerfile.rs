@@ -16,12 +16,13 @@
 
 use std::collections::BTreeMap;
 
+use duckc_diagnostic::{Code, Diagnostic, Severity, Span};
+use duckc_dockerfile::Dockerfile;
 use duckc_dockerfile::ast::{MountKind, Network as DNetwork};
 use duckc_dockerfile::stages::{
     Base as DBase, Command, CopyOp, CopySource, Evaluation, HealthcheckOp, Op, RunOp, Source,
     Step as DStep,
 };
-use duckc_dockerfile::{Diagnostic, Dockerfile, Label, Severity, Span};
 use duckc_syntax::ast::{Network, Port, Protocol};
 use duckc_syntax::reference::{ImageRef, parse_image_ref};
 
@@ -33,9 +34,6 @@ use crate::items::StepDeclKind;
 use crate::key::NodeKey;
 use crate::node_key::{base_key, image_key, layer_key};
 use crate::path::{excluded, glob, join, normalize};
-
-/// The diagnostic code of lowering errors.
-pub const CODE: &str = "dockerfile::lower";
 
 /// A Dockerfile lowered for one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,17 +266,9 @@ struct Lowering<'a> {
 }
 
 fn diag(severity: Severity, span: Span, message: String, label: &str, help: &str) -> Diagnostic {
-    Diagnostic {
-        severity,
-        code: CODE.to_owned(),
-        rule: None,
-        message,
-        labels: vec![Label {
-            span,
-            text: label.to_owned(),
-        }],
-        help: Some(help.to_owned()),
-    }
+    Diagnostic::new(severity, Code::DockerfileLower, message)
+        .with_label(span, label)
+        .with_help(help)
 }
 
 /// Lowers the stages `ev` needs for its target. `context` is the listing of the build context

@@ -1,6 +1,6 @@
 //! Tests of resolution, lowering, the layer graph, and incrementality (from salsa's event log).
 
-use duckc_syntax::render::{Style, render};
+use duckc_diagnostic::{Style, render};
 use salsa::Setter;
 
 use crate::database::{ContextFile, Database};

@@ -4,7 +4,7 @@
 //! diagnostics returned next to it. Values are already checked for their form (a port is a port,
 //! a mode is octal), but not resolved: a `from` is still a string here.
 
-use crate::diagnostic::Span;
+use crate::Span;
 
 /// A value and where it was written.
 #[derive(Clone, PartialEq, Eq, Hash)]

@@ -6,7 +6,7 @@
 //! nesting, and reports the first place that goes past [`MAX_NESTING`]. It does no allocation and
 //! no recursion, so it is safe on any input.
 
-use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::{Code, Diagnostic, Span};
 
 /// The deepest nesting of children blocks (and, separately, of block comments) that is handed to
 /// the KDL parser. Far above what a spec needs, far below what overflows a 2 MiB thread stack.
@@ -58,7 +58,7 @@ pub fn check_nesting(text: &str) -> Option<Diagnostic> {
 }
 
 fn too_deep(span: Span, what: &str) -> Diagnostic {
-    Diagnostic::error(
+    Diagnostic::error_at(
         Code::NestingTooDeep,
         format!("{what} are nested more than {MAX_NESTING} levels deep"),
         span,
@@ -149,7 +149,10 @@ mod tests {
         let text = "a {".repeat(100_000);
         let d = check_nesting(&text).expect("too deep");
         assert_eq!(d.code, Code::NestingTooDeep);
-        assert_eq!(d.span, Span::new(3 * MAX_NESTING + 2, 3 * MAX_NESTING + 3));
+        assert_eq!(
+            d.span(),
+            Some(Span::new(3 * MAX_NESTING + 2, 3 * MAX_NESTING + 3))
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
 
 use crate::ast::*;
 use crate::depth::check_nesting;
-use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::suggest::nearest;
+use crate::{Code, Diagnostic, Span};
 
 /// The result of parsing: always a tree, plus everything that was wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub fn parse(text: &str) -> Parse {
         Ok(doc) => doc,
         Err(err) => {
             let mut diagnostics = kdl_diagnostics(text, &err);
-            diagnostics.sort_by_key(|d| (d.span, d.message.clone()));
+            diagnostics.sort_by_key(|d| (d.span(), d.message.clone()));
             diagnostics.dedup();
             return Parse {
                 file: SourceFile {
@@ -53,7 +53,7 @@ pub fn parse(text: &str) -> Parse {
     };
     let items = doc.nodes().iter().filter_map(|n| cx.item(n)).collect();
     let mut diagnostics = cx.diagnostics;
-    diagnostics.sort_by_key(|d| d.span);
+    diagnostics.sort_by_key(|d| d.span());
     Parse {
         file: SourceFile {
             items,
@@ -277,7 +277,7 @@ impl<'t> Cx<'t> {
             "import" => self.import(node),
             _ => {
                 let d = if step_keywords().any(|k| k == name) {
-                    Diagnostic::error(
+                    Diagnostic::error_at(
                         Code::UnknownNode,
                         format!("`{name}` belongs inside an env"),
                         name_span,
@@ -329,7 +329,7 @@ impl<'t> Cx<'t> {
         let name = match name {
             Some(n) if !valid_env_name(&n.value) => {
                 self.push(
-                    Diagnostic::error(
+                    Diagnostic::error_at(
                         Code::InvalidValue,
                         format!("`{}` is not a valid env name", n.value),
                         n.span,
@@ -364,13 +364,13 @@ impl<'t> Cx<'t> {
             };
             if let Some(first_span) = *first {
                 self.push(
-                    Diagnostic::error(
+                    Diagnostic::error_at(
                         Code::DuplicateNode,
                         format!("`{keyword}` is given twice in one env"),
                         step.keyword,
                         "given again here",
                     )
-                    .with_related(first_span, "first given here")
+                    .with_label(first_span, "first given here")
                     .with_help(format!("keep one `{keyword}` per env")),
                 );
                 continue;
@@ -381,7 +381,7 @@ impl<'t> Cx<'t> {
         let name = name?;
         if !saw_from_node {
             self.push(
-                Diagnostic::error(
+                Diagnostic::error_at(
                     Code::MissingFrom,
                     format!("env `{}` has no `from`", name.value),
                     name.span,
@@ -405,7 +405,7 @@ impl<'t> Cx<'t> {
         let keyword_span = Span::from(node.name().span());
         let Some(shape) = STEPS.iter().find(|s| s.keyword == keyword) else {
             let d = if keyword == "import" {
-                Diagnostic::error(
+                Diagnostic::error_at(
                     Code::UnknownNode,
                     "`import` belongs at the top level",
                     keyword_span,
@@ -463,7 +463,7 @@ impl<'t> Cx<'t> {
                 for p in &platforms {
                     if !valid_platform(&p.value) {
                         self.push(
-                            Diagnostic::error(
+                            Diagnostic::error_at(
                                 Code::InvalidValue,
                                 format!("`{}` is not a platform", p.value),
                                 p.span,
@@ -483,7 +483,7 @@ impl<'t> Cx<'t> {
                 for p in &packages {
                     if !valid_package(&p.value) {
                         self.push(
-                            Diagnostic::error(
+                            Diagnostic::error_at(
                                 Code::InvalidValue,
                                 format!("`{}` is not a package name or pattern", p.value),
                                 p.span,
@@ -502,7 +502,7 @@ impl<'t> Cx<'t> {
                             KdlValue::Bool(b) => apt_sources = *b,
                             _ => {
                                 self.push(
-                                    Diagnostic::error(
+                                    Diagnostic::error_at(
                                         Code::InvalidValue,
                                         "`apt-sources` is `#true` or `#false`",
                                         span,
@@ -535,7 +535,7 @@ impl<'t> Cx<'t> {
                             "bridge" => Spanned::new(Network::Bridge, v.span),
                             other => {
                                 self.push(
-                                    Diagnostic::error(
+                                    Diagnostic::error_at(
                                         Code::InvalidValue,
                                         format!("`{other}` is not a network mode"),
                                         v.span,
@@ -553,7 +553,7 @@ impl<'t> Cx<'t> {
             "env" => {
                 if entries.props.is_empty() {
                     self.push(
-                        Diagnostic::error(
+                        Diagnostic::error_at(
                             Code::ArgumentCount,
                             "`env` sets no variable",
                             head,
@@ -614,7 +614,7 @@ impl<'t> Cx<'t> {
                     match parse_port(value) {
                         Some(port) => ports.push(Spanned::new(port, span)),
                         None => self.push(
-                            Diagnostic::error(
+                            Diagnostic::error_at(
                                 Code::InvalidValue,
                                 format!("`{}` is not a port", self.text.get(span.start..span.end).unwrap_or("").trim_matches('"')),
                                 span,
@@ -633,7 +633,7 @@ impl<'t> Cx<'t> {
                         || t.value.contains('@')
                     {
                         self.push(
-                            Diagnostic::error(
+                            Diagnostic::error_at(
                                 Code::InvalidValue,
                                 format!("`{}` is not an image name", t.value),
                                 t.span,
@@ -667,7 +667,7 @@ impl<'t> Cx<'t> {
             if bad {
                 ok = false;
                 self.push(
-                    Diagnostic::error(
+                    Diagnostic::error_at(
                         Code::InvalidValue,
                         format!("copy source `{}` is not inside the build context", source.value),
                         source.span,
@@ -688,7 +688,7 @@ impl<'t> Cx<'t> {
         } else if strings.len() > 1 && !destination.value.ends_with('/') {
             ok = false;
             self.push(
-                Diagnostic::error(
+                Diagnostic::error_at(
                     Code::InvalidValue,
                     "a copy of several sources needs a directory destination",
                     destination.span,
@@ -720,7 +720,7 @@ impl<'t> Cx<'t> {
                         None => {
                             ok = false;
                             self.push(
-                            Diagnostic::error(
+                            Diagnostic::error_at(
                                 Code::InvalidValue,
                                 format!("`{}` is not an octal mode", v.value),
                                 v.span,
@@ -771,7 +771,7 @@ impl<'t> Cx<'t> {
         };
         if n < min {
             self.push(
-                Diagnostic::error(
+                Diagnostic::error_at(
                     Code::ArgumentCount,
                     format!("`{keyword}` takes {expected}, found {n}"),
                     self.head_span(node),
@@ -784,7 +784,7 @@ impl<'t> Cx<'t> {
         if let Some(max) = max.filter(|&m| n > m) {
             let extra = Span::new(entries.args[max].1.start, entries.args[n - 1].1.end);
             self.push(
-                Diagnostic::error(
+                Diagnostic::error_at(
                     Code::ArgumentCount,
                     format!("`{keyword}` takes {expected}, found {n}"),
                     extra,
@@ -817,15 +817,17 @@ impl<'t> Cx<'t> {
                 let list: Vec<_> = allowed.iter().map(|p| format!("`{p}`")).collect();
                 format!("`{keyword}` takes {}: `{example}`", list.join(", "))
             };
-            self.push(
-                Diagnostic::error(
-                    Code::UnknownProperty,
-                    format!("unknown property `{name}` on `{keyword}`"),
-                    name_span,
-                    label,
-                )
-                .with_help(help),
-            );
+            let mut d = Diagnostic::error_at(
+                Code::UnknownProperty,
+                format!("unknown property `{name}` on `{keyword}`"),
+                name_span,
+                label,
+            )
+            .with_help(help);
+            if let Some(s) = suggestion {
+                d = d.with_suggestion(name_span, s);
+            }
+            self.push(d);
         }
     }
 
@@ -833,7 +835,7 @@ impl<'t> Cx<'t> {
         if node.children().is_some() {
             let keyword = node.name().value();
             self.push(
-                Diagnostic::error(
+                Diagnostic::error_at(
                     Code::UnexpectedChildren,
                     format!("`{keyword}` takes no children block"),
                     self.children_span(node),
@@ -860,7 +862,7 @@ impl<'t> Cx<'t> {
                 };
                 let text = self.text.get(span.start..span.end).unwrap_or("").to_owned();
                 self.push(
-                    Diagnostic::error(
+                    Diagnostic::error_at(
                         Code::InvalidValue,
                         format!("expected a string, found {found}"),
                         span,
@@ -912,16 +914,20 @@ fn unknown_node<'a>(
         Some(s) => format!("did you mean `{s}`?"),
         None => "unknown node".to_owned(),
     };
-    Diagnostic::error(
+    let d = Diagnostic::error_at(
         Code::UnknownNode,
         format!("unknown node `{name}` {place}"),
         span,
         label,
-    )
+    );
+    match suggestion {
+        Some(s) => d.with_suggestion(span, s),
+        None => d,
+    }
 }
 
 fn invalid(span: Span, what: &str, label: &str, example: &str) -> Diagnostic {
-    Diagnostic::error(
+    Diagnostic::error_at(
         Code::InvalidValue,
         format!("{what} is not valid here"),
         span,
@@ -931,7 +937,7 @@ fn invalid(span: Span, what: &str, label: &str, example: &str) -> Diagnostic {
 }
 
 fn type_annotation(span: Span) -> Diagnostic {
-    Diagnostic::error(
+    Diagnostic::error_at(
         Code::InvalidValue,
         "type annotations have no meaning in a spec",
         span,
@@ -1047,7 +1053,7 @@ fn kdl_diagnostics(text: &str, err: &kdl::KdlError) -> Vec<Diagnostic> {
             let help = d.help.clone().unwrap_or_else(|| {
                 "specs are KDL 2.0: `node \"argument\" key=\"value\" { child }`; see docs/spec.md".to_owned()
             });
-            Diagnostic::error(Code::KdlSyntax, message, span, label).with_help(help)
+            Diagnostic::error_at(Code::KdlSyntax, message, span, label).with_help(help)
         })
         .collect()
 }

@@ -1,6 +1,6 @@
 //! Snapshot tests of the KDL frontend: each fixture's rendered diagnostics (or tree).
 
-use crate::render::{Style, render};
+use duckc_diagnostic::{Style, render};
 
 /// Parses `input` and renders its diagnostics as `duckc check` would print them.
 fn check(input: &str) -> String {

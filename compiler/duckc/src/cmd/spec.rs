@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
+use duckc_diagnostic::Style;
 use duckc_driver::{Diagnostics, Loaded, Look, Options};
 use duckc_ir::LayerGraph;
-use duckc_syntax::render::Style;
 use miette::IntoDiagnostic;
 
 use crate::Global;

@@ -1,21 +1,41 @@
-//! Rendering diagnostics as text with miette's graphical handler: file name, line:column, the
-//! source lines, a label under the exact span, and the `help:` line.
+//! The one renderer: miette's graphical report (code, message, file name and line:column, the
+//! source lines, a label under each span, the `help:` line), the same for every frontend.
 
 use std::fmt;
 use std::sync::Arc;
 
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
 
-use crate::diagnostic::{Diagnostic, Severity};
+use crate::{Diagnostic, Severity};
 
 /// The width reports are wrapped at, fixed so output is the same on every terminal.
 pub const WIDTH: usize = 100;
 
-/// A diagnostic together with the source it points into, ready for miette.
+/// Whether to colour the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Style {
+    /// Unicode box drawing, no escape codes: what tests snapshot and pipes get.
+    #[default]
+    Plain,
+    /// Unicode with ANSI colours, for terminals.
+    Color,
+}
+
+/// A diagnostic together with the source it points into: a [`miette::Diagnostic`], so it can
+/// also travel as an error.
 #[derive(Debug)]
 pub struct Report {
     pub diagnostic: Diagnostic,
     pub source: Arc<NamedSource<String>>,
+}
+
+impl Report {
+    pub fn new(diagnostic: Diagnostic, name: &str, text: &str) -> Report {
+        Report {
+            diagnostic,
+            source: Arc::new(NamedSource::new(name, text.to_owned())),
+        }
+    }
 }
 
 impl fmt::Display for Report {
@@ -28,7 +48,7 @@ impl std::error::Error for Report {}
 
 impl miette::Diagnostic for Report {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(self.diagnostic.code.as_str()))
+        Some(Box::new(&self.diagnostic.code))
     }
 
     fn severity(&self) -> Option<miette::Severity> {
@@ -50,27 +70,20 @@ impl miette::Diagnostic for Report {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let d = &self.diagnostic;
-        let primary = LabeledSpan::new_primary_with_span(Some(d.label.clone()), d.span);
-        let related = d
-            .related
-            .iter()
-            .map(|(span, label)| LabeledSpan::new_with_span(Some(label.clone()), *span));
-        Some(Box::new(std::iter::once(primary).chain(related)))
+        let labels = self.diagnostic.labels.iter().enumerate().map(|(i, l)| {
+            let text = (!l.text.is_empty()).then(|| l.text.clone());
+            if i == 0 {
+                LabeledSpan::new_primary_with_span(text, l.span)
+            } else {
+                LabeledSpan::new_with_span(text, l.span)
+            }
+        });
+        Some(Box::new(labels))
     }
 }
 
-/// Whether to color the output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Style {
-    /// Unicode box drawing, no escape codes: what tests snapshot and pipes get.
-    #[default]
-    Plain,
-    /// Unicode with ANSI colors, for terminals.
-    Color,
-}
-
-/// Renders diagnostics of one source text, in the order given, separated by blank lines.
+/// Renders diagnostics of one source text (`text`, shown as `name`), in the order given,
+/// separated by blank lines.
 pub fn render(diagnostics: &[Diagnostic], name: &str, text: &str, style: Style) -> String {
     let source = Arc::new(NamedSource::new(name, text.to_owned()));
     let theme = match style {
@@ -90,7 +103,7 @@ pub fn render(diagnostics: &[Diagnostic], name: &str, text: &str, style: Style) 
             source: source.clone(),
         };
         if handler.render_report(&mut out, &report).is_err() {
-            out.push_str(&format!("error: {}\n", d.message));
+            out.push_str(&format!("{}: {}\n", d.severity, d.message));
         }
     }
     out
