@@ -39,6 +39,12 @@ pub enum Code {
     MissingCopySource,
     /// A name that two imports both provide.
     AmbiguousName,
+    /// A `packages` step that `duck.lock` does not pin (`build --locked`).
+    NotLocked,
+    /// A `packages` step whose packages cannot be resolved in the repository.
+    UnresolvedPackages,
+    /// A `packages` step for a platform with no Debian architecture.
+    PackagesPlatform,
 
     // Dockerfiles.
     /// The text is not a valid Dockerfile.
@@ -75,6 +81,9 @@ impl Code {
             Code::UnknownImport => "duckc::unknown_import",
             Code::MissingCopySource => "duckc::missing_copy_source",
             Code::AmbiguousName => "duckc::ambiguous_name",
+            Code::NotLocked => "duckc::not_locked",
+            Code::UnresolvedPackages => "duckc::unresolved_packages",
+            Code::PackagesPlatform => "duckc::packages_platform",
             Code::DockerfileSyntax => "dockerfile::syntax",
             Code::DockerfileEval => "dockerfile::eval",
             Code::DockerfileUnsupported => "dockerfile::unsupported",

@@ -14,6 +14,7 @@ pub mod diagnostics;
 pub mod dockerfile;
 mod error;
 pub mod find;
+pub mod lock;
 pub mod packages;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,172 @@
+//! `duck.lock`, read and written one way for every caller: `lock` brings it up to date, `build`
+//! extends it (or with `--locked` only checks it), `explain` and a language server read it as it
+//! is.
+
+use std::path::{Path, PathBuf};
+
+use duckc_diagnostic::{Code, Diagnostic};
+use duckc_packages::layers::DEFAULT_LAYER_BUDGET;
+use duckc_packages::lock::Lock;
+pub use duckc_packages::locking::Mode;
+use duckc_packages::locking::{self, PackagesContext};
+use duckc_packages::source::{self, Settings};
+
+use crate::packages::{Overrides, PackagesStep, declaring_envs};
+use crate::{Diagnostics, Frontend, Kind, Loaded};
+
+/// What one lock pass did.
+#[derive(Debug)]
+pub struct Locked {
+    /// `duck.lock`, next to the spec.
+    pub path: PathBuf,
+    /// Whether the lock changed (and was written, unless [`Mode::Locked`]).
+    pub changed: bool,
+    /// How many `packages` steps the spec has.
+    pub steps: usize,
+    /// What the executor needs to build the steps.
+    pub context: PackagesContext,
+}
+
+/// Why the lock could not be read, brought up to date or written.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum Error {
+    #[error("cannot read the lock: {0}")]
+    #[diagnostic(help("run `duckc lock` to write it again"))]
+    Read(duckc_packages::lock::Error),
+    #[error("{0}")]
+    #[diagnostic(help(
+        "set the apt repository: `--repository 'URI SUITE COMPONENT'`, `DUCKC_APT_REPOSITORY`, or the host's apt sources"
+    ))]
+    Repository(source::Error),
+    #[error("{0}")]
+    #[diagnostic(help("check that the spec's directory is writable"))]
+    Write(duckc_packages::lock::Error),
+    /// A step that cannot be locked: its diagnostic points at its `packages` node.
+    #[error("the packages of `{name}` cannot be locked; fix the error above")]
+    Step {
+        name: String,
+        diagnostics: Box<Diagnostics>,
+    },
+    /// A step that cannot be locked for a reason outside the spec (the repository).
+    #[error("{error}")]
+    Unlocated {
+        error: Box<locking::Error>,
+        #[help]
+        help: String,
+    },
+}
+
+impl Loaded {
+    /// Brings `duck.lock` up to date for the `packages` steps (or, with [`Mode::Locked`], only
+    /// checks it) and writes it when it changed. `downloads` is where packages are cached;
+    /// `repository` overrides the configured apt repository.
+    pub fn lock(
+        &self,
+        downloads: &Path,
+        mode: &Mode,
+        repository: Option<String>,
+        overrides: &Overrides<'_>,
+    ) -> Result<Locked, Error> {
+        let found = self.packages_steps(overrides);
+        let path = self.lock_path();
+        let mut lock = Lock::read(&path).map_err(Error::Read)?;
+        let configured =
+            source::configured(&Settings::from_env(repository)).map_err(Error::Repository)?;
+        let list: Vec<locking::Step> = found.iter().map(|f| f.step.clone()).collect();
+        let changed = if list.is_empty() {
+            false
+        } else {
+            locking::lock_steps(&list, &mut lock, mode, &configured.repository, downloads)
+                .map_err(|e| self.step_error(&found[e.step], *e.error, &path))?
+        };
+        if changed && *mode != Mode::Locked {
+            lock.write(&path).map_err(Error::Write)?;
+        }
+        Ok(Locked {
+            path,
+            changed,
+            steps: found.len(),
+            context: PackagesContext {
+                lock,
+                envs: declaring_envs(&found),
+                repository: configured.repository,
+                downloads: downloads.to_owned(),
+                budget: DEFAULT_LAYER_BUDGET,
+            },
+        })
+    }
+
+    /// The lock as it is, never resolved or written (`explain`, hover): `None` when the spec has
+    /// no `packages` steps; an unreadable lock counts as empty.
+    pub fn pinned(&self, downloads: &Path) -> Option<PackagesContext> {
+        let found = self.packages_steps(&Overrides::default());
+        if found.is_empty() {
+            return None;
+        }
+        let lock = Lock::read(&self.lock_path()).unwrap_or_default();
+        // The repository is only read to download, which explaining never does.
+        let repository = source::configured(&Settings::from_env(None))
+            .map(|c| c.repository)
+            .unwrap_or_default();
+        Some(PackagesContext {
+            lock,
+            envs: declaring_envs(&found),
+            repository,
+            downloads: downloads.to_owned(),
+            budget: DEFAULT_LAYER_BUDGET,
+        })
+    }
+
+    /// A failed step as a diagnostic on its `packages` node.
+    fn step_error(&self, found: &PackagesStep, error: locking::Error, lock: &Path) -> Error {
+        let (code, label, help) = match &error {
+            locking::Error::NotLocked(_) => (
+                Code::NotLocked,
+                "not in the lock",
+                format!(
+                    "run `duckc lock` (or `duckc build` without `--locked`) to update `{}`, then commit it",
+                    lock.display()
+                ),
+            ),
+            locking::Error::Resolve(_) => (
+                Code::UnresolvedPackages,
+                "cannot be resolved",
+                "check the names (`apt-cache policy NAME` on a Debian host) and version constraints; the explanation above says which packages conflict".to_owned(),
+            ),
+            locking::Error::Platform(_) => (
+                Code::PackagesPlatform,
+                "for this platform",
+                "use `platform \"linux/amd64\"` or `platform \"linux/arm64\"`".to_owned(),
+            ),
+            locking::Error::Repository(_) => {
+                return Error::Unlocated {
+                    error: Box::new(error),
+                    help: "check the repository setting: `--repository`, `DUCKC_APT_REPOSITORY`, or the host's apt sources".to_owned(),
+                };
+            }
+        };
+        // Only specs have `packages` steps.
+        let Frontend::Kdl(db) = &self.frontend else {
+            return Error::Unlocated {
+                error: Box::new(error),
+                help,
+            };
+        };
+        let file = found.file;
+        let name = if file == duckc_ir::Workspace::get(db).root(db) {
+            self.name.clone()
+        } else {
+            file.path(db).clone()
+        };
+        let mut diagnostic = Diagnostic::error(code, error.to_string()).with_help(help);
+        if let Some(span) = found.ptr.span(duckc_ir::source_map(db, file)) {
+            diagnostic = diagnostic.with_label(span, label);
+        }
+        let mut diagnostics = Diagnostics::new(Kind::Spec, name, file.text(db).clone());
+        diagnostics.items.push(diagnostic);
+        Error::Step {
+            name: self.name.clone(),
+            diagnostics: Box::new(diagnostics),
+        }
+    }
+}
