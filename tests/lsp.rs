@@ -521,3 +521,33 @@ check(os.getenv("DOCKERFILE"))
 vim.fn.writefile(out, os.getenv("OUT"))
 vim.cmd("qa!")
 "#;
+
+/// A workspace opened in an editor is not trusted: an import that is a FIFO (or a device) is
+/// no spec, reported as an unknown import, and never read (a read would block the server
+/// forever); the `run` steps of an opened spec are never run.
+#[test]
+fn an_import_that_is_a_fifo_does_not_hang_the_server() {
+    let dir = project();
+    let fifo = dir.path().join("pipe.kdl");
+    let status = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(status.success());
+    let marker = dir.path().join("ran");
+    let text = format!(
+        "import \"./pipe.kdl\"\nimport \"./lib.kdl\"\nenv \"a\" {{\n    from \"base\"\n    run \"touch {}\"\n}}\n",
+        marker.display()
+    );
+    let mut c = Client::start(dir.path());
+    c.initialize(Value::Null);
+    let spec = format!("{}/env.kdl", c.root);
+    c.open(&spec, "kdl", &text);
+    let diagnostics = c.diagnostics(&spec, Some(0));
+    let codes: Vec<&str> = diagnostics
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["duckc::unknown_import"], "{diagnostics:#}");
+    assert!(!marker.exists());
+    assert_eq!(c.shutdown(), 0);
+}

@@ -227,8 +227,27 @@ fn spec_database_into(read: &Read, mut db: Database) -> Database {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "env.kdl".to_owned());
     db.load(&logical, read.text.clone(), Vec::new());
-    db.load_imports(|import| std::fs::read_to_string(read.spec_dir.join(import)).ok());
+    db.load_imports(|import| read_import(&read.spec_dir.join(import)));
     db
+}
+
+/// The text of an imported spec file, if it is a regular file of UTF-8 text. It is opened
+/// without blocking and checked on the open descriptor, so an import that names a FIFO or a
+/// device (or is swapped for one) is "no such file", never a read that hangs or never ends.
+pub fn read_import(path: &Path) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    Some(text)
 }
 
 /// What a build of `opts` reads, found without compiling it (for a remote build, which sends

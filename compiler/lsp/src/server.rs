@@ -549,7 +549,7 @@ impl Server {
                     continue;
                 }
                 if let Some(file) = file_at(&spec.db, &spec.dir, path, false) {
-                    let text = std::fs::read_to_string(path).unwrap_or_default();
+                    let text = duckc_driver::read_import(path).unwrap_or_default();
                     if file.text(&spec.db) != &text {
                         use salsa::Setter;
                         file.set_text(&mut spec.db).to(text);
@@ -580,7 +580,7 @@ impl Server {
             docs.values()
                 .find(|o| o.path == path)
                 .map(|o| o.doc.text.clone())
-                .or_else(|| std::fs::read_to_string(&path).ok())
+                .or_else(|| duckc_driver::read_import(&path))
         });
         let sources = duckc_ir::copy_sources(&spec.db).clone();
         if sources != spec.sources {

@@ -152,7 +152,7 @@ fn env_info(db: &Database, env: EnvItem<'_>) -> String {
 
 /// The version and sha256 of `package` pinned for `env` in the `duck.lock` next to the spec.
 fn locked(spec: &Spec, env: &str, package: &str) -> Option<String> {
-    let text = std::fs::read_to_string(spec.dir.join("duck.lock")).ok()?;
+    let text = duckc_driver::read_import(&spec.dir.join("duck.lock"))?;
     let lock = duckc_packages::lock::Lock::parse(&text).ok()?;
     let platforms = lock.envs.get(env)?;
     let mut out = String::new();
