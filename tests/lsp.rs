@@ -99,10 +99,9 @@ impl Client {
         let deadline = Instant::now() + TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let msg = self
-                .rx
-                .recv_timeout(left)
-                .unwrap_or_else(|e| panic!("no {what} from the server ({e}); got {:#?}", self.pending));
+            let msg = self.rx.recv_timeout(left).unwrap_or_else(|e| {
+                panic!("no {what} from the server ({e}); got {:#?}", self.pending)
+            });
             if pick(&msg) {
                 return msg;
             }
@@ -255,13 +254,18 @@ fn a_session_covers_every_feature() {
     insta::assert_json_snapshot!("quick_fix", actions);
 
     // Edit 1: apply the fix as an editor does (an incremental change).
-    c.change(&spec, 1, json!([{ "range": range((4, 4), (4, 8)), "text": "from" }]));
+    c.change(
+        &spec,
+        1,
+        json!([{ "range": range((4, 4), (4, 8)), "text": "from" }]),
+    );
     assert_eq!(c.diagnostics(&spec, Some(1)), json!([]));
-    // Edit 2: a name that is not in scope, after a duck (two UTF-16 units) on the same line.
+    // Edit 2: a name that is not in scope, after a duck (two UTF-16 units) on the same line:
+    // the range starts at character 18 (4 + `from /* ` + 2 + ` */ `), not at byte 20.
     c.change(
         &spec,
         2,
-        json!([{ "range": range((4, 9), (4, 15)), "text": "\"🦆\" \"bsae\"" }]),
+        json!([{ "range": range((4, 9), (4, 15)), "text": "/* 🦆 */ \"bsae\"" }]),
     );
     let edited = c.diagnostics(&spec, Some(2));
     insta::assert_json_snapshot!("spec_after_edits", edited);
@@ -316,7 +320,11 @@ fn a_session_covers_every_feature() {
     // An import edited in the editor: the spec that reads it is checked again.
     c.open(&lib, "kdl", LIB);
     let _ = c.diagnostics(&lib, None);
-    c.change(&lib, 1, json!([{ "range": range((0, 5), (0, 11)), "text": "\"based\"" }]));
+    c.change(
+        &lib,
+        1,
+        json!([{ "range": range((0, 4), (0, 10)), "text": "\"based\"" }]),
+    );
     let after_import_edit = c.diagnostics(&spec, Some(4));
     insta::assert_json_snapshot!("spec_after_import_edit", after_import_edit);
 
@@ -355,7 +363,11 @@ fn a_comment_edit_reruns_only_parse() {
     assert_eq!(c.diagnostics(&spec, Some(0)), json!([]));
     let first = c.request("duckc/executedQueries", Value::Null);
     assert!(
-        first.as_array().unwrap().iter().any(|q| q.as_str().unwrap().starts_with("lower_env(")),
+        first
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|q| q.as_str().unwrap().starts_with("lower_env(")),
         "{first:#}"
     );
     c.change(
@@ -365,14 +377,28 @@ fn a_comment_edit_reruns_only_parse() {
     );
     assert_eq!(c.diagnostics(&spec, Some(1)), json!([]));
     let log = c.request("duckc/executedQueries", Value::Null);
-    let log: Vec<&str> = log.as_array().unwrap().iter().map(|q| q.as_str().unwrap()).collect();
-    assert_eq!(log.iter().filter(|q| q.starts_with("parse(")).count(), 1, "{log:#?}");
+    let log: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        log.iter().filter(|q| q.starts_with("parse(")).count(),
+        1,
+        "{log:#?}"
+    );
     assert!(
-        log.iter().all(|q| q.starts_with("parse(") || q.starts_with("source_map(")),
+        log.iter()
+            .all(|q| q.starts_with("parse(") || q.starts_with("source_map(")),
         "{log:#?}"
     );
     // An edit of an env's step lowers again.
-    c.change(&spec, 2, json!([{ "range": range((5, 9), (5, 13)), "text": "true" }]));
+    c.change(
+        &spec,
+        2,
+        json!([{ "range": range((6, 8), (6, 14)), "text": "\"true\"" }]),
+    );
     assert_eq!(c.diagnostics(&spec, Some(2)), json!([]));
     let log = c.request("duckc/executedQueries", Value::Null);
     assert!(log.to_string().contains("lower_env("), "{log:#}");
@@ -391,7 +417,10 @@ fn bad_input_gets_errors_and_diagnostics_never_a_crash() {
     let spec = format!("{}/env.kdl", c.root);
 
     // Requests about a document that is not open.
-    let unopened = c.call("textDocument/hover", doc_at(&format!("{}/other.kdl", c.root), 0, 0));
+    let unopened = c.call(
+        "textDocument/hover",
+        doc_at(&format!("{}/other.kdl", c.root), 0, 0),
+    );
     insta::assert_json_snapshot!("unopened", c.relative(unopened["error"].clone()));
     // Parameters of the wrong shape, and a method nobody knows.
     let bad = c.call("textDocument/hover", json!({ "textDocument": 7 }));
@@ -401,11 +430,19 @@ fn bad_input_gets_errors_and_diagnostics_never_a_crash() {
 
     // Text that is not a spec at all: control characters, a lone high surrogate's
     // replacement, a NUL.
-    c.open(&spec, "kdl", "\u{0}\u{1b}[31m \u{fffd}\u{feff}env \"a\" {{{{ \"\n");
+    c.open(
+        &spec,
+        "kdl",
+        "\u{0}\u{1b}[31m \u{fffd}\u{feff}env \"a\" {{{{ \"\n",
+    );
     let garbage = c.diagnostics(&spec, Some(0));
     assert!(!garbage.as_array().unwrap().is_empty(), "{garbage:#}");
     // Ranges past the end, reversed, and in the middle of a surrogate pair.
-    c.change(&spec, 1, json!([{ "text": "env \"🦆\" {\n    from \"scratch\"\n}\n" }]));
+    c.change(
+        &spec,
+        1,
+        json!([{ "text": "env \"🦆\" {\n    from \"scratch\"\n}\n" }]),
+    );
     let _ = c.diagnostics(&spec, Some(1));
     c.change(
         &spec,
@@ -424,7 +461,10 @@ fn bad_input_gets_errors_and_diagnostics_never_a_crash() {
             "textDocument/completion",
         ] {
             let r = c.call(method, doc_at(&spec, line, character));
-            assert!(r.get("result").is_some(), "{method} at {line}:{character}: {r:#}");
+            assert!(
+                r.get("result").is_some(),
+                "{method} at {line}:{character}: {r:#}"
+            );
         }
     }
     // Formatting a spec that is not KDL: an error that says what to do.
@@ -440,11 +480,18 @@ fn bad_input_gets_errors_and_diagnostics_never_a_crash() {
     let deep = format!("env \"a\" {}\n", "{ x ".repeat(100_000));
     c.change(&spec, 4, json!([{ "text": deep }]));
     let nested = c.diagnostics(&spec, Some(4));
-    assert!(nested.to_string().contains("duckc::nesting_too_deep"), "{nested:#}");
+    assert!(
+        nested.to_string().contains("duckc::nesting_too_deep"),
+        "{nested:#}"
+    );
 
     // A Dockerfile of garbage.
     let dockerfile = format!("{}/Dockerfile", c.root);
-    c.open(&dockerfile, "dockerfile", "FROM\n\\\n<<EOF\nRUN --mount=type=\u{0}\n");
+    c.open(
+        &dockerfile,
+        "dockerfile",
+        "FROM\n\\\n<<EOF\nRUN --mount=type=\u{0}\n",
+    );
     let garbage = c.diagnostics(&dockerfile, Some(0));
     assert!(!garbage.as_array().unwrap().is_empty(), "{garbage:#}");
 

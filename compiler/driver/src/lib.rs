@@ -93,8 +93,7 @@ pub fn load(opts: &Options<'_>) -> Load {
 /// reads them. A spec not saved yet is read as if it were where `opts.file` says.
 pub fn load_spec_text(opts: &Options<'_>, text: String, db: Database) -> Load {
     let mut diagnostics = Vec::new();
-    let result = read_with(opts, Some(text))
-        .and_then(|read| load_spec(read, db, &mut diagnostics));
+    let result = read_with(opts, Some(text)).and_then(|read| load_spec(read, db, &mut diagnostics));
     Load {
         diagnostics,
         result,

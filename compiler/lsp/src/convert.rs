@@ -40,12 +40,7 @@ fn suggestion<'a>(texts: impl IntoIterator<Item = &'a str>) -> Option<String> {
 }
 
 /// A KDL spec's diagnostic, in `text` (indexed by `index`) of the file at `uri`.
-pub fn spec(
-    d: &duckc_syntax::Diagnostic,
-    uri: &Uri,
-    text: &str,
-    index: &LineIndex,
-) -> Diagnostic {
+pub fn spec(d: &duckc_syntax::Diagnostic, uri: &Uri, text: &str, index: &LineIndex) -> Diagnostic {
     let related = d
         .related
         .iter()
@@ -151,9 +146,7 @@ pub fn load_error(e: &duckc_driver::Error) -> Diagnostic {
     Diagnostic {
         range: lsp_types::Range::default(),
         severity: Some(DiagnosticSeverity::ERROR),
-        code: e
-            .code()
-            .map(|c| NumberOrString::String(c.to_string())),
+        code: e.code().map(|c| NumberOrString::String(c.to_string())),
         source: Some(SOURCE.to_owned()),
         message: message(&e.to_string(), "", help.as_deref()),
         ..Default::default()

@@ -12,7 +12,9 @@ use crate::server::Open;
 /// What each instruction does, for hover and completion.
 fn instruction_doc(name: &str) -> &'static str {
     match name {
-        "FROM" => "Starts a stage from a base: an image, `scratch`, or an earlier stage (`AS NAME`).",
+        "FROM" => {
+            "Starts a stage from a base: an image, `scratch`, or an earlier stage (`AS NAME`)."
+        }
         "RUN" => "Runs a command in the stage (`--mount=`, `--network=`).",
         "CMD" => "The image's default command.",
         "LABEL" => "Image labels: `KEY=value …`.",
@@ -40,8 +42,22 @@ fn flags(name: &str) -> &'static [&'static str] {
         "FROM" => &["platform"],
         "RUN" => &["mount", "network", "security"],
         "COPY" => &["from", "chown", "chmod", "link", "parents", "exclude"],
-        "ADD" => &["chown", "chmod", "link", "checksum", "keep-git-dir", "unpack", "exclude"],
-        "HEALTHCHECK" => &["interval", "timeout", "start-period", "start-interval", "retries"],
+        "ADD" => &[
+            "chown",
+            "chmod",
+            "link",
+            "checksum",
+            "keep-git-dir",
+            "unpack",
+            "exclude",
+        ],
+        "HEALTHCHECK" => &[
+            "interval",
+            "timeout",
+            "start-period",
+            "start-interval",
+            "retries",
+        ],
         _ => &[],
     }
 }
@@ -146,7 +162,10 @@ pub(crate) fn hover(open: &Open, offset: usize) -> Option<Hover> {
     } else {
         format!("\n\nflags: {flags}")
     };
-    Some(markdown(format!("**{name}**: {}{flags}", instruction_doc(name))))
+    Some(markdown(format!(
+        "**{name}**: {}{flags}",
+        instruction_doc(name)
+    )))
 }
 
 pub(crate) fn definition(open: &Open, offset: usize) -> Option<Location> {
@@ -199,12 +218,21 @@ pub(crate) fn completion(open: &Open, offset: usize) -> Vec<CompletionItem> {
     if words.len() <= 1 && !before.ends_with(' ') || words.is_empty() {
         return duckc_dockerfile::INSTRUCTIONS
             .iter()
-            .map(|i| item((*i).to_owned(), CompletionItemKind::KEYWORD, instruction_doc(i)))
+            .map(|i| {
+                item(
+                    (*i).to_owned(),
+                    CompletionItemKind::KEYWORD,
+                    instruction_doc(i),
+                )
+            })
             .collect();
     }
     let instruction = words[0].to_uppercase();
     let last = words.last().copied().unwrap_or_default();
-    if let Some(prefix) = last.strip_prefix("--from=").filter(|_| !before.ends_with(' ')) {
+    if let Some(prefix) = last
+        .strip_prefix("--from=")
+        .filter(|_| !before.ends_with(' '))
+    {
         let file = duckc_dockerfile::parse(text);
         return stages(&file)
             .iter()

@@ -9,7 +9,10 @@
 enum State {
     Code,
     /// A quoted string; `multi`: `"""`; `hashes`: a raw string's `#` count.
-    Str { multi: bool, hashes: Option<usize> },
+    Str {
+        multi: bool,
+        hashes: Option<usize>,
+    },
     /// A block comment, nested this deep.
     Comment(usize),
 }

@@ -12,8 +12,8 @@ use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestI
 use lsp_types::notification::Notification as _;
 use lsp_types::request::Request as _;
 use lsp_types::{
-    PublishDiagnosticsParams, ServerCapabilities, TextDocumentSyncCapability,
-    TextDocumentSyncKind, TextDocumentSyncOptions, Uri, notification as n, request as r,
+    PublishDiagnosticsParams, ServerCapabilities, TextDocumentSyncCapability, TextDocumentSyncKind,
+    TextDocumentSyncOptions, Uri, notification as n, request as r,
 };
 use serde_json::Value;
 
@@ -198,12 +198,10 @@ impl Server {
     }
 
     fn notify<N: lsp_types::notification::Notification>(&self, params: N::Params) {
-        let _ = self
-            .sender
-            .send(Message::Notification(Notification::new(
-                N::METHOD.to_owned(),
-                params,
-            )));
+        let _ = self.sender.send(Message::Notification(Notification::new(
+            N::METHOD.to_owned(),
+            params,
+        )));
     }
 
     /// Joins the workers that are done.
@@ -318,8 +316,11 @@ impl Server {
                 else {
                     return;
                 };
-                let paths: Vec<PathBuf> =
-                    p.changes.iter().filter_map(|c| uri_to_path(&c.uri)).collect();
+                let paths: Vec<PathBuf> = p
+                    .changes
+                    .iter()
+                    .filter_map(|c| uri_to_path(&c.uri))
+                    .collect();
                 self.changed_on_disk(&paths);
             }
             _ => {}
@@ -370,17 +371,16 @@ impl Server {
                 if open.lang != Lang::Kdl {
                     return Ok(Value::Null);
                 }
-                let formatted = crate::format::format_spec(&open.doc.text).map_err(|e| Failure {
-                    code: ErrorCode::RequestFailed,
-                    message: e,
-                })?;
+                let formatted =
+                    crate::format::format_spec(&open.doc.text).map_err(|e| Failure {
+                        code: ErrorCode::RequestFailed,
+                        message: e,
+                    })?;
                 if formatted == open.doc.text {
                     return Ok(serde_json::json!([]));
                 }
-                let edit = lsp_types::TextEdit::new(
-                    open.doc.range(0, open.doc.text.len()),
-                    formatted,
-                );
+                let edit =
+                    lsp_types::TextEdit::new(open.doc.range(0, open.doc.text.len()), formatted);
                 serde_json::to_value(vec![edit]).map_err(|e| Failure::invalid(e.to_string()))
             }
             r::Completion::METHOD => {
@@ -403,9 +403,7 @@ impl Server {
                     .context
                     .diagnostics
                     .iter()
-                    .filter(|d| {
-                        d.range.start <= p.range.end && p.range.start <= d.range.end
-                    })
+                    .filter(|d| d.range.start <= p.range.end && p.range.start <= d.range.end)
                     .filter_map(|d| {
                         convert::quick_fix(d, &open.uri, &open.doc.text, &open.doc.index)
                     })
@@ -415,7 +413,8 @@ impl Server {
             }
             "duckc/executedQueries" => {
                 // The salsa queries executed since the last call, over every open spec.
-                let mut log: Vec<String> = self.specs.values().flat_map(|s| s.db.take_log()).collect();
+                let mut log: Vec<String> =
+                    self.specs.values().flat_map(|s| s.db.take_log()).collect();
                 log.sort();
                 Ok(serde_json::json!(log))
             }
@@ -441,11 +440,8 @@ impl Server {
         let Some(open) = self.docs.get(key) else {
             return;
         };
-        let checked = duckc_driver::dockerfile::check(
-            &open.path.display().to_string(),
-            &open.doc.text,
-            true,
-        );
+        let checked =
+            duckc_driver::dockerfile::check(&open.path.display().to_string(), &open.doc.text, true);
         let duckc_driver::Diagnostics::Dockerfile { items, .. } = &checked else {
             return;
         };
@@ -526,12 +522,16 @@ impl Server {
             let Some(file) = file_at(&spec.db, &spec.dir, &path, root == key) else {
                 continue;
             };
-            // Waits for (cancels) the worker that holds a clone of this database.
-            if file.text(&spec.db) != &text {
+            // Setting an input waits for (cancels) the worker that holds a clone of this
+            // database. An unchanged file (an import opened in the editor) changes nothing.
+            let changed = file.text(&spec.db) != &text;
+            if changed {
                 use salsa::Setter;
                 file.set_text(&mut spec.db).to(text.clone());
             }
-            self.refresh(&root);
+            if changed || root == key {
+                self.refresh(&root);
+            }
         }
     }
 
@@ -645,7 +645,11 @@ impl Server {
             }
             self.stdlib_dir = Some(dir);
         }
-        let path = self.stdlib_dir.as_ref()?.path().join(format!("{module}.kdl"));
+        let path = self
+            .stdlib_dir
+            .as_ref()?
+            .path()
+            .join(format!("{module}.kdl"));
         path.exists().then_some(path)
     }
 }

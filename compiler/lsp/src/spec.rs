@@ -211,9 +211,9 @@ pub(crate) fn hover(server: &Server, open: &Open, offset: usize) -> Option<Hover
                         "**image** `{value}`: pulled from its registry (or taken from the \
                          store), pinned in `duck.lock` by `duckc lock`"
                     ))),
-                    Base::OciLayout(p) => {
-                        Some(markdown(format!("**OCI layout** `{p}` in the build context")))
-                    }
+                    Base::OciLayout(p) => Some(markdown(format!(
+                        "**OCI layout** `{p}` in the build context"
+                    ))),
                     Base::Unresolved => None,
                 },
                 StepKind::Packages(..) => {
@@ -252,7 +252,12 @@ fn scope_env<'db>(db: &'db Database, file: SpecFile, name: &str) -> Option<EnvIt
 }
 
 /// Where an env is defined.
-fn env_location(server: &mut Server, root: &str, env_file: SpecFile, item: u32) -> Option<Location> {
+fn env_location(
+    server: &mut Server,
+    root: &str,
+    env_file: SpecFile,
+    item: u32,
+) -> Option<Location> {
     let spec = server.specs.get(root)?;
     let db = &spec.db;
     let path = env_file.path(db).clone();
@@ -381,7 +386,11 @@ pub(crate) fn completion(server: &Server, key: &str, offset: usize) -> Vec<Compl
         let db = database(server, key);
         return match first {
             "from" => {
-                let mut out = vec![item("scratch", CompletionItemKind::VALUE, Some("the empty image"))];
+                let mut out = vec![item(
+                    "scratch",
+                    CompletionItemKind::VALUE,
+                    Some("the empty image"),
+                )];
                 if let Some((spec, file)) = db {
                     let scope = duckc_ir::scope(&spec.db, file);
                     for name in scope.local.keys().chain(scope.imported.keys()) {

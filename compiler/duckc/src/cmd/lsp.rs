@@ -30,7 +30,7 @@ pub fn lsp() -> miette::Result<ExitCode> {
 
 pub fn fmt(args: FmtArgs) -> miette::Result<ExitCode> {
     let files = if args.files.is_empty() {
-        vec![duckc_driver::find_spec(None, duckc_driver::Look::Spec)?.path]
+        vec![duckc_driver::find_spec(None, duckc_driver::Look::Specs)?.path]
     } else {
         args.files
     };
