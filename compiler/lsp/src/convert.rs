@@ -123,6 +123,8 @@ pub fn quick_fix(d: &Diagnostic, uri: &Uri, text: &str, index: &LineIndex) -> Op
     } else {
         replace.to_owned()
     };
+    // `Uri` caches its parse in a cell, which does not change its hash or equality.
+    #[allow(clippy::mutable_key_type)]
     let mut changes = std::collections::HashMap::new();
     changes.insert(uri.clone(), vec![TextEdit::new(range, new_text)]);
     Some(CodeAction {

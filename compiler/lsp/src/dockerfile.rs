@@ -93,14 +93,12 @@ fn inside(span: Span, offset: usize) -> bool {
 
 /// The stage a `FROM` image or `--from=` names, by name or index, before `before`.
 fn stage_named<'a>(stages: &'a [Stage<'a>], name: &str, before: usize) -> Option<&'a Stage<'a>> {
-    let earlier = stages.iter().filter(|s| s.span.start < before);
+    let mut earlier = stages.iter().filter(|s| s.span.start < before);
     if let Ok(i) = name.parse::<usize>() {
-        return earlier.into_iter().nth(i);
+        return earlier.nth(i);
     }
     let name = name.to_lowercase();
-    earlier
-        .filter(|s| s.name.is_some_and(|n| n.value == name))
-        .last()
+    earlier.rfind(|s| s.name.is_some_and(|n| n.value == name))
 }
 
 /// The stage name under the cursor: a `FROM` image or a `COPY --from=`.
