@@ -39,6 +39,7 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("slirp4netns", "slirp4netns"),
     ("openssh-server", "/usr/sbin/sshd"),
     ("openssh-client", "ssh"),
+    ("neovim", "nvim"),
 ];
 
 fn present(what: &str) -> bool {

@@ -88,6 +88,19 @@ pub fn load(opts: &Options<'_>) -> Load {
     }
 }
 
+/// [`load`] for a KDL spec whose text the caller holds (an editor's buffer, maybe unsaved),
+/// into `db` (a language server's, which may log query executions; see
+/// [`Database::with_log`]). Its imports and its build context are read from disk as `load`
+/// reads them. A spec not saved yet is read as if it were where `opts.file` says.
+pub fn load_spec_text(opts: &Options<'_>, text: String, db: Database) -> Load {
+    let mut diagnostics = Vec::new();
+    let result = read_with(opts, Some(text)).and_then(|read| load_spec(read, db, &mut diagnostics));
+    Load {
+        diagnostics,
+        result,
+    }
+}
+
 fn load_into(opts: &Options<'_>, diagnostics: &mut Vec<Diagnostics>) -> Result<Loaded, Error> {
     let read = read(opts)?;
     if is_dockerfile(&opts.file) {
@@ -106,7 +119,15 @@ fn load_into(opts: &Options<'_>, diagnostics: &mut Vec<Diagnostics>) -> Result<L
             context: read.context,
         });
     }
-    let mut db = spec_database(&read);
+    load_spec(read, Database::default(), diagnostics)
+}
+
+fn load_spec(
+    read: Read,
+    db: Database,
+    diagnostics: &mut Vec<Diagnostics>,
+) -> Result<Loaded, Error> {
+    let mut db = spec_database_into(&read, db);
     let sources = duckc_ir::copy_sources(&db).clone();
     db.set_context(context::read(&read.context, &|p| {
         context::wanted(&sources, p)
@@ -150,13 +171,28 @@ pub fn read_text(path: &Path) -> Result<String, Error> {
 }
 
 fn read(opts: &Options<'_>) -> Result<Read, Error> {
+    read_with(opts, None)
+}
+
+/// Reads the file `opts` names, or takes its `text` when the caller has it (a file not saved
+/// yet is then where its path says).
+fn read_with(opts: &Options<'_>, text: Option<String>) -> Result<Read, Error> {
     let path = &opts.file;
     let name = path.display().to_string();
-    let text = read_text(path)?;
-    let spec = std::fs::canonicalize(path).map_err(|error| Error::Read {
-        name: name.clone(),
-        error,
-    })?;
+    let (text, spec) = match text {
+        Some(text) => {
+            let spec = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            (text, spec)
+        }
+        None => {
+            let text = read_text(path)?;
+            let spec = std::fs::canonicalize(path).map_err(|error| Error::Read {
+                name: name.clone(),
+                error,
+            })?;
+            (text, spec)
+        }
+    };
     let spec_dir = spec
         .parent()
         .map(Path::to_owned)
@@ -180,15 +216,37 @@ fn read(opts: &Options<'_>) -> Result<Read, Error> {
 /// A database holding the spec and the user modules it imports (relative to its directory),
 /// with an empty build context.
 fn spec_database(read: &Read) -> Database {
+    spec_database_into(read, Database::default())
+}
+
+fn spec_database_into(read: &Read, mut db: Database) -> Database {
     let logical = read
         .spec
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "env.kdl".to_owned());
-    let mut db = Database::default();
     db.load(&logical, read.text.clone(), Vec::new());
-    db.load_imports(|import| std::fs::read_to_string(read.spec_dir.join(import)).ok());
+    db.load_imports(|import| read_import(&read.spec_dir.join(import)));
     db
+}
+
+/// The text of an imported spec file, if it is a regular file of UTF-8 text. It is opened
+/// without blocking and checked on the open descriptor, so an import that names a FIFO or a
+/// device (or is swapped for one) is "no such file", never a read that hangs or never ends.
+pub fn read_import(path: &Path) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    Some(text)
 }
 
 /// What a build of `opts` reads, found without compiling it (for a remote build, which sends

@@ -50,6 +50,11 @@ enum Command {
     Network(cmd::network::Command),
     #[command(flatten)]
     Host(cmd::host::Command),
+    /// Serve the Language Server Protocol on stdin/stdout: diagnostics, hover, definition,
+    /// completion, quick fixes and formatting for KDL specs and Dockerfiles (docs/editors.md).
+    Lsp,
+    /// Format KDL specs in place (comments kept; what the language server's formatting does).
+    Fmt(cmd::lsp::FmtArgs),
 }
 
 /// What every command gets besides its own arguments.
@@ -103,16 +108,22 @@ fn main() -> ExitCode {
             ExitCode::from(125)
         });
     }
+    // The editor's tools run as the editor's user, on this host, and need no store.
+    let command = match cli.command {
+        Command::Lsp => return finish(cmd::lsp::lsp()),
+        Command::Fmt(args) => return finish(cmd::lsp::fmt(args)),
+        other => other,
+    };
     // `duckc images | head -1`: a closed pipe ends the process quietly, as for other Unix
     // tools, instead of a panic in `println!`. Container verbs keep ignoring SIGPIPE: a
     // foreground container must still be waited for and cleaned up when the reader goes.
-    if !matches!(cli.command, Command::Container(_)) {
+    if !matches!(command, Command::Container(_)) {
         // SAFETY: setting a signal's disposition to the default, before any thread starts.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
     // Rootless, everything but the verbs that signal or join running containers works as root
     // of a user namespace with the caller's subordinate ids (see duckc_runtime::userns).
-    let on_host = matches!(&cli.command, Command::Container(c) if c.stays_on_host());
+    let on_host = matches!(&command, Command::Container(c) if c.stays_on_host());
     if !on_host && let Err(e) = duckc_runtime::userns::enter() {
         eprintln!(
             "{:?}",
@@ -124,7 +135,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let global = Global { store: cli.store };
-    let result = match cli.command {
+    let result = match command {
         Command::Spec(c) => c.run(&global),
         Command::Container(c) => c.run(&global),
         Command::Image(c) => c.run(&global),
@@ -136,7 +147,12 @@ fn main() -> ExitCode {
         Command::Sbom(c) => c.run(&global),
         Command::Network(c) => c.run(&global),
         Command::Host(c) => c.run(&global),
+        Command::Lsp | Command::Fmt(_) => unreachable!("handled above"),
     };
+    finish(result)
+}
+
+fn finish(result: miette::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(report) => {

@@ -175,6 +175,22 @@ pub fn step_keywords() -> impl Iterator<Item = &'static str> {
     STEPS.iter().map(|s| s.keyword)
 }
 
+/// The properties a step takes (`copy`: `chown`, `chmod`, `from`); none for an unknown one.
+pub fn step_properties(keyword: &str) -> &'static [&'static str] {
+    STEPS
+        .iter()
+        .find(|s| s.keyword == keyword)
+        .map_or(&[], |s| s.props)
+}
+
+/// An example of a valid step (what its `help:` lines show).
+pub fn step_example(keyword: &str) -> Option<&'static str> {
+    STEPS
+        .iter()
+        .find(|s| s.keyword == keyword)
+        .map(|s| s.example)
+}
+
 /// Architectures a `platform` may name (OCI `GOARCH` values).
 struct Cx<'t> {
     text: &'t str,

@@ -12,7 +12,8 @@ pub mod suggest;
 pub use depth::MAX_NESTING;
 pub use duckc_diagnostic::{Code, Diagnostic, Severity, Span};
 pub use frontend::{
-    ITEM_KEYWORDS, Parse, parse, parse_mode, step_keywords, valid_env_name, valid_platform,
+    ITEM_KEYWORDS, Parse, parse, parse_mode, step_example, step_keywords, step_properties,
+    valid_env_name, valid_platform,
 };
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod format;
 pub mod help;
 pub mod host;
 pub mod image;
+pub mod lsp;
 pub mod network;
 pub mod packages;
 pub mod pull_view;
