@@ -1041,3 +1041,26 @@ fn a_detached_start_failure_comes_back_with_dockers_code() {
     assert_eq!(code, 126, "{err}");
     must(store, &["rm", "nocmd", "noexec"]);
 }
+
+/// `run -d --rm` of a command that cannot start: the monitor removes the container before
+/// `run` returns (as Docker does), so nothing is left in `ps -a` and its name is free again.
+#[test]
+fn a_detached_rm_container_that_cannot_start_is_removed() {
+    let Some(store) = store() else { return };
+    for (command, want) in [("no-such-command", 127), ("/etc/passwd", 126)] {
+        let (code, out, err) = run(
+            store,
+            &["run", "-d", "--rm", "--name", "rm_nocmd", "busybox", command],
+        );
+        assert_eq!(code, want, "{err}");
+        assert!(out.is_empty(), "{out}");
+        assert!(err.contains(command), "{err}");
+        let listed = must(store, &["ps", "-a", "--filter", "name=rm_nocmd", "-q"]);
+        assert!(listed.trim().is_empty(), "left behind: {listed}");
+    }
+    // The name is free: a container that starts can take it.
+    must(
+        store,
+        &["run", "-d", "--rm", "--name", "rm_nocmd", "busybox", "true"],
+    );
+}
