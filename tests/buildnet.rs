@@ -323,3 +323,116 @@ fn the_tutorial_installs_with_apt_on_std_debian() {
         "quack from apt\n"
     );
 }
+
+/// A diagnostic as one line: miette wraps it, with `|` in the margin.
+fn flat(text: &str) -> String {
+    text.split_whitespace()
+        .filter(|w| *w != "|")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `build --dns`, `--dns-search`, `--dns-option` and `--add-host` give the steps the
+/// `/etc/resolv.conf` and `/etc/hosts` lines `run` gives a container with the same flags; they
+/// are in no cache key (the files are mounted, never in a layer); bad values are refused as
+/// `run` refuses them.
+#[test]
+fn build_dns_flags_reach_the_steps() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let ctx = tmp.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox:1.36\nRUN cat /etc/resolv.conf; grep db.example /etc/hosts; touch /made\n",
+    )
+    .unwrap();
+    let flags = [
+        "--dns",
+        "10.0.0.2",
+        "--dns-search",
+        "lan.example",
+        "--dns-option",
+        "ndots:2",
+        "--add-host",
+        "db.example:10.0.0.5",
+    ];
+    let out = build(&store, &ctx, &[&flags[..], &["-t", "dns:1", "."]].concat());
+    let seen = text(&out);
+    assert!(out.status.success(), "{seen}");
+    let resolv = must(
+        &store,
+        &[
+            &["run", "--rm"],
+            &flags[..],
+            &["busybox", "cat", "/etc/resolv.conf"],
+        ]
+        .concat(),
+    );
+    assert!(resolv.contains("nameserver 10.0.0.2"), "{resolv}");
+    for line in resolv.lines() {
+        assert!(
+            seen.contains(line),
+            "`{line}` missing from the step's output:\n{seen}"
+        );
+    }
+    assert!(
+        seen.lines()
+            .any(|l| l.starts_with("10.0.0.5") && l.contains("db.example")),
+        "{seen}"
+    );
+    // Without the flags the step is the same step: taken from the cache.
+    let again = build(&store, &ctx, &["-t", "dns:1", "."]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        text(&again).contains(" ---> Using cache"),
+        "{}",
+        text(&again)
+    );
+    // Refused before anything runs, as `run` refuses them.
+    for bad in [
+        &["--dns", "not-an-ip"][..],
+        &["--add-host", "no-address"][..],
+        &["--dns-search", "two words"][..],
+    ] {
+        let out = build(&store, &ctx, &[bad, &["."]].concat());
+        let err = flat(&text(&out));
+        assert!(!out.status.success(), "{err}");
+        assert!(err.contains(&format!("bad {}", bad[0])), "{err}");
+        assert!(err.contains("help:"), "{err}");
+    }
+}
+
+/// A network error in a build step comes with the `help:` `run` gives for it: here a default
+/// subnet that is not one.
+#[test]
+fn a_network_error_in_a_step_says_what_to_do() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let ctx = tmp.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox:1.36\nRUN true\n").unwrap();
+    let ran = output(
+        duckc(&store)
+            .env("DUCKC_BRIDGE_SUBNET", "10.1.2.0")
+            .args(["run", "--rm", "busybox", "true"]),
+    );
+    let built = output(
+        duckc(&store)
+            .current_dir(&ctx)
+            .env("DUCKC_BRIDGE_SUBNET", "10.1.2.0")
+            .args(["build", "--progress", "plain", "--no-cache", "."]),
+    );
+    let (ran, built) = (flat(&text(&ran)), flat(&text(&built)));
+    assert!(ran.contains("bad subnet `10.1.2.0`"), "{ran}");
+    assert!(built.contains("bad subnet `10.1.2.0`"), "{built}");
+    let help = "help: set `DUCKC_BRIDGE_SUBNET` to an IPv4 subnet, e.g. 10.200.0.0/24";
+    assert!(ran.contains(help), "{ran}");
+    assert!(built.contains(help), "{built}");
+}
