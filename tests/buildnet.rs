@@ -12,7 +12,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{apt, duckc, must, ok, output, require_root};
+use common::{apt, duckc, flat, must, oci_image, ok, output, require_root};
 
 /// A store with the busybox fixture as `busybox:latest` and `busybox:1.36`, and the default
 /// bridge up (a container has run on it), so a server can listen on its gateway.
@@ -52,32 +52,6 @@ fn text(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-/// An OCI layout's image: its config and its layer blobs (paths), base first.
-fn image_in(layout: &Path) -> (serde_json::Value, Vec<PathBuf>) {
-    let blob = |digest: &str| {
-        layout
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:"))
-    };
-    let read = |digest: &str| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(blob(digest)).unwrap()).unwrap()
-    };
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let mut manifest = read(index["manifests"][0]["digest"].as_str().unwrap());
-    if let Some(m) = manifest.get("manifests") {
-        manifest = read(m[0]["digest"].as_str().unwrap());
-    }
-    let config = read(manifest["config"]["digest"].as_str().unwrap());
-    let layers = manifest["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| blob(l["digest"].as_str().unwrap()))
-        .collect();
-    (config, layers)
 }
 
 fn listing(layer: &Path) -> String {
@@ -133,7 +107,7 @@ fn a_dockerfile_run_has_the_bridge_unless_it_says_none() {
     );
     assert_eq!(run(&["cat", "/resolv.seen"]), resolv);
 
-    let (config, layers) = image_in(&layout);
+    let (config, layers) = oci_image(&layout);
     // The bridge step's layer: only what the command made, no /etc file it did not.
     let bridged = listing(&layers[layers.len() - 2]);
     let mut names: Vec<&str> = bridged
@@ -166,13 +140,7 @@ fn a_dockerfile_run_has_the_bridge_unless_it_says_none() {
     // `build --network host` is the host's network: only with the entitlement.
     let host = build(&store, &ctx, &["--network", "host", "."]);
     assert!(!host.status.success(), "{}", text(&host));
-    // The report as one line: miette wraps it, with `|` in the margin.
-    let refused: Vec<String> = text(&host)
-        .split_whitespace()
-        .filter(|w| *w != "|")
-        .map(str::to_owned)
-        .collect();
-    let refused = refused.join(" ");
+    let refused = flat(&text(&host));
     assert!(
         refused.contains("uses the host's network, which this build does not allow"),
         "{refused}"
@@ -213,7 +181,7 @@ fn apt_sources_name_the_repository_and_its_keyring() {
                 .arg("env.kdl"),
         );
         assert!(out.status.success(), "{}", text(&out));
-        let (config, layers) = image_in(&layout);
+        let (config, layers) = oci_image(&layout);
         let top = layers.last().unwrap().clone();
         let digest = config["rootfs"]["diff_ids"].to_string();
         (top, digest)
@@ -322,14 +290,6 @@ fn the_tutorial_installs_with_apt_on_std_debian() {
         must(&store, &["run", "--rm", "tutorial:1", "duck-hello"]),
         "quack from apt\n"
     );
-}
-
-/// A diagnostic as one line: miette wraps it, with `|` in the margin.
-fn flat(text: &str) -> String {
-    text.split_whitespace()
-        .filter(|w| *w != "|")
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// `build --dns`, `--dns-search`, `--dns-option` and `--add-host` give the steps the

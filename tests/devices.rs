@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::store::load_busybox;
-use common::{duckc, must, ok, output, require_root, require_tool, run};
+use common::{duckc, flat, must, ok, output, require_root, require_tool, run};
 
 /// The shared store (busybox loaded), or `None` when the tests cannot run here.
 fn store() -> Option<&'static Path> {
@@ -43,14 +43,6 @@ fn run_env(store: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, String, S
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// A diagnostic with miette's line wrapping undone (words joined by single spaces).
-fn flat(text: &str) -> String {
-    text.split_whitespace()
-        .filter(|w| *w != "|")
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Wait for `cond`, failing after a generous bound (a guard against hanging, not a timing

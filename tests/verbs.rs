@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::pty::Pty;
 use common::store::load_busybox;
-use common::{duckc, must, require_root, require_tool, run};
+use common::{duckc, flat, must, require_root, require_tool, run};
 
 fn store() -> Option<&'static Path> {
     if !require_root() || !require_tool("umoci") {
@@ -40,14 +40,6 @@ fn own_store(name: &str) -> Option<PathBuf> {
     std::fs::create_dir_all(&dir).unwrap();
     load_busybox(&dir);
     Some(dir)
-}
-
-/// A diagnostic with miette's line wrapping undone.
-fn flat(err: &str) -> String {
-    err.split_whitespace()
-        .filter(|w| *w != "|")
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn scratch(name: &str) -> PathBuf {
