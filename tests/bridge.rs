@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use common::store::load_busybox;
-use common::{must, require_root, require_tool, run};
+use common::{flat, must, require_root, require_tool, run};
 
 /// The shared store (busybox loaded, plus `web:latest`: busybox that exposes port 80 and
 /// serves `/www` with httpd), or `None` when the tests cannot run here.
@@ -59,14 +59,6 @@ fn store() -> Option<&'static Path> {
         must(&dir, &["rm", "web-base"]);
         dir
     }))
-}
-
-/// A report with miette's line wrapping undone: its words joined by single spaces.
-fn flat(text: &str) -> String {
-    text.split_whitespace()
-        .filter(|w| *w != "|")
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// A free TCP port on 127.0.0.1 (the kernel's pick; free again once the listener is gone).

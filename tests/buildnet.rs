@@ -12,7 +12,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{apt, duckc, must, ok, output, require_root};
+use common::{apt, duckc, flat, must, oci_image, ok, output, require_root};
 
 /// A store with the busybox fixture as `busybox:latest` and `busybox:1.36`, and the default
 /// bridge up (a container has run on it), so a server can listen on its gateway.
@@ -52,32 +52,6 @@ fn text(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-/// An OCI layout's image: its config and its layer blobs (paths), base first.
-fn image_in(layout: &Path) -> (serde_json::Value, Vec<PathBuf>) {
-    let blob = |digest: &str| {
-        layout
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:"))
-    };
-    let read = |digest: &str| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(blob(digest)).unwrap()).unwrap()
-    };
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let mut manifest = read(index["manifests"][0]["digest"].as_str().unwrap());
-    if let Some(m) = manifest.get("manifests") {
-        manifest = read(m[0]["digest"].as_str().unwrap());
-    }
-    let config = read(manifest["config"]["digest"].as_str().unwrap());
-    let layers = manifest["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| blob(l["digest"].as_str().unwrap()))
-        .collect();
-    (config, layers)
 }
 
 fn listing(layer: &Path) -> String {
@@ -133,7 +107,7 @@ fn a_dockerfile_run_has_the_bridge_unless_it_says_none() {
     );
     assert_eq!(run(&["cat", "/resolv.seen"]), resolv);
 
-    let (config, layers) = image_in(&layout);
+    let (config, layers) = oci_image(&layout);
     // The bridge step's layer: only what the command made, no /etc file it did not.
     let bridged = listing(&layers[layers.len() - 2]);
     let mut names: Vec<&str> = bridged
@@ -166,13 +140,7 @@ fn a_dockerfile_run_has_the_bridge_unless_it_says_none() {
     // `build --network host` is the host's network: only with the entitlement.
     let host = build(&store, &ctx, &["--network", "host", "."]);
     assert!(!host.status.success(), "{}", text(&host));
-    // The report as one line: miette wraps it, with `|` in the margin.
-    let refused: Vec<String> = text(&host)
-        .split_whitespace()
-        .filter(|w| *w != "|")
-        .map(str::to_owned)
-        .collect();
-    let refused = refused.join(" ");
+    let refused = flat(&text(&host));
     assert!(
         refused.contains("uses the host's network, which this build does not allow"),
         "{refused}"
@@ -213,7 +181,7 @@ fn apt_sources_name_the_repository_and_its_keyring() {
                 .arg("env.kdl"),
         );
         assert!(out.status.success(), "{}", text(&out));
-        let (config, layers) = image_in(&layout);
+        let (config, layers) = oci_image(&layout);
         let top = layers.last().unwrap().clone();
         let digest = config["rootfs"]["diff_ids"].to_string();
         (top, digest)
@@ -322,4 +290,109 @@ fn the_tutorial_installs_with_apt_on_std_debian() {
         must(&store, &["run", "--rm", "tutorial:1", "duck-hello"]),
         "quack from apt\n"
     );
+}
+
+/// `build --dns`, `--dns-search`, `--dns-option` and `--add-host` give the steps the
+/// `/etc/resolv.conf` and `/etc/hosts` lines `run` gives a container with the same flags; they
+/// are in no cache key (the files are mounted, never in a layer); bad values are refused as
+/// `run` refuses them.
+#[test]
+fn build_dns_flags_reach_the_steps() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let ctx = tmp.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox:1.36\nRUN cat /etc/resolv.conf; grep db.example /etc/hosts; touch /made\n",
+    )
+    .unwrap();
+    let flags = [
+        "--dns",
+        "10.0.0.2",
+        "--dns-search",
+        "lan.example",
+        "--dns-option",
+        "ndots:2",
+        "--add-host",
+        "db.example:10.0.0.5",
+    ];
+    let out = build(&store, &ctx, &[&flags[..], &["-t", "dns:1", "."]].concat());
+    let seen = text(&out);
+    assert!(out.status.success(), "{seen}");
+    let resolv = must(
+        &store,
+        &[
+            &["run", "--rm"],
+            &flags[..],
+            &["busybox", "cat", "/etc/resolv.conf"],
+        ]
+        .concat(),
+    );
+    assert!(resolv.contains("nameserver 10.0.0.2"), "{resolv}");
+    for line in resolv.lines() {
+        assert!(
+            seen.contains(line),
+            "`{line}` missing from the step's output:\n{seen}"
+        );
+    }
+    assert!(
+        seen.lines()
+            .any(|l| l.starts_with("10.0.0.5") && l.contains("db.example")),
+        "{seen}"
+    );
+    // Without the flags the step is the same step: taken from the cache.
+    let again = build(&store, &ctx, &["-t", "dns:1", "."]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        text(&again).contains(" ---> Using cache"),
+        "{}",
+        text(&again)
+    );
+    // Refused before anything runs, as `run` refuses them.
+    for bad in [
+        &["--dns", "not-an-ip"][..],
+        &["--add-host", "no-address"][..],
+        &["--dns-search", "two words"][..],
+    ] {
+        let out = build(&store, &ctx, &[bad, &["."]].concat());
+        let err = flat(&text(&out));
+        assert!(!out.status.success(), "{err}");
+        assert!(err.contains(&format!("bad {}", bad[0])), "{err}");
+        assert!(err.contains("help:"), "{err}");
+    }
+}
+
+/// A network error in a build step comes with the `help:` `run` gives for it: here a default
+/// subnet that is not one.
+#[test]
+fn a_network_error_in_a_step_says_what_to_do() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let ctx = tmp.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox:1.36\nRUN true\n").unwrap();
+    let ran = output(
+        duckc(&store)
+            .env("DUCKC_BRIDGE_SUBNET", "10.1.2.0")
+            .args(["run", "--rm", "busybox", "true"]),
+    );
+    let built = output(
+        duckc(&store)
+            .current_dir(&ctx)
+            .env("DUCKC_BRIDGE_SUBNET", "10.1.2.0")
+            .args(["build", "--progress", "plain", "--no-cache", "."]),
+    );
+    let (ran, built) = (flat(&text(&ran)), flat(&text(&built)));
+    assert!(ran.contains("bad subnet `10.1.2.0`"), "{ran}");
+    assert!(built.contains("bad subnet `10.1.2.0`"), "{built}");
+    let help = "help: set `DUCKC_BRIDGE_SUBNET` to an IPv4 subnet, e.g. 10.200.0.0/24";
+    assert!(ran.contains(help), "{ran}");
+    assert!(built.contains(help), "{built}");
 }

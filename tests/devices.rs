@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::store::load_busybox;
-use common::{duckc, must, ok, output, require_root, require_tool, run};
+use common::{duckc, flat, must, ok, output, require_root, require_tool, run};
 
 /// The shared store (busybox loaded), or `None` when the tests cannot run here.
 fn store() -> Option<&'static Path> {
@@ -43,14 +43,6 @@ fn run_env(store: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, String, S
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// A diagnostic with miette's line wrapping undone (words joined by single spaces).
-fn flat(text: &str) -> String {
-    text.split_whitespace()
-        .filter(|w| *w != "|")
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Wait for `cond`, failing after a generous bound (a guard against hanging, not a timing
@@ -495,6 +487,66 @@ fn shm_size_and_ipc_modes() {
     assert_eq!(code, 1);
     assert!(flat(&err).contains("--ipc shareable"), "{err}");
     must(store, &["rm", "-f", "ipc-a", "ipc-private"]);
+}
+
+/// `restart` of a container that joins another's IPC namespace joins the one the peer has
+/// now (the peer was restarted since), and refuses, leaving the joiner running, while the peer
+/// is stopped.
+#[test]
+fn restart_joins_the_ipc_peer_as_it_is_now() {
+    let Some(store) = store() else { return };
+    let ns = |name: &str| must(store, &["exec", name, "readlink", "/proc/self/ns/ipc"]);
+    must(
+        store,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "ipc-peer",
+            "--ipc",
+            "shareable",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    must(
+        store,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "ipc-joiner",
+            "--ipc",
+            "container:ipc-peer",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    assert_eq!(ns("ipc-joiner"), ns("ipc-peer"));
+    let first = ns("ipc-peer");
+    must(store, &["restart", "-t", "0", "ipc-peer"]);
+    assert_ne!(
+        ns("ipc-peer"),
+        first,
+        "a restarted peer gets a new namespace"
+    );
+    must(store, &["restart", "-t", "0", "ipc-joiner"]);
+    assert_eq!(ns("ipc-joiner"), ns("ipc-peer"));
+    // A stopped peer: `restart` and `start` say so, and the joiner is left as it was.
+    must(store, &["stop", "-t", "0", "ipc-peer"]);
+    let before = ns("ipc-joiner");
+    let (code, _, err) = run(store, &["restart", "-t", "0", "ipc-joiner"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(flat(&err).contains("`ipc-peer` is not running"), "{err}");
+    assert!(flat(&err).contains("duckc start ipc-peer"), "{err}");
+    assert_eq!(ns("ipc-joiner"), before);
+    must(store, &["stop", "-t", "0", "ipc-joiner"]);
+    let (code, _, err) = run(store, &["start", "ipc-joiner"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(flat(&err).contains("`ipc-peer` is not running"), "{err}");
+    must(store, &["rm", "-f", "ipc-peer", "ipc-joiner"]);
 }
 
 #[test]

@@ -120,3 +120,46 @@ fn unreadable_file_is_one_clear_line() {
     assert_eq!(out.status.code(), Some(1));
     assert!(err.contains("cannot read `missing.Dockerfile`"), "{err}");
 }
+
+/// `RunWithNetwork` is one warning per Dockerfile with one label, on the first `RUN` that has
+/// the network, counting the later ones: not a label per step, which showed the whole file.
+#[test]
+fn run_with_network_is_one_short_warning() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM busybox:1.36\n\
+         RUN --network=none true\n\
+         RUN wget -q -O /a http://example.invalid/a\n\
+         ENV X=1\n\
+         RUN wget -q -O /b http://example.invalid/b\n\
+         ENV Y=2\n\
+         RUN wget -q -O /c http://example.invalid/c\n\
+         CMD [\"true\"]\n",
+    )
+    .unwrap();
+    let mut cmd = common::duckc(&dir.path().join("store"));
+    cmd.current_dir(dir.path()).args(["check", "Dockerfile"]);
+    let err = stderr(&common::output(&mut cmd));
+    assert_eq!(err.matches("RunWithNetwork").count(), 1, "{err}");
+    assert!(
+        err.contains("3 `RUN` steps have the network, so the image is not reproducible"),
+        "{err}"
+    );
+    assert_eq!(err.matches("has the network").count(), 1, "{err}");
+    assert!(
+        err.contains("has the network; so have 2 later `RUN`s"),
+        "{err}"
+    );
+    // The snippet stops around the first networked step: the last `RUN` is not shown.
+    assert!(!err.contains("/c http"), "{err}");
+    let located: Vec<_> = located_codes(&err)
+        .into_iter()
+        .filter(|(c, _)| c.ends_with("RunWithNetwork"))
+        .collect();
+    assert_eq!(
+        located,
+        [("dockerfile::lint::RunWithNetwork".to_owned(), 3)],
+        "{err}"
+    );
+}

@@ -1041,3 +1041,68 @@ fn a_detached_start_failure_comes_back_with_dockers_code() {
     assert_eq!(code, 126, "{err}");
     must(store, &["rm", "nocmd", "noexec"]);
 }
+
+/// `run -d --rm` of a command that cannot start: the monitor removes the container before
+/// `run` returns (as Docker does), so nothing is left in `ps -a` and its name is free again.
+#[test]
+fn a_detached_rm_container_that_cannot_start_is_removed() {
+    let Some(store) = store() else { return };
+    for (command, want) in [("no-such-command", 127), ("/etc/passwd", 126)] {
+        let (code, out, err) = run(
+            store,
+            &[
+                "run", "-d", "--rm", "--name", "rm_nocmd", "busybox", command,
+            ],
+        );
+        assert_eq!(code, want, "{err}");
+        assert!(out.is_empty(), "{out}");
+        assert!(err.contains(command), "{err}");
+        let listed = must(store, &["ps", "-a", "--filter", "name=rm_nocmd", "-q"]);
+        assert!(listed.trim().is_empty(), "left behind: {listed}");
+    }
+    // The name is free: a container that starts can take it.
+    must(
+        store,
+        &["run", "-d", "--rm", "--name", "rm_nocmd", "busybox", "true"],
+    );
+}
+
+/// A duckc making its immutable copy of a binary in `/run/duckc` removes the temporary files
+/// of writers that are gone, never one another running duckc is still writing (`.tmp-PID`).
+#[test]
+fn making_a_copy_leaves_another_writers_temporary_file() {
+    let Some(store) = store() else { return };
+    let dir = Path::new(duckc_runtime::exe::COPY_DIR);
+    std::fs::create_dir_all(dir).unwrap();
+    // A live writer (a process of ours that stays up) and a gone one (that has exited).
+    let mut live = Command::new("sleep").arg("1000").spawn().unwrap();
+    let mut gone = Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let live_tmp = dir.join(format!(".tmp-{}", live.id()));
+    let gone_tmp = dir.join(format!(".tmp-{}", gone.id()));
+    std::fs::write(&live_tmp, "half a copy").unwrap();
+    std::fs::write(&gone_tmp, "left by a killed duckc").unwrap();
+    // A binary with a copy not made yet: duckc itself under a new inode, named for the inits.
+    let tmp = tempfile::tempdir().unwrap();
+    let init = tmp.path().join("duckc");
+    std::fs::copy(common::duckc_bin(), &init).unwrap();
+    let out = output(
+        duckc(store)
+            .env(duckc_runtime::exe::INIT_BINARY_ENV, &init)
+            .args(["run", "--rm", "--init", "busybox", "true"])
+            .stdin(Stdio::null()),
+    );
+    let kept = live_tmp.exists();
+    let removed = !gone_tmp.exists();
+    let _ = std::fs::remove_file(&live_tmp);
+    let _ = std::fs::remove_file(&gone_tmp);
+    let _ = live.kill();
+    let _ = live.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(kept, "the live writer's temporary file was removed");
+    assert!(removed, "the gone writer's temporary file was left");
+}

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::pty::Pty;
 use common::store::load_busybox;
-use common::{duckc, must, require_root, require_tool, run};
+use common::{duckc, flat, must, require_root, require_tool, run};
 
 fn store() -> Option<&'static Path> {
     if !require_root() || !require_tool("umoci") {
@@ -40,14 +40,6 @@ fn own_store(name: &str) -> Option<PathBuf> {
     std::fs::create_dir_all(&dir).unwrap();
     load_busybox(&dir);
     Some(dir)
-}
-
-/// A diagnostic with miette's line wrapping undone.
-fn flat(err: &str) -> String {
-    err.split_whitespace()
-        .filter(|w| *w != "|")
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -352,6 +344,119 @@ fn rename_wait_restart_and_prunes() {
     assert_eq!(field(store, "lc_restart", "{{.State.Status}}"), "running");
     must(store, &["rm", "-f", "lc_restart"]);
     assert!(must(store, &["images", "--format", "{{.Repository}}"]).contains("busybox"));
+}
+
+/// A shell that says which signal ended it by its exit code: USR1 7, INT 4, SIGRTMIN+3 (37)
+/// 9, TERM 8.
+const TRAPPER: &str = "trap 'exit 7' USR1; trap 'exit 4' INT; trap 'exit 9' 37; trap 'exit 8' TERM; \
+                       echo ready; while :; do sleep 1; done";
+
+/// Run `image` detached as `name` with `flags`, running [`TRAPPER`], and wait until its traps
+/// are set.
+fn trapper(store: &Path, name: &str, flags: &[&str], image: &str) {
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(flags);
+    args.extend([image, "sh", "-c", TRAPPER]);
+    must(store, &args);
+    ready(store, name, 1);
+}
+
+/// Wait until [`TRAPPER`] in `name` has set its traps for the `n`th time (it runs `n` times).
+fn ready(store: &Path, name: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while must(store, &["logs", name]).matches("ready").count() < n {
+        assert!(Instant::now() < deadline, "{name} never got ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `stop` sends the container's stop signal: `run --stop-signal`, else the image's
+/// `StopSignal` (as a name, a number or `SIGRTMIN+N`), else SIGTERM; `stop -s` overrides it;
+/// `kill` still sends SIGKILL; a bad signal is refused with what to write.
+#[test]
+fn stop_sends_the_stop_signal() {
+    let Some(store) = store() else { return };
+    let exit = |name: &str| field(store, name, "{{.State.ExitCode}}");
+    // The image's STOPSIGNAL, by name and by number.
+    for (signal, code) in [("SIGUSR1", "7"), ("2", "4")] {
+        must(store, &["run", "--name", "ss_base", "busybox", "true"]);
+        let change = format!("STOPSIGNAL {signal}");
+        must(
+            store,
+            &["commit", "--change", &change, "ss_base", "stopsig:latest"],
+        );
+        must(store, &["rm", "ss_base"]);
+        trapper(store, "ss_image", &[], "stopsig:latest");
+        must(store, &["stop", "-t", "60", "ss_image"]);
+        assert_eq!(exit("ss_image"), code, "STOPSIGNAL {signal}");
+        must(store, &["rm", "ss_image"]);
+    }
+    // `--stop-signal` over the image's; `stop -s` over both; `-t -1` waits as long as it takes.
+    trapper(
+        store,
+        "ss_flag",
+        &["--stop-signal", "SIGRTMIN+3"],
+        "stopsig:latest",
+    );
+    assert_eq!(
+        field(store, "ss_flag", "{{.Config.StopSignal}}"),
+        "SIGRTMIN+3"
+    );
+    must(store, &["stop", "ss_flag"]);
+    assert_eq!(exit("ss_flag"), "9");
+    must(store, &["start", "ss_flag"]);
+    ready(store, "ss_flag", 2);
+    must(store, &["stop", "-s", "USR1", "-t", "-1", "ss_flag"]);
+    assert_eq!(exit("ss_flag"), "7");
+    // `restart -s` too.
+    must(store, &["start", "ss_flag"]);
+    ready(store, "ss_flag", 3);
+    must(store, &["restart", "--signal", "TERM", "ss_flag"]);
+    ready(store, "ss_flag", 4);
+    must(store, &["stop", "-s", "TERM", "ss_flag"]);
+    assert_eq!(exit("ss_flag"), "8");
+    // `kill` is SIGKILL whatever the stop signal.
+    must(store, &["start", "ss_flag"]);
+    ready(store, "ss_flag", 5);
+    must(store, &["kill", "ss_flag"]);
+    assert_eq!(exit("ss_flag"), "137");
+    must(store, &["rm", "ss_flag"]);
+    // Bad signals: from the flags, and from an image.
+    for args in [
+        vec!["run", "--rm", "--stop-signal", "SIGNOPE", "busybox", "true"],
+        vec!["stop", "-s", "RTMIN+99", "nobody-at-all"],
+    ] {
+        let (code, _, err) = run(store, &args);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(flat(&err).contains("invalid signal"), "{err}");
+        assert!(flat(&err).contains("help:"), "{err}");
+    }
+    must(store, &["run", "--name", "ss_base", "busybox", "true"]);
+    must(
+        store,
+        &[
+            "commit",
+            "--change",
+            "STOPSIGNAL SIGBOGUS",
+            "ss_base",
+            "stopsig:bogus",
+        ],
+    );
+    must(store, &["rm", "ss_base"]);
+    let (code, _, err) = run(store, &["run", "--rm", "stopsig:bogus", "true"]);
+    assert_ne!(code, 0);
+    assert!(flat(&err).contains("--stop-signal"), "{err}");
+    must(
+        store,
+        &[
+            "run",
+            "--rm",
+            "--stop-signal",
+            "TERM",
+            "stopsig:bogus",
+            "true",
+        ],
+    );
 }
 
 #[test]

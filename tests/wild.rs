@@ -262,23 +262,9 @@ fn run_layer_holds_only_what_the_command_made() {
         .arg("-o")
         .arg(format!("oci:{}", layout.display()))
         .arg("."));
-    let blob = |digest: &str| {
-        layout
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:"))
-    };
-    let read = |digest: &str| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(blob(digest)).unwrap()).unwrap()
-    };
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let mut manifest = read(index["manifests"][0]["digest"].as_str().unwrap());
-    if let Some(m) = manifest.get("manifests") {
-        manifest = read(m[0]["digest"].as_str().unwrap());
-    }
-    let layers = manifest["layers"].as_array().unwrap();
-    let top = layers.last().unwrap()["digest"].as_str().unwrap();
-    let listing = ok(std::process::Command::new("tar").arg("-tf").arg(blob(top)));
+    let (_, layers) = common::oci_image(&layout);
+    let top = layers.last().unwrap();
+    let listing = ok(std::process::Command::new("tar").arg("-tf").arg(top));
     assert_eq!(listing, "seen.txt\n");
 }
 

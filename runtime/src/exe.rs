@@ -218,13 +218,18 @@ fn immutable(
     Ok(file.into())
 }
 
-/// Remove copies named `prefix…` of older binaries but `keep`, and temporary files (clearing
-/// their immutable flag first).
+/// Remove copies named `prefix…` of older binaries but `keep`, and temporary files that no
+/// running process is writing (clearing their immutable flag first).
 fn remove_stale(dir: &Path, prefix: &str, keep: &str) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name == keep || !(name.starts_with(prefix) || name.starts_with(".tmp-")) {
+            continue;
+        }
+        if let Some(pid) = name.strip_prefix(".tmp-")
+            && writer_alive(pid)
+        {
             continue;
         }
         if let Ok(file) = File::open(entry.path())
@@ -236,4 +241,18 @@ fn remove_stale(dir: &Path, prefix: &str, keep: &str) {
         }
         let _ = std::fs::remove_file(entry.path());
     }
+}
+
+/// Whether the process that names a temporary copy `.tmp-PID` may still be writing it: the
+/// process exists and is not this one (this process removes its own before writing again). A
+/// name that is no pid counts as dead: nothing of ours writes it. A pid the kernel gave to
+/// another process since only leaves the file until that one ends.
+fn writer_alive(pid: &str) -> bool {
+    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    pid != std::process::id() && Path::new("/proc").join(pid.to_string()).exists()
 }

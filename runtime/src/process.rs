@@ -1023,13 +1023,36 @@ pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
     }
 }
 
-/// A signal by name (`KILL`, `SIGKILL`) or number (`9`).
+/// The first and last real-time signals as Docker numbers them (glibc keeps the kernel's
+/// first two, 32 and 33, for itself): `SIGRTMIN+3` is 37 in any image.
+const RTMIN: i32 = 34;
+const RTMAX: i32 = 64;
+
+/// A signal by name (`KILL`, `SIGKILL`, `SIGRTMIN+3`, `RTMAX-1`) or number (`9`), as
+/// Docker's `STOPSIGNAL`, `stop -s` and `kill -s` take it.
 pub fn signal_number(name: &str) -> Option<i32> {
     if let Ok(n) = name.parse::<i32>() {
         return (1..65).contains(&n).then_some(n);
     }
     let name = name.to_ascii_uppercase();
     let name = name.strip_prefix("SIG").unwrap_or(&name);
+    // `RTMIN`, `RTMIN+N`, `RTMAX`, `RTMAX-N`: N in digits only, within the real-time range.
+    let offset = |rest: &str, sign: char| -> Option<i32> {
+        if rest.is_empty() {
+            return Some(0);
+        }
+        let n = rest.strip_prefix(sign)?;
+        if n.is_empty() || n.len() > 2 || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        n.parse().ok().filter(|n| *n <= RTMAX - RTMIN)
+    };
+    if let Some(rest) = name.strip_prefix("RTMIN") {
+        return Some(RTMIN + offset(rest, '+')?);
+    }
+    if let Some(rest) = name.strip_prefix("RTMAX") {
+        return Some(RTMAX - offset(rest, '-')?);
+    }
     Some(match name {
         "HUP" => libc::SIGHUP,
         "INT" => libc::SIGINT,
@@ -1063,4 +1086,34 @@ pub fn signal_number(name: &str) -> Option<i32> {
         "SYS" => libc::SIGSYS,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod signal_tests {
+    use super::signal_number;
+
+    #[test]
+    fn signal_names_as_docker_takes_them() {
+        for (name, want) in [
+            ("TERM", Some(libc::SIGTERM)),
+            ("sigint", Some(libc::SIGINT)),
+            ("2", Some(2)),
+            ("SIGRTMIN", Some(34)),
+            ("SIGRTMIN+3", Some(37)),
+            ("RTMIN+30", Some(64)),
+            ("SIGRTMAX", Some(64)),
+            ("SIGRTMAX-2", Some(62)),
+            ("SIGRTMIN+31", None),
+            ("SIGRTMIN-1", None),
+            ("SIGRTMAX+1", None),
+            ("SIGRTMIN+", None),
+            ("SIGRTMIN*3", None),
+            ("SIGRTMIN+ 3", None),
+            ("0", None),
+            ("65", None),
+            ("NOPE", None),
+        ] {
+            assert_eq!(signal_number(name), want, "{name}");
+        }
+    }
 }

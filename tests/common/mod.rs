@@ -131,6 +131,42 @@ pub fn run(store: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// A diagnostic as one line: miette's wrapping undone (words joined by single spaces, the `|`
+/// of its margin dropped).
+pub fn flat(text: &str) -> String {
+    text.split_whitespace()
+        .filter(|w| *w != "|")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The image in the OCI layout `layout` (its first manifest; of an index, its first image):
+/// its config and the paths of its layer blobs, base first.
+pub fn oci_image(layout: &Path) -> (serde_json::Value, Vec<PathBuf>) {
+    let blob = |digest: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let read = |digest: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(blob(digest)).unwrap()).unwrap()
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let mut manifest = read(index["manifests"][0]["digest"].as_str().unwrap());
+    if let Some(m) = manifest.get("manifests") {
+        manifest = read(m[0]["digest"].as_str().unwrap());
+    }
+    let config = read(manifest["config"]["digest"].as_str().unwrap());
+    let layers = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| blob(l["digest"].as_str().unwrap()))
+        .collect();
+    (config, layers)
+}
+
 /// [`run`], requiring success; stdout.
 pub fn must(store: &Path, args: &[&str]) -> String {
     let (code, out, err) = run(store, args);

@@ -41,6 +41,9 @@ pub struct BuildOptions {
     /// Where to look for a node the store's cache lacks before building it
     /// (`--cache-from`).
     pub remote_cache: Option<Arc<dyn crate::RemoteCache>>,
+    /// What the steps' generated `/etc/hosts` and `/etc/resolv.conf` say (`build --dns`,
+    /// `--add-host`, …). Not in any cache key: the files are mounted, never in a layer.
+    pub dns: duckc_runtime::Dns,
 }
 
 /// What a base image contributes besides its layers.
@@ -427,6 +430,7 @@ fn execute(
                 &crate::run::Mounts {
                     context: &opts.context,
                     sources,
+                    dns: &opts.dns,
                 },
                 report.output,
             )?

@@ -69,6 +69,13 @@ pub enum Error {
     /// The runtime could not start or wait for a `run` step.
     #[error("cannot run `{step}`: {reason}")]
     Runtime { step: String, reason: String },
+    /// A `run` step could not be put on its network (the CLI says what to do, as `run` does).
+    #[error("cannot run `{step}`: {source}")]
+    Network {
+        step: String,
+        #[source]
+        source: Box<duckc_runtime::net::NetError>,
+    },
     /// A context file that no longer has the digest the compiler keyed it by.
     #[error("`{path}` changed while the build was reading it")]
     ContextChanged { path: String },

@@ -33,6 +33,8 @@ pub(crate) struct Mounts<'a> {
     pub context: &'a Path,
     /// The finished nodes bind mounts read from, by key.
     pub sources: &'a BTreeMap<NodeKey, NodeResult>,
+    /// What the generated `/etc/hosts` and `/etc/resolv.conf` mounted in the step say.
+    pub dns: &'a duckc_runtime::Dns,
 }
 
 /// The directory of a cache mount: `<store>/cache-mounts/<sha256 of id>`. The id is hashed, so
@@ -143,15 +145,19 @@ pub(crate) fn run_layer(
             fs::create_dir(&empty).map_err(io_err(&empty))?;
             lower.push(empty);
         }
-        let runtime_err = |e: duckc_runtime::Error| Error::Runtime {
+        let network_err = |e: net::NetError| Error::Network {
             step: step.clone(),
-            reason: e.to_string(),
+            source: Box::new(e),
+        };
+        let runtime_err = |e: duckc_runtime::Error| match e {
+            duckc_runtime::Error::Net(e) => network_err(e),
+            e => Error::Runtime {
+                step: step.clone(),
+                reason: e.to_string(),
+            },
         };
         let rootfs = Rootfs::in_dir(lower, &dir).map_err(runtime_err)?;
-        let (network, net) = step_network(run.network, &dir).map_err(|e| Error::Runtime {
-            step: step.clone(),
-            reason: e.to_string(),
-        })?;
+        let (network, net) = step_network(run.network, &dir).map_err(network_err)?;
         let spec = ContainerSpec {
             rootfs,
             process: Process {
@@ -166,7 +172,7 @@ pub(crate) fn run_layer(
             volumes: volumes(store, run, &dir, mounts)?,
             seccomp: Default::default(),
             resources: Default::default(),
-            dns: Default::default(),
+            dns: mounts.dns.clone(),
             launch: Default::default(),
             tmpfs: vec![],
             net,

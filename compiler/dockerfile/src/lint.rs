@@ -303,39 +303,55 @@ impl Linter<'_> {
         self.networked_runs();
     }
 
-    /// One warning for the whole file (not one per step): the `RUN`s that get the network,
-    /// BuildKit's default, make layers that depend on what servers answered that day.
+    /// One warning for the whole file (not one per step), pointing at the first `RUN` that gets
+    /// the network (BuildKit's default) and counting the others: such steps make layers that
+    /// depend on what servers answered that day. One label, not one per step: a label on each
+    /// `RUN` would show the whole Dockerfile under the warning.
     fn networked_runs(&mut self) {
-        let labels: Vec<(Span, String)> = self
+        let networked: Vec<(Span, bool)> = self
             .file
             .instructions
             .iter()
             .filter_map(|inst| match &inst.kind {
                 InstructionKind::Run(r) => match r.network.as_ref().map(|n| n.value) {
-                    None | Some(Network::Default) => {
-                        Some((inst.keyword.span, "has the network".to_owned()))
-                    }
-                    Some(Network::Host) => {
-                        Some((inst.keyword.span, "has the host's network".to_owned()))
-                    }
+                    None | Some(Network::Default) => Some((inst.keyword.span, false)),
+                    Some(Network::Host) => Some((inst.keyword.span, true)),
                     Some(Network::None) => None,
                 },
                 _ => None,
             })
             .collect();
-        if labels.is_empty() {
+        let Some(&(first, host)) = networked.first() else {
             return;
-        }
-        let n = labels.len();
+        };
+        let n = networked.len();
+        // Those on the host's network are counted: the one label does not show them.
+        let hosts = match networked.iter().filter(|(_, h)| *h).count() {
+            0 => String::new(),
+            h if n == 1 || h == n => " (the host's)".to_owned(),
+            h => format!(" ({h} of them the host's)"),
+        };
         let (steps, have) = if n == 1 {
             ("1 `RUN` step".to_owned(), "has")
         } else {
             (format!("{n} `RUN` steps"), "have")
         };
+        let what = if host {
+            "the host's network"
+        } else {
+            "the network"
+        };
+        let label = match n - 1 {
+            0 => format!("has {what}"),
+            1 => format!("has {what}; so has 1 later `RUN`"),
+            more => format!("has {what}; so have {more} later `RUN`s"),
+        };
         self.emit(
             "RunWithNetwork",
-            format!("{steps} {have} the network, so the image is not reproducible from its inputs"),
-            labels,
+            format!(
+                "{steps} {have} the network{hosts}, so the image is not reproducible from its inputs"
+            ),
+            vec![(first, label)],
             "what a step downloads is not in its cache key; `RUN --network=none` for a step that needs no network (the image's history marks the others `network=bridge`)".into(),
         );
     }

@@ -135,11 +135,11 @@ fn release_network(id: &str) {
     }
 }
 
-/// Wait until the container's init is gone, for at most `limit`.
+/// Wait until the container's init is gone, for at most `limit` (`Duration::MAX`: no limit).
 fn wait_gone(state: &State, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
+    let deadline = Instant::now().checked_add(limit);
     while alive(state.pid, state.pid_start) {
-        if Instant::now() >= deadline {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
             return false;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -160,15 +160,16 @@ fn settle(dir: &Dir, code: i32) {
     dir.record_exit(code);
 }
 
-/// Stop a running container: SIGTERM to its init, SIGKILL after `grace`; its exit is
-/// recorded and what it held released. A container that does not run is left as it is.
-pub fn stop(dir: &Dir, config: &Config, state: &State, grace: Duration) {
+/// Stop a running container: `signal` (its stop signal) to its init, SIGKILL after `grace`
+/// (`None`: wait as long as it takes); its exit is recorded and what it held released. A
+/// container that does not run is left as it is.
+pub fn stop(dir: &Dir, config: &Config, state: &State, signal: i32, grace: Option<Duration>) {
     let (Status::Running, Some(pid)) = (state.status, state.pid) else {
         return;
     };
-    let _ = crate::process::kill(pid, libc::SIGTERM);
-    let code = if wait_gone(state, grace) {
-        143
+    let _ = crate::process::kill(pid, signal);
+    let code = if wait_gone(state, grace.unwrap_or(Duration::MAX)) {
+        128 + signal
     } else {
         let _ = crate::process::kill(pid, libc::SIGKILL);
         wait_gone(state, Duration::from_secs(10));

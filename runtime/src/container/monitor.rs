@@ -96,6 +96,7 @@ fn run(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::File)
                 code: 125,
                 message: format!("cannot open the container log: {e}"),
             };
+            remove_if_auto(store_root, dir, config);
             send(&mut report, &failed);
             return 1;
         }
@@ -131,6 +132,9 @@ fn run(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::File)
         Err(e) => {
             let code = lifecycle::start_code(&e);
             dir.record_exit(i32::from(code));
+            // `--rm`: a container that never started goes too, before the caller hears why
+            // (Docker removes it as well); the caller finds nothing left once `run` returns.
+            remove_if_auto(store_root, dir, config);
             let failed = Report::Failed {
                 code,
                 message: e.to_string(),
@@ -149,12 +153,17 @@ fn run(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::File)
     // while the network is still being torn down).
     dir.record_exit(code);
     lifecycle::ended(config);
+    remove_if_auto(store_root, dir, config);
+    0
+}
+
+/// Delete a `--rm` container (its directory, cgroup, network lease and gc root).
+fn remove_if_auto(store_root: &Path, dir: &Dir, config: &Config) {
     if config.auto_remove
         && let Ok(store) = duckc_store::Store::open(store_root)
     {
         lifecycle::remove(&store, dir, config);
     }
-    0
 }
 
 #[cfg(test)]

@@ -31,6 +31,14 @@ pub struct Config {
     pub interactive: bool,
     /// Remove the container when it exits (`--rm`).
     pub auto_remove: bool,
+    /// The signal `stop` sends first, as written (`run --stop-signal`, else the image's
+    /// `StopSignal`; none: SIGTERM).
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// Seconds `stop` waits before SIGKILL (`run --stop-timeout`; none: 10; negative: no
+    /// limit).
+    #[serde(default)]
+    pub stop_timeout: Option<i64>,
 }
 
 impl Config {
@@ -54,6 +62,8 @@ impl Config {
             spec,
             interactive: false,
             auto_remove: false,
+            stop_signal: None,
+            stop_timeout: None,
         }
     }
 
@@ -308,6 +318,7 @@ mod tests {
         let mut config = d.read_config().unwrap();
         assert_eq!(config.name, "merry_manatee");
         assert_eq!(config.created_nanos, 0);
+        assert_eq!((&config.stop_signal, config.stop_timeout), (&None, None));
         assert_eq!(config.spec.process.args, ["sh", "-c", "echo hi"]);
         assert!(!config.spec.rootfs.ephemeral);
         assert_eq!(config.spec.network, crate::Network::Private);
@@ -348,7 +359,9 @@ mod tests {
                 "image_digest",
                 "interactive",
                 "name",
-                "spec"
+                "spec",
+                "stop_signal",
+                "stop_timeout"
             ]
         );
         let state = serde_json::to_value(State::created()).unwrap();

@@ -83,6 +83,10 @@ pub enum Command {
         /// network.host`). KDL `run` steps name theirs.
         #[arg(long, value_enum, value_name = "MODE", default_value_t = BuildNetwork::Default)]
         network: BuildNetwork,
+        /// `/etc/hosts` and `/etc/resolv.conf` of the steps (`run`'s flags, for every `RUN` and
+        /// `run` step; not part of any cache key, as with Docker).
+        #[command(flatten)]
+        dns: super::container::DnsArgs,
         /// Take steps the store's cache lacks from a build cache in a registry
         /// (`HOST[:PORT]/REPO:TAG` or `type=registry,ref=…`); may be repeated.
         #[arg(long = "cache-from", value_name = "REF")]
@@ -189,10 +193,12 @@ impl Command {
                 platform,
                 allow,
                 network,
+                dns,
                 cache_from,
                 cache_to,
                 tls,
             } => {
+                let dns = super::container::dns_options(&dns)?;
                 let registry_opts = tls.options();
                 let allow = Entitlements::parse(&allow)?;
                 let cache_from = cache_from
@@ -302,6 +308,7 @@ impl Command {
                     packages,
                     bases,
                     remote_cache: super::build_cache::prepare(&cache_from, mode, &registry_opts),
+                    dns,
                 };
                 let outcome = run_build(&store, &loaded, &plans, &opts, mode)?;
                 if let Some(code) = failure(&loaded, outcome.error.as_ref()) {
@@ -512,6 +519,15 @@ fn failure(
             if let Some(help) = duckc_runtime::userns::missing_ids_help() {
                 eprintln!("  help: {help}");
             }
+            Some(ExitCode::FAILURE)
+        }
+        duckc_build::Error::Network { source, .. } => {
+            // The report `run` gives for the same failure: miette's, with its `help:`.
+            let report = miette!(
+                help = super::network::help_for(source, "build"),
+                "{error}{whose}"
+            );
+            eprintln!("{report:?}");
             Some(ExitCode::FAILURE)
         }
         duckc_build::Error::BaseMissing { reference } => {

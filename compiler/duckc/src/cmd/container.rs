@@ -149,21 +149,17 @@ pub struct RunArgs {
     network: String,
     #[command(flatten)]
     net: Box<super::network::NetArgs>,
-    /// Add a line to the container's /etc/hosts: `NAME:IP`.
-    #[arg(long = "add-host", value_name = "NAME:IP")]
-    add_host: Vec<String>,
-    /// Nameserver for the container's /etc/resolv.conf (replaces the host's).
-    #[arg(long = "dns", value_name = "IP")]
-    dns: Vec<String>,
-    /// Search domain for the container's /etc/resolv.conf (replaces the host's).
-    #[arg(long = "dns-search", value_name = "DOMAIN")]
-    dns_search: Vec<String>,
-    /// Resolver option for the container's /etc/resolv.conf (replaces the host's).
-    #[arg(long = "dns-option", value_name = "OPTION")]
-    dns_option: Vec<String>,
+    #[command(flatten)]
+    dns: DnsArgs,
     /// Override the image's entrypoint (`""` clears it).
     #[arg(long)]
     entrypoint: Option<String>,
+    /// Signal `stop` sends first (default: the image's `STOPSIGNAL`, else SIGTERM).
+    #[arg(long, value_name = "SIGNAL")]
+    stop_signal: Option<String>,
+    /// Seconds `stop` waits before killing the container (default: 10; -1: no limit).
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    stop_timeout: Option<i64>,
     /// Which platform of a multi-platform image to run (`linux/arm64`; default: this
     /// machine's).
     #[arg(long, value_name = "OS/ARCH")]
@@ -184,8 +180,26 @@ pub struct RunArgs {
     command: Vec<String>,
 }
 
+/// `--add-host`, `--dns`, `--dns-search`, `--dns-option`: what `run`'s containers and
+/// `build`'s steps get in their generated `/etc/hosts` and `/etc/resolv.conf`.
+#[derive(Debug, Args)]
+pub struct DnsArgs {
+    /// Add a line to the container's /etc/hosts: `NAME:IP`.
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    add_host: Vec<String>,
+    /// Nameserver for the container's /etc/resolv.conf (replaces the host's).
+    #[arg(long = "dns", value_name = "IP")]
+    dns: Vec<String>,
+    /// Search domain for the container's /etc/resolv.conf (replaces the host's).
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    dns_search: Vec<String>,
+    /// Resolver option for the container's /etc/resolv.conf (replaces the host's).
+    #[arg(long = "dns-option", value_name = "OPTION")]
+    dns_option: Vec<String>,
+}
+
 /// `--add-host`, `--dns`, `--dns-search`, `--dns-option`, checked.
-fn dns_options(args: &RunArgs) -> miette::Result<duckc_runtime::Dns> {
+pub(crate) fn dns_options(args: &DnsArgs) -> miette::Result<duckc_runtime::Dns> {
     use duckc_runtime::etc;
     for entry in &args.add_host {
         etc::parse_add_host(entry).map_err(|e| {
@@ -255,11 +269,61 @@ pub struct StartArgs {
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
-    /// Seconds to wait before killing the container.
-    #[arg(short, long, default_value_t = 10)]
-    time: u64,
+    #[command(flatten)]
+    how: StopHow,
     #[arg(required = true)]
     containers: Vec<String>,
+}
+
+/// How `stop` and `restart` stop a container (Docker's `-s` and `-t`).
+#[derive(Debug, Args)]
+pub struct StopHow {
+    /// Signal to send first (default: the container's stop signal: `--stop-signal`, the
+    /// image's `STOPSIGNAL`, else SIGTERM).
+    #[arg(short, long, value_name = "SIGNAL")]
+    signal: Option<String>,
+    /// Seconds to wait before killing the container (default: its `--stop-timeout`, else 10;
+    /// -1: no limit).
+    #[arg(short, long, value_name = "SECONDS", allow_negative_numbers = true)]
+    time: Option<i64>,
+}
+
+impl StopHow {
+    /// A `--signal` that is no signal is refused before any container is looked at.
+    fn check(&self) -> miette::Result<()> {
+        match &self.signal {
+            Some(s) => parse_signal(s, "`--signal`").map(drop),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A signal name or number as a diagnostic-ready number; `what` says where it came from.
+fn parse_signal(text: &str, what: &str) -> miette::Result<i32> {
+    duckc_runtime::process::signal_number(text).ok_or_else(|| {
+        miette!(
+            help = "use a name like `TERM`, `SIGINT`, `SIGRTMIN+3`, or a number from 1 to 64",
+            "invalid signal `{text}` ({what})"
+        )
+    })
+}
+
+/// Stop `config`'s container as `how` says, falling back on what it was made with.
+fn stop_as(
+    dir: &Dir,
+    config: &Config,
+    state: &container::State,
+    how: &StopHow,
+) -> miette::Result<()> {
+    let signal = match (&how.signal, &config.stop_signal) {
+        (Some(s), _) => parse_signal(s, "`--signal`")?,
+        (None, Some(s)) => parse_signal(s, "the container's stop signal")?,
+        (None, None) => libc::SIGTERM,
+    };
+    let time = how.time.or(config.stop_timeout).unwrap_or(10);
+    let grace = u64::try_from(time).ok().map(Duration::from_secs);
+    container::stop(dir, config, state, signal, grace);
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -501,7 +565,28 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
         );
     }
     let process = process_for(&image, &args)?;
-    let dns = dns_options(&args)?;
+    // Checked now, not when `stop` needs it (Docker refuses it at `create` too).
+    let stop_signal = match &args.stop_signal {
+        Some(s) => parse_signal(s, "`--stop-signal`").map(|_| Some(s.clone()))?,
+        None => match image
+            .config
+            .config()
+            .as_ref()
+            .and_then(|c| c.stop_signal().clone())
+        {
+            Some(s) => {
+                parse_signal(&s, "the image's `STOPSIGNAL`").map_err(|e| {
+                    miette!(
+                        help = "give the container a signal it knows with `--stop-signal SIGNAL`",
+                        "{e}"
+                    )
+                })?;
+                Some(s)
+            }
+            None => None,
+        },
+    };
+    let dns = dns_options(&args.dns)?;
     let volumes = args
         .volume
         .iter()
@@ -574,6 +659,8 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
     );
     config.interactive = args.interactive;
     config.auto_remove = args.rm;
+    config.stop_signal = stop_signal;
+    config.stop_timeout = args.stop_timeout;
     // A foreground `--rm` container's gc root is written without fsync (see `create`).
     container::create(store, &dir, &config, &image.digest, args.rm && !args.detach)
         .map_err(report)?;
@@ -706,7 +793,7 @@ fn start_failed(err: &duckc_runtime::Error) -> ExitCode {
             let help = duckc_runtime::userns::missing_ids_help().unwrap_or_default();
             miette!(help = help, "{err}")
         }
-        duckc_runtime::Error::Net(e) => miette!(help = super::network::help_for(e), "{err}"),
+        duckc_runtime::Error::Net(e) => miette!(help = super::network::help_for(e, "run"), "{err}"),
         duckc_runtime::Error::RootlessLimits { .. } => miette!(
             help = "run duckc as root to apply them, or leave those flags out",
             "{err}"
@@ -838,20 +925,14 @@ fn start(store: &Store, args: &StartArgs) -> miette::Result<ExitCode> {
     }
     for query in &args.containers {
         let (dir, mut config) = find(store, query)?;
-        config.own_cgroup();
         let state = dir.read_state().into_diagnostic()?;
-        if state.status != Status::Running
-            && let Some(req) = &mut config.spec.net
-        {
-            super::network::refresh(store, req)?;
-        }
         if state.status == Status::Running {
             if !args.attach {
                 println!("{query}");
             }
             continue;
         }
-        devices::refresh_ipc(&mut config.spec, || all(store))?;
+        prepare_start(store, &mut config)?;
         if args.attach {
             // A container made with `-it` gets its terminal back with its input, as
             // `docker start -ai` gives it (without input its shell would sit there unusable).
@@ -866,11 +947,23 @@ fn start(store: &Store, args: &StartArgs) -> miette::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Before a stopped container starts again (`start`, `restart`): its own cgroup, its
+/// network request as the network is now, and the current pid of the container whose IPC
+/// namespace it joins (which must run now).
+fn prepare_start(store: &Store, config: &mut Config) -> miette::Result<()> {
+    config.own_cgroup();
+    if let Some(req) = &mut config.spec.net {
+        super::network::refresh(store, req)?;
+    }
+    devices::refresh_ipc(&mut config.spec, || all(store))
+}
+
 fn stop(store: &Store, args: &StopArgs) -> miette::Result<ExitCode> {
+    args.how.check()?;
     for query in &args.containers {
         let (dir, config) = find(store, query)?;
         let state = dir.read_state().into_diagnostic()?;
-        container::stop(&dir, &config, &state, Duration::from_secs(args.time));
+        stop_as(&dir, &config, &state, &args.how)?;
         println!("{query}");
     }
     Ok(ExitCode::SUCCESS)

@@ -507,15 +507,7 @@ pub fn request(
                     "`--network-alias` needs a user network (the default network resolves no names)"
                 ));
             }
-            net::default_network().map_err(|e| {
-                miette!(
-                    help = format!(
-                        "set `{}` to an IPv4 subnet, e.g. 10.200.0.0/24",
-                        net::SUBNET_VAR
-                    ),
-                    "{e}"
-                )
-            })?
+            net::default_network().map_err(|e| miette!(help = help_for(&e, "run"), "{e}"))?
         }
         other => find(store, other).ok_or_else(|| unknown(other))?.def(),
     };
@@ -589,9 +581,14 @@ pub fn refresh(store: &Store, req: &mut net::Request) -> miette::Result<()> {
     Ok(())
 }
 
-/// Turn a start failure of the network into a report with what to do.
-pub fn help_for(err: &net::NetError) -> String {
+/// What to do about a network failure of `duckc VERB` (`run`, or `build` for its steps):
+/// the `help:` of its report.
+pub fn help_for(err: &net::NetError, verb: &str) -> String {
     match err {
+        net::NetError::Subnet(..) => format!(
+            "set `{}` to an IPv4 subnet, e.g. 10.200.0.0/24",
+            net::SUBNET_VAR
+        ),
         net::NetError::Clash { network, .. } if network == "bridge" => format!(
             "set `{}` to a free private subnet (e.g. `{}=10.200.0.0/24`), or use `--network none`",
             net::SUBNET_VAR,
@@ -616,6 +613,6 @@ pub fn help_for(err: &net::NetError) -> String {
                 _ => "nftables",
             }
         ),
-        _ => "run with `--network none` to start without a network".into(),
+        _ => format!("{verb} with `--network none` to start without a network"),
     }
 }

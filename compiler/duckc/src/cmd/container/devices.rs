@@ -183,6 +183,8 @@ fn shareable(name: &str, containers: &[(Dir, Config)]) -> miette::Result<(String
             "no container `{name}` to share IPC with"
         ));
     };
+    // Named as the user knows it now: a start looks the peer up by the id it recorded.
+    let name = &config.name;
     let state = dir.read_state().ok();
     // Running by its state file, and its init still the process with that pid (not a pid
     // the kernel gave to something else since).

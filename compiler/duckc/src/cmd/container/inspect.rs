@@ -112,6 +112,8 @@ pub fn document(store: &Store, dir: &Dir, config: &Config, state: &State) -> Val
             "Cmd": spec.process.args,
             "Image": config.image,
             "WorkingDir": spec.process.cwd,
+            "StopSignal": config.stop_signal,
+            "StopTimeout": config.stop_timeout,
         },
     })
 }

@@ -3,7 +3,6 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use duckc_runtime::container::{self, Dir, Status};
 use duckc_store::Store;
@@ -40,12 +39,20 @@ pub fn wait(store: &Store, queries: &[String]) -> miette::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn restart(store: &Store, queries: &[String], time: u64) -> miette::Result<ExitCode> {
+pub fn restart(
+    store: &Store,
+    queries: &[String],
+    how: &super::StopHow,
+) -> miette::Result<ExitCode> {
+    how.check()?;
     for query in queries {
         let (dir, mut config) = find(store, query)?;
         let state = dir.read_state().into_diagnostic()?;
-        container::stop(&dir, &config, &state, Duration::from_secs(time));
-        config.own_cgroup();
+        // What `start` refreshes: the cgroup, the network's addresses, and the pid of the
+        // container whose IPC namespace this one joins (restarted since, or stopped). Before
+        // the stop: a container that could not start again is left running.
+        super::prepare_start(store, &mut config)?;
+        super::stop_as(&dir, &config, &state, how)?;
         if let Some(code) = super::detach(store, &dir, &config)? {
             return Ok(code);
         }

@@ -83,9 +83,8 @@ pub struct AttachArgs {
 
 #[derive(Debug, Args)]
 pub struct RestartArgs {
-    /// Seconds to wait for the container to stop before killing it.
-    #[arg(short, long, default_value_t = 10)]
-    pub time: u64,
+    #[command(flatten)]
+    pub how: super::StopHow,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
@@ -115,7 +114,7 @@ impl Command {
             Command::Rename(a) => lifecycle::rename(store, &a.container, &a.new_name),
             Command::Attach(a) => attach::attach(store, &a.container, !a.no_stdin),
             Command::Wait(a) => lifecycle::wait(store, &a.containers),
-            Command::Restart(a) => lifecycle::restart(store, &a.containers, a.time),
+            Command::Restart(a) => lifecycle::restart(store, &a.containers, &a.how),
         }
     }
 }
