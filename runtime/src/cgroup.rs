@@ -683,7 +683,9 @@ pub(crate) fn join_self(tasks: &[std::os::fd::RawFd]) -> std::result::Result<(),
     for fd in tasks {
         // SAFETY: writing one byte from a static buffer to a descriptor the caller holds.
         if unsafe { libc::write(*fd, b"0".as_ptr().cast(), 1) } != 1 {
-            return Err(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO));
+            return Err(io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO));
         }
     }
     Ok(())

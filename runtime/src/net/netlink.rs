@@ -261,25 +261,32 @@ impl Socket {
     /// measured on a container's exit). Every request sent on it has been answered by then, so
     /// nothing the caller relies on is left to that process: it holds this descriptor only
     /// (no stdio: a caller reading duckc's output to its end does not wait for it), closes it
-    /// once this process has dropped its copy, and exits; nobody waits for it. If the process
-    /// cannot be made, the socket is closed here.
+    /// once this process has dropped its copy, and exits. Nobody waits for it: it is cloned
+    /// without an exit signal, and reaped by a later call or, once this process is gone, by
+    /// init. If it cannot be made, the socket is closed here.
     pub fn close_detached(self) {
+        static CLOSERS: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+        let mut closers = CLOSERS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        closers.retain(|pid| {
+            // SAFETY: reaping our own child if it is done; `__WALL` because it has no exit
+            // signal.
+            unsafe { libc::waitpid(*pid, std::ptr::null_mut(), libc::WNOHANG | libc::__WALL) == 0 }
+        });
         let Ok((gone_read, gone_write)) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         else {
             return;
         };
         let keep = [self.fd.as_raw_fd(), gone_read.as_raw_fd()];
-        // SAFETY: between fork and _exit both children only make system calls (fork,
-        // close_range, read, close, _exit), which is sound even if this process has other
-        // threads.
-        let child = unsafe { libc::fork() };
+        // SAFETY: a raw clone behaves like fork without SIGCHLD at its exit; the child only
+        // makes system calls (close_range, read, close, _exit), which is sound even if this
+        // process has other threads.
+        let child =
+            unsafe { libc::syscall(libc::SYS_clone, 0usize, 0usize, 0usize, 0usize, 0usize) };
         if child == 0 {
-            // SAFETY: see above; the intermediate child exits at once, so the closer is
-            // adopted by init (or a subreaper) and never becomes this process's zombie.
+            // SAFETY: see above.
             unsafe {
-                if libc::fork() != 0 {
-                    libc::_exit(0);
-                }
                 let (low, high) = (keep[0].min(keep[1]) as u32, keep[0].max(keep[1]) as u32);
                 if low > 0 {
                     libc::syscall(libc::SYS_close_range, 0u32, low - 1, 0u32);
@@ -301,9 +308,7 @@ impl Socket {
         drop(self);
         drop(gone_write);
         if child > 0 {
-            let mut status = 0;
-            // SAFETY: reaping our own intermediate child.
-            unsafe { libc::waitpid(child, &mut status, 0) };
+            closers.push(child as i32);
         }
     }
 }
