@@ -173,7 +173,7 @@ pub fn spawn_with(spec: &ContainerSpec, io: Io, on_clone: &mut dyn FnMut(i32)) -
         console_socket: None,
         seccomp,
         etc,
-        cgroup_wait: None,
+        ready_wait: None,
         net: net.as_ref().map(|p| p.inside.clone()),
     };
     let child = launch(
@@ -381,21 +381,24 @@ fn launch_in(
     };
     // On cgroup v1 the child moves itself into its cgroup as the first thing it does, through
     // `tasks` files opened here (see `Cgroup::open_tasks`: no RCU wait for anyone). Otherwise
-    // a container's own cgroup is joined while its init sets up the root, which then waits
-    // for this socket before anything of the image runs (see `InitConfig::Create`); `exec`'s
-    // helper forks, so it waits before it starts instead (the go pipe below).
+    // a container's own cgroup is joined, and its veth pair made, while its init sets up the
+    // root, which then waits for this socket before anything of the image runs (see
+    // `InitConfig::Create`); `exec`'s helper forks, so it waits before it starts instead (the
+    // go pipe below).
     let tasks = match cgroup {
         Some(cg) => cg.open_tasks()?,
         None => None,
     };
     let tasks_raw: Vec<RawFd> = tasks.iter().flatten().map(|f| f.as_raw_fd()).collect();
-    let placed = match (&mut config, cgroup, &tasks) {
-        (InitConfig::Create { cgroup_wait, .. }, Some(_), None) => {
+    let bridge = matches!(net, Some(crate::net::Attach::Bridge(_)));
+    let placed = match (&mut config, cgroup.is_some() && tasks.is_none(), bridge) {
+        (InitConfig::Create { ready_wait, .. }, true, _)
+        | (InitConfig::Create { ready_wait, .. }, _, true) => {
             // A socket, not a pipe: the byte goes with MSG_NOSIGNAL, so an init that already
             // failed (and closed its end) cannot raise SIGPIPE in the caller.
             let (write, read) = socket_pair()?;
             rustix::io::fcntl_setfd(&read, rustix::io::FdFlags::empty()).what(|| "fcntl".into())?;
-            *cgroup_wait = Some(read.as_raw_fd());
+            *ready_wait = Some(read.as_raw_fd());
             Some((read, write))
         }
         _ => None,
@@ -468,10 +471,7 @@ fn launch_in(
     let userns = flags & libc::CLONE_NEWUSER != 0;
     // The init configures `eth0` after the go byte or, when it waits for its cgroup, after
     // that byte: either comes after the veth pair exists.
-    let wait_go = userns
-        || (placed.is_none()
-            && ((cgroup.is_some() && tasks.is_none())
-                || matches!(net, Some(crate::net::Attach::Bridge(_)))));
+    let wait_go = userns || (placed.is_none() && ((cgroup.is_some() && tasks.is_none()) || bridge));
     let mut joined_msg = *b"125 cannot move the container into its cgroup: errno           ";
     let joined_len = joined_msg.len() - 10;
 
@@ -579,9 +579,13 @@ fn launch_in(
         let _ = rustix::io::write(&go_write, &[1]);
     }
     drop(go_write);
-    if let (Some((read, write)), Some(cg)) = (placed, cgroup) {
+    if let Some((read, write)) = placed {
         drop(read);
-        match cg.add(pid) {
+        let added = match (cgroup, &tasks) {
+            (Some(cg), None) => cg.add(pid),
+            _ => Ok(()),
+        };
+        match added {
             Ok(()) => {
                 // SAFETY: sending one byte from a local buffer on a socket we own.
                 unsafe {
