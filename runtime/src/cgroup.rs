@@ -391,7 +391,7 @@ impl Cgroup {
     }
 
     /// On v1, the `tasks` file of each directory, open for writing, for a new single-threaded
-    /// process to move itself in by writing `0` ([`join_self`]); `None` on v2.
+    /// process to move itself in by writing `0` (`join_self`); `None` on v2.
     ///
     /// Why: writing a pid to `cgroup.procs` (what [`Cgroup::add`] does, and what runc and crun
     /// do) takes the kernel's global `cgroup_threadgroup_rwsem` for writing, which waits for
