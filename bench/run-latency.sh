@@ -10,6 +10,8 @@
 #                             capabilities, the sealed init; the container is removed afterwards;
 #                             as root on duckc's default bridge (veth, lease, nftables)
 #   ... --network none        the same with loopback only, like crun's bundle
+#   crun run, seccomp         crun's bundle plus Docker's default seccomp profile (from
+#                             runtime/seccomp/default.json, as Docker hands it to runc)
 #
 # Needs root, crun, umoci, hyperfine, python3 and /bin/busybox (busybox-static).
 # Env: DUCKC=path/to/duckc (default: target/release/duckc, built if missing)  B=work dir
@@ -61,15 +63,52 @@ c["process"]["args"] = ["/bin/true"]; c["process"]["terminal"] = False
 c["root"] = {"path": "rootfs", "readonly": True}
 json.dump(c, open(p, "w"), indent=2)
 PY
+# The same bundle with Docker's default seccomp profile (duckc's embedded copy) turned into the
+# OCI form, as Docker does for runc: the rules for this architecture, kernel and the bundle's
+# bounding capabilities. crun compiles it with libseccomp at each start; duckc caches its
+# compiled filter. Issue 15's goal compares with crun doing cgroups and seccomp.
+mkdir -p "$B/bundle-seccomp"
+python3 - "$B/bundle/config.json" "$ROOT/runtime/seccomp/default.json" "$B/bundle-seccomp/config.json" "$B/bundle/rootfs" <<'PY'
+import json, os, platform, sys
+c = json.load(open(sys.argv[1])); prof = json.load(open(sys.argv[2]))
+arch = {"x86_64": "amd64", "aarch64": "arm64", "riscv64": "riscv64"}[platform.machine()]
+native = {"amd64": "SCMP_ARCH_X86_64", "arm64": "SCMP_ARCH_AARCH64", "riscv64": "SCMP_ARCH_RISCV64"}[arch]
+caps = set(c["process"]["capabilities"]["bounding"])
+kernel = tuple(int(x) for x in platform.release().split("-")[0].split(".")[:2])
+def wanted(r):
+    inc, exc = r.get("includes", {}), r.get("excludes", {})
+    if inc.get("arches") and arch not in inc["arches"]: return False
+    if inc.get("caps") and not set(inc["caps"]) <= caps: return False
+    if inc.get("minKernel") and kernel < tuple(int(x) for x in inc["minKernel"].split(".")[:2]): return False
+    if arch in exc.get("arches", []) or caps & set(exc.get("caps", [])): return False
+    return True
+arches = [native]
+for m in prof["archMap"]:
+    if m["architecture"] == native: arches += m["subArchitectures"]
+rules = []
+for r in prof["syscalls"]:
+    if not wanted(r): continue
+    out = {"names": r["names"], "action": r["action"]}
+    if "errnoRet" in r: out["errnoRet"] = r["errnoRet"]
+    if r.get("args"): out["args"] = r["args"]
+    rules.append(out)
+c["linux"]["seccomp"] = {"defaultAction": prof["defaultAction"],
+    "defaultErrnoRet": prof.get("defaultErrnoRet", 1), "architectures": arches, "syscalls": rules}
+c["root"]["path"] = os.path.abspath(sys.argv[4])
+json.dump(c, open(sys.argv[3], "w"), indent=2)
+PY
 crun delete -f bench-crun >/dev/null 2>&1 || true
+crun delete -f bench-crun-seccomp >/dev/null 2>&1 || true
 
 # Both must work before they are timed.
 crun run -b "$B/bundle" bench-crun
+crun run -b "$B/bundle-seccomp" bench-crun-seccomp
 "$DUCKC" --store "$B/store" run --rm busybox /bin/true
 
 LOAD0=$(cut -d" " -f1 /proc/loadavg)
 hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" --export-json "$B/result.json" \
   --command-name "crun run" "crun run -b $B/bundle bench-crun" \
+  --command-name "crun run, seccomp" "crun run -b $B/bundle-seccomp bench-crun-seccomp" \
   --command-name "duckc run --rm" "$DUCKC --store $B/store run --rm busybox /bin/true" \
   --command-name "duckc --network none" "$DUCKC --store $B/store run --rm --network none busybox /bin/true"
 
@@ -86,4 +125,7 @@ n = rs["duckc --network none"]["median"]
 print(f"ratio duckc/crun (median): {d / c:.2f}x  (goal: <= 0.5x)")
 # crun's bundle has a network namespace with loopback only: the like-for-like figure.
 print(f"ratio duckc --network none/crun (median): {n / c:.2f}x; the bridge adds {(d - n) * 1e3:.1f} ms")
+# Issue 15's goal: against crun doing cgroups and seccomp, as duckc does.
+s = rs["crun run, seccomp"]["median"]
+print(f"against crun with seccomp (median): duckc run --rm {d / s:.2f}x, --network none {n / s:.2f}x  (goal: <= 0.5x)")
 PY

@@ -390,6 +390,34 @@ impl Cgroup {
         bpf::attach(dir, &program)
     }
 
+    /// On v1, the `tasks` file of each directory, open for writing, for a new single-threaded
+    /// process to move itself in by writing `0` (`join_self`); `None` on v2.
+    ///
+    /// Why: writing a pid to `cgroup.procs` (what [`Cgroup::add`] does, and what runc and crun
+    /// do) takes the kernel's global `cgroup_threadgroup_rwsem` for writing, which waits for
+    /// an RCU grace period: 6–14 ms per start on this project's 2-vCPU VM. A thread that moves
+    /// itself through `tasks` (`pid` 0, one thread) needs no such lock (the kernel's
+    /// `cgroup_procs_write_start`: "If the thread is `current`, it won't exit(2) under our
+    /// hands"), and a process cloned from a single thread is that one thread. The files are
+    /// opened by the runtime before the clone, so the permission the kernel checks is the
+    /// opener's.
+    pub fn open_tasks(&self) -> Result<Option<Vec<std::os::fd::OwnedFd>>> {
+        let Cgroup::V1(dirs) = self else {
+            return Ok(None);
+        };
+        dirs.iter()
+            .map(|(_, dir)| {
+                let path = dir.join("tasks");
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map(std::os::fd::OwnedFd::from)
+                    .map_err(kernel(format!("cannot open `{}`", path.display())))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
     /// Move `pid` (and its threads) into the cgroup.
     pub fn add(&self, pid: i32) -> Result<()> {
         for dir in self.dirs() {
@@ -646,6 +674,21 @@ pub fn device_number(path: &Path) -> Result<(bpf::Kind, u32, u32)> {
     };
     let rdev = meta.rdev();
     Ok((kind, rustix::fs::major(rdev), rustix::fs::minor(rdev)))
+}
+
+/// Move the calling thread into the cgroup whose `tasks` files are `tasks` (from
+/// [`Cgroup::open_tasks`]); returns the `errno` of the first write that fails. Only system
+/// calls, no allocation: the child of a raw `clone` calls it before anything else.
+pub(crate) fn join_self(tasks: &[std::os::fd::RawFd]) -> std::result::Result<(), i32> {
+    for fd in tasks {
+        // SAFETY: writing one byte from a static buffer to a descriptor the caller holds.
+        if unsafe { libc::write(*fd, b"0".as_ptr().cast(), 1) } != 1 {
+            return Err(io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO));
+        }
+    }
+    Ok(())
 }
 
 /// The cgroup of the container called `name`, if the host has cgroups; for commands that find

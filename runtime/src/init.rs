@@ -59,13 +59,15 @@ pub enum InitConfig {
         /// the parent from the host's files.
         #[serde(default)]
         etc: crate::etc::EtcFiles,
-        /// A socket to read one byte from once the runtime has put this process in its cgroup:
-        /// the root is set up meanwhile (moving a process between cgroups waits for an RCU
-        /// grace period, ~10 ms), and nothing of the image runs before the byte arrives.
+        /// A socket to read one byte from once the runtime has put this process in its cgroup
+        /// (on cgroup v2; on v1 the process moved itself in first thing) and made its veth
+        /// pair: the root is set up meanwhile (moving a process between cgroups from outside
+        /// waits for an RCU grace period, ~10 ms; a veth pair takes 1–2 ms, far more on a
+        /// loaded host), and nothing of the image runs before the byte arrives.
         #[serde(default)]
-        cgroup_wait: Option<RawFd>,
+        ready_wait: Option<RawFd>,
         /// The container's `eth0` to configure ([`crate::net::inside`]), once the runtime
-        /// has made it: after the go pipe or the cgroup byte.
+        /// has made it: after the go pipe or the ready byte.
         #[serde(default)]
         net: Option<crate::net::Inside>,
     },
@@ -212,16 +214,16 @@ fn init(config: InitConfig, error_fd: RawFd, last: Final) -> Result<u8> {
         Final::Stub { stub, .. } => Some(stub),
         Final::Direct => None,
     };
-    let (socket, cgroup_wait) = match &config {
+    let (socket, ready_wait) = match &config {
         InitConfig::Create {
             console_socket,
-            cgroup_wait,
+            ready_wait,
             ..
-        } => (*console_socket, *cgroup_wait),
+        } => (*console_socket, *ready_wait),
         InitConfig::Join { console_socket, .. } => (*console_socket, None),
     };
     close_other_fds(
-        &[Some(error_fd), socket, cgroup_wait, stub]
+        &[Some(error_fd), socket, ready_wait, stub]
             .into_iter()
             .flatten()
             .collect::<Vec<_>>(),
@@ -234,10 +236,10 @@ fn init(config: InitConfig, error_fd: RawFd, last: Final) -> Result<u8> {
             console_socket,
             seccomp,
             etc,
-            cgroup_wait,
+            ready_wait,
             net,
         } => {
-            let mut cgroup_wait = cgroup_wait;
+            let mut ready_wait = ready_wait;
             let hooks = &spec.launch.hooks;
             let bundle = spec.rootfs.mountpoint.join(BUNDLE);
             rootfs::setup_then(
@@ -254,8 +256,8 @@ fn init(config: InitConfig, error_fd: RawFd, last: Final) -> Result<u8> {
                         .any(|h| matches!(h.stage, Stage::CreateRuntime | Stage::CreateContainer))
                     {
                         // Hooks run in the container's cgroup, like everything it starts.
-                        if let Some(fd) = cgroup_wait.take() {
-                            wait_for_cgroup(fd)?;
+                        if let Some(fd) = ready_wait.take() {
+                            wait_until_ready(fd)?;
                         }
                         write_bundle(&bundle, root, &spec)?;
                         let state = hook_state(&spec, &bundle, "creating");
@@ -266,8 +268,8 @@ fn init(config: InitConfig, error_fd: RawFd, last: Final) -> Result<u8> {
                 },
             )?;
             set_ulimits(&spec.resources.ulimits)?;
-            if let Some(fd) = cgroup_wait {
-                wait_for_cgroup(fd)?;
+            if let Some(fd) = ready_wait {
+                wait_until_ready(fd)?;
             }
             if let Some(net) = &net {
                 crate::net::inside::configure(net).what(|| "cannot configure eth0".into())?;
@@ -355,15 +357,16 @@ fn hook_state<'a>(
     }
 }
 
-/// Block until the runtime says this process is in its cgroup (one byte on `fd`).
-fn wait_for_cgroup(fd: RawFd) -> Result<()> {
+/// Block until the runtime says this process is in its cgroup and has its network (one byte
+/// on `fd`).
+fn wait_until_ready(fd: RawFd) -> Result<()> {
     // SAFETY: the parent passed this descriptor for us to read and close.
     let mut pipe = unsafe { std::fs::File::from_raw_fd(fd) };
     let mut byte = [0u8; 1];
     match pipe.read(&mut byte) {
         Ok(1) => Ok(()),
         _ => Err(Error::Config(
-            "the runtime did not put the container in its cgroup".into(),
+            "the runtime did not finish the container's cgroup and network".into(),
         )),
     }
 }

@@ -173,7 +173,7 @@ pub fn spawn_with(spec: &ContainerSpec, io: Io, on_clone: &mut dyn FnMut(i32)) -
         console_socket: None,
         seccomp,
         etc,
-        cgroup_wait: None,
+        ready_wait: None,
         net: net.as_ref().map(|p| p.inside.clone()),
     };
     let child = launch(
@@ -379,16 +379,26 @@ fn launch_in(
     } else {
         None
     };
-    // A container's own cgroup is joined while its init sets up the root, which then waits
-    // for this socket before anything of the image runs (see `InitConfig::Create`); `exec`'s
-    // helper forks, so it waits before it starts instead (the go pipe below).
-    let placed = match (&mut config, cgroup) {
-        (InitConfig::Create { cgroup_wait, .. }, Some(_)) => {
+    // On cgroup v1 the child moves itself into its cgroup as the first thing it does, through
+    // `tasks` files opened here (see `Cgroup::open_tasks`: no RCU wait for anyone). Otherwise
+    // a container's own cgroup is joined, and its veth pair made, while its init sets up the
+    // root, which then waits for this socket before anything of the image runs (see
+    // `InitConfig::Create`); `exec`'s helper forks, so it waits before it starts instead (the
+    // go pipe below).
+    let tasks = match cgroup {
+        Some(cg) => cg.open_tasks()?,
+        None => None,
+    };
+    let tasks_raw: Vec<RawFd> = tasks.iter().flatten().map(|f| f.as_raw_fd()).collect();
+    let bridge = matches!(net, Some(crate::net::Attach::Bridge(_)));
+    let placed = match (&mut config, cgroup.is_some() && tasks.is_none(), bridge) {
+        (InitConfig::Create { ready_wait, .. }, true, _)
+        | (InitConfig::Create { ready_wait, .. }, _, true) => {
             // A socket, not a pipe: the byte goes with MSG_NOSIGNAL, so an init that already
             // failed (and closed its end) cannot raise SIGPIPE in the caller.
             let (write, read) = socket_pair()?;
             rustix::io::fcntl_setfd(&read, rustix::io::FdFlags::empty()).what(|| "fcntl".into())?;
-            *cgroup_wait = Some(read.as_raw_fd());
+            *ready_wait = Some(read.as_raw_fd());
             Some((read, write))
         }
         _ => None,
@@ -461,9 +471,9 @@ fn launch_in(
     let userns = flags & libc::CLONE_NEWUSER != 0;
     // The init configures `eth0` after the go byte or, when it waits for its cgroup, after
     // that byte: either comes after the veth pair exists.
-    let wait_go = userns
-        || (placed.is_none()
-            && (cgroup.is_some() || matches!(net, Some(crate::net::Attach::Bridge(_)))));
+    let wait_go = userns || (placed.is_none() && ((cgroup.is_some() && tasks.is_none()) || bridge));
+    let mut joined_msg = *b"125 cannot move the container into its cgroup: errno           ";
+    let joined_len = joined_msg.len() - 10;
 
     // SAFETY: a raw clone behaves like fork (no new stack). Before it re-executes the runtime,
     // the child only calls async-signal-safe functions (dup2, fcntl, execveat, write, _exit) on
@@ -496,6 +506,11 @@ fn launch_in(
     if pid == 0 {
         // SAFETY: see above; this is the child and never returns.
         unsafe {
+            if let Err(errno) = crate::cgroup::join_self(&tasks_raw) {
+                let n = decimal(errno, &mut joined_msg[joined_len..]);
+                libc::write(err_fd, joined_msg.as_ptr().cast(), joined_len + n);
+                libc::_exit(125);
+            }
             let mut byte = 0u8;
             if wait_go && libc::read(go_fd, (&raw mut byte).cast(), 1) != 1 {
                 libc::_exit(125);
@@ -525,6 +540,7 @@ fn launch_in(
     on_clone(pid);
     drop(go_read);
     if placed.is_none()
+        && tasks.is_none()
         && let Some(cg) = cgroup
         && let Err(e) = cg.add(pid)
     {
@@ -563,9 +579,13 @@ fn launch_in(
         let _ = rustix::io::write(&go_write, &[1]);
     }
     drop(go_write);
-    if let (Some((read, write)), Some(cg)) = (placed, cgroup) {
+    if let Some((read, write)) = placed {
         drop(read);
-        match cg.add(pid) {
+        let added = match (cgroup, &tasks) {
+            (Some(cg), None) => cg.add(pid),
+            _ => Ok(()),
+        };
+        match added {
             Ok(()) => {
                 // SAFETY: sending one byte from a local buffer on a socket we own.
                 unsafe {
@@ -593,6 +613,7 @@ fn launch_in(
     drop(err_write);
     drop(stdio);
     drop(config_file);
+    drop(tasks);
     let master = console.and_then(|(ours, theirs)| {
         drop(theirs);
         let master = crate::fdpass::recv_fd(&ours)?;
@@ -633,6 +654,26 @@ fn launch_in(
         relay,
         cgroup: None,
     })
+}
+
+/// Write `n` (not negative) in decimal at the start of `out`; returns how many bytes, at most
+/// `out.len()`. No allocation: for the child of a raw `clone`.
+fn decimal(n: i32, out: &mut [u8]) -> usize {
+    let mut digits = [0u8; 10];
+    let (mut n, mut len) = (n.unsigned_abs(), 0);
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let len = len.min(out.len());
+    for (i, d) in digits[..len].iter().rev().enumerate() {
+        out[i] = *d;
+    }
+    len
 }
 
 /// The init configuration as JSON in a memfd, for an init that re-executes the runtime.

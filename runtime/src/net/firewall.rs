@@ -345,22 +345,30 @@ pub fn remove(gone: &[Lease], connected: &[Lease]) -> Result<()> {
     let Ok(sock) = super::nftnl::open() else {
         return apply(connected);
     };
-    if remove_batch(&gone).commit_on(&sock).is_err() {
-        return apply(connected);
-    }
-    for l in &gone {
-        // Before Linux 6.16 the kernel deletes a netdev chain with its only device, which
-        // goes with the container's network namespace: then there is nothing to delete
-        // (ENOENT), hence a batch of its own whose refusal changes nothing else.
-        let mut b = Batch::new();
-        b.delete_chain(NETDEV, TABLE, &l.veth);
-        if let Err(e) = b.commit_on(&sock)
-            && e.errno() != Some(libc::ENOENT)
-        {
-            return apply(connected);
+    let removed = (|| {
+        remove_batch(&gone).commit_on(&sock).ok()?;
+        for l in &gone {
+            // Before Linux 6.16 the kernel deletes a netdev chain with its only device, which
+            // goes with the container's network namespace: then there is nothing to delete
+            // (ENOENT), hence a batch of its own whose refusal changes nothing else.
+            let mut b = Batch::new();
+            b.delete_chain(NETDEV, TABLE, &l.veth);
+            if let Err(e) = b.commit_on(&sock)
+                && e.errno() != Some(libc::ENOENT)
+            {
+                return None;
+            }
         }
+        Some(())
+    })();
+    // Every batch is answered: the rules are as they must be once this returns. Only the
+    // socket's release, which waits for the commits' clean-up in the kernel, is left, and
+    // it is left to a detached process (see `Socket::close_detached`).
+    sock.close_detached();
+    match removed {
+        Some(()) => Ok(()),
+        None => apply(connected),
     }
-    Ok(())
 }
 
 /// Replace duckc's tables with the rules for `leases` (those whose veth exists: a netdev
