@@ -180,7 +180,7 @@ hyperfine --runs "${COPY_RUNS:-3}" --export-json "$W/copy.json" --style basic \
 a=$("$DUCKC" --store "$W/remote3" inspect --format '{{.Digest}}' "$IMG")
 b=$("$DUCKC" --store "$PY_STORE" inspect --format '{{.Digest}}' "$IMG")
 [ "$a" = "$b" ] && echo "duckc push: the same digest on both sides, $a"
-echo "bytes: $(du -sb "$W/remote3/blobs" 2>/dev/null | cut -f1) in the remote store's blobs (duckc), $(du -sb "$W/py-layout/blobs" | cut -f1) in the OCI layout (skopeo, gzipped)"
+echo "bytes: $(du -sb "$W/remote3/blobs" 2>/dev/null | cut -f1) in the remote store's blobs (duckc), $(du -sb "$W/py-layout/blobs" | cut -f1) in skopeo's source layout"
 python3 - "$W/copy.json" <<'PYEOF'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"]

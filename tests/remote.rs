@@ -360,7 +360,9 @@ fn verbs_run_remotely_with_their_output_exit_codes_and_clear_errors() {
         "the remote duckc is not the user's"
     );
     // Its container's root is that user on this machine.
-    sshd.must(&["-H", "box", "run", "-d", "--name", "who", "busybox", "sleep", "1000"]);
+    sshd.must(&[
+        "-H", "box", "run", "-d", "--name", "who", "busybox", "sleep", "1000",
+    ]);
     let (pid, _) = sshd.must(&["-H", "box", "inspect", "--format", "{{.State.Pid}}", "who"]);
     let owner = std::fs::metadata(format!("/proc/{}", pid.trim())).map(|m| {
         use std::os::unix::fs::MetadataExt;
@@ -863,7 +865,9 @@ fn ctrl_z_start_a_and_signals_pass_through_a_remote_terminal() {
     // and its size, ctrl-z reaches the shell, and its exit code comes back.
     let mut pty = Pty::new();
     let mut cmd = sshd.duckc();
-    cmd.args(["-H", "box", "run", "-it", "--name", "again", "busybox", "sh"]);
+    cmd.args([
+        "-H", "box", "run", "-it", "--name", "again", "busybox", "sh",
+    ]);
     let mut first = pty.spawn(cmd);
     pty.wait_for("# ");
     pty.type_in(b"exit\r");
@@ -1013,7 +1017,10 @@ fn a_remote_build_brings_its_lock_back_survives_a_cut_and_holds_gc_off() {
     let (_, err) = sshd.must(&["-H", "box", "build", "--locked", pspec]);
     assert_eq!(sent(&err).0, 1, "{err}");
     assert!(!err.contains("pinned by the build on"), "{err}");
-    assert_eq!(std::fs::read_to_string(ctx.join("duck.lock")).unwrap(), lock);
+    assert_eq!(
+        std::fs::read_to_string(ctx.join("duck.lock")).unwrap(),
+        lock
+    );
 
     // `gc` on the remote while a build there waits for its context: gc waits for the build's
     // lease, so the context files the remote already had (and did not ask for again) are

@@ -263,6 +263,7 @@ pub fn run(
         target,
         outputs,
         platform,
+        locked,
         ..
     } = command
     else {
@@ -299,7 +300,8 @@ pub fn run(
             "sent {files} file(s), {bytes} bytes of build context to {}; {there} already there",
             host.label
         );
-        received = receive(&mut r, &spec_dir.join("duck.lock"), &host.label);
+        let lock = (!locked).then(|| spec_dir.join("duck.lock"));
+        received = receive(&mut r, lock.as_deref(), &host.label);
     }
     drop(r);
     let code = session.finish();
@@ -310,9 +312,13 @@ pub fn run(
     }
 }
 
+/// The longest `duck.lock` taken back from a remote build (a lock of thousands of packages is
+/// well under a megabyte).
+const MAX_LOCK: u64 = 16 << 20;
+
 /// The remote build's frames: its output to our standard output, a `duck.lock` it wrote to
-/// `lock_path`, until its end.
-fn receive(r: &mut impl BufRead, lock_path: &Path, host: &str) -> miette::Result<()> {
+/// `lock_path` (`None` for a `--locked` build, which writes none), until its end.
+fn receive(r: &mut impl BufRead, lock_path: Option<&Path>, host: &str) -> miette::Result<()> {
     let cut = || {
         miette!(
             help = format!(
@@ -338,6 +344,13 @@ fn receive(r: &mut impl BufRead, lock_path: &Path, host: &str) -> miette::Result
             }
             let _ = out.flush();
         } else if let Some(n) = frame.lock {
+            let Some(lock_path) = lock_path.filter(|_| n <= MAX_LOCK) else {
+                return Err(miette!(
+                    help = format!("check the duckc installed on {host}"),
+                    "{host} sent a `duck.lock` of {n} bytes for a build that writes none, or \
+                     one over {MAX_LOCK} bytes"
+                ));
+            };
             let mut bytes = Vec::new();
             r.take(n).read_to_end(&mut bytes).map_err(|_| cut())?;
             if bytes.len() as u64 != n {
@@ -403,9 +416,8 @@ fn send(
 ) -> miette::Result<(usize, u64, usize)> {
     let cut = |e: &dyn std::fmt::Display| {
         miette!(
-            help = format!(
-                "run the build again: the files {host} already stored are not sent again"
-            ),
+            help =
+                format!("run the build again: the files {host} already stored are not sent again"),
             "the ssh session to {host} ended while the build context was sent: {e}"
         )
     };
@@ -687,4 +699,35 @@ fn take(
         .find(|e| e.tree == "spec" && e.path == "duck.lock")
         .and_then(|e| e.digest.clone());
     Ok((manifest.spec, sent_lock))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lock_comes_back_only_for_a_build_that_may_write_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("duck.lock");
+        let stream = b"{\"lock\":5}\nhello{\"end\":0}\n";
+        receive(&mut &stream[..], Some(&lock), "robot").unwrap();
+        assert_eq!(std::fs::read(&lock).unwrap(), b"hello");
+        // `--locked`: no lock is taken, and nothing is written.
+        std::fs::remove_file(&lock).unwrap();
+        let err = receive(&mut &stream[..], None, "robot").unwrap_err();
+        assert!(
+            err.to_string().contains("robot sent a `duck.lock`"),
+            "{err}"
+        );
+        assert!(!lock.exists());
+        let huge = format!("{{\"lock\":{}}}\n", MAX_LOCK + 1);
+        assert!(receive(&mut huge.as_bytes(), Some(&lock), "robot").is_err());
+        assert!(!lock.exists());
+        // A session that ends before the build's end is an error naming the host.
+        let err = receive(&mut &b"{\"end\""[..], Some(&lock), "robot").unwrap_err();
+        assert!(err.to_string().contains("session to robot ended"), "{err}");
+        let err = receive(&mut &b"{\"lock\":5}\nhel"[..], Some(&lock), "robot").unwrap_err();
+        assert!(err.to_string().contains("session to robot ended"), "{err}");
+        assert!(!lock.exists());
+    }
 }
