@@ -1069,6 +1069,10 @@ fn a_remote_build_brings_its_lock_back_survives_a_cut_and_holds_gc_off() {
         assert!(Instant::now() < deadline, "gc neither ran nor waited");
         std::thread::sleep(Duration::from_millis(20));
     }
+    assert!(
+        gc.try_wait().unwrap().is_none(),
+        "gc ran while a remote build held its lease"
+    );
     std::fs::write(&go, "").unwrap();
     let out = build.wait_with_output().unwrap();
     assert!(

@@ -110,7 +110,11 @@ fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
     Ok((d.to_string(), n))
 }
 
-/// What a build of these arguments reads here: (the spec's file name, the entries).
+/// The entries a build reads, each with its path on this machine.
+type Files = Vec<(Entry, std::path::PathBuf)>;
+
+/// What a build of these arguments reads here: (the spec's file name, the spec's directory,
+/// the entries).
 #[allow(clippy::too_many_arguments)]
 fn collect(
     file: Option<std::path::PathBuf>,
@@ -119,7 +123,7 @@ fn collect(
     build_args: &[String],
     target: &[String],
     platform: &[String],
-) -> miette::Result<(String, std::path::PathBuf, Vec<(Entry, std::path::PathBuf)>)> {
+) -> miette::Result<(String, std::path::PathBuf, Files)> {
     let (file, context_dir) = resolve_args(file, spec_file, context_dir)?;
     let inputs = duckc_driver::inputs(&duckc_driver::Options {
         file: find_spec(file.as_deref())?,
