@@ -1,30 +1,40 @@
 //! End-to-end tests of remote hosts (issue 16): `duckc -H` and `DUCKC_HOST` through the real
 //! OpenSSH client to a real `sshd` (Debian's openssh-server) that each test starts on
 //! 127.0.0.1, on a free port, with host and user keys it makes in a directory of its own. The
-//! remote user is root (the test's sshd permits key logins for root only) and the remote duckc
-//! is the binary under test, with a store of its own: "local" and "remote" are two stores on
-//! this machine, and everything between them crosses the ssh session.
+//! remote user is a second local user the test creates (`useradd`, a home with the test's key
+//! in `~/.ssh/authorized_keys`, a subordinate id range); the test's sshd lets only that user in,
+//! so the remote duckc (the binary under test) runs **rootless** as it, with a store in its
+//! home. "Local" is root's store on this machine, "remote" the user's, and everything between
+//! them crosses the ssh session.
 
 mod common;
 
 use std::fs::File;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::pty::Pty;
-use common::store::load_busybox;
+use common::store::{busybox_layout, load_busybox};
+use common::users::{ids, shadow_tool};
 use common::{duckc_bin, ok, require_root, require_tool};
 
-/// A private sshd and the client configuration to reach it; stopped and removed on drop,
-/// however the test ends.
+/// A private sshd, the local user it lets in, and the client configuration to reach it;
+/// stopped and removed (the user too) on drop, however the test ends.
 struct Sshd {
     dir: PathBuf,
     port: u16,
     child: Child,
+    /// The remote user: made for this test, with a subordinate id range.
+    user: String,
+    uid: u32,
+    gid: u32,
+    /// The duckc binary the remote user runs (the one under test, or a copy it can execute).
+    bin: PathBuf,
 }
 
 fn free_port() -> u16 {
@@ -41,24 +51,73 @@ fn keygen(path: &Path) {
         .arg(path));
 }
 
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
 impl Sshd {
     fn start(name: &str) -> Option<Sshd> {
-        if !require_root() || !require_tool("umoci") || !require_tool("ssh") {
+        if !require_root()
+            || !require_tool("umoci")
+            || !require_tool("ssh")
+            || !require_tool("newuidmap")
+            || !require_tool("useradd")
+            || !require_tool("setpriv")
+        {
             return None;
         }
         assert!(
             Path::new("/usr/sbin/sshd").is_file(),
             "sshd is missing: install Debian's openssh-server (.ci/run does)"
         );
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("remote")
-            .join(format!("{name}-{}", std::process::id()));
+        // Under /tmp, not the build directory: the remote user must reach its home in it.
+        let dir = std::env::temp_dir().join(format!("duckc-remote-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        chmod(&dir, 0o755);
         keygen(&dir.join("host_key"));
         keygen(&dir.join("id"));
         keygen(&dir.join("other_id"));
-        std::fs::copy(dir.join("id.pub"), dir.join("authorized_keys")).unwrap();
+
+        // The remote user: a home with the test's key, one subordinate range of 65536 ids (so
+        // that rootless `run` and builds work there), a password that cannot be used but does
+        // not lock the account (sshd without PAM refuses keys for locked accounts).
+        let user = format!("drm{name}{}", std::process::id());
+        let _ = shadow_tool(Command::new("userdel").arg(&user));
+        let home = dir.join("home");
+        shadow_tool(
+            Command::new("useradd")
+                .args(["-M", "-s", "/bin/sh", "-p", "*"])
+                .args(["-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", "-d"])
+                .arg(&home)
+                .arg(&user),
+        )
+        .unwrap();
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Past useradd's own ranges and apart from tests/rootless.rs's (which start at 1e9).
+        let start = 3_000_000_000 + ((u64::from(std::process::id()) * 8 + n) % 10_000) * 100_000;
+        let range = format!("{start}-{}", start + 65_535);
+        shadow_tool(Command::new("usermod").args([
+            "--add-subuids",
+            &range,
+            "--add-subgids",
+            &range,
+            &user,
+        ]))
+        .unwrap();
+        let (uid, gid) = ids(&user);
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        std::fs::create_dir_all(home.join("store")).unwrap();
+        std::fs::copy(dir.join("id.pub"), home.join(".ssh/authorized_keys")).unwrap();
+        ok(Command::new("chown")
+            .arg("-R")
+            .arg(format!("{uid}:{gid}"))
+            .arg(&home));
+        chmod(&home, 0o755);
+        chmod(&home.join(".ssh"), 0o700);
+        chmod(&home.join(".ssh/authorized_keys"), 0o600);
+
         // sshd run as root wants its privilege separation directory, as Debian's service has it.
         std::fs::create_dir_all("/run/sshd").unwrap();
         let port = free_port();
@@ -67,9 +126,9 @@ impl Sshd {
             dir.join("sshd_config"),
             format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
-                 AuthorizedKeysFile {d}/authorized_keys\nPermitRootLogin prohibit-password\n\
-                 AllowUsers root\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                 UsePAM no\nStrictModes no\nPrintMotd no\nPrintLastLog no\nLogLevel ERROR\n"
+                 AuthorizedKeysFile .ssh/authorized_keys\nPermitRootLogin no\n\
+                 AllowUsers {user}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 UsePAM no\nStrictModes yes\nPrintMotd no\nPrintLastLog no\nLogLevel ERROR\n"
             ),
         )
         .unwrap();
@@ -110,22 +169,43 @@ impl Sshd {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        for store in ["local", "remote"] {
-            std::fs::create_dir_all(dir.join(store)).unwrap();
+        std::fs::create_dir_all(dir.join("local")).unwrap();
+        let mut sshd = Sshd {
+            dir,
+            port,
+            child,
+            user,
+            uid,
+            gid,
+            bin: duckc_bin(),
+        };
+        // The build directory may not be open to other users: then the user gets a copy.
+        let reachable = sshd
+            .as_user(&["--version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !reachable {
+            let copy = sshd.dir.join("duckc");
+            std::fs::copy(duckc_bin(), &copy).unwrap();
+            chmod(&copy, 0o755);
+            sshd.bin = copy;
         }
-        Some(Sshd { dir, port, child })
+        Some(sshd)
     }
 
     fn url(&self) -> String {
-        format!("ssh://root@127.0.0.1:{}", self.port)
+        format!("ssh://{}@127.0.0.1:{}", self.user, self.port)
     }
 
     fn local(&self) -> PathBuf {
         self.dir.join("local")
     }
 
+    /// The remote user's store (in its home, owned by it).
     fn remote(&self) -> PathBuf {
-        self.dir.join("remote")
+        self.dir.join("home/store")
     }
 
     /// `duckc` on the local side: the test's ssh configuration, its own hosts file.
@@ -144,6 +224,23 @@ impl Sshd {
         cmd
     }
 
+    /// `duckc --store REMOTE-STORE ARGS` run here directly as the remote user (no ssh), in the
+    /// environment an ssh session gives it: what `-H` is compared with.
+    fn as_user(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("setpriv");
+        cmd.arg(format!("--reuid={}", self.uid))
+            .arg(format!("--regid={}", self.gid))
+            .args(["--init-groups", "--", "env", "-i"])
+            .arg(format!("HOME={}", self.dir.join("home").display()))
+            .arg("PATH=/usr/local/bin:/usr/bin:/bin")
+            .arg("NO_COLOR=1")
+            .arg(&self.bin)
+            .arg("--store")
+            .arg(self.remote())
+            .args(args);
+        cmd
+    }
+
     /// `duckc host add NAME URL --duckc BIN --remote-store REMOTE-STORE`.
     fn add_host(&self, name: &str, url: &str, duckc: &Path) {
         ok(self
@@ -157,8 +254,17 @@ impl Sshd {
     /// The usual setup: host `box` is this sshd with the duckc under test.
     fn with_box(name: &str) -> Option<Sshd> {
         let sshd = Sshd::start(name)?;
-        sshd.add_host("box", &sshd.url(), &duckc_bin());
+        sshd.add_host("box", &sshd.url(), &sshd.bin);
         Some(sshd)
+    }
+
+    /// The busybox image in the remote store, loaded there with `duckc -H box load -i LAYOUT`
+    /// from a layout the remote user can read.
+    fn load_busybox_remote(&self) {
+        let layout = busybox_layout(&self.dir);
+        ok(Command::new("chmod").arg("-R").arg("a+rX").arg(&layout));
+        let layout = layout.to_str().unwrap().to_owned();
+        self.must(&["-H", "box", "load", "-i", &layout]);
     }
 
     fn run(&self, args: &[&str]) -> (i32, String, String) {
@@ -182,33 +288,42 @@ impl Sshd {
     }
 }
 
+/// The ids `duckc ps -aq` lists with `cmd`.
+fn containers(cmd: &mut Command) -> Vec<String> {
+    cmd.output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl Drop for Sshd {
     fn drop(&mut self) {
-        // Containers a failed test left running, on either side, go first.
-        for store in [self.local(), self.remote()] {
-            let Ok(out) = self
-                .duckc()
-                .arg("--store")
-                .arg(&store)
-                .args(["ps", "-aq"])
-                .output()
-            else {
-                continue;
-            };
-            let ids = String::from_utf8_lossy(&out.stdout).into_owned();
-            let ids: Vec<&str> = ids.split_whitespace().collect();
-            if !ids.is_empty() {
-                let _ = self
-                    .duckc()
-                    .arg("--store")
-                    .arg(&store)
-                    .args(["rm", "-f"])
-                    .args(&ids)
-                    .output();
-            }
+        // Containers a failed test left running, on either side, go first: the local ones as
+        // root, the remote ones as their user.
+        let local = containers(self.duckc().args(["ps", "-aq"]));
+        if !local.is_empty() {
+            let _ = self.duckc().args(["rm", "-f"]).args(&local).output();
+        }
+        let remote = containers(&mut self.as_user(&["ps", "-aq"]));
+        if !remote.is_empty() {
+            let ids: Vec<&str> = remote.iter().map(String::as_str).collect();
+            let _ = self.as_user(&[&["rm", "-f"], &ids[..]].concat()).output();
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // userdel also drops the user's /etc/subuid and /etc/subgid lines. A session's last
+        // process may still be ending: then try again (shadow_tool itself waits out a locked
+        // user database).
+        for _ in 0..5 {
+            if shadow_tool(Command::new("userdel").arg(&self.user)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -226,11 +341,36 @@ fn verbs_run_remotely_with_their_output_exit_codes_and_clear_errors() {
     let Some(sshd) = Sshd::with_box("verbs") else {
         return;
     };
-    load_busybox(&sshd.remote());
+    sshd.load_busybox_remote();
 
     // Named hosts.
     let (ls, _) = sshd.must(&["host", "ls"]);
     assert!(ls.contains("box") && ls.contains(&sshd.url()), "{ls}");
+
+    // The remote duckc runs as the test's user, rootless, on the store in its home.
+    let (facts, _) = sshd.must(&[
+        "-H",
+        "box",
+        "version",
+        "--format",
+        "{{.Runtime.Rootless}} {{.Store}}",
+    ]);
+    assert_eq!(
+        facts.trim(),
+        format!("true {}", sshd.remote().display()),
+        "the remote duckc is not the user's"
+    );
+    // Its container's root is that user on this machine.
+    sshd.must(&[
+        "-H", "box", "run", "-d", "--name", "who", "busybox", "sleep", "1000",
+    ]);
+    let (pid, _) = sshd.must(&["-H", "box", "inspect", "--format", "{{.State.Pid}}", "who"]);
+    let owner = std::fs::metadata(format!("/proc/{}", pid.trim())).map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid()
+    });
+    assert_eq!(owner.ok(), Some(sshd.uid), "pid {pid}");
+    sshd.must(&["-H", "box", "rm", "-f", "who"]);
 
     // The remote store answers, not the local one (which is empty).
     let (images, _) = sshd.must(&["-H", "box", "images"]);
@@ -353,7 +493,7 @@ fn run_it_remotely_has_a_terminal_its_size_exit_codes_and_ctrl_c() {
     let Some(sshd) = Sshd::with_box("tty") else {
         return;
     };
-    load_busybox(&sshd.remote());
+    sshd.load_busybox_remote();
 
     // The remote container's terminal has this terminal's size; the exit code comes back.
     let pty = Pty::new();
@@ -414,13 +554,13 @@ fn run_it_remotely_has_a_terminal_its_size_exit_codes_and_ctrl_c() {
     let mut codes = Vec::new();
     for remote in [true, false] {
         let mut pty = Pty::new();
-        let mut cmd = sshd.duckc();
-        if remote {
-            cmd.args(["-H", "box"]);
+        let cmd = if remote {
+            let mut cmd = sshd.duckc();
+            cmd.args(["-H", "box", "logs", "-f", "follow"]);
+            cmd
         } else {
-            cmd.env("DUCKC_STORE", sshd.remote());
-        }
-        cmd.args(["logs", "-f", "follow"]);
+            sshd.as_user(&["logs", "-f", "follow"])
+        };
         let mut child = pty.spawn(cmd);
         pty.wait_for("line-one");
         pty.master.write_all(b"\x03").unwrap();
@@ -586,18 +726,12 @@ fn build_with_a_local_context_sends_only_what_it_copies_and_then_only_edits() {
     let Some(sshd) = Sshd::with_box("build") else {
         return;
     };
-    // examples/hello, with the static busybox its fetch script would put there.
     let ctx = sshd.dir.join("hello");
-    std::fs::create_dir_all(&ctx).unwrap();
+    let spec = hello_context(&ctx);
+    let spec = spec.to_str().unwrap();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello");
-    for f in ["env.kdl", "hello.sh"] {
-        std::fs::copy(example.join(f), ctx.join(f)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", ctx.join("busybox")).unwrap();
     // Not copied by any step: never sent.
     std::fs::write(ctx.join("notes.txt"), "x".repeat(50_000)).unwrap();
-    let spec = ctx.join("env.kdl");
-    let spec = spec.to_str().unwrap();
 
     let (out, err) = sshd.must(&["-H", "box", "build", spec]);
     let (files, bytes) = sent(&err);
@@ -663,4 +797,296 @@ fn build_with_a_local_context_sends_only_what_it_copies_and_then_only_edits() {
     sshd.must(&["-H", "box", "build", spec]);
     let (out, _) = sshd.must(&["-H", "box", "run", "--rm", "duckc-example/hello"]);
     assert_eq!(out, "third\nfourth\n");
+}
+
+/// The exit code as a shell reports it: 128+N for a process killed by signal N.
+fn shell_code(status: std::process::ExitStatus) -> i32 {
+    status
+        .code()
+        .or(status.signal().map(|s| 128 + s))
+        .unwrap_or(-1)
+}
+
+#[test]
+fn ctrl_z_start_a_and_signals_pass_through_a_remote_terminal() {
+    let Some(sshd) = Sshd::with_box("sig") else {
+        return;
+    };
+    sshd.load_busybox_remote();
+
+    // ctrl-z and ctrl-\ typed here are signals to the process in the remote container (its
+    // terminal turns them into SIGTSTP and SIGQUIT there); the shell's traps answer.
+    let pty = Pty::new();
+    let mut cmd = sshd.duckc();
+    cmd.args([
+        "-H",
+        "box",
+        "run",
+        "-it",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got-tstp' TSTP; trap 'echo got-quit; exit 44' QUIT; echo ready; \
+         while :; do read -t 1 x; done",
+    ]);
+    let mut child = pty.spawn(cmd);
+    pty.wait_for("ready");
+    let mut master = pty.master.try_clone().unwrap();
+    master.write_all(b"\x1a").unwrap();
+    pty.wait_for("got-tstp");
+    master.write_all(b"\x1c").unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(44), "{}", pty.text());
+    pty.wait_for("got-quit");
+
+    // A container killed by a signal: the same exit code over ssh, with a terminal and
+    // without, as when the remote user runs it there.
+    let killed = [
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "kill -KILL $$",
+    ];
+    let there = shell_code(sshd.as_user(&killed).output().unwrap().status);
+    assert_eq!(there, 137);
+    let (code, _, err) = sshd.run(&[&["-H", "box"], &killed[..]].concat());
+    assert_eq!(code, there, "{err}");
+    let pty = Pty::new();
+    let mut cmd = sshd.duckc();
+    cmd.args(["-H", "box", "run", "-it", "--rm", "--init", "busybox"])
+        .args(["sh", "-c", "tty; kill -TERM $$"]);
+    let mut child = pty.spawn(cmd);
+    assert_eq!(shell_code(child.wait().unwrap()), 143, "{}", pty.text());
+    pty.wait_for("/dev/pts/");
+
+    // `run -it … sh`, leave, then `start -a` over ssh: the terminal is attached with its input
+    // and its size, ctrl-z reaches the shell, and its exit code comes back.
+    let mut pty = Pty::new();
+    let mut cmd = sshd.duckc();
+    cmd.args([
+        "-H", "box", "run", "-it", "--name", "again", "busybox", "sh",
+    ]);
+    let mut first = pty.spawn(cmd);
+    pty.wait_for("# ");
+    pty.type_in(b"exit\r");
+    assert_eq!(first.wait().unwrap().code(), Some(0), "{}", pty.text());
+    let mut pty = Pty::new();
+    let mut cmd = sshd.duckc();
+    cmd.args(["-H", "box", "start", "-a", "again"]);
+    let mut again = pty.spawn(cmd);
+    pty.wait_for("# ");
+    pty.type_in(b"trap 'echo tstp-$((6*7))' TSTP; stty size; echo started-$((6*7))\r");
+    pty.wait_for("started-42");
+    pty.wait_for("33 111");
+    pty.type_in(b"read -t 30 x\r");
+    // The shell reads: a ctrl-z now interrupts the read and runs the trap.
+    std::thread::sleep(Duration::from_millis(300));
+    pty.type_in(b"\x1a");
+    pty.wait_for("tstp-42");
+    pty.type_in(b"exit 5\r");
+    assert_eq!(again.wait().unwrap().code(), Some(5), "{}", pty.text());
+    let (state, _) = sshd.must(&[
+        "-H",
+        "box",
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        "again",
+    ]);
+    assert_eq!(state.trim(), "exited 5");
+    sshd.must(&["-H", "box", "rm", "again"]);
+}
+
+/// `sh` script at `path` that runs `ssh -F CONFIG "$@"` with `filter` between duckc and ssh
+/// on the session's input.
+fn ssh_wrapper(sshd: &Sshd, path: &Path, filter: &str) {
+    std::fs::write(
+        path,
+        format!(
+            "#!/bin/sh\n{filter} | ssh -F {}/ssh_config \"$@\"\n",
+            sshd.dir.display()
+        ),
+    )
+    .unwrap();
+    chmod(path, 0o755);
+}
+
+/// examples/hello, with the static busybox its fetch script would put there, in `dir`.
+fn hello_context(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello");
+    for f in ["env.kdl", "hello.sh"] {
+        std::fs::copy(example.join(f), dir.join(f)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", dir.join("busybox")).unwrap();
+    dir.join("env.kdl")
+}
+
+/// The /proc/locks lines about the file at `path` (by its inode).
+fn locks_on(path: &Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Vec::new();
+    };
+    let ino = format!(":{} ", meta.ino());
+    std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&ino))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether some process holds a flock on `path`.
+fn lock_held(path: &Path) -> bool {
+    locks_on(path).iter().any(|l| !l.contains("->"))
+}
+
+/// Whether some process waits for the flock on `path` (a `->` line in /proc/locks).
+fn someone_waits_for(path: &Path) -> bool {
+    locks_on(path).iter().any(|l| l.contains("->"))
+}
+
+#[test]
+fn a_remote_build_brings_its_lock_back_survives_a_cut_and_holds_gc_off() {
+    // Not "lock": shadow_tool takes "lock" in userdel's answer for a locked user database.
+    let Some(sshd) = Sshd::with_box("pins") else {
+        return;
+    };
+    let spec = hello_context(&sshd.dir.join("hello"));
+    let spec = spec.to_str().unwrap();
+
+    // The session cut while the context is sent (after 300000 bytes, inside busybox): an
+    // error naming the host and what to do; nothing half-stored there; the rerun builds.
+    let cut = sshd.dir.join("cut-ssh");
+    ssh_wrapper(&sshd, &cut, "dd bs=1 count=300000 status=none");
+    let out = sshd
+        .duckc()
+        .env("DUCKC_SSH_COMMAND", &cut)
+        .args(["-H", "box", "build", spec])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = flat(&String::from_utf8_lossy(&out.stderr));
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("session to box ended") && err.contains("help:") && err.contains("again"),
+        "{err}"
+    );
+    sshd.must(&["-H", "box", "verify"]);
+    let tmp_left: Vec<_> = std::fs::read_dir(sshd.remote().join("tmp"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(tmp_left.is_empty(), "left in the remote tmp/: {tmp_left:?}");
+    let (_, err) = sshd.must(&["-H", "box", "build", spec]);
+    assert!(sent(&err).0 >= 1, "{err}");
+    let (out, _) = sshd.must(&["-H", "box", "run", "--rm", "duckc-example/hello"]);
+    assert!(out.starts_with("Hello from duckc"), "{out}");
+
+    // A build that pins its base (a name with a registry host, here already in the remote
+    // store) writes `duck.lock` there: it comes back next to the spec, as a local build
+    // writes it.
+    sshd.must(&[
+        "-H",
+        "box",
+        "tag",
+        "duckc-example/hello:latest",
+        "127.0.0.1:5999/duck/hello:latest",
+    ]);
+    let pinned = digest(&sshd, Some("box"), "127.0.0.1:5999/duck/hello:latest");
+    let ctx = sshd.dir.join("pinned");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("env.kdl"),
+        "env \"pinned\" {\n    from \"127.0.0.1:5999/duck/hello:latest\"\n    \
+         tag \"remote/pinned:latest\"\n}\n",
+    )
+    .unwrap();
+    let pspec = ctx.join("env.kdl");
+    let pspec = pspec.to_str().unwrap();
+    let (_, err) = sshd.must(&["-H", "box", "build", pspec]);
+    let lock = std::fs::read_to_string(ctx.join("duck.lock"))
+        .unwrap_or_else(|e| panic!("no duck.lock came back ({e}):\n{err}"));
+    assert!(
+        lock.contains("127.0.0.1:5999/duck/hello:latest") && lock.contains(&pinned),
+        "{lock}"
+    );
+    assert!(err.contains("pinned by the build on box"), "{err}");
+    // The lock is now sent with the spec, and a build that changes nothing leaves it alone.
+    let (_, err) = sshd.must(&["-H", "box", "build", "--locked", pspec]);
+    assert_eq!(sent(&err).0, 1, "{err}");
+    assert!(!err.contains("pinned by the build on"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(ctx.join("duck.lock")).unwrap(),
+        lock
+    );
+
+    // `gc` on the remote while a build there waits for its context: gc waits for the build's
+    // lease, so the context files the remote already had (and did not ask for again) are
+    // still there when the build lays them out. The session is held after the offer until
+    // the test lets it go.
+    std::fs::write(sshd.dir.join("hello/hello.sh"), "#!/bin/sh\necho held\n").unwrap();
+    let go = sshd.dir.join("go");
+    let held = sshd.dir.join("held-ssh");
+    ssh_wrapper(
+        &sshd,
+        &held,
+        &format!(
+            "(IFS= read -r offer; printf '%s\\n' \"$offer\"; n=0; \
+             until [ -e {} ] || [ $n -ge 1200 ]; do sleep 0.05; n=$((n+1)); done; exec cat)",
+            go.display()
+        ),
+    );
+    let build = sshd
+        .duckc()
+        .env("DUCKC_SSH_COMMAND", &held)
+        .args(["-H", "box", "build", spec])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The remote's context-build holds its lease (a shared flock on the store's gc.lock)
+    // while it waits for the contents: then gc starts.
+    let gc_lock = sshd.remote().join("locks/gc.lock");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !lock_held(&gc_lock) {
+        assert!(
+            Instant::now() < deadline,
+            "the remote build took no lease on its store"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut gc = sshd
+        .as_user(&["gc"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Either gc waits for the lock (the lease holds), or it ran at once (it does not).
+    while gc.try_wait().unwrap().is_none() && !someone_waits_for(&gc_lock) {
+        assert!(Instant::now() < deadline, "gc neither ran nor waited");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        gc.try_wait().unwrap().is_none(),
+        "gc ran while a remote build held its lease"
+    );
+    std::fs::write(&go, "").unwrap();
+    let out = build.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the build failed after gc:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(gc.wait().unwrap().success());
+    let (out, _) = sshd.must(&["-H", "box", "run", "--rm", "duckc-example/hello"]);
+    assert_eq!(out, "held\n");
+    // Once no build uses them they are a cache: that gc removed them, so the next build sends
+    // them again.
+    let (_, err) = sshd.must(&["-H", "box", "build", spec]);
+    assert_eq!(sent(&err).0, 3, "{err}");
 }

@@ -10,6 +10,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use common::users::shadow_tool;
 use common::{apt, must, require_root, require_tool};
 
 /// A user made for one test, removed (with its `/etc/subuid` and `/etc/subgid` lines, which
@@ -132,24 +133,6 @@ impl Drop for TestUser {
         // userdel also removes the user's lines from /etc/subuid and /etc/subgid.
         let _ = shadow_tool(Command::new("userdel").arg(&self.name));
     }
-}
-
-/// Run a shadow tool (`useradd`, `usermod`, `userdel`); its error text on failure. Other tests
-/// on the machine edit /etc/passwd and /etc/subuid too, and these tools give up at once on a
-/// file another one has locked: try again until it is free.
-fn shadow_tool(cmd: &mut Command) -> Result<(), String> {
-    for _ in 0..100 {
-        let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-        if out.status.success() {
-            return Ok(());
-        }
-        let err = String::from_utf8_lossy(&out.stderr);
-        if !err.contains("lock") {
-            return Err(format!("{cmd:?} failed: {err}"));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    Err(format!("{cmd:?}: the user database stayed locked"))
 }
 
 fn chown_to(path: &Path, user: &str) {

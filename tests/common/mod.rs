@@ -7,6 +7,7 @@ pub mod probe;
 pub mod pty;
 pub mod store;
 pub mod tools;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -8,8 +8,10 @@
 //!    digest, size, target}]}` (`tree` is `spec` or `context`);
 //! 2. the remote: `{"want": [digest…]}`, the file contents its store lacks;
 //! 3. this side: those contents back to back, each exactly its announced size;
-//! 4. the remote: `{"ok": true}` (or an error), then the build's own output until it ends,
-//!    with the build's exit code as the session's.
+//! 4. the remote: `{"ok": true}` (or an error), then the build's standard output in frames
+//!    (`{"out": N}` and N bytes), then `{"lock": N}` and N bytes when the build wrote a
+//!    `duck.lock` other than the one it was sent (this side writes it next to the spec, as a
+//!    local build would), then `{"end": CODE}`; the build's exit code is the session's.
 //!
 //! **Invariant:** contents are stored on the remote as blobs, so each is checked against the
 //! digest it was announced under before it is used (a file edited while it is sent fails the
@@ -21,6 +23,7 @@ use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Component, Path};
 use std::process::{ExitCode, Stdio};
 
@@ -68,6 +71,20 @@ struct Want {
     want: Vec<String>,
 }
 
+/// A frame of what the remote sends once the build runs: exactly one field is set.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Frame {
+    /// The next N bytes are the build's standard output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    out: Option<u64>,
+    /// The next N bytes are the `duck.lock` the build wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lock: Option<u64>,
+    /// The build ended with this exit code; nothing follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    end: Option<i32>,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Ready {
     #[serde(default)]
@@ -93,7 +110,11 @@ fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
     Ok((d.to_string(), n))
 }
 
-/// What a build of these arguments reads here: (the spec's file name, the entries).
+/// The entries a build reads, each with its path on this machine.
+type Files = Vec<(Entry, std::path::PathBuf)>;
+
+/// What a build of these arguments reads here: (the spec's file name, the spec's directory,
+/// the entries).
 #[allow(clippy::too_many_arguments)]
 fn collect(
     file: Option<std::path::PathBuf>,
@@ -102,7 +123,7 @@ fn collect(
     build_args: &[String],
     target: &[String],
     platform: &[String],
-) -> miette::Result<(String, Vec<(Entry, std::path::PathBuf)>)> {
+) -> miette::Result<(String, std::path::PathBuf, Files)> {
     let (file, context_dir) = resolve_args(file, spec_file, context_dir)?;
     let inputs = duckc_driver::inputs(&duckc_driver::Options {
         file: find_spec(file.as_deref())?,
@@ -199,7 +220,7 @@ fn collect(
         }
         out.push((e, full));
     }
-    Ok((spec_name, out))
+    Ok((spec_name, spec_dir, out))
 }
 
 /// The build's flags as given, minus those that name local paths, for the remote `build`.
@@ -246,6 +267,7 @@ pub fn run(
         target,
         outputs,
         platform,
+        locked,
         ..
     } = command
     else {
@@ -262,7 +284,8 @@ pub fn run(
             "`-o` would write on the remote host"
         ));
     }
-    let (spec, entries) = collect(file, spec_file, context, &build_args, &target, &platform)?;
+    let (spec, spec_dir, entries) =
+        collect(file, spec_file, context, &build_args, &target, &platform)?;
     let mut args = vec![OsString::from("context-build")];
     args.extend(forwarded_flags(matches, def));
     let mut session = Session::start(&host, &args, false, true, Stdio::piped(), Stdio::piped())?;
@@ -273,23 +296,97 @@ pub fn run(
     }
     let mut w = session.child.stdin.take().expect("stdin is piped");
     let mut r = BufReader::new(session.child.stdout.take().expect("stdout is piped"));
-    let sent = send(&spec, &entries, &mut r, &mut w);
+    let sent = send(&spec, &entries, &mut r, &mut w, &host.label);
     drop(w);
+    let mut received = Ok(());
     if let Ok((files, bytes, there)) = &sent {
         eprintln!(
             "sent {files} file(s), {bytes} bytes of build context to {}; {there} already there",
             host.label
         );
-        let mut out = std::io::stdout().lock();
-        let _ = std::io::copy(&mut r, &mut out);
-        let _ = out.flush();
+        let lock = (!locked).then(|| spec_dir.join("duck.lock"));
+        received = receive(&mut r, lock.as_deref(), &host.label);
     }
     drop(r);
     let code = session.finish();
-    match (sent, code) {
+    match (sent.and(received), code) {
         (Ok(_), Ok(c)) => Ok(ExitCode::from(c)),
         (Err(_), Err(e)) | (Ok(_), Err(e)) => Err(e),
         (Err(e), Ok(_)) => Err(e),
+    }
+}
+
+/// The longest `duck.lock` taken back from a remote build (a lock of thousands of packages is
+/// well under a megabyte).
+const MAX_LOCK: u64 = 16 << 20;
+
+/// The remote build's frames: its output to our standard output, a `duck.lock` it wrote to
+/// `lock_path` (`None` for a `--locked` build, which writes none), until its end.
+fn receive(r: &mut impl BufRead, lock_path: Option<&Path>, host: &str) -> miette::Result<()> {
+    let cut = || {
+        miette!(
+            help = format!(
+                "run the build again: what {host} already stored is kept, and the build \
+                 cache there makes the rerun quick"
+            ),
+            "the ssh session to {host} ended during the build"
+        )
+    };
+    let mut out = std::io::stdout().lock();
+    loop {
+        let mut line = String::new();
+        match r.take(4096).read_line(&mut line) {
+            Ok(_) if line.ends_with('\n') => {}
+            _ => return Err(cut()),
+        }
+        let frame: Frame = serde_json::from_str(&line)
+            .map_err(|e| miette!("{host} answered something unexpected: {e}"))?;
+        if let Some(n) = frame.out {
+            let copied = std::io::copy(&mut r.take(n), &mut out).map_err(|_| cut())?;
+            if copied != n {
+                return Err(cut());
+            }
+            let _ = out.flush();
+        } else if let Some(n) = frame.lock {
+            let Some(lock_path) = lock_path.filter(|_| n <= MAX_LOCK) else {
+                return Err(miette!(
+                    help = format!("check the duckc installed on {host}"),
+                    "{host} sent a `duck.lock` of {n} bytes for a build that writes none, or \
+                     one over {MAX_LOCK} bytes"
+                ));
+            };
+            let mut bytes = Vec::new();
+            r.take(n).read_to_end(&mut bytes).map_err(|_| cut())?;
+            if bytes.len() as u64 != n {
+                return Err(cut());
+            }
+            write_lock(lock_path, &bytes, host);
+        } else if frame.end.is_some() {
+            return Ok(());
+        } else {
+            return Err(miette!("{host} answered an empty frame"));
+        }
+    }
+}
+
+/// Write the `duck.lock` a remote build wrote next to the local spec (a temporary file, then a
+/// rename, as a local build writes it). A directory this side cannot write only warns: the
+/// build itself does not need the lock, as locally.
+fn write_lock(path: &Path, bytes: &[u8], host: &str) {
+    let tmp = path.with_file_name(format!(".duck.lock.{}.tmp", std::process::id()));
+    let written = std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    match written {
+        Ok(()) => eprintln!("wrote {} (pinned by the build on {host})", path.display()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            eprintln!(
+                "warning: cannot write `{}`: {e}\n  help: make the spec's directory writable \
+                 to keep the pins for `--locked`",
+                path.display()
+            );
+        }
     }
 }
 
@@ -319,15 +416,23 @@ fn send(
     entries: &[(Entry, std::path::PathBuf)],
     r: &mut impl BufRead,
     w: &mut impl Write,
+    host: &str,
 ) -> miette::Result<(usize, u64, usize)> {
-    let cut = |e: std::io::Error| miette!("the session ended while sending: {e}");
+    let cut = |e: &dyn std::fmt::Display| {
+        miette!(
+            help =
+                format!("run the build again: the files {host} already stored are not sent again"),
+            "the ssh session to {host} ended while the build context was sent: {e}"
+        )
+    };
+    let answer = |r: &mut _| read_line(r).map_err(|e| cut(&e));
     let manifest = Manifest {
         protocol: super::PROTOCOL,
         spec: spec.to_owned(),
         entries: entries.iter().map(|(e, _)| e.clone()).collect(),
     };
-    write_json(w, &manifest).map_err(cut)?;
-    let want: Want = serde_json::from_str(&read_line(r)?)
+    write_json(w, &manifest).map_err(|e| cut(&e))?;
+    let want: Want = serde_json::from_str(&answer(r)?)
         .map_err(|e| miette!("the remote answered something unexpected: {e}"))?;
     let files: BTreeSet<&str> = entries
         .iter()
@@ -350,7 +455,7 @@ fn send(
         };
         let mut f = context::open_nofollow(full).map_err(|_| changed())?;
         let mut hashing = HashingWriter::new(&mut *w);
-        let n = std::io::copy(&mut (&mut f).take(e.size), &mut hashing).map_err(cut)?;
+        let n = std::io::copy(&mut (&mut f).take(e.size), &mut hashing).map_err(|e| cut(&e))?;
         let (_, digest, _) = hashing.finish();
         // Grown since it was hashed: its first bytes may still match.
         let grown = f.read(&mut [0u8; 1]).map_or(true, |k| k > 0);
@@ -359,8 +464,8 @@ fn send(
         }
         bytes += n;
     }
-    w.flush().map_err(cut)?;
-    let ready: Ready = serde_json::from_str(&read_line(r)?)
+    w.flush().map_err(|e| cut(&e))?;
+    let ready: Ready = serde_json::from_str(&answer(r)?)
         .map_err(|e| miette!("the remote answered something unexpected: {e}"))?;
     if let Some(e) = ready.error.filter(|_| !ready.ok) {
         return Err(miette!("the remote did not take the build context: {e}"));
@@ -378,8 +483,8 @@ pub fn serve(global: &Global, flags: &[OsString]) -> miette::Result<ExitCode> {
     let mut w = std::io::stdout().lock();
     let bundle = store.tmp_path("remote-build");
     let result = take(&store, &bundle, &mut r, &mut w);
-    let spec = match result {
-        Ok(spec) => {
+    let (spec, sent_lock) = match result {
+        Ok(taken) => {
             write_json(
                 &mut w,
                 &Ready {
@@ -388,7 +493,7 @@ pub fn serve(global: &Global, flags: &[OsString]) -> miette::Result<ExitCode> {
                 },
             )
             .into_diagnostic()?;
-            spec
+            taken
         }
         Err(e) => {
             let _ = std::fs::remove_dir_all(&bundle);
@@ -402,7 +507,6 @@ pub fn serve(global: &Global, flags: &[OsString]) -> miette::Result<ExitCode> {
             return Err(e);
         }
     };
-    drop(w);
     let mut cmd = std::process::Command::new("/proc/self/exe");
     if let Some(s) = &global.store {
         cmd.arg("--store").arg(s);
@@ -413,11 +517,76 @@ pub fn serve(global: &Global, flags: &[OsString]) -> miette::Result<ExitCode> {
         .arg("--context")
         .arg(bundle.join("context"))
         .args(flags)
-        .stdin(Stdio::null());
-    let status = cmd.status();
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    let result = run_framed(cmd, &bundle.join("spec/duck.lock"), sent_lock, &mut w);
     let _ = std::fs::remove_dir_all(&bundle);
-    let status = status.map_err(|e| miette!("cannot run the build: {e}"))?;
-    Ok(ExitCode::from(status.code().unwrap_or(1) as u8))
+    Ok(ExitCode::from(result? as u8))
+}
+
+/// Run the build with its standard output framed onto `w`; then the lock it wrote, if it is
+/// not the one that was sent; then its end. Returns its exit code. When the other side is gone
+/// (a write fails), the build is ended with SIGTERM, as ctrl-c ends a local one.
+fn run_framed(
+    mut cmd: std::process::Command,
+    lock: &Path,
+    sent_lock: Option<String>,
+    w: &mut impl Write,
+) -> miette::Result<i32> {
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| miette!("cannot run the build: {e}"))?;
+    let mut out = child.stdout.take().expect("stdout is piped");
+    let mut buf = vec![0u8; 64 << 10];
+    let mut gone = false;
+    loop {
+        let n = match out.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let frame = Frame {
+            out: Some(n as u64),
+            ..Frame::default()
+        };
+        let sent = write_json(w, &frame)
+            .and_then(|()| w.write_all(&buf[..n]))
+            .and_then(|()| w.flush());
+        if !gone && sent.is_err() {
+            gone = true;
+            // SAFETY: a signal to the child we started and have not reaped.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| miette!("cannot wait for the build: {e}"))?;
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    if gone {
+        return Ok(code);
+    }
+    if let Ok(bytes) = std::fs::read(lock) {
+        let (digest, _) = digest_reader(&bytes[..]).into_diagnostic()?;
+        if sent_lock.as_deref() != Some(digest.to_string().as_str()) {
+            let frame = Frame {
+                lock: Some(bytes.len() as u64),
+                ..Frame::default()
+            };
+            let _ = write_json(w, &frame).and_then(|()| w.write_all(&bytes));
+        }
+    }
+    let _ = write_json(
+        w,
+        &Frame {
+            end: Some(code),
+            ..Frame::default()
+        },
+    );
+    let _ = w.flush();
+    Ok(code)
 }
 
 /// Read the manifest and the contents; lay the trees out under `bundle`. Returns the spec.
@@ -426,7 +595,7 @@ fn take(
     bundle: &Path,
     r: &mut impl BufRead,
     w: &mut impl Write,
-) -> miette::Result<String> {
+) -> miette::Result<(String, Option<String>)> {
     let manifest: Manifest = serde_json::from_str(&read_line(r)?)
         .map_err(|e| miette!("the other side sent something unexpected: {e}"))?;
     if manifest.protocol != super::PROTOCOL {
@@ -528,5 +697,41 @@ fn take(
                 .into_diagnostic()?;
         }
     }
-    Ok(manifest.spec)
+    let sent_lock = manifest
+        .entries
+        .iter()
+        .find(|e| e.tree == "spec" && e.path == "duck.lock")
+        .and_then(|e| e.digest.clone());
+    Ok((manifest.spec, sent_lock))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lock_comes_back_only_for_a_build_that_may_write_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("duck.lock");
+        let stream = b"{\"lock\":5}\nhello{\"end\":0}\n";
+        receive(&mut &stream[..], Some(&lock), "robot").unwrap();
+        assert_eq!(std::fs::read(&lock).unwrap(), b"hello");
+        // `--locked`: no lock is taken, and nothing is written.
+        std::fs::remove_file(&lock).unwrap();
+        let err = receive(&mut &stream[..], None, "robot").unwrap_err();
+        assert!(
+            err.to_string().contains("robot sent a `duck.lock`"),
+            "{err}"
+        );
+        assert!(!lock.exists());
+        let huge = format!("{{\"lock\":{}}}\n", MAX_LOCK + 1);
+        assert!(receive(&mut huge.as_bytes(), Some(&lock), "robot").is_err());
+        assert!(!lock.exists());
+        // A session that ends before the build's end is an error naming the host.
+        let err = receive(&mut &b"{\"end\""[..], Some(&lock), "robot").unwrap_err();
+        assert!(err.to_string().contains("session to robot ended"), "{err}");
+        let err = receive(&mut &b"{\"lock\":5}\nhel"[..], Some(&lock), "robot").unwrap_err();
+        assert!(err.to_string().contains("session to robot ended"), "{err}");
+        assert!(!lock.exists());
+    }
 }

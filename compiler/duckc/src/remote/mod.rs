@@ -23,7 +23,7 @@ use miette::miette;
 pub use hosts::Host;
 
 /// Bumped when the handshake or the transfer protocol changes.
-pub const PROTOCOL: u32 = 1;
+pub const PROTOCOL: u32 = 2;
 
 /// What `duckc remote-hello` prints: both sides must print the same line.
 pub fn hello_line() -> String {
