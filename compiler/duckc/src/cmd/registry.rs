@@ -142,6 +142,9 @@ pub(crate) fn report(e: Error) -> miette::Report {
         Error::NoPlatform { .. } => {
             "pick one of the platforms it has with `--platform OS/ARCH`".to_owned()
         }
+        Error::NotACache { .. } => "a build cache needs a tag of its own (an image there would be \
+             overwritten by `--cache-to`): name another tag, such as `REPOSITORY:buildcache`"
+            .to_owned(),
         Error::Credentials(_) => {
             "fix or remove the Docker config file (`$DOCKER_CONFIG/config.json` or \
              `~/.docker/config.json`)"
