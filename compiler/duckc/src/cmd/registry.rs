@@ -49,7 +49,7 @@ pub enum Command {
         #[arg(long, value_name = "OS/ARCH")]
         platform: Option<String>,
         /// Layers downloaded at the same time.
-        #[arg(long, default_value_t = 4, value_name = "N")]
+        #[arg(long, default_value_t = duckc_registry::pull::JOBS, value_name = "N")]
         jobs: usize,
         /// Pull every platform of a multi-platform image (the name then points at the whole
         /// index, and `push` pushes it whole).
