@@ -304,7 +304,7 @@ fn has_blob(pusher: &Pusher<'_>, digest: &Digest) -> Result<bool> {
 /// about; if the registry lost one, the manifest is refused, and the export then keeps only the
 /// earlier entries whose blobs are all there. Registries have no conditional tag update, so
 /// after writing, the export reads the tag back: if another export wrote it in between without
-/// this build's entries, it merges again (up to [`MERGE_ROUNDS`] times).
+/// this build's entries, it merges again (up to three times).
 pub fn export(
     store: &Store,
     keys: &[Digest],
