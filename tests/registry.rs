@@ -2755,3 +2755,560 @@ fn layers_kept_only_as_snapshots_push_and_save_as_before() {
     );
     assert!(std::fs::read(&tar_a).unwrap() == std::fs::read(&tar_c).unwrap());
 }
+
+/// What [`HeaderProxy`] saw of the uploads it passed on.
+#[derive(Default)]
+struct Seen {
+    /// Each `PATCH`: its `Content-Length` and `Content-Range`.
+    patches: Vec<(u64, String)>,
+    /// The `POST`s that start an upload, answered with the added header.
+    posts: usize,
+}
+
+/// A loopback HTTP/1.1 proxy in front of the real registry that passes every request and
+/// answer on unchanged, except that it adds `OCI-Chunk-Min-Length: MIN` to the answer of each
+/// `POST …/blobs/uploads/` (the header of distribution spec v1.1 that Debian's docker-registry
+/// 2.8 does not send), and records the `PATCH`es it forwards.
+struct HeaderProxy {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Seen>>,
+}
+
+impl HeaderProxy {
+    fn start(upstream: u16, min: u64) -> HeaderProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Seen::default()));
+        let shared = seen.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(client) = conn else { continue };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let seen = shared.clone();
+                std::thread::spawn(move || {
+                    let _ = header_proxy_conn(client, server, min, &seen);
+                });
+            }
+        });
+        HeaderProxy { port, seen }
+    }
+}
+
+/// The head of a request or an answer (through the empty line), `None` at the end of the
+/// stream.
+fn read_head(reader: &mut impl BufRead) -> std::io::Result<Option<String>> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        head.push_str(&line);
+        if line == "\r\n" {
+            return Ok(Some(head));
+        }
+    }
+}
+
+/// A header's value in `head` (the name in lower case).
+fn head_value(head: &str, name: &str) -> Option<String> {
+    head.lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_owned())
+    })
+}
+
+/// Copy exactly `len` bytes from `from` to `to`.
+fn copy_exact(from: &mut impl BufRead, to: &mut impl Write, len: u64) -> std::io::Result<()> {
+    use std::io::Read;
+    let n = std::io::copy(&mut from.take(len), to)?;
+    if n != len {
+        return Err(std::io::Error::other("the body ended early"));
+    }
+    Ok(())
+}
+
+/// Pass one connection's requests and answers on, one exchange at a time (the client waits for
+/// each answer), as [`HeaderProxy`] says.
+fn header_proxy_conn(
+    client: TcpStream,
+    server: TcpStream,
+    min: u64,
+    seen: &std::sync::Mutex<Seen>,
+) -> std::io::Result<()> {
+    // duckc tries HTTPS first: a TLS ClientHello is closed at once (plain HTTP follows).
+    let mut first = [0u8; 1];
+    if client.peek(&mut first)? == 0 || first[0] == 0x16 {
+        let _ = server.shutdown(std::net::Shutdown::Both);
+        return Ok(());
+    }
+    let mut from_client = BufReader::new(client.try_clone()?);
+    let mut to_client = client;
+    let mut from_server = BufReader::new(server.try_clone()?);
+    let mut to_server = server;
+    while let Some(request) = read_head(&mut from_client)? {
+        let line = request.lines().next().unwrap_or("").to_owned();
+        let mut words = line.split(' ');
+        let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+        assert!(
+            head_value(&request, "transfer-encoding").is_none(),
+            "a request without a length: {request}"
+        );
+        let length: u64 = head_value(&request, "content-length").map_or(0, |v| v.parse().unwrap());
+        if method == "PATCH" {
+            let range = head_value(&request, "content-range").unwrap_or_default();
+            seen.lock().unwrap().patches.push((length, range));
+        }
+        to_server.write_all(request.as_bytes())?;
+        copy_exact(&mut from_client, &mut to_server, length)?;
+        let Some(mut answer) = read_head(&mut from_server)? else {
+            return Ok(());
+        };
+        if method == "POST" && path.contains("/blobs/uploads/") && answer.contains(" 202 ") {
+            seen.lock().unwrap().posts += 1;
+            answer.insert_str(
+                answer.len() - 2,
+                &format!("OCI-Chunk-Min-Length: {min}\r\n"),
+            );
+        }
+        to_client.write_all(answer.as_bytes())?;
+        let status: u16 = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        if method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status) {
+            continue;
+        }
+        if head_value(&answer, "transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+            // Each chunk as it comes: its size line, its bytes and CRLF; then the trailers.
+            loop {
+                let mut size = String::new();
+                from_server.read_line(&mut size)?;
+                to_client.write_all(size.as_bytes())?;
+                let n = u64::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
+                    .map_err(std::io::Error::other)?;
+                if n == 0 {
+                    let trailers = read_head(&mut from_server)?.unwrap_or_default();
+                    to_client.write_all(trailers.as_bytes())?;
+                    break;
+                }
+                copy_exact(&mut from_server, &mut to_client, n + 2)?;
+            }
+        } else if let Some(len) = head_value(&answer, "content-length") {
+            copy_exact(&mut from_server, &mut to_client, len.parse().unwrap())?;
+        } else {
+            // No length: the body runs to the end of the connection.
+            std::io::copy(&mut from_server, &mut to_client)?;
+            return Ok(());
+        }
+    }
+    let _ = to_server.shutdown(std::net::Shutdown::Write);
+    Ok(())
+}
+
+/// `OCI-Chunk-Min-Length` (distribution spec v1.1): a registry that asks for chunks of at least
+/// N bytes gets every chunk but the last at least N bytes long, in order and with no gap, and
+/// the blob is whole. Docker's registry does not send the header, so a loopback proxy in front
+/// of the real registry adds it (24 MiB, above duckc's own 16 MiB chunks) and records each
+/// `PATCH`; skopeo then reads the layer back from the registry itself.
+#[test]
+fn chunk_min_length_is_honoured() {
+    if !ready() {
+        return;
+    }
+    let cfg = tempfile::tempdir().unwrap();
+    let s = fresh_store();
+    load_busybox(s.path());
+    let ctx = tempfile::tempdir().unwrap();
+    let big = ctx.path().join("big");
+    std::fs::write(&big, noise(40 << 20, 0xc4c4)).unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nCOPY big /big\n",
+    )
+    .unwrap();
+    must(
+        s.path(),
+        cfg.path(),
+        &["build", "-t", "chunks/min:1", ctx.path().to_str().unwrap()],
+    );
+    let registry = Registry::start("");
+    let min: u64 = 24 << 20;
+    let proxy = HeaderProxy::start(registry.port, min);
+    let remote = format!("127.0.0.1:{}/chunks/min:1", proxy.port);
+    must(s.path(), cfg.path(), &["tag", "chunks/min:1", &remote]);
+    must(s.path(), cfg.path(), &["push", &remote]);
+
+    let blob = skopeo_has_big(registry.port, "chunks/min:1", &big);
+    let seen = proxy.seen.lock().unwrap();
+    assert!(seen.posts >= 1, "no upload was started through the proxy");
+    let patches = &seen.patches;
+    // 24 MiB, then the rest of the 40 MiB (and a little) blob; 16 MiB chunks would make three.
+    assert_eq!(patches.len(), 2, "{patches:?}");
+    let mut offset = 0;
+    for (i, (len, range)) in patches.iter().enumerate() {
+        if i + 1 < patches.len() {
+            assert!(
+                *len >= min,
+                "chunk {i} is {len} bytes, under {min}: {patches:?}"
+            );
+        }
+        assert_eq!(
+            range,
+            &format!("{offset}-{}", offset + len - 1),
+            "{patches:?}"
+        );
+        offset += len;
+    }
+    assert_eq!(offset, blob, "{patches:?}");
+}
+
+/// A copy of examples/hello in `dir`, with the static busybox its spec copies (the host's
+/// busybox-static, as tests/examples.rs does on a clean clone).
+fn hello_checkout(dir: &Path) -> PathBuf {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello");
+    let to = dir.join("hello");
+    ok(Command::new("cp").arg("-a").arg(&example).arg(&to));
+    if !to.join("busybox").exists() {
+        std::fs::copy("/bin/busybox", to.join("busybox"))
+            .expect("/bin/busybox is missing: install Debian's busybox-static");
+    }
+    to
+}
+
+/// One registry cache shared by CI runners that build different specs (here two envs of
+/// examples/hello, one per runner, each with `--target`): each export keeps what the other
+/// exported, so a third runner with an empty store builds all of examples/hello with every
+/// step from the cache (`Using cache` for each, no step run, no blob uploaded) and gets the
+/// image digests the first two built. Before exports merged, the second runner's export
+/// replaced the first's and the third runner built `hello`'s step again.
+#[test]
+fn build_caches_of_two_specs_merge_in_one_ref() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
+    let cfg = tempfile::tempdir().unwrap();
+    let cache = format!("{}/ci/hello:buildcache", registry.host());
+    let build = |store: &Path, spec: &Path, args: &[&str]| {
+        let mut all = vec!["build", "--progress", "plain"];
+        all.extend_from_slice(args);
+        all.push(spec.to_str().unwrap());
+        let (code, out, err) = run(store, cfg.path(), &all);
+        assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+        out
+    };
+    let digest_of = |store: &Path, image: &str| {
+        inspect_field(&must(store, cfg.path(), &["inspect", image]), "Digest")
+    };
+    let entries = |out: &str| -> (usize, usize) {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{cache}: digest: ")) && l.contains("uploaded:"))
+            .unwrap_or_else(|| panic!("no export line in\n{out}"));
+        let number = |after: &str| -> usize {
+            line.split_once(after)
+                .unwrap()
+                .1
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        (number("entries: "), number("earlier exports: "))
+    };
+    let both = ["--cache-from", &cache, "--cache-to", &cache];
+
+    // Runner 1 builds `hello` (and the base under it) and exports its steps.
+    let one = tempfile::tempdir().unwrap();
+    let spec_one = hello_checkout(one.path()).join("env.kdl");
+    let s1 = fresh_store();
+    let mut args = vec!["--target", "hello"];
+    args.extend_from_slice(&both);
+    let out = build(s1.path(), &spec_one, &args);
+    let (first, kept) = entries(&out);
+    assert_eq!(kept, 0, "{out}");
+    let hello = digest_of(s1.path(), "duckc-example/hello");
+
+    // Runner 2 builds `tools`: the base comes from the cache, its own step runs, and its
+    // export keeps runner 1's entries beside its own.
+    let two = tempfile::tempdir().unwrap();
+    let spec_two = hello_checkout(two.path()).join("env.kdl");
+    let s2 = fresh_store();
+    let mut args = vec!["--target", "tools"];
+    args.extend_from_slice(&both);
+    let out = build(s2.path(), &spec_two, &args);
+    assert!(out.contains(" ---> Using cache"), "{out}");
+    let (total, kept) = entries(&out);
+    assert!(
+        total > first,
+        "runner 2's export has {total} entries, runner 1's {first}\n{out}"
+    );
+    assert!(kept > 0, "{out}");
+    let tools = digest_of(s2.path(), "duckc-example/tools");
+
+    // Runner 3, an empty store and a third checkout, builds the whole spec: every step that
+    // makes a layer comes from the cache, the images are the ones runners 1 and 2 built.
+    let three = tempfile::tempdir().unwrap();
+    let spec_three = hello_checkout(three.path()).join("env.kdl");
+    let s3 = fresh_store();
+    let out = build(s3.path(), &spec_three, &["--cache-from", &cache]);
+    // Each step that makes a layer prints its id (` ---> 5166459f31eb`), right after
+    // ` ---> Using cache` when the layer came from a cache.
+    let lines: Vec<&str> = out.lines().collect();
+    let made: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with(" ---> ") && lines[i] != " ---> Using cache")
+        .collect();
+    assert!(made.len() >= 5, "{out}");
+    for i in made {
+        assert_eq!(lines[i - 1], " ---> Using cache", "a step ran:\n{out}");
+    }
+    assert_eq!(digest_of(s3.path(), "duckc-example/hello"), hello);
+    assert_eq!(digest_of(s3.path(), "duckc-example/tools"), tools);
+    must(s3.path(), cfg.path(), &["verify"]);
+
+    // Runner 3 exports again: everything is there, nothing is sent, nothing is left out.
+    let before = uploads(&registry.log());
+    let out = build(s3.path(), &spec_three, &["--cache-to", &cache]);
+    assert!(out.contains("uploaded: 0"), "{out}");
+    assert_eq!(uploads(&registry.log()), before);
+    assert_eq!(entries(&out).0, total, "{out}");
+
+    // A tag that holds an image is not overwritten by a cache export.
+    let image = format!("{}/ci/hello:image", registry.host());
+    push_busybox(&image, &[]);
+    let (code, _, err) = run(
+        s3.path(),
+        cfg.path(),
+        &["build", "--cache-to", &image, spec_three.to_str().unwrap()],
+    );
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("is not a duckc build cache"), "{err}");
+    assert!(err.contains("tag of its own"), "{err}");
+}
+
+/// The missing-base error's help is true, followed word for word, and the issue's own words
+/// work: a Dockerfile `FROM localhost:PORT/debian:bookworm` (pushed there by skopeo) builds in
+/// a fresh store with no manual load or pull, `duck.lock` pins its digest and `--locked`
+/// builds from that digest. With `--pull=never` the build fails naming `duckc pull …`; running
+/// exactly that command and building again succeeds. A short `FROM debian:bookworm` with no
+/// registry configured fails the same way, and its `duckc pull` says how to name one; with
+/// `DUCKC_REGISTRY` set as it says, the pull and then the build succeed.
+#[test]
+fn the_missing_base_help_is_true() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
+    let cfg = tempfile::tempdir().unwrap();
+    let remote = format!("localhost:{}/debian:bookworm", registry.port);
+    let pushed = push_busybox(&remote, &[]);
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {remote}\nRUN echo hi > /x\n"),
+    )
+    .unwrap();
+    let dir = ctx.path().to_str().unwrap();
+
+    // No manual load: the build pulls the base, pins it, and `--locked` uses the pin.
+    let s1 = fresh_store();
+    let out = must(
+        s1.path(),
+        cfg.path(),
+        &["build", "--progress", "plain", dir],
+    );
+    assert!(out.contains(&format!("Digest: {pushed}")), "{out}");
+    let id = built_id(&out);
+    let lock = std::fs::read_to_string(ctx.path().join("duck.lock")).unwrap();
+    assert!(
+        lock.contains(&format!("base \"{remote}\" digest=\"{pushed}\"")),
+        "{lock}"
+    );
+    let s2 = fresh_store();
+    let out = must(
+        s2.path(),
+        cfg.path(),
+        &["build", "--progress", "plain", "--locked", dir],
+    );
+    assert_eq!(built_id(&out), id, "{out}");
+
+    // `--pull=never`: the error's help, followed as written.
+    let help_pull = |err: &str| -> Vec<String> {
+        let start = err
+            .find("pull it with `duckc ")
+            .unwrap_or_else(|| panic!("no `duckc pull` in the help:\n{err}"))
+            + "pull it with `duckc ".len();
+        let end = start + err[start..].find('`').unwrap();
+        err[start..end].split(' ').map(str::to_owned).collect()
+    };
+    let s3 = fresh_store();
+    let (code, _, err) = run(
+        s3.path(),
+        cfg.path(),
+        &["build", "--progress", "plain", "--pull=never", dir],
+    );
+    assert_ne!(code, 0, "{err}");
+    let command = help_pull(&err);
+    assert_eq!(command, ["pull", remote.as_str()], "{err}");
+    let args: Vec<&str> = command.iter().map(String::as_str).collect();
+    must(s3.path(), cfg.path(), &args);
+    let out = must(
+        s3.path(),
+        cfg.path(),
+        &["build", "--progress", "plain", "--pull=never", dir],
+    );
+    assert_eq!(built_id(&out), id, "{out}");
+
+    // A short name and no registry configured: the help's pull says what to set; set so, it
+    // pulls (`debian` is `library/debian` there, as Docker names it), and the build finds the
+    // base.
+    let library = format!("localhost:{}/library/debian:bookworm", registry.port);
+    assert_eq!(push_busybox(&library, &[]), pushed);
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM debian:bookworm\nRUN echo hi > /x\n",
+    )
+    .unwrap();
+    std::fs::remove_file(ctx.path().join("duck.lock")).unwrap();
+    let s4 = fresh_store();
+    let (code, _, err) = run(
+        s4.path(),
+        cfg.path(),
+        &["build", "--progress", "plain", dir],
+    );
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("help:"), "{err}");
+    let (code, _, err) = run(s4.path(), cfg.path(), &["pull", "debian:bookworm"]);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("DUCKC_REGISTRY=HOST"), "{err}");
+    let out = output(
+        duckc(s4.path())
+            .env("DOCKER_CONFIG", cfg.path())
+            .env("DUCKC_REGISTRY", format!("localhost:{}", registry.port))
+            .env("CONTAINERS_REGISTRIES_CONF", "/nonexistent")
+            .args(["pull", "debian:bookworm"]),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = must(
+        s4.path(),
+        cfg.path(),
+        &["build", "--progress", "plain", "--pull=never", dir],
+    );
+    assert_eq!(built_id(&out), id, "{out}");
+    for s in [&s1, &s2, &s3, &s4] {
+        must(s.path(), cfg.path(), &["verify"]);
+    }
+}
+
+/// Bytes an endless body made the fake registry write before the client stopped reading.
+static ENDLESS_WRITTEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A registry whose `big` manifest declares 5 MiB (and sends nothing), and whose `endless`
+/// image's layer never ends (no `Content-Length`); its config and manifest are honest.
+fn oversized_route(path: &str, _headers: &str, conn: &mut TcpStream) {
+    let config = lying_config();
+    if path == "/v2/" {
+        respond(conn, "200 OK", "application/json", b"{}");
+    } else if path == "/v2/big/duck/manifests/v1" {
+        let _ = write!(
+            conn,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: {}\r\n\r\n{{",
+            5 << 20
+        );
+        // Nothing more: a client that read the body would wait for its read timeout.
+        std::thread::sleep(Duration::from_secs(60));
+    } else if path == "/v2/endless/duck/manifests/v1" {
+        respond(
+            conn,
+            "200 OK",
+            "application/vnd.oci.image.manifest.v1+json",
+            &lying_manifest(),
+        );
+    } else if path == format!("/v2/endless/duck/blobs/{}", sha(&config)) {
+        respond(conn, "200 OK", "application/octet-stream", &config);
+    } else if path == format!("/v2/endless/duck/blobs/{}", sha(GOOD_LAYER)) {
+        let _ = write!(
+            conn,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n"
+        );
+        let mut body = GOOD_LAYER.to_vec();
+        body.resize(64 << 10, b'!');
+        let _ = conn.write_all(&body);
+        ENDLESS_WRITTEN.fetch_add(body.len() as u64, Ordering::SeqCst);
+        let chunk = vec![b'!'; 64 << 10];
+        while conn.write_all(&chunk).is_ok() {
+            ENDLESS_WRITTEN.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+            if ENDLESS_WRITTEN.load(Ordering::SeqCst) > 1 << 30 {
+                break;
+            }
+        }
+    } else {
+        respond(
+            conn,
+            "404 Not Found",
+            "application/json",
+            br#"{"errors":[{"code":"NOT_FOUND","message":"no"}]}"#,
+        );
+    }
+}
+
+/// SECURITY 27, the cases `an_endless_manifest_is_refused` leaves: a manifest whose
+/// `Content-Length` is over 4 MiB is refused from its header (the server sends no body: a
+/// client that read it would hang), and a layer whose body never ends is cut one byte past
+/// its declared size (the server could write only socket buffers' worth before the client
+/// hung up). Each error names the image (and the layer); nothing is stored, `verify` is clean.
+#[test]
+fn oversized_and_endless_bodies_are_refused() {
+    if !require_root() {
+        return;
+    }
+    let port = fake_registry(oversized_route);
+    let cfg = tempfile::tempdir().unwrap();
+    let s = fresh_store();
+
+    let name = format!("127.0.0.1:{port}/big/duck:v1");
+    let started = Instant::now();
+    let (code, _, err) = run(s.path(), cfg.path(), &["pull", &name]);
+    assert_ne!(code, 0);
+    assert!(err.contains("larger than 4194304 bytes"), "{err}");
+    assert!(err.contains(&name), "{err}");
+    assert!(err.contains("help:"), "{err}");
+    // Not a timing assertion of speed: the server holds the body back for 60 s, so an answer
+    // before that means the header alone refused it.
+    assert!(started.elapsed() < Duration::from_secs(60), "{err}");
+
+    let name = format!("127.0.0.1:{port}/endless/duck:v1");
+    let (code, _, err) = run(s.path(), cfg.path(), &["pull", &name]);
+    assert_ne!(code, 0);
+    let layer = &sha(GOOD_LAYER)["sha256:".len()..][..12];
+    assert!(err.contains(&format!("layer {layer} of {name}")), "{err}");
+    assert!(err.contains("help:"), "{err}");
+    let written = ENDLESS_WRITTEN.load(Ordering::SeqCst);
+    assert!(
+        written < 64 << 20,
+        "the client read {written} bytes of a {}-byte layer",
+        GOOD_LAYER.len()
+    );
+    assert!(
+        !s.path()
+            .join("blobs/sha256")
+            .join(&sha(GOOD_LAYER)[7..])
+            .exists()
+    );
+    let images = must(s.path(), cfg.path(), &["images", "-q"]);
+    assert!(images.trim().is_empty(), "{images}");
+    must(s.path(), cfg.path(), &["verify"]);
+    let leftovers: Vec<_> = std::fs::read_dir(s.path().join("tmp")).unwrap().collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -112,6 +112,15 @@ pub enum Error {
         /// The platforms it has.
         available: String,
     },
+    /// A `--cache-from`/`--cache-to` tag that names something other than a duckc build cache
+    /// (an export would overwrite it).
+    #[error("`{reference}` is not a duckc build cache: it is {what}")]
+    NotACache {
+        /// The tag.
+        reference: String,
+        /// What it is instead.
+        what: String,
+    },
     /// Reading or writing credentials failed.
     #[error("{0}")]
     Credentials(String),

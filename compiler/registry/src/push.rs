@@ -391,7 +391,7 @@ impl Pusher<'_> {
 
 /// Whether `e` is a registry refusing a manifest for a blob it does not have
 /// (`MANIFEST_BLOB_UNKNOWN`, or `BLOB_UNKNOWN` from some registries).
-fn blob_unknown(e: &Error) -> bool {
+pub(crate) fn blob_unknown(e: &Error) -> bool {
     match e {
         Error::Status { detail, .. } | Error::NotFound { detail, .. } => {
             detail.contains("BLOB_UNKNOWN")

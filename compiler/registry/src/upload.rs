@@ -1,6 +1,8 @@
 //! Chunked blob uploads and their resume. A blob over [`CHUNKED_ABOVE`] bytes is sent as
-//! `PATCH` chunks of [`CHUNK`] bytes (or the registry's `OCI-Chunk-Min-Length`, when larger),
-//! each with its `Content-Range`, each to the `Location` the last answer gave, then closed with
+//! `PATCH` chunks of [`CHUNK`] bytes (or the registry's `OCI-Chunk-Min-Length`, when larger:
+//! every chunk but the last is then at least that long, as distribution spec v1.1 asks; a
+//! chunk is streamed from the blob's file, so a large minimum costs no memory), each with its
+//! `Content-Range`, each to the `Location` the last answer gave, then closed with
 //! `PUT …?digest=`. After every chunk the upload URL is kept in the store
 //! (`registry/uploads/HASH.json`), so a push cut in the middle of the blob and run again asks
 //! the registry how much it holds (`GET` on the upload URL, its `Range` header) and sends only
@@ -21,10 +23,6 @@ use crate::{Error, Result};
 pub(crate) const CHUNKED_ABOVE: u64 = 16 << 20;
 /// The size of a chunk (the last one is what is left).
 pub(crate) const CHUNK: u64 = 16 << 20;
-/// A registry's `OCI-Chunk-Min-Length` above this is not followed (the chunk is streamed from
-/// the file, so this only bounds how much one cut can lose).
-const MAX_CHUNK: u64 = 1 << 30;
-
 /// An upload under way: where to send the next chunk, and how many bytes the registry has.
 #[derive(Debug, Clone)]
 pub(crate) struct Session {
@@ -34,17 +32,24 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// A new upload at `url` (the `Location` of the `POST`), with the `POST`'s answer.
+    /// A new upload at `url` (the `Location` of the `POST`), with the `POST`'s answer: its
+    /// `OCI-Chunk-Min-Length`, when larger than [`CHUNK`], is the chunk size (a value that is
+    /// not a number is ignored).
     pub(crate) fn new(url: String, response: &Response) -> Session {
-        let min = header(response, "oci-chunk-min-length")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(0);
         Session {
             url,
             offset: 0,
-            chunk: CHUNK.max(min.min(MAX_CHUNK)),
+            chunk: chunk_size(header(response, "oci-chunk-min-length").as_deref()),
         }
     }
+}
+
+/// The chunk size for a registry whose `OCI-Chunk-Min-Length` is `min`: [`CHUNK`], or the
+/// minimum when it is larger (all of it: a registry that asks for more than a blob's size gets
+/// the blob in one `PATCH`, which is its last chunk).
+fn chunk_size(min: Option<&str>) -> u64 {
+    let min = min.and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
+    CHUNK.max(min)
 }
 
 /// What is kept of an upload in the store.
@@ -145,7 +150,7 @@ pub(crate) fn resume(
         (200 | 204, Some(offset)) if offset <= size => Some(Session {
             url,
             offset,
-            chunk: kept.chunk.clamp(CHUNK, MAX_CHUNK),
+            chunk: kept.chunk.max(CHUNK),
         }),
         // The registry lost the upload (or never says how much it has): start again.
         _ => {
@@ -331,5 +336,15 @@ mod tests {
         assert_eq!(received(&with_range("bytes=0-9")), Some(10));
         assert_eq!(received(&with_range("5-9")), None);
         assert_eq!(received(&with_range("junk")), None);
+    }
+
+    #[test]
+    fn chunk_sizes_follow_the_registry_minimum() {
+        assert_eq!(chunk_size(None), CHUNK);
+        assert_eq!(chunk_size(Some("1024")), CHUNK);
+        assert_eq!(chunk_size(Some(" 25165824 ")), 24 << 20);
+        assert_eq!(chunk_size(Some("4294967296")), 4 << 30);
+        assert_eq!(chunk_size(Some("-1")), CHUNK);
+        assert_eq!(chunk_size(Some("lots")), CHUNK);
     }
 }

@@ -124,7 +124,8 @@ impl RemoteCache for Caches {
     }
 }
 
-/// Push the cache entries of every step `outcome` used to each `--cache-to` reference.
+/// Push the cache entries of every step `outcome` used to each `--cache-to` reference, merged
+/// with what earlier exports put there.
 pub fn export(
     store: &Store,
     to: &[Reference],
@@ -159,8 +160,16 @@ pub fn export(
             mode,
             r,
             &format!(
-                "{r}: digest: {} entries: {} uploaded: {}",
-                exported.digest, exported.entries, exported.uploaded
+                "{r}: digest: {} entries: {} (kept from earlier exports: {}{}) uploaded: {}",
+                exported.digest,
+                exported.entries,
+                exported.kept,
+                if exported.dropped > 0 {
+                    format!(", left out: {}", exported.dropped)
+                } else {
+                    String::new()
+                },
+                exported.uploaded
             ),
         );
     }

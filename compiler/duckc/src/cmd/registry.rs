@@ -49,7 +49,7 @@ pub enum Command {
         #[arg(long, value_name = "OS/ARCH")]
         platform: Option<String>,
         /// Layers downloaded at the same time.
-        #[arg(long, default_value_t = 4, value_name = "N")]
+        #[arg(long, default_value_t = duckc_registry::pull::JOBS, value_name = "N")]
         jobs: usize,
         /// Pull every platform of a multi-platform image (the name then points at the whole
         /// index, and `push` pushes it whole).
@@ -142,6 +142,9 @@ pub(crate) fn report(e: Error) -> miette::Report {
         Error::NoPlatform { .. } => {
             "pick one of the platforms it has with `--platform OS/ARCH`".to_owned()
         }
+        Error::NotACache { .. } => "a build cache needs a tag of its own (an image there would be \
+             overwritten by `--cache-to`): name another tag, such as `REPOSITORY:buildcache`"
+            .to_owned(),
         Error::Credentials(_) => {
             "fix or remove the Docker config file (`$DOCKER_CONFIG/config.json` or \
              `~/.docker/config.json`)"
