@@ -416,10 +416,17 @@ fn security_35_the_store_is_its_owners_alone() {
     // The invariant on disk.
     let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().mode() & 0o7777;
     assert_eq!(mode(store), 0o700);
+    // The store is shared by this file's tests: other containers come and go beside these,
+    // so a config may vanish between the walk and here, and only this test's carries the secret.
+    let mut secrets = 0;
     for c in &configs {
-        assert_eq!(mode(c), 0o600, "{}", c.display());
-        assert!(std::fs::read_to_string(c).unwrap().contains("hunter2"));
+        let Ok(meta) = std::fs::symlink_metadata(c) else {
+            continue;
+        };
+        assert_eq!(meta.mode() & 0o7777, 0o600, "{}", c.display());
+        secrets += std::fs::read_to_string(c).is_ok_and(|t| t.contains("hunter2")) as usize;
     }
+    assert!(secrets >= 1, "no container config holds the secret: {configs:?}");
     let lock = store.join("locks/gc.lock");
     assert_eq!(mode(&lock), 0o600);
 

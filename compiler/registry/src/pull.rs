@@ -525,9 +525,18 @@ fn fetch_content(
                             });
                         }
                         Err(e) => {
-                            failed.store(true, Ordering::Relaxed);
+                            // A layer the registry lacks or serves wrong is that layer's
+                            // problem: the others are still fetched and kept, so a rerun asks
+                            // only for what is missing (however the threads were scheduled).
+                            // Anything else (the connection, auth, the registry's health)
+                            // would fail every layer: stop taking new ones.
+                            let layer_only =
+                                matches!(e, Error::NotFound { .. } | Error::Mismatch { .. });
                             first_error.lock().expect("error lock").get_or_insert(e);
-                            return;
+                            if !layer_only {
+                                failed.store(true, Ordering::Relaxed);
+                                return;
+                            }
                         }
                     }
                 }
