@@ -426,7 +426,10 @@ fn security_35_the_store_is_its_owners_alone() {
         assert_eq!(meta.mode() & 0o7777, 0o600, "{}", c.display());
         secrets += std::fs::read_to_string(c).is_ok_and(|t| t.contains("hunter2")) as usize;
     }
-    assert!(secrets >= 1, "no container config holds the secret: {configs:?}");
+    assert!(
+        secrets >= 1,
+        "no container config holds the secret: {configs:?}"
+    );
     let lock = store.join("locks/gc.lock");
     assert_eq!(mode(&lock), 0o600);
 
