@@ -1,7 +1,7 @@
 //! `duckc lsp`: one language server for KDL specs and Dockerfiles, on the compiler's own salsa
 //! database, so the editor shows what `duckc check` says, as you type.
 //!
-//! The loop is synchronous ([`lsp_server`]): each open spec keeps its [`Database`] alive
+//! The loop is synchronous ([`lsp_server`]): each open spec keeps its [`Database`](duckc_ir::database::Database) alive
 //! between edits, and an edit sets the changed text as an input, so only the queries that
 //! depend on it run again (a comment edit re-runs only `parse`). Diagnostics are computed on a
 //! worker thread with a clone of the database; the next edit's input change cancels that work
