@@ -88,7 +88,8 @@ fn main() -> ExitCode {
     };
     let args = remote::strip_host_flag(std::env::args_os());
     if let Some(host) = cli.host.as_deref().filter(|h| !h.is_empty())
-        && !matches!(cli.command, Command::Host(_))
+        // The editor's tools read the editor's files: they stay on this host.
+        && !matches!(cli.command, Command::Host(_) | Command::Lsp | Command::Fmt(_))
         // `push`/`pull ssh://…` reach their host themselves.
         && !(matches!(cli.command, Command::Registry(_))
             && args.iter().any(|a| remote::is_ssh_address(a)))
