@@ -201,7 +201,58 @@ fn examples_with_packages_build_and_run() {
             build_and_run(&name);
         }
     }
+    python_sbom_validates();
     ros_nodes_on_a_user_network();
+}
+
+/// Issue 13's done-when: `duckc sbom` of examples/python (built above) is valid SPDX 2.3 by
+/// the real validator, and lists its Debian packages with the sha256 of each `.deb`.
+fn python_sbom_validates() {
+    // `sbom` reads the `.deb` hashes from the `duck.lock` beside the spec the image was built
+    // from: build it again (every step cached) from a copy that lives while the SBOM is made.
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = copy_of(&examples_dir().join("python"), tmp.path());
+    let spec = copy.join("env.kdl");
+    must(store(), &["build", "--locked", spec.to_str().unwrap()]);
+    let spdx = tmp.path().join("python.spdx.json");
+    must(
+        store(),
+        &[
+            "sbom",
+            "duckc-example/python:latest",
+            "-o",
+            spdx.to_str().unwrap(),
+        ],
+    );
+    // `.ci/run` installs the validator there (this test runs under CI=true only).
+    let out = std::process::Command::new("/opt/duckc-spdx/bin/pyspdxtools")
+        .arg("-i")
+        .arg(&spdx)
+        .output()
+        .expect("pyspdxtools (spdx-tools in /opt/duckc-spdx, see .ci/run)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !text.contains("invalid"),
+        "pyspdxtools refused the SBOM of examples/python:\n{text}"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&spdx).unwrap()).unwrap();
+    let packages = doc["packages"].as_array().unwrap();
+    let python = packages
+        .iter()
+        .find(|p| p["name"] == "python3")
+        .unwrap_or_else(|| {
+            panic!(
+                "no python3 package in the SBOM: {} packages",
+                packages.len()
+            )
+        });
+    assert!(
+        python["checksums"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["algorithm"] == "SHA256")),
+        "{python}"
+    );
 }
 
 /// Issue 15's done-when, on the image just built: a ROS master, a talker and a listener in
