@@ -154,6 +154,18 @@ fn known(store: &Store, image: &Image) -> Known {
         }
     }
     let lock_path = std::path::Path::new(&record.spec).with_file_name("duck.lock");
+    let has_packages = record
+        .layers
+        .iter()
+        .any(|l| l.node["step"]["kind"].as_str() == Some("packages"));
+    if has_packages && !lock_path.is_file() {
+        // The `.deb` hashes come from the lock the image was built with; say so rather than
+        // leave them out silently.
+        eprintln!(
+            "warning: `{}`, the lock this image was built with, is gone: the SBOM lists its packages without the sha256 of their .deb\n  help: put that file back (or build the image again from its spec and duck.lock), then run `duckc sbom` again",
+            lock_path.display()
+        );
+    }
     if let Ok(lock) = duckc_packages::lock::Lock::read(&lock_path) {
         for platforms in lock.envs.values() {
             for pl in platforms.values() {
