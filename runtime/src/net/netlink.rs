@@ -348,6 +348,16 @@ pub fn attrs(mut data: &[u8]) -> Vec<(u16, &[u8])> {
     out
 }
 
+/// Bytes written as strace writes them (`\x34\x00...`), for the request-encoding tests of
+/// the netlink families.
+#[cfg(test)]
+pub(crate) fn strace_hex(s: &str) -> Vec<u8> {
+    s.split("\\x")
+        .filter(|h| !h.is_empty())
+        .map(|h| u8::from_str_radix(h, 16).unwrap())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

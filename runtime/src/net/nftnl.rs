@@ -241,12 +241,7 @@ pub fn open() -> std::io::Result<Socket> {
 mod tests {
     use super::*;
 
-    fn hex(s: &str) -> Vec<u8> {
-        s.split("\\x")
-            .filter(|h| !h.is_empty())
-            .map(|h| u8::from_str_radix(h, 16).unwrap())
-            .collect()
-    }
+    use crate::net::netlink::strace_hex as hex;
 
     /// A command's bytes after the netlink header, flags checked apart.
     fn body(b: &Batch, i: usize) -> (u16, u16, Vec<u8>) {

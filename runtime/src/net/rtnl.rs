@@ -134,14 +134,7 @@ mod tests {
     use super::*;
     use crate::net::netlink::attrs;
 
-    /// Hex bytes as strace writes them (`\x34\x00...`), without the header's length, flags,
-    /// sequence number and port.
-    fn hex(s: &str) -> Vec<u8> {
-        s.split("\\x")
-            .filter(|h| !h.is_empty())
-            .map(|h| u8::from_str_radix(h, 16).unwrap())
-            .collect()
-    }
+    use crate::net::netlink::strace_hex as hex;
 
     fn body(m: &Msg) -> Vec<u8> {
         m.bytes(0)[16..].to_vec()

@@ -154,11 +154,13 @@ fn known(store: &Store, image: &Image) -> Known {
         }
     }
     let lock_path = std::path::Path::new(&record.spec).with_file_name("duck.lock");
+    // A missing lock reads as an empty one.
+    let lock = duckc_packages::lock::Lock::read(&lock_path).unwrap_or_default();
     let has_packages = record
         .layers
         .iter()
         .any(|l| l.node["step"]["kind"].as_str() == Some("packages"));
-    if has_packages && !lock_path.is_file() {
+    if has_packages && lock.envs.is_empty() {
         // The `.deb` hashes come from the lock the image was built with; say so rather than
         // leave them out silently.
         eprintln!(
@@ -166,15 +168,13 @@ fn known(store: &Store, image: &Image) -> Known {
             lock_path.display()
         );
     }
-    if let Ok(lock) = duckc_packages::lock::Lock::read(&lock_path) {
-        for platforms in lock.envs.values() {
-            for pl in platforms.values() {
-                for p in &pl.packages {
-                    known.debs.insert(
-                        (p.name.clone(), p.version.clone(), p.architecture.clone()),
-                        p.sha256.trim_start_matches("sha256:").to_owned(),
-                    );
-                }
+    for platforms in lock.envs.values() {
+        for pl in platforms.values() {
+            for p in &pl.packages {
+                known.debs.insert(
+                    (p.name.clone(), p.version.clone(), p.architecture.clone()),
+                    p.sha256.trim_start_matches("sha256:").to_owned(),
+                );
             }
         }
     }
