@@ -201,13 +201,22 @@ impl DownloadCache {
         if from >= item.size {
             from = 0;
         }
-        let result = self.fetch_into(fetcher, item, &mut partial, &partial_path, from, progress);
-        let result = match result {
-            // A resumed file that does not verify may have a bad prefix: start over once.
-            Err(Error::Mismatch { .. }) if from > 0 => {
-                self.fetch_into(fetcher, item, &mut partial, &partial_path, 0, progress)
+        // A body cut short resumes where it stopped, after a pause, a bounded number of times.
+        let retries = fetcher.retries_for(&item.url);
+        let mut attempt = 0;
+        let result = loop {
+            match self.fetch_into(fetcher, item, &mut partial, &partial_path, from, progress) {
+                // A resumed file that does not verify may have a bad prefix: start over.
+                Err(Error::Mismatch { .. }) if from > 0 => from = 0,
+                Err(Error::Truncated { got, .. } | Error::Interrupted { got, .. })
+                    if attempt < retries =>
+                {
+                    attempt += 1;
+                    fetcher.pause(attempt);
+                    from = got;
+                }
+                other => break other,
             }
-            other => other,
         };
         match result {
             Ok(()) => {}
@@ -497,5 +506,38 @@ mod tests {
         std::fs::write(cache.path(&it.sha256), b"paYload").unwrap();
         cache.fetch(&Fetcher::default(), &it, &|_| {}).unwrap();
         assert_eq!(std::fs::read(cache.path(&it.sha256)).unwrap(), b"payload");
+    }
+
+    #[test]
+    fn a_download_cut_short_resumes_after_a_pause() {
+        use crate::fetch::tests::{answer, serve};
+        use std::io::Write as _;
+        let (url, server) = serve(vec![
+            Box::new(|_, s| {
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234")
+                    .unwrap();
+            }),
+            answer("206 Partial Content", b"56789"),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DownloadCache::new(dir.path().join("cache"));
+        let it = Download {
+            name: "f.deb".into(),
+            url,
+            size: 10,
+            sha256: sha256_bytes(b"0123456789"),
+        };
+        let starts = Mutex::new(Vec::new());
+        let record = |e: Event<'_>| {
+            if let Event::Started { from, .. } = e {
+                starts.lock().unwrap().push(from);
+            }
+        };
+        let fetcher = Fetcher::with_retries(2, std::time::Duration::from_millis(5));
+        let path = cache.fetch(&fetcher, &it, &record).unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), b"0123456789");
+        assert_eq!(starts.into_inner().unwrap(), [0, 5]);
+        let heads = server.join().unwrap();
+        assert!(heads[1].contains("bytes=5-"), "{heads:?}");
     }
 }
