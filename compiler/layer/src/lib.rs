@@ -21,4 +21,6 @@ pub use write::{
 };
 
 #[cfg(test)]
+mod archive_gen;
+#[cfg(test)]
 mod tests;
