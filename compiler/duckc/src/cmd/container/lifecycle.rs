@@ -45,7 +45,7 @@ pub fn restart(
     how: &super::StopHow,
 ) -> miette::Result<ExitCode> {
     how.check()?;
-    for query in queries {
+    Ok(super::each_container(queries, |query| {
         let (dir, mut config) = find(store, query)?;
         let state = dir.read_state().into_diagnostic()?;
         // What `start` refreshes: the cgroup, the network's addresses, and the pid of the
@@ -57,8 +57,8 @@ pub fn restart(
             return Ok(code);
         }
         println!("{query}");
-    }
-    Ok(ExitCode::SUCCESS)
+        Ok(ExitCode::SUCCESS)
+    }))
 }
 
 /// Ask `question` on the terminal unless `force`; without a terminal to ask on, refuse.
