@@ -1114,3 +1114,81 @@ fn making_a_copy_leaves_another_writers_temporary_file() {
     assert!(kept, "the live writer's temporary file was removed");
     assert!(removed, "the gone writer's temporary file was left");
 }
+
+/// The directories of the cgroup named `id` (a container's own) in any hierarchy under
+/// `/sys/fs/cgroup`, at most three levels down (`memory/duckc/ID`, `duckc/ID`).
+fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    fn walk(dir: &Path, id: &str, depth: u32, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = e.path();
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if e.file_name() == id {
+                out.push(path);
+            } else if depth > 1 {
+                walk(&path, id, depth - 1, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/sys/fs/cgroup"), id, 3, &mut out);
+    out
+}
+
+/// The network leases under `/run/duckc/net/leases` that name container `id`.
+fn leases_of(id: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for net in std::fs::read_dir("/run/duckc/net/leases")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for lease in std::fs::read_dir(net.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if std::fs::read_to_string(lease.path()).is_ok_and(|t| t.contains(id)) {
+                out.push(lease.path());
+            }
+        }
+    }
+    out
+}
+
+/// A start that fails without `--rm` (here: a stored seccomp profile that no longer compiles,
+/// checked after the container's cgroup was made) records the exit and releases what the start
+/// took on the host at once, as `--rm` does: no cgroup and no network lease are left for the
+/// next sweep, through `start` (the monitor) and `start -a` (the caller itself).
+#[test]
+fn a_start_failure_releases_its_cgroup_and_lease() {
+    let Some(store) = store() else { return };
+    if !require_tool("nft") || !require_tool("ip") {
+        return;
+    }
+    must(store, &["run", "--name", "badprofile", "busybox", "true"]);
+    let id = must(store, &["inspect", "-f", "{{.Id}}", "badprofile"])
+        .trim()
+        .to_owned();
+    let config = store.join("containers").join(&id).join("config.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    doc["spec"]["seccomp"] = serde_json::json!({ "profile": "not a profile" });
+    std::fs::write(&config, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    for attach in [false, true] {
+        let args: &[&str] = if attach {
+            &["start", "-a", "badprofile"]
+        } else {
+            &["start", "badprofile"]
+        };
+        let (code, _, err) = run(store, args);
+        assert_eq!(code, 125, "{args:?}: {err}");
+        assert!(err.contains("seccomp profile"), "{err}");
+        let row = ps_row(store, "badprofile");
+        assert!(row[4].starts_with("Exited (125) "), "{row:?}");
+        assert_eq!(cgroup_dirs(&id), Vec::<PathBuf>::new(), "{args:?}");
+        assert_eq!(leases_of(&id), Vec::<PathBuf>::new(), "{args:?}");
+    }
+    must(store, &["rm", "badprofile"]);
+}
