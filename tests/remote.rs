@@ -1090,3 +1090,62 @@ fn a_remote_build_brings_its_lock_back_survives_a_cut_and_holds_gc_off() {
     let (_, err) = sshd.must(&["-H", "box", "build", spec]);
     assert_eq!(sent(&err).0, 3, "{err}");
 }
+
+/// `duckc -H HOST build --dns … --dns-search … --dns-option … --add-host …`: the remote build's
+/// steps get those `/etc/resolv.conf` and `/etc/hosts` lines, as a local build's do, and a bad
+/// value is refused with the local build's message.
+#[test]
+fn a_remote_build_passes_the_dns_and_host_flags_to_its_steps() {
+    let Some(sshd) = Sshd::with_box("dns") else {
+        return;
+    };
+    let ctx = sshd.dir.join("dns");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::copy("/bin/busybox", ctx.join("busybox")).unwrap();
+    std::fs::write(
+        ctx.join("env.kdl"),
+        "env \"dns\" {\n    from \"std/scratch:base\"\n    \
+         copy \"busybox\" \"/bin/busybox\" chmod=\"0755\"\n    \
+         run \"/bin/busybox\" \"--install\" \"-s\" \"/bin\"\n    \
+         run \"cat /etc/resolv.conf /etc/hosts > /seen\"\n    \
+         tag \"remote/dns:latest\"\n}\n",
+    )
+    .unwrap();
+    let spec = ctx.join("env.kdl");
+    let spec = spec.to_str().unwrap();
+    let flags = [
+        "--dns",
+        "10.0.0.2",
+        "--dns-search",
+        "lan.example",
+        "--dns-option",
+        "ndots:2",
+        "--add-host",
+        "db.example:10.0.0.5",
+    ];
+    sshd.must(&[&["-H", "box", "build"], &flags[..], &[spec]].concat());
+    let (seen, _) = sshd.must(&["-H", "box", "run", "--rm", "remote/dns", "cat", "/seen"]);
+    for want in [
+        "nameserver 10.0.0.2",
+        "search lan.example",
+        "options ndots:2",
+    ] {
+        assert!(seen.lines().any(|l| l == want), "`{want}` missing:\n{seen}");
+    }
+    assert!(
+        seen.lines()
+            .any(|l| l.starts_with("10.0.0.5") && l.contains("db.example")),
+        "{seen}"
+    );
+    for bad in [
+        &["--dns", "not-an-ip"][..],
+        &["--add-host", "no-address"][..],
+    ] {
+        let (code, _, err) = sshd.run(&[&["-H", "box", "build"], bad, &[spec]].concat());
+        let err = flat(&err);
+        assert!(
+            code != 0 && err.contains(&format!("bad {}", bad[0])) && err.contains("help:"),
+            "{err}"
+        );
+    }
+}
