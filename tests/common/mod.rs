@@ -59,6 +59,37 @@ unsafe extern "C" {
     fn libc_geteuid() -> u32;
 }
 
+unsafe extern "C" {
+    #[link_name = "atexit"]
+    fn libc_atexit(f: extern "C" fn()) -> i32;
+}
+
+/// Remove the directory tree at `path` when this test process exits, however its tests ended
+/// (libtest exits through `exit` after a failed test too): for a fixture that the tests of one
+/// binary share through a static, which is never dropped. Only a killed process leaves it.
+pub fn remove_at_exit(path: &Path) {
+    use std::sync::Mutex;
+    static PATHS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    extern "C" fn remove_all() {
+        // A test thread still running at exit may hold the lock: then leave the paths.
+        let paths = match PATHS.try_lock() {
+            Ok(mut p) => std::mem::take(&mut *p),
+            Err(std::sync::TryLockError::Poisoned(e)) => std::mem::take(&mut *e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        for path in paths {
+            let _ = std::fs::remove_dir_all(path);
+        }
+    }
+    PATHS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(path.to_owned());
+    // SAFETY: registers a handler that only removes files; atexit has no other precondition.
+    REGISTER.call_once(|| assert_eq!(unsafe { libc_atexit(remove_all) }, 0));
+}
+
 /// Whether this is CI (`CI=true`), where a skipped test is a failure.
 pub fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| v == "true" || v == "1")
