@@ -1113,17 +1113,7 @@ fn a_remote_build_passes_the_dns_and_host_flags_to_its_steps() {
     .unwrap();
     let spec = ctx.join("env.kdl");
     let spec = spec.to_str().unwrap();
-    let flags = [
-        "--dns",
-        "10.0.0.2",
-        "--dns-search",
-        "lan.example",
-        "--dns-option",
-        "ndots:2",
-        "--add-host",
-        "db.example:10.0.0.5",
-    ];
-    sshd.must(&[&["-H", "box", "build"], &flags[..], &[spec]].concat());
+    sshd.must(&[&["-H", "box", "build"], &common::DNS_FLAGS[..], &[spec]].concat());
     let (seen, _) = sshd.must(&["-H", "box", "run", "--rm", "remote/dns", "cat", "/seen"]);
     for want in [
         "nameserver 10.0.0.2",

@@ -1136,27 +1136,6 @@ fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
     out
 }
 
-/// The network leases under `/run/duckc/net/leases` that name container `id`.
-fn leases_of(id: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for net in std::fs::read_dir("/run/duckc/net/leases")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        for lease in std::fs::read_dir(net.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if std::fs::read_to_string(lease.path()).is_ok_and(|t| t.contains(id)) {
-                out.push(lease.path());
-            }
-        }
-    }
-    out
-}
-
 /// A start that fails without `--rm` (here: a stored seccomp profile that no longer compiles,
 /// checked after the container's cgroup was made) records the exit and releases what the start
 /// took on the host at once, as `--rm` does: no cgroup and no network lease are left for the
@@ -1188,7 +1167,7 @@ fn a_start_failure_releases_its_cgroup_and_lease() {
         let row = ps_row(store, "badprofile");
         assert!(row[4].starts_with("Exited (125) "), "{row:?}");
         assert_eq!(cgroup_dirs(&id), Vec::<PathBuf>::new(), "{args:?}");
-        assert_eq!(leases_of(&id), Vec::<PathBuf>::new(), "{args:?}");
+        assert_eq!(common::leases_of(&id), Vec::<PathBuf>::new(), "{args:?}");
     }
     must(store, &["rm", "badprofile"]);
 }

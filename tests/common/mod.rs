@@ -90,6 +90,42 @@ pub fn remove_at_exit(path: &Path) {
     REGISTER.call_once(|| assert_eq!(unsafe { libc_atexit(remove_all) }, 0));
 }
 
+/// The network leases (files under `/run/duckc/net/leases/NETWORK/`) that name container
+/// `id`: none once its network is released.
+pub fn leases_of(id: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for net in std::fs::read_dir("/run/duckc/net/leases")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for lease in std::fs::read_dir(net.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if std::fs::read_to_string(lease.path()).is_ok_and(|t| t.contains(id)) {
+                out.push(lease.path());
+            }
+        }
+    }
+    out
+}
+
+/// The `--dns`, `--dns-search`, `--dns-option` and `--add-host` flags the tests give `run` and
+/// `build`, with the lines they make: `nameserver 10.0.0.2`, `search lan.example`,
+/// `options ndots:2`, and `10.0.0.5` for `db.example`.
+pub const DNS_FLAGS: [&str; 8] = [
+    "--dns",
+    "10.0.0.2",
+    "--dns-search",
+    "lan.example",
+    "--dns-option",
+    "ndots:2",
+    "--add-host",
+    "db.example:10.0.0.5",
+];
+
 /// Whether this is CI (`CI=true`), where a skipped test is a failure.
 pub fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| v == "true" || v == "1")
