@@ -5,6 +5,7 @@ pub mod apt;
 pub mod debian;
 pub mod probe;
 pub mod pty;
+pub mod registry;
 pub mod store;
 pub mod tools;
 pub mod users;
