@@ -946,8 +946,8 @@ fn terminals_start_attach_and_no_leaked_replies() {
     );
 }
 
-/// `start`, `stop`, `restart`, `kill` and `rm` of several containers, one of which does not
-/// exist: as Docker, each goes on with the others, prints each one it handled, prints an
+/// `start`, `stop`, `restart`, `pause`, `unpause`, `kill`, `wait` and `rm` of several
+/// containers, one of which does not exist: as Docker, each goes on with the others, prints each one it handled, prints an
 /// error (with `help:`) for the one that failed, and exits non-zero.
 #[test]
 fn verbs_on_several_containers_go_past_a_missing_one() {
@@ -1000,6 +1000,11 @@ fn verbs_on_several_containers_go_past_a_missing_one() {
         (status("many_a"), status("many_c")),
         ("exited".into(), "exited".into())
     );
+    // `wait` prints exit codes, not names.
+    let (code, out, err) = run(store, &["wait", "many_a", "many_nope", "many_c"]);
+    assert_ne!(code, 0, "{out}\n{err}");
+    assert_eq!(out, "137\n137\n", "{err}");
+    assert!(flat(&err).contains("many_nope"), "{err}");
     check(&["rm"]);
     let left = must(store, &["ps", "-a", "--format", "{{.Names}}"]);
     assert!(
