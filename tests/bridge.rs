@@ -131,20 +131,8 @@ fn leftovers(id: &str, address: Option<&str>) -> Vec<String> {
         out.push(format!("link {veth}"));
     }
     let state = Path::new("/run/duckc/net");
-    for net in std::fs::read_dir(state.join("leases"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        for lease in std::fs::read_dir(net.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if std::fs::read_to_string(lease.path()).is_ok_and(|t| t.contains(id)) {
-                out.push(format!("lease {}", lease.path().display()));
-            }
-        }
+    for lease in common::leases_of(id) {
+        out.push(format!("lease {}", lease.display()));
     }
     if state.join("hosts").join(id).exists() {
         out.push("hosts file".into());

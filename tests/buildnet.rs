@@ -310,16 +310,7 @@ fn build_dns_flags_reach_the_steps() {
         "FROM busybox:1.36\nRUN cat /etc/resolv.conf; grep db.example /etc/hosts; touch /made\n",
     )
     .unwrap();
-    let flags = [
-        "--dns",
-        "10.0.0.2",
-        "--dns-search",
-        "lan.example",
-        "--dns-option",
-        "ndots:2",
-        "--add-host",
-        "db.example:10.0.0.5",
-    ];
+    let flags = common::DNS_FLAGS;
     let out = build(&store, &ctx, &[&flags[..], &["-t", "dns:1", "."]].concat());
     let seen = text(&out);
     assert!(out.status.success(), "{seen}");

@@ -80,7 +80,9 @@ fn needs_apt(example: &Path) -> bool {
 }
 
 /// One store for every example built by this process (they share the Debian base's layers),
-/// whose download cache lives across runs in the target directory.
+/// whose download cache lives across runs in the target directory. The store goes when the
+/// process exits, also after a failed test (the downloads stay: the link to them is removed,
+/// not what it points at).
 fn store() -> &'static Path {
     static STORE: OnceLock<PathBuf> = OnceLock::new();
     STORE.get_or_init(|| {
@@ -89,6 +91,7 @@ fn store() -> &'static Path {
             .tempdir()
             .unwrap()
             .keep();
+        common::remove_at_exit(&dir);
         let store = dir.join("store");
         std::fs::create_dir_all(&store).unwrap();
         let downloads = Path::new(env!("CARGO_TARGET_TMPDIR")).join("apt-downloads");
@@ -323,5 +326,51 @@ fn ros_nodes_on_a_user_network() {
     let _ = common::run(store, &["network", "rm", &net]);
     if let Err(e) = result {
         std::panic::resume_unwind(e);
+    }
+}
+
+/// Set for a run of this binary by [`the_shared_store_goes_when_the_process_ends`]: then
+/// [`makes_the_shared_store`] makes the store, prints where, and fails when asked to.
+const CHILD: &str = "DUCKC_EXAMPLES_STORE_CHILD";
+
+#[test]
+fn makes_the_shared_store() {
+    let Some(how) = std::env::var_os(CHILD) else {
+        return;
+    };
+    println!("store: {}", store().display());
+    assert_ne!(
+        how, "fail",
+        "failing on purpose: the store must go all the same"
+    );
+}
+
+/// The store every example shares lives in `/tmp` while this test binary runs and goes when it
+/// exits, whether its tests passed or failed.
+#[test]
+fn the_shared_store_goes_when_the_process_ends() {
+    for how in ["pass", "fail"] {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "makes_the_shared_store", "--nocapture"])
+            .env(CHILD, how)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.success(), how == "pass", "{stdout}");
+        let store = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("store: "))
+            .unwrap_or_else(|| panic!("no store made:\n{stdout}"));
+        let store = Path::new(store);
+        assert!(
+            store.starts_with(std::env::temp_dir()),
+            "{}",
+            store.display()
+        );
+        assert!(
+            !store.exists() && !store.parent().unwrap().exists(),
+            "left behind after a run that {how}ed: {}",
+            store.display()
+        );
     }
 }

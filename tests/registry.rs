@@ -10,89 +10,14 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
+use common::registry::Registry;
 use common::store::{busybox_layout, load_busybox};
 use common::{duckc, ok, output, require_root, require_tool};
-
-/// A running `docker-registry`.
-struct Registry {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    /// Start one; `auth` is an extra `auth:` section of the config.
-    fn start(auth: &str) -> Registry {
-        let dir = tempfile::Builder::new()
-            .prefix("duckc-registry-")
-            .tempdir()
-            .unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let log = dir.path().join("registry.log");
-        let file = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new("docker-registry");
-        cmd.arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file);
-        // SAFETY: prctl is async-signal-safe; the registry dies with the test thread.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().expect("docker-registry starts");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Registry {
-            child,
-            port,
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// The access log so far.
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Whether the tools these tests need are here (under CI a missing one is a failure).
 fn ready() -> bool {
@@ -329,7 +254,7 @@ fn tutorial_push_pull_run() {
 
     // SECURITY 29: a pull cut short by a layer the registry cannot serve keeps what it
     // completed and tags nothing; run again, it fetches only what is missing.
-    let blobs = registry._dir.path().join("data/docker/registry/v2/blobs");
+    let blobs = registry.data().join("docker/registry/v2/blobs");
     let mut files: Vec<(u64, PathBuf)> = walk(&blobs)
         .into_iter()
         .filter(|p| p.ends_with("data"))
@@ -1652,9 +1577,8 @@ fn build_cache_shared_through_a_registry() {
     for l in manifest["layers"].as_array().unwrap() {
         let hex = &l["digest"].as_str().unwrap()[7..];
         let data = registry
-            ._dir
-            .path()
-            .join("data/docker/registry/v2/blobs/sha256")
+            .data()
+            .join("docker/registry/v2/blobs/sha256")
             .join(&hex[..2])
             .join(hex)
             .join("data");

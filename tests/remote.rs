@@ -940,11 +940,6 @@ fn locks_on(path: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Whether some process holds a flock on `path`.
-fn lock_held(path: &Path) -> bool {
-    locks_on(path).iter().any(|l| !l.contains("->"))
-}
-
 /// Whether some process waits for the flock on `path` (a `->` line in /proc/locks).
 fn someone_waits_for(path: &Path) -> bool {
     locks_on(path).iter().any(|l| l.contains("->"))
@@ -1027,19 +1022,27 @@ fn a_remote_build_brings_its_lock_back_survives_a_cut_and_holds_gc_off() {
     // `gc` on the remote while a build there waits for its context: gc waits for the build's
     // lease, so the context files the remote already had (and did not ask for again) are
     // still there when the build lays them out. The session is held after the offer until
-    // the test lets it go.
+    // the test lets it go; the remote's answer (which files it wants) marks the moment the
+    // build counts on the files it has. Judged by what happens, not by the lock itself: with
+    // no lease, gc runs at once and removes those files, and the build fails once let go.
     std::fs::write(sshd.dir.join("hello/hello.sh"), "#!/bin/sh\necho held\n").unwrap();
     let go = sshd.dir.join("go");
+    let answered = sshd.dir.join("answered");
     let held = sshd.dir.join("held-ssh");
-    ssh_wrapper(
-        &sshd,
+    std::fs::write(
         &held,
-        &format!(
-            "(IFS= read -r offer; printf '%s\\n' \"$offer\"; n=0; \
-             until [ -e {} ] || [ $n -ge 1200 ]; do sleep 0.05; n=$((n+1)); done; exec cat)",
-            go.display()
+        format!(
+            "#!/bin/sh\n(IFS= read -r offer; printf '%s\\n' \"$offer\"; n=0; \
+             until [ -e {go} ] || [ $n -ge 1200 ]; do sleep 0.05; n=$((n+1)); done; exec cat) \
+             | ssh -F {dir}/ssh_config \"$@\" \
+             | (IFS= read -r want; printf '%s\\n' \"$want\"; : > {answered}; exec cat)\n",
+            go = go.display(),
+            dir = sshd.dir.display(),
+            answered = answered.display(),
         ),
-    );
+    )
+    .unwrap();
+    chmod(&held, 0o755);
     let build = sshd
         .duckc()
         .env("DUCKC_SSH_COMMAND", &held)
@@ -1049,14 +1052,11 @@ fn a_remote_build_brings_its_lock_back_survives_a_cut_and_holds_gc_off() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The remote's context-build holds its lease (a shared flock on the store's gc.lock)
-    // while it waits for the contents: then gc starts.
-    let gc_lock = sshd.remote().join("locks/gc.lock");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !lock_held(&gc_lock) {
+    while !answered.exists() {
         assert!(
             Instant::now() < deadline,
-            "the remote build took no lease on its store"
+            "the remote build never answered the offer"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -1066,22 +1066,22 @@ fn a_remote_build_brings_its_lock_back_survives_a_cut_and_holds_gc_off() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Either gc waits for the lock (the lease holds), or it ran at once (it does not).
+    // Either gc waits for the store's gc lock (the build's lease holds it: a shared flock),
+    // or it runs at once (no lease).
+    let gc_lock = sshd.remote().join("locks/gc.lock");
     while gc.try_wait().unwrap().is_none() && !someone_waits_for(&gc_lock) {
         assert!(Instant::now() < deadline, "gc neither ran nor waited");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(
-        gc.try_wait().unwrap().is_none(),
-        "gc ran while a remote build held its lease"
-    );
+    let gc_ran_first = gc.try_wait().unwrap().is_some();
     std::fs::write(&go, "").unwrap();
     let out = build.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "the build failed after gc:\n{}",
+        "the build failed after gc (gc ran while it waited: {gc_ran_first}):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(!gc_ran_first, "gc ran while a remote build held its lease");
     assert!(gc.wait().unwrap().success());
     let (out, _) = sshd.must(&["-H", "box", "run", "--rm", "duckc-example/hello"]);
     assert_eq!(out, "held\n");
@@ -1089,4 +1089,53 @@ fn a_remote_build_brings_its_lock_back_survives_a_cut_and_holds_gc_off() {
     // them again.
     let (_, err) = sshd.must(&["-H", "box", "build", spec]);
     assert_eq!(sent(&err).0, 3, "{err}");
+}
+
+/// `duckc -H HOST build --dns … --dns-search … --dns-option … --add-host …`: the remote build's
+/// steps get those `/etc/resolv.conf` and `/etc/hosts` lines, as a local build's do, and a bad
+/// value is refused with the local build's message.
+#[test]
+fn a_remote_build_passes_the_dns_and_host_flags_to_its_steps() {
+    let Some(sshd) = Sshd::with_box("dns") else {
+        return;
+    };
+    let ctx = sshd.dir.join("dns");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::copy("/bin/busybox", ctx.join("busybox")).unwrap();
+    std::fs::write(
+        ctx.join("env.kdl"),
+        "env \"dns\" {\n    from \"std/scratch:base\"\n    \
+         copy \"busybox\" \"/bin/busybox\" chmod=\"0755\"\n    \
+         run \"/bin/busybox\" \"--install\" \"-s\" \"/bin\"\n    \
+         run \"cat /etc/resolv.conf /etc/hosts > /seen\"\n    \
+         tag \"remote/dns:latest\"\n}\n",
+    )
+    .unwrap();
+    let spec = ctx.join("env.kdl");
+    let spec = spec.to_str().unwrap();
+    sshd.must(&[&["-H", "box", "build"], &common::DNS_FLAGS[..], &[spec]].concat());
+    let (seen, _) = sshd.must(&["-H", "box", "run", "--rm", "remote/dns", "cat", "/seen"]);
+    for want in [
+        "nameserver 10.0.0.2",
+        "search lan.example",
+        "options ndots:2",
+    ] {
+        assert!(seen.lines().any(|l| l == want), "`{want}` missing:\n{seen}");
+    }
+    assert!(
+        seen.lines()
+            .any(|l| l.starts_with("10.0.0.5") && l.contains("db.example")),
+        "{seen}"
+    );
+    for bad in [
+        &["--dns", "not-an-ip"][..],
+        &["--add-host", "no-address"][..],
+    ] {
+        let (code, _, err) = sshd.run(&[&["-H", "box", "build"], bad, &[spec]].concat());
+        let err = flat(&err);
+        assert!(
+            code != 0 && err.contains(&format!("bad {}", bad[0])) && err.contains("help:"),
+            "{err}"
+        );
+    }
 }

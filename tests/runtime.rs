@@ -1114,3 +1114,148 @@ fn making_a_copy_leaves_another_writers_temporary_file() {
     assert!(kept, "the live writer's temporary file was removed");
     assert!(removed, "the gone writer's temporary file was left");
 }
+
+/// The directories of the cgroup named `id` (a container's own) in any hierarchy under
+/// `/sys/fs/cgroup`, at most three levels down (`memory/duckc/ID`, `duckc/ID`).
+fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    fn walk(dir: &Path, id: &str, depth: u32, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = e.path();
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if e.file_name() == id {
+                out.push(path);
+            } else if depth > 1 {
+                walk(&path, id, depth - 1, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/sys/fs/cgroup"), id, 3, &mut out);
+    out
+}
+
+/// A start that fails without `--rm` (here: a stored seccomp profile that no longer compiles,
+/// checked after the container's cgroup was made) records the exit and releases what the start
+/// took on the host at once, as `--rm` does: no cgroup and no network lease are left for the
+/// next sweep, through `start` (the monitor) and `start -a` (the caller itself).
+#[test]
+fn a_start_failure_releases_its_cgroup_and_lease() {
+    let Some(store) = store() else { return };
+    if !require_tool("nft") || !require_tool("ip") {
+        return;
+    }
+    must(store, &["run", "--name", "badprofile", "busybox", "true"]);
+    let id = must(store, &["inspect", "-f", "{{.Id}}", "badprofile"])
+        .trim()
+        .to_owned();
+    let config = store.join("containers").join(&id).join("config.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    doc["spec"]["seccomp"] = serde_json::json!({ "profile": "not a profile" });
+    std::fs::write(&config, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    for attach in [false, true] {
+        let args: &[&str] = if attach {
+            &["start", "-a", "badprofile"]
+        } else {
+            &["start", "badprofile"]
+        };
+        let (code, _, err) = run(store, args);
+        assert_eq!(code, 125, "{args:?}: {err}");
+        assert!(err.contains("seccomp profile"), "{err}");
+        let row = ps_row(store, "badprofile");
+        assert!(row[4].starts_with("Exited (125) "), "{row:?}");
+        assert_eq!(cgroup_dirs(&id), Vec::<PathBuf>::new(), "{args:?}");
+        assert_eq!(common::leases_of(&id), Vec::<PathBuf>::new(), "{args:?}");
+    }
+    must(store, &["rm", "badprofile"]);
+}
+
+/// The name of the immutable copy in `/run/duckc` that inits of `binary` run from.
+fn init_copy_of(binary: &Path) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(binary).unwrap();
+    Path::new(duckc_runtime::exe::COPY_DIR).join(format!(
+        "duckc-init-{:x}-{:x}-{:x}-{:x}.{:x}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec()
+    ))
+}
+
+/// Two installed duckc binaries at once: the second, making its own copy of itself in
+/// `/run/duckc`, leaves the first's while a duckc of the first uses it (here the monitor of a
+/// detached `--init` container); once nothing uses it, the next copy made removes it.
+#[test]
+fn another_binarys_copy_stays_while_it_is_used() {
+    let Some(store) = store() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let bins: Vec<PathBuf> = ["first", "second", "third"]
+        .iter()
+        .map(|n| {
+            let bin = tmp.path().join(n);
+            std::fs::copy(common::duckc_bin(), &bin).unwrap();
+            bin
+        })
+        .collect();
+    let with = |bin: &Path, args: &[&str]| {
+        output(
+            duckc(store)
+                .env(duckc_runtime::exe::INIT_BINARY_ENV, bin)
+                .args(args)
+                .stdin(Stdio::null()),
+        )
+    };
+    let out = with(
+        &bins[0],
+        &[
+            "run", "-d", "--init", "--name", "twobins", "busybox", "sleep", "1000",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = init_copy_of(&bins[0]);
+    assert!(first.exists(), "no copy {}", first.display());
+    let out = with(&bins[1], &["run", "--rm", "--init", "busybox", "true"]);
+    let kept = first.exists();
+    let second = init_copy_of(&bins[1]).exists();
+    must(store, &["rm", "-f", "twobins"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(second, "the second binary made no copy");
+    assert!(kept, "the copy a running duckc uses was removed");
+    // Nothing uses the first copy once the container's monitor has gone too (it ends right
+    // after recording the exit): then a third binary's copy removes it.
+    let ino = format!(":{} ", {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(&first).unwrap().ino()
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .any(|l| l.contains(&ino))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the monitor of `twobins` still holds its copy"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = with(&bins[2], &["run", "--rm", "--init", "busybox", "true"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!first.exists(), "a copy nothing uses was left");
+}

@@ -945,3 +945,70 @@ fn terminals_start_attach_and_no_leaked_replies() {
         &["rm", "-f", "tt_fg", "tt_shell", "tt_leak", "tt_att"],
     );
 }
+
+/// `start`, `stop`, `restart`, `pause`, `unpause`, `kill`, `wait` and `rm` of several
+/// containers, one of which does not exist: as Docker, each goes on with the others, prints each one it handled, prints an
+/// error (with `help:`) for the one that failed, and exits non-zero.
+#[test]
+fn verbs_on_several_containers_go_past_a_missing_one() {
+    let Some(store) = store() else { return };
+    let status = |name: &str| field(store, name, "{{.State.Status}}");
+    let pid = |name: &str| field(store, name, "{{.State.Pid}}");
+    for name in ["many_a", "many_c"] {
+        must(
+            store,
+            &["run", "-d", "--name", name, "busybox", "sleep", "1000"],
+        );
+    }
+    let check = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["many_a", "many_nope", "many_c"]);
+        let (code, out, err) = run(store, &all);
+        assert_ne!(code, 0, "{all:?}\n{out}\n{err}");
+        assert_eq!(out, "many_a\nmany_c\n", "{all:?}\n{err}");
+        let err = flat(&err);
+        assert!(
+            err.contains("many_nope") && err.contains("help:"),
+            "{all:?}: {err}"
+        );
+    };
+    check(&["stop", "-t", "1"]);
+    assert_eq!(
+        (status("many_a"), status("many_c")),
+        ("exited".into(), "exited".into())
+    );
+    check(&["start"]);
+    assert_eq!(
+        (status("many_a"), status("many_c")),
+        ("running".into(), "running".into())
+    );
+    check(&["pause"]);
+    check(&["unpause"]);
+    let before = (pid("many_a"), pid("many_c"));
+    check(&["restart", "-t", "1"]);
+    let after = (pid("many_a"), pid("many_c"));
+    assert!(
+        after.0 != before.0 && after.1 != before.1,
+        "{before:?} -> {after:?}"
+    );
+    assert_eq!(
+        (status("many_a"), status("many_c")),
+        ("running".into(), "running".into())
+    );
+    check(&["kill"]);
+    assert_eq!(
+        (status("many_a"), status("many_c")),
+        ("exited".into(), "exited".into())
+    );
+    // `wait` prints exit codes, not names.
+    let (code, out, err) = run(store, &["wait", "many_a", "many_nope", "many_c"]);
+    assert_ne!(code, 0, "{out}\n{err}");
+    assert_eq!(out, "137\n137\n", "{err}");
+    assert!(flat(&err).contains("many_nope"), "{err}");
+    check(&["rm"]);
+    let left = must(store, &["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(
+        !left.contains("many_a") && !left.contains("many_c"),
+        "{left}"
+    );
+}

@@ -8,6 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::registry::Registry;
 use common::{duckc, ok, output, require_root};
 
 fn dockerfiles() -> PathBuf {
@@ -115,58 +116,6 @@ fn base_image_env_is_in_scope() {
     );
 }
 
-/// A `docker-registry` on a free loopback port, storage in `dir`, killed with the test thread.
-struct Registry(std::process::Child, u16);
-
-impl Registry {
-    fn start(dir: &Path) -> Registry {
-        use std::os::unix::process::CommandExt;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = dir.join("registry.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.join("registry").display()
-            ),
-        )
-        .unwrap();
-        let mut cmd = std::process::Command::new("docker-registry");
-        cmd.arg("serve")
-            .arg(&config)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        // SAFETY: prctl is async-signal-safe; the registry dies with the test thread.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-        // Held by the guard at once, so it is killed and waited for on every path.
-        let registry = Registry(cmd.spawn().expect("docker-registry starts"), port);
-        for _ in 0..600 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return registry;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("docker-registry did not start");
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Class 1, a base the build pulls: its ENV is read once it is in the store, before any step
 /// runs, and the Dockerfile is evaluated again with it.
 #[test]
@@ -175,8 +124,8 @@ fn base_env_of_a_pulled_base_is_in_scope() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let registry = Registry::start(tmp.path());
-    let host = format!("127.0.0.1:{}", registry.1);
+    let registry = Registry::start("");
+    let host = registry.host();
     let pusher = store(tmp.path());
     base_image(
         &pusher,

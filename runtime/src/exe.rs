@@ -23,6 +23,12 @@
 //!   by the stub's hash) and checked on every use, so a start costs no copy;
 //! - otherwise (or when the file system has no immutable flag), a memfd copy with write, grow
 //!   and shrink seals, made for each start.
+//!
+//! Several duckc binaries may be installed and run at once (two versions, a test build beside
+//! the packaged one), each with its own copies. A process that uses a copy holds a shared
+//! `flock` on it for as long as it lives (a detached container's monitor, forked from it, goes
+//! on holding it), and a copy of another binary is removed only when an exclusive lock on it
+//! can be taken: provably stale, no live duckc uses it.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -30,7 +36,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{MemfdFlags, SealFlags};
+use rustix::fs::{FlockOperation, MemfdFlags, SealFlags};
 use sha2::Digest;
 
 /// Where root keeps the immutable copies.
@@ -184,8 +190,10 @@ fn immutable(
     let _one = MAKING.lock().unwrap_or_else(|e| e.into_inner());
     let path = dir.join(name);
     if let Ok(file) = File::open(&path)
+        && lock_shared(&file).is_ok()
         && usable(&file, size)
     {
+        hold(&file)?;
         return Ok(file.into());
     }
     std::fs::create_dir_all(dir)?;
@@ -193,18 +201,27 @@ fn immutable(
     remove_stale(dir, prefix, name);
     let tmp: PathBuf = dir.join(format!(".tmp-{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
-    {
+    // Locked before it gets its final name: no other binary's duckc can take it for stale
+    // between the rename and our first use.
+    let made = {
         let mut dst = File::create(&tmp)?;
         fill(&mut dst)?;
         dst.set_permissions(std::fs::Permissions::from_mode(0o555))?;
         dst.sync_all()?;
-    }
+        let made = File::open(&tmp)?;
+        lock_shared(&made)?;
+        made
+    };
     // Another duckc may have finished the same copy meanwhile: its immutable file then refuses
     // the rename, and we use it.
-    if std::fs::rename(&tmp, &path).is_err() {
+    let file = if std::fs::rename(&tmp, &path).is_ok() {
+        made
+    } else {
         let _ = std::fs::remove_file(&tmp);
-    }
-    let file = File::open(&path)?;
+        let file = File::open(&path)?;
+        lock_shared(&file)?;
+        file
+    };
     if !usable(&file, size) {
         let f = flags(&file)? | FS_IMMUTABLE_FL;
         // SAFETY: FS_IOC_SETFLAGS reads one long.
@@ -215,11 +232,35 @@ fn immutable(
     if !usable(&file, size) {
         return Err(io::Error::other("the copy of the runtime is not immutable"));
     }
+    hold(&file)?;
     Ok(file.into())
 }
 
-/// Remove copies named `prefix…` of older binaries but `keep`, and temporary files that no
-/// running process is writing (clearing their immutable flag first).
+/// A shared lock on `copy`, taken before it is checked: it waits while another duckc holds
+/// the exclusive lock to remove the copy, which is then unusable (its immutable flag cleared).
+fn lock_shared(copy: &File) -> io::Result<()> {
+    Ok(rustix::fs::flock(copy, FlockOperation::LockShared)?)
+}
+
+/// Keep `copy`'s shared lock (see [`lock_shared`]) for as long as this process lives, on a
+/// descriptor of its own (once per copy): the copy is in use. A detached container's monitor,
+/// forked from the process that started it, shares the descriptor and so the lock.
+fn hold(copy: &File) -> io::Result<()> {
+    static HELD: std::sync::Mutex<Vec<(u64, u64, OwnedFd)>> = std::sync::Mutex::new(Vec::new());
+    let meta = copy.metadata()?;
+    let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+    if !held
+        .iter()
+        .any(|(dev, ino, _)| (*dev, *ino) == (meta.dev(), meta.ino()))
+    {
+        held.push((meta.dev(), meta.ino(), copy.as_fd().try_clone_to_owned()?));
+    }
+    Ok(())
+}
+
+/// Remove copies named `prefix…` but `keep` (another binary's) that no live process uses
+/// (see [`hold`]), and temporary files that no running process is writing, clearing their
+/// immutable flag first.
 fn remove_stale(dir: &Path, prefix: &str, keep: &str) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = entry.file_name();
@@ -232,9 +273,17 @@ fn remove_stale(dir: &Path, prefix: &str, keep: &str) {
         {
             continue;
         }
-        if let Ok(file) = File::open(entry.path())
-            && let Ok(f) = flags(&file)
+        let Ok(file) = File::open(entry.path()) else {
+            continue;
+        };
+        // Held until the file is gone: a duckc that opens it meanwhile waits for its shared
+        // lock, then finds the copy unusable and makes its own.
+        if name.starts_with(prefix)
+            && rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).is_err()
         {
+            continue;
+        }
+        if let Ok(f) = flags(&file) {
             let f = f & !FS_IMMUTABLE_FL;
             // SAFETY: FS_IOC_SETFLAGS reads one long.
             unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_SETFLAGS, &f) };

@@ -91,6 +91,9 @@ pub fn spawn_with(spec: &ContainerSpec, io: Io, on_clone: &mut dyn FnMut(i32)) -
         flags |= libc::CLONE_NEWUSER;
         check_userns()?;
     }
+    // Compiled before anything is taken on the host (an address, a cgroup): a profile that
+    // does not compile then leaves nothing behind.
+    let seccomp = spec.seccomp.filter()?;
     let host_files = crate::etc::HostFiles::read();
     // A container on a network gets its address (and its hosts file) before the clone; its
     // veth pair is made once its namespace exists (`launch_in`).
@@ -160,13 +163,6 @@ pub fn spawn_with(spec: &ContainerSpec, io: Io, on_clone: &mut dyn FnMut(i32)) -
         static WARNED: std::sync::Once = std::sync::Once::new();
         WARNED.call_once(|| eprintln!("warning: {warning}"));
     }
-    let seccomp = match spec.seccomp.filter() {
-        Ok(f) => f,
-        Err(e) => {
-            release(&net);
-            return Err(e.into());
-        }
-    };
     let config = InitConfig::Create {
         spec: spec.clone(),
         rootless,

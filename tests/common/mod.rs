@@ -5,6 +5,7 @@ pub mod apt;
 pub mod debian;
 pub mod probe;
 pub mod pty;
+pub mod registry;
 pub mod store;
 pub mod tools;
 pub mod users;
@@ -58,6 +59,73 @@ unsafe extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
 }
+
+unsafe extern "C" {
+    #[link_name = "atexit"]
+    fn libc_atexit(f: extern "C" fn()) -> i32;
+}
+
+/// Remove the directory tree at `path` when this test process exits, however its tests ended
+/// (libtest exits through `exit` after a failed test too): for a fixture that the tests of one
+/// binary share through a static, which is never dropped. Only a killed process leaves it.
+pub fn remove_at_exit(path: &Path) {
+    use std::sync::Mutex;
+    static PATHS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    extern "C" fn remove_all() {
+        // A test thread still running at exit may hold the lock: then leave the paths.
+        let paths = match PATHS.try_lock() {
+            Ok(mut p) => std::mem::take(&mut *p),
+            Err(std::sync::TryLockError::Poisoned(e)) => std::mem::take(&mut *e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        for path in paths {
+            let _ = std::fs::remove_dir_all(path);
+        }
+    }
+    PATHS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(path.to_owned());
+    // SAFETY: registers a handler that only removes files; atexit has no other precondition.
+    REGISTER.call_once(|| assert_eq!(unsafe { libc_atexit(remove_all) }, 0));
+}
+
+/// The network leases (files under `/run/duckc/net/leases/NETWORK/`) that name container
+/// `id`: none once its network is released.
+pub fn leases_of(id: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for net in std::fs::read_dir("/run/duckc/net/leases")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for lease in std::fs::read_dir(net.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if std::fs::read_to_string(lease.path()).is_ok_and(|t| t.contains(id)) {
+                out.push(lease.path());
+            }
+        }
+    }
+    out
+}
+
+/// The `--dns`, `--dns-search`, `--dns-option` and `--add-host` flags the tests give `run` and
+/// `build`, with the lines they make: `nameserver 10.0.0.2`, `search lan.example`,
+/// `options ndots:2`, and `10.0.0.5` for `db.example`.
+pub const DNS_FLAGS: [&str; 8] = [
+    "--dns",
+    "10.0.0.2",
+    "--dns-search",
+    "lan.example",
+    "--dns-option",
+    "ndots:2",
+    "--add-host",
+    "db.example:10.0.0.5",
+];
 
 /// Whether this is CI (`CI=true`), where a skipped test is a failure.
 pub fn in_ci() -> bool {

@@ -20,6 +20,8 @@ fn cached_layout() -> &'static Path {
             .tempdir()
             .unwrap()
             .keep();
+        // Shared by the process's tests, so kept until it exits, then removed.
+        super::remove_at_exit(&tmp);
         let layout = tmp.join("layout");
         let image = format!("{}:{BUSYBOX}", layout.display());
         let bundle = tmp.join("bundle");

@@ -69,6 +69,8 @@ pub fn run_attached(store: &Store, dir: &Dir, config: &Config, stdin: bool) -> R
             dir.record_exit(i32::from(start_code(&e)));
             if config.auto_remove {
                 remove(store, dir, config);
+            } else {
+                release(config);
             }
             return Err(Error::Start(e));
         }
@@ -115,8 +117,10 @@ pub(super) fn ended(config: &Config) {
 }
 
 /// What a container that no longer runs still holds on the host: its cgroup (with anything
-/// left in it) and its addresses and ports.
-fn release(config: &Config) {
+/// left in it) and its addresses and ports. Also after a start that failed (the exit recorded
+/// first): whatever the start had taken goes at once, as `--rm` removes it, rather than being
+/// left to the next sweep.
+pub(super) fn release(config: &Config) {
     release_cgroup(config);
     release_network(&config.id);
 }

@@ -132,9 +132,14 @@ fn run(store_root: &Path, dir: &Dir, config: &Config, mut report: std::fs::File)
         Err(e) => {
             let code = lifecycle::start_code(&e);
             dir.record_exit(i32::from(code));
-            // `--rm`: a container that never started goes too, before the caller hears why
-            // (Docker removes it as well); the caller finds nothing left once `run` returns.
-            remove_if_auto(store_root, dir, config);
+            // What the start had taken (its cgroup, its network lease) goes before the caller
+            // hears why. `--rm`: a container that never started goes too (Docker removes it
+            // as well); the caller finds nothing left once `run` returns.
+            if config.auto_remove {
+                remove_if_auto(store_root, dir, config);
+            } else {
+                lifecycle::release(config);
+            }
             let failed = Report::Failed {
                 code,
                 message: e.to_string(),

@@ -923,14 +923,14 @@ fn start(store: &Store, args: &StartArgs) -> miette::Result<ExitCode> {
             "you cannot start and attach multiple containers at once"
         ));
     }
-    for query in &args.containers {
+    Ok(each_container(&args.containers, |query| {
         let (dir, mut config) = find(store, query)?;
         let state = dir.read_state().into_diagnostic()?;
         if state.status == Status::Running {
             if !args.attach {
                 println!("{query}");
             }
-            continue;
+            return Ok(ExitCode::SUCCESS);
         }
         prepare_start(store, &mut config)?;
         if args.attach {
@@ -943,8 +943,29 @@ fn start(store: &Store, args: &StartArgs) -> miette::Result<ExitCode> {
             return Ok(code);
         }
         println!("{query}");
+        Ok(ExitCode::SUCCESS)
+    }))
+}
+
+/// Do `one` for each container `queries` names, in order, going on past a failure as Docker
+/// does (`docker stop A B C` with no `B` still stops `C`): each failure is printed as it
+/// happens, and the exit code is the first failure's (1 for an error; a start failure's own
+/// 125, 126 or 127), or success when none failed.
+fn each_container(
+    queries: &[String],
+    mut one: impl FnMut(&str) -> miette::Result<ExitCode>,
+) -> ExitCode {
+    let mut first_failure = None;
+    for query in queries {
+        let code = one(query).unwrap_or_else(|report| {
+            eprintln!("{report:?}");
+            ExitCode::FAILURE
+        });
+        if code != ExitCode::SUCCESS && first_failure.is_none() {
+            first_failure = Some(code);
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    first_failure.unwrap_or(ExitCode::SUCCESS)
 }
 
 /// Before a stopped container starts again (`start`, `restart`): its own cgroup, its
@@ -960,13 +981,13 @@ fn prepare_start(store: &Store, config: &mut Config) -> miette::Result<()> {
 
 fn stop(store: &Store, args: &StopArgs) -> miette::Result<ExitCode> {
     args.how.check()?;
-    for query in &args.containers {
+    Ok(each_container(&args.containers, |query| {
         let (dir, config) = find(store, query)?;
         let state = dir.read_state().into_diagnostic()?;
         stop_as(&dir, &config, &state, &args.how)?;
         println!("{query}");
-    }
-    Ok(ExitCode::SUCCESS)
+        Ok(ExitCode::SUCCESS)
+    }))
 }
 
 fn kill(store: &Store, args: &KillArgs) -> miette::Result<ExitCode> {
@@ -977,7 +998,7 @@ fn kill(store: &Store, args: &KillArgs) -> miette::Result<ExitCode> {
             args.signal
         )
     })?;
-    for query in &args.containers {
+    Ok(each_container(&args.containers, |query| {
         let (dir, config) = find(store, query)?;
         let state = dir.read_state().into_diagnostic()?;
         match container::kill(&dir, &config, &state, sig) {
@@ -989,17 +1010,20 @@ fn kill(store: &Store, args: &KillArgs) -> miette::Result<ExitCode> {
                 ));
             }
             Err(container::Error::Signal(e)) => {
-                return Err(miette!("cannot signal `{query}`: {e}"));
+                return Err(miette!(
+                    help = "check that it still runs with `duckc ps`",
+                    "cannot signal `{query}`: {e}"
+                ));
             }
             Err(e) => return Err(report(e)),
         }
         println!("{query}");
-    }
-    Ok(ExitCode::SUCCESS)
+        Ok(ExitCode::SUCCESS)
+    }))
 }
 
 fn rm(store: &Store, args: &RmArgs) -> miette::Result<ExitCode> {
-    for query in &args.containers {
+    Ok(each_container(&args.containers, |query| {
         let (dir, config) = find(store, query)?;
         let state = dir.read_state().into_diagnostic()?;
         if state.status == Status::Running && !args.force {
@@ -1012,8 +1036,8 @@ fn rm(store: &Store, args: &RmArgs) -> miette::Result<ExitCode> {
         }
         container::delete(store, &dir, &config, &state);
         println!("{query}");
-    }
-    Ok(ExitCode::SUCCESS)
+        Ok(ExitCode::SUCCESS)
+    }))
 }
 
 fn logs(store: &Store, args: &LogsArgs) -> miette::Result<ExitCode> {
@@ -1161,10 +1185,10 @@ fn stats(store: &Store, args: &StatsArgs) -> miette::Result<ExitCode> {
 }
 
 fn pause(store: &Store, args: &PauseArgs, paused: bool) -> miette::Result<ExitCode> {
-    for query in &args.containers {
+    Ok(each_container(&args.containers, |query| {
         let (dir, config) = find(store, query)?;
         limits::set_paused(&dir, &config, query, paused)?;
         println!("{query}");
-    }
-    Ok(ExitCode::SUCCESS)
+        Ok(ExitCode::SUCCESS)
+    }))
 }

@@ -4,7 +4,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use duckc_runtime::container::{self, Dir, Status};
+use duckc_runtime::container::{self, Status};
 use duckc_store::Store;
 use miette::{IntoDiagnostic, miette};
 use serde_json::Value;
@@ -25,18 +25,20 @@ pub fn rename(store: &Store, query: &str, new_name: &str) -> miette::Result<Exit
 }
 
 /// Block until each container is not running, then print its exit code (Docker's `wait`: a
-/// container that never ran counts as stopped with code 0).
+/// container that never ran counts as stopped with code 0). A name that finds no container is
+/// an error printed in its turn; the others are still waited for.
 pub fn wait(store: &Store, queries: &[String]) -> miette::Result<ExitCode> {
-    let found: Vec<(String, Dir)> = queries
-        .iter()
-        .map(|q| find(store, q).map(|(d, _)| (q.clone(), d)))
-        .collect::<miette::Result<_>>()?;
-    for (query, dir) in found {
-        let code = container::wait(&dir)
-            .map_err(|e| miette!("cannot read the state of `{query}`: {e}"))?;
+    Ok(super::each_container(queries, |query| {
+        let (dir, _) = find(store, query)?;
+        let code = container::wait(&dir).map_err(|e| {
+            miette!(
+                help = "`duckc inspect` shows what duckc knows of it",
+                "cannot read the state of `{query}`: {e}"
+            )
+        })?;
         println!("{code}");
-    }
-    Ok(ExitCode::SUCCESS)
+        Ok(ExitCode::SUCCESS)
+    }))
 }
 
 pub fn restart(
@@ -45,7 +47,7 @@ pub fn restart(
     how: &super::StopHow,
 ) -> miette::Result<ExitCode> {
     how.check()?;
-    for query in queries {
+    Ok(super::each_container(queries, |query| {
         let (dir, mut config) = find(store, query)?;
         let state = dir.read_state().into_diagnostic()?;
         // What `start` refreshes: the cgroup, the network's addresses, and the pid of the
@@ -57,8 +59,8 @@ pub fn restart(
             return Ok(code);
         }
         println!("{query}");
-    }
-    Ok(ExitCode::SUCCESS)
+        Ok(ExitCode::SUCCESS)
+    }))
 }
 
 /// Ask `question` on the terminal unless `force`; without a terminal to ask on, refuse.
