@@ -60,8 +60,13 @@ pub fn run_attached(store: &Store, dir: &Dir, config: &Config, stdin: bool) -> R
     };
     // Signals that arrive while the container starts are passed on once it runs.
     crate::process::hold_signals();
+    // A foreground `--rm` container's state goes with it: nothing of it needs the disk.
     let mut record = |pid| {
-        let _ = dir.write_state(&State::running(pid));
+        let _ = if config.auto_remove {
+            dir.write_state_unsynced(&State::running(pid))
+        } else {
+            dir.write_state(&State::running(pid))
+        };
     };
     let mut child = match crate::process::spawn_with(&config.spec, io, &mut record) {
         Ok(c) => c,

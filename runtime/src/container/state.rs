@@ -214,6 +214,20 @@ impl Dir {
         )
     }
 
+    /// [`Dir::write_state`] for a container that cannot outlive this process (a foreground
+    /// `--rm` one): the old state is exchanged rather than renamed over, so that neither file
+    /// goes to the disk before the directory is removed (see [`crate::replace`]). After a crash
+    /// the file may be empty, which reads as a container in an unknown state; the container is
+    /// gone by then anyway.
+    pub fn write_state_unsynced(&self, state: &State) -> std::io::Result<()> {
+        let path = self.state_path();
+        let tmp = write_tmp(
+            &path,
+            &serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?,
+        )?;
+        crate::replace::replace_unsynced(&tmp, &path)
+    }
+
     /// Record that the container exited with `code`.
     pub fn record_exit(&self, code: i32) {
         let mut st = self.read_state().unwrap_or_else(|_| State::created());
@@ -247,6 +261,13 @@ impl Dir {
 /// Write through a temporary file and rename, so readers never see half a file. The file is
 /// its owner's alone (a config holds the `-e` values).
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = write_tmp(path, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Write `bytes` to a new temporary file next to `path` (named after this process); returns
+/// its path.
+fn write_tmp(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
@@ -257,8 +278,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .mode(duckc_store::modes::FILE_MODE)
         .open(&tmp)?;
     file.write_all(bytes)?;
-    drop(file);
-    std::fs::rename(&tmp, path)
+    Ok(tmp)
 }
 
 /// Start time of `pid` in clock ticks since boot, from `/proc/<pid>/stat`.
