@@ -328,8 +328,8 @@ fn rootless_with_subordinate_ids_matches_root() {
     let containers = user.store().join("containers");
     let upper = std::fs::read_dir(&containers)
         .unwrap()
-        .next()
-        .unwrap()
+        .flatten()
+        .find(|e| !e.file_name().to_string_lossy().starts_with('.')) // not `.spare`
         .unwrap()
         .path()
         .join("upper/up");

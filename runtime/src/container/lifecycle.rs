@@ -214,7 +214,7 @@ pub fn delete(store: &Store, dir: &Dir, config: &Config, state: &State) {
 /// Delete a container's directory, its cgroup, its network lease and its gc root.
 pub(super) fn remove(store: &Store, dir: &Dir, config: &Config) {
     release(config);
-    if std::fs::remove_dir_all(&dir.0).is_err() {
+    if !dir.recycle() && std::fs::remove_dir_all(&dir.0).is_err() {
         // overlayfs leaves `work/work` with mode 000: make everything writable and retry.
         make_writable(&dir.0);
         // Rootless `rm` runs outside duckc's user namespace (to signal the container): files

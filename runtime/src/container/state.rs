@@ -135,12 +135,65 @@ impl State {
 #[derive(Debug, Clone)]
 pub struct Dir(pub PathBuf);
 
+/// The name of the empty container directory a removed container left for the next one (see
+/// [`Dir::create`]); [`super::list`] never lists it (it has no `config.json`).
+pub const SPARE: &str = ".spare";
+
 impl Dir {
-    /// Make the private directory of a new container `id` in `store`.
+    /// Make the private directory of a new container `id` in `store`: the spare one a removed
+    /// container left, renamed, when there is one. Making a directory allocates a block for it
+    /// and removing it frees the block again, which on a disk mounted with `discard` (this
+    /// project's VMs) is a synchronous discard inside `rmdir`: 0.2–8 ms measured, twice per
+    /// `run --rm` (the directory and its `rootfs/`). A rename allocates nothing.
     pub fn create(store: &duckc_store::Store, id: &str) -> std::io::Result<Dir> {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
         let dir = Dir(store.containers_dir().join(id));
+        let spare = store.containers_dir().join(SPARE);
+        if std::fs::symlink_metadata(&spare).is_ok_and(|m| m.is_dir())
+            && renameat_with(CWD, &spare, CWD, &dir.0, RenameFlags::NOREPLACE).is_ok()
+        {
+            return Ok(dir);
+        }
         duckc_store::modes::create_private_dir(&dir.0)?;
         Ok(dir)
+    }
+
+    /// Remove the directory of a container that is gone: kept as the spare directory for the
+    /// next container (see [`Dir::create`]) when it holds nothing but files and an empty
+    /// `rootfs/` (a `run --rm` container's) and there is no spare yet; otherwise removed whole
+    /// (false: the caller removes what is left).
+    pub fn recycle(&self) -> bool {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        let Ok(entries) = std::fs::read_dir(&self.0) else {
+            return false;
+        };
+        let mut files = Vec::new();
+        for e in entries {
+            let Ok(e) = e else { return false };
+            let Ok(kind) = e.file_type() else {
+                return false;
+            };
+            if kind.is_file() {
+                files.push(e.path());
+            } else if !(kind.is_dir()
+                && e.file_name() == "rootfs"
+                && std::fs::read_dir(e.path()).is_ok_and(|mut d| d.next().is_none()))
+            {
+                return false;
+            }
+        }
+        let Some(spare) = self.0.parent().map(|p| p.join(SPARE)) else {
+            return false;
+        };
+        if spare.exists() {
+            return false;
+        }
+        for f in files {
+            if std::fs::remove_file(f).is_err() {
+                return false;
+            }
+        }
+        renameat_with(CWD, &self.0, CWD, &spare, RenameFlags::NOREPLACE).is_ok()
     }
 
     /// Delete the directory of a container that was never recorded (its set-up failed).

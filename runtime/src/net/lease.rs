@@ -302,8 +302,12 @@ pub fn release(container: &str) -> Result<()> {
         drop_lease(&guard, l);
     }
     let connected = connected_of(&others);
-    firewall::remove(&mine, &connected)?;
+    let closing = firewall::remove(&mine, &connected)?;
     after_release(&guard, &others);
+    drop(guard);
+    if let Some(sock) = closing {
+        sock.close_detached();
+    }
     Ok(())
 }
 
@@ -339,7 +343,11 @@ fn sweep_locked(guard: &StateLock) -> (usize, Vec<Lease>) {
         drop_lease(guard, l);
     }
     if !stale.is_empty() {
-        let _ = firewall::remove(&stale, &connected_of(&left));
+        // A sweep runs under the caller's lock, so the closer may hold a copy of it for a
+        // moment: sweeps are rare (a killed duckc), starts and exits are not.
+        if let Ok(Some(sock)) = firewall::remove(&stale, &connected_of(&left)) {
+            sock.close_detached();
+        }
         after_release(guard, &left);
     }
     (stale.len(), left)
