@@ -346,9 +346,9 @@ pub fn remove(gone: &[Lease], connected: &[Lease]) -> Result<Option<super::netli
     if iptables_backend() || iptables_marker().exists() || gone.iter().any(|l| l.ifindex == 0) {
         return apply(connected).map(|()| None);
     }
-    // One socket for every batch below: each close of one is a wait in the kernel, on the
-    // path of a container's exit.
-    let Ok(sock) = super::nftnl::open() else {
+    // One socket for every batch below (the one the start kept, when this process started
+    // the container): each close of one is a wait in the kernel.
+    let Ok(sock) = super::nftnl::kept() else {
         return apply(connected).map(|()| None);
     };
     let removed = (|| {
