@@ -352,6 +352,18 @@ pub fn remove(gone: &[Lease], connected: &[Lease]) -> Result<Option<super::netli
         return apply(connected).map(|()| None);
     };
     let removed = (|| {
+        // From Linux 6.16 a netdev chain outlives its device: the chains go in the elements'
+        // batch, one commit (and one clean-up in the kernel) per exit instead of two. When
+        // that batch is refused (a chain is gone after all), the two batches below.
+        if crate::seccomp::Target::host().kernel >= (6, 16) {
+            let mut b = remove_batch(&gone);
+            for l in &gone {
+                b.delete_chain(NETDEV, TABLE, &l.veth);
+            }
+            if b.commit_on(&sock).is_ok() {
+                return Some(());
+            }
+        }
         remove_batch(&gone).commit_on(&sock).ok()?;
         for l in &gone {
             // Before Linux 6.16 the kernel deletes a netdev chain with its only device, which
