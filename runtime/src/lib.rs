@@ -28,6 +28,7 @@ pub mod kernel;
 pub mod net;
 pub mod process;
 pub mod reaper;
+mod replace;
 pub mod rootfs;
 pub mod seccomp;
 pub mod session;

@@ -251,7 +251,9 @@ pub fn disk_usage(store: &Store) -> Result<DiskUsage> {
     }
     if let Ok(entries) = fs::read_dir(store.containers_dir()) {
         for e in entries.flatten() {
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            // `.spare`: the empty directory a removed container left for the next one.
+            let spare = e.file_name().to_string_lossy().starts_with('.');
+            if !spare && e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
                 usage.containers.total += 1;
                 usage.containers.size += du(&e.path());
             }

@@ -60,8 +60,13 @@ pub fn run_attached(store: &Store, dir: &Dir, config: &Config, stdin: bool) -> R
     };
     // Signals that arrive while the container starts are passed on once it runs.
     crate::process::hold_signals();
+    // A foreground `--rm` container's state goes with it: nothing of it needs the disk.
     let mut record = |pid| {
-        let _ = dir.write_state(&State::running(pid));
+        let _ = if config.auto_remove {
+            dir.write_state_unsynced(&State::running(pid))
+        } else {
+            dir.write_state(&State::running(pid))
+        };
     };
     let mut child = match crate::process::spawn_with(&config.spec, io, &mut record) {
         Ok(c) => c,
@@ -213,7 +218,7 @@ pub fn delete(store: &Store, dir: &Dir, config: &Config, state: &State) {
 /// Delete a container's directory, its cgroup, its network lease and its gc root.
 pub(super) fn remove(store: &Store, dir: &Dir, config: &Config) {
     release(config);
-    if std::fs::remove_dir_all(&dir.0).is_err() {
+    if !dir.recycle() && std::fs::remove_dir_all(&dir.0).is_err() {
         // overlayfs leaves `work/work` with mode 000: make everything writable and retry.
         make_writable(&dir.0);
         // Rootless `rm` runs outside duckc's user namespace (to signal the container): files

@@ -135,12 +135,65 @@ impl State {
 #[derive(Debug, Clone)]
 pub struct Dir(pub PathBuf);
 
+/// The name of the empty container directory a removed container left for the next one (see
+/// [`Dir::create`]); [`super::list`] never lists it (it has no `config.json`).
+pub const SPARE: &str = ".spare";
+
 impl Dir {
-    /// Make the private directory of a new container `id` in `store`.
+    /// Make the private directory of a new container `id` in `store`: the spare one a removed
+    /// container left, renamed, when there is one. Making a directory allocates a block for it
+    /// and removing it frees the block again, which on a disk mounted with `discard` (this
+    /// project's VMs) is a synchronous discard inside `rmdir`: 0.2–8 ms measured, twice per
+    /// `run --rm` (the directory and its `rootfs/`). A rename allocates nothing.
     pub fn create(store: &duckc_store::Store, id: &str) -> std::io::Result<Dir> {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
         let dir = Dir(store.containers_dir().join(id));
+        let spare = store.containers_dir().join(SPARE);
+        if std::fs::symlink_metadata(&spare).is_ok_and(|m| m.is_dir())
+            && renameat_with(CWD, &spare, CWD, &dir.0, RenameFlags::NOREPLACE).is_ok()
+        {
+            return Ok(dir);
+        }
         duckc_store::modes::create_private_dir(&dir.0)?;
         Ok(dir)
+    }
+
+    /// Remove the directory of a container that is gone: kept as the spare directory for the
+    /// next container (see [`Dir::create`]) when it holds nothing but files and an empty
+    /// `rootfs/` (a `run --rm` container's) and there is no spare yet; otherwise removed whole
+    /// (false: the caller removes what is left).
+    pub fn recycle(&self) -> bool {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        let Ok(entries) = std::fs::read_dir(&self.0) else {
+            return false;
+        };
+        let mut files = Vec::new();
+        for e in entries {
+            let Ok(e) = e else { return false };
+            let Ok(kind) = e.file_type() else {
+                return false;
+            };
+            if kind.is_file() {
+                files.push(e.path());
+            } else if !(kind.is_dir()
+                && e.file_name() == "rootfs"
+                && std::fs::read_dir(e.path()).is_ok_and(|mut d| d.next().is_none()))
+            {
+                return false;
+            }
+        }
+        let Some(spare) = self.0.parent().map(|p| p.join(SPARE)) else {
+            return false;
+        };
+        if spare.exists() {
+            return false;
+        }
+        for f in files {
+            if std::fs::remove_file(f).is_err() {
+                return false;
+            }
+        }
+        renameat_with(CWD, &self.0, CWD, &spare, RenameFlags::NOREPLACE).is_ok()
     }
 
     /// Delete the directory of a container that was never recorded (its set-up failed).
@@ -214,6 +267,20 @@ impl Dir {
         )
     }
 
+    /// [`Dir::write_state`] for a container that cannot outlive this process (a foreground
+    /// `--rm` one): the old state is exchanged rather than renamed over, so that neither file
+    /// goes to the disk before the directory is removed (see [`crate::replace`]). After a crash
+    /// the file may be empty, which reads as a container in an unknown state; the container is
+    /// gone by then anyway.
+    pub fn write_state_unsynced(&self, state: &State) -> std::io::Result<()> {
+        let path = self.state_path();
+        let tmp = write_tmp(
+            &path,
+            &serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?,
+        )?;
+        crate::replace::replace_unsynced(&tmp, &path)
+    }
+
     /// Record that the container exited with `code`.
     pub fn record_exit(&self, code: i32) {
         let mut st = self.read_state().unwrap_or_else(|_| State::created());
@@ -247,6 +314,13 @@ impl Dir {
 /// Write through a temporary file and rename, so readers never see half a file. The file is
 /// its owner's alone (a config holds the `-e` values).
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = write_tmp(path, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Write `bytes` to a new temporary file next to `path` (named after this process); returns
+/// its path.
+fn write_tmp(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
@@ -257,8 +331,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .mode(duckc_store::modes::FILE_MODE)
         .open(&tmp)?;
     file.write_all(bytes)?;
-    drop(file);
-    std::fs::rename(&tmp, path)
+    Ok(tmp)
 }
 
 /// Start time of `pid` in clock ticks since boot, from `/proc/<pid>/stat`.

@@ -332,20 +332,38 @@ pub fn add(lease: &Lease, connected: &[Lease]) -> Result<()> {
 
 /// Take the containers of `gone` (released leases) out of the rules; `connected` are the
 /// connected leases left, for the full load when the transaction cannot do it.
-pub fn remove(gone: &[Lease], connected: &[Lease]) -> Result<()> {
+///
+/// Returns the nfnetlink socket the removal used, if any: every batch on it is answered (the
+/// rules are final), but its release waits in the kernel for the commits' clean-up, so the
+/// caller closes it with [`super::netlink::Socket::close_detached`], after it has released
+/// the state lock (the detached closer starts with a copy of this process's descriptors,
+/// the lock's among them, until it closes them).
+pub fn remove(gone: &[Lease], connected: &[Lease]) -> Result<Option<super::netlink::Socket>> {
     let gone: Vec<Lease> = gone.iter().filter(|l| l.pid != 0).cloned().collect();
     if gone.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     if iptables_backend() || iptables_marker().exists() || gone.iter().any(|l| l.ifindex == 0) {
-        return apply(connected);
+        return apply(connected).map(|()| None);
     }
-    // One socket for every batch below: each close of one is a wait in the kernel, on the
-    // path of a container's exit.
-    let Ok(sock) = super::nftnl::open() else {
-        return apply(connected);
+    // One socket for every batch below (the one the start kept, when this process started
+    // the container): each close of one is a wait in the kernel.
+    let Ok(sock) = super::nftnl::kept() else {
+        return apply(connected).map(|()| None);
     };
     let removed = (|| {
+        // From Linux 6.16 a netdev chain outlives its device: the chains go in the elements'
+        // batch, one commit (and one clean-up in the kernel) per exit instead of two. When
+        // that batch is refused (a chain is gone after all), the two batches below.
+        if crate::seccomp::Target::host().kernel >= (6, 16) {
+            let mut b = remove_batch(&gone);
+            for l in &gone {
+                b.delete_chain(NETDEV, TABLE, &l.veth);
+            }
+            if b.commit_on(&sock).is_ok() {
+                return Some(());
+            }
+        }
         remove_batch(&gone).commit_on(&sock).ok()?;
         for l in &gone {
             // Before Linux 6.16 the kernel deletes a netdev chain with its only device, which
@@ -363,11 +381,13 @@ pub fn remove(gone: &[Lease], connected: &[Lease]) -> Result<()> {
     })();
     // Every batch is answered: the rules are as they must be once this returns. Only the
     // socket's release, which waits for the commits' clean-up in the kernel, is left, and
-    // it is left to a detached process (see `Socket::close_detached`).
-    sock.close_detached();
+    // it is left to the caller (see above).
     match removed {
-        Some(()) => Ok(()),
-        None => apply(connected),
+        Some(()) => Ok(Some(sock)),
+        None => {
+            sock.close_detached();
+            apply(connected).map(|()| None)
+        }
     }
 }
 

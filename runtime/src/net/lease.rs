@@ -96,9 +96,12 @@ impl Lease {
             f.write_all(&text)
                 .map_err(io_err(format!("cannot write `{}`", path.display())))
         } else {
+            // Exchanged, not renamed over: a lease lives as long as its container, often
+            // milliseconds, and need not reach the disk (see `crate::replace`; after a crash
+            // it is stale anyway).
             let tmp = path.with_extension("json.tmp");
             std::fs::write(&tmp, &text)
-                .and_then(|()| std::fs::rename(&tmp, &path))
+                .and_then(|()| crate::replace::replace_unsynced(&tmp, &path))
                 .map_err(io_err(format!("cannot write `{}`", path.display())))
         }
     }
@@ -106,7 +109,15 @@ impl Lease {
 
 /// Every lease in the state directory.
 pub fn all_in(dir: &Path) -> Vec<Lease> {
+    scan(dir).0
+}
+
+/// Every lease in the state directory, and the lease files that do not parse: under the
+/// state lock those are what a crash left (a lease is written whole under the lock, and is
+/// not synced), never one being written.
+fn scan(dir: &Path) -> (Vec<Lease>, Vec<PathBuf>) {
     let mut out = Vec::new();
+    let mut bad = Vec::new();
     for net in std::fs::read_dir(dir.join("leases"))
         .into_iter()
         .flatten()
@@ -120,15 +131,15 @@ pub fn all_in(dir: &Path) -> Vec<Lease> {
             if entry.path().extension().is_none_or(|x| x != "json") {
                 continue; // a `.tmp` being written
             }
-            if let Ok(text) = std::fs::read(entry.path())
-                && let Ok(lease) = serde_json::from_slice::<Lease>(&text)
-            {
-                out.push(lease);
+            match std::fs::read(entry.path()).map(|t| serde_json::from_slice::<Lease>(&t)) {
+                Ok(Ok(lease)) => out.push(lease),
+                Ok(Err(_)) => bad.push(entry.path()),
+                Err(_) => {} // gone meanwhile
             }
         }
     }
     out.sort_by_key(|l| (l.network.bridge.clone(), u32::from(l.address)));
-    out
+    (out, bad)
 }
 
 /// The live leases (no lock taken: for `port`, `ps` and `network` listings).
@@ -157,9 +168,8 @@ pub fn prepare(
 ) -> Result<Prepared> {
     let guard = lock()?;
     let dir = guard.dir.clone();
-    sweep_locked(&guard);
+    let leases = sweep_locked(&guard).1;
     link::ensure_bridge(&req.network)?;
-    let leases = all_in(&dir);
     // Ports: not taken by another container, and free on the host.
     let mut ports = Vec::new();
     for p in &req.ports {
@@ -272,20 +282,32 @@ pub fn connect(prepared: &Prepared, pid: i32) -> Result<()> {
 /// Take back everything container `container` holds on its networks: leases, veth, hosts
 /// file, firewall rules, its entries in peers' hosts files.
 pub fn release(container: &str) -> Result<()> {
+    // A container without a lease (on no network, or released already: a `--rm` container's
+    // removal comes after its end) takes no lock. Only the container's own start makes its
+    // leases, so none can appear meanwhile.
+    if !all_in(&super::state_dir())
+        .iter()
+        .any(|l| l.container == container)
+    {
+        return Ok(());
+    }
     let guard = lock()?;
-    let mine: Vec<Lease> = all_in(&guard.dir)
+    let (mine, others): (Vec<Lease>, Vec<Lease>) = all_in(&guard.dir)
         .into_iter()
-        .filter(|l| l.container == container)
-        .collect();
+        .partition(|l| l.container == container);
     if mine.is_empty() {
         return Ok(());
     }
     for l in &mine {
         drop_lease(&guard, l);
     }
-    let connected = connected(&guard);
-    firewall::remove(&mine, &connected)?;
-    after_release(&guard, &connected);
+    let connected = connected_of(&others);
+    let closing = firewall::remove(&mine, &connected)?;
+    after_release(&guard, &others);
+    drop(guard);
+    if let Some(sock) = closing {
+        sock.close_detached();
+    }
     Ok(())
 }
 
@@ -307,40 +329,46 @@ pub fn sweep() -> Result<usize> {
         return Ok(0);
     }
     let guard = lock()?;
-    Ok(sweep_locked(&guard))
+    Ok(sweep_locked(&guard).0)
 }
 
-fn sweep_locked(guard: &StateLock) -> usize {
-    let stale: Vec<Lease> = all_in(&guard.dir)
-        .into_iter()
-        .filter(Lease::stale)
-        .collect();
+/// Release the stale leases; returns how many, and the leases left.
+fn sweep_locked(guard: &StateLock) -> (usize, Vec<Lease>) {
+    let (leases, torn) = scan(&guard.dir);
+    for path in torn {
+        let _ = std::fs::remove_file(path);
+    }
+    let (stale, left): (Vec<Lease>, Vec<Lease>) = leases.into_iter().partition(Lease::stale);
     for l in &stale {
         drop_lease(guard, l);
     }
     if !stale.is_empty() {
-        let connected = connected(guard);
-        let _ = firewall::remove(&stale, &connected);
-        after_release(guard, &connected);
+        // A sweep runs under the caller's lock, so the closer may hold a copy of it for a
+        // moment: sweeps are rare (a killed duckc), starts and exits are not.
+        if let Ok(Some(sock)) = firewall::remove(&stale, &connected_of(&left)) {
+            sock.close_detached();
+        }
+        after_release(guard, &left);
     }
-    stale.len()
+    (stale.len(), left)
 }
 
 /// The leases whose container is plugged in (its veth made).
 fn connected(guard: &StateLock) -> Vec<Lease> {
-    all_in(&guard.dir)
-        .into_iter()
-        .filter(|l| l.pid != 0)
-        .collect()
+    connected_of(&all_in(&guard.dir))
 }
 
-/// After leases went: turn forwarding off again when no lease is left, and update the hosts
-/// files of the containers still connected.
-fn after_release(guard: &StateLock, connected: &[Lease]) {
-    if all_in(&guard.dir).is_empty() {
+fn connected_of(leases: &[Lease]) -> Vec<Lease> {
+    leases.iter().filter(|l| l.pid != 0).cloned().collect()
+}
+
+/// After leases went (`left` are the leases left): turn forwarding off again when there are
+/// none, and update the hosts files of the containers still connected.
+fn after_release(guard: &StateLock, left: &[Lease]) {
+    if left.is_empty() {
         link::restore_forwarding(&guard.dir);
     }
-    update_hosts(guard, connected);
+    update_hosts(guard, &connected_of(left));
 }
 
 /// Make every connected member's hosts file name its peers.

@@ -264,53 +264,104 @@ impl Socket {
     /// once this process has dropped its copy, and exits. Nobody waits for it: it is cloned
     /// without an exit signal, and reaped by a later call or, once this process is gone, by
     /// init. If it cannot be made, the socket is closed here.
+    ///
+    /// The closer shares this process's memory (`CLONE_VM`) and runs on a stack of its own,
+    /// so making it copies no page tables (a plain fork of the ~100 MB binary did, and this
+    /// process then paid copy-on-write faults for what it wrote after); it touches nothing
+    /// but its stack, which is freed once it has been reaped. It starts with every signal
+    /// blocked, so none of this process's handlers can run in it, on this process's memory.
     pub fn close_detached(self) {
-        static CLOSERS: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+        struct Closer {
+            pid: i32,
+            _stack: Vec<u8>,
+        }
+        static CLOSERS: std::sync::Mutex<Vec<Closer>> = std::sync::Mutex::new(Vec::new());
+        const STACK: usize = 64 * 1024;
         let mut closers = CLOSERS
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        closers.retain(|pid| {
+        closers.retain(|c| {
             // SAFETY: reaping our own child if it is done; `__WALL` because it has no exit
             // signal.
-            unsafe { libc::waitpid(*pid, std::ptr::null_mut(), libc::WNOHANG | libc::__WALL) == 0 }
+            unsafe { libc::waitpid(c.pid, std::ptr::null_mut(), libc::WNOHANG | libc::__WALL) == 0 }
         });
         let Ok((gone_read, gone_write)) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         else {
             return;
         };
-        let keep = [self.fd.as_raw_fd(), gone_read.as_raw_fd()];
-        // SAFETY: a raw clone behaves like fork without SIGCHLD at its exit; the child only
-        // makes system calls (close_range, read, close, _exit), which is sound even if this
-        // process has other threads.
-        let child =
-            unsafe { libc::syscall(libc::SYS_clone, 0usize, 0usize, 0usize, 0usize, 0usize) };
-        if child == 0 {
-            // SAFETY: see above.
-            unsafe {
-                let (low, high) = (keep[0].min(keep[1]) as u32, keep[0].max(keep[1]) as u32);
-                if low > 0 {
-                    libc::syscall(libc::SYS_close_range, 0u32, low - 1, 0u32);
-                }
-                if high > low + 1 {
-                    libc::syscall(libc::SYS_close_range, low + 1, high - 1, 0u32);
-                }
-                libc::syscall(libc::SYS_close_range, high + 1, u32::MAX, 0u32);
-                // End of file once the runtime dropped its copy of the socket: this close is
-                // then the last one, the one that waits, and it waits here.
-                let mut byte = 0u8;
-                while libc::read(keep[1], (&raw mut byte).cast(), 1) < 0
-                    && *libc::__errno_location() == libc::EINTR
-                {}
-                libc::close(keep[0]);
-                libc::_exit(0);
-            }
-        }
+        // Both descriptors travel in the argument's bits: the closer reads no memory that
+        // this process may change or free.
+        let (sock, gone) = (self.fd.as_raw_fd(), gone_read.as_raw_fd());
+        let arg = ((sock as u32 as usize) << 32) | gone as u32 as usize;
+        let mut stack = vec![0u8; STACK];
+        // SAFETY: the stack grows down from the end of `stack`, which outlives the child: it
+        // is kept in `CLOSERS` until the child is reaped, and this process's memory stays the
+        // child's (CLONE_VM takes a reference) after this process exits. The child runs
+        // `closer`, which only makes system calls on values passed in `arg`, with every signal
+        // blocked (the mask is inherited; this thread's is restored right after).
+        let child = unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+            let top = stack.as_mut_ptr().add(STACK);
+            let pid = libc::clone(closer, top.cast(), libc::CLONE_VM, arg as *mut libc::c_void);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            pid
+        };
         drop(self);
+        drop(gone_read);
         drop(gone_write);
         if child > 0 {
-            closers.push(child as i32);
+            closers.push(Closer {
+                pid: child,
+                _stack: stack,
+            });
         }
     }
+}
+
+/// The detached closer of [`Socket::close_detached`]: keep only the socket and the pipe (the
+/// descriptors in `arg`), wait for end of file on the pipe (the runtime dropped its copy of
+/// the socket, so this close is the last one), wait for an RCU grace period, close the
+/// socket, exit.
+///
+/// Why the grace period: the kernel's release of an nfnetlink socket, when the clean-up
+/// work of the last commit is still queued, waits for that work (itself an RCU grace period)
+/// *holding the nftables commit lock*, and the next container's start needs that lock while
+/// it holds the RTNL lock (registering its veth, nftables looks for netdev chains that name
+/// it), which its init in turn needs to bring up its loopback: measured at load 8, 6.7 ms of
+/// the next start. The work is queued before this closer exists, so after a grace period of
+/// our own (`membarrier(MEMBARRIER_CMD_GLOBAL)`, which holds no lock) it has long been
+/// taken off the queue, and the release finds nothing to wait for.
+///
+/// Only raw system calls here (rustix and `syscall` on values that cannot fail), none of
+/// which writes `errno`: the closer shares the parent's memory, thread-local `errno`
+/// included.
+extern "C" fn closer(arg: *mut libc::c_void) -> libc::c_int {
+    let arg = arg as usize;
+    let keep = [(arg >> 32) as u32, arg as u32];
+    let (low, high) = (keep[0].min(keep[1]), keep[0].max(keep[1]));
+    // SAFETY: system calls on plain values; nothing of the parent's memory is read. The two
+    // descriptors are this process's own (its copy of the parent's table).
+    unsafe {
+        if low > 0 {
+            libc::syscall(libc::SYS_close_range, 0u32, low - 1, 0u32);
+        }
+        if high > low + 1 {
+            libc::syscall(libc::SYS_close_range, low + 1, high - 1, 0u32);
+        }
+        if high < u32::MAX {
+            libc::syscall(libc::SYS_close_range, high + 1, u32::MAX, 0u32);
+        }
+        // No signal is delivered here (all are blocked), so no EINTR either.
+        let gone = std::os::fd::BorrowedFd::borrow_raw(keep[1] as i32);
+        let mut byte = [0u8; 1];
+        let _ = rustix::io::read(gone, &mut byte);
+        let _ = rustix::thread::membarrier(rustix::thread::MembarrierCommand::Global);
+        rustix::io::close(keep[0] as i32);
+    }
+    0
 }
 
 /// The (sequence number, error) of each `NLMSG_ERROR` answer in `buf` (error 0: an ACK).
