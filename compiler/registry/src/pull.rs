@@ -472,6 +472,8 @@ fn fetch_content(
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    // Layers stored and checked, indexed below once their blobs' names are durable.
+    let checked: Mutex<Vec<(duckc_store::LayerRef, u64)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..jobs.clamp(1, 16).min(layers.len().max(1)) {
             s.spawn(|| {
@@ -516,7 +518,10 @@ fn fetch_content(
                         },
                     );
                     match fetched {
-                        Ok(()) => {
+                        Ok(unpacked) => {
+                            if let Some(found) = unpacked {
+                                checked.lock().expect("checked lock").push(found);
+                            }
                             downloaded.fetch_add(1, Ordering::Relaxed);
                             progress(Event::Complete {
                                 platform,
@@ -543,9 +548,21 @@ fn fetch_content(
             });
         }
     });
+    // One fsync of the blob directory for every layer renamed into it, then the records
+    // (which name those blobs), then one fsync of theirs: the manifest that names the layers
+    // is stored after this, so nothing refers to a name a crash could still take back. Done
+    // after a failure too, so a rerun finds the layers that were complete.
+    let synced = store.sync_blobs().and_then(|()| {
+        duckc_store::crash_point("pull-blobs-synced");
+        for (layer, n) in checked.into_inner().expect("checked lock") {
+            store.register_layer_with(&layer, Some(n), duckc_store::Durability::Batched)?;
+        }
+        store.sync_layers()
+    });
     if let Some(e) = first_error.into_inner().expect("error lock") {
         return Err(e);
     }
+    synced?;
     Ok((config_digest, layers))
 }
 
@@ -586,8 +603,10 @@ impl Read for Chunks {
 /// second thread decompresses the same bytes as they come and hashes the tar, so the diff_id
 /// is checked without reading the blob back (that second read made a pull slower than
 /// skopeo's). The blob's digest and size are checked first, so bytes that are not the blob
-/// fail as a mismatch however they decompress; then the diff_id, and the layer is indexed
-/// (as `duckc_image::index_layers` does, which then skips it). `progress` gets the bytes
+/// fail as a mismatch however they decompress; then the diff_id. The blob's name is not
+/// fsynced here ([`duckc_store::Durability::Batched`]): the caller syncs the blob directory
+/// once, then indexes the layer this returns (its record and the tar's size, as
+/// `duckc_image::index_layers` would, which then skips it). `progress` gets the bytes
 /// received so far.
 #[allow(clippy::too_many_arguments)]
 fn fetch_layer(
@@ -599,7 +618,7 @@ fn fetch_layer(
     scope: &str,
     what: &str,
     progress: &dyn Fn(u64),
-) -> Result<()> {
+) -> Result<Option<(duckc_store::LayerRef, u64)>> {
     let path = format!("/v2/{repo}/blobs/{digest}");
     let response = client.send("GET", &path, &[], Body::Empty, scope, what)?;
     let response = client.check(response, &[200], what)?;
@@ -672,9 +691,10 @@ fn fetch_layer(
                 .unwrap_or_else(|_| Err(io::Error::other("the unpacking thread panicked")))
         }))
     })?;
-    blob.commit(Some((digest, size))).map_err(blob_err)?;
+    blob.commit_with(Some((digest, size)), duckc_store::Durability::Batched)
+        .map_err(blob_err)?;
     let (Some(layer), Some(unpacked)) = (layer, unpacked) else {
-        return Ok(());
+        return Ok(None);
     };
     let (actual, n) = unpacked.map_err(|e| Error::Mismatch {
         what: what.to_owned(),
@@ -689,8 +709,7 @@ fn fetch_layer(
             ),
         });
     }
-    store.register_layer(layer, Some(n))?;
-    Ok(())
+    Ok(Some((layer.clone(), n)))
 }
 
 /// `--all-platforms`: every platform's manifest of the index `top` (entries without a
