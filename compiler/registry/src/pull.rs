@@ -554,9 +554,7 @@ fn fetch_content(
     // after a failure too, so a rerun finds the layers that were complete.
     let synced = store.sync_blobs().and_then(|()| {
         duckc_store::crash_point("pull-blobs-synced");
-        for (layer, n) in checked.into_inner().expect("checked lock") {
-            store.register_layer_with(&layer, Some(n), duckc_store::Durability::Batched)?;
-        }
+        index_checked(store, &checked.into_inner().expect("checked lock"), jobs)?;
         store.sync_layers()
     });
     if let Some(e) = first_error.into_inner().expect("error lock") {
@@ -564,6 +562,36 @@ fn fetch_content(
     }
     synced?;
     Ok((config_digest, layers))
+}
+
+/// Write the records of the layers `checked` (their blobs' names already durable), `jobs` at
+/// a time: each record's bytes are fsynced before its rename, and fsyncs issued together share
+/// the file system's journal commits, where one after another each waited for its own.
+fn index_checked(
+    store: &Store,
+    checked: &[(duckc_store::LayerRef, u64)],
+    jobs: usize,
+) -> duckc_store::Result<()> {
+    let next = AtomicUsize::new(0);
+    let first_error = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..jobs.clamp(1, 16).min(checked.len()) {
+            s.spawn(|| {
+                while let Some((layer, n)) = checked.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if let Err(e) =
+                        store.register_layer_with(layer, Some(*n), duckc_store::Durability::Batched)
+                    {
+                        first_error.lock().expect("error lock").get_or_insert(e);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    match first_error.into_inner().expect("error lock") {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Compressed bytes handed to the unpacking thread at a time, and how many may wait for it.
