@@ -2263,6 +2263,60 @@ fn pull_progress_json_events() {
     must(b.path(), cfg.path(), &["verify"]);
 }
 
+/// SECURITY 22 for pull: killed (SIGKILL) after the second layer's blob is renamed into the
+/// store, or after the blobs' names are synced and before the layers are indexed, the pull
+/// leaves no tag and `duckc verify` clean; run again, it fetches only what is missing and the
+/// image runs.
+#[test]
+fn a_pull_killed_midway_completes_when_run_again() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
+    let cfg = tempfile::tempdir().unwrap();
+    let a = fresh_store();
+    let remote = format!("{}/three/layers:v1", registry.host());
+    push_three_layers(a.path(), cfg.path(), &remote);
+
+    // The config is the first blob renamed, then the layers one at a time (`--jobs 1`).
+    for point in ["blob-after-rename:3", "pull-blobs-synced"] {
+        let b = fresh_store();
+        let killed = output(
+            duckc(b.path())
+                .env("DOCKER_CONFIG", cfg.path())
+                .env("DUCKC_CRASH_AT", point)
+                .args(["pull", "--progress", "plain", "--jobs", "1", &remote])
+                .stdin(Stdio::null()),
+        );
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&killed.status),
+            Some(libc::SIGKILL),
+            "{point}: {killed:?}"
+        );
+        let images = must(b.path(), cfg.path(), &["images"]);
+        assert!(!images.contains("three/layers"), "{point}: {images}");
+        must(b.path(), cfg.path(), &["verify"]);
+        let again = must(
+            b.path(),
+            cfg.path(),
+            &["pull", "--progress", "plain", &remote],
+        );
+        let present = if point == "pull-blobs-synced" { 3 } else { 2 };
+        assert_eq!(
+            again.matches(": Already exists").count(),
+            present,
+            "{point}: {again}"
+        );
+        must(b.path(), cfg.path(), &["verify"]);
+        let out = must(
+            b.path(),
+            cfg.path(),
+            &["run", "--rm", &remote, "cat", "/small"],
+        );
+        assert_eq!(out, "quack\n", "{point}");
+    }
+}
+
 /// What a terminal shows after `bytes`: the lines left on the screen, for the escapes the
 /// live view uses (`\r`, `\n`, erase line `ESC[2K`, cursor up `ESC[NA`; other escapes are
 /// skipped).

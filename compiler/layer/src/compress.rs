@@ -165,6 +165,29 @@ mod tests {
         bytes
     }
 
+    /// The gzip bytes of a fixed input, pinned: a pushed layer's digest is the digest of
+    /// these bytes, so a flate2 or zlib-rs upgrade, or a feature that picks other code at run
+    /// time (`runtime_detection`: AVX2, PCLMULQDQ), must not change them.
+    #[test]
+    fn gzip_bytes_are_pinned() {
+        let mut data = Vec::new();
+        for i in 0..60_000u32 {
+            data.extend_from_slice(format!("{i} {}\n", i.wrapping_mul(2_654_435_761)).as_bytes());
+        }
+        let mut enc = Encoder::new(Vec::new(), Compression::Gzip).unwrap();
+        enc.write_all(&data).unwrap();
+        let bytes = enc.finish().unwrap();
+        let digest = crate::Digest::of(&bytes);
+        // The same with and without `runtime_detection` (checked when it was turned on).
+        assert_eq!(
+            (bytes.len(), digest.to_string()),
+            (
+                714_025,
+                "sha256:173629e851f4bc1240acf90320500250712543a0d7f3a565ef72d0270d42cba8".into()
+            )
+        );
+    }
+
     #[test]
     fn every_compression_round_trips_and_is_stable() {
         for c in [Compression::None, Compression::Gzip, Compression::Zstd] {

@@ -73,6 +73,11 @@ fn agent(tls: ureq::tls::TlsConfig) -> ureq::Agent {
         .timeout_connect(Some(Duration::from_secs(30)))
         .timeout_recv_response(Some(Duration::from_secs(120)))
         .timeout_per_read(Some(Duration::from_secs(120)))
+        // A pull keeps up to `pull --jobs` (at most 16) blob downloads going: with ureq's
+        // default of 3 idle connections per host, the others were closed after each blob and
+        // opened again for the next (130 layers: about 90 new connections).
+        .max_idle_connections_per_host(16)
+        .max_idle_connections(32)
         .user_agent(concat!("duckc/", env!("CARGO_PKG_VERSION")))
         .tls_config(tls)
         .build()

@@ -84,7 +84,7 @@ pub struct PullOptions {
 }
 
 /// Layers a pull downloads at the same time by default. Each layer has a fixed cost besides
-/// its bytes (a request, two fsyncs and a rename for the blob, a record), so an image of many
+/// its bytes (a request, an fsync and a rename for the blob, a record), so an image of many
 /// small layers (examples/python: 130) waits on those unless several overlap: on a loopback
 /// registry with a busy 2-core machine, 8 took a 130-layer pull from 5.3 s to 4.1 s against
 /// 4 (docs/benchmarks.md). A layer in flight holds at most about 3 MiB of buffers.
@@ -469,9 +469,19 @@ fn fetch_content(
         .map(|l| l.media_type().to_string())
         .collect();
 
+    // Largest first when several go at once: a layer is checked by one thread, so the
+    // biggest one is the longest piece of work; started last (examples/python's 43 MB layer is
+    // 49th of 79) it alone ran on after everything else was done. One at a time, the
+    // manifest's order (the total is the same).
+    let mut order: Vec<usize> = (0..layers.len()).collect();
+    if jobs > 1 {
+        order.sort_by_key(|&i| std::cmp::Reverse(layers[i].1));
+    }
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    // Layers stored and checked, indexed below once their blobs' names are durable.
+    let checked: Mutex<Vec<(duckc_store::LayerRef, u64)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..jobs.clamp(1, 16).min(layers.len().max(1)) {
             s.spawn(|| {
@@ -479,10 +489,10 @@ fn fetch_content(
                     if failed.load(Ordering::Relaxed) {
                         return;
                     }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((d, size)) = layers.get(i) else {
+                    let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
                         return;
                     };
+                    let (d, size) = &layers[i];
                     if store.has_blob(d) {
                         progress(Event::Exists {
                             platform,
@@ -516,7 +526,10 @@ fn fetch_content(
                         },
                     );
                     match fetched {
-                        Ok(()) => {
+                        Ok(unpacked) => {
+                            if let Some(found) = unpacked {
+                                checked.lock().expect("checked lock").push(found);
+                            }
                             downloaded.fetch_add(1, Ordering::Relaxed);
                             progress(Event::Complete {
                                 platform,
@@ -543,10 +556,50 @@ fn fetch_content(
             });
         }
     });
+    // One fsync of the blob directory for every layer renamed into it, then the records
+    // (which name those blobs), then one fsync of theirs: the manifest that names the layers
+    // is stored after this, so nothing refers to a name a crash could still take back. Done
+    // after a failure too, so a rerun finds the layers that were complete.
+    let synced = store.sync_blobs().and_then(|()| {
+        duckc_store::crash_point("pull-blobs-synced");
+        index_checked(store, &checked.into_inner().expect("checked lock"), jobs)?;
+        store.sync_layers()
+    });
     if let Some(e) = first_error.into_inner().expect("error lock") {
         return Err(e);
     }
+    synced?;
     Ok((config_digest, layers))
+}
+
+/// Write the records of the layers `checked` (their blobs' names already durable), `jobs` at
+/// a time: each record's bytes are fsynced before its rename, and fsyncs issued together share
+/// the file system's journal commits, where one after another each waited for its own.
+fn index_checked(
+    store: &Store,
+    checked: &[(duckc_store::LayerRef, u64)],
+    jobs: usize,
+) -> duckc_store::Result<()> {
+    let next = AtomicUsize::new(0);
+    let first_error = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..jobs.clamp(1, 16).min(checked.len()) {
+            s.spawn(|| {
+                while let Some((layer, n)) = checked.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if let Err(e) =
+                        store.register_layer_with(layer, Some(*n), duckc_store::Durability::Batched)
+                    {
+                        first_error.lock().expect("error lock").get_or_insert(e);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    match first_error.into_inner().expect("error lock") {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Compressed bytes handed to the unpacking thread at a time, and how many may wait for it.
@@ -586,8 +639,10 @@ impl Read for Chunks {
 /// second thread decompresses the same bytes as they come and hashes the tar, so the diff_id
 /// is checked without reading the blob back (that second read made a pull slower than
 /// skopeo's). The blob's digest and size are checked first, so bytes that are not the blob
-/// fail as a mismatch however they decompress; then the diff_id, and the layer is indexed
-/// (as `duckc_image::index_layers` does, which then skips it). `progress` gets the bytes
+/// fail as a mismatch however they decompress; then the diff_id. The blob's name is not
+/// fsynced here ([`duckc_store::Durability::Batched`]): the caller syncs the blob directory
+/// once, then indexes the layer this returns (its record and the tar's size, as
+/// `duckc_image::index_layers` would, which then skips it). `progress` gets the bytes
 /// received so far.
 #[allow(clippy::too_many_arguments)]
 fn fetch_layer(
@@ -599,7 +654,7 @@ fn fetch_layer(
     scope: &str,
     what: &str,
     progress: &dyn Fn(u64),
-) -> Result<()> {
+) -> Result<Option<(duckc_store::LayerRef, u64)>> {
     let path = format!("/v2/{repo}/blobs/{digest}");
     let response = client.send("GET", &path, &[], Body::Empty, scope, what)?;
     let response = client.check(response, &[200], what)?;
@@ -672,9 +727,10 @@ fn fetch_layer(
                 .unwrap_or_else(|_| Err(io::Error::other("the unpacking thread panicked")))
         }))
     })?;
-    blob.commit(Some((digest, size))).map_err(blob_err)?;
+    blob.commit_with(Some((digest, size)), duckc_store::Durability::Batched)
+        .map_err(blob_err)?;
     let (Some(layer), Some(unpacked)) = (layer, unpacked) else {
-        return Ok(());
+        return Ok(None);
     };
     let (actual, n) = unpacked.map_err(|e| Error::Mismatch {
         what: what.to_owned(),
@@ -689,8 +745,7 @@ fn fetch_layer(
             ),
         });
     }
-    store.register_layer(layer, Some(n))?;
-    Ok(())
+    Ok(Some((layer.clone(), n)))
 }
 
 /// `--all-platforms`: every platform's manifest of the index `top` (entries without a

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use duckc_layer::{Digest, HashingWriter};
 
-use crate::{BlobReader, Error, Result, Store, fsync_dir, io_err};
+use crate::{BlobReader, Durability, Error, Result, Store, fsync_dir, io_err};
 
 /// A blob being written. Call [`BlobWriter::commit`]; dropping it discards the bytes.
 #[derive(Debug)]
@@ -24,9 +24,19 @@ pub struct BlobWriter {
 
 impl BlobWriter {
     /// Check the bytes against `expected` (when given), make them durable and publish them.
-    pub fn commit(mut self, expected: Option<(&Digest, u64)>) -> Result<(Digest, u64)> {
+    pub fn commit(self, expected: Option<(&Digest, u64)>) -> Result<(Digest, u64)> {
+        self.commit_with(expected, Durability::Now)
+    }
+
+    /// [`BlobWriter::commit`]; with [`Durability::Batched`] the blob directory is not fsynced
+    /// after the rename: call [`Store::sync_blobs`] before anything refers to the blob.
+    pub fn commit_with(
+        mut self,
+        expected: Option<(&Digest, u64)>,
+        durability: Durability,
+    ) -> Result<(Digest, u64)> {
         let out = self.out.take().expect("blob writer used after commit");
-        let result = self.publish(out, expected);
+        let result = self.publish(out, expected, durability);
         if result.is_err() {
             let _ = fs::remove_file(&self.tmp);
         }
@@ -37,6 +47,7 @@ impl BlobWriter {
         &self,
         out: HashingWriter<BufWriter<File>>,
         expected: Option<(&Digest, u64)>,
+        durability: Durability,
     ) -> Result<(Digest, u64)> {
         let (buf, digest, size) = out.finish();
         let file = buf
@@ -64,7 +75,9 @@ impl BlobWriter {
         crate::crash_point("blob-before-rename");
         fs::rename(&self.tmp, &dest).map_err(io_err(&dest))?;
         crate::crash_point("blob-after-rename");
-        fsync_dir(&self.final_dir)?;
+        if durability == Durability::Now {
+            fsync_dir(&self.final_dir)?;
+        }
         Ok((digest, size))
     }
 }
@@ -120,6 +133,12 @@ impl Store {
             },
             Err(e) => Err(io_err(&p)(e)),
         }
+    }
+
+    /// Make the names of blobs committed with [`Durability::Batched`] durable (one fsync of
+    /// the blob directory).
+    pub fn sync_blobs(&self) -> Result<()> {
+        fsync_dir(&self.root().join("blobs/sha256"))
     }
 
     /// Start writing a blob.

@@ -8,7 +8,7 @@ use std::path::Path;
 use duckc_layer::{Digest, WriteOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result, Store, io_err, write_atomic};
+use crate::{Durability, Error, Result, Store, io_err, write_atomic_with};
 
 /// A layer of an image: its blob and its uncompressed digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +43,19 @@ impl Store {
 
     /// Record that `layer.digest` holds the layer `layer.diff_id` (the blob must be stored).
     pub fn register_layer(&self, layer: &LayerRef, diff_size: Option<u64>) -> Result<()> {
+        self.register_layer_with(layer, diff_size, Durability::Now)
+    }
+
+    /// [`Store::register_layer`]; with [`Durability::Batched`] the record's directory is not
+    /// fsynced: call [`Store::sync_layers`] before anything relies on the record surviving a
+    /// crash. The blob's name must be durable first ([`Store::sync_blobs`]), so that a record
+    /// never outlives its blob.
+    pub fn register_layer_with(
+        &self,
+        layer: &LayerRef,
+        diff_size: Option<u64>,
+        durability: Durability,
+    ) -> Result<()> {
         if !self.has_blob(&layer.digest) {
             return Err(Error::BlobMissing(layer.digest));
         }
@@ -57,7 +70,18 @@ impl Store {
             diff_size,
         };
         let bytes = serde_json::to_vec(&rec).expect("layer record serialises");
-        write_atomic(self, &self.layer_record_path(&layer.diff_id), &bytes)
+        write_atomic_with(
+            self,
+            &self.layer_record_path(&layer.diff_id),
+            &bytes,
+            durability,
+        )
+    }
+
+    /// Make the layer records written with [`Durability::Batched`] durable (one fsync of the
+    /// record directory).
+    pub fn sync_layers(&self) -> Result<()> {
+        crate::fsync_dir(&self.root().join("layers/sha256"))
     }
 
     /// The record for the layer `diff_id`, if any.

@@ -53,7 +53,7 @@ use std::path::{Path, PathBuf};
 
 pub use duckc_layer::{Compression, Digest};
 
-pub use atomic::{fsync_dir, write_atomic};
+pub use atomic::{Durability, fsync_dir, write_atomic, write_atomic_with};
 pub use blobs::BlobWriter;
 pub use crash::crash_point;
 pub use layers::{LayerRecord, LayerRef};

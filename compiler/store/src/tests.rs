@@ -27,6 +27,41 @@ fn blobs_are_checked_before_they_become_visible() {
     );
 }
 
+/// `Durability::Batched` leaves only the directory's fsync to the caller: the checks, the
+/// rename and the record are what `Durability::Now` gives, and a refused blob still leaves
+/// nothing behind.
+#[test]
+fn batched_commits_check_and_publish_as_immediate_ones_do() {
+    let (_d, s) = store();
+    let mut w = s.blob_writer().unwrap();
+    w.write_all(b"other").unwrap();
+    let want = Digest::of(b"layer");
+    let err = w
+        .commit_with(Some((&want, 5)), Durability::Batched)
+        .unwrap_err();
+    assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+    assert_eq!(std::fs::read_dir(s.tmp_dir()).unwrap().count(), 0);
+    let mut w = s.blob_writer().unwrap();
+    w.write_all(b"layer").unwrap();
+    let (d, n) = w
+        .commit_with(Some((&want, 5)), Durability::Batched)
+        .unwrap();
+    assert_eq!((d, n), (want, 5));
+    s.sync_blobs().unwrap();
+    assert_eq!(s.read_blob(&d, 100).unwrap(), b"layer");
+    let layer = LayerRef {
+        digest: d,
+        diff_id: Digest::of(b"tar"),
+        size: 5,
+        media_type: duckc_layer::Compression::Gzip.media_type().to_owned(),
+    };
+    s.register_layer_with(&layer, Some(3), Durability::Batched)
+        .unwrap();
+    s.sync_layers().unwrap();
+    let rec = s.layer(&layer.diff_id).unwrap().unwrap();
+    assert_eq!((rec.layer, rec.diff_size), (layer, Some(3)));
+}
+
 #[test]
 fn corrupted_blob_is_found_by_read_and_verify() {
     let (_d, s) = store();
