@@ -33,7 +33,7 @@ pub use graph::*;
 pub use inputs::{Context, ContextEntry, EntryKind, SpecFile, Workspace};
 pub use items::{EnvItem, parse, source_map};
 pub use key::{Digest, NodeKey};
-pub use lower::{LoweredEnv, lower_env};
+pub use lower::{LoweredEnv, env_lowers, lower_env};
 pub use resolve::{Ancestry, Base, ancestry, env_base, import_target, scope};
 
 /// The user spec files in display order: the root first, then the others by path.
@@ -46,6 +46,10 @@ pub fn user_files(db: &dyn salsa::Database) -> Vec<SpecFile> {
 }
 
 /// Runs every check over the user files; diagnostics accumulate under this query.
+///
+/// It lowers nothing: [`env_lowers`] finds every mistake lowering would, without keys. So
+/// checking (`duckc check`, the language server's diagnostics after an edit) never hashes a
+/// layer key nor builds the graph, and an edit inside one env re-runs that env's check alone.
 #[salsa::tracked]
 pub fn check(db: &dyn salsa::Database) {
     for file in user_files(db) {
@@ -56,10 +60,9 @@ pub fn check(db: &dyn salsa::Database) {
         scope(db, file);
         for &env in &parsed.envs {
             ancestry(db, env);
-            lower_env(db, env);
+            env_lowers(db, env);
         }
     }
-    layer_graph(db);
 }
 
 /// How an env is named in graph output: its name for the root file's envs, `PATH#NAME` for the
