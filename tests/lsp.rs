@@ -432,7 +432,10 @@ fn files_changed_on_disk_are_read_again() {
     let spec = format!("{}/env.kdl", c.root);
     c.open(&spec, "kdl", &spec_text);
     let missing = c.diagnostics(&spec, Some(0)).to_string();
-    assert!(missing.contains("copy source `main.py` is not in the build context"), "{missing}");
+    assert!(
+        missing.contains("copy source `main.py` is not in the build context"),
+        "{missing}"
+    );
 
     // The `copy` source appears: the context is listed again and the mistake goes.
     std::fs::write(dir.path().join("main.py"), "print('quack')\n").unwrap();
@@ -444,14 +447,21 @@ fn files_changed_on_disk_are_read_again() {
     assert_eq!(c.diagnostics(&spec, Some(0)), json!([]));
 
     // The import (not open in the editor) renames its env: the spec's `from` names nothing.
-    std::fs::write(dir.path().join("lib.kdl"), LIB.replace("\"base\"", "\"based\"")).unwrap();
+    std::fs::write(
+        dir.path().join("lib.kdl"),
+        LIB.replace("\"base\"", "\"based\""),
+    )
+    .unwrap();
     let lib = format!("{}/lib.kdl", c.root);
     c.notify(
         "workspace/didChangeWatchedFiles",
         json!({ "changes": [{ "uri": lib, "type": 2 }] }),
     );
     let renamed = c.diagnostics(&spec, Some(0)).to_string();
-    assert!(renamed.contains("`from` names nothing called `base`"), "{renamed}");
+    assert!(
+        renamed.contains("`from` names nothing called `base`"),
+        "{renamed}"
+    );
     assert!(renamed.contains("did you mean `based`?"), "{renamed}");
 
     // And back.
