@@ -360,12 +360,14 @@ fn comment_edit_reruns_only_parse() {
     root.set_text(&mut db).to(edited);
     run_everything(&db);
     let log = executed(&db);
-    // `source_map` is the span side table that rendering reads; nothing else runs again.
+    // `syntax` is the tree (the span side table that rendering reads), put together from the
+    // pieces' parses: only the piece the edit touched is parsed again. Nothing else runs again.
     eprintln!("after comment edit: {log:?}");
     assert_eq!(queries(&log, "parse"), 1, "{log:#?}");
+    assert_eq!(queries(&log, "parse_piece"), 1, "{log:#?}");
     assert_eq!(
         log.len(),
-        queries(&log, "parse") + queries(&log, "source_map"),
+        queries(&log, "parse") + queries(&log, "syntax") + queries(&log, "parse_piece"),
         "{log:#?}"
     );
 }
