@@ -84,6 +84,10 @@ pub fn env_label(db: &dyn salsa::Database, env: EnvItem<'_>) -> String {
 pub fn layer_graph(db: &dyn salsa::Database) -> LayerGraph {
     let mut graph = LayerGraph::default();
     let mut index: BTreeMap<NodeKey, NodeIndex> = BTreeMap::new();
+    // Which node already lists which env (by the env label's number): a look-up, not a scan of
+    // the node's list, which holds every env built on it (200 for a base of 200 envs).
+    let mut label_ids: BTreeMap<String, usize> = BTreeMap::new();
+    let mut listed: std::collections::HashSet<(NodeIndex, usize)> = Default::default();
     for file in user_files(db) {
         for &env in &parse(db, file).envs {
             let Some(lowered) = lower_env(db, env) else {
@@ -93,6 +97,8 @@ pub fn layer_graph(db: &dyn salsa::Database) -> LayerGraph {
                 continue;
             };
             let label = env_label(db, env);
+            let next_id = label_ids.len();
+            let label_id = *label_ids.entry(label.clone()).or_insert(next_id);
             for (depth, &e) in chain.iter().enumerate().rev() {
                 let Some(part) = lower_env(db, e) else {
                     continue;
@@ -115,9 +121,8 @@ pub fn layer_graph(db: &dyn salsa::Database) -> LayerGraph {
                             i
                         }
                     };
-                    let envs = &mut graph.graph[i].envs;
-                    if !envs.contains(&label) {
-                        envs.push(label.clone());
+                    if listed.insert((i, label_id)) {
+                        graph.graph[i].envs.push(label.clone());
                     }
                 }
             }
