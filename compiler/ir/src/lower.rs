@@ -3,6 +3,11 @@
 //! `lower_env` is tracked per env and reads only that env's fields, its base's lowering, and the
 //! context entries its `copy` steps copy. So an edit inside one env re-lowers that env and the
 //! envs built on it, and a change to a context file no `copy` reads re-lowers nothing.
+//!
+//! Checking is apart from lowering: [`env_lowers`] finds and reports every mistake lowering
+//! would meet (a missing `copy` source, a bad `copy … from=`) and says whether the env lowers,
+//! without building a node or hashing a key. Diagnostics run only it; `lower_env` runs for what
+//! needs keys (the graph, a build, hover) and reports nothing of its own.
 
 use duckc_syntax::Code;
 use duckc_syntax::reference::ImageRef;
