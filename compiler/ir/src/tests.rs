@@ -446,3 +446,51 @@ fn syntax_error_in_an_import_reports_only_itself() {
     assert!(out.contains("duckc::kdl_syntax"), "{out}");
     assert!(out.contains("lib.kdl:1:"), "{out}");
 }
+
+/// Checking never lowers: `check` runs `env_lowers`, which says for each env what `lower_env`
+/// would (`Some` or `None`) and reports the same mistakes, without a key or the graph.
+#[test]
+fn checking_agrees_with_lowering_and_never_lowers() {
+    let specs = [
+        SPEC.to_owned(),
+        r#"env "app" {
+    from "scratch"
+    copy "src/main.yp" "/app/"
+    copy "./src/" "/app/"
+}
+env "on-app" { from "app" }
+env "ok" { from "std/scratch:base"; copy "src/tool.sh" "/t" }
+env "copies" {
+    from "ok"
+    copy "/t" "/u" from="ok"
+    copy "/x" "/y" from="later"
+    copy "/x" "/y" from="app"
+}
+env "later" { from "scratch" }
+env "broken-base" { from "nowhere"; copy "nope" "/n"; copy "/x" "/y" from="later" }
+env "a" { from "b" }
+env "b" { from "a"; copy "src/" "/s/" }
+"#
+        .to_owned(),
+    ];
+    for spec in &specs {
+        let db = fixture(spec, APP_FILES, &[]);
+        let rendered = render_all(&db);
+        let log = executed(&db);
+        assert_eq!(queries(&log, "lower_env"), 0, "{log:#?}");
+        assert_eq!(queries(&log, "layer_graph"), 0, "{log:#?}");
+        assert!(queries(&log, "env_lowers") > 0, "{log:#?}");
+        for &env in &parse(&db, db_root(&db)).envs {
+            assert_eq!(
+                env_lowers(&db, env),
+                lower_env(&db, env).is_some(),
+                "{}",
+                env.name(&db)
+            );
+        }
+        // The clean spec checks clean; the other reports each kind of mistake lowering meets.
+        for code in ["missing_copy_source", "unknown_from", "from_cycle"] {
+            assert_eq!(rendered.contains(code), spec != SPEC, "{code}: {rendered}");
+        }
+    }
+}
