@@ -5,7 +5,9 @@
 #
 # Runs compiler/lsp/benches/edit.rs (in-process: the server's loop over an in-memory
 # connection, so the figures are the server's, without a pipe). Release build by default;
-# PROFILE=dev for a debug build. Prints one JSON object.
+# PROFILE=dev for a debug build; LSP_BENCH_EDITS=N makes fewer edits, LSP_BENCH_EDIT=insert types
+# a character and deletes it (moving the text after it) instead of replacing one. Prints one
+# JSON object.
 set -eu
 cd "$(dirname "$0")/.."
 if [ "${PROFILE:-release}" = dev ]; then

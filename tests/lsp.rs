@@ -350,8 +350,9 @@ fn a_session_covers_every_feature() {
     assert_eq!(c.shutdown(), 0);
 }
 
-/// A comment-only edit runs `parse` again and nothing after it (`source_map` is the span table
-/// the diagnostics are located with), as the compiler's own incrementality tests say.
+/// A comment-only edit runs `parse` again and nothing after it (`syntax` is the tree the
+/// diagnostics are located with, `parse_piece` the parse of the one top-level node the edit
+/// touched), as the compiler's own incrementality tests say.
 #[test]
 fn a_comment_edit_reruns_only_parse() {
     let dir = project();
@@ -367,7 +368,7 @@ fn a_comment_edit_reruns_only_parse() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|q| q.as_str().unwrap().starts_with("lower_env(")),
+            .any(|q| q.as_str().unwrap().starts_with("env_lowers(")),
         "{first:#}"
     );
     c.change(
@@ -389,11 +390,12 @@ fn a_comment_edit_reruns_only_parse() {
         "{log:#?}"
     );
     assert!(
-        log.iter()
-            .all(|q| q.starts_with("parse(") || q.starts_with("source_map(")),
+        log.iter().all(|q| ["parse(", "syntax(", "parse_piece("]
+            .iter()
+            .any(|p| q.starts_with(p))),
         "{log:#?}"
     );
-    // An edit of an env's step lowers again.
+    // An edit of an env's step checks its lowering again.
     c.change(
         &spec,
         2,
@@ -401,7 +403,76 @@ fn a_comment_edit_reruns_only_parse() {
     );
     assert_eq!(c.diagnostics(&spec, Some(2)), json!([]));
     let log = c.request("duckc/executedQueries", Value::Null);
-    assert!(log.to_string().contains("lower_env("), "{log:#}");
+    assert!(log.to_string().contains("env_lowers("), "{log:#}");
+    assert_eq!(c.shutdown(), 0);
+}
+
+/// Files that change on disk, not in the editor: an import the spec reads and a file a `copy`
+/// names. `workspace/didChangeWatchedFiles` says which; the spec is checked again.
+#[test]
+fn files_changed_on_disk_are_read_again() {
+    let dir = project();
+    let spec_text = format!(
+        "{}\nenv \"app-2\" {{\n    from \"base\"\n    copy \"main.py\" \"/app/\"\n}}\n",
+        SPEC.replace("form", "from")
+    );
+    std::fs::write(dir.path().join("env.kdl"), &spec_text).unwrap();
+    let mut c = Client::start(dir.path());
+    let init = json!({ "workspace": { "didChangeWatchedFiles": { "dynamicRegistration": true } } });
+    let root = c.root.clone();
+    let _ = c.request(
+        "initialize",
+        json!({ "processId": null, "rootUri": root, "capabilities": init }),
+    );
+    c.notify("initialized", json!({}));
+    // The server asks to be told about every file.
+    let register = c.wait("client/registerCapability", |m| {
+        m["method"] == "client/registerCapability"
+    });
+    let registration = &register["params"]["registrations"][0];
+    assert_eq!(registration["method"], "workspace/didChangeWatchedFiles");
+    let spec = format!("{}/env.kdl", c.root);
+    c.open(&spec, "kdl", &spec_text);
+    let missing = c.diagnostics(&spec, Some(0)).to_string();
+    assert!(
+        missing.contains("copy source `main.py` is not in the build context"),
+        "{missing}"
+    );
+
+    // The `copy` source appears: the context is listed again and the mistake goes.
+    std::fs::write(dir.path().join("main.py"), "print('quack')\n").unwrap();
+    let main = format!("{}/main.py", c.root);
+    c.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({ "changes": [{ "uri": main, "type": 1 }] }),
+    );
+    assert_eq!(c.diagnostics(&spec, Some(0)), json!([]));
+
+    // The import (not open in the editor) renames its env: the spec's `from` names nothing.
+    std::fs::write(
+        dir.path().join("lib.kdl"),
+        LIB.replace("\"base\"", "\"based\""),
+    )
+    .unwrap();
+    let lib = format!("{}/lib.kdl", c.root);
+    c.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({ "changes": [{ "uri": lib, "type": 2 }] }),
+    );
+    let renamed = c.diagnostics(&spec, Some(0)).to_string();
+    assert!(
+        renamed.contains("`from` names nothing called `base`"),
+        "{renamed}"
+    );
+    assert!(renamed.contains("did you mean `based`?"), "{renamed}");
+
+    // And back.
+    std::fs::write(dir.path().join("lib.kdl"), LIB).unwrap();
+    c.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({ "changes": [{ "uri": lib, "type": 2 }] }),
+    );
+    assert_eq!(c.diagnostics(&spec, Some(0)), json!([]));
     assert_eq!(c.shutdown(), 0);
 }
 

@@ -1,13 +1,17 @@
 //! The `parse` query: a spec file's imports and envs, without spans.
 //!
-//! Spans live in a side table (the syntax tree, re-parsed by [`crate::source_map`] only when a
-//! diagnostic is rendered). What `parse` returns holds only values and [`Ptr`]s (positions by
+//! Spans live in a side table (the syntax tree of [`syntax`], which [`crate::source_map`] gives
+//! to whoever renders a diagnostic). What `parse` returns holds only values and [`Ptr`]s (positions by
 //! index: "the second argument of the third step of the first env"), so an edit that only moves
 //! text around, such as a comment, gives an equal result and nothing after `parse` re-runs.
 //!
 //! Each env is a tracked struct whose identity is its file and name; its `from` and its steps are
 //! separate tracked fields. Editing one env changes only that env's fields, so only queries that
 //! read that env re-run.
+//!
+//! The tree itself is put together from the parses of the file's top-level nodes, each a query
+//! on the node's text ([`duckc_syntax::parse_by_node`]): an edit parses again the one node it
+//! touched, not the whole file.
 
 use duckc_syntax::ast::{self, Item, StepKind};
 use salsa::Accumulator;
@@ -106,12 +110,37 @@ pub enum StepDeclKind {
     Tag(Vec<String>),
 }
 
+/// The text of one top-level node of a spec (with the comments and blank lines before it), as
+/// [`duckc_syntax::chunks::split`] cuts it. Interned: equal texts are one piece, wherever they
+/// are and in whichever file.
+#[salsa::interned(debug)]
+struct Piece {
+    #[returns(ref)]
+    text: String,
+}
+
+/// The syntax of one piece, spans from its start. An edit re-parses only the pieces whose text
+/// it changed; the others are found again by their text.
+#[salsa::tracked(returns(ref), no_eq)]
+fn parse_piece<'db>(db: &'db dyn salsa::Database, piece: Piece<'db>) -> duckc_syntax::Parse {
+    duckc_syntax::parse(piece.text(db))
+}
+
+/// A spec file's syntax tree and syntax diagnostics: [`duckc_syntax::parse`] of its text, put
+/// together from the parses of its top-level nodes ([`duckc_syntax::parse_by_node`]).
+#[salsa::tracked(returns(ref), no_eq)]
+pub fn syntax(db: &dyn salsa::Database, file: SpecFile) -> duckc_syntax::Parse {
+    duckc_syntax::parse_by_node(file.text(db), |text| {
+        parse_piece(db, Piece::new(db, text.to_owned()))
+    })
+}
+
 /// Parses one spec file; syntax diagnostics are accumulated here with their byte spans.
 #[salsa::tracked(returns(ref))]
 pub fn parse(db: &dyn salsa::Database, file: SpecFile) -> ParsedFile<'_> {
-    let parse = duckc_syntax::parse(file.text(db));
-    for d in parse.diagnostics {
-        Diag::from_syntax(file, d).accumulate(db);
+    let parse = syntax(db, file);
+    for d in &parse.diagnostics {
+        Diag::from_syntax(file, d.clone()).accumulate(db);
     }
     let mut imports = Vec::new();
     let mut envs = Vec::new();
@@ -204,11 +233,10 @@ fn lower_steps(item: u32, env: &ast::EnvDef) -> (Option<BaseDecl>, Vec<StepDecl>
     (base, steps)
 }
 
-/// The side table: the syntax tree with spans, parsed again from the text. Only rendering
-/// diagnostics reads it, so nothing that lowers a spec depends on where its text sits.
-#[salsa::tracked(returns(ref), no_eq)]
-pub fn source_map(db: &dyn salsa::Database, file: SpecFile) -> ast::SourceFile {
-    duckc_syntax::parse(file.text(db)).file
+/// The side table: the syntax tree with spans ([`syntax`]'s). Only rendering diagnostics reads
+/// it, so nothing that lowers a spec depends on where its text sits.
+pub fn source_map(db: &dyn salsa::Database, file: SpecFile) -> &ast::SourceFile {
+    &syntax(db, file).file
 }
 
 impl Ptr {

@@ -33,7 +33,7 @@ pub use graph::*;
 pub use inputs::{Context, ContextEntry, EntryKind, SpecFile, Workspace};
 pub use items::{EnvItem, parse, source_map};
 pub use key::{Digest, NodeKey};
-pub use lower::{LoweredEnv, lower_env};
+pub use lower::{LoweredEnv, env_lowers, lower_env};
 pub use resolve::{Ancestry, Base, ancestry, env_base, import_target, scope};
 
 /// The user spec files in display order: the root first, then the others by path.
@@ -46,6 +46,10 @@ pub fn user_files(db: &dyn salsa::Database) -> Vec<SpecFile> {
 }
 
 /// Runs every check over the user files; diagnostics accumulate under this query.
+///
+/// It lowers nothing: [`env_lowers`] finds every mistake lowering would, without keys. So
+/// checking (`duckc check`, the language server's diagnostics after an edit) never hashes a
+/// layer key nor builds the graph, and an edit inside one env re-runs that env's check alone.
 #[salsa::tracked]
 pub fn check(db: &dyn salsa::Database) {
     for file in user_files(db) {
@@ -56,10 +60,9 @@ pub fn check(db: &dyn salsa::Database) {
         scope(db, file);
         for &env in &parsed.envs {
             ancestry(db, env);
-            lower_env(db, env);
+            env_lowers(db, env);
         }
     }
-    layer_graph(db);
 }
 
 /// How an env is named in graph output: its name for the root file's envs, `PATH#NAME` for the
@@ -81,6 +84,10 @@ pub fn env_label(db: &dyn salsa::Database, env: EnvItem<'_>) -> String {
 pub fn layer_graph(db: &dyn salsa::Database) -> LayerGraph {
     let mut graph = LayerGraph::default();
     let mut index: BTreeMap<NodeKey, NodeIndex> = BTreeMap::new();
+    // Which node already lists which env (by the env label's number): a look-up, not a scan of
+    // the node's list, which holds every env built on it (200 for a base of 200 envs).
+    let mut label_ids: BTreeMap<String, usize> = BTreeMap::new();
+    let mut listed: std::collections::HashSet<(NodeIndex, usize)> = Default::default();
     for file in user_files(db) {
         for &env in &parse(db, file).envs {
             let Some(lowered) = lower_env(db, env) else {
@@ -90,6 +97,8 @@ pub fn layer_graph(db: &dyn salsa::Database) -> LayerGraph {
                 continue;
             };
             let label = env_label(db, env);
+            let next_id = label_ids.len();
+            let label_id = *label_ids.entry(label.clone()).or_insert(next_id);
             for (depth, &e) in chain.iter().enumerate().rev() {
                 let Some(part) = lower_env(db, e) else {
                     continue;
@@ -112,9 +121,8 @@ pub fn layer_graph(db: &dyn salsa::Database) -> LayerGraph {
                             i
                         }
                     };
-                    let envs = &mut graph.graph[i].envs;
-                    if !envs.contains(&label) {
-                        envs.push(label.clone());
+                    if listed.insert((i, label_id)) {
+                        graph.graph[i].envs.push(label.clone());
                     }
                 }
             }

@@ -3,6 +3,11 @@
 //! `lower_env` is tracked per env and reads only that env's fields, its base's lowering, and the
 //! context entries its `copy` steps copy. So an edit inside one env re-lowers that env and the
 //! envs built on it, and a change to a context file no `copy` reads re-lowers nothing.
+//!
+//! Checking is apart from lowering: [`env_lowers`] finds and reports every mistake lowering
+//! would meet (a missing `copy` source, a bad `copy … from=`) and says whether the env lowers,
+//! without building a node or hashing a key. Diagnostics run only it; `lower_env` runs for what
+//! needs keys (the graph, a build, hover) and reports nothing of its own.
 
 use duckc_syntax::Code;
 use duckc_syntax::reference::ImageRef;
@@ -40,9 +45,42 @@ impl LoweredEnv {
     }
 }
 
-/// Lowers an env. `None` when it or a base cannot be lowered (the reason was reported).
+/// Whether an env lowers: `lower_env(env).is_some()`, without computing any node or key. It
+/// reports every mistake lowering finds (a missing `copy` source, a bad `copy … from=`), and it
+/// is what diagnostics run, so checking a spec never hashes a key. An edit that keeps an env
+/// lowering re-runs this env's check alone: the `true` it returns again is backdated, and the
+/// checks of the envs `from` it do not re-run.
+#[salsa::tracked(returns(copy))]
+pub fn env_lowers<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> bool {
+    let base_lowers = match (ancestry(db, env), env_base(db, env)) {
+        (Ancestry::Chain(_), Base::Env(base)) => env_lowers(db, *base),
+        (Ancestry::Chain(_), external) => base_node(external).is_some(),
+        _ => false,
+    };
+    let mut ok = base_lowers;
+    for step in env.steps(db) {
+        if let StepDeclKind::Copy { sources, from, .. } = &step.kind {
+            match from {
+                None => ok &= check_copy_sources(db, env, step, sources),
+                // A `copy … from=` is checked only when the env's bases lower (as `lower_env`
+                // reaches it only then).
+                Some((source_env, value)) if base_lowers => {
+                    ok &= copy_from_source(db, env, step.step, source_env, *value)
+                        .is_some_and(|source| env_lowers(db, source));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    ok
+}
+
+/// Lowers an env. `None` when it or a base cannot be lowered ([`env_lowers`] reported why).
 #[salsa::tracked(returns(ref))]
 pub fn lower_env<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Option<LoweredEnv> {
+    if !env_lowers(db, env) {
+        return None;
+    }
     let mut nodes = Vec::new();
     let start = match (ancestry(db, env), env_base(db, env)) {
         (Ancestry::Chain(_), Base::Env(base)) => lower_env(db, *base).as_ref().map(|lowered| {
@@ -61,22 +99,7 @@ pub fn lower_env<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Option
         }),
         _ => None,
     };
-    let Some((mut parent, mut state, mut config)) = start else {
-        // Nothing to lower, but a missing `copy` source is a mistake of its own: report it.
-        for step in env.steps(db) {
-            if let StepDeclKind::Copy {
-                sources,
-                destination,
-                chmod,
-                from: None,
-                ..
-            } = &step.kind
-            {
-                let _ = copy_files(db, env, step, sources, &join("/", destination), *chmod);
-            }
-        }
-        return None;
-    };
+    let (mut parent, mut state, mut config) = start?;
     let steps = env.steps(db);
     // `platform` is for the whole env, wherever it is written.
     for step in steps {
@@ -127,7 +150,7 @@ pub fn lower_env<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Option
                 from: None,
             } => {
                 let destination = join(&state.workdir, destination);
-                match copy_files(db, env, step, sources, &destination, *chmod) {
+                match copy_files(db, env, sources, &destination, *chmod) {
                     Some(files) => Some(Step::Copy(CopyStep {
                         sources: sources.clone(),
                         destination,
@@ -276,16 +299,14 @@ fn normalize_source(s: &str) -> String {
     parts.join("/")
 }
 
-/// The entries a `copy` writes, read from the context listing and from the entries it copies
-/// (and no others). Reports sources that are not in the context; `None` if any is missing.
-fn copy_files(
+/// Whether every source of a `copy` (not `from=`) is in the build context; reports those that
+/// are not, and a `copy` in a stdlib module (which has no context).
+fn check_copy_sources(
     db: &dyn salsa::Database,
     env: EnvItem<'_>,
     step: &StepDecl,
     sources: &[String],
-    destination: &str,
-    chmod: Option<u32>,
-) -> Option<Vec<crate::graph::CopiedFile>> {
+) -> bool {
     let file = env.file(db);
     let ptr = |value: usize| Ptr::Value {
         item: env.item(db),
@@ -302,27 +323,43 @@ fn copy_files(
         )
         .with_help("stdlib modules install with `packages` and `run`")
         .accumulate(db);
-        return None;
+        return false;
     };
     let listing = context.entries(db);
+    let mut ok = true;
+    for (i, source) in sources.iter().enumerate() {
+        let path = normalize_source(source);
+        if !path.is_empty() && !listing.contains_key(&path) {
+            ok = false;
+            missing_source(db, context, file, ptr(i), source, &path);
+        }
+    }
+    ok
+}
+
+/// The entries a `copy` writes, read from the context listing and from the entries it copies
+/// (and no others). `None` if a source is missing ([`check_copy_sources`] reports it).
+fn copy_files(
+    db: &dyn salsa::Database,
+    env: EnvItem<'_>,
+    sources: &[String],
+    destination: &str,
+    chmod: Option<u32>,
+) -> Option<Vec<crate::graph::CopiedFile>> {
+    let listing = env.file(db).context(db)?.entries(db);
     let dest_dir = destination.trim_end_matches('/');
     let into_dir = destination.ends_with('/') || sources.len() > 1;
     let mut files: std::collections::BTreeMap<String, CopiedFile> =
         std::collections::BTreeMap::new();
-    let mut ok = true;
-    for (i, source) in sources.iter().enumerate() {
+    for source in sources {
         let path = normalize_source(source);
         let entry_kind = if path.is_empty() {
-            Some(EntryKind::Dir)
+            EntryKind::Dir
         } else {
-            listing.get(&path).map(|e| e.kind(db))
+            listing.get(&path)?.kind(db)
         };
         match entry_kind {
-            None => {
-                ok = false;
-                missing_source(db, context, file, ptr(i), source, &path);
-            }
-            Some(EntryKind::Dir) => {
+            EntryKind::Dir => {
                 // A directory copies its contents, as in Docker.
                 let prefix = if path.is_empty() {
                     String::new()
@@ -337,7 +374,7 @@ fn copy_files(
                     files.insert(target.clone(), copied(db, p, target, *entry, chmod));
                 }
             }
-            Some(_) => {
+            _ => {
                 let name = path.rsplit('/').next().unwrap_or(&path);
                 let target = if into_dir {
                     format!("{dest_dir}/{name}")
@@ -349,7 +386,7 @@ fn copy_files(
             }
         }
     }
-    ok.then(|| files.into_values().collect())
+    Some(files.into_values().collect())
 }
 
 fn copied(
@@ -427,16 +464,17 @@ fn missing_source(
     .accumulate(db);
 }
 
-/// The node a `copy … from="ENV"` reads: that env's last layer. The env must be defined above
-/// this one in the same file, and so must every env it is built `from`: then no chain of
-/// `from`s and `copy … from=`s can lead back here, and lowering never cycles.
-fn copy_from(
-    db: &dyn salsa::Database,
-    env: EnvItem<'_>,
+/// The env a `copy … from="ENV"` reads. The env must be defined above this one in the same
+/// file, and so must every env it is built `from`: then no chain of `from`s and
+/// `copy … from=`s can lead back here, and lowering never cycles. Reports a name that breaks
+/// this; `None` then, and when that env's own `from`s are broken (reported where it is).
+fn copy_from_source<'db>(
+    db: &'db dyn salsa::Database,
+    env: EnvItem<'db>,
     step: u32,
     name: &str,
     value: u32,
-) -> Option<(NodeKey, String)> {
+) -> Option<EnvItem<'db>> {
     let file = env.file(db);
     let ptr = Ptr::Value {
         item: env.item(db),
@@ -478,7 +516,18 @@ fn copy_from(
         .accumulate(db);
         return None;
     }
-    let source = source?;
+    source
+}
+
+/// The node a `copy … from="ENV"` reads: that env's last layer.
+fn copy_from(
+    db: &dyn salsa::Database,
+    env: EnvItem<'_>,
+    step: u32,
+    name: &str,
+    value: u32,
+) -> Option<(NodeKey, String)> {
+    let source = copy_from_source(db, env, step, name, value)?;
     lower_env(db, source)
         .as_ref()
         .map(|l| (l.top, name.to_owned()))

@@ -360,12 +360,14 @@ fn comment_edit_reruns_only_parse() {
     root.set_text(&mut db).to(edited);
     run_everything(&db);
     let log = executed(&db);
-    // `source_map` is the span side table that rendering reads; nothing else runs again.
+    // `syntax` is the tree (the span side table that rendering reads), put together from the
+    // pieces' parses: only the piece the edit touched is parsed again. Nothing else runs again.
     eprintln!("after comment edit: {log:?}");
     assert_eq!(queries(&log, "parse"), 1, "{log:#?}");
+    assert_eq!(queries(&log, "parse_piece"), 1, "{log:#?}");
     assert_eq!(
         log.len(),
-        queries(&log, "parse") + queries(&log, "source_map"),
+        queries(&log, "parse") + queries(&log, "syntax") + queries(&log, "parse_piece"),
         "{log:#?}"
     );
 }
@@ -443,4 +445,52 @@ fn syntax_error_in_an_import_reports_only_itself() {
     assert_eq!(out.matches("duckc::").count(), 1, "{out}");
     assert!(out.contains("duckc::kdl_syntax"), "{out}");
     assert!(out.contains("lib.kdl:1:"), "{out}");
+}
+
+/// Checking never lowers: `check` runs `env_lowers`, which says for each env what `lower_env`
+/// would (`Some` or `None`) and reports the same mistakes, without a key or the graph.
+#[test]
+fn checking_agrees_with_lowering_and_never_lowers() {
+    let specs = [
+        SPEC.to_owned(),
+        r#"env "app" {
+    from "scratch"
+    copy "src/main.yp" "/app/"
+    copy "./src/" "/app/"
+}
+env "on-app" { from "app" }
+env "ok" { from "std/scratch:base"; copy "src/tool.sh" "/t" }
+env "copies" {
+    from "ok"
+    copy "/t" "/u" from="ok"
+    copy "/x" "/y" from="later"
+    copy "/x" "/y" from="app"
+}
+env "later" { from "scratch" }
+env "broken-base" { from "nowhere"; copy "nope" "/n"; copy "/x" "/y" from="later" }
+env "a" { from "b" }
+env "b" { from "a"; copy "src/" "/s/" }
+"#
+        .to_owned(),
+    ];
+    for spec in &specs {
+        let db = fixture(spec, APP_FILES, &[]);
+        let rendered = render_all(&db);
+        let log = executed(&db);
+        assert_eq!(queries(&log, "lower_env"), 0, "{log:#?}");
+        assert_eq!(queries(&log, "layer_graph"), 0, "{log:#?}");
+        assert!(queries(&log, "env_lowers") > 0, "{log:#?}");
+        for &env in &parse(&db, db_root(&db)).envs {
+            assert_eq!(
+                env_lowers(&db, env),
+                lower_env(&db, env).is_some(),
+                "{}",
+                env.name(&db)
+            );
+        }
+        // The clean spec checks clean; the other reports each kind of mistake lowering meets.
+        for code in ["missing_copy_source", "unknown_from", "from_cycle"] {
+            assert_eq!(rendered.contains(code), spec != SPEC, "{code}: {rendered}");
+        }
+    }
 }

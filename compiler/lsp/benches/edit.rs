@@ -91,17 +91,28 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
+    // `LSP_BENCH_EDIT=insert`: type a character and delete it again instead, so the text after
+    // it moves (every later env's spans shift by one).
+    let insert = std::env::var("LSP_BENCH_EDIT").is_ok_and(|v| v == "insert");
     let mut times = Vec::with_capacity(edits);
     let mut rss_after_warmup = 0;
     for v in 1..=edits as i32 {
         // Alternately change the first character of env 100's variable's value (`N100="100"`)
-        // and change it back: env 100 and the 99 envs from it are lowered again.
+        // and change it back: a change that reaches the keys of env 100 and the 99 envs from it.
         let line = 100 * 10 + 3;
-        let change = json!({
-            "range": { "start": { "line": line, "character": 14 },
-                       "end": { "line": line, "character": 15 } },
-            "text": if v % 2 == 1 { "x" } else { "1" },
-        });
+        let change = if insert {
+            json!({
+                "range": { "start": { "line": line, "character": 14 },
+                           "end": { "line": line, "character": if v % 2 == 1 { 14 } else { 15 } } },
+                "text": if v % 2 == 1 { "x" } else { "" },
+            })
+        } else {
+            json!({
+                "range": { "start": { "line": line, "character": 14 },
+                           "end": { "line": line, "character": 15 } },
+                "text": if v % 2 == 1 { "x" } else { "1" },
+            })
+        };
         let t = Instant::now();
         send(Message::Notification(Notification::new(
             "textDocument/didChange".to_owned(),
@@ -134,6 +145,7 @@ fn main() {
             "envs": 200,
             "cold_open_ms": cold.as_secs_f64() * 1000.0,
             "edits": edits,
+            "edit": if insert { "insert and delete" } else { "replace" },
             "did_change_to_publish_ms": {
                 "p50": percentile(&times, 0.5),
                 "p95": percentile(&times, 0.95),

@@ -1,7 +1,7 @@
 //! The request loop: open documents, one salsa database per open spec, diagnostics on a worker
 //! thread, requests answered from the database.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
@@ -61,6 +61,8 @@ pub(crate) struct Server {
     pub specs: HashMap<String, Spec>,
     query_log: bool,
     workers: Vec<JoinHandle<()>>,
+    /// Specs whose inputs changed since their diagnostics were last computed (see `flush`).
+    dirty: BTreeSet<String>,
     /// The stdlib modules written out read-only, for go-to-definition (made on first use).
     pub stdlib_dir: Option<tempfile::TempDir>,
 }
@@ -133,13 +135,27 @@ pub fn serve(connection: &Connection, options: Options) -> Result<bool, String> 
         specs: HashMap::new(),
         query_log,
         workers: Vec::new(),
+        dirty: BTreeSet::new(),
         stdlib_dir: None,
     };
     if watch {
         server.register_watchers();
     }
     let mut shut_down = false;
-    for msg in &connection.receiver {
+    // Messages received and not handled yet. Whatever has arrived is taken in before one is
+    // handled, so a `$/cancelRequest` behind its request cancels it, and a burst of edits is
+    // checked once, after the last (`flush`).
+    let mut queue: VecDeque<Message> = VecDeque::new();
+    loop {
+        queue.extend(connection.receiver.try_iter());
+        let msg = match queue.pop_front() {
+            Some(msg) => msg,
+            None => match connection.receiver.recv() {
+                Ok(msg) => msg,
+                Err(_) => break,
+            },
+        };
+        queue.extend(connection.receiver.try_iter());
         match msg {
             Message::Request(req) => {
                 if req.method == r::Shutdown::METHOD {
@@ -155,6 +171,16 @@ pub fn serve(connection: &Connection, options: Options) -> Result<bool, String> 
                     ));
                     continue;
                 }
+                if take_cancel(&mut queue, &req.id) {
+                    server.respond(Response::new_err(
+                        req.id,
+                        ErrorCode::RequestCanceled as i32,
+                        "the client cancelled this request".to_owned(),
+                    ));
+                    continue;
+                }
+                // A request sees every edit before it, imports loaded.
+                server.flush();
                 let id = req.id.clone();
                 let answer = std::panic::catch_unwind(AssertUnwindSafe(|| server.request(req)))
                     .unwrap_or_else(|_| {
@@ -171,9 +197,16 @@ pub fn serve(connection: &Connection, options: Options) -> Result<bool, String> 
                 if not.method == n::Exit::METHOD {
                     break;
                 }
+                // A `$/cancelRequest` met here is for a request answered already: nothing to do.
                 let _ = std::panic::catch_unwind(AssertUnwindSafe(|| server.notification(not)));
             }
             Message::Response(_) => {}
+        }
+        queue.extend(connection.receiver.try_iter());
+        let edit_next = matches!(queue.front(), Some(Message::Notification(not))
+            if not.method == n::DidChangeTextDocument::METHOD);
+        if !edit_next {
+            server.flush();
         }
         server.reap();
     }
@@ -528,7 +561,7 @@ impl Server {
                 file.set_text(&mut spec.db).to(text.clone());
             }
             if changed || root == key {
-                self.refresh(&root);
+                self.dirty.insert(root);
             }
         }
     }
@@ -560,8 +593,16 @@ impl Server {
                 }
             }
             if touched {
-                self.refresh(&root);
+                self.dirty.insert(root);
             }
+        }
+    }
+
+    /// Refreshes every spec whose inputs changed: once after a burst of edits, before a request
+    /// (which must see them), and whenever no message is waiting.
+    fn flush(&mut self) {
+        while let Some(root) = self.dirty.pop_first() {
+            self.refresh(&root);
         }
     }
 
@@ -650,6 +691,18 @@ impl Server {
             .join(format!("{module}.kdl"));
         path.exists().then_some(path)
     }
+}
+
+/// Takes the `$/cancelRequest` of request `id` out of `queue`, if one is there.
+fn take_cancel(queue: &mut VecDeque<Message>, id: &RequestId) -> bool {
+    let Ok(id) = serde_json::to_value(id) else {
+        return false;
+    };
+    let found = queue.iter().position(|m| {
+        matches!(m, Message::Notification(not)
+            if not.method == n::Cancel::METHOD && not.params.get("id") == Some(&id))
+    });
+    found.map(|i| queue.remove(i)).is_some()
 }
 
 /// The user file of `db` at absolute `path` (the root, when `is_root`).

@@ -4,11 +4,13 @@
 //! `duckc-diagnostic`'s, rendered by its [`duckc_diagnostic::render`] like every other frontend's.
 
 pub mod ast;
+pub mod chunks;
 pub mod depth;
 mod frontend;
 pub mod reference;
 pub mod suggest;
 
+pub use chunks::parse_by_node;
 pub use depth::MAX_NESTING;
 pub use duckc_diagnostic::{Code, Diagnostic, Severity, Span};
 pub use frontend::{

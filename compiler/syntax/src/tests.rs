@@ -239,3 +239,114 @@ fn garbage_never_panics() {
         let _ = render(&parse.diagnostics, "f", &text, Style::Plain);
     }
 }
+
+/// `parse_by_node` gives what `parse` gives, whatever the text: the shipped specs, texts made
+/// to stop the splitter, and thousands of random edits of a spec.
+#[test]
+fn parsing_node_by_node_is_parsing_the_whole() {
+    // Whether the text was parsed in pieces (not the whole after giving up).
+    fn same(text: &str) -> bool {
+        let mut pieces = 0;
+        let joined = crate::parse_by_node(text, |t| {
+            pieces += 1;
+            Box::leak(Box::new(crate::parse(t)))
+        });
+        assert_eq!(joined, crate::parse(text), "{text:?}");
+        let whole = crate::chunks::split(text).is_some_and(|r| r.len() == pieces);
+        whole && pieces > 1 && !joined.file.broken
+    }
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let mut corpus: Vec<String> = Vec::new();
+    for dir in [
+        "stdlib",
+        "examples/basic",
+        "examples/hello",
+        "examples/python",
+        "examples/robotics",
+    ] {
+        for entry in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "kdl") {
+                corpus.push(std::fs::read_to_string(path).unwrap());
+            }
+        }
+    }
+    assert!(corpus.len() >= 5, "{}", corpus.len());
+    corpus.extend(
+        [
+            "import \"std/busybox\"; import \"std/debian\"   \n\nenv \"a\" { from \"scratch\"; run \"x\" }\n",
+            "env \"a\" {\n  from \"scratch\"\n}   // trailing\n// between\n\n  env \"b\" {\n from \"a\"\n}",
+            "env \"a\" {\n  from \"scratch\"\n}\nenv \"b\" \\\n  { from \"a\" }\n",
+            "/- env \"a\" {\n  from \"scratch\"\n}\nenv \"b\" { from \"scratch\" }\n",
+            "env \"a\" { from \"scratch\" }\n/* env \"b\" {\n} */\nenv \"c\" { from \"a\" }\n",
+            "env \"a\" { from #\"scr\natch\"# }\nenv \"b\" { from \"a\" }\n",
+            "env \"a\" { run \"\"\"\n  x\n  \"\"\" }\nenv \"b\" { from \"a\" }\n",
+            "env \"a\" { run \"one \\\n  two\" }\nenv \"b\" { from \"a\" }\n",
+            "env \"a\" { from \"scratch\" }\r\nenv \"b\" { from \"a\" }\r\n",
+            "env \"a\" { from \"scratch\" }\renv \"b\" { from \"a\" }\n",
+            "env \"a\" { from \"scratch\" } // ends\u{2028}env \"b\" { from \"a\" }\n",
+            "\u{feff}env \"a\" { from \"scratch\" }\nenv \"b\" { from \"a\" }\n",
+            "env \"a\" { from \"scratch\" }\n}\nenv \"b\" { from \"a\" }\n",
+            "env \"a\" {\n from \"scratch\"\nenv \"b\" { from \"a\" }\n",
+            "env \"a\" { from \"scratch\" }\nenv \"b\" { from \"a\n\" }\n",
+            "env \"a\" { from \"scratch\" }\nnope \"b\"\nrun \"x\"\nenv \"a\" { frm \"a\" }\n",
+            "env \"a\" { from \"sc→ratch\" }\n(t)env \"b\" { from \"a\" }\n",
+            "",
+            "\n\n// only a comment",
+        ]
+        .map(str::to_owned),
+    );
+    let in_pieces = corpus.iter().filter(|t| same(t)).count();
+    assert!(in_pieces >= 8, "{in_pieces}");
+    // Random edits: characters that matter to KDL, inserted and deleted anywhere.
+    let alphabet = [
+        "{",
+        "}",
+        "\"",
+        "\n",
+        " ",
+        "/",
+        "*",
+        "-",
+        ";",
+        "#",
+        "\\",
+        "a",
+        "=",
+        "(",
+        ")",
+        "é",
+        "→",
+        "\r\n",
+        "env \"x\" {\n",
+        "run \"y\"\n",
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let mut in_pieces = 0;
+    for round in 0..3000 {
+        let mut text = corpus[round % corpus.len()].clone();
+        for _ in 0..=next(3) {
+            let mut at = next(text.len() + 1);
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            if next(3) == 0 && at < text.len() {
+                let mut end = (at + 1 + next(8)).min(text.len());
+                while !text.is_char_boundary(end) {
+                    end += 1;
+                }
+                text.replace_range(at..end, "");
+            } else {
+                text.insert_str(at, alphabet[next(alphabet.len())]);
+            }
+        }
+        in_pieces += usize::from(same(&text));
+    }
+    assert!(in_pieces > 300, "{in_pieces}");
+}
