@@ -64,6 +64,7 @@ pub enum Error {
     },
     /// Downloading an `ADD` URL to key it, or planning the build.
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Build(Box<duckc_build::Error>),
 }
 

@@ -473,7 +473,7 @@ fn run_build(
     let mut printer = Printer::new(mode, plans, Box::new(std::io::stdout()));
     let outcome = duckc_build::build(store, graph, plans, opts, &mut |e| printer.event(e));
     printer.finish();
-    outcome.map_err(|e| miette!("{e}"))
+    Ok(outcome?)
 }
 
 /// Reports a failed build; returns the exit code (a failed `run` step's own code).
@@ -530,22 +530,12 @@ fn failure(
             eprintln!("{report:?}");
             Some(ExitCode::FAILURE)
         }
-        duckc_build::Error::BaseMissing { reference } => {
-            eprintln!("error: {error}{whose}");
-            eprintln!(
-                "  help: load it with `duckc load -i FILE` or pull it with `duckc pull {reference}` (a build pulls a missing base from its registry unless `--pull=never`)"
-            );
-            Some(ExitCode::FAILURE)
-        }
-        duckc_build::Error::NotADirectory { .. } | duckc_build::Error::SymlinkLoop { .. } => {
-            eprintln!("error: {error}{whose}");
-            eprintln!(
-                "  help: destinations resolve inside the image as Docker resolves them (its symlinks followed); write to a directory path, or remove what is in the way in an earlier step"
-            );
-            Some(ExitCode::FAILURE)
-        }
+        // The error's own `help:` (`duckc_build::Error` is a diagnostic), under the step's env.
         other => {
             eprintln!("error: {other}{whose}");
+            if let Some(help) = miette::Diagnostic::help(other) {
+                eprintln!("  help: {help}");
+            }
             Some(ExitCode::FAILURE)
         }
     }
@@ -726,10 +716,7 @@ impl miette::Diagnostic for EntitlementNeeded {
 /// An error writing an `-o` output, as a diagnostic.
 pub(crate) fn output_error(e: duckc_image::Error, path: &Path) -> miette::Report {
     match e {
-        duckc_image::Error::UnsafeOutput { .. } => miette!(
-            help = "duckc never writes through a symlink at an output path (another user may have planted it); remove it, or name the real path",
-            "{e}"
-        ),
+        e @ duckc_image::Error::UnsafeOutput { .. } => e.into(),
         e => miette!("cannot write `{}`: {e}", path.display()),
     }
 }
@@ -799,8 +786,7 @@ fn check_reproducible(
         ..opts.clone()
     };
     let graph = loaded.graph();
-    let second =
-        duckc_build::build(store, graph, plans, &opts, &mut |_| {}).map_err(|e| miette!("{e}"))?;
+    let second = duckc_build::build(store, graph, plans, &opts, &mut |_| {})?;
     if let Some(code) = failure(loaded, second.error.as_ref()) {
         return Ok(code);
     }
@@ -877,8 +863,7 @@ fn explain(store: &Store, loaded: &Loaded, plans: &[EnvPlan]) -> miette::Result<
             record.as_ref(),
             &loaded.context,
             packages.as_ref(),
-        )
-        .map_err(|e| miette!("{e}"))?;
+        )?;
         let misses = steps
             .iter()
             .filter(|s| matches!(s.status, Status::Miss(_)))
