@@ -358,10 +358,7 @@ impl Loaded {
 
     /// `duck.lock`, next to the spec (as the user named it).
     pub fn lock_path(&self) -> PathBuf {
-        match Path::new(&self.name).parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir.join("duck.lock"),
-            _ => PathBuf::from("duck.lock"),
-        }
+        lock::beside(Path::new(&self.name))
     }
 }
 

@@ -153,9 +153,9 @@ fn known(store: &Store, image: &Image) -> Known {
             _ => {}
         }
     }
-    let lock_path = std::path::Path::new(&record.spec).with_file_name("duck.lock");
+    let lock_path = duckc_driver::lock::beside(std::path::Path::new(&record.spec));
     // A missing lock reads as an empty one.
-    let lock = duckc_packages::lock::Lock::read(&lock_path).unwrap_or_default();
+    let lock = duckc_driver::lock::read_as_is(&lock_path);
     let has_packages = record
         .layers
         .iter()
