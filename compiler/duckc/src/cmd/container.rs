@@ -776,9 +776,9 @@ fn start_failed(err: &duckc_runtime::Error) -> ExitCode {
         }
         duckc_runtime::Error::Start { message, .. } if message.contains("no subordinate ids") => {
             let help = duckc_runtime::userns::missing_ids_help().unwrap_or_default();
-            super::with_help(err, Some(help.into()))
+            super::with_help(err, Some(help))
         }
-        duckc_runtime::Error::Net(e) => super::with_help(err, Some(super::network::help_for(e, "run").into())),
+        duckc_runtime::Error::Net(e) => super::with_help(err, Some(super::network::help_for(e, "run"))),
         duckc_runtime::Error::RootlessLimits { .. } => super::with_help(err, Some("run duckc as root to apply them, or leave those flags out".into())),
         duckc_runtime::Error::Start { message, .. } if message.starts_with("cannot set ulimit") => {
             super::with_help(err, Some("ask for a `--ulimit` within the hard limit duckc runs under".into()))
