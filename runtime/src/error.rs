@@ -68,11 +68,18 @@ pub enum Error {
     #[error("user namespaces are not available: {0}")]
     #[diagnostic(code(runtime::no_user_namespaces))]
     NoUserNamespaces(String),
-    /// The container's command could not be started; `code` is what `docker run` exits with
-    /// then (125 set-up failed, 126 not executable, 127 not found).
+    /// The container's command could not be started, as the init, `duckc-exec` or the cloned
+    /// child said on the start's error pipe ([`crate::start`]): `kind` is what went wrong,
+    /// `code` what `docker run` exits with then (125 set-up failed, 126 not executable, 127
+    /// not found), `errno` the kernel's reason where there is one.
     #[error("{message}")]
     #[diagnostic(code(runtime::start))]
-    Start { code: u8, message: String },
+    Start {
+        kind: crate::start::Kind,
+        code: u8,
+        errno: Option<i32>,
+        message: String,
+    },
     #[error("invalid runtime configuration: {0}")]
     #[diagnostic(code(runtime::config))]
     Config(String),

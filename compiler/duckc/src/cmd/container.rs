@@ -769,22 +769,32 @@ fn parse_volume(spec: &str) -> miette::Result<Volume> {
 /// Print a start failure the way the rest of the CLI prints errors and return Docker's code
 /// for it (125: duckc failed, 126: not executable, 127: not found).
 fn start_failed(err: &duckc_runtime::Error) -> ExitCode {
+    use duckc_runtime::start::Kind as StartKind;
     let code = container::start_code(err);
     let report = match err {
         duckc_runtime::Error::NoUserNamespaces(_) | duckc_runtime::Error::Rootless(_) => {
             super::with_help(err, Some("run duckc as root, or enable unprivileged user namespaces".into()))
         }
-        duckc_runtime::Error::Start { message, .. } if message.contains("no subordinate ids") => {
+        duckc_runtime::Error::Start {
+            kind: StartKind::Rootless,
+            ..
+        } => {
             let help = duckc_runtime::userns::missing_ids_help().unwrap_or_default();
             super::with_help(err, Some(help))
         }
         duckc_runtime::Error::Net(e) => super::with_help(err, Some(super::network::help_for(e, "run"))),
         duckc_runtime::Error::RootlessLimits { .. } => super::with_help(err, Some("run duckc as root to apply them, or leave those flags out".into())),
-        duckc_runtime::Error::Start { message, .. } if message.starts_with("cannot set ulimit") => {
+        duckc_runtime::Error::Start {
+            kind: StartKind::Ulimit,
+            ..
+        } => {
             super::with_help(err, Some("ask for a `--ulimit` within the hard limit duckc runs under".into()))
         }
         // OCI hooks come only from CDI specs (`cmd/container/devices.rs`).
-        duckc_runtime::Error::Start { message, .. } if message.contains(" hook `") => super::with_help(err, Some("the hook comes from the CDI spec of a `--device`/`--gpus` device: fix the vendor's software, or leave the device out".into())),
+        duckc_runtime::Error::Start {
+            kind: StartKind::Hook,
+            ..
+        } => super::with_help(err, Some("the hook comes from the CDI spec of a `--device`/`--gpus` device: fix the vendor's software, or leave the device out".into())),
         _ => super::with_help(err, None),
     };
     eprintln!("{report:?}");
