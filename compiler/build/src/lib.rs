@@ -236,3 +236,31 @@ pub fn root_key(
 pub fn epoch() -> i64 {
     duckc_layer::source_date_epoch().min(i64::MAX as u64) as i64
 }
+
+#[cfg(test)]
+mod error_tests {
+    use miette::Diagnostic;
+
+    use super::Error;
+
+    #[test]
+    fn errors_carry_their_code_and_a_help_with_their_fields() {
+        let e = Error::BaseMissing {
+            reference: "duck:v3".into(),
+        };
+        assert_eq!(
+            e.code().map(|c| c.to_string()).as_deref(),
+            Some("build::base_missing")
+        );
+        let help = e.help().map(|h| h.to_string()).unwrap_or_default();
+        assert!(help.contains("`duckc pull duck:v3`"), "{help}");
+        // The store's errors keep their own code through the executor's.
+        let store = Error::from(duckc_store::Error::LayerMissing(duckc_store::Digest::of(
+            b"",
+        )));
+        assert_eq!(
+            store.code().map(|c| c.to_string()).as_deref(),
+            Some("store::layer_missing")
+        );
+    }
+}
