@@ -1,6 +1,6 @@
 //! Errors at the edge: what a verb returns (a [`miette::Diagnostic`], or a `miette::Report`)
 //! drawn by the same handler as the frontends' diagnostics, so `duckc run` failing and a spec
-//! error look alike.
+//! error look alike (only the width differs: [`ERROR_WIDTH`]).
 //!
 //! The one difference from [`crate::render`]: an error's `source()` chain. Library errors
 //! often say their cause in their own message (`cannot access `x`: No such file or
@@ -11,13 +11,19 @@ use std::fmt;
 
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, ReportHandler};
 
-use crate::render::{Style, WIDTH};
+use crate::render::Style;
 
-/// Renders an error as the frontends' diagnostics are rendered: unicode, width [`WIDTH`], code,
-/// message, labels, `help:`, and the causes its message does not already say.
+/// The width errors are wrapped at: 80, where main's errors always wrapped off a terminal
+/// (miette's default), not the frontends' [`crate::WIDTH`]. Tests and scripts match phrases of
+/// error text, and a phrase that fits a line at one width can straddle two at another (`under
+/// /dev` did at 100); an error has no source excerpt that would need the room.
+pub const ERROR_WIDTH: usize = 80;
+
+/// Renders an error as the frontends' diagnostics are rendered (unicode, code, message, labels,
+/// `help:`), wrapped at [`ERROR_WIDTH`], with the causes its message does not already say.
 pub fn render_error(error: &dyn Diagnostic, style: Style) -> String {
     let mut out = String::new();
-    if handler(style)
+    if handler(style, ERROR_WIDTH)
         .render_report(&mut out, &Deduped::new(error))
         .is_err()
     {
@@ -47,13 +53,14 @@ impl ReportHandler for Handler {
     }
 }
 
-pub(crate) fn handler(style: Style) -> GraphicalReportHandler {
+/// The one handler set-up: unicode (plain or in colour), no links, a fixed width.
+pub(crate) fn handler(style: Style, width: usize) -> GraphicalReportHandler {
     let theme = match style {
         Style::Plain => GraphicalTheme::unicode_nocolor(),
         Style::Color => GraphicalTheme::unicode(),
     };
     GraphicalReportHandler::new_themed(theme)
-        .with_width(WIDTH)
+        .with_width(width)
         .with_links(false)
 }
 

@@ -21,7 +21,7 @@ mod span;
 use std::fmt;
 
 pub use code::Code;
-pub use error::{Handler, install_hook, render_error};
+pub use error::{ERROR_WIDTH, Handler, install_hook, render_error};
 pub use render::{Report, Style, WIDTH, render};
 pub use span::Span;
 

@@ -86,7 +86,7 @@ impl miette::Diagnostic for Report {
 /// separated by blank lines.
 pub fn render(diagnostics: &[Diagnostic], name: &str, text: &str, style: Style) -> String {
     let source = Arc::new(NamedSource::new(name, text.to_owned()));
-    let handler = crate::error::handler(style);
+    let handler = crate::error::handler(style, WIDTH);
     let mut out = String::new();
     for (i, d) in diagnostics.iter().enumerate() {
         if i > 0 {
