@@ -20,8 +20,8 @@
 //!                                 state.json, log, and its overlay's upper/, work/, rootfs/
 //! locks/                          flock files
 //! tmp/                            scratch on the same file system, for atomic renames
-//! builds/<hash>.json              duckc-build's record of an env's last build (`explain`)
-//! cache-mounts/<sha256 of id>/    duckc-build: a `RUN --mount=type=cache` directory
+//! builds/<hash>.json              duckc-executor's record of an env's last build (`explain`)
+//! cache-mounts/<sha256 of id>/    duckc-executor: a `RUN --mount=type=cache` directory
 //! downloads/sha256/<hex>          duckc-packages: downloaded `.deb`s and indexes, by sha256
 //!                                 (`<hex>.partial` while one downloads)
 //! registry/gzip/<hex>.json        duckc-registry (push): the gzip blob made from layer <hex>

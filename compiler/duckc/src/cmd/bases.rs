@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use clap::ValueEnum;
-use duckc_build::EnvPlan;
-use duckc_build::progress::Mode;
+use duckc_executor::EnvPlan;
+use duckc_executor::progress::Mode;
 use duckc_ir::{BaseImage, LayerGraph, Step};
 use duckc_registry::{Error, Options, Platform, PullOptions, Reference};
 use duckc_store::{Digest, Store};
@@ -57,7 +57,7 @@ pub fn prepare(
     } = *policy;
     // The bases the build reaches, with the platforms it needs them for. A graph that does
     // not resolve is reported by the build itself.
-    let Ok((units, _)) = duckc_build::execute::units(graph, plans) else {
+    let Ok((units, _)) = duckc_executor::execute::units(graph, plans) else {
         return Ok(BTreeMap::new());
     };
     let mut bases: BTreeMap<String, (BaseImage, Vec<String>)> = BTreeMap::new();
@@ -68,7 +68,7 @@ pub fn prepare(
         if let Step::Base(base @ (BaseImage::Stored { .. } | BaseImage::Pinned { .. })) = &node.step
         {
             let entry = bases
-                .entry(duckc_build::plan::base_name(base))
+                .entry(duckc_executor::plan::base_name(base))
                 .or_insert_with(|| (base.clone(), Vec::new()));
             if !entry.1.contains(&platform) {
                 entry.1.push(platform);

@@ -101,7 +101,7 @@ pub fn document(
 /// What the build of `image` recorded: nothing for an image not built in this store.
 fn known(store: &Store, image: &Image) -> Known {
     let mut known = Known::default();
-    let Some(record) = duckc_build::record::find_for_image(store, &image.manifest_digest) else {
+    let Some(record) = duckc_executor::record::find_for_image(store, &image.manifest_digest) else {
         return known;
     };
     for (i, layer) in record.layers.iter().enumerate() {
