@@ -331,7 +331,7 @@ impl Drop for Sshd {
 /// A diagnostic with miette's line wrapping undone.
 fn flat(err: &str) -> String {
     err.split_whitespace()
-        .filter(|w| *w != "|")
+        .filter(|w| *w != "|" && *w != "│")
         .collect::<Vec<_>>()
         .join(" ")
 }

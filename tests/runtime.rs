@@ -954,7 +954,7 @@ fn run_step_api_captures_output_and_changes() {
     let mut missing = spec.clone();
     missing.process.args = vec!["no-such-tool".into()];
     match duckc_runtime::run_captured(&missing) {
-        Err(duckc_runtime::Error::Start { code, message }) => {
+        Err(duckc_runtime::Error::Start { code, message, .. }) => {
             assert_eq!(code, 127);
             assert!(message.contains("no-such-tool"), "{message}");
         }

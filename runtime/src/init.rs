@@ -17,7 +17,8 @@
 //!   exec: `duckc exec`).
 //!
 //! Errors before the final `execve` are written to the error pipe, whose write end is
-//! close-on-exec: the parent reads it to the end, and an empty read means the command started.
+//! close-on-exec, as typed messages ([`crate::start`]): the parent reads it to the end, and an
+//! empty read means the command started.
 
 use std::ffi::{CString, OsString};
 use std::io::{Read, Write};
@@ -140,52 +141,14 @@ pub(crate) fn run_cloned(config: InitConfig, error_fd: RawFd, stub: RawFd) -> ! 
     unsafe { libc::_exit(i32::from(code)) }
 }
 
-/// Write `e` to the error pipe as `<code> <message>` and give the exit code: 127 not found,
-/// 126 not executable, 125 anything else (as `docker run`).
+/// Write `e` to the error pipe as a typed message ([`crate::start`]) and give the exit code:
+/// 127 not found, 126 not executable, 125 anything else (as `docker run`).
 fn report(e: Error, error_fd: RawFd) -> u8 {
-    let code = match e {
-        Error::NotFound(_) => 127,
-        Error::Exec(..) => 126,
-        _ => 125,
-    };
+    let (message, code) = crate::start::encode(&e);
     // SAFETY: the parent gave us this descriptor; it is ours to write and close.
     let mut pipe = unsafe { std::fs::File::from_raw_fd(error_fd) };
-    let _ = write!(pipe, "{code} {e}");
+    let _ = pipe.write_all(&message);
     code
-}
-
-/// What `duckc-exec` writes to the error pipe when it cannot exec the command:
-/// `!exec <errno> <path>`.
-const STUB_FAILED: &str = "!exec ";
-
-/// The error an init or `duckc-exec` wrote to the error pipe; `None` when it wrote nothing.
-pub(crate) fn start_error(text: &str) -> Option<Error> {
-    if text.is_empty() {
-        return None;
-    }
-    if let Some(rest) = text.strip_prefix(STUB_FAILED)
-        && let Some((errno, path)) = rest.split_once(' ')
-        && let Ok(errno) = errno.parse::<i32>()
-    {
-        let e = if errno == libc::ENOENT {
-            Error::NotFound(path.to_owned())
-        } else {
-            Error::Exec(
-                path.to_owned(),
-                std::io::Error::from_raw_os_error(errno).to_string(),
-            )
-        };
-        let code = if errno == libc::ENOENT { 127 } else { 126 };
-        return Some(Error::Start {
-            code,
-            message: e.to_string(),
-        });
-    }
-    let (code, message) = text.split_once(' ').unwrap_or(("125", text));
-    Some(Error::Start {
-        code: code.parse().unwrap_or(125),
-        message: message.to_owned(),
-    })
 }
 
 /// How the init execs the container's command.

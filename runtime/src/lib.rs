@@ -33,6 +33,7 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod session;
 pub mod spec;
+pub mod start;
 pub mod user;
 pub mod userns;
 

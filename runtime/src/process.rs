@@ -468,8 +468,11 @@ fn launch_in(
     // The init configures `eth0` after the go byte or, when it waits for its cgroup, after
     // that byte: either comes after the veth pair exists.
     let wait_go = userns || (placed.is_none() && ((cgroup.is_some() && tasks.is_none()) || bridge));
-    let mut joined_msg = *b"125 cannot move the container into its cgroup: errno           ";
-    let joined_len = joined_msg.len() - 10;
+    // What the child writes when it cannot join its cgroup: a typed message whose errno it
+    // fills in (it cannot allocate).
+    const JOIN: &[u8] = b"cannot move the container into its cgroup";
+    let mut joined_msg = [0u8; crate::start::HEADER + JOIN.len()];
+    joined_msg[crate::start::HEADER..].copy_from_slice(JOIN);
 
     // SAFETY: a raw clone behaves like fork (no new stack). Before it re-executes the runtime,
     // the child only calls async-signal-safe functions (dup2, fcntl, execveat, write, _exit) on
@@ -503,8 +506,12 @@ fn launch_in(
         // SAFETY: see above; this is the child and never returns.
         unsafe {
             if let Err(errno) = crate::cgroup::join_self(&tasks_raw) {
-                let n = decimal(errno, &mut joined_msg[joined_len..]);
-                libc::write(err_fd, joined_msg.as_ptr().cast(), joined_len + n);
+                joined_msg[..crate::start::HEADER].copy_from_slice(&crate::start::header(
+                    crate::start::Kind::Cgroup,
+                    125,
+                    errno,
+                ));
+                libc::write(err_fd, joined_msg.as_ptr().cast(), joined_msg.len());
                 libc::_exit(125);
             }
             let mut byte = 0u8;
@@ -527,7 +534,13 @@ fn launch_in(
                 envp.as_ptr(),
                 libc::AT_EMPTY_PATH,
             );
-            let msg = b"125 cannot execute the runtime's init";
+            let errno = *libc::__errno_location();
+            let mut msg = *b".......cannot execute the runtime's init";
+            msg[..crate::start::HEADER].copy_from_slice(&crate::start::header(
+                crate::start::Kind::Kernel,
+                125,
+                errno,
+            ));
             libc::write(err_fd, msg.as_ptr().cast(), msg.len());
             libc::_exit(125);
         }
@@ -565,9 +578,9 @@ fn launch_in(
         let _ = kill(pid, libc::SIGKILL);
         let _ = wait_code(pid);
         drop(err_write);
-        let mut err = String::new();
-        let _ = std::fs::File::from(err_read).read_to_string(&mut err);
-        return Err(crate::init::start_error(&err).unwrap_or_else(|| e.into()));
+        let mut err = Vec::new();
+        let _ = std::fs::File::from(err_read).read_to_end(&mut err);
+        return Err(crate::start::decode(&err).unwrap_or_else(|| e.into()));
     }
     // Only a waiting child still holds the read end: a write to a pipe nobody reads would
     // raise SIGPIPE here.
@@ -599,10 +612,10 @@ fn launch_in(
                 let _ = kill(pid, libc::SIGKILL);
                 drop(write);
                 drop(err_write);
-                let mut err = String::new();
-                let _ = std::fs::File::from(err_read).read_to_string(&mut err);
+                let mut err = Vec::new();
+                let _ = std::fs::File::from(err_read).read_to_end(&mut err);
                 let _ = wait_code(pid);
-                return Err(crate::init::start_error(&err).unwrap_or(e));
+                return Err(crate::start::decode(&err).unwrap_or(e));
             }
         }
     }
@@ -629,10 +642,10 @@ fn launch_in(
         };
         Some(master)
     });
-    let mut err = String::new();
+    let mut err = Vec::new();
     let mut read_end = std::fs::File::from(err_read);
-    let _ = read_end.read_to_string(&mut err);
-    if let Some(e) = crate::init::start_error(&err) {
+    let _ = read_end.read_to_end(&mut err);
+    if let Some(e) = crate::start::decode(&err) {
         let _ = wait_code(pid);
         return Err(e);
     }
@@ -640,7 +653,9 @@ fn launch_in(
         let _ = kill(pid, libc::SIGKILL);
         let _ = wait_code(pid);
         return Err(Error::Start {
+            kind: crate::start::Kind::Other,
             code: 125,
+            errno: None,
             message: "the container did not send its terminal".into(),
         });
     }
@@ -650,26 +665,6 @@ fn launch_in(
         relay,
         cgroup: None,
     })
-}
-
-/// Write `n` (not negative) in decimal at the start of `out`; returns how many bytes, at most
-/// `out.len()`. No allocation: for the child of a raw `clone`.
-fn decimal(n: i32, out: &mut [u8]) -> usize {
-    let mut digits = [0u8; 10];
-    let (mut n, mut len) = (n.unsigned_abs(), 0);
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
-        len += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let len = len.min(out.len());
-    for (i, d) in digits[..len].iter().rev().enumerate() {
-        out[i] = *d;
-    }
-    len
 }
 
 /// The init configuration as JSON in a memfd, for an init that re-executes the runtime.

@@ -13,8 +13,9 @@
  *   duckc-exec ERROR-FD PATH ARGV0 ARGV1 ...
  *
  * ERROR-FD is the start's error pipe: it is marked close-on-exec here, so the runtime reads an
- * end of file once the command runs. If execve fails, "!exec ERRNO PATH" goes to it and the
- * runtime words the error (runtime/src/init.rs, `stub_failure`).
+ * end of file once the command runs. If execve fails, a typed message goes to it (seven bytes:
+ * 0xdc, the kind, the exit code, the errno little-endian; then the path) and the runtime words
+ * the error (runtime/src/start.rs, which defines the format and the kinds).
  *
  * No libc on the architectures with system call glue below: the file is a few kilobytes,
  * starts without a dynamic loader and makes three system calls. Elsewhere it is built against
@@ -127,6 +128,27 @@ static long len(const char *s)
     return n;
 }
 
+/* The start's typed message (runtime/src/start.rs): the kinds this program writes. */
+#define MAGIC 0xdc
+#define KIND_KERNEL 1
+#define KIND_NOT_FOUND 2
+#define KIND_EXEC 3
+
+static void report(int fd, int kind, int code, int e, const char *what, long n)
+{
+    /* Two writes: the runtime reads the pipe to its end, and only this process writes it now. */
+    char head[7];
+    head[0] = (char)MAGIC;
+    head[1] = (char)kind;
+    head[2] = (char)code;
+    head[3] = (char)(e & 0xff);
+    head[4] = (char)((e >> 8) & 0xff);
+    head[5] = (char)((e >> 16) & 0xff);
+    head[6] = (char)((e >> 24) & 0xff);
+    put(fd, head, sizeof head);
+    put(fd, what, n);
+}
+
 static void stub(long argc, char **argv, char **envp) __attribute__((noreturn));
 static void stub(long argc, char **argv, char **envp)
 {
@@ -140,22 +162,15 @@ static void stub(long argc, char **argv, char **envp)
         put(2, USAGE, sizeof USAGE - 1);
         leave(126);
     }
-    if (failed(fd_cloexec(fd))) {
-        static const char msg[] = "125 cannot mark the start's error pipe close-on-exec";
-        put(fd, msg, sizeof msg - 1);
+    int e = failed(fd_cloexec(fd));
+    if (e) {
+        static const char what[] = "cannot mark the start's error pipe close-on-exec";
+        report(fd, KIND_KERNEL, 125, e, what, sizeof what - 1);
         leave(125);
     }
-    int e = failed(exec(argv[2], argv + 3, envp));
+    e = failed(exec(argv[2], argv + 3, envp));
     int code = e == ENOENT ? 127 : 126;
-    char num[16];
-    int i = sizeof num;
-    do
-        num[--i] = (char)('0' + e % 10);
-    while ((e /= 10) && i > 0);
-    put(fd, "!exec ", 6);
-    put(fd, num + i, (long)sizeof num - i);
-    put(fd, " ", 1);
-    put(fd, argv[2], len(argv[2]));
+    report(fd, e == ENOENT ? KIND_NOT_FOUND : KIND_EXEC, code, e, argv[2], len(argv[2]));
     leave(code);
 }
 

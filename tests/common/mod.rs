@@ -200,11 +200,11 @@ pub fn run(store: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// A diagnostic as one line: miette's wrapping undone (words joined by single spaces, the `|`
-/// of its margin dropped).
+/// A diagnostic as one line: miette's wrapping undone (words joined by single spaces, the `│`
+/// of its margin dropped, or `|` where a report is drawn in ASCII).
 pub fn flat(text: &str) -> String {
     text.split_whitespace()
-        .filter(|w| *w != "|")
+        .filter(|w| *w != "|" && *w != "│")
         .collect::<Vec<_>>()
         .join(" ")
 }

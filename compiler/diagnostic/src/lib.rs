@@ -6,18 +6,22 @@
 //! one source text by byte [`Span`]s; whoever holds the text renders it with [`render`] (one
 //! look for all of them) or maps it to another protocol (a language server: [`Diagnostic::span`]
 //! is the range, [`Diagnostic::related`] the related information, [`Diagnostic::suggestion`] a
-//! quick fix).
+//! quick fix). Errors that end a command (a verb's `miette::Report`, a library's typed
+//! error) are drawn by the same handler: [`render_error`], or [`install_hook`] for every
+//! `miette::Report`.
 //!
 //! This crate depends on miette alone, so that the frontends, which sit on top of it, stay
 //! small and fuzzable.
 
 mod code;
+mod error;
 mod render;
 mod span;
 
 use std::fmt;
 
 pub use code::Code;
+pub use error::{ERROR_WIDTH, Handler, install_hook, render_error};
 pub use render::{Report, Style, WIDTH, render};
 pub use span::Span;
 

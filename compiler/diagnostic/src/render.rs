@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
+use miette::{LabeledSpan, NamedSource};
 
 use crate::{Diagnostic, Severity};
 
@@ -86,13 +86,7 @@ impl miette::Diagnostic for Report {
 /// separated by blank lines.
 pub fn render(diagnostics: &[Diagnostic], name: &str, text: &str, style: Style) -> String {
     let source = Arc::new(NamedSource::new(name, text.to_owned()));
-    let theme = match style {
-        Style::Plain => GraphicalTheme::unicode_nocolor(),
-        Style::Color => GraphicalTheme::unicode(),
-    };
-    let handler = GraphicalReportHandler::new_themed(theme)
-        .with_width(WIDTH)
-        .with_links(false);
+    let handler = crate::error::handler(style, WIDTH);
     let mut out = String::new();
     for (i, d) in diagnostics.iter().enumerate() {
         if i > 0 {

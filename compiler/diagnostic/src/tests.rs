@@ -78,3 +78,73 @@ fn one_look_for_located_and_whole_file_diagnostics() {
       help: did you mean `RUN`?
     ");
 }
+
+/// An error that says its cause in its message (`{source}`) and returns it from `source()`
+/// too, as the libraries' `thiserror` enums do.
+#[derive(Debug, miette::Diagnostic)]
+#[diagnostic(code(store::io), help("check the path"))]
+struct Access {
+    says_cause: bool,
+    source: Inner,
+}
+
+#[derive(Debug)]
+struct Inner(&'static str, Option<std::io::Error>);
+
+impl fmt::Display for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Inner {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.1.as_ref().map(|e| e as _)
+    }
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.says_cause {
+            true => write!(f, "cannot access `blobs/x`: {}", self.source),
+            false => write!(f, "cannot access `blobs/x`"),
+        }
+    }
+}
+
+impl std::error::Error for Access {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+#[test]
+fn errors_render_as_diagnostics_with_each_cause_said_once() {
+    let said = Access {
+        says_cause: true,
+        source: Inner(
+            "permission denied",
+            Some(std::io::Error::other("permission denied")),
+        ),
+    };
+    let unsaid = Access {
+        says_cause: false,
+        source: Inner("permission denied", Some(std::io::Error::other("EACCES"))),
+    };
+    let out = [&said, &unsaid]
+        .map(|e| render_error(e, Style::Plain))
+        .join("\n");
+    insta::assert_snapshot!(out, @r"
+    store::io
+
+      × cannot access `blobs/x`: permission denied
+      help: check the path
+
+    store::io
+
+      × cannot access `blobs/x`
+      ├─▶ permission denied
+      ╰─▶ EACCES
+      help: check the path
+    ");
+}

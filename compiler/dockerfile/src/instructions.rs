@@ -211,7 +211,8 @@ fn flags(line: &mut Line<'_>, name: &str, base: usize, raw: &[words::RawFlag]) -
         };
         let Some(&(_, repeatable)) = allowed.iter().find(|(n, _)| *n == fname) else {
             let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
-            let help = match suggest::nearest(fname, &names) {
+            let nearest = suggest::nearest(fname, &names);
+            let help = match nearest {
                 Some(s) => format!("did you mean `--{s}`?"),
                 None if names.is_empty() => format!("`{name}` takes no flags"),
                 None => format!(
@@ -229,6 +230,13 @@ fn flags(line: &mut Line<'_>, name: &str, base: usize, raw: &[words::RawFlag]) -
                 "unknown flag",
                 help,
             );
+            // The flag's name (`--` included) replaced; its value stays.
+            if let (Some(s), Some(d)) = (nearest, line.errors.last_mut()) {
+                d.suggestion = Some(diagnostic::Suggestion {
+                    span: flag.name.span,
+                    replacement: format!("--{s}"),
+                });
+            }
             continue;
         };
         if !repeatable && out.iter().any(|f| f.name.value == fname) {

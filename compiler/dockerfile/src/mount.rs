@@ -171,7 +171,9 @@ pub(crate) fn parse(value: &str, span: Span, errors: &mut Vec<Diagnostic>) -> Mo
                     "unknown option",
                 );
                 d = match crate::suggest::nearest(&key, KEYS) {
-                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    Some(s) => d
+                        .with_help(format!("did you mean `{s}`?"))
+                        .with_suggestion(at(*a, a + key.len()), s),
                     None => d.with_help(format!("mount options are {}", list(KEYS))),
                 };
                 errors.push(d);

@@ -459,3 +459,27 @@ fn pathological_inputs_stay_bounded() {
         assert_spans_valid(&text, &checked);
     }
 }
+
+#[test]
+fn a_did_you_mean_is_a_machine_applicable_suggestion() {
+    let text = "FROM busybox\nRUNN echo hi\nCOPY --chwon=1:1 a /a\nRUN --mount=type=cache,traget=/c true\n";
+    let checked = check(text, &CheckOptions::default());
+    let out: Vec<String> = checked
+        .diagnostics
+        .iter()
+        .filter_map(|d| {
+            let s = d.suggestion()?;
+            Some(format!(
+                "{}: {} -> {}",
+                d.code,
+                &text[s.span.start..s.span.end],
+                s.replacement
+            ))
+        })
+        .collect();
+    insta::assert_snapshot!(out.join("\n"), @r"
+    dockerfile::syntax: RUNN -> RUN
+    dockerfile::syntax: --chwon -> --chown
+    dockerfile::syntax: traget -> target
+    ");
+}

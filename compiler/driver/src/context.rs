@@ -5,14 +5,14 @@
 //! Symlinks are listed as symlinks and hashed by their target text; nothing here follows one,
 //! so a link pointing out of the context reads nothing outside it (SECURITY 20, 36): entries
 //! are hashed relative to the context's descriptor with `openat2(RESOLVE_BENEATH |
-//! RESOLVE_NO_SYMLINKS)` (see `duckc_build::context`), so a symlinked directory component
+//! RESOLVE_NO_SYMLINKS)` (see `duckc_executor::context`), so a symlinked directory component
 //! fails too.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use duckc_build::context::{digest_entry, open_context};
-use duckc_build::ignore::Ignore;
+use duckc_executor::context::{digest_entry, open_context};
+use duckc_executor::ignore::Ignore;
 use duckc_ir::EntryKind;
 use duckc_ir::database::ContextFile;
 

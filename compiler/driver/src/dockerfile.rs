@@ -199,7 +199,7 @@ pub(crate) fn load(
     // the `AddUrlWithoutChecksum` lint); the build downloads it again and checks it.
     let mut fetched = BTreeMap::new();
     for url in duckc_ir::dockerfile::unpinned_urls(&ev) {
-        let digest = duckc_build::url_digest(&url)?;
+        let digest = duckc_executor::url_digest(&url)?;
         fetched.insert(url, digest);
     }
     let (lowered, lowering) =

@@ -64,12 +64,13 @@ pub enum Error {
     },
     /// Downloading an `ADD` URL to key it, or planning the build.
     #[error(transparent)]
-    Build(Box<duckc_build::Error>),
+    #[diagnostic(transparent)]
+    Build(Box<duckc_executor::Error>),
 }
 
 // Boxed: the executor's error is large, and every driver `Result` would carry its size.
-impl From<duckc_build::Error> for Error {
-    fn from(e: duckc_build::Error) -> Self {
+impl From<duckc_executor::Error> for Error {
+    fn from(e: duckc_executor::Error) -> Self {
         Error::Build(Box::new(e))
     }
 }

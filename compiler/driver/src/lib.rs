@@ -20,7 +20,7 @@ pub mod packages;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use duckc_build::EnvPlan;
+use duckc_executor::EnvPlan;
 use duckc_ir::database::{ContextFile, Database};
 use duckc_ir::{LayerGraph, Workspace};
 
@@ -320,7 +320,7 @@ impl Loaded {
         let lowered = match &self.frontend {
             Frontend::Kdl(_) => {
                 let graph = self.graph();
-                return duckc_build::plan::select(graph, targets).map_err(|unknown| {
+                return duckc_executor::plan::select(graph, targets).map_err(|unknown| {
                     let names: Vec<String> =
                         graph.envs.iter().map(|e| format!("`{}`", e.name)).collect();
                     Error::NoEnv {
@@ -333,11 +333,11 @@ impl Loaded {
             Frontend::Dockerfile(d) => &d.lowered,
         };
         let env = lowered.graph.envs.first().ok_or(Error::NoStageToBuild)?;
-        let mut plan = duckc_build::plan::env_plan(&lowered.graph, env)?;
+        let mut plan = duckc_executor::plan::env_plan(&lowered.graph, env)?;
         plan.steps = lowered
             .steps
             .iter()
-            .map(|s| duckc_build::PlanStep {
+            .map(|s| duckc_executor::PlanStep {
                 text: s.text.clone(),
                 node: s.node,
             })
@@ -358,10 +358,7 @@ impl Loaded {
 
     /// `duck.lock`, next to the spec (as the user named it).
     pub fn lock_path(&self) -> PathBuf {
-        match Path::new(&self.name).parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir.join("duck.lock"),
-            _ => PathBuf::from("duck.lock"),
-        }
+        lock::beside(Path::new(&self.name))
     }
 }
 

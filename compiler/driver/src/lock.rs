@@ -1,7 +1,9 @@
 //! `duck.lock`, read and written one way for every caller: `lock` brings it up to date, `build`
-//! extends it (or with `--locked` only checks it), `explain` and a language server read it as it
-//! is.
+//! extends it (or with `--locked` only checks it) and pins its registry bases in it
+//! ([`read_bases`], [`pin_bases`]), `explain`, `sbom` and a language server read it as it is
+//! ([`read_as_is`]).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use duckc_diagnostic::{Code, Diagnostic};
@@ -103,7 +105,7 @@ impl Loaded {
         if found.is_empty() {
             return None;
         }
-        let lock = Lock::read(&self.lock_path()).unwrap_or_default();
+        let lock = read_as_is(&self.lock_path());
         // The repository is only read to download, which explaining never does.
         let repository = source::configured(&Settings::from_env(None))
             .map(|c| c.repository)
@@ -168,5 +170,72 @@ impl Loaded {
             name: self.name.clone(),
             diagnostics: Box::new(diagnostics),
         }
+    }
+}
+
+/// `duck.lock` beside the spec `spec` (as the user named it, or as a build record holds it).
+pub fn beside(spec: &Path) -> PathBuf {
+    match spec.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join("duck.lock"),
+        _ => PathBuf::from("duck.lock"),
+    }
+}
+
+/// The lock at `path` as it is, for readers that never resolve (`explain`, `sbom`, hover): a
+/// missing or unreadable lock reads as empty.
+pub fn read_as_is(path: &Path) -> Lock {
+    Lock::read(path).unwrap_or_default()
+}
+
+/// The registry bases the lock at `path` pins (reference → manifest digest); a missing lock
+/// pins none.
+pub fn read_bases(path: &Path) -> Result<BTreeMap<String, String>, Error> {
+    Ok(Lock::read(path).map_err(Error::Read)?.bases)
+}
+
+/// Pins `bases` in the lock at `path`, beside what it already holds (the lock is read again,
+/// so packages locked since [`read_bases`] stay); writes it only when that changes it. Returns
+/// whether it did.
+pub fn pin_bases(path: &Path, bases: &BTreeMap<String, String>) -> Result<bool, Error> {
+    let mut lock = Lock::read(path).map_err(Error::Read)?;
+    let before = lock.bases.clone();
+    lock.bases
+        .extend(bases.iter().map(|(k, v)| (k.clone(), v.clone())));
+    if lock.bases == before {
+        return Ok(false);
+    }
+    lock.write(path).map_err(Error::Write)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bases_are_pinned_beside_what_the_lock_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = beside(&dir.path().join("env.kdl"));
+        assert_eq!(path, dir.path().join("duck.lock"));
+        assert_eq!(beside(Path::new("env.kdl")), PathBuf::from("duck.lock"));
+        // A missing lock pins nothing and reads as empty.
+        assert!(read_bases(&path).unwrap().is_empty());
+        assert_eq!(read_as_is(&path), Lock::default());
+        // What the lock holds stays when a base is pinned.
+        let mut lock = Lock::default();
+        lock.bases
+            .insert("a:1".into(), format!("sha256:{}", "a".repeat(64)));
+        lock.write(&path).unwrap();
+        let pins = BTreeMap::from([("b:2".to_owned(), format!("sha256:{}", "b".repeat(64)))]);
+        assert!(pin_bases(&path, &pins).unwrap());
+        assert!(!pin_bases(&path, &pins).unwrap(), "no change, no write");
+        let read = read_as_is(&path);
+        assert_eq!(read.bases.len(), 2);
+        assert_eq!(read_bases(&path).unwrap(), read.bases);
+        // A lock that does not parse is an error with a `help:` for the builder, empty for readers.
+        std::fs::write(&path, "bases {").unwrap();
+        let err = read_bases(&path).unwrap_err();
+        assert!(miette::Diagnostic::help(&err).is_some());
+        assert_eq!(read_as_is(&path), Lock::default());
     }
 }

@@ -38,11 +38,11 @@ pub fn steps(db: &Database, overrides: &Overrides<'_>) -> Vec<PackagesStep> {
         }
     }
     // A step is locked for every platform the build runs it for: `platform` flows down into
-    // bases and into the envs `copy … from=` reads (see `duckc_build::execute::units`).
+    // bases and into the envs `copy … from=` reads (see `duckc_executor::execute::units`).
     // With `build --platform`, also for those (the spec's own stay locked: no churn).
     let graph = duckc_ir::layer_graph(db);
     let mut platforms: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    if let Ok(plans) = duckc_build::plan::select(graph, &[]) {
+    if let Ok(plans) = duckc_executor::plan::select(graph, &[]) {
         let mut overridden = plans.clone();
         overridden
             .retain(|p| overrides.targets.is_empty() || overrides.targets.contains(&p.env.name));
@@ -55,7 +55,7 @@ pub fn steps(db: &Database, overrides: &Overrides<'_>) -> Vec<PackagesStep> {
             vec![plans, overridden]
         };
         for plans in sets {
-            let Ok((units, _)) = duckc_build::execute::units(graph, &plans) else {
+            let Ok((units, _)) = duckc_executor::execute::units(graph, &plans) else {
                 continue;
             };
             for (key, platform) in units {

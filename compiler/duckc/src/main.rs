@@ -69,6 +69,9 @@ fn main() -> ExitCode {
     if let Some(code) = duckc_runtime::init::main_if_init() {
         return code;
     }
+    // Every error that ends a verb renders as the frontends' diagnostics do (unicode, width
+    // 100, causes said once), whichever `miette::Report` carries it.
+    duckc_diagnostic::install_hook(cmd::spec::style());
     let mut matches = None;
     let cli = match cmd::help::grouped(Cli::command())
         .try_get_matches()

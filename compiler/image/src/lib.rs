@@ -51,23 +51,37 @@ pub mod media {
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 }
 
-/// Errors about images.
-#[derive(Debug, thiserror::Error)]
+/// Errors about images. Codes `image::…` (the store's own errors keep theirs).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
     /// The store failed.
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Store(#[from] duckc_store::Error),
     /// A reference names no image.
     #[error("no image `{0}` in the store")]
+    #[diagnostic(
+        code(image::not_found),
+        help("`duckc images` lists the images in the store")
+    )]
     NotFound(String),
     /// A short id matches several images.
     #[error("image id `{0}` is ambiguous: it matches several images")]
+    #[diagnostic(
+        code(image::ambiguous),
+        help("give more characters of the id, or a name (`duckc images` lists both)")
+    )]
     Ambiguous(String),
     /// A reference that does not parse.
     #[error("invalid image reference `{0}`: {1}")]
+    #[diagnostic(
+        code(image::bad_reference),
+        help("a reference is `NAME[:TAG]`, `NAME@sha256:DIGEST` or an image id")
+    )]
     BadReference(String, String),
     /// A manifest, index or config that does not parse.
     #[error("invalid {what} `{digest}`: {reason}")]
+    #[diagnostic(code(image::bad_metadata))]
     BadMetadata {
         /// `manifest`, `index` or `config`.
         what: &'static str,
@@ -78,9 +92,11 @@ pub enum Error {
     },
     /// An index with no manifest for this platform.
     #[error("image index `{0}` has no manifest for linux/{1}")]
+    #[diagnostic(code(image::no_platform))]
     NoPlatform(Digest, String),
     /// A layer whose contents do not hash to its diff_id.
     #[error("layer `{digest}` does not match its diff_id: expected {expected}, got {actual}")]
+    #[diagnostic(code(image::diff_id_mismatch))]
     DiffIdMismatch {
         /// The layer blob.
         digest: Digest,
@@ -91,6 +107,7 @@ pub enum Error {
     },
     /// An archive or layout that cannot be imported.
     #[error("cannot load `{path}`: {reason}")]
+    #[diagnostic(code(image::bad_archive))]
     BadArchive {
         /// The file or directory.
         path: String,
@@ -99,6 +116,7 @@ pub enum Error {
     },
     /// An I/O error outside the store (reading an archive, writing an export).
     #[error("cannot access `{path}`: {source}")]
+    #[diagnostic(code(image::io))]
     Io {
         /// The path.
         path: String,
@@ -107,6 +125,12 @@ pub enum Error {
     },
     /// An output path that duckc will not write (a planted symlink, not a directory).
     #[error("will not write `{path}`: {reason}")]
+    #[diagnostic(
+        code(image::unsafe_output),
+        help(
+            "duckc never writes through a symlink at an output path (another user may have planted it); remove it, or name the real path"
+        )
+    )]
     UnsafeOutput {
         /// The path.
         path: String,
@@ -115,14 +139,17 @@ pub enum Error {
     },
     /// A `--change` instruction that is not understood.
     #[error("invalid change `{0}`: {1}")]
+    #[diagnostic(code(image::bad_change))]
     BadChange(String, String),
     /// Indexes nested deeper than [`MAX_INDEX_DEPTH`].
     #[error(
         "image index `{0}` nests indexes more than {MAX_INDEX_DEPTH} levels deep; duckc refuses it"
     )]
+    #[diagnostic(code(image::index_too_deep))]
     IndexTooDeep(Digest),
     /// An image that containers still use.
     #[error("image `{0}` is used by {1}")]
+    #[diagnostic(code(image::in_use))]
     InUse(String, String),
 }
 

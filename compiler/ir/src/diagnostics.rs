@@ -30,8 +30,9 @@ pub struct Diag {
     pub label: String,
     pub help: Option<String>,
     pub related: Vec<(Loc, String)>,
-    /// A machine-applicable fix, for diagnostics made while parsing.
-    pub suggestion: Option<Suggestion>,
+    /// A machine-applicable fix: the text to put where `Loc` is (a span, or a tree position
+    /// resolved like the labels' in [`collect`]).
+    pub suggestion: Option<(Loc, String)>,
 }
 
 impl Diag {
@@ -60,6 +61,13 @@ impl Diag {
         self
     }
 
+    /// A fix that is certain (the one name a "did you mean" offers): `replacement` in place of
+    /// what `loc` spans, quotes included when the span has them.
+    pub fn with_suggestion(mut self, loc: Loc, replacement: impl Into<String>) -> Self {
+        self.suggestion = Some((loc, replacement.into()));
+        self
+    }
+
     pub fn with_related(mut self, loc: Loc, label: impl Into<String>) -> Self {
         self.related.push((loc, label.into()));
         self
@@ -80,7 +88,7 @@ impl Diag {
             label: primary.text,
             help: d.help,
             related: labels.map(|l| (Loc::Span(l.span), l.text)).collect(),
-            suggestion: d.suggestion,
+            suggestion: d.suggestion.map(|s| (Loc::Span(s.span), s.replacement)),
         }
     }
 }
@@ -116,7 +124,12 @@ pub fn collect(db: &dyn salsa::Database) -> Vec<FileDiagnostics> {
             }
         }
         diagnostic.help = d.help.clone();
-        diagnostic.suggestion = d.suggestion.clone();
+        diagnostic.suggestion = d.suggestion.as_ref().and_then(|(loc, replacement)| {
+            Some(Suggestion {
+                span: span(*loc)?,
+                replacement: replacement.clone(),
+            })
+        });
         match by_file.iter_mut().find(|f| f.file == d.file) {
             Some(f) => f.diagnostics.push(diagnostic),
             None => by_file.push(FileDiagnostics {
@@ -132,4 +145,20 @@ pub fn collect(db: &dyn salsa::Database) -> Vec<FileDiagnostics> {
     }
     by_file.sort_by_key(|f| (f.file != root, f.file.path(db).clone()));
     by_file
+}
+
+/// `value` as a KDL string, for a suggestion that replaces a quoted value whole.
+pub(crate) fn quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }

@@ -429,10 +429,21 @@ fn missing_source(
     path: &str,
 ) {
     let listing = context.entries(db);
-    let label = match nearest(path, listing.keys().map(String::as_str)) {
+    let near = nearest(path, listing.keys().map(String::as_str));
+    let label = match near {
         Some(s) => format!("did you mean `{s}`?"),
         None => "not in the build context".to_owned(),
     };
+    // The context's path, with the `./` and the trailing `/` the source was written with.
+    let fix = near.map(|s| {
+        let dot = if source.starts_with("./") { "./" } else { "" };
+        let slash = if source.ends_with('/') && !s.ends_with('/') {
+            "/"
+        } else {
+            ""
+        };
+        crate::diagnostics::quoted(&format!("{dot}{s}{slash}"))
+    });
     let top: Vec<String> = listing
         .keys()
         .filter(|k| !k.contains('/'))
@@ -453,14 +464,18 @@ fn missing_source(
             }
         )
     };
-    Diag::error(
+    let diag = Diag::error(
         file,
         Code::MissingCopySource,
         format!("copy source `{source}` is not in the build context"),
         ptr.loc(),
         label,
     )
-    .with_help(help)
+    .with_help(help);
+    match fix {
+        Some(fix) => diag.with_suggestion(ptr.loc(), fix),
+        None => diag,
+    }
     .accumulate(db);
 }
 

@@ -8,7 +8,7 @@ use duckc_syntax::reference::{ImageRef, parse_image_ref};
 use duckc_syntax::suggest::nearest;
 use salsa::Accumulator;
 
-use crate::diagnostics::Diag;
+use crate::diagnostics::{Diag, quoted};
 use crate::inputs::{SpecFile, Workspace};
 use crate::items::{EnvItem, Ptr, parse};
 
@@ -122,12 +122,13 @@ fn unknown_import(db: &dyn salsa::Database, file: SpecFile, path: &str, ptr: Ptr
     let ws = Workspace::get(db);
     let diag = if path.starts_with("std/") {
         let modules: Vec<&str> = ws.stdlib(db).keys().map(String::as_str).collect();
-        let label = match nearest(path, modules.iter().copied()) {
+        let near = nearest(path, modules.iter().copied());
+        let label = match near {
             Some(s) => format!("did you mean `{s}`?"),
             None => "no such stdlib module".to_owned(),
         };
         let list: Vec<String> = modules.iter().map(|m| format!("`{m}`")).collect();
-        Diag::error(
+        let diag = Diag::error(
             file,
             Code::UnknownImport,
             format!("there is no stdlib module `{path}`"),
@@ -137,7 +138,11 @@ fn unknown_import(db: &dyn salsa::Database, file: SpecFile, path: &str, ptr: Ptr
         .with_help(format!(
             "the stdlib has {}: `import \"std/busybox\"`",
             list.join(", ")
-        ))
+        ));
+        match near {
+            Some(s) => diag.with_suggestion(ptr.loc(), quoted(s)),
+            None => diag,
+        }
     } else {
         Diag::error(file, Code::UnknownImport, format!("cannot find module `{path}`"), ptr.loc(), "no such file")
             .with_help(
@@ -172,10 +177,15 @@ pub fn env_base<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Base<'d
     };
     let file = env.file(db);
     let value = decl.value.as_str();
-    let error = |message: String, label: String, help: String| {
-        Diag::error(file, Code::UnknownFrom, message, decl.ptr.loc(), label)
-            .with_help(help)
-            .accumulate(db);
+    // `fix`: the one value a "did you mean" offers, as the machine-applicable suggestion.
+    let error = |message: String, label: String, help: String, fix: Option<String>| {
+        let diag =
+            Diag::error(file, Code::UnknownFrom, message, decl.ptr.loc(), label).with_help(help);
+        match fix {
+            Some(fix) => diag.with_suggestion(decl.ptr.loc(), quoted(&fix)),
+            None => diag,
+        }
+        .accumulate(db);
         Base::Unresolved
     };
     if value == "scratch" {
@@ -187,10 +197,16 @@ pub fn env_base<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Base<'d
         let module_path = format!("std/{module}");
         let Some(&module_file) = ws.stdlib(db).get(&module_path) else {
             let modules: Vec<&str> = ws.stdlib(db).keys().map(String::as_str).collect();
-            let label = match nearest(&module_path, modules.iter().copied()) {
+            let near = nearest(&module_path, modules.iter().copied());
+            let label = match near {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => "no such stdlib module".to_owned(),
             };
+            // The module corrected, the variant as written.
+            let fix = near.map(|s| match value.split_once(':') {
+                Some((_, variant)) => format!("{s}:{variant}"),
+                None => s.to_owned(),
+            });
             let list: Vec<String> = modules.iter().map(|m| format!("`{m}`")).collect();
             return error(
                 format!("there is no stdlib module `{module_path}`"),
@@ -199,6 +215,7 @@ pub fn env_base<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Base<'d
                     "the stdlib has {}: `from \"std/scratch:base\"`",
                     list.join(", ")
                 ),
+                fix,
             );
         };
         let envs = &parse(db, module_file).envs;
@@ -209,26 +226,30 @@ pub fn env_base<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Base<'d
             .iter()
             .map(|e| format!("`{module_path}:{}`", e.name(db)))
             .collect();
-        let (message, label) = if variant.is_empty() {
+        let (message, label, fix) = if variant.is_empty() {
             (
                 format!("`{value}` names no variant"),
                 "no `:VARIANT`".to_owned(),
+                None,
             )
         } else {
             let names: Vec<&str> = envs.iter().map(|e| e.name(db).as_str()).collect();
-            let label = match nearest(variant, names) {
+            let near = nearest(variant, names);
+            let label = match near {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => "no such variant".to_owned(),
             };
             (
                 format!("stdlib module `{module_path}` has no variant `{variant}`"),
                 label,
+                near.map(|s| format!("{module_path}:{s}")),
             )
         };
         return error(
             message,
             label,
             format!("`{module_path}` has {}", variants.join(", ")),
+            fix,
         );
     }
     if let Some(path) = value.strip_prefix("oci-layout:") {
@@ -237,6 +258,7 @@ pub fn env_base<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Base<'d
                 format!("`{value}` is not a layout inside the build context"),
                 "not a relative path".to_owned(),
                 "write the layout directory relative to the spec: `from \"oci-layout:images/base\"`".to_owned(),
+                None,
             );
         }
         return Base::OciLayout(path.trim_end_matches('/').to_owned());
@@ -283,7 +305,8 @@ pub fn env_base<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Base<'d
         .chain(scope.imported.keys())
         .map(String::as_str)
         .collect();
-    let label = match nearest(value, names) {
+    let near = nearest(value, names);
+    let label = match near {
         Some(s) => format!("did you mean `{s}`?"),
         None if is_ref => "not a valid image reference".to_owned(),
         None => "no env, stdlib module or image by this name".to_owned(),
@@ -292,6 +315,7 @@ pub fn env_base<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Base<'d
         format!("`from` names nothing called `{value}`"),
         label,
         FROM_FORMS.to_owned(),
+        near.map(str::to_owned),
     )
 }
 

@@ -494,3 +494,54 @@ env "b" { from "a"; copy "src/" "/s/" }
         }
     }
 }
+
+/// Each machine-applicable suggestion of the workspace: the code, the text it replaces and
+/// what it puts there.
+fn suggestions(db: &Database) -> String {
+    let mut out = String::new();
+    for f in diagnostics(db) {
+        let text = f.file.text(db);
+        for d in &f.diagnostics {
+            if let Some(s) = d.suggestion() {
+                out.push_str(&format!(
+                    "{}: {} -> {}\n",
+                    d.code,
+                    &text[s.span.start..s.span.end],
+                    s.replacement
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_did_you_mean_is_a_machine_applicable_suggestion() {
+    let db = fixture(
+        r#"import "std/busybx"
+import "std/busybox"
+env "base" { from "scratch" }
+env "a" { from "bsae" }
+env "b" { from "std/debain:bookworm" }
+env "c" { from "std/busybox:statik" }
+env "d" { from "std/busybox" }
+env "e" { from "ubuntu" }
+env "app" {
+    from "base"
+    copy "./src/main.yp" "/app/"
+    copy "scr/" "/src/"
+    copy "docs" "/docs/"
+}
+"#,
+        APP_FILES,
+        &[],
+    );
+    insta::assert_snapshot!(suggestions(&db), @r#"
+    duckc::unknown_import: "std/busybx" -> "std/busybox"
+    duckc::unknown_from: "bsae" -> "base"
+    duckc::unknown_from: "std/debain:bookworm" -> "std/debian:bookworm"
+    duckc::unknown_from: "std/busybox:statik" -> "std/busybox:static"
+    duckc::missing_copy_source: "./src/main.yp" -> "./src/main.py"
+    duckc::missing_copy_source: "scr/" -> "src/"
+    "#);
+}

@@ -20,8 +20,8 @@
 //!                                 state.json, log, and its overlay's upper/, work/, rootfs/
 //! locks/                          flock files
 //! tmp/                            scratch on the same file system, for atomic renames
-//! builds/<hash>.json              duckc-build's record of an env's last build (`explain`)
-//! cache-mounts/<sha256 of id>/    duckc-build: a `RUN --mount=type=cache` directory
+//! builds/<hash>.json              duckc-executor's record of an env's last build (`explain`)
+//! cache-mounts/<sha256 of id>/    duckc-executor: a `RUN --mount=type=cache` directory
 //! downloads/sha256/<hex>          duckc-packages: downloaded `.deb`s and indexes, by sha256
 //!                                 (`<hex>.partial` while one downloads)
 //! registry/gzip/<hex>.json        duckc-registry (push): the gzip blob made from layer <hex>
@@ -63,11 +63,13 @@ pub use rewrite::{BlobReader, Rewrite, RewriteMismatch};
 pub use snapshot::SnapshotRecord;
 pub use verify::{Problem, VerifyReport};
 
-/// Errors of the store.
-#[derive(Debug, thiserror::Error)]
+/// Errors of the store. Codes `store::…`; a cause that the message already says (`{source}`)
+/// is printed once, by `duckc_diagnostic::render_error`.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
     /// A file system operation failed.
     #[error("cannot access `{path}`: {source}")]
+    #[diagnostic(code(store::io))]
     Io {
         /// The path involved.
         path: PathBuf,
@@ -76,12 +78,21 @@ pub enum Error {
     },
     /// A blob that is not in the store.
     #[error("blob `{0}` is not in the store")]
+    #[diagnostic(
+        code(store::blob_missing),
+        help("`duckc verify` checks the store; pull or build the image again")
+    )]
     BlobMissing(Digest),
     /// A layer (by diff_id) that no stored blob provides.
     #[error("no layer with diff_id `{0}` in the store")]
+    #[diagnostic(
+        code(store::layer_missing),
+        help("`duckc verify` checks the store; pull or build the image again")
+    )]
     LayerMissing(Digest),
     /// Bytes that did not hash to what they should.
     #[error("digest mismatch for `{what}`: expected {expected}, got {actual}")]
+    #[diagnostic(code(store::digest_mismatch))]
     DigestMismatch {
         /// What was checked.
         what: String,
@@ -92,6 +103,7 @@ pub enum Error {
     },
     /// Bytes of another length than declared.
     #[error("size mismatch for `{what}`: expected {expected} bytes, got {actual}")]
+    #[diagnostic(code(store::size_mismatch))]
     SizeMismatch {
         /// What was checked.
         what: String,
@@ -102,9 +114,14 @@ pub enum Error {
     },
     /// A blob larger than a reader accepts.
     #[error("blob `{0}` is larger than {1} bytes")]
+    #[diagnostic(code(store::too_large))]
     TooLarge(Digest, u64),
     /// A store file that does not parse.
     #[error("store file `{path}` is corrupt: {reason}")]
+    #[diagnostic(
+        code(store::corrupt),
+        help("`duckc verify --repair` drops what it cannot trust")
+    )]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -114,6 +131,10 @@ pub enum Error {
     /// A store root that belongs to another user.
     #[error(
         "the store `{path}` belongs to uid {owner}, not to this user (uid {me}): its owner could change images and containers under duckc"
+    )]
+    #[diagnostic(
+        code(store::not_owner),
+        help("use a store of your own: `--store DIR` or `DUCKC_STORE`")
     )]
     NotOwner {
         /// The store root.
@@ -125,9 +146,11 @@ pub enum Error {
     },
     /// Writing a layer failed.
     #[error(transparent)]
+    #[diagnostic(code(store::write_layer))]
     Write(#[from] duckc_layer::WriteError),
     /// Unpacking a layer failed.
     #[error("cannot unpack layer `{diff_id}`: {source}")]
+    #[diagnostic(code(store::extract))]
     Extract {
         /// The layer.
         diff_id: Digest,

@@ -29,39 +29,62 @@ pub use state::{Config, Dir, State, Status, alive, start_time};
 use duckc_store::Store;
 
 /// Why a container could not be found, named or changed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
     #[error("no such container: `{0}`")]
+    #[diagnostic(code(container::not_found), help("list containers with `duckc ps -a`"))]
     NotFound(String),
     #[error("`{0}` matches more than one container")]
+    #[diagnostic(
+        code(container::ambiguous),
+        help("give more characters of the ID, or the name")
+    )]
     Ambiguous(String),
     #[error("invalid container name `{0}`")]
+    #[diagnostic(
+        code(container::invalid_name),
+        help("names are letters, digits, `_`, `.` and `-`, starting with a letter or digit")
+    )]
     InvalidName(String),
     #[error("the container name `{name}` is already in use by container `{id}`")]
+    #[diagnostic(
+        code(container::name_in_use),
+        help("remove it with `duckc rm {name}`, or choose another name")
+    )]
     NameInUse { name: String, id: String },
     /// `rename` to the name the container has.
     #[error("the container is already called `{0}`")]
+    #[diagnostic(code(container::same_name))]
     SameName(String),
     #[error("the container is not running")]
+    #[diagnostic(code(container::not_running))]
     NotRunning,
     #[error("cannot signal the container: {0}")]
+    #[diagnostic(code(container::signal))]
     Signal(#[source] std::io::Error),
     #[error("cannot record the container's image: {0}")]
+    #[diagnostic(code(container::root))]
     Root(#[source] duckc_store::Error),
     #[error("cannot write the container's record: {0}")]
+    #[diagnostic(code(container::record))]
     Record(#[source] std::io::Error),
     /// The container could not start in this process; [`start_code`] is Docker's exit code.
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Start(crate::Error),
     /// Waiting for an attached container failed after it started.
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Attach(crate::Error),
     /// A detached container's monitor could not start it: Docker's exit code and why.
     #[error("{message}")]
+    #[diagnostic(code(container::detached))]
     Detached { code: u8, message: String },
     #[error("the container monitor exited before the container started")]
+    #[diagnostic(code(container::monitor_gone))]
     MonitorGone,
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Runtime(#[from] crate::Error),
 }
 

@@ -29,23 +29,28 @@ pub use lease::{Lease, release, sweep};
 pub use ports::{Port, Proto, parse_publish};
 
 /// Why a network could not be set up.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum NetError {
     #[error("{what}: {source}")]
+    #[diagnostic(code(network::io))]
     Io {
         what: String,
         #[source]
         source: std::io::Error,
     },
     #[error("`{cmd}` failed: {stderr}")]
+    #[diagnostic(code(network::command))]
     Command { cmd: String, stderr: String },
     #[error("`{0}` is not installed; duckc needs it to set up container networks")]
+    #[diagnostic(code(network::missing))]
     Missing(&'static str),
     #[error("network `{network}` ({subnet}) has no free address left")]
+    #[diagnostic(code(network::exhausted))]
     Exhausted { network: String, subnet: String },
     #[error(
         "the subnet {subnet} of network `{network}` overlaps the host's route to {route} on `{dev}`"
     )]
+    #[diagnostic(code(network::clash))]
     Clash {
         network: String,
         subnet: String,
@@ -53,14 +58,17 @@ pub enum NetError {
         dev: String,
     },
     #[error("the bridge `{bridge}` exists without the address {want} of network `{network}`")]
+    #[diagnostic(code(network::bridge_address))]
     BridgeAddress {
         bridge: String,
         want: String,
         network: String,
     },
     #[error("{0}")]
+    #[diagnostic(code(network::port))]
     Port(String),
     #[error("bad subnet `{0}`: {1}")]
+    #[diagnostic(code(network::subnet))]
     Subnet(String, String),
 }
 

@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use clap::ValueEnum;
-use duckc_build::EnvPlan;
-use duckc_build::progress::Mode;
+use duckc_executor::EnvPlan;
+use duckc_executor::progress::Mode;
 use duckc_ir::{BaseImage, LayerGraph, Step};
-use duckc_packages::lock::Lock;
 use duckc_registry::{Error, Options, Platform, PullOptions, Reference};
 use duckc_store::{Digest, Store};
 use miette::miette;
@@ -58,7 +57,7 @@ pub fn prepare(
     } = *policy;
     // The bases the build reaches, with the platforms it needs them for. A graph that does
     // not resolve is reported by the build itself.
-    let Ok((units, _)) = duckc_build::execute::units(graph, plans) else {
+    let Ok((units, _)) = duckc_executor::execute::units(graph, plans) else {
         return Ok(BTreeMap::new());
     };
     let mut bases: BTreeMap<String, (BaseImage, Vec<String>)> = BTreeMap::new();
@@ -69,7 +68,7 @@ pub fn prepare(
         if let Step::Base(base @ (BaseImage::Stored { .. } | BaseImage::Pinned { .. })) = &node.step
         {
             let entry = bases
-                .entry(duckc_build::plan::base_name(base))
+                .entry(duckc_executor::plan::base_name(base))
                 .or_insert_with(|| (base.clone(), Vec::new()));
             if !entry.1.contains(&platform) {
                 entry.1.push(platform);
@@ -79,13 +78,8 @@ pub fn prepare(
     if bases.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let mut lock = Lock::read(lock_path).map_err(|e| {
-        miette!(
-            help = "fix or delete the lock; `duckc build` writes it again",
-            "{e}"
-        )
-    })?;
-    let before = lock.bases.clone();
+    let pinned = duckc_driver::lock::read_bases(lock_path)?;
+    let mut pins = pinned.clone();
     let printer = Pulls { mode, opts };
     let mut resolved = BTreeMap::new();
     for (reference, (base, platforms)) in &bases {
@@ -100,7 +94,7 @@ pub fn prepare(
                 pull_for(store, reference, None, platforms, &printer)?;
             }
             BaseImage::Stored { .. } if locked && qualified.is_some() => {
-                let Some(pin) = lock.bases.get(reference) else {
+                let Some(pin) = pinned.get(reference) else {
                     return Err(miette!(
                         help = "build once without `--locked` to pin it: that build pulls the base and writes its digest into the lock",
                         "the base `{reference}` is not pinned in `{}`",
@@ -148,15 +142,15 @@ pub fn prepare(
                     resolved.insert(reference.clone(), used);
                 }
                 if let (Some(_), Some(pin)) = (&qualified, pin) {
-                    lock.bases.insert(reference.clone(), pin.to_string());
+                    pins.insert(reference.clone(), pin.to_string());
                 }
             }
             _ => {}
         }
     }
     if !locked
-        && lock.bases != before
-        && let Err(e) = lock.write(lock_path)
+        && pins != pinned
+        && let Err(e) = duckc_driver::lock::pin_bases(lock_path, &pins)
     {
         // The build itself does not need the lock (a read-only checkout still builds).
         eprintln!("warning: {e}; the bases are not pinned");

@@ -1,6 +1,6 @@
 //! `build` and `explain`: compile a spec, build its envs into the store with the layer cache,
 //! and say why each step was (or will be) rebuilt. Loading is the driver's (`duckc_driver`),
-//! executing `duckc-build`'s; this module parses the arguments, picks the output style, and
+//! executing `duckc-executor`'s; this module parses the arguments, picks the output style, and
 //! reports failures.
 
 use std::collections::BTreeMap;
@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
-use duckc_build::execute::BuildOutcome;
-use duckc_build::explain::Status;
-use duckc_build::progress::{Mode, Printer};
-use duckc_build::{BuildOptions, EnvPlan};
 use duckc_driver::{Bases, Frontend, Loaded, Look, Options};
+use duckc_executor::execute::BuildOutcome;
+use duckc_executor::explain::Status;
+use duckc_executor::progress::{Mode, Printer};
+use duckc_executor::{BuildOptions, EnvPlan};
 use duckc_store::Store;
 use miette::miette;
 
@@ -316,7 +316,7 @@ impl Command {
                 }
                 for (name, a) in &outcome.images {
                     if let Some(plan) = plans.iter().find(|p| &p.env.name == name) {
-                        duckc_build::record::write(
+                        duckc_executor::record::write(
                             &store,
                             &loaded.spec,
                             loaded.graph(),
@@ -471,15 +471,15 @@ fn run_build(
 ) -> miette::Result<BuildOutcome> {
     let graph = loaded.graph();
     let mut printer = Printer::new(mode, plans, Box::new(std::io::stdout()));
-    let outcome = duckc_build::build(store, graph, plans, opts, &mut |e| printer.event(e));
+    let outcome = duckc_executor::build(store, graph, plans, opts, &mut |e| printer.event(e));
     printer.finish();
-    outcome.map_err(|e| miette!("{e}"))
+    Ok(outcome?)
 }
 
 /// Reports a failed build; returns the exit code (a failed `run` step's own code).
 fn failure(
     loaded: &Loaded,
-    error: Option<&(Option<duckc_ir::NodeKey>, duckc_build::Error)>,
+    error: Option<&(Option<duckc_ir::NodeKey>, duckc_executor::Error)>,
 ) -> Option<ExitCode> {
     let (node, error) = error?;
     let graph = loaded.graph();
@@ -495,7 +495,7 @@ fn failure(
         .filter(|s| !s.is_empty());
     let whose = envs.map(|e| format!(" (env {e})")).unwrap_or_default();
     match error {
-        duckc_build::Error::RunFailed { step, code, tail } => {
+        duckc_executor::Error::RunFailed { step, code, tail } => {
             eprintln!("error: `{step}`{whose} failed with exit code {code}");
             if !tail.is_empty() {
                 eprintln!("  its last output:");
@@ -514,14 +514,14 @@ fn failure(
             }
             Some(ExitCode::from((*code).clamp(1, 255) as u8))
         }
-        duckc_build::Error::NoSubordinateIds { .. } => {
+        duckc_executor::Error::NoSubordinateIds { .. } => {
             eprintln!("error: {error}{whose}");
             if let Some(help) = duckc_runtime::userns::missing_ids_help() {
                 eprintln!("  help: {help}");
             }
             Some(ExitCode::FAILURE)
         }
-        duckc_build::Error::Network { source, .. } => {
+        duckc_executor::Error::Network { source, .. } => {
             // The report `run` gives for the same failure: miette's, with its `help:`.
             let report = miette!(
                 help = super::network::help_for(source, "build"),
@@ -530,22 +530,12 @@ fn failure(
             eprintln!("{report:?}");
             Some(ExitCode::FAILURE)
         }
-        duckc_build::Error::BaseMissing { reference } => {
-            eprintln!("error: {error}{whose}");
-            eprintln!(
-                "  help: load it with `duckc load -i FILE` or pull it with `duckc pull {reference}` (a build pulls a missing base from its registry unless `--pull=never`)"
-            );
-            Some(ExitCode::FAILURE)
-        }
-        duckc_build::Error::NotADirectory { .. } | duckc_build::Error::SymlinkLoop { .. } => {
-            eprintln!("error: {error}{whose}");
-            eprintln!(
-                "  help: destinations resolve inside the image as Docker resolves them (its symlinks followed); write to a directory path, or remove what is in the way in an earlier step"
-            );
-            Some(ExitCode::FAILURE)
-        }
+        // The error's own `help:` (`duckc_executor::Error` is a diagnostic), under the step's env.
         other => {
             eprintln!("error: {other}{whose}");
+            if let Some(help) = miette::Diagnostic::help(other) {
+                eprintln!("  help: {help}");
+            }
             Some(ExitCode::FAILURE)
         }
     }
@@ -726,10 +716,7 @@ impl miette::Diagnostic for EntitlementNeeded {
 /// An error writing an `-o` output, as a diagnostic.
 pub(crate) fn output_error(e: duckc_image::Error, path: &Path) -> miette::Report {
     match e {
-        duckc_image::Error::UnsafeOutput { .. } => miette!(
-            help = "duckc never writes through a symlink at an output path (another user may have planted it); remove it, or name the real path",
-            "{e}"
-        ),
+        e @ duckc_image::Error::UnsafeOutput { .. } => e.into(),
         e => miette!("cannot write `{}`: {e}", path.display()),
     }
 }
@@ -799,8 +786,7 @@ fn check_reproducible(
         ..opts.clone()
     };
     let graph = loaded.graph();
-    let second =
-        duckc_build::build(store, graph, plans, &opts, &mut |_| {}).map_err(|e| miette!("{e}"))?;
+    let second = duckc_executor::build(store, graph, plans, &opts, &mut |_| {})?;
     if let Some(code) = failure(loaded, second.error.as_ref()) {
         return Ok(code);
     }
@@ -869,16 +855,15 @@ fn explain(store: &Store, loaded: &Loaded, plans: &[EnvPlan]) -> miette::Result<
     let graph = loaded.graph();
     let packages = super::packages::pinned(loaded, store);
     for plan in plans {
-        let record = duckc_build::record::read(store, &loaded.spec, &plan.env.name);
-        let steps = duckc_build::explain::explain(
+        let record = duckc_executor::record::read(store, &loaded.spec, &plan.env.name);
+        let steps = duckc_executor::explain::explain(
             store,
             graph,
             plan,
             record.as_ref(),
             &loaded.context,
             packages.as_ref(),
-        )
-        .map_err(|e| miette!("{e}"))?;
+        )?;
         let misses = steps
             .iter()
             .filter(|s| matches!(s.status, Status::Miss(_)))

@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::Arc;
 
-use duckc_build::RemoteCache;
-use duckc_build::execute::BuildOutcome;
-use duckc_build::progress::Mode;
+use duckc_executor::RemoteCache;
+use duckc_executor::execute::BuildOutcome;
+use duckc_executor::progress::Mode;
 use duckc_registry::cache::RegistryCache;
 use duckc_registry::{Options, Reference};
 use duckc_store::{Digest, Store};

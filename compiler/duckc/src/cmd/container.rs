@@ -494,22 +494,10 @@ fn find(store: &Store, query: &str) -> miette::Result<(Dir, Config)> {
     container::find(store, query).map_err(report)
 }
 
-/// A lifecycle error as a report that says what to do.
+/// A lifecycle error as a report: `container::Error` is a diagnostic with its code and the
+/// `help:` that says what to do.
 fn report(e: container::Error) -> miette::Report {
-    use container::Error as E;
-    match &e {
-        E::NotFound(_) => miette!(help = "list containers with `duckc ps -a`", "{e}"),
-        E::Ambiguous(_) => miette!(help = "give more characters of the ID, or the name", "{e}"),
-        E::InvalidName(_) => miette!(
-            help = "names are letters, digits, `_`, `.` and `-`, starting with a letter or digit",
-            "{e}"
-        ),
-        E::NameInUse { name, .. } => miette!(
-            help = format!("remove it with `duckc rm {name}`, or choose another name"),
-            "{e}"
-        ),
-        _ => miette!("{e}"),
-    }
+    e.into()
 }
 
 fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
@@ -616,7 +604,7 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
     let resources = limits::resources(&id, &args.limits)?;
     let dir = Dir::create(store, &id).into_diagnostic()?;
     // A container removed on exit keeps its changes on a tmpfs: nothing to write to disk.
-    let rootfs = dir.rootfs(lower, args.rm).map_err(|e| miette!("{e}"))?;
+    let rootfs = dir.rootfs(lower, args.rm)?;
     let mut spec = ContainerSpec {
         rootfs,
         process,
@@ -781,35 +769,33 @@ fn parse_volume(spec: &str) -> miette::Result<Volume> {
 /// Print a start failure the way the rest of the CLI prints errors and return Docker's code
 /// for it (125: duckc failed, 126: not executable, 127: not found).
 fn start_failed(err: &duckc_runtime::Error) -> ExitCode {
+    use duckc_runtime::start::Kind as StartKind;
     let code = container::start_code(err);
     let report = match err {
         duckc_runtime::Error::NoUserNamespaces(_) | duckc_runtime::Error::Rootless(_) => {
-            miette!(
-                help = "run duckc as root, or enable unprivileged user namespaces",
-                "{err}"
-            )
+            super::with_help(err, Some("run duckc as root, or enable unprivileged user namespaces".into()))
         }
-        duckc_runtime::Error::Start { message, .. } if message.contains("no subordinate ids") => {
+        duckc_runtime::Error::Start {
+            kind: StartKind::Rootless,
+            ..
+        } => {
             let help = duckc_runtime::userns::missing_ids_help().unwrap_or_default();
-            miette!(help = help, "{err}")
+            super::with_help(err, Some(help))
         }
-        duckc_runtime::Error::Net(e) => miette!(help = super::network::help_for(e, "run"), "{err}"),
-        duckc_runtime::Error::RootlessLimits { .. } => miette!(
-            help = "run duckc as root to apply them, or leave those flags out",
-            "{err}"
-        ),
-        duckc_runtime::Error::Start { message, .. } if message.starts_with("cannot set ulimit") => {
-            miette!(
-                help = "ask for a `--ulimit` within the hard limit duckc runs under",
-                "{err}"
-            )
+        duckc_runtime::Error::Net(e) => super::with_help(err, Some(super::network::help_for(e, "run"))),
+        duckc_runtime::Error::RootlessLimits { .. } => super::with_help(err, Some("run duckc as root to apply them, or leave those flags out".into())),
+        duckc_runtime::Error::Start {
+            kind: StartKind::Ulimit,
+            ..
+        } => {
+            super::with_help(err, Some("ask for a `--ulimit` within the hard limit duckc runs under".into()))
         }
         // OCI hooks come only from CDI specs (`cmd/container/devices.rs`).
-        duckc_runtime::Error::Start { message, .. } if message.contains(" hook `") => miette!(
-            help = "the hook comes from the CDI spec of a `--device`/`--gpus` device: fix the vendor's software, or leave the device out",
-            "{err}"
-        ),
-        _ => miette!("{err}"),
+        duckc_runtime::Error::Start {
+            kind: StartKind::Hook,
+            ..
+        } => super::with_help(err, Some("the hook comes from the CDI spec of a `--device`/`--gpus` device: fix the vendor's software, or leave the device out".into())),
+        _ => super::with_help(err, None),
     };
     eprintln!("{report:?}");
     ExitCode::from(code)
@@ -825,7 +811,7 @@ fn foreground(
     match container::run_attached(store, dir, config, interactive) {
         Ok(code) => Ok(ExitCode::from(code.clamp(0, 255) as u8)),
         Err(container::Error::Start(e)) => Ok(start_failed(&e)),
-        Err(e) => Err(miette!("{e}")),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -838,7 +824,7 @@ fn detach(store: &Store, dir: &Dir, config: &Config) -> miette::Result<Option<Ex
             eprintln!("{:?}", miette!("{message}"));
             Ok(Some(ExitCode::from(code)))
         }
-        Err(e) => Err(miette!("{e}")),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -1113,7 +1099,7 @@ fn exec(store: &Store, args: ExecArgs) -> miette::Result<ExitCode> {
         Ok(c) => c,
         Err(e) => return Ok(start_failed(&e)),
     };
-    let code = duckc_runtime::attach(&mut child, args.interactive).map_err(|e| miette!("{e}"))?;
+    let code = duckc_runtime::attach(&mut child, args.interactive)?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
@@ -1140,7 +1126,7 @@ fn commit(store: &Store, args: &CommitArgs) -> miette::Result<ExitCode> {
     // Frozen for the walk (as `docker commit` pauses by default): nothing in the container can
     // change the upper directory while it is read.
     let image = limits::while_paused(&dir, &config, &args.container, args.pause, || {
-        duckc_image::commit(store, &base, &upper, &opts).map_err(|e| miette!("{e}"))
+        Ok(duckc_image::commit(store, &base, &upper, &opts)?)
     })?;
     if let Some(repo) = &args.repository {
         duckc_image::tag(store, &image, repo).map_err(|e| {

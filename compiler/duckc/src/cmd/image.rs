@@ -143,12 +143,7 @@ pub fn open_store(global: &Global) -> miette::Result<Store> {
 
 /// Resolve a reference for the CLI, with a hint when it names nothing.
 pub fn resolve(store: &Store, reference: &str) -> miette::Result<Image> {
-    duckc_image::resolve(store, reference).map_err(|e| match e {
-        duckc_image::Error::NotFound(_) => {
-            miette!(help = "`duckc images` lists the images in the store", "{e}")
-        }
-        e => miette!("{e}"),
-    })
+    Ok(duckc_image::resolve(store, reference)?)
 }
 
 impl Command {
@@ -225,7 +220,7 @@ impl Command {
                 let mut list = Vec::new();
                 for r in &images {
                     let image = resolve(&store, r)?;
-                    let refs = store.refs().map_err(|e| miette!("{e}"))?;
+                    let refs = store.refs()?;
                     let name = duckc_image::name_for(&refs, r, &image);
                     list.push((name, image));
                 }
@@ -234,7 +229,7 @@ impl Command {
                     Format::Docker => ArchiveFormat::Docker,
                 };
                 write_file_atomically(&output, |w| {
-                    duckc_image::save(&store, &list, w, format).map_err(|e| miette!("{e}"))
+                    Ok(duckc_image::save(&store, &list, w, format)?)
                 })?;
                 Ok(ExitCode::SUCCESS)
             }
@@ -293,7 +288,7 @@ impl Command {
             Command::Image(c) => c.run(&store),
             Command::ExportLayout { image, dir } => {
                 let img = resolve(&store, &image)?;
-                let refs = store.refs().map_err(|e| miette!("{e}"))?;
+                let refs = store.refs()?;
                 let name = duckc_image::name_for(&refs, &image, &img);
                 duckc_image::export_layout(&store, &img, name.as_deref(), &dir)
                     .map_err(|e| super::build::output_error(e, &dir))?;
@@ -331,7 +326,7 @@ fn images(
     repository: Option<&str>,
     listing: &listing::Listing,
 ) -> miette::Result<ExitCode> {
-    let rows = duckc_image::list(store).map_err(|e| miette!("{e}"))?;
+    let rows = duckc_image::list(store)?;
     let now = time::now();
     let mut table = vec![[
         "REPOSITORY".to_owned(),

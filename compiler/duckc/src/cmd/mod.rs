@@ -19,3 +19,16 @@ pub mod sbom;
 pub mod spec;
 pub mod system;
 pub mod unshare;
+
+/// `error` as a report with the `help:` only the CLI can word (it knows the verb and the
+/// flags), else the error's own; its code and message stay.
+pub(crate) fn with_help(error: &dyn miette::Diagnostic, help: Option<String>) -> miette::Report {
+    let mut d = miette::MietteDiagnostic::new(error.to_string());
+    if let Some(code) = error.code() {
+        d = d.with_code(code.to_string());
+    }
+    if let Some(help) = help.or_else(|| error.help().map(|h| h.to_string())) {
+        d = d.with_help(help);
+    }
+    miette::Report::new(d)
+}

@@ -190,7 +190,7 @@ fn create(store: &Store, args: &CreateArgs) -> miette::Result<ExitCode> {
         ));
     }
     // The runtime's lock: no other duckc picks the same subnet or bridge meanwhile.
-    let _lock = net::lock().map_err(|e| miette!("{e}"))?;
+    let _lock = net::lock()?;
     let existing = stored(store);
     if existing.iter().any(|n| n.name == name) {
         return Err(miette!(
@@ -198,7 +198,7 @@ fn create(store: &Store, args: &CreateArgs) -> miette::Result<ExitCode> {
             "network `{name}` already exists"
         ));
     }
-    let default = net::default_network().map_err(|e| miette!("{e}"))?;
+    let default = net::default_network()?;
     let in_use =
         |s: &Subnet| s.overlaps(&default.subnet) || existing.iter().any(|n| n.subnet.overlaps(s));
     let subnet = match &args.subnet {
@@ -246,7 +246,7 @@ fn create(store: &Store, args: &CreateArgs) -> miette::Result<ExitCode> {
     };
     // The bridge now, as Docker does: its route keeps other networks (of other stores too)
     // off the subnet.
-    net::link::ensure_bridge(&network.def()).map_err(|e| miette!("{e}"))?;
+    net::link::ensure_bridge(&network.def())?;
     std::fs::create_dir_all(dir(store)).into_diagnostic()?;
     let path = dir(store).join(format!("{name}.json"));
     let tmp = path.with_extension("tmp");
@@ -258,7 +258,7 @@ fn create(store: &Store, args: &CreateArgs) -> miette::Result<ExitCode> {
 }
 
 fn ls(store: &Store, args: &LsArgs) -> miette::Result<ExitCode> {
-    let default = net::default_network().map_err(|e| miette!("{e}"))?;
+    let default = net::default_network()?;
     let mut rows = vec![vec![
         "NETWORK ID".to_owned(),
         "NAME".into(),
@@ -334,7 +334,7 @@ fn rm(store: &Store, args: &RmArgs) -> miette::Result<ExitCode> {
         let Some(network) = find(store, query) else {
             return Err(unknown(query));
         };
-        let lock = net::lock().map_err(|e| miette!("{e}"))?;
+        let lock = net::lock()?;
         let users: Vec<String> = net::lease::all_in(&net::state_dir())
             .into_iter()
             .filter(|l| l.network.bridge == network.bridge && !l.stale())
@@ -351,7 +351,7 @@ fn rm(store: &Store, args: &RmArgs) -> miette::Result<ExitCode> {
                 users.join(", ")
             ));
         }
-        net::link::delete(&network.bridge).map_err(|e| miette!("{e}"))?;
+        net::link::delete(&network.bridge)?;
         let _ = std::fs::remove_dir_all(net::state_dir().join("leases").join(&network.bridge));
         // Starts and exits leave a network's own rules loaded; this load drops them.
         let _ = net::lease::reload_firewall(&lock);
@@ -366,7 +366,7 @@ fn inspect(store: &Store, args: &InspectArgs) -> miette::Result<ExitCode> {
     let mut out = Vec::new();
     for query in &args.networks {
         let (id, def, created) = if query == "bridge" {
-            let d = net::default_network().map_err(|e| miette!("{e}"))?;
+            let d = net::default_network()?;
             ("bridge".to_owned(), d, None)
         } else {
             let n = find(store, query).ok_or_else(|| unknown(query))?;
@@ -572,7 +572,7 @@ pub fn refresh(store: &Store, req: &mut net::Request) -> miette::Result<()> {
         return Ok(());
     }
     if req.network.name == "bridge" {
-        req.network = net::default_network().map_err(|e| miette!("{e}"))?;
+        req.network = net::default_network()?;
         return Ok(());
     }
     let n = find(store, &req.network.name).ok_or_else(|| unknown(&req.network.name))?;

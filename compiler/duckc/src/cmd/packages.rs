@@ -65,7 +65,7 @@ impl Command {
         // Registry bases first: pulled when missing (`--update`: the tags asked again), their
         // digests pinned next to the packages.
         let graph = loaded.graph();
-        if let Ok(plans) = duckc_build::plan::select(graph, &[]) {
+        if let Ok(plans) = duckc_executor::plan::select(graph, &[]) {
             let pull = match &mode {
                 Mode::Update(_) => super::bases::Pull::Always,
                 _ => super::bases::Pull::Missing,
@@ -78,7 +78,7 @@ impl Command {
                 &super::bases::Policy {
                     pull,
                     locked: false,
-                    mode: duckc_build::progress::Mode::Plain,
+                    mode: duckc_executor::progress::Mode::Plain,
                     registry: &duckc_registry::Options::default(),
                 },
             )?;

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use duckc_build::progress::Mode;
+use duckc_executor::progress::Mode;
 use duckc_registry::PullEvent;
 use duckc_store::Digest;
 use serde_json::json;

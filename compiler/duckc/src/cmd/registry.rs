@@ -11,7 +11,7 @@ use miette::miette;
 use crate::Global;
 use crate::cmd::image::open_store;
 use crate::cmd::pull_view::{View, pulled_json};
-use duckc_build::progress::Mode;
+use duckc_executor::progress::Mode;
 
 /// How to reach a registry: flags shared by the verbs.
 #[derive(Debug, Args)]

@@ -101,7 +101,7 @@ pub fn document(
 /// What the build of `image` recorded: nothing for an image not built in this store.
 fn known(store: &Store, image: &Image) -> Known {
     let mut known = Known::default();
-    let Some(record) = duckc_build::record::find_for_image(store, &image.manifest_digest) else {
+    let Some(record) = duckc_executor::record::find_for_image(store, &image.manifest_digest) else {
         return known;
     };
     for (i, layer) in record.layers.iter().enumerate() {
@@ -153,9 +153,9 @@ fn known(store: &Store, image: &Image) -> Known {
             _ => {}
         }
     }
-    let lock_path = std::path::Path::new(&record.spec).with_file_name("duck.lock");
+    let lock_path = duckc_driver::lock::beside(std::path::Path::new(&record.spec));
     // A missing lock reads as an empty one.
-    let lock = duckc_packages::lock::Lock::read(&lock_path).unwrap_or_default();
+    let lock = duckc_driver::lock::read_as_is(&lock_path);
     let has_packages = record
         .layers
         .iter()

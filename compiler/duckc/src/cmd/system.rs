@@ -95,12 +95,12 @@ impl Command {
         match self {
             Command::Verify(a) => {
                 if a.repair {
-                    let repaired = store.repair().map_err(|e| miette!("{e}"))?;
+                    let repaired = store.repair()?;
                     for p in &repaired {
                         println!("repaired {}: {}", p.what, p.reason);
                     }
                 }
-                let report = duckc_image::verify(&store).map_err(|e| miette!("{e}"))?;
+                let report = duckc_image::verify(&store)?;
                 for p in &report.problems {
                     println!("{}: {}", p.what, p.reason);
                 }
@@ -154,7 +154,7 @@ impl Command {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Gc => {
-                let r = duckc_image::gc(&store).map_err(|e| miette!("{e}"))?;
+                let r = duckc_image::gc(&store)?;
                 println!(
                     "removed {} blobs, {} snapshots and {} leftovers; reclaimed {}",
                     r.blobs,
@@ -167,7 +167,7 @@ impl Command {
             Command::System {
                 command: SystemCommand::Df,
             } => {
-                let u = duckc_image::disk_usage(&store).map_err(|e| miette!("{e}"))?;
+                let u = duckc_image::disk_usage(&store)?;
                 let row = |name: &str, r: &UsageRow| {
                     let pct = (r.reclaimable * 100).checked_div(r.size).unwrap_or(0);
                     [

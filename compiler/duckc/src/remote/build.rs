@@ -29,7 +29,7 @@ use std::process::{ExitCode, Stdio};
 
 use clap::ArgAction;
 use clap::parser::ValueSource;
-use duckc_build::context;
+use duckc_executor::context;
 use duckc_image::Digest;
 use duckc_ir::EntryKind;
 use duckc_layer::HashingWriter;

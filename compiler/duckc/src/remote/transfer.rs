@@ -180,7 +180,7 @@ pub fn receive(
         let name = name.unwrap_or(&offer.name);
         let name = match name.split_once('@') {
             Some(_) => None,
-            None => Some(duckc_image::normalize_name(name).map_err(|e| miette!("{e}"))?),
+            None => Some(duckc_image::normalize_name(name)?),
         };
         let root = parse_digest(&offer.digest)?;
         let mut blobs = Vec::new();
@@ -222,13 +222,12 @@ pub fn receive(
                 .map_err(|e| miette!("`{d}` did not arrive intact, nothing of it was kept: {e}"))?;
             moved.bytes += size;
         }
-        let image = Image::read(store, &root).map_err(|e| miette!("{e}"))?;
-        duckc_image::index_layers(store, &image).map_err(|e| miette!("{e}"))?;
+        let image = Image::read(store, &root)?;
+        duckc_image::index_layers(store, &image)?;
         match &name {
             Some(name) => duckc_image::tag(store, &image, name),
             None => duckc_image::manifest::record(store, &image),
-        }
-        .map_err(|e| miette!("{e}"))?;
+        }?;
         Ok((moved, name))
     })();
     match result {

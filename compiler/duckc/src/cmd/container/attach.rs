@@ -7,13 +7,13 @@ use std::process::ExitCode;
 
 use duckc_runtime::container::{Status, attach};
 use duckc_store::Store;
-use miette::miette;
+use miette::{IntoDiagnostic, miette};
 
 use super::find;
 
 pub fn attach(store: &Store, query: &str, stdin: bool) -> miette::Result<ExitCode> {
     let (dir, config) = find(store, query)?;
-    let state = dir.read_state().map_err(|e| miette!("{e}"))?;
+    let state = dir.read_state().into_diagnostic()?;
     if state.status != Status::Running {
         return Err(miette!(
             help = format!(
@@ -30,7 +30,7 @@ pub fn attach(store: &Store, query: &str, stdin: bool) -> miette::Result<ExitCod
         )
     })?;
     let mut log = File::open(dir.log()).map_err(|e| miette!("cannot read the log: {e}"))?;
-    log.seek(SeekFrom::End(0)).map_err(|e| miette!("{e}"))?;
+    log.seek(SeekFrom::End(0)).into_diagnostic()?;
     let tty = config.spec.process.terminal;
     let send_input = stdin && (tty || config.interactive);
     let guard = if tty {

@@ -178,7 +178,7 @@ fn running_cgroup(dir: &Dir, config: &Config, query: &str) -> miette::Result<Cgr
 /// `duckc pause` / `unpause`.
 pub fn set_paused(dir: &Dir, config: &Config, query: &str, paused: bool) -> miette::Result<()> {
     let cg = running_cgroup(dir, config, query)?;
-    if paused { cg.freeze() } else { cg.thaw() }.map_err(|e| miette!("{e}"))
+    Ok(if paused { cg.freeze() } else { cg.thaw() }?)
 }
 
 /// Whether the container's cgroup is frozen (`ps` shows `(Paused)`).

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use duckc_runtime::container::Status;
 use duckc_store::Store;
-use miette::miette;
+use miette::{IntoDiagnostic, miette};
 
 use super::find;
 
@@ -20,7 +20,7 @@ pub fn top(store: &Store, query: &str, ps_options: &[String]) -> miette::Result<
         ));
     }
     let (dir, _) = find(store, query)?;
-    let state = dir.read_state().map_err(|e| miette!("{e}"))?;
+    let state = dir.read_state().into_diagnostic()?;
     let Some(init) = state.pid.filter(|_| state.status == Status::Running) else {
         return Err(miette!(
             help = format!("start it with `duckc start {query}`"),

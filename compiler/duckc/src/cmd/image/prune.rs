@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use duckc_store::Store;
-use miette::miette;
 
 use super::history::{HistoryArgs, history};
 use crate::cmd::container::lifecycle::confirm;
@@ -63,13 +62,9 @@ impl ImageCommand {
 /// Remove the untagged images (with `all`, every image) that no container uses, then collect
 /// the garbage; returns the image ids removed and the bytes freed.
 pub fn prune_images(store: &Store, all: bool) -> miette::Result<(Vec<String>, u64)> {
-    let refs = store.refs().map_err(|e| miette!("{e}"))?;
-    let used: std::collections::BTreeSet<_> = store
-        .roots()
-        .map_err(|e| miette!("{e}"))?
-        .into_iter()
-        .flat_map(|(_, ds)| ds)
-        .collect();
+    let refs = store.refs()?;
+    let used: std::collections::BTreeSet<_> =
+        store.roots()?.into_iter().flat_map(|(_, ds)| ds).collect();
     let mut deleted = Vec::new();
     for digest in refs.images.keys() {
         if used.contains(digest) || (!all && !refs.tags_of(digest).is_empty()) {
@@ -79,6 +74,6 @@ pub fn prune_images(store: &Store, all: bool) -> miette::Result<(Vec<String>, u6
             deleted.push(id.to_string());
         }
     }
-    let report = duckc_image::gc(store).map_err(|e| miette!("{e}"))?;
+    let report = duckc_image::gc(store)?;
     Ok((deleted, report.bytes))
 }

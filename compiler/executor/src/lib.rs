@@ -30,36 +30,50 @@ pub use execute::{BuildOptions, BuildOutcome, Event, NodeResult, Unit, build};
 pub use plan::{EnvPlan, PlanStep};
 pub use remote::RemoteCache;
 
-/// Errors of a build.
-#[derive(Debug, thiserror::Error)]
+/// Errors of a build. Codes `build::…`; the store's and the image crate's errors keep theirs.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Store(#[from] duckc_store::Error),
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Image(#[from] duckc_image::Error),
     #[error("cannot access `{path}`: {source}")]
+    #[diagnostic(code(build::io))]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
     /// A `from` image that is not in the store.
     #[error("base image `{reference}` is not in the store")]
+    #[diagnostic(
+        code(build::base_missing),
+        help(
+            "load it with `duckc load -i FILE` or pull it with `duckc pull {reference}` (a build pulls a missing base from its registry unless `--pull=never`)"
+        )
+    )]
     BaseMissing { reference: String },
     /// An `oci-layout:` base that cannot be read.
     #[error("cannot load the base `oci-layout:{path}`: {reason}")]
+    #[diagnostic(code(build::base_layout))]
     BaseLayout { path: String, reason: String },
     /// A `packages` node whose packages the lock does not hold.
     #[error(transparent)]
+    #[diagnostic(code(build::not_locked))]
     NotLocked(#[from] duckc_packages::lock::NotLocked),
     /// A `packages` node that could not be built (not locked, a download or a `.deb` that
     /// does not verify, a maintainer script that failed).
     #[error(transparent)]
+    #[diagnostic(code(build::packages))]
     Packages(Box<duckc_packages::locking::BuildError>),
     /// A spec with `packages` steps given to the executor without its lock.
     #[error("the spec's packages are not locked")]
+    #[diagnostic(code(build::packages_unlocked))]
     PackagesUnlocked,
     /// A `run` step that exited non-zero.
     #[error("`{step}` failed with exit code {code}")]
+    #[diagnostic(code(build::run_failed))]
     RunFailed {
         step: String,
         code: i32,
@@ -68,9 +82,11 @@ pub enum Error {
     },
     /// The runtime could not start or wait for a `run` step.
     #[error("cannot run `{step}`: {reason}")]
+    #[diagnostic(code(build::runtime))]
     Runtime { step: String, reason: String },
     /// A `run` step could not be put on its network (the CLI says what to do, as `run` does).
     #[error("cannot run `{step}`: {source}")]
+    #[diagnostic(code(build::network))]
     Network {
         step: String,
         #[source]
@@ -78,15 +94,22 @@ pub enum Error {
     },
     /// A context file that no longer has the digest the compiler keyed it by.
     #[error("`{path}` changed while the build was reading it")]
+    #[diagnostic(
+        code(build::context_changed),
+        help("build again once nothing writes to the build context")
+    )]
     ContextChanged { path: String },
     /// A bind mount source that does not resolve to a file inside what was staged for it.
     #[error("the bind mount source `{path}` is not a file inside the build context")]
+    #[diagnostic(code(build::bind_symlink))]
     BindSymlink { path: String },
     /// A `chown=` that names an unknown user or group.
     #[error("invalid `chown=\"{spec}\"`: {reason}")]
+    #[diagnostic(code(build::chown))]
     Chown { spec: String, reason: String },
     /// A `run` step for a platform this machine cannot run binaries of.
     #[error("cannot run `{step}` for `{platform}`: {reason}")]
+    #[diagnostic(code(build::platform))]
     Platform {
         step: String,
         platform: String,
@@ -94,6 +117,7 @@ pub enum Error {
     },
     /// A single-platform base image of another platform than the one being built.
     #[error("base image `{reference}` is `{has}`, not `{platform}`")]
+    #[diagnostic(code(build::base_platform))]
     BasePlatform {
         reference: String,
         has: String,
@@ -101,15 +125,19 @@ pub enum Error {
     },
     /// A `copy … from=` source path that the source's filesystem does not have.
     #[error("`{path}` does not exist in `{image}`")]
+    #[diagnostic(code(build::copy_from_missing))]
     CopyFromMissing { path: String, image: String },
     /// An `ADD`ed archive that cannot be extracted.
     #[error("cannot unpack `{path}`: {reason}")]
+    #[diagnostic(code(build::archive))]
     Archive { path: String, reason: String },
     /// An `ADD` URL that could not be downloaded.
     #[error("cannot download `{url}`: {reason}")]
+    #[diagnostic(code(build::download))]
     Download { url: String, reason: String },
     /// An `ADD` URL whose content is not what its `--checksum` (or the planned digest) says.
     #[error("`{url}` has digest {got}, not the expected {expected}")]
+    #[diagnostic(code(build::checksum))]
     Checksum {
         url: String,
         expected: String,
@@ -118,16 +146,30 @@ pub enum Error {
     /// A step that needs ids besides root's while duckc runs rootless with only the caller
     /// mapped (no subordinate ids).
     #[error("{what} needs user ids besides root's, and this rootless duckc has no subordinate ids")]
+    #[diagnostic(code(build::no_subordinate_ids))]
     NoSubordinateIds { what: String },
     /// A destination that goes through something the parents' tree holds that is not a
     /// directory (`COPY x /etc/passwd/y`, `WORKDIR /etc/passwd`).
     #[error("cannot write `{path}`: `{file}` is not a directory in the image")]
+    #[diagnostic(
+        code(build::not_a_directory),
+        help(
+            "destinations resolve inside the image as Docker resolves them (its symlinks followed); write to a directory path, or remove what is in the way in an earlier step"
+        )
+    )]
     NotADirectory { path: String, file: String },
     /// A destination whose symlinks (inside the image) never end.
     #[error("cannot resolve `{path}` in the image: too many levels of symbolic links")]
+    #[diagnostic(
+        code(build::symlink_loop),
+        help(
+            "destinations resolve inside the image as Docker resolves them (its symlinks followed); write to a directory path, or remove what is in the way in an earlier step"
+        )
+    )]
     SymlinkLoop { path: String },
     /// A node the graph does not hold (a compiler bug).
     #[error("the layer graph has no node `{0}`")]
+    #[diagnostic(code(build::missing_node))]
     MissingNode(String),
 }
 
@@ -193,4 +235,32 @@ pub fn root_key(
 /// wall clock, so the same inputs give the same digests on any day.
 pub fn epoch() -> i64 {
     duckc_layer::source_date_epoch().min(i64::MAX as u64) as i64
+}
+
+#[cfg(test)]
+mod error_tests {
+    use miette::Diagnostic;
+
+    use super::Error;
+
+    #[test]
+    fn errors_carry_their_code_and_a_help_with_their_fields() {
+        let e = Error::BaseMissing {
+            reference: "duck:v3".into(),
+        };
+        assert_eq!(
+            e.code().map(|c| c.to_string()).as_deref(),
+            Some("build::base_missing")
+        );
+        let help = e.help().map(|h| h.to_string()).unwrap_or_default();
+        assert!(help.contains("`duckc pull duck:v3`"), "{help}");
+        // The store's errors keep their own code through the executor's.
+        let store = Error::from(duckc_store::Error::LayerMissing(duckc_store::Digest::of(
+            b"",
+        )));
+        assert_eq!(
+            store.code().map(|c| c.to_string()).as_deref(),
+            Some("store::layer_missing")
+        );
+    }
 }
