@@ -19,7 +19,10 @@ fn main() {
         .cargo_metadata(false)
         .get_compiler();
     let mut cmd = compiler.to_command();
+    // Freestanding and static: no sanitizer runtime to link, whatever CFLAGS a fuzzing or
+    // sanitizer build (cargo fuzz) passes down.
     cmd.args([
+        "-fno-sanitize=all",
         "-static",
         "-no-pie",
         "-fno-pie",
