@@ -1,6 +1,6 @@
 //! What crosses the start's error pipe: a failure of the init, of `duckc-exec` or of the cloned
 //! child before it runs the init, as one compact typed message, decoded into
-//! [`Error::Start`](crate::Error::Start) on the parent's side.
+//! [`crate::Error::Start`] on the parent's side.
 //!
 //! The message (the parent reads the pipe to its end of file, so writers may split it):
 //!

@@ -269,7 +269,7 @@ impl Dir {
 
     /// [`Dir::write_state`] for a container that cannot outlive this process (a foreground
     /// `--rm` one): the old state is exchanged rather than renamed over, so that neither file
-    /// goes to the disk before the directory is removed (see [`crate::replace`]). After a crash
+    /// goes to the disk before the directory is removed (see the `replace` module). After a crash
     /// the file may be empty, which reads as a container in an unknown state; the container is
     /// gone by then anyway.
     pub fn write_state_unsynced(&self, state: &State) -> std::io::Result<()> {
