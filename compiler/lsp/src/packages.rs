@@ -1,0 +1,79 @@
+//! Package names for completion inside `packages "…"`: read from the apt index that `duckc lock`
+//! or `duckc build` left in the download cache, never from the network (an editor must not
+//! start downloads), and kept by index digest so that only the first completion reads it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use duckc_packages::cached;
+use duckc_packages::download::DownloadCache;
+use duckc_packages::source::{Repository, Settings};
+
+/// The most names one completion answers; the list is marked incomplete past it, so the
+/// editor asks again as more is typed.
+pub(crate) const LIMIT: usize = 200;
+
+/// Package names and their versions, sorted by name.
+type Names = Arc<Vec<(String, String)>>;
+
+/// The download cache and the names read from it so far.
+#[derive(Default)]
+pub(crate) struct PackageNames {
+    /// The store's `downloads/` directory; `None`: no package names.
+    downloads: Option<PathBuf>,
+    /// By record digest: an index read once is not read again while it stays the latest.
+    loaded: HashMap<String, Names>,
+}
+
+impl PackageNames {
+    pub fn new(downloads: Option<PathBuf>) -> PackageNames {
+        PackageNames {
+            downloads,
+            loaded: HashMap::new(),
+        }
+    }
+
+    /// The names (and versions) of the cached index of the configured repository for
+    /// `architecture` that start with `prefix`, at most [`LIMIT`]; and whether there were more.
+    /// Nothing cached, no repository configured, or an unreadable index: no names.
+    pub fn complete(&mut self, architecture: &str, prefix: &str) -> (Vec<(String, String)>, bool) {
+        let Some(names) = self.names(architecture) else {
+            return (Vec::new(), false);
+        };
+        let start = names.partition_point(|(n, _)| n.as_str() < prefix);
+        let mut matching = names[start..]
+            .iter()
+            .take_while(|(n, _)| n.starts_with(prefix));
+        let out: Vec<(String, String)> = matching.by_ref().take(LIMIT).cloned().collect();
+        let more = matching.next().is_some();
+        (out, more)
+    }
+
+    fn names(&mut self, architecture: &str) -> Option<Names> {
+        let cache = DownloadCache::new(self.downloads.as_ref()?);
+        // Read each time (a few small files): `duckc lock` may have fetched a newer index, or
+        // the configuration changed, since the last completion.
+        let repository = repository()?;
+        let record = cached::read(&cache, &repository, architecture)?;
+        let digest = record.digest();
+        if let Some(names) = self.loaded.get(&digest) {
+            return Some(names.clone());
+        }
+        let names = Arc::new(cached::names(&cache, &record, architecture)?);
+        // Only the latest index of each repository is worth keeping.
+        if self.loaded.len() >= 8 {
+            self.loaded.clear();
+        }
+        self.loaded.insert(digest, names.clone());
+        Some(names)
+    }
+}
+
+/// The repository `duckc lock` would use here (the flag aside): from `DUCKC_APT_REPOSITORY`,
+/// the config files or the host's apt sources, all read from disk.
+fn repository() -> Option<Repository> {
+    duckc_packages::source::configured(&Settings::from_env(None))
+        .ok()
+        .map(|c| c.repository)
+}
