@@ -38,16 +38,10 @@ impl PackageNames {
     /// `architecture` that start with `prefix`, at most [`LIMIT`]; and whether there were more.
     /// Nothing cached, no repository configured, or an unreadable index: no names.
     pub fn complete(&mut self, architecture: &str, prefix: &str) -> (Vec<(String, String)>, bool) {
-        let Some(names) = self.names(architecture) else {
-            return (Vec::new(), false);
-        };
-        let start = names.partition_point(|(n, _)| n.as_str() < prefix);
-        let mut matching = names[start..]
-            .iter()
-            .take_while(|(n, _)| n.starts_with(prefix));
-        let out: Vec<(String, String)> = matching.by_ref().take(LIMIT).cloned().collect();
-        let more = matching.next().is_some();
-        (out, more)
+        match self.names(architecture) {
+            Some(names) => starting_with(&names, prefix),
+            None => (Vec::new(), false),
+        }
     }
 
     fn names(&mut self, architecture: &str) -> Option<Names> {
@@ -70,10 +64,63 @@ impl PackageNames {
     }
 }
 
+/// The first [`LIMIT`] of the sorted `names` that start with `prefix`, and whether there are
+/// more.
+fn starting_with(names: &[(String, String)], prefix: &str) -> (Vec<(String, String)>, bool) {
+    let start = names.partition_point(|(n, _)| n.as_str() < prefix);
+    let mut matching = names[start..]
+        .iter()
+        .take_while(|(n, _)| n.starts_with(prefix));
+    let out: Vec<(String, String)> = matching.by_ref().take(LIMIT).cloned().collect();
+    let more = matching.next().is_some();
+    (out, more)
+}
+
 /// The repository `duckc lock` would use here (the flag aside): from `DUCKC_APT_REPOSITORY`,
 /// the config files or the host's apt sources, all read from disk.
 fn repository() -> Option<Repository> {
     duckc_packages::source::configured(&Settings::from_env(None))
         .ok()
         .map(|c| c.repository)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_found_by_prefix_and_capped() {
+        let mut names: Vec<(String, String)> = (0..300)
+            .map(|i| (format!("lib{i:03}"), "1".to_owned()))
+            .chain([
+                ("libz".into(), "2".into()),
+                ("python3".into(), "3.11".into()),
+            ])
+            .collect();
+        names.sort();
+        let (found, more) = starting_with(&names, "lib");
+        assert_eq!((found.len(), more), (LIMIT, true));
+        assert_eq!(found[0].0, "lib000");
+        let (found, more) = starting_with(&names, "lib29");
+        assert_eq!((found.len(), more), (10, false));
+        let (found, more) = starting_with(&names, "py");
+        assert_eq!(
+            (found, more),
+            (vec![("python3".into(), "3.11".into())], false)
+        );
+        assert_eq!(starting_with(&names, "zz"), (Vec::new(), false));
+        assert_eq!(starting_with(&names, "").0.len(), LIMIT);
+    }
+
+    #[test]
+    fn no_cache_no_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut names = PackageNames::new(Some(dir.path().join("downloads")));
+        assert_eq!(names.complete("amd64", "py"), (Vec::new(), false));
+        assert_eq!(
+            PackageNames::new(None).complete("amd64", ""),
+            (Vec::new(), false)
+        );
+        assert!(!dir.path().join("downloads").exists());
+    }
 }
