@@ -1,10 +1,13 @@
 //! Package names for completion inside `packages "…"`: read from the apt index that `duckc lock`
 //! or `duckc build` left in the download cache, never from the network (an editor must not
-//! start downloads), and kept by index digest so that only the first completion reads it.
+//! start downloads), and kept by index digest so that the index is read once. Opening a spec
+//! with `packages` steps starts reading it on a thread ([`PackageNames::prefetch`]), so the
+//! first completion seldom waits for it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use duckc_packages::cached;
 use duckc_packages::download::DownloadCache;
@@ -17,6 +20,9 @@ pub(crate) const LIMIT: usize = 200;
 /// Package names and their versions, sorted by name.
 type Names = Arc<Vec<(String, String)>>;
 
+/// A thread reading an index's names.
+type Reading = JoinHandle<Option<Vec<(String, String)>>>;
+
 /// The download cache and the names read from it so far.
 #[derive(Default)]
 pub(crate) struct PackageNames {
@@ -24,6 +30,8 @@ pub(crate) struct PackageNames {
     downloads: Option<PathBuf>,
     /// By record digest: an index read once is not read again while it stays the latest.
     loaded: HashMap<String, Names>,
+    /// By record digest: indexes being read on a thread.
+    pending: HashMap<String, Reading>,
 }
 
 impl PackageNames {
@@ -31,6 +39,26 @@ impl PackageNames {
         PackageNames {
             downloads,
             loaded: HashMap::new(),
+            pending: HashMap::new(),
+        }
+    }
+
+    /// Starts reading the cached index for `architecture` on a thread, unless it is read or
+    /// being read already.
+    pub fn prefetch(&mut self, architecture: &str) {
+        let Some((cache, record)) = self.record(architecture) else {
+            return;
+        };
+        let digest = record.digest();
+        if self.loaded.contains_key(&digest) || self.pending.contains_key(&digest) {
+            return;
+        }
+        let architecture = architecture.to_owned();
+        let thread = std::thread::Builder::new()
+            .name("duckc-lsp-packages".into())
+            .spawn(move || cached::names(&cache, &record, &architecture));
+        if let Ok(thread) = thread {
+            self.pending.insert(digest, thread);
         }
     }
 
@@ -44,17 +72,26 @@ impl PackageNames {
         }
     }
 
-    fn names(&mut self, architecture: &str) -> Option<Names> {
+    /// The download cache and its record of the configured repository's index for
+    /// `architecture`. Read each time (a few small files): `duckc lock` may have fetched a
+    /// newer index, or the configuration changed, since the last completion.
+    fn record(&self, architecture: &str) -> Option<(DownloadCache, cached::Record)> {
         let cache = DownloadCache::new(self.downloads.as_ref()?);
-        // Read each time (a few small files): `duckc lock` may have fetched a newer index, or
-        // the configuration changed, since the last completion.
-        let repository = repository()?;
-        let record = cached::read(&cache, &repository, architecture)?;
+        let record = cached::read(&cache, &repository()?, architecture)?;
+        Some((cache, record))
+    }
+
+    fn names(&mut self, architecture: &str) -> Option<Names> {
+        let (cache, record) = self.record(architecture)?;
         let digest = record.digest();
         if let Some(names) = self.loaded.get(&digest) {
             return Some(names.clone());
         }
-        let names = Arc::new(cached::names(&cache, &record, architecture)?);
+        let read = match self.pending.remove(&digest) {
+            Some(thread) => thread.join().ok().flatten(),
+            None => cached::names(&cache, &record, architecture),
+        };
+        let names = Arc::new(read?);
         // Only the latest index of each repository is worth keeping.
         if self.loaded.len() >= 8 {
             self.loaded.clear();

@@ -311,6 +311,9 @@ impl Server {
                 match lang {
                     Lang::Dockerfile => self.publish_dockerfile(&key),
                     Lang::Kdl => {
+                        if let Some(open) = self.docs.get(&key) {
+                            spec::prefetch_package_names(self, &open.doc.text);
+                        }
                         self.open_spec(&key);
                         self.changed_spec_text(&key);
                     }

@@ -1,6 +1,8 @@
 //! Requests about KDL specs: hover, definition, symbols and completion, from the syntax tree
 //! of the buffer and the spec's database.
 
+use std::collections::BTreeSet;
+
 use duckc_ir::{Ancestry, Base, Database, EnvItem, SpecFile, Workspace};
 use duckc_syntax::Span;
 use duckc_syntax::ast::{Item, SourceFile, Step, StepKind};
@@ -397,21 +399,11 @@ fn package_completion(server: &Server, key: &str, offset: usize) -> Option<Compl
         return Some(list);
     }
     let tree = duckc_syntax::parse(text).file;
-    let platform = tree
-        .items
-        .iter()
-        .find_map(|i| match i {
-            Item::Env(e) if inside(e.span, offset) => Some(e),
-            _ => None,
-        })
-        .and_then(|env| {
-            env.steps.iter().find_map(|s| match &s.kind {
-                StepKind::Platform(p) => p.first().map(|p| p.value.clone()),
-                _ => None,
-            })
-        })
-        .unwrap_or_else(duckc_packages::locking::host_platform);
-    let Some(architecture) = duckc_packages::lock::debian_architecture(&platform) else {
+    let env = tree.items.iter().find_map(|i| match i {
+        Item::Env(e) if inside(e.span, offset) => Some(e),
+        _ => None,
+    });
+    let Some(architecture) = architecture(env) else {
         return Some(list);
     };
     let (names, more) = server
@@ -431,6 +423,42 @@ fn package_completion(server: &Server, key: &str, offset: usize) -> Option<Compl
         })
         .collect();
     Some(list)
+}
+
+/// The Debian architecture whose package names `env` completes: that of its first `platform`,
+/// else the host's.
+fn architecture(env: Option<&duckc_syntax::ast::EnvDef>) -> Option<&'static str> {
+    let platform = env
+        .and_then(|env| {
+            env.steps.iter().find_map(|s| match &s.kind {
+                StepKind::Platform(p) => p.first().map(|p| p.value.clone()),
+                _ => None,
+            })
+        })
+        .unwrap_or_else(duckc_packages::locking::host_platform);
+    duckc_packages::lock::debian_architecture(&platform)
+}
+
+/// Starts reading the package names that the `packages` steps of the spec `text` will
+/// complete, on a thread.
+pub(crate) fn prefetch_package_names(server: &Server, text: &str) {
+    let tree = duckc_syntax::parse(text).file;
+    let mut architectures = BTreeSet::new();
+    for item in &tree.items {
+        if let Item::Env(env) = item
+            && env
+                .steps
+                .iter()
+                .any(|s| matches!(s.kind, StepKind::Packages(..)))
+            && let Some(architecture) = architecture(Some(env))
+        {
+            architectures.insert(architecture);
+        }
+    }
+    let mut names = server.package_names.borrow_mut();
+    for architecture in architectures {
+        names.prefetch(architecture);
+    }
 }
 
 /// Completion everywhere but in package names.
