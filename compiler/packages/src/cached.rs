@@ -125,7 +125,11 @@ pub fn names(
 ) -> Option<Vec<(String, String)>> {
     let mut all: Vec<(String, debversion::Version)> = Vec::new();
     for f in &record.files {
-        let bytes = std::fs::read(cache.path(&f.sha256)).ok()?;
+        let path = cache.path(&f.sha256);
+        if std::fs::metadata(&path).ok()?.len() > crate::repo::PACKAGES_LIMIT {
+            return None;
+        }
+        let bytes = std::fs::read(&path).ok()?;
         if sha256_bytes(&bytes) != f.sha256 {
             return None;
         }

@@ -13,7 +13,7 @@ use crate::source::{Repository, redact};
 /// Release files larger than this are refused (bookworm's is about 150 KiB).
 const RELEASE_LIMIT: u64 = 16 << 20;
 /// Decompressed `Packages` larger than this are refused (bookworm main is about 100 MiB).
-const PACKAGES_LIMIT: u64 = 1 << 30;
+pub(crate) const PACKAGES_LIMIT: u64 = 1 << 30;
 
 /// A repository's packages for one architecture, and the digest of the Release they came from.
 #[derive(Debug, Clone)]
