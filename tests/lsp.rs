@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -32,8 +33,14 @@ fn uri(path: &Path) -> String {
 
 impl Client {
     fn start(dir: &Path) -> Client {
+        Client::start_with(dir, &[])
+    }
+
+    /// The server with these environment variables set.
+    fn start_with(dir: &Path, env: &[(&str, &OsStr)]) -> Client {
         let mut child = Command::new(common::duckc_bin())
             .arg("lsp")
+            .envs(env.iter().copied())
             .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -572,6 +579,90 @@ fn bad_input_gets_errors_and_diagnostics_never_a_crash() {
 }
 
 /// Closing stdin without a word: the server ends (status 1) instead of hanging.
+const PACKAGES_SPEC: &str = r#"env "app" {
+    from "scratch"
+    packages "gawk" "duck-tool"
+}
+"#;
+
+/// Package names come from the apt index that `duckc lock` left in the store: none before it
+/// (the server downloads nothing), the repository's after it, by prefix, with their versions.
+#[test]
+fn package_names_come_from_the_cached_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("env.kdl"), PACKAGES_SPEC).unwrap();
+    let line = common::apt::repo().line();
+    let env = [
+        ("DUCKC_STORE", store.path().as_os_str()),
+        ("DUCKC_APT_REPOSITORY", OsStr::new(&line)),
+    ];
+    let session = |c: &mut Client| -> (Value, Value) {
+        c.initialize(Value::Null);
+        let spec = format!("{}/env.kdl", c.root);
+        c.open(&spec, "kdl", PACKAGES_SPEC);
+        // After `"duck`, and right after the opening quote of `"gawk"`.
+        let duck = c.request("textDocument/completion", doc_at(&spec, 2, 25));
+        let all = c.request("textDocument/completion", doc_at(&spec, 2, 14));
+        (duck, all)
+    };
+
+    // An empty store: no names, no error, and nothing written into the store.
+    let mut c = Client::start_with(dir.path(), &env);
+    let (duck, all) = session(&mut c);
+    assert_eq!(duck, json!({ "isIncomplete": false, "items": [] }));
+    assert_eq!(all, json!({ "isIncomplete": false, "items": [] }));
+    assert_eq!(c.shutdown(), 0);
+    let downloads = store.path().join("downloads");
+    assert!(
+        std::fs::read_dir(&downloads).map_or(true, |mut d| d.next().is_none()),
+        "the language server wrote into {}",
+        downloads.display()
+    );
+
+    // `duckc lock` fetches the index; the server then completes from it.
+    let out = common::output(
+        common::duckc(store.path())
+            .current_dir(dir.path())
+            .arg("lock")
+            .env("DUCKC_APT_REPOSITORY", &line),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut c = Client::start_with(dir.path(), &env);
+    let (duck, all) = session(&mut c);
+    // One item in full (label, version, the typed prefix replaced), the others by name.
+    let items = duck["items"].as_array().unwrap();
+    let named: Vec<String> = items
+        .iter()
+        .map(|i| {
+            format!(
+                "{} {}",
+                i["label"].as_str().unwrap(),
+                i["detail"].as_str().unwrap()
+            )
+        })
+        .collect();
+    insta::assert_json_snapshot!(
+        "completion_packages",
+        json!({ "isIncomplete": duck["isIncomplete"], "first": items[0], "items": named })
+    );
+    let labels: Vec<&str> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["label"].as_str().unwrap())
+        .collect();
+    let mut expected: Vec<&str> = common::apt::PACKAGES.iter().map(|p| p.name).collect();
+    expected.sort();
+    expected.dedup();
+    assert_eq!(labels, expected);
+    assert_eq!(c.shutdown(), 0);
+}
+
 #[test]
 fn a_client_that_goes_away_ends_the_server() {
     let dir = project();

@@ -114,7 +114,7 @@ fn main() -> ExitCode {
     }
     // The editor's tools run as the editor's user, on this host, and need no store.
     let command = match cli.command {
-        Command::Lsp => return finish(cmd::lsp::lsp()),
+        Command::Lsp => return finish(cmd::lsp::lsp(cli.store)),
         Command::Fmt(args) => return finish(cmd::lsp::fmt(args)),
         other => other,
     };

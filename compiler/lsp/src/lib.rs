@@ -15,6 +15,7 @@
 pub mod convert;
 mod dockerfile;
 pub mod format;
+mod packages;
 mod server;
 mod spec;
 pub mod text;
@@ -29,9 +30,9 @@ pub use uri::{path_to_uri, uri_to_path};
 
 /// Runs the server over stdin/stdout until the client says `exit` (or closes stdin).
 /// Returns the exit code LSP asks for: 0 after `shutdown`, 1 otherwise.
-pub fn run_stdio() -> Result<ExitCode, String> {
+pub fn run_stdio(options: Options) -> Result<ExitCode, String> {
     let (connection, io_threads) = Connection::stdio();
-    let result = serve(&connection, Options::default());
+    let result = serve(&connection, options);
     // The IO threads end only once the connection (its channels) is gone.
     drop(connection);
     io_threads.join().map_err(|e| e.to_string())?;

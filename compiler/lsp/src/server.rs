@@ -1,6 +1,7 @@
 //! The request loop: open documents, one salsa database per open spec, diagnostics on a worker
 //! thread, requests answered from the database.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use lsp_types::{
 };
 use serde_json::Value;
 
+use crate::packages::PackageNames;
 use crate::text::{Document, LineIndex};
 use crate::{convert, dockerfile, spec, uri_to_path};
 
@@ -26,6 +28,9 @@ pub struct Options {
     /// Record every salsa query execution, for `duckc/executedQueries` (the incrementality
     /// tests). Also switched on by `initializationOptions: {"queryLog": true}`.
     pub query_log: bool,
+    /// The store's download cache (`STORE/downloads`), whose cached apt index completes
+    /// package names; `None` completes none. Only read, never written.
+    pub downloads: Option<PathBuf>,
 }
 
 /// The language of an open document.
@@ -65,6 +70,8 @@ pub(crate) struct Server {
     dirty: BTreeSet<String>,
     /// The stdlib modules written out read-only, for go-to-definition (made on first use).
     pub stdlib_dir: Option<tempfile::TempDir>,
+    /// Package names from the cached apt index, for completion.
+    pub package_names: RefCell<PackageNames>,
 }
 
 /// An error answered to a request.
@@ -137,6 +144,7 @@ pub fn serve(connection: &Connection, options: Options) -> Result<bool, String> 
         workers: Vec::new(),
         dirty: BTreeSet::new(),
         stdlib_dir: None,
+        package_names: RefCell::new(PackageNames::new(options.downloads.clone())),
     };
     if watch {
         server.register_watchers();
@@ -303,6 +311,9 @@ impl Server {
                 match lang {
                     Lang::Dockerfile => self.publish_dockerfile(&key),
                     Lang::Kdl => {
+                        if let Some(open) = self.docs.get(&key) {
+                            spec::prefetch_package_names(self, &open.doc.text);
+                        }
                         self.open_spec(&key);
                         self.changed_spec_text(&key);
                     }
@@ -422,12 +433,13 @@ impl Server {
                 let key = tdp.text_document.uri.as_str().to_owned();
                 let open = self.open(&tdp.text_document.uri)?;
                 let offset = open.doc.offset(tdp.position);
-                let items = match open.lang {
+                let response = match open.lang {
                     Lang::Kdl => spec::completion(self, &key, offset),
-                    Lang::Dockerfile => dockerfile::completion(open, offset),
+                    Lang::Dockerfile => {
+                        lsp_types::CompletionResponse::Array(dockerfile::completion(open, offset))
+                    }
                 };
-                serde_json::to_value(lsp_types::CompletionResponse::Array(items))
-                    .map_err(|e| Failure::invalid(e.to_string()))
+                serde_json::to_value(response).map_err(|e| Failure::invalid(e.to_string()))
             }
             r::CodeActionRequest::METHOD => {
                 let p: lsp_types::CodeActionParams = params(req.params)?;

@@ -1,12 +1,15 @@
 //! Requests about KDL specs: hover, definition, symbols and completion, from the syntax tree
 //! of the buffer and the spec's database.
 
+use std::collections::BTreeSet;
+
 use duckc_ir::{Ancestry, Base, Database, EnvItem, SpecFile, Workspace};
 use duckc_syntax::Span;
 use duckc_syntax::ast::{Item, SourceFile, Step, StepKind};
 use lsp_types::{
-    CompletionItem, CompletionItemKind, DocumentSymbol, Hover, HoverContents, Location,
-    MarkupContent, MarkupKind, SymbolKind,
+    CompletionItem, CompletionItemKind, CompletionList, CompletionResponse, CompletionTextEdit,
+    DocumentSymbol, Hover, HoverContents, Location, MarkupContent, MarkupKind, SymbolKind,
+    TextEdit,
 };
 
 use crate::server::{Open, Server, Spec, file_at};
@@ -366,7 +369,100 @@ fn item(label: &str, kind: CompletionItemKind, detail: Option<&str>) -> Completi
     }
 }
 
-pub(crate) fn completion(server: &Server, key: &str, offset: usize) -> Vec<CompletionItem> {
+pub(crate) fn completion(server: &Server, key: &str, offset: usize) -> CompletionResponse {
+    match package_completion(server, key, offset) {
+        Some(list) => CompletionResponse::List(list),
+        None => CompletionResponse::Array(items(server, key, offset)),
+    }
+}
+
+/// Package names inside a string of a `packages` node: those of the cached apt index that
+/// start with what is typed, for the env's first platform (the host's when it names none).
+fn package_completion(server: &Server, key: &str, offset: usize) -> Option<CompletionList> {
+    let open = server.docs.get(key)?;
+    let text = &open.doc.text;
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let before = &text[line_start..offset];
+    if before.matches('"').count() % 2 != 1 || before.split_whitespace().next() != Some("packages")
+    {
+        return None;
+    }
+    let start = line_start + before.rfind('"')? + 1;
+    let prefix = &text[start..offset];
+    let mut list = CompletionList {
+        is_incomplete: false,
+        items: Vec::new(),
+    };
+    // A version (`name=1.2`), an architecture (`name:amd64`) or a pattern (`?essential`):
+    // nothing to offer.
+    if prefix.contains(['=', ':', '?', '\\', ' ']) {
+        return Some(list);
+    }
+    let tree = duckc_syntax::parse(text).file;
+    let env = tree.items.iter().find_map(|i| match i {
+        Item::Env(e) if inside(e.span, offset) => Some(e),
+        _ => None,
+    });
+    let Some(architecture) = architecture(env) else {
+        return Some(list);
+    };
+    let (names, more) = server
+        .package_names
+        .borrow_mut()
+        .complete(architecture, prefix);
+    let range = open.doc.range(start, offset);
+    list.is_incomplete = more;
+    list.items = names
+        .into_iter()
+        .map(|(name, version)| CompletionItem {
+            text_edit: Some(CompletionTextEdit::Edit(TextEdit::new(range, name.clone()))),
+            label: name,
+            kind: Some(CompletionItemKind::VALUE),
+            detail: Some(version),
+            ..Default::default()
+        })
+        .collect();
+    Some(list)
+}
+
+/// The Debian architecture whose package names `env` completes: that of its first `platform`,
+/// else the host's.
+fn architecture(env: Option<&duckc_syntax::ast::EnvDef>) -> Option<&'static str> {
+    let platform = env
+        .and_then(|env| {
+            env.steps.iter().find_map(|s| match &s.kind {
+                StepKind::Platform(p) => p.first().map(|p| p.value.clone()),
+                _ => None,
+            })
+        })
+        .unwrap_or_else(duckc_packages::locking::host_platform);
+    duckc_packages::lock::debian_architecture(&platform)
+}
+
+/// Starts reading the package names that the `packages` steps of the spec `text` will
+/// complete, on a thread.
+pub(crate) fn prefetch_package_names(server: &Server, text: &str) {
+    let tree = duckc_syntax::parse(text).file;
+    let mut architectures = BTreeSet::new();
+    for item in &tree.items {
+        if let Item::Env(env) = item
+            && env
+                .steps
+                .iter()
+                .any(|s| matches!(s.kind, StepKind::Packages(..)))
+            && let Some(architecture) = architecture(Some(env))
+        {
+            architectures.insert(architecture);
+        }
+    }
+    let mut names = server.package_names.borrow_mut();
+    for architecture in architectures {
+        names.prefetch(architecture);
+    }
+}
+
+/// Completion everywhere but in package names.
+fn items(server: &Server, key: &str, offset: usize) -> Vec<CompletionItem> {
     let Some(open) = server.docs.get(key) else {
         return Vec::new();
     };

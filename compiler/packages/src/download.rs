@@ -136,6 +136,11 @@ impl DownloadCache {
         }
     }
 
+    /// The cache's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Where the file with this sha256 lives once downloaded.
     pub fn path(&self, sha256: &str) -> PathBuf {
         self.dir.join("sha256").join(sha256)

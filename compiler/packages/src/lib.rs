@@ -2,6 +2,7 @@
 //! and the package, dpkg-database and configure layers built from them.
 
 pub mod apt_sources;
+pub mod cached;
 pub mod control;
 pub mod deb;
 pub mod download;

@@ -3,6 +3,7 @@
 
 use std::io::Read;
 
+use crate::cached::{self, IndexFile};
 use crate::download::{self, Download, DownloadCache, sha256_bytes};
 use crate::fetch::{self, Fetcher};
 use crate::index::{self, Index, Package};
@@ -12,7 +13,7 @@ use crate::source::{Repository, redact};
 /// Release files larger than this are refused (bookworm's is about 150 KiB).
 const RELEASE_LIMIT: u64 = 16 << 20;
 /// Decompressed `Packages` larger than this are refused (bookworm main is about 100 MiB).
-const PACKAGES_LIMIT: u64 = 1 << 30;
+pub(crate) const PACKAGES_LIMIT: u64 = 1 << 30;
 
 /// A repository's packages for one architecture, and the digest of the Release they came from.
 #[derive(Debug, Clone)]
@@ -120,16 +121,21 @@ pub fn fetch_index(
         });
     }
     let mut packages: Vec<Package> = Vec::new();
+    let mut files = Vec::new();
     for component in &repository.components {
-        packages.extend(fetch_component(
+        let (component_packages, file) = fetch_component(
             repository,
             &release,
             component,
             architecture,
             fetcher,
             cache,
-        )?);
+        )?;
+        packages.extend(component_packages);
+        files.push(file);
     }
+    // Best effort: without the record only the language server's completion misses it.
+    let _ = cached::write(cache, repository, architecture, &files);
     Ok(RepositoryIndex {
         repository: repository.clone(),
         release: format!("sha256:{}", sha256_bytes(&raw)),
@@ -137,6 +143,7 @@ pub fn fetch_index(
     })
 }
 
+/// One component's packages, and the cached file they were read from.
 fn fetch_component(
     repository: &Repository,
     release: &Release,
@@ -144,7 +151,7 @@ fn fetch_component(
     architecture: &str,
     fetcher: &Fetcher,
     cache: &DownloadCache,
-) -> Result<Vec<Package>> {
+) -> Result<(Vec<Package>, IndexFile)> {
     let base = format!("{component}/binary-{architecture}/Packages");
     let (path, (size, sha256)) = ["xz", "gz", ""]
         .iter()
@@ -171,13 +178,17 @@ fn fetch_component(
         && text.len() as u64 == *plain_size
         && sha256_bytes(&text) == *plain_sha256
     {
-        return parse_packages(&text, &base, architecture);
+        let file = IndexFile {
+            path: base.clone(),
+            sha256: plain_sha256.clone(),
+        };
+        return Ok((parse_packages(&text, &base, architecture)?, file));
     }
     let item = Download {
         name: path.clone(),
         url: repository.dists_url(&path),
         size,
-        sha256,
+        sha256: sha256.clone(),
     };
     let file = cache
         .fetch(fetcher, &item, &|_| {})
@@ -185,12 +196,36 @@ fn fetch_component(
             path: path.clone(),
             source,
         })?;
-    let decompress = |source| Error::Decompress {
+    let file = std::fs::File::open(&file).map_err(|source| Error::Decompress {
         path: path.clone(),
         source,
+    })?;
+    let text = decompress(file, &path)?;
+    let mut read_from = IndexFile {
+        path: path.clone(),
+        sha256,
     };
-    let file = std::fs::File::open(&file).map_err(decompress)?;
-    let reader: Box<dyn Read> = if path.ends_with(".xz") {
+    if let Some((plain_size, plain_sha256)) = &plain
+        && text.len() as u64 == *plain_size
+        && sha256_bytes(&text) == *plain_sha256
+        // Best effort: without it the next run decompresses again.
+        && cache.put(plain_sha256, &text).is_ok()
+    {
+        read_from = IndexFile {
+            path: base.clone(),
+            sha256: plain_sha256.clone(),
+        };
+    }
+    Ok((parse_packages(&text, &path, architecture)?, read_from))
+}
+
+/// The text of the index file `path` (`….xz`, `….gz` or plain), read from `file`.
+pub(crate) fn decompress<'a>(file: impl Read + 'a, path: &str) -> Result<Vec<u8>> {
+    let decompress = |source| Error::Decompress {
+        path: path.to_owned(),
+        source,
+    };
+    let reader: Box<dyn Read + 'a> = if path.ends_with(".xz") {
         Box::new(liblzma::read::XzDecoder::new(file))
     } else if path.ends_with(".gz") {
         Box::new(flate2::read::GzDecoder::new(file))
@@ -203,16 +238,11 @@ fn fetch_component(
         .read_to_end(&mut text)
         .map_err(decompress)?;
     if text.len() as u64 > PACKAGES_LIMIT {
-        return Err(Error::TooLarge { path });
+        return Err(Error::TooLarge {
+            path: path.to_owned(),
+        });
     }
-    if let Some((plain_size, plain_sha256)) = &plain
-        && text.len() as u64 == *plain_size
-        && sha256_bytes(&text) == *plain_sha256
-    {
-        // Best effort: without it the next run decompresses again.
-        let _ = cache.put(plain_sha256, &text);
-    }
-    parse_packages(&text, &path, architecture)
+    Ok(text)
 }
 
 fn parse_packages(text: &[u8], path: &str, architecture: &str) -> Result<Vec<Package>> {

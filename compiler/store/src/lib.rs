@@ -24,6 +24,8 @@
 //! cache-mounts/<sha256 of id>/    duckc-executor: a `RUN --mount=type=cache` directory
 //! downloads/sha256/<hex>          duckc-packages: downloaded `.deb`s and indexes, by sha256
 //!                                 (`<hex>.partial` while one downloads)
+//! downloads/indexes/<key>         duckc-packages: the `Packages` files last read for a
+//!                                 repository (`duckc_packages::cached`)
 //! registry/gzip/<hex>.json        duckc-registry (push): the gzip blob made from layer <hex>
 //! registry/zstd/<hex>.json        duckc-registry (push): the same for zstd
 //! registry/sources/<hex>          duckc-registry: `host repository` lines that hold blob <hex>

@@ -17,9 +17,15 @@ pub struct FmtArgs {
     check: bool,
 }
 
-/// Serves LSP over stdin/stdout until the editor says `exit`.
-pub fn lsp() -> miette::Result<ExitCode> {
-    duckc_lsp::run_stdio().map_err(|e| {
+/// Serves LSP over stdin/stdout until the editor says `exit`. `store` (`--store` or
+/// `DUCKC_STORE`, else the default) is only read: its cached apt index completes package names.
+pub fn lsp(store: Option<PathBuf>) -> miette::Result<ExitCode> {
+    let store = store.unwrap_or_else(duckc_store::Store::default_root);
+    let options = duckc_lsp::Options {
+        downloads: Some(store.join("downloads")),
+        ..Default::default()
+    };
+    duckc_lsp::run_stdio(options).map_err(|e| {
         miette!(
             help = "`duckc lsp` speaks LSP on stdin/stdout: start it from an editor (see \
                     docs/editors.md)",
