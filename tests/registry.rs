@@ -538,6 +538,67 @@ fn credential_helper_holds_the_password() {
     assert!(err.contains("duckc login"), "{err}");
 }
 
+/// A credential helper that fails before reading its input (a locked keychain) is reported as
+/// its failure: duckc is not killed by SIGPIPE handing it the input (a long secret fills a
+/// pipe, so a pipe's writer would always meet the closed end).
+#[test]
+fn a_helper_that_reads_no_input_fails_with_an_error_not_a_signal() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let helper = bin.join("docker-credential-locked");
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\necho 'the keychain is locked' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cfg = tempfile::tempdir().unwrap();
+    std::fs::write(
+        cfg.path().join("config.json"),
+        r#"{"credsStore": "locked"}"#,
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let store = fresh_store();
+    let mut child = duckc(store.path())
+        .env("DOCKER_CONFIG", cfg.path())
+        .env("PATH", &path)
+        .args(["login", "-u", "duck", "--password-stdin", &registry.host()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let password = format!("{}\n", "q".repeat(256 * 1024));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{:?}: {err}", out.status);
+    assert!(err.contains("docker-credential-locked store"), "{err}");
+    assert!(
+        common::flat(&err).contains("the keychain is locked"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("qqqq"),
+        "the secret stays out of the error: {err}"
+    );
+}
+
 /// A tiny HTTP/1.1 server on 127.0.0.1 for registries that lie: `route` maps a request path
 /// to a response it writes itself. TLS probes (a ClientHello) are closed at once.
 fn fake_registry(route: fn(&str, &str, &mut TcpStream)) -> u16 {

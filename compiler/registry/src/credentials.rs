@@ -99,19 +99,32 @@ fn helper_for(config: &Value, host: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// `input` in an anonymous memory file, positioned at its start.
+fn input_file(input: &str) -> std::io::Result<std::fs::File> {
+    use std::io::{Seek, SeekFrom};
+    let fd = rustix::fs::memfd_create("duckc-credential-input", rustix::fs::MemfdFlags::CLOEXEC)?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(input.as_bytes())?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok(file)
+}
+
 /// Run `docker-credential-NAME ACTION` with `input` on stdin; its stdout.
 fn run_helper(name: &str, action: &str, input: &str) -> Result<Vec<u8>> {
     let program = format!("docker-credential-{name}");
-    let mut child = Command::new(&program)
+    // The input is handed over in a memory file, not a pipe: a helper that exits without
+    // reading it (as `get` may) must not end duckc with SIGPIPE, which `main` leaves at its
+    // default for the registry verbs. The memory file never reaches a disk (the input of
+    // `store` holds the secret).
+    let stdin = input_file(input)
+        .map_err(|e| Error::Credentials(format!("cannot hand `{program}` its input: {e}")))?;
+    let child = Command::new(&program)
         .arg(action)
-        .stdin(Stdio::piped())
+        .stdin(Stdio::from(stdin))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| Error::Credentials(format!("cannot run `{program}`: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(input.as_bytes());
-    }
     let out = child
         .wait_with_output()
         .map_err(|e| Error::Credentials(format!("`{program} {action}` failed: {e}")))?;
@@ -122,10 +135,24 @@ fn run_helper(name: &str, action: &str, input: &str) -> Result<Vec<u8>> {
         if action == "get" && msg.contains("credentials not found") {
             return Ok(Vec::new());
         }
-        return Err(Error::Credentials(format!(
-            "`{program} {action}` failed ({})",
-            out.status
-        )));
+        // What the helper said about it: its first line on stderr (or stdout), printable
+        // characters only, at most 200 of them.
+        let said = String::from_utf8_lossy(&out.stderr);
+        let said: String = said
+            .lines()
+            .chain(msg.lines())
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+        return Err(Error::Credentials(if said.is_empty() {
+            format!("`{program} {action}` failed ({})", out.status)
+        } else {
+            format!("`{program} {action}` failed ({}): {said}", out.status)
+        }));
     }
     Ok(out.stdout)
 }
