@@ -1005,6 +1005,15 @@ fn verbs_on_several_containers_go_past_a_missing_one() {
     assert_ne!(code, 0, "{out}\n{err}");
     assert_eq!(out, "137\n137\n", "{err}");
     assert!(flat(&err).contains("many_nope"), "{err}");
+    // `inspect` (both spellings) prints what it found and an error for the rest, as Docker.
+    for verb in [&["inspect"][..], &["container", "inspect"]] {
+        let mut args = verb.to_vec();
+        args.extend(["-f", "{{.State.Status}}", "many_a", "many_nope", "many_c"]);
+        let (code, out, err) = run(store, &args);
+        assert_ne!(code, 0, "{args:?}\n{out}\n{err}");
+        assert_eq!(out, "exited\nexited\n", "{args:?}\n{err}");
+        assert!(flat(&err).contains("many_nope"), "{args:?}: {err}");
+    }
     check(&["rm"]);
     let left = must(store, &["ps", "-a", "--format", "{{.Names}}"]);
     assert!(

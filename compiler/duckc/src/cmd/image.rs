@@ -202,15 +202,27 @@ impl Command {
             }
             Command::Inspect { images, format } => {
                 use crate::cmd::container::lifecycle;
+                // As Docker: the documents of the names found, an error for each other one.
                 let mut out = Vec::new();
+                let mut failed = false;
                 for r in images {
                     match lifecycle::inspect_value(&store, &r) {
                         Some(container) => out.push(container),
-                        None => out.push(inspect(&store, &resolve(&store, &r)?)),
+                        None => match resolve(&store, &r) {
+                            Ok(image) => out.push(inspect(&store, &image)),
+                            Err(report) => {
+                                eprintln!("{report:?}");
+                                failed = true;
+                            }
+                        },
                     }
                 }
                 lifecycle::print_documents(&out, format.as_deref())?;
-                Ok(ExitCode::SUCCESS)
+                Ok(if failed {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                })
             }
             Command::Save {
                 output,

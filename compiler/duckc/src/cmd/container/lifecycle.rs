@@ -141,14 +141,28 @@ pub fn inspect(
     queries: &[String],
     format: Option<&str>,
 ) -> miette::Result<ExitCode> {
+    // As Docker: the documents of the containers found, an error for each other name.
     let mut docs = Vec::new();
+    let mut failed = false;
     for q in queries {
-        let (dir, config) = find(store, q)?;
-        let state = dir.read_state().into_diagnostic()?;
-        docs.push(super::inspect::document(store, &dir, &config, &state));
+        let doc = find(store, q).and_then(|(dir, config)| {
+            let state = dir.read_state().into_diagnostic()?;
+            Ok(super::inspect::document(store, &dir, &config, &state))
+        });
+        match doc {
+            Ok(doc) => docs.push(doc),
+            Err(report) => {
+                eprintln!("{report:?}");
+                failed = true;
+            }
+        }
     }
     print_documents(&docs, format)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Containers in the store: (total, running, paused, stopped), for `info`.
