@@ -448,11 +448,8 @@ fn credential_helper_holds_the_password() {
         htpasswd.display()
     ));
     let host = registry.host();
-    let bin = tmp.path().join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    let helper = bin.join("docker-credential-ducktest");
-    std::fs::write(
-        &helper,
+    let helper = CredentialHelper::new(
+        "ducktest",
         "#!/bin/sh\n\
          f=\"$(dirname \"$0\")/kept.json\"\n\
          case \"$1\" in\n\
@@ -461,40 +458,9 @@ fn credential_helper_holds_the_password() {
          erase) rm -f \"$f\" ;;\n\
          *) exit 2 ;;\n\
          esac\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let cfg = tempfile::tempdir().unwrap();
-    std::fs::write(
-        cfg.path().join("config.json"),
-        r#"{"credsStore": "ducktest"}"#,
-    )
-    .unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
     );
-    let duck = |store: &Path, args: &[&str], stdin: &[u8]| {
-        let mut child = duckc(store)
-            .env("DOCKER_CONFIG", cfg.path())
-            .env("PATH", &path)
-            .env_remove("DUCKC_REGISTRY")
-            .env("CONTAINERS_REGISTRIES_CONF", "/nonexistent")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(stdin).unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let (bin, cfg) = (helper.bin.path(), helper.cfg.path());
+    let duck = |store: &Path, args: &[&str], stdin: &[u8]| helper.duckc(store, args, stdin);
     let s = fresh_store();
     let s = s.path();
     load_busybox(s);
@@ -513,7 +479,7 @@ fn credential_helper_holds_the_password() {
     let kept: serde_json::Value = serde_json::from_str(&kept).unwrap();
     assert_eq!(kept["Username"], "duck");
     assert_eq!(kept["Secret"], "quack-quack");
-    let config = std::fs::read_to_string(cfg.path().join("config.json")).unwrap();
+    let config = std::fs::read_to_string(cfg.join("config.json")).unwrap();
     assert!(
         !config.contains("ZHVjazpxdWFjay1xdWFjaw==") && !config.contains("quack"),
         "the password stays with the helper: {config}"
@@ -547,47 +513,18 @@ fn a_helper_that_reads_no_input_fails_with_an_error_not_a_signal() {
         return;
     }
     let registry = Registry::start("");
-    let tmp = tempfile::tempdir().unwrap();
-    let bin = tmp.path().join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    let helper = bin.join("docker-credential-locked");
-    std::fs::write(
-        &helper,
+    let helper = CredentialHelper::new(
+        "locked",
         "#!/bin/sh\necho 'the keychain is locked' >&2\nexit 1\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let cfg = tempfile::tempdir().unwrap();
-    std::fs::write(
-        cfg.path().join("config.json"),
-        r#"{"credsStore": "locked"}"#,
-    )
-    .unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
     );
     let store = fresh_store();
-    let mut child = duckc(store.path())
-        .env("DOCKER_CONFIG", cfg.path())
-        .env("PATH", &path)
-        .args(["login", "-u", "duck", "--password-stdin", &registry.host()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let password = format!("{}\n", "q".repeat(256 * 1024));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{:?}: {err}", out.status);
+    let (code, _, err) = helper.duckc(
+        store.path(),
+        &["login", "-u", "duck", "--password-stdin", &registry.host()],
+        password.as_bytes(),
+    );
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("docker-credential-locked store"), "{err}");
     assert!(
         common::flat(&err).contains("the keychain is locked"),
@@ -597,6 +534,56 @@ fn a_helper_that_reads_no_input_fails_with_an_error_not_a_signal() {
         !err.contains("qqqq"),
         "the secret stays out of the error: {err}"
     );
+}
+
+/// A Docker config whose `credsStore` is `docker-credential-NAME`, a shell script in a
+/// directory put first on `PATH` for the duckc it runs.
+struct CredentialHelper {
+    bin: tempfile::TempDir,
+    cfg: tempfile::TempDir,
+    path: String,
+}
+
+impl CredentialHelper {
+    fn new(name: &str, script: &str) -> CredentialHelper {
+        let bin = tempfile::tempdir().unwrap();
+        let helper = bin.path().join(format!("docker-credential-{name}"));
+        std::fs::write(&helper, script).unwrap();
+        std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let cfg = tempfile::tempdir().unwrap();
+        let config = serde_json::json!({ "credsStore": name });
+        std::fs::write(cfg.path().join("config.json"), config.to_string()).unwrap();
+        let path = format!(
+            "{}:{}",
+            bin.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        CredentialHelper { bin, cfg, path }
+    }
+
+    /// `duckc ARGS` in `store` with this config and `stdin`: (code, stdout, stderr); a
+    /// process ended by a signal gives -1.
+    fn duckc(&self, store: &Path, args: &[&str], stdin: &[u8]) -> (i32, String, String) {
+        let mut child = duckc(store)
+            .env("DOCKER_CONFIG", self.cfg.path())
+            .env("PATH", &self.path)
+            .env_remove("DUCKC_REGISTRY")
+            .env("CONTAINERS_REGISTRIES_CONF", "/nonexistent")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
 }
 
 /// A tiny HTTP/1.1 server on 127.0.0.1 for registries that lie: `route` maps a request path
