@@ -2173,6 +2173,29 @@ fn retries_on_500s_and_resets_are_bounded() {
     }
 }
 
+/// A registry holding the image of [`push_three_layers`], pushed from store `a` with the
+/// Docker config `cfg` as `remote`.
+struct ThreeLayers {
+    registry: Registry,
+    cfg: tempfile::TempDir,
+    a: tempfile::TempDir,
+    remote: String,
+}
+
+fn three_layers_pushed() -> ThreeLayers {
+    let registry = Registry::start("");
+    let cfg = tempfile::tempdir().unwrap();
+    let a = fresh_store();
+    let remote = format!("{}/three/layers:v1", registry.host());
+    push_three_layers(a.path(), cfg.path(), &remote);
+    ThreeLayers {
+        registry,
+        cfg,
+        a,
+        remote,
+    }
+}
+
 /// Pushes an image of three layers to `remote` from `store`: busybox, a 3 MB file of random
 /// bytes (so its download reports bytes more than once), a small file.
 fn push_three_layers(store: &Path, cfg: &Path, remote: &str) {
@@ -2258,11 +2281,12 @@ fn pull_progress_json_events() {
     if !ready() {
         return;
     }
-    let registry = Registry::start("");
-    let cfg = tempfile::tempdir().unwrap();
-    let a = fresh_store();
-    let remote = format!("{}/three/layers:v1", registry.host());
-    push_three_layers(a.path(), cfg.path(), &remote);
+    let ThreeLayers {
+        registry,
+        cfg,
+        a: _a,
+        remote,
+    } = three_layers_pushed();
 
     let b = fresh_store();
     let args = ["pull", "--progress", "json", "--jobs", "1", &remote];
@@ -2320,11 +2344,12 @@ fn a_pull_killed_midway_completes_when_run_again() {
     if !ready() {
         return;
     }
-    let registry = Registry::start("");
-    let cfg = tempfile::tempdir().unwrap();
-    let a = fresh_store();
-    let remote = format!("{}/three/layers:v1", registry.host());
-    push_three_layers(a.path(), cfg.path(), &remote);
+    let ThreeLayers {
+        registry: _registry,
+        cfg,
+        a: _a,
+        remote,
+    } = three_layers_pushed();
 
     // The config is the first blob renamed, then the layers one at a time (`--jobs 1`).
     for point in ["blob-after-rename:3", "pull-blobs-synced"] {
@@ -2431,11 +2456,12 @@ fn pull_progress_tty_view() {
     if !ready() {
         return;
     }
-    let registry = Registry::start("");
-    let cfg = tempfile::tempdir().unwrap();
-    let a = fresh_store();
-    let remote = format!("{}/three/layers:v1", registry.host());
-    push_three_layers(a.path(), cfg.path(), &remote);
+    let ThreeLayers {
+        registry: _registry,
+        cfg,
+        a: _a,
+        remote,
+    } = three_layers_pushed();
     // The layers in the manifest's order, from a JSON pull into another store.
     let c = fresh_store();
     let json = must(
@@ -2513,11 +2539,12 @@ fn repush_asks_nothing_and_recovers_a_lost_blob() {
     if !ready() {
         return;
     }
-    let registry = Registry::start("");
-    let cfg = tempfile::tempdir().unwrap();
-    let a = fresh_store();
-    let remote = format!("{}/three/layers:v1", registry.host());
-    push_three_layers(a.path(), cfg.path(), &remote);
+    let ThreeLayers {
+        registry,
+        cfg,
+        a,
+        remote,
+    } = three_layers_pushed();
     let first = registry.log();
     let pushed = digest_line(&must(a.path(), cfg.path(), &["push", &remote]));
 
