@@ -613,6 +613,15 @@ fn base(store: &Store, node: &Node, platform: &str, opts: &BuildOptions) -> Resu
         }
         Some(image) => image,
     };
+    // A pulled base's layers are checked against their diff_ids when first unpacked, here
+    // (the build unpacks them anyway for its `run` and `copy` steps): until then nothing in
+    // the build (a cache hit, the image it records, `--cache-to`) may take their word.
+    let name = crate::plan::base_name(b);
+    for l in &image.layers {
+        if !store.is_checked(&l.diff_id)? {
+            store.snapshot_layer(l, &name)?;
+        }
+    }
     // The config as stored: Docker's fields the OCI type lacks (`Shell`, `Healthcheck`) are
     // inherited too.
     let config = store

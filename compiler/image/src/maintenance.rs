@@ -133,6 +133,13 @@ pub fn verify(store: &Store) -> Result<VerifyReport> {
             });
         }
     }
+    // A pulled layer never unpacked has no record yet: its diff_id is checked here (one
+    // decompressing read) and, when it matches, recorded as an unpack would.
+    let mut named: BTreeMap<Digest, &str> = BTreeMap::new();
+    for (tag, d) in &refs.tags {
+        named.entry(*d).or_insert(tag.as_str());
+    }
+    let mut seen = BTreeSet::new();
     for d in refs.images.keys() {
         match Image::read(store, d) {
             Err(e) => report.problems.push(Problem {
@@ -146,6 +153,16 @@ pub fn verify(store: &Store) -> Result<VerifyReport> {
                             what: format!("image {d}"),
                             reason: format!("layer {} is missing", l.digest),
                         });
+                    } else if seen.insert((l.digest, l.diff_id)) && !store.is_checked(&l.diff_id)? {
+                        let name = named
+                            .get(d)
+                            .map_or_else(|| d.to_string(), |t| t.to_string());
+                        if let Err(e) = store.check_layer(l, &name) {
+                            report.problems.push(Problem {
+                                what: format!("image {name}"),
+                                reason: e.to_string(),
+                            });
+                        }
                     }
                 }
             }
@@ -216,11 +233,17 @@ pub fn disk_usage(store: &Store) -> Result<DiskUsage> {
         .filter(|(_, n)| **n > 1)
         .map(|(d, _)| size_of(d))
         .sum();
-    let layer_blobs: BTreeSet<Digest> = store
+    let mut layer_blobs: BTreeSet<Digest> = store
         .layers()?
         .into_iter()
         .map(|r| r.layer.digest)
         .collect();
+    // Pulled layers not unpacked yet have no record: their images name them.
+    for d in refs.images.keys() {
+        if let Ok(image) = Image::read(store, d) {
+            layer_blobs.extend(image.layers.iter().map(|l| l.digest));
+        }
+    }
     for d in &layer_blobs {
         // Blob files only: a layer kept as its snapshot is counted under snapshots.
         if !store.has_blob_file(d) {

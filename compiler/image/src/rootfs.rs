@@ -28,7 +28,7 @@ pub fn unpack_layers(store: &Store, layers: &[LayerRef], dest: &Path) -> Result<
             size: Some(layer.size),
             diff_id: Some(layer.diff_id),
         };
-        duckc_layer::unpack_layer(
+        let stats = duckc_layer::unpack_layer(
             BufReader::with_capacity(1 << 20, blob),
             dest,
             &opts,
@@ -40,6 +40,10 @@ pub fn unpack_layers(store: &Store, layers: &[LayerRef], dest: &Path) -> Result<
                 source,
             })
         })?;
+        // Read in full and found to give its diff_id: a pulled layer is checked now.
+        if !store.is_checked(&layer.diff_id)? {
+            store.register_layer(layer, Some(stats.diff_size))?;
+        }
     }
     Ok(())
 }

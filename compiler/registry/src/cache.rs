@@ -498,11 +498,7 @@ impl RegistryCache {
     /// Store one layer as the building store had it.
     fn layer(&self, store: &Store, l: &CachedLayer) -> Result<()> {
         let layer = &l.layer;
-        if store.has_blob(&layer.digest)
-            && store
-                .layer(&layer.diff_id)?
-                .is_some_and(|r| store.has_blob(&r.layer.digest))
-        {
+        if store.has_blob(&layer.digest) && store.is_checked(&layer.diff_id)? {
             return Ok(());
         }
         let what = format!("layer {} of {}", short(&layer.diff_id), self.reference);
@@ -550,7 +546,16 @@ impl RegistryCache {
                 l.blob_size,
             )?;
         }
-        store.register_layer(layer, l.diff_size)?;
+        if layer.digest == layer.diff_id
+            && Compression::from_media_type(&layer.media_type) == Some(Compression::None)
+        {
+            // Its blob's digest, checked as it was stored, is its diff_id.
+            store.register_layer(layer, l.diff_size)?;
+        } else {
+            // A compressed layer (or a blob already here, pulled and never unpacked): recorded
+            // only once it is seen to unpack to the diff_id the cache names.
+            store.check_layer(layer, &format!("build cache {}", self.reference))?;
+        }
         crate::sources::remember(store, &l.blob, &self.reference.registry, repo);
         Ok(())
     }

@@ -1,13 +1,12 @@
 //! `pull`: the manifest (an index picks a platform), then the config and the layers, a few
 //! at a time, each streamed into the store and checked against its digest and size before
-//! it is published — and, in the same pass, decompressed on a second thread and checked
-//! against the config's diff_id — reporting [`Event`]s as it goes; the image is tagged only
-//! when everything is in.
+//! it is published, reporting [`Event`]s as it goes; the image is tagged only when
+//! everything is in. A layer's diff_id is checked at its first unpack, not here (see
+//! `docs/architecture.md`, "Why the diff_id is checked at first unpack").
 
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, sync_channel};
 
 use duckc_image::{Image, MAX_METADATA_BYTES, media};
 use duckc_layer::Compression;
@@ -156,8 +155,8 @@ pub enum Event<'a> {
         /// Its size.
         size: u64,
     },
-    /// A layer stored, its digest, its size and (when the config gives it) its diff_id
-    /// checked.
+    /// A layer stored, its digest and size checked (its diff_id is checked at its first
+    /// unpack).
     Complete {
         /// The platform whose manifest names it.
         platform: &'a str,
@@ -448,31 +447,9 @@ fn fetch_content(
         )?;
     }
 
-    // The config's diff_ids, to check each layer while it downloads (`index_layers` then
-    // finds them checked).
-    let diff_ids: Vec<Digest> = store
-        .read_blob(&config_digest, MAX_METADATA_BYTES)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| {
-            v.pointer("/rootfs/diff_ids")?
-                .as_array()?
-                .iter()
-                .map(|d| d.as_str()?.parse().ok())
-                .collect()
-        })
-        .filter(|ids: &Vec<Digest>| ids.len() == layers.len())
-        .unwrap_or_default();
-    let media_types: Vec<String> = manifest
-        .layers()
-        .iter()
-        .map(|l| l.media_type().to_string())
-        .collect();
-
-    // Largest first when several go at once: a layer is checked by one thread, so the
-    // biggest one is the longest piece of work; started last (examples/python's 43 MB layer is
-    // 49th of 79) it alone ran on after everything else was done. One at a time, the
-    // manifest's order (the total is the same).
+    // Largest first when several go at once: the biggest one is the longest piece of work;
+    // started last (examples/python's 43 MB layer is 49th of 79) it alone ran on after
+    // everything else was done. One at a time, the manifest's order (the total is the same).
     let mut order: Vec<usize> = (0..layers.len()).collect();
     if jobs > 1 {
         order.sort_by_key(|&i| std::cmp::Reverse(layers[i].1));
@@ -480,8 +457,6 @@ fn fetch_content(
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
-    // Layers stored and checked, indexed below once their blobs' names are durable.
-    let checked: Mutex<Vec<(duckc_store::LayerRef, u64)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..jobs.clamp(1, 16).min(layers.len().max(1)) {
             s.spawn(|| {
@@ -502,34 +477,17 @@ fn fetch_content(
                         continue;
                     }
                     let what = format!("layer {} of {name}", short(d));
-                    let layer = diff_ids.get(i).map(|diff_id| duckc_store::LayerRef {
-                        digest: *d,
-                        diff_id: *diff_id,
-                        size: *size,
-                        media_type: media_types[i].clone(),
-                    });
-                    let fetched = fetch_layer(
-                        client,
-                        store,
-                        repo,
-                        (d, *size),
-                        layer.as_ref(),
-                        scope,
-                        &what,
-                        &|done| {
+                    let fetched =
+                        fetch_layer(client, store, repo, (d, *size), scope, &what, &|done| {
                             progress(Event::Downloading {
                                 platform,
                                 layer: d,
                                 done,
                                 size: *size,
                             })
-                        },
-                    );
+                        });
                     match fetched {
-                        Ok(unpacked) => {
-                            if let Some(found) = unpacked {
-                                checked.lock().expect("checked lock").push(found);
-                            }
+                        Ok(()) => {
                             downloaded.fetch_add(1, Ordering::Relaxed);
                             progress(Event::Complete {
                                 platform,
@@ -556,15 +514,13 @@ fn fetch_content(
             });
         }
     });
-    // One fsync of the blob directory for every layer renamed into it, then the records
-    // (which name those blobs), then one fsync of theirs: the manifest that names the layers
-    // is stored after this, so nothing refers to a name a crash could still take back. Done
-    // after a failure too, so a rerun finds the layers that were complete.
-    let synced = store.sync_blobs().and_then(|()| {
-        duckc_store::crash_point("pull-blobs-synced");
-        index_checked(store, &checked.into_inner().expect("checked lock"), jobs)?;
-        store.sync_layers()
-    });
+    // One fsync of the blob directory for every layer renamed into it: the manifest that
+    // names the layers is stored after this, so nothing refers to a name a crash could still
+    // take back. Done after a failure too, so a rerun finds the layers that were complete.
+    // No layer is recorded under its diff_id here: that waits for the first unpack, which
+    // checks it (`Store::snapshot_layer`).
+    let synced = store.sync_blobs();
+    duckc_store::crash_point("pull-blobs-synced");
     if let Some(e) = first_error.into_inner().expect("error lock") {
         return Err(e);
     }
@@ -572,89 +528,27 @@ fn fetch_content(
     Ok((config_digest, layers))
 }
 
-/// Write the records of the layers `checked` (their blobs' names already durable), `jobs` at
-/// a time: each record's bytes are fsynced before its rename, and fsyncs issued together share
-/// the file system's journal commits, where one after another each waited for its own.
-fn index_checked(
-    store: &Store,
-    checked: &[(duckc_store::LayerRef, u64)],
-    jobs: usize,
-) -> duckc_store::Result<()> {
-    let next = AtomicUsize::new(0);
-    let first_error = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..jobs.clamp(1, 16).min(checked.len()) {
-            s.spawn(|| {
-                while let Some((layer, n)) = checked.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    if let Err(e) =
-                        store.register_layer_with(layer, Some(*n), duckc_store::Durability::Batched)
-                    {
-                        first_error.lock().expect("error lock").get_or_insert(e);
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    match first_error.into_inner().expect("error lock") {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
-
-/// Compressed bytes handed to the unpacking thread at a time, and how many may wait for it.
+/// Bytes read from the response at a time.
 const CHUNK: usize = 256 << 10;
-const QUEUED: usize = 8;
 /// A [`Event::Downloading`] at most every this many bytes.
 const PROGRESS_STEP: u64 = 1 << 20;
 
-/// A layer's compressed bytes as they arrive, read by the thread that decompresses them; the
-/// end of the stream is the sender hanging up.
-struct Chunks {
-    rx: Receiver<Vec<u8>>,
-    current: Vec<u8>,
-    at: usize,
-}
-
-impl Read for Chunks {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.at == self.current.len() {
-            match self.rx.recv() {
-                Ok(chunk) => {
-                    self.current = chunk;
-                    self.at = 0;
-                }
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len() - self.at);
-        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
-}
-
 /// Download the layer blob `digest` of `size` bytes into the store in one pass: the bytes
-/// are hashed and written as they arrive, and — when `layer` gives the config's diff_id — a
-/// second thread decompresses the same bytes as they come and hashes the tar, so the diff_id
-/// is checked without reading the blob back (that second read made a pull slower than
-/// skopeo's). The blob's digest and size are checked first, so bytes that are not the blob
-/// fail as a mismatch however they decompress; then the diff_id. The blob's name is not
-/// fsynced here ([`duckc_store::Durability::Batched`]): the caller syncs the blob directory
-/// once, then indexes the layer this returns (its record and the tar's size, as
-/// `duckc_image::index_layers` would, which then skips it). `progress` gets the bytes
-/// received so far.
-#[allow(clippy::too_many_arguments)]
+/// are hashed and written as they arrive, and the blob is stored under its digest only when
+/// digest and size match. Its diff_id is not checked here (inflating and hashing every layer
+/// was most of a pull's CPU): the layer's first unpack does it, in the same pass as it
+/// extracts, and records the layer only then ([`duckc_store::Store::snapshot_layer`]). The
+/// blob's name is not fsynced here ([`duckc_store::Durability::Batched`]): the caller syncs
+/// the blob directory once. `progress` gets the bytes received so far.
 fn fetch_layer(
     client: &Client,
     store: &Store,
     repo: &str,
     (digest, size): (&Digest, u64),
-    layer: Option<&duckc_store::LayerRef>,
     scope: &str,
     what: &str,
     progress: &dyn Fn(u64),
-) -> Result<Option<(duckc_store::LayerRef, u64)>> {
+) -> Result<()> {
     let path = format!("/v2/{repo}/blobs/{digest}");
     let response = client.send("GET", &path, &[], Body::Empty, scope, what)?;
     let response = client.check(response, &[200], what)?;
@@ -674,78 +568,37 @@ fn fetch_layer(
         source: Box::new(e),
     };
     let mut blob = store.blob_writer().map_err(blob_err)?;
-    let (tx, rx) = sync_channel::<Vec<u8>>(QUEUED);
-    let unpacked = std::thread::scope(|s| -> Result<Option<io::Result<(Digest, u64)>>> {
-        let unpacking = layer.map(|_| {
-            s.spawn(move || {
-                let chunks = Chunks {
-                    rx,
-                    current: Vec::new(),
-                    at: 0,
-                };
-                duckc_layer::compress::decoder(chunks).and_then(duckc_layer::digest::digest_reader)
-            })
-        });
-        // Dropped on every way out of this closure: the unpacking thread then sees the end.
-        let mut tx = unpacking.is_some().then_some(tx);
-        let (mut done, mut shown) = (0u64, 0u64);
-        progress(0);
-        loop {
-            let mut chunk = Vec::with_capacity(CHUNK);
-            let n = (&mut body)
-                .take(CHUNK as u64)
-                .read_to_end(&mut chunk)
-                .map_err(|e| Error::Transport {
-                    url: client.url(&path),
-                    message: format!("{what}: {e}"),
-                })?;
-            if n == 0 {
-                break;
-            }
-            blob.write_all(&chunk).map_err(|e| {
-                blob_err(duckc_store::Error::Io {
-                    path: store.blob_path(digest),
-                    source: e,
-                })
+    // Whole chunks: the response hands out a few KiB per read.
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let (mut done, mut shown) = (0u64, 0u64);
+    progress(0);
+    loop {
+        chunk.clear();
+        let n = (&mut body)
+            .take(CHUNK as u64)
+            .read_to_end(&mut chunk)
+            .map_err(|e| Error::Transport {
+                url: client.url(&path),
+                message: format!("{what}: {e}"),
             })?;
-            done += n as u64;
-            if done - shown >= PROGRESS_STEP || done >= size {
-                progress(done.min(size));
-                shown = done;
-            }
-            // A send fails when the unpacking thread stopped at bytes it cannot decompress:
-            // keep storing, so that the digest check below says whether they were the blob.
-            if let Some(t) = &tx
-                && t.send(chunk).is_err()
-            {
-                tx = None;
-            }
+        if n == 0 {
+            break;
         }
-        drop(tx);
-        Ok(unpacking.map(|h| {
-            h.join()
-                .unwrap_or_else(|_| Err(io::Error::other("the unpacking thread panicked")))
-        }))
-    })?;
+        blob.write_all(&chunk).map_err(|e| {
+            blob_err(duckc_store::Error::Io {
+                path: store.blob_path(digest),
+                source: e,
+            })
+        })?;
+        done += n as u64;
+        if done - shown >= PROGRESS_STEP || done >= size {
+            progress(done.min(size));
+            shown = done;
+        }
+    }
     blob.commit_with(Some((digest, size)), duckc_store::Durability::Batched)
         .map_err(blob_err)?;
-    let (Some(layer), Some(unpacked)) = (layer, unpacked) else {
-        return Ok(None);
-    };
-    let (actual, n) = unpacked.map_err(|e| Error::Mismatch {
-        what: what.to_owned(),
-        reason: format!("it does not unpack: {e}"),
-    })?;
-    if actual != layer.diff_id {
-        return Err(Error::Mismatch {
-            what: what.to_owned(),
-            reason: format!(
-                "it unpacks to {actual}, but the image's config says {}",
-                layer.diff_id
-            ),
-        });
-    }
-    Ok(Some((layer.clone(), n)))
+    Ok(())
 }
 
 /// `--all-platforms`: every platform's manifest of the index `top` (entries without a
@@ -816,7 +669,6 @@ fn pull_all(
             progress,
         )?;
         store.put_blob(&bytes)?;
-        duckc_image::index_layers(store, &Image::read(store, &d)?)?;
         for (l, _) in &layers {
             sources::remember(store, l, &reference.registry, repo);
         }
@@ -906,7 +758,6 @@ pub fn pull(
         _ => manifest_digest,
     };
     let image = Image::read_for(store, &record, &platform.architecture)?;
-    duckc_image::index_layers(store, &image)?;
     for (d, _) in &layers {
         sources::remember(store, d, &reference.registry, repo);
     }

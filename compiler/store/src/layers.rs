@@ -1,5 +1,11 @@
 //! The layer index: which blob holds the layer with a given diff_id (and its uncompressed
 //! size), so a snapshot can be made from a diff_id alone; and writing a directory as a layer.
+//!
+//! A record is written only once the blob is known to unpack to the diff_id (the writer hashed
+//! the tar, or a reader checked it): every reader trusts it. A pulled layer has no record
+//! until its first unpack ([`Store::snapshot_layer`]) or full read ([`Store::check_layer`]),
+//! so a registry's blob that does not unpack to the diff_id its config claims never stands
+//! for that diff_id.
 
 use std::fs;
 use std::io;
@@ -98,6 +104,41 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Whether the store holds checked bytes for the layer `diff_id`: a record whose blob is
+    /// present. A pulled layer has none until it is first unpacked or read in full
+    /// ([`Store::check_layer`], [`Store::snapshot_layer`]): its blob's digest and size were
+    /// checked, but not that it unpacks to the diff_id its image's config claims.
+    pub fn is_checked(&self, diff_id: &Digest) -> Result<bool> {
+        Ok(self
+            .layer(diff_id)?
+            .is_some_and(|r| self.has_blob(&r.layer.digest)))
+    }
+
+    /// Check that the blob of `layer`, a layer of the image the caller calls `image`, unpacks
+    /// to its diff_id (one decompressing read, nothing written) and record it; nothing to do
+    /// when the diff_id is checked already. On a mismatch nothing is recorded and the error is
+    /// [`Error::DiffIdMismatch`].
+    pub fn check_layer(&self, layer: &LayerRef, image: &str) -> Result<()> {
+        if self.is_checked(&layer.diff_id)? {
+            return Ok(());
+        }
+        let _lease = self.lease()?;
+        let blob = self.open_blob(&layer.digest)?;
+        let tar = duckc_layer::compress::decoder(io::BufReader::with_capacity(1 << 20, blob))
+            .and_then(duckc_layer::digest::digest_reader);
+        let mismatch = |reason: String| Error::DiffIdMismatch {
+            image: image.to_owned(),
+            digest: layer.digest,
+            diff_id: layer.diff_id,
+            reason,
+        };
+        match tar {
+            Ok((actual, n)) if actual == layer.diff_id => self.register_layer(layer, Some(n)),
+            Ok((actual, _)) => Err(mismatch(format!("it unpacks to `{actual}`"))),
+            Err(e) => Err(mismatch(format!("it does not unpack: {e}"))),
+        }
     }
 
     /// Remove a layer record (used by gc).

@@ -150,6 +150,27 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(code(store::write_layer))]
     Write(#[from] duckc_layer::WriteError),
+    /// A layer whose blob does not unpack to the diff_id its image's config claims (found
+    /// when a pulled layer is first unpacked or otherwise read in full).
+    #[error(
+        "layer `{digest}` of `{image}` does not unpack to its diff_id `{diff_id}` ({reason}): the registry served a damaged or forged image"
+    )]
+    #[diagnostic(
+        code(store::diff_id_mismatch),
+        help(
+            "nothing was unpacked or recorded for that diff_id; remove the image with `duckc rmi {image}` and pull it again (from a registry you trust)"
+        )
+    )]
+    DiffIdMismatch {
+        /// The image, as the caller named it.
+        image: String,
+        /// The layer blob.
+        digest: Digest,
+        /// The diff_id the config claims.
+        diff_id: Digest,
+        /// What the blob gave instead (`it unpacks to sha256:…`, `it does not unpack: …`).
+        reason: String,
+    },
     /// Unpacking a layer failed.
     #[error("cannot unpack layer `{diff_id}`: {source}")]
     #[diagnostic(code(store::extract))]

@@ -3,7 +3,9 @@
 //!
 //! A snapshot is unpacked into `tmp/`, checked (blob digest, size and diff_id while
 //! streaming), described (a tree digest for `verify`), renamed into place, and only then
-//! recorded in `<diff_id>.json`. A directory without its record is an interrupted unpack and
+//! recorded in `<diff_id>.json`. That check is the one a pulled layer gets
+//! ([`Store::snapshot_layer`]): the pull checks its blob's digest and size only, and the
+//! layer is recorded under its diff_id once this unpack found that it gives it. A directory without its record is an interrupted unpack and
 //! is redone; a per-layer lock makes concurrent callers unpack it once.
 //!
 //! An uncompressed layer blob that the snapshot gives back byte for byte when written again
@@ -63,6 +65,29 @@ impl Store {
 
     /// [`Store::snapshot`] with explicit extraction options (limits, owners).
     pub fn snapshot_with(&self, diff_id: &Digest, opts: &ExtractOptions) -> Result<PathBuf> {
+        self.snapshot_from(diff_id, None, opts)
+    }
+
+    /// [`Store::snapshot`] of `layer`, a layer of the image the caller calls `image` (for
+    /// errors): when the store has no checked record of its diff_id (a pulled layer, never
+    /// unpacked), the image's own blob is unpacked and the tar hashed in the same pass; only
+    /// when it gives the diff_id is the layer recorded and the snapshot installed. Otherwise
+    /// the partial tree is removed, nothing claims the diff_id, and the error is
+    /// [`Error::DiffIdMismatch`].
+    pub fn snapshot_layer(&self, layer: &crate::LayerRef, image: &str) -> Result<PathBuf> {
+        self.snapshot_from(
+            &layer.diff_id,
+            Some((layer, image)),
+            &ExtractOptions::default(),
+        )
+    }
+
+    fn snapshot_from(
+        &self,
+        diff_id: &Digest,
+        claimed: Option<(&crate::LayerRef, &str)>,
+        opts: &ExtractOptions,
+    ) -> Result<PathBuf> {
         let dir = self.snapshot_path(diff_id);
         if self.snapshot_record(diff_id)?.is_some() && dir.is_dir() {
             return Ok(dir);
@@ -72,7 +97,20 @@ impl Store {
         if self.snapshot_record(diff_id)?.is_some() && dir.is_dir() {
             return Ok(dir);
         }
-        let layer = self.layer(diff_id)?.ok_or(Error::LayerMissing(*diff_id))?;
+        // A checked record names the blob to unpack; without one, the claimed layer's blob is
+        // unpacked and checked (`image` is then set).
+        let (layer, image) = match (self.layer(diff_id)?, claimed) {
+            (Some(rec), _) if self.has_blob(&rec.layer.digest) => (rec, None),
+            (_, Some((l, image))) => (
+                crate::LayerRecord {
+                    layer: l.clone(),
+                    diff_size: None,
+                },
+                Some(image),
+            ),
+            (Some(rec), None) => (rec, None),
+            (None, None) => return Err(Error::LayerMissing(*diff_id)),
+        };
         let tmp = self.tmp_path("snapshot");
         fs::create_dir(&tmp).map_err(io_err(&tmp))?;
         let result = (|| {
@@ -88,9 +126,30 @@ impl Store {
                 opts,
                 &expected,
             )
-            .map_err(|source| Error::Extract {
-                diff_id: *diff_id,
-                source,
+            .map_err(|source| match (image, source) {
+                (
+                    Some(image),
+                    duckc_layer::ExtractError::DigestMismatch {
+                        what: "uncompressed layer",
+                        actual,
+                        ..
+                    },
+                ) => Error::DiffIdMismatch {
+                    image: image.to_owned(),
+                    digest: layer.layer.digest,
+                    diff_id: *diff_id,
+                    reason: format!("it unpacks to `{actual}`"),
+                },
+                (Some(image), duckc_layer::ExtractError::Read(e)) => Error::DiffIdMismatch {
+                    image: image.to_owned(),
+                    digest: layer.layer.digest,
+                    diff_id: *diff_id,
+                    reason: format!("it does not unpack: {e}"),
+                },
+                (_, source) => Error::Extract {
+                    diff_id: *diff_id,
+                    source,
+                },
             })?;
             let tree = duckc_layer::tree::digest(&tmp).map_err(io_err(&tmp))?;
             let rewrite = self.rewrites_to(&tmp, &layer.layer);
@@ -110,8 +169,13 @@ impl Store {
                 return Err(e);
             }
         };
+        if image.is_some() {
+            // Checked just now: the layer's record first (a crash before the snapshot is
+            // installed leaves a record whose snapshot is made again when used).
+            self.register_layer(&layer.layer, Some(record.diff_size))?;
+        }
         self.install_snapshot(&tmp, &record)?;
-        if layer.diff_size.is_none() {
+        if image.is_none() && layer.diff_size.is_none() {
             self.register_layer(&layer.layer, Some(record.diff_size))?;
         }
         if record.rewrite.is_some() {

@@ -382,3 +382,75 @@ fn a_compressed_layer_keeps_its_blob() {
         None
     );
 }
+
+/// A pulled layer has no record until it is checked: `snapshot_layer` of a blob that does not
+/// unpack to the diff_id its image claims fails, leaves no snapshot, record or leftover, and
+/// so does not stop the real layer with that diff_id from being unpacked later; `check_layer`
+/// (one read, nothing unpacked) refuses it too and records a layer that matches.
+#[test]
+fn a_layer_is_recorded_under_its_diff_id_only_once_checked() {
+    let (d, s) = store();
+    let (_o, other) = store();
+    let gzip = WriteOptions {
+        compression: duckc_layer::Compression::Gzip,
+        ..WriteOptions::default()
+    };
+    let mut made = Vec::new();
+    for (name, text) in [
+        ("a", "the layer the blob holds"),
+        ("b", "the layer claimed"),
+    ] {
+        let dir = d.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("file"), text).unwrap();
+        let layer = other.write_layer(&dir, &gzip).unwrap();
+        let bytes = other.read_blob(&layer.digest, 1 << 20).unwrap();
+        made.push((layer, bytes));
+    }
+    let [(a, a_bytes), (b, b_bytes)] = &made[..] else {
+        unreachable!()
+    };
+    // A's blob, claimed to be B's layer (what a forged image's config says).
+    s.put_blob(a_bytes).unwrap();
+    let forged = LayerRef {
+        diff_id: b.diff_id,
+        ..a.clone()
+    };
+    assert!(!s.is_checked(&b.diff_id).unwrap());
+    for err in [
+        s.snapshot_layer(&forged, "forged:v1").unwrap_err(),
+        s.check_layer(&forged, "forged:v1").unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, Error::DiffIdMismatch { image, digest, .. } if image == "forged:v1" && *digest == a.digest),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&a.diff_id.to_string()), "{err}");
+        assert_eq!(s.layer(&b.diff_id).unwrap(), None);
+        assert_eq!(s.snapshot_record(&b.diff_id).unwrap(), None);
+        assert!(!s.snapshot_path(&b.diff_id).exists());
+        assert_eq!(std::fs::read_dir(s.tmp_dir()).unwrap().count(), 0);
+    }
+    assert!(matches!(
+        s.snapshot(&b.diff_id).unwrap_err(),
+        Error::LayerMissing(_)
+    ));
+    // The real B, unpacked through its image: checked in the same pass and recorded.
+    s.put_blob(b_bytes).unwrap();
+    let snap = s.snapshot_layer(b, "real:v1").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(snap.join("file")).unwrap(),
+        "the layer claimed"
+    );
+    let rec = s.layer(&b.diff_id).unwrap().unwrap();
+    assert_eq!(rec.layer, *b);
+    assert!(rec.diff_size.is_some());
+    // A checked record is never replaced by what the forged image claims: its snapshot is
+    // the real one.
+    assert_eq!(s.snapshot_layer(&forged, "forged:v1").unwrap(), snap);
+    assert_eq!(s.layer(&b.diff_id).unwrap().unwrap().layer, *b);
+    // A's blob under its own diff_id checks.
+    s.check_layer(a, "a:v1").unwrap();
+    assert_eq!(s.layer(&a.diff_id).unwrap().unwrap().layer, *a);
+    assert!(s.verify().unwrap().problems.is_empty());
+}

@@ -546,10 +546,14 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
     }
     let mut lower = Vec::new();
     for layer in &image.layers {
+        // A pulled layer is checked against its diff_id here, at its first unpack.
         lower.push(
             store
-                .snapshot(&layer.diff_id)
-                .map_err(|e| miette!("cannot unpack layer `{}`: {e}", layer.diff_id))?,
+                .snapshot_layer(layer, &args.image)
+                .map_err(|e| match e {
+                    e @ duckc_store::Error::DiffIdMismatch { .. } => miette::Report::new(e),
+                    e => miette!("cannot unpack layer `{}`: {e}", layer.diff_id),
+                })?,
         );
     }
     let process = process_for(&image, &args)?;

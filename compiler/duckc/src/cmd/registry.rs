@@ -110,6 +110,13 @@ pub enum Command {
 
 /// A registry error as a report with a `help:` line saying what to do.
 pub(crate) fn report(e: Error) -> miette::Report {
+    // A layer that does not unpack to its diff_id has its own code and help.
+    let e = match e {
+        Error::Store(s) if matches!(*s, duckc_store::Error::DiffIdMismatch { .. }) => {
+            return miette::Report::new(*s);
+        }
+        e => e,
+    };
     let help = match &e {
         Error::BadReference(..) => {
             "a name looks like `HOST[:PORT]/PATH[:TAG]` or `HOST[:PORT]/PATH@sha256:…`".to_owned()

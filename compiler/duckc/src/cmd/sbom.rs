@@ -79,6 +79,11 @@ pub fn document(
     format: Format,
     pushed: Option<Digest>,
 ) -> miette::Result<Vec<u8>> {
+    // The SBOM states what the image's diff_ids hold: a pulled layer never unpacked is
+    // checked against its diff_id first (once; recorded when it matches).
+    for l in &image.layers {
+        store.check_layer(l, name).map_err(miette::Report::new)?;
+    }
     let known = known(store, image);
     let mut inventory = duckc_sbom::inventory(store, image, name, &known).map_err(|e| {
         miette!(
