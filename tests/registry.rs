@@ -2653,10 +2653,13 @@ fn unpacking_route(path: &str, _headers: &str, conn: &mut TcpStream) {
     }
 }
 
-/// The layer checks of the one-pass download (SECURITY 26): a layer that unpacks to another
-/// diff_id than its config says, one that hashes right but does not decompress, and one
-/// served short of its size each fail the pull with the image and the layer named; nothing is
-/// tagged, no half-written file is left, and `verify` is clean.
+/// The layer checks (SECURITY 26). A layer served short of its size fails the pull, with the
+/// image and the layer named, nothing tagged and nothing half-written. A layer whose bytes are
+/// the blob the manifest names (digest and size right) but that unpacks to another diff_id
+/// than its config says, or does not decompress at all, is pulled (the pull checks digests
+/// only, as `ctr content fetch` does) and refused at its first unpack: `run` fails with
+/// `store::diff_id_mismatch` naming the image and the layer, leaves no snapshot, layer record
+/// or leftover for the claimed diff_id, and `verify` reports it until the image is removed.
 #[test]
 fn layers_that_do_not_unpack_to_their_diff_id_are_refused() {
     if !require_root() || !require_tool("gzip") {
@@ -2665,28 +2668,274 @@ fn layers_that_do_not_unpack_to_their_diff_id_are_refused() {
     let port = fake_registry(unpacking_route);
     let cfg = tempfile::tempdir().unwrap();
     let gz = gzip(GOOD_LAYER);
-    for (repo, needle) in [
-        ("diffid", "it unpacks to"),
-        ("broken", "it does not unpack"),
-        ("short", "size mismatch"),
+    let mut broken = gz[..10].to_vec();
+    broken.extend_from_slice(b"\xff\xff not deflate at all");
+    for (repo, blob, diff_id, needle) in [
+        (
+            "diffid",
+            &gz,
+            sha(BAD_LAYER),
+            "does not unpack to its diff_id",
+        ),
+        ("broken", &broken, sha(GOOD_LAYER), "it does not unpack"),
+        ("short", &gz, sha(GOOD_LAYER), "size mismatch"),
     ] {
         let s = fresh_store();
         let name = format!("127.0.0.1:{port}/{repo}/duck:v1");
+        let leftovers = || -> Vec<_> { std::fs::read_dir(s.path().join("tmp")).unwrap().collect() };
         let (code, out, err) = run(s.path(), cfg.path(), &["pull", &name]);
-        assert_ne!(code, 0, "{repo}: {out}");
-        assert!(err.contains(needle), "{repo}: {err}");
-        assert!(err.contains(&format!(" of {name}")), "{repo}: {err}");
-        if repo != "broken" {
+        if repo == "short" {
+            assert_ne!(code, 0, "{repo}: {out}");
+            assert!(err.contains(needle), "{repo}: {err}");
+            assert!(err.contains(&format!(" of {name}")), "{repo}: {err}");
             let layer = &sha(&gz)["sha256:".len()..][..12];
             assert!(err.contains(&format!("layer {layer}")), "{repo}: {err}");
+            assert!(err.contains("help:"), "{repo}: {err}");
+            let images = must(s.path(), cfg.path(), &["images", "-q"]);
+            assert!(images.trim().is_empty(), "{repo}: {images}");
+            must(s.path(), cfg.path(), &["verify"]);
+            assert!(leftovers().is_empty(), "{repo}: {:?}", leftovers());
+            continue;
         }
-        assert!(err.contains("help:"), "{repo}: {err}");
-        let images = must(s.path(), cfg.path(), &["images", "-q"]);
-        assert!(images.trim().is_empty(), "{repo}: {images}");
+        assert_eq!(code, 0, "{repo}: {out}\n{err}");
+        let (code, _, err) = run(s.path(), cfg.path(), &["run", "--rm", &name, "true"]);
+        assert_ne!(code, 0, "{repo}: {err}");
+        for part in [
+            needle,
+            "does not unpack to its diff_id",
+            &name,
+            &sha(blob),
+            &diff_id,
+            "store::diff_id_mismatch",
+            "help:",
+            &format!("duckc rmi {name}"),
+        ] {
+            assert!(err.contains(part), "{repo}: no `{part}` in {err}");
+        }
+        let hex = &diff_id["sha256:".len()..];
+        let record = s.path().join(format!("layers/sha256/{hex}.json"));
+        assert!(!record.exists(), "{repo}: {record:?}");
+        assert!(
+            !s.path().join("snapshots/sha256").join(hex).exists(),
+            "{repo}"
+        );
+        assert!(leftovers().is_empty(), "{repo}: {:?}", leftovers());
+        // `verify` checks the layer no unpack has checked yet, and reports it.
+        let (code, out, _) = run(s.path(), cfg.path(), &["verify"]);
+        assert_ne!(code, 0, "{repo}: {out}");
+        assert!(
+            out.contains("does not unpack to its diff_id"),
+            "{repo}: {out}"
+        );
+        assert!(!record.exists(), "{repo}: {record:?}");
+        must(s.path(), cfg.path(), &["rmi", &name]);
         must(s.path(), cfg.path(), &["verify"]);
-        let leftovers: Vec<_> = std::fs::read_dir(s.path().join("tmp")).unwrap().collect();
-        assert!(leftovers.is_empty(), "{repo}: {leftovers:?}");
     }
+}
+
+/// A tar of one file `/greeting` holding `text`, by the real tool.
+fn greeting_tar(text: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("greeting"), text).unwrap();
+    let out = Command::new("tar")
+        .args(["--sort=name", "--owner=0", "--group=0", "--numeric-owner"])
+        .args(["--mtime=@0", "-cf", "-", "-C"])
+        .arg(dir.path())
+        .arg("greeting")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// busybox's OCI layout with one more layer, the gzip of `layer`, whose config claims the
+/// diff_id `claimed` (a forged image when that is not the layer's): pushed by skopeo, which
+/// copies blobs by digest and checks no diff_id.
+fn push_busybox_plus(remote: &str, layer: &[u8], claimed: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = busybox_layout(tmp.path());
+    let blob = |d: &str| layout.join("blobs/sha256").join(&d["sha256:".len()..]);
+    let put = |bytes: &[u8]| -> String {
+        let d = sha(bytes);
+        std::fs::write(blob(&d), bytes).unwrap();
+        d
+    };
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let entry = &mut index["manifests"][0];
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob(entry["digest"].as_str().unwrap())).unwrap())
+            .unwrap();
+    let mut config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(blob(manifest["config"]["digest"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    config["rootfs"]["diff_ids"]
+        .as_array_mut()
+        .unwrap()
+        .push(claimed.into());
+    if let Some(h) = config["history"].as_array_mut() {
+        h.push(serde_json::json!({"created_by": "COPY greeting /greeting"}));
+    }
+    let gz = gzip(layer);
+    manifest["layers"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": put(&gz),
+            "size": gz.len(),
+        }));
+    let config = serde_json::to_vec(&config).unwrap();
+    manifest["config"]["digest"] = put(&config).into();
+    manifest["config"]["size"] = config.len().into();
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    entry["digest"] = put(&manifest).into();
+    entry["size"] = manifest.len().into();
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    ok(Command::new("skopeo").args([
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:busybox:latest", layout.display()),
+        &format!("docker://{remote}"),
+    ]));
+}
+
+/// Cache poisoning through a forged diff_id: an image whose last layer claims the diff_id of a
+/// layer the store does not have yet (`/greeting` = `quack`) but holds other bytes. It pulls,
+/// but `run` and a build `FROM` it fail at the first unpack, naming it; nothing claims the
+/// diff_id afterwards, so the real layer with that diff_id — built here, pulled, or taken
+/// from a registry build cache this store exported — is the one every later image gets;
+/// `--cache-to` exports the layer the build made, and a fresh store that builds from that
+/// cache gets `quack`.
+#[test]
+fn a_forged_diff_id_fails_at_first_unpack_and_poisons_nothing() {
+    if !ready() || !require_tool("gzip") || !require_tool("tar") {
+        return;
+    }
+    let registry = Registry::start("");
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let good = format!("{host}/good/duck:v1");
+    let forged = format!("{host}/forged/duck:v1");
+    let cache = format!("{host}/ci/duck:buildcache");
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("greeting"), "quack\n").unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nCOPY greeting /greeting\n",
+    )
+    .unwrap();
+    let dir = ctx.path().to_str().unwrap().to_owned();
+    let build = |store: &Path, args: &[&str]| {
+        let mut all = vec!["build", "--progress", "plain", "-t", "local/duck"];
+        all.extend_from_slice(args);
+        all.push(&dir);
+        must(store, cfg.path(), &all)
+    };
+    // The real image, built and pushed from a store of its own; its last diff_id is claimed.
+    let a = fresh_store();
+    load_busybox(a.path());
+    build(a.path(), &[]);
+    must(a.path(), cfg.path(), &["tag", "local/duck", &good]);
+    must(a.path(), cfg.path(), &["push", &good]);
+    let config: serde_json::Value = serde_json::from_str(&ok(Command::new("skopeo").args([
+        "inspect",
+        "--config",
+        "--tls-verify=false",
+        &format!("docker://{good}"),
+    ])))
+    .unwrap();
+    let claimed = config["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
+    push_busybox_plus(&forged, &greeting_tar("forged\n"), &claimed);
+    let hex = &claimed["sha256:".len()..];
+    let nothing_claims = |s: &Path| {
+        assert!(!s.join(format!("layers/sha256/{hex}.json")).exists());
+        assert!(!s.join(format!("snapshots/sha256/{hex}")).exists());
+        assert!(!s.join(format!("snapshots/sha256/{hex}.json")).exists());
+        assert_eq!(std::fs::read_dir(s.join("tmp")).unwrap().count(), 0);
+    };
+
+    // The forged image pulls; `run` refuses it at the first unpack.
+    let s = fresh_store();
+    let s = s.path();
+    load_busybox(s);
+    must(s, cfg.path(), &["pull", &forged]);
+    nothing_claims(s);
+    let (code, _, err) = run(s, cfg.path(), &["run", "--rm", &forged, "cat", "/greeting"]);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("does not unpack to its diff_id"), "{err}");
+    assert!(err.contains(&forged) && err.contains(&claimed), "{err}");
+    assert!(err.contains(&format!("duckc rmi {forged}")), "{err}");
+    nothing_claims(s);
+
+    // A build `FROM` it fails the same way, naming the base.
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::write(
+        bad.path().join("Dockerfile"),
+        format!("FROM {forged}\nRUN cat /greeting\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run(
+        s,
+        cfg.path(),
+        &["build", "--progress", "plain", bad.path().to_str().unwrap()],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("does not unpack to its diff_id"), "{err}");
+    assert!(err.contains(&forged) && err.contains(&claimed), "{err}");
+    nothing_claims(s);
+
+    // The real layer with that diff_id, built here and exported to a registry build cache.
+    build(s, &["--cache-to", &cache]);
+    assert!(s.join(format!("layers/sha256/{hex}.json")).exists());
+    let out = must(
+        s,
+        cfg.path(),
+        &["run", "--rm", "local/duck", "cat", "/greeting"],
+    );
+    assert_eq!(out, "quack\n");
+    // The real image pulled: the layer the store has checked is the one it gets.
+    must(s, cfg.path(), &["pull", &good]);
+    let out = must(s, cfg.path(), &["run", "--rm", &good, "cat", "/greeting"]);
+    assert_eq!(out, "quack\n");
+
+    // A fresh store takes the step from the cache: the layer this store made, not the claim.
+    let t = fresh_store();
+    let t = t.path();
+    load_busybox(t);
+    let out = build(t, &["--cache-from", &cache]);
+    assert!(out.contains("Using cache"), "{out}");
+    let out = must(
+        t,
+        cfg.path(),
+        &["run", "--rm", "local/duck", "cat", "/greeting"],
+    );
+    assert_eq!(out, "quack\n");
+
+    // Another fresh store pulls the forged image first, then the real one: the real one runs.
+    let u = fresh_store();
+    let u = u.path();
+    must(u, cfg.path(), &["pull", &forged]);
+    let (code, _, err) = run(u, cfg.path(), &["run", "--rm", &forged, "cat", "/greeting"]);
+    assert_ne!(code, 0, "{err}");
+    nothing_claims(u);
+    must(u, cfg.path(), &["pull", &good]);
+    let out = must(u, cfg.path(), &["run", "--rm", &good, "cat", "/greeting"]);
+    assert_eq!(out, "quack\n");
+    must(u, cfg.path(), &["rmi", &forged]);
+    must(u, cfg.path(), &["verify"]);
 }
 
 /// A build keeps its layers as snapshots only, with no uncompressed blob file: `save` writes
