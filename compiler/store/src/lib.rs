@@ -8,7 +8,8 @@
 //! oci-layout                      {"imageLayoutVersion":"1.0.0"}: blobs/ is an OCI blob store
 //! blobs/sha256/<hex>              every blob (layers, configs, manifests, indexes), but no file
 //!                                 for an uncompressed layer kept as its snapshot ([`rewrite`])
-//! layers/sha256/<diff>.json       diff_id → the blob that holds that layer
+//! layers/sha256/<diff>.json       diff_id → the blob that holds that layer: only once the blob
+//!                                 is known to unpack to it (none for a pulled, unread layer)
 //! snapshots/sha256/<diff>/        the layer unpacked once (overlay whiteouts), read-only lowerdir
 //! snapshots/sha256/<diff>.json    its record: present only once the directory is complete; with
 //!                                 `rewrite`, the snapshot stands for the layer's blob
