@@ -13,8 +13,8 @@
 #             podman push       the same image loaded into a private podman store (podman keeps
 #                               layers uncompressed and gzips them on every push)
 #   pull      into an empty store / directory each run, from what duckc pushed
-#             duckc pull        manifest, config, layers streamed and verified, diff_ids
-#                               checked in the same pass (`--progress plain`)
+#             duckc pull        manifest, config, layers streamed and verified by digest and
+#                               size (`--progress plain`); diff_ids are checked at first unpack
 #             skopeo copy       registry → an OCI layout directory (digests only)
 #             podman pull       registry → a private podman store (layers unpacked on disk)
 #   re-push   nothing changed: goal < 0.1 s and 0 layer bytes (the script fails on any
