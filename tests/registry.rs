@@ -2934,6 +2934,12 @@ fn a_forged_diff_id_fails_at_first_unpack_and_poisons_nothing() {
     must(u, cfg.path(), &["pull", &good]);
     let out = must(u, cfg.path(), &["run", "--rm", &good, "cat", "/greeting"]);
     assert_eq!(out, "quack\n");
+    // `verify` still reports the forged image's own blob (`save` or `push` would send it),
+    // though the diff_id it claims is held, checked, from the real one.
+    let (code, out, _) = run(u, cfg.path(), &["verify"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("does not unpack to its diff_id"), "{out}");
+    assert!(out.contains(&format!("image {forged}")), "{out}");
     must(u, cfg.path(), &["rmi", &forged]);
     must(u, cfg.path(), &["verify"]);
 }

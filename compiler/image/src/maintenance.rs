@@ -133,8 +133,11 @@ pub fn verify(store: &Store) -> Result<VerifyReport> {
             });
         }
     }
-    // A pulled layer never unpacked has no record yet: its diff_id is checked here (one
-    // decompressing read) and, when it matches, recorded as an unpack would.
+    // Each image's own layer blobs against the diff_ids its config claims (one decompressing
+    // read each), unless the layer's record names that very blob (it was checked when
+    // recorded). A pulled layer never unpacked has no record yet: when it matches it is
+    // recorded, as an unpack would. One whose diff_id the store holds from another blob is
+    // checked too: `save` and `push` would send its own bytes.
     let mut named: BTreeMap<Digest, &str> = BTreeMap::new();
     for (tag, d) in &refs.tags {
         named.entry(*d).or_insert(tag.as_str());
@@ -153,11 +156,20 @@ pub fn verify(store: &Store) -> Result<VerifyReport> {
                             what: format!("image {d}"),
                             reason: format!("layer {} is missing", l.digest),
                         });
-                    } else if seen.insert((l.digest, l.diff_id)) && !store.is_checked(&l.diff_id)? {
+                    } else if seen.insert((l.digest, l.diff_id))
+                        && !store
+                            .layer(&l.diff_id)?
+                            .is_some_and(|r| r.layer.digest == l.digest)
+                    {
                         let name = named
                             .get(d)
                             .map_or_else(|| d.to_string(), |t| t.to_string());
-                        if let Err(e) = store.check_layer(l, &name) {
+                        let checked = if store.is_checked(&l.diff_id)? {
+                            store.check_layer_blob(l, &name).map(|_| ())
+                        } else {
+                            store.check_layer(l, &name)
+                        };
+                        if let Err(e) = checked {
                             report.problems.push(Problem {
                                 what: format!("image {name}"),
                                 reason: e.to_string(),

@@ -125,6 +125,13 @@ impl Store {
             return Ok(());
         }
         let _lease = self.lease()?;
+        let n = self.check_layer_blob(layer, image)?;
+        self.register_layer(layer, Some(n))
+    }
+
+    /// Whether the blob of `layer` unpacks to its diff_id (one decompressing read), whatever
+    /// the store has recorded for that diff_id: the tar's size, or [`Error::DiffIdMismatch`].
+    pub fn check_layer_blob(&self, layer: &LayerRef, image: &str) -> Result<u64> {
         let blob = self.open_blob(&layer.digest)?;
         let tar = duckc_layer::compress::decoder(io::BufReader::with_capacity(1 << 20, blob))
             .and_then(duckc_layer::digest::digest_reader);
@@ -135,7 +142,7 @@ impl Store {
             reason,
         };
         match tar {
-            Ok((actual, n)) if actual == layer.diff_id => self.register_layer(layer, Some(n)),
+            Ok((actual, n)) if actual == layer.diff_id => Ok(n),
             Ok((actual, _)) => Err(mismatch(format!("it unpacks to `{actual}`"))),
             Err(e) => Err(mismatch(format!("it does not unpack: {e}"))),
         }
