@@ -157,9 +157,9 @@ pub fn verify(store: &Store) -> Result<VerifyReport> {
                             reason: format!("layer {} is missing", l.digest),
                         });
                     } else if seen.insert((l.digest, l.diff_id))
-                        && !store
+                        && store
                             .layer(&l.diff_id)?
-                            .is_some_and(|r| r.layer.digest == l.digest)
+                            .is_none_or(|r| r.layer.digest != l.digest)
                     {
                         let name = named
                             .get(d)
