@@ -151,7 +151,7 @@ impl Loaded {
             file.path(db).clone()
         };
         let mut diagnostic = Diagnostic::error(code, error.to_string()).with_help(help);
-        // An unknown package: point at its name, and offer the index's nearest name.
+        // An unknown or unpinned package: point at its name; offer the index's nearest name.
         let (ptr, suggestion) = match &error {
             locking::Error::Resolve(duckc_packages::resolve::Error::Unknown {
                 name,
@@ -160,6 +160,9 @@ impl Loaded {
                 let (ptr, exact) = value_of(found, name);
                 (ptr, suggestion.as_deref().filter(|_| exact))
             }
+            locking::Error::NotLocked(duckc_packages::lock::NotLocked::Package {
+                package, ..
+            }) => (value_of(found, package).0, None),
             _ => (found.ptr, None),
         };
         if let Some(span) = ptr.span(duckc_ir::source_map(db, file)) {
