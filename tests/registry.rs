@@ -534,6 +534,28 @@ fn a_helper_that_reads_no_input_fails_with_an_error_not_a_signal() {
         !err.contains("qqqq"),
         "the secret stays out of the error: {err}"
     );
+    // The help is for a helper that failed, not for a broken config file.
+    let flat = common::flat(&err);
+    assert!(flat.contains("help: unlock the keychain"), "{err}");
+    assert!(!flat.contains("fix or remove the Docker config"), "{err}");
+    // A helper that is not installed: install it, or stop naming it.
+    let config = serde_json::json!({ "credsStore": "nosuch" });
+    std::fs::write(helper.cfg.path().join("config.json"), config.to_string()).unwrap();
+    let (code, _, err) = helper.duckc(
+        store.path(),
+        &["login", "-u", "duck", "--password-stdin", &registry.host()],
+        b"secret\n",
+    );
+    assert_eq!(code, 1, "{err}");
+    let flat = common::flat(&err);
+    assert!(
+        flat.contains("cannot run `docker-credential-nosuch`"),
+        "{err}"
+    );
+    assert!(
+        flat.contains("help: install `docker-credential-nosuch`"),
+        "{err}"
+    );
 }
 
 /// A Docker config whose `credsStore` is `docker-credential-NAME`, a shell script in a

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgAction, Args, Subcommand};
+use duckc_registry::credentials::HelperFailure;
 use duckc_registry::{Credentials, Error, Options, Platform, PullOptions};
 use miette::miette;
 
@@ -149,6 +150,27 @@ pub(crate) fn report(e: Error) -> miette::Report {
             "fix or remove the Docker config file (`$DOCKER_CONFIG/config.json` or \
              `~/.docker/config.json`)"
                 .to_owned()
+        }
+        Error::CredentialHelper {
+            program, failure, ..
+        } => {
+            let config = duckc_registry::credentials::config_path();
+            match failure {
+                HelperFailure::Missing => format!(
+                    "install `{program}`, or take its name out of `credsStore`/`credHelpers` in \
+                     `{}` to keep credentials in the file itself",
+                    config.display()
+                ),
+                HelperFailure::Failed => format!(
+                    "unlock the keychain or password store `{program}` uses (or sign in to \
+                     it), then run the command again"
+                ),
+                HelperFailure::Broken => format!(
+                    "`{program}` does not answer as a Docker credential helper does: update or \
+                     reinstall it, or take its name out of `{}`",
+                    config.display()
+                ),
+            }
         }
         Error::Io { .. } | Error::Store(_) | Error::Image(_) => {
             "check the store with `duckc verify`".to_owned()
