@@ -107,6 +107,7 @@ pub struct StatsArgs {
 
 #[derive(Debug, Args)]
 pub struct PauseArgs {
+    /// Containers, by name, id or a unique prefix of an id.
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -263,6 +264,7 @@ pub struct StartArgs {
     /// Attach stdin.
     #[arg(short, long)]
     interactive: bool,
+    /// Containers, by name, id or a unique prefix of an id.
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -271,6 +273,7 @@ pub struct StartArgs {
 pub struct StopArgs {
     #[command(flatten)]
     how: StopHow,
+    /// Containers, by name, id or a unique prefix of an id.
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -331,6 +334,7 @@ pub struct KillArgs {
     /// Signal to send.
     #[arg(short, long, default_value = "KILL")]
     signal: String,
+    /// Containers, by name, id or a unique prefix of an id.
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -340,6 +344,7 @@ pub struct RmArgs {
     /// Kill and remove a running container.
     #[arg(short, long)]
     force: bool,
+    /// Containers, by name, id or a unique prefix of an id.
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -349,6 +354,7 @@ pub struct LogsArgs {
     /// Keep printing output until the container exits.
     #[arg(short, long)]
     follow: bool,
+    /// The container, by name, id or a unique prefix of an id.
     container: String,
 }
 
@@ -369,7 +375,9 @@ pub struct ExecArgs {
     /// Working directory inside the container.
     #[arg(short, long)]
     workdir: Option<String>,
+    /// The container, by name, id or a unique prefix of an id.
     container: String,
+    /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
 }
@@ -396,6 +404,7 @@ pub struct CommitArgs {
         action = clap::ArgAction::Set
     )]
     pause: bool,
+    /// The container, by name, id or a unique prefix of an id.
     container: String,
     /// `REPOSITORY[:TAG]` for the new image.
     repository: Option<String>,
