@@ -272,3 +272,23 @@ fn redact_ids(out: &str) -> String {
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// What `run` says about an image the store lacks: the code, the tag it is likely a typo of,
+/// and where images come from (duckc's `run` pulls nothing by itself).
+#[test]
+fn run_of_a_missing_image_names_the_nearest_tag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let (code, _, err) = common::run(&store, &["run", "--rm", "busybx", "true"]);
+    assert_eq!(code, 1, "{err}");
+    insta::assert_snapshot!(err, @r"
+    image::not_found
+
+      × no image `busybx` in the store
+      help: did you mean `busybox`? `duckc images` lists the store's images;
+            `duckc pull HOST/NAME:TAG` fetches one from a registry, `duckc load -i
+            FILE` reads an archive, `duckc build` makes one
+    ");
+    let (_, _, err) = common::run(&store, &["run", "--rm", "no-such-duck:v1", "true"]);
+    assert!(!common::flat(&err).contains("did you mean"), "{err}");
+}

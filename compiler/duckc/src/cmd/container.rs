@@ -498,6 +498,32 @@ pub(crate) fn id_and_name(store: &Store, query: &str) -> miette::Result<(String,
     find(store, query).map(|(_, c)| (c.id, c.name))
 }
 
+/// What to do about an image `run` does not find: the tag it is likely a typo of, and where
+/// images come from (duckc's `run` pulls nothing by itself).
+fn missing_image_help(store: &Store, query: &str) -> String {
+    let where_from = "`duckc images` lists the store's images; `duckc pull HOST/NAME:TAG` fetches one from a registry, `duckc load -i FILE` reads an archive, `duckc build` makes one";
+    // Tags are stored as `name:tag`; a query without a tag means `:latest`.
+    let untagged = !query.rsplit('/').next().unwrap_or(query).contains(':');
+    let wanted = if untagged {
+        format!("{query}:latest")
+    } else {
+        query.to_owned()
+    };
+    let refs = store.refs().unwrap_or_default();
+    let near =
+        duckc_syntax::suggest::nearest(&wanted, refs.tags.keys().map(String::as_str)).map(|t| {
+            if untagged {
+                t.strip_suffix(":latest").unwrap_or(t)
+            } else {
+                t
+            }
+        });
+    match near {
+        Some(t) => format!("did you mean `{t}`? {where_from}"),
+        None => where_from.to_owned(),
+    }
+}
+
 /// Find a container by name, full ID or unique ID prefix.
 fn find(store: &Store, query: &str) -> miette::Result<(Dir, Config)> {
     container::find(store, query).map_err(report)
@@ -520,11 +546,11 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
     let lease = store
         .lease()
         .map_err(|e| miette!("cannot lock the store: {e}"))?;
-    let image = duckc_image::resolve(store, &args.image).map_err(|e| {
-        miette!(
-            help = "list images with `duckc images`, or load one with `duckc load -i FILE`",
-            "{e}"
-        )
+    let image = duckc_image::resolve(store, &args.image).map_err(|e| match &e {
+        duckc_image::Error::NotFound(_) => {
+            super::with_help(&e, Some(missing_image_help(store, &args.image)))
+        }
+        _ => e.into(),
     })?;
     let image = match &args.platform {
         None => image,
@@ -1023,8 +1049,9 @@ fn rm(store: &Store, args: &RmArgs) -> miette::Result<ExitCode> {
         let state = dir.read_state().into_diagnostic()?;
         if state.status == Status::Running && !args.force {
             return Err(miette!(
+                code = "container::running",
                 help = format!(
-                    "stop the container with `duckc stop {query}` first, or use `duckc rm -f`"
+                    "stop it first with `duckc stop {query}`, or stop and remove it at once with `duckc rm -f {query}`"
                 ),
                 "cannot remove container `{query}`: container is running"
             ));
