@@ -292,3 +292,20 @@ fn run_of_a_missing_image_names_the_nearest_tag() {
     let (_, _, err) = common::run(&store, &["run", "--rm", "no-such-duck:v1", "true"]);
     assert!(!common::flat(&err).contains("did you mean"), "{err}");
 }
+
+/// `duckc build` and `duckc check` in a directory without a spec, as a Docker user types them:
+/// the help names the file flag of the verb that has one.
+#[test]
+fn build_in_a_directory_without_a_spec() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = common::output(duckc(&store).current_dir(&empty).args(["build", "."]));
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stderr), @r"
+      × `.` holds no `env.kdl`, `duck.kdl` or `Dockerfile`
+      help: add an `env.kdl` or a `Dockerfile` there, or name the file: `duckc
+            build -f FILE DIR`, `duckc check FILE`
+    ");
+}
