@@ -104,6 +104,12 @@ fn help_groups_and_docker_verbs_duckc_lacks() {
     let (code, _, err) = run(&store, &["network", "connect", "a", "b"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("`duckc network` has no `connect`"), "{err}");
+    // `run --help` says the bridge is the default once, not also `[default: default]`; every
+    // container argument says what it takes.
+    let help = must(&store, &["run", "--help"]);
+    assert!(!help.contains("[default: default]"), "{help}");
+    let help = must(&store, &["rm", "--help"]);
+    assert!(help.contains("<CONTAINERS>...  Containers, by name, id"), "{help}");
     // A typo of a duckc verb still gets clap's suggestion.
     let (_, _, err) = run(&store, &["biuld"]);
     assert!(err.contains("'build'"), "{err}");

@@ -146,7 +146,9 @@ pub struct RunArgs {
     hostname: Option<String>,
     /// Network: `bridge` (the default: NAT through duckc's bridge), a user network's name,
     /// `none` (loopback only), or `host`.
-    #[arg(long, default_value = "default")]
+    // `default` is how the bridge is recorded (Docker's `NetworkMode` word); the help says
+    // `bridge`, so clap does not show `[default: default]` beside it.
+    #[arg(long, default_value = "default", hide_default_value = true)]
     network: String,
     #[command(flatten)]
     net: Box<super::network::NetArgs>,
