@@ -309,3 +309,25 @@ fn build_in_a_directory_without_a_spec() {
             build -f FILE DIR`, `duckc check FILE`
     ");
 }
+
+/// `rmi` of an image a container uses: rendered as other errors are (code, `help:`), the
+/// container named by its short id, not by its gc root's file name.
+#[test]
+fn rmi_of_an_image_in_use_names_the_container() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    common::must(&store, &["run", "--name", "keeper", "busybox", "true"]);
+    let id = common::must(&store, &["inspect", "-f", "{{.Id}}", "keeper"]);
+    let (code, _, err) = common::run(&store, &["rmi", "busybox"]);
+    assert_eq!(code, 1, "{err}");
+    insta::assert_snapshot!(err.replace(&id.trim()[..12], "ID"), @r"
+    image::in_use
+
+      × image `busybox` is used by container ID
+      help: `duckc rmi -f` untags it anyway; or remove what holds it first (`duckc
+            ps -a --filter ancestor=IMAGE` lists the containers)
+    ");
+}

@@ -109,7 +109,10 @@ fn help_groups_and_docker_verbs_duckc_lacks() {
     let help = must(&store, &["run", "--help"]);
     assert!(!help.contains("[default: default]"), "{help}");
     let help = must(&store, &["rm", "--help"]);
-    assert!(help.contains("<CONTAINERS>...  Containers, by name, id"), "{help}");
+    assert!(
+        help.contains("<CONTAINERS>...  Containers, by name, id"),
+        "{help}"
+    );
     // A typo of a duckc verb still gets clap's suggestion.
     let (_, _, err) = run(&store, &["biuld"]);
     assert!(err.contains("'build'"), "{err}");
