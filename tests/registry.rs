@@ -182,6 +182,21 @@ fn tutorial_push_pull_run() {
     );
     must(b, cfg.path(), &["verify"]);
 
+    // No tag: `latest`, said as Docker says it, and a help that says so when it is missing.
+    let (code, out, err) = run(b, cfg.path(), &["pull", &format!("{host}/your/duck")]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.starts_with("Using default tag: latest\n"), "{out}");
+    let err = common::flat(&err);
+    assert!(
+        err.contains("no tag was given, so `latest` was asked for"),
+        "{err}"
+    );
+    // (The renderer may wrap the name at its `/`.)
+    assert!(
+        err.contains("name the tag: `duckc pull") && err.contains(":TAG`"),
+        "{err}"
+    );
+
     // Where each image came from: `images --digests` and `inspect`.
     let repo_digest = format!("{host}/your/duck@{first}");
     let out = must(b, cfg.path(), &["images", "--digests"]);

@@ -179,6 +179,15 @@ pub(crate) fn report(e: Error) -> miette::Report {
     miette!(help = help, "{e}")
 }
 
+/// A `pull NAME` without a tag that found no `latest`: the help says that `latest` was asked
+/// for and how to name a tag, as Docker users meet it (`docker pull NAME` does the same).
+fn with_untagged_help(e: Error, name: &str) -> miette::Report {
+    let help = format!(
+        "no tag was given, so `latest` was asked for and the registry has none under that name; name the tag: `duckc pull {name}:TAG`"
+    );
+    miette!(help = help, "{e}")
+}
+
 /// `https://host/path` or `host` → `host`.
 fn server_host(server: &str) -> miette::Result<String> {
     let s = server
@@ -240,11 +249,20 @@ impl Command {
                         println!("{line}");
                     }
                 };
+                // The parsed reference always has a tag (`latest` filled in): whether the user
+                // wrote one is read from the name as given.
+                let untagged =
+                    !name.contains('@') && !name.rsplit('/').next().unwrap_or(&name).contains(':');
+                // A missing `latest` the user never asked for by name: say which tag was asked.
+                let failed = |e: Error| match &e {
+                    Error::NotFound { .. } if untagged => with_untagged_help(e, &name),
+                    _ => report(e),
+                };
                 let mut last = None;
+                if untagged {
+                    say("Using default tag: latest".to_owned());
+                }
                 for reference in &candidates {
-                    if reference.tag.is_none() && reference.digest.is_none() {
-                        say("Using default tag: latest".to_owned());
-                    }
                     say(format!(
                         "{}: Pulling from {}",
                         reference
@@ -303,11 +321,11 @@ impl Command {
                             if let Some(view) = &view {
                                 view.failed(&e.to_string());
                             }
-                            return Err(report(e));
+                            return Err(failed(e));
                         }
                     }
                 }
-                Err(report(last.expect("at least one candidate")))
+                Err(failed(last.expect("at least one candidate")))
             }
             Command::Push {
                 name,
