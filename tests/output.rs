@@ -146,7 +146,13 @@ fn a_failing_step_prints_its_header_its_output_then_the_error() {
      ---> Running in <id>
     before-failing
     ");
-    assert!(err.contains("failed with exit code 3"), "{err}");
+    // Named as the Dockerfile writes it, not as the spec it was lowered to.
+    insta::assert_snapshot!(err, @r"
+    error: `RUN echo before-failing; exit 3` (stage `stage-0`) failed with exit code 3
+      its last output:
+      | before-failing
+      help: fix the command, then build again: the steps before it are cached
+    ");
 
     // JSON: the line as an `output` event, then the `failed` event.
     let (code, out, err) = common::run(
