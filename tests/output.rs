@@ -146,7 +146,13 @@ fn a_failing_step_prints_its_header_its_output_then_the_error() {
      ---> Running in <id>
     before-failing
     ");
-    assert!(err.contains("failed with exit code 3"), "{err}");
+    // Named as the Dockerfile writes it, not as the spec it was lowered to.
+    insta::assert_snapshot!(err, @r"
+    error: `RUN echo before-failing; exit 3` (stage `stage-0`) failed with exit code 3
+      its last output:
+      | before-failing
+      help: fix the command, then build again: the steps before it are cached
+    ");
 
     // JSON: the line as an `output` event, then the `failed` event.
     let (code, out, err) = common::run(
@@ -271,4 +277,63 @@ fn redact_ids(out: &str) -> String {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// What `run` says about an image the store lacks: the code, the tag it is likely a typo of,
+/// and where images come from (duckc's `run` pulls nothing by itself).
+#[test]
+fn run_of_a_missing_image_names_the_nearest_tag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let (code, _, err) = common::run(&store, &["run", "--rm", "busybx", "true"]);
+    assert_eq!(code, 1, "{err}");
+    insta::assert_snapshot!(err, @r"
+    image::not_found
+
+      × no image `busybx` in the store
+      help: did you mean `busybox`? `duckc images` lists the store's images;
+            `duckc pull HOST/NAME:TAG` fetches one from a registry, `duckc load -i
+            FILE` reads an archive, `duckc build` makes one
+    ");
+    let (_, _, err) = common::run(&store, &["run", "--rm", "no-such-duck:v1", "true"]);
+    assert!(!common::flat(&err).contains("did you mean"), "{err}");
+}
+
+/// `duckc build` and `duckc check` in a directory without a spec, as a Docker user types them:
+/// the help names the file flag of the verb that has one.
+#[test]
+fn build_in_a_directory_without_a_spec() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = common::output(duckc(&store).current_dir(&empty).args(["build", "."]));
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stderr), @r"
+      × `.` holds no `env.kdl`, `duck.kdl` or `Dockerfile`
+      help: add an `env.kdl` or a `Dockerfile` there, or name the file: `duckc
+            build -f FILE DIR`, `duckc check FILE`
+    ");
+}
+
+/// `rmi` of an image a container uses: rendered as other errors are (code, `help:`), the
+/// container named by its short id, not by its gc root's file name.
+#[test]
+fn rmi_of_an_image_in_use_names_the_container() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    common::must(&store, &["run", "--name", "keeper", "busybox", "true"]);
+    let id = common::must(&store, &["inspect", "-f", "{{.Id}}", "keeper"]);
+    let (code, _, err) = common::run(&store, &["rmi", "busybox"]);
+    assert_eq!(code, 1, "{err}");
+    insta::assert_snapshot!(err.replace(&id.trim()[..12], "ID"), @r"
+    image::in_use
+
+      × image `busybox` is used by container ID
+      help: `duckc rmi -f` untags it anyway; or remove what holds it first (`duckc
+            ps -a --filter ancestor=IMAGE` lists the containers)
+    ");
 }

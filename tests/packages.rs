@@ -103,6 +103,72 @@ fn an_unknown_package_is_a_diagnostic_on_the_packages_node() {
     assert!(!dir.path().join("duck.lock").exists());
 }
 
+/// What `duckc lock` (or `build --locked`) prints for the errors a user meets, with the test
+/// repository's port and keyring paths replaced: each a diagnostic with a code and a `help:`.
+#[test]
+fn lock_errors_are_diagnostics_with_a_code_and_a_help() {
+    let repo = apt::repo();
+    let run = |spec: &str, line: &str, args: &[&str]| -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let store = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("env.kdl"), spec).unwrap();
+        let mut cmd = common::duckc(store.path());
+        cmd.current_dir(dir.path())
+            .args(args)
+            .env("DUCKC_APT_REPOSITORY", line);
+        let out = output(&mut cmd);
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr)
+            .replace(&repo.url, "http://127.0.0.1:PORT")
+            .replace(&repo.other_keyring.display().to_string(), "OTHER.gpg")
+            .replace(&repo.keyring.display().to_string(), "KEYRING.gpg")
+    };
+    let spec =
+        |names: &str| format!("env \"base\" {{\n    from \"scratch\"\n    packages {names}\n}}\n");
+    let lock = ["lock"];
+    // A typo: the span is the name, the help the index's nearest name.
+    insta::assert_snapshot!(
+        "lock_unknown_package",
+        run(&spec(r#""duck-tool" "gawkk""#), &repo.line(), &lock)
+    );
+    // `old-duck` breaks the libduck1 `duck-tool` needs.
+    insta::assert_snapshot!(
+        "lock_unsatisfiable",
+        run(&spec(r#""duck-tool" "old-duck""#), &repo.line(), &lock)
+    );
+    // Signed by a key the named keyring lacks.
+    let other = format!(
+        "[signed-by={}] {} {} {}",
+        repo.other_keyring.display(),
+        repo.url,
+        apt::SUITE,
+        apt::COMPONENT
+    );
+    // (The message's lines joined: where they wrap depends on the keyring's temporary path.)
+    insta::assert_snapshot!(
+        "lock_release_signature",
+        run(&spec(r#""gawk""#), &other, &lock).replace("\n  │ ", " ")
+    );
+    // A suite the repository does not have.
+    let suite = format!(
+        "[signed-by={}] {} nosuch {}",
+        repo.keyring.display(),
+        repo.url,
+        apt::COMPONENT
+    );
+    insta::assert_snapshot!("lock_no_such_suite", run(&spec(r#""gawk""#), &suite, &lock));
+    // No repository line that parses.
+    insta::assert_snapshot!(
+        "lock_bad_repository",
+        run(&spec(r#""gawk""#), "stable main", &lock)
+    );
+    // `--locked` with no lock: nothing is resolved, the step is named.
+    insta::assert_snapshot!(
+        "build_locked_without_a_lock",
+        run(&spec(r#""gawk""#), &repo.line(), &["build", "--locked"])
+    );
+}
+
 /// (env, platform, package) of every `package` line.
 fn duckc_lock_envs(text: &str) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
@@ -446,6 +512,9 @@ fn a_tampered_deb_fails_the_build_and_stores_nothing() {
     assert!(err.contains("gawk"), "{err}");
     assert!(err.contains("does not match the repository index"), "{err}");
     assert!(err.contains("nothing was stored"), "{err}");
+    // The packages crate's help comes through the executor.
+    assert!(err.contains("help: the server, or a proxy"), "{err}");
+    assert!(err.contains("`duckc lock --update`"), "{err}");
     // Nothing of it is stored: no layer, no image, no downloaded .deb under its name.
     let df = ok(common::duckc(&store).args(["system", "df"]));
     for kind in ["Images", "Layers"] {

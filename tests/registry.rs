@@ -182,6 +182,21 @@ fn tutorial_push_pull_run() {
     );
     must(b, cfg.path(), &["verify"]);
 
+    // No tag: `latest`, said as Docker says it, and a help that says so when it is missing.
+    let (code, out, err) = run(b, cfg.path(), &["pull", &format!("{host}/your/duck")]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.starts_with("Using default tag: latest\n"), "{out}");
+    let err = common::flat(&err);
+    assert!(
+        err.contains("no tag was given, so `latest` was asked for"),
+        "{err}"
+    );
+    // (The renderer may wrap the name at its `/`.)
+    assert!(
+        err.contains("name the tag: `duckc pull") && err.contains(":TAG`"),
+        "{err}"
+    );
+
     // Where each image came from: `images --digests` and `inspect`.
     let repo_digest = format!("{host}/your/duck@{first}");
     let out = must(b, cfg.path(), &["images", "--digests"]);
@@ -533,6 +548,28 @@ fn a_helper_that_reads_no_input_fails_with_an_error_not_a_signal() {
     assert!(
         !err.contains("qqqq"),
         "the secret stays out of the error: {err}"
+    );
+    // The help is for a helper that failed, not for a broken config file.
+    let flat = common::flat(&err);
+    assert!(flat.contains("help: unlock the keychain"), "{err}");
+    assert!(!flat.contains("fix or remove the Docker config"), "{err}");
+    // A helper that is not installed: install it, or stop naming it.
+    let config = serde_json::json!({ "credsStore": "nosuch" });
+    std::fs::write(helper.cfg.path().join("config.json"), config.to_string()).unwrap();
+    let (code, _, err) = helper.duckc(
+        store.path(),
+        &["login", "-u", "duck", "--password-stdin", &registry.host()],
+        b"secret\n",
+    );
+    assert_eq!(code, 1, "{err}");
+    let flat = common::flat(&err);
+    assert!(
+        flat.contains("cannot run `docker-credential-nosuch`"),
+        "{err}"
+    );
+    assert!(
+        flat.contains("help: install `docker-credential-nosuch`"),
+        "{err}"
     );
 }
 

@@ -354,6 +354,8 @@ fn detached_logs_exec_stop_kill_rm() {
     let (code, _, err) = run(store, &["rm", "napper"]);
     assert_ne!(code, 0);
     assert!(err.contains("container is running"), "{err}");
+    assert!(err.contains("container::running"), "{err}");
+    assert!(err.contains("`duckc rm -f napper`"), "{err}");
     // stop: sleep ignores SIGTERM as pid 1, so it is killed after the grace period.
     must(store, &["stop", "-t", "1", "napper"]);
     assert!(ps_row(store, "napper")[4].starts_with("Exited (137) "));

@@ -95,6 +95,24 @@ fn help_groups_and_docker_verbs_duckc_lacks() {
         assert!(err.contains(&format!("duckc has no `{verb}`")), "{err}");
         assert!(err.contains("help:") && !err.contains("similar"), "{err}");
     }
+    // Under a management command, the verb is named with it, and the top-level one that
+    // does the job is offered (`docker image rm` is `duckc rmi`).
+    let (code, _, err) = run(&store, &["image", "rm", "x"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`duckc image` has no `rm`"), "{err}");
+    assert!(err.contains("`duckc rmi`"), "{err}");
+    let (code, _, err) = run(&store, &["network", "connect", "a", "b"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`duckc network` has no `connect`"), "{err}");
+    // `run --help` says the bridge is the default once, not also `[default: default]`; every
+    // container argument says what it takes.
+    let help = must(&store, &["run", "--help"]);
+    assert!(!help.contains("[default: default]"), "{help}");
+    let help = must(&store, &["rm", "--help"]);
+    assert!(
+        help.contains("<CONTAINERS>...  Containers, by name, id"),
+        "{help}"
+    );
     // A typo of a duckc verb still gets clap's suggestion.
     let (_, _, err) = run(&store, &["biuld"]);
     assert!(err.contains("'build'"), "{err}");

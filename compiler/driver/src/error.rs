@@ -13,7 +13,9 @@ pub enum Error {
     #[error("cannot read `{name}`: it is not UTF-8 text")]
     NotText { name: String },
     #[error("`{}` holds no `env.kdl`, `duck.kdl` or `Dockerfile`", .dir.display())]
-    #[diagnostic(help("add an `env.kdl` or a `Dockerfile` there, or name one with `-f FILE`"))]
+    #[diagnostic(help(
+        "add an `env.kdl` or a `Dockerfile` there, or name the file: `duckc build -f FILE DIR`, `duckc check FILE`"
+    ))]
     NothingIn { dir: PathBuf },
     #[error("no spec given, and neither `env.kdl` nor `duck.kdl` is in the current directory")]
     #[diagnostic(help("pass the spec's path, e.g. `duckc check path/to/env.kdl`"))]

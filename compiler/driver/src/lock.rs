@@ -29,19 +29,18 @@ pub struct Locked {
     pub context: PackagesContext,
 }
 
-/// Why the lock could not be read, brought up to date or written.
+/// Why the lock could not be read, brought up to date or written. The packages crate's errors
+/// keep their `packages::…` code and help.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
     #[error("cannot read the lock: {0}")]
-    #[diagnostic(help("run `duckc lock` to write it again"))]
+    #[diagnostic(forward(0))]
     Read(duckc_packages::lock::Error),
-    #[error("{0}")]
-    #[diagnostic(help(
-        "set the apt repository: `--repository 'URI SUITE COMPONENT'`, `DUCKC_APT_REPOSITORY`, or the host's apt sources"
-    ))]
+    #[error(transparent)]
+    #[diagnostic(transparent)]
     Repository(source::Error),
-    #[error("{0}")]
-    #[diagnostic(help("check that the spec's directory is writable"))]
+    #[error(transparent)]
+    #[diagnostic(transparent)]
     Write(duckc_packages::lock::Error),
     /// A step that cannot be locked: its diagnostic points at its `packages` node.
     #[error("the packages of `{name}` cannot be locked; fix the error above")]
@@ -50,12 +49,9 @@ pub enum Error {
         diagnostics: Box<Diagnostics>,
     },
     /// A step that cannot be locked for a reason outside the spec (the repository).
-    #[error("{error}")]
-    Unlocated {
-        error: Box<locking::Error>,
-        #[help]
-        help: String,
-    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Unlocated(Box<locking::Error>),
 }
 
 impl Loaded {
@@ -121,6 +117,8 @@ impl Loaded {
 
     /// A failed step as a diagnostic on its `packages` node.
     fn step_error(&self, found: &PackagesStep, error: locking::Error, lock: &Path) -> Error {
+        // The packages crate's help, where it has one: it knows what went wrong.
+        let help = miette::Diagnostic::help(&error).map(|h| h.to_string());
         let (code, label, help) = match &error {
             locking::Error::NotLocked(_) => (
                 Code::NotLocked,
@@ -133,26 +131,18 @@ impl Loaded {
             locking::Error::Resolve(_) => (
                 Code::UnresolvedPackages,
                 "cannot be resolved",
-                "check the names (`apt-cache policy NAME` on a Debian host) and version constraints; the explanation above says which packages conflict".to_owned(),
+                help.unwrap_or_else(|| "check the names (`apt-cache policy NAME` on a Debian host) and version constraints".to_owned()),
             ),
             locking::Error::Platform(_) => (
                 Code::PackagesPlatform,
                 "for this platform",
                 "use `platform \"linux/amd64\"` or `platform \"linux/arm64\"`".to_owned(),
             ),
-            locking::Error::Repository(_) => {
-                return Error::Unlocated {
-                    error: Box::new(error),
-                    help: "check the repository setting: `--repository`, `DUCKC_APT_REPOSITORY`, or the host's apt sources".to_owned(),
-                };
-            }
+            locking::Error::Repository(_) => return Error::Unlocated(Box::new(error)),
         };
         // Only specs have `packages` steps.
         let Frontend::Kdl(db) = &self.frontend else {
-            return Error::Unlocated {
-                error: Box::new(error),
-                help,
-            };
+            return Error::Unlocated(Box::new(error));
         };
         let file = found.file;
         let name = if file == duckc_ir::Workspace::get(db).root(db) {
@@ -161,8 +151,25 @@ impl Loaded {
             file.path(db).clone()
         };
         let mut diagnostic = Diagnostic::error(code, error.to_string()).with_help(help);
-        if let Some(span) = found.ptr.span(duckc_ir::source_map(db, file)) {
+        // An unknown or unpinned package: point at its name; offer the index's nearest name.
+        let (ptr, suggestion) = match &error {
+            locking::Error::Resolve(duckc_packages::resolve::Error::Unknown {
+                name,
+                suggestion,
+            }) => {
+                let (ptr, exact) = value_of(found, name);
+                (ptr, suggestion.as_deref().filter(|_| exact))
+            }
+            locking::Error::NotLocked(duckc_packages::lock::NotLocked::Package {
+                package, ..
+            }) => (value_of(found, package).0, None),
+            _ => (found.ptr, None),
+        };
+        if let Some(span) = ptr.span(duckc_ir::source_map(db, file)) {
             diagnostic = diagnostic.with_label(span, label);
+            if let Some(s) = suggestion {
+                diagnostic = diagnostic.with_suggestion(span, format!("\"{s}\""));
+            }
         }
         let mut diagnostics = Diagnostics::new(Kind::Spec, name, file.text(db).clone());
         diagnostics.items.push(diagnostic);
@@ -170,6 +177,26 @@ impl Loaded {
             name: self.name.clone(),
             diagnostics: Box::new(diagnostics),
         }
+    }
+}
+
+/// The step's argument that names package `name` (`name`, `name=1.0`, `name:amd64`), else its
+/// first; and whether it is the name alone (so a suggestion may replace it whole).
+fn value_of(found: &PackagesStep, name: &str) -> (duckc_ir::items::Ptr, bool) {
+    let written = |n: &str| {
+        let n = n.split_once('=').map_or(n, |(n, _)| n).trim();
+        n.split_once(':').map_or(n, |(n, _)| n) == name
+    };
+    match (found.ptr, found.step.names.iter().position(|n| written(n))) {
+        (duckc_ir::items::Ptr::Value { item, step, .. }, Some(i)) => (
+            duckc_ir::items::Ptr::Value {
+                item,
+                step,
+                value: i as u32,
+            },
+            found.step.names[i] == name,
+        ),
+        (ptr, _) => (ptr, false),
     }
 }
 

@@ -81,7 +81,11 @@ fn main() -> ExitCode {
             cli
         }) {
         Ok(cli) => cli,
-        Err(e) => match cmd::help::unknown_docker_verb(&e) {
+        Err(e) => match cmd::help::unknown_docker_verb(
+            &e,
+            &std::env::args().skip(1).collect::<Vec<_>>(),
+            &Cli::command(),
+        ) {
             Some(report) => {
                 eprintln!("{report:?}");
                 return ExitCode::from(2);

@@ -30,7 +30,8 @@ pub use execute::{BuildOptions, BuildOutcome, Event, NodeResult, Unit, build};
 pub use plan::{EnvPlan, PlanStep};
 pub use remote::RemoteCache;
 
-/// Errors of a build. Codes `build::…`; the store's and the image crate's errors keep theirs.
+/// Errors of a build. Codes `build::…`; the store's, the image crate's and the packages crate's
+/// errors keep theirs.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
     #[error(transparent)]
@@ -58,14 +59,14 @@ pub enum Error {
     #[error("cannot load the base `oci-layout:{path}`: {reason}")]
     #[diagnostic(code(build::base_layout))]
     BaseLayout { path: String, reason: String },
-    /// A `packages` node whose packages the lock does not hold.
+    /// A `packages` node whose packages the lock does not hold (`packages::lock_stale`).
     #[error(transparent)]
-    #[diagnostic(code(build::not_locked))]
+    #[diagnostic(transparent)]
     NotLocked(#[from] duckc_packages::lock::NotLocked),
     /// A `packages` node that could not be built (not locked, a download or a `.deb` that
-    /// does not verify, a maintainer script that failed).
+    /// does not verify, a maintainer script that failed): the packages crate's code and help.
     #[error(transparent)]
-    #[diagnostic(code(build::packages))]
+    #[diagnostic(transparent)]
     Packages(Box<duckc_packages::locking::BuildError>),
     /// A spec with `packages` steps given to the executor without its lock.
     #[error("the spec's packages are not locked")]
@@ -262,5 +263,15 @@ mod error_tests {
             store.code().map(|c| c.to_string()).as_deref(),
             Some("store::layer_missing")
         );
+        // So do the packages crate's, with their help.
+        let stale = Error::from(duckc_packages::locking::BuildError::NotLocked(
+            duckc_packages::lock::NotLocked::Env { env: "app".into() },
+        ));
+        assert_eq!(
+            stale.code().map(|c| c.to_string()).as_deref(),
+            Some("packages::lock_stale")
+        );
+        let help = stale.help().map(|h| h.to_string()).unwrap_or_default();
+        assert!(help.contains("`duckc lock`"), "{help}");
     }
 }

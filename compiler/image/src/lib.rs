@@ -149,7 +149,12 @@ pub enum Error {
     IndexTooDeep(Digest),
     /// An image that containers still use.
     #[error("image `{0}` is used by {1}")]
-    #[diagnostic(code(image::in_use))]
+    #[diagnostic(
+        code(image::in_use),
+        help(
+            "`duckc rmi -f` untags it anyway; or remove what holds it first (`duckc ps -a --filter ancestor=IMAGE` lists the containers)"
+        )
+    )]
     InUse(String, String),
 }
 

@@ -44,7 +44,7 @@ pub fn remove(
         .roots()?
         .into_iter()
         .filter(|(_, ds)| ds.contains(&image.digest))
-        .map(|(id, _)| id)
+        .map(|(id, _)| user(&id))
         .collect();
 
     store.update_refs(|refs| {
@@ -58,10 +58,7 @@ pub fn remove(
             Some(n) => {
                 let t = n.clone();
                 if tags.len() == 1 && !users.is_empty() && !force {
-                    return Ok(Err(Error::InUse(
-                        reference.to_owned(),
-                        format!("container {}", users.join(", ")),
-                    )));
+                    return Ok(Err(Error::InUse(reference.to_owned(), users.join(", "))));
                 }
                 refs.tags.remove(&t);
                 untagged.push(normalize_name(&t).unwrap_or(t));
@@ -77,10 +74,7 @@ pub fn remove(
                     )));
                 }
                 if !users.is_empty() && !force {
-                    return Ok(Err(Error::InUse(
-                        reference.to_owned(),
-                        format!("container {}", users.join(", ")),
-                    )));
+                    return Ok(Err(Error::InUse(reference.to_owned(), users.join(", "))));
                 }
                 for t in &tags {
                     refs.tags.remove(t);
@@ -173,4 +167,13 @@ pub fn list(store: &Store) -> Result<Vec<ListedImage>> {
             .then_with(|| a.tag.cmp(&b.tag))
     });
     Ok(rows)
+}
+
+/// A gc root as the user knows it: a container's short id (`container-ID` roots are the
+/// runtime's), else the root's name.
+fn user(root: &str) -> String {
+    match root.strip_prefix("container-") {
+        Some(id) => format!("container {}", &id[..id.len().min(12)]),
+        None => root.to_owned(),
+    }
 }

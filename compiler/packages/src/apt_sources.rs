@@ -22,16 +22,27 @@ pub const SOURCES_FILE: &str = "etc/apt/sources.list.d/debian.sources";
 pub const KEYRINGS_DIR: &str = "etc/apt/keyrings";
 
 /// Why the sources layer could not be made.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
     #[error("cannot read the keyring `{}` for the image's apt sources: {source}", path.display())]
+    #[diagnostic(
+        code(packages::keyring),
+        help(
+            "check the `signed-by` path in the repository line (or the config file's `keyring`): the keyring goes into the image with the sources"
+        )
+    )]
     Keyring {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
     #[error("cannot write the apt sources layer: {0}")]
+    #[diagnostic(
+        code(packages::io),
+        help("check that the store is writable and its disk not full")
+    )]
     Io(#[from] std::io::Error),
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Store(#[from] duckc_store::Error),
 }
 

@@ -25,8 +25,9 @@ impl Paragraph {
 }
 
 /// A line that is not part of a valid paragraph.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 #[error("line {line}: {what}")]
+#[diagnostic(code(packages::control))]
 pub struct Error {
     /// 1-based line number.
     pub line: usize,

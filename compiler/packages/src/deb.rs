@@ -8,14 +8,22 @@ use std::path::{Path, PathBuf};
 
 use crate::control::{self, Paragraph};
 
-#[derive(Debug, thiserror::Error)]
+/// Why a `.deb` cannot be read. Codes `packages::deb…`.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
     #[error("cannot read `{}`: {source}", path.display())]
+    #[diagnostic(code(packages::deb_read))]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("`{}` is not a Debian package: {what}", path.display())]
+    #[diagnostic(
+        code(packages::bad_deb),
+        help(
+            "the repository serves a damaged package; report it to the repository's maintainers, or pin another version with `duckc lock --update`"
+        )
+    )]
     Invalid { path: PathBuf, what: String },
 }
 

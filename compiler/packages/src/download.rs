@@ -40,12 +40,20 @@ pub enum Event<'a> {
     Finished { name: &'a str },
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Why a file could not be downloaded into the cache. Codes `packages::…`.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Fetch(#[from] fetch::Error),
     #[error(
         "`{name}` does not match the repository index: sha256 {actual}, expected {expected}; nothing was stored"
+    )]
+    #[diagnostic(
+        code(packages::hash_mismatch),
+        help(
+            "the server, or a proxy or mirror on the way, serves other bytes than the repository's signed index pins; if the repository changed on purpose, run `duckc lock --update`"
+        )
     )]
     Mismatch {
         name: String,
@@ -53,20 +61,46 @@ pub enum Error {
         actual: String,
     },
     #[error("download of `{name}` stopped after {got} of {size} bytes; run again to resume it")]
+    #[diagnostic(
+        code(packages::download_truncated),
+        help("what was downloaded is kept; check the network and run the command again")
+    )]
     Truncated { name: String, got: u64, size: u64 },
     #[error(
         "`{name}` is larger than the {size} bytes the repository index gives; nothing was stored"
     )]
+    #[diagnostic(
+        code(packages::download_too_large),
+        help(
+            "the server serves another file than the repository's index describes; if the repository changed on purpose, run `duckc lock --update`"
+        )
+    )]
     TooLarge { name: String, size: u64 },
     #[error("download of `{name}` failed after {got} bytes: {source}; run again to resume it")]
+    #[diagnostic(
+        code(packages::download_interrupted),
+        help("what was downloaded is kept; check the network and run the command again")
+    )]
     Interrupted {
         name: String,
         got: u64,
         source: std::io::Error,
     },
     #[error("bad sha256 `{0}`")]
+    #[diagnostic(
+        code(packages::bad_digest),
+        help(
+            "a sha256 is 64 hex digits; if `duck.lock` holds this one, run `duckc lock --update` to write it again"
+        )
+    )]
     BadDigest(String),
     #[error("download cache `{}`: {source}", path.display())]
+    #[diagnostic(
+        code(packages::download_cache),
+        help(
+            "the download cache is the store's `downloads/` directory: check that it is writable and the disk not full"
+        )
+    )]
     Io {
         path: PathBuf,
         source: std::io::Error,

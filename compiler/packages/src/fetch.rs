@@ -8,17 +8,43 @@ use std::time::Duration;
 
 use crate::source::redact;
 
-#[derive(Debug, thiserror::Error)]
+/// Why a repository file could not be fetched. Codes `packages::fetch…`.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
     #[error("`{}` does not exist in the repository", redact(url))]
+    #[diagnostic(code(packages::fetch_not_found), help("{}", not_found_help(url)))]
     NotFound { url: String },
     #[error("`{}`: the server answered {status}", redact(url))]
+    #[diagnostic(
+        code(packages::fetch),
+        help(
+            "run again if the server's trouble may have passed; otherwise check the repository line (`--repository`, `DUCKC_APT_REPOSITORY`, `repositories.kdl` or the host's apt sources)"
+        )
+    )]
     Status { url: String, status: u16 },
     #[error("`{}`: {message}", redact(url))]
+    #[diagnostic(
+        code(packages::fetch),
+        help(
+            "check the network, then the repository line (`--repository`, `DUCKC_APT_REPOSITORY`, `repositories.kdl` or the host's apt sources)"
+        )
+    )]
     Transport { url: String, message: String },
     #[error("`{}` is larger than the {limit} bytes expected", redact(url))]
+    #[diagnostic(
+        code(packages::fetch_too_large),
+        help(
+            "the server does not serve an apt repository there: check the repository line (`--repository`, `DUCKC_APT_REPOSITORY`, `repositories.kdl` or the host's apt sources)"
+        )
+    )]
     TooLarge { url: String, limit: u64 },
     #[error("cannot read `{}`: {source}", path.display())]
+    #[diagnostic(
+        code(packages::fetch_file),
+        help(
+            "a `file:` repository is read from this machine: check the repository line (`--repository`, `DUCKC_APT_REPOSITORY`, `repositories.kdl` or the host's apt sources)"
+        )
+    )]
     File {
         path: PathBuf,
         source: std::io::Error,
@@ -26,6 +52,16 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A missing index file is a wrong repository line; a missing package, a repository that moved
+/// on since `duck.lock` pinned it.
+fn not_found_help(url: &str) -> &'static str {
+    if url.contains("/dists/") {
+        "check the repository line's URI and suite (`--repository`, `DUCKC_APT_REPOSITORY`, `repositories.kdl` or the host's apt sources)"
+    } else {
+        "the repository no longer has the version `duck.lock` pins: run `duckc lock --update` to pin what it has now"
+    }
+}
 
 /// An open response body.
 pub struct Body {

@@ -67,24 +67,30 @@ pub struct Package {
     pub sha256: String,
 }
 
-/// A paragraph of `Packages` that cannot be used.
-#[derive(Debug, thiserror::Error)]
+/// A paragraph of `Packages` that cannot be used. Code `packages::bad_index`; the help is
+/// [`crate::repo::Error::Parse`]'s, which names the file.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
+    #[diagnostic(code(packages::bad_index))]
     #[error("`Packages` is not a control file: {0}")]
     Control(#[from] control::Error),
+    #[diagnostic(code(packages::bad_index))]
     #[error("package `{package}`: missing field `{field}`")]
     Missing {
         package: String,
         field: &'static str,
     },
+    #[diagnostic(code(packages::bad_index))]
     #[error("package `{package}`: bad version `{version}`")]
     Version { package: String, version: String },
+    #[diagnostic(code(packages::bad_index))]
     #[error("package `{package}`: bad `{field}`: {source}")]
     Relation {
         package: String,
         field: &'static str,
         source: relation::Error,
     },
+    #[diagnostic(code(packages::bad_index))]
     #[error("package `{package}`: bad `{field}` `{value}`")]
     Field {
         package: String,
@@ -190,6 +196,21 @@ impl Index {
 
     pub fn get(&self, i: usize) -> &Package {
         &self.packages[i]
+    }
+
+    /// The name (real or virtual) nearest to `name` by edit distance, when it is a plausible
+    /// typo of it; ties go to the name that sorts first. Only for error messages: it reads every
+    /// name.
+    pub fn nearest_name(&self, name: &str) -> Option<String> {
+        let mut names: Vec<&str> = self
+            .by_name
+            .keys()
+            .chain(self.providers.keys())
+            .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        duckc_syntax::suggest::nearest(name, names).map(str::to_owned)
     }
 
     /// Indices of the packages called `name`, in file order.

@@ -89,26 +89,47 @@ pub enum Progress<'a> {
     },
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Why a step's package layers could not be built. Codes `packages::…`; download, `.deb` and
+/// store errors keep their own.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Download(#[from] download::Error),
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Deb(#[from] deb::Error),
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Store(#[from] duckc_store::Error),
     #[error("cannot unpack `{name}`: {source}")]
+    #[diagnostic(
+        code(packages::unpack),
+        help(
+            "the package's archive holds what duckc does not unpack; report it to the repository's maintainers, or pin another version with `duckc lock --update`"
+        )
+    )]
     Extract {
         name: String,
         source: duckc_layer::ExtractError,
     },
     #[error("cannot write `{}`: {source}", path.display())]
+    #[diagnostic(
+        code(packages::io),
+        help("check that the store is writable and its disk not full")
+    )]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error(
         "`{file}` is not the pinned package: it says `{found}`, the lock says `{expected}`; nothing was stored"
+    )]
+    #[diagnostic(
+        code(packages::hash_mismatch),
+        help(
+            "the repository serves another package under the pinned file's name; if it changed on purpose, run `duckc lock --update` to pin what it serves now"
+        )
     )]
     NotPinned {
         file: String,
@@ -118,10 +139,28 @@ pub enum Error {
     #[error(
         "`{name}` ships both `/{path}` and `/usr/{path}`: it cannot be unpacked on a merged-/usr image"
     )]
+    #[diagnostic(
+        code(packages::merged_usr),
+        help(
+            "Debian's own tools refuse this package too: drop it from `packages`, or report it to its maintainers"
+        )
+    )]
     MergedUsrConflict { name: String, path: String },
     #[error("cannot configure the packages: {reason}")]
+    #[diagnostic(
+        code(packages::configure),
+        help(
+            "configuring runs the maintainer scripts in a container: check that containers run here (`duckc run --rm IMAGE true`)"
+        )
+    )]
     Runtime { reason: String },
     #[error("configuring the packages (`{command}`) failed with exit code {code}:\n{tail}")]
+    #[diagnostic(
+        code(packages::configure_failed),
+        help(
+            "the output above is the maintainer scripts'; a package that needs a running service or a device cannot be configured in a build"
+        )
+    )]
     ConfigureFailed {
         command: String,
         code: i32,
@@ -129,6 +168,12 @@ pub enum Error {
     },
     #[error(
         "cannot configure `{package}`: the image has no `/bin/sh` to run its maintainer scripts; build it over a base with a shell and dpkg, `from \"std/debian:bookworm\"` (Debian's minbase), not over `scratch`"
+    )]
+    #[diagnostic(
+        code(packages::no_shell),
+        help(
+            "write `from \"std/debian:bookworm\"` in the env, or build on an env that has `/bin/sh` and `dpkg`"
+        )
     )]
     NoShell { package: String },
 }

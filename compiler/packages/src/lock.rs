@@ -115,13 +115,32 @@ impl PlatformLock {
 }
 
 /// Something the lock does not hold, named as `--locked` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Code `packages::lock_stale`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 pub enum NotLocked {
     #[error("env `{env}` is not in the lock")]
+    #[diagnostic(
+        code(packages::lock_stale),
+        help(
+            "run `duckc lock` (or `duckc build` without `--locked`) to bring `duck.lock` up to date, then commit it"
+        )
+    )]
     Env { env: String },
     #[error("env `{env}` has no lock for platform `{platform}`")]
+    #[diagnostic(
+        code(packages::lock_stale),
+        help(
+            "run `duckc lock` (or `duckc build` without `--locked`) to bring `duck.lock` up to date, then commit it"
+        )
+    )]
     Platform { env: String, platform: String },
     #[error("package `{package}` of env `{env}` ({platform}) is not in the lock")]
+    #[diagnostic(
+        code(packages::lock_stale),
+        help(
+            "run `duckc lock` (or `duckc build` without `--locked`) to bring `duck.lock` up to date, then commit it"
+        )
+    )]
     Package {
         env: String,
         platform: String,
@@ -130,6 +149,12 @@ pub enum NotLocked {
     #[error(
         "the lock of env `{env}` ({platform}) also pins `{package}`, which the env no longer asks for"
     )]
+    #[diagnostic(
+        code(packages::lock_stale),
+        help(
+            "run `duckc lock` (or `duckc build` without `--locked`) to bring `duck.lock` up to date, then commit it"
+        )
+    )]
     Extra {
         env: String,
         platform: String,
@@ -137,16 +162,28 @@ pub enum NotLocked {
     },
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Why `duck.lock` could not be read or written. Codes `packages::lock_…`.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
     #[error("{}: {what}", path.display())]
+    #[diagnostic(
+        code(packages::lock_invalid),
+        help(
+            "`duck.lock` is written by duckc: undo the hand edit or merge that broke it, or delete it and run `duckc lock` to write it again"
+        )
+    )]
     Invalid { path: PathBuf, what: String },
     #[error("cannot read `{}`: {source}", path.display())]
+    #[diagnostic(code(packages::lock_read), help("check the file's permissions"))]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("cannot write `{}`: {source}", path.display())]
+    #[diagnostic(
+        code(packages::lock_write),
+        help("`duck.lock` is written beside the spec: check that its directory is writable")
+    )]
     Write {
         path: PathBuf,
         source: std::io::Error,

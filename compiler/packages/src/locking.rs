@@ -48,15 +48,23 @@ pub enum Mode {
     Update(Vec<String>),
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Why a step could not be locked; each cause keeps its code.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
     #[error(transparent)]
+    #[diagnostic(transparent)]
     NotLocked(#[from] NotLocked),
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Repository(#[from] repo::Error),
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Resolve(#[from] resolve::Error),
     #[error("platform `{0}` has no Debian architecture: use e.g. `linux/amd64` or `linux/arm64`")]
+    #[diagnostic(
+        code(packages::platform),
+        help("use `platform \"linux/amd64\"` or `platform \"linux/arm64\"`")
+    )]
     Platform(String),
 }
 
@@ -301,13 +309,16 @@ impl PackagesContext {
     }
 }
 
-/// Why a node's layers could not be built.
-#[derive(Debug, thiserror::Error)]
+/// Why a node's layers could not be built; each cause keeps its code.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum BuildError {
     #[error(transparent)]
+    #[diagnostic(transparent)]
     NotLocked(#[from] NotLocked),
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Layers(#[from] layers::Error),
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Sources(#[from] crate::apt_sources::Error),
 }

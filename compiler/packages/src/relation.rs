@@ -107,14 +107,18 @@ impl fmt::Display for Relation {
 }
 
 /// A relationship field that cannot be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
+    #[diagnostic(code(packages::relation))]
     #[error("empty package name in `{0}`")]
     EmptyName(String),
+    #[diagnostic(code(packages::relation))]
     #[error("unknown version operator `{op}` in `{relation}`")]
     BadOperator { op: String, relation: String },
+    #[diagnostic(code(packages::relation))]
     #[error("bad version `{version}` in `{relation}`")]
     BadVersion { version: String, relation: String },
+    #[diagnostic(code(packages::relation))]
     #[error("unclosed `(` in `{0}`")]
     Unclosed(String),
 }

@@ -18,19 +18,51 @@ pub struct Release {
     pub sha256: BTreeMap<String, (u64, String)>,
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Why a Release file cannot be used. Codes `packages::bad_release`, `packages::release_signature`,
+/// `packages::keyring`, `packages::gpgv`.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
+    #[diagnostic(
+        code(packages::bad_release),
+        help(
+            "the repository's Release file is damaged, or the URI is not an apt repository: check the repository line"
+        )
+    )]
     #[error("the Release file is not a control file: {0}")]
     Control(#[from] control::Error),
+    #[diagnostic(
+        code(packages::bad_release),
+        help(
+            "the repository's Release file is damaged, or the URI is not an apt repository: check the repository line"
+        )
+    )]
     #[error("the Release file is empty")]
     Empty,
+    #[diagnostic(
+        code(packages::bad_release),
+        help(
+            "the repository's Release file is damaged, or the URI is not an apt repository: check the repository line"
+        )
+    )]
     #[error("the Release file lists no SHA256 digests")]
     NoSha256,
+    #[diagnostic(
+        code(packages::bad_release),
+        help(
+            "the repository's Release file is damaged, or the URI is not an apt repository: check the repository line"
+        )
+    )]
     #[error("bad SHA256 line in the Release file: `{0}`")]
     BadLine(String),
     #[error(
         "the Release file is not signed by a key in {}: {detail}",
         keyrings_text(keyrings)
+    )]
+    #[diagnostic(
+        code(packages::release_signature),
+        help(
+            "name the keyring that holds the repository's signing key in its line, `[signed-by=/path/to/keyring.gpg] URI SUITE COMPONENT`, or check that the URI is the repository you meant"
+        )
     )]
     BadSignature {
         keyrings: Vec<PathBuf>,
@@ -40,17 +72,39 @@ pub enum Error {
         "cannot check the Release signature: no keyring (the default `{}` is not installed)",
         crate::source::DEFAULT_KEYRING
     )]
+    #[diagnostic(
+        code(packages::no_keyring),
+        help(
+            "install Debian's `debian-archive-keyring`, or name the repository's keyring in its line: `[signed-by=/path/to/keyring.gpg] URI SUITE COMPONENT`"
+        )
+    )]
     NoKeyring,
     #[error("cannot read keyring `{}`: {source}", path.display())]
+    #[diagnostic(
+        code(packages::keyring),
+        help("check the `signed-by` path in the repository line (or the config file's `keyring`)")
+    )]
     Keyring {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("keyring `{}` is not valid ASCII-armored OpenPGP", path.display())]
+    #[diagnostic(
+        code(packages::keyring),
+        help("give a binary keyring (`.gpg`) or an ASCII-armored one (`.asc`) as gpg exports it")
+    )]
     Armor { path: PathBuf },
     #[error("cannot run `gpgv` (install Debian's `gpgv`): {0}")]
+    #[diagnostic(
+        code(packages::gpgv),
+        help("install `gpgv` (`apt-get install gpgv`): it checks the Release signature")
+    )]
     Gpgv(std::io::Error),
     #[error("cannot write a temporary file for `gpgv`: {0}")]
+    #[diagnostic(
+        code(packages::gpgv),
+        help("check that the temporary directory (`TMPDIR`) is writable and the disk not full")
+    )]
     Temp(std::io::Error),
 }
 

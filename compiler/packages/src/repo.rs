@@ -24,11 +24,15 @@ pub struct RepositoryIndex {
     pub index: Index,
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Why a repository's index could not be fetched. Codes `packages::…`; a fetch, Release or
+/// `Packages` error keeps its own.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Fetch(#[from] fetch::Error),
     #[error("{} {}: {source}", redact(&repository.uri), repository.suite)]
+    #[diagnostic(forward(source))]
     Release {
         repository: Box<Repository>,
         source: release::Error,
@@ -38,6 +42,12 @@ pub enum Error {
         redact(uri),
         suite
     )]
+    #[diagnostic(
+        code(packages::no_architecture),
+        help(
+            "build for a `platform` the repository has, or use a repository that has this architecture"
+        )
+    )]
     NoArchitecture {
         uri: String,
         suite: String,
@@ -45,23 +55,46 @@ pub enum Error {
         available: String,
     },
     #[error("the Release file lists no `Packages` index for `{component}/binary-{architecture}`")]
+    #[diagnostic(
+        code(packages::no_index),
+        help("check the components in the repository line (e.g. `main`) and the platform")
+    )]
     NoIndex {
         component: String,
         architecture: String,
     },
     #[error("`{path}`: {source}")]
+    #[diagnostic(forward(source))]
     Index {
         path: String,
         source: download::Error,
     },
     #[error("`{path}` cannot be decompressed: {source}")]
+    #[diagnostic(
+        code(packages::bad_index),
+        help(
+            "the repository's `Packages` index is damaged: report it to its maintainers, or use another mirror"
+        )
+    )]
     Decompress {
         path: String,
         source: std::io::Error,
     },
     #[error("`{path}` is larger than {PACKAGES_LIMIT} bytes uncompressed")]
+    #[diagnostic(
+        code(packages::index_too_large),
+        help(
+            "the index is larger than any Debian suite's: check the repository line (`--repository`, `DUCKC_APT_REPOSITORY`, `repositories.kdl` or the host's apt sources)"
+        )
+    )]
     TooLarge { path: String },
     #[error("`{path}`: {source}")]
+    #[diagnostic(
+        code(packages::bad_index),
+        help(
+            "the repository's `Packages` index is damaged: report it to its maintainers, or use another mirror"
+        )
+    )]
     Parse { path: String, source: index::Error },
 }
 

@@ -42,17 +42,39 @@ pub struct Installed {
     pub architecture: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a request cannot be resolved. Codes `packages::not_found`, `packages::unsatisfiable`, ….
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
     #[error(
         "unknown package `{name}`: the repository has no package of that name and none provides it"
     )]
-    Unknown { name: String },
+    #[diagnostic(code(packages::not_found), help("{}", unknown_help(suggestion)))]
+    Unknown {
+        name: String,
+        /// The index's nearest name, when one is a plausible typo.
+        suggestion: Option<String>,
+    },
     #[error("unknown pattern `{pattern}`: use `?essential` or `?priority(required)`")]
+    #[diagnostic(
+        code(packages::unknown_pattern),
+        help(
+            "the patterns are `?essential` and `?priority(required)`, `?priority(important)`, `?priority(standard)`"
+        )
+    )]
     UnknownPattern { pattern: String },
     #[error("bad version in `{item}`")]
+    #[diagnostic(
+        code(packages::bad_version),
+        help("pin a version as apt-get does, `NAME=VERSION`: `python3=3.11.2-1+b1`")
+    )]
     BadVersion { item: String },
     #[error("`{name}` {version} ({architecture}) is installed but not in the repository")]
+    #[diagnostic(
+        code(packages::lock_stale),
+        help(
+            "the repository no longer has what `duck.lock` pins for a base env: run `duckc lock --update` to move the pins forward"
+        )
+    )]
     InstalledNotInIndex {
         name: String,
         version: String,
@@ -60,10 +82,24 @@ pub enum Error {
     },
     /// The request cannot be satisfied; `explanation` is resolvo's account of the conflict.
     #[error("the packages cannot be installed together:\n{explanation}")]
+    #[diagnostic(
+        code(packages::unsatisfiable),
+        help(
+            "the explanation says which packages conflict: drop one of them, pin other versions (`NAME=VERSION`), or split them into separate envs"
+        )
+    )]
     Unsatisfiable { explanation: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn unknown_help(suggestion: &Option<String>) -> String {
+    let check = "check the name (`apt-cache policy NAME` on a Debian host, or the repository's `Packages` index)";
+    match suggestion {
+        Some(s) => format!("did you mean `{s}`? Otherwise {check}"),
+        None => check.to_owned(),
+    }
+}
 
 /// Resolve `request` against `index`. Returns the packages to install (not those already
 /// installed), sorted by name.
@@ -103,8 +139,10 @@ pub fn resolve(index: &Index, request: &Request) -> Result<Vec<Package>> {
             if index.by_name(&relation.name).is_empty()
                 && index.providers(&relation.name).is_empty()
             {
+                let suggestion = index.nearest_name(&relation.name);
                 return Err(Error::Unknown {
                     name: relation.name,
+                    suggestion,
                 });
             }
             let requirement = provider.requirement(&[relation], None);
@@ -695,6 +733,19 @@ mod tests {
             check(&idx, &["nope"]),
             "unknown package `nope`: the repository has no package of that name and none provides it"
         );
+        // A typo of a real or a virtual name: the nearest is offered, with the code.
+        let typo = |name: &str| {
+            let request = Request {
+                packages: vec![name.to_owned()],
+                installed: vec![],
+            };
+            let e = resolve(&idx, &request).unwrap_err();
+            let code = miette::Diagnostic::code(&e).map(|c| c.to_string());
+            let help = miette::Diagnostic::help(&e).map(|h| h.to_string());
+            format!("{}: {}", code.unwrap_or_default(), help.unwrap_or_default())
+        };
+        insta::assert_snapshot!(typo("bsae"), @"packages::not_found: did you mean `base`? Otherwise check the name (`apt-cache policy NAME` on a Debian host, or the repository's `Packages` index)");
+        insta::assert_snapshot!(typo("zzzzzz"), @"packages::not_found: check the name (`apt-cache policy NAME` on a Debian host, or the repository's `Packages` index)");
         let idx = index("app 1 Depends: missing (>= 1)");
         insta::assert_snapshot!(check(&idx, &["app"]), @r"
         the packages cannot be installed together:

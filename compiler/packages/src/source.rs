@@ -105,18 +105,34 @@ pub struct Configured {
     pub origin: Origin,
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Why no repository could be configured. Codes `packages::repository…`.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
     #[error("{origin}: {what}")]
+    #[diagnostic(
+        code(packages::repository_invalid),
+        help(
+            "a repository line reads `[signed-by=/path/to/keyring.gpg] URI SUITE COMPONENT…`, e.g. `http://mirror.example/debian bookworm main`; docs/packages.md describes `repositories.kdl`"
+        )
+    )]
     Invalid { origin: Origin, what: String },
     #[error("cannot read `{}`: {source}", path.display())]
+    #[diagnostic(
+        code(packages::repository_read),
+        help(
+            "check the file's permissions, or set the repository with `--repository` or `{REPOSITORY_VAR}` instead"
+        )
+    )]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error(
-        "no apt repository is configured: pass `--repository 'URI SUITE COMPONENT'`, set `{REPOSITORY_VAR}`, \
-         write a `repositories.kdl` config file, or add a `deb` line to the host's apt sources"
+    #[error("no apt repository is configured")]
+    #[diagnostic(
+        code(packages::no_repository),
+        help(
+            "pass `--repository 'URI SUITE COMPONENT'`, set `{REPOSITORY_VAR}`, write a `repositories.kdl` config file, or add a `deb` line to the host's apt sources"
+        )
     )]
     NoneConfigured,
 }

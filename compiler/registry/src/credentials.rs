@@ -99,6 +99,25 @@ fn helper_for(config: &Value, host: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// How a credential helper failed: the user's remedy differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HelperFailure {
+    /// The program is not on `PATH` (or cannot be run).
+    Missing,
+    /// It ran and exited non-zero (a locked keychain, a store it cannot reach).
+    Failed,
+    /// It could not be handed its input, or its answer is not what the protocol says.
+    Broken,
+}
+
+fn helper_error(program: &str, failure: HelperFailure, message: String) -> Error {
+    Error::CredentialHelper {
+        message,
+        program: program.to_owned(),
+        failure,
+    }
+}
+
 /// `input` in an anonymous memory file, positioned at its start.
 fn input_file(input: &str) -> std::io::Result<std::fs::File> {
     use std::io::{Seek, SeekFrom};
@@ -116,18 +135,33 @@ fn run_helper(name: &str, action: &str, input: &str) -> Result<Vec<u8>> {
     // reading it (as `get` may) must not end duckc with SIGPIPE, which `main` leaves at its
     // default for the registry verbs. The memory file never reaches a disk (the input of
     // `store` holds the secret).
-    let stdin = input_file(input)
-        .map_err(|e| Error::Credentials(format!("cannot hand `{program}` its input: {e}")))?;
+    let stdin = input_file(input).map_err(|e| {
+        helper_error(
+            &program,
+            HelperFailure::Broken,
+            format!("cannot hand `{program}` its input: {e}"),
+        )
+    })?;
     let child = Command::new(&program)
         .arg(action)
         .stdin(Stdio::from(stdin))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| Error::Credentials(format!("cannot run `{program}`: {e}")))?;
-    let out = child
-        .wait_with_output()
-        .map_err(|e| Error::Credentials(format!("`{program} {action}` failed: {e}")))?;
+        .map_err(|e| {
+            helper_error(
+                &program,
+                HelperFailure::Missing,
+                format!("cannot run `{program}`: {e}"),
+            )
+        })?;
+    let out = child.wait_with_output().map_err(|e| {
+        helper_error(
+            &program,
+            HelperFailure::Failed,
+            format!("`{program} {action}` failed: {e}"),
+        )
+    })?;
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stdout);
         let msg = msg.trim();
@@ -148,11 +182,12 @@ fn run_helper(name: &str, action: &str, input: &str) -> Result<Vec<u8>> {
             .filter(|c| !c.is_control())
             .take(200)
             .collect();
-        return Err(Error::Credentials(if said.is_empty() {
+        let message = if said.is_empty() {
             format!("`{program} {action}` failed ({})", out.status)
         } else {
             format!("`{program} {action}` failed ({}): {said}", out.status)
-        }));
+        };
+        return Err(helper_error(&program, HelperFailure::Failed, message));
     }
     Ok(out.stdout)
 }
@@ -166,7 +201,9 @@ pub fn get(host: &str) -> Result<Option<Credentials>> {
             return Ok(None);
         }
         let v: Value = serde_json::from_slice(&out).map_err(|e| {
-            Error::Credentials(format!("`docker-credential-{helper}` gave bad JSON: {e}"))
+            let program = format!("docker-credential-{helper}");
+            let message = format!("`{program}` gave bad JSON: {e}");
+            helper_error(&program, HelperFailure::Broken, message)
         })?;
         let user = v.get("Username").and_then(Value::as_str).unwrap_or("");
         let secret = v.get("Secret").and_then(Value::as_str).unwrap_or("");

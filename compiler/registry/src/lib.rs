@@ -121,9 +121,19 @@ pub enum Error {
         /// What it is instead.
         what: String,
     },
-    /// Reading or writing credentials failed.
+    /// Reading or writing the Docker config file's credentials failed.
     #[error("{0}")]
     Credentials(String),
+    /// A credential helper (`docker-credential-NAME`) is missing, failed or answered nonsense.
+    #[error("{message}")]
+    CredentialHelper {
+        /// What happened, with the helper's own words where it gave any.
+        message: String,
+        /// The helper's program name.
+        program: String,
+        /// Which way it failed.
+        failure: credentials::HelperFailure,
+    },
     /// Local I/O.
     #[error("cannot access `{}`: {source}", path.display())]
     Io {

@@ -379,9 +379,13 @@ fn load(opts: &Options<'_>, again: bool) -> miette::Result<Option<Loaded>> {
     let (errors, _) = super::spec::print(&load.diagnostics, again)?;
     let loaded = load.result?;
     if errors > 0 && matches!(loaded.frontend, Frontend::Kdl(_)) {
-        let s = if errors == 1 { "" } else { "s" };
+        let (s, them) = if errors == 1 {
+            ("", "it")
+        } else {
+            ("s", "them")
+        };
         eprintln!(
-            "error: `{}` has {errors} error{s}; fix them to build it",
+            "error: `{}` has {errors} error{s}; fix {them} to build it",
             loaded.name
         );
         return Ok(None);
@@ -493,9 +497,20 @@ fn failure(
                 .join(", ")
         })
         .filter(|s| !s.is_empty());
-    let whose = envs.map(|e| format!(" (env {e})")).unwrap_or_default();
+    // A Dockerfile's steps are named as written there (`RUN make`, stage `build`), not in
+    // the spec language it was lowered to (`run "make"`, env `build`).
+    let dockerfile = match &loaded.frontend {
+        Frontend::Dockerfile(d) => Some(d),
+        Frontend::Kdl(_) => None,
+    };
+    let kind = if dockerfile.is_some() { "stage" } else { "env" };
+    let whose = envs.map(|e| format!(" ({kind} {e})")).unwrap_or_default();
     match error {
         duckc_executor::Error::RunFailed { step, code, tail } => {
+            let step = dockerfile
+                .zip(*node)
+                .and_then(|(d, key)| d.lowered.steps.iter().find(|s| s.node == Some(key)))
+                .map_or(step.as_str(), |s| s.text.as_str());
             eprintln!("error: `{step}`{whose} failed with exit code {code}");
             if !tail.is_empty() {
                 eprintln!("  its last output:");

@@ -107,6 +107,7 @@ pub struct StatsArgs {
 
 #[derive(Debug, Args)]
 pub struct PauseArgs {
+    /// Containers, by name, id or a unique prefix of an id.
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -145,7 +146,9 @@ pub struct RunArgs {
     hostname: Option<String>,
     /// Network: `bridge` (the default: NAT through duckc's bridge), a user network's name,
     /// `none` (loopback only), or `host`.
-    #[arg(long, default_value = "default")]
+    // `default` is how the bridge is recorded (Docker's `NetworkMode` word); the help says
+    // `bridge`, so clap does not show `[default: default]` beside it.
+    #[arg(long, default_value = "default", hide_default_value = true)]
     network: String,
     #[command(flatten)]
     net: Box<super::network::NetArgs>,
@@ -263,6 +266,7 @@ pub struct StartArgs {
     /// Attach stdin.
     #[arg(short, long)]
     interactive: bool,
+    /// Containers, by name, id or a unique prefix of an id.
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -271,6 +275,7 @@ pub struct StartArgs {
 pub struct StopArgs {
     #[command(flatten)]
     how: StopHow,
+    /// Containers, by name, id or a unique prefix of an id.
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -331,6 +336,7 @@ pub struct KillArgs {
     /// Signal to send.
     #[arg(short, long, default_value = "KILL")]
     signal: String,
+    /// Containers, by name, id or a unique prefix of an id.
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -340,6 +346,7 @@ pub struct RmArgs {
     /// Kill and remove a running container.
     #[arg(short, long)]
     force: bool,
+    /// Containers, by name, id or a unique prefix of an id.
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -349,6 +356,7 @@ pub struct LogsArgs {
     /// Keep printing output until the container exits.
     #[arg(short, long)]
     follow: bool,
+    /// The container, by name, id or a unique prefix of an id.
     container: String,
 }
 
@@ -369,7 +377,9 @@ pub struct ExecArgs {
     /// Working directory inside the container.
     #[arg(short, long)]
     workdir: Option<String>,
+    /// The container, by name, id or a unique prefix of an id.
     container: String,
+    /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
 }
@@ -396,6 +406,7 @@ pub struct CommitArgs {
         action = clap::ArgAction::Set
     )]
     pause: bool,
+    /// The container, by name, id or a unique prefix of an id.
     container: String,
     /// `REPOSITORY[:TAG]` for the new image.
     repository: Option<String>,
@@ -489,6 +500,32 @@ pub(crate) fn id_and_name(store: &Store, query: &str) -> miette::Result<(String,
     find(store, query).map(|(_, c)| (c.id, c.name))
 }
 
+/// What to do about an image `run` does not find: the tag it is likely a typo of, and where
+/// images come from (duckc's `run` pulls nothing by itself).
+fn missing_image_help(store: &Store, query: &str) -> String {
+    let where_from = "`duckc images` lists the store's images; `duckc pull HOST/NAME:TAG` fetches one from a registry, `duckc load -i FILE` reads an archive, `duckc build` makes one";
+    // Tags are stored as `name:tag`; a query without a tag means `:latest`.
+    let untagged = !query.rsplit('/').next().unwrap_or(query).contains(':');
+    let wanted = if untagged {
+        format!("{query}:latest")
+    } else {
+        query.to_owned()
+    };
+    let refs = store.refs().unwrap_or_default();
+    let near =
+        duckc_syntax::suggest::nearest(&wanted, refs.tags.keys().map(String::as_str)).map(|t| {
+            if untagged {
+                t.strip_suffix(":latest").unwrap_or(t)
+            } else {
+                t
+            }
+        });
+    match near {
+        Some(t) => format!("did you mean `{t}`? {where_from}"),
+        None => where_from.to_owned(),
+    }
+}
+
 /// Find a container by name, full ID or unique ID prefix.
 fn find(store: &Store, query: &str) -> miette::Result<(Dir, Config)> {
     container::find(store, query).map_err(report)
@@ -511,11 +548,11 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
     let lease = store
         .lease()
         .map_err(|e| miette!("cannot lock the store: {e}"))?;
-    let image = duckc_image::resolve(store, &args.image).map_err(|e| {
-        miette!(
-            help = "list images with `duckc images`, or load one with `duckc load -i FILE`",
-            "{e}"
-        )
+    let image = duckc_image::resolve(store, &args.image).map_err(|e| match &e {
+        duckc_image::Error::NotFound(_) => {
+            super::with_help(&e, Some(missing_image_help(store, &args.image)))
+        }
+        _ => e.into(),
     })?;
     let image = match &args.platform {
         None => image,
@@ -1018,8 +1055,9 @@ fn rm(store: &Store, args: &RmArgs) -> miette::Result<ExitCode> {
         let state = dir.read_state().into_diagnostic()?;
         if state.status == Status::Running && !args.force {
             return Err(miette!(
+                code = "container::running",
                 help = format!(
-                    "stop the container with `duckc stop {query}` first, or use `duckc rm -f`"
+                    "stop it first with `duckc stop {query}`, or stop and remove it at once with `duckc rm -f {query}`"
                 ),
                 "cannot remove container `{query}`: container is running"
             ));

@@ -120,14 +120,81 @@ pub fn grouped(cmd: clap::Command) -> clap::Command {
     cmd.help_template(text)
 }
 
-/// A clap error for a Docker verb duckc lacks, turned into duckc's own diagnostic.
-pub fn unknown_docker_verb(err: &clap::Error) -> Option<miette::Report> {
+/// Verbs of Docker's management commands (`docker network connect`) that are not top-level
+/// verbs too.
+const MANAGEMENT_VERBS: &[&str] = &[
+    "connect",
+    "create",
+    "disconnect",
+    "list",
+    "ls",
+    "prune",
+    "remove",
+    "update",
+];
+
+/// Docker's `image` verbs that duckc has at the top level only, under their names there.
+const IMAGE_VERBS: &[(&str, &str)] = &[
+    ("build", "build"),
+    ("import", "import"),
+    ("inspect", "inspect"),
+    ("list", "images"),
+    ("load", "load"),
+    ("ls", "images"),
+    ("pull", "pull"),
+    ("push", "push"),
+    ("remove", "rmi"),
+    ("rm", "rmi"),
+    ("save", "save"),
+    ("tag", "tag"),
+];
+
+/// A clap error for a Docker verb duckc lacks, turned into duckc's own diagnostic. `args` are
+/// the command line (without the program), to tell `duckc rm` from `duckc image rm`; `cli` is
+/// duckc's command, to name the verb that does what a management command's verb would.
+pub fn unknown_docker_verb(
+    err: &clap::Error,
+    args: &[String],
+    cli: &clap::Command,
+) -> Option<miette::Report> {
     if err.kind() != ErrorKind::InvalidSubcommand {
         return None;
     }
     let Some(ContextValue::String(word)) = err.get(ContextKind::InvalidSubcommand) else {
         return None;
     };
+    // The management command it was given to (`image`, `container`, `network`, …): the
+    // subcommand named before it on the line.
+    let at = args.iter().position(|a| a == word)?;
+    let parent = args[..at].iter().rev().find(|a| {
+        cli.find_subcommand(a.as_str())
+            .is_some_and(|c| c.has_subcommands())
+    });
+    if let Some(parent) = parent {
+        let top = match parent.as_str() {
+            "image" => IMAGE_VERBS
+                .iter()
+                .find(|(verb, _)| verb == word)
+                .map(|(_, top)| *top),
+            _ => None,
+        };
+        return Some(match top {
+            Some(top) => miette!(
+                help = format!("duckc has it at the top level: `duckc {top}`"),
+                "`duckc {parent}` has no `{word}`"
+            ),
+            None if DOCKER.contains(&word.as_str())
+                || COMMON.contains(&word.as_str())
+                || MANAGEMENT_VERBS.contains(&word.as_str()) =>
+            {
+                miette!(
+                    help = format!("`duckc {parent} --help` lists what `duckc {parent}` has"),
+                    "`duckc {parent}` has no `{word}`"
+                )
+            }
+            None => return None,
+        });
+    }
     if !DOCKER.contains(&word.as_str()) && !COMMON.contains(&word.as_str()) {
         return None;
     }

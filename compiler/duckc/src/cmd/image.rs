@@ -192,8 +192,9 @@ impl Command {
                                 println!("Deleted: {d}");
                             }
                         }
+                        // Each as the other verbs' errors render, with its code and help.
                         Err(e) => {
-                            eprintln!("Error: {e}");
+                            eprintln!("{:?}", miette::Report::new(e));
                             code = ExitCode::FAILURE;
                         }
                     }

@@ -71,6 +71,7 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub struct PortArgs {
+    /// The container, by name, id or a unique prefix of an id.
     container: String,
     /// Only this port: `80` or `80/udp`.
     port: Option<String>,

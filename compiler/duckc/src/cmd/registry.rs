@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgAction, Args, Subcommand};
+use duckc_registry::credentials::HelperFailure;
 use duckc_registry::{Credentials, Error, Options, Platform, PullOptions};
 use miette::miette;
 
@@ -157,10 +158,40 @@ pub(crate) fn report(e: Error) -> miette::Report {
              `~/.docker/config.json`)"
                 .to_owned()
         }
+        Error::CredentialHelper {
+            program, failure, ..
+        } => {
+            let config = duckc_registry::credentials::config_path();
+            match failure {
+                HelperFailure::Missing => format!(
+                    "install `{program}`, or take its name out of `credsStore`/`credHelpers` in \
+                     `{}` to keep credentials in the file itself",
+                    config.display()
+                ),
+                HelperFailure::Failed => format!(
+                    "unlock the keychain or password store `{program}` uses (or sign in to \
+                     it), then run the command again"
+                ),
+                HelperFailure::Broken => format!(
+                    "`{program}` does not answer as a Docker credential helper does: update or \
+                     reinstall it, or take its name out of `{}`",
+                    config.display()
+                ),
+            }
+        }
         Error::Io { .. } | Error::Store(_) | Error::Image(_) => {
             "check the store with `duckc verify`".to_owned()
         }
     };
+    miette!(help = help, "{e}")
+}
+
+/// A `pull NAME` without a tag that found no `latest`: the help says that `latest` was asked
+/// for and how to name a tag, as Docker users meet it (`docker pull NAME` does the same).
+fn with_untagged_help(e: Error, name: &str) -> miette::Report {
+    let help = format!(
+        "no tag was given, so `latest` was asked for and the registry has none under that name; name the tag: `duckc pull {name}:TAG`"
+    );
     miette!(help = help, "{e}")
 }
 
@@ -225,11 +256,20 @@ impl Command {
                         println!("{line}");
                     }
                 };
+                // The parsed reference always has a tag (`latest` filled in): whether the user
+                // wrote one is read from the name as given.
+                let untagged =
+                    !name.contains('@') && !name.rsplit('/').next().unwrap_or(&name).contains(':');
+                // A missing `latest` the user never asked for by name: say which tag was asked.
+                let failed = |e: Error| match &e {
+                    Error::NotFound { .. } if untagged => with_untagged_help(e, &name),
+                    _ => report(e),
+                };
                 let mut last = None;
+                if untagged {
+                    say("Using default tag: latest".to_owned());
+                }
                 for reference in &candidates {
-                    if reference.tag.is_none() && reference.digest.is_none() {
-                        say("Using default tag: latest".to_owned());
-                    }
                     say(format!(
                         "{}: Pulling from {}",
                         reference
@@ -288,11 +328,11 @@ impl Command {
                             if let Some(view) = &view {
                                 view.failed(&e.to_string());
                             }
-                            return Err(report(e));
+                            return Err(failed(e));
                         }
                     }
                 }
-                Err(report(last.expect("at least one candidate")))
+                Err(failed(last.expect("at least one candidate")))
             }
             Command::Push {
                 name,

@@ -50,17 +50,20 @@ pub struct CpArgs {
 
 #[derive(Debug, Args)]
 pub struct OneContainer {
+    /// The container, by name, id or a unique prefix of an id.
     pub container: String,
 }
 
 #[derive(Debug, Args)]
 pub struct ManyContainers {
+    /// Containers, by name, id or a unique prefix of an id.
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct TopArgs {
+    /// The container, by name, id or a unique prefix of an id.
     pub container: String,
     /// `ps` options (Docker passes them to `ps`; duckc has one format and refuses them).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
@@ -69,7 +72,9 @@ pub struct TopArgs {
 
 #[derive(Debug, Args)]
 pub struct RenameArgs {
+    /// The container, by name, id or a unique prefix of an id.
     pub container: String,
+    /// Its new name.
     pub new_name: String,
 }
 
@@ -78,6 +83,7 @@ pub struct AttachArgs {
     /// Do not send input to the container.
     #[arg(long)]
     pub no_stdin: bool,
+    /// The container, by name, id or a unique prefix of an id.
     pub container: String,
 }
 
