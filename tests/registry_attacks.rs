@@ -1,0 +1,344 @@
+//! An attacker's pass over what duckc reads from registries and archives, beyond SECURITY
+//! 26–29 (those are in `tests/registry.rs`): digests that are paths or other algorithms,
+//! sizes out of range, foreign layers' `urls`, artifacts and unknown layer types, platform
+//! names with terminal escapes, token realms that redirect, and the same through `duckc load`
+//! of archives. Each registry here is a small loopback server that sends what a real registry
+//! would not, and records every request it gets; docs/security.md lists each case.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use common::{duckc, output, require_root};
+
+/// `duckc ARGS` with the store `store` and the Docker config directory `cfg`: (code, stdout,
+/// stderr).
+fn run(store: &Path, cfg: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = output(
+        duckc(store)
+            .env("DOCKER_CONFIG", cfg)
+            .env_remove("DUCKC_REGISTRY")
+            .env("CONTAINERS_REGISTRIES_CONF", "/nonexistent")
+            .args(args)
+            .stdin(Stdio::null()),
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A refusal as every user error must be: a non-zero exit that is not a panic (101), with a
+/// `help:` line, no terminal escape, and a bounded length.
+#[track_caller]
+fn refused(result: &(i32, String, String)) -> &str {
+    refused_echoing(result, "")
+}
+
+/// [`refused`] for an error that may quote `input`, the user's own, in full.
+#[track_caller]
+fn refused_echoing<'a>(result: &'a (i32, String, String), input: &str) -> &'a str {
+    let (code, out, err) = result;
+    assert_ne!(*code, 0, "succeeded:\n{out}\n{err}");
+    assert_ne!(*code, 101, "panicked:\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("help:"), "no help line:\n{err}");
+    assert!(!err.contains('\x1b'), "a terminal escape reached the output:\n{err:?}");
+    assert!(
+        err.len() < (8 << 10) + 2 * input.len(),
+        "{} bytes of error",
+        err.len()
+    );
+    err
+}
+
+fn sha(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(bytes);
+    format!(
+        "sha256:{}",
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+type Route = dyn Fn(&str, &str, &mut TcpStream) -> bool + Send + Sync;
+
+/// A loopback HTTP/1.1 server: `route` answers a request (path, lower-cased headers) and says
+/// whether it did; anything else gets a registry's 404. Every request line and its headers
+/// are recorded.
+struct Server {
+    port: u16,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(route: Box<Route>) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        let route: Arc<Route> = Arc::from(route);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let route = route.clone();
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let mut first = [0u8; 1];
+                    // A TLS probe (a ClientHello) is closed at once: duckc falls back to HTTP.
+                    if conn.peek(&mut first).is_err() || first[0] == 0x16 {
+                        return;
+                    }
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).is_err() {
+                        return;
+                    }
+                    let mut headers = String::new();
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                            break;
+                        }
+                        headers.push_str(&h.to_ascii_lowercase());
+                    }
+                    seen.lock()
+                        .unwrap()
+                        .push(format!("{}\n{headers}", line.trim()));
+                    let path = line.split(' ').nth(1).unwrap_or("").to_owned();
+                    if !route(&path, &headers, &mut conn) {
+                        respond(
+                            &mut conn,
+                            "404 Not Found",
+                            "application/json",
+                            br#"{"errors":[{"code":"NOT_FOUND","message":"no"}]}"#,
+                        );
+                    }
+                });
+            }
+        });
+        Server { port, requests }
+    }
+
+    /// A registry that serves `files` (path → content type and body), and `/v2/`.
+    fn serving(files: HashMap<String, (String, Vec<u8>)>) -> Server {
+        Server::start(Box::new(move |path, _, conn| {
+            if path == "/v2/" {
+                respond(conn, "200 OK", "application/json", b"{}");
+                return true;
+            }
+            match files.get(path) {
+                Some((ct, body)) => {
+                    respond(conn, "200 OK", ct, body);
+                    true
+                }
+                None => false,
+            }
+        }))
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// The request lines (`GET /v2/… HTTP/1.1`) only.
+    fn request_lines(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .map(|r| r.lines().next().unwrap_or("").to_owned())
+            .collect()
+    }
+}
+
+fn respond(conn: &mut TcpStream, status: &str, content_type: &str, body: &[u8]) {
+    let _ = write!(
+        conn,
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = conn.write_all(body);
+}
+
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+
+/// An empty tar: the smallest real layer.
+fn empty_layer() -> Vec<u8> {
+    vec![0u8; 1024]
+}
+
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// An image config whose layers are `diff_ids`, with `extra` merged into its `config`.
+fn config_json(diff_ids: &[String], extra: serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "architecture": host_arch(),
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "config": extra,
+    }))
+    .unwrap()
+}
+
+/// A manifest text from descriptor texts (written by hand, so that any field can be junk).
+fn manifest_text(config: &str, layers: &[String]) -> Vec<u8> {
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"{MANIFEST}","config":{config},"layers":[{}]}}"#,
+        layers.join(",")
+    )
+    .into_bytes()
+}
+
+fn descriptor(media_type: &str, digest: &str, size: &str) -> String {
+    format!(r#"{{"mediaType":"{media_type}","digest":"{digest}","size":{size}}}"#)
+}
+
+/// The files of a registry repository `repo` holding, under tag `tag`, `manifest` (served as
+/// `content_type`) and `blobs`.
+fn repository(
+    files: &mut HashMap<String, (String, Vec<u8>)>,
+    repo: &str,
+    tag: &str,
+    (content_type, manifest): (&str, &[u8]),
+    blobs: &[&[u8]],
+) {
+    files.insert(
+        format!("/v2/{repo}/manifests/{tag}"),
+        (content_type.to_owned(), manifest.to_vec()),
+    );
+    files.insert(
+        format!("/v2/{repo}/manifests/{}", sha(manifest)),
+        (content_type.to_owned(), manifest.to_vec()),
+    );
+    for b in blobs {
+        files.insert(
+            format!("/v2/{repo}/blobs/{}", sha(b)),
+            ("application/octet-stream".to_owned(), b.to_vec()),
+        );
+    }
+}
+
+/// A fresh store and Docker config directory.
+fn fresh() -> (tempfile::TempDir, tempfile::TempDir) {
+    (
+        tempfile::Builder::new()
+            .prefix("duckc-attacks-store-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap(),
+        tempfile::tempdir().unwrap(),
+    )
+}
+
+/// The store holds no image and `verify` finds nothing wrong.
+#[track_caller]
+fn store_clean(store: &Path, cfg: &Path) {
+    let (code, out, err) = run(store, cfg, &["images", "-q"]);
+    assert_eq!((code, out.trim()), (0, ""), "{err}");
+    let (code, out, err) = run(store, cfg, &["verify"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+}
+
+/// Digests that are paths, other algorithms or malformed hex, in the config, layer and index
+/// descriptors a registry serves, and in the name asked for: each is refused with a clear
+/// error, no request ever carries it, and nothing is written outside the store.
+#[test]
+fn digests_that_are_not_sha256_are_refused() {
+    if !require_root() {
+        return;
+    }
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("planted");
+    let hex64 = "ab".repeat(32);
+    let bad_digests = [
+        format!("sha256:../../../../../../..{}", target.display()),
+        format!("sha256:{}", hex64.to_ascii_uppercase()),
+        "sha256:abc".to_owned(),
+        format!("sha256:{hex64}00"),
+        format!("sha256:{hex64}/../../x"),
+        format!("sha512:{}", "ab".repeat(64)),
+        format!("md5:{}", "ab".repeat(16)),
+        format!("SHA256:{hex64}"),
+        format!("sha256+b64u:{hex64}"),
+        "sha256:".to_owned(),
+        String::new(),
+        format!("sha256:{hex64}\\u0000"),
+    ];
+    let layer = empty_layer();
+    let config = config_json(&[sha(&layer)], serde_json::json!({}));
+    let good_config = descriptor(CONFIG, &sha(&config), &config.len().to_string());
+    let good_layer = descriptor(TAR, &sha(&layer), &layer.len().to_string());
+    let mut files = HashMap::new();
+    for (i, bad) in bad_digests.iter().enumerate() {
+        // In the config's descriptor, a layer's, and an index's entry for this platform.
+        let m = manifest_text(
+            &descriptor(CONFIG, bad, &config.len().to_string()),
+            std::slice::from_ref(&good_layer),
+        );
+        repository(&mut files, &format!("c/d{i}"), "v1", (MANIFEST, &m), &[&config, &layer]);
+        let m = manifest_text(&good_config, &[descriptor(TAR, bad, "1024")]);
+        repository(&mut files, &format!("l/d{i}"), "v1", (MANIFEST, &m), &[&config, &layer]);
+        let index = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{INDEX}","manifests":[{{"mediaType":"{MANIFEST}","digest":"{bad}","size":100,"platform":{{"os":"linux","architecture":"{}"}}}}]}}"#,
+            host_arch()
+        );
+        repository(&mut files, &format!("i/d{i}"), "v1", (INDEX, index.as_bytes()), &[]);
+    }
+    let server = Server::serving(files);
+    let (s, cfg) = fresh();
+    for i in 0..bad_digests.len() {
+        for kind in ["c", "l", "i"] {
+            for all in [false, true] {
+                let name = format!("{}/{kind}/d{i}:v1", server.host());
+                let mut args = vec!["pull", name.as_str()];
+                if all {
+                    args.push("--all-platforms");
+                }
+                let result = run(s.path(), cfg.path(), &args);
+                let err = refused(&result);
+                assert!(err.contains(&name), "{err}");
+            }
+        }
+    }
+    // The names asked for: a digest that is not sha256 hex, `..` components, a 10 KB tag.
+    let before = server.requests().len();
+    for name in [
+        format!("{}/x@sha256:../../etc", server.host()),
+        format!("{}/x@sha512:{}", server.host(), "ab".repeat(64)),
+        format!("{}/x@sha256:{}", server.host(), hex64.to_ascii_uppercase()),
+        format!("{}/../../x:v1", server.host()),
+        format!("{}/a/./b:v1", server.host()),
+        format!("{}/x:{}", server.host(), "a".repeat(10 << 10)),
+        format!("{}/{}:v1", server.host(), "a/".repeat(5 << 10)),
+        format!("{}/x:v1/../../y", server.host()),
+    ] {
+        refused_echoing(&run(s.path(), cfg.path(), &["pull", &name]), &name);
+    }
+    assert_eq!(server.requests().len(), before, "a bad name reached the registry");
+    for r in server.request_lines() {
+        assert!(
+            !r.contains("..") && !r.contains("sha512") && !r.contains("md5"),
+            "{r}"
+        );
+    }
+    assert!(!target.exists());
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    store_clean(s.path(), cfg.path());
+}
