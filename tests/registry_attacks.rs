@@ -45,17 +45,34 @@ fn refused(result: &(i32, String, String)) -> &str {
 #[track_caller]
 fn refused_echoing<'a>(result: &'a (i32, String, String), input: &str) -> &'a str {
     let (code, out, err) = result;
-    assert_ne!(*code, 0, "succeeded:\n{out}\n{err}");
-    assert_ne!(*code, 101, "panicked:\n{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(err.contains("help:"), "no help line:\n{err}");
-    assert!(!err.contains('\x1b'), "a terminal escape reached the output:\n{err:?}");
+    let (out_, err_) = (clip(out), clip(err));
+    assert_ne!(*code, 0, "succeeded:\n{out_}\n{err_}");
+    assert_ne!(*code, 101, "panicked:\n{err_}");
+    assert!(!err.contains("panicked"), "{err_}");
+    assert!(err.contains("help:"), "no help line:\n{err_}");
+    assert!(
+        !err.contains('\x1b'),
+        "a terminal escape reached the output:\n{:?}",
+        err_
+    );
     assert!(
         err.len() < (8 << 10) + 2 * input.len(),
         "{} bytes of error",
         err.len()
     );
     err
+}
+
+/// `s` without the white space and frame that miette wraps long lines with.
+fn squash(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace() && *c != '│')
+        .collect()
+}
+
+/// At most 2,000 characters of `s`, for a failure message.
+fn clip(s: &str) -> String {
+    s.chars().take(2000).collect()
 }
 
 fn sha(bytes: &[u8]) -> String {
@@ -340,5 +357,42 @@ fn digests_that_are_not_sha256_are_refused() {
     }
     assert!(!target.exists());
     assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    store_clean(s.path(), cfg.path());
+}
+
+/// Platform names come from the registry: an index of 5,000 entries whose OS and architecture
+/// hold terminal escapes gives an error that shows neither the escapes nor all 5,000 (with or
+/// without `--all-platforms`, whose progress lines name each platform).
+#[test]
+fn platform_names_from_a_registry_are_escaped_and_bounded() {
+    if !require_root() {
+        return;
+    }
+    let entries: Vec<String> = (0..5000)
+        .map(|i| {
+            format!(
+                r#"{{"mediaType":"{MANIFEST}","digest":"sha256:{:064x}","size":100,"platform":{{"os":"\u001b]2;owned\u0007linux{i}","architecture":"\u001b[31mred"}}}}"#,
+                i
+            )
+        })
+        .collect();
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{INDEX}","manifests":[{}]}}"#,
+        entries.join(",")
+    );
+    let mut files = HashMap::new();
+    repository(&mut files, "p/esc", "v1", (INDEX, index.as_bytes()), &[]);
+    let server = Server::serving(files);
+    let (s, cfg) = fresh();
+    let name = format!("{}/p/esc:v1", server.host());
+    for args in [
+        vec!["pull", name.as_str()],
+        vec!["pull", "--all-platforms", name.as_str()],
+        vec!["pull", "--progress", "plain", "--all-platforms", name.as_str()],
+    ] {
+        let result = run(s.path(), cfg.path(), &args);
+        refused(&result);
+        assert!(!result.1.contains('\x1b'), "{:?}", clip(&result.1));
+    }
     store_clean(s.path(), cfg.path());
 }

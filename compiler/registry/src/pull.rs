@@ -286,6 +286,41 @@ fn pick(index: &ImageIndex, platform: &Platform) -> Option<(Digest, u64)> {
         .and_then(|d| Some((d.digest().as_ref().parse().ok()?, d.size())))
 }
 
+/// `OS/ARCH` of an index entry, as the registry wrote it but safe to print (no terminal
+/// escapes, at most 100 characters).
+fn platform_name(p: &oci_spec::image::Platform) -> String {
+    let name = format!("{}/{}", p.os(), p.architecture());
+    let mut out = crate::printable(&name);
+    if out.chars().count() > 100 {
+        out = out.chars().take(100).chain(['…']).collect();
+    }
+    out
+}
+
+/// The platforms an index offers, for an error: each once, at most 20 (an index can list
+/// thousands), safe to print.
+fn available(index: &ImageIndex) -> String {
+    const SHOWN: usize = 20;
+    let mut names: Vec<String> = Vec::new();
+    let mut more = 0;
+    for p in index.manifests().iter().filter_map(|m| m.platform().as_ref()) {
+        let name = platform_name(p);
+        if names.contains(&name) {
+            continue;
+        }
+        if names.len() < SHOWN {
+            names.push(name);
+        } else {
+            more += 1;
+        }
+    }
+    let mut text = names.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more entries"));
+    }
+    text
+}
+
 /// How many times one blob download is resumed with `Range` after a cut.
 const RESUMES: u32 = 3;
 
@@ -777,7 +812,7 @@ fn pull_all(
         else {
             continue;
         };
-        let platform = format!("{}/{}", p.os(), p.architecture());
+        let platform = platform_name(p);
         let what = format!("{platform} manifest of {name}");
         let d: Digest = m
             .digest()
@@ -864,13 +899,7 @@ pub fn pull(
         let (d, size) = pick(&index, &platform).ok_or_else(|| Error::NoPlatform {
             name: name.clone(),
             platform: platform.to_string(),
-            available: index
-                .manifests()
-                .iter()
-                .filter_map(|m| m.platform().as_ref())
-                .map(|p| format!("{}/{}", p.os(), p.architecture()))
-                .collect::<Vec<_>>()
-                .join(", "),
+            available: available(&index),
         })?;
         let what = format!("{platform} manifest of {name}");
         let (bytes, _) = get_manifest(&client, repo, &d.to_string(), &scope, &what)?;
