@@ -360,6 +360,194 @@ fn digests_that_are_not_sha256_are_refused() {
     store_clean(s.path(), cfg.path());
 }
 
+/// Declared sizes a registry cannot honour: 2^64-1, 2^63, negative, fractional, or a config
+/// over the metadata cap. Each is refused with a clear error (no arithmetic overflow), and
+/// nothing is stored.
+#[test]
+fn declared_sizes_out_of_range_are_refused() {
+    if !require_root() {
+        return;
+    }
+    let layer = empty_layer();
+    let config = config_json(&[sha(&layer)], serde_json::json!({}));
+    let good_config = descriptor(CONFIG, &sha(&config), &config.len().to_string());
+    let sizes = [
+        "18446744073709551615",
+        "18446744073709551614",
+        "9223372036854775808",
+        "9223372036854775807",
+        "-1",
+        "1.5",
+        "1e30",
+        "\"1024\"",
+        "null",
+    ];
+    let mut files = HashMap::new();
+    for (i, size) in sizes.iter().enumerate() {
+        let m = manifest_text(&good_config, &[descriptor(TAR, &sha(&layer), size)]);
+        repository(&mut files, &format!("l/s{i}"), "v1", (MANIFEST, &m), &[&config, &layer]);
+        let m = manifest_text(
+            &descriptor(CONFIG, &sha(&config), size),
+            &[descriptor(TAR, &sha(&layer), "1024")],
+        );
+        repository(&mut files, &format!("c/s{i}"), "v1", (MANIFEST, &m), &[&config, &layer]);
+        // An index entry for this platform with that size.
+        let good = manifest_text(&good_config, &[descriptor(TAR, &sha(&layer), "1024")]);
+        let index = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{INDEX}","manifests":[{{"mediaType":"{MANIFEST}","digest":"{}","size":{size},"platform":{{"os":"linux","architecture":"{}"}}}}]}}"#,
+            sha(&good),
+            host_arch()
+        );
+        repository(&mut files, &format!("i/s{i}"), "v1", (INDEX, index.as_bytes()), &[]);
+        files.insert(
+            format!("/v2/i/s{i}/manifests/{}", sha(&good)),
+            (MANIFEST.to_owned(), good.clone()),
+        );
+        files.insert(
+            format!("/v2/i/s{i}/blobs/{}", sha(&config)),
+            ("application/octet-stream".to_owned(), config.clone()),
+        );
+        files.insert(
+            format!("/v2/i/s{i}/blobs/{}", sha(&layer)),
+            ("application/octet-stream".to_owned(), layer.clone()),
+        );
+    }
+    let server = Server::serving(files);
+    let (s, cfg) = fresh();
+    for i in 0..sizes.len() {
+        for kind in ["l", "c", "i"] {
+            for all in [false, true] {
+                let name = format!("{}/{kind}/s{i}:v1", server.host());
+                let mut args = vec!["pull", name.as_str()];
+                if all {
+                    args.push("--all-platforms");
+                }
+                let err = refused(&run(s.path(), cfg.path(), &args)).to_owned();
+                assert!(err.contains(&name), "{}: {err}", sizes[i]);
+            }
+        }
+    }
+    store_clean(s.path(), cfg.path());
+}
+
+/// Docker's foreign layers and OCI non-distributable ones carry `urls`: duckc never fetches
+/// from a URL a manifest names (a registry could aim it at any host the user can reach), only
+/// from the registry itself.
+#[test]
+fn layer_urls_are_never_fetched() {
+    if !require_root() {
+        return;
+    }
+    let elsewhere = Server::start(Box::new(|_, _, _| false));
+    let layer = empty_layer();
+    let config = config_json(&[sha(&layer)], serde_json::json!({}));
+    let good_config = descriptor(CONFIG, &sha(&config), &config.len().to_string());
+    let mut files = HashMap::new();
+    for (i, media_type) in [
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar",
+        TAR,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let layer_desc = format!(
+            r#"{{"mediaType":"{media_type}","digest":"{}","size":1024,"urls":["http://{}/layer","http://{}/v2/"]}}"#,
+            sha(&layer),
+            elsewhere.host(),
+            elsewhere.host()
+        );
+        let m = manifest_text(&good_config, &[layer_desc]);
+        // The registry does not have the layer: only the URL does.
+        repository(&mut files, &format!("f/u{i}"), "v1", (MANIFEST, &m), &[&config]);
+    }
+    let server = Server::serving(files);
+    let (s, cfg) = fresh();
+    for i in 0..3 {
+        let name = format!("{}/f/u{i}:v1", server.host());
+        refused(&run(s.path(), cfg.path(), &["pull", &name]));
+    }
+    assert_eq!(elsewhere.requests(), Vec::<String>::new());
+    assert!(
+        server
+            .request_lines()
+            .iter()
+            .any(|l| l.contains(&format!("/blobs/{}", sha(&layer)))),
+        "{:?}",
+        server.request_lines()
+    );
+    store_clean(s.path(), cfg.path());
+}
+
+/// An artifact (a config that is no image config), layers of a type duckc cannot unpack
+/// (encrypted, unknown) and a manifest whose `Content-Type` says index: each is refused with
+/// a message that names the type, before any layer is downloaded, and never unpacked as
+/// something else.
+#[test]
+fn artifacts_and_unknown_layer_types_are_refused() {
+    if !require_root() {
+        return;
+    }
+    let layer = empty_layer();
+    let config = config_json(&[sha(&layer)], serde_json::json!({}));
+    let good_config = descriptor(CONFIG, &sha(&config), &config.len().to_string());
+    let good_layer = descriptor(TAR, &sha(&layer), "1024");
+    let mut files = HashMap::new();
+    let mut cases = Vec::new();
+    for (i, config_type) in [
+        "application/vnd.oci.empty.v1+json",
+        "application/vnd.cncf.helm.config.v1+json",
+        "application/vnd.unknown.config.v1+json",
+        "text/plain",
+    ]
+    .iter()
+    .enumerate()
+    {
+        // The config is a real image config: only its media type says it is something else.
+        let m = manifest_text(
+            &descriptor(config_type, &sha(&config), &config.len().to_string()),
+            std::slice::from_ref(&good_layer),
+        );
+        repository(&mut files, &format!("a/c{i}"), "v1", (MANIFEST, &m), &[&config, &layer]);
+        cases.push((format!("a/c{i}"), config_type.to_string()));
+    }
+    for (i, layer_type) in [
+        "application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
+        "application/vnd.oci.image.layer.v1.tar+zstd+encrypted",
+        "application/vnd.oci.image.layer.v1.tar+lz4",
+        "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+        "application/octet-stream",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let m = manifest_text(&good_config, &[descriptor(layer_type, &sha(&layer), "1024")]);
+        repository(&mut files, &format!("a/l{i}"), "v1", (MANIFEST, &m), &[&config, &layer]);
+        cases.push((format!("a/l{i}"), layer_type.to_string()));
+    }
+    // A manifest served as an index, and an index served as a manifest.
+    let m = manifest_text(&good_config, std::slice::from_ref(&good_layer));
+    repository(&mut files, "a/mt", "v1", (INDEX, &m), &[&config, &layer]);
+    let server = Server::serving(files);
+    let (s, cfg) = fresh();
+    for (repo, media_type) in &cases {
+        let name = format!("{}/{repo}:v1", server.host());
+        let err = refused(&run(s.path(), cfg.path(), &["pull", &name])).to_owned();
+        assert!(squash(&err).contains(&squash(media_type)), "{err}");
+    }
+    let name = format!("{}/a/mt:v1", server.host());
+    refused(&run(s.path(), cfg.path(), &["pull", &name]));
+    assert!(
+        !server
+            .request_lines()
+            .iter()
+            .any(|l| l.contains(&format!("/blobs/{}", sha(&layer)))),
+        "a layer was fetched: {:?}",
+        server.request_lines()
+    );
+    store_clean(s.path(), cfg.path());
+}
+
 /// Platform names come from the registry: an index of 5,000 entries whose OS and architecture
 /// hold terminal escapes gives an error that shows neither the escapes nor all 5,000 (with or
 /// without `--all-platforms`, whose progress lines name each platform).

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 
 use duckc_image::{Image, MAX_METADATA_BYTES, media};
-use duckc_layer::Compression;
 use duckc_store::{Digest, Store};
 use oci_spec::image::{ImageIndex, ImageManifest};
 
@@ -404,7 +403,7 @@ pub fn fetch_blob(
         resumes: 0,
     };
     // One byte past the declared size is enough to see that the body is too long.
-    let mut reader = (&mut reader).take(size + 1);
+    let mut reader = (&mut reader).take(size.saturating_add(1));
     store
         .put_blob_from(&mut reader, Some((digest, size)))
         .map_err(|e| Error::Blob {
@@ -440,6 +439,12 @@ fn fetch_content(
             reason: format!("unsupported digest `{d}`"),
         })
     };
+    if let Some(reason) = duckc_image::unsupported_content(&manifest) {
+        return Err(Error::BadManifest {
+            what: format!("manifest of {name}"),
+            reason,
+        });
+    }
     let config_digest = parse(manifest.config().digest().as_ref())?;
     let config_size = manifest.config().size();
     if config_size > MAX_METADATA_BYTES {
@@ -448,21 +453,11 @@ fn fetch_content(
             limit: MAX_METADATA_BYTES,
         });
     }
-    let mut layers = Vec::new();
-    for l in manifest.layers() {
-        let mt = l.media_type().to_string();
-        if Compression::from_media_type(&mt).is_none() {
-            return Err(Error::BadManifest {
-                what: format!("manifest of {name}"),
-                reason: format!(
-                    "layer {} has the unsupported media type `{}`",
-                    crate::printable(l.digest().as_ref()),
-                    crate::printable(&mt)
-                ),
-            });
-        }
-        layers.push((parse(l.digest().as_ref())?, l.size()));
-    }
+    let layers = manifest
+        .layers()
+        .iter()
+        .map(|l| Ok((parse(l.digest().as_ref())?, l.size())))
+        .collect::<Result<Vec<_>>>()?;
 
     progress(Event::Manifest {
         platform,
@@ -703,7 +698,7 @@ fn fetch_layer(
         resumes: 0,
     };
     // One byte past the declared size is enough to see that the body is too long.
-    let mut body = (&mut reader).take(size + 1);
+    let mut body = (&mut reader).take(size.saturating_add(1));
     let blob_err = |e: duckc_store::Error| Error::Blob {
         what: what.to_owned(),
         source: Box::new(e),
