@@ -584,3 +584,148 @@ fn platform_names_from_a_registry_are_escaped_and_bounded() {
     }
     store_clean(s.path(), cfg.path());
 }
+
+/// A tar archive at `path` of `files` (name → bytes), in order, duplicates kept.
+fn write_tar(path: &Path, files: &[(&str, Vec<u8>)]) {
+    let mut builder = tar::Builder::new(std::fs::File::create(path).unwrap());
+    for (name, bytes) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        // Names written raw, so `../` and absolute ones go in as they are.
+        let raw = name.as_bytes();
+        header.as_old_mut().name[..raw.len()].copy_from_slice(raw);
+        header.set_cksum();
+        builder.append(&header, &bytes[..]).unwrap();
+    }
+    builder.finish().unwrap();
+}
+
+fn blob_name(bytes: &[u8]) -> String {
+    format!("blobs/sha256/{}", &sha(bytes)[7..])
+}
+
+/// `duckc load` of hostile OCI and docker archives: the descriptor attacks of a registry
+/// (digests that are paths or other algorithms, sizes out of range, artifacts, unknown layer
+/// types) through `index.json`, and a docker `manifest.json` whose layer paths climb out,
+/// are absolute, repeat, or number 100,000. Each is refused or loaded safely: a clear error,
+/// nothing outside the store touched, no tag left behind.
+#[test]
+fn hostile_archives_load_safely() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let layer = empty_layer();
+    let config = config_json(&[sha(&layer)], serde_json::json!({}));
+    let good_config = descriptor(CONFIG, &sha(&config), &config.len().to_string());
+    let good_layer = descriptor(TAR, &sha(&layer), "1024");
+    let oci = |manifest: &[u8], index_entry: String| -> Vec<(&'static str, Vec<u8>)> {
+        let index = format!(r#"{{"schemaVersion":2,"manifests":[{index_entry}]}}"#);
+        let m_name: &'static str = Box::leak(blob_name(manifest).into_boxed_str());
+        let c_name: &'static str = Box::leak(blob_name(&config).into_boxed_str());
+        let l_name: &'static str = Box::leak(blob_name(&layer).into_boxed_str());
+        vec![
+            ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+            (m_name, manifest.to_vec()),
+            (c_name, config.clone()),
+            (l_name, layer.clone()),
+            ("index.json", index.into_bytes()),
+        ]
+    };
+    let entry = |digest: &str, size: &str| {
+        format!(
+            r#"{{"mediaType":"{MANIFEST}","digest":"{digest}","size":{size},"annotations":{{"io.containerd.image.name":"attack:v1"}}}}"#
+        )
+    };
+    let mut archives: Vec<(String, Vec<(&str, Vec<u8>)>)> = Vec::new();
+    let good = manifest_text(&good_config, std::slice::from_ref(&good_layer));
+    for bad in [
+        format!("sha256:../../../..{}", outside.join("x").display()),
+        format!("sha256:{}", "AB".repeat(32)),
+        format!("sha512:{}", "ab".repeat(64)),
+        format!("md5:{}", "ab".repeat(16)),
+    ] {
+        archives.push((format!("index digest {bad}"), oci(&good, entry(&bad, "100"))));
+        let m = manifest_text(&descriptor(CONFIG, &bad, "10"), std::slice::from_ref(&good_layer));
+        archives.push((format!("config digest {bad}"), oci(&m, entry(&sha(&m), &m.len().to_string()))));
+        let m = manifest_text(&good_config, &[descriptor(TAR, &bad, "1024")]);
+        archives.push((format!("layer digest {bad}"), oci(&m, entry(&sha(&m), &m.len().to_string()))));
+    }
+    for size in ["18446744073709551615", "9223372036854775808", "-1", "1e30"] {
+        archives.push((format!("index size {size}"), oci(&good, entry(&sha(&good), size))));
+        let m = manifest_text(&good_config, &[descriptor(TAR, &sha(&layer), size)]);
+        archives.push((format!("layer size {size}"), oci(&m, entry(&sha(&m), &m.len().to_string()))));
+    }
+    for config_type in ["application/vnd.oci.empty.v1+json", "application/vnd.cncf.helm.config.v1+json"] {
+        let m = manifest_text(
+            &descriptor(config_type, &sha(&config), &config.len().to_string()),
+            std::slice::from_ref(&good_layer),
+        );
+        archives.push((format!("config type {config_type}"), oci(&m, entry(&sha(&m), &m.len().to_string()))));
+    }
+    for layer_type in [
+        "application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
+        "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+    ] {
+        let m = manifest_text(&good_config, &[descriptor(layer_type, &sha(&layer), "1024")]);
+        archives.push((format!("layer type {layer_type}"), oci(&m, entry(&sha(&m), &m.len().to_string()))));
+    }
+    // Docker archives: layer paths that climb out or are absolute name nothing outside the
+    // archive; 100,000 entries are bounded by the metadata cap.
+    let docker = |manifest: String| -> Vec<(&'static str, Vec<u8>)> {
+        vec![
+            ("config.json", config.clone()),
+            ("layer.tar", layer.clone()),
+            ("manifest.json", manifest.into_bytes()),
+        ]
+    };
+    std::fs::write(outside.join("layer.tar"), &layer).unwrap();
+    for layers in [
+        format!(r#"["../../../..{}"]"#, outside.join("layer.tar").display()),
+        format!(r#"["{}"]"#, outside.join("layer.tar").display()),
+        r#"["../layer.tar/../../x"]"#.to_owned(),
+    ] {
+        archives.push((
+            format!("docker layers {layers}"),
+            docker(format!(
+                r#"[{{"Config":"config.json","RepoTags":["attack:v1"],"Layers":{layers}}}]"#
+            )),
+        ));
+    }
+    let many = vec![r#"{"Config":"nothing.json","RepoTags":["attack:v1"],"Layers":[]}"#; 100_000];
+    archives.push(("100,000 docker entries".into(), docker(format!("[{}]", many.join(",")))));
+
+    let (s, cfg) = fresh();
+    for (what, files) in &archives {
+        let path = tmp.path().join("archive.tar");
+        write_tar(&path, files);
+        let result = run(s.path(), cfg.path(), &["load", "-i", path.to_str().unwrap()]);
+        let (code, _, err) = &result;
+        assert_ne!(*code, 101, "{what}: panicked: {}", clip(err));
+        assert_ne!(*code, 0, "{what}: loaded");
+        refused(&result);
+        let (_, out, _) = run(s.path(), cfg.path(), &["images", "-q"]);
+        assert_eq!(out.trim(), "", "{what}: an image was tagged");
+    }
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        1,
+        "something was written outside"
+    );
+
+    // Duplicate entries, the good one last or first: the blobs are checked by name, so
+    // either order loads the one image whose digests hold.
+    let mut dup = oci(&good, entry(&sha(&good), &good.len().to_string()));
+    dup.insert(0, (dup[3].0, b"not the layer".to_vec()));
+    dup.push(("index.json", dup.last().unwrap().1.clone()));
+    let path = tmp.path().join("dup.tar");
+    write_tar(&path, &dup);
+    let result = run(s.path(), cfg.path(), &["load", "-i", path.to_str().unwrap()]);
+    assert_ne!(result.0, 101, "{}", clip(&result.2));
+    let (code, out, err) = run(s.path(), cfg.path(), &["verify"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+}
