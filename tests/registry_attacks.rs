@@ -729,3 +729,69 @@ fn hostile_archives_load_safely() {
     let (code, out, err) = run(s.path(), cfg.path(), &["verify"]);
     assert_eq!(code, 0, "{out}\n{err}");
 }
+
+/// Token services a registry names in its `WWW-Authenticate` challenge: one that redirects
+/// (the stored credentials must not follow the redirect), a plain-HTTP one on a host that is
+/// not loopback (refused before any connection), a challenge of 1 MB, and realms with terminal
+/// escapes. Each is a clear error; the password never appears in duckc's output.
+#[test]
+fn token_realms_that_redirect_or_lie_get_no_credentials() {
+    if !require_root() {
+        return;
+    }
+    let evil = Server::start(Box::new(|_, _, conn| {
+        respond(conn, "200 OK", "application/json", br#"{"token":"stolen"}"#);
+        true
+    }));
+    let evil_port = evil.port;
+    let realm = Server::start(Box::new(move |_, _, conn| {
+        let _ = write!(
+            conn,
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{evil_port}/steal\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        true
+    }));
+    let realm_port = realm.port;
+    let registry = Server::start(Box::new(move |path, _, conn| {
+        if path == "/v2/" {
+            respond(conn, "200 OK", "application/json", b"{}");
+            return true;
+        }
+        let challenge = if path.starts_with("/v2/redir/") {
+            format!(r#"Bearer realm="http://127.0.0.1:{realm_port}/token",service="s""#)
+        } else if path.starts_with("/v2/far/") {
+            r#"Bearer realm="http://192.0.2.1/token",service="s""#.to_owned()
+        } else if path.starts_with("/v2/huge/") {
+            format!(r#"Bearer realm="https://a/{}""#, "x".repeat(1 << 20))
+        } else if path.starts_with("/v2/escape/") {
+            "Bearer realm=\"http://\x1b]2;owned\x07\x1b[31m/token\"".to_owned()
+        } else if path.starts_with("/v2/scheme/") {
+            "\x1b[31mNegotiate abc".to_owned()
+        } else {
+            return false;
+        };
+        let _ = write!(
+            conn,
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {challenge}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        true
+    }));
+    let (s, cfg) = fresh();
+    // base64("duck:s3cret-pass")
+    let auth = "ZHVjazpzM2NyZXQtcGFzcw==";
+    std::fs::write(
+        cfg.path().join("config.json"),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, registry.host()),
+    )
+    .unwrap();
+    for repo in ["redir", "far", "huge", "escape", "scheme"] {
+        let name = format!("{}/{repo}/duck:v1", registry.host());
+        let result = run(s.path(), cfg.path(), &["pull", &name]);
+        let err = refused(&result);
+        for secret in ["s3cret-pass", auth, "stolen"] {
+            assert!(!err.contains(secret) && !result.1.contains(secret), "{err}");
+        }
+    }
+    assert_eq!(evil.requests(), Vec::<String>::new(), "the redirect was followed");
+    store_clean(s.path(), cfg.path());
+}
