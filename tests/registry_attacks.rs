@@ -309,14 +309,32 @@ fn digests_that_are_not_sha256_are_refused() {
             &descriptor(CONFIG, bad, &config.len().to_string()),
             std::slice::from_ref(&good_layer),
         );
-        repository(&mut files, &format!("c/d{i}"), "v1", (MANIFEST, &m), &[&config, &layer]);
+        repository(
+            &mut files,
+            &format!("c/d{i}"),
+            "v1",
+            (MANIFEST, &m),
+            &[&config, &layer],
+        );
         let m = manifest_text(&good_config, &[descriptor(TAR, bad, "1024")]);
-        repository(&mut files, &format!("l/d{i}"), "v1", (MANIFEST, &m), &[&config, &layer]);
+        repository(
+            &mut files,
+            &format!("l/d{i}"),
+            "v1",
+            (MANIFEST, &m),
+            &[&config, &layer],
+        );
         let index = format!(
             r#"{{"schemaVersion":2,"mediaType":"{INDEX}","manifests":[{{"mediaType":"{MANIFEST}","digest":"{bad}","size":100,"platform":{{"os":"linux","architecture":"{}"}}}}]}}"#,
             host_arch()
         );
-        repository(&mut files, &format!("i/d{i}"), "v1", (INDEX, index.as_bytes()), &[]);
+        repository(
+            &mut files,
+            &format!("i/d{i}"),
+            "v1",
+            (INDEX, index.as_bytes()),
+            &[],
+        );
     }
     let server = Server::serving(files);
     let (s, cfg) = fresh();
@@ -348,7 +366,11 @@ fn digests_that_are_not_sha256_are_refused() {
     ] {
         refused_echoing(&run(s.path(), cfg.path(), &["pull", &name]), &name);
     }
-    assert_eq!(server.requests().len(), before, "a bad name reached the registry");
+    assert_eq!(
+        server.requests().len(),
+        before,
+        "a bad name reached the registry"
+    );
     for r in server.request_lines() {
         assert!(
             !r.contains("..") && !r.contains("sha512") && !r.contains("md5"),
@@ -385,12 +407,24 @@ fn declared_sizes_out_of_range_are_refused() {
     let mut files = HashMap::new();
     for (i, size) in sizes.iter().enumerate() {
         let m = manifest_text(&good_config, &[descriptor(TAR, &sha(&layer), size)]);
-        repository(&mut files, &format!("l/s{i}"), "v1", (MANIFEST, &m), &[&config, &layer]);
+        repository(
+            &mut files,
+            &format!("l/s{i}"),
+            "v1",
+            (MANIFEST, &m),
+            &[&config, &layer],
+        );
         let m = manifest_text(
             &descriptor(CONFIG, &sha(&config), size),
             &[descriptor(TAR, &sha(&layer), "1024")],
         );
-        repository(&mut files, &format!("c/s{i}"), "v1", (MANIFEST, &m), &[&config, &layer]);
+        repository(
+            &mut files,
+            &format!("c/s{i}"),
+            "v1",
+            (MANIFEST, &m),
+            &[&config, &layer],
+        );
         // An index entry for this platform with that size.
         let good = manifest_text(&good_config, &[descriptor(TAR, &sha(&layer), "1024")]);
         let index = format!(
@@ -398,7 +432,13 @@ fn declared_sizes_out_of_range_are_refused() {
             sha(&good),
             host_arch()
         );
-        repository(&mut files, &format!("i/s{i}"), "v1", (INDEX, index.as_bytes()), &[]);
+        repository(
+            &mut files,
+            &format!("i/s{i}"),
+            "v1",
+            (INDEX, index.as_bytes()),
+            &[],
+        );
         files.insert(
             format!("/v2/i/s{i}/manifests/{}", sha(&good)),
             (MANIFEST.to_owned(), good.clone()),
@@ -459,7 +499,13 @@ fn layer_urls_are_never_fetched() {
         );
         let m = manifest_text(&good_config, &[layer_desc]);
         // The registry does not have the layer: only the URL does.
-        repository(&mut files, &format!("f/u{i}"), "v1", (MANIFEST, &m), &[&config]);
+        repository(
+            &mut files,
+            &format!("f/u{i}"),
+            "v1",
+            (MANIFEST, &m),
+            &[&config],
+        );
     }
     let server = Server::serving(files);
     let (s, cfg) = fresh();
@@ -508,7 +554,13 @@ fn artifacts_and_unknown_layer_types_are_refused() {
             &descriptor(config_type, &sha(&config), &config.len().to_string()),
             std::slice::from_ref(&good_layer),
         );
-        repository(&mut files, &format!("a/c{i}"), "v1", (MANIFEST, &m), &[&config, &layer]);
+        repository(
+            &mut files,
+            &format!("a/c{i}"),
+            "v1",
+            (MANIFEST, &m),
+            &[&config, &layer],
+        );
         cases.push((format!("a/c{i}"), config_type.to_string()));
     }
     for (i, layer_type) in [
@@ -521,8 +573,17 @@ fn artifacts_and_unknown_layer_types_are_refused() {
     .iter()
     .enumerate()
     {
-        let m = manifest_text(&good_config, &[descriptor(layer_type, &sha(&layer), "1024")]);
-        repository(&mut files, &format!("a/l{i}"), "v1", (MANIFEST, &m), &[&config, &layer]);
+        let m = manifest_text(
+            &good_config,
+            &[descriptor(layer_type, &sha(&layer), "1024")],
+        );
+        repository(
+            &mut files,
+            &format!("a/l{i}"),
+            "v1",
+            (MANIFEST, &m),
+            &[&config, &layer],
+        );
         cases.push((format!("a/l{i}"), layer_type.to_string()));
     }
     // A manifest served as an index, and an index served as a manifest.
@@ -576,7 +637,13 @@ fn platform_names_from_a_registry_are_escaped_and_bounded() {
     for args in [
         vec!["pull", name.as_str()],
         vec!["pull", "--all-platforms", name.as_str()],
-        vec!["pull", "--progress", "plain", "--all-platforms", name.as_str()],
+        vec![
+            "pull",
+            "--progress",
+            "plain",
+            "--all-platforms",
+            name.as_str(),
+        ],
     ] {
         let result = run(s.path(), cfg.path(), &args);
         refused(&result);
@@ -649,30 +716,60 @@ fn hostile_archives_load_safely() {
         format!("sha512:{}", "ab".repeat(64)),
         format!("md5:{}", "ab".repeat(16)),
     ] {
-        archives.push((format!("index digest {bad}"), oci(&good, entry(&bad, "100"))));
-        let m = manifest_text(&descriptor(CONFIG, &bad, "10"), std::slice::from_ref(&good_layer));
-        archives.push((format!("config digest {bad}"), oci(&m, entry(&sha(&m), &m.len().to_string()))));
+        archives.push((
+            format!("index digest {bad}"),
+            oci(&good, entry(&bad, "100")),
+        ));
+        let m = manifest_text(
+            &descriptor(CONFIG, &bad, "10"),
+            std::slice::from_ref(&good_layer),
+        );
+        archives.push((
+            format!("config digest {bad}"),
+            oci(&m, entry(&sha(&m), &m.len().to_string())),
+        ));
         let m = manifest_text(&good_config, &[descriptor(TAR, &bad, "1024")]);
-        archives.push((format!("layer digest {bad}"), oci(&m, entry(&sha(&m), &m.len().to_string()))));
+        archives.push((
+            format!("layer digest {bad}"),
+            oci(&m, entry(&sha(&m), &m.len().to_string())),
+        ));
     }
     for size in ["18446744073709551615", "9223372036854775808", "-1", "1e30"] {
-        archives.push((format!("index size {size}"), oci(&good, entry(&sha(&good), size))));
+        archives.push((
+            format!("index size {size}"),
+            oci(&good, entry(&sha(&good), size)),
+        ));
         let m = manifest_text(&good_config, &[descriptor(TAR, &sha(&layer), size)]);
-        archives.push((format!("layer size {size}"), oci(&m, entry(&sha(&m), &m.len().to_string()))));
+        archives.push((
+            format!("layer size {size}"),
+            oci(&m, entry(&sha(&m), &m.len().to_string())),
+        ));
     }
-    for config_type in ["application/vnd.oci.empty.v1+json", "application/vnd.cncf.helm.config.v1+json"] {
+    for config_type in [
+        "application/vnd.oci.empty.v1+json",
+        "application/vnd.cncf.helm.config.v1+json",
+    ] {
         let m = manifest_text(
             &descriptor(config_type, &sha(&config), &config.len().to_string()),
             std::slice::from_ref(&good_layer),
         );
-        archives.push((format!("config type {config_type}"), oci(&m, entry(&sha(&m), &m.len().to_string()))));
+        archives.push((
+            format!("config type {config_type}"),
+            oci(&m, entry(&sha(&m), &m.len().to_string())),
+        ));
     }
     for layer_type in [
         "application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
         "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
     ] {
-        let m = manifest_text(&good_config, &[descriptor(layer_type, &sha(&layer), "1024")]);
-        archives.push((format!("layer type {layer_type}"), oci(&m, entry(&sha(&m), &m.len().to_string()))));
+        let m = manifest_text(
+            &good_config,
+            &[descriptor(layer_type, &sha(&layer), "1024")],
+        );
+        archives.push((
+            format!("layer type {layer_type}"),
+            oci(&m, entry(&sha(&m), &m.len().to_string())),
+        ));
     }
     // Docker archives: layer paths that climb out or are absolute name nothing outside the
     // archive; 100,000 entries are bounded by the metadata cap.
@@ -697,13 +794,20 @@ fn hostile_archives_load_safely() {
         ));
     }
     let many = vec![r#"{"Config":"nothing.json","RepoTags":["attack:v1"],"Layers":[]}"#; 100_000];
-    archives.push(("100,000 docker entries".into(), docker(format!("[{}]", many.join(",")))));
+    archives.push((
+        "100,000 docker entries".into(),
+        docker(format!("[{}]", many.join(","))),
+    ));
 
     let (s, cfg) = fresh();
     for (what, files) in &archives {
         let path = tmp.path().join("archive.tar");
         write_tar(&path, files);
-        let result = run(s.path(), cfg.path(), &["load", "-i", path.to_str().unwrap()]);
+        let result = run(
+            s.path(),
+            cfg.path(),
+            &["load", "-i", path.to_str().unwrap()],
+        );
         let (code, _, err) = &result;
         assert_ne!(*code, 101, "{what}: panicked: {}", clip(err));
         assert_ne!(*code, 0, "{what}: loaded");
@@ -724,7 +828,11 @@ fn hostile_archives_load_safely() {
     dup.push(("index.json", dup.last().unwrap().1.clone()));
     let path = tmp.path().join("dup.tar");
     write_tar(&path, &dup);
-    let result = run(s.path(), cfg.path(), &["load", "-i", path.to_str().unwrap()]);
+    let result = run(
+        s.path(),
+        cfg.path(),
+        &["load", "-i", path.to_str().unwrap()],
+    );
     assert_ne!(result.0, 101, "{}", clip(&result.2));
     let (code, out, err) = run(s.path(), cfg.path(), &["verify"]);
     assert_eq!(code, 0, "{out}\n{err}");
@@ -781,7 +889,10 @@ fn token_realms_that_redirect_or_lie_get_no_credentials() {
     let auth = "ZHVjazpzM2NyZXQtcGFzcw==";
     std::fs::write(
         cfg.path().join("config.json"),
-        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, registry.host()),
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#,
+            registry.host()
+        ),
     )
     .unwrap();
     for repo in ["redir", "far", "huge", "escape", "scheme"] {
@@ -792,6 +903,189 @@ fn token_realms_that_redirect_or_lie_get_no_credentials() {
             assert!(!err.contains(secret) && !result.1.contains(secret), "{err}");
         }
     }
-    assert_eq!(evil.requests(), Vec::<String>::new(), "the redirect was followed");
+    assert_eq!(
+        evil.requests(),
+        Vec::<String>::new(),
+        "the redirect was followed"
+    );
     store_clean(s.path(), cfg.path());
+}
+
+/// A copy of the busybox layout in `dir` with `edit` applied to its image config (as a
+/// registry or an archive could serve it), tagged `name`.
+fn busybox_with_config(
+    dir: &Path,
+    name: &str,
+    edit: &dyn Fn(&mut serde_json::Value),
+) -> std::path::PathBuf {
+    let layout = common::store::busybox_layout(dir);
+    let read = |d: &str| std::fs::read(layout.join("blobs/sha256").join(&d[7..])).unwrap();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let m_digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&read(&m_digest)).unwrap();
+    let c_digest = manifest["config"]["digest"].as_str().unwrap().to_owned();
+    let mut config: serde_json::Value = serde_json::from_slice(&read(&c_digest)).unwrap();
+    edit(&mut config);
+    let config = serde_json::to_vec(&config).unwrap();
+    std::fs::write(layout.join(blob_name(&config)), &config).unwrap();
+    manifest["config"]["digest"] = sha(&config).into();
+    manifest["config"]["size"] = config.len().into();
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    std::fs::write(layout.join(blob_name(&manifest)), &manifest).unwrap();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": MANIFEST,
+            "digest": sha(&manifest),
+            "size": manifest.len(),
+            "annotations": {"io.containerd.image.name": name},
+        }],
+    });
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    layout
+}
+
+/// Image configs from outside with junk in every field `run` reads: users that are ids out
+/// of range, paths or 10 KB; working directories that are relative or climb out; 100,000
+/// environment entries or arguments, entries without `=`; 10,000 labels; volumes and exposed
+/// ports that are paths or nonsense. `run` never panics: it runs the command sanely or gives
+/// a clear error, and nothing is created outside the container's root.
+#[test]
+fn image_configs_with_junk_run_safely() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let marker = format!("duckc-attack-{}", std::process::id());
+    let host_marker = Path::new("/tmp").join(&marker);
+    let climbing = format!("/../../../../../tmp/{marker}");
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let set = |key: &'static str, v: serde_json::Value| -> Edit {
+        Box::new(move |c: &mut serde_json::Value| c["config"][key] = v.clone())
+    };
+    let cases: Vec<(&str, Edit, &[&str])> = vec![
+        ("user 0:0", set("User", "0:0".into()), &[]),
+        ("user path", set("User", "../../etc/passwd".into()), &[]),
+        ("user 10 KB", set("User", "u".repeat(10 << 10).into()), &[]),
+        (
+            "user id out of range",
+            set("User", "4294967295:4294967295".into()),
+            &[],
+        ),
+        ("user negative", set("User", "-1:-1".into()), &[]),
+        ("user with NUL", set("User", "root\u{0}x".into()), &[]),
+        ("user with escapes", set("User", "\u{1b}]2;owned\u{7}\u{1b}[31mred".into()), &[]),
+        (
+            "workdir relative",
+            set("WorkingDir", "relative/dir".into()),
+            &[],
+        ),
+        (
+            "workdir climbing",
+            set("WorkingDir", climbing.clone().into()),
+            &[],
+        ),
+        (
+            "workdir 10 KB",
+            set("WorkingDir", format!("/{}", "d/".repeat(5 << 10)).into()),
+            &[],
+        ),
+        (
+            "100,000 env entries",
+            set(
+                "Env",
+                (0..100_000)
+                    .map(|i| format!("K{i}=v"))
+                    .collect::<Vec<_>>()
+                    .into(),
+            ),
+            &[],
+        ),
+        (
+            "env without =",
+            set("Env", serde_json::json!(["JUNK", "=x", "A=b=c", ""])),
+            &[],
+        ),
+        (
+            "100,000 cmd arguments",
+            Box::new(|c: &mut serde_json::Value| {
+                let mut cmd = vec!["true".to_owned()];
+                cmd.extend((0..100_000).map(|i| format!("a{i}")));
+                c["config"]["Cmd"] = cmd.into();
+                c["config"]["Entrypoint"] = serde_json::Value::Null;
+            }),
+            &[],
+        ),
+        ("empty cmd", set("Cmd", serde_json::json!([])), &[]),
+        (
+            "cmd with NUL",
+            set("Cmd", serde_json::json!(["tr\u{0}ue"])),
+            &[],
+        ),
+        (
+            "10,000 labels",
+            set(
+                "Labels",
+                (0..10_000)
+                    .map(|i| (format!("l{i}"), serde_json::Value::from("v".repeat(100))))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into(),
+            ),
+            &[],
+        ),
+        (
+            "volumes that climb",
+            set(
+                "Volumes",
+                serde_json::json!({climbing.clone(): {}, "relative": {}, "/": {}, "": {}}),
+            ),
+            &[],
+        ),
+        (
+            "junk exposed ports",
+            set(
+                "ExposedPorts",
+                serde_json::json!({"99999/tcp": {}, "junk": {}, "80/sctp6": {}, "-1/udp": {}, "": {}}),
+            ),
+            &["-P"],
+        ),
+        ("stop signal junk", set("StopSignal", "SIGJUNK".into()), &[]),
+    ];
+    let (s, cfg) = fresh();
+    let mut failures = Vec::new();
+    for (i, (what, edit, flags)) in cases.iter().enumerate() {
+        let dir = tmp.path().join(format!("case{i}"));
+        std::fs::create_dir(&dir).unwrap();
+        let name = format!("junk:c{i}");
+        let layout = busybox_with_config(&dir, &name, edit.as_ref());
+        let (code, out, err) = run(
+            s.path(),
+            cfg.path(),
+            &["load", "-i", layout.to_str().unwrap()],
+        );
+        assert_eq!(code, 0, "{what}: load failed: {out}\n{}", clip(&err));
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.push(&name);
+        let result = run(s.path(), cfg.path(), &args);
+        let (code, _, err) = &result;
+        if *code == 101 || err.contains("panicked") {
+            failures.push(format!("{what}: panicked: {}", clip(err)));
+        } else if *code != 0 && !err.contains("help:") {
+            failures.push(format!("{what}: exit {code} without help: {}", clip(err)));
+        } else if err.contains('\x1b') || err.contains('\0') || err.len() > 8 << 10 {
+            failures.push(format!("{what}: unsafe or unbounded error: {:?}", clip(err)));
+        }
+        assert!(
+            !host_marker.exists(),
+            "{what}: created {}",
+            host_marker.display()
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

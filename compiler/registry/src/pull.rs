@@ -302,7 +302,11 @@ fn available(index: &ImageIndex) -> String {
     const SHOWN: usize = 20;
     let mut names: Vec<String> = Vec::new();
     let mut more = 0;
-    for p in index.manifests().iter().filter_map(|m| m.platform().as_ref()) {
+    for p in index
+        .manifests()
+        .iter()
+        .filter_map(|m| m.platform().as_ref())
+    {
         let name = platform_name(p);
         if names.contains(&name) {
             continue;
