@@ -979,7 +979,11 @@ fn image_configs_with_junk_run_safely() {
         ),
         ("user negative", set("User", "-1:-1".into()), &[]),
         ("user with NUL", set("User", "root\u{0}x".into()), &[]),
-        ("user with escapes", set("User", "\u{1b}]2;owned\u{7}\u{1b}[31mred".into()), &[]),
+        (
+            "user with escapes",
+            set("User", "\u{1b}]2;owned\u{7}\u{1b}[31mred".into()),
+            &[],
+        ),
         (
             "workdir relative",
             set("WorkingDir", "relative/dir".into()),
@@ -1079,7 +1083,10 @@ fn image_configs_with_junk_run_safely() {
         } else if *code != 0 && !err.contains("help:") {
             failures.push(format!("{what}: exit {code} without help: {}", clip(err)));
         } else if err.contains('\x1b') || err.contains('\0') || err.len() > 8 << 10 {
-            failures.push(format!("{what}: unsafe or unbounded error: {:?}", clip(err)));
+            failures.push(format!(
+                "{what}: unsafe or unbounded error: {:?}",
+                clip(err)
+            ));
         }
         assert!(
             !host_marker.exists(),
@@ -1088,4 +1095,70 @@ fn image_configs_with_junk_run_safely() {
         );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A registry that trickles: a manifest body, a token body and a layer body sent a byte at a
+/// time, each byte well within the per-read timeout. With `DUCKC_REGISTRY_TIMEOUT=2` the
+/// pull ends with an error that says the registry was too slow (the default is 120 s) instead
+/// of waiting forever; nothing is stored.
+#[test]
+fn a_registry_that_trickles_is_cut_off() {
+    if !require_root() {
+        return;
+    }
+    let layer = empty_layer();
+    let config = config_json(&[sha(&layer)], serde_json::json!({}));
+    let manifest = manifest_text(
+        &descriptor(CONFIG, &sha(&config), &config.len().to_string()),
+        &[descriptor(TAR, &sha(&layer), "1024")],
+    );
+    let trickle = |conn: &mut TcpStream, content_type: &str, body: &[u8]| {
+        let _ = write!(
+            conn,
+            "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        for b in body {
+            if conn.write_all(&[*b]).is_err() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+    };
+    let layer_path = format!("/v2/slow/layer/blobs/{}", sha(&layer));
+    let config_path = format!("/v2/slow/layer/blobs/{}", sha(&config));
+    let server = Server::start(Box::new(move |path, _, conn| {
+        match path {
+            "/v2/" => respond(conn, "200 OK", "application/json", b"{}"),
+            "/v2/slow/manifest/manifests/v1" => trickle(conn, MANIFEST, &manifest),
+            "/v2/slow/layer/manifests/v1" => respond(conn, "200 OK", MANIFEST, &manifest),
+            p if p == config_path => respond(conn, "200 OK", "application/octet-stream", &config),
+            p if p == layer_path => trickle(conn, "application/octet-stream", &layer),
+            _ => return false,
+        }
+        true
+    }));
+    let (s, cfg) = fresh();
+    for repo in ["manifest", "layer"] {
+        let name = format!("{}/slow/{repo}:v1", server.host());
+        let out = output(
+            duckc(s.path())
+                .env("DOCKER_CONFIG", cfg.path())
+                .env("DUCKC_REGISTRY_TIMEOUT", "2")
+                .args(["pull", &name])
+                .stdin(Stdio::null()),
+        );
+        let result = (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        let err = refused(&result);
+        assert!(
+            err.contains("too slow") || err.contains("within 2 s"),
+            "{err}"
+        );
+        assert!(err.contains(&name), "{err}");
+    }
+    store_clean(s.path(), cfg.path());
 }

@@ -200,9 +200,7 @@ fn read_limited(response: crate::client::Response, what: &str) -> Result<Vec<u8>
         });
     }
     let mut bytes = Vec::new();
-    response
-        .into_body()
-        .into_reader()
+    crate::client::Paced::whole(response.into_body().into_reader())
         .take(MAX_METADATA_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| Error::Transport {
@@ -407,7 +405,7 @@ pub fn fetch_blob(
         resumes: 0,
     };
     // One byte past the declared size is enough to see that the body is too long.
-    let mut reader = (&mut reader).take(size.saturating_add(1));
+    let mut reader = crate::client::Paced::streaming(&mut reader).take(size.saturating_add(1));
     store
         .put_blob_from(&mut reader, Some((digest, size)))
         .map_err(|e| Error::Blob {
@@ -702,7 +700,7 @@ fn fetch_layer(
         resumes: 0,
     };
     // One byte past the declared size is enough to see that the body is too long.
-    let mut body = (&mut reader).take(size.saturating_add(1));
+    let mut body = crate::client::Paced::streaming(&mut reader).take(size.saturating_add(1));
     let blob_err = |e: duckc_store::Error| Error::Blob {
         what: what.to_owned(),
         source: Box::new(e),
