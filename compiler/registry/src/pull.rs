@@ -322,6 +322,83 @@ fn available(index: &ImageIndex) -> String {
     text
 }
 
+/// The manifest a pull of `top` (served with the media type `media_type`) goes on to fetch
+/// for `platform`, with its size: `None` when `top` is a manifest itself. An index without the
+/// platform is an error that lists (some of) what it has.
+pub fn choose(
+    name: &str,
+    top: &[u8],
+    media_type: &str,
+    platform: &Platform,
+) -> Result<Option<(Digest, u64)>> {
+    if !is_index(top, media_type) {
+        return Ok(None);
+    }
+    let index = ImageIndex::from_reader(top).map_err(|e| Error::BadManifest {
+        what: format!("manifest of {name}"),
+        reason: e.to_string(),
+    })?;
+    let (d, size) = pick(&index, platform).ok_or_else(|| Error::NoPlatform {
+        name: name.to_owned(),
+        platform: platform.to_string(),
+        available: available(&index),
+    })?;
+    Ok(Some((d, size)))
+}
+
+/// What a pull fetches for the image manifest `manifest_bytes`: the manifest, its config
+/// (digest and size) and its layers (digest and size, in order). Refuses, before anything is
+/// fetched, a manifest that does not parse, names a digest that is not sha256, describes an
+/// artifact or layers duckc cannot unpack, declares an impossible size or a config over the
+/// metadata cap.
+pub fn plan(name: &str, manifest_bytes: &[u8]) -> Result<Plan> {
+    let manifest = ImageManifest::from_reader(manifest_bytes).map_err(|e| Error::BadManifest {
+        what: format!("manifest of {name}"),
+        reason: e.to_string(),
+    })?;
+    let parse = |d: &str| -> Result<Digest> {
+        d.parse().map_err(|_| Error::BadManifest {
+            what: format!("manifest of {name}"),
+            reason: format!("unsupported digest `{}`", crate::printable(d)),
+        })
+    };
+    if let Some(reason) = duckc_image::unsupported_content(&manifest) {
+        return Err(Error::BadManifest {
+            what: format!("manifest of {name}"),
+            reason,
+        });
+    }
+    let config_digest = parse(manifest.config().digest().as_ref())?;
+    let config_size = manifest.config().size();
+    if config_size > MAX_METADATA_BYTES {
+        return Err(Error::TooLarge {
+            what: format!("config of {name}"),
+            limit: MAX_METADATA_BYTES,
+        });
+    }
+    let layers = manifest
+        .layers()
+        .iter()
+        .map(|l| Ok((parse(l.digest().as_ref())?, l.size())))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Plan {
+        manifest,
+        config: (config_digest, config_size),
+        layers,
+    })
+}
+
+/// What [`plan`] found in a manifest.
+#[derive(Debug)]
+pub struct Plan {
+    /// The manifest.
+    pub manifest: ImageManifest,
+    /// Its config: digest and size.
+    pub config: (Digest, u64),
+    /// Its layers: digest and size, bottom first.
+    pub layers: Vec<(Digest, u64)>,
+}
+
 /// How many times one blob download is resumed with `Range` after a cut.
 const RESUMES: u32 = 3;
 
@@ -431,35 +508,11 @@ fn fetch_content(
     downloaded: &AtomicUsize,
     progress: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<(Digest, Vec<(Digest, u64)>)> {
-    let manifest = ImageManifest::from_reader(manifest_bytes).map_err(|e| Error::BadManifest {
-        what: format!("manifest of {name}"),
-        reason: e.to_string(),
-    })?;
-    let parse = |d: &str| -> Result<Digest> {
-        d.parse().map_err(|_| Error::BadManifest {
-            what: format!("manifest of {name}"),
-            reason: format!("unsupported digest `{d}`"),
-        })
-    };
-    if let Some(reason) = duckc_image::unsupported_content(&manifest) {
-        return Err(Error::BadManifest {
-            what: format!("manifest of {name}"),
-            reason,
-        });
-    }
-    let config_digest = parse(manifest.config().digest().as_ref())?;
-    let config_size = manifest.config().size();
-    if config_size > MAX_METADATA_BYTES {
-        return Err(Error::TooLarge {
-            what: format!("config of {name}"),
-            limit: MAX_METADATA_BYTES,
-        });
-    }
-    let layers = manifest
-        .layers()
-        .iter()
-        .map(|l| Ok((parse(l.digest().as_ref())?, l.size())))
-        .collect::<Result<Vec<_>>>()?;
+    let Plan {
+        manifest,
+        config: (config_digest, config_size),
+        layers,
+    } = plan(name, manifest_bytes)?;
 
     progress(Event::Manifest {
         platform,
@@ -888,16 +941,9 @@ pub fn pull(
         return finish(store, reference, image.0, top_digest, image.1);
     }
 
-    let (manifest_bytes, manifest_digest, index_bytes) = if is_index(&top, &top_type) {
-        let index = ImageIndex::from_reader(&top[..]).map_err(|e| Error::BadManifest {
-            what: what.clone(),
-            reason: e.to_string(),
-        })?;
-        let (d, size) = pick(&index, &platform).ok_or_else(|| Error::NoPlatform {
-            name: name.clone(),
-            platform: platform.to_string(),
-            available: available(&index),
-        })?;
+    let (manifest_bytes, manifest_digest, index_bytes) = if let Some((d, size)) =
+        choose(&name, &top, &top_type, &platform)?
+    {
         let what = format!("{platform} manifest of {name}");
         let (bytes, _) = get_manifest(&client, repo, &d.to_string(), &scope, &what)?;
         if bytes.len() as u64 != size {
