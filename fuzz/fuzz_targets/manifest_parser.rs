@@ -81,10 +81,18 @@ fuzz_target!(|data: &[u8]| {
     }
     let layout = tmp.path().join("layout");
     std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
-    std::fs::write(layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
     std::fs::write(layout.join("index.json"), &index).unwrap();
     for blob in [&config, &manifest, &layer] {
-        std::fs::write(layout.join("blobs/sha256").join(Digest::of(blob).hex()), blob).unwrap();
+        std::fs::write(
+            layout.join("blobs/sha256").join(Digest::of(blob).hex()),
+            blob,
+        )
+        .unwrap();
     }
     let fresh = Store::open(&tmp.path().join("fresh")).unwrap();
     let _ = duckc_image::load(&fresh, &layout);

@@ -94,10 +94,18 @@ pub(crate) fn exercise(m: &Metadata, dir: &Path) -> (bool, bool) {
     }
     let layout = dir.join("layout");
     std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
-    std::fs::write(layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
     std::fs::write(layout.join("index.json"), &index).unwrap();
     for blob in [&config, &manifest, &layer] {
-        std::fs::write(layout.join("blobs/sha256").join(Digest::of(blob).hex()), blob).unwrap();
+        std::fs::write(
+            layout.join("blobs/sha256").join(Digest::of(blob).hex()),
+            blob,
+        )
+        .unwrap();
     }
     let fresh = Store::open(&dir.join("fresh")).unwrap();
     (planned, duckc_image::load(&fresh, &layout).is_ok())
@@ -139,7 +147,10 @@ fn random_hostile_metadata_is_refused_or_read() {
         loaded += usize::from(l);
     }
     // The documents reach past the first checks: some are whole images.
-    assert!(planned > 5 && loaded > 5, "{planned} planned, {loaded} loaded");
+    assert!(
+        planned > 5 && loaded > 5,
+        "{planned} planned, {loaded} loaded"
+    );
     // A manifest is capped at 4 MiB and nothing here holds more than a few of them.
     let peak = peak_kib();
     assert!(peak < 1 << 20, "peak memory {peak} KiB");

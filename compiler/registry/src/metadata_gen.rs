@@ -34,7 +34,7 @@ impl<'a> Choices<'a> {
 
     /// True one time in `n` (about).
     fn one_in(&mut self, n: u8) -> bool {
-        self.byte() % n == 0
+        self.byte().is_multiple_of(n)
     }
 }
 
@@ -120,7 +120,14 @@ const MANIFEST_TYPES: &[&str] = &[
     "",
 ];
 
-const OSES: &[&str] = &["linux", "linux", "windows", "unknown", "\\u001b]2;owned\\u0007", ""];
+const OSES: &[&str] = &[
+    "linux",
+    "linux",
+    "windows",
+    "unknown",
+    "\\u001b]2;owned\\u0007",
+    "",
+];
 const ARCHES: &[&str] = &["@ARCH@", "@ARCH@", "arm", "s390x", "\\u001b[31m", ""];
 
 const STRINGS: &[&str] = &[
@@ -268,7 +275,11 @@ pub fn hostile_metadata(c: &mut Choices<'_>) -> Metadata {
         list.join(",")
     );
 
-    let mut docs = [config.into_bytes(), manifest.into_bytes(), index.into_bytes()];
+    let mut docs = [
+        config.into_bytes(),
+        manifest.into_bytes(),
+        index.into_bytes(),
+    ];
     // Then maybe break one document: cut it, or change, insert or remove bytes.
     for _ in 0..c.byte() % 3 {
         let doc = &mut docs[usize::from(c.byte()) % 3];

@@ -941,21 +941,20 @@ pub fn pull(
         return finish(store, reference, image.0, top_digest, image.1);
     }
 
-    let (manifest_bytes, manifest_digest, index_bytes) = if let Some((d, size)) =
-        choose(&name, &top, &top_type, &platform)?
-    {
-        let what = format!("{platform} manifest of {name}");
-        let (bytes, _) = get_manifest(&client, repo, &d.to_string(), &scope, &what)?;
-        if bytes.len() as u64 != size {
-            return Err(Error::Mismatch {
-                what,
-                reason: format!("{} bytes, the index says {size}", bytes.len()),
-            });
-        }
-        (bytes, d, Some(top.clone()))
-    } else {
-        (top.clone(), top_digest, None)
-    };
+    let (manifest_bytes, manifest_digest, index_bytes) =
+        if let Some((d, size)) = choose(&name, &top, &top_type, &platform)? {
+            let what = format!("{platform} manifest of {name}");
+            let (bytes, _) = get_manifest(&client, repo, &d.to_string(), &scope, &what)?;
+            if bytes.len() as u64 != size {
+                return Err(Error::Mismatch {
+                    what,
+                    reason: format!("{} bytes, the index says {size}", bytes.len()),
+                });
+            }
+            (bytes, d, Some(top.clone()))
+        } else {
+            (top.clone(), top_digest, None)
+        };
 
     let downloaded = AtomicUsize::new(0);
     let (config_digest, layers) = fetch_content(
