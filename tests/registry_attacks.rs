@@ -454,7 +454,7 @@ fn declared_sizes_out_of_range_are_refused() {
     }
     let server = Server::serving(files);
     let (s, cfg) = fresh();
-    for i in 0..sizes.len() {
+    for (i, size) in sizes.iter().enumerate() {
         for kind in ["l", "c", "i"] {
             for all in [false, true] {
                 let name = format!("{}/{kind}/s{i}:v1", server.host());
@@ -463,7 +463,7 @@ fn declared_sizes_out_of_range_are_refused() {
                     args.push("--all-platforms");
                 }
                 let err = refused(&run(s.path(), cfg.path(), &args)).to_owned();
-                assert!(err.contains(&name), "{}: {err}", sizes[i]);
+                assert!(err.contains(&name), "{size}: {err}");
             }
         }
     }
@@ -708,7 +708,8 @@ fn hostile_archives_load_safely() {
             r#"{{"mediaType":"{MANIFEST}","digest":"{digest}","size":{size},"annotations":{{"io.containerd.image.name":"attack:v1"}}}}"#
         )
     };
-    let mut archives: Vec<(String, Vec<(&str, Vec<u8>)>)> = Vec::new();
+    type Files = Vec<(&'static str, Vec<u8>)>;
+    let mut archives: Vec<(String, Files)> = Vec::new();
     let good = manifest_text(&good_config, std::slice::from_ref(&good_layer));
     for bad in [
         format!("sha256:../../../..{}", outside.join("x").display()),
