@@ -1163,3 +1163,38 @@ fn a_registry_that_trickles_is_cut_off() {
     }
     store_clean(s.path(), cfg.path());
 }
+
+/// Text an image carries into `duckc history`'s table (`created_by`, `comment`) with terminal
+/// escapes and line breaks: printed with control characters as `?`, one line per layer.
+#[test]
+fn image_text_in_tables_is_printable() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = busybox_with_config(tmp.path(), "junk:history", &|c| {
+        c["history"] = serde_json::json!([{
+            "created_by": "\u{1b}]2;owned\u{7}\u{1b}[2J/bin/sh -c true",
+            "comment": "two\nlines\u{1b}[31m",
+        }]);
+    });
+    let (s, cfg) = fresh();
+    let (code, out, err) = run(
+        s.path(),
+        cfg.path(),
+        &["load", "-i", layout.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    for args in [
+        vec!["history", "junk:history"],
+        vec!["history", "--no-trunc", "junk:history"],
+    ] {
+        let (code, out, err) = run(s.path(), cfg.path(), &args);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            !out.contains('\x1b') && !out.contains('\x07'),
+            "{args:?}: {out:?}"
+        );
+        assert_eq!(out.lines().count(), 2, "{args:?}: {out:?}");
+    }
+}
