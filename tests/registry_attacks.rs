@@ -794,6 +794,14 @@ fn hostile_archives_load_safely() {
             )),
         ));
     }
+    // Entry names with terminal escapes, quoted by the error.
+    archives.push((
+        "escapes in an entry name".into(),
+        vec![
+            ("\u{1b}]2;owned\u{7}/../../x", b"x".to_vec()),
+            ("index.json", b"{}".to_vec()),
+        ],
+    ));
     let many = vec![r#"{"Config":"nothing.json","RepoTags":["attack:v1"],"Layers":[]}"#; 100_000];
     archives.push((
         "100,000 docker entries".into(),
