@@ -848,7 +848,8 @@ fn hostile_archives_load_safely() {
 }
 
 /// Token services a registry names in its `WWW-Authenticate` challenge: one that redirects
-/// (the stored credentials must not follow the redirect), a plain-HTTP one on a host that is
+/// (the stored credentials must not follow the redirect), one whose answer never ends (cut at
+/// 1 MiB), a plain-HTTP one on a host that is
 /// not loopback (refused before any connection), a challenge of 1 MB, and realms with terminal
 /// escapes. Each is a clear error; the password never appears in duckc's output.
 #[test]
@@ -869,6 +870,20 @@ fn token_realms_that_redirect_or_lie_get_no_credentials() {
         true
     }));
     let realm_port = realm.port;
+    // A token service whose answer never ends (no `Content-Length`).
+    let endless = Server::start(Box::new(|_, _, conn| {
+        let _ = write!(
+            conn,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{{\"token\":\""
+        );
+        let chunk = vec![b'a'; 64 << 10];
+        let mut sent = 0u64;
+        while sent < 1 << 30 && conn.write_all(&chunk).is_ok() {
+            sent += chunk.len() as u64;
+        }
+        true
+    }));
+    let endless_port = endless.port;
     let registry = Server::start(Box::new(move |path, _, conn| {
         if path == "/v2/" {
             respond(conn, "200 OK", "application/json", b"{}");
@@ -876,6 +891,8 @@ fn token_realms_that_redirect_or_lie_get_no_credentials() {
         }
         let challenge = if path.starts_with("/v2/redir/") {
             format!(r#"Bearer realm="http://127.0.0.1:{realm_port}/token",service="s""#)
+        } else if path.starts_with("/v2/endless/") {
+            format!(r#"Bearer realm="http://127.0.0.1:{endless_port}/token",service="s""#)
         } else if path.starts_with("/v2/far/") {
             r#"Bearer realm="http://192.0.2.1/token",service="s""#.to_owned()
         } else if path.starts_with("/v2/huge/") {
@@ -904,7 +921,7 @@ fn token_realms_that_redirect_or_lie_get_no_credentials() {
         ),
     )
     .unwrap();
-    for repo in ["redir", "far", "huge", "escape", "scheme"] {
+    for repo in ["redir", "endless", "far", "huge", "escape", "scheme"] {
         let name = format!("{}/{repo}/duck:v1", registry.host());
         let result = run(s.path(), cfg.path(), &["pull", &name]);
         let err = refused(&result);
