@@ -413,11 +413,17 @@ impl Client {
             "bearer" => {
                 let realm = param("realm")
                     .ok_or_else(|| unauthorized("the bearer challenge has no realm".into()))?;
-                if !realm.starts_with("https://")
-                    && !(realm.starts_with("http://")
-                        && (is_loopback(origin_of(realm).trim_start_matches("http://"))
-                            || origin_of(realm) == self.origin))
-                {
+                // Credentials go to a token service over HTTPS (anywhere, as Docker sends
+                // them), or over plain HTTP only when the registry is itself plain HTTP (the
+                // credentials cross in clear text to it anyway) and the service is on loopback
+                // or the registry. A registry reached over TLS that names `http://127.0.0.1:…`
+                // would have the password sent to whatever listens on that port of this
+                // machine, another user's process perhaps.
+                let plain_ok = self.origin.starts_with("http://")
+                    && realm.starts_with("http://")
+                    && (is_loopback(origin_of(realm).trim_start_matches("http://"))
+                        || origin_of(realm) == self.origin);
+                if !realm.starts_with("https://") && !plain_ok {
                     return Err(unauthorized(format!(
                         "the token service `{}` is not HTTPS",
                         crate::printable(realm)
@@ -704,6 +710,56 @@ mod tests {
         let (s, p) = parse_challenge(r#"Basic realm="Registry Realm""#);
         assert_eq!(s, "basic");
         assert_eq!(p[0].1, "Registry Realm");
+    }
+
+    /// A client of `origin` with a password, made without the probe `connect` sends.
+    fn client_of(origin: &str) -> Client {
+        Client {
+            agent: agent(ureq::tls::TlsConfig::builder().build()),
+            origin: origin.to_owned(),
+            host: origin_of(origin)
+                .split("://")
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned(),
+            credentials: Some(Credentials {
+                username: "duck".into(),
+                password: "s3cret".into(),
+            }),
+            auth: Mutex::new(Auth::None),
+        }
+    }
+
+    /// Where a bearer challenge may send the stored credentials: over HTTPS anywhere (as Docker
+    /// does), over plain HTTP only when the registry itself is plain HTTP (loopback, or
+    /// `--tls-verify=false`) and the realm is on loopback or the registry itself. A registry
+    /// reached over TLS that names a plain-HTTP realm on this machine gets nothing sent there
+    /// (another local user's process could be listening on that port).
+    #[test]
+    fn plain_http_realms_get_credentials_only_from_plain_http_registries() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let local = format!("http://{}/token", listener.local_addr().unwrap());
+        let challenge = |realm: &str| format!(r#"Bearer realm="{realm}",service="s""#);
+        for (origin, realm) in [
+            ("https://registry.example", local.as_str()),
+            ("https://registry.example", "http://registry.example/token"),
+            ("https://127.0.0.1:5000", local.as_str()),
+            ("http://10.0.0.1:5000", "http://192.0.2.1/token"),
+        ] {
+            let client = client_of(origin);
+            let err = client
+                .answer_challenge(Some(&challenge(realm)), "", "manifest")
+                .expect_err(realm);
+            assert!(
+                err.to_string().contains("is not HTTPS"),
+                "{origin} {realm}: {err}"
+            );
+        }
+        assert!(
+            listener.accept().is_err(),
+            "a refused realm was connected to"
+        );
     }
 
     #[test]
