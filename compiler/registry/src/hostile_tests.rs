@@ -155,3 +155,23 @@ fn random_hostile_metadata_is_refused_or_read() {
     let peak = peak_kib();
     assert!(peak < 1 << 20, "peak memory {peak} KiB");
 }
+
+/// Documents nested a million deep (`[[[[…`, `{"a":{"a":…`) as the index, the manifest and the
+/// config: a depth error from the JSON parser, never a stack overflow.
+#[test]
+fn deeply_nested_metadata_is_an_error_not_a_stack_overflow() {
+    let deep_array = "[".repeat(1 << 20).into_bytes();
+    let deep_object = "{\"a\":".repeat(1 << 18).into_bytes();
+    for deep in [deep_array, deep_object] {
+        let m = Metadata {
+            config: deep.clone(),
+            manifest: deep.clone(),
+            manifest_type: "application/vnd.oci.image.manifest.v1+json",
+            index: deep.clone(),
+            index_type: "application/vnd.oci.image.index.v1+json",
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (planned, loaded) = exercise(&m, dir.path());
+        assert!(!planned && !loaded);
+    }
+}
