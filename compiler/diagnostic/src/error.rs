@@ -79,14 +79,14 @@ struct Cause {
 
 impl<'a> Deduped<'a> {
     fn new(inner: &'a dyn Diagnostic) -> Deduped<'a> {
-        let mut said = inner.to_string();
+        let mut said = printable(&inner.to_string());
         let mut texts = Vec::new();
         let mut next = inner
             .diagnostic_source()
             .map(|d| d as &dyn std::error::Error)
             .or_else(|| inner.source());
         while let Some(cause) = next {
-            let text = cause.to_string();
+            let text = printable(&cause.to_string());
             if !text.is_empty() && !said.contains(&text) {
                 said.push('\n');
                 said.push_str(&text);
@@ -110,7 +110,32 @@ impl fmt::Debug for Deduped<'_> {
 
 impl fmt::Display for Deduped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self.inner, f)
+        f.write_str(&printable(&self.inner.to_string()))
+    }
+}
+
+/// `text` safe to write to a terminal: an error can quote what came from outside (a tar
+/// entry's name, an image's config, a registry's message), and a terminal escape in it could
+/// retitle the window, clear the screen or worse. Control characters other than line breaks
+/// and tabs become `?`; the theme's own colours are added after, around the text.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// [`printable`] as a `Display`, for a help line.
+struct Printable<'a>(Box<dyn fmt::Display + 'a>);
+
+impl fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&printable(&self.0.to_string()))
     }
 }
 
@@ -130,7 +155,9 @@ impl Diagnostic for Deduped<'_> {
         self.inner.severity()
     }
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.inner.help()
+        self.inner
+            .help()
+            .map(|h| Box::new(Printable(h)) as Box<dyn fmt::Display + 'b>)
     }
     fn url<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
         self.inner.url()

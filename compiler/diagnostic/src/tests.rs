@@ -148,3 +148,49 @@ fn errors_render_as_diagnostics_with_each_cause_said_once() {
       help: check the path
     ");
 }
+
+#[test]
+fn errors_quoting_terminal_escapes_render_them_as_question_marks() {
+    let quoting = miette::MietteDiagnostic::new(
+        "unsafe entry name `\u{1b}]2;owned\u{7}/x`\nsecond line\twith a tab",
+    )
+    .with_code("image::bad_archive")
+    .with_help("not `\u{1b}[2J` this");
+    let cause = Access {
+        says_cause: false,
+        source: Inner(
+            "outer",
+            Some(std::io::Error::other("cause with \u{1b}[31mred")),
+        ),
+    };
+    let out = [
+        render_error(&quoting, Style::Plain),
+        render_error(&cause, Style::Color),
+    ]
+    .join("\n");
+    // The colour theme's own escapes stay (SGR, `ESC [ … m`); every other one is gone.
+    let stripped: String = out
+        .split('\u{1b}')
+        .enumerate()
+        .map(|(i, part)| {
+            if i == 0 {
+                part.to_owned()
+            } else {
+                let end = part.find('m').expect("only colour escapes are left");
+                assert!(
+                    part.starts_with('[')
+                        && part[1..end]
+                            .bytes()
+                            .all(|b| b.is_ascii_digit() || b == b';'),
+                    "{out:?}"
+                );
+                part[end + 1..].to_owned()
+            }
+        })
+        .collect();
+    assert!(!stripped.contains('\u{7}'), "{out:?}");
+    assert!(stripped.contains("`?]2;owned?/x`"), "{stripped}");
+    assert!(stripped.contains("?[31mred"), "{stripped}");
+    assert!(stripped.contains("not `?[2J` this"), "{stripped}");
+    assert!(stripped.contains("second line"), "{stripped}");
+}

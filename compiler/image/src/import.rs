@@ -83,6 +83,9 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<Loaded>> {
             ensure_blob(store, &source, &digest, Some(desc.size()), path)?;
             ensure_tree(store, &source, &digest, path, true, &mut Walk::default())?;
             let image = Image::read(store, &digest)?;
+            if let Some(reason) = crate::unsupported_content(&image.manifest) {
+                return Err(bad(format!("image {digest}: {reason}")));
+            }
             index_layers(store, &image)?;
             let mut names = names_from(desc);
             if names.is_empty()
@@ -292,7 +295,17 @@ fn ensure_blob(
     path: &Path,
 ) -> Result<()> {
     if store.has_blob(digest) {
-        return Ok(());
+        // A blob already in the store (an archive's files are streamed in first, checked
+        // against their names) must still have the size its descriptor declares: the size is
+        // recorded with the layer and trusted from then on.
+        let actual = store.blob_size(digest)?;
+        return match size {
+            Some(s) if s != actual => Err(Error::BadArchive {
+                path: path.display().to_string(),
+                reason: format!("blob {digest} is {actual} bytes, but its descriptor says {s}"),
+            }),
+            _ => Ok(()),
+        };
     }
     match source {
         Source::Dir(dir) => {

@@ -49,6 +49,67 @@ pub mod media {
     pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
     /// Docker's manifest.
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    /// Docker's image config.
+    pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+}
+
+/// The largest size a descriptor may declare: the OCI image spec makes `size` an int64, and a
+/// larger one (2^64-1 parses as a u64) would overflow the arithmetic on it.
+pub const MAX_DESCRIPTOR_SIZE: u64 = i64::MAX as u64;
+
+/// Why duckc cannot run what `manifest` describes, when it cannot: a config that is not an
+/// image config (an artifact: a Helm chart, a signature, an SBOM), a layer of a type duckc does
+/// not unpack (encrypted, or anything but tar, tar+gzip and tar+zstd), or a size out of range.
+/// Checked before any layer is fetched or unpacked, so nothing is ever unpacked as something it
+/// is not. The text comes from outside: it is made printable.
+pub fn unsupported_content(manifest: &ImageManifest) -> Option<String> {
+    let config = manifest.config();
+    let config_type = config.media_type().to_string();
+    if config_type != media::CONFIG && config_type != media::DOCKER_CONFIG {
+        return Some(format!(
+            "its config has the media type `{}`: it is an artifact, not a container image",
+            printable(&config_type)
+        ));
+    }
+    if config.size() > MAX_DESCRIPTOR_SIZE {
+        return Some(format!(
+            "its config declares {} bytes, more than any blob can have",
+            config.size()
+        ));
+    }
+    for l in manifest.layers() {
+        let layer_type = l.media_type().to_string();
+        if duckc_layer::Compression::from_media_type(&layer_type).is_none() {
+            return Some(format!(
+                "layer {} has the unsupported media type `{}` (duckc unpacks tar, tar+gzip and \
+                 tar+zstd layers; encrypted ones are not supported)",
+                printable(l.digest().as_ref()),
+                printable(&layer_type)
+            ));
+        }
+        if l.size() > MAX_DESCRIPTOR_SIZE {
+            return Some(format!(
+                "layer {} declares {} bytes, more than any blob can have",
+                printable(l.digest().as_ref()),
+                l.size()
+            ));
+        }
+    }
+    None
+}
+
+/// Text from an image or a registry made safe to print: control characters (terminal escapes)
+/// become `?`, and it is cut at 200 characters.
+pub fn printable(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(200)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if s.chars().nth(200).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// Errors about images. Codes `image::…` (the store's own errors keep theirs).
@@ -339,7 +400,9 @@ impl Image {
                 Ok(Some(rec)) => rec.diff_size.unwrap_or(l.size),
                 _ => l.size,
             })
-            .sum()
+            // Sizes are checked when blobs come in, but a sum must not be the thing that
+            // panics if one ever is not.
+            .fold(0u64, u64::saturating_add)
     }
 
     /// Seconds since the epoch of `config.created`, if it parses.

@@ -34,6 +34,16 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     if b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') {
         return None;
     }
+    // The text comes from an image's config: a field out of range is no time at all.
+    if !(0..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&d)
+        || !(0..=23).contains(&h)
+        || !(0..=59).contains(&mi)
+        || !(0..=60).contains(&se)
+    {
+        return None;
+    }
     let mut rest = &s[19..];
     if let Some(r) = rest.strip_prefix('.') {
         rest = r.trim_start_matches(|c: char| c.is_ascii_digit());
@@ -41,9 +51,14 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let offset = match rest {
         "Z" | "z" => 0,
         r if r.len() == 6 && (r.starts_with('+') || r.starts_with('-')) => {
-            let oh: i64 = r[1..3].parse().ok()?;
-            let om: i64 = r[4..6].parse().ok()?;
-            let o = oh * 3600 + om * 60;
+            // `get`, not indexing: the bytes may hold a multi-byte character (an image's
+            // `+0é00` panicked `images`).
+            let oh: u8 = r.get(1..3)?.parse().ok()?;
+            let om: u8 = r.get(4..6)?.parse().ok()?;
+            if r.get(3..4)? != ":" || oh > 23 || om > 59 {
+                return None;
+            }
+            let o = i64::from(oh) * 3600 + i64::from(om) * 60;
             if r.starts_with('-') { -o } else { o }
         }
         _ => return None,
@@ -148,6 +163,23 @@ mod tests {
             parse_rfc3339("2024-01-02T03:04:05.123456789+01:00"),
             Some(1_704_161_045)
         );
+    }
+
+    #[test]
+    fn timestamps_out_of_shape_are_none() {
+        for s in [
+            "2024-01-01T00:00:00+0\u{e9}00",
+            "2024-01-01T00:00:00+\u{e9}:00",
+            "2024-01-01T00:00:00-01\u{e9}0",
+            "2024-01-01T00:00:00.\u{e9}Z",
+            "9999-99-99T99:99:99-99:99",
+            "0000-00-00T00:00:00Z",
+            "-999-01-01T00:00:00Z",
+            "2024-01-01T00:00:00+01;00",
+            "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}",
+        ] {
+            assert_eq!(parse_rfc3339(s), None, "{s}");
+        }
     }
 
     #[test]

@@ -218,9 +218,7 @@ fn read_cache(
     )?;
     let response = client.check(response, &[200], &what)?;
     let mut index_bytes = Vec::new();
-    response
-        .into_body()
-        .into_reader()
+    crate::client::Paced::whole(response.into_body().into_reader())
         .take(size + 1)
         .read_to_end(&mut index_bytes)
         .map_err(|e| Error::Transport {

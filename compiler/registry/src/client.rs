@@ -66,13 +66,95 @@ pub(crate) const RETRIES: u32 = 3;
 /// The largest token or error body read.
 const SMALL_BODY: u64 = 1 << 20;
 
+/// How long a registry may keep duckc waiting: for the response's headers, for each read, for
+/// a whole manifest, config, token or error body, and for each stretch of a blob in which it
+/// must send [`MIN_BYTES_PER_WINDOW`]. `$DUCKC_REGISTRY_TIMEOUT` (seconds) overrides the
+/// default of 120 s (a slow link may need more; the tests use less).
+pub fn timeout() -> Duration {
+    static TIMEOUT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *TIMEOUT.get_or_init(|| {
+        std::env::var("DUCKC_REGISTRY_TIMEOUT")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|&s| s > 0)
+            .map_or(Duration::from_secs(120), Duration::from_secs)
+    })
+}
+
+/// The fewest bytes a blob download must bring in each [`timeout`]: a registry that trickles
+/// a byte now and then (each read within the timeout) would otherwise hold a pull forever.
+pub const MIN_BYTES_PER_WINDOW: u64 = 1024;
+
+/// A body reader that a registry cannot hold open forever by trickling bytes (each read
+/// arriving within ureq's per-read timeout): a small body (manifest, config, token, error)
+/// must be complete within [`timeout`], and a blob must bring [`MIN_BYTES_PER_WINDOW`] in
+/// every [`timeout`]. Either failure is a `TimedOut` error that says so.
+pub struct Paced<R> {
+    inner: R,
+    whole: Option<std::time::Instant>,
+    window_start: std::time::Instant,
+    window_bytes: u64,
+}
+
+impl<R: Read> Paced<R> {
+    /// A small body: all of it within [`timeout`].
+    pub fn whole(inner: R) -> Paced<R> {
+        let now = std::time::Instant::now();
+        Paced {
+            inner,
+            whole: Some(now + timeout()),
+            window_start: now,
+            window_bytes: 0,
+        }
+    }
+
+    /// A blob: at least [`MIN_BYTES_PER_WINDOW`] every [`timeout`].
+    pub fn streaming(inner: R) -> Paced<R> {
+        Paced {
+            inner,
+            whole: None,
+            window_start: std::time::Instant::now(),
+            window_bytes: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Paced<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let slow = |what: String| std::io::Error::new(std::io::ErrorKind::TimedOut, what);
+        let now = std::time::Instant::now();
+        if let Some(deadline) = self.whole
+            && now > deadline
+        {
+            return Err(slow(format!(
+                "the registry did not send the whole body within {} s",
+                timeout().as_secs()
+            )));
+        }
+        if now.duration_since(self.window_start) > timeout() {
+            if self.whole.is_none() && self.window_bytes < MIN_BYTES_PER_WINDOW {
+                return Err(slow(format!(
+                    "the registry sent {} bytes in {} s, too slow to go on",
+                    self.window_bytes,
+                    timeout().as_secs()
+                )));
+            }
+            self.window_start = now;
+            self.window_bytes = 0;
+        }
+        let n = self.inner.read(buf)?;
+        self.window_bytes += n as u64;
+        Ok(n)
+    }
+}
+
 fn agent(tls: ureq::tls::TlsConfig) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .timeout_recv_response(Some(Duration::from_secs(120)))
-        .timeout_per_read(Some(Duration::from_secs(120)))
+        .timeout_connect(Some(Duration::from_secs(30).min(timeout())))
+        .timeout_recv_response(Some(timeout()))
+        .timeout_per_read(Some(timeout()))
         // A pull keeps up to `pull --jobs` (at most 16) blob downloads going: with ureq's
         // default of 3 idle connections per host, the others were closed after each blob and
         // opened again for the next (130 layers: about 90 new connections).
@@ -201,9 +283,7 @@ pub(crate) fn parse_challenge(header: &str) -> (String, Vec<(String, String)>) {
 /// The registry's error message from a JSON error body, if it has one.
 fn error_detail(response: Response) -> String {
     let mut body = Vec::new();
-    let _ = response
-        .into_body()
-        .into_reader()
+    let _ = Paced::whole(response.into_body().into_reader())
         .take(64 << 10)
         .read_to_end(&mut body);
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) else {
@@ -333,11 +413,17 @@ impl Client {
             "bearer" => {
                 let realm = param("realm")
                     .ok_or_else(|| unauthorized("the bearer challenge has no realm".into()))?;
-                if !realm.starts_with("https://")
-                    && !(realm.starts_with("http://")
-                        && (is_loopback(origin_of(realm).trim_start_matches("http://"))
-                            || origin_of(realm) == self.origin))
-                {
+                // Credentials go to a token service over HTTPS (anywhere, as Docker sends
+                // them), or over plain HTTP only when the registry is itself plain HTTP (the
+                // credentials cross in clear text to it anyway) and the service is on loopback
+                // or the registry. A registry reached over TLS that names `http://127.0.0.1:…`
+                // would have the password sent to whatever listens on that port of this
+                // machine, another user's process perhaps.
+                let plain_ok = self.origin.starts_with("http://")
+                    && realm.starts_with("http://")
+                    && (is_loopback(origin_of(realm).trim_start_matches("http://"))
+                        || origin_of(realm) == self.origin);
+                if !realm.starts_with("https://") && !plain_ok {
                     return Err(unauthorized(format!(
                         "the token service `{}` is not HTTPS",
                         crate::printable(realm)
@@ -379,9 +465,7 @@ impl Client {
                     return Err(unauthorized(format!("the token service answered {status}")));
                 }
                 let mut body = Vec::new();
-                response
-                    .into_body()
-                    .into_reader()
+                Paced::whole(response.into_body().into_reader())
                     .take(SMALL_BODY)
                     .read_to_end(&mut body)
                     .map_err(|e| Error::Transport {
@@ -626,6 +710,56 @@ mod tests {
         let (s, p) = parse_challenge(r#"Basic realm="Registry Realm""#);
         assert_eq!(s, "basic");
         assert_eq!(p[0].1, "Registry Realm");
+    }
+
+    /// A client of `origin` with a password, made without the probe `connect` sends.
+    fn client_of(origin: &str) -> Client {
+        Client {
+            agent: agent(ureq::tls::TlsConfig::builder().build()),
+            origin: origin.to_owned(),
+            host: origin_of(origin)
+                .split("://")
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned(),
+            credentials: Some(Credentials {
+                username: "duck".into(),
+                password: "s3cret".into(),
+            }),
+            auth: Mutex::new(Auth::None),
+        }
+    }
+
+    /// Where a bearer challenge may send the stored credentials: over HTTPS anywhere (as Docker
+    /// does), over plain HTTP only when the registry itself is plain HTTP (loopback, or
+    /// `--tls-verify=false`) and the realm is on loopback or the registry itself. A registry
+    /// reached over TLS that names a plain-HTTP realm on this machine gets nothing sent there
+    /// (another local user's process could be listening on that port).
+    #[test]
+    fn plain_http_realms_get_credentials_only_from_plain_http_registries() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let local = format!("http://{}/token", listener.local_addr().unwrap());
+        let challenge = |realm: &str| format!(r#"Bearer realm="{realm}",service="s""#);
+        for (origin, realm) in [
+            ("https://registry.example", local.as_str()),
+            ("https://registry.example", "http://registry.example/token"),
+            ("https://127.0.0.1:5000", local.as_str()),
+            ("http://10.0.0.1:5000", "http://192.0.2.1/token"),
+        ] {
+            let client = client_of(origin);
+            let err = client
+                .answer_challenge(Some(&challenge(realm)), "", "manifest")
+                .expect_err(realm);
+            assert!(
+                err.to_string().contains("is not HTTPS"),
+                "{origin} {realm}: {err}"
+            );
+        }
+        assert!(
+            listener.accept().is_err(),
+            "a refused realm was connected to"
+        );
     }
 
     #[test]

@@ -14,6 +14,11 @@ pub mod referrers;
 mod sources;
 mod upload;
 
+#[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
+mod metadata_gen;
+
 use std::path::PathBuf;
 
 pub use client::{Client, Options};

@@ -9,7 +9,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use duckc_image::{Image, MAX_METADATA_BYTES, media};
-use duckc_layer::Compression;
 use duckc_store::{Digest, Store};
 use oci_spec::image::{ImageIndex, ImageManifest};
 
@@ -200,9 +199,7 @@ fn read_limited(response: crate::client::Response, what: &str) -> Result<Vec<u8>
         });
     }
     let mut bytes = Vec::new();
-    response
-        .into_body()
-        .into_reader()
+    crate::client::Paced::whole(response.into_body().into_reader())
         .take(MAX_METADATA_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| Error::Transport {
@@ -283,6 +280,122 @@ fn pick(index: &ImageIndex, platform: &Platform) -> Option<(Digest, u64)> {
             })
         })
         .and_then(|d| Some((d.digest().as_ref().parse().ok()?, d.size())))
+}
+
+/// `OS/ARCH` of an index entry, as the registry wrote it but safe to print (no terminal
+/// escapes, at most 100 characters).
+fn platform_name(p: &oci_spec::image::Platform) -> String {
+    let name = format!("{}/{}", p.os(), p.architecture());
+    let mut out = crate::printable(&name);
+    if out.chars().count() > 100 {
+        out = out.chars().take(100).chain(['…']).collect();
+    }
+    out
+}
+
+/// The platforms an index offers, for an error: each once, at most 20 (an index can list
+/// thousands), safe to print.
+fn available(index: &ImageIndex) -> String {
+    const SHOWN: usize = 20;
+    let mut names: Vec<String> = Vec::new();
+    let mut more = 0;
+    for p in index
+        .manifests()
+        .iter()
+        .filter_map(|m| m.platform().as_ref())
+    {
+        let name = platform_name(p);
+        if names.contains(&name) {
+            continue;
+        }
+        if names.len() < SHOWN {
+            names.push(name);
+        } else {
+            more += 1;
+        }
+    }
+    let mut text = names.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more entries"));
+    }
+    text
+}
+
+/// The manifest a pull of `top` (served with the media type `media_type`) goes on to fetch
+/// for `platform`, with its size: `None` when `top` is a manifest itself. An index without the
+/// platform is an error that lists (some of) what it has.
+pub fn choose(
+    name: &str,
+    top: &[u8],
+    media_type: &str,
+    platform: &Platform,
+) -> Result<Option<(Digest, u64)>> {
+    if !is_index(top, media_type) {
+        return Ok(None);
+    }
+    let index = ImageIndex::from_reader(top).map_err(|e| Error::BadManifest {
+        what: format!("manifest of {name}"),
+        reason: e.to_string(),
+    })?;
+    let (d, size) = pick(&index, platform).ok_or_else(|| Error::NoPlatform {
+        name: name.to_owned(),
+        platform: platform.to_string(),
+        available: available(&index),
+    })?;
+    Ok(Some((d, size)))
+}
+
+/// What a pull fetches for the image manifest `manifest_bytes`: the manifest, its config
+/// (digest and size) and its layers (digest and size, in order). Refuses, before anything is
+/// fetched, a manifest that does not parse, names a digest that is not sha256, describes an
+/// artifact or layers duckc cannot unpack, declares an impossible size or a config over the
+/// metadata cap.
+pub fn plan(name: &str, manifest_bytes: &[u8]) -> Result<Plan> {
+    let manifest = ImageManifest::from_reader(manifest_bytes).map_err(|e| Error::BadManifest {
+        what: format!("manifest of {name}"),
+        reason: e.to_string(),
+    })?;
+    let parse = |d: &str| -> Result<Digest> {
+        d.parse().map_err(|_| Error::BadManifest {
+            what: format!("manifest of {name}"),
+            reason: format!("unsupported digest `{}`", crate::printable(d)),
+        })
+    };
+    if let Some(reason) = duckc_image::unsupported_content(&manifest) {
+        return Err(Error::BadManifest {
+            what: format!("manifest of {name}"),
+            reason,
+        });
+    }
+    let config_digest = parse(manifest.config().digest().as_ref())?;
+    let config_size = manifest.config().size();
+    if config_size > MAX_METADATA_BYTES {
+        return Err(Error::TooLarge {
+            what: format!("config of {name}"),
+            limit: MAX_METADATA_BYTES,
+        });
+    }
+    let layers = manifest
+        .layers()
+        .iter()
+        .map(|l| Ok((parse(l.digest().as_ref())?, l.size())))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Plan {
+        manifest,
+        config: (config_digest, config_size),
+        layers,
+    })
+}
+
+/// What [`plan`] found in a manifest.
+#[derive(Debug)]
+pub struct Plan {
+    /// The manifest.
+    pub manifest: ImageManifest,
+    /// Its config: digest and size.
+    pub config: (Digest, u64),
+    /// Its layers: digest and size, bottom first.
+    pub layers: Vec<(Digest, u64)>,
 }
 
 /// How many times one blob download is resumed with `Range` after a cut.
@@ -368,7 +481,7 @@ pub fn fetch_blob(
         resumes: 0,
     };
     // One byte past the declared size is enough to see that the body is too long.
-    let mut reader = (&mut reader).take(size + 1);
+    let mut reader = crate::client::Paced::streaming(&mut reader).take(size.saturating_add(1));
     store
         .put_blob_from(&mut reader, Some((digest, size)))
         .map_err(|e| Error::Blob {
@@ -394,39 +507,11 @@ fn fetch_content(
     downloaded: &AtomicUsize,
     progress: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<(Digest, Vec<(Digest, u64)>)> {
-    let manifest = ImageManifest::from_reader(manifest_bytes).map_err(|e| Error::BadManifest {
-        what: format!("manifest of {name}"),
-        reason: e.to_string(),
-    })?;
-    let parse = |d: &str| -> Result<Digest> {
-        d.parse().map_err(|_| Error::BadManifest {
-            what: format!("manifest of {name}"),
-            reason: format!("unsupported digest `{d}`"),
-        })
-    };
-    let config_digest = parse(manifest.config().digest().as_ref())?;
-    let config_size = manifest.config().size();
-    if config_size > MAX_METADATA_BYTES {
-        return Err(Error::TooLarge {
-            what: format!("config of {name}"),
-            limit: MAX_METADATA_BYTES,
-        });
-    }
-    let mut layers = Vec::new();
-    for l in manifest.layers() {
-        let mt = l.media_type().to_string();
-        if Compression::from_media_type(&mt).is_none() {
-            return Err(Error::BadManifest {
-                what: format!("manifest of {name}"),
-                reason: format!(
-                    "layer {} has the unsupported media type `{}`",
-                    crate::printable(l.digest().as_ref()),
-                    crate::printable(&mt)
-                ),
-            });
-        }
-        layers.push((parse(l.digest().as_ref())?, l.size()));
-    }
+    let Plan {
+        manifest,
+        config: (config_digest, config_size),
+        layers,
+    } = plan(name, manifest_bytes)?;
 
     progress(Event::Manifest {
         platform,
@@ -562,7 +647,7 @@ fn fetch_layer(
         resumes: 0,
     };
     // One byte past the declared size is enough to see that the body is too long.
-    let mut body = (&mut reader).take(size + 1);
+    let mut body = crate::client::Paced::streaming(&mut reader).take(size.saturating_add(1));
     let blob_err = |e: duckc_store::Error| Error::Blob {
         what: what.to_owned(),
         source: Box::new(e),
@@ -630,7 +715,7 @@ fn pull_all(
         else {
             continue;
         };
-        let platform = format!("{}/{}", p.os(), p.architecture());
+        let platform = platform_name(p);
         let what = format!("{platform} manifest of {name}");
         let d: Digest = m
             .digest()
@@ -708,34 +793,20 @@ pub fn pull(
         return finish(store, reference, image.0, top_digest, image.1);
     }
 
-    let (manifest_bytes, manifest_digest, index_bytes) = if is_index(&top, &top_type) {
-        let index = ImageIndex::from_reader(&top[..]).map_err(|e| Error::BadManifest {
-            what: what.clone(),
-            reason: e.to_string(),
-        })?;
-        let (d, size) = pick(&index, &platform).ok_or_else(|| Error::NoPlatform {
-            name: name.clone(),
-            platform: platform.to_string(),
-            available: index
-                .manifests()
-                .iter()
-                .filter_map(|m| m.platform().as_ref())
-                .map(|p| format!("{}/{}", p.os(), p.architecture()))
-                .collect::<Vec<_>>()
-                .join(", "),
-        })?;
-        let what = format!("{platform} manifest of {name}");
-        let (bytes, _) = get_manifest(&client, repo, &d.to_string(), &scope, &what)?;
-        if bytes.len() as u64 != size {
-            return Err(Error::Mismatch {
-                what,
-                reason: format!("{} bytes, the index says {size}", bytes.len()),
-            });
-        }
-        (bytes, d, Some(top.clone()))
-    } else {
-        (top.clone(), top_digest, None)
-    };
+    let (manifest_bytes, manifest_digest, index_bytes) =
+        if let Some((d, size)) = choose(&name, &top, &top_type, &platform)? {
+            let what = format!("{platform} manifest of {name}");
+            let (bytes, _) = get_manifest(&client, repo, &d.to_string(), &scope, &what)?;
+            if bytes.len() as u64 != size {
+                return Err(Error::Mismatch {
+                    what,
+                    reason: format!("{} bytes, the index says {size}", bytes.len()),
+                });
+            }
+            (bytes, d, Some(top.clone()))
+        } else {
+            (top.clone(), top_digest, None)
+        };
 
     let downloaded = AtomicUsize::new(0);
     let (config_digest, layers) = fetch_content(

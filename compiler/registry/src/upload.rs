@@ -80,7 +80,8 @@ fn received(response: &Response) -> Option<u64> {
         start.trim().parse::<u64>().ok()?,
         end.trim().parse::<u64>().ok()?,
     );
-    (start == 0).then_some(if end == 0 { 0 } else { end + 1 })
+    // `checked_add`: a registry's `0-18446744073709551615` is no size.
+    (start == 0).then_some(if end == 0 { 0 } else { end.checked_add(1)? })
 }
 
 fn kept_path(store: &Store, host: &str, repository: &str, digest: &Digest) -> PathBuf {
@@ -224,6 +225,18 @@ fn patch(p: &Pusher<'_>, file: &Path, size: u64, session: &Session, what: &str) 
             reason: format!("the registry says it has {offset} bytes of a {size}-byte blob"),
         });
     }
+    // A registry that took the chunk but holds no more than before would have it sent again
+    // and again: an upload that makes no progress is refused (and started again a bounded
+    // number of times, as any refused upload is).
+    if offset <= session.offset {
+        return Err(Error::Mismatch {
+            what: what.to_owned(),
+            reason: format!(
+                "the registry took {len} bytes at byte {} but says it has {offset}",
+                session.offset
+            ),
+        });
+    }
     Ok(Session {
         url,
         offset,
@@ -336,6 +349,99 @@ mod tests {
         assert_eq!(received(&with_range("bytes=0-9")), Some(10));
         assert_eq!(received(&with_range("5-9")), None);
         assert_eq!(received(&with_range("junk")), None);
+    }
+
+    /// A registry that takes every chunk and then says it holds none of it (`Range: 0-0`), or
+    /// holds 2^64 bytes (`0-18446744073709551615`): the push ends with an error after a few
+    /// chunks instead of sending the first chunk forever (or overflowing).
+    #[test]
+    fn a_registry_that_keeps_nothing_ends_the_push() {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static PATCHES: AtomicUsize = AtomicUsize::new(0);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut length = 0u64;
+                        loop {
+                            let mut h = String::new();
+                            if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                                break;
+                            }
+                            if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:")
+                            {
+                                length = v.trim().parse().unwrap_or(0);
+                            }
+                        }
+                        let _ =
+                            std::io::copy(&mut (&mut reader).take(length), &mut std::io::sink());
+                        let path = line.split(' ').nth(1).unwrap_or("").to_owned();
+                        let answer = if line.starts_with("PATCH") {
+                            // Past 40 chunks, refuse: a client that never stops is cut here.
+                            if PATCHES.fetch_add(1, Ordering::SeqCst) > 40 {
+                                "400 Bad Request\r\nContent-Length: 0".to_owned()
+                            } else if path.starts_with("/max") {
+                                format!(
+                                    "202 Accepted\r\nLocation: {path}\r\nRange: 0-{}\r\nContent-Length: 0",
+                                    u64::MAX
+                                )
+                            } else {
+                                format!(
+                                    "202 Accepted\r\nLocation: {path}\r\nRange: 0-0\r\nContent-Length: 0"
+                                )
+                            }
+                        } else if line.starts_with("POST") {
+                            format!("202 Accepted\r\nLocation: {}\r\nContent-Length: 0", "/zero")
+                        } else if line.starts_with("GET /v2/ ") {
+                            "200 OK\r\nContent-Length: 0".to_owned()
+                        } else {
+                            "404 Not Found\r\nContent-Length: 0".to_owned()
+                        };
+                        let _ = write!(conn, "HTTP/1.1 {answer}\r\n\r\n");
+                    }
+                });
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let blob = vec![7u8; (CHUNK + 1) as usize];
+        let digest = store.put_blob(&blob).unwrap();
+        let host = format!("127.0.0.1:{port}");
+        let progress = |_: String| {};
+        let client = crate::Client::connect(&host, &crate::Options::default()).unwrap();
+        let pusher = crate::push::Pusher {
+            store: &store,
+            client,
+            repo: "duck".into(),
+            scope: String::new(),
+            name: format!("{host}/duck:v1"),
+            uploaded: AtomicUsize::new(0),
+            progress: &progress,
+            compression: duckc_layer::Compression::Gzip,
+            trust_sources: std::sync::atomic::AtomicBool::new(false),
+            trusted: std::sync::Mutex::new(Vec::new()),
+        };
+        for path in ["/zero", "/max"] {
+            PATCHES.store(0, Ordering::SeqCst);
+            let session = Session {
+                url: format!("http://{host}{path}"),
+                offset: 0,
+                chunk: CHUNK,
+            };
+            let result = chunked(&pusher, &digest, blob.len() as u64, "layer x", session);
+            assert!(result.is_err(), "{path}");
+            let patches = PATCHES.load(Ordering::SeqCst);
+            assert!(patches <= 12, "{path}: {patches} chunks sent");
+        }
     }
 
     #[test]

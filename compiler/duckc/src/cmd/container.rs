@@ -812,33 +812,52 @@ fn parse_volume(spec: &str) -> miette::Result<Volume> {
 fn start_failed(err: &duckc_runtime::Error) -> ExitCode {
     use duckc_runtime::start::Kind as StartKind;
     let code = container::start_code(err);
-    let report = match err {
+    let help: Option<String> = match err {
         duckc_runtime::Error::NoUserNamespaces(_) | duckc_runtime::Error::Rootless(_) => {
-            super::with_help(err, Some("run duckc as root, or enable unprivileged user namespaces".into()))
+            Some("run duckc as root, or enable unprivileged user namespaces".into())
         }
         duckc_runtime::Error::Start {
             kind: StartKind::Rootless,
             ..
-        } => {
-            let help = duckc_runtime::userns::missing_ids_help().unwrap_or_default();
-            super::with_help(err, Some(help))
-        }
-        duckc_runtime::Error::Net(e) => super::with_help(err, Some(super::network::help_for(e, "run"))),
-        duckc_runtime::Error::RootlessLimits { .. } => super::with_help(err, Some("run duckc as root to apply them, or leave those flags out".into())),
+        } => Some(duckc_runtime::userns::missing_ids_help().unwrap_or_default()),
+        duckc_runtime::Error::Net(e) => Some(super::network::help_for(e, "run")),
+        duckc_runtime::Error::RootlessLimits { .. } => Some("run duckc as root to apply them, or leave those flags out".into()),
         duckc_runtime::Error::Start {
             kind: StartKind::Ulimit,
             ..
-        } => {
-            super::with_help(err, Some("ask for a `--ulimit` within the hard limit duckc runs under".into()))
-        }
+        } => Some("ask for a `--ulimit` within the hard limit duckc runs under".into()),
         // OCI hooks come only from CDI specs (`cmd/container/devices.rs`).
         duckc_runtime::Error::Start {
             kind: StartKind::Hook,
             ..
-        } => super::with_help(err, Some("the hook comes from the CDI spec of a `--device`/`--gpus` device: fix the vendor's software, or leave the device out".into())),
-        _ => super::with_help(err, None),
+        } => Some("the hook comes from the CDI spec of a `--device`/`--gpus` device: fix the vendor's software, or leave the device out".into()),
+        duckc_runtime::Error::Start {
+            kind: StartKind::NotFound,
+            ..
+        }
+        | duckc_runtime::Error::NotFound(_) => Some("check the command's name, and that the image has it (in its `PATH`, or give the full path)".into()),
+        duckc_runtime::Error::Start {
+            kind: StartKind::Exec,
+            ..
+        }
+        | duckc_runtime::Error::Exec(..) => Some("the command must be executable and built for this machine (or a script with a `#!` line)".into()),
+        // What the image's config (or `run`'s options) asked for and the image cannot give:
+        // a user or group it lacks, a working directory that is not a usable absolute path.
+        duckc_runtime::Error::Start {
+            kind: StartKind::Other,
+            ..
+        }
+        | duckc_runtime::Error::UnknownUser(_)
+        | duckc_runtime::Error::UnknownGroup(_)
+        | duckc_runtime::Error::Workdir(..)
+        | duckc_runtime::Error::IdOutOfRange(_) => Some("the image's config (`duckc inspect IMAGE`: `User`, `WorkingDir`) or the options of `run` ask for this: give another with `--user` or `--workdir`".into()),
+        duckc_runtime::Error::Start {
+            kind: StartKind::Kernel | StartKind::Cgroup,
+            ..
+        } => Some("the kernel refused a step of the container's set-up: check that this machine supports what the options of `run` ask for, or leave them out".into()),
+        _ => None,
     };
-    eprintln!("{report:?}");
+    eprintln!("{:?}", super::with_help(err, help));
     ExitCode::from(code)
 }
 

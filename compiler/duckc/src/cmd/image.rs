@@ -414,6 +414,19 @@ fn images(
 
 /// Columns padded like docker's tabwriter (minimum width 10, three spaces between columns).
 pub fn print_table<const N: usize>(rows: &[[String; N]]) {
+    // Cells can hold an image's own text (`history`'s `created_by` and `comment`): a terminal
+    // escape or a line break in it must not reach the terminal or break the table.
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|row| {
+            row.clone().map(|cell| {
+                cell.chars()
+                    .map(|c| if c.is_control() { '?' } else { c })
+                    .collect()
+            })
+        })
+        .collect();
+    let rows = &rows[..];
     let mut widths = [0usize; N];
     for row in rows {
         for (i, cell) in row.iter().enumerate() {

@@ -21,9 +21,20 @@ pub mod system;
 pub mod unshare;
 
 /// `error` as a report with the `help:` only the CLI can word (it knows the verb and the
-/// flags), else the error's own; its code and message stay.
+/// flags), else the error's own; its code and message stay. The message can quote what an
+/// image's config holds (a `User` of 10 KB, terminal escapes): control characters other than
+/// line breaks become `?`, and it is cut at 4,000 characters.
 pub(crate) fn with_help(error: &dyn miette::Diagnostic, help: Option<String>) -> miette::Report {
-    let mut d = miette::MietteDiagnostic::new(error.to_string());
+    let text = error.to_string();
+    let mut safe: String = text
+        .chars()
+        .take(4000)
+        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
+        .collect();
+    if text.chars().nth(4000).is_some() {
+        safe.push('…');
+    }
+    let mut d = miette::MietteDiagnostic::new(safe);
     if let Some(code) = error.code() {
         d = d.with_code(code.to_string());
     }

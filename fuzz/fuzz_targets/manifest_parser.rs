@@ -1,0 +1,99 @@
+//! Fuzzes the image metadata parsers a pull and a load go through: libFuzzer's bytes choose an
+//! index, a manifest and a config from the hostile vocabulary of
+//! `compiler/registry/src/metadata_gen.rs` (digests that are paths or other algorithms, sizes
+//! out of range, artifact and encrypted types, escapes in platforms, `urls`, nested indexes,
+//! thousands of entries, then bytes cut or changed). They go through the pull's `choose` and
+//! `plan` as a registry would serve them, and through `Image::read`, `closure` and `load` as a
+//! store or an OCI layout holds them. Nothing may panic, and no registry error may carry a
+//! terminal escape. Run with `cargo +nightly fuzz run manifest_parser` in `fuzz/`.
+#![no_main]
+
+use duckc_registry::pull::{Platform, choose, plan};
+use duckc_store::{Digest, Store};
+use libfuzzer_sys::fuzz_target;
+
+mod metadata_gen {
+    include!("../../compiler/registry/src/metadata_gen.rs");
+}
+use metadata_gen::{Choices, hostile_metadata};
+
+fn fill(doc: &[u8], pairs: &[(&str, String)]) -> Vec<u8> {
+    let mut text = String::from_utf8_lossy(doc).into_owned();
+    for (from, to) in pairs {
+        text = text.replace(from, to);
+    }
+    text.into_bytes()
+}
+
+fn printable(text: &str) {
+    assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
+}
+
+fuzz_target!(|data: &[u8]| {
+    let m = hostile_metadata(&mut Choices::new(data));
+    let layer = vec![0u8; 1024];
+    let arch = ("@ARCH@", duckc_image::host_arch().to_owned());
+    let layer_d = ("@LAYER@", Digest::of(&layer).to_string());
+    let config = fill(&m.config, &[layer_d.clone(), arch.clone()]);
+    let manifest = fill(
+        &m.manifest,
+        &[
+            ("@CONFIG@", Digest::of(&config).to_string()),
+            ("@CONFIG_SIZE@", config.len().to_string()),
+            ("@MANIFEST@", Digest::of(&config).to_string()),
+            ("@MANIFEST_SIZE@", config.len().to_string()),
+            layer_d,
+            arch.clone(),
+        ],
+    );
+    let index = fill(
+        &m.index,
+        &[
+            ("@MANIFEST@", Digest::of(&manifest).to_string()),
+            ("@MANIFEST_SIZE@", manifest.len().to_string()),
+            arch,
+        ],
+    );
+
+    let name = "127.0.0.1:5000/hostile/image:v1";
+    let host = Platform::host();
+    for (doc, media_type) in [(&index, m.index_type), (&manifest, m.manifest_type)] {
+        match choose(name, doc, media_type, &host) {
+            Ok(_) => {}
+            Err(e) => printable(&e.to_string()),
+        }
+    }
+    if let Err(e) = plan(name, &manifest) {
+        printable(&e.to_string());
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    for blob in [&config, &manifest, &index, &layer] {
+        store.put_blob(blob).unwrap();
+    }
+    for d in [Digest::of(&index), Digest::of(&manifest)] {
+        if let Ok(image) = duckc_image::Image::read(&store, &d) {
+            let _ = image.size(&store);
+        }
+        let mut all = std::collections::BTreeSet::new();
+        duckc_image::closure(&store, &d, &mut all);
+    }
+    let layout = tmp.path().join("layout");
+    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    std::fs::write(layout.join("index.json"), &index).unwrap();
+    for blob in [&config, &manifest, &layer] {
+        std::fs::write(
+            layout.join("blobs/sha256").join(Digest::of(blob).hex()),
+            blob,
+        )
+        .unwrap();
+    }
+    let fresh = Store::open(&tmp.path().join("fresh")).unwrap();
+    let _ = duckc_image::load(&fresh, &layout);
+});
