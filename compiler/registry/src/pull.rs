@@ -508,7 +508,7 @@ fn fetch_content(
     progress: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<(Digest, Vec<(Digest, u64)>)> {
     let Plan {
-        manifest,
+        manifest: _,
         config: (config_digest, config_size),
         layers,
     } = plan(name, manifest_bytes)?;
