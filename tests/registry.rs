@@ -3066,7 +3066,8 @@ fn a_forged_blob_is_refused_when_the_store_holds_its_diff_id_from_the_real_one()
 /// `pull --all-platforms` of an index whose other platform's image is forged (its last layer
 /// claims a diff_id its bytes do not give): the pull and a `run` of this host's platform
 /// succeed, but `verify` reads every platform's layers, as `push` would send them all, and
-/// reports the forged one.
+/// reports the forged one. `gc` keeps those layers though no record names them, and removes
+/// them once the image is removed.
 #[test]
 fn verify_checks_every_platform_of_an_index() {
     if !ready() || !require_tool("gzip") || !require_tool("tar") {
@@ -3140,6 +3141,12 @@ fn verify_checks_every_platform_of_an_index() {
     let out = must(s, cfg.path(), &["pull", "--all-platforms", &remote]);
     assert!(out.contains(&format!("linux/{other}: Pulling")), "{out}");
     must(s, cfg.path(), &["run", "--rm", &remote, "true"]);
+    // `gc` keeps the layers no unpack has checked (no record names them; the manifests do).
+    must(s, cfg.path(), &["gc"]);
+    let forged_blob = s
+        .join("blobs/sha256")
+        .join(&sha(&gzip(&greeting_tar("forged\n")))["sha256:".len()..]);
+    assert!(forged_blob.is_file());
     let (code, out, _) = run(s, cfg.path(), &["verify"]);
     assert_ne!(
         code, 0,
@@ -3148,7 +3155,10 @@ fn verify_checks_every_platform_of_an_index() {
     assert!(out.contains("does not unpack to its diff_id"), "{out}");
     assert!(out.contains(&claimed), "{out}");
     assert!(out.contains(&format!("image {remote}")), "{out}");
+    // Removed, the image's blobs go at the next `gc`: nothing else holds them.
     must(s, cfg.path(), &["rmi", &remote]);
+    must(s, cfg.path(), &["gc"]);
+    assert!(!forged_blob.exists());
     must(s, cfg.path(), &["verify"]);
 }
 
