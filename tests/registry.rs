@@ -3063,6 +3063,102 @@ fn a_forged_blob_is_refused_when_the_store_holds_its_diff_id_from_the_real_one()
     must(s, cfg.path(), &["verify"]);
 }
 
+/// A run killed (SIGKILL) while it unpacks a pulled layer, after the layer's record is written
+/// and before or after its snapshot is renamed into place, leaves a store `verify` finds
+/// clean, and the next run completes it. A real and a forged image claiming one diff_id run
+/// at once — the real one held inside its first unpack of the layer, its record written, its
+/// snapshot not yet installed — end as they would one after the other: the real one runs,
+/// the forged one is refused, and the record names the real blob.
+#[test]
+fn a_killed_or_concurrent_first_unpack_of_a_pulled_layer_keeps_the_store_consistent() {
+    if !ready() || !require_tool("gzip") || !require_tool("tar") {
+        return;
+    }
+    let registry = Registry::start("");
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let good = format!("{host}/good/duck:v1");
+    let forged = format!("{host}/forged/duck:v1");
+    let real_layer = greeting_tar("quack\n");
+    let claimed = sha(&real_layer);
+    push_busybox_plus(&good, &real_layer, &claimed);
+    push_busybox_plus(&forged, &greeting_tar("forged\n"), &claimed);
+    let hex = &claimed["sha256:".len()..];
+    let duckc_run = |s: &Path, env: (&str, &str), image: &str| {
+        duckc(s)
+            .env("DOCKER_CONFIG", cfg.path())
+            .env(env.0, env.1)
+            .args(["run", "--rm", image, "cat", "/greeting"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+
+    // Killed: the second unpack (the claimed layer's, after busybox's) at each point.
+    for point in ["snapshot-before-rename:2", "snapshot-before-record:2"] {
+        let s = fresh_store();
+        let s = s.path();
+        must(s, cfg.path(), &["pull", &good]);
+        let out = duckc_run(s, ("DUCKC_CRASH_AT", point), &good)
+            .wait_with_output()
+            .unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&out.status),
+            Some(9),
+            "{point}: not killed: {out:?}"
+        );
+        assert!(
+            s.join(format!("layers/sha256/{hex}.json")).exists(),
+            "{point}"
+        );
+        must(s, cfg.path(), &["verify"]);
+        let out = must(s, cfg.path(), &["run", "--rm", &good, "cat", "/greeting"]);
+        assert_eq!(out, "quack\n", "{point}");
+        must(s, cfg.path(), &["verify"]);
+    }
+
+    // Concurrent: busybox's layer unpacked first, so the claimed layer's is the only one left.
+    let s = fresh_store();
+    let s = s.path();
+    let busybox = load_busybox(s);
+    must(s, cfg.path(), &["run", "--rm", &busybox, "true"]);
+    must(s, cfg.path(), &["pull", &good]);
+    must(s, cfg.path(), &["pull", &forged]);
+    let go = tempfile::tempdir().unwrap();
+    let go = go.path().join("go");
+    let pause = format!("snapshot-before-rename:{}", go.display());
+    let real = duckc_run(s, ("DUCKC_PAUSE_AT", &pause), &good);
+    // Its record is written just before it pauses, holding the layer's lock.
+    let record = s.join(format!("layers/sha256/{hex}.json"));
+    for _ in 0..6000 {
+        if record.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(record.exists(), "the real run never reached its unpack");
+    let fake = duckc_run(s, ("DUCKC_PAUSE_AT", ""), &forged);
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&go, "").unwrap();
+    let real = real.wait_with_output().unwrap();
+    let fake = fake.wait_with_output().unwrap();
+    assert!(real.status.success(), "{real:?}");
+    assert_eq!(String::from_utf8_lossy(&real.stdout), "quack\n");
+    assert!(!fake.status.success(), "the forged image ran: {fake:?}");
+    let err = String::from_utf8_lossy(&fake.stderr);
+    assert!(err.contains("does not unpack to its diff_id"), "{err}");
+    let pulled = duckc_image::resolve(&duckc_store::Store::open(s).unwrap(), &good).unwrap();
+    let rec = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        rec.contains(&pulled.layers.last().unwrap().digest.to_string()),
+        "{rec}"
+    );
+    must(s, cfg.path(), &["rmi", &forged]);
+    must(s, cfg.path(), &["verify"]);
+}
+
 /// `pull --all-platforms` of an index whose other platform's image is forged (its last layer
 /// claims a diff_id its bytes do not give): the pull and a `run` of this host's platform
 /// succeed, but `verify` reads every platform's layers, as `push` would send them all, and
