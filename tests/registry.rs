@@ -2791,6 +2791,18 @@ fn greeting_tar(text: &str) -> Vec<u8> {
 fn push_busybox_plus(remote: &str, layer: &[u8], claimed: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let layout = busybox_layout(tmp.path());
+    add_busybox_plus(&layout, layer, claimed);
+    ok(Command::new("skopeo").args([
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:busybox:latest", layout.display()),
+        &format!("docker://{remote}"),
+    ]));
+}
+
+/// [`push_busybox_plus`]'s image, written into the busybox OCI layout `layout` in place of
+/// its `busybox:latest`.
+fn add_busybox_plus(layout: &Path, layer: &[u8], claimed: &str) {
     let blob = |d: &str| layout.join("blobs/sha256").join(&d["sha256:".len()..]);
     let put = |bytes: &[u8]| -> String {
         let d = sha(bytes);
@@ -2834,12 +2846,6 @@ fn push_busybox_plus(remote: &str, layer: &[u8], claimed: &str) {
         serde_json::to_vec(&index).unwrap(),
     )
     .unwrap();
-    ok(Command::new("skopeo").args([
-        "copy",
-        "--dest-tls-verify=false",
-        &format!("oci:{}:busybox:latest", layout.display()),
-        &format!("docker://{remote}"),
-    ]));
 }
 
 /// Cache poisoning through a forged diff_id: an image whose last layer claims the diff_id of a
@@ -2979,6 +2985,314 @@ fn a_forged_diff_id_fails_at_first_unpack_and_poisons_nothing() {
     assert!(out.contains(&format!("image {forged}")), "{out}");
     must(u, cfg.path(), &["rmi", &forged]);
     must(u, cfg.path(), &["verify"]);
+}
+
+/// A forged image whose last layer claims a diff_id the store already holds, checked, from the
+/// real layer (`/greeting` = `quack`, built here). The store's snapshot of that diff_id is the
+/// real one, but the forged image names its own blob, which `save`, `push`, a `commit` of a
+/// container of it and any image built `FROM` it would carry under that diff_id: so `run` and
+/// a build `FROM` it still fail, naming it, and its saved archive does not load into a store
+/// that holds the real layer. The real image from the registry, another blob (gzip) of the
+/// same layer, is read once and runs.
+#[test]
+fn a_forged_blob_is_refused_when_the_store_holds_its_diff_id_from_the_real_one() {
+    if !ready() || !require_tool("gzip") || !require_tool("tar") {
+        return;
+    }
+    let registry = Registry::start("");
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let good = format!("{host}/good/duck:v1");
+    let forged = format!("{host}/forged/duck:v1");
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("greeting"), "quack\n").unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nCOPY greeting /greeting\n",
+    )
+    .unwrap();
+    let dir = ctx.path().to_str().unwrap().to_owned();
+    // A store holding the real layer: built here, so its record names the build's own blob.
+    let with_real = || {
+        let s = fresh_store();
+        load_busybox(s.path());
+        must(
+            s.path(),
+            cfg.path(),
+            &["build", "--progress", "plain", "-t", "local/duck", &dir],
+        );
+        s
+    };
+    let a = with_real();
+    must(a.path(), cfg.path(), &["tag", "local/duck", &good]);
+    must(a.path(), cfg.path(), &["push", &good]);
+    let image =
+        duckc_image::resolve(&duckc_store::Store::open(a.path()).unwrap(), "local/duck").unwrap();
+    let claimed = image.layers.last().unwrap().diff_id.to_string();
+    push_busybox_plus(&forged, &greeting_tar("forged\n"), &claimed);
+    let hex = &claimed["sha256:".len()..];
+
+    let s = with_real();
+    let s = s.path();
+    let record = || std::fs::read_to_string(s.join(format!("layers/sha256/{hex}.json"))).unwrap();
+    let before = record();
+    must(s, cfg.path(), &["pull", &forged]);
+    let (code, out, err) = run(s, cfg.path(), &["run", "--rm", &forged, "cat", "/greeting"]);
+    assert_ne!(code, 0, "the forged image ran: {out}");
+    assert!(err.contains("does not unpack to its diff_id"), "{err}");
+    assert!(err.contains(&forged) && err.contains(&claimed), "{err}");
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::write(
+        bad.path().join("Dockerfile"),
+        format!("FROM {forged}\nRUN cat /greeting\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run(
+        s,
+        cfg.path(),
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "-t",
+            "on/forged",
+            bad.path().to_str().unwrap(),
+        ],
+    );
+    assert_ne!(code, 0, "a build FROM the forged image passed: {out}");
+    assert!(err.contains("does not unpack to its diff_id"), "{err}");
+    assert!(err.contains(&forged), "{err}");
+    assert_eq!(record(), before, "the real layer's record changed");
+    let out = must(
+        s,
+        cfg.path(),
+        &["run", "--rm", "local/duck", "cat", "/greeting"],
+    );
+    assert_eq!(out, "quack\n");
+
+    // Its archive (`save` sends the registry's bytes as they are) loads nowhere that holds
+    // the real layer.
+    let archive = tempfile::tempdir().unwrap();
+    let tar = archive.path().join("forged.tar");
+    must(
+        s,
+        cfg.path(),
+        &["save", "-o", tar.to_str().unwrap(), &forged],
+    );
+    let t = with_real();
+    let (code, out, err) = run(t.path(), cfg.path(), &["load", "-i", tar.to_str().unwrap()]);
+    assert_ne!(code, 0, "the forged archive loaded: {out}");
+    assert!(err.contains("does not match its diff_id"), "{err}");
+    let (code, out, _) = run(t.path(), cfg.path(), &["run", "--rm", &forged, "true"]);
+    assert_ne!(code, 0, "{out}");
+
+    // The real image's gzip blob of the same layer: read once, listed on the record, runs.
+    must(s, cfg.path(), &["pull", &good]);
+    let out = must(s, cfg.path(), &["run", "--rm", &good, "cat", "/greeting"]);
+    assert_eq!(out, "quack\n");
+    let pulled = duckc_image::resolve(&duckc_store::Store::open(s).unwrap(), &good).unwrap();
+    let gz = pulled.layers.last().unwrap().digest.to_string();
+    assert!(record().contains(&gz), "{}", record());
+    let (code, out, _) = run(s, cfg.path(), &["verify"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains(&format!("image {forged}")), "{out}");
+    must(s, cfg.path(), &["rmi", &forged]);
+    must(s, cfg.path(), &["verify"]);
+}
+
+/// A run killed (SIGKILL) while it unpacks a pulled layer, after the layer's record is written
+/// and before or after its snapshot is renamed into place, leaves a store `verify` finds
+/// clean, and the next run completes it. A real and a forged image claiming one diff_id run
+/// at once — the real one held inside its first unpack of the layer, its record written, its
+/// snapshot not yet installed — end as they would one after the other: the real one runs,
+/// the forged one is refused, and the record names the real blob.
+#[test]
+fn a_killed_or_concurrent_first_unpack_of_a_pulled_layer_keeps_the_store_consistent() {
+    if !ready() || !require_tool("gzip") || !require_tool("tar") {
+        return;
+    }
+    let registry = Registry::start("");
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let good = format!("{host}/good/duck:v1");
+    let forged = format!("{host}/forged/duck:v1");
+    let real_layer = greeting_tar("quack\n");
+    let claimed = sha(&real_layer);
+    push_busybox_plus(&good, &real_layer, &claimed);
+    push_busybox_plus(&forged, &greeting_tar("forged\n"), &claimed);
+    let hex = &claimed["sha256:".len()..];
+    let duckc_run = |s: &Path, env: (&str, &str), image: &str| {
+        duckc(s)
+            .env("DOCKER_CONFIG", cfg.path())
+            .env(env.0, env.1)
+            .args(["run", "--rm", image, "cat", "/greeting"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+
+    // Killed: the second unpack (the claimed layer's, after busybox's) at each point.
+    for point in ["snapshot-before-rename:2", "snapshot-before-record:2"] {
+        let s = fresh_store();
+        let s = s.path();
+        must(s, cfg.path(), &["pull", &good]);
+        let out = duckc_run(s, ("DUCKC_CRASH_AT", point), &good)
+            .wait_with_output()
+            .unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&out.status),
+            Some(9),
+            "{point}: not killed: {out:?}"
+        );
+        assert!(
+            s.join(format!("layers/sha256/{hex}.json")).exists(),
+            "{point}"
+        );
+        must(s, cfg.path(), &["verify"]);
+        let out = must(s, cfg.path(), &["run", "--rm", &good, "cat", "/greeting"]);
+        assert_eq!(out, "quack\n", "{point}");
+        must(s, cfg.path(), &["verify"]);
+    }
+
+    // Concurrent: busybox's layer unpacked first, so the claimed layer's is the only one left.
+    let s = fresh_store();
+    let s = s.path();
+    let busybox = load_busybox(s);
+    must(s, cfg.path(), &["run", "--rm", &busybox, "true"]);
+    must(s, cfg.path(), &["pull", &good]);
+    must(s, cfg.path(), &["pull", &forged]);
+    let go = tempfile::tempdir().unwrap();
+    let go = go.path().join("go");
+    let pause = format!("snapshot-before-rename:{}", go.display());
+    let real = duckc_run(s, ("DUCKC_PAUSE_AT", &pause), &good);
+    // Its record is written just before it pauses, holding the layer's lock.
+    let record = s.join(format!("layers/sha256/{hex}.json"));
+    for _ in 0..6000 {
+        if record.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(record.exists(), "the real run never reached its unpack");
+    let fake = duckc_run(s, ("DUCKC_PAUSE_AT", ""), &forged);
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&go, "").unwrap();
+    let real = real.wait_with_output().unwrap();
+    let fake = fake.wait_with_output().unwrap();
+    assert!(real.status.success(), "{real:?}");
+    assert_eq!(String::from_utf8_lossy(&real.stdout), "quack\n");
+    assert!(!fake.status.success(), "the forged image ran: {fake:?}");
+    let err = String::from_utf8_lossy(&fake.stderr);
+    assert!(err.contains("does not unpack to its diff_id"), "{err}");
+    let pulled = duckc_image::resolve(&duckc_store::Store::open(s).unwrap(), &good).unwrap();
+    let rec = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        rec.contains(&pulled.layers.last().unwrap().digest.to_string()),
+        "{rec}"
+    );
+    must(s, cfg.path(), &["rmi", &forged]);
+    must(s, cfg.path(), &["verify"]);
+}
+
+/// `pull --all-platforms` of an index whose other platform's image is forged (its last layer
+/// claims a diff_id its bytes do not give): the pull and a `run` of this host's platform
+/// succeed, but `verify` reads every platform's layers, as `push` would send them all, and
+/// reports the forged one. `gc` keeps those layers though no record names them, and removes
+/// them once the image is removed.
+#[test]
+fn verify_checks_every_platform_of_an_index() {
+    if !ready() || !require_tool("gzip") || !require_tool("tar") {
+        return;
+    }
+    let registry = Registry::start("");
+    let host = registry.host();
+    let cfg = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = busybox_layout(tmp.path());
+    let other = if goarch() == "amd64" {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    let read_index = || -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap()
+    };
+    let mut real = read_index()["manifests"][0].clone();
+    let claimed = sha(&greeting_tar("quack\n"));
+    add_busybox_plus(&layout, &greeting_tar("forged\n"), &claimed);
+    ok(Command::new("umoci").args([
+        "config",
+        "--image",
+        &format!("{}:busybox:latest", layout.display()),
+        "--tag",
+        "other",
+        "--architecture",
+        other,
+    ]));
+    let mut forged = read_index()["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "other")
+        .unwrap()
+        .clone();
+    for (m, arch) in [(&mut real, goarch()), (&mut forged, other)] {
+        m.as_object_mut().unwrap().remove("annotations");
+        m["platform"] = serde_json::json!({"os": "linux", "architecture": arch});
+    }
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [real, forged],
+    }))
+    .unwrap();
+    let digest = sha(&index);
+    std::fs::write(layout.join("blobs/sha256").join(&digest[7..]), &index).unwrap();
+    let top = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": digest,
+            "size": index.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "multi"},
+        }],
+    });
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    let remote = format!("{host}/multi/forged:1");
+    ok(Command::new("skopeo").args([
+        "copy",
+        "--multi-arch=all",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", layout.display()),
+        &format!("docker://{remote}"),
+    ]));
+
+    let s = fresh_store();
+    let s = s.path();
+    let out = must(s, cfg.path(), &["pull", "--all-platforms", &remote]);
+    assert!(out.contains(&format!("linux/{other}: Pulling")), "{out}");
+    must(s, cfg.path(), &["run", "--rm", &remote, "true"]);
+    // `gc` keeps the layers no unpack has checked (no record names them; the manifests do).
+    must(s, cfg.path(), &["gc"]);
+    let forged_blob = s
+        .join("blobs/sha256")
+        .join(&sha(&gzip(&greeting_tar("forged\n")))["sha256:".len()..]);
+    assert!(forged_blob.is_file());
+    let (code, out, _) = run(s, cfg.path(), &["verify"]);
+    assert_ne!(
+        code, 0,
+        "verify passed an index with a forged platform: {out}"
+    );
+    assert!(out.contains("does not unpack to its diff_id"), "{out}");
+    assert!(out.contains(&claimed), "{out}");
+    assert!(out.contains(&format!("image {remote}")), "{out}");
+    // Removed, the image's blobs go at the next `gc`: nothing else holds them.
+    must(s, cfg.path(), &["rmi", &remote]);
+    must(s, cfg.path(), &["gc"]);
+    assert!(!forged_blob.exists());
+    must(s, cfg.path(), &["verify"]);
 }
 
 /// A build keeps its layers as snapshots only, with no uncompressed blob file: `save` writes

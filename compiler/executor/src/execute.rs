@@ -615,10 +615,14 @@ fn base(store: &Store, node: &Node, platform: &str, opts: &BuildOptions) -> Resu
     };
     // A pulled base's layers are checked against their diff_ids when first unpacked, here
     // (the build unpacks them anyway for its `run` and `copy` steps): until then nothing in
-    // the build (a cache hit, the image it records, `--cache-to`) may take their word.
+    // the build (a cache hit, the image it records, `--cache-to`) may take their word. A
+    // diff_id the store holds from another blob is no word for this base's own blob, which
+    // the image the build records names: that blob is read once (`check_layer`).
     let name = crate::plan::base_name(b);
     for l in &image.layers {
-        if !store.is_checked(&l.diff_id)? {
+        if store.is_checked(&l.diff_id)? {
+            store.check_layer(l, &name)?;
+        } else {
             store.snapshot_layer(l, &name)?;
         }
     }

@@ -420,12 +420,13 @@ fn ensure_tree(
     Ok(())
 }
 
-/// Check each layer's diff_id by decompressing it once, and index it for snapshots.
+/// Check each layer's diff_id by decompressing it once, and index it for snapshots. A
+/// diff_id the store holds from another blob does not vouch for this image's own blob.
 pub fn index_layers(store: &Store, image: &Image) -> Result<()> {
     for l in &image.layers {
         if let Some(rec) = store.layer(&l.diff_id)?
             && rec.diff_size.is_some()
-            && store.has_blob(&rec.layer.digest)
+            && store.is_checked_blob(l)?
         {
             continue;
         }
@@ -440,7 +441,7 @@ pub fn index_layers(store: &Store, image: &Image) -> Result<()> {
                 actual,
             });
         }
-        store.register_layer(l, Some(n))?;
+        store.record_checked(l, n)?;
     }
     Ok(())
 }

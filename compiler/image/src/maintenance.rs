@@ -134,53 +134,86 @@ pub fn verify(store: &Store) -> Result<VerifyReport> {
         }
     }
     // Each image's own layer blobs against the diff_ids its config claims (one decompressing
-    // read each), unless the layer's record names that very blob (it was checked when
-    // recorded). A pulled layer never unpacked has no record yet: when it matches it is
-    // recorded, as an unpack would. One whose diff_id the store holds from another blob is
-    // checked too: `save` and `push` would send its own bytes.
+    // read each), unless the layer's record names that very blob or lists it as checked. A
+    // pulled layer never unpacked has no record yet: when it matches it is recorded, as an
+    // unpack would. One whose diff_id the store holds from another blob is checked too:
+    // `save` and `push` would send its own bytes. Every platform the store holds of an index
+    // (`pull --all-platforms`), not only this host's: `push` sends them all.
     let mut named: BTreeMap<Digest, &str> = BTreeMap::new();
     for (tag, d) in &refs.tags {
         named.entry(*d).or_insert(tag.as_str());
     }
     let mut seen = BTreeSet::new();
     for d in refs.images.keys() {
-        match Image::read(store, d) {
-            Err(e) => report.problems.push(Problem {
-                what: format!("image {d}"),
-                reason: e.to_string(),
-            }),
-            Ok(image) => {
-                for l in &image.layers {
-                    if !store.has_blob(&l.digest) {
+        let mut manifests = Vec::new();
+        stored_manifests(store, d, 0, &mut manifests);
+        let images: Vec<Result<Image>> = if manifests.is_empty() {
+            vec![Image::read(store, d)]
+        } else {
+            manifests.iter().map(|m| Image::read(store, m)).collect()
+        };
+        for image in images {
+            let image = match image {
+                Err(e) => {
+                    report.problems.push(Problem {
+                        what: format!("image {d}"),
+                        reason: e.to_string(),
+                    });
+                    continue;
+                }
+                Ok(image) => image,
+            };
+            for l in &image.layers {
+                if !store.has_blob(&l.digest) {
+                    report.problems.push(Problem {
+                        what: format!("image {d}"),
+                        reason: format!("layer {} is missing", l.digest),
+                    });
+                } else if seen.insert((l.digest, l.diff_id)) {
+                    let name = named
+                        .get(d)
+                        .map_or_else(|| d.to_string(), |t| t.to_string());
+                    if let Err(e) = store.check_layer(l, &name) {
                         report.problems.push(Problem {
-                            what: format!("image {d}"),
-                            reason: format!("layer {} is missing", l.digest),
+                            what: format!("image {name}"),
+                            reason: e.to_string(),
                         });
-                    } else if seen.insert((l.digest, l.diff_id))
-                        && store
-                            .layer(&l.diff_id)?
-                            .is_none_or(|r| r.layer.digest != l.digest)
-                    {
-                        let name = named
-                            .get(d)
-                            .map_or_else(|| d.to_string(), |t| t.to_string());
-                        let checked = if store.is_checked(&l.diff_id)? {
-                            store.check_layer_blob(l, &name).map(|_| ())
-                        } else {
-                            store.check_layer(l, &name)
-                        };
-                        if let Err(e) = checked {
-                            report.problems.push(Problem {
-                                what: format!("image {name}"),
-                                reason: e.to_string(),
-                            });
-                        }
                     }
                 }
             }
         }
     }
     Ok(report)
+}
+
+/// The image manifests stored under `digest`: itself when it is one, else every manifest of
+/// the index (and of the indexes it names) that the store holds; a platform left out of a
+/// pull is not there and not listed.
+fn stored_manifests(store: &Store, digest: &Digest, depth: usize, out: &mut Vec<Digest>) {
+    if depth > crate::MAX_INDEX_DEPTH || out.contains(digest) || !store.has_blob(digest) {
+        return;
+    }
+    let Ok(bytes) = store.read_blob(digest, crate::MAX_METADATA_BYTES) else {
+        return;
+    };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return;
+    };
+    match value.get("manifests").and_then(|m| m.as_array()) {
+        Some(ms) => {
+            for m in ms {
+                if let Some(d) = m
+                    .get("digest")
+                    .and_then(|d| d.as_str())
+                    .and_then(|d| d.parse().ok())
+                {
+                    stored_manifests(store, &d, depth + 1, out);
+                }
+            }
+        }
+        None if value.get("layers").is_some() => out.push(*digest),
+        None => {}
+    }
 }
 
 /// One row of `system df`.

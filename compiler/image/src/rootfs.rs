@@ -41,9 +41,7 @@ pub fn unpack_layers(store: &Store, layers: &[LayerRef], dest: &Path) -> Result<
             })
         })?;
         // Read in full and found to give its diff_id: a pulled layer is checked now.
-        if !store.is_checked(&layer.diff_id)? {
-            store.register_layer(layer, Some(stats.diff_size))?;
-        }
+        store.record_checked(layer, stats.diff_size)?;
     }
     Ok(())
 }

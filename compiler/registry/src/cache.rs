@@ -496,7 +496,7 @@ impl RegistryCache {
     /// Store one layer as the building store had it.
     fn layer(&self, store: &Store, l: &CachedLayer) -> Result<()> {
         let layer = &l.layer;
-        if store.has_blob(&layer.digest) && store.is_checked(&layer.diff_id)? {
+        if store.has_blob(&layer.digest) && store.is_checked_blob(layer)? {
             return Ok(());
         }
         let what = format!("layer {} of {}", short(&layer.diff_id), self.reference);
@@ -548,7 +548,10 @@ impl RegistryCache {
             && Compression::from_media_type(&layer.media_type) == Some(Compression::None)
         {
             // Its blob's digest, checked as it was stored, is its diff_id.
-            store.register_layer(layer, l.diff_size)?;
+            match l.diff_size {
+                Some(n) => store.record_checked(layer, n)?,
+                None => store.register_layer(layer, None)?,
+            }
         } else {
             // A compressed layer (or a blob already here, pulled and never unpacked): recorded
             // only once it is seen to unpack to the diff_id the cache names.

@@ -38,6 +38,11 @@ pub struct LayerRecord {
     /// Size of the uncompressed tar, when known.
     #[serde(default)]
     pub diff_size: Option<u64>,
+    /// Other blobs found to unpack to this diff_id (another image may name another
+    /// compression of the same layer): each checked once, by [`Store::check_layer`]. A
+    /// digest names its bytes for ever, so an entry stays true after gc removes its blob.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<Digest>,
 }
 
 impl Store {
@@ -74,6 +79,7 @@ impl Store {
         let rec = LayerRecord {
             layer: layer.clone(),
             diff_size,
+            also: Vec::new(),
         };
         let bytes = serde_json::to_vec(&rec).expect("layer record serialises");
         write_atomic_with(
@@ -116,17 +122,56 @@ impl Store {
             .is_some_and(|r| self.has_blob(&r.layer.digest)))
     }
 
+    /// Whether `layer`'s own blob is known to unpack to its diff_id: the diff_id is checked
+    /// ([`Store::is_checked`]) and its record names that blob, or lists it as found to unpack
+    /// to it too. A checked diff_id says nothing of another blob an image claims for it.
+    pub fn is_checked_blob(&self, layer: &LayerRef) -> Result<bool> {
+        Ok(self.layer(&layer.diff_id)?.is_some_and(|r| {
+            self.has_blob(&r.layer.digest)
+                && (r.layer.digest == layer.digest || r.also.contains(&layer.digest))
+        }))
+    }
+
     /// Check that the blob of `layer`, a layer of the image the caller calls `image`, unpacks
     /// to its diff_id (one decompressing read, nothing written) and record it; nothing to do
-    /// when the diff_id is checked already. On a mismatch nothing is recorded and the error is
-    /// [`Error::DiffIdMismatch`].
+    /// when that blob is checked already ([`Store::is_checked_blob`]). A diff_id the store
+    /// holds from another blob does not vouch for this one: it is read too (an image that
+    /// names it would be saved, pushed and built upon with its own bytes). On a mismatch
+    /// nothing is recorded and the error is [`Error::DiffIdMismatch`].
     pub fn check_layer(&self, layer: &LayerRef, image: &str) -> Result<()> {
-        if self.is_checked(&layer.diff_id)? {
+        if self.is_checked_blob(layer)? {
             return Ok(());
         }
         let _lease = self.lease()?;
         let n = self.check_layer_blob(layer, image)?;
-        self.register_layer(layer, Some(n))
+        self.record_checked(layer, n)
+    }
+
+    /// Record `layer`, whose blob was just found to unpack to its diff_id (`diff_size` bytes
+    /// of tar): its record when the diff_id has no checked one, else one more blob on it.
+    pub fn record_checked(&self, layer: &LayerRef, diff_size: u64) -> Result<()> {
+        match self.layer(&layer.diff_id)? {
+            Some(mut r) if self.has_blob(&r.layer.digest) => {
+                if r.layer.digest == layer.digest {
+                    // Its own record: completed with the size when it lacked one.
+                    return self.register_layer(layer, Some(diff_size));
+                }
+                if r.also.contains(&layer.digest) {
+                    return Ok(());
+                }
+                // Two writers at once may lose one entry: that blob is read again when next
+                // claimed, nothing unchecked is ever listed.
+                r.also.push(layer.digest);
+                let bytes = serde_json::to_vec(&r).expect("layer record serialises");
+                write_atomic_with(
+                    self,
+                    &self.layer_record_path(&layer.diff_id),
+                    &bytes,
+                    Durability::Now,
+                )
+            }
+            _ => self.register_layer(layer, Some(diff_size)),
+        }
     }
 
     /// Whether the blob of `layer` unpacks to its diff_id (one decompressing read), whatever

@@ -73,13 +73,17 @@ impl Store {
     /// unpacked), the image's own blob is unpacked and the tar hashed in the same pass; only
     /// when it gives the diff_id is the layer recorded and the snapshot installed. Otherwise
     /// the partial tree is removed, nothing claims the diff_id, and the error is
-    /// [`Error::DiffIdMismatch`].
+    /// [`Error::DiffIdMismatch`]. When the diff_id is held, checked, from another blob, the
+    /// image's own blob is still checked (one read, [`Store::check_layer`]): that image is
+    /// not used (run, built upon, committed) on the word of the other one.
     pub fn snapshot_layer(&self, layer: &crate::LayerRef, image: &str) -> Result<PathBuf> {
-        self.snapshot_from(
+        let dir = self.snapshot_from(
             &layer.diff_id,
             Some((layer, image)),
             &ExtractOptions::default(),
-        )
+        )?;
+        self.check_layer(layer, image)?;
+        Ok(dir)
     }
 
     fn snapshot_from(
@@ -105,6 +109,7 @@ impl Store {
                 crate::LayerRecord {
                     layer: l.clone(),
                     diff_size: None,
+                    also: Vec::new(),
                 },
                 Some(image),
             ),

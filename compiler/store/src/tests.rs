@@ -445,10 +445,36 @@ fn a_layer_is_recorded_under_its_diff_id_only_once_checked() {
     let rec = s.layer(&b.diff_id).unwrap().unwrap();
     assert_eq!(rec.layer, *b);
     assert!(rec.diff_size.is_some());
-    // A checked record is never replaced by what the forged image claims: its snapshot is
-    // the real one.
-    assert_eq!(s.snapshot_layer(&forged, "forged:v1").unwrap(), snap);
-    assert_eq!(s.layer(&b.diff_id).unwrap().unwrap().layer, *b);
+    // A checked record is never replaced by what the forged image claims, and does not vouch
+    // for the forged image's own blob: that is still refused, by an unpack or a read.
+    for err in [
+        s.snapshot_layer(&forged, "forged:v1").unwrap_err(),
+        s.check_layer(&forged, "forged:v1").unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, Error::DiffIdMismatch { image, digest, .. } if image == "forged:v1" && *digest == a.digest),
+            "{err}"
+        );
+    }
+    assert!(!s.is_checked_blob(&forged).unwrap());
+    let rec = s.layer(&b.diff_id).unwrap().unwrap();
+    assert_eq!((&rec.layer, &rec.also[..]), (b, &[][..]));
+    // Another blob of the same layer (here zstd) is read once and listed on the record; from
+    // then on it is known, and its snapshot is the one made already.
+    let zstd = WriteOptions {
+        compression: duckc_layer::Compression::Zstd,
+        ..WriteOptions::default()
+    };
+    let plain = other.write_layer(&d.path().join("b"), &zstd).unwrap();
+    assert_eq!(plain.diff_id, b.diff_id);
+    assert_ne!(plain.digest, b.digest);
+    s.put_blob(&other.read_blob(&plain.digest, 1 << 20).unwrap())
+        .unwrap();
+    assert!(!s.is_checked_blob(&plain).unwrap());
+    assert_eq!(s.snapshot_layer(&plain, "zstd:v1").unwrap(), snap);
+    assert!(s.is_checked_blob(&plain).unwrap());
+    let rec = s.layer(&b.diff_id).unwrap().unwrap();
+    assert_eq!((&rec.layer, &rec.also[..]), (b, &[plain.digest][..]));
     // A's blob under its own diff_id checks.
     s.check_layer(a, "a:v1").unwrap();
     assert_eq!(s.layer(&a.diff_id).unwrap().unwrap().layer, *a);
