@@ -45,12 +45,6 @@ fn net_chain(bridge: &str) -> String {
     format!("net_{bridge}")
 }
 
-/// The name of network `bridge`'s keep-alive chain in `table netdev duckc`: an empty ingress
-/// chain on the bridge itself (see [`render`]).
-fn keep_chain(bridge: &str) -> String {
-    format!("keep_{bridge}")
-}
-
 /// The name of network `bridge`'s `fwd` map (MAC to veth) in `table netdev duckc`.
 fn fwd_map(bridge: &str) -> String {
     format!("fwd_{bridge}")
@@ -219,21 +213,6 @@ pub fn render(leases: &[Lease]) -> String {
             fwd_map(bridge)
         );
     }
-    // An empty ingress chain on each bridge, so that a netdev ingress hook always exists
-    // while a network has containers. The kernel guards its ingress hooks with static keys
-    // (`nf_hooks_needed`, `ingress_needed_key`) shared by every device: when a container's
-    // chain was the only hook, adding it switched them on and deleting it switched them off,
-    // and each switch rewrites kernel text on every CPU (`arch_jump_label_transform_apply`:
-    // IPIs, waited for under the nftables commit lock) at every start and exit. With this
-    // chain the count never drops to zero and a container's chain only bumps it (1.1 ms less
-    // per add and delete, measured with `nft` in a network namespace).
-    for bridge in networks.keys() {
-        let _ = writeln!(
-            out,
-            "\tchain {} {{\n\t\ttype filter hook ingress device \"{bridge}\" priority {INGRESS_PRIORITY}; policy accept;\n\t}}",
-            keep_chain(bridge)
-        );
-    }
     for l in leases {
         let _ = writeln!(
             out,
@@ -310,14 +289,6 @@ fn add_batch(l: &Lease) -> Batch {
             key: mac.to_vec(),
             data: Some(index.to_vec()),
         }],
-    );
-    // The network's keep-alive chain first (see [`render`]), made here too when the loaded
-    // tables predate it: then the veth's chain finds the ingress hooks' static keys on.
-    b.ensure_ingress_chain(
-        TABLE,
-        &keep_chain(&l.network.bridge),
-        &l.network.bridge,
-        INGRESS_PRIORITY,
     );
     b.add_ingress_chain(TABLE, &l.veth, &l.veth, INGRESS_PRIORITY);
     b.add_jump(NETDEV, TABLE, &l.veth, &net_chain(&l.network.bridge));
@@ -803,10 +774,6 @@ mod tests {
         assert_eq!(incremental, tables());
         assert!(
             incremental.contains("udp . 5353 : 10.199.0.3 . 53"),
-            "{incremental}"
-        );
-        assert!(
-            incremental.contains(r#"chain keep_duckc0 { type filter hook ingress device "duckc0""#),
             "{incremental}"
         );
 

@@ -154,17 +154,7 @@ impl Batch {
     /// `add chain netdev TABLE NAME { type filter hook ingress device DEV priority PRIO;
     /// policy accept; }`, failing when the chain exists.
     pub fn add_ingress_chain(&mut self, table: &str, name: &str, dev: &str, priority: i32) {
-        self.ingress_chain(F_CREATE | F_EXCL, table, name, dev, priority);
-    }
-
-    /// The same chain, kept when it exists with that hook (as `nft add chain` does: no
-    /// `NLM_F_EXCL`, so the kernel updates the chain with nothing new).
-    pub fn ensure_ingress_chain(&mut self, table: &str, name: &str, dev: &str, priority: i32) {
-        self.ingress_chain(F_CREATE, table, name, dev, priority);
-    }
-
-    fn ingress_chain(&mut self, flags: u16, table: &str, name: &str, dev: &str, priority: i32) {
-        let mut m = command(MSG_NEWCHAIN, flags, NETDEV);
+        let mut m = command(MSG_NEWCHAIN, F_CREATE | F_EXCL, NETDEV);
         m.str(CHAIN_TABLE, table)
             .str(CHAIN_NAME, name)
             .str(CHAIN_TYPE, "filter")
@@ -385,13 +375,6 @@ mod tests {
         assert_eq!(kind, (10 << 8) | MSG_NEWCHAIN);
         assert_eq!(flags, 0x1 | F_ACK | F_CREATE | F_EXCL);
         assert_eq!(bytes, want);
-        // The same chain kept when it exists (`nft add chain`, which sends no NLM_F_EXCL).
-        let mut b = Batch::new();
-        b.ensure_ingress_chain("duckc", "dkx", "dkx", -500);
-        let (kind, flags, kept) = body(&b, 1);
-        assert_eq!(kind, (10 << 8) | MSG_NEWCHAIN);
-        assert_eq!(flags, 0x1 | F_ACK | F_CREATE);
-        assert_eq!(kept, want);
 
         // add rule netdev duckc dkx jump net_duckc0
         let mut b = Batch::new();
