@@ -337,9 +337,12 @@ pub(crate) fn serve(path: &CStr, lock: &CStr, first: RawFd, idle_ms: i32) -> boo
         }
         close(c);
     };
-    while count < MAX_HELD && readable(s, idle_ms) {
-        if let Some(c) = accept(s, false) {
-            take(c, &mut held, &mut count);
+    // `misses` bounds a listening socket that keeps polling readable with nothing to accept.
+    let mut misses = 0;
+    while count < MAX_HELD && misses < 1000 && readable(s, idle_ms) {
+        match accept(s, false) {
+            Some(c) => take(c, &mut held, &mut count),
+            None => misses += 1,
         }
     }
     // Closing: new closers find no socket (and then the lock taken, so they release their
