@@ -12,6 +12,7 @@
 
 pub mod firewall;
 pub mod inside;
+mod keeper;
 pub mod lease;
 pub mod link;
 pub mod netlink;

@@ -333,7 +333,10 @@ impl Socket {
 /// it), which its init in turn needs to bring up its loopback: measured at load 8, 6.7 ms of
 /// the next start. The work is queued before this closer exists, so after a grace period of
 /// our own (`membarrier(MEMBARRIER_CMD_GLOBAL)`, which holds no lock) it has long been
-/// taken off the queue, and the release finds nothing to wait for.
+/// taken off the queue, and the release finds nothing to wait for. That holds for one exit;
+/// when containers start and end back to back, another commit is always younger than a grace
+/// period, so the closer hands its socket to the keeper (`keeper.rs`) or becomes it, and the
+/// releases wait until the starts stop.
 ///
 /// Only raw system calls here (rustix and `syscall` on values that cannot fail), none of
 /// which writes `errno`: the closer shares the parent's memory, thread-local `errno`
@@ -358,8 +361,23 @@ extern "C" fn closer(arg: *mut libc::c_void) -> libc::c_int {
         let gone = std::os::fd::BorrowedFd::borrow_raw(keep[1] as i32);
         let mut byte = [0u8; 1];
         let _ = rustix::io::read(gone, &mut byte);
+        // Left with the keeper while containers start and end back to back (or kept until
+        // they stop, as the keeper), released here only when neither works.
+        let sock = keep[0] as i32;
+        if super::keeper::hand_over(super::keeper::SOCKET, sock) {
+            rustix::io::close(sock);
+            return 0;
+        }
+        if super::keeper::serve(
+            super::keeper::SOCKET,
+            super::keeper::LOCK,
+            sock,
+            super::keeper::IDLE_MS,
+        ) {
+            return 0;
+        }
         let _ = rustix::thread::membarrier(rustix::thread::MembarrierCommand::Global);
-        rustix::io::close(keep[0] as i32);
+        rustix::io::close(sock);
     }
     0
 }
