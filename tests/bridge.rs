@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use common::store::load_busybox;
-use common::{flat, must, require_root, require_tool, run};
+use common::{must, require_root, require_tool, run};
 
 /// The shared store (busybox loaded, plus `web:latest`: busybox that exposes port 80 and
 /// serves `/www` with httpd), or `None` when the tests cannot run here.
@@ -243,10 +243,10 @@ fn published_ports_are_reached_from_the_hosts_loopback() {
     let (code, _, err) = run(store, &["run", "--rm", "-p", &publish, "web"]);
     assert_eq!(code, 125, "{err}");
     assert!(
-        flat(&err).contains("already published by container `pub-fixed`"),
+        err.contains("already published by container `pub-fixed`"),
         "{err}"
     );
-    assert!(flat(&err).contains("help:"), "{err}");
+    assert!(err.contains("help:"), "{err}");
 
     must(store, &["rm", "-f", "pub-fixed", "pub-all"]);
 }
@@ -318,10 +318,10 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_not_other_networks(
     let (code, _, err) = run(store, &["network", "rm", "talkers"]);
     assert_ne!(code, 0);
     assert!(
-        flat(&err).contains("in use by running container(s): master"),
+        err.contains("in use by running container(s): master"),
         "{err}"
     );
-    assert!(flat(&err).contains("help:"), "{err}");
+    assert!(err.contains("help:"), "{err}");
     let bridge = v[0]["Bridge"].as_str().unwrap().to_owned();
     assert!(Path::new("/sys/class/net").join(&bridge).exists());
     must(store, &["rm", "-f", "master"]);
@@ -412,8 +412,8 @@ fn bad_network_input_gets_clear_errors() {
     ] {
         let (code, _, err) = run(store, &["run", "--rm", "-p", flag, "busybox", "true"]);
         assert_eq!(code, 1, "{flag}: {err}");
-        assert!(flat(&err).contains(want), "{flag}: {err}");
-        assert!(flat(&err).contains("help:"), "{flag}: {err}");
+        assert!(err.contains(want), "{flag}: {err}");
+        assert!(err.contains("help:"), "{flag}: {err}");
     }
     // A port another program holds.
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -430,8 +430,8 @@ fn bad_network_input_gets_clear_errors() {
         ],
     );
     assert_eq!(code, 125, "{err}");
-    assert!(flat(&err).contains("already in use"), "{err}");
-    assert!(flat(&err).contains("help:"), "{err}");
+    assert!(err.contains("already in use"), "{err}");
+    assert!(err.contains("help:"), "{err}");
     drop(held);
     // An unknown network; an alias without a user network; a network name taken.
     let (code, _, err) = run(
@@ -439,19 +439,19 @@ fn bad_network_input_gets_clear_errors() {
         &["run", "--rm", "--network", "nowhere", "busybox", "true"],
     );
     assert_eq!(code, 1);
-    assert!(flat(&err).contains("network `nowhere` not found"), "{err}");
-    assert!(flat(&err).contains("duckc network create nowhere"), "{err}");
+    assert!(err.contains("network `nowhere` not found"), "{err}");
+    assert!(err.contains("duckc network create nowhere"), "{err}");
     let (_, _, err) = run(
         store,
         &["run", "--rm", "--network-alias", "x", "busybox", "true"],
     );
-    assert!(flat(&err).contains("needs a user network"), "{err}");
+    assert!(err.contains("needs a user network"), "{err}");
     let (code, _, err) = run(store, &["network", "create", "host"]);
     assert_ne!(code, 0);
-    assert!(flat(&err).contains("built-in network"), "{err}");
+    assert!(err.contains("built-in network"), "{err}");
     let (code, _, err) = run(store, &["network", "rm", "nowhere"]);
     assert_ne!(code, 0);
-    assert!(flat(&err).contains("not found"), "{err}");
+    assert!(err.contains("not found"), "{err}");
     // A default subnet that is not one names the variable to fix.
     let out = common::output(
         common::duckc(store)
@@ -461,14 +461,14 @@ fn bad_network_input_gets_clear_errors() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(flat(&err).contains("bad subnet `10.1.2.0`"), "{err}");
-    assert!(flat(&err).contains("set `DUCKC_BRIDGE_SUBNET`"), "{err}");
+    assert!(err.contains("bad subnet `10.1.2.0`"), "{err}");
+    assert!(err.contains("set `DUCKC_BRIDGE_SUBNET`"), "{err}");
     let (code, _, err) = run(
         store,
         &["network", "create", "--subnet", "10.1.2.3/24", "x1"],
     );
     assert_ne!(code, 0);
-    assert!(flat(&err).contains("host bits are set"), "{err}");
+    assert!(err.contains("host bits are set"), "{err}");
 }
 
 #[test]
@@ -661,11 +661,8 @@ fn rootless_containers_get_slirp4netns_or_say_why_not() {
         assert_eq!(code, 0, "{err}");
     } else {
         assert_eq!(code, 1, "{err}");
-        assert!(
-            flat(&err).contains("cannot publish ports without root"),
-            "{err}"
-        );
-        assert!(flat(&err).contains("help:"), "{err}");
+        assert!(err.contains("cannot publish ports without root"), "{err}");
+        assert!(err.contains("help:"), "{err}");
         let (code, out, err) = as_nobody(&["run", "--rm", "busybox", "cat", "/proc/net/dev"]);
         assert_eq!(code, 0, "{err}");
         assert!(err.contains("the container has loopback only"), "{err}");

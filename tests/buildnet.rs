@@ -12,7 +12,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{apt, duckc, flat, must, oci_image, ok, output, require_root};
+use common::{apt, duckc, must, oci_image, ok, output, require_root};
 
 /// A store with the busybox fixture as `busybox:latest` and `busybox:1.36`, and the default
 /// bridge up (a container has run on it), so a server can listen on its gateway.
@@ -140,7 +140,7 @@ fn a_dockerfile_run_has_the_bridge_unless_it_says_none() {
     // `build --network host` is the host's network: only with the entitlement.
     let host = build(&store, &ctx, &["--network", "host", "."]);
     assert!(!host.status.success(), "{}", text(&host));
-    let refused = flat(&text(&host));
+    let refused = text(&host);
     assert!(
         refused.contains("uses the host's network, which this build does not allow"),
         "{refused}"
@@ -350,7 +350,7 @@ fn build_dns_flags_reach_the_steps() {
         &["--dns-search", "two words"][..],
     ] {
         let out = build(&store, &ctx, &[bad, &["."]].concat());
-        let err = flat(&text(&out));
+        let err = text(&out);
         assert!(!out.status.success(), "{err}");
         assert!(err.contains(&format!("bad {}", bad[0])), "{err}");
         assert!(err.contains("help:"), "{err}");
@@ -380,7 +380,7 @@ fn a_network_error_in_a_step_says_what_to_do() {
             .env("DUCKC_BRIDGE_SUBNET", "10.1.2.0")
             .args(["build", "--progress", "plain", "--no-cache", "."]),
     );
-    let (ran, built) = (flat(&text(&ran)), flat(&text(&built)));
+    let (ran, built) = (text(&ran), text(&built));
     assert!(ran.contains("bad subnet `10.1.2.0`"), "{ran}");
     assert!(built.contains("bad subnet `10.1.2.0`"), "{built}");
     let help = "help: set `DUCKC_BRIDGE_SUBNET` to an IPv4 subnet, e.g. 10.200.0.0/24";

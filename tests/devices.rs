@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::store::load_busybox;
-use common::{duckc, flat, must, ok, output, require_root, require_tool, run};
+use common::{duckc, must, ok, output, require_root, require_tool, run};
 
 /// The shared store (busybox loaded), or `None` when the tests cannot run here.
 fn store() -> Option<&'static Path> {
@@ -210,7 +210,6 @@ fn a_cdi_device_brings_its_node_env_mount_and_hooks() {
         ],
     );
     assert_eq!(code, 125, "{err}");
-    let err = flat(&err);
     assert!(
         err.contains("the createContainer hook `/bin/sh` failed with exit code 4: hook says no")
             && err.contains("help:"),
@@ -231,7 +230,6 @@ fn a_cdi_device_brings_its_node_env_mount_and_hooks() {
         ],
     );
     assert_eq!(code, 1, "{err}");
-    let err = flat(&err);
     assert!(
         err.contains("unknown CDI device `vendor.example/dev=three`")
             && err.contains("vendor.example/dev=one, vendor.example/dev=two"),
@@ -281,10 +279,7 @@ fn a_cdi_device_brings_its_node_env_mount_and_hooks() {
         ],
     );
     assert_eq!(code, 1, "{err}");
-    assert!(
-        flat(&err).contains("belongs to uid 65534, not root"),
-        "{err}"
-    );
+    assert!(err.contains("belongs to uid 65534, not root"), "{err}");
     std::os::unix::fs::chown(dir.path(), Some(0), None).unwrap();
 
     // A malformed spec says where.
@@ -306,7 +301,7 @@ fn a_cdi_device_brings_its_node_env_mount_and_hooks() {
         ],
     );
     assert_eq!(code, 1, "{err}");
-    assert!(flat(&err).contains("bad.json` at line 3"), "{err}");
+    assert!(err.contains("bad.json` at line 3"), "{err}");
 }
 
 /// A fake `nvidia.com/gpu` spec in YAML, as `nvidia-ctk cdi generate` lays it out: GPU 0 is
@@ -350,7 +345,7 @@ fn gpus_map_to_nvidia_cdi_devices() {
     );
     assert_eq!(code, 1);
     assert!(
-        flat(&err).contains("asks for 2 GPUs; the CDI spec describes 1"),
+        err.contains("asks for 2 GPUs; the CDI spec describes 1"),
         "{err}"
     );
 
@@ -363,7 +358,6 @@ fn gpus_map_to_nvidia_cdi_devices() {
         &["run", "--rm", "--gpus", "all", "busybox", "true"],
     );
     assert_eq!(code, 1);
-    let err = flat(&err);
     assert!(
         err.contains("no CDI spec describes `nvidia.com/gpu` devices")
             && err.contains("nvidia-ctk cdi generate")
@@ -485,7 +479,7 @@ fn shm_size_and_ipc_modes() {
         ],
     );
     assert_eq!(code, 1);
-    assert!(flat(&err).contains("--ipc shareable"), "{err}");
+    assert!(err.contains("--ipc shareable"), "{err}");
     must(store, &["rm", "-f", "ipc-a", "ipc-private"]);
 }
 
@@ -539,13 +533,13 @@ fn restart_joins_the_ipc_peer_as_it_is_now() {
     let before = ns("ipc-joiner");
     let (code, _, err) = run(store, &["restart", "-t", "0", "ipc-joiner"]);
     assert_eq!(code, 1, "{err}");
-    assert!(flat(&err).contains("`ipc-peer` is not running"), "{err}");
-    assert!(flat(&err).contains("duckc start ipc-peer"), "{err}");
+    assert!(err.contains("`ipc-peer` is not running"), "{err}");
+    assert!(err.contains("duckc start ipc-peer"), "{err}");
     assert_eq!(ns("ipc-joiner"), before);
     must(store, &["stop", "-t", "0", "ipc-joiner"]);
     let (code, _, err) = run(store, &["start", "ipc-joiner"]);
     assert_eq!(code, 1, "{err}");
-    assert!(flat(&err).contains("`ipc-peer` is not running"), "{err}");
+    assert!(err.contains("`ipc-peer` is not running"), "{err}");
     must(store, &["rm", "-f", "ipc-peer", "ipc-joiner"]);
 }
 
@@ -730,7 +724,7 @@ fn gui_gives_the_display_and_a_cookie_that_works_inside() {
     let mut cmd = duckc(store);
     cmd.env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
     let out = output(cmd.args(["run", "--rm", "--gui", "busybox", "true"]));
-    let err = flat(&String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         err.contains("neither `DISPLAY` nor `WAYLAND_DISPLAY` is set") && err.contains("help:"),
@@ -835,7 +829,6 @@ fn privileged_is_refused_with_what_to_use_instead() {
     let Some(store) = store() else { return };
     let (code, _, err) = run(store, &["run", "--rm", "--privileged", "busybox", "true"]);
     assert_eq!(code, 1);
-    let err = flat(&err);
     assert!(
         err.contains("--privileged")
             && err.contains("--device")
@@ -855,7 +848,6 @@ fn privileged_is_refused_with_what_to_use_instead() {
         all.extend_from_slice(args);
         all.extend(["busybox", "true"]);
         let (code, _, err) = run(store, &all);
-        let err = flat(&err);
         assert_eq!(code, 1, "{args:?}: {err}");
         assert!(
             err.contains(says) && err.contains("help:"),

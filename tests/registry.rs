@@ -186,14 +186,12 @@ fn tutorial_push_pull_run() {
     let (code, out, err) = run(b, cfg.path(), &["pull", &format!("{host}/your/duck")]);
     assert_eq!(code, 1, "{err}");
     assert!(out.starts_with("Using default tag: latest\n"), "{out}");
-    let err = common::flat(&err);
     assert!(
         err.contains("no tag was given, so `latest` was asked for"),
         "{err}"
     );
-    // (The renderer may wrap the name at its `/`.)
     assert!(
-        err.contains("name the tag: `duckc pull") && err.contains(":TAG`"),
+        err.contains(&format!("name the tag: `duckc pull {host}/your/duck:TAG`")),
         "{err}"
     );
 
@@ -541,18 +539,14 @@ fn a_helper_that_reads_no_input_fails_with_an_error_not_a_signal() {
     );
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("docker-credential-locked store"), "{err}");
-    assert!(
-        common::flat(&err).contains("the keychain is locked"),
-        "{err}"
-    );
+    assert!(err.contains("the keychain is locked"), "{err}");
     assert!(
         !err.contains("qqqq"),
         "the secret stays out of the error: {err}"
     );
     // The help is for a helper that failed, not for a broken config file.
-    let flat = common::flat(&err);
-    assert!(flat.contains("help: unlock the keychain"), "{err}");
-    assert!(!flat.contains("fix or remove the Docker config"), "{err}");
+    assert!(err.contains("help: unlock the keychain"), "{err}");
+    assert!(!err.contains("fix or remove the Docker config"), "{err}");
     // A helper that is not installed: install it, or stop naming it.
     let config = serde_json::json!({ "credsStore": "nosuch" });
     std::fs::write(helper.cfg.path().join("config.json"), config.to_string()).unwrap();
@@ -562,13 +556,12 @@ fn a_helper_that_reads_no_input_fails_with_an_error_not_a_signal() {
         b"secret\n",
     );
     assert_eq!(code, 1, "{err}");
-    let flat = common::flat(&err);
     assert!(
-        flat.contains("cannot run `docker-credential-nosuch`"),
+        err.contains("cannot run `docker-credential-nosuch`"),
         "{err}"
     );
     assert!(
-        flat.contains("help: install `docker-credential-nosuch`"),
+        err.contains("help: install `docker-credential-nosuch`"),
         "{err}"
     );
 }

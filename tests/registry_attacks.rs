@@ -63,13 +63,6 @@ fn refused_echoing<'a>(result: &'a (i32, String, String), input: &str) -> &'a st
     err
 }
 
-/// `s` without the white space and frame that miette wraps long lines with.
-fn squash(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_whitespace() && *c != '│')
-        .collect()
-}
-
 /// At most 2,000 characters of `s`, for a failure message.
 fn clip(s: &str) -> String {
     s.chars().take(2000).collect()
@@ -594,7 +587,7 @@ fn artifacts_and_unknown_layer_types_are_refused() {
     for (repo, media_type) in &cases {
         let name = format!("{}/{repo}:v1", server.host());
         let err = refused(&run(s.path(), cfg.path(), &["pull", &name])).to_owned();
-        assert!(squash(&err).contains(&squash(media_type)), "{err}");
+        assert!(err.contains(media_type.as_str()), "{err}");
     }
     let name = format!("{}/a/mt:v1", server.host());
     refused(&run(s.path(), cfg.path(), &["pull", &name]));

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::pty::Pty;
 use common::store::load_busybox;
-use common::{duckc, flat, must, require_root, require_tool, run};
+use common::{duckc, must, require_root, require_tool, run};
 
 fn store() -> Option<&'static Path> {
     if !require_root() || !require_tool("umoci") {
@@ -446,8 +446,8 @@ fn stop_sends_the_stop_signal() {
     ] {
         let (code, _, err) = run(store, &args);
         assert_ne!(code, 0, "{args:?}");
-        assert!(flat(&err).contains("invalid signal"), "{err}");
-        assert!(flat(&err).contains("help:"), "{err}");
+        assert!(err.contains("invalid signal"), "{err}");
+        assert!(err.contains("help:"), "{err}");
     }
     must(store, &["run", "--name", "ss_base", "busybox", "true"]);
     must(
@@ -463,7 +463,7 @@ fn stop_sends_the_stop_signal() {
     must(store, &["rm", "ss_base"]);
     let (code, _, err) = run(store, &["run", "--rm", "stopsig:bogus", "true"]);
     assert_ne!(code, 0);
-    assert!(flat(&err).contains("--stop-signal"), "{err}");
+    assert!(err.contains("--stop-signal"), "{err}");
     must(
         store,
         &[
@@ -845,10 +845,7 @@ fn env_file_and_mounts() {
     ] {
         let (code, _, err) = run(store, &["run", "--rm", "--mount", &bad, "busybox", "true"]);
         assert_ne!(code, 0, "{bad}");
-        assert!(
-            flat(&err).contains(want) && err.contains("help:"),
-            "{bad}: {err}"
-        );
+        assert!(err.contains(want) && err.contains("help:"), "{bad}: {err}");
     }
 }
 
@@ -984,7 +981,6 @@ fn verbs_on_several_containers_go_past_a_missing_one() {
         let (code, out, err) = run(store, &all);
         assert_ne!(code, 0, "{all:?}\n{out}\n{err}");
         assert_eq!(out, "many_a\nmany_c\n", "{all:?}\n{err}");
-        let err = flat(&err);
         assert!(
             err.contains("many_nope") && err.contains("help:"),
             "{all:?}: {err}"
@@ -1022,7 +1018,7 @@ fn verbs_on_several_containers_go_past_a_missing_one() {
     let (code, out, err) = run(store, &["wait", "many_a", "many_nope", "many_c"]);
     assert_ne!(code, 0, "{out}\n{err}");
     assert_eq!(out, "137\n137\n", "{err}");
-    assert!(flat(&err).contains("many_nope"), "{err}");
+    assert!(err.contains("many_nope"), "{err}");
     // `inspect` (both spellings) prints what it found and an error for the rest, as Docker.
     for verb in [&["inspect"][..], &["container", "inspect"]] {
         let mut args = verb.to_vec();
@@ -1030,7 +1026,7 @@ fn verbs_on_several_containers_go_past_a_missing_one() {
         let (code, out, err) = run(store, &args);
         assert_ne!(code, 0, "{args:?}\n{out}\n{err}");
         assert_eq!(out, "exited\nexited\n", "{args:?}\n{err}");
-        assert!(flat(&err).contains("many_nope"), "{args:?}: {err}");
+        assert!(err.contains("many_nope"), "{args:?}: {err}");
     }
     check(&["rm"]);
     let left = must(store, &["ps", "-a", "--format", "{{.Names}}"]);

@@ -200,15 +200,6 @@ pub fn run(store: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// A diagnostic as one line: miette's wrapping undone (words joined by single spaces, the `│`
-/// of its margin dropped, or `|` where a report is drawn in ASCII).
-pub fn flat(text: &str) -> String {
-    text.split_whitespace()
-        .filter(|w| *w != "|" && *w != "│")
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The image in the OCI layout `layout` (its first manifest; of an index, its first image):
 /// its config and the paths of its layer blobs, base first.
 pub fn oci_image(layout: &Path) -> (serde_json::Value, Vec<PathBuf>) {

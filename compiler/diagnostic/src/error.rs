@@ -1,6 +1,7 @@
 //! Errors at the edge: what a verb returns (a [`miette::Diagnostic`], or a `miette::Report`)
 //! drawn by the same handler as the frontends' diagnostics, so `duckc run` failing and a spec
-//! error look alike (only the width differs: [`ERROR_WIDTH`]).
+//! error look alike (only the wrapping differs: an error is wrapped at the terminal's width, or
+//! not at all off a terminal; a spec diagnostic at the fixed [`crate::WIDTH`]).
 //!
 //! The one difference from [`crate::render`]: an error's `source()` chain. Library errors
 //! often say their cause in their own message (`cannot access `x`: No such file or
@@ -10,20 +11,27 @@
 use std::fmt;
 
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, ReportHandler};
+use textwrap::{WordSeparator, WordSplitter};
 
 use crate::render::Style;
 
-/// The width errors are wrapped at: 80, where main's errors always wrapped off a terminal
-/// (miette's default), not the frontends' [`crate::WIDTH`]. Tests and scripts match phrases of
-/// error text, and a phrase that fits a line at one width can straddle two at another (`under
-/// /dev` did at 100); an error has no source excerpt that would need the room.
-pub const ERROR_WIDTH: usize = 80;
+/// The width errors are wrapped at on a terminal whose width is not known.
+pub const DEFAULT_TERMINAL_WIDTH: usize = 80;
+
+/// The narrowest width errors are wrapped at: a narrower terminal gets lines this long (the
+/// handler indents nested causes and related errors, and a width below their indent has no room
+/// for a word).
+pub const MIN_WIDTH: usize = 40;
 
 /// Renders an error as the frontends' diagnostics are rendered (unicode, code, message, labels,
-/// `help:`), wrapped at [`ERROR_WIDTH`], with the causes its message does not already say.
-pub fn render_error(error: &dyn Diagnostic, style: Style) -> String {
+/// `help:`), with the causes its message does not already say. `width`: `None` does not wrap
+/// (one line per line of the message and of the help, as written: what a pipe, a file or a log
+/// gets, so a phrase, a path or a flag can be found and copied whole); `Some(w)` wraps at `w`
+/// columns (at least [`MIN_WIDTH`]: a terminal's), at spaces only, never inside a word, so a
+/// `--flag`, a path or a `name:tag` longer than the room is left whole on a line of its own.
+pub fn render_error(error: &dyn Diagnostic, style: Style, width: Option<usize>) -> String {
     let mut out = String::new();
-    if handler(style, ERROR_WIDTH)
+    if handler(style, width)
         .render_report(&mut out, &Deduped::new(error))
         .is_err()
     {
@@ -33,15 +41,19 @@ pub fn render_error(error: &dyn Diagnostic, style: Style) -> String {
 }
 
 /// Installs [`render_error`] as miette's hook, so `{report:?}` of any `miette::Report` renders
-/// as the frontends' diagnostics do. Call once, first thing in `main`; a second call is a no-op.
-pub fn install_hook(style: Style) {
-    let _ = miette::set_hook(Box::new(move |_| Box::new(Handler { style })));
+/// as the frontends' diagnostics do, wrapped at `width` ([`render_error`]: the terminal's
+/// width when stderr is one, `None` otherwise). Call once, first thing in `main`; a second call
+/// is a no-op.
+pub fn install_hook(style: Style, width: Option<usize>) {
+    let _ = miette::set_hook(Box::new(move |_| Box::new(Handler { style, width })));
 }
 
 /// The miette hook [`install_hook`] sets.
 #[derive(Debug, Clone, Copy)]
 pub struct Handler {
     pub style: Style,
+    /// Where to wrap: [`render_error`]'s `width`.
+    pub width: Option<usize>,
 }
 
 impl ReportHandler for Handler {
@@ -49,19 +61,29 @@ impl ReportHandler for Handler {
         if f.alternate() {
             return fmt::Debug::fmt(error, f);
         }
-        f.write_str(&render_error(error, self.style))
+        f.write_str(&render_error(error, self.style, self.width))
     }
 }
 
-/// The one handler set-up: unicode (plain or in colour), no links, a fixed width.
-pub(crate) fn handler(style: Style, width: usize) -> GraphicalReportHandler {
+/// The one handler set-up: unicode (plain or in colour), no links, wrapped at `width` (`None`:
+/// not wrapped) and only at spaces. miette's textwrap would otherwise break at a hyphen
+/// (`--tls-` / `verify=false`), after a `/` (Unicode line-break rules: `/etc/containers/` /
+/// `registries.conf`) and inside a word longer than the line; a token is never split, a long
+/// one overflows its line instead.
+pub(crate) fn handler(style: Style, width: Option<usize>) -> GraphicalReportHandler {
     let theme = match style {
         Style::Plain => GraphicalTheme::unicode_nocolor(),
         Style::Color => GraphicalTheme::unicode(),
     };
-    GraphicalReportHandler::new_themed(theme)
-        .with_width(width)
+    let handler = GraphicalReportHandler::new_themed(theme)
         .with_links(false)
+        .with_break_words(false)
+        .with_word_separator(WordSeparator::AsciiSpace)
+        .with_word_splitter(WordSplitter::NoHyphenation);
+    match width {
+        Some(width) => handler.with_width(width.max(MIN_WIDTH)),
+        None => handler.with_wrap_lines(false),
+    }
 }
 
 /// An error whose cause chain leaves out what its messages already say.

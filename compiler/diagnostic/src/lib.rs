@@ -10,7 +10,8 @@
 //! error) are drawn by the same handler: [`render_error`], or [`install_hook`] for every
 //! `miette::Report`.
 //!
-//! This crate depends on miette alone, so that the frontends, which sit on top of it, stay
+//! This crate depends on miette alone (and textwrap, which miette wraps with, for the types that
+//! keep words whole), so that the frontends, which sit on top of it, stay
 //! small and fuzzable.
 
 mod code;
@@ -21,7 +22,7 @@ mod span;
 use std::fmt;
 
 pub use code::Code;
-pub use error::{ERROR_WIDTH, Handler, install_hook, render_error};
+pub use error::{DEFAULT_TERMINAL_WIDTH, Handler, MIN_WIDTH, install_hook, render_error};
 pub use render::{Report, Style, WIDTH, render};
 pub use span::Span;
 

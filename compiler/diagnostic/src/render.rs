@@ -8,7 +8,9 @@ use miette::{LabeledSpan, NamedSource};
 
 use crate::{Diagnostic, Severity};
 
-/// The width reports are wrapped at, fixed so output is the same on every terminal.
+/// The width reports are wrapped at, fixed so output is the same on every terminal and in
+/// every pipe (a report carries source excerpts, laid out for this width). Like errors, they
+/// wrap at spaces only, never inside a word, a flag or a path.
 pub const WIDTH: usize = 100;
 
 /// Whether to colour the output.
@@ -86,7 +88,7 @@ impl miette::Diagnostic for Report {
 /// separated by blank lines.
 pub fn render(diagnostics: &[Diagnostic], name: &str, text: &str, style: Style) -> String {
     let source = Arc::new(NamedSource::new(name, text.to_owned()));
-    let handler = crate::error::handler(style, WIDTH);
+    let handler = crate::error::handler(style, Some(WIDTH));
     let mut out = String::new();
     for (i, d) in diagnostics.iter().enumerate() {
         if i > 0 {

@@ -132,7 +132,7 @@ fn errors_render_as_diagnostics_with_each_cause_said_once() {
         source: Inner("permission denied", Some(std::io::Error::other("EACCES"))),
     };
     let out = [&said, &unsaid]
-        .map(|e| render_error(e, Style::Plain))
+        .map(|e| render_error(e, Style::Plain, None))
         .join("\n");
     insta::assert_snapshot!(out, @r"
     store::io
@@ -164,8 +164,8 @@ fn errors_quoting_terminal_escapes_render_them_as_question_marks() {
         ),
     };
     let out = [
-        render_error(&quoting, Style::Plain),
-        render_error(&cause, Style::Color),
+        render_error(&quoting, Style::Plain, None),
+        render_error(&cause, Style::Color, None),
     ]
     .join("\n");
     // The colour theme's own escapes stay (SGR, `ESC [ … m`); every other one is gone.
@@ -193,4 +193,91 @@ fn errors_quoting_terminal_escapes_render_them_as_question_marks() {
     assert!(stripped.contains("?[31mred"), "{stripped}");
     assert!(stripped.contains("not `?[2J` this"), "{stripped}");
     assert!(stripped.contains("second line"), "{stripped}");
+}
+
+/// An error with a long path in its message and long flags in its help, as a registry or a
+/// run error has them.
+fn long_tokens() -> (miette::MietteDiagnostic, String, String) {
+    let message = format!(
+        "bad variable in `/var/lib/duckc/ci/{}registries.conf` line 3: no `=`",
+        "a-checkout-somewhere-deep/".repeat(3)
+    );
+    let help = "pass `--tls-verify=false` for `registry.internal:5000/your/duck:TAG`, or \
+                `--env-file /etc/containers/registries.conf.d/duck.conf`, then run again"
+        .to_owned();
+    let error = miette::MietteDiagnostic::new(message.clone())
+        .with_code("registry::config")
+        .with_help(help.clone());
+    (error, message, help)
+}
+
+/// The words of rendered text, without the theme's decorations.
+fn words(out: &str) -> String {
+    out.split_whitespace()
+        .filter(|w| !matches!(*w, "×" | "│" | "help:"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn errors_off_a_terminal_are_not_wrapped() {
+    let (error, message, help) = long_tokens();
+    let out = render_error(&error, Style::Plain, None);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.contains(&format!("  × {message}").as_str()), "{out}");
+    assert!(lines.contains(&format!("  help: {help}").as_str()), "{out}");
+}
+
+#[test]
+fn errors_on_a_terminal_wrap_at_its_width_between_words_only() {
+    let (error, message, help) = long_tokens();
+    for width in [1, 40, 57, 80, 100, 133] {
+        let out = render_error(&error, Style::Plain, Some(width));
+        // Every token whole: the words, read across the line breaks, are the message's and the
+        // help's, with no piece of a path or a flag on a line of its own.
+        assert!(
+            words(&out).contains(&format!("{message} {help}")),
+            "width {width}:\n{out}"
+        );
+        let width = width.max(MIN_WIDTH);
+        for line in out.lines() {
+            let long = line.chars().count() > width;
+            // Only a token longer than the room overflows, alone after the indent.
+            assert!(
+                !long || words(line).split(' ').count() == 1,
+                "width {width}: {line:?}\n{out}"
+            );
+        }
+        assert!(out.lines().count() > 4, "width {width} wraps:\n{out}");
+    }
+    insta::assert_snapshot!(render_error(&error, Style::Plain, Some(60)), @r"
+    registry::config
+
+      × bad variable in
+      │ `/var/lib/duckc/ci/a-checkout-somewhere-deep/a-checkout-somewhere-deep/a-checkout-somewhere-deep/registries.conf`
+      │ line 3: no `=`
+      help: pass `--tls-verify=false` for
+            `registry.internal:5000/your/duck:TAG`, or
+            `--env-file
+            /etc/containers/registries.conf.d/duck.conf`, then
+            run again
+    ");
+}
+
+#[test]
+fn spec_diagnostics_wrap_at_their_width_between_words_only() {
+    let help = format!(
+        "unknown instruction; `RUN --mount=type=cache,target=/{}/cache` or `--network=none` \
+         is what you meant, see docs/dockerfile.md",
+        "very-long-directory-name".repeat(4)
+    );
+    let d = Diagnostic::error_at(
+        Code::DockerfileSyntax,
+        "unknown instruction `RUNN`",
+        Span::new(13, 17),
+        "here",
+    )
+    .with_help(help.clone());
+    let out = render(&[d], "Dockerfile", TEXT, Style::Plain);
+    assert!(words(&out).contains(&help), "{out}");
 }

@@ -69,9 +69,10 @@ fn main() -> ExitCode {
     if let Some(code) = duckc_runtime::init::main_if_init() {
         return code;
     }
-    // Every error that ends a verb renders as the frontends' diagnostics do (unicode, width
-    // 100, causes said once), whichever `miette::Report` carries it.
-    duckc_diagnostic::install_hook(cmd::spec::style());
+    // Every error that ends a verb renders as the frontends' diagnostics do (unicode, causes
+    // said once), whichever `miette::Report` carries it: wrapped at spaces to a terminal's
+    // width, not wrapped at all off one.
+    duckc_diagnostic::install_hook(cmd::spec::style(), cmd::spec::error_width());
     let mut matches = None;
     let cli = match cmd::help::grouped(Cli::command())
         .try_get_matches()

@@ -132,6 +132,23 @@ pub fn load(file: Option<&Path>) -> miette::Result<(Loaded, usize, usize)> {
     Ok((load.result?, errors, warnings))
 }
 
+/// Where errors on stderr wrap (`duckc_diagnostic::render_error`): on a terminal, at its width
+/// (`TIOCGWINSZ` on stderr; 80 when it says 0 or cannot say); off a terminal (a pipe, a file, a
+/// log), nowhere, so a script's `grep` finds a phrase and a user copies a path or a flag whole.
+pub fn error_width() -> Option<usize> {
+    let stderr = std::io::stderr();
+    if !stderr.is_terminal() {
+        return None;
+    }
+    Some(
+        rustix::termios::tcgetwinsize(&stderr)
+            .ok()
+            .map(|size| usize::from(size.ws_col))
+            .filter(|&cols| cols > 0)
+            .unwrap_or(duckc_diagnostic::DEFAULT_TERMINAL_WIDTH),
+    )
+}
+
 /// How diagnostics are drawn on stderr: in color on a terminal, unless `NO_COLOR` is set.
 pub fn style() -> Style {
     if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
