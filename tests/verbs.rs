@@ -138,6 +138,37 @@ fn help_groups_and_docker_verbs_duckc_lacks() {
     assert!(err.contains("`range` is not supported"), "{err}");
 }
 
+/// The usage line of a missing argument names what the user must add: `--store` given by
+/// `DUCKC_STORE` (as every test's store is) is not shown as if it were required.
+#[test]
+fn usage_line_does_not_list_the_store_from_the_environment() {
+    let store = scratch("usage");
+    let usage = |cmd: &mut std::process::Command| {
+        let out = common::output(cmd.arg("run").stdin(Stdio::null()));
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        err.lines()
+            .find(|l| l.starts_with("Usage:"))
+            .unwrap_or_else(|| panic!("no usage line in\n{err}"))
+            .to_owned()
+    };
+    let want = "Usage: duckc run <IMAGE> [COMMAND]...";
+    assert_eq!(usage(&mut duckc(&store)), want);
+    assert_eq!(usage(duckc(&store).env_remove("DUCKC_STORE")), want);
+    // The flag still sets the store, and the variable does when the flag is absent.
+    let other = scratch("usage-other");
+    must(&store, &["images"]);
+    let out = common::output(duckc(&store).args(["--store"]).arg(&other).arg("info"));
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&other.display().to_string()),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let info = must(&store, &["info"]);
+    assert!(info.contains(&store.display().to_string()), "{info}");
+}
+
 #[test]
 fn inspect_format_filters_info() {
     let Some(store) = store() else { return };
