@@ -169,6 +169,56 @@ fn usage_line_does_not_list_the_store_from_the_environment() {
     assert!(info.contains(&store.display().to_string()), "{info}");
 }
 
+/// As in Docker, everything after `run`'s image and `exec`'s container is the command's,
+/// options included: `duckc run IMAGE --rm` runs `--rm`, it does not remove the container.
+#[test]
+fn arguments_after_the_image_or_container_are_the_commands() {
+    let Some(store) = store() else { return };
+    let (code, out, err) = run(
+        store,
+        &["run", "--rm", "busybox", "echo", "--rm", "-it", "--help"],
+    );
+    assert_eq!((code, out.as_str()), (0, "--rm -it --help\n"), "{err}");
+    let (code, out, err) = run(store, &["run", "--rm", "busybox", "sh", "-c", "echo -n x"]);
+    assert_eq!((code, out.as_str()), (0, "x"), "{err}");
+    let (code, out, err) = run(
+        store,
+        &["run", "--rm", "busybox", "ls", "-l", "/bin/busybox"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("-rwx"), "{out}");
+    // `--help` after the image is the command (busybox has no entrypoint), not duckc's help.
+    let (code, out, err) = run(store, &["run", "--rm", "busybox", "--help"]);
+    assert_eq!(code, 127, "{out}{err}");
+    assert!(err.contains("`--help`: executable file not found"), "{err}");
+    let help = must(store, &["run", "--help"]);
+    assert!(
+        help.contains("Usage: duckc run [OPTIONS] <IMAGE> [COMMAND]..."),
+        "{help}"
+    );
+    // The command is `-it`: the run is not given a terminal or stdin.
+    let (code, _, err) = run(store, &["run", "--rm", "busybox", "-it", "sh"]);
+    assert_eq!(code, 127, "{err}");
+    assert!(err.contains("`-it`: executable file not found"), "{err}");
+
+    must(
+        store,
+        &["run", "-d", "--name", "after_c", "busybox", "sleep", "1000"],
+    );
+    let (code, out, err) = run(store, &["exec", "after_c", "ls", "-la", "/"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("total ") && out.contains(" .."), "{out}");
+    let (code, out, err) = run(store, &["exec", "after_c", "echo", "-it", "--user", "x"]);
+    assert_eq!((code, out.as_str()), (0, "-it --user x\n"), "{err}");
+    let (code, _, err) = run(store, &["exec", "after_c"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("Usage: duckc exec [OPTIONS] <CONTAINER> <COMMAND>..."),
+        "{err}"
+    );
+    must(store, &["rm", "-f", "after_c"]);
+}
+
 #[test]
 fn inspect_format_filters_info() {
     let Some(store) = store() else { return };

@@ -176,11 +176,30 @@ pub struct RunArgs {
     devices: Box<devices::DeviceArgs>,
     #[command(flatten)]
     mounts: Box<mounts::MountArgs>,
-    /// The image: `name[:tag]`, an image ID or a digest.
-    image: String,
-    /// Command and arguments (default: the image's).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    command: Vec<String>,
+    /// The image (`name[:tag]`, an image ID or a digest), then the command and its arguments
+    /// (default: the image's). Everything after the image is the command's, as in Docker:
+    /// `duckc run IMAGE --help` passes `--help` to the command.
+    // One positional, not two: clap stops reading options only once the trailing positional
+    // has a value, so `IMAGE --rm` gave `--rm` to `run` while it was a separate `COMMAND`.
+    #[arg(
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        value_names = ["IMAGE", "COMMAND"]
+    )]
+    image_and_command: Vec<String>,
+}
+
+impl RunArgs {
+    /// The image to run.
+    fn image(&self) -> &str {
+        &self.image_and_command[0]
+    }
+
+    /// The command and its arguments given after the image (empty: the image's).
+    fn command(&self) -> &[String] {
+        &self.image_and_command[1..]
+    }
 }
 
 /// `--add-host`, `--dns`, `--dns-search`, `--dns-option`: what `run`'s containers and
@@ -377,11 +396,28 @@ pub struct ExecArgs {
     /// Working directory inside the container.
     #[arg(short, long)]
     workdir: Option<String>,
-    /// The container, by name, id or a unique prefix of an id.
-    container: String,
+    /// The container (by name, id or a unique prefix of an id), then the command and its
+    /// arguments. Everything after the container is the command's, as in Docker.
+    // One positional, for the reason `RunArgs::image_and_command` gives.
+    #[arg(
+        required = true,
+        num_args = 2..,
+        trailing_var_arg = true,
+        value_names = ["CONTAINER", "COMMAND"]
+    )]
+    container_and_command: Vec<String>,
+}
+
+impl ExecArgs {
+    /// The container to run the command in.
+    fn container(&self) -> &str {
+        &self.container_and_command[0]
+    }
+
     /// The command and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    command: Vec<String>,
+    fn command(&self) -> &[String] {
+        &self.container_and_command[1..]
+    }
 }
 
 #[derive(Debug, Args)]
@@ -548,9 +584,9 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
     let lease = store
         .lease()
         .map_err(|e| miette!("cannot lock the store: {e}"))?;
-    let image = duckc_image::resolve(store, &args.image).map_err(|e| match &e {
+    let image = duckc_image::resolve(store, &args.image()).map_err(|e| match &e {
         duckc_image::Error::NotFound(_) => {
-            super::with_help(&e, Some(missing_image_help(store, &args.image)))
+            super::with_help(&e, Some(missing_image_help(store, &args.image())))
         }
         _ => e.into(),
     })?;
@@ -565,7 +601,7 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
                 miette!(
                     help = "`duckc inspect` shows the image's platform; build it for this one with `duckc build --platform`",
                     "`{}` has no `{p}` image",
-                    args.image
+                    args.image()
                 )
             })?
         }
@@ -577,7 +613,7 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
         return Err(miette!(
             help = reason,
             "`{}` is a `{platform}` image; this machine is `{}`",
-            args.image,
+            args.image(),
             duckc_runtime::emulation::host_platform()
         ));
     }
@@ -586,7 +622,7 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
         // A pulled layer is checked against its diff_id here, at its first unpack.
         lower.push(
             store
-                .snapshot_layer(layer, &args.image)
+                .snapshot_layer(layer, &args.image())
                 .map_err(|e| match e {
                     e @ duckc_store::Error::DiffIdMismatch { .. } => miette::Report::new(e),
                     e => miette!("cannot unpack layer `{}`: {e}", layer.diff_id),
@@ -680,7 +716,7 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
     let mut config = Config::new(
         id.clone(),
         name,
-        args.image.clone(),
+        args.image().to_owned(),
         // The manifest that runs (of a multi-platform index, this platform's): `commit`
         // builds on it.
         image.manifest_digest.to_string(),
@@ -713,8 +749,8 @@ fn process_for(image: &duckc_image::Image, args: &RunArgs) -> miette::Result<Pro
         Some(e) => vec![e.clone()],
         None => cfg.entrypoint().clone().unwrap_or_default(),
     };
-    let cmd: Vec<String> = if !args.command.is_empty() {
-        args.command.clone()
+    let cmd: Vec<String> = if !args.command().is_empty() {
+        args.command().to_vec()
     } else if args.entrypoint.is_some() {
         vec![]
     } else {
@@ -1101,17 +1137,17 @@ fn logs(store: &Store, args: &LogsArgs) -> miette::Result<ExitCode> {
 }
 
 fn exec(store: &Store, args: ExecArgs) -> miette::Result<ExitCode> {
-    let (dir, config) = find(store, &args.container)?;
+    let (dir, config) = find(store, &args.container())?;
     let state = dir.read_state().into_diagnostic()?;
     let Some(pid) = state.pid.filter(|_| state.status == Status::Running) else {
         return Err(miette!(
-            help = format!("start it with `duckc start {}`", args.container),
+            help = format!("start it with `duckc start {}`", args.container()),
             "container `{}` is not running",
-            args.container
+            args.container()
         ));
     };
     let mut process = config.spec.process.clone();
-    process.args = args.command.clone();
+    process.args = args.command().to_vec();
     process.terminal = args.tty;
     merge_env(&mut process.env, &args.env);
     if let Some(u) = &args.user {
