@@ -944,6 +944,76 @@ fn wait_child(child: &mut Child) -> i32 {
     child.wait().unwrap().code().unwrap_or(-1)
 }
 
+/// Run `duckc ARGS` with stdin on `/dev/null`, as `run` does, but kill it (and fail) if it
+/// has not ended within a minute: what this guards against is a run that never ends.
+fn run_or_kill(store: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut child = duckc(store)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "`duckc {}` still running after a minute\n{}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `-it` whose stdin is not a terminal (`</dev/null`, a pipe, a script) is refused before
+/// anything starts, as Docker's "the input device is not a TTY": a shell on a terminal of its
+/// own that reads a pipe's end as an ignored ^D would wait forever, and as pid 1 it ignores
+/// SIGTERM. `-t` alone and `-i` alone still work there, as in Docker.
+#[test]
+fn interactive_terminal_without_a_terminal_is_refused() {
+    let Some(store) = store() else { return };
+    let refused = |args: &[&str]| {
+        let (code, out, err) = run_or_kill(store, args);
+        assert_eq!(code, 1, "{out}{err}");
+        let err = flat(&err);
+        assert!(err.contains("the input device is not a TTY"), "{err}");
+        assert!(
+            err.contains("help: drop -t, or run it from a terminal"),
+            "{err}"
+        );
+    };
+    refused(&["run", "-it", "--name", "notty_run", "busybox", "sh"]);
+    refused(&["run", "-i", "-t", "--rm", "busybox", "sh"]);
+    // Nothing was created.
+    let (code, _, _) = run(store, &["rm", "notty_run"]);
+    assert_ne!(code, 0);
+
+    let (code, out, err) = run_or_kill(store, &["run", "-t", "--rm", "busybox", "tty"]);
+    assert_eq!((code, out.trim()), (0, "/dev/pts/0"), "{err}");
+    must(
+        store,
+        &["run", "-dit", "--name", "notty_box", "busybox", "sh"],
+    );
+    refused(&["exec", "-it", "notty_box", "sh"]);
+    let (code, out, err) = run_or_kill(store, &["exec", "-t", "notty_box", "tty"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("/dev/pts/"), "{out}");
+    must(store, &["stop", "-t", "0", "notty_box"]);
+    refused(&["start", "-ai", "notty_box"]);
+    must(store, &["rm", "-f", "notty_box"]);
+}
+
 #[test]
 fn terminals_start_attach_and_no_leaked_replies() {
     let Some(store) = store() else { return };

@@ -15,7 +15,7 @@ mod table;
 mod top;
 mod verbs;
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -573,7 +573,29 @@ fn report(e: container::Error) -> miette::Report {
     e.into()
 }
 
+/// `-i` with `-t` relays the caller's terminal, so stdin must be one; refused otherwise, as
+/// Docker's client refuses it ("the input device is not a TTY").
+///
+/// Relaying a pipe or `/dev/null` instead cannot end reliably: its end reaches the container
+/// as the terminal's end-of-file character (^D), which a shell setting up its terminal may
+/// discard; the shell then waits for input forever, and as the container's pid 1 it ignores
+/// the SIGTERM `duckc` forwards. Without `-i` stdin is not read, and without `-t` it is a
+/// pipe the container sees the end of: both work without a terminal.
+fn check_terminal_input(interactive: bool, tty: bool) -> miette::Result<()> {
+    if interactive && tty && !std::io::stdin().is_terminal() {
+        return Err(miette!(
+            code = "container::not_a_tty",
+            help = "drop -t, or run it from a terminal",
+            "the input device is not a TTY"
+        ));
+    }
+    Ok(())
+}
+
 fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
+    if !args.detach {
+        check_terminal_input(args.interactive, args.tty)?;
+    }
     args.env = mounts::env_flags(&args.mounts, &args.env)?;
     // What a killed duckc left on the networks goes first (its addresses and ports).
     let _ = duckc_runtime::net::sweep();
@@ -999,7 +1021,11 @@ fn start(store: &Store, args: &StartArgs) -> miette::Result<ExitCode> {
         if args.attach {
             // A container made with `-it` gets its terminal back with its input, as
             // `docker start -ai` gives it (without input its shell would sit there unusable).
-            let stdin = args.interactive || (config.interactive && config.spec.process.terminal);
+            // Only a terminal is relayed to a terminal: see `check_terminal_input`.
+            let terminal = config.spec.process.terminal;
+            check_terminal_input(args.interactive, terminal)?;
+            let stdin = args.interactive
+                || (config.interactive && terminal && std::io::stdin().is_terminal());
             return foreground(store, &dir, &config, stdin);
         }
         if let Some(code) = detach(store, &dir, &config)? {
@@ -1137,6 +1163,7 @@ fn logs(store: &Store, args: &LogsArgs) -> miette::Result<ExitCode> {
 }
 
 fn exec(store: &Store, args: ExecArgs) -> miette::Result<ExitCode> {
+    check_terminal_input(args.interactive, args.tty)?;
     let (dir, config) = find(store, &args.container())?;
     let state = dir.read_state().into_diagnostic()?;
     let Some(pid) = state.pid.filter(|_| state.status == Status::Running) else {
