@@ -606,9 +606,9 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
     let lease = store
         .lease()
         .map_err(|e| miette!("cannot lock the store: {e}"))?;
-    let image = duckc_image::resolve(store, &args.image()).map_err(|e| match &e {
+    let image = duckc_image::resolve(store, args.image()).map_err(|e| match &e {
         duckc_image::Error::NotFound(_) => {
-            super::with_help(&e, Some(missing_image_help(store, &args.image())))
+            super::with_help(&e, Some(missing_image_help(store, args.image())))
         }
         _ => e.into(),
     })?;
@@ -644,7 +644,7 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
         // A pulled layer is checked against its diff_id here, at its first unpack.
         lower.push(
             store
-                .snapshot_layer(layer, &args.image())
+                .snapshot_layer(layer, args.image())
                 .map_err(|e| match e {
                     e @ duckc_store::Error::DiffIdMismatch { .. } => miette::Report::new(e),
                     e => miette!("cannot unpack layer `{}`: {e}", layer.diff_id),
@@ -1164,7 +1164,7 @@ fn logs(store: &Store, args: &LogsArgs) -> miette::Result<ExitCode> {
 
 fn exec(store: &Store, args: ExecArgs) -> miette::Result<ExitCode> {
     check_terminal_input(args.interactive, args.tty)?;
-    let (dir, config) = find(store, &args.container())?;
+    let (dir, config) = find(store, args.container())?;
     let state = dir.read_state().into_diagnostic()?;
     let Some(pid) = state.pid.filter(|_| state.status == Status::Running) else {
         return Err(miette!(
