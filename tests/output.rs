@@ -297,6 +297,38 @@ fn run_of_a_missing_image_names_the_nearest_tag() {
     assert!(!err.contains("did you mean"), "{err}");
 }
 
+/// A Dockerfile `FROM` the store lacks that is likely a typo of a stored tag: the help names
+/// that tag first, as `run`'s does, then where a base comes from.
+#[test]
+fn build_from_a_missing_base_names_the_nearest_tag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let ctx = context(tmp.path(), "typo", "FROM busybx\nRUN true\n");
+    let out = common::output(duckc(&store).current_dir(&ctx).args([
+        "build",
+        "--progress",
+        "plain",
+        "--pull=never",
+        ".",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let err = &err[err.find("error:").unwrap_or(0)..];
+    insta::assert_snapshot!(err, @r"
+    error: base image `busybx:latest` is not in the store (stage `stage-0`)
+      help: did you mean `busybox:latest`? Otherwise load it with `duckc load -i FILE` or pull it with `duckc pull busybx:latest` (a build pulls a missing base from its registry unless `--pull=never`)
+    ");
+    let ctx = context(tmp.path(), "far", "FROM no-such-duck:v1\n");
+    let out = common::output(
+        duckc(&store)
+            .current_dir(&ctx)
+            .args(["build", "--pull=never", "."]),
+    );
+    let err = common::flat(&String::from_utf8_lossy(&out.stderr));
+    assert!(!err.contains("did you mean"), "{err}");
+    assert!(err.contains("`duckc pull no-such-duck:v1`"), "{err}");
+}
+
 /// `duckc build` and `duckc check` in a directory without a spec, as a Docker user types them:
 /// the help names the file flag of the verb that has one.
 #[test]

@@ -504,6 +504,12 @@ fn run_it_remotely_has_a_terminal_its_size_exit_codes_and_ctrl_c() {
     pty.wait_for("size=33 111");
     pty.wait_for("/dev/pts/");
 
+    // Without a terminal here, ssh gets none: the remote duckc refuses `-it` as a local one
+    // does, instead of a shell waiting forever for input.
+    let (code, out, err) = sshd.run(&["-H", "box", "run", "-it", "--rm", "busybox", "sh"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("the input device is not a TTY"), "{err}");
+
     // ctrl-c typed here interrupts the process in the remote container.
     let mut pty = Pty::new();
     let mut cmd = sshd.duckc();

@@ -138,6 +138,87 @@ fn help_groups_and_docker_verbs_duckc_lacks() {
     assert!(err.contains("`range` is not supported"), "{err}");
 }
 
+/// The usage line of a missing argument names what the user must add: `--store` given by
+/// `DUCKC_STORE` (as every test's store is) is not shown as if it were required.
+#[test]
+fn usage_line_does_not_list_the_store_from_the_environment() {
+    let store = scratch("usage");
+    let usage = |cmd: &mut std::process::Command| {
+        let out = common::output(cmd.arg("run").stdin(Stdio::null()));
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        err.lines()
+            .find(|l| l.starts_with("Usage:"))
+            .unwrap_or_else(|| panic!("no usage line in\n{err}"))
+            .to_owned()
+    };
+    let want = "Usage: duckc run <IMAGE> [COMMAND]...";
+    assert_eq!(usage(&mut duckc(&store)), want);
+    assert_eq!(usage(duckc(&store).env_remove("DUCKC_STORE")), want);
+    // The flag still sets the store, and the variable does when the flag is absent.
+    let other = scratch("usage-other");
+    must(&store, &["images"]);
+    let out = common::output(duckc(&store).args(["--store"]).arg(&other).arg("info"));
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&other.display().to_string()),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let info = must(&store, &["info"]);
+    assert!(info.contains(&store.display().to_string()), "{info}");
+}
+
+/// As in Docker, everything after `run`'s image and `exec`'s container is the command's,
+/// options included: `duckc run IMAGE --rm` runs `--rm`, it does not remove the container.
+#[test]
+fn arguments_after_the_image_or_container_are_the_commands() {
+    let Some(store) = store() else { return };
+    let (code, out, err) = run(
+        store,
+        &["run", "--rm", "busybox", "echo", "--rm", "-it", "--help"],
+    );
+    assert_eq!((code, out.as_str()), (0, "--rm -it --help\n"), "{err}");
+    let (code, out, err) = run(store, &["run", "--rm", "busybox", "sh", "-c", "echo -n x"]);
+    assert_eq!((code, out.as_str()), (0, "x"), "{err}");
+    let (code, out, err) = run(
+        store,
+        &["run", "--rm", "busybox", "ls", "-l", "/bin/busybox"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("-rwx"), "{out}");
+    // `--help` after the image is the command (busybox has no entrypoint), not duckc's help.
+    let (code, out, err) = run(store, &["run", "--rm", "busybox", "--help"]);
+    assert_eq!(code, 127, "{out}{err}");
+    assert!(err.contains("`--help`: executable file not found"), "{err}");
+    let help = must(store, &["run", "--help"]);
+    assert!(
+        help.contains("Usage: duckc run [OPTIONS] <IMAGE> [COMMAND]..."),
+        "{help}"
+    );
+    // The command is `-it`: the run is not given a terminal or stdin.
+    let (code, _, err) = run(store, &["run", "--rm", "busybox", "-it", "sh"]);
+    assert_eq!(code, 127, "{err}");
+    assert!(err.contains("`-it`: executable file not found"), "{err}");
+
+    must(
+        store,
+        &["run", "-d", "--name", "after_c", "busybox", "sleep", "1000"],
+    );
+    let (code, out, err) = run(store, &["exec", "after_c", "ls", "-la", "/"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("total ") && out.contains(" .."), "{out}");
+    let (code, out, err) = run(store, &["exec", "after_c", "echo", "-it", "--user", "x"]);
+    assert_eq!((code, out.as_str()), (0, "-it --user x\n"), "{err}");
+    let (code, _, err) = run(store, &["exec", "after_c"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("Usage: duckc exec [OPTIONS] <CONTAINER> <COMMAND>..."),
+        "{err}"
+    );
+    must(store, &["rm", "-f", "after_c"]);
+}
+
 #[test]
 fn inspect_format_filters_info() {
     let Some(store) = store() else { return };
@@ -858,6 +939,76 @@ fn spawn(pty: &Pty, store: &Path, args: &[&str]) -> Child {
 
 fn wait_child(child: &mut Child) -> i32 {
     child.wait().unwrap().code().unwrap_or(-1)
+}
+
+/// Run `duckc ARGS` with stdin on `/dev/null`, as `run` does, but kill it (and fail) if it
+/// has not ended within a minute: what this guards against is a run that never ends.
+fn run_or_kill(store: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut child = duckc(store)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "`duckc {}` still running after a minute\n{}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `-it` whose stdin is not a terminal (`</dev/null`, a pipe, a script) is refused before
+/// anything starts, as Docker's "the input device is not a TTY": a shell on a terminal of its
+/// own that reads a pipe's end as an ignored ^D would wait forever, and as pid 1 it ignores
+/// SIGTERM. `-t` alone and `-i` alone still work there, as in Docker.
+#[test]
+fn interactive_terminal_without_a_terminal_is_refused() {
+    let Some(store) = store() else { return };
+    let refused = |args: &[&str]| {
+        let (code, out, err) = run_or_kill(store, args);
+        assert_eq!(code, 1, "{out}{err}");
+        let err = flat(&err);
+        assert!(err.contains("the input device is not a TTY"), "{err}");
+        assert!(
+            err.contains("help: drop -t, or run it from a terminal"),
+            "{err}"
+        );
+    };
+    refused(&["run", "-it", "--name", "notty_run", "busybox", "sh"]);
+    refused(&["run", "-i", "-t", "--rm", "busybox", "sh"]);
+    // Nothing was created.
+    let (code, _, _) = run(store, &["rm", "notty_run"]);
+    assert_ne!(code, 0);
+
+    let (code, out, err) = run_or_kill(store, &["run", "-t", "--rm", "busybox", "tty"]);
+    assert_eq!((code, out.trim()), (0, "/dev/pts/0"), "{err}");
+    must(
+        store,
+        &["run", "-dit", "--name", "notty_box", "busybox", "sh"],
+    );
+    refused(&["exec", "-it", "notty_box", "sh"]);
+    let (code, out, err) = run_or_kill(store, &["exec", "-t", "notty_box", "tty"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("/dev/pts/"), "{out}");
+    must(store, &["stop", "-t", "0", "notty_box"]);
+    refused(&["start", "-ai", "notty_box"]);
+    must(store, &["rm", "-f", "notty_box"]);
 }
 
 #[test]

@@ -12,8 +12,12 @@ mod remote;
 #[derive(Debug, Parser)]
 #[command(name = "duckc", version, about, propagate_version = true)]
 struct Cli {
-    /// Store directory (default: /var/lib/duckc for root, else $XDG_DATA_HOME/duckc).
-    #[arg(long, global = true, env = "DUCKC_STORE", value_name = "DIR")]
+    /// Store directory (default: `DUCKC_STORE`, else /var/lib/duckc for root, else
+    /// $XDG_DATA_HOME/duckc).
+    // `DUCKC_STORE` is read in `main`, not with clap's `env`: clap counts a global argument
+    // its variable set as given, and a missing argument's usage line then showed
+    // `duckc run --store <DIR> <IMAGE>` as if `--store` were required.
+    #[arg(long, global = true, value_name = "DIR")]
     store: Option<PathBuf>,
 
     /// Run the command on another machine over ssh: `ssh://[USER@]HOST[:PORT]` or a name
@@ -117,9 +121,14 @@ fn main() -> ExitCode {
             ExitCode::from(125)
         });
     }
+    let store = cli.store.or_else(|| {
+        std::env::var_os("DUCKC_STORE")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+    });
     // The editor's tools run as the editor's user, on this host, and need no store.
     let command = match cli.command {
-        Command::Lsp => return finish(cmd::lsp::lsp(cli.store)),
+        Command::Lsp => return finish(cmd::lsp::lsp(store)),
         Command::Fmt(args) => return finish(cmd::lsp::fmt(args)),
         other => other,
     };
@@ -143,7 +152,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let global = Global { store: cli.store };
+    let global = Global { store };
     let result = match command {
         Command::Spec(c) => c.run(&global),
         Command::Container(c) => c.run(&global),

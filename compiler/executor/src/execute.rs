@@ -680,8 +680,9 @@ pub fn resolve_base(
 /// The image a base names, for whatever platform it has.
 fn resolve_any_base(store: &Store, base: &BaseImage, opts: &BuildOptions) -> Result<Option<Image>> {
     let reference = crate::plan::base_name(base);
-    let missing = || Error::BaseMissing {
-        reference: reference.clone(),
+    let missing = || {
+        let refs = store.refs().unwrap_or_default();
+        Error::base_missing(&reference, refs.tags.keys().map(String::as_str))
     };
     match base {
         BaseImage::Scratch => Ok(None),

@@ -46,15 +46,15 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// A `from` image that is not in the store.
+    /// A `from` image that is not in the store; made by [`Error::base_missing`], whose help
+    /// names the stored tag it is likely a typo of before where a base comes from.
     #[error("base image `{reference}` is not in the store")]
-    #[diagnostic(
-        code(build::base_missing),
-        help(
-            "load it with `duckc load -i FILE` or pull it with `duckc pull {reference}` (a build pulls a missing base from its registry unless `--pull=never`)"
-        )
-    )]
-    BaseMissing { reference: String },
+    #[diagnostic(code(build::base_missing))]
+    BaseMissing {
+        reference: String,
+        #[help]
+        help: String,
+    },
     /// An `oci-layout:` base that cannot be read.
     #[error("cannot load the base `oci-layout:{path}`: {reason}")]
     #[diagnostic(code(build::base_layout))]
@@ -238,6 +238,25 @@ pub fn epoch() -> i64 {
     duckc_layer::source_date_epoch().min(i64::MAX as u64) as i64
 }
 
+impl Error {
+    /// [`Error::BaseMissing`] for `reference`; `stored` are the store's tags (`name:tag`),
+    /// the nearest of which is offered first (`FROM busybx` is more likely a typo than an
+    /// image to pull).
+    pub fn base_missing<'a>(reference: &str, stored: impl IntoIterator<Item = &'a str>) -> Error {
+        let from = format!(
+            "load it with `duckc load -i FILE` or pull it with `duckc pull {reference}` (a build pulls a missing base from its registry unless `--pull=never`)"
+        );
+        let help = match duckc_syntax::suggest::nearest(reference, stored) {
+            Some(tag) if tag != reference => format!("did you mean `{tag}`? Otherwise {from}"),
+            _ => from,
+        };
+        Error::BaseMissing {
+            reference: reference.to_owned(),
+            help,
+        }
+    }
+}
+
 #[cfg(test)]
 mod error_tests {
     use miette::Diagnostic;
@@ -246,15 +265,21 @@ mod error_tests {
 
     #[test]
     fn errors_carry_their_code_and_a_help_with_their_fields() {
-        let e = Error::BaseMissing {
-            reference: "duck:v3".into(),
-        };
+        let e = Error::base_missing("duck:v3", ["busybox:latest"]);
         assert_eq!(
             e.code().map(|c| c.to_string()).as_deref(),
             Some("build::base_missing")
         );
         let help = e.help().map(|h| h.to_string()).unwrap_or_default();
         assert!(help.contains("`duckc pull duck:v3`"), "{help}");
+        assert!(!help.contains("did you mean"), "{help}");
+        let e = Error::base_missing("busybx:latest", ["busybox:latest", "duck:v3"]);
+        let help = e.help().map(|h| h.to_string()).unwrap_or_default();
+        assert!(
+            help.starts_with("did you mean `busybox:latest`? Otherwise load it")
+                && help.contains("`duckc pull busybx:latest`"),
+            "{help}"
+        );
         // The store's errors keep their own code through the executor's.
         let store = Error::from(duckc_store::Error::LayerMissing(duckc_store::Digest::of(
             b"",

@@ -15,7 +15,7 @@ mod table;
 mod top;
 mod verbs;
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -176,11 +176,30 @@ pub struct RunArgs {
     devices: Box<devices::DeviceArgs>,
     #[command(flatten)]
     mounts: Box<mounts::MountArgs>,
-    /// The image: `name[:tag]`, an image ID or a digest.
-    image: String,
-    /// Command and arguments (default: the image's).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    command: Vec<String>,
+    /// The image (`name[:tag]`, an image ID or a digest), then the command and its arguments
+    /// (default: the image's). Everything after the image is the command's, as in Docker:
+    /// `duckc run IMAGE --help` passes `--help` to the command.
+    // One positional, not two: clap stops reading options only once the trailing positional
+    // has a value, so `IMAGE --rm` gave `--rm` to `run` while it was a separate `COMMAND`.
+    #[arg(
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        value_names = ["IMAGE", "COMMAND"]
+    )]
+    image_and_command: Vec<String>,
+}
+
+impl RunArgs {
+    /// The image to run.
+    fn image(&self) -> &str {
+        &self.image_and_command[0]
+    }
+
+    /// The command and its arguments given after the image (empty: the image's).
+    fn command(&self) -> &[String] {
+        &self.image_and_command[1..]
+    }
 }
 
 /// `--add-host`, `--dns`, `--dns-search`, `--dns-option`: what `run`'s containers and
@@ -377,11 +396,28 @@ pub struct ExecArgs {
     /// Working directory inside the container.
     #[arg(short, long)]
     workdir: Option<String>,
-    /// The container, by name, id or a unique prefix of an id.
-    container: String,
+    /// The container (by name, id or a unique prefix of an id), then the command and its
+    /// arguments. Everything after the container is the command's, as in Docker.
+    // One positional, for the reason `RunArgs::image_and_command` gives.
+    #[arg(
+        required = true,
+        num_args = 2..,
+        trailing_var_arg = true,
+        value_names = ["CONTAINER", "COMMAND"]
+    )]
+    container_and_command: Vec<String>,
+}
+
+impl ExecArgs {
+    /// The container to run the command in.
+    fn container(&self) -> &str {
+        &self.container_and_command[0]
+    }
+
     /// The command and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    command: Vec<String>,
+    fn command(&self) -> &[String] {
+        &self.container_and_command[1..]
+    }
 }
 
 #[derive(Debug, Args)]
@@ -537,7 +573,29 @@ fn report(e: container::Error) -> miette::Report {
     e.into()
 }
 
+/// `-i` with `-t` relays the caller's terminal, so stdin must be one; refused otherwise, as
+/// Docker's client refuses it ("the input device is not a TTY").
+///
+/// Relaying a pipe or `/dev/null` instead cannot end reliably: its end reaches the container
+/// as the terminal's end-of-file character (^D), which a shell setting up its terminal may
+/// discard; the shell then waits for input forever, and as the container's pid 1 it ignores
+/// the SIGTERM `duckc` forwards. Without `-i` stdin is not read, and without `-t` it is a
+/// pipe the container sees the end of: both work without a terminal.
+fn check_terminal_input(interactive: bool, tty: bool) -> miette::Result<()> {
+    if interactive && tty && !std::io::stdin().is_terminal() {
+        return Err(miette!(
+            code = "container::not_a_tty",
+            help = "drop -t, or run it from a terminal",
+            "the input device is not a TTY"
+        ));
+    }
+    Ok(())
+}
+
 fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
+    if !args.detach {
+        check_terminal_input(args.interactive, args.tty)?;
+    }
     args.env = mounts::env_flags(&args.mounts, &args.env)?;
     // What a killed duckc left on the networks goes first (its addresses and ports).
     let _ = duckc_runtime::net::sweep();
@@ -548,9 +606,9 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
     let lease = store
         .lease()
         .map_err(|e| miette!("cannot lock the store: {e}"))?;
-    let image = duckc_image::resolve(store, &args.image).map_err(|e| match &e {
+    let image = duckc_image::resolve(store, args.image()).map_err(|e| match &e {
         duckc_image::Error::NotFound(_) => {
-            super::with_help(&e, Some(missing_image_help(store, &args.image)))
+            super::with_help(&e, Some(missing_image_help(store, args.image())))
         }
         _ => e.into(),
     })?;
@@ -565,7 +623,7 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
                 miette!(
                     help = "`duckc inspect` shows the image's platform; build it for this one with `duckc build --platform`",
                     "`{}` has no `{p}` image",
-                    args.image
+                    args.image()
                 )
             })?
         }
@@ -577,7 +635,7 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
         return Err(miette!(
             help = reason,
             "`{}` is a `{platform}` image; this machine is `{}`",
-            args.image,
+            args.image(),
             duckc_runtime::emulation::host_platform()
         ));
     }
@@ -586,7 +644,7 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
         // A pulled layer is checked against its diff_id here, at its first unpack.
         lower.push(
             store
-                .snapshot_layer(layer, &args.image)
+                .snapshot_layer(layer, args.image())
                 .map_err(|e| match e {
                     e @ duckc_store::Error::DiffIdMismatch { .. } => miette::Report::new(e),
                     e => miette!("cannot unpack layer `{}`: {e}", layer.diff_id),
@@ -680,7 +738,7 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
     let mut config = Config::new(
         id.clone(),
         name,
-        args.image.clone(),
+        args.image().to_owned(),
         // The manifest that runs (of a multi-platform index, this platform's): `commit`
         // builds on it.
         image.manifest_digest.to_string(),
@@ -713,8 +771,8 @@ fn process_for(image: &duckc_image::Image, args: &RunArgs) -> miette::Result<Pro
         Some(e) => vec![e.clone()],
         None => cfg.entrypoint().clone().unwrap_or_default(),
     };
-    let cmd: Vec<String> = if !args.command.is_empty() {
-        args.command.clone()
+    let cmd: Vec<String> = if !args.command().is_empty() {
+        args.command().to_vec()
     } else if args.entrypoint.is_some() {
         vec![]
     } else {
@@ -982,7 +1040,11 @@ fn start(store: &Store, args: &StartArgs) -> miette::Result<ExitCode> {
         if args.attach {
             // A container made with `-it` gets its terminal back with its input, as
             // `docker start -ai` gives it (without input its shell would sit there unusable).
-            let stdin = args.interactive || (config.interactive && config.spec.process.terminal);
+            // Only a terminal is relayed to a terminal: see `check_terminal_input`.
+            let terminal = config.spec.process.terminal;
+            check_terminal_input(args.interactive, terminal)?;
+            let stdin = args.interactive
+                || (config.interactive && terminal && std::io::stdin().is_terminal());
             return foreground(store, &dir, &config, stdin);
         }
         if let Some(code) = detach(store, &dir, &config)? {
@@ -1120,17 +1182,18 @@ fn logs(store: &Store, args: &LogsArgs) -> miette::Result<ExitCode> {
 }
 
 fn exec(store: &Store, args: ExecArgs) -> miette::Result<ExitCode> {
-    let (dir, config) = find(store, &args.container)?;
+    check_terminal_input(args.interactive, args.tty)?;
+    let (dir, config) = find(store, args.container())?;
     let state = dir.read_state().into_diagnostic()?;
     let Some(pid) = state.pid.filter(|_| state.status == Status::Running) else {
         return Err(miette!(
-            help = format!("start it with `duckc start {}`", args.container),
+            help = format!("start it with `duckc start {}`", args.container()),
             "container `{}` is not running",
-            args.container
+            args.container()
         ));
     };
     let mut process = config.spec.process.clone();
-    process.args = args.command.clone();
+    process.args = args.command().to_vec();
     process.terminal = args.tty;
     merge_env(&mut process.env, &args.env);
     if let Some(u) = &args.user {
