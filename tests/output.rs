@@ -324,7 +324,7 @@ fn build_from_a_missing_base_names_the_nearest_tag() {
             .current_dir(&ctx)
             .args(["build", "--pull=never", "."]),
     );
-    let err = common::flat(&String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("did you mean"), "{err}");
     assert!(err.contains("`duckc pull no-such-duck:v1`"), "{err}");
 }

@@ -983,7 +983,6 @@ fn interactive_terminal_without_a_terminal_is_refused() {
     let refused = |args: &[&str]| {
         let (code, out, err) = run_or_kill(store, args);
         assert_eq!(code, 1, "{out}{err}");
-        let err = flat(&err);
         assert!(err.contains("the input device is not a TTY"), "{err}");
         assert!(
             err.contains("help: drop -t, or run it from a terminal"),
