@@ -2841,6 +2841,131 @@ fn add_busybox_plus(layout: &Path, layer: &[u8], claimed: &str) {
     .unwrap();
 }
 
+/// The forged-image tests' set-up: a registry, a Docker config directory, the names of a real
+/// image (`good`) and a forged one (`forged`) in it, and a build context whose Dockerfile
+/// copies `/greeting` = `quack` onto busybox. `None` where a tool is missing (outside CI).
+struct Forgery {
+    registry: Registry,
+    cfg: tempfile::TempDir,
+    good: String,
+    forged: String,
+    ctx: tempfile::TempDir,
+}
+
+impl Forgery {
+    fn start() -> Option<Forgery> {
+        if !ready() || !require_tool("gzip") || !require_tool("tar") {
+            return None;
+        }
+        let registry = Registry::start("");
+        let host = registry.host();
+        let ctx = tempfile::tempdir().unwrap();
+        std::fs::write(ctx.path().join("greeting"), "quack\n").unwrap();
+        std::fs::write(
+            ctx.path().join("Dockerfile"),
+            "FROM busybox\nCOPY greeting /greeting\n",
+        )
+        .unwrap();
+        Some(Forgery {
+            cfg: tempfile::tempdir().unwrap(),
+            good: format!("{host}/good/duck:v1"),
+            forged: format!("{host}/forged/duck:v1"),
+            ctx,
+            registry,
+        })
+    }
+
+    fn cfg(&self) -> &Path {
+        self.cfg.path()
+    }
+
+    /// `duckc build --progress plain -t local/duck ARGS` of the context in `store`.
+    fn build(&self, store: &Path, args: &[&str]) -> String {
+        let dir = self.ctx.path().to_str().unwrap();
+        let mut all = vec!["build", "--progress", "plain", "-t", "local/duck"];
+        all.extend_from_slice(args);
+        all.push(dir);
+        must(store, self.cfg(), &all)
+    }
+
+    /// A fresh store holding busybox and the real layer: built there, so its record names the
+    /// build's own blob.
+    fn with_real(&self) -> tempfile::TempDir {
+        let s = fresh_store();
+        load_busybox(s.path());
+        self.build(s.path(), &[]);
+        s
+    }
+
+    /// The real image, built in a store of its own (returned) and pushed as `good`.
+    fn push_good(&self) -> tempfile::TempDir {
+        let a = self.with_real();
+        must(a.path(), self.cfg(), &["tag", "local/duck", &self.good]);
+        must(a.path(), self.cfg(), &["push", &self.good]);
+        a
+    }
+
+    /// The forged image, pushed as `forged`: busybox with `/greeting` = `forged`, its config
+    /// claiming the diff_id `claimed`.
+    fn push_forged(&self, claimed: &str) {
+        push_busybox_plus(&self.forged, &greeting_tar("forged\n"), claimed);
+    }
+
+    /// `run` of the forged image in `store` is refused at its first unpack, naming the image
+    /// and `claimed`: its stderr.
+    fn run_is_refused(&self, store: &Path, claimed: &str) -> String {
+        let (code, out, err) = run(
+            store,
+            self.cfg(),
+            &["run", "--rm", &self.forged, "cat", "/greeting"],
+        );
+        assert_ne!(code, 0, "the forged image ran: {out}\n{err}");
+        assert!(err.contains("does not unpack to its diff_id"), "{err}");
+        assert!(err.contains(&self.forged) && err.contains(claimed), "{err}");
+        err
+    }
+
+    /// `duckc build --progress plain ARGS` of a Dockerfile `FROM` the forged image in `store`
+    /// fails at the unpack, naming the image: its stderr.
+    fn build_from_forged_is_refused(&self, store: &Path, args: &[&str]) -> String {
+        let bad = tempfile::tempdir().unwrap();
+        std::fs::write(
+            bad.path().join("Dockerfile"),
+            format!("FROM {}\nRUN cat /greeting\n", self.forged),
+        )
+        .unwrap();
+        let mut all = vec!["build", "--progress", "plain"];
+        all.extend_from_slice(args);
+        all.push(bad.path().to_str().unwrap());
+        let (code, out, err) = run(store, self.cfg(), &all);
+        assert_ne!(code, 0, "a build FROM the forged image passed: {out}");
+        assert!(err.contains("does not unpack to its diff_id"), "{err}");
+        assert!(err.contains(&self.forged), "{err}");
+        err
+    }
+
+    /// The real image, pulled into `store`, runs and prints `quack`.
+    fn good_runs(&self, store: &Path) {
+        must(store, self.cfg(), &["pull", &self.good]);
+        let out = must(
+            store,
+            self.cfg(),
+            &["run", "--rm", &self.good, "cat", "/greeting"],
+        );
+        assert_eq!(out, "quack\n");
+    }
+
+    /// `verify` in `store` fails, naming the forged image, until it is removed: its report.
+    fn verify_reports_forged_until_removed(&self, store: &Path) -> String {
+        let (code, out, _) = run(store, self.cfg(), &["verify"]);
+        assert_ne!(code, 0, "{out}");
+        assert!(out.contains(&format!("image {}", self.forged)), "{out}");
+        must(store, self.cfg(), &["rmi", &self.forged]);
+        must(store, self.cfg(), &["verify"]);
+        out
+    }
+}
+
 /// Cache poisoning through a forged diff_id: an image whose last layer claims the diff_id of a
 /// layer the store does not have yet (`/greeting` = `quack`) but holds other bytes. It pulls,
 /// but `run` and a build `FROM` it fail at the first unpack, naming it; nothing claims the
@@ -2850,40 +2975,18 @@ fn add_busybox_plus(layout: &Path, layer: &[u8], claimed: &str) {
 /// cache gets `quack`.
 #[test]
 fn a_forged_diff_id_fails_at_first_unpack_and_poisons_nothing() {
-    if !ready() || !require_tool("gzip") || !require_tool("tar") {
+    let Some(f) = Forgery::start() else {
         return;
-    }
-    let registry = Registry::start("");
-    let host = registry.host();
-    let cfg = tempfile::tempdir().unwrap();
-    let good = format!("{host}/good/duck:v1");
-    let forged = format!("{host}/forged/duck:v1");
-    let cache = format!("{host}/ci/duck:buildcache");
-    let ctx = tempfile::tempdir().unwrap();
-    std::fs::write(ctx.path().join("greeting"), "quack\n").unwrap();
-    std::fs::write(
-        ctx.path().join("Dockerfile"),
-        "FROM busybox\nCOPY greeting /greeting\n",
-    )
-    .unwrap();
-    let dir = ctx.path().to_str().unwrap().to_owned();
-    let build = |store: &Path, args: &[&str]| {
-        let mut all = vec!["build", "--progress", "plain", "-t", "local/duck"];
-        all.extend_from_slice(args);
-        all.push(&dir);
-        must(store, cfg.path(), &all)
     };
+    let (cfg, forged) = (f.cfg(), &f.forged);
+    let cache = format!("{}/ci/duck:buildcache", f.registry.host());
     // The real image, built and pushed from a store of its own; its last diff_id is claimed.
-    let a = fresh_store();
-    load_busybox(a.path());
-    build(a.path(), &[]);
-    must(a.path(), cfg.path(), &["tag", "local/duck", &good]);
-    must(a.path(), cfg.path(), &["push", &good]);
+    f.push_good();
     let config: serde_json::Value = serde_json::from_str(&ok(Command::new("skopeo").args([
         "inspect",
         "--config",
         "--tls-verify=false",
-        &format!("docker://{good}"),
+        &format!("docker://{}", f.good),
     ])))
     .unwrap();
     let claimed = config["rootfs"]["diff_ids"]
@@ -2894,7 +2997,7 @@ fn a_forged_diff_id_fails_at_first_unpack_and_poisons_nothing() {
         .as_str()
         .unwrap()
         .to_owned();
-    push_busybox_plus(&forged, &greeting_tar("forged\n"), &claimed);
+    f.push_forged(&claimed);
     let hex = &claimed["sha256:".len()..];
     let nothing_claims = |s: &Path| {
         assert!(!s.join(format!("layers/sha256/{hex}.json")).exists());
@@ -2907,77 +3010,46 @@ fn a_forged_diff_id_fails_at_first_unpack_and_poisons_nothing() {
     let s = fresh_store();
     let s = s.path();
     load_busybox(s);
-    must(s, cfg.path(), &["pull", &forged]);
+    must(s, cfg, &["pull", forged]);
     nothing_claims(s);
-    let (code, _, err) = run(s, cfg.path(), &["run", "--rm", &forged, "cat", "/greeting"]);
-    assert_ne!(code, 0, "{err}");
-    assert!(err.contains("does not unpack to its diff_id"), "{err}");
-    assert!(err.contains(&forged) && err.contains(&claimed), "{err}");
+    let err = f.run_is_refused(s, &claimed);
     assert!(err.contains(&format!("duckc rmi {forged}")), "{err}");
     nothing_claims(s);
 
     // A build `FROM` it fails the same way, naming the base.
-    let bad = tempfile::tempdir().unwrap();
-    std::fs::write(
-        bad.path().join("Dockerfile"),
-        format!("FROM {forged}\nRUN cat /greeting\n"),
-    )
-    .unwrap();
-    let (code, out, err) = run(
-        s,
-        cfg.path(),
-        &["build", "--progress", "plain", bad.path().to_str().unwrap()],
-    );
-    assert_ne!(code, 0, "{out}");
-    assert!(err.contains("does not unpack to its diff_id"), "{err}");
-    assert!(err.contains(&forged) && err.contains(&claimed), "{err}");
+    let err = f.build_from_forged_is_refused(s, &[]);
+    assert!(err.contains(&claimed), "{err}");
     nothing_claims(s);
 
     // The real layer with that diff_id, built here and exported to a registry build cache.
-    build(s, &["--cache-to", &cache]);
+    f.build(s, &["--cache-to", &cache]);
     assert!(s.join(format!("layers/sha256/{hex}.json")).exists());
-    let out = must(
-        s,
-        cfg.path(),
-        &["run", "--rm", "local/duck", "cat", "/greeting"],
-    );
+    let out = must(s, cfg, &["run", "--rm", "local/duck", "cat", "/greeting"]);
     assert_eq!(out, "quack\n");
     // The real image pulled: the layer the store has checked is the one it gets.
-    must(s, cfg.path(), &["pull", &good]);
-    let out = must(s, cfg.path(), &["run", "--rm", &good, "cat", "/greeting"]);
-    assert_eq!(out, "quack\n");
+    f.good_runs(s);
 
     // A fresh store takes the step from the cache: the layer this store made, not the claim.
     let t = fresh_store();
     let t = t.path();
     load_busybox(t);
-    let out = build(t, &["--cache-from", &cache]);
+    let out = f.build(t, &["--cache-from", &cache]);
     assert!(out.contains("Using cache"), "{out}");
-    let out = must(
-        t,
-        cfg.path(),
-        &["run", "--rm", "local/duck", "cat", "/greeting"],
-    );
+    let out = must(t, cfg, &["run", "--rm", "local/duck", "cat", "/greeting"]);
     assert_eq!(out, "quack\n");
 
     // Another fresh store pulls the forged image first, then the real one: the real one runs.
     let u = fresh_store();
     let u = u.path();
-    must(u, cfg.path(), &["pull", &forged]);
-    let (code, _, err) = run(u, cfg.path(), &["run", "--rm", &forged, "cat", "/greeting"]);
+    must(u, cfg, &["pull", forged]);
+    let (code, _, err) = run(u, cfg, &["run", "--rm", forged, "cat", "/greeting"]);
     assert_ne!(code, 0, "{err}");
     nothing_claims(u);
-    must(u, cfg.path(), &["pull", &good]);
-    let out = must(u, cfg.path(), &["run", "--rm", &good, "cat", "/greeting"]);
-    assert_eq!(out, "quack\n");
+    f.good_runs(u);
     // `verify` still reports the forged image's own blob (`save` or `push` would send it),
     // though the diff_id it claims is held, checked, from the real one.
-    let (code, out, _) = run(u, cfg.path(), &["verify"]);
-    assert_ne!(code, 0, "{out}");
+    let out = f.verify_reports_forged_until_removed(u);
     assert!(out.contains("does not unpack to its diff_id"), "{out}");
-    assert!(out.contains(&format!("image {forged}")), "{out}");
-    must(u, cfg.path(), &["rmi", &forged]);
-    must(u, cfg.path(), &["verify"]);
 }
 
 /// A forged image whose last layer claims a diff_id the store already holds, checked, from the
@@ -2989,108 +3061,47 @@ fn a_forged_diff_id_fails_at_first_unpack_and_poisons_nothing() {
 /// same layer, is read once and runs.
 #[test]
 fn a_forged_blob_is_refused_when_the_store_holds_its_diff_id_from_the_real_one() {
-    if !ready() || !require_tool("gzip") || !require_tool("tar") {
+    let Some(f) = Forgery::start() else {
         return;
-    }
-    let registry = Registry::start("");
-    let host = registry.host();
-    let cfg = tempfile::tempdir().unwrap();
-    let good = format!("{host}/good/duck:v1");
-    let forged = format!("{host}/forged/duck:v1");
-    let ctx = tempfile::tempdir().unwrap();
-    std::fs::write(ctx.path().join("greeting"), "quack\n").unwrap();
-    std::fs::write(
-        ctx.path().join("Dockerfile"),
-        "FROM busybox\nCOPY greeting /greeting\n",
-    )
-    .unwrap();
-    let dir = ctx.path().to_str().unwrap().to_owned();
-    // A store holding the real layer: built here, so its record names the build's own blob.
-    let with_real = || {
-        let s = fresh_store();
-        load_busybox(s.path());
-        must(
-            s.path(),
-            cfg.path(),
-            &["build", "--progress", "plain", "-t", "local/duck", &dir],
-        );
-        s
     };
-    let a = with_real();
-    must(a.path(), cfg.path(), &["tag", "local/duck", &good]);
-    must(a.path(), cfg.path(), &["push", &good]);
+    let (cfg, forged) = (f.cfg(), &f.forged);
+    // A store holding the real layer, built: the real image is pushed from one.
+    let a = f.push_good();
     let image =
         duckc_image::resolve(&duckc_store::Store::open(a.path()).unwrap(), "local/duck").unwrap();
     let claimed = image.layers.last().unwrap().diff_id.to_string();
-    push_busybox_plus(&forged, &greeting_tar("forged\n"), &claimed);
+    f.push_forged(&claimed);
     let hex = &claimed["sha256:".len()..];
 
-    let s = with_real();
+    let s = f.with_real();
     let s = s.path();
     let record = || std::fs::read_to_string(s.join(format!("layers/sha256/{hex}.json"))).unwrap();
     let before = record();
-    must(s, cfg.path(), &["pull", &forged]);
-    let (code, out, err) = run(s, cfg.path(), &["run", "--rm", &forged, "cat", "/greeting"]);
-    assert_ne!(code, 0, "the forged image ran: {out}");
-    assert!(err.contains("does not unpack to its diff_id"), "{err}");
-    assert!(err.contains(&forged) && err.contains(&claimed), "{err}");
-    let bad = tempfile::tempdir().unwrap();
-    std::fs::write(
-        bad.path().join("Dockerfile"),
-        format!("FROM {forged}\nRUN cat /greeting\n"),
-    )
-    .unwrap();
-    let (code, out, err) = run(
-        s,
-        cfg.path(),
-        &[
-            "build",
-            "--progress",
-            "plain",
-            "-t",
-            "on/forged",
-            bad.path().to_str().unwrap(),
-        ],
-    );
-    assert_ne!(code, 0, "a build FROM the forged image passed: {out}");
-    assert!(err.contains("does not unpack to its diff_id"), "{err}");
-    assert!(err.contains(&forged), "{err}");
+    must(s, cfg, &["pull", forged]);
+    f.run_is_refused(s, &claimed);
+    f.build_from_forged_is_refused(s, &["-t", "on/forged"]);
     assert_eq!(record(), before, "the real layer's record changed");
-    let out = must(
-        s,
-        cfg.path(),
-        &["run", "--rm", "local/duck", "cat", "/greeting"],
-    );
+    let out = must(s, cfg, &["run", "--rm", "local/duck", "cat", "/greeting"]);
     assert_eq!(out, "quack\n");
 
     // Its archive (`save` sends the registry's bytes as they are) loads nowhere that holds
     // the real layer.
     let archive = tempfile::tempdir().unwrap();
     let tar = archive.path().join("forged.tar");
-    must(
-        s,
-        cfg.path(),
-        &["save", "-o", tar.to_str().unwrap(), &forged],
-    );
-    let t = with_real();
-    let (code, out, err) = run(t.path(), cfg.path(), &["load", "-i", tar.to_str().unwrap()]);
+    must(s, cfg, &["save", "-o", tar.to_str().unwrap(), forged]);
+    let t = f.with_real();
+    let (code, out, err) = run(t.path(), cfg, &["load", "-i", tar.to_str().unwrap()]);
     assert_ne!(code, 0, "the forged archive loaded: {out}");
     assert!(err.contains("does not match its diff_id"), "{err}");
-    let (code, out, _) = run(t.path(), cfg.path(), &["run", "--rm", &forged, "true"]);
+    let (code, out, _) = run(t.path(), cfg, &["run", "--rm", forged, "true"]);
     assert_ne!(code, 0, "{out}");
 
     // The real image's gzip blob of the same layer: read once, listed on the record, runs.
-    must(s, cfg.path(), &["pull", &good]);
-    let out = must(s, cfg.path(), &["run", "--rm", &good, "cat", "/greeting"]);
-    assert_eq!(out, "quack\n");
-    let pulled = duckc_image::resolve(&duckc_store::Store::open(s).unwrap(), &good).unwrap();
+    f.good_runs(s);
+    let pulled = duckc_image::resolve(&duckc_store::Store::open(s).unwrap(), &f.good).unwrap();
     let gz = pulled.layers.last().unwrap().digest.to_string();
     assert!(record().contains(&gz), "{}", record());
-    let (code, out, _) = run(s, cfg.path(), &["verify"]);
-    assert_ne!(code, 0, "{out}");
-    assert!(out.contains(&format!("image {forged}")), "{out}");
-    must(s, cfg.path(), &["rmi", &forged]);
-    must(s, cfg.path(), &["verify"]);
+    f.verify_reports_forged_until_removed(s);
 }
 
 /// A run killed (SIGKILL) while it unpacks a pulled layer, after the layer's record is written
@@ -3101,18 +3112,14 @@ fn a_forged_blob_is_refused_when_the_store_holds_its_diff_id_from_the_real_one()
 /// the forged one is refused, and the record names the real blob.
 #[test]
 fn a_killed_or_concurrent_first_unpack_of_a_pulled_layer_keeps_the_store_consistent() {
-    if !ready() || !require_tool("gzip") || !require_tool("tar") {
+    let Some(f) = Forgery::start() else {
         return;
-    }
-    let registry = Registry::start("");
-    let host = registry.host();
-    let cfg = tempfile::tempdir().unwrap();
-    let good = format!("{host}/good/duck:v1");
-    let forged = format!("{host}/forged/duck:v1");
+    };
+    let (cfg, good, forged) = (&f.cfg, &f.good, &f.forged);
     let real_layer = greeting_tar("quack\n");
     let claimed = sha(&real_layer);
-    push_busybox_plus(&good, &real_layer, &claimed);
-    push_busybox_plus(&forged, &greeting_tar("forged\n"), &claimed);
+    push_busybox_plus(good, &real_layer, &claimed);
+    f.push_forged(&claimed);
     let hex = &claimed["sha256:".len()..];
     let duckc_run = |s: &Path, env: (&str, &str), image: &str| {
         duckc(s)
@@ -3130,8 +3137,8 @@ fn a_killed_or_concurrent_first_unpack_of_a_pulled_layer_keeps_the_store_consist
     for point in ["snapshot-before-rename:2", "snapshot-before-record:2"] {
         let s = fresh_store();
         let s = s.path();
-        must(s, cfg.path(), &["pull", &good]);
-        let out = duckc_run(s, ("DUCKC_CRASH_AT", point), &good)
+        must(s, cfg.path(), &["pull", good]);
+        let out = duckc_run(s, ("DUCKC_CRASH_AT", point), good)
             .wait_with_output()
             .unwrap();
         assert_eq!(
@@ -3144,7 +3151,7 @@ fn a_killed_or_concurrent_first_unpack_of_a_pulled_layer_keeps_the_store_consist
             "{point}"
         );
         must(s, cfg.path(), &["verify"]);
-        let out = must(s, cfg.path(), &["run", "--rm", &good, "cat", "/greeting"]);
+        let out = must(s, cfg.path(), &["run", "--rm", good, "cat", "/greeting"]);
         assert_eq!(out, "quack\n", "{point}");
         must(s, cfg.path(), &["verify"]);
     }
@@ -3154,12 +3161,12 @@ fn a_killed_or_concurrent_first_unpack_of_a_pulled_layer_keeps_the_store_consist
     let s = s.path();
     let busybox = load_busybox(s);
     must(s, cfg.path(), &["run", "--rm", &busybox, "true"]);
-    must(s, cfg.path(), &["pull", &good]);
-    must(s, cfg.path(), &["pull", &forged]);
+    must(s, cfg.path(), &["pull", good]);
+    must(s, cfg.path(), &["pull", forged]);
     let go = tempfile::tempdir().unwrap();
     let go = go.path().join("go");
     let pause = format!("snapshot-before-rename:{}", go.display());
-    let real = duckc_run(s, ("DUCKC_PAUSE_AT", &pause), &good);
+    let real = duckc_run(s, ("DUCKC_PAUSE_AT", &pause), good);
     // Its record is written just before it pauses, holding the layer's lock.
     let record = s.join(format!("layers/sha256/{hex}.json"));
     for _ in 0..6000 {
@@ -3169,7 +3176,7 @@ fn a_killed_or_concurrent_first_unpack_of_a_pulled_layer_keeps_the_store_consist
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(record.exists(), "the real run never reached its unpack");
-    let fake = duckc_run(s, ("DUCKC_PAUSE_AT", ""), &forged);
+    let fake = duckc_run(s, ("DUCKC_PAUSE_AT", ""), forged);
     std::thread::sleep(Duration::from_millis(300));
     std::fs::write(&go, "").unwrap();
     let real = real.wait_with_output().unwrap();
@@ -3179,13 +3186,13 @@ fn a_killed_or_concurrent_first_unpack_of_a_pulled_layer_keeps_the_store_consist
     assert!(!fake.status.success(), "the forged image ran: {fake:?}");
     let err = String::from_utf8_lossy(&fake.stderr);
     assert!(err.contains("does not unpack to its diff_id"), "{err}");
-    let pulled = duckc_image::resolve(&duckc_store::Store::open(s).unwrap(), &good).unwrap();
+    let pulled = duckc_image::resolve(&duckc_store::Store::open(s).unwrap(), good).unwrap();
     let rec = std::fs::read_to_string(&record).unwrap();
     assert!(
         rec.contains(&pulled.layers.last().unwrap().digest.to_string()),
         "{rec}"
     );
-    must(s, cfg.path(), &["rmi", &forged]);
+    must(s, cfg.path(), &["rmi", forged]);
     must(s, cfg.path(), &["verify"]);
 }
 
@@ -3196,12 +3203,10 @@ fn a_killed_or_concurrent_first_unpack_of_a_pulled_layer_keeps_the_store_consist
 /// them once the image is removed.
 #[test]
 fn verify_checks_every_platform_of_an_index() {
-    if !ready() || !require_tool("gzip") || !require_tool("tar") {
+    let Some(f) = Forgery::start() else {
         return;
-    }
-    let registry = Registry::start("");
-    let host = registry.host();
-    let cfg = tempfile::tempdir().unwrap();
+    };
+    let (host, cfg) = (f.registry.host(), &f.cfg);
     let tmp = tempfile::tempdir().unwrap();
     let layout = busybox_layout(tmp.path());
     let other = if goarch() == "amd64" {
