@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-use common::registry::Registry;
+use common::registry::{Registry, read_request};
 use common::store::{busybox_layout, load_busybox};
 use common::{duckc, ok, output, require_root, require_tool};
 
@@ -625,23 +625,9 @@ fn fake_registry(route: fn(&str, &str, &mut TcpStream)) -> u16 {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
             std::thread::spawn(move || {
-                let mut first = [0u8; 1];
-                if conn.peek(&mut first).is_err() || first[0] == 0x16 {
+                let Some((line, headers)) = read_request(&conn) else {
                     return;
-                }
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut line = String::new();
-                if reader.read_line(&mut line).is_err() {
-                    return;
-                }
-                let mut headers = String::new();
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-                        break;
-                    }
-                    headers.push_str(&h.to_ascii_lowercase());
-                }
+                };
                 let path = line.split(' ').nth(1).unwrap_or("").to_owned();
                 route(&path, &headers, &mut conn);
             });

@@ -8,12 +8,13 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
+use common::registry::read_request;
 use common::{duckc, output, require_root};
 
 /// `duckc ARGS` with the store `store` and the Docker config directory `cfg`: (code, stdout,
@@ -100,24 +101,10 @@ impl Server {
                 let route = route.clone();
                 let seen = seen.clone();
                 std::thread::spawn(move || {
-                    let mut first = [0u8; 1];
                     // A TLS probe (a ClientHello) is closed at once: duckc falls back to HTTP.
-                    if conn.peek(&mut first).is_err() || first[0] == 0x16 {
+                    let Some((line, headers)) = read_request(&conn) else {
                         return;
-                    }
-                    let mut reader = BufReader::new(conn.try_clone().unwrap());
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).is_err() {
-                        return;
-                    }
-                    let mut headers = String::new();
-                    loop {
-                        let mut h = String::new();
-                        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-                            break;
-                        }
-                        headers.push_str(&h.to_ascii_lowercase());
-                    }
+                    };
                     seen.lock()
                         .unwrap()
                         .push(format!("{}\n{headers}", line.trim()));

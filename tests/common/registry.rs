@@ -1,7 +1,9 @@
 //! A real `docker-registry` (Debian's) for the tests that push and pull: on a free loopback
 //! port, plain HTTP unless its config says otherwise, storage and access log in a temporary
 //! directory of its own, stopped when dropped (and by the kernel if the test thread dies).
+//! And the request reading of the small loopback servers that play registries that lie.
 
+use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -89,4 +91,26 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The head of one HTTP/1.1 request on `conn`, for a loopback server playing a registry:
+/// (request line, headers lower-cased). `None` for a TLS probe (a ClientHello, closed at once,
+/// so duckc falls back to HTTP) or a connection that ends first.
+pub fn read_request(conn: &TcpStream) -> Option<(String, String)> {
+    let mut first = [0u8; 1];
+    if conn.peek(&mut first).is_err() || first[0] == 0x16 {
+        return None;
+    }
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut headers = String::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+            break;
+        }
+        headers.push_str(&h.to_ascii_lowercase());
+    }
+    Some((line, headers))
 }
