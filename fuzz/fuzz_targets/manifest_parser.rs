@@ -15,15 +15,7 @@ use libfuzzer_sys::fuzz_target;
 mod metadata_gen {
     include!("../../compiler/registry/src/metadata_gen.rs");
 }
-use metadata_gen::{Choices, hostile_metadata};
-
-fn fill(doc: &[u8], pairs: &[(&str, String)]) -> Vec<u8> {
-    let mut text = String::from_utf8_lossy(doc).into_owned();
-    for (from, to) in pairs {
-        text = text.replace(from, to);
-    }
-    text.into_bytes()
-}
+use metadata_gen::{Choices, hostile_metadata, link};
 
 fn printable(text: &str) {
     assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
@@ -31,29 +23,7 @@ fn printable(text: &str) {
 
 fuzz_target!(|data: &[u8]| {
     let m = hostile_metadata(&mut Choices::new(data));
-    let layer = vec![0u8; 1024];
-    let arch = ("@ARCH@", duckc_image::host_arch().to_owned());
-    let layer_d = ("@LAYER@", Digest::of(&layer).to_string());
-    let config = fill(&m.config, &[layer_d.clone(), arch.clone()]);
-    let manifest = fill(
-        &m.manifest,
-        &[
-            ("@CONFIG@", Digest::of(&config).to_string()),
-            ("@CONFIG_SIZE@", config.len().to_string()),
-            ("@MANIFEST@", Digest::of(&config).to_string()),
-            ("@MANIFEST_SIZE@", config.len().to_string()),
-            layer_d,
-            arch.clone(),
-        ],
-    );
-    let index = fill(
-        &m.index,
-        &[
-            ("@MANIFEST@", Digest::of(&manifest).to_string()),
-            ("@MANIFEST_SIZE@", manifest.len().to_string()),
-            arch,
-        ],
-    );
+    let [config, manifest, index, layer] = link(&m);
 
     let name = "127.0.0.1:5000/hostile/image:v1";
     let host = Platform::host();

@@ -9,43 +9,8 @@ use std::path::Path;
 
 use duckc_store::{Digest, Store};
 
-use crate::metadata_gen::{Choices, Metadata, hostile_metadata};
+use crate::metadata_gen::{Choices, Metadata, hostile_metadata, link};
 use crate::pull::{Platform, choose, plan};
-
-/// The documents with their placeholders filled in: (config, manifest, index, layer) bytes.
-pub(crate) fn link(m: &Metadata) -> [Vec<u8>; 4] {
-    let layer = vec![0u8; 1024];
-    let fill = |doc: &[u8], pairs: &[(&str, String)]| -> Vec<u8> {
-        let mut text = String::from_utf8_lossy(doc).into_owned();
-        for (from, to) in pairs {
-            text = text.replace(from, to);
-        }
-        text.into_bytes()
-    };
-    let arch = ("@ARCH@", duckc_image::host_arch().to_owned());
-    let layer_d = ("@LAYER@", Digest::of(&layer).to_string());
-    let config = fill(&m.config, &[layer_d.clone(), arch.clone()]);
-    let manifest = fill(
-        &m.manifest,
-        &[
-            ("@CONFIG@", Digest::of(&config).to_string()),
-            ("@CONFIG_SIZE@", config.len().to_string()),
-            ("@MANIFEST@", Digest::of(&config).to_string()),
-            ("@MANIFEST_SIZE@", config.len().to_string()),
-            layer_d,
-            arch.clone(),
-        ],
-    );
-    let index = fill(
-        &m.index,
-        &[
-            ("@MANIFEST@", Digest::of(&manifest).to_string()),
-            ("@MANIFEST_SIZE@", manifest.len().to_string()),
-            arch,
-        ],
-    );
-    [config, manifest, index, layer]
-}
 
 #[track_caller]
 fn printable(what: &str, text: &str) {

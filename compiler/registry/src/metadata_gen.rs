@@ -3,13 +3,14 @@
 //
 // Shared by the unit test `random_hostile_metadata_is_refused_or_read` (seeded choices) and the
 // cargo-fuzz target `fuzz/fuzz_targets/manifest_parser.rs` (libFuzzer's choices), which
-// `include!`s this file: std only, no crate paths. The documents are JSON text built from a
-// vocabulary of what a hostile registry or archive sends (digests that are paths or other
-// algorithms, sizes out of range, artifact and encrypted media types, platforms with escapes,
-// `urls`, indexes nested in indexes, thousands of entries), then maybe cut or changed byte by
-// byte. Real digests are left as placeholders (`@CONFIG@`, `@LAYER@`, `@MANIFEST@`, and
-// `@CONFIG_SIZE@`, `@MANIFEST_SIZE@`) for the harness to fill in with the hashes of the final
-// bytes, so that most documents link up and reach the code past the digest checks.
+// `include!`s this file: std, `duckc_store` and `duckc_image` only (both crates depend on them),
+// no `crate::` paths. The documents are JSON text built from a vocabulary of what a hostile
+// registry or archive sends (digests that are paths or other algorithms, sizes out of range,
+// artifact and encrypted media types, platforms with escapes, `urls`, indexes nested in
+// indexes, thousands of entries), then maybe cut or changed byte by byte. Real digests are left
+// as placeholders (`@CONFIG@`, `@LAYER@`, `@MANIFEST@`, and `@CONFIG_SIZE@`, `@MANIFEST_SIZE@`)
+// that `link` fills in with the hashes of the final bytes, so that most documents link up and
+// reach the code past the digest checks.
 
 /// Reads choices; past the end every choice is 0.
 pub struct Choices<'a> {
@@ -304,4 +305,40 @@ pub fn hostile_metadata(c: &mut Choices<'_>) -> Metadata {
         index,
         index_type,
     }
+}
+
+/// The documents with their placeholders filled in: (config, manifest, index, layer) bytes.
+pub fn link(m: &Metadata) -> [Vec<u8>; 4] {
+    use duckc_store::Digest;
+    let layer = vec![0u8; 1024];
+    let fill = |doc: &[u8], pairs: &[(&str, String)]| -> Vec<u8> {
+        let mut text = String::from_utf8_lossy(doc).into_owned();
+        for (from, to) in pairs {
+            text = text.replace(from, to);
+        }
+        text.into_bytes()
+    };
+    let arch = ("@ARCH@", duckc_image::host_arch().to_owned());
+    let layer_d = ("@LAYER@", Digest::of(&layer).to_string());
+    let config = fill(&m.config, &[layer_d.clone(), arch.clone()]);
+    let manifest = fill(
+        &m.manifest,
+        &[
+            ("@CONFIG@", Digest::of(&config).to_string()),
+            ("@CONFIG_SIZE@", config.len().to_string()),
+            ("@MANIFEST@", Digest::of(&config).to_string()),
+            ("@MANIFEST_SIZE@", config.len().to_string()),
+            layer_d,
+            arch.clone(),
+        ],
+    );
+    let index = fill(
+        &m.index,
+        &[
+            ("@MANIFEST@", Digest::of(&manifest).to_string()),
+            ("@MANIFEST_SIZE@", manifest.len().to_string()),
+            arch,
+        ],
+    );
+    [config, manifest, index, layer]
 }
