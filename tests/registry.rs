@@ -1133,6 +1133,51 @@ fn goarch() -> &'static str {
     }
 }
 
+/// The OCI layout `layout`'s `busybox:latest` again, its config saying `architecture`, tagged
+/// `other` there (umoci).
+fn tag_other_arch(layout: &Path, architecture: &str) {
+    ok(Command::new("umoci").args([
+        "config",
+        "--image",
+        &format!("{}:busybox:latest", layout.display()),
+        "--tag",
+        "other",
+        "--architecture",
+        architecture,
+    ]));
+}
+
+/// An image index of `manifests` written into the OCI layout `layout` as its only entry (ref
+/// `multi`) and pushed with every platform by skopeo as `remote`: the index's digest.
+fn push_index(layout: &Path, manifests: &[serde_json::Value], remote: &str) -> String {
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests,
+    }))
+    .unwrap();
+    let digest = sha(&index);
+    std::fs::write(layout.join("blobs/sha256").join(&digest[7..]), &index).unwrap();
+    let top = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": digest,
+            "size": index.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "multi"},
+        }],
+    });
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    ok(Command::new("skopeo").args([
+        "copy",
+        "--multi-arch=all",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", layout.display()),
+        &format!("docker://{remote}"),
+    ]));
+    digest
+}
+
 /// A multi-platform image (an index, pushed by skopeo): the host's platform is picked,
 /// `--platform` picks another, an absent one is an error listing what there is, and the
 /// pulled image is pushed back as an index.
@@ -1152,15 +1197,7 @@ fn multi_platform_index() {
         "amd64"
     };
     // The other platform's image: the same layer, a config that says `other`.
-    ok(Command::new("umoci").args([
-        "config",
-        "--image",
-        &format!("{}:busybox:latest", layout.display()),
-        "--tag",
-        "other",
-        "--architecture",
-        other,
-    ]));
+    tag_other_arch(&layout, other);
     let top: serde_json::Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     let tagged = |name: &str| {
@@ -1182,36 +1219,8 @@ fn multi_platform_index() {
         m["platform"] = serde_json::json!({"os": "linux", "architecture": arch});
         m
     };
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [entry(goarch()), entry(other)],
-    });
-    let bytes = serde_json::to_vec(&index).unwrap();
-    let digest = sha(&bytes);
-    std::fs::write(layout.join("blobs/sha256").join(&digest[7..]), &bytes).unwrap();
-    let new_top = serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "digest": digest,
-            "size": bytes.len(),
-            "annotations": {"org.opencontainers.image.ref.name": "multi"},
-        }],
-    });
-    std::fs::write(
-        layout.join("index.json"),
-        serde_json::to_vec(&new_top).unwrap(),
-    )
-    .unwrap();
     let remote = format!("{host}/multi/busybox:1");
-    ok(Command::new("skopeo").args([
-        "copy",
-        "--multi-arch=all",
-        "--dest-tls-verify=false",
-        &format!("oci:{}:multi", layout.display()),
-        &format!("docker://{remote}"),
-    ]));
+    let digest = push_index(&layout, &[entry(goarch()), entry(other)], &remote);
 
     let s = fresh_store();
     let out = must(s.path(), cfg.path(), &["pull", &remote]);
@@ -3206,15 +3215,7 @@ fn verify_checks_every_platform_of_an_index() {
     let mut real = read_index()["manifests"][0].clone();
     let claimed = sha(&greeting_tar("quack\n"));
     add_busybox_plus(&layout, &greeting_tar("forged\n"), &claimed);
-    ok(Command::new("umoci").args([
-        "config",
-        "--image",
-        &format!("{}:busybox:latest", layout.display()),
-        "--tag",
-        "other",
-        "--architecture",
-        other,
-    ]));
+    tag_other_arch(&layout, other);
     let mut forged = read_index()["manifests"]
         .as_array()
         .unwrap()
@@ -3226,32 +3227,8 @@ fn verify_checks_every_platform_of_an_index() {
         m.as_object_mut().unwrap().remove("annotations");
         m["platform"] = serde_json::json!({"os": "linux", "architecture": arch});
     }
-    let index = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [real, forged],
-    }))
-    .unwrap();
-    let digest = sha(&index);
-    std::fs::write(layout.join("blobs/sha256").join(&digest[7..]), &index).unwrap();
-    let top = serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "digest": digest,
-            "size": index.len(),
-            "annotations": {"org.opencontainers.image.ref.name": "multi"},
-        }],
-    });
-    std::fs::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
     let remote = format!("{host}/multi/forged:1");
-    ok(Command::new("skopeo").args([
-        "copy",
-        "--multi-arch=all",
-        "--dest-tls-verify=false",
-        &format!("oci:{}:multi", layout.display()),
-        &format!("docker://{remote}"),
-    ]));
+    push_index(&layout, &[real, forged], &remote);
 
     let s = fresh_store();
     let s = s.path();
