@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-use common::registry::{Registry, read_request};
+use common::registry::{Registry, read_request, run};
 use common::store::{busybox_layout, load_busybox};
 use common::{duckc, ok, output, require_root, require_tool};
 
@@ -33,23 +33,6 @@ fn fresh_store() -> tempfile::TempDir {
         .prefix("duckc-registry-store-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .unwrap()
-}
-
-/// `duckc ARGS` in `store` with its Docker config under `docker_config`: (code, stdout, stderr).
-fn run(store: &Path, docker_config: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = output(
-        duckc(store)
-            .env("DOCKER_CONFIG", docker_config)
-            .env_remove("DUCKC_REGISTRY")
-            .env("CONTAINERS_REGISTRIES_CONF", "/nonexistent")
-            .args(args)
-            .stdin(Stdio::null()),
-    );
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn must(store: &Path, docker_config: &Path, args: &[&str]) -> String {

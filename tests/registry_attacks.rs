@@ -14,26 +14,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use common::registry::read_request;
+use common::registry::{read_request, run};
 use common::{duckc, output, require_root};
-
-/// `duckc ARGS` with the store `store` and the Docker config directory `cfg`: (code, stdout,
-/// stderr).
-fn run(store: &Path, cfg: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = output(
-        duckc(store)
-            .env("DOCKER_CONFIG", cfg)
-            .env_remove("DUCKC_REGISTRY")
-            .env("CONTAINERS_REGISTRIES_CONF", "/nonexistent")
-            .args(args)
-            .stdin(Stdio::null()),
-    );
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// A refusal as every user error must be: a non-zero exit that is not a panic (101), with a
 /// `help:` line, no terminal escape, and a bounded length.

@@ -1,14 +1,17 @@
 //! A real `docker-registry` (Debian's) for the tests that push and pull: on a free loopback
 //! port, plain HTTP unless its config says otherwise, storage and access log in a temporary
 //! directory of its own, stopped when dropped (and by the kernel if the test thread dies).
-//! And the request reading of the small loopback servers that play registries that lie.
+//! And what the registry tests share besides: `duckc` with a Docker config of the test's own,
+//! and the request reading of the small loopback servers that play registries that lie.
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::{duckc, output};
 
 /// A running `docker-registry`.
 pub struct Registry {
@@ -113,4 +116,22 @@ pub fn read_request(conn: &TcpStream) -> Option<(String, String)> {
         headers.push_str(&h.to_ascii_lowercase());
     }
     Some((line, headers))
+}
+
+/// `duckc ARGS` in `store` with the Docker config directory `cfg`, no default registry and no
+/// `registries.conf`, stdin on `/dev/null`: (code, stdout, stderr).
+pub fn run(store: &Path, cfg: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = output(
+        duckc(store)
+            .env("DOCKER_CONFIG", cfg)
+            .env_remove("DUCKC_REGISTRY")
+            .env("CONTAINERS_REGISTRIES_CONF", "/nonexistent")
+            .args(args)
+            .stdin(Stdio::null()),
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
