@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-use common::registry::{Registry, read_request, run};
+use common::registry::{Registry, read_request, respond, run};
 use common::store::{busybox_layout, load_busybox};
 use common::{duckc, ok, output, require_root, require_tool};
 
@@ -617,15 +617,6 @@ fn fake_registry(route: fn(&str, &str, &mut TcpStream)) -> u16 {
         }
     });
     port
-}
-
-fn respond(conn: &mut TcpStream, status: &str, content_type: &str, body: &[u8]) {
-    let _ = write!(
-        conn,
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = conn.write_all(body);
 }
 
 fn sha(bytes: &[u8]) -> String {

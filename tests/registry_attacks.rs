@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use common::registry::{read_request, run};
+use common::registry::{read_request, respond, run};
 use common::{duckc, output, require_root};
 
 /// A refusal as every user error must be: a non-zero exit that is not a panic (101), with a
@@ -137,15 +137,6 @@ impl Server {
             .map(|r| r.lines().next().unwrap_or("").to_owned())
             .collect()
     }
-}
-
-fn respond(conn: &mut TcpStream, status: &str, content_type: &str, body: &[u8]) {
-    let _ = write!(
-        conn,
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = conn.write_all(body);
 }
 
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

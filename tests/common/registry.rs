@@ -4,7 +4,7 @@
 //! And what the registry tests share besides: `duckc` with a Docker config of the test's own,
 //! and the request reading of the small loopback servers that play registries that lie.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -134,4 +134,15 @@ pub fn run(store: &Path, cfg: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// One whole HTTP/1.1 response on `conn`, with `Connection: close`: for the loopback servers'
+/// routes. Write errors (the client gone) are ignored.
+pub fn respond(conn: &mut TcpStream, status: &str, content_type: &str, body: &[u8]) {
+    let _ = write!(
+        conn,
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = conn.write_all(body);
 }
