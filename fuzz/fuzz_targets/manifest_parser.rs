@@ -15,7 +15,7 @@ use libfuzzer_sys::fuzz_target;
 mod metadata_gen {
     include!("../../compiler/registry/src/metadata_gen.rs");
 }
-use metadata_gen::{Choices, hostile_metadata, link};
+use metadata_gen::{Choices, hostile_metadata, link, write_layout};
 
 fn printable(text: &str) {
     assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
@@ -50,20 +50,7 @@ fuzz_target!(|data: &[u8]| {
         duckc_image::closure(&store, &d, &mut all);
     }
     let layout = tmp.path().join("layout");
-    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
-    std::fs::write(
-        layout.join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    std::fs::write(layout.join("index.json"), &index).unwrap();
-    for blob in [&config, &manifest, &layer] {
-        std::fs::write(
-            layout.join("blobs/sha256").join(Digest::of(blob).hex()),
-            blob,
-        )
-        .unwrap();
-    }
+    write_layout(&layout, &index, &[&config, &manifest, &layer]);
     let fresh = Store::open(&tmp.path().join("fresh")).unwrap();
     let _ = duckc_image::load(&fresh, &layout);
 });

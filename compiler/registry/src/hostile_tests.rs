@@ -9,7 +9,7 @@ use std::path::Path;
 
 use duckc_store::{Digest, Store};
 
-use crate::metadata_gen::{Choices, Metadata, hostile_metadata, link};
+use crate::metadata_gen::{Choices, Metadata, hostile_metadata, link, write_layout};
 use crate::pull::{Platform, choose, plan};
 
 #[track_caller]
@@ -58,20 +58,7 @@ pub(crate) fn exercise(m: &Metadata, dir: &Path) -> (bool, bool) {
         duckc_image::closure(&store, &d, &mut all);
     }
     let layout = dir.join("layout");
-    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
-    std::fs::write(
-        layout.join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    std::fs::write(layout.join("index.json"), &index).unwrap();
-    for blob in [&config, &manifest, &layer] {
-        std::fs::write(
-            layout.join("blobs/sha256").join(Digest::of(blob).hex()),
-            blob,
-        )
-        .unwrap();
-    }
+    write_layout(&layout, &index, &[&config, &manifest, &layer]);
     let fresh = Store::open(&dir.join("fresh")).unwrap();
     (planned, duckc_image::load(&fresh, &layout).is_ok())
 }

@@ -342,3 +342,23 @@ pub fn link(m: &Metadata) -> [Vec<u8>; 4] {
     );
     [config, manifest, index, layer]
 }
+
+/// `index` and `blobs` written as an OCI image layout in the directory `layout` (`oci-layout`,
+/// `index.json`, `blobs/sha256/HEX`), as an archive or `skopeo copy` would leave them.
+pub fn write_layout(layout: &std::path::Path, index: &[u8], blobs: &[&[u8]]) {
+    use duckc_store::Digest;
+    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    std::fs::write(layout.join("index.json"), index).unwrap();
+    for blob in blobs {
+        std::fs::write(
+            layout.join("blobs/sha256").join(Digest::of(blob).hex()),
+            blob,
+        )
+        .unwrap();
+    }
+}
