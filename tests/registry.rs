@@ -1107,6 +1107,15 @@ fn goarch() -> &'static str {
     }
 }
 
+/// An architecture that is not this host's: `arm64` on `amd64`, else `amd64`.
+fn other_arch() -> &'static str {
+    if goarch() == "amd64" {
+        "arm64"
+    } else {
+        "amd64"
+    }
+}
+
 /// The OCI layout `layout`'s `busybox:latest` again, its config saying `architecture`, tagged
 /// `other` there (umoci).
 fn tag_other_arch(layout: &Path, architecture: &str) {
@@ -1165,11 +1174,7 @@ fn multi_platform_index() {
     let cfg = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let layout = busybox_layout(tmp.path());
-    let other = if goarch() == "amd64" {
-        "arm64"
-    } else {
-        "amd64"
-    };
+    let other = other_arch();
     // The other platform's image: the same layer, a config that says `other`.
     tag_other_arch(&layout, other);
     let top: serde_json::Value =
@@ -3178,11 +3183,7 @@ fn verify_checks_every_platform_of_an_index() {
     let (host, cfg) = (f.registry.host(), &f.cfg);
     let tmp = tempfile::tempdir().unwrap();
     let layout = busybox_layout(tmp.path());
-    let other = if goarch() == "amd64" {
-        "arm64"
-    } else {
-        "amd64"
-    };
+    let other = other_arch();
     let read_index = || -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap()
     };
