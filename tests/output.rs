@@ -329,8 +329,9 @@ fn build_from_a_missing_base_names_the_nearest_tag() {
     assert!(err.contains("`duckc pull no-such-duck:v1`"), "{err}");
 }
 
-/// `duckc build` and `duckc check` in a directory without a spec, as a Docker user types them:
-/// the help names the file flag of the verb that has one.
+/// `duckc build` and `duckc check` in a directory without a spec, as a Docker user types them,
+/// and `-f` of a file that is not there: each error has its code, and the help names the file
+/// flag of the verb that has one.
 #[test]
 fn build_in_a_directory_without_a_spec() {
     let tmp = tempfile::tempdir().unwrap();
@@ -340,8 +341,32 @@ fn build_in_a_directory_without_a_spec() {
     let out = common::output(duckc(&store).current_dir(&empty).args(["build", "."]));
     assert_eq!(out.status.code(), Some(1));
     insta::assert_snapshot!(String::from_utf8_lossy(&out.stderr), @r"
+    driver::nothing_in
+
       × `.` holds no `env.kdl`, `duck.kdl` or `Dockerfile`
       help: add an `env.kdl` or a `Dockerfile` there, or name the file: `duckc build -f FILE DIR`, `duckc check FILE`
+    ");
+    // No directory argument: the same, as `docker build` users leave it out.
+    let out = common::output(duckc(&store).current_dir(&empty).args(["build"]));
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stderr), @r"
+    driver::nothing_in
+
+      × `.` holds no `env.kdl`, `duck.kdl` or `Dockerfile`
+      help: add an `env.kdl` or a `Dockerfile` there, or name the file: `duckc build -f FILE DIR`, `duckc check FILE`
+    ");
+    let out =
+        common::output(
+            duckc(&store)
+                .current_dir(&empty)
+                .args(["build", "-f", "missing.kdl"]),
+        );
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stderr), @r"
+    driver::read
+
+      × cannot read `missing.kdl`: no such file
+      help: check the path and that the file is readable
     ");
 }
 
