@@ -370,6 +370,46 @@ fn build_in_a_directory_without_a_spec() {
     ");
 }
 
+/// A `COPY` source the context lacks: the label points at that source, not the whole
+/// instruction, so with several sources the user sees which one is missing.
+#[test]
+fn copy_of_a_missing_source_points_at_that_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let ctx = context(
+        tmp.path(),
+        "ctx",
+        "FROM busybox:1.36\nCOPY here.txt missing.txt /\n",
+    );
+    std::fs::write(ctx.join("here.txt"), "here\n").unwrap();
+    let out = common::output(duckc(&store).current_dir(&ctx).args([
+        "build",
+        "--progress",
+        "plain",
+        "--pull=never",
+        ".",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let err = &err[err.find("dockerfile::lower").unwrap_or(0)..];
+    insta::assert_snapshot!(err, @r"
+    dockerfile::lower
+
+      × `missing.txt` is not in the build context
+       ╭─[./Dockerfile:2:15]
+     1 │ FROM busybox:1.36
+     2 │ COPY here.txt missing.txt /
+       ·               ─────┬─────
+       ·                    ╰── no such file in the context
+       ╰────
+      help: sources are relative to the build context; check the path and the .dockerignore
+    driver::cannot_build
+
+      × `./Dockerfile` cannot be built; fix the errors above
+      help: each error above says what to change; `duckc check FILE` lists them without building
+    ");
+}
+
 /// `rmi` of an image a container uses: rendered as other errors are (code, `help:`), the
 /// container named by its short id, not by its gc root's file name.
 #[test]

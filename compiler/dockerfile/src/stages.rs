@@ -202,6 +202,8 @@ pub struct HeredocBody {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CopyOp {
     pub sources: Vec<CopySource>,
+    /// Each source's span, in the order of `sources`, for an error about one of them.
+    pub source_spans: Vec<Span>,
     pub dest: String,
     pub from: Option<Source>,
     pub chown: Option<String>,
@@ -685,6 +687,7 @@ impl Evaluator<'_> {
                 };
                 let op = CopyOp {
                     sources,
+                    source_spans: c.sources.iter().map(|s| s.span).collect(),
                     dest: self.expand(&c.dest, &lookup),
                     from,
                     chown: opt(&c.chown, self),

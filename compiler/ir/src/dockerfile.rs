@@ -854,7 +854,14 @@ impl Lowering<'_> {
         } else {
             destination
         };
-        let mut files = self.context_files(&paths, &destination, chmod, &c.exclude, span)?;
+        // Where each source was written, so a missing one is pointed at, not the instruction.
+        let mut at = BTreeMap::new();
+        for (s, sp) in c.sources.iter().zip(&c.source_spans) {
+            if let CopySource::Path(p) = s {
+                at.entry(p.clone()).or_insert(*sp);
+            }
+        }
+        let mut files = self.context_files(&paths, &destination, chmod, &c.exclude, span, &at)?;
         for h in &heredocs {
             // The body is the file, 0644 unless `--chmod`, named by its delimiter in a
             // directory destination.
@@ -1159,6 +1166,7 @@ impl Lowering<'_> {
         chmod: Option<u32>,
         exclude: &[String],
         span: Span,
+        source_spans: &BTreeMap<String, Span>,
     ) -> Option<Vec<CopiedFile>> {
         let dest_dir = destination.trim_end_matches('/');
         let wild = sources.iter().any(|s| s.contains(['*', '?', '[']));
@@ -1182,7 +1190,7 @@ impl Lowering<'_> {
             }
             if matched.is_empty() {
                 self.error(
-                    span,
+                    source_spans.get(source).copied().unwrap_or(span),
                     format!("`{source}` is not in the build context"),
                     "no such file in the context",
                     "sources are relative to the build context; check the path and the .dockerignore",
@@ -1267,6 +1275,7 @@ impl Lowering<'_> {
                                 None,
                                 &[],
                                 span,
+                                &BTreeMap::new(),
                             ) {
                                 // A symlink is never bound: binding it would bind whatever it
                                 // names on the host (SECURITY 36).
