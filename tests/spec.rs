@@ -144,12 +144,13 @@ fn missing_file_is_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let out = duckc(dir.path(), &["check", "nope.kdl"]);
     assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(
-        err.contains("cannot read `nope.kdl`: no such file"),
-        "{err}"
-    );
+    // The message on one line, under its code, with what to do; no cause chain.
+    insta::assert_snapshot!(stderr(&out), @r"
+    driver::read
+
+      × cannot read `nope.kdl`: no such file
+      help: check the path and that the file is readable
+    ");
     let out = duckc(dir.path(), &["graph"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
