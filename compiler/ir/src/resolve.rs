@@ -311,6 +311,20 @@ pub fn env_base<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Base<'d
         None if is_ref => "not a valid image reference".to_owned(),
         None => "no env, stdlib module or image by this name".to_owned(),
     };
+    // A bare word is never read as `NAME:latest`, as a Dockerfile's `FROM NAME` is: an env of
+    // that name, added or imported later, would then change the base without a word. The help
+    // says what to write instead.
+    let latest = format!("{value}:latest");
+    if !is_ref && near.is_none() && parse_image_ref(&latest).is_some() {
+        return error(
+            format!("`from` names nothing called `{value}`"),
+            label,
+            format!(
+                "a bare name is an env, never an image; for the stored image, write its tag: `from \"{latest}\"`"
+            ),
+            Some(latest),
+        );
+    }
     error(
         format!("`from` names nothing called `{value}`"),
         label,

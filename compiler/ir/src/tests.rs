@@ -541,6 +541,7 @@ env "app" {
     duckc::unknown_from: "bsae" -> "base"
     duckc::unknown_from: "std/debain:bookworm" -> "std/debian:bookworm"
     duckc::unknown_from: "std/busybox:statik" -> "std/busybox:static"
+    duckc::unknown_from: "ubuntu" -> "ubuntu:latest"
     duckc::missing_copy_source: "./src/main.yp" -> "./src/main.py"
     duckc::missing_copy_source: "scr/" -> "src/"
     "#);
