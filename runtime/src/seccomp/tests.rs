@@ -462,3 +462,59 @@ fn compiled_filters_are_cached_by_profile_and_target() {
         fresh
     );
 }
+
+/// The binary-tree layout [`compile`] asks libseccomp for gives the same verdict as its
+/// default linear one for every system call number of every ABI the filter covers (and one it
+/// does not), under every argument value the profile's rules test, with a bit more and a bit
+/// less, for Docker's default capability set and for a wider one.
+#[test]
+fn the_binary_tree_layout_gives_the_linear_layouts_verdicts() {
+    let profile = parse(DEFAULT_PROFILE).unwrap();
+    let mut values: Vec<(u32, u64)> = vec![(0, 0), (0, u64::MAX)];
+    for rule in &profile.syscalls {
+        for a in &rule.args {
+            for v in [a.value, a.value_two] {
+                for w in [
+                    v,
+                    v.wrapping_add(1),
+                    v.wrapping_sub(1),
+                    v | 0x8000_0000_0000,
+                ] {
+                    values.push((a.index, w));
+                }
+            }
+        }
+    }
+    values.sort_unstable();
+    values.dedup();
+    let mut wide = default_caps();
+    wide.extend([
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_PTRACE",
+        "CAP_SYS_MODULE",
+        "CAP_BPF",
+    ]);
+    for caps in [default_caps(), wide] {
+        let t = target(&caps);
+        let linear = compile_with(&profile, &t, Layout::Linear).unwrap();
+        let tree = compile_with(&profile, &t, Layout::BinaryTree).unwrap();
+        assert_ne!(linear.bpf, tree.bpf, "the layouts should differ");
+        let mut checked = 0;
+        for (arch, base) in [(X86_64, 0), (X86_64, X32_BIT), (I386, 0), (AARCH64, 0)] {
+            for nr in (0..600).chain([-1, 0x3fff_ffff, i32::MAX]) {
+                let nr = nr | base;
+                for (index, value) in &values {
+                    let mut args = NONE;
+                    args[*index as usize] = *value;
+                    assert_eq!(
+                        run(&linear.bpf, arch, nr, args),
+                        run(&tree.bpf, arch, nr, args),
+                        "arch {arch:#x} nr {nr:#x} args {args:x?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 50_000, "{checked}");
+    }
+}
