@@ -425,15 +425,10 @@ pub fn check(profile: &Profile) -> Result<()> {
     compile(profile, &Target::host()).map(drop)
 }
 
-/// How libseccomp lays out the rules of each architecture in the program
-/// (`SCMP_FLTATR_CTL_OPTIMIZE`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Layout {
-    /// One test after the other, in priority order: libseccomp's default.
-    Linear,
-    /// A binary search on the system call number (libseccomp 2.5's level 2).
-    BinaryTree,
-}
+/// libseccomp's `SCMP_FLTATR_CTL_OPTIMIZE` level that lays each architecture's rules out as a
+/// binary search on the system call number (libseccomp 2.5; its default, 1, tests them one
+/// after the other in priority order).
+const BINARY_TREE: u32 = 2;
 
 /// Compile `profile` for `target` into a BPF program.
 ///
@@ -446,10 +441,10 @@ enum Layout {
 /// expensive single system call. A call the cache cannot answer (one with argument rules,
 /// such as `personality` or `clone`) also runs the filter faster: 356 → 306 ns.
 pub fn compile(profile: &Profile, target: &Target<'_>) -> Result<Filter> {
-    compile_with(profile, target, Layout::BinaryTree)
+    compile_with(profile, target, BINARY_TREE)
 }
 
-fn compile_with(profile: &Profile, target: &Target<'_>, layout: Layout) -> Result<Filter> {
+fn compile_with(profile: &Profile, target: &Target<'_>, optimize: u32) -> Result<Filter> {
     let default = action(profile.default_action, profile.default_errno_ret)?;
     let mut ctx =
         ScmpFilterContext::new(default).map_err(libseccomp(|| "create a filter".into()))?;
@@ -457,12 +452,9 @@ fn compile_with(profile: &Profile, target: &Target<'_>, layout: Layout) -> Resul
     // around the rules.
     ctx.set_act_badarch(ScmpAction::KillProcess)
         .map_err(libseccomp(|| "set the bad-architecture action".into()))?;
-    let level = match layout {
-        Layout::Linear => 1,
-        Layout::BinaryTree => 2,
-    };
-    ctx.set_ctl_optimize(level)
-        .map_err(libseccomp(|| format!("set the optimization level {level}")))?;
+    ctx.set_ctl_optimize(optimize).map_err(libseccomp(|| {
+        format!("set the optimization level {optimize}")
+    }))?;
     for a in arches(profile, target)? {
         if !ctx.is_arch_present(a).unwrap_or(false) {
             ctx.add_arch(a)

@@ -496,8 +496,8 @@ fn the_binary_tree_layout_gives_the_linear_layouts_verdicts() {
     ]);
     for caps in [default_caps(), wide] {
         let t = target(&caps);
-        let linear = compile_with(&profile, &t, Layout::Linear).unwrap();
-        let tree = compile_with(&profile, &t, Layout::BinaryTree).unwrap();
+        let linear = compile_with(&profile, &t, 1).unwrap();
+        let tree = compile_with(&profile, &t, BINARY_TREE).unwrap();
         assert_ne!(linear.bpf, tree.bpf, "the layouts should differ");
         let mut checked = 0;
         for (arch, base) in [(X86_64, 0), (X86_64, X32_BIT), (I386, 0), (AARCH64, 0)] {

@@ -22,6 +22,7 @@ use crate::Global;
 // Parsed once per process: the size of the big variant does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Build every env of a spec (or `--target`) into tagged images, reusing cached layers.
     Build {

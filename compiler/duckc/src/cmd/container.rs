@@ -30,6 +30,7 @@ use miette::{IntoDiagnostic, miette};
 use crate::Global;
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Create and run a new container from an image.
     Run(RunArgs),
@@ -66,6 +67,7 @@ pub enum Command {
 // Parsed once per invocation: the size of the variants does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ContainerCommand {
     /// List containers.
     #[command(visible_aliases = ["ps", "list"])]
@@ -202,8 +204,9 @@ impl RunArgs {
     }
 }
 
-/// `--add-host`, `--dns`, `--dns-search`, `--dns-option`: what `run`'s containers and
-/// `build`'s steps get in their generated `/etc/hosts` and `/etc/resolv.conf`.
+// `--add-host`, `--dns`, `--dns-search`, `--dns-option`: what `run`'s containers and
+// `build`'s steps get in their generated `/etc/hosts` and `/etc/resolv.conf`.
+// (Not `///`: see `Command` in main.rs.)
 #[derive(Debug, Args)]
 pub struct DnsArgs {
     /// Add a line to the container's /etc/hosts: `NAME:IP`.
@@ -299,7 +302,8 @@ pub struct StopArgs {
     containers: Vec<String>,
 }
 
-/// How `stop` and `restart` stop a container (Docker's `-s` and `-t`).
+// How `stop` and `restart` stop a container (Docker's `-s` and `-t`).
+// (Not `///`: see `Command` in main.rs.)
 #[derive(Debug, Args)]
 pub struct StopHow {
     /// Signal to send first (default: the container's stop signal: `--stop-signal`, the

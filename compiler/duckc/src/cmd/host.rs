@@ -12,6 +12,7 @@ use crate::cmd::image::open_store;
 use crate::remote::{self, hosts};
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Manage named remote hosts for `-H NAME` (kept in `$XDG_CONFIG_HOME/duckc/hosts.json`).
     #[command(subcommand)]
@@ -35,6 +36,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum HostCommand {
     /// Name a host: `duckc host add robot ssh://duck@robot.local[:PORT]`.
     Add(AddArgs),

@@ -20,6 +20,7 @@ mod prune;
 pub use prune::prune_images;
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// List images.
     Images {

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use miette::{IntoDiagnostic, miette};
 
-/// `duckc fmt`'s arguments.
+// `duckc fmt`'s arguments.
+// (Not `///`: see `Command` in main.rs.)
 #[derive(Debug, clap::Args)]
 pub struct FmtArgs {
     /// The KDL specs to format in place (default: env.kdl, then duck.kdl, in the current

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::Global;
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Manage networks.
     #[command(subcommand)]
@@ -26,6 +27,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum NetworkCommand {
     /// Create a network whose containers reach each other by name.
     Create(CreateArgs),
@@ -77,7 +79,8 @@ pub struct PortArgs {
     port: Option<String>,
 }
 
-/// `run`'s port and alias flags.
+// `run`'s port and alias flags.
+// (Not `///`: see `Command` in main.rs.)
 #[derive(Debug, Args)]
 pub struct NetArgs {
     /// Publish a container port on the host: `[IP:][HOST_PORT:]CONTAINER_PORT[/udp]`.

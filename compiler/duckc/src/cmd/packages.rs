@@ -16,6 +16,7 @@ use duckc_store::Store;
 use crate::Global;
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Resolve every env's `packages` and pin each package by sha256 in `duck.lock`.
     Lock {

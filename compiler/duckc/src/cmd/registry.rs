@@ -14,7 +14,8 @@ use crate::cmd::image::open_store;
 use crate::cmd::pull_view::{View, pulled_json};
 use duckc_executor::progress::Mode;
 
-/// How to reach a registry: flags shared by the verbs.
+// How to reach a registry: flags shared by the verbs.
+// (Not `///`: see `Command` in main.rs.)
 #[derive(Debug, Args)]
 pub struct TlsArgs {
     /// Require HTTPS with a verified certificate (`--tls-verify=false` accepts any
@@ -40,6 +41,7 @@ impl TlsArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Download an image from a registry (`HOST[:PORT]/NAME[:TAG|@sha256:…]`).
     Pull {

@@ -26,6 +26,7 @@ pub enum Format {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Write an image's software bill of materials (SPDX 2.3 JSON by default): its Debian
     /// packages with versions, licenses and `.deb` digests, its base image, and the files

@@ -16,6 +16,7 @@ use miette::IntoDiagnostic;
 use crate::Global;
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Check a spec or Dockerfile and print its diagnostics (exit 1 if there are errors).
     Check {

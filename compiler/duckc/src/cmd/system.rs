@@ -27,6 +27,7 @@ fn open_store_as_is(global: &Global) -> miette::Result<duckc_store::Store> {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Re-hash every blob and snapshot in the store and report what is wrong.
     Verify(VerifyArgs),
@@ -37,13 +38,12 @@ pub enum Command {
     /// Show the store's containers and images and what the runtime can use.
     Info(FormatArg),
     /// Store-wide views.
-    System {
-        #[command(subcommand)]
-        command: SystemCommand,
-    },
+    #[command(subcommand)]
+    System(SystemCommand),
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum SystemCommand {
     /// Show disk usage: images, layers, snapshots, containers, build cache.
     Df,
@@ -119,13 +119,10 @@ impl Command {
                 }
             }
             Command::Version(a) => facts::version(store.root(), a.format.as_deref()),
-            Command::Info(a)
-            | Command::System {
-                command: SystemCommand::Info(a),
-            } => facts::info(&store, a.format.as_deref()),
-            Command::System {
-                command: SystemCommand::Prune(a),
-            } => {
+            Command::Info(a) | Command::System(SystemCommand::Info(a)) => {
+                facts::info(&store, a.format.as_deref())
+            }
+            Command::System(SystemCommand::Prune(a)) => {
                 use crate::cmd::container::lifecycle;
                 lifecycle::confirm(
                     a.force,
@@ -164,9 +161,7 @@ impl Command {
                 );
                 Ok(ExitCode::SUCCESS)
             }
-            Command::System {
-                command: SystemCommand::Df,
-            } => {
+            Command::System(SystemCommand::Df) => {
                 let u = duckc_image::disk_usage(&store)?;
                 let row = |name: &str, r: &UsageRow| {
                     let pct = (r.reclaimable * 100).checked_div(r.size).unwrap_or(0);

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::Args;
 use miette::miette;
 
-/// Run a command as root of duckc's rootless user namespace (default: your shell).
+// Run a command as root of duckc's rootless user namespace (default: your shell).
+// (Not `///`: see `Command` in main.rs.)
 #[derive(Debug, Args)]
 pub struct UnshareArgs {
     /// The command and its arguments.

@@ -9,7 +9,8 @@ use duckc_runtime::cgroup::{self, Cgroup, parse};
 use duckc_runtime::container::{self, Config, Dir, Status};
 use miette::miette;
 
-/// `run`'s limits, spelled as Docker spells them.
+// `run`'s limits, spelled as Docker spells them.
+// (Not `///`: see `Command` in main.rs.)
 #[derive(Debug, Args, Default)]
 pub struct LimitArgs {
     /// Memory limit (`512m`, `2g`; at least 6m).

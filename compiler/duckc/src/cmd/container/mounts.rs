@@ -7,7 +7,8 @@ use duckc_runtime::{ContainerSpec, Tmpfs, Volume};
 use miette::miette;
 use serde_json::{Value, json};
 
-/// The `run` flags of this module (flattened into `RunArgs`).
+// The `run` flags of this module (flattened into `RunArgs`).
+// (Not `///`: see `Command` in main.rs.)
 #[derive(Debug, Args, Default)]
 pub struct MountArgs {
     /// Read environment variables from a file (`KEY=VALUE` lines; `#` comments).

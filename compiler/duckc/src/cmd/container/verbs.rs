@@ -10,6 +10,7 @@ use duckc_store::Store;
 use super::{attach, cp, diff, lifecycle, top};
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Copy files between a container and the host (`C:SRC DEST`, `SRC C:DEST`; `-` is a tar
     /// stream).
@@ -31,6 +32,7 @@ pub enum Command {
 
 /// `duckc container …`: [`Command`] plus the verbs Docker has only there.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ContainerOnly {
     #[command(flatten)]
     Common(Command),

@@ -11,6 +11,7 @@ use crate::cmd::container::lifecycle::confirm;
 
 /// `duckc image …`.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ImageCommand {
     /// Remove untagged images (`-a`: every image no container uses) and free their space.
     Prune(PruneArgs),
