@@ -281,6 +281,10 @@ impl CacheForgery {
         assert!(!err.contains("panicked"), "{err}");
         assert!(err.contains("warning: "), "no warning:\n{err}");
         assert!(
+            !err.contains('\x1b'),
+            "a terminal escape reached the output:\n{err:?}"
+        );
+        assert!(
             err.contains(cache),
             "the warning does not name the cache:\n{err}"
         );
@@ -452,19 +456,22 @@ fn a_cached_layer_that_climbs_out_is_a_miss() {
             "blob": sha(gz), "blob_size": gz.len(),
         })
     };
+    // Its name has a terminal escape, which the warning quoting it must not send raw.
     let escape = tempfile::tempdir().unwrap();
-    let out_file = escape.path().join("escaped");
     let climbing = tar(&[
         ("greeting", Err(&b"forged\n"[..])),
         (
-            &format!("../../../../../../../../..{}", out_file.display()),
+            &format!(
+                "../../../../../../../..{}/\x1b[31mout",
+                escape.path().display()
+            ),
             Err(&b"out\n"[..]),
         ),
     ]);
     let gz = gzip(&climbing);
     let cache = f.forge_copy_layer("climbing", entry(&climbing, &gz), &[&gz]);
     f.copy_step_is_a_miss(&cache, &[&sha(&climbing)]);
-    assert!(!out_file.exists());
+    assert_eq!(std::fs::read_dir(escape.path()).unwrap().count(), 0);
 
     let victim = tempfile::tempdir().unwrap();
     let target = victim.path().to_str().unwrap().to_owned();
