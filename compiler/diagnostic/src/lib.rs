@@ -22,7 +22,9 @@ mod span;
 use std::fmt;
 
 pub use code::Code;
-pub use error::{DEFAULT_TERMINAL_WIDTH, Handler, MIN_WIDTH, install_hook, render_error};
+pub use error::{
+    DEFAULT_TERMINAL_WIDTH, Handler, MIN_WIDTH, install_hook, printable, render_error,
+};
 pub use render::{Report, Style, WIDTH, render};
 pub use span::Span;
 

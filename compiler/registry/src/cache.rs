@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 
-use duckc_image::{MAX_METADATA_BYTES, media};
+use duckc_image::{MAX_DESCRIPTOR_SIZE, MAX_METADATA_BYTES, media};
 use duckc_layer::Compression;
 use duckc_store::{Digest, LayerRef, Store};
 use serde::{Deserialize, Serialize};
@@ -493,15 +493,48 @@ impl RegistryCache {
         Ok(true)
     }
 
-    /// Store one layer as the building store had it.
+    /// Store one layer as the building store had it, or refuse it (the step is then built
+    /// here). What the index says of the layer is checked against itself before anything is
+    /// fetched (a media type duckc unpacks, sizes a blob can have, the uncompressed layer's
+    /// blob of its own size), and the layer is then unpacked as any layer is before a build
+    /// uses it: its tar hashed to its diff_id in the same pass, and refused when it climbs out
+    /// of its root (SECURITY 10–19). Only then is it recorded, with the size the unpack found.
     fn layer(&self, store: &Store, l: &CachedLayer) -> Result<()> {
         let layer = &l.layer;
-        if store.has_blob(&layer.digest) && store.is_checked_blob(layer)? {
-            return Ok(());
+        let cache = format!("build cache {}", self.reference);
+        let bad = |reason: String| Error::BadManifest {
+            what: cache.clone(),
+            reason,
+        };
+        let Some(compression) = Compression::from_media_type(&layer.media_type) else {
+            return Err(bad(format!(
+                "its layer {} has the unsupported media type `{}` (duckc unpacks tar, tar+gzip \
+                 and tar+zstd layers)",
+                short(&layer.diff_id),
+                crate::printable(&layer.media_type)
+            )));
+        };
+        if layer.size > MAX_DESCRIPTOR_SIZE || l.blob_size > MAX_DESCRIPTOR_SIZE {
+            return Err(bad(format!(
+                "its layer {} declares more bytes than any blob can have",
+                short(&layer.diff_id)
+            )));
+        }
+        if l.blob == layer.digest && l.blob_size != layer.size {
+            return Err(bad(format!(
+                "its layer {} declares {} bytes and its blob {}",
+                short(&layer.diff_id),
+                layer.size,
+                l.blob_size
+            )));
+        }
+        if l.blob != layer.digest && compression != Compression::None {
+            return Err(bad(format!("layer {} is compressed twice", layer.digest)));
         }
         let what = format!("layer {} of {}", short(&layer.diff_id), self.reference);
         let repo = &self.reference.repository;
-        if !store.has_blob(&l.blob) {
+        let here = store.has_blob(&layer.digest) && store.is_checked_blob(layer)?;
+        if !here && !store.has_blob(&l.blob) {
             fetch_blob(
                 &self.client,
                 store,
@@ -511,13 +544,8 @@ impl RegistryCache {
                 &what,
             )?;
         }
-        if l.blob != layer.digest && !store.has_blob(&layer.digest) {
-            if Compression::from_media_type(&layer.media_type) != Some(Compression::None) {
-                return Err(Error::BadManifest {
-                    what: format!("build cache {}", self.reference),
-                    reason: format!("layer {} is compressed twice", layer.digest),
-                });
-            }
+        let gunzipped = l.blob != layer.digest && !store.has_blob(&layer.digest);
+        if gunzipped {
             // Unpack the gzip into the uncompressed blob, checked against the layer's digest.
             let blob_err = |e: duckc_store::Error| Error::Blob {
                 what: what.clone(),
@@ -536,6 +564,17 @@ impl RegistryCache {
             writer
                 .commit(Some((&layer.digest, layer.size)))
                 .map_err(blob_err)?;
+        }
+        // Unpacked (once; a no-op when its snapshot is there) and recorded only when its tar
+        // is the diff_id the cache names and unpacks inside its root: a build may take the
+        // layer as is, without unpacking it (a step whose image no later step runs in).
+        store
+            .snapshot_layer(layer, &cache)
+            .map_err(|e| Error::Blob {
+                what: what.clone(),
+                source: Box::new(e),
+            })?;
+        if gunzipped {
             remember_compressed(
                 store,
                 &layer.digest,
@@ -543,19 +582,6 @@ impl RegistryCache {
                 &l.blob,
                 l.blob_size,
             )?;
-        }
-        if layer.digest == layer.diff_id
-            && Compression::from_media_type(&layer.media_type) == Some(Compression::None)
-        {
-            // Its blob's digest, checked as it was stored, is its diff_id.
-            match l.diff_size {
-                Some(n) => store.record_checked(layer, n)?,
-                None => store.register_layer(layer, None)?,
-            }
-        } else {
-            // A compressed layer (or a blob already here, pulled and never unpacked): recorded
-            // only once it is seen to unpack to the diff_id the cache names.
-            store.check_layer(layer, &format!("build cache {}", self.reference))?;
         }
         crate::sources::remember(store, &l.blob, &self.reference.registry, repo);
         Ok(())

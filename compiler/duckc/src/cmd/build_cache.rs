@@ -98,7 +98,8 @@ pub fn prepare(from: &[Reference], mode: Mode, opts: &Options) -> Option<Arc<dyn
                 let report = super::registry::report(e);
                 let help = report.help().map(|h| format!(" ({h})")).unwrap_or_default();
                 eprintln!(
-                    "warning: cannot read the build cache `{r}`: {report}{help}; steps are built"
+                    "warning: cannot read the build cache `{r}`: {}; steps are built",
+                    duckc_diagnostic::printable(&format!("{report}{help}"))
                 );
             }
         }
@@ -117,7 +118,11 @@ impl RemoteCache for Caches {
                 Ok(true) => return Ok(true),
                 Ok(false) => {}
                 // A layer that does not download or verify: the step is built here.
-                Err(e) => eprintln!("warning: cannot take a step from the build cache: {e}"),
+                // Its text can quote the cache's (a tar entry's name): made printable.
+                Err(e) => eprintln!(
+                    "warning: cannot take a step from the build cache: {}",
+                    duckc_diagnostic::printable(&e.to_string())
+                ),
             }
         }
         Ok(false)
