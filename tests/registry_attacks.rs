@@ -1262,3 +1262,129 @@ fn image_timestamps_out_of_shape_are_shown_safely() {
         }
     }
 }
+
+/// A multi-platform index, in an archive to `load` and from a registry to `pull`, whose other
+/// platform is an artifact (a Helm config) or has an encrypted layer. `pull --all-platforms`
+/// refuses it, naming the media type, and `load` of an archive that holds that platform's
+/// manifest refuses it the same way (it loaded, checked only for the platform it picked, and
+/// `verify`, `save` and `push` then met the other). Where the archive lacks that manifest, as
+/// a plain `pull` takes only this host's, it loads; entries for `unknown/unknown` (BuildKit's
+/// attestations, which `pull --all-platforms` leaves out too) are no images and never refuse
+/// the archive.
+#[test]
+fn load_checks_every_platform_an_archive_holds_as_pull_all_platforms_does() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let layer = empty_layer();
+    let config = config_json(&[sha(&layer)], serde_json::json!({}));
+    let good_config = descriptor(CONFIG, &sha(&config), &config.len().to_string());
+    let good_layer = descriptor(TAR, &sha(&layer), "1024");
+    let host = manifest_text(&good_config, std::slice::from_ref(&good_layer));
+    let other = if host_arch() == "arm64" {
+        "amd64"
+    } else {
+        "arm64"
+    };
+    let entry = |m: &[u8], os: &str, arch: &str| {
+        format!(
+            r#"{{"mediaType":"{MANIFEST}","digest":"{}","size":{},"platform":{{"os":"{os}","architecture":"{arch}"}}}}"#,
+            sha(m),
+            m.len()
+        )
+    };
+    let server_files = std::sync::Mutex::new(HashMap::new());
+    let mut n = 0;
+    let mut check = |bad: &[u8], media_type: &str| {
+        let cases = [
+            ("linux", other, true, true),
+            ("unknown", "unknown", true, false),
+            ("linux", other, false, false),
+        ];
+        for (os, arch, holds, refused_) in cases {
+            let index = format!(
+                r#"{{"schemaVersion":2,"mediaType":"{INDEX}","manifests":[{},{}],"annotations":{{"io.containerd.image.name":"multi:v1"}}}}"#,
+                entry(&host, "linux", host_arch()),
+                entry(bad, os, arch)
+            );
+            let mut files: Vec<(&str, Vec<u8>)> = vec![
+                ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+                (leak(blob_name(&host)), host.clone()),
+                (leak(blob_name(&config)), config.clone()),
+                (leak(blob_name(&layer)), layer.clone()),
+            ];
+            if holds {
+                files.push((leak(blob_name(bad)), bad.to_vec()));
+            }
+            let top = format!(
+                r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{INDEX}","digest":"{}","size":{},"annotations":{{"io.containerd.image.name":"multi:v1"}}}}]}}"#,
+                sha(index.as_bytes()),
+                index.len()
+            );
+            files.push((
+                leak(blob_name(index.as_bytes())),
+                index.clone().into_bytes(),
+            ));
+            files.push(("index.json", top.into_bytes()));
+            let path = tmp.path().join("multi.tar");
+            write_tar(&path, &files);
+            let (s, cfg) = fresh();
+            let result = run(
+                s.path(),
+                cfg.path(),
+                &["load", "-i", path.to_str().unwrap()],
+            );
+            let what = format!("{media_type} for {os}/{arch}, held: {holds}");
+            if refused_ {
+                let err = refused(&result);
+                assert!(err.contains(media_type), "{what}: {err}");
+                store_clean(s.path(), cfg.path());
+            } else {
+                let (code, out, err) = &result;
+                assert_eq!(*code, 0, "{what}: {out}\n{err}");
+                let (code, out, err) = run(s.path(), cfg.path(), &["verify"]);
+                assert_eq!(code, 0, "{what}: {out}\n{err}");
+            }
+            if holds && os == "linux" {
+                n += 1;
+                repository(
+                    &mut server_files.lock().unwrap(),
+                    &format!("multi/m{n}"),
+                    "v1",
+                    (INDEX, index.as_bytes()),
+                    &[&host, bad, &config, &layer],
+                );
+            }
+        }
+    };
+    // The other platform an artifact, then with an encrypted layer.
+    let helm = "application/vnd.cncf.helm.config.v1+json";
+    let artifact = manifest_text(
+        &descriptor(helm, &sha(&config), &config.len().to_string()),
+        std::slice::from_ref(&good_layer),
+    );
+    check(&artifact, helm);
+    let encrypted = "application/vnd.oci.image.layer.v1.tar+gzip+encrypted";
+    let enc = manifest_text(&good_config, &[descriptor(encrypted, &sha(&layer), "1024")]);
+    check(&enc, encrypted);
+
+    // What a registry serving the same indexes does: `pull --all-platforms` refuses each,
+    // a plain `pull` takes this host's platform.
+    let server = Server::serving(server_files.into_inner().unwrap());
+    let (s, cfg) = fresh();
+    for (i, media_type) in [(1, helm), (2, encrypted)] {
+        let name = format!("{}/multi/m{i}:v1", server.host());
+        let all = run(s.path(), cfg.path(), &["pull", "--all-platforms", &name]);
+        let err = refused(&all);
+        assert!(err.contains(media_type), "{err}");
+    }
+    store_clean(s.path(), cfg.path());
+    let name = format!("{}/multi/m1:v1", server.host());
+    let (code, out, err) = run(s.path(), cfg.path(), &["pull", &name]);
+    assert_eq!(code, 0, "{out}\n{err}");
+}
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
