@@ -1348,13 +1348,21 @@ fn load_checks_every_platform_an_archive_holds_as_pull_all_platforms_does() {
             }
             if holds && os == "linux" {
                 n += 1;
+                let files = &mut server_files.lock().unwrap();
+                let repo = format!("multi/m{n}");
                 repository(
-                    &mut server_files.lock().unwrap(),
-                    &format!("multi/m{n}"),
+                    files,
+                    &repo,
                     "v1",
                     (INDEX, index.as_bytes()),
-                    &[&host, bad, &config, &layer],
+                    &[&config, &layer],
                 );
+                for m in [&host[..], bad] {
+                    files.insert(
+                        format!("/v2/{repo}/manifests/{}", sha(m)),
+                        (MANIFEST.to_owned(), m.to_vec()),
+                    );
+                }
             }
         }
     };

@@ -86,6 +86,9 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<Loaded>> {
             if let Some(reason) = crate::unsupported_content(&image.manifest) {
                 return Err(bad(format!("image {digest}: {reason}")));
             }
+            if let Some(reason) = unsupported_platform(store, &digest, 0)? {
+                return Err(bad(format!("image {digest}: {reason}")));
+            }
             index_layers(store, &image)?;
             let mut names = names_from(desc);
             if names.is_empty()
@@ -418,6 +421,62 @@ fn ensure_tree(
         ensure_blob(store, source, &d, size, path)?;
     }
     Ok(())
+}
+
+/// Why an index the archive brought cannot be loaded, when one of its platforms whose
+/// manifest the archive holds is no image duckc can use (an artifact, a layer it cannot
+/// unpack): the load picks one platform, but keeps every platform the archive holds under the
+/// index, where `verify`, `save` and `push` read them, so each must pass what `pull
+/// --all-platforms` asks of every platform it takes. A platform whose manifest the archive
+/// lacks is left out, as a plain `pull` leaves the others; entries without a platform or for
+/// `unknown` (BuildKit's attestations) are no images, and `pull --all-platforms` leaves them
+/// out too.
+fn unsupported_platform(store: &Store, digest: &Digest, depth: usize) -> Result<Option<String>> {
+    let bytes = store.read_blob(digest, MAX_METADATA_BYTES)?;
+    let is_index = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .is_ok_and(|v| v.get("manifests").is_some_and(|m| m.is_array()));
+    let index = match ImageIndex::from_reader(&bytes[..]) {
+        Ok(index) if is_index => index,
+        _ => return Ok(None),
+    };
+    for m in index.manifests() {
+        let Some(p) = m
+            .platform()
+            .as_ref()
+            .filter(|p| p.os().to_string() != "unknown")
+        else {
+            continue;
+        };
+        let Ok(d) = m.digest().as_ref().parse::<Digest>() else {
+            continue;
+        };
+        if !store.has_blob(&d) {
+            continue;
+        }
+        let platform = crate::printable(&format!("{}/{}", p.os(), p.architecture()));
+        let bytes = store.read_blob(&d, MAX_METADATA_BYTES)?;
+        if serde_json::from_slice::<serde_json::Value>(&bytes)
+            .is_ok_and(|v| v.get("manifests").is_some())
+        {
+            if depth + 1 < crate::MAX_INDEX_DEPTH
+                && let Some(reason) = unsupported_platform(store, &d, depth + 1)?
+            {
+                return Ok(Some(reason));
+            }
+            continue;
+        }
+        let reason = match oci_spec::image::ImageManifest::from_reader(&bytes[..]) {
+            Ok(manifest) => crate::unsupported_content(&manifest),
+            Err(e) => Some(format!("it does not parse: {e}")),
+        };
+        if let Some(reason) = reason {
+            return Ok(Some(format!(
+                "its {platform} manifest {d}: {reason} (an archive is loaded whole: every \
+                 platform it holds must be an image duckc can run)"
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// Check each layer's diff_id by decompressing it once, and index it for snapshots. A
