@@ -405,6 +405,41 @@ fn sizes_a_cache_index_lies_about_are_a_miss() {
     }
 }
 
+/// Entries of the wrong shape under the `COPY` step's key: no layers, or several layers (the
+/// shape of a `packages` step's entry) where the step makes one. The step is built here, the
+/// image is the real one, and the store is clean.
+#[test]
+fn entries_of_the_wrong_shape_are_a_miss() {
+    let Some(f) = CacheForgery::start() else {
+        return;
+    };
+    let copy = f.index["entries"][&f.copy_key].clone();
+    let two = json!({"several": true, "layers": [copy["layers"][0], copy["layers"][0]]});
+    for (tag, entry) in [
+        ("no-layers", json!({"several": false, "layers": []})),
+        ("no-layers-several", json!({"several": true, "layers": []})),
+        ("several", two),
+    ] {
+        let mut index = f.index.clone();
+        index["entries"][&f.copy_key] = entry;
+        let cache = f.forge(tag, &serde_json::to_vec(&index).unwrap(), &[]);
+        let s = fresh_store();
+        let s = s.path();
+        load_busybox(s);
+        let (code, out, err) = f.build(s, &["--cache-from", &cache]);
+        assert_eq!(code, 0, "{tag}: stdout:\n{out}\nstderr:\n{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(out.matches("Using cache").count() <= 1, "{tag}: {out}");
+        let got = must(
+            s,
+            &f.cfg,
+            &["run", "--rm", "local/duck", "cat", "/greeting"],
+        );
+        assert_eq!(got, "quack\n");
+        must(s, &f.cfg, &["verify"]);
+    }
+}
+
 /// A cached layer of a media type duckc does not unpack (encrypted, an artifact's), though
 /// its blob is the real tar itself: the built image's manifest would name that type. A miss.
 #[test]
