@@ -61,16 +61,17 @@ pub fn human(bytes: u64) -> String {
     const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
     let mut v = bytes as f64;
     let mut unit = 0;
-    while v >= 1000.0 && unit < UNITS.len() - 1 {
+    // Compared with what rounds up to the next unit, so 999,999 bytes is `1.00MB`.
+    while v >= 999.5 && unit < UNITS.len() - 1 {
         v /= 1000.0;
         unit += 1;
     }
     if unit == 0 {
         return format!("{bytes}B");
     }
-    let decimals = if v >= 100.0 {
+    let decimals = if v >= 99.95 {
         0
-    } else if v >= 10.0 {
+    } else if v >= 9.995 {
         1
     } else {
         2
@@ -144,5 +145,121 @@ impl Store {
             free: self.space().map_or(0, |s| s.free),
             root: self.root().to_owned(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    #[test]
+    fn sizes_for_people() {
+        let shown: Vec<String> = [
+            0,
+            999,
+            1000,
+            1234,
+            99_999,
+            999_999,
+            11_600_000,
+            8_300_000_000,
+        ]
+        .into_iter()
+        .map(human)
+        .collect();
+        assert_eq!(
+            shown,
+            [
+                "0B", "999B", "1.00kB", "1.23kB", "100kB", "1.00MB", "11.6MB", "8.30GB"
+            ]
+        );
+    }
+
+    #[test]
+    fn files_take_whole_blocks_and_the_reserve_is_capped() {
+        let space = Space {
+            free: 1 << 20,
+            total: 8 << 20,
+            block: 4096,
+        };
+        assert_eq!(space.on_disk([0, 1, 4096, 4097]), 4096 * 4);
+        assert_eq!(space.reserve(), (8 << 20) / 100);
+        let big = Space {
+            total: 1 << 40,
+            ..space
+        };
+        assert_eq!(big.reserve(), RESERVE_MAX);
+    }
+
+    #[test]
+    fn more_than_the_file_system_holds_is_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.ensure_space("`small`", [1000]).unwrap();
+        let free = store.space().unwrap().free;
+        let e = store.ensure_space("`huge:1`", [free, 1 << 20]).unwrap_err();
+        assert!(e.is_no_space());
+        let Error::NoSpace {
+            what, needed, root, ..
+        } = &e
+        else {
+            panic!("{e:?}");
+        };
+        assert_eq!(what, "`huge:1`");
+        assert!(needed.is_some_and(|n| n > free));
+        assert_eq!(root, store.root());
+        assert!(
+            e.to_string()
+                .starts_with("not enough space to store `huge:1`: it needs ")
+        );
+        assert!(store.list_blobs().unwrap().is_empty());
+    }
+
+    /// A tmpfs of 1 MiB, unmounted when dropped.
+    struct Tmpfs(tempfile::TempDir);
+
+    impl Drop for Tmpfs {
+        fn drop(&mut self) {
+            let _ = rustix::mount::unmount(self.0.path(), rustix::mount::UnmountFlags::DETACH);
+        }
+    }
+
+    /// A real `ENOSPC` while a blob streams in: [`Error::NoSpace`] naming the blob, no temporary
+    /// file left, no blob published, and the store takes blobs again once there is room.
+    #[test]
+    fn a_blob_write_that_meets_a_full_disk_is_no_space_and_leaves_nothing() {
+        if !rustix::process::geteuid().is_root() {
+            assert!(
+                std::env::var_os("CI").is_none_or(|v| v != "true"),
+                "CI runs as root: mounting a tmpfs needs it"
+            );
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return;
+        }
+        let fs = Tmpfs(tempfile::tempdir().unwrap());
+        rustix::mount::mount(
+            "tmpfs",
+            fs.0.path(),
+            "tmpfs",
+            rustix::mount::MountFlags::empty(),
+            c"size=1m,mode=0700",
+        )
+        .unwrap();
+        let store = Store::open(&fs.0.path().join("store")).unwrap();
+        let e = store
+            .put_blob_from(&mut std::io::repeat(7).take(2 << 20), None)
+            .unwrap_err();
+        assert!(matches!(e, Error::NoSpace { needed: None, .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains("ran out of space while storing a blob"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
+        assert!(store.list_blobs().unwrap().is_empty());
+        let d = store.put_blob(b"fits").unwrap();
+        assert_eq!(store.read_blob(&d, 16).unwrap(), b"fits");
     }
 }
