@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use common::registry::{Registry, read_request, respond, run};
-use common::store::{busybox_layout, load_busybox};
+use common::store::{Tmpfs, busybox_layout, load_busybox};
 use common::{duckc, ok, output, require_root, require_tool};
 
 /// Whether the tools these tests need are here (under CI a missing one is a failure).
@@ -3906,48 +3906,6 @@ fn oversized_and_endless_bodies_are_refused() {
     must(s.path(), cfg.path(), &["verify"]);
     let leftovers: Vec<_> = std::fs::read_dir(s.path().join("tmp")).unwrap().collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-}
-
-/// A tmpfs of `size` (`8m`) mounted on a fresh directory: a small file system of its own for
-/// a store to fill. Unmounted (lazily, whatever is still open in it) when dropped, before the
-/// directory itself is removed.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Tmpfs {
-        let dir = tempfile::Builder::new()
-            .prefix("duckc-tmpfs-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .unwrap();
-        ok(Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir.path()));
-        Tmpfs { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Bytes free on it (`f_bavail × f_frsize`).
-    fn free(&self) -> u64 {
-        let st = rustix::fs::statvfs(self.path()).unwrap();
-        st.f_bavail * st.f_frsize
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
-    }
 }
 
 /// Make an image from busybox in a store of its own on the ordinary disk (`script` run in a

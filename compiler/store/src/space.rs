@@ -133,9 +133,21 @@ impl Store {
     }
 
     /// `e` as [`Error::NoSpace`] for `what` when the file system ran out of room (see
-    /// [`Error::is_no_space`]); any other error as it is. The caller has removed what it
+    /// [`Error::is_no_space`]; a `NoSpace` already keeps its sizes); any other error as it is. The caller has removed what it
     /// half wrote.
     pub fn no_space_as(&self, e: Error, what: &str) -> Error {
+        if let Error::NoSpace {
+            needed, free, root, ..
+        } = e
+        {
+            // Refused up front, or met by a deeper writer: only the name changes.
+            return Error::NoSpace {
+                what: what.to_owned(),
+                needed,
+                free,
+                root,
+            };
+        }
         if !e.is_no_space() {
             return e;
         }
