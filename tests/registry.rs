@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use common::registry::{Registry, read_request, respond, run};
-use common::store::{busybox_layout, load_busybox};
+use common::store::{Tmpfs, busybox_layout, load_busybox};
 use common::{duckc, ok, output, require_root, require_tool};
 
 /// Whether the tools these tests need are here (under CI a missing one is a failure).
@@ -3906,4 +3906,154 @@ fn oversized_and_endless_bodies_are_refused() {
     must(s.path(), cfg.path(), &["verify"]);
     let leftovers: Vec<_> = std::fs::read_dir(s.path().join("tmp")).unwrap().collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Make an image from busybox in a store of its own on the ordinary disk (`script` run in a
+/// container, which is then committed) and push it as `HOST/quota/NAME:1`; return that name.
+fn push_made(registry: &Registry, cfg: &Path, name: &str, script: &str) -> String {
+    let s = fresh_store();
+    let s = s.path();
+    load_busybox(s);
+    let remote = format!("{}/quota/{name}:1", registry.host());
+    must(
+        s,
+        cfg,
+        &["run", "--name", name, "busybox", "sh", "-c", script],
+    );
+    must(s, cfg, &["commit", name, &remote]);
+    must(s, cfg, &["push", &remote]);
+    remote
+}
+
+/// Sizes as people read them (`11.6MB`, `983kB`, `512B`) as `<size>`: they follow the
+/// random bytes, the compressor and the file system's own accounting.
+fn redact_sizes(text: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let starts_word = i == 0 || !chars[i - 1].is_ascii_alphanumeric();
+        if starts_word && chars[i].is_ascii_digit() {
+            let mut j = i;
+            while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == '.') {
+                j += 1;
+            }
+            let unit: String = chars[j..].iter().take(2).collect();
+            let len = if ["kB", "MB", "GB", "TB"].contains(&unit.as_str()) {
+                2
+            } else if unit.starts_with('B') {
+                1
+            } else {
+                0
+            };
+            if len > 0 {
+                out.push_str("<size>");
+                i = j + len;
+                continue;
+            }
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+/// A pull whose blobs the store's file system cannot hold is refused before a byte of them is
+/// asked for: `store::no_space`, naming the image, what it needs and what is free, with a help
+/// that says what to do; nothing under `blobs/`, and `verify` is clean.
+#[test]
+fn a_pull_that_cannot_fit_is_refused_up_front() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
+    let cfg = tempfile::tempdir().unwrap();
+    // About 10 MB that no compressor shrinks: more than an 8 MiB file system holds.
+    let remote = push_made(
+        &registry,
+        cfg.path(),
+        "big",
+        "head -c 10000000 /dev/urandom > /big",
+    );
+    let fs = Tmpfs::mount("8m");
+    let store = fs.path().join("store");
+
+    let before = registry.log().len();
+    let (code, out, err) = run(&store, cfg.path(), &["pull", &remote]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(!out.contains("Pull complete"), "{out}");
+    assert_eq!(
+        blob_gets(&registry.log()[before..]),
+        0,
+        "{}",
+        &registry.log()[before..]
+    );
+    let canonical = std::fs::canonicalize(&store).unwrap();
+    insta::assert_snapshot!(
+        "pull_refused_no_space",
+        redact_sizes(
+            &err.replace(&canonical.display().to_string(), "STORE")
+                .replace(&registry.host(), "HOST")
+        )
+    );
+    let blobs: Vec<_> = std::fs::read_dir(store.join("blobs/sha256"))
+        .unwrap()
+        .collect();
+    assert!(blobs.is_empty(), "{blobs:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(store.join("tmp")).unwrap().collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let out = must(&store, cfg.path(), &["verify"]);
+    assert!(out.starts_with("ok: 0 blobs"), "{out}");
+}
+
+/// A registry whose sizes fit, and a disk that fills anyway: the layers are small when
+/// compressed (3 MB of zeros), so the pull fits, but a file that takes the room left makes
+/// the first unpack (`run`) meet a real ENOSPC. It is `store::no_space` naming the layer and
+/// the image (not a forged-layer error), the half-unpacked tree is gone, `verify` is clean,
+/// and once the file is removed the same `run` works.
+#[test]
+fn a_disk_that_fills_while_unpacking_leaves_the_store_consistent() {
+    if !ready() {
+        return;
+    }
+    let registry = Registry::start("");
+    let cfg = tempfile::tempdir().unwrap();
+    let remote = push_made(
+        &registry,
+        cfg.path(),
+        "zeros",
+        "head -c 3000000 /dev/zero > /zeros",
+    );
+    let fs = Tmpfs::mount("8m");
+    let store = fs.path().join("store");
+    must(&store, cfg.path(), &["pull", "-q", &remote]);
+
+    // Leave about 1 MB: less than busybox (2 MB) or the zeros unpack to.
+    let filler = fs.path().join("filler");
+    let room = fs.free().saturating_sub(1_000_000);
+    std::fs::write(&filler, vec![0u8; room as usize]).unwrap();
+    let (code, out, err) = run(&store, cfg.path(), &["run", "--rm", &remote, "true"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("store::no_space"), "{err}");
+    assert!(
+        err.contains("ran out of space while storing the unpacked layer `sha256:"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("of `{remote}`")), "{err}");
+    assert!(err.contains("duckc system prune"), "{err}");
+    assert!(!err.contains("forged"), "{err}");
+    let leftovers: Vec<_> = std::fs::read_dir(store.join("tmp")).unwrap().collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let out = must(&store, cfg.path(), &["verify"]);
+    assert!(out.starts_with("ok: "), "{out}");
+
+    std::fs::remove_file(&filler).unwrap();
+    let out = must(
+        &store,
+        cfg.path(),
+        &["run", "--rm", &remote, "sh", "-c", "wc -c < /zeros"],
+    );
+    assert_eq!(out.trim(), "3000000");
+    let out = must(&store, cfg.path(), &["verify"]);
+    assert!(out.starts_with("ok: "), "{out}");
 }

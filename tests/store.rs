@@ -875,3 +875,82 @@ fn build_layers_are_kept_once_and_gc_keeps_them() {
     verify_clean(&crashed);
     assert_eq!(id(&crashed), id(&store));
 }
+
+/// A load whose blobs the store's file system cannot hold is refused before it writes them,
+/// whatever it loads: an OCI archive or a docker one (their headers summed), an OCI layout
+/// directory (its index walked), a gzip'd archive (each blob checked as it comes, so only
+/// blobs that fit may be in before the refusal). The error is `store::no_space` naming the
+/// archive, with a help; `verify` is clean; the same load works once the store has room.
+#[test]
+fn a_load_that_cannot_fit_is_refused() {
+    if !require_root() || !tools(&["umoci"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let disk = tmp.path().join("disk-store");
+    load_busybox(&disk);
+    ok(duckc(&disk).args([
+        "run",
+        "--name",
+        "big",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 10000000 /dev/urandom > /big",
+    ]));
+    ok(duckc(&disk).args(["commit", "big", "big:1"]));
+    let oci = tmp.path().join("big.tar");
+    ok(duckc(&disk).arg("save").arg("-o").arg(&oci).arg("big:1"));
+    let docker = tmp.path().join("big-docker.tar");
+    ok(duckc(&disk)
+        .args(["save", "--format", "docker", "-o"])
+        .arg(&docker)
+        .arg("big:1"));
+    let layout = tmp.path().join("big-layout");
+    std::fs::create_dir(&layout).unwrap();
+    ok(Command::new("tar")
+        .arg("-xf")
+        .arg(&oci)
+        .arg("-C")
+        .arg(&layout));
+    let gzipped = tmp.path().join("big.tar.gz");
+    ok(Command::new("sh").arg("-c").arg(format!(
+        "gzip -1 -c {} > {}",
+        oci.display(),
+        gzipped.display()
+    )));
+
+    let fs = common::store::Tmpfs::mount("8m");
+    let store = fs.path().join("store");
+    for (input, up_front) in [
+        (&oci, true),
+        (&docker, true),
+        (&layout, true),
+        (&gzipped, false),
+    ] {
+        let out = output(duckc(&store).arg("load").arg("-i").arg(input));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}: {err}", input.display());
+        assert!(err.contains("store::no_space"), "{err}");
+        assert!(
+            err.contains(&format!("not enough space to store `{}`", input.display())),
+            "{err}"
+        );
+        assert!(err.contains("help: free space on the file system"), "{err}");
+        if up_front {
+            let blobs = std::fs::read_dir(store.join("blobs/sha256"))
+                .unwrap()
+                .count();
+            assert_eq!(blobs, 0, "{}", input.display());
+        }
+        assert_eq!(std::fs::read_dir(store.join("tmp")).unwrap().count(), 0);
+        verify_clean(&store);
+        let images = ok(duckc(&store).args(["images", "-q"]));
+        assert!(images.trim().is_empty(), "{images}");
+    }
+
+    // Room made: the same archive loads into a store that can hold it.
+    let roomy = tmp.path().join("roomy-store");
+    ok(duckc(&roomy).arg("load").arg("-i").arg(&gzipped));
+    verify_clean(&roomy);
+}

@@ -58,3 +58,45 @@ pub fn load_busybox(store: &Path) -> String {
     ok(duckc(store).arg("load").arg("-i").arg(cached_layout()));
     BUSYBOX.to_owned()
 }
+
+/// A tmpfs of `size` (`8m`) mounted on a fresh directory: a small file system of its own for
+/// a store to fill. Unmounted (lazily, whatever is still open in it) when dropped, before the
+/// directory itself is removed.
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    pub fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::Builder::new()
+            .prefix("duckc-tmpfs-")
+            .tempdir()
+            .unwrap();
+        ok(Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path()));
+        Tmpfs { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Bytes free on it (`f_bavail × f_frsize`).
+    pub fn free(&self) -> u64 {
+        let st = rustix::fs::statvfs(self.path()).unwrap();
+        st.f_bavail * st.f_frsize
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
+    }
+}

@@ -2,7 +2,7 @@
 //! save` output, old and new), verifying every blob against its digest and every layer
 //! against its diff_id before any tag points at it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{BufReader, Read};
 use std::os::fd::OwnedFd;
@@ -60,8 +60,16 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<Loaded>> {
                 Err(e) => return Err(bad(format!("cannot read `{name}`: {e}"))),
             }
         }
+        if let Some(index) = small.get("index.json") {
+            let mut sizes = Vec::new();
+            let mut seen = HashSet::new();
+            layout_needs(store, &dir, index, 0, &mut seen, &mut sizes);
+            store.ensure_space(&format!("`{}`", path.display()), sizes)?;
+        }
         (Source::Dir(dir), small)
     } else {
+        let sizes = archive_needs(store, path)?;
+        store.ensure_space(&format!("`{}`", path.display()), sizes)?;
         stream_archive(store, path)?
     };
     let docker_tags = match small.get("manifest.json") {
@@ -254,12 +262,22 @@ fn stream_archive(store: &Store, path: &Path) -> Result<(Source, HashMap<String,
         let expected = name
             .strip_prefix("blobs/sha256/")
             .and_then(|h| Digest::from_hex(h).ok());
-        let got = match expected {
-            Some(d) if store.has_blob(&d) => (d, size),
+        let what = format!("`{}`", path.display());
+        let stored = match expected {
+            Some(d) if store.has_blob(&d) => Ok((d, size)),
+            // A compressed archive was not summed up front: each blob is checked as it comes.
             Some(d) => store
-                .put_blob_from(&mut entry, Some((&d, size)))
-                .map_err(|e| bad(format!("blob `{name}`: {e}")))?,
-            None => store.put_blob_from(&mut entry, None)?,
+                .ensure_space(&what, [size])
+                .and_then(|()| store.put_blob_from(&mut entry, Some((&d, size)))),
+            None => store
+                .ensure_space(&what, [size])
+                .and_then(|()| store.put_blob_from(&mut entry, None)),
+        };
+        let got = match stored {
+            Ok(got) => got,
+            Err(e) if e.is_no_space() => return Err(store.no_space_as(e, &what).into()),
+            Err(e) if expected.is_some() => return Err(bad(format!("blob `{name}`: {e}"))),
+            Err(e) => return Err(e.into()),
         };
         files.insert(name, got);
     }
@@ -269,6 +287,91 @@ fn stream_archive(store: &Store, path: &Path) -> Result<(Source, HashMap<String,
         }
     }
     Ok((Source::Archive(files), small))
+}
+
+/// The sizes of the blobs an OCI layout's `index.json` reaches that the store lacks (each
+/// once; indexes followed [`crate::MAX_INDEX_DEPTH`] deep), for the check before a load
+/// writes anything. What cannot be read here is left out: the load itself says what is wrong
+/// with it.
+fn layout_needs(
+    store: &Store,
+    dir: &OwnedFd,
+    top: &[u8],
+    depth: usize,
+    seen: &mut HashSet<Digest>,
+    sizes: &mut Vec<u64>,
+) {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(top) else {
+        return;
+    };
+    // Only an index's entries are read in turn: a config and layers are only counted.
+    let manifests = value.get("manifests").and_then(|v| v.as_array());
+    let others = value.get("layers").and_then(|v| v.as_array());
+    let refs = manifests
+        .into_iter()
+        .flatten()
+        .map(|r| (r, true))
+        .chain(others.into_iter().flatten().map(|r| (r, false)))
+        .chain(value.get("config").map(|r| (r, false)));
+    for (r, walk) in refs {
+        let Some(d) = r
+            .get("digest")
+            .and_then(|d| d.as_str())
+            .and_then(|d| d.parse::<Digest>().ok())
+        else {
+            continue;
+        };
+        if !seen.insert(d) || store.has_blob(&d) {
+            continue;
+        }
+        let Ok(f) = open_in(dir, &format!("blobs/sha256/{}", d.hex())) else {
+            continue;
+        };
+        let size = f.metadata().map_or(0, |m| m.len());
+        sizes.push(size);
+        if walk && size <= MAX_METADATA_BYTES && depth < crate::MAX_INDEX_DEPTH {
+            let mut bytes = Vec::new();
+            if f.take(MAX_METADATA_BYTES).read_to_end(&mut bytes).is_ok() {
+                layout_needs(store, dir, &bytes, depth + 1, seen, sizes);
+            }
+        }
+    }
+}
+
+/// The sizes of the files of a plain tar archive that the store lacks, read from its headers
+/// alone (the data is skipped over): for the check before a load writes anything. A
+/// compressed archive cannot be read without inflating it all, so it gives none, and each of
+/// its blobs is checked as it comes ([`stream_archive`]).
+fn archive_needs(store: &Store, path: &Path) -> Result<Vec<u64>> {
+    let mut file = File::open(path).map_err(io_err(path))?;
+    let mut head = [0u8; 8];
+    let n = file.read(&mut head).map_err(io_err(path))?;
+    if compress::sniff(&head[..n]) != Compression::None {
+        return Ok(Vec::new());
+    }
+    let file = File::open(path).map_err(io_err(path))?;
+    let mut archive = tar::Archive::new(file);
+    let mut sizes = Vec::new();
+    let Ok(entries) = archive.entries_with_seek() else {
+        return Ok(sizes);
+    };
+    for entry in entries {
+        // A broken archive is for the load itself to report.
+        let Ok(entry) = entry else { break };
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let raw = entry.path_bytes();
+        let present = std::str::from_utf8(&raw)
+            .ok()
+            .and_then(|n| n.trim_start_matches("./").strip_prefix("blobs/sha256/"))
+            .and_then(|h| Digest::from_hex(h).ok())
+            .is_some_and(|d| store.has_blob(&d));
+        if !present {
+            sizes.push(entry.size());
+        }
+    }
+    Ok(sizes)
 }
 
 fn join_rel(base: &str, target: &str) -> String {
@@ -322,11 +425,18 @@ fn ensure_blob(
                 Some(s) => s,
                 None => f.metadata().map_err(io_err(&p))?.len(),
             };
+            let what = format!("`{}`", path.display());
+            store.ensure_space(&what, [size])?;
             store
                 .put_blob_from(&mut f, Some((digest, size)))
-                .map_err(|e| Error::BadArchive {
-                    path: path.display().to_string(),
-                    reason: format!("blob {digest}: {e}"),
+                .map_err(|e| {
+                    if e.is_no_space() {
+                        return store.no_space_as(e, &what).into();
+                    }
+                    Error::BadArchive {
+                        path: path.display().to_string(),
+                        reason: format!("blob {digest}: {e}"),
+                    }
                 })?;
             Ok(())
         }
@@ -550,7 +660,13 @@ fn docker_file(store: &Store, source: &Source, rel: &str, path: &Path) -> Result
             // Resolved beneath the directory: `../../etc/shadow`, an absolute symlink or a
             // symlinked component stay inside it (as they would inside the archive).
             let mut f = open_in(dir, &rel).map_err(|e| bad(format!("cannot read `{rel}`: {e}")))?;
-            Ok(store.put_blob_from(&mut f, None)?)
+            let what = format!("`{}`", path.display());
+            if let Ok(meta) = f.metadata() {
+                store.ensure_space(&what, [meta.len()])?;
+            }
+            store
+                .put_blob_from(&mut f, None)
+                .map_err(|e| store.no_space_as(e, &what).into())
         }
     }
 }

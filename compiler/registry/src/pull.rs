@@ -484,10 +484,7 @@ pub fn fetch_blob(
     let mut reader = crate::client::Paced::streaming(&mut reader).take(size.saturating_add(1));
     store
         .put_blob_from(&mut reader, Some((digest, size)))
-        .map_err(|e| Error::Blob {
-            what: what.to_owned(),
-            source: Box::new(e),
-        })?;
+        .map_err(|e| blob_error(store, what, e))?;
     Ok(())
 }
 
@@ -512,6 +509,20 @@ fn fetch_content(
         config: (config_digest, config_size),
         layers,
     } = plan(name, manifest_bytes)?;
+
+    // Refuse before a byte is written when the blobs the store lacks cannot fit (the
+    // manifest, stored last, counted too). Their declared sizes are trusted only this far:
+    // each blob is still cut at its size while it streams, and a disk that fills anyway is
+    // the same error (`fetch_blob`, `fetch_layer`).
+    let mut lacking: Vec<&Digest> = Vec::new();
+    let mut sizes = vec![manifest_bytes.len() as u64];
+    for (d, size) in std::iter::once(&(config_digest, config_size)).chain(&layers) {
+        if !lacking.contains(&d) && !store.has_blob(d) {
+            lacking.push(d);
+            sizes.push(*size);
+        }
+    }
+    store.ensure_space(&format!("`{name}`"), sizes)?;
 
     progress(Event::Manifest {
         platform,
@@ -648,10 +659,7 @@ fn fetch_layer(
     };
     // One byte past the declared size is enough to see that the body is too long.
     let mut body = crate::client::Paced::streaming(&mut reader).take(size.saturating_add(1));
-    let blob_err = |e: duckc_store::Error| Error::Blob {
-        what: what.to_owned(),
-        source: Box::new(e),
-    };
+    let blob_err = |e: duckc_store::Error| blob_error(store, what, e);
     let mut blob = store.blob_writer().map_err(blob_err)?;
     // Whole chunks: the response hands out a few KiB per read.
     let mut chunk = Vec::with_capacity(CHUNK);
@@ -684,6 +692,18 @@ fn fetch_layer(
     blob.commit_with(Some((digest, size)), duckc_store::Durability::Batched)
         .map_err(blob_err)?;
     Ok(())
+}
+
+/// A blob that could not be stored: [`Error::Blob`], or the store's `NoSpace` naming `what`
+/// when the disk filled (the partial file is already gone).
+fn blob_error(store: &Store, what: &str, e: duckc_store::Error) -> Error {
+    if e.is_no_space() {
+        return Error::Store(Box::new(store.no_space_as(e, what)));
+    }
+    Error::Blob {
+        what: what.to_owned(),
+        source: Box::new(e),
+    }
 }
 
 /// `--all-platforms`: every platform's manifest of the index `top` (entries without a

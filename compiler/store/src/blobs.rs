@@ -158,9 +158,12 @@ impl Store {
         if self.has_blob(&digest) {
             return Ok(digest);
         }
-        let mut w = self.blob_writer()?;
-        w.write_all(bytes).map_err(io_err(&w.tmp.clone()))?;
-        w.commit(Some((&digest, bytes.len() as u64)))?;
+        let stored = (|| {
+            let mut w = self.blob_writer()?;
+            w.write_all(bytes).map_err(io_err(&w.tmp.clone()))?;
+            w.commit(Some((&digest, bytes.len() as u64)))
+        })();
+        stored.map_err(|e| self.no_space_as(e, &format!("blob `{digest}`")))?;
         Ok(digest)
     }
 
@@ -170,10 +173,19 @@ impl Store {
         reader: &mut dyn Read,
         expected: Option<(&Digest, u64)>,
     ) -> Result<(Digest, u64)> {
-        let mut w = self.blob_writer()?;
-        let tmp = w.tmp.clone();
-        io::copy(reader, &mut w).map_err(io_err(&tmp))?;
-        w.commit(expected)
+        let stored = (|| {
+            let mut w = self.blob_writer()?;
+            let tmp = w.tmp.clone();
+            io::copy(reader, &mut w).map_err(io_err(&tmp))?;
+            w.commit(expected)
+        })();
+        stored.map_err(|e| {
+            let what = match expected {
+                Some((d, _)) => format!("blob `{d}`"),
+                None => "a blob".to_owned(),
+            };
+            self.no_space_as(e, &what)
+        })
     }
 
     /// Open a blob for reading. A file is read unverified (see [`Store::read_blob`] and

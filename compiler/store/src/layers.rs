@@ -215,9 +215,15 @@ impl Store {
         opts: &WriteOptions,
     ) -> Result<(LayerRef, duckc_layer::LayerInfo)> {
         let _lease = self.lease()?;
-        let w = self.blob_writer()?;
-        let (w, info) = duckc_layer::write_layer(dir, opts, w)?;
-        let (digest, size) = w.commit(Some((&info.digest, info.size)))?;
+        // A full disk says so (the half-written blob is removed when its writer drops).
+        let written = (|| {
+            let w = self.blob_writer()?;
+            let (w, info) = duckc_layer::write_layer(dir, opts, w)?;
+            let (digest, size) = w.commit(Some((&info.digest, info.size)))?;
+            Ok((info, digest, size))
+        })();
+        let (info, digest, size) =
+            written.map_err(|e| self.no_space_as(e, &format!("a layer of `{}`", dir.display())))?;
         let layer = LayerRef {
             digest,
             diff_id: info.diff_id,

@@ -49,6 +49,7 @@ pub mod modes;
 mod refs;
 mod rewrite;
 mod snapshot;
+mod space;
 mod verify;
 
 use std::io;
@@ -64,6 +65,7 @@ pub use lock::{Lease, LockFile};
 pub use refs::{ImageEntry, Refs};
 pub use rewrite::{BlobReader, Rewrite, RewriteMismatch};
 pub use snapshot::SnapshotRecord;
+pub use space::{RESERVE_MAX, Space, human, is_no_space};
 pub use verify::{Problem, VerifyReport};
 
 /// Errors of the store. Codes `store::…`; a cause that the message already says (`{source}`)
@@ -172,6 +174,28 @@ pub enum Error {
         /// What the blob gave instead (`it unpacks to sha256:…`, `it does not unpack: …`).
         reason: String,
     },
+    /// The store's file system has no room for what is to be written: refused up front
+    /// (`needed` is what the blobs the store lacks take), or met while writing (`ENOSPC` or
+    /// `EDQUOT`; `needed` is `None`, and what was half written is already removed).
+    #[error("{}", space_message(what, *needed, *free, root))]
+    #[diagnostic(
+        code(store::no_space),
+        help(
+            "free space on the file system that holds the store `{}` (`df -h {}` shows it), or remove what nothing uses: `duckc system prune` (stopped containers, dangling images, build cache) or `duckc rmi IMAGE` then `duckc gc`; then run the command again. A pull or load counts the compressed blobs; each layer is unpacked at its first `run` and needs room again",
+            root.display(),
+            root.display()
+        )
+    )]
+    NoSpace {
+        /// What was to be stored: an image, an archive, a layer of an image.
+        what: String,
+        /// Bytes its blobs take on disk, when refused up front.
+        needed: Option<u64>,
+        /// Bytes free for it.
+        free: u64,
+        /// The store's root.
+        root: PathBuf,
+    },
     /// Unpacking a layer failed.
     #[error("cannot unpack layer `{diff_id}`: {source}")]
     #[diagnostic(code(store::extract))]
@@ -181,6 +205,22 @@ pub enum Error {
         /// Why.
         source: duckc_layer::ExtractError,
     },
+}
+
+fn space_message(what: &str, needed: Option<u64>, free: u64, root: &Path) -> String {
+    match needed {
+        Some(needed) => format!(
+            "not enough space to store {what}: it needs {} for blobs the store lacks, and the file system of `{}` has {} free for them",
+            space::human(needed),
+            root.display(),
+            space::human(free)
+        ),
+        None => format!(
+            "the file system of `{}` ran out of space while storing {what}: nothing of it was kept ({} free now)",
+            root.display(),
+            space::human(free)
+        ),
+    }
 }
 
 /// Result of this crate.

@@ -132,6 +132,12 @@ impl Store {
                 &expected,
             )
             .map_err(|source| match (image, source) {
+                // A full disk is no fault of the layer's (the copy of an entry's bytes
+                // reports its write as a read).
+                (_, source) if crate::space::extract_no_space(&source) => Error::Extract {
+                    diff_id: *diff_id,
+                    source,
+                },
                 (
                     Some(image),
                     duckc_layer::ExtractError::DigestMismatch {
@@ -167,19 +173,29 @@ impl Store {
                 rewrite,
             })
         })();
+        let what = match image {
+            Some(image) => format!("the unpacked layer `{diff_id}` of `{image}`"),
+            None => format!("the unpacked layer `{diff_id}`"),
+        };
         let record = match result {
             Ok(r) => r,
             Err(e) => {
                 let _ = duckc_layer::remove_tree(&tmp);
-                return Err(e);
+                return Err(self.no_space_as(e, &what));
             }
         };
-        if image.is_some() {
-            // Checked just now: the layer's record first (a crash before the snapshot is
-            // installed leaves a record whose snapshot is made again when used).
-            self.register_layer(&layer.layer, Some(record.diff_size))?;
+        let installed = (|| {
+            if image.is_some() {
+                // Checked just now: the layer's record first (a crash before the snapshot is
+                // installed leaves a record whose snapshot is made again when used).
+                self.register_layer(&layer.layer, Some(record.diff_size))?;
+            }
+            self.install_snapshot(&tmp, &record)
+        })();
+        if let Err(e) = installed {
+            let _ = duckc_layer::remove_tree(&tmp);
+            return Err(self.no_space_as(e, &what));
         }
-        self.install_snapshot(&tmp, &record)?;
         if image.is_none() && layer.diff_size.is_none() {
             self.register_layer(&layer.layer, Some(record.diff_size))?;
         }

@@ -645,12 +645,14 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
     }
     let mut lower = Vec::new();
     for layer in &image.layers {
-        // A pulled layer is checked against its diff_id here, at its first unpack.
+        // A pulled layer is checked against its diff_id here, at its first unpack (a full
+        // disk has its own code and help, naming the layer).
         lower.push(
             store
                 .snapshot_layer(layer, args.image())
                 .map_err(|e| match e {
-                    e @ duckc_store::Error::DiffIdMismatch { .. } => miette::Report::new(e),
+                    e @ (duckc_store::Error::DiffIdMismatch { .. }
+                    | duckc_store::Error::NoSpace { .. }) => miette::Report::new(e),
                     e => miette!("cannot unpack layer `{}`: {e}", layer.diff_id),
                 })?,
         );

@@ -248,7 +248,7 @@ impl Command {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Load { input, quiet } => {
-                let loaded = duckc_image::load(&store, &input).map_err(|e| miette!(help = "`load` reads an OCI layout directory, an OCI archive (`skopeo copy … oci-archive:FILE`) or a docker archive (`docker save`)", "{e}"))?;
+                let loaded = duckc_image::load(&store, &input).map_err(|e| with_load_help(e, "`load` reads an OCI layout directory, an OCI archive (`skopeo copy … oci-archive:FILE`) or a docker archive (`docker save`)"))?;
                 for l in loaded {
                     if quiet {
                         println!("{}", l.image.config_digest);
@@ -286,7 +286,7 @@ impl Command {
                     ..Default::default()
                 };
                 let image = duckc_image::commit(&store, &Image::scratch(), &dir, &opts)
-                    .map_err(|e| miette!(help = "`--change` takes CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME or WORKDIR", "{e}"))?;
+                    .map_err(|e| with_load_help(e, "`--change` takes CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME or WORKDIR"))?;
                 if let Some(t) = tag {
                     duckc_image::tag(&store, &image, &t).map_err(|e| {
                         miette!(
@@ -496,4 +496,13 @@ fn repo_digests(store: &Store, image: &Image) -> Vec<String> {
         }
     }
     out
+}
+
+/// `e` with the verb's `help`, except a full disk (`store::no_space`), which keeps its own
+/// code and help: they say how much room there is and how to make more.
+fn with_load_help(e: duckc_image::Error, help: &str) -> miette::Report {
+    match e {
+        duckc_image::Error::Store(s @ duckc_store::Error::NoSpace { .. }) => miette::Report::new(s),
+        e => miette!(help = help.to_owned(), "{e}"),
+    }
 }

@@ -113,9 +113,15 @@ pub enum Command {
 
 /// A registry error as a report with a `help:` line saying what to do.
 pub(crate) fn report(e: Error) -> miette::Report {
-    // A layer that does not unpack to its diff_id has its own code and help.
+    // A layer that does not unpack to its diff_id, and a full disk, have their own code and
+    // help.
     let e = match e {
-        Error::Store(s) if matches!(*s, duckc_store::Error::DiffIdMismatch { .. }) => {
+        Error::Store(s)
+            if matches!(
+                *s,
+                duckc_store::Error::DiffIdMismatch { .. } | duckc_store::Error::NoSpace { .. }
+            ) =>
+        {
             return miette::Report::new(*s);
         }
         e => e,
