@@ -655,6 +655,18 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
                 })?,
         );
     }
+    if let Some(help) = duckc_runtime::userns::missing_ids_help()
+        && let Some(d) = store.dropped_owner(&image.layers).into_diagnostic()?
+    {
+        // As Podman with `ignore_chown_errors`: it runs, but not as the image says.
+        eprintln!(
+            "warning: the files of `{}` that other ids own are yours (0:0) in this container (`{}` is {}:{} in the image): this rootless duckc has no subordinate ids\n  help: {help}",
+            args.image(),
+            d.path,
+            d.uid,
+            d.gid
+        );
+    }
     let process = process_for(&image, &args)?;
     // Checked now, not when `stop` needs it (Docker refuses it at `create` too).
     let stop_signal = match &args.stop_signal {
@@ -1242,6 +1254,20 @@ fn commit(store: &Store, args: &CommitArgs) -> miette::Result<ExitCode> {
     }
     let base = duckc_image::resolve(store, &config.image_digest)
         .map_err(|e| miette!("cannot find the image of `{}`: {e}", args.container))?;
+    // Its image's files of other owners are root's in it (rootless without subordinate ids):
+    // the committed layer would give every one the container touched to root.
+    if let Some(help) = duckc_runtime::userns::missing_ids_help()
+        && let Some(d) = store.dropped_owner(&base.layers).into_diagnostic()?
+    {
+        return Err(miette!(
+            help = help,
+            "cannot commit `{}`: its image's files of other owners are root's in it (`{}` is {}:{} in the image), since this rootless duckc has no subordinate ids",
+            args.container,
+            d.path,
+            d.uid,
+            d.gid
+        ));
+    }
     let opts = duckc_image::CommitOptions {
         message: args.message.clone(),
         author: args.author.clone(),
