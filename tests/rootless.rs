@@ -404,7 +404,14 @@ fn rootless_with_subordinate_ids_matches_root() {
         &["run", "--rm", "rootless/far", "/bin/busybox", "true"],
     );
     assert_ne!(code, 0, "{err}");
-    assert!(err.contains("its owner 100000:1000 is not mapped"), "{err}");
+    assert!(
+        err.contains("its owner 100000:1000 is not mapped")
+            && err.contains(&format!(
+                "give `{}` subordinate ids up to 100000",
+                user.name
+            )),
+        "{err}"
+    );
 }
 
 #[test]

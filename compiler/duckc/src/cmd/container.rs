@@ -651,7 +651,26 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
                 .snapshot_layer(layer, args.image())
                 .map_err(|e| match e {
                     e @ duckc_store::Error::DiffIdMismatch { .. } => miette::Report::new(e),
-                    e => miette!("cannot unpack layer `{}`: {e}", layer.diff_id),
+                    duckc_store::Error::Extract {
+                        source:
+                            source @ duckc_layer::ExtractError::UnmappedOwner { uid, gid, .. },
+                        ..
+                    } => {
+                        let name = duckc_runtime::userns::Caller::current().name;
+                        miette!(
+                            help = format!(
+                                "give `{name}` subordinate ids up to {} at least in /etc/subuid and /etc/subgid (as root: `usermod --add-subuids START-END --add-subgids START-END {name}` with a free range; ranges add up), then run again",
+                                uid.max(gid)
+                            ),
+                            "cannot unpack layer `{}` of `{}`: {source}",
+                            layer.diff_id,
+                            args.image()
+                        )
+                    }
+                    e => miette!(
+                        help = "check the store with `duckc verify`; remove the image with `duckc rmi` and pull or build it again",
+                        "{e}"
+                    ),
                 })?,
         );
     }
