@@ -575,7 +575,15 @@ fn rootless_pull_run_build_push_match_root() {
         return;
     }
     let [first, _] = ranges(1);
-    let user = TestUser::new("p", &[first]);
+    let mut user = TestUser::new("p", &[first]);
+    // A login session's runtime directory, as pam_systemd makes it.
+    let runtime_dir = user.dir.path().join("run");
+    std::fs::create_dir(&runtime_dir).unwrap();
+    std::fs::set_permissions(&runtime_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    chown_to(&runtime_dir, &user.name);
+    user.env
+        .push(format!("XDG_RUNTIME_DIR={}", runtime_dir.display()));
+    let user = user;
     let tmp = user.dir.path();
     let htpasswd = tmp.join("htpasswd");
     let line = common::ok(Command::new("htpasswd").args(["-Bbn", "duck", "quack-quack"]));
@@ -753,6 +761,23 @@ fn rootless_pull_run_build_push_match_root() {
         out,
         "1000:1000 /data/note\n65534:100 /data/g\n0:0 /data/d/y\n65534:65534 /data/nobody\n"
     );
-    let v = user.must(tmp, &["verify"]);
-    eprintln!("DEBUG verify {v} pushed {pushed} built {built}");
+    user.must(tmp, &["verify"]);
+
+    // Logged out of Docker's config, a `podman login`'s file (in the runtime directory, where
+    // Podman writes it) is read.
+    user.must(tmp, &["logout", &host]);
+    let (code, _, err) = user.duckc(tmp, &["pull", &app]);
+    assert_ne!(code, 0);
+    assert!(err.contains(&format!("duckc login {host}")), "{err}");
+    let podman = runtime_dir.join("containers");
+    std::fs::create_dir(&podman).unwrap();
+    std::fs::write(
+        podman.join("auth.json"),
+        format!("{{\"auths\": {{\"{host}\": {{\"auth\": \"ZHVjazpxdWFjay1xdWFjaw==\"}}}}}}\n"),
+    )
+    .unwrap();
+    chown_to(&podman, &user.name);
+    chown_to(&podman.join("auth.json"), &user.name);
+    let out = user.must(tmp, &["pull", &app]);
+    assert!(out.contains(&format!("Digest: {user_digest}")), "{out}");
 }

@@ -155,11 +155,10 @@ pub(crate) fn report(e: Error) -> miette::Report {
         Error::NotACache { .. } => "a build cache needs a tag of its own (an image there would be \
              overwritten by `--cache-to`): name another tag, such as `REPOSITORY:buildcache`"
             .to_owned(),
-        Error::Credentials(_) => {
-            "fix or remove the Docker config file (`$DOCKER_CONFIG/config.json` or \
-             `~/.docker/config.json`)"
-                .to_owned()
-        }
+        Error::Credentials(_) => "fix or remove the credentials file the error names (Docker's \
+             `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`, or Podman's \
+             `containers/auth.json`)"
+            .to_owned(),
         Error::CredentialHelper {
             program, failure, ..
         } => {
