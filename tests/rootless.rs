@@ -504,6 +504,19 @@ fn rootless_without_subordinate_ids_says_what_to_add() {
             && err.contains(&line),
         "{err}"
     );
+    // `COPY --from` it would copy those files as root's too.
+    std::fs::write(
+        ctx.join("Dockerfile.from"),
+        "FROM scratch\nCOPY --from=rootless/owners:latest /data /data\n",
+    )
+    .unwrap();
+    let (code, _, err) = user.duckc(&ctx, &["build", "-f", "Dockerfile.from", "."]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("(`/data/d` is 1000:1000) needs user ids besides root's")
+            && err.contains(&line),
+        "{err}"
+    );
     let (code, _, err) = user.duckc(&ctx, &["commit", "kept", "rootless/kept"]);
     assert_ne!(code, 0);
     assert!(
