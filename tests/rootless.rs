@@ -567,6 +567,67 @@ fn root_store_build(store: &Path, ctx: &Path, spec: &str) {
     );
 }
 
+/// A CA (`dir/ca.crt`) and a certificate for 127.0.0.1 that it signed: (certificate, key).
+fn test_ca(dir: &Path) -> (PathBuf, PathBuf) {
+    std::fs::create_dir(dir).unwrap();
+    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let openssl = |args: &[&str]| common::ok(Command::new("openssl").args(args));
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=duckc rootless test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.crt"),
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &p("server.key"),
+        "-out",
+        &p("server.csr"),
+    ]);
+    std::fs::write(
+        p("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("server.csr"),
+        "-CA",
+        &p("ca.crt"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &p("ext"),
+        "-out",
+        &p("server.crt"),
+    ]);
+    (dir.join("server.crt"), dir.join("server.key"))
+}
+
 /// The Docker config directory `~/.docker` of a user, as `login` leaves it.
 fn docker_config_of(user: &TestUser) -> PathBuf {
     user.home().join(".docker")
@@ -584,6 +645,7 @@ fn rootless_pull_run_build_push_match_root() {
         || !require_tool("useradd")
         || !require_tool("docker-registry")
         || !require_tool("htpasswd")
+        || !require_tool("openssl")
     {
         return;
     }
@@ -601,18 +663,44 @@ fn rootless_pull_run_build_push_match_root() {
     let htpasswd = tmp.join("htpasswd");
     let line = common::ok(Command::new("htpasswd").args(["-Bbn", "duck", "quack-quack"]));
     std::fs::write(&htpasswd, line.trim()).unwrap();
+    // TLS with a CA of the test's: root passes `--cert-dir`, the user keeps it in
+    // `~/.config/duckc/certs.d/HOST/` (a user cannot write `/etc/duckc/certs.d`).
+    let certs = tmp.join("certs");
+    let (crt, key) = test_ca(&certs);
     let registry = common::registry::Registry::start(&format!(
-        "auth:\n  htpasswd:\n    realm: duckc-test\n    path: {}\n",
+        "  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: duckc-test\n    path: {}\n",
+        crt.display(),
+        key.display(),
         htpasswd.display()
     ));
     let host = registry.host();
+    let cert_dir = certs.to_string_lossy().into_owned();
+    let (code, _, err) = user.duckc(tmp, &["login", "-u", "duck", "-p", "quack-quack", &host]);
+    assert_ne!(code, 0);
+    let own = user.home().join(".config/duckc/certs.d").join(&host);
+    assert!(
+        err.contains(&format!("put its `ca.crt` in `{}/`", own.display())),
+        "{err}"
+    );
+    for dir in [".config", ".config/duckc", ".config/duckc/certs.d"] {
+        let _ = std::fs::create_dir(user.home().join(dir));
+        chown_to(&user.home().join(dir), &user.name);
+    }
+    std::fs::create_dir(&own).unwrap();
+    std::fs::copy(certs.join("ca.crt"), own.join("ca.crt")).unwrap();
+    chown_to(&own, &user.name);
+    chown_to(&own.join("ca.crt"), &user.name);
     let base = format!("{host}/rootpull/owners:v1");
     let app = format!("{host}/rootpull/app:v1");
 
     // Root builds the base (owners 0, 1000 and 65534) and pushes it.
     let root_cfg = tempfile::tempdir().unwrap();
     let root = |store: &Path, args: &[&str]| {
-        let (code, out, err) = common::registry::run(store, root_cfg.path(), args);
+        let mut args = args.to_vec();
+        if ["login", "push", "pull", "build"].contains(&args[0]) {
+            args.splice(1..1, ["--cert-dir", cert_dir.as_str()]);
+        }
+        let (code, out, err) = common::registry::run(store, root_cfg.path(), &args);
         assert_eq!(
             code, 0,
             "duckc {args:?} as root failed\nstdout:\n{out}\nstderr:\n{err}"

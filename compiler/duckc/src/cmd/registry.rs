@@ -23,8 +23,9 @@ pub struct TlsArgs {
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
           default_missing_value = "true", value_name = "BOOL")]
     tls_verify: bool,
-    /// A directory of CA certificates (`*.crt`) for the registry (default:
-    /// `/etc/duckc/certs.d/HOST/`, then `/etc/docker/certs.d/HOST/`).
+    /// A directory of CA certificates (`*.crt`) for the registry (default: without root,
+    /// `~/.config/duckc/certs.d/HOST/` first; then `/etc/duckc/certs.d/HOST/`, then
+    /// `/etc/docker/certs.d/HOST/`).
     #[arg(long, value_name = "DIR")]
     cert_dir: Option<PathBuf>,
 }
