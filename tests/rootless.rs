@@ -211,9 +211,10 @@ fn image_ids(listing: &str) -> Vec<String> {
 }
 
 /// A subordinate range unlikely to meet another test's: useradd's own ranges stay below
-/// SUB_UID_MAX (600100000 on Debian), these start at 1000000000.
-fn ranges() -> [(u64, u64); 2] {
-    let base = 1_000_000_000 + u64::from(std::process::id() % 20_000) * 100_000;
+/// SUB_UID_MAX (600100000 on Debian), these start at 1000000000; `slot` keeps the tests of one
+/// run (one pid) apart.
+fn ranges(slot: u64) -> [(u64, u64); 2] {
+    let base = 1_000_000_000 + (u64::from(std::process::id() % 10_000) * 3 + slot) * 100_000;
     // Two ranges: ids 1..=65536 are the first, 65537.. the second (as /etc/subuid lists them).
     [(base, 65536), (base + 70_000, 10_000)]
 }
@@ -223,7 +224,7 @@ fn rootless_with_subordinate_ids_matches_root() {
     if !require_root() || !require_tool("newuidmap") || !require_tool("useradd") {
         return;
     }
-    let [first, second] = ranges();
+    let [first, second] = ranges(0);
     let user = TestUser::new("s", &[first, second]);
     let ctx = hello_context(user.dir.path());
 
@@ -403,7 +404,14 @@ fn rootless_with_subordinate_ids_matches_root() {
         &["run", "--rm", "rootless/far", "/bin/busybox", "true"],
     );
     assert_ne!(code, 0, "{err}");
-    assert!(err.contains("its owner 100000:1000 is not mapped"), "{err}");
+    assert!(
+        err.contains("its owner 100000:1000 is not mapped")
+            && err.contains(&format!(
+                "give `{}` subordinate ids up to 100000",
+                user.name
+            )),
+        "{err}"
+    );
 }
 
 #[test]
@@ -452,4 +460,425 @@ fn rootless_without_subordinate_ids_says_what_to_add() {
         err.contains("no subordinate ids") && err.contains(&line),
         "{err}"
     );
+
+    // An image from elsewhere with files of other owners (root's, as a pull would bring it):
+    // it runs, its files the user's (0:0 inside), and `run` says so; a build on it, which
+    // would record those files with owner 0 wherever a step touches them (not root's digest),
+    // and a commit of a container of it are refused with what to add.
+    root_store_build(root_store.path(), &ctx, "owners.kdl");
+    let archive = user.dir.path().join("owners.tar");
+    must(
+        root_store.path(),
+        &["save", "-o", &archive.to_string_lossy(), "rootless/owners"],
+    );
+    std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o644)).unwrap();
+    user.must(&ctx, &["load", "-i", &archive.to_string_lossy()]);
+    let (code, out, err) = user.duckc(
+        &ctx,
+        &[
+            "run",
+            "--name",
+            "kept",
+            "rootless/owners",
+            "/bin/busybox",
+            "stat",
+            "-c",
+            "%u:%g",
+            "/data/f",
+        ],
+    );
+    assert_eq!((code, out.as_str()), (0, "0:0\n"), "{err}");
+    assert!(
+        err.contains("`/data/d` is 1000:1000 in the image") && err.contains(&line),
+        "{err}"
+    );
+    std::fs::write(
+        ctx.join("on-owners.kdl"),
+        "env \"on\" {\n    from \"rootless/owners:latest\"\n    run \"/bin/busybox\" \"touch\" \"/data/f\"\n}\n",
+    )
+    .unwrap();
+    let (code, _, err) = user.duckc(&ctx, &["build", "on-owners.kdl"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("the base `rootless/owners:latest` (`/data/d` is 1000:1000) needs user ids besides root's")
+            && err.contains(&line),
+        "{err}"
+    );
+    // `COPY --from` it would copy those files as root's too.
+    std::fs::write(
+        ctx.join("Dockerfile.from"),
+        "FROM scratch\nCOPY --from=rootless/owners:latest /data /data\n",
+    )
+    .unwrap();
+    let (code, _, err) = user.duckc(&ctx, &["build", "-f", "Dockerfile.from", "."]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("(`/data/d` is 1000:1000) needs user ids besides root's")
+            && err.contains(&line),
+        "{err}"
+    );
+    let (code, _, err) = user.duckc(&ctx, &["commit", "kept", "rootless/kept"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("`/data/d` is 1000:1000") && err.contains(&line),
+        "{err}"
+    );
+    user.must(&ctx, &["rm", "kept"]);
+
+    // Once the user has a range, the layer is unpacked again, with its owners, and the build
+    // goes through.
+    // (70000 ids: the image has a file of 70000)
+    let [(start, _), _] = ranges(2);
+    let r = format!("{start}-{}", start + 69_999);
+    shadow_tool(Command::new("usermod").args([
+        "--add-subuids",
+        &r,
+        "--add-subgids",
+        &r,
+        &user.name,
+    ]))
+    .unwrap();
+    let (code, out, err) = user.duckc(
+        &ctx,
+        &[
+            "run",
+            "--rm",
+            "rootless/owners",
+            "/bin/busybox",
+            "stat",
+            "-c",
+            "%u:%g",
+            "/data/f",
+        ],
+    );
+    assert_eq!((code, out.as_str()), (0, "1000:1000\n"), "{err}");
+    assert!(!err.contains("are yours"), "{err}");
+    user.must(&ctx, &["build", "on-owners.kdl"]);
+    user.must(&ctx, &["verify"]);
+}
+
+/// `duckc build SPEC` as root in `store`, in `ctx`.
+fn root_store_build(store: &Path, ctx: &Path, spec: &str) {
+    let mut cmd = common::duckc(store);
+    common::ok(
+        cmd.args(["build", spec])
+            .current_dir(ctx)
+            .stdin(Stdio::null()),
+    );
+}
+
+/// A CA (`dir/ca.crt`) and a certificate for 127.0.0.1 that it signed: (certificate, key).
+fn test_ca(dir: &Path) -> (PathBuf, PathBuf) {
+    std::fs::create_dir(dir).unwrap();
+    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let openssl = |args: &[&str]| common::ok(Command::new("openssl").args(args));
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=duckc rootless test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.crt"),
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &p("server.key"),
+        "-out",
+        &p("server.csr"),
+    ]);
+    std::fs::write(
+        p("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("server.csr"),
+        "-CA",
+        &p("ca.crt"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &p("ext"),
+        "-out",
+        &p("server.crt"),
+    ]);
+    (dir.join("server.crt"), dir.join("server.key"))
+}
+
+/// The Docker config directory `~/.docker` of a user, as `login` leaves it.
+fn docker_config_of(user: &TestUser) -> PathBuf {
+    user.home().join(".docker")
+}
+
+/// Registries without root, end to end, against a real `docker-registry` with password auth: an
+/// image with files of several owners, built and pushed by root, is pulled by a rootless user
+/// (logged in with the config under their home), run with its owners intact, built upon and
+/// pushed back; root pulls that push into a fresh store and gets, digest for digest, what its
+/// own build of the same spec gives. The rootless store stays `verify`-clean.
+#[test]
+fn rootless_pull_run_build_push_match_root() {
+    if !require_root()
+        || !require_tool("newuidmap")
+        || !require_tool("useradd")
+        || !require_tool("docker-registry")
+        || !require_tool("htpasswd")
+        || !require_tool("openssl")
+    {
+        return;
+    }
+    let [first, _] = ranges(1);
+    let mut user = TestUser::new("p", &[first]);
+    // A login session's runtime directory, as pam_systemd makes it.
+    let runtime_dir = user.dir.path().join("run");
+    std::fs::create_dir(&runtime_dir).unwrap();
+    std::fs::set_permissions(&runtime_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    chown_to(&runtime_dir, &user.name);
+    user.env
+        .push(format!("XDG_RUNTIME_DIR={}", runtime_dir.display()));
+    let user = user;
+    let tmp = user.dir.path();
+    let htpasswd = tmp.join("htpasswd");
+    let line = common::ok(Command::new("htpasswd").args(["-Bbn", "duck", "quack-quack"]));
+    std::fs::write(&htpasswd, line.trim()).unwrap();
+    // TLS with a CA of the test's: root passes `--cert-dir`, the user keeps it in
+    // `~/.config/duckc/certs.d/HOST/` (a user cannot write `/etc/duckc/certs.d`).
+    let certs = tmp.join("certs");
+    let (crt, key) = test_ca(&certs);
+    let registry = common::registry::Registry::start(&format!(
+        "  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: duckc-test\n    path: {}\n",
+        crt.display(),
+        key.display(),
+        htpasswd.display()
+    ));
+    let host = registry.host();
+    let cert_dir = certs.to_string_lossy().into_owned();
+    let (code, _, err) = user.duckc(tmp, &["login", "-u", "duck", "-p", "quack-quack", &host]);
+    assert_ne!(code, 0);
+    let own = user.home().join(".config/duckc/certs.d").join(&host);
+    assert!(
+        err.contains(&format!("put its `ca.crt` in `{}/`", own.display())),
+        "{err}"
+    );
+    for dir in [".config", ".config/duckc", ".config/duckc/certs.d"] {
+        let _ = std::fs::create_dir(user.home().join(dir));
+        chown_to(&user.home().join(dir), &user.name);
+    }
+    std::fs::create_dir(&own).unwrap();
+    std::fs::copy(certs.join("ca.crt"), own.join("ca.crt")).unwrap();
+    chown_to(&own, &user.name);
+    chown_to(&own.join("ca.crt"), &user.name);
+    let base = format!("{host}/rootpull/owners:v1");
+    let app = format!("{host}/rootpull/app:v1");
+
+    // Root builds the base (owners 0, 1000 and 65534) and pushes it.
+    let root_cfg = tempfile::tempdir().unwrap();
+    let root = |store: &Path, args: &[&str]| {
+        let mut args = args.to_vec();
+        if ["login", "push", "pull", "build"].contains(&args[0]) {
+            args.splice(1..1, ["--cert-dir", cert_dir.as_str()]);
+        }
+        let (code, out, err) = common::registry::run(store, root_cfg.path(), &args);
+        assert_eq!(
+            code, 0,
+            "duckc {args:?} as root failed\nstdout:\n{out}\nstderr:\n{err}"
+        );
+        out
+    };
+    let ctx = hello_context(tmp);
+    std::fs::write(
+        ctx.join("base.kdl"),
+        format!(
+            r#"env "owners" {{
+    from "std/scratch:base"
+    copy "busybox" "/bin/busybox" chmod="0755"
+    run "/bin/busybox" "sh" "-c" "cd / && /bin/busybox mkdir -p data/d && /bin/busybox touch data/root data/f data/d/x data/nobody && /bin/busybox chown -R 1000:1000 data/f data/d && /bin/busybox chmod 0700 data/d && /bin/busybox chown 65534:65534 data/nobody"
+    tag "{base}"
+}}
+"#
+        ),
+    )
+    .unwrap();
+    let root_a = tempfile::tempdir().unwrap();
+    root(
+        root_a.path(),
+        &["login", "-u", "duck", "-p", "quack-quack", &host],
+    );
+    root(
+        root_a.path(),
+        &["build", &ctx.join("base.kdl").to_string_lossy()],
+    );
+    root(root_a.path(), &["push", &base]);
+
+    // The user logs in: the credentials land in `~/.docker/config.json`, theirs, mode 0600.
+    let out = user.must(tmp, &["login", "-u", "duck", "-p", "quack-quack", &host]);
+    assert!(out.contains("Login Succeeded"), "{out}");
+    let config = docker_config_of(&user).join("config.json");
+    let meta = std::fs::metadata(&config).unwrap();
+    assert_eq!(meta.uid(), common::users::ids(&user.name).0);
+    assert_eq!(meta.mode() & 0o777, 0o600);
+
+    // Pull, run: the owners inside are the image's.
+    let out = user.must(tmp, &["pull", &base]);
+    assert!(out.contains("Status: Downloaded newer image"), "{out}");
+    let stat = [
+        "run",
+        "--rm",
+        &base,
+        "/bin/busybox",
+        "stat",
+        "-c",
+        "%u:%g %n",
+        "/data/root",
+        "/data/f",
+        "/data/d",
+        "/data/d/x",
+        "/data/nobody",
+    ];
+    let out = user.must(tmp, &stat);
+    assert_eq!(
+        out,
+        "0:0 /data/root\n1000:1000 /data/f\n1000:1000 /data/d\n1000:1000 /data/d/x\n65534:65534 /data/nobody\n"
+    );
+    // As 1000, its 0700 directory is its own.
+    let out = user.must(
+        tmp,
+        &[
+            "run",
+            "--rm",
+            "-u",
+            "1000",
+            &base,
+            "/bin/busybox",
+            "ls",
+            "/data/d",
+        ],
+    );
+    assert_eq!(out, "x\n");
+
+    // A spec FROM the pulled image, built by the user and by root (each in a context of its
+    // own: the build writes `duck.lock` there).
+    let spec = format!(
+        r#"env "app" {{
+    from "{base}"
+    copy "note.txt" "/data/note" chown="1000:1000"
+    run "/bin/busybox" "sh" "-c" "/bin/busybox touch /data/d/y /data/g && /bin/busybox chown 65534:100 /data/g"
+    tag "{app}"
+}}
+"#
+    );
+    let app_context = |name: &str, owner: Option<&str>| {
+        let dir = tmp.join(name);
+        std::fs::create_dir(&dir).unwrap();
+        for (file, text) in [("env.kdl", spec.as_str()), ("note.txt", "quack\n")] {
+            std::fs::write(dir.join(file), text).unwrap();
+            std::fs::set_permissions(dir.join(file), std::fs::Permissions::from_mode(0o644))
+                .unwrap();
+            if let Some(owner) = owner {
+                chown_to(&dir.join(file), owner);
+            }
+        }
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        if let Some(owner) = owner {
+            chown_to(&dir, owner);
+        }
+        dir
+    };
+    let user_ctx = app_context("app-user", Some(&user.name));
+    let root_ctx = app_context("app-root", None);
+    user.must(&user_ctx, &["build"]);
+    let pushed = user.must(tmp, &["push", &app]);
+    let user_digest = pushed
+        .lines()
+        .find_map(|l| {
+            l.split_once("digest: ")
+                .map(|(_, r)| r.split(' ').next().unwrap().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no digest line in\n{pushed}"));
+
+    // Root, in fresh stores: its own build of the spec (pulling the base) and a pull of what
+    // the user pushed are the same image, and pushing root's build gives the user's digest.
+    let root_b = tempfile::tempdir().unwrap();
+    root(
+        root_b.path(),
+        &["build", &root_ctx.join("env.kdl").to_string_lossy()],
+    );
+    let root_c = tempfile::tempdir().unwrap();
+    let out = root(root_c.path(), &["pull", &app]);
+    assert!(out.contains(&format!("Digest: {user_digest}")), "{out}");
+    let id = |listing: &str| {
+        image_ids(listing)
+            .into_iter()
+            .find(|l| l.starts_with(&format!("{app} ")))
+            .unwrap_or_else(|| panic!("no {app} in\n{listing}"))
+    };
+    let built = id(&root(root_b.path(), &["images", "--no-trunc"]));
+    assert_eq!(id(&root(root_c.path(), &["images", "--no-trunc"])), built);
+    assert_eq!(id(&user.must(tmp, &["images", "--no-trunc"])), built);
+    let again = format!("{host}/rootpull/app-root:v1");
+    root(root_b.path(), &["tag", &app, &again]);
+    let out = root(root_b.path(), &["push", &again]);
+    assert!(out.contains(&format!("digest: {user_digest}")), "{out}");
+    // And what the user pushed runs as root with the owners the rootless build gave.
+    let out = root(
+        root_c.path(),
+        &[
+            "run",
+            "--rm",
+            &app,
+            "/bin/busybox",
+            "stat",
+            "-c",
+            "%u:%g %n",
+            "/data/note",
+            "/data/g",
+            "/data/d/y",
+            "/data/nobody",
+        ],
+    );
+    assert_eq!(
+        out,
+        "1000:1000 /data/note\n65534:100 /data/g\n0:0 /data/d/y\n65534:65534 /data/nobody\n"
+    );
+    user.must(tmp, &["verify"]);
+
+    // Logged out of Docker's config, a `podman login`'s file (in the runtime directory, where
+    // Podman writes it) is read.
+    user.must(tmp, &["logout", &host]);
+    let (code, _, err) = user.duckc(tmp, &["pull", &app]);
+    assert_ne!(code, 0);
+    assert!(err.contains(&format!("duckc login {host}")), "{err}");
+    let podman = runtime_dir.join("containers");
+    std::fs::create_dir(&podman).unwrap();
+    std::fs::write(
+        podman.join("auth.json"),
+        format!("{{\"auths\": {{\"{host}\": {{\"auth\": \"ZHVjazpxdWFjay1xdWFjaw==\"}}}}}}\n"),
+    )
+    .unwrap();
+    chown_to(&podman, &user.name);
+    chown_to(&podman.join("auth.json"), &user.name);
+    let out = user.must(tmp, &["pull", &app]);
+    assert!(out.contains(&format!("Digest: {user_digest}")), "{out}");
 }

@@ -626,6 +626,19 @@ fn base(store: &Store, node: &Node, platform: &str, opts: &BuildOptions) -> Resu
             store.snapshot_layer(l, &name)?;
         }
     }
+    // Rootless without subordinate ids, a base's files of other owners are unpacked as root's:
+    // a step that touched one would record it with owner 0, an image unlike root's build of
+    // the same spec. Refused, with what to add (the unpack is needed for the steps anyway).
+    if duckc_runtime::userns::missing_ids_help().is_some() {
+        for l in &image.layers {
+            store.snapshot(&l.diff_id)?;
+        }
+        if let Some(d) = store.dropped_owner(&image.layers)? {
+            return Err(Error::NoSubordinateIds {
+                what: format!("the base `{name}` (`{}` is {}:{})", d.path, d.uid, d.gid),
+            });
+        }
+    }
     // The config as stored: Docker's fields the OCI type lacks (`Shell`, `Healthcheck`) are
     // inherited too.
     let config = store

@@ -185,8 +185,20 @@ pub enum ExtractError {
 /// Result of this module.
 pub type Result<T> = std::result::Result<T, ExtractError>;
 
+/// The first entry of a layer whose owner an extraction could not give (a rootless duckc with
+/// only the caller mapped leaves every file to itself): the file is owner 0:0 in the tree.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DroppedOwner {
+    /// The entry, as an absolute path in the image (`/etc/shadow`).
+    pub path: String,
+    /// Its owner in the layer.
+    pub uid: u64,
+    /// Its group in the layer.
+    pub gid: u64,
+}
+
 /// What an extraction saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtractStats {
     /// Entries extracted (including whiteouts).
     pub entries: u64,
@@ -198,6 +210,8 @@ pub struct ExtractStats {
     pub digest: Digest,
     /// Length of the blob as read.
     pub size: u64,
+    /// The first entry whose owner was not given (only when `ExtractOptions::owners` is off).
+    pub dropped_owner: Option<DroppedOwner>,
 }
 
 /// What a blob is expected to be; each `Some` is checked after reading.
@@ -222,7 +236,7 @@ pub fn unpack_layer(
 ) -> Result<ExtractStats> {
     let mut compressed = HashingReader::new(blob);
     let flag = Arc::new(AtomicBool::new(false));
-    let (entries, diff_id, diff_size) = {
+    let (entries, dropped_owner, diff_id, diff_size) = {
         let decoder = compress::decoder(&mut compressed).map_err(ExtractError::Read)?;
         let limited = LimitReader {
             inner: decoder,
@@ -230,12 +244,12 @@ pub fn unpack_layer(
             hit: flag.clone(),
         };
         let mut tar_stream = HashingReader::new(limited);
-        let entries =
-            extract_into(&mut tar_stream, dest, opts).map_err(|e| limit_err(e, &flag, opts))?;
+        let (entries, dropped_owner) = extract_tar(&mut tar_stream, dest, opts, &mut |_, _| {})
+            .map_err(|e| limit_err(e, &flag, opts))?;
         let (diff_id, diff_size) = tar_stream
             .finish()
             .map_err(|e| limit_err(ExtractError::Read(e), &flag, opts))?;
-        (entries, diff_id, diff_size)
+        (entries, dropped_owner, diff_id, diff_size)
     };
     let (digest, size) = compressed.finish().map_err(ExtractError::Read)?;
     if let Some(expected) = expected.size.filter(|&s| s != size) {
@@ -264,6 +278,7 @@ pub fn unpack_layer(
         diff_size,
         digest,
         size,
+        dropped_owner,
     })
 }
 
@@ -317,6 +332,16 @@ pub fn extract_into_observed(
     opts: &ExtractOptions,
     observe: &mut dyn FnMut(&[u8], bool),
 ) -> Result<u64> {
+    extract_tar(tar_stream, dest, opts, observe).map(|(entries, _)| entries)
+}
+
+/// [`extract_into_observed`], also returning the first entry whose owner was not given.
+fn extract_tar(
+    tar_stream: impl Read,
+    dest: &Path,
+    opts: &ExtractOptions,
+    observe: &mut dyn FnMut(&[u8], bool),
+) -> Result<(u64, Option<DroppedOwner>)> {
     let root: OwnedFd = rustix::fs::open(
         dest,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -329,6 +354,7 @@ pub fn extract_into_observed(
         seen: HashSet::new(),
         dirs: Vec::new(),
         entries: 0,
+        dropped_owner: None,
     };
     let mut archive = tar::Archive::new(tar_stream);
     for entry in archive.entries().map_err(ExtractError::Read)? {
@@ -341,7 +367,7 @@ pub fn extract_into_observed(
         x.entry(&mut entry)?;
     }
     x.finish_dirs();
-    Ok(x.entries)
+    Ok((x.entries, x.dropped_owner))
 }
 
 /// The error of giving `path` the owner `uid:gid`.
@@ -395,6 +421,8 @@ struct Extractor {
     /// Directories whose mtime is set at the end (children change it).
     dirs: Vec<(Vec<u8>, u64)>,
     entries: u64,
+    /// The first entry whose owner was not given.
+    dropped_owner: Option<DroppedOwner>,
 }
 
 impl Extractor {
@@ -452,6 +480,13 @@ impl Extractor {
             gid = g;
         }
         let meta = Meta { mode, uid, gid };
+        if !self.opts.owners && (uid, gid) != (0, 0) && self.dropped_owner.is_none() {
+            self.dropped_owner = Some(DroppedOwner {
+                path: format!("/{}", String::from_utf8_lossy(&path)),
+                uid,
+                gid,
+            });
+        }
         let is_dir = kind.is_dir();
         let kept_dir = self.clear(&pfd, base, is_dir, &shown)?;
         if self.opts.whiteouts == WhiteoutMode::Apply {

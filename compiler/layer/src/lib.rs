@@ -12,8 +12,8 @@ pub mod write;
 pub use compress::Compression;
 pub use digest::{Digest, DigestParseError, HashingReader, HashingWriter};
 pub use extract::{
-    Expected, ExtractError, ExtractOptions, ExtractStats, Limits, WhiteoutMode, extract_into,
-    extract_into_observed, remove_tree, unpack_layer,
+    DroppedOwner, Expected, ExtractError, ExtractOptions, ExtractStats, Limits, WhiteoutMode,
+    extract_into, extract_into_observed, remove_tree, unpack_layer,
 };
 pub use write::{
     DEFAULT_SOURCE_DATE_EPOCH, LayerInfo, SourceKind, WriteError, WriteOptions, clamp_mtimes,

@@ -826,3 +826,39 @@ fn overlay_upper_dirs_become_whiteouts() {
         tree::describe(out.path()).unwrap()
     );
 }
+
+#[test]
+fn an_unpack_that_cannot_give_owners_names_the_first_it_dropped() {
+    let owned = |path: &'static [u8], uid: &str, gid: &str| E {
+        pax: vec![("uid", uid.to_owned()), ("gid", gid.to_owned())],
+        ..file(path, b"x")
+    };
+    let layer = tar(&[
+        dir(b"a/"),
+        file(b"a/root", b"x"),
+        owned(b"a/shadow", "0", "42"),
+        owned(b"a/home", "1000", "1000"),
+    ]);
+    let without = ExtractOptions {
+        owners: false,
+        ..ExtractOptions::default()
+    };
+    let d = tempfile::tempdir().unwrap();
+    let stats = unpack_layer(&layer[..], d.path(), &without, &Expected::default()).unwrap();
+    let dropped = stats.dropped_owner.unwrap();
+    assert_eq!(
+        (dropped.path.as_str(), dropped.uid, dropped.gid),
+        ("/a/shadow", 0, 42)
+    );
+    // Owners given (as root): nothing dropped.
+    if is_root() {
+        let d = tempfile::tempdir().unwrap();
+        let with = ExtractOptions {
+            owners: true,
+            ..ExtractOptions::default()
+        };
+        let stats = unpack_layer(&layer[..], d.path(), &with, &Expected::default()).unwrap();
+        assert_eq!(stats.dropped_owner, None);
+        assert_eq!(fs::metadata(d.path().join("a/home")).unwrap().uid(), 1000);
+    }
+}

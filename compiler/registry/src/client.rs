@@ -166,15 +166,36 @@ fn agent(tls: ureq::tls::TlsConfig) -> ureq::Agent {
         .new_agent()
 }
 
-/// The CA certificates for `host`: every `*.crt` of the cert directory.
+/// A user's own CA directories for `host`, read before the system's as Podman reads its
+/// rootless ones (a user cannot write `/etc`): `$XDG_CONFIG_HOME/duckc/certs.d/HOST/` (else
+/// `~/.config/…`), then Podman's `$XDG_CONFIG_HOME/containers/certs.d/HOST/`. None for real
+/// root (a rootless duckc is root of its own user namespace, and is not).
+pub fn user_cert_dirs(host: &str) -> Vec<PathBuf> {
+    if duckc_layer::ids::host_root() {
+        return Vec::new();
+    }
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    let Some(config) = var("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".config")))
+    else {
+        return Vec::new();
+    };
+    vec![
+        config.join("duckc/certs.d").join(host),
+        config.join("containers/certs.d").join(host),
+    ]
+}
+
+/// The CA certificates for `host`: every `*.crt` of the first cert directory that has one.
 fn ca_certs(host: &str, opts: &Options) -> Result<Vec<ureq::tls::Certificate<'static>>> {
     let dirs: Vec<PathBuf> = match &opts.cert_dir {
         Some(d) => vec![d.clone()],
         None => {
-            vec![
-                Path::new("/etc/duckc/certs.d").join(host),
-                Path::new("/etc/docker/certs.d").join(host),
-            ]
+            let mut dirs = user_cert_dirs(host);
+            dirs.push(Path::new("/etc/duckc/certs.d").join(host));
+            dirs.push(Path::new("/etc/docker/certs.d").join(host));
+            dirs
         }
     };
     let mut certs = Vec::new();
@@ -342,11 +363,18 @@ impl Client {
                     url: format!("https://{host}/v2/"),
                     message: format!(
                         "{e}{}",
-                        if e.to_string().contains("certificate") {
+                        if !e.to_string().contains("certificate") {
+                            String::new()
+                        } else if let Some(own) = user_cert_dirs(host).first() {
+                            format!(
+                                " (for a registry with its own CA, put its `ca.crt` in `{}/` \
+                                 or `/etc/duckc/certs.d/{host}/`, or pass `--cert-dir`)",
+                                own.display()
+                            )
+                        } else {
                             " (for a registry with its own CA, put its `ca.crt` in \
                              `/etc/duckc/certs.d/HOST/` or pass `--cert-dir`)"
-                        } else {
-                            ""
+                                .to_owned()
                         }
                     ),
                 });

@@ -212,6 +212,61 @@ pub fn get(host: &str) -> Result<Option<Credentials>> {
             password: secret.to_owned(),
         }));
     }
+    if let Some(creds) = from_auths(&config, host, &config_path())? {
+        return Ok(Some(creds));
+    }
+    // Nothing in Docker's config: a `podman login` (or `skopeo login`) may have the host.
+    if std::env::var_os("DOCKER_CONFIG").is_some_and(|d| !d.is_empty()) {
+        return Ok(None);
+    }
+    for path in containers_auth_files() {
+        let config = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Credentials(format!("`{}` is not valid JSON: {e}", path.display()))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(Error::Credentials(format!(
+                    "cannot read `{}`: {e}",
+                    path.display()
+                )));
+            }
+        };
+        if let Some(creds) = from_auths(&config, host, &path)? {
+            return Ok(Some(creds));
+        }
+    }
+    Ok(None)
+}
+
+/// Podman's, skopeo's and Buildah's auth files (`containers-auth.json(5)`, the same `auths`
+/// format), in the order they read them: `$REGISTRY_AUTH_FILE` alone when set; else
+/// `$XDG_RUNTIME_DIR/containers/auth.json` (root's: `/run/containers/0/auth.json`), where
+/// `podman login` writes, then `$XDG_CONFIG_HOME/containers/auth.json` (else
+/// `~/.config/containers/auth.json`). A rootless duckc is root of its own user namespace, but
+/// its user's files are the ones to read: real root is told apart by its uid map.
+pub fn containers_auth_files() -> Vec<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(f) = var("REGISTRY_AUTH_FILE") {
+        return vec![PathBuf::from(f)];
+    }
+    let mut files = Vec::new();
+    if duckc_layer::ids::host_root() {
+        files.push(PathBuf::from("/run/containers/0/auth.json"));
+    } else if let Some(d) = var("XDG_RUNTIME_DIR") {
+        files.push(PathBuf::from(d).join("containers/auth.json"));
+    }
+    let config_home = var("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".config")));
+    if let Some(c) = config_home {
+        files.push(c.join("containers/auth.json"));
+    }
+    files
+}
+
+/// The `auths` entry for `host` in `config` (the file `path`, for errors), if any.
+fn from_auths(config: &Value, host: &str, path: &std::path::Path) -> Result<Option<Credentials>> {
     let entry = config.get("auths").and_then(|a| {
         a.get(host)
             .or_else(|| a.get(format!("https://{host}")))
@@ -231,13 +286,13 @@ pub fn get(host: &str) -> Result<Option<Credentials>> {
             .ok_or_else(|| {
                 Error::Credentials(format!(
                     "`auths.{host}.auth` in `{}` is not base64 of `user:password`",
-                    config_path().display()
+                    path.display()
                 ))
             })?;
         let (u, p) = decoded.split_once(':').ok_or_else(|| {
             Error::Credentials(format!(
                 "`auths.{host}.auth` in `{}` has no `:`",
-                config_path().display()
+                path.display()
             ))
         })?;
         return Ok(Some(Credentials {

@@ -305,6 +305,7 @@ impl Store {
             entries: info.entries,
             diff_size: info.diff_size,
             rewrite,
+            dropped_owner: None,
         };
         self.install_snapshot(dir, &record)?;
         if rewrite.is_some() {

@@ -38,6 +38,12 @@ pub struct SnapshotRecord {
     /// blob file for it): how. Absent in records of older stores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rewrite: Option<Rewrite>,
+    /// Set when the unpack could not give the layer's owners (a rootless duckc without
+    /// subordinate ids leaves every file to itself): the first file that lost its owner. Such
+    /// a snapshot runs, but a layer made on it would record wrong owners, so builds and
+    /// commits on it are refused, and it is unpacked again once owners can be given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped_owner: Option<duckc_layer::DroppedOwner>,
 }
 
 impl Store {
@@ -55,6 +61,23 @@ impl Store {
     /// The record of a complete snapshot, if there is one.
     pub fn snapshot_record(&self, diff_id: &Digest) -> Result<Option<SnapshotRecord>> {
         crate::read_record(&self.snapshot_record_path(diff_id))
+    }
+
+    /// The first file of `layers` (in order) whose snapshot lost its owner
+    /// ([`SnapshotRecord::dropped_owner`]); layers not unpacked yet count as keeping theirs.
+    pub fn dropped_owner(
+        &self,
+        layers: &[crate::LayerRef],
+    ) -> Result<Option<duckc_layer::DroppedOwner>> {
+        for l in layers {
+            if let Some(d) = self
+                .snapshot_record(&l.diff_id)?
+                .and_then(|r| r.dropped_owner)
+            {
+                return Ok(Some(d));
+            }
+        }
+        Ok(None)
     }
 
     /// The unpacked layer `diff_id`, unpacking it first if needed (once, shared by every
@@ -93,12 +116,17 @@ impl Store {
         opts: &ExtractOptions,
     ) -> Result<PathBuf> {
         let dir = self.snapshot_path(diff_id);
-        if self.snapshot_record(diff_id)?.is_some() && dir.is_dir() {
+        // A snapshot unpacked without its owners (rootless, before subordinate ids were added)
+        // is unpacked again once they can be given: `install_snapshot` replaces it.
+        let complete = |rec: Option<SnapshotRecord>| {
+            rec.is_some_and(|r| r.dropped_owner.is_none() || !opts.owners) && dir.is_dir()
+        };
+        if complete(self.snapshot_record(diff_id)?) {
             return Ok(dir);
         }
         let _lease = self.lease()?;
         let _lock = self.named_lock(&format!("snapshot-{}", diff_id.hex()))?;
-        if self.snapshot_record(diff_id)?.is_some() && dir.is_dir() {
+        if complete(self.snapshot_record(diff_id)?) {
             return Ok(dir);
         }
         // A checked record names the blob to unpack; without one, the claimed layer's blob is
@@ -171,6 +199,7 @@ impl Store {
                 entries: stats.entries,
                 diff_size: stats.diff_size,
                 rewrite,
+                dropped_owner: stats.dropped_owner,
             })
         })();
         let what = match image {

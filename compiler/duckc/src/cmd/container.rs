@@ -653,8 +653,39 @@ fn run(store: &Store, mut args: RunArgs) -> miette::Result<ExitCode> {
                 .map_err(|e| match e {
                     e @ (duckc_store::Error::DiffIdMismatch { .. }
                     | duckc_store::Error::NoSpace { .. }) => miette::Report::new(e),
-                    e => miette!("cannot unpack layer `{}`: {e}", layer.diff_id),
+                    duckc_store::Error::Extract {
+                        source:
+                            source @ duckc_layer::ExtractError::UnmappedOwner { uid, gid, .. },
+                        ..
+                    } => {
+                        let name = duckc_runtime::userns::Caller::current().name;
+                        miette!(
+                            help = format!(
+                                "give `{name}` subordinate ids up to {} at least in /etc/subuid and /etc/subgid (as root: `usermod --add-subuids START-END --add-subgids START-END {name}` with a free range; ranges add up), then run again",
+                                uid.max(gid)
+                            ),
+                            "cannot unpack layer `{}` of `{}`: {source}",
+                            layer.diff_id,
+                            args.image()
+                        )
+                    }
+                    e => miette!(
+                        help = "check the store with `duckc verify`; remove the image with `duckc rmi` and pull or build it again",
+                        "{e}"
+                    ),
                 })?,
+        );
+    }
+    if let Some(help) = duckc_runtime::userns::missing_ids_help()
+        && let Some(d) = store.dropped_owner(&image.layers).into_diagnostic()?
+    {
+        // As Podman with `ignore_chown_errors`: it runs, but not as the image says.
+        eprintln!(
+            "warning: the files of `{}` that other ids own are yours (0:0) in this container (`{}` is {}:{} in the image): this rootless duckc has no subordinate ids\n  help: {help}",
+            args.image(),
+            d.path,
+            d.uid,
+            d.gid
         );
     }
     let process = process_for(&image, &args)?;
@@ -1244,6 +1275,20 @@ fn commit(store: &Store, args: &CommitArgs) -> miette::Result<ExitCode> {
     }
     let base = duckc_image::resolve(store, &config.image_digest)
         .map_err(|e| miette!("cannot find the image of `{}`: {e}", args.container))?;
+    // Its image's files of other owners are root's in it (rootless without subordinate ids):
+    // the committed layer would give every one the container touched to root.
+    if let Some(help) = duckc_runtime::userns::missing_ids_help()
+        && let Some(d) = store.dropped_owner(&base.layers).into_diagnostic()?
+    {
+        return Err(miette!(
+            help = help,
+            "cannot commit `{}`: its image's files of other owners are root's in it (`{}` is {}:{} in the image), since this rootless duckc has no subordinate ids",
+            args.container,
+            d.path,
+            d.uid,
+            d.gid
+        ));
+    }
     let opts = duckc_image::CommitOptions {
         message: args.message.clone(),
         author: args.author.clone(),

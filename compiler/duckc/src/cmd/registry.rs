@@ -23,8 +23,9 @@ pub struct TlsArgs {
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
           default_missing_value = "true", value_name = "BOOL")]
     tls_verify: bool,
-    /// A directory of CA certificates (`*.crt`) for the registry (default:
-    /// `/etc/duckc/certs.d/HOST/`, then `/etc/docker/certs.d/HOST/`).
+    /// A directory of CA certificates (`*.crt`) for the registry (default: without root,
+    /// `~/.config/duckc/certs.d/HOST/` first; then `/etc/duckc/certs.d/HOST/`, then
+    /// `/etc/docker/certs.d/HOST/`).
     #[arg(long, value_name = "DIR")]
     cert_dir: Option<PathBuf>,
 }
@@ -161,11 +162,10 @@ pub(crate) fn report(e: Error) -> miette::Report {
         Error::NotACache { .. } => "a build cache needs a tag of its own (an image there would be \
              overwritten by `--cache-to`): name another tag, such as `REPOSITORY:buildcache`"
             .to_owned(),
-        Error::Credentials(_) => {
-            "fix or remove the Docker config file (`$DOCKER_CONFIG/config.json` or \
-             `~/.docker/config.json`)"
-                .to_owned()
-        }
+        Error::Credentials(_) => "fix or remove the credentials file the error names (Docker's \
+             `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`, or Podman's \
+             `containers/auth.json`)"
+            .to_owned(),
         Error::CredentialHelper {
             program, failure, ..
         } => {
