@@ -269,7 +269,11 @@ impl<'a> Printer<'a> {
                 if let Some(step) = plan.steps.get(self.step) {
                     let header = format!("Step {}/{total}{label} : {}", self.step + 1, step.text);
                     let header_printed = self.header_at == Some(self.position());
-                    let unit = step.node.map(|k| (k, platform.clone()));
+                    // A config-only step's id needs its top layer's result (its cache key).
+                    let unit = step
+                        .node
+                        .or(step.image.map(|i| i.top))
+                        .map(|k| (k, platform.clone()));
                     let result = match &unit {
                         Some(u) => match self.results.get(u) {
                             Some(r) => Some(r),
@@ -288,7 +292,12 @@ impl<'a> Printer<'a> {
                         lines.push(header);
                     }
                     self.header_at = None;
-                    if let (Some(u), Some(r)) = (unit, result) {
+                    if let (Some(image), None, Some(r)) = (step.image, step.node, result) {
+                        // Keyed as a node's cache key is: over its top layer's, so a re-tagged
+                        // base or another platform gives another id, as it gives another image.
+                        let id = crate::cache_key(&image.key, Some(&r.cache_key), None);
+                        lines.push(format!(" ---> {}", short(&id)));
+                    } else if let (Some(u), Some(r)) = (unit, result) {
                         match &r.layer {
                             None => {
                                 if let Some(id) = &r.base.short_id {

@@ -32,7 +32,7 @@ use crate::history::describe;
 use crate::inputs::EntryKind;
 use crate::items::StepDeclKind;
 use crate::key::NodeKey;
-use crate::node_key::{base_key, image_key, layer_key};
+use crate::node_key::{base_key, image_key, layer_key, step_image_key};
 use crate::path::{excluded, glob, join, normalize};
 
 /// A Dockerfile lowered for one target.
@@ -53,6 +53,9 @@ pub struct DisplayStep {
     pub text: String,
     /// Its layer node (the base node for `FROM` an image); `None` for config-only ones.
     pub node: Option<NodeKey>,
+    /// For a config-only one: the image as it stands after it (see [`History::image`]),
+    /// which build output prints as its id.
+    pub image: Option<StepImage>,
 }
 
 /// A stage in the spec language.
@@ -568,14 +571,24 @@ impl Lowering<'_> {
                 _ => None,
             };
             let node = node_step.map(|s| self.layer(step, s, &mut out, &label));
+            let pushed = created_by.is_some();
             if let Some(created_by) = created_by {
                 out.config.history.push(History {
                     created_by,
                     empty_layer: node.is_none(),
                     comment,
+                    image: None,
                 });
             }
-            display.push(DisplayStep { text, node });
+            // Keyed with its history entry in the config, as the image node keys it.
+            let image = node
+                .is_none()
+                .then(|| step_image_key(out.top, &out.config, &out.state));
+            if let Some(last) = out.config.history.last_mut().filter(|_| pushed) {
+                last.image = image;
+            }
+            let image = image.map(|key| StepImage { key, top: out.top });
+            display.push(DisplayStep { text, node, image });
         }
         out.config.env = out.state.env.clone();
         out.config.workdir = out.state.workdir.clone();
@@ -612,6 +625,10 @@ impl Lowering<'_> {
                 display.push(DisplayStep {
                     text: from_text,
                     node: None,
+                    image: Some(StepImage {
+                        key: step_image_key(base.top, &config, &base.state),
+                        top: base.top,
+                    }),
                 });
                 (
                     StageOut {
@@ -632,6 +649,7 @@ impl Lowering<'_> {
                 display.push(DisplayStep {
                     text: from_text,
                     node: Some(key),
+                    image: None,
                 });
                 let name = match parse_image_ref(&reference) {
                     Some(ImageRef::Tagged { name, tag }) => format!("{name}:{tag}"),
