@@ -410,6 +410,57 @@ fn copy_of_a_missing_source_points_at_that_source() {
     ");
 }
 
+/// A `RUN --mount=type=bind` source missing from the context is labelled at its `source=`
+/// value, also when the mount is quoted, not the whole instruction.
+#[test]
+fn bind_mount_of_a_missing_source_points_at_that_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let ctx = context(
+        tmp.path(),
+        "ctx",
+        "FROM busybox:1.36\nRUN --mount=type=bind,source=missing,target=/m cat /m\nRUN --mount=\"target=/n,src=gone\" cat /n\n",
+    );
+    let out = common::output(duckc(&store).current_dir(&ctx).args([
+        "build",
+        "--progress",
+        "plain",
+        "--pull=never",
+        ".",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let err = &err[err.find("dockerfile::lower").unwrap_or(0)..];
+    insta::assert_snapshot!(err, @r#"
+    dockerfile::lower
+
+      × `missing` is not in the build context
+       ╭─[./Dockerfile:2:30]
+     1 │ FROM busybox:1.36
+     2 │ RUN --mount=type=bind,source=missing,target=/m cat /m
+       ·                              ───┬───
+       ·                                 ╰── no such file in the context
+     3 │ RUN --mount="target=/n,src=gone" cat /n
+       ╰────
+      help: sources are relative to the build context; check the path and the .dockerignore
+
+    dockerfile::lower
+
+      × `gone` is not in the build context
+       ╭─[./Dockerfile:3:28]
+     2 │ RUN --mount=type=bind,source=missing,target=/m cat /m
+     3 │ RUN --mount="target=/n,src=gone" cat /n
+       ·                            ──┬─
+       ·                              ╰── no such file in the context
+       ╰────
+      help: sources are relative to the build context; check the path and the .dockerignore
+    driver::cannot_build
+
+      × `./Dockerfile` cannot be built; fix the errors above
+      help: each error above says what to change; `duckc check FILE` lists them without building
+    "#);
+}
+
 /// `rmi` of an image a container uses: rendered as other errors are (code, `help:`), the
 /// container named by its short id, not by its gc root's file name.
 #[test]

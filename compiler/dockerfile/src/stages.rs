@@ -228,6 +228,9 @@ pub struct MountOp {
     pub kind: ast::MountKind,
     pub target: Option<String>,
     pub source: Option<String>,
+    /// Where `source=` was written, for an error about the source (the `--mount` flag's
+    /// span when it was not).
+    pub source_span: Span,
     pub from: Option<Source>,
     pub id: Option<String>,
     pub sharing: ast::Sharing,
@@ -860,6 +863,7 @@ impl Evaluator<'_> {
             kind: m.kind,
             target: opt(&m.target, self),
             source: opt(&m.source, self),
+            source_span: m.source.as_ref().map_or(m.span, |s| s.span),
             from,
             id: opt(&m.id, self),
             sharing: m.sharing.unwrap_or(ast::Sharing::Shared),

@@ -1287,13 +1287,15 @@ impl Lowering<'_> {
                         }
                         None => {
                             let path = normalize(&source);
+                            // An error about the source points at `source=`, not the `RUN`.
+                            let at = BTreeMap::from([(source.clone(), m.source_span)]);
                             if let Some(files) = self.context_files(
                                 std::slice::from_ref(&source),
                                 "/",
                                 None,
                                 &[],
                                 span,
-                                &BTreeMap::new(),
+                                &at,
                             ) {
                                 // A symlink is never bound: binding it would bind whatever it
                                 // names on the host (SECURITY 36).
@@ -1302,7 +1304,7 @@ impl Lowering<'_> {
                                     && f.source == path
                                 {
                                     self.error(
-                                        span,
+                                        m.source_span,
                                         format!(
                                             "the bind mount source `{source}` is a symlink in the build context"
                                         ),
