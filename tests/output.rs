@@ -461,6 +461,34 @@ fn bind_mount_of_a_missing_source_points_at_that_source() {
     "#);
 }
 
+/// A path another stage does not have, which only the build finds (`RUN --mount=from=`,
+/// `COPY --from`): labelled at that path in the Dockerfile, with the stage it was read from.
+#[test]
+fn a_path_missing_from_another_stage_points_at_that_path() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    for (name, step) in [
+        ("mount", "RUN --mount=from=a,source=/missing,target=/m cat /m"),
+        ("copy", "COPY --from=a /bin/busybox /missing /m/"),
+    ] {
+        let ctx = context(
+            tmp.path(),
+            name,
+            &format!("FROM busybox AS a\nFROM busybox\n{step}\n"),
+        );
+        let (code, _, err) = common::run(
+            &store,
+            &["build", "--progress", "plain", ctx.to_str().unwrap()],
+        );
+        assert_eq!(code, 1, "{err}");
+        let err = err.replace(ctx.to_str().unwrap(), "CTX");
+        insta::assert_snapshot!(format!("missing_in_stage_{name}"), err);
+    }
+}
+
 /// `rmi` of an image a container uses: rendered as other errors are (code, `help:`), the
 /// container named by its short id, not by its gc root's file name.
 #[test]

@@ -44,6 +44,20 @@ pub struct LoweredDockerfile {
     pub steps: Vec<DisplayStep>,
     /// Per needed stage, its spec-language form (what `duckc convert` prints).
     pub stages: Vec<ConvertedStage>,
+    /// Where each path a step reads from another stage or an image (`COPY --from`,
+    /// `RUN --mount=from=`) was written, by the step's node and the path as the executor names
+    /// it: a path the source turns out not to have, which only the build finds, is reported
+    /// there.
+    pub read_from: BTreeMap<(NodeKey, String), ReadFrom>,
+}
+
+/// A path read from another stage or an image, where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadFrom {
+    /// The path as written (`source=…`, a `COPY --from` source).
+    pub span: Span,
+    /// The stage's name (`stage-N` when it has none) or the image reference.
+    pub from: String,
 }
 
 /// One instruction as the build prints it (`Step 2/3 : RUN touch new_file1`).
@@ -266,6 +280,10 @@ struct Lowering<'a> {
     lenient: bool,
     /// The digests of `ADD` URLs without `--checksum`, fetched by the driver.
     fetched: &'a BTreeMap<String, crate::key::Digest>,
+    /// What the instruction being lowered reads from other stages or images: (path, where).
+    reading: Vec<(String, ReadFrom)>,
+    /// [`LoweredDockerfile::read_from`].
+    read_from: BTreeMap<(NodeKey, String), ReadFrom>,
 }
 
 fn diag(severity: Severity, span: Span, message: String, label: &str, help: &str) -> Diagnostic {
@@ -334,6 +352,8 @@ pub fn lower_with_urls(
         extra_edges: Vec::new(),
         diagnostics: Vec::new(),
         lenient: false,
+        reading: Vec::new(),
+        read_from: BTreeMap::new(),
     };
     let Some(target) = ev.target else {
         return (None, l.diagnostics);
@@ -390,6 +410,7 @@ pub fn lower_with_urls(
             graph,
             steps,
             stages,
+            read_from: l.read_from,
         }),
         l.diagnostics,
     )
@@ -409,6 +430,8 @@ pub fn convert_stages(file: &Dockerfile, ev: &Evaluation) -> Vec<ConvertedStage>
         extra_edges: Vec::new(),
         diagnostics: Vec::new(),
         lenient: true,
+        reading: Vec::new(),
+        read_from: BTreeMap::new(),
     };
     let mut outs: BTreeMap<usize, StageOut> = BTreeMap::new();
     let (mut steps, mut stages) = (Vec::new(), Vec::new());
@@ -554,6 +577,7 @@ impl Lowering<'_> {
         let mut entrypoint_set = false;
         for step in &stage.steps {
             let text = self.file.instructions[step.instruction].text.clone();
+            self.reading.clear();
             let (kdl, node_step) =
                 self.instruction(step, &text, &mut out, &mut entrypoint_set, outs);
             let created_by = match &kdl {
@@ -571,6 +595,11 @@ impl Lowering<'_> {
                 _ => None,
             };
             let node = node_step.map(|s| self.layer(step, s, &mut out, &label));
+            if let Some(key) = node {
+                for (path, at) in self.reading.drain(..) {
+                    self.read_from.entry((key, path)).or_insert(at);
+                }
+            }
             let pushed = created_by.is_some();
             if let Some(created_by) = created_by {
                 out.config.history.push(History {
@@ -1144,6 +1173,15 @@ impl Lowering<'_> {
     ) -> Option<(CopyStep, Result<StepDeclKind, String>)> {
         let name = if is_add { "ADD" } else { "COPY" };
         let (node, source_name) = self.source_node(from, span, outs)?;
+        for (s, at) in c.sources.iter().zip(&c.source_spans) {
+            if let CopySource::Path(p) = s {
+                let at = ReadFrom {
+                    span: *at,
+                    from: source_name.clone(),
+                };
+                self.reading.push((join("/", p), at));
+            }
+        }
         let step = CopyStep {
             sources: paths.clone(),
             destination,
@@ -1277,7 +1315,12 @@ impl Lowering<'_> {
                     let source = m.source.clone().unwrap_or_default();
                     match &m.from {
                         Some(from) => {
-                            if let Some((node, _)) = self.source_node(from, span, outs) {
+                            if let Some((node, name)) = self.source_node(from, span, outs) {
+                                let at = ReadFrom {
+                                    span: m.source_span,
+                                    from: name,
+                                };
+                                self.reading.push((join("/", &source), at));
                                 out.push(RunMount::BindFrom {
                                     target,
                                     node,

@@ -546,6 +546,29 @@ fn failure(
             eprintln!("{report:?}");
             Some(ExitCode::FAILURE)
         }
+        // A path another stage or an image does not have, which only the build can find:
+        // pointed at where the Dockerfile names it, as a missing context source is.
+        duckc_executor::Error::CopyFromMissing { path, .. }
+            if let Some((d, at)) = dockerfile
+                .zip(*node)
+                .and_then(|(d, key)| Some((d, d.lowered.read_from.get(&(key, path.clone()))?))) =>
+        {
+            let span = at.span.start..at.span.end.max(at.span.start);
+            let report = miette!(
+                code = "build::copy_from_missing",
+                labels = vec![miette::LabeledSpan::at(span, format!("not in `{}`", at.from))],
+                help = format!(
+                    "the path is looked up in what `{0}` holds, not in the build context: check it against `{0}`",
+                    at.from
+                ),
+                // No `(stage …)`: the label shows the step, and names the stage read from.
+                "`{path}` does not exist in `{}`",
+                at.from
+            )
+            .with_source_code(miette::NamedSource::new(&loaded.name, d.text.clone()));
+            eprintln!("{report:?}");
+            Some(ExitCode::FAILURE)
+        }
         // The error's own `help:` (`duckc_executor::Error` is a diagnostic), under the step's env.
         other => {
             eprintln!("error: {other}{whose}");
