@@ -461,6 +461,30 @@ fn bind_mount_of_a_missing_source_points_at_that_source() {
     "#);
 }
 
+/// A `RUN --mount` over the step's root or its `/proc` is refused before anything runs,
+/// labelled at its `target=` (relative to the `WORKDIR`, as it is resolved).
+#[test]
+fn a_mount_over_the_root_or_proc_points_at_its_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let ctx = context(
+        tmp.path(),
+        "ctx",
+        "FROM busybox:1.36\nRUN --mount=type=cache,target=/ true\nWORKDIR /\nRUN --mount=type=tmpfs,target=proc/ true\n",
+    );
+    let out = common::output(duckc(&store).current_dir(&ctx).args([
+        "build",
+        "--progress",
+        "plain",
+        "--pull=never",
+        ".",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let err = &err[err.find("dockerfile::lower").unwrap_or(0)..];
+    insta::assert_snapshot!("mount_over_root_or_proc", err);
+}
+
 /// A path another stage does not have, which only the build finds (`RUN --mount=from=`,
 /// `COPY --from`): labelled at that path in the Dockerfile, with the stage it was read from.
 #[test]
@@ -471,7 +495,10 @@ fn a_path_missing_from_another_stage_points_at_that_path() {
     let tmp = tempfile::tempdir().unwrap();
     let store = store(tmp.path());
     for (name, step) in [
-        ("mount", "RUN --mount=from=a,source=/missing,target=/m cat /m"),
+        (
+            "mount",
+            "RUN --mount=from=a,source=/missing,target=/m cat /m",
+        ),
         ("copy", "COPY --from=a /bin/busybox /missing /m/"),
     ] {
         let ctx = context(

@@ -1305,6 +1305,36 @@ impl Lowering<'_> {
         let mut out = Vec::new();
         for m in &run.mounts {
             let target = join(&state.workdir, m.target.as_deref().unwrap_or(""));
+            // The runtime mounts these itself; a mount over them leaves the step no usable root
+            // or procfs (runc refuses both too).
+            let over = match target.trim_end_matches('/') {
+                "" => "/",
+                t => t,
+            };
+            if matches!(
+                m.kind,
+                MountKind::Cache | MountKind::Tmpfs | MountKind::Bind
+            ) && (over == "/" || over == "/proc")
+            {
+                let (label, help) = if over == "/" {
+                    (
+                        "the step's root",
+                        "mount at a directory below `/`, e.g. `target=/cache`",
+                    )
+                } else {
+                    (
+                        "the step's procfs",
+                        "mount at another directory, e.g. `target=/cache`: every step gets its own `/proc`",
+                    )
+                };
+                self.error(
+                    m.target_span,
+                    format!("a `RUN --mount` cannot mount over `{over}`"),
+                    label,
+                    help,
+                );
+                continue;
+            }
             match m.kind {
                 MountKind::Cache => out.push(RunMount::Cache {
                     id: m.id.clone().unwrap_or_else(|| target.clone()),
