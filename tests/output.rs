@@ -461,6 +461,43 @@ fn bind_mount_of_a_missing_source_points_at_that_source() {
     "#);
 }
 
+/// `build -q` prints the image id alone (`sha256:` and 64 hex digits, as `docker build -q`),
+/// the one `--iidfile` writes and `Successfully built` shortens; a cached rebuild prints it
+/// again, and `run` takes it.
+#[test]
+fn quiet_build_prints_the_image_id_alone() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let ctx = context(
+        tmp.path(),
+        "quiet",
+        "FROM busybox\nENV GREETING=quack\nCMD [\"sh\", \"-c\", \"echo $GREETING\"]\n",
+    );
+    let dir = ctx.to_str().unwrap();
+    let iid = tmp.path().join("iid");
+    let (code, out, err) = common::run(
+        &store,
+        &["build", "-q", "--iidfile", iid.to_str().unwrap(), dir],
+    );
+    assert_eq!(code, 0, "{err}");
+    let id = out.strip_suffix('\n').unwrap_or_else(|| panic!("{out:?}"));
+    assert!(
+        id.len() == 71 && id.starts_with("sha256:") && !id.contains('\n'),
+        "{out:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&iid).unwrap(), id);
+    let (_, plain, _) = common::run(&store, &["build", "--progress", "plain", dir]);
+    assert!(
+        plain.contains(&format!("Successfully built {}\n", &id[7..19])),
+        "{plain}"
+    );
+    assert_eq!(common::run(&store, &["build", "--quiet", dir]).1, out);
+    assert_eq!(common::run(&store, &["run", "--rm", id]).1, "quack\n");
+}
+
 /// A `RUN --mount` over the step's root or its `/proc` is refused before anything runs,
 /// labelled at its `target=` (relative to the `WORKDIR`, as it is resolved).
 #[test]

@@ -28,6 +28,8 @@ pub enum Mode {
     Tty,
     /// One JSON object per line and event.
     Json,
+    /// Nothing while building (`build -q`): the caller prints each env's image id at the end.
+    Quiet,
 }
 
 /// Prints build events.
@@ -91,6 +93,7 @@ impl<'a> Printer<'a> {
     /// Handles one build event.
     pub fn event(&mut self, event: Event<'_>) {
         match self.mode {
+            Mode::Quiet => {}
             Mode::Json => self.json(event),
             Mode::Plain | Mode::Tty => {
                 let mut lines = Vec::new();
