@@ -81,17 +81,21 @@ fn steps(out: &str) -> Vec<(String, &'static str)> {
     steps
 }
 
-/// Build output with its 12-hex-digit ids replaced, for snapshots.
+/// Build output with its 12-hex-digit ids (layers, nodes, images) replaced, for snapshots.
 fn redact(out: &str) -> String {
     out.lines()
         .map(|l| {
-            let id = l
-                .strip_prefix(" ---> ")
-                .or_else(|| l.strip_prefix("Successfully built "));
-            match id.filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit())) {
-                Some(id) => format!("{}<id>\n", &l[..l.len() - id.len()]),
-                None => format!("{l}\n"),
-            }
+            let words: Vec<&str> = l
+                .split(' ')
+                .map(|w| {
+                    if w.len() == 12 && w.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        "<id>"
+                    } else {
+                        w
+                    }
+                })
+                .collect();
+            words.join(" ") + "\n"
         })
         .collect()
 }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::time::Instant;
 
-use duckc_ir::{Node, Step};
+use duckc_ir::{Node, NodeKey, Step};
 use serde_json::json;
 
 use crate::assemble::Assembled;
@@ -45,6 +45,9 @@ pub struct Printer<'a> {
     running: BTreeMap<Unit, (Instant, String, String)>,
     /// Nodes that began executing.
     started: BTreeSet<Unit>,
+    /// The `run` nodes among them: one that executed says ` ---> Running in` even when it
+    /// printed nothing, as Docker does for every `RUN`.
+    runs: BTreeSet<NodeKey>,
     /// Nodes whose output was printed as it came (not printed again when they finish).
     streamed: BTreeSet<Unit>,
     /// Nodes printed ahead of the spec order, by their `#N`.
@@ -80,6 +83,7 @@ impl<'a> Printer<'a> {
             shown: BTreeSet::new(),
             running: BTreeMap::new(),
             started: BTreeSet::new(),
+            runs: BTreeSet::new(),
             streamed: BTreeSet::new(),
             tags: BTreeMap::new(),
             header_at: None,
@@ -104,6 +108,9 @@ impl<'a> Printer<'a> {
                             (Instant::now(), node_text(node), String::new()),
                         );
                         self.started.insert((node.key, platform.to_owned()));
+                        if matches!(node.step, Step::Run(_)) {
+                            self.runs.insert(node.key);
+                        }
                     }
                     Event::Output(node, platform, line) => {
                         let unit = (node.key, platform.to_owned());
@@ -309,6 +316,7 @@ impl<'a> Printer<'a> {
                             }
                             Some(layer) => {
                                 let short_key = u.0.short();
+                                let ran = self.runs.contains(&u.0) && !r.cached;
                                 let tag = self.tags.get(&u).copied();
                                 let first = self.shown.insert(u);
                                 if r.cached {
@@ -323,6 +331,8 @@ impl<'a> Printer<'a> {
                                     lines.push(format!(" ---> Running in {short_key}"));
                                     let text = String::from_utf8_lossy(&r.output);
                                     lines.extend(text.trim_end().lines().map(str::to_owned));
+                                } else if first && ran {
+                                    lines.push(format!(" ---> Running in {short_key}"));
                                 }
                                 lines.push(format!(" ---> {}", short(&layer.diff_id)));
                             }
