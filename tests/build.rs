@@ -111,6 +111,17 @@ fn build_cache_edit_explain_run_check_export() {
     let second = build(&["--progress", "plain"]);
     insta::assert_snapshot!("second_build", redact(&second));
     assert_eq!(second.matches("Using cache").count(), 9, "{second}");
+    // Every step's id, config-only steps' included, is the same on the cached rebuild.
+    let ids = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| {
+                l.starts_with(" ---> ") && !l.contains("Using cache") && !l.contains("Running in")
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(ids(&first), ids(&second), "{first}\n{second}");
+    assert_eq!(ids(&second).len(), 23, "{second}");
 
     // The image runs.
     let greeting = ok(duckc(&store).args(["run", "--rm", "duckc-example/hello"]));

@@ -410,6 +410,149 @@ fn copy_of_a_missing_source_points_at_that_source() {
     ");
 }
 
+/// A `RUN --mount=type=bind` source missing from the context is labelled at its `source=`
+/// value, also when the mount is quoted, not the whole instruction.
+#[test]
+fn bind_mount_of_a_missing_source_points_at_that_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let ctx = context(
+        tmp.path(),
+        "ctx",
+        "FROM busybox:1.36\nRUN --mount=type=bind,source=missing,target=/m cat /m\nRUN --mount=\"target=/n,src=gone\" cat /n\n",
+    );
+    let out = common::output(duckc(&store).current_dir(&ctx).args([
+        "build",
+        "--progress",
+        "plain",
+        "--pull=never",
+        ".",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let err = &err[err.find("dockerfile::lower").unwrap_or(0)..];
+    insta::assert_snapshot!(err, @r#"
+    dockerfile::lower
+
+      × `missing` is not in the build context
+       ╭─[./Dockerfile:2:30]
+     1 │ FROM busybox:1.36
+     2 │ RUN --mount=type=bind,source=missing,target=/m cat /m
+       ·                              ───┬───
+       ·                                 ╰── no such file in the context
+     3 │ RUN --mount="target=/n,src=gone" cat /n
+       ╰────
+      help: sources are relative to the build context; check the path and the .dockerignore
+
+    dockerfile::lower
+
+      × `gone` is not in the build context
+       ╭─[./Dockerfile:3:28]
+     2 │ RUN --mount=type=bind,source=missing,target=/m cat /m
+     3 │ RUN --mount="target=/n,src=gone" cat /n
+       ·                            ──┬─
+       ·                              ╰── no such file in the context
+       ╰────
+      help: sources are relative to the build context; check the path and the .dockerignore
+    driver::cannot_build
+
+      × `./Dockerfile` cannot be built; fix the errors above
+      help: each error above says what to change; `duckc check FILE` lists them without building
+    "#);
+}
+
+/// `build -q` prints the image id alone (`sha256:` and 64 hex digits, as `docker build -q`),
+/// the one `--iidfile` writes and `Successfully built` shortens; a cached rebuild prints it
+/// again, and `run` takes it.
+#[test]
+fn quiet_build_prints_the_image_id_alone() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let ctx = context(
+        tmp.path(),
+        "quiet",
+        "FROM busybox\nENV GREETING=quack\nCMD [\"sh\", \"-c\", \"echo $GREETING\"]\n",
+    );
+    let dir = ctx.to_str().unwrap();
+    let iid = tmp.path().join("iid");
+    let (code, out, err) = common::run(
+        &store,
+        &["build", "-q", "--iidfile", iid.to_str().unwrap(), dir],
+    );
+    assert_eq!(code, 0, "{err}");
+    let id = out.strip_suffix('\n').unwrap_or_else(|| panic!("{out:?}"));
+    assert!(
+        id.len() == 71 && id.starts_with("sha256:") && !id.contains('\n'),
+        "{out:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&iid).unwrap(), id);
+    let (_, plain, _) = common::run(&store, &["build", "--progress", "plain", dir]);
+    assert!(
+        plain.contains(&format!("Successfully built {}\n", &id[7..19])),
+        "{plain}"
+    );
+    assert_eq!(common::run(&store, &["build", "--quiet", dir]).1, out);
+    assert_eq!(common::run(&store, &["run", "--rm", id]).1, "quack\n");
+}
+
+/// A `RUN --mount` over the step's root or its `/proc` is refused before anything runs,
+/// labelled at its `target=` (relative to the `WORKDIR`, as it is resolved).
+#[test]
+fn a_mount_over_the_root_or_proc_points_at_its_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let ctx = context(
+        tmp.path(),
+        "ctx",
+        "FROM busybox:1.36\nRUN --mount=type=cache,target=/ true\nWORKDIR /\nRUN --mount=type=tmpfs,target=proc/ true\n",
+    );
+    let out = common::output(duckc(&store).current_dir(&ctx).args([
+        "build",
+        "--progress",
+        "plain",
+        "--pull=never",
+        ".",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let err = &err[err.find("dockerfile::lower").unwrap_or(0)..];
+    insta::assert_snapshot!("mount_over_root_or_proc", err);
+}
+
+/// A path another stage does not have, which only the build finds (`RUN --mount=from=`,
+/// `COPY --from`): labelled at that path in the Dockerfile, with the stage it was read from.
+#[test]
+fn a_path_missing_from_another_stage_points_at_that_path() {
+    if !require_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    for (name, step) in [
+        (
+            "mount",
+            "RUN --mount=from=a,source=/missing,target=/m cat /m",
+        ),
+        ("copy", "COPY --from=a /bin/busybox /missing /m/"),
+    ] {
+        let ctx = context(
+            tmp.path(),
+            name,
+            &format!("FROM busybox AS a\nFROM busybox\n{step}\n"),
+        );
+        let (code, _, err) = common::run(
+            &store,
+            &["build", "--progress", "plain", ctx.to_str().unwrap()],
+        );
+        assert_eq!(code, 1, "{err}");
+        let err = err.replace(ctx.to_str().unwrap(), "CTX");
+        insta::assert_snapshot!(format!("missing_in_stage_{name}"), err);
+    }
+}
+
 /// `rmi` of an image a container uses: rendered as other errors are (code, `help:`), the
 /// container named by its short id, not by its gc root's file name.
 #[test]

@@ -758,6 +758,11 @@ fn build_with_a_local_context_sends_only_what_it_copies_and_then_only_edits() {
         code != 0 && err.contains("would write on the remote host"),
         "{err}"
     );
+    let (code, _, err) = sshd.run(&["-H", "box", "build", spec, "--iidfile", "/tmp/x"]);
+    assert!(
+        code != 0 && err.contains("`--iidfile` would write on the remote host"),
+        "{err}"
+    );
 
     // A file saved while it is sent: the build stops and says so; the rerun builds.
     std::fs::copy(example.join("env.kdl"), ctx.join("env.kdl")).unwrap();

@@ -206,7 +206,14 @@ fn flags(line: &mut Line<'_>, name: &str, base: usize, raw: &[words::RawFlag]) -
             name: Spanned::new(fname.to_string(), name_span),
             value: value.map(|v| {
                 let vs = (a + 2 + fname.len() + 1).min(b);
-                Spanned::new(v.to_string(), line.span(vs, b))
+                // A quoted value (`--mount="type=bind,…"`): its span is what is inside the
+                // quotes, so offsets into the unquoted text land where they were written.
+                let raw = line.text.get(vs..b).unwrap_or_default();
+                let (vs, ve) = match raw.chars().next() {
+                    Some(q @ ('"' | '\'')) if raw.len() >= 2 && raw.ends_with(q) => (vs + 1, b - 1),
+                    _ => (vs, b),
+                };
+                Spanned::new(v.to_string(), line.span(vs, ve))
             }),
         };
         let Some(&(_, repeatable)) = allowed.iter().find(|(n, _)| *n == fname) else {

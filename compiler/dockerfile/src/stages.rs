@@ -227,7 +227,12 @@ pub enum CopySource {
 pub struct MountOp {
     pub kind: ast::MountKind,
     pub target: Option<String>,
+    /// Where `target=` was written (the `--mount` flag's span when it was not).
+    pub target_span: Span,
     pub source: Option<String>,
+    /// Where `source=` was written, for an error about the source (the `--mount` flag's
+    /// span when it was not).
+    pub source_span: Span,
     pub from: Option<Source>,
     pub id: Option<String>,
     pub sharing: ast::Sharing,
@@ -859,7 +864,9 @@ impl Evaluator<'_> {
         MountOp {
             kind: m.kind,
             target: opt(&m.target, self),
+            target_span: m.target.as_ref().map_or(m.span, |s| s.span),
             source: opt(&m.source, self),
+            source_span: m.source.as_ref().map_or(m.span, |s| s.span),
             from,
             id: opt(&m.id, self),
             sharing: m.sharing.unwrap_or(ast::Sharing::Shared),

@@ -18,6 +18,9 @@ pub struct Dockerfile {
     pub ev: Evaluation,
     /// The base images' ENV and Shell it was evaluated with.
     pub base_env: BaseConfigs,
+    /// The Dockerfile's text, for an error the build finds to point into
+    /// ([`LoweredDockerfile::read_from`]).
+    pub text: String,
 }
 
 /// By base image reference (as written after `FROM`, substituted): its config's ENV, and its
@@ -224,6 +227,7 @@ pub(crate) fn load(
             lowered,
             ev,
             base_env: configs,
+            text: text.to_owned(),
         }),
         _ => Err(Error::CannotBuild {
             path: path.to_owned(),

@@ -340,6 +340,7 @@ impl Loaded {
             .map(|s| duckc_executor::PlanStep {
                 text: s.text.clone(),
                 node: s.node,
+                image: s.image,
             })
             .collect();
         Ok(vec![plan])

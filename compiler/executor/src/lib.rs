@@ -126,7 +126,12 @@ pub enum Error {
     },
     /// A `copy … from=` source path that the source's filesystem does not have.
     #[error("`{path}` does not exist in `{image}`")]
-    #[diagnostic(code(build::copy_from_missing))]
+    #[diagnostic(
+        code(build::copy_from_missing),
+        help(
+            "the path is looked up in the source's filesystem as built: check that a step there makes it"
+        )
+    )]
     CopyFromMissing { path: String, image: String },
     /// An `ADD`ed archive that cannot be extracted.
     #[error("cannot unpack `{path}`: {reason}")]

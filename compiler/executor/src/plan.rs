@@ -2,7 +2,7 @@
 //! envs in order, each layer step tied to its graph node. Progress output and `explain` number
 //! steps from this list (`Step 3/7 : …`).
 
-use duckc_ir::{BaseImage, EnvOutput, LayerGraph, NodeKey, Step};
+use duckc_ir::{BaseImage, EnvOutput, LayerGraph, NodeKey, Step, StepImage};
 
 use crate::{Error, Result};
 
@@ -14,6 +14,10 @@ pub struct PlanStep {
     /// The layer node it produces (the base node for the `from` step); `None` for steps that
     /// change only the image config.
     pub node: Option<NodeKey>,
+    /// For a step that changes only the config: the image as it stands after it, whose
+    /// cache key build output prints as the step's id (` ---> <id>`), as Docker prints the id
+    /// of each step's intermediate image. The same inputs give the same id, cached or not.
+    pub image: Option<StepImage>,
 }
 
 /// An env's steps.
@@ -38,7 +42,9 @@ pub fn env_plan(graph: &LayerGraph, env: &EnvOutput) -> Result<EnvPlan> {
     };
     let mut layers = config.layers.iter().copied();
     let mut steps = Vec::new();
+    let mut top = None;
     if let Some(base) = layers.next() {
+        top = Some(base);
         let node = graph
             .node(&base)
             .ok_or_else(|| Error::MissingNode(base.to_string()))?;
@@ -48,12 +54,16 @@ pub fn env_plan(graph: &LayerGraph, env: &EnvOutput) -> Result<EnvPlan> {
                 _ => "from".to_owned(),
             },
             node: Some(base),
+            image: None,
         });
     }
     for h in &config.history {
+        let node = if h.empty_layer { None } else { layers.next() };
+        top = node.or(top);
         steps.push(PlanStep {
             text: h.created_by.clone(),
-            node: if h.empty_layer { None } else { layers.next() },
+            node,
+            image: h.image.zip(top).map(|(key, top)| StepImage { key, top }),
         });
     }
     Ok(EnvPlan {

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::time::Instant;
 
-use duckc_ir::{Node, Step};
+use duckc_ir::{Node, NodeKey, Step};
 use serde_json::json;
 
 use crate::assemble::Assembled;
@@ -28,6 +28,8 @@ pub enum Mode {
     Tty,
     /// One JSON object per line and event.
     Json,
+    /// Nothing while building (`build -q`): the caller prints each env's image id at the end.
+    Quiet,
 }
 
 /// Prints build events.
@@ -43,6 +45,9 @@ pub struct Printer<'a> {
     running: BTreeMap<Unit, (Instant, String, String)>,
     /// Nodes that began executing.
     started: BTreeSet<Unit>,
+    /// The `run` nodes among them: one that executed says ` ---> Running in` even when it
+    /// printed nothing, as Docker does for every `RUN`.
+    runs: BTreeSet<NodeKey>,
     /// Nodes whose output was printed as it came (not printed again when they finish).
     streamed: BTreeSet<Unit>,
     /// Nodes printed ahead of the spec order, by their `#N`.
@@ -78,6 +83,7 @@ impl<'a> Printer<'a> {
             shown: BTreeSet::new(),
             running: BTreeMap::new(),
             started: BTreeSet::new(),
+            runs: BTreeSet::new(),
             streamed: BTreeSet::new(),
             tags: BTreeMap::new(),
             header_at: None,
@@ -91,6 +97,7 @@ impl<'a> Printer<'a> {
     /// Handles one build event.
     pub fn event(&mut self, event: Event<'_>) {
         match self.mode {
+            Mode::Quiet => {}
             Mode::Json => self.json(event),
             Mode::Plain | Mode::Tty => {
                 let mut lines = Vec::new();
@@ -101,6 +108,9 @@ impl<'a> Printer<'a> {
                             (Instant::now(), node_text(node), String::new()),
                         );
                         self.started.insert((node.key, platform.to_owned()));
+                        if matches!(node.step, Step::Run(_)) {
+                            self.runs.insert(node.key);
+                        }
                     }
                     Event::Output(node, platform, line) => {
                         let unit = (node.key, platform.to_owned());
@@ -269,7 +279,11 @@ impl<'a> Printer<'a> {
                 if let Some(step) = plan.steps.get(self.step) {
                     let header = format!("Step {}/{total}{label} : {}", self.step + 1, step.text);
                     let header_printed = self.header_at == Some(self.position());
-                    let unit = step.node.map(|k| (k, platform.clone()));
+                    // A config-only step's id needs its top layer's result (its cache key).
+                    let unit = step
+                        .node
+                        .or(step.image.map(|i| i.top))
+                        .map(|k| (k, platform.clone()));
                     let result = match &unit {
                         Some(u) => match self.results.get(u) {
                             Some(r) => Some(r),
@@ -288,7 +302,12 @@ impl<'a> Printer<'a> {
                         lines.push(header);
                     }
                     self.header_at = None;
-                    if let (Some(u), Some(r)) = (unit, result) {
+                    if let (Some(image), None, Some(r)) = (step.image, step.node, result) {
+                        // Keyed as a node's cache key is: over its top layer's, so a re-tagged
+                        // base or another platform gives another id, as it gives another image.
+                        let id = crate::cache_key(&image.key, Some(&r.cache_key), None);
+                        lines.push(format!(" ---> {}", short(&id)));
+                    } else if let (Some(u), Some(r)) = (unit, result) {
                         match &r.layer {
                             None => {
                                 if let Some(id) = &r.base.short_id {
@@ -297,6 +316,7 @@ impl<'a> Printer<'a> {
                             }
                             Some(layer) => {
                                 let short_key = u.0.short();
+                                let ran = self.runs.contains(&u.0) && !r.cached;
                                 let tag = self.tags.get(&u).copied();
                                 let first = self.shown.insert(u);
                                 if r.cached {
@@ -311,6 +331,8 @@ impl<'a> Printer<'a> {
                                     lines.push(format!(" ---> Running in {short_key}"));
                                     let text = String::from_utf8_lossy(&r.output);
                                     lines.extend(text.trim_end().lines().map(str::to_owned));
+                                } else if first && ran {
+                                    lines.push(format!(" ---> Running in {short_key}"));
                                 }
                                 lines.push(format!(" ---> {}", short(&layer.diff_id)));
                             }

@@ -32,7 +32,7 @@ use crate::history::describe;
 use crate::inputs::EntryKind;
 use crate::items::StepDeclKind;
 use crate::key::NodeKey;
-use crate::node_key::{base_key, image_key, layer_key};
+use crate::node_key::{base_key, image_key, layer_key, step_image_key};
 use crate::path::{excluded, glob, join, normalize};
 
 /// A Dockerfile lowered for one target.
@@ -44,6 +44,20 @@ pub struct LoweredDockerfile {
     pub steps: Vec<DisplayStep>,
     /// Per needed stage, its spec-language form (what `duckc convert` prints).
     pub stages: Vec<ConvertedStage>,
+    /// Where each path a step reads from another stage or an image (`COPY --from`,
+    /// `RUN --mount=from=`) was written, by the step's node and the path as the executor names
+    /// it: a path the source turns out not to have, which only the build finds, is reported
+    /// there.
+    pub read_from: BTreeMap<(NodeKey, String), ReadFrom>,
+}
+
+/// A path read from another stage or an image, where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadFrom {
+    /// The path as written (`source=…`, a `COPY --from` source).
+    pub span: Span,
+    /// The stage's name (`stage-N` when it has none) or the image reference.
+    pub from: String,
 }
 
 /// One instruction as the build prints it (`Step 2/3 : RUN touch new_file1`).
@@ -53,6 +67,9 @@ pub struct DisplayStep {
     pub text: String,
     /// Its layer node (the base node for `FROM` an image); `None` for config-only ones.
     pub node: Option<NodeKey>,
+    /// For a config-only one: the image as it stands after it (see [`History::image`]),
+    /// which build output prints as its id.
+    pub image: Option<StepImage>,
 }
 
 /// A stage in the spec language.
@@ -263,6 +280,10 @@ struct Lowering<'a> {
     lenient: bool,
     /// The digests of `ADD` URLs without `--checksum`, fetched by the driver.
     fetched: &'a BTreeMap<String, crate::key::Digest>,
+    /// What the instruction being lowered reads from other stages or images: (path, where).
+    reading: Vec<(String, ReadFrom)>,
+    /// [`LoweredDockerfile::read_from`].
+    read_from: BTreeMap<(NodeKey, String), ReadFrom>,
 }
 
 fn diag(severity: Severity, span: Span, message: String, label: &str, help: &str) -> Diagnostic {
@@ -331,6 +352,8 @@ pub fn lower_with_urls(
         extra_edges: Vec::new(),
         diagnostics: Vec::new(),
         lenient: false,
+        reading: Vec::new(),
+        read_from: BTreeMap::new(),
     };
     let Some(target) = ev.target else {
         return (None, l.diagnostics);
@@ -387,6 +410,7 @@ pub fn lower_with_urls(
             graph,
             steps,
             stages,
+            read_from: l.read_from,
         }),
         l.diagnostics,
     )
@@ -406,6 +430,8 @@ pub fn convert_stages(file: &Dockerfile, ev: &Evaluation) -> Vec<ConvertedStage>
         extra_edges: Vec::new(),
         diagnostics: Vec::new(),
         lenient: true,
+        reading: Vec::new(),
+        read_from: BTreeMap::new(),
     };
     let mut outs: BTreeMap<usize, StageOut> = BTreeMap::new();
     let (mut steps, mut stages) = (Vec::new(), Vec::new());
@@ -551,6 +577,7 @@ impl Lowering<'_> {
         let mut entrypoint_set = false;
         for step in &stage.steps {
             let text = self.file.instructions[step.instruction].text.clone();
+            self.reading.clear();
             let (kdl, node_step) =
                 self.instruction(step, &text, &mut out, &mut entrypoint_set, outs);
             let created_by = match &kdl {
@@ -568,14 +595,29 @@ impl Lowering<'_> {
                 _ => None,
             };
             let node = node_step.map(|s| self.layer(step, s, &mut out, &label));
+            if let Some(key) = node {
+                for (path, at) in self.reading.drain(..) {
+                    self.read_from.entry((key, path)).or_insert(at);
+                }
+            }
+            let pushed = created_by.is_some();
             if let Some(created_by) = created_by {
                 out.config.history.push(History {
                     created_by,
                     empty_layer: node.is_none(),
                     comment,
+                    image: None,
                 });
             }
-            display.push(DisplayStep { text, node });
+            // Keyed with its history entry in the config, as the image node keys it.
+            let image = node
+                .is_none()
+                .then(|| step_image_key(out.top, &out.config, &out.state));
+            if let Some(last) = out.config.history.last_mut().filter(|_| pushed) {
+                last.image = image;
+            }
+            let image = image.map(|key| StepImage { key, top: out.top });
+            display.push(DisplayStep { text, node, image });
         }
         out.config.env = out.state.env.clone();
         out.config.workdir = out.state.workdir.clone();
@@ -612,6 +654,10 @@ impl Lowering<'_> {
                 display.push(DisplayStep {
                     text: from_text,
                     node: None,
+                    image: Some(StepImage {
+                        key: step_image_key(base.top, &config, &base.state),
+                        top: base.top,
+                    }),
                 });
                 (
                     StageOut {
@@ -632,6 +678,7 @@ impl Lowering<'_> {
                 display.push(DisplayStep {
                     text: from_text,
                     node: Some(key),
+                    image: None,
                 });
                 let name = match parse_image_ref(&reference) {
                     Some(ImageRef::Tagged { name, tag }) => format!("{name}:{tag}"),
@@ -1126,6 +1173,15 @@ impl Lowering<'_> {
     ) -> Option<(CopyStep, Result<StepDeclKind, String>)> {
         let name = if is_add { "ADD" } else { "COPY" };
         let (node, source_name) = self.source_node(from, span, outs)?;
+        for (s, at) in c.sources.iter().zip(&c.source_spans) {
+            if let CopySource::Path(p) = s {
+                let at = ReadFrom {
+                    span: *at,
+                    from: source_name.clone(),
+                };
+                self.reading.push((join("/", p), at));
+            }
+        }
         let step = CopyStep {
             sources: paths.clone(),
             destination,
@@ -1249,6 +1305,36 @@ impl Lowering<'_> {
         let mut out = Vec::new();
         for m in &run.mounts {
             let target = join(&state.workdir, m.target.as_deref().unwrap_or(""));
+            // The runtime mounts these itself; a mount over them leaves the step no usable root
+            // or procfs (runc refuses both too).
+            let over = match target.trim_end_matches('/') {
+                "" => "/",
+                t => t,
+            };
+            if matches!(
+                m.kind,
+                MountKind::Cache | MountKind::Tmpfs | MountKind::Bind
+            ) && (over == "/" || over == "/proc")
+            {
+                let (label, help) = if over == "/" {
+                    (
+                        "the step's root",
+                        "mount at a directory below `/`, e.g. `target=/cache`",
+                    )
+                } else {
+                    (
+                        "the step's procfs",
+                        "mount at another directory, e.g. `target=/cache`: every step gets its own `/proc`",
+                    )
+                };
+                self.error(
+                    m.target_span,
+                    format!("a `RUN --mount` cannot mount over `{over}`"),
+                    label,
+                    help,
+                );
+                continue;
+            }
             match m.kind {
                 MountKind::Cache => out.push(RunMount::Cache {
                     id: m.id.clone().unwrap_or_else(|| target.clone()),
@@ -1259,7 +1345,12 @@ impl Lowering<'_> {
                     let source = m.source.clone().unwrap_or_default();
                     match &m.from {
                         Some(from) => {
-                            if let Some((node, _)) = self.source_node(from, span, outs) {
+                            if let Some((node, name)) = self.source_node(from, span, outs) {
+                                let at = ReadFrom {
+                                    span: m.source_span,
+                                    from: name,
+                                };
+                                self.reading.push((join("/", &source), at));
                                 out.push(RunMount::BindFrom {
                                     target,
                                     node,
@@ -1269,13 +1360,15 @@ impl Lowering<'_> {
                         }
                         None => {
                             let path = normalize(&source);
+                            // An error about the source points at `source=`, not the `RUN`.
+                            let at = BTreeMap::from([(source.clone(), m.source_span)]);
                             if let Some(files) = self.context_files(
                                 std::slice::from_ref(&source),
                                 "/",
                                 None,
                                 &[],
                                 span,
-                                &BTreeMap::new(),
+                                &at,
                             ) {
                                 // A symlink is never bound: binding it would bind whatever it
                                 // names on the host (SECURITY 36).
@@ -1284,7 +1377,7 @@ impl Lowering<'_> {
                                     && f.source == path
                                 {
                                     self.error(
-                                        span,
+                                        m.source_span,
                                         format!(
                                             "the bind mount source `{source}` is a symlink in the build context"
                                         ),

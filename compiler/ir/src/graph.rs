@@ -348,6 +348,19 @@ pub struct History {
     /// are not reproducible.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// For a step that changes only the config: the key of the image as it stands after the
+    /// step (its top layer and the config so far, keyed as the image node is), which build
+    /// output prints as the step's id. Not part of the OCI history, nor of any key.
+    #[serde(skip)]
+    pub image: Option<NodeKey>,
+}
+
+/// The image as it stands after a step that changes only the config: its key
+/// ([`History::image`]) and its top layer node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StepImage {
+    pub key: NodeKey,
+    pub top: NodeKey,
 }
 
 /// The history comment of a `run` step on `network`: none for a step without the network.

@@ -20,7 +20,7 @@ use crate::history::describe;
 use crate::inputs::{Context, EntryKind};
 use crate::items::{EnvItem, Ptr, StepDecl, StepDeclKind};
 use crate::key::NodeKey;
-use crate::node_key::{base_key, image_key, layer_key};
+use crate::node_key::{base_key, image_key, layer_key, step_image_key};
 use crate::path::join;
 use crate::resolve::{Ancestry, Base, ancestry, env_base};
 
@@ -242,7 +242,14 @@ pub fn lower_env<'db>(db: &'db dyn salsa::Database, env: EnvItem<'db>) -> Option
             created_by: describe(&step.kind),
             empty_layer,
             comment,
+            image: None,
         });
+        if empty_layer {
+            let image = step_image_key(parent, &config, &state);
+            if let Some(last) = config.history.last_mut() {
+                last.image = Some(image);
+            }
+        }
     }
     if !ok {
         return None;

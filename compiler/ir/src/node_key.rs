@@ -81,6 +81,18 @@ pub(crate) fn layer_key(parent: NodeKey, step: &Step, state: &RunState) -> NodeK
     h.finish()
 }
 
+/// The key of the image as it stands after a config-only step: `config` (the steps so far)
+/// with the run state's values, keyed as the image node is. The last step's is the image
+/// node's own key.
+pub(crate) fn step_image_key(top: NodeKey, config: &ImageConfig, state: &RunState) -> NodeKey {
+    let mut config = config.clone();
+    config.env = state.env.clone();
+    config.workdir = state.workdir.clone();
+    config.user = state.user.clone();
+    config.platforms = state.platforms.clone();
+    image_key(top, &config)
+}
+
 /// The key of the image node: its top layer and the whole config, history included.
 pub(crate) fn image_key(top: NodeKey, config: &ImageConfig) -> NodeKey {
     let mut h = KeyHasher::new("image");

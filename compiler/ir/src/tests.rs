@@ -271,6 +271,28 @@ fn db_root(db: &Database) -> SpecFile {
 }
 
 #[test]
+fn a_config_step_is_keyed_as_the_image_so_far() {
+    let db = fixture(SPEC, APP_FILES, &[]);
+    let graph = layer_graph(&db);
+    let mut ends_with_config = 0;
+    for env in &graph.envs {
+        let Some(Step::Image(config)) = graph.node(&env.image).map(|n| &n.step) else {
+            panic!("no image node for `{}`", env.name);
+        };
+        for h in &config.history {
+            assert_eq!(h.image.is_some(), h.empty_layer, "{h:?}");
+        }
+        // The last step's id is the image's own key when that step changes only the config.
+        let last = config.history.last().unwrap();
+        if last.empty_layer {
+            ends_with_config += 1;
+            assert_eq!(last.image, Some(env.image), "{}", env.name);
+        }
+    }
+    assert!(ends_with_config > 0);
+}
+
+#[test]
 fn graph_shares_the_base_between_envs() {
     let db = fixture(SPEC, APP_FILES, &[]);
     let graph = layer_graph(&db);

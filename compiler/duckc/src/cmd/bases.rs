@@ -263,6 +263,7 @@ impl Pulls<'_> {
         let _ = match self.mode {
             Mode::Json => writeln!(out, "{}", json!({"pull": base, "status": line})),
             Mode::Plain | Mode::Tty => writeln!(out, "{line}"),
+            Mode::Quiet => Ok(()),
         };
     }
 }

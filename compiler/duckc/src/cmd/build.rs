@@ -56,6 +56,14 @@ pub enum Command {
         /// Progress output (default: tty on a terminal, else plain).
         #[arg(long, value_enum)]
         progress: Option<Progress>,
+        /// Print nothing but the image id (`sha256:…`) of each env built, as `docker build -q`
+        /// does (errors still go to stderr).
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// Write the image id (`sha256:…`) of the last env built (the target) to FILE, as
+        /// `docker build --iidfile` does.
+        #[arg(long, value_name = "FILE")]
+        iidfile: Option<PathBuf>,
         /// Never resolve packages: build exactly what `duck.lock` pins, and fail on the first
         /// thing it lacks.
         #[arg(long)]
@@ -188,6 +196,8 @@ impl Command {
                 check,
                 outputs,
                 progress,
+                quiet,
+                iidfile,
                 locked,
                 pull,
                 repository,
@@ -216,9 +226,12 @@ impl Command {
                         "unknown platform `{bad}`"
                     ));
                 }
-                let mode = progress
-                    .unwrap_or(Progress::Auto)
-                    .mode(std::io::stdout().is_terminal());
+                let mode = match progress {
+                    _ if quiet => Mode::Quiet,
+                    p => p
+                        .unwrap_or(Progress::Auto)
+                        .mode(std::io::stdout().is_terminal()),
+                };
                 let outputs = outputs
                     .iter()
                     .map(|o| Output::parse(o))
@@ -332,6 +345,26 @@ impl Command {
                     out.write(&store, &outcome)?;
                 }
                 super::build_cache::export(&store, &cache_to, &outcome, mode, &registry_opts)?;
+                // The image id, as `Successfully built` shortens it and `docker build -q` prints it.
+                let ids: Vec<String> = plans
+                    .iter()
+                    .filter_map(|p| outcome.images.iter().find(|(n, _)| *n == p.env.name))
+                    .map(|(_, a)| a.image.config_digest.to_string())
+                    .collect();
+                if let (Some(file), Some(id)) = (&iidfile, ids.last()) {
+                    std::fs::write(file, id).map_err(|e| {
+                        miette!(
+                            help = "name a file in a directory that exists and that you can write",
+                            "cannot write the image id to `{}`: {e}",
+                            file.display()
+                        )
+                    })?;
+                }
+                if quiet {
+                    for id in &ids {
+                        println!("{id}");
+                    }
+                }
                 if check {
                     return check_reproducible(&store, &loaded, &plans, &opts, &outcome);
                 }
@@ -543,6 +576,29 @@ fn failure(
                 help = super::network::help_for(source, "build"),
                 "{error}{whose}"
             );
+            eprintln!("{report:?}");
+            Some(ExitCode::FAILURE)
+        }
+        // A path another stage or an image does not have, which only the build can find:
+        // pointed at where the Dockerfile names it, as a missing context source is.
+        duckc_executor::Error::CopyFromMissing { path, .. }
+            if let Some((d, at)) = dockerfile
+                .zip(*node)
+                .and_then(|(d, key)| Some((d, d.lowered.read_from.get(&(key, path.clone()))?))) =>
+        {
+            let span = at.span.start..at.span.end.max(at.span.start);
+            let report = miette!(
+                code = "build::copy_from_missing",
+                labels = vec![miette::LabeledSpan::at(span, format!("not in `{}`", at.from))],
+                help = format!(
+                    "the path is looked up in what `{0}` holds, not in the build context: check it against `{0}`",
+                    at.from
+                ),
+                // No `(stage …)`: the label shows the step, and names the stage read from.
+                "`{path}` does not exist in `{}`",
+                at.from
+            )
+            .with_source_code(miette::NamedSource::new(&loaded.name, d.text.clone()));
             eprintln!("{report:?}");
             Some(ExitCode::FAILURE)
         }

@@ -72,6 +72,7 @@ fn say(mode: Mode, cache: &Reference, line: &str) {
             json!({"cache": cache.to_string(), "status": line})
         ),
         Mode::Plain | Mode::Tty => writeln!(out, "{line}"),
+        Mode::Quiet => Ok(()),
     };
 }
 

@@ -63,7 +63,7 @@ impl View {
     pub fn new(mode: Mode) -> View {
         let out: Box<dyn Write + Send> = match mode {
             Mode::Tty => Box::new(std::io::stderr()),
-            Mode::Plain | Mode::Json => Box::new(std::io::stdout()),
+            Mode::Plain | Mode::Json | Mode::Quiet => Box::new(std::io::stdout()),
         };
         View::to(mode, out)
     }
@@ -91,6 +91,7 @@ impl View {
                     let _ = writeln!(st.out, "{line}");
                 }
             }
+            Mode::Quiet => {}
             Mode::Json => {
                 let _ = writeln!(st.out, "{}", json_event(&event));
             }
@@ -110,7 +111,7 @@ impl View {
             Mode::Json => {
                 let _ = writeln!(st.out, "{}", json!({"event": "failed", "error": error}));
             }
-            Mode::Plain => {}
+            Mode::Plain | Mode::Quiet => {}
         }
         let _ = st.out.flush();
     }

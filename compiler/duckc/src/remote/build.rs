@@ -228,7 +228,7 @@ fn forwarded_flags(matches: &clap::ArgMatches, def: &clap::Command) -> Vec<OsStr
     let mut out = Vec::new();
     for arg in def.get_arguments() {
         let id = arg.get_id().as_str();
-        if ["file", "spec_file", "context", "outputs"].contains(&id)
+        if ["file", "spec_file", "context", "outputs", "iidfile"].contains(&id)
             || matches.value_source(id) != Some(ValueSource::CommandLine)
         {
             continue;
@@ -268,11 +268,18 @@ pub fn run(
         outputs,
         platform,
         locked,
+        iidfile,
         ..
     } = command
     else {
         unreachable!("only `build` comes here");
     };
+    if iidfile.is_some() {
+        return Err(miette!(
+            help = "`-q` prints the id here: `duckc -H HOST build -q . > FILE`",
+            "`--iidfile` would write on the remote host"
+        ));
+    }
     let host: Host = hosts::resolve(host)?;
     if !outputs.is_empty() {
         return Err(miette!(
