@@ -304,16 +304,7 @@ fn build_from_a_missing_base_names_the_nearest_tag() {
     let tmp = tempfile::tempdir().unwrap();
     let store = store(tmp.path());
     let ctx = context(tmp.path(), "typo", "FROM busybx\nRUN true\n");
-    let out = common::output(duckc(&store).current_dir(&ctx).args([
-        "build",
-        "--progress",
-        "plain",
-        "--pull=never",
-        ".",
-    ]));
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let err = &err[err.find("error:").unwrap_or(0)..];
+    let err = failed_plain_build(&store, &ctx, "error:");
     insta::assert_snapshot!(err, @r"
     error: base image `busybx:latest` is not in the store (stage `stage-0`)
       help: did you mean `busybox:latest`? Otherwise load it with `duckc load -i FILE` or pull it with `duckc pull busybx:latest` (a build pulls a missing base from its registry unless `--pull=never`)
@@ -382,16 +373,7 @@ fn copy_of_a_missing_source_points_at_that_source() {
         "FROM busybox:1.36\nCOPY here.txt missing.txt /\n",
     );
     std::fs::write(ctx.join("here.txt"), "here\n").unwrap();
-    let out = common::output(duckc(&store).current_dir(&ctx).args([
-        "build",
-        "--progress",
-        "plain",
-        "--pull=never",
-        ".",
-    ]));
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let err = &err[err.find("dockerfile::lower").unwrap_or(0)..];
+    let err = failed_plain_build(&store, &ctx, "dockerfile::lower");
     insta::assert_snapshot!(err, @r"
     dockerfile::lower
 
@@ -421,16 +403,7 @@ fn bind_mount_of_a_missing_source_points_at_that_source() {
         "ctx",
         "FROM busybox:1.36\nRUN --mount=type=bind,source=missing,target=/m cat /m\nRUN --mount=\"target=/n,src=gone\" cat /n\n",
     );
-    let out = common::output(duckc(&store).current_dir(&ctx).args([
-        "build",
-        "--progress",
-        "plain",
-        "--pull=never",
-        ".",
-    ]));
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let err = &err[err.find("dockerfile::lower").unwrap_or(0)..];
+    let err = failed_plain_build(&store, &ctx, "dockerfile::lower");
     insta::assert_snapshot!(err, @r#"
     dockerfile::lower
 
@@ -509,16 +482,7 @@ fn a_mount_over_the_root_or_proc_points_at_its_target() {
         "ctx",
         "FROM busybox:1.36\nRUN --mount=type=cache,target=/ true\nWORKDIR /\nRUN --mount=type=tmpfs,target=proc/ true\n",
     );
-    let out = common::output(duckc(&store).current_dir(&ctx).args([
-        "build",
-        "--progress",
-        "plain",
-        "--pull=never",
-        ".",
-    ]));
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let err = &err[err.find("dockerfile::lower").unwrap_or(0)..];
+    let err = failed_plain_build(&store, &ctx, "dockerfile::lower");
     insta::assert_snapshot!("mount_over_root_or_proc", err);
 }
 
@@ -628,4 +592,19 @@ fn errors_wrap_only_on_a_terminal_and_never_inside_a_token() {
             "{line:?} is past the terminal's width:\n{shown}"
         );
     }
+}
+
+/// `duckc build --progress plain --pull=never .` in `ctx`, which must fail with status 1: its
+/// stderr from the first `marker` on (the whole of it when there is none).
+fn failed_plain_build(store: &Path, ctx: &Path, marker: &str) -> String {
+    let out = common::output(duckc(store).current_dir(ctx).args([
+        "build",
+        "--progress",
+        "plain",
+        "--pull=never",
+        ".",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    err[err.find(marker).unwrap_or(0)..].to_owned()
 }

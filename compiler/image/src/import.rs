@@ -550,11 +550,7 @@ fn unsupported_platform(store: &Store, digest: &Digest, depth: usize) -> Result<
         _ => return Ok(None),
     };
     for m in index.manifests() {
-        let Some(p) = m
-            .platform()
-            .as_ref()
-            .filter(|p| p.os().to_string() != "unknown")
-        else {
+        let Some(p) = crate::image_platform(m) else {
             continue;
         };
         let Ok(d) = m.digest().as_ref().parse::<Digest>() else {

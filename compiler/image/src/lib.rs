@@ -57,6 +57,16 @@ pub mod media {
 /// larger one (2^64-1 parses as a u64) would overflow the arithmetic on it.
 pub const MAX_DESCRIPTOR_SIZE: u64 = i64::MAX as u64;
 
+/// The platform of an index entry that names an image: `None` for an entry without a
+/// platform and for `unknown/unknown` (BuildKit's attestations), which `pull --all-platforms`
+/// and `load` leave out.
+pub fn image_platform(entry: &oci_spec::image::Descriptor) -> Option<&oci_spec::image::Platform> {
+    entry
+        .platform()
+        .as_ref()
+        .filter(|p| p.os().to_string() != "unknown")
+}
+
 /// Why duckc cannot run what `manifest` describes, when it cannot: a config that is not an
 /// image config (an artifact: a Helm chart, a signature, an SBOM), a layer of a type duckc does
 /// not unpack (encrypted, or anything but tar, tar+gzip and tar+zstd), or a size out of range.

@@ -728,11 +728,7 @@ fn pull_all(
     let downloaded = AtomicUsize::new(0);
     let mut kept = 0;
     for m in index.manifests() {
-        let Some(p) = m
-            .platform()
-            .as_ref()
-            .filter(|p| p.os().to_string() != "unknown")
-        else {
+        let Some(p) = duckc_image::image_platform(m) else {
             continue;
         };
         let platform = platform_name(p);
